@@ -1,0 +1,2 @@
+/** jvbus bus core: no Spring, no connector, no device model lives here. */
+package dev.jvbus.core;
