@@ -1,0 +1,114 @@
+package dev.jvbus.core.memory;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+
+/**
+ * The memory a guest (or client process) shared with the bus: a small, immutable table of
+ * {@link MemoryRegion}s. This class is the one place where a guest-supplied address and length
+ * are checked; everything that touches guest memory goes through {@link #region(long, long)}.
+ *
+ * <p>Hot-path use allocates nothing: {@link #region} returns an existing region object and the
+ * caller reads or copies at {@code addr - region.guestAddress()} within {@code region.segment()}.
+ * A range may not straddle two regions even if they happen to be adjacent: a descriptor names
+ * one contiguous buffer, and a chain that needs more uses more descriptors.
+ */
+public final class GuestMemory {
+    private final MemoryRegion[] regions;   // sorted by guest address, non-overlapping
+    private final MemoryRegion first;       // fast path: almost every guest has one region
+
+    private GuestMemory(MemoryRegion[] regions) {
+        this.regions = regions;
+        this.first = regions.length > 0 ? regions[0] : null;
+    }
+
+    /** Builds a table; refuses overlapping regions (an operator or protocol error, not a guest one). */
+    public static GuestMemory of(List<MemoryRegion> regions) {
+        List<MemoryRegion> sorted = new ArrayList<>(regions);
+        sorted.sort(Comparator.comparing(MemoryRegion::guestAddress, Long::compareUnsigned));
+        for (int i = 1; i < sorted.size(); i++) {
+            MemoryRegion prev = sorted.get(i - 1), next = sorted.get(i);
+            if (prev.endAddress() == 0 || Long.compareUnsigned(prev.endAddress(), next.guestAddress()) > 0)
+                throw new IllegalArgumentException("memory regions overlap: 0x" + Long.toHexString(prev.guestAddress())
+                        + " and 0x" + Long.toHexString(next.guestAddress()));
+        }
+        return new GuestMemory(sorted.toArray(MemoryRegion[]::new));
+    }
+
+    public static GuestMemory of(MemoryRegion... regions) {
+        return of(List.of(regions));
+    }
+
+    /** A table with no regions: every translation fails. */
+    public static GuestMemory empty() {
+        return new GuestMemory(new MemoryRegion[0]);
+    }
+
+    public List<MemoryRegion> regions() {
+        return List.of(regions);
+    }
+
+    /**
+     * The region holding all of {@code [addr, addr+len)}.
+     *
+     * @throws GuestMemoryException if the range is not wholly inside one region (or len is negative)
+     */
+    public MemoryRegion region(long addr, long len) throws GuestMemoryException {
+        MemoryRegion r = first;
+        if (r != null && r.contains(addr, len)) return r;
+        for (int i = 1; i < regions.length; i++) {
+            r = regions[i];
+            if (r.contains(addr, len)) return r;
+        }
+        throw new GuestMemoryException(addr, len, len < 0 ? "negative length" : "address range outside guest memory");
+    }
+
+    /** A bounded view of {@code [addr, addr+len)}; allocates, so for setup (ring areas), not per buffer. */
+    public MemorySegment slice(long addr, long len) throws GuestMemoryException {
+        MemoryRegion r = region(addr, len);
+        return r.segment().asSlice(addr - r.guestAddress(), len);
+    }
+
+    /** Copies {@code len} bytes from guest memory at {@code addr} into {@code dst} at {@code dstOffset}. */
+    public void copyFromGuest(long addr, MemorySegment dst, long dstOffset, long len) throws GuestMemoryException {
+        MemoryRegion r = region(addr, len);
+        MemorySegment.copy(r.segment(), addr - r.guestAddress(), dst, dstOffset, len);
+    }
+
+    /** Copies {@code len} bytes from {@code src} at {@code srcOffset} into guest memory at {@code addr}. */
+    public void copyToGuest(MemorySegment src, long srcOffset, long addr, long len) throws GuestMemoryException {
+        MemoryRegion r = region(addr, len);
+        MemorySegment.copy(src, srcOffset, r.segment(), addr - r.guestAddress(), len);
+    }
+
+    public byte readByte(long addr) throws GuestMemoryException {
+        MemoryRegion r = region(addr, 1);
+        return r.segment().get(ValueLayout.JAVA_BYTE, addr - r.guestAddress());
+    }
+
+    public int readInt(long addr) throws GuestMemoryException {
+        MemoryRegion r = region(addr, 4);
+        return r.segment().get(ValueLayout.JAVA_INT_UNALIGNED, addr - r.guestAddress());
+    }
+
+    public long readLong(long addr) throws GuestMemoryException {
+        MemoryRegion r = region(addr, 8);
+        return r.segment().get(ValueLayout.JAVA_LONG_UNALIGNED, addr - r.guestAddress());
+    }
+
+    public void writeInt(long addr, int value) throws GuestMemoryException {
+        MemoryRegion r = region(addr, 4);
+        r.segment().set(ValueLayout.JAVA_INT_UNALIGNED, addr - r.guestAddress(), value);
+    }
+
+    @Override
+    public String toString() {
+        StringBuilder sb = new StringBuilder("GuestMemory[");
+        for (MemoryRegion r : regions)
+            sb.append(" 0x").append(Long.toHexString(r.guestAddress())).append('+').append(r.size());
+        return sb.append(" ]").toString();
+    }
+}

@@ -1,0 +1,66 @@
+package dev.jvbus.core.state;
+
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * The saved state of one device: enough to recreate it on another bus and let the guest go on
+ * without renegotiating (features are imposed, queues restored at their published indices).
+ *
+ * <p>ANY CHANGE to the fields or their meaning needs a {@link StateCodec#CURRENT_VERSION} bump.
+ *
+ * @param type        device model type name ("venet", "virtio-net")
+ * @param devid       the device's id in its container (32-bit, unsigned)
+ * @param status      virtio-style status bits as the driver last saw them
+ * @param limit       the operator's feature limit mask in force
+ * @param negotiated  negotiated feature bits (valid once FEATURES_OK was set; else 0)
+ * @param config      the device's config space bytes
+ * @param queues      per-queue state, by index
+ * @param model       model-specific state (e.g. MAC, link state), as string pairs
+ */
+public record DeviceState(
+        String type,
+        int devid,
+        int status,
+        long limit,
+        long negotiated,
+        byte[] config,
+        List<QueueState> queues,
+        Map<String, String> model) {
+
+    public DeviceState {
+        Objects.requireNonNull(type, "type");
+        config = Objects.requireNonNull(config, "config").clone();
+        queues = List.copyOf(Objects.requireNonNull(queues, "queues"));
+        model = Map.copyOf(Objects.requireNonNull(model, "model"));
+    }
+
+    @Override
+    public byte[] config() {
+        return config.clone();
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof DeviceState s
+                && type.equals(s.type) && devid == s.devid && status == s.status
+                && limit == s.limit && negotiated == s.negotiated
+                && Arrays.equals(config, s.config) && queues.equals(s.queues) && model.equals(s.model);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(type, devid, status, limit, negotiated, Arrays.hashCode(config), queues, model);
+    }
+
+    @Override
+    public String toString() {
+        return "DeviceState[type=" + type + ", devid=" + Integer.toUnsignedString(devid) + ", status=0x"
+                + Integer.toHexString(status) + ", limit=0x" + Long.toHexString(limit) + ", negotiated=0x"
+                + Long.toHexString(negotiated) + ", config=" + HexFormat.of().formatHex(config)
+                + ", queues=" + queues + ", model=" + model + "]";
+    }
+}

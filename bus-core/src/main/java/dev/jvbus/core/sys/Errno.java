@@ -1,0 +1,50 @@
+package dev.jvbus.core.sys;
+
+import com.sun.jna.LastErrorException;
+import com.sun.jna.Native;
+
+/** Turns a failed C call into an exception that names the call and the errno. */
+public final class Errno {
+    public static final int EINTR = 4, EAGAIN = 11, EBADF = 9, EINVAL = 22;
+
+    private Errno() {}
+
+    /** The errno of the last failed native call on this thread. */
+    public static int last() {
+        return Native.getLastError();
+    }
+
+    static int check(int rc, String what) {
+        if (rc < 0) throw failure(what, last());
+        return rc;
+    }
+
+    static long check(long rc, String what) {
+        if (rc < 0) throw failure(what, last());
+        return rc;
+    }
+
+    static SysException failure(String what, int errno) {
+        return new SysException(what, errno);
+    }
+
+    /** A system call failed; carries the errno. Unchecked: these are environment failures, not guest input. */
+    public static final class SysException extends RuntimeException {
+        private final int errno;
+
+        SysException(String what, int errno) {
+            super(what + " failed: errno " + errno + " (" + describe(errno) + ")");
+            this.errno = errno;
+        }
+
+        public int errno() { return errno; }
+
+        private static String describe(int errno) {
+            try {
+                return new LastErrorException(errno).getMessage();
+            } catch (RuntimeException e) {
+                return "unknown";
+            }
+        }
+    }
+}

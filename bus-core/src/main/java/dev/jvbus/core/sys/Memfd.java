@@ -1,0 +1,90 @@
+package dev.jvbus.core.sys;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * An anonymous shared-memory file ({@code memfd_create(2)}) and its shared mapping.
+ *
+ * <p>Mapping goes through the JDK ({@link FileChannel#map(FileChannel.MapMode, long, long, Arena)}
+ * on {@code /proc/self/fd/N}), so ring memory is a plain {@link MemorySegment} read with
+ * VarHandles, never a native call per access. The same path maps an fd received from another
+ * process (SCM_RIGHTS) or opened through {@code /proc/<pid>/fd/<n>}.
+ */
+public final class Memfd implements AutoCloseable {
+    private final int fd;
+    private final long size;
+    private final Arena arena;
+    private final MemorySegment segment;
+
+    private Memfd(int fd, long size) {
+        this.fd = fd;
+        this.size = size;
+        this.arena = Arena.ofShared();
+        this.segment = map(fd, size, arena);
+    }
+
+    /** Creates a memfd of {@code size} bytes, sealed against shrinking so a peer cannot SIGBUS us. */
+    public static Memfd create(String name, long size) {
+        if (size <= 0) throw new IllegalArgumentException("size must be positive: " + size);
+        int fd = Errno.check(LibC.memfd_create(name, LibC.MFD_CLOEXEC | LibC.MFD_ALLOW_SEALING), "memfd_create");
+        try {
+            Errno.check(LibC.ftruncate(fd, size), "ftruncate");
+            Errno.check(LibC.fcntl(fd, LibC.F_ADD_SEALS, LibC.F_SEAL_SHRINK), "fcntl(F_ADD_SEALS)");
+            return new Memfd(fd, size);
+        } catch (RuntimeException e) {
+            LibC.close(fd);
+            throw e;
+        }
+    }
+
+    /**
+     * Maps an fd this process already holds (received by SCM_RIGHTS, say) and takes ownership of it.
+     * The caller vouches for {@code size}; mapping beyond the file's end would fault on access, so
+     * connectors compare it with fstat first.
+     */
+    public static Memfd adopt(int fd, long size) {
+        if (size <= 0) throw new IllegalArgumentException("size must be positive: " + size);
+        return new Memfd(fd, size);
+    }
+
+    /** Maps {@code size} bytes of an fd without taking ownership of the fd. */
+    public static MemorySegment map(int fd, long size, Arena arena) {
+        Path path = Path.of("/proc/self/fd/" + fd);
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            return ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot map fd " + fd + " (" + size + " bytes)", e);
+        }
+    }
+
+    /** Maps a file another process holds open, through {@code /proc/<pid>/fd/<fd>} (same user only). */
+    public static MemorySegment mapPeer(long pid, int peerFd, long size, Arena arena) {
+        Path path = Path.of("/proc/" + pid + "/fd/" + peerFd);
+        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            return ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot map " + path + " (" + size + " bytes)", e);
+        }
+    }
+
+    public int fd() { return fd; }
+
+    public long size() { return size; }
+
+    public MemorySegment segment() { return segment; }
+
+    /** This process's id, for peers that map us through /proc. */
+    public static int currentPid() { return LibC.getpid(); }
+
+    @Override
+    public void close() {
+        arena.close();
+        LibC.close(fd);
+    }
+}
