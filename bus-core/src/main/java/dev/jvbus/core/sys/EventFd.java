@@ -36,6 +36,15 @@ public final class EventFd implements Notifier, AutoCloseable {
         return new EventFd(fd);
     }
 
+    /**
+     * Duplicates another process's eventfd into this one with {@code pidfd_getfd(2)} (same user,
+     * ptrace-permitted). For tests and tools that pair two processes without a socket; connectors
+     * receive fds with SCM_RIGHTS instead.
+     */
+    public static EventFd fromPeer(long pid, int peerFd) {
+        return adopt(Fds.fromPeer(pid, peerFd));
+    }
+
     public int fd() { return fd; }
 
     @Override

@@ -41,5 +41,7 @@ final class LibC {
     static native long read(int fd, long buf, long count);
     static native long write(int fd, long buf, long count);
     static native int getpid();
+    static native int pidfd_open(int pid, int flags);
+    static native int pidfd_getfd(int pidfd, int targetfd, int flags);
     static native int getuid();
 }
