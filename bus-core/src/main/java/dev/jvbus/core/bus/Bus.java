@@ -1,0 +1,70 @@
+package dev.jvbus.core.bus;
+
+import dev.jvbus.core.model.DeviceModels;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.regex.Pattern;
+
+/**
+ * The bus: the device models it knows and the containers it holds, by name. It offers no way to
+ * reach a device except through its container, so isolation is a property of the API.
+ */
+public final class Bus {
+    private static final Pattern NAME = Pattern.compile("[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}");
+
+    private final DeviceModels models;
+    private final Map<String, Container> containers = new TreeMap<>();
+
+    public Bus(DeviceModels models) {
+        this.models = Objects.requireNonNull(models);
+    }
+
+    /** A bus with every device model found on the class path. */
+    public static Bus withDiscoveredModels() {
+        return new Bus(DeviceModels.discover());
+    }
+
+    public DeviceModels models() {
+        return models;
+    }
+
+    /**
+     * Creates an empty container.
+     *
+     * @throws BusException if the name is taken or not a valid name (letters, digits, '.', '_', '-'; up to 63)
+     */
+    public synchronized Container createContainer(String name) {
+        if (name == null || !NAME.matcher(name).matches())
+            throw new BusException("invalid container name '" + name + "': use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit");
+        if (containers.containsKey(name)) throw new BusException("container '" + name + "' already exists");
+        Container c = new Container(name, models);
+        containers.put(name, c);
+        return c;
+    }
+
+    public synchronized Optional<Container> container(String name) {
+        return Optional.ofNullable(containers.get(name));
+    }
+
+    /** The named container, or a clear error. */
+    public Container requireContainer(String name) {
+        return container(name).orElseThrow(() -> new BusException("no such container '" + name + "'"));
+    }
+
+    public synchronized List<Container> containers() {
+        return List.copyOf(containers.values());
+    }
+
+    /** Destroys a container: every device is removed in order (reset, driver told), then the name is free. */
+    public void destroyContainer(String name) {
+        Container c;
+        synchronized (this) {
+            c = containers.remove(name);
+        }
+        if (c == null) throw new BusException("no such container '" + name + "'");
+        c.destroy();
+    }
+}

@@ -1,0 +1,188 @@
+package dev.jvbus.core.bus;
+
+import dev.jvbus.core.model.DeviceModel;
+import dev.jvbus.core.model.DeviceModels;
+import dev.jvbus.core.state.DeviceState;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * A namespace of devices addressed by 32-bit devids, and the unit of isolation: a connector
+ * session is bound to one container and can only ever name devids through it. No API on the bus
+ * looks up a device across containers.
+ *
+ * <p>Devids are allocated from 1 upward and never reused while the container lives, so a stale
+ * devid held by a guest can never reach a newer device.
+ */
+public final class Container {
+    private static final Logger LOG = Logger.getLogger(Container.class.getName());
+
+    private final String name;
+    private final DeviceModels models;
+    private final Map<DevId, Device> devices = new TreeMap<>();
+    private final List<Consumer<ContainerEvent>> listeners = new CopyOnWriteArrayList<>();
+    private long nextDevid = 1;           // allocation cursor; long so exhaustion is detectable
+    private final java.util.Set<DevId> everUsed = new java.util.HashSet<>(); // never reused while the container lives
+    private boolean destroyed;
+
+    Container(String name, DeviceModels models) {
+        this.name = Objects.requireNonNull(name);
+        this.models = Objects.requireNonNull(models);
+    }
+
+    public String name() {
+        return name;
+    }
+
+    /** Adds a device of a known model type, offering everything the model can. */
+    public Device addDevice(String type) {
+        return addDevice(type, -1L);
+    }
+
+    /**
+     * Adds a device with an operator's feature limit mask. Emits {@link ContainerEvent.DeviceAdded}.
+     *
+     * @throws BusException if the type is unknown, the container is gone or devids are exhausted
+     */
+    public Device addDevice(String type, long featureLimit) {
+        DeviceModel model = models.model(type).orElseThrow(() ->
+                new BusException("unknown device type '" + type + "'; this bus has " + models.types()));
+        Device d;
+        synchronized (this) {
+            checkLive();
+            DevId id = allocate();
+            d = newDevice(id, model, featureLimit);
+            devices.put(id, d);
+        }
+        emit(new ContainerEvent.DeviceAdded(name, d.devid(), type));
+        return d;
+    }
+
+    /**
+     * Recreates a saved device under its saved devid (a migrated guest knows its devices by devid).
+     * The devid must never have been used in this container.
+     */
+    public Device restoreDevice(DeviceState state) {
+        DeviceModel model = models.model(state.type()).orElseThrow(() ->
+                new BusException("cannot restore: unknown device type '" + state.type() + "'; this bus has " + models.types()));
+        DevId id = new DevId(state.devid());
+        Device d;
+        synchronized (this) {
+            checkLive();
+            if (id.value() == 0) throw new BusException("cannot restore: devid 0 is never allocated");
+            if (everUsed.contains(id))
+                throw new BusException("cannot restore: devid " + id + " is or was in use in container '" + name + "'");
+            d = newDevice(id, model, state.limit());
+            d.restore(state);
+            everUsed.add(id);
+            devices.put(id, d);
+        }
+        emit(new ContainerEvent.DeviceAdded(name, id, model.type()));
+        return d;
+    }
+
+    private DevId allocate() {
+        while (nextDevid <= 0xFFFF_FFFFL) {
+            DevId id = new DevId((int) nextDevid++);
+            if (everUsed.add(id)) return id;   // skip devids a restore already claimed
+        }
+        throw new BusException("container '" + name + "' has used all 2^32-1 devids");
+    }
+
+    private Device newDevice(DevId id, DeviceModel model, long featureLimit) {
+        return Device.create(id, name, model, featureLimit,
+                dev -> emit(new ContainerEvent.DeviceNeedsReset(name, dev.devid(),
+                        dev.needsResetReason().orElse("unknown"))));
+    }
+
+    /** The device with this devid in this container. */
+    public synchronized Device device(DevId devid) {
+        Device d = devices.get(devid);
+        if (d == null) throw new NoSuchDeviceException(name, devid);
+        return d;
+    }
+
+    public synchronized boolean contains(DevId devid) {
+        return devices.containsKey(devid);
+    }
+
+    /** Devices in devid order. */
+    public synchronized List<Device> devices() {
+        return List.copyOf(devices.values());
+    }
+
+    /**
+     * Unplugs a device: it is reset (queues stopped), its driver told, then the removal is announced.
+     * Emits {@link ContainerEvent.DeviceRemoved}.
+     */
+    public Device removeDevice(DevId devid) {
+        Device d;
+        synchronized (this) {
+            d = devices.remove(devid);
+            if (d == null) throw new NoSuchDeviceException(name, devid);
+        }
+        d.unplug();
+        emit(new ContainerEvent.DeviceRemoved(name, devid, d.type()));
+        return d;
+    }
+
+    /** Listens for this container's events. Listeners run on the thread that caused the event. */
+    public Subscription subscribe(Consumer<ContainerEvent> listener) {
+        listeners.add(Objects.requireNonNull(listener));
+        return () -> listeners.remove(listener);
+    }
+
+    synchronized boolean isDestroyed() {
+        return destroyed;
+    }
+
+    /** Removes every device (orderly), then announces the container's end. */
+    void destroy() {
+        List<DevId> ids;
+        synchronized (this) {
+            if (destroyed) return;
+            ids = new ArrayList<>(devices.keySet());
+        }
+        Collections.reverse(ids);
+        for (DevId id : ids) {
+            try {
+                removeDevice(id);
+            } catch (NoSuchDeviceException raced) {
+                // removed concurrently: fine
+            }
+        }
+        synchronized (this) {
+            destroyed = true;
+        }
+        emit(new ContainerEvent.ContainerDestroyed(name));
+        listeners.clear();
+    }
+
+    private void checkLive() {
+        if (destroyed) throw new BusException("container '" + name + "' was destroyed");
+    }
+
+    private void emit(ContainerEvent e) {
+        for (Consumer<ContainerEvent> l : listeners) {
+            try {
+                l.accept(e);
+            } catch (RuntimeException ex) {
+                // One broken listener (a connector whose peer vanished) must not stop the others.
+                LOG.log(Level.WARNING, "container '" + name + "': event listener failed on " + e, ex);
+            }
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Container[" + name + "]";
+    }
+}

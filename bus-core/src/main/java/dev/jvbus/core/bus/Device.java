@@ -1,0 +1,346 @@
+package dev.jvbus.core.bus;
+
+import dev.jvbus.core.feature.FeatureCatalog;
+import dev.jvbus.core.feature.FeatureNegotiation;
+import dev.jvbus.core.feature.FeatureView;
+import dev.jvbus.core.model.ConfigSpace;
+import dev.jvbus.core.model.DeviceContext;
+import dev.jvbus.core.model.DeviceFault;
+import dev.jvbus.core.model.DeviceFunction;
+import dev.jvbus.core.model.DeviceModel;
+import dev.jvbus.core.state.DeviceState;
+import dev.jvbus.core.state.QueueState;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.function.Consumer;
+
+/**
+ * One device in a container: an instance of a {@link DeviceModel} with a devid, the virtio-style
+ * status machine, feature negotiation, config space and at most one attached driver.
+ *
+ * <p>The driver acts through its {@link Attachment}; the operator acts on the device itself
+ * (features, limit, save/restore). All control-plane methods lock the device; the data path
+ * (rings) never goes through this lock.
+ */
+public final class Device {
+    private final DevId devid;
+    private final String container;
+    private final DeviceModel model;
+    private final FeatureNegotiation features;
+    private final ConfigSpace config;
+    private final DeviceFunction function;
+    private final Consumer<Device> onNeedsReset;
+
+    private int status;
+    private boolean paused;
+    private boolean removed;
+    private String needsResetReason;
+    private Attachment attachment;
+
+    Device(DevId devid, String container, DeviceModel model, long featureLimit, Consumer<Device> onNeedsReset) {
+        this.devid = Objects.requireNonNull(devid);
+        this.container = Objects.requireNonNull(container);
+        this.model = Objects.requireNonNull(model);
+        this.features = new FeatureNegotiation(model.features().mask());
+        this.features.setLimit(featureLimit);
+        this.config = new ConfigSpace(model.config());
+        this.onNeedsReset = onNeedsReset == null ? d -> { } : onNeedsReset;
+        this.function = Objects.requireNonNull(model.create(new Context()), "model " + model.type() + " created no function");
+    }
+
+    /** Creates a device. Containers call this; it is public so tests and tools can build one alone. */
+    public static Device create(DevId devid, String container, DeviceModel model, long featureLimit) {
+        return new Device(devid, container, model, featureLimit, null);
+    }
+
+    static Device create(DevId devid, String container, DeviceModel model, long featureLimit, Consumer<Device> onNeedsReset) {
+        return new Device(devid, container, model, featureLimit, onNeedsReset);
+    }
+
+    public DevId devid() { return devid; }
+
+    public String container() { return container; }
+
+    public DeviceModel model() { return model; }
+
+    public String type() { return model.type(); }
+
+    public FeatureCatalog featureCatalog() { return model.features(); }
+
+    public synchronized DeviceStatus status() { return new DeviceStatus(status); }
+
+    /** Why the device asked for a reset, if it did. */
+    public synchronized Optional<String> needsResetReason() { return Optional.ofNullable(needsResetReason); }
+
+    public synchronized FeatureView features() { return features.view(); }
+
+    /**
+     * Operator: limit what is offered to {@code mask} (bits the model never offers are harmless in it,
+     * so "allow all" is -1). Applies from the next negotiation; a driver mid-session keeps its set.
+     */
+    public synchronized void limitFeatures(long mask) {
+        features.setLimit(mask);
+    }
+
+    public synchronized byte[] configSnapshot() { return config.snapshot(); }
+
+    public synchronized Optional<String> holder() {
+        return attachment == null ? Optional.empty() : Optional.of(attachment.holder());
+    }
+
+    public synchronized boolean isRemoved() { return removed; }
+
+    /**
+     * A driver takes the device. One driver at a time; the device starts from reset.
+     *
+     * @throws DeviceBusyException if another driver holds it
+     * @throws DeviceException if it was removed
+     */
+    public synchronized Attachment attach(String holder, DeviceObserver observer) {
+        if (removed) throw new DeviceException(devid, "device was removed");
+        if (attachment != null) throw new DeviceBusyException(devid, attachment.holder());
+        attachment = new Attachment(this, holder, observer == null ? DeviceObserver.NONE : observer);
+        return attachment;
+    }
+
+    // ---- driver side, called through Attachment ----
+
+    synchronized void writeStatus(Attachment a, int value) {
+        checkHolder(a);
+        DeviceStatus from = new DeviceStatus(status);
+        if (value == 0) {
+            resetLocked();
+            return;
+        }
+        if ((value & ~DeviceStatus.ALL) != 0)
+            throw new IllegalStatusTransitionException(devid, from, value, "unknown status bits 0x" + Integer.toHexString(value & ~DeviceStatus.ALL));
+        // NEEDS_RESET belongs to the device: the driver writing it back is harmless, setting it is not.
+        if ((value & DeviceStatus.NEEDS_RESET) != 0 && (status & DeviceStatus.NEEDS_RESET) == 0)
+            throw new IllegalStatusTransitionException(devid, from, value, "NEEDS_RESET is set by the device, not the driver");
+        int driverBits = status & ~DeviceStatus.NEEDS_RESET;
+        int want = value & ~DeviceStatus.NEEDS_RESET;
+        if ((driverBits & ~want) != 0)
+            throw new IllegalStatusTransitionException(devid, from, value, "status bits are cleared only by a reset (write 0)");
+        int added = want & ~driverBits;
+        if (added == 0) return;
+        if ((status & DeviceStatus.FAILED) != 0)
+            throw new IllegalStatusTransitionException(devid, from, value, "the driver gave up (FAILED); reset first");
+        if ((added & DeviceStatus.FAILED) != 0) {
+            // The driver may give up at any time: stop the data path, keep the bits for the operator to see.
+            function.reset();
+            status |= DeviceStatus.FAILED;
+            added &= ~DeviceStatus.FAILED;
+            if (added == 0) return;
+        }
+        if ((status & DeviceStatus.NEEDS_RESET) != 0)
+            throw new IllegalStatusTransitionException(devid, from, value, "device needs reset (" + needsResetReason + ")");
+        int now = status;
+        if ((added & DeviceStatus.ACKNOWLEDGE) != 0) now |= DeviceStatus.ACKNOWLEDGE;
+        if ((added & DeviceStatus.DRIVER) != 0) {
+            if ((now & DeviceStatus.ACKNOWLEDGE) == 0)
+                throw new IllegalStatusTransitionException(devid, from, value, "DRIVER before ACKNOWLEDGE");
+            now |= DeviceStatus.DRIVER;
+        }
+        if ((added & DeviceStatus.FEATURES_OK) != 0) {
+            if ((now & DeviceStatus.DRIVER) == 0)
+                throw new IllegalStatusTransitionException(devid, from, value, "FEATURES_OK before DRIVER");
+            long outside = features.accept();
+            if (outside != 0) {
+                status = now; // the earlier bits of this write stand; FEATURES_OK stays clear as the spec says
+                throw new FeatureNegotiationException(devid, outside, model.features().names(outside), "FEATURES_OK refused");
+            }
+            now |= DeviceStatus.FEATURES_OK;
+        }
+        if ((added & DeviceStatus.DRIVER_OK) != 0) {
+            if ((now & DeviceStatus.FEATURES_OK) == 0)
+                throw new IllegalStatusTransitionException(devid, from, value, "DRIVER_OK before FEATURES_OK");
+            status = now;
+            try {
+                function.start();
+            } catch (DeviceFault | RuntimeException e) {
+                markNeedsResetLocked("start failed: " + e.getMessage());
+                throw new DeviceException(devid, "DRIVER_OK refused: " + e.getMessage(), e);
+            }
+            now |= DeviceStatus.DRIVER_OK;
+        }
+        status = now;
+    }
+
+    synchronized long offeredFeatures(Attachment a) {
+        checkHolder(a);
+        return features.offered();
+    }
+
+    synchronized void ackFeatures(Attachment a, long bits) {
+        checkHolder(a);
+        DeviceStatus s = new DeviceStatus(status);
+        if (!s.has(DeviceStatus.DRIVER) || s.has(DeviceStatus.FEATURES_OK))
+            throw new IllegalStatusTransitionException(devid, s, status,
+                    "features are acked after DRIVER and before FEATURES_OK");
+        features.ack(bits);
+    }
+
+    synchronized byte[] readConfig(Attachment a, int offset, int length) {
+        checkHolder(a);
+        try {
+            return config.read(offset, length);
+        } catch (IndexOutOfBoundsException e) {
+            throw new DeviceException(devid, e.getMessage());
+        }
+    }
+
+    synchronized int configGeneration(Attachment a) {
+        checkHolder(a);
+        return config.generation();
+    }
+
+    synchronized void writeConfig(Attachment a, int offset, byte[] data) {
+        checkHolder(a);
+        if (!model.config().driverMayWrite(offset, data.length))
+            throw new DeviceException(devid, "config bytes [" + offset + ", +" + data.length + ") are not driver-writable");
+        config.write(offset, data);
+        function.configWritten(offset, data.length);
+    }
+
+    synchronized byte[] call(Attachment a, int func, byte[] payload) throws DeviceFault {
+        checkHolder(a);
+        return function.call(func, payload);
+    }
+
+    synchronized DeviceFunction function(Attachment a) {
+        checkHolder(a);
+        return function;
+    }
+
+    synchronized void detach(Attachment a) {
+        if (attachment != a) return;
+        resetLocked();
+        attachment = null;
+    }
+
+    // ---- device side ----
+
+    /** The device found a driver error (bad ring): NEEDS_RESET, driver told, everyone else unaffected. */
+    public void needsReset(String reason) {
+        Attachment told;
+        synchronized (this) {
+            if (!markNeedsResetLocked(reason)) return;
+            told = attachment;
+        }
+        onNeedsReset.accept(this);
+        if (told != null) told.observer().needsReset(devid, reason);
+    }
+
+    private boolean markNeedsResetLocked(String reason) {
+        if ((status & DeviceStatus.NEEDS_RESET) != 0) return false;
+        needsResetReason = reason;
+        status |= DeviceStatus.NEEDS_RESET;
+        function.reset();   // stop the queues: nothing more is read from a ring we no longer trust
+        return true;
+    }
+
+    private void resetLocked() {
+        function.reset();
+        features.reset();
+        status = 0;
+        paused = false;
+        needsResetReason = null;
+    }
+
+    /** Unplug: reset, queues stopped, the driver told. Called by the container. */
+    void unplug() {
+        Attachment told;
+        synchronized (this) {
+            if (removed) return;
+            removed = true;
+            resetLocked();
+            told = attachment;
+            attachment = null;
+        }
+        if (told != null) {
+            told.markClosed();
+            told.observer().removed(devid);
+        }
+    }
+
+    // ---- operator side: save / restore ----
+
+    /** Stop the data path so state can be saved. */
+    public synchronized void pause() {
+        if (paused) return;
+        function.quiesce();
+        paused = true;
+    }
+
+    public synchronized void resume() {
+        if (!paused) return;
+        paused = false;
+        function.resume();
+    }
+
+    public synchronized boolean isPaused() { return paused; }
+
+    /**
+     * Saves the device. A live device (DRIVER_OK) must be paused first: a running queue has no
+     * stable state.
+     */
+    public synchronized DeviceState save() {
+        if (new DeviceStatus(status).has(DeviceStatus.DRIVER_OK) && !paused)
+            throw new DeviceException(devid, "pause the device before saving: its queues are running");
+        List<QueueState> queues = function.saveQueues();
+        Map<String, String> modelState = function.saveModel();
+        return new DeviceState(model.type(), devid.value(), status, features.limit(),
+                features.negotiated(), config.snapshot(), queues, modelState);
+    }
+
+    /** Restore into this freshly created device: impose features, config, status, queues. */
+    synchronized void restore(DeviceState s) {
+        if (!s.type().equals(model.type()))
+            throw new DeviceException(devid, "saved state is of type " + s.type() + ", device is " + model.type());
+        features.setLimit(s.limit());
+        if (new DeviceStatus(s.status()).has(DeviceStatus.FEATURES_OK)) {
+            long outside = features.impose(s.negotiated());
+            if (outside != 0)
+                throw new FeatureNegotiationException(devid, outside, model.features().names(outside),
+                        "cannot impose saved features");
+        }
+        try {
+            config.restore(s.config());
+            function.restoreModel(s.model());
+            function.restoreQueues(s.queues());
+            status = s.status();
+            if (new DeviceStatus(status).isLive()) function.start();
+        } catch (DeviceFault | IllegalArgumentException e) {
+            resetLocked();
+            throw new DeviceException(devid, "restore failed: " + e.getMessage(), e);
+        }
+    }
+
+    private void checkHolder(Attachment a) {
+        if (a != attachment || a == null)
+            throw new DeviceException(devid, removed ? "device was removed" : "not attached (the attachment was closed)");
+    }
+
+    @Override
+    public String toString() {
+        return "Device[" + container + "/" + devid + " " + model.type() + " " + status() + "]";
+    }
+
+    private final class Context implements DeviceContext {
+        @Override public int devid() { return devid.value(); }
+
+        @Override public String container() { return container; }
+
+        @Override public ConfigSpace config() { return config; }
+
+        @Override public long negotiatedFeatures() {
+            synchronized (Device.this) {
+                return features.negotiated();
+            }
+        }
+
+        @Override public void needsReset(String reason) { Device.this.needsReset(reason); }
+    }
+}

@@ -1,0 +1,54 @@
+package dev.jvbus.core.model;
+
+import dev.jvbus.core.state.QueueState;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A model's behaviour for one device: what happens on the status transitions, DEVCALL verbs,
+ * and saving/restoring what only the model knows. Created by {@link DeviceModel#create}.
+ * The bus calls these methods one at a time for a device (never concurrently).
+ */
+public interface DeviceFunction {
+
+    /** DRIVER_OK: the negotiated features are final and the queues are set up; start the data path. */
+    default void start() throws DeviceFault { }
+
+    /**
+     * Stop the data path and forget the driver's setup (reset, unplug, the driver went away).
+     * Must not throw. May be called on the device's own worker thread (a ring fault found there
+     * leads to NEEDS_RESET), so it must not wait for that thread to finish.
+     */
+    default void reset() { }
+
+    /** Stop taking buffers so queue state is stable (before save). */
+    default void quiesce() { }
+
+    /** Carry on after {@link #quiesce()}. */
+    default void resume() { }
+
+    /** Queue state of a quiesced device. */
+    default List<QueueState> saveQueues() { return List.of(); }
+
+    /** Rebuild queues from saved state (through checked constructors). */
+    default void restoreQueues(List<QueueState> queues) throws DeviceFault {
+        if (!queues.isEmpty()) throw new DeviceFault("this model has no queues to restore");
+    }
+
+    /** State that only the model knows (MAC, link state...). */
+    default Map<String, String> saveModel() { return Map.of(); }
+
+    default void restoreModel(Map<String, String> state) throws DeviceFault { }
+
+    /**
+     * A model-specific verb (vbus DEVCALL): {@code func} numbers are the model's own.
+     *
+     * @return the reply payload
+     */
+    default byte[] call(int func, byte[] payload) throws DeviceFault {
+        throw new DeviceFault("unknown device call " + func);
+    }
+
+    /** The driver wrote {@code [offset, offset+length)} of the config space. */
+    default void configWritten(int offset, int length) { }
+}

@@ -1,0 +1,109 @@
+package dev.jvbus.core.testing;
+
+import dev.jvbus.core.feature.FeatureBit;
+import dev.jvbus.core.feature.FeatureCatalog;
+import dev.jvbus.core.feature.VirtioFeatures;
+import dev.jvbus.core.model.ConfigField;
+import dev.jvbus.core.model.ConfigLayout;
+import dev.jvbus.core.model.DeviceContext;
+import dev.jvbus.core.model.DeviceFault;
+import dev.jvbus.core.model.DeviceFunction;
+import dev.jvbus.core.model.DeviceModel;
+import dev.jvbus.core.model.QueueLayout;
+import dev.jvbus.core.model.QueueSpec;
+import dev.jvbus.core.state.QueueState;
+import dev.jvbus.core.state.RingKind;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * A test-only device model, found through ServiceLoader from this module's test resources.
+ * It echoes DEVCALL payloads and records what the bus asked of it, so tests can see the bus
+ * drive a model without any model module existing.
+ */
+public final class EchoModel implements DeviceModel {
+    public static final String TYPE = "test-echo";
+    public static final FeatureBit UPPERCASE = new FeatureBit(0, "ECHO_F_UPPERCASE", "echo replies in upper case");
+    public static final FeatureBit COUNTER = new FeatureBit(1, "ECHO_F_COUNTER", "count calls");
+    public static final int CALL_ECHO = 1;
+    public static final int CALL_FAIL = 2;
+
+    /** Every function this model created, newest last, so tests can inspect them. */
+    public static final List<Function> CREATED = new CopyOnWriteArrayList<>();
+
+    @Override public String type() { return TYPE; }
+
+    @Override public int virtioDeviceId() { return 0xFFFF; }
+
+    @Override public FeatureCatalog features() {
+        return FeatureCatalog.of(UPPERCASE, COUNTER, VirtioFeatures.INDIRECT_DESC, VirtioFeatures.EVENT_IDX, VirtioFeatures.VERSION_1);
+    }
+
+    @Override public QueueLayout queues() {
+        return QueueLayout.of(new QueueSpec("rx", RingKind.SPLIT, 256), new QueueSpec("tx", RingKind.SPLIT, 256));
+    }
+
+    @Override public ConfigLayout config() {
+        return ConfigLayout.of(new ConfigField("id", 0, 4, false), new ConfigField("scratch", 4, 4, true));
+    }
+
+    @Override public DeviceFunction create(DeviceContext context) {
+        Function f = new Function(context);
+        CREATED.add(f);
+        return f;
+    }
+
+    /** The per-device behaviour, with counters the tests read. */
+    public static final class Function implements DeviceFunction {
+        public final DeviceContext context;
+        public volatile int starts, resets, quiesces, resumes;
+        public volatile boolean failStart;
+        public volatile long calls;
+        public List<QueueState> queues = new ArrayList<>();
+
+        Function(DeviceContext context) {
+            this.context = context;
+            context.config().write("id", 0xEC40L);
+        }
+
+        @Override public void start() throws DeviceFault {
+            if (failStart) throw new DeviceFault("told to fail");
+            starts++;
+        }
+
+        @Override public void reset() { resets++; }
+
+        @Override public void quiesce() { quiesces++; }
+
+        @Override public void resume() { resumes++; }
+
+        @Override public List<QueueState> saveQueues() { return queues; }
+
+        @Override public void restoreQueues(List<QueueState> q) { queues = new ArrayList<>(q); }
+
+        @Override public Map<String, String> saveModel() { return Map.of("calls", Long.toString(calls)); }
+
+        @Override public void restoreModel(Map<String, String> state) throws DeviceFault {
+            try {
+                calls = Long.parseLong(state.getOrDefault("calls", "0"));
+            } catch (NumberFormatException e) {
+                throw new DeviceFault("bad saved call count");
+            }
+        }
+
+        @Override public byte[] call(int func, byte[] payload) throws DeviceFault {
+            calls++;
+            return switch (func) {
+                case CALL_ECHO -> UPPERCASE.in(context.negotiatedFeatures())
+                        ? new String(payload, StandardCharsets.UTF_8).toUpperCase(Locale.ROOT).getBytes(StandardCharsets.UTF_8)
+                        : payload.clone();
+                case CALL_FAIL -> throw new DeviceFault("asked to fail");
+                default -> throw new DeviceFault("unknown device call " + func);
+            };
+        }
+    }
+}
