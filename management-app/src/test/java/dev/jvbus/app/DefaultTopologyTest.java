@@ -1,0 +1,22 @@
+package dev.jvbus.app;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.jvbus.core.bus.Bus;
+import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+
+@SpringBootTest(properties = {"spring.main.keep-alive=false", "jvbus.default.container=embedded"})
+class DefaultTopologyTest {
+    @Autowired
+    Bus bus;
+
+    @Test
+    void theDefaultContainerExistsWithEveryDefaultModelThatIsPresent() {
+        var c = bus.requireContainer("embedded");
+        long present = java.util.stream.Stream.of("venet", "virtio-net").filter(t -> bus.models().model(t).isPresent()).count();
+        assertThat(c.devices()).hasSize((int) present);
+        assertThat(c.devices()).allSatisfy(d -> assertThat(d.status().bits()).isZero());
+    }
+}
