@@ -138,20 +138,22 @@ public final class UnixConnection implements Pollable, AutoCloseable {
         }
     }
 
-    /** Sends all of {@code data} (fds with the first byte), for a blocking socket. */
-    public void sendAll(byte[] data, int... fds) {
-        sendAll(data, 0, data.length, fds);
-    }
-
-    /** Sends all of {@code data[offset, offset+length)} (fds with the first byte), for a blocking socket. */
-    public void sendAll(byte[] data, int offset, int length, int... fds) {
-        int sent = send(data, offset, length, fds);
+    /**
+     * Sends the whole message (fds with its first byte), for a blocking socket. (No ranged overload:
+     * {@code sendAll(buf, 1, 2)} would silently read as two fds.)
+     *
+     * @throws Errno.SysException errno EPIPE if the peer has gone, EAGAIN if the socket is non-blocking and full
+     */
+    public void sendAll(byte[] message, int... fds) {
+        int offset = 0;
+        int length = message.length;
+        int sent = send(message, offset, length, fds);
         while (true) {
             if (sent == 0 && length > 0) throw Errno.failure("sendmsg (socket is non-blocking and full)", Errno.EAGAIN);
             offset += sent;
             length -= sent;
             if (length == 0) return;
-            sent = send(data, offset, length);
+            sent = send(message, offset, length);
         }
     }
 
