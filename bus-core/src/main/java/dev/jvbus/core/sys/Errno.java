@@ -1,6 +1,5 @@
 package dev.jvbus.core.sys;
 
-import com.sun.jna.LastErrorException;
 import com.sun.jna.Native;
 
 /** Turns a failed C call into an exception that names the call and the errno. */
@@ -41,9 +40,12 @@ public final class Errno {
         public int errno() { return errno; }
 
         private static String describe(int errno) {
+            // JNA's LastErrorException only says "errno was N" on Linux; strerror names the error.
+            // glibc's strerror returns constant strings for known errnos, so it is safe across threads.
             try {
-                return new LastErrorException(errno).getMessage();
-            } catch (RuntimeException e) {
+                String text = LibC.strerror(errno);
+                return text == null ? "unknown" : text;
+            } catch (RuntimeException | LinkageError e) {
                 return "unknown";
             }
         }

@@ -45,6 +45,7 @@ final class LibC {
     static native int pidfd_getfd(int pidfd, int targetfd, int flags);
     static native int getuid();
     static native int getgid();
+    static native String strerror(int errnum);
 
     // epoll(7). struct epoll_event is packed on x86-64 (12 bytes: u32 events, u64 data at offset 4)
     // and naturally aligned elsewhere (16 bytes, data at offset 8); Epoll reads both through these.
