@@ -1,11 +1,11 @@
 package dev.jvbus.core.sys;
 
-import com.sun.jna.LastErrorException;
 import com.sun.jna.Native;
 
 /** Turns a failed C call into an exception that names the call and the errno. */
 public final class Errno {
-    public static final int EINTR = 4, EAGAIN = 11, EBADF = 9, EINVAL = 22;
+    public static final int ENOENT = 2, EINTR = 4, EBADF = 9, EAGAIN = 11, EINVAL = 22, EPIPE = 32;
+    public static final int ECONNABORTED = 103, ECONNRESET = 104, ENOTCONN = 107, ECONNREFUSED = 111;
 
     private Errno() {}
 
@@ -40,9 +40,12 @@ public final class Errno {
         public int errno() { return errno; }
 
         private static String describe(int errno) {
+            // JNA's LastErrorException only says "errno was N" on Linux; strerror names the error.
+            // glibc's strerror returns constant strings for known errnos, so it is safe across threads.
             try {
-                return new LastErrorException(errno).getMessage();
-            } catch (RuntimeException e) {
+                String text = LibC.strerror(errno);
+                return text == null ? "unknown" : text;
+            } catch (RuntimeException | LinkageError e) {
                 return "unknown";
             }
         }

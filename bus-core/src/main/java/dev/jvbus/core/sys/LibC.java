@@ -44,4 +44,52 @@ final class LibC {
     static native int pidfd_open(int pid, int flags);
     static native int pidfd_getfd(int pidfd, int targetfd, int flags);
     static native int getuid();
+    static native int getgid();
+    static native String strerror(int errnum);
+
+    // epoll(7). struct epoll_event is packed on x86-64 (12 bytes: u32 events, u64 data at offset 4)
+    // and naturally aligned elsewhere (16 bytes, data at offset 8); Epoll reads both through these.
+    static final int EPOLL_CLOEXEC = O_CLOEXEC;
+    static final int EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2, EPOLL_CTL_MOD = 3;
+    static final boolean EPOLL_PACKED = "x86_64".equals(System.getProperty("os.arch"))
+            || "amd64".equals(System.getProperty("os.arch"));
+    static final int EPOLL_EVENT_SIZE = EPOLL_PACKED ? 12 : 16;
+    static final int EPOLL_EVENT_DATA_OFFSET = EPOLL_PACKED ? 4 : 8;
+
+    static native int epoll_create1(int flags);
+    static native int epoll_ctl(int epfd, int op, int fd, long event);
+    static native int epoll_wait(int epfd, long events, int maxevents, int timeoutMillis);
+
+    // AF_UNIX sockets, socket(7), unix(7). Layouts are those of LP64 Linux (x86-64, aarch64, riscv64).
+    static final int AF_UNIX = 1;
+    static final int SOCK_STREAM = 1;
+    static final int SOCK_CLOEXEC = O_CLOEXEC, SOCK_NONBLOCK = O_NONBLOCK;
+    static final int SOL_SOCKET = 1, SO_PEERCRED = 17, SCM_RIGHTS = 1;
+    static final int SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
+    static final int MSG_CTRUNC = 0x8, MSG_NOSIGNAL = 0x4000, MSG_CMSG_CLOEXEC = 0x40000000;
+    /** The kernel's per-message limit on passed fds (SCM_MAX_FD). */
+    static final int SCM_MAX_FD = 253;
+    static final int SUN_PATH_MAX = 108;
+    static final int F_GETFL = 3, F_SETFL = 4;
+
+    static native int socket(int domain, int type, int protocol);
+    static native int socketpair(int domain, int type, int protocol, int[] sv);
+    static native int bind(int fd, long addr, int addrlen);
+    static native int listen(int fd, int backlog);
+    static native int accept4(int fd, long addr, long addrlen, int flags);
+    static native int connect(int fd, long addr, int addrlen);
+    static native long sendmsg(int fd, long msghdr, int flags);
+    static native long recvmsg(int fd, long msghdr, int flags);
+    static native int getsockopt(int fd, int level, int optname, long optval, long optlen);
+    static native int shutdown(int fd, int how);
+    static native int chmod(String path, int mode);
+    static native int unlink(String path);
+
+    // statx(2): one layout on every architecture, unlike struct stat, and exported by glibc >= 2.28.
+    static final int AT_FDCWD = -100, AT_EMPTY_PATH = 0x1000, AT_SYMLINK_NOFOLLOW = 0x100;
+    static final int STATX_TYPE = 0x1, STATX_MODE = 0x2, STATX_UID = 0x8, STATX_INO = 0x100, STATX_SIZE = 0x200;
+    static final int STATX_SIZEOF = 256;
+    static final int STATX_UID_OFFSET = 20, STATX_MODE_OFFSET = 28, STATX_INO_OFFSET = 32, STATX_SIZE_OFFSET = 40;
+
+    static native int statx(int dirfd, String path, int flags, int mask, long buf);
 }

@@ -7,6 +7,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * An anonymous shared-memory file ({@code memfd_create(2)}) and its shared mapping.
@@ -21,6 +22,7 @@ public final class Memfd implements AutoCloseable {
     private final long size;
     private final Arena arena;
     private final MemorySegment segment;
+    private final AtomicBoolean closed = new AtomicBoolean();
 
     private Memfd(int fd, long size) {
         this.fd = fd;
@@ -45,12 +47,31 @@ public final class Memfd implements AutoCloseable {
 
     /**
      * Maps an fd this process already holds (received by SCM_RIGHTS, say) and takes ownership of it.
-     * The caller vouches for {@code size}; mapping beyond the file's end would fault on access, so
-     * connectors compare it with fstat first.
+     *
+     * <p>Refuses (with {@link IllegalArgumentException}, leaving the fd the caller's) anything that
+     * is not a regular file (a memfd is one; a socket, pipe or eventfd is not) and a {@code size}
+     * larger than the file: a page past the end of the file would fault on first touch, which is a
+     * SIGBUS in the bus rather than an error of the peer. For the same reason it then tries to seal
+     * the file against shrinking (possible for a memfd created with MFD_ALLOW_SEALING and no
+     * F_SEAL_SEAL); {@link #shrinkSealed()} says whether the file is protected, so a connector can
+     * refuse memory the peer could still pull away.
      */
     public static Memfd adopt(int fd, long size) {
         if (size <= 0) throw new IllegalArgumentException("size must be positive: " + size);
+        FdStat stat = FdStat.of(fd);
+        if (!stat.mappable()) {
+            throw new IllegalArgumentException("fd " + fd + " is a " + stat.kind() + ", not a memfd or regular file");
+        }
+        if (size > stat.size()) {
+            throw new IllegalArgumentException("fd " + fd + " holds " + stat.size() + " bytes, fewer than the " + size + " asked for");
+        }
+        if (!hasShrinkSeal(fd)) LibC.fcntl(fd, LibC.F_ADD_SEALS, LibC.F_SEAL_SHRINK); // best effort, checked below
         return new Memfd(fd, size);
+    }
+
+    private static boolean hasShrinkSeal(int fd) {
+        int seals = LibC.fcntl(fd, LibC.F_GET_SEALS, 0); // EINVAL for files that cannot be sealed
+        return seals >= 0 && (seals & LibC.F_SEAL_SHRINK) != 0;
     }
 
     /** Maps {@code size} bytes of an fd without taking ownership of the fd. */
@@ -79,11 +100,16 @@ public final class Memfd implements AutoCloseable {
 
     public MemorySegment segment() { return segment; }
 
+    /** True if the file cannot shrink under the mapping (F_SEAL_SHRINK), so no peer can make us fault. */
+    public boolean shrinkSealed() { return hasShrinkSeal(fd); }
+
     /** This process's id, for peers that map us through /proc. */
     public static int currentPid() { return LibC.getpid(); }
 
+    /** Unmaps and closes the fd, once; the segment must no longer be in use by any thread. */
     @Override
     public void close() {
+        if (!closed.compareAndSet(false, true)) return;
         arena.close();
         LibC.close(fd);
     }
