@@ -2,6 +2,10 @@ package dev.jvbus.core.bus;
 
 import dev.jvbus.core.model.DeviceFault;
 import dev.jvbus.core.model.DeviceFunction;
+import dev.jvbus.core.model.QueueConfig;
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.sys.EventFd;
 
 /**
  * A driver's hold on one device: the only way to drive it (status, features, config, DEVCALL).
@@ -53,6 +57,19 @@ public final class Attachment implements AutoCloseable {
 
     /** A model-specific verb (vbus DEVCALL). */
     public byte[] call(int func, byte[] payload) throws DeviceFault { return device.call(this, func, payload); }
+
+    /** The driver shares its memory (the connector maps it and keeps the mappings alive until reset). */
+    public void setMemory(GuestMemory memory) { device.setMemory(this, memory); }
+
+    public GuestMemory memory() { return device.memory(this); }
+
+    /** The driver places a queue (before DRIVER_OK). The queue is enabled unless {@link #enableQueue} says otherwise. */
+    public void setQueue(QueueConfig queue) { device.setQueue(this, queue); }
+
+    /** The queue's doorbells: kick (driver to device) and call (device to driver). */
+    public void setDoorbells(int queue, EventFd kick, Notifier call) { device.setDoorbells(this, queue, kick, call); }
+
+    public void enableQueue(int queue, boolean enable) { device.enableQueue(this, queue, enable); }
 
     /** The model's function, for connectors that set up queues through a model-specific interface. */
     public DeviceFunction function() { return device.function(this); }

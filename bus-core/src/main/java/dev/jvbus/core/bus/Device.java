@@ -8,6 +8,14 @@ import dev.jvbus.core.model.DeviceContext;
 import dev.jvbus.core.model.DeviceFault;
 import dev.jvbus.core.model.DeviceFunction;
 import dev.jvbus.core.model.DeviceModel;
+import dev.jvbus.core.model.QueueBinding;
+import dev.jvbus.core.model.QueueConfig;
+import dev.jvbus.core.model.QueueSet;
+import dev.jvbus.core.model.QueueSpec;
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.sys.EventFd;
+import java.util.ArrayList;
 import dev.jvbus.core.state.DeviceState;
 import dev.jvbus.core.state.QueueState;
 import java.util.List;
@@ -33,7 +41,17 @@ public final class Device {
     private final DeviceFunction function;
     private final Consumer<Device> onNeedsReset;
 
+    // What the driver set up for the data path. Memory and doorbells belong to the connector
+    // (it maps and closes them); the device only holds references while the driver is attached.
+    private GuestMemory memory = GuestMemory.empty();
+    private final QueueConfig[] queueConfigs;
+    private final boolean[] queueEnabled;
+    private final EventFd[] kicks;
+    private final Notifier[] calls;
+    private final QueueState[] resumeFrom;
+
     private int status;
+    private boolean running;   // the function's data path was started and not reset since
     private boolean paused;
     private boolean removed;
     private String needsResetReason;
@@ -47,6 +65,12 @@ public final class Device {
         this.features.setLimit(featureLimit);
         this.config = new ConfigSpace(model.config());
         this.onNeedsReset = onNeedsReset == null ? d -> { } : onNeedsReset;
+        int n = model.queues().count();
+        this.queueConfigs = new QueueConfig[n];
+        this.queueEnabled = new boolean[n];
+        this.kicks = new EventFd[n];
+        this.calls = new Notifier[n];
+        this.resumeFrom = new QueueState[n];
         this.function = Objects.requireNonNull(model.create(new Context()), "model " + model.type() + " created no function");
     }
 
@@ -130,6 +154,7 @@ public final class Device {
         if ((added & DeviceStatus.FAILED) != 0) {
             // The driver may give up at any time: stop the data path, keep the bits for the operator to see.
             function.reset();
+            running = false;
             status |= DeviceStatus.FAILED;
             added &= ~DeviceStatus.FAILED;
             if (added == 0) return;
@@ -158,7 +183,7 @@ public final class Device {
                 throw new IllegalStatusTransitionException(devid, from, value, "DRIVER_OK before FEATURES_OK");
             status = now;
             try {
-                function.start();
+                startLocked();
             } catch (DeviceFault | RuntimeException e) {
                 markNeedsResetLocked("start failed: " + e.getMessage());
                 throw new DeviceException(devid, "DRIVER_OK refused: " + e.getMessage(), e);
@@ -209,6 +234,66 @@ public final class Device {
         return function.call(func, payload);
     }
 
+    synchronized void setMemory(Attachment a, GuestMemory m) {
+        checkHolder(a);
+        if (running) throw new DeviceException(devid, "memory cannot change while the data path runs; reset the device first");
+        memory = java.util.Objects.requireNonNull(m);
+    }
+
+    synchronized GuestMemory memory(Attachment a) {
+        checkHolder(a);
+        return memory;
+    }
+
+    synchronized void setQueue(Attachment a, QueueConfig q) {
+        checkHolder(a);
+        QueueSpec spec = spec(q.index());
+        if (running || new DeviceStatus(status).has(DeviceStatus.DRIVER_OK))
+            throw new DeviceException(devid, "queue " + q.index() + " is set up before DRIVER_OK, not after");
+        if (q.size() < 1 || q.size() > spec.maxSize() || Integer.bitCount(q.size()) != 1)
+            throw new DeviceException(devid, "queue " + q.index() + " (" + spec.name() + ") size " + q.size()
+                    + " must be a power of two in 1.." + spec.maxSize());
+        queueConfigs[q.index()] = q;
+        queueEnabled[q.index()] = true;
+        resumeFrom[q.index()] = null;
+    }
+
+    synchronized void setDoorbells(Attachment a, int index, EventFd kick, Notifier call) {
+        checkHolder(a);
+        spec(index);
+        if (running) throw new DeviceException(devid, "queue " + index + " doorbells are set before DRIVER_OK");
+        kicks[index] = java.util.Objects.requireNonNull(kick, "kick");
+        calls[index] = java.util.Objects.requireNonNull(call, "call");
+    }
+
+    synchronized void enableQueue(Attachment a, int index, boolean enable) {
+        checkHolder(a);
+        spec(index);
+        if (running) throw new DeviceException(devid, "queue " + index + " is enabled before DRIVER_OK");
+        if (enable && queueConfigs[index] == null) throw new DeviceException(devid, "queue " + index + " is not set up");
+        queueEnabled[index] = enable;
+    }
+
+    private QueueSpec spec(int index) {
+        if (index < 0 || index >= queueConfigs.length)
+            throw new DeviceException(devid, "no queue " + index + "; " + model.type() + " has " + queueConfigs.length);
+        return model.queues().queue(index);
+    }
+
+    /** Builds the queue set from what the driver configured and starts the function. */
+    private void startLocked() throws DeviceFault {
+        List<QueueBinding> bindings = new ArrayList<>();
+        for (int i = 0; i < queueConfigs.length; i++) {
+            if (queueConfigs[i] == null || !queueEnabled[i]) continue;
+            if (kicks[i] == null)
+                throw new DeviceFault("queue " + i + " (" + spec(i).name() + ") is set up but has no doorbells");
+            bindings.add(new QueueBinding(spec(i), queueConfigs[i], memory, kicks[i], calls[i], resumeFrom[i]));
+        }
+        function.start(new QueueSet(memory, features.negotiated(), bindings));
+        running = true;
+        java.util.Arrays.fill(resumeFrom, null);
+    }
+
     synchronized DeviceFunction function(Attachment a) {
         checkHolder(a);
         return function;
@@ -238,15 +323,23 @@ public final class Device {
         needsResetReason = reason;
         status |= DeviceStatus.NEEDS_RESET;
         function.reset();   // stop the queues: nothing more is read from a ring we no longer trust
+        running = false;
         return true;
     }
 
     private void resetLocked() {
         function.reset();
+        running = false;
         features.reset();
         status = 0;
         paused = false;
         needsResetReason = null;
+        memory = GuestMemory.empty();
+        java.util.Arrays.fill(queueConfigs, null);
+        java.util.Arrays.fill(queueEnabled, false);
+        java.util.Arrays.fill(kicks, null);
+        java.util.Arrays.fill(calls, null);
+        java.util.Arrays.fill(resumeFrom, null);
     }
 
     /** Unplug: reset, queues stopped, the driver told. Called by the container. */
@@ -270,14 +363,27 @@ public final class Device {
     /** Stop the data path so state can be saved. */
     public synchronized void pause() {
         if (paused) return;
-        function.quiesce();
+        if (running) function.quiesce();
         paused = true;
     }
 
+    /**
+     * Carry on after {@link #pause()}. A restored device starts its data path here, once its
+     * driver's connector has shared memory and doorbells again.
+     */
     public synchronized void resume() {
         if (!paused) return;
+        if (running) {
+            function.resume();
+        } else if (new DeviceStatus(status).isLive()) {
+            try {
+                startLocked();
+            } catch (DeviceFault | RuntimeException e) {
+                markNeedsResetLocked("resume failed: " + e.getMessage());
+                throw new DeviceException(devid, "resume failed: " + e.getMessage(), e);
+            }
+        }
         paused = false;
-        function.resume();
     }
 
     public synchronized boolean isPaused() { return paused; }
@@ -287,15 +393,26 @@ public final class Device {
      * stable state.
      */
     public synchronized DeviceState save() {
-        if (new DeviceStatus(status).has(DeviceStatus.DRIVER_OK) && !paused)
+        if (running && !paused)
             throw new DeviceException(devid, "pause the device before saving: its queues are running");
-        List<QueueState> queues = function.saveQueues();
+        List<QueueState> queues = running ? function.saveQueues() : pendingQueueStates();
         Map<String, String> modelState = function.saveModel();
         return new DeviceState(model.type(), devid.value(), status, features.limit(),
                 features.negotiated(), config.snapshot(), queues, modelState);
     }
 
-    /** Restore into this freshly created device: impose features, config, status, queues. */
+    /** A restored device not yet resumed still owes its saved queue states. */
+    private List<QueueState> pendingQueueStates() {
+        List<QueueState> out = new ArrayList<>();
+        for (QueueState q : resumeFrom) if (q != null) out.add(q);
+        return out;
+    }
+
+    /**
+     * Restore into this freshly created device: impose features, config and status, keep the queue
+     * positions. The device stays paused: the data path starts on {@link #resume()}, after the
+     * driver's connector has shared memory and doorbells.
+     */
     synchronized void restore(DeviceState s) {
         if (!s.type().equals(model.type()))
             throw new DeviceException(devid, "saved state is of type " + s.type() + ", device is " + model.type());
@@ -309,10 +426,19 @@ public final class Device {
         try {
             config.restore(s.config());
             function.restoreModel(s.model());
-            function.restoreQueues(s.queues());
+            for (QueueState q : s.queues()) {
+                QueueSpec spec = spec(q.index());
+                if (q.kind() != spec.kind())
+                    throw new IllegalArgumentException("queue " + q.index() + " was saved as " + q.kind() + ", model has " + spec.kind());
+                if (q.size() < 1 || q.size() > spec.maxSize() || Integer.bitCount(q.size()) != 1)
+                    throw new IllegalArgumentException("queue " + q.index() + " saved size " + q.size() + " is not valid for " + spec.name());
+                queueConfigs[q.index()] = new QueueConfig(q.index(), q.size(), q.descAddr(), q.availAddr(), q.usedAddr());
+                queueEnabled[q.index()] = q.ready();
+                resumeFrom[q.index()] = q;
+            }
             status = s.status();
-            if (new DeviceStatus(status).isLive()) function.start();
-        } catch (DeviceFault | IllegalArgumentException e) {
+            paused = true;
+        } catch (DeviceFault | IllegalArgumentException | DeviceException e) {
             resetLocked();
             throw new DeviceException(devid, "restore failed: " + e.getMessage(), e);
         }

@@ -11,8 +11,12 @@ import java.util.Map;
  */
 public interface DeviceFunction {
 
-    /** DRIVER_OK: the negotiated features are final and the queues are set up; start the data path. */
-    default void start() throws DeviceFault { }
+    /**
+     * DRIVER_OK (or resume after a restore): the negotiated features are final and the queues set
+     * up; build the rings (through their checked constructors, from {@code QueueBinding.resume()}
+     * when present) and start the data path.
+     */
+    default void start(QueueSet queues) throws DeviceFault { }
 
     /**
      * Stop the data path and forget the driver's setup (reset, unplug, the driver went away).
@@ -27,13 +31,8 @@ public interface DeviceFunction {
     /** Carry on after {@link #quiesce()}. */
     default void resume() { }
 
-    /** Queue state of a quiesced device. */
+    /** Queue state of a quiesced device, one per running queue. */
     default List<QueueState> saveQueues() { return List.of(); }
-
-    /** Rebuild queues from saved state (through checked constructors). */
-    default void restoreQueues(List<QueueState> queues) throws DeviceFault {
-        if (!queues.isEmpty()) throw new DeviceFault("this model has no queues to restore");
-    }
 
     /** State that only the model knows (MAC, link state...). */
     default Map<String, String> saveModel() { return Map.of(); }

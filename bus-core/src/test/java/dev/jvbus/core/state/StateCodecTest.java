@@ -15,6 +15,9 @@ import dev.jvbus.core.bus.DeviceException;
 import dev.jvbus.core.bus.DeviceObserver;
 import dev.jvbus.core.bus.FeatureNegotiationException;
 import dev.jvbus.core.feature.VirtioFeatures;
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.testing.EchoModel;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -86,13 +89,26 @@ class StateCodecTest {
         assertThat(dst.status()).isEqualTo(src.status());
         assertThat(dst.features().negotiated()).isEqualTo(wanted);
         assertThat(dst.configSnapshot()).isEqualTo(src.configSnapshot());
-        assertThat(dstFn.queues).isEqualTo(srcFn.queues);
         assertThat(dstFn.calls).isEqualTo(1);
-        assertThat(dstFn.starts).as("a live device restarts its data path on restore").isEqualTo(1);
+        assertThat(dst.isPaused()).as("a restored device waits for its connector before running").isTrue();
+        assertThat(dstFn.starts).isZero();
+        assertThat(dst.save()).as("saving again before resume gives the same state").isEqualTo(StateCodec.decode(wire));
 
-        // the guest goes on with no renegotiation: calls work and see the negotiated UPPERCASE
+        // the connector re-attaches, shares memory and doorbells, and resumes: no renegotiation
         Attachment b = dst.attach("guest", DeviceObserver.NONE);
-        assertThat(b.call(EchoModel.CALL_ECHO, "ok".getBytes(StandardCharsets.UTF_8))).isEqualTo("OK".getBytes(StandardCharsets.UTF_8));
+        try (EventFd kick = EventFd.create()) {
+            b.setMemory(GuestMemory.empty());
+            b.setDoorbells(0, kick, Notifier.NONE);
+            dst.resume();
+            assertThat(dstFn.starts).isEqualTo(1);
+            assertThat(dstFn.lastStart.features()).isEqualTo(wanted);
+            assertThat(dstFn.lastStart.queues()).singleElement().satisfies(q -> {
+                assertThat(q.resume()).isEqualTo(srcFn.queues.getFirst());
+                assertThat(q.config().descAddr()).isEqualTo(0x1000);
+                assertThat(q.kick()).isSameAs(kick);
+            });
+            assertThat(b.call(EchoModel.CALL_ECHO, "ok".getBytes(StandardCharsets.UTF_8))).isEqualTo("OK".getBytes(StandardCharsets.UTF_8));
+        }
     }
 
     @Test

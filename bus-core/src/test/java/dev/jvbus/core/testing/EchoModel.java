@@ -10,6 +10,7 @@ import dev.jvbus.core.model.DeviceFault;
 import dev.jvbus.core.model.DeviceFunction;
 import dev.jvbus.core.model.DeviceModel;
 import dev.jvbus.core.model.QueueLayout;
+import dev.jvbus.core.model.QueueSet;
 import dev.jvbus.core.model.QueueSpec;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.state.RingKind;
@@ -64,14 +65,16 @@ public final class EchoModel implements DeviceModel {
         public volatile boolean failStart;
         public volatile long calls;
         public List<QueueState> queues = new ArrayList<>();
+        public volatile QueueSet lastStart;
 
         Function(DeviceContext context) {
             this.context = context;
             context.config().write("id", 0xEC40L);
         }
 
-        @Override public void start() throws DeviceFault {
+        @Override public void start(QueueSet set) throws DeviceFault {
             if (failStart) throw new DeviceFault("told to fail");
+            lastStart = set;
             starts++;
         }
 
@@ -82,8 +85,6 @@ public final class EchoModel implements DeviceModel {
         @Override public void resume() { resumes++; }
 
         @Override public List<QueueState> saveQueues() { return queues; }
-
-        @Override public void restoreQueues(List<QueueState> q) { queues = new ArrayList<>(q); }
 
         @Override public Map<String, String> saveModel() { return Map.of("calls", Long.toString(calls)); }
 

@@ -1,0 +1,20 @@
+package dev.jvbus.core.model;
+
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.state.QueueState;
+import dev.jvbus.core.sys.EventFd;
+
+/**
+ * One queue ready to run, handed to the model at start: where the ring is, the memory it lives
+ * in, its doorbells, and, after a restore, the position to carry on from.
+ *
+ * @param kick   the driver's doorbell to the device; the model's worker waits on it
+ * @param call   the device's doorbell to the driver; the ring decides when to ring it
+ * @param resume the saved position when the device was restored, else null (start from zero)
+ */
+public record QueueBinding(QueueSpec spec, QueueConfig config, GuestMemory memory, EventFd kick, Notifier call, QueueState resume) {
+    public int index() {
+        return config.index();
+    }
+}
