@@ -239,6 +239,23 @@ public final class SplitVirtqueueDriver {
         return lastUsed != usedIdxSeen || ring.usedIdxAcquire() != lastUsed;
     }
 
+    /**
+     * Like {@link #enableInterrupts()}, but with EVENT_IDX asks to be interrupted only when about three
+     * quarters of the outstanding buffers are used (Linux {@code virtqueue_enable_cb_delayed}), so a
+     * driver that waits for room in a full ring wakes to a batch, not to every buffer. Without
+     * EVENT_IDX this is {@link #enableInterrupts()}.
+     *
+     * @return true if used buffers are (or may be) pending already, so the caller must not sleep
+     */
+    public boolean enableInterruptsDelayed() {
+        if (!eventIdx || fault != null) return enableInterrupts();
+        interruptEnables++;
+        int bufs = outstanding() * 3 / 4;
+        ring.usedEventRelease((lastUsed + bufs) & 0xffff);
+        VarHandle.fullFence();
+        return lastUsed != usedIdxSeen || ((ring.usedIdxAcquire() - lastUsed) & 0xffff) > bufs;
+    }
+
     /** Interrupts are not needed while this thread is busy collecting (a hint without EVENT_IDX; no-op with it). */
     public void disableInterrupts() {
         if (fault != null) return;
