@@ -57,6 +57,7 @@ final class SequenceStream {
         DescriptorChain chain;
         long expected;            // next sequence number the device must see
         long waits, timeouts;
+        volatile long progress;   // expected, published once per batch for a watching thread
         volatile boolean pause;
 
         Device(SplitVirtqueue queue, EventFd kick) {
@@ -91,10 +92,12 @@ final class SequenceStream {
                     expected++;
                     if (++batch == BATCH) {
                         q.publishUsed();
+                        progress = expected;
                         batch = 0;
                     }
                 }
                 q.publishUsed();
+                progress = expected;
                 if (expected >= total) break;
                 if (pause) return false;
                 if (spinFor(q)) continue;
