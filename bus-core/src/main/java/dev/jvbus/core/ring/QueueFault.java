@@ -24,7 +24,8 @@ public final class QueueFault extends Exception {
         AVAIL_INDEX_JUMP("available index moved by more than the queue size"),
         USED_INDEX_JUMP("used index moved by more than the queue size"),
         BAD_USED_ID("used element names a descriptor that is not in flight"),
-        BAD_DESCRIPTOR("descriptor violates the ring's ownership rules");
+        BAD_DESCRIPTOR("descriptor violates the ring's ownership rules"),
+        STATE_MISMATCH("saved queue state does not match the ring in memory");
 
         private final String text;
 
