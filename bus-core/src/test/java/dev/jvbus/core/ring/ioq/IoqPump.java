@@ -19,7 +19,7 @@ final class IoqPump {
     /** Device side: consumes sequence numbers {@code from} .. {@code to-1}; returns the next expected. */
     static long consume(IoqDevice dev, SpinThenBlock waiter, long from, long to) throws QueueFault {
         ShmSignal sig = dev.signal();
-        sig.enable();
+        sig.disable();   // masked while running; SpinThenBlock arms it before sleeping
         long expected = from;
         while (expected < to) {
             sig.beginPass();
@@ -46,7 +46,7 @@ final class IoqPump {
     /** Driver side: offers 0..n-1 and reaps every completion, checking cookies and lengths in order. */
     static void produce(IoqDriver drv, SpinThenBlock waiter, MemorySegment bufs, long bufGuest, long n) throws QueueFault {
         ShmSignal sig = drv.signal();
-        sig.enable();
+        sig.disable();   // masked while running; SpinThenBlock arms it before sleeping
         Reaper reaper = new Reaper();
         long seq = 0;
         while (reaper.next < n) {

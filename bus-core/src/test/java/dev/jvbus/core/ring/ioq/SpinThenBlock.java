@@ -9,8 +9,8 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
 /**
- * Test-only waiting side: spin a bounded number of times on the shm-signal's dirty flag, then
- * block in poll(2) on the eventfd (the real epoll waiter lives in the signal package). Counts
+ * Test-only waiting side: with the shm-signal masked, spin a bounded number of times on its dirty
+ * flag; then unmask, re-check, and block in poll(2) on the eventfd (the real epoll waiter lives in the signal package). Counts
  * how often it blocked, and "lost wakeups": a 1 s timeout that ends with the ring dirty, i.e.
  * work was there but no signal came. One instance per waiting thread.
  */
@@ -42,6 +42,12 @@ final class SpinThenBlock implements AutoCloseable {
             if (signal.isDirty()) return;
             Thread.onSpinWait();
         }
+        // Arm the signal only now: while we run or spin it stays masked, so the peer only marks
+        // us dirty. enable() re-checks dirty after a full fence (the peer's inject does the mirror).
+        if (signal.enable()) {
+            signal.disable();
+            return;
+        }
         blocks++;
         int rc;
         try {
@@ -53,6 +59,7 @@ final class SpinThenBlock implements AutoCloseable {
             timeouts++;
             if (signal.isDirty()) lostWakeups++;
         }
+        signal.disable();
         fd.drain();
     }
 
