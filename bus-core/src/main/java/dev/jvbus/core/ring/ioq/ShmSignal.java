@@ -19,13 +19,19 @@ import java.util.Objects;
  * already pending, then marks it pending. A busy producer therefore signals once per batch: the
  * receiver leaves {@code pending} set until it has drained the ring.
  *
- * <p>Receiving uses this side's own irq, as {@code _shm_signal_wakeup} does:
+ * <p>Receiving uses this side's own irq, as {@code _shm_signal_wakeup} does. A worker that polls
+ * keeps the signal masked while it runs and spins, and arms it only to sleep; otherwise a
+ * receiver that keeps up is signalled once per buffer (measured: 1.57M signals for 2M buffers
+ * across two JVMs when spinning armed, 8k when arming only before poll):
  * <pre>
+ *   signal.disable();
  *   for (;;) {
  *       signal.beginPass();               // dirty = 0, then look at the ring
- *       ... take everything the ring holds ...
- *       if (signal.endPass()) continue;   // re-dirtied meanwhile: go again (pending stays set)
- *       wait on the doorbell (spin on isDirty() for a while, then block), drain it
+ *       ... take everything the ring holds; if it held something, continue ...
+ *       if (signal.endPass()) continue;   // re-dirtied meanwhile: go again
+ *       spin a bounded time on isDirty(); then
+ *       if (!signal.enable()) block on the eventfd;   // enable() re-checks dirty after a fence
+ *       signal.disable(); drain the eventfd;
  *   }
  * </pre>
  * {@link #endPass()} clears {@code pending} and re-checks {@code dirty} after a full fence; the

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
  * arrives once and in order, and suppression makes signals far rarer than buffers.
  */
 class IoqStreamTest {
-    static final int COUNT = 256;
+    static final int COUNT = 1024;
 
     @Test
     void tenMillionBuffersWithSuppression() throws Exception {
