@@ -109,7 +109,9 @@ public final class Container {
         try {
             return Device.create(id, name, model, featureLimit, params, this::announceNeedsReset);
         } catch (IllegalArgumentException e) {
+            // Nobody ever saw this devid, so handing it out again breaks no promise.
             everUsed.remove(id);
+            if (id.unsigned() == nextDevid - 1) nextDevid--;
             throw new BusException("cannot create " + model.type() + " device: " + e.getMessage());
         }
     }
