@@ -53,13 +53,21 @@ public final class Container {
      * @throws BusException if the type is unknown, the container is gone or devids are exhausted
      */
     public Device addDevice(String type, long featureLimit) {
+        return addDevice(type, featureLimit, Map.of());
+    }
+
+    /**
+     * Adds a device with a feature limit and model parameters (see each model's documentation).
+     * A model that refuses its parameters throws IllegalArgumentException, reported as a BusException.
+     */
+    public Device addDevice(String type, long featureLimit, Map<String, String> params) {
         DeviceModel model = models.model(type).orElseThrow(() ->
                 new BusException("unknown device type '" + type + "'; this bus has " + models.types()));
         Device d;
         synchronized (this) {
             checkLive();
             DevId id = allocate();
-            d = newDevice(id, model, featureLimit);
+            d = newDevice(id, model, featureLimit, params);
             devices.put(id, d);
         }
         emit(new ContainerEvent.DeviceAdded(name, d.devid(), type));
@@ -80,7 +88,7 @@ public final class Container {
             if (id.value() == 0) throw new BusException("cannot restore: devid 0 is never allocated");
             if (everUsed.contains(id))
                 throw new BusException("cannot restore: devid " + id + " is or was in use in container '" + name + "'");
-            d = newDevice(id, model, state.limit());
+            d = newDevice(id, model, state.limit(), state.params());
             d.restore(state);
             everUsed.add(id);
             devices.put(id, d);
@@ -97,10 +105,19 @@ public final class Container {
         throw new BusException("container '" + name + "' has used all 2^32-1 devids");
     }
 
-    private Device newDevice(DevId id, DeviceModel model, long featureLimit) {
-        return Device.create(id, name, model, featureLimit,
-                dev -> emit(new ContainerEvent.DeviceNeedsReset(name, dev.devid(),
-                        dev.needsResetReason().orElse("unknown"))));
+    private Device newDevice(DevId id, DeviceModel model, long featureLimit, Map<String, String> params) {
+        try {
+            return Device.create(id, name, model, featureLimit, params, this::announceNeedsReset);
+        } catch (IllegalArgumentException e) {
+            // Nobody ever saw this devid, so handing it out again breaks no promise.
+            everUsed.remove(id);
+            if (id.unsigned() == nextDevid - 1) nextDevid--;
+            throw new BusException("cannot create " + model.type() + " device: " + e.getMessage());
+        }
+    }
+
+    private void announceNeedsReset(Device dev) {
+        emit(new ContainerEvent.DeviceNeedsReset(name, dev.devid(), dev.needsResetReason().orElse("unknown")));
     }
 
     /** The device with this devid in this container. */

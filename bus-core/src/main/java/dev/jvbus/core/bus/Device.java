@@ -40,6 +40,7 @@ public final class Device {
     private final ConfigSpace config;
     private final DeviceFunction function;
     private final Consumer<Device> onNeedsReset;
+    private final Map<String, String> params;
 
     // What the driver set up for the data path. Memory and doorbells belong to the connector
     // (it maps and closes them); the device only holds references while the driver is attached.
@@ -57,7 +58,8 @@ public final class Device {
     private String needsResetReason;
     private Attachment attachment;
 
-    Device(DevId devid, String container, DeviceModel model, long featureLimit, Consumer<Device> onNeedsReset) {
+    Device(DevId devid, String container, DeviceModel model, long featureLimit, Map<String, String> params, Consumer<Device> onNeedsReset) {
+        this.params = Map.copyOf(params);
         this.devid = Objects.requireNonNull(devid);
         this.container = Objects.requireNonNull(container);
         this.model = Objects.requireNonNull(model);
@@ -75,13 +77,17 @@ public final class Device {
     }
 
     /** Creates a device. Containers call this; it is public so tests and tools can build one alone. */
-    public static Device create(DevId devid, String container, DeviceModel model, long featureLimit) {
-        return new Device(devid, container, model, featureLimit, null);
+    public static Device create(DevId devid, String container, DeviceModel model, long featureLimit, Map<String, String> params) {
+        return new Device(devid, container, model, featureLimit, params, null);
     }
 
-    static Device create(DevId devid, String container, DeviceModel model, long featureLimit, Consumer<Device> onNeedsReset) {
-        return new Device(devid, container, model, featureLimit, onNeedsReset);
+    static Device create(DevId devid, String container, DeviceModel model, long featureLimit, Map<String, String> params,
+                         Consumer<Device> onNeedsReset) {
+        return new Device(devid, container, model, featureLimit, params, onNeedsReset);
     }
+
+    /** The operator's parameters the device was created with. */
+    public Map<String, String> params() { return params; }
 
     public DevId devid() { return devid; }
 
@@ -398,7 +404,7 @@ public final class Device {
         List<QueueState> queues = running ? function.saveQueues() : pendingQueueStates();
         Map<String, String> modelState = function.saveModel();
         return new DeviceState(model.type(), devid.value(), status, features.limit(),
-                features.negotiated(), config.snapshot(), queues, modelState);
+                features.negotiated(), config.snapshot(), queues, params, modelState);
     }
 
     /** A restored device not yet resumed still owes its saved queue states. */
@@ -458,6 +464,8 @@ public final class Device {
         @Override public int devid() { return devid.value(); }
 
         @Override public String container() { return container; }
+
+        @Override public Map<String, String> params() { return params; }
 
         @Override public ConfigSpace config() { return config; }
 

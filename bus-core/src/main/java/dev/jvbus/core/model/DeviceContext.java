@@ -11,6 +11,12 @@ public interface DeviceContext {
     /** The container's name, for logs and metrics. */
     String container();
 
+    /**
+     * The operator's parameters for this device (e.g. {@code network=lan0}, {@code mac=...}).
+     * Each model documents the ones it reads and refuses unknown ones in {@link DeviceModel#create}.
+     */
+    java.util.Map<String, String> params();
+
     /** The device's config space. Writes by the function bump the config generation. */
     ConfigSpace config();
 

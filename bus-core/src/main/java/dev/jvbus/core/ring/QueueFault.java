@@ -24,7 +24,12 @@ public final class QueueFault extends Exception {
         AVAIL_INDEX_JUMP("available index moved by more than the queue size"),
         USED_INDEX_JUMP("used index moved by more than the queue size"),
         BAD_USED_ID("used element names a descriptor that is not in flight"),
-        BAD_DESCRIPTOR("descriptor violates the ring's ownership rules");
+        BAD_DESCRIPTOR("descriptor violates the ring's ownership rules"),
+        BAD_RING_MAGIC("ring head or shm-signal magic is wrong"),
+        BAD_RING_VERSION("ring head or shm-signal layout version is not supported"),
+        INDEX_OUT_OF_RANGE("ring index outside the descriptor table"),
+        INDEX_TAMPERED("peer wrote an index that only this side may write"),
+        STATE_MISMATCH("saved queue state does not match the ring in memory");
 
         private final String text;
 

@@ -19,7 +19,8 @@ import java.util.Objects;
  * @param negotiated  negotiated feature bits (valid once FEATURES_OK was set; else 0)
  * @param config      the device's config space bytes
  * @param queues      per-queue state, by index
- * @param model       model-specific state (e.g. MAC, link state), as string pairs
+ * @param params      the operator's creation parameters (network, mac...), to recreate the device
+ * @param model       model-specific state (e.g. link state), as string pairs
  */
 public record DeviceState(
         String type,
@@ -29,12 +30,14 @@ public record DeviceState(
         long negotiated,
         byte[] config,
         List<QueueState> queues,
+        Map<String, String> params,
         Map<String, String> model) {
 
     public DeviceState {
         Objects.requireNonNull(type, "type");
         config = Objects.requireNonNull(config, "config").clone();
         queues = List.copyOf(Objects.requireNonNull(queues, "queues"));
+        params = Map.copyOf(Objects.requireNonNull(params, "params"));
         model = Map.copyOf(Objects.requireNonNull(model, "model"));
     }
 
@@ -48,12 +51,12 @@ public record DeviceState(
         return o instanceof DeviceState s
                 && type.equals(s.type) && devid == s.devid && status == s.status
                 && limit == s.limit && negotiated == s.negotiated
-                && Arrays.equals(config, s.config) && queues.equals(s.queues) && model.equals(s.model);
+                && Arrays.equals(config, s.config) && queues.equals(s.queues) && params.equals(s.params) && model.equals(s.model);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(type, devid, status, limit, negotiated, Arrays.hashCode(config), queues, model);
+        return Objects.hash(type, devid, status, limit, negotiated, Arrays.hashCode(config), queues, params, model);
     }
 
     @Override
@@ -61,6 +64,6 @@ public record DeviceState(
         return "DeviceState[type=" + type + ", devid=" + Integer.toUnsignedString(devid) + ", status=0x"
                 + Integer.toHexString(status) + ", limit=0x" + Long.toHexString(limit) + ", negotiated=0x"
                 + Long.toHexString(negotiated) + ", config=" + HexFormat.of().formatHex(config)
-                + ", queues=" + queues + ", model=" + model + "]";
+                + ", queues=" + queues + ", params=" + params + ", model=" + model + "]";
     }
 }

@@ -30,12 +30,24 @@ class ContainerTest {
     @Test
     void restoredDevidIsClaimedAndSkippedByLaterAllocation() {
         Container c = bus.createContainer("a");
-        DeviceState saved = new DeviceState(EchoModel.TYPE, 2, 0, -1L, 0, new byte[8], List.of(), Map.of());
+        DeviceState saved = new DeviceState(EchoModel.TYPE, 2, 0, -1L, 0, new byte[8], List.of(), Map.of(), Map.of());
         c.restoreDevice(saved);
         assertThat(c.addDevice(EchoModel.TYPE).devid()).isEqualTo(new DevId(1));
         assertThat(c.addDevice(EchoModel.TYPE).devid()).isEqualTo(new DevId(3));
         assertThatThrownBy(() -> c.restoreDevice(saved))
                 .isInstanceOf(BusException.class).hasMessageContaining("devid 2 is or was in use");
+    }
+
+    @Test
+    void parametersReachTheModelWhichMayRefuseThem() {
+        Container c = bus.createContainer("a");
+        Device d = c.addDevice(EchoModel.TYPE, -1L, Map.of("label", "first"));
+        assertThat(EchoModel.CREATED.getLast().context.params()).containsEntry("label", "first");
+        assertThat(d.params()).containsEntry("label", "first");
+        assertThatThrownBy(() -> c.addDevice(EchoModel.TYPE, -1L, Map.of("colour", "red")))
+                .isInstanceOf(BusException.class)
+                .hasMessage("cannot create test-echo device: unknown parameter 'colour' (test-echo takes: label)");
+        assertThat(c.addDevice(EchoModel.TYPE).devid()).as("a refused device does not use up a devid").isEqualTo(new DevId(2));
     }
 
     @Test

@@ -31,7 +31,7 @@ class StateCodecTest {
                 new byte[] {0x52, 0x54, 0, 0x12, 0x34, 0x56, 1, 0},
                 List.of(new QueueState(0, RingKind.SPLIT, 256, true, 0x1000, 0x2000, 0x3000, 65530, 65529, true, List.of(3, 7, 255)),
                         new QueueState(1, RingKind.IOQ, 128, false, 0x8000, 0x9000, 0, 5, 5, false, List.of())),
-                Map.of("mac", "52:54:00:12:34:56", "link", "up"));
+                Map.of("network", "lan0", "mac", "52:54:00:12:34:56"), Map.of("link", "up"));
     }
 
     @Test
@@ -114,13 +114,13 @@ class StateCodecTest {
     @Test
     void restoreRefusesFeaturesTheTargetDoesNotOffer() {
         DeviceState s = new DeviceState(EchoModel.TYPE, 5, ACKNOWLEDGE | DRIVER | FEATURES_OK, ~VirtioFeatures.EVENT_IDX.mask(),
-                VirtioFeatures.EVENT_IDX.mask(), new byte[8], List.of(), Map.of());
+                VirtioFeatures.EVENT_IDX.mask(), new byte[8], List.of(), Map.of(), Map.of());
         var c = Bus.withDiscoveredModels().createContainer("dst");
         assertThatThrownBy(() -> c.restoreDevice(s)).isInstanceOf(FeatureNegotiationException.class)
                 .hasMessageContaining("cannot impose saved features: features not offered: [VIRTIO_RING_F_EVENT_IDX]");
         assertThat(c.devices()).isEmpty();
 
-        DeviceState wrongType = new DeviceState("floppy", 5, 0, -1, 0, new byte[8], List.of(), Map.of());
+        DeviceState wrongType = new DeviceState("floppy", 5, 0, -1, 0, new byte[8], List.of(), Map.of(), Map.of());
         assertThatThrownBy(() -> c.restoreDevice(wrongType)).isInstanceOf(BusException.class).hasMessageContaining("unknown device type 'floppy'");
     }
 }

@@ -53,6 +53,8 @@ public final class EchoModel implements DeviceModel {
     }
 
     @Override public DeviceFunction create(DeviceContext context) {
+        for (String k : context.params().keySet())
+            if (!k.equals("label")) throw new IllegalArgumentException("unknown parameter '" + k + "' (test-echo takes: label)");
         Function f = new Function(context);
         CREATED.add(f);
         return f;

@@ -1,0 +1,189 @@
+package dev.jvbus.core.ring.ioq;
+
+import static dev.jvbus.core.ring.ioq.IoqLayout.DESC_COOKIE;
+import static dev.jvbus.core.ring.ioq.IoqLayout.DESC_LEN;
+import static dev.jvbus.core.ring.ioq.IoqLayout.DESC_PTR;
+import static dev.jvbus.core.ring.ioq.IoqLayout.DESC_SOWN;
+import static dev.jvbus.core.ring.ioq.IoqLayout.DESC_VALID;
+import static dev.jvbus.core.ring.ioq.IoqLayout.IDX_FULL;
+import static dev.jvbus.core.ring.ioq.IoqLayout.IDX_HEAD;
+import static dev.jvbus.core.ring.ioq.IoqLayout.IDX_INUSE;
+import static dev.jvbus.core.ring.ioq.IoqLayout.IDX_TAIL;
+import static dev.jvbus.core.ring.ioq.IoqLayout.IDX_VALID;
+import static dev.jvbus.core.ring.ioq.IoqLayout.NORTH;
+import static dev.jvbus.core.ring.ioq.IoqLayout.SOUTH;
+import static dev.jvbus.core.ring.ioq.IoqLayout.U32;
+import static dev.jvbus.core.ring.ioq.IoqLayout.U64;
+import static dev.jvbus.core.ring.ioq.IoqLayout.U8;
+
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.ring.QueueFault;
+import dev.jvbus.core.ring.QueueFault.Reason;
+import dev.jvbus.core.signal.Notifier;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The driver (north, memory-owner) side of a vbus IOQ ring, as vbus-enet's transmit path uses
+ * it: {@link #offer} fills the descriptor at the tail (cookie, ptr, len, valid), advances the tail
+ * of both indices ("ioq_idxtype_both"), then sets {@code sown} to hand it to the device;
+ * {@link #kick()} injects the shm-signal. {@link #reap} walks the "valid" index from its head and
+ * collects descriptors the device handed back ({@code valid && !sown}), clearing {@code valid}.
+ *
+ * <p>What the device controls is checked: inuse.head (range, never more completions than were
+ * outstanding, never a descriptor handed back without the index passing it), the completed
+ * length (no more than the buffer held), and that a free descriptor stays north-owned.
+ * No allocation per buffer; one thread drives a driver object.
+ */
+public final class IoqDriver {
+    /** Receives one completed buffer. */
+    @FunctionalInterface
+    public interface CompletionSink {
+        void completed(long cookie, long length);
+    }
+
+    private final int queue;
+    private final int count;
+    private final MemorySegment ring;
+    private final ShmSignal signal;
+    private final long[] offeredLength;   // per descriptor, to check the completed length
+
+    private int tail;          // next descriptor to fill (valid.tail == inuse.tail)
+    private int validHead;     // next descriptor to reap
+    private int outstanding;   // offered, not reaped
+    private int completedSeen; // completions the device index already vouched for, not yet reaped
+    private QueueFault fault;
+
+    /** Buffers offered. */
+    public long buffers;
+    /** Buffers reaped. */
+    public long completions;
+
+    private IoqDriver(int queue, int count, MemorySegment ring, Notifier notifier, boolean suppress) {
+        this.queue = queue;
+        this.count = count;
+        this.ring = ring;
+        this.signal = new ShmSignal(ring, NORTH, notifier, suppress);
+        this.offeredLength = new long[count];
+    }
+
+    /**
+     * Lays out a fresh ring of {@code count} descriptors at {@code headAddr} (the north side owns
+     * and initialises the memory, as vbus_driver_ioq_alloc does). {@code notifier} kicks the device.
+     */
+    public static IoqDriver create(int queue, GuestMemory memory, long headAddr, int count,
+                                   Notifier notifier, boolean suppress) throws QueueFault {
+        MemorySegment ring = IoqRingArea.map(queue, memory, headAddr, count);
+        ring.fill((byte) 0);   // all indices 0, every descriptor north-owned and not valid
+        U32.set(ring, (long) IoqLayout.VERSION_OFFSET, IoqLayout.RING_VERSION);
+        U32.set(ring, (long) IoqLayout.SIGNAL_OFFSET + IoqLayout.SIGNAL_MAGIC_OFFSET, IoqLayout.SIGNAL_MAGIC);
+        U32.set(ring, (long) IoqLayout.SIGNAL_OFFSET + IoqLayout.SIGNAL_VERSION_OFFSET, IoqLayout.SIGNAL_VERSION);
+        U32.set(ring, (long) IoqLayout.COUNT_OFFSET, count);
+        U32.setRelease(ring, (long) IoqLayout.MAGIC_OFFSET, IoqLayout.RING_MAGIC);   // magic last: the head is complete
+        return new IoqDriver(queue, count, ring, notifier, suppress);
+    }
+
+    /** Descriptor index the next {@link #offer} fills (to pick a per-slot buffer). */
+    public int nextSlot() { return tail; }
+
+    /** Room for another {@link #offer}. */
+    public boolean hasRoom() { return outstanding < count; }
+
+    /** Hands one buffer to the device; false if the ring is full. Does not signal: see {@link #kick()}. */
+    public boolean offer(long cookie, long ptr, long length) throws QueueFault {
+        if (fault != null) throw fault;
+        if (outstanding == count) return false;
+        int t = tail;
+        long d = IoqLayout.descOffset(t);
+        byte sown = (byte) U8.getAcquire(ring, d + DESC_SOWN);
+        if (sown != NORTH)
+            throw fail(Reason.BAD_DESCRIPTOR, "free descriptor " + t + " is not north-owned (sown=" + sown + ")");
+        U64.set(ring, d + DESC_COOKIE, cookie);
+        U64.set(ring, d + DESC_PTR, ptr);
+        U64.set(ring, d + DESC_LEN, length);
+        U8.set(ring, d + DESC_VALID, (byte) 1);
+        offeredLength[t] = length;
+        int next = t + 1 == count ? 0 : t + 1;
+        // idx_tail_push on both indices: set full before the tail that makes it full.
+        if (next == validHead) U8.set(ring, IoqLayout.idxOffset(IDX_VALID, IDX_FULL), (byte) 1);
+        if (next == (int) U32.getAcquire(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_HEAD)))
+            U8.setRelease(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_FULL), (byte) 1);
+        U32.setRelease(ring, IoqLayout.idxOffset(IDX_VALID, IDX_TAIL), next);
+        U32.setRelease(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_TAIL), next);
+        U8.setRelease(ring, d + DESC_SOWN, (byte) SOUTH);    // the index is visible before the owner flips
+        tail = next;
+        outstanding++;
+        buffers++;
+        return true;
+    }
+
+    /** Tells the device the ring has new descriptors (shm_signal_inject on the south irq). */
+    public void kick() throws QueueFault {
+        if (fault != null) throw fault;
+        signal.inject();
+    }
+
+    /** Collects up to {@code max} completed buffers, oldest first; returns how many. */
+    public int reap(CompletionSink sink, int max) throws QueueFault {
+        if (fault != null) throw fault;
+        int n = 0;
+        while (n < max && outstanding > 0) {
+            int h = validHead;
+            long d = IoqLayout.descOffset(h);
+            byte sown = (byte) U8.getAcquire(ring, d + DESC_SOWN);
+            if (sown == SOUTH) break;
+            if (sown != NORTH) throw fail(Reason.BAD_DESCRIPTOR, "descriptor " + h + " has sown byte " + sown);
+            if (completedSeen == 0) refreshCompleted(h);
+            long len = (long) U64.get(ring, d + DESC_LEN);
+            if (len < 0 || len > offeredLength[h])
+                throw fail(Reason.LENGTH_OVERFLOW, "device completed descriptor " + h + " with " + Long.toUnsignedString(len)
+                        + " bytes, the buffer holds " + offeredLength[h]);
+            long cookie = (long) U64.get(ring, d + DESC_COOKIE);
+            U8.set(ring, d + DESC_VALID, (byte) 0);
+            int next = h + 1 == count ? 0 : h + 1;
+            U32.setRelease(ring, IoqLayout.idxOffset(IDX_VALID, IDX_HEAD), next);
+            long full = IoqLayout.idxOffset(IDX_VALID, IDX_FULL);
+            if ((byte) U8.get(ring, full) != 0) U8.setRelease(ring, full, (byte) 0);
+            validHead = next;
+            outstanding--;
+            completedSeen--;
+            completions++;
+            n++;
+            sink.completed(cookie, len);
+        }
+        return n;
+    }
+
+    /** The device handed back descriptor h: its inuse.head must have passed h, and not run past the tail. */
+    private void refreshCompleted(int h) throws QueueFault {
+        int dh;
+        try {
+            dh = IoqRingArea.index(queue, ring, IDX_INUSE, IDX_HEAD, count);
+        } catch (QueueFault f) {
+            fault = f;
+            throw f;
+        }
+        int done = dh - h;
+        if (done < 0) done += count;
+        if (done == 0 && outstanding == count) done = count;
+        if (done > outstanding)
+            throw fail(Reason.USED_INDEX_JUMP, "inuse.head " + dh + " claims " + done + " completions, " + outstanding + " outstanding");
+        if (done == 0)
+            throw fail(Reason.BAD_DESCRIPTOR, "device handed back descriptor " + h + " without advancing inuse.head past it");
+        completedSeen = done;
+    }
+
+    /** This side's shm-signal: enable/disable, the receive pass, counters. */
+    public ShmSignal signal() { return signal; }
+
+    public int outstanding() { return outstanding; }
+
+    public int size() { return count; }
+
+    /** The fault that stopped this queue, or null. */
+    public QueueFault fault() { return fault; }
+
+    private QueueFault fail(Reason reason, String detail) {
+        fault = new QueueFault(queue, reason, detail);
+        return fault;
+    }
+}

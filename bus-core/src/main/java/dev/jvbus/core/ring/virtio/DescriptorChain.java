@@ -1,0 +1,96 @@
+package dev.jvbus.core.ring.virtio;
+
+import dev.jvbus.core.memory.MemoryRegion;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * One available buffer as the device sees it after {@link SplitVirtqueue#pop}: the head index and the
+ * chain's data descriptors (indirect tables already resolved), readable ones first, each already
+ * translated and bounds-checked against guest memory. Reusable: arrays are sized to the queue at
+ * creation and refilled by every pop, so a device worker allocates nothing per buffer. Its contents
+ * stay valid until the next pop into the same object.
+ */
+public final class DescriptorChain {
+    private final long[] address;
+    private final int[] length;
+    private final MemoryRegion[] region;
+    private int head = -1;
+    private int count;
+    private int readableCount;
+    private long readableBytes;
+    private long writableBytes;
+
+    /** A chain able to hold up to {@code capacity} descriptors (use the queue size). */
+    public DescriptorChain(int capacity) {
+        if (capacity <= 0 || capacity > SplitRingLayout.MAX_SIZE)
+            throw new IllegalArgumentException("capacity must be in 1.." + SplitRingLayout.MAX_SIZE + ": " + capacity);
+        address = new long[capacity];
+        length = new int[capacity];
+        region = new MemoryRegion[capacity];
+    }
+
+    public int capacity() { return address.length; }
+
+    /** The head descriptor index: the id to hand back with {@link SplitVirtqueue#pushUsed}. */
+    public int head() { return head; }
+
+    /** Number of data descriptors (indirect table descriptors are not counted, their entries are). */
+    public int count() { return count; }
+
+    public int readableCount() { return readableCount; }
+
+    public int writableCount() { return count - readableCount; }
+
+    /** Total bytes the device may read (u32 range). */
+    public long readableBytes() { return readableBytes; }
+
+    /** Total bytes the device may write (u32 range). */
+    public long writableBytes() { return writableBytes; }
+
+    /** True if descriptor {@code i} is device-writable; all writable ones come after all readable ones. */
+    public boolean isWritable(int i) { check(i); return i >= readableCount; }
+
+    /** Guest address of descriptor {@code i}. */
+    public long address(int i) { check(i); return address[i]; }
+
+    /** Length of descriptor {@code i} in bytes (u32, so 0..2^32-1). */
+    public long length(int i) { check(i); return length[i] & 0xffff_ffffL; }
+
+    /** The host segment holding descriptor {@code i}'s buffer; access it at {@link #offset(int)}. */
+    public MemorySegment segment(int i) { check(i); return region[i].segment(); }
+
+    /** Offset of descriptor {@code i}'s buffer within {@link #segment(int)}. */
+    public long offset(int i) { check(i); return address[i] - region[i].guestAddress(); }
+
+    private void check(int i) {
+        if (i < 0 || i >= count) throw new IndexOutOfBoundsException("descriptor " + i + " of " + count);
+    }
+
+    // ---- filled by SplitVirtqueue only; it has validated every value ----
+    void reset(int head) {
+        this.head = head;
+        for (int i = 0; i < count; i++) region[i] = null;   // do not pin regions of an old memory table
+        count = 0;
+        readableCount = 0;
+        readableBytes = 0;
+        writableBytes = 0;
+    }
+
+    void add(long addr, int len, boolean writable, MemoryRegion r) {
+        address[count] = addr;
+        length[count] = len;
+        region[count] = r;
+        count++;
+        if (writable) writableBytes += len & 0xffff_ffffL;
+        else {
+            readableCount++;
+            readableBytes += len & 0xffff_ffffL;
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "DescriptorChain[head=" + head + ", readable=" + readableCount + "/" + readableBytes + "B, writable="
+                + writableCount() + "/" + writableBytes + "B]";
+    }
+}

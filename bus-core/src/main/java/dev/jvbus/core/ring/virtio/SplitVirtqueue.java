@@ -1,0 +1,411 @@
+package dev.jvbus.core.ring.virtio;
+
+import static dev.jvbus.core.ring.virtio.SplitRingLayout.*;
+
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.memory.GuestMemoryException;
+import dev.jvbus.core.memory.MemoryRegion;
+import dev.jvbus.core.ring.QueueFault;
+import dev.jvbus.core.ring.QueueFault.Reason;
+import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.state.QueueState;
+import dev.jvbus.core.state.RingKind;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * The device side of a virtio 1.x split virtqueue over shared guest memory.
+ *
+ * <p>A single worker thread owns an instance. Its loop:
+ * <pre>{@code
+ * for (;;) {
+ *     while (q.pop(chain)) { ...use chain...; q.pushUsed(chain.head(), written); }
+ *     q.publishUsed();                       // one release store + one notify decision per batch
+ *     if (q.enableKicks()) { q.disableKicks(); continue; }   // raced with the driver: go on
+ *     wait on the kick doorbell; q.disableKicks();
+ * }
+ * }</pre>
+ *
+ * <p>Every guest-controlled value is checked here, once, where it is read: the ring areas at setup,
+ * the available index, each head, each descriptor (index, flags, address, length, chain shape).
+ * A violation throws a {@link QueueFault} with its specific {@link Reason} and stops the queue: every
+ * later call that touches the ring rethrows the same fault (the device goes NEEDS_RESET). No guest
+ * value can make this class loop forever, allocate, or read outside the ring's slices or a region.
+ *
+ * <p>Ordering (spec 2.7.7, 2.7.8, 2.7.10): the available index is read with acquire before its ring
+ * entries and descriptors; used elements are written plainly and published by a release store of
+ * the used index; a full fence separates publishing the used index (or enabling kicks) from reading
+ * {@code used_event}/flags (or re-reading the available index).
+ */
+public final class SplitVirtqueue {
+    private final SplitRing ring;
+    private final GuestMemory memory;
+    private final boolean eventIdx;
+    private final boolean indirect;
+    private final Notifier call;
+    private final int queue;
+    private final int size;
+    private final int mask;
+
+    private int nextAvail;          // free-running u16: next available slot to consume
+    private int availIdxSeen;       // last available index read from the ring (u16)
+    private int nextUsed;           // free-running u16: next used slot to fill
+    private int publishedUsed;      // used index last published to the ring
+    private int signalledUsed;      // used index at the last notify decision (vhost's signalled_used)
+    private boolean signalledUsedValid;
+
+    // In-flight tracking (heads popped, not yet pushed): needed to refuse a head offered twice and to save.
+    private final boolean[] inFlight;
+    private final long[] popSequence;
+    private long popCounter;
+    private int inFlightCount;
+
+    // Heads restored as in flight, handed out again by pop() before any new buffer (oldest first).
+    private int[] resubmit = new int[0];
+    private int resubmitPos;
+
+    private QueueFault fault;
+
+    // Counters: plain fields, read racily by metrics.
+    private long buffersPopped;
+    private long buffersPushed;
+    private long notificationsSent;
+    private long notificationsSuppressed;
+    private long kickEnables;
+
+    private SplitVirtqueue(int queue, SplitRing ring, GuestMemory memory, boolean eventIdx, boolean indirect, Notifier call) {
+        this.queue = queue;
+        this.ring = ring;
+        this.memory = memory;
+        this.eventIdx = eventIdx;
+        this.indirect = indirect;
+        this.call = Objects.requireNonNull(call, "call");
+        this.size = ring.size;
+        this.mask = ring.mask;
+        this.inFlight = new boolean[size];
+        this.popSequence = new long[size];
+    }
+
+    /**
+     * A device-side queue on a freshly enabled ring: consumes from available index 0 and resets the
+     * device-owned used ring header ({@code flags}, {@code idx}, {@code avail_event}).
+     *
+     * @throws QueueFault BAD_QUEUE_SIZE or BAD_RING_ADDRESS (areas outside memory or misaligned)
+     */
+    public static SplitVirtqueue create(int queue, int size, long descAddr, long availAddr, long usedAddr,
+                                        GuestMemory memory, boolean eventIdx, boolean indirectDesc, Notifier call)
+            throws QueueFault {
+        SplitRing ring = SplitRing.map(queue, size, descAddr, availAddr, usedAddr, memory);
+        ring.usedFlagsRelease(0);
+        ring.availEventRelease(0);
+        ring.usedIdxRelease(0);
+        return new SplitVirtqueue(queue, ring, memory, eventIdx, indirectDesc, call);
+    }
+
+    /**
+     * Rebuilds a queue from saved state over the same shared memory and continues where it stopped.
+     * Checks the state against the ring in memory (never trusts it blindly): the areas, the published
+     * used index, the available index distance, the in-flight heads. In-flight heads are handed out
+     * again by {@link #pop} (oldest first) before new buffers, their chains re-read and re-validated.
+     * If the driver has buffers outstanding it might be waiting for an interrupt lost in the move, so
+     * the driver is signalled once; the worker must also try {@link #pop} before its first wait, since
+     * a kick may have been lost the same way.
+     *
+     * @param indirectDesc negotiated {@code VIRTIO_F_INDIRECT_DESC} (a device feature, kept with the device state)
+     * @throws QueueFault STATE_MISMATCH, BAD_QUEUE_SIZE, BAD_RING_ADDRESS or QUEUE_NOT_READY
+     */
+    public static SplitVirtqueue restore(QueueState state, GuestMemory memory, boolean indirectDesc, Notifier call)
+            throws QueueFault {
+        if (state.kind() != RingKind.SPLIT)
+            throw new IllegalArgumentException("queue " + state.index() + " was saved as " + state.kind() + ", not SPLIT");
+        int q = state.index();
+        if (!state.ready()) throw new QueueFault(q, Reason.QUEUE_NOT_READY, "saved queue was not enabled");
+        SplitRing ring = SplitRing.map(q, state.size(), state.descAddr(), state.availAddr(), state.usedAddr(), memory);
+        int size = ring.size;
+        int nextAvail = state.nextAvail(), nextUsed = state.nextUsed();
+        if ((nextAvail & ~0xffff) != 0 || (nextUsed & ~0xffff) != 0)
+            throw new QueueFault(q, Reason.STATE_MISMATCH, "indices must be u16: avail " + nextAvail + ", used " + nextUsed);
+        int usedInRing = ring.usedIdxAcquire();
+        if (usedInRing != nextUsed)
+            throw new QueueFault(q, Reason.STATE_MISMATCH, "used idx in ring is " + usedInRing + ", state says " + nextUsed);
+        int availInRing = ring.availIdxAcquire();
+        if (((availInRing - nextAvail) & 0xffff) > size)
+            throw new QueueFault(q, Reason.STATE_MISMATCH, "avail idx in ring is " + availInRing + ", state says next " + nextAvail);
+        List<Integer> heads = state.inFlight();
+        int outstanding = (nextAvail - nextUsed) & 0xffff;
+        if (heads.size() != outstanding)
+            throw new QueueFault(q, Reason.STATE_MISMATCH, heads.size() + " heads in flight, indices say " + outstanding);
+        SplitVirtqueue vq = new SplitVirtqueue(q, ring, memory, state.eventIdx(), indirectDesc, call);
+        vq.resubmit = new int[heads.size()];
+        for (int i = 0; i < heads.size(); i++) {
+            int h = heads.get(i);
+            if (h < 0 || h >= size) throw new QueueFault(q, Reason.STATE_MISMATCH, "in-flight head " + h + " >= size " + size);
+            if (vq.inFlight[h]) throw new QueueFault(q, Reason.STATE_MISMATCH, "in-flight head " + h + " listed twice");
+            vq.inFlight[h] = true;
+            vq.popSequence[h] = vq.popCounter++;
+            vq.resubmit[i] = h;
+        }
+        vq.inFlightCount = heads.size();
+        vq.nextAvail = nextAvail;
+        vq.availIdxSeen = nextAvail;
+        vq.nextUsed = nextUsed;
+        vq.publishedUsed = nextUsed;
+        vq.signalledUsed = nextUsed;
+        vq.signalledUsedValid = false;       // the first publish after a restore always signals
+        if (((availInRing - nextUsed) & 0xffff) != 0) vq.signal();
+        return vq;
+    }
+
+    /**
+     * The state of a quiesced queue (no worker running it, everything pushed has been published).
+     * In-flight heads are listed oldest first.
+     *
+     * @throws IllegalStateException if used elements were pushed but not yet published
+     */
+    public QueueState save() {
+        if (publishedUsed != nextUsed)
+            throw new IllegalStateException("queue " + queue + ": publishUsed() before save (pushed, not published)");
+        Integer[] heads = new Integer[inFlightCount];
+        int n = 0;
+        for (int h = 0; h < size; h++) if (inFlight[h]) heads[n++] = h;
+        Arrays.sort(heads, (a, b) -> Long.compare(popSequence[a], popSequence[b]));
+        return new QueueState(queue, RingKind.SPLIT, size, true, ring.descAddr, ring.availAddr, ring.usedAddr,
+                nextAvail, nextUsed, eventIdx, new ArrayList<>(Arrays.asList(heads)));
+    }
+
+    /** A chain object sized for this queue, to reuse across {@link #pop} calls. */
+    public DescriptorChain newChain() {
+        return new DescriptorChain(size);
+    }
+
+    /**
+     * Takes the next available buffer into {@code chain}. Returns false if the driver has made none
+     * available. Allocates nothing.
+     *
+     * @throws QueueFault the driver broke a ring rule (the queue is now stopped), or the queue was already stopped
+     */
+    public boolean pop(DescriptorChain chain) throws QueueFault {
+        if (fault != null) throw fault;
+        if (chain.capacity() < size) throw new IllegalArgumentException("chain capacity " + chain.capacity() + " < queue size " + size);
+        if (resubmitPos < resubmit.length) {
+            readChain(resubmit[resubmitPos], chain);
+            resubmitPos++;
+            return true;
+        }
+        if (nextAvail == availIdxSeen) {
+            int idx = ring.availIdxAcquire();   // acquire: ring entries and descriptors are read after this
+            if (((idx - nextAvail) & 0xffff) > size)
+                throw stop(Reason.AVAIL_INDEX_JUMP, "avail idx " + idx + ", next to consume " + nextAvail + ", size " + size);
+            availIdxSeen = idx;
+            if (idx == nextAvail) return false;
+        }
+        int head = ring.availEntry(nextAvail & mask);
+        if (head >= size) throw stop(Reason.DESC_INDEX_OUT_OF_RANGE, "head " + head + " at avail slot " + (nextAvail & mask));
+        if (inFlight[head]) throw stop(Reason.BAD_DESCRIPTOR, "head " + head + " made available while still in flight");
+        readChain(head, chain);
+        nextAvail = (nextAvail + 1) & 0xffff;
+        inFlight[head] = true;
+        popSequence[head] = popCounter++;
+        inFlightCount++;
+        buffersPopped++;
+        return true;
+    }
+
+    /** Walks and validates the chain at {@code head}: the one place descriptors are read. */
+    private void readChain(int head, DescriptorChain chain) throws QueueFault {
+        chain.reset(head);
+        MemorySegment table = ring.desc;
+        long tableBase = 0;
+        int tableEntries = size;
+        boolean inIndirect = false;
+        boolean seenWritable = false;
+        long total = 0;
+        int visited = 0;
+        int i = head;
+        for (;;) {
+            if (++visited > tableEntries)
+                throw stop(Reason.CHAIN_LOOP,
+                        "head " + head + ": more than " + tableEntries + " descriptors" + (inIndirect ? " in indirect table" : ""));
+            long off = tableBase + descOffset(i);
+            long addr = table.get(SplitRing.U64_UNALIGNED, off + DESC_ADDR);
+            int len = table.get(SplitRing.U32_UNALIGNED, off + DESC_LEN);
+            int flags = table.get(SplitRing.U16_UNALIGNED, off + DESC_FLAGS) & 0xffff;
+            int next = table.get(SplitRing.U16_UNALIGNED, off + DESC_NEXT) & 0xffff;
+            long ulen = len & 0xffff_ffffL;
+            if ((flags & DESC_F_INDIRECT) != 0) {
+                if (inIndirect) throw stop(Reason.NESTED_INDIRECT, "head " + head + ", entry " + i);
+                if (!indirect) throw stop(Reason.INDIRECT_NOT_NEGOTIATED, "head " + head + ", descriptor " + i);
+                if ((flags & DESC_F_NEXT) != 0)
+                    throw stop(Reason.BAD_DESCRIPTOR, "head " + head + ": descriptor " + i + " has both INDIRECT and NEXT");
+                if (ulen == 0 || (ulen & (DESC_SIZE - 1)) != 0)
+                    throw stop(Reason.INDIRECT_BAD_LENGTH, "head " + head + ": indirect table of " + ulen + " bytes");
+                long entries = ulen / DESC_SIZE;
+                if (entries > size - chain.count())
+                    throw stop(Reason.CHAIN_TOO_LONG, "head " + head + ": indirect table of " + entries
+                            + " entries after " + chain.count() + " descriptors, queue size " + size);
+                MemoryRegion r = translate(head, addr, ulen);
+                table = r.segment();
+                tableBase = addr - r.guestAddress();
+                tableEntries = (int) entries;
+                inIndirect = true;
+                visited = 0;
+                i = 0;
+                continue;
+            }
+            boolean writable = (flags & DESC_F_WRITE) != 0;
+            if (!writable && seenWritable)
+                throw stop(Reason.READABLE_AFTER_WRITABLE, "head " + head + ": descriptor " + i);
+            seenWritable |= writable;
+            total += ulen;
+            if (total > 0xffff_ffffL) throw stop(Reason.LENGTH_OVERFLOW, "head " + head + ": total length " + total);
+            if (chain.count() == chain.capacity())   // unreachable given the bounds above; kept as a guard
+                throw stop(Reason.CHAIN_TOO_LONG, "head " + head);
+            chain.add(addr, len, writable, translate(head, addr, ulen));
+            if ((flags & DESC_F_NEXT) == 0) return;
+            if (next >= tableEntries)
+                throw stop(Reason.DESC_INDEX_OUT_OF_RANGE, "head " + head + ": next " + next + " >= " + tableEntries
+                        + (inIndirect ? " (indirect table)" : ""));
+            i = next;
+        }
+    }
+
+    private MemoryRegion translate(int head, long addr, long len) throws QueueFault {
+        try {
+            return memory.region(addr, len);
+        } catch (GuestMemoryException e) {
+            throw stop(Reason.BUFFER_OUT_OF_RANGE, "head " + head + ": " + e.getMessage());
+        }
+    }
+
+    private QueueFault stop(Reason reason, String detail) {
+        fault = new QueueFault(queue, reason, detail);
+        return fault;
+    }
+
+    /**
+     * Returns buffer {@code head} to the driver with {@code len} bytes written (u32). The element is
+     * written now but becomes visible only at the next {@link #publishUsed()}, so a batch of pushes costs
+     * one release store and one notify decision. Ignored once the queue is stopped.
+     *
+     * @throws IllegalArgumentException if {@code head} is not in flight (a device bug, not a guest error)
+     */
+    public void pushUsed(int head, int len) {
+        if (fault != null) return;
+        if (head < 0 || head >= size || !inFlight[head])
+            throw new IllegalArgumentException("queue " + queue + ": head " + head + " is not in flight");
+        ring.usedElem(nextUsed & mask, head, len);
+        nextUsed = (nextUsed + 1) & 0xffff;
+        inFlight[head] = false;
+        inFlightCount--;
+        buffersPushed++;
+    }
+
+    /**
+     * Publishes the used elements pushed since the last call (release store of the used index), then
+     * decides, after a full fence, whether the driver wants an interrupt: with EVENT_IDX, if
+     * {@code used_event} was passed since the last decision ({@link SplitRingLayout#needEvent}); without,
+     * unless the driver set {@code VIRTQ_AVAIL_F_NO_INTERRUPT}. Signals at most once.
+     *
+     * @return true if the driver was signalled
+     */
+    public boolean publishUsed() {
+        if (fault != null || nextUsed == publishedUsed) return false;
+        ring.usedIdxRelease(nextUsed);
+        publishedUsed = nextUsed;
+        VarHandle.fullFence();   // the used idx store must be visible before we read the driver's suppression
+        boolean need;
+        if (eventIdx) {
+            int event = ring.usedEventAcquire();
+            need = !signalledUsedValid || needEvent(event, nextUsed, signalledUsed);
+            signalledUsed = nextUsed;
+            signalledUsedValid = true;
+        } else {
+            need = (ring.availFlagsAcquire() & AVAIL_F_NO_INTERRUPT) == 0;
+        }
+        if (need) signal();
+        else notificationsSuppressed++;
+        return need;
+    }
+
+    private void signal() {
+        notificationsSent++;
+        call.signal();
+    }
+
+    /**
+     * Asks the driver to kick when it adds buffers (before the worker sleeps): with EVENT_IDX writes
+     * {@code avail_event} = next index to consume, else clears {@code VIRTQ_USED_F_NO_NOTIFY}; then, after
+     * a full fence, re-reads the available index.
+     *
+     * @return true if buffers are (or may be) available already, so the worker must not sleep: a kick
+     *         for them may have been suppressed before kicks were enabled
+     */
+    public boolean enableKicks() {
+        if (fault != null) return false;
+        kickEnables++;
+        if (eventIdx) ring.availEventRelease(nextAvail);
+        else ring.usedFlagsRelease(0);
+        VarHandle.fullFence();   // our enable must be visible before we look again at the avail idx
+        return resubmitPos < resubmit.length || nextAvail != availIdxSeen || ring.availIdxAcquire() != nextAvail;
+    }
+
+    /**
+     * Tells the driver that kicks are not needed while the worker is busy. Without EVENT_IDX sets
+     * {@code VIRTQ_USED_F_NO_NOTIFY}; with EVENT_IDX there is nothing to write (the driver kicks only when
+     * it passes the {@code avail_event} published by the last {@link #enableKicks()}).
+     */
+    public void disableKicks() {
+        if (fault != null) return;
+        if (!eventIdx) ring.usedFlagsRelease(USED_F_NO_NOTIFY);
+    }
+
+    /** True if {@link #pop} would find a buffer (or a fault); one acquire load when the cached index is used up. */
+    public boolean hasAvailable() {
+        if (fault != null) return true;
+        if (resubmitPos < resubmit.length || nextAvail != availIdxSeen) return true;
+        return ring.availIdxAcquire() != nextAvail;
+    }
+
+    public int index() { return queue; }
+
+    public int size() { return size; }
+
+    public boolean eventIdx() { return eventIdx; }
+
+    public boolean indirectDesc() { return indirect; }
+
+    /** Whether the queue stopped on a guest error; see {@link #fault()}. */
+    public boolean isStopped() { return fault != null; }
+
+    /** The fault that stopped the queue, or null. */
+    public QueueFault fault() { return fault; }
+
+    public int nextAvail() { return nextAvail; }
+
+    public int nextUsed() { return nextUsed; }
+
+    public int inFlightCount() { return inFlightCount; }
+
+    public long buffersPopped() { return buffersPopped; }
+
+    public long buffersPushed() { return buffersPushed; }
+
+    /** Interrupts delivered to the driver. */
+    public long notificationsSent() { return notificationsSent; }
+
+    /** Publishes that needed no interrupt (suppressed by used_event or NO_INTERRUPT). */
+    public long notificationsSuppressed() { return notificationsSuppressed; }
+
+    /** Times the worker enabled kicks (about to sleep). */
+    public long kickEnables() { return kickEnables; }
+
+    @Override
+    public String toString() {
+        return "SplitVirtqueue[queue=" + queue + ", size=" + size + ", nextAvail=" + nextAvail + ", nextUsed=" + nextUsed
+                + ", inFlight=" + inFlightCount + (fault != null ? ", STOPPED: " + fault.getMessage() : "") + "]";
+    }
+}

@@ -1,0 +1,302 @@
+package dev.jvbus.core.ring.virtio;
+
+import static dev.jvbus.core.ring.virtio.SplitRingLayout.*;
+
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.memory.GuestMemoryException;
+import dev.jvbus.core.memory.MemoryRegion;
+import dev.jvbus.core.ring.QueueFault;
+import dev.jvbus.core.ring.QueueFault.Reason;
+import dev.jvbus.core.signal.Notifier;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
+import java.util.Objects;
+
+/**
+ * The driver side of a split virtqueue, for the Java client library, tests and benchmarks. One thread
+ * owns an instance. It offers buffer chains ({@link #add}, {@link #addIndirect}), kicks the device when
+ * the device asked for it ({@link #kickIfNeeded}), collects used buffers ({@link #pollUsed}) and
+ * suppresses or enables interrupts. Descriptor bookkeeping (free list, chain lengths, in-flight heads)
+ * lives in private arrays, never read back from shared memory, and the device's used elements are
+ * validated (index jump, unknown id) since the device is not trusted either.
+ *
+ * <p>Ordering mirrors the device: descriptors and the ring entry are written plainly and published by a
+ * release store of the available index; a full fence separates that store (or enabling interrupts) from
+ * reading {@code avail_event}/flags (or re-reading the used index); the used index is read with acquire
+ * before its elements.
+ */
+public final class SplitVirtqueueDriver {
+    private final SplitRing ring;
+    private final GuestMemory memory;
+    private final boolean eventIdx;
+    private final boolean indirect;
+    private final Notifier kick;
+    private final int queue;
+    private final int size;
+    private final int mask;
+
+    private final int[] next;        // free list links, and the links inside a chain we built
+    private final int[] chainTail;   // last descriptor of the chain headed here
+    private final int[] chainLen;    // descriptors the chain headed here holds in the table
+    private final boolean[] inFlight;
+    private int freeHead;
+    private int freeCount;
+
+    private int availIdx;            // free-running u16, as published
+    private int kickCheckedAvail;    // avail idx at the last kick decision
+    private int lastUsed;            // next used slot to collect
+    private int usedIdxSeen;
+
+    private QueueFault fault;
+
+    private long buffersAdded;
+    private long buffersCollected;
+    private long kicksSent;
+    private long kicksSuppressed;
+    private long interruptEnables;
+
+    private SplitVirtqueueDriver(int queue, SplitRing ring, GuestMemory memory, boolean eventIdx, boolean indirect, Notifier kick) {
+        this.queue = queue;
+        this.ring = ring;
+        this.memory = memory;
+        this.eventIdx = eventIdx;
+        this.indirect = indirect;
+        this.kick = Objects.requireNonNull(kick, "kick");
+        this.size = ring.size;
+        this.mask = ring.mask;
+        this.next = new int[size];
+        this.chainTail = new int[size];
+        this.chainLen = new int[size];
+        this.inFlight = new boolean[size];
+        for (int i = 0; i < size; i++) next[i] = i + 1;
+        this.freeHead = 0;
+        this.freeCount = size;
+    }
+
+    /**
+     * Sets up a fresh ring as a driver does before enabling the queue: resets the driver-owned
+     * available ring header ({@code flags}, {@code idx}, {@code used_event}).
+     */
+    public static SplitVirtqueueDriver create(int queue, int size, long descAddr, long availAddr, long usedAddr,
+                                              GuestMemory memory, boolean eventIdx, boolean indirectDesc, Notifier kick)
+            throws QueueFault {
+        SplitRing ring = SplitRing.map(queue, size, descAddr, availAddr, usedAddr, memory);
+        ring.availFlagsRelease(0);
+        ring.usedEventRelease(0);
+        ring.availIdxRelease(0);
+        return new SplitVirtqueueDriver(queue, ring, memory, eventIdx, indirectDesc, kick);
+    }
+
+    /** Free descriptors in the table; a direct chain needs one per segment, an indirect chain one. */
+    public int freeDescriptors() { return freeCount; }
+
+    /**
+     * Offers {@code buffers} as one chain of table descriptors and publishes the available index.
+     *
+     * @return the head id the device will hand back, or -1 if fewer than {@code buffers.count()}
+     *         descriptors are free (collect used buffers first)
+     */
+    public int add(BufferList buffers) throws QueueFault {
+        if (fault != null) throw fault;
+        int n = buffers.count;
+        if (n == 0) throw new IllegalArgumentException("empty buffer list");
+        if (n > freeCount) return -1;
+        int head = freeHead;
+        int d = head;
+        for (int k = 0; k < n; k++) {
+            int flags = (k >= buffers.readableCount ? DESC_F_WRITE : 0) | (k + 1 < n ? DESC_F_NEXT : 0);
+            int nx = next[d];
+            ring.writeDesc(d, buffers.address[k], buffers.length[k], flags, k + 1 < n ? nx : 0);
+            if (k + 1 < n) d = nx;
+        }
+        take(head, d, n);
+        publish(head);
+        return head;
+    }
+
+    /**
+     * Offers {@code buffers} through an indirect table the caller placed in guest memory at
+     * {@code tableAddr} (room for {@code 16 * buffers.count()} bytes, not touched by anyone until the
+     * buffer comes back). Uses one table descriptor.
+     *
+     * @return the head id, or -1 if no descriptor is free
+     */
+    public int addIndirect(BufferList buffers, long tableAddr) throws QueueFault {
+        if (fault != null) throw fault;
+        if (!indirect) throw new IllegalStateException("VIRTIO_F_INDIRECT_DESC was not negotiated on queue " + queue);
+        int n = buffers.count;
+        if (n == 0) throw new IllegalArgumentException("empty buffer list");
+        if (n > size) throw new IllegalArgumentException("indirect chain of " + n + " > queue size " + size);
+        if (freeCount == 0) return -1;
+        long bytes = (long) n * DESC_SIZE;
+        MemoryRegion r;
+        try {
+            r = memory.region(tableAddr, bytes);
+        } catch (GuestMemoryException e) {
+            throw new IllegalArgumentException("indirect table outside memory: " + e.getMessage(), e);
+        }
+        MemorySegment t = r.segment();
+        long base = tableAddr - r.guestAddress();
+        for (int k = 0; k < n; k++) {
+            long off = base + descOffset(k);
+            int flags = (k >= buffers.readableCount ? DESC_F_WRITE : 0) | (k + 1 < n ? DESC_F_NEXT : 0);
+            t.set(SplitRing.U64_UNALIGNED, off + DESC_ADDR, buffers.address[k]);
+            t.set(SplitRing.U32_UNALIGNED, off + DESC_LEN, buffers.length[k]);
+            t.set(SplitRing.U16_UNALIGNED, off + DESC_FLAGS, (short) flags);
+            t.set(SplitRing.U16_UNALIGNED, off + DESC_NEXT, (short) (k + 1 < n ? k + 1 : 0));
+        }
+        int head = freeHead;
+        ring.writeDesc(head, tableAddr, (int) bytes, DESC_F_INDIRECT, 0);
+        take(head, head, 1);
+        publish(head);
+        return head;
+    }
+
+    private void take(int head, int tail, int n) {
+        freeHead = next[tail];
+        freeCount -= n;
+        chainTail[head] = tail;
+        chainLen[head] = n;
+        inFlight[head] = true;
+    }
+
+    private void publish(int head) {
+        ring.availEntry(availIdx & mask, head);
+        availIdx = (availIdx + 1) & 0xffff;
+        ring.availIdxRelease(availIdx);   // release: descriptors and the ring entry are visible first
+        buffersAdded++;
+    }
+
+    /**
+     * Kicks the device if it wants a kick for the buffers added since the last decision: with EVENT_IDX
+     * if {@code avail_event} was passed ({@link SplitRingLayout#needEvent}), else unless the device set
+     * {@code VIRTQ_USED_F_NO_NOTIFY}. Call once per batch of adds.
+     *
+     * @return true if the device was kicked
+     */
+    public boolean kickIfNeeded() {
+        if (fault != null || availIdx == kickCheckedAvail) return false;
+        VarHandle.fullFence();   // the avail idx store must be visible before we read the device's suppression
+        boolean need = eventIdx
+                ? needEvent(ring.availEventAcquire(), availIdx, kickCheckedAvail)
+                : (ring.usedFlagsAcquire() & USED_F_NO_NOTIFY) == 0;
+        kickCheckedAvail = availIdx;
+        if (need) {
+            kicksSent++;
+            kick.signal();
+        } else {
+            kicksSuppressed++;
+        }
+        return need;
+    }
+
+    /**
+     * Collects the next used buffer, freeing its descriptors.
+     *
+     * @return -1 if none, else {@code id << 32 | len} (see {@link #usedId}, {@link #usedLength})
+     * @throws QueueFault USED_INDEX_JUMP or BAD_USED_ID if the device broke the ring (the queue stops)
+     */
+    public long pollUsed() throws QueueFault {
+        if (fault != null) throw fault;
+        if (lastUsed == usedIdxSeen) {
+            int idx = ring.usedIdxAcquire();   // acquire: elements are read after this
+            if (((idx - lastUsed) & 0xffff) > size)
+                throw stop(Reason.USED_INDEX_JUMP, "used idx " + idx + ", next to collect " + lastUsed);
+            usedIdxSeen = idx;
+            if (idx == lastUsed) return -1;
+        }
+        int slot = lastUsed & mask;
+        int id = ring.usedElemId(slot);
+        int len = ring.usedElemLen(slot);
+        if (id < 0 || id >= size || !inFlight[id])
+            throw stop(Reason.BAD_USED_ID, "id " + Integer.toUnsignedString(id) + " at used slot " + slot);
+        inFlight[id] = false;
+        next[chainTail[id]] = freeHead;
+        freeHead = id;
+        freeCount += chainLen[id];
+        lastUsed = (lastUsed + 1) & 0xffff;
+        buffersCollected++;
+        return ((long) id << 32) | (len & 0xffff_ffffL);
+    }
+
+    public static int usedId(long element) { return (int) (element >>> 32); }
+
+    public static long usedLength(long element) { return element & 0xffff_ffffL; }
+
+    /**
+     * Asks the device to interrupt when it uses more buffers (before this thread sleeps): with EVENT_IDX
+     * writes {@code used_event} = next used index to collect, else clears {@code VIRTQ_AVAIL_F_NO_INTERRUPT};
+     * then, after a full fence, re-reads the used index.
+     *
+     * @return true if used buffers are (or may be) pending already, so the caller must not sleep
+     */
+    public boolean enableInterrupts() {
+        if (fault != null) return false;
+        interruptEnables++;
+        if (eventIdx) ring.usedEventRelease(lastUsed);
+        else ring.availFlagsRelease(0);
+        VarHandle.fullFence();
+        return lastUsed != usedIdxSeen || ring.usedIdxAcquire() != lastUsed;
+    }
+
+    /**
+     * Like {@link #enableInterrupts()}, but with EVENT_IDX asks to be interrupted only when about three
+     * quarters of the outstanding buffers are used (Linux {@code virtqueue_enable_cb_delayed}), so a
+     * driver that waits for room in a full ring wakes to a batch, not to every buffer. Without
+     * EVENT_IDX this is {@link #enableInterrupts()}.
+     *
+     * @return true if used buffers are (or may be) pending already, so the caller must not sleep
+     */
+    public boolean enableInterruptsDelayed() {
+        if (!eventIdx || fault != null) return enableInterrupts();
+        interruptEnables++;
+        int bufs = outstanding() * 3 / 4;
+        ring.usedEventRelease((lastUsed + bufs) & 0xffff);
+        VarHandle.fullFence();
+        return lastUsed != usedIdxSeen || ((ring.usedIdxAcquire() - lastUsed) & 0xffff) > bufs;
+    }
+
+    /** Interrupts are not needed while this thread is busy collecting (a hint without EVENT_IDX; no-op with it). */
+    public void disableInterrupts() {
+        if (fault != null) return;
+        if (!eventIdx) ring.availFlagsRelease(AVAIL_F_NO_INTERRUPT);
+    }
+
+    /** True if {@link #pollUsed} would find an element (or a fault). */
+    public boolean hasUsed() {
+        if (fault != null) return true;
+        return lastUsed != usedIdxSeen || ring.usedIdxAcquire() != lastUsed;
+    }
+
+    private QueueFault stop(Reason reason, String detail) {
+        fault = new QueueFault(queue, reason, detail);
+        return fault;
+    }
+
+    public int index() { return queue; }
+
+    public int size() { return size; }
+
+    public boolean isStopped() { return fault != null; }
+
+    public QueueFault fault() { return fault; }
+
+    /** Buffers added and not yet collected. */
+    public int outstanding() { return (availIdx - lastUsed) & 0xffff; }
+
+    public long buffersAdded() { return buffersAdded; }
+
+    public long buffersCollected() { return buffersCollected; }
+
+    public long kicksSent() { return kicksSent; }
+
+    public long kicksSuppressed() { return kicksSuppressed; }
+
+    public long interruptEnables() { return interruptEnables; }
+
+    @Override
+    public String toString() {
+        return "SplitVirtqueueDriver[queue=" + queue + ", size=" + size + ", avail=" + availIdx + ", lastUsed=" + lastUsed
+                + ", free=" + freeCount + (fault != null ? ", STOPPED: " + fault.getMessage() : "") + "]";
+    }
+}

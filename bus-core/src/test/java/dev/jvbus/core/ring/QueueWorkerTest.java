@@ -1,0 +1,106 @@
+package dev.jvbus.core.ring;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.jvbus.core.signal.DoorbellWait;
+import dev.jvbus.core.sys.EventFd;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+
+class QueueWorkerTest {
+
+    /** A counter standing in for a ring: the producer bumps "available", the worker consumes. */
+    static final class CounterService implements QueueService {
+        final AtomicLong available = new AtomicLong();
+        volatile long consumed;
+        volatile boolean armed;
+        volatile long failAt = -1;
+
+        @Override public boolean poll() throws QueueFault {
+            long a = available.get();
+            if (a == consumed) return false;
+            if (failAt >= 0 && a >= failAt) throw new QueueFault(3, QueueFault.Reason.CHAIN_LOOP, "at " + a);
+            consumed = a;
+            return true;
+        }
+
+        @Override public boolean hasWork() { return available.get() != consumed; }
+
+        @Override public boolean armDoorbell() { armed = true; return hasWork(); }
+
+        @Override public void disarmDoorbell() { armed = false; }
+    }
+
+    private static void produce(CounterService s, EventFd kick, int n) {
+        for (int i = 0; i < n; i++) {
+            s.available.incrementAndGet();
+            if (s.armed) kick.signal();   // the producer rings only when the worker asked for it
+        }
+    }
+
+    private static void awaitConsumed(CounterService s, long n) throws InterruptedException {
+        for (int i = 0; i < 10_000 && s.consumed != n; i++) Thread.sleep(1);
+        assertThat(s.consumed).isEqualTo(n);
+    }
+
+    @Test
+    void servesWorkThatArrivesWhileItSleeps() throws Exception {
+        CounterService s = new CounterService();
+        try (EventFd kick = EventFd.create();
+             QueueWorker w = new QueueWorker("t", 0, s, List.of(kick), DoorbellWait.Mode.ADAPTIVE, f -> { }).start()) {
+            for (int round = 1; round <= 50; round++) {
+                Thread.sleep(1);                        // long enough for the worker to go to sleep sometimes
+                produce(s, kick, 100);
+                awaitConsumed(s, round * 100L);
+            }
+            assertThat(w.doorbellWait().sleeps()).as("it slept between bursts").isPositive();
+        }
+    }
+
+    @Test
+    void quiesceParksTheWorkerAndResumeCarriesOn() throws Exception {
+        CounterService s = new CounterService();
+        try (EventFd kick = EventFd.create();
+             QueueWorker w = new QueueWorker("t", 0, s, List.of(kick), DoorbellWait.Mode.ADAPTIVE, f -> { }).start()) {
+            produce(s, kick, 10);
+            awaitConsumed(s, 10);
+            w.quiesce();
+            produce(s, kick, 10);
+            Thread.sleep(50);
+            assertThat(s.consumed).as("a quiesced worker does not touch the ring").isEqualTo(10);
+            w.resume();
+            kick.signal();
+            awaitConsumed(s, 20);
+        }
+    }
+
+    @Test
+    void aRingFaultStopsTheWorkerAndIsReported() throws Exception {
+        CounterService s = new CounterService();
+        s.failAt = 5;
+        CompletableFuture<QueueFault> reported = new CompletableFuture<>();
+        try (EventFd kick = EventFd.create();
+             QueueWorker w = new QueueWorker("t", 0, s, List.of(kick), DoorbellWait.Mode.ADAPTIVE, reported::complete).start()) {
+            produce(s, kick, 5);
+            QueueFault f = reported.get(10, TimeUnit.SECONDS);
+            assertThat(f.queue()).isEqualTo(3);
+            assertThat(f.reason()).isEqualTo(QueueFault.Reason.CHAIN_LOOP);
+        }
+    }
+
+    @Test
+    void closeStopsASleepingWorker() throws Exception {
+        CounterService s = new CounterService();
+        EventFd kick = EventFd.create();
+        QueueWorker w = new QueueWorker("t", 0, s, List.of(kick), DoorbellWait.Mode.ADAPTIVE, f -> { }).start();
+        Thread.sleep(20);
+        w.close();
+        produce(s, kick, 3);
+        Thread.sleep(20);
+        assertThat(s.consumed).isZero();
+        kick.close();
+    }
+}

@@ -1,0 +1,19 @@
+package dev.jvbus.net;
+
+/** Why a frame did not reach a port. Counted per port; nothing is lost silently. */
+public enum DropReason {
+    /** The receiver had no rx buffer posted: dropped like a NIC with a full ring, never queued. */
+    NO_RX_BUFFER,
+    /** The frame is larger than the receiver's buffers or MTU. */
+    TOO_BIG,
+    /** Shorter than an Ethernet header. */
+    RUNT,
+    /** The port's device is not running (reset, link down). */
+    PORT_DOWN,
+    /** The receiving device's ring is broken (it went NEEDS_RESET). */
+    RING_FAULT,
+    /** The source port sent to its own address (hairpin), which a learning switch never reflects. */
+    HAIRPIN,
+    /** The backend failed to take the frame (a TAP write error, say). */
+    BACKEND_ERROR
+}

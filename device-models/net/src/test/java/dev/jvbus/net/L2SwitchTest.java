@@ -1,0 +1,181 @@
+package dev.jvbus.net;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class L2SwitchTest {
+    private final Arena arena = Arena.ofShared();
+    private final L2Switch sw = new L2Switch("lan");
+
+    static final long A = MacAddress.parse("02:00:00:00:00:0a");
+    static final long B = MacAddress.parse("02:00:00:00:00:0b");
+    static final long C = MacAddress.parse("02:00:00:00:00:0c");
+
+    /** A backend that keeps copies of what it got, or refuses like a ring without rx buffers. */
+    static final class Recorder implements NetPort {
+        final String name;
+        final List<byte[]> frames = new ArrayList<>();
+        volatile boolean full;
+
+        Recorder(String name) { this.name = name; }
+
+        @Override public String name() { return name; }
+
+        @Override public DropReason deliver(MemorySegment frame, long offset, int length) {
+            if (full) return DropReason.NO_RX_BUFFER;
+            frames.add(frame.asSlice(offset, length).toArray(ValueLayout.JAVA_BYTE));
+            return null;
+        }
+    }
+
+    MemorySegment frame(long dst, long src, int length, int seq) {
+        MemorySegment f = arena.allocate(length);
+        MacAddress.write(f, 0, dst);
+        MacAddress.write(f, 6, src);
+        if (length >= 18) f.set(ValueLayout.JAVA_INT_UNALIGNED, 14, seq);
+        return f;
+    }
+
+    @AfterEach
+    void close() {
+        arena.close();
+    }
+
+    @Test
+    void unknownAndBroadcastFloodThenUnicastFollowsLearning() {
+        Recorder ra = new Recorder("a"), rb = new Recorder("b"), rc = new Recorder("c");
+        SwitchPort pa = sw.join(ra), pb = sw.join(rb), pc = sw.join(rc);
+
+        pa.send(frame(B, A, 60, 1), 0, 60);                 // B unknown: flood to b and c
+        assertThat(rb.frames).hasSize(1);
+        assertThat(rc.frames).hasSize(1);
+        pb.send(frame(A, B, 60, 2), 0, 60);                 // A learned on port a: unicast
+        assertThat(ra.frames).hasSize(1);
+        assertThat(rc.frames).hasSize(1);
+        pa.send(frame(B, A, 1514, 3), 0, 1514);             // B learned now: unicast only
+        assertThat(rb.frames).hasSize(2);
+        assertThat(rb.frames.get(1)).hasSize(1514);
+        assertThat(rc.frames).hasSize(1);
+        pc.send(frame(MacAddress.BROADCAST, C, 60, 4), 0, 60);
+        assertThat(ra.frames).hasSize(2);
+        assertThat(rb.frames).hasSize(3);
+        assertThat(rc.frames).hasSize(1);                   // never back to the sender
+
+        assertThat(sw.macTable()).containsEntry("02:00:00:00:00:0a", "a").containsEntry("02:00:00:00:00:0b", "b")
+                .containsEntry("02:00:00:00:00:0c", "c");
+        assertThat(pa.stats()).isEqualTo(new PortStats("a", 2, 60 + 1514, 2, 120, java.util.Map.of()));
+        assertThat(pb.stats().txFrames()).isEqualTo(3);
+        assertThat(pb.stats().txBytes()).isEqualTo(60 + 1514 + 60);
+    }
+
+    @Test
+    void aReceiverWithoutBuffersDropsAndCounts() {
+        Recorder ra = new Recorder("a"), rb = new Recorder("b");
+        SwitchPort pa = sw.join(ra), pb = sw.join(rb);
+        pb.send(frame(A, B, 60, 0), 0, 60);  // learn B
+        rb.full = true;
+        for (int i = 0; i < 5; i++) pa.send(frame(B, A, 60, i), 0, 60);
+        rb.full = false;
+        pa.send(frame(B, A, 60, 5), 0, 60);
+        assertThat(pb.stats().dropped(DropReason.NO_RX_BUFFER)).isEqualTo(5);
+        assertThat(pb.stats().txFrames()).isEqualTo(1);
+        assertThat(rb.frames).hasSize(1);
+        assertThat(pa.stats().rxFrames()).isEqualTo(6);
+    }
+
+    @Test
+    void runtsAndHairpinsAreCountedOnTheSender() {
+        Recorder ra = new Recorder("a"), rb = new Recorder("b");
+        SwitchPort pa = sw.join(ra);
+        sw.join(rb);
+        pa.send(frame(B, A, 13, 0), 0, 13);
+        pa.send(frame(B, A, 60, 0), 0, 60); // learns A on port a
+        pa.send(frame(A, A, 60, 0), 0, 60); // A -> A from a itself: a hairpin, never reflected
+        assertThat(pa.stats().dropped(DropReason.RUNT)).isEqualTo(1);
+        assertThat(pa.stats().dropped(DropReason.HAIRPIN)).isEqualTo(1);
+        assertThat(ra.frames).isEmpty();
+        assertThat(rb.frames).hasSize(1);
+    }
+
+    @Test
+    void aMacThatMovesIsRelearned() {
+        Recorder ra = new Recorder("a"), rb = new Recorder("b"), rc = new Recorder("c");
+        SwitchPort pa = sw.join(ra), pb = sw.join(rb), pc = sw.join(rc);
+        pb.send(frame(A, C, 60, 0), 0, 60);   // C seen on b
+        pc.send(frame(A, C, 60, 0), 0, 60);   // C moved to c
+        int atB = rb.frames.size(), atC = rc.frames.size();
+        pa.send(frame(C, A, 60, 0), 0, 60);
+        assertThat(rc.frames).hasSize(atC + 1);
+        assertThat(rb.frames).hasSize(atB);
+        assertThat(sw.macTable()).containsEntry("02:00:00:00:00:0c", "c");
+    }
+
+    @Test
+    void aPortThatLeftGetsNothingAndItsMacsAreForgotten() {
+        Recorder ra = new Recorder("a"), rb = new Recorder("b");
+        SwitchPort pa = sw.join(ra), pb = sw.join(rb);
+        pb.send(frame(A, B, 60, 0), 0, 60);
+        pb.leave();
+        pa.send(frame(B, A, 60, 0), 0, 60);
+        pa.send(frame(MacAddress.BROADCAST, A, 60, 0), 0, 60);
+        assertThat(rb.frames).isEmpty();
+        assertThat(sw.macTable()).doesNotContainKey("02:00:00:00:00:0b");
+        assertThat(sw.ports()).containsExactly(pa);
+    }
+
+    @Test
+    void theMacTableIsBoundedAgainstSpraying() {
+        Recorder ra = new Recorder("a"), rb = new Recorder("b");
+        SwitchPort pa = sw.join(ra);
+        sw.join(rb);
+        MemorySegment f = frame(B, A, 60, 0);
+        for (long i = 1; i <= L2Switch.MAX_MACS + 100; i++) {
+            MacAddress.write(f, 6, MacAddress.local(0x10000 + i));
+            pa.send(f, 0, 60);
+        }
+        assertThat(sw.macTable()).hasSize(L2Switch.MAX_MACS);
+        assertThat(rb.frames).hasSize(L2Switch.MAX_MACS + 100); // unknown B keeps flooding
+    }
+
+    @Test
+    void countersStayExactWithConcurrentSendersToOnePort() throws Exception {
+        int perSender = 200_000;
+        long[] seen = new long[3];
+        NetPort sink = new NetPort() {
+            @Override public String name() { return "sink"; }
+            @Override public DropReason deliver(MemorySegment frame, long offset, int length) {
+                seen[frame.get(ValueLayout.JAVA_BYTE, offset + 11)]++; // last byte of the source MAC says who
+                return null;
+            }
+        };
+        SwitchPort sinkPort = sw.join(sink);
+        long sinkMac = MacAddress.parse("02:00:00:00:01:00");
+        sinkPort.send(frame(MacAddress.BROADCAST, sinkMac, 60, 0), 0, 60); // learn the sink
+        AtomicBoolean go = new AtomicBoolean();
+        List<Thread> threads = new ArrayList<>();
+        List<SwitchPort> senders = new ArrayList<>();
+        for (int s = 0; s < 3; s++) {
+            SwitchPort p = sw.join(new Recorder("s" + s));
+            senders.add(p);
+            MemorySegment f = frame(sinkMac, MacAddress.local(s), 64, 0);
+            threads.add(Thread.ofPlatform().start(() -> {
+                while (!go.get()) Thread.onSpinWait();
+                for (int i = 0; i < perSender; i++) p.send(f, 0, 64);
+            }));
+        }
+        go.set(true);
+        for (Thread t : threads) t.join();
+        assertThat(seen).containsExactly(perSender, perSender, perSender);
+        assertThat(sinkPort.stats().txFrames()).isEqualTo(3L * perSender);
+        assertThat(sinkPort.stats().txBytes()).isEqualTo(3L * perSender * 64);
+        for (SwitchPort p : senders) assertThat(p.stats().rxFrames()).isEqualTo(perSender);
+    }
+}
