@@ -7,6 +7,9 @@ import dev.jvbus.connector.shm.protocol.ProtocolException;
 import dev.jvbus.core.bus.DevId;
 import dev.jvbus.core.bus.DeviceStatus;
 import dev.jvbus.core.model.QueueConfig;
+import dev.jvbus.core.ring.QueueFault;
+import dev.jvbus.core.ring.virtio.SplitRingLayout;
+import dev.jvbus.core.ring.virtio.SplitVirtqueueDriver;
 import dev.jvbus.core.sys.EventFd;
 import java.util.ArrayList;
 import java.util.List;
@@ -132,22 +135,30 @@ public final class ClientDevice implements AutoCloseable {
      */
     public List<ClientQueue> setUpQueues(DriverMemory memory, int... sizes) {
         List<ClientQueue> made = new ArrayList<>();
+        long features = negotiatedFeatures();
+        boolean eventIdx = (features & (1L << SplitRingLayout.VIRTIO_F_EVENT_IDX)) != 0;
+        boolean indirect = (features & (1L << SplitRingLayout.VIRTIO_F_INDIRECT_DESC)) != 0;
         for (int i = 0; i < sizes.length; i++) {
-            int n = sizes[i];
-            long desc = memory.allocate(ClientQueue.descTableBytes(n), 16);
-            long avail = memory.allocate(ClientQueue.availRingBytes(n), 2);
-            long used = memory.allocate(ClientQueue.usedRingBytes(n), 4);
-            QueueConfig config = new QueueConfig(i, n, desc, avail, used);
-            setQueue(config);
+            SplitRingLayout layout = SplitRingLayout.of(sizes[i]);
+            long desc = memory.allocate(layout.descTableBytes(), SplitRingLayout.DESC_ALIGN);
+            long avail = memory.allocate(layout.availRingBytes(), SplitRingLayout.AVAIL_ALIGN);
+            long used = memory.allocate(layout.usedRingBytes(), SplitRingLayout.USED_ALIGN);
+            QueueConfig config = new QueueConfig(i, sizes[i], desc, avail, used);
             EventFd kick = EventFd.create(), call = EventFd.create();
-            ClientQueue q = new ClientQueue(config, kick, call);
             try {
+                SplitVirtqueueDriver driver = SplitVirtqueueDriver.create(i, sizes[i], desc, avail, used,
+                        memory.guestMemory(), eventIdx, indirect, kick);
+                ClientQueue q = new ClientQueue(config, kick, call, driver);
+                setQueue(config);
                 setDoorbells(i, kick, call);
-            } catch (RuntimeException e) {
-                q.close();
-                throw e;
+                made.add(q);
+            } catch (QueueFault | RuntimeException e) {
+                kick.close();
+                call.close();
+                made.forEach(ClientQueue::close);
+                if (e instanceof RuntimeException re) throw re;
+                throw new IllegalStateException("queue " + i + " does not fit the client's own memory: " + e.getMessage(), e);
             }
-            made.add(q);
         }
         synchronized (this) {
             queues.addAll(made);

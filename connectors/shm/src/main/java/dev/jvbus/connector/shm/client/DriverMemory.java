@@ -1,5 +1,7 @@
 package dev.jvbus.connector.shm.client;
 
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.memory.MemoryRegion;
 import dev.jvbus.core.sys.Memfd;
 import java.lang.foreign.MemorySegment;
 
@@ -14,11 +16,13 @@ import java.lang.foreign.MemorySegment;
 public final class DriverMemory implements AutoCloseable {
     private final Memfd memfd;
     private final long guestBase;
+    private final GuestMemory view;
     private long next;
 
     DriverMemory(Memfd memfd, long guestBase) {
         this.memfd = memfd;
         this.guestBase = guestBase;
+        this.view = GuestMemory.of(new MemoryRegion(guestBase, memfd.size(), memfd.segment()));
     }
 
     public static DriverMemory create(String name, long size, long guestBase) {
@@ -43,6 +47,11 @@ public final class DriverMemory implements AutoCloseable {
             throw new IllegalStateException("driver memory full: " + size + " bytes at " + start + " of " + memfd.size());
         next = start + size;
         return guestBase + start;
+    }
+
+    /** The client's view as a memory table, with the device's addresses (for the ring's driver side). */
+    public GuestMemory guestMemory() {
+        return view;
     }
 
     /** The client's view of {@code [guestAddress, +length)}. */
