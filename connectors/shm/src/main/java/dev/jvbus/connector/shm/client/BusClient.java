@@ -150,10 +150,13 @@ public final class BusClient implements AutoCloseable {
     private void readLoop() {
         BusClientException why = null;
         try {
-            while (why == null) {
+            boolean open = true;
+            while (open && why == null) {
                 switch (channel.read()) {
-                    case FrameChannel.EndOfStream eos ->
-                            why = closing ? null : new BusClientException(null, "the bus closed the connection", true);
+                    case FrameChannel.EndOfStream eos -> {
+                        open = false;   // an orderly close by us ends here too, with no reason to report
+                        if (!closing) why = new BusClientException(null, "the bus closed the connection", true);
+                    }
                     case FrameChannel.BrokenFrame broken ->
                             why = new BusClientException(null, "the bus sent a broken frame: " + broken.error().getMessage(), true);
                     case FrameChannel.Frame frame -> {
