@@ -74,7 +74,7 @@ final class ChildProcess implements AutoCloseable {
         return parts;
     }
 
-    long pid() { return process.pid(); }
+    ProcessHandle handle() { return process.toHandle(); }
 
     @Override
     public void close() {

@@ -45,6 +45,22 @@ final class Posix {
     private static final MethodHandle ACCEPT = fn("accept", FunctionDescriptor.of(I, I, P, P), true);
     private static final MethodHandle CONNECT = fn("connect", FunctionDescriptor.of(I, I, P, I), true);
 
+    private static final MethodHandle SCHED_SETAFFINITY = fn("sched_setaffinity", FunctionDescriptor.of(I, I, L, P), true);
+
+    /** Pins the calling thread (only it: the JIT and GC threads stay free) to one cpu. */
+    static void pinCurrentThread(int cpu) throws IOException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = a.allocate(CAPTURE);
+            MemorySegment mask = a.allocate(128, 8); // cpu_set_t: 1024 bits
+            mask.set(ValueLayout.JAVA_BYTE, cpu / 8, (byte) (1 << (cpu % 8)));
+            check((int) SCHED_SETAFFINITY.invokeExact(st, 0, 128L, mask), st, "sched_setaffinity cpu " + cpu);
+        } catch (IOException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
     private static MethodHandle fn(String name, FunctionDescriptor d, boolean errno) {
         MemorySegment addr = LINKER.defaultLookup().find(name).orElseThrow();
         return errno ? LINKER.downcallHandle(addr, d, ERRNO_OPT) : LINKER.downcallHandle(addr, d);

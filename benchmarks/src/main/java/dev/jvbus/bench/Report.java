@@ -13,16 +13,16 @@ final class Report {
 
     static void table(PrintStream out, List<Result> rs) {
         out.println();
-        out.printf(Locale.ROOT, "%-9s %6s %-9s %-5s %10s %9s %9s %5s %11s %6s%n",
-                "transport", "size", "mode", "load", "M msg/s", "min", "max", "runs", "msgs/run", "errors");
+        out.printf(Locale.ROOT, "%-9s %6s %-9s %-5s %10s %9s %9s %5s %11s %6s %7s%n",
+                "transport", "size", "mode", "load", "M msg/s", "min", "max", "runs", "msgs/run", "errors", "others%");
         for (Result r : rs) {
             if (r.failure() != null) {
                 out.printf(Locale.ROOT, "%-9s %6d %-9s %-5s FAILED: %s%n", r.transport(), r.size(), r.mode().label(), r.load(), r.failure());
                 continue;
             }
-            out.printf(Locale.ROOT, "%-9s %6d %-9s %-5s %10.2f %9.2f %9.2f %5d %11d %6d%n",
+            out.printf(Locale.ROOT, "%-9s %6d %-9s %-5s %10.2f %9.2f %9.2f %5d %11d %6d %7.0f%n",
                     r.transport(), r.size(), r.mode().label(), r.load(), r.median(), r.min(), r.max(),
-                    r.mps().length, r.messagesPerRun(), r.errors());
+                    r.mps().length, r.messagesPerRun(), r.errors(), r.othersPercent());
         }
     }
 
@@ -85,13 +85,13 @@ final class Report {
     }
 
     static String csv(List<Result> rs) {
-        StringBuilder sb = new StringBuilder("transport,baseline,size,mode,load,median_mmsgs,min_mmsgs,max_mmsgs,runs,msgs_per_run,errors,run_mmsgs,failure\n");
+        StringBuilder sb = new StringBuilder("transport,baseline,size,mode,load,median_mmsgs,min_mmsgs,max_mmsgs,runs,msgs_per_run,errors,others_cpu_pct,run_mmsgs,failure\n");
         for (Result r : rs) {
             String runs = java.util.Arrays.stream(r.mps()).mapToObj(v -> String.format(Locale.ROOT, "%.4f", v))
                     .collect(Collectors.joining(";"));
-            sb.append(String.format(Locale.ROOT, "%s,%b,%d,%s,%s,%.4f,%.4f,%.4f,%d,%d,%d,%s,%s%n",
+            sb.append(String.format(Locale.ROOT, "%s,%b,%d,%s,%s,%.4f,%.4f,%.4f,%d,%d,%d,%.1f,%s,%s%n",
                     r.transport(), r.baseline(), r.size(), r.mode().label(), r.load(), r.median(), r.min(), r.max(),
-                    r.mps().length, r.messagesPerRun(), r.errors(), runs,
+                    r.mps().length, r.messagesPerRun(), r.errors(), r.othersPercent(), runs,
                     r.failure() == null ? "" : '"' + r.failure().replace('"', '\'') + '"'));
         }
         return sb.toString();

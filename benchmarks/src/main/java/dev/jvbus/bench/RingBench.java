@@ -27,7 +27,7 @@ import java.util.Map;
  * <p>Load "burn" runs the same cases while a third JVM spins on one core ({@link Burner}).
  *
  * <pre>
- * ./jvbus bench [--quick] [--csv[=FILE]] [--transports pipe,socket,agrona,split,ioq]
+ * ./jvbus bench [--quick] [--csv[=FILE]] [--pin] [--forks 2] [--transports pipe,socket,agrona,split,ioq]
  *               [--sizes 16,1500] [--modes block,spin,backoff,adaptive] [--load none|burn|both]
  *               [--runs 5] [--run-seconds 0.5] [--warmup-seconds 1.5] [--ring-bytes 262144]
  * </pre>
@@ -63,14 +63,15 @@ public final class RingBench {
     // ------------------------------------------------------------------------------------ options
 
     record Options(List<String> transports, List<Integer> sizes, List<WaitMode> modes, List<String> loads,
-                   int runs, double runSeconds, double warmupSeconds, int ringBytes,
-                   boolean csv, Path csvFile, boolean quick) {
+                   int runs, int forks, double runSeconds, double warmupSeconds, int ringBytes,
+                   boolean pin, boolean csv, Path csvFile, boolean quick) {
         static Options parse(String[] args) {
             List<String> transports = TRANSPORTS.stream().map(Transport::name).toList();
             List<Integer> sizes = List.of(16, 1500);
             List<WaitMode> modes = List.of(WaitMode.values());
             String load = "both";
-            int runs = 5;
+            int runs = 5, forks = 2;
+            boolean pin = false;
             double runSeconds = 0.5, warmupSeconds = 1.5;
             int ringBytes = 256 * 1024;
             boolean csv = false, quick = false;
@@ -79,6 +80,7 @@ public final class RingBench {
             for (int i = 0; i < args.length; i++) {
                 String a = args[i];
                 if (a.equals("--quick")) { quick = true; continue; }
+                if (a.equals("--pin")) { pin = true; continue; }
                 if (a.equals("--csv")) { csv = true; continue; }
                 if (a.startsWith("--csv=")) { csv = true; csvFile = Path.of(a.substring(6)); continue; }
                 if (a.equals("--help") || a.equals("-h")) { usage(); return null; }
@@ -86,7 +88,7 @@ public final class RingBench {
                 if (a.startsWith("--") && i + 1 < args.length) { kv.put(a.substring(2), args[++i]); continue; }
                 throw new IllegalArgumentException("bad argument " + a + " (try --help)");
             }
-            if (quick) { runs = 3; runSeconds = 0.2; warmupSeconds = 0.5; }
+            if (quick) { runs = 3; forks = 1; runSeconds = 0.2; warmupSeconds = 0.5; }
             for (var e : kv.entrySet()) {
                 String v = e.getValue();
                 switch (e.getKey()) {
@@ -95,6 +97,7 @@ public final class RingBench {
                     case "modes" -> modes = Arrays.stream(v.split(",")).map(WaitMode::parse).toList();
                     case "load" -> load = v;
                     case "runs" -> runs = Integer.parseInt(v);
+                    case "forks" -> forks = Integer.parseInt(v);
                     case "run-seconds" -> runSeconds = Double.parseDouble(v);
                     case "warmup-seconds" -> warmupSeconds = Double.parseDouble(v);
                     case "ring-bytes" -> ringBytes = Integer.parseInt(v);
@@ -110,13 +113,16 @@ public final class RingBench {
                 case "both" -> List.of("none", "burn");
                 default -> throw new IllegalArgumentException("--load none|burn|both");
             };
-            return new Options(transports, sizes, modes, loads, runs, runSeconds, warmupSeconds, ringBytes, csv, csvFile, quick);
+            return new Options(transports, sizes, modes, loads, runs, forks, runSeconds, warmupSeconds, ringBytes, pin, csv, csvFile, quick);
         }
 
         static void usage() {
             System.out.println("""
                 usage: ./jvbus bench [options]
-                  --quick                 3 runs of ~0.2 s after ~0.5 s warm-up per case (default 5 x 0.5 s after 1.5 s)
+                  --quick                 1 fork, 3 runs of ~0.2 s after ~0.5 s warm-up per case
+                                          (default: 2 forks, each 5 runs of ~0.5 s after 1.5 s warm-up)
+                  --forks N               fresh producer+consumer JVM pairs per case; runs of all forks are pooled
+                  --pin                   pin the producer's main thread to cpu 0 and the consumer's to cpu 1
                   --csv | --csv=FILE      also print CSV (to stdout after the table, or to FILE)
                   --transports LIST       pipe,socket,agrona,split,ioq (default: all that are plugged in)
                   --sizes LIST            message sizes in bytes (default 16,1500)
@@ -131,7 +137,7 @@ public final class RingBench {
     // ------------------------------------------------------------------------------------ parent
 
     record Result(String transport, boolean baseline, int size, WaitMode mode, String load,
-                  double[] mps, long messagesPerRun, long errors, String failure) {
+                  double[] mps, long messagesPerRun, long errors, double othersPercent, String failure) {
         double median() { return stat(0.5); }
         double min() { return stat(0); }
         double max() { return stat(1); }
@@ -148,14 +154,15 @@ public final class RingBench {
     static final class Parent {
         private final Options o;
         private final List<Result> results = new ArrayList<>();
+        private ChildProcess burner;
 
         Parent(Options o) { this.o = o; }
 
         int run() throws IOException {
-            System.err.printf(Locale.ROOT, "jvbus ring bench: %d cpus, runs=%d x %.2fs, warm-up %.2fs, ring %d bytes%n",
-                    Runtime.getRuntime().availableProcessors(), o.runs, o.runSeconds, o.warmupSeconds, o.ringBytes);
+            System.err.printf(Locale.ROOT, "jvbus ring bench: %d cpus, forks=%d, runs=%d x %.2fs, warm-up %.2fs, ring %d bytes, pin=%b%n",
+                    Runtime.getRuntime().availableProcessors(), o.forks, o.runs, o.runSeconds, o.warmupSeconds, o.ringBytes, o.pin);
             for (String load : o.loads) {
-                ChildProcess burner = null;
+                burner = null;
                 try {
                     if (load.equals("burn")) {
                         burner = ChildProcess.start("burner", List.of("--burn"));
@@ -175,6 +182,7 @@ public final class RingBench {
                     }
                 } finally {
                     if (burner != null) burner.close();
+                    burner = null;
                 }
             }
             PrintStream out = System.out;
@@ -191,21 +199,42 @@ public final class RingBench {
 
         private Result runCase(Transport t, Transport.Case c, String load) {
             String label = t.name() + " " + c.size() + "B " + c.mode().label() + " load=" + load;
-            System.err.print(label + " ... ");
-            List<String> common = List.of(t.name(), Integer.toString(c.size()), c.mode().label(), Integer.toString(c.ringBytes()));
+            System.err.print(label + " ...");
+            List<Double> mps = new ArrayList<>();
+            long errors = 0, n = 0;
+            double others = 0;
+            try {
+                for (int f = 0; f < o.forks; f++) {
+                    Fork fork = runFork(t, c);
+                    errors += fork.errors;
+                    others += fork.othersPercent;
+                    n = fork.n;
+                    for (double v : fork.mps) mps.add(v);
+                    System.err.printf(Locale.ROOT, " fork%d %.2f", f + 1, median(fork.mps));
+                }
+                Result res = new Result(t.name(), t.baseline(), c.size(), c.mode(), load,
+                        mps.stream().mapToDouble(Double::doubleValue).toArray(), n, errors, others / o.forks, null);
+                System.err.printf(Locale.ROOT, " => %.2f M msg/s (n=%d, errors=%d, others %.0f%% cpu)%n", res.median(), n, errors, res.othersPercent());
+                return res;
+            } catch (Exception e) {
+                System.err.println(" FAILED: " + e.getMessage());
+                return new Result(t.name(), t.baseline(), c.size(), c.mode(), load, new double[0], 0, errors, Double.NaN, String.valueOf(e.getMessage()));
+            }
+        }
+
+        record Fork(double[] mps, long n, long errors, double othersPercent) {}
+
+        /** One fresh setup and one fresh pair of JVMs: warm-up runs, then the measured runs. */
+        private Fork runFork(Transport t, Transport.Case c) throws Exception {
+            int cpus = Runtime.getRuntime().availableProcessors();
             long errors = 0;
             try (Transport.Setup setup = t.setup(c)) {
-                List<String> consumerArgs = new ArrayList<>(List.of("--child", "consumer"));
-                consumerArgs.addAll(common);
-                consumerArgs.addAll(setup.childArgs());
-                List<String> producerArgs = new ArrayList<>(List.of("--child", "producer"));
-                producerArgs.addAll(common);
-                producerArgs.addAll(setup.childArgs());
-                try (ChildProcess consumer = ChildProcess.start("consumer", consumerArgs);
-                     ChildProcess producer = ChildProcess.start("producer", producerArgs)) {
+                List<String> common = List.of(t.name(), Integer.toString(c.size()), c.mode().label(), Integer.toString(c.ringBytes()));
+                try (ChildProcess consumer = ChildProcess.start("consumer", childArgs("consumer", common, o.pin && cpus > 1 ? 1 : -1, setup));
+                     ChildProcess producer = ChildProcess.start("producer", childArgs("producer", common, o.pin && cpus > 1 ? 0 : -1, setup))) {
                     consumer.expect("READY", 60_000);
                     producer.expect("READY", 60_000);
-                    // Warm-up: runs of growing length until the warm-up time is spent; the last one calibrates n.
+                    // Warm-up: runs until the warm-up time is spent (at least two); the last one calibrates n.
                     long n = 20_000;
                     double rate = 0;
                     long warmEnd = System.nanoTime() + (long) (o.warmupSeconds * 1e9);
@@ -218,6 +247,9 @@ public final class RingBench {
                         warmRuns++;
                     }
                     n = Math.max(10_000, Math.min((long) (rate * o.runSeconds), 500_000_000));
+                    List<ProcessHandle> ours = new ArrayList<>(List.of(ProcessHandle.current(), consumer.handle(), producer.handle()));
+                    if (burner != null) ours.add(burner.handle());
+                    CpuAccount cpu = CpuAccount.start(ours);
                     double[] mps = new double[o.runs];
                     for (int i = 0; i < o.runs; i++) {
                         long timeout = Math.max(60_000, (long) (o.runSeconds * 1000 * 50));
@@ -225,16 +257,26 @@ public final class RingBench {
                         errors += r.errors;
                         mps[i] = r.mps;
                     }
+                    double others = cpu.othersPercent();
                     consumer.send("QUIT");
                     producer.send("QUIT");
-                    Result res = new Result(t.name(), t.baseline(), c.size(), c.mode(), load, mps, n, errors, null);
-                    System.err.printf(Locale.ROOT, "%.2f M msg/s (n=%d, errors=%d)%n", res.median(), n, errors);
-                    return res;
+                    return new Fork(mps, n, errors, others);
                 }
-            } catch (Exception e) {
-                System.err.println("FAILED: " + e.getMessage());
-                return new Result(t.name(), t.baseline(), c.size(), c.mode(), load, new double[0], 0, errors, String.valueOf(e.getMessage()));
             }
+        }
+
+        private static List<String> childArgs(String role, List<String> common, int cpu, Transport.Setup setup) {
+            List<String> a = new ArrayList<>(List.of("--child", role));
+            a.addAll(common);
+            a.add(Integer.toString(cpu));
+            a.addAll(setup.childArgs());
+            return a;
+        }
+
+        private static double median(double[] v) {
+            double[] s = v.clone();
+            Arrays.sort(s);
+            return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
         }
 
         record Run(double mps, long errors) {}
@@ -253,7 +295,7 @@ public final class RingBench {
 
     // ------------------------------------------------------------------------------------ children
 
-    /** {@code --child producer|consumer TRANSPORT SIZE MODE RINGBYTES [transport args...]} */
+    /** {@code --child producer|consumer TRANSPORT SIZE MODE RINGBYTES CPU|-1 [transport args...]} */
     static final class Child {
         private static final int MAX_BATCH = 4096;
 
@@ -261,7 +303,9 @@ public final class RingBench {
             String role = a[0];
             Transport t = transport(a[1]);
             Transport.Case c = new Transport.Case(Integer.parseInt(a[2]), WaitMode.parse(a[3]), Integer.parseInt(a[4]));
-            List<String> targs = List.of(Arrays.copyOfRange(a, 5, a.length));
+            int cpu = Integer.parseInt(a[5]);
+            if (cpu >= 0) Posix.pinCurrentThread(cpu);
+            List<String> targs = List.of(Arrays.copyOfRange(a, 6, a.length));
             BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
             PrintStream out = System.out;
             if (role.equals("producer")) {
