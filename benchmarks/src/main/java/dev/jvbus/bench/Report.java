@@ -13,16 +13,16 @@ final class Report {
 
     static void table(PrintStream out, List<Result> rs) {
         out.println();
-        out.printf(Locale.ROOT, "%-9s %6s %-9s %-5s %10s %9s %9s %5s %11s %6s %7s%n",
-                "transport", "size", "mode", "load", "M msg/s", "min", "max", "runs", "msgs/run", "errors", "others%");
+        out.printf(Locale.ROOT, "%-9s %6s %-9s %-5s %10s %9s %9s %5s %11s %6s %7s %5s%n",
+                "transport", "size", "mode", "load", "M msg/s", "min", "max", "runs", "msgs/run", "errors", "others%", "redo");
         for (Result r : rs) {
             if (r.failure() != null) {
                 out.printf(Locale.ROOT, "%-9s %6d %-9s %-5s FAILED: %s%n", r.transport(), r.size(), r.mode().label(), r.load(), r.failure());
                 continue;
             }
-            out.printf(Locale.ROOT, "%-9s %6d %-9s %-5s %10.2f %9.2f %9.2f %5d %11d %6d %7.0f%n",
+            out.printf(Locale.ROOT, "%-9s %6d %-9s %-5s %10.2f %9.2f %9.2f %5d %11d %6d %7.0f %5d%n",
                     r.transport(), r.size(), r.mode().label(), r.load(), r.median(), r.min(), r.max(),
-                    r.mps().length, r.messagesPerRun(), r.errors(), r.othersPercent());
+                    r.mps().length, r.messagesPerRun(), r.errors(), r.othersPercent(), r.rejected());
         }
     }
 
@@ -44,6 +44,7 @@ final class Report {
             for (int size : sizes) {
                 Optional<Result> pipe = find(rs, "pipe", WaitMode.BLOCK, size, load);
                 Optional<Result> agrona = find(rs, "agrona", WaitMode.SPIN, size, load);
+                Optional<Result> backoff = find(rs, "agrona", WaitMode.BACKOFF, size, load);
                 for (Result r : rs) {
                     if (r.failure() != null || r.size() != size || !r.load().equals(load)) continue;
                     StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "  %5dB load=%-4s %-16s", size, load, r.key()));
@@ -58,6 +59,10 @@ final class Report {
                         double x = r.median() / agrona.get().median();
                         line.append(String.format(Locale.ROOT, "  /agrona-spin %5.2fx", x));
                         if (!r.baseline()) line.append(" (target >= 0.7: ").append(verdict(x, 0.7)).append(')');
+                        any = true;
+                    }
+                    if (backoff.isPresent() && r != backoff.get()) {
+                        line.append(String.format(Locale.ROOT, "  /agrona-backoff %5.2fx", r.median() / backoff.get().median()));
                         any = true;
                     }
                     if (any) out.println(line);
@@ -85,13 +90,13 @@ final class Report {
     }
 
     static String csv(List<Result> rs) {
-        StringBuilder sb = new StringBuilder("transport,baseline,size,mode,load,median_mmsgs,min_mmsgs,max_mmsgs,runs,msgs_per_run,errors,others_cpu_pct,run_mmsgs,failure\n");
+        StringBuilder sb = new StringBuilder("transport,baseline,size,mode,load,median_mmsgs,min_mmsgs,max_mmsgs,runs,msgs_per_run,errors,others_cpu_pct,runs_redone,run_mmsgs,failure\n");
         for (Result r : rs) {
             String runs = java.util.Arrays.stream(r.mps()).mapToObj(v -> String.format(Locale.ROOT, "%.4f", v))
                     .collect(Collectors.joining(";"));
-            sb.append(String.format(Locale.ROOT, "%s,%b,%d,%s,%s,%.4f,%.4f,%.4f,%d,%d,%d,%.1f,%s,%s%n",
+            sb.append(String.format(Locale.ROOT, "%s,%b,%d,%s,%s,%.4f,%.4f,%.4f,%d,%d,%d,%.1f,%d,%s,%s%n",
                     r.transport(), r.baseline(), r.size(), r.mode().label(), r.load(), r.median(), r.min(), r.max(),
-                    r.mps().length, r.messagesPerRun(), r.errors(), r.othersPercent(), runs,
+                    r.mps().length, r.messagesPerRun(), r.errors(), r.othersPercent(), r.rejected(), runs,
                     r.failure() == null ? "" : '"' + r.failure().replace('"', '\'') + '"'));
         }
         return sb.toString();

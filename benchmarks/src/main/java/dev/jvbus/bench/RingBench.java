@@ -24,12 +24,15 @@ import java.util.Map;
  * just after its last receipt; both are {@code System.nanoTime()}, i.e. CLOCK_MONOTONIC, which is
  * one clock for all processes on a Linux host.
  *
+ * <p>The machines are shared: every run's "others%" (CPU taken by processes that are not ours,
+ * {@link CpuAccount}) is measured, runs above --max-others are redone, and the table shows the mean.
+ *
  * <p>Load "burn" runs the same cases while a third JVM spins on one core ({@link Burner}).
  *
  * <pre>
  * ./jvbus bench [--quick] [--csv[=FILE]] [--pin] [--forks 2] [--transports pipe,socket,agrona,split,ioq]
  *               [--sizes 16,1500] [--modes block,spin,backoff,adaptive] [--load none|burn|both]
- *               [--runs 5] [--run-seconds 0.5] [--warmup-seconds 1.5] [--ring-bytes 262144]
+ *               [--runs 5] [--max-others 25] [--run-seconds 0.5] [--warmup-seconds 1.5] [--ring-bytes 262144]
  * </pre>
  */
 public final class RingBench {
@@ -63,7 +66,7 @@ public final class RingBench {
     // ------------------------------------------------------------------------------------ options
 
     record Options(List<String> transports, List<Integer> sizes, List<WaitMode> modes, List<String> loads,
-                   int runs, int forks, double runSeconds, double warmupSeconds, int ringBytes,
+                   int runs, int forks, double runSeconds, double warmupSeconds, int ringBytes, double maxOthers,
                    boolean pin, boolean csv, Path csvFile, boolean quick) {
         static Options parse(String[] args) {
             List<String> transports = TRANSPORTS.stream().map(Transport::name).toList();
@@ -74,6 +77,7 @@ public final class RingBench {
             boolean pin = false;
             double runSeconds = 0.5, warmupSeconds = 1.5;
             int ringBytes = 256 * 1024;
+            double maxOthers = 25;
             boolean csv = false, quick = false;
             Path csvFile = null;
             Map<String, String> kv = new LinkedHashMap<>();
@@ -101,6 +105,7 @@ public final class RingBench {
                     case "run-seconds" -> runSeconds = Double.parseDouble(v);
                     case "warmup-seconds" -> warmupSeconds = Double.parseDouble(v);
                     case "ring-bytes" -> ringBytes = Integer.parseInt(v);
+                    case "max-others" -> maxOthers = Double.parseDouble(v);
                     default -> throw new IllegalArgumentException("unknown option --" + e.getKey() + " (try --help)");
                 }
             }
@@ -113,7 +118,7 @@ public final class RingBench {
                 case "both" -> List.of("none", "burn");
                 default -> throw new IllegalArgumentException("--load none|burn|both");
             };
-            return new Options(transports, sizes, modes, loads, runs, forks, runSeconds, warmupSeconds, ringBytes, pin, csv, csvFile, quick);
+            return new Options(transports, sizes, modes, loads, runs, forks, runSeconds, warmupSeconds, ringBytes, maxOthers, pin, csv, csvFile, quick);
         }
 
         static void usage() {
@@ -122,6 +127,8 @@ public final class RingBench {
                   --quick                 1 fork, 3 runs of ~0.2 s after ~0.5 s warm-up per case
                                           (default: 2 forks, each 5 runs of ~0.5 s after 1.5 s warm-up)
                   --forks N               fresh producer+consumer JVM pairs per case; runs of all forks are pooled
+                  --max-others P          redo a run (at most 3 extra tries per run) when other people's processes
+                                          took more than P % of the machine's CPU during it (default 25; 100 = off)
                   --pin                   pin the producer's main thread to cpu 0 and the consumer's to cpu 1
                   --csv | --csv=FILE      also print CSV (to stdout after the table, or to FILE)
                   --transports LIST       pipe,socket,agrona,split,ioq (default: all that are plugged in)
@@ -137,7 +144,7 @@ public final class RingBench {
     // ------------------------------------------------------------------------------------ parent
 
     record Result(String transport, boolean baseline, int size, WaitMode mode, String load,
-                  double[] mps, long messagesPerRun, long errors, double othersPercent, String failure) {
+                  double[] mps, long messagesPerRun, long errors, double othersPercent, int rejected, String failure) {
         double median() { return stat(0.5); }
         double min() { return stat(0); }
         double max() { return stat(1); }
@@ -159,8 +166,8 @@ public final class RingBench {
         Parent(Options o) { this.o = o; }
 
         int run() throws IOException {
-            System.err.printf(Locale.ROOT, "jvbus ring bench: %d cpus, forks=%d, runs=%d x %.2fs, warm-up %.2fs, ring %d bytes, pin=%b%n",
-                    Runtime.getRuntime().availableProcessors(), o.forks, o.runs, o.runSeconds, o.warmupSeconds, o.ringBytes, o.pin);
+            System.err.printf(Locale.ROOT, "jvbus ring bench: %d cpus, forks=%d, runs=%d x %.2fs, warm-up %.2fs, ring %d bytes, max-others %.0f%%, pin=%b%n",
+                    Runtime.getRuntime().availableProcessors(), o.forks, o.runs, o.runSeconds, o.warmupSeconds, o.ringBytes, o.maxOthers, o.pin);
             for (String load : o.loads) {
                 burner = null;
                 try {
@@ -203,26 +210,29 @@ public final class RingBench {
             List<Double> mps = new ArrayList<>();
             long errors = 0, n = 0;
             double others = 0;
+            int rejected = 0;
             try {
                 for (int f = 0; f < o.forks; f++) {
                     Fork fork = runFork(t, c);
                     errors += fork.errors;
                     others += fork.othersPercent;
+                    rejected += fork.rejected;
                     n = fork.n;
                     for (double v : fork.mps) mps.add(v);
                     System.err.printf(Locale.ROOT, " fork%d %.2f", f + 1, median(fork.mps));
                 }
                 Result res = new Result(t.name(), t.baseline(), c.size(), c.mode(), load,
-                        mps.stream().mapToDouble(Double::doubleValue).toArray(), n, errors, others / o.forks, null);
-                System.err.printf(Locale.ROOT, " => %.2f M msg/s (n=%d, errors=%d, others %.0f%% cpu)%n", res.median(), n, errors, res.othersPercent());
+                        mps.stream().mapToDouble(Double::doubleValue).toArray(), n, errors, others / o.forks, rejected, null);
+                System.err.printf(Locale.ROOT, " => %.2f M msg/s (n=%d, errors=%d, others %.0f%% cpu, %d runs redone)%n",
+                        res.median(), n, errors, res.othersPercent(), rejected);
                 return res;
             } catch (Exception e) {
                 System.err.println(" FAILED: " + e.getMessage());
-                return new Result(t.name(), t.baseline(), c.size(), c.mode(), load, new double[0], 0, errors, Double.NaN, String.valueOf(e.getMessage()));
+                return new Result(t.name(), t.baseline(), c.size(), c.mode(), load, new double[0], 0, errors, Double.NaN, rejected, String.valueOf(e.getMessage()));
             }
         }
 
-        record Fork(double[] mps, long n, long errors, double othersPercent) {}
+        record Fork(double[] mps, long n, long errors, double othersPercent, int rejected) {}
 
         /** One fresh setup and one fresh pair of JVMs: warm-up runs, then the measured runs. */
         private Fork runFork(Transport t, Transport.Case c) throws Exception {
@@ -249,18 +259,38 @@ public final class RingBench {
                     n = Math.max(10_000, Math.min((long) (rate * o.runSeconds), 500_000_000));
                     List<ProcessHandle> ours = new ArrayList<>(List.of(ProcessHandle.current(), consumer.handle(), producer.handle()));
                     if (burner != null) ours.add(burner.handle());
-                    CpuAccount cpu = CpuAccount.start(ours);
+                    // Measured runs. A run during which other people's processes took more than
+                    // --max-others % of the machine is thrown away and redone (at most 3 extra tries per run).
                     double[] mps = new double[o.runs];
-                    for (int i = 0; i < o.runs; i++) {
-                        long timeout = Math.max(60_000, (long) (o.runSeconds * 1000 * 50));
-                        Run r = oneRun(consumer, producer, n, timeout);
+                    int kept = 0, rejected = 0;
+                    double othersSum = 0;
+                    // A run that takes 20x its planned time has collapsed (a spinning side starved of CPU):
+                    // the fork ends there and the case is reported as failed with the rate it had at most.
+                    long timeout = Math.max(10_000, (long) (o.runSeconds * 1000 * 20));
+                    while (kept < o.runs) {
+                        CpuAccount cpu = CpuAccount.start(ours);
+                        Run r;
+                        try {
+                            r = oneRun(consumer, producer, n, timeout);
+                        } catch (IOException e) {
+                            throw new IOException(String.format(Locale.ROOT,
+                                    "run of %d messages not done in %d ms (< %.3f M msg/s): %s", n, timeout, n / (timeout / 1e3) / 1e6, e.getMessage()), e);
+                        }
                         errors += r.errors;
-                        mps[i] = r.mps;
+                        // Re-plan the next run's length from this one, so a rate change does not give endless runs.
+                        n = Math.max(10_000, Math.min((long) (r.mps * 1e6 * o.runSeconds), 500_000_000));
+                        double oth = cpu.othersPercent();
+                        if (oth > o.maxOthers && rejected < 3 * o.runs) {
+                            rejected++;
+                            continue;
+                        }
+                        mps[kept++] = r.mps;
+                        othersSum += oth;
                     }
-                    double others = cpu.othersPercent();
+                    double others = othersSum / o.runs;
                     consumer.send("QUIT");
                     producer.send("QUIT");
-                    return new Fork(mps, n, errors, others);
+                    return new Fork(mps, n, errors, others, rejected);
                 }
             }
         }
