@@ -30,7 +30,7 @@ import java.util.Map;
  * <p>Load "burn" runs the same cases while a third JVM spins on one core ({@link Burner}).
  *
  * <pre>
- * ./jvbus bench [--quick] [--csv[=FILE]] [--pin] [--forks 2] [--transports pipe,socket,agrona,split,ioq]
+ * ./jvbus bench [--quick] [--csv[=FILE]] [--pin] [--forks 2] [--transports pipe,pipe-nio,socket,agrona,split,ioq]
  *               [--sizes 16,1500] [--modes block,spin,backoff,adaptive] [--load none|burn|both]
  *               [--runs 5] [--max-others 25] [--run-seconds 0.5] [--warmup-seconds 1.5] [--ring-bytes 262144]
  * </pre>
@@ -40,6 +40,7 @@ public final class RingBench {
 
     static final List<Transport> TRANSPORTS = List.of(
             new PipeTransport(),
+            new NioPipeTransport(),
             new UnixSocketTransport(),
             new AgronaTransport(),
             new SplitRingTransport(), // SLOT: jvbus split ring (virtio), not plugged in yet
@@ -131,12 +132,12 @@ public final class RingBench {
                                           took more than P % of the machine's CPU during it (default 25; 100 = off)
                   --pin                   pin the producer's main thread to cpu 0 and the consumer's to cpu 1
                   --csv | --csv=FILE      also print CSV (to stdout after the table, or to FILE)
-                  --transports LIST       pipe,socket,agrona,split,ioq (default: all that are plugged in)
+                  --transports LIST       pipe,pipe-nio,socket,agrona,split,ioq (default: all that are plugged in)
                   --sizes LIST            message sizes in bytes (default 16,1500)
                   --modes LIST            block,spin,backoff,adaptive (default: every mode a transport has)
                   --load none|burn|both   burn = a third JVM spins on one core during the cases (default both)
                   --runs N --run-seconds S --warmup-seconds S --ring-bytes N (shared-memory ring capacity)
-                transports: pipe, socket = one write(2)/read(2) per message; agrona = OneToOneRingBuffer in /dev/shm;
+                transports: pipe, socket = one write(2)/read(2) per message (raw FFM calls); pipe-nio = same FIFO through FileChannel; agrona = OneToOneRingBuffer in /dev/shm;
                 split, ioq = jvbus rings (slots).""");
         }
     }
