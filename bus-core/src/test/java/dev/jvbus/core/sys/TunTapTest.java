@@ -12,6 +12,7 @@ import java.util.EnumSet;
 import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** A real TAP in a real network namespace made by the test (skipped, saying why, where that is impossible). */
@@ -20,7 +21,12 @@ class TunTapTest {
 
     @BeforeAll
     static void namespace() {
-        ns = TestNetns.createOrSkip();
+        ns = TestNetns.create();
+    }
+
+    @BeforeEach
+    void skipWithoutNamespace() {
+        ns.assumeAvailable();
     }
 
     @AfterAll

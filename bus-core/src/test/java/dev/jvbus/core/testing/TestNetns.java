@@ -16,25 +16,46 @@ import org.junit.jupiter.api.Assumptions;
  */
 public final class TestNetns implements AutoCloseable {
     private final String name;
+    private final String missing;
 
-    private TestNetns(String name) {
+    private TestNetns(String name, String missing) {
         this.name = name;
+        this.missing = missing;
     }
 
-    public static TestNetns createOrSkip() {
-        Assumptions.assumeTrue(new java.io.File("/dev/net/tun").exists(),
-                "TAP test skipped: /dev/net/tun is missing (load the tun module, or pass the device into the container)");
+    /**
+     * Tries to make the namespace; never fails. Call it from {@code @BeforeAll} and
+     * {@link #assumeAvailable()} from {@code @BeforeEach}, so every test reports itself skipped
+     * with the reason (an assumption failing in {@code @BeforeAll} hides the reason in Surefire's report).
+     */
+    public static TestNetns create() {
+        if (!new java.io.File("/dev/net/tun").exists()) {
+            return new TestNetns(null, "TAP test skipped: /dev/net/tun is missing (load the tun module, or pass the device into the container)");
+        }
         String name = "jvbus-tap-" + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 16);
         Result r;
         try {
             r = run("ip", "netns", "add", name);
         } catch (IOException e) {
-            Assumptions.abort("TAP test skipped: cannot run 'ip' (install iproute2): " + e.getMessage());
-            throw new AssertionError();
+            return new TestNetns(null, "TAP test skipped: cannot run 'ip' (install iproute2): " + e.getMessage());
         }
-        Assumptions.assumeTrue(r.exit == 0, "TAP test skipped: 'ip netns add " + name + "' failed (exit " + r.exit
-                + ": " + r.output.strip() + "); creating a network namespace needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN)");
-        return new TestNetns(name);
+        if (r.exit != 0) {
+            return new TestNetns(null, "TAP test skipped: 'ip netns add " + name + "' failed (exit " + r.exit + ": "
+                    + r.output.strip() + "); creating a network namespace needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN)");
+        }
+        return new TestNetns(name, null);
+    }
+
+    /** Skips the calling test, with the reason, when the namespace could not be made. */
+    public void assumeAvailable() {
+        Assumptions.assumeTrue(missing == null, missing);
+    }
+
+    /** {@link #create()} then {@link #assumeAvailable()}: skips at once (for a single test). */
+    public static TestNetns createOrSkip() {
+        TestNetns ns = create();
+        ns.assumeAvailable();
+        return ns;
     }
 
     public String name() { return name; }
@@ -76,6 +97,7 @@ public final class TestNetns implements AutoCloseable {
 
     @Override
     public void close() {
+        if (name == null) return;
         try {
             run("ip", "netns", "del", name);
         } catch (IOException ignored) {

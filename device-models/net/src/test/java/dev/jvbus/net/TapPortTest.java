@@ -18,6 +18,7 @@ import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -35,7 +36,12 @@ class TapPortTest {
 
     @BeforeAll
     static void namespace() {
-        ns = TestNetns.createOrSkip();
+        ns = TestNetns.create();
+    }
+
+    @BeforeEach
+    void skipWithoutNamespace() {
+        ns.assumeAvailable();
     }
 
     @AfterAll
