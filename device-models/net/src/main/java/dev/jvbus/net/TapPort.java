@@ -38,6 +38,7 @@ public final class TapPort implements NetPort, AutoCloseable {
     private static final int VNET = TapDevice.VNET_HDR_SIZE;
     // virtio_net_hdr flags and gso_type (virtio 1.x, 5.1.6)
     private static final int NEEDS_CSUM = 1, GSO_NONE = 0;
+    private static final int EBADFD = 77;  // a read on a TAP whose interface is gone
 
     private final TapDevice tap;
     private final String name;
@@ -157,7 +158,8 @@ public final class TapPort implements NetPort, AutoCloseable {
                 // for ever, so stop rather than spin. Deliveries report PORT_DOWN from now on.
                 readErrors++;
                 readerFailed = true;
-                LOG.log(System.Logger.Level.ERROR, "{0}: reading the TAP failed with errno {1}; rx stopped", name, -n);
+                LOG.log(System.Logger.Level.ERROR, "{0}: {1}; rx stopped, deliveries now drop as PORT_DOWN", name,
+                        -n == EBADFD ? "the interface was deleted (EBADFD)" : "reading the TAP failed with errno " + -n);
                 return false;
             }
             if (n < VNET) continue;  // cannot happen with a vnet header set; nothing to forward

@@ -111,7 +111,9 @@ class TapPortTest {
             assertThat(ns.ip("link", "show", "jvtap0")).contains(macString(kernelMac));
 
             byte[] payload = "jvbus tap ping".getBytes(StandardCharsets.US_ASCII);
-            send(hostPort, icmpEchoRequest(HOST_MAC, kernelMac, HOST_IP, KERNEL_IP, 0x4a56, 7, payload));
+            // A heap frame this time: the TapPort copies it behind a header instead of using writev.
+            byte[] ping = icmpEchoRequest(HOST_MAC, kernelMac, HOST_IP, KERNEL_IP, 0x4a56, 7, payload);
+            hostPort.send(MemorySegment.ofArray(ping), 0, ping.length);
             byte[] reply = await(host, hostPort, f -> {
                 TestFrames.Echo e = echo(f);
                 return e != null && e.type() == 0;
@@ -175,6 +177,23 @@ class TapPortTest {
         assertThat(tap.deliver(arena.allocate(60), 0, 60)).isEqualTo(DropReason.PORT_DOWN);
         tap.close();   // idempotent
         hostPort.leave();
+    }
+
+    @Test
+    void anInterfaceDeletedUnderThePortStopsItsReaderAndDeliveriesReportPortDown() throws InterruptedException {
+        Host host = new Host();
+        SwitchPort hostPort = sw.join(host);
+        try (TapPort tap = tapUp("jvtap3")) {
+            ns.ip("link", "del", "jvtap3");
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (tap.readerAlive() && System.nanoTime() < deadline) Thread.sleep(10);
+            assertThat(tap.readerAlive()).as("reader stops instead of spinning on a dead fd").isFalse();
+            assertThat(tap.stats().readErrors()).isEqualTo(1);
+            send(hostPort, arpRequest(HOST_MAC, HOST_IP, KERNEL_IP));
+            assertThat(tap.switchPort().stats().dropped(DropReason.PORT_DOWN)).isEqualTo(1);
+        } finally {
+            hostPort.leave();
+        }
     }
 
     static String macString(byte[] mac) {
