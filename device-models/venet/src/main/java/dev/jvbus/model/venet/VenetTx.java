@@ -16,7 +16,7 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * The tx worker's work: take frames the driver put on the tx ring, hand them to the switch,
- * complete the descriptors (length = bytes sent, 0 = dropped), and write the event queue
+ * complete the descriptors (with their own length when sent, 0 when dropped), and write the event queue
  * (link-state events queued by control, a tx-complete event per frame when TXC is granted).
  * Signals follow the shm-signal rules: this side's signals stay masked while the worker runs,
  * one notify per batch (and every {@link #BATCH} frames) to the driver.
@@ -72,7 +72,7 @@ final class VenetTx implements QueueService {
                 IoqDevice.Buffer b = tx.poll();
                 if (b == null) break;
                 long sent = sg ? transmitSg(b) : transmitFlat(b);
-                tx.complete(sent);
+                tx.complete(sent > 0 ? b.length() : 0);     // the descriptor's length when sent, 0 when dropped
                 if (txc) {
                     writeTxc(cookie);
                     events++;

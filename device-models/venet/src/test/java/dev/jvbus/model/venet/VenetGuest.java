@@ -190,6 +190,10 @@ final class VenetGuest implements AutoCloseable {
         await(() -> send(frame), "tx ring room");
     }
 
+    void sendBlocking(byte[] frame, int csumStart, int csumOffset) throws QueueFault {
+        await(() -> send(frame, csumStart, csumOffset), "tx ring room");
+    }
+
     int reapTx() throws QueueFault {
         return tx.reap((cookie, length) -> txCompletionLengths.add(length), Integer.MAX_VALUE);
     }
