@@ -1,0 +1,460 @@
+package dev.jvbus.model.venet;
+
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.model.DeviceContext;
+import dev.jvbus.core.model.DeviceFault;
+import dev.jvbus.core.model.DeviceFunction;
+import dev.jvbus.core.model.QueueBinding;
+import dev.jvbus.core.model.QueueSet;
+import dev.jvbus.core.ring.QueueFault;
+import dev.jvbus.core.ring.QueueWorker;
+import dev.jvbus.core.ring.ioq.IoqDevice;
+import dev.jvbus.core.signal.DoorbellWait;
+import dev.jvbus.core.state.QueueState;
+import dev.jvbus.core.sys.EventFd;
+import dev.jvbus.net.DropReason;
+import dev.jvbus.net.MacAddress;
+import dev.jvbus.net.NetPort;
+import dev.jvbus.net.Networks;
+import dev.jvbus.net.SwitchPort;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One venet device: the control verbs (DEVCALL), the rx side (the switch delivers into the
+ * driver's rx ring, on the sender's thread, serialised by the switch port) and the tx side (one
+ * {@link QueueWorker} polling the tx ring, see {@link VenetTx}).
+ *
+ * <p>Threads: control methods run under the device's lock, one at a time. The tx worker alone
+ * drives the tx and event rings; the delivering thread alone (under the port's delivery lock)
+ * drives the rx ring. The rx gate ({@link #rxOpen} / {@link #inDeliver}, a Dekker pair of
+ * volatiles) lets control stop deliveries and wait out the one in progress, for quiesce,
+ * link-down and FLUSHRX. Link-state events are queued by control and written by the worker, so
+ * the event ring keeps a single producer.
+ *
+ * <p>Counters are plain fields: tx ones written by the worker, rx ones by the delivering thread.
+ */
+public final class VenetFunction implements DeviceFunction, NetPort {
+    private final DeviceContext context;
+    private final VenetSettings settings;
+    private final String name;
+    private long mac;
+
+    // Capabilities granted by NEGCAP (written by control while the link is down).
+    volatile boolean sg;
+    volatile boolean evqLinkstate;
+    volatile boolean evqTxc;
+
+    // Running state; control thread only, except where noted.
+    private boolean running;
+    private boolean quiesced;
+    private volatile boolean stopping;
+    volatile boolean link;
+    private GuestMemory memory;
+    private IoqDevice rx, tx, evq;
+    private SwitchPort port;
+    private QueueWorker worker;
+    private VenetTx txService;
+
+    // The rx gate and the rx ring's state (delivering thread, under the port's delivery lock).
+    private volatile boolean rxOpen;
+    private volatile boolean inDeliver;
+    private IoqDevice.Buffer rxBuf;
+    private boolean rxHeld;
+    /** A fault the delivering thread found; the tx worker reports it (the deliverer holds the port lock). */
+    volatile QueueFault rxFault;
+
+    // Link-state events: control produces, the worker consumes (single-producer single-consumer).
+    private final byte[] linkEvents = new byte[16];
+    private volatile int linkEvHead;   // worker
+    private volatile int linkEvTail;   // control
+
+    // One device-lifetime scratch area for SG frames (gathered, checksummed) and their descriptors.
+    private MemorySegment frameScratch;
+    private MemorySegment sgScratch;
+
+    // ---- counters ----
+    public long txFrames, txBytes, txDropsRunt, txDropsOversize, txDropsBadHeader, txChecksums;
+    public long rxFrames, rxBytes, rxDropsNoBuffer, rxDropsTooBig, rxDropsPortDown, rxDropsRingFault, rxFlushed;
+    public long eventsLinkstate, eventsTxc, eventsDropped;
+
+    VenetFunction(DeviceContext context, VenetSettings settings) {
+        this.context = context;
+        this.settings = settings;
+        this.mac = settings.mac();
+        this.name = "venet:" + context.container() + "/" + Integer.toUnsignedString(context.devid());
+        context.config().write(VenetModel.CONFIG_MAC.name(), MacAddress.toBytes(mac));
+        context.config().write(VenetModel.CONFIG_MTU.name(), settings.mtu() & 0xFFFF);
+    }
+
+    public VenetSettings settings() { return settings; }
+
+    public long mac() { return mac; }
+
+    public boolean linkUp() { return link; }
+
+    /** Capabilities in force, as feature bits (what NEGCAP granted). */
+    public long grantedFeatures() {
+        return (sg ? VenetModel.SG.mask() : 0) | (evqLinkstate ? VenetModel.EVQ_LINKSTATE.mask() : 0)
+                | (evqTxc ? VenetModel.EVQ_TXC.mask() : 0);
+    }
+
+    /** The switch port while running (for its counters), else null. */
+    public SwitchPort port() { return port; }
+
+    @Override public String name() { return name; }
+
+    // ------------------------------------------------------------------ lifecycle
+
+    @Override
+    public void start(QueueSet queues) throws DeviceFault {
+        if (running) throw new DeviceFault(name + ": started twice without a reset");
+        memory = queues.memory();
+        QueueBinding rxB = queues.queue(VenetWire.QUEUE_RX).orElseThrow(() -> new DeviceFault(name + ": the rx queue (0) is not set up"));
+        QueueBinding txB = queues.queue(VenetWire.QUEUE_TX).orElseThrow(() -> new DeviceFault(name + ": the tx queue (1) is not set up"));
+        QueueBinding evB = queues.queue(VenetWire.QUEUE_EVQ).orElse(null);
+        if ((evqLinkstate || evqTxc) && evB == null)
+            throw new DeviceFault(name + ": EVENTQ capabilities were granted but the event queue (2) is not set up");
+        try {
+            rx = ring(rxB);
+            tx = ring(txB);
+            evq = evB == null ? null : ring(evB);
+        } catch (QueueFault f) {
+            rx = tx = evq = null;
+            throw new DeviceFault(name + ": " + f.getMessage(), f);
+        }
+        if (frameScratch == null) {
+            Arena arena = Arena.ofAuto();
+            frameScratch = arena.allocate(settings.maxFrame(), 8);
+            sgScratch = arena.allocate(VenetWire.sgDescSize(VenetWire.SG_MAX_IOVS), 8);
+        }
+        rxHeld = false;
+        rxFault = null;
+        port = Networks.global().network(context.container(), settings.network()).join(this);
+        txService = new VenetTx(this, tx, evq, memory, port, frameScratch, sgScratch, settings.maxFrame());
+        List<EventFd> kicks = new ArrayList<>();
+        kicks.add(txB.kick());
+        if (evB != null) kicks.add(evB.kick());
+        worker = new QueueWorker(name + "-tx", VenetWire.QUEUE_TX, txService, kicks, DoorbellWait.Mode.ADAPTIVE, this::onFault);
+        running = true;
+        quiesced = false;
+        updateRxGate();
+        worker.start();
+    }
+
+    private IoqDevice ring(QueueBinding b) throws QueueFault {
+        return b.resume() != null
+                ? IoqDevice.restore(b.resume(), b.memory(), b.call())
+                : IoqDevice.attach(b.index(), b.memory(), b.config().availAddr(), b.config().size(), b.call(), true);
+    }
+
+    private void onFault(QueueFault f) {
+        if (stopping) return;
+        context.needsReset(f.getMessage());
+    }
+
+    @Override
+    public void reset() {
+        stopping = true;
+        try {
+            rxOpen = false;
+            if (worker != null) {
+                worker.close();           // on the worker's own thread this only asks it to stop
+                worker = null;
+            }
+            if (port != null) {
+                port.leave();             // waits for a delivery in progress
+                port = null;
+                Networks.global().release(context.container(), settings.network());
+            }
+            running = false;
+            quiesced = false;
+            link = false;
+            sg = evqLinkstate = evqTxc = false;
+            rx = tx = evq = null;
+            txService = null;
+            rxHeld = false;
+            rxBuf = null;
+            rxFault = null;
+            linkEvHead = linkEvTail;
+            context.config().write(VenetModel.CONFIG_STATUS.name(), 0);
+        } finally {
+            stopping = false;
+        }
+    }
+
+    @Override
+    public void quiesce() {
+        if (!running || quiesced) return;
+        closeRx();
+        worker.quiesce();
+        quiesced = true;
+    }
+
+    @Override
+    public void resume() {
+        if (!running || !quiesced) return;
+        quiesced = false;
+        worker.resume();
+        updateRxGate();
+    }
+
+    @Override
+    public List<QueueState> saveQueues() {
+        List<QueueState> out = new ArrayList<>();
+        if (!running) return out;
+        out.add(rx.save());
+        out.add(tx.save());
+        if (evq != null) out.add(evq.save());
+        return out;
+    }
+
+    @Override
+    public Map<String, String> saveModel() {
+        Map<String, String> m = new HashMap<>();
+        m.put("mac", MacAddress.toString(mac));
+        m.put("link", link ? "up" : "down");
+        m.put("caps", Long.toString(grantedFeatures()));
+        StringBuilder pending = new StringBuilder();
+        for (int h = linkEvHead, t = linkEvTail; h != t; h++) pending.append(linkEvents[h & (linkEvents.length - 1)]);
+        m.put("pendingLinkEvents", pending.toString());
+        return m;
+    }
+
+    @Override
+    public void restoreModel(Map<String, String> state) throws DeviceFault {
+        try {
+            long savedMac = MacAddress.parse(state.getOrDefault("mac", MacAddress.toString(mac)));
+            String l = state.getOrDefault("link", "down");
+            if (!l.equals("up") && !l.equals("down")) throw new DeviceFault("saved venet link state '" + l + "' is not up/down");
+            long caps = Long.parseLong(state.getOrDefault("caps", "0"));
+            if ((caps & ~VenetModel.FEATURES_MASK) != 0) throw new DeviceFault("saved venet capabilities 0x" + Long.toHexString(caps) + " are not venet's");
+            long negotiated = context.negotiatedFeatures();
+            if ((caps & ~negotiated) != 0)
+                throw new DeviceFault("saved venet capabilities 0x" + Long.toHexString(caps) + " exceed the negotiated features 0x" + Long.toHexString(negotiated));
+            String pending = state.getOrDefault("pendingLinkEvents", "");
+            if (pending.length() > linkEvents.length || !pending.chars().allMatch(c -> c == '0' || c == '1'))
+                throw new DeviceFault("saved venet pending link events '" + pending + "' are malformed");
+            mac = savedMac;
+            context.config().write(VenetModel.CONFIG_MAC.name(), MacAddress.toBytes(mac));
+            link = l.equals("up");
+            context.config().write(VenetModel.CONFIG_STATUS.name(), link ? 1 : 0);
+            sg = VenetModel.SG.in(caps);
+            evqLinkstate = VenetModel.EVQ_LINKSTATE.in(caps);
+            evqTxc = VenetModel.EVQ_TXC.in(caps);
+            linkEvHead = linkEvTail = 0;
+            for (char c : pending.toCharArray()) linkEvents[linkEvTail++ & (linkEvents.length - 1)] = (byte) (c - '0');
+        } catch (IllegalArgumentException e) {
+            throw new DeviceFault("saved venet state is malformed: " + e.getMessage(), e);
+        }
+    }
+
+    // ------------------------------------------------------------------ DEVCALL
+
+    @Override
+    public byte[] call(int func, byte[] payload) throws DeviceFault {
+        return switch (func) {
+            case VenetWire.FUNC_LINKUP -> linkUp(payload);
+            case VenetWire.FUNC_LINKDOWN -> linkDown(payload);
+            case VenetWire.FUNC_MACQUERY -> {
+                expectLength("MACQUERY", payload, VenetWire.ETH_ALEN);
+                yield MacAddress.toBytes(mac);
+            }
+            case VenetWire.FUNC_NEGCAP -> negcap(payload);
+            case VenetWire.FUNC_FLUSHRX -> flushRx(payload);
+            case VenetWire.FUNC_EVQQUERY -> evqQuery(payload);
+            case VenetWire.FUNC_PMTDQUERY -> throw new DeviceFault(name + ": PMTDQUERY: pre-mapped tx descriptors (VENET_CAP_PMTD) are not offered by jvbus venet");
+            case VenetWire.FUNC_L4ROQUERY -> throw new DeviceFault(name + ": L4ROQUERY: layer-4 reassembly offload (VENET_CAP_GROUP_L4RO) is not offered by jvbus venet");
+            default -> throw new DeviceFault(name + ": unknown venet device call " + func
+                    + " (LINKUP=0 LINKDOWN=1 MACQUERY=2 NEGCAP=3 FLUSHRX=4 PMTDQUERY=5 EVQQUERY=6 L4ROQUERY=7)");
+        };
+    }
+
+    private byte[] linkUp(byte[] payload) throws DeviceFault {
+        expectLength("LINKUP", payload, 0);
+        if (!running) throw new DeviceFault(name + ": LINKUP needs the queues running (set DRIVER_OK first)");
+        if (link) throw new DeviceFault(name + ": LINKUP: the link is already up");
+        link = true;
+        context.config().write(VenetModel.CONFIG_STATUS.name(), 1);
+        queueLinkEvent(true);
+        updateRxGate();
+        wakeWorker();
+        return new byte[0];
+    }
+
+    private byte[] linkDown(byte[] payload) throws DeviceFault {
+        expectLength("LINKDOWN", payload, 0);
+        if (!link) throw new DeviceFault(name + ": LINKDOWN: the link is already down");
+        link = false;
+        closeRx();
+        context.config().write(VenetModel.CONFIG_STATUS.name(), 0);
+        queueLinkEvent(false);
+        wakeWorker();
+        return new byte[0];
+    }
+
+    private byte[] negcap(byte[] payload) throws DeviceFault {
+        expectLength("NEGCAP", payload, VenetWire.CAPS_SIZE);
+        if (link) throw new DeviceFault(name + ": NEGCAP while the link is up; capabilities are negotiated before LINKUP");
+        ByteBuffer in = ByteBuffer.wrap(payload).order(ByteOrder.LITTLE_ENDIAN);
+        int gid = in.getInt(0);
+        int requested = in.getInt(4);
+        long negotiated = context.negotiatedFeatures();
+        int granted;
+        switch (gid) {
+            case VenetWire.CAP_GROUP_SG -> {
+                int offered = VenetModel.SG.in(negotiated) ? VenetWire.CAP_SG : 0;
+                granted = requested & offered;
+                sg = (granted & VenetWire.CAP_SG) != 0;
+            }
+            case VenetWire.CAP_GROUP_EVENTQ -> {
+                int offered = (VenetModel.EVQ_LINKSTATE.in(negotiated) ? VenetWire.CAP_EVQ_LINKSTATE : 0)
+                        | (VenetModel.EVQ_TXC.in(negotiated) ? VenetWire.CAP_EVQ_TXC : 0);
+                if (running && evq == null) offered = 0;   // too late to add the event queue
+                granted = requested & offered;
+                evqLinkstate = (granted & VenetWire.CAP_EVQ_LINKSTATE) != 0;
+                evqTxc = (granted & VenetWire.CAP_EVQ_TXC) != 0;
+            }
+            default -> granted = 0;    // L4RO and unknown groups: nothing, as venet answers
+        }
+        byte[] reply = new byte[VenetWire.CAPS_SIZE];
+        ByteBuffer.wrap(reply).order(ByteOrder.LITTLE_ENDIAN).putInt(0, gid).putInt(4, granted);
+        return reply;
+    }
+
+    private byte[] flushRx(byte[] payload) throws DeviceFault {
+        expectLength("FLUSHRX", payload, 0);
+        if (!running || !link) throw new DeviceFault(name + ": FLUSHRX needs the link up");
+        closeRx();
+        try {
+            IoqDevice r = rx;
+            if (rxHeld) {
+                rxHeld = false;
+                r.complete(0);
+                rxFlushed++;
+            }
+            while (r.poll() != null) {
+                r.complete(0);
+                rxFlushed++;
+            }
+            // Like venet, no signal: the driver called us and reclaims when the call returns.
+        } catch (QueueFault f) {
+            context.needsReset(f.getMessage());
+            throw new DeviceFault(name + ": FLUSHRX: " + f.getMessage(), f);
+        } finally {
+            updateRxGate();
+        }
+        return new byte[0];
+    }
+
+    private byte[] evqQuery(byte[] payload) throws DeviceFault {
+        expectLength("EVQQUERY", payload, VenetWire.EVQQUERY_SIZE);
+        if (link) throw new DeviceFault(name + ": EVQQUERY while the link is up");
+        ByteBuffer b = ByteBuffer.wrap(payload.clone()).order(ByteOrder.LITTLE_ENDIAN);
+        int flags = b.getInt(VenetWire.EVQQUERY_FLAGS);
+        if (flags != 0) throw new DeviceFault(name + ": EVQQUERY flags must be 0, got 0x" + Integer.toHexString(flags));
+        b.putInt(VenetWire.EVQQUERY_EVSIZE, VenetWire.EVQ_EVSIZE);
+        b.putInt(VenetWire.EVQQUERY_DPID, 0);                  // no descriptor pool: event buffers are guest addresses
+        b.putInt(VenetWire.EVQQUERY_QID, VenetWire.QUEUE_EVQ);
+        return b.array();
+    }
+
+    private void expectLength(String verb, byte[] payload, int length) throws DeviceFault {
+        int got = payload == null ? 0 : payload.length;
+        if (got != length)
+            throw new DeviceFault(name + ": " + verb + " takes a " + length + "-byte payload, got " + got + " bytes");
+    }
+
+    // ------------------------------------------------------------------ rx (the switch delivers here)
+
+    @Override
+    public DropReason deliver(MemorySegment frame, long offset, int length) {
+        inDeliver = true;
+        try {
+            if (!rxOpen) {
+                rxDropsPortDown++;
+                return DropReason.PORT_DOWN;
+            }
+            if (length > settings.maxFrame()) {
+                rxDropsTooBig++;
+                return DropReason.TOO_BIG;
+            }
+            IoqDevice r = rx;
+            if (!rxHeld) {
+                IoqDevice.Buffer b = r.poll();
+                if (b == null) {
+                    rxDropsNoBuffer++;
+                    return DropReason.NO_RX_BUFFER;
+                }
+                rxBuf = b;
+                rxHeld = true;
+            }
+            IoqDevice.Buffer b = rxBuf;
+            if (b.length() < length) {       // kept for a smaller frame
+                rxDropsTooBig++;
+                return DropReason.TOO_BIG;
+            }
+            MemorySegment.copy(frame, offset, b.segment(), b.offset(), length);
+            rxHeld = false;
+            r.complete(length);
+            r.notifyDriver();
+            rxFrames++;
+            rxBytes += length;
+            return null;
+        } catch (QueueFault f) {
+            rxOpen = false;
+            rxDropsRingFault++;
+            rxFault = f;
+            wakeWorker();      // the worker reports it: NEEDS_RESET must not run under the port lock
+            return DropReason.RING_FAULT;
+        } finally {
+            inDeliver = false;
+        }
+    }
+
+    /** Stops deliveries and waits out the one in progress (if any). */
+    private void closeRx() {
+        rxOpen = false;
+        while (inDeliver) Thread.onSpinWait();
+    }
+
+    private void updateRxGate() {
+        rxOpen = running && !quiesced && link && rxFault == null;
+    }
+
+    // ------------------------------------------------------------------ events (control side)
+
+    private void queueLinkEvent(boolean up) {
+        if (!evqLinkstate || evq == null) return;
+        int t = linkEvTail;
+        if (t - linkEvHead == linkEvents.length) {
+            eventsDropped++;
+            return;
+        }
+        linkEvents[t & (linkEvents.length - 1)] = (byte) (up ? 1 : 0);
+        linkEvTail = t + 1;
+    }
+
+    private void wakeWorker() {
+        QueueWorker w = worker;
+        if (w != null) w.doorbellWait().wakeup();
+    }
+
+    // ------------------------------------------------------------------ events (worker side)
+
+    /** Next pending link state (0 down, 1 up), or -1. Worker thread. */
+    int peekLinkEvent() {
+        int h = linkEvHead;
+        return h == linkEvTail ? -1 : linkEvents[h & (linkEvents.length - 1)];
+    }
+
+    void popLinkEvent() {
+        linkEvHead = linkEvHead + 1;
+    }
+}
