@@ -205,7 +205,7 @@ class VirtioNetExchangeTest {
         long ma = a.mac(), mb = b.mac();
         b.send(frame(ma, mb, 60, 0), GuestNet.TxLayout.ONE);                 // learn b; a has no rx buffers: counted drop
         b.drainTx(WAIT);
-        int n = 200_000;
+        int n = 100_000;
         byte[][] f = new byte[64][];
         for (int i = 0; i < f.length; i++) f[i] = frame(mb, ma, 64, i);
         List<Integer> order = new ArrayList<>();
