@@ -3,20 +3,27 @@ package dev.jvbus.app;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.jvbus.core.bus.Bus;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
 
-@SpringBootTest(properties = {"spring.main.keep-alive=false", "jvbus.default.container=embedded"})
+@SpringBootTest(properties = {"spring.main.keep-alive=false", "jvbus.default.container=embedded",
+        "jvbus.runtime-dir=${java.io.tmpdir}/jvbus-app-test"})
 class DefaultTopologyTest {
     @Autowired
     Bus bus;
 
     @Test
-    void theDefaultContainerExistsWithEveryDefaultModelThatIsPresent() {
+    void theDefaultContainerHasEveryDefaultModelThatIsPresentAndAPrivateSocket() throws Exception {
         var c = bus.requireContainer("embedded");
         long present = java.util.stream.Stream.of("venet", "virtio-net").filter(t -> bus.models().model(t).isPresent()).count();
         assertThat(c.devices()).hasSize((int) present);
         assertThat(c.devices()).allSatisfy(d -> assertThat(d.status().bits()).isZero());
+        Path sock = Path.of(System.getProperty("java.io.tmpdir"), "jvbus-app-test", "embedded.sock");
+        assertThat(Files.exists(sock)).isTrue();
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(sock))).isEqualTo("rw-------");
     }
 }

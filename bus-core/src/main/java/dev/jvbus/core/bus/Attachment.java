@@ -3,6 +3,7 @@ package dev.jvbus.core.bus;
 import dev.jvbus.core.model.DeviceFault;
 import dev.jvbus.core.model.DeviceFunction;
 import dev.jvbus.core.model.QueueConfig;
+import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.signal.Notifier;
 import dev.jvbus.core.sys.EventFd;
@@ -64,7 +65,13 @@ public final class Attachment implements AutoCloseable {
     public GuestMemory memory() { return device.memory(this); }
 
     /** The driver places a queue (before DRIVER_OK). The queue is enabled unless {@link #enableQueue} says otherwise. */
-    public void setQueue(QueueConfig queue) { device.setQueue(this, queue); }
+    public void setQueue(QueueConfig queue) { device.setQueue(this, queue, null); }
+
+    /**
+     * Places a queue that is already in use (vhost-user SET_VRING_BASE, a reconnecting front-end):
+     * the model rebuilds it from {@code resume} through the ring's checked restore.
+     */
+    public void setQueue(QueueConfig queue, QueueState resume) { device.setQueue(this, queue, resume); }
 
     /** The queue's doorbells: kick (driver to device) and call (device to driver). */
     public void setDoorbells(int queue, EventFd kick, Notifier call) { device.setDoorbells(this, queue, kick, call); }

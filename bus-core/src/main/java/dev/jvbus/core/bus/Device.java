@@ -251,7 +251,7 @@ public final class Device {
         return memory;
     }
 
-    synchronized void setQueue(Attachment a, QueueConfig q) {
+    synchronized void setQueue(Attachment a, QueueConfig q, QueueState resume) {
         checkHolder(a);
         QueueSpec spec = spec(q.index());
         if (running || new DeviceStatus(status).has(DeviceStatus.DRIVER_OK))
@@ -259,9 +259,12 @@ public final class Device {
         if (q.size() < 1 || q.size() > spec.maxSize() || Integer.bitCount(q.size()) != 1)
             throw new DeviceException(devid, "queue " + q.index() + " (" + spec.name() + ") size " + q.size()
                     + " must be a power of two in 1.." + spec.maxSize());
+        if (resume != null && (resume.index() != q.index() || resume.size() != q.size() || resume.descAddr() != q.descAddr()
+                || resume.availAddr() != q.availAddr() || resume.usedAddr() != q.usedAddr() || resume.kind() != spec.kind()))
+            throw new DeviceException(devid, "queue " + q.index() + ": the position to resume from describes another ring");
         queueConfigs[q.index()] = q;
         queueEnabled[q.index()] = true;
-        resumeFrom[q.index()] = null;
+        resumeFrom[q.index()] = resume;
     }
 
     synchronized void setDoorbells(Attachment a, int index, EventFd kick, Notifier call) {

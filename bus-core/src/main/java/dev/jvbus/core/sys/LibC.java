@@ -85,6 +85,25 @@ final class LibC {
     static native int chmod(String path, int mode);
     static native int unlink(String path);
 
+    // TUN/TAP (Documentation/networking/tuntap.rst, include/uapi/linux/if_tun.h) and network
+    // namespaces (setns(2)). ioctl(2) is variadic in C; its third argument is a pointer or an
+    // integer, passed here as a long, which is how every LP64 ABI passes both.
+    static final int O_RDONLY = 0, O_RDWR = 2;
+    static final int CLONE_NEWNET = 0x40000000;
+    static final long TUNSETIFF = 0x400454caL, TUNSETOFFLOAD = 0x400454d0L, TUNGETFEATURES = 0x800454cfL,
+            TUNGETVNETHDRSZ = 0x800454d7L, TUNSETVNETHDRSZ = 0x400454d8L;
+    static final short IFF_TAP = 0x0002, IFF_NO_PI = 0x1000, IFF_VNET_HDR = 0x4000;
+    static final long SIOCGIFFLAGS = 0x8913, SIOCSIFFLAGS = 0x8914;
+    static final short IFF_UP = 0x1;
+    /** struct ifreq on LP64: char ifr_name[IFNAMSIZ = 16], then a 24-byte union (ifr_flags is its first short). */
+    static final int IFREQ_SIZE = 40, IFNAMSIZ = 16, IFREQ_FLAGS_OFFSET = 16;
+    static final int AF_INET = 2, SOCK_DGRAM = 2;
+
+    static native int open(String path, int flags);
+    static native int setns(int fd, int nstype);
+    static native int ioctl(int fd, long request, long arg);
+    static native long writev(int fd, long iov, int iovcnt);
+
     // statx(2): one layout on every architecture, unlike struct stat, and exported by glibc >= 2.28.
     static final int AT_FDCWD = -100, AT_EMPTY_PATH = 0x1000, AT_SYMLINK_NOFOLLOW = 0x100;
     static final int STATX_TYPE = 0x1, STATX_MODE = 0x2, STATX_UID = 0x8, STATX_INO = 0x100, STATX_SIZE = 0x200;

@@ -76,11 +76,19 @@ public final class Memfd implements AutoCloseable {
 
     /** Maps {@code size} bytes of an fd without taking ownership of the fd. */
     public static MemorySegment map(int fd, long size, Arena arena) {
+        return map(fd, 0, size, arena);
+    }
+
+    /**
+     * Maps {@code size} bytes of an fd from {@code offset} (vhost-user regions start at an mmap offset
+     * into the front-end's memory file). The caller checks {@code offset + size} against the file size.
+     */
+    public static MemorySegment map(int fd, long offset, long size, Arena arena) {
         Path path = Path.of("/proc/self/fd/" + fd);
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-            return ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
+            return ch.map(FileChannel.MapMode.READ_WRITE, offset, size, arena);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot map fd " + fd + " (" + size + " bytes)", e);
+            throw new UncheckedIOException("cannot map fd " + fd + " (" + size + " bytes at " + offset + ")", e);
         }
     }
 

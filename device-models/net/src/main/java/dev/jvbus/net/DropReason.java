@@ -15,5 +15,10 @@ public enum DropReason {
     /** The source port sent to its own address (hairpin), which a learning switch never reflects. */
     HAIRPIN,
     /** The backend failed to take the frame (a TAP write error, say). */
-    BACKEND_ERROR
+    BACKEND_ERROR,
+    /**
+     * The backend could not take the frame now (a TAP write that would block: the kernel's queue
+     * is full). Dropped and counted like {@link #NO_RX_BUFFER}, never queued.
+     */
+    BACKEND_BUSY
 }

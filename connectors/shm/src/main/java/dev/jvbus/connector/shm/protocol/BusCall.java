@@ -30,6 +30,53 @@ public final class BusCall {
     /** in: nothing; out: u64 negotiated features. */
     public static final int GET_NEGOTIATED = 0x0A;
 
-    /** First function number that belongs to the model. */
+    /** First function number that belongs to the model: wire func {@code MODEL_BASE + n} is the model's verb {@code n}. */
     public static final int MODEL_BASE = 0x100;
+
+    /** A name for logs and error texts. */
+    public static String name(int func) {
+        return switch (func) {
+            case GET_FEATURES -> "GET_FEATURES";
+            case SET_FEATURES -> "SET_FEATURES";
+            case GET_STATUS -> "GET_STATUS";
+            case SET_STATUS -> "SET_STATUS";
+            case READ_CONFIG -> "READ_CONFIG";
+            case WRITE_CONFIG -> "WRITE_CONFIG";
+            case CONFIG_GENERATION -> "CONFIG_GENERATION";
+            case SET_QUEUE -> "SET_QUEUE";
+            case ENABLE_QUEUE -> "ENABLE_QUEUE";
+            case GET_NEGOTIATED -> "GET_NEGOTIATED";
+            default -> func >= MODEL_BASE ? "model call " + (func - MODEL_BASE) : "bus call 0x" + Integer.toHexString(func);
+        };
+    }
+
+    // ---- payload encoders (the client's side; the bus decodes with PayloadReader) ----
+
+    public static byte[] u32(int v) {
+        return le(4).putInt(v).array();
+    }
+
+    public static byte[] u64(long v) {
+        return le(8).putLong(v).array();
+    }
+
+    public static byte[] readConfig(int offset, int length) {
+        return le(8).putInt(offset).putInt(length).array();
+    }
+
+    public static byte[] writeConfig(int offset, byte[] data) {
+        return le(4 + data.length).putInt(offset).put(data).array();
+    }
+
+    public static byte[] setQueue(int queue, int size, long desc, long avail, long used) {
+        return le(28).putShort((short) queue).putShort((short) size).putLong(desc).putLong(avail).putLong(used).array();
+    }
+
+    public static byte[] enableQueue(int queue, boolean enable) {
+        return le(3).putShort((short) queue).put((byte) (enable ? 1 : 0)).array();
+    }
+
+    private static java.nio.ByteBuffer le(int n) {
+        return java.nio.ByteBuffer.allocate(n).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    }
 }

@@ -6,6 +6,7 @@ import java.nio.ByteOrder;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 
 /**
  * Encodes and decodes message bodies. Decoding is the one place a client's bytes are checked:
@@ -67,6 +68,53 @@ public final class Codec {
         new FrameHeader(Wire.HEADER + body.remaining(), m.type().code(), m.type().fds(), seq).write(frame);
         frame.put(body).flip();
         return frame;
+    }
+
+    /** HELLO's reply payload: u16 version, string container. */
+    public static byte[] encodeHelloAccepted(Message.HelloAccepted h) {
+        ByteBuffer b = ByteBuffer.allocate(4 + Wire.MAX_STRING).order(ByteOrder.LITTLE_ENDIAN);
+        b.putShort((short) h.version());
+        putString(b, h.container());
+        return java.util.Arrays.copyOf(b.array(), b.position());
+    }
+
+    public static Message.HelloAccepted decodeHelloAccepted(byte[] payload) throws ProtocolException {
+        PayloadReader r = new PayloadReader("HELLO reply", payload);
+        Message.HelloAccepted h = new Message.HelloAccepted(r.u16("version"), r.string("container"));
+        r.end();
+        return h;
+    }
+
+    /**
+     * ENUMERATE's reply payload: u32 count, u8 complete, then per device u32 devid and string type.
+     * Entries that would not fit one frame are left off and {@code complete} is 0.
+     */
+    public static byte[] encodeDeviceList(List<Message.DeviceEntry> devices) {
+        int room = Wire.MAX_FRAME - Wire.HEADER - 4 - 5;   // reply status, count and flag
+        ByteBuffer entries = ByteBuffer.allocate(room).order(ByteOrder.LITTLE_ENDIAN);
+        int count = 0;
+        for (Message.DeviceEntry e : devices) {
+            byte[] type = e.deviceType().getBytes(StandardCharsets.UTF_8);
+            if (entries.remaining() < 6 + type.length) break;
+            entries.putInt(e.devid().value());
+            putString(entries, e.deviceType());
+            count++;
+        }
+        ByteBuffer out = ByteBuffer.allocate(5 + entries.position()).order(ByteOrder.LITTLE_ENDIAN);
+        out.putInt(count).put((byte) (count == devices.size() ? 1 : 0)).put(entries.flip());
+        return out.array();
+    }
+
+    public static Message.DeviceList decodeDeviceList(byte[] payload) throws ProtocolException {
+        PayloadReader r = new PayloadReader("ENUMERATE reply", payload);
+        int count = r.u32("count");
+        boolean complete = r.u8("complete") != 0;
+        if (count < 0 || count > payload.length / 6)
+            throw new ProtocolException(ErrorCode.BAD_MESSAGE, "ENUMERATE reply claims " + Integer.toUnsignedString(count) + " devices in " + payload.length + " bytes");
+        List<Message.DeviceEntry> list = new java.util.ArrayList<>(count);
+        for (int i = 0; i < count; i++) list.add(new Message.DeviceEntry(new DevId(r.u32("devid")), r.string("type")));
+        r.end();
+        return new Message.DeviceList(list, complete);
     }
 
     static void putString(ByteBuffer b, String s) {

@@ -98,6 +98,11 @@ public sealed interface Message {
     /** One ENUMERATE entry. */
     record DeviceEntry(DevId devid, String deviceType) { }
 
-    /** The reply payload of ENUMERATE, decoded. */
-    record DeviceList(List<DeviceEntry> devices) { }
+    /** The reply payload of ENUMERATE, decoded. {@code complete} is false if the list was cut to fit one frame. */
+    record DeviceList(List<DeviceEntry> devices, boolean complete) {
+        public DeviceList { devices = List.copyOf(devices); }
+    }
+
+    /** The reply payload of a successful HELLO: the version the session speaks and the container it is bound to. */
+    record HelloAccepted(int version, String container) { }
 }

@@ -112,4 +112,27 @@ class CodecTest {
         assertThatThrownBy(() -> Codec.decode(new FrameHeader(Wire.HEADER + 6, MessageType.HELLO.code(), 0, 1), huge, 0))
                 .hasMessage("HELLO: string of 5000 bytes exceeds 1024");
     }
+
+    @Test
+    void replyPayloadsRoundTripAndAreChecked() throws Exception {
+        var hello = new Message.HelloAccepted(1, "tenant-a");
+        assertThat(Codec.decodeHelloAccepted(Codec.encodeHelloAccepted(hello))).isEqualTo(hello);
+
+        var list = List.of(new Message.DeviceEntry(new DevId(1), "venet"), new Message.DeviceEntry(new DevId(-1), "test-echo"));
+        assertThat(Codec.decodeDeviceList(Codec.encodeDeviceList(list))).isEqualTo(new Message.DeviceList(list, true));
+
+        byte[] lying = ByteBuffer.allocate(5).order(ByteOrder.LITTLE_ENDIAN).putInt(1000).put((byte) 1).array();
+        assertThatThrownBy(() -> Codec.decodeDeviceList(lying)).hasMessageContaining("claims 1000 devices in 5 bytes");
+    }
+
+    @Test
+    void aListTooLongForOneFrameIsCutAndSaysSo() throws Exception {
+        var many = new java.util.ArrayList<Message.DeviceEntry>();
+        for (int i = 1; i <= 20_000; i++) many.add(new Message.DeviceEntry(new DevId(i), "test-echo"));
+        byte[] payload = Codec.encodeDeviceList(many);
+        assertThat(payload.length).isLessThanOrEqualTo(Wire.MAX_FRAME - Wire.HEADER - 4);
+        Message.DeviceList got = Codec.decodeDeviceList(payload);
+        assertThat(got.complete()).isFalse();
+        assertThat(got.devices()).isNotEmpty().isEqualTo(many.subList(0, got.devices().size()));
+    }
 }

@@ -1,0 +1,107 @@
+package dev.jvbus.core.testing;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
+
+/**
+ * A throw-away network namespace made with {@code ip netns add jvbus-tap-<random>} for TAP tests,
+ * deleted by {@link #close()} (which also removes any TAP still in it). Where it cannot be made
+ * (not root, no iproute2, no /dev/net/tun), {@link #createOrSkip()} skips the test and says exactly
+ * what is missing.
+ */
+public final class TestNetns implements AutoCloseable {
+    private final String name;
+    private final String missing;
+
+    private TestNetns(String name, String missing) {
+        this.name = name;
+        this.missing = missing;
+    }
+
+    /**
+     * Tries to make the namespace; never fails. Call it from {@code @BeforeAll} and
+     * {@link #assumeAvailable()} from {@code @BeforeEach}, so every test reports itself skipped
+     * with the reason (an assumption failing in {@code @BeforeAll} hides the reason in Surefire's report).
+     */
+    public static TestNetns create() {
+        if (!new java.io.File("/dev/net/tun").exists()) {
+            return new TestNetns(null, "TAP test skipped: /dev/net/tun is missing (load the tun module, or pass the device into the container)");
+        }
+        String name = "jvbus-tap-" + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 16);
+        Result r;
+        try {
+            r = run("ip", "netns", "add", name);
+        } catch (IOException e) {
+            return new TestNetns(null, "TAP test skipped: cannot run 'ip' (install iproute2): " + e.getMessage());
+        }
+        if (r.exit != 0) {
+            return new TestNetns(null, "TAP test skipped: 'ip netns add " + name + "' failed (exit " + r.exit + ": "
+                    + r.output.strip() + "); creating a network namespace needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN)");
+        }
+        return new TestNetns(name, null);
+    }
+
+    /** Skips the calling test, with the reason, when the namespace could not be made. */
+    public void assumeAvailable() {
+        Assumptions.assumeTrue(missing == null, missing);
+    }
+
+    /** {@link #create()} then {@link #assumeAvailable()}: skips at once (for a single test). */
+    public static TestNetns createOrSkip() {
+        TestNetns ns = create();
+        ns.assumeAvailable();
+        return ns;
+    }
+
+    public String name() { return name; }
+
+    /** Runs {@code ip -n <ns> args...} and fails the test if it fails; returns its output. */
+    public String ip(String... args) {
+        Result r = ipResult(args);
+        if (r.exit != 0) throw new AssertionError("ip -n " + name + " " + String.join(" ", args) + " failed: " + r.output);
+        return r.output;
+    }
+
+    /** Runs {@code ip -n <ns> args...}; the caller looks at the exit code. */
+    public Result ipResult(String... args) {
+        List<String> cmd = new ArrayList<>(List.of("ip", "-n", name));
+        cmd.addAll(List.of(args));
+        try {
+            return run(cmd.toArray(String[]::new));
+        } catch (IOException e) {
+            throw new AssertionError("cannot run ip", e);
+        }
+    }
+
+    public record Result(int exit, String output) {}
+
+    private static Result run(String... cmd) throws IOException {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        try {
+            if (!p.waitFor(10, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return new Result(-1, String.join(" ", cmd) + " timed out");
+            }
+            return new Result(p.exitValue(), new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            p.destroyForcibly();
+            throw new IOException("interrupted", e);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (name == null) return;
+        try {
+            run("ip", "netns", "del", name);
+        } catch (IOException ignored) {
+            // best effort: a leftover namespace holds nothing but itself
+        }
+    }
+}

@@ -1,0 +1,212 @@
+package dev.jvbus.connector.shm.client;
+
+import dev.jvbus.connector.shm.protocol.BusCall;
+import dev.jvbus.connector.shm.protocol.Message;
+import dev.jvbus.connector.shm.protocol.PayloadReader;
+import dev.jvbus.connector.shm.protocol.ProtocolException;
+import dev.jvbus.core.bus.DevId;
+import dev.jvbus.core.bus.DeviceStatus;
+import dev.jvbus.core.model.QueueConfig;
+import dev.jvbus.core.ring.QueueFault;
+import dev.jvbus.core.ring.virtio.SplitRingLayout;
+import dev.jvbus.core.ring.virtio.SplitVirtqueueDriver;
+import dev.jvbus.core.sys.EventFd;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A device this client opened: the driver's verbs over DEVCALL, memory over DEVSHM, doorbells over
+ * SIGNAL. The usual order (PROTOCOL.md, "Session"):
+ * <pre>{@code
+ * long features = dev.negotiate(wanted);            // ACKNOWLEDGE, DRIVER, ack, FEATURES_OK
+ * DriverMemory mem = dev.shareMemory("rings", 1 << 20, 0);
+ * List<ClientQueue> queues = dev.setUpQueues(mem, 256, 256);
+ * dev.driverOk();                                  // the device starts its queues
+ * }</pre>
+ * Closing it (DEVCLOSE) resets the device on the bus and frees it for the next driver.
+ */
+public final class ClientDevice implements AutoCloseable {
+    private final BusClient bus;
+    private final DevId devid;
+    private final List<ClientQueue> queues = new ArrayList<>();
+    private boolean closed;
+
+    ClientDevice(BusClient bus, DevId devid) {
+        this.bus = bus;
+        this.devid = devid;
+    }
+
+    public DevId devid() { return devid; }
+
+    // ---- status ----
+
+    public DeviceStatus status() { return new DeviceStatus(u32(BusCall.GET_STATUS, new byte[0])); }
+
+    /** Writes the status register; returns the status after the write. */
+    public DeviceStatus writeStatus(int bits) { return new DeviceStatus(u32(BusCall.SET_STATUS, BusCall.u32(bits))); }
+
+    /** Sets {@code bits} on top of the current status. */
+    public DeviceStatus addStatus(int bits) {
+        return writeStatus((status().bits() & ~DeviceStatus.NEEDS_RESET) | bits);
+    }
+
+    /** Resets the device: status 0, queues stopped, the bus drops the memory and doorbells it held. */
+    public void reset() {
+        writeStatus(0);
+        closeQueues();
+    }
+
+    public DeviceStatus driverOk() { return addStatus(DeviceStatus.DRIVER_OK); }
+
+    // ---- features ----
+
+    public long offeredFeatures() { return u64(BusCall.GET_FEATURES, new byte[0]); }
+
+    public long negotiatedFeatures() { return u64(BusCall.GET_NEGOTIATED, new byte[0]); }
+
+    /**
+     * ACKNOWLEDGE, DRIVER, acks {@code wanted & offered}, FEATURES_OK.
+     *
+     * @return the negotiated features
+     */
+    public long negotiate(long wanted) {
+        addStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER);
+        long ack = wanted & offeredFeatures();
+        call(BusCall.SET_FEATURES, BusCall.u64(ack));
+        addStatus(DeviceStatus.FEATURES_OK);
+        return negotiatedFeatures();
+    }
+
+    // ---- config ----
+
+    public byte[] readConfig(int offset, int length) { return call(BusCall.READ_CONFIG, BusCall.readConfig(offset, length)); }
+
+    public void writeConfig(int offset, byte[] data) { call(BusCall.WRITE_CONFIG, BusCall.writeConfig(offset, data)); }
+
+    public int configGeneration() { return u32(BusCall.CONFIG_GENERATION, new byte[0]); }
+
+    // ---- model verbs ----
+
+    /** The model's own verb {@code func} (sent as {@code MODEL_BASE + func}). */
+    public byte[] callModel(int func, byte[] payload) {
+        if (func < 0 || func > Integer.MAX_VALUE - BusCall.MODEL_BASE) throw new IllegalArgumentException("model func out of range: " + func);
+        return call(BusCall.MODEL_BASE + func, payload);
+    }
+
+    /** A raw DEVCALL: bus verbs below {@link BusCall#MODEL_BASE}, model verbs from it. */
+    public byte[] call(int func, byte[] payload) {
+        return bus.request(new Message.DevCall(devid, func, payload)).payload();
+    }
+
+    // ---- memory and queues ----
+
+    /** Shares {@code [offset, offset+size)} of the file behind {@code fd} with the device at {@code guestAddress}. */
+    public void shareMemory(int fd, long guestAddress, long size, long offset) {
+        bus.request(new Message.DevShm(devid, guestAddress, size, offset), fd);
+    }
+
+    /** Creates a memfd of {@code size} bytes, shares it whole at {@code guestBase}, and returns it (the client owns it). */
+    public DriverMemory shareMemory(String name, long size, long guestBase) {
+        DriverMemory mem = DriverMemory.create(name, size, guestBase);
+        try {
+            shareMemory(mem.memfd().fd(), guestBase, size, 0);
+            return mem;
+        } catch (RuntimeException e) {
+            mem.close();
+            throw e;
+        }
+    }
+
+    public void setQueue(QueueConfig q) {
+        call(BusCall.SET_QUEUE, BusCall.setQueue(q.index(), q.size(), q.descAddr(), q.availAddr(), q.usedAddr()));
+    }
+
+    public void enableQueue(int queue, boolean enable) { call(BusCall.ENABLE_QUEUE, BusCall.enableQueue(queue, enable)); }
+
+    /** Hands the bus a queue's doorbells (it gets duplicates; these stay the caller's). */
+    public void setDoorbells(int queue, EventFd kick, EventFd call) {
+        bus.request(new Message.Signal(devid, queue), kick.fd(), call.fd());
+    }
+
+    /**
+     * Lays out one split ring per size in {@code memory} (queue i gets {@code sizes[i]}), tells the
+     * device where, and gives each queue fresh eventfds. Call after {@link #negotiate}, before
+     * {@link #driverOk()}.
+     */
+    public List<ClientQueue> setUpQueues(DriverMemory memory, int... sizes) {
+        List<ClientQueue> made = new ArrayList<>();
+        long features = negotiatedFeatures();
+        boolean eventIdx = (features & (1L << SplitRingLayout.VIRTIO_F_EVENT_IDX)) != 0;
+        boolean indirect = (features & (1L << SplitRingLayout.VIRTIO_F_INDIRECT_DESC)) != 0;
+        for (int i = 0; i < sizes.length; i++) {
+            SplitRingLayout layout = SplitRingLayout.of(sizes[i]);
+            long desc = memory.allocate(layout.descTableBytes(), SplitRingLayout.DESC_ALIGN);
+            long avail = memory.allocate(layout.availRingBytes(), SplitRingLayout.AVAIL_ALIGN);
+            long used = memory.allocate(layout.usedRingBytes(), SplitRingLayout.USED_ALIGN);
+            QueueConfig config = new QueueConfig(i, sizes[i], desc, avail, used);
+            EventFd kick = EventFd.create(), call = EventFd.create();
+            try {
+                SplitVirtqueueDriver driver = SplitVirtqueueDriver.create(i, sizes[i], desc, avail, used,
+                        memory.guestMemory(), eventIdx, indirect, kick);
+                ClientQueue q = new ClientQueue(config, kick, call, driver);
+                setQueue(config);
+                setDoorbells(i, kick, call);
+                made.add(q);
+            } catch (QueueFault | RuntimeException e) {
+                kick.close();
+                call.close();
+                made.forEach(ClientQueue::close);
+                if (e instanceof RuntimeException re) throw re;
+                throw new IllegalStateException("queue " + i + " does not fit the client's own memory: " + e.getMessage(), e);
+            }
+        }
+        synchronized (this) {
+            queues.addAll(made);
+        }
+        return made;
+    }
+
+    private synchronized void closeQueues() {
+        queues.forEach(ClientQueue::close);
+        queues.clear();
+    }
+
+    /** DEVCLOSE: the bus resets the device and frees it. Closes this side's doorbells too. */
+    @Override
+    public void close() {
+        synchronized (this) {
+            if (closed) return;
+            closed = true;
+        }
+        try {
+            if (bus.isConnected()) bus.request(new Message.DevClose(devid));
+        } finally {
+            closeQueues();
+        }
+    }
+
+    private int u32(int func, byte[] in) {
+        try {
+            PayloadReader r = new PayloadReader(BusCall.name(func) + " reply", call(func, in));
+            int v = r.u32("value");
+            r.end();
+            return v;
+        } catch (ProtocolException e) {
+            throw new BusClientException(e.code(), e.getMessage(), false);
+        }
+    }
+
+    private long u64(int func, byte[] in) {
+        try {
+            PayloadReader r = new PayloadReader(BusCall.name(func) + " reply", call(func, in));
+            long v = r.u64("value");
+            r.end();
+            return v;
+        } catch (ProtocolException e) {
+            throw new BusClientException(e.code(), e.getMessage(), false);
+        }
+    }
+
+    @Override
+    public String toString() { return "ClientDevice[" + devid + "]"; }
+}

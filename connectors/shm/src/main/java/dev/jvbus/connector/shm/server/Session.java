@@ -1,0 +1,380 @@
+package dev.jvbus.connector.shm.server;
+
+import dev.jvbus.connector.shm.protocol.BusCall;
+import dev.jvbus.connector.shm.protocol.Codec;
+import dev.jvbus.connector.shm.protocol.ErrorCode;
+import dev.jvbus.connector.shm.protocol.FrameChannel;
+import dev.jvbus.connector.shm.protocol.Message;
+import dev.jvbus.connector.shm.protocol.Message.Reply;
+import dev.jvbus.connector.shm.protocol.PassedFds;
+import dev.jvbus.connector.shm.protocol.PayloadReader;
+import dev.jvbus.connector.shm.protocol.ProtocolException;
+import dev.jvbus.connector.shm.protocol.Wire;
+import dev.jvbus.core.bus.Attachment;
+import dev.jvbus.core.bus.Container;
+import dev.jvbus.core.bus.ContainerEvent;
+import dev.jvbus.core.bus.DevId;
+import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.bus.DeviceBusyException;
+import dev.jvbus.core.bus.DeviceException;
+import dev.jvbus.core.bus.DeviceObserver;
+import dev.jvbus.core.bus.NoSuchDeviceException;
+import dev.jvbus.core.bus.Subscription;
+import dev.jvbus.core.model.DeviceFault;
+import dev.jvbus.core.model.QueueConfig;
+import dev.jvbus.core.sys.Errno;
+import dev.jvbus.core.sys.EventFd;
+import dev.jvbus.core.sys.FdStat;
+import dev.jvbus.core.sys.Memfd;
+import dev.jvbus.core.sys.PeerCredentials;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.Consumer;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * One client connection, bound for its whole life to one container: every devid it names is looked
+ * up through that container, so it cannot reach another container's devices (and cannot tell them
+ * from devids that never existed).
+ *
+ * <p>Threads: the control plane runs one platform thread per session, which reads a frame, answers
+ * it and reads the next. Why not an epoll loop: requests are rare and short (setup, not data, which
+ * moves on the rings), a blocking loop reads top to bottom, and a slow request on one session
+ * cannot delay another. Platform, not virtual, threads: the thread sits in a native recvmsg, which
+ * would pin a virtual thread's carrier anyway. Events (hotplug, NEEDS_RESET) are sent by the bus
+ * thread that caused them; {@link FrameChannel} serialises sends, so frames never interleave.
+ *
+ * <p>Errors: every recoverable error is a REPLY with a code and the session goes on. Only a broken
+ * frame (its length cannot be trusted) and a dead peer end the session; ending it closes every
+ * device it held (reset, queues stopped), unmaps the memory and closes the fds.
+ */
+final class Session implements Runnable, DeviceObserver {
+    private static final Logger LOG = Logger.getLogger(Session.class.getName());
+    private static final byte[] NOTHING = new byte[0];
+
+    private final Container container;
+    private final FrameChannel channel;
+    private final PeerCredentials peer;
+    private final String name;
+    private final Consumer<Session> onEnd;
+
+    // Guarded by this: the session thread changes them per request; bus threads on device removal.
+    private final Map<DevId, OpenDevice> open = new TreeMap<>();
+    private boolean greeted;
+    private String client = "?";
+    private Subscription events;
+    private boolean ended;
+
+    Session(Container container, FrameChannel channel, PeerCredentials peer, String name, Consumer<Session> onEnd) {
+        this.container = container;
+        this.channel = channel;
+        this.peer = peer;
+        this.name = name;
+        this.onEnd = onEnd;
+    }
+
+    String name() { return name; }
+
+    PeerCredentials peer() { return peer; }
+
+    @Override
+    public void run() {
+        try {
+            serve();
+        } catch (RuntimeException e) {
+            // The transport failed in a way recv/send do not map to end-of-stream; the session cannot go on.
+            LOG.log(Level.WARNING, name + ": connection failed", e);
+        } finally {
+            end();
+        }
+    }
+
+    private void serve() {
+        while (true) {
+            switch (channel.read()) {
+                case FrameChannel.EndOfStream eos -> {
+                    LOG.fine(() -> name + ": client left" + (eos.midFrame() ? " mid-frame" : ""));
+                    return;
+                }
+                case FrameChannel.BrokenFrame broken -> {
+                    LOG.info(() -> name + ": " + broken.error().getMessage());
+                    send(Reply.error(broken.error().code(), broken.error().getMessage()), broken.seq());
+                    return;
+                }
+                case FrameChannel.Frame frame -> {
+                    Reply reply;
+                    try (frame) {          // fds nobody took are closed before the reply goes out
+                        reply = answer(frame);
+                    }
+                    if (!send(reply, frame.header().seq())) return;
+                }
+            }
+        }
+    }
+
+    /** The reply to one sound frame; never throws. */
+    private Reply answer(FrameChannel.Frame frame) {
+        try {
+            if (frame.fdsTruncated())
+                throw new Refusal(ErrorCode.BAD_FDS, "frame carried more than " + Wire.MAX_FDS + " fds; they were closed");
+            Message m = Codec.decode(frame.header(), frame.body(), frame.fds().count());
+            if (!(m instanceof Message.Request request))
+                throw new Refusal(ErrorCode.UNKNOWN_TYPE, m.type() + " is sent by the bus, never to it");
+            return handle(request, frame.fds());
+        } catch (ProtocolException e) {
+            return Reply.error(e.code(), e.getMessage());
+        } catch (Refusal r) {
+            return Reply.error(r.code(), r.getMessage());
+        } catch (RuntimeException e) {
+            // The last line, not the design: a bug here must not take down the bus or other sessions.
+            LOG.log(Level.WARNING, name + ": internal error answering type 0x" + Integer.toHexString(frame.header().typeCode()), e);
+            return Reply.error(ErrorCode.INTERNAL, "internal error: " + e);
+        }
+    }
+
+    private synchronized Reply handle(Message.Request request, PassedFds fds) throws Refusal, ProtocolException {
+        if (ended) throw new Refusal(ErrorCode.INTERNAL, "session is ending");
+        if (!greeted && !(request instanceof Message.Hello))
+            throw new Refusal(ErrorCode.HELLO_FIRST, "send HELLO first; got " + request.type());
+        return switch (request) {
+            case Message.Hello h -> hello(h);
+            case Message.Enumerate e -> enumerate();
+            case Message.DevOpen o -> devOpen(o.devid());
+            case Message.DevClose c -> devClose(c.devid());
+            case Message.DevCall c -> devCall(c);
+            case Message.DevShm s -> devShm(s, fds);
+            case Message.Signal s -> signal(s, fds);
+        };
+    }
+
+    private Reply hello(Message.Hello h) throws Refusal {
+        if (greeted) throw new Refusal(ErrorCode.BAD_MESSAGE, "HELLO was already accepted on this connection");
+        if (h.minVersion() > h.maxVersion())
+            throw new Refusal(ErrorCode.BAD_MESSAGE, "HELLO version range " + h.minVersion() + ".." + h.maxVersion() + " is empty");
+        if (Wire.VERSION < h.minVersion() || Wire.VERSION > h.maxVersion())
+            throw new Refusal(ErrorCode.UNSUPPORTED_VERSION, "this bus speaks version " + Wire.VERSION
+                    + "; the client offered " + h.minVersion() + ".." + h.maxVersion());
+        greeted = true;
+        client = h.client();
+        events = container.subscribe(this::forward);
+        LOG.fine(() -> name + ": HELLO from '" + client + "' (pid " + peer.pid() + ", uid " + peer.uid() + ")");
+        return Reply.ok(Codec.encodeHelloAccepted(new Message.HelloAccepted(Wire.VERSION, container.name())));
+    }
+
+    private Reply enumerate() {
+        List<Message.DeviceEntry> list = new ArrayList<>();
+        for (Device d : container.devices()) list.add(new Message.DeviceEntry(d.devid(), d.type()));
+        return Reply.ok(Codec.encodeDeviceList(list));
+    }
+
+    private Reply devOpen(DevId devid) throws Refusal {
+        if (open.containsKey(devid)) throw new Refusal(ErrorCode.BUSY, "device " + devid + " is already open on this connection");
+        Device device;
+        try {
+            device = container.device(devid);
+        } catch (NoSuchDeviceException e) {
+            throw new Refusal(ErrorCode.NO_SUCH_DEVICE, e.getMessage());
+        }
+        try {
+            Attachment a = device.attach(holder(), this);
+            open.put(devid, new OpenDevice(a));
+            return Reply.ok();
+        } catch (DeviceBusyException e) {
+            throw new Refusal(ErrorCode.BUSY, e.getMessage());
+        } catch (DeviceException removedMeanwhile) {
+            // Unplugged between lookup and attach: the same answer as for any devid not here.
+            throw new Refusal(ErrorCode.NO_SUCH_DEVICE, new NoSuchDeviceException(container.name(), devid).getMessage());
+        }
+    }
+
+    private String holder() {
+        return "shm client '" + client + "' (pid " + peer.pid() + ", uid " + peer.uid() + ")";
+    }
+
+    private Reply devClose(DevId devid) throws Refusal {
+        OpenDevice d = requireOpen(devid);
+        open.remove(devid);
+        d.close();
+        return Reply.ok();
+    }
+
+    private OpenDevice requireOpen(DevId devid) throws Refusal {
+        OpenDevice d = open.get(devid);
+        // Same text whether the devid exists elsewhere or not: nothing leaks about other containers.
+        if (d == null) throw new Refusal(ErrorCode.NOT_OPEN, "device " + devid + " is not open on this connection; DEVOPEN it first");
+        return d;
+    }
+
+    private Reply devCall(Message.DevCall call) throws Refusal, ProtocolException {
+        OpenDevice d = requireOpen(call.devid());
+        Attachment a = d.attachment();
+        int func = call.func();
+        PayloadReader in = new PayloadReader(BusCall.name(func), call.payload());
+        try {
+            byte[] out = switch (func) {
+                case BusCall.GET_FEATURES -> { in.end(); yield BusCall.u64(a.offeredFeatures()); }
+                case BusCall.SET_FEATURES -> {
+                    long bits = in.u64("features");
+                    in.end();
+                    a.ackFeatures(bits);
+                    yield NOTHING;
+                }
+                case BusCall.GET_STATUS -> { in.end(); yield BusCall.u32(a.status().bits()); }
+                case BusCall.SET_STATUS -> {
+                    int status = in.u32("status");
+                    in.end();
+                    a.writeStatus(status);
+                    // A reset dropped the device's memory table and doorbells: now nothing uses them.
+                    if (status == 0) d.releaseDataPath();
+                    yield BusCall.u32(a.status().bits());
+                }
+                case BusCall.READ_CONFIG -> {
+                    int offset = in.u32("offset"), length = in.u32("length");
+                    in.end();
+                    if (length < 0 || length > Wire.MAX_FRAME / 2)
+                        throw new Refusal(ErrorCode.BAD_MESSAGE, "READ_CONFIG length " + Integer.toUnsignedString(length) + " is too large");
+                    yield a.readConfig(offset, length);
+                }
+                case BusCall.WRITE_CONFIG -> {
+                    int offset = in.u32("offset");
+                    a.writeConfig(offset, in.rest());
+                    yield NOTHING;
+                }
+                case BusCall.CONFIG_GENERATION -> { in.end(); yield BusCall.u32(a.configGeneration()); }
+                case BusCall.SET_QUEUE -> {
+                    QueueConfig q = new QueueConfig(in.u16("queue"), in.u16("size"), in.u64("desc"), in.u64("avail"), in.u64("used"));
+                    in.end();
+                    a.setQueue(q);
+                    yield NOTHING;
+                }
+                case BusCall.ENABLE_QUEUE -> {
+                    int queue = in.u16("queue");
+                    boolean enable = in.u8("enable") != 0;
+                    in.end();
+                    a.enableQueue(queue, enable);
+                    yield NOTHING;
+                }
+                case BusCall.GET_NEGOTIATED -> { in.end(); yield BusCall.u64(a.negotiatedFeatures()); }
+                default -> {
+                    if (Integer.compareUnsigned(func, BusCall.MODEL_BASE) < 0)
+                        throw new Refusal(ErrorCode.BAD_MESSAGE, "unknown bus call 0x" + Integer.toHexString(func)
+                                + "; bus calls are 0x01..0x0a, model calls start at 0x100");
+                    // Models number their verbs from 0; the wire offsets them past the bus's own.
+                    yield a.call(func - BusCall.MODEL_BASE, call.payload());
+                }
+            };
+            return Reply.ok(out);
+        } catch (DeviceFault f) {
+            throw new Refusal(ErrorCode.DEVICE_ERROR, "device " + call.devid() + ": " + f.getMessage());
+        } catch (DeviceException e) {
+            throw new Refusal(ErrorCode.DEVICE_ERROR, e.getMessage());
+        }
+    }
+
+    private Reply devShm(Message.DevShm s, PassedFds fds) throws Refusal {
+        OpenDevice d = requireOpen(s.devid());
+        FdStat file = fds.stat(0);
+        if (!file.mappable())
+            throw new Refusal(ErrorCode.BAD_FDS, "DEVSHM fd is a " + file.kind() + ", not a memfd or regular file");
+        d.checkRegion(s.guestAddress(), s.size(), s.offset(), file);
+        Memfd mapping;
+        try {
+            mapping = OpenDevice.map(fds.peek(0), s.offset(), s.size());
+        } catch (IllegalArgumentException | UncheckedIOException e) {
+            throw new Refusal(ErrorCode.BAD_REGION, "DEVSHM on device " + s.devid() + ": cannot map: " + e.getMessage());
+        }
+        fds.take(0);   // the mapping owns the fd now
+        d.addRegion(new SharedRegion(s.guestAddress(), s.size(), s.offset(), mapping));
+        return Reply.ok();
+    }
+
+    private Reply signal(Message.Signal s, PassedFds fds) throws Refusal {
+        OpenDevice d = requireOpen(s.devid());
+        for (int i = 0; i < 2; i++) {
+            if (!fds.isEventFd(i))
+                throw new Refusal(ErrorCode.BAD_FDS, "SIGNAL fd " + i + " (" + (i == 0 ? "kick" : "call") + ") is a "
+                        + fds.stat(i).kind() + ", not an eventfd");
+        }
+        EventFd kick = EventFd.adopt(fds.peek(0));
+        fds.take(0);
+        EventFd call;
+        try {
+            call = EventFd.adopt(fds.peek(1));
+            fds.take(1);
+        } catch (RuntimeException e) {
+            kick.close();
+            throw e;
+        }
+        d.setDoorbells(s.queue(), kick, call);
+        return Reply.ok();
+    }
+
+    // ---- events: bus threads ----
+
+    private void forward(ContainerEvent e) {
+        switch (e) {
+            case ContainerEvent.DeviceAdded a -> send(new Message.DevAdd(a.devid(), a.type()), 0);
+            case ContainerEvent.DeviceRemoved r -> send(new Message.DevDrop(r.devid()), 0);
+            case ContainerEvent.DeviceNeedsReset n -> { } // sent by needsReset() below, to the holder only
+            case ContainerEvent.ContainerDestroyed d -> shutdown();
+        }
+    }
+
+    @Override
+    public void needsReset(DevId devid, String reason) {
+        send(new Message.NeedsReset(devid, reason), 0);
+    }
+
+    @Override
+    public void removed(DevId devid) {
+        // Unplugged under us: the device is already reset and the attachment closed; free what we held.
+        synchronized (this) {
+            OpenDevice d = open.remove(devid);
+            if (d != null) d.releaseDataPath();
+        }
+    }
+
+    /** Sends one frame; false if the peer is gone (the reader will see the end and clean up). */
+    private boolean send(Message m, int seq) {
+        try {
+            channel.send(m, seq);
+            return true;
+        } catch (Errno.SysException | IllegalStateException gone) {
+            LOG.fine(() -> name + ": cannot send " + m.type() + ": " + gone.getMessage());
+            return false;
+        }
+    }
+
+    /** Closes the connection from the bus side; the session thread then ends and releases everything. */
+    void shutdown() {
+        channel.close();
+    }
+
+    /** Releases everything the client held: devices reset and freed, memory unmapped, fds closed. */
+    private void end() {
+        List<OpenDevice> held;
+        synchronized (this) {
+            if (ended) return;
+            ended = true;
+            held = new ArrayList<>(open.values());
+            open.clear();
+            if (events != null) events.close();
+        }
+        for (OpenDevice d : held) {
+            try {
+                d.close();
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, name + ": releasing device " + d.devid() + " failed", e);
+            }
+        }
+        channel.close();
+        LOG.fine(() -> name + ": ended, released " + held.size() + " device(s)");
+        onEnd.accept(this);
+    }
+
+    synchronized int openCount() { return open.size(); }
+}

@@ -1,0 +1,85 @@
+package dev.jvbus.connector.shm.server;
+
+import dev.jvbus.core.bus.Bus;
+import dev.jvbus.core.bus.BusException;
+import dev.jvbus.core.bus.Container;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+
+/**
+ * The shm connector: the native vbus protocol (PROTOCOL.md) for host processes, one AF_UNIX socket
+ * per container at {@code <runtime dir>/<container>.sock}. The runtime directory is the operator's
+ * choice; it is created 0700 if missing and refused if others could write it.
+ *
+ * <pre>{@code
+ * ShmConnector shm = new ShmConnector(bus, Path.of("/run/jvbus"));
+ * shm.expose("tenant-a");                                  // the bus's own uid only
+ * shm.expose("tenant-b", AllowedPeers.uids(1001, 1002));  // other local users
+ * }</pre>
+ */
+public final class ShmConnector implements AutoCloseable {
+    private final Bus bus;
+    private final Path runtimeDirectory;
+    private final Map<String, ContainerSocket> sockets = new TreeMap<>();
+
+    public ShmConnector(Bus bus, Path runtimeDirectory) {
+        this.bus = bus;
+        this.runtimeDirectory = RuntimeDirectory.prepare(runtimeDirectory);
+    }
+
+    public Path runtimeDirectory() { return runtimeDirectory; }
+
+    /** Where a container's socket is (or would be). */
+    public Path socketPath(String container) {
+        return runtimeDirectory.resolve(container + ".sock");
+    }
+
+    /** Opens a container's socket for the bus's own uid. */
+    public ContainerSocket expose(String container) {
+        return expose(container, AllowedPeers.busOwner());
+    }
+
+    /**
+     * Opens a container's socket for the given uids.
+     *
+     * @throws BusException if the container does not exist, is already exposed, or another bus serves the path
+     */
+    public synchronized ContainerSocket expose(String containerName, AllowedPeers allowed) {
+        Container container = bus.requireContainer(containerName);
+        if (sockets.containsKey(containerName)) throw new BusException("container '" + containerName + "' is already exposed");
+        Path path = socketPath(containerName);
+        RuntimeDirectory.clearStaleSocket(path);
+        ContainerSocket socket = ContainerSocket.open(container, path, allowed);
+        sockets.put(containerName, socket);
+        container.subscribe(e -> {
+            if (e instanceof dev.jvbus.core.bus.ContainerEvent.ContainerDestroyed) unexpose(containerName);
+        });
+        return socket;
+    }
+
+    public synchronized Optional<ContainerSocket> socket(String container) {
+        return Optional.ofNullable(sockets.get(container));
+    }
+
+    /** Closes a container's socket and ends its sessions (their devices are reset and freed). */
+    public void unexpose(String container) {
+        ContainerSocket s;
+        synchronized (this) {
+            s = sockets.remove(container);
+        }
+        if (s != null) s.close();
+    }
+
+    @Override
+    public void close() {
+        List<ContainerSocket> all;
+        synchronized (this) {
+            all = List.copyOf(sockets.values());
+            sockets.clear();
+        }
+        all.forEach(ContainerSocket::close);
+    }
+}

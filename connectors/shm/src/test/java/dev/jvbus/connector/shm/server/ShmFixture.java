@@ -1,0 +1,61 @@
+package dev.jvbus.connector.shm.server;
+
+import dev.jvbus.core.bus.Bus;
+import dev.jvbus.core.bus.Container;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.function.BooleanSupplier;
+
+/**
+ * A real bus (models found by ServiceLoader: test-echo, test-loopback) with the shm connector on a
+ * fresh runtime directory. Short path under /tmp: sun_path holds 107 bytes.
+ */
+public final class ShmFixture implements AutoCloseable {
+    public final Bus bus = Bus.withDiscoveredModels();
+    public final Path dir;
+    public final ShmConnector shm;
+
+    public ShmFixture() {
+        try {
+            Path parent = Files.createTempDirectory(Path.of("/tmp"), "jvbus-shm-");
+            dir = parent.resolve("run");   // does not exist yet: the connector creates it 0700
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        shm = new ShmConnector(bus, dir);
+    }
+
+    /** A container with {@code devices} test-echo devices, exposed for this uid. */
+    public Container container(String name, int devices) {
+        Container c = bus.createContainer(name);
+        for (int i = 0; i < devices; i++) c.addDevice("test-echo");
+        shm.expose(name);
+        return c;
+    }
+
+    public Path socket(String container) {
+        return shm.socketPath(container);
+    }
+
+    /** Polls a condition the bus reaches asynchronously (a session noticing its peer died). */
+    public static void eventually(String what, BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) throw new AssertionError("never happened: " + what);
+            Thread.sleep(5);
+        }
+    }
+
+    @Override
+    public void close() {
+        shm.close();
+        try (var files = Files.walk(dir.getParent())) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException ignored) {
+            // temp leftovers are harmless
+        }
+    }
+}

@@ -1,0 +1,482 @@
+package dev.jvbus.connector.vhostuser;
+
+import static dev.jvbus.core.bus.DeviceStatus.ACKNOWLEDGE;
+import static dev.jvbus.core.bus.DeviceStatus.DRIVER;
+import static dev.jvbus.core.bus.DeviceStatus.DRIVER_OK;
+import static dev.jvbus.core.bus.DeviceStatus.FEATURES_OK;
+
+import dev.jvbus.connector.vhostuser.protocol.Codec;
+import dev.jvbus.connector.vhostuser.protocol.Message;
+import dev.jvbus.connector.vhostuser.protocol.ProtocolFeature;
+import dev.jvbus.connector.vhostuser.protocol.Request;
+import dev.jvbus.connector.vhostuser.protocol.VhostUserException;
+import dev.jvbus.connector.vhostuser.protocol.Wire;
+import dev.jvbus.core.bus.Attachment;
+import dev.jvbus.core.bus.DevId;
+import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.bus.DeviceException;
+import dev.jvbus.core.bus.DeviceObserver;
+import dev.jvbus.core.feature.VirtioFeatures;
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.memory.GuestMemoryException;
+import dev.jvbus.core.memory.MemoryRegion;
+import dev.jvbus.core.model.QueueConfig;
+import dev.jvbus.core.model.QueueSpec;
+import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.state.DeviceState;
+import dev.jvbus.core.state.QueueState;
+import dev.jvbus.core.state.RingKind;
+import dev.jvbus.core.sys.EventFd;
+import dev.jvbus.core.sys.Fds;
+import dev.jvbus.core.sys.Received;
+import dev.jvbus.core.sys.UnixConnection;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * One front-end connection (QEMU, DPDK virtio_user) driving one device through vhost-user.
+ *
+ * <p>vhost-user has no virtio status register: the front-end negotiates features, shares memory and
+ * starts and stops rings one by one. The session turns that into our device's status machine:
+ * SET_FEATURES negotiates (ACKNOWLEDGE, DRIVER, ack, FEATURES_OK), and whenever the set of started
+ * and enabled rings changes the data path is stopped (positions saved) and started again with the
+ * rings that are ready (DRIVER_OK), each resuming from its base. GET_VRING_BASE stops a ring and
+ * answers the next available index it would have consumed.
+ *
+ * <p>Errors: a malformed or refused message fails that request (a non-zero REPLY_ACK when the
+ * front-end asked for one, a zero-length reply for GET_CONFIG) and the session goes on; only an
+ * impossible header closes the connection. Nothing here can take the bus down: the session owns
+ * one device and its own fds.
+ */
+public final class VhostUserSession implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(VhostUserSession.class.getName());
+
+    /** Protocol features this back-end implements. */
+    public static final long PROTOCOL_FEATURES = ProtocolFeature.maskOf(
+            ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK, ProtocolFeature.RESET_DEVICE, ProtocolFeature.CONFIGURE_MEM_SLOTS);
+
+    private final UnixConnection conn;
+    private final Device device;
+    private final Attachment attachment;
+    private final Vring[] rings;
+    private final byte[] buf = new byte[Wire.HEADER + Wire.MAX_PAYLOAD];
+
+    private long protocolFeatures;
+    private boolean protocolFeaturesAcked;   // VHOST_USER_F_PROTOCOL_FEATURES was in SET_FEATURES
+    private long virtioFeatures;
+    private boolean featuresSet;
+    private MemoryTable memory = MemoryTable.empty();
+    private boolean running;
+    private volatile boolean closed;
+    private String lastError;
+
+    /**
+     * Attaches to {@code device} for the front-end on {@code conn}.
+     *
+     * @throws DeviceException if another driver holds the device
+     */
+    public VhostUserSession(UnixConnection conn, Device device, String holder) {
+        this.conn = conn;
+        this.device = device;
+        this.rings = new Vring[device.model().queues().count()];
+        for (int i = 0; i < rings.length; i++) rings[i] = new Vring(i);
+        this.attachment = device.attach(holder, new DeviceObserver() {
+            @Override public void needsReset(DevId devid, String reason) { signalErrors(reason); }
+
+            @Override public void removed(DevId devid) { close(); }
+        });
+    }
+
+    public Device device() { return device; }
+
+    /** The reason of the last refused request (for operators and tests). */
+    public synchronized String lastError() { return lastError; }
+
+    /** Serves messages until the front-end goes away or breaks the framing; then releases everything. */
+    public void serve() {
+        try {
+            while (!closed) {
+                List<Integer> fds = new ArrayList<>();
+                try {
+                    if (!readFully(0, Wire.HEADER, fds)) break;           // the front-end closed
+                    Codec.Header h = Codec.header(ByteBuffer.wrap(buf, 0, Wire.HEADER));
+                    if (h.size() > 0 && !readFully(Wire.HEADER, h.size(), fds)) break;
+                    dispatch(h, ByteBuffer.wrap(buf, Wire.HEADER, h.size()).slice(), fds);
+                } catch (VhostUserException e) {
+                    // only fatal ones reach here
+                    LOG.warning(() -> "vhost-user " + device + ": " + e.getMessage() + "; closing the connection");
+                    fds.forEach(Fds::close);
+                    break;
+                }
+            }
+        } catch (RuntimeException e) {
+            if (!closed) LOG.log(Level.WARNING, "vhost-user " + device + ": session failed", e);
+        } finally {
+            close();
+        }
+    }
+
+    private void dispatch(Codec.Header h, ByteBuffer payload, List<Integer> fds) throws VhostUserException {
+        Request r = h.request();
+        Message m;
+        try {
+            m = Codec.decode(h, payload, fds.size());
+        } catch (VhostUserException e) {
+            fds.forEach(Fds::close);
+            if (r == null) {
+                // Unknown request: if the front-end waits for an ack, fail it so it does not hang.
+                synchronized (this) { lastError = e.getMessage(); }
+                LOG.info(() -> "vhost-user " + device + ": " + e.getMessage());
+                if ((h.flags() & Wire.FLAG_NEED_REPLY) != 0 && ProtocolFeature.REPLY_ACK.in(protocolFeatures))
+                    send(Codec.replyU64(h.requestId(), 1));
+                return;
+            }
+            refused(r, h.flags(), e.getMessage());
+            return;
+        }
+        int[] fdArray = fds.stream().mapToInt(Integer::intValue).toArray();
+        try {
+            handle(m, fdArray);
+            if (m.needReply() && !r.alwaysReplies() && ProtocolFeature.REPLY_ACK.in(protocolFeatures))
+                send(Codec.replyU64(r, 0));
+        } catch (VhostUserException | DeviceException e) {
+            refused(r, h.flags(), e.getMessage());
+        }
+    }
+
+    /** Reports a refused request the way the spec allows: a non-zero ack, or a zero-length reply where one is due. */
+    private void refused(Request r, int flags, String why) {
+        synchronized (this) { lastError = why; }
+        LOG.info(() -> "vhost-user " + device + ": refused " + (r == null ? "request" : r) + ": " + why);
+        if (r == null) return;
+        if (r == Request.GET_CONFIG) {
+            send(Codec.replyConfig(r, 0, 0, new byte[0]));
+        } else if (r.alwaysReplies()) {
+            // A GET_* the front-end waits for: answer 0 rather than leave it hanging.
+            send(r == Request.GET_VRING_BASE ? Codec.replyVringState(r, 0, 0) : Codec.replyU64(r, 0));
+        } else if ((flags & Wire.FLAG_NEED_REPLY) != 0 && ProtocolFeature.REPLY_ACK.in(protocolFeatures)) {
+            send(Codec.replyU64(r, 1));
+        }
+    }
+
+    private void handle(Message m, int[] fds) throws VhostUserException {
+        switch (m.request()) {
+            case GET_FEATURES -> send(Codec.replyU64(m.request(), attachment.offeredFeatures() | (1L << Wire.F_PROTOCOL_FEATURES)));
+            case SET_FEATURES -> setFeatures(((Message.U64) m.body()).value());
+            case GET_PROTOCOL_FEATURES -> send(Codec.replyU64(m.request(), PROTOCOL_FEATURES));
+            case SET_PROTOCOL_FEATURES -> {
+                long v = ((Message.U64) m.body()).value();
+                if ((v & ~PROTOCOL_FEATURES) != 0)
+                    throw VhostUserException.refuse("protocol features 0x" + Long.toHexString(v & ~PROTOCOL_FEATURES) + " were not offered");
+                protocolFeatures = v;
+            }
+            case SET_OWNER -> { }
+            case RESET_OWNER -> stopAll();   // deprecated: the spec suggests treating it as "disable all rings"
+            case SET_MEM_TABLE -> replaceMemory(MemoryTable.map(((Message.MemTable) m.body()).regions(), fds));
+            case ADD_MEM_REG -> {
+                requireProtocol(ProtocolFeature.CONFIGURE_MEM_SLOTS, m.request());
+                replaceMemory(memory.with((Message.Region) m.body(), fds[0]));
+            }
+            case REM_MEM_REG -> {
+                for (int fd : fds) Fds.close(fd);   // the spec: close it without using it
+                requireProtocol(ProtocolFeature.CONFIGURE_MEM_SLOTS, m.request());
+                replaceMemory(memory.without((Message.Region) m.body()));
+            }
+            case GET_MAX_MEM_SLOTS -> send(Codec.replyU64(m.request(), Wire.MAX_MEM_SLOTS));
+            case SET_VRING_NUM -> {
+                Message.VringState s = (Message.VringState) m.body();
+                Vring v = ring(s.index());
+                QueueSpec spec = device.model().queues().queue(v.index);
+                if (s.num() < 1 || s.num() > spec.maxSize() || Integer.bitCount(s.num()) != 1)
+                    throw VhostUserException.refuse("ring " + v.index + " size " + s.num() + " must be a power of two in 1.." + spec.maxSize());
+                requireStopped(v, m.request());
+                v.num = s.num();
+            }
+            case SET_VRING_ADDR -> {
+                Message.VringAddr a = (Message.VringAddr) m.body();
+                Vring v = ring(a.index());
+                requireStopped(v, m.request());
+                v.addr = a;
+            }
+            case SET_VRING_BASE -> {
+                Message.VringState s = (Message.VringState) m.body();
+                Vring v = ring(s.index());
+                requireStopped(v, m.request());
+                if ((s.num() & ~0xffff) != 0) throw VhostUserException.refuse("ring " + v.index + " base " + s.num() + " is not a u16");
+                v.base = s.num();
+            }
+            case GET_VRING_BASE -> {
+                Vring v = ring(((Message.VringState) m.body()).index());
+                boolean wasRunning = running;
+                stopDataPath();                 // captures every running ring's position into base
+                v.started = false;
+                send(Codec.replyVringState(m.request(), v.index, v.base));
+                if (wasRunning) startDataPath();  // the other rings are still started
+            }
+            case SET_VRING_KICK -> {
+                Vring v = ring(vringIndex(m));
+                if (fds.length == 0) throw VhostUserException.refuse("ring " + v.index + ": polling without a kick fd is not supported");
+                EventFd kick = adoptEventFd(fds[0], "kick", v.index);
+                restartAround(() -> {
+                    if (v.kick != null) v.kick.close();
+                    v.kick = kick;
+                    v.started = true;
+                });
+            }
+            case SET_VRING_CALL -> {
+                Vring v = ring(vringIndex(m));
+                EventFd call = fds.length == 0 ? null : adoptEventFd(fds[0], "call", v.index);
+                restartAround(() -> {
+                    if (v.call != null) v.call.close();
+                    v.call = call;
+                });
+            }
+            case SET_VRING_ERR -> {
+                Vring v = ring(vringIndex(m));
+                EventFd err = fds.length == 0 ? null : adoptEventFd(fds[0], "err", v.index);
+                if (v.err != null) v.err.close();
+                v.err = err;
+            }
+            case GET_QUEUE_NUM -> send(Codec.replyU64(m.request(), Math.max(1, rings.length / 2)));
+            case SET_VRING_ENABLE -> {
+                Message.VringState s = (Message.VringState) m.body();
+                Vring v = ring(s.index());
+                if (!protocolFeaturesAcked) throw VhostUserException.refuse("SET_VRING_ENABLE without VHOST_USER_F_PROTOCOL_FEATURES");
+                restartAround(() -> v.enabled = s.num() != 0);
+            }
+            case RESET_DEVICE -> {
+                requireProtocol(ProtocolFeature.RESET_DEVICE, m.request());
+                resetDevice();
+            }
+            case GET_CONFIG -> throw VhostUserException.refuse("GET_CONFIG without VHOST_USER_PROTOCOL_F_CONFIG");
+            case SET_CONFIG, SEND_RARP, NET_SET_MTU, SET_STATUS ->
+                    throw VhostUserException.refuse(m.request() + " needs a protocol feature this back-end does not offer");
+            case GET_STATUS -> throw VhostUserException.refuse("GET_STATUS without VHOST_USER_PROTOCOL_F_STATUS");
+            case SET_LOG_BASE, SET_LOG_FD -> {
+                for (int fd : fds) Fds.close(fd);
+                throw VhostUserException.refuse(m.request() + ": dirty logging (VHOST_F_LOG_ALL, LOG_SHMFD) is not offered yet");
+            }
+        }
+    }
+
+    // ---- features ----
+
+    private void setFeatures(long value) throws VhostUserException {
+        protocolFeaturesAcked = (value & (1L << Wire.F_PROTOCOL_FEATURES)) != 0;
+        long v = value & ~(1L << Wire.F_PROTOCOL_FEATURES);
+        long offered = attachment.offeredFeatures();
+        if ((v & ~offered) != 0)
+            throw VhostUserException.refuse("SET_FEATURES acks features not offered: "
+                    + device.featureCatalog().names(v & ~offered));
+        if (featuresSet && v == virtioFeatures) return;
+        if (running) throw VhostUserException.refuse("features cannot change while rings run; stop them first");
+        negotiate(v);
+        virtioFeatures = v;
+        featuresSet = true;
+    }
+
+    /** Walks the device through ACKNOWLEDGE, DRIVER, ack, FEATURES_OK. */
+    private void negotiate(long features) {
+        attachment.reset();
+        attachment.writeStatus(ACKNOWLEDGE | DRIVER);
+        attachment.ackFeatures(features);
+        attachment.writeStatus(ACKNOWLEDGE | DRIVER | FEATURES_OK);
+    }
+
+    // ---- memory ----
+
+    private void replaceMemory(MemoryTable next) {
+        boolean wasRunning = running;
+        stopDataPath();
+        MemoryTable old = memory;
+        memory = next;
+        MemoryTable.retire(old, next);
+        if (wasRunning) startDataPath();
+    }
+
+    // ---- the data path ----
+
+    private interface Change { void apply() throws VhostUserException; }
+
+    /** Applies a ring change with the data path stopped, then starts whatever is ready. */
+    private void restartAround(Change change) throws VhostUserException {
+        stopDataPath();
+        try {
+            change.apply();
+        } finally {
+            startDataPath();
+        }
+    }
+
+    private boolean ready(Vring v) {
+        return v.started && v.configured() && (v.enabled || !protocolFeaturesAcked);
+    }
+
+    /** Starts the device with every ready ring (DRIVER_OK), each resuming from its base. */
+    private void startDataPath() {
+        if (running || !featuresSet || closed) return;
+        List<Vring> go = new ArrayList<>();
+        for (Vring v : rings) if (ready(v)) go.add(v);
+        if (go.isEmpty()) return;
+        GuestMemory mem = memory.guestMemory();
+        try {
+            attachment.setMemory(mem);
+            for (Vring v : go) {
+                QueueConfig cfg = placeRing(v);
+                attachment.setQueue(cfg, resumeState(v, cfg, mem));
+                attachment.setDoorbells(v.index, v.kick, v.call == null ? Notifier.NONE : v.call);
+            }
+            attachment.writeStatus(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+            running = true;
+        } catch (VhostUserException | DeviceException e) {
+            // The rings as placed cannot run (addresses outside memory, inconsistent indices):
+            // tell the front-end on the error fds, keep the session for it to fix things.
+            synchronized (this) { lastError = e.getMessage(); }
+            LOG.info(() -> "vhost-user " + device + ": cannot start rings: " + e.getMessage());
+            signalErrors(e.getMessage());
+            negotiate(virtioFeatures);
+        }
+    }
+
+    /** Stops the data path, keeping each running ring's position as its base. */
+    private void stopDataPath() {
+        if (!running) return;
+        running = false;
+        try {
+            device.pause();
+            DeviceState s = device.save();
+            for (QueueState q : s.queues()) if (q.index() < rings.length) rings[q.index()].base = q.nextAvail();
+        } catch (DeviceException e) {
+            LOG.info(() -> "vhost-user " + device + ": stopping rings: " + e.getMessage());
+        }
+        negotiate(virtioFeatures);   // reset the data path, keep the negotiated features
+    }
+
+    private void stopAll() {
+        stopDataPath();
+        for (Vring v : rings) v.started = false;
+    }
+
+    private void resetDevice() {
+        stopDataPath();
+        for (Vring v : rings) v.reset();
+        attachment.reset();
+        featuresSet = false;
+        virtioFeatures = 0;
+    }
+
+    /** Ring areas arrive as front-end user addresses; descriptors carry guest addresses. Translate once, here. */
+    private QueueConfig placeRing(Vring v) throws VhostUserException {
+        long n = v.num;
+        long desc = memory.userToGuest(v.addr.desc(), 16 * n);
+        long avail = memory.userToGuest(v.addr.avail(), 6 + 2 * n);
+        long used = memory.userToGuest(v.addr.used(), 6 + 8 * n);
+        return new QueueConfig(v.index, v.num, desc, avail, used);
+    }
+
+    /**
+     * Where a (re)started ring carries on: next avail = the base the front-end set (or we saved),
+     * next used = the used index in memory. Buffers between them were taken but not returned; a
+     * net device completes in order, so they are the avail entries from the used index on.
+     */
+    private QueueState resumeState(Vring v, QueueConfig cfg, GuestMemory mem) throws VhostUserException {
+        try {
+            MemoryRegion usedRegion = mem.region(cfg.usedAddr() + 2, 2);
+            int usedIdx = Short.toUnsignedInt(usedRegion.segment().get(ValueLayout.JAVA_SHORT_UNALIGNED,
+                    cfg.usedAddr() + 2 - usedRegion.guestAddress()));
+            int outstanding = (v.base - usedIdx) & 0xffff;
+            if (outstanding > v.num)
+                throw VhostUserException.refuse("ring " + v.index + ": base " + v.base + " is " + outstanding
+                        + " ahead of the used index " + usedIdx + " (ring size " + v.num + ")");
+            List<Integer> inFlight = new ArrayList<>(outstanding);
+            for (int i = 0; i < outstanding; i++) {
+                long slot = cfg.availAddr() + 4 + 2L * ((usedIdx + i) & (v.num - 1));
+                MemoryRegion r = mem.region(slot, 2);
+                inFlight.add(Short.toUnsignedInt(r.segment().get(ValueLayout.JAVA_SHORT_UNALIGNED, slot - r.guestAddress())));
+            }
+            boolean eventIdx = VirtioFeatures.EVENT_IDX.in(virtioFeatures);
+            return new QueueState(v.index, RingKind.SPLIT, v.num, true, cfg.descAddr(), cfg.availAddr(), cfg.usedAddr(),
+                    v.base, usedIdx, eventIdx, inFlight);
+        } catch (GuestMemoryException e) {
+            throw VhostUserException.refuse("ring " + v.index + ": " + e.getMessage());
+        }
+    }
+
+    private void signalErrors(String reason) {
+        LOG.info(() -> "vhost-user " + device + ": device needs reset: " + reason);
+        for (Vring v : rings) {
+            EventFd err = v.err;
+            if (err != null) err.signal();
+        }
+    }
+
+    // ---- helpers ----
+
+    private Vring ring(int index) throws VhostUserException {
+        if (index < 0 || index >= rings.length)
+            throw VhostUserException.refuse("no ring " + index + "; " + device.type() + " has " + rings.length);
+        return rings[index];
+    }
+
+    private static int vringIndex(Message m) {
+        return (int) (((Message.U64) m.body()).value() & Wire.VRING_IDX_MASK);
+    }
+
+    private void requireStopped(Vring v, Request r) throws VhostUserException {
+        if (v.started && running) throw VhostUserException.refuse(r + ": ring " + v.index + " is running; stop it with GET_VRING_BASE first");
+    }
+
+    private void requireProtocol(ProtocolFeature f, Request r) throws VhostUserException {
+        if (!f.in(protocolFeatures)) throw VhostUserException.refuse(r + " without VHOST_USER_PROTOCOL_F_" + f);
+    }
+
+    private static EventFd adoptEventFd(int fd, String what, int ring) throws VhostUserException {
+        try {
+            return EventFd.adopt(fd);
+        } catch (RuntimeException e) {
+            Fds.close(fd);
+            throw VhostUserException.refuse("ring " + ring + " " + what + " fd is not an eventfd: " + e.getMessage());
+        }
+    }
+
+    /** Reads exactly {@code n} bytes at {@code off}, collecting any fds that come with them. False at end of stream. */
+    private boolean readFully(int off, int n, List<Integer> fds) {
+        int got = 0;
+        while (got < n) {
+            try (Received r = conn.recv(buf, off + got, n - got, Wire.MAX_REGIONS)) {
+                if (r.endOfStream()) return false;
+                for (int i = 0; i < r.fdCount(); i++) fds.add(r.takeFd(i));
+                got += r.length();
+            }
+        }
+        return true;
+    }
+
+    private void send(ByteBuffer msg) {
+        byte[] b = new byte[msg.remaining()];
+        msg.get(b);
+        conn.sendAll(b);
+    }
+
+    /** Ends the session: the device is reset and freed for the next front-end; fds and mappings released. */
+    @Override
+    public void close() {
+        synchronized (this) {
+            if (closed) return;
+            closed = true;
+        }
+        running = false;
+        try {
+            attachment.close();   // resets the device (queues stopped) before the memory goes away
+        } catch (RuntimeException e) {
+            LOG.log(Level.FINE, "detach", e);
+        }
+        for (Vring v : rings) v.closeFds();
+        memory.close();
+        conn.close();
+    }
+}

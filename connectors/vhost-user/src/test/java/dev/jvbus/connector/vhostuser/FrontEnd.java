@@ -1,0 +1,101 @@
+package dev.jvbus.connector.vhostuser;
+
+import dev.jvbus.connector.vhostuser.protocol.Codec;
+import dev.jvbus.connector.vhostuser.protocol.Request;
+import dev.jvbus.connector.vhostuser.protocol.Wire;
+import dev.jvbus.core.sys.Received;
+import dev.jvbus.core.sys.UnixConnection;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+
+/**
+ * A minimal vhost-user front-end for tests: speaks the wire format byte for byte (including wrong
+ * bytes on purpose) over a real AF_UNIX socket with real fds.
+ */
+final class FrontEnd implements AutoCloseable {
+    final UnixConnection conn;
+
+    FrontEnd(Path socket) {
+        this.conn = UnixConnection.connect(socket);
+    }
+
+    void send(Request r, int flags, ByteBuffer payload, int... fds) {
+        sendRaw(Codec.request(r, flags, payload), fds);
+    }
+
+    void send(Request r, int... fds) {
+        send(r, 0, Codec.payload(0), fds);
+    }
+
+    void sendU64(Request r, long v, int... fds) {
+        send(r, 0, Codec.payload(8).putLong(v).flip(), fds);
+    }
+
+    void sendU64NeedReply(Request r, long v, int... fds) {
+        send(r, Wire.FLAG_NEED_REPLY, Codec.payload(8).putLong(v).flip(), fds);
+    }
+
+    void sendState(Request r, int index, int num) {
+        send(r, 0, Codec.payload(8).putInt(index).putInt(num).flip());
+    }
+
+    void sendAddr(int index, long desc, long used, long avail) {
+        send(Request.SET_VRING_ADDR, 0, Codec.payload(40).putInt(index).putInt(0).putLong(desc).putLong(used).putLong(avail).putLong(0).flip());
+    }
+
+    /** One region table: guest address 0 = user address {@code userBase} = offset 0 of {@code fd}. */
+    void sendMemTable(long size, long userBase, int fd) {
+        ByteBuffer p = Codec.payload(8 + 32).putInt(1).putInt(0).putLong(0).putLong(size).putLong(userBase).putLong(0).flip();
+        send(Request.SET_MEM_TABLE, 0, p, fd);
+    }
+
+    void sendRaw(ByteBuffer frame, int... fds) {
+        byte[] b = new byte[frame.remaining()];
+        frame.get(b);
+        conn.sendAll(b, fds);
+    }
+
+    /** Reads one reply: returns its payload (header checked: REPLY flag, expected request). */
+    ByteBuffer reply(Request expected) {
+        return reply(expected.id());
+    }
+
+    ByteBuffer reply(int expectedId) {
+        byte[] h = readFully(Wire.HEADER);
+        ByteBuffer hb = ByteBuffer.wrap(h).order(ByteOrder.LITTLE_ENDIAN);
+        int id = hb.getInt(), flags = hb.getInt(), size = hb.getInt();
+        if (id != expectedId) throw new AssertionError("reply to request " + id + ", expected " + expectedId);
+        if ((flags & Wire.FLAG_REPLY) == 0) throw new AssertionError("reply without the REPLY flag");
+        return ByteBuffer.wrap(readFully(size)).order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    long replyU64(Request r) {
+        return reply(r).getLong();
+    }
+
+    /** True if the back-end closed the connection (a read returns end of stream). */
+    boolean closedByPeer() {
+        byte[] one = new byte[1];
+        try (Received r = conn.recv(one, 0, 1, 0)) {
+            return r.endOfStream();
+        }
+    }
+
+    private byte[] readFully(int n) {
+        byte[] b = new byte[n];
+        int got = 0;
+        while (got < n) {
+            try (Received r = conn.recv(b, got, n - got, 0)) {
+                if (r.endOfStream()) throw new AssertionError("back-end closed the connection after " + got + " of " + n + " bytes");
+                got += r.length();
+            }
+        }
+        return b;
+    }
+
+    @Override
+    public void close() {
+        conn.close();
+    }
+}

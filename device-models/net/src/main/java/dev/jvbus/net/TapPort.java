@@ -1,0 +1,219 @@
+package dev.jvbus.net;
+
+import dev.jvbus.core.sys.Epoll;
+import dev.jvbus.core.sys.Errno;
+import dev.jvbus.core.sys.EventFd;
+import dev.jvbus.core.sys.NetNamespace;
+import dev.jvbus.core.sys.TapDevice;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * A switch port bound to a Linux TAP interface: frames the kernel sends out of the TAP enter the
+ * switch, frames the switch delivers here are written into the TAP (the kernel receives them).
+ *
+ * <p><b>Kernel to switch.</b> A reader thread (a platform thread per port) waits on the TAP fd and
+ * a stop eventfd with epoll, drains the TAP with non-blocking reads into one preallocated buffer
+ * and sends each frame into the switch without its vnet header. The TAP has no offloads set, so
+ * the kernel hands us complete frames (checksummed, at most the MTU); a frame that still asks for
+ * segmentation or checksum completion is dropped and counted ({@link TapStats#offloadDrops}):
+ * the switch carries bare frames and cannot pass that request on.
+ *
+ * <p><b>Switch to kernel.</b> {@link #deliver} writes a zero vnet header (no offload requested) and
+ * the frame with one {@code writev}, without copying a native frame. Nothing is queued: a write
+ * that would block is dropped as {@link DropReason#BACKEND_BUSY}, one while the link is down (EIO)
+ * as {@link DropReason#PORT_DOWN}, any other failure as {@link DropReason#BACKEND_ERROR}; all are
+ * counted by the switch port, and here by errno class.
+ *
+ * <p>Counters are plain fields: reader-side ones written by the reader thread only, writer-side ones
+ * only inside {@code deliver}, which the switch serialises.
+ */
+public final class TapPort implements NetPort, AutoCloseable {
+    /** Room for the largest frame a TAP takes or gives (64 KiB, the IPv4 limit plus Ethernet). */
+    public static final int MAX_FRAME = 65536;
+    private static final System.Logger LOG = System.getLogger(TapPort.class.getName());
+    private static final long TAP_TOKEN = 1, STOP_TOKEN = 2;
+    private static final int VNET = TapDevice.VNET_HDR_SIZE;
+    // virtio_net_hdr flags and gso_type (virtio 1.x, 5.1.6)
+    private static final int NEEDS_CSUM = 1, GSO_NONE = 0;
+    private static final int EBADFD = 77;  // a read on a TAP whose interface is gone
+
+    private final TapDevice tap;
+    private final String name;
+    private final SwitchPort port;
+    private final Epoll epoll;
+    private final EventFd stop;
+    private final MemorySegment rxBuffer;   // reader thread only: [vnet header | frame]
+    private final MemorySegment txHeader;   // zero, never written after allocation
+    private final MemorySegment txBuffer;   // deliver only: [vnet header | copy of a heap frame]
+    private final Thread reader;
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private volatile boolean readerFailed;
+
+    // Reader thread only.
+    private long fromKernelFrames, fromKernelBytes, offloadDrops, readErrors;
+    // Inside deliver only (serialised by the switch port).
+    private long toKernelFrames, toKernelBytes, wouldBlock, linkDown, writeErrors;
+
+    private TapPort(L2Switch sw, TapDevice tap) {
+        this.tap = tap;
+        this.name = "tap:" + tap.name();
+        Arena arena = Arena.ofAuto();
+        this.rxBuffer = arena.allocate(VNET + MAX_FRAME, 8);
+        this.txHeader = arena.allocate(VNET, 8);
+        this.txBuffer = arena.allocate(VNET + MAX_FRAME, 8);
+        this.epoll = Epoll.create(2);
+        this.stop = EventFd.create();
+        try {
+            epoll.add(tap, Epoll.IN, TAP_TOKEN);
+            epoll.add(stop, Epoll.IN, STOP_TOKEN);
+        } catch (RuntimeException e) {
+            epoll.close();
+            stop.close();
+            throw e;
+        }
+        this.port = sw.join(this);
+        this.reader = Thread.ofPlatform().daemon().name("jvbus-" + name + "-reader").unstarted(this::readLoop);
+        reader.start();
+    }
+
+    /** Joins {@code sw} with {@code tap}, which this port now owns (closes it on {@link #close()}). */
+    public static TapPort open(L2Switch sw, TapDevice tap) {
+        try {
+            return new TapPort(sw, tap);
+        } catch (RuntimeException e) {
+            tap.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Creates a TAP named {@code ifname} in {@code namespace} (see {@link TapDevice#create}) and joins
+     * it to {@code sw}. With {@code up} the link is set up; addresses stay the operator's.
+     */
+    public static TapPort create(L2Switch sw, String ifname, NetNamespace namespace, boolean up) {
+        return open(sw, TapDevice.create(ifname, namespace, up));
+    }
+
+    @Override
+    public String name() { return name; }
+
+    public TapDevice device() { return tap; }
+
+    public SwitchPort switchPort() { return port; }
+
+    /** True while the reader thread runs (false after {@link #close()} or a fatal read error). */
+    public boolean readerAlive() { return reader.isAlive(); }
+
+    @Override
+    public DropReason deliver(MemorySegment frame, long offset, int length) {
+        if (readerFailed || closed.get()) return DropReason.PORT_DOWN;
+        if (length > MAX_FRAME) return DropReason.TOO_BIG;
+        int n;
+        if (frame.isNative()) {
+            n = tap.write(txHeader, 0, frame, offset, length);
+        } else {
+            MemorySegment.copy(frame, offset, txBuffer, VNET, length);   // header bytes stay zero
+            n = tap.write(txBuffer, 0, VNET + length);
+        }
+        if (n >= 0) {
+            toKernelFrames++;
+            toKernelBytes += length;
+            return null;
+        }
+        return switch (-n) {
+            case Errno.EAGAIN -> { wouldBlock++; yield DropReason.BACKEND_BUSY; }
+            case Errno.EIO -> { linkDown++; yield DropReason.PORT_DOWN; }
+            default -> { writeErrors++; yield DropReason.BACKEND_ERROR; }
+        };
+    }
+
+    private void readLoop() {
+        try {
+            while (true) {
+                int ready = epoll.wait(-1);
+                boolean drain = false;
+                for (int i = 0; i < ready; i++) {
+                    if (epoll.token(i) == STOP_TOKEN) return;
+                    drain = true;
+                }
+                if (drain && !drainTap()) return;
+            }
+        } catch (RuntimeException e) {
+            readerFailed = true;
+            LOG.log(System.Logger.Level.ERROR, name + ": reader stopped", e);
+        }
+    }
+
+    /** Reads until the TAP is empty; false after a read error that ends this port's rx side. */
+    private boolean drainTap() {
+        while (true) {
+            int n = tap.read(rxBuffer, 0, VNET + MAX_FRAME);
+            if (n == -Errno.EAGAIN) return true;
+            if (n == -Errno.EINTR) continue;
+            if (n < 0) {
+                // The interface was deleted under us (EBADFD) or the fd broke: the fd stays readable
+                // for ever, so stop rather than spin. Deliveries report PORT_DOWN from now on.
+                readErrors++;
+                readerFailed = true;
+                LOG.log(System.Logger.Level.ERROR, "{0}: {1}; rx stopped, deliveries now drop as PORT_DOWN", name,
+                        -n == EBADFD ? "the interface was deleted (EBADFD)" : "reading the TAP failed with errno " + -n);
+                return false;
+            }
+            if (n < VNET) continue;  // cannot happen with a vnet header set; nothing to forward
+            int flags = rxBuffer.get(ValueLayout.JAVA_BYTE, 0) & 0xff;
+            int gsoType = rxBuffer.get(ValueLayout.JAVA_BYTE, 1) & 0xff;
+            if ((flags & NEEDS_CSUM) != 0 || gsoType != GSO_NONE) {
+                offloadDrops++;
+                continue;
+            }
+            fromKernelFrames++;
+            fromKernelBytes += n - VNET;
+            port.send(rxBuffer, VNET, n - VNET);
+        }
+    }
+
+    /** This port's TAP-side counters (the switch port keeps the switch-side ones: {@code switchPort().stats()}). */
+    public TapStats stats() {
+        return new TapStats(name, fromKernelFrames, fromKernelBytes, offloadDrops, readErrors,
+                toKernelFrames, toKernelBytes, wouldBlock, linkDown, writeErrors);
+    }
+
+    /**
+     * Stops the reader, leaves the switch (a delivery in progress finishes first), then closes the
+     * TAP fd, which removes the interface. Idempotent.
+     */
+    @Override
+    public void close() {
+        if (!closed.compareAndSet(false, true)) return;
+        stop.signal();
+        boolean interrupted = false;
+        while (reader.isAlive() && Thread.currentThread() != reader) {
+            try {
+                reader.join();
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        port.leave();
+        tap.close();
+        epoll.close();
+        stop.close();
+        if (interrupted) Thread.currentThread().interrupt();
+    }
+
+    @Override
+    public String toString() {
+        return "TapPort[" + tap + " on " + port.network().name() + "]";
+    }
+
+    /**
+     * TAP-side counters: frames from the kernel into the switch, frames the kernel would not
+     * carry (offload requests the switch cannot pass on), read errors; frames into the kernel and
+     * the writes refused, by cause.
+     */
+    public record TapStats(String port, long fromKernelFrames, long fromKernelBytes, long offloadDrops, long readErrors,
+                           long toKernelFrames, long toKernelBytes, long wouldBlock, long linkDown, long writeErrors) {}
+}
