@@ -65,7 +65,8 @@ public final class SplitVirtqueue {
     private int inFlightCount;
 
     // Heads restored as in flight, handed out again by pop() before any new buffer (oldest first).
-    private int[] resubmit = new int[0];
+    private static final int[] NO_HEADS = new int[0];
+    private int[] resubmit = NO_HEADS;
     private int resubmitPos;
 
     private QueueFault fault;
@@ -203,6 +204,10 @@ public final class SplitVirtqueue {
             availIdxSeen = idx;
             if (idx == nextAvail) return false;
         }
+        if (resubmit.length != 0) {           // every restored head went out again: pops now come from the ring only
+            resubmit = NO_HEADS;
+            resubmitPos = 0;
+        }
         int head = ring.availEntry(nextAvail & mask);
         if (head >= size) throw stop(Reason.DESC_INDEX_OUT_OF_RANGE, "head " + head + " at avail slot " + (nextAvail & mask));
         if (inFlight[head]) throw stop(Reason.BAD_DESCRIPTOR, "head " + head + " made available while still in flight");
@@ -213,6 +218,31 @@ public final class SplitVirtqueue {
         inFlightCount++;
         buffersPopped++;
         return true;
+    }
+
+    /**
+     * Gives back the most recent {@link #pop} that was not pushed: the buffer becomes available again
+     * and the next pop returns it (its descriptors re-read and re-validated). Pops are undone newest
+     * first. For a device that takes buffers for one unit of work and finds it cannot finish it (a
+     * virtio-net receive that runs out of merge buffers halfway: QEMU's {@code virtqueue_unpop},
+     * vhost's {@code vhost_discard_vq_desc}). Ignored once the queue is stopped.
+     *
+     * @throws IllegalArgumentException if {@code head} is not in flight (a device bug, not a guest error)
+     */
+    public void unpop(int head) {
+        if (fault != null) return;
+        if (head < 0 || head >= size || !inFlight[head])
+            throw new IllegalArgumentException("queue " + queue + ": head " + head + " is not in flight");
+        if (resubmit.length != 0) {           // restored heads go out before ring pops, so the newest pop is one of them
+            if (resubmitPos == 0 || resubmit[resubmitPos - 1] != head)
+                throw new IllegalArgumentException("queue " + queue + ": head " + head + " is not the newest pop");
+            resubmitPos--;                    // still in flight since before the save: handed out again by pop
+            return;
+        }
+        nextAvail = (nextAvail - 1) & 0xffff;   // the newest ring pop came from the slot just before
+        buffersPopped--;
+        inFlight[head] = false;
+        inFlightCount--;
     }
 
     /** Walks and validates the chain at {@code head}: the one place descriptors are read. */

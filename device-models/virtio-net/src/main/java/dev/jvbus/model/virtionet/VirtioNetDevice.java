@@ -1,0 +1,429 @@
+package dev.jvbus.model.virtionet;
+
+import static dev.jvbus.model.virtionet.NetHeader.*;
+
+import dev.jvbus.core.feature.VirtioFeatures;
+import dev.jvbus.core.model.DeviceContext;
+import dev.jvbus.core.model.DeviceFault;
+import dev.jvbus.core.model.DeviceFunction;
+import dev.jvbus.core.model.QueueBinding;
+import dev.jvbus.core.model.QueueSet;
+import dev.jvbus.core.ring.QueueFault;
+import dev.jvbus.core.ring.QueueService;
+import dev.jvbus.core.ring.QueueWorker;
+import dev.jvbus.core.signal.DoorbellWait;
+import dev.jvbus.core.state.QueueState;
+import dev.jvbus.core.ring.virtio.DescriptorChain;
+import dev.jvbus.core.ring.virtio.SplitVirtqueue;
+import dev.jvbus.net.DropReason;
+import dev.jvbus.net.L2Switch;
+import dev.jvbus.net.MacAddress;
+import dev.jvbus.net.NetPort;
+import dev.jvbus.net.Networks;
+import dev.jvbus.net.SwitchPort;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One virtio-net device's behaviour.
+ *
+ * <p>Threads. The tx queue belongs to one {@link QueueWorker} ("&lt;container&gt;/&lt;devid&gt;-tx"):
+ * it pops a batch, hands each frame to the switch (which copies it straight into the receivers' rx
+ * buffers), pushes the batch used with length 0 and makes one notify decision. The rx queue has no
+ * worker: it is touched only inside {@link #deliver}, which the switch serialises per port, so the
+ * driver's new rx buffers are noticed when a frame arrives (rx kicks are suppressed). Control-plane
+ * calls come from the bus, one at a time.
+ *
+ * <p>Stopping deliveries. {@link #quiesce} and {@link #reset} close an rx gate and wait for a delivery in
+ * progress to leave (a Dekker pair: each delivery stores "inside" then loads "open", the closer stores
+ * "closed" then loads "inside"), so a saved rx ring is stable; deliveries meanwhile drop as PORT_DOWN and
+ * the switch counts them. Ring faults found on either path are reported through
+ * {@link DeviceContext#needsReset} from a separate short-lived thread: a delivery runs under the
+ * port's lock, a worker may be joined by a reset holding the device's lock, and needsReset takes the
+ * device lock and resets (leaving the switch takes the port lock), so calling it in place could deadlock.
+ *
+ * <p>Allocation: none per frame. The tx gather buffer, header scratch and merge bookkeeping are made
+ * once per device; a frame that sits in one descriptor after its header goes to the switch without a copy.
+ */
+public final class VirtioNetDevice implements DeviceFunction, NetPort {
+    /** Buffers taken per tx batch before publishing and letting ctrl/rx breathe. */
+    static final int TX_BATCH = 64;
+    /** Ethernet header plus one VLAN tag: a frame may be this much longer than the MTU. */
+    static final int L2_OVERHEAD = 18;
+
+    private static final VarHandle OPEN, INSIDE;
+
+    static {
+        try {
+            MethodHandles.Lookup l = MethodHandles.lookup();
+            OPEN = l.findVarHandle(VirtioNetDevice.class, "rxOpen", int.class);
+            INSIDE = l.findVarHandle(VirtioNetDevice.class, "rxInside", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private final DeviceContext context;
+    private final VirtioNetParams params;
+    private final String name;
+
+    // ---- set by start(), cleared by reset(); read by the worker and deliveries after the gate opens ----
+    private SplitVirtqueue rx, tx;
+    private SwitchPort port;
+    private QueueWorker worker;
+    private int hdrLen = SIZE;
+    private boolean mergeable;
+    private int maxFrame;
+    private volatile int generation;     // bumps on start and reset: a late fault report of an old session is ignored
+
+    @SuppressWarnings("unused") private volatile int rxOpen;     // via OPEN
+    @SuppressWarnings("unused") private volatile int rxInside;   // via INSIDE
+    private boolean rxBroken;            // delivery side only: the rx ring faulted, waiting for the reset
+
+    // ---- tx worker only ----
+    private DescriptorChain txChain;
+    private final MemorySegment txFrame;                                   // gather buffer (heap)
+    private final MemorySegment txHeader = MemorySegment.ofArray(new byte[SIZE]);
+
+    // ---- delivery side only (under the port's delivery lock) ----
+    private DescriptorChain rxFirst, rxMore;
+    private final MemorySegment rxHeader = MemorySegment.ofArray(new byte[SIZE]);
+    private final int[] mergeHeads = new int[VirtioNetModel.QUEUE_MAX];
+    private final int[] mergeLens = new int[VirtioNetModel.QUEUE_MAX];
+
+    // ---- counters: plain fields, each written by one side, read racily by metrics ----
+    long txFrames, txBytes, txDropTooBig, txDropGso, txDropBadCsum;          // tx worker
+    long rxFrames, rxBytes;                                                  // deliveries
+    final long[] rxDrops = new long[DropReason.values().length];              // deliveries
+    private long notificationsBefore;                                        // control plane: closed queues' notifications
+
+    VirtioNetDevice(DeviceContext context, VirtioNetParams params) {
+        this.context = context;
+        this.params = params;
+        this.name = context.container() + "/" + Integer.toUnsignedString(context.devid()) + ":virtio-net";
+        this.txFrame = MemorySegment.ofArray(new byte[params.mtu() + L2_OVERHEAD]);
+        context.config().write("mac", MacAddress.toBytes(params.mac()));
+        context.config().write("status", VirtioNetModel.STATUS_LINK_UP);
+        context.config().write("max_virtqueue_pairs", 1);
+        context.config().write("mtu", params.mtu());
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    public VirtioNetParams params() {
+        return params;
+    }
+
+    // ================================================================ lifecycle
+
+    @Override
+    public void start(QueueSet queues) throws DeviceFault {
+        if (worker != null || port != null) reset();
+        long f = queues.features();
+        boolean v1 = VirtioFeatures.VERSION_1.in(f);
+        mergeable = VirtioNetFeatures.MRG_RXBUF.in(f);
+        hdrLen = v1 || mergeable ? SIZE : LEGACY_SIZE;
+        int mtu = VirtioNetFeatures.MTU.in(f) ? params.mtu() : VirtioNetParams.DEFAULT_MTU;
+        maxFrame = Math.min(mtu, params.mtu()) + L2_OVERHEAD;
+        boolean indirect = VirtioFeatures.INDIRECT_DESC.in(f);
+        boolean eventIdx = VirtioFeatures.EVENT_IDX.in(f);
+        QueueBinding rxb = queues.queue(VirtioNetModel.RX0).orElseThrow(() -> new DeviceFault("virtio-net needs queue 0 (rx0)"));
+        QueueBinding txb = queues.queue(VirtioNetModel.TX0).orElseThrow(() -> new DeviceFault("virtio-net needs queue 1 (tx0)"));
+        try {
+            rx = ring(rxb, indirect, eventIdx);
+            tx = ring(txb, indirect, eventIdx);
+        } catch (QueueFault e) {
+            rx = tx = null;
+            throw new DeviceFault(e.getMessage(), e);
+        }
+        rx.disableKicks();           // buffers are noticed when a frame arrives; no kicks needed
+        rxFirst = rx.newChain();
+        rxMore = rx.newChain();
+        txChain = tx.newChain();
+        rxBroken = false;
+        generation++;
+        try {
+            L2Switch sw = Networks.global().network(context.container(), params.network());
+            port = sw.join(this);
+            worker = new QueueWorker(name + "-tx", VirtioNetModel.TX0, new TxService(tx), List.of(txb.kick()),
+                    DoorbellWait.Mode.ADAPTIVE, this::onWorkerFault).start();
+        } catch (RuntimeException e) {
+            reset();
+            throw e;
+        }
+        OPEN.setVolatile(this, 1);   // publishes the rings to deliveries
+    }
+
+    private static SplitVirtqueue ring(QueueBinding b, boolean indirect, boolean eventIdx) throws QueueFault {
+        if (b.resume() != null) return SplitVirtqueue.restore(b.resume(), b.memory(), indirect, b.call());
+        return SplitVirtqueue.create(b.index(), b.config().size(), b.config().descAddr(), b.config().availAddr(),
+                b.config().usedAddr(), b.memory(), eventIdx, indirect, b.call());
+    }
+
+    @Override
+    public void reset() {
+        generation++;
+        closeRx();
+        QueueWorker w = worker;
+        worker = null;
+        if (w != null) w.close();                 // joins, unless we are that worker (then it only stops)
+        SwitchPort p = port;
+        port = null;
+        if (p != null) {
+            p.leave();
+            Networks.global().release(context.container(), params.network());
+        }
+        if (rx != null) notificationsBefore += rx.notificationsSent();
+        if (tx != null) notificationsBefore += tx.notificationsSent();
+        rx = tx = null;
+    }
+
+    @Override
+    public void quiesce() {
+        if (worker != null) worker.quiesce();
+        closeRx();
+    }
+
+    @Override
+    public void resume() {
+        if (rx != null) OPEN.setVolatile(this, 1);
+        if (worker != null) worker.resume();
+    }
+
+    @Override
+    public List<QueueState> saveQueues() {
+        List<QueueState> out = new ArrayList<>();
+        if (rx != null) out.add(rx.save());
+        if (tx != null) out.add(tx.save());
+        return out;
+    }
+
+    /** Closes the rx gate and waits until no delivery is inside (see the class comment). */
+    private void closeRx() {
+        OPEN.setVolatile(this, 0);
+        while ((int) INSIDE.getVolatile(this) != 0) Thread.onSpinWait();
+    }
+
+    private void onWorkerFault(QueueFault f) {
+        report(f.getMessage());
+    }
+
+    /** Reports a driver error from the data path without taking any lock here (see the class comment). */
+    private void report(String reason) {
+        int gen = generation;
+        Thread.ofVirtual().name(name + "-fault").start(() -> {
+            if (generation == gen) context.needsReset(reason);
+        });
+    }
+
+    // ================================================================ tx
+
+    /** The tx worker's work: batches of tx buffers to the switch. */
+    private final class TxService implements QueueService {
+        private final SplitVirtqueue q;
+
+        TxService(SplitVirtqueue q) {
+            this.q = q;
+        }
+
+        @Override
+        public boolean poll() throws QueueFault {
+            int n = 0;
+            while (n < TX_BATCH && q.pop(txChain)) {
+                transmit(txChain);
+                q.pushUsed(txChain.head(), 0);
+                n++;
+            }
+            if (n > 0) q.publishUsed();
+            return n > 0;
+        }
+
+        @Override public boolean hasWork() { return q.hasAvailable(); }
+
+        @Override public boolean armDoorbell() { return q.enableKicks(); }
+
+        @Override public void disarmDoorbell() { q.disableKicks(); }
+    }
+
+    private void transmit(DescriptorChain c) throws QueueFault {
+        if (c.writableCount() != 0)
+            throw new QueueFault(VirtioNetModel.TX0, QueueFault.Reason.BAD_DESCRIPTOR,
+                    "tx buffer " + c.head() + " has " + c.writableCount() + " device-writable descriptors");
+        long total = c.readableBytes();
+        if (total < hdrLen)
+            throw new QueueFault(VirtioNetModel.TX0, QueueFault.Reason.BAD_DESCRIPTOR,
+                    "tx buffer " + c.head() + " of " + total + " bytes is shorter than the " + hdrLen + "-byte virtio_net_hdr");
+        long frameLen = total - hdrLen;
+        if (frameLen > maxFrame) {
+            txDropTooBig++;
+            return;
+        }
+        MemorySegment h;
+        long ho;
+        if (c.length(0) >= hdrLen) {
+            h = c.segment(0);
+            ho = c.offset(0);
+        } else {
+            gather(c, 0, txHeader, 0, hdrLen);
+            h = txHeader;
+            ho = 0;
+        }
+        int flags = u8(h, ho + FLAGS);
+        if (u8(h, ho + GSO_TYPE) != GSO_NONE) {     // no HOST_TSO/UFO offered: a GSO frame is the driver's mistake
+            txDropGso++;
+            return;
+        }
+        int len = (int) frameLen;
+        if ((flags & F_NEEDS_CSUM) != 0) {
+            int start = u16(h, ho + CSUM_START), off = u16(h, ho + CSUM_OFFSET);
+            if ((long) start + off + 2 > len) {
+                txDropBadCsum++;
+                return;
+            }
+            gather(c, hdrLen, txFrame, 0, len);     // never write into the driver's buffer
+            completeChecksum(txFrame, len, start, off);
+            port.send(txFrame, 0, len);
+        } else if (c.readableCount() == 1 || c.length(0) == hdrLen && c.readableCount() == 2) {
+            int i = c.readableCount() - 1;           // header and frame together, or the frame alone after the header
+            port.send(c.segment(i), c.offset(i) + (i == 0 ? hdrLen : 0), len);
+        } else {
+            gather(c, hdrLen, txFrame, 0, len);
+            port.send(txFrame, 0, len);
+        }
+        txFrames++;
+        txBytes += len;
+    }
+
+    /** Copies {@code len} readable bytes of the chain, starting {@code from} bytes in, to {@code dst}. */
+    private static void gather(DescriptorChain c, long from, MemorySegment dst, long dstOff, long len) {
+        for (int i = 0, n = c.readableCount(); i < n && len > 0; i++) {
+            long l = c.length(i);
+            if (from >= l) {
+                from -= l;
+                continue;
+            }
+            long k = Math.min(l - from, len);
+            MemorySegment.copy(c.segment(i), c.offset(i) + from, dst, dstOff, k);
+            dstOff += k;
+            len -= k;
+            from = 0;
+        }
+    }
+
+    /** Copies {@code len} bytes into the chain's writable part at {@code at} bytes in; returns how many fitted. */
+    private static long scatter(DescriptorChain c, long at, MemorySegment src, long srcOff, long len) {
+        long done = 0;
+        for (int i = c.readableCount(), n = c.count(); i < n && done < len; i++) {
+            long l = c.length(i);
+            if (at >= l) {
+                at -= l;
+                continue;
+            }
+            long k = Math.min(l - at, len - done);
+            MemorySegment.copy(src, srcOff + done, c.segment(i), c.offset(i) + at, k);
+            done += k;
+            at = 0;
+        }
+        return done;
+    }
+
+    // ================================================================ rx
+
+    @Override
+    public DropReason deliver(MemorySegment frame, long offset, int length) {
+        INSIDE.setVolatile(this, 1);
+        try {
+            if ((int) OPEN.getVolatile(this) == 0) return drop(DropReason.PORT_DOWN);
+            return receive(frame, offset, length);
+        } finally {
+            INSIDE.setRelease(this, 0);
+        }
+    }
+
+    private DropReason drop(DropReason r) {
+        rxDrops[r.ordinal()]++;
+        return r;
+    }
+
+    private DropReason receive(MemorySegment frame, long offset, int length) {
+        if (rxBroken) return drop(DropReason.RING_FAULT);
+        if (length > maxFrame) return drop(DropReason.TOO_BIG);
+        SplitVirtqueue q = rx;
+        try {
+            if (!q.pop(rxFirst)) return drop(DropReason.NO_RX_BUFFER);
+            if (rxFirst.readableCount() != 0) return brokenRx("rx buffer " + rxFirst.head() + " has device-readable descriptors");
+            long cap = rxFirst.writableBytes();
+            rxHeader.fill((byte) 0);
+            if (!mergeable) {
+                if (cap < hdrLen + (long) length) {
+                    q.unpop(rxFirst.head());
+                    return drop(DropReason.TOO_BIG);
+                }
+                if (hdrLen == SIZE) rxHeader.set(LE16, NUM_BUFFERS, (short) 1);
+                scatter(rxFirst, 0, rxHeader, 0, hdrLen);
+                scatter(rxFirst, hdrLen, frame, offset, length);
+                q.pushUsed(rxFirst.head(), hdrLen + length);
+            } else {
+                if (cap < hdrLen) return brokenRx("merge rx buffer " + rxFirst.head() + " of " + cap + " bytes cannot hold the header");
+                long done = scatter(rxFirst, hdrLen, frame, offset, length);
+                mergeHeads[0] = rxFirst.head();
+                mergeLens[0] = (int) (hdrLen + done);
+                int n = 1;
+                while (done < length) {
+                    if (n == mergeHeads.length || !q.pop(rxMore)) {   // give every buffer back: the frame is dropped whole
+                        DropReason r = n < mergeHeads.length ? DropReason.NO_RX_BUFFER : DropReason.TOO_BIG;
+                        while (n > 0) q.unpop(mergeHeads[--n]);
+                        return drop(r);
+                    }
+                    if (rxMore.readableCount() != 0) return brokenRx("rx buffer " + rxMore.head() + " has device-readable descriptors");
+                    long k = scatter(rxMore, 0, frame, offset + done, length - done);
+                    mergeHeads[n] = rxMore.head();
+                    mergeLens[n] = (int) k;
+                    n++;
+                    done += k;
+                }
+                rxHeader.set(LE16, NUM_BUFFERS, (short) n);
+                scatter(rxFirst, 0, rxHeader, 0, hdrLen);
+                for (int i = 0; i < n; i++) q.pushUsed(mergeHeads[i], mergeLens[i]);
+            }
+            q.publishUsed();
+            rxFrames++;
+            rxBytes += length;
+            return null;
+        } catch (QueueFault f) {
+            rxBroken = true;
+            report(f.getMessage());
+            return drop(DropReason.RING_FAULT);
+        }
+    }
+
+    private DropReason brokenRx(String why) {
+        rxBroken = true;
+        report(new QueueFault(VirtioNetModel.RX0, QueueFault.Reason.BAD_DESCRIPTOR, why).getMessage());
+        return drop(DropReason.RING_FAULT);
+    }
+
+    // ================================================================ counters
+
+    /** A snapshot of the counters (racy reads of plain fields: each is exact, the set is not atomic). */
+    public VirtioNetStats stats() {
+        Map<DropReason, Long> d = new EnumMap<>(DropReason.class);
+        for (DropReason r : DropReason.values()) if (rxDrops[r.ordinal()] != 0) d.put(r, rxDrops[r.ordinal()]);
+        SplitVirtqueue r = rx, t = tx;
+        long notes = notificationsBefore + (r == null ? 0 : r.notificationsSent()) + (t == null ? 0 : t.notificationsSent());
+        return new VirtioNetStats(txFrames, txBytes, txDropTooBig, txDropGso, txDropBadCsum, rxFrames, rxBytes, d, notes);
+    }
+
+    @Override
+    public String toString() {
+        return "VirtioNetDevice[" + name + ", " + MacAddress.toString(params.mac()) + ", mtu " + params.mtu() + "]";
+    }
+}

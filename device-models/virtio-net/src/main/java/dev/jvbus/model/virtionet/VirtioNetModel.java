@@ -1,0 +1,70 @@
+package dev.jvbus.model.virtionet;
+
+import dev.jvbus.core.feature.FeatureCatalog;
+import dev.jvbus.core.model.ConfigField;
+import dev.jvbus.core.model.ConfigLayout;
+import dev.jvbus.core.model.DeviceContext;
+import dev.jvbus.core.model.DeviceFunction;
+import dev.jvbus.core.model.DeviceModel;
+import dev.jvbus.core.model.QueueLayout;
+import dev.jvbus.core.model.QueueSpec;
+import dev.jvbus.core.state.RingKind;
+
+/**
+ * virtio-net (virtio 1.x section 5.1, device id 1): a network device over split virtqueues, joined
+ * to an {@link dev.jvbus.net.L2Switch} of its container. Parameters: see {@link VirtioNetParams}.
+ *
+ * <p>Queues: receiveq N at 2N, transmitq N at 2N+1 (one pair now), then the control queue, which the
+ * spec puts at index 2 without VIRTIO_NET_F_MQ (it is declared but not used until CTRL_VQ is offered).
+ * Config space (little-endian): {@code mac[6]} at 0, {@code status} at 6 ({@link #STATUS_LINK_UP}),
+ * {@code max_virtqueue_pairs} at 8, {@code mtu} at 10; all read-only for the driver.
+ */
+public final class VirtioNetModel implements DeviceModel {
+    public static final String TYPE = "virtio-net";
+    public static final int DEVICE_ID = 1;
+
+    public static final int RX0 = 0;
+    public static final int TX0 = 1;
+    public static final int CTRL = 2;
+    /** QEMU offers 256 by default and allows up to 1024 (rx_queue_size / tx_queue_size). */
+    public static final int QUEUE_MAX = 1024;
+    public static final int CTRL_QUEUE_MAX = 64;
+
+    public static final int CONFIG_MAC = 0;
+    public static final int CONFIG_STATUS = 6;
+    public static final int CONFIG_MAX_PAIRS = 8;
+    public static final int CONFIG_MTU = 10;
+    public static final int STATUS_LINK_UP = 1;
+
+    private static final QueueLayout QUEUES = QueueLayout.of(
+            new QueueSpec("rx0", RingKind.SPLIT, QUEUE_MAX),
+            new QueueSpec("tx0", RingKind.SPLIT, QUEUE_MAX),
+            new QueueSpec("ctrl", RingKind.SPLIT, CTRL_QUEUE_MAX));
+
+    private static final ConfigLayout CONFIG = ConfigLayout.of(
+            new ConfigField("mac", CONFIG_MAC, 6, false),
+            new ConfigField("status", CONFIG_STATUS, 2, false),
+            new ConfigField("max_virtqueue_pairs", CONFIG_MAX_PAIRS, 2, false),
+            new ConfigField("mtu", CONFIG_MTU, 2, false));
+
+    /** rx queue of pair {@code n}. */
+    public static int rxQueue(int n) { return 2 * n; }
+
+    /** tx queue of pair {@code n}. */
+    public static int txQueue(int n) { return 2 * n + 1; }
+
+    @Override public String type() { return TYPE; }
+
+    @Override public int virtioDeviceId() { return DEVICE_ID; }
+
+    @Override public FeatureCatalog features() { return VirtioNetFeatures.OFFERED; }
+
+    @Override public QueueLayout queues() { return QUEUES; }
+
+    @Override public ConfigLayout config() { return CONFIG; }
+
+    @Override
+    public DeviceFunction create(DeviceContext context) {
+        return new VirtioNetDevice(context, VirtioNetParams.parse(context.params(), context.container(), context.devid()));
+    }
+}

@@ -1,0 +1,48 @@
+package dev.jvbus.model.virtionet;
+
+import dev.jvbus.net.MacAddress;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * The operator's parameters of one virtio-net device.
+ *
+ * @param network the switch it joins in its container ({@code network}, default "default")
+ * @param mac     its address ({@code mac}, default a locally administered one derived from container and devid)
+ * @param mtu     the MTU it reports with VIRTIO_NET_F_MTU ({@code mtu}, 68..9000, default 1500)
+ */
+public record VirtioNetParams(String network, long mac, int mtu) {
+    public static final Set<String> KNOWN = new TreeSet<>(Set.of("network", "mac", "mtu"));
+    public static final int DEFAULT_MTU = 1500;
+    public static final int MIN_MTU = 68;
+    public static final int MAX_MTU = 9000;
+
+    /** @throws IllegalArgumentException naming the parameter that is wrong, and the known ones for an unknown name */
+    public static VirtioNetParams parse(Map<String, String> p, String container, int devid) {
+        for (String k : p.keySet())
+            if (!KNOWN.contains(k))
+                throw new IllegalArgumentException("unknown parameter '" + k + "' (virtio-net takes: " + String.join(", ", KNOWN) + ")");
+        String network = p.getOrDefault("network", "default");
+        if (network.isBlank()) throw new IllegalArgumentException("parameter 'network' is blank");
+        long mac;
+        if (p.containsKey("mac")) {
+            mac = MacAddress.parse(p.get("mac"));
+            if (MacAddress.isGroup(mac) || mac == 0)
+                throw new IllegalArgumentException("parameter 'mac' must be a unicast address, not " + p.get("mac"));
+        } else {
+            mac = MacAddress.local(((long) (container.hashCode() & 0xff) << 32) | Integer.toUnsignedLong(devid));
+        }
+        int mtu = DEFAULT_MTU;
+        if (p.containsKey("mtu")) {
+            try {
+                mtu = Integer.parseInt(p.get("mtu").trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("parameter 'mtu' is not a number: '" + p.get("mtu") + "'");
+            }
+            if (mtu < MIN_MTU || mtu > MAX_MTU)
+                throw new IllegalArgumentException("parameter 'mtu' must be in " + MIN_MTU + ".." + MAX_MTU + ": " + mtu);
+        }
+        return new VirtioNetParams(network, mac, mtu);
+    }
+}

@@ -1,0 +1,20 @@
+package dev.jvbus.model.virtionet;
+
+import dev.jvbus.net.DropReason;
+import java.util.Map;
+
+/**
+ * One virtio-net device's counters. tx = frames the driver sent (handed to the switch); rx = frames
+ * written into the driver's rx buffers. Drops on rx are also counted by the switch port, by reason.
+ *
+ * @param txDropTooBig   tx frames longer than MTU + 18 (Ethernet header and one VLAN tag)
+ * @param txDropGso      tx frames with a gso_type although no HOST_TSO/UFO was offered
+ * @param txDropBadCsum  tx frames with NEEDS_CSUM whose csum_start/csum_offset point past the frame
+ * @param notifications  interrupts sent to the driver (used-buffer notifications, all queues)
+ */
+public record VirtioNetStats(long txFrames, long txBytes, long txDropTooBig, long txDropGso, long txDropBadCsum,
+                             long rxFrames, long rxBytes, Map<DropReason, Long> rxDrops, long notifications) {
+    public long rxDropped(DropReason r) {
+        return rxDrops.getOrDefault(r, 0L);
+    }
+}
