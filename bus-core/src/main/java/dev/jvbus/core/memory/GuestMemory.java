@@ -19,6 +19,9 @@ import java.util.List;
 public final class GuestMemory {
     private final MemoryRegion[] regions;   // sorted by guest address, non-overlapping
     private final MemoryRegion first;       // fast path: almost every guest has one region
+    // Set while a VMM migrates the guest: every device write to guest memory is marked here.
+    // One volatile read per write batch when not logging.
+    private volatile DirtyLog dirtyLog;
 
     private GuestMemory(MemoryRegion[] regions) {
         this.regions = regions;
@@ -66,6 +69,24 @@ public final class GuestMemory {
         throw new GuestMemoryException(addr, len, len < 0 ? "negative length" : "address range outside guest memory");
     }
 
+    /** Starts (non-null) or stops (null) dirty logging of device writes to this memory. */
+    public void setDirtyLog(DirtyLog log) {
+        this.dirtyLog = log;
+    }
+
+    public DirtyLog dirtyLog() {
+        return dirtyLog;
+    }
+
+    /**
+     * The device wrote {@code [addr, addr+len)}: mark it in the dirty log if one is set. Every path
+     * that writes guest memory for the device (rx data, used ring) calls this.
+     */
+    public void markDirty(long addr, long len) {
+        DirtyLog log = dirtyLog;
+        if (log != null) log.mark(addr, len);
+    }
+
     /** A bounded view of {@code [addr, addr+len)}; allocates, so for setup (ring areas), not per buffer. */
     public MemorySegment slice(long addr, long len) throws GuestMemoryException {
         MemoryRegion r = region(addr, len);
@@ -82,6 +103,7 @@ public final class GuestMemory {
     public void copyToGuest(MemorySegment src, long srcOffset, long addr, long len) throws GuestMemoryException {
         MemoryRegion r = region(addr, len);
         MemorySegment.copy(src, srcOffset, r.segment(), addr - r.guestAddress(), len);
+        markDirty(addr, len);
     }
 
     public byte readByte(long addr) throws GuestMemoryException {
@@ -102,6 +124,7 @@ public final class GuestMemory {
     public void writeInt(long addr, int value) throws GuestMemoryException {
         MemoryRegion r = region(addr, 4);
         r.segment().set(ValueLayout.JAVA_INT_UNALIGNED, addr - r.guestAddress(), value);
+        markDirty(addr, 4);
     }
 
     @Override

@@ -50,6 +50,7 @@ public final class SplitVirtqueue {
     private final int queue;
     private final int size;
     private final int mask;
+    private final long usedBytes;
 
     private int nextAvail;          // free-running u16: next available slot to consume
     private int availIdxSeen;       // last available index read from the ring (u16)
@@ -87,6 +88,7 @@ public final class SplitVirtqueue {
         this.call = Objects.requireNonNull(call, "call");
         this.size = ring.size;
         this.mask = ring.mask;
+        this.usedBytes = ring.layout.usedRingBytes();
         this.inFlight = new boolean[size];
         this.popSequence = new long[size];
     }
@@ -345,6 +347,7 @@ public final class SplitVirtqueue {
     public boolean publishUsed() {
         if (fault != null || nextUsed == publishedUsed) return false;
         ring.usedIdxRelease(nextUsed);
+        memory.markDirty(ring.usedAddr, usedBytes);   // migration: the used ring is device-written memory
         publishedUsed = nextUsed;
         VarHandle.fullFence();   // the used idx store must be visible before we read the driver's suppression
         boolean need;
@@ -379,6 +382,7 @@ public final class SplitVirtqueue {
         kickEnables++;
         if (eventIdx) ring.availEventRelease(nextAvail);
         else ring.usedFlagsRelease(0);
+        memory.markDirty(ring.usedAddr, usedBytes);
         VarHandle.fullFence();   // our enable must be visible before we look again at the avail idx
         return resubmitPos < resubmit.length || nextAvail != availIdxSeen || ring.availIdxAcquire() != nextAvail;
     }
@@ -390,7 +394,10 @@ public final class SplitVirtqueue {
      */
     public void disableKicks() {
         if (fault != null) return;
-        if (!eventIdx) ring.usedFlagsRelease(USED_F_NO_NOTIFY);
+        if (!eventIdx) {
+            ring.usedFlagsRelease(USED_F_NO_NOTIFY);
+            memory.markDirty(ring.usedAddr, usedBytes);
+        }
     }
 
     /** True if {@link #pop} would find a buffer (or a fault); one acquire load when the cached index is used up. */

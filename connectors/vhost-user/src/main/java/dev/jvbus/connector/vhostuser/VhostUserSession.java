@@ -17,6 +17,7 @@ import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.bus.DeviceException;
 import dev.jvbus.core.bus.DeviceObserver;
 import dev.jvbus.core.feature.VirtioFeatures;
+import dev.jvbus.core.memory.DirtyLog;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.GuestMemoryException;
 import dev.jvbus.core.memory.MemoryRegion;
@@ -27,9 +28,12 @@ import dev.jvbus.core.state.DeviceState;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.state.RingKind;
 import dev.jvbus.core.sys.EventFd;
+import dev.jvbus.core.sys.FdStat;
 import dev.jvbus.core.sys.Fds;
+import dev.jvbus.core.sys.Memfd;
 import dev.jvbus.core.sys.Received;
 import dev.jvbus.core.sys.UnixConnection;
+import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -57,7 +61,8 @@ public final class VhostUserSession implements AutoCloseable {
 
     /** Protocol features this back-end implements. */
     public static final long PROTOCOL_FEATURES = ProtocolFeature.maskOf(
-            ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK, ProtocolFeature.RESET_DEVICE, ProtocolFeature.CONFIGURE_MEM_SLOTS);
+            ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK, ProtocolFeature.RESET_DEVICE, ProtocolFeature.CONFIGURE_MEM_SLOTS,
+            ProtocolFeature.LOG_SHMFD);
 
     private final UnixConnection conn;
     private final Device device;
@@ -70,6 +75,12 @@ public final class VhostUserSession implements AutoCloseable {
     private long virtioFeatures;
     private boolean featuresSet;
     private MemoryTable memory = MemoryTable.empty();
+    // Dirty logging (migration): the front-end's log, and whether VHOST_F_LOG_ALL is on.
+    private boolean logAll;
+    private DirtyLog log;
+    private Arena logArena;
+    private int logFd = -1;
+    private EventFd logEventFd;
     private boolean running;
     private volatile boolean closed;
     private String lastError;
@@ -165,7 +176,8 @@ public final class VhostUserSession implements AutoCloseable {
 
     private void handle(Message m, int[] fds) throws VhostUserException {
         switch (m.request()) {
-            case GET_FEATURES -> send(Codec.replyU64(m.request(), attachment.offeredFeatures() | (1L << Wire.F_PROTOCOL_FEATURES)));
+            case GET_FEATURES -> send(Codec.replyU64(m.request(),
+                    attachment.offeredFeatures() | (1L << Wire.F_PROTOCOL_FEATURES) | (1L << Wire.F_LOG_ALL)));
             case SET_FEATURES -> setFeatures(((Message.U64) m.body()).value());
             case GET_PROTOCOL_FEATURES -> send(Codec.replyU64(m.request(), PROTOCOL_FEATURES));
             case SET_PROTOCOL_FEATURES -> {
@@ -199,7 +211,9 @@ public final class VhostUserSession implements AutoCloseable {
             case SET_VRING_ADDR -> {
                 Message.VringAddr a = (Message.VringAddr) m.body();
                 Vring v = ring(a.index());
-                requireStopped(v, m.request());
+                // While a ring runs the front-end may only toggle VHOST_VRING_F_LOG (start/stop of migration).
+                boolean sameRing = v.addr != null && v.addr.desc() == a.desc() && v.addr.avail() == a.avail() && v.addr.used() == a.used();
+                if (!sameRing) requireStopped(v, m.request());
                 v.addr = a;
             }
             case SET_VRING_BASE -> {
@@ -256,9 +270,15 @@ public final class VhostUserSession implements AutoCloseable {
             case SET_CONFIG, SEND_RARP, NET_SET_MTU, SET_STATUS ->
                     throw VhostUserException.refuse(m.request() + " needs a protocol feature this back-end does not offer");
             case GET_STATUS -> throw VhostUserException.refuse("GET_STATUS without VHOST_USER_PROTOCOL_F_STATUS");
-            case SET_LOG_BASE, SET_LOG_FD -> {
-                for (int fd : fds) Fds.close(fd);
-                throw VhostUserException.refuse(m.request() + ": dirty logging (VHOST_F_LOG_ALL, LOG_SHMFD) is not offered yet");
+            case SET_LOG_BASE -> {
+                requireProtocol(ProtocolFeature.LOG_SHMFD, m.request(), fds);
+                setLogBase((Message.Log) m.body(), fds[0]);
+                send(Codec.replyU64(m.request(), 0));
+            }
+            case SET_LOG_FD -> {
+                EventFd e = adoptEventFd(fds[0], "log", -1);
+                if (logEventFd != null) logEventFd.close();
+                logEventFd = e;   // we never need to wake the front-end about the log; kept to close with the session
             }
         }
     }
@@ -267,7 +287,10 @@ public final class VhostUserSession implements AutoCloseable {
 
     private void setFeatures(long value) throws VhostUserException {
         protocolFeaturesAcked = (value & (1L << Wire.F_PROTOCOL_FEATURES)) != 0;
-        long v = value & ~(1L << Wire.F_PROTOCOL_FEATURES);
+        // VHOST_F_LOG_ALL is the front-end's migration switch, not a device feature: it may flip while rings run.
+        logAll = (value & (1L << Wire.F_LOG_ALL)) != 0;
+        applyLogging();
+        long v = value & ~(1L << Wire.F_PROTOCOL_FEATURES) & ~(1L << Wire.F_LOG_ALL);
         long offered = attachment.offeredFeatures();
         if ((v & ~offered) != 0)
             throw VhostUserException.refuse("SET_FEATURES acks features not offered: "
@@ -294,6 +317,7 @@ public final class VhostUserSession implements AutoCloseable {
         stopDataPath();
         MemoryTable old = memory;
         memory = next;
+        applyLogging();
         MemoryTable.retire(old, next);
         if (wasRunning) startDataPath();
     }
@@ -320,7 +344,10 @@ public final class VhostUserSession implements AutoCloseable {
     private void startDataPath() {
         if (running || !featuresSet || closed) return;
         List<Vring> go = new ArrayList<>();
-        for (Vring v : rings) if (ready(v)) go.add(v);
+        for (Vring v : rings) {
+            if (ready(v)) go.add(v);
+            else if (device.model().queues().queue(v.index).required()) return;   // wait for every ring the device needs
+        }
         if (go.isEmpty()) return;
         GuestMemory mem = memory.guestMemory();
         try {
@@ -434,6 +461,49 @@ public final class VhostUserSession implements AutoCloseable {
         if (!f.in(protocolFeatures)) throw VhostUserException.refuse(r + " without VHOST_USER_PROTOCOL_F_" + f);
     }
 
+    private void requireProtocol(ProtocolFeature f, Request r, int[] fds) throws VhostUserException {
+        if (!f.in(protocolFeatures)) {
+            for (int fd : fds) Fds.close(fd);
+            throw VhostUserException.refuse(r + " without VHOST_USER_PROTOCOL_F_" + f);
+        }
+    }
+
+    // ---- dirty logging ----
+
+    /** Maps the front-end's log (size bytes at offset of the fd) and, if LOG_ALL is on, starts logging into it. */
+    private void setLogBase(Message.Log l, int fd) throws VhostUserException {
+        DirtyLog next;
+        Arena arena = Arena.ofShared();
+        try {
+            FdStat st = FdStat.of(fd);
+            if (!st.mappable()) throw VhostUserException.refuse("log fd is a " + st.kind() + ", not a mappable file");
+            if (l.size() <= 0 || l.size() % 8 != 0 || l.offset() < 0 || l.offset() + l.size() > st.size())
+                throw VhostUserException.refuse("log of " + l.size() + " bytes at offset " + l.offset() + " does not fit its file of " + st.size());
+            next = new DirtyLog(Memfd.map(fd, l.offset(), l.size(), arena));
+        } catch (VhostUserException | RuntimeException e) {
+            arena.close();
+            Fds.close(fd);
+            if (e instanceof VhostUserException v) throw v;
+            throw VhostUserException.refuse("cannot map the dirty log: " + e.getMessage());
+        }
+        DirtyLog oldLog = log;
+        Arena oldArena = logArena;
+        int oldFd = logFd;
+        log = next;
+        logArena = arena;
+        logFd = fd;
+        applyLogging();
+        if (oldLog != null) {
+            oldArena.close();   // a writer still holding the old log gets an exception on a closed arena, never a stray write
+            Fds.close(oldFd);
+        }
+    }
+
+    /** Logging is on while LOG_ALL is negotiated and a log is set; the memory tells every writer. */
+    private void applyLogging() {
+        memory.guestMemory().setDirtyLog(logAll && log != null ? log : null);
+    }
+
     private static EventFd adoptEventFd(int fd, String what, int ring) throws VhostUserException {
         try {
             return EventFd.adopt(fd);
@@ -476,7 +546,10 @@ public final class VhostUserSession implements AutoCloseable {
             LOG.log(Level.FINE, "detach", e);
         }
         for (Vring v : rings) v.closeFds();
+        memory.guestMemory().setDirtyLog(null);
         memory.close();
+        if (logArena != null) { logArena.close(); Fds.close(logFd); }
+        if (logEventFd != null) logEventFd.close();
         conn.close();
     }
 }

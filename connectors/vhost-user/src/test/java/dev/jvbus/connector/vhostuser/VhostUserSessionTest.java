@@ -105,7 +105,43 @@ class VhostUserSessionTest {
             ByteBuffer b = fe.reply(Request.GET_VRING_BASE);
             assertThat(b.getInt()).isEqualTo(0);
             assertThat(b.getInt()).isEqualTo(0);
-            await(() -> fn.lastStart.queues().size() == 1, "ring 1 keeps running alone after ring 0 stopped");
+            await(() -> !device.status().has(DeviceStatus.DRIVER_OK), "a device missing a required ring stops");
+            int starts = fn.starts;
+            fe.sendState(Request.SET_VRING_BASE, 0, 0);
+            fe.sendU64(Request.SET_VRING_KICK, 0, kick0.fd());
+            await(() -> fn.starts == starts + 1 && device.status().isLive(), "ring 0 restarted: the device runs again");
+        }
+    }
+
+    @Test
+    void dirtyLoggingMarksDeviceWritesInTheFrontEndsLogWithoutRestartingRings() throws Exception {
+        try (FrontEnd fe = new FrontEnd(backend.socket()); Memfd logMem = Memfd.create("log", 4096)) {
+            fe.send(Request.GET_FEATURES);
+            assertThat(fe.replyU64(Request.GET_FEATURES) & (1L << Wire.F_LOG_ALL)).as("VHOST_F_LOG_ALL offered").isNotZero();
+            fe.sendU64(Request.SET_PROTOCOL_FEATURES, ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK, ProtocolFeature.LOG_SHMFD));
+            fe.sendU64(Request.SET_FEATURES, V1 | (1L << Wire.F_PROTOCOL_FEATURES));
+            fe.sendMemTable(MEM, USER_BASE, mem.fd());
+            ring(fe, 0, 0x1000, kick0, call0);
+            ring(fe, 1, 0x8000, kick1, call1);
+            await(() -> device.status().isLive(), "live");
+            int starts = fn.starts;
+
+            // migration begins: the log (32 pages of 4 KiB per byte... 1 MiB of guest = 256 pages = 32 bytes), then LOG_ALL
+            fe.send(Request.SET_LOG_BASE, 0, Codec.payload(16).putLong(32).putLong(0).flip(), logMem.fd());
+            assertThat(fe.replyU64(Request.SET_LOG_BASE)).isZero();
+            fe.sendU64NeedReply(Request.SET_FEATURES, V1 | (1L << Wire.F_PROTOCOL_FEATURES) | (1L << Wire.F_LOG_ALL));
+            assertThat(fe.replyU64(Request.SET_FEATURES)).isZero();
+
+            // the device writes guest memory through the memory it was started with
+            fn.lastStart.memory().copyToGuest(java.lang.foreign.MemorySegment.ofArray(new byte[100]), 0, 0x4_2000, 100);
+            byte page0x42 = logMem.segment().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0x42 / 8);
+            assertThat(page0x42 & (1 << (0x42 % 8))).as("page 0x42 is dirty in the front-end's log").isNotZero();
+            assertThat(fn.starts).as("turning logging on did not restart the rings").isEqualTo(starts);
+
+            fe.sendU64NeedReply(Request.SET_FEATURES, V1 | (1L << Wire.F_PROTOCOL_FEATURES));
+            assertThat(fe.replyU64(Request.SET_FEATURES)).isZero();
+            fn.lastStart.memory().copyToGuest(java.lang.foreign.MemorySegment.ofArray(new byte[8]), 0, 0x5_0000, 8);
+            assertThat(logMem.segment().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0x50 / 8) & (1 << (0x50 % 8))).isZero();
         }
     }
 
@@ -157,19 +193,22 @@ class VhostUserSessionTest {
             assertThat(backend.session().lastError()).contains("beyond its file");
             // and after all that, the session still answers
             fe.send(Request.GET_FEATURES);
-            assertThat(fe.replyU64(Request.GET_FEATURES)).isEqualTo(device.features().offered() | (1L << Wire.F_PROTOCOL_FEATURES));
+            assertThat(fe.replyU64(Request.GET_FEATURES))
+                    .isEqualTo(device.features().offered() | (1L << Wire.F_PROTOCOL_FEATURES) | (1L << Wire.F_LOG_ALL));
         }
     }
 
     @Test
     void ringAddressesOutsideTheMemoryTableDoNotStartAndRaiseTheErrorFd() throws Exception {
         try (FrontEnd fe = new FrontEnd(backend.socket())) {
-            fe.sendU64(Request.SET_FEATURES, V1);
+            fe.sendU64(Request.SET_FEATURES, V1 | (1L << Wire.F_PROTOCOL_FEATURES));
             fe.sendMemTable(MEM, USER_BASE, mem.fd());
             fe.sendU64(Request.SET_VRING_ERR, 0, err0.fd());
             fe.sendState(Request.SET_VRING_NUM, 0, 256);
             fe.sendAddr(0, USER_BASE + MEM - 16, USER_BASE, USER_BASE + 0x1000);  // desc table runs off the end
             fe.sendU64(Request.SET_VRING_KICK, 0, kick0.fd());
+            fe.sendState(Request.SET_VRING_ENABLE, 0, 1);
+            ring(fe, 1, 0x8000, kick1, call1);   // the device needs both rings before it tries to start
             await(() -> err0.drain() > 0, "error fd signalled");
             assertThat(backend.session().lastError()).contains("outside the memory table");
             assertThat(device.status().has(DeviceStatus.DRIVER_OK)).isFalse();

@@ -43,7 +43,7 @@ public final class VenetModel implements DeviceModel {
     private static final QueueLayout QUEUES = QueueLayout.of(
             new QueueSpec("rx", RingKind.IOQ, VenetWire.MAX_RING),
             new QueueSpec("tx", RingKind.IOQ, VenetWire.MAX_RING),
-            new QueueSpec("evq", RingKind.IOQ, VenetWire.MAX_RING));
+            QueueSpec.optional("evq", RingKind.IOQ, VenetWire.MAX_RING));
 
     @Override public String type() { return TYPE; }
 

@@ -1,5 +1,6 @@
 package dev.jvbus.model.virtionet;
 
+import dev.jvbus.core.memory.GuestMemory;
 import static dev.jvbus.model.virtionet.NetHeader.*;
 
 import dev.jvbus.core.feature.VirtioFeatures;
@@ -74,6 +75,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     // ---- set by start(), cleared by reset(); read by the worker and deliveries after the gate opens ----
     private SplitVirtqueue rx, tx;
+    private GuestMemory rxMemory = GuestMemory.empty();   // where rx writes land (dirty logging during migration)
     private SwitchPort port;
     private QueueWorker worker;
     private int hdrLen = SIZE;
@@ -137,6 +139,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         boolean eventIdx = VirtioFeatures.EVENT_IDX.in(f);
         QueueBinding rxb = queues.queue(VirtioNetModel.RX0).orElseThrow(() -> new DeviceFault("virtio-net needs queue 0 (rx0)"));
         QueueBinding txb = queues.queue(VirtioNetModel.TX0).orElseThrow(() -> new DeviceFault("virtio-net needs queue 1 (tx0)"));
+        rxMemory = rxb.memory();
         try {
             rx = ring(rxb, indirect, eventIdx);
             tx = ring(txb, indirect, eventIdx);
@@ -319,7 +322,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     }
 
     /** Copies {@code len} bytes into the chain's writable part at {@code at} bytes in; returns how many fitted. */
-    private static long scatter(DescriptorChain c, long at, MemorySegment src, long srcOff, long len) {
+    private long scatter(DescriptorChain c, long at, MemorySegment src, long srcOff, long len) {
         long done = 0;
         for (int i = c.readableCount(), n = c.count(); i < n && done < len; i++) {
             long l = c.length(i);
@@ -329,6 +332,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             }
             long k = Math.min(l - at, len - done);
             MemorySegment.copy(src, srcOff + done, c.segment(i), c.offset(i) + at, k);
+            rxMemory.markDirty(c.address(i) + at, k);   // migration: rx data is device-written guest memory
             done += k;
             at = 0;
         }

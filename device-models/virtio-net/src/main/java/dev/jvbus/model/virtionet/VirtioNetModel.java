@@ -39,7 +39,7 @@ public final class VirtioNetModel implements DeviceModel {
     private static final QueueLayout QUEUES = QueueLayout.of(
             new QueueSpec("rx0", RingKind.SPLIT, QUEUE_MAX),
             new QueueSpec("tx0", RingKind.SPLIT, QUEUE_MAX),
-            new QueueSpec("ctrl", RingKind.SPLIT, CTRL_QUEUE_MAX));
+            QueueSpec.optional("ctrl", RingKind.SPLIT, CTRL_QUEUE_MAX));
 
     private static final ConfigLayout CONFIG = ConfigLayout.of(
             new ConfigField("mac", CONFIG_MAC, 6, false),
