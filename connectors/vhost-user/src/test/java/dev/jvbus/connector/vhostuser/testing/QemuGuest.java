@@ -119,6 +119,7 @@ public final class QemuGuest implements AutoCloseable {
         private Path vhostUserSocket;
         private boolean vhostUserServer;
         private String tapIfname;
+        private NetNs netns;
         private final Map<String, String> params = new LinkedHashMap<>();
         private final List<String> steps = new ArrayList<>();
         private final List<String> extraArgs = new ArrayList<>();
@@ -144,6 +145,9 @@ public final class QemuGuest implements AutoCloseable {
 
         /** A virtio-net-pci NIC on QEMU's own TAP back-end (the baseline for throughput); the TAP must exist. */
         public Builder tap(String ifname) { this.tapIfname = ifname; return this; }
+
+        /** Runs QEMU inside this network namespace (where its TAP port and iperf3 server are). */
+        public Builder netns(NetNs ns) { this.netns = ns; return this; }
 
         /** Guest eth0 address with prefix, e.g. {@code 192.0.2.10/24} (TEST-NET-1 only). */
         public Builder ip(String cidr) { return param("ip", cidr); }
@@ -218,7 +222,7 @@ public final class QemuGuest implements AutoCloseable {
         public QemuGuest start() {
             GuestImage image = GuestImage.require();
             Tools.require(Tools.QEMU);
-            List<String> cmd = commandLine(image);
+            List<String> cmd = netns == null ? commandLine(image) : netns.wrap(commandLine(image));
             ProcessConsole console = ProcessConsole.start(name, cmd, timeout, logDir.resolve(name + ".log"));
             return new QemuGuest(console, cmd);
         }

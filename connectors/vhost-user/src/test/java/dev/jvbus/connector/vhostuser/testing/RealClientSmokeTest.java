@@ -96,4 +96,32 @@ class RealClientSmokeTest {
             assertThat(s.txPackets()).as("echo replies to the guest").isGreaterThanOrEqualTo(3);
         }
     }
+
+    @Test
+    void guestPingsAndRunsIperf3OverQemusOwnTap() throws Exception {
+        GuestImage image = GuestImage.require();
+        Tools.require(Tools.IPERF3);
+        try (NetNs ns = NetNs.create().tap("jvbtap0", "192.0.2.1/24");
+             ProcessConsole server = ProcessConsole.start("iperf3-server",
+                     ns.wrap(java.util.List.of(Tools.IPERF3.path().toString(), "-s", "-1", "-B", "192.0.2.1", "--forceflush")),
+                     Duration.ofSeconds(60), Path.of("target", "real-clients", "iperf3-server.log"))) {
+            server.awaitLine("Server listening", Duration.ofSeconds(10));
+            QemuGuest.Builder b = QemuGuest.builder().name("smoke-tap").netns(ns).tap("jvbtap0")
+                    .ip("192.0.2.10/24").peer("192.0.2.1").steps("carrier", "ping:3");
+            if (image.hasIperf3()) b.steps("iperf3:2");
+            try (QemuGuest guest = b.start()) {
+                Matcher ping = guest.awaitLine(QemuGuest.PING, Duration.ofSeconds(45));
+                assertThat(ping.group(2)).as("replies from the TAP side").isEqualTo("3");
+                if (image.hasIperf3()) {
+                    Matcher iperf = guest.awaitLine("JVBUS-IPERF3 sender_mbps=(\\S+) receiver_mbps=(\\S+)", Duration.ofSeconds(30));
+                    System.out.printf("[real-client] guest -> QEMU tap (baseline for the iperf3 ratio): ping %s/%s, iperf3 %s Mbit/s received%n",
+                            ping.group(2), ping.group(1), iperf.group(2));
+                    assertThat(Double.parseDouble(iperf.group(2))).isPositive();
+                } else {
+                    System.out.println("[real-client] iperf3 not in the guest image (no iperf3 on the host when it was built)");
+                }
+                assertThat(guest.waitForExit(Duration.ofSeconds(20))).hasValue(0);
+            }
+        }
+    }
 }
