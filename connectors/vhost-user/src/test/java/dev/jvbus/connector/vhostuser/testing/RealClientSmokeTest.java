@@ -1,0 +1,127 @@
+package dev.jvbus.connector.vhostuser.testing;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Proves the real clients work on this machine before any of our code is in the path:
+ * the test guest boots under QEMU, DPDK's virtio_user front-end talks to DPDK's own vhost-user
+ * back-end, and the guest's own virtio-net driver pings through DPDK's back-end.
+ * Skips (naming what is missing) where QEMU, testpmd or the guest image are not to be had.
+ */
+@Tag("real-client")
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class RealClientSmokeTest {
+    @TempDir Path tmp;
+
+    @Test
+    void guestWithoutNetworkReachesUserSpaceRunsACommandAndPowersOff() throws Exception {
+        GuestImage image = GuestImage.require();
+        try (QemuGuest guest = QemuGuest.builder().name("smoke-boot").steps("ready").start()) {
+            long bootMs = guest.bootMillis(Duration.ofSeconds(45));
+            Matcher boot = guest.awaitLine(QemuGuest.BOOT, Duration.ZERO);
+            QemuGuest.Result r = guest.exec("uname -r; cat /sys/class/net/lo/operstate", Duration.ofSeconds(20));
+            assertThat(r.exitCode()).isZero();
+            assertThat(r.lines()).contains(image.kernelVersion());
+            assertThat(guest.powerOff(Duration.ofSeconds(20))).as("QEMU exits after poweroff -f").hasValue(0);
+            guest.awaitLine(QemuGuest.POWEROFF, Duration.ZERO);
+            System.out.printf("[real-client] guest boot: user space %d ms after QEMU start (guest uptime %s s), kernel %s%n",
+                    bootMs, boot.group(1), image.kernelVersion());
+        }
+    }
+
+    @Test
+    void dpdkVirtioUserClientSendsToDpdkVhostBackend() throws Exception {
+        Path sock = tmp.resolve("vhost.sock");
+        // DPDK's own back-end, interactive, forwarding on lcore 1; the client forwards on lcore 0.
+        try (Testpmd backend = Testpmd.builder().name("smoke-vhost-" + ProcessHandle.current().pid())
+                .vhostBackend(sock).forwardMode("rxonly").interactive().start()) {
+            backend.awaitStarted(Duration.ofSeconds(20));
+            assertThat(Files.exists(sock)).as("net_vhost listens on " + sock).isTrue();
+            backend.startForwarding();
+            Testpmd.Stats sent;
+            Testpmd.Stats before;
+            Testpmd.Stats after;
+            long window;
+            try (Testpmd client = Testpmd.builder().name("smoke-vuser-" + ProcessHandle.current().pid())
+                    .virtioUser(sock).forwardMode("txonly").txPacketLength(64).ealArgs("--main-lcore", "1").start()) {
+                client.awaitStarted(Duration.ofSeconds(20));
+                before = backend.portStats();
+                long t0 = System.nanoTime();
+                Thread.sleep(2000);
+                after = backend.portStats();
+                window = System.nanoTime() - t0;
+                sent = client.stop();
+            }
+            Testpmd.Stats received = backend.stop();
+            double mpps = (after.rxPackets() - before.rxPackets()) / (window / 1e9) / 1e6;
+            System.out.printf("[real-client] testpmd virtio_user txonly -> net_vhost rxonly, 64 B: client TX %d (TX-dropped %d, ring full),"
+                            + " back-end RX %d; %.2f Mpps received over %d ms (2 cores shared by both testpmds and the JVM)%n",
+                    sent.txPackets(), sent.txDropped(), received.rxPackets(), mpps, window / 1_000_000);
+            assertThat(sent.txPackets()).as("virtio_user sent").isPositive();
+            assertThat(received.rxPackets()).as("net_vhost received").isPositive().isLessThanOrEqualTo(sent.txPackets());
+            assertThat(after.rxPackets()).as("port counters grow while the client sends").isGreaterThan(before.rxPackets());
+        }
+    }
+
+    @Test
+    void guestVirtioNetPingsThroughDpdkVhostBackend() throws Exception {
+        GuestImage.require();
+        Path sock = tmp.resolve("guest.sock");
+        // icmpecho answers ARP and ICMP echo for any address: a peer for the guest without a bus.
+        try (Testpmd backend = Testpmd.builder().name("smoke-echo-" + ProcessHandle.current().pid())
+                .vhostBackend(sock).forwardMode("icmpecho").start()) {
+            backend.awaitStarted(Duration.ofSeconds(20));
+            try (QemuGuest guest = QemuGuest.builder().name("smoke-ping").vhostUser(sock)
+                    .ip("192.0.2.10/24").peer("192.0.2.1").steps("carrier", "ping:3").start()) {
+                assertThat(guest.awaitLine(QemuGuest.CARRIER, Duration.ofSeconds(45)).group(1)).isEqualTo("up");
+                Matcher ping = guest.awaitLine(QemuGuest.PING, Duration.ofSeconds(30));
+                assertThat(guest.waitForExit(Duration.ofSeconds(20))).hasValue(0);
+                System.out.printf("[real-client] guest virtio-net -> DPDK net_vhost icmpecho: sent=%s received=%s%n",
+                        ping.group(1), ping.group(2));
+                assertThat(ping.group(1)).isEqualTo("3");
+                assertThat(ping.group(2)).isEqualTo("3");
+            }
+            Testpmd.Stats s = backend.stop();
+            assertThat(s.rxPackets()).as("frames from the guest").isGreaterThanOrEqualTo(3);
+            assertThat(s.txPackets()).as("echo replies to the guest").isGreaterThanOrEqualTo(3);
+        }
+    }
+
+    @Test
+    void guestPingsAndRunsIperf3OverQemusOwnTap() throws Exception {
+        GuestImage image = GuestImage.require();
+        Tools.require(Tools.IPERF3);
+        try (NetNs ns = NetNs.create().tap("jvbtap0", "192.0.2.1/24");
+             ProcessConsole server = ProcessConsole.start("iperf3-server",
+                     ns.wrap(java.util.List.of(Tools.IPERF3.path().toString(), "-s", "-1", "-B", "192.0.2.1", "--forceflush")),
+                     Duration.ofSeconds(60), Path.of("target", "real-clients", "iperf3-server.log"))) {
+            server.awaitLine("Server listening", Duration.ofSeconds(10));
+            QemuGuest.Builder b = QemuGuest.builder().name("smoke-tap").netns(ns).tap("jvbtap0")
+                    .ip("192.0.2.10/24").peer("192.0.2.1").steps("carrier", "ping:3");
+            if (image.hasIperf3()) b.steps("iperf3:2");
+            try (QemuGuest guest = b.start()) {
+                Matcher ping = guest.awaitLine(QemuGuest.PING, Duration.ofSeconds(45));
+                assertThat(ping.group(2)).as("replies from the TAP side").isEqualTo("3");
+                if (image.hasIperf3()) {
+                    Matcher iperf = guest.awaitLine("JVBUS-IPERF3 sender_mbps=(\\S+) receiver_mbps=(\\S+)", Duration.ofSeconds(30));
+                    System.out.printf("[real-client] guest -> QEMU tap (baseline for the iperf3 ratio): ping %s/%s, iperf3 %s Mbit/s received%n",
+                            ping.group(2), ping.group(1), iperf.group(2));
+                    assertThat(Double.parseDouble(iperf.group(2))).isPositive();
+                } else {
+                    System.out.println("[real-client] iperf3 not in the guest image (no iperf3 on the host when it was built)");
+                }
+                assertThat(guest.waitForExit(Duration.ofSeconds(20))).hasValue(0);
+            }
+        }
+    }
+}
