@@ -19,7 +19,7 @@ import java.util.regex.Pattern;
  */
 public final class Testpmd implements AutoCloseable {
     private static final AtomicInteger SEQ = new AtomicInteger();
-    private static final Pattern FWD_STARTED = Pattern.compile("packet forwarding - ports=");
+    private static final Pattern FWD_STARTED = Pattern.compile("packet forwarding( with retry)? - ports=");
     private static final Pattern PRESS_ENTER = Pattern.compile("Press enter to exit");
     private static final Pattern ACCUMULATED = Pattern.compile("Accumulated forward statistics for all ports");
     private static final Pattern RX = Pattern.compile("RX-packets:\\s*(\\d+)\\s+RX-(?:dropped|missed):\\s*(\\d+)");
@@ -72,6 +72,19 @@ public final class Testpmd implements AutoCloseable {
         int mark = console.lineCount();
         command("start");
         console.awaitLine(mark, FWD_STARTED, Duration.ofSeconds(10));
+    }
+
+    /**
+     * Interactive: {@code stop} (forwarding only; testpmd and its port stay up, so a vhost-user
+     * back-end keeps its session) and the accumulated forward statistics it prints.
+     */
+    public Stats stopForwarding() throws InterruptedException {
+        int mark = console.lineCount();
+        command("stop");
+        int at = console.indexOf(mark, ACCUMULATED, Duration.ofSeconds(10));
+        if (at < 0) console.awaitLine(mark, ACCUMULATED, Duration.ZERO);
+        console.awaitLine(at + 1, TX, Duration.ofSeconds(5));   // the block's TX line has arrived too
+        return accumulated();
     }
 
     /** {@code show port stats all}: the NIC counters of port 0 (the one virtual port). */
@@ -132,6 +145,26 @@ public final class Testpmd implements AutoCloseable {
     }
 
     public boolean alive() { return console.alive(); }
+
+    /**
+     * SIGKILL to testpmd itself (not to the {@code timeout} wrapping it): the front-end vanishes
+     * without closing anything, as a crashed client would. Waits for the process to be gone.
+     */
+    public void kill() throws InterruptedException {
+        ProcessHandle self = ProcessHandle.of(console.pid()).orElse(null);
+        if (self == null) return;
+        List<ProcessHandle> family = new ArrayList<>(self.descendants().toList());
+        if (family.isEmpty()) family.add(self);       // no timeout wrapper: testpmd is the process
+        family.forEach(ProcessHandle::destroyForcibly);
+        for (ProcessHandle h : family) {
+            try {
+                h.onExit().get(10, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                throw new AssertionError("testpmd " + h.pid() + " did not die on SIGKILL", e);
+            }
+        }
+        console.waitFor(Duration.ofSeconds(10));
+    }
 
     @Override public void close() { console.close(); }
 
