@@ -150,6 +150,7 @@ public final class VhostUserSession implements AutoCloseable {
             return;
         }
         int[] fdArray = fds.stream().mapToInt(Integer::intValue).toArray();
+        LOG.fine(() -> "vhost-user " + device + ": " + m + " fds=" + fdArray.length);
         try {
             handle(m, fdArray);
             if (m.needReply() && !r.alwaysReplies() && ProtocolFeature.REPLY_ACK.in(protocolFeatures))
@@ -377,7 +378,10 @@ public final class VhostUserSession implements AutoCloseable {
             device.pause();
             DeviceState s = device.save();
             for (QueueState q : s.queues()) if (q.index() < rings.length) rings[q.index()].base = q.nextAvail();
-        } catch (DeviceException e) {
+        } catch (RuntimeException e) {
+            // DeviceException, or a ring whose worker died of a fault mid-batch (its NEEDS_RESET report
+            // may not have landed yet) and so cannot be saved: the positions are lost, the rings keep
+            // their bases, and the session must go on so the front-end can reset and set up again.
             LOG.info(() -> "vhost-user " + device + ": stopping rings: " + e.getMessage());
         }
         negotiate(virtioFeatures);   // reset the data path, keep the negotiated features
