@@ -1,0 +1,310 @@
+package dev.jvbus.bench;
+
+import dev.jvbus.connector.vhostuser.VhostUserBackend;
+import dev.jvbus.core.bus.Bus;
+import dev.jvbus.core.bus.Container;
+import dev.jvbus.core.bus.Device;
+import dev.jvbus.net.DropReason;
+import dev.jvbus.net.MacAddress;
+import dev.jvbus.net.NetPort;
+import dev.jvbus.net.Networks;
+import dev.jvbus.net.SwitchPort;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Packets/s through a vhost-user back-end, ours against DPDK's own, in one run (issue 6, "Benchmark
+ * (not a test)"). The front-end is the same in both: {@code dpdk-testpmd} with a {@code net_virtio_user}
+ * port in txonly mode, forwarding on lcore 0, sending frames of the given size as fast as the back-end
+ * takes them.
+ *
+ * <ul>
+ *   <li>dpdk: a second testpmd with {@code net_vhost} (DPDK's vhost library) in rxonly, forwarding on
+ *       lcore 1; rate = its port's RX-packets over the window ({@code show port stats all}).</li>
+ *   <li>ours: this JVM's bus, a virtio-net device on an L2 switch with one more port that counts what
+ *       the switch hands it, served by {@code VhostUserBackend}; rate = frames that port received over
+ *       the window (so each one went tx ring, header check, switch lookup, delivery).</li>
+ * </ul>
+ * Rounds alternate dpdk/ours per size, so a change in the machine's load hits both; the table shows
+ * each side's median over the rounds and the ratio of the medians.
+ *
+ * <p>Run: {@code ./jvbus bench-vhost [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500]}
+ */
+public final class VhostUserBench {
+    private static final Pattern NIC_STATS = Pattern.compile("NIC statistics for port 0");
+    private static final Pattern RX_PACKETS = Pattern.compile("RX-packets:\\s*(\\d+)");
+    private static final Pattern PORT_SUMMARY = Pattern.compile("Number of available ports: (\\d+)");
+    private static final Pattern FWD_STARTED = Pattern.compile("packet forwarding.* - ports=");
+    private static final long DEV_MAC = MacAddress.parse("02:00:00:00:be:01");
+    private static final long PEER_MAC = MacAddress.parse("02:00:00:00:be:02");
+
+    private VhostUserBench() {}
+
+    public static void main(String[] args) throws Exception {
+        int rounds = 5;
+        double seconds = 1.5, warmup = 1;
+        int[] sizes = {64, 1500};
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
+                case "--seconds" -> seconds = Double.parseDouble(args[++i]);
+                case "--warmup" -> warmup = Double.parseDouble(args[++i]);
+                case "--sizes" -> sizes = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
+                default -> {
+                    System.out.println("usage: VhostUserBench [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500]");
+                    System.exit(2);
+                }
+            }
+        }
+        Path testpmd = Path.of("/usr/bin/dpdk-testpmd");
+        if (!Files.isExecutable(testpmd)) {
+            System.out.println("dpdk-testpmd missing (Debian package dpdk-dev; .ci/install-deps installs it)");
+            System.exit(2);
+        }
+        Path dir = Files.createTempDirectory("jvbus-vhost-bench");
+        Path logs = Path.of("target", "bench-vhost");
+        Files.createDirectories(logs);
+
+        Container c = Bus.withDiscoveredModels().createContainer("bench-vhost");
+        Device dev = c.addDevice("virtio-net", -1L, Map.of("network", "bench", "mac", MacAddress.toString(DEV_MAC)));
+        CountingPort peer = new CountingPort();
+        SwitchPort peerPort = Networks.global().network(c.name(), "bench").join(peer);
+        Path ourSock = dir.resolve("ours.sock");
+        VhostUserBackend ours = VhostUserBackend.serve(dev, ourSock);
+
+        System.out.printf("vhost-user back-ends, testpmd virtio_user txonly -> back-end; %d rounds x %.1f s (after %.1f s warm-up) per case;"
+                + " cpus %d, load %s%n", rounds, seconds, warmup, Runtime.getRuntime().availableProcessors(), loadAverage());
+        Map<Integer, long[][]> results = new LinkedHashMap<>();   // size -> [dpdk|ours][round]
+        for (int size : sizes) results.put(size, new long[2][rounds]);
+        int seq = 0;
+        try {
+            for (int r = 0; r < rounds; r++) {
+                for (int size : sizes) {
+                    long[][] res = results.get(size);
+                    // DPDK's back-end
+                    Path sock = dir.resolve("dpdk-" + (++seq) + ".sock");
+                    try (Pmd backend = Pmd.start("dpdk-vhost-" + seq, logs, List.of("-l", "0-1"), "net_vhost0,iface=" + sock,
+                            List.of("--forward-mode=rxonly", "-i"))) {
+                        backend.awaitReady();
+                        backend.command("start");
+                        backend.await(FWD_STARTED, 10);
+                        try (Pmd client = startClient("dpdk-client-" + seq, logs, sock, size)) {
+                            res[0][r] = measure(backend::rxPackets, client, warmup, seconds);
+                        }
+                    }
+                    // ours
+                    try (Pmd client = startClient("ours-client-" + (++seq), logs, ourSock, size)) {
+                        res[1][r] = measure(() -> peer.frames, client, warmup, seconds);
+                    }
+                    awaitFree(dev);
+                    System.out.printf("  round %d, %4d B: dpdk %,12d pkt/s   ours %,12d pkt/s   (%.2f)%n",
+                            r + 1, size, res[0][r], res[1][r], (double) res[1][r] / Math.max(1, res[0][r]));
+                }
+            }
+        } finally {
+            ours.close();
+            peerPort.leave();
+        }
+        System.out.println();
+        System.out.println("| frame | DPDK net_vhost (pkt/s) | jvbus vhost-user (pkt/s) | ours/DPDK |");
+        System.out.println("|------:|-----------------------:|-------------------------:|----------:|");
+        for (var e : results.entrySet()) {
+            long d = median(e.getValue()[0]), o = median(e.getValue()[1]);
+            System.out.printf("| %4d B | %,22d | %,24d | %9.2f |%n", e.getKey(), d, o, (double) o / Math.max(1, d));
+        }
+        System.out.println("(medians over rounds; load average after: " + loadAverage() + "; testpmd logs in " + logs.toAbsolutePath() + ")");
+        System.exit(0);
+    }
+
+    private static Pmd startClient(String name, Path logs, Path sock, int size) throws InterruptedException {
+        Pmd client = Pmd.start(name, logs, List.of("-l", "0-1", "--main-lcore", "1"),
+                "net_virtio_user0,path=" + sock + ",mac=" + MacAddress.toString(DEV_MAC),
+                List.of("--forward-mode=txonly", "--txpkts=" + size, "--eth-peer=0," + MacAddress.toString(PEER_MAC), "--auto-start"));
+        client.await(FWD_STARTED, 30);
+        return client;
+    }
+
+    /** Packets/s the counter grew over the window, after the warm-up. */
+    private static long measure(Counter counter, Pmd client, double warmup, double seconds) throws Exception {
+        Thread.sleep((long) (warmup * 1000));
+        long c0 = counter.get(), t0 = System.nanoTime();
+        Thread.sleep((long) (seconds * 1000));
+        long c1 = counter.get(), t1 = System.nanoTime();
+        if (!client.alive()) throw new IllegalStateException(client.name + " died; see its log");
+        return (long) ((c1 - c0) / ((t1 - t0) / 1e9));
+    }
+
+    private interface Counter { long get() throws Exception; }
+
+    private static void awaitFree(Device dev) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (dev.holder().isPresent()) {
+            if (System.nanoTime() > deadline) throw new IllegalStateException("the device was not freed after the client ended");
+            Thread.sleep(10);
+        }
+    }
+
+    private static long median(long[] v) {
+        long[] s = v.clone();
+        Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+
+    private static String loadAverage() {
+        try {
+            String[] f = Files.readString(Path.of("/proc/loadavg")).split(" ");
+            return f[0] + " " + f[1] + " " + f[2];
+        } catch (IOException e) {
+            return "?";
+        }
+    }
+
+    /**
+     * The bus-side port: copies each frame the switch delivers into its own buffer (as DPDK's rxonly
+     * back-end copies each packet out of the ring into an mbuf) and counts it. One delivering thread
+     * at a time (the switch's port lock).
+     */
+    static final class CountingPort implements NetPort {
+        volatile long frames;
+        private final MemorySegment buf = MemorySegment.ofArray(new byte[16384]);
+
+        @Override public String name() { return "bench-peer"; }
+
+        @Override
+        public DropReason deliver(MemorySegment frame, long offset, int length) {
+            MemorySegment.copy(frame, offset, buf, 0, length);
+            frames++;
+            return null;
+        }
+    }
+
+    /** One testpmd process, its console kept in memory and copied to a log; killed with its children on close. */
+    static final class Pmd implements AutoCloseable {
+        final String name;
+        private final Process process;
+        private final OutputStream stdin;
+        private final List<String> lines = new ArrayList<>();
+
+        private Pmd(String name, Process process, Path log) {
+            this.name = name;
+            this.process = process;
+            this.stdin = process.getOutputStream();
+            Thread.ofPlatform().daemon().name(name).start(() -> pump(log));
+        }
+
+        static Pmd start(String name, Path logs, List<String> cores, String vdev, List<String> app) {
+            List<String> cmd = new ArrayList<>(List.of("timeout", "--kill-after=5", "120s", "stdbuf", "-oL", "-eL",
+                    "dpdk-testpmd", "--no-huge", "-m", "512"));
+            cmd.addAll(cores);
+            cmd.addAll(List.of("--no-pci", "--file-prefix=" + name + "-" + ProcessHandle.current().pid(),
+                    "--log-level=lib.eal:warning", "--vdev", vdev, "--",
+                    "--total-num-mbufs=8192", "--disable-link-check"));
+            cmd.addAll(app);
+            try {
+                Path log = logs.resolve(name + ".log");
+                Files.writeString(log, "$ " + String.join(" ", cmd) + "\n");
+                return new Pmd(name, new ProcessBuilder(cmd).redirectErrorStream(true).start(), log);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+
+        private void pump(Path log) {
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+                 var w = Files.newBufferedWriter(log, StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.APPEND)) {
+                String line;
+                while ((line = r.readLine()) != null) {
+                    w.write(line);
+                    w.newLine();
+                    w.flush();
+                    synchronized (this) {
+                        lines.add(line);
+                        notifyAll();
+                    }
+                }
+            } catch (IOException ignored) {
+            }
+            synchronized (this) { notifyAll(); }
+        }
+
+        boolean alive() { return process.isAlive(); }
+
+        void command(String line) throws IOException {
+            stdin.write((line + "\n").getBytes(StandardCharsets.UTF_8));
+            stdin.flush();
+        }
+
+        /** Waits for a line matching {@code p} at or after line {@code from}; its index. */
+        synchronized int await(int from, Pattern p, double seconds) throws InterruptedException {
+            long deadline = System.nanoTime() + (long) (seconds * 1e9);
+            for (int i = from; ; ) {
+                for (; i < lines.size(); i++) if (p.matcher(lines.get(i)).find()) return i;
+                long left = deadline - System.nanoTime();
+                if (left <= 0 || !process.isAlive())
+                    throw new IllegalStateException(name + ": no /" + p + "/; last lines:\n"
+                            + String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size())));
+                TimeUnit.NANOSECONDS.timedWait(this, Math.min(left, 100_000_000));
+            }
+        }
+
+        int await(Pattern p, double seconds) throws InterruptedException { return await(0, p, seconds); }
+
+        synchronized int mark() { return lines.size(); }
+
+        void awaitReady() throws Exception {
+            int m = mark();
+            command("show port summary all");
+            await(m, PORT_SUMMARY, 30);
+        }
+
+        /** RX-packets of port 0 ({@code show port stats all}). */
+        long rxPackets() throws Exception {
+            int m = mark();
+            command("show port stats all");
+            int h = await(m, NIC_STATS, 10);
+            int at = await(h, RX_PACKETS, 10);
+            Matcher x;
+            synchronized (this) { x = RX_PACKETS.matcher(lines.get(at)); }
+            if (!x.find()) throw new IllegalStateException("unreachable");
+            return Long.parseLong(x.group(1));
+        }
+
+        /**
+         * Ends testpmd the way a user would (a newline ends --auto-start, {@code quit} the prompt), so it
+         * stops its port cleanly; signals only if it does not. One SIGTERM, to testpmd itself: timeout
+         * would pass a second one on, and a second SIGTERM during testpmd's clean-up kills it half way.
+         */
+        @Override
+        public void close() throws InterruptedException {
+            try {
+                command("");
+                command("quit");
+            } catch (IOException ignored) {
+            }
+            if (process.waitFor(10, TimeUnit.SECONDS)) return;
+            List<ProcessHandle> family = process.toHandle().descendants().toList();
+            family.forEach(ProcessHandle::destroy);
+            if (!process.waitFor(5, TimeUnit.SECONDS)) {
+                family.forEach(ProcessHandle::destroyForcibly);
+                process.destroyForcibly();
+                process.waitFor(5, TimeUnit.SECONDS);
+            }
+            for (ProcessHandle h : family) h.onExit().completeOnTimeout(null, 5, TimeUnit.SECONDS).join();
+        }
+    }
+}
