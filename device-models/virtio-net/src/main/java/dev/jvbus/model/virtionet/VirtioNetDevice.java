@@ -240,18 +240,12 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         @Override
         public boolean poll() throws QueueFault {
             int n = 0;
-            try {
-                while (n < TX_BATCH && q.pop(txChain)) {
-                    transmit(txChain);
-                    q.pushUsed(txChain.head(), 0);
-                    n++;
-                }
-            } finally {
-                // Also when a later buffer of the batch faults: the ones already sent are done, and a
-                // ring left with pushed-but-unpublished entries could not be saved by a stop that races
-                // the NEEDS_RESET report.
-                if (n > 0) q.publishUsed();
+            while (n < TX_BATCH && q.pop(txChain)) {
+                transmit(txChain);
+                q.pushUsed(txChain.head(), 0);
+                n++;
             }
+            if (n > 0) q.publishUsed();
             return n > 0;
         }
 
