@@ -108,9 +108,13 @@ public final class VhostUserBench {
                         }
                     }
                     // ours
+                    long f0 = peer.frames, b0 = peer.bytes;
                     try (Pmd client = startClient("ours-client-" + (++seq), logs, ourSock, size)) {
                         res[1][r] = measure(() -> peer.frames, client, warmup, seconds);
                     }
+                    long f = peer.frames - f0, b = peer.bytes - b0;
+                    if (f == 0 || b != f * size)   // every frame counted is a whole frame of the size asked for
+                        throw new IllegalStateException("ours: " + f + " frames of " + b + " bytes, expected " + size + " B each");
                     awaitFree(dev);
                     System.out.printf("  round %d, %4d B: dpdk %,12d pkt/s   ours %,12d pkt/s   (%.2f)%n",
                             r + 1, size, res[0][r], res[1][r], (double) res[1][r] / Math.max(1, res[0][r]));
@@ -180,7 +184,7 @@ public final class VhostUserBench {
      * at a time (the switch's port lock).
      */
     static final class CountingPort implements NetPort {
-        volatile long frames;
+        volatile long frames, bytes;
         private final MemorySegment buf = MemorySegment.ofArray(new byte[16384]);
 
         @Override public String name() { return "bench-peer"; }
@@ -189,6 +193,7 @@ public final class VhostUserBench {
         public DropReason deliver(MemorySegment frame, long offset, int length) {
             MemorySegment.copy(frame, offset, buf, 0, length);
             frames++;
+            bytes += length;
             return null;
         }
     }
