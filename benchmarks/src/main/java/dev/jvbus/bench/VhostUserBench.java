@@ -125,11 +125,15 @@ public final class VhostUserBench {
             peerPort.leave();
         }
         System.out.println();
-        System.out.println("| frame | DPDK net_vhost (pkt/s) | jvbus vhost-user (pkt/s) | ours/DPDK |");
-        System.out.println("|------:|-----------------------:|-------------------------:|----------:|");
+        System.out.println("| frame | DPDK net_vhost (pkt/s) | jvbus vhost-user (pkt/s) | ours/DPDK | median of round ratios |");
+        System.out.println("|------:|-----------------------:|-------------------------:|----------:|-----------------------:|");
         for (var e : results.entrySet()) {
-            long d = median(e.getValue()[0]), o = median(e.getValue()[1]);
-            System.out.printf("| %4d B | %,22d | %,24d | %9.2f |%n", e.getKey(), d, o, (double) o / Math.max(1, d));
+            long[] dv = e.getValue()[0], ov = e.getValue()[1];
+            long d = median(dv), o = median(ov);
+            long[] ratios = new long[dv.length];   // per round, in thousandths: a load change within a round hits both sides
+            for (int i = 0; i < dv.length; i++) ratios[i] = ov[i] * 1000 / Math.max(1, dv[i]);
+            System.out.printf("| %4d B | %,22d | %,24d | %9.2f | %22.2f |%n", e.getKey(), d, o, (double) o / Math.max(1, d),
+                    median(ratios) / 1000.0);
         }
         System.out.println("(medians over rounds; load average after: " + loadAverage() + "; testpmd logs in " + logs.toAbsolutePath() + ")");
         System.exit(0);
