@@ -177,6 +177,31 @@ class QemuGuestPingTest {
         }
     }
 
+    /** Client mode: QEMU listens ({@code server=on}, waiting for the back-end before it boots) and our back-end connects. */
+    @Test
+    void guestPingsWithQemuAsTheSocketServerAndOurBackendConnecting() throws Exception {
+        GuestImage.require();
+        Tools.require(Tools.QEMU);
+        Container c = Bus.withDiscoveredModels().createContainer("qemu-client-mode");
+        Device device = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK, "mac", MAC));
+        L2Switch sw = Networks.global().network(c.name(), NETWORK);
+        Path sock = tmp.resolve("vhost.sock");
+        try (NetNs ns = NetNs.create();
+             TapPort tap = TapPort.create(sw, "jvbtap0", NetNamespace.named(ns.name()), true);
+             QemuGuest guest = guest("vu-client-mode", sock, "carrier", "ping:5").vhostUserServer(sock).start();
+             VhostUserBackend backend = VhostUserBackend.connect(device, sock)) {
+            ns.exec("ip", "addr", "add", "192.0.2.1/24", "dev", "jvbtap0");
+            assertThat(guest.awaitLine(QemuGuest.CARRIER, Duration.ofSeconds(45)).group(1)).isEqualTo("up");
+            Matcher ping = guest.awaitLine(QemuGuest.PING, Duration.ofSeconds(30));
+            PortStats dev = portStats(sw, c.name() + "/" + device.devid().value() + ":virtio-net");
+            System.out.printf("[real-client] guest with QEMU as socket server (our back-end connects): ping sent=%s received=%s; device port rx=%d tx=%d%n",
+                    ping.group(1), ping.group(2), dev.rxFrames(), dev.txFrames());
+            assertPing(ping);
+            assertFrames(dev, tap.switchPort().stats());
+            assertThat(guest.waitForExit(Duration.ofSeconds(20))).hasValue(0);
+        }
+    }
+
     /** Unbinds and binds the guest's virtio-net driver (a virtio device reset), then sets eth0 up again. */
     static final String REBIND_DRIVER = """
             set -e
