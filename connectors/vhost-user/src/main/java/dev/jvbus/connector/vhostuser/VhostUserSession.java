@@ -259,7 +259,9 @@ public final class VhostUserSession implements AutoCloseable {
             case SET_VRING_ENABLE -> {
                 Message.VringState s = (Message.VringState) m.body();
                 Vring v = ring(s.index());
-                if (!protocolFeaturesAcked) throw VhostUserException.refuse("SET_VRING_ENABLE without VHOST_USER_F_PROTOCOL_FEATURES");
+                // QEMU sends this as soon as the back-end OFFERS VHOST_USER_F_PROTOCOL_FEATURES (it checks
+                // GET_FEATURES, not what it acked), e.g. when the guest driver sets up queues before
+                // SET_FEATURES. Keep the state; it only gates rings once the feature is acked (see ready()).
                 restartAround(() -> v.enabled = s.num() != 0);
             }
             case RESET_DEVICE -> {
