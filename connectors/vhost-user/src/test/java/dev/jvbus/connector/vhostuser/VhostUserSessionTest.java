@@ -180,6 +180,30 @@ class VhostUserSessionTest {
     }
 
     @Test
+    void startedButDisabledRingsRunInactiveAndAreEnabledInPlace() throws Exception {
+        try (FrontEnd fe = new FrontEnd(backend.socket())) {
+            fe.sendU64(Request.SET_FEATURES, V1 | (1L << Wire.F_PROTOCOL_FEATURES));
+            fe.sendMemTable(MEM, USER_BASE, mem.fd());
+            for (int i = 0; i < 2; i++) {
+                EventFd kick = i == 0 ? kick0 : kick1, call = i == 0 ? call0 : call1;
+                fe.sendState(Request.SET_VRING_NUM, i, 256);
+                fe.sendAddr(i, USER_BASE + 0x1000 + 0x8000L * i, USER_BASE + 0x3000 + 0x8000L * i, USER_BASE + 0x2000 + 0x8000L * i);
+                fe.sendU64(Request.SET_VRING_KICK, i, kick.fd());
+                fe.sendU64(Request.SET_VRING_CALL, i, call.fd());
+            }
+            await(() -> fn.lastStart != null && fn.lastStart.queues().size() == 2, "started with both rings");
+            assertThat(fn.lastStart.queues()).allSatisfy(q -> assertThat(q.active()).as("disabled until SET_VRING_ENABLE").isFalse());
+            int starts = fn.starts;
+            fe.sendState(Request.SET_VRING_ENABLE, 0, 1);
+            fe.sendState(Request.SET_VRING_ENABLE, 1, 1);
+            await(() -> fn.activity.containsAll(java.util.List.of("0=true", "1=true")), "both rings enabled in place");
+            assertThat(fn.starts).as("no restart for an enable").isEqualTo(starts);
+            fe.sendState(Request.SET_VRING_ENABLE, 1, 0);
+            await(() -> fn.activity.contains("1=false"), "ring 1 disabled in place");
+        }
+    }
+
+    @Test
     void featuresOutsideTheOfferAreRefusedWithAFailedAck() throws Exception {
         device.limitFeatures(~EVENT_IDX);
         try (FrontEnd fe = new FrontEnd(backend.socket())) {
