@@ -1,45 +1,262 @@
 package dev.jvbus.bench;
 
+import dev.jvbus.core.ring.QueueFault;
+import dev.jvbus.core.ring.ioq.IoqDevice;
+import dev.jvbus.core.ring.ioq.IoqDriver;
+import dev.jvbus.core.ring.ioq.IoqLayout;
+import dev.jvbus.core.ring.ioq.ShmSignal;
+import dev.jvbus.core.signal.DoorbellWait;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.List;
+import java.util.function.BooleanSupplier;
 
 /**
- * SLOT: jvbus IoqRing (dev.jvbus.core.ring.ioq), to be plugged in once that branch is merged.
+ * jvbus's vbus IOQ ring ({@code dev.jvbus.core.ring.ioq}) between the two processes, shm-signal
+ * suppression on.
  *
- * <p>How to fill it in:
- * <ul>
- *   <li>{@link #setup}: in the parent, create the ring memory with {@code Memfd.create} (ring layout
- *       plus a buffer area of ring-size x message-size) and two {@code EventFd}s (kick, call); keep them
- *       open in the returned Setup until it is closed. childArgs = parent pid, memfd fd, memfd size,
- *       kick fd, call fd (and queue size).</li>
- *   <li>attach: {@code Memfd.mapPeer(pid, fd, size, Arena.ofShared())} and {@code EventFd.fromPeer(pid, fd)}
- *       (pidfd_getfd) in each child. Producer = driver side: copy the stamped message into its buffer,
- *       add the buffer, kick if not suppressed, recycle used buffers. Consumer = device side: pop the
- *       chain, copy the bytes out into a private buffer, hand the two stamps to the sink, push used.</li>
- *   <li>Modes: SPIN = never sleep; ADAPTIVE = the ring's default waiter (bounded spin, then epoll/eventfd
- *       with notifications re-enabled). {@link Producer#flush()} must kick, so a sleeping consumer sees the
- *       tail of a run.</li>
- *   <li>Then set {@link #available()} to true. The harness prints ioq/pipe and ioq/agrona ratios by itself.</li>
- * </ul>
+ * <p>Memory (one memfd, guest address = offset): the ring head with its embedded descriptors at 0,
+ * then one message slot per descriptor. The producer is the driver (north): it copies the stamped
+ * message into the slot of {@code nextSlot()} and offers it; it kicks (shm-signal inject) once per
+ * {@link RingMemory#BATCH} offers, when the ring is full and at {@link Producer#flush()}, and reaps
+ * completions only when the ring is full. The consumer is the device (south): poll, copy the bytes
+ * out, complete, and notify the driver once per batch and whenever the ring is empty. The driver
+ * lays the ring out in its own process; the device attaches once the ring magic is there.
+ *
+ * <p>Waiting: SPIN spins on the ring with the signal masked. ADAPTIVE spins (masked) for
+ * {@link RingMemory#SPIN_NANOS}, then follows {@link ShmSignal}'s receive pass (beginPass, look at the
+ * ring, endPass, enable) and {@link DoorbellWait}'s await on the eventfd, then masks again.
  */
 public final class IoqRingTransport implements Transport {
     @Override public String name() { return "ioq"; }
     @Override public List<WaitMode> modes() { return List.of(WaitMode.SPIN, WaitMode.ADAPTIVE); }
     @Override public boolean baseline() { return false; }
-    @Override public boolean available() { return false; }
+
+    static long slotsOffset(int count) { return RingMemory.align(IoqLayout.ringSize(count), 64); }
+
+    static long bytes(int count, int slotSize) { return RingMemory.align(slotsOffset(count) + (long) count * slotSize, 4096); }
 
     @Override
-    public Setup setup(Case c) throws IOException {
-        throw new UnsupportedOperationException("ioq ring not plugged in yet");
+    public Setup setup(Case c) {
+        int n = RingMemory.queueSize(c), slot = RingMemory.slotSize(c.size());
+        return RingMemory.create("jvbus-bench-ioq", bytes(n, slot), n, slot);
     }
 
     @Override
     public Producer attachProducer(Case c, List<String> args) throws IOException {
-        throw new UnsupportedOperationException("ioq ring not plugged in yet");
+        RingMemory.Attached a = RingMemory.Attached.of(args);
+        try {
+            IoqDriver d = IoqDriver.create(0, a.memory(), 0, a.queueSize(), a.kick(), true);
+            return new RingProducer(a, d, c.size(), c.mode());
+        } catch (QueueFault f) {
+            throw new IOException(f);
+        }
     }
 
     @Override
     public Consumer attachConsumer(Case c, List<String> args) throws IOException {
-        throw new UnsupportedOperationException("ioq ring not plugged in yet");
+        RingMemory.Attached a = RingMemory.Attached.of(args);
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (true) {
+            try {
+                return new RingConsumer(a, IoqDevice.attach(0, a.memory(), 0, a.queueSize(), a.call(), true), c.size(), c.mode());
+            } catch (QueueFault f) {   // the producer JVM has not laid the ring out yet (magic still 0)
+                if (f.reason() != QueueFault.Reason.BAD_RING_MAGIC || System.nanoTime() > deadline) throw new IOException(f);
+                try {
+                    Thread.sleep(1);
+                } catch (InterruptedException e) {
+                    throw new IOException(e);
+                }
+            }
+        }
+    }
+
+    private static final class RingProducer implements Producer, IoqDriver.CompletionSink {
+        private final RingMemory.Attached a;
+        private final IoqDriver d;
+        private final ShmSignal sig;
+        private final MemorySegment ring;
+        private final MemorySegment msg;
+        private final int size, slotSize;
+        private final long slots;
+        private final boolean spin;
+        private final DoorbellWait waiter;
+        private final BooleanSupplier completed;
+        private int sinceKick;
+
+        RingProducer(RingMemory.Attached a, IoqDriver d, int size, WaitMode mode) {
+            this.a = a;
+            this.d = d;
+            this.sig = d.signal();
+            this.ring = a.segment();
+            this.msg = Arena.global().allocate(size, 8);
+            for (int i = 0; i < size; i++) msg.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 31 + 7));
+            this.size = size;
+            this.slotSize = a.slotSize();
+            this.slots = slotsOffset(a.queueSize());
+            this.spin = mode == WaitMode.SPIN;
+            this.waiter = spin ? null : new DoorbellWait(DoorbellWait.Mode.ADAPTIVE, 0);
+            if (waiter != null) waiter.add(a.call());
+            this.completed = this::reapSome;
+            sig.disable();   // masked while running; armed only to sleep
+        }
+
+        @Override public void completed(long cookie, long length) { }
+
+        private boolean reapSome() {
+            try {
+                return d.reap(this, Integer.MAX_VALUE) > 0;
+            } catch (QueueFault f) {
+                return true;   // the fault is rethrown by the next call
+            }
+        }
+
+        @Override
+        public void send(long seq) throws IOException {
+            try {
+                msg.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, seq);
+                msg.set(ValueLayout.JAVA_LONG_UNALIGNED, size - 8, seq);
+                if (!d.hasRoom()) reclaim();
+                long addr = slots + (long) d.nextSlot() * slotSize;
+                MemorySegment.copy(msg, 0, ring, addr, size);
+                d.offer(seq, addr, size);
+                if (++sinceKick == RingMemory.BATCH) {
+                    sinceKick = 0;
+                    d.kick();
+                }
+            } catch (QueueFault f) {
+                throw new IOException(f);
+            }
+        }
+
+        private void reclaim() throws QueueFault {
+            while (true) {
+                if (d.reap(this, Integer.MAX_VALUE) > 0) return;
+                if (d.fault() != null) throw d.fault();
+                sinceKick = 0;
+                d.kick();
+                if (spin) {
+                    while (!reapSome()) Thread.onSpinWait();
+                    return;
+                }
+                if (SplitRingTransport.spinFor(completed)) return;
+                sig.beginPass();
+                if (reapSome()) return;
+                if (sig.endPass()) continue;
+                if (sig.enable()) {
+                    sig.disable();
+                    continue;
+                }
+                waiter.await(sig::isDirty);
+                sig.disable();
+            }
+        }
+
+        @Override
+        public void flush() throws IOException {
+            sinceKick = 0;
+            try {
+                d.kick();
+            } catch (QueueFault f) {
+                throw new IOException(f);
+            }
+        }
+
+        @Override
+        public void close() {
+            if (waiter != null) waiter.close();
+            a.close();
+        }
+    }
+
+    private static final class RingConsumer implements Consumer {
+        private final RingMemory.Attached a;
+        private final IoqDevice dev;
+        private final ShmSignal sig;
+        private final MemorySegment copy;
+        private final boolean spin;
+        private final DoorbellWait waiter;
+        private final BooleanSupplier dirty;
+        private final BooleanSupplier peekWork = this::peek;
+        private IoqDevice.Buffer held;
+        private int unnotified;
+
+        RingConsumer(RingMemory.Attached a, IoqDevice dev, int size, WaitMode mode) {
+            this.a = a;
+            this.dev = dev;
+            this.sig = dev.signal();
+            this.copy = MemorySegment.ofArray(new byte[Math.max(size, Message.MIN_SIZE)]);
+            this.spin = mode == WaitMode.SPIN;
+            this.waiter = spin ? null : new DoorbellWait(DoorbellWait.Mode.ADAPTIVE, 0);
+            if (waiter != null) waiter.add(a.kick());
+            this.dirty = sig::isDirty;
+            sig.disable();
+        }
+
+        /** Takes the next buffer into {@code held} if there is one (the spin condition). */
+        private boolean peek() {
+            if (held == null) {
+                try {
+                    held = dev.poll();
+                } catch (QueueFault f) {
+                    return true;   // rethrown by the next poll
+                }
+            }
+            return held != null;
+        }
+
+        @Override
+        public int receive(MessageSink sink, int max) throws IOException {
+            try {
+                int n = 0;
+                while (true) {
+                    IoqDevice.Buffer b = held;
+                    held = null;
+                    if (b == null) b = dev.poll();
+                    while (b != null) {
+                        int len = (int) Math.min(b.length(), copy.byteSize());
+                        MemorySegment.copy(b.segment(), b.offset(), copy, 0, len);
+                        sink.onMessage(copy.get(ValueLayout.JAVA_LONG_UNALIGNED, 0),
+                                copy.get(ValueLayout.JAVA_LONG_UNALIGNED, len - 8), (int) b.length());
+                        dev.complete(0);
+                        if (++unnotified == RingMemory.BATCH) {
+                            unnotified = 0;
+                            dev.notifyDriver();
+                        }
+                        if (++n == max) break;
+                        b = dev.poll();
+                    }
+                    if (n > 0) return n;
+                    if (unnotified > 0) {
+                        unnotified = 0;
+                        dev.notifyDriver();
+                    }
+                    if (spin) {
+                        while (!peek()) Thread.onSpinWait();
+                        continue;
+                    }
+                    if (SplitRingTransport.spinFor(peekWork)) continue;
+                    sig.beginPass();
+                    if (peek()) continue;
+                    if (sig.endPass()) continue;
+                    if (sig.enable()) {
+                        sig.disable();
+                        continue;
+                    }
+                    waiter.await(dirty);
+                    sig.disable();
+                }
+            } catch (QueueFault f) {
+                throw new IOException(f);
+            }
+        }
+
+        @Override
+        public void close() {
+            if (waiter != null) waiter.close();
+            a.close();
+        }
     }
 }

@@ -43,6 +43,7 @@ final class Report {
         for (String load : loads) {
             for (int size : sizes) {
                 Optional<Result> pipe = find(rs, "pipe", WaitMode.BLOCK, size, load);
+                Optional<Result> pipeNio = find(rs, "pipe-nio", WaitMode.BLOCK, size, load);
                 Optional<Result> agrona = find(rs, "agrona", WaitMode.SPIN, size, load);
                 Optional<Result> backoff = find(rs, "agrona", WaitMode.BACKOFF, size, load);
                 for (Result r : rs) {
@@ -52,6 +53,12 @@ final class Report {
                     if (pipe.isPresent() && r != pipe.get()) {
                         double x = r.median() / pipe.get().median();
                         line.append(String.format(Locale.ROOT, "  /pipe %6.2fx", x));
+                        if (!r.baseline() && size == 16) line.append(" (target >= 7: ").append(verdict(x, 7)).append(')');
+                        any = true;
+                    }
+                    if (pipeNio.isPresent() && r != pipeNio.get() && !r.transport().startsWith("pipe")) {
+                        double x = r.median() / pipeNio.get().median();
+                        line.append(String.format(Locale.ROOT, "  /pipe-nio %6.2fx", x));
                         if (!r.baseline() && size == 16) line.append(" (target >= 7: ").append(verdict(x, 7)).append(')');
                         any = true;
                     }

@@ -1,45 +1,249 @@
 package dev.jvbus.bench;
 
+import dev.jvbus.core.ring.QueueFault;
+import dev.jvbus.core.ring.virtio.BufferList;
+import dev.jvbus.core.ring.virtio.DescriptorChain;
+import dev.jvbus.core.ring.virtio.SplitRingLayout;
+import dev.jvbus.core.ring.virtio.SplitVirtqueue;
+import dev.jvbus.core.ring.virtio.SplitVirtqueueDriver;
+import dev.jvbus.core.signal.DoorbellWait;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.List;
+import java.util.function.BooleanSupplier;
 
 /**
- * SLOT: jvbus SplitVirtqueue (dev.jvbus.core.ring.virtio), to be plugged in once that branch is merged.
+ * jvbus's virtio split ring ({@code dev.jvbus.core.ring.virtio}) between the two processes, EVENT_IDX on.
  *
- * <p>How to fill it in:
- * <ul>
- *   <li>{@link #setup}: in the parent, create the ring memory with {@code Memfd.create} (ring layout
- *       plus a buffer area of ring-size x message-size) and two {@code EventFd}s (kick, call); keep them
- *       open in the returned Setup until it is closed. childArgs = parent pid, memfd fd, memfd size,
- *       kick fd, call fd (and queue size).</li>
- *   <li>attach: {@code Memfd.mapPeer(pid, fd, size, Arena.ofShared())} and {@code EventFd.fromPeer(pid, fd)}
- *       (pidfd_getfd) in each child. Producer = driver side: copy the stamped message into its buffer,
- *       add the buffer, kick if not suppressed, recycle used buffers. Consumer = device side: pop the
- *       chain, copy the bytes out into a private buffer, hand the two stamps to the sink, push used.</li>
- *   <li>Modes: SPIN = never sleep; ADAPTIVE = the ring's default waiter (bounded spin, then epoll/eventfd
- *       with notifications re-enabled). {@link Producer#flush()} must kick, so a sleeping consumer sees the
- *       tail of a run.</li>
- *   <li>Then set {@link #available()} to true. The harness prints split/pipe and split/agrona ratios by itself.</li>
- * </ul>
+ * <p>Memory (one memfd, guest address = offset): descriptor table, available ring and used ring, each
+ * on its own cache lines, then {@code queueSize} message slots of {@link RingMemory#slotSize}. The
+ * producer is the driver side: it copies the stamped message from its private buffer into the next
+ * slot (slots are used round-robin; the device completes in order, so a slot is free again once
+ * its descriptor came back), adds a one-descriptor chain, and calls {@code kickIfNeeded} once per
+ * {@link RingMemory#BATCH} adds, when the ring is full and at {@link Producer#flush()}; used buffers are
+ * collected only when no descriptor is free. The consumer is the device side: pop, copy the bytes
+ * out into a private buffer, pushUsed, and publishUsed once per batch and whenever the ring is empty.
+ *
+ * <p>Waiting: SPIN spins on the ring and never arms a doorbell. ADAPTIVE spins with notifications
+ * still suppressed for {@link RingMemory#SPIN_NANOS}, then follows {@link DoorbellWait}'s contract:
+ * enable (consumer: {@code enableKicks}; producer: {@code enableInterruptsDelayed}, i.e. wake when
+ * 3/4 of the ring is free), re-check, await on the eventfd, disable.
  */
 public final class SplitRingTransport implements Transport {
     @Override public String name() { return "split"; }
     @Override public List<WaitMode> modes() { return List.of(WaitMode.SPIN, WaitMode.ADAPTIVE); }
     @Override public boolean baseline() { return false; }
-    @Override public boolean available() { return false; }
+
+    /** Offsets of the areas in the memfd. */
+    record Layout(int queueSize, int slotSize, long desc, long avail, long used, long slots, long bytes) {
+        static Layout of(int queueSize, int slotSize) {
+            SplitRingLayout l = SplitRingLayout.of(queueSize);
+            long desc = 0;
+            long avail = RingMemory.align(desc + l.descTableBytes(), 64);
+            long used = RingMemory.align(avail + l.availRingBytes(), 64);
+            long slots = RingMemory.align(used + l.usedRingBytes(), 64);
+            long bytes = RingMemory.align(slots + (long) queueSize * slotSize, 4096);
+            return new Layout(queueSize, slotSize, desc, avail, used, slots, bytes);
+        }
+    }
 
     @Override
-    public Setup setup(Case c) throws IOException {
-        throw new UnsupportedOperationException("split ring not plugged in yet");
+    public Setup setup(Case c) {
+        Layout l = Layout.of(RingMemory.queueSize(c), RingMemory.slotSize(c.size()));
+        return RingMemory.create("jvbus-bench-split", l.bytes(), l.queueSize(), l.slotSize());
     }
 
     @Override
     public Producer attachProducer(Case c, List<String> args) throws IOException {
-        throw new UnsupportedOperationException("split ring not plugged in yet");
+        RingMemory.Attached a = RingMemory.Attached.of(args);
+        Layout l = Layout.of(a.queueSize(), a.slotSize());
+        try {
+            SplitVirtqueueDriver q = SplitVirtqueueDriver.create(0, l.queueSize(), l.desc(), l.avail(), l.used(),
+                    a.memory(), true, false, a.kick());
+            return new RingProducer(a, l, q, c.size(), c.mode());
+        } catch (QueueFault f) {
+            throw new IOException(f);
+        }
     }
 
     @Override
     public Consumer attachConsumer(Case c, List<String> args) throws IOException {
-        throw new UnsupportedOperationException("split ring not plugged in yet");
+        RingMemory.Attached a = RingMemory.Attached.of(args);
+        Layout l = Layout.of(a.queueSize(), a.slotSize());
+        try {
+            SplitVirtqueue q = SplitVirtqueue.create(0, l.queueSize(), l.desc(), l.avail(), l.used(),
+                    a.memory(), true, false, a.call());
+            return new RingConsumer(a, q, c.size(), c.mode());
+        } catch (QueueFault f) {
+            throw new IOException(f);
+        }
+    }
+
+    private static final class RingProducer implements Producer {
+        private final RingMemory.Attached a;
+        private final SplitVirtqueueDriver q;
+        private final MemorySegment ring;
+        private final MemorySegment msg;
+        private final BufferList list = new BufferList(1);
+        private final int size, slotSize, mask;
+        private final long slots;
+        private final boolean spin;
+        private final DoorbellWait waiter;
+        private final BooleanSupplier hasUsed;
+        private int nextSlot;
+        private int sinceKick;
+
+        RingProducer(RingMemory.Attached a, Layout l, SplitVirtqueueDriver q, int size, WaitMode mode) {
+            this.a = a;
+            this.q = q;
+            this.ring = a.segment();
+            this.msg = Arena.global().allocate(size, 8);
+            for (int i = 0; i < size; i++) msg.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 31 + 7));
+            this.size = size;
+            this.slotSize = l.slotSize();
+            this.mask = l.queueSize() - 1;
+            this.slots = l.slots();
+            this.spin = mode == WaitMode.SPIN;
+            this.waiter = spin ? null : new DoorbellWait(DoorbellWait.Mode.ADAPTIVE, 0);
+            if (waiter != null) waiter.add(a.call());
+            this.hasUsed = q::hasUsed;
+            q.disableInterrupts();
+        }
+
+        @Override
+        public void send(long seq) throws IOException {
+            try {
+                msg.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, seq);
+                msg.set(ValueLayout.JAVA_LONG_UNALIGNED, size - 8, seq);
+                if (q.freeDescriptors() == 0) reclaim();
+                long addr = slots + (long) (nextSlot & mask) * slotSize;
+                nextSlot++;
+                MemorySegment.copy(msg, 0, ring, addr, size);
+                list.clear().readable(addr, size);
+                q.add(list);
+                if (++sinceKick == RingMemory.BATCH) {
+                    sinceKick = 0;
+                    q.kickIfNeeded();
+                }
+            } catch (QueueFault f) {
+                throw new IOException(f);
+            }
+        }
+
+        /** No descriptor free: collect used buffers, waiting for them if there are none. */
+        private void reclaim() throws QueueFault {
+            while (true) {
+                while (q.pollUsed() >= 0) { }
+                if (q.freeDescriptors() > 0) return;
+                sinceKick = 0;
+                q.kickIfNeeded();                      // the device may be asleep waiting for exactly these
+                if (spin) {
+                    while (!q.hasUsed()) Thread.onSpinWait();
+                    continue;
+                }
+                if (spinFor(hasUsed)) continue;
+                if (q.enableInterruptsDelayed()) {     // re-check after arming: the device may have raced us
+                    q.disableInterrupts();
+                    continue;
+                }
+                waiter.await(hasUsed);
+                q.disableInterrupts();
+            }
+        }
+
+        @Override
+        public void flush() {
+            sinceKick = 0;
+            q.kickIfNeeded();
+        }
+
+        @Override
+        public void close() {
+            if (waiter != null) waiter.close();
+            a.close();
+        }
+    }
+
+    private static final class RingConsumer implements Consumer {
+        private final RingMemory.Attached a;
+        private final SplitVirtqueue q;
+        private final DescriptorChain chain;
+        private final MemorySegment copy;
+        private final boolean spin;
+        private final DoorbellWait waiter;
+        private final BooleanSupplier hasAvailable;
+        private int unpublished;
+
+        RingConsumer(RingMemory.Attached a, SplitVirtqueue q, int size, WaitMode mode) {
+            this.a = a;
+            this.q = q;
+            this.chain = q.newChain();
+            this.copy = MemorySegment.ofArray(new byte[Math.max(size, Message.MIN_SIZE)]);
+            this.spin = mode == WaitMode.SPIN;
+            this.waiter = spin ? null : new DoorbellWait(DoorbellWait.Mode.ADAPTIVE, 0);
+            if (waiter != null) waiter.add(a.kick());
+            this.hasAvailable = q::hasAvailable;
+            q.disableKicks();
+        }
+
+        @Override
+        public int receive(MessageSink sink, int max) throws IOException {
+            try {
+                int n = 0;
+                while (true) {
+                    while (n < max && q.pop(chain)) {
+                        int len = (int) Math.min(chain.length(0), copy.byteSize());
+                        MemorySegment.copy(chain.segment(0), chain.offset(0), copy, 0, len);
+                        sink.onMessage(copy.get(ValueLayout.JAVA_LONG_UNALIGNED, 0),
+                                copy.get(ValueLayout.JAVA_LONG_UNALIGNED, len - 8), (int) chain.length(0));
+                        q.pushUsed(chain.head(), 0);
+                        if (++unpublished == RingMemory.BATCH) {
+                            unpublished = 0;
+                            q.publishUsed();
+                        }
+                        n++;
+                    }
+                    if (n > 0) return n;
+                    if (unpublished > 0) {                 // ring empty: hand back what we hold before waiting
+                        unpublished = 0;
+                        q.publishUsed();
+                        continue;
+                    }
+                    if (spin) {
+                        while (!q.hasAvailable()) Thread.onSpinWait();
+                        continue;
+                    }
+                    if (spinFor(hasAvailable)) continue;
+                    if (q.enableKicks()) {
+                        q.disableKicks();
+                        continue;
+                    }
+                    waiter.await(hasAvailable);
+                    q.disableKicks();
+                }
+            } catch (QueueFault f) {
+                throw new IOException(f);
+            }
+        }
+
+        @Override
+        public void close() {
+            if (waiter != null) waiter.close();
+            a.close();
+        }
+    }
+
+    /** The adaptive mode's bounded spin, notifications still suppressed: true if work came. */
+    static boolean spinFor(BooleanSupplier work) {
+        long start = System.nanoTime();
+        while (true) {
+            for (int i = 0; i < 64; i++) {
+                if (work.getAsBoolean()) return true;
+                Thread.onSpinWait();
+            }
+            if (System.nanoTime() - start >= RingMemory.SPIN_NANOS) return false;
+        }
     }
 }

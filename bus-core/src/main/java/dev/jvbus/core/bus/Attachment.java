@@ -78,6 +78,12 @@ public final class Attachment implements AutoCloseable {
 
     public void enableQueue(int queue, boolean enable) { device.enableQueue(this, queue, enable); }
 
+    /**
+     * Marks a queue started-but-disabled (false) or enabled (true), before or while it runs: the
+     * vhost-user ring states. Unlike {@link #enableQueue}, an inactive queue is still bound and processed.
+     */
+    public void setQueueActive(int queue, boolean active) { device.setQueueActive(this, queue, active); }
+
     /** The model's function, for connectors that set up queues through a model-specific interface. */
     public DeviceFunction function() { return device.function(this); }
 

@@ -47,6 +47,7 @@ public final class Device {
     private GuestMemory memory = GuestMemory.empty();
     private final QueueConfig[] queueConfigs;
     private final boolean[] queueEnabled;
+    private final boolean[] queueActive;
     private final EventFd[] kicks;
     private final Notifier[] calls;
     private final QueueState[] resumeFrom;
@@ -70,6 +71,8 @@ public final class Device {
         int n = model.queues().count();
         this.queueConfigs = new QueueConfig[n];
         this.queueEnabled = new boolean[n];
+        this.queueActive = new boolean[n];
+        java.util.Arrays.fill(queueActive, true);
         this.kicks = new EventFd[n];
         this.calls = new Notifier[n];
         this.resumeFrom = new QueueState[n];
@@ -283,6 +286,13 @@ public final class Device {
         queueEnabled[index] = enable;
     }
 
+    synchronized void setQueueActive(Attachment a, int index, boolean active) {
+        checkHolder(a);
+        spec(index);
+        queueActive[index] = active;
+        if (running) function.queueActive(index, active);
+    }
+
     private QueueSpec spec(int index) {
         if (index < 0 || index >= queueConfigs.length)
             throw new DeviceException(devid, "no queue " + index + "; " + model.type() + " has " + queueConfigs.length);
@@ -296,7 +306,7 @@ public final class Device {
             if (queueConfigs[i] == null || !queueEnabled[i]) continue;
             if (kicks[i] == null)
                 throw new DeviceFault("queue " + i + " (" + spec(i).name() + ") is set up but has no doorbells");
-            bindings.add(new QueueBinding(spec(i), queueConfigs[i], memory, kicks[i], calls[i], resumeFrom[i]));
+            bindings.add(new QueueBinding(spec(i), queueConfigs[i], memory, kicks[i], calls[i], resumeFrom[i], queueActive[i]));
         }
         function.start(new QueueSet(memory, features.negotiated(), bindings));
         running = true;
@@ -346,6 +356,7 @@ public final class Device {
         memory = GuestMemory.empty();
         java.util.Arrays.fill(queueConfigs, null);
         java.util.Arrays.fill(queueEnabled, false);
+        java.util.Arrays.fill(queueActive, true);
         java.util.Arrays.fill(kicks, null);
         java.util.Arrays.fill(calls, null);
         java.util.Arrays.fill(resumeFrom, null);

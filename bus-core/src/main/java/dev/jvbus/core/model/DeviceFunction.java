@@ -25,6 +25,13 @@ public interface DeviceFunction {
      */
     default void reset() { }
 
+    /**
+     * A running queue was enabled or disabled without stopping (vhost-user SET_VRING_ENABLE): a
+     * disabled queue is still processed but without side effects (a net device discards tx and
+     * delivers no rx). Called on a control thread; the data path picks it up on its next buffer.
+     */
+    default void queueActive(int index, boolean active) { }
+
     /** Stop taking buffers so queue state is stable (before save). */
     default void quiesce() { }
 

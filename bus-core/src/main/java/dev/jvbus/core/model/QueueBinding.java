@@ -12,8 +12,12 @@ import dev.jvbus.core.sys.EventFd;
  * @param kick   the driver's doorbell to the device; the model's worker waits on it
  * @param call   the device's doorbell to the driver; the ring decides when to ring it
  * @param resume the saved position when the device was restored, else null (start from zero)
+ * @param active false for a ring that is started but disabled (vhost-user): the device must process
+ *               it without side effects (a net device discards tx, delivers no rx) until
+ *               {@link DeviceFunction#queueActive} says otherwise
  */
-public record QueueBinding(QueueSpec spec, QueueConfig config, GuestMemory memory, EventFd kick, Notifier call, QueueState resume) {
+public record QueueBinding(QueueSpec spec, QueueConfig config, GuestMemory memory, EventFd kick, Notifier call, QueueState resume,
+                           boolean active) {
     public int index() {
         return config.index();
     }

@@ -68,6 +68,8 @@ public final class EchoModel implements DeviceModel {
         public volatile long calls;
         public List<QueueState> queues = new ArrayList<>();
         public volatile QueueSet lastStart;
+        /** queueActive calls while running, as "index=active". */
+        public final List<String> activity = new CopyOnWriteArrayList<>();
 
         Function(DeviceContext context) {
             this.context = context;
@@ -81,6 +83,8 @@ public final class EchoModel implements DeviceModel {
         }
 
         @Override public void reset() { resets++; }
+
+        @Override public void queueActive(int index, boolean active) { activity.add(index + "=" + active); }
 
         @Override public void quiesce() { quiesces++; }
 

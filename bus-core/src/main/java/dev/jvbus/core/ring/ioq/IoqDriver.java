@@ -103,10 +103,16 @@ public final class IoqDriver {
         U8.set(ring, d + DESC_VALID, (byte) 1);
         offeredLength[t] = length;
         int next = t + 1 == count ? 0 : t + 1;
-        // idx_tail_push on both indices: set full before the tail that makes it full.
-        if (next == validHead) U8.set(ring, IoqLayout.idxOffset(IDX_VALID, IDX_FULL), (byte) 1);
-        if (next == (int) U32.getAcquire(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_HEAD)))
-            U8.setRelease(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_FULL), (byte) 1);
+        // idx_tail_push on both indices: set full before the tail that makes it full. Either index can
+        // only become full with this push if every descriptor is then outstanding (next == validHead):
+        // the device has completed no more than we reaped. Only then read inuse.head, a word the device
+        // writes on every completion; reading it on every offer pulls the ring head's cache line
+        // across cores once per buffer.
+        if (next == validHead) {
+            U8.set(ring, IoqLayout.idxOffset(IDX_VALID, IDX_FULL), (byte) 1);
+            if (next == (int) U32.getAcquire(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_HEAD)))
+                U8.setRelease(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_FULL), (byte) 1);
+        }
         U32.setRelease(ring, IoqLayout.idxOffset(IDX_VALID, IDX_TAIL), next);
         U32.setRelease(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_TAIL), next);
         U8.setRelease(ring, d + DESC_SOWN, (byte) SOUTH);    // the index is visible before the owner flips

@@ -260,8 +260,13 @@ public final class VhostUserSession implements AutoCloseable {
             case SET_VRING_ENABLE -> {
                 Message.VringState s = (Message.VringState) m.body();
                 Vring v = ring(s.index());
-                if (!protocolFeaturesAcked) throw VhostUserException.refuse("SET_VRING_ENABLE without VHOST_USER_F_PROTOCOL_FEATURES");
-                restartAround(() -> v.enabled = s.num() != 0);
+                // QEMU sends this as soon as the back-end OFFERS VHOST_USER_F_PROTOCOL_FEATURES (it checks
+                // GET_FEATURES, not what it acked), e.g. when the guest driver sets up queues before
+                // SET_FEATURES. Keep the state; it only gates rings once the feature is acked (see active()).
+                // A running ring is enabled or disabled in place: "started but disabled" rings keep running
+                // without side effects, so no restart (and no lost position) is needed.
+                v.enabled = s.num() != 0;
+                if (running) attachment.setQueueActive(v.index, active(v));
             }
             case RESET_DEVICE -> {
                 requireProtocol(ProtocolFeature.RESET_DEVICE, m.request());
@@ -296,7 +301,10 @@ public final class VhostUserSession implements AutoCloseable {
         if ((v & ~offered) != 0)
             throw VhostUserException.refuse("SET_FEATURES acks features not offered: "
                     + device.featureCatalog().names(v & ~offered));
-        if (featuresSet && v == virtioFeatures) return;
+        if (featuresSet && v == virtioFeatures) {
+            if (running) for (Vring r : rings) if (ready(r)) attachment.setQueueActive(r.index, active(r));
+            return;
+        }
         if (running) throw VhostUserException.refuse("features cannot change while rings run; stop them first");
         negotiate(v);
         virtioFeatures = v;
@@ -337,8 +345,14 @@ public final class VhostUserSession implements AutoCloseable {
         }
     }
 
+    /** A ring the device can run: started (kick received) and placed. Enabled or not is {@link #active}. */
     private boolean ready(Vring v) {
-        return v.started && v.configured() && (v.enabled || !protocolFeaturesAcked);
+        return v.started && v.configured();
+    }
+
+    /** Rings start disabled when protocol features were negotiated, enabled otherwise (vhost-user.rst, Ring states). */
+    private boolean active(Vring v) {
+        return v.enabled || !protocolFeaturesAcked;
     }
 
     /** Starts the device with every ready ring (DRIVER_OK), each resuming from its base. */
@@ -357,6 +371,7 @@ public final class VhostUserSession implements AutoCloseable {
                 QueueConfig cfg = placeRing(v);
                 attachment.setQueue(cfg, resumeState(v, cfg, mem));
                 attachment.setDoorbells(v.index, v.kick, v.call == null ? Notifier.NONE : v.call);
+                attachment.setQueueActive(v.index, active(v));
             }
             attachment.writeStatus(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
             running = true;

@@ -113,6 +113,40 @@ class VhostUserSessionTest {
         }
     }
 
+    /**
+     * QEMU 7.2's order (seen with {@code -trace vhost_user_write}): SET_VRING_ENABLE for every ring
+     * comes while the guest driver sets up its queues, BEFORE SET_FEATURES, because QEMU checks that
+     * the back-end offered VHOST_USER_F_PROTOCOL_FEATURES, not that it acked it yet; after
+     * SET_FEATURES, the memory and the rings it sends no more enables. Refusing those early
+     * enables left every ring disabled and the guest without a network.
+     */
+    @Test
+    void ringsEnabledBeforeSetFeaturesStartOnceTheyArePlacedAsWithQemu() throws Exception {
+        try (FrontEnd fe = new FrontEnd(backend.socket())) {
+            fe.send(Request.GET_FEATURES);
+            fe.replyU64(Request.GET_FEATURES);
+            fe.send(Request.GET_PROTOCOL_FEATURES);
+            long proto = fe.replyU64(Request.GET_PROTOCOL_FEATURES);
+            fe.sendU64(Request.SET_PROTOCOL_FEATURES, proto & ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK, ProtocolFeature.MQ));
+            fe.send(Request.SET_OWNER);
+            fe.sendState(Request.SET_VRING_ENABLE, 0, 1);
+            fe.sendState(Request.SET_VRING_ENABLE, 1, 1);
+            fe.sendU64(Request.SET_FEATURES, V1 | (1L << Wire.F_PROTOCOL_FEATURES));
+            fe.sendMemTable(MEM, USER_BASE, mem.fd());
+            for (int i = 0; i < 2; i++) {
+                long at = i == 0 ? 0x1000 : 0x8000;
+                fe.sendState(Request.SET_VRING_NUM, i, 256);
+                fe.sendState(Request.SET_VRING_BASE, i, 0);
+                fe.sendAddr(i, USER_BASE + at, USER_BASE + at + 0x2000, USER_BASE + at + 0x1000);
+                fe.sendU64(Request.SET_VRING_KICK, i, (i == 0 ? kick0 : kick1).fd());
+                fe.sendU64(Request.SET_VRING_CALL, i, (i == 0 ? call0 : call1).fd());
+            }
+            await(() -> device.status().isLive() && fn.lastStart != null && fn.lastStart.queues().size() == 2,
+                    "device started with both rings enabled before SET_FEATURES");
+            assertThat(backend.session().lastError()).isNull();
+        }
+    }
+
     @Test
     void dirtyLoggingMarksDeviceWritesInTheFrontEndsLogWithoutRestartingRings() throws Exception {
         try (FrontEnd fe = new FrontEnd(backend.socket()); Memfd logMem = Memfd.create("log", 4096)) {
@@ -142,6 +176,30 @@ class VhostUserSessionTest {
             assertThat(fe.replyU64(Request.SET_FEATURES)).isZero();
             fn.lastStart.memory().copyToGuest(java.lang.foreign.MemorySegment.ofArray(new byte[8]), 0, 0x5_0000, 8);
             assertThat(logMem.segment().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0x50 / 8) & (1 << (0x50 % 8))).isZero();
+        }
+    }
+
+    @Test
+    void startedButDisabledRingsRunInactiveAndAreEnabledInPlace() throws Exception {
+        try (FrontEnd fe = new FrontEnd(backend.socket())) {
+            fe.sendU64(Request.SET_FEATURES, V1 | (1L << Wire.F_PROTOCOL_FEATURES));
+            fe.sendMemTable(MEM, USER_BASE, mem.fd());
+            for (int i = 0; i < 2; i++) {
+                EventFd kick = i == 0 ? kick0 : kick1, call = i == 0 ? call0 : call1;
+                fe.sendState(Request.SET_VRING_NUM, i, 256);
+                fe.sendAddr(i, USER_BASE + 0x1000 + 0x8000L * i, USER_BASE + 0x3000 + 0x8000L * i, USER_BASE + 0x2000 + 0x8000L * i);
+                fe.sendU64(Request.SET_VRING_KICK, i, kick.fd());
+                fe.sendU64(Request.SET_VRING_CALL, i, call.fd());
+            }
+            await(() -> fn.lastStart != null && fn.lastStart.queues().size() == 2, "started with both rings");
+            assertThat(fn.lastStart.queues()).allSatisfy(q -> assertThat(q.active()).as("disabled until SET_VRING_ENABLE").isFalse());
+            int starts = fn.starts;
+            fe.sendState(Request.SET_VRING_ENABLE, 0, 1);
+            fe.sendState(Request.SET_VRING_ENABLE, 1, 1);
+            await(() -> fn.activity.containsAll(java.util.List.of("0=true", "1=true")), "both rings enabled in place");
+            assertThat(fn.starts).as("no restart for an enable").isEqualTo(starts);
+            fe.sendState(Request.SET_VRING_ENABLE, 1, 0);
+            await(() -> fn.activity.contains("1=false"), "ring 1 disabled in place");
         }
     }
 

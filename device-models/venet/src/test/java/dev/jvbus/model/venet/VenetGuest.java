@@ -28,24 +28,25 @@ import java.util.function.BooleanSupplier;
 /**
  * A test-side venet guest driver: its own memfd as guest memory, IoqDriver rings for rx, tx and
  * (optionally) the event queue, eventfd doorbells, and the venet bring-up sequence (features,
- * NEGCAP, queues, DRIVER_OK, LINKUP). Single-threaded: the test thread drives it.
+ * NEGCAP, queues, DRIVER_OK, LINKUP). Single-threaded: the test thread drives it. Public, with the
+ * members a switch test needs, for virtio-net's mixed-model test (through venet's test-jar).
  */
-final class VenetGuest implements AutoCloseable {
+public final class VenetGuest implements AutoCloseable {
     static final long BASE = 0x1000_0000L;
     static final long SIZE = 4 << 20;
     static final long RING_RX = BASE, RING_TX = BASE + 0x2000, RING_EVQ = BASE + 0x4000;
     static final long RX_BUFS = BASE + 0x10000, TX_BUFS = BASE + 0x100000, EV_BUFS = BASE + 0x1F0000, SG_DESCS = BASE + 0x200000;
-    static final int COUNT = 64;
+    public static final int COUNT = 64;
     static final int BUF = 9024;
     static final int EV_BUF = 32;
     static final int SG_DESC = 256;
 
     /** What the guest asks for. */
-    record Options(int sgCaps, int evqCaps, boolean eventQueue, int rxBufSize) {
-        static Options flat() { return new Options(0, 0, false, 1514); }
+    public record Options(int sgCaps, int evqCaps, boolean eventQueue, int rxBufSize) {
+        public static Options flat() { return new Options(0, 0, false, 1514); }
         Options withSg() { return new Options(VenetWire.CAP_SG, evqCaps, eventQueue, rxBufSize); }
         Options withEvents(int caps) { return new Options(sgCaps, caps, true, rxBufSize); }
-        Options rxBuf(int size) { return new Options(sgCaps, evqCaps, eventQueue, size); }
+        public Options rxBuf(int size) { return new Options(sgCaps, evqCaps, eventQueue, size); }
     }
 
     final Memfd memfd = Memfd.create("venet-guest", SIZE);
@@ -59,14 +60,14 @@ final class VenetGuest implements AutoCloseable {
     int grantedSg, grantedEvq;
 
     // what arrived
-    final List<byte[]> received = new ArrayList<>();
+    public final List<byte[]> received = new ArrayList<>();
     final List<Integer> linkEvents = new ArrayList<>();
     final List<Long> txcCookies = new ArrayList<>();
     final List<Long> txCompletionLengths = new ArrayList<>();
     long txSeq;
     long rxZeroLength;
 
-    VenetGuest(Options options) {
+    public VenetGuest(Options options) {
         this.options = options;
     }
 
@@ -75,7 +76,7 @@ final class VenetGuest implements AutoCloseable {
     }
 
     /** Full bring-up on a fresh device. */
-    VenetGuest bringUp(Device device) throws Exception {
+    public VenetGuest bringUp(Device device) throws Exception {
         attach(device);
         att.addStatus(DeviceStatus.ACKNOWLEDGE);
         att.addStatus(DeviceStatus.DRIVER);
@@ -98,6 +99,11 @@ final class VenetGuest implements AutoCloseable {
         if (evq != null) evq.kick();
         call(VenetWire.FUNC_LINKUP, new byte[0]);
         return this;
+    }
+
+    /** The attachment after bring-up (its function is the device's switch port backend). */
+    public Attachment attachment() {
+        return att;
     }
 
     void attach(Device device) {
@@ -133,7 +139,7 @@ final class VenetGuest implements AutoCloseable {
         return att.call(func, payload);
     }
 
-    long mac() throws DeviceFault {
+    public long mac() throws DeviceFault {
         byte[] m = call(VenetWire.FUNC_MACQUERY, new byte[6]);
         long v = 0;
         for (byte x : m) v = (v << 8) | (x & 0xff);
@@ -186,7 +192,7 @@ final class VenetGuest implements AutoCloseable {
         return true;
     }
 
-    void sendBlocking(byte[] frame) throws QueueFault {
+    public void sendBlocking(byte[] frame) throws QueueFault {
         await(() -> send(frame), "tx ring room");
     }
 
@@ -201,7 +207,7 @@ final class VenetGuest implements AutoCloseable {
     // ---------------------------------------------------------------- rx and events
 
     /** Takes what arrived on rx (and reposts the buffers), and what arrived on the event queue. */
-    int poll() throws QueueFault {
+    public int poll() throws QueueFault {
         List<long[]> got = new ArrayList<>();
         int n = rx.reap((cookie, length) -> got.add(new long[] {cookie, length}), Integer.MAX_VALUE);
         for (long[] g : got) {
@@ -229,14 +235,14 @@ final class VenetGuest implements AutoCloseable {
     }
 
     /** Only takes completed rx buffers without reposting them (to play a guest whose rx ring runs dry). */
-    int drainWithoutRepost(List<byte[]> into) throws QueueFault {
+    public int drainWithoutRepost(List<byte[]> into) throws QueueFault {
         List<long[]> got = new ArrayList<>();
         int n = rx.reap((cookie, length) -> got.add(new long[] {cookie, length}), Integer.MAX_VALUE);
         for (long[] g : got) into.add(at(RX_BUFS + g[0] * BUF, g[1]).toArray(ValueLayout.JAVA_BYTE));
         return n;
     }
 
-    void repostAll() throws QueueFault {
+    public void repostAll() throws QueueFault {
         while (rx.hasRoom()) postRx();
         rx.kick();
     }

@@ -100,6 +100,11 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     // ---- counters: plain fields, each written by one side, read racily by metrics ----
     long txFrames, txBytes, txDropTooBig, txDropGso, txDropBadCsum;          // tx worker
+    long txDropInactive;                                                     // tx worker: discarded while tx0 was disabled
+    // vhost-user "started but disabled" rings: processed without side effects (spec: a net device
+    // discards tx and supplies no rx). Plain volatile flags: one read per batch / per delivery.
+    private volatile boolean txActive = true;
+    private volatile boolean rxActive = true;
     long rxFrames, rxBytes;                                                  // deliveries
     final long[] rxDrops = new long[DropReason.values().length];              // deliveries
     private long notificationsBefore;                                        // control plane: closed queues' notifications
@@ -139,6 +144,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         boolean eventIdx = VirtioFeatures.EVENT_IDX.in(f);
         QueueBinding rxb = queues.queue(VirtioNetModel.RX0).orElseThrow(() -> new DeviceFault("virtio-net needs queue 0 (rx0)"));
         QueueBinding txb = queues.queue(VirtioNetModel.TX0).orElseThrow(() -> new DeviceFault("virtio-net needs queue 1 (tx0)"));
+        rxActive = rxb.active();
+        txActive = txb.active();
         rxMemory = rxb.memory();
         try {
             rx = ring(rxb, indirect, eventIdx);
@@ -187,6 +194,12 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         if (rx != null) notificationsBefore += rx.notificationsSent();
         if (tx != null) notificationsBefore += tx.notificationsSent();
         rx = tx = null;
+    }
+
+    @Override
+    public void queueActive(int index, boolean active) {
+        if (index == VirtioNetModel.RX0) rxActive = active;
+        else if (index == VirtioNetModel.TX0) txActive = active;
     }
 
     @Override
@@ -240,8 +253,10 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         @Override
         public boolean poll() throws QueueFault {
             int n = 0;
+            boolean active = txActive;
             while (n < TX_BATCH && q.pop(txChain)) {
-                transmit(txChain);
+                if (active) transmit(txChain);
+                else txDropInactive++;
                 q.pushUsed(txChain.head(), 0);
                 n++;
             }
@@ -345,7 +360,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     public DropReason deliver(MemorySegment frame, long offset, int length) {
         INSIDE.setVolatile(this, 1);
         try {
-            if ((int) OPEN.getVolatile(this) == 0) return drop(DropReason.PORT_DOWN);
+            if ((int) OPEN.getVolatile(this) == 0 || !rxActive) return drop(DropReason.PORT_DOWN);
             return receive(frame, offset, length);
         } finally {
             INSIDE.setRelease(this, 0);
@@ -423,7 +438,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         for (DropReason r : DropReason.values()) if (rxDrops[r.ordinal()] != 0) d.put(r, rxDrops[r.ordinal()]);
         SplitVirtqueue r = rx, t = tx;
         long notes = notificationsBefore + (r == null ? 0 : r.notificationsSent()) + (t == null ? 0 : t.notificationsSent());
-        return new VirtioNetStats(txFrames, txBytes, txDropTooBig, txDropGso, txDropBadCsum, rxFrames, rxBytes, d, notes);
+        return new VirtioNetStats(txFrames, txBytes, txDropTooBig, txDropGso, txDropBadCsum, txDropInactive, rxFrames, rxBytes, d, notes);
     }
 
     @Override

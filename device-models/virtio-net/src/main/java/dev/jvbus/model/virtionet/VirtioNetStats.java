@@ -10,10 +10,11 @@ import java.util.Map;
  * @param txDropTooBig   tx frames longer than MTU + 18 (Ethernet header and one VLAN tag)
  * @param txDropGso      tx frames with a gso_type although no HOST_TSO/UFO was offered
  * @param txDropBadCsum  tx frames with NEEDS_CSUM whose csum_start/csum_offset point past the frame
+ * @param txDropInactive tx frames discarded while tx0 was started but disabled (vhost-user)
  * @param notifications  interrupts sent to the driver (used-buffer notifications, all queues)
  */
 public record VirtioNetStats(long txFrames, long txBytes, long txDropTooBig, long txDropGso, long txDropBadCsum,
-                             long rxFrames, long rxBytes, Map<DropReason, Long> rxDrops, long notifications) {
+                             long txDropInactive, long rxFrames, long rxBytes, Map<DropReason, Long> rxDrops, long notifications) {
     public long rxDropped(DropReason r) {
         return rxDrops.getOrDefault(r, 0L);
     }
