@@ -3,6 +3,7 @@ package dev.jvbus.core.memory;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * A dirty-page bitmap in shared memory (vhost-user's VHOST_F_LOG_ALL log): bit {@code page % 8}
@@ -16,6 +17,7 @@ public final class DirtyLog {
 
     private final MemorySegment bitmap;
     private final long pages;
+    private final LongAdder marked = new LongAdder();   // only touched while logging (migration), so no cost otherwise
 
     /** @param bitmap the log, 8-byte aligned and a multiple of 8 bytes (vhost's log chunks are u64) */
     public DirtyLog(MemorySegment bitmap) {
@@ -35,8 +37,18 @@ public final class DirtyLog {
         if (len <= 0) return;
         long first = gpa >>> PAGE_SHIFT;
         long last = (gpa + len - 1) >>> PAGE_SHIFT;
-        for (long p = first; p <= last && p < pages; p++)
+        long n = 0;
+        for (long p = first; p <= last && p < pages; p++, n++)
             WORD.getAndBitwiseOr(bitmap, (p >>> 6) << 3, 1L << (p & 63));
+        if (n > 0) marked.add(n);
+    }
+
+    /**
+     * Page marks made through this log so far (a page written twice counts twice; the VMM clears
+     * bits as it copies pages, so this is a count of device writes seen, not of bits set now).
+     */
+    public long pagesMarked() {
+        return marked.sum();
     }
 
     /** True if the page holding {@code gpa} is marked (for tests and tools). */

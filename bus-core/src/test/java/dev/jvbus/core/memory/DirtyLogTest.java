@@ -33,6 +33,7 @@ class DirtyLogTest {
             // the vhost-user layout: bit page%8 of byte page/8
             assertThat(bits.get(ValueLayout.JAVA_BYTE, 0)).isEqualTo((byte) 0b110);
             assertThat(bits.get(ValueLayout.JAVA_BYTE, 8)).isEqualTo((byte) 0b1);
+            assertThat(log.pagesMarked()).as("pages 1, 2 and 64; nothing beyond the log or for an empty range").isEqualTo(3);
             assertThatThrownBy(() -> new DirtyLog(arena.allocate(12, 8))).hasMessageContaining("8-byte aligned and sized");
         }
     }

@@ -77,10 +77,15 @@ public final class VhostUserSession implements AutoCloseable {
     private MemoryTable memory = MemoryTable.empty();
     // Dirty logging (migration): the front-end's log, and whether VHOST_F_LOG_ALL is on.
     private boolean logAll;
-    private DirtyLog log;
+    private volatile DirtyLog log;
     private Arena logArena;
     private int logFd = -1;
     private EventFd logEventFd;
+    // What the front-end did with logging in this session (operators and tests: was the log really used?)
+    private volatile int logBasesSet;
+    private volatile int logAllEnabled;
+    private volatile long pagesMarkedInOldLogs;
+    private volatile boolean logging;
     private boolean running;
     private volatile boolean closed;
     private String lastError;
@@ -106,6 +111,20 @@ public final class VhostUserSession implements AutoCloseable {
 
     /** The reason of the last refused request (for operators and tests). */
     public synchronized String lastError() { return lastError; }
+
+    /**
+     * Dirty logging as the front-end used it in this session: how many logs it handed over
+     * (SET_LOG_BASE), how often it switched VHOST_F_LOG_ALL on, whether logging is on now, and
+     * how many page marks the device made in its logs. A migrating QEMU sets a log and LOG_ALL
+     * during precopy and switches LOG_ALL off when the migration ends.
+     */
+    public record LogActivity(int logBasesSet, int logAllEnabled, boolean active, long pagesMarked) { }
+
+    public LogActivity logActivity() {
+        DirtyLog l = log;
+        long now = l == null ? 0 : l.pagesMarked();
+        return new LogActivity(logBasesSet, logAllEnabled, logging, pagesMarkedInOldLogs + now);
+    }
 
     /** Serves messages until the front-end goes away or breaks the framing; then releases everything. */
     public void serve() {
@@ -294,7 +313,9 @@ public final class VhostUserSession implements AutoCloseable {
     private void setFeatures(long value) throws VhostUserException {
         protocolFeaturesAcked = (value & (1L << Wire.F_PROTOCOL_FEATURES)) != 0;
         // VHOST_F_LOG_ALL is the front-end's migration switch, not a device feature: it may flip while rings run.
-        logAll = (value & (1L << Wire.F_LOG_ALL)) != 0;
+        boolean on = (value & (1L << Wire.F_LOG_ALL)) != 0;
+        if (on && !logAll) logAllEnabled++;
+        logAll = on;
         applyLogging();
         long v = value & ~(1L << Wire.F_PROTOCOL_FEATURES) & ~(1L << Wire.F_LOG_ALL);
         long offered = attachment.offeredFeatures();
@@ -511,8 +532,10 @@ public final class VhostUserSession implements AutoCloseable {
         log = next;
         logArena = arena;
         logFd = fd;
+        logBasesSet++;
         applyLogging();
         if (oldLog != null) {
+            pagesMarkedInOldLogs += oldLog.pagesMarked();
             oldArena.close();   // a writer still holding the old log gets an exception on a closed arena, never a stray write
             Fds.close(oldFd);
         }
@@ -520,7 +543,8 @@ public final class VhostUserSession implements AutoCloseable {
 
     /** Logging is on while LOG_ALL is negotiated and a log is set; the memory tells every writer. */
     private void applyLogging() {
-        memory.guestMemory().setDirtyLog(logAll && log != null ? log : null);
+        logging = logAll && log != null;
+        memory.guestMemory().setDirtyLog(logging ? log : null);
     }
 
     private static EventFd adoptEventFd(int fd, String what, int ring) throws VhostUserException {

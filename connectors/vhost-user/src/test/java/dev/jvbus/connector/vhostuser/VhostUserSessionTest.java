@@ -171,11 +171,15 @@ class VhostUserSessionTest {
             byte page0x42 = logMem.segment().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0x42 / 8);
             assertThat(page0x42 & (1 << (0x42 % 8))).as("page 0x42 is dirty in the front-end's log").isNotZero();
             assertThat(fn.starts).as("turning logging on did not restart the rings").isEqualTo(starts);
+            VhostUserSession.LogActivity during = backend.session().logActivity();
+            assertThat(during).as("the operator sees the log in use").isEqualTo(new VhostUserSession.LogActivity(1, 1, true, 1));
 
             fe.sendU64NeedReply(Request.SET_FEATURES, V1 | (1L << Wire.F_PROTOCOL_FEATURES));
             assertThat(fe.replyU64(Request.SET_FEATURES)).isZero();
             fn.lastStart.memory().copyToGuest(java.lang.foreign.MemorySegment.ofArray(new byte[8]), 0, 0x5_0000, 8);
             assertThat(logMem.segment().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0x50 / 8) & (1 << (0x50 % 8))).isZero();
+            assertThat(backend.session().logActivity()).as("logging off; what was marked stays counted")
+                    .isEqualTo(new VhostUserSession.LogActivity(1, 1, false, 1));
         }
     }
 
