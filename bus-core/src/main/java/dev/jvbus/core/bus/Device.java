@@ -369,6 +369,11 @@ public final class Device {
             if (removed) return;
             removed = true;
             resetLocked();
+            try {
+                function.close();
+            } catch (RuntimeException e) {
+                // a model that fails to let go must not stop the unplug; the device is gone either way
+            }
             told = attachment;
             attachment = null;
         }

@@ -32,6 +32,13 @@ public interface DeviceFunction {
      */
     default void queueActive(int index, boolean active) { }
 
+    /**
+     * The device left its container (unplug, container destroyed), after a final {@link #reset()}:
+     * release what outlives a reset, such as a switch port whose counters an operator watches
+     * across driver resets and reconnects. Must not throw.
+     */
+    default void close() { }
+
     /** Stop taking buffers so queue state is stable (before save). */
     default void quiesce() { }
 

@@ -17,7 +17,6 @@ import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.ring.virtio.DescriptorChain;
 import dev.jvbus.core.ring.virtio.SplitVirtqueue;
 import dev.jvbus.net.DropReason;
-import dev.jvbus.net.L2Switch;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.NetPort;
 import dev.jvbus.net.Networks;
@@ -133,7 +132,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public void start(QueueSet queues) throws DeviceFault {
-        if (worker != null || port != null) reset();
+        if (worker != null || rx != null) reset();
         long f = queues.features();
         boolean v1 = VirtioFeatures.VERSION_1.in(f);
         mergeable = VirtioNetFeatures.MRG_RXBUF.in(f);
@@ -161,8 +160,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         rxBroken = false;
         generation++;
         try {
-            L2Switch sw = Networks.global().network(context.container(), params.network());
-            port = sw.join(this);
+            // The switch port outlives resets (its counters are what an operator watches across driver
+            // resets and reconnects); between runs the closed rx gate drops deliveries as PORT_DOWN.
+            if (port == null) port = Networks.global().network(context.container(), params.network()).join(this);
             worker = new QueueWorker(name + "-tx", VirtioNetModel.TX0, new TxService(tx), List.of(txb.kick()),
                     DoorbellWait.Mode.ADAPTIVE, this::onWorkerFault).start();
         } catch (RuntimeException e) {
@@ -185,15 +185,19 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         QueueWorker w = worker;
         worker = null;
         if (w != null) w.close();                 // joins, unless we are that worker (then it only stops)
+        if (rx != null) notificationsBefore += rx.notificationsSent();
+        if (tx != null) notificationsBefore += tx.notificationsSent();
+        rx = tx = null;
+    }
+
+    @Override
+    public void close() {
         SwitchPort p = port;
         port = null;
         if (p != null) {
             p.leave();
             Networks.global().release(context.container(), params.network());
         }
-        if (rx != null) notificationsBefore += rx.notificationsSent();
-        if (tx != null) notificationsBefore += tx.notificationsSent();
-        rx = tx = null;
     }
 
     @Override

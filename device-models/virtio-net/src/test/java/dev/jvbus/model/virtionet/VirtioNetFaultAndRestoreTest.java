@@ -63,7 +63,8 @@ class VirtioNetFaultAndRestoreTest {
         while (!bad.device.status().has(DeviceStatus.NEEDS_RESET) && System.nanoTime() < deadline) Thread.sleep(1);
         assertThat(bad.device.status().has(DeviceStatus.NEEDS_RESET)).isTrue();
         assertThat(bad.device.needsResetReason()).hasValueSatisfying(r -> assertThat(r).contains("queue 1").contains("loops"));
-        assertThat(Networks.global().network(c.name(), "default").ports()).hasSize(2);   // it left the switch
+        // It keeps its switch port (counters survive resets), but its link is down: frames for it are dropped and counted.
+        assertThat(Networks.global().network(c.name(), "default").ports()).hasSize(3);
 
         for (int i = 0; i < 500; i++) {
             b.send(frame(MacAddress.BROADCAST, b.mac(), 60 + i, i), GuestNet.TxLayout.values()[i % 3]);
@@ -73,6 +74,9 @@ class VirtioNetFaultAndRestoreTest {
                 assertThat(b.receive(100, WAIT)).hasSize(100).allSatisfy(r -> assertThat(Frames.intact(r.frame())).isTrue());
             }
         }
+
+        assertThat(VirtioNetExchangeTest.stats(c, bad).dropped(dev.jvbus.net.DropReason.PORT_DOWN))
+                .as("broadcasts that reached the broken device's port were dropped, not delivered").isEqualTo(500);
 
         // After a reset the driver can bring the device back.
         bad.a.close();                                       // detaching resets the device
