@@ -1,0 +1,220 @@
+package dev.jvbus.bench;
+
+import dev.jvbus.connector.vhostuser.VhostUserBackend;
+import dev.jvbus.connector.vhostuser.testing.GuestImage;
+import dev.jvbus.connector.vhostuser.testing.NetNs;
+import dev.jvbus.connector.vhostuser.testing.ProcessConsole;
+import dev.jvbus.connector.vhostuser.testing.QemuGuest;
+import dev.jvbus.connector.vhostuser.testing.Tools;
+import dev.jvbus.core.bus.Bus;
+import dev.jvbus.core.bus.Container;
+import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.sys.NetNamespace;
+import dev.jvbus.model.virtionet.VirtioNetModel;
+import dev.jvbus.net.L2Switch;
+import dev.jvbus.net.Networks;
+import dev.jvbus.net.TapPort;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Guest TCP throughput with iperf3, QEMU's own TAP back-end against ours (issue 6, "Benchmark (not a
+ * test)", last bullet). The same guest (guest/build-guest.sh: Debian kernel, busybox, iperf3; 1 vCPU
+ * under TCG, 256 MiB) runs {@code ping} and then an {@code iperf3 -c 192.0.2.1} client, guest to host,
+ * against an {@code iperf3 -s} inside a network namespace that holds a TAP with 192.0.2.1/24:
+ * <ul>
+ *   <li>qemu-tap: {@code -netdev tap} + virtio-net-pci, QEMU's defaults (it negotiates TSO/UFO and
+ *       checksum offload with the guest and the TAP, so the guest sends up to 64 KiB segments).</li>
+ *   <li>qemu-tap-nogso: the same with the segmentation offloads switched off
+ *       ({@code -global virtio-net-pci.host_tso4=off,...}), i.e. about the feature set our model offers
+ *       (checksum offload, MRG_RXBUF, no TSO/UFO): it separates "no GSO" from "our back-end".</li>
+ *   <li>ours: {@code -netdev vhost-user} to this JVM's {@link VhostUserBackend} serving a virtio-net
+ *       device on an L2 switch whose other port is a {@link TapPort}.</li>
+ * </ul>
+ * Rounds alternate the sides, so load changes hit all of them; one short unreported warm-up round per
+ * side comes first (JIT of our path, page cache for the image). Each side's median over the rounds,
+ * and the ratio of the medians; a round where iperf3 printed no receiver figure (its control
+ * connection broke) is shown as failed and left out. Also the median ping RTT, and the CPU that QEMU
+ * (all its threads) and this JVM (our back-end) used during the iperf3 window, in % of one core: with
+ * QEMU near 100% the guest's vCPU is the limit. Logs: {@code benchmarks/target/bench-guest/}.
+ * Not a test: nothing is asserted.
+ *
+ * <p>Run: {@code ./jvbus bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours] [--no-warmup]}
+ */
+public final class GuestBench {
+    private static final String MAC = "52:54:00:12:34:56";
+    private static final String PEER = "192.0.2.1";
+    private static final Pattern IPERF = Pattern.compile("JVBUS-IPERF3 sender_mbps=(\\S+) receiver_mbps=(\\S+)");
+    private static final Pattern RTT = Pattern.compile("bytes from .*time=([0-9.]+) ms");
+    private static final Pattern SENDER = Pattern.compile("sec\\s+\\S+ \\S?Bytes\\s+\\S+ \\S?bits/sec\\s+(\\d+)\\s+sender");
+    private static final Path LOGS = Path.of("benchmarks", "target", "bench-guest");
+    private static final String[] NO_GSO = {"host_tso4", "host_tso6", "host_ecn", "host_ufo", "guest_tso4", "guest_tso6", "guest_ecn", "guest_ufo"};
+
+    private GuestBench() {}
+
+    /** CPU shares are percent of one core over the iperf3 window (from the guest's ping summary line to its iperf3 line). */
+    record Round(double receiverMbps, double senderMbps, long retransmits, List<Double> rttMs, double qemuCpuPct, double jvmCpuPct) {
+        /** iperf3 gave no receiver figure (it prints 0 when the control connection broke): shown, left out of medians. */
+        boolean failed() { return receiverMbps <= 0; }
+    }
+
+    public static void main(String[] args) throws Exception {
+        int rounds = 3, seconds = 8, pings = 5;
+        boolean warmup = true;
+        List<String> sides = new ArrayList<>(List.of("qemu-tap", "qemu-tap-nogso", "ours"));
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
+                case "--seconds" -> seconds = Integer.parseInt(args[++i]);
+                case "--pings" -> pings = Integer.parseInt(args[++i]);
+                case "--sides" -> sides = List.of(args[++i].split(","));
+                case "--no-warmup" -> warmup = false;
+                default -> {
+                    System.err.println("usage: bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours] [--no-warmup]");
+                    System.exit(2);
+                }
+            }
+        }
+        GuestImage image = GuestImage.require();
+        Tools.require(Tools.QEMU, Tools.IPERF3, Tools.IP);
+        if (!image.hasIperf3()) throw new IllegalStateException("the guest image has no iperf3 (install iperf3 on the host and rebuild: guest/build-guest.sh)");
+        Files.createDirectories(LOGS);
+        System.out.printf("bench-guest: %s, %d cores, load %s; guest %s, 1 vCPU TCG, 256 MiB; %d rounds x iperf3 %d s + ping x%d%n",
+                LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm")), Runtime.getRuntime().availableProcessors(),
+                Files.readString(Path.of("/proc/loadavg")).strip(), image.kernelVersion(), rounds, seconds, pings);
+
+        Container c = Bus.withDiscoveredModels().createContainer("bench-guest");
+        Device device = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", "guestnet", "mac", MAC));
+        L2Switch sw = Networks.global().network(c.name(), "guestnet");
+        Path sock = Files.createTempDirectory("jvbus-bench-guest").resolve("vhost.sock");
+        Map<String, List<Round>> results = new LinkedHashMap<>();
+        sides.forEach(s -> results.put(s, new ArrayList<>()));
+        try (NetNs qemuNs = NetNs.create().tap("jvbtap0", PEER + "/24");
+             NetNs oursNs = NetNs.create();
+             TapPort tap = TapPort.create(sw, "jvbtap0", NetNamespace.named(oursNs.name()), true);
+             VhostUserBackend backend = VhostUserBackend.serve(device, sock)) {
+            oursNs.exec("ip", "addr", "add", PEER + "/24", "dev", "jvbtap0");
+            if (warmup) {
+                for (String side : sides) {
+                    Round w = round(side, "warmup", qemuNs, oursNs, sock, 3, 2);
+                    System.out.printf("  warm-up %-15s %8.1f Mbit/s (not counted)%n", side, w.receiverMbps());
+                }
+            }
+            for (int r = 1; r <= rounds; r++) {
+                for (String side : sides) {
+                    Round res = round(side, "r" + r, qemuNs, oursNs, sock, seconds, pings);
+                    results.get(side).add(res);
+                    System.out.printf("  round %d %-15s %8.1f Mbit/s received (sender %.1f, %d retransmits), ping median %.3f ms; CPU during iperf3: QEMU %.0f%%, this JVM %.0f%%%n",
+                            r, side, res.receiverMbps(), res.senderMbps(), res.retransmits(), median(res.rttMs()), res.qemuCpuPct(), res.jvmCpuPct());
+                }
+            }
+            System.out.printf("  ours, all rounds: %s; vhost-user sessions %d%n", tap.stats(), backend.sessionsStarted());
+        } finally {
+            Files.deleteIfExists(sock);
+            Files.deleteIfExists(sock.getParent());
+        }
+        report(results, rounds);
+    }
+
+    private static Round round(String side, String tag, NetNs qemuNs, NetNs oursNs, Path sock, int seconds, int pings) throws Exception {
+        NetNs serverNs = side.equals("ours") ? oursNs : qemuNs;
+        String name = "bench-" + side + "-" + tag;
+        try (ProcessConsole server = ProcessConsole.start("iperf3-" + name,
+                serverNs.wrap(List.of(Tools.IPERF3.path().toString(), "-s", "-1", "-B", PEER, "--forceflush")),
+                Duration.ofSeconds(seconds + 120), LOGS.resolve("iperf3-server-" + name + ".log"))) {
+            server.awaitLine("Server listening", Duration.ofSeconds(10));
+            QemuGuest.Builder b = QemuGuest.builder().name(name).logDir(LOGS).mac(MAC)
+                    .ip("192.0.2.10/24").peer(PEER).steps("carrier", "ping:" + pings, "iperf3:" + seconds, "sleep:2")
+                    .timeout(Duration.ofSeconds(seconds + pings + 90));
+            // sleep:2 keeps QEMU alive for the CPU sample taken when the iperf3 line arrives
+            switch (side) {
+                case "ours" -> b.vhostUser(sock);
+                case "qemu-tap" -> b.netns(qemuNs).tap("jvbtap0");
+                case "qemu-tap-nogso" -> {
+                    b.netns(qemuNs).tap("jvbtap0");
+                    for (String f : NO_GSO) b.qemuArgs("-global", "virtio-net-pci." + f + "=off");
+                }
+                default -> throw new IllegalArgumentException("unknown side " + side + " (qemu-tap, qemu-tap-nogso, ours)");
+            }
+            try (QemuGuest guest = b.start()) {
+                guest.awaitLine(QemuGuest.PING, Duration.ofSeconds(pings + 75));
+                Optional<ProcessHandle> qemu = qemuProcess(guest);
+                long t0 = System.nanoTime(), jvm0 = cpuNanos(ProcessHandle.current()), qemu0 = qemu.map(GuestBench::cpuNanos).orElse(0L);
+                Matcher m = guest.awaitLine(IPERF, Duration.ofSeconds(seconds + 60));
+                long wall = System.nanoTime() - t0, jvm1 = cpuNanos(ProcessHandle.current()), qemu1 = qemu.map(GuestBench::cpuNanos).orElse(0L);
+                List<Double> rtt = new ArrayList<>();
+                long retr = -1;
+                for (String line : guest.console().lines()) {
+                    Matcher p = RTT.matcher(line);
+                    if (p.find()) rtt.add(Double.parseDouble(p.group(1)));
+                    Matcher s = SENDER.matcher(line);
+                    if (s.find()) retr = Long.parseLong(s.group(1));
+                }
+                Optional<Integer> rc = guest.waitForExit(Duration.ofSeconds(20));
+                if (rc.isEmpty()) guest.kill();
+                return new Round(Double.parseDouble(m.group(2)), Double.parseDouble(m.group(1)), retr, rtt,
+                        qemu.isPresent() ? 100.0 * (qemu1 - qemu0) / wall : Double.NaN, 100.0 * (jvm1 - jvm0) / wall);
+            }
+        }
+    }
+
+    private static void report(Map<String, List<Round>> results, int rounds) {
+        StringBuilder head = new StringBuilder(String.format("%n%-16s", "Mbit/s"));
+        for (int r = 1; r <= rounds; r++) head.append(String.format("%9s", "round " + r));
+        head.append(String.format("%9s %9s %12s %9s %9s", "median", "vs tap", "ping med ms", "QEMU cpu", "JVM cpu"));
+        System.out.println(head);
+        double tapMedian = results.containsKey("qemu-tap") ? okMedian(results.get("qemu-tap")) : Double.NaN;
+        for (var e : results.entrySet()) {
+            StringBuilder row = new StringBuilder(String.format("%-16s", e.getKey()));
+            for (Round r : e.getValue()) row.append(r.failed() ? String.format("%9s", "failed") : String.format("%9.1f", r.receiverMbps()));
+            List<Round> ok = e.getValue().stream().filter(r -> !r.failed()).toList();
+            double med = median(ok.stream().map(Round::receiverMbps).toList());
+            double rtt = median(e.getValue().stream().flatMap(r -> r.rttMs().stream()).toList());
+            double qcpu = median(ok.stream().map(Round::qemuCpuPct).toList());
+            double jcpu = median(ok.stream().map(Round::jvmCpuPct).toList());
+            row.append(String.format("%9.1f %9.2f %12.3f %8.0f%% %8.0f%%", med, med / tapMedian, rtt, qcpu, jcpu));
+            System.out.println(row);
+        }
+        if (results.containsKey("ours") && results.containsKey("qemu-tap")) {
+            double ours = okMedian(results.get("ours"));
+            System.out.printf("%nratio ours / qemu-tap (iperf3 receiver Mbit/s, medians): %.2f%n", ours / tapMedian);
+            if (results.containsKey("qemu-tap-nogso")) {
+                double nogso = okMedian(results.get("qemu-tap-nogso"));
+                System.out.printf("ratio ours / qemu-tap-nogso (same offloads as ours, no TSO/UFO): %.2f%n", ours / nogso);
+            }
+        }
+        System.out.println("(failed = iperf3 reported no receiver figure; left out of the medians. CPU = % of one core during iperf3,");
+        System.out.println(" QEMU all threads, JVM = our back-end. 1 vCPU under TCG: the guest's TCP stack dominates; see benchmarks/README.md)");
+    }
+
+    /** QEMU under its {@code timeout} wrapper (and {@code ip netns exec}, which execs it in place). */
+    private static Optional<ProcessHandle> qemuProcess(QemuGuest guest) {
+        return ProcessHandle.of(guest.console().pid()).stream().flatMap(p -> java.util.stream.Stream.concat(java.util.stream.Stream.of(p), p.descendants()))
+                .filter(p -> p.info().command().map(c -> c.contains("qemu-system")).orElse(false)).findFirst();
+    }
+
+    private static long cpuNanos(ProcessHandle p) {
+        return p.info().totalCpuDuration().map(Duration::toNanos).orElse(0L);
+    }
+
+    static double okMedian(List<Round> rounds) {
+        return median(rounds.stream().filter(r -> !r.failed()).map(Round::receiverMbps).toList());
+    }
+
+    static double median(List<Double> xs) {
+        if (xs.isEmpty()) return Double.NaN;
+        List<Double> s = xs.stream().sorted().toList();
+        int n = s.size();
+        return n % 2 == 1 ? s.get(n / 2) : (s.get(n / 2 - 1) + s.get(n / 2)) / 2;
+    }
+}
