@@ -15,7 +15,8 @@ import java.util.List;
 import java.util.function.BooleanSupplier;
 
 /**
- * jvbus's virtio split ring ({@code dev.jvbus.core.ring.virtio}) between the two processes, EVENT_IDX on.
+ * jvbus's virtio split ring ({@code dev.jvbus.core.ring.virtio}) between the two processes, EVENT_IDX and
+ * IN_ORDER on (see {@link #IN_ORDER}).
  *
  * <p>Memory (one memfd, guest address = offset): descriptor table, available ring and used ring, each
  * on its own cache lines, then {@code queueSize} message slots of {@link RingMemory#slotSize}. The
@@ -32,6 +33,9 @@ import java.util.function.BooleanSupplier;
  * 3/4 of the ring is free), re-check, await on the eventfd, disable.
  */
 public final class SplitRingTransport implements Transport {
+    /** Negotiate VIRTIO_F_IN_ORDER (one used element per published batch, no free list); on unless -Djvbus.bench.inOrder=false. */
+    static final boolean IN_ORDER = !"false".equals(System.getProperty("jvbus.bench.inOrder"));
+
     @Override public String name() { return "split"; }
     @Override public List<WaitMode> modes() { return List.of(WaitMode.SPIN, WaitMode.ADAPTIVE); }
     @Override public boolean baseline() { return false; }
@@ -61,7 +65,7 @@ public final class SplitRingTransport implements Transport {
         Layout l = Layout.of(a.queueSize(), a.slotSize());
         try {
             SplitVirtqueueDriver q = SplitVirtqueueDriver.create(0, l.queueSize(), l.desc(), l.avail(), l.used(),
-                    a.memory(), true, false, a.kick());
+                    a.memory(), true, false, IN_ORDER, a.kick());
             return new RingProducer(a, l, q, c.size(), c.mode());
         } catch (QueueFault f) {
             throw new IOException(f);
@@ -74,7 +78,7 @@ public final class SplitRingTransport implements Transport {
         Layout l = Layout.of(a.queueSize(), a.slotSize());
         try {
             SplitVirtqueue q = SplitVirtqueue.create(0, l.queueSize(), l.desc(), l.avail(), l.used(),
-                    a.memory(), true, false, a.call());
+                    a.memory(), true, false, IN_ORDER, a.call());
             return new RingConsumer(a, q, c.size(), c.mode());
         } catch (QueueFault f) {
             throw new IOException(f);

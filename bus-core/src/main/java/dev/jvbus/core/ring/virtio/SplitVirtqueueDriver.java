@@ -30,6 +30,7 @@ public final class SplitVirtqueueDriver {
     private final GuestMemory memory;
     private final boolean eventIdx;
     private final boolean indirect;
+    private final boolean inOrder;
     private final Notifier kick;
     private final int queue;
     private final int size;
@@ -39,8 +40,16 @@ public final class SplitVirtqueueDriver {
     private final int[] chainTail;   // last descriptor of the chain headed here
     private final int[] chainLen;    // descriptors the chain headed here holds in the table
     private final boolean[] inFlight;
-    private int freeHead;
+    private int freeHead;            // next descriptor to use (IN_ORDER: the table is used round-robin, no list)
     private int freeCount;
+
+    // VIRTIO_F_IN_ORDER: buffers come back in the order they were added; one used element may stand for
+    // a batch (id = its newest buffer, at the batch's first used slot).
+    private final int[] headAt;      // head added at avail position p, at [p & mask]
+    private final int[] posOf;       // avail position (u16) a head was added at
+    private final int[] writable;    // writable bytes (u32) of the chain headed here: an implicitly used buffer's length
+    private int batchEnd = -1;       // avail position of the current batch's newest buffer, or -1
+    private int batchLen;
 
     private int availIdx;            // free-running u16, as published
     private int kickCheckedAvail;    // avail idx at the last kick decision
@@ -55,12 +64,17 @@ public final class SplitVirtqueueDriver {
     private long kicksSuppressed;
     private long interruptEnables;
 
-    private SplitVirtqueueDriver(int queue, SplitRing ring, GuestMemory memory, boolean eventIdx, boolean indirect, Notifier kick) {
+    private SplitVirtqueueDriver(int queue, SplitRing ring, GuestMemory memory, boolean eventIdx, boolean indirect,
+                                 boolean inOrder, Notifier kick) {
         this.queue = queue;
         this.ring = ring;
         this.memory = memory;
         this.eventIdx = eventIdx;
         this.indirect = indirect;
+        this.inOrder = inOrder;
+        this.headAt = inOrder ? new int[ring.size] : null;
+        this.posOf = inOrder ? new int[ring.size] : null;
+        this.writable = inOrder ? new int[ring.size] : null;
         this.kick = Objects.requireNonNull(kick, "kick");
         this.size = ring.size;
         this.mask = ring.mask;
@@ -68,7 +82,7 @@ public final class SplitVirtqueueDriver {
         this.chainTail = new int[size];
         this.chainLen = new int[size];
         this.inFlight = new boolean[size];
-        for (int i = 0; i < size; i++) next[i] = i + 1;
+        for (int i = 0; i < size; i++) next[i] = inOrder ? (i + 1) & mask : i + 1;
         this.freeHead = 0;
         this.freeCount = size;
     }
@@ -80,11 +94,23 @@ public final class SplitVirtqueueDriver {
     public static SplitVirtqueueDriver create(int queue, int size, long descAddr, long availAddr, long usedAddr,
                                               GuestMemory memory, boolean eventIdx, boolean indirectDesc, Notifier kick)
             throws QueueFault {
+        return create(queue, size, descAddr, availAddr, usedAddr, memory, eventIdx, indirectDesc, false, kick);
+    }
+
+    /**
+     * As {@link #create(int, int, long, long, long, GuestMemory, boolean, boolean, Notifier)}, with
+     * {@code inOrder} = negotiated {@code VIRTIO_F_IN_ORDER}: descriptors are used round-robin (a chain at
+     * x links to x+1, the last table entry to 0) and freed in order; the device may return a batch as one
+     * used element, checked like any used element.
+     */
+    public static SplitVirtqueueDriver create(int queue, int size, long descAddr, long availAddr, long usedAddr,
+                                              GuestMemory memory, boolean eventIdx, boolean indirectDesc, boolean inOrder,
+                                              Notifier kick) throws QueueFault {
         SplitRing ring = SplitRing.map(queue, size, descAddr, availAddr, usedAddr, memory);
         ring.availFlagsRelease(0);
         ring.usedEventRelease(0);
         ring.availIdxRelease(0);
-        return new SplitVirtqueueDriver(queue, ring, memory, eventIdx, indirectDesc, kick);
+        return new SplitVirtqueueDriver(queue, ring, memory, eventIdx, indirectDesc, inOrder, kick);
     }
 
     /** Free descriptors in the table; a direct chain needs one per segment, an indirect chain one. */
@@ -102,14 +128,23 @@ public final class SplitVirtqueueDriver {
         if (n == 0) throw new IllegalArgumentException("empty buffer list");
         if (n > freeCount) return -1;
         int head = freeHead;
+        if (n == 1) {                          // one segment: one descriptor, no links
+            boolean w = buffers.readableCount == 0;
+            ring.writeDesc(head, buffers.address[0], buffers.length[0], w ? DESC_F_WRITE : 0, 0);
+            take(head, head, 1, w ? buffers.length[0] : 0);
+            publish(head);
+            return head;
+        }
         int d = head;
+        int wbytes = 0;
         for (int k = 0; k < n; k++) {
+            if (k >= buffers.readableCount) wbytes += buffers.length[k];
             int flags = (k >= buffers.readableCount ? DESC_F_WRITE : 0) | (k + 1 < n ? DESC_F_NEXT : 0);
             int nx = next[d];
             ring.writeDesc(d, buffers.address[k], buffers.length[k], flags, k + 1 < n ? nx : 0);
             if (k + 1 < n) d = nx;
         }
-        take(head, d, n);
+        take(head, d, n, wbytes);
         publish(head);
         return head;
     }
@@ -146,18 +181,25 @@ public final class SplitVirtqueueDriver {
             t.set(SplitRing.U16_UNALIGNED, off + DESC_NEXT, (short) (k + 1 < n ? k + 1 : 0));
         }
         int head = freeHead;
+        int wbytes = 0;
+        for (int k = buffers.readableCount; k < n; k++) wbytes += buffers.length[k];
         ring.writeDesc(head, tableAddr, (int) bytes, DESC_F_INDIRECT, 0);
-        take(head, head, 1);
+        take(head, head, 1, wbytes);
         publish(head);
         return head;
     }
 
-    private void take(int head, int tail, int n) {
+    private void take(int head, int tail, int n, int writableBytes) {
         freeHead = next[tail];
         freeCount -= n;
         chainTail[head] = tail;
         chainLen[head] = n;
         inFlight[head] = true;
+        if (inOrder) {
+            headAt[availIdx & mask] = head;
+            posOf[head] = availIdx;
+            writable[head] = writableBytes;
+        }
     }
 
     private void publish(int head) {
@@ -205,6 +247,7 @@ public final class SplitVirtqueueDriver {
             usedIdxSeen = idx;
             if (idx == lastUsed) return -1;
         }
+        if (inOrder) return pollUsedInOrder();
         int slot = lastUsed & mask;
         int id = ring.usedElemId(slot);
         int len = ring.usedElemLen(slot);
@@ -215,6 +258,40 @@ public final class SplitVirtqueueDriver {
         freeHead = id;
         freeCount += chainLen[id];
         lastUsed = (lastUsed + 1) & 0xffff;
+        buffersCollected++;
+        return ((long) id << 32) | (len & 0xffff_ffffL);
+    }
+
+    /**
+     * IN_ORDER: the buffer at {@code lastUsed} is used. At a batch start the element at this slot names
+     * the batch's newest buffer: it must be in flight and within the published used index.
+     */
+    private long pollUsedInOrder() throws QueueFault {
+        int p = lastUsed;
+        if (batchEnd < 0) {
+            int slot = p & mask;
+            int id = ring.usedElemId(slot);
+            int len = ring.usedElemLen(slot);
+            if (id < 0 || id >= size || !inFlight[id])
+                throw stop(Reason.BAD_USED_ID, "id " + Integer.toUnsignedString(id) + " at used slot " + slot);
+            int batch = ((posOf[id] - p) & 0xffff) + 1;   // id in flight: its position is in [lastUsed, availIdx)
+            if (batch > ((usedIdxSeen - p) & 0xffff))
+                throw stop(Reason.BAD_USED_ID, "IN_ORDER: id " + id + " at used slot " + slot + " ends a batch of " + batch
+                        + " buffers, the used idx published " + ((usedIdxSeen - p) & 0xffff));
+            batchEnd = posOf[id];
+            batchLen = len;
+        }
+        int id = headAt[p & mask];
+        int len;
+        if (p == batchEnd) {
+            len = batchLen;
+            batchEnd = -1;
+        } else {
+            len = writable[id];
+        }
+        inFlight[id] = false;
+        freeCount += chainLen[id];
+        lastUsed = (p + 1) & 0xffff;
         buffersCollected++;
         return ((long) id << 32) | (len & 0xffff_ffffL);
     }
@@ -276,6 +353,9 @@ public final class SplitVirtqueueDriver {
     public int index() { return queue; }
 
     public int size() { return size; }
+
+    /** Whether VIRTIO_F_IN_ORDER was negotiated. */
+    public boolean inOrder() { return inOrder; }
 
     public boolean isStopped() { return fault != null; }
 
