@@ -1,7 +1,6 @@
 package dev.jvbus.bench;
 
 import dev.jvbus.core.ring.QueueFault;
-import dev.jvbus.core.ring.virtio.BufferList;
 import dev.jvbus.core.ring.virtio.DescriptorChain;
 import dev.jvbus.core.ring.virtio.SplitRingLayout;
 import dev.jvbus.core.ring.virtio.SplitVirtqueue;
@@ -90,7 +89,6 @@ public final class SplitRingTransport implements Transport {
         private final SplitVirtqueueDriver q;
         private final MemorySegment ring;
         private final MemorySegment msg;
-        private final BufferList list = new BufferList(1);
         private final int size, slotSize, mask;
         private final long slots;
         private final boolean spin;
@@ -125,8 +123,7 @@ public final class SplitRingTransport implements Transport {
                 long addr = slots + (long) (nextSlot & mask) * slotSize;
                 nextSlot++;
                 MemorySegment.copy(msg, 0, ring, addr, size);
-                list.clear().readable(addr, size);
-                q.add(list);
+                q.add(addr, size, false);
                 if (++sinceKick == RingMemory.BATCH) {
                     sinceKick = 0;
                     q.kickIfNeeded();

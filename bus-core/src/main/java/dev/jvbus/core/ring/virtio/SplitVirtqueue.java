@@ -236,6 +236,13 @@ public final class SplitVirtqueue {
      * @throws QueueFault the driver broke a ring rule (the queue is now stopped), or the queue was already stopped
      */
     public boolean pop(DescriptorChain chain) throws QueueFault {
+        // Hot path kept small enough to inline into the worker's loop; rare cases go to popSlow.
+        if (fault != null || resubmit.length != 0 || chain.capacity() < size) return popSlow(chain);
+        if (nextAvail == availIdxSeen && !refreshAvail()) return false;
+        return popRing(chain);
+    }
+
+    private boolean popSlow(DescriptorChain chain) throws QueueFault {
         if (fault != null) throw fault;
         if (chain.capacity() < size) throw new IllegalArgumentException("chain capacity " + chain.capacity() + " < queue size " + size);
         if (resubmitPos < resubmit.length) {
@@ -244,21 +251,26 @@ public final class SplitVirtqueue {
             resubmitPos++;
             return true;
         }
-        if (nextAvail == availIdxSeen) {
-            int idx = ring.availIdxAcquire();   // acquire: ring entries and descriptors are read after this
-            if (((idx - nextAvail) & 0xffff) > size)
-                throw stop(Reason.AVAIL_INDEX_JUMP, "avail idx " + idx + ", next to consume " + nextAvail + ", size " + size);
-            availIdxSeen = idx;
-            if (idx == nextAvail) return false;
-        }
-        if (resubmit.length != 0) {           // every restored head went out again: pops now come from the ring only
-            resubmit = NO_HEADS;
-            resubmitPos = 0;
-        }
+        if (nextAvail == availIdxSeen && !refreshAvail()) return false;
+        resubmit = NO_HEADS;                  // every restored head went out again: pops now come from the ring only
+        resubmitPos = 0;
+        return popRing(chain);
+    }
+
+    /** Reads the available index (acquire: ring entries and descriptors are read after it); true if it moved. */
+    private boolean refreshAvail() throws QueueFault {
+        int idx = ring.availIdxAcquire();
+        if (((idx - nextAvail) & 0xffff) > size)
+            throw stop(Reason.AVAIL_INDEX_JUMP, "avail idx " + idx + ", next to consume " + nextAvail + ", size " + size);
+        availIdxSeen = idx;
+        return idx != nextAvail;
+    }
+
+    /** Takes the buffer at {@code nextAvail}, which the available index has published. */
+    private boolean popRing(DescriptorChain chain) throws QueueFault {
         int head = ring.availEntry(nextAvail & mask);
-        if (head >= size) throw stop(Reason.DESC_INDEX_OUT_OF_RANGE, "head " + head + " at avail slot " + (nextAvail & mask));
-        if (inFlight[head]) throw stop(Reason.BAD_DESCRIPTOR, "head " + head + " made available while still in flight");
-        readChain(head, chain);
+        if (head >= size || inFlight[head]) throw badHead(head);
+        if (!readSingle(head, chain)) readChain(head, chain);
         if (inOrder) {
             int p = nextAvail & mask;
             popHead[p] = head;
@@ -298,19 +310,29 @@ public final class SplitVirtqueue {
         inFlightCount--;
     }
 
-    /** Walks and validates the chain at {@code head}: the one place descriptors are read. */
+    private QueueFault badHead(int head) {
+        if (head >= size) return stop(Reason.DESC_INDEX_OUT_OF_RANGE, "head " + head + " at avail slot " + (nextAvail & mask));
+        return stop(Reason.BAD_DESCRIPTOR, "head " + head + " made available while still in flight");
+    }
+
+    /**
+     * The common chain, one descriptor with neither NEXT nor INDIRECT, read and checked exactly as the
+     * first step of {@link #readChain} would; false (nothing read into {@code chain}) for any other chain.
+     */
+    private boolean readSingle(int head, DescriptorChain chain) throws QueueFault {
+        long off = descOffset(head);
+        long word = ring.desc.get(SplitRing.U64_UNALIGNED, off + DESC_LEN);   // len, flags, next in one load
+        int flags = (int) (word >>> 32) & 0xffff;
+        if ((flags & (DESC_F_NEXT | DESC_F_INDIRECT)) != 0) return false;
+        long addr = ring.desc.get(SplitRing.U64_UNALIGNED, off + DESC_ADDR);
+        int len = (int) word;
+        chain.single(head, addr, len, (flags & DESC_F_WRITE) != 0, translate(head, addr, len & 0xffff_ffffL));
+        return true;
+    }
+
+    /** Walks and validates the chain at {@code head}: the one place descriptors are read (see also {@link #readSingle}). */
     private void readChain(int head, DescriptorChain chain) throws QueueFault {
         MemorySegment table = ring.desc;
-        {   // fast path: one descriptor, neither NEXT nor INDIRECT (the same checks as the loop's first step)
-            long off = descOffset(head);
-            int flags = table.get(SplitRing.U16_UNALIGNED, off + DESC_FLAGS) & 0xffff;
-            if ((flags & (DESC_F_NEXT | DESC_F_INDIRECT)) == 0) {
-                long addr = table.get(SplitRing.U64_UNALIGNED, off + DESC_ADDR);
-                int len = table.get(SplitRing.U32_UNALIGNED, off + DESC_LEN);
-                chain.single(head, addr, len, (flags & DESC_F_WRITE) != 0, translate(head, addr, len & 0xffff_ffffL));
-                return;
-            }
-        }
         chain.reset(head);
         long tableBase = 0;
         int tableEntries = size;
@@ -325,9 +347,10 @@ public final class SplitVirtqueue {
                         "head " + head + ": more than " + tableEntries + " descriptors" + (inIndirect ? " in indirect table" : ""));
             long off = tableBase + descOffset(i);
             long addr = table.get(SplitRing.U64_UNALIGNED, off + DESC_ADDR);
-            int len = table.get(SplitRing.U32_UNALIGNED, off + DESC_LEN);
-            int flags = table.get(SplitRing.U16_UNALIGNED, off + DESC_FLAGS) & 0xffff;
-            int next = table.get(SplitRing.U16_UNALIGNED, off + DESC_NEXT) & 0xffff;
+            long word = table.get(SplitRing.U64_UNALIGNED, off + DESC_LEN);    // len, flags, next: read once
+            int len = (int) word;
+            int flags = (int) (word >>> 32) & 0xffff;
+            int next = (int) (word >>> 48);
             long ulen = len & 0xffff_ffffL;
             if ((flags & DESC_F_INDIRECT) != 0) {
                 if (inIndirect) throw stop(Reason.NESTED_INDIRECT, "head " + head + ", entry " + i);
@@ -388,13 +411,10 @@ public final class SplitVirtqueue {
      */
     public void pushUsed(int head, int len) {
         if (fault != null) return;
-        if (head < 0 || head >= size || !inFlight[head])
-            throw new IllegalArgumentException("queue " + queue + ": head " + head + " is not in flight");
+        if (head < 0 || head >= size || !inFlight[head] || (inOrder && popHead[nextUsed & mask] != head))
+            throw badPush(head);
         if (inOrder) {
             int p = nextUsed & mask;
-            if (popHead[p] != head)
-                throw new IllegalArgumentException("queue " + queue + ": IN_ORDER: head " + head
-                        + " pushed before the older head " + popHead[p]);
             if (batchHead < 0) batchSlot = p;
             batchHead = head;
             batchLen = len;
@@ -408,6 +428,13 @@ public final class SplitVirtqueue {
         inFlight[head] = false;
         inFlightCount--;
         buffersPushed++;
+    }
+
+    private IllegalArgumentException badPush(int head) {
+        if (head < 0 || head >= size || !inFlight[head])
+            return new IllegalArgumentException("queue " + queue + ": head " + head + " is not in flight");
+        return new IllegalArgumentException("queue " + queue + ": IN_ORDER: head " + head
+                + " pushed before the older head " + popHead[nextUsed & mask]);
     }
 
     /**

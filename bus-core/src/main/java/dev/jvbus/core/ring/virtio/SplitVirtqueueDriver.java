@@ -150,6 +150,23 @@ public final class SplitVirtqueueDriver {
     }
 
     /**
+     * Offers one buffer ({@code length} bytes at guest address {@code addr}, device-writable if
+     * {@code writable}) as a one-descriptor chain, without a {@link BufferList}: the same as
+     * {@link #add(BufferList)} with one segment.
+     *
+     * @return the head id, or -1 if no descriptor is free
+     */
+    public int add(long addr, int length, boolean writable) throws QueueFault {
+        if (fault != null) throw fault;
+        if (freeCount == 0) return -1;
+        int head = freeHead;
+        ring.writeDesc(head, addr, length, writable ? DESC_F_WRITE : 0, 0);
+        take(head, head, 1, writable ? length : 0);
+        publish(head);
+        return head;
+    }
+
+    /**
      * Offers {@code buffers} through an indirect table the caller placed in guest memory at
      * {@code tableAddr} (room for {@code 16 * buffers.count()} bytes, not touched by anyone until the
      * buffer comes back). Uses one table descriptor.
@@ -176,9 +193,7 @@ public final class SplitVirtqueueDriver {
             long off = base + descOffset(k);
             int flags = (k >= buffers.readableCount ? DESC_F_WRITE : 0) | (k + 1 < n ? DESC_F_NEXT : 0);
             t.set(SplitRing.U64_UNALIGNED, off + DESC_ADDR, buffers.address[k]);
-            t.set(SplitRing.U32_UNALIGNED, off + DESC_LEN, buffers.length[k]);
-            t.set(SplitRing.U16_UNALIGNED, off + DESC_FLAGS, (short) flags);
-            t.set(SplitRing.U16_UNALIGNED, off + DESC_NEXT, (short) (k + 1 < n ? k + 1 : 0));
+            t.set(SplitRing.U64_UNALIGNED, off + DESC_LEN, SplitRing.descWord(buffers.length[k], flags, k + 1 < n ? k + 1 : 0));
         }
         int head = freeHead;
         int wbytes = 0;
@@ -249,8 +264,9 @@ public final class SplitVirtqueueDriver {
         }
         if (inOrder) return pollUsedInOrder();
         int slot = lastUsed & mask;
-        int id = ring.usedElemId(slot);
-        int len = ring.usedElemLen(slot);
+        long elem = ring.usedElem(slot);   // id and len read once, together
+        int id = (int) elem;
+        int len = (int) (elem >>> 32);
         if (id < 0 || id >= size || !inFlight[id])
             throw stop(Reason.BAD_USED_ID, "id " + Integer.toUnsignedString(id) + " at used slot " + slot);
         inFlight[id] = false;
@@ -270,8 +286,9 @@ public final class SplitVirtqueueDriver {
         int p = lastUsed;
         if (batchEnd < 0) {
             int slot = p & mask;
-            int id = ring.usedElemId(slot);
-            int len = ring.usedElemLen(slot);
+            long elem = ring.usedElem(slot);
+            int id = (int) elem;
+            int len = (int) (elem >>> 32);
             if (id < 0 || id >= size || !inFlight[id])
                 throw stop(Reason.BAD_USED_ID, "id " + Integer.toUnsignedString(id) + " at used slot " + slot);
             int batch = ((posOf[id] - p) & 0xffff) + 1;   // id in flight: its position is in [lastUsed, availIdx)
