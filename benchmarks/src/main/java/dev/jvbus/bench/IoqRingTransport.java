@@ -220,9 +220,10 @@ public final class IoqRingTransport implements Transport {
                         MemorySegment.copy(b.segment(), b.offset(), copy, 0, len);
                         sink.onMessage(copy.get(ValueLayout.JAVA_LONG_UNALIGNED, 0),
                                 copy.get(ValueLayout.JAVA_LONG_UNALIGNED, len - 8), (int) b.length());
-                        dev.complete(0);
+                        dev.completeLater(0);           // handed back once per batch: one inuse.head store
                         if (++unnotified == RingMemory.BATCH) {
                             unnotified = 0;
+                            dev.publishCompleted();
                             dev.notifyDriver();
                         }
                         if (++n == max) break;
@@ -231,6 +232,7 @@ public final class IoqRingTransport implements Transport {
                     if (n > 0) return n;
                     if (unnotified > 0) {
                         unnotified = 0;
+                        dev.publishCompleted();
                         dev.notifyDriver();
                     }
                     if (spin) {

@@ -49,6 +49,7 @@ public final class IoqDriver {
 
     private int tail;          // next descriptor to fill (valid.tail == inuse.tail)
     private int validHead;     // next descriptor to reap
+    private int validHeadPublished;   // valid.head as last stored in the ring
     private int outstanding;   // offered, not reaped
     private int completedSeen; // completions the device index already vouched for, not yet reaped
     private QueueFault fault;
@@ -131,6 +132,19 @@ public final class IoqDriver {
     /** Collects up to {@code max} completed buffers, oldest first; returns how many. */
     public int reap(CompletionSink sink, int max) throws QueueFault {
         if (fault != null) throw fault;
+        try {
+            return reapLoop(sink, max);
+        } finally {
+            // valid.head once per reap, not per buffer: it shares the ring head's cache line with the
+            // device's inuse.head, so every store there pulls the line away from the device.
+            if (validHead != validHeadPublished) {
+                U32.setRelease(ring, IoqLayout.idxOffset(IDX_VALID, IDX_HEAD), validHead);
+                validHeadPublished = validHead;
+            }
+        }
+    }
+
+    private int reapLoop(CompletionSink sink, int max) throws QueueFault {
         int n = 0;
         while (n < max && outstanding > 0) {
             int h = validHead;
@@ -145,11 +159,9 @@ public final class IoqDriver {
                         + " bytes, the buffer holds " + offeredLength[h]);
             long cookie = (long) U64.get(ring, d + DESC_COOKIE);
             U8.set(ring, d + DESC_VALID, (byte) 0);
-            int next = h + 1 == count ? 0 : h + 1;
-            U32.setRelease(ring, IoqLayout.idxOffset(IDX_VALID, IDX_HEAD), next);
             long full = IoqLayout.idxOffset(IDX_VALID, IDX_FULL);
-            if ((byte) U8.get(ring, full) != 0) U8.setRelease(ring, full, (byte) 0);
-            validHead = next;
+            if ((byte) U8.get(ring, full) != 0) U8.setRelease(ring, full, (byte) 0);   // before the sink may offer again
+            validHead = h + 1 == count ? 0 : h + 1;
             outstanding--;
             completedSeen--;
             completions++;
