@@ -207,10 +207,11 @@ public final class SplitVirtqueueDriver {
     private void take(int head, int tail, int n, int writableBytes) {
         freeHead = next[tail];
         freeCount -= n;
-        chainTail[head] = tail;
         chainLen[head] = n;
         inFlight[head] = true;
-        if (inOrder) {
+        if (!inOrder) {
+            chainTail[head] = tail;           // to splice the chain back onto the free list
+        } else {
             headAt[availIdx & mask] = head;
             posOf[head] = availIdx;
             writable[head] = writableBytes;
