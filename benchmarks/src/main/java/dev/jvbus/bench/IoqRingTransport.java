@@ -22,7 +22,8 @@ import java.util.function.BooleanSupplier;
  * message into the slot of {@code nextSlot()} and offers it; it kicks (shm-signal inject) once per
  * {@link RingMemory#BATCH} offers, when the ring is full and at {@link Producer#flush()}, and reaps
  * completions only when the ring is full. The consumer is the device (south): poll, copy the bytes
- * out, complete, and notify the driver once per batch and whenever the ring is empty. The driver
+ * out, {@code completeLater}; once per batch and whenever the ring is empty it hands the batch back
+ * ({@code publishCompleted}: one inuse.head store) and notifies the driver. The driver
  * lays the ring out in its own process; the device attaches once the ring magic is there.
  *
  * <p>Waiting: SPIN spins on the ring with the signal masked. ADAPTIVE spins (masked) for
