@@ -19,7 +19,8 @@ import java.util.function.BooleanSupplier;
  *
  * <p>Memory (one memfd, guest address = offset): the ring head with its embedded descriptors at 0,
  * then one message slot per descriptor. The producer is the driver (north): it copies the stamped
- * message into the slot of {@code nextSlot()} and offers it; it kicks (shm-signal inject) once per
+ * message into the slot of {@code nextSlot()} and stages it ({@code offerLater}); it hands the batch
+ * over and kicks ({@code kick}: publishOffers, then shm-signal inject) once per
  * {@link RingMemory#BATCH} offers, when the ring is full and at {@link Producer#flush()}, and reaps
  * completions only when the ring is full. The consumer is the device (south): poll, copy the bytes
  * out, {@code completeLater}; once per batch and whenever the ring is empty it hands the batch back
@@ -122,7 +123,7 @@ public final class IoqRingTransport implements Transport {
                 if (!d.hasRoom()) reclaim();
                 long addr = slots + (long) d.nextSlot() * slotSize;
                 MemorySegment.copy(msg, 0, ring, addr, size);
-                d.offer(seq, addr, size);
+                d.offerLater(seq, addr, size);         // handed over at the batch's kick: one tail store per batch
                 if (++sinceKick == RingMemory.BATCH) {
                     sinceKick = 0;
                     d.kick();

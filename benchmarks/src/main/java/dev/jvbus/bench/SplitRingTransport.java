@@ -21,7 +21,8 @@ import java.util.function.BooleanSupplier;
  * on its own cache lines, then {@code queueSize} message slots of {@link RingMemory#slotSize}. The
  * producer is the driver side: it copies the stamped message from its private buffer into the next
  * slot (slots are used round-robin; the device completes in order, so a slot is free again once
- * its descriptor came back), adds a one-descriptor chain, and calls {@code kickIfNeeded} once per
+ * its descriptor came back), adds a one-descriptor chain ({@code addLater}: the available index is
+ * stored once per batch, by {@code kickIfNeeded}), and calls {@code kickIfNeeded} once per
  * {@link RingMemory#BATCH} adds, when the ring is full and at {@link Producer#flush()}; used buffers are
  * collected only when no descriptor is free. The consumer is the device side: pop, copy the bytes
  * out into a private buffer, pushUsed, and publishUsed once per batch and whenever the ring is empty.
@@ -123,7 +124,7 @@ public final class SplitRingTransport implements Transport {
                 long addr = slots + (long) (nextSlot & mask) * slotSize;
                 nextSlot++;
                 MemorySegment.copy(msg, 0, ring, addr, size);
-                q.add(addr, size, false);
+                q.addLater(addr, size, false);         // visible at the batch's kickIfNeeded: one avail idx store per batch
                 if (++sinceKick == RingMemory.BATCH) {
                     sinceKick = 0;
                     q.kickIfNeeded();

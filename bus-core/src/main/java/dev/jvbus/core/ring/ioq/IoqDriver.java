@@ -50,7 +50,8 @@ public final class IoqDriver {
     private int tail;          // next descriptor to fill (valid.tail == inuse.tail)
     private int validHead;     // next descriptor to reap
     private int validHeadPublished;   // valid.head as last stored in the ring
-    private int outstanding;   // offered, not reaped
+    private int outstanding;   // offered (published), not reaped
+    private int staged;        // filled by offerLater, not yet published (they follow the outstanding ones)
     private int completedSeen; // completions the device index already vouched for, not yet reaped
     private QueueFault fault;
 
@@ -87,12 +88,24 @@ public final class IoqDriver {
     public int nextSlot() { return tail; }
 
     /** Room for another {@link #offer}. */
-    public boolean hasRoom() { return outstanding < count; }
+    public boolean hasRoom() { return outstanding + staged < count; }
 
     /** Hands one buffer to the device; false if the ring is full. Does not signal: see {@link #kick()}. */
     public boolean offer(long cookie, long ptr, long length) throws QueueFault {
+        if (!offerLater(cookie, ptr, length)) return false;
+        publishOffers();
+        return true;
+    }
+
+    /**
+     * Fills the next descriptor like {@link #offer} but hands it to the device only at the next
+     * {@link #publishOffers()} or {@link #kick()}: a batch then costs one store of each tail (the ring
+     * head's cache line, which the device reads, is written once per batch, not per buffer).
+     * False if the ring is full (counting staged descriptors).
+     */
+    public boolean offerLater(long cookie, long ptr, long length) throws QueueFault {
         if (fault != null) throw fault;
-        if (outstanding == count) return false;
+        if (outstanding + staged == count) return false;
         int t = tail;
         long d = IoqLayout.descOffset(t);
         byte sown = (byte) U8.getAcquire(ring, d + DESC_SOWN);
@@ -103,29 +116,46 @@ public final class IoqDriver {
         U64.set(ring, d + DESC_LEN, length);
         U8.set(ring, d + DESC_VALID, (byte) 1);
         offeredLength[t] = length;
-        int next = t + 1 == count ? 0 : t + 1;
-        // idx_tail_push on both indices: set full before the tail that makes it full. Either index can
-        // only become full with this push if every descriptor is then outstanding (next == validHead):
-        // the device has completed no more than we reaped. Only then read inuse.head, a word the device
-        // writes on every completion; reading it on every offer pulls the ring head's cache line
-        // across cores once per buffer.
-        if (next == validHead) {
-            U8.set(ring, IoqLayout.idxOffset(IDX_VALID, IDX_FULL), (byte) 1);
-            if (next == (int) U32.getAcquire(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_HEAD)))
-                U8.setRelease(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_FULL), (byte) 1);
-        }
-        U32.setRelease(ring, IoqLayout.idxOffset(IDX_VALID, IDX_TAIL), next);
-        U32.setRelease(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_TAIL), next);
-        U8.setRelease(ring, d + DESC_SOWN, (byte) SOUTH);    // the index is visible before the owner flips
-        tail = next;
-        outstanding++;
+        tail = t + 1 == count ? 0 : t + 1;
+        staged++;
         buffers++;
         return true;
     }
 
-    /** Tells the device the ring has new descriptors (shm_signal_inject on the south irq). */
+    /**
+     * Hands the staged descriptors to the device, oldest first: idx_tail_push on both indices (the full
+     * flags first, then the tails, with release), then each {@code sown} flips to the south, so the
+     * device never finds a descriptor it owns that the index has not published. No-op if none is staged.
+     */
+    public void publishOffers() {
+        int n = staged;
+        if (n == 0 || fault != null) return;
+        int end = tail;
+        // Either index can only become full with this push if every descriptor is then outstanding
+        // (end == validHead): the device has completed no more than we reaped. Only then read inuse.head,
+        // a word the device writes on every completion batch.
+        if (end == validHead) {
+            U8.set(ring, IoqLayout.idxOffset(IDX_VALID, IDX_FULL), (byte) 1);
+            if (end == (int) U32.getAcquire(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_HEAD)))
+                U8.setRelease(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_FULL), (byte) 1);
+        }
+        U32.setRelease(ring, IoqLayout.idxOffset(IDX_VALID, IDX_TAIL), end);
+        U32.setRelease(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_TAIL), end);
+        int i = end - n;
+        if (i < 0) i += count;
+        for (int k = 0; k < n; k++, i = i + 1 == count ? 0 : i + 1)
+            U8.setRelease(ring, IoqLayout.descOffset(i) + DESC_SOWN, (byte) SOUTH);   // the index is visible before the owner flips
+        outstanding += n;
+        staged = 0;
+    }
+
+    /** Descriptors filled by {@link #offerLater} and not yet handed to the device. */
+    public int staged() { return staged; }
+
+    /** Hands over staged offers ({@link #publishOffers()}), then tells the device (shm_signal_inject on the south irq). */
     public void kick() throws QueueFault {
         if (fault != null) throw fault;
+        publishOffers();
         signal.inject();
     }
 

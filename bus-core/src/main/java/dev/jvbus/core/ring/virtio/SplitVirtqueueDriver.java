@@ -51,7 +51,8 @@ public final class SplitVirtqueueDriver {
     private int batchEnd = -1;       // avail position of the current batch's newest buffer, or -1
     private int batchLen;
 
-    private int availIdx;            // free-running u16, as published
+    private int availIdx;            // free-running u16: next avail slot to fill (published, or staged by addLater)
+    private int availPublished;      // avail idx as last stored in the ring
     private int kickCheckedAvail;    // avail idx at the last kick decision
     private int lastUsed;            // next used slot to collect
     private int usedIdxSeen;
@@ -157,12 +158,26 @@ public final class SplitVirtqueueDriver {
      * @return the head id, or -1 if no descriptor is free
      */
     public int add(long addr, int length, boolean writable) throws QueueFault {
+        int head = addLater(addr, length, writable);
+        if (head >= 0) publishAvail();
+        return head;
+    }
+
+    /**
+     * Like {@link #add(long, int, boolean)}, but the buffer becomes visible to the device only at the next
+     * {@link #publishAvail()} or {@link #kickIfNeeded()}: a batch of adds then costs one store of the
+     * available index, so a device polling that index is not handed its cache line once per buffer.
+     * Publish (kickIfNeeded) before waiting for the buffers to come back.
+     *
+     * @return the head id, or -1 if no descriptor is free
+     */
+    public int addLater(long addr, int length, boolean writable) throws QueueFault {
         if (fault != null) throw fault;
         if (freeCount == 0) return -1;
         int head = freeHead;
         ring.writeDesc(head, addr, length, writable ? DESC_F_WRITE : 0, 0);
         take(head, head, 1, writable ? length : 0);
-        publish(head);
+        stage(head);
         return head;
     }
 
@@ -219,10 +234,26 @@ public final class SplitVirtqueueDriver {
     }
 
     private void publish(int head) {
+        stage(head);
+        publishAvail();
+    }
+
+    private void stage(int head) {
         ring.availEntry(availIdx & mask, head);
         availIdx = (availIdx + 1) & 0xffff;
-        ring.availIdxRelease(availIdx);   // release: descriptors and the ring entry are visible first
         buffersAdded++;
+    }
+
+    /**
+     * Makes the buffers staged by {@link #addLater} visible to the device: one release store of the
+     * available index (descriptors and ring entries become visible first). {@link #kickIfNeeded} does it
+     * too. No-op if nothing is staged.
+     */
+    public void publishAvail() {
+        if (availPublished != availIdx) {
+            ring.availIdxRelease(availIdx);
+            availPublished = availIdx;
+        }
     }
 
     /**
@@ -234,6 +265,7 @@ public final class SplitVirtqueueDriver {
      */
     public boolean kickIfNeeded() {
         if (fault != null || availIdx == kickCheckedAvail) return false;
+        publishAvail();
         VarHandle.fullFence();   // the avail idx store must be visible before we read the device's suppression
         boolean need = eventIdx
                 ? needEvent(ring.availEventAcquire(), availIdx, kickCheckedAvail)
@@ -345,7 +377,7 @@ public final class SplitVirtqueueDriver {
     public boolean enableInterruptsDelayed() {
         if (!eventIdx || fault != null) return enableInterrupts();
         interruptEnables++;
-        int bufs = outstanding() * 3 / 4;
+        int bufs = ((availPublished - lastUsed) & 0xffff) * 3 / 4;   // of what the device can see
         ring.usedEventRelease((lastUsed + bufs) & 0xffff);
         VarHandle.fullFence();
         return lastUsed != usedIdxSeen || ((ring.usedIdxAcquire() - lastUsed) & 0xffff) > bufs;

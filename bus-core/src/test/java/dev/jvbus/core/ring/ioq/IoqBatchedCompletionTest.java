@@ -116,6 +116,27 @@ class IoqBatchedCompletionTest {
     }
 
     @Test
+    void stagedOffersReachTheDeviceAtPublishInOrderAndCountAgainstRoom() throws QueueFault {
+        for (long c = 0; c < COUNT; c++) assertThat(drv.offerLater(c, TestMemory.BUFS_A + 64 * c, 64)).isTrue();
+        assertThat(drv.hasRoom()).isFalse();
+        assertThat(drv.offerLater(99, TestMemory.BUFS_A, 64)).isFalse();
+        assertThat(dev.poll()).isNull();                   // staged: still north-owned, tails not moved
+        assertThat(drv.reap(sink, 100)).isZero();          // and not mistaken for completions
+        drv.kick();                                        // publishes, then signals
+        assertThat(drv.staged()).isZero();
+        assertThat(head.get(ValueLayout.JAVA_BYTE, idxOffset(IDX_VALID, IDX_FULL))).isEqualTo((byte) 1);
+        for (long c = 0; c < COUNT; c++) {
+            assertThat(dev.poll().cookie()).isEqualTo(c);
+            dev.completeLater(c);
+        }
+        dev.publishCompleted();
+        assertThat(drv.reap(sink, 100)).isEqualTo(COUNT);
+        assertThat(reaped).extracting(e -> e[0]).containsExactly(0L, 1L, 2L, 3L, 4L, 5L, 6L, 7L);
+        assertThat(drv.fault()).isNull();
+        assertThat(dev.fault()).isNull();
+    }
+
+    @Test
     void completingMoreThanIsInFlightIsTheDevicesBug() throws QueueFault {
         drv.offer(1, TestMemory.BUFS_A, 64);
         dev.poll();
