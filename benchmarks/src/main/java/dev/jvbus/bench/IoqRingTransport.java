@@ -19,10 +19,12 @@ import java.util.function.BooleanSupplier;
  *
  * <p>Memory (one memfd, guest address = offset): the ring head with its embedded descriptors at 0,
  * then one message slot per descriptor. The producer is the driver (north): it copies the stamped
- * message into the slot of {@code nextSlot()} and offers it; it kicks (shm-signal inject) once per
+ * message into the slot of {@code nextSlot()} and stages it ({@code offerLater}); it hands the batch
+ * over and kicks ({@code kick}: publishOffers, then shm-signal inject) once per
  * {@link RingMemory#BATCH} offers, when the ring is full and at {@link Producer#flush()}, and reaps
  * completions only when the ring is full. The consumer is the device (south): poll, copy the bytes
- * out, complete, and notify the driver once per batch and whenever the ring is empty. The driver
+ * out, {@code completeLater}; once per batch and whenever the ring is empty it hands the batch back
+ * ({@code publishCompleted}: one inuse.head store) and notifies the driver. The driver
  * lays the ring out in its own process; the device attaches once the ring magic is there.
  *
  * <p>Waiting: SPIN spins on the ring with the signal masked. ADAPTIVE spins (masked) for
@@ -121,7 +123,7 @@ public final class IoqRingTransport implements Transport {
                 if (!d.hasRoom()) reclaim();
                 long addr = slots + (long) d.nextSlot() * slotSize;
                 MemorySegment.copy(msg, 0, ring, addr, size);
-                d.offer(seq, addr, size);
+                d.offerLater(seq, addr, size);         // handed over at the batch's kick: one tail store per batch
                 if (++sinceKick == RingMemory.BATCH) {
                     sinceKick = 0;
                     d.kick();
@@ -220,9 +222,10 @@ public final class IoqRingTransport implements Transport {
                         MemorySegment.copy(b.segment(), b.offset(), copy, 0, len);
                         sink.onMessage(copy.get(ValueLayout.JAVA_LONG_UNALIGNED, 0),
                                 copy.get(ValueLayout.JAVA_LONG_UNALIGNED, len - 8), (int) b.length());
-                        dev.complete(0);
+                        dev.completeLater(0);           // handed back once per batch: one inuse.head store
                         if (++unnotified == RingMemory.BATCH) {
                             unnotified = 0;
+                            dev.publishCompleted();
                             dev.notifyDriver();
                         }
                         if (++n == max) break;
@@ -231,6 +234,7 @@ public final class IoqRingTransport implements Transport {
                     if (n > 0) return n;
                     if (unnotified > 0) {
                         unnotified = 0;
+                        dev.publishCompleted();
                         dev.notifyDriver();
                     }
                     if (spin) {

@@ -1,7 +1,6 @@
 package dev.jvbus.bench;
 
 import dev.jvbus.core.ring.QueueFault;
-import dev.jvbus.core.ring.virtio.BufferList;
 import dev.jvbus.core.ring.virtio.DescriptorChain;
 import dev.jvbus.core.ring.virtio.SplitRingLayout;
 import dev.jvbus.core.ring.virtio.SplitVirtqueue;
@@ -15,13 +14,15 @@ import java.util.List;
 import java.util.function.BooleanSupplier;
 
 /**
- * jvbus's virtio split ring ({@code dev.jvbus.core.ring.virtio}) between the two processes, EVENT_IDX on.
+ * jvbus's virtio split ring ({@code dev.jvbus.core.ring.virtio}) between the two processes, EVENT_IDX and
+ * IN_ORDER on (see {@link #IN_ORDER}).
  *
  * <p>Memory (one memfd, guest address = offset): descriptor table, available ring and used ring, each
  * on its own cache lines, then {@code queueSize} message slots of {@link RingMemory#slotSize}. The
  * producer is the driver side: it copies the stamped message from its private buffer into the next
  * slot (slots are used round-robin; the device completes in order, so a slot is free again once
- * its descriptor came back), adds a one-descriptor chain, and calls {@code kickIfNeeded} once per
+ * its descriptor came back), adds a one-descriptor chain ({@code addLater}: the available index is
+ * stored once per batch, by {@code kickIfNeeded}), and calls {@code kickIfNeeded} once per
  * {@link RingMemory#BATCH} adds, when the ring is full and at {@link Producer#flush()}; used buffers are
  * collected only when no descriptor is free. The consumer is the device side: pop, copy the bytes
  * out into a private buffer, pushUsed, and publishUsed once per batch and whenever the ring is empty.
@@ -32,6 +33,9 @@ import java.util.function.BooleanSupplier;
  * 3/4 of the ring is free), re-check, await on the eventfd, disable.
  */
 public final class SplitRingTransport implements Transport {
+    /** Negotiate VIRTIO_F_IN_ORDER (one used element per published batch, no free list); on unless -Djvbus.bench.inOrder=false. */
+    static final boolean IN_ORDER = !"false".equals(System.getProperty("jvbus.bench.inOrder"));
+
     @Override public String name() { return "split"; }
     @Override public List<WaitMode> modes() { return List.of(WaitMode.SPIN, WaitMode.ADAPTIVE); }
     @Override public boolean baseline() { return false; }
@@ -61,7 +65,7 @@ public final class SplitRingTransport implements Transport {
         Layout l = Layout.of(a.queueSize(), a.slotSize());
         try {
             SplitVirtqueueDriver q = SplitVirtqueueDriver.create(0, l.queueSize(), l.desc(), l.avail(), l.used(),
-                    a.memory(), true, false, a.kick());
+                    a.memory(), true, false, IN_ORDER, a.kick());
             return new RingProducer(a, l, q, c.size(), c.mode());
         } catch (QueueFault f) {
             throw new IOException(f);
@@ -74,7 +78,7 @@ public final class SplitRingTransport implements Transport {
         Layout l = Layout.of(a.queueSize(), a.slotSize());
         try {
             SplitVirtqueue q = SplitVirtqueue.create(0, l.queueSize(), l.desc(), l.avail(), l.used(),
-                    a.memory(), true, false, a.call());
+                    a.memory(), true, false, IN_ORDER, a.call());
             return new RingConsumer(a, q, c.size(), c.mode());
         } catch (QueueFault f) {
             throw new IOException(f);
@@ -86,7 +90,6 @@ public final class SplitRingTransport implements Transport {
         private final SplitVirtqueueDriver q;
         private final MemorySegment ring;
         private final MemorySegment msg;
-        private final BufferList list = new BufferList(1);
         private final int size, slotSize, mask;
         private final long slots;
         private final boolean spin;
@@ -121,8 +124,7 @@ public final class SplitRingTransport implements Transport {
                 long addr = slots + (long) (nextSlot & mask) * slotSize;
                 nextSlot++;
                 MemorySegment.copy(msg, 0, ring, addr, size);
-                list.clear().readable(addr, size);
-                q.add(list);
+                q.addLater(addr, size, false);         // visible at the batch's kickIfNeeded: one avail idx store per batch
                 if (++sinceKick == RingMemory.BATCH) {
                     sinceKick = 0;
                     q.kickIfNeeded();

@@ -61,6 +61,7 @@ public final class IoqDevice {
     private int nextUsed;       // next descriptor to complete == inuse.head as we last wrote it
     private int inFlight;       // taken, not completed
     private int published;      // descriptors the driver has pushed beyond nextUsed, as last seen
+    private int staged;         // completed with completeLater, not yet handed back (they follow nextUsed)
     private QueueFault fault;
 
     /** Buffers completed. */
@@ -201,24 +202,55 @@ public final class IoqDevice {
      * or 0), and hands it back to the driver. Signal with {@link #notifyDriver()} after a batch.
      */
     public void complete(long length) throws QueueFault {
+        completeLater(length);
+        publishCompleted();
+    }
+
+    /**
+     * Completes the oldest in-flight descriptor not yet completed with {@code length} bytes, but hands it
+     * back only at the next {@link #publishCompleted()} (or {@link #complete}), so a batch costs one
+     * {@code inuse.head} store: the ring head's cache line is written once per batch, not per buffer.
+     */
+    public void completeLater(long length) throws QueueFault {
         if (fault != null) throw fault;
-        if (inFlight == 0) throw new IllegalStateException("queue " + queue + ": nothing in flight to complete");
+        if (inFlight == staged) throw new IllegalStateException("queue " + queue + ": nothing in flight to complete");
         if (length < 0) throw new IllegalArgumentException("negative length " + length);
-        int i = nextUsed;
+        int i = nextUsed + staged;
+        if (i >= count) i -= count;
         long d = IoqLayout.descOffset(i);
         byte sown = (byte) U8.getAcquire(ring, d + DESC_SOWN);
         if (sown != SOUTH)
             throw fail(Reason.BAD_DESCRIPTOR, "driver took back descriptor " + i + " while the device owned it (sown=" + sown + ")");
         U64.set(ring, d + DESC_LEN, length);
-        nextUsed = i + 1 == count ? 0 : i + 1;
-        U32.setRelease(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_HEAD), nextUsed);   // head before full, full before sown
+        staged++;
+    }
+
+    /**
+     * Hands back the descriptors completed with {@link #completeLater}, oldest first: one release store
+     * of {@code inuse.head} past all of them, then the full flag, then each {@code sown} flips to the
+     * north (head before full, full before sown, as {@code ioq_iter_pop}, so the driver never sees a
+     * descriptor back before the index passed it). Signal with {@link #notifyDriver()} after it.
+     */
+    public void publishCompleted() {
+        int n = staged;
+        if (n == 0 || fault != null) return;
+        int first = nextUsed;
+        int end = first + n;
+        if (end >= count) end -= count;
+        U32.setRelease(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_HEAD), end);
         long full = IoqLayout.idxOffset(IDX_INUSE, IDX_FULL);
         if ((byte) U8.getAcquire(ring, full) != 0) U8.setRelease(ring, full, (byte) 0);
-        U8.setRelease(ring, d + DESC_SOWN, (byte) NORTH);
-        inFlight--;
-        published--;
-        buffers++;
+        for (int k = 0, i = first; k < n; k++, i = i + 1 == count ? 0 : i + 1)
+            U8.setRelease(ring, IoqLayout.descOffset(i) + DESC_SOWN, (byte) NORTH);
+        nextUsed = end;
+        staged = 0;
+        inFlight -= n;
+        published -= n;
+        buffers += n;
     }
+
+    /** Descriptors completed with {@link #completeLater} and not yet handed back. */
+    public int staged() { return staged; }
 
     /** Tells the driver that descriptors came back (shm_signal_inject on the north irq). */
     public void notifyDriver() throws QueueFault {
@@ -241,6 +273,7 @@ public final class IoqDevice {
     /** Saved state; the caller guarantees the queue is quiesced (no thread is driving it). */
     public QueueState save() {
         if (fault != null) throw new IllegalStateException("queue " + queue + " stopped: " + fault.getMessage());
+        if (staged != 0) throw new IllegalStateException("queue " + queue + ": publishCompleted() before save (" + staged + " staged)");
         List<Integer> inflight = new ArrayList<>(inFlight);
         for (int k = 0, i = nextUsed; k < inFlight; k++, i = i + 1 == count ? 0 : i + 1) inflight.add(i);
         return new QueueState(queue, RingKind.IOQ, count, true, headAddr + IoqLayout.DESC_TABLE_OFFSET, headAddr,

@@ -49,7 +49,9 @@ public final class IoqDriver {
 
     private int tail;          // next descriptor to fill (valid.tail == inuse.tail)
     private int validHead;     // next descriptor to reap
-    private int outstanding;   // offered, not reaped
+    private int validHeadPublished;   // valid.head as last stored in the ring
+    private int outstanding;   // offered (published), not reaped
+    private int staged;        // filled by offerLater, not yet published (they follow the outstanding ones)
     private int completedSeen; // completions the device index already vouched for, not yet reaped
     private QueueFault fault;
 
@@ -86,12 +88,24 @@ public final class IoqDriver {
     public int nextSlot() { return tail; }
 
     /** Room for another {@link #offer}. */
-    public boolean hasRoom() { return outstanding < count; }
+    public boolean hasRoom() { return outstanding + staged < count; }
 
     /** Hands one buffer to the device; false if the ring is full. Does not signal: see {@link #kick()}. */
     public boolean offer(long cookie, long ptr, long length) throws QueueFault {
+        if (!offerLater(cookie, ptr, length)) return false;
+        publishOffers();
+        return true;
+    }
+
+    /**
+     * Fills the next descriptor like {@link #offer} but hands it to the device only at the next
+     * {@link #publishOffers()} or {@link #kick()}: a batch then costs one store of each tail (the ring
+     * head's cache line, which the device reads, is written once per batch, not per buffer).
+     * False if the ring is full (counting staged descriptors).
+     */
+    public boolean offerLater(long cookie, long ptr, long length) throws QueueFault {
         if (fault != null) throw fault;
-        if (outstanding == count) return false;
+        if (outstanding + staged == count) return false;
         int t = tail;
         long d = IoqLayout.descOffset(t);
         byte sown = (byte) U8.getAcquire(ring, d + DESC_SOWN);
@@ -102,35 +116,65 @@ public final class IoqDriver {
         U64.set(ring, d + DESC_LEN, length);
         U8.set(ring, d + DESC_VALID, (byte) 1);
         offeredLength[t] = length;
-        int next = t + 1 == count ? 0 : t + 1;
-        // idx_tail_push on both indices: set full before the tail that makes it full. Either index can
-        // only become full with this push if every descriptor is then outstanding (next == validHead):
-        // the device has completed no more than we reaped. Only then read inuse.head, a word the device
-        // writes on every completion; reading it on every offer pulls the ring head's cache line
-        // across cores once per buffer.
-        if (next == validHead) {
-            U8.set(ring, IoqLayout.idxOffset(IDX_VALID, IDX_FULL), (byte) 1);
-            if (next == (int) U32.getAcquire(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_HEAD)))
-                U8.setRelease(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_FULL), (byte) 1);
-        }
-        U32.setRelease(ring, IoqLayout.idxOffset(IDX_VALID, IDX_TAIL), next);
-        U32.setRelease(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_TAIL), next);
-        U8.setRelease(ring, d + DESC_SOWN, (byte) SOUTH);    // the index is visible before the owner flips
-        tail = next;
-        outstanding++;
+        tail = t + 1 == count ? 0 : t + 1;
+        staged++;
         buffers++;
         return true;
     }
 
-    /** Tells the device the ring has new descriptors (shm_signal_inject on the south irq). */
+    /**
+     * Hands the staged descriptors to the device, oldest first: idx_tail_push on both indices (the full
+     * flags first, then the tails, with release), then each {@code sown} flips to the south, so the
+     * device never finds a descriptor it owns that the index has not published. No-op if none is staged.
+     */
+    public void publishOffers() {
+        int n = staged;
+        if (n == 0 || fault != null) return;
+        int end = tail;
+        // Either index can only become full with this push if every descriptor is then outstanding
+        // (end == validHead): the device has completed no more than we reaped. Only then read inuse.head,
+        // a word the device writes on every completion batch.
+        if (end == validHead) {
+            U8.set(ring, IoqLayout.idxOffset(IDX_VALID, IDX_FULL), (byte) 1);
+            if (end == (int) U32.getAcquire(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_HEAD)))
+                U8.setRelease(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_FULL), (byte) 1);
+        }
+        U32.setRelease(ring, IoqLayout.idxOffset(IDX_VALID, IDX_TAIL), end);
+        U32.setRelease(ring, IoqLayout.idxOffset(IDX_INUSE, IDX_TAIL), end);
+        int i = end - n;
+        if (i < 0) i += count;
+        for (int k = 0; k < n; k++, i = i + 1 == count ? 0 : i + 1)
+            U8.setRelease(ring, IoqLayout.descOffset(i) + DESC_SOWN, (byte) SOUTH);   // the index is visible before the owner flips
+        outstanding += n;
+        staged = 0;
+    }
+
+    /** Descriptors filled by {@link #offerLater} and not yet handed to the device. */
+    public int staged() { return staged; }
+
+    /** Hands over staged offers ({@link #publishOffers()}), then tells the device (shm_signal_inject on the south irq). */
     public void kick() throws QueueFault {
         if (fault != null) throw fault;
+        publishOffers();
         signal.inject();
     }
 
     /** Collects up to {@code max} completed buffers, oldest first; returns how many. */
     public int reap(CompletionSink sink, int max) throws QueueFault {
         if (fault != null) throw fault;
+        try {
+            return reapLoop(sink, max);
+        } finally {
+            // valid.head once per reap, not per buffer: it shares the ring head's cache line with the
+            // device's inuse.head, so every store there pulls the line away from the device.
+            if (validHead != validHeadPublished) {
+                U32.setRelease(ring, IoqLayout.idxOffset(IDX_VALID, IDX_HEAD), validHead);
+                validHeadPublished = validHead;
+            }
+        }
+    }
+
+    private int reapLoop(CompletionSink sink, int max) throws QueueFault {
         int n = 0;
         while (n < max && outstanding > 0) {
             int h = validHead;
@@ -145,11 +189,9 @@ public final class IoqDriver {
                         + " bytes, the buffer holds " + offeredLength[h]);
             long cookie = (long) U64.get(ring, d + DESC_COOKIE);
             U8.set(ring, d + DESC_VALID, (byte) 0);
-            int next = h + 1 == count ? 0 : h + 1;
-            U32.setRelease(ring, IoqLayout.idxOffset(IDX_VALID, IDX_HEAD), next);
             long full = IoqLayout.idxOffset(IDX_VALID, IDX_FULL);
-            if ((byte) U8.get(ring, full) != 0) U8.setRelease(ring, full, (byte) 0);
-            validHead = next;
+            if ((byte) U8.get(ring, full) != 0) U8.setRelease(ring, full, (byte) 0);   // before the sink may offer again
+            validHead = h + 1 == count ? 0 : h + 1;
             outstanding--;
             completedSeen--;
             completions++;

@@ -76,6 +76,26 @@ public final class DescriptorChain {
         writableBytes = 0;
     }
 
+    /** The whole chain is one descriptor (the common case: no reset loop, no running sums). */
+    void single(int head, long addr, int len, boolean writable, MemoryRegion r) {
+        this.head = head;
+        for (int i = 1; i < count; i++) region[i] = null;   // do not pin regions of an old memory table
+        address[0] = addr;
+        length[0] = len;
+        region[0] = r;
+        count = 1;
+        long ulen = len & 0xffff_ffffL;
+        if (writable) {
+            readableCount = 0;
+            readableBytes = 0;
+            writableBytes = ulen;
+        } else {
+            readableCount = 1;
+            readableBytes = ulen;
+            writableBytes = 0;
+        }
+    }
+
     void add(long addr, int len, boolean writable, MemoryRegion r) {
         address[count] = addr;
         length[count] = len;

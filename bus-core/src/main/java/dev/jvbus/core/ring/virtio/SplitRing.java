@@ -92,9 +92,11 @@ final class SplitRing {
 
     void availFlagsRelease(int flags) { U16_VH.setRelease(avail, (long) AVAIL_FLAGS, (short) flags); }
 
-    int availEntry(int slot) { return avail.get(U16, availEntryOffset(slot)) & 0xffff; }
+    // Plain accesses use the unaligned layouts: the areas' alignment was checked once at map(), so a
+    // per-access alignment check would only cost (the same instruction either way on x86 and arm64).
+    int availEntry(int slot) { return avail.get(U16_UNALIGNED, availEntryOffset(slot)) & 0xffff; }
 
-    void availEntry(int slot, int head) { avail.set(U16, availEntryOffset(slot), (short) head); }
+    void availEntry(int slot, int head) { avail.set(U16_UNALIGNED, availEntryOffset(slot), (short) head); }
 
     int usedEventAcquire() { return (short) U16_VH.getAcquire(avail, usedEventOff) & 0xffff; }
 
@@ -109,14 +111,15 @@ final class SplitRing {
 
     void usedFlagsRelease(int flags) { U16_VH.setRelease(used, (long) USED_FLAGS, (short) flags); }
 
-    int usedElemId(int slot) { return used.get(U32, usedElemOffset(slot) + USED_ELEM_ID); }
+    int usedElemId(int slot) { return used.get(U32_UNALIGNED, usedElemOffset(slot) + USED_ELEM_ID); }
 
-    int usedElemLen(int slot) { return used.get(U32, usedElemOffset(slot) + USED_ELEM_LEN); }
+    int usedElemLen(int slot) { return used.get(U32_UNALIGNED, usedElemOffset(slot) + USED_ELEM_LEN); }
 
-    void usedElem(int slot, int id, int len) {
-        long off = usedElemOffset(slot);
-        used.set(U32, off + USED_ELEM_ID, id);
-        used.set(U32, off + USED_ELEM_LEN, len);
+    /** Used element {@code slot} in one 8-byte load: id in the low 32 bits, len in the high 32 (little-endian). */
+    long usedElem(int slot) { return used.get(U64_UNALIGNED, usedElemOffset(slot)); }
+
+    void usedElem(int slot, int id, int len) {   // one 8-byte store: le32 id, le32 len
+        used.set(U64_UNALIGNED, usedElemOffset(slot), (id & 0xffff_ffffL) | ((long) len << 32));
     }
 
     int availEventAcquire() { return (short) U16_VH.getAcquire(used, availEventOff) & 0xffff; }
@@ -124,11 +127,14 @@ final class SplitRing {
     void availEventRelease(int idx) { U16_VH.setRelease(used, availEventOff, (short) idx); }
 
     // ---- descriptor table (driver writes) ----
-    void writeDesc(int i, long addr, int len, int flags, int next) {
+    void writeDesc(int i, long addr, int len, int flags, int next) {   // two 8-byte stores: addr, then len|flags|next
         long off = descOffset(i);
         desc.set(U64_UNALIGNED, off + DESC_ADDR, addr);
-        desc.set(U32, off + DESC_LEN, len);
-        desc.set(U16, off + DESC_FLAGS, (short) flags);
-        desc.set(U16, off + DESC_NEXT, (short) next);
+        desc.set(U64_UNALIGNED, off + DESC_LEN, descWord(len, flags, next));
+    }
+
+    /** le32 len, le16 flags, le16 next as the one little-endian 8-byte word at {@code DESC_LEN}. */
+    static long descWord(int len, int flags, int next) {
+        return (len & 0xffff_ffffL) | ((long) (flags & 0xffff) << 32) | ((long) (next & 0xffff) << 48);
     }
 }

@@ -22,6 +22,8 @@ public final class SplitRingLayout {
     // Feature bits (virtio 1.x, transport range).
     public static final int VIRTIO_F_INDIRECT_DESC = 28;
     public static final int VIRTIO_F_EVENT_IDX = 29;
+    /** Buffers are used in the order they were made available (spec 2.7.9 / 6); see {@code VirtioFeatures.IN_ORDER}. */
+    public static final int VIRTIO_F_IN_ORDER = 35;
 
     // Descriptor table entry.
     public static final int DESC_SIZE = 16;

@@ -46,6 +46,7 @@ public final class SplitVirtqueue {
     private final GuestMemory memory;
     private final boolean eventIdx;
     private final boolean indirect;
+    private final boolean inOrder;
     private final Notifier call;
     private final int queue;
     private final int size;
@@ -65,6 +66,17 @@ public final class SplitVirtqueue {
     private long popCounter;
     private int inFlightCount;
 
+    // VIRTIO_F_IN_ORDER: buffers are used in the order they were popped, so the in-flight heads are the
+    // pops at positions [nextUsed, nextAvail) (free-running u16), and a batch of pushes is returned to the
+    // driver as one used element (written at the batch's first used slot, id of its last buffer; the
+    // driver takes the earlier ones as used with their whole writable length).
+    private final int[] popHead;        // in order: head popped at position p, at [p & mask]
+    private final int[] popWritable;    // in order: its writable bytes (u32), at [p & mask]
+    private int batchSlot;              // in order: used slot of the pending element
+    private int batchHead;              // in order: its id (the newest push), or -1 if no batch is pending
+    private int batchLen;
+    private int restoredBase;           // position of resubmit[0] (the used index at restore)
+
     // Heads restored as in flight, handed out again by pop() before any new buffer (oldest first).
     private static final int[] NO_HEADS = new int[0];
     private int[] resubmit = NO_HEADS;
@@ -79,12 +91,17 @@ public final class SplitVirtqueue {
     private long notificationsSuppressed;
     private long kickEnables;
 
-    private SplitVirtqueue(int queue, SplitRing ring, GuestMemory memory, boolean eventIdx, boolean indirect, Notifier call) {
+    private SplitVirtqueue(int queue, SplitRing ring, GuestMemory memory, boolean eventIdx, boolean indirect,
+                           boolean inOrder, Notifier call) {
         this.queue = queue;
         this.ring = ring;
         this.memory = memory;
         this.eventIdx = eventIdx;
         this.indirect = indirect;
+        this.inOrder = inOrder;
+        this.popHead = inOrder ? new int[ring.size] : null;
+        this.popWritable = inOrder ? new int[ring.size] : null;
+        this.batchHead = -1;
         this.call = Objects.requireNonNull(call, "call");
         this.size = ring.size;
         this.mask = ring.mask;
@@ -102,11 +119,22 @@ public final class SplitVirtqueue {
     public static SplitVirtqueue create(int queue, int size, long descAddr, long availAddr, long usedAddr,
                                         GuestMemory memory, boolean eventIdx, boolean indirectDesc, Notifier call)
             throws QueueFault {
+        return create(queue, size, descAddr, availAddr, usedAddr, memory, eventIdx, indirectDesc, false, call);
+    }
+
+    /**
+     * As {@link #create(int, int, long, long, long, GuestMemory, boolean, boolean, Notifier)}, with
+     * {@code inOrder} = negotiated {@code VIRTIO_F_IN_ORDER}: {@link #pushUsed} must then return buffers
+     * in the order {@link #pop} took them, and {@link #publishUsed} writes one used element per batch.
+     */
+    public static SplitVirtqueue create(int queue, int size, long descAddr, long availAddr, long usedAddr,
+                                        GuestMemory memory, boolean eventIdx, boolean indirectDesc, boolean inOrder,
+                                        Notifier call) throws QueueFault {
         SplitRing ring = SplitRing.map(queue, size, descAddr, availAddr, usedAddr, memory);
         ring.usedFlagsRelease(0);
         ring.availEventRelease(0);
         ring.usedIdxRelease(0);
-        return new SplitVirtqueue(queue, ring, memory, eventIdx, indirectDesc, call);
+        return new SplitVirtqueue(queue, ring, memory, eventIdx, indirectDesc, inOrder, call);
     }
 
     /**
@@ -123,6 +151,16 @@ public final class SplitVirtqueue {
      */
     public static SplitVirtqueue restore(QueueState state, GuestMemory memory, boolean indirectDesc, Notifier call)
             throws QueueFault {
+        return restore(state, memory, indirectDesc, false, call);
+    }
+
+    /**
+     * As {@link #restore(QueueState, GuestMemory, boolean, Notifier)}, with {@code inOrder} = negotiated
+     * {@code VIRTIO_F_IN_ORDER} (a device feature, kept with the device state like INDIRECT_DESC). The
+     * in-flight heads are then the pops at positions [nextUsed, nextAvail), oldest first, as saved.
+     */
+    public static SplitVirtqueue restore(QueueState state, GuestMemory memory, boolean indirectDesc, boolean inOrder,
+                                         Notifier call) throws QueueFault {
         if (state.kind() != RingKind.SPLIT)
             throw new IllegalArgumentException("queue " + state.index() + " was saved as " + state.kind() + ", not SPLIT");
         int q = state.index();
@@ -142,7 +180,8 @@ public final class SplitVirtqueue {
         int outstanding = (nextAvail - nextUsed) & 0xffff;
         if (heads.size() != outstanding)
             throw new QueueFault(q, Reason.STATE_MISMATCH, heads.size() + " heads in flight, indices say " + outstanding);
-        SplitVirtqueue vq = new SplitVirtqueue(q, ring, memory, state.eventIdx(), indirectDesc, call);
+        SplitVirtqueue vq = new SplitVirtqueue(q, ring, memory, state.eventIdx(), indirectDesc, inOrder, call);
+        vq.restoredBase = nextUsed;
         vq.resubmit = new int[heads.size()];
         for (int i = 0; i < heads.size(); i++) {
             int h = heads.get(i);
@@ -151,6 +190,7 @@ public final class SplitVirtqueue {
             vq.inFlight[h] = true;
             vq.popSequence[h] = vq.popCounter++;
             vq.resubmit[i] = h;
+            if (inOrder) vq.popHead[(nextUsed + i) & (size - 1)] = h;
         }
         vq.inFlightCount = heads.size();
         vq.nextAvail = nextAvail;
@@ -173,9 +213,13 @@ public final class SplitVirtqueue {
         if (publishedUsed != nextUsed)
             throw new IllegalStateException("queue " + queue + ": publishUsed() before save (pushed, not published)");
         Integer[] heads = new Integer[inFlightCount];
-        int n = 0;
-        for (int h = 0; h < size; h++) if (inFlight[h]) heads[n++] = h;
-        Arrays.sort(heads, (a, b) -> Long.compare(popSequence[a], popSequence[b]));
+        if (inOrder) {                        // popped in position order, pushed in the same order
+            for (int k = 0; k < inFlightCount; k++) heads[k] = popHead[(nextUsed + k) & mask];
+        } else {
+            int n = 0;
+            for (int h = 0; h < size; h++) if (inFlight[h]) heads[n++] = h;
+            Arrays.sort(heads, (a, b) -> Long.compare(popSequence[a], popSequence[b]));
+        }
         return new QueueState(queue, RingKind.SPLIT, size, true, ring.descAddr, ring.availAddr, ring.usedAddr,
                 nextAvail, nextUsed, eventIdx, new ArrayList<>(Arrays.asList(heads)));
     }
@@ -192,31 +236,50 @@ public final class SplitVirtqueue {
      * @throws QueueFault the driver broke a ring rule (the queue is now stopped), or the queue was already stopped
      */
     public boolean pop(DescriptorChain chain) throws QueueFault {
+        // Hot path kept small enough to inline into the worker's loop; rare cases go to popSlow.
+        if (fault != null || resubmit.length != 0 || chain.capacity() < size) return popSlow(chain);
+        if (nextAvail == availIdxSeen && !refreshAvail()) return false;
+        return popRing(chain);
+    }
+
+    private boolean popSlow(DescriptorChain chain) throws QueueFault {
         if (fault != null) throw fault;
         if (chain.capacity() < size) throw new IllegalArgumentException("chain capacity " + chain.capacity() + " < queue size " + size);
         if (resubmitPos < resubmit.length) {
             readChain(resubmit[resubmitPos], chain);
+            if (inOrder) popWritable[(restoredBase + resubmitPos) & mask] = (int) chain.writableBytes();
             resubmitPos++;
             return true;
         }
-        if (nextAvail == availIdxSeen) {
-            int idx = ring.availIdxAcquire();   // acquire: ring entries and descriptors are read after this
-            if (((idx - nextAvail) & 0xffff) > size)
-                throw stop(Reason.AVAIL_INDEX_JUMP, "avail idx " + idx + ", next to consume " + nextAvail + ", size " + size);
-            availIdxSeen = idx;
-            if (idx == nextAvail) return false;
-        }
-        if (resubmit.length != 0) {           // every restored head went out again: pops now come from the ring only
-            resubmit = NO_HEADS;
-            resubmitPos = 0;
-        }
+        if (nextAvail == availIdxSeen && !refreshAvail()) return false;
+        resubmit = NO_HEADS;                  // every restored head went out again: pops now come from the ring only
+        resubmitPos = 0;
+        return popRing(chain);
+    }
+
+    /** Reads the available index (acquire: ring entries and descriptors are read after it); true if it moved. */
+    private boolean refreshAvail() throws QueueFault {
+        int idx = ring.availIdxAcquire();
+        if (((idx - nextAvail) & 0xffff) > size)
+            throw stop(Reason.AVAIL_INDEX_JUMP, "avail idx " + idx + ", next to consume " + nextAvail + ", size " + size);
+        availIdxSeen = idx;
+        return idx != nextAvail;
+    }
+
+    /** Takes the buffer at {@code nextAvail}, which the available index has published. */
+    private boolean popRing(DescriptorChain chain) throws QueueFault {
         int head = ring.availEntry(nextAvail & mask);
-        if (head >= size) throw stop(Reason.DESC_INDEX_OUT_OF_RANGE, "head " + head + " at avail slot " + (nextAvail & mask));
-        if (inFlight[head]) throw stop(Reason.BAD_DESCRIPTOR, "head " + head + " made available while still in flight");
-        readChain(head, chain);
+        if (head >= size || inFlight[head]) throw badHead(head);
+        if (!readSingle(head, chain)) readChain(head, chain);
+        if (inOrder) {
+            int p = nextAvail & mask;
+            popHead[p] = head;
+            popWritable[p] = (int) chain.writableBytes();
+        } else {
+            popSequence[head] = popCounter++;
+        }
         nextAvail = (nextAvail + 1) & 0xffff;
         inFlight[head] = true;
-        popSequence[head] = popCounter++;
         inFlightCount++;
         buffersPopped++;
         return true;
@@ -247,10 +310,30 @@ public final class SplitVirtqueue {
         inFlightCount--;
     }
 
-    /** Walks and validates the chain at {@code head}: the one place descriptors are read. */
+    private QueueFault badHead(int head) {
+        if (head >= size) return stop(Reason.DESC_INDEX_OUT_OF_RANGE, "head " + head + " at avail slot " + (nextAvail & mask));
+        return stop(Reason.BAD_DESCRIPTOR, "head " + head + " made available while still in flight");
+    }
+
+    /**
+     * The common chain, one descriptor with neither NEXT nor INDIRECT, read and checked exactly as the
+     * first step of {@link #readChain} would; false (nothing read into {@code chain}) for any other chain.
+     */
+    private boolean readSingle(int head, DescriptorChain chain) throws QueueFault {
+        long off = descOffset(head);
+        long word = ring.desc.get(SplitRing.U64_UNALIGNED, off + DESC_LEN);   // len, flags, next in one load
+        int flags = (int) (word >>> 32) & 0xffff;
+        if ((flags & (DESC_F_NEXT | DESC_F_INDIRECT)) != 0) return false;
+        long addr = ring.desc.get(SplitRing.U64_UNALIGNED, off + DESC_ADDR);
+        int len = (int) word;
+        chain.single(head, addr, len, (flags & DESC_F_WRITE) != 0, translate(head, addr, len & 0xffff_ffffL));
+        return true;
+    }
+
+    /** Walks and validates the chain at {@code head}: the one place descriptors are read (see also {@link #readSingle}). */
     private void readChain(int head, DescriptorChain chain) throws QueueFault {
-        chain.reset(head);
         MemorySegment table = ring.desc;
+        chain.reset(head);
         long tableBase = 0;
         int tableEntries = size;
         boolean inIndirect = false;
@@ -264,9 +347,10 @@ public final class SplitVirtqueue {
                         "head " + head + ": more than " + tableEntries + " descriptors" + (inIndirect ? " in indirect table" : ""));
             long off = tableBase + descOffset(i);
             long addr = table.get(SplitRing.U64_UNALIGNED, off + DESC_ADDR);
-            int len = table.get(SplitRing.U32_UNALIGNED, off + DESC_LEN);
-            int flags = table.get(SplitRing.U16_UNALIGNED, off + DESC_FLAGS) & 0xffff;
-            int next = table.get(SplitRing.U16_UNALIGNED, off + DESC_NEXT) & 0xffff;
+            long word = table.get(SplitRing.U64_UNALIGNED, off + DESC_LEN);    // len, flags, next: read once
+            int len = (int) word;
+            int flags = (int) (word >>> 32) & 0xffff;
+            int next = (int) (word >>> 48);
             long ulen = len & 0xffff_ffffL;
             if ((flags & DESC_F_INDIRECT) != 0) {
                 if (inIndirect) throw stop(Reason.NESTED_INDIRECT, "head " + head + ", entry " + i);
@@ -327,13 +411,30 @@ public final class SplitVirtqueue {
      */
     public void pushUsed(int head, int len) {
         if (fault != null) return;
-        if (head < 0 || head >= size || !inFlight[head])
-            throw new IllegalArgumentException("queue " + queue + ": head " + head + " is not in flight");
-        ring.usedElem(nextUsed & mask, head, len);
+        if (head < 0 || head >= size || !inFlight[head] || (inOrder && popHead[nextUsed & mask] != head))
+            throw badPush(head);
+        if (inOrder) {
+            int p = nextUsed & mask;
+            if (batchHead < 0) batchSlot = p;
+            batchHead = head;
+            batchLen = len;
+            // The driver takes an implicitly used buffer's length as its whole writable length, so a buffer
+            // with any other length must end the batch: its element is written now.
+            if (len != popWritable[p]) writeBatch();
+        } else {
+            ring.usedElem(nextUsed & mask, head, len);
+        }
         nextUsed = (nextUsed + 1) & 0xffff;
         inFlight[head] = false;
         inFlightCount--;
         buffersPushed++;
+    }
+
+    private IllegalArgumentException badPush(int head) {
+        if (head < 0 || head >= size || !inFlight[head])
+            return new IllegalArgumentException("queue " + queue + ": head " + head + " is not in flight");
+        return new IllegalArgumentException("queue " + queue + ": IN_ORDER: head " + head
+                + " pushed before the older head " + popHead[nextUsed & mask]);
     }
 
     /**
@@ -346,6 +447,7 @@ public final class SplitVirtqueue {
      */
     public boolean publishUsed() {
         if (fault != null || nextUsed == publishedUsed) return false;
+        if (batchHead >= 0) writeBatch();
         ring.usedIdxRelease(nextUsed);
         memory.markDirty(ring.usedAddr, usedBytes);   // migration: the used ring is device-written memory
         publishedUsed = nextUsed;
@@ -362,6 +464,12 @@ public final class SplitVirtqueue {
         if (need) signal();
         else notificationsSuppressed++;
         return need;
+    }
+
+    /** IN_ORDER: writes the pending batch's one used element (id of its newest buffer) at its first slot. */
+    private void writeBatch() {
+        ring.usedElem(batchSlot, batchHead, batchLen);
+        batchHead = -1;
     }
 
     private void signal() {
@@ -414,6 +522,9 @@ public final class SplitVirtqueue {
     public boolean eventIdx() { return eventIdx; }
 
     public boolean indirectDesc() { return indirect; }
+
+    /** Whether VIRTIO_F_IN_ORDER was negotiated (buffers used in order, one used element per batch). */
+    public boolean inOrder() { return inOrder; }
 
     /** Whether the queue stopped on a guest error; see {@link #fault()}. */
     public boolean isStopped() { return fault != null; }

@@ -30,6 +30,7 @@ public final class SplitVirtqueueDriver {
     private final GuestMemory memory;
     private final boolean eventIdx;
     private final boolean indirect;
+    private final boolean inOrder;
     private final Notifier kick;
     private final int queue;
     private final int size;
@@ -39,10 +40,19 @@ public final class SplitVirtqueueDriver {
     private final int[] chainTail;   // last descriptor of the chain headed here
     private final int[] chainLen;    // descriptors the chain headed here holds in the table
     private final boolean[] inFlight;
-    private int freeHead;
+    private int freeHead;            // next descriptor to use (IN_ORDER: the table is used round-robin, no list)
     private int freeCount;
 
-    private int availIdx;            // free-running u16, as published
+    // VIRTIO_F_IN_ORDER: buffers come back in the order they were added; one used element may stand for
+    // a batch (id = its newest buffer, at the batch's first used slot).
+    private final int[] headAt;      // head added at avail position p, at [p & mask]
+    private final int[] posOf;       // avail position (u16) a head was added at
+    private final int[] writable;    // writable bytes (u32) of the chain headed here: an implicitly used buffer's length
+    private int batchEnd = -1;       // avail position of the current batch's newest buffer, or -1
+    private int batchLen;
+
+    private int availIdx;            // free-running u16: next avail slot to fill (published, or staged by addLater)
+    private int availPublished;      // avail idx as last stored in the ring
     private int kickCheckedAvail;    // avail idx at the last kick decision
     private int lastUsed;            // next used slot to collect
     private int usedIdxSeen;
@@ -55,12 +65,17 @@ public final class SplitVirtqueueDriver {
     private long kicksSuppressed;
     private long interruptEnables;
 
-    private SplitVirtqueueDriver(int queue, SplitRing ring, GuestMemory memory, boolean eventIdx, boolean indirect, Notifier kick) {
+    private SplitVirtqueueDriver(int queue, SplitRing ring, GuestMemory memory, boolean eventIdx, boolean indirect,
+                                 boolean inOrder, Notifier kick) {
         this.queue = queue;
         this.ring = ring;
         this.memory = memory;
         this.eventIdx = eventIdx;
         this.indirect = indirect;
+        this.inOrder = inOrder;
+        this.headAt = inOrder ? new int[ring.size] : null;
+        this.posOf = inOrder ? new int[ring.size] : null;
+        this.writable = inOrder ? new int[ring.size] : null;
         this.kick = Objects.requireNonNull(kick, "kick");
         this.size = ring.size;
         this.mask = ring.mask;
@@ -68,7 +83,7 @@ public final class SplitVirtqueueDriver {
         this.chainTail = new int[size];
         this.chainLen = new int[size];
         this.inFlight = new boolean[size];
-        for (int i = 0; i < size; i++) next[i] = i + 1;
+        for (int i = 0; i < size; i++) next[i] = inOrder ? (i + 1) & mask : i + 1;
         this.freeHead = 0;
         this.freeCount = size;
     }
@@ -80,11 +95,23 @@ public final class SplitVirtqueueDriver {
     public static SplitVirtqueueDriver create(int queue, int size, long descAddr, long availAddr, long usedAddr,
                                               GuestMemory memory, boolean eventIdx, boolean indirectDesc, Notifier kick)
             throws QueueFault {
+        return create(queue, size, descAddr, availAddr, usedAddr, memory, eventIdx, indirectDesc, false, kick);
+    }
+
+    /**
+     * As {@link #create(int, int, long, long, long, GuestMemory, boolean, boolean, Notifier)}, with
+     * {@code inOrder} = negotiated {@code VIRTIO_F_IN_ORDER}: descriptors are used round-robin (a chain at
+     * x links to x+1, the last table entry to 0) and freed in order; the device may return a batch as one
+     * used element, checked like any used element.
+     */
+    public static SplitVirtqueueDriver create(int queue, int size, long descAddr, long availAddr, long usedAddr,
+                                              GuestMemory memory, boolean eventIdx, boolean indirectDesc, boolean inOrder,
+                                              Notifier kick) throws QueueFault {
         SplitRing ring = SplitRing.map(queue, size, descAddr, availAddr, usedAddr, memory);
         ring.availFlagsRelease(0);
         ring.usedEventRelease(0);
         ring.availIdxRelease(0);
-        return new SplitVirtqueueDriver(queue, ring, memory, eventIdx, indirectDesc, kick);
+        return new SplitVirtqueueDriver(queue, ring, memory, eventIdx, indirectDesc, inOrder, kick);
     }
 
     /** Free descriptors in the table; a direct chain needs one per segment, an indirect chain one. */
@@ -102,15 +129,55 @@ public final class SplitVirtqueueDriver {
         if (n == 0) throw new IllegalArgumentException("empty buffer list");
         if (n > freeCount) return -1;
         int head = freeHead;
+        if (n == 1) {                          // one segment: one descriptor, no links
+            boolean w = buffers.readableCount == 0;
+            ring.writeDesc(head, buffers.address[0], buffers.length[0], w ? DESC_F_WRITE : 0, 0);
+            take(head, head, 1, w ? buffers.length[0] : 0);
+            publish(head);
+            return head;
+        }
         int d = head;
+        int wbytes = 0;
         for (int k = 0; k < n; k++) {
+            if (k >= buffers.readableCount) wbytes += buffers.length[k];
             int flags = (k >= buffers.readableCount ? DESC_F_WRITE : 0) | (k + 1 < n ? DESC_F_NEXT : 0);
             int nx = next[d];
             ring.writeDesc(d, buffers.address[k], buffers.length[k], flags, k + 1 < n ? nx : 0);
             if (k + 1 < n) d = nx;
         }
-        take(head, d, n);
+        take(head, d, n, wbytes);
         publish(head);
+        return head;
+    }
+
+    /**
+     * Offers one buffer ({@code length} bytes at guest address {@code addr}, device-writable if
+     * {@code writable}) as a one-descriptor chain, without a {@link BufferList}: the same as
+     * {@link #add(BufferList)} with one segment.
+     *
+     * @return the head id, or -1 if no descriptor is free
+     */
+    public int add(long addr, int length, boolean writable) throws QueueFault {
+        int head = addLater(addr, length, writable);
+        if (head >= 0) publishAvail();
+        return head;
+    }
+
+    /**
+     * Like {@link #add(long, int, boolean)}, but the buffer becomes visible to the device only at the next
+     * {@link #publishAvail()} or {@link #kickIfNeeded()}: a batch of adds then costs one store of the
+     * available index, so a device polling that index is not handed its cache line once per buffer.
+     * Publish (kickIfNeeded) before waiting for the buffers to come back.
+     *
+     * @return the head id, or -1 if no descriptor is free
+     */
+    public int addLater(long addr, int length, boolean writable) throws QueueFault {
+        if (fault != null) throw fault;
+        if (freeCount == 0) return -1;
+        int head = freeHead;
+        ring.writeDesc(head, addr, length, writable ? DESC_F_WRITE : 0, 0);
+        take(head, head, 1, writable ? length : 0);
+        stage(head);
         return head;
     }
 
@@ -141,30 +208,52 @@ public final class SplitVirtqueueDriver {
             long off = base + descOffset(k);
             int flags = (k >= buffers.readableCount ? DESC_F_WRITE : 0) | (k + 1 < n ? DESC_F_NEXT : 0);
             t.set(SplitRing.U64_UNALIGNED, off + DESC_ADDR, buffers.address[k]);
-            t.set(SplitRing.U32_UNALIGNED, off + DESC_LEN, buffers.length[k]);
-            t.set(SplitRing.U16_UNALIGNED, off + DESC_FLAGS, (short) flags);
-            t.set(SplitRing.U16_UNALIGNED, off + DESC_NEXT, (short) (k + 1 < n ? k + 1 : 0));
+            t.set(SplitRing.U64_UNALIGNED, off + DESC_LEN, SplitRing.descWord(buffers.length[k], flags, k + 1 < n ? k + 1 : 0));
         }
         int head = freeHead;
+        int wbytes = 0;
+        for (int k = buffers.readableCount; k < n; k++) wbytes += buffers.length[k];
         ring.writeDesc(head, tableAddr, (int) bytes, DESC_F_INDIRECT, 0);
-        take(head, head, 1);
+        take(head, head, 1, wbytes);
         publish(head);
         return head;
     }
 
-    private void take(int head, int tail, int n) {
+    private void take(int head, int tail, int n, int writableBytes) {
         freeHead = next[tail];
         freeCount -= n;
-        chainTail[head] = tail;
         chainLen[head] = n;
         inFlight[head] = true;
+        if (!inOrder) {
+            chainTail[head] = tail;           // to splice the chain back onto the free list
+        } else {
+            headAt[availIdx & mask] = head;
+            posOf[head] = availIdx;
+            writable[head] = writableBytes;
+        }
     }
 
     private void publish(int head) {
+        stage(head);
+        publishAvail();
+    }
+
+    private void stage(int head) {
         ring.availEntry(availIdx & mask, head);
         availIdx = (availIdx + 1) & 0xffff;
-        ring.availIdxRelease(availIdx);   // release: descriptors and the ring entry are visible first
         buffersAdded++;
+    }
+
+    /**
+     * Makes the buffers staged by {@link #addLater} visible to the device: one release store of the
+     * available index (descriptors and ring entries become visible first). {@link #kickIfNeeded} does it
+     * too. No-op if nothing is staged.
+     */
+    public void publishAvail() {
+        if (availPublished != availIdx) {
+            ring.availIdxRelease(availIdx);
+            availPublished = availIdx;
+        }
     }
 
     /**
@@ -176,6 +265,7 @@ public final class SplitVirtqueueDriver {
      */
     public boolean kickIfNeeded() {
         if (fault != null || availIdx == kickCheckedAvail) return false;
+        publishAvail();
         VarHandle.fullFence();   // the avail idx store must be visible before we read the device's suppression
         boolean need = eventIdx
                 ? needEvent(ring.availEventAcquire(), availIdx, kickCheckedAvail)
@@ -205,9 +295,11 @@ public final class SplitVirtqueueDriver {
             usedIdxSeen = idx;
             if (idx == lastUsed) return -1;
         }
+        if (inOrder) return pollUsedInOrder();
         int slot = lastUsed & mask;
-        int id = ring.usedElemId(slot);
-        int len = ring.usedElemLen(slot);
+        long elem = ring.usedElem(slot);   // id and len read once, together
+        int id = (int) elem;
+        int len = (int) (elem >>> 32);
         if (id < 0 || id >= size || !inFlight[id])
             throw stop(Reason.BAD_USED_ID, "id " + Integer.toUnsignedString(id) + " at used slot " + slot);
         inFlight[id] = false;
@@ -215,6 +307,41 @@ public final class SplitVirtqueueDriver {
         freeHead = id;
         freeCount += chainLen[id];
         lastUsed = (lastUsed + 1) & 0xffff;
+        buffersCollected++;
+        return ((long) id << 32) | (len & 0xffff_ffffL);
+    }
+
+    /**
+     * IN_ORDER: the buffer at {@code lastUsed} is used. At a batch start the element at this slot names
+     * the batch's newest buffer: it must be in flight and within the published used index.
+     */
+    private long pollUsedInOrder() throws QueueFault {
+        int p = lastUsed;
+        if (batchEnd < 0) {
+            int slot = p & mask;
+            long elem = ring.usedElem(slot);
+            int id = (int) elem;
+            int len = (int) (elem >>> 32);
+            if (id < 0 || id >= size || !inFlight[id])
+                throw stop(Reason.BAD_USED_ID, "id " + Integer.toUnsignedString(id) + " at used slot " + slot);
+            int batch = ((posOf[id] - p) & 0xffff) + 1;   // id in flight: its position is in [lastUsed, availIdx)
+            if (batch > ((usedIdxSeen - p) & 0xffff))
+                throw stop(Reason.BAD_USED_ID, "IN_ORDER: id " + id + " at used slot " + slot + " ends a batch of " + batch
+                        + " buffers, the used idx published " + ((usedIdxSeen - p) & 0xffff));
+            batchEnd = posOf[id];
+            batchLen = len;
+        }
+        int id = headAt[p & mask];
+        int len;
+        if (p == batchEnd) {
+            len = batchLen;
+            batchEnd = -1;
+        } else {
+            len = writable[id];
+        }
+        inFlight[id] = false;
+        freeCount += chainLen[id];
+        lastUsed = (p + 1) & 0xffff;
         buffersCollected++;
         return ((long) id << 32) | (len & 0xffff_ffffL);
     }
@@ -250,7 +377,7 @@ public final class SplitVirtqueueDriver {
     public boolean enableInterruptsDelayed() {
         if (!eventIdx || fault != null) return enableInterrupts();
         interruptEnables++;
-        int bufs = outstanding() * 3 / 4;
+        int bufs = ((availPublished - lastUsed) & 0xffff) * 3 / 4;   // of what the device can see
         ring.usedEventRelease((lastUsed + bufs) & 0xffff);
         VarHandle.fullFence();
         return lastUsed != usedIdxSeen || ((ring.usedIdxAcquire() - lastUsed) & 0xffff) > bufs;
@@ -276,6 +403,9 @@ public final class SplitVirtqueueDriver {
     public int index() { return queue; }
 
     public int size() { return size; }
+
+    /** Whether VIRTIO_F_IN_ORDER was negotiated. */
+    public boolean inOrder() { return inOrder; }
 
     public boolean isStopped() { return fault != null; }
 

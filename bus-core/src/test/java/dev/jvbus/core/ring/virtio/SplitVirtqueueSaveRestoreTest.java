@@ -18,7 +18,7 @@ import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Live save/restore over the same shared memory: a running stream is paused (the device worker
@@ -29,13 +29,13 @@ class SplitVirtqueueSaveRestoreTest {
     static final long TOTAL = 1_000_000;
     static final int PAUSES = 8;
 
-    @ParameterizedTest(name = "eventIdx={0}")
-    @ValueSource(booleans = {true, false})
-    void pausedSavedAndRestoredQueueContinuesTheStream(boolean eventIdx) throws Exception {
+    @ParameterizedTest(name = "eventIdx={0}, inOrder={1}")
+    @CsvSource({"true,false", "false,false", "true,true"})
+    void pausedSavedAndRestoredQueueContinuesTheStream(boolean eventIdx, boolean inOrder) throws Exception {
         try (Memfd mem = Memfd.create("split-restore", MEMORY_BYTES); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
             GuestMemory memory = SequenceStream.memory(mem.segment());
-            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, kick);
-            Device device = new Device(SplitVirtqueue.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, call), kick);
+            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, inOrder, kick);
+            Device device = new Device(SplitVirtqueue.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, inOrder, call), kick);
             Driver driver = new Driver(drv, call, memory);
             FutureTask<Long> p = start("split-driver", () -> driver.run(TOTAL));
 
@@ -52,7 +52,7 @@ class SplitVirtqueueSaveRestoreTest {
                 if (!state.inFlight().isEmpty()) savesWithInFlight++;
                 device.queue = null;                             // the old device object is gone
                 Thread.sleep(2);                                 // the driver runs on and may park
-                SplitVirtqueue restored = SplitVirtqueue.restore(state, memory, false, call);
+                SplitVirtqueue restored = SplitVirtqueue.restore(state, memory, false, inOrder, call);
                 assertThat(restored.save()).isEqualTo(state);
                 device.use(restored);
                 restores++;
@@ -60,8 +60,8 @@ class SplitVirtqueueSaveRestoreTest {
             assertThat(p.get(60, TimeUnit.SECONDS)).isEqualTo(TOTAL);
             assertThat(device.expected).isEqualTo(TOTAL);
             assertThat(drv.isStopped()).isFalse();
-            System.out.printf("split save/restore eventIdx=%s: %d buffers, %d restores, %d with chains in flight%n",
-                    eventIdx, TOTAL, restores, savesWithInFlight);
+            System.out.printf("split save/restore eventIdx=%s inOrder=%s: %d buffers, %d restores, %d with chains in flight%n",
+                    eventIdx, inOrder, TOTAL, restores, savesWithInFlight);
             assertThat(restores).isGreaterThanOrEqualTo(PAUSES / 2);
             assertThat(savesWithInFlight).isPositive();
         }

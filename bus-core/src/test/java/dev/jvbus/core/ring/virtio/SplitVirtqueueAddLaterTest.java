@@ -1,0 +1,55 @@
+package dev.jvbus.core.ring.virtio;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.memory.MemoryRegion;
+import dev.jvbus.core.ring.QueueFault;
+import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.sys.EventFd;
+import dev.jvbus.core.sys.Memfd;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** {@link SplitVirtqueueDriver#addLater}: staged buffers reach the device at publishAvail or kickIfNeeded, in order. */
+class SplitVirtqueueAddLaterTest {
+    static final long G = 0x30_0000L, MEM = 0x1_0000L;
+    static final long DESC = G, AVAIL = G + 0x100, USED = G + 0x200, BUF = G + 0x4000;
+
+    @ParameterizedTest(name = "inOrder={0}")
+    @ValueSource(booleans = {false, true})
+    void stagedBuffersAreVisibleOnlyOncePublished(boolean inOrder) throws QueueFault {
+        try (Memfd memfd = Memfd.create("add-later", MEM); EventFd kick = EventFd.create()) {
+            GuestMemory memory = GuestMemory.of(new MemoryRegion(G, MEM, memfd.segment()));
+            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, 8, DESC, AVAIL, USED, memory, true, false, inOrder, kick);
+            SplitVirtqueue dev = SplitVirtqueue.create(0, 8, DESC, AVAIL, USED, memory, true, false, inOrder, Notifier.NONE);
+            DescriptorChain c = dev.newChain();
+            dev.enableKicks();
+            int h0 = drv.addLater(BUF, 16, false);
+            int h1 = drv.addLater(BUF + 16, 32, true);
+            assertThat(drv.outstanding()).isEqualTo(2);
+            assertThat(dev.hasAvailable()).isFalse();           // staged, not published
+            assertThat(dev.pop(c)).isFalse();
+            drv.publishAvail();
+            assertThat(dev.pop(c)).isTrue();
+            assertThat(c.head()).isEqualTo(h0);
+            assertThat(c.readableBytes()).isEqualTo(16);
+            assertThat(dev.pop(c)).isTrue();
+            assertThat(c.head()).isEqualTo(h1);
+            assertThat(c.writableBytes()).isEqualTo(32);
+            dev.enableKicks();
+            int h2 = drv.addLater(BUF + 64, 8, false);
+            assertThat(dev.hasAvailable()).isFalse();
+            assertThat(drv.kickIfNeeded()).isTrue();            // publishes, then kicks: the device asked for it
+            assertThat(kick.drain()).isEqualTo(1);
+            assertThat(dev.pop(c)).isTrue();
+            assertThat(c.head()).isEqualTo(h2);
+            for (int h : new int[] {h0, h1, h2}) dev.pushUsed(h, 0);
+            dev.publishUsed();
+            int n = 0;
+            while (drv.pollUsed() >= 0) n++;
+            assertThat(n).isEqualTo(3);
+            assertThat(drv.freeDescriptors()).isEqualTo(8);
+        }
+    }
+}
