@@ -63,6 +63,12 @@ class VhostUserSessionTest {
         assertThat(met).as(what).isTrue();
     }
 
+    /** A request with a reply: the session handles messages in order, so everything sent before it is done. */
+    static void sync(FrontEnd fe) {
+        fe.send(Request.GET_FEATURES);
+        fe.replyU64(Request.GET_FEATURES);
+    }
+
     /** The session order QEMU uses for a net device, up to both rings enabled. */
     void setUpRings(FrontEnd fe, long features) {
         fe.send(Request.GET_FEATURES);
@@ -158,6 +164,7 @@ class VhostUserSessionTest {
             ring(fe, 0, 0x1000, kick0, call0);
             ring(fe, 1, 0x8000, kick1, call1);
             await(() -> device.status().isLive(), "live");
+            sync(fe);   // every message sent so far is handled (a CALL fd after the KICK restarts the rings once more)
             int starts = fn.starts;
 
             // migration begins: the log (32 pages of 4 KiB per byte... 1 MiB of guest = 256 pages = 32 bytes), then LOG_ALL
@@ -196,6 +203,7 @@ class VhostUserSessionTest {
                 fe.sendU64(Request.SET_VRING_CALL, i, call.fd());
             }
             await(() -> fn.lastStart != null && fn.lastStart.queues().size() == 2, "started with both rings");
+            sync(fe);
             assertThat(fn.lastStart.queues()).allSatisfy(q -> assertThat(q.active()).as("disabled until SET_VRING_ENABLE").isFalse());
             int starts = fn.starts;
             fe.sendState(Request.SET_VRING_ENABLE, 0, 1);
