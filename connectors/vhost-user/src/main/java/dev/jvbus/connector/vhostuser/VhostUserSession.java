@@ -27,6 +27,7 @@ import dev.jvbus.core.signal.Notifier;
 import dev.jvbus.core.state.DeviceState;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.state.RingKind;
+import dev.jvbus.core.sys.Errno;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.FdStat;
 import dev.jvbus.core.sys.Fds;
@@ -143,6 +144,9 @@ public final class VhostUserSession implements AutoCloseable {
                     break;
                 }
             }
+        } catch (Errno.SysException e) {
+            // The front-end went away while we answered (EPIPE, ECONNRESET): an ordinary end of a session.
+            if (!closed) LOG.info(() -> "vhost-user " + device + ": front-end gone (" + e.getMessage() + ")");
         } catch (RuntimeException e) {
             if (!closed) LOG.log(Level.WARNING, "vhost-user " + device + ": session failed", e);
         } finally {
