@@ -136,7 +136,9 @@ public final class VenetFunction implements DeviceFunction, NetPort {
         }
         rxHeld = false;
         rxFault = null;
-        port = Networks.global().network(context.container(), settings.network()).join(this);
+        // The switch port outlives resets (its counters are what an operator watches across driver
+        // resets); between runs the closed rx gate drops deliveries as PORT_DOWN.
+        if (port == null) port = Networks.global().network(context.container(), settings.network()).join(this);
         txService = new VenetTx(this, tx, evq, memory, port, frameScratch, sgScratch, settings.maxFrame());
         List<EventFd> kicks = new ArrayList<>();
         kicks.add(txB.kick());
@@ -163,15 +165,10 @@ public final class VenetFunction implements DeviceFunction, NetPort {
     public void reset() {
         stopping = true;
         try {
-            rxOpen = false;
+            closeRx();                    // no delivery starts, the one in progress (if any) is done
             if (worker != null) {
                 worker.close();           // on the worker's own thread this only asks it to stop
                 worker = null;
-            }
-            if (port != null) {
-                port.leave();             // waits for a delivery in progress
-                port = null;
-                Networks.global().release(context.container(), settings.network());
             }
             running = false;
             quiesced = false;
@@ -186,6 +183,15 @@ public final class VenetFunction implements DeviceFunction, NetPort {
             context.config().write(VenetModel.CONFIG_STATUS.name(), 0);
         } finally {
             stopping = false;
+        }
+    }
+
+    @Override
+    public void close() {
+        if (port != null) {
+            port.leave();                 // waits for a delivery in progress
+            port = null;
+            Networks.global().release(context.container(), settings.network());
         }
     }
 

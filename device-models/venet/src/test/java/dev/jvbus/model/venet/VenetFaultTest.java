@@ -10,6 +10,7 @@ import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.bus.DeviceStatus;
 import dev.jvbus.model.venet.VenetGuest.Options;
+import dev.jvbus.net.DropReason;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.Networks;
 import java.util.ArrayList;
@@ -33,10 +34,13 @@ class VenetFaultTest {
             awaitTrue(() -> da.status().has(DeviceStatus.NEEDS_RESET), "A NEEDS_RESET");
             assertThat(da.needsResetReason()).get().asString().contains("queue 1").contains("outside guest memory");
             awaitTrue(() -> { synchronized (a.needsReset) { return a.needsReset.size() == 1; } }, "A's driver told");
-            assertThat(Networks.global().network(c.name(), "lan").ports()).hasSize(2);
+            // A keeps its switch port (counters survive resets), but its rx gate is closed: frames for it are dropped.
+            assertThat(Networks.global().network(c.name(), "lan").ports()).hasSize(3);
+            long aPortDown = fn(a).port().stats().dropped(DropReason.PORT_DOWN);
 
             for (int i = 0; i < 10; i++) b.sendBlocking(frame(MacAddress.BROADCAST, b.mac(), 200, i));
             awaitTrue(() -> poll(cc) == 10, "B to C after A broke");
+            assertThat(fn(a).port().stats().dropped(DropReason.PORT_DOWN) - aPortDown).as("B's broadcasts at A's closed port").isEqualTo(10);
             assertThat(db.status().has(DeviceStatus.NEEDS_RESET)).isFalse();
             assertThat(dc.status().has(DeviceStatus.NEEDS_RESET)).isFalse();
         }
