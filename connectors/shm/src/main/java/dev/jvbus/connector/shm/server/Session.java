@@ -45,8 +45,10 @@ import java.util.logging.Logger;
  * it and reads the next. Why not an epoll loop: requests are rare and short (setup, not data, which
  * moves on the rings), a blocking loop reads top to bottom, and a slow request on one session
  * cannot delay another. Platform, not virtual, threads: the thread sits in a native recvmsg, which
- * would pin a virtual thread's carrier anyway. Events (hotplug, NEEDS_RESET) are sent by the bus
- * thread that caused them; {@link FrameChannel} serialises sends, so frames never interleave.
+ * would pin a virtual thread's carrier anyway. Events (hotplug, NEEDS_RESET) are queued by the bus
+ * thread that caused them and sent by the session's event thread (see {@link #OUTBOX}), so a client
+ * that stops reading blocks nobody but itself; {@link FrameChannel} serialises sends, so frames never
+ * interleave.
  *
  * <p>Errors: every recoverable error is a REPLY with a code and the session goes on. Only a broken
  * frame (its length cannot be trusted) and a dead peer end the session; ending it closes every
@@ -68,6 +70,17 @@ final class Session implements Runnable, DeviceObserver {
     private String client = "?";
     private Subscription events;
     private boolean ended;
+
+    /**
+     * Events (DEVADD, DEVDROP, NEEDS_RESET) are raised on bus threads: the operator's, a device
+     * worker's. They never write the socket themselves: a client that stops reading would block
+     * them, and with them the whole bus. They go into this bounded outbox, which one sender thread
+     * per session drains; a client that lets it fill up is not reading and is disconnected.
+     */
+    static final int OUTBOX = 16_384;
+    private final java.util.concurrent.ArrayBlockingQueue<Message> outbox = new java.util.concurrent.ArrayBlockingQueue<>(OUTBOX);
+    private Thread eventSender;
+    private volatile boolean overflowed;
 
     Session(Container container, FrameChannel channel, PeerCredentials peer, String name, Consumer<Session> onEnd) {
         this.container = container;
@@ -160,6 +173,8 @@ final class Session implements Runnable, DeviceObserver {
                     + "; the client offered " + h.minVersion() + ".." + h.maxVersion());
         greeted = true;
         client = h.client();
+        // Platform, like the reader: it may sit in a native sendmsg to a slow client, which would pin a carrier.
+        eventSender = Thread.ofPlatform().daemon().name(name + "-events").start(this::sendEvents);
         events = container.subscribe(this::forward);
         LOG.fine(() -> name + ": HELLO from '" + client + "' (pid " + peer.pid() + ", uid " + peer.uid() + ")");
         return Reply.ok(Codec.encodeHelloAccepted(new Message.HelloAccepted(Wire.VERSION, container.name())));
@@ -317,8 +332,8 @@ final class Session implements Runnable, DeviceObserver {
 
     private void forward(ContainerEvent e) {
         switch (e) {
-            case ContainerEvent.DeviceAdded a -> send(new Message.DevAdd(a.devid(), a.type()), 0);
-            case ContainerEvent.DeviceRemoved r -> send(new Message.DevDrop(r.devid()), 0);
+            case ContainerEvent.DeviceAdded a -> post(new Message.DevAdd(a.devid(), a.type()));
+            case ContainerEvent.DeviceRemoved r -> post(new Message.DevDrop(r.devid()));
             case ContainerEvent.DeviceNeedsReset n -> { } // sent by needsReset() below, to the holder only
             case ContainerEvent.ContainerDestroyed d -> shutdown();
         }
@@ -326,7 +341,27 @@ final class Session implements Runnable, DeviceObserver {
 
     @Override
     public void needsReset(DevId devid, String reason) {
-        send(new Message.NeedsReset(devid, reason), 0);
+        post(new Message.NeedsReset(devid, reason));
+    }
+
+    /** Queues an event for the sender thread; never blocks the bus thread that raised it. */
+    private void post(Message event) {
+        if (outbox.offer(event) || overflowed) return;
+        overflowed = true;
+        LOG.warning(() -> name + ": client '" + client + "' has not read its last " + OUTBOX + " events; disconnecting it");
+        shutdown();
+    }
+
+    /** The session's event sender: the only thread that may block on a slow client's socket for events. */
+    private void sendEvents() {
+        try {
+            while (true) {
+                Message m = outbox.take();
+                if (!send(m, 0)) return;
+            }
+        } catch (InterruptedException e) {
+            // the session ended
+        }
     }
 
     @Override
@@ -364,6 +399,7 @@ final class Session implements Runnable, DeviceObserver {
             open.clear();
             if (events != null) events.close();
         }
+        if (eventSender != null) eventSender.interrupt();
         for (OpenDevice d : held) {
             try {
                 d.close();

@@ -1,0 +1,72 @@
+package dev.jvbus.connector.shm.server;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.jvbus.connector.shm.client.BusClient;
+import dev.jvbus.connector.shm.client.BusEventListener;
+import dev.jvbus.connector.shm.protocol.Message;
+import dev.jvbus.core.bus.Container;
+import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.testing.EchoModel;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A client that stops reading its socket must not stall the bus: hotplug events are queued per
+ * session and sent by that session's own thread, and a client that lets its queue overflow is
+ * disconnected. The operator and the other clients carry on.
+ */
+class SlowEventReaderTest {
+    private ShmFixture fx;
+    private Container c;
+
+    @BeforeEach
+    void setUp() {
+        fx = new ShmFixture();
+        c = fx.container("slow", 0);
+    }
+
+    @AfterEach
+    void tearDown() {
+        fx.close();
+    }
+
+    @Test
+    void aClientThatNeverReadsIsDisconnectedAndNobodyElseWaits() throws Exception {
+        AtomicLong seenByReader = new AtomicLong();
+        try (RawClient deaf = RawClient.greeted(fx.socket("slow"));
+             BusClient reader = BusClient.connect(fx.socket("slow"), "reader", new BusEventListener() {
+                 @Override public void onEvent(Message.Event e) { seenByReader.incrementAndGet(); }
+             })) {
+            // The deaf client never reads again. Enough hotplug churn to fill its socket buffers and
+            // then its outbox; the operator's loop must never block on it.
+            // (Its kernel socket buffers hold ~20k small frames, its outbox Session.OUTBOX more.)
+            // The churn pauses a moment every 500 rounds: a busy operator, not a flood no reader could follow.
+            int rounds = 30_000;
+            CompletableFuture<Void> operator = CompletableFuture.runAsync(() -> {
+                for (int i = 0; i < rounds; i++) {
+                    Device d = c.addDevice(EchoModel.TYPE);
+                    c.removeDevice(d.devid());
+                    if (i % 500 == 499) {
+                        try {
+                            Thread.sleep(2);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            return;
+                        }
+                    }
+                }
+            });
+            operator.get(60, TimeUnit.SECONDS);   // a blocked operator thread would hang here
+
+            ShmFixture.eventually("the deaf client is disconnected", () -> fx.shm.socket("slow").orElseThrow().sessionCount() == 1);
+            ShmFixture.eventually("the reading client saw every event", () -> seenByReader.get() == 2L * rounds);
+            assertThat(reader.isConnected()).isTrue();
+            assertThat(reader.enumerate()).isEmpty();
+        }
+    }
+}
