@@ -146,6 +146,30 @@ class L2SwitchTest {
     }
 
     @Test
+    void forwardingAllocatesNothingPerFrame() {
+        MemorySegment sink = arena.allocate(1514);
+        NetPort copier = new NetPort() {
+            @Override public String name() { return "copier"; }
+            @Override public DropReason deliver(MemorySegment frame, long offset, int length) {
+                MemorySegment.copy(frame, offset, sink, 0, length);   // what a device's rx does: one copy
+                return null;
+            }
+        };
+        SwitchPort in = sw.join(new Recorder("in"));
+        SwitchPort out = sw.join(copier);
+        out.send(frame(MacAddress.BROADCAST, B, 60, 0), 0, 60);          // learn B on the copier's port
+        MemorySegment f = frame(B, A, 1514, 1);
+        for (int i = 0; i < 20_000; i++) in.send(f, 0, 1514);              // warm-up
+        var mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long before = mx.getCurrentThreadAllocatedBytes();
+        for (int i = 0; i < 200_000; i++) in.send(f, 0, 1514);
+        long bytes = mx.getCurrentThreadAllocatedBytes() - before;
+        System.out.printf("L2Switch: %d bytes allocated forwarding 200000 frames%n", bytes);
+        assertThat(out.stats().txFrames()).isEqualTo(220_000);
+        assertThat(bytes).as("bytes allocated forwarding 200000 frames").isLessThan(16 * 1024);
+    }
+
+    @Test
     void countersStayExactWithConcurrentSendersToOnePort() throws Exception {
         int perSender = 200_000;
         long[] seen = new long[3];
