@@ -10,29 +10,13 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.EnumSet;
 import java.util.Set;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** A real TAP in a real network namespace made by the test (skipped, saying why, where that is impossible). */
 class TunTapTest {
-    static TestNetns ns;
-
-    @BeforeAll
-    static void namespace() {
-        ns = TestNetns.create();
-    }
-
-    @BeforeEach
-    void skipWithoutNamespace() {
-        ns.assumeAvailable();
-    }
-
-    @AfterAll
-    static void removeNamespace() {
-        if (ns != null) ns.close();
-    }
+    @RegisterExtension
+    static final TestNetns.PerClass ns = new TestNetns.PerClass();
 
     NetNamespace netns() {
         return NetNamespace.named(ns.name());

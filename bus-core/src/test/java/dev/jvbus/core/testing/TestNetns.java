@@ -7,6 +7,10 @@ import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.extension.AfterAllCallback;
+import org.junit.jupiter.api.extension.BeforeAllCallback;
+import org.junit.jupiter.api.extension.BeforeEachCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * A throw-away network namespace made with {@code ip netns add jvbus-tap-<random>} for TAP tests,
@@ -93,6 +97,29 @@ public final class TestNetns implements AutoCloseable {
             p.destroyForcibly();
             throw new IOException("interrupted", e);
         }
+    }
+
+    /**
+     * One namespace for a whole test class, as a JUnit extension: made before the class, each test
+     * skipped with the reason when it could not be made, deleted after the class.
+     * <pre>{@code @RegisterExtension static final TestNetns.PerClass ns = new TestNetns.PerClass();}</pre>
+     */
+    public static final class PerClass implements BeforeAllCallback, BeforeEachCallback, AfterAllCallback {
+        private TestNetns ns;
+
+        @Override public void beforeAll(ExtensionContext context) { ns = create(); }
+
+        @Override public void beforeEach(ExtensionContext context) { ns.assumeAvailable(); }
+
+        @Override public void afterAll(ExtensionContext context) {
+            if (ns != null) ns.close();
+        }
+
+        public String name() { return ns.name(); }
+
+        public String ip(String... args) { return ns.ip(args); }
+
+        public Result ipResult(String... args) { return ns.ipResult(args); }
     }
 
     @Override

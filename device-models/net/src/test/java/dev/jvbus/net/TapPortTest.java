@@ -15,11 +15,9 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A TapPort on a switch, its TAP in a network namespace the test makes, and a test port on the
@@ -29,25 +27,11 @@ import org.junit.jupiter.api.Test;
 class TapPortTest {
     static final byte[] KERNEL_IP = ip(192, 0, 2, 1), HOST_IP = ip(192, 0, 2, 2);
     static final byte[] HOST_MAC = localMac(0x0002);
-    static TestNetns ns;
+    @RegisterExtension
+    static final TestNetns.PerClass ns = new TestNetns.PerClass();
 
     final Arena arena = Arena.ofShared();
     final L2Switch sw = new L2Switch("tap-test");
-
-    @BeforeAll
-    static void namespace() {
-        ns = TestNetns.create();
-    }
-
-    @BeforeEach
-    void skipWithoutNamespace() {
-        ns.assumeAvailable();
-    }
-
-    @AfterAll
-    static void removeNamespace() {
-        if (ns != null) ns.close();
-    }
 
     @AfterEach
     void freeFrames() {

@@ -20,10 +20,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A virtio-net device, driven through its rings by {@link GuestNet}, on a switch with a
@@ -35,22 +33,8 @@ import org.junit.jupiter.api.Test;
 class VirtioNetTapTest {
     static final byte[] KERNEL_IP = ip(192, 0, 2, 1), GUEST_IP = ip(192, 0, 2, 2);
     static final String NETWORK = "tapnet", IFNAME = "jvvnet0";
-    static TestNetns ns;
-
-    @BeforeAll
-    static void namespace() {
-        ns = TestNetns.create();
-    }
-
-    @BeforeEach
-    void skipWithoutNamespace() {
-        ns.assumeAvailable();
-    }
-
-    @AfterAll
-    static void removeNamespace() {
-        if (ns != null) ns.close();
-    }
+    @RegisterExtension
+    static final TestNetns.PerClass ns = new TestNetns.PerClass();
 
     /**
      * Takes frames from the guest's rx ring until one matches {@code wanted}, skipping the kernel's
