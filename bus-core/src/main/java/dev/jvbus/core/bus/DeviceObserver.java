@@ -2,7 +2,7 @@ package dev.jvbus.core.bus;
 
 /**
  * How a device tells its attached driver about events it did not ask for. A connector implements
- * this to forward them to its guest or client (NEEDS_RESET message, DEVDROP, config interrupt).
+ * this to forward them to its guest or client (NEEDS_RESET message, DEVDROP).
  * Called from bus threads; implementations must not block for long.
  */
 public interface DeviceObserver {
@@ -11,9 +11,6 @@ public interface DeviceObserver {
 
     /** The device was unplugged: it was reset, its queues stopped; the attachment is closed. */
     default void removed(DevId devid) { }
-
-    /** The config space changed on the device side. */
-    default void configChanged(DevId devid) { }
 
     DeviceObserver NONE = new DeviceObserver() { };
 }

@@ -29,13 +29,6 @@ public final class ConfigSpace {
         return Arrays.copyOfRange(bytes, offset, offset + length);
     }
 
-    public long readLE(int offset, int width) {
-        check(offset, width);
-        long v = 0;
-        for (int i = width - 1; i >= 0; i--) v = (v << 8) | (bytes[offset + i] & 0xff);
-        return v;
-    }
-
     /** Device-side write (model or restore); bumps the generation. */
     public void write(int offset, byte[] data) {
         check(offset, data.length);

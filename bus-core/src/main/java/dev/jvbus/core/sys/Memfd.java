@@ -111,9 +111,6 @@ public final class Memfd implements AutoCloseable {
     /** True if the file cannot shrink under the mapping (F_SEAL_SHRINK), so no peer can make us fault. */
     public boolean shrinkSealed() { return hasShrinkSeal(fd); }
 
-    /** This process's id, for peers that map us through /proc. */
-    public static int currentPid() { return LibC.getpid(); }
-
     /** Unmaps and closes the fd, once; the segment must no longer be in use by any thread. */
     @Override
     public void close() {
