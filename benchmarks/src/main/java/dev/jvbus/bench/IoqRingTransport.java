@@ -86,6 +86,7 @@ public final class IoqRingTransport implements Transport {
         private final boolean spin;
         private final DoorbellWait waiter;
         private final BooleanSupplier completed;
+        private final BooleanSupplier signalled;   // made once, like the consumer's: not per wait
         private int sinceKick;
 
         RingProducer(RingMemory.Attached a, IoqDriver d, int size, WaitMode mode) {
@@ -102,6 +103,7 @@ public final class IoqRingTransport implements Transport {
             this.waiter = spin ? null : new DoorbellWait(DoorbellWait.Mode.ADAPTIVE, 0);
             if (waiter != null) waiter.add(a.call());
             this.completed = this::reapSome;
+            this.signalled = sig::isDirty;
             sig.disable();   // masked while running; armed only to sleep
         }
 
@@ -151,7 +153,7 @@ public final class IoqRingTransport implements Transport {
                     sig.disable();
                     continue;
                 }
-                waiter.await(sig::isDirty);
+                waiter.await(signalled);
                 sig.disable();
             }
         }

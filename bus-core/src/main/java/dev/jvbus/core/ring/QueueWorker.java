@@ -26,6 +26,8 @@ public final class QueueWorker implements AutoCloseable {
     private volatile boolean quiesceRequested;
     private volatile boolean parked;
     private final Object parkLock = new Object();
+    // What ends the spin phase of a wait: made once, not per wait (the worker waits at every idle moment).
+    private final java.util.function.BooleanSupplier wakeCondition;
 
     /**
      * @param queue     the queue index reported in faults that are not ring faults
@@ -39,6 +41,7 @@ public final class QueueWorker implements AutoCloseable {
         this.onFault = onFault;
         this.wait = new DoorbellWait(mode, DoorbellWait.DEFAULT_SPIN_NANOS);
         for (EventFd d : doorbells) wait.add(d);
+        this.wakeCondition = () -> service.hasWork() || stop || quiesceRequested;
         this.thread = Thread.ofPlatform().name(name).daemon().unstarted(this::run);
     }
 
@@ -63,7 +66,7 @@ public final class QueueWorker implements AutoCloseable {
                     service.disarmDoorbell();
                     continue;
                 }
-                DoorbellWait.Outcome o = wait.await(() -> service.hasWork() || stop || quiesceRequested);
+                DoorbellWait.Outcome o = wait.await(wakeCondition);
                 service.disarmDoorbell();
                 if (o == DoorbellWait.Outcome.CLOSED) break;
             }
