@@ -420,7 +420,14 @@ public final class Device {
     public synchronized DeviceState save() {
         if (running && !paused)
             throw new DeviceException(devid, "pause the device before saving: its queues are running");
-        List<QueueState> queues = running ? function.saveQueues() : pendingQueueStates();
+        List<QueueState> queues;
+        try {
+            queues = running ? function.saveQueues() : pendingQueueStates();
+        } catch (RuntimeException e) {
+            // A ring whose worker died of a fault mid-batch has no consistent position to save
+            // (used elements pushed, not published): the device's error, reported as one.
+            throw new DeviceException(devid, "queues cannot be saved: " + e.getMessage(), e);
+        }
         Map<String, String> modelState = function.saveModel();
         return new DeviceState(model.type(), devid.value(), status, features.limit(),
                 features.negotiated(), config.snapshot(), queues, params, modelState);

@@ -112,6 +112,17 @@ class StateCodecTest {
     }
 
     @Test
+    void aQueueThatCannotBeSavedIsTheDevicesErrorNamedAsSuch() {
+        Device d = Bus.withDiscoveredModels().createContainer("src").addDevice(EchoModel.TYPE);
+        Attachment a = d.attach("guest", DeviceObserver.NONE);
+        a.writeStatus(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+        EchoModel.CREATED.getLast().failSave = true;
+        d.pause();
+        assertThatThrownBy(d::save).isInstanceOf(DeviceException.class)
+                .hasMessage("device 1: queues cannot be saved: queue 1: publishUsed() before save (pushed, not published)");
+    }
+
+    @Test
     void restoreRefusesFeaturesTheTargetDoesNotOffer() {
         DeviceState s = new DeviceState(EchoModel.TYPE, 5, ACKNOWLEDGE | DRIVER | FEATURES_OK, ~VirtioFeatures.EVENT_IDX.mask(),
                 VirtioFeatures.EVENT_IDX.mask(), new byte[8], List.of(), Map.of(), Map.of());

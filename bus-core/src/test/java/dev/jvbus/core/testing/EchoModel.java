@@ -65,6 +65,7 @@ public final class EchoModel implements DeviceModel {
         public final DeviceContext context;
         public volatile int starts, resets, quiesces, resumes;
         public volatile boolean failStart;
+        public volatile boolean failSave;
         public volatile long calls;
         public List<QueueState> queues = new ArrayList<>();
         public volatile QueueSet lastStart;
@@ -90,7 +91,10 @@ public final class EchoModel implements DeviceModel {
 
         @Override public void resume() { resumes++; }
 
-        @Override public List<QueueState> saveQueues() { return queues; }
+        @Override public List<QueueState> saveQueues() {
+            if (failSave) throw new IllegalStateException("queue 1: publishUsed() before save (pushed, not published)");
+            return queues;
+        }
 
         @Override public Map<String, String> saveModel() { return Map.of("calls", Long.toString(calls)); }
 

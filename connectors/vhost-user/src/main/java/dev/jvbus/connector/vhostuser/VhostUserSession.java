@@ -418,9 +418,9 @@ public final class VhostUserSession implements AutoCloseable {
             device.pause();
             DeviceState s = device.save();
             for (QueueState q : s.queues()) if (q.index() < rings.length) rings[q.index()].base = q.nextAvail();
-        } catch (RuntimeException e) {
-            // DeviceException, or a ring whose worker died of a fault mid-batch (its NEEDS_RESET report
-            // may not have landed yet) and so cannot be saved: the positions are lost, the rings keep
+        } catch (DeviceException e) {
+            // Not paused-and-saveable, e.g. a ring whose worker died of a fault mid-batch (its
+            // NEEDS_RESET report may not have landed yet): the positions are lost, the rings keep
             // their bases, and the session must go on so the front-end can reset and set up again.
             LOG.info(() -> "vhost-user " + device + ": stopping rings: " + e.getMessage());
         }
