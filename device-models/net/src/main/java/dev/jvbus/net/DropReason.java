@@ -20,5 +20,11 @@ public enum DropReason {
      * The backend could not take the frame now (a TAP write that would block: the kernel's queue
      * is full). Dropped and counted like {@link #NO_RX_BUFFER}, never queued.
      */
-    BACKEND_BUSY
+    BACKEND_BUSY,
+    /**
+     * The sending port is held to the MAC its device was assigned, and the frame's source was another
+     * address (someone else's, a group address, zero). Counted on the sender; the frame is neither
+     * forwarded nor learned, so it cannot take another port's traffic. See {@link MacSpoofCheck}.
+     */
+    SPOOFED_SOURCE
 }

@@ -5,6 +5,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.EnumMap;
 import java.util.Map;
+import java.util.OptionalLong;
 
 /**
  * One port of an {@link L2Switch}: a backend plus its counters. The port's owner (a device worker,
@@ -26,21 +27,27 @@ public final class SwitchPort {
         }
     }
 
+    /** {@link #assignedSource} of a port that may send from any source MAC (a TAP: the kernel's many MACs). */
+    static final long ANY_SOURCE = -1L;
+
     private final L2Switch sw;
     private final NetPort backend;
     private final int id;
+    /** The only source MAC this port may send from, or {@link #ANY_SOURCE}. Fixed at join: read per frame, never locked. */
+    final long assignedSource;
     @SuppressWarnings("unused") // accessed through LOCK
     private volatile int deliveryLock;
     private boolean left;              // under deliveryLock
 
     long rxFrames, rxBytes;            // sender thread only
     long txFrames, txBytes;            // under deliveryLock
-    final long[] drops = new long[DropReason.values().length]; // under deliveryLock, except RUNT/HAIRPIN (sender)
+    final long[] drops = new long[DropReason.values().length]; // under deliveryLock, except RUNT/HAIRPIN/SPOOFED_SOURCE (sender)
 
-    SwitchPort(L2Switch sw, NetPort backend, int id) {
+    SwitchPort(L2Switch sw, NetPort backend, int id, long assignedSource) {
         this.sw = sw;
         this.backend = backend;
         this.id = id;
+        this.assignedSource = assignedSource;
     }
 
     public int id() { return id; }
@@ -48,6 +55,11 @@ public final class SwitchPort {
     public String name() { return backend.name(); }
 
     public NetPort backend() { return backend; }
+
+    /** The source MAC this port is held to, if the switch enforces one (see {@link MacSpoofCheck}). */
+    public OptionalLong assignedSource() {
+        return assignedSource == ANY_SOURCE ? OptionalLong.empty() : OptionalLong.of(assignedSource);
+    }
 
     public L2Switch network() { return sw; }
 
