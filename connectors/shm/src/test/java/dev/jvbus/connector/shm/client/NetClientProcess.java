@@ -42,11 +42,11 @@ import java.util.concurrent.TimeUnit;
  * Then both wait for a line on stdin and close in order. Nothing is allocated per frame.
  *
  * <p>Streaming ({@code frames} given as {@code stream}, for a harness that runs as long as something
- * else takes): the sender sends until a {@code stop} line on stdin, then waits until every frame it
- * sent is acked and prints {@code SENT} with the total; the receiver checks whatever arrives as above,
- * acks also whenever its rx ring runs empty (so the sender's last frames are acked without knowing the
- * total in advance), and on its own {@code stop} line prints {@code RECEIVED} with its total. The
- * parent stops the sender first, then the receiver, and compares the totals. A line after that
+ * else takes): the sender sends until a {@code stop} line on stdin, prints {@code STOPPED frames=N}
+ * with the total it sent, waits until all of it is acked and prints {@code SENT}; the parent passes the
+ * total on to the receiver ({@code stop N}), which from then on works as with a fixed count of N: it
+ * acks after the last frame and prints {@code RECEIVED}. (Acking the tail any other way, say whenever
+ * the rx ring runs empty, could send more acks than the sender has rx buffers for.) A line after that
  * closes either, as above.
  */
 public final class NetClientProcess {
@@ -113,6 +113,7 @@ public final class NetClientProcess {
     // Streaming only: stdin's "stop" sets the flag and rings the bell, so a receiver asleep on an empty ring wakes for it.
     private final EventFd stopBell = EventFd.create();
     private volatile boolean stopRequested;
+    private volatile long streamTotal = STREAM;      // the receiver's: what the sender says it sent, once stopped
     private long timeout = TIMEOUT;
 
     NetClientProcess(ClientDevice dev, long peerMac, int rxSize, int txSize, int rxBufLen) throws QueueFault {
@@ -208,6 +209,8 @@ public final class NetClientProcess {
         while (ackedFrames < frames) {
             if (frames == STREAM && stopRequested) {
                 frames = sent;                         // stop adding; the loop ends once all of them are acked
+                System.out.println("STOPPED frames=" + sent);
+                System.out.flush();
                 continue;
             }
             reclaimTx();
@@ -266,25 +269,15 @@ public final class NetClientProcess {
 
     void receive(long frames) throws QueueFault {
         MemorySegment scratch = MemorySegment.ofArray(new byte[MAX_FRAME]);
-        long received = 0, merged = 0, acks = 0, ackedBufs = 0, bytes = 0;
+        long received = 0, merged = 0, acks = 0, ackedBufs = 0, ackedFrames = 0, bytes = 0;
         long start = 0;
-        while (received < frames) {
+        long total;
+        while (received < (total = frames == STREAM ? streamTotal : frames)) {
             long e = rxq.pollUsed();
             if (e == -1) {
                 rxq.kickIfNeeded();
                 reclaimTx();
-                if (frames == STREAM) {
-                    // The ring ran empty: ack what is reposted, since a stopping sender waits for its last frames' ack.
-                    if (rxBuffersReposted > ackedBufs) {
-                        sendAck(received, rxBuffersReposted);
-                        ackedBufs = rxBuffersReposted;
-                        acks++;
-                    }
-                    if (stopRequested && !rxq.hasUsed()) break;
-                    await(false, () -> rxq.hasUsed() || stopRequested, "receiving (received " + received + ")");
-                    continue;
-                }
-                await(false, rxq::hasUsed, "receiving (received " + received + ")");
+                await(false, () -> rxq.hasUsed() || frames == STREAM && streamTotal != STREAM, "receiving (received " + received + ")");
                 continue;
             }
             if (received == 0) start = System.nanoTime();
@@ -326,12 +319,18 @@ public final class NetClientProcess {
             if (bad != -1) throw new AssertionError("frame " + seq + " corrupted at byte " + (22 + bad));
             received++;
             bytes += got;
-            if (rxBuffersReposted - ackedBufs >= ACK_EVERY || received == frames) {
+            if (rxBuffersReposted - ackedBufs >= ACK_EVERY || received == total) {
                 rxq.kickIfNeeded();                    // reposted buffers are published before the ack says so
                 sendAck(received, rxBuffersReposted);
                 ackedBufs = rxBuffersReposted;
+                ackedFrames = received;
                 acks++;
             }
+        }
+        if (ackedFrames < received) {                  // streaming: the total came after its last frame
+            rxq.kickIfNeeded();
+            sendAck(received, rxBuffersReposted);
+            acks++;
         }
         long nanos = System.nanoTime() - start;
         while (txq.outstanding() > 0) {
@@ -361,19 +360,21 @@ public final class NetClientProcess {
         txq.kickIfNeeded();
     }
 
-    /** Streaming: a thread takes "stop" (ends the stream), then the next line or end of input (lets main close). */
+    /** Streaming: a thread takes "stop" (the sender's) or "stop N" (the receiver's), then the next line or end of input (lets main close). */
     private void listenForStop(BufferedReader stdin, java.util.concurrent.CountDownLatch quit) {
         timeout = STREAM_TIMEOUT;
         Thread.ofPlatform().daemon().name("stdin").start(() -> {
             try {
                 String line = stdin.readLine();
-                if (line != null && !line.equals("stop")) System.out.println("unexpected line '" + line + "', taken as stop");
+                if (line == null || !line.startsWith("stop")) throw new IllegalStateException("expected 'stop' on stdin, got " + line);
+                if (line.startsWith("stop ")) streamTotal = Long.parseLong(line.substring(5).trim());
                 stopRequested = true;
                 stopBell.signal();
                 if (line != null) stdin.readLine();
-            } catch (java.io.IOException e) {
-                stopRequested = true;
-                stopBell.signal();
+            } catch (java.io.IOException | RuntimeException e) {
+                System.out.println("FAILED stdin: " + e);
+                System.out.flush();
+                System.exit(1);
             } finally {
                 quit.countDown();
             }

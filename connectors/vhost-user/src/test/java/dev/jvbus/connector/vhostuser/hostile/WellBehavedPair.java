@@ -60,13 +60,14 @@ final class WellBehavedPair implements AutoCloseable {
             throw new AssertionError("a well-behaved client process ended under attack:\n" + outputs());
     }
 
-    /** Stops A's stream, waits until all of it is acked, then stops B: both report what they counted. */
+    /** Stops A's stream and tells B how many frames A sent; both report what they counted once B has them all and A has their ack. */
     Totals stop() throws InterruptedException {
         checkAlive();
         say(sender, "stop");
-        awaitLine(sender, "SENT", 120, receiver);
-        say(receiver, "stop");
-        awaitLine(receiver, "RECEIVED", 60, sender);
+        awaitLine(sender, "STOPPED", 60, receiver);
+        say(receiver, "stop " + field(line(sender, "STOPPED"), "frames"));
+        awaitLine(receiver, "RECEIVED", 120, sender);
+        awaitLine(sender, "SENT", 60, receiver);
         String s = line(sender, "SENT"), r = line(receiver, "RECEIVED");
         return new Totals(field(s, "frames"), field(r, "frames"), field(r, "acks"), field(s, "acks"), field(r, "bytes"), s, r);
     }
