@@ -65,6 +65,13 @@ class HostilePeersTest {
                 SwitchAttacks.wedgedDoorbell(),
                 FdAttacks.shmRefusalsCloseTheirFds(),
                 FdAttacks.vhostRefusalsCloseTheirFds(),
+                LimitAttacks.fdsInPieces(),
+                LimitAttacks.manyConnections(),
+                LimitAttacks.silentConnections(),
+                LimitAttacks.hugeRegion(),
+                LimitAttacks.manyDevices(),
+                StateAttacks.venetFaultDuringSave(),
+                StateAttacks.logBaseSwitching(),
                 StateAttacks.widenedRestore(),
                 SwitchAttacks.spoofing());
     }
