@@ -45,7 +45,7 @@ final class FdAttacks {
                 ok(raw.request(new Message.DevOpen(d.devid())));
                 Runnable round = () -> shmRefusals(raw, d.devid(), lan.b.devid(), e1, e2, m, sock.first());
                 round.run();      // once first: classes load and any file the JVM opens lazily is open before counting
-                long before = Lan.openFds();
+                var before = Lan.openFdKinds();
                 for (int i = 0; i < 3; i++) round.run();
                 Lan.awaitFdsBackTo(before, "3 rounds of refused shm requests with fds");
                 ok(raw.request(new Message.DevClose(d.devid())));
@@ -82,7 +82,7 @@ final class FdAttacks {
                 fe.sendU64(Request.SET_PROTOCOL_FEATURES, ProtocolFeature.REPLY_ACK.mask());
                 Runnable round = () -> vhostRefusals(fe, e, m);
                 round.run();
-                long before = Lan.openFds();
+                var before = Lan.openFdKinds();
                 for (int i = 0; i < 3; i++) round.run();
                 Lan.awaitFdsBackTo(before, "3 rounds of refused vhost-user requests with fds");
             }

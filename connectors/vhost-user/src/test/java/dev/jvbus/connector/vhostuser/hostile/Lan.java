@@ -165,34 +165,48 @@ final class Lan implements AutoCloseable {
         }
     }
 
-    /** Waits until the open-fd count is back to {@code before} (the bus closes a refused request's fds as it answers). */
-    static void awaitFdsBackTo(long before, String after) {
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        long now;
-        while ((now = openFds()) != before) {
-            if (System.nanoTime() > deadline)
-                throw new AssertionError("open fds in the bus's JVM: " + before + " before " + after + ", " + now + " after; "
-                        + fdKinds());
-            LockSupport.parkNanos(5_000_000);
-        }
-    }
-
-    /** The kinds of open fds (socket, anon_inode:[eventfd], /memfd:...), counted: says what leaked. */
-    static Map<String, Long> fdKinds() {
+    /**
+     * This JVM's open fds by kind (what /proc/self/fd links to, digits blanked: "socket:[N]",
+     * "anon_inode:[eventfd]", "/memfd:name (deleted)", a jar...). Compared before and after an attack,
+     * the difference says what leaked.
+     */
+    static Map<String, Long> openFdKinds() {
         Map<String, Long> kinds = new java.util.TreeMap<>();
         try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
             fds.forEach(p -> {
                 try {
-                    String t = Files.readSymbolicLink(p).toString();
-                    kinds.merge(t.replaceAll("[0-9]+", "N"), 1L, Long::sum);
+                    kinds.merge(Files.readSymbolicLink(p).toString().replaceAll("[0-9]+", "N"), 1L, Long::sum);
                 } catch (IOException gone) {
-                    // closed while we listed
+                    // closed while we listed (the listing's own fd among them)
                 }
             });
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
         return kinds;
+    }
+
+    /** Waits until this JVM's open fds are those of {@code before} again (the bus closes a refused request's fds as it answers). */
+    static void awaitFdsBackTo(Map<String, Long> before, String after) {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        Map<String, Long> now;
+        while (!(now = openFdKinds()).equals(before)) {
+            if (System.nanoTime() > deadline) {
+                Map<String, Long> changed = new java.util.TreeMap<>();
+                for (String k : new java.util.TreeSet<>(concat(before.keySet(), now.keySet()))) {
+                    long d = now.getOrDefault(k, 0L) - before.getOrDefault(k, 0L);
+                    if (d != 0) changed.put(k, d);
+                }
+                throw new AssertionError("open fds in the bus's JVM after " + after + " differ from before, by kind: " + changed);
+            }
+            LockSupport.parkNanos(5_000_000);
+        }
+    }
+
+    private static List<String> concat(java.util.Collection<String> a, java.util.Collection<String> b) {
+        List<String> all = new ArrayList<>(a);
+        all.addAll(b);
+        return all;
     }
 
     @Override

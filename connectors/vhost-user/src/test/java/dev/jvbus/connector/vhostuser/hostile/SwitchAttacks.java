@@ -89,8 +89,8 @@ final class SwitchAttacks {
                 Lan.await("frames for the receiver that cannot take them are dropped and counted",
                         () -> lan.stats(dr).dropped(reason) >= ENOUGH / 2 || !spray.running());
         } catch (AssertionError e) {
+            release.run();                    // first: a bus thread stuck on the receiver's fd comes back, and the fd is still ours
             end(spray, receiver, talker);
-            release.run();
             throw e;
         }
         return () -> {
@@ -101,8 +101,8 @@ final class SwitchAttacks {
                 assertThat(lan.stats(dt).dropped()).as("drops at the talker's own port").isZero();
                 lan.unplug(dr, UNPLUG_BOUND);
             } finally {
+                release.run();                // before the receiver's fds close: the number could be another fd by then
                 end(null, receiver, talker);
-                release.run();
                 lan.unplug(dt, UNPLUG_BOUND);
             }
         };
