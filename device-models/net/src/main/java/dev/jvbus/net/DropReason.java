@@ -20,5 +20,11 @@ public enum DropReason {
      * The backend could not take the frame now (a TAP write that would block: the kernel's queue
      * is full). Dropped and counted like {@link #NO_RX_BUFFER}, never queued.
      */
-    BACKEND_BUSY
+    BACKEND_BUSY,
+    /**
+     * Another delivery to the port has not finished within the switch's stall bound: the receiver is
+     * wedged (stuck in a call that does not return). The sender drops the frame and goes on rather
+     * than wait for it; later senders drop at once until that delivery returns.
+     */
+    PORT_STALLED
 }
