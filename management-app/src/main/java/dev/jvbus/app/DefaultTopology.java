@@ -70,9 +70,25 @@ class DefaultTopology implements ApplicationRunner, DisposableBean {
             Files.deleteIfExists(sock);
             VhostUserBackend vu = VhostUserBackend.serve(d, sock);
             opened.add(vu);
-            out.println("jvbus: vhost-user socket for devid " + d.devid() + " (" + d.type() + "): " + sock);
+            out.println("jvbus: vhost-user socket for devid " + d.devid() + " (" + d.type() + "): " + sock + frontEndMac(d));
         }
         out.println("jvbus: container '" + c.name() + "' ready with " + c.devices().size() + " device(s); Ctrl-C stops the bus");
+    }
+
+    /**
+     * A vhost-user front-end (QEMU) keeps its own config space, so its guest sends from the MAC the
+     * front-end was given; the switch holds the device's port to the device's MAC, so say which one.
+     */
+    private static String frontEndMac(Device d) {
+        return d.model().config().field("mac")
+                .filter(f -> f.width() == 6)
+                .map(f -> {
+                    byte[] c = d.configSnapshot();
+                    StringBuilder mac = new StringBuilder();
+                    for (int i = 0; i < 6; i++) mac.append(i == 0 ? "" : ":").append(String.format("%02x", c[f.offset() + i]));
+                    return " (give the front-end mac=" + mac + ": the switch drops frames from any other source MAC)";
+                })
+                .orElse("");
     }
 
     @Override

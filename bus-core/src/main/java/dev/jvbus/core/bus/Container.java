@@ -75,10 +75,20 @@ public final class Container {
     }
 
     /**
-     * Recreates a saved device under its saved devid (a migrated guest knows its devices by devid).
-     * The devid must never have been used in this container.
+     * Recreates a saved device under its saved devid, with no operator feature limit on this bus
+     * (the model's every bit may be offered): {@link #restoreDevice(DeviceState, long)} with -1.
      */
     public Device restoreDevice(DeviceState state) {
+        return restoreDevice(state, -1L);
+    }
+
+    /**
+     * Recreates a saved device under its saved devid (a migrated guest knows its devices by devid).
+     * The devid must never have been used in this container. {@code featureLimit} is this bus's
+     * operator limit for the device, as for {@link #addDevice(String, long, Map)}; it stays in force,
+     * whatever limit the file carries, and a state that relies on features outside it is refused by name.
+     */
+    public Device restoreDevice(DeviceState state, long featureLimit) {
         DeviceModel model = models.model(state.type()).orElseThrow(() ->
                 new BusException("cannot restore: unknown device type '" + state.type() + "'; this bus has " + models.types()));
         DevId id = new DevId(state.devid());
@@ -88,7 +98,7 @@ public final class Container {
             if (id.value() == 0) throw new BusException("cannot restore: devid 0 is never allocated");
             if (everUsed.contains(id))
                 throw new BusException("cannot restore: devid " + id + " is or was in use in container '" + name + "'");
-            d = newDevice(id, model, state.limit(), state.params());
+            d = newDevice(id, model, featureLimit, state.params());
             d.restore(state);
             everUsed.add(id);
             devices.put(id, d);

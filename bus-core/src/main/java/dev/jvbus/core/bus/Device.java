@@ -3,6 +3,7 @@ package dev.jvbus.core.bus;
 import dev.jvbus.core.feature.FeatureCatalog;
 import dev.jvbus.core.feature.FeatureNegotiation;
 import dev.jvbus.core.feature.FeatureView;
+import dev.jvbus.core.feature.VirtioFeatures;
 import dev.jvbus.core.model.ConfigSpace;
 import dev.jvbus.core.model.DataPathRun;
 import dev.jvbus.core.model.DeviceContext;
@@ -19,6 +20,7 @@ import dev.jvbus.core.sys.EventFd;
 import java.util.ArrayList;
 import dev.jvbus.core.state.DeviceState;
 import dev.jvbus.core.state.QueueState;
+import dev.jvbus.core.state.RingKind;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -506,17 +508,28 @@ public final class Device {
      * Restore into this freshly created device: impose features, config and status, keep the queue
      * positions. The device stays paused: the data path starts on {@link #resume()}, after the
      * driver's connector has shared memory and doorbells.
+     *
+     * <p>The file is checked, not trusted. The operator limit stays the one this device was created
+     * with on this bus: the file's limit tells what the source allowed, and a file must never widen
+     * what this bus's operator limited, so saved features outside this device's offer are refused by
+     * name. The status must be one a device can reach, and each queue's feature-dependent fields must
+     * agree with the features imposed.
      */
     synchronized void restore(DeviceState s) {
         if (!s.type().equals(model.type()))
             throw new DeviceException(devid, "saved state is of type " + s.type() + ", device is " + model.type());
-        features.setLimit(s.limit());
-        if (new DeviceStatus(s.status()).has(DeviceStatus.FEATURES_OK)) {
-            long outside = features.impose(s.negotiated());
-            if (outside != 0)
-                throw new FeatureNegotiationException(devid, outside, model.features().names(outside),
-                        "cannot impose saved features");
-        }
+        DeviceStatus saved = new DeviceStatus(s.status());
+        Optional<String> unreachable = DeviceStatus.unreachable(s.status());
+        if (unreachable.isPresent())
+            throw new DeviceException(devid, "restore refused: saved status 0x" + Integer.toHexString(s.status())
+                    + " is not one a device can be in: " + unreachable.get());
+        long relied = reliedOnFeatures(s, saved);
+        long outside = relied & ~features.offered();
+        if (outside != 0)
+            throw new FeatureNegotiationException(devid, outside, model.features().names(outside),
+                    (saved.has(DeviceStatus.FEATURES_OK) ? "cannot impose saved features" : "cannot restore the offer the driver was reading")
+                            + " under this bus's operator limit 0x" + Long.toHexString(features.limit()));
+        if (saved.has(DeviceStatus.FEATURES_OK)) features.impose(s.negotiated());   // inside the offer: checked above
         try {
             config.restore(s.config());
             function.restoreModel(s.model());
@@ -526,16 +539,50 @@ public final class Device {
                     throw new IllegalArgumentException("queue " + q.index() + " was saved as " + q.kind() + ", model has " + spec.kind());
                 if (q.size() < 1 || q.size() > spec.maxSize() || Integer.bitCount(q.size()) != 1)
                     throw new IllegalArgumentException("queue " + q.index() + " saved size " + q.size() + " is not valid for " + spec.name());
+                checkQueueFeatures(q, saved, features.negotiated());
                 queueConfigs[q.index()] = new QueueConfig(q.index(), q.size(), q.descAddr(), q.availAddr(), q.usedAddr());
                 queueEnabled[q.index()] = q.ready();
                 resumeFrom[q.index()] = q;
             }
             status = s.status();
+            // The reason did not travel with the state; say where the bit came from.
+            if (saved.has(DeviceStatus.NEEDS_RESET)) needsResetReason = "it was saved needing a reset";
             paused = true;
         } catch (DeviceFault | IllegalArgumentException | DeviceException e) {
             resetLocked();
             throw new DeviceException(devid, "restore failed: " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * The saved features the restored driver goes on using without asking again: the negotiated set once
+     * FEATURES_OK was set; before that, after DRIVER, the offer it may be reading (the file's limit on this
+     * model's bits), since it will ack from it. A negotiated set without FEATURES_OK is no state a device
+     * saves.
+     */
+    private long reliedOnFeatures(DeviceState s, DeviceStatus saved) {
+        if (saved.has(DeviceStatus.FEATURES_OK)) return s.negotiated();
+        if (s.negotiated() != 0)
+            throw new DeviceException(devid, "restore refused: negotiated features 0x" + Long.toHexString(s.negotiated())
+                    + " saved without FEATURES_OK");
+        return saved.has(DeviceStatus.DRIVER) ? features.available() & s.limit() : 0;
+    }
+
+    /**
+     * A queue's fields that mean something only under a feature agree with the features in force. Queues are
+     * set up after FEATURES_OK (virtio 1.x 3.1.1), so a saved queue needs it. A split ring's {@code eventIdx}
+     * is VIRTIO_RING_F_EVENT_IDX: a ring restored with it on while the driver never negotiated it would have
+     * the device read and write fields the driver does not keep, and the other way round lose notifications.
+     * An IOQ ring's {@code eventIdx} is its shm-signal suppression, part of the IOQ layout itself rather than
+     * a negotiated feature, so there is nothing to compare it with.
+     */
+    private static void checkQueueFeatures(QueueState q, DeviceStatus saved, long negotiated) {
+        if (!saved.has(DeviceStatus.FEATURES_OK))
+            throw new IllegalArgumentException("queue " + q.index() + " was saved, but its status " + saved
+                    + " has no FEATURES_OK: queues are set up after features are settled");
+        if (q.kind() == RingKind.SPLIT && q.eventIdx() != VirtioFeatures.EVENT_IDX.in(negotiated))
+            throw new IllegalArgumentException("queue " + q.index() + " was saved with event idx " + (q.eventIdx() ? "on" : "off")
+                    + ", but " + VirtioFeatures.EVENT_IDX.name() + " is " + (q.eventIdx() ? "not " : "") + "negotiated");
     }
 
     private void checkHolder(Attachment a) {

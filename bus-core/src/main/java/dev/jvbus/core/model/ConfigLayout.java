@@ -32,12 +32,18 @@ public record ConfigLayout(List<ConfigField> fields) {
         return fields.stream().filter(f -> f.name().equals(name)).findFirst();
     }
 
-    /** True if every byte of {@code [offset, offset+length)} belongs to a driver-writable field. */
+    /**
+     * True if every byte of {@code [offset, offset+length)} belongs to a driver-writable field. Both
+     * numbers come from the driver: the range is checked against the space as {@code length > size - offset}
+     * (never {@code offset + length}, which wraps negative for an offset near 2^31 and used to let the
+     * loop below run zero times and answer true).
+     */
     public boolean driverMayWrite(int offset, int length) {
+        if (offset < 0 || length <= 0 || length > size() - offset) return false;
         for (int b = offset; b < offset + length; b++) {
             final int at = b;
             if (fields.stream().noneMatch(f -> f.driverWritable() && at >= f.offset() && at < f.end())) return false;
         }
-        return length > 0;
+        return true;
     }
 }

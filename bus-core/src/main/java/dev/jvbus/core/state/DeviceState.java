@@ -15,7 +15,7 @@ import java.util.Objects;
  * @param type        device model type name ("venet", "virtio-net")
  * @param devid       the device's id in its container (32-bit, unsigned)
  * @param status      virtio-style status bits as the driver last saw them
- * @param limit       the operator's feature limit mask in force
+ * @param limit       the source operator's feature limit mask in force (a restore keeps the target's own)
  * @param negotiated  negotiated feature bits (valid once FEATURES_OK was set; else 0)
  * @param config      the device's config space bytes
  * @param queues      per-queue state, by index

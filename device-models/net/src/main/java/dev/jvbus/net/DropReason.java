@@ -26,5 +26,11 @@ public enum DropReason {
      * wedged (stuck in a call that does not return). The sender drops the frame and goes on rather
      * than wait for it; later senders drop at once until that delivery returns.
      */
-    PORT_STALLED
+    PORT_STALLED,
+    /**
+     * The sending port is held to the MAC its device was assigned, and the frame's source was another
+     * address (someone else's, a group address, zero). Counted on the sender; the frame is neither
+     * forwarded nor learned, so it cannot take another port's traffic. See {@link MacSpoofCheck}.
+     */
+    SPOOFED_SOURCE
 }

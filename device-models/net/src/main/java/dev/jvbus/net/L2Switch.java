@@ -51,10 +51,30 @@ public final class L2Switch {
         return name;
     }
 
-    /** Adds a port for {@code backend}. */
+    /**
+     * Adds a port for {@code backend} that may send from any source MAC: a TAP port, which carries the
+     * host kernel's many addresses, or a device whose operator turned {@link MacSpoofCheck} off.
+     */
     public SwitchPort join(NetPort backend) {
+        return add(backend, SwitchPort.ANY_SOURCE);
+    }
+
+    /**
+     * Adds a port for a device that was assigned {@code mac}: a frame it sends from any other source is
+     * dropped at ingress as {@link DropReason#SPOOFED_SOURCE} (counted on this port), before the switch
+     * learns from it, so the port cannot claim another port's address and take its traffic.
+     *
+     * @throws IllegalArgumentException if {@code mac} is not a unicast address
+     */
+    public SwitchPort join(NetPort backend, long mac) {
+        if ((mac & ~0xFFFF_FFFF_FFFFL) != 0 || mac == 0 || MacAddress.isGroup(mac))
+            throw new IllegalArgumentException("a port's assigned MAC must be a unicast address, not 0x" + Long.toHexString(mac));
+        return add(backend, mac);
+    }
+
+    private SwitchPort add(NetPort backend, long assignedSource) {
         synchronized (changes) {
-            SwitchPort p = new SwitchPort(this, backend, nextPortId++);
+            SwitchPort p = new SwitchPort(this, backend, nextPortId++, assignedSource);
             SwitchPort[] next = Arrays.copyOf(ports, ports.length + 1);
             next[next.length - 1] = p;
             ports = next;
@@ -93,9 +113,16 @@ public final class L2Switch {
             from.drops[DropReason.RUNT.ordinal()]++;
             return;
         }
+        long src = MacAddress.read(frame, offset + 6);
+        long assigned = from.assignedSource;
+        // Ingress check, before learning: a held port's frame from any other source (another port's MAC,
+        // a group address, zero) never reaches the MAC table or a receiver. One field compare per frame.
+        if (assigned != SwitchPort.ANY_SOURCE && src != assigned) {
+            from.drops[DropReason.SPOOFED_SOURCE.ordinal()]++;
+            return;
+        }
         from.rxFrames++;
         from.rxBytes += length;
-        long src = MacAddress.read(frame, offset + 6);
         long dst = MacAddress.read(frame, offset);
         MacTable table = macs;
         if (src != 0 && !MacAddress.isGroup(src) && table.get(src) != from) learn(src, from);

@@ -5,6 +5,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.EnumMap;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -39,9 +40,14 @@ public final class SwitchPort {
         }
     }
 
+    /** {@link #assignedSource} of a port that may send from any source MAC (a TAP: the kernel's many MACs). */
+    static final long ANY_SOURCE = -1L;
+
     private final L2Switch sw;
     private final NetPort backend;
     private final int id;
+    /** The only source MAC this port may send from, or {@link #ANY_SOURCE}. Fixed at join: read per frame, never locked. */
+    final long assignedSource;
     @SuppressWarnings("unused") // accessed through HOLD: even = free, odd = held; +1 to take, +1 to give back
     private volatile long hold;
     private volatile long stalledHold = -1;   // the hold found stuck, if any (written by senders)
@@ -51,12 +57,13 @@ public final class SwitchPort {
 
     long rxFrames, rxBytes;            // sender thread only
     long txFrames, txBytes;            // under the delivery lock
-    final long[] drops = new long[DropReason.values().length]; // under the delivery lock, except RUNT/HAIRPIN (sender)
+    final long[] drops = new long[DropReason.values().length]; // under the delivery lock, except RUNT/HAIRPIN/SPOOFED_SOURCE (sender)
 
-    SwitchPort(L2Switch sw, NetPort backend, int id) {
+    SwitchPort(L2Switch sw, NetPort backend, int id, long assignedSource) {
         this.sw = sw;
         this.backend = backend;
         this.id = id;
+        this.assignedSource = assignedSource;
     }
 
     public int id() { return id; }
@@ -64,6 +71,11 @@ public final class SwitchPort {
     public String name() { return backend.name(); }
 
     public NetPort backend() { return backend; }
+
+    /** The source MAC this port is held to, if the switch enforces one (see {@link MacSpoofCheck}). */
+    public OptionalLong assignedSource() {
+        return assignedSource == ANY_SOURCE ? OptionalLong.empty() : OptionalLong.of(assignedSource);
+    }
 
     public L2Switch network() { return sw; }
 

@@ -1,6 +1,7 @@
 package dev.jvbus.net;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.jvbus.core.testing.StuckDoorbell;
 import java.lang.foreign.Arena;
@@ -150,6 +151,65 @@ class L2SwitchTest {
     }
 
     @Test
+    void aPortHeldToItsMacCannotTakeAnotherPortsTrafficBySendingFromItsMac() {
+        Recorder victim = new Recorder("victim"), thief = new Recorder("thief"), peer = new Recorder("peer");
+        SwitchPort pv = sw.join(victim, B), pt = sw.join(thief, A), pp = sw.join(peer, C);
+        pv.send(frame(MacAddress.BROADCAST, B, 60, 0), 0, 60);   // the switch learns B on the victim's port
+        int atPeer = peer.frames.size(), atThief = thief.frames.size();
+
+        for (int i = 0; i < 5; i++) pt.send(frame(MacAddress.BROADCAST, B, 60, i), 0, 60);   // the thief claims B
+        pt.send(frame(C, B, 60, 5), 0, 60);
+
+        assertThat(pt.stats().dropped(DropReason.SPOOFED_SOURCE)).isEqualTo(6);
+        assertThat(pt.stats().rxFrames()).as("refused at ingress, not taken in").isZero();
+        assertThat(peer.frames).as("nothing the thief sent went anywhere").hasSize(atPeer);
+        assertThat(victim.frames).isEmpty();
+        assertThat(sw.macTable()).containsEntry("02:00:00:00:00:0b", "victim").doesNotContainValue("thief");
+
+        pp.send(frame(B, C, 60, 6), 0, 60);                      // the victim keeps its traffic
+        assertThat(victim.frames).hasSize(1);
+        assertThat(thief.frames).hasSize(atThief);
+        pt.send(frame(C, A, 60, 7), 0, 60);                      // and the thief may still send as itself
+        assertThat(peer.frames).hasSize(atPeer + 1);
+        assertThat(pv.stats().dropped()).isZero();
+        assertThat(pp.stats().dropped()).isZero();
+    }
+
+    @Test
+    void aHeldPortMaySendFromNoGroupOrZeroSource() {
+        Recorder ra = new Recorder("a"), rb = new Recorder("b");
+        SwitchPort pa = sw.join(ra, A);
+        sw.join(rb);
+        long[] sources = {MacAddress.BROADCAST, MacAddress.parse("01:00:5e:00:00:01"), MacAddress.parse("33:33:00:00:00:01"),
+                A | 0x0100_0000_0000L, 0};
+        for (long src : sources) pa.send(frame(MacAddress.BROADCAST, src, 60, 0), 0, 60);
+        assertThat(pa.stats().dropped(DropReason.SPOOFED_SOURCE)).isEqualTo(sources.length);
+        assertThat(rb.frames).isEmpty();
+        assertThat(sw.macTable()).isEmpty();
+    }
+
+    @Test
+    void aPortWithoutAnAssignedMacMaySendFromAnySourceAsBefore() {
+        Recorder tap = new Recorder("tap"), dev = new Recorder("dev");
+        SwitchPort pt = sw.join(tap), pd = sw.join(dev, A);
+        assertThat(pt.assignedSource()).isEmpty();
+        assertThat(pd.assignedSource()).hasValue(A);
+        for (long src : new long[] {B, C, MacAddress.local(99)}) pt.send(frame(A, src, 60, 0), 0, 60);
+        assertThat(dev.frames).hasSize(3);
+        assertThat(pt.stats().dropped()).isZero();
+        assertThat(sw.macTable()).containsEntry("02:00:00:00:00:0b", "tap").containsEntry("02:00:00:00:00:0c", "tap");
+    }
+
+    @Test
+    void aPortCannotBeHeldToAGroupOrZeroMac() {
+        Recorder r = new Recorder("r");
+        for (long bad : new long[] {0, MacAddress.BROADCAST, MacAddress.parse("01:00:5e:00:00:01"), 1L << 48})
+            assertThatThrownBy(() -> sw.join(r, bad))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("must be a unicast address");
+        assertThat(sw.ports()).isEmpty();
+    }
+
+    @Test
     void forwardingAllocatesNothingPerFrame() {
         MemorySegment sink = arena.allocate(1514);
         NetPort copier = new NetPort() {
@@ -159,8 +219,8 @@ class L2SwitchTest {
                 return null;
             }
         };
-        SwitchPort in = sw.join(new Recorder("in"));
-        SwitchPort out = sw.join(copier);
+        SwitchPort in = sw.join(new Recorder("in"), A);   // held to its MAC: the source check runs on every frame
+        SwitchPort out = sw.join(copier, B);
         out.send(frame(MacAddress.BROADCAST, B, 60, 0), 0, 60);          // learn B on the copier's port
         MemorySegment f = frame(B, A, 1514, 1);
         for (int i = 0; i < 20_000; i++) in.send(f, 0, 1514);              // warm-up

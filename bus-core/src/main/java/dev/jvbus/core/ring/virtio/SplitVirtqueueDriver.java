@@ -18,7 +18,8 @@ import java.util.Objects;
  * the device asked for it ({@link #kickIfNeeded}), collects used buffers ({@link #pollUsed}) and
  * suppresses or enables interrupts. Descriptor bookkeeping (free list, chain lengths, in-flight heads)
  * lives in private arrays, never read back from shared memory, and the device's used elements are
- * validated (index jump, unknown id) since the device is not trusted either.
+ * validated (index jump, unknown id, a length beyond the bytes the buffer let the device write) since
+ * the device is not trusted either.
  *
  * <p>Ordering mirrors the device: descriptors and the ring entry are written plainly and published by a
  * release store of the available index; a full fence separates that store (or enabling interrupts) from
@@ -40,6 +41,7 @@ public final class SplitVirtqueueDriver {
     private final int[] chainTail;   // last descriptor of the chain headed here
     private final int[] chainLen;    // descriptors the chain headed here holds in the table
     private final boolean[] inFlight;
+    private final long[] writable;   // device-writable bytes (u32) of the chain headed here: the most a used length may say
     private int freeHead;            // next descriptor to use (IN_ORDER: the table is used round-robin, no list)
     private int freeCount;
 
@@ -47,7 +49,6 @@ public final class SplitVirtqueueDriver {
     // a batch (id = its newest buffer, at the batch's first used slot).
     private final int[] headAt;      // head added at avail position p, at [p & mask]
     private final int[] posOf;       // avail position (u16) a head was added at
-    private final int[] writable;    // writable bytes (u32) of the chain headed here: an implicitly used buffer's length
     private int batchEnd = -1;       // avail position of the current batch's newest buffer, or -1
     private int batchLen;
 
@@ -75,7 +76,6 @@ public final class SplitVirtqueueDriver {
         this.inOrder = inOrder;
         this.headAt = inOrder ? new int[ring.size] : null;
         this.posOf = inOrder ? new int[ring.size] : null;
-        this.writable = inOrder ? new int[ring.size] : null;
         this.kick = Objects.requireNonNull(kick, "kick");
         this.size = ring.size;
         this.mask = ring.mask;
@@ -83,6 +83,7 @@ public final class SplitVirtqueueDriver {
         this.chainTail = new int[size];
         this.chainLen = new int[size];
         this.inFlight = new boolean[size];
+        this.writable = new long[size];
         for (int i = 0; i < size; i++) next[i] = inOrder ? (i + 1) & mask : i + 1;
         this.freeHead = 0;
         this.freeCount = size;
@@ -132,14 +133,14 @@ public final class SplitVirtqueueDriver {
         if (n == 1) {                          // one segment: one descriptor, no links
             boolean w = buffers.readableCount == 0;
             ring.writeDesc(head, buffers.address[0], buffers.length[0], w ? DESC_F_WRITE : 0, 0);
-            take(head, head, 1, w ? buffers.length[0] : 0);
+            take(head, head, 1, w ? Integer.toUnsignedLong(buffers.length[0]) : 0);
             publish(head);
             return head;
         }
         int d = head;
-        int wbytes = 0;
+        long wbytes = 0;
         for (int k = 0; k < n; k++) {
-            if (k >= buffers.readableCount) wbytes += buffers.length[k];
+            if (k >= buffers.readableCount) wbytes += Integer.toUnsignedLong(buffers.length[k]);
             int flags = (k >= buffers.readableCount ? DESC_F_WRITE : 0) | (k + 1 < n ? DESC_F_NEXT : 0);
             int nx = next[d];
             ring.writeDesc(d, buffers.address[k], buffers.length[k], flags, k + 1 < n ? nx : 0);
@@ -176,7 +177,7 @@ public final class SplitVirtqueueDriver {
         if (freeCount == 0) return -1;
         int head = freeHead;
         ring.writeDesc(head, addr, length, writable ? DESC_F_WRITE : 0, 0);
-        take(head, head, 1, writable ? length : 0);
+        take(head, head, 1, writable ? Integer.toUnsignedLong(length) : 0);
         stage(head);
         return head;
     }
@@ -211,25 +212,25 @@ public final class SplitVirtqueueDriver {
             t.set(SplitRing.U64_UNALIGNED, off + DESC_LEN, SplitRing.descWord(buffers.length[k], flags, k + 1 < n ? k + 1 : 0));
         }
         int head = freeHead;
-        int wbytes = 0;
-        for (int k = buffers.readableCount; k < n; k++) wbytes += buffers.length[k];
+        long wbytes = 0;
+        for (int k = buffers.readableCount; k < n; k++) wbytes += Integer.toUnsignedLong(buffers.length[k]);
         ring.writeDesc(head, tableAddr, (int) bytes, DESC_F_INDIRECT, 0);
         take(head, head, 1, wbytes);
         publish(head);
         return head;
     }
 
-    private void take(int head, int tail, int n, int writableBytes) {
+    private void take(int head, int tail, int n, long writableBytes) {
         freeHead = next[tail];
         freeCount -= n;
         chainLen[head] = n;
         inFlight[head] = true;
+        writable[head] = writableBytes;
         if (!inOrder) {
             chainTail[head] = tail;           // to splice the chain back onto the free list
         } else {
             headAt[availIdx & mask] = head;
             posOf[head] = availIdx;
-            writable[head] = writableBytes;
         }
     }
 
@@ -284,7 +285,8 @@ public final class SplitVirtqueueDriver {
      * Collects the next used buffer, freeing its descriptors.
      *
      * @return -1 if none, else {@code id << 32 | len} (see {@link #usedId}, {@link #usedLength})
-     * @throws QueueFault USED_INDEX_JUMP or BAD_USED_ID if the device broke the ring (the queue stops)
+     * @throws QueueFault USED_INDEX_JUMP, BAD_USED_ID or LENGTH_OVERFLOW (a used length beyond the buffer's
+     *         writable bytes) if the device broke the ring (the queue stops)
      */
     public long pollUsed() throws QueueFault {
         if (fault != null) throw fault;
@@ -302,6 +304,7 @@ public final class SplitVirtqueueDriver {
         int len = (int) (elem >>> 32);
         if (id < 0 || id >= size || !inFlight[id])
             throw stop(Reason.BAD_USED_ID, "id " + Integer.toUnsignedString(id) + " at used slot " + slot);
+        checkUsedLength(id, len, slot);
         inFlight[id] = false;
         next[chainTail[id]] = freeHead;
         freeHead = id;
@@ -328,13 +331,14 @@ public final class SplitVirtqueueDriver {
             if (batch > ((usedIdxSeen - p) & 0xffff))
                 throw stop(Reason.BAD_USED_ID, "IN_ORDER: id " + id + " at used slot " + slot + " ends a batch of " + batch
                         + " buffers, the used idx published " + ((usedIdxSeen - p) & 0xffff));
+            checkUsedLength(id, len, slot);
             batchEnd = posOf[id];
             batchLen = len;
         }
         int id = headAt[p & mask];
-        int len;
+        long len;
         if (p == batchEnd) {
-            len = batchLen;
+            len = batchLen & 0xffff_ffffL;
             batchEnd = -1;
         } else {
             len = writable[id];
@@ -344,6 +348,17 @@ public final class SplitVirtqueueDriver {
         lastUsed = (p + 1) & 0xffff;
         buffersCollected++;
         return ((long) id << 32) | (len & 0xffff_ffffL);
+    }
+
+    /**
+     * The one check of a used element's length (both orders): the device may say it wrote at most the
+     * bytes the buffer let it write. A larger length would make the caller read past what the device
+     * filled, into memory the buffer does not cover (the IOQ driver checks its completions the same way).
+     */
+    private void checkUsedLength(int id, int len, int slot) throws QueueFault {
+        if (Integer.toUnsignedLong(len) > writable[id])
+            throw stop(Reason.LENGTH_OVERFLOW, "id " + id + " at used slot " + slot + " says " + Integer.toUnsignedString(len)
+                    + " bytes written, the buffer lets the device write " + writable[id]);
     }
 
     public static int usedId(long element) { return (int) (element >>> 32); }

@@ -254,7 +254,47 @@ class SplitVirtqueueMalformedRingTest {
         assertDriverStops(drv, Reason.BAD_USED_ID);
     }
 
+    @Test
+    void driverRefusesAUsedLengthBeyondWhatTheBufferLetTheDeviceWrite() throws Exception {
+        SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, SIZE, BAD_DESC, BAD_AVAIL, BAD_USED, memory, false, false, Notifier.NONE);
+        int full = drv.add(new BufferList(2).readable(BUF, 8).writable(BUF + 8, 16));
+        int over = drv.add(new BufferList(2).readable(BUF, 8).writable(BUF + 8, 16));
+        usedElem(0, full, 16);      // exactly the writable bytes: fine
+        usedElem(1, over, 17);      // one more than the device was given
+        u16(BAD_USED + USED_IDX, 2);
+        long e = drv.pollUsed();
+        assertThat(SplitVirtqueueDriver.usedId(e)).isEqualTo(full);
+        assertThat(SplitVirtqueueDriver.usedLength(e)).isEqualTo(16);
+        assertDriverStops(drv, Reason.LENGTH_OVERFLOW);
+        assertThat(drv.fault().getMessage()).contains("says 17 bytes written, the buffer lets the device write 16");
+    }
+
+    @Test
+    void driverRefusesAnyUsedLengthForAReadOnlyBuffer() throws Exception {
+        SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, SIZE, BAD_DESC, BAD_AVAIL, BAD_USED, memory, false, false, Notifier.NONE);
+        int head = drv.add(BUF, 64, false);
+        usedElem(0, head, 0xFFFF_FFFF);   // u32 max: no sign games either
+        u16(BAD_USED + USED_IDX, 1);
+        assertDriverStops(drv, Reason.LENGTH_OVERFLOW);
+    }
+
+    @Test
+    void inOrderDriverRefusesABatchElementLongerThanItsBuffer() throws Exception {
+        SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, SIZE, BAD_DESC, BAD_AVAIL, BAD_USED, memory, false, false,
+                true, Notifier.NONE);
+        drv.add(BUF, 32, true);
+        int newest = drv.add(BUF + 32, 32, true);
+        usedElem(0, newest, 33);          // one element for the batch of two, its length past the newest buffer
+        u16(BAD_USED + USED_IDX, 2);
+        assertDriverStops(drv, Reason.LENGTH_OVERFLOW);
+    }
+
     // ---------------------------------------------------------------- helpers
+
+    private void usedElem(int slot, int id, int len) {
+        seg.set(SplitRing.U32, BAD_USED - G + usedElemOffset(slot), id);
+        seg.set(SplitRing.U32, BAD_USED - G + usedElemOffset(slot) + USED_ELEM_LEN, len);
+    }
 
     private SplitVirtqueue badQueue(boolean indirect) throws QueueFault {
         return SplitVirtqueue.create(0, SIZE, BAD_DESC, BAD_AVAIL, BAD_USED, memory, false, indirect, Notifier.NONE);

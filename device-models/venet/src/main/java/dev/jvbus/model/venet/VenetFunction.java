@@ -148,7 +148,9 @@ public final class VenetFunction implements DeviceFunction, NetPort {
         run = queues.run();
         // The switch port outlives resets (its counters are what an operator watches across driver
         // resets); between runs the closed rx gate drops deliveries as PORT_DOWN.
-        if (port == null) port = Networks.global().network(context.container(), settings.network()).join(this);
+        // Held to the MAC the driver learns with MACQUERY (the saved one after a restore; it cannot change
+        // once the port exists), unless the operator turned the check off.
+        if (port == null) port = settings.macSpoofCheck().join(Networks.global().network(context.container(), settings.network()), this, mac);
         txService = new VenetTx(this, tx, evq, memory, port, frameScratch, sgScratch, settings.maxFrame(), run);
         List<EventFd> kicks = new ArrayList<>();
         kicks.add(txB.kick());

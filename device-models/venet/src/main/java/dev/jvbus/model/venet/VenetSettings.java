@@ -2,6 +2,7 @@ package dev.jvbus.model.venet;
 
 import dev.jvbus.core.model.DeviceContext;
 import dev.jvbus.net.MacAddress;
+import dev.jvbus.net.MacSpoofCheck;
 import java.util.List;
 import java.util.Map;
 
@@ -11,9 +12,11 @@ import java.util.Map;
  * @param network switch name within the device's container
  * @param mac     the MAC the driver learns with MACQUERY (48 bits in a long)
  * @param mtu     largest payload; frames may be {@code mtu + 14} bytes
+ * @param macSpoofCheck whether the switch drops frames the device sends from any source but its MAC
+ *                ({@value MacSpoofCheck#PARAM}, default on)
  */
-public record VenetSettings(String network, long mac, int mtu) {
-    public static final List<String> KNOWN = List.of("network", "mac", "mtu");
+public record VenetSettings(String network, long mac, int mtu, MacSpoofCheck macSpoofCheck) {
+    public static final List<String> KNOWN = List.of("network", "mac", "mtu", MacSpoofCheck.PARAM);
     public static final int MIN_MTU = 68;
     public static final int MAX_MTU = 65535;
 
@@ -43,7 +46,13 @@ public record VenetSettings(String network, long mac, int mtu) {
         }
         if (mtu < MIN_MTU || mtu > MAX_MTU)
             throw new IllegalArgumentException("venet parameter 'mtu' must be in " + MIN_MTU + ".." + MAX_MTU + ", got " + mtu);
-        return new VenetSettings(network, mac, mtu);
+        MacSpoofCheck check;
+        try {
+            check = MacSpoofCheck.from(p);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("venet " + e.getMessage());
+        }
+        return new VenetSettings(network, mac, mtu, check);
     }
 
     /** 02:hh:hh:dd:dd:dd: 16 bits of the container name's hash, then the devid's low 24 bits; stable per (container, devid). */

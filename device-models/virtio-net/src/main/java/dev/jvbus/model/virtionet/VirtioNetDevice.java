@@ -153,7 +153,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         try {
             // The switch port outlives resets (its counters are what an operator watches across driver
             // resets and reconnects); between runs the closed rx gate drops deliveries as PORT_DOWN.
-            if (port == null) port = Networks.global().network(context.container(), params.network()).join(this);
+            if (port == null)
+                port = params.macSpoofCheck().join(Networks.global().network(context.container(), params.network()), this, params.mac());
             worker = new QueueWorker(name + "-tx", VirtioNetModel.TX0, new TxService(tx, thisRun), List.of(txb.kick()),
                     DoorbellWait.Mode.ADAPTIVE, fault -> thisRun.needsReset(fault.getMessage())).start();
         } catch (RuntimeException e) {

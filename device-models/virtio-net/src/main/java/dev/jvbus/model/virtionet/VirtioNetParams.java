@@ -1,6 +1,7 @@
 package dev.jvbus.model.virtionet;
 
 import dev.jvbus.net.MacAddress;
+import dev.jvbus.net.MacSpoofCheck;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -11,9 +12,12 @@ import java.util.TreeSet;
  * @param network the switch it joins in its container ({@code network}, default "default")
  * @param mac     its address ({@code mac}, default a locally administered one derived from container and devid)
  * @param mtu     the MTU it reports with VIRTIO_NET_F_MTU ({@code mtu}, 68..9000, default 1500)
+ * @param macSpoofCheck whether the switch drops frames the device sends from any source but {@code mac}
+ *                ({@value MacSpoofCheck#PARAM}, default on; a driver that picks its own address, as one
+ *                without VIRTIO_NET_F_MAC does, needs it off)
  */
-public record VirtioNetParams(String network, long mac, int mtu) {
-    public static final Set<String> KNOWN = new TreeSet<>(Set.of("network", "mac", "mtu"));
+public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck macSpoofCheck) {
+    public static final Set<String> KNOWN = new TreeSet<>(Set.of("network", "mac", "mtu", MacSpoofCheck.PARAM));
     public static final int DEFAULT_MTU = 1500;
     public static final int MIN_MTU = 68;
     public static final int MAX_MTU = 9000;
@@ -43,6 +47,6 @@ public record VirtioNetParams(String network, long mac, int mtu) {
             if (mtu < MIN_MTU || mtu > MAX_MTU)
                 throw new IllegalArgumentException("parameter 'mtu' must be in " + MIN_MTU + ".." + MAX_MTU + ": " + mtu);
         }
-        return new VirtioNetParams(network, mac, mtu);
+        return new VirtioNetParams(network, mac, mtu, MacSpoofCheck.from(p));
     }
 }

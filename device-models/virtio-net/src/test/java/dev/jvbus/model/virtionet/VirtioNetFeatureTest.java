@@ -64,7 +64,7 @@ class VirtioNetFeatureTest {
     @Test
     void unknownOrBadParametersAreRefusedByName() {
         assertThatThrownBy(() -> container.addDevice(VirtioNetModel.TYPE, -1L, Map.of("speed", "10G")))
-                .isInstanceOf(BusException.class).hasMessageContaining("unknown parameter 'speed'").hasMessageContaining("mac, mtu, network");
+                .isInstanceOf(BusException.class).hasMessageContaining("unknown parameter 'speed'").hasMessageContaining("mac, mac-spoof-check, mtu, network");
         assertThatThrownBy(() -> container.addDevice(VirtioNetModel.TYPE, -1L, Map.of("mtu", "9001")))
                 .hasMessageContaining("'mtu' must be in 68..9000");
         assertThatThrownBy(() -> container.addDevice(VirtioNetModel.TYPE, -1L, Map.of("mac", "ff:ff:ff:ff:ff:ff")))
