@@ -186,6 +186,10 @@ public final class DoorbellWait implements AutoCloseable {
                 if (left <= 0) return Outcome.TIMED_OUT;
                 millis = (int) Math.min(Integer.MAX_VALUE, (left + 999_999) / 1_000_000); // round up: never wake early
             }
+            // epoll_wait sleeps on our own epoll fd with our timeout, never on a doorbell itself; and
+            // drain() never waits either, though a doorbell's description is shared with the peer that
+            // may have made it blocking and emptied it between this wakeup and the drain (EventFd
+            // reads with RWF_NOWAIT: 0 then, and we sleep again).
             int n = epoll.wait(millis);
             boolean rang = false;
             for (int i = 0; i < n; i++) {
