@@ -49,7 +49,8 @@ public final class EventFd implements Notifier, Pollable, AutoCloseable {
      * block a worker; note that O_NONBLOCK belongs to the open file description, which the peer
      * shares (peers create their doorbells non-blocking anyway: QEMU does, and so do we).
      */
-    public static EventFd adopt(int fd) {
+    public static EventFd adopt(OwnedFd owned) {
+        int fd = owned.number();
         if (!FdStat.isEventFd(fd)) {
             throw new IllegalArgumentException("fd " + fd + " is not an eventfd (" + describe(fd) + ")");
         }
@@ -57,7 +58,19 @@ public final class EventFd implements Notifier, Pollable, AutoCloseable {
         if ((flags & LibC.O_NONBLOCK) == 0) {
             Errno.check(LibC.fcntl(fd, LibC.F_SETFL, flags | LibC.O_NONBLOCK), "fcntl(F_SETFL, O_NONBLOCK)");
         }
-        return new EventFd(fd);
+        return new EventFd(owned.release());
+    }
+
+    /** @deprecated the connectors move to {@link #adopt(OwnedFd)}. Takes the fd on success, leaves it to the caller on refusal. */
+    @Deprecated(forRemoval = true)
+    public static EventFd adopt(int fd) {
+        OwnedFd owned = OwnedFd.of(fd);
+        try {
+            return adopt(owned);
+        } catch (RuntimeException e) {
+            owned.release();
+            throw e;
+        }
     }
 
     private static String describe(int fd) {
@@ -74,12 +87,8 @@ public final class EventFd implements Notifier, Pollable, AutoCloseable {
      * receive fds with SCM_RIGHTS instead.
      */
     public static EventFd fromPeer(long pid, int peerFd) {
-        int fd = Fds.fromPeer(pid, peerFd);
-        try {
+        try (OwnedFd fd = OwnedFd.fromPeer(pid, peerFd)) {
             return adopt(fd);
-        } catch (RuntimeException e) {
-            LibC.close(fd);
-            throw e;
         }
     }
 
