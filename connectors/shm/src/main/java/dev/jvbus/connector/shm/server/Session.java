@@ -6,7 +6,6 @@ import dev.jvbus.connector.shm.protocol.ErrorCode;
 import dev.jvbus.connector.shm.protocol.FrameChannel;
 import dev.jvbus.connector.shm.protocol.Message;
 import dev.jvbus.connector.shm.protocol.Message.Reply;
-import dev.jvbus.connector.shm.protocol.PassedFds;
 import dev.jvbus.connector.shm.protocol.PayloadReader;
 import dev.jvbus.connector.shm.protocol.ProtocolException;
 import dev.jvbus.connector.shm.protocol.Wire;
@@ -25,9 +24,11 @@ import dev.jvbus.core.model.QueueConfig;
 import dev.jvbus.core.sys.Errno;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.FdStat;
+import dev.jvbus.core.sys.MappingRule;
 import dev.jvbus.core.sys.Memfd;
+import dev.jvbus.core.sys.OwnedFd;
+import dev.jvbus.core.sys.OwnedFds;
 import dev.jvbus.core.sys.PeerCredentials;
-import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -49,6 +50,10 @@ import java.util.logging.Logger;
  * thread that caused them and sent by the session's event thread (see {@link #OUTBOX}), so a client
  * that stops reading blocks nobody but itself; {@link FrameChannel} serialises sends, so frames never
  * interleave.
+ *
+ * <p>Fds: each frame owns the fds that came with it ({@link OwnedFds}); DEVSHM and SIGNAL take the
+ * ones they keep, and the frame closes the rest, once, before the reply goes out. A DEVSHM fd must
+ * pass {@link MappingRule#SEALED_MEMFD} (see PROTOCOL.md, DEVSHM rules).
  *
  * <p>Errors: every recoverable error is a REPLY with a code and the session goes on. Only a broken
  * frame (its length cannot be trusted) and a dead peer end the session; ending it closes every
@@ -132,8 +137,10 @@ final class Session implements Runnable, DeviceObserver {
     /** The reply to one sound frame; never throws. */
     private Reply answer(FrameChannel.Frame frame) {
         try {
-            if (frame.fdsTruncated())
-                throw new Refusal(ErrorCode.BAD_FDS, "frame carried more than " + Wire.MAX_FDS + " fds; they were closed");
+            if (frame.fds().overLimit())
+                throw new Refusal(ErrorCode.BAD_FDS, "frame of type 0x" + Integer.toHexString(frame.header().typeCode())
+                        + " carried more fds than its type allows (limit: " + frame.fds().limit() + " fds for this type, at most "
+                        + Wire.MAX_FDS + " per frame); every fd it carried was closed");
             Message m = Codec.decode(frame.header(), frame.body(), frame.fds().count());
             if (!(m instanceof Message.Request request))
                 throw new Refusal(ErrorCode.UNKNOWN_TYPE, m.type() + " is sent by the bus, never to it");
@@ -149,7 +156,7 @@ final class Session implements Runnable, DeviceObserver {
         }
     }
 
-    private synchronized Reply handle(Message.Request request, PassedFds fds) throws Refusal, ProtocolException {
+    private synchronized Reply handle(Message.Request request, OwnedFds fds) throws Refusal, ProtocolException {
         if (ended) throw new Refusal(ErrorCode.INTERNAL, "session is ending");
         if (!greeted && !(request instanceof Message.Hello))
             throw new Refusal(ErrorCode.HELLO_FIRST, "send HELLO first; got " + request.type());
@@ -290,36 +297,37 @@ final class Session implements Runnable, DeviceObserver {
         }
     }
 
-    private Reply devShm(Message.DevShm s, PassedFds fds) throws Refusal {
+    private Reply devShm(Message.DevShm s, OwnedFds fds) throws Refusal {
         OpenDevice d = requireOpen(s.devid());
-        FdStat file = fds.stat(0);
-        if (!file.mappable())
-            throw new Refusal(ErrorCode.BAD_FDS, "DEVSHM fd is a " + file.kind() + ", not a memfd or regular file");
+        OwnedFd fd = fds.get(0);
+        FdStat file;
+        try {
+            file = MappingRule.SEALED_MEMFD.check(fd);
+        } catch (IllegalArgumentException e) {
+            throw new Refusal(ErrorCode.BAD_FDS, "DEVSHM " + e.getMessage());
+        }
         d.checkRegion(s.guestAddress(), s.size(), s.offset(), file);
         Memfd mapping;
         try {
-            mapping = OpenDevice.map(fds.peek(0), s.offset(), s.size());
-        } catch (IllegalArgumentException | UncheckedIOException e) {
+            mapping = OpenDevice.map(fd, s.offset(), s.size());   // takes the fd on success
+        } catch (IllegalArgumentException | Errno.SysException e) {
             throw new Refusal(ErrorCode.BAD_REGION, "DEVSHM on device " + s.devid() + ": cannot map: " + e.getMessage());
         }
-        fds.take(0);   // the mapping owns the fd now
         d.addRegion(new SharedRegion(s.guestAddress(), s.size(), s.offset(), mapping));
         return Reply.ok();
     }
 
-    private Reply signal(Message.Signal s, PassedFds fds) throws Refusal {
+    private Reply signal(Message.Signal s, OwnedFds fds) throws Refusal {
         OpenDevice d = requireOpen(s.devid());
         for (int i = 0; i < 2; i++) {
-            if (!fds.isEventFd(i))
+            if (!fds.get(i).isEventFd())
                 throw new Refusal(ErrorCode.BAD_FDS, "SIGNAL fd " + i + " (" + (i == 0 ? "kick" : "call") + ") is a "
-                        + fds.stat(i).kind() + ", not an eventfd");
+                        + fds.get(i).stat().kind() + ", not an eventfd");
         }
-        EventFd kick = EventFd.adopt(fds.peek(0));
-        fds.take(0);
+        EventFd kick = EventFd.adopt(fds.get(0));
         EventFd call;
         try {
-            call = EventFd.adopt(fds.peek(1));
-            fds.take(1);
+            call = EventFd.adopt(fds.get(1));
         } catch (RuntimeException e) {
             kick.close();
             throw e;
