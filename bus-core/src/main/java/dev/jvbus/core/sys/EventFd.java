@@ -61,18 +61,6 @@ public final class EventFd implements Notifier, Pollable, AutoCloseable {
         return new EventFd(owned.release());
     }
 
-    /** @deprecated the connectors move to {@link #adopt(OwnedFd)}. Takes the fd on success, leaves it to the caller on refusal. */
-    @Deprecated(forRemoval = true)
-    public static EventFd adopt(int fd) {
-        OwnedFd owned = OwnedFd.of(fd);
-        try {
-            return adopt(owned);
-        } catch (RuntimeException e) {
-            owned.release();
-            throw e;
-        }
-    }
-
     private static String describe(int fd) {
         try {
             return FdStat.of(fd).kind().toString();

@@ -93,27 +93,6 @@ public final class Memfd implements AutoCloseable {
         }
     }
 
-    /**
-     * @deprecated int fds are the connectors' old way; they move to {@link #adopt(OwnedFd, long, long, MappingRule)}.
-     * Takes the fd on success, leaves it to the caller on refusal.
-     */
-    @Deprecated(forRemoval = true)
-    public static Memfd adopt(int fd, long size) {
-        OwnedFd owned = OwnedFd.of(fd);
-        try {
-            return adopt(owned, 0, size, MappingRule.SHARED_FILE);
-        } catch (RuntimeException e) {
-            owned.release();
-            throw e;
-        }
-    }
-
-    /** @deprecated the connectors move to {@link #map(OwnedFd, long, long, MappingRule, Arena)}. Maps without checking. */
-    @Deprecated(forRemoval = true)
-    public static MemorySegment map(int fd, long offset, long size, Arena arena) {
-        return mmap(fd, offset, size, arena);
-    }
-
     private static void checkWindow(FdStat file, long offset, long size) {
         if (size <= 0) throw new IllegalArgumentException("size must be positive: " + size);
         if (offset < 0) throw new IllegalArgumentException("offset must not be negative: " + offset);

@@ -47,12 +47,6 @@ public final class Received implements AutoCloseable {
     /** The fds that came with these bytes; take the ones to keep before closing this. */
     public OwnedFds fds() { return fds; }
 
-    /** @deprecated the connectors move to {@link OwnedFds}; removed once they have. */
-    @Deprecated(forRemoval = true)
-    public int takeFd(int i) {
-        return fds.get(i).release();
-    }
-
     /** Closes every fd the caller did not take. */
     @Override
     public void close() {
