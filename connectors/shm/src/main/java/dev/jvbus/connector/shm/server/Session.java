@@ -49,7 +49,8 @@ import java.util.logging.Logger;
  * would pin a virtual thread's carrier anyway. Events (hotplug, NEEDS_RESET) are queued by the bus
  * thread that caused them and sent by the session's event thread (see {@link #OUTBOX}), so a client
  * that stops reading blocks nobody but itself; {@link FrameChannel} serialises sends, so frames never
- * interleave.
+ * interleave. A connection that has not completed HELLO within {@link ShmLimits#helloTimeout()} is
+ * dropped; its regions and mapped bytes are bounded by {@link ShmLimits} too.
  *
  * <p>Fds: each frame owns the fds that came with it ({@link OwnedFds}); DEVSHM and SIGNAL take the
  * ones they keep, and the frame closes the rest, once, before the reply goes out. A DEVSHM fd must
@@ -67,6 +68,7 @@ final class Session implements Runnable, DeviceObserver {
     private final FrameChannel channel;
     private final PeerCredentials peer;
     private final String name;
+    private final ShmLimits limits;
     private final Consumer<Session> onEnd;
 
     // Guarded by this: the session thread changes them per request; bus threads on device removal.
@@ -86,12 +88,14 @@ final class Session implements Runnable, DeviceObserver {
     private final java.util.concurrent.ArrayBlockingQueue<Message> outbox = new java.util.concurrent.ArrayBlockingQueue<>(OUTBOX);
     private Thread eventSender;
     private volatile boolean overflowed;
+    private Thread helloDeadline;
 
-    Session(Container container, FrameChannel channel, PeerCredentials peer, String name, Consumer<Session> onEnd) {
+    Session(Container container, FrameChannel channel, PeerCredentials peer, String name, ShmLimits limits, Consumer<Session> onEnd) {
         this.container = container;
         this.channel = channel;
         this.peer = peer;
         this.name = name;
+        this.limits = limits;
         this.onEnd = onEnd;
     }
 
@@ -102,6 +106,7 @@ final class Session implements Runnable, DeviceObserver {
     @Override
     public void run() {
         try {
+            armHelloDeadline();
             serve();
         } catch (RuntimeException e) {
             // The transport failed in a way recv/send do not map to end-of-stream; the session cannot go on.
@@ -109,6 +114,39 @@ final class Session implements Runnable, DeviceObserver {
         } finally {
             end();
         }
+    }
+
+    /**
+     * Drops the connection if HELLO has not succeeded within {@link ShmLimits#helloTimeout()}: a peer
+     * that connects and says nothing would otherwise hold a session slot and its thread for good.
+     * A virtual thread: it only sleeps, so it costs no platform thread and no carrier while it waits.
+     */
+    private void armHelloDeadline() {
+        Thread t;
+        try {
+            t = Thread.ofVirtual().name(name + "-hello-deadline").unstarted(this::enforceHelloDeadline);
+            synchronized (this) { helloDeadline = t; }
+            t.start();
+        } catch (OutOfMemoryError e) {
+            // Without the deadline this connection could stall forever: refuse it rather than serve it unguarded.
+            LOG.warning(() -> name + ": cannot start the HELLO deadline (" + e.getMessage() + "); dropping the connection");
+            shutdown();
+        }
+    }
+
+    private void enforceHelloDeadline() {
+        try {
+            Thread.sleep(limits.helloTimeout());
+        } catch (InterruptedException greetedOrEnded) {
+            return;
+        }
+        synchronized (this) {
+            if (greeted || ended) return;
+        }
+        String why = "no HELLO within " + limits.helloTimeout().toMillis() + " ms (limit: ShmLimits.helloTimeout); closing the connection";
+        LOG.info(() -> name + ": " + why);
+        channel.sendNow(Reply.error(ErrorCode.LIMIT, why), 0);   // best effort: never wait on a silent peer
+        shutdown();
     }
 
     private void serve() {
@@ -178,10 +216,17 @@ final class Session implements Runnable, DeviceObserver {
         if (Wire.VERSION < h.minVersion() || Wire.VERSION > h.maxVersion())
             throw new Refusal(ErrorCode.UNSUPPORTED_VERSION, "this bus speaks version " + Wire.VERSION
                     + "; the client offered " + h.minVersion() + ".." + h.maxVersion());
+        try {
+            // Platform, like the reader: it may sit in a native sendmsg to a slow client, which would pin a carrier.
+            eventSender = Thread.ofPlatform().daemon().name(name + "-events").start(this::sendEvents);
+        } catch (OutOfMemoryError e) {
+            // The JVM cannot create a thread now: refuse this HELLO, the client may try again; nobody else is affected.
+            throw new Refusal(ErrorCode.INTERNAL, "the bus cannot start this session's event thread now (" + e.getMessage()
+                    + "); try HELLO again later");
+        }
         greeted = true;
+        if (helloDeadline != null) helloDeadline.interrupt();
         client = h.client();
-        // Platform, like the reader: it may sit in a native sendmsg to a slow client, which would pin a carrier.
-        eventSender = Thread.ofPlatform().daemon().name(name + "-events").start(this::sendEvents);
         events = container.subscribe(this::forward);
         LOG.fine(() -> name + ": HELLO from '" + client + "' (pid " + peer.pid() + ", uid " + peer.uid() + ")");
         return Reply.ok(Codec.encodeHelloAccepted(new Message.HelloAccepted(Wire.VERSION, container.name())));
@@ -307,6 +352,7 @@ final class Session implements Runnable, DeviceObserver {
             throw new Refusal(ErrorCode.BAD_FDS, "DEVSHM " + e.getMessage());
         }
         d.checkRegion(s.guestAddress(), s.size(), s.offset(), file);
+        checkSessionMemory(s);
         Memfd mapping;
         try {
             mapping = OpenDevice.map(fd, s.offset(), s.size());   // takes the fd on success
@@ -315,6 +361,23 @@ final class Session implements Runnable, DeviceObserver {
         }
         d.addRegion(new SharedRegion(s.guestAddress(), s.size(), s.offset(), mapping));
         return Reply.ok();
+    }
+
+    /** The session's share of the bus: regions and mapped bytes over every device it holds ({@link ShmLimits}). */
+    private void checkSessionMemory(Message.DevShm s) throws Refusal {
+        int regions = 0;
+        long bytes = 0;
+        for (OpenDevice o : open.values()) {
+            regions += o.regionCount();
+            bytes += o.mappedBytes();
+        }
+        if (regions >= limits.regionsPerSession())
+            throw new Refusal(ErrorCode.LIMIT, "DEVSHM on device " + s.devid() + ": this session already has " + regions
+                    + " regions mapped (limit: ShmLimits.regionsPerSession = " + limits.regionsPerSession() + ")");
+        if (s.size() > limits.bytesPerSession() - bytes)
+            throw new Refusal(ErrorCode.LIMIT, "DEVSHM on device " + s.devid() + ": " + s.size() + " more bytes would bring this session's"
+                    + " shared memory past " + limits.bytesPerSession() + " bytes (limit: ShmLimits.bytesPerSession; "
+                    + bytes + " mapped now)");
     }
 
     private Reply signal(Message.Signal s, OwnedFds fds) throws Refusal {
@@ -406,6 +469,7 @@ final class Session implements Runnable, DeviceObserver {
             held = new ArrayList<>(open.values());
             open.clear();
             if (events != null) events.close();
+            if (helloDeadline != null) helloDeadline.interrupt();
         }
         if (eventSender != null) eventSender.interrupt();
         for (OpenDevice d : held) {
