@@ -2,7 +2,6 @@ package dev.jvbus.connector.vhostuser;
 
 import dev.jvbus.connector.vhostuser.protocol.Message;
 import dev.jvbus.connector.vhostuser.protocol.VhostUserException;
-import dev.jvbus.connector.vhostuser.protocol.Wire;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.MemoryRegion;
 import dev.jvbus.core.sys.FdStat;
@@ -57,11 +56,12 @@ final class MemoryTable implements AutoCloseable {
      * Maps regions from their fds ({@code fds.get(i)} for region i); each mapped region takes its fd.
      * On failure nothing stays mapped and the fds not taken stay in {@code fds} for the caller to close.
      *
-     * @throws VhostUserException if a region is empty, overlaps
+     * @throws VhostUserException if the table exceeds {@code limits}, or a region is empty, overlaps
      *         another (in guest or user space), wraps, or its fd is not a read-write regular file
      *         large enough for offset + size
      */
-    static MemoryTable map(List<Message.Region> regions, OwnedFds fds) throws VhostUserException {
+    static MemoryTable map(List<Message.Region> regions, OwnedFds fds, VhostUserLimits limits) throws VhostUserException {
+        checkLimits("SET_MEM_TABLE", regions, limits);
         List<Mapped> out = new ArrayList<>();
         try {
             for (int i = 0; i < regions.size(); i++) out.add(mapOne(regions.get(i), fds.get(i)));
@@ -76,9 +76,10 @@ final class MemoryTable implements AutoCloseable {
     }
 
     /** The table with one more region (ADD_MEM_REG); this table is left as it was (the caller closes it). */
-    MemoryTable with(Message.Region region, OwnedFd fd) throws VhostUserException {
-        if (mapped.size() >= Wire.MAX_MEM_SLOTS)
-            throw VhostUserException.refuse("ADD_MEM_REG: all " + Wire.MAX_MEM_SLOTS + " memory slots are in use");
+    MemoryTable with(Message.Region region, OwnedFd fd, VhostUserLimits limits) throws VhostUserException {
+        List<Message.Region> all = new ArrayList<>(regions());
+        all.add(region);
+        checkLimits("ADD_MEM_REG", all, limits);
         Mapped added = mapOne(region, fd);
         List<Mapped> next = new ArrayList<>(mapped);
         next.add(added);
@@ -89,6 +90,21 @@ final class MemoryTable implements AutoCloseable {
         } catch (VhostUserException | IllegalArgumentException e) {
             added.file.close();
             throw e instanceof VhostUserException v ? v : VhostUserException.refuse("ADD_MEM_REG: " + e.getMessage());
+        }
+    }
+
+    /** Regions and bytes a table may map at once ({@link VhostUserLimits}); checked before anything is mapped. */
+    private static void checkLimits(String request, List<Message.Region> regions, VhostUserLimits limits) throws VhostUserException {
+        if (regions.size() > limits.regionsPerSession())
+            throw VhostUserException.refuse(request + ": " + regions.size() + " memory regions (limit: VhostUserLimits.regionsPerSession = "
+                    + limits.regionsPerSession() + ")");
+        long total = 0;
+        for (Message.Region r : regions) {
+            // Sizes are u64 on the wire: a negative one is huge, and a sum past the limit stops before it can overflow.
+            if (r.size() < 0 || r.size() > limits.bytesPerSession() - total)
+                throw VhostUserException.refuse(request + ": memory regions of more than " + limits.bytesPerSession()
+                        + " bytes in all (limit: VhostUserLimits.bytesPerSession; this region claims " + Long.toUnsignedString(r.size()) + ")");
+            total += r.size();
         }
     }
 

@@ -63,6 +63,9 @@ import java.util.logging.Logger;
  * read); a handler takes the ones it keeps, and the rest are closed once when the message is done,
  * whether it was accepted or refused. Memory fds are checked with {@link MappingRule#SHARED_FILE}
  * and mapped themselves (see {@link MemoryTable} for the risk that rule leaves).
+ *
+ * <p>Limits ({@link VhostUserLimits}): a front-end that has not sent SET_OWNER within
+ * {@code ownerTimeout} of connecting is dropped; memory regions and mapped bytes are bounded.
  */
 public final class VhostUserSession implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(VhostUserSession.class.getName());
@@ -73,6 +76,7 @@ public final class VhostUserSession implements AutoCloseable {
             ProtocolFeature.LOG_SHMFD);
 
     private final UnixConnection conn;
+    private final VhostUserLimits limits;
     private final Device device;
     private final Attachment attachment;
     private final Vring[] rings;
@@ -95,6 +99,7 @@ public final class VhostUserSession implements AutoCloseable {
     private volatile boolean logging;
     private boolean running;
     private volatile boolean closed;
+    private volatile boolean owned;   // SET_OWNER arrived: the front-end is a front-end, not an idle connection
     private String lastError;
 
     /**
@@ -103,7 +108,17 @@ public final class VhostUserSession implements AutoCloseable {
      * @throws DeviceException if another driver holds the device
      */
     public VhostUserSession(UnixConnection conn, Device device, String holder) {
+        this(conn, device, holder, VhostUserLimits.DEFAULTS);
+    }
+
+    /**
+     * Attaches to {@code device} for the front-end on {@code conn}, within the operator's {@code limits}.
+     *
+     * @throws DeviceException if another driver holds the device
+     */
+    public VhostUserSession(UnixConnection conn, Device device, String holder, VhostUserLimits limits) {
         this.conn = conn;
+        this.limits = limits;
         this.device = device;
         this.rings = new Vring[device.model().queues().count()];
         for (int i = 0; i < rings.length; i++) rings[i] = new Vring(i);
@@ -115,6 +130,12 @@ public final class VhostUserSession implements AutoCloseable {
     }
 
     public Device device() { return device; }
+
+    /** True once the session has ended (or is ending): the device is, or is being, released. */
+    public boolean isClosed() { return closed; }
+
+    /** True if the front-end has hung up, even if this session has not read the end of stream yet. */
+    public boolean frontEndGone() { return closed || conn.peerHungUp(); }
 
     /** The reason of the last refused request (for operators and tests). */
     public synchronized String lastError() { return lastError; }
@@ -135,6 +156,7 @@ public final class VhostUserSession implements AutoCloseable {
 
     /** Serves messages until the front-end goes away or breaks the framing; then releases everything. */
     public void serve() {
+        Thread deadline = armOwnerDeadline();
         try {
             while (!closed) {
                 try (OwnedFds fds = OwnedFds.upTo(Wire.MAX_REGIONS)) {
@@ -160,7 +182,36 @@ public final class VhostUserSession implements AutoCloseable {
         } catch (RuntimeException e) {
             if (!closed) LOG.log(Level.WARNING, "vhost-user " + device + ": session failed", e);
         } finally {
+            if (deadline != null) deadline.interrupt();
             close();
+        }
+    }
+
+    /**
+     * Drops the connection if SET_OWNER has not arrived within {@link VhostUserLimits#ownerTimeout()}:
+     * the device serves one front-end at a time, so a peer that connects and says nothing would keep
+     * it from its real front-end for good. A virtual thread: it only sleeps, so it costs no platform
+     * thread and no carrier while it waits.
+     */
+    private Thread armOwnerDeadline() {
+        try {
+            return Thread.ofVirtual().name("vhost-user " + device + " owner deadline").start(() -> {
+                try {
+                    Thread.sleep(limits.ownerTimeout());
+                } catch (InterruptedException ownedOrEnded) {
+                    return;
+                }
+                if (owned || closed) return;
+                synchronized (this) { lastError = "no SET_OWNER within " + limits.ownerTimeout().toMillis() + " ms (limit: VhostUserLimits.ownerTimeout)"; }
+                LOG.warning(() -> "vhost-user " + device + ": no SET_OWNER within " + limits.ownerTimeout().toMillis()
+                        + " ms (limit: VhostUserLimits.ownerTimeout); closing the connection");
+                conn.close();   // wakes the session thread's receive: it ends the session
+            });
+        } catch (OutOfMemoryError e) {
+            // Without the deadline this connection could hold the device forever: refuse it rather than serve it unguarded.
+            LOG.warning(() -> "vhost-user " + device + ": cannot start the SET_OWNER deadline (" + e.getMessage() + "); closing the connection");
+            conn.close();
+            return null;
         }
     }
 
@@ -241,19 +292,19 @@ public final class VhostUserSession implements AutoCloseable {
                     throw VhostUserException.refuse("protocol features 0x" + Long.toHexString(v & ~PROTOCOL_FEATURES) + " were not offered");
                 protocolFeatures = v;
             }
-            case SET_OWNER -> { }
+            case SET_OWNER -> owned = true;
             case RESET_OWNER -> stopAll();   // deprecated: the spec suggests treating it as "disable all rings"
-            case SET_MEM_TABLE -> replaceMemory(MemoryTable.map(((Message.MemTable) m.body()).regions(), fds));
+            case SET_MEM_TABLE -> replaceMemory(MemoryTable.map(((Message.MemTable) m.body()).regions(), fds, limits));
             case ADD_MEM_REG -> {
                 requireProtocol(ProtocolFeature.CONFIGURE_MEM_SLOTS, m.request());
-                replaceMemory(memory.with((Message.Region) m.body(), fds.get(0)));
+                replaceMemory(memory.with((Message.Region) m.body(), fds.get(0), limits));
             }
             case REM_MEM_REG -> {
                 // The spec: an fd that comes with it is closed without being used (the message's fds are, when it is done).
                 requireProtocol(ProtocolFeature.CONFIGURE_MEM_SLOTS, m.request());
                 replaceMemory(memory.without((Message.Region) m.body()));
             }
-            case GET_MAX_MEM_SLOTS -> send(Codec.replyU64(m.request(), Wire.MAX_MEM_SLOTS));
+            case GET_MAX_MEM_SLOTS -> send(Codec.replyU64(m.request(), limits.regionsPerSession()));
             case SET_VRING_NUM -> {
                 Message.VringState s = (Message.VringState) m.body();
                 Vring v = ring(s.index());
@@ -542,6 +593,9 @@ public final class VhostUserSession implements AutoCloseable {
             FdStat st = MappingRule.SHARED_FILE.check(fd);   // IllegalArgumentException: refused below, saying why
             if (l.size() <= 0 || l.size() % 8 != 0 || l.offset() < 0 || l.offset() + l.size() > st.size())
                 throw VhostUserException.refuse("log of " + l.size() + " bytes at offset " + l.offset() + " does not fit its file of " + st.size());
+            // One bit per 4 KiB page: a log this large would cover 32768 times the memory a session may map.
+            if (l.size() > limits.bytesPerSession())
+                throw VhostUserException.refuse("log of " + l.size() + " bytes (limit: VhostUserLimits.bytesPerSession = " + limits.bytesPerSession() + ")");
             // The mapping holds the file by itself: the fd is not kept (the message closes it).
             next = new DirtyLog(Memfd.map(fd, l.offset(), l.size(), MappingRule.SHARED_FILE, arena));
         } catch (VhostUserException | RuntimeException e) {
