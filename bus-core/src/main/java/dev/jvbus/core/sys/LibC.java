@@ -62,22 +62,18 @@ final class LibC {
     // Calls that never wait on an fd a peer shares, whatever its O_NONBLOCK (see EventFd and IoUringSignal).
     // preadv2(2) with RWF_NOWAIT: non-blocking for this one call, not through the shared file status flags.
     static final int RWF_NOWAIT = 0x8;
-    static final short POLLIN = 0x1, POLLOUT = 0x4;
+    static final short POLLIN = 0x1, POLLOUT = 0x4; // poll(2) is declared with epoll below
     static final int POLLFD_SIZE = 8, POLLFD_REVENTS_OFFSET = 6; // struct pollfd { int fd; short events, revents; }
 
     static native long preadv2(int fd, long iov, int iovcnt, long offset, int flags);
-    static native int poll(long fds, long nfds, int timeoutMillis);
 
     // io_uring(7) has no glibc wrappers, so it goes through syscall(2) (declared with six fixed arguments:
     // glibc's syscall only moves registers and the stack slot, so the variadic prototype costs nothing).
     // These numbers come from the common table that every architecture added after 5.1 shares, x86-64 included.
     static final long SYS_IO_URING_SETUP = 425, SYS_IO_URING_ENTER = 426, SYS_IO_URING_REGISTER = 427;
-    static final int PROT_READ = 0x1, PROT_WRITE = 0x2, MAP_SHARED = 0x1, MAP_POPULATE = 0x8000;
-    static final long MAP_FAILED = -1;
+    static final int MAP_POPULATE = 0x8000; // with mmap(2) above
 
     static native long syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6);
-    static native long mmap(long addr, long length, int prot, int flags, int fd, long offset);
-    static native int munmap(long addr, long length);
 
     // epoll(7). struct epoll_event is packed on x86-64 (12 bytes: u32 events, u64 data at offset 4)
     // and naturally aligned elsewhere (16 bytes, data at offset 8); Epoll reads both through these.
