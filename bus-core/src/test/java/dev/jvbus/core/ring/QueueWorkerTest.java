@@ -102,7 +102,9 @@ class QueueWorkerTest {
         CounterService s = new CounterService();
         EventFd kick = EventFd.create();
         QueueWorker w = new QueueWorker("t", 0, s, List.of(kick), DoorbellWait.Mode.ADAPTIVE, f -> { }).start();
-        Thread.sleep(20);
+        // Asleep for sure, not merely started: on a busy machine 20 ms did not promise that.
+        for (int i = 0; i < 10_000 && w.doorbellWait().phase() != DoorbellWait.Phase.SLEEPING; i++) Thread.sleep(1);
+        assertThat(w.doorbellWait().phase()).as("the worker went to sleep").isEqualTo(DoorbellWait.Phase.SLEEPING);
         w.close();
         produce(s, kick, 3);
         Thread.sleep(20);

@@ -28,7 +28,7 @@ class SplitVirtqueueCrossProcessTest {
         try (Memfd mem = Memfd.create("split-xproc", MEMORY_BYTES); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
             GuestMemory memory = SequenceStream.memory(mem.segment());
             SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, kick);
-            Driver driver = new Driver(drv, call, memory);
+            Driver driver = new Driver(drv, eventIdx, call, memory);
             try (ChildJvm child = ChildJvm.start(DeviceProcess.class, Long.toString(ProcessHandle.current().pid()),
                     Integer.toString(mem.fd()), Integer.toString(kick.fd()), Integer.toString(call.fd()),
                     Long.toString(BUFFERS_TOTAL), Boolean.toString(eventIdx))) {
@@ -38,15 +38,17 @@ class SplitVirtqueueCrossProcessTest {
                 double secs = (System.nanoTime() - t0) / 1e9;
                 assertThat(child.waitFor(30, TimeUnit.SECONDS)).as(child.output()).isZero();
                 String out = child.output();
-                Matcher m = Pattern.compile("consumed=(\\d+) interrupts=(\\d+) timeouts=(\\d+)").matcher(out);
+                Matcher m = Pattern.compile("consumed=(\\d+) interrupts=(\\d+) timeouts=(\\d+) lostWakeups=(\\d+)").matcher(out);
                 assertThat(m.find()).as(out).isTrue();
                 long consumed = Long.parseLong(m.group(1)), interrupts = Long.parseLong(m.group(2));
                 assertThat(consumed).isEqualTo(BUFFERS_TOTAL);
-                assertThat(Long.parseLong(m.group(3)) + driver.timeouts).isZero();
+                // A wait may time out while the other side is not running yet (the child JVM starting on a
+                // busy machine); a signal that was due and never came may not.
+                assertThat(Long.parseLong(m.group(4)) + driver.lostWakeups).as("lost wakeups (device, driver)").isZero();
                 System.out.printf("split cross-process eventIdx=%s: %d buffers in %.2f s (incl. child start) = %.2f M buffers/s;"
-                                + " kicks %d (%.0f per M), interrupts %d (%.0f per M)%n",
+                                + " kicks %d (%.0f per M), interrupts %d (%.0f per M), wait timeouts device %s driver %d%n",
                         eventIdx, BUFFERS_TOTAL, secs, BUFFERS_TOTAL / secs / 1e6, drv.kicksSent(),
-                        drv.kicksSent() * 1e6 / BUFFERS_TOTAL, interrupts, interrupts * 1e6 / BUFFERS_TOTAL);
+                        drv.kicksSent() * 1e6 / BUFFERS_TOTAL, interrupts, interrupts * 1e6 / BUFFERS_TOTAL, m.group(3), driver.timeouts);
                 assertThat(drv.kicksSent() + interrupts).isLessThan(BUFFERS_TOTAL / 10);
             }
         }
@@ -66,7 +68,7 @@ class SplitVirtqueueCrossProcessTest {
                 Device device = new Device(q, kick);
                 if (!device.run(total)) throw new AssertionError("device paused unexpectedly");
                 System.out.println("consumed=" + device.expected + " interrupts=" + q.notificationsSent()
-                        + " timeouts=" + device.timeouts + " waits=" + device.waits);
+                        + " timeouts=" + device.timeouts + " lostWakeups=" + device.lostWakeups + " waits=" + device.waits);
             } catch (Throwable t) {
                 t.printStackTrace(System.out);
                 System.exit(1);

@@ -36,7 +36,7 @@ class SplitVirtqueueSaveRestoreTest {
             GuestMemory memory = SequenceStream.memory(mem.segment());
             SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, inOrder, kick);
             Device device = new Device(SplitVirtqueue.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, inOrder, call), kick);
-            Driver driver = new Driver(drv, call, memory);
+            Driver driver = new Driver(drv, eventIdx, call, memory);
             FutureTask<Long> p = start("split-driver", () -> driver.run(TOTAL));
 
             int restores = 0, savesWithInFlight = 0;

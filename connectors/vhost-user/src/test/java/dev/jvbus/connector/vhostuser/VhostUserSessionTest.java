@@ -17,6 +17,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -57,9 +58,11 @@ class VhostUserSessionTest {
         Files.deleteIfExists(dir);
     }
 
+    /** Polls a condition the session thread reaches; 20 s, like the other suites' waits, for a busy machine. */
     static void await(BooleanSupplier cond, String what) throws InterruptedException {
         boolean met = false;
-        for (int i = 0; i < 5000 && !(met = cond.getAsBoolean()); i++) Thread.sleep(1);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!(met = cond.getAsBoolean()) && System.nanoTime() < deadline) Thread.sleep(1);
         assertThat(met).as(what).isTrue();
     }
 

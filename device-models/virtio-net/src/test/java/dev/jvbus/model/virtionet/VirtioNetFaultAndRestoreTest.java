@@ -41,9 +41,16 @@ class VirtioNetFaultAndRestoreTest {
     void aDescriptorLoopOnTxResetsThatDeviceOnlyAndTheOthersKeepExchanging() throws Exception {
         Container c = VirtioNetExchangeTest.newContainer();
         GuestNet bad = guest(c), b = guest(c), d = guest(c);
+        // Every device says hello first, so the switch knows every MAC before anything is counted:
+        // until it has learned b's, d's unicasts to b would be flooded (to the broken port too).
         bad.send(frame(MacAddress.BROADCAST, bad.mac(), 60, 1), GuestNet.TxLayout.ONE);
-        assertThat(b.receive(1, WAIT)).hasSize(1);
-        assertThat(d.receive(1, WAIT)).hasSize(1);
+        b.send(frame(MacAddress.BROADCAST, b.mac(), 60, 1), GuestNet.TxLayout.ONE);
+        d.send(frame(MacAddress.BROADCAST, d.mac(), 60, 1), GuestNet.TxLayout.ONE);
+        assertThat(bad.receive(2, WAIT)).hasSize(2);
+        assertThat(b.receive(2, WAIT)).hasSize(2);
+        assertThat(d.receive(2, WAIT)).hasSize(2);
+        var macTable = Networks.global().network(c.name(), "default").macTable();
+        assertThat(macTable).containsKeys(MacAddress.toString(bad.mac()), MacAddress.toString(b.mac()), MacAddress.toString(d.mac()));
         bad.drainTx(WAIT);
 
         // The broken driver writes a descriptor that chains to itself and makes it available.

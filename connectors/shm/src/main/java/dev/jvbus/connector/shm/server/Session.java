@@ -29,6 +29,7 @@ import dev.jvbus.core.sys.Memfd;
 import dev.jvbus.core.sys.OwnedFd;
 import dev.jvbus.core.sys.OwnedFds;
 import dev.jvbus.core.sys.PeerCredentials;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -423,15 +424,47 @@ final class Session implements Runnable, DeviceObserver {
         shutdown();
     }
 
-    /** The session's event sender: the only thread that may block on a slow client's socket for events. */
+    /**
+     * The session's event sender: the only thread that may block on a slow client's socket for events.
+     *
+     * <p>It sends everything that has queued since its last write in one write (up to {@link #BATCH}
+     * events). Why: one sendmsg per event (and one wakeup of the client per event) made this thread
+     * slower than an operator adding and removing devices in a loop; the outbox then filled on our
+     * side while the client's socket was nearly empty, and a client that read everything it was sent
+     * was disconnected for our lag. Writing the backlog at once makes the cost per event fall as the
+     * backlog grows, so a full outbox means the client is not reading.
+     */
     private void sendEvents() {
+        List<Message> batch = new ArrayList<>(BATCH);
         try {
             while (true) {
-                Message m = outbox.take();
-                if (!send(m, 0)) return;
+                batch.add(outbox.take());
+                outbox.drainTo(batch, BATCH - 1);
+                if (!sendEvents(batch)) return;
+                batch.clear();
             }
         } catch (InterruptedException e) {
             // the session ended
+        }
+    }
+
+    /** Most events in one write: a few KiB of frames, one sendmsg. */
+    static final int BATCH = 256;
+
+    /** The frames of {@code events} (seq 0) back to back, in one write; false if the peer is gone. */
+    private boolean sendEvents(List<Message> events) {
+        if (events.size() == 1) return send(events.getFirst(), 0);
+        java.io.ByteArrayOutputStream frames = new java.io.ByteArrayOutputStream(events.size() * 32);
+        for (Message m : events) {
+            ByteBuffer f = Codec.encode(m, 0);
+            frames.write(f.array(), f.arrayOffset() + f.position(), f.remaining());
+        }
+        try {
+            channel.sendFrame(frames.toByteArray());
+            return true;
+        } catch (Errno.SysException | IllegalStateException gone) {
+            LOG.fine(() -> name + ": cannot send " + events.size() + " events: " + gone.getMessage());
+            return false;
         }
     }
 

@@ -44,16 +44,21 @@ class SlowEventReaderTest {
              })) {
             // The deaf client never reads again. Enough hotplug churn to fill its socket buffers and
             // then its outbox; the operator's loop must never block on it.
-            // (Its kernel socket buffers hold ~20k small frames, its outbox Session.OUTBOX more.)
-            // The churn pauses a moment every 500 rounds: a busy operator, not a flood no reader could follow.
+            // (Its kernel socket buffers hold thousands of small frames, its outbox Session.OUTBOX more.)
+            // A busy operator, not a flood no reader could follow: every 500 rounds it lets the reader
+            // come within a quarter of the outbox, so the reader never has an outbox's worth of events
+            // unread however the machine schedules it; the deaf client falls further behind each round.
             int rounds = 30_000;
+            long readerLag = Session.OUTBOX / 4;
             CompletableFuture<Void> operator = CompletableFuture.runAsync(() -> {
                 for (int i = 0; i < rounds; i++) {
                     Device d = c.addDevice(EchoModel.TYPE);
                     c.removeDevice(d.devid());
                     if (i % 500 == 499) {
+                        long raised = 2L * (i + 1);
                         try {
-                            Thread.sleep(2);
+                            ShmFixture.eventually("the reader comes within " + readerLag + " events of the operator",
+                                    () -> raised - seenByReader.get() <= readerLag);
                         } catch (InterruptedException e) {
                             Thread.currentThread().interrupt();
                             return;
@@ -61,7 +66,8 @@ class SlowEventReaderTest {
                     }
                 }
             });
-            operator.get(60, TimeUnit.SECONDS);   // a blocked operator thread would hang here
+            // A blocked operator thread would hang here; the bound only turns a hang into a failure.
+            operator.get(5, TimeUnit.MINUTES);
 
             ShmFixture.eventually("the deaf client is disconnected", () -> fx.shm.socket("slow").orElseThrow().sessionCount() == 1);
             ShmFixture.eventually("the reading client saw every event", () -> seenByReader.get() == 2L * rounds);

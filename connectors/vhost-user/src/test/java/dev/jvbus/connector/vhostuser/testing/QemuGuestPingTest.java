@@ -30,7 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
  * reset and free, and a second guest on the same socket pings again.
  */
 @Tag("real-client")
-@Timeout(value = 150, unit = TimeUnit.SECONDS)
+@Timeout(value = 10, unit = TimeUnit.MINUTES)   // a hang guard; each wait has its own bound (QemuGuest.BOOT_WAIT)
 class QemuGuestPingTest {
     static final String MAC = "52:54:00:12:34:56";
     static final String NETWORK = "guestnet";
@@ -54,8 +54,8 @@ class QemuGuestPingTest {
             // ---- first guest: carrier, ping, then SIGKILL while the session is live ----
             try (QemuGuest guest = guest("vu-ping-1", sock, "carrier", "ping:5", "sleep:30").start()) {
                 long t0 = System.nanoTime();
-                assertThat(guest.awaitLine(QemuGuest.CARRIER, Duration.ofSeconds(45)).group(1)).isEqualTo("up");
-                Matcher ping = guest.awaitLine(QemuGuest.PING, Duration.ofSeconds(30));
+                assertThat(guest.awaitLine(QemuGuest.CARRIER, QemuGuest.BOOT_WAIT).group(1)).isEqualTo("up");
+                Matcher ping = guest.awaitLine(QemuGuest.PING, QemuGuest.STEP_WAIT);
                 long ms = (System.nanoTime() - t0) / 1_000_000;
                 PortStats dev = portStats(sw, devicePort);
                 PortStats tapStats = tap.switchPort().stats();
@@ -78,8 +78,8 @@ class QemuGuestPingTest {
             QemuGuest.Builder b2 = guest("vu-ping-2", sock, "carrier", "ping:5").script(REBIND_DRIVER).steps("carrier", "ping:5");
             try (QemuGuest guest = b2.start()) {
                 ProcessConsole con = guest.console();
-                assertThat(guest.awaitLine(QemuGuest.CARRIER, Duration.ofSeconds(45)).group(1)).isEqualTo("up");
-                int at = con.indexOf(0, QemuGuest.PING, Duration.ofSeconds(30));
+                assertThat(guest.awaitLine(QemuGuest.CARRIER, QemuGuest.BOOT_WAIT).group(1)).isEqualTo("up");
+                int at = con.indexOf(0, QemuGuest.PING, QemuGuest.STEP_WAIT);
                 Matcher ping = con.awaitLine(at, QemuGuest.PING, Duration.ZERO);
                 PortStats dev = portStats(sw, devicePort);
                 PortStats tapStats = tap.switchPort().stats();
@@ -90,15 +90,15 @@ class QemuGuestPingTest {
                 assertFrames(dev, tapStats);
 
                 // unbind: the driver resets the device, QEMU stops the rings (GET_VRING_BASE); bind: new rings from index 0
-                assertThat(con.awaitLine(at, QemuGuest.DONE, Duration.ofSeconds(30)).group(1)).as("driver unbound and bound again").isEqualTo("0");
-                assertThat(con.awaitLine(at, QemuGuest.CARRIER, Duration.ofSeconds(15)).group(1)).isEqualTo("up");
-                Matcher again = con.awaitLine(at + 1, QemuGuest.PING, Duration.ofSeconds(30));
+                assertThat(con.awaitLine(at, QemuGuest.DONE, QemuGuest.STEP_WAIT).group(1)).as("driver unbound and bound again").isEqualTo("0");
+                assertThat(con.awaitLine(at, QemuGuest.CARRIER, QemuGuest.STEP_WAIT).group(1)).isEqualTo("up");
+                Matcher again = con.awaitLine(at + 1, QemuGuest.PING, QemuGuest.STEP_WAIT);
                 dev = portStats(sw, devicePort);
                 System.out.printf("[real-client] guest 2 after its driver reset the device: ping sent=%s received=%s; device port rx=%d tx=%d%n",
                         again.group(1), again.group(2), dev.rxFrames(), dev.txFrames());
                 assertPing(again);
                 assertFrames(dev, tap.switchPort().stats());
-                assertThat(guest.waitForExit(Duration.ofSeconds(20))).as("guest powers off").hasValue(0);
+                assertThat(guest.waitForExit(QemuGuest.STEP_WAIT)).as("guest powers off").hasValue(0);
                 assertThat(backend.sessionsStarted()).isEqualTo(2);
             }
             awaitFree(device);
@@ -124,14 +124,14 @@ class QemuGuestPingTest {
              VhostUserBackend backend = VhostUserBackend.serve(device, sock);
              QemuGuest guest = guest("vu-highmem", sock, "carrier", "ping:5").memoryMib(3584).start()) {
             ns.exec("ip", "addr", "add", "192.0.2.1/24", "dev", "jvbtap0");
-            assertThat(guest.awaitLine(QemuGuest.CARRIER, Duration.ofSeconds(45)).group(1)).isEqualTo("up");
-            Matcher ping = guest.awaitLine(QemuGuest.PING, Duration.ofSeconds(30));
+            assertThat(guest.awaitLine(QemuGuest.CARRIER, QemuGuest.BOOT_WAIT).group(1)).isEqualTo("up");
+            Matcher ping = guest.awaitLine(QemuGuest.PING, QemuGuest.STEP_WAIT);
             PortStats dev = portStats(sw, c.name() + "/" + device.devid().value() + ":virtio-net");
             System.out.printf("[real-client] guest with 3.5 GiB (RAM above 4G): ping sent=%s received=%s; device port rx=%d tx=%d%n",
                     ping.group(1), ping.group(2), dev.rxFrames(), dev.txFrames());
             assertPing(ping);
             assertFrames(dev, tap.switchPort().stats());
-            assertThat(guest.waitForExit(Duration.ofSeconds(20))).hasValue(0);
+            assertThat(guest.waitForExit(QemuGuest.STEP_WAIT)).hasValue(0);
         }
     }
 
@@ -163,9 +163,9 @@ class QemuGuestPingTest {
                      .qemuArgs("-global", "virtio-net-pci.host_mtu=9000").start()) {
             ns.exec("ip", "link", "set", "jvbtap0", "mtu", "9000");
             ns.exec("ip", "addr", "add", "192.0.2.1/24", "dev", "jvbtap0");
-            assertThat(guest.awaitLine(QemuGuest.CARRIER, Duration.ofSeconds(45)).group(1)).isEqualTo("up");
-            assertThat(guest.awaitLine("JVBUS-MTU (\\d+)", Duration.ofSeconds(10)).group(1)).as("guest eth0 MTU").isEqualTo("9000");
-            Matcher ping = guest.awaitLine(QemuGuest.PING, Duration.ofSeconds(30));
+            assertThat(guest.awaitLine(QemuGuest.CARRIER, QemuGuest.BOOT_WAIT).group(1)).isEqualTo("up");
+            assertThat(guest.awaitLine("JVBUS-MTU (\\d+)", QemuGuest.STEP_WAIT).group(1)).as("guest eth0 MTU").isEqualTo("9000");
+            Matcher ping = guest.awaitLine(QemuGuest.PING, QemuGuest.STEP_WAIT);
             PortStats dev = portStats(sw, c.name() + "/" + device.devid().value() + ":virtio-net");
             System.out.printf("[real-client] guest jumbo ping (8000 B payload, 8042 B frames): sent=%s received=%s;"
                             + " device port rx=%d (%d B) tx=%d (%d B) drops=%s%n",
@@ -173,7 +173,7 @@ class QemuGuestPingTest {
             assertPing(ping);
             assertThat(dev.txBytes()).as("jumbo replies delivered to the guest").isGreaterThan(4L * 8042);
             assertThat(dev.rxBytes()).as("jumbo requests from the guest").isGreaterThan(4L * 8042);
-            assertThat(guest.waitForExit(Duration.ofSeconds(20))).hasValue(0);
+            assertThat(guest.waitForExit(QemuGuest.STEP_WAIT)).hasValue(0);
         }
     }
 
@@ -191,14 +191,14 @@ class QemuGuestPingTest {
              QemuGuest guest = guest("vu-client-mode", sock, "carrier", "ping:5").vhostUserServer(sock).start();
              VhostUserBackend backend = VhostUserBackend.connect(device, sock)) {
             ns.exec("ip", "addr", "add", "192.0.2.1/24", "dev", "jvbtap0");
-            assertThat(guest.awaitLine(QemuGuest.CARRIER, Duration.ofSeconds(45)).group(1)).isEqualTo("up");
-            Matcher ping = guest.awaitLine(QemuGuest.PING, Duration.ofSeconds(30));
+            assertThat(guest.awaitLine(QemuGuest.CARRIER, QemuGuest.BOOT_WAIT).group(1)).isEqualTo("up");
+            Matcher ping = guest.awaitLine(QemuGuest.PING, QemuGuest.STEP_WAIT);
             PortStats dev = portStats(sw, c.name() + "/" + device.devid().value() + ":virtio-net");
             System.out.printf("[real-client] guest with QEMU as socket server (our back-end connects): ping sent=%s received=%s; device port rx=%d tx=%d%n",
                     ping.group(1), ping.group(2), dev.rxFrames(), dev.txFrames());
             assertPing(ping);
             assertFrames(dev, tap.switchPort().stats());
-            assertThat(guest.waitForExit(Duration.ofSeconds(20))).hasValue(0);
+            assertThat(guest.waitForExit(QemuGuest.STEP_WAIT)).hasValue(0);
         }
     }
 
@@ -216,7 +216,7 @@ class QemuGuestPingTest {
 
     static QemuGuest.Builder guest(String name, Path sock, String... steps) {
         return QemuGuest.builder().name(name).vhostUser(sock).mac(MAC)
-                .ip("192.0.2.10/24").peer("192.0.2.1").steps(steps).timeout(Duration.ofSeconds(70))
+                .ip("192.0.2.10/24").peer("192.0.2.1").steps(steps)
                 .qemuArgs("-trace", "vhost_user_read", "-trace", "vhost_user_write", "-trace", "vhost_dev_*", "-trace", "vhost_user_set_mem_table_withfd");
     }
 
@@ -254,7 +254,7 @@ class QemuGuestPingTest {
     }
 
     static void awaitFree(Device device) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        long deadline = System.nanoTime() + QemuGuest.STEP_WAIT.toNanos();
         while (device.holder().isPresent() && System.nanoTime() < deadline) Thread.sleep(20);
     }
 }

@@ -44,7 +44,7 @@ import org.junit.jupiter.api.io.TempDir;
  * with a few replies lost during the switch, none duplicated, and the stream arrives intact.
  */
 @Tag("real-client")
-@Timeout(value = 120, unit = TimeUnit.SECONDS)
+@Timeout(value = 10, unit = TimeUnit.MINUTES)   // a hang guard; each wait has its own bound (QemuGuest.BOOT_WAIT)
 class QemuMigrationTest {
     static final String MAC = "52:54:00:12:34:56";
     static final String NETWORK = "guestnet";
@@ -103,13 +103,13 @@ class QemuMigrationTest {
              VhostUserBackend backend2 = VhostUserBackend.serve(dev2, sock2)) {
             ns.exec("ip", "addr", "add", "192.0.2.1/24", "dev", "jvbtap0");
             try (ProcessConsole server = ProcessConsole.start("vu-mig-stream", ns.wrap(List.of("busybox", "nc", "-l", "-p", "5001", "-e", serve.toString())),
-                         Duration.ofSeconds(100), Path.of("target", "real-clients", "vu-mig-stream.log"));
+                         Duration.ofMinutes(5), Path.of("target", "real-clients", "vu-mig-stream.log"));
                  QemuGuest dst = guest("vu-mig-dst", sock2).steps("carrier").script(script).qemuArgs("-incoming", "unix:" + migration).qemuArgs(QemuMonitor.qemuArgs(mon2)).start();
                  QemuGuest src = guest("vu-mig-src", sock1).steps("carrier").script(script).qemuArgs(QemuMonitor.qemuArgs(mon1)).start();
                  QemuMonitor srcMon = QemuMonitor.connect(mon1, Duration.ofSeconds(20));
                  QemuMonitor dstMon = QemuMonitor.connect(mon2, Duration.ofSeconds(20))) {
-                assertThat(src.awaitLine(QemuGuest.CARRIER, Duration.ofSeconds(45)).group(1)).isEqualTo("up");
-                src.awaitLine("seq=" + MIGRATE_AT_SEQ + " ", Duration.ofSeconds(30));
+                assertThat(src.awaitLine(QemuGuest.CARRIER, QemuGuest.BOOT_WAIT).group(1)).isEqualTo("up");
+                src.awaitLine("seq=" + MIGRATE_AT_SEQ + " ", QemuGuest.STEP_WAIT);
                 assertThat(dstMon.command("info status")).as("destination waits for the migration").contains("inmigrate");
                 assertThat(dev2.holder()).as("destination QEMU is connected to device 2").isPresent();
                 VhostUserSession session1 = backend1.session();
@@ -150,7 +150,7 @@ class QemuMigrationTest {
 
                 // ---- the source quits: device 1 released ----
                 srcMon.quit();
-                assertThat(src.waitForExit(Duration.ofSeconds(15))).as("source QEMU exits after quit").isPresent();
+                assertThat(src.waitForExit(QemuGuest.STEP_WAIT)).as("source QEMU exits after quit").isPresent();
                 QemuGuestPingTest.awaitFree(dev1);
                 assertThat(dev1.holder()).as("device 1 free once the source QEMU quit").isEmpty();
                 assertThat(dev1.status().bits()).as("device 1 reset").isZero();
@@ -160,7 +160,7 @@ class QemuMigrationTest {
                 // ---- the guest, now on the destination, finishes ----
                 Matcher ping;
                 try {
-                    ping = dst.awaitLine(QemuGuest.PING, Duration.ofSeconds(45));
+                    ping = dst.awaitLine(QemuGuest.PING, QemuGuest.STEP_WAIT);
                 } catch (AssertionError e) {
                     System.out.println("[real-client] switch: " + sw.stats() + "; tap: " + tap.stats());
                     throw e;
@@ -187,14 +187,17 @@ class QemuMigrationTest {
                 assertThat(replied).as("every reply ping counted was seen on a console").hasSize(received);
                 assertThat(Long.parseLong(stream.group(1))).as("TCP stream length across the migration").isEqualTo(data.length);
                 assertThat(stream.group(2)).as("TCP stream content across the migration").isEqualTo(sentMd5);
-                assertThat(onDst).as("the guest kept pinging on the destination").hasSizeGreaterThan(PINGS / 2);
+                // How many of the pings fall after the switch-over depends on how long precopy took (10 s
+                // with a CPU hog beside the tests, so under half): what must hold is that the guest pinged
+                // on through the destination to the end of its run (its last reply came there).
+                assertThat(onDst).as("the guest kept pinging on the destination").isNotEmpty().contains(replied.last());
                 assertThat(end2.rxFrames()).as("the guest's frames went through device 2 after the migration").isGreaterThanOrEqualTo(onDst.size());
                 assertThat(end2.txFrames()).as("replies delivered through device 2").isGreaterThanOrEqualTo(onDst.size());
                 assertThat(pre1.rxFrames()).as("device 1 carried the guest's frames before the migration").isGreaterThanOrEqualTo(MIGRATE_AT_SEQ);
                 PortStats end1 = QemuGuestPingTest.portStats(sw, port1);
                 assertThat(end1.rxFrames()).as("device 1 carries none of the guest's frames once the source is gone").isEqualTo(quit1.rxFrames());
                 assertThat(end1.txFrames()).as("nothing is delivered through device 1 once the source is gone").isEqualTo(quit1.txFrames());
-                assertThat(dst.waitForExit(Duration.ofSeconds(20))).as("guest powers off on the destination").hasValue(0);
+                assertThat(dst.waitForExit(QemuGuest.STEP_WAIT)).as("guest powers off on the destination").hasValue(0);
                 assertThat(backend1.sessionsStarted()).isEqualTo(1);
                 assertThat(backend2.sessionsStarted()).isEqualTo(1);
                 assertThat(backend2.session() == null ? null : backend2.session().logActivity().logBasesSet()).as("destination never logged").isIn(null, 0);
@@ -214,7 +217,7 @@ class QemuMigrationTest {
     /** Not {@code -trace vhost_commit}: with it QEMU 7.2 (TCG) never gets the guest to user space. */
     static QemuGuest.Builder guest(String name, Path sock) {
         return QemuGuest.builder().name(name).vhostUser(sock).mac(MAC)
-                .ip("192.0.2.10/24").peer("192.0.2.1").timeout(Duration.ofSeconds(100))
+                .ip("192.0.2.10/24").peer("192.0.2.1")
                 .qemuArgs("-trace", "vhost_user_read", "-trace", "vhost_user_write", "-trace", "vhost_dev_*",
                         "-trace", "vhost_log*");
     }

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Skips (naming what is missing) where QEMU, testpmd or the guest image are not to be had.
  */
 @Tag("real-client")
-@Timeout(value = 120, unit = TimeUnit.SECONDS)
+@Timeout(value = 10, unit = TimeUnit.MINUTES)   // a hang guard; each wait has its own bound (QemuGuest.BOOT_WAIT)
 class RealClientSmokeTest {
     @TempDir Path tmp;
 
@@ -27,12 +27,12 @@ class RealClientSmokeTest {
     void guestWithoutNetworkReachesUserSpaceRunsACommandAndPowersOff() throws Exception {
         GuestImage image = GuestImage.require();
         try (QemuGuest guest = QemuGuest.builder().name("smoke-boot").steps("ready").start()) {
-            long bootMs = guest.bootMillis(Duration.ofSeconds(45));
+            long bootMs = guest.bootMillis(QemuGuest.BOOT_WAIT);
             Matcher boot = guest.awaitLine(QemuGuest.BOOT, Duration.ZERO);
-            QemuGuest.Result r = guest.exec("uname -r; cat /sys/class/net/lo/operstate", Duration.ofSeconds(20));
+            QemuGuest.Result r = guest.exec("uname -r; cat /sys/class/net/lo/operstate", QemuGuest.STEP_WAIT);
             assertThat(r.exitCode()).isZero();
             assertThat(r.lines()).contains(image.kernelVersion());
-            assertThat(guest.powerOff(Duration.ofSeconds(20))).as("QEMU exits after poweroff -f").hasValue(0);
+            assertThat(guest.powerOff(QemuGuest.STEP_WAIT)).as("QEMU exits after poweroff -f").hasValue(0);
             guest.awaitLine(QemuGuest.POWEROFF, Duration.ZERO);
             System.out.printf("[real-client] guest boot: user space %d ms after QEMU start (guest uptime %s s), kernel %s%n",
                     bootMs, boot.group(1), image.kernelVersion());
@@ -45,7 +45,7 @@ class RealClientSmokeTest {
         // DPDK's own back-end, interactive, forwarding on lcore 1; the client forwards on lcore 0.
         try (Testpmd backend = Testpmd.builder().name("smoke-vhost-" + ProcessHandle.current().pid())
                 .vhostBackend(sock).forwardMode("rxonly").interactive().start()) {
-            backend.awaitStarted(Duration.ofSeconds(20));
+            backend.awaitStarted(Testpmd.START_WAIT);
             assertThat(Files.exists(sock)).as("net_vhost listens on " + sock).isTrue();
             backend.startForwarding();
             Testpmd.Stats sent;
@@ -54,7 +54,7 @@ class RealClientSmokeTest {
             long window;
             try (Testpmd client = Testpmd.builder().name("smoke-vuser-" + ProcessHandle.current().pid())
                     .virtioUser(sock).forwardMode("txonly").txPacketLength(64).ealArgs("--main-lcore", "1").start()) {
-                client.awaitStarted(Duration.ofSeconds(20));
+                client.awaitStarted(Testpmd.START_WAIT);
                 before = backend.portStats();
                 long t0 = System.nanoTime();
                 Thread.sleep(2000);
@@ -80,12 +80,12 @@ class RealClientSmokeTest {
         // icmpecho answers ARP and ICMP echo for any address: a peer for the guest without a bus.
         try (Testpmd backend = Testpmd.builder().name("smoke-echo-" + ProcessHandle.current().pid())
                 .vhostBackend(sock).forwardMode("icmpecho").start()) {
-            backend.awaitStarted(Duration.ofSeconds(20));
+            backend.awaitStarted(Testpmd.START_WAIT);
             try (QemuGuest guest = QemuGuest.builder().name("smoke-ping").vhostUser(sock)
                     .ip("192.0.2.10/24").peer("192.0.2.1").steps("carrier", "ping:3").start()) {
-                assertThat(guest.awaitLine(QemuGuest.CARRIER, Duration.ofSeconds(45)).group(1)).isEqualTo("up");
-                Matcher ping = guest.awaitLine(QemuGuest.PING, Duration.ofSeconds(30));
-                assertThat(guest.waitForExit(Duration.ofSeconds(20))).hasValue(0);
+                assertThat(guest.awaitLine(QemuGuest.CARRIER, QemuGuest.BOOT_WAIT).group(1)).isEqualTo("up");
+                Matcher ping = guest.awaitLine(QemuGuest.PING, QemuGuest.STEP_WAIT);
+                assertThat(guest.waitForExit(QemuGuest.STEP_WAIT)).hasValue(0);
                 System.out.printf("[real-client] guest virtio-net -> DPDK net_vhost icmpecho: sent=%s received=%s%n",
                         ping.group(1), ping.group(2));
                 assertThat(ping.group(1)).isEqualTo("3");
@@ -109,10 +109,10 @@ class RealClientSmokeTest {
         try (NetNs ns = NetNs.create().tap("jvbtap0", "192.0.2.1/24");
              QemuGuest guest = QemuGuest.builder().name("smoke-tap").netns(ns).tap("jvbtap0")
                      .ip("192.0.2.10/24").peer("192.0.2.1").steps("carrier", "ping:3").start()) {
-            Matcher ping = guest.awaitLine(QemuGuest.PING, Duration.ofSeconds(45));
+            Matcher ping = guest.awaitLine(QemuGuest.PING, QemuGuest.BOOT_WAIT);
             System.out.printf("[real-client] guest -> QEMU's own tap: ping %s/%s%n", ping.group(2), ping.group(1));
             assertThat(ping.group(2)).as("replies from the TAP side").isEqualTo("3");
-            assertThat(guest.waitForExit(Duration.ofSeconds(20))).hasValue(0);
+            assertThat(guest.waitForExit(QemuGuest.STEP_WAIT)).hasValue(0);
         }
     }
 }

@@ -49,6 +49,12 @@ public final class Testpmd implements AutoCloseable {
         public static final Stats ZERO = new Stats(0, 0, 0, 0);
     }
 
+    /**
+     * How long testpmd may take to start: EAL set-up touches its whole {@code -m} memory, seconds on an
+     * idle machine, over 20 s seen with a CPU hog on each core and other builds beside it. A hang guard.
+     */
+    public static final Duration START_WAIT = Duration.ofSeconds(90);
+
     /** Waits until forwarding has started (auto-start) or the port is set up (interactive). */
     public Testpmd awaitStarted(Duration timeout) throws InterruptedException {
         if (!interactive) {
@@ -179,7 +185,7 @@ public final class Testpmd implements AutoCloseable {
         private boolean interactive;
         private final List<String> extraEal = new ArrayList<>();
         private final List<String> extraApp = new ArrayList<>();
-        private Duration timeout = Duration.ofSeconds(60);
+        private Duration timeout = START_WAIT.plus(Duration.ofMinutes(2));   // outlasts a slow start and the test's traffic
         private String name = "testpmd-" + ProcessHandle.current().pid() + "-" + SEQ.incrementAndGet();
         private Path logDir = Path.of("target", "real-clients");
 

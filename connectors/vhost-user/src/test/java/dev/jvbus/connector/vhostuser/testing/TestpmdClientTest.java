@@ -18,7 +18,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -78,7 +77,7 @@ class TestpmdClientTest {
     @Test
     void txonlyFramesAllReachTheBusSidePeer() throws Exception {
         try (Testpmd pmd = client("txonly", "txonly").start()) {
-            pmd.awaitStarted(Duration.ofSeconds(30));
+            pmd.awaitStarted(Testpmd.START_WAIT);
             awaitDeviceLive();
             pmd.startForwarding();
             Thread.sleep(1000);
@@ -93,7 +92,7 @@ class TestpmdClientTest {
     void rxonlyReceivesWhatThePeerSent() throws Exception {
         int n = 100_000;
         try (Testpmd pmd = client("rxonly", "rxonly").start()) {
-            pmd.awaitStarted(Duration.ofSeconds(30));
+            pmd.awaitStarted(Testpmd.START_WAIT);
             awaitDeviceLive();
             pmd.startForwarding();
             long t0 = System.nanoTime();
@@ -121,7 +120,7 @@ class TestpmdClientTest {
     void macswapReturnsEveryFrameToThePeerIntact() throws Exception {
         int n = 50_000;
         try (Testpmd pmd = client("macswap", "macswap").start()) {
-            pmd.awaitStarted(Duration.ofSeconds(30));
+            pmd.awaitStarted(Testpmd.START_WAIT);
             awaitDeviceLive();
             pmd.command("set fwd macswap retry");   // a full tx ring is waited out (64 x 1 us), not dropped at once
             pmd.startForwarding();
@@ -150,7 +149,7 @@ class TestpmdClientTest {
     @Test
     void killedClientFreesTheDeviceAndANewOneWorks() throws Exception {
         try (Testpmd pmd = client("killed", "txonly").start()) {
-            pmd.awaitStarted(Duration.ofSeconds(30));
+            pmd.awaitStarted(Testpmd.START_WAIT);
             awaitDeviceLive();
             pmd.startForwarding();
             eventually("frames flow", () -> peer.frames > 1000);
@@ -164,7 +163,7 @@ class TestpmdClientTest {
         System.out.printf("[real-client] testpmd killed after %d frames reached the peer; device %s, free%n", before, device.status());
 
         try (Testpmd pmd = client("second", "txonly").start()) {
-            pmd.awaitStarted(Duration.ofSeconds(30));
+            pmd.awaitStarted(Testpmd.START_WAIT);
             awaitDeviceLive();
             assertThat(backend.sessionsStarted()).isEqualTo(2);
             pmd.startForwarding();
