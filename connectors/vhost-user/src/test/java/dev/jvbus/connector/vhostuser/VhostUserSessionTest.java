@@ -100,8 +100,9 @@ class VhostUserSessionTest {
     void aFrontEndNegotiatesPlacesRingsAndTheDeviceStartsWithThemTranslated() throws Exception {
         try (FrontEnd fe = new FrontEnd(backend.socket())) {
             setUpRings(fe, V1 | EVENT_IDX);
-            await(() -> fn.lastStart != null && fn.lastStart.queues().size() == 2, "device started with both rings");
-            assertThat(device.status().isLive()).isTrue();
+            // The function starts inside the DRIVER_OK transition, so the status turns live just after: wait for both.
+            await(() -> fn.lastStart != null && fn.lastStart.queues().size() == 2 && device.status().isLive(),
+                    "device started with both rings and live");
             assertThat(device.features().negotiated()).isEqualTo(V1 | EVENT_IDX);
             var q1 = fn.lastStart.queue(1).orElseThrow();
             assertThat(q1.config().descAddr()).as("user address translated to guest address").isEqualTo(0x8000);
