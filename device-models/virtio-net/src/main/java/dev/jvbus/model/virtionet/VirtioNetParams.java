@@ -2,6 +2,7 @@ package dev.jvbus.model.virtionet;
 
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.MacSpoofCheck;
+import dev.jvbus.net.Networks;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -28,7 +29,7 @@ public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck m
             if (!KNOWN.contains(k))
                 throw new IllegalArgumentException("unknown parameter '" + k + "' (virtio-net takes: " + String.join(", ", KNOWN) + ")");
         String network = p.getOrDefault("network", "default");
-        if (network.isBlank()) throw new IllegalArgumentException("parameter 'network' is blank");
+        Networks.checkName(network);
         long mac;
         if (p.containsKey("mac")) {
             mac = MacAddress.parse(p.get("mac"));
