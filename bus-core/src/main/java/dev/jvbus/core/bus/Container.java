@@ -22,9 +22,20 @@ import java.util.logging.Logger;
  *
  * <p>Devids are allocated from 1 upward and never reused while the container lives, so a stale
  * devid held by a guest can never reach a newer device.
+ *
+ * <p>A container holds at most {@link #deviceLimit()} devices (the operator's setting, default
+ * {@value #DEFAULT_DEVICE_LIMIT}): each device costs threads and memory once driven, and every
+ * session of the container is told of each one.
  */
 public final class Container {
     private static final Logger LOG = Logger.getLogger(Container.class.getName());
+    /**
+     * Devices per container unless the operator says otherwise: far more than the devices one guest
+     * or tenant uses (a VM with more than a few dozen NICs is rare), and few enough that one
+     * container's devices, their queue threads and the hotplug events every session receives stay
+     * small next to the bus. (An shm ENUMERATE reply lists a few thousand devices in one frame.)
+     */
+    public static final int DEFAULT_DEVICE_LIMIT = 256;
 
     private final String name;
     private final DeviceModels models;
@@ -34,6 +45,7 @@ public final class Container {
     private final java.util.Set<DevId> everUsed = new java.util.HashSet<>(); // never reused while the container lives
     private boolean destroyed;
     private final ContainerResources resources;
+    private int deviceLimit = DEFAULT_DEVICE_LIMIT;   // guarded by this
 
     Container(String name, DeviceModels models) {
         this.name = Objects.requireNonNull(name);
@@ -54,6 +66,20 @@ public final class Container {
      */
     public <T> T resource(ContainerResource<T> key) {
         return resources.get(key);
+    }
+
+    /** The most devices this container may hold. */
+    public synchronized int deviceLimit() {
+        return deviceLimit;
+    }
+
+    /**
+     * Sets the most devices this container may hold (the operator's setting). Devices already there
+     * stay even if there are more; only new ones are refused.
+     */
+    public synchronized void limitDevices(int max) {
+        if (max < 1) throw new IllegalArgumentException("a container's device limit must be at least 1: " + max);
+        deviceLimit = max;
     }
 
     /** Adds a device of a known model type, offering everything the model can. */
@@ -80,6 +106,7 @@ public final class Container {
         Device d;
         synchronized (this) {
             checkLive();
+            checkRoom();
             DevId id = allocate();
             d = newDevice(id, model, featureLimit, params);
             devices.put(id, d);
@@ -109,6 +136,7 @@ public final class Container {
         Device d;
         synchronized (this) {
             checkLive();
+            checkRoom();
             if (id.value() == 0) throw new BusException("cannot restore: devid 0 is never allocated");
             if (everUsed.contains(id))
                 throw new BusException("cannot restore: devid " + id + " is or was in use in container '" + name + "'");
@@ -210,6 +238,12 @@ public final class Container {
 
     private void checkLive() {
         if (destroyed) throw new BusException("container '" + name + "' was destroyed");
+    }
+
+    private void checkRoom() {
+        if (devices.size() >= deviceLimit)
+            throw new BusException("container '" + name + "' already holds " + devices.size()
+                    + " devices (limit: devices per container = " + deviceLimit + "; the operator can raise it with limitDevices)");
     }
 
     private void emit(ContainerEvent e) {

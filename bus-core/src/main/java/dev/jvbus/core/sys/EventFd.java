@@ -110,7 +110,8 @@ public final class EventFd implements Notifier, Pollable, AutoCloseable {
      * the peer shares the description and may clear it again, so signal and drain do not depend
      * on it (see the class comment).
      */
-    public static EventFd adopt(int fd) {
+    public static EventFd adopt(OwnedFd owned) {
+        int fd = owned.number();
         if (!FdStat.isEventFd(fd)) {
             throw new IllegalArgumentException("fd " + fd + " is not an eventfd (" + describe(fd) + ")");
         }
@@ -118,7 +119,7 @@ public final class EventFd implements Notifier, Pollable, AutoCloseable {
         if ((flags & LibC.O_NONBLOCK) == 0) {
             Errno.check(LibC.fcntl(fd, LibC.F_SETFL, flags | LibC.O_NONBLOCK), "fcntl(F_SETFL, O_NONBLOCK)");
         }
-        return new EventFd(fd);
+        return new EventFd(owned.release());
     }
 
     private static String describe(int fd) {
@@ -135,12 +136,8 @@ public final class EventFd implements Notifier, Pollable, AutoCloseable {
      * receive fds with SCM_RIGHTS instead.
      */
     public static EventFd fromPeer(long pid, int peerFd) {
-        int fd = Fds.fromPeer(pid, peerFd);
-        try {
+        try (OwnedFd fd = OwnedFd.fromPeer(pid, peerFd)) {
             return adopt(fd);
-        } catch (RuntimeException e) {
-            LibC.close(fd);
-            throw e;
         }
     }
 

@@ -24,6 +24,7 @@ final class LibC {
     // memfd_create(2) flags and fcntl(2) seals
     static final int MFD_CLOEXEC = 0x1;
     static final int MFD_ALLOW_SEALING = 0x2;
+    static final int F_DUPFD_CLOEXEC = 1024 + 6;
     static final int F_ADD_SEALS = 1024 + 9;
     static final int F_GET_SEALS = 1024 + 10;
     static final int F_SEAL_SEAL = 0x1, F_SEAL_SHRINK = 0x2, F_SEAL_GROW = 0x4;
@@ -32,7 +33,17 @@ final class LibC {
     static final int EFD_CLOEXEC = O_CLOEXEC;
     static final int EFD_NONBLOCK = O_NONBLOCK;
 
+    // fcntl(2) F_GETFL: the access mode of an open file description, and O_PATH (a handle that
+    // names a file without opening it for I/O; mmap refuses it).
+    static final int O_ACCMODE = 0x3, O_PATH = 0x200000;
+
+    // mmap(2)
+    static final int PROT_READ = 0x1, PROT_WRITE = 0x2, MAP_SHARED = 0x1;
+    static final long MAP_FAILED = -1L;
+
     static native int memfd_create(String name, int flags);
+    static native long mmap(long addr, long length, int prot, int flags, int fd, long offset);
+    static native int munmap(long addr, long length);
     static native int ftruncate(int fd, long length);
     static native int fcntl(int fd, int cmd, int arg);
     static native int close(int fd);
@@ -41,6 +52,7 @@ final class LibC {
     static native long read(int fd, long buf, long count);
     static native long write(int fd, long buf, long count);
     static native int getpid();
+    static native int getpagesize();
     static native int pidfd_open(int pid, int flags);
     static native int pidfd_getfd(int pidfd, int targetfd, int flags);
     static native int getuid();
@@ -50,22 +62,18 @@ final class LibC {
     // Calls that never wait on an fd a peer shares, whatever its O_NONBLOCK (see EventFd and IoUringSignal).
     // preadv2(2) with RWF_NOWAIT: non-blocking for this one call, not through the shared file status flags.
     static final int RWF_NOWAIT = 0x8;
-    static final short POLLIN = 0x1, POLLOUT = 0x4;
+    static final short POLLIN = 0x1, POLLOUT = 0x4; // poll(2) is declared with epoll below
     static final int POLLFD_SIZE = 8, POLLFD_REVENTS_OFFSET = 6; // struct pollfd { int fd; short events, revents; }
 
     static native long preadv2(int fd, long iov, int iovcnt, long offset, int flags);
-    static native int poll(long fds, long nfds, int timeoutMillis);
 
     // io_uring(7) has no glibc wrappers, so it goes through syscall(2) (declared with six fixed arguments:
     // glibc's syscall only moves registers and the stack slot, so the variadic prototype costs nothing).
     // These numbers come from the common table that every architecture added after 5.1 shares, x86-64 included.
     static final long SYS_IO_URING_SETUP = 425, SYS_IO_URING_ENTER = 426, SYS_IO_URING_REGISTER = 427;
-    static final int PROT_READ = 0x1, PROT_WRITE = 0x2, MAP_SHARED = 0x1, MAP_POPULATE = 0x8000;
-    static final long MAP_FAILED = -1;
+    static final int MAP_POPULATE = 0x8000; // with mmap(2) above
 
     static native long syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6);
-    static native long mmap(long addr, long length, int prot, int flags, int fd, long offset);
-    static native int munmap(long addr, long length);
 
     // epoll(7). struct epoll_event is packed on x86-64 (12 bytes: u32 events, u64 data at offset 4)
     // and naturally aligned elsewhere (16 bytes, data at offset 8); Epoll reads both through these.
@@ -77,6 +85,9 @@ final class LibC {
     static final int EPOLL_EVENT_DATA_OFFSET = EPOLL_PACKED ? 4 : 8;
 
     static native int epoll_create1(int flags);
+    // poll(2): struct pollfd is {int fd; short events; short revents;} on every architecture.
+    static final short POLLERR = 0x8, POLLHUP = 0x10, POLLRDHUP = 0x2000;
+    static native int poll(long fds, long nfds, int timeoutMillis);
     static native int epoll_ctl(int epfd, int op, int fd, long event);
     static native int epoll_wait(int epfd, long events, int maxevents, int timeoutMillis);
 
@@ -86,7 +97,7 @@ final class LibC {
     static final int SOCK_CLOEXEC = O_CLOEXEC, SOCK_NONBLOCK = O_NONBLOCK;
     static final int SOL_SOCKET = 1, SO_PEERCRED = 17, SCM_RIGHTS = 1;
     static final int SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
-    static final int MSG_CTRUNC = 0x8, MSG_NOSIGNAL = 0x4000, MSG_CMSG_CLOEXEC = 0x40000000;
+    static final int MSG_CTRUNC = 0x8, MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000, MSG_CMSG_CLOEXEC = 0x40000000;
     /** The kernel's per-message limit on passed fds (SCM_MAX_FD). */
     static final int SCM_MAX_FD = 253;
     static final int SUN_PATH_MAX = 108;

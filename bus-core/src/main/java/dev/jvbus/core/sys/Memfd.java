@@ -1,44 +1,57 @@
 package dev.jvbus.core.sys;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.channels.FileChannel;
-import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * An anonymous shared-memory file ({@code memfd_create(2)}) and its shared mapping.
+ * A shared-memory file and a shared mapping of (a window of) it: one this process made
+ * ({@link #create}, {@code memfd_create(2)}) or one a peer sent ({@link #adopt}).
  *
- * <p>Mapping goes through the JDK ({@link FileChannel#map(FileChannel.MapMode, long, long, Arena)}
- * on {@code /proc/self/fd/N}), so ring memory is a plain {@link MemorySegment} read with
- * VarHandles, never a native call per access. The same path maps an fd received from another
- * process (SCM_RIGHTS) or opened through {@code /proc/<pid>/fd/<n>}.
+ * <p>Mapping is an {@code mmap(2)} of the fd itself, never an open of {@code /proc/self/fd/N}:
+ * reopening by path would give the bus the file's rights as the bus's user sees them, not the
+ * rights of the fd the peer handed over (see {@link MappingRule}). The mapping is wrapped as a
+ * {@link MemorySegment} bound to an {@link Arena} whose closing unmaps it, exactly once; ring memory
+ * is then plain segment access (VarHandles), never a native call per access.
  */
 public final class Memfd implements AutoCloseable {
+    /** The seals {@link #create} puts on its memfds: no shrinking, no growing, and no more seals. */
+    static final int CREATE_SEALS = LibC.F_SEAL_SHRINK | LibC.F_SEAL_GROW | LibC.F_SEAL_SEAL;
+    private static final long PAGE = LibC.getpagesize();
+
     private final int fd;
     private final long size;
     private final Arena arena;
     private final MemorySegment segment;
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    private Memfd(int fd, long size) {
+    /** Maps {@code [offset, offset + size)} of {@code fd} and owns both; if mapping fails, the fd stays the caller's. */
+    private Memfd(int fd, long offset, long size) {
+        Arena a = Arena.ofShared();
+        try {
+            this.segment = mmap(fd, offset, size, a);
+        } catch (RuntimeException e) {
+            a.close();
+            throw e;
+        }
         this.fd = fd;
         this.size = size;
-        this.arena = Arena.ofShared();
-        this.segment = map(fd, size, arena);
+        this.arena = a;
     }
 
-    /** Creates a memfd of {@code size} bytes, sealed against shrinking so a peer cannot SIGBUS us. */
+    /**
+     * Creates a memfd of {@code size} bytes sealed with F_SEAL_SHRINK, F_SEAL_GROW and F_SEAL_SEAL:
+     * its size is fixed for good, so whoever maps it (the bus: {@link MappingRule#SEALED_MEMFD})
+     * can never be made to fault by a truncation. (Nothing in jvbus resizes shared memory; if
+     * something ever must, leave F_SEAL_GROW off, never F_SEAL_SHRINK.)
+     */
     public static Memfd create(String name, long size) {
         if (size <= 0) throw new IllegalArgumentException("size must be positive: " + size);
         int fd = Errno.check(LibC.memfd_create(name, LibC.MFD_CLOEXEC | LibC.MFD_ALLOW_SEALING), "memfd_create");
         try {
             Errno.check(LibC.ftruncate(fd, size), "ftruncate");
-            Errno.check(LibC.fcntl(fd, LibC.F_ADD_SEALS, LibC.F_SEAL_SHRINK), "fcntl(F_ADD_SEALS)");
-            return new Memfd(fd, size);
+            Errno.check(LibC.fcntl(fd, LibC.F_ADD_SEALS, CREATE_SEALS), "fcntl(F_ADD_SEALS)");
+            return new Memfd(fd, 0, size);
         } catch (RuntimeException e) {
             LibC.close(fd);
             throw e;
@@ -46,76 +59,97 @@ public final class Memfd implements AutoCloseable {
     }
 
     /**
-     * Maps an fd this process already holds (received by SCM_RIGHTS, say) and takes ownership of it.
+     * Maps {@code [offset, offset + size)} of a file a peer sent and takes the fd, if the fd passes
+     * {@code rule} and the window lies inside the file. On refusal ({@link IllegalArgumentException}
+     * naming why) or a failed mapping the fd stays the caller's.
      *
-     * <p>Refuses (with {@link IllegalArgumentException}, leaving the fd the caller's) anything that
-     * is not a regular file (a memfd is one; a socket, pipe or eventfd is not) and a {@code size}
-     * larger than the file: a page past the end of the file would fault on first touch, which is a
-     * SIGBUS in the bus rather than an error of the peer. For the same reason it then tries to seal
-     * the file against shrinking (possible for a memfd created with MFD_ALLOW_SEALING and no
-     * F_SEAL_SEAL); {@link #shrinkSealed()} says whether the file is protected, so a connector can
-     * refuse memory the peer could still pull away.
+     * @param offset where the window starts in the file (need not be page-aligned)
      */
-    public static Memfd adopt(int fd, long size) {
-        if (size <= 0) throw new IllegalArgumentException("size must be positive: " + size);
-        FdStat stat = FdStat.of(fd);
-        if (!stat.mappable()) {
-            throw new IllegalArgumentException("fd " + fd + " is a " + stat.kind() + ", not a memfd or regular file");
-        }
-        if (size > stat.size()) {
-            throw new IllegalArgumentException("fd " + fd + " holds " + stat.size() + " bytes, fewer than the " + size + " asked for");
-        }
-        if (!hasShrinkSeal(fd)) LibC.fcntl(fd, LibC.F_ADD_SEALS, LibC.F_SEAL_SHRINK); // best effort, checked below
-        return new Memfd(fd, size);
-    }
-
-    private static boolean hasShrinkSeal(int fd) {
-        int seals = LibC.fcntl(fd, LibC.F_GET_SEALS, 0); // EINVAL for files that cannot be sealed
-        return seals >= 0 && (seals & LibC.F_SEAL_SHRINK) != 0;
-    }
-
-    /** Maps {@code size} bytes of an fd without taking ownership of the fd. */
-    public static MemorySegment map(int fd, long size, Arena arena) {
-        return map(fd, 0, size, arena);
+    public static Memfd adopt(OwnedFd fd, long offset, long size, MappingRule rule) {
+        checkWindow(rule.check(fd), offset, size);
+        Memfd m = new Memfd(fd.number(), offset, size);
+        fd.release();   // owned by m now
+        return m;
     }
 
     /**
-     * Maps {@code size} bytes of an fd from {@code offset} (vhost-user regions start at an mmap offset
-     * into the front-end's memory file). The caller checks {@code offset + size} against the file size.
+     * Maps {@code [offset, offset + size)} of a file a peer sent, checked against {@code rule},
+     * without taking the fd: the mapping holds the file by itself, so the caller may close the fd
+     * right after. Closing {@code arena} unmaps it.
      */
-    public static MemorySegment map(int fd, long offset, long size, Arena arena) {
-        Path path = Path.of("/proc/self/fd/" + fd);
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-            return ch.map(FileChannel.MapMode.READ_WRITE, offset, size, arena);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot map fd " + fd + " (" + size + " bytes at " + offset + ")", e);
+    public static MemorySegment map(OwnedFd fd, long offset, long size, MappingRule rule, Arena arena) {
+        checkWindow(rule.check(fd), offset, size);
+        return mmap(fd.number(), offset, size, arena);
+    }
+
+    /**
+     * Maps a memfd another process holds open: duplicates its fd with {@code pidfd_getfd(2)} (same
+     * user, ptrace-permitted), maps that fd like any other and closes the duplicate. For tests and
+     * benchmarks that pair two processes without a socket; connectors receive fds with SCM_RIGHTS.
+     */
+    public static MemorySegment mapPeer(long pid, int peerFd, long size, Arena arena) {
+        try (OwnedFd fd = OwnedFd.fromPeer(pid, peerFd)) {
+            return map(fd, 0, size, MappingRule.SEALED_MEMFD, arena);
         }
     }
 
-    /** Maps a file another process holds open, through {@code /proc/<pid>/fd/<fd>} (same user only). */
-    public static MemorySegment mapPeer(long pid, int peerFd, long size, Arena arena) {
-        Path path = Path.of("/proc/" + pid + "/fd/" + peerFd);
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-            return ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot map " + path + " (" + size + " bytes)", e);
+    private static void checkWindow(FdStat file, long offset, long size) {
+        if (size <= 0) throw new IllegalArgumentException("size must be positive: " + size);
+        if (offset < 0) throw new IllegalArgumentException("offset must not be negative: " + offset);
+        // A page past the end of the file would fault on first touch: a SIGBUS in the bus, not an error of the peer.
+        if (offset > file.size() || size > file.size() - offset)
+            throw new IllegalArgumentException("fd holds " + file.size() + " bytes, fewer than the window [" + offset + ", +" + size + ")");
+    }
+
+    /**
+     * mmap(2) of {@code [offset, offset + size)}, read-write and shared, as a segment of {@code arena}
+     * that unmaps when the arena closes. mmap wants a page-aligned offset, so the mapping starts at
+     * the page holding {@code offset} and the segment is the window inside it.
+     */
+    private static MemorySegment mmap(int fd, long offset, long size, Arena arena) {
+        long lead = offset % PAGE;
+        long start = offset - lead;
+        long length = size + lead;
+        long addr = LibC.mmap(0, length, LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_SHARED, fd, start);
+        if (addr == LibC.MAP_FAILED)
+            throw Errno.failure("mmap(fd " + fd + ", " + length + " bytes at " + start + ")", Errno.last());
+        MemorySegment whole;
+        try {
+            // The cleanup captures the numbers, not the segment: it runs once, when the arena closes.
+            whole = MemorySegment.ofAddress(addr).reinterpret(length, arena, unused -> LibC.munmap(addr, length));
+        } catch (RuntimeException e) {   // the arena is already closed
+            LibC.munmap(addr, length);
+            throw e;
         }
+        return whole.asSlice(lead, size);
     }
 
     public int fd() { return fd; }
 
+    /** Bytes of the window mapped. */
     public long size() { return size; }
 
     public MemorySegment segment() { return segment; }
 
+    /** The seals on the file now (F_GET_SEALS), or -1 if it cannot carry seals (not a memfd). */
+    public int seals() {
+        return LibC.fcntl(fd, LibC.F_GET_SEALS, 0);
+    }
+
     /** True if the file cannot shrink under the mapping (F_SEAL_SHRINK), so no peer can make us fault. */
-    public boolean shrinkSealed() { return hasShrinkSeal(fd); }
+    public boolean shrinkSealed() {
+        int seals = seals();
+        return seals >= 0 && (seals & LibC.F_SEAL_SHRINK) != 0;
+    }
 
     /** Unmaps and closes the fd, once; the segment must no longer be in use by any thread. */
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) return;
-        arena.close();
-        LibC.close(fd);
+        try {
+            arena.close();
+        } finally {
+            LibC.close(fd);
+        }
     }
 }

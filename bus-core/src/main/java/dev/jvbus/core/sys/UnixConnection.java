@@ -112,29 +112,52 @@ public final class UnixConnection implements Pollable, AutoCloseable {
         java.util.Objects.checkFromIndexSize(offset, length, data.length);
         out.lock.lock();
         try {
-            ensureOpen();
-            int chunk = Math.min(length, CHUNK);
-            MemorySegment.copy(data, offset, out.data, ValueLayout.JAVA_BYTE, 0, chunk);
-            int controlLength = 0;
-            if (fds.length > 0) {
-                controlLength = cmsgSpace(fds.length * 4);
-                out.control.set(ValueLayout.JAVA_LONG, 0, CMSG_HDR + fds.length * 4L); // CMSG_LEN
-                out.control.set(ValueLayout.JAVA_INT, CMSG_LEVEL, LibC.SOL_SOCKET);
-                out.control.set(ValueLayout.JAVA_INT, CMSG_TYPE, LibC.SCM_RIGHTS);
-                MemorySegment.copy(fds, 0, out.control, ValueLayout.JAVA_INT, CMSG_HDR, fds.length);
-            }
-            out.prepare(chunk, controlLength);
-            while (true) {
-                // MSG_NOSIGNAL: a dead peer is an EPIPE for this call, not a SIGPIPE for the process.
-                long rc = LibC.sendmsg(fd, out.msg.address(), LibC.MSG_NOSIGNAL);
-                if (rc >= 0) return (int) rc;
-                int e = Errno.last();
-                if (e == Errno.EINTR) continue;
-                if (e == Errno.EAGAIN) return 0;
-                throw Errno.failure("sendmsg", e);
-            }
+            return sendLocked(data, offset, length, 0, fds);
         } finally {
             out.lock.unlock();
+        }
+    }
+
+    /**
+     * One sendmsg that never waits, neither for the socket buffer (MSG_DONTWAIT) nor for another
+     * thread's send on this connection: for a last word to a peer the bus is about to drop, which
+     * must not block the thread that drops it (the peer may have stopped reading).
+     *
+     * @return bytes sent, possibly fewer than asked; 0 if the buffer is full or another send is under way
+     */
+    public int sendNow(byte[] data) {
+        if (!out.lock.tryLock()) return 0;
+        try {
+            if (closed.get()) return 0;
+            return sendLocked(data, 0, data.length, LibC.MSG_DONTWAIT);
+        } catch (Errno.SysException gone) {
+            return 0;
+        } finally {
+            out.lock.unlock();
+        }
+    }
+
+    private int sendLocked(byte[] data, int offset, int length, int flags, int... fds) {
+        ensureOpen();
+        int chunk = Math.min(length, CHUNK);
+        MemorySegment.copy(data, offset, out.data, ValueLayout.JAVA_BYTE, 0, chunk);
+        int controlLength = 0;
+        if (fds.length > 0) {
+            controlLength = cmsgSpace(fds.length * 4);
+            out.control.set(ValueLayout.JAVA_LONG, 0, CMSG_HDR + fds.length * 4L); // CMSG_LEN
+            out.control.set(ValueLayout.JAVA_INT, CMSG_LEVEL, LibC.SOL_SOCKET);
+            out.control.set(ValueLayout.JAVA_INT, CMSG_TYPE, LibC.SCM_RIGHTS);
+            MemorySegment.copy(fds, 0, out.control, ValueLayout.JAVA_INT, CMSG_HDR, fds.length);
+        }
+        out.prepare(chunk, controlLength);
+        while (true) {
+            // MSG_NOSIGNAL: a dead peer is an EPIPE for this call, not a SIGPIPE for the process.
+            long rc = LibC.sendmsg(fd, out.msg.address(), LibC.MSG_NOSIGNAL | flags);
+            if (rc >= 0) return (int) rc;
+            int e = Errno.last();
+            if (e == Errno.EINTR) continue;
+            if (e == Errno.EAGAIN) return 0;
+            throw Errno.failure("sendmsg", e);
         }
     }
 
@@ -185,18 +208,45 @@ public final class UnixConnection implements Pollable, AutoCloseable {
                 if (e == Errno.ECONNRESET) return Received.END_OF_STREAM;
                 throw Errno.failure("recvmsg", e);
             }
-            int[] fds = receivedFds();
+            int[] numbers = receivedFds();
             boolean truncated = (in.msg.get(ValueLayout.JAVA_INT, MSG_FLAGS) & LibC.MSG_CTRUNC) != 0;
-            if (truncated) {
-                for (int f : fds) LibC.close(f);
-                fds = new int[0];
+            OwnedFds fds = OwnedFds.upTo(truncated ? 0 : numbers.length);
+            for (int f : numbers) {
+                if (truncated) LibC.close(f);
+                else fds.add(OwnedFd.of(f));
             }
             MemorySegment.copy(in.data, ValueLayout.JAVA_BYTE, 0, dst, offset, (int) rc);
-            if (rc == 0 && fds.length == 0 && !truncated) return Received.END_OF_STREAM;
+            if (rc == 0 && fds.count() == 0 && !truncated) return Received.END_OF_STREAM;
             return new Received((int) rc, fds, truncated);
         } finally {
             in.lock.unlock();
         }
+    }
+
+    /**
+     * Reads exactly {@code length} bytes into {@code dst[offset, offset+length)} with as many
+     * recvmsg calls as it takes (blocking socket), gathering the fds that arrive into {@code fds}.
+     * Each call asks the kernel for at most {@code fds.room()} fds; if a call brings more, the
+     * kernel discards the excess (MSG_CTRUNC), the batch closes what it held and is
+     * {@linkplain OwnedFds#overLimit() over its limit}, and later calls ask for none, so a peer
+     * that attaches a few fds to every byte of a long message never makes this process hold more
+     * than the limit. The bytes are still read, so the caller can refuse the message and go on.
+     *
+     * @return {@code length}, or the bytes read before the peer closed (0 = clean end of stream)
+     * @throws IllegalStateException if the socket is non-blocking (this would spin)
+     */
+    public int recvFully(byte[] dst, int offset, int length, OwnedFds fds) {
+        int got = 0;
+        while (got < length) {
+            try (Received r = recv(dst, offset + got, length - got, Math.min(fds.room(), MAX_FDS))) {
+                if (r.endOfStream()) return got;
+                if (r.wouldBlock()) throw new IllegalStateException("recvFully needs a blocking socket (fd " + fd + ")");
+                if (r.fdsTruncated()) fds.overLimitReached();
+                else fds.addAll(r.fds());
+                got += r.length();
+            }
+        }
+        return got;
     }
 
     /** The fds in the SCM_RIGHTS messages of the last recvmsg (there may be several cmsgs). */
@@ -240,6 +290,25 @@ public final class UnixConnection implements Pollable, AutoCloseable {
                     "getsockopt(SO_PEERCRED)");
             return new PeerCredentials(cred.get(ValueLayout.JAVA_INT, 0), cred.get(ValueLayout.JAVA_INT, 4),
                     cred.get(ValueLayout.JAVA_INT, 8));
+        }
+    }
+
+    /**
+     * True if the peer has closed its end (or shut down its writing, or the connection failed),
+     * without reading anything: a poll(2) for POLLRDHUP that returns at once. Lets an acceptor
+     * tell a front-end that is gone, whose session has not yet read the end of stream, from one
+     * that is still there.
+     */
+    public boolean peerHungUp() {
+        if (closed.get()) return true;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment pfd = arena.allocate(8, 4);
+            pfd.set(ValueLayout.JAVA_INT, 0, fd);
+            pfd.set(ValueLayout.JAVA_SHORT, 4, LibC.POLLRDHUP);
+            int rc = LibC.poll(pfd.address(), 1, 0);
+            if (rc < 0) return closed.get();
+            short revents = pfd.get(ValueLayout.JAVA_SHORT, 6);
+            return (revents & (LibC.POLLRDHUP | LibC.POLLHUP | LibC.POLLERR)) != 0;
         }
     }
 

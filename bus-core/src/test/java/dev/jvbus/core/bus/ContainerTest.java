@@ -51,6 +51,25 @@ class ContainerTest {
     }
 
     @Test
+    void aContainerRefusesDevicesBeyondItsLimitNamingItAndOthersAreUnaffected() {
+        Container c = bus.createContainer("small");
+        Container other = bus.createContainer("other");
+        assertThat(c.deviceLimit()).isEqualTo(Container.DEFAULT_DEVICE_LIMIT);
+        c.limitDevices(2);
+        Device first = c.addDevice(EchoModel.TYPE);
+        c.addDevice(EchoModel.TYPE);
+        assertThatThrownBy(() -> c.addDevice(EchoModel.TYPE)).isInstanceOf(BusException.class)
+                .hasMessage("container 'small' already holds 2 devices (limit: devices per container = 2; the operator can raise it with limitDevices)");
+        DeviceState saved = new DeviceState(EchoModel.TYPE, 9, 0, -1L, 0, new byte[8], List.of(), Map.of(), Map.of());
+        assertThatThrownBy(() -> c.restoreDevice(saved)).hasMessageContaining("limit: devices per container = 2");
+        assertThat(other.addDevice(EchoModel.TYPE).devid()).as("another container is unaffected").isEqualTo(new DevId(1));
+
+        c.removeDevice(first.devid());
+        assertThat(c.addDevice(EchoModel.TYPE).devid()).as("room again after an unplug").isEqualTo(new DevId(3));
+        assertThatThrownBy(() -> c.limitDevices(0)).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
     void devidsPrintUnsigned() {
         assertThat(new DevId(-1).toString()).isEqualTo("4294967295");
         assertThat(DevId.parse("4294967295")).isEqualTo(new DevId(-1));

@@ -50,7 +50,7 @@ class EventFdHostilePeerTest {
 
     /** What the bus receives: the same description under another number, adopted as the connectors do. */
     private EventFd adoptShared(int peerFd) {
-        EventFd bus = EventFd.adopt(Errno.check(LibC.dup(peerFd), "dup"));
+        EventFd bus = EventFd.adopt(OwnedFd.duplicate(peerFd));
         cleanups.add(bus::close);
         return bus;
     }
@@ -198,7 +198,7 @@ class EventFdHostilePeerTest {
     @Test
     void closeRacingWithSignallersNeverThrowsNorSignalsTheFdThatReusesItsNumber() throws Exception {
         closeRace("an eventfd we created", EventFd::create);
-        closeRace("an adopted peer eventfd", () -> EventFd.adopt(Errno.check(LibC.eventfd(0, LibC.EFD_CLOEXEC), "eventfd")));
+        closeRace("an adopted peer eventfd", () -> EventFd.adopt(OwnedFd.of(Errno.check(LibC.eventfd(0, LibC.EFD_CLOEXEC), "eventfd"))));
     }
 
     private void closeRace(String kind, Supplier<EventFd> open) throws Exception {

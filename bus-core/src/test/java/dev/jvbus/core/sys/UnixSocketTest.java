@@ -33,9 +33,10 @@ class UnixSocketTest {
                 assertThat(r.length()).isEqualTo(3);
                 assertThat(new String(buf, 0, 3, StandardCharsets.US_ASCII)).isEqualTo("SHM");
                 assertThat(r.fdCount()).isEqualTo(3);
-                assertThat(r.stat(0).kind()).isEqualTo(FdStat.Kind.REGULAR);
-                assertThat(r.stat(1).kind()).isEqualTo(FdStat.Kind.ANONYMOUS);
-                try (Memfd theirs = r.takeMemfd(0, 4096); EventFd theirKick = r.takeEventFd(1); EventFd theirCall = r.takeEventFd(2)) {
+                assertThat(r.fds().get(0).stat().kind()).isEqualTo(FdStat.Kind.REGULAR);
+                assertThat(r.fds().get(1).stat().kind()).isEqualTo(FdStat.Kind.ANONYMOUS);
+                try (Memfd theirs = Memfd.adopt(r.fds().get(0), 0, 4096, MappingRule.SEALED_MEMFD);
+                     EventFd theirKick = EventFd.adopt(r.fds().get(1)); EventFd theirCall = EventFd.adopt(r.fds().get(2))) {
                     assertThat(theirs.segment().get(ValueLayout.JAVA_LONG, 0)).isEqualTo(42);
                     theirs.segment().set(ValueLayout.JAVA_LONG, 8, 43);
                     theirKick.signal();
@@ -90,11 +91,11 @@ class UnixSocketTest {
             byte[] buf = new byte[8];
             EventFd kept;
             try (Received r = pair.second().recv(buf, 0, buf.length, 2)) {
-                assertThat(r.stat(0).kind()).isEqualTo(FdStat.Kind.SOCKET);
-                assertThatThrownBy(() -> r.takeMemfd(0, 4096)).as("a socket is not memory")
+                assertThat(r.fds().get(0).stat().kind()).isEqualTo(FdStat.Kind.SOCKET);
+                assertThatThrownBy(() -> Memfd.adopt(r.fds().get(0), 0, 4096, MappingRule.SEALED_MEMFD)).as("a socket is not memory")
                         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("SOCKET");
-                assertThatThrownBy(() -> r.takeEventFd(0)).isInstanceOf(IllegalArgumentException.class);
-                kept = r.takeEventFd(1);
+                assertThatThrownBy(() -> EventFd.adopt(r.fds().get(0))).isInstanceOf(IllegalArgumentException.class);
+                kept = EventFd.adopt(r.fds().get(1));
                 assertThat(openFds()).isEqualTo(before + 2);
             }
             assertThat(openFds()).as("the refused socket fd was closed").isEqualTo(before + 1);
@@ -102,6 +103,44 @@ class UnixSocketTest {
             assertThat(a.drain()).isEqualTo(1);
             kept.close();
             assertThat(openFds()).isEqualTo(before);
+        }
+    }
+
+    @Test
+    void aMessageGatheringFdsOverManyReceivesIsCutAtItsLimitAndHoldsNone() {
+        try (UnixConnection.Pair pair = UnixConnection.pair(); EventFd a = EventFd.create(); EventFd sentinel = EventFd.create()) {
+            int before = openFds();
+            // One byte and four fds per sendmsg, 64 times: a hostile peer's way to make one message carry 256 fds.
+            for (int i = 0; i < 64; i++) pair.first().sendAll(new byte[] {(byte) i}, a.fd(), a.fd(), a.fd(), a.fd());
+            pair.first().sendAll(new byte[] {99});
+            byte[] buf = new byte[65];
+            try (OwnedFds fds = OwnedFds.upTo(8)) {
+                assertThat(pair.second().recvFully(buf, 0, 65, fds)).as("every byte still arrives, for framing").isEqualTo(65);
+                assertThat(fds.overLimit()).isTrue();
+                assertThat(fds.count()).isZero();
+                assertThat(openFds()).as("nothing beyond the limit was ever held").isEqualTo(before);
+            }
+            assertThat(buf[64]).isEqualTo((byte) 99);
+            sentinel.signal();
+            assertThat(sentinel.drain()).as("no unrelated fd was closed").isEqualTo(1);
+        }
+    }
+
+    @Test
+    void aMessageWithinItsLimitKeepsItsFdsAcrossReceives() {
+        try (UnixConnection.Pair pair = UnixConnection.pair(); EventFd a = EventFd.create(); EventFd b = EventFd.create()) {
+            pair.first().sendAll(new byte[] {1}, a.fd());
+            pair.first().sendAll(new byte[] {2, 3}, b.fd());
+            byte[] buf = new byte[3];
+            try (OwnedFds fds = OwnedFds.upTo(2)) {
+                assertThat(pair.second().recvFully(buf, 0, 3, fds)).isEqualTo(3);
+                assertThat(fds.overLimit()).isFalse();
+                assertThat(fds.count()).isEqualTo(2);
+                try (EventFd theirB = EventFd.adopt(fds.get(1))) {
+                    theirB.signal();
+                }
+            }
+            assertThat(b.drain()).isEqualTo(1);
         }
     }
 
@@ -229,7 +268,7 @@ class UnixSocketTest {
                 byte[] buf = new byte[8];
                 try (Received r = conn.recv(buf, 0, buf.length, 2)) {
                     if (r.fdCount() != 2) throw new AssertionError("expected 2 fds: " + r);
-                    try (Memfd mem = r.takeMemfd(0, 4096); EventFd done = r.takeEventFd(1)) {
+                    try (Memfd mem = Memfd.adopt(r.fds().get(0), 0, 4096, MappingRule.SEALED_MEMFD); EventFd done = EventFd.adopt(r.fds().get(1))) {
                         mem.segment().set(ValueLayout.JAVA_LONG, 8, mem.segment().get(ValueLayout.JAVA_LONG, 0) + 1);
                         done.signal();
                     }

@@ -2,13 +2,13 @@ package dev.jvbus.connector.vhostuser;
 
 import dev.jvbus.connector.vhostuser.protocol.Message;
 import dev.jvbus.connector.vhostuser.protocol.VhostUserException;
-import dev.jvbus.connector.vhostuser.protocol.Wire;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.MemoryRegion;
-import dev.jvbus.core.sys.Fds;
 import dev.jvbus.core.sys.FdStat;
+import dev.jvbus.core.sys.MappingRule;
 import dev.jvbus.core.sys.Memfd;
-import java.lang.foreign.Arena;
+import dev.jvbus.core.sys.OwnedFd;
+import dev.jvbus.core.sys.OwnedFds;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -19,10 +19,24 @@ import java.util.List;
  * mapped from the fds the front-end passed. The session owns the current table; tables derived by
  * ADD/REM_MEM_REG share unchanged mappings, and {@link #retire} releases what the new one dropped.
  * Unmapping closes a shared arena: a worker still touching it gets an exception, never a crash.
+ *
+ * <p>Fds: each region's fd must be a regular file opened O_RDWR (not O_PATH), checked with
+ * {@link MappingRule#SHARED_FILE}; the fd itself is mapped, never reopened by path. A region takes
+ * its fd only once it is mapped; an fd it refuses stays in the message's {@link OwnedFds}, which the
+ * session closes once, whatever happened.
+ *
+ * <p>What remains: QEMU's and DPDK's memory files are not sealed, so a front-end can truncate one
+ * under our mapping. The next access to a page past the new end faults; the JVM turns that SIGBUS
+ * into an {@link InternalError} on the accessing thread. On a device's own queue worker that
+ * becomes a fault of that device only (the worker reports any Error as a queue fault, the device
+ * goes NEEDS_RESET); on the session thread it ends that session. A frame delivered into this
+ * device's rx ring by another device's worker (the switch) would fault the sending device instead.
  */
 final class MemoryTable implements AutoCloseable {
-    /** One mapped region. */
-    record Mapped(Message.Region region, int fd, Arena arena, MemorySegment segment) { }
+    /** One mapped region: the window {@code [mmapOffset, +size)} of the front-end's file. */
+    record Mapped(Message.Region region, Memfd file) {
+        MemorySegment segment() { return file.segment(); }
+    }
 
     private final List<Mapped> mapped;
     private final GuestMemory guestMemory;
@@ -30,7 +44,7 @@ final class MemoryTable implements AutoCloseable {
     private MemoryTable(List<Mapped> mapped) {
         this.mapped = List.copyOf(mapped);
         List<MemoryRegion> regions = new ArrayList<>();
-        for (Mapped m : mapped) regions.add(new MemoryRegion(m.region.guestAddress(), m.region.size(), m.segment));
+        for (Mapped m : mapped) regions.add(new MemoryRegion(m.region.guestAddress(), m.region.size(), m.segment()));
         this.guestMemory = GuestMemory.of(regions);
     }
 
@@ -39,44 +53,58 @@ final class MemoryTable implements AutoCloseable {
     }
 
     /**
-     * Maps regions from their fds (taking ownership of every fd, also on failure).
+     * Maps regions from their fds ({@code fds.get(i)} for region i); each mapped region takes its fd.
+     * On failure nothing stays mapped and the fds not taken stay in {@code fds} for the caller to close.
      *
-     * @throws VhostUserException if a region is empty, overlaps another (in guest or user space),
-     *         wraps, or its fd is not a mappable file large enough for offset + size
+     * @throws VhostUserException if the table exceeds {@code limits}, or a region is empty, overlaps
+     *         another (in guest or user space), wraps, or its fd is not a read-write regular file
+     *         large enough for offset + size
      */
-    static MemoryTable map(List<Message.Region> regions, int[] fds) throws VhostUserException {
+    static MemoryTable map(List<Message.Region> regions, OwnedFds fds, VhostUserLimits limits) throws VhostUserException {
+        checkLimits("SET_MEM_TABLE", regions, limits);
         List<Mapped> out = new ArrayList<>();
         try {
-            for (int i = 0; i < regions.size(); i++) out.add(mapOne(regions.get(i), fds[i]));
-            fds = null; // owned by the Mapped entries now
+            for (int i = 0; i < regions.size(); i++) out.add(mapOne(regions.get(i), fds.get(i)));
             MemoryTable t = new MemoryTable(out);
             t.checkUserSpace();
             return t;
         } catch (VhostUserException | RuntimeException e) {
-            for (Mapped m : out) { m.arena.close(); Fds.close(m.fd); }
-            if (fds != null) for (int i = out.size(); i < fds.length; i++) Fds.close(fds[i]);
+            for (Mapped m : out) m.file.close();
             if (e instanceof IllegalArgumentException iae) throw VhostUserException.refuse("memory table: " + iae.getMessage());
             throw e;
         }
     }
 
     /** The table with one more region (ADD_MEM_REG); this table is left as it was (the caller closes it). */
-    MemoryTable with(Message.Region region, int fd) throws VhostUserException {
-        if (mapped.size() >= Wire.MAX_MEM_SLOTS) {
-            Fds.close(fd);
-            throw VhostUserException.refuse("ADD_MEM_REG: all " + Wire.MAX_MEM_SLOTS + " memory slots are in use");
-        }
+    MemoryTable with(Message.Region region, OwnedFd fd, VhostUserLimits limits) throws VhostUserException {
+        List<Message.Region> all = new ArrayList<>(regions());
+        all.add(region);
+        checkLimits("ADD_MEM_REG", all, limits);
         Mapped added = mapOne(region, fd);
-        List<Mapped> all = new ArrayList<>(mapped);
-        all.add(added);
+        List<Mapped> next = new ArrayList<>(mapped);
+        next.add(added);
         try {
-            MemoryTable t = new MemoryTable(all);
+            MemoryTable t = new MemoryTable(next);
             t.checkUserSpace();
             return t;
         } catch (VhostUserException | IllegalArgumentException e) {
-            added.arena.close();
-            Fds.close(fd);
+            added.file.close();
             throw e instanceof VhostUserException v ? v : VhostUserException.refuse("ADD_MEM_REG: " + e.getMessage());
+        }
+    }
+
+    /** Regions and bytes a table may map at once ({@link VhostUserLimits}); checked before anything is mapped. */
+    private static void checkLimits(String request, List<Message.Region> regions, VhostUserLimits limits) throws VhostUserException {
+        if (regions.size() > limits.regionsPerSession())
+            throw VhostUserException.refuse(request + ": " + regions.size() + " memory regions (limit: VhostUserLimits.regionsPerSession = "
+                    + limits.regionsPerSession() + ")");
+        long total = 0;
+        for (Message.Region r : regions) {
+            // Sizes are u64 on the wire: a negative one is huge, and a sum past the limit stops before it can overflow.
+            if (r.size() < 0 || r.size() > limits.bytesPerSession() - total)
+                throw VhostUserException.refuse(request + ": memory regions of more than " + limits.bytesPerSession()
+                        + " bytes in all (limit: VhostUserLimits.bytesPerSession; this region claims " + Long.toUnsignedString(r.size()) + ")");
+            total += r.size();
         }
     }
 
@@ -96,31 +124,22 @@ final class MemoryTable implements AutoCloseable {
         return new MemoryTable(keep);
     }
 
-    private static Mapped mapOne(Message.Region r, int fd) throws VhostUserException {
-        if (r.size() <= 0) { Fds.close(fd); throw VhostUserException.refuse("memory region of size " + r.size()); }
-        if (r.mmapOffset() < 0) { Fds.close(fd); throw VhostUserException.refuse("memory region at negative mmap offset"); }
+    /** Maps one region; takes {@code fd} only if it succeeds (a refused fd stays the caller's, to close once). */
+    private static Mapped mapOne(Message.Region r, OwnedFd fd) throws VhostUserException {
+        if (r.size() <= 0) throw VhostUserException.refuse("memory region of size " + r.size());
+        if (r.mmapOffset() < 0) throw VhostUserException.refuse("memory region at negative mmap offset");
         FdStat st;
         try {
-            st = FdStat.of(fd);
+            st = MappingRule.SHARED_FILE.check(fd);
         } catch (RuntimeException e) {
-            Fds.close(fd);
-            throw VhostUserException.refuse("memory region fd cannot be inspected: " + e.getMessage());
+            throw VhostUserException.refuse("memory region " + e.getMessage());
         }
-        if (!st.mappable()) {
-            Fds.close(fd);
-            throw VhostUserException.refuse("memory region fd is a " + st.kind() + ", not a mappable file");
-        }
-        if (Long.compareUnsigned(r.mmapOffset() + r.size(), st.size()) > 0 || r.mmapOffset() + r.size() < 0) {
-            Fds.close(fd);
+        if (Long.compareUnsigned(r.mmapOffset() + r.size(), st.size()) > 0 || r.mmapOffset() + r.size() < 0)
             throw VhostUserException.refuse("memory region [offset " + r.mmapOffset() + ", +" + r.size()
                     + ") beyond its file of " + st.size() + " bytes");
-        }
-        Arena arena = Arena.ofShared();
         try {
-            return new Mapped(r, fd, arena, Memfd.map(fd, r.mmapOffset(), r.size(), arena));
+            return new Mapped(r, Memfd.adopt(fd, r.mmapOffset(), r.size(), MappingRule.SHARED_FILE));
         } catch (RuntimeException e) {
-            arena.close();
-            Fds.close(fd);
             throw VhostUserException.refuse("cannot map memory region: " + e.getMessage());
         }
     }
@@ -177,19 +196,13 @@ final class MemoryTable implements AutoCloseable {
      */
     static void retire(MemoryTable old, MemoryTable next) {
         for (Mapped m : old.mapped) {
-            if (!next.mapped.contains(m)) {
-                m.arena.close();
-                Fds.close(m.fd);
-            }
+            if (!next.mapped.contains(m)) m.file.close();
         }
     }
 
-    /** Unmaps every region and closes their fds. */
+    /** Unmaps every region and closes their fds (each once: a Memfd closes once however often asked). */
     @Override
     public void close() {
-        for (Mapped m : mapped) {
-            m.arena.close();
-            Fds.close(m.fd);
-        }
+        for (Mapped m : mapped) m.file.close();
     }
 }

@@ -6,6 +6,8 @@ import dev.jvbus.core.sys.Errno;
 import dev.jvbus.core.sys.UnixConnection;
 import dev.jvbus.core.sys.UnixListener;
 import java.nio.file.Path;
+import java.util.Objects;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -15,39 +17,68 @@ import java.util.logging.Logger;
  * {@code -chardev socket,path=...}) or client mode (the front-end listens, as with QEMU
  * {@code server=on} for reconnect-friendly setups; we retry until it is there). One front-end at
  * a time: when it goes away the device is reset and the next connection sets it up again.
+ *
+ * <p>Server mode: one acceptor thread, and one thread per session. While a front-end drives the
+ * device, another connection is refused at once (closed, the reason logged and kept in
+ * {@link #lastRefusal()}) rather than left waiting in the listen queue. If the JVM cannot create a
+ * session thread ({@link OutOfMemoryError} "unable to create native thread"), that connection is
+ * refused and the acceptor goes on. Each session keeps to the operator's {@link VhostUserLimits}.
  */
 public final class VhostUserBackend implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(VhostUserBackend.class.getName());
+    /** How long a new front-end waits for the previous session to finish releasing the device. */
+    private static final long HANDOVER_MILLIS = 5_000;
 
     public enum Mode { SERVER, CLIENT }
 
     private final Device device;
     private final Path socket;
     private final Mode mode;
+    private final VhostUserLimits limits;
+    private final ThreadFactory sessionThreads;
     private final UnixListener listener;
     private final Thread thread;
     private volatile boolean closed;
     private volatile VhostUserSession session;
+    private volatile Thread sessionThread;
     private volatile int sessions;
+    private volatile String lastRefusal;
 
-    private VhostUserBackend(Device device, Path socket, Mode mode) {
+    private VhostUserBackend(Device device, Path socket, Mode mode, VhostUserLimits limits, ThreadFactory sessionThreads) {
         this.device = device;
         this.socket = socket;
         this.mode = mode;
+        this.limits = Objects.requireNonNull(limits, "limits");
+        this.sessionThreads = sessionThreads;
         this.listener = mode == Mode.SERVER ? UnixListener.bind(socket, 4) : null;
         this.thread = Thread.ofPlatform().name("vhost-user " + socket.getFileName()).daemon().unstarted(this::run);
     }
 
-    /** Listens on {@code socket} (created 0600) and serves {@code device} to whoever connects. */
+    /** Listens on {@code socket} (created 0600) and serves {@code device} to whoever connects, with the default limits. */
     public static VhostUserBackend serve(Device device, Path socket) {
-        VhostUserBackend b = new VhostUserBackend(device, socket, Mode.SERVER);
+        return serve(device, socket, VhostUserLimits.DEFAULTS);
+    }
+
+    /** Listens on {@code socket} (created 0600) and serves {@code device} to whoever connects, within {@code limits}. */
+    public static VhostUserBackend serve(Device device, Path socket, VhostUserLimits limits) {
+        return serve(device, socket, limits, Thread.ofPlatform().daemon().factory());
+    }
+
+    /** Tests: {@code sessionThreads} makes the thread of each session. */
+    static VhostUserBackend serve(Device device, Path socket, VhostUserLimits limits, ThreadFactory sessionThreads) {
+        VhostUserBackend b = new VhostUserBackend(device, socket, Mode.SERVER, limits, sessionThreads);
         b.thread.start();
         return b;
     }
 
-    /** Connects to a front-end listening on {@code socket}, again after every disconnect. */
+    /** Connects to a front-end listening on {@code socket}, again after every disconnect, with the default limits. */
     public static VhostUserBackend connect(Device device, Path socket) {
-        VhostUserBackend b = new VhostUserBackend(device, socket, Mode.CLIENT);
+        return connect(device, socket, VhostUserLimits.DEFAULTS);
+    }
+
+    /** Connects to a front-end listening on {@code socket}, again after every disconnect, within {@code limits}. */
+    public static VhostUserBackend connect(Device device, Path socket, VhostUserLimits limits) {
+        VhostUserBackend b = new VhostUserBackend(device, socket, Mode.CLIENT, limits, null);
         b.thread.start();
         return b;
     }
@@ -56,41 +87,128 @@ public final class VhostUserBackend implements AutoCloseable {
 
     public Device device() { return device; }
 
+    public VhostUserLimits limits() { return limits; }
+
     /** The current session, if a front-end is connected. */
     public VhostUserSession session() { return session; }
 
     /** How many front-end sessions have started (for tests of reconnects). */
     public int sessionsStarted() { return sessions; }
 
+    /** Why the last connection was refused before it got a session (operators and tests), or null. */
+    public String lastRefusal() { return lastRefusal; }
+
     private void run() {
+        if (mode == Mode.SERVER) acceptLoop();
+        else connectLoop();
+    }
+
+    private void acceptLoop() {
         while (!closed) {
             UnixConnection conn;
             try {
-                conn = mode == Mode.SERVER ? listener.accept() : connectWithRetry();
+                conn = listener.accept();
             } catch (RuntimeException e) {
-                if (!closed) LOG.log(Level.WARNING, "vhost-user " + socket + ": accept failed", e);
-                return;
+                if (closed) return;
+                LOG.log(Level.WARNING, "vhost-user " + socket + ": accept failed", e);
+                pause();   // EMFILE and friends: do not spin, do not give up
+                continue;
             }
             if (conn == null) {
                 if (closed) return;
                 continue;
             }
-            String peer;
             try {
-                peer = "vhost-user pid " + conn.peerCredentials().pid();
-            } catch (RuntimeException e) {
-                peer = "vhost-user " + socket;
+                admit(conn);
+            } catch (RuntimeException | OutOfMemoryError e) {
+                refuse(conn, "cannot start a session: " + e);
             }
+        }
+    }
+
+    private void admit(UnixConnection conn) {
+        String peer = describe(conn);
+        VhostUserSession current = session;
+        // A front-end that hung up is not "another front-end": its session just has not read the end yet.
+        if (current != null && !current.frontEndGone()) {
+            // vhost-user has one front-end per device: a second one would fight the first over rings and memory.
+            refuse(conn, peer + " refused: " + device + " is driven by another front-end (one front-end at a time per device)");
+            return;
+        }
+        awaitPreviousSession();
+        VhostUserSession s;
+        try {
+            s = new VhostUserSession(conn, device, peer, limits);
+        } catch (DeviceException e) {
+            refuse(conn, peer + " refused: " + e.getMessage());
+            return;
+        }
+        Thread t;
+        try {
+            t = sessionThreads.newThread(() -> {
+                try {
+                    s.serve();   // returns when the front-end goes away; the device is reset by then
+                } finally {
+                    if (session == s) session = null;
+                }
+            });
+            t.setName("vhost-user " + socket.getFileName() + " session " + (sessions + 1));
+            session = s;
+            sessionThread = t;
+            t.start();
+        } catch (OutOfMemoryError e) {
+            // "unable to create native thread": this front-end is refused; the acceptor and every other device go on.
+            session = null;
+            String why = peer + " refused: cannot start a session thread now (" + e.getMessage() + ")";
+            lastRefusal = why;   // before the front-end can see its connection close
+            s.close();
+            refuse(conn, why);
+            return;
+        }
+        sessions++;
+    }
+
+    /** The previous front-end is gone, but its session thread may still be releasing the device, fds and mappings. */
+    private void awaitPreviousSession() {
+        Thread previous = sessionThread;
+        if (previous == null) return;
+        try {
+            if (!previous.join(java.time.Duration.ofMillis(HANDOVER_MILLIS)))
+                LOG.warning(() -> "vhost-user " + socket + ": the previous session is still releasing after " + HANDOVER_MILLIS + " ms");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void refuse(UnixConnection conn, String why) {
+        lastRefusal = why;
+        LOG.warning(() -> "vhost-user " + socket + ": " + why);
+        conn.close();
+    }
+
+    private void connectLoop() {
+        while (!closed) {
+            UnixConnection conn = connectWithRetry();
+            if (conn == null) return;
+            VhostUserSession s;
             try {
-                session = new VhostUserSession(conn, device, peer);
+                s = new VhostUserSession(conn, device, describe(conn), limits);
             } catch (DeviceException e) {
-                LOG.warning(() -> "vhost-user " + socket + ": " + e.getMessage() + "; closing the new connection");
-                conn.close();
+                refuse(conn, e.getMessage() + "; closing the new connection");
                 continue;
             }
+            session = s;
             sessions++;
-            session.serve();     // returns when the front-end goes away; the device is reset by then
+            s.serve();     // returns when the front-end goes away; the device is reset by then
             session = null;
+        }
+    }
+
+    private String describe(UnixConnection conn) {
+        try {
+            return "vhost-user pid " + conn.peerCredentials().pid();
+        } catch (RuntimeException e) {
+            return "vhost-user " + socket;
         }
     }
 
@@ -110,6 +228,14 @@ public final class VhostUserBackend implements AutoCloseable {
         return null;
     }
 
+    private static void pause() {
+        try {
+            Thread.sleep(50);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     @Override
     public void close() {
         closed = true;
@@ -118,6 +244,8 @@ public final class VhostUserBackend implements AutoCloseable {
         if (listener != null) listener.close();
         try {
             thread.join(5000);
+            Thread t = sessionThread;
+            if (t != null) t.join(5000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

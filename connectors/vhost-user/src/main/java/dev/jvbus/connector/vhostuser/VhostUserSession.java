@@ -30,9 +30,10 @@ import dev.jvbus.core.state.RingKind;
 import dev.jvbus.core.sys.Errno;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.FdStat;
-import dev.jvbus.core.sys.Fds;
+import dev.jvbus.core.sys.MappingRule;
 import dev.jvbus.core.sys.Memfd;
-import dev.jvbus.core.sys.Received;
+import dev.jvbus.core.sys.OwnedFd;
+import dev.jvbus.core.sys.OwnedFds;
 import dev.jvbus.core.sys.UnixConnection;
 import java.lang.foreign.Arena;
 import java.lang.foreign.ValueLayout;
@@ -56,6 +57,15 @@ import java.util.logging.Logger;
  * front-end asked for one, a zero-length reply for GET_CONFIG) and the session goes on; only an
  * impossible header closes the connection. Nothing here can take the bus down: the session owns
  * one device and its own fds.
+ *
+ * <p>Fds: every fd that arrives with a message is owned by that message's {@link OwnedFds} (at most
+ * {@value Wire#MAX_REGIONS} per message, and no more than the request carries once its header is
+ * read); a handler takes the ones it keeps, and the rest are closed once when the message is done,
+ * whether it was accepted or refused. Memory fds are checked with {@link MappingRule#SHARED_FILE}
+ * and mapped themselves (see {@link MemoryTable} for the risk that rule leaves).
+ *
+ * <p>Limits ({@link VhostUserLimits}): a front-end that has not sent SET_OWNER within
+ * {@code ownerTimeout} of connecting is dropped; memory regions and mapped bytes are bounded.
  */
 public final class VhostUserSession implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(VhostUserSession.class.getName());
@@ -66,6 +76,7 @@ public final class VhostUserSession implements AutoCloseable {
             ProtocolFeature.LOG_SHMFD);
 
     private final UnixConnection conn;
+    private final VhostUserLimits limits;
     private final Device device;
     private final Attachment attachment;
     private final Vring[] rings;
@@ -80,7 +91,6 @@ public final class VhostUserSession implements AutoCloseable {
     private boolean logAll;
     private volatile DirtyLog log;
     private Arena logArena;
-    private int logFd = -1;
     private EventFd logEventFd;
     // What the front-end did with logging in this session (operators and tests: was the log really used?)
     private volatile int logBasesSet;
@@ -89,6 +99,7 @@ public final class VhostUserSession implements AutoCloseable {
     private volatile boolean logging;
     private boolean running;
     private volatile boolean closed;
+    private volatile boolean owned;   // SET_OWNER arrived: the front-end is a front-end, not an idle connection
     private String lastError;
 
     /**
@@ -97,7 +108,17 @@ public final class VhostUserSession implements AutoCloseable {
      * @throws DeviceException if another driver holds the device
      */
     public VhostUserSession(UnixConnection conn, Device device, String holder) {
+        this(conn, device, holder, VhostUserLimits.DEFAULTS);
+    }
+
+    /**
+     * Attaches to {@code device} for the front-end on {@code conn}, within the operator's {@code limits}.
+     *
+     * @throws DeviceException if another driver holds the device
+     */
+    public VhostUserSession(UnixConnection conn, Device device, String holder, VhostUserLimits limits) {
         this.conn = conn;
+        this.limits = limits;
         this.device = device;
         this.rings = new Vring[device.model().queues().count()];
         for (int i = 0; i < rings.length; i++) rings[i] = new Vring(i);
@@ -109,6 +130,12 @@ public final class VhostUserSession implements AutoCloseable {
     }
 
     public Device device() { return device; }
+
+    /** True once the session has ended (or is ending): the device is, or is being, released. */
+    public boolean isClosed() { return closed; }
+
+    /** True if the front-end has hung up, even if this session has not read the end of stream yet. */
+    public boolean frontEndGone() { return closed || conn.peerHungUp(); }
 
     /** The reason of the last refused request (for operators and tests). */
     public synchronized String lastError() { return lastError; }
@@ -129,38 +156,79 @@ public final class VhostUserSession implements AutoCloseable {
 
     /** Serves messages until the front-end goes away or breaks the framing; then releases everything. */
     public void serve() {
+        Thread deadline = armOwnerDeadline();
         try {
             while (!closed) {
-                List<Integer> fds = new ArrayList<>();
-                try {
-                    if (!readFully(0, Wire.HEADER, fds)) break;           // the front-end closed
+                try (OwnedFds fds = OwnedFds.upTo(Wire.MAX_REGIONS)) {
+                    if (conn.recvFully(buf, 0, Wire.HEADER, fds) < Wire.HEADER) break;   // the front-end closed
                     Codec.Header h = Codec.header(ByteBuffer.wrap(buf, 0, Wire.HEADER));
-                    if (h.size() > 0 && !readFully(Wire.HEADER, h.size(), fds)) break;
+                    // The request fixes how many fds it carries: refuse any more from here on.
+                    fds.lowerLimit(h.request() == null ? 0 : h.request().maxFds());
+                    if (conn.recvFully(buf, Wire.HEADER, h.size(), fds) < h.size()) break;
                     dispatch(h, ByteBuffer.wrap(buf, Wire.HEADER, h.size()).slice(), fds);
                 } catch (VhostUserException e) {
                     // only fatal ones reach here
                     LOG.warning(() -> "vhost-user " + device + ": " + e.getMessage() + "; closing the connection");
-                    fds.forEach(Fds::close);
                     break;
                 }
             }
         } catch (Errno.SysException e) {
             // The front-end went away while we answered (EPIPE, ECONNRESET): an ordinary end of a session.
             if (!closed) LOG.info(() -> "vhost-user " + device + ": front-end gone (" + e.getMessage() + ")");
+        } catch (InternalError e) {
+            // A SIGBUS on the front-end's memory (a file truncated under our mapping, see MemoryTable): this session only.
+            if (!closed) LOG.warning(() -> "vhost-user " + device + ": front-end memory faulted (" + e.getMessage()
+                    + "); was its memory file truncated? closing the connection");
         } catch (RuntimeException e) {
             if (!closed) LOG.log(Level.WARNING, "vhost-user " + device + ": session failed", e);
         } finally {
+            if (deadline != null) deadline.interrupt();
             close();
         }
     }
 
-    private void dispatch(Codec.Header h, ByteBuffer payload, List<Integer> fds) throws VhostUserException {
+    /**
+     * Drops the connection if SET_OWNER has not arrived within {@link VhostUserLimits#ownerTimeout()}:
+     * the device serves one front-end at a time, so a peer that connects and says nothing would keep
+     * it from its real front-end for good. A virtual thread: it only sleeps, so it costs no platform
+     * thread and no carrier while it waits.
+     */
+    private Thread armOwnerDeadline() {
+        try {
+            return Thread.ofVirtual().name("vhost-user " + device + " owner deadline").start(() -> {
+                try {
+                    Thread.sleep(limits.ownerTimeout());
+                } catch (InterruptedException ownedOrEnded) {
+                    return;
+                }
+                if (owned || closed) return;
+                synchronized (this) { lastError = "no SET_OWNER within " + limits.ownerTimeout().toMillis() + " ms (limit: VhostUserLimits.ownerTimeout)"; }
+                LOG.warning(() -> "vhost-user " + device + ": no SET_OWNER within " + limits.ownerTimeout().toMillis()
+                        + " ms (limit: VhostUserLimits.ownerTimeout); closing the connection");
+                conn.close();   // wakes the session thread's receive: it ends the session
+            });
+        } catch (OutOfMemoryError e) {
+            // Without the deadline this connection could hold the device forever: refuse it rather than serve it unguarded.
+            LOG.warning(() -> "vhost-user " + device + ": cannot start the SET_OWNER deadline (" + e.getMessage() + "); closing the connection");
+            conn.close();
+            return null;
+        }
+    }
+
+    private void dispatch(Codec.Header h, ByteBuffer payload, OwnedFds fds) throws VhostUserException {
         Request r = h.request();
+        if (fds.overLimit()) {
+            // Every fd it brought is closed already; the bytes were read, so the stream goes on.
+            refused(h, r == null ? "request " + Integer.toUnsignedString(h.requestId()) : r.toString(),
+                    "carried more fds than it may (limit: " + fds.limit() + " for this request, at most " + Wire.MAX_REGIONS
+                            + " per message); every fd it carried was closed");
+            return;
+        }
         Message m;
         try {
-            m = Codec.decode(h, payload, fds.size());
+            m = Codec.decode(h, payload, fds.count());
         } catch (VhostUserException e) {
-            fds.forEach(Fds::close);
+            fds.close();
             if (r == null) {
                 // Unknown request: if the front-end waits for an ack, fail it so it does not hang.
                 synchronized (this) { lastError = e.getMessage(); }
@@ -172,15 +240,29 @@ public final class VhostUserSession implements AutoCloseable {
             refused(r, h.flags(), e.getMessage());
             return;
         }
-        int[] fdArray = fds.stream().mapToInt(Integer::intValue).toArray();
-        LOG.fine(() -> "vhost-user " + device + ": " + m + " fds=" + fdArray.length);
+        LOG.fine(() -> "vhost-user " + device + ": " + m + " fds=" + fds.count());
         try {
-            handle(m, fdArray);
+            handle(m, fds);
+            fds.close();   // the fds nobody took, before the answer: the front-end may count on it
             if (m.needReply() && !r.alwaysReplies() && ProtocolFeature.REPLY_ACK.in(protocolFeatures))
                 send(Codec.replyU64(r, 0));
         } catch (VhostUserException | DeviceException e) {
+            fds.close();
             refused(r, h.flags(), e.getMessage());
         }
+    }
+
+    /** Refuses a message whose fds broke the limit, known request or not. */
+    private void refused(Codec.Header h, String what, String why) {
+        Request r = h.request();
+        if (r != null) {
+            refused(r, h.flags(), what + " " + why);
+            return;
+        }
+        synchronized (this) { lastError = what + " " + why; }
+        LOG.info(() -> "vhost-user " + device + ": refused " + what + ": " + why);
+        if ((h.flags() & Wire.FLAG_NEED_REPLY) != 0 && ProtocolFeature.REPLY_ACK.in(protocolFeatures))
+            send(Codec.replyU64(h.requestId(), 1));
     }
 
     /** Reports a refused request the way the spec allows: a non-zero ack, or a zero-length reply where one is due. */
@@ -198,7 +280,7 @@ public final class VhostUserSession implements AutoCloseable {
         }
     }
 
-    private void handle(Message m, int[] fds) throws VhostUserException {
+    private void handle(Message m, OwnedFds fds) throws VhostUserException {
         switch (m.request()) {
             case GET_FEATURES -> send(Codec.replyU64(m.request(),
                     attachment.offeredFeatures() | (1L << Wire.F_PROTOCOL_FEATURES) | (1L << Wire.F_LOG_ALL)));
@@ -210,19 +292,19 @@ public final class VhostUserSession implements AutoCloseable {
                     throw VhostUserException.refuse("protocol features 0x" + Long.toHexString(v & ~PROTOCOL_FEATURES) + " were not offered");
                 protocolFeatures = v;
             }
-            case SET_OWNER -> { }
+            case SET_OWNER -> owned = true;
             case RESET_OWNER -> stopAll();   // deprecated: the spec suggests treating it as "disable all rings"
-            case SET_MEM_TABLE -> replaceMemory(MemoryTable.map(((Message.MemTable) m.body()).regions(), fds));
+            case SET_MEM_TABLE -> replaceMemory(MemoryTable.map(((Message.MemTable) m.body()).regions(), fds, limits));
             case ADD_MEM_REG -> {
                 requireProtocol(ProtocolFeature.CONFIGURE_MEM_SLOTS, m.request());
-                replaceMemory(memory.with((Message.Region) m.body(), fds[0]));
+                replaceMemory(memory.with((Message.Region) m.body(), fds.get(0), limits));
             }
             case REM_MEM_REG -> {
-                for (int fd : fds) Fds.close(fd);   // the spec: close it without using it
+                // The spec: an fd that comes with it is closed without being used (the message's fds are, when it is done).
                 requireProtocol(ProtocolFeature.CONFIGURE_MEM_SLOTS, m.request());
                 replaceMemory(memory.without((Message.Region) m.body()));
             }
-            case GET_MAX_MEM_SLOTS -> send(Codec.replyU64(m.request(), Wire.MAX_MEM_SLOTS));
+            case GET_MAX_MEM_SLOTS -> send(Codec.replyU64(m.request(), limits.regionsPerSession()));
             case SET_VRING_NUM -> {
                 Message.VringState s = (Message.VringState) m.body();
                 Vring v = ring(s.index());
@@ -257,8 +339,8 @@ public final class VhostUserSession implements AutoCloseable {
             }
             case SET_VRING_KICK -> {
                 Vring v = ring(vringIndex(m));
-                if (fds.length == 0) throw VhostUserException.refuse("ring " + v.index + ": polling without a kick fd is not supported");
-                EventFd kick = adoptEventFd(fds[0], "kick", v.index);
+                if (fds.count() == 0) throw VhostUserException.refuse("ring " + v.index + ": polling without a kick fd is not supported");
+                EventFd kick = adoptEventFd(fds.get(0), "kick", v.index);
                 restartAround(() -> {
                     if (v.kick != null) v.kick.close();
                     v.kick = kick;
@@ -267,7 +349,7 @@ public final class VhostUserSession implements AutoCloseable {
             }
             case SET_VRING_CALL -> {
                 Vring v = ring(vringIndex(m));
-                EventFd call = fds.length == 0 ? null : adoptEventFd(fds[0], "call", v.index);
+                EventFd call = fds.count() == 0 ? null : adoptEventFd(fds.get(0), "call", v.index);
                 restartAround(() -> {
                     if (v.call != null) v.call.close();
                     v.call = call;
@@ -275,9 +357,8 @@ public final class VhostUserSession implements AutoCloseable {
             }
             case SET_VRING_ERR -> {
                 Vring v = ring(vringIndex(m));
-                EventFd err = fds.length == 0 ? null : adoptEventFd(fds[0], "err", v.index);
-                if (v.err != null) v.err.close();
-                v.err = err;
+                EventFd err = fds.count() == 0 ? null : adoptEventFd(fds.get(0), "err", v.index);
+                v.replaceErr(err);   // never closes the old one under a signalling thread
             }
             case GET_QUEUE_NUM -> send(Codec.replyU64(m.request(), Math.max(1, rings.length / 2)));
             case SET_VRING_ENABLE -> {
@@ -300,12 +381,12 @@ public final class VhostUserSession implements AutoCloseable {
                     throw VhostUserException.refuse(m.request() + " needs a protocol feature this back-end does not offer");
             case GET_STATUS -> throw VhostUserException.refuse("GET_STATUS without VHOST_USER_PROTOCOL_F_STATUS");
             case SET_LOG_BASE -> {
-                requireProtocol(ProtocolFeature.LOG_SHMFD, m.request(), fds);
-                setLogBase((Message.Log) m.body(), fds[0]);
+                requireProtocol(ProtocolFeature.LOG_SHMFD, m.request());
+                setLogBase((Message.Log) m.body(), fds.get(0));
                 send(Codec.replyU64(m.request(), 0));
             }
             case SET_LOG_FD -> {
-                EventFd e = adoptEventFd(fds[0], "log", -1);
+                EventFd e = adoptEventFd(fds.get(0), "log", -1);
                 if (logEventFd != null) logEventFd.close();
                 logEventFd = e;   // we never need to wake the front-end about the log; kept to close with the session
             }
@@ -479,10 +560,7 @@ public final class VhostUserSession implements AutoCloseable {
 
     private void signalErrors(String reason) {
         LOG.info(() -> "vhost-user " + device + ": device needs reset: " + reason);
-        for (Vring v : rings) {
-            EventFd err = v.err;
-            if (err != null) err.signal();
-        }
+        for (Vring v : rings) v.signalErr();
     }
 
     // ---- helpers ----
@@ -505,43 +583,35 @@ public final class VhostUserSession implements AutoCloseable {
         if (!f.in(protocolFeatures)) throw VhostUserException.refuse(r + " without VHOST_USER_PROTOCOL_F_" + f);
     }
 
-    private void requireProtocol(ProtocolFeature f, Request r, int[] fds) throws VhostUserException {
-        if (!f.in(protocolFeatures)) {
-            for (int fd : fds) Fds.close(fd);
-            throw VhostUserException.refuse(r + " without VHOST_USER_PROTOCOL_F_" + f);
-        }
-    }
-
     // ---- dirty logging ----
 
     /** Maps the front-end's log (size bytes at offset of the fd) and, if LOG_ALL is on, starts logging into it. */
-    private void setLogBase(Message.Log l, int fd) throws VhostUserException {
+    private void setLogBase(Message.Log l, OwnedFd fd) throws VhostUserException {
         DirtyLog next;
         Arena arena = Arena.ofShared();
         try {
-            FdStat st = FdStat.of(fd);
-            if (!st.mappable()) throw VhostUserException.refuse("log fd is a " + st.kind() + ", not a mappable file");
+            FdStat st = MappingRule.SHARED_FILE.check(fd);   // IllegalArgumentException: refused below, saying why
             if (l.size() <= 0 || l.size() % 8 != 0 || l.offset() < 0 || l.offset() + l.size() > st.size())
                 throw VhostUserException.refuse("log of " + l.size() + " bytes at offset " + l.offset() + " does not fit its file of " + st.size());
-            next = new DirtyLog(Memfd.map(fd, l.offset(), l.size(), arena));
+            // One bit per 4 KiB page: a log this large would cover 32768 times the memory a session may map.
+            if (l.size() > limits.bytesPerSession())
+                throw VhostUserException.refuse("log of " + l.size() + " bytes (limit: VhostUserLimits.bytesPerSession = " + limits.bytesPerSession() + ")");
+            // The mapping holds the file by itself: the fd is not kept (the message closes it).
+            next = new DirtyLog(Memfd.map(fd, l.offset(), l.size(), MappingRule.SHARED_FILE, arena));
         } catch (VhostUserException | RuntimeException e) {
             arena.close();
-            Fds.close(fd);
             if (e instanceof VhostUserException v) throw v;
-            throw VhostUserException.refuse("cannot map the dirty log: " + e.getMessage());
+            throw VhostUserException.refuse("cannot map the dirty log: log " + e.getMessage());
         }
         DirtyLog oldLog = log;
         Arena oldArena = logArena;
-        int oldFd = logFd;
         log = next;
         logArena = arena;
-        logFd = fd;
         logBasesSet++;
         applyLogging();
         if (oldLog != null) {
             pagesMarkedInOldLogs += oldLog.pagesMarked();
             oldArena.close();   // a writer still holding the old log gets an exception on a closed arena, never a stray write
-            Fds.close(oldFd);
         }
     }
 
@@ -551,26 +621,13 @@ public final class VhostUserSession implements AutoCloseable {
         memory.guestMemory().setDirtyLog(logging ? log : null);
     }
 
-    private static EventFd adoptEventFd(int fd, String what, int ring) throws VhostUserException {
+    /** Takes {@code fd} as an eventfd; a refused fd stays with the message, which closes it. */
+    private static EventFd adoptEventFd(OwnedFd fd, String what, int ring) throws VhostUserException {
         try {
             return EventFd.adopt(fd);
         } catch (RuntimeException e) {
-            Fds.close(fd);
             throw VhostUserException.refuse("ring " + ring + " " + what + " fd is not an eventfd: " + e.getMessage());
         }
-    }
-
-    /** Reads exactly {@code n} bytes at {@code off}, collecting any fds that come with them. False at end of stream. */
-    private boolean readFully(int off, int n, List<Integer> fds) {
-        int got = 0;
-        while (got < n) {
-            try (Received r = conn.recv(buf, off + got, n - got, Wire.MAX_REGIONS)) {
-                if (r.endOfStream()) return false;
-                for (int i = 0; i < r.fdCount(); i++) fds.add(r.takeFd(i));
-                got += r.length();
-            }
-        }
-        return true;
     }
 
     private void send(ByteBuffer msg) {
@@ -595,7 +652,7 @@ public final class VhostUserSession implements AutoCloseable {
         for (Vring v : rings) v.closeFds();
         memory.guestMemory().setDirtyLog(null);
         memory.close();
-        if (logArena != null) { logArena.close(); Fds.close(logFd); }
+        if (logArena != null) logArena.close();
         if (logEventFd != null) logEventFd.close();
         conn.close();
     }

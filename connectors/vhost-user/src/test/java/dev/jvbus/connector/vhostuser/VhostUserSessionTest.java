@@ -156,6 +156,7 @@ class VhostUserSessionTest {
     @Test
     void dirtyLoggingMarksDeviceWritesInTheFrontEndsLogWithoutRestartingRings() throws Exception {
         try (FrontEnd fe = new FrontEnd(backend.socket()); Memfd logMem = Memfd.create("log", 4096)) {
+            fe.send(Request.SET_OWNER);   // what every front-end sends first (a connection without it is dropped)
             fe.send(Request.GET_FEATURES);
             assertThat(fe.replyU64(Request.GET_FEATURES) & (1L << Wire.F_LOG_ALL)).as("VHOST_F_LOG_ALL offered").isNotZero();
             fe.sendU64(Request.SET_PROTOCOL_FEATURES, ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK, ProtocolFeature.LOG_SHMFD));
@@ -193,6 +194,7 @@ class VhostUserSessionTest {
     @Test
     void startedButDisabledRingsRunInactiveAndAreEnabledInPlace() throws Exception {
         try (FrontEnd fe = new FrontEnd(backend.socket())) {
+            fe.send(Request.SET_OWNER);   // what every front-end sends first (a connection without it is dropped)
             fe.sendU64(Request.SET_FEATURES, V1 | (1L << Wire.F_PROTOCOL_FEATURES));
             fe.sendMemTable(MEM, USER_BASE, mem.fd());
             for (int i = 0; i < 2; i++) {
@@ -219,6 +221,7 @@ class VhostUserSessionTest {
     void featuresOutsideTheOfferAreRefusedWithAFailedAck() throws Exception {
         device.limitFeatures(~EVENT_IDX);
         try (FrontEnd fe = new FrontEnd(backend.socket())) {
+            fe.send(Request.SET_OWNER);   // what every front-end sends first (a connection without it is dropped)
             fe.sendU64(Request.SET_PROTOCOL_FEATURES, ProtocolFeature.REPLY_ACK.mask());
             fe.sendU64NeedReply(Request.SET_FEATURES, V1 | EVENT_IDX);
             assertThat(fe.replyU64(Request.SET_FEATURES)).as("non-zero ack = refused").isNotZero();
@@ -233,6 +236,7 @@ class VhostUserSessionTest {
     @Test
     void malformedMessagesFailThatRequestAndTheSessionGoesOn() throws Exception {
         try (FrontEnd fe = new FrontEnd(backend.socket())) {
+            fe.send(Request.SET_OWNER);   // what every front-end sends first (a connection without it is dropped)
             fe.sendU64(Request.SET_PROTOCOL_FEATURES, ProtocolFeature.REPLY_ACK.mask());
             // wrong payload size for SET_VRING_NUM
             fe.send(Request.SET_VRING_NUM, Wire.FLAG_NEED_REPLY, Codec.payload(4).putInt(0).flip());
@@ -271,6 +275,7 @@ class VhostUserSessionTest {
     @Test
     void ringAddressesOutsideTheMemoryTableDoNotStartAndRaiseTheErrorFd() throws Exception {
         try (FrontEnd fe = new FrontEnd(backend.socket())) {
+            fe.send(Request.SET_OWNER);   // what every front-end sends first (a connection without it is dropped)
             fe.sendU64(Request.SET_FEATURES, V1 | (1L << Wire.F_PROTOCOL_FEATURES));
             fe.sendMemTable(MEM, USER_BASE, mem.fd());
             fe.sendU64(Request.SET_VRING_ERR, 0, err0.fd());

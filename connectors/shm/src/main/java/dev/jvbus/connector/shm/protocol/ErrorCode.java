@@ -25,7 +25,9 @@ public enum ErrorCode {
     DENIED(11),
     /** The framing itself is broken; the bus closes the connection after this reply. */
     BAD_FRAME(12),
-    INTERNAL(13);
+    INTERNAL(13),
+    /** An operator limit was reached (sessions per socket, regions or bytes per session, time to HELLO); the message names it. */
+    LIMIT(14);
 
     private final int code;
 

@@ -1,7 +1,7 @@
 package dev.jvbus.connector.shm.protocol;
 
 import dev.jvbus.core.sys.Errno;
-import dev.jvbus.core.sys.Received;
+import dev.jvbus.core.sys.OwnedFds;
 import dev.jvbus.core.sys.UnixConnection;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -15,7 +15,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Reading asks the kernel for exactly the header, then exactly the body, so a read never takes
  * bytes of the next frame and the fds of a frame (attached by the sender to its first byte) are
  * always collected with that frame. Every fd that arrives is owned at once by the frame's
- * {@link PassedFds}; nothing is left to leak on an error path. One thread reads.
+ * {@link OwnedFds}; nothing is left to leak on an error path. A frame holds at most the fds its
+ * type carries ({@link Wire#MAX_FDS} until the header says the type): a peer that spreads more over
+ * many sendmsg calls gets the frame refused, every fd it brought closed, and the rest discarded by
+ * the kernel before they reach this process. One thread reads.
  *
  * <p>Sending is serialised by one lock per connection, so a reply from the session thread and an
  * event from a bus thread never interleave their bytes (control plane: a lock is clear and cheap).
@@ -35,8 +38,11 @@ public final class FrameChannel implements AutoCloseable {
     /** What one {@link #read()} found. */
     public sealed interface Inbound { }
 
-    /** A frame whose length was sound; the body may still be anything. Close it to close untaken fds. */
-    public record Frame(FrameHeader header, ByteBuffer body, PassedFds fds, boolean fdsTruncated) implements Inbound, AutoCloseable {
+    /**
+     * A frame whose length was sound; the body may still be anything. Close it to close untaken fds.
+     * If {@code fds().overLimit()}, the frame brought more fds than its type carries and holds none.
+     */
+    public record Frame(FrameHeader header, ByteBuffer body, OwnedFds fds) implements Inbound, AutoCloseable {
         @Override public void close() { fds.close(); }
     }
 
@@ -48,19 +54,10 @@ public final class FrameChannel implements AutoCloseable {
 
     /** Blocks for the next frame. */
     public Inbound read() {
-        int[] fds = new int[0];
-        boolean truncated = false;
-        int got = 0;
+        OwnedFds fds = OwnedFds.upTo(Wire.MAX_FDS);
         try {
-            while (got < Wire.HEADER) {
-                try (Received r = connection.recv(header, got, Wire.HEADER - got, Wire.MAX_FDS)) {
-                    if (r.endOfStream()) return closeAnd(fds, new EndOfStream(got > 0));
-                    if (r.wouldBlock()) continue;
-                    truncated |= r.fdsTruncated();
-                    fds = takeAll(r, fds);
-                    got += r.length();
-                }
-            }
+            int got = connection.recvFully(header, 0, Wire.HEADER, fds);
+            if (got < Wire.HEADER) return closeAnd(fds, new EndOfStream(got > 0));
             ByteBuffer hb = ByteBuffer.wrap(header).order(ByteOrder.LITTLE_ENDIAN);
             FrameHeader h;
             try {
@@ -68,35 +65,20 @@ public final class FrameChannel implements AutoCloseable {
             } catch (ProtocolException e) {
                 return closeAnd(fds, new BrokenFrame(e, hb.getInt(8)));
             }
+            // The type fixes how many fds the frame carries: refuse any more from here on.
+            MessageType type = MessageType.of(h.typeCode());
+            fds.lowerLimit(type == null ? 0 : type.fds());
             int need = h.bodyLength();
-            got = 0;
-            while (got < need) {
-                try (Received r = connection.recv(body, got, need - got, Wire.MAX_FDS)) {
-                    if (r.endOfStream()) return closeAnd(fds, new EndOfStream(true));
-                    if (r.wouldBlock()) continue;
-                    truncated |= r.fdsTruncated();
-                    fds = takeAll(r, fds);
-                    got += r.length();
-                }
-            }
-            PassedFds owned = new PassedFds(fds);
-            fds = new int[0];
-            return new Frame(h, ByteBuffer.wrap(Arrays.copyOf(body, need)).order(ByteOrder.LITTLE_ENDIAN), owned, truncated);
+            if (connection.recvFully(body, 0, need, fds) < need) return closeAnd(fds, new EndOfStream(true));
+            return new Frame(h, ByteBuffer.wrap(Arrays.copyOf(body, need)).order(ByteOrder.LITTLE_ENDIAN), fds);
         } catch (RuntimeException e) {
-            new PassedFds(fds).close();
+            fds.close();
             throw e;
         }
     }
 
-    private static int[] takeAll(Received r, int[] fds) {
-        if (r.fdCount() == 0) return fds;
-        int[] more = Arrays.copyOf(fds, fds.length + r.fdCount());
-        for (int i = 0; i < r.fdCount(); i++) more[fds.length + i] = r.takeFd(i);
-        return more;
-    }
-
-    private static Inbound closeAnd(int[] fds, Inbound result) {
-        new PassedFds(fds).close();
+    private static Inbound closeAnd(OwnedFds fds, Inbound result) {
+        fds.close();
         return result;
     }
 
@@ -117,6 +99,24 @@ public final class FrameChannel implements AutoCloseable {
         sendLock.lock();
         try {
             connection.sendAll(frame, fds);
+        } finally {
+            sendLock.unlock();
+        }
+    }
+
+    /**
+     * Sends one message if that can be done at once (no wait for the socket buffer or another
+     * sender): the last word to a peer the bus is about to drop, which may have stopped reading.
+     *
+     * @return true if the whole frame went out
+     */
+    public boolean sendNow(Message m, int seq) {
+        ByteBuffer frame = Codec.encode(m, seq);
+        byte[] bytes = new byte[frame.remaining()];
+        frame.get(bytes);
+        if (!sendLock.tryLock()) return false;
+        try {
+            return connection.sendNow(bytes) == bytes.length;
         } finally {
             sendLock.unlock();
         }

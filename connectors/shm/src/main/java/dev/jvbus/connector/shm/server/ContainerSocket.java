@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -18,7 +19,10 @@ import java.util.logging.Logger;
 /**
  * One container's listening socket (mode 0600) and the sessions it accepted. A connecting peer is
  * checked by uid (SO_PEERCRED) before it may send anything; a refused peer gets one DENIED reply
- * (seq 0) saying why, and the connection is closed.
+ * (seq 0) saying why, and the connection is closed. So does (with LIMIT) a peer that would exceed
+ * {@link ShmLimits#sessionsPerSocket()}, and (with INTERNAL) one the JVM cannot start a thread for;
+ * the acceptor itself never stops for either, nor waits on a peer: refusals go out with
+ * {@link FrameChannel#sendNow}.
  */
 public final class ContainerSocket implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(ContainerSocket.class.getName());
@@ -27,20 +31,25 @@ public final class ContainerSocket implements AutoCloseable {
     private final Container container;
     private final UnixListener listener;
     private final AllowedPeers allowed;
+    private final ShmLimits limits;
+    private final ThreadFactory sessionThreads;
     private final Set<Session> sessions = ConcurrentHashMap.newKeySet();
     private final AtomicInteger accepted = new AtomicInteger();
     private final Thread acceptor;
     private volatile boolean closed;
 
-    private ContainerSocket(Container container, UnixListener listener, AllowedPeers allowed) {
+    private ContainerSocket(Container container, UnixListener listener, AllowedPeers allowed, ShmLimits limits,
+                            ThreadFactory sessionThreads) {
         this.container = container;
         this.listener = listener;
         this.allowed = allowed;
+        this.limits = limits;
+        this.sessionThreads = sessionThreads;
         this.acceptor = Thread.ofPlatform().daemon().name("jvbus-shm-accept-" + container.name()).unstarted(this::acceptLoop);
     }
 
-    static ContainerSocket open(Container container, Path path, AllowedPeers allowed) {
-        ContainerSocket s = new ContainerSocket(container, UnixListener.bind(path, BACKLOG), allowed);
+    static ContainerSocket open(Container container, Path path, AllowedPeers allowed, ShmLimits limits, ThreadFactory sessionThreads) {
+        ContainerSocket s = new ContainerSocket(container, UnixListener.bind(path, BACKLOG), allowed, limits, sessionThreads);
         s.acceptor.start();
         return s;
     }
@@ -50,6 +59,8 @@ public final class ContainerSocket implements AutoCloseable {
     public Container container() { return container; }
 
     public AllowedPeers allowed() { return allowed; }
+
+    public ShmLimits limits() { return limits; }
 
     /** Sessions currently connected. */
     public int sessionCount() { return sessions.size(); }
@@ -68,7 +79,7 @@ public final class ContainerSocket implements AutoCloseable {
             if (conn == null) return;   // listener closed
             try {
                 admit(conn);
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | OutOfMemoryError e) {
                 LOG.log(Level.WARNING, "container '" + container.name() + "': cannot start a session", e);
                 conn.close();
             }
@@ -80,23 +91,42 @@ public final class ContainerSocket implements AutoCloseable {
         FrameChannel channel = new FrameChannel(conn);
         if (!allowed.permits(peer)) {
             LOG.info(() -> "container '" + container.name() + "': refused pid " + peer.pid() + " uid " + peer.uid());
-            try {
-                channel.send(Reply.error(ErrorCode.DENIED, "uid " + peer.uid() + " is not allowed to use container '"
-                        + container.name() + "'; ask the operator to add it"), 0);
-            } catch (RuntimeException gone) {
-                // the peer did not wait for the answer
-            }
-            channel.close();
+            refuse(channel, ErrorCode.DENIED, "uid " + peer.uid() + " is not allowed to use container '"
+                    + container.name() + "'; ask the operator to add it");
+            return;
+        }
+        // Only this thread adds sessions, so the count cannot grow between the check and the add.
+        if (sessions.size() >= limits.sessionsPerSocket()) {
+            String why = "container '" + container.name() + "' already serves " + sessions.size()
+                    + " connections (limit: ShmLimits.sessionsPerSocket = " + limits.sessionsPerSocket() + "); try again later";
+            LOG.warning(() -> "refused pid " + peer.pid() + " uid " + peer.uid() + ": " + why);
+            refuse(channel, ErrorCode.LIMIT, why);
             return;
         }
         int n = accepted.incrementAndGet();
         String name = "shm " + container.name() + "#" + n;
-        Session session = new Session(container, channel, peer, name, sessions::remove);
+        Session session = new Session(container, channel, peer, name, limits, sessions::remove);
         sessions.add(session);
         if (closed) {   // raced with close(): do not leave a session behind
             session.shutdown();
         }
-        Thread.ofPlatform().daemon().name("jvbus-shm-" + container.name() + "-" + n).start(session);
+        try {
+            Thread t = sessionThreads.newThread(session);
+            t.setName("jvbus-shm-" + container.name() + "-" + n);
+            t.start();
+        } catch (OutOfMemoryError e) {
+            // "unable to create native thread": this connection is refused; the acceptor and every other session go on.
+            sessions.remove(session);
+            String why = "the bus cannot start a thread for this connection now (" + e.getMessage() + "); try again later";
+            LOG.warning(() -> name + ": " + why);
+            refuse(channel, ErrorCode.INTERNAL, why);
+        }
+    }
+
+    /** One REPLY with seq 0, sent only if it can go at once, then the connection is closed. */
+    private static void refuse(FrameChannel channel, ErrorCode code, String why) {
+        channel.sendNow(Reply.error(code, why), 0);
+        channel.close();
     }
 
     private static void pause() {

@@ -7,7 +7,9 @@ import dev.jvbus.core.bus.DeviceException;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.FdStat;
+import dev.jvbus.core.sys.MappingRule;
 import dev.jvbus.core.sys.Memfd;
+import dev.jvbus.core.sys.OwnedFd;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -97,6 +99,13 @@ final class OpenDevice {
 
     int regionCount() { return regions.size(); }
 
+    /** Bytes of the client's memory this device has mapped (each region maps only its window). */
+    long mappedBytes() {
+        long sum = 0;
+        for (SharedRegion r : regions) sum += r.size();
+        return sum;
+    }
+
     /**
      * Unmaps the regions and closes the doorbells. Only after the device was reset (status 0, close,
      * unplug): until then the model's queues may read the memory.
@@ -124,7 +133,8 @@ final class OpenDevice {
         }
     }
 
-    static Memfd map(int fd, long offset, long size) {
-        return Memfd.adopt(fd, offset + size);
+    /** Maps the window {@code [offset, offset + size)} of a sealed memfd and takes the fd; on refusal the fd stays the caller's. */
+    static Memfd map(OwnedFd fd, long offset, long size) {
+        return Memfd.adopt(fd, offset, size, MappingRule.SEALED_MEMFD);
     }
 }

@@ -6,7 +6,6 @@ import dev.jvbus.connector.shm.protocol.ErrorCode;
 import dev.jvbus.connector.shm.protocol.FrameChannel;
 import dev.jvbus.connector.shm.protocol.Message;
 import dev.jvbus.connector.shm.protocol.Message.Reply;
-import dev.jvbus.connector.shm.protocol.PassedFds;
 import dev.jvbus.connector.shm.protocol.PayloadReader;
 import dev.jvbus.connector.shm.protocol.ProtocolException;
 import dev.jvbus.connector.shm.protocol.Wire;
@@ -25,9 +24,11 @@ import dev.jvbus.core.model.QueueConfig;
 import dev.jvbus.core.sys.Errno;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.FdStat;
+import dev.jvbus.core.sys.MappingRule;
 import dev.jvbus.core.sys.Memfd;
+import dev.jvbus.core.sys.OwnedFd;
+import dev.jvbus.core.sys.OwnedFds;
 import dev.jvbus.core.sys.PeerCredentials;
-import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -48,7 +49,12 @@ import java.util.logging.Logger;
  * would pin a virtual thread's carrier anyway. Events (hotplug, NEEDS_RESET) are queued by the bus
  * thread that caused them and sent by the session's event thread (see {@link #OUTBOX}), so a client
  * that stops reading blocks nobody but itself; {@link FrameChannel} serialises sends, so frames never
- * interleave.
+ * interleave. A connection that has not completed HELLO within {@link ShmLimits#helloTimeout()} is
+ * dropped; its regions and mapped bytes are bounded by {@link ShmLimits} too.
+ *
+ * <p>Fds: each frame owns the fds that came with it ({@link OwnedFds}); DEVSHM and SIGNAL take the
+ * ones they keep, and the frame closes the rest, once, before the reply goes out. A DEVSHM fd must
+ * pass {@link MappingRule#SEALED_MEMFD} (see PROTOCOL.md, DEVSHM rules).
  *
  * <p>Errors: every recoverable error is a REPLY with a code and the session goes on. Only a broken
  * frame (its length cannot be trusted) and a dead peer end the session; ending it closes every
@@ -62,6 +68,7 @@ final class Session implements Runnable, DeviceObserver {
     private final FrameChannel channel;
     private final PeerCredentials peer;
     private final String name;
+    private final ShmLimits limits;
     private final Consumer<Session> onEnd;
 
     // Guarded by this: the session thread changes them per request; bus threads on device removal.
@@ -81,12 +88,14 @@ final class Session implements Runnable, DeviceObserver {
     private final java.util.concurrent.ArrayBlockingQueue<Message> outbox = new java.util.concurrent.ArrayBlockingQueue<>(OUTBOX);
     private Thread eventSender;
     private volatile boolean overflowed;
+    private Thread helloDeadline;
 
-    Session(Container container, FrameChannel channel, PeerCredentials peer, String name, Consumer<Session> onEnd) {
+    Session(Container container, FrameChannel channel, PeerCredentials peer, String name, ShmLimits limits, Consumer<Session> onEnd) {
         this.container = container;
         this.channel = channel;
         this.peer = peer;
         this.name = name;
+        this.limits = limits;
         this.onEnd = onEnd;
     }
 
@@ -97,6 +106,7 @@ final class Session implements Runnable, DeviceObserver {
     @Override
     public void run() {
         try {
+            armHelloDeadline();
             serve();
         } catch (RuntimeException e) {
             // The transport failed in a way recv/send do not map to end-of-stream; the session cannot go on.
@@ -104,6 +114,39 @@ final class Session implements Runnable, DeviceObserver {
         } finally {
             end();
         }
+    }
+
+    /**
+     * Drops the connection if HELLO has not succeeded within {@link ShmLimits#helloTimeout()}: a peer
+     * that connects and says nothing would otherwise hold a session slot and its thread for good.
+     * A virtual thread: it only sleeps, so it costs no platform thread and no carrier while it waits.
+     */
+    private void armHelloDeadline() {
+        Thread t;
+        try {
+            t = Thread.ofVirtual().name(name + "-hello-deadline").unstarted(this::enforceHelloDeadline);
+            synchronized (this) { helloDeadline = t; }
+            t.start();
+        } catch (OutOfMemoryError e) {
+            // Without the deadline this connection could stall forever: refuse it rather than serve it unguarded.
+            LOG.warning(() -> name + ": cannot start the HELLO deadline (" + e.getMessage() + "); dropping the connection");
+            shutdown();
+        }
+    }
+
+    private void enforceHelloDeadline() {
+        try {
+            Thread.sleep(limits.helloTimeout());
+        } catch (InterruptedException greetedOrEnded) {
+            return;
+        }
+        synchronized (this) {
+            if (greeted || ended) return;
+        }
+        String why = "no HELLO within " + limits.helloTimeout().toMillis() + " ms (limit: ShmLimits.helloTimeout); closing the connection";
+        LOG.info(() -> name + ": " + why);
+        channel.sendNow(Reply.error(ErrorCode.LIMIT, why), 0);   // best effort: never wait on a silent peer
+        shutdown();
     }
 
     private void serve() {
@@ -132,8 +175,10 @@ final class Session implements Runnable, DeviceObserver {
     /** The reply to one sound frame; never throws. */
     private Reply answer(FrameChannel.Frame frame) {
         try {
-            if (frame.fdsTruncated())
-                throw new Refusal(ErrorCode.BAD_FDS, "frame carried more than " + Wire.MAX_FDS + " fds; they were closed");
+            if (frame.fds().overLimit())
+                throw new Refusal(ErrorCode.BAD_FDS, "frame of type 0x" + Integer.toHexString(frame.header().typeCode())
+                        + " carried more fds than its type allows (limit: " + frame.fds().limit() + " fds for this type, at most "
+                        + Wire.MAX_FDS + " per frame); every fd it carried was closed");
             Message m = Codec.decode(frame.header(), frame.body(), frame.fds().count());
             if (!(m instanceof Message.Request request))
                 throw new Refusal(ErrorCode.UNKNOWN_TYPE, m.type() + " is sent by the bus, never to it");
@@ -149,7 +194,7 @@ final class Session implements Runnable, DeviceObserver {
         }
     }
 
-    private synchronized Reply handle(Message.Request request, PassedFds fds) throws Refusal, ProtocolException {
+    private synchronized Reply handle(Message.Request request, OwnedFds fds) throws Refusal, ProtocolException {
         if (ended) throw new Refusal(ErrorCode.INTERNAL, "session is ending");
         if (!greeted && !(request instanceof Message.Hello))
             throw new Refusal(ErrorCode.HELLO_FIRST, "send HELLO first; got " + request.type());
@@ -171,10 +216,17 @@ final class Session implements Runnable, DeviceObserver {
         if (Wire.VERSION < h.minVersion() || Wire.VERSION > h.maxVersion())
             throw new Refusal(ErrorCode.UNSUPPORTED_VERSION, "this bus speaks version " + Wire.VERSION
                     + "; the client offered " + h.minVersion() + ".." + h.maxVersion());
+        try {
+            // Platform, like the reader: it may sit in a native sendmsg to a slow client, which would pin a carrier.
+            eventSender = Thread.ofPlatform().daemon().name(name + "-events").start(this::sendEvents);
+        } catch (OutOfMemoryError e) {
+            // The JVM cannot create a thread now: refuse this HELLO, the client may try again; nobody else is affected.
+            throw new Refusal(ErrorCode.INTERNAL, "the bus cannot start this session's event thread now (" + e.getMessage()
+                    + "); try HELLO again later");
+        }
         greeted = true;
+        if (helloDeadline != null) helloDeadline.interrupt();
         client = h.client();
-        // Platform, like the reader: it may sit in a native sendmsg to a slow client, which would pin a carrier.
-        eventSender = Thread.ofPlatform().daemon().name(name + "-events").start(this::sendEvents);
         events = container.subscribe(this::forward);
         LOG.fine(() -> name + ": HELLO from '" + client + "' (pid " + peer.pid() + ", uid " + peer.uid() + ")");
         return Reply.ok(Codec.encodeHelloAccepted(new Message.HelloAccepted(Wire.VERSION, container.name())));
@@ -290,36 +342,55 @@ final class Session implements Runnable, DeviceObserver {
         }
     }
 
-    private Reply devShm(Message.DevShm s, PassedFds fds) throws Refusal {
+    private Reply devShm(Message.DevShm s, OwnedFds fds) throws Refusal {
         OpenDevice d = requireOpen(s.devid());
-        FdStat file = fds.stat(0);
-        if (!file.mappable())
-            throw new Refusal(ErrorCode.BAD_FDS, "DEVSHM fd is a " + file.kind() + ", not a memfd or regular file");
+        OwnedFd fd = fds.get(0);
+        FdStat file;
+        try {
+            file = MappingRule.SEALED_MEMFD.check(fd);
+        } catch (IllegalArgumentException e) {
+            throw new Refusal(ErrorCode.BAD_FDS, "DEVSHM " + e.getMessage());
+        }
         d.checkRegion(s.guestAddress(), s.size(), s.offset(), file);
+        checkSessionMemory(s);
         Memfd mapping;
         try {
-            mapping = OpenDevice.map(fds.peek(0), s.offset(), s.size());
-        } catch (IllegalArgumentException | UncheckedIOException e) {
+            mapping = OpenDevice.map(fd, s.offset(), s.size());   // takes the fd on success
+        } catch (IllegalArgumentException | Errno.SysException e) {
             throw new Refusal(ErrorCode.BAD_REGION, "DEVSHM on device " + s.devid() + ": cannot map: " + e.getMessage());
         }
-        fds.take(0);   // the mapping owns the fd now
         d.addRegion(new SharedRegion(s.guestAddress(), s.size(), s.offset(), mapping));
         return Reply.ok();
     }
 
-    private Reply signal(Message.Signal s, PassedFds fds) throws Refusal {
+    /** The session's share of the bus: regions and mapped bytes over every device it holds ({@link ShmLimits}). */
+    private void checkSessionMemory(Message.DevShm s) throws Refusal {
+        int regions = 0;
+        long bytes = 0;
+        for (OpenDevice o : open.values()) {
+            regions += o.regionCount();
+            bytes += o.mappedBytes();
+        }
+        if (regions >= limits.regionsPerSession())
+            throw new Refusal(ErrorCode.LIMIT, "DEVSHM on device " + s.devid() + ": this session already has " + regions
+                    + " regions mapped (limit: ShmLimits.regionsPerSession = " + limits.regionsPerSession() + ")");
+        if (s.size() > limits.bytesPerSession() - bytes)
+            throw new Refusal(ErrorCode.LIMIT, "DEVSHM on device " + s.devid() + ": " + s.size() + " more bytes would bring this session's"
+                    + " shared memory past " + limits.bytesPerSession() + " bytes (limit: ShmLimits.bytesPerSession; "
+                    + bytes + " mapped now)");
+    }
+
+    private Reply signal(Message.Signal s, OwnedFds fds) throws Refusal {
         OpenDevice d = requireOpen(s.devid());
         for (int i = 0; i < 2; i++) {
-            if (!fds.isEventFd(i))
+            if (!fds.get(i).isEventFd())
                 throw new Refusal(ErrorCode.BAD_FDS, "SIGNAL fd " + i + " (" + (i == 0 ? "kick" : "call") + ") is a "
-                        + fds.stat(i).kind() + ", not an eventfd");
+                        + fds.get(i).stat().kind() + ", not an eventfd");
         }
-        EventFd kick = EventFd.adopt(fds.peek(0));
-        fds.take(0);
+        EventFd kick = EventFd.adopt(fds.get(0));
         EventFd call;
         try {
-            call = EventFd.adopt(fds.peek(1));
-            fds.take(1);
+            call = EventFd.adopt(fds.get(1));
         } catch (RuntimeException e) {
             kick.close();
             throw e;
@@ -398,6 +469,7 @@ final class Session implements Runnable, DeviceObserver {
             held = new ArrayList<>(open.values());
             open.clear();
             if (events != null) events.close();
+            if (helloDeadline != null) helloDeadline.interrupt();
         }
         if (eventSender != null) eventSender.interrupt();
         for (OpenDevice d : held) {

@@ -4,17 +4,16 @@ import dev.jvbus.core.memory.MemoryRegion;
 import dev.jvbus.core.sys.Memfd;
 
 /**
- * One DEVSHM region as the session holds it: the client's fd mapped here (the session owns the
- * mapping and closes it when the device resets or the client goes), and the window
- * {@code [offset, offset + size)} of that file that the device sees at {@code guestAddress}.
- *
- * <p>The whole prefix {@code [0, offset + size)} is mapped (that is what {@link Memfd#adopt} does,
- * with its kind, size and seal checks); only the window is handed to the device.
+ * One DEVSHM region as the session holds it: the window {@code [offset, offset + size)} of the
+ * client's memfd, mapped here (the session owns the mapping and its fd and closes them when the
+ * device resets or the client goes), which the device sees at {@code guestAddress}. Only the window
+ * is mapped ({@link Memfd#adopt}, with its kind, access-mode and seal checks), so a small window at
+ * a large offset of a sparse file costs the bus no more address space than its size.
  */
 record SharedRegion(long guestAddress, long size, long offset, Memfd mapping) implements AutoCloseable {
 
     MemoryRegion memoryRegion() {
-        return new MemoryRegion(guestAddress, size, mapping.segment().asSlice(offset, size));
+        return new MemoryRegion(guestAddress, size, mapping.segment());
     }
 
     long end() {

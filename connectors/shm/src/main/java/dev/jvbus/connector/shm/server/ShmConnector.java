@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
+import java.util.concurrent.ThreadFactory;
 
 /**
  * The shm connector: the native vbus protocol (PROTOCOL.md) for host processes, one AF_UNIX socket
@@ -23,12 +24,32 @@ import java.util.TreeMap;
 public final class ShmConnector implements AutoCloseable {
     private final Bus bus;
     private final Path runtimeDirectory;
+    private final ShmLimits limits;
+    private final ThreadFactory sessionThreads;
     private final Map<String, ContainerSocket> sockets = new TreeMap<>();
 
+    /** A connector with the default {@link ShmLimits}. */
     public ShmConnector(Bus bus, Path runtimeDirectory) {
+        this(bus, runtimeDirectory, ShmLimits.DEFAULTS);
+    }
+
+    /** A connector whose sessions keep to {@code limits} (the operator's settings). */
+    public ShmConnector(Bus bus, Path runtimeDirectory, ShmLimits limits) {
+        this(bus, runtimeDirectory, limits, Thread.ofPlatform().daemon().factory());
+    }
+
+    /**
+     * Tests: {@code sessionThreads} makes each session's thread (platform threads: a session sits in
+     * a native recvmsg, which would pin a virtual thread's carrier anyway).
+     */
+    ShmConnector(Bus bus, Path runtimeDirectory, ShmLimits limits, ThreadFactory sessionThreads) {
         this.bus = bus;
         this.runtimeDirectory = RuntimeDirectory.prepare(runtimeDirectory);
+        this.limits = java.util.Objects.requireNonNull(limits, "limits");
+        this.sessionThreads = sessionThreads;
     }
+
+    public ShmLimits limits() { return limits; }
 
     public Path runtimeDirectory() { return runtimeDirectory; }
 
@@ -52,7 +73,7 @@ public final class ShmConnector implements AutoCloseable {
         if (sockets.containsKey(containerName)) throw new BusException("container '" + containerName + "' is already exposed");
         Path path = socketPath(containerName);
         RuntimeDirectory.clearStaleSocket(path);
-        ContainerSocket socket = ContainerSocket.open(container, path, allowed);
+        ContainerSocket socket = ContainerSocket.open(container, path, allowed, limits, sessionThreads);
         sockets.put(containerName, socket);
         container.subscribe(e -> {
             if (e instanceof dev.jvbus.core.bus.ContainerEvent.ContainerDestroyed) unexpose(containerName);

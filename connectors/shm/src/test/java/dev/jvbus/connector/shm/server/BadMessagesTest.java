@@ -11,26 +11,35 @@ import dev.jvbus.connector.shm.protocol.Wire;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.DevId;
 import dev.jvbus.core.sys.EventFd;
+import dev.jvbus.core.sys.HostileFds;
 import dev.jvbus.core.sys.Memfd;
+import dev.jvbus.core.sys.OwnedFd;
 import dev.jvbus.core.sys.UnixConnection;
 import dev.jvbus.core.testing.EchoModel;
-import java.io.RandomAccessFile;
+import dev.jvbus.core.testing.FdLedger;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Malformed requests over a real socket: each gets its error reply, the same session then does a
- * successful request, and a second client holding a device is unaffected throughout.
+ * successful request, and a second client holding a device is unaffected throughout. Around every
+ * refused request the process's fd table is checked: every fd the request carried was closed, and
+ * no other fd (a sentinel) was.
  */
 class BadMessagesTest {
     private static final DevId DEV1 = new DevId(1), DEV2 = new DevId(2);
 
+    @TempDir
+    Path dir;
+    private final FdLedger fds = new FdLedger();
     private ShmFixture fx;
     private Container c;
     private RawClient bad;
@@ -55,6 +64,7 @@ class BadMessagesTest {
         bad.close();
         bystander.close();
         fx.close();
+        fds.close();
     }
 
     /** The same session goes on: a well-formed request succeeds after the error. */
@@ -68,30 +78,37 @@ class BadMessagesTest {
         assertThat(r.errorMessage()).contains(text);
     }
 
+    /** Sends a request the bus must refuse; checks that it closed every fd the request carried, and nothing else. */
+    private Reply refused(FdLedger.Request<Reply> request) throws Exception {
+        Reply r = fds.around("a refused request", request);
+        assertThat(r.isOk()).as("refused: " + r).isFalse();
+        return r;
+    }
+
     @Test
     void aTruncatedBodyIsABadMessage() throws Exception {
-        Reply r = bad.raw(Wire.HEADER + 2, MessageType.DEVOPEN.code(), 0, new byte[] {1, 0});
+        Reply r = refused(() -> bad.raw(Wire.HEADER + 2, MessageType.DEVOPEN.code(), 0, new byte[] {1, 0}));
         assertError(r, ErrorCode.BAD_MESSAGE, "DEVOPEN truncated: devid needs 4 bytes, 2 left");
         sessionCarriesOn();
     }
 
     @Test
     void trailingBytesAreABadMessage() throws Exception {
-        Reply r = bad.raw(Wire.HEADER + 6, MessageType.DEVCLOSE.code(), 0, new byte[] {1, 0, 0, 0, 9, 9});
+        Reply r = refused(() -> bad.raw(Wire.HEADER + 6, MessageType.DEVCLOSE.code(), 0, new byte[] {1, 0, 0, 0, 9, 9}));
         assertError(r, ErrorCode.BAD_MESSAGE, "DEVCLOSE has 2 unexpected trailing bytes");
         sessionCarriesOn();
     }
 
     @Test
     void aTruncatedBusCallPayloadIsABadMessage() throws Exception {
-        Reply r = bad.request(new Message.DevCall(DEV1, BusCall.SET_QUEUE, new byte[] {0, 0, 8}));
+        Reply r = refused(() -> bad.request(new Message.DevCall(DEV1, BusCall.SET_QUEUE, new byte[] {0, 0, 8})));
         assertError(r, ErrorCode.BAD_MESSAGE, "SET_QUEUE payload truncated");
         sessionCarriesOn();
     }
 
     @Test
     void anUnknownTypeIsNamed() throws Exception {
-        Reply r = bad.raw(Wire.HEADER + 3, 0x55, 0, new byte[] {1, 2, 3});
+        Reply r = refused(() -> bad.raw(Wire.HEADER + 3, 0x55, 0, new byte[] {1, 2, 3}));
         assertError(r, ErrorCode.UNKNOWN_TYPE, "unknown message type 0x55");
         sessionCarriesOn();
     }
@@ -99,8 +116,10 @@ class BadMessagesTest {
     @Test
     void aRequestBeforeHelloIsRefused() throws Exception {
         try (RawClient fresh = new RawClient(fx.socket("bad"))) {
-            assertError(fresh.request(new Message.Enumerate()), ErrorCode.HELLO_FIRST, "send HELLO first");
-            assertError(fresh.request(new Message.Hello(7, 9, "future")), ErrorCode.UNSUPPORTED_VERSION, "speaks version 1");
+            // The bus has accepted it (its end of the socket is open) before the fd table is first looked at.
+            ShmFixture.eventually("the fresh connection has its session", () -> fx.shm.socket("bad").orElseThrow().sessionCount() == 3);
+            assertError(refused(() -> fresh.request(new Message.Enumerate())), ErrorCode.HELLO_FIRST, "send HELLO first");
+            assertError(refused(() -> fresh.request(new Message.Hello(7, 9, "future"))), ErrorCode.UNSUPPORTED_VERSION, "speaks version 1");
             assertThat(fresh.request(new Message.Hello(1, 9, "now")).isOk()).isTrue();
             assertThat(fresh.request(new Message.Enumerate()).isOk()).isTrue();
         }
@@ -109,7 +128,7 @@ class BadMessagesTest {
     @Test
     void aMissingFdIsBadFds() throws Exception {
         ByteBuffer body = ByteBuffer.allocate(28).order(ByteOrder.LITTLE_ENDIAN).putInt(1).putLong(0).putLong(4096).putLong(0);
-        Reply r = bad.raw(Wire.HEADER + 28, MessageType.DEVSHM.code(), 0, body.array());
+        Reply r = refused(() -> bad.raw(Wire.HEADER + 28, MessageType.DEVSHM.code(), 0, body.array()));
         assertError(r, ErrorCode.BAD_FDS, "DEVSHM carries 1 fds, got 0");
         sessionCarriesOn();
     }
@@ -119,7 +138,7 @@ class BadMessagesTest {
         try (EventFd a = EventFd.create(); EventFd b = EventFd.create()) {
             long before = OpenFds.count("eventfd");
             // ENUMERATE carries no fds; these two must be closed by the bus, not kept.
-            Reply r = bad.raw(Wire.HEADER, MessageType.ENUMERATE.code(), 2, new byte[0], a.fd(), b.fd());
+            Reply r = refused(() -> bad.raw(Wire.HEADER, MessageType.ENUMERATE.code(), 2, new byte[0], a.fd(), b.fd()));
             assertError(r, ErrorCode.BAD_FDS, "ENUMERATE carries 0 fds, got 2");
             assertThat(OpenFds.count("eventfd")).as("eventfds open in this process after the refusal").isEqualTo(before);
         }
@@ -130,7 +149,7 @@ class BadMessagesTest {
     void aSocketWhereAMemfdBelongsIsBadFds() throws Exception {
         try (UnixConnection.Pair pair = UnixConnection.pair()) {
             long before = OpenFds.count("socket:");
-            Reply r = bad.request(new Message.DevShm(DEV1, 0, 4096, 0), pair.first().fd());
+            Reply r = refused(() -> bad.request(new Message.DevShm(DEV1, 0, 4096, 0), pair.first().fd()));
             assertError(r, ErrorCode.BAD_FDS, "DEVSHM fd is a SOCKET, not a memfd or regular file");
             assertThat(OpenFds.count("socket:")).isEqualTo(before);
         }
@@ -140,23 +159,65 @@ class BadMessagesTest {
     @Test
     void aSocketWhereAnEventFdBelongsIsBadFds() throws Exception {
         try (UnixConnection.Pair pair = UnixConnection.pair(); EventFd call = EventFd.create()) {
-            Reply r = bad.request(new Message.Signal(DEV1, 0), pair.first().fd(), call.fd());
+            Reply r = refused(() -> bad.request(new Message.Signal(DEV1, 0), pair.first().fd(), call.fd()));
             assertError(r, ErrorCode.BAD_FDS, "SIGNAL fd 0 (kick) is a SOCKET, not an eventfd");
         }
         sessionCarriesOn();
     }
 
     @Test
-    void aRegularTempFileCanBeShared() throws Exception {
-        Path file = Files.createTempFile("jvbus-region-", ".bin");
-        try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
-            raf.setLength(8192);
-            int fd = fdOf(raf);
-            Reply r = bad.request(new Message.DevShm(DEV1, 0x10000, 4096, 4096), fd);
-            assertThat(r.isOk()).as(r.toString()).isTrue();
-            assertThat(c.device(DEV1).holder()).isPresent();
-        } finally {
-            Files.deleteIfExists(file);
+    void aRegularTempFileIsRefusedBecauseOnlyASealedMemfdCannotShrinkUnderTheBus() throws Exception {
+        Path file = dir.resolve("region.bin");
+        Files.write(file, new byte[8192]);
+        try (OwnedFd fd = HostileFds.openReadWrite(file)) {
+            Reply r = refused(() -> bad.request(new Message.DevShm(DEV1, 0x10000, 4096, 4096), fd.number()));
+            assertError(r, ErrorCode.BAD_FDS, "the bus maps only a memfd sealed with F_SEAL_SHRINK and F_SEAL_SEAL");
+            assertThat(r.errorMessage()).contains("SIGBUS");
+        }
+        sessionCarriesOn();
+    }
+
+    @Test
+    void anOPathFdAndAReadOnlyFdOfAFileTheClientMayNotWriteAreRefusedAndTheFileIsUnchanged() throws Exception {
+        // The bus may run as root (TAPs): reopening this file through /proc would succeed read-write.
+        Path secret = dir.resolve("secret");
+        byte[] content = "another user's key".repeat(500).getBytes(StandardCharsets.US_ASCII);
+        Files.write(secret, content);
+        Files.setPosixFilePermissions(secret, PosixFilePermissions.fromString("r--------"));
+        try (OwnedFd path = HostileFds.openPath(secret); OwnedFd readOnly = HostileFds.openReadOnly(secret)) {
+            assertError(refused(() -> bad.request(new Message.DevShm(DEV1, 0, 4096, 0), path.number())), ErrorCode.BAD_FDS,
+                    "DEVSHM fd was opened O_PATH");
+            assertError(refused(() -> bad.request(new Message.DevShm(DEV1, 0, 4096, 0), readOnly.number())), ErrorCode.BAD_FDS,
+                    "DEVSHM fd was opened O_RDONLY, not O_RDWR");
+        }
+        assertThat(c.device(DEV1).holder()).isPresent();
+        assertThat(Files.readAllBytes(secret)).as("the file is unchanged").isEqualTo(content);
+        sessionCarriesOn();
+    }
+
+    @Test
+    void anUnsealedMemfdAndOneSealedWithoutSealSealAreRefused() throws Exception {
+        try (OwnedFd unsealed = HostileFds.memfd("unsealed", 8192, 0);
+             OwnedFd notFinal = HostileFds.memfd("not-final", 8192, HostileFds.SEAL_SHRINK)) {
+            assertError(refused(() -> bad.request(new Message.DevShm(DEV1, 0, 4096, 0), unsealed.number())), ErrorCode.BAD_FDS,
+                    "DEVSHM fd is not sealed with F_SEAL_SHRINK");
+            assertError(refused(() -> bad.request(new Message.DevShm(DEV1, 0, 4096, 0), notFinal.number())), ErrorCode.BAD_FDS,
+                    "DEVSHM fd is sealed with F_SEAL_SHRINK but not F_SEAL_SEAL");
+            assertThat(HostileFds.truncate(unsealed.number(), 4096)).as("the bus added no seal on the client's behalf").isZero();
+        }
+        sessionCarriesOn();
+    }
+
+    @Test
+    void aFrameThatGathersFdsOverManySendsIsRefusedOnceItCarriesMoreThanItsTypeAndHoldsNone() throws Exception {
+        try (EventFd a = EventFd.create()) {
+            // DEVOPEN carries no fds: sent one byte and four fds per sendmsg, its 16 bytes would bring 64.
+            byte[] frame = RawClient.frame(Wire.HEADER + 4, MessageType.DEVOPEN.code(), 0, 777, new byte[] {2, 0, 0, 0});
+            Reply r = refused(() -> {
+                for (byte octet : frame) bad.channel.sendFrame(new byte[] {octet}, a.fd(), a.fd(), a.fd(), a.fd());
+                return bad.replyTo(777);
+            });
+            assertError(r, ErrorCode.BAD_FDS, "carried more fds than its type allows");
         }
         sessionCarriesOn();
     }
@@ -164,17 +225,17 @@ class BadMessagesTest {
     @Test
     void regionsOfImpossibleSizesAreRefused() throws Exception {
         try (Memfd m = Memfd.create("regions", 16 * 4096)) {
-            long before = OpenFds.count("memfd:");
-            assertError(bad.request(new Message.DevShm(DEV1, 0, 0, 0), m.fd()), ErrorCode.BAD_REGION, "size must be positive, got 0");
-            assertError(bad.request(new Message.DevShm(DEV1, 0, 17 * 4096, 0), m.fd()), ErrorCode.BAD_REGION,
+            assertError(refused(() -> bad.request(new Message.DevShm(DEV1, 0, 0, 0), m.fd())), ErrorCode.BAD_REGION,
+                    "size must be positive, got 0");
+            assertError(refused(() -> bad.request(new Message.DevShm(DEV1, 0, 17 * 4096, 0), m.fd())), ErrorCode.BAD_REGION,
                     "runs past the end of the 65536-byte file");
-            assertError(bad.request(new Message.DevShm(DEV1, 0, 4096, 15 * 4096 + 1), m.fd()), ErrorCode.BAD_REGION,
+            assertError(refused(() -> bad.request(new Message.DevShm(DEV1, 0, 4096, 15 * 4096 + 1), m.fd())), ErrorCode.BAD_REGION,
                     "must be a non-negative multiple of 4096");
-            assertError(bad.request(new Message.DevShm(DEV1, -4096, 8192, 0), m.fd()), ErrorCode.BAD_REGION, "wraps the address space");
-            assertThat(OpenFds.count("memfd:")).as("refused memfds are closed by the bus").isEqualTo(before);
+            assertError(refused(() -> bad.request(new Message.DevShm(DEV1, -4096, 8192, 0), m.fd())), ErrorCode.BAD_REGION,
+                    "wraps the address space");
 
             assertThat(bad.request(new Message.DevShm(DEV1, 0x100000, 8 * 4096, 0), m.fd()).isOk()).isTrue();
-            assertError(bad.request(new Message.DevShm(DEV1, 0x104000, 8 * 4096, 8 * 4096), m.fd()), ErrorCode.BAD_REGION,
+            assertError(refused(() -> bad.request(new Message.DevShm(DEV1, 0x104000, 8 * 4096, 8 * 4096), m.fd())), ErrorCode.BAD_REGION,
                     "overlaps the region at 0x100000+32768");
             assertThat(bad.request(new Message.DevShm(DEV1, 0x108000, 8 * 4096, 8 * 4096), m.fd()).isOk())
                     .as("an adjacent region is fine").isTrue();
@@ -183,29 +244,24 @@ class BadMessagesTest {
     }
 
     @Test
-    void callsOnADeviceNotOpenHereAreNotOpen() throws Exception {
-        assertError(bad.request(new Message.DevCall(DEV2, BusCall.GET_STATUS, new byte[0])), ErrorCode.NOT_OPEN, "device 2 is not open");
-        assertError(bad.request(new Message.DevOpen(DEV2)), ErrorCode.BUSY, "already open by shm client 'raw'");
-        assertError(bad.request(new Message.DevCall(DEV1, 0x42, new byte[0])), ErrorCode.BAD_MESSAGE, "unknown bus call 0x42");
-        assertError(bad.request(new Message.DevCall(DEV1, BusCall.MODEL_BASE + EchoModel.CALL_FAIL, new byte[0])),
-                ErrorCode.DEVICE_ERROR, "asked to fail");
+    void aDoorbellForANonexistentDeviceOrQueueIsRefusedAndBothFdsClosed() throws Exception {
+        try (EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
+            assertError(refused(() -> bad.request(new Message.Signal(DEV2, 0), kick.fd(), call.fd())), ErrorCode.NOT_OPEN, "not open");
+            assertError(refused(() -> bad.request(new Message.Signal(DEV1, 99), kick.fd(), call.fd())), ErrorCode.DEVICE_ERROR, "99");
+            assertError(refused(() -> bad.request(new Message.DevShm(DEV2, 0, 4096, 0), kick.fd())), ErrorCode.NOT_OPEN, "not open");
+        }
         sessionCarriesOn();
     }
 
-    /** The fd behind a RandomAccessFile, through /proc (the JDK does not hand it out). */
-    private static int fdOf(RandomAccessFile raf) throws Exception {
-        Path target = Path.of("/proc/self/fd");
-        try (var fds = Files.list(target)) {
-            String wanted = null;
-            for (Path p : (Iterable<Path>) fds::iterator) {
-                try {
-                    if (Files.readSymbolicLink(p).toString().contains("jvbus-region-")) wanted = p.getFileName().toString();
-                } catch (java.io.IOException gone) {
-                    // listing race
-                }
-            }
-            if (wanted == null) throw new AssertionError("temp file not open");
-            return Integer.parseInt(wanted);
-        }
+    @Test
+    void callsOnADeviceNotOpenHereAreNotOpen() throws Exception {
+        assertError(refused(() -> bad.request(new Message.DevCall(DEV2, BusCall.GET_STATUS, new byte[0]))), ErrorCode.NOT_OPEN,
+                "device 2 is not open");
+        assertError(refused(() -> bad.request(new Message.DevOpen(DEV2))), ErrorCode.BUSY, "already open by shm client 'raw'");
+        assertError(refused(() -> bad.request(new Message.DevCall(DEV1, 0x42, new byte[0]))), ErrorCode.BAD_MESSAGE,
+                "unknown bus call 0x42");
+        assertError(refused(() -> bad.request(new Message.DevCall(DEV1, BusCall.MODEL_BASE + EchoModel.CALL_FAIL, new byte[0]))),
+                ErrorCode.DEVICE_ERROR, "asked to fail");
+        sessionCarriesOn();
     }
 }

@@ -19,13 +19,21 @@ public final class ShmFixture implements AutoCloseable {
     public final ShmConnector shm;
 
     public ShmFixture() {
+        this(ShmLimits.DEFAULTS);
+    }
+
+    public ShmFixture(ShmLimits limits) {
+        this(limits, Thread.ofPlatform().daemon().factory());
+    }
+
+    ShmFixture(ShmLimits limits, java.util.concurrent.ThreadFactory sessionThreads) {
         try {
             Path parent = Files.createTempDirectory(Path.of("/tmp"), "jvbus-shm-");
             dir = parent.resolve("run");   // does not exist yet: the connector creates it 0700
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        shm = new ShmConnector(bus, dir);
+        shm = new ShmConnector(bus, dir, limits, sessionThreads);
     }
 
     /** A container with {@code devices} test-echo devices, exposed for this uid. */

@@ -13,7 +13,7 @@ public final class Wire {
     public static final int FLAG_NEED_REPLY = 0x8;
     /** VHOST_MEMORY_BASELINE_NREGIONS: the regions SET_MEM_TABLE may carry (and fds it may pass). */
     public static final int MAX_REGIONS = 8;
-    /** Memory slots we accept through ADD_MEM_REG (GET_MAX_MEM_SLOTS). */
+    /** Memory slots we accept through ADD_MEM_REG (GET_MAX_MEM_SLOTS) unless the operator says otherwise (VhostUserLimits). */
     public static final int MAX_MEM_SLOTS = 32;
     /** Largest config-space access. */
     public static final int MAX_CONFIG = 256;
