@@ -95,7 +95,7 @@ public final class GuestBench {
 
         Container c = Bus.withDiscoveredModels().createContainer("bench-guest");
         Device device = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", "guestnet", "mac", MAC));
-        L2Switch sw = Networks.global().network(c.name(), "guestnet");
+        L2Switch sw = Networks.of(c).getOrCreate("guestnet");
         Path sock = Files.createTempDirectory("jvbus-bench-guest").resolve("vhost.sock");
         Map<String, List<Round>> results = new LinkedHashMap<>();
         sides.forEach(s -> results.put(s, new ArrayList<>()));

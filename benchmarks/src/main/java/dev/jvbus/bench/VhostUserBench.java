@@ -83,7 +83,7 @@ public final class VhostUserBench {
         Container c = Bus.withDiscoveredModels().createContainer("bench-vhost");
         Device dev = c.addDevice("virtio-net", -1L, Map.of("network", "bench", "mac", MacAddress.toString(DEV_MAC)));
         CountingPort peer = new CountingPort();
-        SwitchPort peerPort = Networks.global().network(c.name(), "bench").join(peer);
+        SwitchPort peerPort = Networks.of(c).getOrCreate("bench").join(peer);
         Path ourSock = dir.resolve("ours.sock");
         VhostUserBackend ours = VhostUserBackend.serve(dev, ourSock);
 

@@ -1,5 +1,6 @@
 package dev.jvbus.core.bus;
 
+import dev.jvbus.core.model.ContainerResource;
 import dev.jvbus.core.model.DeviceModel;
 import dev.jvbus.core.model.DeviceModels;
 import dev.jvbus.core.state.DeviceState;
@@ -43,15 +44,28 @@ public final class Container {
     private long nextDevid = 1;           // allocation cursor; long so exhaustion is detectable
     private final java.util.Set<DevId> everUsed = new java.util.HashSet<>(); // never reused while the container lives
     private boolean destroyed;
+    private final ContainerResources resources;
     private int deviceLimit = DEFAULT_DEVICE_LIMIT;   // guarded by this
 
     Container(String name, DeviceModels models) {
         this.name = Objects.requireNonNull(name);
         this.models = Objects.requireNonNull(models);
+        this.resources = new ContainerResources(name);
     }
 
     public String name() {
         return name;
+    }
+
+    /**
+     * This container's resource under {@code key}, made on first use (see {@link ContainerResource}): the
+     * same instance its devices reach through their context, e.g. the networks an operator creates,
+     * lists and deletes. Nothing in it is shared with another container or another bus.
+     *
+     * @throws BusException if the container was destroyed
+     */
+    public <T> T resource(ContainerResource<T> key) {
+        return resources.get(key);
     }
 
     /** The most devices this container may hold. */
@@ -145,7 +159,7 @@ public final class Container {
 
     private Device newDevice(DevId id, DeviceModel model, long featureLimit, Map<String, String> params) {
         try {
-            return Device.create(id, name, model, featureLimit, params, this::announceNeedsReset);
+            return Device.create(id, name, model, featureLimit, params, this::announceNeedsReset, resources);
         } catch (IllegalArgumentException e) {
             // Nobody ever saw this devid, so handing it out again breaks no promise.
             everUsed.remove(id);
@@ -217,6 +231,7 @@ public final class Container {
         synchronized (this) {
             destroyed = true;
         }
+        resources.close();   // after the devices: they let go of what they held in it first
         emit(new ContainerEvent.ContainerDestroyed(name));
         listeners.clear();
     }

@@ -6,6 +6,7 @@ import dev.jvbus.core.feature.FeatureView;
 import dev.jvbus.core.feature.VirtioFeatures;
 import dev.jvbus.core.model.ConfigSpace;
 import dev.jvbus.core.model.DataPathRun;
+import dev.jvbus.core.model.ContainerResource;
 import dev.jvbus.core.model.DeviceContext;
 import dev.jvbus.core.model.DeviceFault;
 import dev.jvbus.core.model.DeviceFunction;
@@ -48,6 +49,7 @@ public final class Device {
     private final ConfigSpace config;
     private final DeviceFunction function;
     private final Consumer<Device> onNeedsReset;
+    private final ContainerResources resources;   // the container's, shared with its other devices
     private final Map<String, String> params;
 
     // What the driver set up for the data path. Memory and doorbells belong to the connector
@@ -71,8 +73,10 @@ public final class Device {
     private volatile int run;
     private long lateFaultsIgnored;   // under this
 
-    Device(DevId devid, String container, DeviceModel model, long featureLimit, Map<String, String> params, Consumer<Device> onNeedsReset) {
+    Device(DevId devid, String container, DeviceModel model, long featureLimit, Map<String, String> params, Consumer<Device> onNeedsReset,
+           ContainerResources resources) {
         this.params = Map.copyOf(params);
+        this.resources = Objects.requireNonNull(resources);
         this.devid = Objects.requireNonNull(devid);
         this.container = Objects.requireNonNull(container);
         this.model = Objects.requireNonNull(model);
@@ -93,12 +97,13 @@ public final class Device {
 
     /** Creates a device. Containers call this; it is public so tests and tools can build one alone. */
     public static Device create(DevId devid, String container, DeviceModel model, long featureLimit, Map<String, String> params) {
-        return new Device(devid, container, model, featureLimit, params, null);
+        // A device alone has container resources of its own: it shares nothing with any other device.
+        return new Device(devid, container, model, featureLimit, params, null, new ContainerResources(container));
     }
 
     static Device create(DevId devid, String container, DeviceModel model, long featureLimit, Map<String, String> params,
-                         Consumer<Device> onNeedsReset) {
-        return new Device(devid, container, model, featureLimit, params, onNeedsReset);
+                         Consumer<Device> onNeedsReset, ContainerResources resources) {
+        return new Device(devid, container, model, featureLimit, params, onNeedsReset, resources);
     }
 
     /** The operator's parameters the device was created with. */
@@ -601,6 +606,8 @@ public final class Device {
         @Override public String container() { return container; }
 
         @Override public Map<String, String> params() { return params; }
+
+        @Override public <T> T resource(ContainerResource<T> key) { return resources.get(key); }
 
         @Override public ConfigSpace config() { return config; }
 

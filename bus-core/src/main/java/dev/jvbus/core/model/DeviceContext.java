@@ -17,6 +17,12 @@ public interface DeviceContext {
      */
     java.util.Map<String, String> params();
 
+    /**
+     * The container's resource under {@code key} (made on first use, shared by the operator and every
+     * device of this container, never by another container): how a device meets the network it plugs into.
+     */
+    <T> T resource(ContainerResource<T> key);
+
     /** The device's config space. Writes by the function bump the config generation. */
     ConfigSpace config();
 

@@ -35,6 +35,7 @@ public final class L2Switch {
     private volatile SwitchPort[] ports = new SwitchPort[0];
     private volatile MacTable macs = MacTable.EMPTY;
     private int nextPortId = 1;
+    private boolean retired;   // deleted by the operator: nothing joins any more (under changes)
 
     public L2Switch(String name) {
         this(name, DEFAULT_STALL_BOUND);
@@ -74,12 +75,39 @@ public final class L2Switch {
 
     private SwitchPort add(NetPort backend, long assignedSource) {
         synchronized (changes) {
+            if (retired) throw new NetworkException("network '" + name + "' was deleted; " + backend.name() + " cannot join it");
             SwitchPort p = new SwitchPort(this, backend, nextPortId++, assignedSource);
             SwitchPort[] next = Arrays.copyOf(ports, ports.length + 1);
             next[next.length - 1] = p;
             ports = next;
             return p;
         }
+    }
+
+    /**
+     * Retires the switch if no port is on it (nothing can join afterwards), as one step with joins.
+     *
+     * @return the ports on it, empty if it was retired
+     */
+    List<PortInfo> retireIfEmpty() {
+        synchronized (changes) {
+            if (ports.length == 0) {
+                retired = true;
+                return List.of();
+            }
+            return info().ports();
+        }
+    }
+
+    /** A snapshot of this network: its ports with their counters, and its MAC table. */
+    public NetworkInfo info() {
+        SwitchPort[] ps = ports;
+        MacTable table = macs;
+        List<PortInfo> portInfos = new ArrayList<>(ps.length);
+        for (SwitchPort p : ps) portInfos.add(p.info());
+        List<MacEntry> entries = new ArrayList<>(table.size());
+        table.asMap().forEach((mac, p) -> entries.add(new MacEntry(MacAddress.toString(mac), p.id(), p.name())));
+        return new NetworkInfo(name, portInfos, entries);
     }
 
     long stallNanos() {

@@ -10,6 +10,11 @@ public interface NetPort {
     /** For operators and logs. */
     String name();
 
+    /** What this port is, for operators: a device, a TAP, or (by default) something else named by {@link #name()}. */
+    default PortBackend describe() {
+        return new PortBackend.Other(name());
+    }
+
     /**
      * Takes one Ethernet frame (no virtio header) of {@code length} bytes at {@code offset}. The
      * frame is only valid during the call: copy it (into the guest's rx buffer) before returning.

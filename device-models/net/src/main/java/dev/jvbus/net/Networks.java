@@ -1,39 +1,151 @@
 package dev.jvbus.net;
 
+import dev.jvbus.core.bus.Container;
+import dev.jvbus.core.model.ContainerResource;
+import dev.jvbus.core.model.DeviceContext;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 /**
- * The named networks (switches) of each container. Device models are created by ServiceLoader
- * with no reference to one another, so they meet their switch here, by container and network
- * name; a network exists while something uses it. Networks of different containers never mix:
- * the container name is part of the key.
+ * The named networks (switches) of one container. Each container has its own instance, a container
+ * resource ({@link #RESOURCE}): the operator reaches it with {@link #of(Container)}, a device with
+ * {@link #of(DeviceContext)}; two containers, or two buses with containers of the same name, never
+ * share a network.
+ *
+ * <p>The operator {@link #create creates}, {@link #list lists} and {@link #delete deletes} networks. A
+ * device whose {@code network} parameter names a network that does not exist creates it when it first
+ * joins ({@link #getOrCreate}, the one place that does so), as {@code ./jvbus run} relies on. A network
+ * lives until it is deleted or its container is destroyed, whether or not ports are on it; deleting one
+ * with ports on it is refused, naming them, because pulling a running device off its wire behind its
+ * guest's back is never what an operator meant.
  */
 public final class Networks {
-    private static final Networks GLOBAL = new Networks();
+    /** The key under which every container keeps its networks. */
+    public static final ContainerResource<Networks> RESOURCE = ContainerResource.of("networks", Networks.class, Networks::new);
+    private static final Pattern NAME = Pattern.compile("[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}");
 
-    private final Map<String, L2Switch> byKey = new TreeMap<>();
+    private final String container;
+    private final Map<String, L2Switch> byName = new TreeMap<>();
 
-    public static Networks global() {
-        return GLOBAL;
+    private Networks(String container) {
+        this.container = container;
     }
 
-    /** The switch named {@code network} in {@code container}, made on first use. */
-    public synchronized L2Switch network(String container, String network) {
-        if (network == null || network.isBlank()) throw new IllegalArgumentException("network name is blank");
-        return byKey.computeIfAbsent(container + "/" + network, k -> new L2Switch(network));
+    /** The networks of {@code container} (the operator's way in). */
+    public static Networks of(Container container) {
+        return container.resource(RESOURCE);
     }
 
-    /** Drops a network once no port is on it. */
-    public synchronized void release(String container, String network) {
-        String key = container + "/" + network;
-        L2Switch sw = byKey.get(key);
-        if (sw != null && sw.ports().isEmpty()) byKey.remove(key);
+    /** The networks of the container a device lives in (a model's way in). */
+    public static Networks of(DeviceContext context) {
+        return context.resource(RESOURCE);
     }
 
-    public synchronized List<String> names(String container) {
-        return byKey.keySet().stream().filter(k -> k.startsWith(container + "/"))
-                .map(k -> k.substring(container.length() + 1)).toList();
+    /** The container these networks belong to. */
+    public String container() {
+        return container;
+    }
+
+    /**
+     * Creates an empty network.
+     *
+     * @throws IllegalArgumentException if the name is not valid (letters, digits, '.', '_', '-'; up to 63)
+     * @throws NetworkException if the container already has a network of that name
+     */
+    public synchronized L2Switch create(String name) {
+        checkName(name);
+        if (byName.containsKey(name)) throw new NetworkException("network '" + name + "' already exists in container '" + container + "'");
+        L2Switch sw = new L2Switch(name);
+        byName.put(name, sw);
+        return sw;
+    }
+
+    /**
+     * The network named {@code name}, created if it does not exist: how a device joins the network its
+     * parameters name. Operators should prefer {@link #create}, which says when the name is taken.
+     */
+    public synchronized L2Switch getOrCreate(String name) {
+        L2Switch sw = byName.get(name);
+        return sw != null ? sw : create(name);
+    }
+
+    /** The network named {@code name}, if it exists. */
+    public synchronized Optional<L2Switch> network(String name) {
+        return Optional.ofNullable(byName.get(name));
+    }
+
+    /** The network named {@code name}, or a clear error. */
+    public L2Switch require(String name) {
+        return network(name).orElseThrow(() -> new NetworkException("no network '" + name + "' in container '" + container + "'; it has " + names()));
+    }
+
+    /** Network names, sorted. */
+    public synchronized List<String> names() {
+        return List.copyOf(byName.keySet());
+    }
+
+    /** A snapshot of every network, by name. */
+    public List<NetworkInfo> list() {
+        List<L2Switch> all;
+        synchronized (this) {
+            all = List.copyOf(byName.values());
+        }
+        return all.stream().map(L2Switch::info).toList();
+    }
+
+    /** A snapshot of the network named {@code name}, if it exists. */
+    public Optional<NetworkInfo> info(String name) {
+        return network(name).map(L2Switch::info);
+    }
+
+    /** The port of device {@code devid} (unsigned) on {@code network}, if that network exists and the device joined it. */
+    public Optional<PortInfo> devicePort(String network, long devid) {
+        return info(network).flatMap(n -> n.devicePort(devid));
+    }
+
+    /**
+     * Deletes a network that has no ports. A device that still holds the deleted switch (it looked the
+     * network up just before) cannot join it afterwards: its join fails, saying the network was deleted.
+     *
+     * @throws NetworkException if there is no such network, or ports are on it (the message names them:
+     *         remove those devices, or close those TAP ports, first)
+     */
+    public synchronized void delete(String name) {
+        L2Switch sw = require(name);
+        List<PortInfo> on = sw.retireIfEmpty();
+        if (!on.isEmpty())
+            throw new NetworkException("network '" + name + "' in container '" + container + "' still has " + on.size()
+                    + (on.size() == 1 ? " port: " : " ports: ") + on.stream().map(Networks::describe).collect(Collectors.joining(", "))
+                    + "; remove those devices (or close those TAP ports) first");
+        byName.remove(name);
+    }
+
+    private static String describe(PortInfo p) {
+        return "#" + p.id() + " " + switch (p.backend()) {
+            case PortBackend.Device d -> d.type() + " device " + Long.toUnsignedString(d.devid());
+            case PortBackend.Tap t -> "TAP " + t.ifname();
+            case PortBackend.Other o -> o.name();
+        };
+    }
+
+    /**
+     * The one rule for network names, checked where an operator gives one (a device's {@code network}
+     * parameter, {@link #create}).
+     *
+     * @throws IllegalArgumentException naming the rule if {@code name} breaks it
+     */
+    public static String checkName(String name) {
+        if (name == null || !NAME.matcher(name).matches())
+            throw new IllegalArgumentException("invalid network name '" + name + "': use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit");
+        return name;
+    }
+
+    @Override
+    public String toString() {
+        return "Networks[" + container + ": " + names() + "]";
     }
 }

@@ -182,6 +182,13 @@ public final class SwitchPort {
         return true;
     }
 
+    /** A snapshot of this port for operators. */
+    public PortInfo info() {
+        return new PortInfo(id, name(), backend.describe(),
+                assignedSource == ANY_SOURCE ? java.util.Optional.empty() : java.util.Optional.of(MacAddress.toString(assignedSource)),
+                stats());
+    }
+
     public PortStats stats() {
         Map<DropReason, Long> d = new EnumMap<>(DropReason.class);
         for (DropReason r : DropReason.values()) if (drops[r.ordinal()] != 0) d.put(r, drops[r.ordinal()]);

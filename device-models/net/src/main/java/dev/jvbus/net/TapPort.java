@@ -112,6 +112,9 @@ public final class TapPort implements NetPort, AutoCloseable {
     @Override
     public String name() { return name; }
 
+    @Override
+    public PortBackend describe() { return new PortBackend.Tap(tap.name()); }
+
     public TapDevice device() { return tap; }
 
     public SwitchPort switchPort() { return port; }

@@ -25,7 +25,7 @@ class L2SwitchTest {
     static final long C = MacAddress.parse("02:00:00:00:00:0c");
 
     /** A backend that keeps copies of what it got, or refuses like a ring without rx buffers. */
-    static final class Recorder implements NetPort {
+    static class Recorder implements NetPort {
         final String name;
         final List<byte[]> frames = new ArrayList<>();
         volatile boolean full;

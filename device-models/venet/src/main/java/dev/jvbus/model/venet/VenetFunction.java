@@ -17,6 +17,7 @@ import dev.jvbus.net.DropReason;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.NetPort;
 import dev.jvbus.net.Networks;
+import dev.jvbus.net.PortBackend;
 import dev.jvbus.net.RxGate;
 import dev.jvbus.net.SwitchPort;
 import java.lang.foreign.Arena;
@@ -119,6 +120,8 @@ public final class VenetFunction implements DeviceFunction, NetPort {
 
     @Override public String name() { return name; }
 
+    @Override public PortBackend describe() { return new PortBackend.Device(Integer.toUnsignedLong(context.devid()), VenetModel.TYPE); }
+
     // ------------------------------------------------------------------ lifecycle
 
     @Override
@@ -150,7 +153,7 @@ public final class VenetFunction implements DeviceFunction, NetPort {
         // resets); between runs the closed rx gate drops deliveries as PORT_DOWN.
         // Held to the MAC the driver learns with MACQUERY (the saved one after a restore; it cannot change
         // once the port exists), unless the operator turned the check off.
-        if (port == null) port = settings.macSpoofCheck().join(Networks.global().network(context.container(), settings.network()), this, mac);
+        if (port == null) port = settings.macSpoofCheck().join(Networks.of(context).getOrCreate(settings.network()), this, mac);
         txService = new VenetTx(this, tx, evq, memory, port, frameScratch, sgScratch, settings.maxFrame(), run);
         List<EventFd> kicks = new ArrayList<>();
         kicks.add(txB.kick());
@@ -201,7 +204,6 @@ public final class VenetFunction implements DeviceFunction, NetPort {
         if (port != null) {
             port.leave();                 // waits for a delivery in progress
             port = null;
-            Networks.global().release(context.container(), settings.network());
         }
     }
 

@@ -3,6 +3,7 @@ package dev.jvbus.model.venet;
 import dev.jvbus.core.model.DeviceContext;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.MacSpoofCheck;
+import dev.jvbus.net.Networks;
 import java.util.List;
 import java.util.Map;
 
@@ -29,7 +30,7 @@ public record VenetSettings(String network, long mac, int mtu, MacSpoofCheck mac
         for (String k : p.keySet())
             if (!KNOWN.contains(k)) throw new IllegalArgumentException("unknown venet parameter '" + k + "'; venet takes " + KNOWN);
         String network = p.getOrDefault("network", "default").trim();
-        if (network.isEmpty()) throw new IllegalArgumentException("venet parameter 'network' is blank");
+        Networks.checkName(network);
         long mac;
         if (p.containsKey("mac")) {
             mac = MacAddress.parse(p.get("mac"));

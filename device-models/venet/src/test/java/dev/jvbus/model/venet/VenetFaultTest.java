@@ -35,7 +35,7 @@ class VenetFaultTest {
             assertThat(da.needsResetReason()).get().asString().contains("queue 1").contains("outside guest memory");
             awaitTrue(() -> { synchronized (a.needsReset) { return a.needsReset.size() == 1; } }, "A's driver told");
             // A keeps its switch port (counters survive resets), but its rx gate is closed: frames for it are dropped.
-            assertThat(Networks.global().network(c.name(), "lan").ports()).hasSize(3);
+            assertThat(Networks.of(c).require("lan").ports()).hasSize(3);
             long aPortDown = fn(a).port().stats().dropped(DropReason.PORT_DOWN);
 
             for (int i = 0; i < 10; i++) b.sendBlocking(frame(MacAddress.BROADCAST, b.mac(), 200, i));

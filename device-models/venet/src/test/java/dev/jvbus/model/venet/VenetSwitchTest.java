@@ -66,7 +66,7 @@ class VenetSwitchTest {
             // C got the broadcasts and B's broadcast, never the unicast to B.
             assertThat(cc.received.stream().map(Frames::seq).toList())
                     .containsExactlyElementsOf(concat(range(0, SIZES.length), List.of(1000L)));
-            Map<String, String> macs = Networks.global().network(c.name(), "lan").macTable();
+            Map<String, String> macs = Networks.of(c).require("lan").macTable();
             assertThat(macs).containsKeys(MacAddress.toString(ma), MacAddress.toString(mb), MacAddress.toString(mc));
 
             VenetFunction fa = fn(a), fb = fn(b), fc = fn(cc);

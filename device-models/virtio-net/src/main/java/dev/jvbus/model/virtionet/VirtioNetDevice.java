@@ -21,6 +21,7 @@ import dev.jvbus.net.DropReason;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.NetPort;
 import dev.jvbus.net.Networks;
+import dev.jvbus.net.PortBackend;
 import dev.jvbus.net.RxGate;
 import dev.jvbus.net.SwitchPort;
 import java.lang.foreign.MemorySegment;
@@ -114,6 +115,11 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         return name;
     }
 
+    @Override
+    public PortBackend describe() {
+        return new PortBackend.Device(Integer.toUnsignedLong(context.devid()), VirtioNetModel.TYPE);
+    }
+
     public VirtioNetParams params() {
         return params;
     }
@@ -154,7 +160,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             // The switch port outlives resets (its counters are what an operator watches across driver
             // resets and reconnects); between runs the closed rx gate drops deliveries as PORT_DOWN.
             if (port == null)
-                port = params.macSpoofCheck().join(Networks.global().network(context.container(), params.network()), this, params.mac());
+                port = params.macSpoofCheck().join(Networks.of(context).getOrCreate(params.network()), this, params.mac());
             worker = new QueueWorker(name + "-tx", VirtioNetModel.TX0, new TxService(tx, thisRun), List.of(txb.kick()),
                     DoorbellWait.Mode.ADAPTIVE, fault -> thisRun.needsReset(fault.getMessage())).start();
         } catch (RuntimeException e) {
@@ -192,7 +198,6 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         port = null;
         if (p != null) {
             p.leave();
-            Networks.global().release(context.container(), params.network());
         }
     }
 

@@ -2,6 +2,8 @@ package dev.jvbus.model.virtionet;
 
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.MacSpoofCheck;
+import dev.jvbus.net.Networks;
+import java.util.Collections;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -17,7 +19,8 @@ import java.util.TreeSet;
  *                without VIRTIO_NET_F_MAC does, needs it off)
  */
 public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck macSpoofCheck) {
-    public static final Set<String> KNOWN = new TreeSet<>(Set.of("network", "mac", "mtu", MacSpoofCheck.PARAM));
+    /** Sorted for the error message; unmodifiable, as any static collection must be. */
+    public static final Set<String> KNOWN = Collections.unmodifiableSortedSet(new TreeSet<>(Set.of("network", "mac", "mtu", MacSpoofCheck.PARAM)));
     public static final int DEFAULT_MTU = 1500;
     public static final int MIN_MTU = 68;
     public static final int MAX_MTU = 9000;
@@ -28,7 +31,7 @@ public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck m
             if (!KNOWN.contains(k))
                 throw new IllegalArgumentException("unknown parameter '" + k + "' (virtio-net takes: " + String.join(", ", KNOWN) + ")");
         String network = p.getOrDefault("network", "default");
-        if (network.isBlank()) throw new IllegalArgumentException("parameter 'network' is blank");
+        Networks.checkName(network);
         long mac;
         if (p.containsKey("mac")) {
             mac = MacAddress.parse(p.get("mac"));

@@ -38,7 +38,7 @@ class MacSpoofingTest {
 
     final List<AutoCloseable> drivers = new ArrayList<>();
     final Container container = Bus.withDiscoveredModels().createContainer("spoof-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
-    final L2Switch sw = Networks.global().network(container.name(), NETWORK);
+    final L2Switch sw = Networks.of(container).getOrCreate(NETWORK);
     int seq;
 
     @AfterEach

@@ -112,7 +112,7 @@ class MixedModelSwitchTest {
 
     final List<AutoCloseable> drivers = new ArrayList<>();
     final Container container = Bus.withDiscoveredModels().createContainer("mixed-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
-    final L2Switch sw = Networks.global().network(container.name(), NETWORK);
+    final L2Switch sw = Networks.of(container).getOrCreate(NETWORK);
     final Map<Node, Expected> expected = new LinkedHashMap<>();
     /** Per receiver: the frames it must get, in the order each sender sent them. */
     final Map<Node, List<byte[]>> due = new HashMap<>();

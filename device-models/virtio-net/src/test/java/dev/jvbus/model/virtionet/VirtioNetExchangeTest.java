@@ -47,9 +47,7 @@ class VirtioNetExchangeTest {
     }
 
     static PortStats stats(Container c, GuestNet g) {
-        String name = ((VirtioNetDevice) g.a.function()).name();
-        return Networks.global().network(c.name(), "default").stats().stream()
-                .filter(s -> s.port().equals(name)).findFirst().orElseThrow();
+        return Networks.of(c).devicePort("default", g.a.devid().unsigned()).orElseThrow().stats();
     }
 
     static VirtioNetStats deviceStats(GuestNet g) {
@@ -194,7 +192,7 @@ class VirtioNetExchangeTest {
         b.drainTx(WAIT);
         assertThat(c.receive(1, Duration.ofMillis(50))).isEmpty();
         assertThat(stats(container, c).txFrames()).isEqualTo(2);             // the broadcast and the flood, nothing else
-        assertThat(Networks.global().network(container.name(), "default").macTable())
+        assertThat(Networks.of(container).require("default").macTable())
                 .containsKeys(MacAddress.toString(a.mac()), MacAddress.toString(b.mac()));
     }
 

@@ -71,7 +71,7 @@ class VirtioNetFaultAndRestoreTest {
         assertThat(bad.device.status().has(DeviceStatus.NEEDS_RESET)).isTrue();
         assertThat(bad.device.needsResetReason()).hasValueSatisfying(r -> assertThat(r).contains("queue 1").contains("loops"));
         // It keeps its switch port (counters survive resets), but its link is down: frames for it are dropped and counted.
-        assertThat(Networks.global().network(c.name(), "default").ports()).hasSize(3);
+        assertThat(Networks.of(c).require("default").ports()).hasSize(3);
 
         for (int i = 0; i < 500; i++) {
             b.send(frame(MacAddress.BROADCAST, b.mac(), 60 + i, i), GuestNet.TxLayout.values()[i % 3]);
@@ -123,7 +123,10 @@ class VirtioNetFaultAndRestoreTest {
         byte[] saved = StateCodec.encode(a.device.save());
         c1.removeDevice(a.device.devid());                   // the old device is gone (its port left the switch)
         Bus bus2 = Bus.withDiscoveredModels();
-        Container c2 = bus2.createContainer(c1.name());      // same container name: the same named network
+        Container c2 = bus2.createContainer(c1.name());
+        // Two buses share no network, whatever the names: like two hosts, the destination's network is
+        // cabled to the source's, so b (left behind on bus 1) still reaches a.
+        NetworkPatch cable = NetworkPatch.between(Networks.of(c1).require("default"), Networks.of(c2).getOrCreate("default"));
         DeviceState state = StateCodec.decode(saved);
         Device restored = c2.restoreDevice(state);
         a.reattach(restored);
@@ -144,6 +147,7 @@ class VirtioNetFaultAndRestoreTest {
         assertThat(atB).as("every frame a sent, the 50 queued while paused included, once, in order").isEqualTo(expectB);
         assertThat(atA).as("every frame b sent except those refused while a was paused").isEqualTo(expectA);
         assertThat(VirtioNetExchangeTest.stats(c2, a).dropped()).isZero();
+        cable.close();
         bus2.destroyContainer(c2.name());
     }
 

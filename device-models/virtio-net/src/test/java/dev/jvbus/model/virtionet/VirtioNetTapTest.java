@@ -57,7 +57,7 @@ class VirtioNetTapTest {
     @Test
     void aVirtioNetDeviceGetsArpAndPingAnsweredByTheKernelBehindATap() throws Exception {
         Container c = Bus.withDiscoveredModels().createContainer("vntap-" + ProcessHandle.current().pid());
-        L2Switch sw = Networks.global().network(c.name(), NETWORK);
+        L2Switch sw = Networks.of(c).getOrCreate(NETWORK);
         try (GuestNet g = new GuestNet(c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK)), 256);
              TapPort tap = TapPort.create(sw, IFNAME, NetNamespace.named(ns.name()), false)) {
             g.negotiate(-1L).start();

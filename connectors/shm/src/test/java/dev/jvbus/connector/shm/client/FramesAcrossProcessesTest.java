@@ -146,10 +146,8 @@ class FramesAcrossProcessesTest {
     }
 
     static PortStats port(Container c, Device d) {
-        String port = c.name() + "/" + Integer.toUnsignedString(d.devid().value()) + ":virtio-net";
-        return Networks.global().network(c.name(), NETWORK).stats().stream()
-                .filter(s -> s.port().equals(port)).findFirst()
-                .orElseThrow(() -> new AssertionError("no port " + port + " on " + NETWORK));
+        return Networks.of(c).devicePort(NETWORK, d.devid().unsigned())
+                .orElseThrow(() -> new AssertionError("no port for device " + d.devid() + " on " + NETWORK)).stats();
     }
 
     static long field(String line, String key) {

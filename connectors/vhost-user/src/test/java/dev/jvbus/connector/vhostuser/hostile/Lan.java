@@ -54,7 +54,7 @@ final class Lan implements AutoCloseable {
 
     Lan() {
         container = fx.bus.createContainer("hostile-" + ProcessHandle.current().pid() + "-" + System.nanoTime() % 100_000);
-        sw = Networks.global().network(container.name(), NETWORK);
+        sw = Networks.of(container).getOrCreate(NETWORK);
         a = container.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK, "mac", MacAddress.toString(MAC_A)));
         b = container.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK, "mac", MacAddress.toString(MAC_B)));
         fx.shm.expose(container.name());

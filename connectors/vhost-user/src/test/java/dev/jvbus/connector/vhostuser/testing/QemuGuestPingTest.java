@@ -43,7 +43,7 @@ class QemuGuestPingTest {
         Tools.require(Tools.QEMU);
         Container c = Bus.withDiscoveredModels().createContainer("qemu-ping");
         Device device = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK, "mac", MAC));
-        L2Switch sw = Networks.global().network(c.name(), NETWORK);
+        L2Switch sw = Networks.of(c).getOrCreate(NETWORK);
         Path sock = tmp.resolve("vhost.sock");
         try (NetNs ns = NetNs.create();
              TapPort tap = TapPort.create(sw, "jvbtap0", NetNamespace.named(ns.name()), true);
@@ -117,7 +117,7 @@ class QemuGuestPingTest {
         Tools.require(Tools.QEMU);
         Container c = Bus.withDiscoveredModels().createContainer("qemu-highmem");
         Device device = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK, "mac", MAC));
-        L2Switch sw = Networks.global().network(c.name(), NETWORK);
+        L2Switch sw = Networks.of(c).getOrCreate(NETWORK);
         Path sock = tmp.resolve("vhost.sock");
         try (NetNs ns = NetNs.create();
              TapPort tap = TapPort.create(sw, "jvbtap0", NetNamespace.named(ns.name()), true);
@@ -147,7 +147,7 @@ class QemuGuestPingTest {
         Tools.require(Tools.QEMU);
         Container c = Bus.withDiscoveredModels().createContainer("qemu-jumbo");
         Device device = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK, "mac", MAC, "mtu", "9000"));
-        L2Switch sw = Networks.global().network(c.name(), NETWORK);
+        L2Switch sw = Networks.of(c).getOrCreate(NETWORK);
         Path sock = tmp.resolve("vhost.sock");
         String script = """
                 echo "JVBUS-MTU $(cat /sys/class/net/eth0/mtu)"
@@ -184,7 +184,7 @@ class QemuGuestPingTest {
         Tools.require(Tools.QEMU);
         Container c = Bus.withDiscoveredModels().createContainer("qemu-client-mode");
         Device device = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK, "mac", MAC));
-        L2Switch sw = Networks.global().network(c.name(), NETWORK);
+        L2Switch sw = Networks.of(c).getOrCreate(NETWORK);
         Path sock = tmp.resolve("vhost.sock");
         try (NetNs ns = NetNs.create();
              TapPort tap = TapPort.create(sw, "jvbtap0", NetNamespace.named(ns.name()), true);

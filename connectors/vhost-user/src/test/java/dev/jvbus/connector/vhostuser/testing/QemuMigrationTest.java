@@ -66,7 +66,7 @@ class QemuMigrationTest {
         Container c = Bus.withDiscoveredModels().createContainer("qemu-migrate");
         Device dev1 = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK, "mac", MAC));
         Device dev2 = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK, "mac", MAC));
-        L2Switch sw = Networks.global().network(c.name(), NETWORK);
+        L2Switch sw = Networks.of(c).getOrCreate(NETWORK);
         String port1 = c.name() + "/" + dev1.devid().value() + ":virtio-net";
         String port2 = c.name() + "/" + dev2.devid().value() + ":virtio-net";
         Path sock1 = tmp.resolve("vhost1.sock");

@@ -62,7 +62,7 @@ class TestpmdClientTest {
         container = Bus.withDiscoveredModels().createContainer("dpdk-" + ProcessHandle.current().pid() + "-" + SEQ.incrementAndGet());
         device = container.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK, "mac", MacAddress.toString(DEV_MAC)));
         peer = new Peer();
-        peerPort = Networks.global().network(container.name(), NETWORK).join(peer);
+        peerPort = Networks.of(container).getOrCreate(NETWORK).join(peer);
         sock = tmp.resolve("vhost.sock");
         backend = VhostUserBackend.serve(device, sock);
     }
@@ -211,10 +211,8 @@ class TestpmdClientTest {
     }
 
     private PortStats devicePort() {
-        String port = container.name() + "/" + Integer.toUnsignedString(device.devid().value()) + ":virtio-net";
-        return Networks.global().network(container.name(), NETWORK).stats().stream()
-                .filter(s -> s.port().equals(port)).findFirst()
-                .orElseThrow(() -> new AssertionError("no port " + port + " on " + NETWORK));
+        return Networks.of(container).devicePort(NETWORK, device.devid().unsigned())
+                .orElseThrow(() -> new AssertionError("no port for device " + device.devid() + " on " + NETWORK)).stats();
     }
 
     private long devicePortOrZero() {
