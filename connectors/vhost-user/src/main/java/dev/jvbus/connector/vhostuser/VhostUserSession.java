@@ -395,7 +395,7 @@ public final class VhostUserSession implements AutoCloseable {
             for (Vring v : go) {
                 QueueConfig cfg = placeRing(v);
                 attachment.setQueue(cfg, resumeState(v, cfg, mem));
-                attachment.setDoorbells(v.index, v.kick, v.call == null ? Notifier.NONE : v.call);
+                attachment.setDoorbells(v.index, v.kick, v.call == null ? Notifier.NONE : Notifier.of(v.call));
                 attachment.setQueueActive(v.index, active(v));
             }
             attachment.writeStatus(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);

@@ -14,6 +14,7 @@ import dev.jvbus.core.model.DeviceFault;
 import dev.jvbus.core.model.QueueConfig;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.ioq.IoqDriver;
+import dev.jvbus.core.signal.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.Memfd;
 import java.lang.foreign.MemorySegment;
@@ -85,12 +86,12 @@ public final class VenetGuest implements AutoCloseable {
         grantedSg = negcap(VenetWire.CAP_GROUP_SG, options.sgCaps);
         grantedEvq = negcap(VenetWire.CAP_GROUP_EVENTQ, options.evqCaps);
         att.setMemory(memory);
-        rx = IoqDriver.create(0, memory, RING_RX, COUNT, calls[0], true);
-        tx = IoqDriver.create(1, memory, RING_TX, COUNT, kicks[1], true);
+        rx = IoqDriver.create(0, memory, RING_RX, COUNT, Notifier.of(calls[0]), true);
+        tx = IoqDriver.create(1, memory, RING_TX, COUNT, Notifier.of(kicks[1]), true);
         setQueue(0, RING_RX);
         setQueue(1, RING_TX);
         if (options.eventQueue) {
-            evq = IoqDriver.create(2, memory, RING_EVQ, COUNT, kicks[2], true);
+            evq = IoqDriver.create(2, memory, RING_EVQ, COUNT, Notifier.of(kicks[2]), true);
             setQueue(2, RING_EVQ);
         }
         att.addStatus(DeviceStatus.DRIVER_OK);
@@ -118,13 +119,13 @@ public final class VenetGuest implements AutoCloseable {
     void reattach(Device device) {
         attach(device);
         att.setMemory(memory);
-        for (int q = 0; q < (evq != null ? 3 : 2); q++) att.setDoorbells(q, kicks[q], calls[q]);
+        for (int q = 0; q < (evq != null ? 3 : 2); q++) att.setDoorbells(q, kicks[q], Notifier.of(calls[q]));
         device.resume();
     }
 
     private void setQueue(int q, long head) {
         att.setQueue(new QueueConfig(q, COUNT, head + 56, head, 0));
-        att.setDoorbells(q, kicks[q], calls[q]);
+        att.setDoorbells(q, kicks[q], Notifier.of(calls[q]));
     }
 
     int negcap(int gid, int bits) throws DeviceFault {

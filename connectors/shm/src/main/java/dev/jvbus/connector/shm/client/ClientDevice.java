@@ -10,6 +10,7 @@ import dev.jvbus.core.model.QueueConfig;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.virtio.SplitRingLayout;
 import dev.jvbus.core.ring.virtio.SplitVirtqueueDriver;
+import dev.jvbus.core.signal.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import java.util.ArrayList;
 import java.util.List;
@@ -147,7 +148,7 @@ public final class ClientDevice implements AutoCloseable {
             EventFd kick = EventFd.create(), call = EventFd.create();
             try {
                 SplitVirtqueueDriver driver = SplitVirtqueueDriver.create(i, sizes[i], desc, avail, used,
-                        memory.guestMemory(), eventIdx, indirect, kick);
+                        memory.guestMemory(), eventIdx, indirect, Notifier.of(kick));
                 ClientQueue q = new ClientQueue(config, kick, call, driver);
                 setQueue(config);
                 setDoorbells(i, kick, call);
