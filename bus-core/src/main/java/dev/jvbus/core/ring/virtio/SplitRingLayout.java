@@ -65,6 +65,11 @@ public final class SplitRingLayout {
         return new SplitRingLayout(size);
     }
 
+    /**
+     * The split format's own limit, which the mask arithmetic needs; it guards code that mounts a ring
+     * with no device behind it (the driver side, the client library). A size from a driver or a saved
+     * state has been asked of {@code QueueSpec.accepts} before a ring sees it.
+     */
     public static boolean isValidSize(int size) {
         return size > 0 && size <= MAX_SIZE && Integer.bitCount(size) == 1;
     }
