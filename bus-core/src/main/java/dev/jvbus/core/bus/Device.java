@@ -5,6 +5,7 @@ import dev.jvbus.core.feature.FeatureNegotiation;
 import dev.jvbus.core.feature.FeatureView;
 import dev.jvbus.core.feature.VirtioFeatures;
 import dev.jvbus.core.model.ConfigSpace;
+import dev.jvbus.core.model.DataPathRun;
 import dev.jvbus.core.model.DeviceContext;
 import dev.jvbus.core.model.DeviceFault;
 import dev.jvbus.core.model.DeviceFunction;
@@ -24,7 +25,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
+import java.util.logging.Logger;
 
 /**
  * One device in a container: an instance of a {@link DeviceModel} with a devid, the virtio-style
@@ -32,9 +35,12 @@ import java.util.function.Consumer;
  *
  * <p>The driver acts through its {@link Attachment}; the operator acts on the device itself
  * (features, limit, save/restore). All control-plane methods lock the device; the data path
- * (rings) never goes through this lock.
+ * (rings) never goes through this lock. The data path reports faults through the {@link DataPathRun}
+ * of the run it serves, which takes this lock on a thread of its own and only while that run is
+ * current: control methods wait for data-path threads while holding the lock (pause, reset).
  */
 public final class Device {
+    private static final Logger LOG = Logger.getLogger(Device.class.getName());
     private final DevId devid;
     private final String container;
     private final DeviceModel model;
@@ -60,6 +66,10 @@ public final class Device {
     private boolean removed;
     private String needsResetReason;
     private Attachment attachment;
+    // The data path's run: bumped when it starts and when it stops, so a run's handle knows it ended.
+    // Written under this lock, read by data-path threads.
+    private volatile int run;
+    private long lateFaultsIgnored;   // under this
 
     Device(DevId devid, String container, DeviceModel model, long featureLimit, Map<String, String> params, Consumer<Device> onNeedsReset) {
         this.params = Map.copyOf(params);
@@ -108,6 +118,12 @@ public final class Device {
 
     /** Why the device asked for a reset, if it did. */
     public synchronized Optional<String> needsResetReason() { return Optional.ofNullable(needsResetReason); }
+
+    /**
+     * Faults the data path reported for a run that had ended by the time the report landed (the
+     * driver reset or restarted meanwhile), so they were not held against the current session.
+     */
+    public synchronized long lateFaultsIgnored() { return lateFaultsIgnored; }
 
     public synchronized FeatureView features() { return features.view(); }
 
@@ -164,8 +180,7 @@ public final class Device {
             throw new IllegalStatusTransitionException(devid, from, value, "the driver gave up (FAILED); reset first");
         if ((added & DeviceStatus.FAILED) != 0) {
             // The driver may give up at any time: stop the data path, keep the bits for the operator to see.
-            function.reset();
-            running = false;
+            stopDataPathLocked();
             status |= DeviceStatus.FAILED;
             added &= ~DeviceStatus.FAILED;
             if (added == 0) return;
@@ -310,7 +325,8 @@ public final class Device {
                 throw new DeviceFault("queue " + i + " (" + spec(i).name() + ") is set up but has no doorbells");
             bindings.add(new QueueBinding(spec(i), queueConfigs[i], memory, kicks[i], calls[i], resumeFrom[i], queueActive[i]));
         }
-        function.start(new QueueSet(memory, features.negotiated(), bindings));
+        run++;                       // a new run: reports of earlier ones no longer count
+        function.start(new QueueSet(memory, features.negotiated(), bindings, new Run(run)));
         running = true;
         java.util.Arrays.fill(resumeFrom, null);
     }
@@ -335,6 +351,26 @@ public final class Device {
             if (!markNeedsResetLocked(reason)) return;
             told = attachment;
         }
+        tellNeedsReset(told, reason);
+    }
+
+    /** A data-path report, on its own thread (see {@link Run#needsReset}): acted on only if its run is current. */
+    private void needsReset(Run from, String reason) {
+        Attachment told;
+        synchronized (this) {
+            if (from.id != run) {
+                lateFaultsIgnored++;
+                LOG.info(() -> "device " + container + "/" + devid + ": a fault of an earlier run of the data path is ignored"
+                        + " (the driver reset since): " + reason);
+                return;
+            }
+            if (!markNeedsResetLocked(reason)) return;
+            told = attachment;
+        }
+        tellNeedsReset(told, reason);
+    }
+
+    private void tellNeedsReset(Attachment told, String reason) {
         onNeedsReset.accept(this);
         if (told != null) told.observer().needsReset(devid, reason);
     }
@@ -343,14 +379,19 @@ public final class Device {
         if ((status & DeviceStatus.NEEDS_RESET) != 0) return false;
         needsResetReason = reason;
         status |= DeviceStatus.NEEDS_RESET;
-        function.reset();   // stop the queues: nothing more is read from a ring we no longer trust
-        running = false;
+        stopDataPathLocked();   // stop the queues: nothing more is read from a ring we no longer trust
         return true;
     }
 
-    private void resetLocked() {
+    /** Ends the current run (its late reports are ignored from now on) and stops the function's data path. */
+    private void stopDataPathLocked() {
+        run++;
         function.reset();
         running = false;
+    }
+
+    private void resetLocked() {
+        stopDataPathLocked();
         features.reset();
         status = 0;
         paused = false;
@@ -387,11 +428,32 @@ public final class Device {
 
     // ---- operator side: save / restore ----
 
-    /** Stop the data path so state can be saved. */
-    public synchronized void pause() {
-        if (paused) return;
-        if (running) function.quiesce();
-        paused = true;
+    /**
+     * Stop the data path so state can be saved. The function waits for its threads within its
+     * bounds; if they do not stop (a thread stuck in a call that does not return), the queue state
+     * is not stable: the device goes NEEDS_RESET, its driver is told, and the pause fails.
+     *
+     * @throws DeviceException if the data path did not stop within its bound
+     */
+    public void pause() {
+        Attachment told;
+        String reason;
+        DeviceFault cause;
+        synchronized (this) {
+            if (paused) return;
+            try {
+                if (running) function.quiesce();
+                paused = true;
+                return;
+            } catch (DeviceFault e) {
+                cause = e;
+                reason = "pause: " + e.getMessage();
+                if (!markNeedsResetLocked(reason)) reason = null;
+                told = attachment;
+            }
+        }
+        if (reason != null) tellNeedsReset(told, reason);
+        throw new DeviceException(devid, "pause failed, the device needs a reset: " + cause.getMessage(), cause);
     }
 
     /**
@@ -550,5 +612,25 @@ public final class Device {
         }
 
         @Override public void needsReset(String reason) { Device.this.needsReset(reason); }
+    }
+
+    /** One run of the data path (see {@link DataPathRun}); current while {@link #run} still has its id. */
+    private final class Run implements DataPathRun {
+        private final int id;
+        private final AtomicBoolean reported = new AtomicBoolean();
+
+        Run(int id) {
+            this.id = id;
+        }
+
+        @Override public boolean isCurrent() { return run == id; }
+
+        @Override public void needsReset(String reason) {
+            if (!reported.compareAndSet(false, true)) return;
+            // A thread of its own: the caller may be a worker a control thread waits for while holding
+            // the device's lock, or a delivery holding a port's lock. Virtual: blocking on the device's
+            // monitor does not pin a carrier (Java 24+).
+            Thread.ofVirtual().name("jvbus-fault-" + container + "/" + devid).start(() -> Device.this.needsReset(this, reason));
+        }
     }
 }

@@ -24,9 +24,12 @@ public interface DeviceContext {
     long negotiatedFeatures();
 
     /**
-     * The driver broke a rule the function found on the data path (a bad ring, say): the device
-     * goes NEEDS_RESET, its attached driver is told, and nothing else on the bus is affected.
-     * Safe to call from a device worker thread.
+     * The driver broke a rule the function found while serving a control call (a DEVCALL that walks
+     * a ring, say): the device goes NEEDS_RESET at once, its attached driver is told, and nothing else
+     * on the bus is affected. Only from a control method (the bus calls those holding the device's
+     * lock). Workers and deliveries report through {@link QueueSet#run()} instead: calling this from
+     * a thread a control thread waits for (a worker being paused) deadlocks, and a report made late
+     * would land on the next driver's session.
      */
     void needsReset(String reason);
 }

@@ -20,8 +20,10 @@ public interface DeviceFunction {
 
     /**
      * Stop the data path and forget the driver's setup (reset, unplug, the driver went away).
-     * Must not throw. May be called on the device's own worker thread (a ring fault found there
-     * leads to NEEDS_RESET), so it must not wait for that thread to finish.
+     * Must not throw. Every wait for a data-path thread in it has a bound; past the bound the reset
+     * carries on and says so, and what it left behind must not touch the rings again (workers check
+     * {@link DataPathRun#isCurrent()}). Should it be called on the device's own worker thread, it
+     * must not wait for that thread to finish.
      */
     default void reset() { }
 
@@ -39,8 +41,15 @@ public interface DeviceFunction {
      */
     default void close() { }
 
-    /** Stop taking buffers so queue state is stable (before save). */
-    default void quiesce() { }
+    /**
+     * Stop taking buffers so queue state is stable (before save). Waits for the data path's threads
+     * within a bound of the model's choosing, never without one.
+     *
+     * @throws DeviceFault if the data path did not stop within its bound (a thread stuck in a call
+     *                     that does not return): the queue state is not stable; the device goes
+     *                     NEEDS_RESET and the pause fails
+     */
+    default void quiesce() throws DeviceFault { }
 
     /** Carry on after {@link #quiesce()}. */
     default void resume() { }

@@ -2,8 +2,10 @@ package dev.jvbus.core.ring;
 
 import dev.jvbus.core.signal.DoorbellWait;
 import dev.jvbus.core.sys.EventFd;
+import java.time.Duration;
 import java.util.List;
 import java.util.function.Consumer;
+import java.util.logging.Logger;
 
 /**
  * One thread serving a device's queues: poll while there is work, then arm the doorbells, re-check,
@@ -13,8 +15,20 @@ import java.util.function.Consumer;
  * <p>A {@link QueueFault} from the service stops the worker and is handed to {@code onFault}
  * (which sets the device NEEDS_RESET); any other exception is treated the same way, with the
  * fault reason BAD_DESCRIPTOR, because a worker must never die silently with the device looking live.
+ * {@code onFault} runs on the worker's thread, which a control thread may be waiting for while it
+ * holds the device's lock: it must not take that lock (report through
+ * {@link dev.jvbus.core.model.DataPathRun#needsReset}, which never blocks).
+ *
+ * <p>Waiting for the worker ({@link #quiesce}, {@link #stop}) is bounded. A worker can be stuck inside
+ * a batch only in a call that does not return (a delivery into another device, a doorbell); past the
+ * bound the waiter is told (false), the worker stays asked to park or stop and does so when the call
+ * returns, and its service must not touch a ring of a later run (it checks
+ * {@link dev.jvbus.core.model.DataPathRun#isCurrent()}).
  */
 public final class QueueWorker implements AutoCloseable {
+    /** How long {@link #quiesce()} and {@link #close()} wait for the worker: a batch takes microseconds. */
+    public static final Duration WAIT_BOUND = Duration.ofSeconds(5);
+    private static final Logger LOG = Logger.getLogger(QueueWorker.class.getName());
     private final String name;
     private final QueueService service;
     private final DoorbellWait wait;
@@ -62,6 +76,9 @@ public final class QueueWorker implements AutoCloseable {
                     continue;
                 }
                 if (service.poll()) continue;
+                // Asked to park or stop during the poll (which can be long: a delivery into a wedged
+                // device): go round without arming, so a worker left behind writes nothing to a ring.
+                if (stop || quiesceRequested) continue;
                 if (service.armDoorbell()) {           // work slipped in while arming
                     service.disarmDoorbell();
                     continue;
@@ -98,20 +115,43 @@ public final class QueueWorker implements AutoCloseable {
         }
     }
 
-    /** Finishes the current batch and parks; returns once the worker no longer touches the rings. */
-    public void quiesce() {
+    /** {@link #quiesce(Duration)} within {@link #WAIT_BOUND}. */
+    public boolean quiesce() {
+        return quiesce(WAIT_BOUND);
+    }
+
+    /**
+     * Finishes the current batch and parks.
+     *
+     * @return true once the worker no longer touches the rings; false if it did not park within
+     *         {@code bound} (stuck in a call inside its batch; logged): it parks when that call
+     *         returns, and the caller must treat the queue state as unstable
+     */
+    public boolean quiesce(Duration bound) {
         if (Thread.currentThread() == thread) throw new IllegalStateException("a worker cannot quiesce itself");
         quiesceRequested = true;
         wait.wakeup();
-        synchronized (parkLock) {
-            while (!parked && thread.isAlive()) {
-                try {
-                    parkLock.wait(100);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return;
+        long deadline = System.nanoTime() + bound.toNanos();
+        boolean interrupted = false;
+        try {
+            synchronized (parkLock) {
+                while (!parked && thread.isAlive()) {
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0) {
+                        LOG.warning(() -> "worker " + name + " did not park within " + bound.toMillis()
+                                + " ms (stuck in a call inside its batch); the quiesce fails, the worker parks when the call returns");
+                        return false;
+                    }
+                    try {
+                        parkLock.wait(Math.max(1, Math.min(100, left / 1_000_000)));
+                    } catch (InterruptedException e) {
+                        interrupted = true;
+                    }
                 }
+                return true;
             }
+        } finally {
+            if (interrupted) Thread.currentThread().interrupt();
         }
     }
 
@@ -122,21 +162,46 @@ public final class QueueWorker implements AutoCloseable {
         }
     }
 
-    /**
-     * Stops the worker. From another thread it waits until the thread has left the rings; from the
-     * worker itself (a fault handler resetting the device) it only asks it to stop.
-     */
+    /** {@link #stop(Duration)} within {@link #WAIT_BOUND}. */
     @Override
     public void close() {
+        stop(WAIT_BOUND);
+    }
+
+    /**
+     * Stops the worker. From another thread it waits until the thread has left the rings, at most
+     * {@code bound}; from the worker itself (a fault handler resetting the device) it only asks it to stop.
+     *
+     * @return false if the thread was still running after {@code bound} (stuck in a call inside its
+     *         batch; logged): it is left behind, stops when that call returns, and its service must
+     *         not touch a ring again once its run is over
+     */
+    public boolean stop(Duration bound) {
         stop = true;
         resume();
         wait.close();
-        if (Thread.currentThread() != thread) {
+        if (Thread.currentThread() == thread) return true;
+        boolean interrupted = false;
+        long deadline = System.nanoTime() + bound.toNanos();
+        while (thread.isAlive()) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                LOG.warning(() -> "worker " + name + " did not stop within " + bound.toMillis()
+                        + " ms (stuck in a call inside its batch); left behind: it exits when the call returns, touching no ring of a later run");
+                break;
+            }
             try {
-                thread.join(10_000);
+                thread.join(Math.max(1, left / 1_000_000));
             } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+                interrupted = true;
             }
         }
+        if (interrupted) Thread.currentThread().interrupt();
+        return !thread.isAlive();
+    }
+
+    /** True while the worker's thread runs (after {@link #stop} returned false: a worker left behind). */
+    public boolean isAlive() {
+        return thread.isAlive();
     }
 }

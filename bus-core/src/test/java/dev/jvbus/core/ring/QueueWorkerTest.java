@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.jvbus.core.signal.DoorbellWait;
 import dev.jvbus.core.sys.EventFd;
+import dev.jvbus.core.testing.StuckDoorbell;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -18,12 +20,16 @@ class QueueWorkerTest {
         volatile long consumed;
         volatile boolean armed;
         volatile long failAt = -1;
+        /** When set, each batch rings this doorbell after taking its buffers, as a device notifies its driver. */
+        volatile StuckDoorbell call;
 
         @Override public boolean poll() throws QueueFault {
             long a = available.get();
             if (a == consumed) return false;
             if (failAt >= 0 && a >= failAt) throw new QueueFault(3, QueueFault.Reason.CHAIN_LOOP, "at " + a);
             consumed = a;
+            StuckDoorbell c = call;
+            if (c != null) c.signal();
             return true;
         }
 
@@ -102,5 +108,48 @@ class QueueWorkerTest {
         Thread.sleep(20);
         assertThat(s.consumed).isZero();
         kick.close();
+    }
+
+    @Test
+    void quiesceGivesUpAfterItsBoundOnAWorkerStuckInABatchAndTheWorkerParksWhenItReturns() throws Exception {
+        CounterService s = new CounterService();
+        try (EventFd kick = EventFd.create(); StuckDoorbell call = new StuckDoorbell();
+             QueueWorker w = new QueueWorker("t", 0, s, List.of(kick), DoorbellWait.Mode.ADAPTIVE, f -> { }).start()) {
+            s.call = call;
+            produce(s, kick, 1);
+            assertThat(call.awaitStuck(Duration.ofSeconds(20))).as("the worker is stuck in its doorbell").isTrue();
+
+            CompletableFuture<Boolean> quiesced = CompletableFuture.supplyAsync(() -> w.quiesce(Duration.ofMillis(300)));
+            assertThat(quiesced.get(30, TimeUnit.SECONDS)).as("quiesce reports that the worker did not park").isFalse();
+
+            call.release();
+            assertThat(w.quiesce(Duration.ofSeconds(20))).as("back from the call, the worker parks").isTrue();
+            produce(s, kick, 1);
+            Thread.sleep(20);
+            assertThat(s.consumed).as("a parked worker does not touch the ring").isEqualTo(1);
+        }
+    }
+
+    @Test
+    void stopLeavesAWorkerStuckInABatchBehindAfterItsBoundAndItExitsWhenItsCallReturns() throws Exception {
+        CounterService s = new CounterService();
+        try (EventFd kick = EventFd.create(); StuckDoorbell call = new StuckDoorbell()) {
+            QueueWorker w = new QueueWorker("t", 0, s, List.of(kick), DoorbellWait.Mode.ADAPTIVE, f -> { }).start();
+            s.call = call;
+            produce(s, kick, 1);
+            assertThat(call.awaitStuck(Duration.ofSeconds(20))).as("the worker is stuck in its doorbell").isTrue();
+
+            CompletableFuture<Boolean> stopped = CompletableFuture.supplyAsync(() -> w.stop(Duration.ofMillis(300)));
+            assertThat(stopped.get(30, TimeUnit.SECONDS)).as("stop reports the worker left behind").isFalse();
+            assertThat(w.isAlive()).isTrue();
+
+            call.release();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (w.isAlive() && System.nanoTime() < deadline) Thread.sleep(5);
+            assertThat(w.isAlive()).as("back from the call, the worker sees stop and exits").isFalse();
+            produce(s, kick, 1);
+            Thread.sleep(20);
+            assertThat(s.consumed).isEqualTo(1);
+        }
     }
 }

@@ -66,6 +66,8 @@ public final class EchoModel implements DeviceModel {
         public volatile int starts, resets, quiesces, resumes;
         public volatile boolean failStart;
         public volatile boolean failSave;
+        /** Quiesce fails as a data path that did not stop within its bound would. */
+        public volatile boolean failQuiesce;
         public volatile long calls;
         public List<QueueState> queues = new ArrayList<>();
         public volatile QueueSet lastStart;
@@ -87,7 +89,10 @@ public final class EchoModel implements DeviceModel {
 
         @Override public void queueActive(int index, boolean active) { activity.add(index + "=" + active); }
 
-        @Override public void quiesce() { quiesces++; }
+        @Override public void quiesce() throws DeviceFault {
+            quiesces++;
+            if (failQuiesce) throw new DeviceFault("queue 1: the worker did not park within its bound");
+        }
 
         @Override public void resume() { resumes++; }
 

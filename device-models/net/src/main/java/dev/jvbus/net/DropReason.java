@@ -22,6 +22,12 @@ public enum DropReason {
      */
     BACKEND_BUSY,
     /**
+     * Another delivery to the port has not finished within the switch's stall bound: the receiver is
+     * wedged (stuck in a call that does not return). The sender drops the frame and goes on rather
+     * than wait for it; later senders drop at once until that delivery returns.
+     */
+    PORT_STALLED,
+    /**
      * The sending port is held to the MAC its device was assigned, and the frame's source was another
      * address (someone else's, a group address, zero). Counted on the sender; the frame is neither
      * forwarded nor learned, so it cannot take another port's traffic. See {@link MacSpoofCheck}.

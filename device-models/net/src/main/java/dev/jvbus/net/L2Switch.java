@@ -1,6 +1,7 @@
 package dev.jvbus.net;
 
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -14,21 +15,36 @@ import java.util.Map;
  *
  * <p>The forwarding path takes no lock and allocates nothing: the port list and the MAC table
  * are immutable snapshots behind volatile fields, replaced on join/leave/learn. Delivery to one
- * port is serialised by that port (see {@link SwitchPort}).
+ * port is serialised by that port (see {@link SwitchPort}), and a port whose delivery is stuck for
+ * longer than the stall bound costs its senders a counted drop ({@link DropReason#PORT_STALLED}), not a wait.
  */
 public final class L2Switch {
     /** At most this many learned MACs: a guest spraying source addresses cannot grow the table without bound. */
     public static final int MAX_MACS = 4096;
     static final int ETH_HEADER = 14;
+    /**
+     * How long a delivery may hold a port before senders treat the receiver as wedged. A delivery is
+     * one copy and a doorbell (microseconds); the bound is far above a scheduling delay on a busy
+     * machine, so only a receiver stuck in a call that does not return is dropped around.
+     */
+    public static final Duration DEFAULT_STALL_BOUND = Duration.ofSeconds(1);
 
     private final String name;
+    private final long stallNanos;
     private final Object changes = new Object();
     private volatile SwitchPort[] ports = new SwitchPort[0];
     private volatile MacTable macs = MacTable.EMPTY;
     private int nextPortId = 1;
 
     public L2Switch(String name) {
+        this(name, DEFAULT_STALL_BOUND);
+    }
+
+    /** A switch whose ports count a delivery held longer than {@code stallBound} as stuck. */
+    public L2Switch(String name, Duration stallBound) {
+        if (stallBound.isNegative() || stallBound.isZero()) throw new IllegalArgumentException("stall bound must be positive: " + stallBound);
         this.name = name;
+        this.stallNanos = stallBound.toNanos();
     }
 
     public String name() {
@@ -66,14 +82,19 @@ public final class L2Switch {
         }
     }
 
-    void leave(SwitchPort port) {
+    long stallNanos() {
+        return stallNanos;
+    }
+
+    boolean leave(SwitchPort port) {
         synchronized (changes) {
             ports = Arrays.stream(ports).filter(p -> p != port).toArray(SwitchPort[]::new);
             macs = macs.without(port);
         }
         // A sender may still hold the old snapshot; closing under the port's lock makes its
-        // delivery a no-op, so the caller can free the backend's memory once leave() returns.
-        port.close();
+        // delivery a no-op, so the caller can free the backend's memory once leave() returns
+        // (unless a delivery is stuck inside: then close says so, within the stall bound).
+        return port.close();
     }
 
     public List<SwitchPort> ports() {

@@ -6,6 +6,7 @@ import java.lang.invoke.VarHandle;
 import java.util.EnumMap;
 import java.util.Map;
 import java.util.OptionalLong;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * One port of an {@link L2Switch}: a backend plus its counters. The port's owner (a device worker,
@@ -13,15 +14,27 @@ import java.util.OptionalLong;
  * backend, one at a time.
  *
  * <p>Counters are plain fields: the rx side is written only by the port's own sender; the tx side
- * and drops only under the port's delivery lock. Readers (metrics) may see a slightly old value,
+ * and drops only under the port's delivery lock, except {@link DropReason#PORT_STALLED}, counted
+ * atomically by senders that did not get the lock. Readers (metrics) may see a slightly old value,
  * never a torn or lost one.
+ *
+ * <p><b>A wedged receiver costs its senders a drop, not a wait.</b> Deliveries run on the senders'
+ * threads, so a delivery stuck in its backend (a call that does not return) would otherwise hold
+ * every later sender to this port spinning for ever. The lock word counts holds (odd while held);
+ * a sender that finds the same hold in place for longer than the switch's stall bound marks that
+ * hold stalled and drops as PORT_STALLED, and every sender after it drops at once while that hold
+ * lasts. So a sender pays at most one stall bound per stuck delivery; a delivery that is merely slow
+ * (its thread preempted) is waited for, because the bound is far above a scheduling delay.
  */
 public final class SwitchPort {
-    private static final VarHandle LOCK;
+    private static final System.Logger LOG = System.getLogger(SwitchPort.class.getName());
+    private static final VarHandle HOLD, STALLED_DROPS;
 
     static {
         try {
-            LOCK = MethodHandles.lookup().findVarHandle(SwitchPort.class, "deliveryLock", int.class);
+            MethodHandles.Lookup l = MethodHandles.lookup();
+            HOLD = l.findVarHandle(SwitchPort.class, "hold", long.class);
+            STALLED_DROPS = l.findVarHandle(SwitchPort.class, "stalledDrops", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -35,13 +48,16 @@ public final class SwitchPort {
     private final int id;
     /** The only source MAC this port may send from, or {@link #ANY_SOURCE}. Fixed at join: read per frame, never locked. */
     final long assignedSource;
-    @SuppressWarnings("unused") // accessed through LOCK
-    private volatile int deliveryLock;
-    private boolean left;              // under deliveryLock
+    @SuppressWarnings("unused") // accessed through HOLD: even = free, odd = held; +1 to take, +1 to give back
+    private volatile long hold;
+    private volatile long stalledHold = -1;   // the hold found stuck, if any (written by senders)
+    private volatile boolean left;
+    @SuppressWarnings("unused") // accessed through STALLED_DROPS
+    private volatile long stalledDrops;
 
     long rxFrames, rxBytes;            // sender thread only
-    long txFrames, txBytes;            // under deliveryLock
-    final long[] drops = new long[DropReason.values().length]; // under deliveryLock, except RUNT/HAIRPIN/SPOOFED_SOURCE (sender)
+    long txFrames, txBytes;            // under the delivery lock
+    final long[] drops = new long[DropReason.values().length]; // under the delivery lock, except RUNT/HAIRPIN/SPOOFED_SOURCE (sender)
 
     SwitchPort(L2Switch sw, NetPort backend, int id, long assignedSource) {
         this.sw = sw;
@@ -71,10 +87,15 @@ public final class SwitchPort {
     /**
      * Delivers a frame to this port's backend. Deliveries from several senders are serialised by a
      * short spin lock held for one copy: the receiving ring has one producer at a time, and the
-     * counters stay exact without atomics per frame.
+     * counters stay exact without atomics per frame. A lock held past the stall bound is not
+     * waited for (see the class comment).
      */
     void deliver(MemorySegment frame, long offset, int length) {
-        while (!LOCK.compareAndSet(this, 0, 1)) Thread.onSpinWait();
+        long h = lock();
+        if (h < 0) {
+            STALLED_DROPS.getAndAdd(this, 1L);
+            return;
+        }
         try {
             if (left) return;
             DropReason r;
@@ -90,30 +111,92 @@ public final class SwitchPort {
                 drops[r.ordinal()]++;
             }
         } finally {
-            LOCK.setRelease(this, 0);
+            unlock(h);
         }
     }
 
+    /** Takes the delivery lock: the hold taken (odd), or -1 if the holder is stuck past the stall bound. */
+    private long lock() {
+        long v = (long) HOLD.getVolatile(this);
+        if ((v & 1) == 0 && HOLD.compareAndSet(this, v, v + 1)) return v + 1;
+        return lockContended();
+    }
+
+    private long lockContended() {
+        long waitingFor = -1, since = 0;
+        int spins = 0;
+        while (true) {
+            long v = (long) HOLD.getVolatile(this);
+            if ((v & 1) == 0) {
+                if (HOLD.compareAndSet(this, v, v + 1)) return v + 1;
+                continue;
+            }
+            if (v == stalledHold) return -1;            // found stuck already: do not wait again
+            long now = System.nanoTime();
+            if (v != waitingFor) {                       // another hold than before: it is making progress
+                waitingFor = v;
+                since = now;
+                spins = 0;
+            } else if (now - since > sw.stallNanos()) {
+                stalled(v);
+                return -1;
+            }
+            // Spin for a copy's worth, then let a preempted holder have the CPU, then sleep in short steps:
+            // only contended deliveries get here, never one per frame on an idle port.
+            if (++spins < 100) Thread.onSpinWait();
+            else if (spins < 200) Thread.yield();
+            else LockSupport.parkNanos(50_000);
+        }
+    }
+
+    private void stalled(long h) {
+        if (stalledHold == h) return;
+        stalledHold = h;
+        LOG.log(System.Logger.Level.WARNING, "{0}: a delivery has been inside the port for more than {1} ms (the receiver is"
+                + " stuck in a call that does not return); frames to it are dropped as PORT_STALLED until it returns",
+                this, String.valueOf(sw.stallNanos() / 1_000_000));
+    }
+
+    private void unlock(long h) {
+        HOLD.setRelease(this, h + 1);
+        if (stalledHold == h) LOG.log(System.Logger.Level.WARNING, "{0}: the stalled delivery returned; the port takes frames again", this);
+    }
+
     /**
-     * Marks the port gone, under its delivery lock: a delivery in progress finishes first, and a
-     * sender still holding an old port snapshot finds the port closed instead of touching a
+     * Marks the port gone and waits out a delivery in progress: after this returns no delivery starts,
+     * and a sender still holding an old port snapshot finds the port closed instead of touching a
      * backend whose memory may be freed.
+     *
+     * @return false if a delivery was stuck inside past the stall bound (logged): the port is gone for
+     *         every later sender, but that one delivery is still in the backend and returns when its call does
      */
-    void close() {
-        while (!LOCK.compareAndSet(this, 0, 1)) Thread.onSpinWait();
+    boolean close() {
         left = true;
-        LOCK.setRelease(this, 0);
+        long h = lock();
+        if (h < 0) {
+            LOG.log(System.Logger.Level.WARNING, "{0}: leaves the switch with a delivery still stuck inside past {1} ms;"
+                    + " the backend must tolerate that delivery returning late", this, String.valueOf(sw.stallNanos() / 1_000_000));
+            return false;
+        }
+        unlock(h);
+        return true;
     }
 
     public PortStats stats() {
         Map<DropReason, Long> d = new EnumMap<>(DropReason.class);
         for (DropReason r : DropReason.values()) if (drops[r.ordinal()] != 0) d.put(r, drops[r.ordinal()]);
+        long stalled = stalledDrops;
+        if (stalled != 0) d.merge(DropReason.PORT_STALLED, stalled, Long::sum);
         return new PortStats(name(), rxFrames, rxBytes, txFrames, txBytes, d);
     }
 
-    /** Leaves the switch: no more deliveries start after this returns. */
-    public void leave() {
-        sw.leave(this);
+    /**
+     * Leaves the switch: no more deliveries start after this returns.
+     *
+     * @return false if a delivery stuck in the backend was still inside after the stall bound (see {@link #close()})
+     */
+    public boolean leave() {
+        return sw.leave(this);
     }
 
     @Override

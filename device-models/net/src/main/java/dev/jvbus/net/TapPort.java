@@ -8,6 +8,7 @@ import dev.jvbus.core.sys.TapDevice;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.time.Duration;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -29,10 +30,19 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * <p>Counters are plain fields: reader-side ones written by the reader thread only, writer-side ones
  * only inside {@code deliver}, which the switch serialises.
+ *
+ * <p><b>Closing never waits for ever.</b> The reader sends into the switch, where it can meet a wedged
+ * port (at most one stall bound per stuck delivery) or itself be the delivery that is stuck in another
+ * port's backend. {@link #close()} waits for it at most {@link #READER_STOP_BOUND}; past that it leaves
+ * the switch and returns, and the reader, when it finally comes back, closes the TAP and the fds it
+ * reads: they are closed exactly once, by whichever of the two finishes last, and never while the
+ * reader may still read them (a closed fd number can be reused by another session's fd).
  */
 public final class TapPort implements NetPort, AutoCloseable {
     /** Room for the largest frame a TAP takes or gives (64 KiB, the IPv4 limit plus Ethernet). */
     public static final int MAX_FRAME = 65536;
+    /** How long {@link #close()} waits for the reader thread before leaving it behind. */
+    public static final Duration READER_STOP_BOUND = Duration.ofSeconds(5);
     private static final System.Logger LOG = System.getLogger(TapPort.class.getName());
     private static final long TAP_TOKEN = 1, STOP_TOKEN = 2;
     private static final int VNET = TapDevice.VNET_HDR_SIZE;
@@ -50,6 +60,8 @@ public final class TapPort implements NetPort, AutoCloseable {
     private final MemorySegment txBuffer;   // deliver only: [vnet header | copy of a heap frame]
     private final Thread reader;
     private final AtomicBoolean closed = new AtomicBoolean();
+    /** Set by the first of {close, the reader's exit} to finish; the second closes the fds. */
+    private final AtomicBoolean oneDone = new AtomicBoolean();
     private volatile boolean readerFailed;
 
     // Reader thread only.
@@ -132,7 +144,7 @@ public final class TapPort implements NetPort, AutoCloseable {
 
     private void readLoop() {
         try {
-            while (true) {
+            while (!closed.get()) {
                 int ready = epoll.wait(-1);
                 boolean drain = false;
                 for (int i = 0; i < ready; i++) {
@@ -144,12 +156,14 @@ public final class TapPort implements NetPort, AutoCloseable {
         } catch (RuntimeException e) {
             readerFailed = true;
             LOG.log(System.Logger.Level.ERROR, name + ": reader stopped", e);
+        } finally {
+            finishClose();   // first here: close() closes the fds; second (close() left us behind): we do
         }
     }
 
     /** Reads until the TAP is empty; false after a read error that ends this port's rx side. */
     private boolean drainTap() {
-        while (true) {
+        while (!closed.get()) {
             int n = tap.read(rxBuffer, 0, VNET + MAX_FRAME);
             if (n == -Errno.EAGAIN) return true;
             if (n == -Errno.EINTR) continue;
@@ -173,6 +187,7 @@ public final class TapPort implements NetPort, AutoCloseable {
             fromKernelBytes += n - VNET;
             port.send(rxBuffer, VNET, n - VNET);
         }
+        return false;   // closed meanwhile: stop reading
     }
 
     /** This port's TAP-side counters (the switch port keeps the switch-side ones: {@code switchPort().stats()}). */
@@ -182,26 +197,42 @@ public final class TapPort implements NetPort, AutoCloseable {
     }
 
     /**
-     * Stops the reader, leaves the switch (a delivery in progress finishes first), then closes the
-     * TAP fd, which removes the interface. Idempotent.
+     * Stops the reader, leaves the switch (a delivery in progress finishes first, within the switch's
+     * stall bound), then closes the TAP fd, which removes the interface. Idempotent. Returns within
+     * about {@link #READER_STOP_BOUND} plus the stall bound whatever the reader is stuck in; a reader
+     * still running then is left behind (logged) and closes the fds itself when it returns.
      */
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) return;
         stop.signal();
         boolean interrupted = false;
+        long deadline = System.nanoTime() + READER_STOP_BOUND.toNanos();
         while (reader.isAlive() && Thread.currentThread() != reader) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                LOG.log(System.Logger.Level.WARNING, "{0}: the reader did not stop within {1} ms (stuck sending into the switch);"
+                        + " left behind: it closes the TAP when it returns", name, String.valueOf(READER_STOP_BOUND.toMillis()));
+                break;
+            }
             try {
-                reader.join();
+                reader.join(Math.max(1, left / 1_000_000));
             } catch (InterruptedException e) {
                 interrupted = true;
             }
         }
         port.leave();
-        tap.close();
-        epoll.close();
-        stop.close();
+        finishClose();
         if (interrupted) Thread.currentThread().interrupt();
+    }
+
+    /** The second of close() and the reader's exit to get here closes the fds, once. */
+    private void finishClose() {
+        if (!oneDone.compareAndSet(false, true)) {
+            tap.close();
+            epoll.close();
+            stop.close();
+        }
     }
 
     @Override

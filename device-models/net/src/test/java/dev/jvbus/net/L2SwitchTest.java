@@ -3,11 +3,15 @@ package dev.jvbus.net;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.jvbus.core.testing.StuckDoorbell;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -261,5 +265,81 @@ class L2SwitchTest {
         assertThat(sinkPort.stats().txFrames()).isEqualTo(3L * perSender);
         assertThat(sinkPort.stats().txBytes()).isEqualTo(3L * perSender * 64);
         for (SwitchPort p : senders) assertThat(p.stats().rxFrames()).isEqualTo(perSender);
+    }
+
+    /** A receiver that copies the frame, then (once armed) rings its driver's doorbell, as a device's rx does. */
+    static final class RingingReceiver implements NetPort {
+        final StuckDoorbell doorbell;
+        final List<byte[]> frames = new ArrayList<>();
+        volatile boolean armed;
+
+        RingingReceiver(StuckDoorbell doorbell) { this.doorbell = doorbell; }
+
+        @Override public String name() { return "wedged"; }
+
+        @Override public DropReason deliver(MemorySegment frame, long offset, int length) {
+            frames.add(frame.asSlice(offset, length).toArray(ValueLayout.JAVA_BYTE));
+            if (armed) doorbell.signal();
+            return null;
+        }
+    }
+
+    /** Runs {@code body} on a platform thread of its own; the test waits for it with a deadline, never for ever. */
+    static CompletableFuture<Void> onThread(String name, Runnable body) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().name(name).start(() -> {
+            try {
+                body.run();
+                done.complete(null);
+            } catch (Throwable t) {
+                done.completeExceptionally(t);
+            }
+        });
+        return done;
+    }
+
+    @Test
+    void aReceiverStuckInItsDeliveryCostsItsOtherSendersCountedDropsNotAWait() throws Exception {
+        L2Switch lan = new L2Switch("lan-stall", Duration.ofMillis(200));
+        try (StuckDoorbell doorbell = new StuckDoorbell()) {
+            RingingReceiver wedged = new RingingReceiver(doorbell);
+            Recorder healthy = new Recorder("healthy");
+            SwitchPort pw = lan.join(wedged), ph = lan.join(healthy);
+            SwitchPort first = lan.join(new Recorder("first")), second = lan.join(new Recorder("second"));
+            pw.send(frame(MacAddress.BROADCAST, B, 60, 0), 0, 60);     // learn the wedged port's MAC
+            ph.send(frame(MacAddress.BROADCAST, C, 60, 0), 0, 60);     // and the healthy one's
+            int atHealthy = healthy.frames.size();
+            wedged.armed = true;
+
+            // The first sender's frame gets into the wedged port and stays there: its doorbell never returns.
+            MemorySegment toWedged = frame(B, A, 60, 1);
+            CompletableFuture<Void> stuckSender = onThread("stuck-sender", () -> first.send(toWedged, 0, 60));
+            assertThat(doorbell.awaitStuck(Duration.ofSeconds(20))).as("the first sender is stuck in the wedged port").isTrue();
+
+            // Another sender to the wedged port drops, counted, and goes on to the healthy port.
+            MemorySegment unicast = frame(B, MacAddress.local(0x77), 60, 2), other = frame(C, MacAddress.local(0x77), 60, 3);
+            MemorySegment broadcast = frame(MacAddress.BROADCAST, MacAddress.local(0x77), 60, 4);
+            CompletableFuture<Void> secondSender = onThread("second-sender", () -> {
+                for (int i = 0; i < 5; i++) {
+                    second.send(unicast, 0, 60);
+                    second.send(other, 0, 60);
+                    second.send(broadcast, 0, 60);
+                }
+            });
+            secondSender.get(30, TimeUnit.SECONDS);
+            assertThat(pw.stats().dropped(DropReason.PORT_STALLED)).as("unicasts and broadcasts at the wedged port").isEqualTo(10);
+            assertThat(healthy.frames).as("the healthy port got every unicast and broadcast meant for it").hasSize(atHealthy + 10);
+            assertThat(stuckSender).isNotDone();
+
+            // The wedged port leaves within its bound, saying the delivery inside is stuck.
+            assertThat(onThread("leave", () -> assertThat(pw.leave()).isFalse())).succeedsWithin(Duration.ofSeconds(30));
+            assertThat(lan.ports()).doesNotContain(pw);
+
+            doorbell.release();
+            stuckSender.get(30, TimeUnit.SECONDS);
+            assertThat(wedged.frames).as("only the frame that got in before the wedge").hasSize(2);
+            second.send(unicast, 0, 60);                               // a port that left takes nothing, stuck or not
+            assertThat(wedged.frames).hasSize(2);
+        }
     }
 }

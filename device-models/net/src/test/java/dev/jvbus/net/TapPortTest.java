@@ -4,12 +4,14 @@ import static dev.jvbus.core.testing.TestFrames.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.jvbus.core.sys.NetNamespace;
+import dev.jvbus.core.testing.StuckDoorbell;
 import dev.jvbus.core.testing.TestFrames;
 import dev.jvbus.core.testing.TestNetns;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.Arrays;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -177,6 +179,40 @@ class TapPortTest {
             assertThat(tap.switchPort().stats().dropped(DropReason.PORT_DOWN)).isEqualTo(1);
         } finally {
             hostPort.leave();
+        }
+    }
+
+    @Test
+    void closeReturnsWithinItsBoundWhileTheReaderIsStuckInADeliveryAndTheReaderClosesTheTapWhenItComesBack() throws Exception {
+        try (StuckDoorbell doorbell = new StuckDoorbell()) {
+            L2SwitchTest.RingingReceiver host = new L2SwitchTest.RingingReceiver(doorbell);
+            SwitchPort hostPort = sw.join(host);
+            TapPort tap = tapUp("jvtap4");
+            try {
+                host.armed = true;
+                // The kernel answers; its reply reaches the host through the TAP reader, which gets stuck in
+                // the host's doorbell (as it would in a wedged device's), holding the host's port.
+                send(hostPort, arpRequest(HOST_MAC, HOST_IP, KERNEL_IP));
+                assertThat(doorbell.awaitStuck(Duration.ofSeconds(20))).as("the TAP reader is stuck delivering").isTrue();
+
+                assertThat(L2SwitchTest.onThread("close", tap::close))
+                        .as("close returns within its bound though the reader is stuck")
+                        .succeedsWithin(TapPort.READER_STOP_BOUND.plus(Duration.ofSeconds(30)));
+                assertThat(sw.ports()).containsExactly(hostPort);
+                assertThat(tap.readerAlive()).as("the stuck reader was left behind").isTrue();
+                assertThat(tap.device().isClosed()).as("its fds stay open while it may still read them").isFalse();
+
+                doorbell.release();
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+                while ((tap.readerAlive() || !tap.device().isClosed()) && System.nanoTime() < deadline) Thread.sleep(10);
+                assertThat(tap.readerAlive()).as("back from the delivery, the reader sees the port closed and stops").isFalse();
+                assertThat(tap.device().isClosed()).as("and closes the TAP itself").isTrue();
+                assertThat(ns.ipResult("link", "show", "jvtap4").exit()).as("interface gone with the fd").isNotZero();
+            } finally {
+                doorbell.release();
+                tap.close();
+                hostPort.leave();
+            }
         }
     }
 

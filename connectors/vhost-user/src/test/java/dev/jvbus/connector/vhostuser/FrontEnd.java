@@ -11,57 +11,57 @@ import java.nio.file.Path;
 
 /**
  * A minimal vhost-user front-end for tests: speaks the wire format byte for byte (including wrong
- * bytes on purpose) over a real AF_UNIX socket with real fds.
+ * bytes on purpose) over a real AF_UNIX socket with real fds. Public for the hostile-peers harness.
  */
-final class FrontEnd implements AutoCloseable {
-    final UnixConnection conn;
+public final class FrontEnd implements AutoCloseable {
+    public final UnixConnection conn;
 
-    FrontEnd(Path socket) {
+    public FrontEnd(Path socket) {
         this.conn = UnixConnection.connect(socket);
     }
 
-    void send(Request r, int flags, ByteBuffer payload, int... fds) {
+    public void send(Request r, int flags, ByteBuffer payload, int... fds) {
         sendRaw(Codec.request(r, flags, payload), fds);
     }
 
-    void send(Request r, int... fds) {
+    public void send(Request r, int... fds) {
         send(r, 0, Codec.payload(0), fds);
     }
 
-    void sendU64(Request r, long v, int... fds) {
+    public void sendU64(Request r, long v, int... fds) {
         send(r, 0, Codec.payload(8).putLong(v).flip(), fds);
     }
 
-    void sendU64NeedReply(Request r, long v, int... fds) {
+    public void sendU64NeedReply(Request r, long v, int... fds) {
         send(r, Wire.FLAG_NEED_REPLY, Codec.payload(8).putLong(v).flip(), fds);
     }
 
-    void sendState(Request r, int index, int num) {
+    public void sendState(Request r, int index, int num) {
         send(r, 0, Codec.payload(8).putInt(index).putInt(num).flip());
     }
 
-    void sendAddr(int index, long desc, long used, long avail) {
+    public void sendAddr(int index, long desc, long used, long avail) {
         send(Request.SET_VRING_ADDR, 0, Codec.payload(40).putInt(index).putInt(0).putLong(desc).putLong(used).putLong(avail).putLong(0).flip());
     }
 
     /** One region table: guest address 0 = user address {@code userBase} = offset 0 of {@code fd}. */
-    void sendMemTable(long size, long userBase, int fd) {
+    public void sendMemTable(long size, long userBase, int fd) {
         ByteBuffer p = Codec.payload(8 + 32).putInt(1).putInt(0).putLong(0).putLong(size).putLong(userBase).putLong(0).flip();
         send(Request.SET_MEM_TABLE, 0, p, fd);
     }
 
-    void sendRaw(ByteBuffer frame, int... fds) {
+    public void sendRaw(ByteBuffer frame, int... fds) {
         byte[] b = new byte[frame.remaining()];
         frame.get(b);
         conn.sendAll(b, fds);
     }
 
     /** Reads one reply: returns its payload (header checked: REPLY flag, expected request). */
-    ByteBuffer reply(Request expected) {
+    public ByteBuffer reply(Request expected) {
         return reply(expected.id());
     }
 
-    ByteBuffer reply(int expectedId) {
+    public ByteBuffer reply(int expectedId) {
         byte[] h = readFully(Wire.HEADER);
         ByteBuffer hb = ByteBuffer.wrap(h).order(ByteOrder.LITTLE_ENDIAN);
         int id = hb.getInt(), flags = hb.getInt(), size = hb.getInt();
@@ -70,12 +70,12 @@ final class FrontEnd implements AutoCloseable {
         return ByteBuffer.wrap(readFully(size)).order(ByteOrder.LITTLE_ENDIAN);
     }
 
-    long replyU64(Request r) {
+    public long replyU64(Request r) {
         return reply(r).getLong();
     }
 
     /** True if the back-end closed the connection (a read returns end of stream). */
-    boolean closedByPeer() {
+    public boolean closedByPeer() {
         byte[] one = new byte[1];
         try (Received r = conn.recv(one, 0, 1, 0)) {
             return r.endOfStream();

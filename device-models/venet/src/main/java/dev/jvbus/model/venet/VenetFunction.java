@@ -1,6 +1,7 @@
 package dev.jvbus.model.venet;
 
 import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.model.DataPathRun;
 import dev.jvbus.core.model.DeviceContext;
 import dev.jvbus.core.model.DeviceFault;
 import dev.jvbus.core.model.DeviceFunction;
@@ -16,6 +17,7 @@ import dev.jvbus.net.DropReason;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.NetPort;
 import dev.jvbus.net.Networks;
+import dev.jvbus.net.RxGate;
 import dev.jvbus.net.SwitchPort;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -33,10 +35,15 @@ import java.util.Map;
  *
  * <p>Threads: control methods run under the device's lock, one at a time. The tx worker alone
  * drives the tx and event rings; the delivering thread alone (under the port's delivery lock)
- * drives the rx ring. The rx gate ({@link #rxOpen} / {@link #inDeliver}, a Dekker pair of
- * volatiles) lets control stop deliveries and wait out the one in progress, for quiesce,
- * link-down and FLUSHRX. Link-state events are queued by control and written by the worker, so
- * the event ring keeps a single producer.
+ * drives the rx ring. The {@link RxGate} lets control stop deliveries and wait out the one in
+ * progress, for quiesce, reset, link-down and FLUSHRX, within its bound. Link-state events are
+ * queued by control and written by the worker, so the event ring keeps a single producer.
+ *
+ * <p>Faults found by the worker or a delivery are reported through the run's {@link DataPathRun},
+ * never on the finding thread: a pause holds the device's lock while it waits for the worker to
+ * park, and a delivery holds the port's lock. The run also fences a worker a reset left behind
+ * (stuck in a delivery into another device): when it comes back it finds its run over and touches
+ * no ring of the next one.
  *
  * <p>Counters are plain fields: tx ones written by the worker, rx ones by the delivering thread.
  */
@@ -54,8 +61,8 @@ public final class VenetFunction implements DeviceFunction, NetPort {
     // Running state; control thread only, except where noted.
     private boolean running;
     private boolean quiesced;
-    private volatile boolean stopping;
     volatile boolean link;
+    private DataPathRun run = DataPathRun.NONE;
     private GuestMemory memory;
     private IoqDevice rx, tx, evq;
     private SwitchPort port;
@@ -63,12 +70,11 @@ public final class VenetFunction implements DeviceFunction, NetPort {
     private VenetTx txService;
 
     // The rx gate and the rx ring's state (delivering thread, under the port's delivery lock).
-    private volatile boolean rxOpen;
-    private volatile boolean inDeliver;
+    private final RxGate rxGate;
     private IoqDevice.Buffer rxBuf;
     private boolean rxHeld;
-    /** A fault the delivering thread found; the tx worker reports it (the deliverer holds the port lock). */
-    volatile QueueFault rxFault;
+    /** The rx ring faulted on a delivery (reported); deliveries drop as RING_FAULT until the reset. */
+    private volatile boolean rxBroken;
 
     // Link-state events: control produces, the worker consumes (single-producer single-consumer).
     private final byte[] linkEvents = new byte[16];
@@ -83,12 +89,15 @@ public final class VenetFunction implements DeviceFunction, NetPort {
     public long txFrames, txBytes, txDropsRunt, txDropsOversize, txDropsBadHeader, txChecksums;
     public long rxFrames, rxBytes, rxDropsNoBuffer, rxDropsTooBig, rxDropsPortDown, rxDropsRingFault, rxFlushed;
     public long eventsLinkstate, eventsTxc, eventsDropped;
+    /** Tx workers a reset could not stop within the bound (stuck in a delivery); they exit when it returns. */
+    public volatile long workersLeftBehind;            // control thread
 
     VenetFunction(DeviceContext context, VenetSettings settings) {
         this.context = context;
         this.settings = settings;
         this.mac = settings.mac();
         this.name = "venet:" + context.container() + "/" + Integer.toUnsignedString(context.devid());
+        this.rxGate = new RxGate(name);
         context.config().write(VenetModel.CONFIG_MAC.name(), MacAddress.toBytes(mac));
         context.config().write(VenetModel.CONFIG_MTU.name(), settings.mtu() & 0xFFFF);
     }
@@ -135,20 +144,23 @@ public final class VenetFunction implements DeviceFunction, NetPort {
             sgScratch = arena.allocate(VenetWire.sgDescSize(VenetWire.SG_MAX_IOVS), 8);
         }
         rxHeld = false;
-        rxFault = null;
+        rxBroken = false;
+        run = queues.run();
         // The switch port outlives resets (its counters are what an operator watches across driver
         // resets); between runs the closed rx gate drops deliveries as PORT_DOWN.
         // Held to the MAC the driver learns with MACQUERY (the saved one after a restore; it cannot change
         // once the port exists), unless the operator turned the check off.
         if (port == null) port = settings.macSpoofCheck().join(Networks.global().network(context.container(), settings.network()), this, mac);
-        txService = new VenetTx(this, tx, evq, memory, port, frameScratch, sgScratch, settings.maxFrame());
+        txService = new VenetTx(this, tx, evq, memory, port, frameScratch, sgScratch, settings.maxFrame(), run);
         List<EventFd> kicks = new ArrayList<>();
         kicks.add(txB.kick());
         if (evB != null) kicks.add(evB.kick());
-        worker = new QueueWorker(name + "-tx", VenetWire.QUEUE_TX, txService, kicks, DoorbellWait.Mode.ADAPTIVE, this::onFault);
+        DataPathRun thisRun = run;
+        worker = new QueueWorker(name + "-tx", VenetWire.QUEUE_TX, txService, kicks, DoorbellWait.Mode.ADAPTIVE,
+                f -> thisRun.needsReset(f.getMessage()));
         running = true;
         quiesced = false;
-        updateRxGate();
+        openRxIfReady();
         worker.start();
     }
 
@@ -158,34 +170,30 @@ public final class VenetFunction implements DeviceFunction, NetPort {
                 : IoqDevice.attach(b.index(), b.memory(), b.config().availAddr(), b.config().size(), b.call(), true);
     }
 
-    private void onFault(QueueFault f) {
-        if (stopping) return;
-        context.needsReset(f.getMessage());
-    }
-
     @Override
     public void reset() {
-        stopping = true;
-        try {
-            closeRx();                    // no delivery starts, the one in progress (if any) is done
-            if (worker != null) {
-                worker.close();           // on the worker's own thread this only asks it to stop
-                worker = null;
-            }
-            running = false;
-            quiesced = false;
-            link = false;
-            sg = evqLinkstate = evqTxc = false;
-            rx = tx = evq = null;
-            txService = null;
-            rxHeld = false;
-            rxBuf = null;
-            rxFault = null;
-            linkEvHead = linkEvTail;
-            context.config().write(VenetModel.CONFIG_STATUS.name(), 0);
-        } finally {
-            stopping = false;
+        // No delivery starts; the one in progress is waited for within the gate's bound. One stuck past
+        // it (in its doorbell, the last thing it does to the ring) is logged and left: it writes counters
+        // when it returns, nothing else.
+        rxGate.close();
+        if (worker != null) {
+            // On the worker's own thread this only asks it to stop. A worker stuck past the bound in a
+            // delivery into another device is left behind: its run is over, so it touches no ring again.
+            if (!worker.stop(QueueWorker.WAIT_BOUND)) workersLeftBehind++;
+            worker = null;
         }
+        run = DataPathRun.NONE;
+        running = false;
+        quiesced = false;
+        link = false;
+        sg = evqLinkstate = evqTxc = false;
+        rx = tx = evq = null;
+        txService = null;
+        rxHeld = false;
+        rxBuf = null;
+        rxBroken = false;
+        linkEvHead = linkEvTail;
+        context.config().write(VenetModel.CONFIG_STATUS.name(), 0);
     }
 
     @Override
@@ -198,10 +206,14 @@ public final class VenetFunction implements DeviceFunction, NetPort {
     }
 
     @Override
-    public void quiesce() {
+    public void quiesce() throws DeviceFault {
         if (!running || quiesced) return;
-        closeRx();
-        worker.quiesce();
+        if (!rxGate.close())
+            throw new DeviceFault(name + ": an rx delivery did not leave within " + RxGate.DEFAULT_BOUND.toMillis()
+                    + " ms (stuck in its doorbell); the rx ring has no stable state to save");
+        if (!worker.quiesce())
+            throw new DeviceFault(name + ": the tx worker did not park within " + QueueWorker.WAIT_BOUND.toMillis()
+                    + " ms (stuck in a delivery); the tx ring has no stable state to save");
         quiesced = true;
     }
 
@@ -210,7 +222,7 @@ public final class VenetFunction implements DeviceFunction, NetPort {
         if (!running || !quiesced) return;
         quiesced = false;
         worker.resume();
-        updateRxGate();
+        openRxIfReady();
     }
 
     @Override
@@ -291,7 +303,7 @@ public final class VenetFunction implements DeviceFunction, NetPort {
         link = true;
         context.config().write(VenetModel.CONFIG_STATUS.name(), 1);
         queueLinkEvent(true);
-        updateRxGate();
+        openRxIfReady();
         wakeWorker();
         return new byte[0];
     }
@@ -300,7 +312,7 @@ public final class VenetFunction implements DeviceFunction, NetPort {
         expectLength("LINKDOWN", payload, 0);
         if (!link) throw new DeviceFault(name + ": LINKDOWN: the link is already down");
         link = false;
-        closeRx();
+        rxGate.close();               // the link is down either way; a stuck delivery is logged and left
         context.config().write(VenetModel.CONFIG_STATUS.name(), 0);
         queueLinkEvent(false);
         wakeWorker();
@@ -339,7 +351,11 @@ public final class VenetFunction implements DeviceFunction, NetPort {
     private byte[] flushRx(byte[] payload) throws DeviceFault {
         expectLength("FLUSHRX", payload, 0);
         if (!running || !link) throw new DeviceFault(name + ": FLUSHRX needs the link up");
-        closeRx();
+        if (!rxGate.close()) {
+            openRxIfReady();
+            throw new DeviceFault(name + ": FLUSHRX: an rx delivery did not leave within " + RxGate.DEFAULT_BOUND.toMillis()
+                    + " ms (stuck in its doorbell); nothing flushed");
+        }
         try {
             IoqDevice r = rx;
             if (rxHeld) {
@@ -356,7 +372,7 @@ public final class VenetFunction implements DeviceFunction, NetPort {
             context.needsReset(f.getMessage());
             throw new DeviceFault(name + ": FLUSHRX: " + f.getMessage(), f);
         } finally {
-            updateRxGate();
+            openRxIfReady();
         }
         return new byte[0];
     }
@@ -383,11 +399,14 @@ public final class VenetFunction implements DeviceFunction, NetPort {
 
     @Override
     public DropReason deliver(MemorySegment frame, long offset, int length) {
-        inDeliver = true;
         try {
-            if (!rxOpen) {
+            if (!rxGate.enter()) {
                 rxDropsPortDown++;
                 return DropReason.PORT_DOWN;
+            }
+            if (rxBroken) {
+                rxDropsRingFault++;
+                return DropReason.RING_FAULT;
             }
             if (length > settings.maxFrame()) {
                 rxDropsTooBig++;
@@ -416,24 +435,25 @@ public final class VenetFunction implements DeviceFunction, NetPort {
             rxBytes += length;
             return null;
         } catch (QueueFault f) {
-            rxOpen = false;
+            rxBroken = true;
             rxDropsRingFault++;
-            rxFault = f;
-            wakeWorker();      // the worker reports it: NEEDS_RESET must not run under the port lock
+            run.needsReset(f.getMessage());   // never blocks: we hold the port's lock
             return DropReason.RING_FAULT;
         } finally {
-            inDeliver = false;
+            rxGate.leave();
         }
     }
 
-    /** Stops deliveries and waits out the one in progress (if any). */
-    private void closeRx() {
-        rxOpen = false;
-        while (inDeliver) Thread.onSpinWait();
+    /** Lets deliveries in when the ring runs, the link is up and nothing stopped them. */
+    private void openRxIfReady() {
+        if (running && !quiesced && link && !rxBroken) rxGate.open();
     }
 
-    private void updateRxGate() {
-        rxOpen = running && !quiesced && link && rxFault == null;
+    /** A snapshot of the counters. */
+    public VenetStats stats() {
+        return new VenetStats(txFrames, txBytes, txDropsRunt, txDropsOversize, txDropsBadHeader, txChecksums,
+                rxFrames, rxBytes, rxDropsNoBuffer, rxDropsTooBig, rxDropsPortDown, rxDropsRingFault, rxFlushed,
+                eventsLinkstate, eventsTxc, eventsDropped, rxGate.stuckCloses(), workersLeftBehind);
     }
 
     // ------------------------------------------------------------------ events (control side)

@@ -7,6 +7,7 @@ import static dev.jvbus.model.venet.VenetWire.U64;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.GuestMemoryException;
 import dev.jvbus.core.memory.MemoryRegion;
+import dev.jvbus.core.model.DataPathRun;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.QueueService;
 import dev.jvbus.core.ring.ioq.IoqDevice;
@@ -35,12 +36,13 @@ final class VenetTx implements QueueService {
     private final MemorySegment frame;     // gather buffer for SG frames (maxFrame bytes)
     private final MemorySegment sgDesc;    // the venet_sg descriptor, copied before it is checked
     private final int maxFrame;
+    private final DataPathRun run;
 
     private IoqDevice.Buffer evBuf;        // an event buffer taken and not yet written
     private long cookie;                   // of the frame just handled (for TXC)
 
     VenetTx(VenetFunction f, IoqDevice tx, IoqDevice evq, GuestMemory memory, SwitchPort port,
-            MemorySegment frame, MemorySegment sgDesc, int maxFrame) {
+            MemorySegment frame, MemorySegment sgDesc, int maxFrame, DataPathRun run) {
         this.f = f;
         this.tx = tx;
         this.evq = evq;
@@ -49,12 +51,11 @@ final class VenetTx implements QueueService {
         this.frame = frame;
         this.sgDesc = sgDesc;
         this.maxFrame = maxFrame;
+        this.run = run;
     }
 
     @Override
     public boolean poll() throws QueueFault {
-        QueueFault rxFault = f.rxFault;
-        if (rxFault != null) throw rxFault;
         boolean link = f.link;
         boolean did = false;
         int events = 0;
@@ -72,6 +73,9 @@ final class VenetTx implements QueueService {
                 IoqDevice.Buffer b = tx.poll();
                 if (b == null) break;
                 long sent = sg ? transmitSg(b) : transmitFlat(b);
+                // The send may have been long (stuck in a delivery into a wedged device) and this worker
+                // left behind by a reset: then the ring belongs to the next run, not to us.
+                if (!run.isCurrent()) return false;
                 tx.complete(sent > 0 ? b.length() : 0);     // the descriptor's length when sent, 0 when dropped
                 if (txc) {
                     writeTxc(cookie);
@@ -105,7 +109,7 @@ final class VenetTx implements QueueService {
 
     @Override
     public boolean hasWork() {
-        return (f.link && tx.signal().isDirty()) || (evq != null && evq.signal().isDirty()) || f.rxFault != null;
+        return (f.link && tx.signal().isDirty()) || (evq != null && evq.signal().isDirty());
     }
 
     @Override
@@ -113,7 +117,7 @@ final class VenetTx implements QueueService {
         boolean work = false;
         if (f.link) work = tx.signal().enable();
         if (evq != null) work |= evq.signal().enable();
-        return work || f.rxFault != null;
+        return work;
     }
 
     @Override

@@ -47,7 +47,7 @@ class VenetFaultTest {
     }
 
     @Test
-    void aMalformedRxRingFoundOnDeliveryIsReportedByTheDevicesOwnWorker() throws Exception {
+    void aMalformedRxRingFoundOnDeliveryPutsThatDeviceInNeedsResetAndTheOthersCarryOn() throws Exception {
         Container c = Frames.container();
         Device da = c.addDevice("venet", -1, Map.of("network", "lan"));
         Device db = c.addDevice("venet", -1, Map.of("network", "lan"));

@@ -55,6 +55,8 @@ public final class VenetGuest implements AutoCloseable {
     final EventFd[] kicks = {EventFd.create(), EventFd.create(), EventFd.create()};
     final EventFd[] calls = {EventFd.create(), EventFd.create(), EventFd.create()};
     final Options options;
+    /** The rx queue's call doorbell as the device sees it (the guest's own eventfd unless a test puts another). */
+    Notifier rxCall;
     final List<String> needsReset = new ArrayList<>();
     Attachment att;
     IoqDriver rx, tx, evq;
@@ -70,6 +72,13 @@ public final class VenetGuest implements AutoCloseable {
 
     public VenetGuest(Options options) {
         this.options = options;
+        this.rxCall = Notifier.of(calls[0]);
+    }
+
+    /** The device rings {@code call} instead of the guest's eventfd when it fills the rx ring (set before bring-up). */
+    VenetGuest withRxCall(Notifier call) {
+        this.rxCall = call;
+        return this;
     }
 
     MemorySegment at(long guest, long len) {
@@ -79,6 +88,16 @@ public final class VenetGuest implements AutoCloseable {
     /** Full bring-up on a fresh device. */
     public VenetGuest bringUp(Device device) throws Exception {
         attach(device);
+        return start();
+    }
+
+    /** A driver reset (status 0), then the whole bring-up again on fresh rings in the same memory: a new session. */
+    VenetGuest restart() throws Exception {
+        att.reset();
+        return start();
+    }
+
+    private VenetGuest start() throws Exception {
         att.addStatus(DeviceStatus.ACKNOWLEDGE);
         att.addStatus(DeviceStatus.DRIVER);
         att.ackFeatures(att.offeredFeatures());
@@ -125,7 +144,7 @@ public final class VenetGuest implements AutoCloseable {
 
     private void setQueue(int q, long head) {
         att.setQueue(new QueueConfig(q, COUNT, head + 56, head, 0));
-        att.setDoorbells(q, kicks[q], Notifier.of(calls[q]));
+        att.setDoorbells(q, kicks[q], q == 0 ? rxCall : Notifier.of(calls[q]));
     }
 
     int negcap(int gid, int bits) throws DeviceFault {

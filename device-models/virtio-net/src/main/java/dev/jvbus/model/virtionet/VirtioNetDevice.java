@@ -4,6 +4,7 @@ import dev.jvbus.core.memory.GuestMemory;
 import static dev.jvbus.model.virtionet.NetHeader.*;
 
 import dev.jvbus.core.feature.VirtioFeatures;
+import dev.jvbus.core.model.DataPathRun;
 import dev.jvbus.core.model.DeviceContext;
 import dev.jvbus.core.model.DeviceFault;
 import dev.jvbus.core.model.DeviceFunction;
@@ -20,10 +21,9 @@ import dev.jvbus.net.DropReason;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.NetPort;
 import dev.jvbus.net.Networks;
+import dev.jvbus.net.RxGate;
 import dev.jvbus.net.SwitchPort;
 import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
@@ -39,13 +39,14 @@ import java.util.Map;
  * driver's new rx buffers are noticed when a frame arrives (rx kicks are suppressed). Control-plane
  * calls come from the bus, one at a time.
  *
- * <p>Stopping deliveries. {@link #quiesce} and {@link #reset} close an rx gate and wait for a delivery in
- * progress to leave (a Dekker pair: each delivery stores "inside" then loads "open", the closer stores
- * "closed" then loads "inside"), so a saved rx ring is stable; deliveries meanwhile drop as PORT_DOWN and
- * the switch counts them. Ring faults found on either path are reported through
- * {@link DeviceContext#needsReset} from a separate short-lived thread: a delivery runs under the
- * port's lock, a worker may be joined by a reset holding the device's lock, and needsReset takes the
- * device lock and resets (leaving the switch takes the port lock), so calling it in place could deadlock.
+ * <p>Stopping deliveries. {@link #quiesce} and {@link #reset} close the {@link RxGate} and wait, within
+ * its bound, for a delivery in progress to leave, so a saved rx ring is stable; deliveries meanwhile
+ * drop as PORT_DOWN and the switch counts them. Ring faults found on either path are reported through
+ * the run's {@link DataPathRun}, which never blocks the finding thread and is ignored once the run is
+ * over: a delivery runs under the port's lock, a worker may be waited for by a pause or reset holding
+ * the device's lock, so reporting in place could deadlock, and a late report must not mark the next
+ * driver's session. The run also fences a worker left behind by a reset (stuck in a delivery into a
+ * wedged device): back from it, the worker finds its run over and touches no ring.
  *
  * <p>Allocation: none per frame. The tx gather buffer, header scratch and merge bookkeeping are made
  * once per device; a frame that sits in one descriptor after its header goes to the switch without a copy.
@@ -55,18 +56,6 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     static final int TX_BATCH = 64;
     /** Ethernet header plus one VLAN tag: a frame may be this much longer than the MTU. */
     static final int L2_OVERHEAD = 18;
-
-    private static final VarHandle OPEN, INSIDE;
-
-    static {
-        try {
-            MethodHandles.Lookup l = MethodHandles.lookup();
-            OPEN = l.findVarHandle(VirtioNetDevice.class, "rxOpen", int.class);
-            INSIDE = l.findVarHandle(VirtioNetDevice.class, "rxInside", int.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
 
     private final DeviceContext context;
     private final VirtioNetParams params;
@@ -80,10 +69,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private int hdrLen = SIZE;
     private boolean mergeable;
     private int maxFrame;
-    private volatile int generation;     // bumps on start and reset: a late fault report of an old session is ignored
+    private DataPathRun run = DataPathRun.NONE;   // the run started last; faults are reported through it
 
-    @SuppressWarnings("unused") private volatile int rxOpen;     // via OPEN
-    @SuppressWarnings("unused") private volatile int rxInside;   // via INSIDE
+    private final RxGate rxGate;
     private boolean rxBroken;            // delivery side only: the rx ring faulted, waiting for the reset
 
     // ---- tx worker only ----
@@ -107,11 +95,13 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     long rxFrames, rxBytes;                                                  // deliveries
     final long[] rxDrops = new long[DropReason.values().length];              // deliveries
     private long notificationsBefore;                                        // control plane: closed queues' notifications
+    private volatile long workersLeftBehind;                                 // control plane: tx workers a reset could not stop
 
     VirtioNetDevice(DeviceContext context, VirtioNetParams params) {
         this.context = context;
         this.params = params;
         this.name = context.container() + "/" + Integer.toUnsignedString(context.devid()) + ":virtio-net";
+        this.rxGate = new RxGate(name);
         this.txFrame = MemorySegment.ofArray(new byte[params.mtu() + L2_OVERHEAD]);
         context.config().write("mac", MacAddress.toBytes(params.mac()));
         context.config().write("status", VirtioNetModel.STATUS_LINK_UP);
@@ -158,19 +148,20 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         rxMore = rx.newChain();
         txChain = tx.newChain();
         rxBroken = false;
-        generation++;
+        run = queues.run();
+        DataPathRun thisRun = run;
         try {
             // The switch port outlives resets (its counters are what an operator watches across driver
             // resets and reconnects); between runs the closed rx gate drops deliveries as PORT_DOWN.
             if (port == null)
                 port = params.macSpoofCheck().join(Networks.global().network(context.container(), params.network()), this, params.mac());
-            worker = new QueueWorker(name + "-tx", VirtioNetModel.TX0, new TxService(tx), List.of(txb.kick()),
-                    DoorbellWait.Mode.ADAPTIVE, this::onWorkerFault).start();
+            worker = new QueueWorker(name + "-tx", VirtioNetModel.TX0, new TxService(tx, thisRun), List.of(txb.kick()),
+                    DoorbellWait.Mode.ADAPTIVE, fault -> thisRun.needsReset(fault.getMessage())).start();
         } catch (RuntimeException e) {
             reset();
             throw e;
         }
-        OPEN.setVolatile(this, 1);   // publishes the rings to deliveries
+        rxGate.open();               // publishes the rings to deliveries
     }
 
     private static SplitVirtqueue ring(QueueBinding b, boolean indirect, boolean eventIdx) throws QueueFault {
@@ -181,11 +172,15 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public void reset() {
-        generation++;
-        closeRx();
+        // A delivery stuck past the gate's bound (in its doorbell, the last thing it does to the ring) is
+        // logged and left: returning late it writes counters, nothing else.
+        rxGate.close();
         QueueWorker w = worker;
         worker = null;
-        if (w != null) w.close();                 // joins, unless we are that worker (then it only stops)
+        run = DataPathRun.NONE;
+        // Joins within the bound, unless we are that worker (then it only stops). One stuck in a delivery
+        // into a wedged device is left behind: its run is over, so it touches no ring when it returns.
+        if (w != null && !w.stop(QueueWorker.WAIT_BOUND)) workersLeftBehind++;
         if (rx != null) notificationsBefore += rx.notificationsSent();
         if (tx != null) notificationsBefore += tx.notificationsSent();
         rx = tx = null;
@@ -208,14 +203,18 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     }
 
     @Override
-    public void quiesce() {
-        if (worker != null) worker.quiesce();
-        closeRx();
+    public void quiesce() throws DeviceFault {
+        if (worker != null && !worker.quiesce())
+            throw new DeviceFault(name + ": the tx worker did not park within " + QueueWorker.WAIT_BOUND.toMillis()
+                    + " ms (stuck in a delivery); the tx ring has no stable state to save");
+        if (!rxGate.close())
+            throw new DeviceFault(name + ": an rx delivery did not leave within " + RxGate.DEFAULT_BOUND.toMillis()
+                    + " ms (stuck in its doorbell); the rx ring has no stable state to save");
     }
 
     @Override
     public void resume() {
-        if (rx != null) OPEN.setVolatile(this, 1);
+        if (rx != null) rxGate.open();
         if (worker != null) worker.resume();
     }
 
@@ -227,22 +226,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         return out;
     }
 
-    /** Closes the rx gate and waits until no delivery is inside (see the class comment). */
-    private void closeRx() {
-        OPEN.setVolatile(this, 0);
-        while ((int) INSIDE.getVolatile(this) != 0) Thread.onSpinWait();
-    }
-
-    private void onWorkerFault(QueueFault f) {
-        report(f.getMessage());
-    }
-
-    /** Reports a driver error from the data path without taking any lock here (see the class comment). */
+    /** Reports a driver error found by a delivery: never blocks (we hold the port's lock), ignored once the run is over. */
     private void report(String reason) {
-        int gen = generation;
-        Thread.ofVirtual().name(name + "-fault").start(() -> {
-            if (generation == gen) context.needsReset(reason);
-        });
+        run.needsReset(reason);
     }
 
     // ================================================================ tx
@@ -250,9 +236,11 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     /** The tx worker's work: batches of tx buffers to the switch. */
     private final class TxService implements QueueService {
         private final SplitVirtqueue q;
+        private final DataPathRun run;
 
-        TxService(SplitVirtqueue q) {
+        TxService(SplitVirtqueue q, DataPathRun run) {
             this.q = q;
+            this.run = run;
         }
 
         @Override
@@ -262,6 +250,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             while (n < TX_BATCH && q.pop(txChain)) {
                 if (active) transmit(txChain);
                 else txDropInactive++;
+                // The send may have been long (stuck in a delivery into a wedged device) and this worker
+                // left behind by a reset: then the ring belongs to the next run; publish nothing.
+                if (!run.isCurrent()) return false;
                 q.pushUsed(txChain.head(), 0);
                 n++;
             }
@@ -363,12 +354,11 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public DropReason deliver(MemorySegment frame, long offset, int length) {
-        INSIDE.setVolatile(this, 1);
         try {
-            if ((int) OPEN.getVolatile(this) == 0 || !rxActive) return drop(DropReason.PORT_DOWN);
+            if (!rxGate.enter() || !rxActive) return drop(DropReason.PORT_DOWN);
             return receive(frame, offset, length);
         } finally {
-            INSIDE.setRelease(this, 0);
+            rxGate.leave();
         }
     }
 
@@ -443,7 +433,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         for (DropReason r : DropReason.values()) if (rxDrops[r.ordinal()] != 0) d.put(r, rxDrops[r.ordinal()]);
         SplitVirtqueue r = rx, t = tx;
         long notes = notificationsBefore + (r == null ? 0 : r.notificationsSent()) + (t == null ? 0 : t.notificationsSent());
-        return new VirtioNetStats(txFrames, txBytes, txDropTooBig, txDropGso, txDropBadCsum, txDropInactive, rxFrames, rxBytes, d, notes);
+        return new VirtioNetStats(txFrames, txBytes, txDropTooBig, txDropGso, txDropBadCsum, txDropInactive, rxFrames, rxBytes, d, notes,
+                rxGate.stuckCloses(), workersLeftBehind);
     }
 
     @Override

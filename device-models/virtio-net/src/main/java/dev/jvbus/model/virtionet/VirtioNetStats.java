@@ -12,9 +12,13 @@ import java.util.Map;
  * @param txDropBadCsum  tx frames with NEEDS_CSUM whose csum_start/csum_offset point past the frame
  * @param txDropInactive tx frames discarded while tx0 was started but disabled (vhost-user)
  * @param notifications  interrupts sent to the driver (used-buffer notifications, all queues)
+ * @param rxStuckCloses  times stopping rx gave up on a delivery stuck past the rx gate's bound
+ * @param workersLeftBehind tx workers a reset could not stop within the bound (stuck in a delivery);
+ *                       each exits when its call returns, touching no ring
  */
 public record VirtioNetStats(long txFrames, long txBytes, long txDropTooBig, long txDropGso, long txDropBadCsum,
-                             long txDropInactive, long rxFrames, long rxBytes, Map<DropReason, Long> rxDrops, long notifications) {
+                             long txDropInactive, long rxFrames, long rxBytes, Map<DropReason, Long> rxDrops, long notifications,
+                             long rxStuckCloses, long workersLeftBehind) {
     public long rxDropped(DropReason r) {
         return rxDrops.getOrDefault(r, 0L);
     }

@@ -139,4 +139,47 @@ class VirtioNetFaultAndRestoreTest {
         assertThat(VirtioNetExchangeTest.stats(c2, a).dropped()).isZero();
         bus2.destroyContainer(c2.name());
     }
+
+    @Test
+    @org.junit.jupiter.api.Timeout(value = 120, unit = java.util.concurrent.TimeUnit.SECONDS,
+            threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
+    void aFaultOfTheDriversPreviousSessionLandingAfterItsResetDoesNotMarkTheNextSession() throws Exception {
+        Container c = VirtioNetExchangeTest.newContainer();
+        GuestNet bad = guest(c), b = guest(c);
+        String workerName = ((VirtioNetDevice) bad.a.function()).name() + "-tx";
+        Thread oldWorker = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals(workerName))
+                .findFirst().orElseThrow();
+        Device device = bad.device;
+        GuestNet again;
+        // A control call holds the device (as the driver's reset will) when the worker finds the fault; the
+        // driver resets and starts a new session before the report can land.
+        synchronized (device) {
+            var seg = bad.mem.segment();
+            long desc = GuestNet.TX_RING, avail = GuestNet.TX_RING + 0x8000;
+            int di = 7;                                          // a descriptor that chains to itself
+            seg.set(ValueLayout.JAVA_LONG_UNALIGNED, desc + 16L * di, GuestNet.G + GuestNet.TX_BUFFERS);
+            seg.set(ValueLayout.JAVA_INT_UNALIGNED, desc + 16L * di + 8, 100);
+            seg.set(GuestNet.LE16, desc + 16L * di + 12, (short) 1);
+            seg.set(GuestNet.LE16, desc + 16L * di + 14, (short) di);
+            seg.set(GuestNet.LE16, avail + 4, (short) di);
+            seg.set(GuestNet.LE16, avail + 2, (short) 1);
+            bad.txKick.signal();
+            long deadline = System.nanoTime() + WAIT.toNanos();
+            while (oldWorker.isAlive() && System.nanoTime() < deadline) Thread.sleep(1);
+            assertThat(oldWorker.isAlive()).as("the faulting worker handed its report off and ended").isFalse();
+            bad.a.close();                                       // the driver resets (detaching resets the device)
+            again = new GuestNet(device, 256, bad.mem, false);
+            again.negotiate(-1L).start().postRx(256);
+        }
+        try (again) {
+            long deadline = System.nanoTime() + WAIT.toNanos();
+            while (device.lateFaultsIgnored() == 0 && System.nanoTime() < deadline) Thread.sleep(1);
+            assertThat(device.lateFaultsIgnored()).as("the first session's fault landed and was ignored").isEqualTo(1);
+            assertThat(device.status().has(DeviceStatus.NEEDS_RESET)).as("the new session is not marked").isFalse();
+            b.send(frame(MacAddress.BROADCAST, b.mac(), 77, 9), GuestNet.TxLayout.ONE);
+            assertThat(again.receive(1, WAIT)).singleElement().satisfies(r -> assertThat(Frames.seq(r.frame())).isEqualTo(9));
+            again.send(frame(MacAddress.BROADCAST, again.mac(), 78, 10), GuestNet.TxLayout.ONE);
+            assertThat(b.receive(1, WAIT)).singleElement().satisfies(r -> assertThat(Frames.seq(r.frame())).isEqualTo(10));
+        }
+    }
 }

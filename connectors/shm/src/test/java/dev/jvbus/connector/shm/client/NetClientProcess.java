@@ -6,6 +6,7 @@ import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.virtio.BufferList;
 import dev.jvbus.core.ring.virtio.SplitVirtqueueDriver;
 import dev.jvbus.core.signal.DoorbellWait;
+import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.model.virtionet.VirtioNetFeatures;
 import dev.jvbus.model.virtionet.VirtioNetModel;
 import dev.jvbus.net.MacAddress;
@@ -39,6 +40,14 @@ import java.util.concurrent.TimeUnit;
  *       {@code SENT} once the final ack arrived.</li>
  * </ul>
  * Then both wait for a line on stdin and close in order. Nothing is allocated per frame.
+ *
+ * <p>Streaming ({@code frames} given as {@code stream}, for a harness that runs as long as something
+ * else takes): the sender sends until a {@code stop} line on stdin, prints {@code STOPPED frames=N}
+ * with the total it sent, waits until all of it is acked and prints {@code SENT}; the parent passes the
+ * total on to the receiver ({@code stop N}), which from then on works as with a fixed count of N: it
+ * acks after the last frame and prints {@code RECEIVED}. (Acking the tail any other way, say whenever
+ * the rx ring runs empty, could send more acks than the sender has rx buffers for.) A line after that
+ * closes either, as above.
  */
 public final class NetClientProcess {
     static final int HDR = 12;                         // virtio_net_hdr_v1 with VERSION_1
@@ -48,6 +57,10 @@ public final class NetClientProcess {
     static final int TX_SLOT = 2048;
     static final long GUEST_BASE = 0x4000_0000L;
     static final long TIMEOUT = TimeUnit.SECONDS.toNanos(20);
+    /** Frames to send or receive when streaming: until stopped. */
+    public static final long STREAM = Long.MAX_VALUE;
+    /** A stream runs beside attacks on a busy machine: a pause this long means the bus wedged it, not load. */
+    static final long STREAM_TIMEOUT = TimeUnit.SECONDS.toNanos(120);
     static final ValueLayout.OfShort LE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfShort BE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN);
     static final ValueLayout.OfLong LE64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -68,7 +81,7 @@ public final class NetClientProcess {
     }
 
     /** Length of frame {@code seq}: 60..1514, spread over the whole range. */
-    static int frameLength(long seq) {
+    public static int frameLength(long seq) {
         return MIN_FRAME + (int) ((mix(seq) >>> 1) % (MAX_FRAME - MIN_FRAME + 1));
     }
 
@@ -97,6 +110,11 @@ public final class NetClientProcess {
     private final BufferList one = new BufferList(1);
     private final DoorbellWait wait = new DoorbellWait();
     private long rxBuffersReposted;
+    // Streaming only: stdin's "stop" sets the flag and rings the bell, so a receiver asleep on an empty ring wakes for it.
+    private final EventFd stopBell = EventFd.create();
+    private volatile boolean stopRequested;
+    private volatile long streamTotal = STREAM;      // the receiver's: what the sender says it sent, once stopped
+    private long timeout = TIMEOUT;
 
     NetClientProcess(ClientDevice dev, long peerMac, int rxSize, int txSize, int rxBufLen) throws QueueFault {
         this.dev = dev;
@@ -128,6 +146,7 @@ public final class NetClientProcess {
         rxq.kickIfNeeded();
         wait.add(rx.callFd());
         wait.add(tx.callFd());
+        wait.add(stopBell);
         System.out.println("READY " + dev.devid() + " mac=" + MacAddress.toString(myMac) + " features=0x" + Long.toHexString(features)
                 + " mergeable=" + mergeable + " rx=" + rxSize + "x" + rxBufLen + " tx=" + txSize);
         System.out.flush();
@@ -166,15 +185,15 @@ public final class NetClientProcess {
         txSlotOfHead[head] = slot;
     }
 
-    /** Sleeps until {@code ready} holds, after re-arming interrupts on rx (and tx if asked); fails after TIMEOUT. */
+    /** Sleeps until {@code ready} holds, after re-arming interrupts on rx (and tx if asked); fails after the timeout. */
     private void await(boolean onTx, java.util.function.BooleanSupplier ready, String what) {
-        long deadline = System.nanoTime() + TIMEOUT;
+        long deadline = System.nanoTime() + timeout;
         while (true) {
             boolean pending = rxq.enableInterrupts();
             if (onTx) pending |= txq.enableInterrupts();
             if (pending || ready.getAsBoolean()) break;
             long left = deadline - System.nanoTime();
-            if (left <= 0) throw new AssertionError("nothing for 20 s while " + what + "; rx " + rxq + ", tx " + txq);
+            if (left <= 0) throw new AssertionError("nothing for " + timeout / 1_000_000_000L + " s while " + what + "; rx " + rxq + ", tx " + txq);
             wait.await(ready, left);
             if (ready.getAsBoolean()) break;
         }
@@ -188,6 +207,12 @@ public final class NetClientProcess {
         long sent = 0, sentBufs = 0, ackedFrames = 0, ackedBufs = 0, acks = 0;
         long start = System.nanoTime();
         while (ackedFrames < frames) {
+            if (frames == STREAM && stopRequested) {
+                frames = sent;                         // stop adding; the loop ends once all of them are acked
+                System.out.println("STOPPED frames=" + sent);
+                System.out.flush();
+                continue;
+            }
             reclaimTx();
             // acks first: they open the window
             for (long e; (e = rxq.pollUsed()) != -1; ) {
@@ -244,14 +269,15 @@ public final class NetClientProcess {
 
     void receive(long frames) throws QueueFault {
         MemorySegment scratch = MemorySegment.ofArray(new byte[MAX_FRAME]);
-        long received = 0, merged = 0, acks = 0, ackedBufs = 0, bytes = 0;
+        long received = 0, merged = 0, acks = 0, ackedBufs = 0, ackedFrames = 0, bytes = 0;
         long start = 0;
-        while (received < frames) {
+        long total;
+        while (received < (total = frames == STREAM ? streamTotal : frames)) {
             long e = rxq.pollUsed();
             if (e == -1) {
                 rxq.kickIfNeeded();
                 reclaimTx();
-                await(false, rxq::hasUsed, "receiving (received " + received + ")");
+                await(false, () -> rxq.hasUsed() || frames == STREAM && streamTotal != STREAM, "receiving (received " + received + ")");
                 continue;
             }
             if (received == 0) start = System.nanoTime();
@@ -293,12 +319,18 @@ public final class NetClientProcess {
             if (bad != -1) throw new AssertionError("frame " + seq + " corrupted at byte " + (22 + bad));
             received++;
             bytes += got;
-            if (rxBuffersReposted - ackedBufs >= ACK_EVERY || received == frames) {
+            if (rxBuffersReposted - ackedBufs >= ACK_EVERY || received == total) {
                 rxq.kickIfNeeded();                    // reposted buffers are published before the ack says so
                 sendAck(received, rxBuffersReposted);
                 ackedBufs = rxBuffersReposted;
+                ackedFrames = received;
                 acks++;
             }
+        }
+        if (ackedFrames < received) {                  // streaming: the total came after its last frame
+            rxq.kickIfNeeded();
+            sendAck(received, rxBuffersReposted);
+            acks++;
         }
         long nanos = System.nanoTime() - start;
         while (txq.outstanding() > 0) {
@@ -328,12 +360,33 @@ public final class NetClientProcess {
         txq.kickIfNeeded();
     }
 
+    /** Streaming: a thread takes "stop" (the sender's) or "stop N" (the receiver's), then the next line or end of input (lets main close). */
+    private void listenForStop(BufferedReader stdin, java.util.concurrent.CountDownLatch quit) {
+        timeout = STREAM_TIMEOUT;
+        Thread.ofPlatform().daemon().name("stdin").start(() -> {
+            try {
+                String line = stdin.readLine();
+                if (line == null || !line.startsWith("stop")) throw new IllegalStateException("expected 'stop' on stdin, got " + line);
+                if (line.startsWith("stop ")) streamTotal = Long.parseLong(line.substring(5).trim());
+                stopRequested = true;
+                stopBell.signal();
+                if (line != null) stdin.readLine();
+            } catch (java.io.IOException | RuntimeException e) {
+                System.out.println("FAILED stdin: " + e);
+                System.out.flush();
+                System.exit(1);
+            } finally {
+                quit.countDown();
+            }
+        });
+    }
+
     public static void main(String[] args) throws Exception {
         String role = args[0];
         Path socket = Path.of(args[1]);
         DevId devid = DevId.parse(args[2]);
         long peerMac = MacAddress.parse(args[3]);
-        long frames = Long.parseLong(args[4]);
+        long frames = args[4].equals("stream") ? STREAM : Long.parseLong(args[4]);
         int rxBufLen = Integer.parseInt(args[5]);
         int peerRxBuffers = Integer.parseInt(args[6]);
         int peerBufLen = Integer.parseInt(args[7]);
@@ -344,16 +397,17 @@ public final class NetClientProcess {
              ClientDevice dev = bus.open(devid)) {
             NetClientProcess net = new NetClientProcess(dev, peerMac, sender ? 256 : 1024, sender ? 1024 : 256, rxBufLen);
             try {
-                if (sender) {
-                    if (!"go".equals(stdin.readLine())) throw new AssertionError("expected 'go' on stdin");
-                    net.send(frames, peerRxBuffers, peerBufLen, peerMergeable);
-                } else {
-                    net.receive(frames);
-                }
+                if (sender && !"go".equals(stdin.readLine())) throw new AssertionError("expected 'go' on stdin");
+                java.util.concurrent.CountDownLatch quit = new java.util.concurrent.CountDownLatch(1);
+                if (frames == STREAM) net.listenForStop(stdin, quit);
+                if (sender) net.send(frames, peerRxBuffers, peerBufLen, peerMergeable);
+                else net.receive(frames);
                 System.out.flush();
-                stdin.readLine();                      // the parent reads the switch's counters meanwhile
+                if (frames == STREAM) quit.await();    // the parent reads the switch's counters meanwhile
+                else stdin.readLine();
             } finally {
                 net.wait.close();
+                net.stopBell.close();
                 dev.close();
                 net.mem.close();
             }

@@ -10,16 +10,19 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 
-/** A client that sends whatever bytes and fds a test wants, well-formed or not, and reads what comes back. */
-final class RawClient implements AutoCloseable {
-    final FrameChannel channel;
+/**
+ * A client that sends whatever bytes and fds a test wants, well-formed or not, and reads what comes back.
+ * Public for vhost-user's hostile-peers harness (through this module's test jar).
+ */
+public final class RawClient implements AutoCloseable {
+    public final FrameChannel channel;
     private int seq = 100;
 
-    RawClient(Path socket) {
+    public RawClient(Path socket) {
         channel = new FrameChannel(UnixConnection.connect(socket));
     }
 
-    static RawClient greeted(Path socket) throws ProtocolException {
+    public static RawClient greeted(Path socket) throws ProtocolException {
         RawClient c = new RawClient(socket);
         Message.Reply r = c.request(new Message.Hello(Wire.VERSION, Wire.VERSION, "raw"));
         if (!r.isOk()) throw new AssertionError("HELLO refused: " + r);
@@ -27,27 +30,27 @@ final class RawClient implements AutoCloseable {
     }
 
     /** A well-formed request; returns its reply (skipping events). */
-    Message.Reply request(Message m, int... fds) throws ProtocolException {
+    public Message.Reply request(Message m, int... fds) throws ProtocolException {
         int s = ++seq;
         channel.send(m, s, fds);
         return replyTo(s);
     }
 
     /** A frame built by hand: header fields as given, then the body. */
-    Message.Reply raw(int length, int type, int fdCount, byte[] body, int... fds) throws ProtocolException {
+    public Message.Reply raw(int length, int type, int fdCount, byte[] body, int... fds) throws ProtocolException {
         int s = ++seq;
         channel.sendFrame(frame(length, type, fdCount, s, body), fds);
         return replyTo(s);
     }
 
-    static byte[] frame(int length, int type, int fdCount, int seq, byte[] body) {
+    public static byte[] frame(int length, int type, int fdCount, int seq, byte[] body) {
         ByteBuffer b = ByteBuffer.allocate(Wire.HEADER + body.length).order(ByteOrder.LITTLE_ENDIAN);
         b.putInt(length).putShort((short) type).put((byte) fdCount).put((byte) 0).putInt(seq).put(body);
         return b.array();
     }
 
     /** Reads until the reply with {@code seq} (or a seq-0 reply: the bus closing on us). */
-    Message.Reply replyTo(int s) throws ProtocolException {
+    public Message.Reply replyTo(int s) throws ProtocolException {
         while (true) {
             Message m = next();
             if (m == null) throw new AssertionError("connection closed before the reply to seq " + s);
@@ -58,7 +61,7 @@ final class RawClient implements AutoCloseable {
     private int lastSeq;
 
     /** The next message, or null at end of stream. */
-    Message next() throws ProtocolException {
+    public Message next() throws ProtocolException {
         switch (channel.read()) {
             case FrameChannel.EndOfStream e -> { return null; }
             case FrameChannel.BrokenFrame b -> throw b.error();
@@ -71,10 +74,10 @@ final class RawClient implements AutoCloseable {
         }
     }
 
-    int lastSeq() { return lastSeq; }
+    public int lastSeq() { return lastSeq; }
 
     /** True once the bus has closed the connection (reads end of stream). */
-    boolean closedByBus() throws ProtocolException {
+    public boolean closedByBus() throws ProtocolException {
         return next() == null;
     }
 

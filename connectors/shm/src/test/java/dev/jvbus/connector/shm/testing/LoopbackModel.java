@@ -61,7 +61,7 @@ public final class LoopbackModel implements DeviceModel {
                         txb.config().usedAddr(), set.memory(), eventIdx, false, txb.call());
                 worker = new QueueWorker("loopback-" + context.container() + "-" + context.devid(), TX, new Loop(rx, tx),
                         List.of(rxb.kick(), txb.kick()), DoorbellWait.Mode.ADAPTIVE,
-                        f -> context.needsReset(f.getMessage())).start();
+                        f -> set.run().needsReset(f.getMessage())).start();   // never on the worker thread: see DataPathRun
             } catch (QueueFault f) {
                 throw new DeviceFault(f.getMessage(), f);
             }

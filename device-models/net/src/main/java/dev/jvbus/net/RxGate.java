@@ -1,0 +1,112 @@
+package dev.jvbus.net;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.time.Duration;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * The gate in front of a device's rx ring, which the switch fills on the senders' threads: the
+ * control plane closes it to stop deliveries (reset, pause for a save, link down) and waits out the
+ * delivery in progress, so the ring is its own again.
+ *
+ * <p>A Dekker pair of volatiles: a delivery stores "inside" then loads "open"; the closer stores
+ * "closed" then loads "inside". Either the delivery sees the gate closed, or the closer sees it
+ * inside and waits for it to leave. Deliveries to one port are serialised by the switch, so at most
+ * one is inside. Two volatile stores and a load per frame; nothing allocated.
+ *
+ * <p><b>The wait is bounded.</b> A delivery is one copy and a doorbell; one still inside after
+ * {@link #close(Duration) the bound} is stuck in a call that does not return (a doorbell the peer
+ * made blocking, say). Closing then returns false (logged, counted in {@link #stuckCloses()}) and
+ * the caller decides: a reset or unplug carries on (the stuck delivery's only ring action left is
+ * that doorbell, so returning late it writes counters, nothing else), a pause fails (the ring is not
+ * stable). An operator's unplug never waits for it for ever.
+ */
+public final class RxGate {
+    /** How long {@link #close()} waits for a delivery in progress: the switch's stall bound. */
+    public static final Duration DEFAULT_BOUND = L2Switch.DEFAULT_STALL_BOUND;
+    private static final System.Logger LOG = System.getLogger(RxGate.class.getName());
+    private static final VarHandle OPEN, INSIDE;
+
+    static {
+        try {
+            MethodHandles.Lookup l = MethodHandles.lookup();
+            OPEN = l.findVarHandle(RxGate.class, "open", int.class);
+            INSIDE = l.findVarHandle(RxGate.class, "inside", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private final String owner;
+    @SuppressWarnings("unused") private volatile int open;     // via OPEN
+    @SuppressWarnings("unused") private volatile int inside;   // via INSIDE
+    private volatile long stuckCloses;                         // written by the control plane only
+
+    /** @param owner the device, for log lines */
+    public RxGate(String owner) {
+        this.owner = owner;
+    }
+
+    /**
+     * A delivery comes in: true if the gate is open. Call {@link #leave()} after, whatever this
+     * returned (in a finally block).
+     */
+    public boolean enter() {
+        INSIDE.setVolatile(this, 1);
+        return (int) OPEN.getVolatile(this) != 0;
+    }
+
+    /** The delivery is done with the ring. */
+    public void leave() {
+        INSIDE.setRelease(this, 0);
+    }
+
+    /** Lets deliveries in (the ring is set up and running). */
+    public void open() {
+        OPEN.setVolatile(this, 1);
+    }
+
+    public boolean isOpen() {
+        return (int) OPEN.getVolatile(this) != 0;
+    }
+
+    /** {@link #close(Duration)} within {@link #DEFAULT_BOUND}. */
+    public boolean close() {
+        return close(DEFAULT_BOUND);
+    }
+
+    /**
+     * Closes the gate and waits until no delivery is inside, at most {@code bound}.
+     *
+     * @return true once no delivery is inside; false if one was still inside after {@code bound}
+     *         (logged): the gate stays closed, that delivery is stuck and leaves when its call returns
+     */
+    public boolean close(Duration bound) {
+        OPEN.setVolatile(this, 0);
+        if ((int) INSIDE.getVolatile(this) == 0) return true;
+        long deadline = System.nanoTime() + bound.toNanos();
+        for (int spins = 0; (int) INSIDE.getVolatile(this) != 0; spins++) {
+            if (System.nanoTime() - deadline > 0) {
+                stuckCloses = stuckCloses + 1;
+                LOG.log(System.Logger.Level.WARNING, "{0}: an rx delivery is still in progress after {1} ms (stuck in a call that"
+                        + " does not return); the rx gate stays closed and the caller carries on without it", owner, String.valueOf(bound.toMillis()));
+                return false;
+            }
+            if (spins < 100) Thread.onSpinWait();
+            else if (spins < 200) Thread.yield();
+            else LockSupport.parkNanos(50_000);
+        }
+        return true;
+    }
+
+    /** Closes that gave up on a stuck delivery (see {@link #close(Duration)}). */
+    public long stuckCloses() {
+        return stuckCloses;
+    }
+
+    @Override
+    public String toString() {
+        return "RxGate[" + owner + (isOpen() ? ", open" : ", closed") + ((int) INSIDE.getVolatile(this) != 0 ? ", delivery inside" : "") + "]";
+    }
+}
