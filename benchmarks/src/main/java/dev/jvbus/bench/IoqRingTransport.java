@@ -6,6 +6,7 @@ import dev.jvbus.core.ring.ioq.IoqDriver;
 import dev.jvbus.core.ring.ioq.IoqLayout;
 import dev.jvbus.core.ring.ioq.ShmSignal;
 import dev.jvbus.core.signal.DoorbellWait;
+import dev.jvbus.core.signal.Notifier;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -50,7 +51,7 @@ public final class IoqRingTransport implements Transport {
     public Producer attachProducer(Case c, List<String> args) throws IOException {
         RingMemory.Attached a = RingMemory.Attached.of(args);
         try {
-            IoqDriver d = IoqDriver.create(0, a.memory(), 0, a.queueSize(), a.kick(), true);
+            IoqDriver d = IoqDriver.create(0, a.memory(), 0, a.queueSize(), Notifier.of(a.kick()), true);
             return new RingProducer(a, d, c.size(), c.mode());
         } catch (QueueFault f) {
             throw new IOException(f);
@@ -63,7 +64,7 @@ public final class IoqRingTransport implements Transport {
         long deadline = System.nanoTime() + 60_000_000_000L;
         while (true) {
             try {
-                return new RingConsumer(a, IoqDevice.attach(0, a.memory(), 0, a.queueSize(), a.call(), true), c.size(), c.mode());
+                return new RingConsumer(a, IoqDevice.attach(0, a.memory(), 0, a.queueSize(), Notifier.of(a.call()), true), c.size(), c.mode());
             } catch (QueueFault f) {   // the producer JVM has not laid the ring out yet (magic still 0)
                 if (f.reason() != QueueFault.Reason.BAD_RING_MAGIC || System.nanoTime() > deadline) throw new IOException(f);
                 try {

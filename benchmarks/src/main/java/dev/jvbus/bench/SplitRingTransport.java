@@ -6,6 +6,7 @@ import dev.jvbus.core.ring.virtio.SplitRingLayout;
 import dev.jvbus.core.ring.virtio.SplitVirtqueue;
 import dev.jvbus.core.ring.virtio.SplitVirtqueueDriver;
 import dev.jvbus.core.signal.DoorbellWait;
+import dev.jvbus.core.signal.Notifier;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -65,7 +66,7 @@ public final class SplitRingTransport implements Transport {
         Layout l = Layout.of(a.queueSize(), a.slotSize());
         try {
             SplitVirtqueueDriver q = SplitVirtqueueDriver.create(0, l.queueSize(), l.desc(), l.avail(), l.used(),
-                    a.memory(), true, false, IN_ORDER, a.kick());
+                    a.memory(), true, false, IN_ORDER, Notifier.of(a.kick()));
             return new RingProducer(a, l, q, c.size(), c.mode());
         } catch (QueueFault f) {
             throw new IOException(f);
@@ -78,7 +79,7 @@ public final class SplitRingTransport implements Transport {
         Layout l = Layout.of(a.queueSize(), a.slotSize());
         try {
             SplitVirtqueue q = SplitVirtqueue.create(0, l.queueSize(), l.desc(), l.avail(), l.used(),
-                    a.memory(), true, false, IN_ORDER, a.call());
+                    a.memory(), true, false, IN_ORDER, Notifier.of(a.call()));
             return new RingConsumer(a, q, c.size(), c.mode());
         } catch (QueueFault f) {
             throw new IOException(f);

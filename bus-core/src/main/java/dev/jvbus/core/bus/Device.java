@@ -281,9 +281,9 @@ public final class Device {
         QueueSpec spec = spec(q.index());
         if (running || new DeviceStatus(status).has(DeviceStatus.DRIVER_OK))
             throw new DeviceException(devid, "queue " + q.index() + " is set up before DRIVER_OK, not after");
-        if (q.size() < 1 || q.size() > spec.maxSize() || Integer.bitCount(q.size()) != 1)
+        if (!spec.accepts(q.size()))
             throw new DeviceException(devid, "queue " + q.index() + " (" + spec.name() + ") size " + q.size()
-                    + " must be a power of two in 1.." + spec.maxSize());
+                    + " must be " + spec.sizeRule());
         if (resume != null && (resume.index() != q.index() || resume.size() != q.size() || resume.descAddr() != q.descAddr()
                 || resume.availAddr() != q.availAddr() || resume.usedAddr() != q.usedAddr() || resume.kind() != spec.kind()))
             throw new DeviceException(devid, "queue " + q.index() + ": the position to resume from describes another ring");
@@ -542,8 +542,9 @@ public final class Device {
                 QueueSpec spec = spec(q.index());
                 if (q.kind() != spec.kind())
                     throw new IllegalArgumentException("queue " + q.index() + " was saved as " + q.kind() + ", model has " + spec.kind());
-                if (q.size() < 1 || q.size() > spec.maxSize() || Integer.bitCount(q.size()) != 1)
-                    throw new IllegalArgumentException("queue " + q.index() + " saved size " + q.size() + " is not valid for " + spec.name());
+                if (!spec.accepts(q.size()))
+                    throw new IllegalArgumentException("queue " + q.index() + " (" + spec.name() + ") saved size " + q.size()
+                            + " is not " + spec.sizeRule());
                 checkQueueFeatures(q, saved, features.negotiated());
                 queueConfigs[q.index()] = new QueueConfig(q.index(), q.size(), q.descAddr(), q.availAddr(), q.usedAddr());
                 queueEnabled[q.index()] = q.ready();

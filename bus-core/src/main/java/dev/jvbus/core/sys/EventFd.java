@@ -1,6 +1,5 @@
 package dev.jvbus.core.sys;
 
-import dev.jvbus.core.signal.Notifier;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -45,7 +44,7 @@ import java.util.logging.Logger;
  * an fd number the kernel has meanwhile given to someone else. This costs two atomic updates per
  * call; the I/O buffers are allocated once per eventfd, never per signal.
  */
-public final class EventFd implements Notifier, Pollable, AutoCloseable {
+public final class EventFd implements Pollable, AutoCloseable {
     private static final Logger LOG = Logger.getLogger(EventFd.class.getName());
 
     /** False once preadv2(RWF_NOWAIT) turned out unsupported on eventfds here (Linux before 5.12). */
@@ -144,7 +143,6 @@ public final class EventFd implements Notifier, Pollable, AutoCloseable {
     @Override
     public int fd() { return fd; }
 
-    @Override
     public void signal() {
         if (!enter()) return;
         try {

@@ -111,6 +111,16 @@ class RestoreValidationTest {
     }
 
     @Test
+    void aSavedQueueSizeTheModelDoesNotAcceptIsRefusedNamingTheRule() {
+        Device d = Device.create(new DevId(7), "dst", new EchoModel(), -1L, Map.of());
+        QueueState odd = new QueueState(0, RingKind.SPLIT, 100, true, 0x1000, 0x2000, 0x3000, 3, 3, false, List.of());
+        assertThatThrownBy(() -> d.restore(state(LIVE, -1L, V1, odd)))
+                .isInstanceOf(DeviceException.class)
+                .hasMessageContaining("queue 0 (rx) saved size 100 is not a power of two in 1..256");
+        assertThat(d.status()).isEqualTo(DeviceStatus.RESET);
+    }
+
+    @Test
     void aQueueSavedBeforeFeaturesOkIsRefused() {
         Device d = Device.create(new DevId(7), "dst", new EchoModel(), -1L, Map.of());
         assertThatThrownBy(() -> d.restore(state(ACKNOWLEDGE | DRIVER, -1L, 0, splitQueue(false))))

@@ -19,11 +19,8 @@ public final class SplitRingLayout {
     /** Largest queue size the split layout allows. */
     public static final int MAX_SIZE = 32768;
 
-    // Feature bits (virtio 1.x, transport range).
-    public static final int VIRTIO_F_INDIRECT_DESC = 28;
-    public static final int VIRTIO_F_EVENT_IDX = 29;
-    /** Buffers are used in the order they were made available (spec 2.7.9 / 6); see {@code VirtioFeatures.IN_ORDER}. */
-    public static final int VIRTIO_F_IN_ORDER = 35;
+    // The feature bits that shape a ring (INDIRECT_DESC, EVENT_IDX, IN_ORDER) are numbered once, in
+    // feature.VirtioFeatures; the rings take the negotiated outcome as booleans and know no bit numbers.
 
     // Descriptor table entry.
     public static final int DESC_SIZE = 16;
@@ -68,6 +65,11 @@ public final class SplitRingLayout {
         return new SplitRingLayout(size);
     }
 
+    /**
+     * The split format's own limit, which the mask arithmetic needs; it guards code that mounts a ring
+     * with no device behind it (the driver side, the client library). A size from a driver or a saved
+     * state has been asked of {@code QueueSpec.accepts} before a ring sees it.
+     */
     public static boolean isValidSize(int size) {
         return size > 0 && size <= MAX_SIZE && Integer.bitCount(size) == 1;
     }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.MemoryRegion;
+import dev.jvbus.core.signal.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.Memfd;
 import dev.jvbus.core.testing.ChildJvm;
@@ -24,7 +25,7 @@ class IoqCrossProcessTest {
     @Test
     void twoMillionBuffersAcrossProcesses() throws Exception {
         try (TestMemory m = new TestMemory(); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
-            IoqDriver drv = IoqDriver.create(0, m.memory, TestMemory.RING_A, COUNT, kick, true);
+            IoqDriver drv = IoqDriver.create(0, m.memory, TestMemory.RING_A, COUNT, Notifier.of(kick), true);
             MemorySegment bufs = m.at(TestMemory.BUFS_A, (long) COUNT * IoqPump.BUF);
             long t0 = System.nanoTime();
             try (ChildJvm child = ChildJvm.start(Device.class, Long.toString(ProcessHandle.current().pid()),
@@ -57,7 +58,7 @@ class IoqCrossProcessTest {
                  SpinThenBlock wait = new SpinThenBlock(kick, IoqPump.SPINS)) {
                 MemorySegment seg = Memfd.mapPeer(pid, Integer.parseInt(args[1]), TestMemory.SIZE, arena);
                 GuestMemory memory = GuestMemory.of(new MemoryRegion(TestMemory.BASE, TestMemory.SIZE, seg));
-                IoqDevice dev = IoqDevice.attach(0, memory, TestMemory.RING_A, COUNT, call, true);
+                IoqDevice dev = IoqDevice.attach(0, memory, TestMemory.RING_A, COUNT, Notifier.of(call), true);
                 long t0 = System.nanoTime();
                 long got = IoqPump.consume(dev, wait, 0, n);
                 long nanos = System.nanoTime() - t0;

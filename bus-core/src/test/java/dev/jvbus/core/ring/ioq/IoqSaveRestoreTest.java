@@ -2,6 +2,7 @@ package dev.jvbus.core.ring.ioq;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.jvbus.core.signal.Notifier;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.sys.EventFd;
 import java.lang.foreign.MemorySegment;
@@ -38,8 +39,8 @@ class IoqSaveRestoreTest {
     void pauseSaveDiscardRestoreContinue() throws Exception {
         try (TestMemory m = new TestMemory(); EventFd kick = EventFd.create(); EventFd call = EventFd.create();
              ExecutorService pool = Executors.newFixedThreadPool(2)) {
-            IoqDriver drv = IoqDriver.create(0, m.memory, TestMemory.RING_A, COUNT, kick, true);
-            holder.set(IoqDevice.attach(0, m.memory, TestMemory.RING_A, COUNT, call, true));
+            IoqDriver drv = IoqDriver.create(0, m.memory, TestMemory.RING_A, COUNT, Notifier.of(kick), true);
+            holder.set(IoqDevice.attach(0, m.memory, TestMemory.RING_A, COUNT, Notifier.of(call), true));
             MemorySegment bufs = m.at(TestMemory.BUFS_A, (long) COUNT * IoqPump.BUF);
 
             Future<Long> consumer = pool.submit(() -> {
@@ -64,7 +65,7 @@ class IoqSaveRestoreTest {
                 assertThat(paused.tryAcquire(60, TimeUnit.SECONDS)).as("worker paused").isTrue();
                 QueueState s = holder.getAndSet(null).save();   // quiesced: the worker is parked
                 saved.add(s);
-                holder.set(IoqDevice.restore(s, m.memory, call));
+                holder.set(IoqDevice.restore(s, m.memory, Notifier.of(call)));
                 pauseRequested = false;
                 resumed.release();
             }

@@ -2,6 +2,7 @@ package dev.jvbus.core.ring.ioq;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.jvbus.core.signal.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.CompletableFuture;
@@ -38,8 +39,8 @@ class IoqStreamTest {
     static Result run(long n, boolean suppress) throws Exception {
         try (TestMemory m = new TestMemory(); EventFd kick = EventFd.create(); EventFd call = EventFd.create();
              ExecutorService pool = Executors.newFixedThreadPool(2)) {
-            IoqDriver drv = IoqDriver.create(0, m.memory, TestMemory.RING_A, COUNT, kick, suppress);
-            IoqDevice dev = IoqDevice.attach(0, m.memory, TestMemory.RING_A, COUNT, call, suppress);
+            IoqDriver drv = IoqDriver.create(0, m.memory, TestMemory.RING_A, COUNT, Notifier.of(kick), suppress);
+            IoqDevice dev = IoqDevice.attach(0, m.memory, TestMemory.RING_A, COUNT, Notifier.of(call), suppress);
             MemorySegment bufs = m.at(TestMemory.BUFS_A, (long) COUNT * IoqPump.BUF);
             SpinThenBlock consWait = new SpinThenBlock(kick, IoqPump.SPINS);
             SpinThenBlock prodWait = new SpinThenBlock(call, IoqPump.SPINS);

@@ -21,7 +21,7 @@ class SplitVirtqueueAddLaterTest {
     void stagedBuffersAreVisibleOnlyOncePublished(boolean inOrder) throws QueueFault {
         try (Memfd memfd = Memfd.create("add-later", MEM); EventFd kick = EventFd.create()) {
             GuestMemory memory = GuestMemory.of(new MemoryRegion(G, MEM, memfd.segment()));
-            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, 8, DESC, AVAIL, USED, memory, true, false, inOrder, kick);
+            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, 8, DESC, AVAIL, USED, memory, true, false, inOrder, Notifier.of(kick));
             SplitVirtqueue dev = SplitVirtqueue.create(0, 8, DESC, AVAIL, USED, memory, true, false, inOrder, Notifier.NONE);
             DescriptorChain c = dev.newChain();
             dev.enableKicks();

@@ -4,6 +4,7 @@ import static dev.jvbus.core.ring.virtio.SequenceStream.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.signal.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.Memfd;
 import dev.jvbus.core.testing.ChildJvm;
@@ -27,7 +28,7 @@ class SplitVirtqueueCrossProcessTest {
     void sequenceNumbersCrossTwoProcessesOnceInOrder(boolean eventIdx) throws Exception {
         try (Memfd mem = Memfd.create("split-xproc", MEMORY_BYTES); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
             GuestMemory memory = SequenceStream.memory(mem.segment());
-            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, kick);
+            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, Notifier.of(kick));
             Driver driver = new Driver(drv, eventIdx, call, memory);
             try (ChildJvm child = ChildJvm.start(DeviceProcess.class, Long.toString(ProcessHandle.current().pid()),
                     Integer.toString(mem.fd()), Integer.toString(kick.fd()), Integer.toString(call.fd()),
@@ -64,7 +65,7 @@ class SplitVirtqueueCrossProcessTest {
                  EventFd kick = EventFd.fromPeer(pid, Integer.parseInt(args[2]));
                  EventFd call = EventFd.fromPeer(pid, Integer.parseInt(args[3]))) {
                 GuestMemory memory = SequenceStream.memory(Memfd.mapPeer(pid, Integer.parseInt(args[1]), MEMORY_BYTES, arena));
-                SplitVirtqueue q = SplitVirtqueue.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, call);
+                SplitVirtqueue q = SplitVirtqueue.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, Notifier.of(call));
                 Device device = new Device(q, kick);
                 if (!device.run(total)) throw new AssertionError("device paused unexpectedly");
                 System.out.println("consumed=" + device.expected + " interrupts=" + q.notificationsSent()

@@ -49,7 +49,7 @@ class SplitVirtqueueInOrderTest {
         memory = GuestMemory.of(new MemoryRegion(G, MEM, seg));
         call = EventFd.create();
         drv = SplitVirtqueueDriver.create(0, SIZE, DESC, AVAIL, USED, memory, true, true, true, Notifier.NONE);
-        dev = SplitVirtqueue.create(0, SIZE, DESC, AVAIL, USED, memory, true, true, true, call);
+        dev = SplitVirtqueue.create(0, SIZE, DESC, AVAIL, USED, memory, true, true, true, Notifier.of(call));
         chain = dev.newChain();
     }
 
@@ -208,7 +208,7 @@ class SplitVirtqueueInOrderTest {
         assertThat(s.nextUsed()).isEqualTo(1);
         assertThat(s.nextAvail()).isEqualTo(3);
 
-        SplitVirtqueue back = SplitVirtqueue.restore(s, memory, true, true, call);
+        SplitVirtqueue back = SplitVirtqueue.restore(s, memory, true, true, Notifier.of(call));
         assertThat(back.inOrder()).isTrue();
         assertThat(back.save()).isEqualTo(s);
         List<Integer> order = new ArrayList<>();
@@ -226,7 +226,7 @@ class SplitVirtqueueInOrderTest {
         back.pop(chain);
         back.pop(chain);
         back.publishUsed();
-        SplitVirtqueue again = SplitVirtqueue.restore(back.save(), memory, true, true, call);
+        SplitVirtqueue again = SplitVirtqueue.restore(back.save(), memory, true, true, Notifier.of(call));
         again.pop(chain);
         int older = chain.head();
         again.pop(chain);

@@ -47,7 +47,7 @@ class SplitVirtqueueMalformedRingTest {
         memory = GuestMemory.of(new MemoryRegion(G, MEM, seg));
         healthyCall = EventFd.create();
         healthyDriver = SplitVirtqueueDriver.create(1, SIZE, OK_DESC, OK_AVAIL, OK_USED, memory, true, true, Notifier.NONE);
-        healthyDevice = SplitVirtqueue.create(1, SIZE, OK_DESC, OK_AVAIL, OK_USED, memory, true, true, healthyCall);
+        healthyDevice = SplitVirtqueue.create(1, SIZE, OK_DESC, OK_AVAIL, OK_USED, memory, true, true, Notifier.of(healthyCall));
     }
 
     @AfterEach

@@ -34,8 +34,8 @@ class SplitVirtqueueSaveRestoreTest {
     void pausedSavedAndRestoredQueueContinuesTheStream(boolean eventIdx, boolean inOrder) throws Exception {
         try (Memfd mem = Memfd.create("split-restore", MEMORY_BYTES); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
             GuestMemory memory = SequenceStream.memory(mem.segment());
-            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, inOrder, kick);
-            Device device = new Device(SplitVirtqueue.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, inOrder, call), kick);
+            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, inOrder, Notifier.of(kick));
+            Device device = new Device(SplitVirtqueue.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, inOrder, Notifier.of(call)), kick);
             Driver driver = new Driver(drv, eventIdx, call, memory);
             FutureTask<Long> p = start("split-driver", () -> driver.run(TOTAL));
 
@@ -52,7 +52,7 @@ class SplitVirtqueueSaveRestoreTest {
                 if (!state.inFlight().isEmpty()) savesWithInFlight++;
                 device.queue = null;                             // the old device object is gone
                 Thread.sleep(2);                                 // the driver runs on and may park
-                SplitVirtqueue restored = SplitVirtqueue.restore(state, memory, false, inOrder, call);
+                SplitVirtqueue restored = SplitVirtqueue.restore(state, memory, false, inOrder, Notifier.of(call));
                 assertThat(restored.save()).isEqualTo(state);
                 device.use(restored);
                 restores++;
@@ -72,7 +72,7 @@ class SplitVirtqueueSaveRestoreTest {
         try (Memfd mem = Memfd.create("split-restore-check", MEMORY_BYTES); EventFd call = EventFd.create()) {
             GuestMemory memory = SequenceStream.memory(mem.segment());
             SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(3, 8, DESC, AVAIL, USED, memory, true, false, Notifier.NONE);
-            SplitVirtqueue dev = SplitVirtqueue.create(3, 8, DESC, AVAIL, USED, memory, true, false, call);
+            SplitVirtqueue dev = SplitVirtqueue.create(3, 8, DESC, AVAIL, USED, memory, true, false, Notifier.of(call));
             BufferList list = new BufferList(1);
             for (int i = 0; i < 5; i++) drv.add(list.clear().readable(BUFFERS + 8L * i, 8));
             DescriptorChain c = dev.newChain();
@@ -106,7 +106,7 @@ class SplitVirtqueueSaveRestoreTest {
             // The good state restores: the driver has buffers outstanding, so it is signalled once;
             // in-flight chains come back first, oldest first, then the rest of the ring.
             call.drain();
-            SplitVirtqueue back = SplitVirtqueue.restore(s, memory, false, call);
+            SplitVirtqueue back = SplitVirtqueue.restore(s, memory, false, Notifier.of(call));
             assertThat(call.drain()).isEqualTo(1);
             List<Integer> order = new ArrayList<>();
             while (back.pop(c)) order.add(c.head());

@@ -4,6 +4,7 @@ import static dev.jvbus.core.ring.virtio.SequenceStream.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.signal.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.Memfd;
 import java.util.concurrent.FutureTask;
@@ -20,8 +21,8 @@ class SplitVirtqueueStreamTest {
     void tenMillionBuffersArriveOnceInOrderWithFewSignals(boolean eventIdx) throws Exception {
         try (Memfd mem = Memfd.create("split-stream", MEMORY_BYTES); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
             GuestMemory memory = SequenceStream.memory(mem.segment());
-            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, kick);
-            SplitVirtqueue dev = SplitVirtqueue.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, call);
+            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, Notifier.of(kick));
+            SplitVirtqueue dev = SplitVirtqueue.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, Notifier.of(call));
             Device device = new Device(dev, kick);
             Driver driver = new Driver(drv, eventIdx, call, memory);
 

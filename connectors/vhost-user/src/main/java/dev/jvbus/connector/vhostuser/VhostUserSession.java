@@ -309,8 +309,8 @@ public final class VhostUserSession implements AutoCloseable {
                 Message.VringState s = (Message.VringState) m.body();
                 Vring v = ring(s.index());
                 QueueSpec spec = device.model().queues().queue(v.index);
-                if (s.num() < 1 || s.num() > spec.maxSize() || Integer.bitCount(s.num()) != 1)
-                    throw VhostUserException.refuse("ring " + v.index + " size " + s.num() + " must be a power of two in 1.." + spec.maxSize());
+                if (!spec.accepts(s.num()))
+                    throw VhostUserException.refuse("ring " + v.index + " size " + s.num() + " must be " + spec.sizeRule());
                 requireStopped(v, m.request());
                 v.num = s.num();
             }
@@ -476,7 +476,7 @@ public final class VhostUserSession implements AutoCloseable {
             for (Vring v : go) {
                 QueueConfig cfg = placeRing(v);
                 attachment.setQueue(cfg, resumeState(v, cfg, mem));
-                attachment.setDoorbells(v.index, v.kick, v.call == null ? Notifier.NONE : v.call);
+                attachment.setDoorbells(v.index, v.kick, v.call == null ? Notifier.NONE : Notifier.of(v.call));
                 attachment.setQueueActive(v.index, active(v));
             }
             attachment.writeStatus(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);

@@ -72,7 +72,7 @@ public final class VenetGuest implements AutoCloseable {
 
     public VenetGuest(Options options) {
         this.options = options;
-        this.rxCall = calls[0];
+        this.rxCall = Notifier.of(calls[0]);
     }
 
     /** The device rings {@code call} instead of the guest's eventfd when it fills the rx ring (set before bring-up). */
@@ -105,12 +105,12 @@ public final class VenetGuest implements AutoCloseable {
         grantedSg = negcap(VenetWire.CAP_GROUP_SG, options.sgCaps);
         grantedEvq = negcap(VenetWire.CAP_GROUP_EVENTQ, options.evqCaps);
         att.setMemory(memory);
-        rx = IoqDriver.create(0, memory, RING_RX, COUNT, calls[0], true);
-        tx = IoqDriver.create(1, memory, RING_TX, COUNT, kicks[1], true);
+        rx = IoqDriver.create(0, memory, RING_RX, COUNT, Notifier.of(calls[0]), true);
+        tx = IoqDriver.create(1, memory, RING_TX, COUNT, Notifier.of(kicks[1]), true);
         setQueue(0, RING_RX);
         setQueue(1, RING_TX);
         if (options.eventQueue) {
-            evq = IoqDriver.create(2, memory, RING_EVQ, COUNT, kicks[2], true);
+            evq = IoqDriver.create(2, memory, RING_EVQ, COUNT, Notifier.of(kicks[2]), true);
             setQueue(2, RING_EVQ);
         }
         att.addStatus(DeviceStatus.DRIVER_OK);
@@ -138,13 +138,13 @@ public final class VenetGuest implements AutoCloseable {
     void reattach(Device device) {
         attach(device);
         att.setMemory(memory);
-        for (int q = 0; q < (evq != null ? 3 : 2); q++) att.setDoorbells(q, kicks[q], calls[q]);
+        for (int q = 0; q < (evq != null ? 3 : 2); q++) att.setDoorbells(q, kicks[q], Notifier.of(calls[q]));
         device.resume();
     }
 
     private void setQueue(int q, long head) {
         att.setQueue(new QueueConfig(q, COUNT, head + 56, head, 0));
-        att.setDoorbells(q, kicks[q], q == 0 ? rxCall : calls[q]);
+        att.setDoorbells(q, kicks[q], q == 0 ? rxCall : Notifier.of(calls[q]));
     }
 
     int negcap(int gid, int bits) throws DeviceFault {

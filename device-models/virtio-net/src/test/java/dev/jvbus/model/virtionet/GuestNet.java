@@ -16,6 +16,7 @@ import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.virtio.BufferList;
 import dev.jvbus.core.ring.virtio.SplitVirtqueueDriver;
 import dev.jvbus.core.signal.DoorbellWait;
+import dev.jvbus.core.signal.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.Memfd;
 import dev.jvbus.net.MacAddress;
@@ -122,12 +123,12 @@ final class GuestNet implements AutoCloseable {
         int mtu = VirtioNetFeatures.MTU.in(features) ? (int) le16(a.readConfig(VirtioNetModel.CONFIG_MTU, 2)) : 1500;
         rxBufLen = mergeable ? MERGE_BUFFER : 12 + mtu + 18;
         a.setMemory(memory);
-        rxq = SplitVirtqueueDriver.create(0, queueSize, G + RX_RING, G + RX_RING + 0x8000, G + RX_RING + 0x1_0000, memory, eventIdx, indirect, rxKick);
-        txq = SplitVirtqueueDriver.create(1, queueSize, G + TX_RING, G + TX_RING + 0x8000, G + TX_RING + 0x1_0000, memory, eventIdx, indirect, txKick);
+        rxq = SplitVirtqueueDriver.create(0, queueSize, G + RX_RING, G + RX_RING + 0x8000, G + RX_RING + 0x1_0000, memory, eventIdx, indirect, Notifier.of(rxKick));
+        txq = SplitVirtqueueDriver.create(1, queueSize, G + TX_RING, G + TX_RING + 0x8000, G + TX_RING + 0x1_0000, memory, eventIdx, indirect, Notifier.of(txKick));
         a.setQueue(new QueueConfig(0, queueSize, G + RX_RING, G + RX_RING + 0x8000, G + RX_RING + 0x1_0000));
         a.setQueue(new QueueConfig(1, queueSize, G + TX_RING, G + TX_RING + 0x8000, G + TX_RING + 0x1_0000));
-        a.setDoorbells(0, rxKick, rxCall);
-        a.setDoorbells(1, txKick, txCall);
+        a.setDoorbells(0, rxKick, Notifier.of(rxCall));
+        a.setDoorbells(1, txKick, Notifier.of(txCall));
         a.addStatus(DRIVER_OK);
         return this;
     }
@@ -295,8 +296,8 @@ final class GuestNet implements AutoCloseable {
         device = restored;
         a = restored.attach("guest", DeviceObserver.NONE);
         a.setMemory(memory);
-        a.setDoorbells(0, rxKick, rxCall);
-        a.setDoorbells(1, txKick, txCall);
+        a.setDoorbells(0, rxKick, Notifier.of(rxCall));
+        a.setDoorbells(1, txKick, Notifier.of(txCall));
     }
 
     static long le16(byte[] b) {

@@ -49,7 +49,7 @@ class VirtioNetFaultAndRestoreTest {
         assertThat(bad.receive(2, WAIT)).hasSize(2);
         assertThat(b.receive(2, WAIT)).hasSize(2);
         assertThat(d.receive(2, WAIT)).hasSize(2);
-        var macTable = Networks.global().network(c.name(), "default").macTable();
+        var macTable = Networks.of(c).require("default").macTable();
         assertThat(macTable).containsKeys(MacAddress.toString(bad.mac()), MacAddress.toString(b.mac()), MacAddress.toString(d.mac()));
         bad.drainTx(WAIT);
 

@@ -6,10 +6,12 @@ import dev.jvbus.connector.shm.protocol.PayloadReader;
 import dev.jvbus.connector.shm.protocol.ProtocolException;
 import dev.jvbus.core.bus.DevId;
 import dev.jvbus.core.bus.DeviceStatus;
+import dev.jvbus.core.feature.VirtioFeatures;
 import dev.jvbus.core.model.QueueConfig;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.virtio.SplitRingLayout;
 import dev.jvbus.core.ring.virtio.SplitVirtqueueDriver;
+import dev.jvbus.core.signal.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import java.util.ArrayList;
 import java.util.List;
@@ -136,8 +138,8 @@ public final class ClientDevice implements AutoCloseable {
     public List<ClientQueue> setUpQueues(DriverMemory memory, int... sizes) {
         List<ClientQueue> made = new ArrayList<>();
         long features = negotiatedFeatures();
-        boolean eventIdx = (features & (1L << SplitRingLayout.VIRTIO_F_EVENT_IDX)) != 0;
-        boolean indirect = (features & (1L << SplitRingLayout.VIRTIO_F_INDIRECT_DESC)) != 0;
+        boolean eventIdx = VirtioFeatures.EVENT_IDX.in(features);
+        boolean indirect = VirtioFeatures.INDIRECT_DESC.in(features);
         for (int i = 0; i < sizes.length; i++) {
             SplitRingLayout layout = SplitRingLayout.of(sizes[i]);
             long desc = memory.allocate(layout.descTableBytes(), SplitRingLayout.DESC_ALIGN);
@@ -147,7 +149,7 @@ public final class ClientDevice implements AutoCloseable {
             EventFd kick = EventFd.create(), call = EventFd.create();
             try {
                 SplitVirtqueueDriver driver = SplitVirtqueueDriver.create(i, sizes[i], desc, avail, used,
-                        memory.guestMemory(), eventIdx, indirect, kick);
+                        memory.guestMemory(), eventIdx, indirect, Notifier.of(kick));
                 ClientQueue q = new ClientQueue(config, kick, call, driver);
                 setQueue(config);
                 setDoorbells(i, kick, call);

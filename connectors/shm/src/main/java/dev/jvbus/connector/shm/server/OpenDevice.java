@@ -5,6 +5,7 @@ import dev.jvbus.core.bus.Attachment;
 import dev.jvbus.core.bus.DevId;
 import dev.jvbus.core.bus.DeviceException;
 import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.signal.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.FdStat;
 import dev.jvbus.core.sys.MappingRule;
@@ -87,7 +88,7 @@ final class OpenDevice {
     /** Sets a queue's doorbells; the device refuses (and the fds are closed) after DRIVER_OK or for no such queue. */
     void setDoorbells(int queue, EventFd kick, EventFd call) throws Refusal {
         try {
-            attachment.setDoorbells(queue, kick, call);
+            attachment.setDoorbells(queue, kick, Notifier.of(call));
         } catch (DeviceException e) {
             kick.close();
             call.close();

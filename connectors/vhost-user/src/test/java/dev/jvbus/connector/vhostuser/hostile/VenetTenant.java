@@ -9,6 +9,7 @@ import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.model.QueueConfig;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.ioq.IoqDriver;
+import dev.jvbus.core.signal.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.model.venet.VenetWire;
 import java.nio.ByteBuffer;
@@ -46,8 +47,8 @@ final class VenetTenant implements AutoCloseable {
         mem = dev.shareMemory(name, 1L << 20, BASE);
         long rxHead = mem.allocate(0x2000, 4096), txHead = mem.allocate(0x2000, 4096), bufs = mem.allocate((long) COUNT * BUF, 64);
         // As VenetGuest: the rx ring's notifier is the guest's call eventfd, the tx ring's its kick.
-        rx = IoqDriver.create(0, mem.guestMemory(), rxHead, COUNT, calls[0], true);
-        tx = IoqDriver.create(1, mem.guestMemory(), txHead, COUNT, kicks[1], true);
+        rx = IoqDriver.create(0, mem.guestMemory(), rxHead, COUNT, Notifier.of(calls[0]), true);
+        tx = IoqDriver.create(1, mem.guestMemory(), txHead, COUNT, Notifier.of(kicks[1]), true);
         for (int q = 0; q < 2; q++) {
             long head = q == 0 ? rxHead : txHead;
             dev.setQueue(new QueueConfig(q, COUNT, head + 56, head, 0));

@@ -1,0 +1,38 @@
+package dev.jvbus.app;
+
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+
+import com.tngtech.archunit.core.importer.ImportOption;
+import com.tngtech.archunit.junit.AnalyzeClasses;
+import com.tngtech.archunit.junit.ArchTest;
+import com.tngtech.archunit.lang.ArchRule;
+
+/**
+ * The layering rules between modules (DESIGN.md, "Layers"), checked here because this module's
+ * test class path holds the main classes of every layer: bus-core, the connectors, the device
+ * models and the net backends. Rules about bus-core's own packages live in bus-core's
+ * BusCoreLayersTest.
+ */
+@AnalyzeClasses(packages = "dev.jvbus", importOptions = ImportOption.DoNotIncludeTests.class)
+class ModuleLayersTest {
+    private static final String[] DEVICE_MODELS = {"dev.jvbus.model..", "dev.jvbus.net.."};
+
+    @ArchTest
+    static final ArchRule aDeviceModelKnowsNoConnector = noClasses()
+            .that().resideInAnyPackage(DEVICE_MODELS)
+            .should().dependOnClassesThat().resideInAnyPackage("dev.jvbus.connector..", "dev.jvbus.app..")
+            .because("a model serves every connector through the bus; it must not know which one carries its guest");
+
+    @ArchTest
+    static final ArchRule connectorsKnowModelsOnlyThroughTheSpi = noClasses()
+            .that().resideInAPackage("dev.jvbus.connector..")
+            .should().dependOnClassesThat().resideInAnyPackage(DEVICE_MODELS)
+            .orShould().dependOnClassesThat().resideInAPackage("dev.jvbus.app..")
+            .because("a connector only carries verbs to the bus; it reaches a model through core.model's SPI");
+
+    @ArchTest
+    static final ArchRule onlyTheManagementAppUsesSpring = noClasses()
+            .that().resideOutsideOfPackage("dev.jvbus.app..")
+            .should().dependOnClassesThat().resideInAPackage("org.springframework..")
+            .because("Spring is the management plane's; the bus, models and connectors run without it");
+}
