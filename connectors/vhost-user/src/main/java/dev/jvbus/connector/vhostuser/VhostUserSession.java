@@ -314,23 +314,26 @@ public final class VhostUserSession implements AutoCloseable {
 
     // ---- features ----
 
+    /** Validates the whole request first: a refused SET_FEATURES changes nothing, LOG_ALL included. */
     private void setFeatures(long value) throws VhostUserException {
+        long v = value & ~(1L << Wire.F_PROTOCOL_FEATURES) & ~(1L << Wire.F_LOG_ALL);
+        long offered = attachment.offeredFeatures();
+        if ((v & ~offered) != 0)
+            throw VhostUserException.refuse("SET_FEATURES acks features not offered: "
+                    + device.featureCatalog().names(v & ~offered));
+        boolean same = featuresSet && v == virtioFeatures;
+        if (!same && running) throw VhostUserException.refuse("features cannot change while rings run; stop them first");
+
         protocolFeaturesAcked = (value & (1L << Wire.F_PROTOCOL_FEATURES)) != 0;
         // VHOST_F_LOG_ALL is the front-end's migration switch, not a device feature: it may flip while rings run.
         boolean on = (value & (1L << Wire.F_LOG_ALL)) != 0;
         if (on && !logAll) logAllEnabled++;
         logAll = on;
         applyLogging();
-        long v = value & ~(1L << Wire.F_PROTOCOL_FEATURES) & ~(1L << Wire.F_LOG_ALL);
-        long offered = attachment.offeredFeatures();
-        if ((v & ~offered) != 0)
-            throw VhostUserException.refuse("SET_FEATURES acks features not offered: "
-                    + device.featureCatalog().names(v & ~offered));
-        if (featuresSet && v == virtioFeatures) {
+        if (same) {
             if (running) for (Vring r : rings) if (ready(r)) attachment.setQueueActive(r.index, active(r));
             return;
         }
-        if (running) throw VhostUserException.refuse("features cannot change while rings run; stop them first");
         negotiate(v);
         virtioFeatures = v;
         featuresSet = true;
