@@ -76,17 +76,8 @@ public final class VhostUserSession implements AutoCloseable {
     private long virtioFeatures;
     private boolean featuresSet;
     private MemoryTable memory = MemoryTable.empty();
-    // Dirty logging (migration): the front-end's log, and whether VHOST_F_LOG_ALL is on.
-    private boolean logAll;
-    private volatile DirtyLog log;
-    private Arena logArena;
-    private int logFd = -1;
+    private final DirtyLogging logging;   // migration: the front-end's log and LOG_ALL
     private EventFd logEventFd;
-    // What the front-end did with logging in this session (operators and tests: was the log really used?)
-    private volatile int logBasesSet;
-    private volatile int logAllEnabled;
-    private volatile long pagesMarkedInOldLogs;
-    private volatile boolean logging;
     private boolean running;
     private volatile boolean closed;
     private String lastError;
@@ -101,6 +92,7 @@ public final class VhostUserSession implements AutoCloseable {
         this.device = device;
         this.rings = new Vring[device.model().queues().count()];
         for (int i = 0; i < rings.length; i++) rings[i] = new Vring(i);
+        this.logging = new DirtyLogging("vhost-user " + device.container() + "/" + device.devid() + " " + device.type());
         this.attachment = device.attach(holder, new DeviceObserver() {
             @Override public void needsReset(DevId devid, String reason) { signalErrors(reason); }
 
@@ -122,9 +114,7 @@ public final class VhostUserSession implements AutoCloseable {
     public record LogActivity(int logBasesSet, int logAllEnabled, boolean active, long pagesMarked) { }
 
     public LogActivity logActivity() {
-        DirtyLog l = log;
-        long now = l == null ? 0 : l.pagesMarked();
-        return new LogActivity(logBasesSet, logAllEnabled, logging, pagesMarkedInOldLogs + now);
+        return logging.activity();
     }
 
     /** Serves messages until the front-end goes away or breaks the framing; then releases everything. */
@@ -326,10 +316,7 @@ public final class VhostUserSession implements AutoCloseable {
 
         protocolFeaturesAcked = (value & (1L << Wire.F_PROTOCOL_FEATURES)) != 0;
         // VHOST_F_LOG_ALL is the front-end's migration switch, not a device feature: it may flip while rings run.
-        boolean on = (value & (1L << Wire.F_LOG_ALL)) != 0;
-        if (on && !logAll) logAllEnabled++;
-        logAll = on;
-        applyLogging();
+        logging.logAll((value & (1L << Wire.F_LOG_ALL)) != 0);
         if (same) {
             if (running) for (Vring r : rings) if (ready(r)) attachment.setQueueActive(r.index, active(r));
             return;
@@ -354,7 +341,7 @@ public final class VhostUserSession implements AutoCloseable {
         stopDataPath();
         MemoryTable old = memory;
         memory = next;
-        applyLogging();
+        logging.memory(next.guestMemory());
         MemoryTable.retire(old, next);
         if (wasRunning) startDataPath();
     }
@@ -517,7 +504,10 @@ public final class VhostUserSession implements AutoCloseable {
 
     // ---- dirty logging ----
 
-    /** Maps the front-end's log (size bytes at offset of the fd) and, if LOG_ALL is on, starts logging into it. */
+    /**
+     * Maps the front-end's log (size bytes at offset of the fd) and, if LOG_ALL is on, logs into it;
+     * returns once no mark can land in the previous log any more (see {@link DirtyLogging}).
+     */
     private void setLogBase(Message.Log l, int fd) throws VhostUserException {
         DirtyLog next;
         Arena arena = Arena.ofShared();
@@ -533,25 +523,7 @@ public final class VhostUserSession implements AutoCloseable {
             if (e instanceof VhostUserException v) throw v;
             throw VhostUserException.refuse("cannot map the dirty log: " + e.getMessage());
         }
-        DirtyLog oldLog = log;
-        Arena oldArena = logArena;
-        int oldFd = logFd;
-        log = next;
-        logArena = arena;
-        logFd = fd;
-        logBasesSet++;
-        applyLogging();
-        if (oldLog != null) {
-            pagesMarkedInOldLogs += oldLog.pagesMarked();
-            oldArena.close();   // a writer still holding the old log gets an exception on a closed arena, never a stray write
-            Fds.close(oldFd);
-        }
-    }
-
-    /** Logging is on while LOG_ALL is negotiated and a log is set; the memory tells every writer. */
-    private void applyLogging() {
-        logging = logAll && log != null;
-        memory.guestMemory().setDirtyLog(logging ? log : null);
+        logging.switchTo(new DirtyLogging.Mapped(next, () -> { arena.close(); Fds.close(fd); }));
     }
 
     private static EventFd adoptEventFd(int fd, String what, int ring) throws VhostUserException {
@@ -596,9 +568,8 @@ public final class VhostUserSession implements AutoCloseable {
             LOG.log(Level.FINE, "detach", e);
         }
         for (Vring v : rings) v.closeFds();
-        memory.guestMemory().setDirtyLog(null);
+        logging.close();
         memory.close();
-        if (logArena != null) { logArena.close(); Fds.close(logFd); }
         if (logEventFd != null) logEventFd.close();
         conn.close();
     }
