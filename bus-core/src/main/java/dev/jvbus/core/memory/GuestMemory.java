@@ -69,7 +69,10 @@ public final class GuestMemory {
         throw new GuestMemoryException(addr, len, len < 0 ? "negative length" : "address range outside guest memory");
     }
 
-    /** Starts (non-null) or stops (null) dirty logging of device writes to this memory. */
+    /**
+     * Starts (non-null) or stops (null) dirty logging of device writes to this memory. To replace a
+     * log under running writers, set the new one here first, then {@link DirtyLog#retire} the old one.
+     */
     public void setDirtyLog(DirtyLog log) {
         this.dirtyLog = log;
     }
@@ -84,7 +87,14 @@ public final class GuestMemory {
      */
     public void markDirty(long addr, long len) {
         DirtyLog log = dirtyLog;
-        if (log != null) log.mark(addr, len);
+        // A retired log refuses the mark. Its replacement was set here before it was retired, so the
+        // next read finds it (or null: logging stopped). Finding the same log again means it was retired
+        // without a replacement here: nobody reads marks made through this memory any more.
+        while (log != null && !log.mark(addr, len)) {
+            DirtyLog next = dirtyLog;
+            if (next == log) return;
+            log = next;
+        }
     }
 
     /** A bounded view of {@code [addr, addr+len)}; allocates, so for setup (ring areas), not per buffer. */

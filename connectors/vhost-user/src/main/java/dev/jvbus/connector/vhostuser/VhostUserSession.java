@@ -87,16 +87,8 @@ public final class VhostUserSession implements AutoCloseable {
     private long virtioFeatures;
     private boolean featuresSet;
     private MemoryTable memory = MemoryTable.empty();
-    // Dirty logging (migration): the front-end's log, and whether VHOST_F_LOG_ALL is on.
-    private boolean logAll;
-    private volatile DirtyLog log;
-    private Arena logArena;
+    private final DirtyLogging logging;   // migration: the front-end's log and LOG_ALL
     private EventFd logEventFd;
-    // What the front-end did with logging in this session (operators and tests: was the log really used?)
-    private volatile int logBasesSet;
-    private volatile int logAllEnabled;
-    private volatile long pagesMarkedInOldLogs;
-    private volatile boolean logging;
     private boolean running;
     private volatile boolean closed;
     private volatile boolean owned;   // SET_OWNER arrived: the front-end is a front-end, not an idle connection
@@ -122,6 +114,7 @@ public final class VhostUserSession implements AutoCloseable {
         this.device = device;
         this.rings = new Vring[device.model().queues().count()];
         for (int i = 0; i < rings.length; i++) rings[i] = new Vring(i);
+        this.logging = new DirtyLogging("vhost-user " + device.container() + "/" + device.devid() + " " + device.type());
         this.attachment = device.attach(holder, new DeviceObserver() {
             @Override public void needsReset(DevId devid, String reason) { signalErrors(reason); }
 
@@ -149,9 +142,7 @@ public final class VhostUserSession implements AutoCloseable {
     public record LogActivity(int logBasesSet, int logAllEnabled, boolean active, long pagesMarked) { }
 
     public LogActivity logActivity() {
-        DirtyLog l = log;
-        long now = l == null ? 0 : l.pagesMarked();
-        return new LogActivity(logBasesSet, logAllEnabled, logging, pagesMarkedInOldLogs + now);
+        return logging.activity();
     }
 
     /** Serves messages until the front-end goes away or breaks the framing; then releases everything. */
@@ -395,23 +386,23 @@ public final class VhostUserSession implements AutoCloseable {
 
     // ---- features ----
 
+    /** Validates the whole request first: a refused SET_FEATURES changes nothing, LOG_ALL included. */
     private void setFeatures(long value) throws VhostUserException {
-        protocolFeaturesAcked = (value & (1L << Wire.F_PROTOCOL_FEATURES)) != 0;
-        // VHOST_F_LOG_ALL is the front-end's migration switch, not a device feature: it may flip while rings run.
-        boolean on = (value & (1L << Wire.F_LOG_ALL)) != 0;
-        if (on && !logAll) logAllEnabled++;
-        logAll = on;
-        applyLogging();
         long v = value & ~(1L << Wire.F_PROTOCOL_FEATURES) & ~(1L << Wire.F_LOG_ALL);
         long offered = attachment.offeredFeatures();
         if ((v & ~offered) != 0)
             throw VhostUserException.refuse("SET_FEATURES acks features not offered: "
                     + device.featureCatalog().names(v & ~offered));
-        if (featuresSet && v == virtioFeatures) {
+        boolean same = featuresSet && v == virtioFeatures;
+        if (!same && running) throw VhostUserException.refuse("features cannot change while rings run; stop them first");
+
+        protocolFeaturesAcked = (value & (1L << Wire.F_PROTOCOL_FEATURES)) != 0;
+        // VHOST_F_LOG_ALL is the front-end's migration switch, not a device feature: it may flip while rings run.
+        logging.logAll((value & (1L << Wire.F_LOG_ALL)) != 0);
+        if (same) {
             if (running) for (Vring r : rings) if (ready(r)) attachment.setQueueActive(r.index, active(r));
             return;
         }
-        if (running) throw VhostUserException.refuse("features cannot change while rings run; stop them first");
         negotiate(v);
         virtioFeatures = v;
         featuresSet = true;
@@ -432,7 +423,7 @@ public final class VhostUserSession implements AutoCloseable {
         stopDataPath();
         MemoryTable old = memory;
         memory = next;
-        applyLogging();
+        logging.memory(next.guestMemory());
         MemoryTable.retire(old, next);
         if (wasRunning) startDataPath();
     }
@@ -585,13 +576,16 @@ public final class VhostUserSession implements AutoCloseable {
 
     // ---- dirty logging ----
 
-    /** Maps the front-end's log (size bytes at offset of the fd) and, if LOG_ALL is on, starts logging into it. */
+    /**
+     * Maps the front-end's log (size bytes at offset of the fd) and, if LOG_ALL is on, logs into it;
+     * returns once no mark can land in the previous log any more (see {@link DirtyLogging}).
+     */
     private void setLogBase(Message.Log l, OwnedFd fd) throws VhostUserException {
         DirtyLog next;
         Arena arena = Arena.ofShared();
         try {
             FdStat st = MappingRule.SHARED_FILE.check(fd);   // IllegalArgumentException: refused below, saying why
-            if (l.size() <= 0 || l.size() % 8 != 0 || l.offset() < 0 || l.offset() + l.size() > st.size())
+            if (l.size() <= 0 || l.size() % 8 != 0 || l.offset() < 0 || l.size() > st.size() - l.offset())
                 throw VhostUserException.refuse("log of " + l.size() + " bytes at offset " + l.offset() + " does not fit its file of " + st.size());
             // One bit per 4 KiB page: a log this large would cover 32768 times the memory a session may map.
             if (l.size() > limits.bytesPerSession())
@@ -603,22 +597,8 @@ public final class VhostUserSession implements AutoCloseable {
             if (e instanceof VhostUserException v) throw v;
             throw VhostUserException.refuse("cannot map the dirty log: log " + e.getMessage());
         }
-        DirtyLog oldLog = log;
-        Arena oldArena = logArena;
-        log = next;
-        logArena = arena;
-        logBasesSet++;
-        applyLogging();
-        if (oldLog != null) {
-            pagesMarkedInOldLogs += oldLog.pagesMarked();
-            oldArena.close();   // a writer still holding the old log gets an exception on a closed arena, never a stray write
-        }
-    }
-
-    /** Logging is on while LOG_ALL is negotiated and a log is set; the memory tells every writer. */
-    private void applyLogging() {
-        logging = logAll && log != null;
-        memory.guestMemory().setDirtyLog(logging ? log : null);
+        // The mapping holds the file by itself (the message closes the fd), so retiring the log unmaps it.
+        logging.switchTo(new DirtyLogging.Mapped(next, arena::close));
     }
 
     /** Takes {@code fd} as an eventfd; a refused fd stays with the message, which closes it. */
@@ -650,9 +630,8 @@ public final class VhostUserSession implements AutoCloseable {
             LOG.log(Level.FINE, "detach", e);
         }
         for (Vring v : rings) v.closeFds();
-        memory.guestMemory().setDirtyLog(null);
+        logging.close();
         memory.close();
-        if (logArena != null) logArena.close();
         if (logEventFd != null) logEventFd.close();
         conn.close();
     }

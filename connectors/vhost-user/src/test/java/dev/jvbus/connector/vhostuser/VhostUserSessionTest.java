@@ -237,6 +237,44 @@ class VhostUserSessionTest {
         }
     }
 
+    /**
+     * VHOST_F_LOG_ALL rides in SET_FEATURES; a request the back-end refuses (features outside the
+     * offer, or a feature change while rings run) must change nothing, logging included.
+     */
+    @Test
+    void aRefusedSetFeaturesDoesNotSwitchLoggingOn() throws Exception {
+        device.limitFeatures(~EVENT_IDX);
+        long logAll = 1L << Wire.F_LOG_ALL, proto = 1L << Wire.F_PROTOCOL_FEATURES;
+        long indirect = VirtioFeatures.INDIRECT_DESC.mask();
+        try (FrontEnd fe = new FrontEnd(backend.socket()); Memfd logMem = Memfd.create("log", 4096)) {
+            fe.sendU64(Request.SET_PROTOCOL_FEATURES, ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK, ProtocolFeature.LOG_SHMFD));
+            fe.sendU64(Request.SET_FEATURES, V1 | proto);
+            fe.sendMemTable(MEM, USER_BASE, mem.fd());
+            ring(fe, 0, 0x1000, kick0, call0);
+            ring(fe, 1, 0x8000, kick1, call1);
+            await(() -> device.status().isLive(), "live");
+            fe.send(Request.SET_LOG_BASE, 0, Codec.payload(16).putLong(32).putLong(0).flip(), logMem.fd());
+            assertThat(fe.replyU64(Request.SET_LOG_BASE)).isZero();
+
+            fe.sendU64NeedReply(Request.SET_FEATURES, V1 | EVENT_IDX | proto | logAll);
+            assertThat(fe.replyU64(Request.SET_FEATURES)).as("EVENT_IDX is not offered: refused").isNotZero();
+            assertThat(backend.session().lastError()).contains("not offered");
+            fe.sendU64NeedReply(Request.SET_FEATURES, V1 | indirect | proto | logAll);
+            assertThat(fe.replyU64(Request.SET_FEATURES)).as("a feature change while rings run: refused").isNotZero();
+            assertThat(backend.session().lastError()).contains("while rings run");
+
+            VhostUserSession.LogActivity after = backend.session().logActivity();
+            assertThat(after.active()).as("logging stays off after refused requests").isFalse();
+            assertThat(after.logAllEnabled()).isZero();
+            fn.lastStart.memory().copyToGuest(java.lang.foreign.MemorySegment.ofArray(new byte[8]), 0, 0x4_2000, 8);
+            assertThat(logMem.segment().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0x42 / 8)).as("nothing marked").isZero();
+
+            fe.sendU64NeedReply(Request.SET_FEATURES, V1 | proto | logAll);   // the same features, LOG_ALL on: valid
+            assertThat(fe.replyU64(Request.SET_FEATURES)).isZero();
+            assertThat(backend.session().logActivity().active()).as("a valid request switches logging on").isTrue();
+        }
+    }
+
     @Test
     void malformedMessagesFailThatRequestAndTheSessionGoesOn() throws Exception {
         try (FrontEnd fe = new FrontEnd(backend.socket())) {
