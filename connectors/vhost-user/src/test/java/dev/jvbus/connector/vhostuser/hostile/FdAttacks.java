@@ -15,8 +15,11 @@ import dev.jvbus.core.bus.DevId;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.Memfd;
+import dev.jvbus.core.sys.HostileFds;
+import dev.jvbus.core.sys.OwnedFd;
 import dev.jvbus.core.sys.PeerSideFds;
 import dev.jvbus.core.sys.UnixConnection;
+import dev.jvbus.connector.shm.protocol.ErrorCode;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -31,7 +34,7 @@ import java.util.Random;
  */
 final class FdAttacks {
     static final long USER_BASE = 0x7f00_0000_0000L;
-    private static final long PAGE = 4096;
+    static final long PAGE = 4096;
 
     private FdAttacks() {}
 
@@ -75,12 +78,13 @@ final class FdAttacks {
     }
 
     static Attack vhostRefusalsCloseTheirFds() {
-        return Attack.once("fds", "3", "vhost-user requests refused with fds attached (ring past the end, ADD_MEM_REG unconfigured, a region past its file) leave the bus's open fds as they were", lan -> {
+        return Attack.now("3", "vhost-user requests refused with fds attached (ring past the end, ADD_MEM_REG unconfigured, a region past its file) leave the bus's open fds as they were", lan -> {
             Device v = lan.addNet("vu-fd-thrower");
-            try (VhostUserBackend be = VhostUserBackend.serve(v, lan.vhostSocket("vu-fd-thrower"));
+            try (VhostUserBackend be = lan.serve(v, "vu-fd-thrower");
                  FrontEnd fe = new FrontEnd(be.socket()); EventFd e = EventFd.create(); Memfd m = Memfd.create("vu-thrown", 16 * PAGE)) {
                 fe.sendU64(Request.SET_PROTOCOL_FEATURES, ProtocolFeature.REPLY_ACK.mask());
-                Runnable round = () -> vhostRefusals(fe, e, m);
+                fe.send(Request.SET_OWNER);
+                Runnable round = () -> vhostRefusals(fe, be, e, m);
                 round.run();
                 var before = Lan.openFdKinds();
                 for (int i = 0; i < 3; i++) round.run();
@@ -91,16 +95,19 @@ final class FdAttacks {
         });
     }
 
-    private static void vhostRefusals(FrontEnd fe, EventFd e, Memfd m) {
+    private static void vhostRefusals(FrontEnd fe, VhostUserBackend be, EventFd e, Memfd m) {
         for (Request r : new Request[] {Request.SET_VRING_KICK, Request.SET_VRING_CALL, Request.SET_VRING_ERR}) {
             fe.send(r, NEED_REPLY, Codec.payload(8).putLong(0x7f).flip(), e.fd());    // ring 127: no such ring
             assertThat(fe.replyU64(r)).as(r + " for ring 127 is refused").isNotZero();
+            assertThat(be.session().lastError()).as(r + "'s refusal").contains("no ring 127");
         }
         ByteBuffer region = Codec.payload(40).putLong(0).putLong(0).putLong(16 * PAGE).putLong(USER_BASE).putLong(0).flip();
         fe.send(Request.ADD_MEM_REG, NEED_REPLY, region, m.fd());                      // CONFIGURE_MEM_SLOTS never negotiated
         assertThat(fe.replyU64(Request.ADD_MEM_REG)).as("ADD_MEM_REG without CONFIGURE_MEM_SLOTS is refused").isNotZero();
+        assertThat(be.session().lastError()).contains("ADD_MEM_REG without VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS");
         fe.send(Request.SET_MEM_TABLE, NEED_REPLY, memTable(64 * PAGE), m.fd());       // larger than its 16-page file
         assertThat(fe.replyU64(Request.SET_MEM_TABLE)).as("a region past the end of its file is refused").isNotZero();
+        assertThat(be.session().lastError()).contains("beyond its file of " + 16 * PAGE + " bytes");
         fe.send(Request.GET_FEATURES);
         assertThat(fe.replyU64(Request.GET_FEATURES)).as("the session still answers").isNotZero();
     }
@@ -108,43 +115,73 @@ final class FdAttacks {
     // ---------------------------------------------------------------- point 1: fds the bus must not map
 
     static Attack shmMapsOnlySealedReadWriteMemfds() {
-        return Attack.once("fds", "1", "DEVSHM with an O_PATH fd, an O_RDONLY fd of a file the client may not write, or a memfd that can shrink is refused with a message, the file unchanged", lan -> {
+        return Attack.now("1", "DEVSHM with an O_PATH fd, an O_RDONLY fd of a file the client may not write, a read-write regular file or a memfd that can shrink is refused with a message saying why, the file unchanged, no fd kept", lan -> {
             Device d = lan.addNet("mapper");
-            Path file = readOnlyFile();
-            byte[] before = Files.readAllBytes(file);
+            Path file = readOnlyFile(), own = ownFile();
+            byte[] before = Files.readAllBytes(file), ownBefore = Files.readAllBytes(own);
             int path = PeerSideFds.openPath(file), ro = PeerSideFds.openReadOnly(file);
             int unsealed = PeerSideFds.memfd("unsealed", 16 * PAGE, 0);
             int shrinkOnly = PeerSideFds.memfd("shrink-sealed", 16 * PAGE, PeerSideFds.SEAL_SHRINK);
-            try (RawClient raw = RawClient.greeted(lan.socket)) {
+            try (RawClient raw = RawClient.greeted(lan.socket); OwnedFd rw = HostileFds.openReadWrite(own)) {
+                int rwFd = rw.number();
                 ok(raw.request(new Message.DevOpen(d.devid())));
-                refused(raw.request(new Message.DevShm(d.devid(), 0x10_0000, PAGE, 0), path), "O_PATH");
-                refused(raw.request(new Message.DevShm(d.devid(), 0x10_0000, PAGE, 0), ro), "O_RDONLY");
-                refused(raw.request(new Message.DevShm(d.devid(), 0x10_0000, PAGE, 0), unsealed), "F_SEAL_SHRINK");
-                refused(raw.request(new Message.DevShm(d.devid(), 0x10_0000, PAGE, 0), shrinkOnly), "F_SEAL_SEAL");
+                Runnable round = () -> {
+                    try {
+                        refusedFds(raw.request(new Message.DevShm(d.devid(), 0x10_0000, PAGE, 0), path), "DEVSHM fd was opened O_PATH");
+                        refusedFds(raw.request(new Message.DevShm(d.devid(), 0x10_0000, PAGE, 0), ro), "DEVSHM fd was opened O_RDONLY, not O_RDWR");
+                        refusedFds(raw.request(new Message.DevShm(d.devid(), 0x10_0000, PAGE, 0), rwFd), "sealed with F_SEAL_SHRINK and F_SEAL_SEAL");
+                        refusedFds(raw.request(new Message.DevShm(d.devid(), 0x10_0000, PAGE, 0), unsealed), "DEVSHM fd is not sealed with F_SEAL_SHRINK");
+                        refusedFds(raw.request(new Message.DevShm(d.devid(), 0x10_0000, PAGE, 0), shrinkOnly),
+                                "DEVSHM fd is sealed with F_SEAL_SHRINK but not F_SEAL_SEAL");
+                    } catch (Exception e) {
+                        throw new AssertionError(e);
+                    }
+                };
+                round.run();      // once first: classes load before counting
+                var fds = Lan.openFdKinds();
+                for (int i = 0; i < 2; i++) round.run();
+                Lan.awaitFdsBackTo(fds, "DEVSHM refused for O_PATH, O_RDONLY, a regular file and badly sealed memfds");
+                ok(raw.request(new Message.DevClose(d.devid())));
             } finally {
                 for (int fd : new int[] {path, ro, unsealed, shrinkOnly}) PeerSideFds.close(fd);
             }
             assertThat(Files.readAllBytes(file)).as("the read-only file").isEqualTo(before);
+            assertThat(Files.readAllBytes(own)).as("the client's own regular file").isEqualTo(ownBefore);
             Files.deleteIfExists(file);
+            Files.deleteIfExists(own);
             lan.unplug(d, Lan.WAIT);
             return Attack.Underway.DONE;
         });
     }
 
     static Attack vhostMapsOnlyReadWriteFds() {
-        return Attack.once("fds", "1", "SET_MEM_TABLE with an O_RDONLY fd or an O_PATH fd is refused with a message, the file unchanged", lan -> {
+        return Attack.now("1", "SET_MEM_TABLE and SET_LOG_BASE with an O_RDONLY fd or an O_PATH fd are refused with a message saying why, the file unchanged, no fd kept", lan -> {
             Device v = lan.addNet("vu-mapper");
             Path file = readOnlyFile();
             byte[] before = Files.readAllBytes(file);
             int path = PeerSideFds.openPath(file), ro = PeerSideFds.openReadOnly(file);
-            try (VhostUserBackend be = VhostUserBackend.serve(v, lan.vhostSocket("vu-mapper")); FrontEnd fe = new FrontEnd(be.socket())) {
-                fe.sendU64(Request.SET_PROTOCOL_FEATURES, ProtocolFeature.REPLY_ACK.mask());
-                fe.send(Request.SET_MEM_TABLE, NEED_REPLY, memTable(2 * PAGE), ro);
-                assertThat(fe.replyU64(Request.SET_MEM_TABLE)).as("a read-only fd is refused").isNotZero();
-                assertThat(be.session().lastError()).contains("O_RDONLY");
-                fe.send(Request.SET_MEM_TABLE, NEED_REPLY, memTable(2 * PAGE), path);
-                assertThat(fe.replyU64(Request.SET_MEM_TABLE)).as("an O_PATH fd is refused").isNotZero();
-                assertThat(be.session().lastError()).contains("O_PATH");
+            try (VhostUserBackend be = lan.serve(v, "vu-mapper"); FrontEnd fe = new FrontEnd(be.socket())) {
+                fe.sendU64(Request.SET_PROTOCOL_FEATURES, ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK, ProtocolFeature.LOG_SHMFD));
+                fe.send(Request.SET_OWNER);
+                Runnable round = () -> {
+                    fe.send(Request.SET_MEM_TABLE, NEED_REPLY, memTable(2 * PAGE), ro);
+                    assertThat(fe.replyU64(Request.SET_MEM_TABLE)).as("a read-only fd is refused").isNotZero();
+                    assertThat(be.session().lastError()).contains("memory region fd was opened O_RDONLY, not O_RDWR");
+                    fe.send(Request.SET_MEM_TABLE, NEED_REPLY, memTable(2 * PAGE), path);
+                    assertThat(fe.replyU64(Request.SET_MEM_TABLE)).as("an O_PATH fd is refused").isNotZero();
+                    assertThat(be.session().lastError()).contains("memory region fd was opened O_PATH");
+                    // SET_LOG_BASE always replies 0 (the spec has no error for it): the refusal shows in lastError and no log is set.
+                    for (int fd : new int[] {ro, path}) {
+                        fe.send(Request.SET_LOG_BASE, 0, Codec.payload(16).putLong(8).putLong(0).flip(), fd);
+                        fe.replyU64(Request.SET_LOG_BASE);
+                        assertThat(be.session().lastError()).contains("cannot map the dirty log: log fd was opened " + (fd == ro ? "O_RDONLY, not O_RDWR" : "O_PATH"));
+                    }
+                    assertThat(be.session().logActivity().logBasesSet()).as("dirty logs taken").isZero();
+                };
+                round.run();
+                var fds = Lan.openFdKinds();
+                for (int i = 0; i < 2; i++) round.run();
+                Lan.awaitFdsBackTo(fds, "SET_MEM_TABLE and SET_LOG_BASE refused for O_RDONLY and O_PATH fds");
             } finally {
                 PeerSideFds.close(path);
                 PeerSideFds.close(ro);
@@ -175,12 +212,27 @@ final class FdAttacks {
         return Codec.payload(8 + 32).putInt(1).putInt(0).putLong(0).putLong(size).putLong(USER_BASE).putLong(0).flip();
     }
 
+    /** A file the client owns and may write (0600): a real file, but not a sealed memfd. */
+    static Path ownFile() throws Exception {
+        Path file = Files.createTempFile("jvbus-own-", ".img");
+        byte[] bytes = new byte[(int) (16 * PAGE)];
+        new Random(7).nextBytes(bytes);
+        Files.write(file, bytes);
+        return file;
+    }
+
     static byte[] devShmBody(DevId devid, long guest, long size, long offset) {
         return ByteBuffer.allocate(28).order(ByteOrder.LITTLE_ENDIAN).putInt(devid.value()).putLong(guest).putLong(size).putLong(offset).array();
     }
 
     static void ok(Message.Reply r) {
         assertThat(r.isOk()).as(r.toString()).isTrue();
+    }
+
+    /** Refused as BAD_FDS, with a message containing {@code text}. */
+    static void refusedFds(Message.Reply r, String text) {
+        refused(r, text);
+        assertThat(r.error()).as(r.toString()).isEqualTo(ErrorCode.BAD_FDS);
     }
 
     /** The request was refused, with a message containing {@code text}. */

@@ -89,6 +89,7 @@ class HostilePeersTest {
             pair.checkAlive();
             return System.nanoTime() - t0 >= WARM_UP.toNanos();
         });
+        lan.settledSessions = lan.sessions();
     }
 
     @AfterAll

@@ -1,6 +1,9 @@
 package dev.jvbus.connector.vhostuser.hostile;
 
 import dev.jvbus.connector.shm.server.ShmFixture;
+import dev.jvbus.connector.shm.server.ShmLimits;
+import dev.jvbus.connector.vhostuser.VhostUserBackend;
+import dev.jvbus.connector.vhostuser.VhostUserLimits;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.model.virtionet.VirtioNetModel;
@@ -38,7 +41,18 @@ final class Lan implements AutoCloseable {
     /** How long the harness waits for anything the bus does on its own: generous, for a busy machine. */
     static final Duration WAIT = Duration.ofSeconds(30);
 
-    final ShmFixture fx = new ShmFixture();
+    /**
+     * The operator's settings for this bus, chosen so the limit attacks are quick: a silent connection
+     * is dropped after 2 s instead of 10 (the well-behaved clients say HELLO / SET_OWNER in their first
+     * message, far inside it), the crowd meets its limit after 16 connections instead of 64, and the
+     * container holds {@value #DEVICES} devices (the pair, the sink and an attack's few).
+     */
+    static final Duration HANDSHAKE = Duration.ofSeconds(2);
+    static final ShmLimits SHM_LIMITS = ShmLimits.DEFAULTS.withHelloTimeout(HANDSHAKE).withSessionsPerSocket(16);
+    static final VhostUserLimits VHOST_LIMITS = VhostUserLimits.DEFAULTS.withOwnerTimeout(HANDSHAKE);
+    static final int DEVICES = 32;
+
+    final ShmFixture fx = new ShmFixture(SHM_LIMITS);
     final Container container;
     final L2Switch sw;
     final Path socket;
@@ -50,10 +64,13 @@ final class Lan implements AutoCloseable {
      */
     final NetTenant sink;
     private final List<Device> attackers = new ArrayList<>();
+    /** Sessions on the shm socket once the pair streams: its two and the sink's. Attackers' sessions come and go on top. */
+    int settledSessions;
     private int next;
 
     Lan() {
         container = fx.bus.createContainer("hostile-" + ProcessHandle.current().pid() + "-" + System.nanoTime() % 100_000);
+        container.limitDevices(DEVICES);
         sw = Networks.of(container).getOrCreate(NETWORK);
         a = container.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK, "mac", MacAddress.toString(MAC_A)));
         b = container.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK, "mac", MacAddress.toString(MAC_B)));
@@ -83,6 +100,16 @@ final class Lan implements AutoCloseable {
             attackers.add(d);
         }
         return d;
+    }
+
+    /** Serves {@code d} on a fresh vhost-user socket, within this bus's {@link #VHOST_LIMITS}. */
+    VhostUserBackend serve(Device d, String role) {
+        return VhostUserBackend.serve(d, vhostSocket(role), VHOST_LIMITS);
+    }
+
+    /** Sessions the container's shm socket serves now. */
+    int sessions() {
+        return fx.shm.socket(container.name()).orElseThrow().sessionCount();
     }
 
     /** A path for a vhost-user socket of an attacker's device (sun_path is short: beside the shm socket). */

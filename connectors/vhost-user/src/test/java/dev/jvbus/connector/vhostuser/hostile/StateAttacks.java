@@ -66,7 +66,7 @@ final class StateAttacks {
     }
 
     static Attack logBaseSwitching() {
-        return Attack.once("dirtylog", "6", "SET_LOG_BASE switched 1,000 times while the rings run: every log gets its marks and GET_VRING_BASE answers what the ring used", lan -> {
+        return Attack.now("6", "SET_LOG_BASE switched 1,000 times while the rings run: every log gets its marks and GET_VRING_BASE answers what the ring used", lan -> {
             Device v = lan.addNet("migrating");
             Memfd[] logs = {Memfd.create("log-a", 4096), Memfd.create("log-b", 4096)};
             try (VhostTenant t = new VhostTenant(lan, v, "migrating")) {

@@ -56,7 +56,7 @@ final class VhostTenant implements AutoCloseable {
     VhostTenant(Lan lan, Device device, String role) throws QueueFault {
         this.device = device;
         this.mac = MacAddress.fromBytes(Arrays.copyOfRange(device.configSnapshot(), VirtioNetModel.CONFIG_MAC, VirtioNetModel.CONFIG_MAC + 6));
-        this.backend = VhostUserBackend.serve(device, lan.vhostSocket(role));
+        this.backend = lan.serve(device, role);
         this.fe = new FrontEnd(backend.socket());
         long v1 = VirtioFeatures.VERSION_1.mask(), proto = 1L << Wire.F_PROTOCOL_FEATURES;
         fe.send(Request.GET_FEATURES);
