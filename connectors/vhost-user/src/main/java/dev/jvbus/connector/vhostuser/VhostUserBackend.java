@@ -155,9 +155,12 @@ public final class VhostUserBackend implements AutoCloseable {
             t.setName("vhost-user " + socket.getFileName() + " session " + (sessions + 1));
             session = s;
             sessionThread = t;
+            // Counted before the thread runs: whoever sees what the session did (a live device) sees it counted.
+            sessions++;
             t.start();
         } catch (OutOfMemoryError e) {
             // "unable to create native thread": this front-end is refused; the acceptor and every other device go on.
+            if (session == s) sessions--;
             session = null;
             String why = peer + " refused: cannot start a session thread now (" + e.getMessage() + ")";
             lastRefusal = why;   // before the front-end can see its connection close
@@ -165,7 +168,6 @@ public final class VhostUserBackend implements AutoCloseable {
             refuse(conn, why);
             return;
         }
-        sessions++;
     }
 
     /** The previous front-end is gone, but its session thread may still be releasing the device, fds and mappings. */
