@@ -29,11 +29,16 @@ class IoqSaveRestoreTest {
     static final int PAUSES = 8;
 
     final AtomicReference<IoqDevice> holder = new AtomicReference<>();
-    volatile boolean pauseRequested;
+    /** The worker pauses itself once it has consumed this many, so every pause lands however the threads are scheduled. */
+    volatile long pauseAt = target(0);
     volatile boolean leaveInFlight;
     volatile long progress;
     final Semaphore paused = new Semaphore(0);
     final Semaphore resumed = new Semaphore(0);
+
+    static long target(int pause) {
+        return (pause + 1) * N / (PAUSES + 1);
+    }
 
     @Test
     void pauseSaveDiscardRestoreContinue() throws Exception {
@@ -57,16 +62,14 @@ class IoqSaveRestoreTest {
 
             List<QueueState> saved = new ArrayList<>();
             for (int p = 0; p < PAUSES; p++) {
-                long target = (p + 1) * N / (PAUSES + 1);
-                while (progress < target && !consumer.isDone()) Thread.sleep(1);
-                leaveInFlight = p % 2 == 1;
-                pauseRequested = true;
-                kick.signal();                                  // wake the worker if it sleeps
-                assertThat(paused.tryAcquire(60, TimeUnit.SECONDS)).as("worker paused").isTrue();
+                assertThat(paused.tryAcquire(60, TimeUnit.SECONDS)).as("worker paused at " + pauseAt).isTrue();
+                assertThat(progress).as("the worker paused at its mark").isEqualTo(pauseAt);
                 QueueState s = holder.getAndSet(null).save();   // quiesced: the worker is parked
                 saved.add(s);
                 holder.set(IoqDevice.restore(s, m.memory, Notifier.of(call)));
-                pauseRequested = false;
+                // What the next pause does, set before the worker can reach it: every other one leaves buffers in flight.
+                leaveInFlight = (p + 1) % 2 == 1;
+                pauseAt = p + 1 < PAUSES ? target(p + 1) : Long.MAX_VALUE;
                 resumed.release();
             }
             assertThat(consumer.get(120, TimeUnit.SECONDS)).isEqualTo(N);
@@ -87,7 +90,7 @@ class IoqSaveRestoreTest {
         IoqDevice dev = holder.get();
         dev.signal().disable();
         while (expected < N) {
-            if (pauseRequested) {
+            if (expected >= pauseAt) {
                 if (leaveInFlight)   // taken but not acted on: the restored device must offer them again
                     for (int k = 0; k < 3 && dev.poll() != null; k++) { }
                 paused.release();
@@ -100,7 +103,7 @@ class IoqSaveRestoreTest {
             sig.beginPass();
             int got = 0;
             IoqDevice.Buffer b;
-            while (!pauseRequested && (b = dev.poll()) != null) {
+            while (expected < pauseAt && (b = dev.poll()) != null) {
                 long v = b.segment().get(ValueLayout.JAVA_LONG_UNALIGNED, b.offset());
                 if (v != expected) throw new AssertionError("expected sequence " + expected + ", got " + v);
                 expected++;
@@ -112,7 +115,7 @@ class IoqSaveRestoreTest {
                 dev.notifyDriver();
                 continue;
             }
-            if (pauseRequested || sig.endPass()) continue;
+            if (expected >= pauseAt || sig.endPass()) continue;
             wait.await(sig);
         }
         return expected;

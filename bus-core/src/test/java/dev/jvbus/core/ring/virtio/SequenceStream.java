@@ -65,6 +65,8 @@ final class SequenceStream {
         long waits, timeouts, lostWakeups;
         volatile long progress;   // expected, published once per batch for a watching thread
         volatile boolean pause;
+        /** The device pauses itself once it has consumed this many, so a test's pauses land however the threads are scheduled. */
+        volatile long pauseAt = Long.MAX_VALUE;
 
         Device(SplitVirtqueue queue, EventFd kick) {
             this.kick = kick;
@@ -85,7 +87,7 @@ final class SequenceStream {
             while (expected < total) {
                 int batch = 0;
                 while (q.pop(c)) {
-                    if (pause) {          // leave the chain in flight, unconsumed: the restored queue hands it out again
+                    if (pause || expected >= pauseAt) { // leave the chain in flight, unconsumed: the restored queue hands it out again
                         q.publishUsed();
                         return false;
                     }
@@ -105,7 +107,7 @@ final class SequenceStream {
                 q.publishUsed();
                 progress = expected;
                 if (expected >= total) break;
-                if (pause) return false;
+                if (pause || expected >= pauseAt) return false;
                 if (spinFor(q)) continue;
                 if (q.enableKicks()) {
                     q.disableKicks();
