@@ -6,20 +6,19 @@ import dev.jvbus.connector.shm.server.ShmFixture;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.bus.DeviceStatus;
+import static dev.jvbus.connector.shm.client.ChildLines.awaitLine;
+import static dev.jvbus.connector.shm.client.ChildLines.field;
+import static dev.jvbus.connector.shm.client.ChildLines.line;
+import static dev.jvbus.connector.shm.client.ChildLines.say;
+
 import dev.jvbus.core.testing.ChildJvm;
 import dev.jvbus.model.virtionet.VirtioNetFeatures;
 import dev.jvbus.model.virtionet.VirtioNetModel;
 import dev.jvbus.net.Networks;
 import dev.jvbus.net.PortStats;
-import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -87,8 +86,8 @@ class FramesAcrossProcessesTest {
                      "" + frames, "" + rxBufLen, "0", "0", "false");
              ChildJvm sender = ChildJvm.start(List.of("-Xmx64m"), NetClientProcess.class, "send", socket, a.devid().toString(), MAC_B,
                      "" + frames, "" + rxBufLen, "" + RX_RING, "" + rxBufLen, "" + mergeable)) {
-            awaitLine(receiver, "READY", sender);
-            awaitLine(sender, "READY", receiver);
+            awaitLine(receiver, "READY", 30, sender);
+            awaitLine(sender, "READY", 30, receiver);
             for (ChildJvm child : List.of(sender, receiver))
                 assertThat(line(child, "READY")).contains("mergeable=" + mergeable);
             assertThat(a.status().isLive() && b.status().isLive()).as("both processes drove their device to DRIVER_OK").isTrue();
@@ -148,47 +147,5 @@ class FramesAcrossProcessesTest {
     static PortStats port(Container c, Device d) {
         return Networks.of(c).devicePort(NETWORK, d.devid().unsigned())
                 .orElseThrow(() -> new AssertionError("no port for device " + d.devid() + " on " + NETWORK)).stats();
-    }
-
-    static long field(String line, String key) {
-        Matcher m = Pattern.compile("\\b" + key + "=([0-9.]+)").matcher(line);
-        if (!m.find()) throw new AssertionError("no " + key + " in: " + line);
-        return (long) Double.parseDouble(m.group(1));
-    }
-
-    static String line(ChildJvm child, String prefix) {
-        return completeLine(child.output(), prefix)
-                .orElseThrow(() -> new AssertionError("no " + prefix + " line; output:\n" + child.output()));
-    }
-
-    /** The first whole line (ended by a newline: the child may be mid-write) that starts with {@code prefix}. */
-    static Optional<String> completeLine(String output, String prefix) {
-        int end = output.lastIndexOf('\n');
-        if (end < 0) return Optional.empty();
-        return Arrays.stream(output.substring(0, end).split("\n")).filter(l -> l.startsWith(prefix)).findFirst();
-    }
-
-    static void awaitLine(ChildJvm child, String prefix, ChildJvm... peers) throws InterruptedException {
-        awaitLine(child, prefix, 30, peers);
-    }
-
-    /** Waits for {@code child}'s line; gives up at once, with everyone's output, when any of them died. */
-    static void awaitLine(ChildJvm child, String prefix, int seconds, ChildJvm... peers) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (completeLine(child.output(), prefix).isEmpty()) {
-            boolean someoneDied = !child.process().isAlive() || Arrays.stream(peers).anyMatch(p -> !p.process().isAlive());
-            if (someoneDied || System.nanoTime() > deadline) {
-                StringBuilder why = new StringBuilder("child " + child.pid() + " never printed " + prefix + "; its output:\n" + child.output());
-                for (ChildJvm p : peers) why.append("\npeer ").append(p.pid()).append(":\n").append(p.output());
-                throw new AssertionError(why);
-            }
-            Thread.sleep(20);
-        }
-    }
-
-    static void say(ChildJvm child, String line) throws Exception {
-        OutputStream in = child.process().getOutputStream();
-        in.write((line + "\n").getBytes(StandardCharsets.UTF_8));
-        in.flush();
     }
 }

@@ -1,18 +1,15 @@
 package dev.jvbus.connector.vhostuser.hostile;
 
+import static dev.jvbus.connector.shm.client.ChildLines.awaitLine;
+import static dev.jvbus.connector.shm.client.ChildLines.field;
+import static dev.jvbus.connector.shm.client.ChildLines.line;
+import static dev.jvbus.connector.shm.client.ChildLines.say;
+
 import dev.jvbus.connector.shm.client.NetClientProcess;
 import dev.jvbus.core.testing.ChildJvm;
 import dev.jvbus.net.MacAddress;
-import java.io.IOException;
-import java.io.OutputStream;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.util.Arrays;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * The well-behaved tenant: two client processes, each in its own JVM, driving devices A and B over
@@ -91,42 +88,4 @@ final class WellBehavedPair implements AutoCloseable {
         receiver.close();
     }
 
-    static long field(String line, String key) {
-        Matcher m = Pattern.compile("\\b" + key + "=([0-9.]+)").matcher(line);
-        if (!m.find()) throw new AssertionError("no " + key + " in: " + line);
-        return (long) Double.parseDouble(m.group(1));
-    }
-
-    static String line(ChildJvm child, String prefix) {
-        return completeLine(child.output(), prefix)
-                .orElseThrow(() -> new AssertionError("no " + prefix + " line; output:\n" + child.output()));
-    }
-
-    /** The first whole line (ended by a newline: the child may be mid-write) that starts with {@code prefix}. */
-    static Optional<String> completeLine(String output, String prefix) {
-        int end = output.lastIndexOf('\n');
-        if (end < 0) return Optional.empty();
-        return Arrays.stream(output.substring(0, end).split("\n")).filter(l -> l.startsWith(prefix)).findFirst();
-    }
-
-    /** Waits for {@code child}'s line; gives up at once, with everyone's output, when either of them died. */
-    static void awaitLine(ChildJvm child, String prefix, int seconds, ChildJvm peer) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (completeLine(child.output(), prefix).isEmpty()) {
-            if (!child.process().isAlive() || !peer.process().isAlive() || System.nanoTime() > deadline)
-                throw new AssertionError("child " + child.pid() + " never printed " + prefix + " within " + seconds + " s; its output:\n"
-                        + child.output() + "\npeer " + peer.pid() + ":\n" + peer.output());
-            Thread.sleep(20);
-        }
-    }
-
-    static void say(ChildJvm child, String line) {
-        try {
-            OutputStream in = child.process().getOutputStream();
-            in.write((line + "\n").getBytes(StandardCharsets.UTF_8));
-            in.flush();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot tell child " + child.pid() + " '" + line + "'", e);
-        }
-    }
 }
