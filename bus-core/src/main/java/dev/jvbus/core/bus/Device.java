@@ -166,62 +166,36 @@ public final class Device {
     synchronized void writeStatus(Attachment a, int value) {
         checkHolder(a);
         DeviceStatus from = new DeviceStatus(status);
-        if (value == 0) {
-            resetLocked();
-            return;
-        }
-        if ((value & ~DeviceStatus.ALL) != 0)
-            throw new IllegalStatusTransitionException(devid, from, value, "unknown status bits 0x" + Integer.toHexString(value & ~DeviceStatus.ALL));
-        // NEEDS_RESET belongs to the device: the driver writing it back is harmless, setting it is not.
-        if ((value & DeviceStatus.NEEDS_RESET) != 0 && (status & DeviceStatus.NEEDS_RESET) == 0)
-            throw new IllegalStatusTransitionException(devid, from, value, "NEEDS_RESET is set by the device, not the driver");
-        int driverBits = status & ~DeviceStatus.NEEDS_RESET;
-        int want = value & ~DeviceStatus.NEEDS_RESET;
-        if ((driverBits & ~want) != 0)
-            throw new IllegalStatusTransitionException(devid, from, value, "status bits are cleared only by a reset (write 0)");
-        int added = want & ~driverBits;
-        if (added == 0) return;
-        if ((status & DeviceStatus.FAILED) != 0)
-            throw new IllegalStatusTransitionException(devid, from, value, "the driver gave up (FAILED); reset first");
-        if ((added & DeviceStatus.FAILED) != 0) {
-            // The driver may give up at any time: stop the data path, keep the bits for the operator to see.
-            stopDataPathLocked();
-            status |= DeviceStatus.FAILED;
-            added &= ~DeviceStatus.FAILED;
-            if (added == 0) return;
-        }
-        if ((status & DeviceStatus.NEEDS_RESET) != 0)
-            throw new IllegalStatusTransitionException(devid, from, value, "device needs reset (" + needsResetReason + ")");
-        int now = status;
-        if ((added & DeviceStatus.ACKNOWLEDGE) != 0) now |= DeviceStatus.ACKNOWLEDGE;
-        if ((added & DeviceStatus.DRIVER) != 0) {
-            if ((now & DeviceStatus.ACKNOWLEDGE) == 0)
-                throw new IllegalStatusTransitionException(devid, from, value, "DRIVER before ACKNOWLEDGE");
-            now |= DeviceStatus.DRIVER;
-        }
-        if ((added & DeviceStatus.FEATURES_OK) != 0) {
-            if ((now & DeviceStatus.DRIVER) == 0)
-                throw new IllegalStatusTransitionException(devid, from, value, "FEATURES_OK before DRIVER");
-            long outside = features.accept();
-            if (outside != 0) {
-                status = now; // the earlier bits of this write stand; FEATURES_OK stays clear as the spec says
-                throw new FeatureNegotiationException(devid, outside, model.features().names(outside), "FEATURES_OK refused");
+        switch (from.next(value, features.acked() & ~features.offered())) {
+            case StatusTransition.Reset r -> resetLocked();
+            case StatusTransition.Refused r -> throw refusal(from, value, r);
+            case StatusTransition.Apply t -> {
+                if (t.stopDataPath()) stopDataPathLocked();
+                if (t.acceptFeatures()) features.accept();   // inside the offer: decided by next()
+                if (t.startDataPath()) {
+                    status = t.status() & ~DeviceStatus.DRIVER_OK;
+                    try {
+                        startLocked();
+                    } catch (DeviceFault | RuntimeException e) {
+                        markNeedsResetLocked("start failed: " + e.getMessage());
+                        throw new DeviceException(devid, "DRIVER_OK refused: " + e.getMessage(), e);
+                    }
+                }
+                status = t.status();
+                if (t.rest().isPresent()) throw refusal(from, value, t.rest().get());
             }
-            now |= DeviceStatus.FEATURES_OK;
         }
-        if ((added & DeviceStatus.DRIVER_OK) != 0) {
-            if ((now & DeviceStatus.FEATURES_OK) == 0)
-                throw new IllegalStatusTransitionException(devid, from, value, "DRIVER_OK before FEATURES_OK");
-            status = now;
-            try {
-                startLocked();
-            } catch (DeviceFault | RuntimeException e) {
-                markNeedsResetLocked("start failed: " + e.getMessage());
-                throw new DeviceException(devid, "DRIVER_OK refused: " + e.getMessage(), e);
+    }
+
+    private DeviceException refusal(DeviceStatus from, int value, StatusTransition.Refused r) {
+        return switch (r.rule()) {
+            case FEATURES_NOT_OFFERED -> {
+                long outside = features.acked() & ~features.offered();
+                yield new FeatureNegotiationException(devid, outside, model.features().names(outside), "FEATURES_OK refused");
             }
-            now |= DeviceStatus.DRIVER_OK;
-        }
-        status = now;
+            case DEVICE_NEEDS_RESET -> new IllegalStatusTransitionException(devid, from, value, r.reason() + " (" + needsResetReason + ")");
+            default -> new IllegalStatusTransitionException(devid, from, value, r.reason());
+        };
     }
 
     synchronized long offeredFeatures(Attachment a) {

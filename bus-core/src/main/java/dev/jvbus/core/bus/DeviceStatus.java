@@ -1,5 +1,9 @@
 package dev.jvbus.core.bus;
 
+import dev.jvbus.core.bus.StatusTransition.Apply;
+import dev.jvbus.core.bus.StatusTransition.Refused;
+import dev.jvbus.core.bus.StatusTransition.Reset;
+import dev.jvbus.core.bus.StatusTransition.Rule;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
@@ -27,6 +31,71 @@ public record DeviceStatus(int bits) {
 
     public boolean isLive() {
         return has(DRIVER_OK) && !has(NEEDS_RESET) && !has(FAILED);
+    }
+
+    /**
+     * What the driver writing {@code written} to a device in this status does (virtio 1.x 2.1, 3.1.1).
+     * Several new bits in one write are taken in the spec's order, each needing the one before it.
+     * FAILED may come at any time and stops the data path; it ends the driver's session, so other new
+     * bits in the same write are refused (a DRIVER_OK beside it must not start a data path the driver
+     * has given up on). Once the device needs a reset, only FAILED or a reset is taken.
+     *
+     * @param ackedOutsideOffer the acked feature bits the device does not offer (0 when FEATURES_OK may be accepted)
+     */
+    public StatusTransition next(int written, long ackedOutsideOffer) {
+        if (written == 0) return new Reset();
+        int unknown = written & ~ALL;
+        if (unknown != 0) return new Refused(Rule.UNKNOWN_BITS, "unknown status bits 0x" + Integer.toHexString(unknown));
+        // NEEDS_RESET belongs to the device: the driver writing it back is harmless, setting it is not.
+        if ((written & NEEDS_RESET) != 0 && !has(NEEDS_RESET))
+            return new Refused(Rule.NEEDS_RESET_IS_THE_DEVICES, "NEEDS_RESET is set by the device, not the driver");
+        int driverBits = bits & ~NEEDS_RESET;
+        int want = written & ~NEEDS_RESET;
+        if ((driverBits & ~want) != 0)
+            return new Refused(Rule.CLEARED_ONLY_BY_RESET, "status bits are cleared only by a reset (write 0)");
+        int added = want & ~driverBits;
+        if (added == 0) return Apply.unchanged(bits);
+        if (has(FAILED)) return new Refused(Rule.DRIVER_GAVE_UP, "the driver gave up (FAILED); reset first");
+        if ((added & FAILED) != 0) {
+            int failed = bits | FAILED;
+            added &= ~FAILED;
+            Optional<Refused> rest = added == 0 ? Optional.empty()
+                    : Optional.of(has(NEEDS_RESET) ? deviceNeedsReset()
+                    : new Refused(Rule.DRIVER_GAVE_UP, "the driver gave up (FAILED) in this write; "
+                            + new DeviceStatus(added) + " beside it is not taken; reset first"));
+            return new Apply(failed, true, false, false, rest);
+        }
+        if (has(NEEDS_RESET)) return deviceNeedsReset();
+        int now = bits;
+        if ((added & ACKNOWLEDGE) != 0) now |= ACKNOWLEDGE;
+        if ((added & DRIVER) != 0) {
+            if ((now & ACKNOWLEDGE) == 0) return new Refused(Rule.OUT_OF_ORDER, "DRIVER before ACKNOWLEDGE");
+            now |= DRIVER;
+        }
+        boolean accept = false;
+        if ((added & FEATURES_OK) != 0) {
+            if ((now & DRIVER) == 0) return new Refused(Rule.OUT_OF_ORDER, "FEATURES_OK before DRIVER");
+            if (ackedOutsideOffer != 0) {
+                // The earlier bits of this write stand; FEATURES_OK stays clear as the spec says. A DRIVER_OK
+                // beside it could not follow anyway.
+                return new Apply(now, false, false, false, Optional.of(new Refused(Rule.FEATURES_NOT_OFFERED,
+                        "FEATURES_OK refused: acked features outside the offer 0x" + Long.toHexString(ackedOutsideOffer))));
+            }
+            accept = true;
+            now |= FEATURES_OK;
+        }
+        boolean start = false;
+        if ((added & DRIVER_OK) != 0) {
+            if ((now & FEATURES_OK) == 0) return new Refused(Rule.OUT_OF_ORDER, "DRIVER_OK before FEATURES_OK");
+            start = true;
+            now |= DRIVER_OK;
+        }
+        return new Apply(now, false, accept, start, Optional.empty());
+    }
+
+    /** The reason is the device's; {@link Device} adds it. */
+    private static Refused deviceNeedsReset() {
+        return new Refused(Rule.DEVICE_NEEDS_RESET, "device needs reset");
     }
 
     /**

@@ -90,6 +90,18 @@ class DeviceStatusTest {
     }
 
     @Test
+    void failedBesideDriverOkDoesNotStartADataPathTheDriverGaveUpOn() {
+        driver.writeStatus(ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        assertThatThrownBy(() -> driver.writeStatus(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK | FAILED))
+                .isInstanceOf(IllegalStatusTransitionException.class).hasMessageContaining("gave up (FAILED) in this write");
+        assertThat(function.starts).as("no data path started").isZero();
+        assertThat(device.status().bits()).isEqualTo(ACKNOWLEDGE | DRIVER | FEATURES_OK | FAILED);
+        driver.writeStatus(0);
+        driver.writeStatus(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+        assertThat(function.starts).isEqualTo(1);
+    }
+
+    @Test
     void needsResetStopsTheDeviceAndTellsTheDriver() {
         var told = new java.util.concurrent.atomic.AtomicReference<String>();
         driver.close();
