@@ -20,6 +20,7 @@ import dev.jvbus.core.signal.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import java.util.ArrayList;
 import dev.jvbus.core.state.DeviceState;
+import dev.jvbus.core.state.ModelState;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.state.RingKind;
 import java.util.List;
@@ -471,7 +472,10 @@ public final class Device {
             // (used elements pushed, not published): the device's error, reported as one.
             throw new DeviceException(devid, "queues cannot be saved: " + e.getMessage(), e);
         }
-        Map<String, String> modelState = function.saveModel();
+        ModelState modelState = function.saveModel();
+        if (!model.stateSchema().equals(modelState.schema()))
+            throw new DeviceException(devid, "the model saved " + modelState.schema() + ", but " + model.type()
+                    + " declares " + model.stateSchema());
         return new DeviceState(model.type(), devid.value(), status, features.limit(),
                 features.negotiated(), config.snapshot(), queues, params, modelState);
     }
@@ -511,6 +515,9 @@ public final class Device {
         if (saved.has(DeviceStatus.FEATURES_OK)) features.impose(s.negotiated());   // inside the offer: checked above
         try {
             config.restore(s.config());
+            if (!model.stateSchema().equals(s.model().schema()))
+                throw new IllegalArgumentException("saved model state is " + s.model().schema() + ", " + model.type()
+                        + " reads " + model.stateSchema());
             function.restoreModel(s.model());
             for (QueueState q : s.queues()) {
                 QueueSpec spec = spec(q.index());

@@ -1,8 +1,9 @@
 package dev.jvbus.core.model;
 
+import dev.jvbus.core.state.ModelState;
+import dev.jvbus.core.state.NoModelState;
 import dev.jvbus.core.state.QueueState;
 import java.util.List;
-import java.util.Map;
 
 /**
  * A model's behaviour for one device: what happens on the status transitions, DEVCALL verbs,
@@ -57,10 +58,18 @@ public interface DeviceFunction {
     /** Queue state of a quiesced device, one per running queue. */
     default List<QueueState> saveQueues() { return List.of(); }
 
-    /** State that only the model knows (MAC, link state...). */
-    default Map<String, String> saveModel() { return Map.of(); }
+    /**
+     * State that only the model knows (MAC, link state...): a record of its model's
+     * {@link DeviceModel#stateSchema()}.
+     */
+    default ModelState saveModel() { return NoModelState.INSTANCE; }
 
-    default void restoreModel(Map<String, String> state) throws DeviceFault { }
+    /**
+     * Puts saved model state back. {@code state} is a record of its model's {@link DeviceModel#stateSchema()},
+     * read strictly from the file (every field present, none unknown); what its values mean together with
+     * the rest of the device (the features imposed, say) is for the model to check here.
+     */
+    default void restoreModel(ModelState state) throws DeviceFault { }
 
     /**
      * A model-specific verb (vbus DEVCALL): {@code func} numbers are the model's own.

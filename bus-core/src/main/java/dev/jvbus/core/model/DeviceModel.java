@@ -1,6 +1,7 @@
 package dev.jvbus.core.model;
 
 import dev.jvbus.core.feature.FeatureCatalog;
+import dev.jvbus.core.state.ModelStateSchema;
 
 /**
  * The device-model SPI. A model is found with {@link java.util.ServiceLoader}: put a
@@ -26,6 +27,13 @@ public interface DeviceModel {
 
     /** Config space layout. */
     ConfigLayout config();
+
+    /**
+     * How this model's saved state is named, versioned and read: the record its functions' {@link
+     * DeviceFunction#saveModel()} returns. A model that keeps nothing beyond config and queues keeps
+     * the default.
+     */
+    default ModelStateSchema<?> stateSchema() { return ModelStateSchema.NONE; }
 
     /** Creates the behaviour of one new device. Initialise the config space through {@code context.config()}. */
     DeviceFunction create(DeviceContext context);

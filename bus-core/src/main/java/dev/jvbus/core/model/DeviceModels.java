@@ -1,5 +1,6 @@
 package dev.jvbus.core.model;
 
+import dev.jvbus.core.state.ModelStateSchema;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.Map;
@@ -41,6 +42,11 @@ public final class DeviceModels {
 
     public Optional<DeviceModel> model(String type) {
         return Optional.ofNullable(byType.get(type));
+    }
+
+    /** The state schema of the model named {@code type}: what {@code StateCodec.decode} reads its state with. */
+    public Optional<ModelStateSchema<?>> stateSchema(String type) {
+        return model(type).map(DeviceModel::stateSchema);
     }
 
     public Collection<DeviceModel> all() {

@@ -20,7 +20,7 @@ import java.util.Objects;
  * @param config      the device's config space bytes
  * @param queues      per-queue state, by index
  * @param params      the operator's creation parameters (network, mac...), to recreate the device
- * @param model       model-specific state (e.g. link state), as string pairs
+ * @param model       what only the model knows (e.g. link state): its own record, with a version of its own
  */
 public record DeviceState(
         String type,
@@ -31,14 +31,14 @@ public record DeviceState(
         byte[] config,
         List<QueueState> queues,
         Map<String, String> params,
-        Map<String, String> model) {
+        ModelState model) {
 
     public DeviceState {
         Objects.requireNonNull(type, "type");
         config = Objects.requireNonNull(config, "config").clone();
         queues = List.copyOf(Objects.requireNonNull(queues, "queues"));
         params = Map.copyOf(Objects.requireNonNull(params, "params"));
-        model = Map.copyOf(Objects.requireNonNull(model, "model"));
+        Objects.requireNonNull(model, "model");
     }
 
     @Override

@@ -30,7 +30,7 @@ class ContainerTest {
     @Test
     void restoredDevidIsClaimedAndSkippedByLaterAllocation() {
         Container c = bus.createContainer("a");
-        DeviceState saved = new DeviceState(EchoModel.TYPE, 2, 0, -1L, 0, new byte[8], List.of(), Map.of(), Map.of());
+        DeviceState saved = new DeviceState(EchoModel.TYPE, 2, 0, -1L, 0, new byte[8], List.of(), Map.of(), EchoModel.EchoState.ZERO);
         c.restoreDevice(saved);
         assertThat(c.addDevice(EchoModel.TYPE).devid()).isEqualTo(new DevId(1));
         assertThat(c.addDevice(EchoModel.TYPE).devid()).isEqualTo(new DevId(3));
@@ -60,7 +60,7 @@ class ContainerTest {
         c.addDevice(EchoModel.TYPE);
         assertThatThrownBy(() -> c.addDevice(EchoModel.TYPE)).isInstanceOf(BusException.class)
                 .hasMessage("container 'small' already holds 2 devices (limit: devices per container = 2; the operator can raise it with limitDevices)");
-        DeviceState saved = new DeviceState(EchoModel.TYPE, 9, 0, -1L, 0, new byte[8], List.of(), Map.of(), Map.of());
+        DeviceState saved = new DeviceState(EchoModel.TYPE, 9, 0, -1L, 0, new byte[8], List.of(), Map.of(), EchoModel.EchoState.ZERO);
         assertThatThrownBy(() -> c.restoreDevice(saved)).hasMessageContaining("limit: devices per container = 2");
         assertThat(other.addDevice(EchoModel.TYPE).devid()).as("another container is unaffected").isEqualTo(new DevId(1));
 

@@ -30,11 +30,28 @@ class RestoreValidationTest {
     private final Container container = Bus.withDiscoveredModels().createContainer("dst");
 
     private static DeviceState state(int status, long limit, long negotiated, QueueState... queues) {
-        return new DeviceState(EchoModel.TYPE, 7, status, limit, negotiated, new byte[8], List.of(queues), Map.of(), Map.of());
+        return new DeviceState(EchoModel.TYPE, 7, status, limit, negotiated, new byte[8], List.of(queues), Map.of(), EchoModel.EchoState.ZERO);
     }
 
     private static QueueState splitQueue(boolean eventIdx) {
         return new QueueState(0, RingKind.SPLIT, 256, true, 0x1000, 0x2000, 0x3000, 3, 3, eventIdx, List.of());
+    }
+
+    @Test
+    void aModelStateOfAnotherSchemaIsRefusedNamingBoth() {
+        DeviceState foreign = new DeviceState(EchoModel.TYPE, 7, 0, -1L, 0, new byte[8], List.of(), Map.of(),
+                dev.jvbus.core.state.NoModelState.INSTANCE);
+        assertThatThrownBy(() -> container.restoreDevice(foreign)).isInstanceOf(DeviceException.class)
+                .hasMessageContaining("restore failed: saved model state is none state version 1, test-echo reads test-echo state version 1");
+        assertThat(container.devices()).isEmpty();
+    }
+
+    @Test
+    void theModelsStateTravelsAsItsRecord() {
+        DeviceState s = new DeviceState(EchoModel.TYPE, 7, 0, -1L, 0, new byte[8], List.of(), Map.of(), new EchoModel.EchoState(5));
+        Device d = container.restoreDevice(s);
+        assertThat(EchoModel.CREATED.getLast().calls).isEqualTo(5);
+        assertThat(d.save().model()).isEqualTo(new EchoModel.EchoState(5));
     }
 
     // ---------------------------------------------------------------- the target's operator limit wins
@@ -148,7 +165,7 @@ class RestoreValidationTest {
         for (int driverBits : new int[] {0, ACKNOWLEDGE, ACKNOWLEDGE | DRIVER, ACKNOWLEDGE | DRIVER | FEATURES_OK, LIVE}) {
             for (int extra : new int[] {0, NEEDS_RESET, FAILED, NEEDS_RESET | FAILED}) {
                 DeviceState s = new DeviceState(EchoModel.TYPE, devid++, driverBits | extra, -1L, 0, new byte[8],
-                        List.of(), Map.of(), Map.of());
+                        List.of(), Map.of(), EchoModel.EchoState.ZERO);
                 Device d = container.restoreDevice(s);
                 assertThat(d.status().bits()).isEqualTo(driverBits | extra);
                 if ((extra & NEEDS_RESET) != 0) assertThat(d.needsResetReason()).contains("it was saved needing a reset");

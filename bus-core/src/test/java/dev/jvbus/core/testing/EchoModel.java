@@ -12,13 +12,14 @@ import dev.jvbus.core.model.DeviceModel;
 import dev.jvbus.core.model.QueueLayout;
 import dev.jvbus.core.model.QueueSet;
 import dev.jvbus.core.model.QueueSpec;
+import dev.jvbus.core.state.ModelState;
+import dev.jvbus.core.state.ModelStateSchema;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.state.RingKind;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
@@ -51,6 +52,20 @@ public final class EchoModel implements DeviceModel {
     @Override public ConfigLayout config() {
         return ConfigLayout.of(new ConfigField("id", 0, 4, false), new ConfigField("scratch", 4, 4, true));
     }
+
+    /** What an echo device keeps beyond config and queues: how many calls it answered. */
+    public record EchoState(long calls) implements ModelState {
+        public static final ModelStateSchema<EchoState> SCHEMA = new ModelStateSchema<>(TYPE, 1, EchoState.class);
+        public static final EchoState ZERO = new EchoState(0);
+
+        public EchoState {
+            if (calls < 0) throw new IllegalArgumentException("saved call count " + calls + " is negative");
+        }
+
+        @Override public ModelStateSchema<EchoState> schema() { return SCHEMA; }
+    }
+
+    @Override public ModelStateSchema<EchoState> stateSchema() { return EchoState.SCHEMA; }
 
     @Override public DeviceFunction create(DeviceContext context) {
         for (String k : context.params().keySet())
@@ -101,14 +116,10 @@ public final class EchoModel implements DeviceModel {
             return queues;
         }
 
-        @Override public Map<String, String> saveModel() { return Map.of("calls", Long.toString(calls)); }
+        @Override public EchoState saveModel() { return new EchoState(calls); }
 
-        @Override public void restoreModel(Map<String, String> state) throws DeviceFault {
-            try {
-                calls = Long.parseLong(state.getOrDefault("calls", "0"));
-            } catch (NumberFormatException e) {
-                throw new DeviceFault("bad saved call count");
-            }
+        @Override public void restoreModel(ModelState state) {
+            calls = ((EchoState) state).calls();
         }
 
         @Override public byte[] call(int func, byte[] payload) throws DeviceFault {

@@ -11,6 +11,7 @@ import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.QueueWorker;
 import dev.jvbus.core.ring.ioq.IoqDevice;
 import dev.jvbus.core.signal.DoorbellWait;
+import dev.jvbus.core.state.ModelState;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.net.DropReason;
@@ -25,9 +26,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * One venet device: the control verbs (DEVCALL), the rx side (the switch delivers into the
@@ -78,7 +77,7 @@ public final class VenetFunction implements DeviceFunction, NetPort {
     private volatile boolean rxBroken;
 
     // Link-state events: control produces, the worker consumes (single-producer single-consumer).
-    private final byte[] linkEvents = new byte[16];
+    private final byte[] linkEvents = new byte[VenetState.MAX_PENDING_LINK_EVENTS];
     private volatile int linkEvHead;   // worker
     private volatile int linkEvTail;   // control
 
@@ -238,43 +237,29 @@ public final class VenetFunction implements DeviceFunction, NetPort {
     }
 
     @Override
-    public Map<String, String> saveModel() {
-        Map<String, String> m = new HashMap<>();
-        m.put("mac", MacAddress.toString(mac));
-        m.put("link", link ? "up" : "down");
-        m.put("caps", Long.toString(grantedFeatures()));
-        StringBuilder pending = new StringBuilder();
-        for (int h = linkEvHead, t = linkEvTail; h != t; h++) pending.append(linkEvents[h & (linkEvents.length - 1)]);
-        m.put("pendingLinkEvents", pending.toString());
-        return m;
+    public VenetState saveModel() {
+        List<Boolean> pending = new ArrayList<>();
+        for (int h = linkEvHead, t = linkEvTail; h != t; h++) pending.add(linkEvents[h & (linkEvents.length - 1)] != 0);
+        return new VenetState(MacAddress.toString(mac), link, grantedFeatures(), pending);
     }
 
+    /** The record's own checks ran as it was read; what is left is what it means beside the features imposed. */
     @Override
-    public void restoreModel(Map<String, String> state) throws DeviceFault {
-        try {
-            long savedMac = MacAddress.parse(state.getOrDefault("mac", MacAddress.toString(mac)));
-            String l = state.getOrDefault("link", "down");
-            if (!l.equals("up") && !l.equals("down")) throw new DeviceFault("saved venet link state '" + l + "' is not up/down");
-            long caps = Long.parseLong(state.getOrDefault("caps", "0"));
-            if ((caps & ~VenetModel.FEATURES_MASK) != 0) throw new DeviceFault("saved venet capabilities 0x" + Long.toHexString(caps) + " are not venet's");
-            long negotiated = context.negotiatedFeatures();
-            if ((caps & ~negotiated) != 0)
-                throw new DeviceFault("saved venet capabilities 0x" + Long.toHexString(caps) + " exceed the negotiated features 0x" + Long.toHexString(negotiated));
-            String pending = state.getOrDefault("pendingLinkEvents", "");
-            if (pending.length() > linkEvents.length || !pending.chars().allMatch(c -> c == '0' || c == '1'))
-                throw new DeviceFault("saved venet pending link events '" + pending + "' are malformed");
-            mac = savedMac;
-            context.config().write(VenetModel.CONFIG_MAC.name(), MacAddress.toBytes(mac));
-            link = l.equals("up");
-            context.config().write(VenetModel.CONFIG_STATUS.name(), link ? 1 : 0);
-            sg = VenetModel.SG.in(caps);
-            evqLinkstate = VenetModel.EVQ_LINKSTATE.in(caps);
-            evqTxc = VenetModel.EVQ_TXC.in(caps);
-            linkEvHead = linkEvTail = 0;
-            for (char c : pending.toCharArray()) linkEvents[linkEvTail++ & (linkEvents.length - 1)] = (byte) (c - '0');
-        } catch (IllegalArgumentException e) {
-            throw new DeviceFault("saved venet state is malformed: " + e.getMessage(), e);
-        }
+    public void restoreModel(ModelState saved) throws DeviceFault {
+        VenetState state = (VenetState) saved;
+        long caps = state.caps();
+        long negotiated = context.negotiatedFeatures();
+        if ((caps & ~negotiated) != 0)
+            throw new DeviceFault("saved venet capabilities 0x" + Long.toHexString(caps) + " exceed the negotiated features 0x" + Long.toHexString(negotiated));
+        mac = MacAddress.parse(state.mac());
+        context.config().write(VenetModel.CONFIG_MAC.name(), MacAddress.toBytes(mac));
+        link = state.linkUp();
+        context.config().write(VenetModel.CONFIG_STATUS.name(), link ? 1 : 0);
+        sg = VenetModel.SG.in(caps);
+        evqLinkstate = VenetModel.EVQ_LINKSTATE.in(caps);
+        evqTxc = VenetModel.EVQ_TXC.in(caps);
+        linkEvHead = linkEvTail = 0;
+        for (boolean up : state.pendingLinkEvents()) linkEvents[linkEvTail++ & (linkEvents.length - 1)] = (byte) (up ? 1 : 0);
     }
 
     // ------------------------------------------------------------------ DEVCALL

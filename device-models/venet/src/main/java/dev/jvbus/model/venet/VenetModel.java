@@ -9,6 +9,7 @@ import dev.jvbus.core.model.DeviceFunction;
 import dev.jvbus.core.model.DeviceModel;
 import dev.jvbus.core.model.QueueLayout;
 import dev.jvbus.core.model.QueueSpec;
+import dev.jvbus.core.state.ModelStateSchema;
 import dev.jvbus.core.state.RingKind;
 
 /**
@@ -52,6 +53,8 @@ public final class VenetModel implements DeviceModel {
     @Override public QueueLayout queues() { return QUEUES; }
 
     @Override public ConfigLayout config() { return ConfigLayout.of(CONFIG_MAC, CONFIG_STATUS, CONFIG_MTU); }
+
+    @Override public ModelStateSchema<VenetState> stateSchema() { return VenetState.SCHEMA; }
 
     @Override public DeviceFunction create(DeviceContext context) {
         return new VenetFunction(context, VenetSettings.parse(context));

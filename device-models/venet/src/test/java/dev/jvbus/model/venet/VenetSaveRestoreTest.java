@@ -67,7 +67,8 @@ class VenetSaveRestoreTest {
                     c1.removeDevice(db.devid());
 
                     Container c2 = Frames.container();
-                    DeviceState ra = StateCodec.decode(sa), rb = StateCodec.decode(sb);
+                    var models = dev.jvbus.core.model.DeviceModels.discover();
+                    DeviceState ra = StateCodec.decode(sa, models::stateSchema), rb = StateCodec.decode(sb, models::stateSchema);
                     assertThat(ra.queues()).hasSize(3);
                     Device na = c2.restoreDevice(ra);
                     Device nb = c2.restoreDevice(rb);

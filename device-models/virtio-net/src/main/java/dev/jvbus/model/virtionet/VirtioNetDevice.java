@@ -231,6 +231,11 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         return out;
     }
 
+    @Override
+    public VirtioNetState saveModel() {
+        return new VirtioNetState();
+    }
+
     /** Reports a driver error found by a delivery: never blocks (we hold the port's lock), ignored once the run is over. */
     private void report(String reason) {
         run.needsReset(reason);

@@ -8,6 +8,7 @@ import dev.jvbus.core.model.DeviceFunction;
 import dev.jvbus.core.model.DeviceModel;
 import dev.jvbus.core.model.QueueLayout;
 import dev.jvbus.core.model.QueueSpec;
+import dev.jvbus.core.state.ModelStateSchema;
 import dev.jvbus.core.state.RingKind;
 
 /**
@@ -62,6 +63,8 @@ public final class VirtioNetModel implements DeviceModel {
     @Override public QueueLayout queues() { return QUEUES; }
 
     @Override public ConfigLayout config() { return CONFIG; }
+
+    @Override public ModelStateSchema<VirtioNetState> stateSchema() { return VirtioNetState.SCHEMA; }
 
     @Override
     public DeviceFunction create(DeviceContext context) {

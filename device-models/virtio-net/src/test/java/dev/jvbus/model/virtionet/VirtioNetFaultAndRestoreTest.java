@@ -127,7 +127,7 @@ class VirtioNetFaultAndRestoreTest {
         // Two buses share no network, whatever the names: like two hosts, the destination's network is
         // cabled to the source's, so b (left behind on bus 1) still reaches a.
         NetworkPatch cable = NetworkPatch.between(Networks.of(c1).require("default"), Networks.of(c2).getOrCreate("default"));
-        DeviceState state = StateCodec.decode(saved);
+        DeviceState state = StateCodec.decode(saved, bus2.models()::stateSchema);
         Device restored = c2.restoreDevice(state);
         a.reattach(restored);
         restored.resume();
