@@ -168,7 +168,7 @@ public final class Device {
         checkHolder(a);
         DeviceStatus from = new DeviceStatus(status);
         switch (from.next(value, features.acked() & ~features.offered())) {
-            case StatusTransition.Reset r -> resetLocked();
+            case StatusTransition.Reset _ -> resetLocked();
             case StatusTransition.Refused r -> throw refusal(from, value, r);
             case StatusTransition.Apply t -> {
                 if (t.stopDataPath()) stopDataPathLocked();
