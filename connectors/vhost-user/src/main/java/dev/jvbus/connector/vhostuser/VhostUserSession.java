@@ -490,6 +490,7 @@ public final class VhostUserSession implements AutoCloseable {
                 attachment.setDoorbells(v.index, v.kick, callOf(v));
                 attachment.setQueueActive(v.index, active(v));
             }
+            current = null;   // the device refusing to start is no one ring's fault
             attachment.writeStatus(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
             live = true;
         } catch (VhostUserException | DeviceException e) {
@@ -542,10 +543,12 @@ public final class VhostUserSession implements AutoCloseable {
         }
     }
 
+    /** Ring {@code v} (null: the rings together) cannot run: the front-end hears it on the error fd. */
     private void ringFailed(Vring v, String why) {
         synchronized (this) { lastError = why; }
-        LOG.info(() -> "vhost-user " + device + ": cannot start ring " + (v == null ? "" : v.index) + ": " + why);
+        LOG.info(() -> "vhost-user " + device + ": cannot start " + (v == null ? "the rings" : "ring " + v.index) + ": " + why);
         if (v != null) v.signalErr();
+        else for (Vring r : rings) r.signalErr();
     }
 
     /** RESET_OWNER: every ring stops (alone), keeping its position as its base. */
