@@ -124,6 +124,28 @@ class QueueResetTest {
     }
 
     @Test
+    void newMemoryIsTakenOnceEveryQueueIsStoppedAndTheQueuesStartedNextUseIt() {
+        fn.resetsQueues = true;
+        live();
+        a.stopQueue(0);
+        a.stopQueue(1);
+        GuestMemory next = GuestMemory.empty();
+        a.setMemory(next);
+        a.startQueue(RX, null, kick0, Notifier.NONE);
+        assertThat(fn.queueStarted.get(0).memory()).isSameAs(next);
+        assertThat(fn.starts).as("no whole restart").isEqualTo(1);
+    }
+
+    @Test
+    void aFallbackStopThatFindsNoStableStateLeavesTheDeviceNeedingAReset() {
+        live();
+        fn.failQuiesce = true;
+        assertThatThrownBy(() -> a.stopQueue(1)).isInstanceOf(DeviceException.class).hasMessageContaining("did not stop");
+        assertThat(device.status().has(DeviceStatus.NEEDS_RESET)).isTrue();
+        assertThat(a.isQueueRunning(0)).isFalse();
+    }
+
+    @Test
     void queuesAreStoppedAloneOnlyWhileTheDeviceIsLive() {
         a.setQueue(RX);
         assertThatThrownBy(() -> a.stopQueue(0)).hasMessageContaining("only while the device is live");
