@@ -7,6 +7,7 @@ import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.signal.Notifier;
 import dev.jvbus.core.sys.EventFd;
+import java.util.Optional;
 
 /**
  * A driver's hold on one device: the only way to drive it (status, features, config, DEVCALL).
@@ -83,6 +84,32 @@ public final class Attachment implements AutoCloseable {
      * vhost-user ring states. Unlike {@link #enableQueue}, an inactive queue is still bound and processed.
      */
     public void setQueueActive(int queue, boolean active) { device.setQueueActive(this, queue, active); }
+
+    /**
+     * Stops one running queue while the device is live; the others keep running (virtio 1.2 queue
+     * reset, vhost-user GET_VRING_BASE). See {@link Device} for models that cannot stop one queue alone.
+     *
+     * @return where the queue stopped (next avail, next used, in-flight heads), or empty if it did not run
+     */
+    public Optional<QueueState> stopQueue(int queue) { return device.stopQueue(this, queue); }
+
+    /**
+     * Starts one queue while the device is live and the others run (vhost-user SET_VRING_KICK on a
+     * stopped ring): placed at {@code config}, with its doorbells, carrying on from {@code resume}
+     * (null: from zero), checked like {@link #setQueue(QueueConfig, QueueState)}.
+     */
+    public void startQueue(QueueConfig config, QueueState resume, EventFd kick, Notifier call) {
+        device.startQueue(this, config, resume, kick, call);
+    }
+
+    /**
+     * Re-points a queue's call doorbell (vhost-user SET_VRING_CALL), in place while it runs: no stop,
+     * no lost position. The caller may close the old doorbell once this returns.
+     */
+    public void replaceCall(int queue, Notifier call) { device.replaceCall(this, queue, call); }
+
+    /** Whether the queue runs now. */
+    public boolean isQueueRunning(int queue) { return device.isQueueRunning(queue); }
 
     /** The model's function, for connectors that set up queues through a model-specific interface. */
     public DeviceFunction function() { return device.function(this); }

@@ -56,12 +56,7 @@ public final class Device {
     // What the driver set up for the data path. Memory and doorbells belong to the connector
     // (it maps and closes them); the device only holds references while the driver is attached.
     private GuestMemory memory = GuestMemory.empty();
-    private final QueueConfig[] queueConfigs;
-    private final boolean[] queueEnabled;
-    private final boolean[] queueActive;
-    private final EventFd[] kicks;
-    private final Notifier[] calls;
-    private final QueueState[] resumeFrom;
+    private final QueueSlot[] slots;   // one per queue of the model's layout
 
     private int status;
     private boolean running;   // the function's data path was started and not reset since
@@ -73,6 +68,7 @@ public final class Device {
     // Written under this lock, read by data-path threads.
     private volatile int run;
     private long lateFaultsIgnored;   // under this
+    private long starts, stops, pauses, queueStops, queueStarts, callsReplaced;   // under this: see dataPathEvents()
 
     Device(DevId devid, String container, DeviceModel model, long featureLimit, Map<String, String> params, Consumer<Device> onNeedsReset,
            ContainerResources resources) {
@@ -86,13 +82,8 @@ public final class Device {
         this.config = new ConfigSpace(model.config());
         this.onNeedsReset = onNeedsReset == null ? d -> { } : onNeedsReset;
         int n = model.queues().count();
-        this.queueConfigs = new QueueConfig[n];
-        this.queueEnabled = new boolean[n];
-        this.queueActive = new boolean[n];
-        java.util.Arrays.fill(queueActive, true);
-        this.kicks = new EventFd[n];
-        this.calls = new Notifier[n];
-        this.resumeFrom = new QueueState[n];
+        this.slots = new QueueSlot[n];
+        for (int i = 0; i < n; i++) slots[i] = new QueueSlot(model.queues().queue(i), i);
         this.function = Objects.requireNonNull(model.create(new Context()), "model " + model.type() + " created no function");
     }
 
@@ -242,7 +233,10 @@ public final class Device {
 
     synchronized void setMemory(Attachment a, GuestMemory m) {
         checkHolder(a);
-        if (running) throw new DeviceException(devid, "memory cannot change while the data path runs; reset the device first");
+        // A live device whose queues are all stopped (each alone) takes new memory: the queues it starts next use it.
+        for (QueueSlot s : slots)
+            if (running && s.started)
+                throw new DeviceException(devid, "memory cannot change while the data path runs; stop its queues or reset the device first");
         memory = java.util.Objects.requireNonNull(m);
     }
 
@@ -253,62 +247,239 @@ public final class Device {
 
     synchronized void setQueue(Attachment a, QueueConfig q, QueueState resume) {
         checkHolder(a);
-        QueueSpec spec = spec(q.index());
+        QueueSlot s = slot(q.index());
         if (running || new DeviceStatus(status).has(DeviceStatus.DRIVER_OK))
             throw new DeviceException(devid, "queue " + q.index() + " is set up before DRIVER_OK, not after");
+        checkPlacement(s, q, resume);
+        s.config = q;
+        s.enabled = true;
+        s.resumeFrom = resume;
+    }
+
+    /** The one check of a queue's placement and the position it resumes from, before DRIVER_OK or at a queue's own start. */
+    private void checkPlacement(QueueSlot s, QueueConfig q, QueueState resume) {
+        QueueSpec spec = s.spec;
         if (!spec.accepts(q.size()))
             throw new DeviceException(devid, "queue " + q.index() + " (" + spec.name() + ") size " + q.size()
                     + " must be " + spec.sizeRule());
         if (resume != null && (resume.index() != q.index() || resume.size() != q.size() || resume.descAddr() != q.descAddr()
                 || resume.availAddr() != q.availAddr() || resume.usedAddr() != q.usedAddr() || resume.kind() != spec.kind()))
             throw new DeviceException(devid, "queue " + q.index() + ": the position to resume from describes another ring");
-        queueConfigs[q.index()] = q;
-        queueEnabled[q.index()] = true;
-        resumeFrom[q.index()] = resume;
     }
 
     synchronized void setDoorbells(Attachment a, int index, EventFd kick, Notifier call) {
         checkHolder(a);
-        spec(index);
+        QueueSlot s = slot(index);
         if (running) throw new DeviceException(devid, "queue " + index + " doorbells are set before DRIVER_OK");
-        kicks[index] = java.util.Objects.requireNonNull(kick, "kick");
-        calls[index] = java.util.Objects.requireNonNull(call, "call");
+        s.kick = java.util.Objects.requireNonNull(kick, "kick");
+        s.call = java.util.Objects.requireNonNull(call, "call");
     }
 
     synchronized void enableQueue(Attachment a, int index, boolean enable) {
         checkHolder(a);
-        spec(index);
+        QueueSlot s = slot(index);
         if (running) throw new DeviceException(devid, "queue " + index + " is enabled before DRIVER_OK");
-        if (enable && queueConfigs[index] == null) throw new DeviceException(devid, "queue " + index + " is not set up");
-        queueEnabled[index] = enable;
+        if (enable && s.config == null) throw new DeviceException(devid, "queue " + index + " is not set up");
+        s.enabled = enable;
     }
 
     synchronized void setQueueActive(Attachment a, int index, boolean active) {
         checkHolder(a);
-        spec(index);
-        queueActive[index] = active;
+        slot(index).active = active;
         if (running) function.queueActive(index, active);
     }
 
-    private QueueSpec spec(int index) {
-        if (index < 0 || index >= queueConfigs.length)
-            throw new DeviceException(devid, "no queue " + index + "; " + model.type() + " has " + queueConfigs.length);
-        return model.queues().queue(index);
+    private QueueSlot slot(int index) {
+        if (index < 0 || index >= slots.length)
+            throw new DeviceException(devid, "no queue " + index + "; " + model.type() + " has " + slots.length);
+        return slots[index];
     }
 
-    /** Builds the queue set from what the driver configured and starts the function. */
+    private QueueSpec spec(int index) {
+        return slot(index).spec;
+    }
+
+    /** DRIVER_OK, or resume after a restore: every queue the driver set up and enabled is to run. */
     private void startLocked() throws DeviceFault {
+        for (QueueSlot s : slots) s.started = s.config != null && s.enabled;
+        startDataPathLocked();
+    }
+
+    /** Builds the queue set from the started queues and starts the function. */
+    private void startDataPathLocked() throws DeviceFault {
         List<QueueBinding> bindings = new ArrayList<>();
-        for (int i = 0; i < queueConfigs.length; i++) {
-            if (queueConfigs[i] == null || !queueEnabled[i]) continue;
-            if (kicks[i] == null)
-                throw new DeviceFault("queue " + i + " (" + spec(i).name() + ") is set up but has no doorbells");
-            bindings.add(new QueueBinding(spec(i), queueConfigs[i], memory, kicks[i], calls[i], resumeFrom[i], queueActive[i]));
+        for (QueueSlot s : slots) {
+            if (!s.started) continue;
+            if (s.kick == null)
+                throw new DeviceFault("queue " + s.index + " (" + s.spec.name() + ") is set up but has no doorbells");
+            bindings.add(s.binding(memory));
         }
         run++;                       // a new run: reports of earlier ones no longer count
         function.start(new QueueSet(memory, features.negotiated(), bindings, new Run(run)));
         running = true;
-        java.util.Arrays.fill(resumeFrom, null);
+        starts++;
+        for (QueueSlot s : slots) s.resumeFrom = null;
+    }
+
+    // ---- one queue at a time (virtio 1.2 VIRTIO_F_RING_RESET; vhost-user's per-ring stop and start) ----
+
+    /**
+     * Stops one queue while the device is live; the others keep running. A model that
+     * {@linkplain DeviceFunction#resetsQueues() resets queues alone} stops just that one; for any
+     * other the whole data path is quiesced, saved, stopped and started again with the remaining
+     * queues (if every required one is among them), each from its saved position.
+     *
+     * @return the queue's position, or empty if it was not running (never started, stopped already,
+     *         or the data path stopped for a fault)
+     * @throws DeviceException if the queue did not stop cleanly: the device needs a reset
+     */
+    synchronized Optional<QueueState> stopQueue(Attachment a, int index) {
+        checkHolder(a);
+        QueueSlot s = slot(index);
+        requireLiveForQueueChange(index);
+        if (!s.started) return Optional.empty();
+        s.started = false;
+        queueStops++;
+        if (!running) {                      // the fallback's data path waits for a required queue: the position is held here
+            QueueState held = s.resumeFrom;
+            s.resumeFrom = null;
+            return Optional.ofNullable(held);
+        }
+        if (function.resetsQueues()) {
+            try {
+                return Optional.of(function.stopQueue(index));
+            } catch (DeviceFault | RuntimeException e) {
+                throw queueChangeFailed("queue " + index + " did not stop: " + e.getMessage(), e);
+            }
+        }
+        QueueState mine = null;
+        for (QueueState q : stopWholeDataPathLocked()) {
+            if (q.index() == index) mine = q;
+            else slots[q.index()].resumeFrom = q;
+        }
+        restartIfReadyLocked();
+        return Optional.ofNullable(mine);
+    }
+
+    /**
+     * Starts one queue while the device is live and the others run: placed at {@code q}, with its
+     * doorbells, carrying on from {@code resume} (null: from zero). Through the model's own
+     * {@link DeviceFunction#startQueue} when it resets queues alone, else the whole-device fallback.
+     *
+     * @throws DeviceException if the queue cannot run as placed: it stays stopped, the others run on
+     */
+    synchronized void startQueue(Attachment a, QueueConfig q, QueueState resume, EventFd kick, Notifier call) {
+        checkHolder(a);
+        QueueSlot s = slot(q.index());
+        requireLiveForQueueChange(q.index());
+        if (s.started) throw new DeviceException(devid, "queue " + q.index() + " runs; stop it first");
+        checkPlacement(s, q, resume);
+        s.config = q;
+        s.enabled = true;
+        s.resumeFrom = resume;
+        s.kick = java.util.Objects.requireNonNull(kick, "kick");
+        s.call = java.util.Objects.requireNonNull(call, "call");
+        s.started = true;
+        queueStarts++;
+        if (running && function.resetsQueues()) {
+            try {
+                function.startQueue(s.binding(memory));
+                s.resumeFrom = null;
+            } catch (DeviceFault | RuntimeException e) {
+                s.started = false;
+                throw new DeviceException(devid, "queue " + q.index() + " cannot start: " + e.getMessage(), e);
+            }
+            return;
+        }
+        if (running) {
+            for (QueueState saved : stopWholeDataPathLocked()) slots[saved.index()].resumeFrom = saved;
+        }
+        try {
+            restartIfReadyLocked();
+        } catch (DeviceException e) {
+            // The new queue cannot run as placed: the others carry on without it, from where they were.
+            s.started = false;
+            s.resumeFrom = null;
+            restartIfReadyLocked();
+            throw e;
+        }
+    }
+
+    /**
+     * Re-points a queue's call doorbell (vhost-user SET_VRING_CALL). A running queue keeps running:
+     * its next signal goes to {@code call}. The driver is signalled once on the new doorbell, since a
+     * signal that went to the old one just before may never have been seen.
+     */
+    synchronized void replaceCall(Attachment a, int index, Notifier call) {
+        checkHolder(a);
+        QueueSlot s = slot(index);
+        s.call = java.util.Objects.requireNonNull(call, "call");
+        if (running && s.started && s.liveCall != null) {
+            s.liveCall.swap(call);
+            callsReplaced++;
+            call.signal();
+        }
+    }
+
+    /** Whether queue {@code index} runs now (the data path runs and the queue is started). */
+    public synchronized boolean isQueueRunning(int index) {
+        return running && slot(index).started;
+    }
+
+    /**
+     * How often the data path was started, stopped and paused as a whole, and single queues stopped
+     * and started or their call doorbell re-pointed, since the device was created. For operators and
+     * tests: a connector that changes one queue must not touch the others.
+     */
+    public record DataPathEvents(long starts, long stops, long pauses, long queueStops, long queueStarts, long callsReplaced) { }
+
+    public synchronized DataPathEvents dataPathEvents() {
+        return new DataPathEvents(starts, stops, pauses, queueStops, queueStarts, callsReplaced);
+    }
+
+    private void requireLiveForQueueChange(int index) {
+        DeviceStatus st = new DeviceStatus(status);
+        if (!st.isLive())
+            throw new DeviceException(devid, "queue " + index + " is stopped or started alone only while the device is live (" + st + ")");
+        if (paused) throw new DeviceException(devid, "queue " + index + ": the device is paused (its state is being saved)");
+    }
+
+    /** The fallback's stop: quiesce and save every running queue, then stop the data path. */
+    private List<QueueState> stopWholeDataPathLocked() {
+        List<QueueState> saved;
+        try {
+            function.quiesce();
+            saved = function.saveQueues();
+        } catch (DeviceFault | RuntimeException e) {
+            throw queueChangeFailed("the data path did not stop for a queue change: " + e.getMessage(), e);
+        }
+        stopDataPathLocked();
+        return saved;
+    }
+
+    /** The fallback's start: the data path runs again once every required queue is started. */
+    private void restartIfReadyLocked() {
+        boolean any = false;
+        for (QueueSlot s : slots) {
+            if (s.started) any = true;
+            else if (s.spec.required()) return;
+        }
+        if (!any) return;
+        try {
+            startDataPathLocked();
+        } catch (DeviceFault | RuntimeException e) {
+            stopDataPathLocked();
+            throw new DeviceException(devid, "the queues cannot start: " + e.getMessage(), e);
+        }
+    }
+
+    /** A queue change left no stable state: NEEDS_RESET (the driver is told off this lock), and the caller fails. */
+    private DeviceException queueChangeFailed(String reason, Exception cause) {
+        if (markNeedsResetLocked(reason)) {
+            Attachment told = attachment;
+            Thread.ofVirtual().name("jvbus-needs-reset-" + container + "/" + devid).start(() -> tellNeedsReset(told, reason));
+        }
+        return new DeviceException(devid, reason, cause);
     }
 
     synchronized DeviceFunction function(Attachment a) {
@@ -367,6 +538,7 @@ public final class Device {
     private void stopDataPathLocked() {
         run++;
         function.reset();
+        if (running) stops++;
         running = false;
     }
 
@@ -377,12 +549,7 @@ public final class Device {
         paused = false;
         needsResetReason = null;
         memory = GuestMemory.empty();
-        java.util.Arrays.fill(queueConfigs, null);
-        java.util.Arrays.fill(queueEnabled, false);
-        java.util.Arrays.fill(queueActive, true);
-        java.util.Arrays.fill(kicks, null);
-        java.util.Arrays.fill(calls, null);
-        java.util.Arrays.fill(resumeFrom, null);
+        for (QueueSlot s : slots) s.clear();
     }
 
     /** Unplug: reset, queues stopped, the driver told. Called by the container. */
@@ -422,7 +589,10 @@ public final class Device {
         synchronized (this) {
             if (paused) return;
             try {
-                if (running) function.quiesce();
+                if (running) {
+                    function.quiesce();
+                    pauses++;
+                }
                 paused = true;
                 return;
             } catch (DeviceFault e) {
@@ -483,7 +653,7 @@ public final class Device {
     /** A restored device not yet resumed still owes its saved queue states. */
     private List<QueueState> pendingQueueStates() {
         List<QueueState> out = new ArrayList<>();
-        for (QueueState q : resumeFrom) if (q != null) out.add(q);
+        for (QueueSlot s : slots) if (s.resumeFrom != null) out.add(s.resumeFrom);
         return out;
     }
 
@@ -527,9 +697,10 @@ public final class Device {
                     throw new IllegalArgumentException("queue " + q.index() + " (" + spec.name() + ") saved size " + q.size()
                             + " is not " + spec.sizeRule());
                 checkQueueFeatures(q, saved, features.negotiated());
-                queueConfigs[q.index()] = new QueueConfig(q.index(), q.size(), q.descAddr(), q.availAddr(), q.usedAddr());
-                queueEnabled[q.index()] = q.ready();
-                resumeFrom[q.index()] = q;
+                QueueSlot slot = slots[q.index()];
+                slot.config = new QueueConfig(q.index(), q.size(), q.descAddr(), q.availAddr(), q.usedAddr());
+                slot.enabled = q.ready();
+                slot.resumeFrom = q;
             }
             status = s.status();
             // The reason did not travel with the state; say where the bit came from.

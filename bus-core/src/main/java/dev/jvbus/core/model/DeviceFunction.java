@@ -36,6 +36,40 @@ public interface DeviceFunction {
     default void queueActive(int index, boolean active) { }
 
     /**
+     * Whether this model stops and starts one queue while the others keep running
+     * ({@link #stopQueue}, {@link #startQueue}): virtio 1.2's per-queue reset (VIRTIO_F_RING_RESET),
+     * vhost-user's per-ring stop (GET_VRING_BASE) and start (SET_VRING_KICK). A model that says
+     * false gets the whole-device fallback: the bus quiesces it, saves every queue, resets it and
+     * starts it again with the queues that are to run, each from its saved position.
+     */
+    default boolean resetsQueues() { return false; }
+
+    /**
+     * Stops one running queue and returns its position, as {@link #saveQueues} would for it (its
+     * worker or delivery path has left the ring, everything pushed is published); the other queues
+     * keep running. Called only while the data path runs, for a queue that runs, when
+     * {@link #resetsQueues} is true. Waits for the queue's thread within a bound, never without one.
+     *
+     * @throws DeviceFault if the queue did not stop within its bound or has no stable position (a
+     *                     ring whose worker died of a fault): the device goes NEEDS_RESET
+     */
+    default QueueState stopQueue(int index) throws DeviceFault {
+        throw new DeviceFault("queue " + index + ": this model does not stop one queue alone");
+    }
+
+    /**
+     * Starts one queue while the data path runs (the queue was stopped with {@link #stopQueue}, or not
+     * set up at start): built through the ring's checked constructor, from {@code queue.resume()}
+     * when present. {@code queue.memory()} is the memory in force now (it may have changed since
+     * {@link #start}). Called only when {@link #resetsQueues} is true.
+     *
+     * @throws DeviceFault if the ring cannot run as placed: the queue stays stopped, the others run on
+     */
+    default void startQueue(QueueBinding queue) throws DeviceFault {
+        throw new DeviceFault("queue " + queue.index() + ": this model does not start one queue alone");
+    }
+
+    /**
      * The device left its container (unplug, container destroyed), after a final {@link #reset()}:
      * release what outlives a reset, such as a switch port whose counters an operator watches
      * across driver resets and reconnects. Must not throw.

@@ -9,6 +9,7 @@ import dev.jvbus.core.model.DeviceContext;
 import dev.jvbus.core.model.DeviceFault;
 import dev.jvbus.core.model.DeviceFunction;
 import dev.jvbus.core.model.DeviceModel;
+import dev.jvbus.core.model.QueueBinding;
 import dev.jvbus.core.model.QueueLayout;
 import dev.jvbus.core.model.QueueSet;
 import dev.jvbus.core.model.QueueSpec;
@@ -86,6 +87,12 @@ public final class EchoModel implements DeviceModel {
         public volatile long calls;
         public List<QueueState> queues = new ArrayList<>();
         public volatile QueueSet lastStart;
+        /** Stops and starts one queue alone (see {@link DeviceFunction#resetsQueues()}); false: the bus's whole-device fallback. */
+        public volatile boolean resetsQueues;
+        /** Per-queue stops and starts, as "stop 1", "start 1". */
+        public final List<String> queueOps = new CopyOnWriteArrayList<>();
+        /** The binding of each queue's latest per-queue start, by index. */
+        public final Map<Integer, QueueBinding> queueStarted = new java.util.concurrent.ConcurrentHashMap<>();
         /** queueActive calls while running, as "index=active". */
         public final List<String> activity = new CopyOnWriteArrayList<>();
 
@@ -101,6 +108,23 @@ public final class EchoModel implements DeviceModel {
         }
 
         @Override public void reset() { resets++; }
+
+        @Override public boolean resetsQueues() { return resetsQueues; }
+
+        /** The queue's position: its entry in {@link #queues} if a test put one there, else where its start resumed from. */
+        @Override public QueueState stopQueue(int index) {
+            queueOps.add("stop " + index);
+            for (QueueState q : queues) if (q.index() == index) return q;
+            QueueBinding b = queueStarted.containsKey(index) ? queueStarted.get(index) : lastStart.queue(index).orElseThrow();
+            return b.resume() != null ? b.resume() : new QueueState(index, RingKind.SPLIT, b.config().size(), true, b.config().descAddr(),
+                    b.config().availAddr(), b.config().usedAddr(), 0, 0, false, List.of());
+        }
+
+        @Override public void startQueue(QueueBinding queue) throws DeviceFault {
+            if (failStart) throw new DeviceFault("told to fail");
+            queueOps.add("start " + queue.index());
+            queueStarted.put(queue.index(), queue);
+        }
 
         @Override public void queueActive(int index, boolean active) { activity.add(index + "=" + active); }
 

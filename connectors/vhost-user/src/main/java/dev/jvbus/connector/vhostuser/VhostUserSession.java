@@ -19,14 +19,12 @@ import dev.jvbus.core.bus.DeviceObserver;
 import dev.jvbus.core.feature.VirtioFeatures;
 import dev.jvbus.core.memory.DirtyLog;
 import dev.jvbus.core.memory.GuestMemory;
-import dev.jvbus.core.memory.GuestMemoryException;
-import dev.jvbus.core.memory.MemoryRegion;
 import dev.jvbus.core.model.QueueConfig;
 import dev.jvbus.core.model.QueueSpec;
+import dev.jvbus.core.ring.QueueFault;
+import dev.jvbus.core.ring.virtio.SplitRingResume;
 import dev.jvbus.core.signal.Notifier;
-import dev.jvbus.core.state.DeviceState;
 import dev.jvbus.core.state.QueueState;
-import dev.jvbus.core.state.RingKind;
 import dev.jvbus.core.sys.Errno;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.FdStat;
@@ -36,7 +34,6 @@ import dev.jvbus.core.sys.OwnedFd;
 import dev.jvbus.core.sys.OwnedFds;
 import dev.jvbus.core.sys.UnixConnection;
 import java.lang.foreign.Arena;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -48,10 +45,15 @@ import java.util.logging.Logger;
  *
  * <p>vhost-user has no virtio status register: the front-end negotiates features, shares memory and
  * starts and stops rings one by one. The session turns that into our device's status machine:
- * SET_FEATURES negotiates (ACKNOWLEDGE, DRIVER, ack, FEATURES_OK), and whenever the set of started
- * and enabled rings changes the data path is stopped (positions saved) and started again with the
- * rings that are ready (DRIVER_OK), each resuming from its base. GET_VRING_BASE stops a ring and
- * answers the next available index it would have consumed.
+ * SET_FEATURES negotiates (ACKNOWLEDGE, DRIVER, ack, FEATURES_OK), and once every ring the device
+ * needs is started and placed the device goes live (DRIVER_OK) with the rings that are ready, each
+ * resuming from its base. From then on a message about ring N touches ring N only, as the device's
+ * per-queue stop and start allow (vhost-user.rst, "Ring states"; virtio 1.2 queue reset):
+ * GET_VRING_BASE stops ring N and answers the next available index it would have consumed;
+ * SET_VRING_KICK starts it (or restarts it alone, with its new kick); SET_VRING_CALL and
+ * SET_VRING_ERR re-point its doorbells in place; SET_VRING_NUM, ADDR and BASE are for a stopped ring.
+ * A memory-table change stops the running rings, swaps the memory and starts each again: from its
+ * exact position where its placement did not move, else from its base as the ring in memory says.
  *
  * <p>Errors: a malformed or refused message fails that request (a non-zero REPLY_ACK when the
  * front-end asked for one, a zero-length reply for GET_CONFIG) and the session goes on; only an
@@ -89,7 +91,7 @@ public final class VhostUserSession implements AutoCloseable {
     private MemoryTable memory = MemoryTable.empty();
     private final DirtyLogging logging;   // migration: the front-end's log and LOG_ALL
     private EventFd logEventFd;
-    private boolean running;
+    private boolean live;   // this session took the device to DRIVER_OK, and has not reset it since
     private volatile boolean closed;
     private volatile boolean owned;   // SET_OWNER arrived: the front-end is a front-end, not an idle connection
     private String lastError;
@@ -322,29 +324,32 @@ public final class VhostUserSession implements AutoCloseable {
             }
             case GET_VRING_BASE -> {
                 Vring v = ring(((Message.VringState) m.body()).index());
-                boolean wasRunning = running;
-                stopDataPath();                 // captures every running ring's position into base
+                stopRing(v);                    // this ring only: its position becomes its base
                 v.started = false;
                 send(Codec.replyVringState(m.request(), v.index, v.base));
-                if (wasRunning) startDataPath();  // the other rings are still started
             }
             case SET_VRING_KICK -> {
                 Vring v = ring(vringIndex(m));
                 if (fds.count() == 0) throw VhostUserException.refuse("ring " + v.index + ": polling without a kick fd is not supported");
                 EventFd kick = adoptEventFd(fds.get(0), "kick", v.index);
-                restartAround(() -> {
-                    if (v.kick != null) v.kick.close();
-                    v.kick = kick;
-                    v.started = true;
-                });
+                // A running ring restarts alone (its worker waits on the old kick); the others run on.
+                QueueState held = stopRing(v);
+                if (v.kick != null) v.kick.close();
+                v.kick = kick;
+                v.started = true;
+                if (live) startRing(v, held);
+                else startDevice();
             }
             case SET_VRING_CALL -> {
                 Vring v = ring(vringIndex(m));
                 EventFd call = fds.count() == 0 ? null : adoptEventFd(fds.get(0), "call", v.index);
-                restartAround(() -> {
-                    if (v.call != null) v.call.close();
-                    v.call = call;
-                });
+                EventFd old = v.call;
+                v.call = call;
+                // In place: a running ring signals the new fd from its next signal on. The old fd may be
+                // signalled once more by a worker that read it just before; an EventFd closed under a
+                // signal does nothing to anyone else's fd.
+                if (live) attachment.replaceCall(v.index, callOf(v));
+                if (old != null) old.close();
             }
             case SET_VRING_ERR -> {
                 Vring v = ring(vringIndex(m));
@@ -361,7 +366,7 @@ public final class VhostUserSession implements AutoCloseable {
                 // A running ring is enabled or disabled in place: "started but disabled" rings keep running
                 // without side effects, so no restart (and no lost position) is needed.
                 v.enabled = s.num() != 0;
-                if (running) attachment.setQueueActive(v.index, active(v));
+                if (live) attachment.setQueueActive(v.index, active(v));
             }
             case RESET_DEVICE -> {
                 requireProtocol(ProtocolFeature.RESET_DEVICE, m.request());
@@ -394,13 +399,13 @@ public final class VhostUserSession implements AutoCloseable {
             throw VhostUserException.refuse("SET_FEATURES acks features not offered: "
                     + device.featureCatalog().names(v & ~offered));
         boolean same = featuresSet && v == virtioFeatures;
-        if (!same && running) throw VhostUserException.refuse("features cannot change while rings run; stop them first");
+        if (!same && anyRingRunning()) throw VhostUserException.refuse("features cannot change while rings run; stop them first");
 
         protocolFeaturesAcked = (value & (1L << Wire.F_PROTOCOL_FEATURES)) != 0;
         // VHOST_F_LOG_ALL is the front-end's migration switch, not a device feature: it may flip while rings run.
         logging.logAll((value & (1L << Wire.F_LOG_ALL)) != 0);
         if (same) {
-            if (running) for (Vring r : rings) if (ready(r)) attachment.setQueueActive(r.index, active(r));
+            if (live) for (Vring r : rings) if (ready(r)) attachment.setQueueActive(r.index, active(r));
             return;
         }
         negotiate(v);
@@ -410,6 +415,7 @@ public final class VhostUserSession implements AutoCloseable {
 
     /** Walks the device through ACKNOWLEDGE, DRIVER, ack, FEATURES_OK. */
     private void negotiate(long features) {
+        live = false;
         attachment.reset();
         attachment.writeStatus(ACKNOWLEDGE | DRIVER);
         attachment.ackFeatures(features);
@@ -418,29 +424,28 @@ public final class VhostUserSession implements AutoCloseable {
 
     // ---- memory ----
 
+    /**
+     * A new memory table quiesces only what it must: the running rings stop (each alone), the memory
+     * is swapped, and each starts again where it stopped. A ring whose placement did not move carries
+     * on from its exact position (in-flight buffers included); one the new table moved restarts from
+     * its base as the ring in memory says. The device stays live and keeps its features.
+     */
     private void replaceMemory(MemoryTable next) {
-        boolean wasRunning = running;
-        stopDataPath();
+        QueueState[] held = new QueueState[rings.length];
+        boolean[] wasStarted = new boolean[rings.length];
+        for (Vring v : rings) {
+            wasStarted[v.index] = v.started;
+            if (v.started) held[v.index] = stopRing(v);
+        }
         MemoryTable old = memory;
         memory = next;
         logging.memory(next.guestMemory());
+        if (live) attachment.setMemory(next.guestMemory());   // no ring runs now
         MemoryTable.retire(old, next);
-        if (wasRunning) startDataPath();
+        if (live) for (Vring v : rings) if (wasStarted[v.index]) startRing(v, held[v.index]);
     }
 
     // ---- the data path ----
-
-    private interface Change { void apply() throws VhostUserException; }
-
-    /** Applies a ring change with the data path stopped, then starts whatever is ready. */
-    private void restartAround(Change change) throws VhostUserException {
-        stopDataPath();
-        try {
-            change.apply();
-        } finally {
-            startDataPath();
-        }
-    }
 
     /** A ring the device can run: started (kick received) and placed. Enabled or not is {@link #active}. */
     private boolean ready(Vring v) {
@@ -452,9 +457,22 @@ public final class VhostUserSession implements AutoCloseable {
         return v.enabled || !protocolFeaturesAcked;
     }
 
-    /** Starts the device with every ready ring (DRIVER_OK), each resuming from its base. */
-    private void startDataPath() {
-        if (running || !featuresSet || closed) return;
+    private boolean anyRingRunning() {
+        if (!live) return false;
+        for (Vring v : rings) if (attachment.isQueueRunning(v.index)) return true;
+        return false;
+    }
+
+    private static Notifier callOf(Vring v) {
+        return v.call == null ? Notifier.NONE : Notifier.of(v.call);
+    }
+
+    /**
+     * Takes the device live (DRIVER_OK) once every ring it needs is started and placed, with every
+     * ready ring, each resuming from its base. Rings that start later start alone ({@link #startRing}).
+     */
+    private void startDevice() {
+        if (live || !featuresSet || closed) return;
         List<Vring> go = new ArrayList<>();
         for (Vring v : rings) {
             if (ready(v)) go.add(v);
@@ -462,91 +480,91 @@ public final class VhostUserSession implements AutoCloseable {
         }
         if (go.isEmpty()) return;
         GuestMemory mem = memory.guestMemory();
+        Vring current = null;
         try {
             attachment.setMemory(mem);
             for (Vring v : go) {
-                QueueConfig cfg = placeRing(v);
-                attachment.setQueue(cfg, resumeState(v, cfg, mem));
-                attachment.setDoorbells(v.index, v.kick, v.call == null ? Notifier.NONE : Notifier.of(v.call));
+                current = v;
+                QueueConfig cfg = RingPlacement.of(v, memory);
+                attachment.setQueue(cfg, resumeFromBase(v, cfg));
+                attachment.setDoorbells(v.index, v.kick, callOf(v));
                 attachment.setQueueActive(v.index, active(v));
             }
+            current = null;   // the device refusing to start is no one ring's fault
             attachment.writeStatus(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
-            running = true;
+            live = true;
         } catch (VhostUserException | DeviceException e) {
-            // The rings as placed cannot run (addresses outside memory, inconsistent indices):
-            // tell the front-end on the error fds, keep the session for it to fix things.
-            synchronized (this) { lastError = e.getMessage(); }
-            LOG.info(() -> "vhost-user " + device + ": cannot start rings: " + e.getMessage());
-            signalErrors(e.getMessage());
-            negotiate(virtioFeatures);
+            // The rings as placed cannot run (addresses outside memory, inconsistent indices): tell the
+            // front-end on the ring's error fd, keep the session for it to fix things.
+            ringFailed(current, e.getMessage());
+            negotiate(virtioFeatures);   // forgets the half-made queue setup, keeps the features
         }
-    }
-
-    /** Stops the data path, keeping each running ring's position as its base. */
-    private void stopDataPath() {
-        if (!running) return;
-        running = false;
-        try {
-            device.pause();
-            DeviceState s = device.save();
-            for (QueueState q : s.queues()) if (q.index() < rings.length) rings[q.index()].base = q.nextAvail();
-        } catch (DeviceException e) {
-            // Not paused-and-saveable, e.g. a ring whose worker died of a fault mid-batch (its
-            // NEEDS_RESET report may not have landed yet): the positions are lost, the rings keep
-            // their bases, and the session must go on so the front-end can reset and set up again.
-            LOG.info(() -> "vhost-user " + device + ": stopping rings: " + e.getMessage());
-        }
-        negotiate(virtioFeatures);   // reset the data path, keep the negotiated features
-    }
-
-    private void stopAll() {
-        stopDataPath();
-        for (Vring v : rings) v.started = false;
-    }
-
-    private void resetDevice() {
-        stopDataPath();
-        for (Vring v : rings) v.reset();
-        attachment.reset();
-        featuresSet = false;
-        virtioFeatures = 0;
-    }
-
-    /** Ring areas arrive as front-end user addresses; descriptors carry guest addresses. Translate once, here. */
-    private QueueConfig placeRing(Vring v) throws VhostUserException {
-        long n = v.num;
-        long desc = memory.userToGuest(v.addr.desc(), 16 * n);
-        long avail = memory.userToGuest(v.addr.avail(), 6 + 2 * n);
-        long used = memory.userToGuest(v.addr.used(), 6 + 8 * n);
-        return new QueueConfig(v.index, v.num, desc, avail, used);
     }
 
     /**
-     * Where a (re)started ring carries on: next avail = the base the front-end set (or we saved),
-     * next used = the used index in memory. Buffers between them were taken but not returned; a
-     * net device completes in order, so they are the avail entries from the used index on.
+     * Starts ring {@code v} alone on the live device, if it is placed: from {@code held} (where it
+     * stopped) when its placement is unchanged, else from its base as the ring in memory says. A ring
+     * that cannot run as placed stays stopped; its error fd tells the front-end.
      */
-    private QueueState resumeState(Vring v, QueueConfig cfg, GuestMemory mem) throws VhostUserException {
+    private void startRing(Vring v, QueueState held) {
+        if (!ready(v)) return;
         try {
-            MemoryRegion usedRegion = mem.region(cfg.usedAddr() + 2, 2);
-            int usedIdx = Short.toUnsignedInt(usedRegion.segment().get(ValueLayout.JAVA_SHORT_UNALIGNED,
-                    cfg.usedAddr() + 2 - usedRegion.guestAddress()));
-            int outstanding = (v.base - usedIdx) & 0xffff;
-            if (outstanding > v.num)
-                throw VhostUserException.refuse("ring " + v.index + ": base " + v.base + " is " + outstanding
-                        + " ahead of the used index " + usedIdx + " (ring size " + v.num + ")");
-            List<Integer> inFlight = new ArrayList<>(outstanding);
-            for (int i = 0; i < outstanding; i++) {
-                long slot = cfg.availAddr() + 4 + 2L * ((usedIdx + i) & (v.num - 1));
-                MemoryRegion r = mem.region(slot, 2);
-                inFlight.add(Short.toUnsignedInt(r.segment().get(ValueLayout.JAVA_SHORT_UNALIGNED, slot - r.guestAddress())));
-            }
-            boolean eventIdx = VirtioFeatures.EVENT_IDX.in(virtioFeatures);
-            return new QueueState(v.index, RingKind.SPLIT, v.num, true, cfg.descAddr(), cfg.availAddr(), cfg.usedAddr(),
-                    v.base, usedIdx, eventIdx, inFlight);
-        } catch (GuestMemoryException e) {
+            QueueConfig cfg = RingPlacement.of(v, memory);
+            QueueState resume = held != null && RingPlacement.same(cfg, held) ? held : resumeFromBase(v, cfg);
+            attachment.setQueueActive(v.index, active(v));
+            attachment.startQueue(cfg, resume, v.kick, callOf(v));
+        } catch (VhostUserException | DeviceException e) {
+            ringFailed(v, e.getMessage());
+        }
+    }
+
+    /** Stops ring {@code v} alone if it runs, keeping its position as its base; returns that position, or null. */
+    private QueueState stopRing(Vring v) {
+        if (!live) return null;
+        try {
+            QueueState s = attachment.stopQueue(v.index).orElse(null);
+            if (s != null) v.base = s.nextAvail();
+            return s;
+        } catch (DeviceException e) {
+            // No stable position (a ring whose worker died of a fault mid-batch; the device now needs a
+            // reset): the ring keeps its base, the session goes on so the front-end can reset and set up again.
+            LOG.info(() -> "vhost-user " + device + ": stopping ring " + v.index + ": " + e.getMessage());
+            return null;
+        }
+    }
+
+    /** Where a ring handed over at a base carries on, read from the ring in memory (see {@link SplitRingResume}). */
+    private QueueState resumeFromBase(Vring v, QueueConfig cfg) throws VhostUserException {
+        try {
+            return SplitRingResume.fromBase(v.index, cfg.size(), cfg.descAddr(), cfg.availAddr(), cfg.usedAddr(),
+                    memory.guestMemory(), v.base, VirtioFeatures.EVENT_IDX.in(virtioFeatures));
+        } catch (QueueFault e) {
             throw VhostUserException.refuse("ring " + v.index + ": " + e.getMessage());
         }
+    }
+
+    /** Ring {@code v} (null: the rings together) cannot run: the front-end hears it on the error fd. */
+    private void ringFailed(Vring v, String why) {
+        synchronized (this) { lastError = why; }
+        LOG.info(() -> "vhost-user " + device + ": cannot start " + (v == null ? "the rings" : "ring " + v.index) + ": " + why);
+        if (v != null) v.signalErr();
+        else for (Vring r : rings) r.signalErr();
+    }
+
+    /** RESET_OWNER: every ring stops (alone), keeping its position as its base. */
+    private void stopAll() {
+        for (Vring v : rings) {
+            stopRing(v);
+            v.started = false;
+        }
+    }
+
+    private void resetDevice() {
+        for (Vring v : rings) v.reset();
+        live = false;
+        attachment.reset();
+        featuresSet = false;
+        virtioFeatures = 0;
     }
 
     private void signalErrors(String reason) {
@@ -567,7 +585,7 @@ public final class VhostUserSession implements AutoCloseable {
     }
 
     private void requireStopped(Vring v, Request r) throws VhostUserException {
-        if (v.started && running) throw VhostUserException.refuse(r + ": ring " + v.index + " is running; stop it with GET_VRING_BASE first");
+        if (live && attachment.isQueueRunning(v.index)) throw VhostUserException.refuse(r + ": ring " + v.index + " is running; stop it with GET_VRING_BASE first");
     }
 
     private void requireProtocol(ProtocolFeature f, Request r) throws VhostUserException {
@@ -623,7 +641,7 @@ public final class VhostUserSession implements AutoCloseable {
             if (closed) return;
             closed = true;
         }
-        running = false;
+        live = false;
         try {
             attachment.close();   // resets the device (queues stopped) before the memory goes away
         } catch (RuntimeException e) {

@@ -49,6 +49,10 @@ import java.util.Map;
  * driver's session. The run also fences a worker left behind by a reset (stuck in a delivery into a
  * wedged device): back from it, the worker finds its run over and touches no ring.
  *
+ * <p>One queue at a time ({@link #resetsQueues}): rx and tx share only the port, so either stops
+ * (its position saved) and starts again (from a position) while the other runs, as vhost-user's
+ * per-ring messages and virtio 1.2's queue reset need. A stopped rx drops deliveries as PORT_DOWN.
+ *
  * <p>Allocation: none per frame. The tx gather buffer, header scratch and merge bookkeeping are made
  * once per device; a frame that sits in one descriptor after its header goes to the switch without a copy.
  */
@@ -69,6 +73,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private QueueWorker worker;
     private int hdrLen = SIZE;
     private boolean mergeable;
+    private boolean indirect, eventIdx;   // negotiated ring features, kept for a queue started alone
     private int maxFrame;
     private DataPathRun run = DataPathRun.NONE;   // the run started last; faults are reported through it
 
@@ -128,52 +133,114 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public void start(QueueSet queues) throws DeviceFault {
-        if (worker != null || rx != null) reset();
+        if (worker != null || rx != null || tx != null) reset();
         long f = queues.features();
         boolean v1 = VirtioFeatures.VERSION_1.in(f);
         mergeable = VirtioNetFeatures.MRG_RXBUF.in(f);
         hdrLen = v1 || mergeable ? SIZE : LEGACY_SIZE;
         int mtu = VirtioNetFeatures.MTU.in(f) ? params.mtu() : VirtioNetParams.DEFAULT_MTU;
         maxFrame = Math.min(mtu, params.mtu()) + L2_OVERHEAD;
-        boolean indirect = VirtioFeatures.INDIRECT_DESC.in(f);
-        boolean eventIdx = VirtioFeatures.EVENT_IDX.in(f);
+        indirect = VirtioFeatures.INDIRECT_DESC.in(f);
+        eventIdx = VirtioFeatures.EVENT_IDX.in(f);
         QueueBinding rxb = queues.queue(VirtioNetModel.RX0).orElseThrow(() -> new DeviceFault("virtio-net needs queue 0 (rx0)"));
         QueueBinding txb = queues.queue(VirtioNetModel.TX0).orElseThrow(() -> new DeviceFault("virtio-net needs queue 1 (tx0)"));
-        rxActive = rxb.active();
-        txActive = txb.active();
-        rxMemory = rxb.memory();
-        try {
-            rx = ring(rxb, indirect, eventIdx);
-            tx = ring(txb, indirect, eventIdx);
-        } catch (QueueFault e) {
-            rx = tx = null;
-            throw new DeviceFault(e.getMessage(), e);
-        }
-        rx.disableKicks();           // buffers are noticed when a frame arrives; no kicks needed
-        rxFirst = rx.newChain();
-        rxMore = rx.newChain();
-        txChain = tx.newChain();
-        rxBroken = false;
+        SplitVirtqueue r = ring(rxb), t = ring(txb);   // both rings check out, or neither runs
         run = queues.run();
-        DataPathRun thisRun = run;
         try {
             // The switch port outlives resets (its counters are what an operator watches across driver
             // resets and reconnects); between runs the closed rx gate drops deliveries as PORT_DOWN.
             if (port == null)
                 port = params.macSpoofCheck().join(Networks.of(context).getOrCreate(params.network()), this, params.mac());
-            worker = new QueueWorker(name + "-tx", VirtioNetModel.TX0, new TxService(tx, thisRun), List.of(txb.kick()),
-                    DoorbellWait.Mode.ADAPTIVE, fault -> thisRun.needsReset(fault.getMessage())).start();
+            startTx(txb, t);
         } catch (RuntimeException e) {
             reset();
             throw e;
         }
-        rxGate.open();               // publishes the rings to deliveries
+        startRx(rxb, r);
     }
 
-    private static SplitVirtqueue ring(QueueBinding b, boolean indirect, boolean eventIdx) throws QueueFault {
-        if (b.resume() != null) return SplitVirtqueue.restore(b.resume(), b.memory(), indirect, b.call());
-        return SplitVirtqueue.create(b.index(), b.config().size(), b.config().descAddr(), b.config().availAddr(),
-                b.config().usedAddr(), b.memory(), eventIdx, indirect, b.call());
+    private SplitVirtqueue ring(QueueBinding b) throws DeviceFault {
+        try {
+            if (b.resume() != null) return SplitVirtqueue.restore(b.resume(), b.memory(), indirect, b.call());
+            return SplitVirtqueue.create(b.index(), b.config().size(), b.config().descAddr(), b.config().availAddr(),
+                    b.config().usedAddr(), b.memory(), eventIdx, indirect, b.call());
+        } catch (QueueFault e) {
+            throw new DeviceFault(e.getMessage(), e);
+        }
+    }
+
+    /** Hands rx to deliveries: its fields first, then the gate opens (which publishes them). */
+    private void startRx(QueueBinding b, SplitVirtqueue q) {
+        rxActive = b.active();
+        rxMemory = b.memory();
+        q.disableKicks();            // buffers are noticed when a frame arrives; no kicks needed
+        rxFirst = q.newChain();
+        rxMore = q.newChain();
+        rxBroken = false;
+        rx = q;
+        rxGate.open();
+    }
+
+    /** Gives tx a worker of its own, reporting through the current run. */
+    private void startTx(QueueBinding b, SplitVirtqueue q) {
+        txActive = b.active();
+        tx = q;
+        txChain = q.newChain();
+        DataPathRun thisRun = run;
+        worker = new QueueWorker(name + "-tx", VirtioNetModel.TX0, new TxService(q, thisRun), List.of(b.kick()),
+                DoorbellWait.Mode.ADAPTIVE, fault -> thisRun.needsReset(fault.getMessage())).start();
+    }
+
+    // ---- one queue at a time: rx and tx share nothing but the port, so each stops and starts alone ----
+
+    @Override
+    public boolean resetsQueues() {
+        return true;
+    }
+
+    /**
+     * rx: the gate closes (deliveries meanwhile drop as PORT_DOWN, counted) and the ring is saved;
+     * tx: its worker finishes its batch and ends, then the ring is saved. The other queue runs on.
+     */
+    @Override
+    public QueueState stopQueue(int index) throws DeviceFault {
+        if (index == VirtioNetModel.RX0 && rx != null) {
+            if (!rxGate.close())
+                throw new DeviceFault(name + ": an rx delivery did not leave within " + RxGate.DEFAULT_BOUND.toMillis()
+                        + " ms (stuck in its doorbell); the rx ring has no stable state");
+            QueueState s = saveStopped(rx);
+            rx = null;
+            return s;
+        }
+        if (index == VirtioNetModel.TX0 && tx != null) {
+            QueueWorker w = worker;
+            worker = null;
+            if (w != null && !w.stop(QueueWorker.WAIT_BOUND)) {
+                workersLeftBehind++;
+                throw new DeviceFault(name + ": the tx worker did not stop within " + QueueWorker.WAIT_BOUND.toMillis()
+                        + " ms (stuck in a delivery); the tx ring has no stable state");
+            }
+            QueueState s = saveStopped(tx);
+            tx = null;
+            return s;
+        }
+        throw new DeviceFault(name + ": queue " + index + " does not run");
+    }
+
+    private QueueState saveStopped(SplitVirtqueue q) throws DeviceFault {
+        notificationsBefore += q.notificationsSent();
+        try {
+            return q.save();
+        } catch (IllegalStateException e) {   // a worker that died of a fault mid-batch: no consistent position
+            throw new DeviceFault(name + ": " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void startQueue(QueueBinding b) throws DeviceFault {
+        if (b.index() == VirtioNetModel.RX0 && rx == null) startRx(b, ring(b));
+        else if (b.index() == VirtioNetModel.TX0 && tx == null) startTx(b, ring(b));
+        else throw new DeviceFault(name + ": queue " + b.index() + " runs already or does not exist");
     }
 
     @Override

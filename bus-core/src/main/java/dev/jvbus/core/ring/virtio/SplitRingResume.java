@@ -1,0 +1,45 @@
+package dev.jvbus.core.ring.virtio;
+
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.ring.QueueFault;
+import dev.jvbus.core.ring.QueueFault.Reason;
+import dev.jvbus.core.state.QueueState;
+import dev.jvbus.core.state.RingKind;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Where a split ring that was already in use carries on, read from the ring itself: a vhost-user
+ * front-end hands over a ring with only the next available index it wants consumed (SET_VRING_BASE),
+ * not the device's full state. Next used is the used index in memory; the buffers between it and the
+ * base were taken but not returned, and for a device that returns buffers in the order it took them
+ * (a net device does) they are the available entries from the used index on, oldest first.
+ *
+ * <p>The result goes to {@link SplitVirtqueue#restore}, which checks it again against the ring; here
+ * the ring areas are checked (size, alignment, inside memory) before anything is read, and a base
+ * more than a ring's worth ahead of the used index is refused.
+ */
+public final class SplitRingResume {
+    private SplitRingResume() { }
+
+    /**
+     * The state of ring {@code queue} placed at {@code descAddr}/{@code availAddr}/{@code usedAddr}
+     * in {@code memory}, to consume next from {@code base} (a free-running u16).
+     *
+     * @throws QueueFault BAD_QUEUE_SIZE or BAD_RING_ADDRESS (areas outside memory or misaligned),
+     *                    STATE_MISMATCH (base not a u16, or ahead of the used index by more than the size)
+     */
+    public static QueueState fromBase(int queue, int size, long descAddr, long availAddr, long usedAddr, GuestMemory memory,
+                                      int base, boolean eventIdx) throws QueueFault {
+        SplitRing ring = SplitRing.map(queue, size, descAddr, availAddr, usedAddr, memory);
+        if ((base & ~0xffff) != 0) throw new QueueFault(queue, Reason.STATE_MISMATCH, "base " + base + " is not a u16");
+        int usedIdx = ring.usedIdxAcquire();
+        int outstanding = (base - usedIdx) & 0xffff;
+        if (outstanding > size)
+            throw new QueueFault(queue, Reason.STATE_MISMATCH, "base " + base + " is " + outstanding
+                    + " ahead of the used index " + usedIdx + " (ring size " + size + ")");
+        List<Integer> inFlight = new ArrayList<>(outstanding);
+        for (int i = 0; i < outstanding; i++) inFlight.add(ring.availEntry((usedIdx + i) & ring.mask));
+        return new QueueState(queue, RingKind.SPLIT, size, true, descAddr, availAddr, usedAddr, base, usedIdx, eventIdx, inFlight);
+    }
+}

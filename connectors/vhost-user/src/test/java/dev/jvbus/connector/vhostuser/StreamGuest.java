@@ -1,0 +1,146 @@
+package dev.jvbus.connector.vhostuser;
+
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.memory.MemoryRegion;
+import dev.jvbus.core.ring.QueueFault;
+import dev.jvbus.core.ring.virtio.SplitVirtqueueDriver;
+import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.sys.EventFd;
+import dev.jvbus.core.sys.Memfd;
+import dev.jvbus.net.MacAddress;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+import java.util.ArrayDeque;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * One guest's side of a virtio-net device for streaming tests: its memory (a real memfd), both rings
+ * and their buffers, driven by one thread ({@link #drive}). It sends numbered frames to a peer as
+ * fast as the peer takes them (at most {@link #WINDOW} unreceived, so the peer's rx never runs out of
+ * buffers and any missing number is a frame the bus lost) and checks that the numbers it receives
+ * come one after the other.
+ */
+final class StreamGuest implements AutoCloseable {
+    static final long MEM = 2L << 20;
+    static final int QSIZE = 256, HDR = 12, FRAME = 64, WINDOW = 64;
+    static final long RX_DESC = 0x0, RX_AVAIL = 0x1000, RX_USED = 0x2000;
+    static final long TX_DESC = 0x4000, TX_AVAIL = 0x5000, TX_USED = 0x6000;
+    static final long TX_BUFFERS = 0x8_0000, RX_BUFFERS = 0x10_0000, SLOT = 0x800;
+    private static final VarHandle U16 = ValueLayout.JAVA_SHORT.varHandle();
+
+    final String name;
+    final long mac;
+    final Memfd mem;
+    final GuestMemory memory;
+    final EventFd rxKick = EventFd.create(), rxCall = EventFd.create(), txKick = EventFd.create(), txCall = EventFd.create();
+    SplitVirtqueueDriver rxq, txq;
+    private final ArrayDeque<Integer> freeTx = new ArrayDeque<>(), freeRx = new ArrayDeque<>();
+    private final int[] txSlotOf = new int[QSIZE], rxSlotOf = new int[QSIZE];
+
+    /** Frames to send in all; raised by the test. */
+    volatile int sendLimit;
+    volatile int sent;
+    volatile long received;
+    volatile String gap;   // the first out-of-order number received, if any
+    volatile boolean stop;
+    volatile Throwable failure;
+    private Thread thread;
+
+    StreamGuest(String name, long mac) {
+        this.name = name;
+        this.mac = mac;
+        this.mem = Memfd.create(name, MEM);
+        this.memory = GuestMemory.of(new MemoryRegion(0, MEM, mem.segment()));
+        for (int s = 0; s < QSIZE; s++) { freeTx.add(s); freeRx.add(s); }
+    }
+
+    void createRings() throws QueueFault {
+        rxq = SplitVirtqueueDriver.create(0, QSIZE, RX_DESC, RX_AVAIL, RX_USED, memory, false, false, Notifier.of(rxKick));
+        txq = SplitVirtqueueDriver.create(1, QSIZE, TX_DESC, TX_AVAIL, TX_USED, memory, false, false, Notifier.of(txKick));
+        postRx();   // every rx buffer is offered before the device starts
+    }
+
+    /** The used index the device published on ring {@code usedRing} (RX_USED or TX_USED). */
+    int usedIdx(long usedRing) {
+        return Short.toUnsignedInt((short) U16.getAcquire(mem.segment(), usedRing + 2));
+    }
+
+    /** Starts the driver thread: sends to {@code peer} up to {@link #sendLimit}, keeps rx filled and checked. */
+    void start(StreamGuest peer) {
+        thread = Thread.ofPlatform().name("guest " + name).daemon().start(() -> {
+            try {
+                while (!stop) {
+                    boolean progress = reclaimTx();
+                    progress |= send(peer);
+                    progress |= receive();
+                    if (!progress) LockSupport.parkNanos(20_000);
+                }
+            } catch (Throwable e) {
+                failure = e;
+            }
+        });
+    }
+
+    private boolean reclaimTx() throws QueueFault {
+        boolean any = false;
+        for (long e; (e = txq.pollUsed()) >= 0; any = true) freeTx.add(txSlotOf[SplitVirtqueueDriver.usedId(e)]);
+        return any;
+    }
+
+    private boolean send(StreamGuest peer) throws QueueFault {
+        boolean any = false;
+        while (sent < sendLimit && sent - peer.received < WINDOW && !freeTx.isEmpty()) {
+            int slot = freeTx.poll();
+            MemorySegment s = mem.segment();
+            long off = TX_BUFFERS + slot * SLOT;
+            s.asSlice(off, HDR).fill((byte) 0);
+            MemorySegment.copy(MemorySegment.ofArray(MacAddress.toBytes(peer.mac)), 0, s, off + HDR, 6);
+            MemorySegment.copy(MemorySegment.ofArray(MacAddress.toBytes(mac)), 0, s, off + HDR + 6, 6);
+            s.set(ValueLayout.JAVA_SHORT_UNALIGNED, off + HDR + 12, (short) 0xb588);
+            s.set(ValueLayout.JAVA_INT_UNALIGNED, off + HDR + 14, sent);
+            int head = txq.add(off, HDR + FRAME, false);
+            if (head < 0) throw new AssertionError(name + ": no tx descriptor although a slot was free");
+            txSlotOf[head] = slot;
+            sent = sent + 1;
+            any = true;
+        }
+        if (any) txq.kickIfNeeded();
+        return any;
+    }
+
+    private boolean receive() throws QueueFault {
+        boolean any = false;
+        for (long e; (e = rxq.pollUsed()) >= 0; any = true) {
+            int slot = rxSlotOf[SplitVirtqueueDriver.usedId(e)];
+            int seq = mem.segment().get(ValueLayout.JAVA_INT_UNALIGNED, RX_BUFFERS + slot * SLOT + HDR + 14);
+            if (seq != received && gap == null) gap = "expected frame " + received + ", got " + seq;
+            received = received + 1;
+            freeRx.add(slot);
+        }
+        if (any) postRx();
+        return any;
+    }
+
+    private void postRx() throws QueueFault {
+        for (Integer slot; (slot = freeRx.peek()) != null; ) {
+            int head = rxq.addLater(RX_BUFFERS + slot * SLOT, (int) SLOT, true);
+            if (head < 0) break;
+            freeRx.poll();
+            rxSlotOf[head] = slot;
+        }
+        rxq.publishAvail();
+        rxq.kickIfNeeded();
+    }
+
+    void stopAndJoin() throws InterruptedException {
+        stop = true;
+        if (thread != null) thread.join(30_000);
+    }
+
+    @Override
+    public void close() throws Exception {
+        stopAndJoin();
+        for (AutoCloseable c : new AutoCloseable[] {rxKick, rxCall, txKick, txCall, mem}) c.close();
+    }
+}
