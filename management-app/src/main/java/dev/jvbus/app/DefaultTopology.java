@@ -1,17 +1,15 @@
 package dev.jvbus.app;
 
 import dev.jvbus.connector.shm.server.ShmConnector;
-import dev.jvbus.connector.vhostuser.VhostUserBackend;
+import dev.jvbus.connector.vhostuser.VhostUserConnector;
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.bus.ExposureInfo;
 import java.io.PrintStream;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.springframework.beans.factory.DisposableBean;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.boot.ApplicationArguments;
 import org.springframework.boot.ApplicationRunner;
@@ -20,30 +18,30 @@ import org.springframework.stereotype.Component;
 /**
  * The embedded default: one container whose default devices sit on one switch, exposed through the
  * shm connector (host processes) and, for virtio devices, vhost-user (QEMU, DPDK). What it made and
- * where to connect is printed on stdout, so a person who ran {@code ./jvbus run} sees it.
+ * where to connect is printed on stdout, so a person who ran {@code ./jvbus run} sees it. The sockets are
+ * exposures in the container's {@link dev.jvbus.core.bus.Exposures}: the bus lists them and, when it
+ * closes at shutdown, closes them.
  */
 @Component
-class DefaultTopology implements ApplicationRunner, DisposableBean {
+class DefaultTopology implements ApplicationRunner {
     private final Bus bus;
+    private final ShmConnector shm;
+    private final VhostUserConnector vhostUser;
     private final String containerName;
     private final List<String> deviceTypes;
     private final String network;
-    private final Path runtimeDir;
     private final PrintStream out = System.out;
-    private final List<AutoCloseable> opened = new ArrayList<>();
 
-    DefaultTopology(Bus bus,
+    DefaultTopology(Bus bus, ShmConnector shm, VhostUserConnector vhostUser,
                     @Value("${jvbus.default.container:default}") String containerName,
                     @Value("${jvbus.default.devices:venet,virtio-net}") List<String> deviceTypes,
-                    @Value("${jvbus.default.network:lan0}") String network,
-                    @Value("${jvbus.runtime-dir:}") String runtimeDir) {
+                    @Value("${jvbus.default.network:lan0}") String network) {
         this.bus = bus;
+        this.shm = shm;
+        this.vhostUser = vhostUser;
         this.containerName = containerName;
         this.deviceTypes = deviceTypes;
         this.network = network;
-        this.runtimeDir = runtimeDir.isBlank()
-                ? Path.of(System.getProperty("java.io.tmpdir"), "jvbus-" + System.getProperty("user.name"))
-                : Path.of(runtimeDir);
     }
 
     @Override
@@ -61,16 +59,12 @@ class DefaultTopology implements ApplicationRunner, DisposableBean {
             out.println("jvbus: container '" + c.name() + "' devid " + d.devid() + " type " + d.type() + " on network '" + network
                     + "' offers " + d.featureCatalog().names(d.features().offered()));
         }
-        ShmConnector shm = new ShmConnector(bus, runtimeDir);
-        opened.add(shm);
-        out.println("jvbus: shm socket for container '" + c.name() + "': " + shm.expose(c.name()).path());
+        ExposureInfo container = shm.expose(c.name()).info();
+        out.println("jvbus: shm socket for container '" + c.name() + "': " + container.socket());
         for (Device d : made) {
             if (d.model().virtioDeviceId() == 0) continue;
-            Path sock = runtimeDir.resolve(c.name() + "-" + d.devid() + "-" + d.type() + ".vhost-user.sock");
-            Files.deleteIfExists(sock);
-            VhostUserBackend vu = VhostUserBackend.serve(d, sock);
-            opened.add(vu);
-            out.println("jvbus: vhost-user socket for devid " + d.devid() + " (" + d.type() + "): " + sock + frontEndMac(d));
+            ExposureInfo device = vhostUser.serve(d).info();
+            out.println("jvbus: vhost-user socket for devid " + d.devid() + " (" + d.type() + "): " + device.socket() + frontEndMac(d));
         }
         out.println("jvbus: container '" + c.name() + "' ready with " + c.devices().size() + " device(s); Ctrl-C stops the bus");
     }
@@ -89,16 +83,5 @@ class DefaultTopology implements ApplicationRunner, DisposableBean {
                     return " (give the front-end mac=" + mac + ": the switch drops frames from any other source MAC)";
                 })
                 .orElse("");
-    }
-
-    @Override
-    public void destroy() {
-        for (int i = opened.size() - 1; i >= 0; i--) {
-            try {
-                opened.get(i).close();
-            } catch (Exception e) {
-                // shutting down: nothing useful to do with a failure to close
-            }
-        }
     }
 }

@@ -47,10 +47,10 @@ public final class Container {
     private final ContainerResources resources;
     private int deviceLimit = DEFAULT_DEVICE_LIMIT;   // guarded by this
 
-    Container(String name, DeviceModels models) {
+    Container(String name, DeviceModels models, java.util.function.LongSupplier exposureIds) {
         this.name = Objects.requireNonNull(name);
         this.models = Objects.requireNonNull(models);
-        this.resources = new ContainerResources(name);
+        this.resources = new ContainerResources(name, exposureIds);
     }
 
     public String name() {
@@ -66,6 +66,14 @@ public final class Container {
      */
     public <T> T resource(ContainerResource<T> key) {
         return resources.get(key);
+    }
+
+    /**
+     * This container's exposures: where connectors make it and its devices reachable, and where the
+     * operator lists and closes them. They close when their device is removed or this container is destroyed.
+     */
+    public Exposures exposures() {
+        return resources.exposures();
     }
 
     /** The most devices this container may hold. */
@@ -199,6 +207,8 @@ public final class Container {
             if (d == null) throw new NoSuchDeviceException(name, devid);
         }
         d.unplug();
+        // After the unplug, so an exposure opened meanwhile sees the device removed and closes itself.
+        resources.exposures().deviceRemoved(devid);
         emit(new ContainerEvent.DeviceRemoved(name, devid, d.type()));
         return d;
     }

@@ -18,11 +18,24 @@ final class ContainerResources {
     private static final Logger LOG = Logger.getLogger(ContainerResources.class.getName());
 
     private final String container;
+    private final Exposures exposures;
     private final Map<ContainerResource<?>, Object> byKey = new LinkedHashMap<>();
     private boolean closed;
 
+    /** A device alone: its own exposure ids. */
     ContainerResources(String container) {
+        this(container, new java.util.concurrent.atomic.AtomicLong()::incrementAndGet);
+    }
+
+    /** A bus's container: exposure ids from the bus, so they are unique within it. */
+    ContainerResources(String container, java.util.function.LongSupplier exposureIds) {
         this.container = container;
+        this.exposures = new Exposures(container, exposureIds);
+    }
+
+    /** The container's exposures: kept apart from keyed resources, since bus-core itself owns them. */
+    Exposures exposures() {
+        return exposures;
     }
 
     synchronized <T> T get(ContainerResource<T> key) {
@@ -35,8 +48,12 @@ final class ContainerResources {
         return key.cast(r);
     }
 
-    /** Closes every resource that is AutoCloseable, the newest first; one failing does not stop the rest. */
+    /**
+     * Closes the exposures first (nobody can reach the container any more), then every resource that is
+     * AutoCloseable, the newest first; one failing does not stop the rest.
+     */
     void close() {
+        exposures.closeAll();
         List<Object> all;
         synchronized (this) {
             if (closed) return;

@@ -111,6 +111,9 @@ public final class Device {
 
     public FeatureCatalog featureCatalog() { return model.features(); }
 
+    /** Its container's exposures, where a connector registers what makes this device reachable. */
+    public Exposures exposures() { return resources.exposures(); }
+
     public synchronized DeviceStatus status() { return new DeviceStatus(status); }
 
     /** Why the device asked for a reset, if it did. */

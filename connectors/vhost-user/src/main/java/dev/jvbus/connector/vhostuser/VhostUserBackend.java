@@ -1,12 +1,23 @@
 package dev.jvbus.connector.vhostuser;
 
+import dev.jvbus.core.bus.BusException;
+import dev.jvbus.core.bus.DevId;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.bus.DeviceException;
+import dev.jvbus.core.bus.Exposure;
+import dev.jvbus.core.bus.ExposureInfo;
+import dev.jvbus.core.bus.ExposureState;
+import dev.jvbus.core.bus.SessionInfo;
 import dev.jvbus.core.sys.Errno;
+import dev.jvbus.core.sys.PeerCredentials;
 import dev.jvbus.core.sys.UnixConnection;
 import dev.jvbus.core.sys.UnixListener;
 import java.nio.file.Path;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.logging.Level;
@@ -23,14 +34,37 @@ import java.util.logging.Logger;
  * {@link #lastRefusal()}) rather than left waiting in the listen queue. If the JVM cannot create a
  * session thread ({@link OutOfMemoryError} "unable to create native thread"), that connection is
  * refused and the acceptor goes on. Each session keeps to the operator's {@link VhostUserLimits}.
+ *
+ * <p>Each back-end is an {@link Exposure} of its device, listed in its container's
+ * {@link dev.jvbus.core.bus.Exposures} as {@code vhost-user-server} or {@code vhost-user-client}: LISTENING
+ * (server, nobody connected) or RECONNECTING (client, the front-end is absent), CONNECTED while a
+ * front-end drives the device, CLOSED once closed. The bus closes it when the device is removed or its
+ * container destroyed. Closing it hangs up on the front-end (the device is reset) and, in server mode,
+ * removes the socket file; in client mode the socket is the front-end's and stays.
  */
-public final class VhostUserBackend implements AutoCloseable {
+public final class VhostUserBackend implements Exposure {
     private static final Logger LOG = Logger.getLogger(VhostUserBackend.class.getName());
     /** How long a new front-end waits for the previous session to finish releasing the device. */
     private static final long HANDOVER_MILLIS = 5_000;
 
-    public enum Mode { SERVER, CLIENT }
+    public enum Mode {
+        /** We listen; the front-end connects. */
+        SERVER("vhost-user-server"),
+        /** The front-end listens; we connect, and again after every disconnect. */
+        CLIENT("vhost-user-client");
 
+        private final String kind;
+
+        Mode(String kind) { this.kind = kind; }
+
+        /** The {@link ExposureInfo#kind()} a back-end in this mode lists. */
+        public String kind() { return kind; }
+    }
+
+    /** Who drives the device now: the front-end's credentials (SO_PEERCRED) and since when. */
+    private record FrontEndPeer(PeerCredentials credentials, Instant since) { }
+
+    private final String id;
     private final Device device;
     private final Path socket;
     private final Mode mode;
@@ -40,11 +74,13 @@ public final class VhostUserBackend implements AutoCloseable {
     private final Thread thread;
     private volatile boolean closed;
     private volatile VhostUserSession session;
+    private volatile FrontEndPeer sessionPeer;   // set before session, so whoever sees the session sees its peer
     private volatile Thread sessionThread;
     private volatile int sessions;
     private volatile String lastRefusal;
 
-    private VhostUserBackend(Device device, Path socket, Mode mode, VhostUserLimits limits, ThreadFactory sessionThreads) {
+    private VhostUserBackend(String id, Device device, Path socket, Mode mode, VhostUserLimits limits, ThreadFactory sessionThreads) {
+        this.id = id;
         this.device = device;
         this.socket = socket;
         this.mode = mode;
@@ -66,9 +102,7 @@ public final class VhostUserBackend implements AutoCloseable {
 
     /** Tests: {@code sessionThreads} makes the thread of each session. */
     static VhostUserBackend serve(Device device, Path socket, VhostUserLimits limits, ThreadFactory sessionThreads) {
-        VhostUserBackend b = new VhostUserBackend(device, socket, Mode.SERVER, limits, sessionThreads);
-        b.thread.start();
-        return b;
+        return open(device, socket, Mode.SERVER, limits, sessionThreads);
     }
 
     /** Connects to a front-end listening on {@code socket}, again after every disconnect, with the default limits. */
@@ -78,9 +112,56 @@ public final class VhostUserBackend implements AutoCloseable {
 
     /** Connects to a front-end listening on {@code socket}, again after every disconnect, within {@code limits}. */
     public static VhostUserBackend connect(Device device, Path socket, VhostUserLimits limits) {
-        VhostUserBackend b = new VhostUserBackend(device, socket, Mode.CLIENT, limits, null);
-        b.thread.start();
+        return open(device, socket, Mode.CLIENT, limits, null);
+    }
+
+    /**
+     * Opens the back-end as an exposure of {@code device} in its container's exposures.
+     *
+     * @throws BusException if the device was removed or its container destroyed
+     */
+    private static VhostUserBackend open(Device device, Path socket, Mode mode, VhostUserLimits limits, ThreadFactory sessionThreads) {
+        VhostUserBackend b = device.exposures().expose(mode.kind(), id -> {
+            VhostUserBackend n = new VhostUserBackend(id, device, socket, mode, limits, sessionThreads);
+            n.thread.start();
+            return n;
+        });
+        // Removed before it was listed: the container's sweep of the device's exposures may have missed it.
+        if (device.isRemoved()) {
+            b.close();
+            throw new BusException(device + " was removed; it cannot be exposed");
+        }
         return b;
+    }
+
+    @Override
+    public String id() { return id; }
+
+    @Override
+    public String container() { return device.container(); }
+
+    @Override
+    public Optional<DevId> devid() { return Optional.of(device.devid()); }
+
+    public Mode mode() { return mode; }
+
+    /**
+     * LISTENING or RECONNECTING (by mode) until a front-end has a session, CONNECTED while it drives the
+     * device (its one session: the peer's pid/uid, since when, the device's negotiated features), CLOSED at the end.
+     */
+    @Override
+    public ExposureInfo info() {
+        VhostUserSession s = session;
+        FrontEndPeer p = sessionPeer;
+        boolean live = !closed && s != null && !s.frontEndGone() && p != null;
+        ExposureState state = closed ? ExposureState.CLOSED
+                : live ? ExposureState.CONNECTED
+                : mode == Mode.SERVER ? ExposureState.LISTENING : ExposureState.RECONNECTING;
+        List<SessionInfo> current = live
+                ? List.of(new SessionInfo(p.credentials().pid(), p.credentials().uid(), p.credentials().gid(), p.since(),
+                        Map.of(device.devid(), device.features().negotiated())))
+                : List.of();
+        return new ExposureInfo(id, mode.kind(), device.container(), devid(), socket, state, current);
     }
 
     public Path socket() { return socket; }
@@ -153,6 +234,7 @@ public final class VhostUserBackend implements AutoCloseable {
                 }
             });
             t.setName("vhost-user " + socket.getFileName() + " session " + (sessions + 1));
+            sessionPeer = peerOf(conn);
             session = s;
             sessionThread = t;
             // Counted before the thread runs: whoever sees what the session did (a live device) sees it counted.
@@ -199,11 +281,23 @@ public final class VhostUserBackend implements AutoCloseable {
                 refuse(conn, e.getMessage() + "; closing the new connection");
                 continue;
             }
+            sessionPeer = peerOf(conn);
             session = s;
             sessions++;
             s.serve();     // returns when the front-end goes away; the device is reset by then
             session = null;
         }
+    }
+
+    /** The kernel's word on who is at the other end; in client mode, the front-end that listens. */
+    private static FrontEndPeer peerOf(UnixConnection conn) {
+        PeerCredentials c;
+        try {
+            c = conn.peerCredentials();
+        } catch (RuntimeException e) {
+            c = new PeerCredentials(-1, -1, -1);   // the socket is already gone: the session ends at once anyway
+        }
+        return new FrontEndPeer(c, Instant.now());
     }
 
     private String describe(UnixConnection conn) {
@@ -238,9 +332,17 @@ public final class VhostUserBackend implements AutoCloseable {
         }
     }
 
+    /**
+     * Hangs up on the front-end (the device is reset), stops listening or reconnecting, removes the
+     * socket file in server mode, and leaves the container's exposures. Idempotent.
+     */
     @Override
     public void close() {
-        closed = true;
+        synchronized (this) {
+            if (closed) return;
+            closed = true;
+        }
+        device.exposures().forget(this);
         VhostUserSession s = session;
         if (s != null) s.close();
         if (listener != null) listener.close();

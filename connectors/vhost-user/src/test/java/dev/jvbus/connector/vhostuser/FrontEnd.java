@@ -17,7 +17,12 @@ public final class FrontEnd implements AutoCloseable {
     public final UnixConnection conn;
 
     public FrontEnd(Path socket) {
-        this.conn = UnixConnection.connect(socket);
+        this(UnixConnection.connect(socket));
+    }
+
+    /** A front-end on a connection it accepted (client mode: the back-end connects to the front-end). */
+    public FrontEnd(UnixConnection conn) {
+        this.conn = conn;
     }
 
     public void send(Request r, int flags, ByteBuffer payload, int... fds) {

@@ -4,11 +4,18 @@ import dev.jvbus.connector.shm.protocol.ErrorCode;
 import dev.jvbus.connector.shm.protocol.FrameChannel;
 import dev.jvbus.connector.shm.protocol.Message.Reply;
 import dev.jvbus.core.bus.Container;
+import dev.jvbus.core.bus.DevId;
+import dev.jvbus.core.bus.Exposure;
+import dev.jvbus.core.bus.ExposureInfo;
+import dev.jvbus.core.bus.ExposureState;
+import dev.jvbus.core.bus.SessionInfo;
 import dev.jvbus.core.sys.PeerCredentials;
 import dev.jvbus.core.sys.UnixConnection;
 import dev.jvbus.core.sys.UnixListener;
 import java.nio.file.Path;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadFactory;
@@ -17,17 +24,24 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * One container's listening socket (mode 0600) and the sessions it accepted. A connecting peer is
+ * One container's listening socket (mode 0600) and the sessions it accepted: the shm connector's
+ * {@link Exposure} of a container, listed in the container's {@link dev.jvbus.core.bus.Exposures}. It is
+ * LISTENING with no session, CONNECTED with one or more, and CLOSED for good once closed (by the
+ * operator, or because its container was destroyed); closing it removes the socket file. A connecting peer is
  * checked by uid (SO_PEERCRED) before it may send anything; a refused peer gets one DENIED reply
  * (seq 0) saying why, and the connection is closed. So does (with LIMIT) a peer that would exceed
  * {@link ShmLimits#sessionsPerSocket()}, and (with INTERNAL) one the JVM cannot start a thread for;
  * the acceptor itself never stops for either, nor waits on a peer: refusals go out with
  * {@link FrameChannel#sendNow}.
  */
-public final class ContainerSocket implements AutoCloseable {
+public final class ContainerSocket implements Exposure {
+    /** The kind every shm exposure lists. */
+    public static final String KIND = "shm";
+
     private static final Logger LOG = Logger.getLogger(ContainerSocket.class.getName());
     private static final int BACKLOG = 64;
 
+    private final String id;
     private final Container container;
     private final UnixListener listener;
     private final AllowedPeers allowed;
@@ -38,8 +52,9 @@ public final class ContainerSocket implements AutoCloseable {
     private final Thread acceptor;
     private volatile boolean closed;
 
-    private ContainerSocket(Container container, UnixListener listener, AllowedPeers allowed, ShmLimits limits,
+    private ContainerSocket(String id, Container container, UnixListener listener, AllowedPeers allowed, ShmLimits limits,
                             ThreadFactory sessionThreads) {
+        this.id = id;
         this.container = container;
         this.listener = listener;
         this.allowed = allowed;
@@ -48,15 +63,37 @@ public final class ContainerSocket implements AutoCloseable {
         this.acceptor = Thread.ofPlatform().daemon().name("jvbus-shm-accept-" + container.name()).unstarted(this::acceptLoop);
     }
 
-    static ContainerSocket open(Container container, Path path, AllowedPeers allowed, ShmLimits limits, ThreadFactory sessionThreads) {
-        ContainerSocket s = new ContainerSocket(container, UnixListener.bind(path, BACKLOG), allowed, limits, sessionThreads);
+    static ContainerSocket open(String id, Container container, Path path, AllowedPeers allowed, ShmLimits limits,
+                                ThreadFactory sessionThreads) {
+        ContainerSocket s = new ContainerSocket(id, container, UnixListener.bind(path, BACKLOG), allowed, limits, sessionThreads);
         s.acceptor.start();
         return s;
     }
 
+    @Override
+    public String id() { return id; }
+
     public Path path() { return listener.path(); }
 
-    public Container container() { return container; }
+    /** The container's name (see {@link #exposed()} for the container itself). */
+    @Override
+    public String container() { return container.name(); }
+
+    /** The container this socket exposes. */
+    public Container exposed() { return container; }
+
+    /** The shm connector exposes whole containers: never one device. */
+    @Override
+    public Optional<DevId> devid() { return Optional.empty(); }
+
+    @Override
+    public ExposureInfo info() {
+        List<SessionInfo> live = sessions.stream().map(Session::info)
+                .sorted(Comparator.comparing(SessionInfo::since)).toList();
+        ExposureState state = closed ? ExposureState.CLOSED
+                : live.isEmpty() ? ExposureState.LISTENING : ExposureState.CONNECTED;
+        return new ExposureInfo(id, KIND, container.name(), Optional.empty(), path(), state, closed ? List.of() : live);
+    }
 
     public AllowedPeers allowed() { return allowed; }
 
@@ -137,11 +174,17 @@ public final class ContainerSocket implements AutoCloseable {
         }
     }
 
-    /** Stops accepting and ends every session (their devices are reset and freed). */
+    /**
+     * Stops accepting, removes the socket file and ends every session (each peer sees its connection
+     * end; their devices are reset and freed); the container no longer lists it.
+     */
     @Override
     public void close() {
-        if (closed) return;
-        closed = true;
+        synchronized (this) {
+            if (closed) return;
+            closed = true;
+        }
+        container.exposures().forget(this);
         listener.close();
         for (Session s : List.copyOf(sessions)) s.shutdown();
         try {

@@ -18,6 +18,7 @@ import dev.jvbus.core.bus.DeviceBusyException;
 import dev.jvbus.core.bus.DeviceException;
 import dev.jvbus.core.bus.DeviceObserver;
 import dev.jvbus.core.bus.NoSuchDeviceException;
+import dev.jvbus.core.bus.SessionInfo;
 import dev.jvbus.core.bus.Subscription;
 import dev.jvbus.core.model.DeviceFault;
 import dev.jvbus.core.model.QueueConfig;
@@ -30,6 +31,7 @@ import dev.jvbus.core.sys.OwnedFd;
 import dev.jvbus.core.sys.OwnedFds;
 import dev.jvbus.core.sys.PeerCredentials;
 import java.nio.ByteBuffer;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -71,6 +73,7 @@ final class Session implements Runnable, DeviceObserver {
     private final String name;
     private final ShmLimits limits;
     private final Consumer<Session> onEnd;
+    private final Instant since = Instant.now();
 
     // Guarded by this: the session thread changes them per request; bus threads on device removal.
     private final Map<DevId, OpenDevice> open = new TreeMap<>();
@@ -103,6 +106,21 @@ final class Session implements Runnable, DeviceObserver {
     String name() { return name; }
 
     PeerCredentials peer() { return peer; }
+
+    /**
+     * What listing shows of this session: the peer, since when, and the features in force on each
+     * device it has open. The devices are read outside this session's lock: a device tells its holder
+     * of an unplug under its own lock, so holding ours while asking a device could deadlock.
+     */
+    SessionInfo info() {
+        List<Attachment> held;
+        synchronized (this) {
+            held = open.values().stream().map(OpenDevice::attachment).toList();
+        }
+        Map<DevId, Long> features = new TreeMap<>();
+        for (Attachment a : held) features.put(a.devid(), a.negotiatedFeatures());
+        return new SessionInfo(peer.pid(), peer.uid(), peer.gid(), since, features);
+    }
 
     @Override
     public void run() {

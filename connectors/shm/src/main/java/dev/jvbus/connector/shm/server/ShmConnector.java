@@ -5,9 +5,9 @@ import dev.jvbus.core.bus.BusException;
 import dev.jvbus.core.bus.Container;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
+import dev.jvbus.core.bus.ExposureState;
+import java.util.ArrayList;
 import java.util.Optional;
-import java.util.TreeMap;
 import java.util.concurrent.ThreadFactory;
 
 /**
@@ -19,14 +19,18 @@ import java.util.concurrent.ThreadFactory;
  * ShmConnector shm = new ShmConnector(bus, Path.of("/run/jvbus"));
  * shm.expose("tenant-a");                                  // the bus's own uid only
  * shm.expose("tenant-b", AllowedPeers.uids(1001, 1002));  // other local users
+ * bus.requireContainer("tenant-a").exposures().infos();   // [ExposureInfo[id=shm-1, kind=shm, state=LISTENING, ...]]
  * }</pre>
+ *
+ * <p>Each socket is an {@link dev.jvbus.core.bus.Exposure} in its container's exposures: listed there with
+ * its state and sessions, closed there or here, and closed by the bus when the container is destroyed.
  */
 public final class ShmConnector implements AutoCloseable {
     private final Bus bus;
     private final Path runtimeDirectory;
     private final ShmLimits limits;
     private final ThreadFactory sessionThreads;
-    private final Map<String, ContainerSocket> sockets = new TreeMap<>();
+    private final List<ContainerSocket> sockets = new ArrayList<>();   // guarded by this; closed ones are dropped lazily
 
     /** A connector with the default {@link ShmLimits}. */
     public ShmConnector(Bus bus, Path runtimeDirectory) {
@@ -64,41 +68,40 @@ public final class ShmConnector implements AutoCloseable {
     }
 
     /**
-     * Opens a container's socket for the given uids.
+     * Opens a container's socket for the given uids: an {@link dev.jvbus.core.bus.Exposure} of kind
+     * {@value ContainerSocket#KIND}, listed in the container's exposures until it is closed (by
+     * {@link ContainerSocket#close()}, {@link #unexpose}, this connector's close, or the container's end).
      *
-     * @throws BusException if the container does not exist, is already exposed, or another bus serves the path
+     * @throws BusException if the container does not exist, is already exposed here, or another bus serves the path
      */
     public synchronized ContainerSocket expose(String containerName, AllowedPeers allowed) {
         Container container = bus.requireContainer(containerName);
-        if (sockets.containsKey(containerName)) throw new BusException("container '" + containerName + "' is already exposed");
+        if (socket(containerName).isPresent()) throw new BusException("container '" + containerName + "' is already exposed");
         Path path = socketPath(containerName);
         RuntimeDirectory.clearStaleSocket(path);
-        ContainerSocket socket = ContainerSocket.open(container, path, allowed, limits, sessionThreads);
-        sockets.put(containerName, socket);
-        container.subscribe(e -> {
-            if (e instanceof dev.jvbus.core.bus.ContainerEvent.ContainerDestroyed) unexpose(containerName);
-        });
+        ContainerSocket socket = container.exposures().expose(ContainerSocket.KIND,
+                id -> ContainerSocket.open(id, container, path, allowed, limits, sessionThreads));
+        sockets.add(socket);
         return socket;
     }
 
+    /** The container's live socket opened by this connector, if any. */
     public synchronized Optional<ContainerSocket> socket(String container) {
-        return Optional.ofNullable(sockets.get(container));
+        sockets.removeIf(s -> s.state() == ExposureState.CLOSED);
+        return sockets.stream().filter(s -> s.container().equals(container)).findFirst();
     }
 
     /** Closes a container's socket and ends its sessions (their devices are reset and freed). */
     public void unexpose(String container) {
-        ContainerSocket s;
-        synchronized (this) {
-            s = sockets.remove(container);
-        }
-        if (s != null) s.close();
+        socket(container).ifPresent(ContainerSocket::close);
     }
 
+    /** Closes every socket this connector opened. (Closing the bus closes them too.) */
     @Override
     public void close() {
         List<ContainerSocket> all;
         synchronized (this) {
-            all = List.copyOf(sockets.values());
+            all = List.copyOf(sockets);
             sockets.clear();
         }
         all.forEach(ContainerSocket::close);
