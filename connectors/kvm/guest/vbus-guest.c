@@ -1,0 +1,119 @@
+/*
+ * A vbus guest driver for the jvbus KVM connector: freestanding x86-64 code that runs at CPL3 in
+ * the micro-VM and talks to the bus only through the hypercall port (connectors/kvm/HYPERCALLS.md).
+ *
+ * The VMM enters _start(mode) with rdi = mode, rsp at the top of the stack, and nothing else:
+ * no C library, no interrupts, no privileged instruction (CPL3 code runs natively on kvm_pvm;
+ * CPL0 code would be emulated). Every run ends with an EXIT hypercall carrying a report of 64-bit
+ * words that the host test reads back.
+ *
+ * Build: guest/build.sh (flat binary linked at 0x10000 by guest/vbus-guest.ld).
+ */
+typedef unsigned char u8;
+typedef unsigned int u32;
+typedef unsigned long u64;
+typedef long s64;
+
+/* HYPERCALLS.md: the port, the verbs, the status codes. */
+#define HC_PORT       0x510
+#define HC_NEGOTIATE  1
+#define HC_ENUMERATE  2
+#define HC_DEVOPEN    3
+#define HC_DEVCLOSE   4
+#define HC_EXIT       0x100
+#define ABI_VERSION   1
+
+#define MODE_ENUMERATE   0   /* negotiate, enumerate, report the devids */
+#define MODE_BAD_CALLS   1   /* bad hypercalls, one after the other, then report their status codes */
+#define MODE_SPIN        2   /* loop forever without an exit: the VMM's timeout must stop it */
+#define MODE_UD2         3   /* an undefined instruction: #UD with no IDT, a triple fault */
+#define MODE_PING        4   /* n NEGOTIATE hypercalls back to back: the cost of a round trip */
+
+struct dev_entry {            /* what ENUMERATE writes, 32 bytes each */
+    u32 devid;
+    u32 reserved;
+    char type[24];
+};
+
+static struct dev_entry devices[64];
+static s64 report[2 + 2 * 64 + 16];
+
+void *memset(void *dst, int c, u64 n) {
+    u8 *d = dst;
+    while (n--) *d++ = (u8)c;
+    return dst;
+}
+
+void *memcpy(void *dst, const void *src, u64 n) {
+    u8 *d = dst;
+    const u8 *s = src;
+    while (n--) *d++ = *s++;
+    return dst;
+}
+
+/* verb in eax (the value the out writes), arguments in rdi, rsi, rcx; the result comes back in rax. */
+static inline s64 hypercall(u32 verb, u64 a0, u64 a1, u64 a2) {
+    u64 ret = verb;
+    __asm__ volatile("outl %%eax, %%dx" : "+a"(ret) : "d"((unsigned short)HC_PORT), "D"(a0), "S"(a1), "c"(a2) : "memory");
+    return (s64)ret;
+}
+
+static __attribute__((noreturn)) void finish(u64 code, u64 words) {
+    hypercall(HC_EXIT, code, (u64)report, words * sizeof(s64));
+    for (;;) __asm__ volatile("pause");   /* the VMM does not resume a guest after EXIT */
+}
+
+static u64 first8(const char *s) {
+    u64 v = 0;
+    for (int i = 0; i < 8 && s[i]; i++) v |= (u64)(u8)s[i] << (8 * i);
+    return v;
+}
+
+static void enumerate_and_report(void) {
+    s64 version = hypercall(HC_NEGOTIATE, ABI_VERSION, ABI_VERSION, 0);
+    if (version < 0) { report[0] = version; finish(1, 1); }
+    s64 count = hypercall(HC_ENUMERATE, (u64)devices, sizeof devices, 0);
+    if (count < 0) { report[0] = version; report[1] = count; finish(2, 2); }
+    u64 n = 0;
+    report[n++] = version;
+    report[n++] = count;
+    for (s64 i = 0; i < count && i < 64; i++) {
+        report[n++] = devices[i].devid;
+        report[n++] = (s64)first8(devices[i].type);
+    }
+    finish(0, n);
+}
+
+static void bad_calls(u64 foreign_devid) {
+    u64 n = 0;
+    report[n++] = hypercall(HC_ENUMERATE, (u64)devices, sizeof devices, 0);           /* before NEGOTIATE */
+    report[n++] = hypercall(HC_NEGOTIATE, 7, 9, 0);                                     /* versions nobody speaks */
+    report[n++] = hypercall(HC_NEGOTIATE, ABI_VERSION, ABI_VERSION, 0);                 /* good: the guest goes on */
+    report[n++] = hypercall(0x77, 0, 0, 0);                                             /* no such verb */
+    report[n++] = hypercall(HC_ENUMERATE, 0x40000000UL, 4096, 0);                       /* block far outside guest memory */
+    report[n++] = hypercall(HC_ENUMERATE, (4UL << 20) - 16, 4096, 0);                   /* block across the end of memory */
+    report[n++] = hypercall(HC_ENUMERATE, (u64)devices, 1UL << 40, 0);                  /* absurd length */
+    report[n++] = hypercall(HC_DEVOPEN, foreign_devid, 0, 0);                           /* another container's devid */
+    report[n++] = hypercall(HC_ENUMERATE, (u64)devices, sizeof devices, 0);             /* good again */
+    finish(0, n);
+}
+
+static void ping(u64 times) {
+    s64 last = 0;
+    for (u64 i = 0; i < times; i++) last = hypercall(HC_NEGOTIATE, ABI_VERSION, ABI_VERSION, 0);
+    report[0] = last;
+    finish(0, 1);
+}
+
+/* rdi = mode, rsi = argument (set by the VMM). */
+__attribute__((section(".text.start"), noreturn)) void _start(u64 mode, u64 arg) {
+    switch (mode) {
+    case MODE_ENUMERATE: enumerate_and_report(); break;
+    case MODE_BAD_CALLS: bad_calls(arg); break;
+    case MODE_SPIN: for (;;) __asm__ volatile(""); break;
+    case MODE_UD2: __asm__ volatile("ud2"); break;
+    case MODE_PING: ping(arg); break;
+    }
+    report[0] = (s64)mode;
+    finish(0xBAD, 1);
+}

@@ -1,0 +1,184 @@
+package dev.jvbus.connector.kvm;
+
+import static dev.jvbus.connector.kvm.HypercallAbi.*;
+
+import dev.jvbus.core.bus.Attachment;
+import dev.jvbus.core.bus.Container;
+import dev.jvbus.core.bus.DevId;
+import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.bus.DeviceBusyException;
+import dev.jvbus.core.bus.DeviceException;
+import dev.jvbus.core.bus.DeviceObserver;
+import dev.jvbus.core.bus.NoSuchDeviceException;
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.memory.GuestMemoryException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Decodes one micro-VM's hypercalls into bus verbs, in the devid namespace of the one container the
+ * VM is attached to: a devid is only ever looked up through that container, so the guest cannot name
+ * another container's device (and gets the same NO_SUCH_DEVICE for it as for a devid that never existed).
+ *
+ * <p>Every value in a hypercall comes from the guest: registers are checked here, and every block
+ * address is translated once through {@link GuestMemory}, whose bounds check is the one place that
+ * decides whether the guest owns those bytes. A bad hypercall gets a status code (HYPERCALLS.md) and
+ * the guest, the VMM and the bus go on.
+ *
+ * <p>The bus side of NEGOTIATE and ENUMERATE is the container's own ({@link Container#devices()},
+ * {@link Device#attach}); the shm connector's Session decodes the same verbs from a socket. DEVCALL,
+ * DEVSHM and SHMSIGNAL answer {@link HypercallAbi#NOT_YET} until they are decoded here too.
+ *
+ * <p>Threads: the vCPU thread calls {@link #call}; bus threads call {@link #removed}; {@link #close}
+ * runs after the vCPU thread has stopped. Hence the lock, taken once per hypercall, which is an exit
+ * to user space anyway (tens of microseconds).
+ */
+final class Hypercalls implements DeviceObserver, AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(Hypercalls.class.getName());
+
+    private final Container container;
+    private final GuestMemory memory;
+    private final String holder;
+
+    private int version;                                     // 0 until NEGOTIATE
+    private final Map<DevId, Attachment> open = new TreeMap<>();
+    private long refused;
+    private String lastRefusal = "";
+    private boolean closed;
+
+    Hypercalls(Container container, GuestMemory memory, String holder) {
+        this.container = container;
+        this.memory = memory;
+        this.holder = holder;
+    }
+
+    /** Serves one hypercall; returns what goes back in rax (>= 0, or a negative status code). Never throws. */
+    synchronized long call(int verb, long a0, long a1, long a2) {
+        long result;
+        try {
+            if (closed) return refuse(INTERNAL, "the micro-VM is closing");
+            if (verb != NEGOTIATE && version == 0 && isVerb(verb)) return refuse(NEGOTIATE_FIRST, "verb " + verb + " before NEGOTIATE");
+            result = switch (verb) {
+                case NEGOTIATE -> negotiate(a0, a1);
+                case ENUMERATE -> enumerate(a0, a1);
+                case DEVOPEN -> devOpen(a0);
+                case DEVCLOSE -> devClose(a0);
+                case DEVCALL, DEVSHM, SHMSIGNAL -> refuse(NOT_YET, "verb " + verb + " is defined but not decoded by this VMM yet");
+                default -> refuse(BAD_VERB, "no verb 0x" + Integer.toHexString(verb));
+            };
+        } catch (GuestMemoryException e) {
+            result = refuse(BAD_BLOCK, "verb " + verb + ": " + e.getMessage());
+        } catch (RuntimeException e) {
+            // The last line, not the design: a bug here must not take down the VMM or the bus.
+            LOG.log(Level.WARNING, holder + ": internal error serving hypercall " + verb, e);
+            result = refuse(INTERNAL, "internal error: " + e);
+        }
+        return result;
+    }
+
+    private static boolean isVerb(int verb) {
+        return verb >= NEGOTIATE && verb <= SHMSIGNAL;
+    }
+
+    private long refuse(long status, String why) {
+        refused++;
+        lastRefusal = statusName(status) + ": " + why;
+        LOG.fine(() -> holder + ": " + lastRefusal);
+        return status;
+    }
+
+    /** rdi..rsi: the range of ABI versions the guest speaks. */
+    private long negotiate(long min, long max) {
+        if (min > max || VERSION < min || VERSION > max)
+            return refuse(UNSUPPORTED_VERSION, "the VMM speaks version " + VERSION + "; the guest offered " + min + ".." + max);
+        version = VERSION;
+        return VERSION;
+    }
+
+    /**
+     * rdi = block address, rsi = block length: writes as many 32-byte entries as fit, returns how many
+     * devices the container holds (more than fit means the guest should ask again with a larger block).
+     */
+    private long enumerate(long address, long length) throws GuestMemoryException {
+        if (length < 0 || length > MAX_BLOCK)
+            return refuse(BAD_BLOCK, "ENUMERATE block of " + Long.toUnsignedString(length) + " bytes (limit " + MAX_BLOCK + ")");
+        MemorySegment block = memory.slice(address, length);      // the one bounds check for this block
+        List<Device> devices = container.devices();
+        long fit = Math.min(devices.size(), length / ENUMERATE_ENTRY);
+        for (int i = 0; i < fit; i++) {
+            Device d = devices.get(i);
+            long at = (long) i * ENUMERATE_ENTRY;
+            block.set(ValueLayout.JAVA_INT_UNALIGNED, at, d.devid().value());
+            block.set(ValueLayout.JAVA_INT_UNALIGNED, at + 4, 0);
+            byte[] type = d.type().getBytes(StandardCharsets.UTF_8);
+            MemorySegment name = block.asSlice(at + 8, TYPE_BYTES);
+            name.fill((byte) 0);
+            MemorySegment.copy(type, 0, name, ValueLayout.JAVA_BYTE, 0, Math.min(type.length, TYPE_BYTES - 1));
+        }
+        memory.markDirty(address, fit * ENUMERATE_ENTRY);
+        return devices.size();
+    }
+
+    /** rdi = devid: attaches this VM as the device's driver. */
+    private long devOpen(long devid) {
+        if (devid < 0 || devid > 0xFFFF_FFFFL) return refuse(NO_SUCH_DEVICE, "devid " + Long.toUnsignedString(devid) + " is not 32-bit");
+        DevId id = new DevId((int) devid);
+        if (open.containsKey(id)) return refuse(BUSY, "device " + id + " is already open in this micro-VM");
+        try {
+            Attachment a = container.device(id).attach(holder, this);
+            open.put(id, a);
+            return 0;
+        } catch (NoSuchDeviceException e) {
+            return refuse(NO_SUCH_DEVICE, e.getMessage());
+        } catch (DeviceBusyException e) {
+            return refuse(BUSY, e.getMessage());
+        } catch (DeviceException removedMeanwhile) {
+            return refuse(NO_SUCH_DEVICE, "device " + id + " was removed");
+        }
+    }
+
+    /** rdi = devid: detaches (the device is reset by the bus). */
+    private long devClose(long devid) {
+        Attachment a = devid < 0 || devid > 0xFFFF_FFFFL ? null : open.remove(new DevId((int) devid));
+        if (a == null) return refuse(NOT_OPEN, "device " + Long.toUnsignedString(devid) + " is not open in this micro-VM");
+        a.close();
+        return 0;
+    }
+
+    @Override
+    public synchronized void removed(DevId devid) {
+        open.remove(devid);   // the bus already reset the device and closed the attachment
+    }
+
+    synchronized long refused() { return refused; }
+
+    synchronized String lastRefusal() { return lastRefusal; }
+
+    synchronized int openCount() { return open.size(); }
+
+    /** Detaches every device the guest held (each is reset by the bus). */
+    @Override
+    public void close() {
+        List<Attachment> held;
+        synchronized (this) {
+            if (closed) return;
+            closed = true;
+            held = new ArrayList<>(open.values());
+            open.clear();
+        }
+        for (Attachment a : held) {
+            try {
+                a.close();
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, holder + ": detaching " + a.devid() + " failed", e);
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+package dev.jvbus.connector.kvm;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.jvbus.core.bus.Bus;
+import dev.jvbus.core.bus.Container;
+import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.testing.EchoModel;
+import dev.jvbus.core.sys.Kvm;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The bundled vbus guest driver boots in a real micro-VM (/dev/kvm) and talks to a real bus by
+ * hypercalls. Skipped, with the reason, where /dev/kvm is missing or refused.
+ */
+class MicroVmHypercallTest {
+    static final long MEMORY = 4L << 20;
+    /** Generous: a loaded 2-core machine may take seconds to schedule the vCPU thread at all. */
+    static final Duration GENEROUS = Duration.ofSeconds(60);
+
+    private Bus bus;
+    private Container mine, theirs;
+
+    @BeforeAll
+    static void needKvm() {
+        Optional<String> why = Kvm.unavailable();
+        assumeTrue(why.isEmpty(), () -> "skipped: /dev/kvm is not usable here: " + why.orElse(""));
+    }
+
+    @BeforeEach
+    void setUp() {
+        bus = Bus.withDiscoveredModels();
+        mine = bus.createContainer("mine");
+        theirs = bus.createContainer("theirs");
+        for (int i = 0; i < 5; i++) theirs.addDevice(EchoModel.TYPE);
+        mine.addDevice(EchoModel.TYPE);
+        mine.addDevice(EchoModel.TYPE);
+    }
+
+    @Test
+    void guestNegotiatesAndEnumeratesTheDevidsOfItsOwnContainer() {
+        RunReport r;
+        try (MicroVm vm = MicroVm.create(mine, GuestProgram.vbusGuest(), MEMORY)) {
+            r = vm.run(GuestProgram.Mode.ENUMERATE, 0, GENEROUS);
+        }
+        assertThat(r).as(r.describe()).isInstanceOf(RunReport.Exited.class);
+        RunReport.Exited exited = (RunReport.Exited) r;
+        assertThat(exited.code()).as(r.describe()).isZero();
+        List<Long> words = exited.words();
+        assertThat(words.get(0)).as("negotiated version").isEqualTo(HypercallAbi.VERSION);
+        assertThat(words.get(1)).as("device count").isEqualTo(mine.devices().size());
+        List<Long> devids = new ArrayList<>();
+        for (int i = 2; i + 1 < words.size(); i += 2) {
+            devids.add(words.get(i));
+            assertThat(typePrefix(words.get(i + 1))).isEqualTo(EchoModel.TYPE.substring(0, 8));
+        }
+        assertThat(devids).containsExactlyElementsOf(mine.devices().stream().map(d -> d.devid().unsigned()).toList());
+    }
+
+    @Test
+    void badHypercallsGetErrorCodesAndTheGuestGoesOn() {
+        long foreign = theirs.devices().getLast().devid().unsigned();   // devid 5: only "theirs" has it
+        assertThat(mine.devices().stream().map(d -> d.devid().unsigned())).doesNotContain(foreign);
+        RunReport r;
+        try (MicroVm vm = MicroVm.create(mine, GuestProgram.vbusGuest(), MEMORY)) {
+            r = vm.run(GuestProgram.Mode.BAD_CALLS, foreign, GENEROUS);
+            assertThat(vm.openDevices()).isZero();
+        }
+        assertThat(r).as(r.describe()).isInstanceOf(RunReport.Exited.class);
+        List<String> statuses = ((RunReport.Exited) r).words().stream().map(HypercallAbi::statusName).toList();
+        assertThat(statuses).as(r.describe()).containsExactly(
+                "NEGOTIATE_FIRST",          // ENUMERATE before NEGOTIATE
+                "UNSUPPORTED_VERSION",      // versions 7..9
+                "OK(1)",                    // a good NEGOTIATE after both: the guest went on
+                "BAD_VERB",                 // verb 0x77
+                "BAD_BLOCK",                // block at 1 GiB, outside 4 MiB of guest memory
+                "BAD_BLOCK",                // block across the end of guest memory
+                "BAD_BLOCK",                // a 1 TiB block
+                "NO_SUCH_DEVICE",           // DEVOPEN of another container's devid
+                "OK(2)");                   // ENUMERATE works after all of that
+        assertThat(r.stats().refused()).isEqualTo(7);
+        for (Device d : theirs.devices()) assertThat(d.holder()).as("nobody attached to " + d.devid()).isEmpty();
+    }
+
+    @Test
+    void aGuestThatSpinsForeverIsStoppedByItsTimeoutWithAClearReport() {
+        RunReport r;
+        try (MicroVm vm = MicroVm.create(mine, GuestProgram.vbusGuest(), MEMORY)) {
+            r = vm.run(GuestProgram.Mode.SPIN, 0, Duration.ofMillis(300));
+        }
+        assertThat(r).as(r.describe()).isInstanceOf(RunReport.TimedOut.class);
+        RunReport.TimedOut t = (RunReport.TimedOut) r;
+        assertThat(t.vcpuStopped()).isTrue();
+        assertThat(t.rip()).as("stopped inside the guest program").isBetween(GuestLayout.PROGRAM, GuestLayout.PROGRAM_END);
+        assertThat(r.describe()).contains("did not finish within 300 ms", "stopped by immediate_exit + SIGPIPE at rip 0x");
+    }
+
+    @Test
+    void aGuestThatRunsAnUndefinedInstructionIsStoppedWithAClearReport() {
+        RunReport r;
+        try (MicroVm vm = MicroVm.create(mine, GuestProgram.vbusGuest(), MEMORY)) {
+            r = vm.run(GuestProgram.Mode.UD2, 0, GENEROUS);
+        }
+        // At CPL3 with no IDT, #UD escalates to a triple fault: KVM reports a shutdown at once, no timeout needed.
+        assertThat(r).as(r.describe()).isInstanceOf(RunReport.Faulted.class);
+        assertThat(r.describe()).contains("KVM_EXIT_SHUTDOWN");
+    }
+
+    private static String typePrefix(long word) {
+        byte[] b = new byte[8];
+        for (int i = 0; i < 8; i++) b[i] = (byte) (word >>> (8 * i));
+        return new String(b, StandardCharsets.UTF_8);
+    }
+}
