@@ -25,3 +25,4 @@ gcc -std=c11 -O2 -Wall -Wextra -Werror \
 quiet=""; ld --help 2>/dev/null | grep -q no-warn-rwx-segments && quiet="--no-warn-rwx-segments"
 ld -nostdlib -static --build-id=none $quiet -T "$here/vbus-guest.ld" "$tmp/vbus-guest.o" -o "$tmp/vbus-guest.elf"
 objcopy -O binary "$tmp/vbus-guest.elf" "$out/vbus-guest.bin"
+chmod 644 "$out/vbus-guest.bin"

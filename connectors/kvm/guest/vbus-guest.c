@@ -28,6 +28,7 @@ typedef long s64;
 #define MODE_SPIN        2   /* loop forever without an exit: the VMM's timeout must stop it */
 #define MODE_UD2         3   /* an undefined instruction: #UD with no IDT, a triple fault */
 #define MODE_PING        4   /* n NEGOTIATE hypercalls back to back: the cost of a round trip */
+#define MODE_OPEN        5   /* open devid arg (twice: the second must be BUSY) and exit holding it */
 
 struct dev_entry {            /* what ENUMERATE writes, 32 bytes each */
     u32 devid;
@@ -105,6 +106,14 @@ static void ping(u64 times) {
     finish(0, 1);
 }
 
+static void open_and_hold(u64 devid) {
+    report[0] = hypercall(HC_NEGOTIATE, ABI_VERSION, ABI_VERSION, 0);
+    report[1] = hypercall(HC_DEVOPEN, devid, 0, 0);
+    report[2] = hypercall(HC_DEVOPEN, devid, 0, 0);
+    report[3] = hypercall(HC_DEVCLOSE, devid + 1000, 0, 0);   /* never opened */
+    finish(0, 4);                                           /* still holding devid: the VMM releases it */
+}
+
 /* rdi = mode, rsi = argument (set by the VMM). */
 __attribute__((section(".text.start"), noreturn)) void _start(u64 mode, u64 arg) {
     switch (mode) {
@@ -113,6 +122,7 @@ __attribute__((section(".text.start"), noreturn)) void _start(u64 mode, u64 arg)
     case MODE_SPIN: for (;;) __asm__ volatile(""); break;
     case MODE_UD2: __asm__ volatile("ud2"); break;
     case MODE_PING: ping(arg); break;
+    case MODE_OPEN: open_and_hold(arg); break;
     }
     report[0] = (s64)mode;
     finish(0xBAD, 1);
