@@ -12,6 +12,13 @@ public final class HypercallAbi {
 
     /** A 32-bit {@code out} to this port is a hypercall; eax carries the verb. */
     public static final int PORT = 0x510;
+    /**
+     * A 32-bit {@code out} to this port with eax = a doorbell token (from SHMSIGNAL) kicks that queue.
+     * KVM_IOEVENTFD matches the token and signals the queue's kick eventfd in the kernel: no exit to the VMM.
+     */
+    public static final int DOORBELL_PORT = 0x511;
+    /** Doorbells per micro-VM: each is an ioeventfd in the kernel and two eventfds here. */
+    public static final int MAX_DOORBELLS = 64;
 
     public static final int NEGOTIATE = 1, ENUMERATE = 2, DEVOPEN = 3, DEVCLOSE = 4, DEVCALL = 5, DEVSHM = 6, SHMSIGNAL = 7;
     /** Ends the run: rdi = the guest's result code, rsi/rcx = a report block the VMM hands to its caller. */
@@ -19,7 +26,7 @@ public final class HypercallAbi {
 
     // Status codes: a hypercall returns a value >= 0 in rax on success, one of these on failure.
     public static final long BAD_VERB = -1, NEGOTIATE_FIRST = -2, UNSUPPORTED_VERSION = -3, BAD_BLOCK = -4, NO_SUCH_DEVICE = -5,
-            BUSY = -6, NOT_OPEN = -7, DEVICE_ERROR = -8, NOT_YET = -9, INTERNAL = -10;
+            BUSY = -6, NOT_OPEN = -7, DEVICE_ERROR = -8, NOT_YET = -9, INTERNAL = -10, LIMIT = -11;
 
     /** One ENUMERATE entry: u32 devid, u32 reserved (0), char type[24] (UTF-8, NUL-padded, cut to 23 bytes). */
     public static final int ENUMERATE_ENTRY = 32, TYPE_BYTES = 24;
@@ -43,6 +50,7 @@ public final class HypercallAbi {
             case -8 -> "DEVICE_ERROR";
             case -9 -> "NOT_YET";
             case -10 -> "INTERNAL";
+            case -11 -> "LIMIT";
             default -> "status " + status;
         };
     }

@@ -12,12 +12,18 @@ import dev.jvbus.core.bus.DeviceObserver;
 import dev.jvbus.core.bus.NoSuchDeviceException;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.GuestMemoryException;
+import dev.jvbus.core.memory.MemoryRegion;
+import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.sys.Errno;
+import dev.jvbus.core.sys.EventFd;
+import dev.jvbus.core.sys.KvmVm;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalLong;
 import java.util.TreeMap;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -32,9 +38,15 @@ import java.util.logging.Logger;
  * decides whether the guest owns those bytes. A bad hypercall gets a status code (HYPERCALLS.md) and
  * the guest, the VMM and the bus go on.
  *
- * <p>The bus side of NEGOTIATE and ENUMERATE is the container's own ({@link Container#devices()},
- * {@link Device#attach}); the shm connector's Session decodes the same verbs from a socket. DEVCALL,
- * DEVSHM and SHMSIGNAL answer {@link HypercallAbi#NOT_YET} until they are decoded here too.
+ * <p>The bus side of every verb is bus-core's own ({@link Container#devices()}, {@link Device#attach},
+ * {@link Attachment#setMemory}, {@link Attachment#setDoorbells}); the shm connector's Session decodes
+ * the same verbs from a socket. DEVCALL answers {@link HypercallAbi#NOT_YET} for now: its decoding
+ * (bus calls and model calls over an {@link Attachment}) lives inside shm's Session and is to be
+ * shared, not copied (HYPERCALLS.md).
+ *
+ * <p>DEVSHM needs no fd: the device is given a window of the VM's own memory, which lives until the
+ * VM closes, after every device was detached. SHMSIGNAL gives a queue a kick eventfd bound to the
+ * doorbell port by KVM_IOEVENTFD, so a kick costs the guest no exit to the VMM.
  *
  * <p>Threads: the vCPU thread calls {@link #call}; bus threads call {@link #removed}; {@link #close}
  * runs after the vCPU thread has stopped. Hence the lock, taken once per hypercall, which is an exit
@@ -46,16 +58,23 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
     private final Container container;
     private final GuestMemory memory;
     private final String holder;
+    private final KvmVm vm;
 
     private int version;                                     // 0 until NEGOTIATE
     private final Map<DevId, Attachment> open = new TreeMap<>();
+    /** Doorbells by token (the value the guest writes to the doorbell port); a token is its index + 1. */
+    private final List<Doorbell> doorbells = new ArrayList<>();
     private long refused;
     private String lastRefusal = "";
     private boolean closed;
 
-    Hypercalls(Container container, GuestMemory memory, String holder) {
+    /** One queue's doorbells: the kick KVM signals on a doorbell-port write, and the call the device signals. */
+    private record Doorbell(DevId devid, int queue, long token, EventFd kick, EventFd call) {}
+
+    Hypercalls(Container container, GuestMemory memory, KvmVm vm, String holder) {
         this.container = container;
         this.memory = memory;
+        this.vm = vm;
         this.holder = holder;
     }
 
@@ -70,7 +89,9 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
                 case ENUMERATE -> enumerate(a0, a1);
                 case DEVOPEN -> devOpen(a0);
                 case DEVCLOSE -> devClose(a0);
-                case DEVCALL, DEVSHM, SHMSIGNAL -> refuse(NOT_YET, "verb " + verb + " is defined but not decoded by this VMM yet");
+                case DEVSHM -> devShm(a0, a1, a2);
+                case SHMSIGNAL -> shmSignal(a0, a1);
+                case DEVCALL -> refuse(NOT_YET, "verb " + verb + " is defined but not decoded by this VMM yet");
                 default -> refuse(BAD_VERB, "no verb 0x" + Integer.toHexString(verb));
             };
         } catch (GuestMemoryException e) {
@@ -144,17 +165,109 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
         }
     }
 
-    /** rdi = devid: detaches (the device is reset by the bus). */
+    /** rdi = devid: detaches (the device is reset by the bus), then frees its doorbells. */
     private long devClose(long devid) {
         Attachment a = devid < 0 || devid > 0xFFFF_FFFFL ? null : open.remove(new DevId((int) devid));
         if (a == null) return refuse(NOT_OPEN, "device " + Long.toUnsignedString(devid) + " is not open in this micro-VM");
         a.close();
+        releaseDoorbells(a.devid());
         return 0;
+    }
+
+    private Attachment requireOpen(long devid) {
+        return devid < 0 || devid > 0xFFFF_FFFFL ? null : open.get(new DevId((int) devid));
+    }
+
+    /**
+     * rdi = devid, rsi = guest address, rcx = length: the device's memory is that window of the VM's
+     * memory (page-aligned; the one bounds check is {@link GuestMemory#slice}). Guest addresses are
+     * the same for the device as for the guest, so ring addresses need no translation table.
+     */
+    private long devShm(long devid, long address, long length) throws GuestMemoryException {
+        Attachment a = requireOpen(devid);
+        if (a == null) return refuse(NOT_OPEN, "DEVSHM: device " + Long.toUnsignedString(devid) + " is not open in this micro-VM");
+        if (length <= 0 || address % 4096 != 0 || length % 4096 != 0)
+            return refuse(BAD_BLOCK, "DEVSHM window 0x" + Long.toHexString(address) + "+0x" + Long.toHexString(length)
+                    + " must be whole 4 KiB pages");
+        MemorySegment window = memory.slice(address, length);
+        try {
+            a.setMemory(GuestMemory.of(new MemoryRegion(address, length, window)));
+            return 0;
+        } catch (DeviceException | IllegalArgumentException e) {
+            return refuse(DEVICE_ERROR, e.getMessage());
+        }
+    }
+
+    /**
+     * rdi = devid, rsi = queue: gives the queue a kick and a call eventfd and binds the kick to the
+     * doorbell port (KVM_IOEVENTFD, datamatch on the returned token). Returns the token (> 0).
+     */
+    private long shmSignal(long devid, long queue) {
+        Attachment a = requireOpen(devid);
+        if (a == null) return refuse(NOT_OPEN, "SHMSIGNAL: device " + Long.toUnsignedString(devid) + " is not open in this micro-VM");
+        if (queue < 0 || queue > 0xFFFF) return refuse(DEVICE_ERROR, "SHMSIGNAL: no queue " + queue);
+        if (doorbells.size() >= MAX_DOORBELLS)
+            return refuse(LIMIT, "SHMSIGNAL: this micro-VM has " + MAX_DOORBELLS + " doorbells already (limit: HypercallAbi.MAX_DOORBELLS)");
+        long token = doorbells.size() + 1L;
+        EventFd kick = EventFd.create(), call = null;
+        boolean bound = false, kept = false;
+        try {
+            call = EventFd.create();
+            vm.bindPortDoorbell(DOORBELL_PORT, 4, OptionalLong.of(token), kick);
+            bound = true;
+            a.setDoorbells((int) queue, kick, Notifier.of(call));
+            doorbells.add(new Doorbell(a.devid(), (int) queue, token, kick, call));
+            kept = true;
+            return token;
+        } catch (DeviceException e) {
+            return refuse(DEVICE_ERROR, e.getMessage());
+        } catch (Errno.SysException e) {
+            return refuse(LIMIT, "SHMSIGNAL: " + e.getMessage());
+        } finally {
+            if (!kept) {   // refused: undo what was done, close what was made
+                if (bound) unbind(token, kick);
+                kick.close();
+                if (call != null) call.close();
+            }
+        }
+    }
+
+    private void unbind(long token, EventFd kick) {
+        try {
+            vm.unbindPortDoorbell(DOORBELL_PORT, 4, OptionalLong.of(token), kick);
+        } catch (Errno.SysException e) {
+            LOG.log(Level.WARNING, holder + ": unbinding doorbell " + token + " failed", e);
+        }
+    }
+
+    /**
+     * Frees the doorbells of a device that was detached (so it no longer signals them). Their tokens
+     * stay taken: a guest that kicks a freed token reaches no ioeventfd, and its write is a stray port access.
+     */
+    private void releaseDoorbells(DevId devid) {
+        for (int i = 0; i < doorbells.size(); i++) {
+            Doorbell d = doorbells.get(i);
+            if (d != null && d.devid().equals(devid)) {
+                unbind(d.token(), d.kick());
+                d.kick().close();
+                d.call().close();
+                doorbells.set(i, null);
+            }
+        }
+    }
+
+    /** How many kicks reached queue {@code queue} of {@code devid} since the last look (drains the kick eventfd); for tests. */
+    synchronized long drainKicks(DevId devid, int queue) {
+        for (Doorbell d : doorbells) {
+            if (d != null && d.devid().equals(devid) && d.queue() == queue) return d.kick().drain();
+        }
+        throw new IllegalArgumentException("no doorbell for queue " + queue + " of " + devid);
     }
 
     @Override
     public synchronized void removed(DevId devid) {
         open.remove(devid);   // the bus already reset the device and closed the attachment
+        releaseDoorbells(devid);
     }
 
     synchronized long refused() { return refused; }
@@ -179,6 +292,10 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
             } catch (RuntimeException e) {
                 LOG.log(Level.WARNING, holder + ": detaching " + a.devid() + " failed", e);
             }
+        }
+        synchronized (this) {   // every device is reset: nothing signals these any more
+            for (Doorbell d : doorbells) if (d != null) releaseDoorbells(d.devid());
+            doorbells.clear();
         }
     }
 }

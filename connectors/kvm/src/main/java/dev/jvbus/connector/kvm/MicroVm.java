@@ -64,7 +64,7 @@ public final class MicroVm implements AutoCloseable {
         this.vm = vm;
         this.vcpu = vcpu;
         this.memory = GuestMemory.of(new MemoryRegion(0, memfd.size(), memfd.segment()));
-        this.hypercalls = new Hypercalls(container, memory, "micro-VM '" + name + "'");
+        this.hypercalls = new Hypercalls(container, memory, vm, "micro-VM '" + name + "'");
     }
 
     /**
@@ -227,6 +227,9 @@ public final class MicroVm implements AutoCloseable {
         }
         return new RunReport.Exited(code, words, "", stats);
     }
+
+    /** Kicks that reached a queue's doorbell since the last call (KVM_IOEVENTFD: without an exit to the VMM). */
+    long drainKicks(dev.jvbus.core.bus.DevId devid, int queue) { return hypercalls.drainKicks(devid, queue); }
 
     /** Devices the guest holds open now. */
     public int openDevices() { return hypercalls.openCount(); }
