@@ -20,6 +20,7 @@ typedef long s64;
 #define HC_ENUMERATE  2
 #define HC_DEVOPEN    3
 #define HC_DEVCLOSE   4
+#define HC_DEVCALL    5
 #define HC_DEVSHM     6
 #define HC_SHMSIGNAL  7
 #define DOORBELL_PORT 0x511
@@ -33,6 +34,13 @@ typedef long s64;
 #define MODE_PING        4   /* n NEGOTIATE hypercalls back to back: the cost of a round trip */
 #define MODE_OPEN        5   /* open devid arg (twice: the second must be BUSY) and exit holding it */
 #define MODE_DOORBELL    6   /* arg = devid | kicks << 32: share memory, get queue 1's doorbell, kick it */
+#define MODE_DEVCALL     7   /* arg = devid of a test-echo device: features, status, echo, bad calls */
+
+/* Bus calls (connectors/shm/PROTOCOL.md): the same funcs and payloads on every connector. */
+#define BC_GET_FEATURES 0x01
+#define BC_SET_FEATURES 0x02
+#define BC_SET_STATUS   0x04
+#define MODEL_BASE      0x100
 
 struct dev_entry {            /* what ENUMERATE writes, 32 bytes each */
     u32 devid;
@@ -134,6 +142,61 @@ static void doorbell(u64 devid, u64 kicks) {
     finish(0, n);
 }
 
+struct call_block {            /* DEVCALL's parameter block, 32 bytes */
+    u64 in_addr;
+    u32 in_len;
+    u32 out_cap;
+    u64 out_addr;
+    u64 reserved;
+};
+
+static struct call_block cb;
+static u8 out_buf[64];
+
+static s64 devcall(u64 devid, u32 func, const void *in, u32 in_len, u32 out_cap) {
+    cb.in_addr = (u64)in;
+    cb.in_len = in_len;
+    cb.out_cap = out_cap;
+    cb.out_addr = (u64)out_buf;
+    return hypercall(HC_DEVCALL, devid, func, (u64)&cb);
+}
+
+static u64 le64(const u8 *b) {
+    u64 v = 0;
+    for (int i = 0; i < 8; i++) v |= (u64)b[i] << (8 * i);
+    return v;
+}
+
+static void devcalls(u64 devid) {
+    static const char hello[] = "hello kvm";
+    u8 arg[8];
+    u64 n = 0;
+    report[n++] = hypercall(HC_NEGOTIATE, ABI_VERSION, ABI_VERSION, 0);
+    report[n++] = hypercall(HC_DEVOPEN, devid, 0, 0);
+    report[n++] = devcall(devid, BC_GET_FEATURES, 0, 0, sizeof out_buf);
+    u64 offered = le64(out_buf);
+    report[n++] = (s64)offered;
+    u64 ack = offered & ((1UL << 0) | (1UL << 32));                 /* ECHO_F_UPPERCASE, VIRTIO_F_VERSION_1 */
+    u32 status = 1 | 2;                                              /* ACKNOWLEDGE, DRIVER: then features */
+    for (int i = 0; i < 4; i++) arg[i] = (u8)(1 >> (8 * i));
+    devcall(devid, BC_SET_STATUS, arg, 4, sizeof out_buf);
+    for (int i = 0; i < 4; i++) arg[i] = (u8)(status >> (8 * i));
+    devcall(devid, BC_SET_STATUS, arg, 4, sizeof out_buf);
+    for (int i = 0; i < 8; i++) arg[i] = (u8)(ack >> (8 * i));
+    report[n++] = devcall(devid, BC_SET_FEATURES, arg, 8, 0);
+    status |= 8;                                                     /* FEATURES_OK */
+    for (int i = 0; i < 4; i++) arg[i] = (u8)(status >> (8 * i));
+    report[n++] = devcall(devid, BC_SET_STATUS, arg, 4, sizeof out_buf);
+    report[n++] = out_buf[0];                                        /* the status the device reports */
+    report[n++] = devcall(devid, MODEL_BASE + 1, hello, 9, sizeof out_buf);   /* test-echo CALL_ECHO */
+    report[n++] = (s64)le64(out_buf);
+    report[n++] = devcall(devid, 0x50, 0, 0, sizeof out_buf);        /* no such bus call */
+    report[n++] = hypercall(HC_DEVCALL, devid, MODEL_BASE + 1, 0x40000000UL);  /* block outside guest memory */
+    report[n++] = devcall(devid, MODEL_BASE + 1, hello, 9, 4);       /* reply larger than the buffer */
+    report[n++] = devcall(devid, MODEL_BASE + 2, 0, 0, sizeof out_buf);       /* test-echo CALL_FAIL */
+    finish(0, n);
+}
+
 /* rdi = mode, rsi = argument (set by the VMM). */
 __attribute__((section(".text.start"), noreturn)) void _start(u64 mode, u64 arg) {
     switch (mode) {
@@ -144,6 +207,7 @@ __attribute__((section(".text.start"), noreturn)) void _start(u64 mode, u64 arg)
     case MODE_PING: ping(arg); break;
     case MODE_OPEN: open_and_hold(arg); break;
     case MODE_DOORBELL: doorbell(arg & 0xffffffffUL, arg >> 32); break;
+    case MODE_DEVCALL: devcalls(arg); break;
     }
     report[0] = (s64)mode;
     finish(0xBAD, 1);

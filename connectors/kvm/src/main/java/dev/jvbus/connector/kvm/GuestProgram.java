@@ -31,7 +31,7 @@ public record GuestProgram(String name, byte[] bytes) {
 
     /** How a guest is told what to do: its two entry arguments (rdi, rsi). The modes of guest/vbus-guest.c. */
     public enum Mode {
-        ENUMERATE(0), BAD_CALLS(1), SPIN(2), UD2(3), PING(4), OPEN(5), DOORBELL(6);
+        ENUMERATE(0), BAD_CALLS(1), SPIN(2), UD2(3), PING(4), OPEN(5), DOORBELL(6), DEVCALL(7);
 
         final long value;
 

@@ -26,10 +26,13 @@ public final class HypercallAbi {
 
     // Status codes: a hypercall returns a value >= 0 in rax on success, one of these on failure.
     public static final long BAD_VERB = -1, NEGOTIATE_FIRST = -2, UNSUPPORTED_VERSION = -3, BAD_BLOCK = -4, NO_SUCH_DEVICE = -5,
-            BUSY = -6, NOT_OPEN = -7, DEVICE_ERROR = -8, NOT_YET = -9, INTERNAL = -10, LIMIT = -11;
+            BUSY = -6, NOT_OPEN = -7, DEVICE_ERROR = -8, NOT_YET = -9, INTERNAL = -10, LIMIT = -11, BAD_ARGUMENT = -12;
 
     /** One ENUMERATE entry: u32 devid, u32 reserved (0), char type[24] (UTF-8, NUL-padded, cut to 23 bytes). */
     public static final int ENUMERATE_ENTRY = 32, TYPE_BYTES = 24;
+
+    /** DEVCALL's parameter block: u64 in_addr, u32 in_len, u32 out_cap, u64 out_addr, u64 reserved. */
+    public static final int DEVCALL_BLOCK = 32;
 
     /** The largest parameter block the VMM reads or writes for one hypercall. */
     public static final long MAX_BLOCK = 64 * 1024;
@@ -51,6 +54,7 @@ public final class HypercallAbi {
             case -9 -> "NOT_YET";
             case -10 -> "INTERNAL";
             case -11 -> "LIMIT";
+            case -12 -> "BAD_ARGUMENT";
             default -> "status " + status;
         };
     }

@@ -2,6 +2,8 @@ package dev.jvbus.connector.kvm;
 
 import static dev.jvbus.connector.kvm.HypercallAbi.*;
 
+import dev.jvbus.connector.shm.protocol.ProtocolException;
+import dev.jvbus.connector.shm.server.BusCalls;
 import dev.jvbus.core.bus.Attachment;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.DevId;
@@ -39,10 +41,9 @@ import java.util.logging.Logger;
  * the guest, the VMM and the bus go on.
  *
  * <p>The bus side of every verb is bus-core's own ({@link Container#devices()}, {@link Device#attach},
- * {@link Attachment#setMemory}, {@link Attachment#setDoorbells}); the shm connector's Session decodes
- * the same verbs from a socket. DEVCALL answers {@link HypercallAbi#NOT_YET} for now: its decoding
- * (bus calls and model calls over an {@link Attachment}) lives inside shm's Session and is to be
- * shared, not copied (HYPERCALLS.md).
+ * {@link Attachment#setMemory}, {@link Attachment#setDoorbells}); DEVCALL's func decoding is the
+ * shm connector's {@link BusCalls}, shared with its Session, so a func and its payload mean the same
+ * on both connectors.
  *
  * <p>DEVSHM needs no fd: the device is given a window of the VM's own memory, which lives until the
  * VM closes, after every device was detached. SHMSIGNAL gives a queue a kick eventfd bound to the
@@ -91,7 +92,7 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
                 case DEVCLOSE -> devClose(a0);
                 case DEVSHM -> devShm(a0, a1, a2);
                 case SHMSIGNAL -> shmSignal(a0, a1);
-                case DEVCALL -> refuse(NOT_YET, "verb " + verb + " is defined but not decoded by this VMM yet");
+                case DEVCALL -> devCall(a0, a1, a2);
                 default -> refuse(BAD_VERB, "no verb 0x" + Integer.toHexString(verb));
             };
         } catch (GuestMemoryException e) {
@@ -172,6 +173,50 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
         a.close();
         releaseDoorbells(a.devid());
         return 0;
+    }
+
+    /**
+     * rdi = devid, rsi = func, rcx = address of the 32-byte block {in_addr, in_len, out_cap, out_addr}.
+     * The block is read once; the input and output ranges are checked before the call, so a bad
+     * range is refused before the device sees anything. Writes min(reply, out_cap) bytes and returns
+     * the reply's full length (more than out_cap: the guest's buffer was too small, the call happened).
+     */
+    private long devCall(long devid, long func, long blockAddress) throws GuestMemoryException {
+        Attachment a = requireOpen(devid);
+        if (a == null) return refuse(NOT_OPEN, "DEVCALL: device " + Long.toUnsignedString(devid) + " is not open in this micro-VM");
+        if (func < 0 || func > 0xFFFF_FFFFL) return refuse(BAD_ARGUMENT, "DEVCALL func " + Long.toUnsignedString(func) + " is not 32-bit");
+        MemorySegment block = memory.slice(blockAddress, DEVCALL_BLOCK);
+        long inAddress = block.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
+        long inLength = Integer.toUnsignedLong(block.get(ValueLayout.JAVA_INT_UNALIGNED, 8));
+        long outCapacity = Integer.toUnsignedLong(block.get(ValueLayout.JAVA_INT_UNALIGNED, 12));
+        long outAddress = block.get(ValueLayout.JAVA_LONG_UNALIGNED, 16);
+        if (inLength > MAX_BLOCK || outCapacity > MAX_BLOCK)
+            return refuse(BAD_BLOCK, "DEVCALL in " + inLength + " / out " + outCapacity + " bytes (limit " + MAX_BLOCK + " each)");
+        byte[] payload = inLength == 0 ? new byte[0] : memory.slice(inAddress, inLength).toArray(ValueLayout.JAVA_BYTE);
+        MemorySegment out = outCapacity == 0 ? MemorySegment.NULL : memory.slice(outAddress, outCapacity);
+        BusCalls.Outcome outcome;
+        try {
+            outcome = BusCalls.call(a, (int) func, payload);
+        } catch (ProtocolException e) {
+            return refuse(switch (e.code()) {
+                case BAD_MESSAGE -> BAD_ARGUMENT;
+                case DEVICE_ERROR -> DEVICE_ERROR;
+                case NO_SUCH_DEVICE -> NO_SUCH_DEVICE;
+                case BUSY -> BUSY;
+                case NOT_OPEN -> NOT_OPEN;
+                case LIMIT -> LIMIT;
+                default -> INTERNAL;
+            }, "DEVCALL 0x" + Long.toHexString(func) + " on " + a.devid() + ": " + e.getMessage());
+        }
+        // A reset dropped the device's doorbells: nothing signals ours any more.
+        if (outcome.reset()) releaseDoorbells(a.devid());
+        byte[] reply = outcome.reply();
+        int written = (int) Math.min(reply.length, outCapacity);
+        if (written > 0) {
+            MemorySegment.copy(reply, 0, out, ValueLayout.JAVA_BYTE, 0, written);
+            memory.markDirty(outAddress, written);
+        }
+        return reply.length;
     }
 
     private Attachment requireOpen(long devid) {

@@ -154,6 +154,32 @@ class MicroVmHypercallTest {
     }
 
     @Test
+    void devcallsReachTheDeviceWithTheFuncsAndPayloadsOfTheShmProtocol() {
+        Device device = mine.devices().getFirst();
+        RunReport r;
+        try (MicroVm vm = MicroVm.create(mine, GuestProgram.vbusGuest(), MEMORY)) {
+            r = vm.run(GuestProgram.Mode.DEVCALL, device.devid().unsigned(), GENEROUS);
+            assertThat(device.features().negotiated() & 1).as("ECHO_F_UPPERCASE negotiated, until the VM lets go").isEqualTo(1);
+        }
+        assertThat(r).as(r.describe()).isInstanceOf(RunReport.Exited.class);
+        List<Long> w = ((RunReport.Exited) r).words();
+        long offered = w.get(3);
+        assertThat(offered & 1).as("ECHO_F_UPPERCASE offered").isEqualTo(1);
+        assertThat(w).as(r.describe()).hasSize(13);
+        assertThat(List.of(w.get(0), w.get(1), w.get(2))).containsExactly(1L, 0L, 8L);   // NEGOTIATE, DEVOPEN, GET_FEATURES: 8 bytes
+        assertThat(w.get(4)).as("SET_FEATURES").isZero();
+        assertThat(w.get(5)).as("SET_STATUS replies 4 bytes").isEqualTo(4);
+        assertThat(w.get(6)).as("status after FEATURES_OK").isEqualTo(11);
+        assertThat(w.get(7)).as("echo length").isEqualTo(9);
+        assertThat(typePrefix(w.get(8))).as("echoed in upper case: UPPERCASE was negotiated").isEqualTo("HELLO KV");
+        assertThat(HypercallAbi.statusName(w.get(9))).as("bus call 0x50").isEqualTo("BAD_ARGUMENT");
+        assertThat(HypercallAbi.statusName(w.get(10))).as("block outside memory").isEqualTo("BAD_BLOCK");
+        assertThat(w.get(11)).as("a 9-byte reply into a 4-byte buffer: the full length comes back").isEqualTo(9);
+        assertThat(HypercallAbi.statusName(w.get(12))).as("the model refused").isEqualTo("DEVICE_ERROR");
+        assertThat(device.holder()).as("released when the micro-VM closed").isEmpty();
+    }
+
+    @Test
     void creatingRunningAndClosingMicroVmsLeavesNoFdOpen() throws Exception {
         bootEveryWay();   // warm-up: classes and jars the first run loads stay open for the JVM's life
         try (FdLedger fds = new FdLedger()) {
