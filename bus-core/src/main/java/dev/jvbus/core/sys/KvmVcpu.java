@@ -128,7 +128,7 @@ public final class KvmVcpu implements AutoCloseable {
         if (runThreadId == 0) runThreadId = LibC.syscall(KvmAbi.SYS_GETTID, 0, 0, 0, 0, 0, 0);
         if (LibC.ioctl(fd.number(), KvmAbi.RUN, 0) < 0) {
             int errno = Errno.last();
-            if (errno == Errno.EINTR || errno == Errno.EAGAIN) return EXIT_INTR;
+            if (errno == Errno.EINTR) return EXIT_INTR;   // a signal, or immediate_exit set before entry
             throw Errno.failure("KVM_RUN", errno);
         }
         return run.get(ValueLayout.JAVA_INT, KvmAbi.RUN_EXIT_REASON);
