@@ -53,6 +53,7 @@ final class KvmAbi {
     static final long CR0_PE = 1L, CR0_MP = 1L << 1, CR0_ET = 1L << 4, CR0_NE = 1L << 5, CR0_WP = 1L << 16, CR0_PG = 1L << 31;
     static final long CR4_PAE = 1L << 5;
     static final long EFER_LME = 1L << 8, EFER_LMA = 1L << 10;
+    static final long RFLAGS_IOPL3 = 3L << 12;
 
     // Linux x86-64 syscall numbers: no glibc wrapper for tgkill before 2.30, so all go through syscall(2).
     static final long SYS_GETTID = 186, SYS_TGKILL = 234;

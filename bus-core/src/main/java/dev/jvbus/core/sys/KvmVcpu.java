@@ -101,7 +101,10 @@ public final class KvmVcpu implements AutoCloseable {
             r.set(ValueLayout.JAVA_LONG, KvmAbi.REG_RSP, entry.rsp());
             r.set(ValueLayout.JAVA_LONG, KvmAbi.REG_RDI, entry.rdi());
             r.set(ValueLayout.JAVA_LONG, KvmAbi.REG_RSI, entry.rsi());
-            r.set(ValueLayout.JAVA_LONG, KvmAbi.REG_RFLAGS, 0x2L);          // bit 1 is reserved and set; interrupts off
+            // Bit 1 is reserved and set; interrupts off; IOPL 3: on VMX/SVM hardware the CPU checks I/O
+            // permission (CPL <= IOPL, else the TSS bitmap) before it exits on in/out, so a CPL3 guest needs
+            // IOPL 3 for its port hypercalls to reach the VMM rather than #GP. (kvm_pvm exits either way.)
+            r.set(ValueLayout.JAVA_LONG, KvmAbi.REG_RFLAGS, 0x2L | KvmAbi.RFLAGS_IOPL3);
             Errno.check(LibC.ioctl(fd.number(), KvmAbi.SET_REGS, r.address()), "KVM_SET_REGS");
         }
     }
