@@ -1,12 +1,10 @@
 package dev.jvbus.connector.shm.server;
 
-import dev.jvbus.connector.shm.protocol.BusCall;
 import dev.jvbus.connector.shm.protocol.Codec;
 import dev.jvbus.connector.shm.protocol.ErrorCode;
 import dev.jvbus.connector.shm.protocol.FrameChannel;
 import dev.jvbus.connector.shm.protocol.Message;
 import dev.jvbus.connector.shm.protocol.Message.Reply;
-import dev.jvbus.connector.shm.protocol.PayloadReader;
 import dev.jvbus.connector.shm.protocol.ProtocolException;
 import dev.jvbus.connector.shm.protocol.Wire;
 import dev.jvbus.core.bus.Attachment;
@@ -20,8 +18,6 @@ import dev.jvbus.core.bus.DeviceObserver;
 import dev.jvbus.core.bus.NoSuchDeviceException;
 import dev.jvbus.core.bus.SessionInfo;
 import dev.jvbus.core.bus.Subscription;
-import dev.jvbus.core.model.DeviceFault;
-import dev.jvbus.core.model.QueueConfig;
 import dev.jvbus.core.sys.Errno;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.FdStat;
@@ -65,7 +61,6 @@ import java.util.logging.Logger;
  */
 final class Session implements Runnable, DeviceObserver {
     private static final Logger LOG = Logger.getLogger(Session.class.getName());
-    private static final byte[] NOTHING = new byte[0];
 
     private final Container container;
     private final FrameChannel channel;
@@ -297,68 +292,10 @@ final class Session implements Runnable, DeviceObserver {
 
     private Reply devCall(Message.DevCall call) throws Refusal, ProtocolException {
         OpenDevice d = requireOpen(call.devid());
-        Attachment a = d.attachment();
-        int func = call.func();
-        PayloadReader in = new PayloadReader(BusCall.name(func), call.payload());
-        try {
-            byte[] out = switch (func) {
-                case BusCall.GET_FEATURES -> { in.end(); yield BusCall.u64(a.offeredFeatures()); }
-                case BusCall.SET_FEATURES -> {
-                    long bits = in.u64("features");
-                    in.end();
-                    a.ackFeatures(bits);
-                    yield NOTHING;
-                }
-                case BusCall.GET_STATUS -> { in.end(); yield BusCall.u32(a.status().bits()); }
-                case BusCall.SET_STATUS -> {
-                    int status = in.u32("status");
-                    in.end();
-                    a.writeStatus(status);
-                    // A reset dropped the device's memory table and doorbells: now nothing uses them.
-                    if (status == 0) d.releaseDataPath();
-                    yield BusCall.u32(a.status().bits());
-                }
-                case BusCall.READ_CONFIG -> {
-                    int offset = in.u32("offset"), length = in.u32("length");
-                    in.end();
-                    if (length < 0 || length > Wire.MAX_FRAME / 2)
-                        throw new Refusal(ErrorCode.BAD_MESSAGE, "READ_CONFIG length " + Integer.toUnsignedString(length) + " is too large");
-                    yield a.readConfig(offset, length);
-                }
-                case BusCall.WRITE_CONFIG -> {
-                    int offset = in.u32("offset");
-                    a.writeConfig(offset, in.rest());
-                    yield NOTHING;
-                }
-                case BusCall.CONFIG_GENERATION -> { in.end(); yield BusCall.u32(a.configGeneration()); }
-                case BusCall.SET_QUEUE -> {
-                    QueueConfig q = new QueueConfig(in.u16("queue"), in.u16("size"), in.u64("desc"), in.u64("avail"), in.u64("used"));
-                    in.end();
-                    a.setQueue(q);
-                    yield NOTHING;
-                }
-                case BusCall.ENABLE_QUEUE -> {
-                    int queue = in.u16("queue");
-                    boolean enable = in.u8("enable") != 0;
-                    in.end();
-                    a.enableQueue(queue, enable);
-                    yield NOTHING;
-                }
-                case BusCall.GET_NEGOTIATED -> { in.end(); yield BusCall.u64(a.negotiatedFeatures()); }
-                default -> {
-                    if (Integer.compareUnsigned(func, BusCall.MODEL_BASE) < 0)
-                        throw new Refusal(ErrorCode.BAD_MESSAGE, "unknown bus call 0x" + Integer.toHexString(func)
-                                + "; bus calls are 0x01..0x0a, model calls start at 0x100");
-                    // Models number their verbs from 0; the wire offsets them past the bus's own.
-                    yield a.call(func - BusCall.MODEL_BASE, call.payload());
-                }
-            };
-            return Reply.ok(out);
-        } catch (DeviceFault f) {
-            throw new Refusal(ErrorCode.DEVICE_ERROR, "device " + call.devid() + ": " + f.getMessage());
-        } catch (DeviceException e) {
-            throw new Refusal(ErrorCode.DEVICE_ERROR, e.getMessage());
-        }
+        BusCalls.Outcome out = BusCalls.call(d.attachment(), call.func(), call.payload());
+        // A reset dropped the device's memory table and doorbells: now nothing uses them.
+        if (out.reset()) d.releaseDataPath();
+        return Reply.ok(out.reply());
     }
 
     private Reply devShm(Message.DevShm s, OwnedFds fds) throws Refusal {

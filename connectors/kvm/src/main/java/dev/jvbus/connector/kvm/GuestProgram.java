@@ -1,0 +1,40 @@
+package dev.jvbus.connector.kvm;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+
+/** A flat x86-64 binary the VMM loads at {@link GuestLayout#PROGRAM} and enters at its first byte. */
+public record GuestProgram(String name, byte[] bytes) {
+    /** The resource holding the bundled vbus guest driver (built from guest/vbus-guest.c by guest/build.sh). */
+    public static final String VBUS_GUEST_RESOURCE = "vbus-guest.bin";
+
+    public GuestProgram {
+        if (bytes.length == 0) throw new IllegalArgumentException("guest program '" + name + "' is empty");
+        bytes = bytes.clone();
+    }
+
+    @Override
+    public byte[] bytes() { return bytes.clone(); }
+
+    public int size() { return bytes.length; }
+
+    /** The vbus guest driver bundled with this connector. */
+    public static GuestProgram vbusGuest() {
+        try (InputStream in = GuestProgram.class.getResourceAsStream(VBUS_GUEST_RESOURCE)) {
+            if (in == null) throw new IllegalStateException("resource " + VBUS_GUEST_RESOURCE + " is missing from connector-kvm");
+            return new GuestProgram(VBUS_GUEST_RESOURCE, in.readAllBytes());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** How a guest is told what to do: its two entry arguments (rdi, rsi). The modes of guest/vbus-guest.c. */
+    public enum Mode {
+        ENUMERATE(0), BAD_CALLS(1), SPIN(2), UD2(3), PING(4), OPEN(5), DOORBELL(6), DEVCALL(7);
+
+        final long value;
+
+        Mode(long value) { this.value = value; }
+    }
+}
