@@ -11,7 +11,7 @@ import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
 
 @SpringBootTest(properties = {"spring.main.keep-alive=false", "jvbus.default.container=embedded",
-        "jvbus.runtime-dir=${java.io.tmpdir}/jvbus-app-test"})
+        "jvbus.runtime-dir=${java.io.tmpdir}/jvbus-app-test", "jvbus.data-dir=${java.io.tmpdir}/jvbus-app-test/data"})
 class DefaultTopologyTest {
     @Autowired
     Bus bus;
