@@ -1,5 +1,6 @@
 package dev.jvbus.app.service;
 
+import dev.jvbus.app.store.TopologyRecorder;
 import dev.jvbus.core.bus.Bus;
 import java.util.function.Supplier;
 import org.springframework.context.ApplicationEventPublisher;
@@ -15,10 +16,12 @@ import org.springframework.stereotype.Component;
 public class BusChanges {
     private final Bus bus;
     private final ApplicationEventPublisher events;
+    private final TopologyRecorder recorder;
 
-    BusChanges(Bus bus, ApplicationEventPublisher events) {
+    BusChanges(Bus bus, ApplicationEventPublisher events, TopologyRecorder recorder) {
         this.bus = bus;
         this.events = events;
+        this.recorder = recorder;
     }
 
     /** What a change returns: its result and the event that tells others about it. */
@@ -28,7 +31,13 @@ public class BusChanges {
     public <T> T apply(Supplier<Outcome<T>> change) {
         Outcome<T> done;
         synchronized (this) {
-            done = change.get();
+            try {
+                done = change.get();
+            } finally {
+                // What the bus holds now, whether the change went through or stopped half-way
+                // (a forced delete that unplugged some devices, then failed): the store follows the bus.
+                recorder.record(bus);
+            }
         }
         if (done.event() != null) events.publishEvent(done.event());
         return done.result();
