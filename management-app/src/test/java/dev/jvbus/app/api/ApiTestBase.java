@@ -1,6 +1,10 @@
 package dev.jvbus.app.api;
 
+import dev.jvbus.app.TestDirs;
+import java.nio.file.Path;
 import org.springframework.beans.factory.annotation.Value;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
 import org.springframework.boot.test.context.SpringBootTest;
 
 /**
@@ -10,8 +14,6 @@ import org.springframework.boot.test.context.SpringBootTest;
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
         "spring.main.keep-alive=false",
         "jvbus.default.container=embedded",
-        "jvbus.runtime-dir=${java.io.tmpdir}/jvbus-api-test/run",
-        "jvbus.data-dir=${java.io.tmpdir}/jvbus-api-test/data",
         "jvbus.security.users[0].name=admin",
         "jvbus.security.users[0].password={noop}admin-secret",
         "jvbus.security.users[0].role=admin",
@@ -19,6 +21,15 @@ import org.springframework.boot.test.context.SpringBootTest;
         "jvbus.security.users[1].password={noop}viewer-secret",
         "jvbus.security.users[1].role=viewer"})
 abstract class ApiTestBase {
+    /** Fresh per test JVM: the topology store must not carry one run's containers into the next. */
+    private static final Path DIR = TestDirs.fresh("jvbus-api-test");
+
+    @DynamicPropertySource
+    static void directories(DynamicPropertyRegistry r) {
+        r.add("jvbus.runtime-dir", () -> DIR.resolve("run").toString());
+        r.add("jvbus.data-dir", () -> DIR.resolve("data").toString());
+    }
+
     @Value("${local.server.port}")
     int port;
 
