@@ -1,13 +1,15 @@
 package dev.jvbus.app;
 
 import dev.jvbus.connector.shm.server.ShmConnector;
+import dev.jvbus.app.store.TopologyRecorder;
+import dev.jvbus.app.store.TopologyStartup;
 import dev.jvbus.connector.vhostuser.VhostUserConnector;
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.bus.ExposureInfo;
+import dev.jvbus.net.Networks;
 import java.io.PrintStream;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.springframework.beans.factory.annotation.Value;
@@ -31,14 +33,19 @@ class DefaultTopology implements ApplicationRunner {
     private final List<String> deviceTypes;
     private final String network;
     private final PrintStream out = System.out;
+    private final TopologyStartup startup;
+    private final TopologyRecorder recorder;
 
     DefaultTopology(Bus bus, ShmConnector shm, VhostUserConnector vhostUser,
                     @Value("${jvbus.default.container:default}") String containerName,
                     @Value("${jvbus.default.devices:venet,virtio-net}") List<String> deviceTypes,
-                    @Value("${jvbus.default.network:lan0}") String network) {
+                    @Value("${jvbus.default.network:lan0}") String network,
+                    TopologyStartup startup, TopologyRecorder recorder) {
         this.bus = bus;
         this.shm = shm;
         this.vhostUser = vhostUser;
+        this.startup = startup;
+        this.recorder = recorder;
         this.containerName = containerName;
         this.deviceTypes = deviceTypes;
         this.network = network;
@@ -46,19 +53,28 @@ class DefaultTopology implements ApplicationRunner {
 
     @Override
     public void run(ApplicationArguments args) throws Exception {
-        Container c = bus.container(containerName).orElseGet(() -> bus.createContainer(containerName));
         out.println("jvbus: device models on the class path: " + (bus.models().types().isEmpty() ? "none" : bus.models().types()));
-        List<Device> made = new ArrayList<>();
+        if (!startup.restored()) createDefault();   // first start only: afterwards the store is the truth
+        for (Container c : bus.containers()) expose(c);
+    }
+
+    private void createDefault() {
+        Container c = bus.container(containerName).orElseGet(() -> bus.createContainer(containerName));
+        Networks.of(c).getOrCreate(network);
         for (String type : deviceTypes) {
             if (bus.models().model(type).isEmpty()) {
                 out.println("jvbus: model '" + type + "' is not on the class path, so the default container has no " + type + " device");
                 continue;
             }
             Device d = c.addDevice(type, -1L, Map.of("network", network));
-            made.add(d);
             out.println("jvbus: container '" + c.name() + "' devid " + d.devid() + " type " + d.type() + " on network '" + network
                     + "' offers " + d.featureCatalog().names(d.features().offered()));
         }
+        recorder.record(bus);
+    }
+
+    private void expose(Container c) {
+        List<Device> made = c.devices();
         ExposureInfo container = shm.expose(c.name()).info();
         out.println("jvbus: shm socket for container '" + c.name() + "': " + container.socket());
         for (Device d : made) {
@@ -74,14 +90,8 @@ class DefaultTopology implements ApplicationRunner {
      * front-end was given; the switch holds the device's port to the device's MAC, so say which one.
      */
     private static String frontEndMac(Device d) {
-        return d.model().config().field("mac")
-                .filter(f -> f.width() == 6)
-                .map(f -> {
-                    byte[] c = d.configSnapshot();
-                    StringBuilder mac = new StringBuilder();
-                    for (int i = 0; i < 6; i++) mac.append(i == 0 ? "" : ":").append(String.format("%02x", c[f.offset() + i]));
-                    return " (give the front-end mac=" + mac + ": the switch drops frames from any other source MAC)";
-                })
+        return TopologyRecorder.macOf(d)
+                .map(mac -> " (give the front-end mac=" + mac + ": the switch drops frames from any other source MAC)")
                 .orElse("");
     }
 }

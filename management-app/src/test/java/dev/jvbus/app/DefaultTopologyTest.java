@@ -9,10 +9,19 @@ import java.nio.file.attribute.PosixFilePermissions;
 import org.junit.jupiter.api.Test;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.test.context.DynamicPropertyRegistry;
+import org.springframework.test.context.DynamicPropertySource;
 
-@SpringBootTest(properties = {"spring.main.keep-alive=false", "jvbus.default.container=embedded",
-        "jvbus.runtime-dir=${java.io.tmpdir}/jvbus-app-test"})
+@SpringBootTest(properties = {"spring.main.keep-alive=false", "jvbus.default.container=embedded"})
 class DefaultTopologyTest {
+    private static final Path DIR = TestDirs.fresh("jvbus-app-test");
+
+    @DynamicPropertySource
+    static void directories(DynamicPropertyRegistry r) {
+        r.add("jvbus.runtime-dir", () -> DIR.resolve("run").toString());
+        r.add("jvbus.data-dir", () -> DIR.resolve("data").toString());
+    }
+
     @Autowired
     Bus bus;
 
@@ -22,7 +31,7 @@ class DefaultTopologyTest {
         long present = java.util.stream.Stream.of("venet", "virtio-net").filter(t -> bus.models().model(t).isPresent()).count();
         assertThat(c.devices()).hasSize((int) present);
         assertThat(c.devices()).allSatisfy(d -> assertThat(d.status().bits()).isZero());
-        Path sock = Path.of(System.getProperty("java.io.tmpdir"), "jvbus-app-test", "embedded.sock");
+        Path sock = DIR.resolve("run").resolve("embedded.sock");
         assertThat(Files.exists(sock)).isTrue();
         assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(sock))).isEqualTo("rw-------");
     }

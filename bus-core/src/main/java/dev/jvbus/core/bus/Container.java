@@ -109,18 +109,50 @@ public final class Container {
      * A model that refuses its parameters throws IllegalArgumentException, reported as a BusException.
      */
     public Device addDevice(String type, long featureLimit, Map<String, String> params) {
+        return add(null, type, featureLimit, params);
+    }
+
+    /**
+     * Adds a fresh device under a devid an operator's records name: the management app recreating
+     * its stored topology after a restart, so guests and scripts find the devids they knew. The
+     * devid must never have been used in this container.
+     */
+    public Device addDevice(DevId devid, String type, long featureLimit, Map<String, String> params) {
+        return add(Objects.requireNonNull(devid), type, featureLimit, params);
+    }
+
+    private Device add(DevId wanted, String type, long featureLimit, Map<String, String> params) {
         DeviceModel model = models.model(type).orElseThrow(() ->
                 new BusException("unknown device type '" + type + "'; this bus has " + models.types()));
         Device d;
         synchronized (this) {
             checkLive();
             checkRoom();
-            DevId id = allocate();
+            DevId id = wanted == null ? allocate() : claim(wanted);
             d = newDevice(id, model, featureLimit, params);
             devices.put(id, d);
         }
         emit(new ContainerEvent.DeviceAdded(name, d.devid(), type));
         return d;
+    }
+
+    /** The devid the next {@link #addDevice(String)} would try first: every devid below it was used or skipped. */
+    public synchronized long nextDevid() {
+        return nextDevid;
+    }
+
+    /**
+     * Never allocates a devid below {@code next} (an operator's records say those were used, before a
+     * restart of the app): a devid, once used in a container, is not handed out again. Only moves forward.
+     */
+    public synchronized void skipDevidsBelow(long next) {
+        if (next > nextDevid) nextDevid = Math.min(next, 0x1_0000_0000L);
+    }
+
+    private DevId claim(DevId id) {
+        if (id.value() == 0) throw new BusException("devid 0 is never allocated");
+        if (!everUsed.add(id)) throw new BusException("devid " + id + " is or was in use in container '" + name + "'");
+        return id;
     }
 
     /**

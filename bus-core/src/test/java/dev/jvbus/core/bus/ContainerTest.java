@@ -28,6 +28,29 @@ class ContainerTest {
     }
 
     @Test
+    void aDeviceAddedUnderARecordedDevidKeepsItAndAllocationSkipsIt() {
+        Container c = bus.createContainer("a");
+        Device recorded = c.addDevice(new DevId(2), EchoModel.TYPE, -1L, Map.of());
+        assertThat(recorded.devid()).isEqualTo(new DevId(2));
+        assertThat(recorded.status().bits()).isZero();
+        assertThat(c.addDevice(EchoModel.TYPE).devid()).isEqualTo(new DevId(1));
+        assertThat(c.addDevice(EchoModel.TYPE).devid()).isEqualTo(new DevId(3));
+        assertThatThrownBy(() -> c.addDevice(new DevId(2), EchoModel.TYPE, -1L, Map.of()))
+                .isInstanceOf(BusException.class).hasMessageContaining("devid 2 is or was in use");
+        assertThatThrownBy(() -> c.addDevice(new DevId(0), EchoModel.TYPE, -1L, Map.of()))
+                .isInstanceOf(BusException.class).hasMessageContaining("devid 0");
+    }
+
+    @Test
+    void devidsARestartedAppRecordsAsUsedAreSkipped() {
+        Container c = bus.createContainer("a");
+        c.skipDevidsBelow(7);
+        c.skipDevidsBelow(3);   // only forward
+        assertThat(c.addDevice(EchoModel.TYPE).devid()).isEqualTo(new DevId(7));
+        assertThat(c.nextDevid()).isEqualTo(8);
+    }
+
+    @Test
     void restoredDevidIsClaimedAndSkippedByLaterAllocation() {
         Container c = bus.createContainer("a");
         DeviceState saved = new DeviceState(EchoModel.TYPE, 2, 0, -1L, 0, new byte[8], List.of(), Map.of(), EchoModel.EchoState.ZERO);

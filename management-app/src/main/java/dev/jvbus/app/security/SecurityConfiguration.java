@@ -1,0 +1,67 @@
+package dev.jvbus.app.security;
+
+import dev.jvbus.app.DataDirectory;
+import java.util.ArrayList;
+import java.util.List;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.http.HttpMethod;
+import dev.jvbus.app.service.ProblemType;
+import org.springframework.security.config.annotation.web.builders.HttpSecurity;
+import org.springframework.security.config.http.SessionCreationPolicy;
+import org.springframework.security.core.userdetails.User;
+import org.springframework.security.core.userdetails.UserDetails;
+import org.springframework.security.core.userdetails.UserDetailsService;
+import org.springframework.security.crypto.factory.PasswordEncoderFactories;
+import org.springframework.security.crypto.password.PasswordEncoder;
+import org.springframework.security.provisioning.InMemoryUserDetailsManager;
+import org.springframework.security.web.SecurityFilterChain;
+
+/**
+ * Two roles: an admin changes things, a viewer only reads. The API takes HTTP Basic and keeps no
+ * session (so no CSRF token: nothing rides on a cookie); {@code /actuator/health} answers anyone,
+ * for an orchestrator's liveness probe; everything else needs credentials.
+ */
+@Configuration(proxyBeanMethods = false)
+@EnableConfigurationProperties(SecurityProperties.class)
+class SecurityConfiguration {
+
+    @Bean
+    PasswordEncoder passwordEncoder() {
+        return PasswordEncoderFactories.createDelegatingPasswordEncoder();
+    }
+
+    @Bean
+    UserDetailsService users(SecurityProperties props, PasswordEncoder encoder, DataDirectory data) {
+        List<UserDetails> users = new ArrayList<>();
+        boolean adminConfigured = false;
+        for (SecurityProperties.User u : props.users()) {
+            if (u.name() == null || u.password() == null || u.role() == null)
+                throw new IllegalStateException("jvbus.security.users: every user needs a name, a password (hash) and a role (admin or viewer)");
+            adminConfigured |= u.name().equals("admin");
+            users.add(User.withUsername(u.name()).password(u.password()).roles(u.role().name()).build());
+        }
+        if (!adminConfigured)
+            users.add(User.withUsername("admin").password(AdminPassword.hash(data.path(), encoder, System.out)).roles("ADMIN").build());
+        return new InMemoryUserDetailsManager(users);
+    }
+
+    @Bean
+    SecurityFilterChain api(HttpSecurity http) throws Exception {
+        return http
+                .authorizeHttpRequests(a -> a
+                        .requestMatchers("/actuator/health", "/actuator/health/**").permitAll()
+                        .requestMatchers("/error").permitAll()   // the problem document of a refused request, whoever sent it
+                        .requestMatchers(HttpMethod.GET, "/**").hasAnyRole("ADMIN", "VIEWER")
+                        .requestMatchers(HttpMethod.HEAD, "/**").hasAnyRole("ADMIN", "VIEWER")
+                        .anyRequest().hasRole("ADMIN"))
+                .httpBasic(b -> b.authenticationEntryPoint((req, res, e) -> ProblemResponses.write(res, ProblemType.UNAUTHENTICATED,
+                        "this needs credentials: HTTP Basic (user admin, or a user from jvbus.security.users)", true)))
+                .exceptionHandling(x -> x.accessDeniedHandler((req, res, e) -> ProblemResponses.write(res, ProblemType.FORBIDDEN,
+                        req.getMethod() + " " + req.getRequestURI() + " changes the bus: it needs the admin role", false)))
+                .csrf(c -> c.disable())
+                .sessionManagement(s -> s.sessionCreationPolicy(SessionCreationPolicy.STATELESS))
+                .build();
+    }
+}

@@ -1,0 +1,112 @@
+package dev.jvbus.app.service;
+
+import dev.jvbus.core.bus.BusException;
+import dev.jvbus.core.bus.Container;
+import dev.jvbus.core.bus.DevId;
+import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.bus.DeviceStatus;
+import dev.jvbus.core.bus.NoSuchDeviceException;
+import dev.jvbus.core.feature.FeatureCatalog;
+import dev.jvbus.core.feature.FeatureView;
+import dev.jvbus.core.model.DeviceModel;
+import dev.jvbus.core.model.QueueSpec;
+import dev.jvbus.net.Networks;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.IntStream;
+import org.springframework.stereotype.Service;
+
+/** Devices: hotplug, list, show, hot-remove. */
+@Service
+public class DeviceService {
+    private final BusChanges changes;
+    private final ContainerService containers;
+
+    public DeviceService(BusChanges changes, ContainerService containers) {
+        this.changes = changes;
+        this.containers = containers;
+    }
+
+    public List<DeviceView> list(String container) {
+        return containers.require(container).devices().stream().map(DeviceService::view).toList();
+    }
+
+    public DeviceView show(String container, long devid) {
+        return view(require(container, devid));
+    }
+
+    /**
+     * Hotplugs a device. Everything an operator can get wrong is checked before the bus is asked,
+     * so a refused hotplug leaves nothing behind: no device, no port, no socket.
+     */
+    public DeviceView add(String container, DeviceRequest request) {
+        return changes.apply(() -> {
+            Container c = containers.require(container);
+            if (request.type() == null || request.type().isBlank())
+                throw new OperationRefused(ProblemType.INVALID_PARAMETER, "a device needs a \"type\"; this bus has "
+                        + changes.bus().models().types(), Map.of("field", "type"));
+            DeviceModel model = changes.bus().models().model(request.type()).orElseThrow(() -> new OperationRefused(
+                    ProblemType.UNKNOWN_DEVICE_TYPE, "unknown device type '" + request.type() + "'; this bus has "
+                            + changes.bus().models().types(), Map.of("field", "type")));
+            long limit = (request.limit() == null ? FeatureLimit.NONE : request.limit()).mask(model.type(), model.features());
+            Map<String, String> params = request.modelParameters();
+            if (request.network() != null && Networks.of(c).network(request.network()).isEmpty())
+                throw new OperationRefused(ProblemType.NO_SUCH_NETWORK, "no network '" + request.network() + "' in container '"
+                        + container + "'; create it first (it has " + Networks.of(c).names() + ")", Map.of("field", "network"));
+            if (c.devices().size() >= c.deviceLimit())
+                throw new OperationRefused(ProblemType.LIMIT_REACHED, "container '" + container + "' already has its limit of "
+                        + c.deviceLimit() + " devices");
+            Device d;
+            try {
+                d = c.addDevice(model.type(), limit, params);
+            } catch (BusException e) {
+                // What is left is the model refusing its parameters (it says which and why).
+                throw new OperationRefused(ProblemType.INVALID_PARAMETER, e.getMessage());
+            }
+            return new BusChanges.Outcome<>(view(d), null);   // the container's DeviceAdded event is forwarded
+        });
+    }
+
+    /** Unplugs the device: it is reset, its driver told, its port closed. */
+    public void remove(String container, long devid) {
+        changes.apply(() -> {
+            require(container, devid);
+            removeUnchecked(container, devid);
+            return new BusChanges.Outcome<>(null, null);
+        });
+    }
+
+    /** For a change already inside the door (a forced network delete). */
+    void removeUnchecked(String container, long devid) {
+        containers.require(container).removeDevice(new DevId((int) devid));
+    }
+
+    public Device require(String container, long devid) {
+        Container c = containers.require(container);
+        if (devid < 0 || devid > 0xFFFF_FFFFL)
+            throw new OperationRefused(ProblemType.NO_SUCH_DEVICE, "not a devid (unsigned 32-bit number): " + devid);
+        try {
+            return c.device(new DevId((int) devid));
+        } catch (NoSuchDeviceException e) {
+            throw new OperationRefused(ProblemType.NO_SUCH_DEVICE, "no device " + devid + " in container '" + container
+                    + "'; it has " + c.devices().stream().map(x -> x.devid().unsigned()).toList());
+        }
+    }
+
+    static DeviceView view(Device d) {
+        FeatureCatalog cat = d.featureCatalog();
+        FeatureView f = d.features();
+        List<DeviceView.Queue> queues = new ArrayList<>();
+        var layout = d.model().queues();
+        IntStream.range(0, layout.count()).forEach(i -> {
+            QueueSpec q = layout.queue(i);
+            queues.add(new DeviceView.Queue(i, q.name(), q.kind().name().toLowerCase(), q.maxSize(), q.required()));
+        });
+        return new DeviceView(d.container(), d.devid().unsigned(), d.type(), DeviceStatus.names(d.status().bits()),
+                d.needsResetReason().orElse(null),
+                new DeviceView.Features(f.availableNames(cat), f.limitedNames(cat), f.offeredNames(cat), f.negotiatedNames(cat)),
+                Map.copyOf(d.params()), queues);
+    }
+
+}

@@ -1,0 +1,47 @@
+package dev.jvbus.app.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.swagger.v3.parser.OpenAPIV3Parser;
+import io.swagger.v3.parser.core.models.ParseOptions;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+class OpenApiDocumentTest extends ApiTestBase {
+
+    /** Every endpoint of the API, path to methods, as the contract in issue 12 fixes them. */
+    private static final Map<String, Set<String>> ENDPOINTS = Map.of(
+            "/api/v1/containers", Set.of("get", "post"),
+            "/api/v1/containers/{name}", Set.of("get", "delete"),
+            "/api/v1/containers/{container}/networks", Set.of("get", "post"),
+            "/api/v1/containers/{container}/networks/{name}", Set.of("get", "delete"),
+            "/api/v1/containers/{container}/devices", Set.of("get", "post"),
+            "/api/v1/containers/{container}/devices/{devid}", Set.of("get", "delete"),
+            "/api/v1/events", Set.of("get"));
+
+    @Test
+    void theDocumentIsValidOpenApi3AndListsEveryEndpoint() {
+        var r = viewer().get("/v3/api-docs");
+        assertThat(r.status()).as(r.toString()).isEqualTo(200);
+        ParseOptions strict = new ParseOptions();
+        strict.setResolve(true);
+        var parsed = new OpenAPIV3Parser().readContents(r.body(), null, strict);
+        assertThat(parsed.getMessages()).as("OpenAPI validation messages").isEmpty();
+        var api = parsed.getOpenAPI();
+        assertThat(api.getOpenapi()).startsWith("3.");
+        ENDPOINTS.forEach((path, methods) -> {
+            var item = api.getPaths().get(path);
+            assertThat(item).as(path).isNotNull();
+            assertThat(item.readOperationsMap().keySet().stream().map(m -> m.name().toLowerCase()))
+                    .as(path).containsExactlyInAnyOrderElementsOf(methods);
+        });
+        assertThat(api.getPaths().keySet()).as("no endpoint outside the contract").allMatch(ENDPOINTS::containsKey);
+    }
+
+    @Test
+    void theDocumentAndSwaggerUiNeedCredentials() {
+        assertThat(anonymous().get("/v3/api-docs").status()).isEqualTo(401);
+        assertThat(viewer().get("/swagger-ui.html").status()).isIn(200, 302);
+    }
+}
