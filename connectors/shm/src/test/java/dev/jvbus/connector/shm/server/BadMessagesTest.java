@@ -27,6 +27,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Malformed requests over a real socket: each gets its error reply, the same session then does a
@@ -40,14 +41,14 @@ class BadMessagesTest {
     @TempDir
     Path dir;
     private final FdLedger fds = new FdLedger();
-    private ShmFixture fx;
+    @RegisterExtension
+    final ShmFixture fx = new ShmFixture();
     private Container c;
     private RawClient bad;
     private RawClient bystander;
 
     @BeforeEach
     void setUp() throws Exception {
-        fx = new ShmFixture();
         c = fx.container("bad", 2);
         bad = RawClient.greeted(fx.socket("bad"));
         assertThat(bad.request(new Message.DevOpen(DEV1)).isOk()).isTrue();
@@ -63,7 +64,6 @@ class BadMessagesTest {
         assertThat(new String(echo.payload(), StandardCharsets.UTF_8)).isEqualTo("still here");
         bad.close();
         bystander.close();
-        fx.close();
         fds.close();
     }
 
