@@ -149,7 +149,7 @@ public final class ClientDevice implements AutoCloseable {
             EventFd kick = EventFd.create(), call = EventFd.create();
             try {
                 SplitVirtqueueDriver driver = SplitVirtqueueDriver.create(i, sizes[i], desc, avail, used,
-                        memory.guestMemory(), eventIdx, indirect, Notifier.of(kick));
+                        memory.guestMemory(), eventIdx, indirect, false, Notifier.of(kick));
                 ClientQueue q = new ClientQueue(config, kick, call, driver);
                 setQueue(config);
                 setDoorbells(i, kick, call);
