@@ -69,7 +69,7 @@ class BadMessagesTest {
 
     /** The same session goes on: a well-formed request succeeds after the error. */
     private void sessionCarriesOn() throws Exception {
-        Reply r = bad.request(new Message.DevCall(DEV1, BusCall.GET_STATUS, new byte[0]));
+        Reply r = bad.request(new Message.DevCall(DEV1, BusCall.GET_STATUS.func, new byte[0]));
         assertThat(r.isOk()).as(r.toString()).isTrue();
     }
 
@@ -101,7 +101,7 @@ class BadMessagesTest {
 
     @Test
     void aTruncatedBusCallPayloadIsABadMessage() throws Exception {
-        Reply r = refused(() -> bad.request(new Message.DevCall(DEV1, BusCall.SET_QUEUE, new byte[] {0, 0, 8})));
+        Reply r = refused(() -> bad.request(new Message.DevCall(DEV1, BusCall.SET_QUEUE.func, new byte[] {0, 0, 8})));
         assertError(r, ErrorCode.BAD_MESSAGE, "SET_QUEUE payload truncated");
         sessionCarriesOn();
     }
@@ -255,7 +255,7 @@ class BadMessagesTest {
 
     @Test
     void callsOnADeviceNotOpenHereAreNotOpen() throws Exception {
-        assertError(refused(() -> bad.request(new Message.DevCall(DEV2, BusCall.GET_STATUS, new byte[0]))), ErrorCode.NOT_OPEN,
+        assertError(refused(() -> bad.request(new Message.DevCall(DEV2, BusCall.GET_STATUS.func, new byte[0]))), ErrorCode.NOT_OPEN,
                 "device 2 is not open");
         assertError(refused(() -> bad.request(new Message.DevOpen(DEV2))), ErrorCode.BUSY, "already open by shm client 'raw'");
         assertError(refused(() -> bad.request(new Message.DevCall(DEV1, 0x42, new byte[0]))), ErrorCode.BAD_MESSAGE,
