@@ -22,7 +22,6 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -179,11 +178,8 @@ class BadMessagesTest {
 
     @Test
     void anOPathFdAndAReadOnlyFdOfAFileTheClientMayNotWriteAreRefusedAndTheFileIsUnchanged() throws Exception {
-        // The bus may run as root (TAPs): reopening this file through /proc would succeed read-write.
         Path secret = dir.resolve("secret");
-        byte[] content = "another user's key".repeat(500).getBytes(StandardCharsets.US_ASCII);
-        Files.write(secret, content);
-        Files.setPosixFilePermissions(secret, PosixFilePermissions.fromString("r--------"));
+        byte[] content = HostileFds.readOnlyFile(secret, "another user's key".repeat(500));
         try (OwnedFd path = HostileFds.openPath(secret); OwnedFd readOnly = HostileFds.openReadOnly(secret)) {
             assertError(refused(() -> bad.request(new Message.DevShm(DEV1, 0, 4096, 0), path.number())), ErrorCode.BAD_FDS,
                     "DEVSHM fd was opened O_PATH");
