@@ -9,17 +9,26 @@ import org.agrona.concurrent.UnsafeBuffer;
 final class FdStream {
     private FdStream() {}
 
-    static final class Writer implements Transport.Producer {
-        private final int fd;
-        private final int size;
-        private final MemorySegment msg;
-        private final UnsafeBuffer view;
+    /** What both ends hold: the fd, and one message-sized buffer (64-byte aligned) with an Agrona view of it. */
+    private abstract static sealed class End permits Writer, Reader {
+        final int fd;
+        final int size;
+        final MemorySegment msg;
+        final UnsafeBuffer view;
 
-        Writer(int fd, int size) {
+        End(int fd, int size) {
             this.fd = fd;
             this.size = size;
             this.msg = Arena.ofAuto().allocate(size, 64);
             this.view = new UnsafeBuffer(msg.address(), size);
+        }
+
+        public void close() { Posix.close(fd); }
+    }
+
+    static final class Writer extends End implements Transport.Producer {
+        Writer(int fd, int size) {
+            super(fd, size);
             Message.init(view, size);
         }
 
@@ -28,22 +37,11 @@ final class FdStream {
             Message.stamp(view, size, seq);
             Posix.writeFully(fd, msg, size);
         }
-
-        @Override
-        public void close() { Posix.close(fd); }
     }
 
-    static final class Reader implements Transport.Consumer {
-        private final int fd;
-        private final int size;
-        private final MemorySegment msg;
-        private final UnsafeBuffer view;
-
+    static final class Reader extends End implements Transport.Consumer {
         Reader(int fd, int size) {
-            this.fd = fd;
-            this.size = size;
-            this.msg = Arena.ofAuto().allocate(size, 64);
-            this.view = new UnsafeBuffer(msg.address(), size);
+            super(fd, size);
         }
 
         @Override
@@ -52,8 +50,5 @@ final class FdStream {
             sink.onMessage(view.getLong(0), view.getLong(size - 8), size);
             return 1;
         }
-
-        @Override
-        public void close() { Posix.close(fd); }
     }
 }

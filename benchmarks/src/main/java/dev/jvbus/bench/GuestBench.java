@@ -2,14 +2,13 @@ package dev.jvbus.bench;
 
 import dev.jvbus.connector.vhostuser.VhostUserBackend;
 import dev.jvbus.connector.vhostuser.testing.GuestImage;
-import dev.jvbus.connector.vhostuser.testing.NetNs;
 import dev.jvbus.connector.vhostuser.testing.ProcessConsole;
 import dev.jvbus.connector.vhostuser.testing.QemuGuest;
 import dev.jvbus.connector.vhostuser.testing.Tools;
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
-import dev.jvbus.core.sys.NetNamespace;
+import dev.jvbus.core.testing.TestNetns;
 import dev.jvbus.model.virtionet.VirtioNetModel;
 import dev.jvbus.net.L2Switch;
 import dev.jvbus.net.Networks;
@@ -99,11 +98,11 @@ public final class GuestBench {
         Path sock = Files.createTempDirectory("jvbus-bench-guest").resolve("vhost.sock");
         Map<String, List<Round>> results = new LinkedHashMap<>();
         sides.forEach(s -> results.put(s, new ArrayList<>()));
-        try (NetNs qemuNs = NetNs.create().tap("jvbtap0", PEER + "/24");
-             NetNs oursNs = NetNs.create();
-             TapPort tap = TapPort.create(sw, "jvbtap0", NetNamespace.named(oursNs.name()), true);
+        try (TestNetns qemuNs = TestNetns.createOrSkip().tap("jvbtap0", PEER + "/24");
+             TestNetns oursNs = TestNetns.createOrSkip();
+             TapPort tap = TapPort.create(sw, "jvbtap0", oursNs.namespace(), true);
              VhostUserBackend backend = VhostUserBackend.serve(device, sock)) {
-            oursNs.exec("ip", "addr", "add", PEER + "/24", "dev", "jvbtap0");
+            oursNs.address("jvbtap0", PEER + "/24");
             if (warmup) {
                 for (String side : sides) {
                     Round w = round(side, "warmup", qemuNs, oursNs, sock, 3, 2);
@@ -126,8 +125,8 @@ public final class GuestBench {
         report(results, rounds);
     }
 
-    private static Round round(String side, String tag, NetNs qemuNs, NetNs oursNs, Path sock, int seconds, int pings) throws Exception {
-        NetNs serverNs = side.equals("ours") ? oursNs : qemuNs;
+    private static Round round(String side, String tag, TestNetns qemuNs, TestNetns oursNs, Path sock, int seconds, int pings) throws Exception {
+        TestNetns serverNs = side.equals("ours") ? oursNs : qemuNs;
         String name = "bench-" + side + "-" + tag;
         try (ProcessConsole server = ProcessConsole.start("iperf3-" + name,
                 serverNs.wrap(List.of(Tools.IPERF3.path().toString(), "-s", "-1", "-B", PEER, "--forceflush")),

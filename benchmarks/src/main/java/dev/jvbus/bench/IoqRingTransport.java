@@ -5,8 +5,8 @@ import dev.jvbus.core.ring.ioq.IoqDevice;
 import dev.jvbus.core.ring.ioq.IoqDriver;
 import dev.jvbus.core.ring.ioq.IoqLayout;
 import dev.jvbus.core.ring.ioq.ShmSignal;
-import dev.jvbus.core.signal.DoorbellWait;
 import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.sys.EventFd;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -28,9 +28,8 @@ import java.util.function.BooleanSupplier;
  * ({@code publishCompleted}: one inuse.head store) and notifies the driver. The driver
  * lays the ring out in its own process; the device attaches once the ring magic is there.
  *
- * <p>Waiting: SPIN spins on the ring with the signal masked. ADAPTIVE spins (masked) for
- * {@link RingMemory#SPIN_NANOS}, then follows {@link ShmSignal}'s receive pass (beginPass, look at the
- * ring, endPass, enable) and {@link DoorbellWait}'s await on the eventfd, then masks again.
+ * <p>Waiting: {@link RingWait} with the signal masked while running; to sleep, {@link ShmSignal}'s
+ * receive pass, then unmask ({@link #waitOn}).
  */
 public final class IoqRingTransport implements Transport {
     @Override public String name() { return "ioq"; }
@@ -40,6 +39,18 @@ public final class IoqRingTransport implements Transport {
     static long slotsOffset(int count) { return RingMemory.align(IoqLayout.ringSize(count), 64); }
 
     static long bytes(int count, int slotSize) { return RingMemory.align(slotsOffset(count) + (long) count * slotSize, 4096); }
+
+    /**
+     * A side's {@link RingWait} on its own shm-signal, masked while it runs: to sleep it runs
+     * {@link ShmSignal}'s receive pass (beginPass, look at the ring, endPass) and unmasks; any of
+     * those seeing work or an inject means look again instead.
+     */
+    static RingWait waitOn(WaitMode mode, EventFd bell, ShmSignal sig, BooleanSupplier work) {
+        return new RingWait(mode, bell, work, () -> {
+            sig.beginPass();
+            return work.getAsBoolean() || sig.endPass() || sig.enable();
+        }, sig::disable, sig::isDirty);
+    }
 
     @Override
     public Setup setup(Case c) {
@@ -84,10 +95,7 @@ public final class IoqRingTransport implements Transport {
         private final MemorySegment msg;
         private final int size, slotSize;
         private final long slots;
-        private final boolean spin;
-        private final DoorbellWait waiter;
-        private final BooleanSupplier completed;
-        private final BooleanSupplier signalled;   // made once, like the consumer's: not per wait
+        private final RingWait wait;
         private int sinceKick;
 
         RingProducer(RingMemory.Attached a, IoqDriver d, int size, WaitMode mode) {
@@ -100,12 +108,7 @@ public final class IoqRingTransport implements Transport {
             this.size = size;
             this.slotSize = a.slotSize();
             this.slots = slotsOffset(a.queueSize());
-            this.spin = mode == WaitMode.SPIN;
-            this.waiter = spin ? null : new DoorbellWait(DoorbellWait.Mode.ADAPTIVE, 0);
-            if (waiter != null) waiter.add(a.call());
-            this.completed = this::reapSome;
-            this.signalled = sig::isDirty;
-            sig.disable();   // masked while running; armed only to sleep
+            this.wait = waitOn(mode, a.call(), sig, this::reapSome);
         }
 
         @Override public void completed(long cookie, long length) { }
@@ -136,26 +139,15 @@ public final class IoqRingTransport implements Transport {
             }
         }
 
+        /** The ring is full: reap completions, waiting for them if there are none. */
         private void reclaim() throws QueueFault {
             while (true) {
-                if (d.reap(this, Integer.MAX_VALUE) > 0) return;
+                d.reap(this, Integer.MAX_VALUE);       // (the wait's look reaps too: room is what counts)
+                if (d.hasRoom()) return;
                 if (d.fault() != null) throw d.fault();
                 sinceKick = 0;
                 d.kick();
-                if (spin) {
-                    while (!reapSome()) Thread.onSpinWait();
-                    return;
-                }
-                if (SplitRingTransport.spinFor(completed)) return;
-                sig.beginPass();
-                if (reapSome()) return;
-                if (sig.endPass()) continue;
-                if (sig.enable()) {
-                    sig.disable();
-                    continue;
-                }
-                waiter.await(signalled);
-                sig.disable();
+                wait.await();
             }
         }
 
@@ -171,7 +163,7 @@ public final class IoqRingTransport implements Transport {
 
         @Override
         public void close() {
-            if (waiter != null) waiter.close();
+            wait.close();
             a.close();
         }
     }
@@ -181,10 +173,7 @@ public final class IoqRingTransport implements Transport {
         private final IoqDevice dev;
         private final ShmSignal sig;
         private final MemorySegment copy;
-        private final boolean spin;
-        private final DoorbellWait waiter;
-        private final BooleanSupplier dirty;
-        private final BooleanSupplier peekWork = this::peek;
+        private final RingWait wait;
         private IoqDevice.Buffer held;
         private int unnotified;
 
@@ -193,11 +182,7 @@ public final class IoqRingTransport implements Transport {
             this.dev = dev;
             this.sig = dev.signal();
             this.copy = MemorySegment.ofArray(new byte[Math.max(size, Message.MIN_SIZE)]);
-            this.spin = mode == WaitMode.SPIN;
-            this.waiter = spin ? null : new DoorbellWait(DoorbellWait.Mode.ADAPTIVE, 0);
-            if (waiter != null) waiter.add(a.kick());
-            this.dirty = sig::isDirty;
-            sig.disable();
+            this.wait = waitOn(mode, a.kick(), sig, this::peek);
         }
 
         /** Takes the next buffer into {@code held} if there is one (the spin condition). */
@@ -240,20 +225,7 @@ public final class IoqRingTransport implements Transport {
                         dev.publishCompleted();
                         dev.notifyDriver();
                     }
-                    if (spin) {
-                        while (!peek()) Thread.onSpinWait();
-                        continue;
-                    }
-                    if (SplitRingTransport.spinFor(peekWork)) continue;
-                    sig.beginPass();
-                    if (peek()) continue;
-                    if (sig.endPass()) continue;
-                    if (sig.enable()) {
-                        sig.disable();
-                        continue;
-                    }
-                    waiter.await(dirty);
-                    sig.disable();
+                    wait.await();
                 }
             } catch (QueueFault f) {
                 throw new IOException(f);
@@ -262,7 +234,7 @@ public final class IoqRingTransport implements Transport {
 
         @Override
         public void close() {
-            if (waiter != null) waiter.close();
+            wait.close();
             a.close();
         }
     }

@@ -5,14 +5,12 @@ import dev.jvbus.core.ring.virtio.DescriptorChain;
 import dev.jvbus.core.ring.virtio.SplitRingLayout;
 import dev.jvbus.core.ring.virtio.SplitVirtqueue;
 import dev.jvbus.core.ring.virtio.SplitVirtqueueDriver;
-import dev.jvbus.core.signal.DoorbellWait;
 import dev.jvbus.core.signal.Notifier;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.List;
-import java.util.function.BooleanSupplier;
 
 /**
  * jvbus's virtio split ring ({@code dev.jvbus.core.ring.virtio}) between the two processes, EVENT_IDX and
@@ -28,10 +26,8 @@ import java.util.function.BooleanSupplier;
  * collected only when no descriptor is free. The consumer is the device side: pop, copy the bytes
  * out into a private buffer, pushUsed, and publishUsed once per batch and whenever the ring is empty.
  *
- * <p>Waiting: SPIN spins on the ring and never arms a doorbell. ADAPTIVE spins with notifications
- * still suppressed for {@link RingMemory#SPIN_NANOS}, then follows {@link DoorbellWait}'s contract:
- * enable (consumer: {@code enableKicks}; producer: {@code enableInterruptsDelayed}, i.e. wake when
- * 3/4 of the ring is free), re-check, await on the eventfd, disable.
+ * <p>Waiting: {@link RingWait}, arming with {@code enableKicks} (consumer) or
+ * {@code enableInterruptsDelayed} (producer: wake when 3/4 of the ring is free).
  */
 public final class SplitRingTransport implements Transport {
     /** Negotiate VIRTIO_F_IN_ORDER (one used element per published batch, no free list); on unless -Djvbus.bench.inOrder=false. */
@@ -93,9 +89,7 @@ public final class SplitRingTransport implements Transport {
         private final MemorySegment msg;
         private final int size, slotSize, mask;
         private final long slots;
-        private final boolean spin;
-        private final DoorbellWait waiter;
-        private final BooleanSupplier hasUsed;
+        private final RingWait wait;
         private int nextSlot;
         private int sinceKick;
 
@@ -109,11 +103,8 @@ public final class SplitRingTransport implements Transport {
             this.slotSize = l.slotSize();
             this.mask = l.queueSize() - 1;
             this.slots = l.slots();
-            this.spin = mode == WaitMode.SPIN;
-            this.waiter = spin ? null : new DoorbellWait(DoorbellWait.Mode.ADAPTIVE, 0);
-            if (waiter != null) waiter.add(a.call());
-            this.hasUsed = q::hasUsed;
-            q.disableInterrupts();
+            // enableInterruptsDelayed: wake when 3/4 of the ring is free, not at the first used buffer
+            this.wait = new RingWait(mode, a.call(), q::hasUsed, q::enableInterruptsDelayed, q::disableInterrupts, q::hasUsed);
         }
 
         @Override
@@ -142,17 +133,7 @@ public final class SplitRingTransport implements Transport {
                 if (q.freeDescriptors() > 0) return;
                 sinceKick = 0;
                 q.kickIfNeeded();                      // the device may be asleep waiting for exactly these
-                if (spin) {
-                    while (!q.hasUsed()) Thread.onSpinWait();
-                    continue;
-                }
-                if (spinFor(hasUsed)) continue;
-                if (q.enableInterruptsDelayed()) {     // re-check after arming: the device may have raced us
-                    q.disableInterrupts();
-                    continue;
-                }
-                waiter.await(hasUsed);
-                q.disableInterrupts();
+                wait.await();
             }
         }
 
@@ -164,7 +145,7 @@ public final class SplitRingTransport implements Transport {
 
         @Override
         public void close() {
-            if (waiter != null) waiter.close();
+            wait.close();
             a.close();
         }
     }
@@ -174,9 +155,7 @@ public final class SplitRingTransport implements Transport {
         private final SplitVirtqueue q;
         private final DescriptorChain chain;
         private final MemorySegment copy;
-        private final boolean spin;
-        private final DoorbellWait waiter;
-        private final BooleanSupplier hasAvailable;
+        private final RingWait wait;
         private int unpublished;
 
         RingConsumer(RingMemory.Attached a, SplitVirtqueue q, int size, WaitMode mode) {
@@ -184,11 +163,7 @@ public final class SplitRingTransport implements Transport {
             this.q = q;
             this.chain = q.newChain();
             this.copy = MemorySegment.ofArray(new byte[Math.max(size, Message.MIN_SIZE)]);
-            this.spin = mode == WaitMode.SPIN;
-            this.waiter = spin ? null : new DoorbellWait(DoorbellWait.Mode.ADAPTIVE, 0);
-            if (waiter != null) waiter.add(a.kick());
-            this.hasAvailable = q::hasAvailable;
-            q.disableKicks();
+            this.wait = new RingWait(mode, a.kick(), q::hasAvailable, q::enableKicks, q::disableKicks, q::hasAvailable);
         }
 
         @Override
@@ -214,17 +189,7 @@ public final class SplitRingTransport implements Transport {
                         q.publishUsed();
                         continue;
                     }
-                    if (spin) {
-                        while (!q.hasAvailable()) Thread.onSpinWait();
-                        continue;
-                    }
-                    if (spinFor(hasAvailable)) continue;
-                    if (q.enableKicks()) {
-                        q.disableKicks();
-                        continue;
-                    }
-                    waiter.await(hasAvailable);
-                    q.disableKicks();
+                    wait.await();
                 }
             } catch (QueueFault f) {
                 throw new IOException(f);
@@ -233,20 +198,8 @@ public final class SplitRingTransport implements Transport {
 
         @Override
         public void close() {
-            if (waiter != null) waiter.close();
+            wait.close();
             a.close();
-        }
-    }
-
-    /** The adaptive mode's bounded spin, notifications still suppressed: true if work came. */
-    static boolean spinFor(BooleanSupplier work) {
-        long start = System.nanoTime();
-        while (true) {
-            for (int i = 0; i < 64; i++) {
-                if (work.getAsBoolean()) return true;
-                Thread.onSpinWait();
-            }
-            if (System.nanoTime() - start >= RingMemory.SPIN_NANOS) return false;
         }
     }
 }

@@ -61,7 +61,7 @@ class DirtyLogTest {
         try (Memfd mem = Memfd.create("guest", 1 << 20); Arena arena = Arena.ofConfined()) {
             GuestMemory gm = GuestMemory.of(new MemoryRegion(0, 1 << 20, mem.segment()));
             DirtyLog log = new DirtyLog(arena.allocate(32, 8));   // 256 pages = the whole 1 MiB
-            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, 16, 0x1000, 0x2000, 0x3000, gm, true, false, Notifier.NONE);
+            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, 16, 0x1000, 0x2000, 0x3000, gm, true, false, false, Notifier.NONE);
             SplitVirtqueue dev = SplitVirtqueue.create(0, 16, 0x1000, 0x2000, 0x3000, gm, true, false, Notifier.NONE);
             BufferList l = new BufferList(1);
             l.writable(0x8000, 64);

@@ -1,6 +1,10 @@
 package dev.jvbus.core.sys;
 
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 
 /**
  * Fds a hostile peer might pass, made for tests (here, beside {@code LibC}, because only the sys
@@ -15,6 +19,18 @@ public final class HostileFds {
     /** {@code open(path, O_PATH)}: names the file, grants no access to it. */
     public static OwnedFd openPath(Path path) {
         return OwnedFd.of(Errno.check(LibC.open(path.toString(), LibC.O_PATH | LibC.O_CLOEXEC), "open(" + path + ", O_PATH)"));
+    }
+
+    /**
+     * Writes {@code text} to {@code file} and makes it {@code r--------}: a file a peer may open and pass
+     * but must not get written through us (the bus may run as root, and reopening it by path, through
+     * /proc, would then succeed read-write). Returns the bytes, to check afterwards that it is unchanged.
+     */
+    public static byte[] readOnlyFile(Path file, String text) throws IOException {
+        byte[] content = text.getBytes(StandardCharsets.US_ASCII);
+        Files.write(file, content);
+        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("r--------"));
+        return content;
     }
 
     /** {@code open(path, O_RDONLY)}. */

@@ -6,10 +6,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -56,11 +54,8 @@ class MemfdAdoptTest {
 
     @Test
     void anOPathFdAndAReadOnlyFdOfAFileAreRefusedAndTheFileIsUnchanged() throws Exception {
-        // The bus may be root (TAPs): reopening this file by path would succeed read-write. The fds do not allow writing.
         Path secret = dir.resolve("secret");
-        byte[] content = "do not overwrite me".repeat(300).getBytes(StandardCharsets.US_ASCII);
-        Files.write(secret, content);
-        Files.setPosixFilePermissions(secret, PosixFilePermissions.fromString("r--------"));
+        byte[] content = HostileFds.readOnlyFile(secret, "do not overwrite me".repeat(300));
         for (MappingRule rule : MappingRule.values()) {
             try (OwnedFd path = HostileFds.openPath(secret); OwnedFd readOnly = HostileFds.openReadOnly(secret)) {
                 assertThatThrownBy(() -> Memfd.adopt(path, 0, 4096, rule)).isInstanceOf(IllegalArgumentException.class)

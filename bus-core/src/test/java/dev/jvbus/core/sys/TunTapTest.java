@@ -18,13 +18,9 @@ class TunTapTest {
     @RegisterExtension
     static final TestNetns.PerClass ns = new TestNetns.PerClass();
 
-    NetNamespace netns() {
-        return NetNamespace.named(ns.name());
-    }
-
     @Test
     void theTapLivesInTheChosenNamespaceWithA12ByteVnetHeaderAndGoesAwayOnClose() {
-        try (TapDevice tap = TapDevice.create("jvtap0", netns(), false);
+        try (TapDevice tap = TapDevice.create("jvtap0", ns.namespace(), false);
              Arena arena = Arena.ofConfined()) {
             assertThat(tap.name()).isEqualTo("jvtap0");
             assertThat(tap.vnetHeaderSize()).isEqualTo(TapDevice.VNET_HDR_SIZE);
@@ -39,7 +35,7 @@ class TunTapTest {
 
     @Test
     void theKernelNumbersTheNameAndUpSetsTheLinkUpInsideTheNamespace() {
-        try (TapDevice tap = TapDevice.create("jvt%d", netns(), true)) {
+        try (TapDevice tap = TapDevice.create("jvt%d", ns.namespace(), true)) {
             assertThat(tap.name()).matches("jvt[0-9]+");
             assertThat(ns.ip("link", "show", tap.name())).containsPattern("<[A-Z,_]*UP[A-Z,_]*>");
         }
@@ -48,7 +44,7 @@ class TunTapTest {
     @Test
     void anArpRequestWrittenFromThisThreadIsAnsweredThroughTheFd() {
         byte[] mac = localMac(7), me = ip(192, 0, 2, 2), kernel = ip(192, 0, 2, 1);
-        try (TapDevice tap = TapDevice.create("jvtap1", netns(), true);
+        try (TapDevice tap = TapDevice.create("jvtap1", ns.namespace(), true);
              Epoll epoll = Epoll.create(1);
              Arena arena = Arena.ofConfined()) {
             ns.ip("addr", "add", "192.0.2.1/24", "dev", "jvtap1");
@@ -79,7 +75,7 @@ class TunTapTest {
 
     @Test
     void offloadsAreSetAndInvalidCombinationsRefusedClearly() {
-        try (TapDevice tap = TapDevice.create("jvtap2", netns(), false)) {
+        try (TapDevice tap = TapDevice.create("jvtap2", ns.namespace(), false)) {
             tap.setOffload(EnumSet.of(TunOffload.CSUM, TunOffload.TSO4, TunOffload.TSO6, TunOffload.TSO_ECN));
             tap.setOffload(Set.of());
             assertThatThrownBy(() -> tap.setOffload(EnumSet.of(TunOffload.TSO4)))

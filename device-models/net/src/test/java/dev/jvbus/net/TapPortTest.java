@@ -3,7 +3,6 @@ package dev.jvbus.net;
 import static dev.jvbus.core.testing.TestFrames.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.jvbus.core.sys.NetNamespace;
 import dev.jvbus.core.testing.StuckDoorbell;
 import dev.jvbus.core.testing.TestFrames;
 import dev.jvbus.core.testing.TestNetns;
@@ -76,9 +75,8 @@ class TapPortTest {
     }
 
     TapPort tapUp(String ifname) {
-        TapPort tap = TapPort.create(sw, ifname, NetNamespace.named(ns.name()), false);
-        ns.ip("addr", "add", "192.0.2.1/24", "dev", ifname);
-        ns.ip("link", "set", ifname, "up");
+        TapPort tap = TapPort.create(sw, ifname, ns.namespace(), false);
+        ns.address(ifname, "192.0.2.1/24");
         return tap;
     }
 
@@ -133,7 +131,7 @@ class TapPortTest {
     void framesToATapWhoseLinkIsDownAreDroppedAndCountedAsPortDown() {
         Host host = new Host();
         SwitchPort hostPort = sw.join(host);
-        try (TapPort tap = TapPort.create(sw, "jvtap1", NetNamespace.named(ns.name()), false)) {
+        try (TapPort tap = TapPort.create(sw, "jvtap1", ns.namespace(), false)) {
             send(hostPort, arpRequest(HOST_MAC, HOST_IP, KERNEL_IP));
             assertThat(tap.switchPort().stats().dropped(DropReason.PORT_DOWN)).isEqualTo(1);
             assertThat(tap.stats().linkDown()).isEqualTo(1);

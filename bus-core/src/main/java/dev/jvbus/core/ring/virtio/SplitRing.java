@@ -83,6 +83,20 @@ final class SplitRing {
         return s;
     }
 
+    /** The driver's setup of a fresh ring: the header it owns (avail flags, idx, used_event) back to 0. */
+    void resetAvailHeader() {
+        availFlagsRelease(0);
+        usedEventRelease(0);
+        availIdxRelease(0);
+    }
+
+    /** The device's setup of a freshly enabled ring: the header it owns (used flags, idx, avail_event) back to 0. */
+    void resetUsedHeader() {
+        usedFlagsRelease(0);
+        availEventRelease(0);
+        usedIdxRelease(0);
+    }
+
     // ---- available ring ----
     int availIdxAcquire() { return (short) U16_VH.getAcquire(avail, (long) AVAIL_IDX) & 0xffff; }
 

@@ -41,16 +41,8 @@ import java.util.Objects;
  * the used index; a full fence separates publishing the used index (or enabling kicks) from reading
  * {@code used_event}/flags (or re-reading the available index).
  */
-public final class SplitVirtqueue {
-    private final SplitRing ring;
-    private final GuestMemory memory;
-    private final boolean eventIdx;
-    private final boolean indirect;
-    private final boolean inOrder;
+public final class SplitVirtqueue extends SplitRingEnd {
     private final Notifier call;
-    private final int queue;
-    private final int size;
-    private final int mask;
     private final long usedBytes;
 
     private int nextAvail;          // free-running u16: next available slot to consume
@@ -82,59 +74,43 @@ public final class SplitVirtqueue {
     private int[] resubmit = NO_HEADS;
     private int resubmitPos;
 
-    private QueueFault fault;
-
     // Counters: plain fields, read racily by metrics.
-    private long buffersPopped;
-    private long buffersPushed;
-    private long notificationsSent;
-    private long notificationsSuppressed;
-    private long kickEnables;
+    private long buffersPopped, buffersPushed;
+    private long notificationsSent, notificationsSuppressed, kickEnables;
 
-    private SplitVirtqueue(int queue, SplitRing ring, GuestMemory memory, boolean eventIdx, boolean indirect,
-                           boolean inOrder, Notifier call) {
-        this.queue = queue;
-        this.ring = ring;
-        this.memory = memory;
-        this.eventIdx = eventIdx;
-        this.indirect = indirect;
-        this.inOrder = inOrder;
-        this.popHead = inOrder ? new int[ring.size] : null;
-        this.popWritable = inOrder ? new int[ring.size] : null;
-        this.batchHead = -1;
+    private SplitVirtqueue(SplitRing ring, GuestMemory memory, boolean eventIdx, boolean indirect, boolean inOrder,
+                           Notifier call) {
+        super(ring, memory, eventIdx, indirect, inOrder);
         this.call = Objects.requireNonNull(call, "call");
-        this.size = ring.size;
-        this.mask = ring.mask;
         this.usedBytes = ring.layout.usedRingBytes();
         this.inFlight = new boolean[size];
         this.popSequence = new long[size];
+        this.popHead = inOrder ? new int[size] : null;
+        this.popWritable = inOrder ? new int[size] : null;
+        this.batchHead = -1;
     }
 
     /**
      * A device-side queue on a freshly enabled ring: consumes from available index 0 and resets the
-     * device-owned used ring header ({@code flags}, {@code idx}, {@code avail_event}).
+     * device-owned used ring header ({@code flags}, {@code idx}, {@code avail_event}). With {@code inOrder}
+     * (negotiated {@code VIRTIO_F_IN_ORDER}) {@link #pushUsed} must return buffers in the order
+     * {@link #pop} took them, and {@link #publishUsed} writes one used element per batch.
      *
      * @throws QueueFault BAD_QUEUE_SIZE or BAD_RING_ADDRESS (areas outside memory or misaligned)
-     */
-    public static SplitVirtqueue create(int queue, int size, long descAddr, long availAddr, long usedAddr,
-                                        GuestMemory memory, boolean eventIdx, boolean indirectDesc, Notifier call)
-            throws QueueFault {
-        return create(queue, size, descAddr, availAddr, usedAddr, memory, eventIdx, indirectDesc, false, call);
-    }
-
-    /**
-     * As {@link #create(int, int, long, long, long, GuestMemory, boolean, boolean, Notifier)}, with
-     * {@code inOrder} = negotiated {@code VIRTIO_F_IN_ORDER}: {@link #pushUsed} must then return buffers
-     * in the order {@link #pop} took them, and {@link #publishUsed} writes one used element per batch.
      */
     public static SplitVirtqueue create(int queue, int size, long descAddr, long availAddr, long usedAddr,
                                         GuestMemory memory, boolean eventIdx, boolean indirectDesc, boolean inOrder,
                                         Notifier call) throws QueueFault {
         SplitRing ring = SplitRing.map(queue, size, descAddr, availAddr, usedAddr, memory);
-        ring.usedFlagsRelease(0);
-        ring.availEventRelease(0);
-        ring.usedIdxRelease(0);
-        return new SplitVirtqueue(queue, ring, memory, eventIdx, indirectDesc, inOrder, call);
+        ring.resetUsedHeader();
+        return new SplitVirtqueue(ring, memory, eventIdx, indirectDesc, inOrder, call);
+    }
+
+    /** {@link #create(int, int, long, long, long, GuestMemory, boolean, boolean, boolean, Notifier) create} without IN_ORDER. */
+    public static SplitVirtqueue create(int queue, int size, long descAddr, long availAddr, long usedAddr,
+                                        GuestMemory memory, boolean eventIdx, boolean indirectDesc, Notifier call)
+            throws QueueFault {
+        return create(queue, size, descAddr, availAddr, usedAddr, memory, eventIdx, indirectDesc, false, call);
     }
 
     /**
@@ -180,7 +156,7 @@ public final class SplitVirtqueue {
         int outstanding = (nextAvail - nextUsed) & 0xffff;
         if (heads.size() != outstanding)
             throw new QueueFault(q, Reason.STATE_MISMATCH, heads.size() + " heads in flight, indices say " + outstanding);
-        SplitVirtqueue vq = new SplitVirtqueue(q, ring, memory, state.eventIdx(), indirectDesc, inOrder, call);
+        SplitVirtqueue vq = new SplitVirtqueue(ring, memory, state.eventIdx(), indirectDesc, inOrder, call);
         vq.restoredBase = nextUsed;
         vq.resubmit = new int[heads.size()];
         for (int i = 0; i < heads.size(); i++) {
@@ -397,11 +373,6 @@ public final class SplitVirtqueue {
         }
     }
 
-    private QueueFault stop(Reason reason, String detail) {
-        fault = new QueueFault(queue, reason, detail);
-        return fault;
-    }
-
     /**
      * Returns buffer {@code head} to the driver with {@code len} bytes written (u32). The element is
      * written now but becomes visible only at the next {@link #publishUsed()}, so a batch of pushes costs
@@ -515,22 +486,9 @@ public final class SplitVirtqueue {
         return ring.availIdxAcquire() != nextAvail;
     }
 
-    public int index() { return queue; }
-
-    public int size() { return size; }
-
     public boolean eventIdx() { return eventIdx; }
 
     public boolean indirectDesc() { return indirect; }
-
-    /** Whether VIRTIO_F_IN_ORDER was negotiated (buffers used in order, one used element per batch). */
-    public boolean inOrder() { return inOrder; }
-
-    /** Whether the queue stopped on a guest error; see {@link #fault()}. */
-    public boolean isStopped() { return fault != null; }
-
-    /** The fault that stopped the queue, or null. */
-    public QueueFault fault() { return fault; }
 
     public int nextAvail() { return nextAvail; }
 

@@ -26,16 +26,8 @@ import java.util.Objects;
  * reading {@code avail_event}/flags (or re-reading the used index); the used index is read with acquire
  * before its elements.
  */
-public final class SplitVirtqueueDriver {
-    private final SplitRing ring;
-    private final GuestMemory memory;
-    private final boolean eventIdx;
-    private final boolean indirect;
-    private final boolean inOrder;
+public final class SplitVirtqueueDriver extends SplitRingEnd {
     private final Notifier kick;
-    private final int queue;
-    private final int size;
-    private final int mask;
 
     private final int[] next;        // free list links, and the links inside a chain we built
     private final int[] chainTail;   // last descriptor of the chain headed here
@@ -58,32 +50,21 @@ public final class SplitVirtqueueDriver {
     private int lastUsed;            // next used slot to collect
     private int usedIdxSeen;
 
-    private QueueFault fault;
+    // Counters: plain fields, read racily by metrics.
+    private long buffersAdded, buffersCollected;
+    private long kicksSent, kicksSuppressed, interruptEnables;
 
-    private long buffersAdded;
-    private long buffersCollected;
-    private long kicksSent;
-    private long kicksSuppressed;
-    private long interruptEnables;
-
-    private SplitVirtqueueDriver(int queue, SplitRing ring, GuestMemory memory, boolean eventIdx, boolean indirect,
-                                 boolean inOrder, Notifier kick) {
-        this.queue = queue;
-        this.ring = ring;
-        this.memory = memory;
-        this.eventIdx = eventIdx;
-        this.indirect = indirect;
-        this.inOrder = inOrder;
-        this.headAt = inOrder ? new int[ring.size] : null;
-        this.posOf = inOrder ? new int[ring.size] : null;
+    private SplitVirtqueueDriver(SplitRing ring, GuestMemory memory, boolean eventIdx, boolean indirect, boolean inOrder,
+                                 Notifier kick) {
+        super(ring, memory, eventIdx, indirect, inOrder);
         this.kick = Objects.requireNonNull(kick, "kick");
-        this.size = ring.size;
-        this.mask = ring.mask;
         this.next = new int[size];
         this.chainTail = new int[size];
         this.chainLen = new int[size];
         this.inFlight = new boolean[size];
         this.writable = new long[size];
+        this.headAt = inOrder ? new int[size] : null;
+        this.posOf = inOrder ? new int[size] : null;
         for (int i = 0; i < size; i++) next[i] = inOrder ? (i + 1) & mask : i + 1;
         this.freeHead = 0;
         this.freeCount = size;
@@ -91,28 +72,17 @@ public final class SplitVirtqueueDriver {
 
     /**
      * Sets up a fresh ring as a driver does before enabling the queue: resets the driver-owned
-     * available ring header ({@code flags}, {@code idx}, {@code used_event}).
-     */
-    public static SplitVirtqueueDriver create(int queue, int size, long descAddr, long availAddr, long usedAddr,
-                                              GuestMemory memory, boolean eventIdx, boolean indirectDesc, Notifier kick)
-            throws QueueFault {
-        return create(queue, size, descAddr, availAddr, usedAddr, memory, eventIdx, indirectDesc, false, kick);
-    }
-
-    /**
-     * As {@link #create(int, int, long, long, long, GuestMemory, boolean, boolean, Notifier)}, with
-     * {@code inOrder} = negotiated {@code VIRTIO_F_IN_ORDER}: descriptors are used round-robin (a chain at
-     * x links to x+1, the last table entry to 0) and freed in order; the device may return a batch as one
-     * used element, checked like any used element.
+     * available ring header ({@code flags}, {@code idx}, {@code used_event}). With {@code inOrder}
+     * (negotiated {@code VIRTIO_F_IN_ORDER}) descriptors are used round-robin (a chain at x links to x+1,
+     * the last table entry to 0) and freed in order; the device may return a batch as one used element,
+     * checked like any used element.
      */
     public static SplitVirtqueueDriver create(int queue, int size, long descAddr, long availAddr, long usedAddr,
                                               GuestMemory memory, boolean eventIdx, boolean indirectDesc, boolean inOrder,
                                               Notifier kick) throws QueueFault {
         SplitRing ring = SplitRing.map(queue, size, descAddr, availAddr, usedAddr, memory);
-        ring.availFlagsRelease(0);
-        ring.usedEventRelease(0);
-        ring.availIdxRelease(0);
-        return new SplitVirtqueueDriver(queue, ring, memory, eventIdx, indirectDesc, inOrder, kick);
+        ring.resetAvailHeader();
+        return new SplitVirtqueueDriver(ring, memory, eventIdx, indirectDesc, inOrder, kick);
     }
 
     /** Free descriptors in the table; a direct chain needs one per segment, an indirect chain one. */
@@ -409,22 +379,6 @@ public final class SplitVirtqueueDriver {
         if (fault != null) return true;
         return lastUsed != usedIdxSeen || ring.usedIdxAcquire() != lastUsed;
     }
-
-    private QueueFault stop(Reason reason, String detail) {
-        fault = new QueueFault(queue, reason, detail);
-        return fault;
-    }
-
-    public int index() { return queue; }
-
-    public int size() { return size; }
-
-    /** Whether VIRTIO_F_IN_ORDER was negotiated. */
-    public boolean inOrder() { return inOrder; }
-
-    public boolean isStopped() { return fault != null; }
-
-    public QueueFault fault() { return fault; }
 
     /** Buffers added and not yet collected. */
     public int outstanding() { return (availIdx - lastUsed) & 0xffff; }

@@ -31,7 +31,7 @@ class SplitRingResumeTest {
 
     @Test
     void theBuffersBetweenTheUsedIndexAndTheBaseAreInFlightOldestFirstAndRestoreCarriesOn() throws QueueFault {
-        SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, SIZE, DESC, AVAIL, USED, gm, false, false, Notifier.NONE);
+        SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, SIZE, DESC, AVAIL, USED, gm, false, false, false, Notifier.NONE);
         SplitVirtqueue dev = SplitVirtqueue.create(0, SIZE, DESC, AVAIL, USED, gm, false, false, Notifier.NONE);
         int[] heads = new int[5];
         for (int i = 0; i < 5; i++) heads[i] = drv.add(0x8000 + 64L * i, 64, true);

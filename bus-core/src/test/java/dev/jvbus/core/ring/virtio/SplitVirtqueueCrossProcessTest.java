@@ -28,7 +28,7 @@ class SplitVirtqueueCrossProcessTest {
     void sequenceNumbersCrossTwoProcessesOnceInOrder(boolean eventIdx) throws Exception {
         try (Memfd mem = Memfd.create("split-xproc", MEMORY_BYTES); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
             GuestMemory memory = SequenceStream.memory(mem.segment());
-            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, Notifier.of(kick));
+            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, false, Notifier.of(kick));
             Driver driver = new Driver(drv, eventIdx, call, memory);
             try (ChildJvm child = ChildJvm.start(DeviceProcess.class, Long.toString(ProcessHandle.current().pid()),
                     Integer.toString(mem.fd()), Integer.toString(kick.fd()), Integer.toString(call.fd()),

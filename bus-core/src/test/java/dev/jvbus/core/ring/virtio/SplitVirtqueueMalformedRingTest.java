@@ -46,7 +46,7 @@ class SplitVirtqueueMalformedRingTest {
         seg = memfd.segment();
         memory = GuestMemory.of(new MemoryRegion(G, MEM, seg));
         healthyCall = EventFd.create();
-        healthyDriver = SplitVirtqueueDriver.create(1, SIZE, OK_DESC, OK_AVAIL, OK_USED, memory, true, true, Notifier.NONE);
+        healthyDriver = SplitVirtqueueDriver.create(1, SIZE, OK_DESC, OK_AVAIL, OK_USED, memory, true, true, false, Notifier.NONE);
         healthyDevice = SplitVirtqueue.create(1, SIZE, OK_DESC, OK_AVAIL, OK_USED, memory, true, true, Notifier.of(healthyCall));
     }
 
@@ -223,7 +223,7 @@ class SplitVirtqueueMalformedRingTest {
                 Reason.BAD_RING_ADDRESS);
         assertSetupFails(() -> SplitVirtqueue.create(0, SIZE, BAD_DESC, BAD_AVAIL, BAD_USED + 2, memory, false, false, Notifier.NONE),
                 Reason.BAD_RING_ADDRESS);
-        assertSetupFails(() -> SplitVirtqueueDriver.create(0, SIZE, BAD_DESC, BAD_AVAIL, -16, memory, false, false, Notifier.NONE),
+        assertSetupFails(() -> SplitVirtqueueDriver.create(0, SIZE, BAD_DESC, BAD_AVAIL, -16, memory, false, false, false, Notifier.NONE),
                 Reason.BAD_RING_ADDRESS);
         healthyRoundTrips();
     }
@@ -240,14 +240,14 @@ class SplitVirtqueueMalformedRingTest {
 
     @Test
     void driverRefusesUsedIndexJump() throws Exception {
-        SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, SIZE, BAD_DESC, BAD_AVAIL, BAD_USED, memory, false, false, Notifier.NONE);
+        SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, SIZE, BAD_DESC, BAD_AVAIL, BAD_USED, memory, false, false, false, Notifier.NONE);
         u16(BAD_USED + USED_IDX, SIZE + 1);
         assertDriverStops(drv, Reason.USED_INDEX_JUMP);
     }
 
     @Test
     void driverRefusesUsedIdNotInFlight() throws Exception {
-        SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, SIZE, BAD_DESC, BAD_AVAIL, BAD_USED, memory, false, false, Notifier.NONE);
+        SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, SIZE, BAD_DESC, BAD_AVAIL, BAD_USED, memory, false, false, false, Notifier.NONE);
         int head = drv.add(new BufferList(1).readable(BUF, 8));
         seg.set(SplitRing.U32, BAD_USED - G + usedElemOffset(0), head + 1);   // an id the driver never offered
         u16(BAD_USED + USED_IDX, 1);
@@ -256,7 +256,7 @@ class SplitVirtqueueMalformedRingTest {
 
     @Test
     void driverRefusesAUsedLengthBeyondWhatTheBufferLetTheDeviceWrite() throws Exception {
-        SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, SIZE, BAD_DESC, BAD_AVAIL, BAD_USED, memory, false, false, Notifier.NONE);
+        SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, SIZE, BAD_DESC, BAD_AVAIL, BAD_USED, memory, false, false, false, Notifier.NONE);
         int full = drv.add(new BufferList(2).readable(BUF, 8).writable(BUF + 8, 16));
         int over = drv.add(new BufferList(2).readable(BUF, 8).writable(BUF + 8, 16));
         usedElem(0, full, 16);      // exactly the writable bytes: fine
@@ -271,7 +271,7 @@ class SplitVirtqueueMalformedRingTest {
 
     @Test
     void driverRefusesAnyUsedLengthForAReadOnlyBuffer() throws Exception {
-        SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, SIZE, BAD_DESC, BAD_AVAIL, BAD_USED, memory, false, false, Notifier.NONE);
+        SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, SIZE, BAD_DESC, BAD_AVAIL, BAD_USED, memory, false, false, false, Notifier.NONE);
         int head = drv.add(BUF, 64, false);
         usedElem(0, head, 0xFFFF_FFFF);   // u32 max: no sign games either
         u16(BAD_USED + USED_IDX, 1);

@@ -72,7 +72,7 @@ class SplitVirtqueueSaveRestoreTest {
     void restoreChecksTheStateAgainstTheRingInMemory() throws Exception {
         try (Memfd mem = Memfd.create("split-restore-check", MEMORY_BYTES); EventFd call = EventFd.create()) {
             GuestMemory memory = SequenceStream.memory(mem.segment());
-            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(3, 8, DESC, AVAIL, USED, memory, true, false, Notifier.NONE);
+            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(3, 8, DESC, AVAIL, USED, memory, true, false, false, Notifier.NONE);
             SplitVirtqueue dev = SplitVirtqueue.create(3, 8, DESC, AVAIL, USED, memory, true, false, Notifier.of(call));
             BufferList list = new BufferList(1);
             for (int i = 0; i < 5; i++) drv.add(list.clear().readable(BUFFERS + 8L * i, 8));

@@ -21,7 +21,7 @@ class SplitVirtqueueStreamTest {
     void tenMillionBuffersArriveOnceInOrderWithFewSignals(boolean eventIdx) throws Exception {
         try (Memfd mem = Memfd.create("split-stream", MEMORY_BYTES); EventFd kick = EventFd.create(); EventFd call = EventFd.create()) {
             GuestMemory memory = SequenceStream.memory(mem.segment());
-            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, Notifier.of(kick));
+            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, false, Notifier.of(kick));
             SplitVirtqueue dev = SplitVirtqueue.create(0, QUEUE_SIZE, DESC, AVAIL, USED, memory, eventIdx, false, Notifier.of(call));
             Device device = new Device(dev, kick);
             Driver driver = new Driver(drv, eventIdx, call, memory);

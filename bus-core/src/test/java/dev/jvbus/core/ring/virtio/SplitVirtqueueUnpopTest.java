@@ -20,7 +20,7 @@ class SplitVirtqueueUnpopTest {
     void unpoppedBuffersComeBackInOrderAndAreNotInFlight() throws Exception {
         try (Memfd m = Memfd.create("unpop", MEM)) {
             GuestMemory mem = GuestMemory.of(new MemoryRegion(G, MEM, m.segment()));
-            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, SIZE, DESC, AVAIL, USED, mem, true, false, Notifier.NONE);
+            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, SIZE, DESC, AVAIL, USED, mem, true, false, false, Notifier.NONE);
             SplitVirtqueue dev = SplitVirtqueue.create(0, SIZE, DESC, AVAIL, USED, mem, true, false, Notifier.NONE);
             BufferList b = new BufferList(1);
             int h0 = drv.add(b.clear().writable(BUF, 100));

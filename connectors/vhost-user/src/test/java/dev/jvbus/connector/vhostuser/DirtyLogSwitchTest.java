@@ -334,8 +334,8 @@ class DirtyLogSwitchTest {
         }
 
         void createRings() throws QueueFault {
-            rxq = SplitVirtqueueDriver.create(0, QSIZE, RX_DESC, RX_AVAIL, RX_USED, memory, true, false, Notifier.of(rxKick));
-            txq = SplitVirtqueueDriver.create(1, QSIZE, TX_DESC, TX_AVAIL, TX_USED, memory, true, false, Notifier.of(txKick));
+            rxq = SplitVirtqueueDriver.create(0, QSIZE, RX_DESC, RX_AVAIL, RX_USED, memory, true, false, false, Notifier.of(rxKick));
+            txq = SplitVirtqueueDriver.create(1, QSIZE, TX_DESC, TX_AVAIL, TX_USED, memory, true, false, false, Notifier.of(txKick));
         }
 
         /** Sends to {@code dst} until stopped, then waits for its tx buffers back; with {@code receive} also keeps rx filled. */

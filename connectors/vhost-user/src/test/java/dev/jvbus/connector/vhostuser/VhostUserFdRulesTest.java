@@ -18,10 +18,8 @@ import dev.jvbus.core.testing.EchoModel;
 import dev.jvbus.core.testing.FdLedger;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -156,11 +154,8 @@ class VhostUserFdRulesTest {
 
     @Test
     void anOPathFdAndAReadOnlyFdOfAFileTheFrontEndMayNotWriteAreRefusedAsMemoryAndAsLogAndTheFileIsUnchanged() throws Exception {
-        // The bus may run as root (TAPs): reopening this file through /proc would succeed read-write.
         Path secret = dir.resolve("secret");
-        byte[] content = "another user's key".repeat(60_000).getBytes(StandardCharsets.US_ASCII);
-        Files.write(secret, content);
-        Files.setPosixFilePermissions(secret, PosixFilePermissions.fromString("r--------"));
+        byte[] content = HostileFds.readOnlyFile(secret, "another user's key".repeat(60_000));
         try (FrontEnd fe = frontEnd(ProtocolFeature.LOG_SHMFD);
              OwnedFd path = HostileFds.openPath(secret); OwnedFd readOnly = HostileFds.openReadOnly(secret)) {
             long[] table = {0, MEM, USER_BASE, 0};

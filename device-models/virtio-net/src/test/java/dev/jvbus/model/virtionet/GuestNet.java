@@ -123,8 +123,8 @@ final class GuestNet implements AutoCloseable {
         int mtu = VirtioNetFeatures.MTU.in(features) ? (int) le16(a.readConfig(VirtioNetModel.CONFIG_MTU, 2)) : 1500;
         rxBufLen = mergeable ? MERGE_BUFFER : 12 + mtu + 18;
         a.setMemory(memory);
-        rxq = SplitVirtqueueDriver.create(0, queueSize, G + RX_RING, G + RX_RING + 0x8000, G + RX_RING + 0x1_0000, memory, eventIdx, indirect, Notifier.of(rxKick));
-        txq = SplitVirtqueueDriver.create(1, queueSize, G + TX_RING, G + TX_RING + 0x8000, G + TX_RING + 0x1_0000, memory, eventIdx, indirect, Notifier.of(txKick));
+        rxq = SplitVirtqueueDriver.create(0, queueSize, G + RX_RING, G + RX_RING + 0x8000, G + RX_RING + 0x1_0000, memory, eventIdx, indirect, false, Notifier.of(rxKick));
+        txq = SplitVirtqueueDriver.create(1, queueSize, G + TX_RING, G + TX_RING + 0x8000, G + TX_RING + 0x1_0000, memory, eventIdx, indirect, false, Notifier.of(txKick));
         a.setQueue(new QueueConfig(0, queueSize, G + RX_RING, G + RX_RING + 0x8000, G + RX_RING + 0x1_0000));
         a.setQueue(new QueueConfig(1, queueSize, G + TX_RING, G + TX_RING + 0x8000, G + TX_RING + 0x1_0000));
         a.setDoorbells(0, rxKick, Notifier.of(rxCall));

@@ -19,6 +19,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Callable;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
@@ -81,6 +82,20 @@ class MacSpoofingTest {
         }
     }
 
+    /** Takes frames with {@code take} until one carries {@code seq}; returns all it took. */
+    static List<byte[]> awaitFrame(Callable<List<byte[]>> take, int seq, String what) {
+        List<byte[]> got = new ArrayList<>();
+        await(() -> {
+            try {
+                got.addAll(take.call());
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+            return got.stream().anyMatch(f -> Frames.seq(f) == seq);
+        }, what);
+        return got;
+    }
+
     /** Frames the virtio-net guest received since the last call. */
     static List<byte[]> take(GuestNet g) throws Exception {
         List<byte[]> out = new ArrayList<>();
@@ -120,15 +135,7 @@ class MacSpoofingTest {
         // The victim keeps its traffic: a peer's unicast to the victim's MAC reaches the victim, not the thief.
         int toVictim = seq + 1;
         peer.send(frame(victimMac, peer.mac(), 60, toVictim), GuestNet.TxLayout.ONE);
-        List<byte[]> atVictim = new ArrayList<>();
-        await(() -> {
-            try {
-                atVictim.addAll(take(victim));
-            } catch (Exception e) {
-                throw new AssertionError(e);
-            }
-            return atVictim.stream().anyMatch(f -> Frames.seq(f) == toVictim);
-        }, "the victim receives the peer's unicast");
+        List<byte[]> atVictim = awaitFrame(() -> take(victim), toVictim, "the victim receives the peer's unicast");
         assertThat(atVictim).noneMatch(f -> src(f) == victimMac);   // nothing of the thief's reached it
         List<byte[]> atThief = take(thief);
         assertThat(atThief).as("the thief got nothing meant for the victim").noneMatch(f -> Frames.seq(f) == toVictim);
@@ -157,15 +164,7 @@ class MacSpoofingTest {
 
         int toVictim = ++seq;
         peer.send(frame(victimMac, peer.mac(), 60, toVictim), GuestNet.TxLayout.ONE);
-        List<byte[]> atVictim = new ArrayList<>();
-        await(() -> {
-            try {
-                atVictim.addAll(take(victim));
-            } catch (Exception e) {
-                throw new AssertionError(e);
-            }
-            return atVictim.stream().anyMatch(f -> Frames.seq(f) == toVictim);
-        }, "the victim receives the peer's unicast");
+        List<byte[]> atVictim = awaitFrame(() -> take(victim), toVictim, "the victim receives the peer's unicast");
         assertThat(take(thief)).noneMatch(f -> Frames.seq(f) == toVictim);
         assertThat(take(peer)).as("the thief's broadcasts reached no one").noneMatch(f -> src(f) == victimMac && Frames.seq(f) != victimsOwn);
     }

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
-import dev.jvbus.core.sys.NetNamespace;
 import dev.jvbus.core.testing.TestFrames;
 import dev.jvbus.core.testing.TestNetns;
 import dev.jvbus.net.L2Switch;
@@ -59,11 +58,10 @@ class VirtioNetTapTest {
         Container c = Bus.withDiscoveredModels().createContainer("vntap-" + ProcessHandle.current().pid());
         L2Switch sw = Networks.of(c).getOrCreate(NETWORK);
         try (GuestNet g = new GuestNet(c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK)), 256);
-             TapPort tap = TapPort.create(sw, IFNAME, NetNamespace.named(ns.name()), false)) {
+             TapPort tap = TapPort.create(sw, IFNAME, ns.namespace(), false)) {
             g.negotiate(-1L).start();
             g.postRx(256);
-            ns.ip("addr", "add", "192.0.2.1/24", "dev", IFNAME);
-            ns.ip("link", "set", IFNAME, "up");
+            ns.address(IFNAME, "192.0.2.1/24");
             byte[] guestMac = MacAddress.toBytes(g.mac());
             String port = ((VirtioNetDevice) g.a.function()).name();
 

@@ -149,7 +149,7 @@ public final class ClientDevice implements AutoCloseable {
             EventFd kick = EventFd.create(), call = EventFd.create();
             try {
                 SplitVirtqueueDriver driver = SplitVirtqueueDriver.create(i, sizes[i], desc, avail, used,
-                        memory.guestMemory(), eventIdx, indirect, Notifier.of(kick));
+                        memory.guestMemory(), eventIdx, indirect, false, Notifier.of(kick));
                 ClientQueue q = new ClientQueue(config, kick, call, driver);
                 setQueue(config);
                 setDoorbells(i, kick, call);
@@ -187,9 +187,13 @@ public final class ClientDevice implements AutoCloseable {
         }
     }
 
-    private int u32(int func, byte[] in) {
+    private byte[] call(BusCall bus, byte[] in) {
+        return call(bus.func, in);
+    }
+
+    private int u32(BusCall func, byte[] in) {
         try {
-            PayloadReader r = new PayloadReader(BusCall.name(func) + " reply", call(func, in));
+            PayloadReader r = new PayloadReader(func + " reply", call(func, in));
             int v = r.u32("value");
             r.end();
             return v;
@@ -198,9 +202,9 @@ public final class ClientDevice implements AutoCloseable {
         }
     }
 
-    private long u64(int func, byte[] in) {
+    private long u64(BusCall func, byte[] in) {
         try {
-            PayloadReader r = new PayloadReader(BusCall.name(func) + " reply", call(func, in));
+            PayloadReader r = new PayloadReader(func + " reply", call(func, in));
             long v = r.u64("value");
             r.end();
             return v;

@@ -6,48 +6,54 @@ package dev.jvbus.connector.shm.protocol;
  * belong to the device's model ({@code venet}'s MACQUERY, LINKUP, ...). Payload layouts are in
  * PROTOCOL.md; all little-endian.
  */
-public final class BusCall {
-    private BusCall() {}
-
+public enum BusCall {
     /** in: nothing; out: u64 offered features. */
-    public static final int GET_FEATURES = 0x01;
+    GET_FEATURES(0x01),
     /** in: u64 features the driver acks; out: nothing. Checked at FEATURES_OK. */
-    public static final int SET_FEATURES = 0x02;
+    SET_FEATURES(0x02),
     /** in: nothing; out: u32 status bits. */
-    public static final int GET_STATUS = 0x03;
+    GET_STATUS(0x03),
     /** in: u32 status (0 resets); out: u32 status after the write. */
-    public static final int SET_STATUS = 0x04;
+    SET_STATUS(0x04),
     /** in: u32 offset, u32 length; out: the bytes. */
-    public static final int READ_CONFIG = 0x05;
+    READ_CONFIG(0x05),
     /** in: u32 offset, then the bytes; out: nothing. */
-    public static final int WRITE_CONFIG = 0x06;
+    WRITE_CONFIG(0x06),
     /** in: nothing; out: u32 config generation. */
-    public static final int CONFIG_GENERATION = 0x07;
+    CONFIG_GENERATION(0x07),
     /** in: u16 queue, u16 size, u64 desc, u64 avail (IOQ: ring head), u64 used (IOQ: 0); out: nothing. */
-    public static final int SET_QUEUE = 0x08;
+    SET_QUEUE(0x08),
     /** in: u16 queue, u8 enable; out: nothing. */
-    public static final int ENABLE_QUEUE = 0x09;
+    ENABLE_QUEUE(0x09),
     /** in: nothing; out: u64 negotiated features. */
-    public static final int GET_NEGOTIATED = 0x0A;
+    GET_NEGOTIATED(0x0A);
 
     /** First function number that belongs to the model: wire func {@code MODEL_BASE + n} is the model's verb {@code n}. */
     public static final int MODEL_BASE = 0x100;
 
-    /** A name for logs and error texts. */
+    private static final BusCall[] BY_FUNC = new BusCall[GET_NEGOTIATED.func + 1];
+
+    static {
+        for (BusCall c : values()) BY_FUNC[c.func] = c;
+    }
+
+    /** The DEVCALL function number on the wire. */
+    public final int func;
+
+    BusCall(int func) {
+        this.func = func;
+    }
+
+    /** The bus call with wire number {@code func}, or null (a model's call, or no call at all). */
+    public static BusCall of(int func) {
+        return func >= 0 && func < BY_FUNC.length ? BY_FUNC[func] : null;
+    }
+
+    /** A name for logs and error texts, for any wire number. */
     public static String name(int func) {
-        return switch (func) {
-            case GET_FEATURES -> "GET_FEATURES";
-            case SET_FEATURES -> "SET_FEATURES";
-            case GET_STATUS -> "GET_STATUS";
-            case SET_STATUS -> "SET_STATUS";
-            case READ_CONFIG -> "READ_CONFIG";
-            case WRITE_CONFIG -> "WRITE_CONFIG";
-            case CONFIG_GENERATION -> "CONFIG_GENERATION";
-            case SET_QUEUE -> "SET_QUEUE";
-            case ENABLE_QUEUE -> "ENABLE_QUEUE";
-            case GET_NEGOTIATED -> "GET_NEGOTIATED";
-            default -> func >= MODEL_BASE ? "model call " + (func - MODEL_BASE) : "bus call 0x" + Integer.toHexString(func);
-        };
+        BusCall c = of(func);
+        if (c != null) return c.name();
+        return func >= MODEL_BASE ? "model call " + (func - MODEL_BASE) : "bus call 0x" + Integer.toHexString(func);
     }
 
     // ---- payload encoders (the client's side; the bus decodes with PayloadReader) ----

@@ -36,50 +36,50 @@ public final class BusCalls {
         PayloadReader in = new PayloadReader(BusCall.name(func), payload);
         boolean reset = false;
         try {
-            byte[] out = switch (func) {
-                case BusCall.GET_FEATURES -> { in.end(); yield BusCall.u64(a.offeredFeatures()); }
-                case BusCall.SET_FEATURES -> {
+            byte[] out = switch (BusCall.of(func)) {
+                case GET_FEATURES -> { in.end(); yield BusCall.u64(a.offeredFeatures()); }
+                case SET_FEATURES -> {
                     long bits = in.u64("features");
                     in.end();
                     a.ackFeatures(bits);
                     yield NOTHING;
                 }
-                case BusCall.GET_STATUS -> { in.end(); yield BusCall.u32(a.status().bits()); }
-                case BusCall.SET_STATUS -> {
+                case GET_STATUS -> { in.end(); yield BusCall.u32(a.status().bits()); }
+                case SET_STATUS -> {
                     int status = in.u32("status");
                     in.end();
                     a.writeStatus(status);
                     reset = status == 0;
                     yield BusCall.u32(a.status().bits());
                 }
-                case BusCall.READ_CONFIG -> {
+                case READ_CONFIG -> {
                     int offset = in.u32("offset"), length = in.u32("length");
                     in.end();
                     if (length < 0 || length > Wire.MAX_FRAME / 2)
                         throw new ProtocolException(ErrorCode.BAD_MESSAGE, "READ_CONFIG length " + Integer.toUnsignedString(length) + " is too large");
                     yield a.readConfig(offset, length);
                 }
-                case BusCall.WRITE_CONFIG -> {
+                case WRITE_CONFIG -> {
                     int offset = in.u32("offset");
                     a.writeConfig(offset, in.rest());
                     yield NOTHING;
                 }
-                case BusCall.CONFIG_GENERATION -> { in.end(); yield BusCall.u32(a.configGeneration()); }
-                case BusCall.SET_QUEUE -> {
+                case CONFIG_GENERATION -> { in.end(); yield BusCall.u32(a.configGeneration()); }
+                case SET_QUEUE -> {
                     QueueConfig q = new QueueConfig(in.u16("queue"), in.u16("size"), in.u64("desc"), in.u64("avail"), in.u64("used"));
                     in.end();
                     a.setQueue(q);
                     yield NOTHING;
                 }
-                case BusCall.ENABLE_QUEUE -> {
+                case ENABLE_QUEUE -> {
                     int queue = in.u16("queue");
                     boolean enable = in.u8("enable") != 0;
                     in.end();
                     a.enableQueue(queue, enable);
                     yield NOTHING;
                 }
-                case BusCall.GET_NEGOTIATED -> { in.end(); yield BusCall.u64(a.negotiatedFeatures()); }
-                default -> {
+                case GET_NEGOTIATED -> { in.end(); yield BusCall.u64(a.negotiatedFeatures()); }
+                case null -> {
                     if (Integer.compareUnsigned(func, BusCall.MODEL_BASE) < 0)
                         throw new ProtocolException(ErrorCode.BAD_MESSAGE, "unknown bus call 0x" + Integer.toHexString(func)
                                 + "; bus calls are 0x01..0x0a, model calls start at 0x100");

@@ -12,23 +12,15 @@ import dev.jvbus.core.testing.ChildJvm;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Claims about separate client processes: each in its own JVM, talking to this bus over its socket. */
 class CrossProcessTest {
-    private ShmFixture fx;
+    @RegisterExtension
+    final ShmFixture fx = new ShmFixture();
 
-    @BeforeEach
-    void setUp() {
-        fx = new ShmFixture();
-    }
 
-    @AfterEach
-    void tearDown() {
-        fx.close();
-    }
 
     private static void awaitOutput(ChildJvm child, String line) throws InterruptedException {
         ShmFixture.eventually("child printed " + line + "; output so far:\n" + child.output(),

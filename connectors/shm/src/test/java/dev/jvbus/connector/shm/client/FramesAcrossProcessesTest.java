@@ -19,9 +19,8 @@ import dev.jvbus.net.PortStats;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Two client processes, each in its own JVM, drive one virtio-net device each over the shm connector;
@@ -49,17 +48,10 @@ class FramesAcrossProcessesTest {
     static final String MAC_A = "02:00:00:00:00:0a", MAC_B = "02:00:00:00:00:0b";
     static final int RX_RING = 1024;     // the receiver's rx ring (NetClientProcess gives the receiver 1024)
 
-    private ShmFixture fx;
+    @RegisterExtension
+    final ShmFixture fx = new ShmFixture();
 
-    @BeforeEach
-    void setUp() {
-        fx = new ShmFixture();
-    }
 
-    @AfterEach
-    void tearDown() {
-        fx.close();
-    }
 
     /** 1 million frames with MRG_RXBUF, into 1024-byte rx buffers: frames over 1012 bytes arrive in two. */
     @Test

@@ -22,11 +22,11 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Malformed requests over a real socket: each gets its error reply, the same session then does a
@@ -40,14 +40,14 @@ class BadMessagesTest {
     @TempDir
     Path dir;
     private final FdLedger fds = new FdLedger();
-    private ShmFixture fx;
+    @RegisterExtension
+    final ShmFixture fx = new ShmFixture();
     private Container c;
     private RawClient bad;
     private RawClient bystander;
 
     @BeforeEach
     void setUp() throws Exception {
-        fx = new ShmFixture();
         c = fx.container("bad", 2);
         bad = RawClient.greeted(fx.socket("bad"));
         assertThat(bad.request(new Message.DevOpen(DEV1)).isOk()).isTrue();
@@ -63,13 +63,12 @@ class BadMessagesTest {
         assertThat(new String(echo.payload(), StandardCharsets.UTF_8)).isEqualTo("still here");
         bad.close();
         bystander.close();
-        fx.close();
         fds.close();
     }
 
     /** The same session goes on: a well-formed request succeeds after the error. */
     private void sessionCarriesOn() throws Exception {
-        Reply r = bad.request(new Message.DevCall(DEV1, BusCall.GET_STATUS, new byte[0]));
+        Reply r = bad.request(new Message.DevCall(DEV1, BusCall.GET_STATUS.func, new byte[0]));
         assertThat(r.isOk()).as(r.toString()).isTrue();
     }
 
@@ -101,7 +100,7 @@ class BadMessagesTest {
 
     @Test
     void aTruncatedBusCallPayloadIsABadMessage() throws Exception {
-        Reply r = refused(() -> bad.request(new Message.DevCall(DEV1, BusCall.SET_QUEUE, new byte[] {0, 0, 8})));
+        Reply r = refused(() -> bad.request(new Message.DevCall(DEV1, BusCall.SET_QUEUE.func, new byte[] {0, 0, 8})));
         assertError(r, ErrorCode.BAD_MESSAGE, "SET_QUEUE payload truncated");
         sessionCarriesOn();
     }
@@ -179,11 +178,8 @@ class BadMessagesTest {
 
     @Test
     void anOPathFdAndAReadOnlyFdOfAFileTheClientMayNotWriteAreRefusedAndTheFileIsUnchanged() throws Exception {
-        // The bus may run as root (TAPs): reopening this file through /proc would succeed read-write.
         Path secret = dir.resolve("secret");
-        byte[] content = "another user's key".repeat(500).getBytes(StandardCharsets.US_ASCII);
-        Files.write(secret, content);
-        Files.setPosixFilePermissions(secret, PosixFilePermissions.fromString("r--------"));
+        byte[] content = HostileFds.readOnlyFile(secret, "another user's key".repeat(500));
         try (OwnedFd path = HostileFds.openPath(secret); OwnedFd readOnly = HostileFds.openReadOnly(secret)) {
             assertError(refused(() -> bad.request(new Message.DevShm(DEV1, 0, 4096, 0), path.number())), ErrorCode.BAD_FDS,
                     "DEVSHM fd was opened O_PATH");
@@ -255,7 +251,7 @@ class BadMessagesTest {
 
     @Test
     void callsOnADeviceNotOpenHereAreNotOpen() throws Exception {
-        assertError(refused(() -> bad.request(new Message.DevCall(DEV2, BusCall.GET_STATUS, new byte[0]))), ErrorCode.NOT_OPEN,
+        assertError(refused(() -> bad.request(new Message.DevCall(DEV2, BusCall.GET_STATUS.func, new byte[0]))), ErrorCode.NOT_OPEN,
                 "device 2 is not open");
         assertError(refused(() -> bad.request(new Message.DevOpen(DEV2))), ErrorCode.BUSY, "already open by shm client 'raw'");
         assertError(refused(() -> bad.request(new Message.DevCall(DEV1, 0x42, new byte[0]))), ErrorCode.BAD_MESSAGE,

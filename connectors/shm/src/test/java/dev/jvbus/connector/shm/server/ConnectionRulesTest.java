@@ -16,23 +16,15 @@ import dev.jvbus.core.sys.FdStat;
 import dev.jvbus.core.sys.PeerCredentials;
 import dev.jvbus.core.sys.UnixListener;
 import java.nio.file.Files;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** What ends a connection (a broken frame, a refused uid) and what isolates containers. */
 class ConnectionRulesTest {
-    private ShmFixture fx;
+    @RegisterExtension
+    final ShmFixture fx = new ShmFixture();
 
-    @BeforeEach
-    void setUp() {
-        fx = new ShmFixture();
-    }
 
-    @AfterEach
-    void tearDown() {
-        fx.close();
-    }
 
     @Test
     void theRuntimeDirectoryAndSocketArePrivate() {

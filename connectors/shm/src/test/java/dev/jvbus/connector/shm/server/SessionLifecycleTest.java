@@ -21,13 +21,14 @@ import java.nio.charset.StandardCharsets;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** A whole session through the client library: setup verbs, data-path handover, events, release. */
 class SessionLifecycleTest {
-    private ShmFixture fx;
+    @RegisterExtension
+    final ShmFixture fx = new ShmFixture();
     private Container c;
     private final BlockingQueue<Stamped> events = new LinkedBlockingQueue<>();
 
@@ -39,14 +40,9 @@ class SessionLifecycleTest {
 
     @BeforeEach
     void setUp() {
-        fx = new ShmFixture();
         c = fx.container("life", 2);
     }
 
-    @AfterEach
-    void tearDown() {
-        fx.close();
-    }
 
     private Message.Event nextEvent() throws InterruptedException {
         Stamped s = events.poll(10, TimeUnit.SECONDS);

@@ -8,12 +8,20 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.extension.AfterEachCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * A real bus (models found by ServiceLoader: test-echo, test-loopback) with the shm connector on a
  * fresh runtime directory. Short path under /tmp: sun_path holds 107 bytes.
+ *
+ * <p>A JUnit extension for one test: JUnit makes a test instance per test, so an instance field
+ * <pre>{@code @RegisterExtension final ShmFixture fx = new ShmFixture();}</pre>
+ * gives each test its own bus, connector and sockets, closed after the test (after its
+ * {@code @AfterEach} methods, which may still use them). A test that needs its own limits opens one
+ * itself: {@code try (ShmFixture fx = new ShmFixture(limits)) ...}.
  */
-public final class ShmFixture implements AutoCloseable {
+public final class ShmFixture implements AfterEachCallback, AutoCloseable {
     public final Bus bus = Bus.withDiscoveredModels();
     public final Path dir;
     public final ShmConnector shm;
@@ -44,6 +52,17 @@ public final class ShmFixture implements AutoCloseable {
         return c;
     }
 
+    /** {@link #container} for a try-with-resources header: the fixture itself, with the container exposed (closed if that fails). */
+    public ShmFixture with(String container, int devices) {
+        try {
+            container(container, devices);
+            return this;
+        } catch (RuntimeException | Error e) {
+            close();
+            throw e;
+        }
+    }
+
     public Path socket(String container) {
         return shm.socketPath(container);
     }
@@ -55,6 +74,11 @@ public final class ShmFixture implements AutoCloseable {
             if (System.nanoTime() > deadline) throw new AssertionError("never happened: " + what);
             Thread.sleep(5);
         }
+    }
+
+    @Override
+    public void afterEach(ExtensionContext context) {
+        close();
     }
 
     @Override

@@ -16,7 +16,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -25,13 +24,6 @@ import org.junit.jupiter.api.Test;
  */
 class ShmLimitsTest {
     private static final DevId DEV1 = new DevId(1), DEV2 = new DevId(2);
-
-    private ShmFixture fx;
-
-    @AfterEach
-    void tearDown() {
-        if (fx != null) fx.close();
-    }
 
     /** A greeted client holding DEV2 whose echo still answers: "every other tenant keeps working". */
     private static RawClient wellBehaved(ShmFixture fx, String container) throws Exception {
@@ -49,9 +41,8 @@ class ShmLimitsTest {
 
     @Test
     void aConnectionBeyondSessionsPerSocketIsRefusedNamingTheLimitAndTheOthersKeepWorking() throws Exception {
-        fx = new ShmFixture(ShmLimits.DEFAULTS.withSessionsPerSocket(2));
-        fx.container("few", 2);
-        try (RawClient good = wellBehaved(fx, "few"); RawClient second = RawClient.greeted(fx.socket("few"))) {
+        try (ShmFixture fx = new ShmFixture(ShmLimits.DEFAULTS.withSessionsPerSocket(2)).with("few", 2);
+             RawClient good = wellBehaved(fx, "few"); RawClient second = RawClient.greeted(fx.socket("few"))) {
             try (RawClient third = new RawClient(fx.socket("few"))) {
                 Message m = third.next();
                 assertThat(m).isInstanceOfSatisfying(Reply.class, r -> {
@@ -72,9 +63,8 @@ class ShmLimitsTest {
 
     @Test
     void aClientThatDoesNotCompleteHelloInTimeIsDroppedNamingTheLimitAndAGreetedOneStays() throws Exception {
-        fx = new ShmFixture(ShmLimits.DEFAULTS.withHelloTimeout(Duration.ofSeconds(2)));
-        fx.container("quick", 2);
-        try (RawClient good = wellBehaved(fx, "quick"); RawClient silent = new RawClient(fx.socket("quick"))) {
+        try (ShmFixture fx = new ShmFixture(ShmLimits.DEFAULTS.withHelloTimeout(Duration.ofSeconds(2))).with("quick", 2);
+             RawClient good = wellBehaved(fx, "quick"); RawClient silent = new RawClient(fx.socket("quick"))) {
             Message m = silent.next();   // blocks until the bus speaks: it does when the deadline passes
             assertThat(m).isInstanceOfSatisfying(Reply.class, r -> {
                 assertThat(r.error()).isEqualTo(ErrorCode.LIMIT);
@@ -87,9 +77,8 @@ class ShmLimitsTest {
 
     @Test
     void regionsAndBytesPerSessionAreLimitedEvenForASparseMemfdThatClaimsFortyTebibytes() throws Exception {
-        fx = new ShmFixture(ShmLimits.DEFAULTS.withRegionsPerSession(2).withBytesPerSession(64 * 1024));
-        fx.container("mem", 2);
-        try (RawClient good = wellBehaved(fx, "mem"); RawClient greedy = RawClient.greeted(fx.socket("mem"));
+        try (ShmFixture fx = new ShmFixture(ShmLimits.DEFAULTS.withRegionsPerSession(2).withBytesPerSession(64 * 1024)).with("mem", 2);
+             RawClient good = wellBehaved(fx, "mem"); RawClient greedy = RawClient.greeted(fx.socket("mem"));
              Memfd mem = Memfd.create("regions", 64 * 1024);
              OwnedFd sparse = HostileFds.memfd("sparse", 40L << 40, HostileFds.SEAL_SHRINK | HostileFds.SEAL_SEAL)) {
             assertThat(greedy.request(new Message.DevOpen(DEV1)).isOk()).isTrue();
@@ -123,9 +112,8 @@ class ShmLimitsTest {
                 throw new OutOfMemoryError("unable to create native thread: possibly out of memory or process/resource limits reached");
             return platform.newThread(r);
         };
-        fx = new ShmFixture(ShmLimits.DEFAULTS, failsOnce);
-        fx.container("threads", 2);
-        try (RawClient good = wellBehaved(fx, "threads")) {
+        try (ShmFixture fx = new ShmFixture(ShmLimits.DEFAULTS, failsOnce).with("threads", 2);
+             RawClient good = wellBehaved(fx, "threads")) {
             try (RawClient unlucky = new RawClient(fx.socket("threads"))) {
                 Message m = unlucky.next();
                 assertThat(m).isInstanceOfSatisfying(Reply.class, r -> {

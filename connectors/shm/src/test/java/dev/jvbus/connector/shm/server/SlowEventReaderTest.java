@@ -11,9 +11,9 @@ import dev.jvbus.core.testing.EchoModel;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A client that stops reading its socket must not stall the bus: hotplug events are queued per
@@ -21,19 +21,15 @@ import org.junit.jupiter.api.Test;
  * disconnected. The operator and the other clients carry on.
  */
 class SlowEventReaderTest {
-    private ShmFixture fx;
+    @RegisterExtension
+    final ShmFixture fx = new ShmFixture();
     private Container c;
 
     @BeforeEach
     void setUp() {
-        fx = new ShmFixture();
         c = fx.container("slow", 0);
     }
 
-    @AfterEach
-    void tearDown() {
-        fx.close();
-    }
 
     @Test
     void aClientThatNeverReadsIsDisconnectedAndNobodyElseWaits() throws Exception {

@@ -165,10 +165,18 @@ final class NetTenant implements AutoCloseable {
 
     @Override
     public void close() {
+        leave(bus, dev, mem);
+    }
+
+    /**
+     * A tenant's shm client going away: DEVCLOSE while the connection lasts (the bus may have unplugged
+     * the device first; the session's end frees it anyway), then the connection and the shared memory.
+     */
+    static void leave(BusClient bus, ClientDevice dev, DriverMemory mem) {
         try {
             if (bus.isConnected()) dev.close();
         } catch (RuntimeException e) {
-            // the bus may have unplugged the device first; the session's end frees it anyway
+            // unplugged first: nothing left to close on the bus's side
         } finally {
             bus.close();
             mem.close();

@@ -83,12 +83,8 @@ final class VenetTenant implements AutoCloseable {
     @Override
     public void close() {
         try {
-            if (bus.isConnected()) dev.close();
-        } catch (RuntimeException e) {
-            // unplugged first: the session's end frees it anyway
+            NetTenant.leave(bus, dev, mem);
         } finally {
-            bus.close();
-            mem.close();
             for (EventFd e : kicks) e.close();
             for (EventFd e : calls) e.close();
         }

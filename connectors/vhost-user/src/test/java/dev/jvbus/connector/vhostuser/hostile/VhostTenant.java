@@ -65,8 +65,8 @@ final class VhostTenant implements AutoCloseable {
         fe.send(Request.SET_OWNER);
         fe.sendU64(Request.SET_FEATURES, v1 | proto);
         fe.sendMemTable(MEMORY, USER_BASE, mem.fd());
-        SplitVirtqueueDriver.create(0, RING, RX_DESC, RX_AVAIL, RX_USED, guest, false, false, Notifier.of(rxKick));   // lays out rx; nothing posted
-        txq = SplitVirtqueueDriver.create(1, RING, TX_DESC, TX_AVAIL, TX_USED, guest, false, false, Notifier.of(txKick));
+        SplitVirtqueueDriver.create(0, RING, RX_DESC, RX_AVAIL, RX_USED, guest, false, false, false, Notifier.of(rxKick));   // lays out rx; nothing posted
+        txq = SplitVirtqueueDriver.create(1, RING, TX_DESC, TX_AVAIL, TX_USED, guest, false, false, false, Notifier.of(txKick));
         ring(0, RX_DESC, RX_AVAIL, RX_USED, rxKick, rxCall);
         ring(1, TX_DESC, TX_AVAIL, TX_USED, txKick, txCall);
         for (int s = 0; s < RING; s++) freeSlots[free++] = s;

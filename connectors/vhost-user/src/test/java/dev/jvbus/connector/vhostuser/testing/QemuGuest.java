@@ -1,5 +1,6 @@
 package dev.jvbus.connector.vhostuser.testing;
 
+import dev.jvbus.core.testing.TestNetns;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -127,7 +128,7 @@ public final class QemuGuest implements AutoCloseable {
         private Path vhostUserSocket;
         private boolean vhostUserServer;
         private String tapIfname;
-        private NetNs netns;
+        private TestNetns netns;
         private final Map<String, String> params = new LinkedHashMap<>();
         private final List<String> steps = new ArrayList<>();
         private final List<String> extraArgs = new ArrayList<>();
@@ -155,7 +156,7 @@ public final class QemuGuest implements AutoCloseable {
         public Builder tap(String ifname) { this.tapIfname = ifname; return this; }
 
         /** Runs QEMU inside this network namespace (where its TAP port and iperf3 server are). */
-        public Builder netns(NetNs ns) { this.netns = ns; return this; }
+        public Builder netns(TestNetns ns) { this.netns = ns; return this; }
 
         /** Guest eth0 address with prefix, e.g. {@code 192.0.2.10/24} (TEST-NET-1 only). */
         public Builder ip(String cidr) { return param("ip", cidr); }

@@ -6,7 +6,7 @@ import dev.jvbus.connector.vhostuser.VhostUserBackend;
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
-import dev.jvbus.core.sys.NetNamespace;
+import dev.jvbus.core.testing.TestNetns;
 import dev.jvbus.model.virtionet.VirtioNetModel;
 import dev.jvbus.net.L2Switch;
 import dev.jvbus.net.Networks;
@@ -45,10 +45,10 @@ class QemuGuestPingTest {
         Device device = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK, "mac", MAC));
         L2Switch sw = Networks.of(c).getOrCreate(NETWORK);
         Path sock = tmp.resolve("vhost.sock");
-        try (NetNs ns = NetNs.create();
-             TapPort tap = TapPort.create(sw, "jvbtap0", NetNamespace.named(ns.name()), true);
+        try (TestNetns ns = TestNetns.createOrSkip();
+             TapPort tap = TapPort.create(sw, "jvbtap0", ns.namespace(), true);
              VhostUserBackend backend = VhostUserBackend.serve(device, sock)) {
-            ns.exec("ip", "addr", "add", "192.0.2.1/24", "dev", "jvbtap0");
+            ns.address("jvbtap0", "192.0.2.1/24");
             String devicePort = c.name() + "/" + device.devid().value() + ":virtio-net";
 
             // ---- first guest: carrier, ping, then SIGKILL while the session is live ----
@@ -119,11 +119,11 @@ class QemuGuestPingTest {
         Device device = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK, "mac", MAC));
         L2Switch sw = Networks.of(c).getOrCreate(NETWORK);
         Path sock = tmp.resolve("vhost.sock");
-        try (NetNs ns = NetNs.create();
-             TapPort tap = TapPort.create(sw, "jvbtap0", NetNamespace.named(ns.name()), true);
+        try (TestNetns ns = TestNetns.createOrSkip();
+             TapPort tap = TapPort.create(sw, "jvbtap0", ns.namespace(), true);
              VhostUserBackend backend = VhostUserBackend.serve(device, sock);
              QemuGuest guest = guest("vu-highmem", sock, "carrier", "ping:5").memoryMib(3584).start()) {
-            ns.exec("ip", "addr", "add", "192.0.2.1/24", "dev", "jvbtap0");
+            ns.address("jvbtap0", "192.0.2.1/24");
             assertThat(guest.awaitLine(QemuGuest.CARRIER, QemuGuest.BOOT_WAIT).group(1)).isEqualTo("up");
             Matcher ping = guest.awaitLine(QemuGuest.PING, QemuGuest.STEP_WAIT);
             PortStats dev = portStats(sw, c.name() + "/" + device.devid().value() + ":virtio-net");
@@ -156,13 +156,13 @@ class QemuGuestPingTest {
                 recv=$(echo "$out" | sed -n 's/.* \\([0-9]*\\) packets received.*/\\1/p')
                 echo "JVBUS-PING sent=${sent:-0} received=${recv:-0}"
                 """;
-        try (NetNs ns = NetNs.create();
-             TapPort tap = TapPort.create(sw, "jvbtap0", NetNamespace.named(ns.name()), true);
+        try (TestNetns ns = TestNetns.createOrSkip();
+             TapPort tap = TapPort.create(sw, "jvbtap0", ns.namespace(), true);
              VhostUserBackend backend = VhostUserBackend.serve(device, sock);
              QemuGuest guest = guest("vu-jumbo", sock, "carrier").script(script)
                      .qemuArgs("-global", "virtio-net-pci.host_mtu=9000").start()) {
-            ns.exec("ip", "link", "set", "jvbtap0", "mtu", "9000");
-            ns.exec("ip", "addr", "add", "192.0.2.1/24", "dev", "jvbtap0");
+            ns.ip("link", "set", "jvbtap0", "mtu", "9000");
+            ns.address("jvbtap0", "192.0.2.1/24");
             assertThat(guest.awaitLine(QemuGuest.CARRIER, QemuGuest.BOOT_WAIT).group(1)).isEqualTo("up");
             assertThat(guest.awaitLine("JVBUS-MTU (\\d+)", QemuGuest.STEP_WAIT).group(1)).as("guest eth0 MTU").isEqualTo("9000");
             Matcher ping = guest.awaitLine(QemuGuest.PING, QemuGuest.STEP_WAIT);
@@ -186,11 +186,11 @@ class QemuGuestPingTest {
         Device device = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK, "mac", MAC));
         L2Switch sw = Networks.of(c).getOrCreate(NETWORK);
         Path sock = tmp.resolve("vhost.sock");
-        try (NetNs ns = NetNs.create();
-             TapPort tap = TapPort.create(sw, "jvbtap0", NetNamespace.named(ns.name()), true);
+        try (TestNetns ns = TestNetns.createOrSkip();
+             TapPort tap = TapPort.create(sw, "jvbtap0", ns.namespace(), true);
              QemuGuest guest = guest("vu-client-mode", sock, "carrier", "ping:5").vhostUserServer(sock).start();
              VhostUserBackend backend = VhostUserBackend.connect(device, sock)) {
-            ns.exec("ip", "addr", "add", "192.0.2.1/24", "dev", "jvbtap0");
+            ns.address("jvbtap0", "192.0.2.1/24");
             assertThat(guest.awaitLine(QemuGuest.CARRIER, QemuGuest.BOOT_WAIT).group(1)).isEqualTo("up");
             Matcher ping = guest.awaitLine(QemuGuest.PING, QemuGuest.STEP_WAIT);
             PortStats dev = portStats(sw, c.name() + "/" + device.devid().value() + ":virtio-net");

@@ -7,7 +7,7 @@ import dev.jvbus.connector.vhostuser.VhostUserSession;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Device;
-import dev.jvbus.core.sys.NetNamespace;
+import dev.jvbus.core.testing.TestNetns;
 import dev.jvbus.model.virtionet.VirtioNetModel;
 import dev.jvbus.net.L2Switch;
 import dev.jvbus.net.Networks;
@@ -97,11 +97,11 @@ class QemuMigrationTest {
                 """.formatted(PINGS);
 
         // both QEMUs get the same machine and kernel command line; only the destination waits with -incoming
-        try (NetNs ns = NetNs.create();
-             TapPort tap = TapPort.create(sw, "jvbtap0", NetNamespace.named(ns.name()), true);
+        try (TestNetns ns = TestNetns.createOrSkip();
+             TapPort tap = TapPort.create(sw, "jvbtap0", ns.namespace(), true);
              VhostUserBackend backend1 = VhostUserBackend.serve(dev1, sock1);
              VhostUserBackend backend2 = VhostUserBackend.serve(dev2, sock2)) {
-            ns.exec("ip", "addr", "add", "192.0.2.1/24", "dev", "jvbtap0");
+            ns.address("jvbtap0", "192.0.2.1/24");
             try (ProcessConsole server = ProcessConsole.start("vu-mig-stream", ns.wrap(List.of("busybox", "nc", "-l", "-p", "5001", "-e", serve.toString())),
                          Duration.ofMinutes(5), Path.of("target", "real-clients", "vu-mig-stream.log"));
                  QemuGuest dst = guest("vu-mig-dst", sock2).steps("carrier").script(script).qemuArgs("-incoming", "unix:" + migration).qemuArgs(QemuMonitor.qemuArgs(mon2)).start();

@@ -2,6 +2,7 @@ package dev.jvbus.connector.vhostuser.testing;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.jvbus.core.testing.TestNetns;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -106,7 +107,7 @@ class RealClientSmokeTest {
     @Test
     void guestPingsOverQemusOwnTap() throws Exception {
         GuestImage.require();
-        try (NetNs ns = NetNs.create().tap("jvbtap0", "192.0.2.1/24");
+        try (TestNetns ns = TestNetns.createOrSkip().tap("jvbtap0", "192.0.2.1/24");
              QemuGuest guest = QemuGuest.builder().name("smoke-tap").netns(ns).tap("jvbtap0")
                      .ip("192.0.2.10/24").peer("192.0.2.1").steps("carrier", "ping:3").start()) {
             Matcher ping = guest.awaitLine(QemuGuest.PING, QemuGuest.BOOT_WAIT);
