@@ -56,8 +56,8 @@ final class StreamGuest implements AutoCloseable {
     }
 
     void createRings() throws QueueFault {
-        rxq = SplitVirtqueueDriver.create(0, QSIZE, RX_DESC, RX_AVAIL, RX_USED, memory, false, false, Notifier.of(rxKick));
-        txq = SplitVirtqueueDriver.create(1, QSIZE, TX_DESC, TX_AVAIL, TX_USED, memory, false, false, Notifier.of(txKick));
+        rxq = SplitVirtqueueDriver.create(0, QSIZE, RX_DESC, RX_AVAIL, RX_USED, memory, false, false, false, Notifier.of(rxKick));
+        txq = SplitVirtqueueDriver.create(1, QSIZE, TX_DESC, TX_AVAIL, TX_USED, memory, false, false, false, Notifier.of(txKick));
         postRx();   // every rx buffer is offered before the device starts
     }
 
