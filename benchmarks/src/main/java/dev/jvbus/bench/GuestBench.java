@@ -1,10 +1,10 @@
 package dev.jvbus.bench;
 
 import dev.jvbus.connector.vhostuser.VhostUserBackend;
-import dev.jvbus.connector.vhostuser.testing.GuestImage;
-import dev.jvbus.connector.vhostuser.testing.ProcessConsole;
-import dev.jvbus.connector.vhostuser.testing.QemuGuest;
-import dev.jvbus.connector.vhostuser.testing.Tools;
+import dev.jvbus.connector.vhostuser.realclients.GuestImage;
+import dev.jvbus.connector.vhostuser.realclients.ProcessConsole;
+import dev.jvbus.connector.vhostuser.realclients.QemuGuest;
+import dev.jvbus.connector.vhostuser.realclients.Tools;
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;

@@ -5,7 +5,7 @@ import dev.jvbus.core.ring.ioq.IoqDevice;
 import dev.jvbus.core.ring.ioq.IoqDriver;
 import dev.jvbus.core.ring.ioq.IoqLayout;
 import dev.jvbus.core.ring.ioq.ShmSignal;
-import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import java.io.IOException;
 import java.lang.foreign.Arena;

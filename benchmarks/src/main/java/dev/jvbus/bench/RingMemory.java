@@ -19,7 +19,7 @@ import java.util.List;
 final class RingMemory {
     /** Spin budget (ns) before arming the doorbell and sleeping: {@code DoorbellWait.DEFAULT_SPIN_NANOS}. */
     static final long SPIN_NANOS = Long.getLong("jvbus.bench.spinNanos",
-            dev.jvbus.core.signal.DoorbellWait.DEFAULT_SPIN_NANOS);
+            dev.jvbus.core.doorbell.DoorbellWait.DEFAULT_SPIN_NANOS);
     /** Publish used / kick / notify at least every this many messages (and always before waiting). */
     static final int BATCH = Integer.getInteger("jvbus.bench.batch", 64);
 

@@ -1,6 +1,6 @@
 package dev.jvbus.bench;
 
-import dev.jvbus.core.signal.DoorbellWait;
+import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.sys.EventFd;
 import java.util.function.BooleanSupplier;
 

@@ -5,7 +5,7 @@ import dev.jvbus.core.ring.virtio.DescriptorChain;
 import dev.jvbus.core.ring.virtio.SplitRingLayout;
 import dev.jvbus.core.ring.virtio.SplitVirtqueue;
 import dev.jvbus.core.ring.virtio.SplitVirtqueueDriver;
-import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.doorbell.Notifier;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

@@ -28,7 +28,7 @@ class ModuleLayersTest {
             .that().resideInAPackage("dev.jvbus.connector..")
             .should().dependOnClassesThat().resideInAnyPackage(DEVICE_MODELS)
             .orShould().dependOnClassesThat().resideInAPackage("dev.jvbus.app..")
-            .because("a connector only carries verbs to the bus; it reaches a model through core.model's SPI");
+            .because("a connector only carries verbs to the bus; it reaches a model through core.spi's SPI");
 
     @ArchTest
     static final ArchRule onlyTheManagementAppUsesSpring = noClasses()

@@ -1,11 +1,11 @@
 package dev.jvbus.core.bus;
 
-import dev.jvbus.core.model.DeviceFault;
-import dev.jvbus.core.model.DeviceFunction;
-import dev.jvbus.core.model.QueueConfig;
+import dev.jvbus.core.spi.DeviceFault;
+import dev.jvbus.core.spi.DeviceFunction;
+import dev.jvbus.core.spi.QueueConfig;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.memory.GuestMemory;
-import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import java.util.Optional;
 

@@ -1,6 +1,6 @@
 package dev.jvbus.core.bus;
 
-import dev.jvbus.core.model.DeviceModels;
+import dev.jvbus.core.spi.DeviceModels;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;

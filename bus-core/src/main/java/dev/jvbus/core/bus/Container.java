@@ -1,8 +1,8 @@
 package dev.jvbus.core.bus;
 
-import dev.jvbus.core.model.ContainerResource;
-import dev.jvbus.core.model.DeviceModel;
-import dev.jvbus.core.model.DeviceModels;
+import dev.jvbus.core.spi.ContainerResource;
+import dev.jvbus.core.spi.DeviceModel;
+import dev.jvbus.core.spi.DeviceModels;
 import dev.jvbus.core.state.DeviceState;
 import java.util.ArrayList;
 import java.util.Collections;

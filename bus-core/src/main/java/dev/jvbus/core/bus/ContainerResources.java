@@ -1,6 +1,6 @@
 package dev.jvbus.core.bus;
 
-import dev.jvbus.core.model.ContainerResource;
+import dev.jvbus.core.spi.ContainerResource;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;

@@ -1,11 +1,11 @@
 package dev.jvbus.core.bus;
 
 import dev.jvbus.core.memory.GuestMemory;
-import dev.jvbus.core.model.QueueBinding;
-import dev.jvbus.core.model.QueueConfig;
-import dev.jvbus.core.model.QueueSpec;
-import dev.jvbus.core.signal.Notifier;
-import dev.jvbus.core.signal.SwappableNotifier;
+import dev.jvbus.core.spi.QueueBinding;
+import dev.jvbus.core.spi.QueueConfig;
+import dev.jvbus.core.spi.QueueSpec;
+import dev.jvbus.core.doorbell.Notifier;
+import dev.jvbus.core.doorbell.SwappableNotifier;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.sys.EventFd;
 

@@ -1,6 +1,6 @@
 package dev.jvbus.core.ring;
 
-import dev.jvbus.core.signal.DoorbellWait;
+import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.sys.EventFd;
 import java.time.Duration;
 import java.util.List;
@@ -17,13 +17,13 @@ import java.util.logging.Logger;
  * fault reason BAD_DESCRIPTOR, because a worker must never die silently with the device looking live.
  * {@code onFault} runs on the worker's thread, which a control thread may be waiting for while it
  * holds the device's lock: it must not take that lock (report through
- * {@link dev.jvbus.core.model.DataPathRun#needsReset}, which never blocks).
+ * {@link dev.jvbus.core.spi.DataPathRun#needsReset}, which never blocks).
  *
  * <p>Waiting for the worker ({@link #quiesce}, {@link #stop}) is bounded. A worker can be stuck inside
  * a batch only in a call that does not return (a delivery into another device, a doorbell); past the
  * bound the waiter is told (false), the worker stays asked to park or stop and does so when the call
  * returns, and its service must not touch a ring of a later run (it checks
- * {@link dev.jvbus.core.model.DataPathRun#isCurrent()}).
+ * {@link dev.jvbus.core.spi.DataPathRun#isCurrent()}).
  */
 public final class QueueWorker implements AutoCloseable {
     /** How long {@link #quiesce()} and {@link #close()} wait for the worker: a batch takes microseconds. */

@@ -3,8 +3,8 @@ package dev.jvbus.core.bus;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.jvbus.core.model.ContainerResource;
-import dev.jvbus.core.model.DeviceContext;
+import dev.jvbus.core.spi.ContainerResource;
+import dev.jvbus.core.spi.DeviceContext;
 import dev.jvbus.core.testing.EchoModel;
 import java.util.ArrayList;
 import java.util.List;

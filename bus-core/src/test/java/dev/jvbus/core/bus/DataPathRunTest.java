@@ -8,7 +8,7 @@ import static dev.jvbus.core.bus.DeviceStatus.NEEDS_RESET;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.jvbus.core.model.DataPathRun;
+import dev.jvbus.core.spi.DataPathRun;
 import dev.jvbus.core.testing.EchoModel;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;

@@ -3,8 +3,8 @@ package dev.jvbus.core.bus;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.jvbus.core.model.DeviceModel;
-import dev.jvbus.core.model.DeviceModels;
+import dev.jvbus.core.spi.DeviceModel;
+import dev.jvbus.core.spi.DeviceModels;
 import dev.jvbus.core.testing.EchoModel;
 import org.junit.jupiter.api.Test;
 

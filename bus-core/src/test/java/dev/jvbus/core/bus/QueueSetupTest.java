@@ -9,8 +9,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.jvbus.core.memory.GuestMemory;
-import dev.jvbus.core.model.QueueConfig;
-import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.spi.QueueConfig;
+import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.testing.EchoModel;
 import org.junit.jupiter.api.AfterEach;

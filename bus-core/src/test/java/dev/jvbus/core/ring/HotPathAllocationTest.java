@@ -10,7 +10,7 @@ import dev.jvbus.core.ring.ioq.IoqDriver;
 import dev.jvbus.core.ring.virtio.DescriptorChain;
 import dev.jvbus.core.ring.virtio.SplitVirtqueue;
 import dev.jvbus.core.ring.virtio.SplitVirtqueueDriver;
-import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.sys.Memfd;
 import java.lang.management.ManagementFactory;
 import java.lang.foreign.MemorySegment;

@@ -2,7 +2,7 @@ package dev.jvbus.core.ring;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.jvbus.core.signal.DoorbellWait;
+import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.testing.StuckDoorbell;
 import java.time.Duration;

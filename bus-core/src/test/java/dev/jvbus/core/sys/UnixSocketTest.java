@@ -3,7 +3,7 @@ package dev.jvbus.core.sys;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.jvbus.core.signal.DoorbellWait;
+import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.testing.ChildJvm;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;

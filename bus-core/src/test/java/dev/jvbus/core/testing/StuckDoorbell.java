@@ -1,6 +1,6 @@
 package dev.jvbus.core.testing;
 
-import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.doorbell.Notifier;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;

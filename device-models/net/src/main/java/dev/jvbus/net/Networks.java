@@ -1,8 +1,8 @@
 package dev.jvbus.net;
 
 import dev.jvbus.core.bus.Container;
-import dev.jvbus.core.model.ContainerResource;
-import dev.jvbus.core.model.DeviceContext;
+import dev.jvbus.core.spi.ContainerResource;
+import dev.jvbus.core.spi.DeviceContext;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;

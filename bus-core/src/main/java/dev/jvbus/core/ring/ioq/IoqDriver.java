@@ -19,7 +19,7 @@ import static dev.jvbus.core.ring.ioq.IoqLayout.U8;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.QueueFault.Reason;
-import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.doorbell.Notifier;
 import java.lang.foreign.MemorySegment;
 
 /**

@@ -5,7 +5,7 @@ import static dev.jvbus.core.ring.ioq.IoqLayout.IRQ_ENABLED;
 import static dev.jvbus.core.ring.ioq.IoqLayout.IRQ_PENDING;
 import static dev.jvbus.core.ring.ioq.IoqLayout.U8;
 
-import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.doorbell.Notifier;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.VarHandle;
 import java.util.Objects;

@@ -3,7 +3,7 @@ package dev.jvbus.core.ring.ioq;
 import static dev.jvbus.core.ring.ioq.IoqLayout.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.doorbell.Notifier;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;

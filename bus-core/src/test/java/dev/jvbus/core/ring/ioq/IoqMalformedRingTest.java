@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.QueueFault.Reason;
-import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.state.RingKind;
 import java.lang.foreign.MemorySegment;

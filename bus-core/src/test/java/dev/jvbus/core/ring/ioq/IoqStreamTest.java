@@ -2,7 +2,7 @@ package dev.jvbus.core.ring.ioq;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.CompletableFuture;

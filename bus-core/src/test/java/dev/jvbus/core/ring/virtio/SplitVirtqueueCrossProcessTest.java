@@ -4,7 +4,7 @@ import static dev.jvbus.core.ring.virtio.SequenceStream.*;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.jvbus.core.memory.GuestMemory;
-import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.Memfd;
 import dev.jvbus.core.testing.ChildJvm;

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.MemoryRegion;
-import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.sys.Memfd;
 import org.junit.jupiter.api.Test;

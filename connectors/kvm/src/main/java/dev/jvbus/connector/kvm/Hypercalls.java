@@ -15,7 +15,7 @@ import dev.jvbus.core.bus.NoSuchDeviceException;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.GuestMemoryException;
 import dev.jvbus.core.memory.MemoryRegion;
-import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.sys.Errno;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.KvmVm;

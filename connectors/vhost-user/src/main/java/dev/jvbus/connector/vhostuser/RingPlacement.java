@@ -1,7 +1,7 @@
 package dev.jvbus.connector.vhostuser;
 
 import dev.jvbus.connector.vhostuser.protocol.VhostUserException;
-import dev.jvbus.core.model.QueueConfig;
+import dev.jvbus.core.spi.QueueConfig;
 import dev.jvbus.core.ring.virtio.SplitRingLayout;
 import dev.jvbus.core.state.QueueState;
 

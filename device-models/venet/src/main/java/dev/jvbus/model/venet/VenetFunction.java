@@ -1,16 +1,16 @@
 package dev.jvbus.model.venet;
 
 import dev.jvbus.core.memory.GuestMemory;
-import dev.jvbus.core.model.DataPathRun;
-import dev.jvbus.core.model.DeviceContext;
-import dev.jvbus.core.model.DeviceFault;
-import dev.jvbus.core.model.DeviceFunction;
-import dev.jvbus.core.model.QueueBinding;
-import dev.jvbus.core.model.QueueSet;
+import dev.jvbus.core.spi.DataPathRun;
+import dev.jvbus.core.spi.DeviceContext;
+import dev.jvbus.core.spi.DeviceFault;
+import dev.jvbus.core.spi.DeviceFunction;
+import dev.jvbus.core.spi.QueueBinding;
+import dev.jvbus.core.spi.QueueSet;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.QueueWorker;
 import dev.jvbus.core.ring.ioq.IoqDevice;
-import dev.jvbus.core.signal.DoorbellWait;
+import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.state.ModelState;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.sys.EventFd;

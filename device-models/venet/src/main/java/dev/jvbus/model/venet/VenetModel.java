@@ -2,13 +2,13 @@ package dev.jvbus.model.venet;
 
 import dev.jvbus.core.feature.FeatureBit;
 import dev.jvbus.core.feature.FeatureCatalog;
-import dev.jvbus.core.model.ConfigField;
-import dev.jvbus.core.model.ConfigLayout;
-import dev.jvbus.core.model.DeviceContext;
-import dev.jvbus.core.model.DeviceFunction;
-import dev.jvbus.core.model.DeviceModel;
-import dev.jvbus.core.model.QueueLayout;
-import dev.jvbus.core.model.QueueSpec;
+import dev.jvbus.core.spi.ConfigField;
+import dev.jvbus.core.spi.ConfigLayout;
+import dev.jvbus.core.spi.DeviceContext;
+import dev.jvbus.core.spi.DeviceFunction;
+import dev.jvbus.core.spi.DeviceModel;
+import dev.jvbus.core.spi.QueueLayout;
+import dev.jvbus.core.spi.QueueSpec;
 import dev.jvbus.core.state.ModelStateSchema;
 import dev.jvbus.core.state.RingKind;
 

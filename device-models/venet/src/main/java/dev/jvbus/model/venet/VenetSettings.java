@@ -1,6 +1,6 @@
 package dev.jvbus.model.venet;
 
-import dev.jvbus.core.model.DeviceContext;
+import dev.jvbus.core.spi.DeviceContext;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.MacSpoofCheck;
 import dev.jvbus.net.Networks;

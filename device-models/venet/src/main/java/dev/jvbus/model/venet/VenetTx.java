@@ -7,7 +7,7 @@ import static dev.jvbus.model.venet.VenetWire.U64;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.GuestMemoryException;
 import dev.jvbus.core.memory.MemoryRegion;
-import dev.jvbus.core.model.DataPathRun;
+import dev.jvbus.core.spi.DataPathRun;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.QueueService;
 import dev.jvbus.core.ring.ioq.IoqDevice;

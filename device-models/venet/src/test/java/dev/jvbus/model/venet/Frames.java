@@ -2,7 +2,7 @@ package dev.jvbus.model.venet;
 
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
-import dev.jvbus.core.model.DeviceModels;
+import dev.jvbus.core.spi.DeviceModels;
 import dev.jvbus.net.MacAddress;
 import java.nio.ByteBuffer;
 import java.util.UUID;

@@ -9,7 +9,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
-import dev.jvbus.core.model.DeviceModels;
+import dev.jvbus.core.spi.DeviceModels;
 import dev.jvbus.model.venet.VenetGuest.Options;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.NetworkInfo;

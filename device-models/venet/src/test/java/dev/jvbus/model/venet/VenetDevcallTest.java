@@ -12,7 +12,7 @@ import dev.jvbus.core.bus.BusException;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.bus.DeviceStatus;
-import dev.jvbus.core.model.DeviceFault;
+import dev.jvbus.core.spi.DeviceFault;
 import dev.jvbus.model.venet.VenetGuest.Options;
 import dev.jvbus.net.DropReason;
 import dev.jvbus.net.MacAddress;

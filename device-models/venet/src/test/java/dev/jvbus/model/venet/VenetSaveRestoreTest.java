@@ -67,7 +67,7 @@ class VenetSaveRestoreTest {
                     c1.removeDevice(db.devid());
 
                     Container c2 = Frames.container();
-                    var models = dev.jvbus.core.model.DeviceModels.discover();
+                    var models = dev.jvbus.core.spi.DeviceModels.discover();
                     DeviceState ra = StateCodec.decode(sa, models::stateSchema), rb = StateCodec.decode(sb, models::stateSchema);
                     assertThat(ra.queues()).hasSize(3);
                     Device na = c2.restoreDevice(ra);

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
-import dev.jvbus.core.model.DeviceModels;
+import dev.jvbus.core.spi.DeviceModels;
 import dev.jvbus.core.state.DeviceState;
 import dev.jvbus.core.state.ModelStateSchemas;
 import dev.jvbus.core.state.StateCodec;

@@ -11,7 +11,7 @@ import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.bus.DeviceException;
 import dev.jvbus.core.bus.DeviceStatus;
-import dev.jvbus.core.model.DeviceModels;
+import dev.jvbus.core.spi.DeviceModels;
 import dev.jvbus.core.ring.QueueWorker;
 import dev.jvbus.core.state.DeviceState;
 import dev.jvbus.core.testing.StuckDoorbell;

@@ -5,8 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
-import dev.jvbus.core.model.QueueConfig;
-import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.spi.QueueConfig;
+import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.net.DropReason;
 import dev.jvbus.net.MacAddress;

@@ -1,10 +1,10 @@
 package dev.jvbus.connector.shm.client;
 
-import dev.jvbus.core.model.QueueConfig;
+import dev.jvbus.core.spi.QueueConfig;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.virtio.BufferList;
 import dev.jvbus.core.ring.virtio.SplitVirtqueueDriver;
-import dev.jvbus.core.signal.DoorbellWait;
+import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.sys.EventFd;
 
 /**

@@ -7,8 +7,8 @@ import dev.jvbus.connector.shm.protocol.ProtocolException;
 import dev.jvbus.connector.shm.protocol.Wire;
 import dev.jvbus.core.bus.Attachment;
 import dev.jvbus.core.bus.DeviceException;
-import dev.jvbus.core.model.DeviceFault;
-import dev.jvbus.core.model.QueueConfig;
+import dev.jvbus.core.spi.DeviceFault;
+import dev.jvbus.core.spi.QueueConfig;
 
 /**
  * The bus side of DEVCALL: a bus call (0x01..0x0a) or a model call (0x100 on) applied to an

@@ -5,7 +5,7 @@ import dev.jvbus.core.bus.Attachment;
 import dev.jvbus.core.bus.DevId;
 import dev.jvbus.core.bus.DeviceException;
 import dev.jvbus.core.memory.GuestMemory;
-import dev.jvbus.core.signal.Notifier;
+import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.FdStat;
 import dev.jvbus.core.sys.MappingRule;

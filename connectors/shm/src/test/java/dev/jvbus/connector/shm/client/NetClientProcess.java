@@ -5,7 +5,7 @@ import dev.jvbus.core.feature.VirtioFeatures;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.virtio.BufferList;
 import dev.jvbus.core.ring.virtio.SplitVirtqueueDriver;
-import dev.jvbus.core.signal.DoorbellWait;
+import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.model.virtionet.VirtioNetFeatures;
 import dev.jvbus.model.virtionet.VirtioNetModel;

@@ -144,6 +144,6 @@ final class StateAttacks {
 
     /** A state as the operator would get it: written to a file and read back. */
     private static DeviceState viaFile(DeviceState s) {
-        return StateCodec.decode(StateCodec.encode(s), dev.jvbus.core.model.DeviceModels.discover()::stateSchema);
+        return StateCodec.decode(StateCodec.encode(s), dev.jvbus.core.spi.DeviceModels.discover()::stateSchema);
     }
 }

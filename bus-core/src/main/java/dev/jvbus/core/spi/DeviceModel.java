@@ -1,0 +1,40 @@
+package dev.jvbus.core.spi;
+
+import dev.jvbus.core.feature.FeatureCatalog;
+import dev.jvbus.core.state.ModelStateSchema;
+
+/**
+ * The device-model SPI. A model is found with {@link java.util.ServiceLoader}: put a
+ * {@code META-INF/services/dev.jvbus.core.spi.DeviceModel} file naming the class on the class
+ * path and the model appears on the bus with no code change elsewhere.
+ *
+ * <p>Implementations are stateless descriptions plus a factory; per-device state lives in the
+ * {@link DeviceFunction} the factory returns.
+ */
+public interface DeviceModel {
+
+    /** Type name operators and guests use ({@code venet}, {@code virtio-net}). Unique on a bus. */
+    String type();
+
+    /** virtio device id (1 = net), or 0 for a model that is not a virtio device. */
+    default int virtioDeviceId() { return 0; }
+
+    /** Named feature bits this model can offer. */
+    FeatureCatalog features();
+
+    /** Queue count and per-queue layout and maximum size. */
+    QueueLayout queues();
+
+    /** Config space layout. */
+    ConfigLayout config();
+
+    /**
+     * How this model's saved state is named, versioned and read: the record its functions' {@link
+     * DeviceFunction#saveModel()} returns. A model that keeps nothing beyond config and queues keeps
+     * the default.
+     */
+    default ModelStateSchema<?> stateSchema() { return ModelStateSchema.NONE; }
+
+    /** Creates the behaviour of one new device. Initialise the config space through {@code context.config()}. */
+    DeviceFunction create(DeviceContext context);
+}
