@@ -58,6 +58,18 @@ public final class UnixListener implements Pollable, AutoCloseable {
     }
 
     /**
+     * What an accept loop does after accept failed (EMFILE, ENFILE, ENOMEM...): wait a moment before
+     * trying again, so a process out of fds neither spins on the error nor gives up serving.
+     */
+    public static void pauseAfterFailedAccept() {
+        try {
+            Thread.sleep(50);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
      * Accepts one connection (close-on-exec, blocking, whatever this listener's mode).
      *
      * @return the connection, or null if this listener is non-blocking and no client is waiting,

@@ -18,14 +18,7 @@ import org.springframework.web.bind.annotation.RestController;
 @RestController
 @RequestMapping("/api/v1/containers")
 @Tag(name = "containers", description = "Namespaces of devids, each with its devices and networks")
-class ContainersController {
-    private final ContainerService containers;
-
-    ContainersController(ContainerService containers) {
-        this.containers = containers;
-    }
-
-    record CreateContainer(String name) { }
+record ContainersController(ContainerService containers) {
 
     @GetMapping
     @Operation(summary = "List containers")
@@ -35,7 +28,7 @@ class ContainersController {
 
     @PostMapping
     @Operation(summary = "Create an empty container")
-    ResponseEntity<ContainerView> create(@RequestBody CreateContainer body) {
+    ResponseEntity<ContainerView> create(@RequestBody NewName body) {
         ContainerView c = containers.create(body.name());
         return ResponseEntity.created(URI.create("/api/v1/containers/" + c.name())).body(c);
     }

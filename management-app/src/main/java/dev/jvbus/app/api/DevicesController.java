@@ -19,12 +19,7 @@ import org.springframework.web.bind.annotation.RestController;
 @RestController
 @RequestMapping("/api/v1/containers/{container}/devices")
 @Tag(name = "devices", description = "Hotplug, inspect and hot-remove devices")
-class DevicesController {
-    private final DeviceService devices;
-
-    DevicesController(DeviceService devices) {
-        this.devices = devices;
-    }
+record DevicesController(DeviceService devices) {
 
     @GetMapping
     @Operation(summary = "List the container's devices")

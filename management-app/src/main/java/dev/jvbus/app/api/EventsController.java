@@ -14,12 +14,7 @@ import org.springframework.web.servlet.mvc.method.annotation.SseEmitter;
 @RestController
 @RequestMapping("/api/v1/events")
 @Tag(name = "events", description = "Everything that happens on the bus, as server-sent events")
-class EventsController {
-    private final EventStream stream;
-
-    EventsController(EventStream stream) {
-        this.stream = stream;
-    }
+record EventsController(EventStream stream) {
 
     @GetMapping(produces = MediaType.TEXT_EVENT_STREAM_VALUE)
     @Operation(summary = "Follow the bus's events",

@@ -19,14 +19,7 @@ import org.springframework.web.bind.annotation.RestController;
 @RestController
 @RequestMapping("/api/v1/containers/{container}/networks")
 @Tag(name = "networks", description = "A container's L2 networks: ports with counters and the MAC table")
-class NetworksController {
-    private final NetworkService networks;
-
-    NetworksController(NetworkService networks) {
-        this.networks = networks;
-    }
-
-    record CreateNetwork(String name) { }
+record NetworksController(NetworkService networks) {
 
     @GetMapping
     @Operation(summary = "List the container's networks")
@@ -36,7 +29,7 @@ class NetworksController {
 
     @PostMapping
     @Operation(summary = "Create an empty network")
-    ResponseEntity<NetworkInfo> create(@PathVariable String container, @RequestBody CreateNetwork body) {
+    ResponseEntity<NetworkInfo> create(@PathVariable String container, @RequestBody NewName body) {
         NetworkInfo n = networks.create(container, body.name());
         return ResponseEntity.created(URI.create("/api/v1/containers/" + container + "/networks/" + n.name())).body(n);
     }

@@ -192,7 +192,7 @@ public final class VhostUserBackend implements Exposure {
             } catch (RuntimeException e) {
                 if (closed) return;
                 LOG.log(Level.WARNING, "vhost-user " + socket + ": accept failed", e);
-                pause();   // EMFILE and friends: do not spin, do not give up
+                UnixListener.pauseAfterFailedAccept();   // EMFILE and friends: do not spin, do not give up
                 continue;
             }
             if (conn == null) {
@@ -322,14 +322,6 @@ public final class VhostUserBackend implements Exposure {
             }
         }
         return null;
-    }
-
-    private static void pause() {
-        try {
-            Thread.sleep(50);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
     }
 
     /**

@@ -110,7 +110,7 @@ public final class ContainerSocket implements Exposure {
             } catch (RuntimeException e) {
                 if (closed) return;
                 LOG.log(Level.WARNING, "container '" + container.name() + "': accept failed", e);
-                pause();   // EMFILE and friends: do not spin
+                UnixListener.pauseAfterFailedAccept();   // EMFILE and friends: do not spin
                 continue;
             }
             if (conn == null) return;   // listener closed
@@ -164,14 +164,6 @@ public final class ContainerSocket implements Exposure {
     private static void refuse(FrameChannel channel, ErrorCode code, String why) {
         channel.sendNow(Reply.error(code, why), 0);
         channel.close();
-    }
-
-    private static void pause() {
-        try {
-            Thread.sleep(50);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
     }
 
     /**
