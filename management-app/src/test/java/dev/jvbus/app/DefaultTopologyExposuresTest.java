@@ -32,7 +32,9 @@ class DefaultTopologyExposuresTest {
         try {
             // As command-line arguments: they outrank the app's application.properties, as an operator's do.
             app = new SpringApplicationBuilder(JvbusApplication.class)
-                    .run("--spring.main.keep-alive=false", "--jvbus.default.container=exposed", "--jvbus.runtime-dir=" + dir);
+                    .run("--spring.main.keep-alive=false", "--jvbus.default.container=exposed", "--jvbus.runtime-dir=" + dir,
+                            // its own store and any free port: the user's data directory and port 8080 are not the test's
+                            "--jvbus.data-dir=" + dir.resolveSibling("data"), "--server.port=0");
         } finally {
             System.setOut(stdout);
         }
