@@ -23,6 +23,7 @@ typedef long s64;
 #define HC_DEVCALL    5
 #define HC_DEVSHM     6
 #define HC_SHMSIGNAL  7
+#define HC_WAIT       8
 #define DOORBELL_PORT 0x511
 #define HC_EXIT       0x100
 #define ABI_VERSION   1
@@ -109,6 +110,7 @@ static void bad_calls(u64 foreign_devid) {
     report[n++] = hypercall(HC_ENUMERATE, (4UL << 20) - 16, 4096, 0);                   /* block across the end of memory */
     report[n++] = hypercall(HC_ENUMERATE, (u64)devices, 1UL << 40, 0);                  /* absurd length */
     report[n++] = hypercall(HC_DEVOPEN, foreign_devid, 0, 0);                           /* another container's devid */
+    report[n++] = hypercall(HC_WAIT, 1UL << 40, 0, 0);                                  /* a WAIT of twelve days */
     report[n++] = hypercall(HC_ENUMERATE, (u64)devices, sizeof devices, 0);             /* good again */
     finish(0, n);
 }
@@ -213,6 +215,7 @@ struct venet_params {
     u64 window;        /* frames sent and not yet back, at most (the echoing peer's rx ring must not run dry) */
     u64 want_sg;       /* ask for VENET_CAP_SG: tx descriptors are then struct venet_sg */
     u64 patience;      /* TSC ticks without any progress before the guest gives up and reports a stall */
+    u64 wait_micros;   /* 0: spin while idle; else WAIT (the VMM's halt) for at most this long, woken by the device */
 };
 
 /* IOQ ring (IOQ_RING_VER 4) with its embedded shm-signal, as a 64-bit compiler lays out ioq.h. */
@@ -441,6 +444,34 @@ static void check_echo(const u8 *f, u64 len, const struct venet_params *p, u64 m
 
 static struct ioq_drv rxq, txq, evq;
 
+/* Something to reap on rx or tx: the device handed the oldest outstanding descriptor back. */
+static int work_ready(void) {
+    return (rxq.outstanding && rxq.r->desc[rxq.head].sown == NORTH) || (txq.outstanding && txq.r->desc[txq.head].sown == NORTH);
+}
+
+/*
+ * Sleeps in the VMM until the device signals rx or tx (or `micros` pass): our irqs are armed (pending
+ * cleared, enabled set) and the rings looked at again after a full fence, so a completion the device
+ * made before it saw `enabled` is found here, and one made after is signalled (the Dekker pair of
+ * IOQ-LAYOUT.md's shm-signal). Counts the WAITs, and those a signal ended (not the time).
+ */
+static u64 waits, wakes;
+
+static void idle(u64 micros) {
+    struct ioq_drv *qs[2] = {&rxq, &txq};
+    for (int i = 0; i < 2; i++) {
+        qs[i]->r->irq[NORTH].pending = 0;
+        qs[i]->r->irq[NORTH].dirty = 0;
+        qs[i]->r->irq[NORTH].enabled = 1;
+    }
+    __asm__ volatile("mfence" ::: "memory");
+    if (!work_ready()) {
+        waits++;
+        if (hypercall(HC_WAIT, micros, 0, 0) > 0) wakes++;
+    }
+    for (int i = 0; i < 2; i++) qs[i]->r->irq[NORTH].enabled = 0;   /* polling again: no signals while we run */
+}
+
 static void venet(const struct venet_params *given) {
     struct venet_params p = *given;   /* read once */
     u64 devid = p.devid;
@@ -546,6 +577,8 @@ static void venet(const struct venet_params *given) {
             since = rdtsc();
         } else if (rdtsc() - since > p.patience) {
             venet_fail(ST_STALLED, (s64)sent, (s64)got, (s64)tx_done, 0);
+        } else if (p.wait_micros) {
+            idle(p.wait_micros);
         } else {
             __asm__ volatile("pause");
         }
@@ -560,6 +593,8 @@ static void venet(const struct venet_params *given) {
     report[n++] = (s64)tx_done;
     report[n++] = (s64)txq.kicks;
     report[n++] = (s64)txq.signals;
+    report[n++] = (s64)waits;
+    report[n++] = (s64)wakes;
     finish(0, n);
 }
 

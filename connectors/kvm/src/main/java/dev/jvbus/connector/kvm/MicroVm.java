@@ -194,7 +194,9 @@ public final class MicroVm implements AutoCloseable {
                             int verb = (int) vcpu.ioData();
                             long a0 = vcpu.register(Register.RDI), a1 = vcpu.register(Register.RSI), a2 = vcpu.register(Register.RCX);
                             if (verb == HypercallAbi.EXIT) return exited(a0, a1, a2, stats(calls, stray, start));
-                            vcpu.setRegister(Register.RAX, hypercalls.call(verb, a0, a1, a2));
+                            // WAIT sleeps, so it is served outside the decoder's lock; it ends early when the run is to stop.
+                            vcpu.setRegister(Register.RAX, verb == HypercallAbi.WAIT ? hypercalls.await(a0, () -> stopping)
+                                                                                   : hypercalls.call(verb, a0, a1, a2));
                         } else {
                             // Not our port (or not a 32-bit write): no device there. Reads float high, as on a real bus.
                             stray++;
@@ -244,6 +246,9 @@ public final class MicroVm implements AutoCloseable {
 
     /** Kicks that reached a queue's doorbell since the last call (KVM_IOEVENTFD: without an exit to the VMM). */
     long drainKicks(dev.jvbus.core.bus.DevId devid, int queue) { return hypercalls.drainKicks(devid, queue); }
+
+    /** WAIT hypercalls served so far. */
+    public long waits() { return hypercalls.waits(); }
 
     /** Devices the guest holds open now. */
     public int openDevices() { return hypercalls.openCount(); }

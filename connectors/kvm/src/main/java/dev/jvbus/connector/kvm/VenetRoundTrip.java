@@ -14,8 +14,11 @@ import java.util.List;
  * is {@code (byte) (seq * 31 + i)}: {@link #frameByte}.
  *
  * @param patienceTicks TSC ticks the guest waits without any progress before it reports a stall
+ * @param waitMicros    0: the guest spins while it has nothing to do; else it sleeps in WAIT hypercalls of
+ *                      at most this long, woken by the device's signal (HYPERCALLS.md, "Signals to the guest")
  */
-public record VenetRoundTrip(long devid, long peerMac, int frames, int length, int window, boolean sg, long patienceTicks) {
+public record VenetRoundTrip(long devid, long peerMac, int frames, int length, int window, boolean sg, long patienceTicks,
+                             long waitMicros) {
     public static final int ETHERTYPE = 0x88B5;
     /** Rings of 64 descriptors with one kept free: the guest never has more than 63 rx buffers out. */
     public static final int MAX_WINDOW = 63;
@@ -25,11 +28,12 @@ public record VenetRoundTrip(long devid, long peerMac, int frames, int length, i
         if (frames < 0) throw new IllegalArgumentException("frames " + frames);
         if (window < 1 || window > MAX_WINDOW) throw new IllegalArgumentException("window " + window + " outside 1.." + MAX_WINDOW);
         if (patienceTicks <= 0) throw new IllegalArgumentException("patience " + patienceTicks);
+        if (waitMicros < 0 || waitMicros > HypercallAbi.MAX_WAIT_MICROS) throw new IllegalArgumentException("wait " + waitMicros + " us");
     }
 
     /** struct venet_params, in order. */
     long[] words() {
-        return new long[] {devid, peerMac, frames, length, window, sg ? 1 : 0, patienceTicks};
+        return new long[] {devid, peerMac, frames, length, window, sg ? 1 : 0, patienceTicks, waitMicros};
     }
 
     /** Writes the parameters into {@code vm} and runs it. */
@@ -43,15 +47,19 @@ public record VenetRoundTrip(long devid, long peerMac, int frames, int length, i
         return (byte) (seq * 31 + i);
     }
 
-    /** What a successful run reports (EXIT code 0). */
+    /**
+     * What a successful run reports (EXIT code 0). {@code txKicks}: shm-signal injects on tx; {@code txDoorbells}:
+     * those that rang the doorbell port (the worker slept); {@code waits}: WAIT hypercalls; {@code wakes}: those
+     * a device's signal ended rather than the time.
+     */
     public record Report(long version, int grantedSg, int grantedEvents, long mac, long linkState, long sent, long received,
-                         long txCompletions, long txKicks, long txDoorbells) {
-        static final int WORDS = 10;
+                         long txCompletions, long txKicks, long txDoorbells, long waits, long wakes) {
+        static final int WORDS = 12;
 
         public static Report of(List<Long> w) {
             if (w.size() != WORDS) throw new IllegalArgumentException("a venet report has " + WORDS + " words, not " + w.size() + ": " + w);
             return new Report(w.get(0), w.get(1).intValue(), w.get(2).intValue(), w.get(3), w.get(4), w.get(5), w.get(6), w.get(7),
-                    w.get(8), w.get(9));
+                    w.get(8), w.get(9), w.get(10), w.get(11));
         }
     }
 

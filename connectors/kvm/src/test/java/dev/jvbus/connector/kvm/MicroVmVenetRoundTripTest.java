@@ -63,7 +63,7 @@ class MicroVmVenetRoundTripTest {
     void guestSendsFramesThroughVenetAndGetsEveryEchoBackInOrder() throws Exception {
         int frames = 300, length = 64;
         peer = new EchoPeer(peerSide, -1, -1);
-        RunReport r = runGuest(new VenetRoundTrip(guestSide.devid().unsigned(), PEER_MAC, frames, length, 16, false, PATIENCE));
+        RunReport r = runGuest(new VenetRoundTrip(guestSide.devid().unsigned(), PEER_MAC, frames, length, 16, false, PATIENCE, 0));
 
         VenetRoundTrip.Report report = succeeded(r);
         assertThat(report.version()).isEqualTo(HypercallAbi.VERSION);
@@ -81,7 +81,7 @@ class MicroVmVenetRoundTripTest {
     void withScatterGatherGrantedTheGuestSendsFullSizedFramesAsVenetSgDescriptors() throws Exception {
         int frames = 200, length = 1514;
         peer = new EchoPeer(peerSide, -1, -1);
-        RunReport r = runGuest(new VenetRoundTrip(guestSide.devid().unsigned(), PEER_MAC, frames, length, 8, true, PATIENCE));
+        RunReport r = runGuest(new VenetRoundTrip(guestSide.devid().unsigned(), PEER_MAC, frames, length, 8, true, PATIENCE, 0));
 
         VenetRoundTrip.Report report = succeeded(r);
         assertThat(report.grantedSg()).as("VENET_CAP_SG granted").isEqualTo(1);
@@ -91,10 +91,35 @@ class MicroVmVenetRoundTripTest {
         assertPeerSawTheGuestsFrames(frames, length);
     }
 
+    /**
+     * One frame in flight at a time, so the guest has nothing to do while each echo is under way: it arms its
+     * shm-signals and sleeps in a WAIT hypercall of up to a second, and the device's signal on the rx ring's call
+     * eventfd ends it. Run after the same exchange with a spinning guest; prints both for the record (HYPERCALLS.md).
+     */
+    @Test
+    void aGuestSleepingInWaitIsWokenByTheDevicesSignalAndGetsEveryEcho() throws Exception {
+        int frames = 200, length = 64;
+        peer = new EchoPeer(peerSide, -1, -1);
+        RunReport spun = runGuest(new VenetRoundTrip(guestSide.devid().unsigned(), PEER_MAC, frames, length, 1, false, PATIENCE, 0));
+        RunReport slept = runGuest(new VenetRoundTrip(guestSide.devid().unsigned(), PEER_MAC, frames, length, 1, false, PATIENCE,
+                HypercallAbi.MAX_WAIT_MICROS));
+
+        assertThat(succeeded(spun).waits()).as("the spinning guest never waits").isZero();
+        VenetRoundTrip.Report report = succeeded(slept);
+        assertThat(report.received()).isEqualTo(frames);
+        assertThat(report.waits()).as("WAITs while echoes were under way").isPositive();
+        assertThat(report.wakes()).as("WAITs the device's signal ended (a lost wakeup would sleep the whole second)").isPositive();
+        assertThat(slept.stats().hypercalls()).as("each WAIT is one exit").isGreaterThan(report.waits());
+        System.out.printf("venet ping-pong through a micro-VM (64 B, one in flight): spinning guest %.1f us per round trip; "
+                        + "guest sleeping in WAIT %.1f us per round trip (%d WAITs, %d woken by the device)%n",
+                spun.stats().elapsed().toNanos() / 1000.0 / frames, slept.stats().elapsed().toNanos() / 1000.0 / frames,
+                report.waits(), report.wakes());
+    }
+
     @Test
     void aCorruptedEchoIsReportedAsTheFirstMismatchingByte() throws Exception {
         peer = new EchoPeer(peerSide, 7, 40);      // frame 7 comes back with byte 40 flipped
-        RunReport r = runGuest(new VenetRoundTrip(guestSide.devid().unsigned(), PEER_MAC, 20, 100, 4, false, PATIENCE));
+        RunReport r = runGuest(new VenetRoundTrip(guestSide.devid().unsigned(), PEER_MAC, 20, 100, 4, false, PATIENCE, 0));
 
         assertThat(r).as(r.describe()).isInstanceOf(RunReport.Exited.class);
         RunReport.Exited exited = (RunReport.Exited) r;
@@ -105,12 +130,9 @@ class MicroVmVenetRoundTripTest {
     }
 
     private RunReport runGuest(VenetRoundTrip trip) {
-        RunReport r;
         try (MicroVm vm = MicroVm.create(box, GuestProgram.vbusGuest(), MEMORY)) {
-            r = trip.run(vm, GENEROUS);
+            return trip.run(vm, GENEROUS);
         }
-        peer.stopAndCheck();
-        return r;
     }
 
     private static VenetRoundTrip.Report succeeded(RunReport r) {
@@ -121,6 +143,7 @@ class MicroVmVenetRoundTripTest {
     }
 
     private void assertPeerSawTheGuestsFrames(int frames, int length) {
+        peer.stopAndCheck();
         List<byte[]> seen = peer.seen();
         assertThat(seen).hasSize(frames);
         for (int seq = 0; seq < frames; seq++) {
