@@ -90,18 +90,24 @@ public final class KvmBench {
             ratio("ping-pong time kvm-WAIT / kvm-spin", waitRtt, kvmRtt);
 
             for (int size : new int[] {64, 1500}) {
-                double[] kvm = new double[rounds], viaShm = new double[rounds];
+                double[] kvm = new double[rounds], viaShm = new double[rounds], kvmBells = new double[rounds], shmBells = new double[rounds];
                 for (int r = 0; r < rounds; r++) {
-                    if (r % 2 == 0) {
-                        kvm[r] = rate(venet(box, guestSide, peer, frames, size, window, 0), frames);
-                        viaShm[r] = shmRate(socket, guestSide, peer, frames, size, window);
-                    } else {
-                        viaShm[r] = shmRate(socket, guestSide, peer, frames, size, window);
-                        kvm[r] = rate(venet(box, guestSide, peer, frames, size, window, 0), frames);
+                    for (int side = 0; side < 2; side++) {
+                        if ((side == 0) == (r % 2 == 0)) {
+                            RunReport run = venet(box, guestSide, peer, frames, size, window, 0);
+                            kvm[r] = rate(run, frames);
+                            kvmBells[r] = 1000.0 * VenetRoundTrip.Report.of(((RunReport.Exited) run).words()).txDoorbells() / frames;
+                        } else {
+                            ShmVenetDriver.Run run = ShmVenetDriver.run(socket, guestSide.devid(), peer.mac(), frames, size, window);
+                            viaShm[r] = frames / (run.nanos() / 1e9) / 1000.0;
+                            shmBells[r] = 1000.0 * run.doorbells() / frames;
+                        }
                     }
                 }
                 line(String.format(Locale.ROOT, "frames/s guest->bus->guest %4d B, micro-VM", size), kvm, "k/s");
                 line(String.format(Locale.ROOT, "frames/s guest->bus->guest %4d B, shm connector", size), viaShm, "k/s");
+                line(String.format(Locale.ROOT, "tx doorbells rung per 1000 frames %4d B, micro-VM", size), kvmBells, "");
+                line(String.format(Locale.ROOT, "tx doorbells rung per 1000 frames %4d B, shm connector", size), shmBells, "");
                 ratio(String.format(Locale.ROOT, "frames/s %4d B kvm / shm", size), kvm, viaShm);
             }
             peer.check();
@@ -135,10 +141,6 @@ public final class KvmBench {
 
     private static double rate(RunReport r, long frames) {
         return frames / (r.stats().elapsed().toNanos() / 1e9) / 1000.0;
-    }
-
-    private static double shmRate(Path socket, Device guestSide, VenetEchoPeer peer, int frames, int size, int window) throws Exception {
-        return frames / (ShmVenetDriver.run(socket, guestSide.devid(), peer.mac(), frames, size, window).nanos() / 1e9) / 1000.0;
     }
 
     private static double median(double[] xs) {
