@@ -23,6 +23,7 @@ typedef long s64;
 #define HC_DEVCALL    5
 #define HC_DEVSHM     6
 #define HC_SHMSIGNAL  7
+#define HC_WAIT       8
 #define DOORBELL_PORT 0x511
 #define HC_EXIT       0x100
 #define ABI_VERSION   1
@@ -35,11 +36,13 @@ typedef long s64;
 #define MODE_OPEN        5   /* open devid arg (twice: the second must be BUSY) and exit holding it */
 #define MODE_DOORBELL    6   /* arg = devid | kicks << 32: share memory, get queue 1's doorbell, kick it */
 #define MODE_DEVCALL     7   /* arg = devid of a test-echo device: features, status, echo, bad calls */
+#define MODE_VENET       8   /* arg = address of struct venet_params: a venet round trip (below) */
 
 /* Bus calls (connectors/shm/PROTOCOL.md): the same funcs and payloads on every connector. */
 #define BC_GET_FEATURES 0x01
 #define BC_SET_FEATURES 0x02
 #define BC_SET_STATUS   0x04
+#define BC_SET_QUEUE    0x08
 #define MODEL_BASE      0x100
 
 struct dev_entry {            /* what ENUMERATE writes, 32 bytes each */
@@ -107,6 +110,7 @@ static void bad_calls(u64 foreign_devid) {
     report[n++] = hypercall(HC_ENUMERATE, (4UL << 20) - 16, 4096, 0);                   /* block across the end of memory */
     report[n++] = hypercall(HC_ENUMERATE, (u64)devices, 1UL << 40, 0);                  /* absurd length */
     report[n++] = hypercall(HC_DEVOPEN, foreign_devid, 0, 0);                           /* another container's devid */
+    report[n++] = hypercall(HC_WAIT, 1UL << 40, 0, 0);                                  /* a WAIT of twelve days */
     report[n++] = hypercall(HC_ENUMERATE, (u64)devices, sizeof devices, 0);             /* good again */
     finish(0, n);
 }
@@ -197,6 +201,403 @@ static void devcalls(u64 devid) {
     finish(0, n);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * The venet round trip (MODE_VENET): a vbus ethernet driver over IOQ rings in the guest's own memory.
+ * Numbers from device-models/venet/VENET.md and bus-core's ring/ioq/IOQ-LAYOUT.md.
+ * ------------------------------------------------------------------------------------------- */
+
+/* What the host asks for, written by the VMM at GuestLayout.PARAMS before the run (read once). */
+struct venet_params {
+    u64 devid;
+    u64 peer_mac;      /* 48 bits, the first byte on the wire most significant */
+    u64 frames;        /* how many to send, and to get back */
+    u64 length;        /* bytes per frame, 22 .. 1514 */
+    u64 window;        /* frames sent and not yet back, at most (the echoing peer's rx ring must not run dry) */
+    u64 want_sg;       /* ask for VENET_CAP_SG: tx descriptors are then struct venet_sg */
+    u64 patience;      /* TSC ticks without any progress before the guest gives up and reports a stall */
+    u64 wait_micros;   /* 0: spin while idle; else WAIT (the VMM's halt) for at most this long, woken by the device */
+};
+
+/* IOQ ring (IOQ_RING_VER 4) with its embedded shm-signal, as a 64-bit compiler lays out ioq.h. */
+#define IOQ_MAGIC        0x47fa2fe4
+#define IOQ_VER          4
+#define SHM_SIGNAL_MAGIC 0x58fa39df
+#define SHM_SIGNAL_VER   1
+#define NORTH 0                       /* the driver: us */
+#define SOUTH 1                       /* the device */
+
+struct ioq_desc { u64 cookie; u64 ptr; u64 len; u8 valid; u8 sown; u8 pad[6]; };
+struct ioq_idx { u32 head; u32 tail; u8 full; u8 pad[3]; };
+struct shm_irq { u8 enabled; u8 pending; u8 dirty; };
+struct ioq_ring {
+    u32 magic, ver;
+    u32 sig_magic, sig_ver;
+    struct shm_irq irq[2];
+    u8 pad0[2];
+    struct ioq_idx idx[2];            /* [0] "valid", [1] "inuse" */
+    u32 count;
+    u32 pad1;
+    struct ioq_desc desc[];
+};
+_Static_assert(__builtin_offsetof(struct ioq_ring, irq) == 16, "shm_signal irq[] at 16");
+_Static_assert(__builtin_offsetof(struct ioq_ring, idx) == 24, "idx[] at 24");
+_Static_assert(__builtin_offsetof(struct ioq_ring, count) == 48, "count at 48");
+_Static_assert(__builtin_offsetof(struct ioq_ring, desc) == 56, "descriptors at 56");
+_Static_assert(sizeof(struct ioq_desc) == 32, "32-byte descriptors");
+
+#define barrier() __asm__ volatile("" ::: "memory")   /* x86 keeps stores in order, and loads: the compiler must too */
+
+/* The driver (north) side of one ring. Never more than count - 1 descriptors out, so the full flags stay 0. */
+struct ioq_drv {
+    volatile struct ioq_ring *r;
+    u32 count, tail, head, outstanding, staged;
+    u32 token;                        /* the queue's doorbell (SHMSIGNAL) */
+    u64 kicks, signals;
+};
+
+static void ioq_init(struct ioq_drv *q, u64 addr, u32 count) {
+    q->r = (volatile struct ioq_ring *)addr;
+    memset((void *)addr, 0, 56 + 32UL * count);
+    q->r->ver = IOQ_VER;
+    q->r->sig_magic = SHM_SIGNAL_MAGIC;
+    q->r->sig_ver = SHM_SIGNAL_VER;
+    q->r->count = count;
+    barrier();
+    q->r->magic = IOQ_MAGIC;          /* last: the head is complete */
+    q->count = count;
+    q->tail = q->head = q->outstanding = q->staged = 0;
+    q->kicks = q->signals = 0;
+}
+
+static int ioq_room(const struct ioq_drv *q) { return q->outstanding + q->staged + 1 < q->count; }
+
+/* Fills the descriptor at the tail; the device sees it only at ioq_publish. 0 if it was not ours. */
+static int ioq_offer(struct ioq_drv *q, u64 cookie, u64 ptr, u64 len) {
+    volatile struct ioq_desc *d = &q->r->desc[q->tail];
+    if (d->sown != NORTH) return 0;
+    d->cookie = cookie;
+    d->ptr = ptr;
+    d->len = len;
+    d->valid = 1;
+    q->tail = q->tail + 1 == q->count ? 0 : q->tail + 1;
+    q->staged++;
+    return 1;
+}
+
+/* Both tails, then ownership to the south, oldest first: the device never owns what the index has not published. */
+static void ioq_publish(struct ioq_drv *q) {
+    if (q->staged == 0) return;
+    barrier();
+    q->r->idx[0].tail = q->tail;
+    q->r->idx[1].tail = q->tail;
+    barrier();
+    u32 i = (q->tail + q->count - q->staged) % q->count;
+    for (u32 k = 0; k < q->staged; k++, i = i + 1 == q->count ? 0 : i + 1) q->r->desc[i].sown = SOUTH;
+    q->outstanding += q->staged;
+    q->staged = 0;
+}
+
+/* shm_signal_inject on the device's irq: always dirty; a doorbell only if the device sleeps and has none pending. */
+static void ioq_kick(struct ioq_drv *q) {
+    ioq_publish(q);
+    q->r->irq[SOUTH].dirty = 1;
+    __asm__ volatile("mfence" ::: "memory");   /* dirty visible before enabled/pending are read (the Dekker pair) */
+    q->kicks++;
+    if (q->r->irq[SOUTH].enabled && !q->r->irq[SOUTH].pending) {
+        q->r->irq[SOUTH].pending = 1;
+        q->signals++;
+        __asm__ volatile("outl %%eax, %%dx" : : "a"(q->token), "d"((unsigned short)DOORBELL_PORT) : "memory");
+    }
+}
+
+/* The oldest descriptor the device handed back: its cookie and length; 0 if none is back yet. */
+static int ioq_reap(struct ioq_drv *q, u64 *cookie, u64 *len) {
+    if (q->outstanding == 0) return 0;
+    volatile struct ioq_desc *d = &q->r->desc[q->head];
+    if (d->sown != NORTH) return 0;
+    barrier();
+    *cookie = d->cookie;
+    *len = d->len;
+    d->valid = 0;
+    q->head = q->head + 1 == q->count ? 0 : q->head + 1;
+    q->outstanding--;
+    q->r->idx[0].head = q->head;
+    return 1;
+}
+
+static inline u64 rdtsc(void) {
+    u32 lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (u64)hi << 32 | lo;
+}
+
+/* venet (VENET.md): queues, device calls, capabilities, events, the venet_sg tx header. */
+#define VENET_RX 0
+#define VENET_TX 1
+#define VENET_EVQ 2
+#define VENET_LINKUP   (MODEL_BASE + 0)
+#define VENET_MACQUERY (MODEL_BASE + 2)
+#define VENET_NEGCAP   (MODEL_BASE + 3)
+#define CAP_GROUP_SG 0
+#define CAP_GROUP_EVENTQ 1
+#define CAP_SG 1
+#define CAP_EVQ_LINKSTATE 1
+#define FEATURE_SG (1UL << 0)
+#define FEATURE_EVQ_LINKSTATE (1UL << 8)
+#define EVENT_LINKSTATE 0
+#define STATUS_ACKNOWLEDGE 1
+#define STATUS_DRIVER 2
+#define STATUS_DRIVER_OK 4
+#define STATUS_FEATURES_OK 8
+
+/* Where everything lives: one DEVSHM window, the free half of a 4 MiB micro-VM. */
+#define WINDOW     0x200000UL
+#define WINDOW_LEN 0x200000UL
+#define RING_RX    0x200000UL
+#define RING_TX    0x201000UL
+#define RING_EVQ   0x202000UL
+#define RX_BUFS    0x210000UL
+#define TX_BUFS    0x230000UL
+#define EV_BUFS    0x250000UL
+#define SG_DESCS   0x251000UL
+#define RING_COUNT 64
+#define BUF_SIZE   2048
+#define EV_SIZE    32
+#define SG_SIZE    64
+#define ETHERTYPE  0x88B5
+
+/* Where a run failed: the EXIT code is 100 + stage, the report [value, a, b, c]. */
+enum venet_stage {
+    ST_OPEN = 1, ST_SHM, ST_FEATURES, ST_NEGCAP, ST_MAC, ST_QUEUE, ST_SIGNAL, ST_DRIVER_OK, ST_LINKUP, ST_LINK_EVENT,
+    ST_TX_DROPPED, ST_STALLED, ST_RX_LENGTH, ST_RX_BYTE, ST_RING
+};
+
+static __attribute__((noreturn)) void venet_fail(u64 stage, s64 value, s64 a, s64 b, s64 c) {
+    report[0] = value;
+    report[1] = a;
+    report[2] = b;
+    report[3] = c;
+    finish(100 + stage, 4);
+}
+
+static void put16(u8 *p, u32 v) { p[0] = (u8)v; p[1] = (u8)(v >> 8); }
+static void put32(u8 *p, u32 v) { for (int i = 0; i < 4; i++) p[i] = (u8)(v >> (8 * i)); }
+static void put64(u8 *p, u64 v) { for (int i = 0; i < 8; i++) p[i] = (u8)(v >> (8 * i)); }
+static u32 le32(const u8 *b) { return (u32)b[0] | (u32)b[1] << 8 | (u32)b[2] << 16 | (u32)b[3] << 24; }
+
+static s64 set_status(u64 devid, u32 status) {
+    u8 arg[4];
+    put32(arg, status);
+    s64 r = devcall(devid, BC_SET_STATUS, arg, 4, sizeof out_buf);
+    return r < 0 ? r : (s64)le32(out_buf);
+}
+
+static u32 negcap(u64 devid, u32 gid, u32 bits) {
+    u8 arg[8];
+    put32(arg, gid);
+    put32(arg + 4, bits);
+    s64 r = devcall(devid, VENET_NEGCAP, arg, 8, sizeof out_buf);
+    if (r != 8 || le32(out_buf) != gid) venet_fail(ST_NEGCAP, r, gid, bits, le32(out_buf));
+    return le32(out_buf + 4);
+}
+
+/* SET_QUEUE {u16 queue, u16 size, u64 desc, u64 avail, u64 used} (28 bytes), then SHMSIGNAL for its doorbell token. */
+static void setup_queue(u64 devid, struct ioq_drv *q, u32 index, u64 ring) {
+    u8 arg[28];
+    ioq_init(q, ring, RING_COUNT);
+    put16(arg, index);
+    put16(arg + 2, RING_COUNT);
+    put64(arg + 4, ring + 56);         /* desc: the table embedded in the ring head */
+    put64(arg + 12, ring);             /* avail: the ring head */
+    put64(arg + 20, 0);                /* used: none for IOQ */
+    s64 r = devcall(devid, BC_SET_QUEUE, arg, sizeof arg, 0);
+    if (r < 0) venet_fail(ST_QUEUE, r, index, 0, 0);
+    s64 token = hypercall(HC_SHMSIGNAL, devid, index, 0);
+    if (token <= 0) venet_fail(ST_SIGNAL, token, index, 0, 0);
+    q->token = (u32)token;
+}
+
+static u64 frame_byte(u64 seq, u64 i) { return (u8)(seq * 31 + i); }
+
+/* dst, src, ethertype 0x88B5, the sequence number (big-endian), then a pattern derived from it. */
+static void build_frame(u8 *f, u64 len, u64 dst, u64 src, u64 seq) {
+    for (int i = 0; i < 6; i++) {
+        f[i] = (u8)(dst >> (8 * (5 - i)));
+        f[6 + i] = (u8)(src >> (8 * (5 - i)));
+    }
+    f[12] = ETHERTYPE >> 8;
+    f[13] = ETHERTYPE & 0xff;
+    for (int i = 0; i < 8; i++) f[14 + i] = (u8)(seq >> (8 * (7 - i)));
+    for (u64 i = 22; i < len; i++) f[i] = (u8)frame_byte(seq, i);
+}
+
+/* The echo of frame seq: from the peer to us, the rest as we sent it. The first byte that differs is reported. */
+static void check_echo(const u8 *f, u64 len, const struct venet_params *p, u64 mac, u64 seq) {
+    if (len != p->length) venet_fail(ST_RX_LENGTH, (s64)seq, (s64)len, (s64)p->length, 0);
+    u8 want[22];
+    build_frame(want, 22, mac, p->peer_mac, seq);
+    for (u64 i = 0; i < len; i++) {
+        u8 w = i < 22 ? want[i] : (u8)frame_byte(seq, i);
+        if (f[i] != w) venet_fail(ST_RX_BYTE, (s64)seq, (s64)i, w, f[i]);
+    }
+}
+
+static struct ioq_drv rxq, txq, evq;
+
+/* Something to reap on rx or tx: the device handed the oldest outstanding descriptor back. */
+static int work_ready(void) {
+    return (rxq.outstanding && rxq.r->desc[rxq.head].sown == NORTH) || (txq.outstanding && txq.r->desc[txq.head].sown == NORTH);
+}
+
+/*
+ * Sleeps in the VMM until the device signals rx or tx (or `micros` pass): our irqs are armed (pending
+ * cleared, enabled set) and the rings looked at again after a full fence, so a completion the device
+ * made before it saw `enabled` is found here, and one made after is signalled (the Dekker pair of
+ * IOQ-LAYOUT.md's shm-signal). Counts the WAITs, and those a signal ended (not the time).
+ */
+static u64 waits, wakes;
+
+static void idle(u64 micros) {
+    struct ioq_drv *qs[2] = {&rxq, &txq};
+    for (int i = 0; i < 2; i++) {
+        qs[i]->r->irq[NORTH].pending = 0;
+        qs[i]->r->irq[NORTH].dirty = 0;
+        qs[i]->r->irq[NORTH].enabled = 1;
+    }
+    __asm__ volatile("mfence" ::: "memory");
+    if (!work_ready()) {
+        waits++;
+        if (hypercall(HC_WAIT, micros, 0, 0) > 0) wakes++;
+    }
+    for (int i = 0; i < 2; i++) qs[i]->r->irq[NORTH].enabled = 0;   /* polling again: no signals while we run */
+}
+
+static void venet(const struct venet_params *given) {
+    struct venet_params p = *given;   /* read once */
+    u64 devid = p.devid;
+    u64 n = 0;
+    s64 version = hypercall(HC_NEGOTIATE, ABI_VERSION, ABI_VERSION, 0);
+    s64 r = hypercall(HC_DEVOPEN, devid, 0, 0);
+    if (version < 0 || r < 0) venet_fail(ST_OPEN, version < 0 ? version : r, 0, 0, 0);
+    r = hypercall(HC_DEVSHM, devid, WINDOW, WINDOW_LEN);
+    if (r < 0) venet_fail(ST_SHM, r, 0, 0, 0);
+
+    /* features, then capabilities within them */
+    set_status(devid, STATUS_ACKNOWLEDGE);
+    set_status(devid, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
+    r = devcall(devid, BC_GET_FEATURES, 0, 0, sizeof out_buf);
+    u64 offered = le64(out_buf);
+    u64 ack = offered & (FEATURE_EVQ_LINKSTATE | (p.want_sg ? FEATURE_SG : 0));
+    u8 arg[8];
+    put64(arg, ack);
+    r = devcall(devid, BC_SET_FEATURES, arg, 8, 0);
+    s64 status = set_status(devid, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
+    if (r < 0 || status < 0 || !(status & STATUS_FEATURES_OK)) venet_fail(ST_FEATURES, r < 0 ? r : status, (s64)offered, (s64)ack, 0);
+    u32 sg = negcap(devid, CAP_GROUP_SG, p.want_sg ? CAP_SG : 0);
+    u32 events = negcap(devid, CAP_GROUP_EVENTQ, CAP_EVQ_LINKSTATE);
+    r = devcall(devid, VENET_MACQUERY, arg, 6, sizeof out_buf);
+    if (r != 6) venet_fail(ST_MAC, r, 0, 0, 0);
+    u64 mac = 0;
+    for (int i = 0; i < 6; i++) mac = mac << 8 | out_buf[i];
+
+    /* rings in our memory, each with its doorbell; then DRIVER_OK starts the device */
+    setup_queue(devid, &rxq, VENET_RX, RING_RX);
+    setup_queue(devid, &txq, VENET_TX, RING_TX);
+    setup_queue(devid, &evq, VENET_EVQ, RING_EVQ);
+    status = set_status(devid, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
+    if (status < 0 || !(status & STATUS_DRIVER_OK)) venet_fail(ST_DRIVER_OK, status, 0, 0, 0);
+    for (u64 b = 0; ioq_room(&rxq); b++) ioq_offer(&rxq, b, RX_BUFS + b * BUF_SIZE, BUF_SIZE);
+    ioq_publish(&rxq);                 /* the device takes rx buffers when a frame arrives: no kick needed */
+    for (u64 b = 0; ioq_room(&evq); b++) ioq_offer(&evq, b, EV_BUFS + b * EV_SIZE, EV_SIZE);
+    ioq_kick(&evq);
+
+    /* link up, and wait for the device to say so on the event queue */
+    r = devcall(devid, VENET_LINKUP, 0, 0, 0);
+    if (r < 0) venet_fail(ST_LINKUP, r, 0, 0, 0);
+    s64 link = -1;
+    u64 cookie, len, since = rdtsc();
+    while (link < 0) {
+        if (ioq_reap(&evq, &cookie, &len)) {
+            const u8 *e = (const u8 *)(EV_BUFS + (cookie % RING_COUNT) * EV_SIZE);
+            if (len > EV_SIZE || le32(e + 8) != EVENT_LINKSTATE) venet_fail(ST_LINK_EVENT, (s64)len, le32(e + 8), 0, 0);
+            link = e[12];
+        } else if (rdtsc() - since > p.patience) {
+            venet_fail(ST_LINK_EVENT, -1, 0, 0, 0);
+        } else {
+            __asm__ volatile("pause");
+        }
+    }
+
+    /* N frames out, N echoes back, at most `window` in flight */
+    u64 sent = 0, got = 0, tx_done = 0;
+    since = rdtsc();
+    while (got < p.frames) {
+        int progress = 0;
+        while (ioq_reap(&txq, &cookie, &len)) {
+            if (len == 0) venet_fail(ST_TX_DROPPED, (s64)cookie, 0, 0, 0);   /* the device completes a dropped frame with 0 */
+            tx_done++;
+            progress = 1;
+        }
+        while (sent < p.frames && sent - got < p.window && ioq_room(&txq)) {
+            u64 slot = txq.tail;
+            u8 *f = (u8 *)(TX_BUFS + slot * BUF_SIZE);
+            build_frame(f, p.length, p.peer_mac, mac, sent);
+            int ok;
+            if (sg) {                  /* struct venet_sg with one iov: cookie, flags, len, ..., count, iov[0] {len, ptr} */
+                u8 *d = (u8 *)(SG_DESCS + slot * SG_SIZE);
+                memset(d, 0, SG_SIZE);
+                put64(d + 0, sent);
+                put32(d + 12, (u32)p.length);
+                put32(d + 28, 1);
+                put32(d + 32, (u32)p.length);
+                put64(d + 40, (u64)f);
+                ok = ioq_offer(&txq, sent, (u64)d, 48);
+            } else {
+                ok = ioq_offer(&txq, sent, (u64)f, p.length);
+            }
+            if (!ok) venet_fail(ST_RING, VENET_TX, (s64)slot, 0, 0);
+            sent++;
+            progress = 1;
+        }
+        if (txq.staged) ioq_kick(&txq);
+        int reposted = 0;
+        while (ioq_reap(&rxq, &cookie, &len)) {
+            if (len > BUF_SIZE) venet_fail(ST_RX_LENGTH, (s64)got, (s64)len, BUF_SIZE, 1);
+            check_echo((const u8 *)(RX_BUFS + (cookie % RING_COUNT) * BUF_SIZE), len, &p, mac, got);
+            got++;
+            if (!ioq_offer(&rxq, cookie % RING_COUNT, RX_BUFS + (cookie % RING_COUNT) * BUF_SIZE, BUF_SIZE))
+                venet_fail(ST_RING, VENET_RX, rxq.tail, 0, 0);
+            reposted = 1;
+        }
+        if (reposted) {
+            ioq_publish(&rxq);
+            progress = 1;
+        }
+        if (progress) {
+            since = rdtsc();
+        } else if (rdtsc() - since > p.patience) {
+            venet_fail(ST_STALLED, (s64)sent, (s64)got, (s64)tx_done, 0);
+        } else if (p.wait_micros) {
+            idle(p.wait_micros);
+        } else {
+            __asm__ volatile("pause");
+        }
+    }
+    report[n++] = version;
+    report[n++] = sg;
+    report[n++] = events;
+    report[n++] = (s64)mac;
+    report[n++] = link;
+    report[n++] = (s64)sent;
+    report[n++] = (s64)got;
+    report[n++] = (s64)tx_done;
+    report[n++] = (s64)txq.kicks;
+    report[n++] = (s64)txq.signals;
+    report[n++] = (s64)waits;
+    report[n++] = (s64)wakes;
+    finish(0, n);
+}
+
 /* rdi = mode, rsi = argument (set by the VMM). */
 __attribute__((section(".text.start"), noreturn)) void _start(u64 mode, u64 arg) {
     switch (mode) {
@@ -208,6 +609,7 @@ __attribute__((section(".text.start"), noreturn)) void _start(u64 mode, u64 arg)
     case MODE_OPEN: open_and_hold(arg); break;
     case MODE_DOORBELL: doorbell(arg & 0xffffffffUL, arg >> 32); break;
     case MODE_DEVCALL: devcalls(arg); break;
+    case MODE_VENET: venet((const struct venet_params *)arg); break;
     }
     report[0] = (s64)mode;
     finish(0xBAD, 1);

@@ -10,6 +10,8 @@ import java.lang.foreign.ValueLayout;
  * <pre>
  *   0x001000  GDT: null, null, null, user code (0x1b: DPL 3, 64-bit), user data (0x23: DPL 3)
  *   0x002000  PML4 -> 0x003000 PDPT -> 0x004000 PD of 2 MiB pages (P, RW, U, PS) over all of memory
+ *   0x005000  boot parameters: 64-bit words the VMM's caller writes before the run (a mode's arguments
+ *             that do not fit in two registers); the guest reads them once
  *   0x010000  the guest program (text, data, bss) up to 0x100000
  *   0x100000  the stack, growing down from 0x200000
  *   0x200000  free for the guest's rings and buffers, to the end of memory
@@ -22,6 +24,9 @@ public final class GuestLayout {
     private GuestLayout() {}
 
     static final long GDT = 0x1000, PML4 = 0x2000, PDPT = 0x3000, PD = 0x4000;
+    /** The boot parameter page, and how many 64-bit words it holds. */
+    public static final long PARAMS = 0x5000;
+    public static final int MAX_PARAMS = 512;
     public static final long PROGRAM = 0x10000, PROGRAM_END = 0x100000, STACK_TOP = 0x200000, FREE = 0x200000;
     static final int CODE_SELECTOR = 0x1B, DATA_SELECTOR = 0x23;
     static final long PAGE_2M = 2L << 20;

@@ -31,7 +31,9 @@ public record GuestProgram(String name, byte[] bytes) {
 
     /** How a guest is told what to do: its two entry arguments (rdi, rsi). The modes of guest/vbus-guest.c. */
     public enum Mode {
-        ENUMERATE(0), BAD_CALLS(1), SPIN(2), UD2(3), PING(4), OPEN(5), DOORBELL(6), DEVCALL(7);
+        ENUMERATE(0), BAD_CALLS(1), SPIN(2), UD2(3), PING(4), OPEN(5), DOORBELL(6), DEVCALL(7),
+        /** A venet round trip; the argument is the address of its parameters ({@link VenetRoundTrip}, at {@link GuestLayout#PARAMS}). */
+        VENET(8);
 
         final long value;
 

@@ -21,6 +21,14 @@ public final class HypercallAbi {
     public static final int MAX_DOORBELLS = 64;
 
     public static final int NEGOTIATE = 1, ENUMERATE = 2, DEVOPEN = 3, DEVCLOSE = 4, DEVCALL = 5, DEVSHM = 6, SHMSIGNAL = 7;
+    /**
+     * The guest's halt: rdi = microseconds. The vCPU thread sleeps until a device signals one of the VM's
+     * doorbells (their call eventfds), or the time passes. HYPERCALLS.md, "Signals to the guest", says why
+     * this and not an interrupt.
+     */
+    public static final int WAIT = 8;
+    /** The longest WAIT; a guest that wants longer waits again. */
+    public static final long MAX_WAIT_MICROS = 1_000_000;
     /** Ends the run: rdi = the guest's result code, rsi/rcx = a report block the VMM hands to its caller. */
     public static final int EXIT = 0x100;
 

@@ -16,6 +16,7 @@ import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.GuestMemoryException;
 import dev.jvbus.core.memory.MemoryRegion;
 import dev.jvbus.core.doorbell.Notifier;
+import dev.jvbus.core.sys.Epoll;
 import dev.jvbus.core.sys.Errno;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.KvmVm;
@@ -27,6 +28,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
 import java.util.TreeMap;
+import java.util.function.BooleanSupplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -65,7 +67,12 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
     private final Map<DevId, Attachment> open = new TreeMap<>();
     /** Doorbells by token (the value the guest writes to the doorbell port); a token is its index + 1. */
     private final List<Doorbell> doorbells = new ArrayList<>();
+    /** The call eventfd of every live doorbell, token as its epoll token: what WAIT sleeps on. */
+    private final Epoll calls;
+    /** How long one epoll_wait of a WAIT lasts at most, so a stop request is seen within it. */
+    private static final int WAIT_SLICE_MILLIS = 10;
     private long refused;
+    private long waits;
     private String lastRefusal = "";
     private boolean closed;
 
@@ -77,6 +84,7 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
         this.memory = memory;
         this.vm = vm;
         this.holder = holder;
+        this.calls = Epoll.create(MAX_DOORBELLS);
     }
 
     /** Serves one hypercall; returns what goes back in rax (>= 0, or a negative status code). Never throws. */
@@ -106,7 +114,41 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
     }
 
     private static boolean isVerb(int verb) {
-        return verb >= NEGOTIATE && verb <= SHMSIGNAL;
+        return verb >= NEGOTIATE && verb <= WAIT;
+    }
+
+    /**
+     * WAIT (rdi = microseconds, at most {@link HypercallAbi#MAX_WAIT_MICROS}): the vCPU thread sleeps until a
+     * device signals the call eventfd of one of this VM's doorbells, the time passes, or {@code stopping} says
+     * the run is over. Returns how many call eventfds had fired (each is drained), 0 if the time passed.
+     * Called by the vCPU thread outside the lock, so bus threads still reach {@link #removed} while it sleeps.
+     * epoll_wait counts in milliseconds: a wait is rounded up to whole milliseconds.
+     */
+    long await(long micros, BooleanSupplier stopping) {
+        synchronized (this) {
+            if (closed) return refuse(INTERNAL, "the micro-VM is closing");
+            if (version == 0) return refuse(NEGOTIATE_FIRST, "WAIT before NEGOTIATE");
+            if (micros < 0 || micros > MAX_WAIT_MICROS)
+                return refuse(BAD_ARGUMENT, "WAIT of " + Long.toUnsignedString(micros) + " us (limit " + MAX_WAIT_MICROS + ")");
+            waits++;
+        }
+        long deadline = System.nanoTime() + micros * 1000;
+        while (true) {
+            long left = deadline - System.nanoTime();
+            int slice = left <= 0 ? 0 : (int) Math.min(WAIT_SLICE_MILLIS, (left + 999_999) / 1_000_000);
+            int n = calls.wait(slice);
+            if (n > 0) {
+                synchronized (this) {
+                    for (int i = 0; i < n; i++) {
+                        long token = calls.token(i);
+                        Doorbell d = token >= 1 && token <= doorbells.size() ? doorbells.get((int) token - 1) : null;
+                        if (d != null) d.call().drain();
+                    }
+                }
+                return n;
+            }
+            if (left <= 0 || stopping.getAsBoolean()) return 0;
+        }
     }
 
     private long refuse(long status, String why) {
@@ -255,11 +297,13 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
             return refuse(LIMIT, "SHMSIGNAL: this micro-VM has " + MAX_DOORBELLS + " doorbells already (limit: HypercallAbi.MAX_DOORBELLS)");
         long token = doorbells.size() + 1L;
         EventFd kick = EventFd.create(), call = null;
-        boolean bound = false, kept = false;
+        boolean bound = false, watched = false, kept = false;
         try {
             call = EventFd.create();
             vm.bindPortDoorbell(DOORBELL_PORT, 4, OptionalLong.of(token), kick);
             bound = true;
+            calls.add(call, Epoll.IN, token);
+            watched = true;
             a.setDoorbells((int) queue, kick, Notifier.of(call));
             doorbells.add(new Doorbell(a.devid(), (int) queue, token, kick, call));
             kept = true;
@@ -271,6 +315,7 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
         } finally {
             if (!kept) {   // refused: undo what was done, close what was made
                 if (bound) unbind(token, kick);
+                if (watched) unwatch(call);
                 kick.close();
                 if (call != null) call.close();
             }
@@ -285,6 +330,14 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
         }
     }
 
+    private void unwatch(EventFd call) {
+        try {
+            calls.remove(call);
+        } catch (Errno.SysException e) {
+            LOG.log(Level.WARNING, holder + ": removing a call eventfd from the WAIT set failed", e);
+        }
+    }
+
     /**
      * Frees the doorbells of a device that was detached (so it no longer signals them). Their tokens
      * stay taken: a guest that kicks a freed token reaches no ioeventfd, and its write is a stray port access.
@@ -294,6 +347,7 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
             Doorbell d = doorbells.get(i);
             if (d != null && d.devid().equals(devid)) {
                 unbind(d.token(), d.kick());
+                unwatch(d.call());
                 d.kick().close();
                 d.call().close();
                 doorbells.set(i, null);
@@ -321,6 +375,9 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
 
     synchronized int openCount() { return open.size(); }
 
+    /** WAIT hypercalls served. */
+    synchronized long waits() { return waits; }
+
     /** Detaches every device the guest held (each is reset by the bus). */
     @Override
     public void close() {
@@ -342,5 +399,6 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
             for (Doorbell d : doorbells) if (d != null) releaseDoorbells(d.devid());
             doorbells.clear();
         }
+        calls.close();   // after the vCPU thread stopped (MicroVm.close): nothing waits on it any more
     }
 }

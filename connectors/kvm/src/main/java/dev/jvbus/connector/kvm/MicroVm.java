@@ -40,6 +40,7 @@ public final class MicroVm implements AutoCloseable {
     /** How long a vCPU thread gets to come back after it was asked to stop; then it is reported stuck. */
     static final Duration STOP_GRACE = Duration.ofSeconds(10);
     private static final Duration KICK_INTERVAL = Duration.ofMillis(20);
+    private static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
 
     private final Container container;
     private final String name;
@@ -104,6 +105,19 @@ public final class MicroVm implements AutoCloseable {
 
     /** The guest's memory as the bus sees it: the same pages KVM gives the guest. */
     public GuestMemory memory() { return memory; }
+
+    /**
+     * Writes {@code words} (little-endian 64-bit) at {@link GuestLayout#PARAMS}, where a guest mode that
+     * needs more than two arguments reads them; before {@link #run}, since the guest reads them once.
+     */
+    public void writeParameters(long... words) {
+        if (ran.get()) throw new IllegalStateException("micro-VM '" + name + "' already ran; parameters are written before the run");
+        if (words.length > GuestLayout.MAX_PARAMS)
+            throw new IllegalArgumentException(words.length + " parameter words; the page holds " + GuestLayout.MAX_PARAMS);
+        MemorySegment page = memfd.segment().asSlice(GuestLayout.PARAMS, 8L * GuestLayout.MAX_PARAMS);
+        page.fill((byte) 0);
+        for (int i = 0; i < words.length; i++) page.set(LE_LONG, 8L * i, words[i]);
+    }
 
     /**
      * Runs the guest once, from its entry point with {@code mode} and {@code arg} as its two arguments,
@@ -180,7 +194,9 @@ public final class MicroVm implements AutoCloseable {
                             int verb = (int) vcpu.ioData();
                             long a0 = vcpu.register(Register.RDI), a1 = vcpu.register(Register.RSI), a2 = vcpu.register(Register.RCX);
                             if (verb == HypercallAbi.EXIT) return exited(a0, a1, a2, stats(calls, stray, start));
-                            vcpu.setRegister(Register.RAX, hypercalls.call(verb, a0, a1, a2));
+                            // WAIT sleeps, so it is served outside the decoder's lock; it ends early when the run is to stop.
+                            vcpu.setRegister(Register.RAX, verb == HypercallAbi.WAIT ? hypercalls.await(a0, () -> stopping)
+                                                                                   : hypercalls.call(verb, a0, a1, a2));
                         } else {
                             // Not our port (or not a 32-bit write): no device there. Reads float high, as on a real bus.
                             stray++;
@@ -230,6 +246,9 @@ public final class MicroVm implements AutoCloseable {
 
     /** Kicks that reached a queue's doorbell since the last call (KVM_IOEVENTFD: without an exit to the VMM). */
     long drainKicks(dev.jvbus.core.bus.DevId devid, int queue) { return hypercalls.drainKicks(devid, queue); }
+
+    /** WAIT hypercalls served so far. */
+    public long waits() { return hypercalls.waits(); }
 
     /** Devices the guest holds open now. */
     public int openDevices() { return hypercalls.openCount(); }

@@ -86,8 +86,9 @@ class MicroVmHypercallTest {
                 "BAD_BLOCK",                // block across the end of guest memory
                 "BAD_BLOCK",                // a 1 TiB block
                 "NO_SUCH_DEVICE",           // DEVOPEN of another container's devid
+                "BAD_ARGUMENT",             // a WAIT far beyond MAX_WAIT_MICROS
                 "OK(2)");                   // ENUMERATE works after all of that
-        assertThat(r.stats().refused()).isEqualTo(7);
+        assertThat(r.stats().refused()).isEqualTo(8);
         for (Device d : theirs.devices()) assertThat(d.holder()).as("nobody attached to " + d.devid()).isEmpty();
     }
 

@@ -1,0 +1,85 @@
+package dev.jvbus.connector.kvm;
+
+import java.util.List;
+
+/**
+ * What the bundled guest driver's venet mode ({@link GuestProgram.Mode#VENET}) is asked to do, and how
+ * to read what it reports. The guest opens venet device {@code devid}, places rx, tx and event IOQ rings
+ * in its own memory (DEVSHM), acks VENET_CAP_EVQ_LINKSTATE (and VENET_CAP_SG if {@code sg}), brings the
+ * link up and waits for the LINKSTATE event, then sends {@code frames} frames of {@code length} bytes to
+ * {@code peerMac} with at most {@code window} in flight, and checks that each comes back, in order, from
+ * the peer to its own MAC with the same bytes (guest/vbus-guest.c, {@code venet()}).
+ *
+ * <p>A frame: dst, src, ethertype 0x88B5, the sequence number (u64 big-endian), then byte {@code i}
+ * is {@code (byte) (seq * 31 + i)}: {@link #frameByte}.
+ *
+ * @param patienceTicks TSC ticks the guest waits without any progress before it reports a stall
+ * @param waitMicros    0: the guest spins while it has nothing to do; else it sleeps in WAIT hypercalls of
+ *                      at most this long, woken by the device's signal (HYPERCALLS.md, "Signals to the guest")
+ */
+public record VenetRoundTrip(long devid, long peerMac, int frames, int length, int window, boolean sg, long patienceTicks,
+                             long waitMicros) {
+    public static final int ETHERTYPE = 0x88B5;
+    /** Rings of 64 descriptors with one kept free: the guest never has more than 63 rx buffers out. */
+    public static final int MAX_WINDOW = 63;
+
+    public VenetRoundTrip {
+        if (length < 22 || length > 1514) throw new IllegalArgumentException("frame length " + length + " outside 22..1514");
+        if (frames < 0) throw new IllegalArgumentException("frames " + frames);
+        if (window < 1 || window > MAX_WINDOW) throw new IllegalArgumentException("window " + window + " outside 1.." + MAX_WINDOW);
+        if (patienceTicks <= 0) throw new IllegalArgumentException("patience " + patienceTicks);
+        if (waitMicros < 0 || waitMicros > HypercallAbi.MAX_WAIT_MICROS) throw new IllegalArgumentException("wait " + waitMicros + " us");
+    }
+
+    /** struct venet_params, in order. */
+    long[] words() {
+        return new long[] {devid, peerMac, frames, length, window, sg ? 1 : 0, patienceTicks, waitMicros};
+    }
+
+    /** Writes the parameters into {@code vm} and runs it. */
+    public RunReport run(MicroVm vm, java.time.Duration timeout) {
+        vm.writeParameters(words());
+        return vm.run(GuestProgram.Mode.VENET, GuestLayout.PARAMS, timeout);
+    }
+
+    /** Byte {@code i} (from 22) of frame {@code seq}. */
+    public static byte frameByte(long seq, int i) {
+        return (byte) (seq * 31 + i);
+    }
+
+    /**
+     * What a successful run reports (EXIT code 0). {@code txKicks}: shm-signal injects on tx; {@code txDoorbells}:
+     * those that rang the doorbell port (the worker slept); {@code waits}: WAIT hypercalls; {@code wakes}: those
+     * a device's signal ended rather than the time.
+     */
+    public record Report(long version, int grantedSg, int grantedEvents, long mac, long linkState, long sent, long received,
+                         long txCompletions, long txKicks, long txDoorbells, long waits, long wakes) {
+        static final int WORDS = 12;
+
+        public static Report of(List<Long> w) {
+            if (w.size() != WORDS) throw new IllegalArgumentException("a venet report has " + WORDS + " words, not " + w.size() + ": " + w);
+            return new Report(w.get(0), w.get(1).intValue(), w.get(2).intValue(), w.get(3), w.get(4), w.get(5), w.get(6), w.get(7),
+                    w.get(8), w.get(9), w.get(10), w.get(11));
+        }
+    }
+
+    /** Where a run failed: EXIT code 100 + stage, the report {@code [value, a, b, c]} (guest/vbus-guest.c, enum venet_stage). */
+    public enum Stage {
+        OPEN, SHM, FEATURES, NEGCAP, MAC, QUEUE, SIGNAL, DRIVER_OK, LINKUP, LINK_EVENT,
+        /** a = nothing; value = the cookie (sequence number) of a tx frame the device completed with length 0 */
+        TX_DROPPED,
+        /** value = sent, a = received, b = tx completions: nothing moved for the patience */
+        STALLED,
+        /** value = sequence number, a = length received, b = length expected */
+        RX_LENGTH,
+        /** value = sequence number, a = byte offset, b = byte expected, c = byte received: the first mismatch */
+        RX_BYTE,
+        RING;
+
+        /** The stage of an EXIT code, or null for success or a code that is not a venet stage. */
+        public static Stage ofExitCode(long code) {
+            long i = code - 101;
+            return i >= 0 && i < values().length ? values()[(int) i] : null;
+        }
+    }
+}
