@@ -12,6 +12,7 @@ public enum ProblemType {
     NO_SUCH_NETWORK(404, "no-such-network", "No such network"),
     NO_SUCH_PORT(404, "no-such-port", "No such port"),
     NO_SUCH_NAMESPACE(422, "no-such-namespace", "No such network namespace"),
+    NO_SUCH_TOKEN(404, "no-such-token", "No such token"),
     NAME_TAKEN(409, "name-taken", "Name already used"),
     INVALID_NAME(400, "invalid-name", "Invalid name"),
     UNKNOWN_DEVICE_TYPE(400, "unknown-device-type", "Unknown device type"),
