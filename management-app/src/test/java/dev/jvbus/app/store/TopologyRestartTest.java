@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.jvbus.app.JvbusApplication;
+import dev.jvbus.app.NetClient;
 import dev.jvbus.core.testing.TestNetns;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -85,6 +86,36 @@ class TopologyRestartTest {
         JsonNode stored = JSON.readTree(Files.readString(dir.resolve("data").resolve("topology.json")));
         assertThat(stored.path("version").asInt()).as("saved again as the current version").isEqualTo(TopologyDocument.VERSION);
         assertThat(stored.path("containers").get(0).path("networks").get(0).path("ports").isArray()).isTrue();
+    }
+
+    /**
+     * Issue 12's restart test, the last step: after the restart a client passes frames again, through
+     * the devices the store rebuilt (same devids and MACs, the switch holding each port to its MAC) and
+     * the socket the app exposed again.
+     */
+    @Test
+    void afterARestartAClientPassesFramesThroughTheRebuiltDevicesAgain() throws Exception {
+        long a, b;
+        try (var app = start()) {
+            post(app, "/api/v1/containers", "{\"name\":\"wire\"}");
+            post(app, "/api/v1/containers/wire/networks", "{\"name\":\"lan\"}");
+            a = post(app, "/api/v1/containers/wire/devices", "{\"type\":\"virtio-net\",\"network\":\"lan\"}").path("devid").asLong();
+            b = post(app, "/api/v1/containers/wire/devices", "{\"type\":\"virtio-net\",\"network\":\"lan\"}").path("devid").asLong();
+        }
+        assertThat(dir.resolve("run").resolve("wire.sock")).as("the socket went with the app").doesNotExist();
+        try (var app = start(); NetClient sender = NetClient.open(dir.resolve("run").resolve("wire.sock"), a);
+             NetClient receiver = NetClient.open(dir.resolve("run").resolve("wire.sock"), b)) {
+            for (int i = 0; i < 3; i++) {
+                byte[] payload = ("after the restart " + i).getBytes(StandardCharsets.US_ASCII);
+                sender.send(receiver.mac(), payload);
+                byte[] got = receiver.receive(30);
+                assertThat(got).as("frame " + i + " through the rebuilt switch").isNotNull();
+                assertThat(java.util.Arrays.copyOfRange(got, 6, 12)).as("from the sender's MAC").isEqualTo(sender.mac());
+                assertThat(java.util.Arrays.copyOfRange(got, 14, 14 + payload.length)).isEqualTo(payload);
+            }
+            JsonNode rx = get(app, "/api/v1/containers/wire/devices/" + b).path("queues").get(0);
+            assertThat(rx.path("counters").path("buffers").asLong()).isEqualTo(3);
+        }
     }
 
     /** A TAP port attached through the API is in the store and attached again, in its namespace, after a restart. */
