@@ -17,6 +17,7 @@ import dev.jvbus.core.spi.QueueSet;
 import dev.jvbus.core.spi.QueueSpec;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.doorbell.Notifier;
+import dev.jvbus.core.ring.QueueCounters;
 import dev.jvbus.core.sys.EventFd;
 import java.util.ArrayList;
 import dev.jvbus.core.state.DeviceState;
@@ -350,7 +351,9 @@ public final class Device {
         }
         if (function.resetsQueues()) {
             try {
-                return Optional.of(function.stopQueue(index));
+                QueueState stopped = function.stopQueue(index);
+                s.counters.detach();
+                return Optional.of(stopped);
             } catch (DeviceFault | RuntimeException e) {
                 throw queueChangeFailed("queue " + index + " did not stop: " + e.getMessage(), e);
             }
@@ -427,6 +430,33 @@ public final class Device {
     /** Whether queue {@code index} runs now (the data path runs and the queue is started). */
     public synchronized boolean isQueueRunning(int index) {
         return running && slot(index).started;
+    }
+
+    /**
+     * Queue {@code index}'s counters, for the device's life: the object metrics read (racily, without
+     * any lock), the same one every ring of that queue counts into.
+     */
+    public QueueCounters queueCounters(int index) {
+        return slot(index).counters;
+    }
+
+    /**
+     * Every queue of the model's layout as it is now: whether it runs, where its ring is (as the device
+     * sees it) and its counters. The counters and indices are read racily (each exact, the set not
+     * atomic); only whether it runs is read under the device's lock.
+     */
+    public List<QueueStats> queueStats() {
+        List<QueueStats> out = new ArrayList<>(slots.length);
+        for (QueueSlot s : slots) {
+            boolean runs;
+            int configured;
+            synchronized (this) {
+                runs = running && s.started;
+                configured = s.config == null ? 0 : s.config.size();
+            }
+            out.add(QueueStats.of(s.index, s.spec.name(), configured, runs, s.counters));
+        }
+        return out;
     }
 
     /**
@@ -541,6 +571,7 @@ public final class Device {
     private void stopDataPathLocked() {
         run++;
         function.reset();
+        for (QueueSlot s : slots) s.counters.detach();   // no ring runs any queue now; the counts stay
         if (running) stops++;
         running = false;
     }

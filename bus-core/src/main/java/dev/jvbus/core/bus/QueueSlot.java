@@ -6,6 +6,7 @@ import dev.jvbus.core.spi.QueueConfig;
 import dev.jvbus.core.spi.QueueSpec;
 import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.doorbell.SwappableNotifier;
+import dev.jvbus.core.ring.QueueCounters;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.sys.EventFd;
 
@@ -18,6 +19,8 @@ import dev.jvbus.core.sys.EventFd;
 final class QueueSlot {
     final QueueSpec spec;
     final int index;
+    /** What this queue's data path did, from hotplug to unplug, whichever rings ran it (read without the lock). */
+    final QueueCounters counters = new QueueCounters();
 
     QueueConfig config;        // where the driver placed the ring; null until it did
     boolean enabled;           // the driver enabled it (virtio queue_enable): it starts at DRIVER_OK
@@ -41,7 +44,7 @@ final class QueueSlot {
     /** What the model gets for this queue: the doorbell it signals is a fresh swappable one. */
     QueueBinding binding(GuestMemory memory) {
         liveCall = new SwappableNotifier(call);
-        return new QueueBinding(spec, config, memory, kick, liveCall, resumeFrom, active);
+        return new QueueBinding(spec, config, memory, kick, liveCall, resumeFrom, active, counters);
     }
 
     /** Back to what a device starts with: nothing set up. */
@@ -54,5 +57,6 @@ final class QueueSlot {
         resumeFrom = null;
         started = false;
         liveCall = null;
+        counters.detach();   // the counts stay: they are the device's, not the driver's
     }
 }

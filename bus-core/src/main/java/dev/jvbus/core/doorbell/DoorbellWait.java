@@ -83,6 +83,7 @@ public final class DoorbellWait implements AutoCloseable {
     private final EventFd[] doorbells = new EventFd[MAX_DOORBELLS];
     private int doorbellCount;
     private final long[] fired = new long[MAX_DOORBELLS / 64];
+    private final long[] drained = new long[MAX_DOORBELLS];   // signals each fired doorbell held, in the last wait
 
     private volatile boolean closed;
     private volatile boolean woken;
@@ -198,7 +199,7 @@ public final class DoorbellWait implements AutoCloseable {
                     wake.drain();
                 } else {
                     int index = (int) token;
-                    doorbells[index].drain();
+                    drained[index] = doorbells[index].drain();
                     fired[index >>> 6] |= 1L << index;
                     rang = true;
                 }
@@ -219,6 +220,14 @@ public final class DoorbellWait implements AutoCloseable {
     /** True if doorbell {@code index} rang during the last {@link Outcome#DOORBELL} wait. */
     public boolean fired(int index) {
         return (fired[index >>> 6] & (1L << index)) != 0;
+    }
+
+    /**
+     * How many signals doorbell {@code index} held when the last {@link Outcome#DOORBELL} wait drained it
+     * (each kick of a driver is one; unsigned). Meaningful only while {@link #fired(int)} says it rang.
+     */
+    public long drained(int index) {
+        return drained[index];
     }
 
     /** The first fired doorbell at or after {@code from}, or -1: {@code for (i = nextFired(0); i >= 0; i = nextFired(i + 1))}. */

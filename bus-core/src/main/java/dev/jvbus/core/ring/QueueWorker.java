@@ -35,6 +35,8 @@ public final class QueueWorker implements AutoCloseable {
     private final Consumer<QueueFault> onFault;
     private final int queue;
     private final Thread thread;
+    /** Per doorbell (by its index in the wait), the counters its kicks go to, or null: the worker's thread writes them. */
+    private final QueueCounters[] kickCounts;
 
     private volatile boolean stop;
     private volatile boolean quiesceRequested;
@@ -49,6 +51,19 @@ public final class QueueWorker implements AutoCloseable {
      */
     public QueueWorker(String name, int queue, QueueService service, List<EventFd> doorbells,
                        DoorbellWait.Mode mode, Consumer<QueueFault> onFault) {
+        this(name, queue, service, doorbells, null, mode, onFault);
+    }
+
+    /**
+     * As above, counting each doorbell's kicks into its queue's counters: {@code kickCounts.get(i)} (or
+     * null) for {@code doorbells.get(i)}.
+     */
+    public QueueWorker(String name, int queue, QueueService service, List<EventFd> doorbells, List<QueueCounters> kickCounts,
+                       DoorbellWait.Mode mode, Consumer<QueueFault> onFault) {
+        if (kickCounts != null && kickCounts.size() != doorbells.size())
+            throw new IllegalArgumentException(kickCounts.size() + " kick counters for " + doorbells.size() + " doorbells");
+        this.kickCounts = new QueueCounters[doorbells.size()];
+        if (kickCounts != null) for (int i = 0; i < this.kickCounts.length; i++) this.kickCounts[i] = kickCounts.get(i);
         this.name = name;
         this.queue = queue;
         this.service = service;
@@ -85,6 +100,7 @@ public final class QueueWorker implements AutoCloseable {
                 }
                 DoorbellWait.Outcome o = wait.await(wakeCondition);
                 service.disarmDoorbell();
+                if (o == DoorbellWait.Outcome.DOORBELL) countKicks();
                 if (o == DoorbellWait.Outcome.CLOSED) break;
             }
         } catch (QueueFault f) {
@@ -96,6 +112,15 @@ public final class QueueWorker implements AutoCloseable {
                 parked = true;
                 parkLock.notifyAll();
             }
+        }
+    }
+
+    /** Adds what each fired doorbell held to its queue's kicks (once per wake, not per buffer). */
+    private void countKicks() {
+        for (int i = wait.nextFired(0); i >= 0 && i < kickCounts.length; i = wait.nextFired(i + 1)) {
+            QueueCounters c = kickCounts[i];
+            long n = wait.drained(i);
+            if (c != null && n > 0) c.kicked(n);
         }
     }
 

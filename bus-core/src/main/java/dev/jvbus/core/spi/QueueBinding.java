@@ -2,6 +2,7 @@ package dev.jvbus.core.spi;
 
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.doorbell.Notifier;
+import dev.jvbus.core.ring.QueueCounters;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.sys.EventFd;
 
@@ -15,9 +16,11 @@ import dev.jvbus.core.sys.EventFd;
  * @param active false for a ring that is started but disabled (vhost-user): the device must process
  *               it without side effects (a net device discards tx, delivers no rx) until
  *               {@link DeviceFunction#queueActive} says otherwise
+ * @param counters the queue's counters for the device's life: every ring built for this queue counts into
+ *               them (and attaches to them), so an operator's counts survive resets and restarts
  */
 public record QueueBinding(QueueSpec spec, QueueConfig config, GuestMemory memory, EventFd kick, Notifier call, QueueState resume,
-                           boolean active) {
+                           boolean active, QueueCounters counters) {
     public int index() {
         return config.index();
     }

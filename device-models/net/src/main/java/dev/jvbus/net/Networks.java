@@ -3,6 +3,8 @@ package dev.jvbus.net;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.spi.ContainerResource;
 import dev.jvbus.core.spi.DeviceContext;
+import dev.jvbus.core.sys.NetNamespace;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -23,13 +25,15 @@ import java.util.stream.Collectors;
  * with ports on it is refused, naming them, because pulling a running device off its wire behind its
  * guest's back is never what an operator meant.
  */
-public final class Networks {
+public final class Networks implements AutoCloseable {
     /** The key under which every container keeps its networks. */
     public static final ContainerResource<Networks> RESOURCE = ContainerResource.of("networks", Networks.class, Networks::new);
     private static final Pattern NAME = Pattern.compile("[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}");
 
     private final String container;
     private final Map<String, L2Switch> byName = new TreeMap<>();
+    /** The operator's TAP ports, in the order they were attached. */
+    private final List<TapAttachment> taps = new ArrayList<>();
 
     private Networks(String container) {
         this.container = container;
@@ -142,6 +146,70 @@ public final class Networks {
         if (name == null || !NAME.matcher(name).matches())
             throw new IllegalArgumentException("invalid network name '" + name + "': use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit");
         return name;
+    }
+
+    // ---- TAP ports: the operator's way to reach the host from a network ----
+
+    /**
+     * A TAP port the operator attached: the network it is on, its port id there, the namespace its
+     * interface lives in, and the port itself (which owns the TAP).
+     */
+    public record TapAttachment(String network, int portId, NetNamespace namespace, TapPort port) {
+        /** The interface name as the kernel gave it. */
+        public String ifname() {
+            return port.device().name();
+        }
+    }
+
+    /**
+     * Creates a TAP named {@code ifname} in {@code namespace}, sets its link up (addresses stay the
+     * operator's) and joins it to {@code network}. It lives until {@link #detachTap} or until the container
+     * goes away ({@link #close}); closing it removes the interface.
+     *
+     * @throws NetworkException if there is no such network
+     * @throws IllegalArgumentException if {@code ifname} is not an interface name
+     * @throws dev.jvbus.core.sys.TapException saying what the kernel refused (no such namespace, no
+     *         capability, the name is taken by another kind of interface ...)
+     */
+    public synchronized TapAttachment attachTap(String network, String ifname, NetNamespace namespace) {
+        L2Switch sw = require(network);
+        TapPort port = TapPort.create(sw, ifname, namespace, true);
+        TapAttachment a = new TapAttachment(network, port.switchPort().id(), namespace, port);
+        taps.add(a);
+        return a;
+    }
+
+    /**
+     * Closes the TAP port {@code portId} of {@code network} (it leaves the switch; its interface is removed).
+     *
+     * @throws NetworkException if that port is not an attached TAP port (the message says what it is)
+     */
+    public void detachTap(String network, int portId) {
+        TapAttachment found;
+        synchronized (this) {
+            found = taps.stream().filter(t -> t.network().equals(network) && t.portId() == portId).findFirst()
+                    .orElseThrow(() -> new NetworkException(info(network).flatMap(n -> n.ports().stream().filter(p -> p.id() == portId).findFirst())
+                            .map(p -> "port #" + portId + " of network '" + network + "' is " + describe(p) + ", not a TAP port the operator attached")
+                            .orElse("network '" + network + "' in container '" + container + "' has no port #" + portId)));
+            taps.remove(found);
+        }
+        found.port().close();   // outside the lock: it waits (within its bound) for the reader thread
+    }
+
+    /** The attached TAP ports, in the order they were attached. */
+    public synchronized List<TapAttachment> taps() {
+        return List.copyOf(taps);
+    }
+
+    /** The container goes away: its TAP ports close (their interfaces are removed). */
+    @Override
+    public void close() {
+        List<TapAttachment> all;
+        synchronized (this) {
+            all = List.copyOf(taps);
+            taps.clear();
+        }
+        for (TapAttachment t : all) t.port().close();
     }
 
     @Override

@@ -39,7 +39,11 @@ class Problems {
 
     @ExceptionHandler(MethodArgumentTypeMismatchException.class)
     ResponseEntity<ProblemDetail> badPathOrQuery(MethodArgumentTypeMismatchException e) {
-        ProblemType type = e.getName().equals("devid") ? ProblemType.NO_SUCH_DEVICE : ProblemType.INVALID_PARAMETER;
+        ProblemType type = switch (e.getName()) {
+            case "devid" -> ProblemType.NO_SUCH_DEVICE;
+            case "id" -> ProblemType.NO_SUCH_PORT;
+            default -> ProblemType.INVALID_PARAMETER;
+        };
         ProblemDetail p = of(type, "'" + e.getValue() + "' is not a valid " + e.getName());
         p.setProperty("field", e.getName());
         return ResponseEntity.status(p.getStatus()).body(p);

@@ -13,8 +13,13 @@ final class ProblemResponses {
     private ProblemResponses() { }
 
     static void write(HttpServletResponse res, ProblemType type, String detail, boolean challenge) throws IOException {
+        write(res, type, detail, challenge ? "Basic realm=\"jvbus\"" : null);
+    }
+
+    /** With the {@code WWW-Authenticate} challenge given (null: none). */
+    static void write(HttpServletResponse res, ProblemType type, String detail, String challenge) throws IOException {
         res.setStatus(type.status());
-        if (challenge) res.setHeader("WWW-Authenticate", "Basic realm=\"jvbus\"");
+        if (challenge != null) res.setHeader("WWW-Authenticate", challenge);
         res.setContentType("application/problem+json");
         res.setCharacterEncoding(StandardCharsets.UTF_8.name());
         res.getWriter().write("{\"type\":\"" + type.uri() + "\",\"title\":\"" + type.title() + "\",\"status\":" + type.status()

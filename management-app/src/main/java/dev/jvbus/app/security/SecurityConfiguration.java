@@ -17,10 +17,12 @@ import org.springframework.security.crypto.factory.PasswordEncoderFactories;
 import org.springframework.security.crypto.password.PasswordEncoder;
 import org.springframework.security.provisioning.InMemoryUserDetailsManager;
 import org.springframework.security.web.SecurityFilterChain;
+import org.springframework.security.web.authentication.www.BasicAuthenticationFilter;
 
 /**
- * Two roles: an admin changes things, a viewer only reads. The API takes HTTP Basic and keeps no
- * session (so no CSRF token: nothing rides on a cookie); {@code /actuator/health} answers anyone,
+ * Two roles: an admin changes things, a viewer only reads. The API takes HTTP Basic or a bearer token
+ * an admin minted ({@link ApiTokens}, {@link BearerTokens}) and keeps no session (so no CSRF token:
+ * nothing rides on a cookie); tokens are an admin's business only, listing included; {@code /actuator/health} answers anyone,
  * for an orchestrator's liveness probe; everything else needs credentials.
  */
 @Configuration(proxyBeanMethods = false)
@@ -48,18 +50,21 @@ class SecurityConfiguration {
     }
 
     @Bean
-    SecurityFilterChain api(HttpSecurity http) throws Exception {
+    SecurityFilterChain api(HttpSecurity http, ApiTokens tokens) throws Exception {
         return http
+                .addFilterBefore(new BearerTokens(tokens), BasicAuthenticationFilter.class)
                 .authorizeHttpRequests(a -> a
                         .requestMatchers("/actuator/health", "/actuator/health/**").permitAll()
                         .requestMatchers("/error").permitAll()   // the problem document of a refused request, whoever sent it
+                        .requestMatchers("/api/v1/tokens", "/api/v1/tokens/**").hasRole("ADMIN")
                         .requestMatchers(HttpMethod.GET, "/**").hasAnyRole("ADMIN", "VIEWER")
                         .requestMatchers(HttpMethod.HEAD, "/**").hasAnyRole("ADMIN", "VIEWER")
                         .anyRequest().hasRole("ADMIN"))
                 .httpBasic(b -> b.authenticationEntryPoint((req, res, e) -> ProblemResponses.write(res, ProblemType.UNAUTHENTICATED,
-                        "this needs credentials: HTTP Basic (user admin, or a user from jvbus.security.users)", true)))
+                        "this needs credentials: HTTP Basic (user admin, or a user from jvbus.security.users) or a bearer token", true)))
                 .exceptionHandling(x -> x.accessDeniedHandler((req, res, e) -> ProblemResponses.write(res, ProblemType.FORBIDDEN,
-                        req.getMethod() + " " + req.getRequestURI() + " changes the bus: it needs the admin role", false)))
+                        req.getMethod() + " " + req.getRequestURI() + (req.getRequestURI().startsWith("/api/v1/tokens")
+                                ? " is for admins only: it needs the admin role" : " changes the bus: it needs the admin role"), false)))
                 .csrf(c -> c.disable())
                 .sessionManagement(s -> s.sessionCreationPolicy(SessionCreationPolicy.STATELESS))
                 .build();

@@ -6,6 +6,7 @@ import dev.jvbus.core.bus.DevId;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.bus.DeviceStatus;
 import dev.jvbus.core.bus.NoSuchDeviceException;
+import dev.jvbus.core.bus.QueueStats;
 import dev.jvbus.core.feature.FeatureCatalog;
 import dev.jvbus.core.feature.FeatureView;
 import dev.jvbus.core.spi.DeviceModel;
@@ -99,9 +100,13 @@ public class DeviceService {
         FeatureView f = d.features();
         List<DeviceView.Queue> queues = new ArrayList<>();
         var layout = d.model().queues();
+        List<QueueStats> now = d.queueStats();
         IntStream.range(0, layout.count()).forEach(i -> {
             QueueSpec q = layout.queue(i);
-            queues.add(new DeviceView.Queue(i, q.name(), q.kind().name().toLowerCase(), q.maxSize(), q.required()));
+            QueueStats s = now.get(i);
+            queues.add(new DeviceView.Queue(i, q.name(), q.kind().name().toLowerCase(), q.maxSize(), q.required(), s.size(), s.running(),
+                    s.nextAvail(), s.nextUsed(), s.inFlight(), s.available(),
+                    new DeviceView.Counters(s.buffers(), s.bytes(), s.kicks(), s.notificationsSent(), s.notificationsSuppressed(), s.faults())));
         });
         return new DeviceView(d.container(), d.devid().unsigned(), d.type(), DeviceStatus.names(d.status().bits()),
                 d.needsResetReason().orElse(null),

@@ -13,6 +13,21 @@ public record DeviceView(String container, long devid, String type, List<String>
 
     public record Features(List<String> available, List<String> limited, List<String> offered, List<String> negotiated) { }
 
-    /** A queue of the device's model: its name, ring kind and largest size. */
-    public record Queue(int index, String name, String ring, int maxSize, boolean required) { }
+    /**
+     * A queue of the device's model (its name, ring kind and largest size) as it is now: the size the
+     * driver gave it, whether it runs, where the ring is as the device sees it ({@code nextAvail},
+     * {@code nextUsed}, {@code inFlight}, {@code available}: null while it does not run) and its counters
+     * since the device was plugged in. Racy reads: each value exact, the set not atomic.
+     */
+    public record Queue(int index, String name, String ring, int maxSize, boolean required, int size, boolean running,
+                        Integer nextAvail, Integer nextUsed, Integer inFlight, Integer available, Counters counters) { }
+
+    /**
+     * What a queue's data path did since the device was plugged in; the counts never go down (driver
+     * resets, queue restarts and restores included). {@code bytes}: a split ring's buffers count their
+     * device-readable bytes plus the length the device wrote; an IOQ ring's the length each descriptor was
+     * completed with. {@code faults}: ring faults by reason, only those that occurred.
+     */
+    public record Counters(long buffers, long bytes, long kicks, long notificationsSent, long notificationsSuppressed,
+                           Map<String, Long> faults) { }
 }

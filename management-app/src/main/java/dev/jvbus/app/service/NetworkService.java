@@ -4,7 +4,11 @@ import dev.jvbus.net.NetworkException;
 import dev.jvbus.net.NetworkInfo;
 import dev.jvbus.net.Networks;
 import dev.jvbus.net.PortBackend;
+import dev.jvbus.app.store.TopologyRecorder;
 import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.sys.NetNamespace;
+import dev.jvbus.core.sys.TapException;
+import java.nio.file.Files;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
@@ -76,6 +80,68 @@ public class NetworkService {
             return new BusChanges.Outcome<>(null,
                     BusEvent.now("network-deleted", path(container, name), Map.of("container", container, "network", name)));
         });
+    }
+
+    /**
+     * Attaches a TAP port: an interface {@code ifname} in the operator's network namespace, link up,
+     * joined to the network. The namespace must exist (the bus makes none: it is the host's); anything
+     * the kernel refuses is refused with its reason, and leaves no port and no interface behind.
+     */
+    public PortView attachPort(String container, String network, PortRequest request) {
+        return changes.apply(() -> {
+            Networks n = networks(container);
+            if (n.network(network).isEmpty()) throw noSuchNetwork(container, network);
+            String nsName = request == null ? null : request.namespace();
+            if (nsName == null || nsName.isBlank())
+                throw new OperationRefused(ProblemType.INVALID_PARAMETER, "a TAP port needs a \"namespace\": the name 'ip netns add' gave it",
+                        Map.of("field", "namespace"));
+            NetNamespace ns;
+            try {
+                ns = NetNamespace.named(nsName);
+            } catch (IllegalArgumentException e) {
+                throw new OperationRefused(ProblemType.INVALID_PARAMETER, e.getMessage(), Map.of("field", "namespace"));
+            }
+            if (!Files.exists(ns.path()))
+                throw new OperationRefused(ProblemType.NO_SUCH_NAMESPACE, "there is no network namespace '" + nsName + "' (no " + ns.path()
+                        + "); create it first with 'ip netns add " + nsName + "'", Map.of("field", "namespace"));
+            if (request.ifname() == null || request.ifname().isBlank())
+                throw new OperationRefused(ProblemType.INVALID_PARAMETER, "a TAP port needs an \"ifname\" (1 to 15 bytes, e.g. tap0 or tap%d)",
+                        Map.of("field", "ifname"));
+            Networks.TapAttachment a;
+            try {
+                a = n.attachTap(network, request.ifname(), ns);
+            } catch (IllegalArgumentException e) {
+                throw new OperationRefused(ProblemType.INVALID_PARAMETER, e.getMessage(), Map.of("field", "ifname"));
+            } catch (TapException e) {
+                throw new OperationRefused(ProblemType.REFUSED, "the host refused TAP '" + request.ifname() + "' in namespace '" + nsName
+                        + "': " + e.getMessage(), Map.of("field", "ifname"));
+            }
+            return new BusChanges.Outcome<>(view(a), BusEvent.now("port-attached", portPath(container, network, a.portId()),
+                    Map.of("container", container, "network", network, "port", a.portId(), "namespace", nsName, "ifname", a.ifname())));
+        });
+    }
+
+    /** Detaches a TAP port the operator attached: it leaves the switch and its interface is removed. */
+    public void detachPort(String container, String network, int id) {
+        changes.apply(() -> {
+            Networks n = networks(container);
+            if (n.network(network).isEmpty()) throw noSuchNetwork(container, network);
+            try {
+                n.detachTap(network, id);
+            } catch (NetworkException e) {
+                throw new OperationRefused(ProblemType.NO_SUCH_PORT, e.getMessage());
+            }
+            return new BusChanges.Outcome<>(null, BusEvent.now("port-detached", portPath(container, network, id),
+                    Map.of("container", container, "network", network, "port", id)));
+        });
+    }
+
+    static PortView view(Networks.TapAttachment a) {
+        return new PortView(a.portId(), a.network(), TopologyRecorder.namespaceName(a.namespace()), a.ifname(), a.port().switchPort().stats(), a.port().stats());
+    }
+
+    static String portPath(String container, String network, int id) {
+        return path(container, network) + "/ports/" + id;
     }
 
     Networks networks(String container) {

@@ -7,12 +7,16 @@ import java.util.Objects;
 /**
  * What the operator built, as the topology store keeps it: containers with their device limit,
  * networks and devices (devid, type, the features the operator denied by name, and the creation
- * parameters, the MAC included even where the model generated it). Enough to build the same bus
- * again after a restart: the same devids, MACs and networks. ANY CHANGE bumps {@link #VERSION}.
+ * parameters, the MAC included even where the model generated it), and on each network the TAP ports
+ * the operator attached. Enough to build the same bus again after a restart: the same devids, MACs,
+ * networks and TAP ports. ANY CHANGE bumps {@link #VERSION}.
+ *
+ * <p>Version 2 made each network an object with its {@code ports}; version 1 (networks as names) is
+ * still read: {@link TopologyStore} upgrades it as it loads.
  */
 public record TopologyDocument(String format, int version, List<ContainerEntry> containers) {
     public static final String FORMAT = "jvbus.topology";
-    public static final int VERSION = 1;
+    public static final int VERSION = 2;
 
     public TopologyDocument {
         require(format, "format");
@@ -24,11 +28,27 @@ public record TopologyDocument(String format, int version, List<ContainerEntry> 
     }
 
     /** {@code nextDevid}: devids below it were used, and stay unused after a restart. */
-    public record ContainerEntry(String name, int deviceLimit, long nextDevid, List<String> networks, List<DeviceEntry> devices) {
+    public record ContainerEntry(String name, int deviceLimit, long nextDevid, List<NetworkEntry> networks, List<DeviceEntry> devices) {
         public ContainerEntry {
             require(name, "containers[].name");
             networks = List.copyOf(require(networks, "containers[" + name + "].networks"));
             devices = List.copyOf(require(devices, "containers[" + name + "].devices"));
+        }
+    }
+
+    /** A network and the TAP ports on it, in the order they were attached. */
+    public record NetworkEntry(String name, List<PortEntry> ports) {
+        public NetworkEntry {
+            require(name, "networks[].name");
+            ports = List.copyOf(require(ports, "networks[" + name + "].ports"));
+        }
+    }
+
+    /** A TAP port: its interface name in the named network namespace ({@code ip netns add NAME}). */
+    public record PortEntry(String namespace, String ifname) {
+        public PortEntry {
+            require(namespace, "ports[].namespace");
+            require(ifname, "ports[].ifname");
         }
     }
 

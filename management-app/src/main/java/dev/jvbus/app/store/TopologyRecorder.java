@@ -4,7 +4,10 @@ import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.feature.FeatureView;
+import dev.jvbus.core.sys.NetNamespace;
 import dev.jvbus.net.Networks;
+import java.io.PrintStream;
+import java.util.List;
 import java.util.HashMap;
 import java.util.Map;
 import org.springframework.stereotype.Component;
@@ -31,7 +34,12 @@ public class TopologyRecorder {
     }
 
     private static TopologyDocument.ContainerEntry describe(Container c) {
-        return new TopologyDocument.ContainerEntry(c.name(), c.deviceLimit(), c.nextDevid(), Networks.of(c).names(),
+        Networks n = Networks.of(c);
+        List<Networks.TapAttachment> taps = n.taps();
+        List<TopologyDocument.NetworkEntry> networks = n.names().stream().map(name -> new TopologyDocument.NetworkEntry(name,
+                taps.stream().filter(t -> t.network().equals(name))
+                        .map(t -> new TopologyDocument.PortEntry(namespaceName(t.namespace()), t.ifname())).toList())).toList();
+        return new TopologyDocument.ContainerEntry(c.name(), c.deviceLimit(), c.nextDevid(), networks,
                 c.devices().stream().map(TopologyRecorder::describe).toList());
     }
 
@@ -41,6 +49,11 @@ public class TopologyRecorder {
         // A generated MAC is part of what a guest knows: keep it, so a restart gives the same one.
         macOf(d).ifPresent(mac -> params.putIfAbsent("mac", mac));
         return new TopologyDocument.DeviceEntry(d.devid().unsigned(), d.type(), f.limitedNames(d.featureCatalog()), params);
+    }
+
+    /** The name an operator gave a namespace ({@code ip netns add NAME}), as the API and the store name it. */
+    public static String namespaceName(NetNamespace ns) {
+        return ns.isCurrent() ? "" : ns.path().getFileName().toString();
     }
 
     /** The MAC in a device's config space, for models that have one. */
@@ -55,11 +68,30 @@ public class TopologyRecorder {
 
     /** Builds {@code doc}'s containers, networks and devices (same devids) on {@code bus}. */
     public static void build(Bus bus, TopologyDocument doc) {
+        build(bus, doc, System.out);
+    }
+
+    /**
+     * As {@link #build(Bus, TopologyDocument)}; a TAP port that cannot be attached again (its namespace
+     * is gone, say after the host rebooted) does not stop the start: {@code out} says which and why, and
+     * the store, which follows the bus, no longer lists it after the next change.
+     */
+    public static void build(Bus bus, TopologyDocument doc, PrintStream out) {
         for (TopologyDocument.ContainerEntry ce : doc.containers()) {
             Container c = bus.container(ce.name()).orElseGet(() -> bus.createContainer(ce.name()));
             c.limitDevices(ce.deviceLimit());
             Networks n = Networks.of(c);
-            for (String net : ce.networks()) if (n.network(net).isEmpty()) n.create(net);
+            for (TopologyDocument.NetworkEntry net : ce.networks()) if (n.network(net.name()).isEmpty()) n.create(net.name());
+            for (TopologyDocument.NetworkEntry net : ce.networks()) {
+                for (TopologyDocument.PortEntry p : net.ports()) {
+                    try {
+                        n.attachTap(net.name(), p.ifname(), NetNamespace.named(p.namespace()));
+                    } catch (RuntimeException e) {
+                        out.println("jvbus: TAP port " + p.ifname() + " in namespace '" + p.namespace() + "' on network '" + net.name()
+                                + "' of container '" + ce.name() + "' is not attached again: " + e.getMessage());
+                    }
+                }
+            }
             for (TopologyDocument.DeviceEntry de : ce.devices()) {
                 var model = bus.models().model(de.type()).orElseThrow(() -> new TopologyStore.StoreException(
                         "device " + de.devid() + " in container '" + ce.name() + "' is a " + de.type()

@@ -29,7 +29,7 @@ public class TopologyStartup implements ApplicationRunner {
     @Override
     public void run(ApplicationArguments args) {
         store.load().ifPresent(doc -> {
-            TopologyRecorder.build(bus, doc);
+            TopologyRecorder.build(bus, doc, out);
             restored = true;
             out.println("jvbus: topology from " + store.file() + ": " + doc.containers().size() + " container(s), "
                     + doc.containers().stream().mapToInt(c -> c.devices().size()).sum() + " device(s)");

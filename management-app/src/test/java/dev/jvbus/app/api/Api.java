@@ -10,10 +10,19 @@ import java.util.Base64;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.ObjectMapper;
 
-/** A real HTTP client for the API under test, as one user (or none). */
-record Api(int port, String user, String password) {
+/** A real HTTP client for the API under test, as one user, with a bearer token, or as nobody. */
+record Api(int port, String user, String password, String bearer) {
     private static final HttpClient HTTP = HttpClient.newHttpClient();
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    Api(int port, String user, String password) {
+        this(port, user, password, null);
+    }
+
+    /** The same API, presenting {@code token} as {@code Authorization: Bearer} (and no user). */
+    Api withBearer(String token) {
+        return new Api(port, null, null, token);
+    }
 
     Api as(String user, String password) {
         return new Api(port, user, password);
@@ -29,7 +38,8 @@ record Api(int port, String user, String password) {
         HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
                 .method(method, json == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(json));
         if (json != null) b.header("Content-Type", "application/json");
-        if (user != null)
+        if (bearer != null) b.header("Authorization", "Bearer " + bearer);
+        else if (user != null)
             b.header("Authorization", "Basic " + Base64.getEncoder().encodeToString((user + ":" + password).getBytes(StandardCharsets.UTF_8)));
         try {
             HttpResponse<String> r = HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.jvbus.app.JvbusApplication;
+import dev.jvbus.app.NetClient;
+import dev.jvbus.core.testing.TestNetns;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -70,7 +72,70 @@ class TopologyRestartTest {
                 "{\"format\":\"jvbus.topology\",\"version\":1,\"containers\":[{\"name\":\"x\",\"deviceLimit\":4,\"nextDevid\":1,\"networks\":[],\"devices\":[],\"colour\":\"red\"}]}");
         assertThatThrownBy(this::start).satisfies(t -> assertThat(innermost(t).getMessage()).contains("topology.json", "colour"));
         Files.writeString(dir.resolve("data").resolve("topology.json"), "{\"format\":\"jvbus.topology\",\"version\":9,\"containers\":[]}");
-        assertThatThrownBy(this::start).satisfies(t -> assertThat(innermost(t).getMessage()).contains("version 9", "reads version 1"));
+        assertThatThrownBy(this::start).satisfies(t -> assertThat(innermost(t).getMessage()).contains("version 9", "reads version 2"));
+    }
+
+    @Test
+    void aVersion1StoreIsUpgradedAsItIsRead() throws Exception {
+        Files.createDirectories(dir.resolve("data"));
+        Files.writeString(dir.resolve("data").resolve("topology.json"), "{\"format\":\"jvbus.topology\",\"version\":1,\"containers\":"
+                + "[{\"name\":\"old\",\"deviceLimit\":4,\"nextDevid\":1,\"networks\":[\"lan3\"],\"devices\":[]}]}");
+        try (var app = start()) {
+            assertThat(get(app, "/api/v1/containers/old/networks/lan3").path("name").asString()).isEqualTo("lan3");
+        }
+        JsonNode stored = JSON.readTree(Files.readString(dir.resolve("data").resolve("topology.json")));
+        assertThat(stored.path("version").asInt()).as("saved again as the current version").isEqualTo(TopologyDocument.VERSION);
+        assertThat(stored.path("containers").get(0).path("networks").get(0).path("ports").isArray()).isTrue();
+    }
+
+    /**
+     * Issue 12's restart test, the last step: after the restart a client passes frames again, through
+     * the devices the store rebuilt (same devids and MACs, the switch holding each port to its MAC) and
+     * the socket the app exposed again.
+     */
+    @Test
+    void afterARestartAClientPassesFramesThroughTheRebuiltDevicesAgain() throws Exception {
+        long a, b;
+        try (var app = start()) {
+            post(app, "/api/v1/containers", "{\"name\":\"wire\"}");
+            post(app, "/api/v1/containers/wire/networks", "{\"name\":\"lan\"}");
+            a = post(app, "/api/v1/containers/wire/devices", "{\"type\":\"virtio-net\",\"network\":\"lan\"}").path("devid").asLong();
+            b = post(app, "/api/v1/containers/wire/devices", "{\"type\":\"virtio-net\",\"network\":\"lan\"}").path("devid").asLong();
+        }
+        assertThat(dir.resolve("run").resolve("wire.sock")).as("the socket went with the app").doesNotExist();
+        try (var app = start(); NetClient sender = NetClient.open(dir.resolve("run").resolve("wire.sock"), a);
+             NetClient receiver = NetClient.open(dir.resolve("run").resolve("wire.sock"), b)) {
+            for (int i = 0; i < 3; i++) {
+                byte[] payload = ("after the restart " + i).getBytes(StandardCharsets.US_ASCII);
+                sender.send(receiver.mac(), payload);
+                byte[] got = receiver.receive(30);
+                assertThat(got).as("frame " + i + " through the rebuilt switch").isNotNull();
+                assertThat(java.util.Arrays.copyOfRange(got, 6, 12)).as("from the sender's MAC").isEqualTo(sender.mac());
+                assertThat(java.util.Arrays.copyOfRange(got, 14, 14 + payload.length)).isEqualTo(payload);
+            }
+            JsonNode rx = get(app, "/api/v1/containers/wire/devices/" + b).path("queues").get(0);
+            assertThat(rx.path("counters").path("buffers").asLong()).isEqualTo(3);
+        }
+    }
+
+    /** A TAP port attached through the API is in the store and attached again, in its namespace, after a restart. */
+    @Test
+    void aTapPortIsAttachedAgainInItsNamespaceAfterARestart() throws Exception {
+        try (TestNetns ns = TestNetns.createOrSkip()) {
+            try (var app = start()) {
+                post(app, "/api/v1/containers", "{\"name\":\"tapped\"}");
+                post(app, "/api/v1/containers/tapped/networks", "{\"name\":\"lan\"}");
+                post(app, "/api/v1/containers/tapped/networks/lan/ports", "{\"namespace\":\"" + ns.name() + "\",\"ifname\":\"jvr0\"}");
+                assertThat(ns.ipResult("link", "show", "jvr0").exit()).isZero();
+            }
+            assertThat(ns.ipResult("link", "show", "jvr0").exit()).as("stopping the app closed the port and its interface").isNotZero();
+            assertThat(Files.readString(dir.resolve("data").resolve("topology.json"))).contains("\"jvr0\"", ns.name());
+            try (var app = start()) {
+                JsonNode ports = get(app, "/api/v1/containers/tapped/networks/lan").path("ports");
+                assertThat(ports.valueStream().map(p -> p.path("backend").path("ifname").asString(""))).containsExactly("jvr0");
+                assertThat(ns.ip("link", "show", "jvr0")).as("the interface is back, up").contains("UP");
+            }
+        }
     }
 
     private static Throwable innermost(Throwable t) {

@@ -18,8 +18,10 @@ import static dev.jvbus.core.ring.ioq.IoqLayout.U8;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.GuestMemoryException;
 import dev.jvbus.core.memory.MemoryRegion;
+import dev.jvbus.core.ring.QueueCounters;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.QueueFault.Reason;
+import dev.jvbus.core.ring.RingPosition;
 import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.state.RingKind;
@@ -48,7 +50,7 @@ import java.util.List;
  * suppression on. A restored device offers the in-flight descriptors again (as vhost-user
  * resubmits inflight I/O), so a device model must complete what it has acted on before saving.
  */
-public final class IoqDevice {
+public final class IoqDevice implements RingPosition {
     private final int queue;
     private final GuestMemory memory;
     private final long headAddr;
@@ -62,14 +64,21 @@ public final class IoqDevice {
     private int inFlight;       // taken, not completed
     private int published;      // descriptors the driver has pushed beyond nextUsed, as last seen
     private int staged;         // completed with completeLater, not yet handed back (they follow nextUsed)
+    private long stagedBytes;   // their completion lengths
     private QueueFault fault;
+    /**
+     * The queue's counters for the device's life (this ring is one of many that may run the queue). Set
+     * before the ring is handed to the thread that runs it (a restore sets it last).
+     */
+    private QueueCounters counters;
 
     /** Buffers completed. */
     public long buffers;
 
     private IoqDevice(int queue, GuestMemory memory, long headAddr, int count, MemorySegment ring,
-                      Notifier notifier, boolean suppress, int head) {
+                      Notifier notifier, boolean suppress, int head, QueueCounters counters) {
         this.queue = queue;
+        this.counters = counters;
         this.memory = memory;
         this.headAddr = headAddr;
         this.count = count;
@@ -77,6 +86,7 @@ public final class IoqDevice {
         this.signal = new ShmSignal(ring, SOUTH, notifier, suppress);
         this.nextAvail = head;
         this.nextUsed = head;
+        counters.attach(this);
     }
 
     /**
@@ -86,11 +96,27 @@ public final class IoqDevice {
      */
     public static IoqDevice attach(int queue, GuestMemory memory, long headAddr, int count,
                                    Notifier notifier, boolean suppress) throws QueueFault {
+        return attach(queue, memory, headAddr, count, notifier, suppress, new QueueCounters());
+    }
+
+    /** As {@link #attach(int, GuestMemory, long, int, Notifier, boolean)}, counting into the queue's {@code counters}. */
+    public static IoqDevice attach(int queue, GuestMemory memory, long headAddr, int count,
+                                   Notifier notifier, boolean suppress, QueueCounters counters) throws QueueFault {
+        try {
+            return attachChecked(queue, memory, headAddr, count, notifier, suppress, counters);
+        } catch (QueueFault f) {
+            counters.fault(f.reason());
+            throw f;
+        }
+    }
+
+    private static IoqDevice attachChecked(int queue, GuestMemory memory, long headAddr, int count,
+                                           Notifier notifier, boolean suppress, QueueCounters counters) throws QueueFault {
         MemorySegment ring = IoqRingArea.map(queue, memory, headAddr, count);
         IoqRingArea.checkHead(queue, ring, count);
         int head = IoqRingArea.index(queue, ring, IDX_INUSE, IDX_HEAD, count);
         IoqRingArea.index(queue, ring, IDX_INUSE, IDX_TAIL, count);
-        return new IoqDevice(queue, memory, headAddr, count, ring, notifier, suppress, head);
+        return new IoqDevice(queue, memory, headAddr, count, ring, notifier, suppress, head, counters);
     }
 
     /**
@@ -98,6 +124,26 @@ public final class IoqDevice {
      * against the ring in memory (nothing is written). In-flight descriptors are offered again.
      */
     public static IoqDevice restore(QueueState s, GuestMemory memory, Notifier notifier) throws QueueFault {
+        return restore(s, memory, notifier, new QueueCounters());
+    }
+
+    /** As {@link #restore(QueueState, GuestMemory, Notifier)}, counting into the queue's {@code counters}. */
+    public static IoqDevice restore(QueueState s, GuestMemory memory, Notifier notifier, QueueCounters counters) throws QueueFault {
+        // The checks below may refuse the ring (and a refused ring must not stand as the queue's): they run
+        // with counters of their own, and the ring that passed takes the queue's.
+        IoqDevice d;
+        try {
+            d = restoreChecked(s, memory, notifier, new QueueCounters());
+        } catch (QueueFault f) {
+            counters.fault(f.reason());
+            throw f;
+        }
+        d.counters = counters;
+        counters.attach(d);
+        return d;
+    }
+
+    private static IoqDevice restoreChecked(QueueState s, GuestMemory memory, Notifier notifier, QueueCounters counters) throws QueueFault {
         int q = s.index();
         if (s.kind() != RingKind.IOQ) throw mismatch(q, "ring kind " + s.kind());
         if (!s.ready()) throw mismatch(q, "queue was not ready");
@@ -106,7 +152,7 @@ public final class IoqDevice {
             throw mismatch(q, "descAddr 0x" + Long.toHexString(s.descAddr()) + " is not ring head + " + IoqLayout.DESC_TABLE_OFFSET);
         if (s.usedAddr() != 0 && s.usedAddr() != head + IoqLayout.SIGNAL_OFFSET)
             throw mismatch(q, "usedAddr 0x" + Long.toHexString(s.usedAddr()) + " is not the shm-signal at ring head + " + IoqLayout.SIGNAL_OFFSET);
-        IoqDevice d = attach(q, memory, head, s.size(), notifier, s.eventIdx());
+        IoqDevice d = attachChecked(q, memory, head, s.size(), notifier, s.eventIdx(), counters);
         int n = s.size();
         if (s.nextUsed() < 0 || s.nextUsed() >= n || s.nextAvail() < 0 || s.nextAvail() >= n)
             throw mismatch(q, "nextUsed " + s.nextUsed() + " / nextAvail " + s.nextAvail() + " outside 0.." + (n - 1));
@@ -223,6 +269,7 @@ public final class IoqDevice {
             throw fail(Reason.BAD_DESCRIPTOR, "driver took back descriptor " + i + " while the device owned it (sown=" + sown + ")");
         U64.set(ring, d + DESC_LEN, length);
         staged++;
+        stagedBytes += length;
     }
 
     /**
@@ -247,6 +294,8 @@ public final class IoqDevice {
         inFlight -= n;
         published -= n;
         buffers += n;
+        counters.completed(n, stagedBytes);
+        stagedBytes = 0;
     }
 
     /** Descriptors completed with {@link #completeLater} and not yet handed back. */
@@ -255,14 +304,32 @@ public final class IoqDevice {
     /** Tells the driver that descriptors came back (shm_signal_inject on the north irq). */
     public void notifyDriver() throws QueueFault {
         if (fault != null) throw fault;
+        long sent = signal.signalsSent;
         signal.inject();
+        if (signal.signalsSent != sent) counters.notified();
+        else counters.suppressed();
     }
 
     /** This side's shm-signal: enable/disable, the receive pass, counters. */
     public ShmSignal signal() { return signal; }
 
+    @Override
     public int inFlight() { return inFlight; }
 
+    @Override
+    public int nextAvail() { return nextAvail; }
+
+    @Override
+    public int nextUsed() { return nextUsed; }
+
+    /** Descriptors the driver handed over that the device has not taken, as last seen (no read of the ring). */
+    @Override
+    public int available() { return Math.max(0, published - inFlight); }
+
+    /** The counters this ring bumps (the queue's, for the device's life). */
+    public QueueCounters counters() { return counters; }
+
+    @Override
     public int size() { return count; }
 
     public int queue() { return queue; }
@@ -285,6 +352,7 @@ public final class IoqDevice {
     }
 
     private QueueFault stop(QueueFault f) {
+        if (fault == null) counters.fault(f.reason());
         fault = f;
         return f;
     }

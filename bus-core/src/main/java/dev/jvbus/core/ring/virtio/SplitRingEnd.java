@@ -37,8 +37,12 @@ abstract sealed class SplitRingEnd permits SplitVirtqueue, SplitVirtqueueDriver 
     /** Stops the queue on the other end's error; returns the fault to throw. */
     final QueueFault stop(QueueFault.Reason reason, String detail) {
         fault = new QueueFault(queue, reason, detail);
+        faulted(reason);
         return fault;
     }
+
+    /** A fault stopped the queue (once per ring): the device side counts it by reason. */
+    void faulted(QueueFault.Reason reason) { }
 
     public final int index() { return queue; }
 

@@ -5,8 +5,10 @@ import static dev.jvbus.core.ring.virtio.SplitRingLayout.*;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.GuestMemoryException;
 import dev.jvbus.core.memory.MemoryRegion;
+import dev.jvbus.core.ring.QueueCounters;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.QueueFault.Reason;
+import dev.jvbus.core.ring.RingPosition;
 import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.state.RingKind;
@@ -41,9 +43,13 @@ import java.util.Objects;
  * the used index; a full fence separates publishing the used index (or enabling kicks) from reading
  * {@code used_event}/flags (or re-reading the available index).
  */
-public final class SplitVirtqueue extends SplitRingEnd {
+public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     private final Notifier call;
     private final long usedBytes;
+    /** The queue's counters for the device's life (this ring is one of many that may run the queue). */
+    private final QueueCounters counters;
+    /** Device-readable bytes of each head in flight, set at pop, counted when it is pushed. */
+    private final int[] popReadable;
 
     private int nextAvail;          // free-running u16: next available slot to consume
     private int availIdxSeen;       // last available index read from the ring (u16)
@@ -79,11 +85,13 @@ public final class SplitVirtqueue extends SplitRingEnd {
     private long notificationsSent, notificationsSuppressed, kickEnables;
 
     private SplitVirtqueue(SplitRing ring, GuestMemory memory, boolean eventIdx, boolean indirect, boolean inOrder,
-                           Notifier call) {
+                           Notifier call, QueueCounters counters) {
         super(ring, memory, eventIdx, indirect, inOrder);
         this.call = Objects.requireNonNull(call, "call");
+        this.counters = Objects.requireNonNull(counters, "counters");
         this.usedBytes = ring.layout.usedRingBytes();
         this.inFlight = new boolean[size];
+        this.popReadable = new int[size];
         this.popSequence = new long[size];
         this.popHead = inOrder ? new int[size] : null;
         this.popWritable = inOrder ? new int[size] : null;
@@ -101,9 +109,27 @@ public final class SplitVirtqueue extends SplitRingEnd {
     public static SplitVirtqueue create(int queue, int size, long descAddr, long availAddr, long usedAddr,
                                         GuestMemory memory, boolean eventIdx, boolean indirectDesc, boolean inOrder,
                                         Notifier call) throws QueueFault {
-        SplitRing ring = SplitRing.map(queue, size, descAddr, availAddr, usedAddr, memory);
+        return create(queue, size, descAddr, availAddr, usedAddr, memory, eventIdx, indirectDesc, inOrder, call, new QueueCounters());
+    }
+
+    /**
+     * As {@link #create(int, int, long, long, long, GuestMemory, boolean, boolean, boolean, Notifier) create}, counting
+     * into the queue's {@code counters} (the device's, kept across rings) and attaching this ring to them.
+     */
+    public static SplitVirtqueue create(int queue, int size, long descAddr, long availAddr, long usedAddr,
+                                        GuestMemory memory, boolean eventIdx, boolean indirectDesc, boolean inOrder,
+                                        Notifier call, QueueCounters counters) throws QueueFault {
+        SplitRing ring;
+        try {
+            ring = SplitRing.map(queue, size, descAddr, availAddr, usedAddr, memory);
+        } catch (QueueFault f) {
+            counters.fault(f.reason());
+            throw f;
+        }
         ring.resetUsedHeader();
-        return new SplitVirtqueue(ring, memory, eventIdx, indirectDesc, inOrder, call);
+        SplitVirtqueue q = new SplitVirtqueue(ring, memory, eventIdx, indirectDesc, inOrder, call, counters);
+        counters.attach(q);
+        return q;
     }
 
     /** {@link #create(int, int, long, long, long, GuestMemory, boolean, boolean, boolean, Notifier) create} without IN_ORDER. */
@@ -137,6 +163,25 @@ public final class SplitVirtqueue extends SplitRingEnd {
      */
     public static SplitVirtqueue restore(QueueState state, GuestMemory memory, boolean indirectDesc, boolean inOrder,
                                          Notifier call) throws QueueFault {
+        return restore(state, memory, indirectDesc, inOrder, call, new QueueCounters());
+    }
+
+    /** As {@link #restore(QueueState, GuestMemory, boolean, boolean, Notifier)}, counting into the queue's {@code counters}. */
+    public static SplitVirtqueue restore(QueueState state, GuestMemory memory, boolean indirectDesc, boolean inOrder,
+                                         Notifier call, QueueCounters counters) throws QueueFault {
+        SplitVirtqueue q;
+        try {
+            q = restoreChecked(state, memory, indirectDesc, inOrder, call, counters);
+        } catch (QueueFault f) {
+            counters.fault(f.reason());
+            throw f;
+        }
+        counters.attach(q);   // only a ring that passed every check stands as the queue's
+        return q;
+    }
+
+    private static SplitVirtqueue restoreChecked(QueueState state, GuestMemory memory, boolean indirectDesc, boolean inOrder,
+                                                 Notifier call, QueueCounters counters) throws QueueFault {
         if (state.kind() != RingKind.SPLIT)
             throw new IllegalArgumentException("queue " + state.index() + " was saved as " + state.kind() + ", not SPLIT");
         int q = state.index();
@@ -156,7 +201,7 @@ public final class SplitVirtqueue extends SplitRingEnd {
         int outstanding = (nextAvail - nextUsed) & 0xffff;
         if (heads.size() != outstanding)
             throw new QueueFault(q, Reason.STATE_MISMATCH, heads.size() + " heads in flight, indices say " + outstanding);
-        SplitVirtqueue vq = new SplitVirtqueue(ring, memory, state.eventIdx(), indirectDesc, inOrder, call);
+        SplitVirtqueue vq = new SplitVirtqueue(ring, memory, state.eventIdx(), indirectDesc, inOrder, call, counters);
         vq.restoredBase = nextUsed;
         vq.resubmit = new int[heads.size()];
         for (int i = 0; i < heads.size(); i++) {
@@ -223,6 +268,7 @@ public final class SplitVirtqueue extends SplitRingEnd {
         if (chain.capacity() < size) throw new IllegalArgumentException("chain capacity " + chain.capacity() + " < queue size " + size);
         if (resubmitPos < resubmit.length) {
             readChain(resubmit[resubmitPos], chain);
+            popReadable[chain.head()] = (int) chain.readableBytes();
             if (inOrder) popWritable[(restoredBase + resubmitPos) & mask] = (int) chain.writableBytes();
             resubmitPos++;
             return true;
@@ -247,6 +293,7 @@ public final class SplitVirtqueue extends SplitRingEnd {
         int head = ring.availEntry(nextAvail & mask);
         if (head >= size || inFlight[head]) throw badHead(head);
         if (!readSingle(head, chain)) readChain(head, chain);
+        popReadable[head] = (int) chain.readableBytes();
         if (inOrder) {
             int p = nextAvail & mask;
             popHead[p] = head;
@@ -399,6 +446,7 @@ public final class SplitVirtqueue extends SplitRingEnd {
         inFlight[head] = false;
         inFlightCount--;
         buffersPushed++;
+        counters.completed((popReadable[head] & 0xffff_ffffL) + (len & 0xffff_ffffL));
     }
 
     private IllegalArgumentException badPush(int head) {
@@ -433,7 +481,10 @@ public final class SplitVirtqueue extends SplitRingEnd {
             need = (ring.availFlagsAcquire() & AVAIL_F_NO_INTERRUPT) == 0;
         }
         if (need) signal();
-        else notificationsSuppressed++;
+        else {
+            notificationsSuppressed++;
+            counters.suppressed();
+        }
         return need;
     }
 
@@ -445,6 +496,7 @@ public final class SplitVirtqueue extends SplitRingEnd {
 
     private void signal() {
         notificationsSent++;
+        counters.notified();
         call.signal();
     }
 
@@ -495,6 +547,25 @@ public final class SplitVirtqueue extends SplitRingEnd {
     public int nextUsed() { return nextUsed; }
 
     public int inFlightCount() { return inFlightCount; }
+
+    @Override
+    public int inFlight() { return inFlightCount; }
+
+    /** Buffers the driver made available that were not taken yet: one acquire load of its index (racy from another thread). */
+    @Override
+    public int available() {
+        if (fault != null) return 0;
+        int n = (ring.availIdxAcquire() - nextAvail) & 0xffff;
+        return Math.min(n, size);   // a driver's wild index says nothing about fill
+    }
+
+    /** The counters this ring bumps (the queue's, for the device's life). */
+    public QueueCounters counters() { return counters; }
+
+    @Override
+    void faulted(Reason reason) {
+        counters.fault(reason);
+    }
 
     public long buffersPopped() { return buffersPopped; }
 

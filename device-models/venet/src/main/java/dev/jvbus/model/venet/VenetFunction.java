@@ -8,6 +8,7 @@ import dev.jvbus.core.spi.DeviceFunction;
 import dev.jvbus.core.spi.QueueBinding;
 import dev.jvbus.core.spi.QueueSet;
 import dev.jvbus.core.ring.QueueFault;
+import dev.jvbus.core.ring.QueueCounters;
 import dev.jvbus.core.ring.QueueWorker;
 import dev.jvbus.core.ring.ioq.IoqDevice;
 import dev.jvbus.core.doorbell.DoorbellWait;
@@ -155,10 +156,15 @@ public final class VenetFunction implements DeviceFunction, NetPort {
         if (port == null) port = settings.macSpoofCheck().join(Networks.of(context).getOrCreate(settings.network()), this, mac);
         txService = new VenetTx(this, tx, evq, memory, port, frameScratch, sgScratch, settings.maxFrame(), run);
         List<EventFd> kicks = new ArrayList<>();
+        List<QueueCounters> kickCounts = new ArrayList<>();
         kicks.add(txB.kick());
-        if (evB != null) kicks.add(evB.kick());
+        kickCounts.add(txB.counters());
+        if (evB != null) {
+            kicks.add(evB.kick());
+            kickCounts.add(evB.counters());
+        }
         DataPathRun thisRun = run;
-        worker = new QueueWorker(name + "-tx", VenetWire.QUEUE_TX, txService, kicks, DoorbellWait.Mode.ADAPTIVE,
+        worker = new QueueWorker(name + "-tx", VenetWire.QUEUE_TX, txService, kicks, kickCounts, DoorbellWait.Mode.ADAPTIVE,
                 f -> thisRun.needsReset(f.getMessage()));
         running = true;
         quiesced = false;
@@ -168,8 +174,8 @@ public final class VenetFunction implements DeviceFunction, NetPort {
 
     private IoqDevice ring(QueueBinding b) throws QueueFault {
         return b.resume() != null
-                ? IoqDevice.restore(b.resume(), b.memory(), b.call())
-                : IoqDevice.attach(b.index(), b.memory(), b.config().availAddr(), b.config().size(), b.call(), true);
+                ? IoqDevice.restore(b.resume(), b.memory(), b.call(), b.counters())
+                : IoqDevice.attach(b.index(), b.memory(), b.config().availAddr(), b.config().size(), b.call(), true, b.counters());
     }
 
     @Override

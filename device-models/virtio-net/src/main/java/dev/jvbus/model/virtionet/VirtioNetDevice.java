@@ -161,9 +161,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     private SplitVirtqueue ring(QueueBinding b) throws DeviceFault {
         try {
-            if (b.resume() != null) return SplitVirtqueue.restore(b.resume(), b.memory(), indirect, b.call());
+            if (b.resume() != null) return SplitVirtqueue.restore(b.resume(), b.memory(), indirect, false, b.call(), b.counters());
             return SplitVirtqueue.create(b.index(), b.config().size(), b.config().descAddr(), b.config().availAddr(),
-                    b.config().usedAddr(), b.memory(), eventIdx, indirect, b.call());
+                    b.config().usedAddr(), b.memory(), eventIdx, indirect, false, b.call(), b.counters());
         } catch (QueueFault e) {
             throw new DeviceFault(e.getMessage(), e);
         }
@@ -188,7 +188,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         txChain = q.newChain();
         DataPathRun thisRun = run;
         worker = new QueueWorker(name + "-tx", VirtioNetModel.TX0, new TxService(q, thisRun), List.of(b.kick()),
-                DoorbellWait.Mode.ADAPTIVE, fault -> thisRun.needsReset(fault.getMessage())).start();
+                List.of(b.counters()), DoorbellWait.Mode.ADAPTIVE, fault -> thisRun.needsReset(fault.getMessage())).start();
     }
 
     // ---- one queue at a time: rx and tx share nothing but the port, so each stops and starts alone ----
@@ -346,12 +346,10 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     private void transmit(DescriptorChain c) throws QueueFault {
         if (c.writableCount() != 0)
-            throw new QueueFault(VirtioNetModel.TX0, QueueFault.Reason.BAD_DESCRIPTOR,
-                    "tx buffer " + c.head() + " has " + c.writableCount() + " device-writable descriptors");
+            throw badTx("tx buffer " + c.head() + " has " + c.writableCount() + " device-writable descriptors");
         long total = c.readableBytes();
         if (total < hdrLen)
-            throw new QueueFault(VirtioNetModel.TX0, QueueFault.Reason.BAD_DESCRIPTOR,
-                    "tx buffer " + c.head() + " of " + total + " bytes is shorter than the " + hdrLen + "-byte virtio_net_hdr");
+            throw badTx("tx buffer " + c.head() + " of " + total + " bytes is shorter than the " + hdrLen + "-byte virtio_net_hdr");
         long frameLen = total - hdrLen;
         if (frameLen > maxFrame) {
             txDropTooBig++;
@@ -391,6 +389,13 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         }
         txFrames++;
         txBytes += len;
+    }
+
+    /** A tx buffer that breaks virtio-net's rules (not the ring's, which the ring counts): counted on tx0, then thrown. */
+    private QueueFault badTx(String why) {
+        SplitVirtqueue t = tx;
+        if (t != null) t.counters().fault(QueueFault.Reason.BAD_DESCRIPTOR);
+        return new QueueFault(VirtioNetModel.TX0, QueueFault.Reason.BAD_DESCRIPTOR, why);
     }
 
     /** Copies {@code len} readable bytes of the chain, starting {@code from} bytes in, to {@code dst}. */
@@ -498,6 +503,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     private DropReason brokenRx(String why) {
         rxBroken = true;
+        SplitVirtqueue r = rx;
+        if (r != null) r.counters().fault(QueueFault.Reason.BAD_DESCRIPTOR);
         report(new QueueFault(VirtioNetModel.RX0, QueueFault.Reason.BAD_DESCRIPTOR, why).getMessage());
         return drop(DropReason.RING_FAULT);
     }
