@@ -24,7 +24,8 @@ import org.springframework.context.ConfigurableApplicationContext;
 class DefaultTopologyExposuresTest {
     @Test
     void theDefaultSocketsAreListedByTheBusAndShutdownClosesThem() throws Exception {
-        Path dir = Files.createTempDirectory(Path.of("/tmp"), "jvbus-app-x").resolve("run");
+        Path top = Files.createTempDirectory(Path.of("/tmp"), "jvbus-app-x");
+        Path dir = top.resolve("run");
         PrintStream stdout = System.out;
         ByteArrayOutputStream printed = new ByteArrayOutputStream();
         ConfigurableApplicationContext app;
@@ -32,7 +33,9 @@ class DefaultTopologyExposuresTest {
         try {
             // As command-line arguments: they outrank the app's application.properties, as an operator's do.
             app = new SpringApplicationBuilder(JvbusApplication.class)
-                    .run("--spring.main.keep-alive=false", "--jvbus.default.container=exposed", "--jvbus.runtime-dir=" + dir);
+                    .run("--spring.main.keep-alive=false", "--jvbus.default.container=exposed", "--jvbus.runtime-dir=" + dir,
+                            // a fresh store: this is a first start, whatever an earlier run left in the user's state directory
+                            "--jvbus.data-dir=" + top.resolve("data"));
         } finally {
             System.setOut(stdout);
         }

@@ -18,6 +18,8 @@ class OpenApiDocumentTest extends ApiTestBase {
             "/api/v1/containers/{container}/networks/{name}", Set.of("get", "delete"),
             "/api/v1/containers/{container}/devices", Set.of("get", "post"),
             "/api/v1/containers/{container}/devices/{devid}", Set.of("get", "delete"),
+            "/api/v1/exposures", Set.of("get", "post"),
+            "/api/v1/exposures/{id}", Set.of("get", "delete"),
             "/api/v1/events", Set.of("get"));
 
     @Test

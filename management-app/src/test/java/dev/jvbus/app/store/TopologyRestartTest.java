@@ -38,6 +38,8 @@ class TopologyRestartTest {
                     "{\"type\":\"virtio-net\",\"network\":\"lan7\",\"mtu\":1400,\"limit\":{\"deny\":[\"MRG_RXBUF\"]}}");
             devid = d.path("devid").asLong();
             delete(app, "/api/v1/containers/kept/devices/1");   // devid 1 is gone and must stay gone
+            post(app, "/api/v1/exposures", "{\"kind\":\"shm\",\"container\":\"kept\"}");
+            post(app, "/api/v1/exposures", "{\"kind\":\"vhost-user\",\"container\":\"kept\",\"devid\":" + devid + "}");
             JsonNode embedded = get(app, "/api/v1/containers/embedded");
             assertThat(embedded.path("devices").size()).isEqualTo(2);
             mac = TopologyRecorder.macOf(app.getBean(dev.jvbus.core.bus.Bus.class).requireContainer("kept")
@@ -67,10 +69,11 @@ class TopologyRestartTest {
     void aDamagedStoreStopsTheStartWithAMessageThatNamesTheFile() throws Exception {
         Files.createDirectories(dir.resolve("data"));
         Files.writeString(dir.resolve("data").resolve("topology.json"),
-                "{\"format\":\"jvbus.topology\",\"version\":1,\"containers\":[{\"name\":\"x\",\"deviceLimit\":4,\"nextDevid\":1,\"networks\":[],\"devices\":[],\"colour\":\"red\"}]}");
+                "{\"format\":\"jvbus.topology\",\"version\":2,\"nextExposureId\":1,\"containers\":[{\"name\":\"x\",\"deviceLimit\":4,"
+                        + "\"nextDevid\":1,\"networks\":[],\"devices\":[],\"exposures\":[],\"colour\":\"red\"}]}");
         assertThatThrownBy(this::start).satisfies(t -> assertThat(innermost(t).getMessage()).contains("topology.json", "colour"));
         Files.writeString(dir.resolve("data").resolve("topology.json"), "{\"format\":\"jvbus.topology\",\"version\":9,\"containers\":[]}");
-        assertThatThrownBy(this::start).satisfies(t -> assertThat(innermost(t).getMessage()).contains("version 9", "reads version 1"));
+        assertThatThrownBy(this::start).satisfies(t -> assertThat(innermost(t).getMessage()).contains("version 9", "reads version 2"));
     }
 
     private static Throwable innermost(Throwable t) {
