@@ -38,7 +38,4 @@ class BusConfiguration {
     VhostUserConnector vhostUserConnector(RuntimeDir dir) {
         return new VhostUserConnector(dir.path());
     }
-
-    /** The runtime directory for the connectors' sockets. */
-    record RuntimeDir(Path path) { }
 }

@@ -1,17 +1,20 @@
 package dev.jvbus.app;
 
 import dev.jvbus.connector.shm.server.ShmConnector;
+import dev.jvbus.app.store.ExposureKind;
 import dev.jvbus.app.store.TopologyRecorder;
 import dev.jvbus.app.store.TopologyStartup;
 import dev.jvbus.connector.vhostuser.VhostUserConnector;
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.bus.Exposure;
 import dev.jvbus.core.bus.ExposureInfo;
 import dev.jvbus.net.Networks;
 import java.io.PrintStream;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.boot.ApplicationArguments;
 import org.springframework.boot.ApplicationRunner;
@@ -19,10 +22,11 @@ import org.springframework.stereotype.Component;
 
 /**
  * The embedded default: one container whose default devices sit on one switch, exposed through the
- * shm connector (host processes) and, for virtio devices, vhost-user (QEMU, DPDK). What it made and
- * where to connect is printed on stdout, so a person who ran {@code ./jvbus run} sees it. The sockets are
- * exposures in the container's {@link dev.jvbus.core.bus.Exposures}: the bus lists them and, when it
- * closes at shutdown, closes them.
+ * shm connector (host processes) and, for virtio devices, vhost-user (QEMU, DPDK), made on the first
+ * start only and recorded in the topology store; later starts get them (or what the operator made of
+ * them since) from the store. Where to connect is printed on stdout at every start, so a person who ran
+ * {@code ./jvbus run} sees it. The sockets are exposures in the container's
+ * {@link dev.jvbus.core.bus.Exposures}: the bus lists them and, when it closes at shutdown, closes them.
  */
 @Component
 class DefaultTopology implements ApplicationRunner {
@@ -55,9 +59,10 @@ class DefaultTopology implements ApplicationRunner {
     public void run(ApplicationArguments args) throws Exception {
         out.println("jvbus: device models on the class path: " + (bus.models().types().isEmpty() ? "none" : bus.models().types()));
         if (!startup.restored()) createDefault();   // first start only: afterwards the store is the truth
-        for (Container c : bus.containers()) expose(c);
+        for (Container c : bus.containers()) describe(c);
     }
 
+    /** Makes the default container, devices and exposures, and records them: from now on they are the store's. */
     private void createDefault() {
         Container c = bus.container(containerName).orElseGet(() -> bus.createContainer(containerName));
         Networks.of(c).getOrCreate(network);
@@ -70,18 +75,28 @@ class DefaultTopology implements ApplicationRunner {
             out.println("jvbus: container '" + c.name() + "' devid " + d.devid() + " type " + d.type() + " on network '" + network
                     + "' offers " + d.featureCatalog().names(d.features().offered()));
         }
+        shm.expose(c.name());
+        for (Device d : c.devices()) if (d.model().virtioDeviceId() != 0) vhostUser.serve(d);
         recorder.record(bus);
     }
 
-    private void expose(Container c) {
-        List<Device> made = c.devices();
-        ExposureInfo container = shm.expose(c.name()).info();
-        out.println("jvbus: shm socket for container '" + c.name() + "': " + container.socket());
-        for (Device d : made) {
-            if (d.model().virtioDeviceId() == 0) continue;
-            ExposureInfo device = vhostUser.serve(d).info();
-            out.println("jvbus: vhost-user socket for devid " + d.devid() + " (" + d.type() + "): " + device.socket() + frontEndMac(d));
+    /** Says where each of the container's exposures is (as the store or the first start made them). */
+    private void describe(Container c) {
+        for (Exposure e : c.exposures().list()) {
+            ExposureInfo i = e.info();
+            Optional<Device> d = i.devid().flatMap(id -> c.devices().stream().filter(x -> x.devid().equals(id)).findFirst());
+            switch (ExposureKind.byListed(i.kind()).orElse(null)) {
+                case SHM -> out.println("jvbus: shm socket for container '" + c.name() + "': " + i.socket());
+                case VHOST_USER_SERVER -> out.println("jvbus: vhost-user socket for devid " + i.devid().orElseThrow() + " ("
+                        + d.map(Device::type).orElse("?") + "): " + i.socket() + d.map(DefaultTopology::frontEndMac).orElse(""));
+                case VHOST_USER_CLIENT -> out.println("jvbus: vhost-user client for devid " + i.devid().orElseThrow() + " ("
+                        + d.map(Device::type).orElse("?") + ") connects to the front-end at " + i.socket()
+                        + d.map(DefaultTopology::frontEndMac).orElse(""));
+                case null -> out.println("jvbus: " + i.kind() + " exposure " + i.id() + " of container '" + c.name() + "': " + i.socket());
+            }
         }
+        if (c.exposures().list().isEmpty())
+            out.println("jvbus: container '" + c.name() + "' is not exposed; POST /api/v1/exposures makes it reachable");
         out.println("jvbus: container '" + c.name() + "' ready with " + c.devices().size() + " device(s); Ctrl-C stops the bus");
     }
 

@@ -24,7 +24,8 @@ import org.springframework.context.ConfigurableApplicationContext;
 class DefaultTopologyExposuresTest {
     @Test
     void theDefaultSocketsAreListedByTheBusAndShutdownClosesThem() throws Exception {
-        Path dir = Files.createTempDirectory(Path.of("/tmp"), "jvbus-app-x").resolve("run");
+        Path top = Files.createTempDirectory(Path.of("/tmp"), "jvbus-app-x");
+        Path dir = top.resolve("run");
         PrintStream stdout = System.out;
         ByteArrayOutputStream printed = new ByteArrayOutputStream();
         ConfigurableApplicationContext app;
@@ -33,8 +34,9 @@ class DefaultTopologyExposuresTest {
             // As command-line arguments: they outrank the app's application.properties, as an operator's do.
             app = new SpringApplicationBuilder(JvbusApplication.class)
                     .run("--spring.main.keep-alive=false", "--jvbus.default.container=exposed", "--jvbus.runtime-dir=" + dir,
-                            // its own store and any free port: the user's data directory and port 8080 are not the test's
-                            "--jvbus.data-dir=" + dir.resolveSibling("data"), "--server.port=0");
+                            // a fresh store: this is a first start, whatever an earlier run left in the user's state directory;
+                            // and any free port: 8080 is not the test's
+                            "--jvbus.data-dir=" + top.resolve("data"), "--server.port=0");
         } finally {
             System.setOut(stdout);
         }

@@ -68,6 +68,20 @@ public final class Bus implements AutoCloseable {
         return containers().stream().flatMap(c -> c.exposures().list().stream()).toList();
     }
 
+    /** The number in the next exposure id this bus hands out (the topology store keeps it across restarts). */
+    public long nextExposureId() {
+        return exposureIds.get() + 1;
+    }
+
+    /**
+     * Exposure ids numbered below {@code next} are not handed out (again): after a restart, ids used
+     * before stay unused, and an exposure re-opened from the store gets back its id when the counter is
+     * set just below it first. Never moves the counter back.
+     */
+    public void skipExposureIdsBelow(long next) {
+        exposureIds.accumulateAndGet(next - 1, Math::max);
+    }
+
     /** The live exposure with this id, wherever it is on this bus. */
     public Optional<Exposure> exposure(String id) {
         return containers().stream().flatMap(c -> c.exposures().find(id).stream()).findFirst();

@@ -7,6 +7,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.function.LongSupplier;
 import java.util.logging.Level;
@@ -28,6 +30,7 @@ public final class Exposures {
     private final LongSupplier ids;
     private final Map<String, Exposure> byId = new LinkedHashMap<>();   // guarded by this; creation order
     private boolean closed;                                             // guarded by this
+    private final List<ExposureObserver> observers = new CopyOnWriteArrayList<>();
 
     Exposures(String container, LongSupplier ids) {
         this.container = Objects.requireNonNull(container);
@@ -56,20 +59,46 @@ public final class Exposures {
             e.close();
             throw new IllegalStateException("exposure " + e.id() + " was opened under id " + id);
         }
+        boolean listed;
         synchronized (this) {
-            if (!closed) {
-                byId.put(id, e);
-                return e;
-            }
+            listed = !closed;
+            if (listed) byId.put(id, e);
+        }
+        if (listed) {
+            tell(o -> o.opened(e));
+            return e;
         }
         e.close();   // the container went away while the socket was being opened
         checkOpen();
         return e;
     }
 
-    /** Connectors: {@code e} closed itself (it calls this from its close); it leaves the list. */
-    public synchronized void forget(Exposure e) {
-        byId.remove(e.id(), e);
+    /** Connectors: {@code e} closed itself (it calls this from its close); it leaves the list. Observers hear of it once. */
+    public void forget(Exposure e) {
+        boolean left;
+        synchronized (this) {
+            left = byId.remove(e.id(), e);
+        }
+        if (left) tell(o -> o.closed(e));
+    }
+
+    /** Connectors: a peer of {@code e} got a session (called before the session serves, so before its end is told). */
+    public void sessionOpened(Exposure e, SessionInfo s) {
+        tell(o -> o.sessionOpened(e, s));
+    }
+
+    /** Connectors: that session ended (called once, after its devices were released). */
+    public void sessionClosed(Exposure e, SessionInfo s) {
+        tell(o -> o.sessionClosed(e, s));
+    }
+
+    /**
+     * Tells {@code observer} from now on when an exposure of this container opens or closes and when a
+     * session of one opens or ends (see {@link ExposureObserver}). Close the subscription to stop.
+     */
+    public Subscription watch(ExposureObserver observer) {
+        observers.add(Objects.requireNonNull(observer));
+        return () -> observers.remove(observer);
     }
 
     /** Every live exposure of this container and of its devices, oldest first. */
@@ -125,6 +154,17 @@ public final class Exposures {
                 LOG.log(Level.WARNING, "container '" + container + "': closing exposure " + e.id() + " failed", ex);
             }
             forget(e);
+        }
+    }
+
+    private void tell(Consumer<ExposureObserver> what) {
+        for (ExposureObserver o : observers) {
+            try {
+                what.accept(o);
+            } catch (RuntimeException ex) {
+                // An observer's failure is its own: the connector that reported goes on serving.
+                LOG.log(Level.WARNING, "container '" + container + "': an exposure observer failed", ex);
+            }
         }
     }
 

@@ -103,4 +103,42 @@ class ExposuresTest {
         Container c = Bus.withDiscoveredModels().createContainer("c");
         assertThatThrownBy(() -> c.exposures().close("shm-99")).hasMessage("container 'c' has no exposure 'shm-99'");
     }
+
+    @Test
+    void observersHearEachOpenAndCloseOnceAndTheSessionsConnectorsReport() {
+        Container c = Bus.withDiscoveredModels().createContainer("c");
+        Device d = c.addDevice(EchoModel.TYPE);
+        List<String> heard = new java.util.concurrent.CopyOnWriteArrayList<>();
+        c.exposures().watch(new ExposureObserver() {
+            @Override public void opened(Exposure e) { heard.add("opened " + e.id()); }
+            @Override public void closed(Exposure e) { heard.add("closed " + e.id()); }
+            @Override public void sessionOpened(Exposure e, SessionInfo s) { heard.add("session " + s.pid() + " on " + e.id()); }
+            @Override public void sessionClosed(Exposure e, SessionInfo s) { heard.add("session " + s.pid() + " off " + e.id()); }
+        });
+        c.exposures().watch(new ExposureObserver() {
+            @Override public void opened(Exposure e) { throw new IllegalStateException("a broken observer"); }
+        });
+        Plain one = expose(c, d.devid());
+        SessionInfo peer = new SessionInfo(4242, 1000, 1000, java.time.Instant.now(), java.util.Map.of());
+        c.exposures().sessionOpened(one, peer);
+        c.exposures().sessionClosed(one, peer);
+        one.close();
+        one.close();                       // idempotent: heard once
+        Plain two = expose(c, d.devid());
+        c.removeDevice(d.devid());         // the device's exposures close with it
+
+        assertThat(heard).containsExactly("opened " + one.id(), "session 4242 on " + one.id(), "session 4242 off " + one.id(),
+                "closed " + one.id(), "opened " + two.id(), "closed " + two.id());
+    }
+
+    @Test
+    void idsSkippedAfterARestartAreNotHandedOutAndTheCounterNeverGoesBack() {
+        Bus bus = Bus.withDiscoveredModels();
+        Container c = bus.createContainer("c");
+        bus.skipExposureIdsBelow(7);
+        assertThat(expose(c, null).id()).isEqualTo("plain-7");
+        bus.skipExposureIdsBelow(3);
+        assertThat(bus.nextExposureId()).isEqualTo(8);
+        assertThat(expose(c, null).id()).isEqualTo("plain-8");
+    }
 }

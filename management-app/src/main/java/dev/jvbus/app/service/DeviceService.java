@@ -111,7 +111,7 @@ public class DeviceService {
         return new DeviceView(d.container(), d.devid().unsigned(), d.type(), DeviceStatus.names(d.status().bits()),
                 d.needsResetReason().orElse(null),
                 new DeviceView.Features(f.availableNames(cat), f.limitedNames(cat), f.offeredNames(cat), f.negotiatedNames(cat)),
-                Map.copyOf(d.params()), queues);
+                Map.copyOf(d.params()), queues, ExposureService.ofDevice(d));
     }
 
 }

@@ -1,15 +1,22 @@
 package dev.jvbus.app.store;
 
+import dev.jvbus.app.RuntimeDir;
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
+import dev.jvbus.core.bus.DevId;
 import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.bus.ExposureInfo;
 import dev.jvbus.core.feature.FeatureView;
 import dev.jvbus.core.sys.NetNamespace;
 import dev.jvbus.net.Networks;
 import java.io.PrintStream;
 import java.util.List;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Optional;
 import org.springframework.stereotype.Component;
 
 /**
@@ -19,28 +26,57 @@ import org.springframework.stereotype.Component;
 @Component
 public class TopologyRecorder {
     private final TopologyStore store;
+    private final Path runtimeDir;
 
-    public TopologyRecorder(TopologyStore store) {
+    public TopologyRecorder(TopologyStore store, RuntimeDir runtimeDir) {
         this.store = store;
+        this.runtimeDir = runtimeDir.path();
     }
 
     /** Saves what {@code bus} holds now. */
     public void record(Bus bus) {
-        store.save(describe(bus));
+        store.save(describe(bus, runtimeDir));
     }
 
-    public static TopologyDocument describe(Bus bus) {
-        return TopologyDocument.of(bus.containers().stream().map(TopologyRecorder::describe).toList());
+    /** {@code bus} as a document; sockets in {@code runtimeDir} are kept by their bare name. */
+    public static TopologyDocument describe(Bus bus, Path runtimeDir) {
+        return TopologyDocument.of(bus.nextExposureId(), bus.containers().stream().map(c -> describe(c, runtimeDir)).toList());
     }
 
-    private static TopologyDocument.ContainerEntry describe(Container c) {
+    private static TopologyDocument.ContainerEntry describe(Container c, Path runtimeDir) {
         Networks n = Networks.of(c);
         List<Networks.TapAttachment> taps = n.taps();
         List<TopologyDocument.NetworkEntry> networks = n.names().stream().map(name -> new TopologyDocument.NetworkEntry(name,
                 taps.stream().filter(t -> t.network().equals(name))
                         .map(t -> new TopologyDocument.PortEntry(namespaceName(t.namespace()), t.ifname())).toList())).toList();
         return new TopologyDocument.ContainerEntry(c.name(), c.deviceLimit(), c.nextDevid(), networks,
-                c.devices().stream().map(TopologyRecorder::describe).toList());
+                c.devices().stream().map(TopologyRecorder::describe).toList(),
+                c.exposures().infos().stream().flatMap(i -> describe(i, runtimeDir).stream()).toList());
+    }
+
+    /**
+     * An exposure as the store keeps it. One of a kind the management plane does not open (another
+     * connector's) is not kept: the store could not open it again.
+     */
+    private static Optional<TopologyDocument.ExposureEntry> describe(ExposureInfo i, Path runtimeDir) {
+        return ExposureKind.byListed(i.kind()).map(k -> new TopologyDocument.ExposureEntry(i.id(), k.connector(),
+                i.devid().map(DevId::unsigned).orElse(null), k.mode(), storedPath(i.socket(), runtimeDir)));
+    }
+
+    /** A socket in the runtime directory by its bare name (so it follows the directory), any other by its absolute path. */
+    static String storedPath(Path socket, Path runtimeDir) {
+        Path abs = socket.toAbsolutePath().normalize();
+        Path dir = abs.getParent();
+        boolean inRuntimeDir = dir != null && (dir.equals(runtimeDir.toAbsolutePath().normalize()) || sameDirectory(dir, runtimeDir));
+        return inRuntimeDir ? abs.getFileName().toString() : abs.toString();
+    }
+
+    private static boolean sameDirectory(Path a, Path b) {
+        try {
+            return Files.isSameFile(a, b);
+        } catch (IOException e) {
+            return false;   // one of them is gone: not the same
+        }
     }
 
     private static TopologyDocument.DeviceEntry describe(Device d) {
@@ -66,7 +102,10 @@ public class TopologyRecorder {
         });
     }
 
-    /** Builds {@code doc}'s containers, networks and devices (same devids) on {@code bus}. */
+    /**
+     * Builds {@code doc}'s containers, networks and devices (same devids) on {@code bus}. Its exposures
+     * need the connectors: {@link TopologyStartup} opens them after this.
+     */
     public static void build(Bus bus, TopologyDocument doc) {
         build(bus, doc, System.out);
     }

@@ -51,37 +51,16 @@ public class TopologyStore {
             if (!TopologyDocument.FORMAT.equals(root.path("format").asString(null)))
                 throw new StoreException(file + " is not a jvbus topology (no \"format\": \"" + TopologyDocument.FORMAT + "\")");
             int version = root.path("version").asInt(-1);
-            if (version == 1) root = upgradeFrom1(root);
-            else if (version != TopologyDocument.VERSION)
+            if (version != TopologyDocument.VERSION)
                 throw new StoreException(file + " is topology version " + version + "; this jvbus reads version " + TopologyDocument.VERSION
-                        + " (and upgrades version 1)");
-            TopologyDocument doc = json.treeToValue(root, TopologyDocument.class);
-            if (version != TopologyDocument.VERSION) save(doc);   // upgraded: written back as it now reads
-            return Optional.of(doc);
+                        + (version == 1 ? " (version 1 kept no exposures, so reading it would close every socket it stood for;"
+                                + " move the file away to start afresh)" : ""));
+            return Optional.of(json.treeToValue(root, TopologyDocument.class));
         } catch (IOException e) {
             throw new StoreException("cannot read " + file + ": " + e.getMessage());
         } catch (JacksonException | NullPointerException e) {
             throw new StoreException(file + " is damaged: " + e.getMessage());
         }
-    }
-
-    /** Version 1 listed each container's networks by name; version 2 makes each an object with its TAP ports (none then). */
-    private tools.jackson.databind.JsonNode upgradeFrom1(tools.jackson.databind.JsonNode root) {
-        var doc = (tools.jackson.databind.node.ObjectNode) root.deepCopy();
-        doc.put("version", TopologyDocument.VERSION);
-        for (var c : doc.path("containers")) {
-            if (!(c instanceof tools.jackson.databind.node.ObjectNode container) || !container.path("networks").isArray()) continue;
-            var networks = json.createArrayNode();
-            for (var n : container.path("networks")) {
-                if (!n.isString()) throw new StoreException(file + " is damaged: a version 1 network is a name, not " + n);
-                tools.jackson.databind.node.ObjectNode network = json.createObjectNode();
-                network.put("name", n.asString());
-                network.set("ports", json.createArrayNode());
-                networks.add(network);
-            }
-            container.set("networks", networks);
-        }
-        return doc;
     }
 
     /** Replaces the stored topology atomically. */

@@ -9,7 +9,7 @@ import org.springframework.boot.test.context.SpringBootTest;
 
 /**
  * The app on a random localhost port with two configured users, its own data and runtime
- * directories, and an embedded default container {@code embedded}.
+ * directories, an embedded default container {@code embedded}, and room for 12 exposures.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = {
         "spring.main.keep-alive=false",
@@ -19,7 +19,8 @@ import org.springframework.boot.test.context.SpringBootTest;
         "jvbus.security.users[0].role=admin",
         "jvbus.security.users[1].name=viewer",
         "jvbus.security.users[1].password={noop}viewer-secret",
-        "jvbus.security.users[1].role=viewer"})
+        "jvbus.security.users[1].role=viewer",
+        "jvbus.exposures.limit=12"})
 abstract class ApiTestBase {
     /** Fresh per test JVM: the topology store must not carry one run's containers into the next. */
     private static final Path DIR = TestDirs.fresh("jvbus-api-test");

@@ -22,6 +22,8 @@ class OpenApiDocumentTest extends ApiTestBase {
             Map.entry("/api/v1/containers/{container}/devices/{devid}", Set.of("get", "delete")),
             Map.entry("/api/v1/tokens", Set.of("get", "post")),
             Map.entry("/api/v1/tokens/{name}", Set.of("delete")),
+            Map.entry("/api/v1/exposures", Set.of("get", "post")),
+            Map.entry("/api/v1/exposures/{id}", Set.of("get", "delete")),
             Map.entry("/api/v1/events", Set.of("get")));
 
     @Test

@@ -157,11 +157,14 @@ public final class VhostUserBackend implements Exposure {
         ExposureState state = closed ? ExposureState.CLOSED
                 : live ? ExposureState.CONNECTED
                 : mode == Mode.SERVER ? ExposureState.LISTENING : ExposureState.RECONNECTING;
-        List<SessionInfo> current = live
-                ? List.of(new SessionInfo(p.credentials().pid(), p.credentials().uid(), p.credentials().gid(), p.since(),
-                        Map.of(device.devid(), device.features().negotiated())))
-                : List.of();
+        List<SessionInfo> current = live ? List.of(sessionInfo(p)) : List.of();
         return new ExposureInfo(id, mode.kind(), device.container(), devid(), socket, state, current);
+    }
+
+    /** A front-end's session as listing shows it: the kernel's word on the peer, and the device's features in force. */
+    private SessionInfo sessionInfo(FrontEndPeer p) {
+        return new SessionInfo(p.credentials().pid(), p.credentials().uid(), p.credentials().gid(), p.since(),
+                Map.of(device.devid(), device.features().negotiated()));
     }
 
     public Path socket() { return socket; }
@@ -225,16 +228,20 @@ public final class VhostUserBackend implements Exposure {
             return;
         }
         Thread t;
+        FrontEndPeer peerNow = peerOf(conn);
         try {
             t = sessionThreads.newThread(() -> {
+                // Told on the session's own thread, so "opened" always comes before "closed".
+                device.exposures().sessionOpened(this, sessionInfo(peerNow));
                 try {
                     s.serve();   // returns when the front-end goes away; the device is reset by then
                 } finally {
                     if (session == s) session = null;
+                    device.exposures().sessionClosed(this, sessionInfo(peerNow));
                 }
             });
             t.setName("vhost-user " + socket.getFileName() + " session " + (sessions + 1));
-            sessionPeer = peerOf(conn);
+            sessionPeer = peerNow;
             session = s;
             sessionThread = t;
             // Counted before the thread runs: whoever sees what the session did (a live device) sees it counted.
@@ -281,11 +288,17 @@ public final class VhostUserBackend implements Exposure {
                 refuse(conn, e.getMessage() + "; closing the new connection");
                 continue;
             }
-            sessionPeer = peerOf(conn);
+            FrontEndPeer peerNow = peerOf(conn);
+            sessionPeer = peerNow;
             session = s;
             sessions++;
-            s.serve();     // returns when the front-end goes away; the device is reset by then
-            session = null;
+            device.exposures().sessionOpened(this, sessionInfo(peerNow));
+            try {
+                s.serve();     // returns when the front-end goes away; the device is reset by then
+            } finally {
+                session = null;
+                device.exposures().sessionClosed(this, sessionInfo(peerNow));
+            }
         }
     }
 

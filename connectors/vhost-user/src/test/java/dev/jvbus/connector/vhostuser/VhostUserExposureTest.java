@@ -164,4 +164,24 @@ class VhostUserExposureTest {
                 .hasMessageContaining("destroyed");
         assertThat(Files.exists(vhostUser.socketPath(device))).as("a refused exposure leaves no socket").isFalse();
     }
+
+    @Test
+    void theContainersObserversHearAFrontEndsSessionOpenAndCloseWithItsPid() throws Exception {
+        java.util.List<String> heard = new java.util.concurrent.CopyOnWriteArrayList<>();
+        container.exposures().watch(new dev.jvbus.core.bus.ExposureObserver() {
+            @Override public void sessionOpened(dev.jvbus.core.bus.Exposure e, SessionInfo s) { heard.add("opened " + e.id() + " pid " + s.pid()); }
+            @Override public void sessionClosed(dev.jvbus.core.bus.Exposure e, SessionInfo s) { heard.add("closed " + e.id() + " pid " + s.pid()); }
+        });
+        VhostUserBackend exposure = vhostUser.serve(device);
+        try (ChildJvm frontEnd = ChildJvm.start(FrontEndProcess.class, "connect", exposure.socket().toString())) {
+            connectedSession(exposure, frontEnd);
+            assertThat(heard).containsExactly("opened " + exposure.id() + " pid " + frontEnd.pid());
+
+            frontEnd.kill();
+
+            await("the session's end is heard", () -> heard.size() == 2);
+            assertThat(heard).containsExactly("opened " + exposure.id() + " pid " + frontEnd.pid(),
+                    "closed " + exposure.id() + " pid " + frontEnd.pid());
+        }
+    }
 }

@@ -142,8 +142,10 @@ public final class ContainerSocket implements Exposure {
         }
         int n = accepted.incrementAndGet();
         String name = "shm " + container.name() + "#" + n;
-        Session session = new Session(container, channel, peer, name, limits, sessions::remove);
+        Session session = new Session(container, channel, peer, name, limits, this::ended);
         sessions.add(session);
+        // Before its thread starts: the session's end (on that thread) is told after its start.
+        container.exposures().sessionOpened(this, session.info());
         if (closed) {   // raced with close(): do not leave a session behind
             session.shutdown();
         }
@@ -153,11 +155,16 @@ public final class ContainerSocket implements Exposure {
             t.start();
         } catch (OutOfMemoryError e) {
             // "unable to create native thread": this connection is refused; the acceptor and every other session go on.
-            sessions.remove(session);
+            ended(session);
             String why = "the bus cannot start a thread for this connection now (" + e.getMessage() + "); try again later";
             LOG.warning(() -> name + ": " + why);
             refuse(channel, ErrorCode.INTERNAL, why);
         }
+    }
+
+    /** A session ended (its devices released): it leaves the list, and the container's observers hear of it once. */
+    private void ended(Session s) {
+        if (sessions.remove(s)) container.exposures().sessionClosed(this, s.info());
     }
 
     /** One REPLY with seq 0, sent only if it can go at once, then the connection is closed. */

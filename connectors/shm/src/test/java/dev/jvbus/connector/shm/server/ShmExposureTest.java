@@ -140,4 +140,22 @@ class ShmExposureTest {
         assertThat(fx.shm.socket("byid")).isEmpty();
         assertThat(Files.exists(fx.socket("byid"))).isFalse();
     }
+
+    @Test
+    void theContainersObserversHearEachSessionOpenAndCloseWithThePeersPid() throws Exception {
+        Container c = fx.container("heard", 0);
+        ContainerSocket exposure = fx.shm.socket("heard").orElseThrow();
+        java.util.List<String> heard = new java.util.concurrent.CopyOnWriteArrayList<>();
+        c.exposures().watch(new dev.jvbus.core.bus.ExposureObserver() {
+            @Override public void sessionOpened(dev.jvbus.core.bus.Exposure e, SessionInfo s) { heard.add("opened " + e.id() + " pid " + s.pid()); }
+            @Override public void sessionClosed(dev.jvbus.core.bus.Exposure e, SessionInfo s) { heard.add("closed " + e.id() + " pid " + s.pid()); }
+        });
+        long me = ProcessHandle.current().pid();
+        try (BusClient client = BusClient.connect(fx.socket("heard"), "heard")) {
+            eventually("the session's start is heard", () -> heard.size() == 1);
+            assertThat(heard).containsExactly("opened " + exposure.id() + " pid " + me);
+        }
+        eventually("the session's end is heard", () -> heard.size() == 2);
+        assertThat(heard).containsExactly("opened " + exposure.id() + " pid " + me, "closed " + exposure.id() + " pid " + me);
+    }
 }
