@@ -86,6 +86,9 @@ public final class StateCodec {
         JsonNode v = root.get("version");
         if (v == null || !v.isIntegralNumber())
             throw new StateFormatException("device state has no integer \"version\"");
+        if (!v.canConvertToInt())   // asInt() would throw Jackson's own exception: no jvbus wrote such a version
+            throw new StateFormatException("device state version " + v + " is not one this jvbus understands (it reads "
+                    + readable() + ")");
         int version = v.asInt();
         if (version > CURRENT_VERSION)
             throw new StateFormatException("device state version " + version + " is newer than this jvbus understands (it reads "

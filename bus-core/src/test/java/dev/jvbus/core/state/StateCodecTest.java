@@ -49,6 +49,15 @@ class StateCodecTest {
         assertThat(StateCodec.decode(encoded, SCHEMAS)).isEqualTo(s);
     }
 
+    /** Fuzz finding (FUZZING.md): a version beyond int made Jackson's JsonNodeException escape decode. */
+    @Test
+    void aVersionBeyondIntIsRefusedByName() {
+        String json = StateCodec.encodeToString(sample()).replace("\"version\":2", "\"version\":99999999999");
+        assertThatThrownBy(() -> StateCodec.decode(json, SCHEMAS))
+                .isInstanceOf(StateFormatException.class)
+                .hasMessage("device state version 99999999999 is not one this jvbus understands (it reads version 2)");
+    }
+
     @Test
     void aNewerVersionIsRefusedByName() {
         String json = StateCodec.encodeToString(sample()).replace("\"version\":2", "\"version\":3");
