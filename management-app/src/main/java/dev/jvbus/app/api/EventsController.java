@@ -19,7 +19,8 @@ record EventsController(EventStream stream) {
     @GetMapping(produces = MediaType.TEXT_EVENT_STREAM_VALUE)
     @Operation(summary = "Follow the bus's events",
             description = "Each event's SSE name is its kind (container-created, device-added, device-removed, "
-                    + "device-needs-reset, network-created, network-deleted, container-destroyed); its data is the event "
+                    + "device-needs-reset, network-created, network-deleted, container-destroyed; operation-started, operation-step, "
+                    + "operation-cancelling, operation-succeeded, operation-failed, operation-cancelled); its data is the event "
                     + "as JSON. A client that falls far behind gets an 'overrun' event with a problem document, then the stream ends.")
     SseEmitter follow() {
         SseEmitter emitter = new SseEmitter(0L);   // no timeout: the client decides when to stop

@@ -11,14 +11,22 @@ import org.junit.jupiter.api.Test;
 class OpenApiDocumentTest extends ApiTestBase {
 
     /** Every endpoint of the API, path to methods, as the contract in issue 12 fixes them. */
-    private static final Map<String, Set<String>> ENDPOINTS = Map.of(
-            "/api/v1/containers", Set.of("get", "post"),
-            "/api/v1/containers/{name}", Set.of("get", "delete"),
-            "/api/v1/containers/{container}/networks", Set.of("get", "post"),
-            "/api/v1/containers/{container}/networks/{name}", Set.of("get", "delete"),
-            "/api/v1/containers/{container}/devices", Set.of("get", "post"),
-            "/api/v1/containers/{container}/devices/{devid}", Set.of("get", "delete"),
-            "/api/v1/events", Set.of("get"));
+    private static final Map<String, Set<String>> ENDPOINTS = Map.ofEntries(
+            Map.entry("/api/v1/containers", Set.of("get", "post")),
+            Map.entry("/api/v1/containers/{name}", Set.of("get", "delete")),
+            Map.entry("/api/v1/containers/{container}/networks", Set.of("get", "post")),
+            Map.entry("/api/v1/containers/{container}/networks/{name}", Set.of("get", "delete")),
+            Map.entry("/api/v1/containers/{container}/devices", Set.of("get", "post")),
+            Map.entry("/api/v1/containers/{container}/devices/{devid}", Set.of("get", "delete")),
+            Map.entry("/api/v1/containers/{container}/devices/{devid}/snapshot", Set.of("post")),
+            Map.entry("/api/v1/containers/{container}/devices/{devid}/resume", Set.of("post")),
+            Map.entry("/api/v1/containers/{container}/devices/{devid}/migrate", Set.of("post")),
+            Map.entry("/api/v1/containers/{name}/restore", Set.of("post")),
+            Map.entry("/api/v1/operations", Set.of("get")),
+            Map.entry("/api/v1/operations/{id}", Set.of("get", "delete")),
+            Map.entry("/api/v1/operations/{id}/cancel", Set.of("post")),
+            Map.entry("/api/v1/operations/{id}/result", Set.of("get")),
+            Map.entry("/api/v1/events", Set.of("get")));
 
     @Test
     void theDocumentIsValidOpenApi3AndListsEveryEndpoint() {
