@@ -95,7 +95,9 @@ public class MigrationService {
             ObjectNode body = JSON.createObjectNode();
             body.set("snapshot", doc);
             if (request.overrides() != null && !request.overrides().isNull()) body.set("overrides", request.overrides());
-            r = target.post(containerPath + "/restore", body, p);
+            // Not cancellable while in flight (bounded all the same): a request the target got and we gave up on
+            // would leave an operation there we know nothing of. Cancel takes effect once its Location is known.
+            r = target.post(containerPath + "/restore", body, null);
             if (r.status() != 202 || r.location() == null) throw target.refused("refused the restore", r);
             targetOp = r.location();
             var end = target.follow(targetOp, TargetBus.REQUEST, p);
@@ -105,7 +107,7 @@ public class MigrationService {
             String restoreOp = end.path("id").asString("");
 
             p.step("start-target");
-            r = target.post(containerPath + "/devices/" + devid + "/resume?driver-timeout=" + driverWait.toSeconds(), null, p);
+            r = target.post(containerPath + "/devices/" + devid + "/resume?driver-timeout=" + driverWait.toSeconds(), null, null);
             if (r.status() != 202 || r.location() == null) throw target.refused("refused to start the device", r);
             targetOp = r.location();
             end = target.follow(targetOp, driverWait.plus(TargetBus.REQUEST), p);
@@ -144,13 +146,32 @@ public class MigrationService {
                         && "restore".equals(end.path("kind").asString(""))) {
                     String devicePath = end.path("result").path("device").path("devid").isMissingNode() ? null
                             : end.path("subject").asString("") + "/devices/" + end.path("result").path("device").path("devid").asLong();
-                    if (devicePath != null) target.sendQuietly("DELETE", devicePath);
+                    if (devicePath != null) removeOnTarget(target, devicePath);
                 }
             } catch (RuntimeException e) {
                 LOG.log(Level.INFO, "migration undo: the target's operation " + runningOp + " did not end", e);
             }
         }
-        if (madeDevice != null) target.sendQuietly("DELETE", madeDevice);
+        if (madeDevice != null) removeOnTarget(target, madeDevice);
+    }
+
+    /**
+     * Unplugs what the target made. An operation of the target may still hold it (a resume we stopped
+     * following): then the target names that operation in its device-busy problem, and it is cancelled first.
+     */
+    private static void removeOnTarget(TargetBus target, String devicePath) {
+        for (int attempt = 0; attempt < 3; attempt++) {
+            TargetBus.Reply r = target.sendQuietly("DELETE", devicePath);
+            if (r.status() != 409 || r.body() == null || !r.body().has("operation")) return;
+            String op = "/api/v1/operations/" + r.body().path("operation").asString();
+            target.sendQuietly("POST", op + "/cancel");
+            try {
+                target.follow(op, TargetBus.REQUEST, null);
+            } catch (RuntimeException e) {
+                LOG.log(Level.INFO, "migration undo: the target's operation " + op + " did not end", e);
+                return;
+            }
+        }
     }
 
     /** The target's API base URL: absolute http(s) with a host. */
