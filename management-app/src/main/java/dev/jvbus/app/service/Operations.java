@@ -216,12 +216,12 @@ public class Operations {
         return false;
     }
 
-    /** Waits (bounded) until the operation ended; for callers that chain operations in one process, and tests. */
+    /** Waits (bounded) until the operation ended and its end was published; for callers that chain operations in one process, and tests. */
     public OperationView awaitEnd(String id, Duration timeout) throws InterruptedException {
         Op op = require(id);
         long deadline = System.nanoTime() + timeout.toNanos();
         synchronized (op) {
-            while (!op.state.finished()) {
+            while (!op.told) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) break;
                 op.wait(Math.max(1, left / 1_000_000));
@@ -281,6 +281,7 @@ public class Operations {
         Object result;
         Map<String, Object> problem;
         volatile boolean cancelRequested;
+        boolean told;   // the end's event was published
 
         Op(String id, String kind, String subject) {
             this.id = id;
@@ -364,9 +365,12 @@ public class Operations {
                 result = out;
                 problem = why;
                 finishedAt = Instant.now();
-                notifyAll();
             }
             publish(this, "operation-" + end.wire(), null);
+            synchronized (this) {
+                told = true;   // after the event: whoever waited for the end finds it told too
+                notifyAll();
+            }
         }
 
         private Map<String, Object> problem(ProblemType type, String detail, Map<String, Object> where) {
