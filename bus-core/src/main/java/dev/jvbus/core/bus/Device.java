@@ -662,6 +662,22 @@ public final class Device {
     public synchronized boolean isPaused() { return paused; }
 
     /**
+     * Whether {@link #resume()} would start the data path without failing for want of a driver. A
+     * restored device waits paused while its driver's connector shares memory and doorbells again
+     * (after a migration the driver reconnects to this bus); resuming before the last doorbell is set
+     * would fail the start and leave the device needing a reset. So an operator (the management plane)
+     * waits for this first. True too when there is nothing to wait for: the device is not paused, its
+     * data path only sleeps (a snapshot's pause), or its status is not live (nothing starts).
+     */
+    public synchronized boolean readyToResume() {
+        if (!paused || running || !new DeviceStatus(status).isLive()) return true;
+        if (attachment == null) return false;
+        for (QueueSlot s : slots)
+            if (s.config != null && s.enabled && (s.kick == null || s.call == null)) return false;
+        return true;
+    }
+
+    /**
      * Saves the device. A live device (DRIVER_OK) must be paused first: a running queue has no
      * stable state.
      */

@@ -193,6 +193,32 @@ class StateCodecTest {
     }
 
     @Test
+    void aRestoredDeviceIsReadyToResumeOnlyOnceItsDriverGaveEveryQueueItsDoorbells() {
+        Device src = Bus.withDiscoveredModels().createContainer("src").addDevice(EchoModel.TYPE);
+        Attachment a = src.attach("guest", DeviceObserver.NONE);
+        a.writeStatus(ACKNOWLEDGE | DRIVER);
+        a.ackFeatures(VirtioFeatures.VERSION_1.mask());
+        a.writeStatus(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+        EchoModel.CREATED.getLast().queues = List.of(new QueueState(0, RingKind.SPLIT, 256, true, 0x1000, 0x2000, 0x3000, 3, 3, false, List.of()));
+        assertThat(src.readyToResume()).as("not paused: nothing to wait for").isTrue();
+        src.pause();
+        assertThat(src.readyToResume()).as("paused with its driver still there").isTrue();
+        byte[] wire = StateCodec.encode(src.save());
+
+        Device dst = Bus.withDiscoveredModels().createContainer("dst").restoreDevice(StateCodec.decode(wire, SCHEMAS));
+        assertThat(dst.readyToResume()).as("no driver yet").isFalse();
+        Attachment b = dst.attach("guest", DeviceObserver.NONE);
+        b.setMemory(GuestMemory.empty());
+        assertThat(dst.readyToResume()).as("attached, but queue 0 has no doorbells").isFalse();
+        try (EventFd kick = EventFd.create()) {
+            b.setDoorbells(0, kick, Notifier.NONE);
+            assertThat(dst.readyToResume()).isTrue();
+            dst.resume();
+            assertThat(EchoModel.CREATED.getLast().starts).isEqualTo(1);
+        }
+    }
+
+    @Test
     void aQueueThatCannotBeSavedIsTheDevicesErrorNamedAsSuch() {
         Device d = Bus.withDiscoveredModels().createContainer("src").addDevice(EchoModel.TYPE);
         Attachment a = d.attach("guest", DeviceObserver.NONE);

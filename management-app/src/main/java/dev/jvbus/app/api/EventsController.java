@@ -21,7 +21,8 @@ record EventsController(EventStream stream) {
             description = "Each event's SSE name is its kind (container-created, device-added, device-removed, "
                     + "device-needs-reset, network-created, network-deleted, port-attached, port-detached, token-minted, token-revoked, "
                     + "container-destroyed, exposure-created, exposure-closed, "
-                    + "session-opened, session-closed with the peer's pid and uid); its data is the event "
+                    + "session-opened, session-closed with the peer's pid and uid; operation-started, operation-step, "
+                    + "operation-cancelling, operation-succeeded, operation-failed, operation-cancelled); its data is the event "
                     + "as JSON. A client that falls far behind gets an 'overrun' event with a problem document, then the stream ends.")
     SseEmitter follow() {
         SseEmitter emitter = new SseEmitter(0L);   // no timeout: the client decides when to stop

@@ -2,6 +2,8 @@ package dev.jvbus.app.service;
 
 import dev.jvbus.app.store.TopologyRecorder;
 import dev.jvbus.core.bus.Bus;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.function.Supplier;
 import org.springframework.context.ApplicationEventPublisher;
 import org.springframework.stereotype.Component;
@@ -41,6 +43,61 @@ public class BusChanges {
         }
         if (done.event() != null) events.publishEvent(done.event());
         return done.result();
+    }
+
+    /**
+     * Devices held by a long operation (snapshot, restore's resume, migrate), by container and devid,
+     * with the operation that holds each. While one is held, nothing else may unplug, snapshot or
+     * migrate it: a hotplug or unplug in the middle of a migration is exactly what must not happen.
+     */
+    private final Map<String, String> held = new HashMap<>();   // "container/devid" -> operation; guarded by this
+
+    /** A device held by an operation; closing lets go of it (once). */
+    public final class Hold implements AutoCloseable {
+        private final String key;
+        private boolean released;
+
+        private Hold(String key) {
+            this.key = key;
+        }
+
+        @Override
+        public void close() {
+            synchronized (BusChanges.this) {
+                if (released) return;
+                released = true;
+                held.remove(key);
+            }
+        }
+    }
+
+    /**
+     * Holds a device for {@code operation}, refusing (DEVICE_BUSY, naming the holder) if another
+     * operation holds it. Call it inside {@link #apply}, after the checks, so they still hold.
+     */
+    public synchronized Hold hold(String container, long devid, String operation) {
+        requireIdle(container, devid);
+        String key = container + "/" + devid;
+        held.put(key, operation);
+        return new Hold(key);
+    }
+
+    /** Refuses (DEVICE_BUSY) a change to a device an operation holds. */
+    public synchronized void requireIdle(String container, long devid) {
+        String by = held.get(container + "/" + devid);
+        if (by != null)
+            throw new OperationRefused(ProblemType.DEVICE_BUSY, "device " + devid + " in container '" + container
+                    + "' is busy in operation " + by + "; wait for it to end or cancel it (/api/v1/operations/" + by + ")",
+                    Map.of("operation", by));
+    }
+
+    /** Refuses (DEVICE_BUSY) a change to a container any of whose devices an operation holds. */
+    public synchronized void requireIdle(String container) {
+        for (var e : held.entrySet())
+            if (e.getKey().startsWith(container + "/"))
+                throw new OperationRefused(ProblemType.DEVICE_BUSY, "container '" + container + "' has device "
+                        + e.getKey().substring(container.length() + 1) + " busy in operation " + e.getValue()
+                        + "; wait for it to end or cancel it", Map.of("operation", e.getValue()));
     }
 
     /** Reads happen without the door; the bus's own locks keep each read consistent. */

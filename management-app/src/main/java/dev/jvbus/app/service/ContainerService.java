@@ -45,6 +45,7 @@ public class ContainerService {
     public void delete(String name) {
         changes.apply(() -> {
             require(name);
+            changes.requireIdle(name);   // no device of it in the middle of an operation
             changes.bus().destroyContainer(name);
             return new BusChanges.Outcome<>(null, null);   // the container's own ContainerDestroyed event is forwarded
         });

@@ -73,6 +73,7 @@ public class DeviceService {
     public void remove(String container, long devid) {
         changes.apply(() -> {
             require(container, devid);
+            changes.requireIdle(container, devid);   // not in the middle of a snapshot or migration
             removeUnchecked(container, devid);
             return new BusChanges.Outcome<>(null, null);
         });
@@ -80,6 +81,7 @@ public class DeviceService {
 
     /** For a change already inside the door (a forced network delete). */
     void removeUnchecked(String container, long devid) {
+        changes.requireIdle(container, devid);
         containers.require(container).removeDevice(new DevId((int) devid));
     }
 

@@ -71,6 +71,7 @@ public class NetworkService {
                 throw new OperationRefused(ProblemType.NETWORK_IN_USE, "network '" + name + "' in container '" + container
                         + "' has devices " + onIt + "; remove them first, or delete with ?force=true to unplug them",
                         Map.of("devices", List.copyOf(onIt)));
+            for (long devid : onIt) changes.requireIdle(container, devid);   // all or none: no half-forced delete
             for (long devid : onIt) devices.removeUnchecked(container, devid);
             try {
                 n.delete(name);

@@ -27,6 +27,11 @@ public enum ProblemType {
     DEVICE_BUSY(409, "device-busy", "Device busy in an operation"),
     LIMIT_REACHED(409, "limit-reached", "Limit reached"),
     MALFORMED_DOCUMENT(400, "malformed-document", "Malformed document"),
+    UNSUPPORTED_VERSION(422, "unsupported-version", "Document version not read by this bus"),
+    NO_SUCH_OPERATION(404, "no-such-operation", "No such operation"),
+    OPERATION_CANCELLED(409, "operation-cancelled", "Operation cancelled"),
+    NOT_READY(409, "not-ready", "Not ready"),
+    TARGET_FAILED(502, "target-failed", "The target bus refused or failed"),
     REFUSED(409, "refused", "Refused by the bus"),
     UNAUTHENTICATED(401, "unauthenticated", "Credentials needed"),
     FORBIDDEN(403, "forbidden", "Not allowed for this user's role");

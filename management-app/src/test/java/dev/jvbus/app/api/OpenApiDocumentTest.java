@@ -24,6 +24,14 @@ class OpenApiDocumentTest extends ApiTestBase {
             Map.entry("/api/v1/tokens/{name}", Set.of("delete")),
             Map.entry("/api/v1/exposures", Set.of("get", "post")),
             Map.entry("/api/v1/exposures/{id}", Set.of("get", "delete")),
+            Map.entry("/api/v1/containers/{container}/devices/{devid}/snapshot", Set.of("post")),
+            Map.entry("/api/v1/containers/{container}/devices/{devid}/resume", Set.of("post")),
+            Map.entry("/api/v1/containers/{container}/devices/{devid}/migrate", Set.of("post")),
+            Map.entry("/api/v1/containers/{name}/restore", Set.of("post")),
+            Map.entry("/api/v1/operations", Set.of("get")),
+            Map.entry("/api/v1/operations/{id}", Set.of("get", "delete")),
+            Map.entry("/api/v1/operations/{id}/cancel", Set.of("post")),
+            Map.entry("/api/v1/operations/{id}/result", Set.of("get")),
             Map.entry("/api/v1/events", Set.of("get")));
 
     @Test

@@ -1,0 +1,83 @@
+package dev.jvbus.app.api;
+
+import dev.jvbus.app.service.MigrateRequest;
+import dev.jvbus.app.service.MigrationService;
+import dev.jvbus.app.service.OperationView;
+import dev.jvbus.app.service.RestorePlan;
+import dev.jvbus.app.service.SnapshotService;
+import io.swagger.v3.oas.annotations.Operation;
+import io.swagger.v3.oas.annotations.media.Content;
+import io.swagger.v3.oas.annotations.media.Schema;
+import io.swagger.v3.oas.annotations.tags.Tag;
+import java.net.URI;
+import java.time.Duration;
+import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.PathVariable;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RequestParam;
+import org.springframework.web.bind.annotation.RestController;
+import tools.jackson.databind.JsonNode;
+
+/** Save, restore, resume and migrate: each answers 202 with its operation at Location (a dry run answers at once). */
+@RestController
+@RequestMapping("/api/v1/containers")
+@Tag(name = "save and restore", description = "Snapshot a device, restore it here or on another bus, migrate it")
+record DeviceStateController(SnapshotService snapshots, MigrationService migrations) {
+
+    /** The snapshot's options: {@code {"stayPaused": true}} leaves the device paused after saving (for a migration by hand). */
+    record SnapshotRequest(Boolean stayPaused) { }
+
+    @PostMapping("/{container}/devices/{devid}/snapshot")
+    @Operation(summary = "Snapshot a device: quiesce it as briefly as it can, save, resume",
+            description = "Answers 202 with the operation; its result (also at /api/v1/operations/{id}/result) is the state document:"
+                    + " format and version, the bus version that wrote it, the model's state version, the negotiated features by name,"
+                    + " the creation parameters, a SHA-256 checksum of the state and the measured downtime.")
+    ResponseEntity<OperationView> snapshot(@PathVariable String container, @PathVariable long devid,
+                                           @RequestBody(required = false) SnapshotRequest body) {
+        return accepted(snapshots.snapshot(container, devid, body != null && Boolean.TRUE.equals(body.stayPaused())));
+    }
+
+    @PostMapping("/{name}/restore")
+    @Operation(summary = "Restore a device from a snapshot document",
+            description = "The body is the document as a snapshot returned it, or {\"snapshot\": <document>, \"overrides\":"
+                    + " {\"network\": ..., \"limit\": {\"deny\": [...]}, \"vhostUser\": {\"socket\": \"/path\"}}}. The checksum and"
+                    + " versions are checked and the negotiated features imposed (refused by name when outside this bus's offer or the"
+                    + " operator limit). The device comes back paused until its driver is back; then resume it. With dry-run=true the"
+                    + " answer is what would happen, and nothing changes.")
+    ResponseEntity<?> restore(@PathVariable String name, @RequestParam(name = "dry-run", defaultValue = "false") boolean dryRun,
+                              @io.swagger.v3.oas.annotations.parameters.RequestBody(description = "a snapshot document, or"
+                                      + " {\"snapshot\": <document>, \"overrides\": {...}}",
+                                      content = @Content(schema = @Schema(type = "object")))
+                              @RequestBody JsonNode body) {
+        if (dryRun) {
+            RestorePlan plan = snapshots.dryRun(name, body);
+            return ResponseEntity.ok(plan);
+        }
+        return accepted(snapshots.restore(name, body));
+    }
+
+    @PostMapping("/{container}/devices/{devid}/resume")
+    @Operation(summary = "Let a paused device run: a restored one once its driver shared memory and doorbells again",
+            description = "Waits up to driver-timeout seconds (default 60) for the driver, as an operation.")
+    ResponseEntity<OperationView> resume(@PathVariable String container, @PathVariable long devid,
+                                         @RequestParam(name = "driver-timeout", defaultValue = "60") long driverTimeout) {
+        return accepted(snapshots.resume(container, devid, Duration.ofSeconds(driverTimeout)));
+    }
+
+    @PostMapping("/{container}/devices/{devid}/migrate")
+    @Operation(summary = "Migrate a device to another bus through its API",
+            description = "{\"to\": \"http://other-bus:8080\", \"credentials\": {\"user\": ..., \"password\": ...} or {\"token\": ...},"
+                    + " \"container\": (default the same), \"overrides\": (as for a restore), \"driverTimeoutSeconds\": 60}."
+                    + " Quiesces, saves, restores on the target, starts it there and releases it here, in that order; if the target"
+                    + " fails at any step, or the operation is cancelled, the device resumes here as it was. While it runs, unplugging,"
+                    + " snapshotting or migrating the device is refused (device-busy).")
+    ResponseEntity<OperationView> migrate(@PathVariable String container, @PathVariable long devid, @RequestBody MigrateRequest body) {
+        return accepted(migrations.migrate(container, devid, body));
+    }
+
+    private static ResponseEntity<OperationView> accepted(OperationView op) {
+        return ResponseEntity.accepted().location(URI.create("/api/v1/operations/" + op.id())).body(op);
+    }
+}

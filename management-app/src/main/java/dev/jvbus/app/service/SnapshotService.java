@@ -1,0 +1,294 @@
+package dev.jvbus.app.service;
+
+import dev.jvbus.app.store.TopologyRecorder;
+import dev.jvbus.connector.vhostuser.VhostUserConnector;
+import dev.jvbus.core.bus.BusException;
+import dev.jvbus.core.bus.Container;
+import dev.jvbus.core.bus.DevId;
+import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.bus.DeviceException;
+import dev.jvbus.core.bus.DeviceStatus;
+import dev.jvbus.core.bus.FeatureNegotiationException;
+import dev.jvbus.core.feature.FeatureCatalog;
+import dev.jvbus.core.spi.DeviceModel;
+import dev.jvbus.core.state.DeviceState;
+import dev.jvbus.net.Networks;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.springframework.stereotype.Service;
+import tools.jackson.databind.JsonNode;
+
+/**
+ * Save and restore of devices, as long operations: a snapshot quiesces a device for as short a time as
+ * it can and returns its state document ({@link SnapshotDocument}); a restore takes such a document,
+ * checks it, imposes its negotiated features and brings the device back paused, waiting for its driver;
+ * a resume starts it once the driver is back (after a restore) or lets a paused device run on.
+ */
+@Service
+public class SnapshotService {
+    /** The longest a resume waits for a driver to come back: a bound, like every wait here. */
+    public static final Duration MAX_DRIVER_WAIT = Duration.ofMinutes(10);
+
+    private final BusChanges changes;
+    private final DeviceService devices;
+    private final ContainerService containers;
+    private final Operations operations;
+    private final BusVersion version;
+    private final VhostUserConnector vhostUser;
+
+    public SnapshotService(BusChanges changes, DeviceService devices, ContainerService containers, Operations operations,
+                           BusVersion version, VhostUserConnector vhostUser) {
+        this.changes = changes;
+        this.devices = devices;
+        this.containers = containers;
+        this.operations = operations;
+        this.version = version;
+        this.vhostUser = vhostUser;
+    }
+
+    // ================================================================ snapshot
+
+    /**
+     * Snapshots a device: pause, save, resume at once (unless {@code stayPaused}, for a migration an
+     * operator drives by hand, or unless it was paused already). The result is the state document; the
+     * downtime it reports is from the pause to the resume, the only time the device does not serve.
+     */
+    public OperationView snapshot(String container, long devid, boolean stayPaused) {
+        return holding("snapshot", container, devid, (d, p) -> {
+            p.step("quiesce-and-save");
+            Saved s = save(d, stayPaused);
+            p.step("write-document");
+            return SnapshotDocument.write(s.state(), container, d.featureCatalog(), version.version(), s.downtimeNanos(), s.paused());
+        });
+    }
+
+    /** A state saved from a device, and how long the device did not serve for it. */
+    record Saved(DeviceState state, long downtimeNanos, boolean paused) { }
+
+    /** Pause, save, and resume unless asked not to (or it was paused before): nothing else in between. */
+    static Saved save(Device d, boolean stayPaused) {
+        boolean wasPaused = d.isPaused();
+        long t0 = System.nanoTime();
+        DeviceState state;
+        try {
+            d.pause();
+            try {
+                state = d.save();
+            } finally {
+                if (!stayPaused && !wasPaused) d.resume();
+            }
+        } catch (DeviceException e) {
+            throw new OperationRefused(ProblemType.REFUSED, "device " + d.devid() + " could not be saved: " + e.getMessage());
+        }
+        long downtime = System.nanoTime() - t0;
+        return new Saved(withMac(d, state), downtime, stayPaused || wasPaused);
+    }
+
+    /**
+     * The state with the device's MAC among its parameters even where the model generated it: the
+     * guest knows that address, so the device must keep it wherever it is restored (a generated one
+     * derives from the container and devid, which may differ there).
+     */
+    private static DeviceState withMac(Device d, DeviceState s) {
+        if (s.params().containsKey("mac")) return s;
+        var mac = TopologyRecorder.macOf(d);
+        if (mac.isEmpty()) return s;
+        Map<String, String> params = new HashMap<>(s.params());
+        params.put("mac", mac.get());
+        return new DeviceState(s.type(), s.devid(), s.status(), s.limit(), s.negotiated(), s.config(), s.queues(), params, s.model());
+    }
+
+    // ================================================================ restore
+
+    /** What a checked restore makes: the state as it is restored (overrides applied) and under which limit. */
+    record Checked(RestorePlan plan, DeviceState state, long limit, RestoreRequest.Overrides overrides) { }
+
+    /** Says what a restore would do, changing nothing; refuses as the restore would. */
+    public RestorePlan dryRun(String container, JsonNode body) {
+        return check(container, RestoreRequest.parse(body), true).plan();
+    }
+
+    /** Restores a device from a snapshot document: checked now, restored by an operation. */
+    public OperationView restore(String container, JsonNode body) {
+        RestoreRequest request = RestoreRequest.parse(body);
+        check(container, request, false);   // refuse at once what is wrong, before any operation exists
+        return operations.start("restore", ContainerService.path(container), p -> {
+            p.step("restore");
+            Checked[] done = new Checked[1];
+            DeviceView made = changes.apply(() -> {
+                Checked c = check(container, request, false);   // again, inside the door: the bus may have changed
+                Device d;
+                try {
+                    d = containers.require(container).restoreDevice(c.state(), c.limit());
+                } catch (FeatureNegotiationException e) {
+                    List<String> names = changes.bus().models().model(c.state().type()).orElseThrow().features().names(e.outside());
+                    throw notNegotiable(c.state().type(), e.getMessage(), names, names, List.of());
+                } catch (BusException e) {
+                    // A devid used before and removed is still taken (devids are never reused); else the model refused its parameters.
+                    throw e.getMessage() != null && e.getMessage().contains("in use")
+                            ? new OperationRefused(ProblemType.NAME_TAKEN, e.getMessage(), Map.of("field", "devid"))
+                            : new OperationRefused(ProblemType.INVALID_PARAMETER, e.getMessage(), Map.of("where", request.snapshotAt() + "/state/device/params"));
+                } catch (DeviceException e) {
+                    throw new OperationRefused(ProblemType.MALFORMED_DOCUMENT, e.getMessage(), Map.of("where", request.snapshotAt() + "/state"));
+                }
+                // A device its driver had not started has no data path to wait for: it is ready for a driver now
+                // (left paused, a driver's DRIVER_OK would start a data path a later pause believed stopped).
+                if (!new DeviceStatus(c.state().status()).isLive()) d.resume();
+                done[0] = c;
+                return new BusChanges.Outcome<>(DeviceService.view(d), null);   // the container's DeviceAdded is forwarded
+            });
+            RestoreRequest.Overrides o = done[0].overrides();
+            if (o.vhostUserSocket() != null) {
+                p.step("expose");
+                Device d = devices.require(container, made.devid());
+                try {
+                    vhostUser.serve(d, o.vhostUserSocket());
+                } catch (RuntimeException e) {
+                    // All or nothing: a restore whose exposure fails leaves no device behind.
+                    changes.apply(() -> {
+                        devices.removeUnchecked(container, made.devid());
+                        return new BusChanges.Outcome<>(null, null);
+                    });
+                    throw new OperationRefused(ProblemType.INVALID_PARAMETER, "cannot serve the restored device on vhost-user at "
+                            + o.vhostUserSocket() + ": " + e.getMessage() + "; the device was removed again",
+                            Map.of("where", "/overrides/vhostUser/socket"));
+                }
+            }
+            return new RestoreResult(done[0].plan(), devices.show(container, made.devid()));
+        });
+    }
+
+    /** What a restore returns: what it did and the device as it is now. */
+    public record RestoreResult(RestorePlan plan, DeviceView device) { }
+
+    /** Every check of a restore, in the order a person fixes them; returns the plan. */
+    private Checked check(String container, RestoreRequest request, boolean dryRun) {
+        SnapshotDocument.Read read = SnapshotDocument.read(request.snapshot(), changes.bus().models(), request.snapshotAt());
+        DeviceState s = read.state();
+        RestoreRequest.Overrides o = request.overrides();
+        Container c = containers.require(container);
+        DeviceModel model = changes.bus().models().model(s.type()).orElseThrow();   // the document's read checked it
+        FeatureCatalog catalog = model.features();
+        long devid = Integer.toUnsignedLong(s.devid());
+        if (s.devid() == 0 || c.contains(new DevId(s.devid())))
+            throw new OperationRefused(ProblemType.NAME_TAKEN, "container '" + container + "' already has a device " + devid
+                    + "; a restored device keeps its devid (its guest knows it by that)", Map.of("field", "devid"));
+        if (c.devices().size() >= c.deviceLimit())
+            throw new OperationRefused(ProblemType.LIMIT_REACHED, "container '" + container + "' already has its limit of "
+                    + c.deviceLimit() + " devices");
+        long limit = o.limit() == null ? s.limit() : o.limit().mask(s.type(), catalog);
+        checkFeatures(s, catalog, limit);
+        Map<String, String> params = new TreeMap<>(s.params());
+        if (o.network() != null) params.put("network", o.network());
+        String network = params.get("network");
+        if (network != null && Networks.of(c).network(network).isEmpty())
+            throw new OperationRefused(ProblemType.NO_SUCH_NETWORK, "the device joins network '" + network + "', which container '"
+                    + container + "' does not have (it has " + Networks.of(c).names() + "); create it, or give overrides.network",
+                    Map.of("field", o.network() != null ? "overrides.network" : "parameters.network"));
+        List<String> exposures = new ArrayList<>();
+        if (o.vhostUserSocket() != null) {
+            if (model.virtioDeviceId() == 0)
+                throw new OperationRefused(ProblemType.INVALID_PARAMETER, s.type() + " is not a virtio device; vhost-user cannot serve it",
+                        Map.of("where", "/overrides/vhostUser"));
+            exposures.add("vhost-user server on " + o.vhostUserSocket());
+        }
+        DeviceState restored = new DeviceState(s.type(), s.devid(), s.status(), s.limit(), s.negotiated(), s.config(), s.queues(),
+                params, s.model());
+        boolean live = new DeviceStatus(s.status()).isLive();
+        RestorePlan plan = new RestorePlan(dryRun, container, devid, s.type(), read.writtenBy(), version.version(),
+                request.snapshot().path("state").path("version").asInt(), s.model().schema().toString(),
+                DeviceStatus.names(s.status()), catalog.names(s.negotiated()), catalog.names(catalog.mask() & ~limit),
+                new LinkedHashMap<>(params), exposures,
+                live ? "the device waits paused for its driver to share its memory and doorbells again; then resume it"
+                        + " (POST " + ContainerService.path(container) + "/devices/" + devid + "/resume)"
+                        : "the device is ready for a driver (its driver had not started it when it was saved)");
+        return new Checked(plan, restored, limit, o);
+    }
+
+    /**
+     * The features the restored driver goes on using must be inside what this bus's model offers and
+     * inside the operator limit: the negotiated set once FEATURES_OK was set; before that, after
+     * DRIVER, the offer the driver may be reading. Refused naming each feature and why.
+     */
+    private static void checkFeatures(DeviceState s, FeatureCatalog catalog, long limit) {
+        DeviceStatus status = new DeviceStatus(s.status());
+        long relied = status.has(DeviceStatus.FEATURES_OK) ? s.negotiated()
+                : status.has(DeviceStatus.DRIVER) ? s.limit() & catalog.mask() : 0;
+        long notOffered = relied & ~catalog.mask();
+        long limited = relied & catalog.mask() & ~limit;
+        if ((notOffered | limited) == 0) return;
+        List<String> all = catalog.names(notOffered | limited);
+        throw notNegotiable(s.type(), "the saved driver relies on " + String.join(", ", all) + ": "
+                + (notOffered != 0 ? catalog.names(notOffered) + " this bus's " + s.type() + " does not offer" : "")
+                + (notOffered != 0 && limited != 0 ? "; " : "")
+                + (limited != 0 ? catalog.names(limited) + " the operator limit takes away" : "")
+                + "; a restored driver does not renegotiate, so the device cannot be restored here", all,
+                catalog.names(notOffered), catalog.names(limited));
+    }
+
+    private static OperationRefused notNegotiable(String type, String detail, List<String> all, List<String> notOffered, List<String> limited) {
+        return new OperationRefused(ProblemType.FEATURE_NOT_NEGOTIABLE, detail,
+                Map.of("features", all, "notOffered", notOffered, "limited", limited));
+    }
+
+    // ================================================================ resume
+
+    /**
+     * Lets a paused device run: once its driver holds it again and gave every queue its doorbells
+     * (after a restore), at once otherwise. Waits at most {@code driverWait} for the driver.
+     */
+    public OperationView resume(String container, long devid, Duration driverWait) {
+        if (driverWait.isNegative() || driverWait.compareTo(MAX_DRIVER_WAIT) > 0)
+            throw new OperationRefused(ProblemType.INVALID_PARAMETER, "the driver wait is 0.." + MAX_DRIVER_WAIT.toSeconds() + " seconds",
+                    Map.of("field", "driver-timeout"));
+        return holding("resume", container, devid, (d, p) -> {
+            p.step("await-driver");
+            if (!p.await(d::readyToResume, driverWait))
+                throw new OperationRefused(ProblemType.NOT_READY, "no driver gave device " + devid + " in container '" + container
+                        + "' its memory and doorbells within " + driverWait.toSeconds() + " s; connect its driver (an shm client"
+                        + " opens it and shares its memory and doorbells again) and resume again");
+            p.step("resume");
+            try {
+                d.resume();
+            } catch (DeviceException e) {
+                throw new OperationRefused(ProblemType.REFUSED, e.getMessage());
+            }
+            return DeviceService.view(d);
+        });
+    }
+
+    // ================================================================ shared
+
+    /** What an operation on one held device does. */
+    @FunctionalInterface
+    interface DeviceWork {
+        Object run(Device device, Operations.Progress progress) throws Exception;
+    }
+
+    /**
+     * Starts an operation of {@code kind} that holds the device from now until it ends, so nothing
+     * unplugs, snapshots or migrates it meanwhile; refused at once (DEVICE_BUSY) if another holds it.
+     */
+    OperationView holding(String kind, String container, long devid, DeviceWork work) {
+        Device d = devices.require(container, devid);
+        String subject = ContainerService.path(container) + "/devices/" + devid;
+        Operations.Pending op = operations.begin(kind, subject);
+        BusChanges.Hold hold;
+        try {
+            hold = changes.hold(container, devid, op.id());
+        } catch (RuntimeException e) {
+            op.abandon();
+            throw e;
+        }
+        return op.run(p -> {
+            try (hold) {
+                return work.run(d, p);
+            }
+        });
+    }
+}

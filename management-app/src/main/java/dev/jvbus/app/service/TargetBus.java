@@ -1,0 +1,156 @@
+package dev.jvbus.app.service;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * Another bus, reached through its REST API, as a migration drives it. Every request is bounded (a
+ * connect timeout and a request timeout) and cancellable: it is sent asynchronously and the caller's
+ * operation looks at its cancel request while it waits, so a hung target never holds a migration.
+ * What the target refuses comes back as TARGET_FAILED with the target's own problem document in it.
+ */
+final class TargetBus implements AutoCloseable {
+    static final Duration CONNECT = Duration.ofSeconds(5);
+    static final Duration REQUEST = Duration.ofSeconds(30);
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+
+    private final URI base;
+    private final String authorization;
+    private final HttpClient http;
+
+    TargetBus(URI base, MigrateRequest.Credentials credentials) {
+        this.base = base;
+        this.authorization = credentials == null ? null
+                : credentials.token() != null ? "Bearer " + credentials.token()
+                : "Basic " + Base64.getEncoder().encodeToString((credentials.user() + ":" + credentials.password()).getBytes(StandardCharsets.UTF_8));
+        this.http = HttpClient.newBuilder().connectTimeout(CONNECT).followRedirects(HttpClient.Redirect.NEVER).build();
+    }
+
+    URI base() {
+        return base;
+    }
+
+    /** Ends the client's threads and connections now: nothing waits for a target that hangs. */
+    @Override
+    public void close() {
+        http.shutdownNow();
+    }
+
+    /** A reply: status, body as JSON (null when there is none or it is not JSON), Location. */
+    record Reply(int status, JsonNode body, String location) { }
+
+    Reply get(String path, Operations.Progress p) {
+        return send("GET", path, null, p);
+    }
+
+    Reply post(String path, JsonNode body, Operations.Progress p) {
+        return send("POST", path, body, p);
+    }
+
+    /** For undoing: not cancellable (it is what a cancel does), still bounded. */
+    Reply sendQuietly(String method, String path) {
+        try {
+            return send(method, path, null, null);
+        } catch (RuntimeException e) {
+            return new Reply(-1, null, null);
+        }
+    }
+
+    private Reply send(String method, String path, JsonNode body, Operations.Progress p) {
+        HttpRequest.Builder b = HttpRequest.newBuilder(base.resolve(path)).timeout(REQUEST)
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofByteArray(JSON.writeValueAsBytes(body)))
+                .header("Accept", "application/json, application/problem+json");
+        if (body != null) b.header("Content-Type", "application/json");
+        if (authorization != null) b.header("Authorization", authorization);
+        CompletableFuture<HttpResponse<String>> f = http.sendAsync(b.build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> r;
+        try {
+            while (true) {
+                if (p != null) {
+                    try {
+                        p.checkpoint();
+                    } catch (Operations.Cancelled c) {
+                        f.cancel(true);
+                        throw c;
+                    }
+                }
+                try {
+                    r = f.get(Operations.POLL.toMillis(), TimeUnit.MILLISECONDS);
+                    break;
+                } catch (TimeoutException notYet) {
+                    // look at the cancel request again
+                }
+            }
+        } catch (InterruptedException e) {
+            f.cancel(true);
+            Thread.currentThread().interrupt();
+            throw new Operations.Cancelled();
+        } catch (ExecutionException e) {
+            Throwable why = e.getCause() == null ? e : e.getCause();
+            throw new OperationRefused(ProblemType.TARGET_FAILED, "the target bus " + base + " did not answer " + method + " " + path
+                    + ": " + (why.getMessage() == null ? why.toString() : why.getMessage()), Map.of("target", base.toString()));
+        }
+        JsonNode json = null;
+        try {
+            if (!r.body().isBlank()) json = JSON.readTree(r.body());
+        } catch (RuntimeException notJson) {
+            // a proxy's HTML page, say: the status still says what happened
+        }
+        return new Reply(r.statusCode(), json, r.headers().firstValue("Location").orElse(null));
+    }
+
+    /** The target refused or failed {@code what}: its problem, as ours. */
+    OperationRefused refused(String what, Reply r) {
+        Map<String, Object> where = new LinkedHashMap<>();
+        where.put("target", base.toString());
+        where.put("targetStatus", r.status());
+        String detail = "";
+        if (r.body() != null && r.body().has("type")) {
+            where.put("targetProblem", JSON.convertValue(r.body(), Map.class));
+            detail = ": " + r.body().path("title").asString("") + ": " + r.body().path("detail").asString("");
+        } else if (r.body() != null && r.body().has("problem")) {
+            where.put("targetProblem", JSON.convertValue(r.body().get("problem"), Map.class));
+            detail = ": " + r.body().path("problem").path("title").asString("") + ": " + r.body().path("problem").path("detail").asString("");
+        }
+        return new OperationRefused(ProblemType.TARGET_FAILED, "the target bus " + base + " " + what + " (HTTP " + r.status() + ")" + detail, where);
+    }
+
+    /**
+     * Follows an operation the target started ({@code location}) until it ends or {@code timeout} passes;
+     * returns its last view. Cancelling ours stops the following (the caller cancels the target's).
+     */
+    JsonNode follow(String location, Duration timeout, Operations.Progress p) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            Reply r = p == null ? sendQuietly("GET", location) : get(location, p);
+            if (r.status() != 200 || r.body() == null) throw refused("lost its operation " + location, r);
+            if (!"running".equals(r.body().path("state").asString(""))) return r.body();
+            if (System.nanoTime() - deadline >= 0)
+                throw new OperationRefused(ProblemType.TARGET_FAILED, "the target bus " + base + "'s operation " + location
+                        + " did not end within " + timeout.toSeconds() + " s", Map.of("target", base.toString()));
+            if (p != null) {
+                p.await(() -> false, Duration.ofMillis(50));
+            } else {
+                try {
+                    Thread.sleep(50);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return r.body();
+                }
+            }
+        }
+    }
+}
