@@ -34,13 +34,17 @@ record ContainersController(ContainerService containers) {
     }
 
     @GetMapping("/{name}")
-    @Operation(summary = "Show a container: its devices and networks")
+    @Operation(summary = "Show a container: its devices and networks",
+            description = "Devices as devid, type and status bits by name; networks by name (their detail is under .../networks).")
     ContainerView show(@PathVariable String name) {
         return containers.show(name);
     }
 
     @DeleteMapping("/{name}")
-    @Operation(summary = "Delete a container, unplugging every device in order")
+    @Operation(summary = "Delete a container, unplugging every device in order",
+            description = "Each device is reset and its driver told, newest first; the container's exposures close (peers hung up on, "
+                    + "sockets removed), its networks and TAP ports go, then the name is free. Refused with device-busy while an "
+                    + "operation holds one of its devices.")
     ResponseEntity<Void> delete(@PathVariable String name) {
         containers.delete(name);
         return ResponseEntity.noContent().build();
