@@ -71,7 +71,10 @@ class MicroVmVenetRoundTripTest {
         assertThat(report.grantedEvents()).as("LINKSTATE granted").isEqualTo(1);
         assertThat(report.linkState()).as("the LINKSTATE event after LINKUP").isEqualTo(1);
         assertThat(report.mac()).as("MACQUERY").isEqualTo(GUEST_MAC);
-        assertThat(List.of(report.sent(), report.received(), report.txCompletions())).containsExactly((long) frames, (long) frames, (long) frames);
+        assertThat(List.of(report.sent(), report.received())).containsExactly((long) frames, (long) frames);
+        // The guest reports once every echo is in; a tx completion may trail its echo (the device publishes
+        // used tx buffers in batches), by at most the guest's window of 16 frames in flight.
+        assertThat(report.txCompletions()).as("tx completions collected").isBetween((long) frames - 16, (long) frames);
         assertPeerSawTheGuestsFrames(frames, length);
         assertThat(report.txDoorbells()).as("doorbells rung (suppressed while the tx worker is awake)").isBetween(1L, report.txKicks());
         assertThat(guestSide.holder()).as("released when the micro-VM closed").isEmpty();
