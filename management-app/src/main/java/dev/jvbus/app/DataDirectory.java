@@ -1,6 +1,13 @@
 package dev.jvbus.app;
 
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.stereotype.Component;
 
@@ -19,6 +26,27 @@ public class DataDirectory {
 
     public Path path() {
         return path;
+    }
+
+    /**
+     * Replaces {@code file} with {@code content} so that a crash leaves the old file or the new one,
+     * never half: written beside it (owner-only before any byte is in it), forced to disk, renamed
+     * over it, and the directory forced so the rename itself is on disk. The directory is made
+     * owner-only when missing.
+     */
+    public static void replaceOwnerOnly(Path file, byte[] content) throws IOException {
+        Path dir = file.getParent();
+        Path tmp = dir.resolve(file.getFileName() + ".new");
+        Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-------"));
+            ch.write(ByteBuffer.wrap(content));
+            ch.force(true);
+        }
+        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+            d.force(true);
+        }
     }
 
     private static Path defaultPath() {

@@ -6,14 +6,9 @@ import dev.jvbus.app.service.OperationRefused;
 import dev.jvbus.app.service.ProblemType;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.security.SecureRandom;
@@ -143,16 +138,8 @@ public class ApiTokens {
 
     /** Replaces the file atomically (written beside it, forced, renamed over it), then the tokens in force. */
     private void save(List<Stored> next) {
-        Path dir = file.getParent();
-        Path tmp = dir.resolve(FILE + ".new");
         try {
-            Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-------"));
-                ch.write(ByteBuffer.wrap(json.writeValueAsBytes(next)));
-                ch.force(true);
-            }
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            DataDirectory.replaceOwnerOnly(file, json.writeValueAsBytes(next));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot keep the API tokens in " + file + ": " + e.getMessage(), e);
         }

@@ -8,6 +8,7 @@ import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.bus.ExposureInfo;
 import dev.jvbus.core.feature.FeatureView;
 import dev.jvbus.core.sys.NetNamespace;
+import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.Networks;
 import java.io.PrintStream;
 import java.util.List;
@@ -94,12 +95,8 @@ public class TopologyRecorder {
 
     /** The MAC in a device's config space, for models that have one. */
     public static java.util.Optional<String> macOf(Device d) {
-        return d.model().config().field("mac").filter(f -> f.width() == 6).map(f -> {
-            byte[] c = d.configSnapshot();
-            StringBuilder mac = new StringBuilder();
-            for (int i = 0; i < 6; i++) mac.append(i == 0 ? "" : ":").append(String.format("%02x", c[f.offset() + i]));
-            return mac.toString();
-        });
+        return d.model().config().field("mac").filter(f -> f.width() == 6).map(f -> MacAddress.toString(
+                MacAddress.fromBytes(java.util.Arrays.copyOfRange(d.configSnapshot(), f.offset(), f.offset() + 6))));
     }
 
     /**

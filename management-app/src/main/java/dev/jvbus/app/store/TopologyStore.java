@@ -3,13 +3,8 @@ package dev.jvbus.app.store;
 import dev.jvbus.app.DataDirectory;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Optional;
 import org.springframework.stereotype.Component;
 import tools.jackson.core.JacksonException;
@@ -65,19 +60,8 @@ public class TopologyStore {
 
     /** Replaces the stored topology atomically. */
     public synchronized void save(TopologyDocument doc) {
-        Path dir = file.getParent();
-        Path tmp = dir.resolve(FILE + ".new");
         try {
-            Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                ch.write(ByteBuffer.wrap(json.writeValueAsBytes(doc)));
-                ch.force(true);
-            }
-            Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rw-------"));
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
-                d.force(true);   // the rename itself reaches the disk
-            }
+            DataDirectory.replaceOwnerOnly(file, json.writeValueAsBytes(doc));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot save the topology to " + file + ": " + e.getMessage(), e);
         }
