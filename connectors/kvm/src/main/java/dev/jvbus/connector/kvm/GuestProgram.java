@@ -33,7 +33,9 @@ public record GuestProgram(String name, byte[] bytes) {
     public enum Mode {
         ENUMERATE(0), BAD_CALLS(1), SPIN(2), UD2(3), PING(4), OPEN(5), DOORBELL(6), DEVCALL(7),
         /** A venet round trip; the argument is the address of its parameters ({@link VenetRoundTrip}, at {@link GuestLayout#PARAMS}). */
-        VENET(8);
+        VENET(8),
+        /** A virtio-net round trip over split rings; the argument is the address of its parameters ({@link VirtioNetRoundTrip}). */
+        VIRTIO_NET(9);
 
         final long value;
 

@@ -62,24 +62,4 @@ public record VenetRoundTrip(long devid, long peerMac, int frames, int length, i
                     w.get(8), w.get(9), w.get(10), w.get(11));
         }
     }
-
-    /** Where a run failed: EXIT code 100 + stage, the report {@code [value, a, b, c]} (guest/vbus-guest.c, enum venet_stage). */
-    public enum Stage {
-        OPEN, SHM, FEATURES, NEGCAP, MAC, QUEUE, SIGNAL, DRIVER_OK, LINKUP, LINK_EVENT,
-        /** a = nothing; value = the cookie (sequence number) of a tx frame the device completed with length 0 */
-        TX_DROPPED,
-        /** value = sent, a = received, b = tx completions: nothing moved for the patience */
-        STALLED,
-        /** value = sequence number, a = length received, b = length expected */
-        RX_LENGTH,
-        /** value = sequence number, a = byte offset, b = byte expected, c = byte received: the first mismatch */
-        RX_BYTE,
-        RING;
-
-        /** The stage of an EXIT code, or null for success or a code that is not a venet stage. */
-        public static Stage ofExitCode(long code) {
-            long i = code - 101;
-            return i >= 0 && i < values().length ? values()[(int) i] : null;
-        }
-    }
 }
