@@ -39,6 +39,7 @@ typedef long s64;
 #define MODE_DEVCALL     7   /* arg = devid of a test-echo device: features, status, echo, bad calls */
 #define MODE_VENET       8   /* arg = address of struct venet_params: a venet round trip (below) */
 #define MODE_VIRTIO_NET  9   /* arg = address of struct vnet_params: a virtio-net round trip over split rings (below) */
+#define MODE_EVENTS     10   /* arg = address of struct events_params: bus events (DEVADD, DEVDROP, NEEDS_RESET) (below) */
 
 /* Bus calls (connectors/shm/PROTOCOL.md): the same funcs and payloads on every connector. */
 #define BC_GET_FEATURES 0x01
@@ -838,6 +839,99 @@ static void virtio_net(const struct vnet_params *given) {
     finish(0, n);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Bus events (MODE_EVENTS): the guest registers its event ring (BUSEVENTS), opens a virtio-net device,
+ * and sleeps in WAIT until the bus tells it something. Once it has seen a device come (DEVADD) and go
+ * (DEVDROP), it breaks the device it holds (a tx descriptor outside the device's memory) and waits for
+ * the bus to say that device needs a reset. Reports every event it saw.
+ * ------------------------------------------------------------------------------------------- */
+
+struct events_params {
+    u64 devid;         /* a virtio-net device to open, and then to break */
+    u64 patience;      /* TSC ticks without an event before the guest gives up */
+};
+
+#define HC_BUSEVENTS 9
+#define MAX_WAIT 1000000               /* HypercallAbi.MAX_WAIT_MICROS */
+#define EV_RING      0x300000UL        /* outside the device's window: the device never sees the event ring */
+#define EV_RING_LEN  4096
+#define EV_DEVADD 1
+#define EV_DEVDROP 2
+#define EV_NEEDS_RESET 3
+#define MAX_EVENTS 16
+
+struct bus_event { u32 kind; u32 devid; char detail[24]; };
+struct bus_event_ring { u32 head, tail, count, lost; struct bus_event e[]; };
+
+static void events(const struct events_params *given) {
+    struct events_params p = *given;
+    volatile struct bus_event_ring *ring = (volatile struct bus_event_ring *)EV_RING;
+    u64 n = 0, seen = 0, devid = p.devid;
+    waits = wakes = 0;
+    s64 version = hypercall(HC_NEGOTIATE, ABI_VERSION, ABI_VERSION, 0);
+    s64 count = hypercall(HC_BUSEVENTS, EV_RING, EV_RING_LEN, 0);
+    if (version < 0 || count <= 0) fail_at(ST_OPEN, version < 0 ? version : count, 0, 0, 0);
+    s64 r = hypercall(HC_DEVOPEN, devid, 0, 0);
+    if (r < 0) fail_at(ST_OPEN, r, 1, 0, 0);
+    r = hypercall(HC_DEVSHM, devid, WINDOW, 0x100000);
+    if (r < 0) fail_at(ST_SHM, r, 0, 0, 0);
+    set_status(devid, STATUS_ACKNOWLEDGE);
+    set_status(devid, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
+    u8 arg[8];
+    put64(arg, VIRTIO_F_VERSION_1);
+    devcall(devid, BC_SET_FEATURES, arg, 8, 0);
+    s64 status = set_status(devid, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
+    if (status < 0 || !(status & STATUS_FEATURES_OK)) fail_at(ST_FEATURES, status, 0, 0, 0);
+    vq_setup(devid, &vrx, VNET_RX, VQ_RX_DESC, 0);
+    vq_setup(devid, &vtx, VNET_TX, VQ_TX_DESC, 0);
+    status = set_status(devid, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
+    if (status < 0 || !(status & STATUS_DRIVER_OK)) fail_at(ST_DRIVER_OK, status, 0, 0, 0);
+
+    int added = 0, dropped = 0, broken = 0, reset = 0;
+    u32 tail = 0;
+    u64 since = rdtsc();
+    report[n++] = count;
+    n++;                               /* report[1]: how many events follow, filled in at the end */
+    while (!reset) {
+        u32 head = ring->head;
+        barrier();                     /* the entries after the index that published them */
+        if (head == tail) {
+            if (rdtsc() - since > p.patience) fail_at(ST_STALLED, (s64)seen, added, dropped, broken);
+            waits++;
+            if (hypercall(HC_WAIT, MAX_WAIT, 0, 0) > 0) wakes++;
+            continue;
+        }
+        while (tail != head) {
+            volatile struct bus_event *e = &ring->e[tail % ring->count];
+            u64 detail = 0;
+            for (int i = 0; i < 8 && e->detail[i]; i++) detail |= (u64)(u8)e->detail[i] << (8 * i);
+            if (seen < MAX_EVENTS) {
+                report[n++] = e->kind;
+                report[n++] = e->devid;
+                report[n++] = (s64)detail;
+            }
+            seen++;
+            if (e->kind == EV_DEVADD && e->devid != devid) added = 1;
+            if (e->kind == EV_DEVDROP && e->devid != devid) dropped = 1;
+            if (e->kind == EV_NEEDS_RESET && e->devid == devid) reset = 1;
+            tail++;
+        }
+        barrier();
+        ring->tail = tail;             /* room for the VMM again */
+        since = rdtsc();
+        if (added && dropped && !broken) {
+            vq_add(&vtx, 0, 0x100000UL, 64, 0);      /* below the device's window: a fault, the device needs a reset */
+            vq_kick(&vtx);
+            broken = 1;
+        }
+    }
+    report[1] = (s64)seen;
+    report[n++] = ring->lost;
+    report[n++] = (s64)waits;
+    report[n++] = (s64)wakes;
+    finish(0, n);
+}
+
 /* rdi = mode, rsi = argument (set by the VMM). */
 __attribute__((section(".text.start"), noreturn)) void _start(u64 mode, u64 arg) {
     switch (mode) {
@@ -851,6 +945,7 @@ __attribute__((section(".text.start"), noreturn)) void _start(u64 mode, u64 arg)
     case MODE_DEVCALL: devcalls(arg); break;
     case MODE_VENET: venet((const struct venet_params *)arg); break;
     case MODE_VIRTIO_NET: virtio_net((const struct vnet_params *)arg); break;
+    case MODE_EVENTS: events((const struct events_params *)arg); break;
     }
     report[0] = (s64)mode;
     finish(0xBAD, 1);

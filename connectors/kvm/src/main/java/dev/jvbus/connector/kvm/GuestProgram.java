@@ -35,7 +35,14 @@ public record GuestProgram(String name, byte[] bytes) {
         /** A venet round trip; the argument is the address of its parameters ({@link VenetRoundTrip}, at {@link GuestLayout#PARAMS}). */
         VENET(8),
         /** A virtio-net round trip over split rings; the argument is the address of its parameters ({@link VirtioNetRoundTrip}). */
-        VIRTIO_NET(9);
+        VIRTIO_NET(9),
+        /**
+         * Bus events: parameters {@code [devid of a virtio-net device, patience in TSC ticks]}. The guest registers its
+         * event ring, opens the device, sleeps in WAIT until it has seen another device come and go, breaks its device
+         * and waits for its NEEDS_RESET; reports {@code [ring entries, events seen, (kind, devid, detail's first 8 bytes)
+         * per event (16 at most), lost, waits, wakes]}.
+         */
+        EVENTS(10);
 
         final long value;
 
