@@ -841,8 +841,8 @@ static void virtio_net(const struct vnet_params *given) {
 
 /* ---------------------------------------------------------------------------------------------
  * Bus events (MODE_EVENTS): the guest registers its event ring (BUSEVENTS), opens a virtio-net device,
- * and sleeps in WAIT until the bus tells it something. Once it has seen a device come (DEVADD) and go
- * (DEVDROP), it breaks the device it holds (a tx descriptor outside the device's memory) and waits for
+ * and sleeps in WAIT until the bus tells it something. It opens a device that comes (DEVADD); once it
+ * has also seen that device go (DEVDROP), it breaks the device it holds (a tx descriptor outside the device's memory) and waits for
  * the bus to say that device needs a reset. Reports every event it saw.
  * ------------------------------------------------------------------------------------------- */
 
@@ -888,6 +888,7 @@ static void events(const struct events_params *given) {
     if (status < 0 || !(status & STATUS_DRIVER_OK)) fail_at(ST_DRIVER_OK, status, 0, 0, 0);
 
     int added = 0, dropped = 0, broken = 0, reset = 0;
+    s64 opened = 1;                    /* DEVOPEN's result for the hot-added device (1: never tried) */
     u32 tail = 0;
     u64 since = rdtsc();
     report[n++] = count;
@@ -911,7 +912,10 @@ static void events(const struct events_params *given) {
                 report[n++] = (s64)detail;
             }
             seen++;
-            if (e->kind == EV_DEVADD && e->devid != devid) added = 1;
+            if (e->kind == EV_DEVADD && e->devid != devid && !added) {
+                added = 1;
+                opened = hypercall(HC_DEVOPEN, e->devid, 0, 0);   /* the newcomer is ours to drive */
+            }
             if (e->kind == EV_DEVDROP && e->devid != devid) dropped = 1;
             if (e->kind == EV_NEEDS_RESET && e->devid == devid) reset = 1;
             tail++;
@@ -929,6 +933,7 @@ static void events(const struct events_params *given) {
     report[n++] = ring->lost;
     report[n++] = (s64)waits;
     report[n++] = (s64)wakes;
+    report[n++] = opened;
     finish(0, n);
 }
 

@@ -38,9 +38,10 @@ public record GuestProgram(String name, byte[] bytes) {
         VIRTIO_NET(9),
         /**
          * Bus events: parameters {@code [devid of a virtio-net device, patience in TSC ticks]}. The guest registers its
-         * event ring, opens the device, sleeps in WAIT until it has seen another device come and go, breaks its device
-         * and waits for its NEEDS_RESET; reports {@code [ring entries, events seen, (kind, devid, detail's first 8 bytes)
-         * per event (16 at most), lost, waits, wakes]}.
+         * event ring, opens the device, sleeps in WAIT, opens a device hot-added beside it, and once that one is
+         * unplugged again, breaks its own device and waits for its NEEDS_RESET; reports {@code [ring entries, events
+         * seen, (kind, devid, detail's first 8 bytes) per event (16 at most), lost, waits, wakes, DEVOPEN's result for
+         * the hot-added device]}.
          */
         EVENTS(10);
 

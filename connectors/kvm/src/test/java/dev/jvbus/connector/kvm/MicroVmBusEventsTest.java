@@ -38,7 +38,7 @@ class MicroVmBusEventsTest {
     }
 
     @Test
-    void aSleepingGuestHearsOfHotplugUnplugAndItsOwnDevicesNeedsReset() throws Exception {
+    void aSleepingGuestHearsOfAHotplugOpensTheNewDeviceHearsOfItsUnplugAndOfItsOwnDevicesNeedsReset() throws Exception {
         Container box = Bus.withDiscoveredModels().createContainer("kvm-events");
         Device mine = box.addDevice(VirtioNetModel.TYPE);
         try (MicroVm vm = MicroVm.create(box, GuestProgram.vbusGuest(), 4L << 20)) {
@@ -52,7 +52,9 @@ class MicroVmBusEventsTest {
             await(() -> vm.waits() > 0 || run.isDone(), "the guest to sleep in WAIT");
 
             Device other = box.addDevice(VenetModel.TYPE);
-            box.removeDevice(other.devid());
+            await(() -> other.holder().isPresent() || run.isDone(), "the guest to open the hot-added device");
+            assertThat(vm.openDevices()).as("the guest holds both").isEqualTo(2);
+            box.removeDevice(other.devid());   // unplugged under its driver: the guest is told, the VMM lets go of it
 
             RunReport r = run.get(150, TimeUnit.SECONDS);
             assertThat(r).as(r.describe()).isInstanceOf(RunReport.Exited.class);
@@ -70,6 +72,7 @@ class MicroVmBusEventsTest {
             int tail = 2 + 3 * events.size();
             assertThat(w.get(tail)).as("lost").isZero();
             assertThat(w.get(tail + 2)).as("WAITs an event ended").isPositive();
+            assertThat(w.get(tail + 3)).as("DEVOPEN of the hot-added device").isZero();
         }
         assertThat(mine.holder()).isEmpty();
     }
