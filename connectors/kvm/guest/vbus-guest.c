@@ -40,6 +40,7 @@ typedef long s64;
 #define MODE_VENET       8   /* arg = address of struct venet_params: a venet round trip (below) */
 #define MODE_VIRTIO_NET  9   /* arg = address of struct vnet_params: a virtio-net round trip over split rings (below) */
 #define MODE_EVENTS     10   /* arg = address of struct events_params: bus events (DEVADD, DEVDROP, NEEDS_RESET) (below) */
+#define MODE_KICK_WAKE  11   /* arg = devid | n << 32: n doorbell kicks, each answered by a host thread through memory */
 
 /* Bus calls (connectors/shm/PROTOCOL.md): the same funcs and payloads on every connector. */
 #define BC_GET_FEATURES 0x01
@@ -937,6 +938,35 @@ static void events(const struct events_params *given) {
     finish(0, n);
 }
 
+/*
+ * Kick to wake-up (MODE_KICK_WAKE): n times, write a sequence number, kick queue 1's doorbell
+ * (KVM_IOEVENTFD, no exit), and spin until a host thread woken by the kick eventfd echoes the number
+ * back in memory. The time per kick is the doorbell's latency to a sleeping host thread, the echo
+ * being a plain store the spinning guest sees at once (KickWakeProbe).
+ */
+#define KW_SEQ  0x300000UL
+#define KW_ECHO 0x300008UL
+
+static void kick_wake(u64 devid, u64 times) {
+    volatile u64 *seq = (volatile u64 *)KW_SEQ, *echo = (volatile u64 *)KW_ECHO;
+    s64 r = hypercall(HC_NEGOTIATE, ABI_VERSION, ABI_VERSION, 0);
+    if (r >= 0) r = hypercall(HC_DEVOPEN, devid, 0, 0);
+    if (r >= 0) r = hypercall(HC_DEVSHM, devid, WINDOW, WINDOW_LEN);
+    s64 token = r < 0 ? r : hypercall(HC_SHMSIGNAL, devid, 1, 0);
+    if (token <= 0) fail_at(ST_SIGNAL, token, 0, 0, 0);
+    for (u64 i = 1; i <= times; i++) {
+        *seq = i;
+        __asm__ volatile("outl %%eax, %%dx" : : "a"((u32)token), "d"((unsigned short)DOORBELL_PORT) : "memory");
+        u64 since = rdtsc();
+        while (*echo != i) {
+            if (rdtsc() - since > 30000000000UL) fail_at(ST_STALLED, (s64)i, (s64)*echo, 0, 0);   /* ~10 s: nobody answers */
+            __asm__ volatile("pause");
+        }
+    }
+    report[0] = (s64)times;
+    finish(0, 1);
+}
+
 /* rdi = mode, rsi = argument (set by the VMM). */
 __attribute__((section(".text.start"), noreturn)) void _start(u64 mode, u64 arg) {
     switch (mode) {
@@ -951,6 +981,7 @@ __attribute__((section(".text.start"), noreturn)) void _start(u64 mode, u64 arg)
     case MODE_VENET: venet((const struct venet_params *)arg); break;
     case MODE_VIRTIO_NET: virtio_net((const struct vnet_params *)arg); break;
     case MODE_EVENTS: events((const struct events_params *)arg); break;
+    case MODE_KICK_WAKE: kick_wake(arg & 0xffffffffUL, arg >> 32); break;
     }
     report[0] = (s64)mode;
     finish(0xBAD, 1);

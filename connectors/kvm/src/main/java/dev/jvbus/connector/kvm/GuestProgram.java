@@ -43,7 +43,9 @@ public record GuestProgram(String name, byte[] bytes) {
          * seen, (kind, devid, detail's first 8 bytes) per event (16 at most), lost, waits, wakes, DEVOPEN's result for
          * the hot-added device]}.
          */
-        EVENTS(10);
+        EVENTS(10),
+        /** Doorbell kick to host wake-up: argument {@code devid | n << 32}; driven by {@link KickWakeProbe}. */
+        KICK_WAKE(11);
 
         final long value;
 

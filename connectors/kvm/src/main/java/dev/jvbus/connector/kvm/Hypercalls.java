@@ -433,6 +433,14 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
         }
     }
 
+    /** The kick eventfd of queue {@code queue} of {@code devid} (owned here; the caller must not close it). */
+    synchronized EventFd kick(DevId devid, int queue) {
+        for (Doorbell d : doorbells) {
+            if (d != null && d.devid().equals(devid) && d.queue() == queue) return d.kick();
+        }
+        return null;
+    }
+
     /** How many kicks reached queue {@code queue} of {@code devid} since the last look (drains the kick eventfd); for tests. */
     synchronized long drainKicks(DevId devid, int queue) {
         for (Doorbell d : doorbells) {

@@ -247,6 +247,9 @@ public final class MicroVm implements AutoCloseable {
     /** Kicks that reached a queue's doorbell since the last call (KVM_IOEVENTFD: without an exit to the VMM). */
     long drainKicks(dev.jvbus.core.bus.DevId devid, int queue) { return hypercalls.drainKicks(devid, queue); }
 
+    /** The kick eventfd of a queue's doorbell, once the guest made it (SHMSIGNAL); null before. Owned by this VM. */
+    dev.jvbus.core.sys.EventFd kickOf(dev.jvbus.core.bus.DevId devid, int queue) { return hypercalls.kick(devid, queue); }
+
     /** Bus events the guest's ring had no room for. */
     public int lostEvents() { return hypercalls.lostEvents(); }
 
