@@ -41,6 +41,7 @@ typedef long s64;
 #define MODE_VIRTIO_NET  9   /* arg = address of struct vnet_params: a virtio-net round trip over split rings (below) */
 #define MODE_EVENTS     10   /* arg = address of struct events_params: bus events (DEVADD, DEVDROP, NEEDS_RESET) (below) */
 #define MODE_KICK_WAKE  11   /* arg = devid | n << 32: n doorbell kicks, each answered by a host thread through memory */
+#define MODE_RESPONDER  12   /* arg = address of struct responder_params: answer ARP and ping on a virtio-net device until stopped */
 
 /* Bus calls (connectors/shm/PROTOCOL.md): the same funcs and payloads on every connector. */
 #define BC_GET_FEATURES 0x01
@@ -967,6 +968,147 @@ static void kick_wake(u64 devid, u64 times) {
     finish(0, 1);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * The responder (MODE_RESPONDER): a host on the network, as small as one can be. It drives a virtio-net
+ * device like virtio_net() and answers, until the VMM stops it, ARP requests for its IPv4 address and
+ * ICMP echo requests to it; everything else it counts and drops. While nothing arrives it sleeps in WAIT
+ * with the rx ring's signal armed. Its counters live at RESPONDER_STATS for the host to read (guest
+ * values: the host shows them, never trusts them).
+ * ------------------------------------------------------------------------------------------- */
+
+struct responder_params {
+    u64 devid;
+    u64 ip;            /* IPv4 address, the first byte on the wire most significant */
+};
+
+#define MAX_WAIT_MICROS_GUEST 1000000
+#define RESPONDER_STATS 0x300000UL   /* u64 frames seen, arp replies, echo replies, ignored, tx slots short */
+#define ETH_ARP  0x0806
+#define ETH_IPV4 0x0800
+
+static u32 be16(const u8 *p) { return (u32)p[0] << 8 | p[1]; }
+static u32 be32(const u8 *p) { return (u32)p[0] << 24 | (u32)p[1] << 16 | (u32)p[2] << 8 | p[3]; }
+static void put_mac(u8 *p, u64 mac) { for (int i = 0; i < 6; i++) p[i] = (u8)(mac >> (8 * (5 - i))); }
+
+/* The reply to frame f (len bytes) in o, or 0 if f asks nothing of us. */
+static u32 respond(const u8 *f, u32 len, u8 *o, u64 mac, u32 ip, volatile u64 *stats) {
+    if (len < 14) return 0;
+    u32 type = be16(f + 12);
+    if (type == ETH_ARP && len >= 42 && be16(f + 14) == 1 && be16(f + 16) == ETH_IPV4 && f[18] == 6 && f[19] == 4
+            && be16(f + 20) == 1 && be32(f + 38) == ip) {
+        memcpy(o, f + 6, 6);                       /* to the asker */
+        put_mac(o + 6, mac);
+        o[12] = 0x08; o[13] = 0x06;
+        memcpy(o + 14, f + 14, 6);                 /* htype, ptype, hlen, plen */
+        o[20] = 0; o[21] = 2;                      /* a reply */
+        put_mac(o + 22, mac);                      /* sha, spa: us */
+        memcpy(o + 28, f + 38, 4);
+        memcpy(o + 32, f + 22, 10);                /* tha, tpa: the asker */
+        memset(o + 42, 0, 18);                     /* padded to the 60-byte minimum */
+        stats[1]++;
+        return 60;
+    }
+    if (type == ETH_IPV4 && len >= 14 + 20 + 8) {
+        const u8 *iph = f + 14;
+        u32 ihl = (iph[0] & 15) * 4;
+        u32 total = be16(iph + 2);
+        if ((iph[0] >> 4) != 4 || ihl < 20 || total < ihl + 8 || 14 + total > len || iph[9] != 1 || be32(iph + 16) != ip) return 0;
+        if ((be16(iph + 6) & 0x3fff) != 0) return 0;   /* a fragment: not ours to answer */
+        const u8 *icmp = iph + ihl;
+        if (icmp[0] != 8 || icmp[1] != 0) return 0;    /* echo request only */
+        memcpy(o, f + 6, 6);
+        put_mac(o + 6, mac);
+        memcpy(o + 12, f + 12, 2 + total);
+        u8 *oip = o + 14;
+        memcpy(oip + 12, iph + 16, 4);             /* swapped addresses: the header checksum stays right */
+        memcpy(oip + 16, iph + 12, 4);
+        u8 *oicmp = oip + ihl;
+        oicmp[0] = 0;                              /* echo reply: the checksum grows by 0x0800 (RFC 1624) */
+        u32 sum = be16(oicmp + 2) + 0x0800;
+        sum = (sum & 0xffff) + (sum >> 16);
+        oicmp[2] = (u8)(sum >> 8);
+        oicmp[3] = (u8)sum;
+        stats[2]++;
+        return 14 + total < 60 ? (memset(o + 14 + total, 0, 60 - 14 - total), 60) : 14 + total;
+    }
+    return 0;
+}
+
+static void responder(const struct responder_params *given) {
+    struct responder_params p = *given;
+    u64 devid = p.devid;
+    u32 ip = (u32)p.ip;
+    volatile u64 *stats = (volatile u64 *)RESPONDER_STATS;
+    memset((void *)RESPONDER_STATS, 0, 64);
+    waits = wakes = 0;
+    s64 version = hypercall(HC_NEGOTIATE, ABI_VERSION, ABI_VERSION, 0);
+    s64 r = hypercall(HC_DEVOPEN, devid, 0, 0);
+    if (version < 0 || r < 0) fail_at(ST_OPEN, version < 0 ? version : r, 0, 0, 0);
+    r = hypercall(HC_DEVSHM, devid, WINDOW, 0x100000);   /* rings and buffers; the counters stay outside */
+    if (r < 0) fail_at(ST_SHM, r, 0, 0, 0);
+    set_status(devid, STATUS_ACKNOWLEDGE);
+    set_status(devid, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
+    r = devcall(devid, BC_GET_FEATURES, 0, 0, sizeof out_buf);
+    u64 ack = le64(out_buf) & (VIRTIO_F_VERSION_1 | VIRTIO_NET_F_MAC | VIRTIO_F_EVENT_IDX);
+    u8 arg[8];
+    put64(arg, ack);
+    r = devcall(devid, BC_SET_FEATURES, arg, 8, 0);
+    s64 status = set_status(devid, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
+    if (r < 0 || status < 0 || !(status & STATUS_FEATURES_OK) || !(ack & VIRTIO_F_VERSION_1)) fail_at(ST_FEATURES, r < 0 ? r : status, 0, (s64)ack, 0);
+    put32(arg, 0);
+    put32(arg + 4, 6);
+    r = devcall(devid, BC_READ_CONFIG, arg, 8, sizeof out_buf);
+    if (r != 6) fail_at(ST_MAC, r, 0, 0, 0);
+    u64 mac = 0;
+    for (int i = 0; i < 6; i++) mac = mac << 8 | out_buf[i];
+    int event_idx = (ack & VIRTIO_F_EVENT_IDX) != 0;
+    vq_setup(devid, &vrx, VNET_RX, VQ_RX_DESC, event_idx);
+    vq_setup(devid, &vtx, VNET_TX, VQ_TX_DESC, event_idx);
+    vq_callbacks(&vrx, 0);
+    vq_callbacks(&vtx, 0);
+    status = set_status(devid, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
+    if (status < 0 || !(status & STATUS_DRIVER_OK)) fail_at(ST_DRIVER_OK, status, 0, 0, 0);
+    for (u16 b = 0; b < VQ_SIZE; b++) vq_add(&vrx, b, RX_BUFS + (u64)b * BUF_SIZE, BUF_SIZE, 1);
+    vq_kick(&vrx);
+
+    u16 tx_free[VQ_SIZE];
+    u32 tx_free_count = 0;
+    for (int b = VQ_SIZE - 1; b >= 0; b--) tx_free[tx_free_count++] = (u16)b;
+    u32 id, len;
+    for (;;) {                                  /* until the VMM stops the vCPU */
+        int progress = 0;
+        while (vq_reap(&vtx, VNET_TX, &id, &len)) tx_free[tx_free_count++] = (u16)id;
+        int sent = 0, reposted = 0;
+        while (vq_reap(&vrx, VNET_RX, &id, &len)) {
+            const u8 *b = (const u8 *)(RX_BUFS + (u64)id * BUF_SIZE);
+            stats[0]++;
+            if (len > VNET_HDR && len <= BUF_SIZE) {
+                if (tx_free_count == 0) {
+                    stats[4]++;                 /* no tx slot: the asker will ask again */
+                } else {
+                    u16 slot = tx_free[tx_free_count - 1];
+                    u8 *o = (u8 *)(TX_BUFS + (u64)slot * BUF_SIZE);
+                    u32 n = respond(b + VNET_HDR, len - VNET_HDR, o + VNET_HDR, mac, ip, stats);
+                    if (n) {
+                        memset(o, 0, VNET_HDR);
+                        vq_add(&vtx, slot, (u64)o, VNET_HDR + n, 0);
+                        tx_free_count--;
+                        sent = 1;
+                    } else {
+                        stats[3]++;
+                    }
+                }
+            }
+            vq_add(&vrx, (u16)id, (u64)b, BUF_SIZE, 1);
+            reposted = 1;
+        }
+        if (sent) vq_kick(&vtx);
+        if (reposted) vq_kick(&vrx);
+        progress = sent | reposted;
+        if (!progress) vnet_idle(MAX_WAIT_MICROS_GUEST);
+    }
+}
+
 /* rdi = mode, rsi = argument (set by the VMM). */
 __attribute__((section(".text.start"), noreturn)) void _start(u64 mode, u64 arg) {
     switch (mode) {
@@ -982,6 +1124,7 @@ __attribute__((section(".text.start"), noreturn)) void _start(u64 mode, u64 arg)
     case MODE_VIRTIO_NET: virtio_net((const struct vnet_params *)arg); break;
     case MODE_EVENTS: events((const struct events_params *)arg); break;
     case MODE_KICK_WAKE: kick_wake(arg & 0xffffffffUL, arg >> 32); break;
+    case MODE_RESPONDER: responder((const struct responder_params *)arg); break;
     }
     report[0] = (s64)mode;
     finish(0xBAD, 1);

@@ -45,7 +45,9 @@ public record GuestProgram(String name, byte[] bytes) {
          */
         EVENTS(10),
         /** Doorbell kick to host wake-up: argument {@code devid | n << 32}; driven by {@link KickWakeProbe}. */
-        KICK_WAKE(11);
+        KICK_WAKE(11),
+        /** Answers ARP and ping on a virtio-net device until stopped; the argument is the address of its parameters ({@link Responder}). */
+        RESPONDER(12);
 
         final long value;
 
