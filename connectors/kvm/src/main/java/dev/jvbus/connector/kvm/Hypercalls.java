@@ -462,6 +462,13 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
 
     synchronized int openCount() { return open.size(); }
 
+    /** The features in force on each device the guest holds (0 until it negotiated), for its session's listing. */
+    synchronized Map<DevId, Long> negotiated() {
+        Map<DevId, Long> m = new TreeMap<>();
+        open.forEach((id, a) -> m.put(id, a.negotiatedFeatures()));
+        return m;
+    }
+
     /** WAIT hypercalls served. */
     synchronized long waits() { return waits; }
 

@@ -256,6 +256,9 @@ public final class MicroVm implements AutoCloseable {
     /** WAIT hypercalls served so far. */
     public long waits() { return hypercalls.waits(); }
 
+    /** The features in force on each device the guest holds now (0 until it negotiated). */
+    public java.util.Map<dev.jvbus.core.bus.DevId, Long> negotiatedFeatures() { return hypercalls.negotiated(); }
+
     /** Devices the guest holds open now. */
     public int openDevices() { return hypercalls.openCount(); }
 
