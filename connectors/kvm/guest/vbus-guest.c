@@ -478,6 +478,17 @@ static void idle(u64 micros) {
     for (int i = 0; i < 2; i++) qs[i]->r->irq[NORTH].enabled = 0;   /* polling again: no signals while we run */
 }
 
+/*
+ * After one pass of a round trip's loop: progress restarts the patience; without progress the guest
+ * gives up once the patience is spent (STALLED), else sleeps in WAIT (`sleep`) if asked to, else spins.
+ */
+static void pace(int progress, u64 *since, u64 patience, u64 wait_micros, void (*sleep)(u64), u64 sent, u64 got, u64 done) {
+    if (progress) *since = rdtsc();
+    else if (rdtsc() - *since > patience) fail_at(ST_STALLED, (s64)sent, (s64)got, (s64)done, 0);
+    else if (wait_micros) sleep(wait_micros);
+    else __asm__ volatile("pause");
+}
+
 static void venet(const struct venet_params *given) {
     struct venet_params p = *given;   /* read once */
     u64 devid = p.devid;
@@ -579,15 +590,7 @@ static void venet(const struct venet_params *given) {
             ioq_publish(&rxq);
             progress = 1;
         }
-        if (progress) {
-            since = rdtsc();
-        } else if (rdtsc() - since > p.patience) {
-            fail_at(ST_STALLED, (s64)sent, (s64)got, (s64)tx_done, 0);
-        } else if (p.wait_micros) {
-            idle(p.wait_micros);
-        } else {
-            __asm__ volatile("pause");
-        }
+        pace(progress, &since, p.patience, p.wait_micros, idle, sent, got, tx_done);
     }
     report[n++] = version;
     report[n++] = sg;
@@ -817,15 +820,7 @@ static void virtio_net(const struct vnet_params *given) {
             vq_kick(&vrx);
             progress = 1;
         }
-        if (progress) {
-            since = rdtsc();
-        } else if (rdtsc() - since > p.patience) {
-            fail_at(ST_STALLED, (s64)sent, (s64)got, (s64)tx_done, 0);
-        } else if (p.wait_micros) {
-            vnet_idle(p.wait_micros);
-        } else {
-            __asm__ volatile("pause");
-        }
+        pace(progress, &since, p.patience, p.wait_micros, vnet_idle, sent, got, tx_done);
     }
     report[n++] = version;
     report[n++] = (s64)ack;

@@ -24,4 +24,13 @@ public enum RoundTripStage {
         long i = code - 101;
         return i >= 0 && i < values().length ? values()[(int) i] : null;
     }
+
+    /** The checks both round trips' parameters share (the guest reads them once and trusts the host that wrote them). */
+    static void checkShape(int frames, int length, int window, int maxWindow, long patienceTicks, long waitMicros) {
+        if (length < 22 || length > 1514) throw new IllegalArgumentException("frame length " + length + " outside 22..1514");
+        if (frames < 0) throw new IllegalArgumentException("frames " + frames);
+        if (window < 1 || window > maxWindow) throw new IllegalArgumentException("window " + window + " outside 1.." + maxWindow);
+        if (patienceTicks <= 0) throw new IllegalArgumentException("patience " + patienceTicks);
+        if (waitMicros < 0 || waitMicros > HypercallAbi.MAX_WAIT_MICROS) throw new IllegalArgumentException("wait " + waitMicros + " us");
+    }
 }

@@ -24,11 +24,7 @@ public record VenetRoundTrip(long devid, long peerMac, int frames, int length, i
     public static final int MAX_WINDOW = 63;
 
     public VenetRoundTrip {
-        if (length < 22 || length > 1514) throw new IllegalArgumentException("frame length " + length + " outside 22..1514");
-        if (frames < 0) throw new IllegalArgumentException("frames " + frames);
-        if (window < 1 || window > MAX_WINDOW) throw new IllegalArgumentException("window " + window + " outside 1.." + MAX_WINDOW);
-        if (patienceTicks <= 0) throw new IllegalArgumentException("patience " + patienceTicks);
-        if (waitMicros < 0 || waitMicros > HypercallAbi.MAX_WAIT_MICROS) throw new IllegalArgumentException("wait " + waitMicros + " us");
+        RoundTripStage.checkShape(frames, length, window, MAX_WINDOW, patienceTicks, waitMicros);
     }
 
     /** struct venet_params, in order. */
