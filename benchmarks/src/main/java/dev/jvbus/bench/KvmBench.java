@@ -2,15 +2,18 @@ package dev.jvbus.bench;
 
 import dev.jvbus.connector.kvm.GuestProgram;
 import dev.jvbus.connector.kvm.HypercallAbi;
+import dev.jvbus.connector.kvm.KickWakeProbe;
 import dev.jvbus.connector.kvm.MicroVm;
 import dev.jvbus.connector.kvm.RunReport;
 import dev.jvbus.connector.kvm.VenetRoundTrip;
+import dev.jvbus.connector.kvm.VirtioNetRoundTrip;
 import dev.jvbus.connector.shm.server.ShmConnector;
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.sys.Kvm;
 import dev.jvbus.model.venet.VenetModel;
+import dev.jvbus.model.virtionet.VirtioNetModel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -75,6 +78,18 @@ public final class KvmBench {
             line("hypercall round trip (PIO exit from CPL3, NEGOTIATE decoded)", ping, "us");
             line("ioeventfd doorbell kick, no exit to the VMM (guest side cost)", kick, "us");
 
+            // Kick to wake-up on its own: guest kick -> a host thread asleep in epoll on the kick eventfd -> its answer.
+            double[] wakeKvm = new double[rounds], wakeHost = new double[rounds];
+            for (int r = 0; r < rounds; r++) {
+                for (int side = 0; side < 2; side++) {
+                    if ((side == 0) == (r % 2 == 0)) wakeKvm[r] = KickWakeProbe.microVm(box, guestSide, 5_000, TIMEOUT) / 1000.0;
+                    else wakeHost[r] = KickWakeProbe.hostBaseline(5_000) / 1000.0;
+                }
+            }
+            line("kick to host-thread wake-up and answer, micro-VM guest (ioeventfd)", wakeKvm, "us");
+            line("kick to host-thread wake-up and answer, two host threads (eventfd)", wakeHost, "us");
+            ratio("kick to wake-up kvm / host", wakeKvm, wakeHost);
+
             // One frame in flight: guest kick -> venet tx worker wake-up -> switch -> peer -> echo -> guest rx.
             int pings = 2_000;
             double[] kvmRtt = new double[rounds], waitRtt = new double[rounds], shmRtt = new double[rounds];
@@ -104,11 +119,45 @@ public final class KvmBench {
                         }
                     }
                 }
+                double[] slept = new double[rounds], wakes = new double[rounds];
+                for (int r = 0; r < rounds; r++) {
+                    RunReport run = venet(box, guestSide, peer, frames, size, window, HypercallAbi.MAX_WAIT_MICROS);
+                    slept[r] = rate(run, frames);
+                    wakes[r] = 1000.0 * VenetRoundTrip.Report.of(((RunReport.Exited) run).words()).wakes() / frames;
+                }
                 line(String.format(Locale.ROOT, "frames/s guest->bus->guest %4d B, micro-VM", size), kvm, "k/s");
+                line(String.format(Locale.ROOT, "frames/s guest->bus->guest %4d B, micro-VM idling in WAIT", size), slept, "k/s");
+                line(String.format(Locale.ROOT, "device signals that woke the guest per 1000 frames %4d B", size), wakes, "");
                 line(String.format(Locale.ROOT, "frames/s guest->bus->guest %4d B, shm connector", size), viaShm, "k/s");
                 line(String.format(Locale.ROOT, "tx doorbells rung per 1000 frames %4d B, micro-VM", size), kvmBells, "");
                 line(String.format(Locale.ROOT, "tx doorbells rung per 1000 frames %4d B, shm connector", size), shmBells, "");
                 ratio(String.format(Locale.ROOT, "frames/s %4d B kvm / shm", size), kvm, viaShm);
+            }
+            peer.check();
+        }
+        virtioNet(rounds, frames, window);
+    }
+
+    /** The same exchange with the guest driving a virtio-net device over split rings (EVENT_IDX), the peer a venet echo. */
+    private static void virtioNet(int rounds, int frames, int window) throws Exception {
+        Container box = Bus.withDiscoveredModels().createContainer("bench-kvm-virtio-net");
+        Device guestSide = box.addDevice(VirtioNetModel.TYPE, -1L, Map.of("mac", GUEST_MAC));
+        Device peerSide = box.addDevice(VenetModel.TYPE, -1L, Map.of("mac", PEER_MAC));
+        try (VenetEchoPeer peer = new VenetEchoPeer(peerSide)) {
+            for (int size : new int[] {64, 1500}) {
+                double[] rate = new double[rounds], bells = new double[rounds];
+                for (int r = 0; r < rounds; r++) {
+                    try (MicroVm vm = MicroVm.create(box, GuestProgram.vbusGuest(), MEMORY)) {
+                        RunReport run = ok(new VirtioNetRoundTrip(guestSide.devid().unsigned(), peer.mac(), frames, size,
+                                Math.min(window, VirtioNetRoundTrip.MAX_WINDOW), true, PATIENCE, 0).run(vm, TIMEOUT));
+                        VirtioNetRoundTrip.Report report = VirtioNetRoundTrip.Report.of(((RunReport.Exited) run).words());
+                        if (report.received() != frames) throw new IllegalStateException("the guest got " + report.received() + " of " + frames);
+                        rate[r] = rate(run, frames);
+                        bells[r] = 1000.0 * report.txDoorbells() / frames;
+                    }
+                }
+                line(String.format(Locale.ROOT, "frames/s guest->bus->guest %4d B, micro-VM on virtio-net", size), rate, "k/s");
+                line(String.format(Locale.ROOT, "tx doorbells rung per 1000 frames %4d B, virtio-net EVENT_IDX", size), bells, "");
             }
             peer.check();
         }
@@ -155,9 +204,16 @@ public final class KvmBench {
         System.out.printf(Locale.ROOT, "  %-62s %10.1f %-4s [%.1f..%.1f]%n", what, median(xs), unit, s[0], s[s.length - 1]);
     }
 
+    /** The median of the per-round ratios (each round's two sides ran back to back), its spread, and every round. */
     private static void ratio(String what, double[] a, double[] b) {
+        double[] r = new double[a.length];
         List<String> per = new ArrayList<>();
-        for (int i = 0; i < a.length; i++) per.add(String.format(Locale.ROOT, "%.2f", a[i] / b[i]));
-        System.out.printf(Locale.ROOT, "  %-62s %10.2fx (per round: %s)%n", what, median(a) / median(b), per);
+        for (int i = 0; i < a.length; i++) {
+            r[i] = a[i] / b[i];
+            per.add(String.format(Locale.ROOT, "%.2f", r[i]));
+        }
+        double[] s = r.clone();
+        Arrays.sort(s);
+        System.out.printf(Locale.ROOT, "  %-62s %10.2fx [%.2f..%.2f] (per round: %s)%n", what, median(r), s[0], s[s.length - 1], per);
     }
 }

@@ -14,6 +14,8 @@ public enum ProblemType {
     NO_SUCH_NAMESPACE(422, "No such network namespace"),
     NO_SUCH_TOKEN(404, "No such token"),
     NO_SUCH_EXPOSURE(404, "No such exposure"),
+    NO_SUCH_MICROVM(404, "No such micro-VM"),
+    KVM_UNAVAILABLE(503, "KVM is not usable on this host"),
     ALREADY_EXPOSED(409, "Already exposed"),
     KIND_NOT_APPLICABLE(422, "Exposure kind does not apply"),
     SOCKET_PATH_NOT_ALLOWED(422, "Socket path not allowed"),

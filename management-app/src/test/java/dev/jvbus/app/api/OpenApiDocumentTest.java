@@ -24,6 +24,8 @@ class OpenApiDocumentTest extends ApiTestBase {
             Map.entry("/api/v1/tokens/{name}", Set.of("delete")),
             Map.entry("/api/v1/exposures", Set.of("get", "post")),
             Map.entry("/api/v1/exposures/{id}", Set.of("get", "delete")),
+            Map.entry("/api/v1/microvms", Set.of("get", "post")),
+            Map.entry("/api/v1/microvms/{id}", Set.of("get", "delete")),
             Map.entry("/api/v1/containers/{container}/devices/{devid}/snapshot", Set.of("post")),
             Map.entry("/api/v1/containers/{container}/devices/{devid}/resume", Set.of("post")),
             Map.entry("/api/v1/containers/{container}/devices/{devid}/migrate", Set.of("post")),

@@ -39,7 +39,7 @@ public final class GuestLayout {
     private static final long PRESENT = 1, WRITABLE = 2, USER = 4, LARGE = 0x80;
 
     /** Checks a memory size: whole 2 MiB pages, between {@link #MIN_MEMORY} and {@link #MAX_MEMORY}. */
-    static void checkMemorySize(long bytes) {
+    public static void checkMemorySize(long bytes) {
         if (bytes < MIN_MEMORY || bytes > MAX_MEMORY || bytes % PAGE_2M != 0)
             throw new IllegalArgumentException("micro-VM memory must be a multiple of 2 MiB between " + (MIN_MEMORY >> 20) + " and "
                     + (MAX_MEMORY >> 20) + " MiB, not " + bytes + " bytes");

@@ -27,6 +27,11 @@ public final class HypercallAbi {
      * this and not an interrupt.
      */
     public static final int WAIT = 8;
+    /**
+     * Registers the guest's bus event ring: rdi = its address, rsi = its length in bytes (HYPERCALLS.md, "Bus
+     * events"); length 0 unregisters. Returns the number of entries. Events wake a WAIT.
+     */
+    public static final int BUSEVENTS = 9;
     /** The longest WAIT; a guest that wants longer waits again. */
     public static final long MAX_WAIT_MICROS = 1_000_000;
     /** Ends the run: rdi = the guest's result code, rsi/rcx = a report block the VMM hands to its caller. */

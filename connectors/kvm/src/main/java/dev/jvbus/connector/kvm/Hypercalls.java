@@ -6,12 +6,14 @@ import dev.jvbus.connector.shm.protocol.ProtocolException;
 import dev.jvbus.connector.shm.server.BusCalls;
 import dev.jvbus.core.bus.Attachment;
 import dev.jvbus.core.bus.Container;
+import dev.jvbus.core.bus.ContainerEvent;
 import dev.jvbus.core.bus.DevId;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.bus.DeviceBusyException;
 import dev.jvbus.core.bus.DeviceException;
 import dev.jvbus.core.bus.DeviceObserver;
 import dev.jvbus.core.bus.NoSuchDeviceException;
+import dev.jvbus.core.bus.Subscription;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.GuestMemoryException;
 import dev.jvbus.core.memory.MemoryRegion;
@@ -27,7 +29,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.BooleanSupplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -71,6 +75,17 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
     private final Epoll calls;
     /** How long one epoll_wait of a WAIT lasts at most, so a stop request is seen within it. */
     private static final int WAIT_SLICE_MILLIS = 10;
+    /** The guest's bus event ring (BUSEVENTS), or null; posted to by bus threads under the ring's own lock. */
+    private volatile BusEventRing eventRing;
+    /** Signalled when an event is posted: in the WAIT set with token 0 (doorbell tokens start at 1). */
+    private final EventFd eventSignal;
+    private final Subscription containerEvents;
+    /**
+     * The devids this VM holds, for bus threads deciding whether a NEEDS_RESET is this VM's business, without the
+     * decoder's lock: a device's fault is announced on a thread that may hold the device's lock, which the vCPU
+     * thread takes under the decoder's lock (DEVCALL), so taking the decoder's lock there could deadlock.
+     */
+    private final Set<DevId> held = ConcurrentHashMap.newKeySet();
     private long refused;
     private long waits;
     private String lastRefusal = "";
@@ -84,7 +99,32 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
         this.memory = memory;
         this.vm = vm;
         this.holder = holder;
-        this.calls = Epoll.create(MAX_DOORBELLS);
+        this.calls = Epoll.create(MAX_DOORBELLS + 1);
+        this.eventSignal = EventFd.create();
+        try {
+            calls.add(eventSignal, Epoll.IN, 0);
+        } catch (RuntimeException e) {
+            eventSignal.close();
+            calls.close();
+            throw e;
+        }
+        this.containerEvents = container.subscribe(this::forward);
+    }
+
+    /**
+     * A container event, on the bus thread that caused it: hotplug and unplug go to every guest of the container
+     * (it can enumerate them anyway), NEEDS_RESET only to the guest that holds the device.
+     */
+    private void forward(ContainerEvent e) {
+        BusEventRing ring = eventRing;
+        if (ring == null) return;
+        boolean posted = switch (e) {
+            case ContainerEvent.DeviceAdded a -> ring.post(BusEventRing.Kind.DEVADD, a.devid(), a.type());
+            case ContainerEvent.DeviceRemoved r -> ring.post(BusEventRing.Kind.DEVDROP, r.devid(), r.type());
+            case ContainerEvent.DeviceNeedsReset n -> held.contains(n.devid()) && ring.post(BusEventRing.Kind.NEEDS_RESET, n.devid(), n.reason());
+            case ContainerEvent.ContainerDestroyed d -> false;
+        };
+        if (posted) eventSignal.signal();   // wakes a WAIT; a guest that polls its ring finds the event anyway
     }
 
     /** Serves one hypercall; returns what goes back in rax (>= 0, or a negative status code). Never throws. */
@@ -101,6 +141,7 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
                 case DEVSHM -> devShm(a0, a1, a2);
                 case SHMSIGNAL -> shmSignal(a0, a1);
                 case DEVCALL -> devCall(a0, a1, a2);
+                case BUSEVENTS -> busEvents(a0, a1);
                 default -> refuse(BAD_VERB, "no verb 0x" + Integer.toHexString(verb));
             };
         } catch (GuestMemoryException e) {
@@ -114,7 +155,7 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
     }
 
     private static boolean isVerb(int verb) {
-        return verb >= NEGOTIATE && verb <= WAIT;
+        return verb >= NEGOTIATE && verb <= BUSEVENTS;
     }
 
     /**
@@ -141,6 +182,10 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
                 synchronized (this) {
                     for (int i = 0; i < n; i++) {
                         long token = calls.token(i);
+                        if (token == 0) {
+                            eventSignal.drain();
+                            continue;
+                        }
                         Doorbell d = token >= 1 && token <= doorbells.size() ? doorbells.get((int) token - 1) : null;
                         if (d != null) d.call().drain();
                     }
@@ -190,13 +235,45 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
         return devices.size();
     }
 
+    /**
+     * rdi = ring address, rsi = its length in bytes: the guest's bus event ring, replacing any earlier one;
+     * length 0 unregisters. The block is checked once here and stays the guest's memory for the VM's life.
+     */
+    private long busEvents(long address, long length) throws GuestMemoryException {
+        if (length == 0) {
+            eventRing = null;
+            return 0;
+        }
+        if (length < BusEventRing.HEADER + BusEventRing.ENTRY || length > MAX_BLOCK)
+            return refuse(BAD_BLOCK, "BUSEVENTS ring of " + Long.toUnsignedString(length) + " bytes (" + (BusEventRing.HEADER + BusEventRing.ENTRY)
+                    + " to " + MAX_BLOCK + ")");
+        if (address % 8 != 0) return refuse(BAD_BLOCK, "BUSEVENTS ring at 0x" + Long.toHexString(address) + " is not 8-byte aligned");
+        BusEventRing ring = new BusEventRing(memory.slice(address, length));
+        memory.markDirty(address, length);
+        eventRing = ring;
+        return ring.count();
+    }
+
+    /** Events the guest's ring had no room for (the guest re-enumerates when it sees {@code lost} grow). */
+    int lostEvents() {
+        BusEventRing r = eventRing;
+        return r == null ? 0 : r.lost();
+    }
+
     /** rdi = devid: attaches this VM as the device's driver. */
     private long devOpen(long devid) {
         if (devid < 0 || devid > 0xFFFF_FFFFL) return refuse(NO_SUCH_DEVICE, "devid " + Long.toUnsignedString(devid) + " is not 32-bit");
         DevId id = new DevId((int) devid);
         if (open.containsKey(id)) return refuse(BUSY, "device " + id + " is already open in this micro-VM");
         try {
-            Attachment a = container.device(id).attach(holder, this);
+            held.add(id);   // before the attach: a fault right after it is this VM's to hear
+            Attachment a;
+            try {
+                a = container.device(id).attach(holder, this);
+            } catch (RuntimeException e) {
+                held.remove(id);
+                throw e;
+            }
             open.put(id, a);
             return 0;
         } catch (NoSuchDeviceException e) {
@@ -212,6 +289,7 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
     private long devClose(long devid) {
         Attachment a = devid < 0 || devid > 0xFFFF_FFFFL ? null : open.remove(new DevId((int) devid));
         if (a == null) return refuse(NOT_OPEN, "device " + Long.toUnsignedString(devid) + " is not open in this micro-VM");
+        held.remove(a.devid());
         a.close();
         releaseDoorbells(a.devid());
         return 0;
@@ -355,6 +433,14 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
         }
     }
 
+    /** The kick eventfd of queue {@code queue} of {@code devid} (owned here; the caller must not close it). */
+    synchronized EventFd kick(DevId devid, int queue) {
+        for (Doorbell d : doorbells) {
+            if (d != null && d.devid().equals(devid) && d.queue() == queue) return d.kick();
+        }
+        return null;
+    }
+
     /** How many kicks reached queue {@code queue} of {@code devid} since the last look (drains the kick eventfd); for tests. */
     synchronized long drainKicks(DevId devid, int queue) {
         for (Doorbell d : doorbells) {
@@ -366,6 +452,7 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
     @Override
     public synchronized void removed(DevId devid) {
         open.remove(devid);   // the bus already reset the device and closed the attachment
+        held.remove(devid);
         releaseDoorbells(devid);
     }
 
@@ -375,20 +462,30 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
 
     synchronized int openCount() { return open.size(); }
 
+    /** The features in force on each device the guest holds (0 until it negotiated), for its session's listing. */
+    synchronized Map<DevId, Long> negotiated() {
+        Map<DevId, Long> m = new TreeMap<>();
+        open.forEach((id, a) -> m.put(id, a.negotiatedFeatures()));
+        return m;
+    }
+
     /** WAIT hypercalls served. */
     synchronized long waits() { return waits; }
 
     /** Detaches every device the guest held (each is reset by the bus). */
     @Override
     public void close() {
-        List<Attachment> held;
+        List<Attachment> attached;
         synchronized (this) {
             if (closed) return;
             closed = true;
-            held = new ArrayList<>(open.values());
+            eventRing = null;
+            containerEvents.close();
+            attached = new ArrayList<>(open.values());
             open.clear();
+            held.clear();
         }
-        for (Attachment a : held) {
+        for (Attachment a : attached) {
             try {
                 a.close();
             } catch (RuntimeException e) {
@@ -400,5 +497,6 @@ final class Hypercalls implements DeviceObserver, AutoCloseable {
             doorbells.clear();
         }
         calls.close();   // after the vCPU thread stopped (MicroVm.close): nothing waits on it any more
+        eventSignal.close();
     }
 }

@@ -247,8 +247,17 @@ public final class MicroVm implements AutoCloseable {
     /** Kicks that reached a queue's doorbell since the last call (KVM_IOEVENTFD: without an exit to the VMM). */
     long drainKicks(dev.jvbus.core.bus.DevId devid, int queue) { return hypercalls.drainKicks(devid, queue); }
 
+    /** The kick eventfd of a queue's doorbell, once the guest made it (SHMSIGNAL); null before. Owned by this VM. */
+    dev.jvbus.core.sys.EventFd kickOf(dev.jvbus.core.bus.DevId devid, int queue) { return hypercalls.kick(devid, queue); }
+
+    /** Bus events the guest's ring had no room for. */
+    public int lostEvents() { return hypercalls.lostEvents(); }
+
     /** WAIT hypercalls served so far. */
     public long waits() { return hypercalls.waits(); }
+
+    /** The features in force on each device the guest holds now (0 until it negotiated). */
+    public java.util.Map<dev.jvbus.core.bus.DevId, Long> negotiatedFeatures() { return hypercalls.negotiated(); }
 
     /** Devices the guest holds open now. */
     public int openDevices() { return hypercalls.openCount(); }

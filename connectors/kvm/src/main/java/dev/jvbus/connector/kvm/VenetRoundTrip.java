@@ -24,11 +24,7 @@ public record VenetRoundTrip(long devid, long peerMac, int frames, int length, i
     public static final int MAX_WINDOW = 63;
 
     public VenetRoundTrip {
-        if (length < 22 || length > 1514) throw new IllegalArgumentException("frame length " + length + " outside 22..1514");
-        if (frames < 0) throw new IllegalArgumentException("frames " + frames);
-        if (window < 1 || window > MAX_WINDOW) throw new IllegalArgumentException("window " + window + " outside 1.." + MAX_WINDOW);
-        if (patienceTicks <= 0) throw new IllegalArgumentException("patience " + patienceTicks);
-        if (waitMicros < 0 || waitMicros > HypercallAbi.MAX_WAIT_MICROS) throw new IllegalArgumentException("wait " + waitMicros + " us");
+        RoundTripStage.checkShape(frames, length, window, MAX_WINDOW, patienceTicks, waitMicros);
     }
 
     /** struct venet_params, in order. */
@@ -60,26 +56,6 @@ public record VenetRoundTrip(long devid, long peerMac, int frames, int length, i
             if (w.size() != WORDS) throw new IllegalArgumentException("a venet report has " + WORDS + " words, not " + w.size() + ": " + w);
             return new Report(w.get(0), w.get(1).intValue(), w.get(2).intValue(), w.get(3), w.get(4), w.get(5), w.get(6), w.get(7),
                     w.get(8), w.get(9), w.get(10), w.get(11));
-        }
-    }
-
-    /** Where a run failed: EXIT code 100 + stage, the report {@code [value, a, b, c]} (guest/vbus-guest.c, enum venet_stage). */
-    public enum Stage {
-        OPEN, SHM, FEATURES, NEGCAP, MAC, QUEUE, SIGNAL, DRIVER_OK, LINKUP, LINK_EVENT,
-        /** a = nothing; value = the cookie (sequence number) of a tx frame the device completed with length 0 */
-        TX_DROPPED,
-        /** value = sent, a = received, b = tx completions: nothing moved for the patience */
-        STALLED,
-        /** value = sequence number, a = length received, b = length expected */
-        RX_LENGTH,
-        /** value = sequence number, a = byte offset, b = byte expected, c = byte received: the first mismatch */
-        RX_BYTE,
-        RING;
-
-        /** The stage of an EXIT code, or null for success or a code that is not a venet stage. */
-        public static Stage ofExitCode(long code) {
-            long i = code - 101;
-            return i >= 0 && i < values().length ? values()[(int) i] : null;
         }
     }
 }

@@ -207,6 +207,19 @@ class MicroVmHypercallTest {
      * Every hypercall of a burst is served and answered. Prints the round trip (an exit to the VMM and
      * back, decoding included) for the record; no assertion on time.
      */
+    /**
+     * Every doorbell kick wakes a host thread sleeping in epoll on the kick eventfd, whose answer the guest waits for:
+     * had one kick been lost, the guest would spin on it until its patience ran out and report a stall.
+     */
+    @Test
+    void everyDoorbellKickWakesAHostThreadThatAnswersTheGuest() {
+        Device borrowed = mine.devices().getFirst();
+        double nanos = KickWakeProbe.microVm(mine, borrowed, 2_000, GENEROUS);
+        assertThat(nanos).as("time per kick, positive (its size is bench-kvm's business)").isPositive();
+        assertThat(borrowed.holder()).as("released").isEmpty();
+        assertThat(KickWakeProbe.hostBaseline(2_000)).as("the host-only exchange completes too").isPositive();
+    }
+
     @Test
     void aBurstOfHypercallsIsServedOneForOne() {
         int n = 20_000;

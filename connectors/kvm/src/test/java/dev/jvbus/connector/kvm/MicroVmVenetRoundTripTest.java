@@ -7,17 +7,12 @@ import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.sys.Kvm;
-import dev.jvbus.model.venet.VenetGuest;
 import dev.jvbus.model.venet.VenetModel;
 import dev.jvbus.net.MacAddress;
-import java.nio.ByteBuffer;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -75,7 +70,7 @@ class MicroVmVenetRoundTripTest {
         // The guest reports once every echo is in; a tx completion may trail its echo (the device publishes
         // used tx buffers in batches), by at most the guest's window of 16 frames in flight.
         assertThat(report.txCompletions()).as("tx completions collected").isBetween((long) frames - 16, (long) frames);
-        assertPeerSawTheGuestsFrames(frames, length);
+        peer.assertSawInOrder(frames, length, GUEST_MAC, PEER_MAC);
         assertThat(report.txDoorbells()).as("doorbells rung (suppressed while the tx worker is awake)").isBetween(1L, report.txKicks());
         assertThat(guestSide.holder()).as("released when the micro-VM closed").isEmpty();
     }
@@ -91,7 +86,7 @@ class MicroVmVenetRoundTripTest {
         assertThat(report.linkState()).isEqualTo(1);
         assertThat(report.received()).isEqualTo(frames);
         // Had the device read the venet_sg header as a flat frame, the peer would have seen 48-byte frames.
-        assertPeerSawTheGuestsFrames(frames, length);
+        peer.assertSawInOrder(frames, length, GUEST_MAC, PEER_MAC);
     }
 
     /**
@@ -126,7 +121,7 @@ class MicroVmVenetRoundTripTest {
 
         assertThat(r).as(r.describe()).isInstanceOf(RunReport.Exited.class);
         RunReport.Exited exited = (RunReport.Exited) r;
-        assertThat(VenetRoundTrip.Stage.ofExitCode(exited.code())).as(r.describe()).isEqualTo(VenetRoundTrip.Stage.RX_BYTE);
+        assertThat(RoundTripStage.ofExitCode(exited.code())).as(r.describe()).isEqualTo(RoundTripStage.RX_BYTE);
         byte expected = VenetRoundTrip.frameByte(7, 40);
         assertThat(exited.words()).as("[sequence, offset, expected, received]")
                 .containsExactly(7L, 40L, (long) (expected & 0xff), (long) ((expected ^ EchoPeer.FLIP) & 0xff));
@@ -141,88 +136,8 @@ class MicroVmVenetRoundTripTest {
     private static VenetRoundTrip.Report succeeded(RunReport r) {
         assertThat(r).as(r.describe()).isInstanceOf(RunReport.Exited.class);
         RunReport.Exited exited = (RunReport.Exited) r;
-        assertThat(exited.code()).as(r.describe() + "; failed stage " + VenetRoundTrip.Stage.ofExitCode(exited.code())).isZero();
+        assertThat(exited.code()).as(r.describe() + "; failed stage " + RoundTripStage.ofExitCode(exited.code())).isZero();
         return VenetRoundTrip.Report.of(exited.words());
     }
 
-    private void assertPeerSawTheGuestsFrames(int frames, int length) {
-        peer.stopAndCheck();
-        List<byte[]> seen = peer.seen();
-        assertThat(seen).hasSize(frames);
-        for (int seq = 0; seq < frames; seq++) {
-            byte[] f = seen.get(seq);
-            assertThat(f).as("frame " + seq + " length").hasSize(length);
-            ByteBuffer b = ByteBuffer.wrap(f);
-            assertThat(MacAddress.fromBytes(java.util.Arrays.copyOfRange(f, 0, 6))).as("dst of " + seq).isEqualTo(PEER_MAC);
-            assertThat(MacAddress.fromBytes(java.util.Arrays.copyOfRange(f, 6, 12))).as("src of " + seq).isEqualTo(GUEST_MAC);
-            assertThat(b.getShort(12) & 0xffff).isEqualTo(VenetRoundTrip.ETHERTYPE);
-            assertThat(b.getLong(14)).as("sequence: in order").isEqualTo(seq);
-            for (int i = 22; i < length; i++)
-                if (f[i] != VenetRoundTrip.frameByte(seq, i)) throw new AssertionError("frame " + seq + " byte " + i + " is " + f[i]);
-        }
-    }
-
-    /**
-     * The far end: a venet device on the guest's switch, driven by venet's test-side driver on a thread of
-     * its own, that sends every frame it receives back to its sender from its own MAC (the switch holds a
-     * port to its MAC). Optionally flips one byte of one echo, to play a corrupting network.
-     */
-    static final class EchoPeer implements AutoCloseable {
-        static final byte FLIP = 0x5A;
-        private final VenetGuest driver;
-        private final List<byte[]> seen = Collections.synchronizedList(new ArrayList<>());
-        private final Thread thread;
-        private volatile boolean stop;
-        private volatile Throwable failure;
-        private boolean closed;
-
-        EchoPeer(Device device, long corruptSeq, int corruptOffset) throws Exception {
-            driver = new VenetGuest(VenetGuest.Options.flat()).bringUp(device);
-            byte[] mine = MacAddress.toBytes(driver.mac());
-            thread = Thread.ofPlatform().daemon().name("venet-echo-peer").start(() -> {
-                int echoed = 0;
-                try {
-                    while (!stop) {
-                        int n = driver.poll();
-                        while (echoed < driver.received.size()) {
-                            byte[] f = driver.received.get(echoed++);
-                            seen.add(f.clone());
-                            byte[] echo = f.clone();
-                            System.arraycopy(f, 6, echo, 0, 6);
-                            System.arraycopy(mine, 0, echo, 6, 6);
-                            if (f.length >= 22 && ByteBuffer.wrap(f).getLong(14) == corruptSeq) echo[corruptOffset] ^= FLIP;
-                            driver.sendBlocking(echo);
-                        }
-                        if (n == 0) LockSupport.parkNanos(20_000);
-                    }
-                } catch (Throwable t) {
-                    failure = t;
-                }
-            });
-        }
-
-        List<byte[]> seen() {
-            synchronized (seen) {
-                return List.copyOf(seen);
-            }
-        }
-
-        void stopAndCheck() {
-            close();
-            if (failure != null) throw new AssertionError("the echo peer failed", failure);
-        }
-
-        @Override
-        public void close() {
-            if (closed) return;
-            closed = true;
-            stop = true;
-            try {
-                thread.join(Duration.ofSeconds(30));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            if (!thread.isAlive()) driver.close();   // else it is stuck in the ring; leave its memory mapped
-        }
-    }
 }
