@@ -146,6 +146,10 @@ class VhostUserFdRulesTest {
                     "beyond its file", mem.fd(), second.fd());
             refused(fe, Request.SET_MEM_TABLE, memTable(first, new long[] {MEM, MEM, USER_BASE + MEM / 2, 0}),
                     "overlap in user space", mem.fd(), second.fd());
+            // Found by the memory-table fuzz target: a region that ends exactly at the top of the user address space
+            // (its end wraps to 0) hid an overlap with one below it.
+            refused(fe, Request.SET_MEM_TABLE, memTable(new long[] {0, MEM, -MEM - MEM / 2, 0}, new long[] {MEM, MEM, -MEM, 0}),
+                    "overlap in user space", mem.fd(), second.fd());
             // and a good table still maps
             fe.send(Request.SET_MEM_TABLE, Wire.FLAG_NEED_REPLY, memTable(first), mem.fd());
             assertThat(fe.replyU64(Request.SET_MEM_TABLE)).isZero();
