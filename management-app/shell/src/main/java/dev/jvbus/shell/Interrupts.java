@@ -16,8 +16,10 @@ class Interrupts {
         this.terminal = t;
     }
 
+    /** At a terminal that draws (not the dumb one JLine makes for piped input), where a refresh may clear the screen. */
     boolean atTerminal() {
-        return terminal != null;
+        Terminal t = terminal;
+        return t != null && !t.getType().startsWith(Terminal.TYPE_DUMB);
     }
 
     /** Runs {@code body}; a Ctrl-C meanwhile runs {@code stop} (which makes body return). */

@@ -38,7 +38,14 @@ final class ShellLineParser implements CommandParser {
             name = name + " " + words.get(i);
             i++;
         }
-        Command command = registry.getCommandByName(name);
+        // "device add --help" is "help device add": Spring Shell's own --help prints only a text this shell leaves empty.
+        if (command(name) != null && words.subList(i, words.size()).stream().anyMatch(w -> w.equals("--help") || w.equals("-h"))) {
+            ParsedInput.Builder help = ParsedInput.builder().commandName("help");
+            int n = 0;
+            for (String w : name.split(" ")) help.addArgument(new CommandArgument(n++, w));
+            return help.build();
+        }
+        Command command = command(name);
         int argument = 0;
         for (; i < words.size(); i++) {
             String w = words.get(i);
@@ -68,6 +75,10 @@ final class ShellLineParser implements CommandParser {
                     : CommandOption.with().shortName(key.charAt(1)).value(value).build());
         }
         return b.build();
+    }
+
+    private Command command(String name) {
+        return registry.getCommandByName(name);
     }
 
     private static boolean isBoolean(Command command, String key) {

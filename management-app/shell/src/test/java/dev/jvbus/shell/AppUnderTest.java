@@ -54,7 +54,7 @@ final class AppUnderTest {
         try {
             Path dir = Files.createTempDirectory("jvbus-shell-test");
             Path log = dir.resolve("app.log");
-            List<String> cmd = new ArrayList<>(List.of(java(), "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-jar", jar.toString(),
+            List<String> cmd = new ArrayList<>(List.of(java(), "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-jar", jar.toString(),
                     "--server.port=0",
                     "--jvbus.data-dir=" + dir.resolve("data"), "--jvbus.runtime-dir=" + dir.resolve("run"),
                     "--jvbus.default.container=default",

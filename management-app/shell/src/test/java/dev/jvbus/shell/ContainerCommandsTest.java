@@ -24,5 +24,6 @@ class ContainerCommandsTest extends AdminShellTest {
         assertThat(refusal("container show --name no-such")).contains("no-such").endsWith("(no-such-container, HTTP 404)");
         assertThat(refusal("container create --name default")).contains("(name-taken, HTTP 409)");
         assertThat(refusal("container create")).contains("--name");
+        assertThat(run("container create --help")).contains("container create - Create an empty container", "--name or -n String");
     }
 }

@@ -27,6 +27,7 @@ class OneShotExitCodeTest {
 
     private Run shell(Map<String, String> env, String stdin, String... args) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(AppUnderTest.java(), "--enable-native-access=ALL-UNNAMED", "-Xmx128m",
+                "-XX:TieredStopAtLevel=1", "-Dspring.shell.config.location=" + tmp.resolve("config"),
                 "-cp", System.getProperty("java.class.path"), JvbusShell.class.getName()));
         cmd.addAll(List.of(args));
         Path out = tmp.resolve("out-" + System.nanoTime()), err = tmp.resolve("err-" + System.nanoTime());

@@ -30,6 +30,7 @@ abstract class ShellTestBase {
     }
 
     static void connectAs(DynamicPropertyRegistry r, String user, String password) {
+        r.add("spring.shell.config.location", () -> app().dir.resolve("shell-config").toString());   // history not in ~ nor the module
         r.add("JVBUS_URL", () -> app().url());
         r.add("JVBUS_USER", () -> user);
         r.add("JVBUS_PASSWORD", () -> password);
