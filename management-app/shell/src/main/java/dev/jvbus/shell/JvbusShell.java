@@ -26,6 +26,17 @@ import org.springframework.shell.core.command.CommandRegistry;
 public class JvbusShell {
 
     public static void main(String[] args) {
+        String url = System.getenv("JVBUS_URL");
+        if (url != null) {
+            // Checked before Spring starts: the commands' client is made while it starts, and a refusal there
+            // would come out as Spring's start-up failure (a stack trace), not as the one line it is.
+            try {
+                Connection.base(URI.create(url.strip()));
+            } catch (RuntimeException e) {
+                System.err.println("error: " + (e instanceof ShellRefusal r ? r.getMessage() : "JVBUS_URL is not a URL: '" + url + "'"));
+                System.exit(ShellRefusal.USAGE);
+            }
+        }
         SpringApplication app = new SpringApplication(JvbusShell.class);
         // The words are the command's, not Spring's: "--container x" must not become a property.
         app.setAddCommandLineProperties(false);
@@ -35,6 +46,10 @@ public class JvbusShell {
             code = args.length == 0 ? session.interactive()
                     : session.once(Arrays.asList(args), new PrintWriter(System.out, true, StandardCharsets.UTF_8),
                     new PrintWriter(System.err, true, StandardCharsets.UTF_8));
+        } catch (RuntimeException e) {
+            // JVBUS_URL that is not a URL, a terminal that cannot be opened: one line, as for any refusal.
+            System.err.println("error: " + Refusals.of(e).message());
+            code = ShellRefusal.USAGE;
         }
         System.exit(code);
     }

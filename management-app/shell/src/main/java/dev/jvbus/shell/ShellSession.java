@@ -71,10 +71,17 @@ class ShellSession {
             line = line.strip();
             if (line.isEmpty()) continue;
             if (line.equals("exit") || line.equals("quit")) return 0;
+            // Ctrl-C while a command runs (waiting for an operation, a slow bus) ends that command, not the shell;
+            // events and stats put their own handler on top for the time they follow.
+            Thread me = Thread.currentThread();
+            Terminal.SignalHandler previous = terminal.handle(Terminal.Signal.INT, s -> me.interrupt());
             try {
                 run(parser.parse(line), out, new JLineInputReader(reader), out);
             } catch (RuntimeException e) {
                 refuse(e, out);
+            } finally {
+                terminal.handle(Terminal.Signal.INT, previous);
+                Thread.interrupted();   // a Ctrl-C that came as the command ended is spent
             }
             out.flush();
         }

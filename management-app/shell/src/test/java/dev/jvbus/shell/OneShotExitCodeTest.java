@@ -81,7 +81,11 @@ class OneShotExitCodeTest {
         assertThat(noBus.exit()).isEqualTo(2);
         assertThat(noBus.err().strip()).startsWith("error: cannot reach the bus at http://127.0.0.1:1");
 
-        for (Run r : List.of(missing, viewer, usage, unknown, noBus))
+        Run badUrl = shell(Map.of("JVBUS_URL", "bus.example:8080"), null, "container", "list");
+        assertThat(badUrl.exit()).isEqualTo(2);
+        assertThat(badUrl.err().strip()).isEqualTo("error: the bus's URL is http:// or https://, not 'bus.example:8080'");
+
+        for (Run r : List.of(missing, viewer, usage, unknown, noBus, badUrl))
             assertThat(r.out() + r.err()).as("no stack trace").doesNotContain("Exception", "\tat ");
     }
 
