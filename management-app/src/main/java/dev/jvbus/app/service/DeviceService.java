@@ -33,6 +33,15 @@ public class DeviceService {
         return containers.require(container).devices().stream().map(DeviceService::view).toList();
     }
 
+    /** The device models this bus has, by type: what a hotplug may name, with their feature and queue names. */
+    public List<ModelView> models() {
+        return changes.bus().models().all().stream()
+                .sorted(java.util.Comparator.comparing(DeviceModel::type))
+                .map(m -> new ModelView(m.type(), m.virtioDeviceId() != 0, m.features().names(m.features().mask()),
+                        m.queues().queues().stream().map(QueueSpec::name).toList()))
+                .toList();
+    }
+
     public DeviceView show(String container, long devid) {
         return view(require(container, devid));
     }

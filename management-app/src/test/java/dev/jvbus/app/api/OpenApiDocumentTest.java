@@ -34,7 +34,8 @@ class OpenApiDocumentTest extends ApiTestBase {
             Map.entry("/api/v1/operations/{id}", Set.of("get", "delete")),
             Map.entry("/api/v1/operations/{id}/cancel", Set.of("post")),
             Map.entry("/api/v1/operations/{id}/result", Set.of("get")),
-            Map.entry("/api/v1/events", Set.of("get")));
+            Map.entry("/api/v1/events", Set.of("get")),
+            Map.entry("/api/v1/models", Set.of("get")));
 
     @Test
     void theDocumentIsValidOpenApi3AndListsEveryEndpoint() {
