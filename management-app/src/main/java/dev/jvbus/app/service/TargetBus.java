@@ -4,9 +4,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -31,11 +29,10 @@ final class TargetBus implements AutoCloseable {
     private final String authorization;
     private final HttpClient http;
 
-    TargetBus(URI base, MigrateRequest.Credentials credentials) {
+    /** {@code authorization}: the configured credential for this target, as an Authorization header value. */
+    TargetBus(URI base, String authorization) {
         this.base = base;
-        this.authorization = credentials == null ? null
-                : credentials.token() != null ? "Bearer " + credentials.token()
-                : "Basic " + Base64.getEncoder().encodeToString((credentials.user() + ":" + credentials.password()).getBytes(StandardCharsets.UTF_8));
+        this.authorization = authorization;
         this.http = HttpClient.newBuilder().connectTimeout(CONNECT).followRedirects(HttpClient.Redirect.NEVER).build();
     }
 
