@@ -96,6 +96,8 @@ public class MigrationService {
             p.step("check-target");
             TargetBus.Reply r = target.get(containerPath, p);
             if (r.status() != 200) throw target.refused("cannot take the device into container '" + there + "'", r);
+            // Asked now, not while the device is paused: every round trip then is downtime.
+            String socket = shmSocket(target, there, p);
 
             p.step("quiesce");
             t0 = System.nanoTime();
@@ -127,7 +129,6 @@ public class MigrationService {
             String restoreOp = end.path("id").asString("");
 
             p.step("announce-move");
-            String socket = shmSocket(target, there, p);
             boolean told = socket != null && announce(d, new Relocation(target.base().toString(), there, new DevId((int) devid), socket));
 
             p.step("start-target");
@@ -142,7 +143,7 @@ public class MigrationService {
             // From here on the device runs there: no cancel undoes that, so the source goes.
             p.step("release-source");
             changes.apply(() -> {
-                containers.require(container).removeDevice(new DevId((int) devid));
+                containers.require(container).moveOut(new DevId((int) devid));   // it may come back under its devid
                 return new BusChanges.Outcome<>(null, null);   // the container's DeviceRemoved is forwarded
             });
             return new MigrationResult(target.base().toString(), there, devid, socket, told, downtime / 1_000,

@@ -131,6 +131,9 @@ final class TargetBus implements AutoCloseable {
      */
     JsonNode follow(String location, Duration timeout, Operations.Progress p) {
         long deadline = System.nanoTime() + timeout.toNanos();
+        // Short polls first: while a migration follows the target, its device is paused, and every
+        // millisecond of polling is downtime; a target that takes long is asked less often (up to 50 ms).
+        long pollMillis = 1;
         while (true) {
             Reply r = p == null ? sendQuietly("GET", location) : get(location, p);
             if (r.status() != 200 || r.body() == null) throw refused("lost its operation " + location, r);
@@ -138,11 +141,12 @@ final class TargetBus implements AutoCloseable {
             if (System.nanoTime() - deadline >= 0)
                 throw new OperationRefused(ProblemType.TARGET_FAILED, "the target bus " + base + "'s operation " + location
                         + " did not end within " + timeout.toSeconds() + " s", Map.of("target", base.toString()));
+            pollMillis = Math.min(50, pollMillis * 2);
             if (p != null) {
-                p.await(() -> false, Duration.ofMillis(50));
+                p.await(() -> false, Duration.ofMillis(pollMillis));
             } else {
                 try {
-                    Thread.sleep(50);
+                    Thread.sleep(pollMillis);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     return r.body();
