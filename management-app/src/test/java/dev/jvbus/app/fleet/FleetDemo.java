@@ -46,8 +46,7 @@ public final class FleetDemo {
         var r = fleet.a.api.post(DEVICES, "{\"type\":\"virtio-net\",\"network\":\"lan0\"}");
         if (r.status() != 201) throw new IllegalStateException("hotplug on A refused: " + r);
         long devid = r.json().path("devid").asLong();
-        say("POST " + fleet.a.url() + DEVICES + " {type: virtio-net, network: lan0} -> devid " + devid + ", MAC "
-                + r.json().path("parameters").path("mac").asString());
+        say("POST " + fleet.a.url() + DEVICES + " {type: virtio-net, network: lan0} -> devid " + devid);
         try (TapPeer peer = fleet.peerOnB("peer0");
              StreamSender sender = new StreamSender(fleet.a.socket(), devid, new MovableDevice.MoveListener() {
                  @Override public void moving(Message.Moved to) { if (!bench) say("client: MOVED -> reopening the device on " + to.socket()); }
@@ -55,7 +54,8 @@ public final class FleetDemo {
                  @Override public void abandoned(Message.Moved to, String why) { say("client: move given up: " + why); }
              })) {
             say("shm client (pid " + ProcessHandle.current().pid() + ") opened devid " + devid + " on " + fleet.a.socket()
-                    + ", negotiated 0x" + Long.toHexString(sender.negotiated) + ", streaming numbered frames to TAP peer peer0 on host B");
+                    + ", negotiated 0x" + Long.toHexString(sender.negotiated) + ", MAC " + dev.jvbus.net.MacAddress.toString(sender.mac)
+                    + "; streaming numbered frames to TAP peer peer0 on host B");
             peer.follow(sender.mac);
             sender.start(peer::nextExpected, WINDOW);
             awaitMore(peer, 2_000);
@@ -83,8 +83,8 @@ public final class FleetDemo {
                             + end.path("result").path("socket").asString() + "; downtime " + downtime + " us (bus), longest gap at the peer "
                             + gap + " us; " + peer.received() + " frames at the peer");
                 } else {
-                    System.out.printf(Locale.ROOT, "migration %2d %s -> %s: downtime %6d us (bus), gap at the peer %6d us%n",
-                            moves, from.name(), to.name(), downtime, gap);
+                    System.out.printf(Locale.ROOT, "migration %2d %s -> %s: downtime %7d us (bus), gap at the peer %7d us; steps (ms): %s%n",
+                            moves, from.name(), to.name(), downtime, gap, stepMillis(end));
                 }
                 BusNode t = from;
                 from = to;
@@ -101,6 +101,17 @@ public final class FleetDemo {
                         migrations, median(peerGap), Collections.max(peerGap));
             }
         }
+    }
+
+    /** Each step's duration, from the operation's own timestamps: where the downtime goes. */
+    private static String stepMillis(JsonNode op) {
+        StringBuilder b = new StringBuilder();
+        for (JsonNode st : op.path("steps")) {
+            long ms = java.time.Duration.between(java.time.Instant.parse(st.path("startedAt").asString()),
+                    java.time.Instant.parse(st.path("finishedAt").asString())).toMillis();
+            b.append(st.path("name").asString()).append(' ').append(ms).append(", ");
+        }
+        return b.length() == 0 ? "" : b.substring(0, b.length() - 2);
     }
 
     private static void awaitMore(TapPeer peer, int frames) {
