@@ -43,6 +43,7 @@ public final class Container {
     private final List<Consumer<ContainerEvent>> listeners = new CopyOnWriteArrayList<>();
     private long nextDevid = 1;           // allocation cursor; long so exhaustion is detectable
     private final java.util.Set<DevId> everUsed = new java.util.HashSet<>(); // never reused while the container lives
+    private final java.util.Set<DevId> movedAway = new java.util.HashSet<>(); // left by a migration: may come back by restore
     private boolean destroyed;
     private final ContainerResources resources;
     private int deviceLimit = DEFAULT_DEVICE_LIMIT;   // guarded by this
@@ -178,11 +179,12 @@ public final class Container {
             checkLive();
             checkRoom();
             if (id.value() == 0) throw new BusException("cannot restore: devid 0 is never allocated");
-            if (everUsed.contains(id))
+            if (everUsed.contains(id) && !movedAway.contains(id))
                 throw new BusException("cannot restore: devid " + id + " is or was in use in container '" + name + "'");
             d = newDevice(id, model, featureLimit, state.params());
             d.restore(state);
             everUsed.add(id);
+            movedAway.remove(id);
             devices.put(id, d);
         }
         emit(new ContainerEvent.DeviceAdded(name, id, model.type()));
@@ -242,6 +244,19 @@ public final class Container {
         // After the unplug, so an exposure opened meanwhile sees the device removed and closes itself.
         resources.exposures().deviceRemoved(devid);
         emit(new ContainerEvent.DeviceRemoved(name, devid, d.type()));
+        return d;
+    }
+
+    /**
+     * Unplugs a device that moved to another bus (a migration released it here), as {@link #removeDevice}
+     * does, and keeps its devid for it: no hotplug ever gets that devid, but the same device may come back
+     * under it by {@link #restoreDevice} (moved back), since its guest knows it by that devid.
+     */
+    public Device moveOut(DevId devid) {
+        Device d = removeDevice(devid);
+        synchronized (this) {
+            movedAway.add(devid);
+        }
         return d;
     }
 

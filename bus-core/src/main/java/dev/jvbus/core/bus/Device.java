@@ -610,6 +610,25 @@ public final class Device {
     // ---- operator side: save / restore ----
 
     /**
+     * Tells this device's driver that the device is moving to another bus (a migration, once the other
+     * bus restored it): the driver reconnects there with the same memory and doorbells, nothing
+     * renegotiated. The device must be paused, so that it never runs on both buses: it stays paused
+     * here until it is released or, if the move fails, resumed.
+     *
+     * @return whether a driver was told (false: no driver holds it, or its connector cannot tell one)
+     * @throws DeviceException if the device is not paused
+     */
+    public boolean announceMove(Relocation to) {
+        Attachment told;
+        synchronized (this) {
+            if (!paused) throw new DeviceException(devid, "announce a move only while paused: the device must not run on two buses");
+            told = attachment;
+        }
+        return told != null && told.observer().moved(devid, to);
+    }
+
+
+    /**
      * Stop the data path so state can be saved. The function waits for its threads within its
      * bounds; if they do not stop (a thread stuck in a call that does not return), the queue state
      * is not stable: the device goes NEEDS_RESET, its driver is told, and the pause fails.

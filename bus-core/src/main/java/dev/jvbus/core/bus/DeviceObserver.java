@@ -12,5 +12,14 @@ public interface DeviceObserver {
     /** The device was unplugged: it was reset, its queues stopped; the attachment is closed. */
     default void removed(DevId devid) { }
 
+    /**
+     * The device is being moved to another bus and waits there, restored and paused, for this driver
+     * to share its memory and doorbells again ({@code to} says where). The attachment here stays open:
+     * the device is released (removed) once the other bus runs it, or resumes here if the move fails.
+     *
+     * @return whether the driver was told (a connector whose client cannot follow a move says false)
+     */
+    default boolean moved(DevId devid, Relocation to) { return false; }
+
     DeviceObserver NONE = new DeviceObserver() { };
 }

@@ -62,6 +62,20 @@ class ContainerTest {
     }
 
     @Test
+    void aDeviceThatMovedAwayMayComeBackUnderItsDevidButNoHotplugGetsIt() {
+        Container c = bus.createContainer("a");
+        Device d = c.addDevice(EchoModel.TYPE);
+        DeviceState saved = d.save();
+        c.moveOut(d.devid());
+        assertThat(c.contains(d.devid())).isFalse();
+        assertThat(c.addDevice(EchoModel.TYPE).devid()).as("never handed out again").isEqualTo(new DevId(2));
+        assertThat(c.restoreDevice(saved).devid()).as("moved back").isEqualTo(d.devid());
+        // Once back, it is an ordinary used devid again: removed for good, it cannot be restored.
+        c.removeDevice(d.devid());
+        assertThatThrownBy(() -> c.restoreDevice(saved)).isInstanceOf(BusException.class).hasMessageContaining("is or was in use");
+    }
+
+    @Test
     void parametersReachTheModelWhichMayRefuseThem() {
         Container c = bus.createContainer("a");
         Device d = c.addDevice(EchoModel.TYPE, -1L, Map.of("label", "first"));

@@ -2,13 +2,16 @@ package dev.jvbus.app.service;
 
 import dev.jvbus.core.bus.DevId;
 import dev.jvbus.core.bus.DeviceException;
+import dev.jvbus.core.bus.Relocation;
 import java.net.URI;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.stereotype.Service;
+import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 import tools.jackson.databind.node.ObjectNode;
 
@@ -19,14 +22,19 @@ import tools.jackson.databind.node.ObjectNode;
  *   <li>{@code quiesce}: the device pauses here;</li>
  *   <li>{@code save}: its state document is written;</li>
  *   <li>{@code restore-on-target}: the target restores it (its restore operation, followed);</li>
+ *   <li>{@code announce-move}: the device's driver is told where the device waits (for an shm client, MOVED
+ *       with the target container's socket, which the target's API lists), so it reconnects there with
+ *       the same memory and doorbells; the device stays paused here meanwhile;</li>
  *   <li>{@code start-target}: the target resumes it once the driver is back there (its resume operation);</li>
  *   <li>{@code release-source}: the device is unplugged here.</li>
  * </ol>
  * If the target fails at any step, or the migration is cancelled before the source is released, what
  * the target made is removed and the source resumes as it was. The device is held from the request to
- * the end: unplugging, snapshotting or migrating it meanwhile is refused as DEVICE_BUSY.
+ * the end: unplugging, snapshotting or migrating it meanwhile is refused as DEVICE_BUSY. Only targets
+ * configured on this bus ({@link MigrationTargets}) are accepted, with the credential configured there.
  */
 @Service
+@EnableConfigurationProperties(MigrationTargets.class)
 public class MigrationService {
     private static final Logger LOG = Logger.getLogger(MigrationService.class.getName());
     static final Duration DEFAULT_DRIVER_WAIT = Duration.ofSeconds(60);
@@ -36,19 +44,31 @@ public class MigrationService {
     private final BusChanges changes;
     private final ContainerService containers;
     private final BusVersion version;
+    private final MigrationTargets targets;
 
-    public MigrationService(SnapshotService snapshots, BusChanges changes, ContainerService containers, BusVersion version) {
+    public MigrationService(SnapshotService snapshots, BusChanges changes, ContainerService containers, BusVersion version,
+                            MigrationTargets targets) {
         this.snapshots = snapshots;
         this.changes = changes;
         this.containers = containers;
         this.version = version;
+        this.targets = targets;
     }
 
-    /** What a migration returns: where the device went, and for how long it did not serve. */
-    public record MigrationResult(String to, String container, long devid, long downtimeMicros, List<String> targetOperations) { }
+    /**
+     * What a migration returns: where the device lives now (the target bus, its container and devid, and
+     * the shm socket its driver reconnects to there, when it has one), whether its driver was told to
+     * follow (MOVED), and for how long it did not serve.
+     */
+    public record MigrationResult(String to, String container, long devid, String socket, boolean driverTold,
+                                  long downtimeMicros, List<String> targetOperations) { }
 
     public OperationView migrate(String container, long devid, MigrateRequest request) {
-        URI to = target(request.to());
+        if (request.credentials() != null)
+            throw new OperationRefused(ProblemType.INVALID_PARAMETER, "a migration takes no \"credentials\": this bus logs in to its"
+                    + " targets with the credential its operator configured for each (jvbus.migration.targets)", Map.of("field", "credentials"));
+        MigrationTargets.Target configured = targets.require(request.to());
+        URI to = configured.uri();
         String there = request.container() == null || request.container().isBlank() ? container : request.container();
         Duration driverWait = request.driverTimeoutSeconds() == null ? DEFAULT_DRIVER_WAIT : Duration.ofSeconds(request.driverTimeoutSeconds());
         if (request.driverTimeoutSeconds() != null
@@ -59,7 +79,7 @@ public class MigrationService {
             throw new OperationRefused(ProblemType.MALFORMED_DOCUMENT, "\"overrides\" is an object, as for a restore", Map.of("where", "/overrides"));
         String containerPath = "/api/v1/containers/" + there;
         return snapshots.holding("migrate", container, devid, (d, p) -> {
-            try (TargetBus target = new TargetBus(to, request.credentials())) {
+            try (TargetBus target = new TargetBus(to, configured.authorization())) {
                 return migrate(d, p, target, container, devid, there, containerPath, driverWait, request);
             }
         });
@@ -76,6 +96,8 @@ public class MigrationService {
             p.step("check-target");
             TargetBus.Reply r = target.get(containerPath, p);
             if (r.status() != 200) throw target.refused("cannot take the device into container '" + there + "'", r);
+            // Asked now, not while the device is paused: every round trip then is downtime.
+            String socket = shmSocket(target, there, p);
 
             p.step("quiesce");
             t0 = System.nanoTime();
@@ -106,6 +128,9 @@ public class MigrationService {
             targetMade = true;
             String restoreOp = end.path("id").asString("");
 
+            p.step("announce-move");
+            boolean told = socket != null && announce(d, new Relocation(target.base().toString(), there, new DevId((int) devid), socket));
+
             p.step("start-target");
             r = target.post(containerPath + "/devices/" + devid + "/resume?driver-timeout=" + driverWait.toSeconds(), null, null);
             if (r.status() != 202 || r.location() == null) throw target.refused("refused to start the device", r);
@@ -118,10 +143,11 @@ public class MigrationService {
             // From here on the device runs there: no cancel undoes that, so the source goes.
             p.step("release-source");
             changes.apply(() -> {
-                containers.require(container).removeDevice(new DevId((int) devid));
+                containers.require(container).moveOut(new DevId((int) devid));   // it may come back under its devid
                 return new BusChanges.Outcome<>(null, null);   // the container's DeviceRemoved is forwarded
             });
-            return new MigrationResult(target.base().toString(), there, devid, downtime / 1_000, List.of(restoreOp, end.path("id").asString("")));
+            return new MigrationResult(target.base().toString(), there, devid, socket, told, downtime / 1_000,
+                    List.of(restoreOp, end.path("id").asString("")));
         } catch (RuntimeException e) {
             undo(target, targetOp, targetMade ? containerPath + "/devices/" + devid : null);
             if (paused && !wasPaused) {
@@ -132,6 +158,32 @@ public class MigrationService {
                 }
             }
             throw e;
+        }
+    }
+
+    /**
+     * The shm socket of container {@code there} on the target, as its API lists it, or null when the
+     * target does not expose that container on shm (a vhost-user guest follows through its own
+     * migration instead). The path is the target's: on one machine, or a shared runtime directory, it is
+     * where the driver reconnects.
+     */
+    private static String shmSocket(TargetBus target, String there, Operations.Progress p) {
+        TargetBus.Reply r = target.get("/api/v1/exposures", p);
+        if (r.status() != 200 || r.body() == null) throw target.refused("did not list its exposures", r);
+        JsonNode list = r.body().isArray() ? r.body() : r.body().path("exposures");
+        for (JsonNode e : list)
+            if ("shm".equals(e.path("kind").asString("")) && there.equals(e.path("container").asString(""))
+                    && !"CLOSED".equals(e.path("state").asString("")) && e.path("path").isString())
+                return e.path("path").asString();
+        return null;
+    }
+
+    /** Tells the device's driver where it moves; false when no driver holds it or its connector cannot follow. */
+    private static boolean announce(dev.jvbus.core.bus.Device d, Relocation to) {
+        try {
+            return d.announceMove(to);
+        } catch (DeviceException e) {
+            throw new OperationRefused(ProblemType.REFUSED, "device " + d.devid().unsigned() + " could not announce its move: " + e.getMessage());
         }
     }
 
@@ -174,19 +226,4 @@ public class MigrationService {
         }
     }
 
-    /** The target's API base URL: absolute http(s) with a host. */
-    private static URI target(String to) {
-        if (to == null || to.isBlank())
-            throw new OperationRefused(ProblemType.INVALID_PARAMETER, "a migration needs \"to\": the other bus's API base URL,"
-                    + " such as http://other-bus:8080", Map.of("field", "to"));
-        try {
-            URI u = URI.create(to.trim());
-            if (!("http".equals(u.getScheme()) || "https".equals(u.getScheme())) || u.getHost() == null)
-                throw new IllegalArgumentException("not an absolute http or https URL");
-            return u;
-        } catch (IllegalArgumentException e) {
-            throw new OperationRefused(ProblemType.INVALID_PARAMETER, "\"to\" must be the other bus's API base URL (http://host:port): "
-                    + to + " is " + e.getMessage(), Map.of("field", "to"));
-        }
-    }
 }

@@ -328,12 +328,17 @@ public class Operations {
         @Override
         public boolean await(BooleanSupplier condition, Duration timeout) {
             long deadline = System.nanoTime() + timeout.toNanos();
+            // 1 ms first, then up to POLL: a condition that comes true at once (a migrated driver back on its
+            // device) is seen at once, and one that takes long costs no more than POLL allows.
+            long sleep = 1;
             while (true) {
                 checkpoint();
                 if (condition.getAsBoolean()) return true;
-                if (System.nanoTime() - deadline >= 0) return false;
+                long left = deadline - System.nanoTime();
+                if (left <= 0) return false;
+                sleep = Math.min(POLL.toMillis(), sleep * 2);
                 try {
-                    Thread.sleep(POLL);
+                    Thread.sleep(Math.max(1, Math.min(sleep, java.util.concurrent.TimeUnit.NANOSECONDS.toMillis(left) + 1)));
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     throw new Cancelled();

@@ -34,6 +34,7 @@ public enum ProblemType {
     OPERATION_CANCELLED(409, "Operation cancelled"),
     NOT_READY(409, "Not ready"),
     TARGET_FAILED(502, "The target bus refused or failed"),
+    UNKNOWN_TARGET(422, "Not a configured migration target"),
     REFUSED(409, "Refused by the bus"),
     UNAUTHENTICATED(401, "Credentials needed"),
     FORBIDDEN(403, "Not allowed for this user's role");

@@ -4,9 +4,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -31,11 +29,10 @@ final class TargetBus implements AutoCloseable {
     private final String authorization;
     private final HttpClient http;
 
-    TargetBus(URI base, MigrateRequest.Credentials credentials) {
+    /** {@code authorization}: the configured credential for this target, as an Authorization header value. */
+    TargetBus(URI base, String authorization) {
         this.base = base;
-        this.authorization = credentials == null ? null
-                : credentials.token() != null ? "Bearer " + credentials.token()
-                : "Basic " + Base64.getEncoder().encodeToString((credentials.user() + ":" + credentials.password()).getBytes(StandardCharsets.UTF_8));
+        this.authorization = authorization;
         this.http = HttpClient.newBuilder().connectTimeout(CONNECT).followRedirects(HttpClient.Redirect.NEVER).build();
     }
 
@@ -134,6 +131,9 @@ final class TargetBus implements AutoCloseable {
      */
     JsonNode follow(String location, Duration timeout, Operations.Progress p) {
         long deadline = System.nanoTime() + timeout.toNanos();
+        // Short polls first: while a migration follows the target, its device is paused, and every
+        // millisecond of polling is downtime; a target that takes long is asked less often (up to 50 ms).
+        long pollMillis = 1;
         while (true) {
             Reply r = p == null ? sendQuietly("GET", location) : get(location, p);
             if (r.status() != 200 || r.body() == null) throw refused("lost its operation " + location, r);
@@ -141,11 +141,12 @@ final class TargetBus implements AutoCloseable {
             if (System.nanoTime() - deadline >= 0)
                 throw new OperationRefused(ProblemType.TARGET_FAILED, "the target bus " + base + "'s operation " + location
                         + " did not end within " + timeout.toSeconds() + " s", Map.of("target", base.toString()));
+            pollMillis = Math.min(50, pollMillis * 2);
             if (p != null) {
-                p.await(() -> false, Duration.ofMillis(50));
+                p.await(() -> false, Duration.ofMillis(pollMillis));
             } else {
                 try {
-                    Thread.sleep(50);
+                    Thread.sleep(pollMillis);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     return r.body();

@@ -36,8 +36,14 @@ class SaveRestoreAcrossAppsTest {
 
     @BeforeAll
     static void start() {
-        appA = start(DIR.resolve("a"));
+        // B first: A is configured with B's address (and with the credential B gave it) as its migration targets.
         appB = start(DIR.resolve("b"));
+        String bUrl = "http://127.0.0.1:" + port(appB);
+        appA = start(DIR.resolve("a"),
+                "--jvbus.migration.targets[0].name=b", "--jvbus.migration.targets[0].url=" + bUrl,
+                "--jvbus.migration.targets[0].user=admin", "--jvbus.migration.targets[0].password=pw",
+                "--jvbus.migration.targets[1].name=b-wrong-password", "--jvbus.migration.targets[1].url=" + bUrl + "/",
+                "--jvbus.migration.targets[1].user=admin", "--jvbus.migration.targets[1].password=wrong");
         a = new Api(port(appA), "admin", "pw");
         b = new Api(port(appB), "admin", "pw");
     }
@@ -48,14 +54,16 @@ class SaveRestoreAcrossAppsTest {
         if (appB != null) appB.close();
     }
 
-    private static ConfigurableApplicationContext start(Path dir) {
-        return new SpringApplicationBuilder(JvbusApplication.class).run(
+    private static ConfigurableApplicationContext start(Path dir, String... more) {
+        List<String> args = new ArrayList<>(List.of(
                 "--server.port=0", "--spring.main.keep-alive=false", "--jvbus.default.container=mig",
                 "--jvbus.runtime-dir=" + dir.resolve("run"), "--jvbus.data-dir=" + dir.resolve("data"),
                 "--jvbus.security.users[0].name=admin", "--jvbus.security.users[0].password={noop}pw",
                 "--jvbus.security.users[0].role=admin",
                 "--jvbus.security.users[1].name=viewer", "--jvbus.security.users[1].password={noop}vw",
-                "--jvbus.security.users[1].role=viewer");
+                "--jvbus.security.users[1].role=viewer"));
+        args.addAll(List.of(more));
+        return new SpringApplicationBuilder(JvbusApplication.class).run(args.toArray(String[]::new));
     }
 
     private static int port(ConfigurableApplicationContext app) {
@@ -182,7 +190,9 @@ class SaveRestoreAcrossAppsTest {
             JsonNode end = awaitEnd(a, op);
             assertThat(end.path("state").asString()).as(end.toString()).isEqualTo("succeeded");
             assertThat(end.path("steps").valueStream().map(st -> st.path("name").asString()))
-                    .containsExactly("check-target", "quiesce", "save", "restore-on-target", "start-target", "release-source");
+                    .containsExactly("check-target", "quiesce", "save", "restore-on-target", "announce-move", "start-target", "release-source");
+            assertThat(end.path("result").path("to").asString()).isEqualTo("http://127.0.0.1:" + b.port());
+            assertThat(end.path("result").path("socket").asString()).as("where its driver reconnects").isEqualTo(socket("b").toString());
             assertThat(end.path("result").path("downtimeMicros").asLong()).isPositive();
             assertThat(a.get("/api/v1/containers/mig/devices/" + s.devid).problemType()).as("released at the source").isEqualTo("no-such-device");
 
@@ -224,27 +234,45 @@ class SaveRestoreAcrossAppsTest {
     @Test
     void aMigrationTheTargetRefusesLeavesTheSourceRunningAndSaysWhatTheTargetSaid() throws Exception {
         long devid = a.post("/api/v1/containers/mig/devices", "{\"type\":\"virtio-net\",\"network\":\"lan0\"}").json().path("devid").asLong();
-        var wrongContainer = a.post("/api/v1/containers/mig/devices/" + devid + "/migrate",
-                "{\"to\":\"http://127.0.0.1:" + b.port() + "\",\"credentials\":{\"user\":\"admin\",\"password\":\"pw\"},\"container\":\"nope\"}");
+        var wrongContainer = a.post("/api/v1/containers/mig/devices/" + devid + "/migrate", "{\"to\":\"b\",\"container\":\"nope\"}");
         JsonNode end = awaitEnd(a, wrongContainer.json().path("id").asString());
         assertThat(end.path("state").asString()).isEqualTo("failed");
         assertThat(end.path("problem").path("type").asString()).endsWith("/target-failed");
         assertThat(end.path("problem").path("targetProblem").path("type").asString()).endsWith("/no-such-container");
         assertThat(end.path("steps").valueStream().map(st -> st.path("name").asString())).containsExactly("check-target");
 
-        var badPassword = a.post("/api/v1/containers/mig/devices/" + devid + "/migrate",
-                "{\"to\":\"http://127.0.0.1:" + b.port() + "\",\"credentials\":{\"user\":\"admin\",\"password\":\"wrong\"}}");
+        var badPassword = a.post("/api/v1/containers/mig/devices/" + devid + "/migrate", "{\"to\":\"b-wrong-password\"}");
         assertThat(awaitEnd(a, badPassword.json().path("id").asString()).path("problem").path("targetStatus").asInt()).isEqualTo(401);
         assertThat(a.get("/api/v1/containers/mig/devices/" + devid).status()).isEqualTo(200);
         assertThat(a.delete("/api/v1/containers/mig/devices/" + devid).status()).as("not held any more").isEqualTo(204);
 
-        assertThat(a.post("/api/v1/containers/mig/devices/2/migrate", "{\"to\":\"ftp://x\"}").problemType()).isEqualTo("invalid-parameter");
+        assertThat(a.post("/api/v1/containers/mig/devices/2/migrate", "{\"to\":\"ftp://x\"}").problemType()).isEqualTo("unknown-target");
         assertThat(a.as("viewer", "vw").post("/api/v1/containers/mig/devices/2/migrate", migrateTo(b, 30)).status()).isEqualTo(403);
     }
 
+    @Test
+    void aBusMigratesOnlyToTargetsItsOperatorConfiguredAndNeverWithCredentialsFromARequest() {
+        long devid = a.post("/api/v1/containers/mig/devices", "{\"type\":\"virtio-net\",\"network\":\"lan0\"}").json().path("devid").asLong();
+        // B's address, but not as a configured target (another port): refused before any operation starts.
+        var notConfigured = a.post("/api/v1/containers/mig/devices/" + devid + "/migrate", "{\"to\":\"http://127.0.0.1:1\"}");
+        assertThat(notConfigured.status()).as(notConfigured.toString()).isEqualTo(422);
+        assertThat(notConfigured.problemType()).isEqualTo("unknown-target");
+        assertThat(notConfigured.json().path("detail").asString()).contains("configured: b, b-wrong-password");
+        // Credentials in the request are refused, even with a configured target: only the operator's count.
+        var withCredentials = a.post("/api/v1/containers/mig/devices/" + devid + "/migrate",
+                "{\"to\":\"b\",\"credentials\":{\"user\":\"admin\",\"password\":\"pw\"}}");
+        assertThat(withCredentials.problemType()).isEqualTo("invalid-parameter");
+        assertThat(withCredentials.json().path("field").asString()).isEqualTo("credentials");
+        // A configured target by its URL works as by its name (trailing slash aside).
+        var byUrl = a.post("/api/v1/containers/mig/devices/" + devid + "/migrate", "{\"to\":\"http://127.0.0.1:" + b.port() + "/\",\"container\":\"nope\"}");
+        assertThat(byUrl.status()).as(byUrl.toString()).isEqualTo(202);
+        assertThat(awaitEnd(a, byUrl.json().path("id").asString()).path("problem").path("targetProblem").path("type").asString())
+                .endsWith("/no-such-container");
+        assertThat(a.delete("/api/v1/containers/mig/devices/" + devid).status()).isEqualTo(204);
+    }
+
     private static String migrateTo(Api target, int driverTimeout) {
-        return "{\"to\":\"http://127.0.0.1:" + target.port() + "\",\"credentials\":{\"user\":\"admin\",\"password\":\"pw\"},"
-                + "\"driverTimeoutSeconds\":" + driverTimeout + "}";
+        return "{\"to\":\"b\",\"driverTimeoutSeconds\":" + driverTimeout + "}";
     }
 
     /** Follows a 202's operation to its end and returns its result, failing with its problem. */

@@ -67,7 +67,7 @@ public final class BusClient implements AutoCloseable {
         BusClient c = new BusClient(new FrameChannel(UnixConnection.connect(socket)), listener);
         c.reader.start();
         try {
-            Reply r = c.request(new Message.Hello(Wire.VERSION, Wire.VERSION, clientName));
+            Reply r = c.request(new Message.Hello(Wire.MIN_VERSION, Wire.VERSION, clientName));
             c.accepted = Codec.decodeHelloAccepted(r.payload());
             return c;
         } catch (ProtocolException e) {

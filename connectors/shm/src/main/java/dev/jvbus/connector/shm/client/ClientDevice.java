@@ -31,7 +31,11 @@ public final class ClientDevice implements AutoCloseable {
     private final BusClient bus;
     private final DevId devid;
     private final List<ClientQueue> queues = new ArrayList<>();
+    private final List<Region> regions = new ArrayList<>();
     private boolean closed;
+
+    /** Memory shared with the device, as DEVSHM gave it: shared again when the device moves to another bus. */
+    private record Region(int fd, long guestAddress, long size, long offset) { }
 
     ClientDevice(BusClient bus, DevId devid) {
         this.bus = bus;
@@ -105,6 +109,9 @@ public final class ClientDevice implements AutoCloseable {
     /** Shares {@code [offset, offset+size)} of the file behind {@code fd} with the device at {@code guestAddress}. */
     public void shareMemory(int fd, long guestAddress, long size, long offset) {
         bus.request(new Message.DevShm(devid, guestAddress, size, offset), fd);
+        synchronized (this) {
+            regions.add(new Region(fd, guestAddress, size, offset));
+        }
     }
 
     /** Creates a memfd of {@code size} bytes, shares it whole at {@code guestBase}, and returns it (the client owns it). */
@@ -166,6 +173,45 @@ public final class ClientDevice implements AutoCloseable {
             queues.addAll(made);
         }
         return made;
+    }
+
+    /**
+     * The same device, opened as {@code devidThere} on another bus ({@code there}) where it was restored
+     * after a move (MOVED): the memory shared here (every DEVSHM region, by the same fds, which the caller
+     * keeps open) and every queue's doorbells are handed over again, and nothing else. The features, the
+     * status and the rings' positions came with the device's state: nothing is negotiated or set up again,
+     * and the rings' users carry on meanwhile. The queues then belong to both handles until
+     * {@link #handOver()} is called on the one left behind (or on the new one, if the move is given up).
+     */
+    public ClientDevice reopenOn(BusClient there, DevId devidThere) {
+        List<Region> shared;
+        List<ClientQueue> qs;
+        synchronized (this) {
+            shared = List.copyOf(regions);
+            qs = List.copyOf(queues);
+        }
+        ClientDevice moved = there.open(devidThere);
+        for (Region r : shared) moved.shareMemory(r.fd(), r.guestAddress(), r.size(), r.offset());
+        for (ClientQueue q : qs) moved.setDoorbells(q.index(), q.kickFd(), q.callFd());
+        synchronized (moved) {
+            moved.queues.addAll(qs);
+        }
+        return moved;
+    }
+
+    /**
+     * Forgets this handle's queues and memory without closing them (another handle of the device owns
+     * them now, after a move) and marks it closed: nothing is sent to its bus.
+     */
+    public synchronized void handOver() {
+        queues.clear();
+        regions.clear();
+        closed = true;
+    }
+
+    /** The queues set up on this device (after a move, the same ones). */
+    public synchronized List<ClientQueue> queues() {
+        return List.copyOf(queues);
     }
 
     private synchronized void closeQueues() {

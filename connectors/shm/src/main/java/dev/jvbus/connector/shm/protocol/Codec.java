@@ -42,6 +42,7 @@ public final class Codec {
             case DEVADD -> new Message.DevAdd(b.devid(), b.string());
             case DEVDROP -> new Message.DevDrop(b.devid());
             case NEEDS_RESET -> new Message.NeedsReset(b.devid(), b.string());
+            case MOVED -> new Message.Moved(b.devid(), b.string(), b.string(), b.devid(), b.string());
         };
         b.end();
         return m;
@@ -62,6 +63,13 @@ public final class Codec {
             case Message.DevAdd a -> { body.putInt(a.devid().value()); putString(body, a.deviceType()); }
             case Message.DevDrop d -> body.putInt(d.devid().value());
             case Message.NeedsReset n -> { body.putInt(n.devid().value()); putString(body, n.reason()); }
+            case Message.Moved v -> {
+                body.putInt(v.devid().value());
+                putString(body, v.bus());
+                putString(body, v.container());
+                body.putInt(v.devidThere().value());
+                putString(body, v.socket());
+            }
         }
         body.flip();
         ByteBuffer frame = ByteBuffer.allocate(Wire.HEADER + body.remaining()).order(ByteOrder.LITTLE_ENDIAN);

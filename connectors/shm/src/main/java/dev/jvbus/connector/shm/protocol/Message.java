@@ -95,6 +95,21 @@ public sealed interface Message {
         @Override public MessageType type() { return MessageType.NEEDS_RESET; }
     }
 
+    /**
+     * Version 2: the device moves to another bus, where it waits restored and paused for this client
+     * to open it as {@code devidThere} on the socket {@code socket} (of container {@code container}
+     * there) and to share the same memory and doorbells again; {@code bus} names that bus (its API).
+     */
+    record Moved(DevId devid, String bus, String container, DevId devidThere, String socket) implements Event {
+        public Moved {
+            Objects.requireNonNull(bus);
+            Objects.requireNonNull(container);
+            Objects.requireNonNull(devidThere);
+            Objects.requireNonNull(socket);
+        }
+        @Override public MessageType type() { return MessageType.MOVED; }
+    }
+
     /** One ENUMERATE entry. */
     record DeviceEntry(DevId devid, String deviceType) { }
 

@@ -12,7 +12,9 @@ public enum MessageType {
     REPLY(0x80, 0),
     DEVADD(0xC0, 0),
     DEVDROP(0xC1, 0),
-    NEEDS_RESET(0xC2, 0);
+    NEEDS_RESET(0xC2, 0),
+    /** Version 2: the device moves to another bus (PROTOCOL.md, "Following a moved device"). */
+    MOVED(0xC3, 0);
 
     private final int code;
     private final int fds;

@@ -16,6 +16,7 @@ import dev.jvbus.core.bus.DeviceBusyException;
 import dev.jvbus.core.bus.DeviceException;
 import dev.jvbus.core.bus.DeviceObserver;
 import dev.jvbus.core.bus.NoSuchDeviceException;
+import dev.jvbus.core.bus.Relocation;
 import dev.jvbus.core.bus.SessionInfo;
 import dev.jvbus.core.bus.Subscription;
 import dev.jvbus.core.sys.Errno;
@@ -73,6 +74,7 @@ final class Session implements Runnable, DeviceObserver {
     // Guarded by this: the session thread changes them per request; bus threads on device removal.
     private final Map<DevId, OpenDevice> open = new TreeMap<>();
     private boolean greeted;
+    private volatile int version;   // agreed in HELLO: the highest both speak
     private String client = "?";
     private Subscription events;
     private boolean ended;
@@ -227,8 +229,9 @@ final class Session implements Runnable, DeviceObserver {
         if (greeted) throw new Refusal(ErrorCode.BAD_MESSAGE, "HELLO was already accepted on this connection");
         if (h.minVersion() > h.maxVersion())
             throw new Refusal(ErrorCode.BAD_MESSAGE, "HELLO version range " + h.minVersion() + ".." + h.maxVersion() + " is empty");
-        if (Wire.VERSION < h.minVersion() || Wire.VERSION > h.maxVersion())
-            throw new Refusal(ErrorCode.UNSUPPORTED_VERSION, "this bus speaks version " + Wire.VERSION
+        int agreed = Math.min(Wire.VERSION, h.maxVersion());
+        if (agreed < Math.max(Wire.MIN_VERSION, h.minVersion()))
+            throw new Refusal(ErrorCode.UNSUPPORTED_VERSION, "this bus speaks versions " + Wire.MIN_VERSION + ".." + Wire.VERSION
                     + "; the client offered " + h.minVersion() + ".." + h.maxVersion());
         try {
             // Platform, like the reader: it may sit in a native sendmsg to a slow client, which would pin a carrier.
@@ -239,11 +242,12 @@ final class Session implements Runnable, DeviceObserver {
                     + "); try HELLO again later");
         }
         greeted = true;
+        version = agreed;
         if (helloDeadline != null) helloDeadline.interrupt();
         client = h.client();
         events = container.subscribe(this::forward);
         LOG.fine(() -> name + ": HELLO from '" + client + "' (pid " + peer.pid() + ", uid " + peer.uid() + ")");
-        return Reply.ok(Codec.encodeHelloAccepted(new Message.HelloAccepted(Wire.VERSION, container.name())));
+        return Reply.ok(Codec.encodeHelloAccepted(new Message.HelloAccepted(agreed, container.name())));
     }
 
     private Reply enumerate() {
@@ -369,6 +373,14 @@ final class Session implements Runnable, DeviceObserver {
     @Override
     public void needsReset(DevId devid, String reason) {
         post(new Message.NeedsReset(devid, reason));
+    }
+
+    /** MOVED, to the holder only, and only to a client that speaks version 2 (a version 1 client would end on it). */
+    @Override
+    public boolean moved(DevId devid, Relocation to) {
+        if (version < 2) return false;
+        post(new Message.Moved(devid, to.bus(), to.container(), to.devid(), to.endpoint()));
+        return true;
     }
 
     /** Queues an event for the sender thread; never blocks the bus thread that raised it. */

@@ -35,7 +35,8 @@ class CodecTest {
                 Message.Reply.error(ErrorCode.NO_SUCH_DEVICE, "no such device 7"),
                 new Message.DevAdd(d, "venet"),
                 new Message.DevDrop(d),
-                new Message.NeedsReset(d, "queue 0: chain loops"))) {
+                new Message.NeedsReset(d, "queue 0: chain loops"),
+                new Message.Moved(d, "http://node-b:8080", "tenant-a", new DevId(7), "/run/jvbus/tenant-a.sock"))) {
             assertThat(roundTrip(m)).as(m.toString()).isEqualTo(m);
         }
     }

@@ -1,0 +1,181 @@
+package dev.jvbus.app.fleet;
+
+import dev.jvbus.core.sys.NetNamespace;
+import dev.jvbus.core.testing.TestNetns;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A two-host fleet on one machine, built from the kernel's own parts and torn down whole:
+ * <pre>
+ *  root namespace (the operator, the tests)      198.51.100.254 on veth jvf-XXXXXX
+ *        |  veth
+ *  host A (netns)  br0 198.51.100.1 [uplink, wire, jvb0]    bus A: API 198.51.100.1:8080, TAP jvb0 = its lan0
+ *        |  veth "wire" (the L2 segment between the hosts)
+ *  host B (netns)  br0 198.51.100.2 [wire, jvb0, peer0]  bus B: API 198.51.100.2:8080, TAP jvb0 = its lan0
+ *                                                        peer0: a TAP peer on the segment (the tests read it)
+ * </pre>
+ * Each bus is a process of its own in its host's namespace, with its own data and runtime
+ * directories; the APIs reach each other over the veths, each bus has the other as a configured
+ * migration target with a credential the other bus's operator gave it (user {@code migrator}), and a
+ * frame a device on either bus sends to its lan0 reaches the same L2 segment through that bus's TAP.
+ * Needs root, iproute2 and /dev/net/tun; {@link #create} says what is missing otherwise.
+ */
+public final class Fleet implements AutoCloseable {
+    static final String NET = "198.51.100.";   // TEST-NET-2: never a real network
+    /** Where, in the root namespace, bus A's second route to B ({@code B-via-operator}) points. */
+    static final int TAMPER_PORT = 18081;
+    private final PrintStream log;
+    private final TestNetns nsA, nsB;
+    private final String rootVeth;
+    public final BusNode a, b;
+    private final List<AutoCloseable> extras = new ArrayList<>();
+
+    private Fleet(Path dir, PrintStream log, TestNetns nsA, TestNetns nsB) {
+        this.log = log;
+        this.nsA = nsA;
+        this.nsB = nsB;
+        this.rootVeth = "jvf-" + UUID.randomUUID().toString().substring(0, 6);
+        String migratorA = "m-" + UUID.randomUUID(), migratorB = "m-" + UUID.randomUUID();
+        List<String> argsA = new ArrayList<>(node(migratorA, "B", NET + "2", migratorB));
+        // A second route from A to B, through the operator's namespace, where a test may stand in the middle (TamperingProxy).
+        argsA.addAll(List.of("--jvbus.migration.targets[1].name=B-via-operator",
+                "--jvbus.migration.targets[1].url=http://" + NET + "254:" + TAMPER_PORT,
+                "--jvbus.migration.targets[1].user=migrator", "--jvbus.migration.targets[1].password=" + migratorB));
+        this.a = new BusNode("A", nsA.name(), NET + "1", dir.resolve("a"), argsA, log);
+        this.b = new BusNode("B", nsB.name(), NET + "2", dir.resolve("b"), node(migratorB, "A", NET + "1", migratorA), log);
+    }
+
+    /** The user another bus logs in as ({@code migrator}, admin: a restore changes things), and this bus's target. */
+    private static List<String> node(String ownMigratorPassword, String other, String otherAddress, String otherMigratorPassword) {
+        return List.of("--jvbus.security.users[1].name=migrator", "--jvbus.security.users[1].password={noop}" + ownMigratorPassword,
+                "--jvbus.security.users[1].role=admin",
+                "--jvbus.migration.targets[0].name=" + other, "--jvbus.migration.targets[0].url=http://" + otherAddress + ":" + BusNode.PORT,
+                "--jvbus.migration.targets[0].user=migrator", "--jvbus.migration.targets[0].password=" + otherMigratorPassword);
+    }
+
+    /** The namespaces (or the reason they cannot be made); a test skips on {@link #assumeAvailable}. */
+    public record Hosts(TestNetns a, TestNetns b) implements AutoCloseable {
+        public void assumeAvailable() {
+            a.assumeAvailable();
+            b.assumeAvailable();
+        }
+
+        @Override public void close() {
+            a.close();
+            b.close();
+        }
+    }
+
+    public static Hosts hosts() {
+        return new Hosts(TestNetns.create(), TestNetns.create());
+    }
+
+    /** Builds the network, starts both buses, and joins each bus's lan0 to its host's bridge through a TAP. */
+    public static Fleet create(Hosts hosts, Path dir, PrintStream log) {
+        hosts.assumeAvailable();
+        Fleet f = new Fleet(dir, log, hosts.a(), hosts.b());
+        try {
+            f.network();
+            f.a.start();
+            f.b.start();
+            f.a.awaitServing();
+            f.b.awaitServing();
+            f.tapPort(f.a, f.nsA);
+            f.tapPort(f.b, f.nsB);
+            return f;
+        } catch (RuntimeException | Error e) {
+            f.close();
+            throw e;
+        }
+    }
+
+    private void network() {
+        log.println("[fleet] host A is network namespace " + nsA.name() + ", host B is " + nsB.name());
+        for (TestNetns ns : List.of(nsA, nsB)) {
+            // A fixed address: a bridge otherwise takes its lowest port's, which changes as ports come and go,
+            // and the other host's ARP entry would point at an address the bridge no longer answers to.
+            ip(ns, "link", "add", "br0", "address", ns == nsA ? "02:f1:ee:00:00:0a" : "02:f1:ee:00:00:0b", "type", "bridge");
+            ip(ns, "link", "set", "br0", "up");
+            // Quiet segment: no IPv6 autoconfiguration chatter among the frames the tests count.
+            run("ip", "netns", "exec", ns.name(), "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1");
+        }
+        run("ip", "link", "add", rootVeth, "type", "veth", "peer", "name", "uplink", "netns", nsA.name());
+        run("ip", "addr", "add", NET + "254/24", "dev", rootVeth);
+        run("ip", "link", "set", rootVeth, "up");
+        ip(nsA, "link", "set", "dev", "uplink", "master", "br0", "up");
+        ip(nsA, "link", "add", "wire", "type", "veth", "peer", "name", "wire", "netns", nsB.name());
+        ip(nsA, "link", "set", "wire", "master", "br0", "up");
+        ip(nsB, "link", "set", "wire", "master", "br0", "up");
+        ip(nsA, "addr", "add", NET + "1/24", "dev", "br0");
+        ip(nsB, "addr", "add", NET + "2/24", "dev", "br0");
+    }
+
+    /** A TAP port of the bus's lan0, made through its API in its host's namespace, joined to the host's bridge. */
+    private void tapPort(BusNode bus, TestNetns ns) {
+        log.println("[fleet] host " + bus.name() + ": POST " + bus.url() + "/api/v1/containers/" + BusNode.CONTAINER
+                + "/networks/lan0/ports {namespace: " + ns.name() + ", ifname: jvb0}");
+        var r = bus.api.post("/api/v1/containers/" + BusNode.CONTAINER + "/networks/lan0/ports",
+                "{\"namespace\":\"" + ns.name() + "\",\"ifname\":\"jvb0\"}");
+        if (r.status() != 201) throw new AssertionError("bus " + bus.name() + " refused its TAP port: " + r);
+        ip(ns, "link", "set", "jvb0", "master", "br0", "up");
+    }
+
+    /** A TAP peer on host B's side of the segment (in its bridge), for reading what reaches the segment. */
+    public TapPeer peerOnB(String ifname) {
+        TapPeer p = TapPeer.open(ifname, NetNamespace.named(nsB.name()));
+        extras.add(p);
+        ip(nsB, "link", "set", ifname, "master", "br0", "up");
+        log.println("[fleet] host B: TAP peer " + ifname + " joined to br0: it sees every frame on the segment");
+        return p;
+    }
+
+    private void ip(TestNetns ns, String... args) {
+        List<String> cmd = new ArrayList<>(List.of("ip", "-n", ns.name()));
+        cmd.addAll(List.of(args));
+        run(cmd.toArray(String[]::new));
+    }
+
+    private void run(String... cmd) {
+        log.println("[fleet] $ " + String.join(" ", cmd));
+        try {
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            p.getOutputStream().close();
+            if (!p.waitFor(20, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                throw new AssertionError(String.join(" ", cmd) + " timed out");
+            }
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (p.exitValue() != 0) throw new AssertionError(String.join(" ", cmd) + " failed (" + p.exitValue() + "): " + out);
+        } catch (IOException e) {
+            throw new AssertionError("cannot run " + cmd[0], e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    /** Stops both buses (as Ctrl-C would) and deletes both namespaces with everything in them. */
+    @Override
+    public void close() {
+        log.println("[fleet] tearing down: stopping both buses, deleting " + nsA.name() + " and " + nsB.name());
+        for (AutoCloseable c : extras) {
+            try {
+                c.close();
+            } catch (Exception ignored) {
+                // best effort
+            }
+        }
+        a.close();
+        b.close();
+        // Deleting host A's namespace takes the root veth's other end with it, and so the root veth.
+        nsA.close();
+        nsB.close();
+    }
+}
