@@ -5,8 +5,6 @@ import static dev.jvbus.shell.BusClient.seg;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import org.springframework.core.env.Environment;
-import org.springframework.shell.core.command.CommandContext;
 import org.springframework.shell.core.command.annotation.Command;
 import org.springframework.shell.core.command.annotation.Option;
 import org.springframework.stereotype.Component;
@@ -21,11 +19,9 @@ import tools.jackson.databind.node.ObjectNode;
 @Component
 class DeviceStateCommands {
     private final BusClient bus;
-    private final Environment env;
 
-    DeviceStateCommands(BusClient bus, Environment env) {
+    DeviceStateCommands(BusClient bus) {
         this.bus = bus;
-        this.env = env;
     }
 
     @Command(name = "device snapshot", description = "Save a device's state to a file (quiesced as briefly as it can, then resumed)",
@@ -90,28 +86,15 @@ class DeviceStateCommands {
 
     @Command(name = "device migrate", description = "Move a device to another bus through its API (undone if the target fails)",
             group = "Save and restore", completionProvider = "busCompletions")
-    String migrate(CommandContext ctx,
-                   @Option(longName = "container", shortName = 'c', required = true, description = "the container") String container,
+    String migrate(@Option(longName = "container", shortName = 'c', required = true, description = "the container") String container,
                    @Option(longName = "devid", shortName = 'd', required = true, description = "the device") long devid,
-                   @Option(longName = "to", required = true, description = "the other bus's URL (http://host:8080)") String to,
+                   @Option(longName = "to", required = true, description = "a migration target this bus's operator configured: "
+                           + "its name or its URL (jvbus.migration.targets; the bus logs in there with the credential configured for it)") String to,
                    @Option(longName = "target-container", description = "the container there (default: the same name)") String targetContainer,
-                   @Option(longName = "target-user", description = "user there (password from JVBUS_TARGET_PASSWORD or the terminal); "
-                           + "default: this connection's credentials, or JVBUS_TARGET_TOKEN") String targetUser,
                    @Option(longName = "driver-timeout", description = "seconds to wait for the driver there (default 60)") Integer timeout,
                    @Option(longName = "detach", description = "print the operation and return") boolean detach) {
-        Credentials creds = targetCredentials(ctx, targetUser);
-        JsonNode op = bus.post(DeviceCommands.devices(container) + "/" + devid + "/migrate",
-                new MigrateRequest(to, creds, targetContainer, timeout));
+        JsonNode op = bus.post(DeviceCommands.devices(container) + "/" + devid + "/migrate", new MigrateRequest(to, targetContainer, timeout));
         return follow(op, detach, "device " + container + "/" + devid + " migrated to " + to);
-    }
-
-    private Credentials targetCredentials(CommandContext ctx, String targetUser) {
-        if (targetUser != null)
-            return new Credentials(targetUser, Secrets.password(ctx, env, "JVBUS_TARGET_PASSWORD", "password for " + targetUser + " at the target: "), null);
-        String token = env.getProperty("JVBUS_TARGET_TOKEN");
-        if (token != null && !token.isBlank()) return new Credentials(null, null, token);
-        Connection c = bus.connection();
-        return c.token() != null ? new Credentials(null, null, c.token()) : new Credentials(c.user(), c.password(), null);
     }
 
     private String follow(JsonNode op, boolean detach, String success) {
@@ -143,13 +126,6 @@ class DeviceStateCommands {
     record SnapshotRequest(Boolean stayPaused) { }
 
     @com.fasterxml.jackson.annotation.JsonInclude(com.fasterxml.jackson.annotation.JsonInclude.Include.NON_NULL)
-    record MigrateRequest(String to, Credentials credentials, String container, Integer driverTimeoutSeconds) { }
+    record MigrateRequest(String to, String container, Integer driverTimeoutSeconds) { }
 
-    @com.fasterxml.jackson.annotation.JsonInclude(com.fasterxml.jackson.annotation.JsonInclude.Include.NON_NULL)
-    record Credentials(String user, String password, String token) {
-        @Override
-        public String toString() {
-            return "Credentials[" + (token != null ? "bearer token" : "user " + user) + "]";
-        }
-    }
 }

@@ -54,8 +54,14 @@ final class AppUnderTest {
         try {
             Path dir = Files.createTempDirectory("jvbus-shell-test");
             Path log = dir.resolve("app.log");
+            int port = freePort();
             List<String> cmd = new ArrayList<>(List.of(java(), "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-jar", jar.toString(),
-                    "--server.port=0",
+                    "--server.port=" + port,
+                    // Migration targets come from configuration only: this bus itself, and one that accepts and never answers.
+                    "--jvbus.migration.targets[0].name=self", "--jvbus.migration.targets[0].url=http://127.0.0.1:" + port,
+                    "--jvbus.migration.targets[0].user=" + ADMIN, "--jvbus.migration.targets[0].password=" + ADMIN_PASSWORD,
+                    "--jvbus.migration.targets[1].name=hung", "--jvbus.migration.targets[1].url=http://127.0.0.1:" + HungTarget.PORT,
+                    "--jvbus.migration.targets[1].user=nobody", "--jvbus.migration.targets[1].password=never-asked",
                     "--jvbus.data-dir=" + dir.resolve("data"), "--jvbus.runtime-dir=" + dir.resolve("run"),
                     "--jvbus.default.container=default",
                     "--jvbus.security.users[0].name=" + ADMIN, "--jvbus.security.users[0].password={noop}" + ADMIN_PASSWORD,
@@ -79,6 +85,35 @@ final class AppUnderTest {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException(e);
+        }
+    }
+
+    /** A port free now (the app binds it a moment later; another process taking it meanwhile fails the start, loudly). */
+    private static int freePort() throws IOException {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
+    }
+
+    /** A migration target that accepts connections and never answers: for following and cancelling a stuck migration. */
+    static final class HungTarget {
+        static final int PORT;
+        static final List<java.net.Socket> HELD = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+        static {
+            try {
+                java.net.ServerSocket server = new java.net.ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress());
+                PORT = server.getLocalPort();
+                Thread.ofVirtual().start(() -> {
+                    try {
+                        while (true) HELD.add(server.accept());   // accepted, never answered
+                    } catch (IOException closed) {
+                        // the test JVM is ending
+                    }
+                });
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
         }
     }
 
