@@ -5,7 +5,7 @@ import com.sun.jna.Native;
 /** Turns a failed C call into an exception that names the call and the errno. */
 public final class Errno {
     public static final int ENOENT = 2, EINTR = 4, EBADF = 9, EAGAIN = 11, EINVAL = 22, EPIPE = 32;
-    public static final int EPERM = 1, EIO = 5, EACCES = 13, EBUSY = 16, ENODEV = 19, EFAULT = 14;
+    public static final int EPERM = 1, EIO = 5, EACCES = 13, EBUSY = 16, ENODEV = 19, EFAULT = 14, ENOBUFS = 105;
     public static final int ENOMEM = 12, ENFILE = 23, EMFILE = 24, ENOSYS = 38, EOPNOTSUPP = 95;
     public static final int ECONNABORTED = 103, ECONNRESET = 104, ENOTCONN = 107, ECONNREFUSED = 111;
 

@@ -69,6 +69,13 @@ public final class TapPort implements NetPort, AutoCloseable {
     // Inside deliver only (serialised by the switch port).
     private long toKernelFrames, toKernelBytes, wouldBlock, linkDown, writeErrors;
 
+    /**
+     * Fault injection for tests (package-private; nothing else sets it): the errno the next write to the TAP
+     * fails with instead of reaching the kernel, or 0 to write. The kernel gives EIO for itself (link down);
+     * EAGAIN and ENOBUFS, which a loaded kernel gives, cannot be had on demand.
+     */
+    volatile java.util.function.IntSupplier writeFault = () -> 0;
+
     private TapPort(L2Switch sw, TapDevice tap) {
         this.tap = tap;
         this.name = "tap:" + tap.name();
@@ -127,7 +134,10 @@ public final class TapPort implements NetPort, AutoCloseable {
         if (readerFailed || closed.get()) return DropReason.PORT_DOWN;
         if (length > MAX_FRAME) return DropReason.TOO_BIG;
         int n;
-        if (frame.isNative()) {
+        int injected = writeFault.getAsInt();
+        if (injected != 0) {
+            n = -injected;
+        } else if (frame.isNative()) {
             n = tap.write(txHeader, 0, frame, offset, length);
         } else {
             MemorySegment.copy(frame, offset, txBuffer, VNET, length);   // header bytes stay zero

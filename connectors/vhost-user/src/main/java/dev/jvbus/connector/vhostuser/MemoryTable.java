@@ -30,7 +30,9 @@ import java.util.List;
  * into an {@link InternalError} on the accessing thread. On a device's own queue worker that
  * becomes a fault of that device only (the worker reports any Error as a queue fault, the device
  * goes NEEDS_RESET); on the session thread it ends that session. A frame delivered into this
- * device's rx ring by another device's worker (the switch) would fault the sending device instead.
+ * device's rx ring by another device's worker (the switch) faults on the sender's thread, and the
+ * receiving device reports it as its own ({@code MappedMemoryFault}): it needs a reset, the sender goes on
+ * (TruncatedFrontEndMemoryTest).
  */
 final class MemoryTable implements AutoCloseable {
     /** One mapped region: the window {@code [mmapOffset, +size)} of the front-end's file. */

@@ -48,9 +48,14 @@ final class StreamGuest implements AutoCloseable {
     private Thread thread;
 
     StreamGuest(String name, long mac) {
+        this(name, mac, Memfd.create(name, MEM));
+    }
+
+    /** Over memory the test made (a front-end's unsealed file, say); this guest closes it. */
+    StreamGuest(String name, long mac, Memfd mem) {
         this.name = name;
         this.mac = mac;
-        this.mem = Memfd.create(name, MEM);
+        this.mem = mem;
         this.memory = GuestMemory.of(new MemoryRegion(0, MEM, mem.segment()));
         for (int s = 0; s < QSIZE; s++) { freeTx.add(s); freeRx.add(s); }
     }

@@ -7,6 +7,7 @@ import dev.jvbus.core.spi.DeviceFault;
 import dev.jvbus.core.spi.DeviceFunction;
 import dev.jvbus.core.spi.QueueBinding;
 import dev.jvbus.core.spi.QueueSet;
+import dev.jvbus.core.memory.MappedMemoryFault;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.QueueCounters;
 import dev.jvbus.core.ring.QueueWorker;
@@ -431,6 +432,13 @@ public final class VenetFunction implements DeviceFunction, NetPort {
             rxBroken = true;
             rxDropsRingFault++;
             run.needsReset(f.getMessage());   // never blocks: we hold the port's lock
+            return DropReason.RING_FAULT;
+        } catch (InternalError e) {
+            // SIGBUS on this device's rx memory, on the sender's thread: this device's fault, not the sender's.
+            if (!MappedMemoryFault.is(e)) throw e;
+            rxBroken = true;
+            rxDropsRingFault++;
+            run.needsReset(name + ": rx: " + MappedMemoryFault.describe(e));
             return DropReason.RING_FAULT;
         } finally {
             rxGate.leave();

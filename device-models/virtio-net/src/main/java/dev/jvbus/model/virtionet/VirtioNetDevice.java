@@ -10,6 +10,7 @@ import dev.jvbus.core.spi.DeviceFault;
 import dev.jvbus.core.spi.DeviceFunction;
 import dev.jvbus.core.spi.QueueBinding;
 import dev.jvbus.core.spi.QueueSet;
+import dev.jvbus.core.memory.MappedMemoryFault;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.QueueService;
 import dev.jvbus.core.ring.QueueWorker;
@@ -498,6 +499,10 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             rxBroken = true;
             report(f.getMessage());
             return drop(DropReason.RING_FAULT);
+        } catch (InternalError e) {
+            // SIGBUS on this device's rx memory, on the sender's thread: this device's fault, not the sender's.
+            if (!MappedMemoryFault.is(e)) throw e;
+            return brokenRx("rx: " + MappedMemoryFault.describe(e));
         }
     }
 

@@ -1,0 +1,69 @@
+package dev.jvbus.connector.vhostuser;
+
+import static dev.jvbus.connector.vhostuser.StreamGuest.MEM;
+import static dev.jvbus.connector.vhostuser.StreamGuest.RX_BUFFERS;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.sys.HostileFds;
+import dev.jvbus.core.sys.MappingRule;
+import dev.jvbus.core.sys.Memfd;
+import dev.jvbus.core.sys.OwnedFd;
+import dev.jvbus.net.DropReason;
+import dev.jvbus.net.Networks;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Fault injection (issue 10): a front-end truncates its guest-memory file under the device (QEMU's and
+ * DPDK's files are not sealed, MemoryTable). The next write into a page past the new end raises SIGBUS,
+ * which the JVM turns into an InternalError on the writing thread. Here that thread is the sender's: device
+ * B's tx worker, delivering B's frame through the switch into A's rx buffers. The fault is A's and only
+ * A's: A needs a reset (its reason says its memory faulted), B goes on sending, its frames to A dropped and
+ * counted, never reset itself.
+ */
+class TruncatedFrontEndMemoryTest extends TwoDeviceStream {
+    private OwnedFd frontEndsFile;
+
+    /** The front-end's file: an unsealed memfd it keeps its own fd of, mapped as guest A's memory too. */
+    @Override
+    Memfd guestAMemory() {
+        frontEndsFile = HostileFds.memfd("front-end", MEM, 0);
+        return Memfd.adopt(OwnedFd.duplicate(frontEndsFile.number()), 0, MEM, MappingRule.SHARED_FILE);
+    }
+
+    /** Frames the switch could not hand to device {@code d}, for {@code reason}. */
+    private long dropsAt(Device d, DropReason reason) {
+        return Networks.of(container).getOrCreate("default").stats().stream()
+                .filter(p -> p.port().startsWith(container.name() + "/" + d.devid().unsigned() + ":"))
+                .mapToLong(p -> p.drops().getOrDefault(reason, 0L)).sum();
+    }
+
+    @AfterEach
+    void closeFile() {
+        if (frontEndsFile != null) frontEndsFile.close();
+    }
+
+    @Test
+    void aFrontEndThatTruncatesItsMemoryFaultsItsOwnDeviceOnlyAndTheSenderGoesOn() throws Exception {
+        guestB.sendLimit = Integer.MAX_VALUE;
+        await(() -> guestA.received >= 500, "B's frames stream into A");
+        guestA.stopAndJoin();                                  // the guest stops touching its memory
+        long sentBefore = guestB.sent;
+        assertThat(HostileFds.truncate(frontEndsFile.number(), RX_BUFFERS)).as("the front-end cuts its rx buffers off").isZero();
+
+        await(() -> a.needsResetReason().isPresent(), "A needs a reset");
+        assertThat(a.needsResetReason().get()).contains("memory faulted");
+        assertThat(dropsAt(a, DropReason.RING_FAULT)).as("the delivery that faulted, counted at A's port").isEqualTo(1);
+        // B goes on: its window follows what A received, so open it by 64 as if A had taken them; B sends them,
+        // the switch drops each at A's port (A is down until its driver resets it), and each completes on B's side.
+        long downBefore = dropsAt(a, DropReason.PORT_DOWN);
+        guestA.received += 64;
+        await(() -> guestB.sent >= sentBefore + 64 && guestB.txq.outstanding() == 0, "B's 64 further frames complete");
+        assertThat(dropsAt(a, DropReason.PORT_DOWN) - downBefore).as("B's frames dropped at A's port, counted")
+                .isGreaterThanOrEqualTo(64);
+        assertThat(b.needsResetReason()).as("the sender is not blamed for the receiver's memory").isEmpty();
+        assertThat(b.status().isLive()).isTrue();
+        assertThat(guestB.failure).isNull();
+    }
+}
