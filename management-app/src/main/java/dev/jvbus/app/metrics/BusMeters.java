@@ -72,8 +72,17 @@ public class BusMeters {
                 Gauge.builder(DEVICES, bus, b -> devices(b, type, status)).tags("type", type, "status", status)
                         .description("Devices on the bus by type and status (reset, negotiating, running = DRIVER_OK, needs-reset, failed)")
                         .register(registry);
+        // At 0 from the start, so the first hotplug of a type is an increase Prometheus sees (the annotations).
+        for (String type : bus.models().types())
+            for (String change : List.of("added", "removed")) deviceChanges(type, change);
         hotplug = Timer.builder(HOTPLUG).description("Hotplug latency: from the request to the device on the bus")
                 .publishPercentileHistogram(false).register(registry);
+    }
+
+    private Counter deviceChanges(String type, String change) {
+        return Counter.builder(DEVICE_CHANGES).tags("type", type, "change", change)
+                .description("Devices hotplugged (added) and hot-removed (removed), by type; the dashboard's hotplug annotations")
+                .register(registry);
     }
 
     private static long devices(Bus b, String type, String status) {
@@ -102,11 +111,8 @@ public class BusMeters {
         Map<String, Object> d = e.details();
         if (!e.kind().startsWith("session-") && !e.kind().startsWith("operation-")) reconcile();
         switch (e.kind()) {
-            case "device-added", "device-removed" -> Counter.builder(DEVICE_CHANGES)
-                    .tags("container", String.valueOf(d.get("container")), "type", String.valueOf(d.get("type")),
-                            "change", e.kind().equals("device-added") ? "added" : "removed")
-                    .description("Devices hotplugged (added) and hot-removed (removed); the dashboard's hotplug annotations")
-                    .register(registry).increment();
+            case "device-added", "device-removed" ->
+                    deviceChanges(String.valueOf(d.get("type")), e.kind().equals("device-added") ? "added" : "removed").increment();
             case "operation-succeeded", "operation-failed", "operation-cancelled" -> {
                 String kind = String.valueOf(d.get("kind"));
                 Counter.builder(OPERATIONS).tags("kind", kind, "outcome", e.kind().substring("operation-".length()))
