@@ -46,6 +46,10 @@ import java.util.function.ToIntFunction;
  */
 public final class MetricsCostBench {
     static final int BATCH = 64;
+    static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
+
+    /** Messages per second of wall-clock time and per second of the ring thread's CPU time. */
+    record Rate(double wall, double cpu) { }
     static final int QUEUE = 256;
 
     private MetricsCostBench() { }
@@ -68,16 +72,16 @@ public final class MetricsCostBench {
         }
         long roundNanos = (long) (roundSeconds * 1e9);
         System.out.printf(Locale.ROOT, "metrics cost: %d rounds of %.1f s per mode, %d queues' meters, scraped every 1 s%n", rounds, roundSeconds, queues);
-        System.out.printf(Locale.ROOT, "%6s %12s %12s %8s %8s %8s %8s %8s  %s%n", "size", "without M/s", "with M/s",
-                "ratio", "min", "q1", "q3", "max", "cost (1 - median ratio)");
+        System.out.printf(Locale.ROOT, "%6s %-5s %12s %12s %8s %8s %8s %8s %8s  %s%n", "size", "clock", "without M/s", "with M/s",
+                "ratio", "min", "q1", "q3", "max", "cost (1 - median of with/without per round)");
         for (int size : sizes) {
             Ring ring = new Ring(size);
             ring.run(TimeUnit.SECONDS.toNanos(2));   // warm-up: JIT the loop before any round
             try (Metrics warm = new Metrics(ring, queues)) {
                 ring.run(TimeUnit.SECONDS.toNanos(1));
             }
-            double[] ratios = new double[rounds];
-            double[] without = new double[rounds], with = new double[rounds];
+            Rate[] without = new Rate[rounds], with = new Rate[rounds];
+            long scrapes = 0, scrapeCpu = 0;
             for (int r = 0; r < rounds; r++) {
                 boolean metricsFirst = (r & 1) == 1;
                 for (int leg = 0; leg < 2; leg++) {
@@ -85,21 +89,36 @@ public final class MetricsCostBench {
                     if (on) {
                         try (Metrics m = new Metrics(ring, queues)) {
                             with[r] = ring.run(roundNanos);
-                            m.checkScraped();
+                            m.stop();
+                            scrapes += m.scrapes;
+                            scrapeCpu += m.cpuNanos;
                         }
                     } else {
                         without[r] = ring.run(roundNanos);
                     }
                 }
-                ratios[r] = with[r] / without[r];
             }
-            double[] sorted = ratios.clone();
-            Arrays.sort(sorted);
-            double median = quantile(sorted, 0.5);
-            System.out.printf(Locale.ROOT, "%5dB %12.2f %12.2f %8.4f %8.4f %8.4f %8.4f %8.4f  %+.2f%%%n", size,
-                    median(without) / 1e6, median(with) / 1e6, median, sorted[0], quantile(sorted, 0.25), quantile(sorted, 0.75),
-                    sorted[sorted.length - 1], (1 - median) * 100);
+            print(size, "wall", without, with, Rate::wall);
+            print(size, "cpu", without, with, Rate::cpu);
+            System.out.printf(Locale.ROOT, "%5dB scrape: %d scrapes of %d queues' meters, %.2f ms CPU each (%.2f%% of one core at one a second)%n",
+                    size, scrapes, queues, scrapeCpu / 1e6 / scrapes, scrapeCpu / 1e7 / scrapes);
         }
+    }
+
+    private static void print(int size, String clock, Rate[] without, Rate[] with, java.util.function.ToDoubleFunction<Rate> f) {
+        int rounds = without.length;
+        double[] ratios = new double[rounds], off = new double[rounds], on = new double[rounds];
+        for (int r = 0; r < rounds; r++) {
+            off[r] = f.applyAsDouble(without[r]);
+            on[r] = f.applyAsDouble(with[r]);
+            ratios[r] = on[r] / off[r];
+        }
+        double[] sorted = ratios.clone();
+        Arrays.sort(sorted);
+        double median = quantile(sorted, 0.5);
+        System.out.printf(Locale.ROOT, "%5dB %-5s %12.2f %12.2f %8.4f %8.4f %8.4f %8.4f %8.4f  %+.2f%%%n", size, clock,
+                median(off) / 1e6, median(on) / 1e6, median, sorted[0], quantile(sorted, 0.25), quantile(sorted, 0.75),
+                sorted[rounds - 1], (1 - median) * 100);
     }
 
     static double median(double[] v) {
@@ -146,16 +165,20 @@ public final class MetricsCostBench {
             return (v + 63) & -64L;
         }
 
-        /** Messages per second through the ring for {@code nanos}. */
-        double run(long nanos) throws QueueFault {
-            long n = 0, t0 = System.nanoTime(), end = t0 + nanos, now;
+        /**
+         * Runs the ring for {@code nanos} of wall-clock time: messages per second of wall-clock time, and per
+         * second of this thread's CPU time (what the data path itself spent, whatever else the machine ran).
+         */
+        Rate run(long nanos) throws QueueFault {
+            long n = 0, t0 = System.nanoTime(), c0 = THREADS.getCurrentThreadCpuTime(), end = t0 + nanos, now;
             do {
                 for (int k = 0; k < 16; k++) {
                     batch();
                     n += BATCH;
                 }
             } while ((now = System.nanoTime()) < end);
-            return n * 1e9 / (now - t0);
+            long cpu = THREADS.getCurrentThreadCpuTime() - c0;
+            return new Rate(n * 1e9 / (now - t0), n * 1e9 / cpu);
         }
 
         private void batch() throws QueueFault {
@@ -182,7 +205,7 @@ public final class MetricsCostBench {
         final List<QueueCounters> idle = new ArrayList<>();
         final Thread scraper;
         volatile boolean stop;
-        volatile long scrapes, bytes;
+        volatile long scrapes, bytes, cpuNanos;
 
         Metrics(Ring ring, int queues) {
             register(ring.counters, 0);
@@ -194,7 +217,9 @@ public final class MetricsCostBench {
             scraper = Thread.ofPlatform().daemon().name("scraper").start(() -> {
                 long next = System.nanoTime();
                 while (!stop) {
+                    long c0 = THREADS.getCurrentThreadCpuTime();
                     bytes += registry.scrape().length();
+                    cpuNanos += THREADS.getCurrentThreadCpuTime() - c0;
                     scrapes++;
                     next += TimeUnit.SECONDS.toNanos(1);
                     for (long wait; !stop && (wait = next - System.nanoTime()) > 0; ) java.util.concurrent.locks.LockSupport.parkNanos(Math.min(wait, 50_000_000));
@@ -223,7 +248,10 @@ public final class MetricsCostBench {
                     .strongReference(true).register(registry);
         }
 
-        void checkScraped() {
+        /** Stops the scraper (after its scrape in progress). */
+        void stop() throws InterruptedException {
+            stop = true;
+            scraper.join();
             if (scrapes == 0) throw new IllegalStateException("the scraper never ran");
         }
 

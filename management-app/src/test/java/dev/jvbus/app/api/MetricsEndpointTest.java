@@ -142,9 +142,12 @@ class MetricsEndpointTest extends ApiTestBase {
                     .as("every rx buffer posted, none taken").isEqualTo(NetClient.QUEUE);
             assertThat(value(s, "jvbus_exposure_sessions_total", in, "event=\"opened\"", "kind=\"shm\"")).isEqualTo(1);
             assertThat(value(s, "jvbus_exposure_sessions_live", in, "kind=\"shm\"")).isEqualTo(1);
+            assertThat(value(s, "jvbus_exposure_mapped_bytes", in, "kind=\"shm\"")).as("the client's one memfd region").isEqualTo(1 << 20);
+            assertThat(value(s, "jvbus_exposure_refused_total", in, "reason=\"limit\"")).isZero();
         }
         await(() -> value(scrape(), "jvbus_exposure_sessions_total", in, "event=\"closed\"") == 1, "the session's end is counted");
         String after = scrape();
+        assertThat(value(after, "jvbus_exposure_mapped_bytes", in, "kind=\"shm\"")).as("unmapped with the session").isZero();
         assertThat(value(after, "jvbus_port_frames_total", in, port, "direction=\"in\"")).as("the port outlives its driver's reset").isEqualTo(frames);
         assertThat(has(after, "jvbus_queue_buffers_total", in, "devid=\"" + devid + "\"")).isTrue();
         assertThat(admin().delete("/api/v1/containers/ported/devices/" + devid).status()).isEqualTo(204);
