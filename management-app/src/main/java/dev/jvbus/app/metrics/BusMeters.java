@@ -24,6 +24,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import org.springframework.boot.context.event.ApplicationReadyEvent;
 import org.springframework.context.event.EventListener;
 import org.springframework.stereotype.Component;
@@ -45,6 +47,7 @@ import tools.jackson.databind.JsonNode;
  */
 @Component
 public class BusMeters {
+    private static final Logger LOG = Logger.getLogger(BusMeters.class.getName());
     static final String CONTAINERS = "jvbus.containers";
     static final String DEVICES = "jvbus.devices";
     static final String MACS = "jvbus.network.macs";
@@ -105,9 +108,20 @@ public class BusMeters {
         reconcile();
     }
 
-    /** Every change on the bus: meters follow the topology, and the bus-wide counts go up. */
+    /**
+     * Every change on the bus: meters follow the topology, and the bus-wide counts go up. It runs on the
+     * thread that made the change, so whatever goes wrong here is logged, never thrown back at the change.
+     */
     @EventListener
     void on(BusEvent e) {
+        try {
+            count(e);
+        } catch (RuntimeException ex) {
+            LOG.log(Level.WARNING, "metrics: could not follow " + e.kind() + " " + e.subject(), ex);
+        }
+    }
+
+    private void count(BusEvent e) {
         Map<String, Object> d = e.details();
         if (!e.kind().startsWith("session-") && !e.kind().startsWith("operation-")) reconcile();
         switch (e.kind()) {

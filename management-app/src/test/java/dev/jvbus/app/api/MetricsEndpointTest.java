@@ -156,6 +156,23 @@ class MetricsEndpointTest extends ApiTestBase {
     }
 
     @Test
+    void aRingFaultIsCountedByItsReasonOnItsQueueFromTheFirstOneOn() throws Exception {
+        long devid = hotplug("faulty");
+        Api.Reply exposed = admin().post("/api/v1/exposures", "{\"kind\":\"shm\",\"container\":\"faulty\"}");
+        assertThat(exposed.status()).as(exposed.toString()).isEqualTo(201);
+        String in = "container=\"faulty\"", dev = "devid=\"" + devid + "\"";
+        try (NetClient client = NetClient.open(Path.of(exposed.json().path("path").asString()), devid)) {
+            assertThat(has(scrape(), "jvbus_queue_faults_total", in, dev)).as("no fault yet: no series of any reason").isFalse();
+            client.sendWritableTx();   // virtio-net's tx rule broken: the device goes NEEDS_RESET
+            await(() -> value(scrape(), "jvbus_queue_faults_total", in, dev, "queue=\"tx0\"", "reason=\"bad_descriptor\"") == 1,
+                    "the fault is counted under its reason");
+            String s = scrape();
+            assertThat(has(s, "jvbus_queue_faults_total", in, dev, "queue=\"rx0\"")).isFalse();
+            assertThat(value(s, "jvbus_devices", "type=\"virtio-net\"", "status=\"needs-reset\"")).isGreaterThanOrEqualTo(1);
+        }
+    }
+
+    @Test
     void everyJvbusMetricHasHelpTextAndNoLabelCarriesAMac() {
         String s = scrape();
         Pattern mac = Pattern.compile("([0-9a-f]{2}:){5}[0-9a-f]{2}", Pattern.CASE_INSENSITIVE);
