@@ -23,6 +23,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -64,6 +65,9 @@ public class BusMeters {
     /** Meters by what they read, by identity: a device restored under the same devid is a new owner. */
     private final Map<Object, Object> owned = new IdentityHashMap<>();   // guarded by this
     private final Timer hotplug;
+    /** Walks of the bus begun, and the latest one applied (guarded by this): an older view never undoes a newer one. */
+    private final AtomicLong walks = new AtomicLong();
+    private long applied;
 
     public BusMeters(MeterRegistry registry, Bus bus, Operations operations) {
         this.registry = registry;
@@ -185,6 +189,7 @@ public class BusMeters {
      * lock), and the lock is held only to change the registry.
      */
     public void reconcile() {
+        long ticket = walks.incrementAndGet();
         Map<Object, Supplier<Object>> live = new IdentityHashMap<>();
         for (Container c : bus.containers()) {
             for (Device d : c.devices()) {
@@ -207,6 +212,8 @@ public class BusMeters {
             }
         }
         synchronized (this) {
+            if (ticket < applied) return;   // a walk that began later has been applied: this one's view is older
+            applied = ticket;
             owned.entrySet().removeIf(e -> {
                 if (live.containsKey(e.getKey())) return false;
                 switch (e.getValue()) {
