@@ -222,7 +222,9 @@ public final class MetricsCostBench {
                     cpuNanos += THREADS.getCurrentThreadCpuTime() - c0;
                     scrapes++;
                     next += TimeUnit.SECONDS.toNanos(1);
-                    for (long wait; !stop && (wait = next - System.nanoTime()) > 0; ) java.util.concurrent.locks.LockSupport.parkNanos(Math.min(wait, 50_000_000));
+                    // One wake-up a second, as Prometheus's request wakes one server thread a second: on a crowded
+                    // machine every wake-up of a sibling can cost the ring thread its turn on the core. stop() unparks.
+                    for (long wait; !stop && (wait = next - System.nanoTime()) > 0; ) java.util.concurrent.locks.LockSupport.parkNanos(wait);
                 }
             });
         }
@@ -251,6 +253,7 @@ public final class MetricsCostBench {
         /** Stops the scraper (after its scrape in progress). */
         void stop() throws InterruptedException {
             stop = true;
+            java.util.concurrent.locks.LockSupport.unpark(scraper);
             scraper.join();
             if (scrapes == 0) throw new IllegalStateException("the scraper never ran");
         }
@@ -258,6 +261,7 @@ public final class MetricsCostBench {
         @Override
         public void close() throws InterruptedException {
             stop = true;
+            java.util.concurrent.locks.LockSupport.unpark(scraper);
             scraper.join();
             registry.close();
         }
