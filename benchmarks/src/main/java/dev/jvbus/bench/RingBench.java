@@ -30,6 +30,7 @@ import java.util.Map;
  * <p>Load "burn" runs the same cases while a third JVM spins on one core ({@link Burner}).
  *
  * <pre>
+ * ./jvbus bench --metrics [--rounds 12] [--round-seconds 2] [--sizes 16,1500] [--queues 64]   (MetricsCostBench)
  * ./jvbus bench [--quick] [--csv[=FILE]] [--pin] [--forks 2] [--transports pipe,pipe-nio,socket,agrona,split,ioq]
  *               [--sizes 16,1500] [--modes block,spin,backoff,adaptive] [--load none|burn|both]
  *               [--runs 5] [--max-others 25] [--run-seconds 0.5] [--warmup-seconds 1.5] [--ring-bytes 262144]
@@ -56,6 +57,7 @@ public final class RingBench {
             switch (args[0]) {
                 case "--child" -> { Child.main(Arrays.copyOfRange(args, 1, args.length)); return; }
                 case "--burn" -> { Burner.main(); return; }
+                case "--metrics" -> { MetricsCostBench.main(Arrays.copyOfRange(args, 1, args.length)); return; }
                 default -> { }
             }
         }

@@ -29,6 +29,19 @@ public interface Exposure extends AutoCloseable {
         return info().state();
     }
 
+    /**
+     * Peers turned away for {@code reason} since the exposure opened. Counted by the connector's one
+     * accepting (or connecting) thread as a plain field; read racily by metrics. By default none.
+     */
+    default long refused(SessionRefusal reason) {
+        return 0;
+    }
+
+    /** Bytes of its peers' memory the exposure's live sessions have mapped now (for metrics). By default 0. */
+    default long mappedBytes() {
+        return 0;
+    }
+
     /** Ends every session, removes the socket and leaves the registry. Idempotent; never throws. */
     @Override
     void close();

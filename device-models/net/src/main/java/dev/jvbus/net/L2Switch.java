@@ -129,6 +129,11 @@ public final class L2Switch {
         return List.of(ports);
     }
 
+    /** How many MACs the switch has learned (at most {@link #MAX_MACS}); for metrics, nothing allocated. */
+    public int macCount() {
+        return macs.size();
+    }
+
     /** Learned MAC to port name, for operators. */
     public Map<String, String> macTable() {
         Map<String, String> m = new LinkedHashMap<>();

@@ -182,6 +182,26 @@ public final class SwitchPort {
         return true;
     }
 
+    // ---- one counter each, for metrics read at scrape time (racy plain reads, each exact; nothing allocated) ----
+
+    /** Frames this port sent into the switch (PortStats' rx). */
+    public long framesIn() { return rxFrames; }
+
+    /** Bytes of the frames this port sent into the switch. */
+    public long bytesIn() { return rxBytes; }
+
+    /** Frames the switch delivered to this port (PortStats' tx). */
+    public long framesOut() { return txFrames; }
+
+    /** Bytes of the frames the switch delivered to this port. */
+    public long bytesOut() { return txBytes; }
+
+    /** Frames dropped at this port for {@code reason}, as {@link PortStats#dropped(DropReason)} counts them. */
+    public long dropped(DropReason reason) {
+        long n = drops[reason.ordinal()];
+        return reason == DropReason.PORT_STALLED ? n + stalledDrops : n;
+    }
+
     /** A snapshot of this port for operators. */
     public PortInfo info() {
         return new PortInfo(id, name(), backend.describe(),

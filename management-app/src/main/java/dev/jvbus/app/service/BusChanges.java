@@ -45,6 +45,11 @@ public class BusChanges {
         return done.result();
     }
 
+    /** Reports how long a change took (hotplug latency, for metrics), as a {@link ChangeTook} event. */
+    public void took(String change, long nanos) {
+        events.publishEvent(new ChangeTook(change, nanos));
+    }
+
     /**
      * Devices held by a long operation (snapshot, restore's resume, migrate), by container and devid,
      * with the operation that holds each. While one is held, nothing else may unplug, snapshot or

@@ -51,7 +51,8 @@ public class DeviceService {
      * so a refused hotplug leaves nothing behind: no device, no port, no socket.
      */
     public DeviceView add(String container, DeviceRequest request) {
-        return changes.apply(() -> {
+        long t0 = System.nanoTime();
+        DeviceView added = changes.apply(() -> {
             Container c = containers.require(container);
             if (request.type() == null || request.type().isBlank())
                 throw new OperationRefused(ProblemType.INVALID_PARAMETER, "a device needs a \"type\"; this bus has "
@@ -76,6 +77,8 @@ public class DeviceService {
             }
             return new BusChanges.Outcome<>(view(d), null);   // the container's DeviceAdded event is forwarded
         });
+        changes.took(ChangeTook.HOTPLUG, System.nanoTime() - t0);   // hotplug latency, for metrics
+        return added;
     }
 
     /** Unplugs the device: it is reset, its driver told, its port closed. */

@@ -168,6 +168,13 @@ final class MemoryTable implements AutoCloseable {
         return guestMemory;
     }
 
+    /** Bytes this table maps (each region maps only its window of the front-end's file). */
+    long mappedBytes() {
+        long sum = 0;
+        for (Mapped m : mapped) sum += m.region.size();
+        return sum;
+    }
+
     List<Message.Region> regions() {
         return mapped.stream().map(Mapped::region).toList();
     }

@@ -8,6 +8,7 @@ import dev.jvbus.core.bus.Exposure;
 import dev.jvbus.core.bus.ExposureInfo;
 import dev.jvbus.core.bus.ExposureState;
 import dev.jvbus.core.bus.SessionInfo;
+import dev.jvbus.core.bus.SessionRefusal;
 import dev.jvbus.core.sys.Errno;
 import dev.jvbus.core.sys.PeerCredentials;
 import dev.jvbus.core.sys.UnixConnection;
@@ -78,6 +79,8 @@ public final class VhostUserBackend implements Exposure {
     private volatile Thread sessionThread;
     private volatile int sessions;
     private volatile String lastRefusal;
+    /** Front-ends turned away, by {@link SessionRefusal}: written by the one accept (or connect) thread, read racily. */
+    private final long[] refused = new long[SessionRefusal.values().length];
 
     private VhostUserBackend(String id, Device device, Path socket, Mode mode, VhostUserLimits limits, ThreadFactory sessionThreads) {
         this.id = id;
@@ -179,6 +182,16 @@ public final class VhostUserBackend implements Exposure {
     /** How many front-end sessions have started (for tests of reconnects). */
     public int sessionsStarted() { return sessions; }
 
+    @Override
+    public long refused(SessionRefusal reason) { return refused[reason.ordinal()]; }
+
+    /** Bytes of the front-end's memory the current session has mapped (0 without a session). */
+    @Override
+    public long mappedBytes() {
+        VhostUserSession s = session;
+        return s == null ? 0 : s.mappedBytes();
+    }
+
     /** Why the last connection was refused before it got a session (operators and tests), or null. */
     public String lastRefusal() { return lastRefusal; }
 
@@ -205,7 +218,7 @@ public final class VhostUserBackend implements Exposure {
             try {
                 admit(conn);
             } catch (RuntimeException | OutOfMemoryError e) {
-                refuse(conn, "cannot start a session: " + e);
+                refuse(conn, SessionRefusal.RESOURCES, "cannot start a session: " + e);
             }
         }
     }
@@ -216,7 +229,7 @@ public final class VhostUserBackend implements Exposure {
         // A front-end that hung up is not "another front-end": its session just has not read the end yet.
         if (current != null && !current.frontEndGone()) {
             // vhost-user has one front-end per device: a second one would fight the first over rings and memory.
-            refuse(conn, peer + " refused: " + device + " is driven by another front-end (one front-end at a time per device)");
+            refuse(conn, SessionRefusal.BUSY, peer + " refused: " + device + " is driven by another front-end (one front-end at a time per device)");
             return;
         }
         awaitPreviousSession();
@@ -224,7 +237,7 @@ public final class VhostUserBackend implements Exposure {
         try {
             s = new VhostUserSession(conn, device, peer, limits);
         } catch (DeviceException e) {
-            refuse(conn, peer + " refused: " + e.getMessage());
+            refuse(conn, SessionRefusal.DEVICE, peer + " refused: " + e.getMessage());
             return;
         }
         Thread t;
@@ -254,7 +267,7 @@ public final class VhostUserBackend implements Exposure {
             String why = peer + " refused: cannot start a session thread now (" + e.getMessage() + ")";
             lastRefusal = why;   // before the front-end can see its connection close
             s.close();
-            refuse(conn, why);
+            refuse(conn, SessionRefusal.RESOURCES, why);
             return;
         }
     }
@@ -271,7 +284,8 @@ public final class VhostUserBackend implements Exposure {
         }
     }
 
-    private void refuse(UnixConnection conn, String why) {
+    private void refuse(UnixConnection conn, SessionRefusal reason, String why) {
+        refused[reason.ordinal()]++;
         lastRefusal = why;
         LOG.warning(() -> "vhost-user " + socket + ": " + why);
         conn.close();
@@ -285,7 +299,7 @@ public final class VhostUserBackend implements Exposure {
             try {
                 s = new VhostUserSession(conn, device, describe(conn), limits);
             } catch (DeviceException e) {
-                refuse(conn, e.getMessage() + "; closing the new connection");
+                refuse(conn, SessionRefusal.DEVICE, e.getMessage() + "; closing the new connection");
                 continue;
             }
             FrontEndPeer peerNow = peerOf(conn);

@@ -89,6 +89,8 @@ public final class VhostUserSession implements AutoCloseable {
     private long virtioFeatures;
     private boolean featuresSet;
     private MemoryTable memory = MemoryTable.empty();
+    /** What {@link #memory} maps, for metrics read from other threads (written on the session's thread). */
+    private volatile long mappedBytes;
     private final DirtyLogging logging;   // migration: the front-end's log and LOG_ALL
     private EventFd logEventFd;
     private boolean live;   // this session took the device to DRIVER_OK, and has not reset it since
@@ -424,6 +426,11 @@ public final class VhostUserSession implements AutoCloseable {
 
     // ---- memory ----
 
+    /** Bytes of the front-end's memory this session has mapped now (its memory table). */
+    public long mappedBytes() {
+        return mappedBytes;
+    }
+
     /**
      * A new memory table quiesces only what it must: the running rings stop (each alone), the memory
      * is swapped, and each starts again where it stopped. A ring whose placement did not move carries
@@ -439,6 +446,7 @@ public final class VhostUserSession implements AutoCloseable {
         }
         MemoryTable old = memory;
         memory = next;
+        mappedBytes = next.mappedBytes();
         logging.memory(next.guestMemory());
         if (live) attachment.setMemory(next.guestMemory());   // no ring runs now
         MemoryTable.retire(old, next);
@@ -650,6 +658,7 @@ public final class VhostUserSession implements AutoCloseable {
         for (Vring v : rings) v.closeFds();
         logging.close();
         memory.close();
+        mappedBytes = 0;
         if (logEventFd != null) logEventFd.close();
         conn.close();
     }

@@ -9,6 +9,7 @@ import dev.jvbus.connector.vhostuser.protocol.Wire;
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.bus.SessionRefusal;
 import dev.jvbus.core.feature.VirtioFeatures;
 import dev.jvbus.core.sys.HostileFds;
 import dev.jvbus.core.sys.Memfd;
@@ -93,6 +94,8 @@ class VhostUserLimitsTest {
                 assertThat(second.closedByPeer()).as("the second connection is closed at once").isTrue();
             }
             assertThat(backend.lastRefusal()).contains("is driven by another front-end (one front-end at a time per device)");
+            assertThat(backend.refused(SessionRefusal.BUSY)).as("counted for metrics, by reason").isEqualTo(1);
+            assertThat(backend.refused(SessionRefusal.RESOURCES)).isZero();
             answers(first);
             answers(good);
         }
@@ -146,11 +149,13 @@ class VhostUserLimitsTest {
 
             fe.send(Request.SET_MEM_TABLE, Wire.FLAG_NEED_REPLY, memTable(2 * MEM, USER_BASE), mem.fd());
             assertThat(fe.replyU64(Request.SET_MEM_TABLE)).isZero();
+            assertThat(backend.mappedBytes()).as("what the session maps, for metrics").isEqualTo(2 * MEM);
             fe.send(Request.ADD_MEM_REG, Wire.FLAG_NEED_REPLY, region(4 * MEM, 3 * MEM, USER_BASE + 4 * MEM), mem.fd());
             assertThat(fe.replyU64(Request.ADD_MEM_REG)).as("5 MiB in all is past the 4 MiB limit").isNotZero();
             assertThat(backend.session().lastError()).contains("limit: VhostUserLimits.bytesPerSession");
             fe.send(Request.ADD_MEM_REG, Wire.FLAG_NEED_REPLY, region(4 * MEM, MEM, USER_BASE + 4 * MEM), mem.fd());
             assertThat(fe.replyU64(Request.ADD_MEM_REG)).isZero();
+            assertThat(backend.mappedBytes()).isEqualTo(3 * MEM);
             fe.send(Request.ADD_MEM_REG, Wire.FLAG_NEED_REPLY, region(8 * MEM, MEM / 2, USER_BASE + 8 * MEM), mem.fd());
             assertThat(fe.replyU64(Request.ADD_MEM_REG)).isNotZero();
             assertThat(backend.session().lastError()).contains("3 memory regions (limit: VhostUserLimits.regionsPerSession = 2)");

@@ -9,6 +9,7 @@ import dev.jvbus.core.bus.Exposure;
 import dev.jvbus.core.bus.ExposureInfo;
 import dev.jvbus.core.bus.ExposureState;
 import dev.jvbus.core.bus.SessionInfo;
+import dev.jvbus.core.bus.SessionRefusal;
 import dev.jvbus.core.sys.PeerCredentials;
 import dev.jvbus.core.sys.UnixConnection;
 import dev.jvbus.core.sys.UnixListener;
@@ -49,6 +50,8 @@ public final class ContainerSocket implements Exposure {
     private final ThreadFactory sessionThreads;
     private final Set<Session> sessions = ConcurrentHashMap.newKeySet();
     private final AtomicInteger accepted = new AtomicInteger();
+    /** Peers turned away, by {@link SessionRefusal}: written by the acceptor thread only, read racily. */
+    private final long[] refused = new long[SessionRefusal.values().length];
     private final Thread acceptor;
     private volatile boolean closed;
 
@@ -99,6 +102,17 @@ public final class ContainerSocket implements Exposure {
 
     public ShmLimits limits() { return limits; }
 
+    @Override
+    public long refused(SessionRefusal reason) { return refused[reason.ordinal()]; }
+
+    /** Bytes of client memory the live sessions have mapped (DEVSHM regions of the devices they hold). */
+    @Override
+    public long mappedBytes() {
+        long sum = 0;
+        for (Session s : sessions) sum += s.mappedBytes();
+        return sum;
+    }
+
     /** Sessions currently connected. */
     public int sessionCount() { return sessions.size(); }
 
@@ -118,6 +132,7 @@ public final class ContainerSocket implements Exposure {
                 admit(conn);
             } catch (RuntimeException | OutOfMemoryError e) {
                 LOG.log(Level.WARNING, "container '" + container.name() + "': cannot start a session", e);
+                refused[SessionRefusal.RESOURCES.ordinal()]++;
                 conn.close();
             }
         }
@@ -128,7 +143,7 @@ public final class ContainerSocket implements Exposure {
         FrameChannel channel = new FrameChannel(conn);
         if (!allowed.permits(peer)) {
             LOG.info(() -> "container '" + container.name() + "': refused pid " + peer.pid() + " uid " + peer.uid());
-            refuse(channel, ErrorCode.DENIED, "uid " + peer.uid() + " is not allowed to use container '"
+            refuse(channel, SessionRefusal.NOT_ALLOWED, ErrorCode.DENIED, "uid " + peer.uid() + " is not allowed to use container '"
                     + container.name() + "'; ask the operator to add it");
             return;
         }
@@ -137,7 +152,7 @@ public final class ContainerSocket implements Exposure {
             String why = "container '" + container.name() + "' already serves " + sessions.size()
                     + " connections (limit: ShmLimits.sessionsPerSocket = " + limits.sessionsPerSocket() + "); try again later";
             LOG.warning(() -> "refused pid " + peer.pid() + " uid " + peer.uid() + ": " + why);
-            refuse(channel, ErrorCode.LIMIT, why);
+            refuse(channel, SessionRefusal.LIMIT, ErrorCode.LIMIT, why);
             return;
         }
         int n = accepted.incrementAndGet();
@@ -158,7 +173,7 @@ public final class ContainerSocket implements Exposure {
             ended(session);
             String why = "the bus cannot start a thread for this connection now (" + e.getMessage() + "); try again later";
             LOG.warning(() -> name + ": " + why);
-            refuse(channel, ErrorCode.INTERNAL, why);
+            refuse(channel, SessionRefusal.RESOURCES, ErrorCode.INTERNAL, why);
         }
     }
 
@@ -168,7 +183,8 @@ public final class ContainerSocket implements Exposure {
     }
 
     /** One REPLY with seq 0, sent only if it can go at once, then the connection is closed. */
-    private static void refuse(FrameChannel channel, ErrorCode code, String why) {
+    private void refuse(FrameChannel channel, SessionRefusal reason, ErrorCode code, String why) {
+        refused[reason.ordinal()]++;
         channel.sendNow(Reply.error(code, why), 0);
         channel.close();
     }

@@ -43,8 +43,12 @@ final class OpenDevice {
     private final List<SharedRegion> regions = new ArrayList<>();
     private final Map<Integer, Doorbells> doorbells = new TreeMap<>();
 
-    OpenDevice(Attachment attachment) {
+    /** The session's count of mapped bytes, which this device's regions add to while they are mapped. */
+    private final java.util.concurrent.atomic.AtomicLong sessionMapped;
+
+    OpenDevice(Attachment attachment, java.util.concurrent.atomic.AtomicLong sessionMapped) {
         this.attachment = attachment;
+        this.sessionMapped = sessionMapped;
     }
 
     Attachment attachment() { return attachment; }
@@ -83,6 +87,7 @@ final class OpenDevice {
             throw new Refusal(ErrorCode.DEVICE_ERROR, e.getMessage());
         }
         regions.add(region);
+        sessionMapped.addAndGet(region.size());
     }
 
     /** Sets a queue's doorbells; the device refuses (and the fds are closed) after DRIVER_OK or for no such queue. */
@@ -112,6 +117,7 @@ final class OpenDevice {
      * unplug): until then the model's queues may read the memory.
      */
     void releaseDataPath() {
+        sessionMapped.addAndGet(-mappedBytes());
         for (SharedRegion r : regions) {
             try {
                 r.close();

@@ -73,6 +73,12 @@ final class Session implements Runnable, DeviceObserver {
 
     // Guarded by this: the session thread changes them per request; bus threads on device removal.
     private final Map<DevId, OpenDevice> open = new TreeMap<>();
+    /**
+     * Bytes of the client's memory mapped for the devices this session holds, for metrics: added when a
+     * region is mapped, taken off when a device's regions are unmapped (on the session's thread, or on an
+     * unplugging one: hence atomic; never per frame).
+     */
+    private final java.util.concurrent.atomic.AtomicLong mapped = new java.util.concurrent.atomic.AtomicLong();
     private boolean greeted;
     private volatile int version;   // agreed in HELLO: the highest both speak
     private String client = "?";
@@ -266,7 +272,7 @@ final class Session implements Runnable, DeviceObserver {
         }
         try {
             Attachment a = device.attach(holder(), this);
-            open.put(devid, new OpenDevice(a));
+            open.put(devid, new OpenDevice(a, mapped));
             return Reply.ok();
         } catch (DeviceBusyException e) {
             throw new Refusal(ErrorCode.BUSY, e.getMessage());
@@ -453,6 +459,11 @@ final class Session implements Runnable, DeviceObserver {
             LOG.fine(() -> name + ": cannot send " + m.type() + ": " + gone.getMessage());
             return false;
         }
+    }
+
+    /** Bytes of the client's memory mapped for this session's devices now. */
+    long mappedBytes() {
+        return mapped.get();
     }
 
     /** Closes the connection from the bus side; the session thread then ends and releases everything. */

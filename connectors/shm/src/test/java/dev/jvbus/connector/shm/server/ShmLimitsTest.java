@@ -8,6 +8,7 @@ import dev.jvbus.connector.shm.protocol.Message;
 import dev.jvbus.connector.shm.protocol.Message.Reply;
 import dev.jvbus.connector.shm.client.BusClient;
 import dev.jvbus.core.bus.DevId;
+import dev.jvbus.core.bus.SessionRefusal;
 import dev.jvbus.core.sys.HostileFds;
 import dev.jvbus.core.sys.Memfd;
 import dev.jvbus.core.sys.OwnedFd;
@@ -51,6 +52,8 @@ class ShmLimitsTest {
                 });
                 assertThat(third.closedByBus()).isTrue();
             }
+            assertThat(fx.shm.socket("few").orElseThrow().refused(SessionRefusal.LIMIT)).as("counted for metrics, by reason").isEqualTo(1);
+            assertThat(fx.shm.socket("few").orElseThrow().refused(SessionRefusal.NOT_ALLOWED)).isZero();
             assertStillWorks(good);
             second.close();
             ShmFixture.eventually("the second session ended", () -> fx.shm.socket("few").orElseThrow().sessionCount() == 1);
@@ -98,7 +101,12 @@ class ShmLimitsTest {
             assertThat(third.errorMessage()).contains("already has 2 regions mapped (limit: ShmLimits.regionsPerSession = 2)");
 
             // The limits are per session: the well-behaved client shares its own memory as usual.
+            ContainerSocket socket = fx.shm.socket("mem").orElseThrow();
+            long before = socket.mappedBytes();
             assertThat(good.request(new Message.DevShm(DEV2, 0x10000, 48 * 1024, 0), mem.fd()).isOk()).isTrue();
+            assertThat(socket.mappedBytes()).as("what the sessions map, for metrics").isEqualTo(before + 48 * 1024);
+            assertThat(greedy.request(new Message.DevClose(DEV1)).isOk()).isTrue();
+            assertThat(socket.mappedBytes()).as("the greedy client's 48 + 4 KiB unmapped with its device").isEqualTo(before + 48 * 1024 - 52 * 1024);
             assertStillWorks(good);
         }
     }
