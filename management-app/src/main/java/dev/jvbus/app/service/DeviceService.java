@@ -1,5 +1,6 @@
 package dev.jvbus.app.service;
 
+import dev.jvbus.app.store.TopologyRecorder;
 import dev.jvbus.core.bus.BusException;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.DevId;
@@ -15,6 +16,7 @@ import dev.jvbus.net.Networks;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.stream.IntStream;
 import org.springframework.stereotype.Service;
 
@@ -35,6 +37,45 @@ public class DeviceService {
 
     public DeviceView show(String container, long devid) {
         return view(require(container, devid));
+    }
+
+    /** The device types this bus can hotplug, each with the features it can offer (for a hotplug form). */
+    public List<DeviceTypeView> types() {
+        return changes.bus().models().types().stream().sorted()
+                .map(t -> changes.bus().models().model(t).orElseThrow())
+                .map(m -> new DeviceTypeView(m.type(), m.virtioDeviceId() != 0, m.features().bits().stream()
+                        .map(b -> new DeviceTypeView.Feature(b.bit(), b.name(), shortName(b.name()), b.description())).toList()))
+                .toList();
+    }
+
+    /**
+     * What a driver of a new {@code type} device would be offered under {@code limit}, by name: what a
+     * guest could negotiate, before anything is plugged in. Refused as a hotplug would refuse the same
+     * type and limit.
+     */
+    public List<String> offerUnder(String type, FeatureLimit limit) {
+        DeviceModel model = changes.bus().models().model(type == null ? "" : type).orElseThrow(() -> new OperationRefused(
+                ProblemType.UNKNOWN_DEVICE_TYPE, "unknown device type '" + type + "'; this bus has " + changes.bus().models().types(),
+                Map.of("field", "type")));
+        long mask = (limit == null ? FeatureLimit.NONE : limit).mask(model.type(), model.features());
+        return model.features().names(model.features().mask() & mask);
+    }
+
+    /** The MAC a device's config space gives its driver (generated or the operator's), for models that have one. */
+    public Optional<String> mac(String container, long devid) {
+        return TopologyRecorder.macOf(require(container, devid));
+    }
+
+    /**
+     * VIRTIO_NET_F_MRG_RXBUF is MRG_RXBUF, VENET_CAP_SG is SG: what is left after the prefix, a name
+     * {@link FeatureLimit#resolve} takes back.
+     */
+    static String shortName(String name) {
+        for (String marker : new String[] {"_F_", "_CAP_"}) {
+            int f = name.indexOf(marker);
+            if (f >= 0) return name.substring(f + marker.length());
+        }
+        return name;
     }
 
     /**
