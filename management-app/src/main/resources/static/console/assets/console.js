@@ -29,6 +29,7 @@
     var opts = {
       width: Math.max(280, el.clientWidth || 520), height: 240,
       scales: {x: {time: true}, fill: {range: [0, 100]}},
+      legend: {live: false},   // the table under the chart has the latest values; a headless or touch screen has no cursor
       series: [{}].concat(SERIES.map(function (s) {
         return {label: s.label, scale: s.scale, stroke: s.stroke, width: 1.5, dash: s.dash, value: function (u, v) { return fmt(v); }};
       })),
@@ -61,13 +62,20 @@
           var cell = root.querySelector('[data-rate="' + q.name + "." + s.key + '"]');
           if (cell) cell.textContent = fmt(q[s.key]);
         });
+        ["buffers", "bytes", "kicks", "notificationsSent", "notificationsSuppressed"].forEach(function (k) {
+          var cell = root.querySelector('[data-total="' + q.name + "." + k + '"]');
+          var v = q.totals[k];
+          if (cell) cell.textContent = (v < 1e4 ? String(v) + (k === "bytes" ? " " : "") : fmt(v)) + (k === "bytes" ? "B" : "");
+        });
+        var st = root.querySelector('[data-queue-state="' + q.name + '"]');
+        if (st) st.textContent = q.running ? "running, size " + q.size : "not running";
       });
-      var status = root.querySelector("[data-live-status]");
-      if (status) status.textContent = "live, updated " + new Date(sample.at).toLocaleTimeString();
+      var status = document.querySelector("[data-live-status]");
+      if (status) status.textContent = "live, " + new Date(sample.at).toLocaleTimeString();
     });
     source.addEventListener("gone", function (ev) {
       state.gone = ev.data;
-      var status = root.querySelector("[data-live-status]");
+      var status = document.querySelector("[data-live-status]");
       if (status) status.textContent = ev.data;
       source.close();
     });

@@ -56,6 +56,13 @@ class DevicePageController {
         return "console/device";
     }
 
+    /** Status, features and exposures, for the page's periodic refresh (a driver comes, negotiates, goes). */
+    @GetMapping("/summary")
+    String summary(@PathVariable String c, @PathVariable long devid, Model model) {
+        model.addAttribute("d", devices.show(c, devid));
+        return "console/device :: summary";
+    }
+
     /** The switch ports of the device's network, for the page's periodic refresh. */
     @GetMapping("/ports")
     String ports(@PathVariable String c, @PathVariable long devid, Model model) {

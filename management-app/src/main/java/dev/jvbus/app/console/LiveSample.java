@@ -12,8 +12,9 @@ import java.util.List;
  */
 public record LiveSample(long at, List<QueueRates> queues) {
 
-    public record QueueRates(int index, String name, boolean running, double frames, double bytes, double kicks, double notified,
-                             double suppressed, double fill) { }
+    /** One queue's rates, with its size and whether it runs now, and its counters since hotplug ({@code totals}). */
+    public record QueueRates(int index, String name, boolean running, int size, double frames, double bytes, double kicks, double notified,
+                             double suppressed, double fill, DeviceView.Counters totals) { }
 
     /** The rates from {@code before} to {@code now}, {@code seconds} apart; zeros for the first point ({@code before} null). */
     static LiveSample between(DeviceView before, DeviceView now, double seconds, long atMillis) {
@@ -22,10 +23,10 @@ public record LiveSample(long at, List<QueueRates> queues) {
             DeviceView.Queue p = before == null || q.index() >= before.queues().size() ? null : before.queues().get(q.index());
             DeviceView.Counters c = q.counters();
             DeviceView.Counters pc = p == null ? c : p.counters();
-            out.add(new QueueRates(q.index(), q.name(), q.running(),
+            out.add(new QueueRates(q.index(), q.name(), q.running(), q.size(),
                     rate(c.buffers() - pc.buffers(), seconds), rate(c.bytes() - pc.bytes(), seconds), rate(c.kicks() - pc.kicks(), seconds),
                     rate(c.notificationsSent() - pc.notificationsSent(), seconds),
-                    rate(c.notificationsSuppressed() - pc.notificationsSuppressed(), seconds), fill(q)));
+                    rate(c.notificationsSuppressed() - pc.notificationsSuppressed(), seconds), fill(q), c));
         }
         return new LiveSample(atMillis, out);
     }

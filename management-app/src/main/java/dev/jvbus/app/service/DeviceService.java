@@ -61,6 +61,18 @@ public class DeviceService {
         return model.features().names(model.features().mask() & mask);
     }
 
+    /**
+     * The parameter a model's refusal is about, so a form can show the message beside it: the one it names
+     * ({@code parameter 'mtu' ...}), or else the one whose value it quotes ({@code not a MAC address: 'x'}).
+     */
+    static Optional<String> parameterNamed(String message, Map<String, String> params) {
+        if (message == null) return Optional.empty();
+        for (String name : params.keySet()) if (message.contains("parameter '" + name + "'")) return Optional.of(name);
+        for (Map.Entry<String, String> p : params.entrySet())
+            if (!p.getValue().isBlank() && message.contains("'" + p.getValue() + "'")) return Optional.of(p.getKey());
+        return Optional.empty();
+    }
+
     /** The MAC a device's config space gives its driver (generated or the operator's), for models that have one. */
     public Optional<String> mac(String container, long devid) {
         return TopologyRecorder.macOf(require(container, devid));
@@ -104,7 +116,8 @@ public class DeviceService {
                 d = c.addDevice(model.type(), limit, params);
             } catch (BusException e) {
                 // What is left is the model refusing its parameters (it says which and why).
-                throw new OperationRefused(ProblemType.INVALID_PARAMETER, e.getMessage());
+                throw new OperationRefused(ProblemType.INVALID_PARAMETER, e.getMessage(),
+                        parameterNamed(e.getMessage(), params).<Map<String, Object>>map(f -> Map.of("field", f)).orElse(Map.of()));
             }
             return new BusChanges.Outcome<>(view(d), null);   // the container's DeviceAdded event is forwarded
         });
