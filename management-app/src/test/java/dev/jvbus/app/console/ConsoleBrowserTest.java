@@ -19,6 +19,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.openqa.selenium.By;
+import org.openqa.selenium.Dimension;
 import org.openqa.selenium.JavascriptExecutor;
 import org.openqa.selenium.OutputType;
 import org.openqa.selenium.WebElement;
@@ -83,6 +84,7 @@ class ConsoleBrowserTest extends ConsoleTestBase {
         assertThat(device.getText()).contains("virtio-net", "on lan", "reset (no driver)");
         assertThat(device.getText()).as("its generated MAC").containsPattern("([0-9a-f]{2}:){5}[0-9a-f]{2}");
         assertThat(browser.findElement(By.className("notice")).getText()).contains("virtio-net device " + devid + " plugged");
+        screenshot("console-overview.png");
     }
 
     @Test
@@ -104,6 +106,7 @@ class ConsoleBrowserTest extends ConsoleTestBase {
         });
         assertThat(browser.findElements(By.cssSelector("[data-withheld]"))).extracting(e -> e.getAttribute("data-withheld"))
                 .containsExactlyInAnyOrder("VIRTIO_NET_F_MRG_RXBUF", "VIRTIO_NET_F_GUEST_CSUM");
+        screenshot("console-hotplug.png");
         browser.findElement(By.id("plug")).click();
 
         await("the device in the tree", () -> !browser.findElements(By.cssSelector("#container-lim li.device")).isEmpty());
@@ -212,9 +215,7 @@ class ConsoleBrowserTest extends ConsoleTestBase {
 
             // A few more points, so the picture shows the rate over time; then keep it as the test's artifact.
             await("a few points of traffic", () -> series("tx0").stream().filter(v -> v > 0).count() >= 6);
-            Path shot = Path.of("target", "console-device.png");
-            Files.write(shot, browser.getScreenshotAs(OutputType.BYTES));
-            assertThat(Files.size(shot)).isPositive();
+            assertThat(Files.size(screenshot("console-device.png"))).isPositive();
         } finally {
             stop.set(true);
             traffic.join(Duration.ofSeconds(60));
@@ -252,7 +253,61 @@ class ConsoleBrowserTest extends ConsoleTestBase {
         assertThat(api("GET", "/api/v1/containers/back/devices/" + devid, null).status()).isEqualTo(200);
     }
 
+    @Test
+    void aMigrationShowsItsStepsAsTheyHappenAndTheTargetsProblemWhileTheDeviceStaysHere() {
+        api("POST", "/api/v1/containers", "{\"name\":\"mig\"}");
+        long devid = api("POST", "/api/v1/containers/mig/devices", "{\"type\":\"virtio-net\"}").json().path("devid").asLong();
+        logIn("admin", "admin-secret");
+        browser.get(base() + "/console/containers/mig/devices/" + devid);
+
+        browser.findElement(By.id("to")).sendKeys("ftp://elsewhere");
+        browser.findElement(By.cssSelector("#migrate button[type=submit]")).click();
+        await("the problem beside the target", () -> !browser.findElements(By.cssSelector("[data-problem-for=to]")).isEmpty());
+        assertThat(browser.findElement(By.cssSelector("[data-problem-for=to]")).getText()).contains("http://host:port");
+
+        // Nothing listens on port 1 of this host: the migration's first step fails, and says so on its page.
+        WebElement to = browser.findElement(By.id("to"));
+        to.clear();
+        to.sendKeys("http://127.0.0.1:1");
+        browser.findElement(By.cssSelector("#migrate button[type=submit]")).click();
+        await("the operation's page", () -> browser.getCurrentUrl().contains("/console/operations/"));
+        await("the migration's end", () -> !browser.findElements(By.cssSelector("#progress[data-state=failed]")).isEmpty());
+        String progress = browser.findElement(By.id("progress")).getText();
+        assertThat(progress).contains("check-target", "failed", "The target bus refused or failed");
+        assertThat(api("GET", "/api/v1/containers/mig/devices/" + devid, null).status()).as("the device stays here").isEqualTo(200);
+    }
+
+    @Test
+    void theOverviewHotplugAndDevicePagesFitANarrowWindow() {
+        logIn("admin", "admin-secret");
+        Dimension wide = browser.manage().window().getSize();
+        browser.manage().window().setSize(new Dimension(400, 900));
+        try {
+            for (String page : List.of("/console", "/console/containers/embedded/hotplug", "/console/containers/embedded/devices/2")) {
+                browser.get(base() + page);
+                await(page + " laid out", () -> !browser.findElements(By.tagName("h1")).isEmpty());
+                long overflow = number("return document.documentElement.scrollWidth - document.documentElement.clientWidth");
+                assertThat(overflow).as(page + " scrolls sideways by " + overflow + " px at 400 px wide").isLessThanOrEqualTo(0);
+            }
+            screenshot("console-device-narrow.png");
+        } finally {
+            browser.manage().window().setSize(wide);
+        }
+    }
+
     // ---------------------------------------------------------------- helpers
+
+    /** Keeps what the browser shows as a test artifact, target/{@code name}. */
+    private static Path screenshot(String name) {
+        Path shot = Path.of("target", name);
+        ((JavascriptExecutor) browser).executeScript("window.scrollTo(0, 0)");
+        try {
+            Files.write(shot, browser.getScreenshotAs(OutputType.BYTES));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return shot;
+    }
 
     private void logIn(String user, String password) {
         browser.get(base() + "/console/login");
