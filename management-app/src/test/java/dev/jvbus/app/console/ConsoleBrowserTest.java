@@ -88,6 +88,21 @@ class ConsoleBrowserTest extends ConsoleTestBase {
     }
 
     @Test
+    void theOverviewShowsTheBusEventsAsTheyHappenAndRedrawsTheTree() {
+        logIn("viewer", "viewer-secret");
+        // Events published before the page subscribed would not reach it: wait until htmx's SSE extension has its stream open.
+        await("the event stream open", () -> number("return htmx.find('main') && document.querySelector('main')['htmx-internal-data']"
+                + " && document.querySelector('main')['htmx-internal-data'].sseEventSource ? document.querySelector('main')['htmx-internal-data']"
+                + ".sseEventSource.readyState : -1") == 1);
+        api("POST", "/api/v1/containers", "{\"name\":\"evt\"}");
+        long devid = api("POST", "/api/v1/containers/evt/devices", "{\"type\":\"virtio-net\"}").json().path("devid").asLong();
+        await("the hotplug among the last events", () -> browser.findElement(By.id("events")).getText()
+                .contains("/api/v1/containers/evt/devices/" + devid));
+        assertThat(browser.findElement(By.cssSelector("#events li")).getAttribute("data-kind")).as("newest first").isEqualTo("device-added");
+        await("the new device in the tree, without reloading the page", () -> !browser.findElements(By.id("device-evt-" + devid)).isEmpty());
+    }
+
+    @Test
     void theLimitCheckboxesChangeWhatTheDeviceOffersAsTheApiShowsAndThePreviewSaysSoFirst() {
         api("POST", "/api/v1/containers", "{\"name\":\"lim\"}");
         api("POST", "/api/v1/containers/lim/networks", "{\"name\":\"lan\"}");
