@@ -95,6 +95,8 @@ class ConsoleBrowserTest extends ConsoleTestBase {
                 + " && document.querySelector('main')['htmx-internal-data'].sseEventSource ? document.querySelector('main')['htmx-internal-data']"
                 + ".sseEventSource.readyState : -1") == 1);
         api("POST", "/api/v1/containers", "{\"name\":\"evt\"}");
+        await("the new container in the tree", () -> !browser.findElements(By.id("container-evt")).isEmpty());
+        // A second change after the tree was redrawn once: the redrawn tree follows the events too.
         long devid = api("POST", "/api/v1/containers/evt/devices", "{\"type\":\"virtio-net\"}").json().path("devid").asLong();
         await("the hotplug among the last events", () -> browser.findElement(By.id("events")).getText()
                 .contains("/api/v1/containers/evt/devices/" + devid));
@@ -382,6 +384,12 @@ class ConsoleBrowserTest extends ConsoleTestBase {
                 Thread.currentThread().interrupt();
                 throw new AssertionError("interrupted waiting for " + what);
             }
+        }
+        try {   // what the browser showed, for whoever reads the failure
+            screenshot("console-failure.png");
+            Files.writeString(Path.of("target", "console-failure.html"), browser.getPageSource());
+        } catch (RuntimeException | java.io.IOException ignored) {
+            // the failure below says enough
         }
         throw new AssertionError("waited " + patience.toSeconds() + " s for " + what + "; the page is at " + browser.getCurrentUrl()
                 + (last != null ? " (" + last + ")" : ""), last);
