@@ -47,4 +47,10 @@ class ModuleLayersTest {
             .that().resideOutsideOfPackage("dev.jvbus.app..")
             .should().dependOnClassesThat().resideInAPackage("org.springframework..")
             .because("Spring is the management plane's; the bus, models and connectors run without it");
+
+    @ArchTest
+    static final ArchRule theConsoleCallsServicesNeverTheBus = noClasses()
+            .that().resideInAPackage("dev.jvbus.app.console..")
+            .should().dependOnClassesThat().resideInAnyPackage("dev.jvbus.core..", "dev.jvbus.connector..", "dev.jvbus.model..")
+            .because("the web console stands on the service layer (checks, store, events), as the REST API does (issue 13)");
 }

@@ -29,6 +29,7 @@ class WhereToConnect {
         String host = address.isBlank() ? "0.0.0.0" : address;
         String base = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + e.getWebServer().getPort();
         out.println("jvbus: REST API " + base + "/api/v1 (OpenAPI " + base + "/v3/api-docs, Swagger UI " + base + "/swagger-ui.html)");
+        out.println("jvbus: web console " + base + "/console (log in as admin, or a user from jvbus.security.users)");
         if (!loopback(host))
             out.println("jvbus: the management API listens on " + host + ", beyond this host, as configured (server.address)");
         out.println("jvbus: data directory " + data.path());

@@ -6,6 +6,7 @@ import java.util.List;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.core.annotation.Order;
 import org.springframework.http.HttpMethod;
 import dev.jvbus.app.service.ProblemType;
 import org.springframework.security.config.annotation.web.builders.HttpSecurity;
@@ -47,6 +48,28 @@ class SecurityConfiguration {
         if (!adminConfigured)
             users.add(User.withUsername("admin").password(AdminPassword.hash(data.path(), encoder, System.out)).roles("ADMIN").build());
         return new InMemoryUserDetailsManager(users);
+    }
+
+    /**
+     * The web console ({@code /console/**}, and {@code /} which leads there): form login with a session and
+     * CSRF tokens on every form, logout by POST; the same users and roles as the API. A viewer reads every
+     * page; anything but GET and HEAD needs the admin role, so a viewer's forged POST is refused here, before
+     * any controller. Ordered before the API's chain, which takes every other path as it did.
+     */
+    @Bean
+    @Order(1)
+    SecurityFilterChain console(HttpSecurity http) throws Exception {
+        return http
+                .securityMatcher("/", "/console", "/console/**")
+                .authorizeHttpRequests(a -> a
+                        .requestMatchers("/", "/console/login", "/console/denied", "/console/assets/**", "/console/webjars/**").permitAll()
+                        .requestMatchers(HttpMethod.GET, "/console", "/console/**").hasAnyRole("ADMIN", "VIEWER")
+                        .requestMatchers(HttpMethod.HEAD, "/console", "/console/**").hasAnyRole("ADMIN", "VIEWER")
+                        .anyRequest().hasRole("ADMIN"))
+                .formLogin(f -> f.loginPage("/console/login").defaultSuccessUrl("/console", true).failureUrl("/console/login?error"))
+                .logout(l -> l.logoutUrl("/console/logout").logoutSuccessUrl("/console/login?logout"))
+                .exceptionHandling(x -> x.accessDeniedPage("/console/denied"))
+                .build();
     }
 
     @Bean

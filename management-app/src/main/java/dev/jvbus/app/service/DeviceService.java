@@ -1,5 +1,6 @@
 package dev.jvbus.app.service;
 
+import dev.jvbus.app.store.TopologyRecorder;
 import dev.jvbus.core.bus.BusException;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.DevId;
@@ -15,6 +16,7 @@ import dev.jvbus.net.Networks;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.stream.IntStream;
 import org.springframework.stereotype.Service;
 
@@ -46,6 +48,57 @@ public class DeviceService {
         return view(require(container, devid));
     }
 
+    /** The device types this bus can hotplug, each with the features it can offer (for a hotplug form). */
+    public List<DeviceTypeView> types() {
+        return changes.bus().models().types().stream().sorted()
+                .map(t -> changes.bus().models().model(t).orElseThrow())
+                .map(m -> new DeviceTypeView(m.type(), m.virtioDeviceId() != 0, m.features().bits().stream()
+                        .map(b -> new DeviceTypeView.Feature(b.bit(), b.name(), shortName(b.name()), b.description())).toList()))
+                .toList();
+    }
+
+    /**
+     * What a driver of a new {@code type} device would be offered under {@code limit}, by name: what a
+     * guest could negotiate, before anything is plugged in. Refused as a hotplug would refuse the same
+     * type and limit.
+     */
+    public List<String> offerUnder(String type, FeatureLimit limit) {
+        DeviceModel model = changes.bus().models().model(type == null ? "" : type).orElseThrow(() -> new OperationRefused(
+                ProblemType.UNKNOWN_DEVICE_TYPE, "unknown device type '" + type + "'; this bus has " + changes.bus().models().types(),
+                Map.of("field", "type")));
+        long mask = (limit == null ? FeatureLimit.NONE : limit).mask(model.type(), model.features());
+        return model.features().names(model.features().mask() & mask);
+    }
+
+    /**
+     * The parameter a model's refusal is about, so a form can show the message beside it: the one it names
+     * ({@code parameter 'mtu' ...}), or else the one whose value it quotes ({@code not a MAC address: 'x'}).
+     */
+    static Optional<String> parameterNamed(String message, Map<String, String> params) {
+        if (message == null) return Optional.empty();
+        for (String name : params.keySet()) if (message.contains("parameter '" + name + "'")) return Optional.of(name);
+        for (Map.Entry<String, String> p : params.entrySet())
+            if (!p.getValue().isBlank() && message.contains("'" + p.getValue() + "'")) return Optional.of(p.getKey());
+        return Optional.empty();
+    }
+
+    /** The MAC a device's config space gives its driver (generated or the operator's), for models that have one. */
+    public Optional<String> mac(String container, long devid) {
+        return TopologyRecorder.macOf(require(container, devid));
+    }
+
+    /**
+     * VIRTIO_NET_F_MRG_RXBUF is MRG_RXBUF, VENET_CAP_SG is SG: what is left after the prefix, a name
+     * {@link FeatureLimit#resolve} takes back.
+     */
+    static String shortName(String name) {
+        for (String marker : new String[] {"_F_", "_CAP_"}) {
+            int f = name.indexOf(marker);
+            if (f >= 0) return name.substring(f + marker.length());
+        }
+        return name;
+    }
+
     /**
      * Hotplugs a device. Everything an operator can get wrong is checked before the bus is asked,
      * so a refused hotplug leaves nothing behind: no device, no port, no socket.
@@ -73,7 +126,8 @@ public class DeviceService {
                 d = c.addDevice(model.type(), limit, params);
             } catch (BusException e) {
                 // What is left is the model refusing its parameters (it says which and why).
-                throw new OperationRefused(ProblemType.INVALID_PARAMETER, e.getMessage());
+                throw new OperationRefused(ProblemType.INVALID_PARAMETER, e.getMessage(),
+                        parameterNamed(e.getMessage(), params).<Map<String, Object>>map(f -> Map.of("field", f)).orElse(Map.of()));
             }
             return new BusChanges.Outcome<>(view(d), null);   // the container's DeviceAdded event is forwarded
         });
