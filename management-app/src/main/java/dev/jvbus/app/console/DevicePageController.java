@@ -31,7 +31,7 @@ import org.springframework.web.servlet.mvc.support.RedirectAttributes;
 @Controller
 @RequestMapping("/console/containers/{c}/devices/{devid}")
 class DevicePageController {
-    static final Set<String> MIGRATE_FIELDS = Set.of("to", "user", "password", "token", "container");
+    static final Set<String> MIGRATE_FIELDS = Set.of("to", "container");
     private final DeviceService devices;
     private final NetworkService networks;
     private final SnapshotService snapshots;
@@ -53,6 +53,7 @@ class DevicePageController {
         model.addAttribute("d", d);
         model.addAttribute("mac", devices.mac(c, devid).orElse(null));
         model.addAttribute("network", network(c, d));
+        model.addAttribute("targets", migrations.targetNames());
         return "console/device";
     }
 
@@ -91,19 +92,15 @@ class DevicePageController {
 
     @PostMapping("/migrate")
     String migrate(@PathVariable String c, @PathVariable long devid, @RequestParam(defaultValue = "") String to,
-                   @RequestParam(defaultValue = "") String user, @RequestParam(defaultValue = "") String password,
-                   @RequestParam(defaultValue = "") String token, @RequestParam(defaultValue = "") String container, Model model,
-                   HttpServletResponse res) {
-        MigrateRequest.Credentials credentials = !token.isBlank() ? new MigrateRequest.Credentials(null, null, token.trim())
-                : !user.isBlank() ? new MigrateRequest.Credentials(user.trim(), password, null) : null;
+                   @RequestParam(defaultValue = "") String container, Model model, HttpServletResponse res) {
         try {
-            OperationView op = migrations.migrate(c, devid, new MigrateRequest(to.trim(), credentials,
-                    container.isBlank() ? null : container.trim(), null, null));
+            // The bus logs in to the target with the credential its operator configured for it: none comes from a form.
+            OperationView op = migrations.migrate(c, devid, new MigrateRequest(to.trim(), null, container.isBlank() ? null : container.trim(), null, null));
             return "redirect:/console/operations/" + op.id();
         } catch (OperationRefused e) {
             res.setStatus(e.type().status());
             model.addAttribute("problem", FormProblem.of("migrate", e, MIGRATE_FIELDS));
-            model.addAttribute("values", Map.of("to", to, "user", user, "container", container));   // never the password or token
+            model.addAttribute("values", Map.of("to", to, "container", container));
             return page(c, devid, model);
         }
     }

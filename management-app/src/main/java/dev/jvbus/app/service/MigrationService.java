@@ -63,6 +63,11 @@ public class MigrationService {
     public record MigrationResult(String to, String container, long devid, String socket, boolean driverTold,
                                   long downtimeMicros, List<String> targetOperations) { }
 
+
+    /** How an operator names each configured target (its name, else its URL), for forms that offer them. */
+    public java.util.List<String> targetNames() {
+        return targets.targets().stream().map(MigrationTargets.Target::label).toList();
+    }
     public OperationView migrate(String container, long devid, MigrateRequest request) {
         if (request.credentials() != null)
             throw new OperationRefused(ProblemType.INVALID_PARAMETER, "a migration takes no \"credentials\": this bus logs in to its"

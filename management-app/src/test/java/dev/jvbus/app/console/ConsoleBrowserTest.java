@@ -277,15 +277,15 @@ class ConsoleBrowserTest extends ConsoleTestBase {
         logIn("admin", "admin-secret");
         browser.get(base() + "/console/containers/mig/devices/" + devid);
 
-        browser.findElement(By.id("to")).sendKeys("ftp://elsewhere");
+        browser.findElement(By.id("to")).sendKeys("http://elsewhere:8080");
         browser.findElement(By.cssSelector("#migrate button[type=submit]")).click();
         await("the problem beside the target", () -> !browser.findElements(By.cssSelector("[data-problem-for=to]")).isEmpty());
-        assertThat(browser.findElement(By.cssSelector("[data-problem-for=to]")).getText()).contains("http://host:port");
+        assertThat(browser.findElement(By.cssSelector("[data-problem-for=to]")).getText()).contains("is not a migration target of this bus");
 
-        // Nothing listens on port 1 of this host: the migration's first step fails, and says so on its page.
+        // The configured target "nowhere" is port 1 of this host, where nothing listens: the first step fails, and says so.
         WebElement to = browser.findElement(By.id("to"));
         to.clear();
-        to.sendKeys("http://127.0.0.1:1");
+        to.sendKeys("nowhere");
         browser.findElement(By.cssSelector("#migrate button[type=submit]")).click();
         await("the operation's page", () -> browser.getCurrentUrl().contains("/console/operations/"));
         await("the migration's end", () -> !browser.findElements(By.cssSelector("#progress[data-state=failed]")).isEmpty());

@@ -30,7 +30,12 @@ import tools.jackson.databind.ObjectMapper;
         "jvbus.security.users[0].role=admin",
         "jvbus.security.users[1].name=viewer",
         "jvbus.security.users[1].password={noop}viewer-secret",
-        "jvbus.security.users[1].role=viewer"})
+        "jvbus.security.users[1].role=viewer",
+        // A configured migration target where nothing listens: a migration to it fails at its first step.
+        "jvbus.migration.targets[0].name=nowhere",
+        "jvbus.migration.targets[0].url=http://127.0.0.1:1",
+        "jvbus.migration.targets[0].user=nobody",
+        "jvbus.migration.targets[0].password=never-asked"})
 abstract class ConsoleTestBase {
     private static final Path DIR = TestDirs.fresh("jvbus-console-test");
     private static final HttpClient HTTP = HttpClient.newHttpClient();
