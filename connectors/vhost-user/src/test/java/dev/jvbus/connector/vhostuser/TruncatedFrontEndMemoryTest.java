@@ -54,14 +54,15 @@ class TruncatedFrontEndMemoryTest extends TwoDeviceStream {
 
         await(() -> a.needsResetReason().isPresent(), "A needs a reset");
         assertThat(a.needsResetReason().get()).contains("memory faulted");
-        assertThat(dropsAt(a, DropReason.RING_FAULT)).as("the delivery that faulted, counted at A's port").isEqualTo(1);
+        assertThat(dropsAt(a, DropReason.RING_FAULT)).as("the delivery that faulted, counted at A's port").isPositive();
         // B goes on: its window follows what A received, so open it by 64 as if A had taken them; B sends them,
-        // the switch drops each at A's port (A is down until its driver resets it), and each completes on B's side.
-        long downBefore = dropsAt(a, DropReason.PORT_DOWN);
+        // the switch drops each at A's port (as a ring fault until A's run has stopped, then as port down:
+        // which of the two is a matter of timing), and each completes on B's side.
+        long droppedBefore = dropsAt(a, DropReason.RING_FAULT) + dropsAt(a, DropReason.PORT_DOWN);
         guestA.received += 64;
         await(() -> guestB.sent >= sentBefore + 64 && guestB.txq.outstanding() == 0, "B's 64 further frames complete");
-        assertThat(dropsAt(a, DropReason.PORT_DOWN) - downBefore).as("B's frames dropped at A's port, counted")
-                .isGreaterThanOrEqualTo(64);
+        assertThat(dropsAt(a, DropReason.RING_FAULT) + dropsAt(a, DropReason.PORT_DOWN) - droppedBefore)
+                .as("B's frames dropped at A's port, counted").isGreaterThanOrEqualTo(64);
         assertThat(b.needsResetReason()).as("the sender is not blamed for the receiver's memory").isEmpty();
         assertThat(b.status().isLive()).isTrue();
         assertThat(guestB.failure).isNull();
