@@ -1,23 +1,15 @@
 package dev.jvbus.bench;
 
-import dev.jvbus.core.doorbell.Notifier;
-import dev.jvbus.core.memory.GuestMemory;
-import dev.jvbus.core.memory.MemoryRegion;
+import dev.jvbus.bench.jmh.LoopbackSplitRing;
 import dev.jvbus.core.ring.QueueCounters;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.RingPosition;
-import dev.jvbus.core.ring.virtio.DescriptorChain;
-import dev.jvbus.core.ring.virtio.SplitRingLayout;
 import dev.jvbus.core.ring.virtio.SplitVirtqueue;
-import dev.jvbus.core.ring.virtio.SplitVirtqueueDriver;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -45,12 +37,10 @@ import java.util.function.ToIntFunction;
  * <pre>./jvbus bench --metrics [--rounds 12] [--round-seconds 2] [--sizes 16,1500] [--queues 64]</pre>
  */
 public final class MetricsCostBench {
-    static final int BATCH = 64;
     static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
 
     /** Messages per second of wall-clock time and per second of the ring thread's CPU time. */
     record Rate(double wall, double cpu) { }
-    static final int QUEUE = 256;
 
     private MetricsCostBench() { }
 
@@ -133,36 +123,14 @@ public final class MetricsCostBench {
         return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
     }
 
-    /** A split ring, both ends on the calling thread, the device's counters bound as a device binds them. */
+    /** The loopback ring SplitRingJmh measures, run for a while and timed by the wall clock and by this thread's CPU. */
     static final class Ring {
-        final QueueCounters counters = new QueueCounters();
-        final SplitVirtqueueDriver driver;
-        final SplitVirtqueue device;
-        final DescriptorChain chain;
-        final MemorySegment memory, msg, copy;
-        final long slots;
-        final int size, slotSize;
-        int nextSlot;
-        long sum;
+        final LoopbackSplitRing loop;
+        final QueueCounters counters;
 
         Ring(int size) throws QueueFault {
-            this.size = size;
-            SplitRingLayout l = SplitRingLayout.of(QUEUE);
-            long desc = 0, avail = align(desc + l.descTableBytes()), used = align(avail + l.availRingBytes());
-            slots = align(used + l.usedRingBytes());
-            slotSize = (int) ((size + 15) & -16L);
-            long bytes = align(slots + (long) QUEUE * slotSize);
-            memory = Arena.ofAuto().allocate(bytes, 4096);
-            GuestMemory gm = GuestMemory.of(new MemoryRegion(0, bytes, memory));
-            driver = SplitVirtqueueDriver.create(0, QUEUE, desc, avail, used, gm, true, false, true, Notifier.NONE);
-            device = SplitVirtqueue.create(0, QUEUE, desc, avail, used, gm, true, false, true, Notifier.NONE, counters);
-            chain = device.newChain();
-            msg = Arena.ofAuto().allocate(size, 8);
-            copy = MemorySegment.ofArray(new byte[size]);
-        }
-
-        private static long align(long v) {
-            return (v + 63) & -64L;
+            loop = new LoopbackSplitRing(size);
+            counters = loop.counters;
         }
 
         /**
@@ -173,29 +141,12 @@ public final class MetricsCostBench {
             long n = 0, t0 = System.nanoTime(), c0 = THREADS.getCurrentThreadCpuTime(), end = t0 + nanos, now;
             do {
                 for (int k = 0; k < 16; k++) {
-                    batch();
-                    n += BATCH;
+                    loop.batch();
+                    n += LoopbackSplitRing.BATCH;
                 }
             } while ((now = System.nanoTime()) < end);
             long cpu = THREADS.getCurrentThreadCpuTime() - c0;
             return new Rate(n * 1e9 / (now - t0), n * 1e9 / cpu);
-        }
-
-        private void batch() throws QueueFault {
-            for (int i = 0; i < BATCH; i++) {
-                msg.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, i);
-                long addr = slots + (long) (nextSlot++ & (QUEUE - 1)) * slotSize;
-                MemorySegment.copy(msg, 0, memory, addr, size);
-                driver.addLater(addr, size, false);
-            }
-            driver.kickIfNeeded();
-            while (device.pop(chain)) {
-                MemorySegment.copy(chain.segment(0), chain.offset(0), copy, 0, (int) chain.length(0));
-                sum += copy.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
-                device.pushUsed(chain.head(), 0);
-            }
-            device.publishUsed();
-            while (driver.pollUsed() >= 0) { }
         }
     }
 
