@@ -51,16 +51,16 @@ class TruncatedFrontEndMemoryTest extends TwoDeviceStream {
         guestA.stopAndJoin();                                  // the guest stops touching its memory
         long sentBefore = guestB.sent;
         assertThat(HostileFds.truncate(frontEndsFile.number(), RX_BUFFERS)).as("the front-end cuts its rx buffers off").isZero();
+        long droppedBefore = dropsAt(a, DropReason.RING_FAULT) + dropsAt(a, DropReason.PORT_DOWN);
 
+        // B's window follows what A received: open it by 64 as if A had taken them, so B sends at least 64 more frames
+        // into A's cut-off buffers. The first delivery faults on B's worker and is A's fault; the rest are dropped at
+        // A's port (as ring faults until A's run has stopped, then as port down: which is a matter of timing).
+        guestA.received += 64;
         await(() -> a.needsResetReason().isPresent(), "A needs a reset");
         assertThat(a.needsResetReason().get()).contains("memory faulted");
-        assertThat(dropsAt(a, DropReason.RING_FAULT)).as("the delivery that faulted, counted at A's port").isPositive();
-        // B goes on: its window follows what A received, so open it by 64 as if A had taken them; B sends them,
-        // the switch drops each at A's port (as a ring fault until A's run has stopped, then as port down:
-        // which of the two is a matter of timing), and each completes on B's side.
-        long droppedBefore = dropsAt(a, DropReason.RING_FAULT) + dropsAt(a, DropReason.PORT_DOWN);
-        guestA.received += 64;
         await(() -> guestB.sent >= sentBefore + 64 && guestB.txq.outstanding() == 0, "B's 64 further frames complete");
+        assertThat(dropsAt(a, DropReason.RING_FAULT)).as("the delivery that faulted, counted at A's port").isPositive();
         assertThat(dropsAt(a, DropReason.RING_FAULT) + dropsAt(a, DropReason.PORT_DOWN) - droppedBefore)
                 .as("B's frames dropped at A's port, counted").isGreaterThanOrEqualTo(64);
         assertThat(b.needsResetReason()).as("the sender is not blamed for the receiver's memory").isEmpty();
