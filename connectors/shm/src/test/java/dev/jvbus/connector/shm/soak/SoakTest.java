@@ -102,7 +102,8 @@ class SoakTest {
         assertThat(sink.frames.get() - sinkBefore).as("every frame the switch accepted reached the sink").isEqualTo(counts.accepted);
         assertThat(after.fds()).as("fds back to the baseline").isEqualTo(baseline.fds());
         assertThat(after.memfdMaps()).as("memfd mappings back to the baseline").isEqualTo(baseline.memfdMaps());
-        assertThat(after.threads()).as("threads back to the baseline").isEqualTo(baseline.threads());
+        // Not more threads than at the baseline; fewer is fine (a virtual-thread carrier retires after its idle time).
+        assertThat(after.threads()).as("threads back to the baseline").isLessThanOrEqualTo(baseline.threads());
         assertThat((double) after.heap()).as("heap after GC within 10% of the baseline").isLessThanOrEqualTo(baseline.heap() * 1.10);
         socket.close();
         bus.destroyContainer(box.name());
@@ -159,11 +160,11 @@ class SoakTest {
             return new Snapshot(count(Path.of("/proc/self/fd")), memfdMappings(), busThreads(), heapAfterGc());
         }
 
-        /** Waits (60 s at most) for fds, mappings and threads to come back to the baseline; then the snapshot. */
+        /** Waits (60 s at most) for fds, mappings and threads to come back to the baseline (threads: at most it); then the snapshot. */
         static Snapshot settle(Snapshot baseline) throws InterruptedException {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
             Snapshot s = take();
-            while ((s.fds() != baseline.fds() || s.memfdMaps() != baseline.memfdMaps() || s.threads() != baseline.threads()
+            while ((s.fds() != baseline.fds() || s.memfdMaps() != baseline.memfdMaps() || s.threads() > baseline.threads()
                     || s.heap() > baseline.heap() * 1.10) && System.nanoTime() < deadline) {
                 Thread.sleep(200);
                 s = take();
