@@ -87,6 +87,8 @@ public final class EchoModel implements DeviceModel {
     public static final class Function implements DeviceFunction {
         public final DeviceContext context;
         public volatile int starts, resets, quiesces, resumes;
+        /** Times the bus let go of it (unplug, or a refused restore). */
+        public volatile int closes;
         public volatile boolean failStart;
         public volatile boolean failSave;
         /** Quiesce fails as a data path that did not stop within its bound would. */
@@ -134,6 +136,8 @@ public final class EchoModel implements DeviceModel {
         }
 
         @Override public void queueActive(int index, boolean active) { activity.add(index + "=" + active); }
+
+        @Override public void close() { closes++; }
 
         @Override public void quiesce() throws DeviceFault {
             quiesces++;

@@ -3,6 +3,7 @@ package dev.jvbus.app.api;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import org.junit.jupiter.api.Test;
+import tools.jackson.databind.JsonNode;
 
 class NetworksApiTest extends ApiTestBase {
 
@@ -35,6 +36,33 @@ class NetworksApiTest extends ApiTestBase {
 
         assertThat(admin().delete("/api/v1/containers/n-force/networks/lan?force=true").status()).isEqualTo(204);
         assertThat(admin().get("/api/v1/containers/n-force/devices/" + devid).problemType()).isEqualTo("no-such-device");
+    }
+
+    @Test
+    void aHotpluggedDeviceIsOnItsNetworksSwitchWithItsMacBeforeAnyDriverAndLeavesItWhenUnplugged() {
+        admin().post("/api/v1/containers", "{\"name\":\"n-join\"}");
+        admin().post("/api/v1/containers/n-join/networks", "{\"name\":\"lan\"}");
+        long virtio = admin().post("/api/v1/containers/n-join/devices",
+                "{\"type\":\"virtio-net\",\"network\":\"lan\",\"mac\":\"02:aa:00:00:00:01\"}").json().path("devid").asLong();
+        var venet = admin().post("/api/v1/containers/n-join/devices", "{\"type\":\"venet\",\"network\":\"lan\"}");
+        assertThat(venet.status()).as(venet.toString()).isEqualTo(201);
+        long venetId = venet.json().path("devid").asLong();
+        String venetMac = venet.json().path("parameters").path("mac").asString(null);
+
+        JsonNode lan = viewer().get("/api/v1/containers/n-join/networks/lan").json();
+        assertThat(lan.path("ports").valueStream().map(p -> p.path("backend").path("devid").asLong()))
+                .as(lan.toString()).containsExactlyInAnyOrder(virtio, venetId);
+        int virtioPort = lan.path("ports").valueStream().filter(p -> p.path("backend").path("devid").asLong() == virtio)
+                .findFirst().orElseThrow().path("id").asInt();
+        assertThat(lan.path("macTable").valueStream().map(e -> e.path("mac").asString() + "@" + e.path("portId").asInt()))
+                .as("in the MAC table before any frame").contains("02:aa:00:00:00:01@" + virtioPort);
+        assertThat(lan.path("macTable").size()).isEqualTo(2);
+        if (venetMac != null) assertThat(lan.path("macTable").findValuesAsString("mac")).contains(venetMac);
+
+        assertThat(admin().delete("/api/v1/containers/n-join/devices/" + virtio).status()).isEqualTo(204);
+        JsonNode after = viewer().get("/api/v1/containers/n-join/networks/lan").json();
+        assertThat(after.path("ports").valueStream().map(p -> p.path("backend").path("devid").asLong())).containsExactly(venetId);
+        assertThat(after.path("macTable").findValuesAsString("mac")).doesNotContain("02:aa:00:00:00:01");
     }
 
     @Test
