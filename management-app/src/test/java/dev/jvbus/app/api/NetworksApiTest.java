@@ -75,5 +75,9 @@ class NetworksApiTest extends ApiTestBase {
         assertThat(viewer().post("/api/v1/containers/n-bad/networks", "{\"name\":\"y\"}").status()).isEqualTo(403);
         assertThat(viewer().delete("/api/v1/containers/n-bad/networks/x").status()).isEqualTo(403);
         assertThat(admin().get("/api/v1/containers/n-bad/networks/x").status()).isEqualTo(200);
+        var missing = admin().delete("/api/v1/containers/n-bad/networks/none");
+        assertThat(missing.status()).isEqualTo(404);
+        assertThat(missing.problemType()).isEqualTo("no-such-network");
+        assertThat(admin().get("/api/v1/containers/none/networks").problemType()).isEqualTo("no-such-container");
     }
 }
