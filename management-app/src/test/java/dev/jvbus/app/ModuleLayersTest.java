@@ -43,6 +43,12 @@ class ModuleLayersTest {
             .because("a connector only carries verbs to the bus; it reaches a model through core.spi's SPI");
 
     @ArchTest
+    static final ArchRule theRestControllersReachTheBusOnlyThroughTheServices = noClasses()
+            .that().resideInAPackage("dev.jvbus.app.api..")
+            .should().dependOnClassesThat().resideInAnyPackage("dev.jvbus.core.bus..", "dev.jvbus.connector..", "dev.jvbus.app.store..")
+            .because("issue 12: controllers, shell commands and console pages call the services, which check, record and publish every change");
+
+    @ArchTest
     static final ArchRule onlyTheManagementAppUsesSpring = noClasses()
             .that().resideOutsideOfPackage("dev.jvbus.app..")
             .should().dependOnClassesThat().resideInAPackage("org.springframework..")

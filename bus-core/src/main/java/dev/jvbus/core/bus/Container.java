@@ -182,7 +182,13 @@ public final class Container {
             if (everUsed.contains(id) && !movedAway.contains(id))
                 throw new BusException("cannot restore: devid " + id + " is or was in use in container '" + name + "'");
             d = newDevice(id, model, featureLimit, state.params());
-            d.restore(state);
+            try {
+                d.restore(state);
+            } catch (RuntimeException e) {
+                // The device was made (a net device's port is on its switch already): a refused state leaves nothing.
+                d.unplug();
+                throw e;
+            }
             everUsed.add(id);
             movedAway.remove(id);
             devices.put(id, d);

@@ -13,6 +13,7 @@ import dev.jvbus.core.spi.DeviceFunction;
 import dev.jvbus.core.spi.DeviceModel;
 import dev.jvbus.core.spi.QueueBinding;
 import dev.jvbus.core.spi.QueueConfig;
+import dev.jvbus.core.spi.QueueLayout;
 import dev.jvbus.core.spi.QueueSet;
 import dev.jvbus.core.spi.QueueSpec;
 import dev.jvbus.core.memory.GuestMemory;
@@ -57,7 +58,8 @@ public final class Device {
     // What the driver set up for the data path. Memory and doorbells belong to the connector
     // (it maps and closes them); the device only holds references while the driver is attached.
     private GuestMemory memory = GuestMemory.empty();
-    private final QueueSlot[] slots;   // one per queue of the model's layout
+    private final QueueLayout queues;   // the model's, sized by this device's parameters
+    private final QueueSlot[] slots;   // one per queue of that layout
 
     private int status;
     private boolean running;   // the function's data path was started and not reset since
@@ -82,9 +84,10 @@ public final class Device {
         this.features.setLimit(featureLimit);
         this.config = new ConfigSpace(model.config());
         this.onNeedsReset = onNeedsReset == null ? d -> { } : onNeedsReset;
-        int n = model.queues().count();
+        this.queues = model.queues(this.params);
+        int n = queues.count();
         this.slots = new QueueSlot[n];
-        for (int i = 0; i < n; i++) slots[i] = new QueueSlot(model.queues().queue(i), i);
+        for (int i = 0; i < n; i++) slots[i] = new QueueSlot(queues.queue(i), i);
         this.function = Objects.requireNonNull(model.create(new Context()), "model " + model.type() + " created no function");
     }
 
@@ -107,6 +110,9 @@ public final class Device {
     public String container() { return container; }
 
     public DeviceModel model() { return model; }
+
+    /** This device's queues: the model's layout with the sizes its parameters gave (see {@link DeviceModel#queues(Map)}). */
+    public QueueLayout queues() { return queues; }
 
     public String type() { return model.type(); }
 

@@ -25,6 +25,14 @@ public interface DeviceModel {
     /** Queue count and per-queue layout and maximum size. */
     QueueLayout queues();
 
+    /**
+     * The queues of one device created with {@code params} (an operator may size them smaller than
+     * {@link #queues()}, see {@link QueueLayout#sizedBy}). The default: the model's, whatever the parameters.
+     *
+     * @throws IllegalArgumentException when a parameter that sizes the queues is wrong, naming it
+     */
+    default QueueLayout queues(java.util.Map<String, String> params) { return queues(); }
+
     /** Config space layout. */
     ConfigLayout config();
 

@@ -34,6 +34,14 @@ public record QueueSpec(String name, RingKind kind, int maxSize, boolean require
     }
 
     /**
+     * This queue held to at most {@code size} descriptors (a device sized smaller than its model's
+     * largest, see {@link QueueLayout#sizedBy}); a limit above {@link #maxSize} changes nothing.
+     */
+    public QueueSpec atMost(int size) {
+        return size >= maxSize ? this : new QueueSpec(name, kind, size, required);
+    }
+
+    /**
      * Whether this queue may have {@code size} descriptors: a power of two (ring indices wrap with a
      * mask) no larger than {@link #maxSize}. Refuse otherwise, saying {@link #sizeRule()}.
      */

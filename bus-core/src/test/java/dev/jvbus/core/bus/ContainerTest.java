@@ -83,7 +83,7 @@ class ContainerTest {
         assertThat(d.params()).containsEntry("label", "first");
         assertThatThrownBy(() -> c.addDevice(EchoModel.TYPE, -1L, Map.of("colour", "red")))
                 .isInstanceOf(BusException.class)
-                .hasMessage("cannot create test-echo device: unknown parameter 'colour' (test-echo takes: label)");
+                .hasMessage("cannot create test-echo device: unknown parameter 'colour' (test-echo takes: label, queue-size)");
         assertThat(c.addDevice(EchoModel.TYPE).devid()).as("a refused device does not use up a devid").isEqualTo(new DevId(2));
     }
 

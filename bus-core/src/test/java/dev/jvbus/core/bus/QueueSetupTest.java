@@ -36,6 +36,26 @@ class QueueSetupTest {
     }
 
     @Test
+    void aDeviceSizedSmallerThanItsModelRefusesALargerQueueAndShowsItsOwnLayout() {
+        Container c = Bus.withDiscoveredModels().createContainer("sized");
+        Device small = c.addDevice(EchoModel.TYPE, -1L, java.util.Map.of("queue-size", "64"));
+        assertThat(small.queues().queue(0).maxSize()).isEqualTo(64);
+        assertThat(small.queues().queue(1).maxSize()).isEqualTo(64);
+        assertThat(small.model().queues().queue(0).maxSize()).as("the model's own layout is unchanged").isEqualTo(256);
+        Attachment drv = small.attach("drv", DeviceObserver.NONE);
+        assertThatThrownBy(() -> drv.setQueue(new QueueConfig(0, 128, 0, 0, 0))).hasMessageContaining("size 128 must be a power of two in 1..64");
+        drv.setQueue(new QueueConfig(0, 64, 0x1000, 0x2000, 0x3000));
+
+        long before = c.nextDevid();
+        assertThatThrownBy(() -> c.addDevice(EchoModel.TYPE, -1L, java.util.Map.of("queue-size", "512")))
+                .isInstanceOf(BusException.class).hasMessageContaining("parameter 'queue-size' must be a power of two in 1..256: 512");
+        assertThatThrownBy(() -> c.addDevice(EchoModel.TYPE, -1L, java.util.Map.of("queue-size", "lots")))
+                .isInstanceOf(BusException.class).hasMessageContaining("not 'lots'");
+        assertThat(c.devices()).containsExactly(small);
+        assertThat(c.nextDevid()).as("a refused device takes no devid").isEqualTo(before);
+    }
+
+    @Test
     void driverOkHandsTheModelEveryEnabledQueueWithItsDoorbells() {
         GuestMemory mem = GuestMemory.empty();
         a.setMemory(mem);

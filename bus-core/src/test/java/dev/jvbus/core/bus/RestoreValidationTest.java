@@ -70,6 +70,8 @@ class RestoreValidationTest {
         assertThatThrownBy(() -> container.restoreDevice(wide, ~EVENT_IDX)).isInstanceOf(FeatureNegotiationException.class)
                 .hasMessageContaining("[VIRTIO_RING_F_EVENT_IDX]");
         assertThat(container.devices()).isEmpty();
+        assertThat(EchoModel.CREATED.getLast().closes).as("what the refused restore made is let go (a net device's port leaves its switch)")
+                .isEqualTo(1);
     }
 
     @Test

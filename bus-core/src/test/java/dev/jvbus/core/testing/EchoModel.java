@@ -51,6 +51,11 @@ public final class EchoModel implements DeviceModel {
         return QueueLayout.of(new QueueSpec("rx", RingKind.SPLIT, 256), new QueueSpec("tx", RingKind.SPLIT, 256));
     }
 
+    /** {@code queue-size} holds both queues to it, as the net models do. */
+    @Override public QueueLayout queues(java.util.Map<String, String> params) {
+        return queues().sizedBy(params);
+    }
+
     @Override public ConfigLayout config() {
         return ConfigLayout.of(new ConfigField("id", 0, 4, false), new ConfigField("scratch", 4, 4, true));
     }
@@ -71,7 +76,8 @@ public final class EchoModel implements DeviceModel {
 
     @Override public DeviceFunction create(DeviceContext context) {
         for (String k : context.params().keySet())
-            if (!k.equals("label")) throw new IllegalArgumentException("unknown parameter '" + k + "' (test-echo takes: label)");
+            if (!k.equals("label") && !k.equals(QueueLayout.SIZE_PARAM))
+                throw new IllegalArgumentException("unknown parameter '" + k + "' (test-echo takes: label, queue-size)");
         Function f = new Function(context);
         CREATED.add(f);
         return f;
@@ -81,6 +87,8 @@ public final class EchoModel implements DeviceModel {
     public static final class Function implements DeviceFunction {
         public final DeviceContext context;
         public volatile int starts, resets, quiesces, resumes;
+        /** Times the bus let go of it (unplug, or a refused restore). */
+        public volatile int closes;
         public volatile boolean failStart;
         public volatile boolean failSave;
         /** Quiesce fails as a data path that did not stop within its bound would. */
@@ -128,6 +136,8 @@ public final class EchoModel implements DeviceModel {
         }
 
         @Override public void queueActive(int index, boolean active) { activity.add(index + "=" + active); }
+
+        @Override public void close() { closes++; }
 
         @Override public void quiesce() throws DeviceFault {
             quiesces++;

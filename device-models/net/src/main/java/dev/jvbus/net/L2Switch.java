@@ -80,6 +80,14 @@ public final class L2Switch {
             SwitchPort[] next = Arrays.copyOf(ports, ports.length + 1);
             next[next.length - 1] = p;
             ports = next;
+            // A port assigned its MAC is in the table from the start: frames for it reach it alone (or
+            // wait at its closed gate) before it ever sent, instead of flooding every other port. A port
+            // assigned the same MAC already (a migration's source beside its target) keeps it until the
+            // newcomer sends: the guest is still there.
+            if (assignedSource != SwitchPort.ANY_SOURCE) {
+                SwitchPort holder = macs.get(assignedSource);
+                if (holder == null || holder.assignedSource != assignedSource) macs = macs.with(assignedSource, p);
+            }
             return p;
         }
     }
@@ -176,7 +184,11 @@ public final class L2Switch {
     private void learn(long mac, SwitchPort port) {
         synchronized (changes) {
             MacTable t = macs;
-            if (t.get(mac) == port) return;
+            SwitchPort holder = t.get(mac);
+            if (holder == port) return;
+            // An assigned MAC stays with its port against a port free to send from any MAC (a TAP); only
+            // another port assigned the same MAC takes it over, by sending (a migrated guest on its new device).
+            if (holder != null && holder.assignedSource == mac && port.assignedSource != mac) return;
             if (!Arrays.asList(ports).contains(port)) return;    // left meanwhile
             if (t.get(mac) == null && t.size() >= MAX_MACS) return; // full: unknown MACs keep flooding
             macs = t.with(mac, port);

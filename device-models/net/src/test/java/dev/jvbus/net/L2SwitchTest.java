@@ -164,7 +164,7 @@ class L2SwitchTest {
         assertThat(pt.stats().rxFrames()).as("refused at ingress, not taken in").isZero();
         assertThat(peer.frames).as("nothing the thief sent went anywhere").hasSize(atPeer);
         assertThat(victim.frames).isEmpty();
-        assertThat(sw.macTable()).containsEntry("02:00:00:00:00:0b", "victim").doesNotContainValue("thief");
+        assertThat(sw.macTable()).containsEntry("02:00:00:00:00:0b", "victim").as("the thief has only its own").containsEntry("02:00:00:00:00:0a", "thief").hasSize(3);
 
         pp.send(frame(B, C, 60, 6), 0, 60);                      // the victim keeps its traffic
         assertThat(victim.frames).hasSize(1);
@@ -185,7 +185,48 @@ class L2SwitchTest {
         for (long src : sources) pa.send(frame(MacAddress.BROADCAST, src, 60, 0), 0, 60);
         assertThat(pa.stats().dropped(DropReason.SPOOFED_SOURCE)).isEqualTo(sources.length);
         assertThat(rb.frames).isEmpty();
-        assertThat(sw.macTable()).isEmpty();
+        assertThat(sw.macTable()).as("only its own assigned MAC, nothing learned").containsExactly(java.util.Map.entry("02:00:00:00:00:0a", "a"));
+    }
+
+    @Test
+    void aPortAssignedItsMacIsInTheTableFromTheStartAndKeepsItAgainstAPortThatSendsFromIt() {
+        Recorder dev = new Recorder("dev"), tap = new Recorder("tap"), other = new Recorder("other");
+        SwitchPort pd = sw.join(dev, A), pt = sw.join(tap), po = sw.join(other, C);
+        assertThat(sw.macTable()).as("before either sent anything").containsEntry("02:00:00:00:00:0a", "dev")
+                .containsEntry("02:00:00:00:00:0c", "other");
+        assertThat(sw.info().macTable()).extracting(MacEntry::portId).contains(pd.id(), po.id());
+
+        pt.send(frame(A, B, 60, 0), 0, 60);                   // unicast to A: to its port alone, not flooded
+        assertThat(dev.frames).hasSize(1);
+        assertThat(other.frames).isEmpty();
+
+        pt.send(frame(MacAddress.BROADCAST, A, 60, 1), 0, 60); // a port free to send from any MAC claims A
+        assertThat(sw.macTable()).as("an assigned MAC stays with its port").containsEntry("02:00:00:00:00:0a", "dev");
+        po.send(frame(A, C, 60, 2), 0, 60);
+        assertThat(dev.frames).hasSize(3);                     // the broadcast, then the unicast
+        assertThat(tap.frames).isEmpty();
+
+        pd.leave();
+        assertThat(sw.macTable()).doesNotContainKey("02:00:00:00:00:0a");
+    }
+
+    @Test
+    void aSecondPortAssignedTheSameMacTakesItOverOnlyWhenItSends() {
+        Recorder source = new Recorder("source"), target = new Recorder("target"), peer = new Recorder("peer");
+        SwitchPort ps = sw.join(source, A), pp = sw.join(peer, C);
+        SwitchPort pt = sw.join(target, A);   // a migration's target, made while the source still runs
+        assertThat(sw.macTable()).as("the guest is still behind the source").containsEntry("02:00:00:00:00:0a", "source");
+        pp.send(frame(A, C, 60, 0), 0, 60);
+        assertThat(source.frames).hasSize(1);
+        assertThat(target.frames).isEmpty();
+
+        pt.send(frame(C, A, 60, 1), 0, 60);   // the guest speaks from its new device
+        assertThat(sw.macTable()).containsEntry("02:00:00:00:00:0a", "target");
+        pp.send(frame(A, C, 60, 2), 0, 60);
+        assertThat(target.frames).hasSize(1);
+        assertThat(source.frames).hasSize(1);
+        ps.leave();
+        assertThat(sw.macTable()).containsEntry("02:00:00:00:00:0a", "target");
     }
 
     @Test

@@ -42,7 +42,8 @@ record DeviceStateController(SnapshotService snapshots, MigrationService migrati
     @PostMapping("/{name}/restore")
     @Operation(summary = "Restore a device from a snapshot document",
             description = "The body is the document as a snapshot returned it, or {\"snapshot\": <document>, \"overrides\":"
-                    + " {\"network\": ..., \"limit\": {\"deny\": [...]}, \"vhostUser\": {\"socket\": \"/path\"}}}. The checksum and"
+                    + " {\"network\": ..., \"limit\": {\"deny\": [...]}, \"vhostUser\": {\"socket\": \"/path\"},"
+                    + " \"tap\": {\"namespace\": \"ns\", \"ifname\": \"tap%d\"}}}. The checksum and"
                     + " versions are checked and the negotiated features imposed (refused by name when outside this bus's offer or the"
                     + " operator limit). The device comes back paused until its driver is back; then resume it. With dry-run=true the"
                     + " answer is what would happen, and nothing changes.")

@@ -29,7 +29,8 @@ record DevicesController(DeviceService devices) {
 
     @PostMapping
     @Operation(summary = "Hotplug a device",
-            description = "type, network, mac (generated when absent), mtu, and a feature limit by names: "
+            description = "type, network, mac (generated when absent), mtu, queueSize (the largest ring of its queues: a power of"
+                    + " two up to the model's largest, 1024 for virtio-net, 2048 for venet), and a feature limit by names: "
                     + "{\"limit\": {\"deny\": [\"MRG_RXBUF\"]}} or {\"limit\": {\"allow\": [...]}}")
     ResponseEntity<DeviceView> add(@PathVariable String container, @RequestBody DeviceRequest body) {
         DeviceView d = devices.add(container, body);

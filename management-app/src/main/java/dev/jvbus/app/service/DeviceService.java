@@ -115,6 +115,11 @@ public class DeviceService {
                             + changes.bus().models().types(), Map.of("field", "type")));
             long limit = (request.limit() == null ? FeatureLimit.NONE : request.limit()).mask(model.type(), model.features());
             Map<String, String> params = request.modelParameters();
+            try {
+                model.queues(params);   // the model's one rule for queue sizes, asked first so the refusal names the field
+            } catch (IllegalArgumentException e) {
+                throw new OperationRefused(ProblemType.INVALID_PARAMETER, e.getMessage(), Map.of("field", "queueSize"));
+            }
             if (request.network() != null && Networks.of(c).network(request.network()).isEmpty())
                 throw new OperationRefused(ProblemType.NO_SUCH_NETWORK, "no network '" + request.network() + "' in container '"
                         + container + "'; create it first (it has " + Networks.of(c).names() + ")", Map.of("field", "network"));
@@ -167,7 +172,7 @@ public class DeviceService {
         FeatureCatalog cat = d.featureCatalog();
         FeatureView f = d.features();
         List<DeviceView.Queue> queues = new ArrayList<>();
-        var layout = d.model().queues();
+        var layout = d.queues();
         List<QueueStats> now = d.queueStats();
         IntStream.range(0, layout.count()).forEach(i -> {
             QueueSpec q = layout.queue(i);

@@ -93,18 +93,7 @@ public class NetworkService {
             Networks n = networks(container);
             if (n.network(network).isEmpty()) throw noSuchNetwork(container, network);
             String nsName = request == null ? null : request.namespace();
-            if (nsName == null || nsName.isBlank())
-                throw new OperationRefused(ProblemType.INVALID_PARAMETER, "a TAP port needs a \"namespace\": the name 'ip netns add' gave it",
-                        Map.of("field", "namespace"));
-            NetNamespace ns;
-            try {
-                ns = NetNamespace.named(nsName);
-            } catch (IllegalArgumentException e) {
-                throw new OperationRefused(ProblemType.INVALID_PARAMETER, e.getMessage(), Map.of("field", "namespace"));
-            }
-            if (!Files.exists(ns.path()))
-                throw new OperationRefused(ProblemType.NO_SUCH_NAMESPACE, "there is no network namespace '" + nsName + "' (no " + ns.path()
-                        + "); create it first with 'ip netns add " + nsName + "'", Map.of("field", "namespace"));
+            NetNamespace ns = namespace(nsName, Map.of("field", "namespace"));
             if (request.ifname() == null || request.ifname().isBlank())
                 throw new OperationRefused(ProblemType.INVALID_PARAMETER, "a TAP port needs an \"ifname\" (1 to 15 bytes, e.g. tap0 or tap%d)",
                         Map.of("field", "ifname"));
@@ -120,6 +109,25 @@ public class NetworkService {
             return new BusChanges.Outcome<>(view(a), BusEvent.now("port-attached", portPath(container, network, a.portId()),
                     Map.of("container", container, "network", network, "port", a.portId(), "namespace", nsName, "ifname", a.ifname())));
         });
+    }
+
+    /**
+     * The operator's network namespace by the name {@code ip netns add} gave it, which must exist;
+     * refused naming the input ({@code where}) otherwise.
+     */
+    static NetNamespace namespace(String nsName, Map<String, Object> where) {
+        if (nsName == null || nsName.isBlank())
+            throw new OperationRefused(ProblemType.INVALID_PARAMETER, "a TAP port needs a \"namespace\": the name 'ip netns add' gave it", where);
+        NetNamespace ns;
+        try {
+            ns = NetNamespace.named(nsName);
+        } catch (IllegalArgumentException e) {
+            throw new OperationRefused(ProblemType.INVALID_PARAMETER, e.getMessage(), where);
+        }
+        if (!Files.exists(ns.path()))
+            throw new OperationRefused(ProblemType.NO_SUCH_NAMESPACE, "there is no network namespace '" + nsName + "' (no " + ns.path()
+                    + "); create it first with 'ip netns add " + nsName + "'", where);
+        return ns;
     }
 
     /** Detaches a TAP port the operator attached: it leaves the switch and its interface is removed. */

@@ -16,19 +16,22 @@ import tools.jackson.databind.JsonNode;
  * <pre>
  * "overrides": {"network": "lan1",                      the network the device joins here
  *               "limit": {"deny": ["MRG_RXBUF"]},        this bus's operator limit (default: the one it was saved under)
- *               "vhostUser": {"socket": "/run/x.sock"}}  serve it on vhost-user at this socket
+ *               "vhostUser": {"socket": "/run/x.sock"},  serve it on vhost-user at this socket
+ *               "tap": {"namespace": "ns2",             reach it from the host through a TAP port on its network,
+ *                       "ifname": "jv%d"}}              in this network namespace (ifname default tap%d)
  * </pre>
+ * (Firecracker's {@code network_overrides}, for every connector: a socket path or a TAP namespace.)
  * The one place that reads that shape; a mistake is MALFORMED_DOCUMENT with {@code where} as a JSON pointer.
  */
 public record RestoreRequest(JsonNode snapshot, String snapshotAt, Overrides overrides) {
 
     /** What the target changes; each null when not given. */
-    public record Overrides(String network, FeatureLimit limit, Path vhostUserSocket) {
-        static final Overrides NONE = new Overrides(null, null, null);
+    public record Overrides(String network, FeatureLimit limit, Path vhostUserSocket, PortRequest tap) {
+        static final Overrides NONE = new Overrides(null, null, null, null);
     }
 
     private static final Set<String> WRAPPER = Set.of("snapshot", "overrides");
-    private static final Set<String> OVERRIDES = Set.of("network", "limit", "vhostUser");
+    private static final Set<String> OVERRIDES = Set.of("network", "limit", "vhostUser", "tap");
 
     public static RestoreRequest parse(JsonNode body) {
         if (body == null || !body.isObject())
@@ -46,7 +49,7 @@ public record RestoreRequest(JsonNode snapshot, String snapshotAt, Overrides ove
         if (!o.isObject()) throw malformed("/overrides", "\"overrides\" is an object");
         for (String n : o.propertyNames())
             if (!OVERRIDES.contains(n))
-                throw malformed("/overrides/" + n, "unknown override '" + n + "' (there are: limit, network, vhostUser)");
+                throw malformed("/overrides/" + n, "unknown override '" + n + "' (there are: limit, network, tap, vhostUser)");
         String network = null;
         if (o.has("network")) {
             network = o.get("network").isString() ? o.get("network").asString() : null;
@@ -68,7 +71,20 @@ public record RestoreRequest(JsonNode snapshot, String snapshotAt, Overrides ove
                 throw malformed("/overrides/vhostUser", "\"vhostUser\" is {\"socket\": \"/absolute/path.sock\"}");
             socket = socketPath(v.get("socket").asString());
         }
-        return new Overrides(network, limit, socket);
+        PortRequest tap = null;
+        if (o.has("tap")) {
+            JsonNode t = o.get("tap");
+            String shape = "\"tap\" is {\"namespace\": \"<name from ip netns add>\", \"ifname\": \"tap%d\"} (ifname optional)";
+            if (!t.isObject()) throw malformed("/overrides/tap", shape);
+            for (String n : t.propertyNames())
+                if (!n.equals("namespace") && !n.equals("ifname")) throw malformed("/overrides/tap/" + n, shape);
+            if (!t.path("namespace").isString() || t.get("namespace").asString().isBlank())
+                throw malformed("/overrides/tap/namespace", shape);
+            if (t.has("ifname") && (!t.get("ifname").isString() || t.get("ifname").asString().isBlank()))
+                throw malformed("/overrides/tap/ifname", shape);
+            tap = new PortRequest(t.get("namespace").asString(), t.has("ifname") ? t.get("ifname").asString() : "tap%d");
+        }
+        return new Overrides(network, limit, socket, tap);
     }
 
     private static List<String> names(JsonNode limit, String which) {

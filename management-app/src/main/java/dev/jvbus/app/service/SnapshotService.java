@@ -40,9 +40,11 @@ public class SnapshotService {
     private final Operations operations;
     private final BusVersion version;
     private final VhostUserConnector vhostUser;
+    private final NetworkService networks;
 
     public SnapshotService(BusChanges changes, DeviceService devices, ContainerService containers, Operations operations,
-                           BusVersion version, VhostUserConnector vhostUser) {
+                           BusVersion version, VhostUserConnector vhostUser, NetworkService networks) {
+        this.networks = networks;
         this.changes = changes;
         this.devices = devices;
         this.containers = containers;
@@ -159,8 +161,33 @@ public class SnapshotService {
                             Map.of("where", "/overrides/vhostUser/socket"));
                 }
             }
+            if (o.tap() != null) {
+                p.step("attach-tap");
+                try {
+                    networks.attachPort(container, networkOf(container, made.devid()), o.tap());
+                } catch (RuntimeException e) {
+                    // All or nothing, as for the socket: the device (and any exposure made for it) goes again.
+                    changes.apply(() -> {
+                        devices.removeUnchecked(container, made.devid());
+                        return new BusChanges.Outcome<>(null, null);
+                    });
+                    Map<String, Object> where = Map.of("where", "/overrides/tap");
+                    throw e instanceof OperationRefused r
+                            ? new OperationRefused(r.type(), r.getMessage() + "; the restored device was removed again", where)
+                            : new OperationRefused(ProblemType.REFUSED, "cannot attach the TAP port for the restored device: " + e.getMessage()
+                                    + "; the device was removed again", where);
+                }
+            }
             return new RestoreResult(done[0].plan(), devices.show(container, made.devid()));
         });
+    }
+
+    /** The network the device's switch port is on (a net device joins it when it is made). */
+    private String networkOf(String container, long devid) {
+        Networks n = Networks.of(containers.require(container));
+        return n.names().stream().filter(net -> n.devicePort(net, devid).isPresent()).findFirst()
+                .orElseThrow(() -> new OperationRefused(ProblemType.INVALID_PARAMETER, "device " + devid
+                        + " is on no network: a TAP port cannot reach it", Map.of("where", "/overrides/tap")));
     }
 
     /** What a restore returns: what it did and the device as it is now. */
@@ -196,6 +223,11 @@ public class SnapshotService {
                 throw new OperationRefused(ProblemType.INVALID_PARAMETER, s.type() + " is not a virtio device; vhost-user cannot serve it",
                         Map.of("where", "/overrides/vhostUser"));
             exposures.add("vhost-user server on " + o.vhostUserSocket());
+        }
+        if (o.tap() != null) {
+            NetworkService.namespace(o.tap().namespace(), Map.of("where", "/overrides/tap/namespace"));
+            exposures.add("TAP " + o.tap().ifname() + " in network namespace " + o.tap().namespace() + " on the device's network"
+                    + (network != null ? " (" + network + ")" : ""));
         }
         DeviceState restored = new DeviceState(s.type(), s.devid(), s.status(), s.limit(), s.negotiated(), s.config(), s.queues(),
                 params, s.model());

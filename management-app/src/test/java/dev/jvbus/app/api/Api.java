@@ -43,7 +43,7 @@ record Api(int port, String user, String password, String bearer) {
             b.header("Authorization", "Basic " + Base64.getEncoder().encodeToString((user + ":" + password).getBytes(StandardCharsets.UTF_8)));
         try {
             HttpResponse<String> r = HTTP.send(b.build(), HttpResponse.BodyHandlers.ofString());
-            return new Reply(r.statusCode(), r.headers().firstValue("Content-Type").orElse(""), r.body());
+            return new Reply(r.statusCode(), r.headers().firstValue("Content-Type").orElse(""), r.body(), r.headers().map());
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
         } catch (InterruptedException e) {
@@ -52,7 +52,12 @@ record Api(int port, String user, String password, String bearer) {
         }
     }
 
-    record Reply(int status, String contentType, String body) {
+    /** A response as the test sees it; {@code headers} only to say who answered when the body does not. */
+    record Reply(int status, String contentType, String body, java.util.Map<String, java.util.List<String>> headers) {
+        Reply(int status, String contentType, String body) {
+            this(status, contentType, body, java.util.Map.of());
+        }
+
         JsonNode json() {
             return JSON.readTree(body);
         }
@@ -63,9 +68,13 @@ record Api(int port, String user, String password, String bearer) {
             return t.substring(t.lastIndexOf('/') + 1);
         }
 
+        /**
+         * Status and body; with the headers when the body is empty, so a failure says who answered (every
+         * refusal of this app is a problem document: an empty 401 is not ours).
+         */
         @Override
         public String toString() {
-            return status + " " + body;
+            return status + " " + (body.isEmpty() ? "(empty body; headers " + headers + ")" : body);
         }
     }
 }

@@ -90,6 +90,49 @@ class DevicesApiTest extends ApiTestBase {
     }
 
     @Test
+    void aQueueSizeGivenAtHotplugHoldsTheDevicesQueuesAndIsInItsDocument() {
+        var virtio = admin().post("/api/v1/containers/d/devices", "{\"type\":\"virtio-net\",\"network\":\"lan0\",\"queueSize\":256}");
+        assertThat(virtio.status()).as(virtio.toString()).isEqualTo(201);
+        assertThat(virtio.json().path("parameters").path("queue-size").asString()).isEqualTo("256");
+        var shown = viewer().get("/api/v1/containers/d/devices/" + virtio.json().path("devid").asLong()).json();
+        assertThat(shown.path("queues").valueStream().map(q -> q.path("name").asString() + "=" + q.path("maxSize").asInt()))
+                .containsExactly("rx0=256", "tx0=256", "ctrl=64");
+
+        var venet = admin().post("/api/v1/containers/d/devices", "{\"type\":\"venet\",\"network\":\"lan0\",\"queueSize\":512}");
+        assertThat(venet.status()).as(venet.toString()).isEqualTo(201);
+        assertThat(venet.json().path("queues").valueStream().map(q -> q.path("maxSize").asInt())).containsOnly(512);
+
+        var plain = admin().post("/api/v1/containers/d/devices", "{\"type\":\"virtio-net\",\"network\":\"lan0\"}");
+        assertThat(plain.json().path("queues").get(0).path("maxSize").asInt()).as("the model's largest").isEqualTo(1024);
+        assertThat(plain.json().path("parameters").has("queue-size")).isFalse();
+    }
+
+    @Test
+    void aQueueSizeOutsideTheModelsRangeIsRefusedNamingTheFieldAndTheRangeAndLeavesNothing() {
+        int devices = admin().get("/api/v1/containers/d/devices").json().size();
+        int ports = admin().get("/api/v1/containers/d/networks/lan0").json().path("ports").size();
+        for (String size : new String[] {"3000", "100", "0", "-4"}) {
+            var r = admin().post("/api/v1/containers/d/devices", "{\"type\":\"virtio-net\",\"network\":\"lan0\",\"queueSize\":" + size + "}");
+            assertThat(r.status()).as(r.toString()).isEqualTo(400);
+            assertThat(r.contentType()).startsWith("application/problem+json");
+            assertThat(r.problemType()).isEqualTo("invalid-parameter");
+            assertThat(r.json().path("field").asString()).isEqualTo("queueSize");
+            assertThat(r.json().path("detail").asString()).contains("a power of two in 1..1024", size);
+        }
+        var venet = admin().post("/api/v1/containers/d/devices", "{\"type\":\"venet\",\"network\":\"lan0\",\"queueSize\":4096}");
+        assertThat(venet.json().path("field").asString()).isEqualTo("queueSize");
+        assertThat(venet.json().path("detail").asString()).contains("a power of two in 1..2048");
+        var inParameters = admin().post("/api/v1/containers/d/devices",
+                "{\"type\":\"virtio-net\",\"network\":\"lan0\",\"parameters\":{\"queue-size\":\"64\"}}");
+        assertThat(inParameters.problemType()).isEqualTo("invalid-parameter");
+        assertThat(inParameters.json().path("detail").asString()).contains("\"queueSize\"");
+        assertThat(viewer().post("/api/v1/containers/d/devices", "{\"type\":\"venet\",\"queueSize\":64}").status()).isEqualTo(403);
+
+        assertThat(admin().get("/api/v1/containers/d/devices").json().size()).isEqualTo(devices);
+        assertThat(admin().get("/api/v1/containers/d/networks/lan0").json().path("ports").size()).isEqualTo(ports);
+    }
+
+    @Test
     void missingDevicesAndContainersAreNotFound() {
         assertThat(admin().get("/api/v1/containers/d/devices/999999").problemType()).isEqualTo("no-such-device");
         var nan = admin().get("/api/v1/containers/d/devices/not-a-number");

@@ -195,6 +195,59 @@ class SaveRestoreApiTest extends ApiTestBase {
         assertThat(admin().get("/api/v1/containers/vh2/devices").json().size()).isZero();
     }
 
+    /**
+     * Restore overrides the connector with a TAP in another namespace: the restored device (with the
+     * queue size it was created with) reaches the host through a TAP port on its network there; a
+     * namespace that does not exist is refused before anything is made, and a TAP the kernel refuses
+     * takes the restored device away again.
+     */
+    @Test
+    void aRestoreCanPutTheDeviceBehindATapInAnotherNamespaceWithItsQueueSizeAndARefusedTapLeavesNothing() throws Exception {
+        try (var ns = dev.jvbus.core.testing.TestNetns.createOrSkip()) {
+            var plugged = admin().post("/api/v1/containers/embedded/devices", "{\"type\":\"virtio-net\",\"network\":\"lan0\",\"queueSize\":128}");
+            assertThat(plugged.status()).as(plugged.toString()).isEqualTo(201);
+            long devid = plugged.json().path("devid").asLong();
+            JsonNode doc = result(admin(), admin().post("/api/v1/containers/embedded/devices/" + devid + "/snapshot", null));
+            assertThat(doc.path("device").path("parameters").path("queue-size").asString()).as("a creation parameter").isEqualTo("128");
+            String tap = "{\"snapshot\":" + doc + ",\"overrides\":{\"tap\":{\"namespace\":\"" + ns.name() + "\",\"ifname\":\"jvrs0\"}}}";
+
+            container("tapr");
+            var dry = admin().post("/api/v1/containers/tapr/restore?dry-run=true", tap);
+            assertThat(dry.status()).as(dry.toString()).isEqualTo(200);
+            assertThat(dry.json().path("exposures").valueStream().map(JsonNode::asString))
+                    .containsExactly("TAP jvrs0 in network namespace " + ns.name() + " on the device's network (lan0)");
+            assertThat(ns.ipResult("link", "show", "jvrs0").exit()).as("a dry run makes no interface").isNotZero();
+
+            JsonNode restored = result(admin(), admin().post("/api/v1/containers/tapr/restore", tap));
+            assertThat(restored.path("device").path("queues").valueStream().map(q -> q.path("name").asString() + "=" + q.path("maxSize").asInt()))
+                    .containsExactly("rx0=128", "tx0=128", "ctrl=64");
+            JsonNode lan = admin().get("/api/v1/containers/tapr/networks/lan0").json();
+            assertThat(lan.path("ports").valueStream().map(p -> p.path("backend").path("ifname").asString("")))
+                    .as(lan.toString()).contains("jvrs0");
+            assertThat(lan.path("ports").valueStream().map(p -> p.path("backend").path("devid").asLong(-1))).contains(devid);
+            assertThat(ns.ip("link", "show", "jvrs0")).as("the TAP is there, up, in the other namespace").contains("UP");
+
+            container("tapr2");
+            var noNamespace = admin().post("/api/v1/containers/tapr2/restore",
+                    "{\"snapshot\":" + doc + ",\"overrides\":{\"tap\":{\"namespace\":\"jvbus-no-such-ns\"}}}");
+            assertThat(noNamespace.status()).as(noNamespace.toString()).isEqualTo(422);
+            assertThat(noNamespace.problemType()).isEqualTo("no-such-namespace");
+            assertThat(noNamespace.json().path("where").asString()).isEqualTo("/overrides/tap/namespace");
+            var malformed = admin().post("/api/v1/containers/tapr2/restore", "{\"snapshot\":" + doc + ",\"overrides\":{\"tap\":{\"namespace\":5}}}");
+            assertThat(malformed.problemType()).isEqualTo("malformed-document");
+            assertThat(malformed.json().path("where").asString()).isEqualTo("/overrides/tap/namespace");
+
+            var badIfname = admin().post("/api/v1/containers/tapr2/restore",
+                    "{\"snapshot\":" + doc + ",\"overrides\":{\"tap\":{\"namespace\":\"" + ns.name() + "\",\"ifname\":\"a-name-far-too-long\"}}}");
+            JsonNode end = awaitEnd(admin(), badIfname.json().path("id").asString());
+            assertThat(end.path("state").asString()).as(end.toString()).isEqualTo("failed");
+            assertThat(end.path("problem").path("detail").asString()).contains("removed again");
+            assertThat(admin().get("/api/v1/containers/tapr2/devices").json().size()).as("no device left").isZero();
+            assertThat(admin().get("/api/v1/containers/tapr2/networks/lan0").json().path("ports").size()).as("no port left").isZero();
+            assertThat(viewer().post("/api/v1/containers/tapr2/restore", tap).status()).isEqualTo(403);
+        }
+    }
+
     @Test
     void anOperationsProgressReachesTheEventStream() throws Exception {
         HttpRequest req = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/v1/events"))

@@ -37,7 +37,7 @@ class TopologyRestartTest {
             post(app, "/api/v1/containers/kept/networks", "{\"name\":\"lan7\"}");
             post(app, "/api/v1/containers/kept/devices", "{\"type\":\"venet\",\"network\":\"lan7\"}");   // devid 1
             JsonNode d = post(app, "/api/v1/containers/kept/devices",
-                    "{\"type\":\"virtio-net\",\"network\":\"lan7\",\"mtu\":1400,\"limit\":{\"deny\":[\"MRG_RXBUF\"]}}");
+                    "{\"type\":\"virtio-net\",\"network\":\"lan7\",\"mtu\":1400,\"queueSize\":256,\"limit\":{\"deny\":[\"MRG_RXBUF\"]}}");
             devid = d.path("devid").asLong();
             delete(app, "/api/v1/containers/kept/devices/1");   // devid 1 is gone and must stay gone
             post(app, "/api/v1/exposures", "{\"kind\":\"shm\",\"container\":\"kept\"}");
@@ -54,6 +54,8 @@ class TopologyRestartTest {
             assertThat(kept.path("devices").valueStream().map(n -> n.path("devid").asLong())).containsExactly(devid);
             JsonNode d = get(app, "/api/v1/containers/kept/devices/" + devid);
             assertThat(d.path("parameters").path("mtu").asString()).isEqualTo("1400");
+            assertThat(d.path("parameters").path("queue-size").asString()).isEqualTo("256");
+            assertThat(d.path("queues").valueStream().map(q -> q.path("maxSize").asInt())).as("held to it again").containsExactly(256, 256, 64);
             assertThat(d.path("features").path("limited").valueStream().map(JsonNode::asString)).containsExactly("VIRTIO_NET_F_MRG_RXBUF");
             assertThat(TopologyRecorder.macOf(bus.requireContainer("kept").device(new dev.jvbus.core.bus.DevId((int) devid))))
                     .contains(mac);

@@ -116,7 +116,7 @@ public final class VhostUserSession implements AutoCloseable {
         this.conn = conn;
         this.limits = limits;
         this.device = device;
-        this.rings = new Vring[device.model().queues().count()];
+        this.rings = new Vring[device.queues().count()];
         for (int i = 0; i < rings.length; i++) rings[i] = new Vring(i);
         this.logging = new DirtyLogging("vhost-user " + device.container() + "/" + device.devid() + " " + device.type());
         this.attachment = device.attach(holder, new DeviceObserver() {
@@ -303,7 +303,7 @@ public final class VhostUserSession implements AutoCloseable {
             case SET_VRING_NUM -> {
                 Message.VringState s = (Message.VringState) m.body();
                 Vring v = ring(s.index());
-                QueueSpec spec = device.model().queues().queue(v.index);
+                QueueSpec spec = device.queues().queue(v.index);
                 if (!spec.accepts(s.num()))
                     throw VhostUserException.refuse("ring " + v.index + " size " + s.num() + " must be " + spec.sizeRule());
                 requireStopped(v, m.request());
@@ -484,7 +484,7 @@ public final class VhostUserSession implements AutoCloseable {
         List<Vring> go = new ArrayList<>();
         for (Vring v : rings) {
             if (ready(v)) go.add(v);
-            else if (device.model().queues().queue(v.index).required()) return;   // wait for every ring the device needs
+            else if (device.queues().queue(v.index).required()) return;   // wait for every ring the device needs
         }
         if (go.isEmpty()) return;
         GuestMemory mem = memory.guestMemory();

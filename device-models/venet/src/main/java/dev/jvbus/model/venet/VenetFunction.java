@@ -102,6 +102,14 @@ public final class VenetFunction implements DeviceFunction, NetPort {
         this.rxGate = new RxGate(name);
         context.config().write(VenetModel.CONFIG_MAC.name(), MacAddress.toBytes(mac));
         context.config().write(VenetModel.CONFIG_MTU.name(), settings.mtu() & 0xFFFF);
+        // On its network from hotplug on, with its MAC in the switch's table: an operator sees the port
+        // before any driver comes; frames for it wait at the closed rx gate (PORT_DOWN).
+        this.port = joinSwitch();
+    }
+
+    /** Held to the MAC the driver learns with MACQUERY, unless the operator turned the check off. */
+    private SwitchPort joinSwitch() {
+        return settings.macSpoofCheck().join(Networks.of(context).getOrCreate(settings.network()), this, mac);
     }
 
     public VenetSettings settings() { return settings; }
@@ -150,11 +158,9 @@ public final class VenetFunction implements DeviceFunction, NetPort {
         rxHeld = false;
         rxBroken = false;
         run = queues.run();
-        // The switch port outlives resets (its counters are what an operator watches across driver
-        // resets); between runs the closed rx gate drops deliveries as PORT_DOWN.
-        // Held to the MAC the driver learns with MACQUERY (the saved one after a restore; it cannot change
-        // once the port exists), unless the operator turned the check off.
-        if (port == null) port = settings.macSpoofCheck().join(Networks.of(context).getOrCreate(settings.network()), this, mac);
+        // The switch port (joined at creation) outlives resets: its counters are what an operator watches
+        // across driver resets; between runs the closed rx gate drops deliveries as PORT_DOWN.
+        if (port == null) throw new DeviceFault(name + " was removed: it has no switch port");
         txService = new VenetTx(this, tx, evq, memory, port, frameScratch, sgScratch, settings.maxFrame(), run);
         List<EventFd> kicks = new ArrayList<>();
         List<QueueCounters> kickCounts = new ArrayList<>();
@@ -258,7 +264,15 @@ public final class VenetFunction implements DeviceFunction, NetPort {
         long negotiated = context.negotiatedFeatures();
         if ((caps & ~negotiated) != 0)
             throw new DeviceFault("saved venet capabilities 0x" + Long.toHexString(caps) + " exceed the negotiated features 0x" + Long.toHexString(negotiated));
-        mac = MacAddress.parse(state.mac());
+        long savedMac = MacAddress.parse(state.mac());
+        if (savedMac != mac && port != null) {
+            // Restored before any run (nothing delivers to the port yet): the port follows the saved
+            // address the driver knows, in the switch's table and in the spoof check alike.
+            port.leave();
+            mac = savedMac;
+            port = joinSwitch();
+        }
+        mac = savedMac;
         context.config().write(VenetModel.CONFIG_MAC.name(), MacAddress.toBytes(mac));
         link = state.linkUp();
         context.config().write(VenetModel.CONFIG_STATUS.name(), link ? 1 : 0);

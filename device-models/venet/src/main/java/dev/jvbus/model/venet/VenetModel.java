@@ -11,6 +11,7 @@ import dev.jvbus.core.spi.QueueLayout;
 import dev.jvbus.core.spi.QueueSpec;
 import dev.jvbus.core.state.ModelStateSchema;
 import dev.jvbus.core.state.RingKind;
+import java.util.Map;
 
 /**
  * vbus's own ethernet device (AlacrityVM "virtual-ethernet"): rx and tx IOQ rings, an optional
@@ -19,7 +20,8 @@ import dev.jvbus.core.state.RingKind;
  * limit mask applies to NEGCAP and the operator sees what a driver may use. See VENET.md.
  *
  * <p>Parameters: {@code network} (switch name in the container, default "default"), {@code mac}
- * (default: a locally administered address derived from container and devid), {@code mtu} (default 1500).
+ * (default: a locally administered address derived from container and devid), {@code mtu} (default 1500),
+ * {@code queue-size} (the largest ring, default and at most {@link VenetWire#MAX_RING}).
  */
 public final class VenetModel implements DeviceModel {
     public static final String TYPE = "venet";
@@ -51,6 +53,9 @@ public final class VenetModel implements DeviceModel {
     @Override public FeatureCatalog features() { return FEATURES; }
 
     @Override public QueueLayout queues() { return QUEUES; }
+
+    /** {@code queue-size}: the largest rx, tx and event ring a driver may create for this device. */
+    @Override public QueueLayout queues(Map<String, String> params) { return QUEUES.sizedBy(params); }
 
     @Override public ConfigLayout config() { return ConfigLayout.of(CONFIG_MAC, CONFIG_STATUS, CONFIG_MTU); }
 

@@ -1,6 +1,7 @@
 package dev.jvbus.model.venet;
 
 import dev.jvbus.core.spi.DeviceContext;
+import dev.jvbus.core.spi.QueueLayout;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.MacSpoofCheck;
 import dev.jvbus.net.Networks;
@@ -17,7 +18,7 @@ import java.util.Map;
  *                ({@value MacSpoofCheck#PARAM}, default on)
  */
 public record VenetSettings(String network, long mac, int mtu, MacSpoofCheck macSpoofCheck) {
-    public static final List<String> KNOWN = List.of("network", "mac", "mtu", MacSpoofCheck.PARAM);
+    public static final List<String> KNOWN = List.of("network", "mac", "mtu", MacSpoofCheck.PARAM, QueueLayout.SIZE_PARAM);
     public static final int MIN_MTU = 68;
     public static final int MAX_MTU = 65535;
 

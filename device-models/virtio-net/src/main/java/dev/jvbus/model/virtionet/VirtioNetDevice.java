@@ -114,6 +114,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         context.config().write("status", VirtioNetModel.STATUS_LINK_UP);
         context.config().write("max_virtqueue_pairs", 1);
         context.config().write("mtu", params.mtu());
+        // On its network from hotplug on, with its MAC in the switch's table: an operator sees the port
+        // (and scripts can rely on it) before any driver comes; frames for it wait at the closed rx gate.
+        this.port = params.macSpoofCheck().join(Networks.of(context).getOrCreate(params.network()), this, params.mac());
     }
 
     @Override
@@ -148,10 +151,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         SplitVirtqueue r = ring(rxb), t = ring(txb);   // both rings check out, or neither runs
         run = queues.run();
         try {
-            // The switch port outlives resets (its counters are what an operator watches across driver
-            // resets and reconnects); between runs the closed rx gate drops deliveries as PORT_DOWN.
-            if (port == null)
-                port = params.macSpoofCheck().join(Networks.of(context).getOrCreate(params.network()), this, params.mac());
+            // The switch port (joined at creation) outlives resets: its counters are what an operator watches
+            // across driver resets and reconnects; between runs the closed rx gate drops deliveries as PORT_DOWN.
+            if (port == null) throw new DeviceFault(name + " was removed: it has no switch port");
             startTx(txb, t);
         } catch (RuntimeException e) {
             reset();

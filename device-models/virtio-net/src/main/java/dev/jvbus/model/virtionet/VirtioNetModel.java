@@ -10,6 +10,7 @@ import dev.jvbus.core.spi.QueueLayout;
 import dev.jvbus.core.spi.QueueSpec;
 import dev.jvbus.core.state.ModelStateSchema;
 import dev.jvbus.core.state.RingKind;
+import java.util.Map;
 
 /**
  * virtio-net (virtio 1.x section 5.1, device id 1): a network device over split virtqueues, joined
@@ -61,6 +62,9 @@ public final class VirtioNetModel implements DeviceModel {
     @Override public FeatureCatalog features() { return VirtioNetFeatures.OFFERED; }
 
     @Override public QueueLayout queues() { return QUEUES; }
+
+    /** {@code queue-size} holds rx and tx (and the control queue, if smaller than its 64) to that many descriptors. */
+    @Override public QueueLayout queues(Map<String, String> params) { return QUEUES.sizedBy(params); }
 
     @Override public ConfigLayout config() { return CONFIG; }
 

@@ -1,5 +1,6 @@
 package dev.jvbus.model.virtionet;
 
+import dev.jvbus.core.spi.QueueLayout;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.MacSpoofCheck;
 import dev.jvbus.net.Networks;
@@ -17,10 +18,12 @@ import java.util.TreeSet;
  * @param macSpoofCheck whether the switch drops frames the device sends from any source but {@code mac}
  *                ({@value MacSpoofCheck#PARAM}, default on; a driver that picks its own address, as one
  *                without VIRTIO_NET_F_MAC does, needs it off)
+ * <p>and {@value QueueLayout#SIZE_PARAM}, the largest ring its queues take (a power of two up to
+ * {@link VirtioNetModel#QUEUE_MAX}), which {@link VirtioNetModel#queues(Map)} reads.
  */
 public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck macSpoofCheck) {
     /** Sorted for the error message; unmodifiable, as any static collection must be. */
-    public static final Set<String> KNOWN = Collections.unmodifiableSortedSet(new TreeSet<>(Set.of("network", "mac", "mtu", MacSpoofCheck.PARAM)));
+    public static final Set<String> KNOWN = Collections.unmodifiableSortedSet(new TreeSet<>(Set.of("network", "mac", "mtu", MacSpoofCheck.PARAM, QueueLayout.SIZE_PARAM)));
     public static final int DEFAULT_MTU = 1500;
     public static final int MIN_MTU = 68;
     public static final int MAX_MTU = 9000;
