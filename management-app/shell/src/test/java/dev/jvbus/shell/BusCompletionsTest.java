@@ -36,7 +36,7 @@ class BusCompletionsTest extends AdminShellTest {
     void containersDevidsTypesFeaturesAndNetworksComeFromTheLiveBus() {
         run("container create --name shell-cpl");
         run("network create --container shell-cpl --name lan7");
-        run("device add --container shell-cpl --type venet");
+        run("device add --container shell-cpl --type venet --network lan7");
         assertThat(complete("device list --container ")).contains("default", "shell-cpl");
         assertThat(complete("device list --container sh")).contains("shell-cpl").doesNotContain("default");
         assertThat(complete("device list --container=sh")).contains("--container=shell-cpl");
