@@ -413,6 +413,13 @@ final class Session implements Runnable, DeviceObserver {
             while (true) {
                 batch.add(outbox.take());
                 outbox.drainTo(batch, BATCH - 1);
+                int close = -1;
+                for (int i = 0; i < batch.size() && close < 0; i++) if (batch.get(i) == CLOSE_AFTER_EVENTS) close = i;
+                if (close >= 0) {   // the bus is closing this session: what was queued before goes out first
+                    if (close > 0) sendEvents(batch.subList(0, close));
+                    channel.close();
+                    return;
+                }
                 if (!sendEvents(batch)) return;
                 batch.clear();
             }
@@ -420,6 +427,14 @@ final class Session implements Runnable, DeviceObserver {
             // the session ended
         }
     }
+
+    /**
+     * Queued by {@link #shutdown()} behind the events already posted (compared by identity, never sent): the
+     * last events of a closing container (each device's DEVDROP) reach the client before its connection ends.
+     */
+    private static final Message CLOSE_AFTER_EVENTS = new Message.Reply(0, new byte[0]);
+    /** How long a closing session waits for its event sender to flush before it closes anyway (a client that does not read). */
+    static final java.time.Duration FLUSH_BOUND = java.time.Duration.ofSeconds(2);
 
     /** Most events in one write: a few KiB of frames, one sendmsg. */
     static final int BATCH = 256;
@@ -466,9 +481,25 @@ final class Session implements Runnable, DeviceObserver {
         return mapped.get();
     }
 
-    /** Closes the connection from the bus side; the session thread then ends and releases everything. */
+    /**
+     * Closes the connection from the bus side; the session thread then ends and releases everything. Events
+     * already queued are sent first (the sender closes after them); if they cannot be queued or the client does
+     * not read them within {@link #FLUSH_BOUND}, the connection closes anyway.
+     */
     void shutdown() {
-        channel.close();
+        Thread sender = eventSender;
+        if (sender == null || !sender.isAlive() || overflowed || !outbox.offer(CLOSE_AFTER_EVENTS)) {
+            channel.close();
+            return;
+        }
+        Thread.ofVirtual().name(name + "-close-bound").start(() -> {
+            try {
+                sender.join(FLUSH_BOUND);
+            } catch (InterruptedException e) {
+                // close now
+            }
+            channel.close();   // idempotent: the sender closed it already unless the client would not read
+        });
     }
 
     /** Releases everything the client held: devices reset and freed, memory unmapped, fds closed. */
