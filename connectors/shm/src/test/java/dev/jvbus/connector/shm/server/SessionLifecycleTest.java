@@ -124,6 +124,27 @@ class SessionLifecycleTest {
         }
     }
 
+    /**
+     * A container destroyed under a watching client (the bus stopping): every device's DEVDROP reaches the
+     * client before its connection ends, although the last ones are queued a moment before the bus closes
+     * the session (Ctrl-C lost the last DEVDROP before the session flushed what it had queued).
+     */
+    @Test
+    void aDestroyedContainersLastDevdropsReachTheClientBeforeItsConnectionEnds() throws Exception {
+        for (int i = 0; i < 30; i++) c.addDevice("test-echo");
+        java.util.concurrent.atomic.AtomicBoolean gone = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.List<Message.Event> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (BusClient bus = BusClient.connect(fx.socket("life"), "watcher", new BusEventListener() {
+            @Override public void onEvent(Message.Event e) { seen.add(e); }
+            @Override public void onDisconnect(dev.jvbus.connector.shm.client.BusClientException why) { gone.set(true); }
+        })) {
+            assertThat(bus.enumerate()).hasSize(32);
+            fx.bus.destroyContainer("life");
+            ShmFixture.eventually("the connection ends", gone::get);
+            assertThat(seen).as("a DEVDROP for each of the 32 devices, before the end").hasSize(32).allMatch(e -> e instanceof Message.DevDrop);
+        }
+    }
+
     @Test
     void anOpenDeviceThatIsUnpluggedIsDroppedAndReleased() throws Exception {
         try (BusClient bus = BusClient.connect(fx.socket("life"), "holder", recorder)) {
