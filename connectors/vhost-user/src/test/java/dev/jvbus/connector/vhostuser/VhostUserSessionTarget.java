@@ -8,22 +8,17 @@ import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.Memfd;
-import dev.jvbus.core.sys.Received;
 import dev.jvbus.core.sys.UnixConnection;
 import dev.jvbus.core.testing.FdLedger;
+import dev.jvbus.core.testing.fuzz.Drain;
+import dev.jvbus.core.testing.fuzz.FailureLog;
 import dev.jvbus.core.testing.fuzz.FuzzInput;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
-import java.util.logging.Handler;
-import java.util.logging.Level;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 
 /**
  * Fuzz target: a vhost-user session of a real virtio-net device fed whole message sequences by a hostile
@@ -47,7 +42,7 @@ final class VhostUserSessionTarget {
     private static Path socket;
     private static Memfd memory, log;
     private static EventFd eventFd;
-    private static final List<LogRecord> failures = new ArrayList<>();
+    private static FailureLog failures;
 
     static synchronized void run(byte[] bytes) throws Exception {
         if (ledger == null) setUp();
@@ -55,7 +50,7 @@ final class VhostUserSessionTarget {
         FuzzInput in = new FuzzInput(bytes);
         int sessions = backend.sessionsStarted();
         try (UnixConnection conn = UnixConnection.connect(socket)) {
-            Thread drain = Thread.ofPlatform().daemon().name("fuzz-front-end-reader").start(() -> drain(conn));
+            Thread drain = Thread.ofPlatform().daemon().name("fuzz-front-end-reader").start(() -> Drain.untilClosed(conn));
             for (int i = 0; in.more() && i < 48; i++) {
                 byte[] frame = in.below(16) == 0 ? in.bytes(1 + in.below(48)) : message(in);
                 int[] fds = fds(in);
@@ -70,13 +65,7 @@ final class VhostUserSessionTarget {
             if (drain.isAlive()) throw new AssertionError("the session kept the connection open 20 s after the front-end finished");
         }
         awaitReleased(sessions + 1);
-        synchronized (failures) {
-            if (!failures.isEmpty()) {
-                LogRecord r = failures.getFirst();
-                failures.clear();
-                throw new AssertionError("the session failed: " + r.getMessage(), r.getThrown());
-            }
-        }
+        failures.assertNone("the session");
         healthy();
         ledger.assertNoNewFds("vhost-user sessions", before);
         ledger.assertSentinelIntact("vhost-user sessions");
@@ -92,28 +81,7 @@ final class VhostUserSessionTarget {
         Path dir = Files.createTempDirectory("jvbus-fuzz-vu");
         socket = dir.resolve("s.sock");
         backend = VhostUserBackend.serve(device, socket);
-        Logger.getLogger(VhostUserSession.class.getName()).addHandler(new Handler() {
-            @Override public void publish(LogRecord r) {
-                if (r.getLevel().intValue() >= Level.WARNING.intValue() && r.getThrown() != null)
-                    synchronized (failures) { failures.add(r); }
-            }
-            @Override public void flush() { }
-            @Override public void close() { }
-        });
-    }
-
-    /** Reads replies until the session hangs up, closing any fd that comes along. */
-    private static void drain(UnixConnection conn) {
-        byte[] buf = new byte[4096];
-        try {
-            while (true) {
-                try (Received r = conn.recv(buf, 0, buf.length, 4)) {
-                    if (r.endOfStream()) return;
-                }
-            }
-        } catch (RuntimeException closed) {
-            // the connection went: done
-        }
+        failures = FailureLog.of(VhostUserSession.class);
     }
 
     private static void awaitReleased(int sessions) {

@@ -12,24 +12,20 @@ import dev.jvbus.core.bus.DevId;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.Memfd;
-import dev.jvbus.core.sys.Received;
 import dev.jvbus.core.sys.UnixConnection;
 import dev.jvbus.core.testing.EchoModel;
 import dev.jvbus.core.testing.FdLedger;
+import dev.jvbus.core.testing.fuzz.Drain;
+import dev.jvbus.core.testing.fuzz.FailureLog;
 import dev.jvbus.core.testing.fuzz.FuzzInput;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
-import java.util.logging.Handler;
-import java.util.logging.Level;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 
 /**
  * Fuzz target: an shm session of a real container (a test-echo and a virtio-net device) fed whole message
@@ -53,14 +49,14 @@ final class ShmSessionTarget {
     private static ContainerSocket exposed;
     private static Memfd shared;
     private static EventFd eventFd;
-    private static final List<LogRecord> failures = new ArrayList<>();
+    private static FailureLog failures;
 
     static synchronized void run(byte[] bytes) throws Exception {
         if (ledger == null) setUp();
         Map<Integer, String> before = ledger.snapshot();
         FuzzInput in = new FuzzInput(bytes);
         try (UnixConnection conn = UnixConnection.connect(exposed.path())) {
-            Thread drain = Thread.ofPlatform().daemon().name("fuzz-shm-client-reader").start(() -> drain(conn));
+            Thread drain = Thread.ofPlatform().daemon().name("fuzz-shm-client-reader").start(() -> Drain.untilClosed(conn));
             for (int seq = 1; in.more() && seq <= 48; seq++) {
                 byte[] frame = in.below(16) == 0 ? in.bytes(1 + in.below(48)) : message(in, seq);
                 int[] fds = fds(in);
@@ -75,13 +71,7 @@ final class ShmSessionTarget {
             if (drain.isAlive()) throw new AssertionError("the session kept the connection open 20 s after the client finished");
         }
         awaitReleased();
-        synchronized (failures) {
-            if (!failures.isEmpty()) {
-                LogRecord r = failures.getFirst();
-                failures.clear();
-                throw new AssertionError("the session failed: " + r.getMessage(), r.getThrown());
-            }
-        }
+        failures.assertNone("the session");
         healthy();
         ledger.assertNoNewFds("shm sessions", before);
         ledger.assertSentinelIntact("shm sessions");
@@ -96,27 +86,7 @@ final class ShmSessionTarget {
         devices = List.of(box.addDevice(EchoModel.TYPE), box.addDevice("virtio-net"));
         Path dir = Files.createTempDirectory("jvbus-fuzz-shm");
         exposed = new ShmConnector(bus, dir).expose(box.name());
-        Logger.getLogger(Session.class.getName()).addHandler(new Handler() {
-            @Override public void publish(LogRecord r) {
-                if (r.getLevel().intValue() >= Level.WARNING.intValue() && r.getThrown() != null)
-                    synchronized (failures) { failures.add(r); }
-            }
-            @Override public void flush() { }
-            @Override public void close() { }
-        });
-    }
-
-    private static void drain(UnixConnection conn) {
-        byte[] buf = new byte[4096];
-        try {
-            while (true) {
-                try (Received r = conn.recv(buf, 0, buf.length, 4)) {
-                    if (r.endOfStream()) return;
-                }
-            }
-        } catch (RuntimeException closed) {
-            // the connection went: done
-        }
+        failures = FailureLog.of(Session.class);
     }
 
     private static void awaitReleased() {
