@@ -111,17 +111,9 @@ public final class MetricsCostBench {
                 sorted[rounds - 1], (1 - median) * 100);
     }
 
-    static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return quantile(s, 0.5);
-    }
+    static double median(double[] v) { return Stats.median(v); }
 
-    static double quantile(double[] sorted, double q) {
-        double pos = q * (sorted.length - 1);
-        int lo = (int) Math.floor(pos), hi = (int) Math.ceil(pos);
-        return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
-    }
+    static double quantile(double[] sorted, double q) { return Stats.quantile(sorted, q); }
 
     /** The loopback ring SplitRingJmh measures, run for a while and timed by the wall clock and by this thread's CPU. */
     static final class Ring {

@@ -35,9 +35,14 @@ final class Report {
         return ratio >= target ? "ok" : "MISS";
     }
 
+    /** Our figure against a baseline of the same size and load: the median of the per-round ratios and its spread. */
+    private static Stats.Ratio ratio(Result ours, Result base) {
+        return Stats.Ratio.of(ours.rounds(), base.rounds());
+    }
+
     static void ratios(PrintStream out, List<Result> rs) {
         out.println();
-        out.println("ratios of medians (same size, same load):");
+        out.println("per-round ratios (same size and load; contenders alternate round by round): median [min, IQR, max; rounds, settled within 5% after]");
         List<String> loads = rs.stream().map(Result::load).distinct().toList();
         List<Integer> sizes = rs.stream().map(Result::size).distinct().toList();
         for (String load : loads) {
@@ -48,47 +53,34 @@ final class Report {
                 Optional<Result> backoff = find(rs, "agrona", WaitMode.BACKOFF, size, load);
                 for (Result r : rs) {
                     if (r.failure() != null || r.size() != size || !r.load().equals(load)) continue;
-                    StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "  %5dB load=%-4s %-16s", size, load, r.key()));
-                    boolean any = false;
+                    String head = String.format(Locale.ROOT, "  %5dB load=%-4s %-16s", size, load, r.key());
                     if (pipe.isPresent() && r != pipe.get()) {
-                        double x = r.median() / pipe.get().median();
-                        line.append(String.format(Locale.ROOT, "  /pipe %6.2fx", x));
-                        if (!r.baseline() && size == 16) line.append(" (target >= 7: ").append(verdict(x, 7)).append(')');
-                        any = true;
+                        line(out, head, "/pipe", ratio(r, pipe.get()), !r.baseline() && size == 16 ? 7 : 0);
                     }
                     if (pipeNio.isPresent() && r != pipeNio.get() && !r.transport().startsWith("pipe")) {
-                        double x = r.median() / pipeNio.get().median();
-                        line.append(String.format(Locale.ROOT, "  /pipe-nio %6.2fx", x));
-                        if (!r.baseline() && size == 16) line.append(" (target >= 7: ").append(verdict(x, 7)).append(')');
-                        any = true;
+                        line(out, head, "/pipe-nio", ratio(r, pipeNio.get()), !r.baseline() && size == 16 ? 7 : 0);
                     }
                     if (agrona.isPresent() && r != agrona.get()) {
-                        double x = r.median() / agrona.get().median();
-                        line.append(String.format(Locale.ROOT, "  /agrona-spin %5.2fx", x));
-                        if (!r.baseline()) line.append(" (target >= 0.7: ").append(verdict(x, 0.7)).append(')');
-                        any = true;
+                        line(out, head, "/agrona-spin", ratio(r, agrona.get()), r.baseline() ? 0 : 0.7);
                     }
                     if (backoff.isPresent() && r != backoff.get()) {
-                        line.append(String.format(Locale.ROOT, "  /agrona-backoff %5.2fx", r.median() / backoff.get().median()));
-                        any = true;
+                        line(out, head, "/agrona-backoff", ratio(r, backoff.get()), 0);
                     }
-                    if (any) out.println(line);
                 }
             }
         }
         out.println();
-        out.println("waiting modes: non-spin mode / spin mode of the same transport (our rings' target under burn: adaptive >= 0.5x spin):");
+        out.println("waiting modes: non-spin mode / spin mode of the same transport, per round (our rings' target under burn: adaptive >= 0.5x spin):");
         for (Result r : rs) {
             if (r.failure() != null || r.mode() == WaitMode.SPIN || r.mode() == WaitMode.BLOCK) continue;
             find(rs, r.transport(), WaitMode.SPIN, r.size(), r.load()).ifPresent(spin -> {
-                double x = r.median() / spin.median();
-                String target = !r.baseline() && r.load().equals("burn") && r.mode() == WaitMode.ADAPTIVE
-                        ? " (target >= 0.5: " + verdict(x, 0.5) + ")" : "";
-                out.printf(Locale.ROOT, "  %5dB load=%-4s %-7s %s/spin %6.2fx%s%n", r.size(), r.load(), r.transport(), r.mode().label(), x, target);
+                double target = !r.baseline() && r.load().equals("burn") && r.mode() == WaitMode.ADAPTIVE ? 0.5 : 0;
+                line(out, String.format(Locale.ROOT, "  %5dB load=%-4s %-7s", r.size(), r.load(), r.transport()),
+                        r.mode().label() + "/spin", ratio(r, spin), target);
             });
         }
         out.println();
-        out.println("effect of the burner: load=burn / load=none, same transport, size and mode:");
+        out.println("effect of the burner: load=burn / load=none, same transport, size and mode (ratio of medians: the two loads ran minutes apart):");
         for (Result r : rs) {
             if (r.failure() != null || !r.load().equals("burn")) continue;
             find(rs, r.transport(), r.mode(), r.size(), "none").ifPresent(base ->
@@ -96,10 +88,16 @@ final class Report {
         }
     }
 
+    private static void line(PrintStream out, String head, String against, Stats.Ratio x, double target) {
+        if (x == null) return;
+        String verdict = target > 0 ? " (target >= " + target + ": " + verdict(x.median(), target) + ")" : "";
+        out.printf(Locale.ROOT, "%s %-16s %s%s%n", head, against, x, verdict);
+    }
+
     static String csv(List<Result> rs) {
-        StringBuilder sb = new StringBuilder("transport,baseline,size,mode,load,median_mmsgs,min_mmsgs,max_mmsgs,runs,msgs_per_run,errors,others_cpu_pct,runs_redone,run_mmsgs,failure\n");
+        StringBuilder sb = new StringBuilder("transport,baseline,size,mode,load,median_mmsgs,min_mmsgs,max_mmsgs,runs,msgs_per_run,errors,others_cpu_pct,runs_redone,round_mmsgs,failure\n");
         for (Result r : rs) {
-            String runs = java.util.Arrays.stream(r.mps()).mapToObj(v -> String.format(Locale.ROOT, "%.4f", v))
+            String runs = java.util.Arrays.stream(r.rounds()).mapToObj(v -> Double.isNaN(v) ? "" : String.format(Locale.ROOT, "%.4f", v))
                     .collect(Collectors.joining(";"));
             sb.append(String.format(Locale.ROOT, "%s,%b,%d,%s,%s,%.4f,%.4f,%.4f,%d,%d,%d,%.1f,%d,%s,%s%n",
                     r.transport(), r.baseline(), r.size(), r.mode().label(), r.load(), r.median(), r.min(), r.max(),

@@ -15,10 +15,14 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Cross-process ring benchmark (issue 3). The parent only orchestrates: for every case (transport,
- * message size, wait mode, load) it sets the transport up, starts a fresh producer JVM and a fresh
- * consumer JVM, runs warm-up runs, then measured runs of n messages each, and reports messages/s
- * (median, min, max). Each message carries a sequence number that the consumer checks.
+ * Cross-process ring benchmark (issue 3). The parent only orchestrates: for every message size and
+ * load it sets up every contender (transport and wait mode), each with a fresh producer JVM and a
+ * fresh consumer JVM, warms them all up, then runs them round by round, A, B, C, then C, B, A
+ * (issue 18: the machines' load drifts within a minute, so back-to-back cases of one transport and
+ * then the next gave split/Agrona ratios from 0.28x to 2.38x). It reports messages/s (median, min,
+ * max) and, against each baseline, the median of the per-round ratios with its spread and the number
+ * of rounds after which that median settled. Each message carries a sequence number that the
+ * consumer checks.
  *
  * <p>A run's time is from the producer's clock just before its first send to the consumer's clock
  * just after its last receipt; both are {@code System.nanoTime()}, i.e. CLOCK_MONOTONIC, which is
@@ -33,7 +37,7 @@ import java.util.Map;
  * ./jvbus bench --metrics [--rounds 12] [--round-seconds 2] [--sizes 16,1500] [--queues 64]   (MetricsCostBench)
  * ./jvbus bench [--quick] [--csv[=FILE]] [--pin] [--forks 2] [--transports pipe,pipe-nio,socket,agrona,split,ioq]
  *               [--sizes 16,1500] [--modes block,spin,backoff,adaptive] [--load none|burn|both]
- *               [--runs 5] [--max-others 25] [--run-seconds 0.5] [--warmup-seconds 1.5] [--ring-bytes 262144]
+ *               [--rounds 5] [--max-others 25] [--run-seconds 0.5] [--warmup-seconds 1.5] [--ring-bytes 262144]
  * </pre>
  */
 public final class RingBench {
@@ -103,7 +107,7 @@ public final class RingBench {
                     case "sizes" -> sizes = Arrays.stream(v.split(",")).map(Integer::valueOf).toList();
                     case "modes" -> modes = Arrays.stream(v.split(",")).map(WaitMode::parse).toList();
                     case "load" -> load = v;
-                    case "runs" -> runs = Integer.parseInt(v);
+                    case "runs", "rounds" -> runs = Integer.parseInt(v);
                     case "forks" -> forks = Integer.parseInt(v);
                     case "run-seconds" -> runSeconds = Double.parseDouble(v);
                     case "warmup-seconds" -> warmupSeconds = Double.parseDouble(v);
@@ -127,10 +131,12 @@ public final class RingBench {
         static void usage() {
             System.out.println("""
                 usage: ./jvbus bench [options]
-                  --quick                 1 fork, 3 runs of ~0.2 s after ~0.5 s warm-up per case
-                                          (default: 2 forks, each 5 runs of ~0.5 s after 1.5 s warm-up)
-                  --forks N               fresh producer+consumer JVM pairs per case; runs of all forks are pooled
-                  --max-others P          redo a run (at most 3 extra tries per run) when other people's processes
+                  --quick                 1 fork, 3 rounds of ~0.2 s per contender after ~0.5 s warm-up
+                                          (default: 2 forks, each 5 rounds of ~0.5 s per contender after 1.5 s warm-up)
+                  --rounds N              rounds per fork; in each round every contender of a size runs once, the
+                                          order reversed every other round; ratios are taken round by round
+                  --forks N               fresh producer+consumer JVM pairs per contender; rounds of all forks are pooled
+                  --max-others P          redo a round (at most 3 extra tries per round) when other people's processes
                                           took more than P % of the machine's CPU during it (default 25; 100 = off)
                   --pin                   pin the producer's main thread to cpu 0 and the consumer's to cpu 1
                   --csv | --csv=FILE      also print CSV (to stdout after the table, or to FILE)
@@ -138,7 +144,7 @@ public final class RingBench {
                   --sizes LIST            message sizes in bytes (default 16,1500)
                   --modes LIST            block,spin,backoff,adaptive (default: every mode a transport has)
                   --load none|burn|both   burn = a third JVM spins on one core during the cases (default both)
-                  --runs N --run-seconds S --warmup-seconds S --ring-bytes N (shared-memory ring capacity)
+                  --run-seconds S --warmup-seconds S --ring-bytes N (shared-memory ring capacity)
                 transports: pipe, socket = one write(2)/read(2) per message (raw FFM calls); pipe-nio = same FIFO through FileChannel; agrona = OneToOneRingBuffer in /dev/shm;
                 split, ioq = jvbus rings (slots).""");
         }
@@ -146,17 +152,19 @@ public final class RingBench {
 
     // ------------------------------------------------------------------------------------ parent
 
+    /**
+     * One contender's figures. {@code rounds[i]} is its rate in round i (NaN where it did not run or a
+     * run failed); round i of every contender of a size and load was taken within seconds of the others.
+     */
     record Result(String transport, boolean baseline, int size, WaitMode mode, String load,
-                  double[] mps, long messagesPerRun, long errors, double othersPercent, int rejected, String failure) {
+                  double[] rounds, long messagesPerRun, long errors, double othersPercent, int rejected, String failure) {
+        /** The rates of the rounds it ran. */
+        double[] mps() { return Arrays.stream(rounds).filter(v -> !Double.isNaN(v)).toArray(); }
         double median() { return stat(0.5); }
         double min() { return stat(0); }
         double max() { return stat(1); }
         private double stat(double q) {
-            if (mps.length == 0) return Double.NaN;
-            double[] s = mps.clone();
-            Arrays.sort(s);
-            if (q == 0.5) return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-            return s[(int) Math.round(q * (s.length - 1))];
+            return Stats.quantile(mps(), q);
         }
         String key() { return transport + "-" + mode.label(); }
     }
@@ -169,7 +177,7 @@ public final class RingBench {
         Parent(Options o) { this.o = o; }
 
         int run() throws IOException {
-            System.err.printf(Locale.ROOT, "jvbus ring bench: %d cpus, forks=%d, runs=%d x %.2fs, warm-up %.2fs, ring %d bytes, max-others %.0f%%, pin=%b%n",
+            System.err.printf(Locale.ROOT, "jvbus ring bench: %d cpus, forks=%d, rounds=%d x %.2fs per contender, warm-up %.2fs, ring %d bytes, max-others %.0f%%, pin=%b%n",
                     Runtime.getRuntime().availableProcessors(), o.forks, o.runs, o.runSeconds, o.warmupSeconds, o.ringBytes, o.maxOthers, o.pin);
             for (String load : o.loads) {
                 burner = null;
@@ -178,17 +186,19 @@ public final class RingBench {
                         burner = ChildProcess.start("burner", List.of("--burn"));
                         burner.expect("BURNING", 60_000);
                     }
-                    for (String name : o.transports) {
-                        Transport t = transport(name);
-                        if (!t.available()) {
-                            System.err.println("skip " + name + ": not plugged in yet");
-                            continue;
-                        }
-                        for (int size : o.sizes) {
+                    for (int size : o.sizes) {
+                        List<Contender> group = new ArrayList<>();
+                        for (String name : o.transports) {
+                            Transport t = transport(name);
+                            if (!t.available()) {
+                                System.err.println("skip " + name + ": not plugged in yet");
+                                continue;
+                            }
                             for (WaitMode mode : t.modes()) {
-                                if (o.modes.contains(mode)) results.add(runCase(t, new Transport.Case(size, mode, o.ringBytes), load));
+                                if (o.modes.contains(mode)) group.add(new Contender(t, new Transport.Case(size, mode, o.ringBytes)));
                             }
                         }
+                        results.addAll(runGroup(group, size, load));
                     }
                 } finally {
                     if (burner != null) burner.close();
@@ -207,94 +217,155 @@ public final class RingBench {
             return bad ? 1 : 0;
         }
 
-        private Result runCase(Transport t, Transport.Case c, String load) {
-            String label = t.name() + " " + c.size() + "B " + c.mode().label() + " load=" + load;
-            System.err.print(label + " ...");
-            List<Double> mps = new ArrayList<>();
-            long errors = 0, n = 0;
-            double others = 0;
-            int rejected = 0;
-            try {
-                for (int f = 0; f < o.forks; f++) {
-                    Fork fork = runFork(t, c);
-                    errors += fork.errors;
-                    others += fork.othersPercent;
-                    rejected += fork.rejected;
-                    n = fork.n;
-                    for (double v : fork.mps) mps.add(v);
-                    System.err.printf(Locale.ROOT, " fork%d %.2f", f + 1, median(fork.mps));
-                }
-                Result res = new Result(t.name(), t.baseline(), c.size(), c.mode(), load,
-                        mps.stream().mapToDouble(Double::doubleValue).toArray(), n, errors, others / o.forks, rejected, null);
-                System.err.printf(Locale.ROOT, " => %.2f M msg/s (n=%d, errors=%d, others %.0f%% cpu, %d runs redone)%n",
-                        res.median(), n, errors, res.othersPercent(), rejected);
-                return res;
-            } catch (Exception e) {
-                System.err.println(" FAILED: " + e.getMessage());
-                return new Result(t.name(), t.baseline(), c.size(), c.mode(), load, new double[0], 0, errors, Double.NaN, rejected, String.valueOf(e.getMessage()));
+        /** One transport in one wait mode at one size: a contender of its size's group. */
+        record Contender(Transport t, Transport.Case c) {
+            String label() { return t.name() + "-" + c.mode().label(); }
+        }
+
+        /** A contender's pair of JVMs for one fork, warmed up, with its run length and what it measured. */
+        private static final class Live implements AutoCloseable {
+            final Contender who;
+            final Transport.Setup setup;
+            final ChildProcess consumer, producer;
+            long n;
+            long errors;
+            String failure;
+
+            Live(Contender who, Transport.Setup setup, ChildProcess consumer, ChildProcess producer) {
+                this.who = who;
+                this.setup = setup;
+                this.consumer = consumer;
+                this.producer = producer;
+            }
+
+            @Override
+            public void close() {
+                consumer.send("QUIT");
+                producer.send("QUIT");
+                producer.close();
+                consumer.close();
+                try { setup.close(); } catch (Exception ignored) { }
             }
         }
 
-        record Fork(double[] mps, long n, long errors, double othersPercent, int rejected) {}
-
-        /** One fresh setup and one fresh pair of JVMs: warm-up runs, then the measured runs. */
-        private Fork runFork(Transport t, Transport.Case c) throws Exception {
-            int cpus = Runtime.getRuntime().availableProcessors();
-            long errors = 0;
-            try (Transport.Setup setup = t.setup(c)) {
-                List<String> common = List.of(t.name(), Integer.toString(c.size()), c.mode().label(), Integer.toString(c.ringBytes()));
-                try (ChildProcess consumer = ChildProcess.start("consumer", childArgs("consumer", common, o.pin && cpus > 1 ? 1 : -1, setup));
-                     ChildProcess producer = ChildProcess.start("producer", childArgs("producer", common, o.pin && cpus > 1 ? 0 : -1, setup))) {
-                    consumer.expect("READY", 60_000);
-                    producer.expect("READY", 60_000);
-                    // Warm-up: runs until the warm-up time is spent (at least two); the last one calibrates n.
-                    long n = 20_000;
-                    double rate = 0;
-                    long warmEnd = System.nanoTime() + (long) (o.warmupSeconds * 1e9);
-                    int warmRuns = 0;
-                    while (warmRuns < 2 || System.nanoTime() < warmEnd) {
-                        Run r = oneRun(consumer, producer, n, 60_000);
-                        errors += r.errors;
-                        rate = r.mps * 1e6;
-                        n = Math.max(10_000, Math.min((long) (rate * Math.min(o.runSeconds, 0.25)), 50_000_000));
-                        warmRuns++;
-                    }
-                    n = Math.max(10_000, Math.min((long) (rate * o.runSeconds), 500_000_000));
-                    List<ProcessHandle> ours = new ArrayList<>(List.of(ProcessHandle.current(), consumer.handle(), producer.handle()));
-                    if (burner != null) ours.add(burner.handle());
-                    // Measured runs. A run during which other people's processes took more than
-                    // --max-others % of the machine is thrown away and redone (at most 3 extra tries per run).
-                    double[] mps = new double[o.runs];
-                    int kept = 0, rejected = 0;
-                    double othersSum = 0;
-                    // A run that takes 20x its planned time has collapsed (a spinning side starved of CPU):
-                    // the fork ends there and the case is reported as failed with the rate it had at most.
-                    long timeout = Math.max(10_000, (long) (o.runSeconds * 1000 * 20));
-                    while (kept < o.runs) {
-                        CpuAccount cpu = CpuAccount.start(ours);
-                        Run r;
+        /**
+         * Runs every contender of one size round by round (A, B, C, then C, B, A, ...): the machine's load
+         * drifts within a minute, so a ratio is only meaningful between runs taken seconds apart. Each
+         * round's rates share one slot index across the contenders, so {@link Report} can take per-round
+         * ratios. A round during which other people's processes took more than --max-others % of the
+         * machine is redone (at most 3 extra tries per round). A contender that fails leaves NaN in the
+         * rounds it missed and the others go on.
+         */
+        private List<Result> runGroup(List<Contender> group, int size, String load) throws IOException {
+            int rounds = o.forks * o.runs;
+            Map<Contender, double[]> mps = new LinkedHashMap<>();
+            Map<Contender, long[]> stats = new LinkedHashMap<>(); // {n, errors, rejected}
+            Map<Contender, String> failures = new LinkedHashMap<>();
+            for (Contender c : group) {
+                double[] v = new double[rounds];
+                Arrays.fill(v, Double.NaN);
+                mps.put(c, v);
+                stats.put(c, new long[3]);
+            }
+            double othersSum = 0;
+            int othersCount = 0, slot = 0;
+            System.err.printf(Locale.ROOT, "%dB load=%s: %s%n", size, load, group.stream().map(Contender::label).toList());
+            for (int f = 0; f < o.forks; f++) {
+                List<Live> live = new ArrayList<>();
+                try {
+                    for (Contender c : group) {
+                        if (failures.containsKey(c)) continue;
                         try {
-                            r = oneRun(consumer, producer, n, timeout);
-                        } catch (IOException e) {
-                            throw new IOException(String.format(Locale.ROOT,
-                                    "run of %d messages not done in %d ms (< %.3f M msg/s): %s", n, timeout, n / (timeout / 1e3) / 1e6, e.getMessage()), e);
+                            live.add(startAndWarm(c));
+                        } catch (Exception e) {
+                            failures.put(c, String.valueOf(e.getMessage()));
+                            System.err.println("  " + c.label() + " FAILED: " + e.getMessage());
                         }
-                        errors += r.errors;
-                        // Re-plan the next run's length from this one, so a rate change does not give endless runs.
-                        n = Math.max(10_000, Math.min((long) (r.mps * 1e6 * o.runSeconds), 500_000_000));
-                        double oth = cpu.othersPercent();
-                        if (oth > o.maxOthers && rejected < 3 * o.runs) {
-                            rejected++;
-                            continue;
-                        }
-                        mps[kept++] = r.mps;
-                        othersSum += oth;
                     }
-                    double others = othersSum / o.runs;
-                    consumer.send("QUIT");
-                    producer.send("QUIT");
-                    return new Fork(mps, n, errors, others, rejected);
+                    List<ProcessHandle> ours = new ArrayList<>(List.of(ProcessHandle.current()));
+                    for (Live l : live) { ours.add(l.consumer.handle()); ours.add(l.producer.handle()); }
+                    if (burner != null) ours.add(burner.handle());
+                    long timeout = Math.max(10_000, (long) (o.runSeconds * 1000 * 20));
+                    for (int r = 0; r < o.runs; r++, slot++) {
+                        List<Live> order = new ArrayList<>(live);
+                        if (slot % 2 == 1) java.util.Collections.reverse(order);
+                        for (int tries = 0; ; tries++) {
+                            CpuAccount cpu = CpuAccount.start(ours);
+                            for (Live l : order) {
+                                if (l.failure != null) continue;
+                                try {
+                                    Run run = oneRun(l.consumer, l.producer, l.n, timeout);
+                                    l.errors += run.errors;
+                                    mps.get(l.who)[slot] = run.mps;
+                                    // Re-plan the next run's length from this one, so a rate change does not give endless runs.
+                                    l.n = Math.max(10_000, Math.min((long) (run.mps * 1e6 * o.runSeconds), 500_000_000));
+                                } catch (IOException e) {
+                                    l.failure = String.format(Locale.ROOT, "run of %d messages not done in %d ms (< %.3f M msg/s): %s",
+                                            l.n, timeout, l.n / (timeout / 1e3) / 1e6, e.getMessage());
+                                    failures.put(l.who, l.failure);
+                                    mps.get(l.who)[slot] = Double.NaN;
+                                }
+                            }
+                            double oth = cpu.othersPercent();
+                            if (oth > o.maxOthers && tries < 3) {
+                                for (Live l : order) stats.get(l.who)[2]++;
+                                continue;
+                            }
+                            othersSum += oth;
+                            othersCount++;
+                            break;
+                        }
+                        StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "  round %2d:", slot + 1));
+                        for (Contender c : group) line.append(String.format(Locale.ROOT, " %s %.2f", c.label(), mps.get(c)[slot]));
+                        System.err.println(line);
+                    }
+                    for (Live l : live) { stats.get(l.who)[0] = l.n; stats.get(l.who)[1] += l.errors; }
+                } finally {
+                    for (Live l : live) l.close();
                 }
+            }
+            double others = othersCount == 0 ? Double.NaN : othersSum / othersCount;
+            List<Result> out = new ArrayList<>();
+            for (Contender c : group) {
+                long[] st = stats.get(c);
+                out.add(new Result(c.t().name(), c.t().baseline(), size, c.c().mode(), load, mps.get(c), st[0], st[1], others,
+                        (int) st[2], failures.get(c)));
+            }
+            return out;
+        }
+
+        /** A fresh setup and a fresh pair of JVMs, warmed up until the warm-up time is spent (at least two runs). */
+        private Live startAndWarm(Contender who) throws Exception {
+            int cpus = Runtime.getRuntime().availableProcessors();
+            Transport t = who.t();
+            Transport.Case c = who.c();
+            Transport.Setup setup = t.setup(c);
+            ChildProcess consumer = null, producer = null;
+            try {
+                List<String> common = List.of(t.name(), Integer.toString(c.size()), c.mode().label(), Integer.toString(c.ringBytes()));
+                consumer = ChildProcess.start("consumer", childArgs("consumer", common, o.pin && cpus > 1 ? 1 : -1, setup));
+                producer = ChildProcess.start("producer", childArgs("producer", common, o.pin && cpus > 1 ? 0 : -1, setup));
+                consumer.expect("READY", 60_000);
+                producer.expect("READY", 60_000);
+                Live l = new Live(who, setup, consumer, producer);
+                long n = 20_000;
+                double rate = 0;
+                long warmEnd = System.nanoTime() + (long) (o.warmupSeconds * 1e9);
+                int warmRuns = 0;
+                while (warmRuns < 2 || System.nanoTime() < warmEnd) {
+                    Run r = oneRun(consumer, producer, n, 60_000);
+                    l.errors += r.errors;
+                    rate = r.mps * 1e6;
+                    n = Math.max(10_000, Math.min((long) (rate * Math.min(o.runSeconds, 0.25)), 50_000_000));
+                    warmRuns++;
+                }
+                l.n = Math.max(10_000, Math.min((long) (rate * o.runSeconds), 500_000_000));
+                return l;
+            } catch (Exception e) {
+                if (producer != null) producer.close();
+                if (consumer != null) consumer.close();
+                setup.close();
+                throw e;
             }
         }
 
@@ -304,12 +375,6 @@ public final class RingBench {
             a.add(Integer.toString(cpu));
             a.addAll(setup.childArgs());
             return a;
-        }
-
-        private static double median(double[] v) {
-            double[] s = v.clone();
-            Arrays.sort(s);
-            return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
         }
 
         record Run(double mps, long errors) {}
