@@ -40,7 +40,9 @@ import java.util.Map;
  * it pops a batch, hands each frame to the switch (which copies it straight into the receivers' rx
  * buffers), pushes the batch used with length 0 and makes one notify decision. The rx queue has no
  * worker: it is touched only inside {@link #deliver}, which the switch serialises per port, so the
- * driver's new rx buffers are noticed when a frame arrives (rx kicks are suppressed). Control-plane
+ * driver's new rx buffers are noticed when a frame arrives (rx kicks are suppressed). The control queue,
+ * when CTRL_VQ is negotiated, has a worker of its own ("-ctrl", {@link ControlQueue}); what its commands
+ * change lives in {@link NetControl}, which outlives resets and is saved with the device. Control-plane
  * calls come from the bus, one at a time.
  *
  * <p>Stopping deliveries. {@link #quiesce} and {@link #reset} close the {@link RxGate} and wait, within
