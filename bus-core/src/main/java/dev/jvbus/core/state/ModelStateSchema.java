@@ -66,10 +66,15 @@ public record ModelStateSchema<S extends Record & ModelState>(String type, int v
         return older.stream().filter(o -> o.version() == v).findFirst();
     }
 
+    /** What this bus reads of this type, for a refusal: "virtio-net state version 2 (and 1)". */
+    public String readable() {
+        if (older.isEmpty()) return toString();
+        return this + " (and " + older.stream().map(o -> String.valueOf(o.version()))
+                .collect(java.util.stream.Collectors.joining(", ")) + ")";
+    }
+
     @Override
     public String toString() {
-        if (older.isEmpty()) return type + " state version " + version;
-        return type + " state version " + version + " (and " + older.stream().map(o -> String.valueOf(o.version()))
-                .collect(java.util.stream.Collectors.joining(", ")) + ")";
+        return type + " state version " + version;
     }
 }

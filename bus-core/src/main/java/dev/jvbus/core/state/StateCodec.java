@@ -189,7 +189,7 @@ public final class StateCodec {
             if (!type.isString() || !type.asString().equals(schema.type()) || !version.isIntegralNumber()
                     || version.asInt() != schema.version() && older == null)
                 return ctxt.reportInputMismatch(this, "%s", "model state is " + type + " version " + version
-                        + "; this bus reads " + schema);
+                        + "; this bus reads " + schema.readable());
             try {
                 if (older != null)   // a file written before the model's last bump: read as it was, then upgraded
                     return (ModelState) older.upgrade().apply(ctxt.readTreeAsValue(fields, older.recordClass()));

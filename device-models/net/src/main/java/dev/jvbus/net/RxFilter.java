@@ -43,6 +43,18 @@ public record RxFilter(boolean set, long own, long[] unicast, long[] multicast, 
             throw new IllegalArgumentException("at most " + MAX_ADDRESSES + " filter addresses, not " + (unicast.length + multicast.length));
     }
 
+    /** The extra unicast addresses (a copy: the filter is immutable). */
+    @Override
+    public long[] unicast() {
+        return unicast.clone();
+    }
+
+    /** The multicast addresses (a copy: the filter is immutable). */
+    @Override
+    public long[] multicast() {
+        return multicast.clone();
+    }
+
     /** A filter with driver-set modes and tables for a port whose own MAC is {@code own}. */
     public static RxFilter of(long own, boolean promiscuous, boolean allMulti) {
         return new RxFilter(true, own, new long[0], new long[0], promiscuous, allMulti, false, false, false, false);
