@@ -71,6 +71,7 @@ class VirtioNetInOrderTest {
         Container c = VirtioNetExchangeTest.newContainer();
         GuestNet a = guest(c), b = guest(c);
         assertThat(b.mergeable).isTrue();
+        assertThat(VirtioFeatures.IN_ORDER.in(b.features)).as("IN_ORDER: the driver's rx ring refuses a buffer used out of order").isTrue();
         for (int i = 1; i <= 200; i++) {
             a.send(frame(b.mac(), a.mac(), 4000 + i * 17, i), GuestNet.TxLayout.values()[i % 3]);
             if (i % 50 == 0) {
