@@ -846,6 +846,14 @@ public final class Device {
         }
 
         @Override public void needsReset(String reason) { Device.this.needsReset(reason); }
+
+        @Override public void configChanged() {
+            Attachment told;
+            synchronized (Device.this) {
+                told = attachment;
+            }
+            if (told != null) told.observer().configChanged(devid);
+        }
     }
 
     /** One run of the data path (see {@link DataPathRun}); current while {@link #run} still has its id. */

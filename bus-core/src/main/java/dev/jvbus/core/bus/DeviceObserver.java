@@ -9,6 +9,12 @@ public interface DeviceObserver {
     /** The device found a driver error and needs a reset. */
     default void needsReset(DevId devid, String reason) { }
 
+    /**
+     * The device changed its config space on its own and wants the driver to read it again (virtio's
+     * configuration change notification: virtio-net's announce request after a restore, say).
+     */
+    default void configChanged(DevId devid) { }
+
     /** The device was unplugged: it was reset, its queues stopped; the attachment is closed. */
     default void removed(DevId devid) { }
 

@@ -26,6 +26,12 @@ public interface DeviceContext {
     /** The device's config space. Writes by the function bump the config generation. */
     ConfigSpace config();
 
+    /**
+     * Tells the attached driver that the config space changed (virtio's configuration change
+     * notification), after the function wrote it. Only from a control method (as {@link #needsReset}).
+     */
+    default void configChanged() { }
+
     /** The feature bits in force (0 until FEATURES_OK). */
     long negotiatedFeatures();
 

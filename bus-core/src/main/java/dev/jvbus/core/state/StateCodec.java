@@ -184,10 +184,15 @@ public final class StateCodec {
             JsonNode version = fields.remove("version");
             if (type == null) return ctxt.reportInputMismatch(this, "missing field 'type' in the model state");
             if (version == null) return ctxt.reportInputMismatch(this, "missing field 'version' in the model state");
-            if (!type.isString() || !type.asString().equals(schema.type()) || !version.isIntegralNumber() || version.asInt() != schema.version())
+            ModelStateSchema.Older<?> older = version.isIntegralNumber() && version.canConvertToInt()
+                    ? schema.olderVersion(version.asInt()).orElse(null) : null;
+            if (!type.isString() || !type.asString().equals(schema.type()) || !version.isIntegralNumber()
+                    || version.asInt() != schema.version() && older == null)
                 return ctxt.reportInputMismatch(this, "%s", "model state is " + type + " version " + version
-                        + "; this bus reads " + schema);
+                        + "; this bus reads " + schema.readable());
             try {
+                if (older != null)   // a file written before the model's last bump: read as it was, then upgraded
+                    return (ModelState) older.upgrade().apply(ctxt.readTreeAsValue(fields, older.recordClass()));
                 return ctxt.readTreeAsValue(fields, schema.recordClass());
             } catch (JacksonException e) {
                 return ctxt.reportInputMismatch(this, "%s", schema + ": " + describe(e));

@@ -34,6 +34,8 @@ public final class L2Switch {
     private final Object changes = new Object();
     private volatile SwitchPort[] ports = new SwitchPort[0];
     private volatile MacTable macs = MacTable.EMPTY;
+    /** Ports whose rx filter wants other ports' unicast (promiscuous): a copy of each forwarded unicast goes to them. */
+    private volatile SwitchPort[] promiscuous = new SwitchPort[0];
     private int nextPortId = 1;
     private boolean retired;   // deleted by the operator: nothing joins any more (under changes)
 
@@ -126,11 +128,54 @@ public final class L2Switch {
         synchronized (changes) {
             ports = Arrays.stream(ports).filter(p -> p != port).toArray(SwitchPort[]::new);
             macs = macs.without(port);
+            promiscuous = Arrays.stream(promiscuous).filter(p -> p != port).toArray(SwitchPort[]::new);
         }
         // A sender may still hold the old snapshot; closing under the port's lock makes its
         // delivery a no-op, so the caller can free the backend's memory once leave() returns
         // (unless a delivery is stuck inside: then close says so, within the stall bound).
         return port.close();
+    }
+
+    /** {@link SwitchPort#rxFilter(RxFilter)}: the port's filter, and the list of promiscuous ports, as one change. */
+    void filterChanged(SwitchPort port, RxFilter filter) {
+        synchronized (changes) {
+            port.setRxFilter(filter);
+            boolean listed = Arrays.asList(promiscuous).contains(port);
+            boolean wants = filter.wantsForeignUnicast() && Arrays.asList(ports).contains(port);
+            if (wants && !listed) {
+                SwitchPort[] next = Arrays.copyOf(promiscuous, promiscuous.length + 1);
+                next[next.length - 1] = port;
+                promiscuous = next;
+            } else if (!wants && listed) {
+                promiscuous = Arrays.stream(promiscuous).filter(p -> p != port).toArray(SwitchPort[]::new);
+            }
+        }
+    }
+
+    /**
+     * The port's device changed its MAC (virtio-net's MAC_ADDR_SET): a port held to its assigned MAC is
+     * held to {@code mac} from now on, and the MAC table's entry moves with it (frames for the new address
+     * reach it at once, the old address is forgotten). A port free to send from any MAC has nothing
+     * assigned: the switch learns its new address from its first frame, as before.
+     *
+     * @throws NetworkException if {@code mac} is not unicast, or another port on this network was
+     *                          assigned it and holds it (the change would take that port's traffic)
+     */
+    public void reassign(SwitchPort port, long mac) {
+        if ((mac & ~0xFFFF_FFFF_FFFFL) != 0 || mac == 0 || MacAddress.isGroup(mac))
+            throw new NetworkException("a port's MAC must be a unicast address, not " + MacAddress.toString(mac & 0xFFFF_FFFF_FFFFL));
+        synchronized (changes) {
+            long old = port.assignedSource;
+            if (old == SwitchPort.ANY_SOURCE || old == mac) return;
+            SwitchPort holder = macs.get(mac);
+            if (holder != null && holder != port && holder.assignedSource == mac)
+                throw new NetworkException("network '" + name + "': " + MacAddress.toString(mac) + " is assigned to " + holder.name());
+            port.assignedSource = mac;
+            MacTable t = macs;
+            if (t.get(old) == port) t = t.withoutMac(old);
+            if (Arrays.asList(ports).contains(port)) t = t.with(mac, port);
+            macs = t;
+        }
     }
 
     public List<SwitchPort> ports() {
@@ -174,11 +219,13 @@ public final class L2Switch {
                 return;
             }
             if (to != null) {
-                to.deliver(frame, offset, length);
+                if (to.wants(dst)) to.deliver(frame, offset, length);
+                // Promiscuous ports see others' unicast too: an empty array unless a driver asked for it.
+                for (SwitchPort p : promiscuous) if (p != from && p != to) p.deliver(frame, offset, length);
                 return;
             }
         }
-        for (SwitchPort p : ports) if (p != from) p.deliver(frame, offset, length);
+        for (SwitchPort p : ports) if (p != from && p.wants(dst)) p.deliver(frame, offset, length);
     }
 
     private void learn(long mac, SwitchPort port) {

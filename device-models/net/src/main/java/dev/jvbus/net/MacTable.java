@@ -52,6 +52,16 @@ final class MacTable {
         return new MacTable(t.keys, t.ports, n);
     }
 
+    /** A copy without the entry for {@code mac}, if any. */
+    MacTable withoutMac(long mac) {
+        if (get(mac) == null) return this;
+        MacTable t = new MacTable(new long[keys.length], new SwitchPort[keys.length], 0);
+        int n = 0;
+        for (int i = 0; i < keys.length; i++)
+            if (keys[i] != 0 && keys[i] != mac) n += t.put(keys[i], ports[i]);
+        return new MacTable(t.keys, t.ports, n);
+    }
+
     java.util.Map<Long, SwitchPort> asMap() {
         java.util.Map<Long, SwitchPort> m = new java.util.TreeMap<>();
         for (int i = 0; i < keys.length; i++) if (keys[i] != 0) m.put(keys[i], ports[i]);

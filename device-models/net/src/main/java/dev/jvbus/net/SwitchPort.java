@@ -46,8 +46,13 @@ public final class SwitchPort {
     private final L2Switch sw;
     private final NetPort backend;
     private final int id;
-    /** The only source MAC this port may send from, or {@link #ANY_SOURCE}. Fixed at join: read per frame, never locked. */
-    final long assignedSource;
+    /**
+     * The only source MAC this port may send from, or {@link #ANY_SOURCE}. Set at join, changed only when the
+     * driver changes its MAC ({@link L2Switch#reassign}, under the switch's change lock): read per frame, never locked.
+     */
+    volatile long assignedSource;
+    /** Which frames the port takes (its driver's rx mode); replaced whole by {@link #rxFilter(RxFilter)}, read per frame. */
+    private volatile RxFilter rxFilter = RxFilter.ACCEPT_ALL;
     @SuppressWarnings("unused") // accessed through HOLD: even = free, odd = held; +1 to take, +1 to give back
     private volatile long hold;
     private volatile long stalledHold = -1;   // the hold found stuck, if any (written by senders)
@@ -78,6 +83,23 @@ public final class SwitchPort {
     }
 
     public L2Switch network() { return sw; }
+
+    /** The port's receive filter (its driver's rx mode and address tables). */
+    public RxFilter rxFilter() { return rxFilter; }
+
+    /**
+     * Sets which frames the port takes from now on: frames for addresses the filter refuses are not
+     * delivered (not counted as drops: the driver asked not to see them), and a filter that
+     * {@link RxFilter#wantsForeignUnicast() wants other ports' unicast} gets a copy of each.
+     */
+    public void rxFilter(RxFilter filter) {
+        sw.filterChanged(this, java.util.Objects.requireNonNull(filter, "filter"));
+    }
+
+    void setRxFilter(RxFilter filter) { rxFilter = filter; }
+
+    /** Whether the port takes a frame for {@code dst} (one volatile read; nothing allocated). */
+    boolean wants(long dst) { return rxFilter.accepts(dst); }
 
     /** Sends one frame from this port into the switch. Called by this port's owner only (one thread at a time). */
     public void send(MemorySegment frame, long offset, int length) {

@@ -275,6 +275,83 @@ class L2SwitchTest {
     }
 
     @Test
+    void aPromiscuousPortGetsOthersUnicastAndAFilteringPortOnlyWhatItAskedFor() {
+        Recorder ra = new Recorder("a"), rb = new Recorder("b"), rc = new Recorder("c");
+        SwitchPort pa = sw.join(ra, A), pb = sw.join(rb, B), pc = sw.join(rc, C);
+        long mcast = MacAddress.parse("01:00:5e:00:00:01"), unknown = MacAddress.parse("02:00:00:00:00:99");
+        pb.send(frame(C, B, 60, 1), 0, 60);
+        assertThat(ra.frames).as("no filter set: C's unicast goes to C alone, as before").isEmpty();
+
+        pa.rxFilter(RxFilter.of(A, true, false));
+        pb.send(frame(C, B, 60, 2), 0, 60);
+        assertThat(ra.frames).as("promiscuous: a copy of C's unicast").hasSize(1);
+        assertThat(rc.frames).hasSize(2);
+
+        pa.rxFilter(RxFilter.of(A, false, false));
+        pb.send(frame(C, B, 60, 3), 0, 60);
+        pb.send(frame(unknown, B, 60, 4), 0, 60);
+        pb.send(frame(mcast, B, 60, 5), 0, 60);
+        pb.send(frame(A, B, 60, 6), 0, 60);
+        pb.send(frame(MacAddress.BROADCAST, B, 60, 7), 0, 60);
+        assertThat(ra.frames).as("filtering: its own address and broadcast only").hasSize(3);
+        assertThat(rc.frames).as("c (no filter) still gets the flooded ones").hasSize(6);
+
+        pa.rxFilter(RxFilter.of(A, false, true));
+        pb.send(frame(mcast, B, 60, 8), 0, 60);
+        assertThat(ra.frames).as("all-multicast").hasSize(4);
+        assertThat(pa.stats().drops()).as("filtered frames are not drops").isEmpty();
+    }
+
+    @Test
+    void reassigningAPortsMacMovesItsTableEntryAndItsSpoofCheck() {
+        Recorder ra = new Recorder("a"), rb = new Recorder("b");
+        SwitchPort pa = sw.join(ra, A), pb = sw.join(rb, B);
+        long moved = MacAddress.parse("02:00:00:00:00:aa");
+        sw.reassign(pa, moved);
+        assertThat(sw.macTable()).containsEntry(MacAddress.toString(moved), "a").doesNotContainKey(MacAddress.toString(A));
+        pb.send(frame(moved, B, 60, 1), 0, 60);
+        assertThat(ra.frames).hasSize(1);
+        pa.send(frame(B, A, 60, 2), 0, 60);
+        assertThat(pa.stats().dropped(DropReason.SPOOFED_SOURCE)).isEqualTo(1);
+        pa.send(frame(B, moved, 60, 3), 0, 60);
+        assertThat(rb.frames).hasSize(1);
+        assertThatThrownBy(() -> sw.reassign(pa, B)).isInstanceOf(NetworkException.class).hasMessageContaining("assigned to b");
+        assertThatThrownBy(() -> sw.reassign(pa, MacAddress.BROADCAST)).isInstanceOf(NetworkException.class);
+    }
+
+    @Test
+    void forwardingAllocatesNothingPerFrameWithFiltersAndAPromiscuousPort() {
+        MemorySegment sink = arena.allocate(1514);
+        NetPort copier = new NetPort() {
+            @Override public String name() { return "copier"; }
+            @Override public DropReason deliver(MemorySegment frame, long offset, int length) {
+                MemorySegment.copy(frame, offset, sink, 0, length);
+                return null;
+            }
+        };
+        SwitchPort in = sw.join(new Recorder("in"), A);
+        SwitchPort out = sw.join(copier, B);
+        SwitchPort watcher = sw.join(copier, C);
+        out.rxFilter(RxFilter.of(B, false, false));
+        watcher.rxFilter(RxFilter.of(C, true, false));
+        MemorySegment f = frame(B, A, 1514, 1), flood = frame(MacAddress.parse("01:00:5e:00:00:01"), A, 60, 2);
+        for (int i = 0; i < 20_000; i++) {
+            in.send(f, 0, 1514);
+            in.send(flood, 0, 60);
+        }
+        var mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        long before = mx.getCurrentThreadAllocatedBytes();
+        for (int i = 0; i < 100_000; i++) {
+            in.send(f, 0, 1514);
+            in.send(flood, 0, 60);
+        }
+        long bytes = mx.getCurrentThreadAllocatedBytes() - before;
+        assertThat(out.stats().txFrames()).as("its unicast, not the multicast it did not ask for").isEqualTo(120_000);
+        assertThat(watcher.stats().txFrames()).as("promiscuous: both").isEqualTo(240_000);
+        assertThat(bytes).as("bytes allocated forwarding 200000 frames through filters").isLessThan(16 * 1024);
+    }
+
+    @Test
     void countersStayExactWithConcurrentSendersToOnePort() throws Exception {
         int perSender = 200_000;
         long[] seen = new long[3];

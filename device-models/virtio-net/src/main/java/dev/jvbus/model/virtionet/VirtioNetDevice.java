@@ -18,7 +18,9 @@ import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.ring.virtio.DescriptorChain;
 import dev.jvbus.core.ring.virtio.SplitVirtqueue;
+import dev.jvbus.core.state.ModelState;
 import dev.jvbus.net.DropReason;
+import dev.jvbus.net.NetworkException;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.NetPort;
 import dev.jvbus.net.Networks;
@@ -38,7 +40,9 @@ import java.util.Map;
  * it pops a batch, hands each frame to the switch (which copies it straight into the receivers' rx
  * buffers), pushes the batch used with length 0 and makes one notify decision. The rx queue has no
  * worker: it is touched only inside {@link #deliver}, which the switch serialises per port, so the
- * driver's new rx buffers are noticed when a frame arrives (rx kicks are suppressed). Control-plane
+ * driver's new rx buffers are noticed when a frame arrives (rx kicks are suppressed). The control queue,
+ * when CTRL_VQ is negotiated, has a worker of its own ("-ctrl", {@link ControlQueue}); what its commands
+ * change lives in {@link NetControl}, which outlives resets and is saved with the device. Control-plane
  * calls come from the bus, one at a time.
  *
  * <p>Stopping deliveries. {@link #quiesce} and {@link #reset} close the {@link RxGate} and wait, within
@@ -74,11 +78,15 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private QueueWorker worker;
     private int hdrLen = SIZE;
     private boolean mergeable;
-    private boolean indirect, eventIdx;   // negotiated ring features, kept for a queue started alone
+    private boolean indirect, eventIdx, inOrder;   // negotiated ring features, kept for a queue started alone
     private int maxFrame;
     private DataPathRun run = DataPathRun.NONE;   // the run started last; faults are reported through it
 
     private final RxGate rxGate;
+    /** What the driver set on the control queue (rx mode, MAC, guest offloads, announce); outlives resets. */
+    private final NetControl control;
+    private ControlQueue ctrl;            // set by start() when CTRL_VQ is negotiated and the driver set the queue up
+    private QueueWorker ctrlWorker;
     private boolean rxBroken;            // delivery side only: the rx ring faulted, waiting for the reset
 
     // ---- tx worker only ----
@@ -117,6 +125,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         // On its network from hotplug on, with its MAC in the switch's table: an operator sees the port
         // (and scripts can rely on it) before any driver comes; frames for it wait at the closed rx gate.
         this.port = params.macSpoofCheck().join(Networks.of(context).getOrCreate(params.network()), this, params.mac());
+        this.control = new NetControl(name, context.config(), params.mac(), () -> port);
     }
 
     @Override
@@ -146,9 +155,13 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         maxFrame = Math.min(mtu, params.mtu()) + L2_OVERHEAD;
         indirect = VirtioFeatures.INDIRECT_DESC.in(f);
         eventIdx = VirtioFeatures.EVENT_IDX.in(f);
+        inOrder = VirtioFeatures.IN_ORDER.in(f);
         QueueBinding rxb = queues.queue(VirtioNetModel.RX0).orElseThrow(() -> new DeviceFault("virtio-net needs queue 0 (rx0)"));
         QueueBinding txb = queues.queue(VirtioNetModel.TX0).orElseThrow(() -> new DeviceFault("virtio-net needs queue 1 (tx0)"));
-        SplitVirtqueue r = ring(rxb), t = ring(txb);   // both rings check out, or neither runs
+        // The control queue only with CTRL_VQ: a driver without it may leave index 2 unset (or set it for nothing).
+        QueueBinding ctrlb = VirtioNetFeatures.CTRL_VQ.in(f) ? queues.queue(VirtioNetModel.CTRL).orElse(null) : null;
+        SplitVirtqueue r = ring(rxb), t = ring(txb);   // the rings check out, or none runs
+        SplitVirtqueue c = ctrlb == null ? null : ring(ctrlb);
         run = queues.run();
         try {
             // The switch port (joined at creation) outlives resets: its counters are what an operator watches
@@ -159,14 +172,25 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             reset();
             throw e;
         }
+        // A driver that starts over (no queue carries on from a saved position) gets the device's defaults back.
+        boolean fresh = queues.queues().stream().allMatch(b -> b.resume() == null);
+        boolean announce;
+        try {
+            announce = control.started(f, fresh);
+        } catch (RuntimeException e) {
+            reset();
+            throw new DeviceFault(name + ": " + e.getMessage(), e);
+        }
+        if (c != null) startCtrl(ctrlb, c);
         startRx(rxb, r);
+        if (announce) context.configChanged();   // restored: the driver is asked to announce itself (VIRTIO_NET_S_ANNOUNCE)
     }
 
     private SplitVirtqueue ring(QueueBinding b) throws DeviceFault {
         try {
-            if (b.resume() != null) return SplitVirtqueue.restore(b.resume(), b.memory(), indirect, false, b.call(), b.counters());
+            if (b.resume() != null) return SplitVirtqueue.restore(b.resume(), b.memory(), indirect, inOrder, b.call(), b.counters());
             return SplitVirtqueue.create(b.index(), b.config().size(), b.config().descAddr(), b.config().availAddr(),
-                    b.config().usedAddr(), b.memory(), eventIdx, indirect, false, b.call(), b.counters());
+                    b.config().usedAddr(), b.memory(), eventIdx, indirect, inOrder, b.call(), b.counters());
         } catch (QueueFault e) {
             throw new DeviceFault(e.getMessage(), e);
         }
@@ -192,6 +216,26 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         DataPathRun thisRun = run;
         worker = new QueueWorker(name + "-tx", VirtioNetModel.TX0, new TxService(q, thisRun), List.of(b.kick()),
                 List.of(b.counters()), DoorbellWait.Mode.ADAPTIVE, fault -> thisRun.needsReset(fault.getMessage())).start();
+    }
+
+    /** Gives the control queue a worker of its own (commands are rare: it sleeps on its doorbell). */
+    private void startCtrl(QueueBinding b, SplitVirtqueue q) {
+        ControlQueue cq = new ControlQueue(q, b.index(), b.memory(), control);
+        ctrl = cq;
+        DataPathRun thisRun = run;
+        ctrlWorker = new QueueWorker(name + "-ctrl", b.index(), cq, List.of(b.kick()), List.of(b.counters()),
+                DoorbellWait.Mode.ADAPTIVE, fault -> thisRun.needsReset(fault.getMessage())).start();
+    }
+
+    /** Stops the control queue's worker within its bound; false if it did not stop (stuck: left behind, counted). */
+    private boolean stopCtrl() {
+        QueueWorker w = ctrlWorker;
+        ctrlWorker = null;
+        if (w != null && !w.stop(QueueWorker.WAIT_BOUND)) {
+            workersLeftBehind++;
+            return false;
+        }
+        return true;
     }
 
     // ---- one queue at a time: rx and tx share nothing but the port, so each stops and starts alone ----
@@ -227,6 +271,14 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             tx = null;
             return s;
         }
+        if (index == VirtioNetModel.CTRL && ctrl != null) {
+            if (!stopCtrl())
+                throw new DeviceFault(name + ": the control worker did not stop within " + QueueWorker.WAIT_BOUND.toMillis()
+                        + " ms; the control ring has no stable state");
+            QueueState s = saveStopped(ctrl.ring());
+            ctrl = null;
+            return s;
+        }
         throw new DeviceFault(name + ": queue " + index + " does not run");
     }
 
@@ -243,6 +295,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     public void startQueue(QueueBinding b) throws DeviceFault {
         if (b.index() == VirtioNetModel.RX0 && rx == null) startRx(b, ring(b));
         else if (b.index() == VirtioNetModel.TX0 && tx == null) startTx(b, ring(b));
+        else if (b.index() == VirtioNetModel.CTRL && ctrl == null && VirtioNetFeatures.CTRL_VQ.in(context.negotiatedFeatures()))
+            startCtrl(b, ring(b));
         else throw new DeviceFault(name + ": queue " + b.index() + " runs already or does not exist");
     }
 
@@ -257,9 +311,12 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         // Joins within the bound, unless we are that worker (then it only stops). One stuck in a delivery
         // into a wedged device is left behind: its run is over, so it touches no ring when it returns.
         if (w != null && !w.stop(QueueWorker.WAIT_BOUND)) workersLeftBehind++;
+        stopCtrl();
         if (rx != null) notificationsBefore += rx.notificationsSent();
         if (tx != null) notificationsBefore += tx.notificationsSent();
+        if (ctrl != null) notificationsBefore += ctrl.ring().notificationsSent();
         rx = tx = null;
+        ctrl = null;
     }
 
     @Override
@@ -282,6 +339,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         if (worker != null && !worker.quiesce())
             throw new DeviceFault(name + ": the tx worker did not park within " + QueueWorker.WAIT_BOUND.toMillis()
                     + " ms (stuck in a delivery); the tx ring has no stable state to save");
+        if (ctrlWorker != null && !ctrlWorker.quiesce())
+            throw new DeviceFault(name + ": the control worker did not park within " + QueueWorker.WAIT_BOUND.toMillis()
+                    + " ms; the control ring has no stable state to save");
         if (!rxGate.close())
             throw new DeviceFault(name + ": an rx delivery did not leave within " + RxGate.DEFAULT_BOUND.toMillis()
                     + " ms (stuck in its doorbell); the rx ring has no stable state to save");
@@ -291,6 +351,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     public void resume() {
         if (rx != null) rxGate.open();
         if (worker != null) worker.resume();
+        if (ctrlWorker != null) ctrlWorker.resume();
     }
 
     @Override
@@ -298,13 +359,52 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         List<QueueState> out = new ArrayList<>();
         if (rx != null) out.add(rx.save());
         if (tx != null) out.add(tx.save());
+        if (ctrl != null) out.add(ctrl.ring().save());
         return out;
     }
 
     @Override
     public VirtioNetState saveModel() {
-        return new VirtioNetState();
+        return control.save();
     }
+
+    /** The driver's control-queue settings come back; the config space (its MAC, its status) was restored before. */
+    @Override
+    public void restoreModel(ModelState state) throws DeviceFault {
+        try {
+            control.restore((VirtioNetState) state, context.negotiatedFeatures());
+        } catch (IllegalArgumentException | NetworkException e) {
+            throw new DeviceFault(name + ": " + e.getMessage(), e);
+        }
+    }
+
+    // ================================================================ control queue state, for the frame path and operators
+
+    /**
+     * The guest offloads (VIRTIO_NET_F_GUEST_* bits) the driver has on now: all it negotiated until it
+     * changes them with GUEST_OFFLOADS_SET. One volatile read: the rx path may consult it per frame.
+     */
+    public long activeGuestOffloads() {
+        return control.guestOffloads();
+    }
+
+    /** The MAC the driver uses now (MAC_ADDR_SET changes it; a new driver session starts from the operator's). */
+    public long currentMac() {
+        return control.mac();
+    }
+
+    /** Whether the device asked its driver to announce itself and the driver has not acknowledged it yet. */
+    public boolean announcePending() {
+        return control.announcePending();
+    }
+
+    /** Control commands answered OK and ERR (racy reads of the control worker's counters). */
+    public ControlStats controlStats() {
+        return new ControlStats(control.commandsOk, control.commandsRefused);
+    }
+
+    /** Control commands answered, for operators: OK and ERR (refused: malformed, not negotiated, not allowed). */
+    public record ControlStats(long ok, long refused) { }
 
     /** Reports a driver error found by a delivery: never blocks (we hold the port's lock), ignored once the run is over. */
     private void report(String reason) {

@@ -17,7 +17,7 @@ import java.util.Map;
  * to an {@link dev.jvbus.net.L2Switch} of its container. Parameters: see {@link VirtioNetParams}.
  *
  * <p>Queues: receiveq N at 2N, transmitq N at 2N+1 (one pair now), then the control queue, which the
- * spec puts at index 2 without VIRTIO_NET_F_MQ (it is declared but not used until CTRL_VQ is offered).
+ * spec puts at index 2 without VIRTIO_NET_F_MQ (served by {@link ControlQueue} when CTRL_VQ is negotiated).
  * Config space (little-endian): {@code mac[6]} at 0, {@code status} at 6 ({@link #STATUS_LINK_UP}),
  * {@code max_virtqueue_pairs} at 8, {@code mtu} at 10; all read-only for the driver.
  */
@@ -27,6 +27,7 @@ public final class VirtioNetModel implements DeviceModel {
 
     public static final int RX0 = 0;
     public static final int TX0 = 1;
+    /** The control queue while there is one queue pair ({@link #ctrlQueue(int)}). */
     public static final int CTRL = 2;
     /** QEMU offers 256 by default and allows up to 1024 (rx_queue_size / tx_queue_size). */
     public static final int QUEUE_MAX = 1024;
@@ -54,6 +55,9 @@ public final class VirtioNetModel implements DeviceModel {
 
     /** tx queue of pair {@code n}. */
     public static int txQueue(int n) { return 2 * n + 1; }
+
+    /** The control queue of a device with {@code pairs} queue pairs: after the last pair (virtio 1.x 5.1.2). */
+    public static int ctrlQueue(int pairs) { return 2 * pairs; }
 
     @Override public String type() { return TYPE; }
 

@@ -2,18 +2,59 @@ package dev.jvbus.model.virtionet;
 
 import dev.jvbus.core.state.ModelState;
 import dev.jvbus.core.state.ModelStateSchema;
+import dev.jvbus.net.MacAddress;
+import dev.jvbus.net.RxFilter;
+import java.util.List;
 
 /**
- * What a virtio-net device keeps beyond its config space and queues, saved with it: today nothing.
- * The MAC, link status and MTU the driver sees live in the config space, the negotiated features
- * and ring positions in the bus's part of the state, and the switch port's counters stay with the
- * bus they were counted on. The record is here so that what the device comes to keep has a place
- * and a version, and so that a file carrying fields this jvbus does not know is refused by name.
+ * What a virtio-net device keeps beyond its config space and queues, saved with it: what its driver
+ * set on the control queue ({@link NetControl}). The MAC the driver set (MAC_ADDR_SET) and a pending
+ * announce request (VIRTIO_NET_S_ANNOUNCE) live in the config space, which is saved with every device;
+ * the negotiated features and ring positions in the bus's part of the state; the switch port's counters
+ * stay with the bus they were counted on.
  *
- * <p>ANY CHANGE to the fields or their meaning bumps {@link #SCHEMA}'s version.
+ * <p>Read from a file, so checked here: addresses parse and are of the right kind, the tables are within
+ * their bound, the offloads are guest offloads. Whether the offloads were negotiated is checked at restore,
+ * against the features imposed.
+ *
+ * <p>ANY CHANGE to the fields or their meaning bumps {@link #SCHEMA}'s version. Version 1 had no fields
+ * (no control queue): it is read as {@link #AFTER_VERSION_1}.
+ *
+ * @param rxModeSet   whether the driver set an rx mode or MAC table at all; until then the port takes
+ *                    what the switch sends it, as before the control queue existed
+ * @param guestOffloads the guest offloads active now (VIRTIO_NET_F_GUEST_* bits), or {@link #NEGOTIATED_OFFLOADS}
  */
-public record VirtioNetState() implements ModelState {
-    public static final ModelStateSchema<VirtioNetState> SCHEMA = new ModelStateSchema<>(VirtioNetModel.TYPE, 1, VirtioNetState.class);
+public record VirtioNetState(boolean rxModeSet, boolean promiscuous, boolean allMulti, boolean allUni, boolean noMulti,
+                             boolean noUni, boolean noBroadcast, List<String> unicast, List<String> multicast,
+                             boolean unicastOverflow, boolean multicastOverflow, long guestOffloads) implements ModelState {
+    /** {@link #guestOffloads()} of a state saved before the driver could change them: every negotiated guest offload. */
+    public static final long NEGOTIATED_OFFLOADS = -1L;
+
+    /** The state of a device no driver changed: what a fresh driver session starts from. */
+    public static final VirtioNetState DEFAULTS = new VirtioNetState(false, true, false, false, false, false, false,
+            List.of(), List.of(), false, false, NEGOTIATED_OFFLOADS);
+    /** What a version 1 state (before the control queue) means now. */
+    public static final VirtioNetState AFTER_VERSION_1 = DEFAULTS;
+
+    /** The fields of version 1: none. */
+    public record Version1() { }
+
+    public static final ModelStateSchema<VirtioNetState> SCHEMA = new ModelStateSchema<>(VirtioNetModel.TYPE, 2, VirtioNetState.class)
+            .readingAlso(1, Version1.class, v1 -> AFTER_VERSION_1);
+
+    public VirtioNetState {
+        unicast = List.copyOf(unicast);
+        multicast = List.copyOf(multicast);
+        if (unicast.size() + multicast.size() > RxFilter.MAX_ADDRESSES)
+            throw new IllegalArgumentException("at most " + RxFilter.MAX_ADDRESSES + " filter addresses, not " + (unicast.size() + multicast.size()));
+        for (String m : unicast)
+            if (MacAddress.isGroup(MacAddress.parse(m))) throw new IllegalArgumentException("unicast filter address " + m + " is a group address");
+        for (String m : multicast)
+            if (!MacAddress.isGroup(MacAddress.parse(m))) throw new IllegalArgumentException("multicast filter address " + m + " is not a group address");
+        if (guestOffloads != NEGOTIATED_OFFLOADS && (guestOffloads & ~NetControl.GUEST_OFFLOADS) != 0)
+            throw new IllegalArgumentException("guestOffloads 0x" + Long.toHexString(guestOffloads) + " has bits that are no guest offload"
+                    + " (they are among 0x" + Long.toHexString(NetControl.GUEST_OFFLOADS) + ")");
+    }
 
     @Override
     public ModelStateSchema<VirtioNetState> schema() {

@@ -44,6 +44,9 @@ final class GuestNet implements AutoCloseable {
     static final long TX_BUFFERS = 0x80_0000;
     static final long TX_SLOT = 0x4000;                  // 16 KiB: header + jumbo frame
     static final long TABLES = 0x170_0000;
+    static final long CTRL_RING = 0x178_0000;            // the control queue (64 entries) and its command buffers
+    static final long CTRL_BUFFERS = 0x179_0000;
+    static final int CTRL_SIZE = 64;
     static final int MERGE_BUFFER = 1536;                // what Linux posts for mergeable rx (GOOD_PACKET_LEN rounded)
     static final ValueLayout.OfShort LE16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
@@ -66,14 +69,20 @@ final class GuestNet implements AutoCloseable {
     final GuestMemory memory;
     final int queueSize;
     final EventFd rxKick = EventFd.create(), rxCall = EventFd.create(), txKick = EventFd.create(), txCall = EventFd.create();
+    final EventFd ctrlKick = EventFd.create(), ctrlCall = EventFd.create();
     private final DoorbellWait rxWait = new DoorbellWait(), txWait = new DoorbellWait();
+    /** Configuration change notifications the device sent this driver. */
+    final java.util.concurrent.atomic.AtomicInteger configChanges = new java.util.concurrent.atomic.AtomicInteger();
+    final DeviceObserver observer = new DeviceObserver() {
+        @Override public void configChanged(dev.jvbus.core.bus.DevId devid) { configChanges.incrementAndGet(); }
+    };
     private final boolean ownsMemory;
 
     long features;
     boolean mergeable;
     int rxBufLen;
     boolean rxSplitHeader;                 // post rx buffers as [header][rest] (two descriptors)
-    SplitVirtqueueDriver rxq, txq;
+    SplitVirtqueueDriver rxq, txq, ctrlq;
     private final long[] rxBufOf, txSlotOf;
     private final ArrayDeque<Integer> freeTxSlots = new ArrayDeque<>();
     private final BufferList list = new BufferList(4);
@@ -86,7 +95,7 @@ final class GuestNet implements AutoCloseable {
     /** A driver over existing memory (a restored device whose guest never stopped). */
     GuestNet(Device device, int queueSize, Memfd mem, boolean ownsMemory) {
         this.device = device;
-        this.a = device.attach("guest", DeviceObserver.NONE);
+        this.a = device.attach("guest", observer);
         this.mem = mem;
         this.ownsMemory = ownsMemory;
         this.memory = GuestMemory.of(new MemoryRegion(G, MEMORY, mem.segment()));
@@ -119,18 +128,56 @@ final class GuestNet implements AutoCloseable {
     GuestNet start() throws QueueFault {
         boolean eventIdx = VirtioFeatures.EVENT_IDX.in(features);
         boolean indirect = VirtioFeatures.INDIRECT_DESC.in(features);
+        boolean inOrder = VirtioFeatures.IN_ORDER.in(features);
         mergeable = VirtioNetFeatures.MRG_RXBUF.in(features);
         int mtu = VirtioNetFeatures.MTU.in(features) ? (int) le16(a.readConfig(VirtioNetModel.CONFIG_MTU, 2)) : 1500;
         rxBufLen = mergeable ? MERGE_BUFFER : 12 + mtu + 18;
         a.setMemory(memory);
-        rxq = SplitVirtqueueDriver.create(0, queueSize, G + RX_RING, G + RX_RING + 0x8000, G + RX_RING + 0x1_0000, memory, eventIdx, indirect, false, Notifier.of(rxKick));
-        txq = SplitVirtqueueDriver.create(1, queueSize, G + TX_RING, G + TX_RING + 0x8000, G + TX_RING + 0x1_0000, memory, eventIdx, indirect, false, Notifier.of(txKick));
+        rxq = SplitVirtqueueDriver.create(0, queueSize, G + RX_RING, G + RX_RING + 0x8000, G + RX_RING + 0x1_0000, memory, eventIdx, indirect, inOrder, Notifier.of(rxKick));
+        txq = SplitVirtqueueDriver.create(1, queueSize, G + TX_RING, G + TX_RING + 0x8000, G + TX_RING + 0x1_0000, memory, eventIdx, indirect, inOrder, Notifier.of(txKick));
         a.setQueue(new QueueConfig(0, queueSize, G + RX_RING, G + RX_RING + 0x8000, G + RX_RING + 0x1_0000));
         a.setQueue(new QueueConfig(1, queueSize, G + TX_RING, G + TX_RING + 0x8000, G + TX_RING + 0x1_0000));
         a.setDoorbells(0, rxKick, Notifier.of(rxCall));
         a.setDoorbells(1, txKick, Notifier.of(txCall));
+        if (VirtioNetFeatures.CTRL_VQ.in(features)) {   // the control queue, as Linux sets it up: index 2 with one pair
+            ctrlq = SplitVirtqueueDriver.create(2, CTRL_SIZE, G + CTRL_RING, G + CTRL_RING + 0x400, G + CTRL_RING + 0x1000, memory,
+                    eventIdx, indirect, inOrder, Notifier.of(ctrlKick));
+            a.setQueue(new QueueConfig(2, CTRL_SIZE, G + CTRL_RING, G + CTRL_RING + 0x400, G + CTRL_RING + 0x1000));
+            a.setDoorbells(2, ctrlKick, Notifier.of(ctrlCall));
+        }
         a.addStatus(DRIVER_OK);
         return this;
+    }
+
+    /**
+     * Sends one control command (class, command, data) as Linux's {@code virtnet_send_command} does (header,
+     * data and ack in three descriptors) and waits for the ack byte: 0 OK, 1 ERR.
+     */
+    int command(int cls, int cmd, byte[] data) throws QueueFault {
+        long at = CTRL_BUFFERS;
+        MemorySegment seg = mem.segment();
+        seg.set(ValueLayout.JAVA_BYTE, at, (byte) cls);
+        seg.set(ValueLayout.JAVA_BYTE, at + 1, (byte) cmd);
+        MemorySegment.copy(MemorySegment.ofArray(data), 0, seg, at + 16, data.length);
+        seg.set(ValueLayout.JAVA_BYTE, at + 15, (byte) 0xee);        // the ack: anything but OK/ERR until the device writes it
+        list.clear();
+        list.readable(G + at, 2);
+        if (data.length > 0) list.readable(G + at + 16, data.length);
+        list.writable(G + at + 15, 1);
+        return commandRaw(list, at + 15);
+    }
+
+    /** Puts {@code buffers} on the control queue, kicks, waits for it to come back used, and returns the byte at {@code ackOffset}. */
+    int commandRaw(BufferList buffers, long ackOffset) throws QueueFault {
+        if (ctrlq.add(buffers) < 0) throw new AssertionError("control queue full");
+        ctrlq.kickIfNeeded();
+        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+        long e;
+        while ((e = ctrlq.pollUsed()) < 0) {
+            if (System.nanoTime() > deadline) throw new AssertionError("the control command was not answered: " + ctrlq);
+            Thread.onSpinWait();
+        }
+        return mem.segment().get(ValueLayout.JAVA_BYTE, ackOffset) & 0xff;
     }
 
     /** Posts up to {@code n} rx buffers (buffer slot s for ring slot s) and kicks if the device wants it. */
@@ -294,10 +341,11 @@ final class GuestNet implements AutoCloseable {
      */
     void reattach(Device restored) {
         device = restored;
-        a = restored.attach("guest", DeviceObserver.NONE);
+        a = restored.attach("guest", observer);
         a.setMemory(memory);
         a.setDoorbells(0, rxKick, Notifier.of(rxCall));
         a.setDoorbells(1, txKick, Notifier.of(txCall));
+        if (ctrlq != null) a.setDoorbells(2, ctrlKick, Notifier.of(ctrlCall));
     }
 
     static long le16(byte[] b) {
@@ -313,6 +361,8 @@ final class GuestNet implements AutoCloseable {
         rxCall.close();
         txKick.close();
         txCall.close();
+        ctrlKick.close();
+        ctrlCall.close();
         if (ownsMemory) mem.close();
     }
 }

@@ -45,7 +45,8 @@ class VirtioNetFeatureTest {
         assertThat(model.features().names(model.features().mask())).containsExactlyInAnyOrder(
                 "VIRTIO_NET_F_CSUM", "VIRTIO_NET_F_GUEST_CSUM", "VIRTIO_NET_F_MTU", "VIRTIO_NET_F_MAC",
                 "VIRTIO_NET_F_MRG_RXBUF", "VIRTIO_NET_F_STATUS", "VIRTIO_F_INDIRECT_DESC", "VIRTIO_RING_F_EVENT_IDX",
-                "VIRTIO_F_VERSION_1");
+                "VIRTIO_F_VERSION_1", "VIRTIO_F_IN_ORDER", "VIRTIO_NET_F_CTRL_VQ", "VIRTIO_NET_F_CTRL_RX", "VIRTIO_NET_F_CTRL_RX_EXTRA",
+                "VIRTIO_NET_F_CTRL_MAC_ADDR", "VIRTIO_NET_F_CTRL_GUEST_OFFLOADS", "VIRTIO_NET_F_GUEST_ANNOUNCE");
         assertThat(model.queues().queue(0).name()).isEqualTo("rx0");
         assertThat(model.queues().queue(1).name()).isEqualTo("tx0");
     }

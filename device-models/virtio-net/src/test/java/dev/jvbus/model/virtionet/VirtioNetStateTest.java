@@ -11,41 +11,80 @@ import dev.jvbus.core.state.StateFormatException;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** virtio-net's state is its own (empty) record, written with its type and version and read back strictly. */
+/**
+ * virtio-net's state is its own record (version 2: what the driver set on the control queue), written with
+ * its type and version and read back strictly; a version 1 file (before the control queue) still restores.
+ */
 class VirtioNetStateTest {
     private final Bus bus = Bus.withDiscoveredModels();
+    static final String MODEL_V2_PREFIX = "\"model\":{\"type\":\"virtio-net\",\"version\":2,";
 
     private String saved() {
         Device d = bus.createContainer("src").addDevice(VirtioNetModel.TYPE, -1L, Map.of("mac", "52:54:00:00:00:07"));
         return StateCodec.encodeToString(d.save());
     }
 
+    /** The model object of a saved device state, as written. */
+    private static String modelOf(String json) {
+        int at = json.indexOf("\"model\":{");
+        return json.substring(at, json.indexOf('}', at) + 1);
+    }
+
     @Test
     void theStateIsWrittenWithItsTypeAndVersionAndRestoredIntoTheRecord() {
         String json = saved();
-        assertThat(json).contains("\"model\":{\"type\":\"virtio-net\",\"version\":1}");
+        assertThat(json).contains(MODEL_V2_PREFIX + "\"rxModeSet\":false,\"promiscuous\":true,");
         DeviceState s = StateCodec.decode(json, bus.models()::stateSchema);
-        assertThat(s.model()).isEqualTo(new VirtioNetState());
+        assertThat(s.model()).isInstanceOf(VirtioNetState.class);
+        assertThat(((VirtioNetState) s.model()).rxModeSet()).isFalse();
         Device restored = Bus.withDiscoveredModels().createContainer("dst").restoreDevice(s);
         assertThat(StateCodec.encodeToString(restored.save())).isEqualTo(json);
     }
 
     @Test
+    void aVersion1StateWrittenBeforeTheControlQueueStillRestoresAsTheDefaults() {
+        String json = saved();
+        String v1 = json.replace(modelOf(json), "\"model\":{\"type\":\"virtio-net\",\"version\":1}");
+        DeviceState s = StateCodec.decode(v1, bus.models()::stateSchema);
+        assertThat(s.model()).isEqualTo(VirtioNetState.AFTER_VERSION_1);
+        Device restored = Bus.withDiscoveredModels().createContainer("dst").restoreDevice(s);
+        assertThat(StateCodec.encodeToString(restored.save())).contains(MODEL_V2_PREFIX);
+    }
+
+    @Test
     void anUnknownFieldIsRefusedNamingItAndTheModel() {
-        String unknown = saved().replace("\"version\":1}", "\"version\":1,\"speed\":1000}");
+        String json = saved();
+        String unknown = json.replace(MODEL_V2_PREFIX, MODEL_V2_PREFIX + "\"speed\":1000,");
         assertThatThrownBy(() -> StateCodec.decode(unknown, bus.models()::stateSchema)).isInstanceOf(StateFormatException.class)
-                .hasMessage("device state version 2 is damaged: virtio-net state version 1: unknown field 'speed' in VirtioNetState"
-                        + " (it has no fields)");
+                .hasMessageContaining("device state version 2 is damaged: virtio-net state version 2: ")
+                .hasMessageContaining("unknown field 'speed' in VirtioNetState");
+        String v1WithField = json.replace(modelOf(json), "\"model\":{\"type\":\"virtio-net\",\"version\":1,\"promiscuous\":true}");
+        assertThatThrownBy(() -> StateCodec.decode(v1WithField, bus.models()::stateSchema)).isInstanceOf(StateFormatException.class)
+                .hasMessageContaining("unknown field 'promiscuous'");
+    }
+
+    @Test
+    void badFilterAddressesOrOffloadsInAFileAreRefusedByName() {
+        String json = saved();
+        String groupAsUnicast = json.replace("\"unicast\":[]", "\"unicast\":[\"01:00:5e:00:00:01\"]");
+        assertThatThrownBy(() -> StateCodec.decode(groupAsUnicast, bus.models()::stateSchema)).isInstanceOf(StateFormatException.class)
+                .hasMessageContaining("unicast filter address 01:00:5e:00:00:01 is a group address");
+        String notAnOffload = json.replace("\"guestOffloads\":0", "\"guestOffloads\":4");
+        assertThatThrownBy(() -> StateCodec.decode(notAnOffload, bus.models()::stateSchema)).isInstanceOf(StateFormatException.class)
+                .hasMessageContaining("guestOffloads 0x4 has bits that are no guest offload");
     }
 
     @Test
     void anotherModelsStateOrAMissingVersionIsRefusedNamingIt() {
         String json = saved();
-        String venets = json.replace("{\"type\":\"virtio-net\",\"version\":1}", "{\"type\":\"venet\",\"version\":1}");
+        String venets = json.replace("{\"type\":\"virtio-net\",\"version\":2,", "{\"type\":\"venet\",\"version\":1,");
         assertThatThrownBy(() -> StateCodec.decode(venets, bus.models()::stateSchema)).isInstanceOf(StateFormatException.class)
-                .hasMessage("device state version 2 is damaged: model state is \"venet\" version 1; this bus reads virtio-net state version 1");
-        String noVersion = json.replace("{\"type\":\"virtio-net\",\"version\":1}", "{\"type\":\"virtio-net\"}");
+                .hasMessage("device state version 2 is damaged: model state is \"venet\" version 1; this bus reads virtio-net state version 2 (and 1)");
+        String noVersion = json.replace("{\"type\":\"virtio-net\",\"version\":2,", "{\"type\":\"virtio-net\",");
         assertThatThrownBy(() -> StateCodec.decode(noVersion, bus.models()::stateSchema)).isInstanceOf(StateFormatException.class)
                 .hasMessage("device state version 2 is damaged: missing field 'version' in the model state");
+        String v3 = json.replace("{\"type\":\"virtio-net\",\"version\":2,", "{\"type\":\"virtio-net\",\"version\":3,");
+        assertThatThrownBy(() -> StateCodec.decode(v3, bus.models()::stateSchema)).isInstanceOf(StateFormatException.class)
+                .hasMessageContaining("this bus reads virtio-net state version 2 (and 1)");
     }
 }
