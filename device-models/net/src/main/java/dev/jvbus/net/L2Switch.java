@@ -149,9 +149,13 @@ public final class L2Switch {
         return m;
     }
 
-    void forward(SwitchPort from, MemorySegment frame, long offset, int length) {
+    void forward(SwitchPort from, MemorySegment frame, long offset, int length, FrameOffload offload) {
         if (length < ETH_HEADER) {
             from.drops[DropReason.RUNT.ordinal()]++;
+            return;
+        }
+        if (!offload.checked() && offload.check(frame, offset, length) != FrameOffload.OK) {
+            from.drops[DropReason.BAD_OFFLOAD.ordinal()]++;
             return;
         }
         long src = MacAddress.read(frame, offset + 6);
@@ -174,11 +178,11 @@ public final class L2Switch {
                 return;
             }
             if (to != null) {
-                to.deliver(frame, offset, length);
+                to.deliver(frame, offset, length, offload);
                 return;
             }
         }
-        for (SwitchPort p : ports) if (p != from) p.deliver(frame, offset, length);
+        for (SwitchPort p : ports) if (p != from) p.deliver(frame, offset, length, offload);
     }
 
     private void learn(long mac, SwitchPort port) {
