@@ -29,6 +29,7 @@ import java.lang.foreign.ValueLayout;
 final class Segmenter {
     /** Room for the largest piece: a completed frame of {@link FrameOffload#MAX_GSO_FRAME}, or headers plus 64 KiB of payload. */
     static final int SCRATCH = FrameOffload.MAX_GSO_FRAME + FrameOffload.HEADER_WINDOW;
+    private static final ValueLayout.OfInt BE32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.BIG_ENDIAN);
     private static final int TCP_FIN = 0x01, TCP_PSH = 0x08, TCP_CWR = 0x80;
 
     private final MemorySegment out;
@@ -93,7 +94,7 @@ final class Segmenter {
         payload = length - hlen;
         if (v4) ipId = u16(headers, l3 + 4);
         if (tcp) {
-            seq = headers.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.BIG_ENDIAN), l4 + 4) & 0xffff_ffffL;
+            seq = headers.get(BE32, l4 + 4) & 0xffff_ffffL;
             tcpFlags = u8(headers, l4 + 13);
         }
         return (payload + mss - 1) / mss;
@@ -121,7 +122,7 @@ final class Segmenter {
             sum = InternetChecksum.add(proto + l4len, out, l3 + 8, 32);
         }
         if (tcp) {
-            out.set(ValueLayout.JAVA_INT_UNALIGNED.withOrder(java.nio.ByteOrder.BIG_ENDIAN), l4 + 4, (int) (seq + start));
+            out.set(BE32, l4 + 4, (int) (seq + start));
             int f = tcpFlags;
             if (!last) f &= ~(TCP_FIN | TCP_PSH);
             if (i > 0) f &= ~TCP_CWR;
