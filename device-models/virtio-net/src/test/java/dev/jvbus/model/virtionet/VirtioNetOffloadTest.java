@@ -116,4 +116,26 @@ class VirtioNetOffloadTest {
         assertThat(((VirtioNetDevice) tso.a.function()).stats().txDropGso()).isEqualTo(2);
         assertThat(peer.receive(1, Duration.ofMillis(100))).isEmpty();
     }
+
+    @Test
+    void theOperatorCanLimitEachOffloadAwayAndTheDataPathFollowsWhatIsLeft() throws Exception {
+        long denied = VirtioNetFeatures.GUEST_TSO4.mask() | VirtioNetFeatures.HOST_TSO6.mask();
+        GuestNet limited = new GuestNet(container.addDevice(VirtioNetModel.TYPE, ~denied, Map.of()), 256);
+        guests.add(limited);
+        assertThat(limited.a.offeredFeatures() & denied).isZero();
+        assertThat(limited.a.offeredFeatures() & (VirtioNetFeatures.GUEST_TSO6.mask() | VirtioNetFeatures.HOST_TSO4.mask())).isNotZero();
+        limited.negotiate(-1L).start();
+        limited.postRx(256);
+        GuestNet peer = guest(-1L);
+        OffloadFrames v4 = OffloadFrames.tcp(true, 6_000, 1448, 0x18, 0, false, 7), v6 = OffloadFrames.tcp(false, 6_000, 1428, 0x18, 0, false, 8);
+        send(peer, v4, from(peer, v4), v4.csumStart());
+        send(peer, v6, from(peer, v6), v6.csumStart());
+        List<GuestNet.Rx> got = limited.receive(6, WAIT);     // TSO4 cut in 5 pieces for it, TSO6 whole
+        assertThat(got).extracting(GuestNet.Rx::gsoType).containsExactly(0, 0, 0, 0, 0, OffloadFrames.GSO_TCPV6);
+        send(limited, v4, from(limited, v4), v4.csumStart());  // HOST_TSO4 left: goes
+        send(limited, v6, from(limited, v6), v6.csumStart());  // HOST_TSO6 limited away: a counted drop
+        limited.drainTx(WAIT);
+        assertThat(((VirtioNetDevice) limited.a.function()).stats().txDropGso()).isEqualTo(1);
+        assertThat(peer.receive(1, WAIT)).extracting(GuestNet.Rx::gsoType).containsExactly(OffloadFrames.GSO_TCPV4);
+    }
 }
