@@ -129,15 +129,6 @@ public final class FrameOffload {
         s.set(LE16, at + 8, (short) csumOffset);
     }
 
-    /** Copies {@code o}'s fields and its check (for a header rewritten for one receiver). */
-    void copyFrom(FrameOffload o) {
-        set(o.flags, o.gsoType, o.hdrLen, o.gsoSize, o.csumStart, o.csumOffset);
-        needs = o.needs;
-        checked = o.checked;
-        l3 = o.l3;
-        ipv4 = o.ipv4;
-    }
-
     /**
      * Checks this header against the frame it travels with ({@code length} bytes at {@code offset}), and
      * normalises it (see the class comment). The one validation of a peer's offload header.
