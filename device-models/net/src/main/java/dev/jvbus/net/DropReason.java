@@ -32,5 +32,11 @@ public enum DropReason {
      * address (someone else's, a group address, zero). Counted on the sender; the frame is neither
      * forwarded nor learned, so it cannot take another port's traffic. See {@link MacSpoofCheck}.
      */
-    SPOOFED_SOURCE
+    SPOOFED_SOURCE,
+    /**
+     * The frame's offload header ({@link FrameOffload}: a partial checksum, a segmentation request) does
+     * not describe the frame: counted on the sender when the switch checks it at ingress, or on a
+     * receiver the switch was segmenting for when the sender rewrote the frame's headers meanwhile.
+     */
+    BAD_OFFLOAD
 }

@@ -194,9 +194,13 @@ public final class L2Switch {
         return m;
     }
 
-    void forward(SwitchPort from, MemorySegment frame, long offset, int length) {
+    void forward(SwitchPort from, MemorySegment frame, long offset, int length, FrameOffload offload) {
         if (length < ETH_HEADER) {
             from.drops[DropReason.RUNT.ordinal()]++;
+            return;
+        }
+        if (!offload.checked() && offload.check(frame, offset, length) != FrameOffload.OK) {
+            from.drops[DropReason.BAD_OFFLOAD.ordinal()]++;
             return;
         }
         long src = MacAddress.read(frame, offset + 6);
@@ -219,13 +223,13 @@ public final class L2Switch {
                 return;
             }
             if (to != null) {
-                if (to.wants(dst)) to.deliver(frame, offset, length);
+                if (to.wants(dst)) to.deliver(frame, offset, length, offload);
                 // Promiscuous ports see others' unicast too: an empty array unless a driver asked for it.
-                for (SwitchPort p : promiscuous) if (p != from && p != to) p.deliver(frame, offset, length);
+                for (SwitchPort p : promiscuous) if (p != from && p != to) p.deliver(frame, offset, length, offload);
                 return;
             }
         }
-        for (SwitchPort p : ports) if (p != from && p.wants(dst)) p.deliver(frame, offset, length);
+        for (SwitchPort p : ports) if (p != from && p.wants(dst)) p.deliver(frame, offset, length, offload);
     }
 
     private void learn(long mac, SwitchPort port) {

@@ -22,4 +22,22 @@ public interface NetPort {
      * @return null when delivered, else why not
      */
     DropReason deliver(MemorySegment frame, long offset, int length);
+
+    /**
+     * What this port takes of a frame's offloads ({@link FrameOffload}'s {@code TAKES_*} bits): the switch
+     * segments and completes checksums in software for whatever a frame asks that is not here. Read once
+     * per frame. By default nothing: the port gets bare, complete frames through {@link #deliver(MemorySegment, long, int)}.
+     */
+    default int offloadsTaken() {
+        return 0;
+    }
+
+    /**
+     * Takes one frame with its offload header, which asks only for what {@link #offloadsTaken()} said (or
+     * is {@link FrameOffload#NONE}, or DATA_VALID for a port that takes checksums). Both are valid only
+     * during the call. By default the header is dropped, which is right for a port that takes nothing.
+     */
+    default DropReason deliver(MemorySegment frame, long offset, int length, FrameOffload offload) {
+        return deliver(frame, offset, length);
+    }
 }

@@ -62,7 +62,9 @@ public final class SwitchPort {
 
     long rxFrames, rxBytes;            // sender thread only
     long txFrames, txBytes;            // under the delivery lock
-    final long[] drops = new long[DropReason.values().length]; // under the delivery lock, except RUNT/HAIRPIN/SPOOFED_SOURCE (sender)
+    final long[] drops = new long[DropReason.values().length]; // under the delivery lock, except RUNT/HAIRPIN/SPOOFED_SOURCE/BAD_OFFLOAD at ingress (sender)
+    long framesSegmented, checksumsCompleted;   // under the delivery lock
+    private Segmenter segmenter;                // under the delivery lock; made on the first frame that needs it
 
     SwitchPort(L2Switch sw, NetPort backend, int id, long assignedSource) {
         this.sw = sw;
@@ -101,9 +103,19 @@ public final class SwitchPort {
     /** Whether the port takes a frame for {@code dst} (one volatile read; nothing allocated). */
     boolean wants(long dst) { return rxFilter.accepts(dst); }
 
-    /** Sends one frame from this port into the switch. Called by this port's owner only (one thread at a time). */
+    /** Sends one bare frame from this port into the switch. Called by this port's owner only (one thread at a time). */
     public void send(MemorySegment frame, long offset, int length) {
-        sw.forward(this, frame, offset, length);
+        sw.forward(this, frame, offset, length, FrameOffload.NONE);
+    }
+
+    /**
+     * Sends one frame with what it asks of its receivers ({@code offload}: a partial checksum, a super-frame
+     * to segment), which is valid only during this call. A header not yet {@link FrameOffload#check checked}
+     * is checked here; one that does not describe the frame is dropped at ingress as
+     * {@link DropReason#BAD_OFFLOAD}. Called by this port's owner only (one thread at a time).
+     */
+    public void send(MemorySegment frame, long offset, int length, FrameOffload offload) {
+        sw.forward(this, frame, offset, length, offload);
     }
 
     /**
@@ -111,8 +123,14 @@ public final class SwitchPort {
      * short spin lock held for one copy: the receiving ring has one producer at a time, and the
      * counters stay exact without atomics per frame. A lock held past the stall bound is not
      * waited for (see the class comment).
+     *
+     * <p>The backend gets the frame in the form it takes ({@link NetPort#offloadsTaken()}): as it is, with
+     * its header, if it takes everything the header asks; otherwise segmented or with its checksum
+     * completed here, in this port's scratch buffer (see {@link Segmenter}), each piece with DATA_VALID
+     * for a backend that takes checksums and with no header for one that does not. DATA_VALID alone
+     * never reaches a backend that does not take checksums.
      */
-    void deliver(MemorySegment frame, long offset, int length) {
+    void deliver(MemorySegment frame, long offset, int length, FrameOffload offload) {
         long h = lock();
         if (h < 0) {
             STALLED_DROPS.getAndAdd(this, 1L);
@@ -120,20 +138,55 @@ public final class SwitchPort {
         }
         try {
             if (left) return;
-            DropReason r;
+            int takes;
             try {
-                r = backend.deliver(frame, offset, length);
+                takes = backend.offloadsTaken();
             } catch (RuntimeException e) {
-                r = DropReason.BACKEND_ERROR;   // a broken backend costs its own frames, nothing more
+                drops[DropReason.BACKEND_ERROR.ordinal()]++;
+                return;
             }
-            if (r == null) {
-                txFrames++;
-                txBytes += length;
-            } else {
-                drops[r.ordinal()]++;
+            if ((offload.needs() & ~takes) == 0) {
+                FrameOffload o = offload.dataValid() && (takes & FrameOffload.TAKES_CSUM) == 0 ? FrameOffload.NONE : offload;
+                count(deliverOne(frame, offset, length, o), length);
+                return;
+            }
+            Segmenter s = segmenter;
+            if (s == null) segmenter = s = new Segmenter();   // once per port, on its first frame that needs it
+            int pieces;
+            try {
+                pieces = s.begin(frame, offset, length, offload, (takes & FrameOffload.TAKES_CSUM) != 0);
+            } catch (RuntimeException e) {
+                pieces = -1;
+            }
+            if (pieces < 0) {
+                drops[DropReason.BAD_OFFLOAD.ordinal()]++;
+                return;
+            }
+            if (offload.isGso()) framesSegmented++;
+            else checksumsCompleted++;
+            for (int i = 0; i < pieces; i++) {
+                int n = s.piece(i);
+                count(deliverOne(s.out(), 0, n, s.pieceHeader), n);
             }
         } finally {
             unlock(h);
+        }
+    }
+
+    private DropReason deliverOne(MemorySegment frame, long offset, int length, FrameOffload o) {
+        try {
+            return backend.deliver(frame, offset, length, o);
+        } catch (RuntimeException e) {
+            return DropReason.BACKEND_ERROR;   // a broken backend costs its own frames, nothing more
+        }
+    }
+
+    private void count(DropReason r, int length) {
+        if (r == null) {
+            txFrames++;
+            txBytes += length;
+        } else {
+            drops[r.ordinal()]++;
         }
     }
 
@@ -217,6 +270,15 @@ public final class SwitchPort {
 
     /** Bytes of the frames the switch delivered to this port. */
     public long bytesOut() { return txBytes; }
+
+    /**
+     * Super-frames the switch cut into segments for this port, because its backend does not take their
+     * segmentation offload (each segment delivered counts in {@link #framesOut()}).
+     */
+    public long framesSegmented() { return framesSegmented; }
+
+    /** Frames whose partial checksum the switch completed for this port, because its backend does not take checksum offload. */
+    public long checksumsCompleted() { return checksumsCompleted; }
 
     /** Frames dropped at this port for {@code reason}, as {@link PortStats#dropped(DropReason)} counts them. */
     public long dropped(DropReason reason) {

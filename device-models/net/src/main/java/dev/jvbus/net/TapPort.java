@@ -5,10 +5,13 @@ import dev.jvbus.core.sys.Errno;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.NetNamespace;
 import dev.jvbus.core.sys.TapDevice;
+import dev.jvbus.core.sys.TapException;
+import dev.jvbus.core.sys.TunOffload;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.time.Duration;
+import java.util.EnumSet;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -17,13 +20,16 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * <p><b>Kernel to switch.</b> A reader thread (a platform thread per port) waits on the TAP fd and
  * a stop eventfd with epoll, drains the TAP with non-blocking reads into one preallocated buffer
- * and sends each frame into the switch without its vnet header. The TAP has no offloads set, so
- * the kernel hands us complete frames (checksummed, at most the MTU); a frame that still asks for
- * segmentation or checksum completion is dropped and counted ({@link TapStats#offloadDrops}):
- * the switch carries bare frames and cannot pass that request on.
+ * and sends each frame into the switch with the kernel's vnet header as its {@link FrameOffload}. The
+ * TAP's offloads ({@code TUNSETOFFLOAD}, by default {@link #DEFAULT_OFFLOADS} as far as the kernel has
+ * them) let the kernel hand us TSO/USO super-frames and partial checksums, so it does no segmentation
+ * for us; receivers that cannot take them get them segmented by the switch. A frame whose header does
+ * not check is dropped and counted ({@link TapStats#offloadDrops}).
  *
- * <p><b>Switch to kernel.</b> {@link #deliver} writes a zero vnet header (no offload requested) and
- * the frame with one {@code writev}, without copying a native frame. Nothing is queued: a write
+ * <p><b>Switch to kernel.</b> {@link #deliver} writes the frame's vnet header (zero for a bare frame)
+ * and the frame with one {@code writev}, without copying a native frame: the port takes the same
+ * offloads it asks the kernel for ({@link #offloadsTaken()}), so the kernel segments and checksums what
+ * the switch passes on as it is. Nothing is queued: a write
  * that would block is dropped as {@link DropReason#BACKEND_BUSY}, one while the link is down (EIO)
  * as {@link DropReason#PORT_DOWN}, any other failure as {@link DropReason#BACKEND_ERROR}; all are
  * counted by the switch port, and here by errno class.
@@ -40,14 +46,16 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class TapPort implements NetPort, AutoCloseable {
     /** Room for the largest frame a TAP takes or gives (64 KiB, the IPv4 limit plus Ethernet). */
-    public static final int MAX_FRAME = 65536;
+    public static final int MAX_FRAME = FrameOffload.MAX_GSO_FRAME;
+    /** The offloads a TAP port asks for unless told otherwise (USO only where the kernel has it, 6.2 on). */
+    public static final Set<TunOffload> DEFAULT_OFFLOADS = Set.copyOf(EnumSet.of(TunOffload.CSUM, TunOffload.TSO4, TunOffload.TSO6,
+            TunOffload.TSO_ECN, TunOffload.USO4, TunOffload.USO6));
     /** How long {@link #close()} waits for the reader thread before leaving it behind. */
     public static final Duration READER_STOP_BOUND = Duration.ofSeconds(5);
     private static final System.Logger LOG = System.getLogger(TapPort.class.getName());
     private static final long TAP_TOKEN = 1, STOP_TOKEN = 2;
     private static final int VNET = TapDevice.VNET_HDR_SIZE;
     // virtio_net_hdr flags and gso_type (virtio 1.x, 5.1.6)
-    private static final int NEEDS_CSUM = 1, GSO_NONE = 0;
     private static final int EBADFD = 77;  // a read on a TAP whose interface is gone
 
     private final TapDevice tap;
@@ -56,7 +64,11 @@ public final class TapPort implements NetPort, AutoCloseable {
     private final Epoll epoll;
     private final EventFd stop;
     private final MemorySegment rxBuffer;   // reader thread only: [vnet header | frame]
-    private final MemorySegment txHeader;   // zero, never written after allocation
+    private final MemorySegment zeroHeader; // zero, never written after allocation
+    private final MemorySegment txHeader;   // deliver only: the vnet header of a frame with offloads
+    private final FrameOffload rxOffload = new FrameOffload();   // reader thread only
+    private final Set<TunOffload> offloads;
+    private final int takes;
     private final MemorySegment txBuffer;   // deliver only: [vnet header | copy of a heap frame]
     private final Thread reader;
     private final AtomicBoolean closed = new AtomicBoolean();
@@ -76,11 +88,14 @@ public final class TapPort implements NetPort, AutoCloseable {
      */
     volatile java.util.function.IntSupplier writeFault = () -> 0;
 
-    private TapPort(L2Switch sw, TapDevice tap) {
+    private TapPort(L2Switch sw, TapDevice tap, Set<TunOffload> offloads) {
         this.tap = tap;
         this.name = "tap:" + tap.name();
+        this.offloads = offloads == null ? offerDefault(tap) : set(tap, offloads);
+        this.takes = takesOf(this.offloads);
         Arena arena = Arena.ofAuto();
-        this.rxBuffer = arena.allocate(VNET + MAX_FRAME, 8);
+        this.rxBuffer = arena.allocate(VNET + MAX_FRAME + 1, 8);   // one more: a longer frame shows as too long, not cut
+        this.zeroHeader = arena.allocate(VNET, 8);
         this.txHeader = arena.allocate(VNET, 8);
         this.txBuffer = arena.allocate(VNET + MAX_FRAME, 8);
         this.epoll = Epoll.create(2);
@@ -98,15 +113,71 @@ public final class TapPort implements NetPort, AutoCloseable {
         reader.start();
     }
 
-    /** Joins {@code sw} with {@code tap}, which this port now owns (closes it on {@link #close()}). */
+    /**
+     * Joins {@code sw} with {@code tap}, which this port now owns (closes it on {@link #close()}), with
+     * {@link #DEFAULT_OFFLOADS} or as many of them as the kernel has.
+     */
     public static TapPort open(L2Switch sw, TapDevice tap) {
+        return open(sw, tap, null);
+    }
+
+    /**
+     * Joins {@code sw} with {@code tap} and exactly {@code offloads} ({@code TUNSETOFFLOAD}): what the kernel
+     * may hand us, and what the port takes from the switch (an empty set: bare, complete frames both ways).
+     *
+     * @throws dev.jvbus.core.sys.TapException if the kernel refuses the set
+     */
+    public static TapPort open(L2Switch sw, TapDevice tap, Set<TunOffload> offloads) {
         try {
-            return new TapPort(sw, tap);
+            return new TapPort(sw, tap, offloads);
         } catch (RuntimeException e) {
             tap.close();
             throw e;
         }
     }
+
+    private static Set<TunOffload> set(TapDevice tap, Set<TunOffload> offloads) {
+        tap.setOffload(offloads);
+        return Set.copyOf(offloads);
+    }
+
+    /** The default set, less USO on a kernel without it (before 6.2), less everything on one without TSO. */
+    private static Set<TunOffload> offerDefault(TapDevice tap) {
+        EnumSet<TunOffload> want = EnumSet.copyOf(DEFAULT_OFFLOADS);
+        try {
+            return set(tap, want);
+        } catch (TapException e) {
+            want.removeAll(EnumSet.of(TunOffload.USO4, TunOffload.USO6));
+        }
+        try {
+            return set(tap, want);
+        } catch (TapException e) {
+            LOG.log(System.Logger.Level.WARNING, "{0}: the kernel refused offloads {1} ({2}); the TAP carries bare frames",
+                    tap.name(), want, e.getMessage());
+            return set(tap, Set.of());
+        }
+    }
+
+    /** The {@link FrameOffload} TAKES_* bits of a TUN offload set (the same numbers as TUN_F_*). */
+    static int takesOf(Set<TunOffload> offloads) {
+        int m = 0;
+        for (TunOffload o : offloads) m |= switch (o) {
+            case CSUM -> FrameOffload.TAKES_CSUM;
+            case TSO4 -> FrameOffload.TAKES_TSO4;
+            case TSO6 -> FrameOffload.TAKES_TSO6;
+            case TSO_ECN -> FrameOffload.TAKES_TSO_ECN;
+            case UFO -> FrameOffload.TAKES_UFO;
+            case USO4 -> FrameOffload.TAKES_USO4;
+            case USO6 -> FrameOffload.TAKES_USO6;
+        };
+        return m;
+    }
+
+    /** The offloads set on the TAP (what the kernel may hand us, and what we pass it as they are). */
+    public Set<TunOffload> offloads() { return offloads; }
+
+    @Override
+    public int offloadsTaken() { return takes; }
 
     /**
      * Creates a TAP named {@code ifname} in {@code namespace} (see {@link TapDevice#create}) and joins
@@ -131,16 +202,27 @@ public final class TapPort implements NetPort, AutoCloseable {
 
     @Override
     public DropReason deliver(MemorySegment frame, long offset, int length) {
+        return deliver(frame, offset, length, FrameOffload.NONE);
+    }
+
+    @Override
+    public DropReason deliver(MemorySegment frame, long offset, int length, FrameOffload offload) {
         if (readerFailed || closed.get()) return DropReason.PORT_DOWN;
         if (length > MAX_FRAME) return DropReason.TOO_BIG;
+        MemorySegment header = zeroHeader;
+        if (!offload.isPlain()) {
+            offload.writeVnet(txHeader, 0);   // num_buffers (bytes 10, 11) stays zero
+            header = txHeader;
+        }
         int n;
         int injected = writeFault.getAsInt();
         if (injected != 0) {
             n = -injected;
         } else if (frame.isNative()) {
-            n = tap.write(txHeader, 0, frame, offset, length);
+            n = tap.write(header, 0, frame, offset, length);
         } else {
-            MemorySegment.copy(frame, offset, txBuffer, VNET, length);   // header bytes stay zero
+            MemorySegment.copy(header, 0, txBuffer, 0, VNET);
+            MemorySegment.copy(frame, offset, txBuffer, VNET, length);
             n = tap.write(txBuffer, 0, VNET + length);
         }
         if (n >= 0) {
@@ -177,7 +259,7 @@ public final class TapPort implements NetPort, AutoCloseable {
     /** Reads until the TAP is empty; false after a read error that ends this port's rx side. */
     private boolean drainTap() {
         while (!closed.get()) {
-            int n = tap.read(rxBuffer, 0, VNET + MAX_FRAME);
+            int n = tap.read(rxBuffer, 0, VNET + MAX_FRAME + 1);
             if (n == -Errno.EAGAIN) return true;
             if (n == -Errno.EINTR) continue;
             if (n < 0) {
@@ -190,15 +272,15 @@ public final class TapPort implements NetPort, AutoCloseable {
                 return false;
             }
             if (n < VNET) continue;  // cannot happen with a vnet header set; nothing to forward
-            int flags = rxBuffer.get(ValueLayout.JAVA_BYTE, 0) & 0xff;
-            int gsoType = rxBuffer.get(ValueLayout.JAVA_BYTE, 1) & 0xff;
-            if ((flags & NEEDS_CSUM) != 0 || gsoType != GSO_NONE) {
+            int len = n - VNET;
+            // The kernel's header, checked as any peer's is (it only asks for what TUNSETOFFLOAD allowed).
+            if (len > MAX_FRAME || rxOffload.readVnet(rxBuffer, 0).check(rxBuffer, VNET, len) != FrameOffload.OK) {
                 offloadDrops++;
                 continue;
             }
             fromKernelFrames++;
-            fromKernelBytes += n - VNET;
-            port.send(rxBuffer, VNET, n - VNET);
+            fromKernelBytes += len;
+            port.send(rxBuffer, VNET, len, rxOffload);
         }
         return false;   // closed meanwhile: stop reading
     }
@@ -254,8 +336,8 @@ public final class TapPort implements NetPort, AutoCloseable {
     }
 
     /**
-     * TAP-side counters: frames from the kernel into the switch, frames the kernel would not
-     * carry (offload requests the switch cannot pass on), read errors; frames into the kernel and
+     * TAP-side counters: frames from the kernel into the switch, frames from the kernel whose vnet
+     * header did not check ({@link FrameOffload#check}), read errors; frames into the kernel and
      * the writes refused, by cause.
      */
     public record TapStats(String port, long fromKernelFrames, long fromKernelBytes, long offloadDrops, long readErrors,

@@ -70,6 +70,7 @@ final class NetControl {
     private long features;
     private VirtioNetState mode = VirtioNetState.DEFAULTS;   // rx mode and tables (guestOffloads kept apart)
     private volatile long guestOffloads;
+    private volatile int rxTakes;
     private boolean announceAfterStart;             // restored: ask the driver to announce once it runs
     long commandsOk, commandsRefused;               // written by the control worker only (one at a time), read racily
 
@@ -78,6 +79,20 @@ final class NetControl {
         this.config = config;
         this.assignedMac = assignedMac;
         this.port = port;
+    }
+
+    /**
+     * What the rx path may hand this driver now, as {@code FrameOffload.TAKES_*} bits: the guest offloads it
+     * negotiated, less those it turned off with GUEST_OFFLOADS_SET. The switch reads it once per frame, and
+     * segments or completes in software what is not here.
+     */
+    int rxTakes() {
+        return rxTakes;
+    }
+
+    private void guestOffloads(long offloads) {
+        guestOffloads = offloads;
+        rxTakes = VirtioNetFeatures.rxOffloads(offloads);   // GUEST_* bits sit where the feature bits do
     }
 
     /** The guest offloads active now (VIRTIO_NET_F_GUEST_* bits): what the rx path may hand this driver. */
@@ -129,7 +144,7 @@ final class NetControl {
         }
         mode = VirtioNetState.DEFAULTS;
         applyFilter();
-        guestOffloads = features & GUEST_OFFLOADS;
+        guestOffloads(features & GUEST_OFFLOADS);
         if ((status() & STATUS_ANNOUNCE) != 0) config.write("status", status() & ~STATUS_ANNOUNCE);
         announceAfterStart = false;
     }
@@ -155,7 +170,7 @@ final class NetControl {
         SwitchPort p = port.get();
         if (p != null && mac != assignedMac) p.network().reassign(p, mac);   // the saved MAC, refused like a command's
         mode = s;
-        guestOffloads = offloads;
+        guestOffloads(offloads);
         applyFilter();
         announceAfterStart = true;
     }
@@ -276,7 +291,7 @@ final class NetControl {
 
     private boolean offloadsSet(long offloads) {
         if ((offloads & ~(features & GUEST_OFFLOADS)) != 0) return false;   // only negotiated guest offloads
-        guestOffloads = offloads;
+        guestOffloads(offloads);
         return true;
     }
 

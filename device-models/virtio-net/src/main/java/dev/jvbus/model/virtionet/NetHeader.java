@@ -41,21 +41,4 @@ final class NetHeader {
     static int u8(MemorySegment s, long at) {
         return s.get(ValueLayout.JAVA_BYTE, at) & 0xff;
     }
-
-    /**
-     * Completes a partial checksum as the spec asks for NEEDS_CSUM: the 16-bit ones' complement sum
-     * from {@code csumStart} to the end of the frame, folded and inverted, stored big-endian at
-     * {@code csumStart + csumOffset}. The driver seeded that field with the pseudo-header sum, which
-     * the sum includes. 0 is sent as 0xffff (as Linux {@code skb_checksum_help} does; the same value
-     * in ones' complement, and the one UDP requires).
-     */
-    static void completeChecksum(MemorySegment frame, int length, int csumStart, int csumOffset) {
-        long sum = 0;
-        int i = csumStart;
-        for (; i + 1 < length; i += 2) sum += frame.get(BE16, i) & 0xffff;
-        if (i < length) sum += (frame.get(ValueLayout.JAVA_BYTE, i) & 0xff) << 8;
-        while ((sum >>> 16) != 0) sum = (sum & 0xffff) + (sum >>> 16);
-        int csum = ~(int) sum & 0xffff;
-        frame.set(BE16, csumStart + csumOffset, (short) (csum == 0 ? 0xffff : csum));
-    }
 }

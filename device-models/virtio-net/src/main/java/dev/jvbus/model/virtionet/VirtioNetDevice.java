@@ -20,6 +20,7 @@ import dev.jvbus.core.ring.virtio.DescriptorChain;
 import dev.jvbus.core.ring.virtio.SplitVirtqueue;
 import dev.jvbus.core.state.ModelState;
 import dev.jvbus.net.DropReason;
+import dev.jvbus.net.FrameOffload;
 import dev.jvbus.net.NetworkException;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.NetPort;
@@ -27,6 +28,7 @@ import dev.jvbus.net.Networks;
 import dev.jvbus.net.PortBackend;
 import dev.jvbus.net.RxGate;
 import dev.jvbus.net.SwitchPort;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -58,6 +60,12 @@ import java.util.Map;
  * (its position saved) and starts again (from a position) while the other runs, as vhost-user's
  * per-ring messages and virtio 1.2's queue reset need. A stopped rx drops deliveries as PORT_DOWN.
  *
+ * <p>Offloads. A tx frame goes to the switch with its header's meaning ({@link FrameOffload}: a partial
+ * checksum, a TSO/USO super-frame the driver was granted with HOST_*), checked once by
+ * {@link FrameOffload#check}; a bad one is a counted drop. On rx the port takes what the driver negotiated
+ * (GUEST_CSUM, GUEST_TSO4/6, GUEST_ECN, GUEST_USO4/6, see {@link VirtioNetFeatures#rxOffloads}); the switch
+ * segments and completes checksums for a driver that took less, and the header is written as it comes.
+ *
  * <p>Allocation: none per frame. The tx gather buffer, header scratch and merge bookkeeping are made
  * once per device; a frame that sits in one descriptor after its header goes to the switch without a copy.
  */
@@ -80,6 +88,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private boolean mergeable;
     private boolean indirect, eventIdx, inOrder;   // negotiated ring features, kept for a queue started alone
     private int maxFrame;
+    private int txTakes;                 // tx worker: the offloads the driver may ask of us (FrameOffload TAKES_*)
     private DataPathRun run = DataPathRun.NONE;   // the run started last; faults are reported through it
 
     private final RxGate rxGate;
@@ -91,8 +100,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     // ---- tx worker only ----
     private DescriptorChain txChain;
-    private final MemorySegment txFrame;                                   // gather buffer (heap)
+    private final MemorySegment txFrame;                                   // gather buffer (native: a TAP writes it as is)
     private final MemorySegment txHeader = MemorySegment.ofArray(new byte[SIZE]);
+    private final FrameOffload txOffload = new FrameOffload();
 
     // ---- delivery side only (under the port's delivery lock) ----
     private DescriptorChain rxFirst, rxMore;
@@ -117,7 +127,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         this.params = params;
         this.name = context.container() + "/" + Integer.toUnsignedString(context.devid()) + ":virtio-net";
         this.rxGate = new RxGate(name);
-        this.txFrame = MemorySegment.ofArray(new byte[params.mtu() + L2_OVERHEAD]);
+        this.txFrame = Arena.ofAuto().allocate(Math.max(params.mtu() + L2_OVERHEAD, FrameOffload.MAX_GSO_FRAME), 8);
         context.config().write("mac", MacAddress.toBytes(params.mac()));
         context.config().write("status", VirtioNetModel.STATUS_LINK_UP);
         context.config().write("max_virtqueue_pairs", 1);
@@ -153,6 +163,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         hdrLen = v1 || mergeable ? SIZE : LEGACY_SIZE;
         int mtu = VirtioNetFeatures.MTU.in(f) ? params.mtu() : VirtioNetParams.DEFAULT_MTU;
         maxFrame = Math.min(mtu, params.mtu()) + L2_OVERHEAD;
+        txTakes = VirtioNetFeatures.txOffloads(f);
         indirect = VirtioFeatures.INDIRECT_DESC.in(f);
         eventIdx = VirtioFeatures.EVENT_IDX.in(f);
         inOrder = VirtioFeatures.IN_ORDER.in(f);
@@ -454,7 +465,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         if (total < hdrLen)
             throw badTx("tx buffer " + c.head() + " of " + total + " bytes is shorter than the " + hdrLen + "-byte virtio_net_hdr");
         long frameLen = total - hdrLen;
-        if (frameLen > maxFrame) {
+        boolean gsoGranted = (txTakes & ~FrameOffload.TAKES_CSUM) != 0;
+        if (frameLen > (gsoGranted ? FrameOffload.MAX_GSO_FRAME : maxFrame)) {
             txDropTooBig++;
             return;
         }
@@ -468,28 +480,38 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             h = txHeader;
             ho = 0;
         }
-        int flags = u8(h, ho + FLAGS);
-        if (u8(h, ho + GSO_TYPE) != GSO_NONE) {     // no HOST_TSO/UFO offered: a GSO frame is the driver's mistake
-            txDropGso++;
+        // The driver's header, read once: DATA_VALID and other flags mean nothing on tx (the spec gives them to rx).
+        txOffload.set(u8(h, ho + FLAGS) & F_NEEDS_CSUM, u8(h, ho + GSO_TYPE), u16(h, ho + HDR_LEN), u16(h, ho + GSO_SIZE),
+                u16(h, ho + CSUM_START), u16(h, ho + CSUM_OFFSET));
+        int len = (int) frameLen;
+        if (!txOffload.isGso() && len > maxFrame) {      // only a super-frame may be larger than the MTU
+            txDropTooBig++;
             return;
         }
-        int len = (int) frameLen;
-        if ((flags & F_NEEDS_CSUM) != 0) {
-            int start = u16(h, ho + CSUM_START), off = u16(h, ho + CSUM_OFFSET);
-            if ((long) start + off + 2 > len) {
+        MemorySegment seg;
+        long off;
+        if (c.readableCount() == 1 || c.length(0) == hdrLen && c.readableCount() == 2) {
+            int i = c.readableCount() - 1;           // header and frame together, or the frame alone after the header
+            seg = c.segment(i);
+            off = c.offset(i) + (i == 0 ? hdrLen : 0);
+        } else {
+            gather(c, hdrLen, txFrame, 0, len);
+            seg = txFrame;
+            off = 0;
+        }
+        if (!txOffload.isPlain()) {
+            // The one check of the driver's header against its frame; then only what the driver was granted.
+            int v = txOffload.check(seg, off, len);
+            if (v == FrameOffload.BAD_CSUM) {
                 txDropBadCsum++;
                 return;
             }
-            gather(c, hdrLen, txFrame, 0, len);     // never write into the driver's buffer
-            completeChecksum(txFrame, len, start, off);
-            port.send(txFrame, 0, len);
-        } else if (c.readableCount() == 1 || c.length(0) == hdrLen && c.readableCount() == 2) {
-            int i = c.readableCount() - 1;           // header and frame together, or the frame alone after the header
-            port.send(c.segment(i), c.offset(i) + (i == 0 ? hdrLen : 0), len);
-        } else {
-            gather(c, hdrLen, txFrame, 0, len);
-            port.send(txFrame, 0, len);
+            if (v != FrameOffload.OK || (txOffload.needs() & ~txTakes) != 0) {
+                txDropGso++;
+                return;
+            }
         }
+        port.send(seg, off, len, txOffload);
         txFrames++;
         txBytes += len;
     }
@@ -538,10 +560,22 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     // ================================================================ rx
 
     @Override
+    public int offloadsTaken() {
+        return control.rxTakes();   // what it negotiated, less what it turned off on the control queue
+    }
+
+    @Override
     public DropReason deliver(MemorySegment frame, long offset, int length) {
+        return deliver(frame, offset, length, FrameOffload.NONE);
+    }
+
+    @Override
+    public DropReason deliver(MemorySegment frame, long offset, int length, FrameOffload offload) {
         try {
             if (!rxGate.enter() || !rxActive) return drop(DropReason.PORT_DOWN);
-            return receive(frame, offset, length);
+            // The switch read offloadsTaken() before we entered: a reset and a new driver may have come between.
+            if ((offload.needs() & ~control.rxTakes()) != 0) return drop(DropReason.PORT_DOWN);
+            return receive(frame, offset, length, offload);
         } finally {
             rxGate.leave();
         }
@@ -552,15 +586,15 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         return r;
     }
 
-    private DropReason receive(MemorySegment frame, long offset, int length) {
+    private DropReason receive(MemorySegment frame, long offset, int length, FrameOffload offload) {
         if (rxBroken) return drop(DropReason.RING_FAULT);
-        if (length > maxFrame) return drop(DropReason.TOO_BIG);
+        if (length > (offload.isGso() ? FrameOffload.MAX_GSO_FRAME : maxFrame)) return drop(DropReason.TOO_BIG);
         SplitVirtqueue q = rx;
         try {
             if (!q.pop(rxFirst)) return drop(DropReason.NO_RX_BUFFER);
             if (rxFirst.readableCount() != 0) return brokenRx("rx buffer " + rxFirst.head() + " has device-readable descriptors");
             long cap = rxFirst.writableBytes();
-            rxHeader.fill((byte) 0);
+            offload.writeVnet(rxHeader, 0);   // num_buffers (10, 11) stays 0 until set below
             if (!mergeable) {
                 if (cap < hdrLen + (long) length) {
                     q.unpop(rxFirst.head());

@@ -11,9 +11,9 @@ import dev.jvbus.core.feature.VirtioFeatures;
  *
  * <p>Not offered, and why:
  * <ul>
- * <li>HOST_TSO4/6, HOST_UFO, HOST_ECN, GUEST_TSO4/6, GUEST_UFO, GUEST_ECN: the switch carries bare
- *     Ethernet frames with no virtio_net_hdr, so a GSO frame could neither pass through intact to a
- *     peer that negotiated it nor be segmented here (no software TSO/UFO yet).</li>
+ * <li>HOST_UFO, GUEST_UFO: UDP fragmentation offload. Linux guests stopped sending UFO in 4.14 (the
+ *     guest kernel here, 6.1, acks HOST_UFO but never uses it); USO (HOST_USO, GUEST_USO4/6, Linux 6.2 on)
+ *     is offered instead, and the switch carries TCP and UDP (USO) segmentation only.</li>
  * <li>CTRL_VLAN: the switch has no VLAN filter to honour it. MQ: one queue pair yet (the control
  *     queue sits after the pairs, at 2N, so more pairs move it without changing its code).</li>
  * </ul>
@@ -28,6 +28,35 @@ import dev.jvbus.core.feature.VirtioFeatures;
 public final class VirtioNetFeatures {
     private VirtioNetFeatures() {}
 
+    /**
+     * What a driver that negotiated {@code features} takes on rx, as {@link dev.jvbus.net.FrameOffload} TAKES_*
+     * bits: checksums with GUEST_CSUM, and segmentation only with it too (as QEMU and the kernel's TAP do).
+     */
+    static int rxOffloads(long f) {
+        if (!GUEST_CSUM.in(f)) return 0;
+        int m = dev.jvbus.net.FrameOffload.TAKES_CSUM;
+        if (GUEST_TSO4.in(f)) m |= dev.jvbus.net.FrameOffload.TAKES_TSO4;
+        if (GUEST_TSO6.in(f)) m |= dev.jvbus.net.FrameOffload.TAKES_TSO6;
+        if (GUEST_ECN.in(f) && (GUEST_TSO4.in(f) || GUEST_TSO6.in(f))) m |= dev.jvbus.net.FrameOffload.TAKES_TSO_ECN;
+        if (GUEST_USO4.in(f)) m |= dev.jvbus.net.FrameOffload.TAKES_USO4;
+        if (GUEST_USO6.in(f)) m |= dev.jvbus.net.FrameOffload.TAKES_USO6;
+        return m;
+    }
+
+    /**
+     * What the device takes on tx from a driver that negotiated {@code features}, as TAKES_* bits: a partial
+     * checksum always (older drivers set NEEDS_CSUM regardless; completing it costs nothing to refuse), and each
+     * segmentation type its HOST_* bit granted.
+     */
+    static int txOffloads(long f) {
+        int m = dev.jvbus.net.FrameOffload.TAKES_CSUM;
+        if (HOST_TSO4.in(f)) m |= dev.jvbus.net.FrameOffload.TAKES_TSO4;
+        if (HOST_TSO6.in(f)) m |= dev.jvbus.net.FrameOffload.TAKES_TSO6;
+        if (HOST_ECN.in(f)) m |= dev.jvbus.net.FrameOffload.TAKES_TSO_ECN;
+        if (HOST_USO.in(f)) m |= dev.jvbus.net.FrameOffload.TAKES_USO4 | dev.jvbus.net.FrameOffload.TAKES_USO6;
+        return m;
+    }
+
     public static final FeatureBit CSUM = new FeatureBit(0, "VIRTIO_NET_F_CSUM",
             "device handles packets with partial checksum (NEEDS_CSUM on tx)");
     public static final FeatureBit GUEST_CSUM = new FeatureBit(1, "VIRTIO_NET_F_GUEST_CSUM",
@@ -38,9 +67,19 @@ public final class VirtioNetFeatures {
             "driver can merge receive buffers (num_buffers in the header)");
     public static final FeatureBit STATUS = new FeatureBit(16, "VIRTIO_NET_F_STATUS", "config space status is valid");
 
+    // Segmentation offloads: the frame and its header go through the switch (dev.jvbus.net.FrameOffload); a
+    // receiver that did not take them gets them segmented in software. TSO and USO need CSUM (the spec's rule).
+    public static final FeatureBit GUEST_TSO4 = new FeatureBit(7, "VIRTIO_NET_F_GUEST_TSO4", "driver can receive TSOv4");
+    public static final FeatureBit GUEST_TSO6 = new FeatureBit(8, "VIRTIO_NET_F_GUEST_TSO6", "driver can receive TSOv6");
+    public static final FeatureBit GUEST_ECN = new FeatureBit(9, "VIRTIO_NET_F_GUEST_ECN", "driver can receive TSO with ECN");
+    public static final FeatureBit HOST_TSO4 = new FeatureBit(11, "VIRTIO_NET_F_HOST_TSO4", "device can receive TSOv4");
+    public static final FeatureBit HOST_TSO6 = new FeatureBit(12, "VIRTIO_NET_F_HOST_TSO6", "device can receive TSOv6");
+    public static final FeatureBit HOST_ECN = new FeatureBit(13, "VIRTIO_NET_F_HOST_ECN", "device can receive TSO with ECN");
+    public static final FeatureBit GUEST_USO4 = new FeatureBit(54, "VIRTIO_NET_F_GUEST_USO4", "driver can receive USOv4");
+    public static final FeatureBit GUEST_USO6 = new FeatureBit(55, "VIRTIO_NET_F_GUEST_USO6", "driver can receive USOv6");
+    public static final FeatureBit HOST_USO = new FeatureBit(56, "VIRTIO_NET_F_HOST_USO", "device can receive USO");
     // Named, never offered (see the class comment).
-    public static final int GUEST_TSO4 = 7, GUEST_TSO6 = 8, GUEST_ECN = 9, GUEST_UFO = 10;
-    public static final int HOST_TSO4 = 11, HOST_TSO6 = 12, HOST_ECN = 13, HOST_UFO = 14;
+    public static final int GUEST_UFO = 10, HOST_UFO = 14;
     public static final int CTRL_VLAN = 19, MQ = 22;
 
     public static final FeatureBit CTRL_GUEST_OFFLOADS = new FeatureBit(2, "VIRTIO_NET_F_CTRL_GUEST_OFFLOADS",
@@ -58,6 +97,7 @@ public final class VirtioNetFeatures {
     /** Everything this model offers (the operator's limit mask may take bits away). */
     public static final FeatureCatalog OFFERED = FeatureCatalog.of(
             CSUM, GUEST_CSUM, MTU, MAC, MRG_RXBUF, STATUS,
+            HOST_TSO4, HOST_TSO6, HOST_ECN, HOST_USO, GUEST_TSO4, GUEST_TSO6, GUEST_ECN, GUEST_USO4, GUEST_USO6,
             CTRL_VQ, CTRL_RX, CTRL_RX_EXTRA, CTRL_MAC_ADDR, CTRL_GUEST_OFFLOADS, GUEST_ANNOUNCE,
             VirtioFeatures.INDIRECT_DESC, VirtioFeatures.EVENT_IDX, VirtioFeatures.VERSION_1, VirtioFeatures.IN_ORDER);
 }

@@ -7,8 +7,10 @@ import java.util.Map;
  * One virtio-net device's counters. tx = frames the driver sent (handed to the switch); rx = frames
  * written into the driver's rx buffers. Drops on rx are also counted by the switch port, by reason.
  *
- * @param txDropTooBig   tx frames longer than MTU + 18 (Ethernet header and one VLAN tag)
- * @param txDropGso      tx frames with a gso_type although no HOST_TSO/UFO was offered
+ * @param txDropTooBig   tx frames longer than MTU + 18 (Ethernet header and one VLAN tag), or than 64 KiB + 18 for a
+ *                       super-frame of a driver granted HOST_TSO/USO
+ * @param txDropGso      tx frames whose GSO header the driver was not granted (HOST_TSO4/6, HOST_ECN, HOST_USO), or
+ *                       that does not describe its frame (see {@link dev.jvbus.net.FrameOffload#check})
  * @param txDropBadCsum  tx frames with NEEDS_CSUM whose csum_start/csum_offset point past the frame
  * @param txDropInactive tx frames discarded while tx0 was started but disabled (vhost-user)
  * @param notifications  interrupts sent to the driver (used-buffer notifications, all queues)

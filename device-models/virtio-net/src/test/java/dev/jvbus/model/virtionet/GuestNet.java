@@ -61,7 +61,7 @@ final class GuestNet implements AutoCloseable {
     }
 
     /** A received frame and the header it came with. */
-    record Rx(byte[] frame, int flags, int numBuffers) { }
+    record Rx(byte[] frame, int flags, int numBuffers, int gsoType, int gsoSize, int csumStart, int csumOffset) { }
 
     Device device;
     Attachment a;
@@ -217,6 +217,8 @@ final class GuestNet implements AutoCloseable {
         MemorySegment seg = mem.segment();
         int flags = seg.get(ValueLayout.JAVA_BYTE, addr) & 0xff;
         int nb = seg.get(LE16, addr + 10) & 0xffff;
+        int gsoType = seg.get(ValueLayout.JAVA_BYTE, addr + 1) & 0xff, gsoSize = seg.get(LE16, addr + 4) & 0xffff;
+        int csumStart = seg.get(LE16, addr + 6) & 0xffff, csumOffset = seg.get(LE16, addr + 8) & 0xffff;
         byte[] frame;
         releaseRx(slot);
         if (!mergeable) {
@@ -242,7 +244,7 @@ final class GuestNet implements AutoCloseable {
             }
         }
         postRx(Integer.MAX_VALUE);
-        return new Rx(frame, flags, nb);
+        return new Rx(frame, flags, nb, gsoType, gsoSize, csumStart, csumOffset);
     }
 
     private void releaseRx(int slot) {
@@ -278,6 +280,12 @@ final class GuestNet implements AutoCloseable {
 
     /** Sends one frame with header flags (NEEDS_CSUM: csum_start, csum_offset); waits for a free slot if needed. */
     void send(byte[] frame, TxLayout layout, int flags, int csumStart, int csumOffset) throws QueueFault {
+        send(frame, layout, flags, 0, 0, 0, csumStart, csumOffset);
+    }
+
+    /** Sends one frame with a whole header (a GSO super-frame: gso_type, hdr_len, gso_size too). */
+    void send(byte[] frame, TxLayout layout, int flags, int gsoType, int hdrLen, int gsoSize, int csumStart, int csumOffset)
+            throws QueueFault {
         reclaimTx();
         long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
         while (freeTxSlots.isEmpty() || txq.freeDescriptors() < 3) {
@@ -295,6 +303,9 @@ final class GuestNet implements AutoCloseable {
         MemorySegment seg = mem.segment();
         seg.asSlice(off, 12).fill((byte) 0);
         seg.set(ValueLayout.JAVA_BYTE, off, (byte) flags);
+        seg.set(ValueLayout.JAVA_BYTE, off + 1, (byte) gsoType);
+        seg.set(LE16, off + 2, (short) hdrLen);
+        seg.set(LE16, off + 4, (short) gsoSize);
         seg.set(LE16, off + 6, (short) csumStart);
         seg.set(LE16, off + 8, (short) csumOffset);
         MemorySegment.copy(MemorySegment.ofArray(frame), 0, seg, off + 12, frame.length);

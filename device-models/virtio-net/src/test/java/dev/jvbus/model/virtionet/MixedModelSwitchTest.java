@@ -313,4 +313,29 @@ class MixedModelSwitchTest {
         System.out.printf("mixed switch (2 venet + 2 virtio-net, mtu 9000): %s%n",
                 all.stream().map(n -> n.label() + " " + stats(n)).toList());
     }
+
+    @Test
+    void aVirtioNetSuperFrameReachesVenetAsPlainSegmentsWithTheirChecksumsComplete() throws Exception {
+        VenetNode v = venet("venet");
+        VirtioNode t = virtio("virtio");
+        dev.jvbus.core.testing.OffloadFrames f = dev.jvbus.core.testing.OffloadFrames.tcp(true, 10_000, 1448, 0x19, 3, false, 9);
+        byte[] frame = f.frame().clone();
+        System.arraycopy(MacAddress.toBytes(v.mac()), 0, frame, 0, 6);
+        System.arraycopy(MacAddress.toBytes(t.mac()), 0, frame, 6, 6);
+        t.g.send(frame, GuestNet.TxLayout.SPLIT, f.flags(), f.gsoType(), f.hdrLen(), f.gsoSize(), f.csumStart(), f.csumOffset());
+        List<byte[]> got = new ArrayList<>();
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (got.size() < 7 && System.nanoTime() < deadline) {
+            got.addAll(v.take());
+            if (got.size() < 7) LockSupport.parkNanos(1_000_000);
+        }
+        assertThat(got).as("venet takes no offload: the switch cut the super-frame for it").hasSize(7);
+        java.io.ByteArrayOutputStream payload = new java.io.ByteArrayOutputStream();
+        for (byte[] b : got) {
+            assertThat(dev.jvbus.core.testing.OffloadFrames.checksumsVerify(b)).as("checksums of a segment venet got").isTrue();
+            payload.write(b, f.hdrLen(), b.length - f.hdrLen());
+        }
+        assertThat(payload.toByteArray()).isEqualTo(java.util.Arrays.copyOfRange(frame, f.hdrLen(), frame.length));
+        assertThat(sw.ports().stream().filter(p -> p.name().equals(v.port())).findFirst().orElseThrow().framesSegmented()).isEqualTo(1);
+    }
 }

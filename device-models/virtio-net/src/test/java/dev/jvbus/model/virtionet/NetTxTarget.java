@@ -44,7 +44,8 @@ import java.util.concurrent.locks.LockSupport;
  * <ul>
  *   <li>shorter than the header: the device needs a reset, with a tx rule as its reason (nothing else may
  *       reset it; nothing after it is accounted);
- *   <li>a frame longer than MTU + 18: dropped as too big; a GSO type: dropped (no HOST_TSO offered); NEEDS_CSUM
+ *   <li>a frame longer than MTU + 18: dropped as too big; a GSO type: dropped (the target negotiates no HOST_TSO/USO,
+ *       whose frames VirtioNetOffloadTest and KernelSegmentationTest cover); NEEDS_CSUM
  *       whose checksum field lies past the frame: dropped as a bad checksum; each counted by the device;
  *   <li>otherwise sent: a runt (under 14 bytes) or a foreign source is dropped by the switch and counted on the
  *       device's port; every other frame reaches the recorder byte for byte, with NEEDS_CSUM's field completed

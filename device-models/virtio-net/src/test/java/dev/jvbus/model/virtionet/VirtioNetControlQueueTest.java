@@ -176,7 +176,7 @@ class VirtioNetControlQueueTest {
     @Test
     void guestOffloadsAreSetWithinTheNegotiatedOnesAndRefusedBeyondThem() throws Exception {
         Container c = VirtioNetExchangeTest.newContainer();
-        long csum = VirtioNetFeatures.GUEST_CSUM.mask(), tso4 = 1L << VirtioNetFeatures.GUEST_TSO4;
+        long csum = VirtioNetFeatures.GUEST_CSUM.mask(), tso4 = VirtioNetFeatures.GUEST_TSO4.mask();
         GuestNet a = guest(c, ~tso4, Map.of());   // GUEST_TSO4 kept out, whatever this model offers
         assertThat(a.features & csum).as("GUEST_CSUM negotiated").isNotZero();
         assertThat(device(a).activeGuestOffloads()).as("every negotiated guest offload, at first")

@@ -45,7 +45,10 @@ class VirtioNetFeatureTest {
         assertThat(model.features().names(model.features().mask())).containsExactlyInAnyOrder(
                 "VIRTIO_NET_F_CSUM", "VIRTIO_NET_F_GUEST_CSUM", "VIRTIO_NET_F_MTU", "VIRTIO_NET_F_MAC",
                 "VIRTIO_NET_F_MRG_RXBUF", "VIRTIO_NET_F_STATUS", "VIRTIO_F_INDIRECT_DESC", "VIRTIO_RING_F_EVENT_IDX",
-                "VIRTIO_F_VERSION_1", "VIRTIO_F_IN_ORDER", "VIRTIO_NET_F_CTRL_VQ", "VIRTIO_NET_F_CTRL_RX", "VIRTIO_NET_F_CTRL_RX_EXTRA",
+                "VIRTIO_F_VERSION_1", "VIRTIO_NET_F_HOST_TSO4", "VIRTIO_NET_F_HOST_TSO6", "VIRTIO_NET_F_HOST_ECN",
+                "VIRTIO_NET_F_HOST_USO", "VIRTIO_NET_F_GUEST_TSO4", "VIRTIO_NET_F_GUEST_TSO6", "VIRTIO_NET_F_GUEST_ECN",
+                "VIRTIO_NET_F_GUEST_USO4", "VIRTIO_NET_F_GUEST_USO6",
+                "VIRTIO_F_IN_ORDER", "VIRTIO_NET_F_CTRL_VQ", "VIRTIO_NET_F_CTRL_RX", "VIRTIO_NET_F_CTRL_RX_EXTRA",
                 "VIRTIO_NET_F_CTRL_MAC_ADDR", "VIRTIO_NET_F_CTRL_GUEST_OFFLOADS", "VIRTIO_NET_F_GUEST_ANNOUNCE");
         assertThat(model.queues().queue(0).name()).isEqualTo("rx0");
         assertThat(model.queues().queue(1).name()).isEqualTo("tx0");
@@ -103,17 +106,29 @@ class VirtioNetFeatureTest {
     }
 
     @Test
-    void needsCsumIsCompletedByTheDeviceAndBadOffsetsAreDropped() throws Exception {
-        GuestNet a = guest(-1L, Map.of()).negotiate(-1L).start(), b = guest(-1L, Map.of()).negotiate(-1L).start();
+    void needsCsumIsCompletedForADriverWithoutGuestCsumAndPassedOnToOneWithItAndBadOffsetsAreDropped() throws Exception {
+        GuestNet a = guest(-1L, Map.of()).negotiate(-1L).start();
+        GuestNet b = guest(-1L, Map.of()).negotiate(~VirtioNetFeatures.GUEST_CSUM.mask()).start();
+        GuestNet c = guest(-1L, Map.of()).negotiate(-1L).start();
         assertThat(VirtioNetFeatures.CSUM.in(a.features)).isTrue();
+        assertThat(VirtioNetFeatures.GUEST_CSUM.in(b.features)).isFalse();
         b.postRx(16);
+        c.postRx(16);
         byte[] f = udpFrame(b.mac(), a.mac(), 333);
         a.send(f, GuestNet.TxLayout.SPLIT, NetHeader.F_NEEDS_CSUM, 34, 6);      // csum_start: UDP header, offset: its checksum
         a.send(f, GuestNet.TxLayout.ONE, NetHeader.F_NEEDS_CSUM, 34, f.length - 34 - 1);   // points past the frame
-        byte[] got = b.receive(1, WAIT).getFirst().frame();
+        byte[] toC = f.clone();
+        System.arraycopy(MacAddress.toBytes(c.mac()), 0, toC, 0, 6);
+        a.send(toC, GuestNet.TxLayout.ONE, NetHeader.F_NEEDS_CSUM, 34, 6);
+        GuestNet.Rx rb = b.receive(1, WAIT).getFirst();
+        byte[] got = rb.frame();
         assertThat(got).hasSize(f.length);
+        assertThat(rb.flags()).as("no GUEST_CSUM: flags stay zero").isZero();
         assertThat(onesComplementOfUdp(got)).as("UDP checksum verifies").isEqualTo(0xffff);
         assertThat(ByteBuffer.wrap(got).getShort(40)).isNotZero();
+        GuestNet.Rx rc = c.receive(1, WAIT).getFirst();
+        assertThat(rc.flags()).as("GUEST_CSUM: the partial checksum is passed on").isEqualTo(NetHeader.F_NEEDS_CSUM);
+        assertThat(rc.frame()).as("as the driver sent it, seed and all").isEqualTo(toC);
         a.drainTx(WAIT);
         assertThat(((VirtioNetDevice) a.a.function()).stats().txDropBadCsum()).isEqualTo(1);
         assertThat(b.receive(1, Duration.ofMillis(50))).isEmpty();
