@@ -149,7 +149,7 @@ public final class L2Switch {
         return m;
     }
 
-    void forward(SwitchPort from, MemorySegment frame, long offset, int length) {
+    void forward(SwitchPort from, MemorySegment frame, long offset, int length, int origin) {
         if (length < ETH_HEADER) {
             from.drops[DropReason.RUNT.ordinal()]++;
             return;
@@ -174,11 +174,11 @@ public final class L2Switch {
                 return;
             }
             if (to != null) {
-                to.deliver(frame, offset, length);
+                to.deliver(frame, offset, length, origin);
                 return;
             }
         }
-        for (SwitchPort p : ports) if (p != from) p.deliver(frame, offset, length);
+        for (SwitchPort p : ports) if (p != from) p.deliver(frame, offset, length, origin);
     }
 
     private void learn(long mac, SwitchPort port) {

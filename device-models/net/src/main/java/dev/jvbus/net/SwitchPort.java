@@ -81,7 +81,15 @@ public final class SwitchPort {
 
     /** Sends one frame from this port into the switch. Called by this port's owner only (one thread at a time). */
     public void send(MemorySegment frame, long offset, int length) {
-        sw.forward(this, frame, offset, length);
+        sw.forward(this, frame, offset, length, NetPort.NO_ORIGIN);
+    }
+
+    /**
+     * Sends one frame with its place in the sender's transmit order ({@link NetPort#origin}), for receivers that
+     * keep a delivery log and so can tell a frame the sender replays after a bus restart from a new one.
+     */
+    public void send(MemorySegment frame, long offset, int length, int origin) {
+        sw.forward(this, frame, offset, length, origin);
     }
 
     /**
@@ -90,7 +98,7 @@ public final class SwitchPort {
      * counters stay exact without atomics per frame. A lock held past the stall bound is not
      * waited for (see the class comment).
      */
-    void deliver(MemorySegment frame, long offset, int length) {
+    void deliver(MemorySegment frame, long offset, int length, int origin) {
         long h = lock();
         if (h < 0) {
             STALLED_DROPS.getAndAdd(this, 1L);
@@ -100,7 +108,7 @@ public final class SwitchPort {
             if (left) return;
             DropReason r;
             try {
-                r = backend.deliver(frame, offset, length);
+                r = origin == NetPort.NO_ORIGIN ? backend.deliver(frame, offset, length) : backend.deliver(frame, offset, length, origin);
             } catch (RuntimeException e) {
                 r = DropReason.BACKEND_ERROR;   // a broken backend costs its own frames, nothing more
             }

@@ -78,6 +78,10 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private int maxFrame;
     private DataPathRun run = DataPathRun.NONE;   // the run started last; faults are reported through it
 
+    private long deliveryLogAddress;      // the driver's delivery log (0: none); control plane, read at start
+    private DeliveryLog deliveryLog;      // made at rx start; used under the port's delivery lock
+    private int txReplays;                // tx worker: frames left that were available when the ring resumed (maybe sent before)
+
     private final RxGate rxGate;
     private boolean rxBroken;            // delivery side only: the rx ring faulted, waiting for the reset
 
@@ -100,6 +104,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private volatile boolean txActive = true;
     private volatile boolean rxActive = true;
     long rxFrames, rxBytes;                                                  // deliveries
+    long rxReplaysSkipped;                                                   // deliveries: replays the delivery log said we had
     final long[] rxDrops = new long[DropReason.values().length];              // deliveries
     private long notificationsBefore;                                        // control plane: closed queues' notifications
     private volatile long workersLeftBehind;                                 // control plane: tx workers a reset could not stop
@@ -137,7 +142,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public void start(QueueSet queues) throws DeviceFault {
+        long logAddress = deliveryLogAddress;
         if (worker != null || rx != null || tx != null) reset();
+        deliveryLogAddress = logAddress;
         long f = queues.features();
         boolean v1 = VirtioFeatures.VERSION_1.in(f);
         mergeable = VirtioNetFeatures.MRG_RXBUF.in(f);
@@ -149,6 +156,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         QueueBinding rxb = queues.queue(VirtioNetModel.RX0).orElseThrow(() -> new DeviceFault("virtio-net needs queue 0 (rx0)"));
         QueueBinding txb = queues.queue(VirtioNetModel.TX0).orElseThrow(() -> new DeviceFault("virtio-net needs queue 1 (tx0)"));
         SplitVirtqueue r = ring(rxb), t = ring(txb);   // both rings check out, or neither runs
+        DeliveryLog log = deliveryLog(rxb, r);
         run = queues.run();
         try {
             // The switch port (joined at creation) outlives resets: its counters are what an operator watches
@@ -159,7 +167,33 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             reset();
             throw e;
         }
-        startRx(rxb, r);
+        startRx(rxb, r, log);
+    }
+
+    /** The model's verbs: {@link VirtioNetModel#CALL_DELIVERY_LOG}. */
+    @Override
+    public byte[] call(int func, byte[] payload) throws DeviceFault {
+        if (func != VirtioNetModel.CALL_DELIVERY_LOG) throw new DeviceFault("virtio-net has no device call " + func);
+        if (payload.length != 8) throw new DeviceFault("delivery log: payload is a u64 guest address, got " + payload.length + " bytes");
+        long address = java.nio.ByteBuffer.wrap(payload).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+        if ((address & 7) != 0) throw new DeviceFault("delivery log at 0x" + Long.toHexString(address) + " must be 8-byte aligned");
+        if (rx != null) throw new DeviceFault("the delivery log is set before DRIVER_OK");
+        deliveryLogAddress = address;
+        return new byte[0];
+    }
+
+    /** The rx ring's delivery log, from the address the driver gave: cleared for a new ring, read back for a resumed one. */
+    private DeliveryLog deliveryLog(QueueBinding b, SplitVirtqueue q) throws DeviceFault {
+        if (deliveryLogAddress == 0) return null;
+        DeliveryLog log;
+        try {
+            log = DeliveryLog.at(b.memory(), deliveryLogAddress);
+        } catch (dev.jvbus.core.memory.GuestMemoryException e) {
+            throw new DeviceFault(name + ": delivery log: " + e.getMessage(), e);
+        }
+        if (b.resume() != null) log.resume(q.nextUsed());
+        else log.clear();
+        return log;
     }
 
     private SplitVirtqueue ring(QueueBinding b) throws DeviceFault {
@@ -173,7 +207,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     }
 
     /** Hands rx to deliveries: its fields first, then the gate opens (which publishes them). */
-    private void startRx(QueueBinding b, SplitVirtqueue q) {
+    private void startRx(QueueBinding b, SplitVirtqueue q, DeliveryLog log) {
+        deliveryLog = log;
         rxActive = b.active();
         rxMemory = b.memory();
         q.disableKicks();            // buffers are noticed when a frame arrives; no kicks needed
@@ -187,6 +222,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     /** Gives tx a worker of its own, reporting through the current run. */
     private void startTx(QueueBinding b, SplitVirtqueue q) {
         txActive = b.active();
+        // Resumed after a bus restart: what the driver has made available may have been sent before; the
+        // receivers' delivery logs tell (a ring started afresh, or restored after a move, has nothing sent twice).
+        txReplays = b.resume() != null ? q.available() : 0;
         tx = q;
         txChain = q.newChain();
         DataPathRun thisRun = run;
@@ -241,7 +279,10 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public void startQueue(QueueBinding b) throws DeviceFault {
-        if (b.index() == VirtioNetModel.RX0 && rx == null) startRx(b, ring(b));
+        if (b.index() == VirtioNetModel.RX0 && rx == null) {
+            SplitVirtqueue q = ring(b);
+            startRx(b, q, deliveryLog(b, q));
+        }
         else if (b.index() == VirtioNetModel.TX0 && tx == null) startTx(b, ring(b));
         else throw new DeviceFault(name + ": queue " + b.index() + " runs already or does not exist");
     }
@@ -260,6 +301,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         if (rx != null) notificationsBefore += rx.notificationsSent();
         if (tx != null) notificationsBefore += tx.notificationsSent();
         rx = tx = null;
+        deliveryLogAddress = 0;   // the next driver's memory is not this one's
+        deliveryLog = null;
     }
 
     @Override
@@ -327,8 +370,13 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         public boolean poll() throws QueueFault {
             int n = 0;
             boolean active = txActive;
+            int before = q.nextAvail();
             while (n < TX_BATCH && q.pop(txChain)) {
-                if (active) transmit(txChain);
+                int after = q.nextAvail();
+                int origin = after == before ? NetPort.NO_ORIGIN : NetPort.origin(before, txReplays > 0);
+                if (txReplays > 0) txReplays--;
+                before = after;
+                if (active) transmit(txChain, origin);
                 else txDropInactive++;
                 // The send may have been long (stuck in a delivery into a wedged device) and this worker
                 // left behind by a reset: then the ring belongs to the next run; publish nothing.
@@ -347,7 +395,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         @Override public void disarmDoorbell() { q.disableKicks(); }
     }
 
-    private void transmit(DescriptorChain c) throws QueueFault {
+    private void transmit(DescriptorChain c, int origin) throws QueueFault {
         if (c.writableCount() != 0)
             throw badTx("tx buffer " + c.head() + " has " + c.writableCount() + " device-writable descriptors");
         long total = c.readableBytes();
@@ -382,13 +430,13 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             }
             gather(c, hdrLen, txFrame, 0, len);     // never write into the driver's buffer
             completeChecksum(txFrame, len, start, off);
-            port.send(txFrame, 0, len);
+            port.send(txFrame, 0, len, origin);
         } else if (c.readableCount() == 1 || c.length(0) == hdrLen && c.readableCount() == 2) {
             int i = c.readableCount() - 1;           // header and frame together, or the frame alone after the header
-            port.send(c.segment(i), c.offset(i) + (i == 0 ? hdrLen : 0), len);
+            port.send(c.segment(i), c.offset(i) + (i == 0 ? hdrLen : 0), len, origin);
         } else {
             gather(c, hdrLen, txFrame, 0, len);
-            port.send(txFrame, 0, len);
+            port.send(txFrame, 0, len, origin);
         }
         txFrames++;
         txBytes += len;
@@ -439,9 +487,14 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public DropReason deliver(MemorySegment frame, long offset, int length) {
+        return deliver(frame, offset, length, NetPort.NO_ORIGIN);
+    }
+
+    @Override
+    public DropReason deliver(MemorySegment frame, long offset, int length, int origin) {
         try {
             if (!rxGate.enter() || !rxActive) return drop(DropReason.PORT_DOWN);
-            return receive(frame, offset, length);
+            return receive(frame, offset, length, origin);
         } finally {
             rxGate.leave();
         }
@@ -452,10 +505,16 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         return r;
     }
 
-    private DropReason receive(MemorySegment frame, long offset, int length) {
+    private DropReason receive(MemorySegment frame, long offset, int length, int origin) {
         if (rxBroken) return drop(DropReason.RING_FAULT);
         if (length > maxFrame) return drop(DropReason.TOO_BIG);
         SplitVirtqueue q = rx;
+        DeliveryLog log = deliveryLog;
+        long source = log == null || origin == NetPort.NO_ORIGIN ? 0 : MacAddress.read(frame, offset + 6);
+        if (log != null && log.alreadyDelivered(source, origin)) {
+            rxReplaysSkipped++;   // our driver has it from before the restart: delivered, once
+            return null;
+        }
         try {
             if (!q.pop(rxFirst)) return drop(DropReason.NO_RX_BUFFER);
             if (rxFirst.readableCount() != 0) return brokenRx("rx buffer " + rxFirst.head() + " has device-readable descriptors");
@@ -493,7 +552,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 scatter(rxFirst, 0, rxHeader, 0, hdrLen);
                 for (int i = 0; i < n; i++) q.pushUsed(mergeHeads[i], mergeLens[i]);
             }
+            if (log != null) log.beforePublish(source, origin, q.nextUsed());
             q.publishUsed();
+            if (log != null) log.published();
             rxFrames++;
             rxBytes += length;
             return null;
