@@ -24,20 +24,27 @@ import java.lang.invoke.VarHandle;
  * frame is published. The word is written <em>before</em> our used index is published (release), so at resume
  * our used index in memory says which of the two positions is delivered: {@code position} if it reached
  * {@code usedAfter}, else {@code previous}. A replayed frame (the sender marks them, {@link NetPort#REPLAY}) at or
- * before that position is skipped; every later frame is new.
+ * up to {@link #REPLAY_SPAN} behind that position is skipped; every other frame is new.
  *
  * <p>Threads: written only under the port's delivery lock (one delivery at a time), set up by the control plane
  * before the gate opens. Per frame: one compare per slot, one store; no allocation, no lock, no syscall.
  *
  * <p>Limits: more senders than slots evict the oldest slot (its replays are then delivered again); positions are
- * u16, so a replay is judged within half the index space of the sender's last frame to us (a ring's worth is all a
- * replay can span); a sender sharing its MAC with another defeats it.
+ * u16: a sender that set its ring up afresh and then, in its first ring's worth of frames, replays one whose
+ * position happens to lie just behind the last position we had from its old ring loses that frame; a sender
+ * sharing its MAC with another defeats the log.
  */
 final class DeliveryLog {
     static final int SLOTS = 16;
     static final int SLOT_BYTES = 16;
     /** Bytes the driver reserves for the log (8-byte aligned). */
     static final int BYTES = SLOTS * SLOT_BYTES;
+    /**
+     * How far behind a sender's last delivered position a replay may be and still count as delivered: its tx ring's
+     * size at most (a replay lies between its tx used index and what was available, and so does the last frame
+     * delivered from it). A position further back is a new frame of a ring the sender set up afresh since.
+     */
+    static final int REPLAY_SPAN = VirtioNetModel.QUEUE_MAX;
     private static final VarHandle LONG = ValueLayout.JAVA_LONG.varHandle();
 
     private final MemorySegment memory;
@@ -85,7 +92,7 @@ final class DeliveryLog {
     boolean alreadyDelivered(long mac, int origin) {
         if ((origin & NetPort.REPLAY) == 0 || origin == NetPort.NO_ORIGIN) return false;
         int s = slot(mac);
-        return s >= 0 && ((delivered[s] - origin) & 0xffff) < 0x8000;
+        return s >= 0 && ((delivered[s] - origin) & 0xffff) < REPLAY_SPAN;
     }
 
     /** Before our used index {@code usedAfter} is published for a frame from {@code mac} at {@code origin}. */

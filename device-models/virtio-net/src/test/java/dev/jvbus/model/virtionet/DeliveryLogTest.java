@@ -69,6 +69,16 @@ class DeliveryLogTest {
     }
 
     @Test
+    void aReplayFromASenderThatSetItsRingUpAfreshIsNewThoughItsPositionIsBehindItsOldRings() throws Exception {
+        DeliveryLog log = DeliveryLog.at(memory, LOG);
+        log.clear();
+        log.beforePublish(A, NetPort.origin(5000, false), 1);   // the sender's old ring got this far with us
+        log.published();
+        assertThat(log.alreadyDelivered(A, replay(3))).as("position 3 of its new ring").isFalse();
+        assertThat(log.alreadyDelivered(A, replay(5000 - DeliveryLog.REPLAY_SPAN + 1))).as("within a ring's span: delivered").isTrue();
+    }
+
+    @Test
     void aNewDriversLogRemembersNothingOfTheLastOnes() throws Exception {
         DeliveryLog old = DeliveryLog.at(memory, LOG);
         old.clear();
