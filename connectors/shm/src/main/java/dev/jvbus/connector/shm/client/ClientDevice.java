@@ -217,12 +217,16 @@ public final class ClientDevice implements AutoCloseable {
         ClientDevice moved = there.open(devidThere);
         for (Region r : shared) moved.shareMemory(r.fd(), r.guestAddress(), r.size(), r.offset());
         for (ClientQueue q : qs) moved.setDoorbells(q.index(), q.kickFd(), q.callFd());
+        List<ModelCall> calls;
+        long features;
         synchronized (this) {
-            synchronized (moved) {
-                moved.queues.addAll(qs);
-                moved.setUpCalls.addAll(setUpCalls);   // so the moved device can be resumed after its new bus restarts
-                moved.negotiated = negotiated;
-            }
+            calls = List.copyOf(setUpCalls);
+            features = negotiated;
+        }
+        synchronized (moved) {
+            moved.queues.addAll(qs);
+            moved.setUpCalls.addAll(calls);   // so the moved device can be resumed after its new bus restarts
+            moved.negotiated = features;
         }
         return moved;
     }
