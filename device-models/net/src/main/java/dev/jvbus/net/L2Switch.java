@@ -194,7 +194,7 @@ public final class L2Switch {
         return m;
     }
 
-    void forward(SwitchPort from, MemorySegment frame, long offset, int length, FrameOffload offload) {
+    void forward(SwitchPort from, MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
         if (length < ETH_HEADER) {
             from.drops[DropReason.RUNT.ordinal()]++;
             return;
@@ -223,13 +223,13 @@ public final class L2Switch {
                 return;
             }
             if (to != null) {
-                if (to.wants(dst)) to.deliver(frame, offset, length, offload);
+                if (to.wants(dst)) to.deliver(frame, offset, length, offload, origin);
                 // Promiscuous ports see others' unicast too: an empty array unless a driver asked for it.
-                for (SwitchPort p : promiscuous) if (p != from && p != to) p.deliver(frame, offset, length, offload);
+                for (SwitchPort p : promiscuous) if (p != from && p != to) p.deliver(frame, offset, length, offload, origin);
                 return;
             }
         }
-        for (SwitchPort p : ports) if (p != from && p.wants(dst)) p.deliver(frame, offset, length, offload);
+        for (SwitchPort p : ports) if (p != from && p.wants(dst)) p.deliver(frame, offset, length, offload, origin);
     }
 
     private void learn(long mac, SwitchPort port) {

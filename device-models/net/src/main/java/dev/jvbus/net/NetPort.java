@@ -40,4 +40,26 @@ public interface NetPort {
     default DropReason deliver(MemorySegment frame, long offset, int length, FrameOffload offload) {
         return deliver(frame, offset, length);
     }
+
+    /** {@link #deliver(MemorySegment, long, int, FrameOffload, int) origin} of a frame whose sender keeps no transmit order. */
+    int NO_ORIGIN = -1;
+    /** The origin's bit that marks a replay: a frame the sender took again after a bus restart (it may have been delivered). */
+    int REPLAY = 1 << 16;
+
+    /**
+     * The sender's transmit position of a frame: its free-running u16 tx index, plus {@link #REPLAY} when the
+     * sender resumed its ring after a bus restart and takes the frame again. Together with the frame's source
+     * MAC it names the frame, so a receiver that logs what it delivered can skip a replay it already has.
+     */
+    static int origin(int position, boolean replay) {
+        return (position & 0xffff) | (replay ? REPLAY : 0);
+    }
+
+    /**
+     * {@link #deliver(MemorySegment, long, int, FrameOffload)} of a frame whose sender told its {@link #origin}.
+     * A receiver that keeps no delivery log ignores it (the default).
+     */
+    default DropReason deliver(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
+        return deliver(frame, offset, length, offload);
+    }
 }

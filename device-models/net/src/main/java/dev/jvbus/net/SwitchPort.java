@@ -105,7 +105,7 @@ public final class SwitchPort {
 
     /** Sends one bare frame from this port into the switch. Called by this port's owner only (one thread at a time). */
     public void send(MemorySegment frame, long offset, int length) {
-        sw.forward(this, frame, offset, length, FrameOffload.NONE);
+        sw.forward(this, frame, offset, length, FrameOffload.NONE, NetPort.NO_ORIGIN);
     }
 
     /**
@@ -115,7 +115,16 @@ public final class SwitchPort {
      * {@link DropReason#BAD_OFFLOAD}. Called by this port's owner only (one thread at a time).
      */
     public void send(MemorySegment frame, long offset, int length, FrameOffload offload) {
-        sw.forward(this, frame, offset, length, offload);
+        sw.forward(this, frame, offset, length, offload, NetPort.NO_ORIGIN);
+    }
+
+    /**
+     * {@link #send(MemorySegment, long, int, FrameOffload)} with the frame's place in the sender's transmit
+     * order ({@link NetPort#origin}), for receivers that keep a delivery log and so can tell a frame the
+     * sender replays after a bus restart from a new one.
+     */
+    public void send(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
+        sw.forward(this, frame, offset, length, offload, origin);
     }
 
     /**
@@ -130,7 +139,7 @@ public final class SwitchPort {
      * for a backend that takes checksums and with no header for one that does not. DATA_VALID alone
      * never reaches a backend that does not take checksums.
      */
-    void deliver(MemorySegment frame, long offset, int length, FrameOffload offload) {
+    void deliver(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
         long h = lock();
         if (h < 0) {
             STALLED_DROPS.getAndAdd(this, 1L);
@@ -147,7 +156,7 @@ public final class SwitchPort {
             }
             if ((offload.needs() & ~takes) == 0) {
                 FrameOffload o = offload.dataValid() && (takes & FrameOffload.TAKES_CSUM) == 0 ? FrameOffload.NONE : offload;
-                count(deliverOne(frame, offset, length, o), length);
+                count(deliverOne(frame, offset, length, o, origin), length);
                 return;
             }
             Segmenter s = segmenter;
@@ -166,16 +175,16 @@ public final class SwitchPort {
             else checksumsCompleted++;
             for (int i = 0; i < pieces; i++) {
                 int n = s.piece(i);
-                count(deliverOne(s.out(), 0, n, s.pieceHeader), n);
+                count(deliverOne(s.out(), 0, n, s.pieceHeader, origin), n);
             }
         } finally {
             unlock(h);
         }
     }
 
-    private DropReason deliverOne(MemorySegment frame, long offset, int length, FrameOffload o) {
+    private DropReason deliverOne(MemorySegment frame, long offset, int length, FrameOffload o, int origin) {
         try {
-            return backend.deliver(frame, offset, length, o);
+            return origin == NetPort.NO_ORIGIN ? backend.deliver(frame, offset, length, o) : backend.deliver(frame, offset, length, o, origin);
         } catch (RuntimeException e) {
             return DropReason.BACKEND_ERROR;   // a broken backend costs its own frames, nothing more
         }

@@ -42,4 +42,15 @@ public final class SplitRingResume {
         for (int i = 0; i < outstanding; i++) inFlight.add(ring.availEntry((usedIdx + i) & ring.mask));
         return new QueueState(queue, RingKind.SPLIT, size, true, descAddr, availAddr, usedAddr, base, usedIdx, eventIdx, inFlight);
     }
+
+    /**
+     * The state of a ring whose device is gone (a bus restarted under its driver), to carry on from the used
+     * index in memory: what was taken and not returned is taken again, as if never taken. Checked like
+     * {@link #fromBase}.
+     */
+    public static QueueState fromUsed(int queue, int size, long descAddr, long availAddr, long usedAddr, GuestMemory memory,
+                                      boolean eventIdx) throws QueueFault {
+        SplitRing ring = SplitRing.map(queue, size, descAddr, availAddr, usedAddr, memory);
+        return fromBase(queue, size, descAddr, availAddr, usedAddr, memory, ring.usedIdxAcquire(), eventIdx);
+    }
 }

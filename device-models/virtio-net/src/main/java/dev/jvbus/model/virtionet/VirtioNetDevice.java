@@ -91,6 +91,10 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private int txTakes;                 // tx worker: the offloads the driver may ask of us (FrameOffload TAKES_*)
     private DataPathRun run = DataPathRun.NONE;   // the run started last; faults are reported through it
 
+    private long deliveryLogAddress;      // the driver's delivery log (0: none); control plane, read at start
+    private DeliveryLog deliveryLog;      // made at rx start; used under the port's delivery lock
+    private int txReplays;                // tx worker: frames left that were available when the ring resumed (maybe sent before)
+
     private final RxGate rxGate;
     /** What the driver set on the control queue (rx mode, MAC, guest offloads, announce); outlives resets. */
     private final NetControl control;
@@ -118,6 +122,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private volatile boolean txActive = true;
     private volatile boolean rxActive = true;
     long rxFrames, rxBytes;                                                  // deliveries
+    long rxReplaysSkipped;                                                   // deliveries: replays the delivery log said we had
     final long[] rxDrops = new long[DropReason.values().length];              // deliveries
     private long notificationsBefore;                                        // control plane: closed queues' notifications
     private volatile long workersLeftBehind;                                 // control plane: tx workers a reset could not stop
@@ -156,7 +161,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public void start(QueueSet queues) throws DeviceFault {
+        long logAddress = deliveryLogAddress;
         if (worker != null || rx != null || tx != null) reset();
+        deliveryLogAddress = logAddress;
         long f = queues.features();
         boolean v1 = VirtioFeatures.VERSION_1.in(f);
         mergeable = VirtioNetFeatures.MRG_RXBUF.in(f);
@@ -173,6 +180,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         QueueBinding ctrlb = VirtioNetFeatures.CTRL_VQ.in(f) ? queues.queue(VirtioNetModel.CTRL).orElse(null) : null;
         SplitVirtqueue r = ring(rxb), t = ring(txb);   // the rings check out, or none runs
         SplitVirtqueue c = ctrlb == null ? null : ring(ctrlb);
+        DeliveryLog log = deliveryLog(rxb, r);
         run = queues.run();
         try {
             // The switch port (joined at creation) outlives resets: its counters are what an operator watches
@@ -193,8 +201,34 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             throw new DeviceFault(name + ": " + e.getMessage(), e);
         }
         if (c != null) startCtrl(ctrlb, c);
-        startRx(rxb, r);
+        startRx(rxb, r, log);
         if (announce) context.configChanged();   // restored: the driver is asked to announce itself (VIRTIO_NET_S_ANNOUNCE)
+    }
+
+    /** The model's verbs: {@link VirtioNetModel#CALL_DELIVERY_LOG}. */
+    @Override
+    public byte[] call(int func, byte[] payload) throws DeviceFault {
+        if (func != VirtioNetModel.CALL_DELIVERY_LOG) throw new DeviceFault("virtio-net has no device call " + func);
+        if (payload.length != 8) throw new DeviceFault("delivery log: payload is a u64 guest address, got " + payload.length + " bytes");
+        long address = java.nio.ByteBuffer.wrap(payload).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+        if ((address & 7) != 0) throw new DeviceFault("delivery log at 0x" + Long.toHexString(address) + " must be 8-byte aligned");
+        if (rx != null) throw new DeviceFault("the delivery log is set before DRIVER_OK");
+        deliveryLogAddress = address;
+        return new byte[0];
+    }
+
+    /** The rx ring's delivery log, from the address the driver gave: cleared for a new ring, read back for a resumed one. */
+    private DeliveryLog deliveryLog(QueueBinding b, SplitVirtqueue q) throws DeviceFault {
+        if (deliveryLogAddress == 0) return null;
+        DeliveryLog log;
+        try {
+            log = DeliveryLog.at(b.memory(), deliveryLogAddress);
+        } catch (dev.jvbus.core.memory.GuestMemoryException e) {
+            throw new DeviceFault(name + ": delivery log: " + e.getMessage(), e);
+        }
+        if (b.resume() != null) log.resume(q.nextUsed());
+        else log.clear();
+        return log;
     }
 
     private SplitVirtqueue ring(QueueBinding b) throws DeviceFault {
@@ -208,7 +242,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     }
 
     /** Hands rx to deliveries: its fields first, then the gate opens (which publishes them). */
-    private void startRx(QueueBinding b, SplitVirtqueue q) {
+    private void startRx(QueueBinding b, SplitVirtqueue q, DeliveryLog log) {
+        deliveryLog = log;
         rxActive = b.active();
         rxMemory = b.memory();
         q.disableKicks();            // buffers are noticed when a frame arrives; no kicks needed
@@ -222,6 +257,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     /** Gives tx a worker of its own, reporting through the current run. */
     private void startTx(QueueBinding b, SplitVirtqueue q) {
         txActive = b.active();
+        // Resumed after a bus restart: what the driver has made available may have been sent before; the
+        // receivers' delivery logs tell (a ring started afresh, or restored after a move, has nothing sent twice).
+        txReplays = b.resume() != null ? q.available() : 0;
         tx = q;
         txChain = q.newChain();
         DataPathRun thisRun = run;
@@ -304,7 +342,10 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public void startQueue(QueueBinding b) throws DeviceFault {
-        if (b.index() == VirtioNetModel.RX0 && rx == null) startRx(b, ring(b));
+        if (b.index() == VirtioNetModel.RX0 && rx == null) {
+            SplitVirtqueue q = ring(b);
+            startRx(b, q, deliveryLog(b, q));
+        }
         else if (b.index() == VirtioNetModel.TX0 && tx == null) startTx(b, ring(b));
         else if (b.index() == VirtioNetModel.CTRL && ctrl == null && VirtioNetFeatures.CTRL_VQ.in(context.negotiatedFeatures()))
             startCtrl(b, ring(b));
@@ -328,6 +369,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         if (ctrl != null) notificationsBefore += ctrl.ring().notificationsSent();
         rx = tx = null;
         ctrl = null;
+        deliveryLogAddress = 0;   // the next driver's memory is not this one's
+        deliveryLog = null;
     }
 
     @Override
@@ -438,8 +481,13 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         public boolean poll() throws QueueFault {
             int n = 0;
             boolean active = txActive;
+            int before = q.nextAvail();
             while (n < TX_BATCH && q.pop(txChain)) {
-                if (active) transmit(txChain);
+                int after = q.nextAvail();
+                int origin = after == before ? NetPort.NO_ORIGIN : NetPort.origin(before, txReplays > 0);
+                if (txReplays > 0) txReplays--;
+                before = after;
+                if (active) transmit(txChain, origin);
                 else txDropInactive++;
                 // The send may have been long (stuck in a delivery into a wedged device) and this worker
                 // left behind by a reset: then the ring belongs to the next run; publish nothing.
@@ -458,7 +506,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         @Override public void disarmDoorbell() { q.disableKicks(); }
     }
 
-    private void transmit(DescriptorChain c) throws QueueFault {
+    private void transmit(DescriptorChain c, int origin) throws QueueFault {
         if (c.writableCount() != 0)
             throw badTx("tx buffer " + c.head() + " has " + c.writableCount() + " device-writable descriptors");
         long total = c.readableBytes();
@@ -511,7 +559,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 return;
             }
         }
-        port.send(seg, off, len, txOffload);
+        port.send(seg, off, len, txOffload, origin);
         txFrames++;
         txBytes += len;
     }
@@ -566,16 +614,21 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public DropReason deliver(MemorySegment frame, long offset, int length) {
-        return deliver(frame, offset, length, FrameOffload.NONE);
+        return deliver(frame, offset, length, FrameOffload.NONE, NetPort.NO_ORIGIN);
     }
 
     @Override
     public DropReason deliver(MemorySegment frame, long offset, int length, FrameOffload offload) {
+        return deliver(frame, offset, length, offload, NetPort.NO_ORIGIN);
+    }
+
+    @Override
+    public DropReason deliver(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
         try {
             if (!rxGate.enter() || !rxActive) return drop(DropReason.PORT_DOWN);
             // The switch read offloadsTaken() before we entered: a reset and a new driver may have come between.
             if ((offload.needs() & ~control.rxTakes()) != 0) return drop(DropReason.PORT_DOWN);
-            return receive(frame, offset, length, offload);
+            return receive(frame, offset, length, offload, origin);
         } finally {
             rxGate.leave();
         }
@@ -586,10 +639,16 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         return r;
     }
 
-    private DropReason receive(MemorySegment frame, long offset, int length, FrameOffload offload) {
+    private DropReason receive(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
         if (rxBroken) return drop(DropReason.RING_FAULT);
         if (length > (offload.isGso() ? FrameOffload.MAX_GSO_FRAME : maxFrame)) return drop(DropReason.TOO_BIG);
         SplitVirtqueue q = rx;
+        DeliveryLog log = deliveryLog;
+        long source = log == null || origin == NetPort.NO_ORIGIN ? 0 : MacAddress.read(frame, offset + 6);
+        if (log != null && log.alreadyDelivered(source, origin)) {
+            rxReplaysSkipped++;   // our driver has it from before the restart: delivered, once
+            return null;
+        }
         try {
             if (!q.pop(rxFirst)) return drop(DropReason.NO_RX_BUFFER);
             if (rxFirst.readableCount() != 0) return brokenRx("rx buffer " + rxFirst.head() + " has device-readable descriptors");
@@ -627,7 +686,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 scatter(rxFirst, 0, rxHeader, 0, hdrLen);
                 for (int i = 0; i < n; i++) q.pushUsed(mergeHeads[i], mergeLens[i]);
             }
+            if (log != null) log.beforePublish(source, origin, q.nextUsed());
             q.publishUsed();
+            if (log != null) log.published();
             rxFrames++;
             rxBytes += length;
             return null;

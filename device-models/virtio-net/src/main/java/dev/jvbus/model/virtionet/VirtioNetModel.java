@@ -38,6 +38,13 @@ public final class VirtioNetModel implements DeviceModel {
     public static final int CONFIG_MAX_PAIRS = 8;
     public static final int CONFIG_MTU = 10;
     public static final int STATUS_LINK_UP = 1;
+    /**
+     * Model verb: {@code u64} guest address of the driver's delivery log ({@code 0}: none), 256 bytes, 8-aligned,
+     * set before DRIVER_OK (see {@link DeliveryLog}: a replayed frame after a bus restart is delivered once).
+     */
+    public static final int CALL_DELIVERY_LOG = 1;
+    /** Bytes a driver reserves for its delivery log. */
+    public static final int DELIVERY_LOG_BYTES = DeliveryLog.BYTES;
 
     private static final QueueLayout QUEUES = QueueLayout.of(
             new QueueSpec("rx0", RingKind.SPLIT, QUEUE_MAX),

@@ -32,7 +32,12 @@ public final class ClientDevice implements AutoCloseable {
     private final DevId devid;
     private final List<ClientQueue> queues = new ArrayList<>();
     private final List<Region> regions = new ArrayList<>();
+    /** Model verbs that set the device up, made again when it is resumed on a restarted bus ({@link #callModelOnResume}). */
+    private final List<ModelCall> setUpCalls = new ArrayList<>();
+    private long negotiated = -1;   // the features the rings were set up under; -1 before
     private boolean closed;
+
+    private record ModelCall(int func, byte[] payload) { }
 
     /** Memory shared with the device, as DEVSHM gave it: shared again when the device moves to another bus. */
     private record Region(int fd, long guestAddress, long size, long offset) { }
@@ -80,7 +85,11 @@ public final class ClientDevice implements AutoCloseable {
         long ack = wanted & offeredFeatures();
         call(BusCall.SET_FEATURES, BusCall.u64(ack));
         addStatus(DeviceStatus.FEATURES_OK);
-        return negotiatedFeatures();
+        long got = negotiatedFeatures();
+        synchronized (this) {
+            negotiated = got;
+        }
+        return got;
     }
 
     // ---- config ----
@@ -97,6 +106,18 @@ public final class ClientDevice implements AutoCloseable {
     public byte[] callModel(int func, byte[] payload) {
         if (func < 0 || func > Integer.MAX_VALUE - BusCall.MODEL_BASE) throw new IllegalArgumentException("model func out of range: " + func);
         return call(BusCall.MODEL_BASE + func, payload);
+    }
+
+    /**
+     * A model verb that sets the device up before DRIVER_OK (virtio-net's delivery log): made now, and made
+     * again when the device is resumed on a restarted bus ({@link ResilientBus}).
+     */
+    public byte[] callModelOnResume(int func, byte[] payload) {
+        byte[] out = callModel(func, payload);
+        synchronized (this) {
+            setUpCalls.add(new ModelCall(func, payload.clone()));
+        }
+        return out;
     }
 
     /** A raw DEVCALL: bus verbs below {@link BusCall#MODEL_BASE}, model verbs from it. */
@@ -145,6 +166,9 @@ public final class ClientDevice implements AutoCloseable {
     public List<ClientQueue> setUpQueues(DriverMemory memory, int... sizes) {
         List<ClientQueue> made = new ArrayList<>();
         long features = negotiatedFeatures();
+        synchronized (this) {
+            negotiated = features;
+        }
         boolean eventIdx = VirtioFeatures.EVENT_IDX.in(features);
         boolean indirect = VirtioFeatures.INDIRECT_DESC.in(features);
         for (int i = 0; i < sizes.length; i++) {
@@ -193,10 +217,69 @@ public final class ClientDevice implements AutoCloseable {
         ClientDevice moved = there.open(devidThere);
         for (Region r : shared) moved.shareMemory(r.fd(), r.guestAddress(), r.size(), r.offset());
         for (ClientQueue q : qs) moved.setDoorbells(q.index(), q.kickFd(), q.callFd());
+        List<ModelCall> calls;
+        long features;
+        synchronized (this) {
+            calls = List.copyOf(setUpCalls);
+            features = negotiated;
+        }
         synchronized (moved) {
             moved.queues.addAll(qs);
+            moved.setUpCalls.addAll(calls);   // so the moved device can be resumed after its new bus restarts
+            moved.negotiated = features;
         }
         return moved;
+    }
+
+    /**
+     * The same device, taken up again on {@code there}, a connection to its bus after that bus restarted and made
+     * the device afresh under the same devid: the same memory (every region, by the same fds) and doorbells, the
+     * features these rings were set up under (RESUME_DRIVER: not negotiated again), each ring carrying on from
+     * its used index in memory (RESUME_QUEUE), the set-up model calls again, DRIVER_OK. The rings' users carry
+     * on; what they had made available and the old bus had not returned is taken again. Like
+     * {@link #reopenOn}, the queues then belong to both handles until {@link #handOver()} on the old one.
+     *
+     * @throws BusClientException if the bus refused any step (the new handle is then closed: the device reset)
+     */
+    ClientDevice resumeOn(BusClient there) {
+        List<Region> shared;
+        List<ClientQueue> qs;
+        List<ModelCall> calls;
+        long features;
+        synchronized (this) {
+            shared = List.copyOf(regions);
+            qs = List.copyOf(queues);
+            calls = List.copyOf(setUpCalls);
+            features = negotiated;
+        }
+        if (features < 0) throw new IllegalStateException(devid + " has no rings set up to resume");
+        ClientDevice resumed = there.open(devid);
+        try {
+            for (Region r : shared) resumed.shareMemory(r.fd(), r.guestAddress(), r.size(), r.offset());
+            resumed.call(BusCall.RESUME_DRIVER, BusCall.u64(features));
+            for (ClientQueue q : qs) {
+                QueueConfig c = q.config();
+                resumed.call(BusCall.RESUME_QUEUE, BusCall.setQueue(c.index(), c.size(), c.descAddr(), c.availAddr(), c.usedAddr()));
+            }
+            for (ModelCall c : calls) resumed.callModel(c.func(), c.payload());
+            for (ClientQueue q : qs) resumed.setDoorbells(q.index(), q.kickFd(), q.callFd());
+            resumed.driverOk();
+        } catch (RuntimeException e) {
+            resumed.handOver();   // the queues and memory stay this handle's
+            try {
+                there.request(new Message.DevClose(devid));
+            } catch (RuntimeException ignored) {
+                // the connection is going anyway
+            }
+            throw e;
+        }
+        synchronized (resumed) {
+            resumed.queues.addAll(qs);
+            resumed.setUpCalls.addAll(calls);
+            resumed.negotiated = features;
+        }
+        for (ClientQueue q : qs) q.kickFd().signal();   // whatever was made available meanwhile is there to take
+        return resumed;
     }
 
     /**

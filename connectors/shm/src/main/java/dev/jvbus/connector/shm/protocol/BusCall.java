@@ -26,12 +26,25 @@ public enum BusCall {
     /** in: u16 queue, u8 enable; out: nothing. */
     ENABLE_QUEUE(0x09),
     /** in: nothing; out: u64 negotiated features. */
-    GET_NEGOTIATED(0x0A);
+    GET_NEGOTIATED(0x0A),
+    /**
+     * in: u64 features; out: nothing. A driver that outlived its bus takes up a fresh device (status 0) with the
+     * features it had negotiated: ACKNOWLEDGE, DRIVER, FEATURES_OK with exactly those, or a refusal naming what
+     * this device does not offer. Then RESUME_QUEUE per queue, SIGNAL, DRIVER_OK (PROTOCOL.md, "Resuming after
+     * a bus restart").
+     */
+    RESUME_DRIVER(0x0B),
+    /**
+     * in: as SET_QUEUE; out: u16 the index the ring carries on from. A split ring already in use: the device
+     * takes its position from the ring in the driver's memory (its used index; what was available after it is
+     * taken again) instead of starting at zero.
+     */
+    RESUME_QUEUE(0x0C);
 
     /** First function number that belongs to the model: wire func {@code MODEL_BASE + n} is the model's verb {@code n}. */
     public static final int MODEL_BASE = 0x100;
 
-    private static final BusCall[] BY_FUNC = new BusCall[GET_NEGOTIATED.func + 1];
+    private static final BusCall[] BY_FUNC = new BusCall[RESUME_QUEUE.func + 1];
 
     static {
         for (BusCall c : values()) BY_FUNC[c.func] = c;
@@ -76,6 +89,10 @@ public enum BusCall {
 
     public static byte[] setQueue(int queue, int size, long desc, long avail, long used) {
         return le(28).putShort((short) queue).putShort((short) size).putLong(desc).putLong(avail).putLong(used).array();
+    }
+
+    public static byte[] u16(int v) {
+        return le(2).putShort((short) v).array();
     }
 
     public static byte[] enableQueue(int queue, boolean enable) {

@@ -11,7 +11,7 @@ import dev.jvbus.core.spi.DeviceFault;
 import dev.jvbus.core.spi.QueueConfig;
 
 /**
- * The bus side of DEVCALL: a bus call (0x01..0x0a) or a model call (0x100 on) applied to an
+ * The bus side of DEVCALL: a bus call (0x01..0x0c) or a model call (0x100 on) applied to an
  * attachment, with its payload laid out as PROTOCOL.md says. Transport-neutral, so a func means the
  * same thing on every connector that carries DEVCALL: the shm {@link Session} calls it with the
  * payload of a frame, the KVM connector with a payload read from guest memory.
@@ -79,10 +79,21 @@ public final class BusCalls {
                     yield NOTHING;
                 }
                 case GET_NEGOTIATED -> { in.end(); yield BusCall.u64(a.negotiatedFeatures()); }
+                case RESUME_DRIVER -> {
+                    long features = in.u64("features");
+                    in.end();
+                    DriverResume.features(a, features);
+                    yield NOTHING;
+                }
+                case RESUME_QUEUE -> {
+                    QueueConfig q = new QueueConfig(in.u16("queue"), in.u16("size"), in.u64("desc"), in.u64("avail"), in.u64("used"));
+                    in.end();
+                    yield BusCall.u16(DriverResume.queue(a, q));
+                }
                 case null -> {
                     if (Integer.compareUnsigned(func, BusCall.MODEL_BASE) < 0)
                         throw new ProtocolException(ErrorCode.BAD_MESSAGE, "unknown bus call 0x" + Integer.toHexString(func)
-                                + "; bus calls are 0x01..0x0a, model calls start at 0x100");
+                                + "; bus calls are 0x01..0x0c, model calls start at 0x100");
                     // Models number their verbs from 0; the wire offsets them past the bus's own.
                     yield a.call(func - BusCall.MODEL_BASE, payload);
                 }

@@ -1,0 +1,134 @@
+package dev.jvbus.model.virtionet;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.memory.GuestMemoryException;
+import dev.jvbus.core.memory.MemoryRegion;
+import dev.jvbus.core.sys.Memfd;
+import dev.jvbus.net.MacAddress;
+import dev.jvbus.net.NetPort;
+import java.lang.management.ManagementFactory;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The receiver's delivery log (issue 10, restart without loss): what it says about a replayed frame, from the
+ * bytes alone, as a restarted bus reads them back from the driver's memory.
+ */
+class DeliveryLogTest {
+    static final long G = 0x10_0000L, LOG = G + 0x800;
+    static final long A = MacAddress.parse("02:00:00:00:00:0a"), B = MacAddress.parse("02:00:00:00:00:0b");
+
+    private final Memfd mem = Memfd.create("delivery-log", 1 << 16);
+    private final GuestMemory memory = GuestMemory.of(new MemoryRegion(G, 1 << 16, mem.segment()));
+
+    @AfterEach
+    void close() {
+        mem.close();
+    }
+
+    private static int replay(int position) {
+        return NetPort.origin(position, true);
+    }
+
+    @Test
+    void aReplayIsSkippedUpToTheLastFrameDeliveredFromItsSenderAndNoFurther() throws Exception {
+        DeliveryLog log = DeliveryLog.at(memory, LOG);
+        log.clear();
+        for (int p = 10; p <= 12; p++) {
+            log.beforePublish(A, NetPort.origin(p, false), p - 9);
+            log.published();
+        }
+        assertThat(log.alreadyDelivered(A, replay(11))).isTrue();
+        assertThat(log.alreadyDelivered(A, replay(12))).isTrue();
+        assertThat(log.alreadyDelivered(A, replay(13))).as("the next frame is new").isFalse();
+        assertThat(log.alreadyDelivered(A, NetPort.origin(12, false))).as("a frame not marked as a replay is always new").isFalse();
+        assertThat(log.alreadyDelivered(B, replay(12))).as("another sender's positions are its own").isFalse();
+        assertThat(log.alreadyDelivered(A, NetPort.NO_ORIGIN)).isFalse();
+    }
+
+    @Test
+    void afterARestartTheReceiversUsedIndexSaysWhetherTheLastLoggedFrameWasPublished() throws Exception {
+        DeliveryLog before = DeliveryLog.at(memory, LOG);
+        before.clear();
+        before.beforePublish(A, NetPort.origin(0xfffe, false), 0xffff);   // positions and used indices wrap
+        before.published();
+        before.beforePublish(A, NetPort.origin(0xffff, false), 0);        // the bus dies before publishing used index 0
+
+        DeliveryLog unpublished = DeliveryLog.at(memory, LOG);
+        unpublished.resume(0xffff);
+        assertThat(unpublished.alreadyDelivered(A, replay(0xfffe))).isTrue();
+        assertThat(unpublished.alreadyDelivered(A, replay(0xffff))).as("logged, but its used index never reached the driver").isFalse();
+
+        DeliveryLog published = DeliveryLog.at(memory, LOG);
+        published.resume(0);
+        assertThat(published.alreadyDelivered(A, replay(0xffff))).as("its used index was published").isTrue();
+        assertThat(published.alreadyDelivered(A, replay(0))).isFalse();
+    }
+
+    @Test
+    void aReplayFromASenderThatSetItsRingUpAfreshIsNewThoughItsPositionIsBehindItsOldRings() throws Exception {
+        DeliveryLog log = DeliveryLog.at(memory, LOG);
+        log.clear();
+        log.beforePublish(A, NetPort.origin(5000, false), 1);   // the sender's old ring got this far with us
+        log.published();
+        assertThat(log.alreadyDelivered(A, replay(3))).as("position 3 of its new ring").isFalse();
+        assertThat(log.alreadyDelivered(A, replay(5000 - DeliveryLog.REPLAY_SPAN + 1))).as("within a ring's span: delivered").isTrue();
+    }
+
+    @Test
+    void aNewDriversLogRemembersNothingOfTheLastOnes() throws Exception {
+        DeliveryLog old = DeliveryLog.at(memory, LOG);
+        old.clear();
+        old.beforePublish(A, NetPort.origin(5, false), 1);
+        old.published();
+        DeliveryLog fresh = DeliveryLog.at(memory, LOG);
+        fresh.clear();
+        fresh.resume(1);
+        assertThat(fresh.alreadyDelivered(A, replay(5))).isFalse();
+    }
+
+    @Test
+    void moreSendersThanSlotsEvictTheOldestAndKeepTheRest() throws Exception {
+        DeliveryLog log = DeliveryLog.at(memory, LOG);
+        log.clear();
+        for (int s = 1; s <= DeliveryLog.SLOTS + 1; s++) {
+            log.beforePublish(s, NetPort.origin(100, false), s);
+            log.published();
+        }
+        DeliveryLog back = DeliveryLog.at(memory, LOG);
+        back.resume(DeliveryLog.SLOTS + 1);
+        assertThat(back.alreadyDelivered(1, replay(100))).as("evicted").isFalse();
+        for (int s = 2; s <= DeliveryLog.SLOTS + 1; s++) assertThat(back.alreadyDelivered(s, replay(100))).as("sender " + s).isTrue();
+    }
+
+    @Test
+    void aLogOutsideTheDriversMemoryOrUnalignedIsRefused() {
+        assertThatThrownBy(() -> DeliveryLog.at(memory, G + (1 << 16) - 8)).isInstanceOf(GuestMemoryException.class);
+        assertThatThrownBy(() -> DeliveryLog.at(memory, LOG + 4)).isInstanceOf(GuestMemoryException.class).hasMessageContaining("aligned");
+    }
+
+    @Test
+    void loggingAFrameAllocatesNothing() throws Exception {
+        DeliveryLog log = DeliveryLog.at(memory, LOG);
+        log.clear();
+        pump(log, 50_000);   // warm-up: let the JIT compile
+        com.sun.management.ThreadMXBean t = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        long before = t.getCurrentThreadAllocatedBytes();
+        pump(log, 200_000);
+        assertThat(t.getCurrentThreadAllocatedBytes() - before).as("bytes allocated for 200 000 frames").isLessThan(16 * 1024);
+    }
+
+    private static void pump(DeliveryLog log, int frames) {
+        for (int i = 0; i < frames; i++) {
+            long mac = (i & 3) + 1;
+            int origin = NetPort.origin(i, (i & 1) == 0);
+            if (!log.alreadyDelivered(mac, origin)) {
+                log.beforePublish(mac, origin, i);
+                log.published();
+            }
+        }
+    }
+}
