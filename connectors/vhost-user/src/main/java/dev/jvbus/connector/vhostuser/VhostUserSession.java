@@ -378,7 +378,9 @@ public final class VhostUserSession implements AutoCloseable {
                 // A running ring is enabled or disabled in place: "started but disabled" rings keep running
                 // without side effects, so no restart (and no lost position) is needed.
                 v.enabled = s.num() != 0;
-                if (live) attachment.setQueueActive(v.index, active(v));
+                if (live && ready(v) && !attachment.isQueueRunning(v.index)) startRing(v, null);   // held back until enabled
+                else if (live) attachment.setQueueActive(v.index, active(v));
+                else startDevice();
             }
             case RESET_DEVICE -> {
                 requireProtocol(ProtocolFeature.RESET_DEVICE, m.request());
@@ -498,9 +500,16 @@ public final class VhostUserSession implements AutoCloseable {
 
     // ---- the data path ----
 
-    /** A ring the device can run: started (kick received) and placed. Enabled or not is {@link #active}. */
+    /**
+     * A ring the device can run: started (kick received) and placed. Enabled or not is {@link #active}, with
+     * one exception: with an inflight buffer a ring waits for SET_VRING_ENABLE before it runs. A started but
+     * disabled ring must discard its tx (vhost-user.rst, Ring states), and QEMU enables only after the kick,
+     * so a ring taken over after a back-end crash would throw away the very buffers the inflight buffer
+     * hands out again, and those the guest queued while the back-end was down. A front-end that asked for
+     * inflight tracking asked for no loss; DPDK's and rust-vmm's back-ends never run a disabled ring either.
+     */
     private boolean ready(Vring v) {
-        return v.started && v.configured();
+        return v.started && v.configured() && (inflight == null || active(v));
     }
 
     /** Rings start disabled when protocol features were negotiated, enabled otherwise (vhost-user.rst, Ring states). */
