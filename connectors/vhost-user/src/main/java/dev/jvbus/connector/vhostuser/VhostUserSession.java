@@ -401,12 +401,15 @@ public final class VhostUserSession implements AutoCloseable {
                 InflightRegion next = InflightRegion.create((Message.Inflight) m.body(), rings.length, limits);
                 replaceInflight(next);
                 Message.Inflight d = next.description();
+                LOG.info(() -> "vhost-user " + device + ": GET_INFLIGHT_FD: made an inflight buffer of " + d.mmapSize() + " bytes for "
+                        + d.numQueues() + " queues of " + d.queueSize());
                 sendWithFd(Codec.replyInflight(m.request(), d.mmapSize(), d.mmapOffset(), d.numQueues(), d.queueSize()), next.fd());
             }
             case SET_INFLIGHT_FD -> {
                 requireProtocol(ProtocolFeature.INFLIGHT_SHMFD, m.request());
                 requireNoRingRunning(m.request());
                 replaceInflight(InflightRegion.adopt((Message.Inflight) m.body(), fds.get(0), rings.length, limits));
+                LOG.info(() -> "vhost-user " + device + ": SET_INFLIGHT_FD: the rings resume from the front-end's inflight buffer");
             }
             case SET_LOG_FD -> {
                 EventFd e = adoptEventFd(fds.get(0), "log", -1);
