@@ -380,7 +380,7 @@ public final class VhostUserSession implements AutoCloseable {
                 v.enabled = s.num() != 0;
                 if (live && ready(v) && !attachment.isQueueRunning(v.index)) startRing(v, null);   // held back until enabled
                 else if (live) attachment.setQueueActive(v.index, active(v));
-                else startDevice();
+                else if (inflight != null) startDevice();   // the last ring it waited for may be this one
             }
             case RESET_DEVICE -> {
                 requireProtocol(ProtocolFeature.RESET_DEVICE, m.request());
@@ -446,6 +446,7 @@ public final class VhostUserSession implements AutoCloseable {
     /** Walks the device through ACKNOWLEDGE, DRIVER, ack, FEATURES_OK. */
     private void negotiate(long features) {
         live = false;
+        java.util.Arrays.fill(inflightLogs, null);   // the reset below forgets them: rings start from the buffer again
         attachment.reset();
         attachment.writeStatus(ACKNOWLEDGE | DRIVER);
         attachment.ackFeatures(features);
@@ -658,6 +659,7 @@ public final class VhostUserSession implements AutoCloseable {
 
     private void resetDevice() {
         for (Vring v : rings) v.reset();
+        java.util.Arrays.fill(inflightLogs, null);
         live = false;
         attachment.reset();
         featuresSet = false;
