@@ -74,6 +74,12 @@ public final class Attachment implements AutoCloseable {
      */
     public void setQueue(QueueConfig queue, QueueState resume) { device.setQueue(this, queue, resume); }
 
+    /**
+     * The record of queue {@code queue}'s heads in flight that its ring keeps from its next start on
+     * (vhost-user INFLIGHT_SHMFD; null: none). Set before the queue is placed or started.
+     */
+    public void setInflightLog(int queue, dev.jvbus.core.ring.virtio.SplitInflightLog log) { device.setInflightLog(this, queue, log); }
+
     /** The queue's doorbells: kick (driver to device) and call (device to driver). */
     public void setDoorbells(int queue, EventFd kick, Notifier call) { device.setDoorbells(this, queue, kick, call); }
 

@@ -293,6 +293,11 @@ public final class Device {
         s.enabled = enable;
     }
 
+    synchronized void setInflightLog(Attachment a, int index, dev.jvbus.core.ring.virtio.SplitInflightLog log) {
+        checkHolder(a);
+        slot(index).inflight = log;
+    }
+
     synchronized void setQueueActive(Attachment a, int index, boolean active) {
         checkHolder(a);
         slot(index).active = active;

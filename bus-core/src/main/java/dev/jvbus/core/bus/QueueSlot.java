@@ -7,6 +7,7 @@ import dev.jvbus.core.spi.QueueSpec;
 import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.doorbell.SwappableNotifier;
 import dev.jvbus.core.ring.QueueCounters;
+import dev.jvbus.core.ring.virtio.SplitInflightLog;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.sys.EventFd;
 
@@ -35,6 +36,8 @@ final class QueueSlot {
      * runs (vhost-user SET_VRING_CALL), so the model holds this and never the driver's notifier itself.
      */
     SwappableNotifier liveCall;
+    /** The connector's inflight record for this queue's next start (vhost-user INFLIGHT_SHMFD), else null. */
+    SplitInflightLog inflight;
 
     QueueSlot(QueueSpec spec, int index) {
         this.spec = spec;
@@ -44,7 +47,7 @@ final class QueueSlot {
     /** What the model gets for this queue: the doorbell it signals is a fresh swappable one. */
     QueueBinding binding(GuestMemory memory) {
         liveCall = new SwappableNotifier(call);
-        return new QueueBinding(spec, config, memory, kick, liveCall, resumeFrom, active, counters);
+        return new QueueBinding(spec, config, memory, kick, liveCall, resumeFrom, active, counters, inflight);
     }
 
     /** Back to what a device starts with: nothing set up. */
@@ -57,6 +60,7 @@ final class QueueSlot {
         resumeFrom = null;
         started = false;
         liveCall = null;
+        inflight = null;
         counters.detach();   // the counts stay: they are the device's, not the driver's
     }
 }

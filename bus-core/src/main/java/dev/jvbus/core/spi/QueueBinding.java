@@ -3,6 +3,7 @@ package dev.jvbus.core.spi;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.ring.QueueCounters;
+import dev.jvbus.core.ring.virtio.SplitInflightLog;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.sys.EventFd;
 
@@ -18,9 +19,12 @@ import dev.jvbus.core.sys.EventFd;
  *               {@link DeviceFunction#queueActive} says otherwise
  * @param counters the queue's counters for the device's life: every ring built for this queue counts into
  *               them (and attaches to them), so an operator's counts survive resets and restarts
+ * @param inflight for a split ring, the record of its heads in flight that the model hands to the ring
+ *               ({@code SplitVirtqueue.trackInflight}), kept in memory that outlives the bus (vhost-user
+ *               INFLIGHT_SHMFD); null when the connector keeps none
  */
 public record QueueBinding(QueueSpec spec, QueueConfig config, GuestMemory memory, EventFd kick, Notifier call, QueueState resume,
-                           boolean active, QueueCounters counters) {
+                           boolean active, QueueCounters counters, SplitInflightLog inflight) {
     public int index() {
         return config.index();
     }

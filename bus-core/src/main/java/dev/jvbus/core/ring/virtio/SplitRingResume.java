@@ -5,6 +5,7 @@ import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.QueueFault.Reason;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.state.RingKind;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -52,5 +53,35 @@ public final class SplitRingResume {
                                       boolean eventIdx) throws QueueFault {
         SplitRing ring = SplitRing.map(queue, size, descAddr, availAddr, usedAddr, memory);
         return fromBase(queue, size, descAddr, availAddr, usedAddr, memory, ring.usedIdxAcquire(), eventIdx);
+    }
+
+    /** Where a ring carries on, and the inflight log its ring goes on writing. */
+    public record Resumed(QueueState state, SplitInflightLog log, boolean fromInflight) { }
+
+    /**
+     * As {@link #fromBase}, for a ring whose heads in flight a previous device process recorded in
+     * {@code inflight} (vhost-user INFLIGHT_SHMFD; {@link SplitInflightLog}): the record, not the base,
+     * says where the ring is. Next used is the used index in memory; the heads the record has in flight
+     * are handed out again, oldest (lowest counter) first, before any new buffer; next available is the
+     * used index plus their count (the heads a device taking buffers in order took from the ring; what
+     * libvhost-user does). A front-end's base cannot know that after a crash: QEMU sends the used index
+     * (what it last saw returned), DPDK's virtio-user 0. A record never used is initialised, and the
+     * base says where the ring is, as without one. {@link SplitVirtqueue#restore} checks the result
+     * again against the ring (the heads must be distinct and below the size, next available no further
+     * than the driver's available index).
+     *
+     * @throws QueueFault as {@link #fromBase}, or STATE_MISMATCH naming what the record got wrong
+     */
+    public static Resumed fromInflight(int queue, int size, long descAddr, long availAddr, long usedAddr, GuestMemory memory,
+                                       int base, boolean eventIdx, MemorySegment inflight) throws QueueFault {
+        SplitRing ring = SplitRing.map(queue, size, descAddr, availAddr, usedAddr, memory);
+        int usedIdx = ring.usedIdxAcquire();
+        SplitInflightLog.Recovery r = SplitInflightLog.recover(queue, inflight, size, usedIdx);
+        if (r.fresh()) return new Resumed(fromBase(queue, size, descAddr, availAddr, usedAddr, memory, base, eventIdx), r.log(), false);
+        List<Integer> heads = new ArrayList<>();
+        for (int h : r.inFlight()) heads.add(h);
+        int nextAvail = (usedIdx + heads.size()) & 0xffff;
+        return new Resumed(new QueueState(queue, RingKind.SPLIT, size, true, descAddr, availAddr, usedAddr, nextAvail, usedIdx, eventIdx, heads),
+                r.log(), true);
     }
 }

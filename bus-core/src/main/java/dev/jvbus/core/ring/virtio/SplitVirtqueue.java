@@ -80,6 +80,9 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     private int[] resubmit = NO_HEADS;
     private int resubmitPos;
 
+    // vhost-user inflight tracking: a record of the heads in flight in memory that outlives the device's process, or null.
+    private SplitInflightLog inflightLog;
+
     // Counters: plain fields, read racily by metrics.
     private long buffersPopped, buffersPushed;
     private long notificationsSent, notificationsSuppressed, kickEnables;
@@ -245,6 +248,17 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
                 nextAvail, nextUsed, eventIdx, new ArrayList<>(Arrays.asList(heads)));
     }
 
+    /**
+     * From now on, records every head this ring takes and returns in {@code log} (vhost-user inflight
+     * tracking), so that a device process started again after a crash knows which buffers it held. Call
+     * before the worker starts, with the log {@link SplitInflightLog#recover} returned for this ring: the
+     * heads restored as in flight are in it already.
+     */
+    public void trackInflight(SplitInflightLog log) {
+        if (log.size() != size) throw new IllegalArgumentException("inflight log for " + log.size() + " entries, ring has " + size);
+        inflightLog = log;
+    }
+
     /** A chain object sized for this queue, to reuse across {@link #pop} calls. */
     public DescriptorChain newChain() {
         return new DescriptorChain(size);
@@ -270,6 +284,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
             readChain(resubmit[resubmitPos], chain);
             popReadable[chain.head()] = (int) chain.readableBytes();
             if (inOrder) popWritable[(restoredBase + resubmitPos) & mask] = (int) chain.writableBytes();
+            if (inflightLog != null) inflightLog.popped(chain.head());   // a fresh counter, still oldest first
             resubmitPos++;
             return true;
         }
@@ -305,6 +320,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         inFlight[head] = true;
         inFlightCount++;
         buffersPopped++;
+        if (inflightLog != null) inflightLog.popped(head);
         return true;
     }
 
@@ -329,6 +345,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         }
         nextAvail = (nextAvail - 1) & 0xffff;   // the newest ring pop came from the slot just before
         buffersPopped--;
+        if (inflightLog != null) inflightLog.unpopped(head);
         inFlight[head] = false;
         inFlightCount--;
     }
@@ -446,6 +463,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         inFlight[head] = false;
         inFlightCount--;
         buffersPushed++;
+        if (inflightLog != null) inflightLog.pushed(head);
         counters.completed((popReadable[head] & 0xffff_ffffL) + (len & 0xffff_ffffL));
     }
 
@@ -468,6 +486,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         if (fault != null || nextUsed == publishedUsed) return false;
         if (batchHead >= 0) writeBatch();
         ring.usedIdxRelease(nextUsed);
+        if (inflightLog != null) inflightLog.published(nextUsed);   // after the used index, as the spec orders it
         memory.markDirty(ring.usedAddr, usedBytes);   // migration: the used ring is device-written memory
         publishedUsed = nextUsed;
         VarHandle.fullFence();   // the used idx store must be visible before we read the driver's suppression

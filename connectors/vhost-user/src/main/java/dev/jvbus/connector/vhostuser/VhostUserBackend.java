@@ -89,8 +89,42 @@ public final class VhostUserBackend implements Exposure {
         this.mode = mode;
         this.limits = Objects.requireNonNull(limits, "limits");
         this.sessionThreads = sessionThreads;
-        this.listener = mode == Mode.SERVER ? UnixListener.bind(socket, 4) : null;
+        this.listener = mode == Mode.SERVER ? bindOverStale(socket) : null;
         this.thread = Thread.ofPlatform().name("vhost-user " + socket.getFileName()).daemon().unstarted(this::run);
+    }
+
+    /**
+     * Binds {@code socket}; a socket file a dead bus left there (nobody accepts on it: connecting is
+     * refused) is removed first, so a bus started again after a crash listens where its front-ends
+     * (QEMU with {@code reconnect}) look for it. A live one (a connection is accepted) is left alone and the
+     * bind fails; so does anything that is not a socket.
+     */
+    private static UnixListener bindOverStale(Path socket) {
+        try {
+            return UnixListener.bind(socket, 4);
+        } catch (Errno.SysException e) {
+            if (!isStaleSocket(socket)) throw e;
+            LOG.info(() -> "vhost-user: " + socket + " is the socket of a back-end that is gone; replacing it");
+            try {
+                java.nio.file.Files.deleteIfExists(socket);
+            } catch (java.io.IOException io) {
+                throw new IllegalStateException("cannot remove the stale socket " + socket + ": " + io.getMessage(), io);
+            }
+            return UnixListener.bind(socket, 4);
+        }
+    }
+
+    private static boolean isStaleSocket(Path socket) {
+        try {
+            if (dev.jvbus.core.sys.FdStat.ofPath(socket).kind() != dev.jvbus.core.sys.FdStat.Kind.SOCKET) return false;
+        } catch (RuntimeException notThere) {
+            return false;
+        }
+        try (UnixConnection c = UnixConnection.connect(socket)) {
+            return false;   // someone serves there
+        } catch (Errno.SysException e) {
+            return e.errno() == Errno.ECONNREFUSED;
+        }
     }
 
     /** Listens on {@code socket} (created 0600) and serves {@code device} to whoever connects, with the default limits. */

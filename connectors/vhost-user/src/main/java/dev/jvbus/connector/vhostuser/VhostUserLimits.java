@@ -24,10 +24,18 @@ import java.util.Objects;
  *        x86-64), not RAM: the pages are the guest's. 256 GiB covers all but the largest guests
  *        (raise it for those) and keeps hundreds of devices far from exhausting the address space,
  *        which a sparse memfd claiming 40 TiB would otherwise do on its own.
+ * @param inflightBytes size of the inflight buffer a session makes (GET_INFLIGHT_FD) or maps
+ *        (SET_INFLIGHT_FD): 16 bytes per ring entry per queue, plus 64. A net device's two queues of
+ *        QEMU's largest size (1024) take 33 KiB, the protocol's largest (32768) 1 MiB each; 4 MiB
+ *        covers a device of four such queues. It is real memory (a memfd the bus fills), not address
+ *        space, hence far below {@code bytesPerSession}.
  */
-public record VhostUserLimits(Duration ownerTimeout, int regionsPerSession, long bytesPerSession) {
+public record VhostUserLimits(Duration ownerTimeout, int regionsPerSession, long bytesPerSession, long inflightBytes) {
 
-    public static final VhostUserLimits DEFAULTS = new VhostUserLimits(Duration.ofSeconds(10), Wire.MAX_MEM_SLOTS, 256L << 30);
+    /** The default {@link #inflightBytes}. */
+    public static final long DEFAULT_INFLIGHT_BYTES = 4L << 20;
+
+    public static final VhostUserLimits DEFAULTS = new VhostUserLimits(Duration.ofSeconds(10), Wire.MAX_MEM_SLOTS, 256L << 30, DEFAULT_INFLIGHT_BYTES);
 
     public VhostUserLimits {
         Objects.requireNonNull(ownerTimeout, "ownerTimeout");
@@ -35,17 +43,27 @@ public record VhostUserLimits(Duration ownerTimeout, int regionsPerSession, long
             throw new IllegalArgumentException("ownerTimeout must be positive: " + ownerTimeout);
         if (regionsPerSession < 1) throw new IllegalArgumentException("regionsPerSession must be at least 1: " + regionsPerSession);
         if (bytesPerSession < 1) throw new IllegalArgumentException("bytesPerSession must be at least 1: " + bytesPerSession);
+        if (inflightBytes < 1) throw new IllegalArgumentException("inflightBytes must be at least 1: " + inflightBytes);
+    }
+
+    /** The limits before inflight tracking, with its default. */
+    public VhostUserLimits(Duration ownerTimeout, int regionsPerSession, long bytesPerSession) {
+        this(ownerTimeout, regionsPerSession, bytesPerSession, DEFAULT_INFLIGHT_BYTES);
     }
 
     public VhostUserLimits withOwnerTimeout(Duration d) {
-        return new VhostUserLimits(d, regionsPerSession, bytesPerSession);
+        return new VhostUserLimits(d, regionsPerSession, bytesPerSession, inflightBytes);
     }
 
     public VhostUserLimits withRegionsPerSession(int n) {
-        return new VhostUserLimits(ownerTimeout, n, bytesPerSession);
+        return new VhostUserLimits(ownerTimeout, n, bytesPerSession, inflightBytes);
     }
 
     public VhostUserLimits withBytesPerSession(long n) {
-        return new VhostUserLimits(ownerTimeout, regionsPerSession, n);
+        return new VhostUserLimits(ownerTimeout, regionsPerSession, n, inflightBytes);
+    }
+
+    public VhostUserLimits withInflightBytes(long n) {
+        return new VhostUserLimits(ownerTimeout, regionsPerSession, bytesPerSession, n);
     }
 }

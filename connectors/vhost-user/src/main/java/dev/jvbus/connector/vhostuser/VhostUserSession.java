@@ -22,6 +22,7 @@ import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.spi.QueueConfig;
 import dev.jvbus.core.spi.QueueSpec;
 import dev.jvbus.core.ring.QueueFault;
+import dev.jvbus.core.ring.virtio.SplitInflightLog;
 import dev.jvbus.core.ring.virtio.SplitRingResume;
 import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.state.QueueState;
@@ -34,6 +35,7 @@ import dev.jvbus.core.sys.OwnedFd;
 import dev.jvbus.core.sys.OwnedFds;
 import dev.jvbus.core.sys.UnixConnection;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -75,7 +77,7 @@ public final class VhostUserSession implements AutoCloseable {
     /** Protocol features this back-end implements. */
     public static final long PROTOCOL_FEATURES = ProtocolFeature.maskOf(
             ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK, ProtocolFeature.RESET_DEVICE, ProtocolFeature.CONFIGURE_MEM_SLOTS,
-            ProtocolFeature.LOG_SHMFD);
+            ProtocolFeature.LOG_SHMFD, ProtocolFeature.INFLIGHT_SHMFD);
 
     private final UnixConnection conn;
     private final VhostUserLimits limits;
@@ -93,6 +95,10 @@ public final class VhostUserSession implements AutoCloseable {
     private volatile long mappedBytes;
     private final DirtyLogging logging;   // migration: the front-end's log and LOG_ALL
     private EventFd logEventFd;
+    /** INFLIGHT_SHMFD: where the rings record their heads in flight, kept by the front-end across our restarts; or null. */
+    private InflightRegion inflight;
+    /** The log each ring records into {@link #inflight} with (set where it starts from the buffer), null if none. */
+    private final SplitInflightLog[] inflightLogs;
     private boolean live;   // this session took the device to DRIVER_OK, and has not reset it since
     private volatile boolean closed;
     private volatile boolean owned;   // SET_OWNER arrived: the front-end is a front-end, not an idle connection
@@ -118,6 +124,7 @@ public final class VhostUserSession implements AutoCloseable {
         this.device = device;
         this.rings = new Vring[device.queues().count()];
         for (int i = 0; i < rings.length; i++) rings[i] = new Vring(i);
+        this.inflightLogs = new SplitInflightLog[rings.length];
         this.logging = new DirtyLogging("vhost-user " + device.container() + "/" + device.devid() + " " + device.type());
         this.attachment = device.attach(holder, new DeviceObserver() {
             @Override public void needsReset(DevId devid, String reason) { signalErrors(reason); }
@@ -267,6 +274,9 @@ public final class VhostUserSession implements AutoCloseable {
         if (r == null) return;
         if (r == Request.GET_CONFIG) {
             send(Codec.replyConfig(r, 0, 0, new byte[0]));
+        } else if (r == Request.GET_INFLIGHT_FD) {
+            // The spec's "no buffer": size 0 and no fd (QEMU then tracks nothing), in the reply size QEMU checks for.
+            send(Codec.replyInflight(r, 0, 0, 0, 0));
         } else if (r.alwaysReplies()) {
             // A GET_* the front-end waits for: answer 0 rather than leave it hanging.
             send(r == Request.GET_VRING_BASE ? Codec.replyVringState(r, 0, 0) : Codec.replyU64(r, 0));
@@ -368,7 +378,9 @@ public final class VhostUserSession implements AutoCloseable {
                 // A running ring is enabled or disabled in place: "started but disabled" rings keep running
                 // without side effects, so no restart (and no lost position) is needed.
                 v.enabled = s.num() != 0;
-                if (live) attachment.setQueueActive(v.index, active(v));
+                if (live && ready(v) && !attachment.isQueueRunning(v.index)) startRing(v, null);   // held back until enabled
+                else if (live) attachment.setQueueActive(v.index, active(v));
+                else if (inflight != null) startDevice();   // the last ring it waited for may be this one
             }
             case RESET_DEVICE -> {
                 requireProtocol(ProtocolFeature.RESET_DEVICE, m.request());
@@ -382,6 +394,22 @@ public final class VhostUserSession implements AutoCloseable {
                 requireProtocol(ProtocolFeature.LOG_SHMFD, m.request());
                 setLogBase((Message.Log) m.body(), fds.get(0));
                 send(Codec.replyU64(m.request(), 0));
+            }
+            case GET_INFLIGHT_FD -> {
+                requireProtocol(ProtocolFeature.INFLIGHT_SHMFD, m.request());
+                requireNoRingRunning(m.request());
+                InflightRegion next = InflightRegion.create((Message.Inflight) m.body(), rings.length, limits);
+                replaceInflight(next);
+                Message.Inflight d = next.description();
+                LOG.info(() -> "vhost-user " + device + ": GET_INFLIGHT_FD: made an inflight buffer of " + d.mmapSize() + " bytes for "
+                        + d.numQueues() + " queues of " + d.queueSize());
+                sendWithFd(Codec.replyInflight(m.request(), d.mmapSize(), d.mmapOffset(), d.numQueues(), d.queueSize()), next.fd());
+            }
+            case SET_INFLIGHT_FD -> {
+                requireProtocol(ProtocolFeature.INFLIGHT_SHMFD, m.request());
+                requireNoRingRunning(m.request());
+                replaceInflight(InflightRegion.adopt((Message.Inflight) m.body(), fds.get(0), rings.length, limits));
+                LOG.info(() -> "vhost-user " + device + ": SET_INFLIGHT_FD: the rings resume from the front-end's inflight buffer");
             }
             case SET_LOG_FD -> {
                 EventFd e = adoptEventFd(fds.get(0), "log", -1);
@@ -418,6 +446,7 @@ public final class VhostUserSession implements AutoCloseable {
     /** Walks the device through ACKNOWLEDGE, DRIVER, ack, FEATURES_OK. */
     private void negotiate(long features) {
         live = false;
+        java.util.Arrays.fill(inflightLogs, null);   // the reset below forgets them: rings start from the buffer again
         attachment.reset();
         attachment.writeStatus(ACKNOWLEDGE | DRIVER);
         attachment.ackFeatures(features);
@@ -453,11 +482,38 @@ public final class VhostUserSession implements AutoCloseable {
         if (live) for (Vring v : rings) if (wasStarted[v.index]) startRing(v, held[v.index]);
     }
 
+    // ---- inflight tracking ----
+
+    /**
+     * A new inflight buffer: the rings record into it from their next start (none runs now: the rings of a
+     * stopped device are started again after it, and a running ring's record must not move under it).
+     */
+    private void replaceInflight(InflightRegion next) {
+        InflightRegion old = inflight;
+        inflight = next;
+        for (Vring v : rings) {
+            inflightLogs[v.index] = null;   // a stopped ring starts again from the new buffer, not where it stopped
+            if (live) attachment.setInflightLog(v.index, null);
+        }
+        if (old != null) old.close();
+    }
+
+    private void requireNoRingRunning(Request r) throws VhostUserException {
+        if (anyRingRunning()) throw VhostUserException.refuse(r + " while rings run; stop them with GET_VRING_BASE first");
+    }
+
     // ---- the data path ----
 
-    /** A ring the device can run: started (kick received) and placed. Enabled or not is {@link #active}. */
+    /**
+     * A ring the device can run: started (kick received) and placed. Enabled or not is {@link #active}, with
+     * one exception: with an inflight buffer a ring waits for SET_VRING_ENABLE before it runs. A started but
+     * disabled ring must discard its tx (vhost-user.rst, Ring states), and QEMU enables only after the kick,
+     * so a ring taken over after a back-end crash would throw away the very buffers the inflight buffer
+     * hands out again, and those the guest queued while the back-end was down. A front-end that asked for
+     * inflight tracking asked for no loss; DPDK's and rust-vmm's back-ends never run a disabled ring either.
+     */
     private boolean ready(Vring v) {
-        return v.started && v.configured();
+        return v.started && v.configured() && (inflight == null || active(v));
     }
 
     /** Rings start disabled when protocol features were negotiated, enabled otherwise (vhost-user.rst, Ring states). */
@@ -494,7 +550,7 @@ public final class VhostUserSession implements AutoCloseable {
             for (Vring v : go) {
                 current = v;
                 QueueConfig cfg = RingPlacement.of(v, memory);
-                attachment.setQueue(cfg, resumeFromBase(v, cfg));
+                attachment.setQueue(cfg, resume(v, cfg));
                 attachment.setDoorbells(v.index, v.kick, callOf(v));
                 attachment.setQueueActive(v.index, active(v));
             }
@@ -518,7 +574,9 @@ public final class VhostUserSession implements AutoCloseable {
         if (!ready(v)) return;
         try {
             QueueConfig cfg = RingPlacement.of(v, memory);
-            QueueState resume = held != null && RingPlacement.same(cfg, held) ? held : resumeFromBase(v, cfg);
+            // Held: the ring stopped in this session, its inflight record (and the log writing it) is current.
+            boolean sameLog = inflight == null || inflightLogs[v.index] != null;
+            QueueState resume = held != null && sameLog && RingPlacement.same(cfg, held) ? held : resume(v, cfg);
             attachment.setQueueActive(v.index, active(v));
             attachment.startQueue(cfg, resume, v.kick, callOf(v));
         } catch (VhostUserException | DeviceException e) {
@@ -538,6 +596,38 @@ public final class VhostUserSession implements AutoCloseable {
             // reset): the ring keeps its base, the session goes on so the front-end can reset and set up again.
             LOG.info(() -> "vhost-user " + device + ": stopping ring " + v.index + ": " + e.getMessage());
             return null;
+        }
+    }
+
+    /**
+     * Where a ring handed over by the front-end carries on: from the inflight buffer when the front-end
+     * gave one that a back-end wrote before (this process or the one that died), else from its base; and
+     * from then on its ring records into that buffer. The one place the buffer is read (see
+     * {@link SplitInflightLog#recover}).
+     */
+    private QueueState resume(Vring v, QueueConfig cfg) throws VhostUserException {
+        MemorySegment region = inflight == null ? null : inflight.queue(v.index);
+        inflightLogs[v.index] = null;
+        if (region == null) {
+            attachment.setInflightLog(v.index, null);
+            return resumeFromBase(v, cfg);
+        }
+        if (cfg.size() != inflight.queueSize())
+            throw VhostUserException.refuse("ring " + v.index + " has " + cfg.size() + " entries, its inflight buffer was made for "
+                    + inflight.queueSize());
+        try {
+            SplitRingResume.Resumed r = SplitRingResume.fromInflight(v.index, cfg.size(), cfg.descAddr(), cfg.availAddr(), cfg.usedAddr(),
+                    memory.guestMemory(), v.base, VirtioFeatures.EVENT_IDX.in(virtioFeatures), region);
+            if (r.fromInflight() && r.state().nextAvail() != v.base) {
+                LOG.info(() -> "vhost-user " + device + ": ring " + v.index + ": the front-end's base is " + v.base + "; its inflight buffer has "
+                        + r.state().inFlight().size() + " heads in flight after used index " + r.state().nextUsed()
+                        + ": carrying on from " + r.state().nextAvail() + ", the heads in flight first");
+            }
+            attachment.setInflightLog(v.index, r.log());
+            inflightLogs[v.index] = r.log();
+            return r.state();
+        } catch (QueueFault e) {
+            throw VhostUserException.refuse("ring " + v.index + ": " + e.getMessage());
         }
     }
 
@@ -569,6 +659,7 @@ public final class VhostUserSession implements AutoCloseable {
 
     private void resetDevice() {
         for (Vring v : rings) v.reset();
+        java.util.Arrays.fill(inflightLogs, null);
         live = false;
         attachment.reset();
         featuresSet = false;
@@ -636,6 +727,12 @@ public final class VhostUserSession implements AutoCloseable {
         }
     }
 
+    private void sendWithFd(ByteBuffer msg, int fd) {
+        byte[] b = new byte[msg.remaining()];
+        msg.get(b);
+        conn.sendAll(b, fd);
+    }
+
     private void send(ByteBuffer msg) {
         byte[] b = new byte[msg.remaining()];
         msg.get(b);
@@ -658,6 +755,7 @@ public final class VhostUserSession implements AutoCloseable {
         for (Vring v : rings) v.closeFds();
         logging.close();
         memory.close();
+        if (inflight != null) inflight.close();   // after the device stopped its rings: nothing writes to it now
         mappedBytes = 0;
         if (logEventFd != null) logEventFd.close();
         conn.close();

@@ -75,6 +75,27 @@ public final class FrontEnd implements AutoCloseable {
         return ByteBuffer.wrap(readFully(size)).order(ByteOrder.LITTLE_ENDIAN);
     }
 
+    /** A reply and the fd that came with it (null if none): GET_INFLIGHT_FD. The caller owns the fd. */
+    public record ReplyWithFd(ByteBuffer payload, dev.jvbus.core.sys.OwnedFd fd) { }
+
+    public ReplyWithFd replyWithFd(Request expected) {
+        byte[] h = new byte[Wire.HEADER];
+        dev.jvbus.core.sys.OwnedFd fd = null;
+        int got = 0;
+        while (got < h.length) {   // SCM_RIGHTS travels with the first bytes of the message
+            try (Received r = conn.recv(h, got, h.length - got, 1)) {
+                if (r.endOfStream()) throw new AssertionError("back-end closed the connection after " + got + " header bytes");
+                if (r.fdCount() > 0 && fd == null) fd = r.fds().get(0).take();
+                got += r.length();
+            }
+        }
+        ByteBuffer hb = ByteBuffer.wrap(h).order(ByteOrder.LITTLE_ENDIAN);
+        int id = hb.getInt(), flags = hb.getInt(), size = hb.getInt();
+        if (id != expected.id()) throw new AssertionError("reply to request " + id + ", expected " + expected.id());
+        if ((flags & Wire.FLAG_REPLY) == 0) throw new AssertionError("reply without the REPLY flag");
+        return new ReplyWithFd(ByteBuffer.wrap(readFully(size)).order(ByteOrder.LITTLE_ENDIAN), fd);
+    }
+
     public long replyU64(Request r) {
         return reply(r).getLong();
     }

@@ -43,6 +43,9 @@ final class StreamGuest implements AutoCloseable {
     volatile int sent;
     volatile long received;
     volatile String gap;   // the first out-of-order number received, if any
+    /** Frames received whose number had come before (a frame delivered twice); written before {@link #received}. */
+    volatile long duplicates;
+    private final java.util.BitSet seen = new java.util.BitSet();
     volatile boolean stop;
     volatile Throwable failure;
     private Thread thread;
@@ -120,6 +123,8 @@ final class StreamGuest implements AutoCloseable {
             int slot = rxSlotOf[SplitVirtqueueDriver.usedId(e)];
             int seq = mem.segment().get(ValueLayout.JAVA_INT_UNALIGNED, RX_BUFFERS + slot * SLOT + HDR + 14);
             if (seq != received && gap == null) gap = "expected frame " + received + ", got " + seq;
+            if (seq >= 0 && seen.get(seq)) duplicates = duplicates + 1;
+            else if (seq >= 0) seen.set(seq);
             received = received + 1;
             freeRx.add(slot);
         }
@@ -136,6 +141,19 @@ final class StreamGuest implements AutoCloseable {
         }
         rxq.publishAvail();
         rxq.kickIfNeeded();
+    }
+
+    /**
+     * Whether frame {@code seq} was received. Exact for a caller that read {@link #received} (volatile) after
+     * the frame's arrival and while no frame arrives (the bus is stopped): the driver thread sets the bit before.
+     */
+    boolean hasReceived(int seq) {
+        return seen.get(seq);
+    }
+
+    /** Distinct frame numbers received. Same rule as {@link #hasReceived}. */
+    int distinctReceived() {
+        return seen.cardinality();
     }
 
     void stopAndJoin() throws InterruptedException {

@@ -179,6 +179,58 @@ class VhostUserFdRulesTest {
         assertThat(Files.readAllBytes(secret)).as("the file is unchanged").isEqualTo(content);
     }
 
+    private static ByteBuffer inflight(long size, int queues, int queueSize) {
+        return Codec.payload(24).putLong(size).putLong(0).putShort((short) queues).putShort((short) queueSize).putInt(0).flip();
+    }
+
+    @Test
+    void theInflightBufferIsASealedMemfdOfOursAndOnlySuchABufferIsTakenBackEachRefusedFdClosedOnce() throws Exception {
+        long size = InflightRegion.bytesFor(2, 256);
+        try (FrontEnd fe = frontEnd()) {
+            refused(fe, Request.SET_INFLIGHT_FD, inflight(size, 2, 256), "without VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD", mem.fd());
+        }
+        Path file = dir.resolve("inflight-file");
+        HostileFds.readOnlyFile(file, "x".repeat((int) size));
+        try (FrontEnd fe = frontEnd(ProtocolFeature.INFLIGHT_SHMFD);
+             OwnedFd unsealed = HostileFds.memfd("unsealed", size, 0);
+             OwnedFd readOnly = HostileFds.openReadOnly(file)) {
+            fe.send(Request.GET_INFLIGHT_FD, 0, inflight(0, 2, 256));
+            FrontEnd.ReplyWithFd r = fe.replyWithFd(Request.GET_INFLIGHT_FD);
+            try (OwnedFd ours = r.fd()) {
+                assertThat(r.payload().getLong()).as("mmap size").isEqualTo(size);
+                assertThat(r.payload().getLong()).as("mmap offset").isZero();
+                assertThat(ours).as("the buffer's fd comes with the reply").isNotNull();
+                assertThat(ours.stat().size()).isEqualTo(size);
+                dev.jvbus.core.sys.MappingRule.SEALED_MEMFD.check(ours);   // a memfd that can neither shrink nor grow
+
+                refused(fe, Request.SET_INFLIGHT_FD, inflight(size, 2, 256), "inflight fd is a ANONYMOUS", bell.fd());
+                refused(fe, Request.SET_INFLIGHT_FD, inflight(size, 2, 256), "not sealed with F_SEAL_SHRINK", unsealed.number());
+                refused(fe, Request.SET_INFLIGHT_FD, inflight(size, 2, 256), "O_RDONLY", readOnly.number());
+                refused(fe, Request.SET_INFLIGHT_FD, inflight(size - 64, 2, 256), "mmap size " + (size - 64), ours.number());
+                refused(fe, Request.SET_INFLIGHT_FD, inflight(size, 3, 256), "inflight buffer for 3 queues; the device has 2", ours.number());
+                refused(fe, Request.SET_INFLIGHT_FD, inflight(size, 2, 100), "queues of 100 entries", ours.number());
+                refused(fe, Request.SET_INFLIGHT_FD, inflight(size, 2, 256), "fds", ours.number(), ours.number());
+                // and ours is taken back
+                fe.send(Request.SET_INFLIGHT_FD, Wire.FLAG_NEED_REPLY, inflight(size, 2, 256), ours.number());
+                assertThat(fe.replyU64(Request.SET_INFLIGHT_FD)).isZero();
+            }
+        }
+    }
+
+    @Test
+    void anInflightBufferOverItsLimitIsNeitherMadeNorTaken() throws Exception {
+        backend.close();
+        backend = VhostUserBackend.serve(device, dir.resolve("small.sock"), VhostUserLimits.DEFAULTS.withInflightBytes(4096));
+        try (FrontEnd fe = frontEnd(ProtocolFeature.INFLIGHT_SHMFD); Memfd big = Memfd.create("big", InflightRegion.bytesFor(2, 1024))) {
+            fe.send(Request.GET_INFLIGHT_FD, 0, inflight(0, 2, 1024));
+            FrontEnd.ReplyWithFd r = fe.replyWithFd(Request.GET_INFLIGHT_FD);
+            assertThat(r.fd()).as("no buffer, no fd").isNull();
+            assertThat(r.payload().getLong()).as("the spec's 'no buffer': size 0").isZero();
+            assertThat(backend.session().lastError()).contains("(limit: VhostUserLimits.inflightBytes = 4096)");
+            refused(fe, Request.SET_INFLIGHT_FD, inflight(big.size(), 2, 1024), "(limit: VhostUserLimits.inflightBytes = 4096)", big.fd());
+        }
+    }
+
     @Test
     void aLogBaseWithoutLogShmfdIsRefusedAndItsFdClosed() throws Exception {
         try (FrontEnd fe = frontEnd(); Memfd log = Memfd.create("log", 4096)) {

@@ -233,9 +233,12 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     private SplitVirtqueue ring(QueueBinding b) throws DeviceFault {
         try {
-            if (b.resume() != null) return SplitVirtqueue.restore(b.resume(), b.memory(), indirect, inOrder, b.call(), b.counters());
-            return SplitVirtqueue.create(b.index(), b.config().size(), b.config().descAddr(), b.config().availAddr(),
-                    b.config().usedAddr(), b.memory(), eventIdx, indirect, inOrder, b.call(), b.counters());
+            SplitVirtqueue q = b.resume() != null
+                    ? SplitVirtqueue.restore(b.resume(), b.memory(), indirect, inOrder, b.call(), b.counters())
+                    : SplitVirtqueue.create(b.index(), b.config().size(), b.config().descAddr(), b.config().availAddr(),
+                            b.config().usedAddr(), b.memory(), eventIdx, indirect, inOrder, b.call(), b.counters());
+            if (b.inflight() != null) q.trackInflight(b.inflight());   // vhost-user: what it holds survives a bus restart
+            return q;
         } catch (QueueFault e) {
             throw new DeviceFault(e.getMessage(), e);
         }

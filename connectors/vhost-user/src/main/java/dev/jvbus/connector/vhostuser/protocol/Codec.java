@@ -65,6 +65,7 @@ public final class Codec {
             }
             case LOG -> new Message.Log(b.getLong(), b.getLong());
             case CONFIG -> config(r, b, size);
+            case INFLIGHT -> new Message.Inflight(b.getLong(), b.getLong(), Short.toUnsignedInt(b.getShort()), Short.toUnsignedInt(b.getShort()));
         };
         checkFds(r, body, fds);
         return new Message(r, h.flags(), body);
@@ -118,6 +119,11 @@ public final class Codec {
 
     public static ByteBuffer replyVringState(Request r, int index, int num) {
         return reply(r, 8).putInt(index).putInt(num).flip();
+    }
+
+    /** GET_INFLIGHT_FD's reply (the fd travels with it); 24 bytes, the size QEMU checks for. */
+    public static ByteBuffer replyInflight(Request r, long mmapSize, long mmapOffset, int numQueues, int queueSize) {
+        return reply(r, 24).putLong(mmapSize).putLong(mmapOffset).putShort((short) numQueues).putShort((short) queueSize).putInt(0).flip();
     }
 
     public static ByteBuffer replyConfig(Request r, int offset, int flags, byte[] data) {

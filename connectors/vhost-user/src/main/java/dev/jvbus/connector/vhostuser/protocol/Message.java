@@ -35,6 +35,9 @@ public record Message(Request request, int flags, Body body) {
     /** SET_LOG_BASE with LOG_SHMFD: size and offset of the dirty log in the fd. */
     public record Log(long size, long offset) implements Body { }
 
+    /** VhostUserInflight: the inflight buffer's size and offset in its fd, for num_queues queues of queue_size entries (u16s). */
+    public record Inflight(long mmapSize, long mmapOffset, int numQueues, int queueSize) implements Body { }
+
     /** Config space access: offset, size, flags, and (SET_CONFIG) the bytes. */
     public record Config(int offset, int size, int flags, byte[] data) implements Body {
         public Config { data = data.clone(); }

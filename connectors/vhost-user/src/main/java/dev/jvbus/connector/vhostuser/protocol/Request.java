@@ -28,6 +28,8 @@ public enum Request {
     NET_SET_MTU(20, Payload.U64, 0, 0, false),
     GET_CONFIG(24, Payload.CONFIG, 0, 0, true),
     SET_CONFIG(25, Payload.CONFIG, 0, 0, false),
+    GET_INFLIGHT_FD(31, Payload.INFLIGHT, 0, 0, true),
+    SET_INFLIGHT_FD(32, Payload.INFLIGHT, 1, 1, false),
     RESET_DEVICE(34, Payload.NONE, 0, 0, false),
     GET_MAX_MEM_SLOTS(36, Payload.NONE, 0, 0, true),
     ADD_MEM_REG(37, Payload.MEM_REGION, 1, 1, false),
@@ -38,7 +40,9 @@ public enum Request {
     /** Payload shapes (section "Payload" of the spec). */
     public enum Payload {
         NONE(0, 0), U64(8, 8), VRING_STATE(8, 8), VRING_ADDR(40, 40),
-        MEM_TABLE(8, 8 + 32 * Wire.MAX_REGIONS), MEM_REGION(40, 40), LOG(16, 16), CONFIG(12, 12 + Wire.MAX_CONFIG);
+        MEM_TABLE(8, 8 + 32 * Wire.MAX_REGIONS), MEM_REGION(40, 40), LOG(16, 16), CONFIG(12, 12 + Wire.MAX_CONFIG),
+        /** VhostUserInflight: 20 bytes of fields, 24 with the C struct's tail padding (QEMU sends 24). */
+        INFLIGHT(20, 24);
 
         final int min;
         final int max;

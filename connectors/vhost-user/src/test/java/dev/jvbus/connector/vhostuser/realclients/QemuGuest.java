@@ -127,6 +127,7 @@ public final class QemuGuest implements AutoCloseable {
         private String mac = "52:54:00:12:34:56";
         private Path vhostUserSocket;
         private boolean vhostUserServer;
+        private int vhostUserReconnectSeconds;
         private String tapIfname;
         private TestNetns netns;
         private final Map<String, String> params = new LinkedHashMap<>();
@@ -148,6 +149,16 @@ public final class QemuGuest implements AutoCloseable {
          * (QEMU connects as the front-end, the usual set-up with our connector as server).
          */
         public Builder vhostUser(Path socket) { this.vhostUserSocket = socket; this.vhostUserServer = false; return this; }
+
+        /**
+         * As {@link #vhostUser(Path)}, and QEMU connects again every {@code seconds} after the back-end went away
+         * ({@code -chardev socket,...,reconnect=N}: QEMU 7.2's spelling; 8.2 and later also take {@code reconnect-ms}).
+         */
+        public Builder vhostUserReconnecting(Path socket, int seconds) {
+            vhostUser(socket);
+            this.vhostUserReconnectSeconds = seconds;
+            return this;
+        }
 
         /** As {@link #vhostUser(Path)}, but QEMU listens on {@code socket} and waits for the back-end to connect. */
         public Builder vhostUserServer(Path socket) { this.vhostUserSocket = socket; this.vhostUserServer = true; return this; }
@@ -214,7 +225,8 @@ public final class QemuGuest implements AutoCloseable {
             if (line.length() > 2000) throw new IllegalArgumentException("kernel command line too long (" + line.length() + " > 2000)");
             c.addAll(List.of("-append", line));
             if (vhostUserSocket != null) {
-                c.addAll(List.of("-chardev", "socket,id=c0,path=" + vhostUserSocket + (vhostUserServer ? ",server=on" : ""),
+                c.addAll(List.of("-chardev", "socket,id=c0,path=" + vhostUserSocket + (vhostUserServer ? ",server=on" : "")
+                                + (vhostUserReconnectSeconds > 0 ? ",reconnect=" + vhostUserReconnectSeconds : ""),
                         "-netdev", "vhost-user,id=n0,chardev=c0"));
             } else if (tapIfname != null) {
                 c.addAll(List.of("-netdev", "tap,id=n0,ifname=" + tapIfname + ",script=no,downscript=no"));
