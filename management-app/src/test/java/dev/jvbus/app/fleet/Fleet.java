@@ -36,20 +36,23 @@ public final class Fleet implements AutoCloseable {
     private final String rootVeth;
     public final BusNode a, b;
     private final List<AutoCloseable> extras = new ArrayList<>();
+    /** This fleet's /24 (its prefix, with the trailing dot): {@link #NET} unless the test chose another. */
+    private final String net;
 
-    private Fleet(Path dir, PrintStream log, TestNetns nsA, TestNetns nsB) {
+    private Fleet(Path dir, PrintStream log, TestNetns nsA, TestNetns nsB, String net) {
         this.log = log;
+        this.net = net;
         this.nsA = nsA;
         this.nsB = nsB;
         this.rootVeth = "jvf-" + UUID.randomUUID().toString().substring(0, 6);
         String migratorA = "m-" + UUID.randomUUID(), migratorB = "m-" + UUID.randomUUID();
-        List<String> argsA = new ArrayList<>(node(migratorA, "B", NET + "2", migratorB));
+        List<String> argsA = new ArrayList<>(node(migratorA, "B", net + "2", migratorB));
         // A second route from A to B, through the operator's namespace, where a test may stand in the middle (TamperingProxy).
         argsA.addAll(List.of("--jvbus.migration.targets[1].name=B-via-operator",
-                "--jvbus.migration.targets[1].url=http://" + NET + "254:" + TAMPER_PORT,
+                "--jvbus.migration.targets[1].url=http://" + net + "254:" + TAMPER_PORT,
                 "--jvbus.migration.targets[1].user=migrator", "--jvbus.migration.targets[1].password=" + migratorB));
-        this.a = new BusNode("A", nsA.name(), NET + "1", dir.resolve("a"), argsA, log);
-        this.b = new BusNode("B", nsB.name(), NET + "2", dir.resolve("b"), node(migratorB, "A", NET + "1", migratorA), log);
+        this.a = new BusNode("A", nsA.name(), net + "1", dir.resolve("a"), argsA, log);
+        this.b = new BusNode("B", nsB.name(), net + "2", dir.resolve("b"), node(migratorB, "A", net + "1", migratorA), log);
     }
 
     /** The user another bus logs in as ({@code migrator}, admin: a restore changes things), and this bus's target. */
@@ -79,8 +82,18 @@ public final class Fleet implements AutoCloseable {
 
     /** Builds the network, starts both buses, and joins each bus's lan0 to its host's bridge through a TAP. */
     public static Fleet create(Hosts hosts, Path dir, PrintStream log) {
+        return create(hosts, dir, log, NET);
+    }
+
+    /**
+     * As {@link #create(Hosts, Path, PrintStream)}, on the /24 {@code net} ({@code "a.b.c."}). The operator's
+     * end of the fleet is in the root namespace, so two fleets up at once (two test runs on one machine)
+     * on the same /24 would each reach whichever bus the newer route points at: a test that may run
+     * beside the others takes a /24 of its own.
+     */
+    public static Fleet create(Hosts hosts, Path dir, PrintStream log, String net) {
         hosts.assumeAvailable();
-        Fleet f = new Fleet(dir, log, hosts.a(), hosts.b());
+        Fleet f = new Fleet(dir, log, hosts.a(), hosts.b(), net);
         try {
             f.network();
             f.a.start();
@@ -107,14 +120,14 @@ public final class Fleet implements AutoCloseable {
             run("ip", "netns", "exec", ns.name(), "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1");
         }
         run("ip", "link", "add", rootVeth, "type", "veth", "peer", "name", "uplink", "netns", nsA.name());
-        run("ip", "addr", "add", NET + "254/24", "dev", rootVeth);
+        run("ip", "addr", "add", net + "254/24", "dev", rootVeth);
         run("ip", "link", "set", rootVeth, "up");
         ip(nsA, "link", "set", "dev", "uplink", "master", "br0", "up");
         ip(nsA, "link", "add", "wire", "type", "veth", "peer", "name", "wire", "netns", nsB.name());
         ip(nsA, "link", "set", "wire", "master", "br0", "up");
         ip(nsB, "link", "set", "wire", "master", "br0", "up");
-        ip(nsA, "addr", "add", NET + "1/24", "dev", "br0");
-        ip(nsB, "addr", "add", NET + "2/24", "dev", "br0");
+        ip(nsA, "addr", "add", net + "1/24", "dev", "br0");
+        ip(nsB, "addr", "add", net + "2/24", "dev", "br0");
     }
 
     /** A TAP port of the bus's lan0, made through its API in its host's namespace, joined to the host's bridge. */

@@ -111,6 +111,14 @@ public final class ProcessConsole implements AutoCloseable {
 
     public synchronized String output() { return String.join("\n", lines); }
 
+    /**
+     * When line {@code index} was read, on this JVM's {@link System#nanoTime()} clock: to compare lines of
+     * two programs (a guest's console before and after QEMU migrated it).
+     */
+    public synchronized long nanosAtLine(int index) {
+        return lineNanos.get(index);
+    }
+
     /** Milliseconds from the start of the process to when line {@code index} was read. */
     public synchronized long millisUntilLine(int index) {
         return TimeUnit.NANOSECONDS.toMillis(lineNanos.get(index) - startNanos);
