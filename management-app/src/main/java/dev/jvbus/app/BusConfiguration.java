@@ -14,10 +14,12 @@ import org.springframework.context.annotation.Configuration;
  * container's exposures, so closing the bus (at shutdown) closes them all.
  */
 @Configuration(proxyBeanMethods = false)
+@org.springframework.boot.context.properties.EnableConfigurationProperties(ModelOffers.class)
 class BusConfiguration {
     @Bean
-    Bus bus() {
-        return Bus.withDiscoveredModels();
+    Bus bus(ModelOffers offers) {
+        return offers.withhold().isEmpty() ? Bus.withDiscoveredModels()
+                : new Bus(offers.narrow(dev.jvbus.core.spi.DeviceModels.discover()));
     }
 
     /** Where the sockets go: {@code jvbus.runtime-dir}, else {@code $TMPDIR/jvbus-$USER}. */

@@ -42,11 +42,11 @@ class DeviceStateCommandsTest extends AdminShellTest {
 
         // It had no driver when saved, so it needs none to run again.
         String resumed = run("device resume --container shell-s2 --devid 1 --driver-timeout 5");
-        assertThat(resumed).matches("device shell-s2/1 runs \\(operation \\S+, steps: \\[await-driver, resume\\]\\)");
+        assertThat(resumed).matches("device shell-s2/1 runs \\(operation \\S+, steps: \\[await-driver, resume, record\\]\\)");
         String op = resumed.split(" ")[4].replace(",", "");
         assertThat(run("operation show --id " + op)).containsPattern("(?m)^kind:\\s+resume").containsPattern("(?m)^state:\\s+succeeded")
                 .containsPattern("(?m)^await-driver\\s+\\d{4}-");
-        assertThat(run("operation list")).containsPattern("(?m)^" + op + "\\s+resume\\s+succeeded\\s+resume\\s+/api/v1/containers/shell-s2/devices/1");
+        assertThat(run("operation list")).containsPattern("(?m)^" + op + "\\s+resume\\s+succeeded\\s+record\\s+/api/v1/containers/shell-s2/devices/1");
         assertThat(refusal("operation cancel --id " + op)).contains("already ended (succeeded)").contains("(not-ready, HTTP 409)");
     }
 

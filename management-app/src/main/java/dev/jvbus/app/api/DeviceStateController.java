@@ -2,7 +2,9 @@ package dev.jvbus.app.api;
 
 import dev.jvbus.app.service.MigrateRequest;
 import dev.jvbus.app.service.MigrationService;
+import dev.jvbus.app.service.OperationRefused;
 import dev.jvbus.app.service.OperationView;
+import dev.jvbus.app.service.ProblemType;
 import dev.jvbus.app.service.RestorePlan;
 import dev.jvbus.app.service.SnapshotService;
 import io.swagger.v3.oas.annotations.Operation;
@@ -46,16 +48,24 @@ record DeviceStateController(SnapshotService snapshots, MigrationService migrati
                     + " \"tap\": {\"namespace\": \"ns\", \"ifname\": \"tap%d\"}}}. The checksum and"
                     + " versions are checked and the negotiated features imposed (refused by name when outside this bus's offer or the"
                     + " operator limit). The device comes back paused until its driver is back; then resume it. With dry-run=true the"
-                    + " answer is what would happen, and nothing changes.")
+                    + " answer is what would happen, and nothing changes. With await-driver=N (seconds, 1..600), as a migrating bus"
+                    + " asks: answered once the device is restored (its driver may come now); the operation then waits up to N s for"
+                    + " the driver and succeeds with the device still paused, for the caller to resume it; without the driver, or"
+                    + " cancelled, the device is removed again. The store is written when the device is resumed.")
     ResponseEntity<?> restore(@PathVariable String name, @RequestParam(name = "dry-run", defaultValue = "false") boolean dryRun,
+                              @RequestParam(name = "await-driver", required = false) Long awaitDriver,
                               @io.swagger.v3.oas.annotations.parameters.RequestBody(description = "a snapshot document, or"
                                       + " {\"snapshot\": <document>, \"overrides\": {...}}",
                                       content = @Content(schema = @Schema(type = "object")))
                               @RequestBody JsonNode body) {
+        if (dryRun && awaitDriver != null)
+            throw new OperationRefused(ProblemType.INVALID_PARAMETER, "a dry run restores nothing, so there is no driver to await:"
+                    + " give dry-run=true or await-driver, not both", java.util.Map.of("field", "await-driver"));
         if (dryRun) {
             RestorePlan plan = snapshots.dryRun(name, body);
             return ResponseEntity.ok(plan);
         }
+        if (awaitDriver != null) return accepted(snapshots.restoreAwaitingDriver(name, body, Duration.ofSeconds(awaitDriver)));
         return accepted(snapshots.restore(name, body));
     }
 

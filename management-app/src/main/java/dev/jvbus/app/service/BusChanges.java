@@ -45,6 +45,28 @@ public class BusChanges {
         return done.result();
     }
 
+    /**
+     * As {@link #apply}, but the store is not written now: the caller writes it ({@link #record}) before it
+     * reports success. For a migration's restore, whose device waits paused for its driver: the store's
+     * forced write then happens once the device runs, outside the time its guest waits. Until then a crash
+     * loses the restored device, which nothing has been told exists (its source still has it).
+     */
+    public <T> T applyUnrecorded(Supplier<Outcome<T>> change) {
+        Outcome<T> done;
+        synchronized (this) {
+            done = change.get();
+        }
+        if (done.event() != null) events.publishEvent(done.event());
+        return done.result();
+    }
+
+    /** Writes what the bus holds now to the store (after {@link #applyUnrecorded}). */
+    public void record() {
+        synchronized (this) {
+            recorder.record(bus);
+        }
+    }
+
     /** Reports how long a change took (hotplug latency, for metrics), as a {@link ChangeTook} event. */
     public void took(String change, long nanos) {
         events.publishEvent(new ChangeTook(change, nanos));

@@ -18,18 +18,27 @@ import tools.jackson.databind.node.ObjectNode;
 /**
  * Moves a device to another bus through that bus's API, as an operation with progress and cancel:
  * <ol>
- *   <li>{@code check-target}: the target answers and has the container (before anything stops here);</li>
+ *   <li>{@code check-target}: the target answers and has the container (before anything stops here); its event
+ *       stream is followed from now on, so the target's operations tell us their steps and ends at once;</li>
  *   <li>{@code quiesce}: the device pauses here;</li>
  *   <li>{@code save}: its state document is written;</li>
- *   <li>{@code restore-on-target}: the target restores it (its restore operation, followed);</li>
+ *   <li>{@code restore-on-target}: the target restores it ({@code restore?await-driver}: answered once the device
+ *       exists there, paused; the target does not write its store yet);</li>
  *   <li>{@code announce-move}: the device's driver is told where the device waits (for an shm client, MOVED
  *       with the target container's socket, which the target's API lists), so it reconnects there with
  *       the same memory and doorbells; the device stays paused here meanwhile;</li>
- *   <li>{@code start-target}: the target resumes it once the driver is back there (its resume operation);</li>
+ *   <li>{@code await-driver}: the target's restore operation ends once the driver is back there;</li>
+ *   <li>{@code start-target}: only now is the target asked to start it (its resume operation: the device runs,
+ *       then the target writes its store, then the operation succeeds); the downtime ends at its
+ *       {@code record} step, when the device runs there;</li>
  *   <li>{@code release-source}: the device is unplugged here.</li>
  * </ol>
- * If the target fails at any step, or the migration is cancelled before the source is released, what
- * the target made is removed and the source resumes as it was. The device is held from the request to
+ * If the target fails at any step before {@code start-target}, or the migration is cancelled before then, what
+ * the target made is removed and the source resumes as it was: the target never starts a device by itself, so
+ * until we ask it nothing runs there. Once asked, the migration is past cancelling, and if the target is lost
+ * before it says whether it started the device, the outcome is unknown: the device stays paused here (never on
+ * both) and the operation fails with {@code outcome-unknown}, saying what to check.
+ * The device is held from the request to
  * the end: unplugging, snapshotting or migrating it meanwhile is refused as DEVICE_BUSY. Only targets
  * configured on this bus ({@link MigrationTargets}) are accepted, with the credential configured there.
  */
@@ -103,57 +112,80 @@ public class MigrationService {
             if (r.status() != 200) throw target.refused("cannot take the device into container '" + there + "'", r);
             // Asked now, not while the device is paused: every round trip then is downtime.
             String socket = shmSocket(target, there, p);
+            // Followed from now on: the target's operations report their steps and ends here as they happen,
+            // so nothing is asked again and again while the device waits.
+            try (TargetBus.Events events = target.events(p)) {
 
-            p.step("quiesce");
-            t0 = System.nanoTime();
-            try {
-                d.pause();
-            } catch (DeviceException e) {
-                throw new OperationRefused(ProblemType.REFUSED, "device " + devid + " could not be paused: " + e.getMessage());
+                p.step("quiesce");
+                t0 = System.nanoTime();
+                try {
+                    d.pause();
+                } catch (DeviceException e) {
+                    throw new OperationRefused(ProblemType.REFUSED, "device " + devid + " could not be paused: " + e.getMessage());
+                }
+                paused = true;
+
+                p.step("save");
+                SnapshotService.Saved saved = SnapshotService.save(d, true);
+                ObjectNode doc = SnapshotDocument.write(saved.state(), container, d.featureCatalog(), version.version(),
+                        System.nanoTime() - t0, true);
+
+                p.step("restore-on-target");
+                ObjectNode body = JSON.createObjectNode();
+                body.set("snapshot", doc);
+                if (request.overrides() != null && !request.overrides().isNull()) body.set("overrides", request.overrides());
+                // Answered once the device exists there, paused, waiting for its driver; the target's operation then
+                // waits for the driver and never starts the device by itself. Not cancellable while in flight (bounded
+                // all the same): a request the target got and we gave up on would leave an operation there we know
+                // nothing of. Cancel takes effect once its Location is known.
+                r = target.post(containerPath + "/restore?await-driver=" + driverWait.toSeconds(), body, null);
+                if (r.status() != 202 || r.location() == null) throw target.refused("refused the restore", r);
+                targetOp = r.location();
+                if (r.body() != null && r.body().path("state").asString("").matches("failed|cancelled")) {
+                    targetOp = null;
+                    throw target.refused("failed the restore", r);
+                }
+
+                p.step("announce-move");
+                boolean told = socket != null && announce(d, new Relocation(target.base().toString(), there, new DevId((int) devid), socket));
+
+                p.step("await-driver");
+                End restored = awaitEnd(target, events, targetOp, driverWait.plus(TargetBus.REQUEST), p, null);
+                targetOp = null;
+                if (!restored.succeeded()) throw target.refused("did not get the device's driver back", restored.asReply());
+                targetMade = true;   // there, paused, its driver back: nothing runs it until we ask
+
+                // From here on the target may run the device: we asked it to. Whatever we lose now, we cannot know
+                // that it did not (the outcome is unknown, below), and no cancel undoes it.
+                p.step("start-target");
+                long[] running = {0};
+                try {
+                    r = target.post(containerPath + "/devices/" + devid + "/resume?driver-timeout=" + driverWait.toSeconds(), null, null);
+                } catch (OperationRefused lost) {
+                    throw outcomeUnknown(target, container, containerPath, devid, null, lost);
+                }
+                if (r.status() != 202 || r.location() == null) throw target.refused("refused to start the device", r);   // it did not
+                String startOp = r.location();
+                End started;
+                try {
+                    started = awaitEnd(target, events, startOp, driverWait.plus(TargetBus.REQUEST), null, () -> running[0] = System.nanoTime());
+                } catch (OperationRefused lost) {
+                    throw outcomeUnknown(target, container, containerPath, devid, startOp, lost);
+                }
+                if (!started.succeeded()) throw target.refused("could not start the device", started.asReply());
+                long downtime = (running[0] != 0 ? running[0] : System.nanoTime()) - t0;
+
+                // From here on the device runs there: no cancel undoes that, so the source goes.
+                p.step("release-source");
+                changes.apply(() -> {
+                    containers.require(container).moveOut(new DevId((int) devid));   // it may come back under its devid
+                    return new BusChanges.Outcome<>(null, null);   // the container's DeviceRemoved is forwarded
+                });
+                return new MigrationResult(target.base().toString(), there, devid, socket, told, downtime / 1_000,
+                        List.of(opId(restored.location()), opId(startOp)));
             }
-            paused = true;
-
-            p.step("save");
-            SnapshotService.Saved saved = SnapshotService.save(d, true);
-            ObjectNode doc = SnapshotDocument.write(saved.state(), container, d.featureCatalog(), version.version(),
-                    System.nanoTime() - t0, true);
-
-            p.step("restore-on-target");
-            ObjectNode body = JSON.createObjectNode();
-            body.set("snapshot", doc);
-            if (request.overrides() != null && !request.overrides().isNull()) body.set("overrides", request.overrides());
-            // Not cancellable while in flight (bounded all the same): a request the target got and we gave up on
-            // would leave an operation there we know nothing of. Cancel takes effect once its Location is known.
-            r = target.post(containerPath + "/restore", body, null);
-            if (r.status() != 202 || r.location() == null) throw target.refused("refused the restore", r);
-            targetOp = r.location();
-            var end = target.follow(targetOp, TargetBus.REQUEST, p);
-            targetOp = null;
-            if (!"succeeded".equals(end.path("state").asString(""))) throw target.refused("failed the restore", new TargetBus.Reply(200, end, null));
-            targetMade = true;
-            String restoreOp = end.path("id").asString("");
-
-            p.step("announce-move");
-            boolean told = socket != null && announce(d, new Relocation(target.base().toString(), there, new DevId((int) devid), socket));
-
-            p.step("start-target");
-            r = target.post(containerPath + "/devices/" + devid + "/resume?driver-timeout=" + driverWait.toSeconds(), null, null);
-            if (r.status() != 202 || r.location() == null) throw target.refused("refused to start the device", r);
-            targetOp = r.location();
-            end = target.follow(targetOp, driverWait.plus(TargetBus.REQUEST), p);
-            targetOp = null;
-            if (!"succeeded".equals(end.path("state").asString(""))) throw target.refused("could not start the device", new TargetBus.Reply(200, end, null));
-            long downtime = System.nanoTime() - t0;
-
-            // From here on the device runs there: no cancel undoes that, so the source goes.
-            p.step("release-source");
-            changes.apply(() -> {
-                containers.require(container).moveOut(new DevId((int) devid));   // it may come back under its devid
-                return new BusChanges.Outcome<>(null, null);   // the container's DeviceRemoved is forwarded
-            });
-            return new MigrationResult(target.base().toString(), there, devid, socket, told, downtime / 1_000,
-                    List.of(restoreOp, end.path("id").asString("")));
         } catch (RuntimeException e) {
+            if (e instanceof OperationRefused refused && refused.type() == ProblemType.OUTCOME_UNKNOWN) throw e;   // neither undo nor resume
             undo(target, targetOp, targetMade ? containerPath + "/devices/" + devid : null);
             if (paused && !wasPaused) {
                 try {
@@ -164,6 +196,88 @@ public class MigrationService {
             }
             throw e;
         }
+    }
+
+    private static String opId(String location) {
+        return location.substring(location.lastIndexOf('/') + 1);
+    }
+
+    /** How a target's operation ended: its state, and its problem when it did not succeed. */
+    private record End(String location, String state, JsonNode problem) {
+        boolean succeeded() { return "succeeded".equals(state); }
+
+        /** As a reply with the operation's problem in it, for {@link TargetBus#refused}. */
+        TargetBus.Reply asReply() {
+            ObjectNode op = JSON.createObjectNode();
+            op.put("state", state);
+            if (problem != null) op.set("problem", problem);
+            return new TargetBus.Reply(200, op, location);
+        }
+    }
+
+    /**
+     * Waits for the end of the target's operation at {@code location}, as its events report it (and its
+     * {@code record} step, the device running, to {@code onRunning}); where the event stream ended, by
+     * asking for the operation. Cancellable through {@code p} when given.
+     */
+    private static End awaitEnd(TargetBus target, TargetBus.Events events, String location, Duration timeout, Operations.Progress p,
+                                Runnable onRunning) {
+        String id = opId(location);
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            TargetBus.Event e = events.next(id, Duration.ofNanos(Math.max(1, deadline - System.nanoTime())), p);
+            if (e == null)
+                throw new OperationRefused(ProblemType.TARGET_FAILED, "the target bus " + target.base() + "'s operation " + location
+                        + " did not end within " + timeout.toSeconds() + " s", Map.of("target", target.base().toString()));
+            if (e == TargetBus.Event.END) break;
+            switch (e.kind()) {
+                case "operation-step" -> {
+                    if ("record".equals(e.step()) && onRunning != null) onRunning.run();
+                }
+                case "operation-succeeded", "operation-failed", "operation-cancelled" -> {
+                    return new End(location, e.kind().substring("operation-".length()), e.data().path("details").get("problem"));
+                }
+                default -> { }
+            }
+        }
+        // The stream ended (the target went away, or we fell behind): ask, a few times, for a connection that broke.
+        OperationRefused last = null;
+        for (int attempt = 0; attempt < 3; attempt++) {
+            try {
+                JsonNode end = target.follow(location, Duration.ofNanos(Math.max(1, deadline - System.nanoTime())), p);
+                if (onRunning != null && end.path("steps").valueStream().anyMatch(st -> "record".equals(st.path("name").asString(""))))
+                    onRunning.run();
+                return new End(location, end.path("state").asString(""), end.get("problem"));
+            } catch (OperationRefused lost) {
+                last = lost;
+                if (p != null) p.await(() -> false, Duration.ofSeconds(1));
+                else java.util.concurrent.locks.LockSupport.parkNanos(Duration.ofSeconds(1).toNanos());
+            }
+        }
+        throw last;
+    }
+
+    /**
+     * We asked the target to start the device and lost it before it said whether it did. Resuming here
+     * could run the device on both buses (the rings are the driver's: two buses would serve them at once);
+     * removing it here could leave it on neither. So the device stays paused here, and the operator is told
+     * what to check and what to do either way.
+     */
+    private static OperationRefused outcomeUnknown(TargetBus target, String container, String containerPath, long devid, String startOp,
+                                                   OperationRefused why) {
+        String thereDevice = target.base() + containerPath + "/devices/" + devid;
+        String here = ContainerService.path(container) + "/devices/" + devid;
+        Map<String, Object> where = new java.util.LinkedHashMap<>();
+        where.put("target", target.base().toString());
+        where.put("targetDevice", thereDevice);
+        if (startOp != null) where.put("targetOperation", target.base() + startOp);
+        where.put("device", here);
+        return new OperationRefused(ProblemType.OUTCOME_UNKNOWN, "the target bus " + target.base() + " was asked to start device " + devid
+                + " and was lost before it said whether it did (" + why.getMessage() + "): whether the device runs there is unknown."
+                + " It stays paused here, so it never runs on both buses. Check the target: GET " + thereDevice
+                + (startOp != null ? " (and its operation " + target.base() + startOp + ")" : "")
+                + ". If it runs there (DRIVER_OK, not paused), remove it here (DELETE " + here + "): its driver then follows it there."
+                + " If it is not there, resume it here (POST " + here + "/resume).", where);
     }
 
     /**

@@ -34,6 +34,8 @@ public enum ProblemType {
     OPERATION_CANCELLED(409, "Operation cancelled"),
     NOT_READY(409, "Not ready"),
     TARGET_FAILED(502, "The target bus refused or failed"),
+    /** A migration lost its target after asking it to start the device: where the device runs is not known. */
+    OUTCOME_UNKNOWN(504, "Migration outcome unknown"),
     UNKNOWN_TARGET(422, "Not a configured migration target"),
     REFUSED(409, "Refused by the bus"),
     UNAUTHENTICATED(401, "Credentials needed"),

@@ -119,67 +119,138 @@ public class SnapshotService {
     public OperationView restore(String container, JsonNode body) {
         RestoreRequest request = RestoreRequest.parse(body);
         check(container, request, false);   // refuse at once what is wrong, before any operation exists
-        return operations.start("restore", ContainerService.path(container), p -> {
-            p.step("restore");
-            Checked[] done = new Checked[1];
-            DeviceView made = changes.apply(() -> {
-                Checked c = check(container, request, false);   // again, inside the door: the bus may have changed
-                Device d;
-                try {
-                    d = containers.require(container).restoreDevice(c.state(), c.limit());
-                } catch (FeatureNegotiationException e) {
-                    List<String> names = changes.bus().models().model(c.state().type()).orElseThrow().features().names(e.outside());
-                    throw notNegotiable(c.state().type(), e.getMessage(), names, names, List.of());
-                } catch (BusException e) {
-                    // A devid used before and removed is still taken (devids are never reused); else the model refused its parameters.
-                    throw e.getMessage() != null && e.getMessage().contains("in use")
-                            ? new OperationRefused(ProblemType.NAME_TAKEN, e.getMessage(), Map.of("field", "devid"))
-                            : new OperationRefused(ProblemType.INVALID_PARAMETER, e.getMessage(), Map.of("where", request.snapshotAt() + "/state/device/params"));
-                } catch (DeviceException e) {
-                    throw new OperationRefused(ProblemType.MALFORMED_DOCUMENT, e.getMessage(), Map.of("where", request.snapshotAt() + "/state"));
-                }
-                // A device its driver had not started has no data path to wait for: it is ready for a driver now
-                // (left paused, a driver's DRIVER_OK would start a data path a later pause believed stopped).
-                if (!new DeviceStatus(c.state().status()).isLive()) d.resume();
-                done[0] = c;
-                return new BusChanges.Outcome<>(DeviceService.view(d), null);   // the container's DeviceAdded is forwarded
-            });
-            RestoreRequest.Overrides o = done[0].overrides();
-            if (o.vhostUserSocket() != null) {
-                p.step("expose");
-                Device d = devices.require(container, made.devid());
-                try {
-                    vhostUser.serve(d, o.vhostUserSocket());
-                } catch (RuntimeException e) {
-                    // All or nothing: a restore whose exposure fails leaves no device behind.
-                    changes.apply(() -> {
-                        devices.removeUnchecked(container, made.devid());
-                        return new BusChanges.Outcome<>(null, null);
-                    });
-                    throw new OperationRefused(ProblemType.INVALID_PARAMETER, "cannot serve the restored device on vhost-user at "
-                            + o.vhostUserSocket() + ": " + e.getMessage() + "; the device was removed again",
-                            Map.of("where", "/overrides/vhostUser/socket"));
-                }
+        return operations.start("restore", ContainerService.path(container), p -> restoreSteps(container, request, p, true));
+    }
+
+    /** How long a wait for a migrated driver looks at it every quarter millisecond: it usually comes back within this. */
+    private static final Duration PROMPT_DRIVER_WAIT = Duration.ofSeconds(2);
+
+    /**
+     * Restores a device for a migration: as {@link #restore}, but answered only once the device exists here
+     * (paused, waiting for its driver), so the source tells the driver to come at once; the operation then
+     * waits up to {@code driverWait} for the driver to share its memory and doorbells again and succeeds
+     * with the device still paused: the source starts it ({@link #resume}) when it learns that (the
+     * operation's end on the event stream), and only then; what the source has not asked for never runs
+     * here, so a source that loses this bus before asking knows the device did not start. If the driver
+     * does not come, or the operation is cancelled, the device is removed again. The store is written when
+     * the device starts (the resume), not here: a forced write less while the guest waits.
+     */
+    public OperationView restoreAwaitingDriver(String container, JsonNode body, Duration driverWait) {
+        if (driverWait.compareTo(Duration.ofSeconds(1)) < 0 || driverWait.compareTo(MAX_DRIVER_WAIT) > 0)
+            throw new OperationRefused(ProblemType.INVALID_PARAMETER, "await-driver is 1.." + MAX_DRIVER_WAIT.toSeconds() + " seconds",
+                    Map.of("field", "await-driver"));
+        RestoreRequest request = RestoreRequest.parse(body);
+        check(container, request, false);   // refuse at once what is wrong, before any operation exists
+        java.util.concurrent.CountDownLatch restored = new java.util.concurrent.CountDownLatch(1);
+        OperationView started = operations.start("restore", ContainerService.path(container), p -> {
+            RestoreResult r;
+            try {
+                r = restoreSteps(container, request, p, false);
+            } finally {
+                restored.countDown();
             }
-            if (o.tap() != null) {
-                p.step("attach-tap");
-                try {
-                    networks.attachPort(container, networkOf(container, made.devid()), o.tap());
-                } catch (RuntimeException e) {
-                    // All or nothing, as for the socket: the device (and any exposure made for it) goes again.
-                    changes.apply(() -> {
-                        devices.removeUnchecked(container, made.devid());
-                        return new BusChanges.Outcome<>(null, null);
-                    });
-                    Map<String, Object> where = Map.of("where", "/overrides/tap");
-                    throw e instanceof OperationRefused r
-                            ? new OperationRefused(r.type(), r.getMessage() + "; the restored device was removed again", where)
-                            : new OperationRefused(ProblemType.REFUSED, "cannot attach the TAP port for the restored device: " + e.getMessage()
-                                    + "; the device was removed again", where);
-                }
+            long devid = r.device().devid();
+            Device d = devices.require(container, devid);
+            if (!d.isPaused()) return r;   // its driver had not started it: nothing to wait for
+            p.step("await-driver");
+            try {
+                if (!awaitDriver(d, p, driverWait))
+                    throw new OperationRefused(ProblemType.NOT_READY, "no driver gave the restored device " + devid + " its memory and"
+                            + " doorbells within " + driverWait.toSeconds() + " s; the device was removed again");
+            } catch (RuntimeException e) {
+                changes.apply(() -> {
+                    devices.removeUnchecked(container, devid);
+                    return new BusChanges.Outcome<>(null, null);
+                });
+                throw e;
             }
-            return new RestoreResult(done[0].plan(), devices.show(container, made.devid()));
+            return r;
         });
+        try {
+            // Bounded like every wait: the restore is quick (no forced write); the answer then says it is done.
+            restored.await(30, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return operations.show(started.id());
+    }
+
+    /** Waits for a restored device's driver: every quarter millisecond at first, then as any operation waits. */
+    private static boolean awaitDriver(Device d, Operations.Progress p, Duration wait) {
+        long now = System.nanoTime();
+        long deadline = now + wait.toNanos();
+        long promptUntil = now + Math.min(wait.toNanos(), PROMPT_DRIVER_WAIT.toNanos());
+        while (System.nanoTime() - promptUntil < 0) {
+            p.checkpoint();
+            if (d.readyToResume()) return true;
+            java.util.concurrent.locks.LockSupport.parkNanos(250_000);
+        }
+        long left = deadline - System.nanoTime();
+        return left > 0 && p.await(d::readyToResume, Duration.ofNanos(left)) || d.readyToResume();
+    }
+
+    /** A restore's steps, in its operation; {@code record}: write the store now (else the caller does, before it succeeds). */
+    private RestoreResult restoreSteps(String container, RestoreRequest request, Operations.Progress p, boolean record) {
+        p.step("restore");
+        Checked[] done = new Checked[1];
+        java.util.function.Supplier<BusChanges.Outcome<DeviceView>> change = () -> {
+            Checked c = check(container, request, false);   // again, inside the door: the bus may have changed
+            Device d;
+            try {
+                d = containers.require(container).restoreDevice(c.state(), c.limit());
+            } catch (FeatureNegotiationException e) {
+                List<String> names = changes.bus().models().model(c.state().type()).orElseThrow().features().names(e.outside());
+                throw notNegotiable(c.state().type(), e.getMessage(), names, names, List.of());
+            } catch (BusException e) {
+                // A devid used before and removed is still taken (devids are never reused); else the model refused its parameters.
+                throw e.getMessage() != null && e.getMessage().contains("in use")
+                        ? new OperationRefused(ProblemType.NAME_TAKEN, e.getMessage(), Map.of("field", "devid"))
+                        : new OperationRefused(ProblemType.INVALID_PARAMETER, e.getMessage(), Map.of("where", request.snapshotAt() + "/state/device/params"));
+            } catch (DeviceException e) {
+                throw new OperationRefused(ProblemType.MALFORMED_DOCUMENT, e.getMessage(), Map.of("where", request.snapshotAt() + "/state"));
+            }
+            // A device its driver had not started has no data path to wait for: it is ready for a driver now
+            // (left paused, a driver's DRIVER_OK would start a data path a later pause believed stopped).
+            if (!new DeviceStatus(c.state().status()).isLive()) d.resume();
+            done[0] = c;
+            return new BusChanges.Outcome<>(DeviceService.view(d), null);   // the container's DeviceAdded is forwarded
+        };
+        DeviceView made = record ? changes.apply(change) : changes.applyUnrecorded(change);
+        RestoreRequest.Overrides o = done[0].overrides();
+        if (o.vhostUserSocket() != null) {
+            p.step("expose");
+            Device d = devices.require(container, made.devid());
+            try {
+                vhostUser.serve(d, o.vhostUserSocket());
+            } catch (RuntimeException e) {
+                // All or nothing: a restore whose exposure fails leaves no device behind.
+                changes.apply(() -> {
+                    devices.removeUnchecked(container, made.devid());
+                    return new BusChanges.Outcome<>(null, null);
+                });
+                throw new OperationRefused(ProblemType.INVALID_PARAMETER, "cannot serve the restored device on vhost-user at "
+                        + o.vhostUserSocket() + ": " + e.getMessage() + "; the device was removed again",
+                        Map.of("where", "/overrides/vhostUser/socket"));
+            }
+        }
+        if (o.tap() != null) {
+            p.step("attach-tap");
+            try {
+                networks.attachPort(container, networkOf(container, made.devid()), o.tap());
+            } catch (RuntimeException e) {
+                // All or nothing, as for the socket: the device (and any exposure made for it) goes again.
+                changes.apply(() -> {
+                    devices.removeUnchecked(container, made.devid());
+                    return new BusChanges.Outcome<>(null, null);
+                });
+                Map<String, Object> where = Map.of("where", "/overrides/tap");
+                throw e instanceof OperationRefused r
+                        ? new OperationRefused(r.type(), r.getMessage() + "; the restored device was removed again", where)
+                        : new OperationRefused(ProblemType.REFUSED, "cannot attach the TAP port for the restored device: " + e.getMessage()
+                                + "; the device was removed again", where);
+            }
+        }
+        return new RestoreResult(done[0].plan(), devices.show(container, made.devid()));
     }
 
     /** The network the device's switch port is on (a net device joins it when it is made). */
@@ -209,7 +280,7 @@ public class SnapshotService {
             throw new OperationRefused(ProblemType.LIMIT_REACHED, "container '" + container + "' already has its limit of "
                     + c.deviceLimit() + " devices");
         long limit = o.limit() == null ? s.limit() : o.limit().mask(s.type(), catalog);
-        checkFeatures(s, catalog, limit);
+        checkFeatures(s, catalog, limit, request.snapshot().path("device").path("features").path("negotiated"));
         Map<String, String> params = new TreeMap<>(s.params());
         if (o.network() != null) params.put("network", o.network());
         String network = params.get("network");
@@ -247,20 +318,41 @@ public class SnapshotService {
      * inside the operator limit: the negotiated set once FEATURES_OK was set; before that, after
      * DRIVER, the offer the driver may be reading. Refused naming each feature and why.
      */
-    private static void checkFeatures(DeviceState s, FeatureCatalog catalog, long limit) {
+    private static void checkFeatures(DeviceState s, FeatureCatalog catalog, long limit, JsonNode documentNames) {
         DeviceStatus status = new DeviceStatus(s.status());
         long relied = status.has(DeviceStatus.FEATURES_OK) ? s.negotiated()
                 : status.has(DeviceStatus.DRIVER) ? s.limit() & catalog.mask() : 0;
         long notOffered = relied & ~catalog.mask();
         long limited = relied & catalog.mask() & ~limit;
         if ((notOffered | limited) == 0) return;
-        List<String> all = catalog.names(notOffered | limited);
+        java.util.function.LongFunction<List<String>> names = bits -> names(bits, catalog, s.negotiated(), documentNames);
+        List<String> all = names.apply(notOffered | limited);
         throw notNegotiable(s.type(), "the saved driver relies on " + String.join(", ", all) + ": "
-                + (notOffered != 0 ? catalog.names(notOffered) + " this bus's " + s.type() + " does not offer" : "")
+                + (notOffered != 0 ? names.apply(notOffered) + " this bus's " + s.type() + " does not offer" : "")
                 + (notOffered != 0 && limited != 0 ? "; " : "")
-                + (limited != 0 ? catalog.names(limited) + " the operator limit takes away" : "")
+                + (limited != 0 ? names.apply(limited) + " the operator limit takes away" : "")
                 + "; a restored driver does not renegotiate, so the device cannot be restored here", all,
-                catalog.names(notOffered), catalog.names(limited));
+                names.apply(notOffered), names.apply(limited));
+    }
+
+    /**
+     * Names of {@code bits}: this bus's, else the document's (a feature this bus's model does not have, as a
+     * bus of an older version, or one whose operator withheld it, still has the name the source wrote, in the
+     * same order as the negotiated bits), else {@code bit<N>}.
+     */
+    private static List<String> names(long bits, FeatureCatalog catalog, long negotiated, JsonNode documentNames) {
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < 64; i++) {
+            if ((bits & (1L << i)) == 0) continue;
+            String name = catalog.byBit(i).map(dev.jvbus.core.feature.FeatureBit::name).orElse(null);
+            if (name == null && (negotiated & (1L << i)) != 0 && documentNames.isArray()
+                    && documentNames.size() == Long.bitCount(negotiated)) {
+                JsonNode n = documentNames.get(Long.bitCount(negotiated & ((1L << i) - 1)));
+                if (n.isString() && !n.asString().isBlank()) name = n.asString();
+            }
+            out.add(name != null ? name : "bit" + i);
+        }
+        return out;
     }
 
     private static OperationRefused notNegotiable(String type, String detail, List<String> all, List<String> notOffered, List<String> limited) {
@@ -289,6 +381,17 @@ public class SnapshotService {
                 d.resume();
             } catch (DeviceException e) {
                 throw new OperationRefused(ProblemType.REFUSED, e.getMessage());
+            }
+            // The device runs from here on (a migration's source takes this step as the end of its downtime);
+            // the store, which a migration's restore left unwritten, is written before the operation succeeds.
+            // A store that cannot be written does not undo a device that runs (its driver uses it already):
+            // the bus stays as it is, says so, and the store catches up at the next change that writes it.
+            p.step("record");
+            try {
+                changes.record();
+            } catch (RuntimeException e) {
+                java.util.logging.Logger.getLogger(SnapshotService.class.getName()).log(java.util.logging.Level.WARNING,
+                        "device " + devid + " in container '" + container + "' runs, but the store could not be written", e);
             }
             return DeviceService.view(d);
         });

@@ -33,7 +33,10 @@ final class TargetBus implements AutoCloseable {
     TargetBus(URI base, String authorization) {
         this.base = base;
         this.authorization = authorization;
-        this.http = HttpClient.newBuilder().connectTimeout(CONNECT).followRedirects(HttpClient.Redirect.NEVER).build();
+        // HTTP/1.1: over plain http the default (HTTP/2) offers an upgrade with every request until one is taken,
+        // and a migration's few requests gain nothing from multiplexing; one kept-alive connection serves them.
+        this.http = HttpClient.newBuilder().connectTimeout(CONNECT).followRedirects(HttpClient.Redirect.NEVER)
+                .version(HttpClient.Version.HTTP_1_1).build();
     }
 
     URI base() {
@@ -73,7 +76,128 @@ final class TargetBus implements AutoCloseable {
         if (body != null) b.header("Content-Type", "application/json");
         if (authorization != null) b.header("Authorization", authorization);
         CompletableFuture<HttpResponse<String>> f = http.sendAsync(b.build(), HttpResponse.BodyHandlers.ofString());
-        HttpResponse<String> r;
+        HttpResponse<String> r = await(f, method, path, p, null);
+        JsonNode json = null;
+        try {
+            if (!r.body().isBlank()) json = JSON.readTree(r.body());
+        } catch (RuntimeException notJson) {
+            // a proxy's HTML page, say: the status still says what happened
+        }
+        return new Reply(r.statusCode(), json, r.headers().firstValue("Location").orElse(null));
+    }
+
+    /** One event of the target's event stream: its kind and its data (a {@code BusEvent} as JSON). */
+    record Event(String kind, JsonNode data) {
+        static final Event END = new Event("", null);
+
+        /** The operation this event is about ({@code details.operation}), or "". */
+        String operation() {
+            return data == null ? "" : data.path("details").path("operation").asString("");
+        }
+
+        String step() {
+            return data == null ? "" : data.path("details").path("step").asString("");
+        }
+    }
+
+    /**
+     * The target's event stream ({@code GET /api/v1/events}), followed from now on: how a migration learns
+     * at once that an operation of the target moved on, instead of asking again and again while the device
+     * waits. Its events queue up here (a bounded number; the stream ends beyond that, and so does following
+     * by events: the caller asks for the operation instead); {@link Event#END} once the stream ended.
+     */
+    final class Events implements AutoCloseable {
+        private static final int MAX_QUEUED = 4096;
+        private final java.util.concurrent.BlockingQueue<Event> queue = new java.util.concurrent.LinkedBlockingQueue<>(MAX_QUEUED);
+        private final CompletableFuture<HttpResponse<java.util.stream.Stream<String>>> response;
+        private volatile boolean ended;
+
+        private Events(Operations.Progress p) {
+            HttpRequest.Builder b = HttpRequest.newBuilder(base.resolve("/api/v1/events")).header("Accept", "text/event-stream").GET();
+            if (authorization != null) b.header("Authorization", authorization);
+            response = http.sendAsync(b.build(), HttpResponse.BodyHandlers.ofLines());
+            HttpResponse<java.util.stream.Stream<String>> r = await(response, "GET", "/api/v1/events", p, REQUEST);
+            if (r.statusCode() != 200) {
+                r.body().close();
+                throw refused("did not let us follow its events", new Reply(r.statusCode(), null, null));
+            }
+            Thread.ofVirtual().name("jvbus-migration-events").start(() -> read(r.body()));
+        }
+
+        private void read(java.util.stream.Stream<String> lines) {
+            try (lines) {
+                String kind = null;
+                StringBuilder data = new StringBuilder();
+                for (var it = lines.iterator(); it.hasNext(); ) {
+                    String line = it.next();
+                    if (line.isEmpty()) {   // the end of one event
+                        if (kind != null && data.length() > 0) {
+                            JsonNode json = null;
+                            try {
+                                json = JSON.readTree(data.toString());
+                            } catch (RuntimeException notJson) {
+                                // an overrun's problem document reads as JSON too; anything else is skipped
+                            }
+                            if (!queue.offer(new Event(kind, json))) return;   // fell behind: followed by asking from now on
+                        }
+                        kind = null;
+                        data.setLength(0);
+                    } else if (line.startsWith("event:")) {
+                        kind = line.substring(6).strip();
+                    } else if (line.startsWith("data:")) {
+                        if (data.length() > 0) data.append('\n');
+                        data.append(line.substring(5));
+                    }
+                }
+            } catch (RuntimeException e) {
+                // the connection ended (the target went away, or we closed it)
+            } finally {
+                ended = true;
+                while (!queue.offer(Event.END)) queue.poll();   // full (it fell behind): the oldest makes room for the end mark
+            }
+        }
+
+        /**
+         * The next event about operation {@code op} (a step, or its end), waiting at most {@code timeout};
+         * null on timeout; {@link Event#END} when the stream ended. Cancelling ours stops the wait.
+         */
+        Event next(String op, Duration timeout, Operations.Progress p) {
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (true) {
+                if (p != null) p.checkpoint();
+                long left = deadline - System.nanoTime();
+                if (left <= 0) return null;
+                Event e;
+                try {
+                    e = queue.poll(Math.min(left, Operations.POLL.toNanos()), TimeUnit.NANOSECONDS);
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw new Operations.Cancelled();
+                }
+                if (e == null) continue;
+                if (e == Event.END || op.equals(e.operation())) return e;
+            }
+        }
+
+        boolean ended() {
+            return ended;
+        }
+
+        @Override
+        public void close() {
+            response.cancel(true);
+            response.thenAccept(r -> r.body().close());
+        }
+    }
+
+    /** Starts following the target's events (bounded like any request; cancellable). */
+    Events events(Operations.Progress p) {
+        return new Events(p);
+    }
+
+    /** Waits for a response, looking at the cancel request meanwhile; {@code limit}, when given, bounds the wait. */
+    private <T> HttpResponse<T> await(CompletableFuture<HttpResponse<T>> f, String method, String path, Operations.Progress p, Duration limit) {
+        long deadline = limit == null ? 0 : System.nanoTime() + limit.toNanos();
         try {
             while (true) {
                 if (p != null) {
@@ -85,10 +209,14 @@ final class TargetBus implements AutoCloseable {
                     }
                 }
                 try {
-                    r = f.get(Operations.POLL.toMillis(), TimeUnit.MILLISECONDS);
-                    break;
+                    return f.get(Operations.POLL.toMillis(), TimeUnit.MILLISECONDS);
                 } catch (TimeoutException notYet) {
                     // look at the cancel request again
+                    if (limit != null && System.nanoTime() - deadline >= 0) {
+                        f.cancel(true);
+                        throw new OperationRefused(ProblemType.TARGET_FAILED, "the target bus " + base + " did not answer " + method + " "
+                                + path + " within " + limit.toSeconds() + " s", Map.of("target", base.toString()));
+                    }
                 }
             }
         } catch (InterruptedException e) {
@@ -100,13 +228,6 @@ final class TargetBus implements AutoCloseable {
             throw new OperationRefused(ProblemType.TARGET_FAILED, "the target bus " + base + " did not answer " + method + " " + path
                     + ": " + (why.getMessage() == null ? why.toString() : why.getMessage()), Map.of("target", base.toString()));
         }
-        JsonNode json = null;
-        try {
-            if (!r.body().isBlank()) json = JSON.readTree(r.body());
-        } catch (RuntimeException notJson) {
-            // a proxy's HTML page, say: the status still says what happened
-        }
-        return new Reply(r.statusCode(), json, r.headers().firstValue("Location").orElse(null));
     }
 
     /** The target refused or failed {@code what}: its problem, as ours. */

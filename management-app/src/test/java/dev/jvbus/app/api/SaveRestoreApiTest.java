@@ -306,4 +306,36 @@ class SaveRestoreApiTest extends ApiTestBase {
         assertThat(end.path("problem").path("type").asString()).endsWith("/not-ready");
         assertThat(admin().delete("/api/v1/containers/wait/devices/2").status()).as("no longer held").isEqualTo(204);
     }
+
+    @Test
+    void aRestoreThatAwaitsItsDriverAnswersOnceTheDeviceExistsAndRemovesItAgainWhenNoDriverComes() {
+        container("await");
+        JsonNode doc;
+        try (NetDriver driver = NetDriver.open(shm.socketPath("embedded"), 2)) {
+            doc = snapshot();   // live: its driver had started it
+        } catch (Exception e) {
+            throw new AssertionError(e);
+        }
+        var bad = admin().post("/api/v1/containers/await/restore?await-driver=0", doc.toString());
+        assertThat(bad.status()).as(bad.toString()).isEqualTo(400);
+        assertThat(bad.problemType()).isEqualTo("invalid-parameter");
+        assertThat(admin().post("/api/v1/containers/await/restore?await-driver=601", doc.toString()).problemType()).isEqualTo("invalid-parameter");
+        assertThat(admin().post("/api/v1/containers/await/restore?await-driver=1&dry-run=true", doc.toString()).problemType())
+                .isEqualTo("invalid-parameter");
+        assertThat(viewer().post("/api/v1/containers/await/restore?await-driver=1", doc.toString()).status()).isEqualTo(403);
+        assertThat(admin().get("/api/v1/containers/await/devices").json().size()).as("nothing restored by a refused request").isZero();
+
+        var accepted = admin().post("/api/v1/containers/await/restore?await-driver=1", doc.toString());
+        assertThat(accepted.status()).as(accepted.toString()).isEqualTo(202);
+        // Answered once the device exists (so a migrating source tells the driver to come at once), still paused for it.
+        assertThat(accepted.json().path("state").asString()).isEqualTo("running");
+        assertThat(accepted.json().path("steps").valueStream().map(st -> st.path("name").asString())).contains("restore");
+        assertThat(admin().get("/api/v1/containers/await/devices/2").status()).isEqualTo(200);
+
+        JsonNode end = awaitEnd(admin(), accepted.json().path("id").asString());
+        assertThat(end.path("state").asString()).as(end.toString()).isEqualTo("failed");
+        assertThat(end.path("problem").path("type").asString()).endsWith("/not-ready");
+        assertThat(end.path("steps").valueStream().map(st -> st.path("name").asString())).containsExactly("restore", "await-driver");
+        assertThat(admin().get("/api/v1/containers/await/devices/2").status()).as("removed again: all or nothing").isEqualTo(404);
+    }
 }

@@ -28,6 +28,7 @@ public final class BusNode implements AutoCloseable {
     final List<String> extraArgs;
     private final PrintStream log;
     private Process process;
+    private List<String> moreArgs = List.of();   // for the next starts, after extraArgs (restartWith)
     public final FleetApi api;
 
     BusNode(String name, String namespace, String address, Path dir, List<String> extraArgs, PrintStream log) {
@@ -57,6 +58,7 @@ public final class BusNode implements AutoCloseable {
                 "--jvbus.security.users[0].name=admin", "--jvbus.security.users[0].password={noop}" + ADMIN_PASSWORD,
                 "--jvbus.security.users[0].role=admin"));
         cmd.addAll(extraArgs);
+        cmd.addAll(moreArgs);
         log.println("[fleet] host " + name + ": starting bus " + name + " in namespace " + namespace + " on " + url()
                 + " (data " + dir.resolve("data") + ", sockets " + dir.resolve("run") + ", log " + logFile() + ")");
         try {
@@ -72,8 +74,10 @@ public final class BusNode implements AutoCloseable {
     void awaitServing() {
         FleetApi.await(() -> {
             if (!process.isAlive()) throw new AssertionError("bus " + name + " exited (" + process.exitValue() + "):\n" + output());
-            return api.healthy();
-        }, "bus " + name + " serves " + url(), 180);
+            // Its API answers before its default container's socket is made (an application runner after the web server):
+            // on a loaded machine, seconds apart.
+            return api.healthy() && Files.exists(socket());
+        }, "bus " + name + " serves " + url() + " and " + socket(), 180);
         log.println("[fleet] host " + name + ": bus " + name + " serves " + url() + " (pid " + process.pid() + ")");
     }
 
@@ -92,6 +96,18 @@ public final class BusNode implements AutoCloseable {
 
     /** Starts it again on the same data directory (after {@link #kill}) and waits until it serves. */
     public void restart() {
+        start();
+        awaitServing();
+    }
+
+    /**
+     * Stops it as Ctrl-C would and starts it again on the same data directory with {@code more} arguments
+     * after its own (none: as it was made), and waits until it serves: the same bus, configured otherwise.
+     */
+    public void restartWith(List<String> more) {
+        close();   // nothing when it is not running (killed)
+        moreArgs = List.copyOf(more);
+        log.println("[fleet] host " + name + ": restarting bus " + name + (more.isEmpty() ? "" : " with " + String.join(" ", more)));
         start();
         awaitServing();
     }

@@ -28,7 +28,12 @@ import java.util.concurrent.TimeUnit;
  * Needs root, iproute2 and /dev/net/tun; {@link #create} says what is missing otherwise.
  */
 public final class Fleet implements AutoCloseable {
-    static final String NET = "198.51.100.";   // TEST-NET-2: never a real network
+    /**
+     * TEST-NET-2, never a real network; {@code -Djvbus.fleet.net=203.0.113.} (TEST-NET-3) for a second fleet on the
+     * same machine at the same time: the operator's end of each is in the root namespace, where two fleets on one
+     * subnet would each reach the other's buses.
+     */
+    static final String NET = System.getProperty("jvbus.fleet.net", "198.51.100.");
     /** Where, in the root namespace, bus A's second route to B ({@code B-via-operator}) points. */
     static final int TAMPER_PORT = 18081;
     private final PrintStream log;
@@ -138,6 +143,15 @@ public final class Fleet implements AutoCloseable {
                 "{\"namespace\":\"" + ns.name() + "\",\"ifname\":\"jvb0\"}");
         if (r.status() != 201) throw new AssertionError("bus " + bus.name() + " refused its TAP port: " + r);
         ip(ns, "link", "set", "jvb0", "master", "br0", "up");
+    }
+
+    /**
+     * Starts {@code bus} again (after {@link BusNode#kill}, or to configure it otherwise: {@code more} arguments after its
+     * own) and joins its TAP port, which it makes again from its store, to its host's bridge, as {@link #create} did.
+     */
+    public void restart(BusNode bus, List<String> more) {
+        bus.restartWith(more);
+        ip(bus == a ? nsA : nsB, "link", "set", "jvb0", "master", "br0", "up");
     }
 
     /** A TAP peer on host B's side of the segment (in its bridge), for reading what reaches the segment. */

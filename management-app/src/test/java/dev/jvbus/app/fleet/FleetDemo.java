@@ -60,6 +60,7 @@ public final class FleetDemo {
             sender.start(peer::nextExpected, WINDOW);
             awaitMore(peer, 2_000);
             say("stream flows through bus A: " + peer.received() + " frames at the peer");
+            if (bench) System.out.println("[bench] load average at the start: " + loadAverage());
             List<Long> busDowntime = new ArrayList<>(), peerGap = new ArrayList<>();
             BusNode from = fleet.a, to = fleet.b;
             for (int i = 0; i < migrations; i++) {
@@ -99,6 +100,7 @@ public final class FleetDemo {
                         migrations, median(busDowntime), Collections.max(busDowntime));
                 System.out.printf(Locale.ROOT, "%d shm migrations: gap at the TAP peer          median %d us, max %d us%n",
                         migrations, median(peerGap), Collections.max(peerGap));
+                System.out.println("[bench] load average at the end: " + loadAverage() + " (" + Runtime.getRuntime().availableProcessors() + " cores)");
             }
         }
     }
@@ -123,6 +125,16 @@ public final class FleetDemo {
         List<Long> s = new ArrayList<>(xs);
         Collections.sort(s);
         return s.get(s.size() / 2);
+    }
+
+    /** The machine's load (1, 5, 15 minutes), which every figure here depends on. */
+    private static String loadAverage() {
+        try {
+            String[] f = Files.readString(Path.of("/proc/loadavg")).split(" ");
+            return f[0] + " " + f[1] + " " + f[2];
+        } catch (java.io.IOException | RuntimeException e) {
+            return "unknown";
+        }
     }
 
     private static void say(String s) {

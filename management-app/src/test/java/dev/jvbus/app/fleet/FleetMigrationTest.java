@@ -231,4 +231,62 @@ class FleetMigrationTest {
             stillOnAAndStreaming(s, end);
         }
     }
+
+    @Test
+    @Order(6)
+    void aTargetLostAfterItWasAskedToStartTheDeviceLeavesTheOutcomeUnknownTheDevicePausedOnAAndTheOperatorDecides() throws Exception {
+        if (!fleet.b.isAlive()) fleet.restart(fleet.b, List.of());   // the test before killed it
+        // The link to B breaks right after it carried the request to start the device: B starts it, A never hears so.
+        try (CuttingProxy link = new CuttingProxy(Fleet.NET + "254", Fleet.TAMPER_PORT, new InetSocketAddress(Fleet.NET + "2", BusNode.PORT),
+                "/resume?");
+             Stream s = new Stream(to -> { })) {
+            s.awaitMore(300, "the stream flows through A");
+            JsonNode end = fleet.a.api.awaitEnd(fleet.a.api.post(path(s.devid) + "/migrate", "{\"to\":\"B-via-operator\"}")
+                    .json().path("id").asString());
+            assertThat(link.cut()).as("the link broke after the start request: " + end).isTrue();
+            assertThat(end.path("state").asString()).as(end.toString()).isEqualTo("failed");
+            JsonNode problem = end.path("problem");
+            assertThat(problem.path("type").asString()).endsWith("/outcome-unknown");
+            assertThat(problem.path("detail").asString()).contains("unknown", "stays paused here",
+                    "GET http://" + Fleet.NET + "254:" + Fleet.TAMPER_PORT + path(s.devid), "DELETE " + path(s.devid), "POST " + path(s.devid) + "/resume");
+            assertThat(end.path("steps").valueStream().map(st -> st.path("name").asString())).contains("start-target").doesNotContain("release-source");
+
+            // B got the request and runs the device: the stream goes on through B. A neither resumed it (the peer would see
+            // every frame since the pause twice) nor removed it (the client would have committed the move).
+            s.awaitMore(300, "the stream flows through B, which started the device");
+            JsonNode onB = fleet.b.api.get(path(s.devid)).json();
+            assertThat(names(onB.path("status"))).contains("DRIVER_OK");
+            assertThat(fleet.a.api.get(path(s.devid)).status()).as("still on A, paused").isEqualTo(200);
+            assertThat(s.sender.device.isMoving()).as("the client waits for A to release the device").isTrue();
+
+            // The operator checks B (it runs there) and removes the device from A, as the problem says: the client's move ends.
+            assertThat(fleet.a.api.delete(path(s.devid)).status()).isEqualTo(204);
+            FleetApi.await(() -> s.sender.device.moves() == 1, "the client follows the device to B for good", 60);
+            s.awaitMore(300, "the stream goes on through B");
+            s.finish(2L * WINDOW);
+        }
+    }
+
+    @Test
+    @Order(7)
+    void aTargetWhoseModelDoesNotOfferAFeatureTheDriverNegotiatedRefusesTheDeviceNamingItAndItRunsOnOnA() throws Exception {
+        // B as a bus of an older version would be: its virtio-net does not have EVENT_IDX, which the driver on A negotiated.
+        fleet.restart(fleet.b, List.of("--jvbus.models.withhold.virtio-net=VIRTIO_RING_F_EVENT_IDX"));
+        try (Stream s = new Stream(to -> { })) {
+            assertThat(s.sender.negotiated & StreamSender.FEATURES).as("negotiated on A").isEqualTo(StreamSender.FEATURES);
+            s.awaitMore(300, "the stream flows through A");
+            JsonNode end = fleet.a.api.awaitEnd(fleet.a.api.post(path(s.devid) + "/migrate", "{\"to\":\"B\"}").json().path("id").asString());
+            assertThat(end.path("state").asString()).as(end.toString()).isEqualTo("failed");
+            assertThat(end.path("problem").path("type").asString()).endsWith("/target-failed");
+            JsonNode there = end.path("problem").path("targetProblem");
+            assertThat(there.path("type").asString()).endsWith("/feature-not-negotiable");
+            assertThat(names(there.path("notOffered"))).containsExactly("VIRTIO_RING_F_EVENT_IDX");
+            assertThat(names(there.path("limited"))).isEmpty();
+            assertThat(there.path("detail").asString()).contains("VIRTIO_RING_F_EVENT_IDX", "does not offer");
+            assertThat(s.moves).as("no driver was sent anywhere").isEmpty();
+            stillOnAAndStreaming(s, end);
+        } finally {
+            fleet.restart(fleet.b, List.of());
+        }
+    }
 }
