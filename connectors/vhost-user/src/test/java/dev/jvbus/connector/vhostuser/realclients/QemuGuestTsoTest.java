@@ -53,33 +53,34 @@ class QemuGuestTsoTest {
         Path sock = tmp.resolve("vhost.sock");
         try (TestNetns ns = TestNetns.createOrSkip();
              TapPort tap = TapPort.create(sw, "jvbtso0", ns.namespace(), true);
-             VhostUserBackend backend = VhostUserBackend.serve(device, sock);
-             ProcessConsole server = ProcessConsole.start("iperf3-tso",
-                     ns.wrap(List.of(Tools.IPERF3.path().toString(), "-s", "-1", "-B", PEER, "--forceflush")),
-                     Duration.ofMinutes(5), tmp.resolve("iperf3-server.log"))) {
-            ns.address("jvbtso0", PEER + "/24");
-            server.awaitLine("Server listening", Duration.ofSeconds(10));
-            QemuGuest.Builder b = QemuGuest.builder().name("vu-tso").mac(MAC).vhostUser(sock)
-                    .ip("192.0.2.10/24").peer(PEER).steps("carrier", "iperf3:5")
-                    .timeout(QemuGuest.BOOT_WAIT.plus(Duration.ofMinutes(2)));
-            try (QemuGuest guest = b.start()) {
-                Matcher m = guest.awaitLine(IPERF, QemuGuest.BOOT_WAIT);
-                long negotiated = device.features().negotiated();
-                SwitchPort toTap = tap.switchPort();
-                String devicePort = c.name() + "/" + device.devid().value() + ":virtio-net";
-                SwitchPort dev = sw.ports().stream().filter(p -> p.name().equals(devicePort)).findFirst().orElseThrow();
-                System.out.printf("[real-client] TSO guest: iperf3 %s Mbit/s received; negotiated %s; to the TAP %d frames, %d bytes"
-                                + " (%d per frame); segmented by the switch: %d; %s%n", m.group(2),
-                        device.featureCatalog().names(negotiated), toTap.framesOut(), toTap.bytesOut(),
-                        toTap.framesOut() == 0 ? 0 : toTap.bytesOut() / toTap.framesOut(), toTap.framesSegmented(), tap.stats());
-                assertThat(VirtioNetFeatures.HOST_TSO4.in(negotiated) && VirtioNetFeatures.GUEST_TSO4.in(negotiated)
-                        && VirtioNetFeatures.CSUM.in(negotiated)).as("the guest took TSO").isTrue();
-                assertThat(Double.parseDouble(m.group(2))).as("iperf3 receiver Mbit/s").isPositive();
-                assertThat(toTap.bytesOut() / Math.max(1, toTap.framesOut())).as("bytes per frame to the TAP: super-frames")
-                        .isGreaterThan(1514);
-                assertThat(toTap.framesSegmented()).as("super-frames the TAP takes whole").isZero();
-                assertThat(toTap.dropped(DropReason.BAD_OFFLOAD) + dev.dropped(DropReason.BAD_OFFLOAD)).isZero();
-                assertThat(tap.stats().offloadDrops() + tap.stats().writeErrors()).isZero();
+             VhostUserBackend backend = VhostUserBackend.serve(device, sock)) {
+            ns.address("jvbtso0", PEER + "/24");   // before the server binds to it (under load it raced: EADDRNOTAVAIL)
+            try (ProcessConsole server = ProcessConsole.start("iperf3-tso",
+                    ns.wrap(List.of(Tools.IPERF3.path().toString(), "-s", "-1", "-B", PEER, "--forceflush")),
+                    Duration.ofMinutes(5), tmp.resolve("iperf3-server.log"))) {
+                server.awaitLine("Server listening", Duration.ofSeconds(10));
+                QemuGuest.Builder b = QemuGuest.builder().name("vu-tso").mac(MAC).vhostUser(sock)
+                        .ip("192.0.2.10/24").peer(PEER).steps("carrier", "iperf3:5")
+                        .timeout(QemuGuest.BOOT_WAIT.plus(Duration.ofMinutes(2)));
+                try (QemuGuest guest = b.start()) {
+                    Matcher m = guest.awaitLine(IPERF, QemuGuest.BOOT_WAIT);
+                    long negotiated = device.features().negotiated();
+                    SwitchPort toTap = tap.switchPort();
+                    String devicePort = c.name() + "/" + device.devid().value() + ":virtio-net";
+                    SwitchPort dev = sw.ports().stream().filter(p -> p.name().equals(devicePort)).findFirst().orElseThrow();
+                    System.out.printf("[real-client] TSO guest: iperf3 %s Mbit/s received; negotiated %s; to the TAP %d frames, %d bytes"
+                                    + " (%d per frame); segmented by the switch: %d; %s%n", m.group(2),
+                            device.featureCatalog().names(negotiated), toTap.framesOut(), toTap.bytesOut(),
+                            toTap.framesOut() == 0 ? 0 : toTap.bytesOut() / toTap.framesOut(), toTap.framesSegmented(), tap.stats());
+                    assertThat(VirtioNetFeatures.HOST_TSO4.in(negotiated) && VirtioNetFeatures.GUEST_TSO4.in(negotiated)
+                            && VirtioNetFeatures.CSUM.in(negotiated)).as("the guest took TSO").isTrue();
+                    assertThat(Double.parseDouble(m.group(2))).as("iperf3 receiver Mbit/s").isPositive();
+                    assertThat(toTap.bytesOut() / Math.max(1, toTap.framesOut())).as("bytes per frame to the TAP: super-frames")
+                            .isGreaterThan(1514);
+                    assertThat(toTap.framesSegmented()).as("super-frames the TAP takes whole").isZero();
+                    assertThat(toTap.dropped(DropReason.BAD_OFFLOAD) + dev.dropped(DropReason.BAD_OFFLOAD)).isZero();
+                    assertThat(tap.stats().offloadDrops() + tap.stats().writeErrors()).isZero();
+                }
             }
         }
     }
