@@ -63,9 +63,17 @@ public final class Kvm implements AutoCloseable {
 
     /** A new, empty virtual machine (KVM_CREATE_VM); it lives until closed, independently of this handle. */
     public KvmVm createVm() {
-        int vm = Errno.check(LibC.ioctl(fd.number(), KvmAbi.CREATE_VM, 0), "KVM_CREATE_VM");
-        return new KvmVm(OwnedFd.of(vm), vcpuMmapSize);
+        // A signal can end KVM_CREATE_VM with EINTR before anything was made (seen once in the suite: the
+        // micro-VMs kick their vCPU threads with signals); it is then simply asked again, a bounded number of times.
+        for (int attempt = 1; ; attempt++) {
+            int vm = LibC.ioctl(fd.number(), KvmAbi.CREATE_VM, 0);
+            if (vm >= 0) return new KvmVm(OwnedFd.of(vm), vcpuMmapSize);
+            int e = Errno.last();
+            if (e != Errno.EINTR || attempt == CREATE_VM_ATTEMPTS) throw Errno.failure("KVM_CREATE_VM", e);
+        }
     }
+
+    private static final int CREATE_VM_ATTEMPTS = 10;
 
     @Override
     public void close() {
