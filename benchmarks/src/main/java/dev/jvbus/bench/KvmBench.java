@@ -192,16 +192,10 @@ public final class KvmBench {
         return frames / (r.stats().elapsed().toNanos() / 1e9) / 1000.0;
     }
 
-    private static double median(double[] xs) {
-        double[] s = xs.clone();
-        Arrays.sort(s);
-        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-    }
-
     private static void line(String what, double[] xs, String unit) {
         double[] s = xs.clone();
         Arrays.sort(s);
-        System.out.printf(Locale.ROOT, "  %-62s %10.1f %-4s [%.1f..%.1f]%n", what, median(xs), unit, s[0], s[s.length - 1]);
+        System.out.printf(Locale.ROOT, "  %-62s %10.1f %-4s [%.1f..%.1f]%n", what, Stats.median(xs), unit, s[0], s[s.length - 1]);
     }
 
     /** The median of the per-round ratios (each round's two sides ran back to back), its spread, and every round. */
@@ -214,6 +208,6 @@ public final class KvmBench {
         }
         double[] s = r.clone();
         Arrays.sort(s);
-        System.out.printf(Locale.ROOT, "  %-62s %10.2fx [%.2f..%.2f] (per round: %s)%n", what, median(r), s[0], s[s.length - 1], per);
+        System.out.printf(Locale.ROOT, "  %-62s %10.2fx [%.2f..%.2f] (per round: %s)%n", what, Stats.median(r), s[0], s[s.length - 1], per);
     }
 }

@@ -105,15 +105,11 @@ public final class MetricsCostBench {
         }
         double[] sorted = ratios.clone();
         Arrays.sort(sorted);
-        double median = quantile(sorted, 0.5);
+        double median = Stats.quantile(sorted, 0.5);
         System.out.printf(Locale.ROOT, "%5dB %-5s %12.2f %12.2f %8.4f %8.4f %8.4f %8.4f %8.4f  %+.2f%%%n", size, clock,
-                median(off) / 1e6, median(on) / 1e6, median, sorted[0], quantile(sorted, 0.25), quantile(sorted, 0.75),
+                Stats.median(off) / 1e6, Stats.median(on) / 1e6, median, sorted[0], Stats.quantile(sorted, 0.25), Stats.quantile(sorted, 0.75),
                 sorted[rounds - 1], (1 - median) * 100);
     }
-
-    static double median(double[] v) { return Stats.median(v); }
-
-    static double quantile(double[] sorted, double q) { return Stats.quantile(sorted, q); }
 
     /** The loopback ring SplitRingJmh measures, run for a while and timed by the wall clock and by this thread's CPU. */
     static final class Ring {

@@ -123,25 +123,7 @@ class TestpmdClientTest {
         try (Testpmd pmd = client("macswap", "macswap").start()) {
             pmd.awaitStarted(Testpmd.START_WAIT);
             awaitDeviceLive();
-            pmd.command("set fwd macswap retry");   // a full tx ring is waited out (64 x 1 us), not dropped at once
-            pmd.startForwarding();
-            peer.expectEcho = true;
-            peer.sendPaced(n, 32);
-            eventually("the device took or dropped every frame", () -> devicePort().txFrames() + devicePort().dropped() == n);
-            awaitTestpmdTook(pmd);
-            Testpmd.Stats s = pmd.stopForwarding();
-            eventually("the returned frames reach the peer", () -> peer.frames == s.txPackets());
-            PortStats dp = devicePort();
-            System.out.printf("[real-client] peer -> testpmd macswap -> peer: sent %d, device delivered %d dropped %s; "
-                    + "testpmd RX %d TX %d (TX-dropped %d); peer got %d back, %d bad%n",
-                    n, dp.txFrames(), dp.drops(), s.rxPackets(), s.txPackets(), s.txDropped(), peer.frames, peer.bad);
-            assertThat(dp.drops().keySet()).isSubsetOf(DropReason.NO_RX_BUFFER);
-            assertThat(s.rxPackets()).isEqualTo(n - dp.dropped(DropReason.NO_RX_BUFFER));
-            assertThat(s.txPackets() + s.txDropped()).as("testpmd returns every frame it got").isEqualTo(s.rxPackets());
-            assertThat(dp.rxFrames()).as("frames the device put into the switch").isEqualTo(s.txPackets());
-            assertThat(peer.frames).isEqualTo(s.txPackets());
-            assertThat(peer.bad).as("returned frames with wrong addresses or payload").isZero();
-            assertThat(peerPort.stats().drops()).isEmpty();
+            macswapReturnsEveryFrame(pmd, "peer -> testpmd macswap -> peer", n);
         }
         awaitDeviceFree();
     }
@@ -157,22 +139,7 @@ class TestpmdClientTest {
             pmd.awaitStarted(Testpmd.START_WAIT);
             awaitDeviceLive();
             assertThat(device.features().negotiated() & VirtioFeatures.IN_ORDER.mask()).as("VIRTIO_F_IN_ORDER negotiated").isNotZero();
-            pmd.command("set fwd macswap retry");
-            pmd.startForwarding();
-            peer.expectEcho = true;
-            peer.sendPaced(n, 32);
-            eventually("the device took or dropped every frame", () -> devicePort().txFrames() + devicePort().dropped() == n);
-            awaitTestpmdTook(pmd);
-            Testpmd.Stats s = pmd.stopForwarding();
-            eventually("the returned frames reach the peer", () -> peer.frames == s.txPackets());
-            PortStats dp = devicePort();
-            System.out.printf("[real-client] in_order=1: sent %d, device delivered %d dropped %s; testpmd RX %d TX %d; peer got %d back, %d bad%n",
-                    n, dp.txFrames(), dp.drops(), s.rxPackets(), s.txPackets(), peer.frames, peer.bad);
-            assertThat(dp.drops().keySet()).isSubsetOf(DropReason.NO_RX_BUFFER);
-            assertThat(s.rxPackets()).isEqualTo(n - dp.dropped(DropReason.NO_RX_BUFFER));
-            assertThat(s.txPackets() + s.txDropped()).isEqualTo(s.rxPackets());
-            assertThat(peer.frames).isEqualTo(s.txPackets()).isPositive();
-            assertThat(peer.bad).isZero();
+            macswapReturnsEveryFrame(pmd, "in_order=1", n);
         }
         awaitDeviceFree();
     }
@@ -269,6 +236,32 @@ class TestpmdClientTest {
     private void awaitDeviceFree() throws InterruptedException {
         eventually("the device is free again", () -> device.holder().isEmpty() && backend.session() == null);
         assertThat(device.status()).isEqualTo(DeviceStatus.RESET);
+    }
+
+    /**
+     * The peer sends {@code n} frames through the device to testpmd in macswap mode, which returns each to its
+     * sender; the peer checks every returned frame (addresses swapped, payload intact).
+     */
+    private void macswapReturnsEveryFrame(Testpmd pmd, String label, int n) throws InterruptedException {
+        pmd.command("set fwd macswap retry");   // a full tx ring is waited out (64 x 1 us), not dropped at once
+        pmd.startForwarding();
+        peer.expectEcho = true;
+        peer.sendPaced(n, 32);
+        eventually("the device took or dropped every frame", () -> devicePort().txFrames() + devicePort().dropped() == n);
+        awaitTestpmdTook(pmd);
+        Testpmd.Stats s = pmd.stopForwarding();
+        eventually("the returned frames reach the peer", () -> peer.frames == s.txPackets());
+        PortStats dp = devicePort();
+        System.out.printf("[real-client] %s: sent %d, device delivered %d dropped %s; "
+                + "testpmd RX %d TX %d (TX-dropped %d); peer got %d back, %d bad%n",
+                label, n, dp.txFrames(), dp.drops(), s.rxPackets(), s.txPackets(), s.txDropped(), peer.frames, peer.bad);
+        assertThat(dp.drops().keySet()).isSubsetOf(DropReason.NO_RX_BUFFER);
+        assertThat(s.rxPackets()).isEqualTo(n - dp.dropped(DropReason.NO_RX_BUFFER));
+        assertThat(s.txPackets() + s.txDropped()).as("testpmd returns every frame it got").isEqualTo(s.rxPackets());
+        assertThat(dp.rxFrames()).as("frames the device put into the switch").isEqualTo(s.txPackets());
+        assertThat(peer.frames).isEqualTo(s.txPackets()).isPositive();
+        assertThat(peer.bad).as("returned frames with wrong addresses or payload").isZero();
+        assertThat(peerPort.stats().drops()).isEmpty();
     }
 
     /**
