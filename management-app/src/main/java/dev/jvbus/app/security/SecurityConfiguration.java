@@ -47,7 +47,12 @@ class SecurityConfiguration {
         }
         if (!adminConfigured)
             users.add(User.withUsername("admin").password(AdminPassword.hash(data.path(), encoder, System.out)).roles("ADMIN").build());
-        return new InMemoryUserDetailsManager(users);
+        InMemoryUserDetailsManager manager = new InMemoryUserDetailsManager(users);
+        // Only its lookup, not the manager: Spring "upgrades" the password of a UserDetailsPasswordService to its
+        // default encoding at the first login, so a {noop} (or any non-bcrypt) entry became a bcrypt hash in memory
+        // and every later request paid a bcrypt check (100-150 ms here, twice in a migration's downtime). Kept only in
+        // memory, next to the configured value it came from, the new hash protected nothing; what is configured is checked.
+        return manager::loadUserByUsername;
     }
 
     /**

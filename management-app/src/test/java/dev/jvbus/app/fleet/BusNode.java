@@ -57,6 +57,9 @@ public final class BusNode implements AutoCloseable {
                 "--jvbus.runtime-dir=" + dir.resolve("run"), "--jvbus.data-dir=" + dir.resolve("data"),
                 "--jvbus.security.users[0].name=admin", "--jvbus.security.users[0].password={noop}" + ADMIN_PASSWORD,
                 "--jvbus.security.users[0].role=admin"));
+        // Options for the bus JVMs (-Djvbus.fleet.jvm-options="-XX:StartFlightRecording=..."): to look inside them.
+        String jvmOptions = System.getProperty("jvbus.fleet.jvm-options", "").strip();
+        if (!jvmOptions.isEmpty()) cmd.addAll(5, List.of(jvmOptions.split("\\s+")));
         cmd.addAll(extraArgs);
         cmd.addAll(moreArgs);
         log.println("[fleet] host " + name + ": starting bus " + name + " in namespace " + namespace + " on " + url()
