@@ -71,10 +71,14 @@ record DeviceStateController(SnapshotService snapshots, MigrationService migrati
 
     @PostMapping("/{container}/devices/{devid}/resume")
     @Operation(summary = "Let a paused device run: a restored one once its driver shared memory and doorbells again",
-            description = "Waits up to driver-timeout seconds (default 60) for the driver, as an operation.")
+            description = "Waits up to driver-timeout seconds (default 60) for the driver, as an operation. With"
+                    + " await-running=true, as a migrating bus asks: answered once the device runs (the operation, at its step"
+                    + " 'record', then writes the store and succeeds) or once the operation ended without that.")
     ResponseEntity<OperationView> resume(@PathVariable String container, @PathVariable long devid,
-                                         @RequestParam(name = "driver-timeout", defaultValue = "60") long driverTimeout) {
-        return accepted(snapshots.resume(container, devid, Duration.ofSeconds(driverTimeout)));
+                                         @RequestParam(name = "driver-timeout", defaultValue = "60") long driverTimeout,
+                                         @RequestParam(name = "await-running", defaultValue = "false") boolean awaitRunning) {
+        Duration wait = Duration.ofSeconds(driverTimeout);
+        return accepted(awaitRunning ? snapshots.resumeAnsweringWhenRunning(container, devid, wait) : snapshots.resume(container, devid, wait));
     }
 
     @PostMapping("/{container}/devices/{devid}/migrate")

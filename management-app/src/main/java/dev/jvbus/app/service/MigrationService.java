@@ -29,8 +29,9 @@ import tools.jackson.databind.node.ObjectNode;
  *       the same memory and doorbells; the device stays paused here meanwhile;</li>
  *   <li>{@code await-driver}: the target's restore operation ends once the driver is back there;</li>
  *   <li>{@code start-target}: only now is the target asked to start it (its resume operation: the device runs,
- *       then the target writes its store, then the operation succeeds); the downtime ends at its
- *       {@code record} step, when the device runs there;</li>
+ *       then the target writes its store, then the operation succeeds); the target answers once the device runs
+ *       ({@code await-running}: its operation at its {@code record} step), where the downtime ends; the
+ *       operation's end (the store written there) comes on the event stream;</li>
  *   <li>{@code release-source}: the device is unplugged here.</li>
  * </ol>
  * If the target fails at any step before {@code start-target}, or the migration is cancelled before then, what
@@ -160,15 +161,20 @@ public class MigrationService {
                 p.step("start-target");
                 long[] running = {0};
                 try {
-                    r = target.post(containerPath + "/devices/" + devid + "/resume?driver-timeout=" + driverWait.toSeconds(), null, null);
+                    r = target.post(containerPath + "/devices/" + devid + "/resume?driver-timeout=" + driverWait.toSeconds() + "&await-running=true",
+                            null, null);
                 } catch (OperationRefused lost) {
                     throw outcomeUnknown(target, container, containerPath, devid, null, lost);
                 }
                 if (r.status() != 202 || r.location() == null) throw target.refused("refused to start the device", r);   // it did not
                 String startOp = r.location();
+                // Answered once the device runs there (or its operation ended): the downtime ends with the answer.
+                // A target that answered earlier (an older one) says so on its event stream, as before.
+                if (r.body() != null && runs(r.body())) running[0] = System.nanoTime();
                 End started;
                 try {
-                    started = awaitEnd(target, events, startOp, driverWait.plus(TargetBus.REQUEST), null, () -> running[0] = System.nanoTime());
+                    started = awaitEnd(target, events, startOp, driverWait.plus(TargetBus.REQUEST), null,
+                            () -> { if (running[0] == 0) running[0] = System.nanoTime(); });
                 } catch (OperationRefused lost) {
                     throw outcomeUnknown(target, container, containerPath, devid, startOp, lost);
                 }
@@ -196,6 +202,14 @@ public class MigrationService {
             }
             throw e;
         }
+    }
+
+    /** A resume operation's view says the device runs: its step {@code record} began, or it succeeded. */
+    private static boolean runs(JsonNode op) {
+        String state = op.path("state").asString("");
+        if (!"running".equals(state)) return "succeeded".equals(state);
+        JsonNode steps = op.path("steps");
+        return !steps.isEmpty() && "record".equals(steps.get(steps.size() - 1).path("name").asString(""));
     }
 
     private static String opId(String location) {

@@ -62,6 +62,18 @@ public class Operations {
         Object run(Progress progress) throws Exception;
     }
 
+    /** The first part of an operation run by {@link Pending#runFirstHere}: what it makes goes to the rest. */
+    @FunctionalInterface
+    public interface First<T> {
+        T run(Progress progress) throws Exception;
+    }
+
+    /** The rest of an operation run by {@link Pending#runFirstHere}, given what its first part made. */
+    @FunctionalInterface
+    public interface Rest<T> {
+        Object run(T first, Progress progress) throws Exception;
+    }
+
     /** What runs with an operation: how it says where it is and learns it was cancelled. */
     public interface Progress {
         /** The operation's id. */
@@ -142,6 +154,25 @@ public class Operations {
         public OperationView run(Work work) {
             publish(op, "operation-started", null);
             Thread.ofVirtual().name("jvbus-" + op.id + "-" + op.kind).start(() -> op.execute(work));
+            return op.view();
+        }
+
+        /**
+         * Runs the operation's first part here, on the caller's thread, and the rest on a virtual thread of its own;
+         * returns once the first part is done (the operation has ended if it failed there). For a request answered
+         * only after that part (a migrating bus waits for the answer while its device does not serve): no hand-off
+         * to another thread and back, each a wait for a core on a loaded machine.
+         */
+        public <T> OperationView runFirstHere(First<T> first, Rest<T> rest) {
+            publish(op, "operation-started", null);
+            T made;
+            try {
+                made = first.run(op);
+            } catch (Exception | Error e) {
+                op.finish(null, e);
+                return op.view();
+            }
+            Thread.ofVirtual().name("jvbus-" + op.id + "-" + op.kind).start(() -> op.execute(p -> rest.run(made, p)));
             return op.view();
         }
 
@@ -347,22 +378,32 @@ public class Operations {
         }
 
         void execute(Work work) {
-            Object out = null;
-            OperationView.State end;
-            Map<String, Object> why = null;
+            Object out;
             try {
                 out = work.run(this);
+            } catch (Exception | Error e) {
+                finish(null, e);
+                return;
+            }
+            finish(out, null);
+        }
+
+        /** Ends the operation: succeeded with {@code out}, or as {@code thrown} says. */
+        void finish(Object out, Throwable thrown) {
+            OperationView.State end;
+            Map<String, Object> why = null;
+            if (thrown == null) {
                 end = OperationView.State.SUCCEEDED;
-            } catch (Cancelled c) {
+            } else if (thrown instanceof Cancelled) {
                 end = OperationView.State.CANCELLED;
                 why = problem(ProblemType.OPERATION_CANCELLED, kind + " " + id + " was cancelled; what it had done was undone", Map.of());
-            } catch (OperationRefused r) {
+            } else if (thrown instanceof OperationRefused r) {
                 end = OperationView.State.FAILED;
                 why = problem(r.type(), r.getMessage(), r.where());
-            } catch (Exception | Error e) {
-                LOG.log(Level.WARNING, "operation " + id + " (" + kind + " " + subject + ") failed", e);
+            } else {
+                LOG.log(Level.WARNING, "operation " + id + " (" + kind + " " + subject + ") failed", thrown);
                 end = OperationView.State.FAILED;
-                why = problem(ProblemType.REFUSED, kind + " failed: " + (e.getMessage() == null ? e.toString() : e.getMessage()), Map.of());
+                why = problem(ProblemType.REFUSED, kind + " failed: " + (thrown.getMessage() == null ? thrown.toString() : thrown.getMessage()), Map.of());
             }
             synchronized (this) {
                 endStep();

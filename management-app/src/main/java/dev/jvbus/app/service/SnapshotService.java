@@ -112,14 +112,16 @@ public class SnapshotService {
 
     /** Says what a restore would do, changing nothing; refuses as the restore would. */
     public RestorePlan dryRun(String container, JsonNode body) {
-        return check(container, RestoreRequest.parse(body), true).plan();
+        RestoreRequest request = RestoreRequest.parse(body);
+        return check(container, request, read(request), true).plan();
     }
 
     /** Restores a device from a snapshot document: checked now, restored by an operation. */
     public OperationView restore(String container, JsonNode body) {
         RestoreRequest request = RestoreRequest.parse(body);
-        check(container, request, false);   // refuse at once what is wrong, before any operation exists
-        return operations.start("restore", ContainerService.path(container), p -> restoreSteps(container, request, p, true));
+        SnapshotDocument.Read read = read(request);
+        check(container, request, read, false);   // refuse at once what is wrong, before any operation exists
+        return operations.start("restore", ContainerService.path(container), p -> restoreSteps(container, request, read, p, true));
     }
 
     /** How long a wait for a migrated driver looks at it every quarter millisecond: it usually comes back within this. */
@@ -140,39 +142,29 @@ public class SnapshotService {
             throw new OperationRefused(ProblemType.INVALID_PARAMETER, "await-driver is 1.." + MAX_DRIVER_WAIT.toSeconds() + " seconds",
                     Map.of("field", "await-driver"));
         RestoreRequest request = RestoreRequest.parse(body);
-        check(container, request, false);   // refuse at once what is wrong, before any operation exists
-        java.util.concurrent.CountDownLatch restored = new java.util.concurrent.CountDownLatch(1);
-        OperationView started = operations.start("restore", ContainerService.path(container), p -> {
-            RestoreResult r;
-            try {
-                r = restoreSteps(container, request, p, false);
-            } finally {
-                restored.countDown();
-            }
-            long devid = r.device().devid();
-            Device d = devices.require(container, devid);
-            if (!d.isPaused()) return r;   // its driver had not started it: nothing to wait for
-            p.step("await-driver");
-            try {
-                if (!awaitDriver(d, p, driverWait))
-                    throw new OperationRefused(ProblemType.NOT_READY, "no driver gave the restored device " + devid + " its memory and"
-                            + " doorbells within " + driverWait.toSeconds() + " s; the device was removed again");
-            } catch (RuntimeException e) {
-                changes.apply(() -> {
-                    devices.removeUnchecked(container, devid);
-                    return new BusChanges.Outcome<>(null, null);
+        SnapshotDocument.Read read = read(request);
+        check(container, request, read, false);   // refuse at once what is wrong, before any operation exists
+        // The restore itself on this (the request's) thread: the answer waits for it anyway.
+        return operations.begin("restore", ContainerService.path(container)).runFirstHere(
+                p -> restoreSteps(container, request, read, p, false),
+                (r, p) -> {
+                    long devid = r.device().devid();
+                    Device d = devices.require(container, devid);
+                    if (!d.isPaused()) return r;   // its driver had not started it: nothing to wait for
+                    p.step("await-driver");
+                    try {
+                        if (!awaitDriver(d, p, driverWait))
+                            throw new OperationRefused(ProblemType.NOT_READY, "no driver gave the restored device " + devid + " its memory and"
+                                    + " doorbells within " + driverWait.toSeconds() + " s; the device was removed again");
+                    } catch (RuntimeException e) {
+                        changes.apply(() -> {
+                            devices.removeUnchecked(container, devid);
+                            return new BusChanges.Outcome<>(null, null);
+                        });
+                        throw e;
+                    }
+                    return r;
                 });
-                throw e;
-            }
-            return r;
-        });
-        try {
-            // Bounded like every wait: the restore is quick (no forced write); the answer then says it is done.
-            restored.await(30, java.util.concurrent.TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        return operations.show(started.id());
     }
 
     /** Waits for a restored device's driver: every quarter millisecond at first, then as any operation waits. */
@@ -190,11 +182,11 @@ public class SnapshotService {
     }
 
     /** A restore's steps, in its operation; {@code record}: write the store now (else the caller does, before it succeeds). */
-    private RestoreResult restoreSteps(String container, RestoreRequest request, Operations.Progress p, boolean record) {
+    private RestoreResult restoreSteps(String container, RestoreRequest request, SnapshotDocument.Read read, Operations.Progress p, boolean record) {
         p.step("restore");
         Checked[] done = new Checked[1];
         java.util.function.Supplier<BusChanges.Outcome<DeviceView>> change = () -> {
-            Checked c = check(container, request, false);   // again, inside the door: the bus may have changed
+            Checked c = check(container, request, read, false);   // again, inside the door: the bus may have changed
             Device d;
             try {
                 d = containers.require(container).restoreDevice(c.state(), c.limit());
@@ -264,9 +256,18 @@ public class SnapshotService {
     /** What a restore returns: what it did and the device as it is now. */
     public record RestoreResult(RestorePlan plan, DeviceView device) { }
 
+    /**
+     * The document read and verified (checksum, versions, the state decoded): once per request. It depends on the
+     * document and this bus's models alone, which do not change while the app runs; what depends on the bus is
+     * {@link #check}ed again inside the door.
+     */
+    private SnapshotDocument.Read read(RestoreRequest request) {
+        return SnapshotDocument.read(request.snapshot(), changes.bus().models(), request.snapshotAt());
+    }
+
     /** Every check of a restore, in the order a person fixes them; returns the plan. */
-    private Checked check(String container, RestoreRequest request, boolean dryRun) {
-        SnapshotDocument.Read read = SnapshotDocument.read(request.snapshot(), changes.bus().models(), request.snapshotAt());
+
+    private Checked check(String container, RestoreRequest request, SnapshotDocument.Read read, boolean dryRun) {
         DeviceState s = read.state();
         RestoreRequest.Overrides o = request.overrides();
         Container c = containers.require(container);
@@ -367,34 +368,64 @@ public class SnapshotService {
      * (after a restore), at once otherwise. Waits at most {@code driverWait} for the driver.
      */
     public OperationView resume(String container, long devid, Duration driverWait) {
+        checkDriverWait(driverWait);
+        return holding("resume", container, devid, (d, p) -> {
+            start(d, p, container, devid, driverWait);
+            return record(d, container, devid);
+        });
+    }
+
+    /**
+     * As {@link #resume(String, long, Duration)}, answered once the device runs (its operation then writes the
+     * store and succeeds), or once the operation ended otherwise: what a migrating bus asks, whose device does
+     * not serve until it learns this. The answer says so itself: asking again, or waiting for the operation's
+     * events, would each cost another round trip while the guest waits; and the device is started on the
+     * request's own thread, which waits for it anyway.
+     */
+    public OperationView resumeAnsweringWhenRunning(String container, long devid, Duration driverWait) {
+        checkDriverWait(driverWait);
+        return holdingFirstHere("resume", container, devid, (d, p) -> {
+            start(d, p, container, devid, driverWait);
+            return d;
+        }, (d, p) -> record(d, container, devid));
+    }
+
+    private static void checkDriverWait(Duration driverWait) {
         if (driverWait.isNegative() || driverWait.compareTo(MAX_DRIVER_WAIT) > 0)
             throw new OperationRefused(ProblemType.INVALID_PARAMETER, "the driver wait is 0.." + MAX_DRIVER_WAIT.toSeconds() + " seconds",
                     Map.of("field", "driver-timeout"));
-        return holding("resume", container, devid, (d, p) -> {
-            p.step("await-driver");
-            if (!p.await(d::readyToResume, driverWait))
-                throw new OperationRefused(ProblemType.NOT_READY, "no driver gave device " + devid + " in container '" + container
-                        + "' its memory and doorbells within " + driverWait.toSeconds() + " s; connect its driver (an shm client"
-                        + " opens it and shares its memory and doorbells again) and resume again");
-            p.step("resume");
-            try {
-                d.resume();
-            } catch (DeviceException e) {
-                throw new OperationRefused(ProblemType.REFUSED, e.getMessage());
-            }
-            // The device runs from here on (a migration's source takes this step as the end of its downtime);
-            // the store, which a migration's restore left unwritten, is written before the operation succeeds.
-            // A store that cannot be written does not undo a device that runs (its driver uses it already):
-            // the bus stays as it is, says so, and the store catches up at the next change that writes it.
-            p.step("record");
-            try {
-                changes.record();
-            } catch (RuntimeException e) {
-                java.util.logging.Logger.getLogger(SnapshotService.class.getName()).log(java.util.logging.Level.WARNING,
-                        "device " + devid + " in container '" + container + "' runs, but the store could not be written", e);
-            }
-            return DeviceService.view(d);
-        });
+    }
+
+    /** A resume's steps up to the device running: its driver awaited, the device resumed, the step {@code record} begun. */
+    private static void start(Device d, Operations.Progress p, String container, long devid, Duration driverWait) {
+        p.step("await-driver");
+        if (!p.await(d::readyToResume, driverWait))
+            throw new OperationRefused(ProblemType.NOT_READY, "no driver gave device " + devid + " in container '" + container
+                    + "' its memory and doorbells within " + driverWait.toSeconds() + " s; connect its driver (an shm client"
+                    + " opens it and shares its memory and doorbells again) and resume again");
+        p.step("resume");
+        try {
+            d.resume();
+        } catch (DeviceException e) {
+            throw new OperationRefused(ProblemType.REFUSED, e.getMessage());
+        }
+        // The device runs from here on (a migration's source takes this step as the end of its downtime);
+        // the store, which a migration's restore left unwritten, is written before the operation succeeds.
+        p.step("record");
+    }
+
+    /**
+     * The store written after a resume. A store that cannot be written does not undo a device that runs (its
+     * driver uses it already): the bus stays as it is, says so, and the store catches up at the next change that writes it.
+     */
+    private DeviceView record(Device d, String container, long devid) {
+        try {
+            changes.record();
+        } catch (RuntimeException e) {
+            java.util.logging.Logger.getLogger(SnapshotService.class.getName()).log(java.util.logging.Level.WARNING,
+                    "device " + devid + " in container '" + container + "' runs, but the store could not be written", e);
+        }
+        return DeviceService.view(d);
     }
 
     // ================================================================ shared
@@ -410,20 +441,51 @@ public class SnapshotService {
      * unplugs, snapshots or migrates it meanwhile; refused at once (DEVICE_BUSY) if another holds it.
      */
     OperationView holding(String kind, String container, long devid, DeviceWork work) {
+        Held held = hold(kind, container, devid);
+        return held.op().run(p -> {
+            try (BusChanges.Hold h = held.hold()) {
+                return work.run(held.device(), p);
+            }
+        });
+    }
+
+    /** The part of an operation on a held device that {@link #holdingFirstHere} runs on the caller's thread. */
+    @FunctionalInterface
+    interface FirstDeviceWork {
+        Device run(Device device, Operations.Progress progress) throws Exception;
+    }
+
+    /**
+     * As {@link #holding}, with the operation's first part run on the caller's thread ({@link Operations.Pending#runFirstHere})
+     * and answered after it; the device is held until the rest ends (or the first part fails).
+     */
+    OperationView holdingFirstHere(String kind, String container, long devid, FirstDeviceWork first, DeviceWork rest) {
+        Held held = hold(kind, container, devid);
+        return held.op().runFirstHere(p -> {
+            try {
+                return first.run(held.device(), p);
+            } catch (Exception | Error e) {
+                held.hold().close();
+                throw e;
+            }
+        }, (d, p) -> {
+            try (BusChanges.Hold h = held.hold()) {
+                return rest.run(d, p);
+            }
+        });
+    }
+
+    private record Held(Device device, Operations.Pending op, BusChanges.Hold hold) { }
+
+    private Held hold(String kind, String container, long devid) {
         Device d = devices.require(container, devid);
         String subject = ContainerService.path(container) + "/devices/" + devid;
         Operations.Pending op = operations.begin(kind, subject);
-        BusChanges.Hold hold;
         try {
-            hold = changes.hold(container, devid, op.id());
+            return new Held(d, op, changes.hold(container, devid, op.id()));
         } catch (RuntimeException e) {
             op.abandon();
             throw e;
         }
-        return op.run(p -> {
-            try (hold) {
-                return work.run(d, p);
-            }
-        });
     }
 }

@@ -308,6 +308,33 @@ class SaveRestoreApiTest extends ApiTestBase {
     }
 
     @Test
+    void aResumeThatAwaitsRunningIsAnsweredOnceTheDeviceRunsOrWithItsFailure() {
+        // What a migrating bus asks: the answer itself says the device runs (step record), or why it does not.
+        var runs = admin().post(DEVICE + "/resume?await-running=true", null);
+        assertThat(runs.status()).as(runs.toString()).isEqualTo(202);
+        JsonNode view = runs.json();
+        assertThat(view.path("state").asString().equals("succeeded")
+                || view.path("steps").valueStream().map(st -> st.path("name").asString()).toList().contains("record"))
+                .as("answered once the device runs: " + view).isTrue();
+        awaitEnd(admin(), view.path("id").asString());
+
+        container("runwait");
+        JsonNode doc;
+        try (NetDriver driver = NetDriver.open(shm.socketPath("embedded"), 2)) {
+            doc = snapshot();
+        } catch (Exception e) {
+            throw new AssertionError(e);
+        }
+        result(admin(), admin().post("/api/v1/containers/runwait/restore", doc.toString()));
+        // Restored live, and no driver comes: the answer comes when the driver wait ends, with the failure in it.
+        var fails = admin().post("/api/v1/containers/runwait/devices/2/resume?driver-timeout=1&await-running=true", null);
+        assertThat(fails.status()).as(fails.toString()).isEqualTo(202);
+        assertThat(fails.json().path("state").asString()).as(fails.toString()).isEqualTo("failed");
+        assertThat(fails.json().path("problem").path("type").asString()).endsWith("/not-ready");
+        assertThat(admin().delete("/api/v1/containers/runwait/devices/2").status()).as("no longer held").isEqualTo(204);
+    }
+
+    @Test
     void aRestoreThatAwaitsItsDriverAnswersOnceTheDeviceExistsAndRemovesItAgainWhenNoDriverComes() {
         container("await");
         JsonNode doc;
