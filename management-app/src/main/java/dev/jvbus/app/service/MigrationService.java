@@ -19,7 +19,8 @@ import tools.jackson.databind.node.ObjectNode;
  * Moves a device to another bus through that bus's API, as an operation with progress and cancel:
  * <ol>
  *   <li>{@code check-target}: the target answers and has the container (before anything stops here); its event
- *       stream is followed from now on, so the target's operations tell us their steps and ends at once;</li>
+ *       stream is followed from now on, so the target's operations tell us their steps and ends at once (a target
+ *       that refuses the subscription, at its subscriber limit, has its operations asked for instead);</li>
  *   <li>{@code quiesce}: the device pauses here;</li>
  *   <li>{@code save}: its state document is written;</li>
  *   <li>{@code restore-on-target}: the target restores it ({@code restore?await-driver}: answered once the device

@@ -11,6 +11,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
@@ -24,6 +26,7 @@ final class TargetBus implements AutoCloseable {
     static final Duration CONNECT = Duration.ofSeconds(5);
     static final Duration REQUEST = Duration.ofSeconds(30);
     private static final JsonMapper JSON = JsonMapper.builder().build();
+    private static final Logger LOG = Logger.getLogger(TargetBus.class.getName());
 
     private final URI base;
     private final String authorization;
@@ -104,7 +107,8 @@ final class TargetBus implements AutoCloseable {
      * The target's event stream ({@code GET /api/v1/events}), followed from now on: how a migration learns
      * at once that an operation of the target moved on, instead of asking again and again while the device
      * waits. Its events queue up here (a bounded number; the stream ends beyond that, and so does following
-     * by events: the caller asks for the operation instead); {@link Event#END} once the stream ended.
+     * by events: the caller asks for the operation instead); {@link Event#END} once the stream ended, or at once
+     * when the target refused the subscription (its subscriber limit, say).
      */
     final class Events implements AutoCloseable {
         private static final int MAX_QUEUED = 4096;
@@ -118,8 +122,14 @@ final class TargetBus implements AutoCloseable {
             response = http.sendAsync(b.build(), HttpResponse.BodyHandlers.ofLines());
             HttpResponse<java.util.stream.Stream<String>> r = await(response, "GET", "/api/v1/events", p, REQUEST);
             if (r.statusCode() != 200) {
+                // Its events are a way to learn sooner, not a condition of the move: a target with all the subscribers
+                // it takes (jvbus.events.max-subscribers) is followed by asking for its operations, as when a stream ends.
                 r.body().close();
-                throw refused("did not let us follow its events", new Reply(r.statusCode(), null, null));
+                LOG.log(Level.INFO, "the target bus " + base + " did not let us follow its events (HTTP " + r.statusCode()
+                        + "); its operations are followed by asking for them");
+                ended = true;
+                queue.add(Event.END);
+                return;
             }
             Thread.ofVirtual().name("jvbus-migration-events").start(() -> read(r.body()));
         }
@@ -165,6 +175,8 @@ final class TargetBus implements AutoCloseable {
             long deadline = System.nanoTime() + timeout.toNanos();
             while (true) {
                 if (p != null) p.checkpoint();
+                // Ended, and its end mark taken by an earlier wait: every wait from now on learns it at once.
+                if (ended && queue.isEmpty()) return Event.END;
                 long left = deadline - System.nanoTime();
                 if (left <= 0) return null;
                 Event e;

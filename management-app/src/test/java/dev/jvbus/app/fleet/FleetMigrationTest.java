@@ -289,4 +289,37 @@ class FleetMigrationTest {
             fleet.restart(fleet.b, List.of());
         }
     }
+    @Test
+    @Order(8)
+    void aTargetThatRefusesToLetUsFollowItsEventsStillTakesTheDeviceItsOperationsAreAskedFor() throws Exception {
+        // B already serves as many event-stream subscribers as it takes (its limit is 0 here): A must not need its events.
+        fleet.restart(fleet.b, List.of("--jvbus.events.max-subscribers=0"));
+        try (Stream s = new Stream(to -> { })) {
+            assertThat(subscribe(fleet.b)).as("B refuses every subscriber").isNotEqualTo(200);
+            s.awaitMore(300, "the stream flows through A");
+            JsonNode end = fleet.a.api.awaitEnd(fleet.a.api.post(path(s.devid) + "/migrate", "{\"to\":\"B\"}").json().path("id").asString());
+            assertThat(end.path("state").asString()).as(end.toString()).isEqualTo("succeeded");
+            assertThat(end.path("steps").valueStream().map(st -> st.path("name").asString())).contains("start-target", "release-source");
+            FleetApi.await(() -> s.sender.device.moves() == 1, "the client follows MOVED to B", 60);
+            s.awaitMore(300, "the stream flows through B");
+            assertThat(fleet.a.api.get(path(s.devid)).problemType()).as("released by A").isEqualTo("no-such-device");
+            assertThat(names(fleet.b.api.get(path(s.devid)).json().path("status"))).contains("DRIVER_OK");
+            s.finish(WINDOW);
+        } finally {
+            fleet.restart(fleet.b, List.of());
+        }
+    }
+
+    /** The status of a subscription to {@code bus}'s event stream, as a bus asks for it; closed at once. */
+    private static int subscribe(BusNode bus) throws Exception {
+        var req = java.net.http.HttpRequest.newBuilder(bus.url().resolve("/api/v1/events")).header("Accept", "text/event-stream")
+                .header("Authorization", "Basic " + java.util.Base64.getEncoder().encodeToString(("admin:" + BusNode.ADMIN_PASSWORD).getBytes()))
+                .timeout(java.time.Duration.ofSeconds(30)).build();
+        try (var http = java.net.http.HttpClient.newHttpClient()) {
+            var r = http.send(req, java.net.http.HttpResponse.BodyHandlers.ofInputStream());
+            r.body().close();
+            System.out.println("[fleet] GET " + bus.url() + "/api/v1/events: HTTP " + r.statusCode());
+            return r.statusCode();
+        }
+    }
 }
