@@ -26,7 +26,7 @@ import java.util.Locale;
  *
  * <p>Run: {@code java --enable-native-access=ALL-UNNAMED --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
  * -cp benchmarks/target/jvbus-benchmarks.jar dev.jvbus.bench.TransportLoopCpu [--transports agrona,split]
- * [--size 16] [--rounds 15] [--window-ms 300] [--warmup-ms 3000]}; a contender {@code split@other.jar} runs the
+ * [--size 16] [--rounds 15] [--window-ms 300] [--warmup-ms 6000]}; a contender {@code split@other.jar} runs the
  * split transport of another build, to compare a change before and after.
  */
 public final class TransportLoopCpu {
@@ -39,7 +39,7 @@ public final class TransportLoopCpu {
         }
         List<String> transports = List.of("agrona", "split");
         int size = 16, rounds = 15;
-        long windowMs = 300, warmupMs = 3000;
+        long windowMs = 300, warmupMs = 6000;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--transports" -> transports = List.of(args[++i].split(","));
