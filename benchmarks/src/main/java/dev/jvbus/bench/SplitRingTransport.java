@@ -129,7 +129,7 @@ public final class SplitRingTransport implements Transport {
         /** No descriptor free: collect used buffers, waiting for them if there are none. */
         private void reclaim() throws QueueFault {
             while (true) {
-                while (q.pollUsed() >= 0) { }
+                q.collectUsed();                       // slots are reused round-robin: only the room matters
                 if (q.freeDescriptors() > 0) return;
                 sinceKick = 0;
                 q.kickIfNeeded();                      // the device may be asleep waiting for exactly these

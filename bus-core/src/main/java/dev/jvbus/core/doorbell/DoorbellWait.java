@@ -95,6 +95,7 @@ public final class DoorbellWait implements AutoCloseable {
 
     // Plain counters, written by the waiting thread only, read racily by metrics.
     private long spinHits;
+    private long armHits;
     private long sleeps;
     private long doorbellWakes;
 
@@ -144,6 +145,38 @@ public final class DoorbellWait implements AutoCloseable {
             Outcome spun = spin(workAvailable, start, timeoutNanos);
             if (spun != null) return spun;
             return sleep(start, timeoutNanos);
+        } finally {
+            phase = Phase.IDLE;
+            leave();
+        }
+    }
+
+    /**
+     * The wait a busy device worker wants: spin up to the budget with the doorbell still <em>disarmed</em>,
+     * and arm it only when about to sleep. {@code arm} enables the producer's notifications and re-checks
+     * the ring after its fence (the {@link dev.jvbus.core.ring.QueueService#armDoorbell} contract: true if
+     * work may have arrived, so do not sleep); this sleeps only if it answered false.
+     *
+     * <p>Why: a producer checks for "notifications enabled" at every batch it publishes. Armed during the
+     * spin, it rings the doorbell (a syscall on its side, an eventfd to drain on ours) for batches the
+     * spinning worker would have found anyway; disarmed, a busy producer never rings (Linux vhost's
+     * busy poll and the shm-signal pattern in {@link dev.jvbus.core.ring.ioq.ShmSignal} do the same). The
+     * caller disarms after every return, as after {@link #await(BooleanSupplier, long)}.
+     *
+     * @return as {@link #await(BooleanSupplier, long)}; {@link Outcome#WORK} also when {@code arm} found work
+     */
+    public Outcome await(BooleanSupplier workAvailable, BooleanSupplier arm) {
+        if (!enter()) return Outcome.CLOSED;
+        try {
+            java.util.Arrays.fill(fired, 0, (doorbellCount + 63) >>> 6, 0L);
+            long start = System.nanoTime();
+            Outcome spun = spin(workAvailable, start, FOREVER);
+            if (spun != null) return spun;
+            if (arm.getAsBoolean()) {          // work slipped in before the doorbell was armed
+                armHits++;
+                return Outcome.WORK;
+            }
+            return sleep(start, FOREVER);
         } finally {
             phase = Phase.IDLE;
             leave();
@@ -289,6 +322,9 @@ public final class DoorbellWait implements AutoCloseable {
 
     /** Waits that ended in the spin phase with work found (no syscall). */
     public long spinHits() { return spinHits; }
+
+    /** Waits of {@link #await(BooleanSupplier, BooleanSupplier)} that found work when arming, after the spin. */
+    public long armHits() { return armHits; }
 
     /** Waits that went to sleep in epoll. */
     public long sleeps() { return sleeps; }

@@ -44,6 +44,7 @@ public final class QueueWorker implements AutoCloseable {
     private final Object parkLock = new Object();
     // What ends the spin phase of a wait: made once, not per wait (the worker waits at every idle moment).
     private final java.util.function.BooleanSupplier wakeCondition;
+    private final java.util.function.BooleanSupplier armCondition;
 
     /**
      * @param queue     the queue index reported in faults that are not ring faults
@@ -71,6 +72,7 @@ public final class QueueWorker implements AutoCloseable {
         this.wait = new DoorbellWait(mode, DoorbellWait.DEFAULT_SPIN_NANOS);
         for (EventFd d : doorbells) wait.add(d);
         this.wakeCondition = () -> service.hasWork() || stop || quiesceRequested;
+        this.armCondition = service::armDoorbell;
         this.thread = Thread.ofPlatform().name(name).daemon().unstarted(this::run);
     }
 
@@ -94,11 +96,9 @@ public final class QueueWorker implements AutoCloseable {
                 // Asked to park or stop during the poll (which can be long: a delivery into a wedged
                 // device): go round without arming, so a worker left behind writes nothing to a ring.
                 if (stop || quiesceRequested) continue;
-                if (service.armDoorbell()) {           // work slipped in while arming
-                    service.disarmDoorbell();
-                    continue;
-                }
-                DoorbellWait.Outcome o = wait.await(wakeCondition);
+                // Spin with the doorbell disarmed, arm it (and re-check) only before sleeping: a busy driver
+                // then never kicks for buffers the spin picks up anyway.
+                DoorbellWait.Outcome o = wait.await(wakeCondition, armCondition);
                 service.disarmDoorbell();
                 if (o == DoorbellWait.Outcome.DOORBELL) countKicks();
                 if (o == DoorbellWait.Outcome.CLOSED) break;

@@ -42,6 +42,30 @@ class DoorbellWaitTest {
     }
 
     @Test
+    void theDoorbellIsArmedOnlyAfterTheSpinFoundNothingAndWorkFoundWhenArmingSkipsTheSleep() throws Exception {
+        try (DoorbellWait wait = new DoorbellWait(Mode.ADAPTIVE, 0); EventFd bell = EventFd.create()) {
+            wait.add(bell);
+            AtomicLong arms = new AtomicLong();
+            // Work at the spin's first look: the arm is never called.
+            assertThat(wait.await(() -> true, () -> arms.incrementAndGet() < 0)).isEqualTo(Outcome.WORK);
+            assertThat(arms.get()).isZero();
+            // Nothing while spinning, but the arm's re-check finds work: no sleep.
+            assertThat(wait.await(() -> false, () -> arms.incrementAndGet() > 0)).isEqualTo(Outcome.WORK);
+            assertThat(arms.get()).isEqualTo(1);
+            assertThat(wait.armHits()).isEqualTo(1);
+            assertThat(wait.sleeps()).isZero();
+            // Nothing anywhere: armed, then asleep until the doorbell.
+            CompletableFuture<Outcome> outcome = CompletableFuture.supplyAsync(
+                    () -> wait.await(() -> false, () -> arms.incrementAndGet() < 0), r -> Thread.ofPlatform().start(r));
+            awaitPhase(wait, Phase.SLEEPING);
+            assertThat(arms.get()).isEqualTo(2);
+            bell.signal();
+            assertThat(outcome.get()).isEqualTo(Outcome.DOORBELL);
+            assertThat(wait.sleeps()).isEqualTo(1);
+        }
+    }
+
+    @Test
     void spinIsBoundedThenADoorbellWakesTheSleeper() throws Exception {
         try (DoorbellWait wait = new DoorbellWait(); EventFd bell0 = EventFd.create(); EventFd bell1 = EventFd.create()) {
             wait.add(bell0);

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 class QueueWorkerTest {
 
     /** A counter standing in for a ring: the producer bumps "available", the worker consumes. */
-    static final class CounterService implements QueueService {
+    static class CounterService implements QueueService {
         final AtomicLong available = new AtomicLong();
         volatile long consumed;
         volatile boolean armed;
@@ -63,6 +63,39 @@ class QueueWorkerTest {
                 awaitConsumed(s, round * 100L);
             }
             assertThat(w.doorbellWait().sleeps()).as("it slept between bursts").isPositive();
+        }
+    }
+
+    /**
+     * Work that turns up right after a poll found the ring empty is picked up by the spin without the
+     * doorbell ever being armed: a busy driver is never asked to kick (a syscall per batch on its side)
+     * for buffers the spinning worker takes anyway. Armed before the spin, as the loop did before, it was
+     * armed once per poll that came up empty.
+     */
+    @Test
+    void workThatArrivesDuringTheSpinIsTakenWithoutArmingTheDoorbell() throws Exception {
+        AtomicLong arms = new AtomicLong();
+        AtomicLong polls = new AtomicLong();
+        CounterService s = new CounterService() {
+            @Override public boolean poll() throws QueueFault {
+                boolean did = super.poll();
+                // Every empty poll is followed at once by a new buffer: the driver is busy, the worker's spin
+                // finds it on its first look. 1000 such polls, then the driver goes quiet.
+                if (!did && polls.incrementAndGet() <= 1000) available.incrementAndGet();
+                return did;
+            }
+
+            @Override public boolean armDoorbell() {
+                arms.incrementAndGet();
+                return super.armDoorbell();
+            }
+        };
+        try (EventFd kick = EventFd.create();
+             QueueWorker w = new QueueWorker("t", 0, s, List.of(kick), DoorbellWait.Mode.ADAPTIVE, f -> { }).start()) {
+            awaitConsumed(s, 1000);
+            assertThat(arms.get()).as("the doorbell was armed only when the driver went quiet").isLessThanOrEqualTo(1);
+            produce(s, kick, 1);          // and a quiet worker still sleeps armed and wakes to a kick
+            awaitConsumed(s, 1001);
         }
     }
 

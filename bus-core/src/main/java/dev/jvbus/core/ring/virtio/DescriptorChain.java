@@ -16,6 +16,8 @@ public final class DescriptorChain {
     private final MemoryRegion[] region;
     private int head = -1;
     private int count;
+    /** Entries of {@code region} that may hold a reference: [0, filled). */
+    private int filled;
     private int readableCount;
     private long readableBytes;
     private long writableBytes;
@@ -69,8 +71,7 @@ public final class DescriptorChain {
     // ---- filled by SplitVirtqueue only; it has validated every value ----
     void reset(int head) {
         this.head = head;
-        for (int i = 0; i < count; i++) region[i] = null;   // do not pin regions of an old memory table
-        count = 0;
+        count = 0;                     // regions are overwritten only where they change; finish() clears the rest
         readableCount = 0;
         readableBytes = 0;
         writableBytes = 0;
@@ -79,10 +80,13 @@ public final class DescriptorChain {
     /** The whole chain is one descriptor (the common case: no reset loop, no running sums). */
     void single(int head, long addr, int len, boolean writable, MemoryRegion r) {
         this.head = head;
-        for (int i = 1; i < count; i++) region[i] = null;   // do not pin regions of an old memory table
+        for (int i = 1; i < filled; i++) region[i] = null;   // do not pin regions of an old memory table
+        filled = 1;
         address[0] = addr;
         length[0] = len;
-        region[0] = r;
+        // Almost every buffer lies in the same region as the last one: skip the reference store, whose GC
+        // write barrier (this chain is long-lived, so an old object) costs more than the load.
+        if (region[0] != r) region[0] = r;
         count = 1;
         long ulen = len & 0xffff_ffffL;
         if (writable) {
@@ -99,13 +103,20 @@ public final class DescriptorChain {
     void add(long addr, int len, boolean writable, MemoryRegion r) {
         address[count] = addr;
         length[count] = len;
-        region[count] = r;
+        if (region[count] != r) region[count] = r;   // as in single(): no write barrier for the usual same region
         count++;
+        if (count > filled) filled = count;
         if (writable) writableBytes += len & 0xffff_ffffL;
         else {
             readableCount++;
             readableBytes += len & 0xffff_ffffL;
         }
+    }
+
+    /** The chain is complete: drop the regions of longer chains before it (do not pin regions of an old memory table). */
+    void finish() {
+        for (int i = count; i < filled; i++) region[i] = null;
+        filled = count;
     }
 
     @Override

@@ -421,7 +421,10 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
             if (chain.count() == chain.capacity())   // unreachable given the bounds above; kept as a guard
                 throw stop(Reason.CHAIN_TOO_LONG, "head " + head);
             chain.add(addr, len, writable, translate(head, addr, ulen));
-            if ((flags & DESC_F_NEXT) == 0) return;
+            if ((flags & DESC_F_NEXT) == 0) {
+                chain.finish();
+                return;
+            }
             if (next >= tableEntries)
                 throw stop(Reason.DESC_INDEX_OUT_OF_RANGE, "head " + head + ": next " + next + " >= " + tableEntries
                         + (inIndirect ? " (indirect table)" : ""));

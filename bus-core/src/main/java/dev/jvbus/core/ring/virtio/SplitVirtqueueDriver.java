@@ -321,6 +321,52 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
     }
 
     /**
+     * Collects every used buffer the device has published so far, freeing their descriptors, without
+     * reporting them one by one: for a driver that needs only the room back (with IN_ORDER its buffers
+     * come back in the order it added them, so it knows which they were). Each used element is checked
+     * exactly as {@link #pollUsed} checks it; with IN_ORDER a batch the device returned as one element
+     * is freed in one pass instead of one call per buffer.
+     *
+     * @return how many buffers were collected
+     * @throws QueueFault as {@link #pollUsed}
+     */
+    public int collectUsed() throws QueueFault {
+        if (!inOrder) {
+            int n = 0;
+            while (pollUsed() >= 0) n++;
+            return n;
+        }
+        if (fault != null) throw fault;
+        int n = 0;
+        while (true) {
+            if (lastUsed == usedIdxSeen) {
+                int idx = ring.usedIdxAcquire();   // acquire: elements are read after this
+                if (((idx - lastUsed) & 0xffff) > size)
+                    throw stop(Reason.USED_INDEX_JUMP, "used idx " + idx + ", next to collect " + lastUsed);
+                usedIdxSeen = idx;
+                if (idx == lastUsed) return n;
+            }
+            pollUsedInOrder();                     // opens a batch if none is (checking its element); frees one buffer
+            n++;
+            // The rest of the batch, up to its newest buffer: every position is in flight (the element was checked).
+            int end = batchEnd;
+            if (end < 0) continue;
+            int p = lastUsed;
+            int k = (end - p) & 0xffff;            // buffers before the batch's last one
+            for (int i = 0; i < k; i++, p = (p + 1) & 0xffff) {
+                int id = headAt[p & mask];
+                inFlight[id] = false;
+                freeCount += chainLen[id];
+            }
+            lastUsed = p;
+            buffersCollected += k;
+            n += k;
+            pollUsedInOrder();                     // the batch's last buffer: its length is the element's
+            n++;
+        }
+    }
+
+    /**
      * The one check of a used element's length (both orders): the device may say it wrote at most the
      * bytes the buffer let it write. A larger length would make the caller read past what the device
      * filled, into memory the buffer does not cover (the IOQ driver checks its completions the same way).

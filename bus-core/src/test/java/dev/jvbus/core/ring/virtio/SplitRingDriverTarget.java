@@ -81,7 +81,10 @@ final class SplitRingDriverTarget {
                 u16(used + USED_IDX, usedIdx);
             }
             case 5 -> complete();
-            case 6 -> { for (int n = 1 + in.below(8); n > 0 && poll(); n--) { } }
+            case 6 -> {
+                if (inOrder && in.bit()) collect();
+                else for (int n = 1 + in.below(8); n > 0 && poll(); n--) { }
+            }
             case 7 -> { if (!drv.isStopped()) drv.kickIfNeeded(); }
             case 8 -> interrupts();
             case 9 -> u16(used + (in.bit() ? USED_FLAGS : usedElemOffset(size)), in.u16());   // flags or avail_event
@@ -142,6 +145,28 @@ final class SplitRingDriverTarget {
         for (int k = list.readableCount(); k < list.count(); k++) writable += list.length[k];
         for (long[] f : inFlight) if (f[0] == head) throw new AssertionError("head " + head + " handed out twice");
         inFlight.add(new long[] {head, writable, descriptors, 0});
+        checkFree();
+    }
+
+    /** IN_ORDER: collectUsed frees what the device published, oldest first, with pollUsed's checks. */
+    private void collect() throws QueueFault {
+        if (drv.isStopped()) return;
+        int before = drv.freeDescriptors();
+        long collectedBefore = drv.buffersCollected();
+        int n;
+        try {
+            n = drv.collectUsed();
+        } catch (QueueFault f) {
+            if (drv.fault() != f) throw new AssertionError("fault " + f.getMessage() + " did not stop the queue");
+            // What it freed before the bad element stays freed: keep the model in step.
+            long done = drv.buffersCollected() - collectedBefore;
+            for (long k = 0; k < done; k++) inFlight.removeFirst();
+            return;
+        }
+        if (n != drv.buffersCollected() - collectedBefore) throw new AssertionError("collectUsed said " + n);
+        if (n > inFlight.size()) throw new AssertionError("collected " + n + " of " + inFlight.size() + " in flight");
+        for (int k = 0; k < n; k++) inFlight.removeFirst();
+        if (drv.freeDescriptors() < before) throw new AssertionError("collecting lost descriptors");
         checkFree();
     }
 

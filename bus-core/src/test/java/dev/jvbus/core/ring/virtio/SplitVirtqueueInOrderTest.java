@@ -161,6 +161,30 @@ class SplitVirtqueueInOrderTest {
     }
 
     @Test
+    void collectUsedFreesWholeBatchesAtOnceAndChecksTheirElementsLikePollUsed() throws QueueFault {
+        for (int i = 0; i < 4; i++) add(1);      // heads 0, 2, 4, 6: 8 descriptors, none free
+        int[] lens = {100, 7, 100, 100};         // the short length ends a batch: elements at slots 0 (id 2) and 2 (id 6)
+        for (int len : lens) {
+            assertThat(dev.pop(chain)).isTrue();
+            dev.pushUsed(chain.head(), len);
+        }
+        assertThat(drv.collectUsed()).as("nothing published yet").isZero();
+        dev.publishUsed();
+        assertThat(drv.collectUsed()).isEqualTo(4);
+        assertThat(drv.freeDescriptors()).isEqualTo(SIZE);
+        assertThat(drv.buffersCollected()).isEqualTo(4);
+        assertThat(drv.outstanding()).isZero();
+        assertThat(drv.collectUsed()).isZero();
+        // A device that names a buffer not in flight stops the driver here as it does in pollUsed.
+        add(0);
+        add(0);                                  // heads 0, 1 (round robin from 8 = 0)
+        writeUsed(4, 5, 0, 5);                   // 5 was never added
+        assertThatThrownBy(drv::collectUsed).isInstanceOf(QueueFault.class)
+                .satisfies(e -> assertThat(((QueueFault) e).reason()).isEqualTo(Reason.BAD_USED_ID));
+        assertThat(drv.isStopped()).isTrue();
+    }
+
+    @Test
     void aUsedIdNotInFlightStopsTheDriver() throws QueueFault {
         add(0);
         add(0);
