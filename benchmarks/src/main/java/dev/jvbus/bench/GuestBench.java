@@ -39,7 +39,15 @@ import java.util.regex.Pattern;
  *       (checksum offload, MRG_RXBUF, no TSO/UFO): it separates "no GSO" from "our back-end".</li>
  *   <li>ours: {@code -netdev vhost-user} to this JVM's {@link VhostUserBackend} serving a virtio-net
  *       device on an L2 switch whose other port is a {@link TapPort}.</li>
+ *   <li>g2g-bridge: guest to guest, two QEMUs each on QEMU's own {@code -netdev tap} (vhost=off, QEMU's
+ *       default, offloads on: both guests negotiate TSO), the two TAPs on a Linux bridge in a namespace:
+ *       what users take to connect two guests on one host.</li>
+ *   <li>g2g-ours: guest to guest, two QEMUs each on {@code -netdev vhost-user} to its own virtio-net device
+ *       of this JVM's bus, both devices on one L2 switch (TSO end to end, super-frames switched whole).</li>
  * </ul>
+ * In the g2g sides guest 2 runs {@code iperf3 -s} and guest 1 the client (192.0.2.21 to 192.0.2.22), driven
+ * over their consoles; the CPU column then sums both QEMUs. Ratios are the median of per-round ratios
+ * (ours / qemu-tap, g2g-ours / g2g-bridge) with their spread ({@link Stats.Ratio}).
  * Rounds alternate the sides, so load changes hit all of them; one short unreported warm-up round per
  * side comes first (JIT of our path, page cache for the image). Each side's median over the rounds,
  * and the ratio of the medians; a round where iperf3 printed no receiver figure (its control
@@ -48,7 +56,7 @@ import java.util.regex.Pattern;
  * QEMU near 100% the guest's vCPU is the limit. Logs: {@code benchmarks/target/bench-guest/}.
  * Not a test: nothing is asserted.
  *
- * <p>Run: {@code ./jvbus bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours] [--no-warmup]}
+ * <p>Run: {@code ./jvbus bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours,g2g-bridge,g2g-ours] [--no-warmup]}
  */
 public final class GuestBench {
     private static final String MAC = "52:54:00:12:34:56";
@@ -57,6 +65,9 @@ public final class GuestBench {
     private static final Pattern RTT = Pattern.compile("bytes from .*time=([0-9.]+) ms");
     private static final Pattern SENDER = Pattern.compile("sec\\s+\\S+ \\S?Bytes\\s+\\S+ \\S?bits/sec\\s+(\\d+)\\s+sender");
     private static final Path LOGS = Path.of("benchmarks", "target", "bench-guest");
+    private static final String G2G_MAC1 = "52:54:00:12:34:71", G2G_MAC2 = "52:54:00:12:34:72";
+    private static final String G2G_IP1 = "192.0.2.21", G2G_IP2 = "192.0.2.22";
+    private static final String G2G_TAP1 = "jvbga", G2G_TAP2 = "jvbgb";
     private static final String[] NO_GSO = {"host_tso4", "host_tso6", "host_ecn", "host_ufo", "guest_tso4", "guest_tso6", "guest_ecn", "guest_ufo"};
 
     private GuestBench() {}
@@ -70,7 +81,7 @@ public final class GuestBench {
     public static void main(String[] args) throws Exception {
         int rounds = 3, seconds = 8, pings = 5;
         boolean warmup = true;
-        List<String> sides = new ArrayList<>(List.of("qemu-tap", "qemu-tap-nogso", "ours"));
+        List<String> sides = new ArrayList<>(List.of("qemu-tap", "qemu-tap-nogso", "ours", "g2g-bridge", "g2g-ours"));
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--rounds" -> rounds = Integer.parseInt(args[++i]);
@@ -79,7 +90,7 @@ public final class GuestBench {
                 case "--sides" -> sides = List.of(args[++i].split(","));
                 case "--no-warmup" -> warmup = false;
                 default -> {
-                    System.err.println("usage: bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours] [--no-warmup]");
+                    System.err.println("usage: bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours,g2g-bridge,g2g-ours] [--no-warmup]");
                     System.exit(2);
                 }
             }
@@ -95,37 +106,67 @@ public final class GuestBench {
         Container c = Bus.withDiscoveredModels().createContainer("bench-guest");
         Device device = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", "guestnet", "mac", MAC));
         L2Switch sw = Networks.of(c).getOrCreate("guestnet");
+        // guest to guest through our switch: two more devices on a network of their own
+        Device g1 = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", "g2gnet", "mac", G2G_MAC1));
+        Device g2 = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", "g2gnet", "mac", G2G_MAC2));
+        L2Switch g2gSwitch = Networks.of(c).getOrCreate("g2gnet");
         Path sock = Files.createTempDirectory("jvbus-bench-guest").resolve("vhost.sock");
+        Path g2gSock1 = sock.resolveSibling("g2g-1.sock"), g2gSock2 = sock.resolveSibling("g2g-2.sock");
         Map<String, List<Round>> results = new LinkedHashMap<>();
         sides.forEach(s -> results.put(s, new ArrayList<>()));
         try (TestNetns qemuNs = TestNetns.createOrSkip().tap("jvbtap0", PEER + "/24");
              TestNetns oursNs = TestNetns.createOrSkip();
+             TestNetns bridgeNs = TestNetns.createOrSkip();
              TapPort tap = TapPort.create(sw, "jvbtap0", oursNs.namespace(), true);
-             VhostUserBackend backend = VhostUserBackend.serve(device, sock)) {
+             VhostUserBackend backend = VhostUserBackend.serve(device, sock);
+             VhostUserBackend b1 = VhostUserBackend.serve(g1, g2gSock1);
+             VhostUserBackend b2 = VhostUserBackend.serve(g2, g2gSock2)) {
             oursNs.address("jvbtap0", PEER + "/24");
+            // the Linux bridge contender: two kernel TAPs (QEMU's -netdev tap opens them) on br0; STP off, no forward delay
+            bridgeNs.ip("link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0");
+            bridgeNs.ip("link", "set", "br0", "up");
+            for (String t : List.of(G2G_TAP1, G2G_TAP2)) {
+                bridgeNs.ip("tuntap", "add", t, "mode", "tap");
+                bridgeNs.ip("link", "set", t, "master", "br0");
+                bridgeNs.ip("link", "set", t, "up");
+            }
+            G2g g2g = new G2g(g2gSock1, g2gSock2, bridgeNs);
             if (warmup) {
                 for (String side : sides) {
-                    Round w = round(side, "warmup", qemuNs, oursNs, sock, 3, 2);
+                    Round w = round(side, "warmup", qemuNs, oursNs, sock, g2g, 3, 2);
                     System.out.printf("  warm-up %-15s %8.1f Mbit/s (not counted)%n", side, w.receiverMbps());
                 }
             }
             for (int r = 1; r <= rounds; r++) {
-                for (String side : sides) {
-                    Round res = round(side, "r" + r, qemuNs, oursNs, sock, seconds, pings);
+                // A, B, C then C, B, A: no side always runs right after the same neighbour (whose QEMUs may still be exiting)
+                for (String side : r % 2 == 1 ? sides : sides.reversed()) {
+                    Round res = round(side, "r" + r, qemuNs, oursNs, sock, g2g, seconds, pings);
                     results.get(side).add(res);
                     System.out.printf("  round %d %-15s %8.1f Mbit/s received (sender %.1f, %d retransmits), ping median %.3f ms; CPU during iperf3: QEMU %.0f%%, this JVM %.0f%%%n",
                             r, side, res.receiverMbps(), res.senderMbps(), res.retransmits(), median(res.rttMs()), res.qemuCpuPct(), res.jvmCpuPct());
                 }
             }
             System.out.printf("  ours, all rounds: %s; vhost-user sessions %d%n", tap.stats(), backend.sessionsStarted());
+            if (sides.contains("g2g-ours")) {
+                for (var p : g2gSwitch.ports()) {
+                    System.out.printf("  g2g-ours, all rounds: %s: %d frames to it, %d of them super-frames whole, %d cut by the switch, %d bytes per frame; %s%n",
+                            p.name(), p.framesOut(), p.superFramesOut(), p.framesSegmented(), p.bytesOut() / Math.max(1, p.framesOut()), p.stats().drops());
+                }
+            }
         } finally {
+            Files.deleteIfExists(g2gSock1);
+            Files.deleteIfExists(g2gSock2);
             Files.deleteIfExists(sock);
             Files.deleteIfExists(sock.getParent());
         }
         report(results, rounds);
     }
 
-    private static Round round(String side, String tag, TestNetns qemuNs, TestNetns oursNs, Path sock, int seconds, int pings) throws Exception {
+    /** Where the g2g sides' guests attach: our two vhost-user sockets, and the namespace with the Linux bridge. */
+    record G2g(Path sock1, Path sock2, TestNetns bridgeNs) { }
+
+    private static Round round(String side, String tag, TestNetns qemuNs, TestNetns oursNs, Path sock, G2g g2g, int seconds, int pings) throws Exception {
+        if (side.startsWith("g2g-")) return guestToGuest(side, tag, g2g, seconds, pings);
         TestNetns serverNs = side.equals("ours") ? oursNs : qemuNs;
         String name = "bench-" + side + "-" + tag;
         try (ProcessConsole server = ProcessConsole.start("iperf3-" + name,
@@ -167,13 +208,72 @@ public final class GuestBench {
         }
     }
 
+    /**
+     * One guest-to-guest round: both guests boot side by side and wait on their consoles; guest 2 starts a one-shot
+     * iperf3 server, guest 1 pings it and then runs /init's iperf3 client step against it.
+     */
+    private static Round guestToGuest(String side, String tag, G2g g2g, int seconds, int pings) throws Exception {
+        String name = "bench-" + side + "-" + tag;
+        Duration life = QemuGuest.BOOT_WAIT.plus(Duration.ofSeconds(seconds + pings + 180));
+        QemuGuest.Builder a = QemuGuest.builder().name(name + "-1").logDir(LOGS).mac(G2G_MAC1).ip(G2G_IP1 + "/24").peer(G2G_IP2)
+                .steps("carrier", "ready").timeout(life);
+        QemuGuest.Builder b = QemuGuest.builder().name(name + "-2").logDir(LOGS).mac(G2G_MAC2).ip(G2G_IP2 + "/24").peer(G2G_IP1)
+                .steps("carrier", "ready").timeout(life);
+        switch (side) {
+            case "g2g-ours" -> {
+                a.vhostUser(g2g.sock1());
+                b.vhostUser(g2g.sock2());
+            }
+            case "g2g-bridge" -> {
+                a.netns(g2g.bridgeNs()).tap(G2G_TAP1);
+                b.netns(g2g.bridgeNs()).tap(G2G_TAP2);
+            }
+            default -> throw new IllegalArgumentException("unknown side " + side + " (g2g-bridge, g2g-ours)");
+        }
+        try (QemuGuest client = a.start(); QemuGuest server = b.start()) {
+            client.awaitLine(QemuGuest.READY, QemuGuest.BOOT_WAIT);
+            server.awaitLine(QemuGuest.READY, QemuGuest.BOOT_WAIT);
+            server.exec("iperf3 -s -1 -B " + G2G_IP2 + " > /dev/null 2>&1 &", QemuGuest.STEP_WAIT);
+            long deadline = System.nanoTime() + QemuGuest.STEP_WAIT.toNanos();
+            while (server.exec("grep -q ':1451 00000000:0000 0A' /proc/net/tcp", QemuGuest.STEP_WAIT).exitCode() != 0) {
+                if (System.nanoTime() > deadline) throw new IllegalStateException(name + ": iperf3 in guest 2 is not listening after " + QemuGuest.STEP_WAIT);
+                Thread.sleep(200);   // a poll interval
+            }
+            List<Double> rtt = new ArrayList<>();
+            for (String line : client.exec("ping -c " + pings + " -W 2 " + G2G_IP2, Duration.ofSeconds(pings * 3L + 60)).lines()) {
+                Matcher p = RTT.matcher(line);
+                if (p.find()) rtt.add(Double.parseDouble(p.group(1)));
+            }
+            List<ProcessHandle> qemus = java.util.stream.Stream.of(qemuProcess(client), qemuProcess(server)).flatMap(Optional::stream).toList();
+            long t0 = System.nanoTime(), jvm0 = cpuNanos(ProcessHandle.current()), qemu0 = qemus.stream().mapToLong(GuestBench::cpuNanos).sum();
+            QemuGuest.Result run = client.exec("do_iperf3 " + seconds, Duration.ofSeconds(seconds + 120));   // /init's iperf3 step
+            long wall = System.nanoTime() - t0, jvm1 = cpuNanos(ProcessHandle.current()), qemu1 = qemus.stream().mapToLong(GuestBench::cpuNanos).sum();
+            double received = 0, sent = 0;
+            long retr = -1;
+            for (String line : run.lines()) {
+                Matcher m = IPERF.matcher(line);
+                if (m.find()) {
+                    sent = Double.parseDouble(m.group(1));
+                    received = Double.parseDouble(m.group(2));
+                }
+                Matcher r = SENDER.matcher(line);
+                if (r.find()) retr = Long.parseLong(r.group(1));
+            }
+            for (QemuGuest g : List.of(client, server)) if (g.powerOff(Duration.ofSeconds(20)).isEmpty()) g.kill();
+            return new Round(received, sent, retr, rtt, qemus.size() == 2 ? 100.0 * (qemu1 - qemu0) / wall : Double.NaN,
+                    100.0 * (jvm1 - jvm0) / wall);
+        }
+    }
+
     private static void report(Map<String, List<Round>> results, int rounds) {
         StringBuilder head = new StringBuilder(String.format("%n%-16s", "Mbit/s"));
         for (int r = 1; r <= rounds; r++) head.append(String.format("%9s", "round " + r));
-        head.append(String.format("%9s %9s %12s %9s %9s", "median", "vs tap", "ping med ms", "QEMU cpu", "JVM cpu"));
+        head.append(String.format("%9s %9s %12s %9s %9s", "median", "vs base", "ping med ms", "QEMU cpu", "JVM cpu"));
         System.out.println(head);
         double tapMedian = results.containsKey("qemu-tap") ? okMedian(results.get("qemu-tap")) : Double.NaN;
+        double bridgeMedian = results.containsKey("g2g-bridge") ? okMedian(results.get("g2g-bridge")) : Double.NaN;
         for (var e : results.entrySet()) {
+            double base = e.getKey().startsWith("g2g-") ? bridgeMedian : tapMedian;   // guest to guest against the bridge
             StringBuilder row = new StringBuilder(String.format("%-16s", e.getKey()));
             for (Round r : e.getValue()) row.append(r.failed() ? String.format("%9s", "failed") : String.format("%9.1f", r.receiverMbps()));
             List<Round> ok = e.getValue().stream().filter(r -> !r.failed()).toList();
@@ -181,7 +281,7 @@ public final class GuestBench {
             double rtt = median(e.getValue().stream().flatMap(r -> r.rttMs().stream()).toList());
             double qcpu = median(ok.stream().map(Round::qemuCpuPct).toList());
             double jcpu = median(ok.stream().map(Round::jvmCpuPct).toList());
-            row.append(String.format("%9.1f %9.2f %12.3f %8.0f%% %8.0f%%", med, med / tapMedian, rtt, qcpu, jcpu));
+            row.append(String.format("%9.1f %9.2f %12.3f %8.0f%% %8.0f%%", med, med / base, rtt, qcpu, jcpu));
             System.out.println(row);
         }
         if (results.containsKey("ours") && results.containsKey("qemu-tap")) {
@@ -192,8 +292,22 @@ public final class GuestBench {
                 System.out.printf("ratio ours / qemu-tap-nogso (same offloads as ours, no TSO/UFO): %.2f%n", ours / nogso);
             }
         }
+        ratio(results, "ours", "qemu-tap");
+        ratio(results, "g2g-ours", "g2g-bridge");
         System.out.println("(failed = iperf3 reported no receiver figure; left out of the medians. CPU = % of one core during iperf3,");
+        System.out.println(" vs base = against qemu-tap, or g2g-bridge for the g2g rows, whose QEMU cpu sums both guests.");
         System.out.println(" QEMU all threads, JVM = our back-end. 1 vCPU under TCG: the guest's TCP stack dominates; see benchmarks/README.md)");
+    }
+
+    /** The median of per-round ratios {@code ours / base} with its spread, and each round's ratio (failed rounds left out). */
+    private static void ratio(Map<String, List<Round>> results, String ours, String base) {
+        if (!results.containsKey(ours) || !results.containsKey(base)) return;
+        double[] o = results.get(ours).stream().mapToDouble(r -> r.failed() ? Double.NaN : r.receiverMbps()).toArray();
+        double[] b = results.get(base).stream().mapToDouble(r -> r.failed() ? Double.NaN : r.receiverMbps()).toArray();
+        StringBuilder per = new StringBuilder();
+        for (int i = 0; i < Math.min(o.length, b.length); i++) per.append(String.format(java.util.Locale.ROOT, " %.2f", o[i] / b[i]));
+        Stats.Ratio x = Stats.Ratio.of(o, b);
+        System.out.printf("per-round ratio %s / %s:%s -> %s%n", ours, base, per, x == null ? "no round with both" : x);
     }
 
     /** QEMU under its {@code timeout} wrapper (and {@code ip netns exec}, which execs it in place). */

@@ -63,7 +63,7 @@ public final class SwitchPort {
     long rxFrames, rxBytes;            // sender thread only
     long txFrames, txBytes;            // under the delivery lock
     final long[] drops = new long[DropReason.values().length]; // under the delivery lock, except RUNT/HAIRPIN/SPOOFED_SOURCE/BAD_OFFLOAD at ingress (sender)
-    long framesSegmented, checksumsCompleted;   // under the delivery lock
+    long framesSegmented, checksumsCompleted, superFramesOut;   // under the delivery lock
     private Segmenter segmenter;                // under the delivery lock; made on the first frame that needs it
 
     SwitchPort(L2Switch sw, NetPort backend, int id, long assignedSource) {
@@ -156,7 +156,9 @@ public final class SwitchPort {
             }
             if ((offload.needs() & ~takes) == 0) {
                 FrameOffload o = offload.dataValid() && (takes & FrameOffload.TAKES_CSUM) == 0 ? FrameOffload.NONE : offload;
-                count(deliverOne(frame, offset, length, o, origin), length);
+                DropReason r = deliverOne(frame, offset, length, o, origin);
+                if (r == null && offload.isGso()) superFramesOut++;
+                count(r, length);
                 return;
             }
             Segmenter s = segmenter;
@@ -285,6 +287,13 @@ public final class SwitchPort {
      * segmentation offload (each segment delivered counts in {@link #framesOut()}).
      */
     public long framesSegmented() { return framesSegmented; }
+
+    /**
+     * Super-frames (a GSO header: TSO, USO) the switch delivered to this port whole, because its backend takes
+     * their segmentation offload: the proof that a sender's segmentation offload reached its receiver
+     * unsegmented (each also counts in {@link #framesOut()}).
+     */
+    public long superFramesOut() { return superFramesOut; }
 
     /** Frames whose partial checksum the switch completed for this port, because its backend does not take checksum offload. */
     public long checksumsCompleted() { return checksumsCompleted; }

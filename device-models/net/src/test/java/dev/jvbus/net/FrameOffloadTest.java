@@ -110,6 +110,31 @@ class FrameOffloadTest {
     }
 
     @Test
+    void aSuperFrameToAPortThatTakesTsoGoesWholeAndIsCountedAsSuch() {
+        NetPort tso = new NetPort() {
+            final List<Integer> lengths = new ArrayList<>();
+            @Override public String name() { return "tso"; }
+            @Override public int offloadsTaken() { return FrameOffload.TAKES_ALL; }
+            @Override public DropReason deliver(MemorySegment frame, long offset, int length) {
+                lengths.add(length);
+                return null;
+            }
+        };
+        SwitchPort from = sw.join(new Bare()), whole = sw.join(tso), bare = sw.join(new Bare());
+        OffloadFrames t = OffloadFrames.tcp(true, 10_000, 1448, 0x18, 0, false, 7);
+        OffloadFrames p = OffloadFrames.udpPartial(true, 501, 8);
+        from.send(offHeap(t.frame()), 0, t.frame().length, header(t));   // flooded: to both ports
+        from.send(offHeap(p.frame()), 0, p.frame().length, header(p));   // a partial checksum is no super-frame
+
+        assertThat(whole.superFramesOut()).as("super-frames delivered whole").isEqualTo(1);
+        assertThat(whole.framesOut()).isEqualTo(2);
+        assertThat(whole.bytesOut()).isEqualTo(t.frame().length + p.frame().length);
+        assertThat(whole.framesSegmented()).isZero();
+        assertThat(bare.superFramesOut()).as("a port that takes no TSO gets segments, not super-frames").isZero();
+        assertThat(bare.framesSegmented()).isEqualTo(1);
+    }
+
+    @Test
     void segmentingAndCompletingChecksumsAllocateNothingPerFrame() {
         NetPort copier = new NetPort() {
             final MemorySegment sink = arena.allocate(FrameOffload.MAX_GSO_FRAME);
@@ -151,6 +176,7 @@ class FrameOffloadTest {
         }
         assertThat(bare.framesSegmented()).isEqualTo(22_000);
         assertThat(whole.framesSegmented()).isZero();
+        assertThat(whole.superFramesOut()).isEqualTo(22_000);
         assertThat(whole.framesOut()).isEqualTo(44_000);
         assertThat(bare.framesOut()).isEqualTo(22_000 * 8);
     }

@@ -72,6 +72,7 @@ final class NetControl {
     private volatile long guestOffloads;
     private volatile int rxTakes;
     private boolean announceAfterStart;             // restored: ask the driver to announce once it runs
+    private boolean restored;                       // restore() ran: the next start carries on, whatever its rings' positions
     long commandsOk, commandsRefused;               // written by the control worker only (one at a time), read racily
 
     NetControl(String owner, ConfigSpace config, long assignedMac, Supplier<SwitchPort> port) {
@@ -122,7 +123,9 @@ final class NetControl {
      */
     synchronized boolean started(long features, boolean freshSession) {
         this.features = features;
-        if (freshSession) freshSession();
+        // A restored run carries on even from rings at position 0 (an idle driver's): its driver's settings came with it.
+        if (freshSession && !restored) freshSession();
+        restored = false;
         if (announceAfterStart) {
             announceAfterStart = false;
             if (VirtioNetFeatures.GUEST_ANNOUNCE.in(features) && VirtioNetFeatures.CTRL_VQ.in(features)) {
@@ -173,6 +176,7 @@ final class NetControl {
         guestOffloads(offloads);
         applyFilter();
         announceAfterStart = true;
+        restored = true;
     }
 
     // ================================================================ commands

@@ -192,7 +192,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             throw e;
         }
         // A driver that starts over (no queue carries on from a saved position) gets the device's defaults back.
-        boolean fresh = queues.queues().stream().allMatch(b -> b.resume() == null);
+        boolean fresh = queues.queues().stream().allMatch(b -> startsOver(b.resume()));
         boolean announce;
         try {
             announce = control.started(f, fresh);
@@ -203,6 +203,17 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         if (c != null) startCtrl(ctrlb, c);
         startRx(rxb, r, log);
         if (announce) context.configChanged();   // restored: the driver is asked to announce itself (VIRTIO_NET_S_ANNOUNCE)
+    }
+
+    /**
+     * Whether a queue starts over rather than carrying on: no position given, or position 0 with nothing in flight.
+     * A vhost-user front-end always hands a base (SET_VRING_BASE), 0 for a new driver: taking that for a run that
+     * carries on kept a new QEMU guest from the defaults, among them its negotiated guest offloads (the switch then
+     * cut every super-frame for a guest that had negotiated GUEST_TSO). Nothing has been through such a queue, so
+     * there is nothing to carry on.
+     */
+    static boolean startsOver(QueueState resume) {
+        return resume == null || resume.nextAvail() == 0 && resume.nextUsed() == 0 && resume.inFlight().isEmpty();
     }
 
     /** The model's verbs: {@link VirtioNetModel#CALL_DELIVERY_LOG}. */

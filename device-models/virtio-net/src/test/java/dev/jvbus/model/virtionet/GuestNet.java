@@ -135,18 +135,30 @@ final class GuestNet implements AutoCloseable {
         a.setMemory(memory);
         rxq = SplitVirtqueueDriver.create(0, queueSize, G + RX_RING, G + RX_RING + 0x8000, G + RX_RING + 0x1_0000, memory, eventIdx, indirect, inOrder, Notifier.of(rxKick));
         txq = SplitVirtqueueDriver.create(1, queueSize, G + TX_RING, G + TX_RING + 0x8000, G + TX_RING + 0x1_0000, memory, eventIdx, indirect, inOrder, Notifier.of(txKick));
-        a.setQueue(new QueueConfig(0, queueSize, G + RX_RING, G + RX_RING + 0x8000, G + RX_RING + 0x1_0000));
-        a.setQueue(new QueueConfig(1, queueSize, G + TX_RING, G + TX_RING + 0x8000, G + TX_RING + 0x1_0000));
+        setQueue(new QueueConfig(0, queueSize, G + RX_RING, G + RX_RING + 0x8000, G + RX_RING + 0x1_0000), eventIdx);
+        setQueue(new QueueConfig(1, queueSize, G + TX_RING, G + TX_RING + 0x8000, G + TX_RING + 0x1_0000), eventIdx);
         a.setDoorbells(0, rxKick, Notifier.of(rxCall));
         a.setDoorbells(1, txKick, Notifier.of(txCall));
         if (VirtioNetFeatures.CTRL_VQ.in(features)) {   // the control queue, as Linux sets it up: index 2 with one pair
             ctrlq = SplitVirtqueueDriver.create(2, CTRL_SIZE, G + CTRL_RING, G + CTRL_RING + 0x400, G + CTRL_RING + 0x1000, memory,
                     eventIdx, indirect, inOrder, Notifier.of(ctrlKick));
-            a.setQueue(new QueueConfig(2, CTRL_SIZE, G + CTRL_RING, G + CTRL_RING + 0x400, G + CTRL_RING + 0x1000));
+            setQueue(new QueueConfig(2, CTRL_SIZE, G + CTRL_RING, G + CTRL_RING + 0x400, G + CTRL_RING + 0x1000), eventIdx);
             a.setDoorbells(2, ctrlKick, Notifier.of(ctrlCall));
         }
         a.addStatus(DRIVER_OK);
         return this;
+    }
+
+    /** Hands each queue a base of 0 on start, as a vhost-user front-end does (SET_VRING_BASE), instead of no position. */
+    boolean ringsFromBase;
+
+    private void setQueue(QueueConfig c, boolean eventIdx) {
+        if (!ringsFromBase) {
+            a.setQueue(c);
+            return;
+        }
+        a.setQueue(c, new dev.jvbus.core.state.QueueState(c.index(), dev.jvbus.core.state.RingKind.SPLIT, c.size(), true,
+                c.descAddr(), c.availAddr(), c.usedAddr(), 0, 0, eventIdx, List.of()));
     }
 
     /**

@@ -140,6 +140,22 @@ class VirtioNetOffloadTest {
     }
 
     @Test
+    void aDriverWhoseRingsStartAtBaseZeroAsVhostUserStartsThemGetsSuperFramesWhole() throws Exception {
+        GuestNet a = guest(-1L);
+        GuestNet r = new GuestNet(container.addDevice(VirtioNetModel.TYPE, -1L, Map.of()), 256);
+        guests.add(r);
+        r.ringsFromBase = true;   // a new QEMU over vhost-user: SET_VRING_BASE 0 on every ring
+        r.negotiate(-1L).start();
+        r.postRx(256);
+        OffloadFrames f = OffloadFrames.tcp(true, 10_000, 1448, 0x18, 0, false, 11);
+        byte[] frame = from(a, f);
+        send(a, f, frame, f.csumStart());
+        GuestNet.Rx w = r.receive(1, WAIT).getFirst();
+        assertThat(w.gsoType()).as("a driver that negotiated GUEST_TSO4 gets the super-frame whole").isEqualTo(OffloadFrames.GSO_TCPV4);
+        assertThat(w.frame()).isEqualTo(frame);
+    }
+
+    @Test
     void aReceiverThatTurnsItsGuestOffloadsOffOnTheControlQueueGetsSegmentsFromThenOn() throws Exception {
         GuestNet a = guest(-1L), r = guest(-1L);
         OffloadFrames f = OffloadFrames.tcp(true, 10_000, 1448, 0x18, 0, false, 9);
