@@ -130,7 +130,7 @@ public final class SwitchBench {
                             }
                         } else if (!ovsTurn && oursSide) {
                             long d0 = drops(sw);
-                            Loop l = loop("ours-client-" + seq, logs, sockA, sockB, () -> a.holder().isPresent() && b.holder().isPresent(),
+                            Loop l = loop("ours-client-" + seq, logs, sockA, sockB, () -> a.isQueueRunning(0) && a.isQueueRunning(1) && b.isQueueRunning(0) && b.isQueueRunning(1),
                                     size, bursts, warmup, seconds);
                             VhostUserBench.awaitFree(a);
                             VhostUserBench.awaitFree(b);
@@ -156,7 +156,7 @@ public final class SwitchBench {
             double[] ov = e.getValue()[0], us = e.getValue()[1];
             Stats.Ratio ratio = Stats.Ratio.of(us, ov);
             System.out.printf(Locale.ROOT, "| %4d B | %23s | %20s | %s |%n", e.getKey(), fmt(median(ov)), fmt(median(us)),
-                    ratio == null ? (ovsSide ? "no round measured both" : "SKIPPED (no OVS-DPDK)") : ratio.toString().strip());
+                    ratio == null ? (ovsSide ? "no round measured both" : missing != null ? "SKIPPED (no OVS-DPDK)" : "not measured (--sides)") : ratio.toString().strip());
         }
         System.out.println("(load average after: " + VhostUserBench.loadAverage() + "; testpmd and OVS logs in " + logs.toAbsolutePath() + ")");
         System.exit(0);
