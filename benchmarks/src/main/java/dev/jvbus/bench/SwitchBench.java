@@ -148,6 +148,9 @@ public final class SwitchBench {
         } finally {
             servA.close();
             servB.close();
+            try (var files = Files.walk(dir)) {   // the two sockets and their directory
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
         }
         System.out.println();
         System.out.println("| frame | OVS-DPDK (Mpps, median) | jvbus (Mpps, median) | ours/OVS: median of round ratios [spread] |");

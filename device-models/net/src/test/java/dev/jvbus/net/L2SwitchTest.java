@@ -322,6 +322,19 @@ class L2SwitchTest {
         System.out.printf("L2Switch: %d bytes allocated forwarding 200000 frames%n", bytes);
         assertThat(out.stats().txFrames()).isEqualTo(220_000);
         assertThat(bytes).as("bytes allocated forwarding 200000 frames").isLessThan(16 * 1024);
+
+        // The same through a sender's batch, flushed every 64 frames as a device's tx worker does.
+        SendBatch batch = new SendBatch();
+        before = mx.getCurrentThreadAllocatedBytes();
+        for (int i = 0; i < 200_000; i++) {
+            in.send(f, 0, 1514, FrameOffload.NONE, NetPort.NO_ORIGIN, batch);
+            if ((i & 63) == 63) batch.flush();
+        }
+        batch.flush();
+        bytes = mx.getCurrentThreadAllocatedBytes() - before;
+        System.out.printf("L2Switch: %d bytes allocated forwarding 200000 frames in batches%n", bytes);
+        assertThat(out.stats().txFrames()).isEqualTo(420_000);
+        assertThat(bytes).as("bytes allocated forwarding 200000 frames in batches").isLessThan(16 * 1024);
     }
 
     @Test
