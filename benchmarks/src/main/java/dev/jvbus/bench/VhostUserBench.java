@@ -48,8 +48,8 @@ import java.util.regex.Pattern;
  * <p>Run: {@code ./jvbus bench-vhost [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500]}
  */
 public final class VhostUserBench {
-    private static final Pattern NIC_STATS = Pattern.compile("NIC statistics for port 0");
     private static final Pattern RX_PACKETS = Pattern.compile("RX-packets:\\s*(\\d+)");
+    private static final Pattern TX_PACKETS = Pattern.compile("TX-packets:\\s*(\\d+)");
     private static final Pattern PORT_SUMMARY = Pattern.compile("Number of available ports: (\\d+)");
     private static final Pattern FWD_STARTED = Pattern.compile("packet forwarding.* - ports=");
     private static final long DEV_MAC = MacAddress.parse("02:00:00:00:be:01");
@@ -167,7 +167,7 @@ public final class VhostUserBench {
 
     private interface Counter { long get() throws Exception; }
 
-    private static void awaitFree(Device dev) throws InterruptedException {
+    static void awaitFree(Device dev) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (dev.holder().isPresent()) {
             if (System.nanoTime() > deadline) throw new IllegalStateException("the device was not freed after the client ended");
@@ -181,7 +181,7 @@ public final class VhostUserBench {
         return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
     }
 
-    private static String loadAverage() {
+    static String loadAverage() {
         try {
             String[] f = Files.readString(Path.of("/proc/loadavg")).split(" ");
             return f[0] + " " + f[1] + " " + f[2];
@@ -225,12 +225,17 @@ public final class VhostUserBench {
         }
 
         static Pmd start(String name, Path logs, List<String> cores, String vdev, List<String> app) {
+            return start(name, logs, cores, List.of(vdev), app);
+        }
+
+        /** A testpmd with one port per {@code vdevs} entry, port i being vdevs[i]. */
+        static Pmd start(String name, Path logs, List<String> cores, List<String> vdevs, List<String> app) {
             List<String> cmd = new ArrayList<>(List.of("timeout", "--kill-after=5", "120s", "stdbuf", "-oL", "-eL",
                     "dpdk-testpmd", "--no-huge", "-m", "512"));
             cmd.addAll(cores);
-            cmd.addAll(List.of("--no-pci", "--file-prefix=" + name + "-" + ProcessHandle.current().pid(),
-                    "--log-level=lib.eal:warning", "--vdev", vdev, "--",
-                    "--total-num-mbufs=8192", "--disable-link-check"));
+            cmd.addAll(List.of("--no-pci", "--file-prefix=" + name + "-" + ProcessHandle.current().pid(), "--log-level=lib.eal:warning"));
+            for (String vdev : vdevs) cmd.addAll(List.of("--vdev", vdev));
+            cmd.addAll(List.of("--", "--total-num-mbufs=8192", "--disable-link-check"));
             cmd.addAll(app);
             try {
                 Path log = logs.resolve(name + ".log");
@@ -291,12 +296,27 @@ public final class VhostUserBench {
 
         /** RX-packets of port 0 ({@code show port stats all}). */
         long rxPackets() throws Exception {
+            return portStats(1)[0][0];
+        }
+
+        /** {RX-packets, TX-packets} of ports 0..ports-1, from one {@code show port stats all}. */
+        long[][] portStats(int ports) throws Exception {
             int m = mark();
             command("show port stats all");
-            int h = await(m, NIC_STATS, 10);
-            int at = await(h, RX_PACKETS, 10);
-            Matcher x;
-            synchronized (this) { x = RX_PACKETS.matcher(lines.get(at)); }
+            long[][] out = new long[ports][2];
+            int at = m;
+            for (int p = 0; p < ports; p++) {
+                at = await(at, Pattern.compile("NIC statistics for port " + p + "\\b"), 10);
+                at = await(at, RX_PACKETS, 10);
+                out[p][0] = group(RX_PACKETS, at);
+                at = await(at, TX_PACKETS, 10);
+                out[p][1] = group(TX_PACKETS, at);
+            }
+            return out;
+        }
+
+        private synchronized long group(Pattern p, int line) {
+            Matcher x = p.matcher(lines.get(line));
             if (!x.find()) throw new IllegalStateException("unreachable");
             return Long.parseLong(x.group(1));
         }

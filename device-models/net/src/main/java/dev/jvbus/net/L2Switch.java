@@ -194,7 +194,7 @@ public final class L2Switch {
         return m;
     }
 
-    void forward(SwitchPort from, MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
+    void forward(SwitchPort from, MemorySegment frame, long offset, int length, FrameOffload offload, int origin, SendBatch batch) {
         if (length < ETH_HEADER) {
             from.drops[DropReason.RUNT.ordinal()]++;
             return;
@@ -223,13 +223,13 @@ public final class L2Switch {
                 return;
             }
             if (to != null) {
-                if (to.wants(dst)) to.deliver(frame, offset, length, offload, origin);
+                if (to.wants(dst)) to.deliver(frame, offset, length, offload, origin, batch);
                 // Promiscuous ports see others' unicast too: an empty array unless a driver asked for it.
-                for (SwitchPort p : promiscuous) if (p != from && p != to) p.deliver(frame, offset, length, offload, origin);
+                for (SwitchPort p : promiscuous) if (p != from && p != to) p.deliver(frame, offset, length, offload, origin, batch);
                 return;
             }
         }
-        for (SwitchPort p : ports) if (p != from && p.wants(dst)) p.deliver(frame, offset, length, offload, origin);
+        for (SwitchPort p : ports) if (p != from && p.wants(dst)) p.deliver(frame, offset, length, offload, origin, batch);
     }
 
     private void learn(long mac, SwitchPort port) {

@@ -4,7 +4,7 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * Something the switch can hand a frame to: a device's rx queue, a TAP interface. The switch
- * serialises deliveries to one port, so an implementation sees one {@code deliver} at a time.
+ * serialises deliveries to one port (and its {@link #flush()}es), so an implementation sees one call at a time.
  */
 public interface NetPort {
     /** For operators and logs. */
@@ -61,5 +61,14 @@ public interface NetPort {
      */
     default DropReason deliver(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
         return deliver(frame, offset, length, offload);
+    }
+
+    /**
+     * Makes visible what the deliveries since the last flush left pending: a port may take a sender's frames
+     * into its ring and publish them (one used-index store, one notify decision) only here. The switch calls
+     * it under the port's delivery lock at the end of each sender's {@link SendBatch}, or right after each
+     * delivery from a sender without one. By default nothing: a port that publishes every frame at once.
+     */
+    default void flush() {
     }
 }

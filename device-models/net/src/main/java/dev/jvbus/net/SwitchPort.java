@@ -105,7 +105,7 @@ public final class SwitchPort {
 
     /** Sends one bare frame from this port into the switch. Called by this port's owner only (one thread at a time). */
     public void send(MemorySegment frame, long offset, int length) {
-        sw.forward(this, frame, offset, length, FrameOffload.NONE, NetPort.NO_ORIGIN);
+        sw.forward(this, frame, offset, length, FrameOffload.NONE, NetPort.NO_ORIGIN, null);
     }
 
     /**
@@ -115,7 +115,7 @@ public final class SwitchPort {
      * {@link DropReason#BAD_OFFLOAD}. Called by this port's owner only (one thread at a time).
      */
     public void send(MemorySegment frame, long offset, int length, FrameOffload offload) {
-        sw.forward(this, frame, offset, length, offload, NetPort.NO_ORIGIN);
+        sw.forward(this, frame, offset, length, offload, NetPort.NO_ORIGIN, null);
     }
 
     /**
@@ -124,7 +124,17 @@ public final class SwitchPort {
      * sender replays after a bus restart from a new one.
      */
     public void send(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
-        sw.forward(this, frame, offset, length, offload, origin);
+        sw.forward(this, frame, offset, length, offload, origin, null);
+    }
+
+    /**
+     * {@link #send(MemorySegment, long, int, FrameOffload, int)} as part of the sender's {@code batch}: the
+     * receivers may leave the frame unpublished until {@link SendBatch#flush()}, which the sender calls at the
+     * end of its batch (one used-index store and one wake-up decision per receiver per batch, not per frame).
+     * Any thread may send through this port, each with its own batch.
+     */
+    public void send(MemorySegment frame, long offset, int length, FrameOffload offload, int origin, SendBatch batch) {
+        sw.forward(this, frame, offset, length, offload, origin, java.util.Objects.requireNonNull(batch, "batch"));
     }
 
     /**
@@ -139,7 +149,7 @@ public final class SwitchPort {
      * for a backend that takes checksums and with no header for one that does not. DATA_VALID alone
      * never reaches a backend that does not take checksums.
      */
-    void deliver(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
+    void deliver(MemorySegment frame, long offset, int length, FrameOffload offload, int origin, SendBatch batch) {
         long h = lock();
         if (h < 0) {
             STALLED_DROPS.getAndAdd(this, 1L);
@@ -159,6 +169,7 @@ public final class SwitchPort {
                 DropReason r = deliverOne(frame, offset, length, o, origin);
                 if (r == null && offload.isGso()) superFramesOut++;
                 count(r, length);
+                flushUnlessBatched(batch);
                 return;
             }
             Segmenter s = segmenter;
@@ -179,6 +190,35 @@ public final class SwitchPort {
                 int n = s.piece(i);
                 count(deliverOne(s.out(), 0, n, s.pieceHeader, origin), n);
             }
+            flushUnlessBatched(batch);
+        } finally {
+            unlock(h);
+        }
+    }
+
+    /** Under the lock: the backend publishes now, unless the sender's batch takes this port and flushes it at its end. */
+    private void flushUnlessBatched(SendBatch batch) {
+        if (batch == null || !batch.add(this)) flushBackend();
+    }
+
+    private void flushBackend() {
+        try {
+            backend.flush();
+        } catch (RuntimeException e) {
+            drops[DropReason.BACKEND_ERROR.ordinal()]++;
+        }
+    }
+
+    /**
+     * A sender's batch ends ({@link SendBatch#flush()}): the backend publishes what it took. Under the delivery
+     * lock, so it never runs beside a delivery; a port whose holder is stuck past the stall bound is skipped
+     * (its next delivery's flush publishes), a port that left has nothing to publish.
+     */
+    void flushDeliveries() {
+        long h = lock();
+        if (h < 0) return;
+        try {
+            if (!left) flushBackend();
         } finally {
             unlock(h);
         }

@@ -54,6 +54,56 @@ class L2SwitchTest {
         arena.close();
     }
 
+    /** A backend that counts its deliveries and flushes, and what was delivered when each flush came. */
+    static final class FlushCounter extends Recorder {
+        final List<Integer> deliveredAtFlush = new ArrayList<>();
+
+        FlushCounter(String name) { super(name); }
+
+        @Override public void flush() { deliveredAtFlush.add(frames.size()); }
+    }
+
+    @Test
+    void aSendersBatchFlushesEachReceiverOnceAtItsEndWhileAnUnbatchedSendFlushesAfterEachFrame() {
+        FlushCounter rb = new FlushCounter("b"), rc = new FlushCounter("c");
+        SwitchPort pa = sw.join(new Recorder("a"), A);
+        sw.join(rb, B);
+        sw.join(rc, C);
+        SendBatch batch = new SendBatch();
+        for (int i = 0; i < 5; i++) pa.send(frame(B, A, 60, i), 0, 60, FrameOffload.NONE, NetPort.NO_ORIGIN, batch);
+        pa.send(frame(MacAddress.BROADCAST, A, 60, 5), 0, 60, FrameOffload.NONE, NetPort.NO_ORIGIN, batch);
+        assertThat(rb.frames).hasSize(6);
+        assertThat(rc.frames).hasSize(1);
+        assertThat(rb.deliveredAtFlush).as("nothing flushed inside the batch").isEmpty();
+        assertThat(rc.deliveredAtFlush).isEmpty();
+        assertThat(batch.pending()).isEqualTo(2);
+        batch.flush();
+        assertThat(rb.deliveredAtFlush).containsExactly(6);
+        assertThat(rc.deliveredAtFlush).containsExactly(1);
+        batch.flush();                                       // an empty batch flushes nobody
+        assertThat(rb.deliveredAtFlush).containsExactly(6);
+
+        pa.send(frame(B, A, 60, 7), 0, 60);                  // no batch: published at once
+        pa.send(frame(B, A, 60, 8), 0, 60);
+        assertThat(rb.deliveredAtFlush).containsExactly(6, 7, 8);
+    }
+
+    @Test
+    void aBatchFloodingMorePortsThanItTracksFlushesTheRestAtOnce() {
+        SwitchPort pa = sw.join(new Recorder("a"), A);
+        List<FlushCounter> rs = new ArrayList<>();
+        for (int i = 0; i < SendBatch.MAX_PORTS + 3; i++) {
+            FlushCounter r = new FlushCounter("r" + i);
+            rs.add(r);
+            sw.join(r);
+        }
+        SendBatch batch = new SendBatch();
+        pa.send(frame(MacAddress.BROADCAST, A, 60, 1), 0, 60, FrameOffload.NONE, NetPort.NO_ORIGIN, batch);
+        assertThat(rs.stream().filter(r -> r.deliveredAtFlush.isEmpty()).count()).isEqualTo(SendBatch.MAX_PORTS);
+        batch.flush();
+        assertThat(rs).allSatisfy(r -> assertThat(r.deliveredAtFlush).containsExactly(1));
+    }
+
     @Test
     void unknownAndBroadcastFloodThenUnicastFollowsLearning() {
         Recorder ra = new Recorder("a"), rb = new Recorder("b"), rc = new Recorder("c");
@@ -272,6 +322,19 @@ class L2SwitchTest {
         System.out.printf("L2Switch: %d bytes allocated forwarding 200000 frames%n", bytes);
         assertThat(out.stats().txFrames()).isEqualTo(220_000);
         assertThat(bytes).as("bytes allocated forwarding 200000 frames").isLessThan(16 * 1024);
+
+        // The same through a sender's batch, flushed every 64 frames as a device's tx worker does.
+        SendBatch batch = new SendBatch();
+        before = mx.getCurrentThreadAllocatedBytes();
+        for (int i = 0; i < 200_000; i++) {
+            in.send(f, 0, 1514, FrameOffload.NONE, NetPort.NO_ORIGIN, batch);
+            if ((i & 63) == 63) batch.flush();
+        }
+        batch.flush();
+        bytes = mx.getCurrentThreadAllocatedBytes() - before;
+        System.out.printf("L2Switch: %d bytes allocated forwarding 200000 frames in batches%n", bytes);
+        assertThat(out.stats().txFrames()).isEqualTo(420_000);
+        assertThat(bytes).as("bytes allocated forwarding 200000 frames in batches").isLessThan(16 * 1024);
     }
 
     @Test

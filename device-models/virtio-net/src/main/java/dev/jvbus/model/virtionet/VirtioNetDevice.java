@@ -27,6 +27,7 @@ import dev.jvbus.net.NetPort;
 import dev.jvbus.net.Networks;
 import dev.jvbus.net.PortBackend;
 import dev.jvbus.net.RxGate;
+import dev.jvbus.net.SendBatch;
 import dev.jvbus.net.SwitchPort;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -113,6 +114,11 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private final MemorySegment rxHeader = MemorySegment.ofArray(new byte[SIZE]);
     private final int[] mergeHeads = new int[VirtioNetModel.QUEUE_MAX];
     private final int[] mergeLens = new int[VirtioNetModel.QUEUE_MAX];
+    /**
+     * Frames pushed to rx and not yet published: a sender's batch publishes them at its end ({@link #flush}).
+     * Under the port's delivery lock; the control plane reads and clears it only with the rx gate closed.
+     */
+    private int rxPending;
 
     // ---- counters: plain fields, each written by one side, read racily by metrics ----
     long txFrames, txBytes, txDropTooBig, txDropGso, txDropBadCsum;          // tx worker
@@ -264,6 +270,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         rxFirst = q.newChain();
         rxMore = q.newChain();
         rxBroken = false;
+        rxPending = 0;
         rx = q;
         rxGate.open();
     }
@@ -318,6 +325,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             if (!rxGate.close())
                 throw new DeviceFault(name + ": an rx delivery did not leave within " + RxGate.DEFAULT_BOUND.toMillis()
                         + " ms (stuck in its doorbell); the rx ring has no stable state");
+            publishRx();   // frames a sender's batch took in and had not flushed yet
             QueueState s = saveStopped(rx);
             rx = null;
             return s;
@@ -413,6 +421,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         if (!rxGate.close())
             throw new DeviceFault(name + ": an rx delivery did not leave within " + RxGate.DEFAULT_BOUND.toMillis()
                     + " ms (stuck in its doorbell); the rx ring has no stable state to save");
+        if (rxPending != 0) publishRx();   // frames a sender's batch took in and had not flushed yet
     }
 
     @Override
@@ -485,6 +494,11 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private final class TxService implements QueueService {
         private final SplitVirtqueue q;
         private final DataPathRun run;
+        /**
+         * The receivers this worker's batch delivered to: each publishes once at the batch's end, not per frame.
+         * This worker's own (a worker a reset left behind keeps its batch; the next worker has a new one).
+         */
+        private final SendBatch batch = new SendBatch();
 
         TxService(SplitVirtqueue q, DataPathRun run) {
             this.q = q;
@@ -493,6 +507,14 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
         @Override
         public boolean poll() throws QueueFault {
+            try {
+                return batch();
+            } finally {
+                batch.flush();     // also when the batch ends early: what was delivered becomes visible
+            }
+        }
+
+        private boolean batch() throws QueueFault {
             int n = 0;
             boolean active = txActive;
             int before = q.nextAvail();
@@ -501,7 +523,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 int origin = after == before ? NetPort.NO_ORIGIN : NetPort.origin(before, txReplays > 0);
                 if (txReplays > 0) txReplays--;
                 before = after;
-                if (active) transmit(txChain, origin);
+                if (active) transmit(txChain, origin, batch);
                 else txDropInactive++;
                 // The send may have been long (stuck in a delivery into a wedged device) and this worker
                 // left behind by a reset: then the ring belongs to the next run; publish nothing.
@@ -520,7 +542,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         @Override public void disarmDoorbell() { q.disableKicks(); }
     }
 
-    private void transmit(DescriptorChain c, int origin) throws QueueFault {
+    private void transmit(DescriptorChain c, int origin, SendBatch batch) throws QueueFault {
         if (c.writableCount() != 0)
             throw badTx("tx buffer " + c.head() + " has " + c.writableCount() + " device-writable descriptors");
         long total = c.readableBytes();
@@ -573,7 +595,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 return;
             }
         }
-        port.send(seg, off, len, txOffload, origin);
+        port.send(seg, off, len, txOffload, origin, batch);
         txFrames++;
         txBytes += len;
     }
@@ -653,6 +675,30 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         return r;
     }
 
+    /** Publishes the frames the deliveries since the last flush pushed: one used-index store, one notify decision. */
+    @Override
+    public void flush() {
+        if (rxPending == 0) return;
+        try {
+            if (rxGate.enter()) publishRx();
+        } finally {
+            rxGate.leave();
+        }
+    }
+
+    /** Under the port's lock inside the gate, or by the control plane with the gate closed (the ring is its own). */
+    private void publishRx() {
+        SplitVirtqueue q = rx;
+        rxPending = 0;
+        if (q == null || rxBroken) return;
+        try {
+            q.publishUsed();
+        } catch (InternalError e) {
+            if (!MappedMemoryFault.is(e)) throw e;
+            brokenRx("rx: " + MappedMemoryFault.describe(e));
+        }
+    }
+
     private DropReason receive(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
         if (rxBroken) return drop(DropReason.RING_FAULT);
         if (length > (offload.isGso() ? FrameOffload.MAX_GSO_FRAME : maxFrame)) return drop(DropReason.TOO_BIG);
@@ -700,9 +746,13 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 scatter(rxFirst, 0, rxHeader, 0, hdrLen);
                 for (int i = 0; i < n; i++) q.pushUsed(mergeHeads[i], mergeLens[i]);
             }
-            if (log != null) log.beforePublish(source, origin, q.nextUsed());
-            q.publishUsed();
-            if (log != null) log.published();
+            if (log != null) {   // the log records each frame as published: no batching with it
+                log.beforePublish(source, origin, q.nextUsed());
+                q.publishUsed();
+                log.published();
+            } else {
+                rxPending++;     // published by the sender's flush (at the end of its batch, or right away)
+            }
             rxFrames++;
             rxBytes += length;
             return null;

@@ -1,0 +1,241 @@
+package dev.jvbus.bench;
+
+import dev.jvbus.bench.VhostUserBench.Pmd;
+import dev.jvbus.connector.vhostuser.VhostUserBackend;
+import dev.jvbus.core.bus.Bus;
+import dev.jvbus.core.bus.Container;
+import dev.jvbus.core.bus.Device;
+import dev.jvbus.net.L2Switch;
+import dev.jvbus.net.MacAddress;
+import dev.jvbus.net.Networks;
+import dev.jvbus.net.PortStats;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * Packets/s switched between two vhost-user ports (issue 18, {@code bench-switch}): our bus (two virtio-net
+ * devices on one switch network, each served by {@link VhostUserBackend}) against what users pick for that
+ * job, OVS-DPDK (a private {@link OvsDpdk}: a {@code netdev} bridge with the NORMAL action and two
+ * {@code dpdkvhostuser} ports).
+ *
+ * <p><b>Front-end:</b> one {@code dpdk-testpmd} with two {@code net_virtio_user} ports, one per switch port,
+ * forwarding on lcore 0 (cpu 0) in {@code mac} mode. {@code start tx_first N} puts N bursts of 32 frames of
+ * the size asked on each port, addressed to the other port's MAC; testpmd forwards what port 0 receives out
+ * of port 1 and back, so each frame crosses the switch again and again, both ways, with 2 x N x 32 frames in
+ * flight. Rate = frames the two ports received per second (testpmd's own counters, the same for both
+ * switches): each is one switching. Why not a txonly testpmd and an rxonly one: the front-ends have one core
+ * between them, and two busy-polling processes on one core get it in scheduler slices of milliseconds;
+ * while the receiver is off the core its ring is full and the switch drops everything for the whole slice
+ * (measured: 0.3 M of 7 M frames sent arrived), so that pair measures the scheduler. In this loop nothing
+ * is dropped (the frames in flight fit in the rings), one process polls everything, and the switch always
+ * has frames to move both ways. A frame lost (a burst sent before a port was ready) shows as fewer in flight
+ * and is reported; a direction that carries nothing voids the round.
+ *
+ * <p><b>The switch alone on one core:</b> the switch runs on cpu 1. For ours that is this JVM, which
+ * {@code ./jvbus bench-switch} starts under {@code taskset -c 1}; OVS-DPDK's daemons inherit that affinity
+ * and get {@code dpdk-lcore-mask}/{@code pmd-cpu-mask} = cpu 1. testpmd pins its forwarding lcore to cpu 0
+ * itself (its idle main lcore sits on cpu 1, blocked on its console). OVS runs only during its own rounds
+ * (started and stopped each time), since its poll-mode thread spins whether or not there is traffic.
+ *
+ * <p>Rounds alternate the contenders (OVS then ours, then ours then OVS); the result is the median of the
+ * per-round ratios with its spread ({@link Stats.Ratio}). Without OVS-DPDK installed the bench says so and
+ * measures ours alone (no ratio).
+ *
+ * <p>Run: {@code ./jvbus bench-switch [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500] [--bursts N] [--sides ovs,ours]}
+ */
+public final class SwitchBench {
+    private static final Pattern FWD_STARTED = Pattern.compile("packet forwarding.* - ports=");
+    private static final long MAC_A = MacAddress.parse("02:00:00:00:5b:0a");
+    private static final long MAC_B = MacAddress.parse("02:00:00:00:5b:0b");
+    private static final int BURST = 32;        // testpmd's default burst, what tx_first sends per burst
+    private static final int SWITCH_CPU = 1;    // the jvbus script pins this JVM there; testpmd forwards on cpu 0
+
+    private SwitchBench() {}
+
+    public static void main(String[] args) throws Exception {
+        int rounds = 5, bursts = 4, ovsMem = 1024;
+        double seconds = 2, warmup = 1.5;
+        int[] sizes = {64, 1500};
+        List<String> sides = List.of("ovs", "ours");
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
+                case "--seconds" -> seconds = Double.parseDouble(args[++i]);
+                case "--warmup" -> warmup = Double.parseDouble(args[++i]);
+                case "--sizes" -> sizes = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
+                case "--bursts" -> bursts = Integer.parseInt(args[++i]);
+                case "--ovs-mem" -> ovsMem = Integer.parseInt(args[++i]);
+                case "--sides" -> sides = List.of(args[++i].split(","));
+                default -> {
+                    System.out.println("usage: SwitchBench [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500]"
+                            + " [--bursts N (per direction, of 32 frames)] [--ovs-mem MB] [--sides ovs,ours]");
+                    System.exit(2);
+                }
+            }
+        }
+        if (!Files.isExecutable(Path.of("/usr/bin/dpdk-testpmd"))) {
+            System.out.println("dpdk-testpmd missing (Debian package dpdk-dev; .ci/install-deps installs it): nothing to measure");
+            System.exit(2);
+        }
+        boolean ovsSide = sides.contains("ovs"), oursSide = sides.contains("ours");
+        String missing = OvsDpdk.missing();
+        if (ovsSide && missing != null) {
+            System.out.println("OVS-DPDK missing: " + missing + ". SKIPPED: the OVS-DPDK side and every ratio; ours is measured alone.");
+            ovsSide = false;
+        }
+        Path dir = Files.createTempDirectory("jvbus-switch-bench");
+        Path logs = Path.of("target", "bench-switch");
+        Files.createDirectories(logs);
+
+        Container c = Bus.withDiscoveredModels().createContainer("bench-switch");
+        Device a = c.addDevice("virtio-net", -1L, Map.of("network", "switch", "mac", MacAddress.toString(MAC_A)));
+        Device b = c.addDevice("virtio-net", -1L, Map.of("network", "switch", "mac", MacAddress.toString(MAC_B)));
+        L2Switch sw = Networks.of(c).require("switch");
+        Path sockA = dir.resolve("a.sock"), sockB = dir.resolve("b.sock");
+        VhostUserBackend servA = VhostUserBackend.serve(a, sockA), servB = VhostUserBackend.serve(b, sockB);
+
+        System.out.printf(Locale.ROOT, "switching between two vhost-user ports; testpmd virtio_user x2, mac forwarding, %d x %d frames in flight"
+                        + " each way; %d rounds x %.1f s (after %.1f s warm-up) per case; switch on cpu %d (this JVM: cpus %s); load %s%n",
+                bursts, BURST, rounds, seconds, warmup, SWITCH_CPU, allowedCpus(), VhostUserBench.loadAverage());
+        Map<Integer, double[][]> results = new LinkedHashMap<>();   // size -> [ovs|ours][round], Mpps, NaN = not measured
+        for (int size : sizes) {
+            double[][] r = new double[2][rounds];
+            for (double[] side : r) Arrays.fill(side, Double.NaN);
+            results.put(size, r);
+        }
+        int seq = 0;
+        try {
+            for (int r = 0; r < rounds; r++) {
+                for (int size : sizes) {
+                    double[][] res = results.get(size);
+                    boolean ovsFirst = r % 2 == 0;
+                    StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "  round %d, %4d B:", r + 1, size));
+                    for (int turn = 0; turn < 2; turn++) {
+                        boolean ovsTurn = (turn == 0) == ovsFirst;
+                        seq++;
+                        if (ovsTurn && ovsSide) {
+                            try (OvsDpdk ovs = OvsDpdk.start(logs, "ovs-" + seq, SWITCH_CPU, ovsMem, List.of("vhu0", "vhu1"))) {
+                                Loop l = loop("ovs-client-" + seq, logs, ovs.socket("vhu0"), ovs.socket("vhu1"), () -> ovs.added("vhu0") && ovs.added("vhu1"),
+                                        size, bursts, warmup, seconds);
+                                res[0][r] = l.mpps();
+                                line.append(String.format(Locale.ROOT, "  ovs %6.3f Mpps%s", l.mpps(), l.note(bursts)));
+                                Files.writeString(logs.resolve("ovs-" + seq).resolve("stats.txt"), ovs.pmdStats() + "\nvhu0 " + ovs.statistics("vhu0")
+                                        + "\nvhu1 " + ovs.statistics("vhu1") + "\n");
+                            }
+                        } else if (!ovsTurn && oursSide) {
+                            long d0 = drops(sw);
+                            Loop l = loop("ours-client-" + seq, logs, sockA, sockB, () -> a.isQueueRunning(0) && a.isQueueRunning(1) && b.isQueueRunning(0) && b.isQueueRunning(1),
+                                    size, bursts, warmup, seconds);
+                            VhostUserBench.awaitFree(a);
+                            VhostUserBench.awaitFree(b);
+                            res[1][r] = l.mpps();
+                            long dropped = drops(sw) - d0;
+                            line.append(String.format(Locale.ROOT, "  ours %6.3f Mpps%s%s", l.mpps(), l.note(bursts),
+                                    dropped == 0 ? "" : " (switch dropped " + dropped + ")"));
+                        }
+                    }
+                    if (!Double.isNaN(res[0][r]) && !Double.isNaN(res[1][r]))
+                        line.append(String.format(Locale.ROOT, "   ours/ovs %.2f", res[1][r] / res[0][r]));
+                    System.out.println(line);
+                }
+            }
+        } finally {
+            servA.close();
+            servB.close();
+            try (var files = Files.walk(dir)) {   // the two sockets and their directory
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
+        }
+        System.out.println();
+        System.out.println("| frame | OVS-DPDK (Mpps, median) | jvbus (Mpps, median) | ours/OVS: median of round ratios [spread] |");
+        System.out.println("|------:|------------------------:|---------------------:|:-------------------------------------------|");
+        for (var e : results.entrySet()) {
+            double[] ov = e.getValue()[0], us = e.getValue()[1];
+            Stats.Ratio ratio = Stats.Ratio.of(us, ov);
+            System.out.printf(Locale.ROOT, "| %4d B | %23s | %20s | %s |%n", e.getKey(), fmt(median(ov)), fmt(median(us)),
+                    ratio == null ? (ovsSide ? "no round measured both" : missing != null ? "SKIPPED (no OVS-DPDK)" : "not measured (--sides)") : ratio.toString().strip());
+        }
+        System.out.println("(load average after: " + VhostUserBench.loadAverage() + "; testpmd and OVS logs in " + logs.toAbsolutePath() + ")");
+        System.exit(0);
+    }
+
+    /** One round's figure: Mpps over the window, and how many frames were still circulating at its end. */
+    private record Loop(double mpps, long inFlight) {
+        String note(int bursts) {
+            long expected = 2L * bursts * BURST;
+            return Double.isNaN(mpps) ? " (VOID: a direction carried nothing)"
+                    : inFlight < expected ? " (" + inFlight + " of " + expected + " in flight)" : "";
+        }
+    }
+
+    /**
+     * Starts the front-end on the two sockets, puts {@code bursts} bursts in flight each way once both ports
+     * are up, and measures the frames both ports received per second after the warm-up.
+     */
+    private static Loop loop(String name, Path logs, Path sockA, Path sockB, Ready ready, int size, int bursts, double warmup,
+                             double seconds) throws Exception {
+        try (Pmd pmd = Pmd.start(name, logs, List.of("-l", "0-1", "--main-lcore", "1"),
+                List.of("net_virtio_user0,path=" + sockA + ",mac=" + MacAddress.toString(MAC_A),
+                        "net_virtio_user1,path=" + sockB + ",mac=" + MacAddress.toString(MAC_B)),
+                List.of("--forward-mode=mac", "--txpkts=" + size, "--eth-peer=0," + MacAddress.toString(MAC_B),
+                        "--eth-peer=1," + MacAddress.toString(MAC_A), "-i"))) {
+            pmd.awaitReady();
+            // A burst sent before the back-end has its rings running is lost for good (the loop has no source):
+            // wait until the switch says both ports are up, then give both switches the same second to settle.
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (!ready.ready()) {
+                if (System.nanoTime() > deadline) throw new IllegalStateException(name + ": the switch's ports were not up within 60 s");
+                Thread.sleep(20);
+            }
+            Thread.sleep(1000);
+            int m = pmd.mark();
+            pmd.command("start tx_first " + bursts);
+            pmd.await(m, FWD_STARTED, 10);
+            Thread.sleep((long) (warmup * 1000));
+            long[][] s0 = pmd.portStats(2);
+            long t0 = System.nanoTime();
+            Thread.sleep((long) (seconds * 1000));
+            long[][] s1 = pmd.portStats(2);
+            long t1 = System.nanoTime();
+            if (!pmd.alive()) throw new IllegalStateException(name + " died; see its log");
+            pmd.command("stop");
+            long rx0 = s1[0][0] - s0[0][0], rx1 = s1[1][0] - s0[1][0];
+            long inFlight = (s1[0][1] + s1[1][1]) - (s1[0][0] + s1[1][0]);
+            double mpps = rx0 == 0 || rx1 == 0 ? Double.NaN : (rx0 + rx1) / ((t1 - t0) / 1e9) / 1e6;
+            return new Loop(mpps, inFlight);
+        }
+    }
+
+    private interface Ready { boolean ready() throws Exception; }
+
+    private static long drops(L2Switch sw) {
+        long n = 0;
+        for (PortStats p : sw.stats()) n += p.dropped();
+        return n;
+    }
+
+    private static double median(double[] v) {
+        double[] m = Arrays.stream(v).filter(x -> !Double.isNaN(x)).toArray();
+        return m.length == 0 ? Double.NaN : Stats.median(m);
+    }
+
+    private static String fmt(double v) {
+        return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.3f", v);
+    }
+
+    private static String allowedCpus() {
+        try {
+            for (String l : Files.readAllLines(Path.of("/proc/self/status")))
+                if (l.startsWith("Cpus_allowed_list:")) return l.substring(l.indexOf(':') + 1).trim();
+        } catch (java.io.IOException ignored) {
+            // not Linux
+        }
+        return "?";
+    }
+}
