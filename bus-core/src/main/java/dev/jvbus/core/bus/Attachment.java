@@ -60,6 +60,15 @@ public final class Attachment implements AutoCloseable {
     /** A model-specific verb (vbus DEVCALL). */
     public byte[] call(int func, byte[] payload) throws DeviceFault { return device.call(this, func, payload); }
 
+    /**
+     * The driver's front-end asks the device to announce, on the driver's behalf, that the driver with
+     * link-layer address {@code address} is reachable through it (see {@link DeviceFunction#announce}).
+     *
+     * @throws DeviceFault if the model refuses it (a bad address, nothing to announce)
+     * @throws DeviceException if the features are not negotiated yet
+     */
+    public void announce(byte[] address) throws DeviceFault { device.announce(this, address); }
+
     /** The driver shares its memory (the connector maps it and keeps the mappings alive until reset). */
     public void setMemory(GuestMemory memory) { device.setMemory(this, memory); }
 

@@ -241,6 +241,15 @@ public final class Device {
         return function.call(func, payload);
     }
 
+    synchronized void announce(Attachment a, byte[] address) throws DeviceFault {
+        checkHolder(a);
+        // What the device announces from depends on what was negotiated (its MAC, the rings it sends with):
+        // a front-end that has not settled the features has no guest to announce yet.
+        if (!features.accepted())
+            throw new DeviceException(devid, "announce refused: the features are not negotiated yet (FEATURES_OK)");
+        function.announce(address.clone());
+    }
+
     synchronized void setMemory(Attachment a, GuestMemory m) {
         checkHolder(a);
         // A live device whose queues are all stopped (each alone) takes new memory: the queues it starts next use it.
