@@ -47,7 +47,15 @@ public final class Attachment implements AutoCloseable {
 
     public long offeredFeatures() { return device.offeredFeatures(this); }
 
-    public void ackFeatures(long bits) { device.ackFeatures(this, bits); }
+    public void ackFeatures(long bits) { device.ackFeatures(this, bits, true); }
+
+    /**
+     * A front-end that serves part of the device itself (vhost-user: QEMU keeps a net device's control queue)
+     * acks the features it has this device serve, a part of its driver's set: inside the offer as always, but
+     * the requirements among features are the front-end's to check, since it may keep a required feature
+     * to itself (see {@link dev.jvbus.core.feature.FeatureNegotiation#ackServed}).
+     */
+    public void ackServedFeatures(long bits) { device.ackFeatures(this, bits, false); }
 
     public long negotiatedFeatures() { return device.features().negotiated(); }
 

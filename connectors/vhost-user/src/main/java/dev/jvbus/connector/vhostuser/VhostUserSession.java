@@ -470,7 +470,9 @@ public final class VhostUserSession implements AutoCloseable {
         java.util.Arrays.fill(inflightLogs, null);   // the reset below forgets them: rings start from the buffer again
         attachment.reset();
         attachment.writeStatus(ACKNOWLEDGE | DRIVER);
-        attachment.ackFeatures(features);
+        // QEMU's SET_FEATURES is the part of its guest's features it has us serve: it keeps the control queue
+        // (CTRL_VQ) to itself and forwards MQ and GUEST_ANNOUNCE, so requirements among them are its to check.
+        attachment.ackServedFeatures(features);
         attachment.writeStatus(ACKNOWLEDGE | DRIVER | FEATURES_OK);
     }
 
