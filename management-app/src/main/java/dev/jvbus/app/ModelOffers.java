@@ -1,6 +1,5 @@
 package dev.jvbus.app;
 
-import dev.jvbus.core.feature.FeatureBit;
 import dev.jvbus.core.feature.FeatureCatalog;
 import dev.jvbus.core.spi.ConfigLayout;
 import dev.jvbus.core.spi.DeviceContext;
@@ -22,11 +21,14 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  * </pre>
  * The model then offers, and knows, only the rest: what a bus of an older version, which did not have
  * those features yet, offers. Unlike a device's operator limit, it holds for every device of the type,
- * restored ones included (a migrated driver that relies on a withheld feature is refused by name). A
+ * restored ones included (a migrated driver that relies on a withheld feature is refused by name). The
+ * features that require a withheld one are withheld with it, and the start-up log says which and why. A
  * type or feature the bus does not have stops the app at start, naming it.
  */
 @ConfigurationProperties("jvbus.models")
 public record ModelOffers(Map<String, List<String>> withhold) {
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(ModelOffers.class.getName());
+
     public ModelOffers {
         withhold = withhold == null ? Map.of() : Map.copyOf(new TreeMap<>(withhold));
     }
@@ -50,8 +52,12 @@ public record ModelOffers(Map<String, List<String>> withhold) {
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException("jvbus.models.withhold." + m.type() + ": " + e.getMessage(), e);
             }
-            List<FeatureBit> kept = m.features().bits().stream().filter(b -> (b.mask() & withheld) == 0).toList();
-            out.add(new Narrowed(m, FeatureCatalog.of(kept)));
+            // What required a withheld feature goes too (CTRL_RX without CTRL_VQ means nothing): the operator is told.
+            var alsoWithheld = m.features().withdrawals(m.features().mask() & ~withheld);
+            if (!alsoWithheld.isEmpty())
+                LOG.info(() -> "jvbus.models.withhold." + m.type() + " also withholds " + alsoWithheld
+                        + ": each requires a withheld feature");
+            out.add(new Narrowed(m, m.features().without(withheld)));
         }
         return DeviceModels.of(out.toArray(DeviceModel[]::new));
     }

@@ -47,7 +47,15 @@ public final class Attachment implements AutoCloseable {
 
     public long offeredFeatures() { return device.offeredFeatures(this); }
 
-    public void ackFeatures(long bits) { device.ackFeatures(this, bits); }
+    public void ackFeatures(long bits) { device.ackFeatures(this, bits, true); }
+
+    /**
+     * A front-end that serves part of the device itself (vhost-user: QEMU keeps a net device's control queue)
+     * acks the features it has this device serve, a part of its driver's set: inside the offer as always, but
+     * the requirements among features are the front-end's to check, since it may keep a required feature
+     * to itself (see {@link dev.jvbus.core.feature.FeatureNegotiation#ackServed}).
+     */
+    public void ackServedFeatures(long bits) { device.ackFeatures(this, bits, false); }
 
     public long negotiatedFeatures() { return device.features().negotiated(); }
 
@@ -59,6 +67,15 @@ public final class Attachment implements AutoCloseable {
 
     /** A model-specific verb (vbus DEVCALL). */
     public byte[] call(int func, byte[] payload) throws DeviceFault { return device.call(this, func, payload); }
+
+    /**
+     * The driver's front-end asks the device to announce, on the driver's behalf, that the driver with
+     * link-layer address {@code address} is reachable through it (see {@link DeviceFunction#announce}).
+     *
+     * @throws DeviceFault if the model refuses it (a bad address, nothing to announce)
+     * @throws DeviceException if the features are not negotiated yet
+     */
+    public void announce(byte[] address) throws DeviceFault { device.announce(this, address); }
 
     /** The driver shares its memory (the connector maps it and keeps the mappings alive until reset). */
     public void setMemory(GuestMemory memory) { device.setMemory(this, memory); }

@@ -80,8 +80,9 @@ public final class Device {
         this.devid = Objects.requireNonNull(devid);
         this.container = Objects.requireNonNull(container);
         this.model = Objects.requireNonNull(model);
-        this.features = new FeatureNegotiation(model.features().mask());
+        this.features = new FeatureNegotiation(model.features());
         this.features.setLimit(featureLimit);
+        logWithdrawn();
         this.config = new ConfigSpace(model.config());
         this.onNeedsReset = onNeedsReset == null ? d -> { } : onNeedsReset;
         this.queues = model.queues(this.params);
@@ -140,6 +141,24 @@ public final class Device {
      */
     public synchronized void limitFeatures(long mask) {
         features.setLimit(mask);
+        logWithdrawn();
+    }
+
+    /**
+     * The features the operator's limit took out of the offer without naming them, each with the requirement
+     * it lost (CTRL_RX when CTRL_VQ is limited): the offer never has a feature without what it requires.
+     */
+    public synchronized List<dev.jvbus.core.feature.FeatureWithdrawal> withdrawnFeatures() {
+        return features.withdrawn();
+    }
+
+    /** Says which features the limit took out of the offer without naming them, and why; returns them. */
+    private List<dev.jvbus.core.feature.FeatureWithdrawal> logWithdrawn() {
+        List<dev.jvbus.core.feature.FeatureWithdrawal> w = features.withdrawn();
+        if (!w.isEmpty())
+            LOG.info(() -> "device " + container + "/" + devid + " (" + model.type() + "): the feature limit also withdraws "
+                    + w + ": each requires a feature the limit took away");
+        return w;
     }
 
     public synchronized byte[] configSnapshot() { return config.snapshot(); }
@@ -168,7 +187,7 @@ public final class Device {
     synchronized void writeStatus(Attachment a, int value) {
         checkHolder(a);
         DeviceStatus from = new DeviceStatus(status);
-        switch (from.next(value, features.acked() & ~features.offered())) {
+        switch (from.next(value, features.acked() & ~features.offered(), unmetRequirement())) {
             case StatusTransition.Reset _ -> resetLocked();
             case StatusTransition.Refused r -> throw refusal(from, value, r);
             case StatusTransition.Apply t -> {
@@ -195,9 +214,23 @@ public final class Device {
                 long outside = features.acked() & ~features.offered();
                 yield new FeatureNegotiationException(devid, outside, model.features().names(outside), "FEATURES_OK refused");
             }
+            case FEATURE_REQUIREMENT_MISSING -> {
+                long bits = 0;
+                for (dev.jvbus.core.feature.FeatureRequirement q : features.unmetRequirements()) bits |= q.feature().mask() | q.anyOfMask();
+                yield new FeatureNegotiationException(devid, bits, r.reason());
+            }
             case DEVICE_NEEDS_RESET -> new IllegalStatusTransitionException(devid, from, value, r.reason() + " (" + needsResetReason + ")");
             default -> new IllegalStatusTransitionException(devid, from, value, r.reason());
         };
+    }
+
+    /** The first requirement the acked features break, in words naming both features and their bits; null if none. */
+    private String unmetRequirement() {
+        List<dev.jvbus.core.feature.FeatureRequirement> unmet = features.unmetRequirements();
+        if (unmet.isEmpty()) return null;
+        dev.jvbus.core.feature.FeatureRequirement q = unmet.getFirst();
+        return q.feature() + " was acked without " + String.join(" or ", q.anyOf().stream().map(Object::toString).toList())
+                + ", which it requires (virtio 1.x 5.1.3.1)" + (unmet.size() > 1 ? "; also " + unmet.subList(1, unmet.size()) : "");
     }
 
     synchronized long offeredFeatures(Attachment a) {
@@ -205,13 +238,14 @@ public final class Device {
         return features.offered();
     }
 
-    synchronized void ackFeatures(Attachment a, long bits) {
+    synchronized void ackFeatures(Attachment a, long bits, boolean wholeSet) {
         checkHolder(a);
         DeviceStatus s = new DeviceStatus(status);
         if (!s.has(DeviceStatus.DRIVER) || s.has(DeviceStatus.FEATURES_OK))
             throw new IllegalStatusTransitionException(devid, s, status,
                     "features are acked after DRIVER and before FEATURES_OK");
-        features.ack(bits);
+        if (wholeSet) features.ack(bits);
+        else features.ackServed(bits);
     }
 
     synchronized byte[] readConfig(Attachment a, int offset, int length) {
@@ -239,6 +273,15 @@ public final class Device {
     synchronized byte[] call(Attachment a, int func, byte[] payload) throws DeviceFault {
         checkHolder(a);
         return function.call(func, payload);
+    }
+
+    synchronized void announce(Attachment a, byte[] address) throws DeviceFault {
+        checkHolder(a);
+        // What the device announces from depends on what was negotiated (its MAC, the rings it sends with):
+        // a front-end that has not settled the features has no guest to announce yet.
+        if (!features.accepted())
+            throw new DeviceException(devid, "announce refused: the features are not negotiated yet (FEATURES_OK)");
+        function.announce(address.clone());
     }
 
     synchronized void setMemory(Attachment a, GuestMemory m) {

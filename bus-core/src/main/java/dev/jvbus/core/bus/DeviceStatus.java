@@ -43,6 +43,14 @@ public record DeviceStatus(int bits) {
      * @param ackedOutsideOffer the acked feature bits the device does not offer (0 when FEATURES_OK may be accepted)
      */
     public StatusTransition next(int written, long ackedOutsideOffer) {
+        return next(written, ackedOutsideOffer, null);
+    }
+
+    /**
+     * As {@link #next(int, long)}, and {@code unmetRequirement} (null if none) says which acked feature lacks
+     * one it requires (virtio 1.x 5.1.3.1): FEATURES_OK is then refused as for features outside the offer.
+     */
+    public StatusTransition next(int written, long ackedOutsideOffer, String unmetRequirement) {
         if (written == 0) return new Reset();
         int unknown = written & ~ALL;
         if (unknown != 0) return new Refused(Rule.UNKNOWN_BITS, "unknown status bits 0x" + Integer.toHexString(unknown));
@@ -80,6 +88,10 @@ public record DeviceStatus(int bits) {
                 // beside it could not follow anyway.
                 return new Apply(now, false, false, false, Optional.of(new Refused(Rule.FEATURES_NOT_OFFERED,
                         "FEATURES_OK refused: acked features outside the offer 0x" + Long.toHexString(ackedOutsideOffer))));
+            }
+            if (unmetRequirement != null) {
+                return new Apply(now, false, false, false, Optional.of(new Refused(Rule.FEATURE_REQUIREMENT_MISSING,
+                        "FEATURES_OK refused: " + unmetRequirement)));
             }
             accept = true;
             now |= FEATURES_OK;

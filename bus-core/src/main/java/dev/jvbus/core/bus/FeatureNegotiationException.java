@@ -11,6 +11,12 @@ public final class FeatureNegotiationException extends DeviceException {
         this.outside = outside;
     }
 
+    /** {@code message} says it all (a requirement broken, say), {@code offending} are the bits at fault. */
+    public FeatureNegotiationException(DevId devid, long offending, String message) {
+        super(devid, message);
+        this.outside = offending;
+    }
+
     /** The offending bits. */
     public long outside() {
         return outside;

@@ -51,6 +51,8 @@ public sealed interface StatusTransition {
         /** A bit before the one it follows (ACKNOWLEDGE, DRIVER, FEATURES_OK, DRIVER_OK). */
         OUT_OF_ORDER,
         /** FEATURES_OK with acked features outside the offer: FEATURES_OK stays clear (virtio 1.x 3.1.1). */
-        FEATURES_NOT_OFFERED
+        FEATURES_NOT_OFFERED,
+        /** FEATURES_OK with an acked feature that lacks a feature it requires: FEATURES_OK stays clear (the device may refuse). */
+        FEATURE_REQUIREMENT_MISSING
     }
 }

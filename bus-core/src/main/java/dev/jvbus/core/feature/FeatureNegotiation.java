@@ -10,19 +10,46 @@ package dev.jvbus.core.feature;
  */
 public final class FeatureNegotiation {
     private final long available;
+    private final FeatureCatalog catalog;   // what the features require of each other; null: nothing
     private long limit = -1L;        // all bits allowed until the operator says otherwise
     private long acked;
     private boolean accepted;        // FEATURES_OK was accepted (or features were imposed)
+    private boolean requirementsChecked = true;   // the ack is the driver's whole set (see ackServed)
 
+    /** Features with no requirements among them. */
     public FeatureNegotiation(long available) {
         this.available = available;
+        this.catalog = null;
+    }
+
+    /** The features of {@code catalog}, with their requirements: an offer never breaks them, an ack that does is refused. */
+    public FeatureNegotiation(FeatureCatalog catalog) {
+        this.available = catalog.mask();
+        this.catalog = catalog;
     }
 
     public long available() { return available; }
 
     public long limit() { return limit; }
 
-    public long offered() { return available & limit; }
+    /**
+     * What is offered: the model's features within the operator's limit, less those whose requirement the
+     * limit took away (they would mean nothing, and a driver that checks would refuse the device).
+     */
+    public long offered() { return catalog == null ? available & limit : catalog.withRequirementsMet(available & limit); }
+
+    /** The features the limit took out of the offer although it did not name them, each with the requirement it lost. */
+    public java.util.List<FeatureWithdrawal> withdrawn() {
+        return catalog == null ? java.util.List.of() : catalog.withdrawals(available & limit);
+    }
+
+    /**
+     * The requirements the acked set breaks (empty once FEATURES_OK may be accepted as far as they go): a
+     * feature acked without any of the features it requires. Not checked for a front-end's ack ({@link #ackServed}).
+     */
+    public java.util.List<FeatureRequirement> unmetRequirements() {
+        return catalog == null || !requirementsChecked ? java.util.List.of() : catalog.unmet(acked);
+    }
 
     public long acked() { return acked; }
 
@@ -40,6 +67,18 @@ public final class FeatureNegotiation {
     public void ack(long features) {
         if (accepted) throw new IllegalStateException("features already accepted; reset the device to renegotiate");
         this.acked = features;
+        this.requirementsChecked = true;
+    }
+
+    /**
+     * A front-end that serves part of the device itself acks the features it has this device serve: a part
+     * of its driver's set, so the requirements among features are the front-end's to check (QEMU keeps the
+     * control queue of a vhost-user net device to itself and forwards MQ and GUEST_ANNOUNCE without CTRL_VQ).
+     * The ack must still lie inside the offer.
+     */
+    public void ackServed(long features) {
+        ack(features);
+        this.requirementsChecked = false;
     }
 
     /**
@@ -68,6 +107,7 @@ public final class FeatureNegotiation {
 
     /** Device reset: the driver must negotiate again. The operator's limit stays. */
     public void reset() {
+        requirementsChecked = true;
         acked = 0;
         accepted = false;
     }

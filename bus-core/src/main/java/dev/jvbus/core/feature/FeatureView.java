@@ -14,5 +14,10 @@ public record FeatureView(long available, long limit, long offered, long acked, 
 
     public List<String> offeredNames(FeatureCatalog c) { return c.names(offered); }
 
+    /** The features the limit took out of the offer without naming them, and why ("X (requires Y)"). */
+    public List<String> withdrawnNames(FeatureCatalog c) {
+        return c.withdrawals(available & limit).stream().map(FeatureWithdrawal::toString).toList();
+    }
+
     public List<String> negotiatedNames(FeatureCatalog c) { return c.names(negotiated); }
 }

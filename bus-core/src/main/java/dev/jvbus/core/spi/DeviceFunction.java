@@ -114,6 +114,20 @@ public interface DeviceFunction {
         throw new DeviceFault("unknown device call " + func);
     }
 
+    /**
+     * The driver's front-end asks the device to tell its peers, on the driver's behalf, that the driver
+     * with link-layer address {@code address} is now reachable through this device: after a migration,
+     * for a guest that cannot announce itself (vhost-user VHOST_USER_SEND_RARP; the guest that can uses
+     * VIRTIO_NET_F_GUEST_ANNOUNCE). A net model sends the announcement from its own port, so its network
+     * learns where the guest went. Called on a control thread, features negotiated (the bus checks).
+     *
+     * @throws DeviceFault if the model has nothing to announce or refuses {@code address} (saying why);
+     *                     only the request fails, the device goes on
+     */
+    default void announce(byte[] address) throws DeviceFault {
+        throw new DeviceFault("this model has nothing to announce");
+    }
+
     /** The driver wrote {@code [offset, offset+length)} of the config space. */
     default void configWritten(int offset, int length) { }
 }

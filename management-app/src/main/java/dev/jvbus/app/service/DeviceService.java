@@ -183,7 +183,8 @@ public class DeviceService {
         });
         return new DeviceView(d.container(), d.devid().unsigned(), d.type(), DeviceStatus.names(d.status().bits()),
                 d.needsResetReason().orElse(null),
-                new DeviceView.Features(f.availableNames(cat), f.limitedNames(cat), f.offeredNames(cat), f.negotiatedNames(cat)),
+                new DeviceView.Features(f.availableNames(cat), f.limitedNames(cat), f.offeredNames(cat), f.negotiatedNames(cat),
+                        f.withdrawnNames(cat)),
                 Map.copyOf(d.params()), queues, ExposureService.ofDevice(d));
     }
 

@@ -13,7 +13,13 @@ public record DeviceView(String container, long devid, String type, List<String>
                          Features features, Map<String, String> parameters, List<Queue> queues,
                          List<ExposureView> exposures) {
 
-    public record Features(List<String> available, List<String> limited, List<String> offered, List<String> negotiated) { }
+    /**
+     * {@code withdrawn}: features the limit took out of the offer without naming them, each with the requirement
+     * it lost ("VIRTIO_NET_F_CTRL_RX (requires VIRTIO_NET_F_CTRL_VQ)"): the offer never has a feature without
+     * what it requires.
+     */
+    public record Features(List<String> available, List<String> limited, List<String> offered, List<String> negotiated,
+                           List<String> withdrawn) { }
 
     /**
      * A queue of the device's model (its name, ring kind and largest size) as it is now: the size the

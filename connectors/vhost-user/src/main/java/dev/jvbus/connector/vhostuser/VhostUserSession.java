@@ -77,7 +77,7 @@ public final class VhostUserSession implements AutoCloseable {
     /** Protocol features this back-end implements. */
     public static final long PROTOCOL_FEATURES = ProtocolFeature.maskOf(
             ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK, ProtocolFeature.RESET_DEVICE, ProtocolFeature.CONFIGURE_MEM_SLOTS,
-            ProtocolFeature.LOG_SHMFD, ProtocolFeature.INFLIGHT_SHMFD);
+            ProtocolFeature.LOG_SHMFD, ProtocolFeature.INFLIGHT_SHMFD, ProtocolFeature.RARP);
 
     private final UnixConnection conn;
     private final VhostUserLimits limits;
@@ -387,7 +387,8 @@ public final class VhostUserSession implements AutoCloseable {
                 resetDevice();
             }
             case GET_CONFIG -> throw VhostUserException.refuse("GET_CONFIG without VHOST_USER_PROTOCOL_F_CONFIG");
-            case SET_CONFIG, SEND_RARP, NET_SET_MTU, SET_STATUS ->
+            case SEND_RARP -> sendRarp(((Message.U64) m.body()).value());
+            case SET_CONFIG, NET_SET_MTU, SET_STATUS ->
                     throw VhostUserException.refuse(m.request() + " needs a protocol feature this back-end does not offer");
             case GET_STATUS -> throw VhostUserException.refuse("GET_STATUS without VHOST_USER_PROTOCOL_F_STATUS");
             case SET_LOG_BASE -> {
@@ -416,6 +417,26 @@ public final class VhostUserSession implements AutoCloseable {
                 if (logEventFd != null) logEventFd.close();
                 logEventFd = e;   // we never need to wake the front-end about the log; kept to close with the session
             }
+        }
+    }
+
+    // ---- migration done ----
+
+    /**
+     * VHOST_USER_SEND_RARP: QEMU, after a migration of a guest that did not negotiate GUEST_ANNOUNCE, asks
+     * us to broadcast the guest's RARP so its network learns where it now is. The MAC is the first 6 bytes of
+     * the u64 in wire order (QEMU copies it into an otherwise uninitialised payload, so the last two bytes are
+     * noise and are not checked). The device sends the frame from its own port; a bad MAC fails this request.
+     */
+    private void sendRarp(long payload) throws VhostUserException {
+        requireProtocol(ProtocolFeature.RARP, Request.SEND_RARP);
+        if (!featuresSet) throw VhostUserException.refuse("SEND_RARP before SET_FEATURES: no guest to announce yet");
+        byte[] mac = new byte[6];
+        for (int i = 0; i < 6; i++) mac[i] = (byte) (payload >>> (8 * i));
+        try {
+            attachment.announce(mac);
+        } catch (dev.jvbus.core.spi.DeviceFault e) {
+            throw VhostUserException.refuse("SEND_RARP: " + e.getMessage());
         }
     }
 
@@ -449,7 +470,9 @@ public final class VhostUserSession implements AutoCloseable {
         java.util.Arrays.fill(inflightLogs, null);   // the reset below forgets them: rings start from the buffer again
         attachment.reset();
         attachment.writeStatus(ACKNOWLEDGE | DRIVER);
-        attachment.ackFeatures(features);
+        // QEMU's SET_FEATURES is the part of its guest's features it has us serve: it keeps the control queue
+        // (CTRL_VQ) to itself and forwards MQ and GUEST_ANNOUNCE, so requirements among them are its to check.
+        attachment.ackServedFeatures(features);
         attachment.writeStatus(ACKNOWLEDGE | DRIVER | FEATURES_OK);
     }
 

@@ -102,6 +102,10 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private ControlQueue ctrl;            // set by start() when CTRL_VQ is negotiated and the driver set the queue up
     private QueueWorker ctrlWorker;
     private boolean rxBroken;            // delivery side only: the rx ring faulted, waiting for the reset
+    private boolean quiesced;            // control plane: quiesce() parked the workers, resume() not yet called
+    /** Control plane: the announcement frame ({@link #announce}), made once; sent with the tx worker parked. */
+    private final MemorySegment announceFrame = MemorySegment.ofArray(new byte[dev.jvbus.net.RarpAnnouncement.LENGTH]);
+    private long announcementsSent;      // control plane
 
     // ---- tx worker only ----
     private DescriptorChain txChain;
@@ -232,6 +236,48 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         if (rx != null) throw new DeviceFault("the delivery log is set before DRIVER_OK");
         deliveryLogAddress = address;
         return new byte[0];
+    }
+
+    /**
+     * VHOST_USER_SEND_RARP: broadcasts {@link dev.jvbus.net.RarpAnnouncement the RARP QEMU would} for
+     * {@code address} from this device's port, so the switch moves the MAC to this port (a migrated guest's
+     * target takes it over from the source's port, see {@code L2Switch.learn}) and every peer sees the
+     * frame. The address must be unicast and, while the switch holds the port to its MAC (the spoof check),
+     * that MAC: anything else would be dropped at ingress, and the front-end is told so instead.
+     *
+     * <p>The port has one sender at a time (its tx worker, see {@link SwitchPort#send}): the worker is
+     * parked for the one frame, as a pause parks it, unless a pause parked it already or none runs.
+     */
+    @Override
+    public void announce(byte[] address) throws DeviceFault {
+        if (address.length != 6) throw new DeviceFault(name + ": announce: a MAC is 6 bytes, got " + address.length);
+        long mac = MacAddress.fromBytes(address);
+        if (mac == 0 || MacAddress.isGroup(mac))
+            throw new DeviceFault(name + ": announce: " + MacAddress.toString(mac) + " is not a unicast address");
+        SwitchPort p = port;
+        if (p == null) throw new DeviceFault(name + " was removed: it has no switch port to announce from");
+        java.util.OptionalLong held = p.assignedSource();
+        if (held.isPresent() && held.getAsLong() != mac)
+            throw new DeviceFault(name + ": announce: asked for " + MacAddress.toString(mac) + ", but the switch holds this port to "
+                    + MacAddress.toString(held.getAsLong()) + " (" + dev.jvbus.net.MacSpoofCheck.PARAM + "); the frame would be dropped");
+        QueueWorker w = quiesced ? null : worker;
+        if (w != null && !w.quiesce()) {
+            w.resume();
+            throw new DeviceFault(name + ": announce: the tx worker did not park within " + QueueWorker.WAIT_BOUND.toMillis()
+                    + " ms (stuck in a delivery)");
+        }
+        try {
+            dev.jvbus.net.RarpAnnouncement.write(announceFrame, 0, mac);
+            p.send(announceFrame, 0, dev.jvbus.net.RarpAnnouncement.LENGTH);
+            announcementsSent++;
+        } finally {
+            if (w != null) w.resume();
+        }
+    }
+
+    /** Announcements sent for the front-end ({@link #announce}). */
+    public long announcementsSent() {
+        return announcementsSent;
     }
 
     /** The rx ring's delivery log, from the address the driver gave: cleared for a new ring, read back for a resumed one. */
@@ -381,6 +427,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         rxGate.close();
         QueueWorker w = worker;
         worker = null;
+        quiesced = false;
         run = DataPathRun.NONE;
         // Joins within the bound, unless we are that worker (then it only stops). One stuck in a delivery
         // into a wedged device is left behind: its run is over, so it touches no ring when it returns.
@@ -412,6 +459,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public void quiesce() throws DeviceFault {
+        quiesced = true;
         if (worker != null && !worker.quiesce())
             throw new DeviceFault(name + ": the tx worker did not park within " + QueueWorker.WAIT_BOUND.toMillis()
                     + " ms (stuck in a delivery); the tx ring has no stable state to save");
@@ -426,6 +474,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public void resume() {
+        quiesced = false;
         if (rx != null) rxGate.open();
         if (worker != null) worker.resume();
         if (ctrlWorker != null) ctrlWorker.resume();

@@ -100,4 +100,39 @@ public final class VirtioNetFeatures {
             HOST_TSO4, HOST_TSO6, HOST_ECN, HOST_USO, GUEST_TSO4, GUEST_TSO6, GUEST_ECN, GUEST_USO4, GUEST_USO6,
             CTRL_VQ, CTRL_RX, CTRL_RX_EXTRA, CTRL_MAC_ADDR, CTRL_GUEST_OFFLOADS, GUEST_ANNOUNCE,
             VirtioFeatures.INDIRECT_DESC, VirtioFeatures.EVENT_IDX, VirtioFeatures.VERSION_1, VirtioFeatures.IN_ORDER);
+
+    // ---- what the features require of each other (virtio 1.x 5.1.3.1, "Feature bit requirements") ----
+
+    /** A bit this model names in a requirement but does not offer (yet): the rule is ready for the day it does. */
+    private static FeatureBit named(int bit, String name) {
+        return new FeatureBit(bit, name, "named in a requirement");
+    }
+
+    /**
+     * The spec's requirements among virtio-net features, and two of this model's: CTRL_GUEST_OFFLOADS and
+     * CTRL_RX_EXTRA are commands on the control queue, so they need it (and the RX class) as CTRL_RX does. Rules for
+     * features the model does not offer say nothing until it does (MQ, CTRL_VLAN, the UFOs).
+     */
+    public static final java.util.List<dev.jvbus.core.feature.FeatureRequirement> REQUIREMENTS = java.util.List.of(
+            dev.jvbus.core.feature.FeatureRequirement.of(GUEST_TSO4, GUEST_CSUM),
+            dev.jvbus.core.feature.FeatureRequirement.of(GUEST_TSO6, GUEST_CSUM),
+            dev.jvbus.core.feature.FeatureRequirement.anyOf(GUEST_ECN, GUEST_TSO4, GUEST_TSO6),
+            dev.jvbus.core.feature.FeatureRequirement.of(named(10, "VIRTIO_NET_F_GUEST_UFO"), GUEST_CSUM),
+            dev.jvbus.core.feature.FeatureRequirement.of(GUEST_USO4, GUEST_CSUM),
+            dev.jvbus.core.feature.FeatureRequirement.of(GUEST_USO6, GUEST_CSUM),
+            dev.jvbus.core.feature.FeatureRequirement.of(HOST_TSO4, CSUM),
+            dev.jvbus.core.feature.FeatureRequirement.of(HOST_TSO6, CSUM),
+            dev.jvbus.core.feature.FeatureRequirement.anyOf(HOST_ECN, HOST_TSO4, HOST_TSO6),
+            dev.jvbus.core.feature.FeatureRequirement.of(named(14, "VIRTIO_NET_F_HOST_UFO"), CSUM),
+            dev.jvbus.core.feature.FeatureRequirement.of(HOST_USO, CSUM),
+            dev.jvbus.core.feature.FeatureRequirement.of(CTRL_RX, CTRL_VQ),
+            dev.jvbus.core.feature.FeatureRequirement.of(named(19, "VIRTIO_NET_F_CTRL_VLAN"), CTRL_VQ),
+            dev.jvbus.core.feature.FeatureRequirement.of(GUEST_ANNOUNCE, CTRL_VQ),
+            dev.jvbus.core.feature.FeatureRequirement.of(named(22, "VIRTIO_NET_F_MQ"), CTRL_VQ),
+            dev.jvbus.core.feature.FeatureRequirement.of(CTRL_MAC_ADDR, CTRL_VQ),
+            dev.jvbus.core.feature.FeatureRequirement.of(CTRL_GUEST_OFFLOADS, CTRL_VQ),
+            dev.jvbus.core.feature.FeatureRequirement.of(CTRL_RX_EXTRA, CTRL_RX));
+
+    /** {@link #OFFERED} with {@link #REQUIREMENTS}: what the model hands the bus. */
+    public static final FeatureCatalog CATALOG = OFFERED.requiring(REQUIREMENTS);
 }

@@ -70,7 +70,7 @@ public final class VirtioNetModel implements DeviceModel {
 
     @Override public int virtioDeviceId() { return DEVICE_ID; }
 
-    @Override public FeatureCatalog features() { return VirtioNetFeatures.OFFERED; }
+    @Override public FeatureCatalog features() { return VirtioNetFeatures.CATALOG; }
 
     @Override public QueueLayout queues() { return QUEUES; }
 

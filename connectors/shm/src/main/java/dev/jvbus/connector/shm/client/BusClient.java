@@ -51,6 +51,8 @@ public final class BusClient implements AutoCloseable {
     private volatile BusClientException lost;
     private volatile boolean closing;
     private Message.HelloAccepted accepted;
+    /** The devices this client holds open, by devid: where a CONFIG_CHANGED is counted (never more than it opened). */
+    private final Map<DevId, ClientDevice> opened = new ConcurrentHashMap<>();
 
     private BusClient(FrameChannel channel, BusEventListener listener) {
         this.channel = channel;
@@ -195,6 +197,10 @@ public final class BusClient implements AutoCloseable {
                 else LOG.fine(() -> "reply for unknown seq " + seq + " (its waiter gave up)");
             }
             case Message.Event e -> {
+                if (e instanceof Message.ConfigChanged c) {
+                    ClientDevice d = opened.get(c.devid());
+                    if (d != null) d.configChangedByBus();
+                }
                 try {
                     listener.onEvent(e);
                 } catch (RuntimeException ex) {
@@ -207,6 +213,11 @@ public final class BusClient implements AutoCloseable {
         }
         return null;
     }
+
+    /** A handle on this connection took {@code d}'s devid (open, a move or a resume here); closing it lets go. */
+    void held(ClientDevice d) { opened.put(d.devid(), d); }
+
+    void released(ClientDevice d) { opened.remove(d.devid(), d); }
 
     /** True until the connection ends. */
     public boolean isConnected() { return lost == null; }

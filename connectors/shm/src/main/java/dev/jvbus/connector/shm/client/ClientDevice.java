@@ -42,9 +42,50 @@ public final class ClientDevice implements AutoCloseable {
     /** Memory shared with the device, as DEVSHM gave it: shared again when the device moves to another bus. */
     private record Region(int fd, long guestAddress, long size, long offset) { }
 
+    /** CONFIG_CHANGED events the bus sent for this device (protocol version 3), guarded by {@link #configLock}. */
+    private long configChanges;
+    private final Object configLock = new Object();
+
     ClientDevice(BusClient bus, DevId devid) {
         this.bus = bus;
         this.devid = devid;
+        bus.held(this);
+    }
+
+    /** The reader thread: the bus said the device changed its config space. */
+    void configChangedByBus() {
+        synchronized (configLock) {
+            configChanges++;
+            configLock.notifyAll();
+        }
+    }
+
+    /**
+     * How many times the device said it changed its config space on its own (CONFIG_CHANGED; virtio's
+     * configuration change notification): virtio-net asking its driver to announce itself after a restore,
+     * say. Read the config (and {@link #configGeneration()}) after it. Always 0 on a connection below version 3.
+     */
+    public long configChanges() {
+        synchronized (configLock) {
+            return configChanges;
+        }
+    }
+
+    /**
+     * Waits until {@link #configChanges()} passes {@code seen} (a value read before), at most {@code timeout}.
+     *
+     * @return the count now (larger than {@code seen}), or {@code seen} if none came in time
+     */
+    public long awaitConfigChange(long seen, java.time.Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (configLock) {
+            while (configChanges <= seen) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) return seen;
+                java.util.concurrent.TimeUnit.NANOSECONDS.timedWait(configLock, left);
+            }
+            return configChanges;
+        }
     }
 
     public DevId devid() { return devid; }
@@ -287,6 +328,7 @@ public final class ClientDevice implements AutoCloseable {
      * them now, after a move) and marks it closed: nothing is sent to its bus.
      */
     public synchronized void handOver() {
+        bus.released(this);
         queues.clear();
         regions.clear();
         closed = true;
@@ -309,6 +351,7 @@ public final class ClientDevice implements AutoCloseable {
             if (closed) return;
             closed = true;
         }
+        bus.released(this);
         try {
             if (bus.isConnected()) bus.request(new Message.DevClose(devid));
         } finally {

@@ -43,6 +43,7 @@ public final class Codec {
             case DEVDROP -> new Message.DevDrop(b.devid());
             case NEEDS_RESET -> new Message.NeedsReset(b.devid(), b.string());
             case MOVED -> new Message.Moved(b.devid(), b.string(), b.string(), b.devid(), b.string());
+            case CONFIG_CHANGED -> new Message.ConfigChanged(b.devid());
         };
         b.end();
         return m;
@@ -63,6 +64,7 @@ public final class Codec {
             case Message.DevAdd a -> { body.putInt(a.devid().value()); putString(body, a.deviceType()); }
             case Message.DevDrop d -> body.putInt(d.devid().value());
             case Message.NeedsReset n -> { body.putInt(n.devid().value()); putString(body, n.reason()); }
+            case Message.ConfigChanged c -> body.putInt(c.devid().value());
             case Message.Moved v -> {
                 body.putInt(v.devid().value());
                 putString(body, v.bus());

@@ -110,6 +110,14 @@ public sealed interface Message {
         @Override public MessageType type() { return MessageType.MOVED; }
     }
 
+    /**
+     * Version 3: the device changed its config space on its own and asks its driver to read it again
+     * (virtio's configuration change notification; virtio-net's announce request after a restore, say).
+     */
+    record ConfigChanged(DevId devid) implements Event {
+        @Override public MessageType type() { return MessageType.CONFIG_CHANGED; }
+    }
+
     /** One ENUMERATE entry. */
     record DeviceEntry(DevId devid, String deviceType) { }
 

@@ -14,7 +14,9 @@ public enum MessageType {
     DEVDROP(0xC1, 0),
     NEEDS_RESET(0xC2, 0),
     /** Version 2: the device moves to another bus (PROTOCOL.md, "Following a moved device"). */
-    MOVED(0xC3, 0);
+    MOVED(0xC3, 0),
+    /** Version 3: the device changed its config space on its own (PROTOCOL.md, "Events"). */
+    CONFIG_CHANGED(0xC4, 0);
 
     private final int code;
     private final int fds;

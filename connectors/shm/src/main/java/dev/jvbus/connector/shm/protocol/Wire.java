@@ -5,8 +5,11 @@ public final class Wire {
     private Wire() {}
 
     /** The newest protocol version this side speaks. HELLO negotiates it: the highest both sides speak. */
-    public static final int VERSION = 2;
-    /** The oldest version this side still speaks (version 2 adds the MOVED event; nothing else changed). */
+    public static final int VERSION = 3;
+    /**
+     * The oldest version this side still speaks (version 2 adds the MOVED event, version 3 the CONFIG_CHANGED
+     * event; nothing else changed).
+     */
     public static final int MIN_VERSION = 1;
     /** Frame header: u32 length, u16 type, u8 fd count, u8 reserved, u32 seq. */
     public static final int HEADER = 12;

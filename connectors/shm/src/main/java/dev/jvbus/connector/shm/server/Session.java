@@ -381,6 +381,15 @@ final class Session implements Runnable, DeviceObserver {
         post(new Message.NeedsReset(devid, reason));
     }
 
+    /**
+     * CONFIG_CHANGED, to the holder only (this observer is the holder's), and only to a client that speaks
+     * version 3: an older client would end on a type it does not know, and it reads the config when it wants.
+     */
+    @Override
+    public void configChanged(DevId devid) {
+        if (version >= 3) post(new Message.ConfigChanged(devid));
+    }
+
     /** MOVED, to the holder only, and only to a client that speaks version 2 (a version 1 client would end on it). */
     @Override
     public boolean moved(DevId devid, Relocation to) {

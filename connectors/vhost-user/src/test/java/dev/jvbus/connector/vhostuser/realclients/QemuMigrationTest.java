@@ -8,6 +8,7 @@ import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.testing.TestNetns;
+import dev.jvbus.model.virtionet.VirtioNetFeatures;
 import dev.jvbus.model.virtionet.VirtioNetModel;
 import dev.jvbus.net.L2Switch;
 import dev.jvbus.net.Networks;
@@ -42,6 +43,10 @@ import org.junit.jupiter.api.io.TempDir;
  * (GET_VRING_BASE), the destination starts device 2's rings from the migrated indices, and the
  * switch learns the MAC on device 2's port from the guest's next frame. The guest's ping goes on
  * with a few replies lost during the switch, none duplicated, and the stream arrives intact.
+ *
+ * <p>GUEST_ANNOUNCE is limited away on both devices, so the guest cannot announce itself after the move:
+ * QEMU then asks the destination's back-end to (VHOST_USER_SEND_RARP), and ours broadcasts the RARP from
+ * device 2's port instead of QEMU logging "Vhost user backend fails to broadcast fake RARP".
  */
 @Tag("real-client")
 @Timeout(value = 10, unit = TimeUnit.MINUTES)   // a hang guard; each wait has its own bound (QemuGuest.BOOT_WAIT)
@@ -64,8 +69,9 @@ class QemuMigrationTest {
         GuestImage.require();
         Tools.require(Tools.QEMU);
         Container c = Bus.withDiscoveredModels().createContainer("qemu-migrate");
-        Device dev1 = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK, "mac", MAC));
-        Device dev2 = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", NETWORK, "mac", MAC));
+        long noGuestAnnounce = ~VirtioNetFeatures.GUEST_ANNOUNCE.mask();
+        Device dev1 = c.addDevice(VirtioNetModel.TYPE, noGuestAnnounce, Map.of("network", NETWORK, "mac", MAC));
+        Device dev2 = c.addDevice(VirtioNetModel.TYPE, noGuestAnnounce, Map.of("network", NETWORK, "mac", MAC));
         L2Switch sw = Networks.of(c).getOrCreate(NETWORK);
         String port1 = c.name() + "/" + dev1.devid().value() + ":virtio-net";
         String port2 = c.name() + "/" + dev2.devid().value() + ":virtio-net";
@@ -200,6 +206,8 @@ class QemuMigrationTest {
                 PortStats end1 = QemuGuestPingTest.portStats(sw, port1);
                 assertThat(end1.rxFrames()).as("device 1 carries none of the guest's frames once the source is gone").isEqualTo(quit1.rxFrames());
                 assertThat(end1.txFrames()).as("nothing is delivered through device 1 once the source is gone").isEqualTo(quit1.txFrames());
+                assertThat(dst.output()).as("QEMU asked our back-end to announce the guest (SEND_RARP is request 19) and it did")
+                        .contains("vhost_user_write req:19 ").doesNotContain("fails to broadcast fake RARP");
                 assertThat(dst.waitForExit(QemuGuest.STEP_WAIT)).as("guest powers off on the destination").hasValue(0);
                 assertThat(backend1.sessionsStarted()).isEqualTo(1);
                 assertThat(backend2.sessionsStarted()).isEqualTo(1);
