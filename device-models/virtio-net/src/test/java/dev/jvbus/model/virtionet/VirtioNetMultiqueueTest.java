@@ -5,7 +5,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.jvbus.core.bus.BusException;
 import dev.jvbus.core.bus.Container;
+import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.bus.DeviceStatus;
+import dev.jvbus.core.state.DeviceState;
+import dev.jvbus.core.state.StateCodec;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.Networks;
 import dev.jvbus.net.SwitchPort;
@@ -206,6 +209,24 @@ class VirtioNetMultiqueueTest {
         Map<Integer, Set<Integer>> one = exchange(tx, rx, 16, 2, 300);
         assertThat(one.values()).allSatisfy(q -> assertThat(q).containsExactly(0));
         assertThat(fn(rx).stats().rxDrops()).isEmpty();
+    }
+
+    @Test
+    void thePairCountIsSavedAndRestoredAndACountTheDeviceCannotHaveIsRefused() throws Exception {
+        MqGuest g = guest(Map.of("queue-pairs", "4"), MqGuest.plain(true));
+        assertThat(g.setPairs(3)).isZero();
+        g.device.pause();
+        DeviceState saved = g.device.save();
+        assertThat(((VirtioNetState) saved.model()).queuePairs()).isEqualTo(3);
+        String json = StateCodec.encodeToString(saved);
+        Container there = VirtioNetExchangeTest.newContainer();
+        Device restored = there.restoreDevice(StateCodec.decode(json, dev.jvbus.core.bus.Bus.withDiscoveredModels().models()::stateSchema));
+        assertThat(((VirtioNetState) restored.save().model()).queuePairs()).as("carried over").isEqualTo(3);
+        String tooMany = json.replace("\"queuePairs\":3", "\"queuePairs\":5");
+        Container third = VirtioNetExchangeTest.newContainer();
+        assertThatThrownBy(() -> third.restoreDevice(StateCodec.decode(tooMany, dev.jvbus.core.bus.Bus.withDiscoveredModels().models()::stateSchema)))
+                .hasMessageContaining("saved queue pairs 5: this device has 4");
+        g.device.resume();
     }
 
     static long sum(AtomicLongArray a) {
