@@ -220,7 +220,7 @@ class SaveRestoreApiTest extends ApiTestBase {
 
             JsonNode restored = result(admin(), admin().post("/api/v1/containers/tapr/restore", tap));
             assertThat(restored.path("device").path("queues").valueStream().map(q -> q.path("name").asString() + "=" + q.path("maxSize").asInt()))
-                    .containsExactly("rx0=128", "tx0=128", "ctrl=64");
+                    .containsExactly("rx0=128", "tx0=128", "rx1=128", "tx1=128", "rx2=128", "tx2=128", "rx3=128", "tx3=128", "ctrl=64");
             JsonNode lan = admin().get("/api/v1/containers/tapr/networks/lan0").json();
             assertThat(lan.path("ports").valueStream().map(p -> p.path("backend").path("ifname").asString("")))
                     .as(lan.toString()).contains("jvrs0");
