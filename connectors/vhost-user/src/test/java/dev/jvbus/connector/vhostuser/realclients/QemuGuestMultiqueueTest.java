@@ -62,10 +62,12 @@ class QemuGuestMultiqueueTest {
                     ns.wrap(List.of(Tools.IPERF3.path().toString(), "-s", "-1", "-B", PEER, "--forceflush")),
                     Duration.ofMinutes(5), tmp.resolve("iperf3-server.log"))) {
                 server.awaitLine("Server listening", Duration.ofSeconds(10));
-                // Both directions at once: the guest sends on the tx queue of the CPU it runs on (data from iperf3,
-                // ACKs from the CPU that took the rx interrupt) and receives on the rx queue our flow hash picks.
+                // Both directions at once: the guest sends on the tx queue of the CPU it sends from (iperf3 pinned to
+                // CPU 1 for its data; ACKs also from CPU 0, which takes the interrupt: INTx) and receives on the rx
+                // queue our flow hash picks. Fixed client ports (--cport: 47000..47007) make the flows, and so their
+                // rx queues, the same every run: two of the four streams each way hash to each pair.
                 String script = "q=/sys/class/net/eth0/queues; echo \"JVBUS-MQ rx_queues=$(ls -d $q/rx-* | wc -l) tx_queues=$(ls -d $q/tx-* | wc -l)\"\n"
-                        + "iperf3 -c " + PEER + " -t 6 -P 4 --bidir -f m > /tmp/iperf.txt 2>&1; rc=$?\n"
+                        + "taskset 2 iperf3 -c " + PEER + " -t 6 -P 4 --bidir --cport 47000 -f m > /tmp/iperf.txt 2>&1; rc=$?\n"
                         + "tail -n 12 /tmp/iperf.txt\n"
                         + "echo \"JVBUS-MQ-IPERF rc=$rc\"\n";
                 QemuGuest.Builder b = QemuGuest.builder().name("vu-mq").mac(MAC).vhostUser(sock).cpus(2).queues(2)
