@@ -194,13 +194,14 @@ public final class L2Switch {
         return m;
     }
 
-    void forward(SwitchPort from, MemorySegment frame, long offset, int length, FrameOffload offload, int origin, SendBatch batch) {
+    /** {@code in}: the sending thread's counters at {@code from}'s ingress (see {@link SwitchPort#sender()}). */
+    void forward(SwitchPort from, SwitchPort.Ingress in, MemorySegment frame, long offset, int length, FrameOffload offload, int origin, SendBatch batch) {
         if (length < ETH_HEADER) {
-            from.drops[DropReason.RUNT.ordinal()]++;
+            in.drops[DropReason.RUNT.ordinal()]++;
             return;
         }
         if (!offload.checked() && offload.check(frame, offset, length) != FrameOffload.OK) {
-            from.drops[DropReason.BAD_OFFLOAD.ordinal()]++;
+            in.drops[DropReason.BAD_OFFLOAD.ordinal()]++;
             return;
         }
         long src = MacAddress.read(frame, offset + 6);
@@ -208,18 +209,18 @@ public final class L2Switch {
         // Ingress check, before learning: a held port's frame from any other source (another port's MAC,
         // a group address, zero) never reaches the MAC table or a receiver. One field compare per frame.
         if (assigned != SwitchPort.ANY_SOURCE && src != assigned) {
-            from.drops[DropReason.SPOOFED_SOURCE.ordinal()]++;
+            in.drops[DropReason.SPOOFED_SOURCE.ordinal()]++;
             return;
         }
-        from.rxFrames++;
-        from.rxBytes += length;
+        in.frames++;
+        in.bytes += length;
         long dst = MacAddress.read(frame, offset);
         MacTable table = macs;
         if (src != 0 && !MacAddress.isGroup(src) && table.get(src) != from) learn(src, from);
         if (!MacAddress.isGroup(dst)) {
             SwitchPort to = table.get(dst);
             if (to == from) {
-                from.drops[DropReason.HAIRPIN.ordinal()]++;
+                in.drops[DropReason.HAIRPIN.ordinal()]++;
                 return;
             }
             if (to != null) {

@@ -13,7 +13,9 @@ import java.util.concurrent.locks.LockSupport;
  * a TAP reader) sends frames with {@link #send}; the switch delivers frames to it through its
  * backend, one at a time.
  *
- * <p>Counters are plain fields: the rx side is written only by the port's own sender; the tx side
+ * <p>Counters are plain fields: the rx side (ingress) is written only by the sending thread it belongs to
+ * (the port's own {@link #send}, or one of its {@link #sender() senders}, one per tx queue of a multiqueue
+ * device: several threads send from one port at once, each into its own counters); the tx side
  * and drops only under the port's delivery lock, except {@link DropReason#PORT_STALLED}, counted
  * atomically by senders that did not get the lock. Readers (metrics) may see a slightly old value,
  * never a torn or lost one.
@@ -60,9 +62,12 @@ public final class SwitchPort {
     @SuppressWarnings("unused") // accessed through STALLED_DROPS
     private volatile long stalledDrops;
 
-    long rxFrames, rxBytes;            // sender thread only
+    /** What the port's own {@link #send} counts at ingress (one sending thread at a time). */
+    final Ingress ingress = new Ingress();
+    /** The ingress counters of the port's extra {@link Sender}s, read only to sum them (replaced whole; a few per port). */
+    private volatile Ingress[] senders = new Ingress[0];
     long txFrames, txBytes;            // under the delivery lock
-    final long[] drops = new long[DropReason.values().length]; // under the delivery lock, except RUNT/HAIRPIN/SPOOFED_SOURCE/BAD_OFFLOAD at ingress (sender)
+    final long[] drops = new long[DropReason.values().length]; // under the delivery lock (ingress drops are counted in Ingress)
     long framesSegmented, checksumsCompleted, superFramesOut;   // under the delivery lock
     private Segmenter segmenter;                // under the delivery lock; made on the first frame that needs it
 
@@ -103,9 +108,59 @@ public final class SwitchPort {
     /** Whether the port takes a frame for {@code dst} (one volatile read; nothing allocated). */
     boolean wants(long dst) { return rxFilter.accepts(dst); }
 
+    /**
+     * What one sending thread counts at the port's ingress: frames and bytes taken in, frames refused there
+     * (RUNT, HAIRPIN, SPOOFED_SOURCE, BAD_OFFLOAD). Plain fields written by that thread only, so a port with
+     * several senders (a multiqueue device's tx workers, see {@link #sender()}) keeps exact counts without an
+     * atomic per frame; readers sum them.
+     */
+    static final class Ingress {
+        long frames, bytes;
+        final long[] drops = new long[DropReason.values().length];
+    }
+
+    /**
+     * A second (third, ...) way into the switch from this port, for one more sending thread: a multiqueue
+     * device gives each of its tx workers one, so they send at once without sharing a counter or a lock.
+     * Everything else about the frame (source check, learning, delivery) is the port's. Each sender lives as
+     * long as the port; its owner makes a bounded number (one per queue it may send from), on its control path.
+     */
+    public Sender sender() {
+        Ingress in = new Ingress();
+        synchronized (this) {
+            Ingress[] old = senders;
+            Ingress[] next = java.util.Arrays.copyOf(old, old.length + 1);
+            next[old.length] = in;
+            senders = next;
+        }
+        return new Sender(in);
+    }
+
+    /** One sending thread's way into the switch from this port (see {@link #sender()}); used by one thread at a time. */
+    public final class Sender {
+        private final Ingress in;
+
+        private Sender(Ingress in) { this.in = in; }
+
+        /** As {@link SwitchPort#send(MemorySegment, long, int, FrameOffload, int)}, counted on this sender. */
+        public void send(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
+            sw.forward(SwitchPort.this, in, frame, offset, length, offload, origin, null);
+        }
+
+        /** As {@link SwitchPort#send(MemorySegment, long, int, FrameOffload, int, SendBatch)}, counted on this sender. */
+        public void send(MemorySegment frame, long offset, int length, FrameOffload offload, int origin, SendBatch batch) {
+            sw.forward(SwitchPort.this, in, frame, offset, length, offload, origin, java.util.Objects.requireNonNull(batch, "batch"));
+        }
+
+        /** Frames this sender took into the switch (each also counts in the port's {@link #framesIn()}). */
+        public long framesIn() { return in.frames; }
+
+        public SwitchPort port() { return SwitchPort.this; }
+    }
+
     /** Sends one bare frame from this port into the switch. Called by this port's owner only (one thread at a time). */
     public void send(MemorySegment frame, long offset, int length) {
-        sw.forward(this, frame, offset, length, FrameOffload.NONE, NetPort.NO_ORIGIN, null);
+        sw.forward(this, ingress, frame, offset, length, FrameOffload.NONE, NetPort.NO_ORIGIN, null);
     }
 
     /**
@@ -115,7 +170,7 @@ public final class SwitchPort {
      * {@link DropReason#BAD_OFFLOAD}. Called by this port's owner only (one thread at a time).
      */
     public void send(MemorySegment frame, long offset, int length, FrameOffload offload) {
-        sw.forward(this, frame, offset, length, offload, NetPort.NO_ORIGIN, null);
+        sw.forward(this, ingress, frame, offset, length, offload, NetPort.NO_ORIGIN, null);
     }
 
     /**
@@ -124,7 +179,7 @@ public final class SwitchPort {
      * sender replays after a bus restart from a new one.
      */
     public void send(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
-        sw.forward(this, frame, offset, length, offload, origin, null);
+        sw.forward(this, ingress, frame, offset, length, offload, origin, null);
     }
 
     /**
@@ -134,7 +189,7 @@ public final class SwitchPort {
      * Any thread may send through this port, each with its own batch.
      */
     public void send(MemorySegment frame, long offset, int length, FrameOffload offload, int origin, SendBatch batch) {
-        sw.forward(this, frame, offset, length, offload, origin, java.util.Objects.requireNonNull(batch, "batch"));
+        sw.forward(this, ingress, frame, offset, length, offload, origin, java.util.Objects.requireNonNull(batch, "batch"));
     }
 
     /**
@@ -311,10 +366,25 @@ public final class SwitchPort {
     // ---- one counter each, for metrics read at scrape time (racy plain reads, each exact; nothing allocated) ----
 
     /** Frames this port sent into the switch (PortStats' rx). */
-    public long framesIn() { return rxFrames; }
+    public long framesIn() {
+        long n = ingress.frames;
+        for (Ingress i : senders) n += i.frames;
+        return n;
+    }
 
     /** Bytes of the frames this port sent into the switch. */
-    public long bytesIn() { return rxBytes; }
+    public long bytesIn() {
+        long n = ingress.bytes;
+        for (Ingress i : senders) n += i.bytes;
+        return n;
+    }
+
+    /** Frames refused for {@code r} at ingress, by every sender of this port. */
+    private long ingressDrops(DropReason r) {
+        long n = ingress.drops[r.ordinal()];
+        for (Ingress i : senders) n += i.drops[r.ordinal()];
+        return n;
+    }
 
     /** Frames the switch delivered to this port (PortStats' tx). */
     public long framesOut() { return txFrames; }
@@ -340,7 +410,7 @@ public final class SwitchPort {
 
     /** Frames dropped at this port for {@code reason}, as {@link PortStats#dropped(DropReason)} counts them. */
     public long dropped(DropReason reason) {
-        long n = drops[reason.ordinal()];
+        long n = drops[reason.ordinal()] + ingressDrops(reason);
         return reason == DropReason.PORT_STALLED ? n + stalledDrops : n;
     }
 
@@ -353,10 +423,13 @@ public final class SwitchPort {
 
     public PortStats stats() {
         Map<DropReason, Long> d = new EnumMap<>(DropReason.class);
-        for (DropReason r : DropReason.values()) if (drops[r.ordinal()] != 0) d.put(r, drops[r.ordinal()]);
+        for (DropReason r : DropReason.values()) {
+            long n = drops[r.ordinal()] + ingressDrops(r);
+            if (n != 0) d.put(r, n);
+        }
         long stalled = stalledDrops;
         if (stalled != 0) d.merge(DropReason.PORT_STALLED, stalled, Long::sum);
-        return new PortStats(name(), rxFrames, rxBytes, txFrames, txBytes, d);
+        return new PortStats(name(), framesIn(), bytesIn(), txFrames, txBytes, d);
     }
 
     /**

@@ -26,7 +26,7 @@ class DeviceCommandsTest extends AdminShellTest {
 
     @Test
     void theTypesAreListedWithTheirFeatureNames() {
-        assertThat(run("device types")).containsPattern("(?m)^virtio-net\\s+true\\s+rx0,tx0,ctrl\\s+.*VIRTIO_NET_F_MRG_RXBUF")
+        assertThat(run("device types")).containsPattern("(?m)^virtio-net\\s+true\\s+rx0,tx0,rx1,tx1,rx2,tx2,rx3,tx3,ctrl\\s+.*VIRTIO_NET_F_MRG_RXBUF")
                 .containsPattern("(?m)^venet\\s+false");
     }
 

@@ -7,8 +7,8 @@ import java.util.Map;
 /**
  * A hotplug as an operator asks for it: the model type, the network to join, the MAC (generated
  * when absent), the MTU, the largest ring its queues take ({@code queueSize}, the model parameter
- * {@code queue-size}: a power of two up to the model's largest queue; neither model has a variable
- * queue count), the feature limit by names, and any further model parameters.
+ * {@code queue-size}: a power of two up to the model's largest queue), the feature limit by names, and any
+ * further model parameters (virtio-net's {@code queue-pairs}, how many queue pairs it offers with multiqueue).
  */
 public record DeviceRequest(String type, String network, String mac, Integer mtu, FeatureLimit limit,
                             Map<String, String> parameters, Integer queueSize) {

@@ -96,7 +96,7 @@ class DevicesApiTest extends ApiTestBase {
         assertThat(virtio.json().path("parameters").path("queue-size").asString()).isEqualTo("256");
         var shown = viewer().get("/api/v1/containers/d/devices/" + virtio.json().path("devid").asLong()).json();
         assertThat(shown.path("queues").valueStream().map(q -> q.path("name").asString() + "=" + q.path("maxSize").asInt()))
-                .containsExactly("rx0=256", "tx0=256", "ctrl=64");
+                .containsExactly("rx0=256", "tx0=256", "rx1=256", "tx1=256", "rx2=256", "tx2=256", "rx3=256", "tx3=256", "ctrl=64");
 
         var venet = admin().post("/api/v1/containers/d/devices", "{\"type\":\"venet\",\"network\":\"lan0\",\"queueSize\":512}");
         assertThat(venet.status()).as(venet.toString()).isEqualTo(201);

@@ -65,7 +65,7 @@ class SaveRestoreApiTest extends ApiTestBase {
         assertThat(doc.path("bus").path("version").asString()).isEqualTo(version.version()).isNotEqualTo("unknown");
         assertThat(doc.path("device").path("type").asString()).isEqualTo("virtio-net");
         assertThat(doc.path("device").path("stateVersion").asInt()).isEqualTo(2);
-        assertThat(doc.path("device").path("model").path("stateVersion").asInt()).isEqualTo(2);
+        assertThat(doc.path("device").path("model").path("stateVersion").asInt()).isEqualTo(3);
         assertThat(doc.path("device").path("parameters").path("network").asString()).isEqualTo("lan0");
         assertThat(doc.path("device").path("parameters").path("mac").asString()).as("a generated MAC travels too").matches("([0-9a-f]{2}:){5}[0-9a-f]{2}");
         assertThat(doc.path("device").path("features").has("negotiated")).isTrue();
@@ -90,7 +90,7 @@ class SaveRestoreApiTest extends ApiTestBase {
         assertThat(dry.json().path("devid").asLong()).isEqualTo(2);
         assertThat(dry.json().path("type").asString()).isEqualTo("virtio-net");
         assertThat(dry.json().path("writtenBy").asString()).isEqualTo(version.version());
-        assertThat(dry.json().path("modelState").asString()).isEqualTo("virtio-net state version 2");
+        assertThat(dry.json().path("modelState").asString()).isEqualTo("virtio-net state version 3");
         assertThat(admin().get("/api/v1/containers/dry/devices").json().size()).as("a dry run changes nothing").isZero();
 
         JsonNode restored = result(admin(), admin().post("/api/v1/containers/dry/restore", doc.toString()));
@@ -220,7 +220,7 @@ class SaveRestoreApiTest extends ApiTestBase {
 
             JsonNode restored = result(admin(), admin().post("/api/v1/containers/tapr/restore", tap));
             assertThat(restored.path("device").path("queues").valueStream().map(q -> q.path("name").asString() + "=" + q.path("maxSize").asInt()))
-                    .containsExactly("rx0=128", "tx0=128", "ctrl=64");
+                    .containsExactly("rx0=128", "tx0=128", "rx1=128", "tx1=128", "rx2=128", "tx2=128", "rx3=128", "tx3=128", "ctrl=64");
             JsonNode lan = admin().get("/api/v1/containers/tapr/networks/lan0").json();
             assertThat(lan.path("ports").valueStream().map(p -> p.path("backend").path("ifname").asString("")))
                     .as(lan.toString()).contains("jvrs0");

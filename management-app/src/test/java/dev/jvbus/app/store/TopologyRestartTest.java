@@ -55,7 +55,8 @@ class TopologyRestartTest {
             JsonNode d = get(app, "/api/v1/containers/kept/devices/" + devid);
             assertThat(d.path("parameters").path("mtu").asString()).isEqualTo("1400");
             assertThat(d.path("parameters").path("queue-size").asString()).isEqualTo("256");
-            assertThat(d.path("queues").valueStream().map(q -> q.path("maxSize").asInt())).as("held to it again").containsExactly(256, 256, 64);
+            assertThat(d.path("queues").valueStream().map(q -> q.path("maxSize").asInt())).as("held to it again")
+                    .containsExactly(256, 256, 256, 256, 256, 256, 256, 256, 64);
             assertThat(d.path("features").path("limited").valueStream().map(JsonNode::asString)).containsExactly("VIRTIO_NET_F_MRG_RXBUF");
             assertThat(TopologyRecorder.macOf(bus.requireContainer("kept").device(new dev.jvbus.core.bus.DevId((int) devid))))
                     .contains(mac);

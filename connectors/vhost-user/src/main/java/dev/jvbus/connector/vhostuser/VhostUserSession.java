@@ -99,6 +99,13 @@ public final class VhostUserSession implements AutoCloseable {
     private InflightRegion inflight;
     /** The log each ring records into {@link #inflight} with (set where it starts from the buffer), null if none. */
     private final SplitInflightLog[] inflightLogs;
+    /**
+     * ADD_MEM_REG of a region the table holds already, by the extra holders: QEMU up to 9.x opens one vhost device
+     * per virtio-net queue pair on one connection, and each adds (and later removes) every region itself (its
+     * ADD/REM_MEM_REG are not among the requests it sends once per connection). The region is mapped once; it goes
+     * when its last holder removes it. At most one holder per queue pair of the device.
+     */
+    private final java.util.Map<RegionKey, Integer> regionHolders = new java.util.HashMap<>();
     private boolean live;   // this session took the device to DRIVER_OK, and has not reset it since
     private volatile boolean closed;
     private volatile boolean owned;   // SET_OWNER arrived: the front-end is a front-end, not an idle connection
@@ -299,15 +306,24 @@ public final class VhostUserSession implements AutoCloseable {
             }
             case SET_OWNER -> owned = true;
             case RESET_OWNER -> stopAll();   // deprecated: the spec suggests treating it as "disable all rings"
-            case SET_MEM_TABLE -> replaceMemory(MemoryTable.map(((Message.MemTable) m.body()).regions(), fds, limits));
+            case SET_MEM_TABLE -> {
+                replaceMemory(MemoryTable.map(((Message.MemTable) m.body()).regions(), fds, limits));
+                regionHolders.clear();
+            }
             case ADD_MEM_REG -> {
                 requireProtocol(ProtocolFeature.CONFIGURE_MEM_SLOTS, m.request());
-                replaceMemory(memory.with((Message.Region) m.body(), fds.get(0), limits));
+                Message.Region r = (Message.Region) m.body();
+                if (memory.regions().contains(r)) addHolder(r);   // another queue pair's vhost device: nothing new to map
+                else replaceMemory(memory.with(r, fds.get(0), limits));
             }
             case REM_MEM_REG -> {
                 // The spec: an fd that comes with it is closed without being used (the message's fds are, when it is done).
                 requireProtocol(ProtocolFeature.CONFIGURE_MEM_SLOTS, m.request());
-                replaceMemory(memory.without((Message.Region) m.body()));
+                Message.Region r = (Message.Region) m.body();
+                if (!dropHolder(r)) {
+                    replaceMemory(memory.without(r));
+                    regionHolders.remove(RegionKey.of(r));
+                }
             }
             case GET_MAX_MEM_SLOTS -> send(Codec.replyU64(m.request(), limits.regionsPerSession()));
             case SET_VRING_NUM -> {
@@ -503,6 +519,30 @@ public final class VhostUserSession implements AutoCloseable {
         if (live) attachment.setMemory(next.guestMemory());   // no ring runs now
         MemoryTable.retire(old, next);
         if (live) for (Vring v : rings) if (wasStarted[v.index]) startRing(v, held[v.index]);
+    }
+
+    /** A region as REM_MEM_REG names it (MemoryTable#without matches these three). */
+    private record RegionKey(long guestAddress, long userAddress, long size) {
+        static RegionKey of(Message.Region r) { return new RegionKey(r.guestAddress(), r.userAddress(), r.size()); }
+    }
+
+    private void addHolder(Message.Region r) throws VhostUserException {
+        int extra = regionHolders.getOrDefault(RegionKey.of(r), 0);
+        int pairs = Math.max(1, rings.length / 2);
+        if (extra + 1 >= pairs)
+            throw VhostUserException.refuse("ADD_MEM_REG: region at guest 0x" + Long.toHexString(r.guestAddress()) + " added "
+                    + (extra + 2) + " times (once per queue pair at most: " + pairs + ")");
+        regionHolders.put(RegionKey.of(r), extra + 1);
+    }
+
+    /** True if another holder still has {@code r} (it stays mapped). */
+    private boolean dropHolder(Message.Region r) {
+        RegionKey k = RegionKey.of(r);
+        Integer extra = regionHolders.get(k);
+        if (extra == null) return false;
+        if (extra == 1) regionHolders.remove(k);
+        else regionHolders.put(k, extra - 1);
+        return true;
     }
 
     // ---- inflight tracking ----

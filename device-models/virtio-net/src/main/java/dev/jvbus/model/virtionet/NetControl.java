@@ -29,8 +29,9 @@ import java.util.function.Supplier;
  *     ({@link #guestOffloads()}, for the rx path); refused if it names one not negotiated.</li>
  * <li>ANNOUNCE_ACK (with GUEST_ANNOUNCE): clears VIRTIO_NET_S_ANNOUNCE, which the device sets after a
  *     restore ({@link #announce()}); ERR when no announce is pending, as QEMU answers.</li>
- * <li>MQ_VQ_PAIRS_SET: le16 pairs in 1..0x8000; only the one pair this device has is accepted (OK),
- *     any other count is refused (ERR) until multiqueue exists. RSS and hash configuration: ERR.</li>
+ * <li>MQ_VQ_PAIRS_SET (with MQ): le16 pairs in 1..max_virtqueue_pairs: that many pairs carry traffic from
+ *     now on ({@link #queuePairs()}; the rx path picks among them); 0, more than the device has, or without
+ *     MQ negotiated: ERR, nothing changes. RSS and hash configuration: ERR.</li>
  * </ul>
  * Anything else (CTRL_VLAN, notification coalescing, unknown classes, a command whose feature was not
  * negotiated, data of the wrong length) is refused with ERR and changes nothing.
@@ -71,12 +72,15 @@ final class NetControl {
     private VirtioNetState mode = VirtioNetState.DEFAULTS;   // rx mode and tables (guestOffloads kept apart)
     private volatile long guestOffloads;
     private volatile int rxTakes;
+    private volatile int queuePairs = 1;            // MQ_VQ_PAIRS_SET; 1 until the driver sends it (spec 5.1.6.5.5)
+    private final Runnable pairsChanged;            // the device re-picks its rx queues (never on the data path)
     private boolean announceAfterStart;             // restored: ask the driver to announce once it runs
     private boolean restored;                       // restore() ran: the next start carries on, whatever its rings' positions
     long commandsOk, commandsRefused;               // written by the control worker only (one at a time), read racily
 
-    NetControl(String owner, ConfigSpace config, long assignedMac, Supplier<SwitchPort> port) {
+    NetControl(String owner, ConfigSpace config, long assignedMac, Supplier<SwitchPort> port, Runnable pairsChanged) {
         this.owner = owner;
+        this.pairsChanged = pairsChanged;
         this.config = config;
         this.assignedMac = assignedMac;
         this.port = port;
@@ -99,6 +103,17 @@ final class NetControl {
     /** The guest offloads active now (VIRTIO_NET_F_GUEST_* bits): what the rx path may hand this driver. */
     long guestOffloads() {
         return guestOffloads;
+    }
+
+    /** The queue pairs the driver has carrying traffic: 1 until it sends MQ_VQ_PAIRS_SET. One volatile read. */
+    int queuePairs() {
+        return queuePairs;
+    }
+
+    private void queuePairs(int pairs) {
+        if (queuePairs == pairs) return;
+        queuePairs = pairs;
+        pairsChanged.run();
     }
 
     /** The MAC the driver uses now (the config space's). */
@@ -148,13 +163,15 @@ final class NetControl {
         mode = VirtioNetState.DEFAULTS;
         applyFilter();
         guestOffloads(features & GUEST_OFFLOADS);
+        queuePairs(1);
         if ((status() & STATUS_ANNOUNCE) != 0) config.write("status", status() & ~STATUS_ANNOUNCE);
         announceAfterStart = false;
     }
 
     synchronized VirtioNetState save() {
         return new VirtioNetState(mode.rxModeSet(), mode.promiscuous(), mode.allMulti(), mode.allUni(), mode.noMulti(), mode.noUni(),
-                mode.noBroadcast(), mode.unicast(), mode.multicast(), mode.unicastOverflow(), mode.multicastOverflow(), guestOffloads);
+                mode.noBroadcast(), mode.unicast(), mode.multicast(), mode.unicastOverflow(), mode.multicastOverflow(), guestOffloads,
+                queuePairs);
     }
 
     /**
@@ -168,12 +185,16 @@ final class NetControl {
         if ((offloads & ~negotiated) != 0)
             throw new IllegalArgumentException("saved guest offloads 0x" + Long.toHexString(offloads) + " include ones not negotiated (0x"
                     + Long.toHexString(offloads & ~negotiated) + ")");
+        if (s.queuePairs() > 1 && (!VirtioNetFeatures.MQ.in(negotiated) || s.queuePairs() > maxPairs()))
+            throw new IllegalArgumentException("saved queue pairs " + s.queuePairs() + ": this device has " + maxPairs()
+                    + (VirtioNetFeatures.MQ.in(negotiated) ? "" : " and VIRTIO_NET_F_MQ is not negotiated"));
         features = negotiated;
         long mac = mac();
         SwitchPort p = port.get();
         if (p != null && mac != assignedMac) p.network().reassign(p, mac);   // the saved MAC, refused like a command's
         mode = s;
         guestOffloads(offloads);
+        queuePairs(s.queuePairs());
         applyFilter();
         announceAfterStart = true;
         restored = true;
@@ -284,8 +305,9 @@ final class NetControl {
     }
 
     private boolean pairsSet(int pairs) {
-        if (pairs < MQ_PAIRS_MIN || pairs > MQ_PAIRS_MAX) return false;
-        return pairs <= maxPairs();
+        if (!VirtioNetFeatures.MQ.in(features) || pairs < MQ_PAIRS_MIN || pairs > MQ_PAIRS_MAX || pairs > maxPairs()) return false;
+        queuePairs(pairs);
+        return true;
     }
 
     private int maxPairs() {

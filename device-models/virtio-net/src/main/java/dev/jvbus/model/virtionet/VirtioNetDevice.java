@@ -39,11 +39,18 @@ import java.util.Map;
 /**
  * One virtio-net device's behaviour.
  *
- * <p>Threads. The tx queue belongs to one {@link QueueWorker} ("&lt;container&gt;/&lt;devid&gt;-tx"):
+ * <p>Threads. Each tx queue belongs to one {@link QueueWorker} ("&lt;container&gt;/&lt;devid&gt;-tx", "-tx1", ...):
  * it pops a batch, hands each frame to the switch (which copies it straight into the receivers' rx
- * buffers), pushes the batch used with length 0 and makes one notify decision. The rx queue has no
- * worker: it is touched only inside {@link #deliver}, which the switch serialises per port, so the
- * driver's new rx buffers are noticed when a frame arrives (rx kicks are suppressed). The control queue,
+ * buffers), pushes the batch used with length 0 and makes one notify decision. Tx queues share nothing on
+ * the hot path: each has its own scratch, counters and {@link SwitchPort.Sender} into the switch. The rx
+ * queues have no worker: they are touched only inside {@link #deliver}, which the switch serialises per
+ * port, so the driver's new rx buffers are noticed when a frame arrives (rx kicks are suppressed).
+ *
+ * <p>Multiqueue (VIRTIO_NET_F_MQ, {@code queue-pairs}). A delivery picks its rx queue by the frame's
+ * {@link FlowHash} among the rx queues that take frames now ({@link #rxTargets}: running, enabled, and
+ * within the pairs the driver set with MQ_VQ_PAIRS_SET when our control queue runs; a vhost-user front-end
+ * serves its control queue itself and says which rings carry traffic with SET_VRING_ENABLE). The table is
+ * rebuilt on the control path whenever one of those changes; the hot path reads it once per frame. The control queue,
  * when CTRL_VQ is negotiated, has a worker of its own ("-ctrl", {@link ControlQueue}); what its commands
  * change lives in {@link NetControl}, which outlives resets and is saved with the device. Control-plane
  * calls come from the bus, one at a time.
@@ -80,21 +87,24 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private final VirtioNetParams params;
     private final String name;
 
-    // ---- set by start(), cleared by reset(); read by the worker and deliveries after the gate opens ----
-    private SplitVirtqueue rx, tx;
-    private GuestMemory rxMemory = GuestMemory.empty();   // where rx writes land (dirty logging during migration)
+    // ---- set by start(), cleared by reset(); read by the workers and deliveries after the gate opens ----
+    /** Per pair, made once (each is a few fields and chains); a pair's rx ring is null while it does not run. */
+    private final RxQueue[] rxq;
+    /** Per pair, made when the pair first starts (its gather buffer is 64 KiB), kept across resets with its counters. */
+    private final TxQueue[] txq;
+    /** The rx queues frames go to now, in pair order (see the class comment); replaced whole, read once per frame. */
+    private volatile RxQueue[] rxTargets = new RxQueue[0];
     private SwitchPort port;
-    private QueueWorker worker;
     private int hdrLen = SIZE;
     private boolean mergeable;
     private boolean indirect, eventIdx, inOrder;   // negotiated ring features, kept for a queue started alone
     private int maxFrame;
-    private int txTakes;                 // tx worker: the offloads the driver may ask of us (FrameOffload TAKES_*)
+    private int txTakes;                 // tx workers: the offloads the driver may ask of us (FrameOffload TAKES_*)
+    private int ctrlIndex = VirtioNetModel.CTRL;   // where this driver has its control queue (2, or 2 x pairs with MQ)
     private DataPathRun run = DataPathRun.NONE;   // the run started last; faults are reported through it
 
     private long deliveryLogAddress;      // the driver's delivery log (0: none); control plane, read at start
-    private DeliveryLog deliveryLog;      // made at rx start; used under the port's delivery lock
-    private int txReplays;                // tx worker: frames left that were available when the ring resumed (maybe sent before)
+    private DeliveryLog deliveryLog;      // made at rx0 start; used under the port's delivery lock (covers rx0 only)
 
     private final RxGate rxGate;
     /** What the driver set on the control queue (rx mode, MAC, guest offloads, announce); outlives resets. */
@@ -102,19 +112,12 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private ControlQueue ctrl;            // set by start() when CTRL_VQ is negotiated and the driver set the queue up
     private QueueWorker ctrlWorker;
     private boolean rxBroken;            // delivery side only: the rx ring faulted, waiting for the reset
-    private boolean quiesced;            // control plane: quiesce() parked the workers, resume() not yet called
-    /** Control plane: the announcement frame ({@link #announce}), made once; sent with the tx worker parked. */
+    /** Control plane: the announcement frame ({@link #announce}), made once, and its way into the switch. */
     private final MemorySegment announceFrame = MemorySegment.ofArray(new byte[dev.jvbus.net.RarpAnnouncement.LENGTH]);
+    private SwitchPort.Sender announceSender;   // control plane, under announceFrame's monitor
     private long announcementsSent;      // control plane
 
-    // ---- tx worker only ----
-    private DescriptorChain txChain;
-    private final MemorySegment txFrame;                                   // gather buffer (native: a TAP writes it as is)
-    private final MemorySegment txHeader = MemorySegment.ofArray(new byte[SIZE]);
-    private final FrameOffload txOffload = new FrameOffload();
-
     // ---- delivery side only (under the port's delivery lock) ----
-    private DescriptorChain rxFirst, rxMore;
     private final MemorySegment rxHeader = MemorySegment.ofArray(new byte[SIZE]);
     private final int[] mergeHeads = new int[VirtioNetModel.QUEUE_MAX];
     private final int[] mergeLens = new int[VirtioNetModel.QUEUE_MAX];
@@ -122,16 +125,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
      * Frames pushed to rx and not yet published: a sender's batch publishes them at its end ({@link #flush}).
      * Under the port's delivery lock; the control plane reads and clears it only with the rx gate closed.
      */
-    private int rxPending;
+    private boolean rxPending;
 
-    // ---- counters: plain fields, each written by one side, read racily by metrics ----
-    long txFrames, txBytes, txDropTooBig, txDropGso, txDropBadCsum;          // tx worker
-    long txDropInactive;                                                     // tx worker: discarded while tx0 was disabled
-    // vhost-user "started but disabled" rings: processed without side effects (spec: a net device
-    // discards tx and supplies no rx). Plain volatile flags: one read per batch / per delivery.
-    private volatile boolean txActive = true;
-    private volatile boolean rxActive = true;
-    long rxFrames, rxBytes;                                                  // deliveries
+    // ---- counters: plain fields, each written by one side, read racily by metrics (per queue: in RxQueue, TxQueue) ----
     long rxReplaysSkipped;                                                   // deliveries: replays the delivery log said we had
     final long[] rxDrops = new long[DropReason.values().length];              // deliveries
     private long notificationsBefore;                                        // control plane: closed queues' notifications
@@ -142,15 +138,17 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         this.params = params;
         this.name = context.container() + "/" + Integer.toUnsignedString(context.devid()) + ":virtio-net";
         this.rxGate = new RxGate(name);
-        this.txFrame = Arena.ofAuto().allocate(Math.max(params.mtu() + L2_OVERHEAD, FrameOffload.MAX_GSO_FRAME), 8);
+        this.rxq = new RxQueue[params.queuePairs()];
+        for (int n = 0; n < rxq.length; n++) rxq[n] = new RxQueue(n);
+        this.txq = new TxQueue[params.queuePairs()];
         context.config().write("mac", MacAddress.toBytes(params.mac()));
         context.config().write("status", VirtioNetModel.STATUS_LINK_UP);
-        context.config().write("max_virtqueue_pairs", 1);
+        context.config().write("max_virtqueue_pairs", params.queuePairs());
         context.config().write("mtu", params.mtu());
         // On its network from hotplug on, with its MAC in the switch's table: an operator sees the port
         // (and scripts can rely on it) before any driver comes; frames for it wait at the closed rx gate.
         this.port = params.macSpoofCheck().join(Networks.of(context).getOrCreate(params.network()), this, params.mac());
-        this.control = new NetControl(name, context.config(), params.mac(), () -> port);
+        this.control = new NetControl(name, context.config(), params.mac(), () -> port, this::retarget);
     }
 
     @Override
@@ -172,7 +170,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     @Override
     public void start(QueueSet queues) throws DeviceFault {
         long logAddress = deliveryLogAddress;
-        if (worker != null || rx != null || tx != null) reset();
+        if (anyRunning()) reset();
         deliveryLogAddress = logAddress;
         long f = queues.features();
         boolean v1 = VirtioFeatures.VERSION_1.in(f);
@@ -184,19 +182,30 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         indirect = VirtioFeatures.INDIRECT_DESC.in(f);
         eventIdx = VirtioFeatures.EVENT_IDX.in(f);
         inOrder = VirtioFeatures.IN_ORDER.in(f);
-        QueueBinding rxb = queues.queue(VirtioNetModel.RX0).orElseThrow(() -> new DeviceFault("virtio-net needs queue 0 (rx0)"));
-        QueueBinding txb = queues.queue(VirtioNetModel.TX0).orElseThrow(() -> new DeviceFault("virtio-net needs queue 1 (tx0)"));
-        // The control queue only with CTRL_VQ: a driver without it may leave index 2 unset (or set it for nothing).
-        QueueBinding ctrlb = VirtioNetFeatures.CTRL_VQ.in(f) ? queues.queue(VirtioNetModel.CTRL).orElse(null) : null;
-        SplitVirtqueue r = ring(rxb), t = ring(txb);   // the rings check out, or none runs
+        ctrlIndex = VirtioNetModel.ctrlQueue(f, rxq.length);
+        // Without MQ the driver has one pair (and index 2 is its control queue); with it, any of the device's pairs.
+        int pairs = VirtioNetFeatures.MQ.in(f) ? rxq.length : 1;
+        queues.queue(VirtioNetModel.RX0).orElseThrow(() -> new DeviceFault("virtio-net needs queue 0 (rx0)"));
+        queues.queue(VirtioNetModel.TX0).orElseThrow(() -> new DeviceFault("virtio-net needs queue 1 (tx0)"));
+        // The control queue only with CTRL_VQ: a driver without it may leave the index unset (or set it for nothing).
+        QueueBinding ctrlb = VirtioNetFeatures.CTRL_VQ.in(f) ? queues.queue(ctrlIndex).orElse(null) : null;
+        // Every ring checks out, or none runs.
+        QueueBinding[] rxb = new QueueBinding[pairs], txb = new QueueBinding[pairs];
+        SplitVirtqueue[] r = new SplitVirtqueue[pairs], t = new SplitVirtqueue[pairs];
+        for (int n = 0; n < pairs; n++) {
+            rxb[n] = queues.queue(VirtioNetModel.rxQueue(n)).orElse(null);
+            txb[n] = queues.queue(VirtioNetModel.txQueue(n)).orElse(null);
+            if (rxb[n] != null) r[n] = ring(rxb[n]);
+            if (txb[n] != null) t[n] = ring(txb[n]);
+        }
         SplitVirtqueue c = ctrlb == null ? null : ring(ctrlb);
-        DeliveryLog log = deliveryLog(rxb, r);
+        DeliveryLog log = deliveryLog(rxb[0], r[0]);
         run = queues.run();
         try {
             // The switch port (joined at creation) outlives resets: its counters are what an operator watches
             // across driver resets and reconnects; between runs the closed rx gate drops deliveries as PORT_DOWN.
             if (port == null) throw new DeviceFault(name + " was removed: it has no switch port");
-            startTx(txb, t);
+            for (int n = 0; n < pairs; n++) if (t[n] != null) startTx(txb[n], t[n]);
         } catch (RuntimeException e) {
             reset();
             throw e;
@@ -211,7 +220,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             throw new DeviceFault(name + ": " + e.getMessage(), e);
         }
         if (c != null) startCtrl(ctrlb, c);
-        startRx(rxb, r, log);
+        for (int n = 0; n < pairs; n++) if (r[n] != null) startRx(rxb[n], r[n], n == 0 ? log : null);
+        retarget();
+        rxGate.open();
         if (announce) context.configChanged();   // restored: the driver is asked to announce itself (VIRTIO_NET_S_ANNOUNCE)
     }
 
@@ -233,7 +244,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         if (payload.length != 8) throw new DeviceFault("delivery log: payload is a u64 guest address, got " + payload.length + " bytes");
         long address = java.nio.ByteBuffer.wrap(payload).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
         if ((address & 7) != 0) throw new DeviceFault("delivery log at 0x" + Long.toHexString(address) + " must be 8-byte aligned");
-        if (rx != null) throw new DeviceFault("the delivery log is set before DRIVER_OK");
+        if (anyRunning()) throw new DeviceFault("the delivery log is set before DRIVER_OK");
         deliveryLogAddress = address;
         return new byte[0];
     }
@@ -245,8 +256,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
      * frame. The address must be unicast and, while the switch holds the port to its MAC (the spoof check),
      * that MAC: anything else would be dropped at ingress, and the front-end is told so instead.
      *
-     * <p>The port has one sender at a time (its tx worker, see {@link SwitchPort#send}): the worker is
-     * parked for the one frame, as a pause parks it, unless a pause parked it already or none runs.
+     * <p>The frame goes through a {@link SwitchPort.Sender} of its own, beside the tx workers' (each sending
+     * thread has one), so no tx worker is parked for it.
      */
     @Override
     public void announce(byte[] address) throws DeviceFault {
@@ -260,18 +271,12 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         if (held.isPresent() && held.getAsLong() != mac)
             throw new DeviceFault(name + ": announce: asked for " + MacAddress.toString(mac) + ", but the switch holds this port to "
                     + MacAddress.toString(held.getAsLong()) + " (" + dev.jvbus.net.MacSpoofCheck.PARAM + "); the frame would be dropped");
-        QueueWorker w = quiesced ? null : worker;
-        if (w != null && !w.quiesce()) {
-            w.resume();
-            throw new DeviceFault(name + ": announce: the tx worker did not park within " + QueueWorker.WAIT_BOUND.toMillis()
-                    + " ms (stuck in a delivery)");
-        }
-        try {
+        synchronized (announceFrame) {   // one announcement at a time: the frame and its sender are the control plane's
+            SwitchPort.Sender out = announceSender;
+            if (out == null || out.port() != p) announceSender = out = p.sender();   // once per port: senders live as long as it
             dev.jvbus.net.RarpAnnouncement.write(announceFrame, 0, mac);
-            p.send(announceFrame, 0, dev.jvbus.net.RarpAnnouncement.LENGTH);
+            out.send(announceFrame, 0, dev.jvbus.net.RarpAnnouncement.LENGTH, FrameOffload.NONE, NetPort.NO_ORIGIN);
             announcementsSent++;
-        } finally {
-            if (w != null) w.resume();
         }
     }
 
@@ -307,31 +312,57 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         }
     }
 
-    /** Hands rx to deliveries: its fields first, then the gate opens (which publishes them). */
+    /**
+     * Hands an rx ring to deliveries (the gate is closed: its fields are published when it opens); the caller
+     * then re-picks the rx targets and opens the gate.
+     */
     private void startRx(QueueBinding b, SplitVirtqueue q, DeliveryLog log) {
-        deliveryLog = log;
-        rxActive = b.active();
-        rxMemory = b.memory();
+        RxQueue x = rxq[b.index() / 2];
+        if (x.pair == 0) deliveryLog = log;
+        x.active = b.active();
+        x.memory = b.memory();
         q.disableKicks();            // buffers are noticed when a frame arrives; no kicks needed
-        rxFirst = q.newChain();
-        rxMore = q.newChain();
+        x.first = q.newChain();
+        x.more = q.newChain();
         rxBroken = false;
-        rxPending = 0;
-        rx = q;
-        rxGate.open();
+        x.pending = 0;
+        x.ring = q;
     }
 
-    /** Gives tx a worker of its own, reporting through the current run. */
+    /** Gives a tx queue a worker of its own, reporting through the current run. */
     private void startTx(QueueBinding b, SplitVirtqueue q) {
-        txActive = b.active();
+        int pair = b.index() / 2;
+        TxQueue x = txq[pair];
+        if (x == null) txq[pair] = x = new TxQueue(pair, port.sender());   // once per pair: its scratch and counters stay
+        x.active = b.active();
         // Resumed after a bus restart: what the driver has made available may have been sent before; the
         // receivers' delivery logs tell (a ring started afresh, or restored after a move, has nothing sent twice).
-        txReplays = b.resume() != null ? q.available() : 0;
-        tx = q;
-        txChain = q.newChain();
+        x.replays = b.resume() != null ? q.available() : 0;
+        x.ring = q;
+        x.chain = q.newChain();
         DataPathRun thisRun = run;
-        worker = new QueueWorker(name + "-tx", VirtioNetModel.TX0, new TxService(q, thisRun), List.of(b.kick()),
+        x.worker = new QueueWorker(name + (pair == 0 ? "-tx" : "-tx" + pair), b.index(), x.service(q, thisRun), List.of(b.kick()),
                 List.of(b.counters()), DoorbellWait.Mode.ADAPTIVE, fault -> thisRun.needsReset(fault.getMessage())).start();
+    }
+
+    /** Whether any ring of this device runs (a start over a running device resets it first). */
+    private boolean anyRunning() {
+        for (RxQueue x : rxq) if (x.ring != null) return true;
+        for (TxQueue x : txq) if (x != null && (x.ring != null || x.worker != null)) return true;
+        return ctrl != null || ctrlWorker != null;
+    }
+
+    /**
+     * Re-picks the rx queues frames go to: the running, enabled ones, and while our control queue runs only
+     * those within the pairs its driver set (MQ_VQ_PAIRS_SET). Control path only (start, a queue stopped,
+     * started, enabled or disabled, a pairs command); the hot path reads the result once per frame.
+     */
+    private synchronized void retarget() {
+        int within = ctrl != null ? control.queuePairs() : rxq.length;
+        int n = 0;
+        RxQueue[] t = new RxQueue[rxq.length];
+        for (int p = 0; p < rxq.length && p < within; p++) if (rxq[p].ring != null && rxq[p].active) t[n++] = rxq[p];
+        rxTargets = java.util.Arrays.copyOf(t, n);
     }
 
     /** Gives the control queue a worker of its own (commands are rare: it sleeps on its doorbell). */
@@ -361,42 +392,61 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         return true;
     }
 
+    /** The pair of data queue {@code index}, or -1 for the control queue or an index this driver has no pair at. */
+    private int pairOf(int index) {
+        if (index == ctrlIndex) return -1;
+        int pair = index / 2;
+        return pair < rxq.length && (pair == 0 || VirtioNetFeatures.MQ.in(context.negotiatedFeatures())) ? pair : -1;
+    }
+
     /**
-     * rx: the gate closes (deliveries meanwhile drop as PORT_DOWN, counted) and the ring is saved;
-     * tx: its worker finishes its batch and ends, then the ring is saved. The other queue runs on.
+     * rx: the gate closes (deliveries meanwhile drop as PORT_DOWN, counted), the ring is saved and leaves the
+     * rx targets, and the gate opens again for the other rx queues; tx: its worker finishes its batch and ends,
+     * then the ring is saved. The other queues run on.
      */
     @Override
     public QueueState stopQueue(int index) throws DeviceFault {
-        if (index == VirtioNetModel.RX0 && rx != null) {
+        int pair = pairOf(index);
+        if (pair >= 0 && index % 2 == 0 && rxq[pair].ring != null) {
+            RxQueue x = rxq[pair];
             if (!rxGate.close())
                 throw new DeviceFault(name + ": an rx delivery did not leave within " + RxGate.DEFAULT_BOUND.toMillis()
                         + " ms (stuck in its doorbell); the rx ring has no stable state");
-            publishRx();   // frames a sender's batch took in and had not flushed yet
-            QueueState s = saveStopped(rx);
-            rx = null;
+            publishRx(x);   // frames a sender's batch took in and had not flushed yet
+            QueueState s = saveStopped(x.ring);
+            x.ring = null;
+            retarget();
+            if (anyRxRunning()) rxGate.open();
             return s;
         }
-        if (index == VirtioNetModel.TX0 && tx != null) {
-            QueueWorker w = worker;
-            worker = null;
+        if (pair >= 0 && index % 2 == 1 && txq[pair] != null && txq[pair].ring != null) {
+            TxQueue x = txq[pair];
+            QueueWorker w = x.worker;
+            x.worker = null;
             if (w != null && !w.stop(QueueWorker.WAIT_BOUND)) {
                 workersLeftBehind++;
-                throw new DeviceFault(name + ": the tx worker did not stop within " + QueueWorker.WAIT_BOUND.toMillis()
+                throw new DeviceFault(name + ": the tx worker of pair " + pair + " did not stop within " + QueueWorker.WAIT_BOUND.toMillis()
                         + " ms (stuck in a delivery); the tx ring has no stable state");
             }
-            QueueState s = saveStopped(tx);
-            tx = null;
+            QueueState s = saveStopped(x.ring);
+            x.ring = null;
             return s;
         }
-        if (index == VirtioNetModel.CTRL && ctrl != null) {
+        if (index == ctrlIndex && ctrl != null) {
             if (!stopCtrl())
                 throw new DeviceFault(name + ": the control worker did not stop within " + QueueWorker.WAIT_BOUND.toMillis()
                         + " ms; the control ring has no stable state");
             QueueState s = saveStopped(ctrl.ring());
             ctrl = null;
+            retarget();
             return s;
         }
         throw new DeviceFault(name + ": queue " + index + " does not run");
+    }
+
+    private boolean anyRxRunning() {
+        for (RxQueue x : rxq) if (x.ring != null) return true;
+        return false;
     }
 
     private QueueState saveStopped(SplitVirtqueue q) throws DeviceFault {
@@ -410,13 +460,20 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public void startQueue(QueueBinding b) throws DeviceFault {
-        if (b.index() == VirtioNetModel.RX0 && rx == null) {
+        int pair = pairOf(b.index());
+        if (pair >= 0 && b.index() % 2 == 0 && rxq[pair].ring == null) {
             SplitVirtqueue q = ring(b);
-            startRx(b, q, deliveryLog(b, q));
+            DeliveryLog log = pair == 0 ? deliveryLog(b, q) : null;
+            rxGate.close();   // the new ring's fields are published when the gate opens again
+            startRx(b, q, log);
+            retarget();
+            rxGate.open();
         }
-        else if (b.index() == VirtioNetModel.TX0 && tx == null) startTx(b, ring(b));
-        else if (b.index() == VirtioNetModel.CTRL && ctrl == null && VirtioNetFeatures.CTRL_VQ.in(context.negotiatedFeatures()))
+        else if (pair >= 0 && b.index() % 2 == 1 && (txq[pair] == null || txq[pair].ring == null)) startTx(b, ring(b));
+        else if (b.index() == ctrlIndex && ctrl == null && VirtioNetFeatures.CTRL_VQ.in(context.negotiatedFeatures())) {
             startCtrl(b, ring(b));
+            retarget();
+        }
         else throw new DeviceFault(name + ": queue " + b.index() + " runs already or does not exist");
     }
 
@@ -425,19 +482,28 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         // A delivery stuck past the gate's bound (in its doorbell, the last thing it does to the ring) is
         // logged and left: returning late it writes counters, nothing else.
         rxGate.close();
-        QueueWorker w = worker;
-        worker = null;
-        quiesced = false;
         run = DataPathRun.NONE;
         // Joins within the bound, unless we are that worker (then it only stops). One stuck in a delivery
         // into a wedged device is left behind: its run is over, so it touches no ring when it returns.
-        if (w != null && !w.stop(QueueWorker.WAIT_BOUND)) workersLeftBehind++;
+        for (TxQueue x : txq) {
+            if (x == null) continue;
+            QueueWorker w = x.worker;
+            x.worker = null;
+            if (w != null && !w.stop(QueueWorker.WAIT_BOUND)) workersLeftBehind++;
+        }
         stopCtrl();
-        if (rx != null) notificationsBefore += rx.notificationsSent();
-        if (tx != null) notificationsBefore += tx.notificationsSent();
+        for (RxQueue x : rxq) {
+            if (x.ring != null) notificationsBefore += x.ring.notificationsSent();
+            x.ring = null;
+        }
+        for (TxQueue x : txq) {
+            if (x == null) continue;
+            if (x.ring != null) notificationsBefore += x.ring.notificationsSent();
+            x.ring = null;
+        }
         if (ctrl != null) notificationsBefore += ctrl.ring().notificationsSent();
-        rx = tx = null;
         ctrl = null;
+        retarget();
         deliveryLogAddress = 0;   // the next driver's memory is not this one's
         deliveryLog = null;
     }
@@ -453,38 +519,46 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public void queueActive(int index, boolean active) {
-        if (index == VirtioNetModel.RX0) rxActive = active;
-        else if (index == VirtioNetModel.TX0) txActive = active;
+        int pair = pairOf(index);
+        if (pair < 0) return;
+        if (index % 2 == 0) {
+            rxq[pair].active = active;
+            retarget();
+        } else if (txq[pair] != null) {
+            txq[pair].active = active;
+        }
     }
 
     @Override
     public void quiesce() throws DeviceFault {
-        quiesced = true;
-        if (worker != null && !worker.quiesce())
-            throw new DeviceFault(name + ": the tx worker did not park within " + QueueWorker.WAIT_BOUND.toMillis()
-                    + " ms (stuck in a delivery); the tx ring has no stable state to save");
+        for (TxQueue x : txq)
+            if (x != null && x.worker != null && !x.worker.quiesce())
+                throw new DeviceFault(name + ": the tx worker of pair " + x.pair + " did not park within " + QueueWorker.WAIT_BOUND.toMillis()
+                        + " ms (stuck in a delivery); the tx ring has no stable state to save");
         if (ctrlWorker != null && !ctrlWorker.quiesce())
             throw new DeviceFault(name + ": the control worker did not park within " + QueueWorker.WAIT_BOUND.toMillis()
                     + " ms; the control ring has no stable state to save");
         if (!rxGate.close())
             throw new DeviceFault(name + ": an rx delivery did not leave within " + RxGate.DEFAULT_BOUND.toMillis()
                     + " ms (stuck in its doorbell); the rx ring has no stable state to save");
-        if (rxPending != 0) publishRx();   // frames a sender's batch took in and had not flushed yet
+        for (RxQueue x : rxq) if (x.pending != 0) publishRx(x);   // frames a sender's batch took in and had not flushed yet
+        rxPending = false;
     }
 
     @Override
     public void resume() {
-        quiesced = false;
-        if (rx != null) rxGate.open();
-        if (worker != null) worker.resume();
+        if (anyRxRunning()) rxGate.open();
+        for (TxQueue x : txq) if (x != null && x.worker != null) x.worker.resume();
         if (ctrlWorker != null) ctrlWorker.resume();
     }
 
     @Override
     public List<QueueState> saveQueues() {
         List<QueueState> out = new ArrayList<>();
-        if (rx != null) out.add(rx.save());
-        if (tx != null) out.add(tx.save());
+        for (int n = 0; n < rxq.length; n++) {
+            if (rxq[n].ring != null) out.add(rxq[n].ring.save());
+            if (txq[n] != null && txq[n].ring != null) out.add(txq[n].ring.save());
+        }
         if (ctrl != null) out.add(ctrl.ring().save());
         return out;
     }
@@ -539,9 +613,107 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     // ================================================================ tx
 
-    /** The tx worker's work: batches of tx buffers to the switch. */
-    private final class TxService implements QueueService {
+    /**
+     * One tx queue: its ring, its worker and everything that worker touches per frame (chain, gather buffer,
+     * header scratch, offload flyweight, its {@link SwitchPort.Sender} and counters), so tx queues of one
+     * device run side by side without sharing a field. Made once per pair; the counters outlive resets.
+     */
+    private final class TxQueue {
+        final int pair;
+        final SwitchPort.Sender sender;
+        SplitVirtqueue ring;                 // control path sets and clears it; the worker reads its own copy
+        QueueWorker worker;
+        DescriptorChain chain;
+        int replays;                         // frames left that were available when the ring resumed (maybe sent before)
+        // vhost-user "started but disabled" ring: processed without side effects (spec: a net device discards
+        // tx). A plain volatile flag: one read per batch.
+        volatile boolean active = true;
+        private final MemorySegment frame;   // gather buffer (native: a TAP writes it as is)
+        private final MemorySegment header = MemorySegment.ofArray(new byte[SIZE]);
+        private final FrameOffload offload = new FrameOffload();
+        long frames, bytes, dropTooBig, dropGso, dropBadCsum, dropInactive;   // this worker only
+
+        TxQueue(int pair, SwitchPort.Sender sender) {
+            this.pair = pair;
+            this.sender = sender;
+            this.frame = Arena.ofAuto().allocate(Math.max(params.mtu() + L2_OVERHEAD, FrameOffload.MAX_GSO_FRAME), 8);
+        }
+
+        QueueService service(SplitVirtqueue q, DataPathRun run) {
+            return new TxService(this, q, chain, run);
+        }
+
+        void transmit(DescriptorChain c, int origin, SendBatch batch) throws QueueFault {
+            if (c.writableCount() != 0)
+                throw badTx("tx buffer " + c.head() + " has " + c.writableCount() + " device-writable descriptors");
+            long total = c.readableBytes();
+            if (total < hdrLen)
+                throw badTx("tx buffer " + c.head() + " of " + total + " bytes is shorter than the " + hdrLen + "-byte virtio_net_hdr");
+            long frameLen = total - hdrLen;
+            boolean gsoGranted = (txTakes & ~FrameOffload.TAKES_CSUM) != 0;
+            if (frameLen > (gsoGranted ? FrameOffload.MAX_GSO_FRAME : maxFrame)) {
+                dropTooBig++;
+                return;
+            }
+            MemorySegment h;
+            long ho;
+            if (c.length(0) >= hdrLen) {
+                h = c.segment(0);
+                ho = c.offset(0);
+            } else {
+                gather(c, 0, header, 0, hdrLen);
+                h = header;
+                ho = 0;
+            }
+            // The driver's header, read once: DATA_VALID and other flags mean nothing on tx (the spec gives them to rx).
+            offload.set(u8(h, ho + FLAGS) & F_NEEDS_CSUM, u8(h, ho + GSO_TYPE), u16(h, ho + HDR_LEN), u16(h, ho + GSO_SIZE),
+                    u16(h, ho + CSUM_START), u16(h, ho + CSUM_OFFSET));
+            int len = (int) frameLen;
+            if (!offload.isGso() && len > maxFrame) {      // only a super-frame may be larger than the MTU
+                dropTooBig++;
+                return;
+            }
+            MemorySegment seg;
+            long off;
+            if (c.readableCount() == 1 || c.length(0) == hdrLen && c.readableCount() == 2) {
+                int i = c.readableCount() - 1;           // header and frame together, or the frame alone after the header
+                seg = c.segment(i);
+                off = c.offset(i) + (i == 0 ? hdrLen : 0);
+            } else {
+                gather(c, hdrLen, frame, 0, len);
+                seg = frame;
+                off = 0;
+            }
+            if (!offload.isPlain()) {
+                // The one check of the driver's header against its frame; then only what the driver was granted.
+                int v = offload.check(seg, off, len);
+                if (v == FrameOffload.BAD_CSUM) {
+                    dropBadCsum++;
+                    return;
+                }
+                if (v != FrameOffload.OK || (offload.needs() & ~txTakes) != 0) {
+                    dropGso++;
+                    return;
+                }
+            }
+            sender.send(seg, off, len, offload, origin, batch);
+            frames++;
+            bytes += len;
+        }
+
+        /** A tx buffer that breaks virtio-net's rules (not the ring's, which the ring counts): counted on its ring, then thrown. */
+        private QueueFault badTx(String why) {
+            SplitVirtqueue t = ring;
+            if (t != null) t.counters().fault(QueueFault.Reason.BAD_DESCRIPTOR);
+            return new QueueFault(VirtioNetModel.txQueue(pair), QueueFault.Reason.BAD_DESCRIPTOR, why);
+        }
+    }
+
+    /** A tx worker's work: batches of its tx queue's buffers to the switch. */
+    private static final class TxService implements QueueService {
+        private final TxQueue x;
         private final SplitVirtqueue q;
+        private final DescriptorChain chain;
         private final DataPathRun run;
         /**
          * The receivers this worker's batch delivered to: each publishes once at the batch's end, not per frame.
@@ -549,8 +721,10 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
          */
         private final SendBatch batch = new SendBatch();
 
-        TxService(SplitVirtqueue q, DataPathRun run) {
+        TxService(TxQueue x, SplitVirtqueue q, DescriptorChain chain, DataPathRun run) {
+            this.x = x;
             this.q = q;
+            this.chain = chain;
             this.run = run;
         }
 
@@ -565,19 +739,19 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
         private boolean batch() throws QueueFault {
             int n = 0;
-            boolean active = txActive;
+            boolean active = x.active;
             int before = q.nextAvail();
-            while (n < TX_BATCH && q.pop(txChain)) {
+            while (n < TX_BATCH && q.pop(chain)) {
                 int after = q.nextAvail();
-                int origin = after == before ? NetPort.NO_ORIGIN : NetPort.origin(before, txReplays > 0);
-                if (txReplays > 0) txReplays--;
+                int origin = after == before ? NetPort.NO_ORIGIN : NetPort.origin(before, x.replays > 0);
+                if (x.replays > 0) x.replays--;
                 before = after;
-                if (active) transmit(txChain, origin, batch);
-                else txDropInactive++;
+                if (active) x.transmit(chain, origin, batch);
+                else x.dropInactive++;
                 // The send may have been long (stuck in a delivery into a wedged device) and this worker
                 // left behind by a reset: then the ring belongs to the next run; publish nothing.
                 if (!run.isCurrent()) return false;
-                q.pushUsed(txChain.head(), 0);
+                q.pushUsed(chain.head(), 0);
                 n++;
             }
             if (n > 0) q.publishUsed();
@@ -589,71 +763,6 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         @Override public boolean armDoorbell() { return q.enableKicks(); }
 
         @Override public void disarmDoorbell() { q.disableKicks(); }
-    }
-
-    private void transmit(DescriptorChain c, int origin, SendBatch batch) throws QueueFault {
-        if (c.writableCount() != 0)
-            throw badTx("tx buffer " + c.head() + " has " + c.writableCount() + " device-writable descriptors");
-        long total = c.readableBytes();
-        if (total < hdrLen)
-            throw badTx("tx buffer " + c.head() + " of " + total + " bytes is shorter than the " + hdrLen + "-byte virtio_net_hdr");
-        long frameLen = total - hdrLen;
-        boolean gsoGranted = (txTakes & ~FrameOffload.TAKES_CSUM) != 0;
-        if (frameLen > (gsoGranted ? FrameOffload.MAX_GSO_FRAME : maxFrame)) {
-            txDropTooBig++;
-            return;
-        }
-        MemorySegment h;
-        long ho;
-        if (c.length(0) >= hdrLen) {
-            h = c.segment(0);
-            ho = c.offset(0);
-        } else {
-            gather(c, 0, txHeader, 0, hdrLen);
-            h = txHeader;
-            ho = 0;
-        }
-        // The driver's header, read once: DATA_VALID and other flags mean nothing on tx (the spec gives them to rx).
-        txOffload.set(u8(h, ho + FLAGS) & F_NEEDS_CSUM, u8(h, ho + GSO_TYPE), u16(h, ho + HDR_LEN), u16(h, ho + GSO_SIZE),
-                u16(h, ho + CSUM_START), u16(h, ho + CSUM_OFFSET));
-        int len = (int) frameLen;
-        if (!txOffload.isGso() && len > maxFrame) {      // only a super-frame may be larger than the MTU
-            txDropTooBig++;
-            return;
-        }
-        MemorySegment seg;
-        long off;
-        if (c.readableCount() == 1 || c.length(0) == hdrLen && c.readableCount() == 2) {
-            int i = c.readableCount() - 1;           // header and frame together, or the frame alone after the header
-            seg = c.segment(i);
-            off = c.offset(i) + (i == 0 ? hdrLen : 0);
-        } else {
-            gather(c, hdrLen, txFrame, 0, len);
-            seg = txFrame;
-            off = 0;
-        }
-        if (!txOffload.isPlain()) {
-            // The one check of the driver's header against its frame; then only what the driver was granted.
-            int v = txOffload.check(seg, off, len);
-            if (v == FrameOffload.BAD_CSUM) {
-                txDropBadCsum++;
-                return;
-            }
-            if (v != FrameOffload.OK || (txOffload.needs() & ~txTakes) != 0) {
-                txDropGso++;
-                return;
-            }
-        }
-        port.send(seg, off, len, txOffload, origin, batch);
-        txFrames++;
-        txBytes += len;
-    }
-
-    /** A tx buffer that breaks virtio-net's rules (not the ring's, which the ring counts): counted on tx0, then thrown. */
-    private QueueFault badTx(String why) {
-        SplitVirtqueue t = tx;
-        if (t != null) t.counters().fault(QueueFault.Reason.BAD_DESCRIPTOR);
-        return new QueueFault(VirtioNetModel.TX0, QueueFault.Reason.BAD_DESCRIPTOR, why);
     }
 
     /** Copies {@code len} readable bytes of the chain, starting {@code from} bytes in, to {@code dst}. */
@@ -673,7 +782,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     }
 
     /** Copies {@code len} bytes into the chain's writable part at {@code at} bytes in; returns how many fitted. */
-    private long scatter(DescriptorChain c, long at, MemorySegment src, long srcOff, long len) {
+    private static long scatter(GuestMemory rxMemory, DescriptorChain c, long at, MemorySegment src, long srcOff, long len) {
         long done = 0;
         for (int i = c.readableCount(), n = c.count(); i < n && done < len; i++) {
             long l = c.length(i);
@@ -710,10 +819,14 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     @Override
     public DropReason deliver(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
         try {
-            if (!rxGate.enter() || !rxActive) return drop(DropReason.PORT_DOWN);
+            if (!rxGate.enter()) return drop(DropReason.PORT_DOWN);
+            RxQueue[] targets = rxTargets;
+            int n = targets.length;
+            if (n == 0) return drop(DropReason.PORT_DOWN);    // no rx ring runs enabled (vhost-user: all disabled)
             // The switch read offloadsTaken() before we entered: a reset and a new driver may have come between.
             if ((offload.needs() & ~control.rxTakes()) != 0) return drop(DropReason.PORT_DOWN);
-            return receive(frame, offset, length, offload, origin);
+            RxQueue x = n == 1 ? targets[0] : targets[FlowHash.pick(FlowHash.of(frame, offset, length), n)];
+            return receive(x, frame, offset, length, offload, origin);
         } finally {
             rxGate.leave();
         }
@@ -724,35 +837,60 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         return r;
     }
 
-    /** Publishes the frames the deliveries since the last flush pushed: one used-index store, one notify decision. */
+    /** Publishes the frames the deliveries since the last flush pushed: one used-index store, one notify decision per rx ring. */
     @Override
     public void flush() {
-        if (rxPending == 0) return;
+        if (!rxPending) return;
         try {
-            if (rxGate.enter()) publishRx();
+            if (rxGate.enter()) {
+                rxPending = false;
+                for (RxQueue x : rxq) if (x.pending != 0) publishRx(x);
+            }
         } finally {
             rxGate.leave();
         }
     }
 
     /** Under the port's lock inside the gate, or by the control plane with the gate closed (the ring is its own). */
-    private void publishRx() {
-        SplitVirtqueue q = rx;
-        rxPending = 0;
+    private void publishRx(RxQueue x) {
+        SplitVirtqueue q = x.ring;
+        x.pending = 0;
         if (q == null || rxBroken) return;
         try {
             q.publishUsed();
         } catch (InternalError e) {
             if (!MappedMemoryFault.is(e)) throw e;
-            brokenRx("rx: " + MappedMemoryFault.describe(e));
+            brokenRx(x, "rx: " + MappedMemoryFault.describe(e));
         }
     }
 
-    private DropReason receive(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
+    /**
+     * One rx queue (pair {@link #pair}): its ring while it runs, and what deliveries into it keep. Touched only
+     * under the port's delivery lock (one delivery at a time for the whole device), except {@link #active}.
+     */
+    private static final class RxQueue {
+        final int pair;
+        SplitVirtqueue ring;
+        GuestMemory memory = GuestMemory.empty();   // where rx writes land (dirty logging during migration)
+        DescriptorChain first, more;
+        // vhost-user "started but disabled": supplies no rx. Set on the control path, which re-picks the targets.
+        volatile boolean active = true;
+        long frames, bytes;                          // deliveries
+        int pending;                                 // deliveries: pushed, not yet published (a sender's batch flushes them)
+
+        RxQueue(int pair) {
+            this.pair = pair;
+        }
+    }
+
+    private DropReason receive(RxQueue x, MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
         if (rxBroken) return drop(DropReason.RING_FAULT);
         if (length > (offload.isGso() ? FrameOffload.MAX_GSO_FRAME : maxFrame)) return drop(DropReason.TOO_BIG);
-        SplitVirtqueue q = rx;
-        DeliveryLog log = deliveryLog;
+        SplitVirtqueue q = x.ring;
+        if (q == null) return drop(DropReason.PORT_DOWN);
+        GuestMemory mem = x.memory;
+        DescriptorChain rxFirst = x.first, rxMore = x.more;
+        DeliveryLog log = x.pair == 0 ? deliveryLog : null;
         long source = log == null || origin == NetPort.NO_ORIGIN ? 0 : MacAddress.read(frame, offset + 6);
         if (log != null && log.alreadyDelivered(source, origin)) {
             rxReplaysSkipped++;   // our driver has it from before the restart: delivered, once
@@ -760,7 +898,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         }
         try {
             if (!q.pop(rxFirst)) return drop(DropReason.NO_RX_BUFFER);
-            if (rxFirst.readableCount() != 0) return brokenRx("rx buffer " + rxFirst.head() + " has device-readable descriptors");
+            if (rxFirst.readableCount() != 0) return brokenRx(x, "rx buffer " + rxFirst.head() + " has device-readable descriptors");
             long cap = rxFirst.writableBytes();
             offload.writeVnet(rxHeader, 0);   // num_buffers (10, 11) stays 0 until set below
             if (!mergeable) {
@@ -769,12 +907,12 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                     return drop(DropReason.TOO_BIG);
                 }
                 if (hdrLen == SIZE) rxHeader.set(LE16, NUM_BUFFERS, (short) 1);
-                scatter(rxFirst, 0, rxHeader, 0, hdrLen);
-                scatter(rxFirst, hdrLen, frame, offset, length);
+                scatter(mem, rxFirst, 0, rxHeader, 0, hdrLen);
+                scatter(mem, rxFirst, hdrLen, frame, offset, length);
                 q.pushUsed(rxFirst.head(), hdrLen + length);
             } else {
-                if (cap < hdrLen) return brokenRx("merge rx buffer " + rxFirst.head() + " of " + cap + " bytes cannot hold the header");
-                long done = scatter(rxFirst, hdrLen, frame, offset, length);
+                if (cap < hdrLen) return brokenRx(x, "merge rx buffer " + rxFirst.head() + " of " + cap + " bytes cannot hold the header");
+                long done = scatter(mem, rxFirst, hdrLen, frame, offset, length);
                 mergeHeads[0] = rxFirst.head();
                 mergeLens[0] = (int) (hdrLen + done);
                 int n = 1;
@@ -784,15 +922,15 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                         while (n > 0) q.unpop(mergeHeads[--n]);
                         return drop(r);
                     }
-                    if (rxMore.readableCount() != 0) return brokenRx("rx buffer " + rxMore.head() + " has device-readable descriptors");
-                    long k = scatter(rxMore, 0, frame, offset + done, length - done);
+                    if (rxMore.readableCount() != 0) return brokenRx(x, "rx buffer " + rxMore.head() + " has device-readable descriptors");
+                    long k = scatter(mem, rxMore, 0, frame, offset + done, length - done);
                     mergeHeads[n] = rxMore.head();
                     mergeLens[n] = (int) k;
                     n++;
                     done += k;
                 }
                 rxHeader.set(LE16, NUM_BUFFERS, (short) n);
-                scatter(rxFirst, 0, rxHeader, 0, hdrLen);
+                scatter(mem, rxFirst, 0, rxHeader, 0, hdrLen);
                 for (int i = 0; i < n; i++) q.pushUsed(mergeHeads[i], mergeLens[i]);
             }
             if (log != null) {   // the log records each frame as published: no batching with it
@@ -800,10 +938,11 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 q.publishUsed();
                 log.published();
             } else {
-                rxPending++;     // published by the sender's flush (at the end of its batch, or right away)
+                x.pending++;     // published by the sender's flush (at the end of its batch, or right away)
+                rxPending = true;
             }
-            rxFrames++;
-            rxBytes += length;
+            x.frames++;
+            x.bytes += length;
             return null;
         } catch (QueueFault f) {
             rxBroken = true;
@@ -812,15 +951,15 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         } catch (InternalError e) {
             // SIGBUS on this device's rx memory, on the sender's thread: this device's fault, not the sender's.
             if (!MappedMemoryFault.is(e)) throw e;
-            return brokenRx("rx: " + MappedMemoryFault.describe(e));
+            return brokenRx(x, "rx: " + MappedMemoryFault.describe(e));
         }
     }
 
-    private DropReason brokenRx(String why) {
+    private DropReason brokenRx(RxQueue x, String why) {
         rxBroken = true;
-        SplitVirtqueue r = rx;
+        SplitVirtqueue r = x.ring;
         if (r != null) r.counters().fault(QueueFault.Reason.BAD_DESCRIPTOR);
-        report(new QueueFault(VirtioNetModel.RX0, QueueFault.Reason.BAD_DESCRIPTOR, why).getMessage());
+        report(new QueueFault(VirtioNetModel.rxQueue(x.pair), QueueFault.Reason.BAD_DESCRIPTOR, why).getMessage());
         return drop(DropReason.RING_FAULT);
     }
 
@@ -830,10 +969,30 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     public VirtioNetStats stats() {
         Map<DropReason, Long> d = new EnumMap<>(DropReason.class);
         for (DropReason r : DropReason.values()) if (rxDrops[r.ordinal()] != 0) d.put(r, rxDrops[r.ordinal()]);
-        SplitVirtqueue r = rx, t = tx;
-        long notes = notificationsBefore + (r == null ? 0 : r.notificationsSent()) + (t == null ? 0 : t.notificationsSent());
-        return new VirtioNetStats(txFrames, txBytes, txDropTooBig, txDropGso, txDropBadCsum, txDropInactive, rxFrames, rxBytes, d, notes,
-                rxGate.stuckCloses(), workersLeftBehind);
+        long notes = notificationsBefore;
+        long txFrames = 0, txBytes = 0, tooBig = 0, gso = 0, badCsum = 0, inactive = 0, rxFrames = 0, rxBytes = 0;
+        List<VirtioNetStats.Pair> pairs = new ArrayList<>(rxq.length);
+        for (int n = 0; n < rxq.length; n++) {
+            RxQueue x = rxq[n];
+            TxQueue t = txq[n];
+            SplitVirtqueue rr = x.ring;
+            if (rr != null) notes += rr.notificationsSent();
+            rxFrames += x.frames;
+            rxBytes += x.bytes;
+            if (t != null) {
+                SplitVirtqueue tr = t.ring;
+                if (tr != null) notes += tr.notificationsSent();
+                txFrames += t.frames;
+                txBytes += t.bytes;
+                tooBig += t.dropTooBig;
+                gso += t.dropGso;
+                badCsum += t.dropBadCsum;
+                inactive += t.dropInactive;
+            }
+            pairs.add(new VirtioNetStats.Pair(n, x.frames, x.bytes, t == null ? 0 : t.frames, t == null ? 0 : t.bytes));
+        }
+        return new VirtioNetStats(txFrames, txBytes, tooBig, gso, badCsum, inactive, rxFrames, rxBytes, d, notes,
+                rxGate.stuckCloses(), workersLeftBehind, pairs);
     }
 
     @Override

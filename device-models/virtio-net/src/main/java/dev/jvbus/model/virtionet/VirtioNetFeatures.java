@@ -2,6 +2,8 @@ package dev.jvbus.model.virtionet;
 
 import dev.jvbus.core.feature.FeatureBit;
 import dev.jvbus.core.feature.FeatureCatalog;
+import dev.jvbus.core.feature.FeatureRequirement;
+import java.util.List;
 import dev.jvbus.core.feature.VirtioFeatures;
 
 /**
@@ -14,8 +16,7 @@ import dev.jvbus.core.feature.VirtioFeatures;
  * <li>HOST_UFO, GUEST_UFO: UDP fragmentation offload. Linux guests stopped sending UFO in 4.14 (the
  *     guest kernel here, 6.1, acks HOST_UFO but never uses it); USO (HOST_USO, GUEST_USO4/6, Linux 6.2 on)
  *     is offered instead, and the switch carries TCP and UDP (USO) segmentation only.</li>
- * <li>CTRL_VLAN: the switch has no VLAN filter to honour it. MQ: one queue pair yet (the control
- *     queue sits after the pairs, at 2N, so more pairs move it without changing its code).</li>
+ * <li>CTRL_VLAN: the switch has no VLAN filter to honour it.</li>
  * </ul>
  *
  * <p>The control queue's commands ({@link ControlQueue}) each come with a bit of their own, so an
@@ -80,7 +81,15 @@ public final class VirtioNetFeatures {
     public static final FeatureBit HOST_USO = new FeatureBit(56, "VIRTIO_NET_F_HOST_USO", "device can receive USO");
     // Named, never offered (see the class comment).
     public static final int GUEST_UFO = 10, HOST_UFO = 14;
-    public static final int CTRL_VLAN = 19, MQ = 22;
+    public static final int CTRL_VLAN = 19;
+
+    /**
+     * Multiqueue: {@code max_virtqueue_pairs} pairs (the device's {@code queue-pairs}), the control queue after them;
+     * the driver picks how many carry traffic with MQ_VQ_PAIRS_SET (one until it does). Each tx queue has its own
+     * worker; rx frames go to a pair by a flow hash ({@link FlowHash}), so one flow stays on one rx queue.
+     */
+    public static final FeatureBit MQ = new FeatureBit(22, "VIRTIO_NET_F_MQ",
+            "multiqueue: up to max_virtqueue_pairs rx/tx queue pairs, one flow per rx queue");
 
     public static final FeatureBit CTRL_GUEST_OFFLOADS = new FeatureBit(2, "VIRTIO_NET_F_CTRL_GUEST_OFFLOADS",
             "driver turns negotiated guest offloads on and off on the control queue");
@@ -98,7 +107,7 @@ public final class VirtioNetFeatures {
     public static final FeatureCatalog OFFERED = FeatureCatalog.of(
             CSUM, GUEST_CSUM, MTU, MAC, MRG_RXBUF, STATUS,
             HOST_TSO4, HOST_TSO6, HOST_ECN, HOST_USO, GUEST_TSO4, GUEST_TSO6, GUEST_ECN, GUEST_USO4, GUEST_USO6,
-            CTRL_VQ, CTRL_RX, CTRL_RX_EXTRA, CTRL_MAC_ADDR, CTRL_GUEST_OFFLOADS, GUEST_ANNOUNCE,
+            CTRL_VQ, CTRL_RX, CTRL_RX_EXTRA, CTRL_MAC_ADDR, CTRL_GUEST_OFFLOADS, GUEST_ANNOUNCE, MQ,
             VirtioFeatures.INDIRECT_DESC, VirtioFeatures.EVENT_IDX, VirtioFeatures.VERSION_1, VirtioFeatures.IN_ORDER);
 
     // ---- what the features require of each other (virtio 1.x 5.1.3.1, "Feature bit requirements") ----
@@ -111,27 +120,27 @@ public final class VirtioNetFeatures {
     /**
      * The spec's requirements among virtio-net features, and two of this model's: CTRL_GUEST_OFFLOADS and
      * CTRL_RX_EXTRA are commands on the control queue, so they need it (and the RX class) as CTRL_RX does. Rules for
-     * features the model does not offer say nothing until it does (MQ, CTRL_VLAN, the UFOs).
+     * features the model does not offer say nothing until it does (CTRL_VLAN, the UFOs).
      */
-    public static final java.util.List<dev.jvbus.core.feature.FeatureRequirement> REQUIREMENTS = java.util.List.of(
-            dev.jvbus.core.feature.FeatureRequirement.of(GUEST_TSO4, GUEST_CSUM),
-            dev.jvbus.core.feature.FeatureRequirement.of(GUEST_TSO6, GUEST_CSUM),
-            dev.jvbus.core.feature.FeatureRequirement.anyOf(GUEST_ECN, GUEST_TSO4, GUEST_TSO6),
-            dev.jvbus.core.feature.FeatureRequirement.of(named(10, "VIRTIO_NET_F_GUEST_UFO"), GUEST_CSUM),
-            dev.jvbus.core.feature.FeatureRequirement.of(GUEST_USO4, GUEST_CSUM),
-            dev.jvbus.core.feature.FeatureRequirement.of(GUEST_USO6, GUEST_CSUM),
-            dev.jvbus.core.feature.FeatureRequirement.of(HOST_TSO4, CSUM),
-            dev.jvbus.core.feature.FeatureRequirement.of(HOST_TSO6, CSUM),
-            dev.jvbus.core.feature.FeatureRequirement.anyOf(HOST_ECN, HOST_TSO4, HOST_TSO6),
-            dev.jvbus.core.feature.FeatureRequirement.of(named(14, "VIRTIO_NET_F_HOST_UFO"), CSUM),
-            dev.jvbus.core.feature.FeatureRequirement.of(HOST_USO, CSUM),
-            dev.jvbus.core.feature.FeatureRequirement.of(CTRL_RX, CTRL_VQ),
-            dev.jvbus.core.feature.FeatureRequirement.of(named(19, "VIRTIO_NET_F_CTRL_VLAN"), CTRL_VQ),
-            dev.jvbus.core.feature.FeatureRequirement.of(GUEST_ANNOUNCE, CTRL_VQ),
-            dev.jvbus.core.feature.FeatureRequirement.of(named(22, "VIRTIO_NET_F_MQ"), CTRL_VQ),
-            dev.jvbus.core.feature.FeatureRequirement.of(CTRL_MAC_ADDR, CTRL_VQ),
-            dev.jvbus.core.feature.FeatureRequirement.of(CTRL_GUEST_OFFLOADS, CTRL_VQ),
-            dev.jvbus.core.feature.FeatureRequirement.of(CTRL_RX_EXTRA, CTRL_RX));
+    public static final List<FeatureRequirement> REQUIREMENTS = List.of(
+            FeatureRequirement.of(GUEST_TSO4, GUEST_CSUM),
+            FeatureRequirement.of(GUEST_TSO6, GUEST_CSUM),
+            FeatureRequirement.anyOf(GUEST_ECN, GUEST_TSO4, GUEST_TSO6),
+            FeatureRequirement.of(named(10, "VIRTIO_NET_F_GUEST_UFO"), GUEST_CSUM),
+            FeatureRequirement.of(GUEST_USO4, GUEST_CSUM),
+            FeatureRequirement.of(GUEST_USO6, GUEST_CSUM),
+            FeatureRequirement.of(HOST_TSO4, CSUM),
+            FeatureRequirement.of(HOST_TSO6, CSUM),
+            FeatureRequirement.anyOf(HOST_ECN, HOST_TSO4, HOST_TSO6),
+            FeatureRequirement.of(named(14, "VIRTIO_NET_F_HOST_UFO"), CSUM),
+            FeatureRequirement.of(HOST_USO, CSUM),
+            FeatureRequirement.of(CTRL_RX, CTRL_VQ),
+            FeatureRequirement.of(named(19, "VIRTIO_NET_F_CTRL_VLAN"), CTRL_VQ),
+            FeatureRequirement.of(GUEST_ANNOUNCE, CTRL_VQ),
+            FeatureRequirement.of(MQ, CTRL_VQ),
+            FeatureRequirement.of(CTRL_MAC_ADDR, CTRL_VQ),
+            FeatureRequirement.of(CTRL_GUEST_OFFLOADS, CTRL_VQ),
+            FeatureRequirement.of(CTRL_RX_EXTRA, CTRL_RX));
 
     /** {@link #OFFERED} with {@link #REQUIREMENTS}: what the model hands the bus. */
     public static final FeatureCatalog CATALOG = OFFERED.requiring(REQUIREMENTS);

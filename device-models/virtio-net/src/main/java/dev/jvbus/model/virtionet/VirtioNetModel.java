@@ -16,8 +16,10 @@ import java.util.Map;
  * virtio-net (virtio 1.x section 5.1, device id 1): a network device over split virtqueues, joined
  * to an {@link dev.jvbus.net.L2Switch} of its container. Parameters: see {@link VirtioNetParams}.
  *
- * <p>Queues: receiveq N at 2N, transmitq N at 2N+1 (one pair now), then the control queue, which the
- * spec puts at index 2 without VIRTIO_NET_F_MQ (served by {@link ControlQueue} when CTRL_VQ is negotiated).
+ * <p>Queues: receiveq N at 2N, transmitq N at 2N+1 for the device's {@code queue-pairs} pairs (rx0 and tx0
+ * required, the others optional: a driver without VIRTIO_NET_F_MQ sets up one pair), then the control
+ * queue at 2 x pairs; without MQ the spec puts it at index 2 ({@link #ctrlQueue(int)}; served by
+ * {@link ControlQueue} when CTRL_VQ is negotiated).
  * Config space (little-endian): {@code mac[6]} at 0, {@code status} at 6 ({@link #STATUS_LINK_UP}),
  * {@code max_virtqueue_pairs} at 8, {@code mtu} at 10; all read-only for the driver.
  */
@@ -46,10 +48,18 @@ public final class VirtioNetModel implements DeviceModel {
     /** Bytes a driver reserves for its delivery log. */
     public static final int DELIVERY_LOG_BYTES = DeliveryLog.BYTES;
 
-    private static final QueueLayout QUEUES = QueueLayout.of(
-            new QueueSpec("rx0", RingKind.SPLIT, QUEUE_MAX),
-            new QueueSpec("tx0", RingKind.SPLIT, QUEUE_MAX),
-            QueueSpec.optional("ctrl", RingKind.SPLIT, CTRL_QUEUE_MAX));
+    private static final QueueLayout QUEUES = layout(VirtioNetParams.DEFAULT_PAIRS);
+
+    /** rx0, tx0 (required), rx1, tx1, ... (optional), ctrl (optional): virtio 1.x 5.1.2. */
+    static QueueLayout layout(int pairs) {
+        java.util.List<QueueSpec> q = new java.util.ArrayList<>();
+        for (int n = 0; n < pairs; n++) {
+            q.add(new QueueSpec("rx" + n, RingKind.SPLIT, QUEUE_MAX, n == 0));
+            q.add(new QueueSpec("tx" + n, RingKind.SPLIT, QUEUE_MAX, n == 0));
+        }
+        q.add(QueueSpec.optional("ctrl", RingKind.SPLIT, CTRL_QUEUE_MAX));
+        return new QueueLayout(q);
+    }
 
     private static final ConfigLayout CONFIG = ConfigLayout.of(
             new ConfigField("mac", CONFIG_MAC, 6, false),
@@ -66,6 +76,11 @@ public final class VirtioNetModel implements DeviceModel {
     /** The control queue of a device with {@code pairs} queue pairs: after the last pair (virtio 1.x 5.1.2). */
     public static int ctrlQueue(int pairs) { return 2 * pairs; }
 
+    /** Where a driver that negotiated {@code features} has the control queue: 2 x max pairs with MQ, else 2. */
+    public static int ctrlQueue(long features, int maxPairs) {
+        return VirtioNetFeatures.MQ.in(features) ? ctrlQueue(maxPairs) : CTRL;
+    }
+
     @Override public String type() { return TYPE; }
 
     @Override public int virtioDeviceId() { return DEVICE_ID; }
@@ -74,8 +89,11 @@ public final class VirtioNetModel implements DeviceModel {
 
     @Override public QueueLayout queues() { return QUEUES; }
 
-    /** {@code queue-size} holds rx and tx (and the control queue, if smaller than its 64) to that many descriptors. */
-    @Override public QueueLayout queues(Map<String, String> params) { return QUEUES.sizedBy(params); }
+    /**
+     * {@code queue-pairs} pairs; {@code queue-size} holds rx and tx (and the control queue, if smaller than its 64)
+     * to that many descriptors.
+     */
+    @Override public QueueLayout queues(Map<String, String> params) { return layout(VirtioNetParams.queuePairs(params)).sizedBy(params); }
 
     @Override public ConfigLayout config() { return CONFIG; }
 

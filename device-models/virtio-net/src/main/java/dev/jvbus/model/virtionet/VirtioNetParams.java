@@ -15,15 +15,24 @@ import java.util.TreeSet;
  * @param network the switch it joins in its container ({@code network}, default "default")
  * @param mac     its address ({@code mac}, default a locally administered one derived from container and devid)
  * @param mtu     the MTU it reports with VIRTIO_NET_F_MTU ({@code mtu}, 68..9000, default 1500)
+ * @param queuePairs how many rx/tx queue pairs it offers with VIRTIO_NET_F_MQ ({@value #PAIRS_PARAM}, 1..{@value #MAX_PAIRS},
+ *                default {@value #DEFAULT_PAIRS}): each pair a driver sets up costs a tx worker thread and two rings, so
+ *                the operator bounds it; the config space's {@code max_virtqueue_pairs}, and vhost-user's GET_QUEUE_NUM
  * @param macSpoofCheck whether the switch drops frames the device sends from any source but {@code mac}
  *                ({@value MacSpoofCheck#PARAM}, default on; a driver that picks its own address, as one
  *                without VIRTIO_NET_F_MAC does, needs it off)
  * <p>and {@value QueueLayout#SIZE_PARAM}, the largest ring its queues take (a power of two up to
  * {@link VirtioNetModel#QUEUE_MAX}), which {@link VirtioNetModel#queues(Map)} reads.
  */
-public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck macSpoofCheck) {
+public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck macSpoofCheck, int queuePairs) {
+    public static final String PAIRS_PARAM = "queue-pairs";
+    /** A small VM's vCPU count: a driver enables at most one pair per CPU (Linux), so more sit idle. */
+    public static final int DEFAULT_PAIRS = 4;
+    /** The operator's ceiling: each pair is a worker thread and 2 rings of up to 1024 entries. */
+    public static final int MAX_PAIRS = 16;
     /** Sorted for the error message; unmodifiable, as any static collection must be. */
-    public static final Set<String> KNOWN = Collections.unmodifiableSortedSet(new TreeSet<>(Set.of("network", "mac", "mtu", MacSpoofCheck.PARAM, QueueLayout.SIZE_PARAM)));
+    public static final Set<String> KNOWN = Collections.unmodifiableSortedSet(new TreeSet<>(Set.of("network", "mac", "mtu", MacSpoofCheck.PARAM,
+            QueueLayout.SIZE_PARAM, PAIRS_PARAM)));
     public static final int DEFAULT_MTU = 1500;
     public static final int MIN_MTU = 68;
     public static final int MAX_MTU = 9000;
@@ -53,6 +62,21 @@ public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck m
             if (mtu < MIN_MTU || mtu > MAX_MTU)
                 throw new IllegalArgumentException("parameter 'mtu' must be in " + MIN_MTU + ".." + MAX_MTU + ": " + mtu);
         }
-        return new VirtioNetParams(network, mac, mtu, MacSpoofCheck.from(p));
+        return new VirtioNetParams(network, mac, mtu, MacSpoofCheck.from(p), queuePairs(p));
+    }
+
+    /** The {@value #PAIRS_PARAM} parameter, checked: the one place (the model's queue layout reads it too). */
+    public static int queuePairs(Map<String, String> p) {
+        String given = p.get(PAIRS_PARAM);
+        if (given == null) return DEFAULT_PAIRS;
+        int n;
+        try {
+            n = Integer.parseInt(given.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("parameter '" + PAIRS_PARAM + "' is not a number: '" + given + "'");
+        }
+        if (n < 1 || n > MAX_PAIRS)
+            throw new IllegalArgumentException("parameter '" + PAIRS_PARAM + "' must be in 1.." + MAX_PAIRS + ": " + n);
+        return n;
     }
 }

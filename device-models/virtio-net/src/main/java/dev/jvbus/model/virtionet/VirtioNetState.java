@@ -18,29 +18,48 @@ import java.util.List;
  * against the features imposed.
  *
  * <p>ANY CHANGE to the fields or their meaning bumps {@link #SCHEMA}'s version. Version 1 had no fields
- * (no control queue): it is read as {@link #AFTER_VERSION_1}.
+ * (no control queue): it is read as {@link #AFTER_VERSION_1}. Version 2 had no {@code queuePairs} (one pair
+ * only): it is read with 1.
  *
  * @param rxModeSet   whether the driver set an rx mode or MAC table at all; until then the port takes
  *                    what the switch sends it, as before the control queue existed
  * @param guestOffloads the guest offloads active now (VIRTIO_NET_F_GUEST_* bits), or {@link #NEGOTIATED_OFFLOADS}
+ * @param queuePairs  the queue pairs the driver has carrying traffic (MQ_VQ_PAIRS_SET; 1 until it sends one);
+ *                    whether the restoring device has that many is checked at restore
  */
 public record VirtioNetState(boolean rxModeSet, boolean promiscuous, boolean allMulti, boolean allUni, boolean noMulti,
                              boolean noUni, boolean noBroadcast, List<String> unicast, List<String> multicast,
-                             boolean unicastOverflow, boolean multicastOverflow, long guestOffloads) implements ModelState {
+                             boolean unicastOverflow, boolean multicastOverflow, long guestOffloads, int queuePairs) implements ModelState {
     /** {@link #guestOffloads()} of a state saved before the driver could change them: every negotiated guest offload. */
     public static final long NEGOTIATED_OFFLOADS = -1L;
 
     /** The state of a device no driver changed: what a fresh driver session starts from. */
     public static final VirtioNetState DEFAULTS = new VirtioNetState(false, true, false, false, false, false, false,
-            List.of(), List.of(), false, false, NEGOTIATED_OFFLOADS);
+            List.of(), List.of(), false, false, NEGOTIATED_OFFLOADS, 1);
     /** What a version 1 state (before the control queue) means now. */
     public static final VirtioNetState AFTER_VERSION_1 = DEFAULTS;
 
     /** The fields of version 1: none. */
     public record Version1() { }
 
-    public static final ModelStateSchema<VirtioNetState> SCHEMA = new ModelStateSchema<>(VirtioNetModel.TYPE, 2, VirtioNetState.class)
+    /** The fields of version 2: all but {@code queuePairs}. */
+    public record Version2(boolean rxModeSet, boolean promiscuous, boolean allMulti, boolean allUni, boolean noMulti,
+                           boolean noUni, boolean noBroadcast, List<String> unicast, List<String> multicast,
+                           boolean unicastOverflow, boolean multicastOverflow, long guestOffloads) { }
+
+    public static final ModelStateSchema<VirtioNetState> SCHEMA = new ModelStateSchema<>(VirtioNetModel.TYPE, 3, VirtioNetState.class)
+            .readingAlso(2, Version2.class, v2 -> new VirtioNetState(v2.rxModeSet(), v2.promiscuous(), v2.allMulti(), v2.allUni(),
+                    v2.noMulti(), v2.noUni(), v2.noBroadcast(), v2.unicast(), v2.multicast(), v2.unicastOverflow(),
+                    v2.multicastOverflow(), v2.guestOffloads(), 1))
             .readingAlso(1, Version1.class, v1 -> AFTER_VERSION_1);
+
+    /** A state with one queue pair (what every rx-mode change builds; the pair count is kept apart, see {@link NetControl}). */
+    public VirtioNetState(boolean rxModeSet, boolean promiscuous, boolean allMulti, boolean allUni, boolean noMulti,
+                          boolean noUni, boolean noBroadcast, List<String> unicast, List<String> multicast,
+                          boolean unicastOverflow, boolean multicastOverflow, long guestOffloads) {
+        this(rxModeSet, promiscuous, allMulti, allUni, noMulti, noUni, noBroadcast, unicast, multicast, unicastOverflow,
+                multicastOverflow, guestOffloads, 1);
+    }
 
     public VirtioNetState {
         unicast = List.copyOf(unicast);
@@ -51,6 +70,8 @@ public record VirtioNetState(boolean rxModeSet, boolean promiscuous, boolean all
             if (MacAddress.isGroup(MacAddress.parse(m))) throw new IllegalArgumentException("unicast filter address " + m + " is a group address");
         for (String m : multicast)
             if (!MacAddress.isGroup(MacAddress.parse(m))) throw new IllegalArgumentException("multicast filter address " + m + " is not a group address");
+        if (queuePairs < NetControl.MQ_PAIRS_MIN || queuePairs > NetControl.MQ_PAIRS_MAX)
+            throw new IllegalArgumentException("queuePairs must be in " + NetControl.MQ_PAIRS_MIN + ".." + NetControl.MQ_PAIRS_MAX + ": " + queuePairs);
         if (guestOffloads != NEGOTIATED_OFFLOADS && (guestOffloads & ~NetControl.GUEST_OFFLOADS) != 0)
             throw new IllegalArgumentException("guestOffloads 0x" + Long.toHexString(guestOffloads) + " has bits that are no guest offload"
                     + " (they are among 0x" + Long.toHexString(NetControl.GUEST_OFFLOADS) + ")");

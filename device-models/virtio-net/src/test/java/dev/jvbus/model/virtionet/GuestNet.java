@@ -83,6 +83,7 @@ final class GuestNet implements AutoCloseable {
     int rxBufLen;
     boolean rxSplitHeader;                 // post rx buffers as [header][rest] (two descriptors)
     SplitVirtqueueDriver rxq, txq, ctrlq;
+    int ctrlIndex;                         // where the control queue is: 2, or 2 x max pairs with MQ
     private final long[] rxBufOf, txSlotOf;
     private final ArrayDeque<Integer> freeTxSlots = new ArrayDeque<>();
     private final BufferList list = new BufferList(4);
@@ -139,11 +140,12 @@ final class GuestNet implements AutoCloseable {
         setQueue(new QueueConfig(1, queueSize, G + TX_RING, G + TX_RING + 0x8000, G + TX_RING + 0x1_0000), eventIdx);
         a.setDoorbells(0, rxKick, Notifier.of(rxCall));
         a.setDoorbells(1, txKick, Notifier.of(txCall));
-        if (VirtioNetFeatures.CTRL_VQ.in(features)) {   // the control queue, as Linux sets it up: index 2 with one pair
-            ctrlq = SplitVirtqueueDriver.create(2, CTRL_SIZE, G + CTRL_RING, G + CTRL_RING + 0x400, G + CTRL_RING + 0x1000, memory,
+        if (VirtioNetFeatures.CTRL_VQ.in(features)) {   // the control queue, as Linux sets it up: after the pairs (2 without MQ)
+            int ctrl = ctrlIndex = VirtioNetModel.ctrlQueue(features, (int) le16(a.readConfig(VirtioNetModel.CONFIG_MAX_PAIRS, 2)));
+            ctrlq = SplitVirtqueueDriver.create(ctrl, CTRL_SIZE, G + CTRL_RING, G + CTRL_RING + 0x400, G + CTRL_RING + 0x1000, memory,
                     eventIdx, indirect, inOrder, Notifier.of(ctrlKick));
-            setQueue(new QueueConfig(2, CTRL_SIZE, G + CTRL_RING, G + CTRL_RING + 0x400, G + CTRL_RING + 0x1000), eventIdx);
-            a.setDoorbells(2, ctrlKick, Notifier.of(ctrlCall));
+            setQueue(new QueueConfig(ctrl, CTRL_SIZE, G + CTRL_RING, G + CTRL_RING + 0x400, G + CTRL_RING + 0x1000), eventIdx);
+            a.setDoorbells(ctrl, ctrlKick, Notifier.of(ctrlCall));
         }
         a.addStatus(DRIVER_OK);
         return this;
@@ -368,7 +370,7 @@ final class GuestNet implements AutoCloseable {
         a.setMemory(memory);
         a.setDoorbells(0, rxKick, Notifier.of(rxCall));
         a.setDoorbells(1, txKick, Notifier.of(txCall));
-        if (ctrlq != null) a.setDoorbells(2, ctrlKick, Notifier.of(ctrlCall));
+        if (ctrlq != null) a.setDoorbells(ctrlIndex, ctrlKick, Notifier.of(ctrlCall));
     }
 
     static long le16(byte[] b) {

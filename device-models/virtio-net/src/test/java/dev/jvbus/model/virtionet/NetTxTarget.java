@@ -248,7 +248,8 @@ final class NetTxTarget {
     }
 
     private static long[] deviceDrops(VirtioNetDevice fn) {
-        return new long[] {fn.txDropTooBig, fn.txDropGso, fn.txDropBadCsum};
+        VirtioNetStats s = fn.stats();
+        return new long[] {s.txDropTooBig(), s.txDropGso(), s.txDropBadCsum()};
     }
 
     private static long[] portDrops() {

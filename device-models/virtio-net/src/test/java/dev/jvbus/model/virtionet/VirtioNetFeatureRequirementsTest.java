@@ -52,6 +52,7 @@ class VirtioNetFeatureRequirementsTest {
                 "VIRTIO_NET_F_HOST_USO requires VIRTIO_NET_F_CSUM",
                 "VIRTIO_NET_F_CTRL_RX requires VIRTIO_NET_F_CTRL_VQ",
                 "VIRTIO_NET_F_GUEST_ANNOUNCE requires VIRTIO_NET_F_CTRL_VQ",
+                "VIRTIO_NET_F_MQ requires VIRTIO_NET_F_CTRL_VQ",
                 "VIRTIO_NET_F_CTRL_MAC_ADDR requires VIRTIO_NET_F_CTRL_VQ",
                 "VIRTIO_NET_F_CTRL_GUEST_OFFLOADS requires VIRTIO_NET_F_CTRL_VQ",
                 "VIRTIO_NET_F_CTRL_RX_EXTRA requires VIRTIO_NET_F_CTRL_RX");
@@ -94,7 +95,7 @@ class VirtioNetFeatureRequirementsTest {
         d.limitFeatures(~VirtioNetFeatures.CTRL_VQ.mask());
         List<FeatureWithdrawal> w = d.withdrawnFeatures();
         assertThat(w.stream().map(x -> x.feature().name())).containsExactlyInAnyOrder(
-                "VIRTIO_NET_F_CTRL_RX", "VIRTIO_NET_F_CTRL_RX_EXTRA", "VIRTIO_NET_F_GUEST_ANNOUNCE", "VIRTIO_NET_F_CTRL_MAC_ADDR",
+                "VIRTIO_NET_F_CTRL_RX", "VIRTIO_NET_F_CTRL_RX_EXTRA", "VIRTIO_NET_F_GUEST_ANNOUNCE", "VIRTIO_NET_F_MQ", "VIRTIO_NET_F_CTRL_MAC_ADDR",
                 "VIRTIO_NET_F_CTRL_GUEST_OFFLOADS");
         d.limitFeatures(~VirtioNetFeatures.GUEST_CSUM.mask());
         assertThat(d.withdrawnFeatures().stream().map(x -> x.feature().name()))

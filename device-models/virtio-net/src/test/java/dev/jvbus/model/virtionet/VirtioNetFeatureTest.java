@@ -47,7 +47,7 @@ class VirtioNetFeatureTest {
                 "VIRTIO_NET_F_MRG_RXBUF", "VIRTIO_NET_F_STATUS", "VIRTIO_F_INDIRECT_DESC", "VIRTIO_RING_F_EVENT_IDX",
                 "VIRTIO_F_VERSION_1", "VIRTIO_NET_F_HOST_TSO4", "VIRTIO_NET_F_HOST_TSO6", "VIRTIO_NET_F_HOST_ECN",
                 "VIRTIO_NET_F_HOST_USO", "VIRTIO_NET_F_GUEST_TSO4", "VIRTIO_NET_F_GUEST_TSO6", "VIRTIO_NET_F_GUEST_ECN",
-                "VIRTIO_NET_F_GUEST_USO4", "VIRTIO_NET_F_GUEST_USO6",
+                "VIRTIO_NET_F_GUEST_USO4", "VIRTIO_NET_F_GUEST_USO6", "VIRTIO_NET_F_MQ",
                 "VIRTIO_F_IN_ORDER", "VIRTIO_NET_F_CTRL_VQ", "VIRTIO_NET_F_CTRL_RX", "VIRTIO_NET_F_CTRL_RX_EXTRA",
                 "VIRTIO_NET_F_CTRL_MAC_ADDR", "VIRTIO_NET_F_CTRL_GUEST_OFFLOADS", "VIRTIO_NET_F_GUEST_ANNOUNCE");
         assertThat(model.queues().queue(0).name()).isEqualTo("rx0");
@@ -57,7 +57,7 @@ class VirtioNetFeatureTest {
     @Test
     void configSpaceHoldsMacLinkUpPairsAndMtu() {
         GuestNet g = guest(-1L, Map.of("mac", "52:54:00:12:34:56", "mtu", "9000", "network", "lan"));
-        assertThat(g.a.readConfig(0, 12)).containsExactly(0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 1, 0, 1, 0, 0x28, 0x23);
+        assertThat(g.a.readConfig(0, 12)).containsExactly(0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 1, 0, VirtioNetParams.DEFAULT_PAIRS, 0, 0x28, 0x23);
         GuestNet d = guest(-1L, Map.of());
         long mac = d.mac();
         assertThat(MacAddress.isGroup(mac)).isFalse();

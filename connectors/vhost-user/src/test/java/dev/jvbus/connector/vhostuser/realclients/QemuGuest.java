@@ -128,6 +128,9 @@ public final class QemuGuest implements AutoCloseable {
         private Path vhostUserSocket;
         private boolean vhostUserServer;
         private int vhostUserReconnectSeconds;
+        private int queues = 1;
+        private int vectors;   // 0: INTx. With MSI-X, QEMU 7.2 under TCG crashes (SIGSEGV) when the guest driver binds.
+        private String accel = "tcg";
         private String tapIfname;
         private TestNetns netns;
         private final Map<String, String> params = new LinkedHashMap<>();
@@ -143,6 +146,18 @@ public final class QemuGuest implements AutoCloseable {
         public Builder cpus(int n) { this.cpus = n; return this; }
 
         public Builder mac(String mac) { this.mac = mac; return this; }
+
+        /**
+         * A multiqueue NIC: {@code -netdev ...,queues=N} and {@code virtio-net-pci,mq=on}, so the guest driver negotiates
+         * VIRTIO_NET_F_MQ and, with as many vCPUs, enables N pairs (Linux enables min(N, CPUs) by default).
+         */
+        public Builder queues(int n) { this.queues = n; return this; }
+
+        /** {@code virtio-net-pci,vectors=N}: MSI-X vectors (default 0, see the field). */
+        public Builder vectors(int n) { this.vectors = n; return this; }
+
+        /** {@code -accel}: {@code tcg} (default: works everywhere) or {@code kvm}. */
+        public Builder accel(String a) { this.accel = a; return this; }
 
         /**
          * A virtio-net-pci NIC whose back-end is the vhost-user server listening on {@code socket}
@@ -208,7 +223,7 @@ public final class QemuGuest implements AutoCloseable {
         /** The QEMU command line this builder describes. */
         public List<String> commandLine(GuestImage image) {
             List<String> c = new ArrayList<>(List.of(Tools.QEMU.find().map(Path::toString).orElse("qemu-system-x86_64"),
-                    "-name", name, "-accel", "tcg", "-M", "pc", "-cpu", "max", "-smp", String.valueOf(cpus),
+                    "-name", name, "-accel", accel, "-M", "pc", "-cpu", "max", "-smp", String.valueOf(cpus),
                     "-m", memoryMib + "M",
                     "-object", "memory-backend-memfd,id=mem,size=" + memoryMib + "M,share=on",
                     "-numa", "node,memdev=mem",
@@ -227,13 +242,14 @@ public final class QemuGuest implements AutoCloseable {
             if (vhostUserSocket != null) {
                 c.addAll(List.of("-chardev", "socket,id=c0,path=" + vhostUserSocket + (vhostUserServer ? ",server=on" : "")
                                 + (vhostUserReconnectSeconds > 0 ? ",reconnect=" + vhostUserReconnectSeconds : ""),
-                        "-netdev", "vhost-user,id=n0,chardev=c0"));
+                        "-netdev", "vhost-user,id=n0,chardev=c0" + (queues > 1 ? ",queues=" + queues : "")));
             } else if (tapIfname != null) {
                 c.addAll(List.of("-netdev", "tap,id=n0,ifname=" + tapIfname + ",script=no,downscript=no"));
             }
             if (vhostUserSocket != null || tapIfname != null) {
                 // vectors=0: with MSI-X, QEMU 7.2 under TCG crashes when the guest driver binds.
-                c.addAll(List.of("-device", "virtio-net-pci,netdev=n0,vectors=0,mac=" + mac));
+                c.addAll(List.of("-device", "virtio-net-pci,netdev=n0,mac=" + mac
+                        + (queues > 1 ? ",mq=on" : "") + ",vectors=" + vectors));
             } else {
                 c.addAll(List.of("-nic", "none"));
             }
