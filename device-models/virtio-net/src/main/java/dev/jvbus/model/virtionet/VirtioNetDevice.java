@@ -754,7 +754,14 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 q.pushUsed(chain.head(), 0);
                 n++;
             }
-            if (n > 0) q.publishUsed();
+            if (n > 0) {
+                // Receivers first: a frame whose tx buffer the driver gets back must already be published at
+                // its receiver, or a bus killed between the two loses it (the sender has it back as sent, the
+                // receiver's ring resumes without it). Killed after the flush and before this publish, the
+                // sender's ring resumes with the batch still available: sent again (the delivery log skips it).
+                batch.flush();
+                q.publishUsed();
+            }
             return n > 0;
         }
 
