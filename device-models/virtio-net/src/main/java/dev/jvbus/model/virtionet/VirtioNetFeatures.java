@@ -79,9 +79,10 @@ public final class VirtioNetFeatures {
     public static final FeatureBit GUEST_USO4 = new FeatureBit(54, "VIRTIO_NET_F_GUEST_USO4", "driver can receive USOv4");
     public static final FeatureBit GUEST_USO6 = new FeatureBit(55, "VIRTIO_NET_F_GUEST_USO6", "driver can receive USOv6");
     public static final FeatureBit HOST_USO = new FeatureBit(56, "VIRTIO_NET_F_HOST_USO", "device can receive USO");
-    // Named, never offered (see the class comment).
-    public static final int GUEST_UFO = 10, HOST_UFO = 14;
-    public static final int CTRL_VLAN = 19;
+    // Named, never offered (see the class comment): declared here once, for the requirements and for what a driver asked.
+    public static final FeatureBit GUEST_UFO = new FeatureBit(10, "VIRTIO_NET_F_GUEST_UFO", "driver can receive UFO (not offered)");
+    public static final FeatureBit HOST_UFO = new FeatureBit(14, "VIRTIO_NET_F_HOST_UFO", "device can receive UFO (not offered)");
+    public static final FeatureBit CTRL_VLAN = new FeatureBit(19, "VIRTIO_NET_F_CTRL_VLAN", "control channel VLAN filtering (not offered)");
 
     /**
      * Multiqueue: {@code max_virtqueue_pairs} pairs (the device's {@code queue-pairs}), the control queue after them;
@@ -112,11 +113,6 @@ public final class VirtioNetFeatures {
 
     // ---- what the features require of each other (virtio 1.x 5.1.3.1, "Feature bit requirements") ----
 
-    /** A bit this model names in a requirement but does not offer (yet): the rule is ready for the day it does. */
-    private static FeatureBit named(int bit, String name) {
-        return new FeatureBit(bit, name, "named in a requirement");
-    }
-
     /**
      * The spec's requirements among virtio-net features, and two of this model's: CTRL_GUEST_OFFLOADS and
      * CTRL_RX_EXTRA are commands on the control queue, so they need it (and the RX class) as CTRL_RX does. Rules for
@@ -126,16 +122,16 @@ public final class VirtioNetFeatures {
             FeatureRequirement.of(GUEST_TSO4, GUEST_CSUM),
             FeatureRequirement.of(GUEST_TSO6, GUEST_CSUM),
             FeatureRequirement.anyOf(GUEST_ECN, GUEST_TSO4, GUEST_TSO6),
-            FeatureRequirement.of(named(10, "VIRTIO_NET_F_GUEST_UFO"), GUEST_CSUM),
+            FeatureRequirement.of(GUEST_UFO, GUEST_CSUM),
             FeatureRequirement.of(GUEST_USO4, GUEST_CSUM),
             FeatureRequirement.of(GUEST_USO6, GUEST_CSUM),
             FeatureRequirement.of(HOST_TSO4, CSUM),
             FeatureRequirement.of(HOST_TSO6, CSUM),
             FeatureRequirement.anyOf(HOST_ECN, HOST_TSO4, HOST_TSO6),
-            FeatureRequirement.of(named(14, "VIRTIO_NET_F_HOST_UFO"), CSUM),
+            FeatureRequirement.of(HOST_UFO, CSUM),
             FeatureRequirement.of(HOST_USO, CSUM),
             FeatureRequirement.of(CTRL_RX, CTRL_VQ),
-            FeatureRequirement.of(named(19, "VIRTIO_NET_F_CTRL_VLAN"), CTRL_VQ),
+            FeatureRequirement.of(CTRL_VLAN, CTRL_VQ),
             FeatureRequirement.of(GUEST_ANNOUNCE, CTRL_VQ),
             FeatureRequirement.of(MQ, CTRL_VQ),
             FeatureRequirement.of(CTRL_MAC_ADDR, CTRL_VQ),

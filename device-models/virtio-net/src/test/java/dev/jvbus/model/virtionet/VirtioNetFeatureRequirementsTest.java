@@ -38,6 +38,22 @@ class VirtioNetFeatureRequirementsTest {
         return CATALOG.requirements().stream();
     }
 
+    /** Each feature bit is declared once, as a constant of {@link VirtioNetFeatures}: the rules name those, offered or not. */
+    @Test
+    void everyBitARuleNamesIsOneDeclaredConstantAndNoBitIsDeclaredTwice() throws Exception {
+        List<FeatureBit> declared = new java.util.ArrayList<>();
+        for (java.lang.reflect.Field f : VirtioNetFeatures.class.getFields())
+            if (f.getType() == FeatureBit.class && java.lang.reflect.Modifier.isStatic(f.getModifiers())) declared.add((FeatureBit) f.get(null));
+        assertThat(declared.stream().map(FeatureBit::bit)).as("bits declared").doesNotHaveDuplicates();
+        assertThat(declared.stream().map(FeatureBit::name)).as("names declared").doesNotHaveDuplicates();
+        for (FeatureRequirement r : VirtioNetFeatures.REQUIREMENTS) {
+            assertThat(declared).as("the feature of " + r).containsOnlyOnce(r.feature());
+            for (FeatureBit b : r.anyOf()) assertThat(declared).as("what " + r + " requires").containsOnlyOnce(b);
+        }
+        assertThat(List.of(VirtioNetFeatures.GUEST_UFO, VirtioNetFeatures.HOST_UFO, VirtioNetFeatures.CTRL_VLAN))
+                .as("declared, never offered").noneMatch(b -> VirtioNetFeatures.OFFERED.byBit(b.bit()).isPresent());
+    }
+
     @Test
     void everyRuleOfTheSpecForAnOfferedFeatureIsDeclared() {
         assertThat(rules().map(FeatureRequirement::toString)).containsExactlyInAnyOrder(
