@@ -57,13 +57,14 @@ public record ModelOffers(Map<String, List<String>> withhold) {
             if (!alsoWithheld.isEmpty())
                 LOG.info(() -> "jvbus.models.withhold." + m.type() + " also withholds " + alsoWithheld
                         + ": each requires a withheld feature");
-            out.add(new Narrowed(m, m.features().without(withheld)));
+            out.add(new Narrowed(m, m.features().without(withheld), withheld));
         }
         return DeviceModels.of(out.toArray(DeviceModel[]::new));
     }
 
     /** A model as it is, but for the features it offers. */
-    private record Narrowed(DeviceModel model, FeatureCatalog features) implements DeviceModel {
+    private record Narrowed(DeviceModel model, FeatureCatalog features, long withheld) implements DeviceModel {
+        @Override public FeatureCatalog features(Map<String, String> params) { return model.features(params).without(withheld); }
         @Override public String type() { return model.type(); }
         @Override public int virtioDeviceId() { return model.virtioDeviceId(); }
         @Override public QueueLayout queues() { return model.queues(); }

@@ -49,6 +49,7 @@ public final class Device {
     private final String container;
     private final DeviceModel model;
     private final FeatureNegotiation features;
+    private final FeatureCatalog catalog;   // the model's offer for this device's parameters (refusals name bits by the model's whole catalog)
     private final ConfigSpace config;
     private final DeviceFunction function;
     private final Consumer<Device> onNeedsReset;
@@ -80,7 +81,8 @@ public final class Device {
         this.devid = Objects.requireNonNull(devid);
         this.container = Objects.requireNonNull(container);
         this.model = Objects.requireNonNull(model);
-        this.features = new FeatureNegotiation(model.features());
+        this.catalog = model.features(this.params);
+        this.features = new FeatureNegotiation(catalog);
         this.features.setLimit(featureLimit);
         logWithdrawn();
         this.config = new ConfigSpace(model.config());
@@ -117,7 +119,8 @@ public final class Device {
 
     public String type() { return model.type(); }
 
-    public FeatureCatalog featureCatalog() { return model.features(); }
+    /** What this device can offer: the model's features for the parameters it was created with ({@link DeviceModel#features(Map)}). */
+    public FeatureCatalog featureCatalog() { return catalog; }
 
     /** Its container's exposures, where a connector registers what makes this device reachable. */
     public Exposures exposures() { return resources.exposures(); }

@@ -22,6 +22,14 @@ public interface DeviceModel {
     /** Named feature bits this model can offer. */
     FeatureCatalog features();
 
+    /**
+     * What one device created with {@code params} can offer: a subset of {@link #features()} (virtio-net with one
+     * queue pair offers no multiqueue). The default: the model's, whatever the parameters.
+     *
+     * @throws IllegalArgumentException when a parameter it reads is wrong, naming it
+     */
+    default FeatureCatalog features(java.util.Map<String, String> params) { return features(); }
+
     /** Queue count and per-queue layout and maximum size. */
     QueueLayout queues();
 

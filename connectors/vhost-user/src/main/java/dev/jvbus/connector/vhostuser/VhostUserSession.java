@@ -292,16 +292,29 @@ public final class VhostUserSession implements AutoCloseable {
         }
     }
 
+    /** The queue pairs the device has (GET_QUEUE_NUM): its rings two by two, a control queue after them left out. */
+    private int queuePairs() {
+        return Math.max(1, rings.length / 2);
+    }
+
+    /**
+     * {@link #PROTOCOL_FEATURES}, less MQ for a device with one queue pair: it offers no multiqueue to the guest
+     * either (virtio-net's VIRTIO_NET_F_MQ goes with {@code queue-pairs} > 1), so a front-end is not led to ask.
+     */
+    private long protocolFeaturesOffered() {
+        return queuePairs() > 1 ? PROTOCOL_FEATURES : PROTOCOL_FEATURES & ~ProtocolFeature.MQ.mask();
+    }
+
     private void handle(Message m, OwnedFds fds) throws VhostUserException {
         switch (m.request()) {
             case GET_FEATURES -> send(Codec.replyU64(m.request(),
                     attachment.offeredFeatures() | (1L << Wire.F_PROTOCOL_FEATURES) | (1L << Wire.F_LOG_ALL)));
             case SET_FEATURES -> setFeatures(((Message.U64) m.body()).value());
-            case GET_PROTOCOL_FEATURES -> send(Codec.replyU64(m.request(), PROTOCOL_FEATURES));
+            case GET_PROTOCOL_FEATURES -> send(Codec.replyU64(m.request(), protocolFeaturesOffered()));
             case SET_PROTOCOL_FEATURES -> {
                 long v = ((Message.U64) m.body()).value();
-                if ((v & ~PROTOCOL_FEATURES) != 0)
-                    throw VhostUserException.refuse("protocol features 0x" + Long.toHexString(v & ~PROTOCOL_FEATURES) + " were not offered");
+                if ((v & ~protocolFeaturesOffered()) != 0)
+                    throw VhostUserException.refuse("protocol features 0x" + Long.toHexString(v & ~protocolFeaturesOffered()) + " were not offered");
                 protocolFeatures = v;
             }
             case SET_OWNER -> owned = true;
@@ -384,7 +397,7 @@ public final class VhostUserSession implements AutoCloseable {
                 EventFd err = fds.count() == 0 ? null : adoptEventFd(fds.get(0), "err", v.index);
                 v.replaceErr(err);   // never closes the old one under a signalling thread
             }
-            case GET_QUEUE_NUM -> send(Codec.replyU64(m.request(), Math.max(1, rings.length / 2)));
+            case GET_QUEUE_NUM -> send(Codec.replyU64(m.request(), queuePairs()));
             case SET_VRING_ENABLE -> {
                 Message.VringState s = (Message.VringState) m.body();
                 Vring v = ring(s.index());

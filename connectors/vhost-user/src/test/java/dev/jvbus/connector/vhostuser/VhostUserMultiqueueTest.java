@@ -159,6 +159,34 @@ class VhostUserMultiqueueTest {
         assertThat(flowsFromPeer(4, 2000)).isNotEmpty();
     }
 
+    /**
+     * A device with one queue pair offers no multiqueue at all: not VIRTIO_NET_F_MQ to the guest, not PROTOCOL_F_MQ to the
+     * front-end (which is refused if it acks it anyway); GET_QUEUE_NUM, asked regardless, says one pair.
+     */
+    @Test
+    void aDeviceWithOneQueuePairOffersNeitherMqNorProtocolMqAndSaysOnePair() throws Exception {
+        dir = Files.createTempDirectory("jvbus-mq1");
+        container = Bus.withDiscoveredModels().createContainer("vu-mq1-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
+        a = container.addDevice(VirtioNetModel.TYPE, -1L, Map.of("mac", MacAddress.toString(MAC_A), "queue-pairs", "1"));
+        backend = VhostUserBackend.serve(a, dir.resolve("a.sock"));
+        fe = new FrontEnd(backend.socket());
+
+        fe.send(Request.GET_FEATURES);
+        long offered = fe.replyU64(Request.GET_FEATURES);
+        assertThat(VirtioNetFeatures.MQ.in(offered)).as("VIRTIO_NET_F_MQ offered with one pair").isFalse();
+        assertThat(VirtioNetFeatures.CTRL_VQ.in(offered)).as("the control queue is still offered").isTrue();
+        fe.send(Request.GET_PROTOCOL_FEATURES);
+        long proto = fe.replyU64(Request.GET_PROTOCOL_FEATURES);
+        assertThat(ProtocolFeature.MQ.in(proto)).as("PROTOCOL_F_MQ offered with one pair").isFalse();
+        assertThat(ProtocolFeature.REPLY_ACK.in(proto)).isTrue();
+        fe.sendU64(Request.SET_PROTOCOL_FEATURES, ProtocolFeature.REPLY_ACK.mask());
+        fe.send(Request.GET_QUEUE_NUM);
+        assertThat(fe.replyU64(Request.GET_QUEUE_NUM)).as("queue pairs the back-end takes").isEqualTo(1);
+        fe.sendU64NeedReply(Request.SET_PROTOCOL_FEATURES, ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK, ProtocolFeature.MQ));
+        assertThat(fe.replyU64(Request.SET_PROTOCOL_FEATURES)).as("PROTOCOL_F_MQ acked though not offered: refused").isNotZero();
+        assertThat(a.featureCatalog().byBit(VirtioNetFeatures.MQ.bit())).as("the device's catalog").isEmpty();
+    }
+
     void placeRing(int i) throws QueueFault {
         long at = ringAt(i);
         kicks[i] = EventFd.create();

@@ -110,6 +110,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     /** What the driver set on the control queue (rx mode, MAC, guest offloads, announce); outlives resets. */
     private final NetControl control;
     private ControlQueue ctrl;            // set by start() when CTRL_VQ is negotiated and the driver set the queue up
+    private boolean servesCtrl;           // CTRL_VQ negotiated with us: the pairs the driver set bound the rx targets
     private QueueWorker ctrlWorker;
     private boolean rxBroken;            // delivery side only: the rx ring faulted, waiting for the reset
     /** Control plane: the announcement frame ({@link #announce}), made once, and its way into the switch. */
@@ -183,6 +184,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         eventIdx = VirtioFeatures.EVENT_IDX.in(f);
         inOrder = VirtioFeatures.IN_ORDER.in(f);
         ctrlIndex = VirtioNetModel.ctrlQueue(f, rxq.length);
+        servesCtrl = VirtioNetFeatures.CTRL_VQ.in(f);
         // Without MQ the driver has one pair (and index 2 is its control queue); with it, any of the device's pairs.
         int pairs = VirtioNetFeatures.MQ.in(f) ? rxq.length : 1;
         queues.queue(VirtioNetModel.RX0).orElseThrow(() -> new DeviceFault("virtio-net needs queue 0 (rx0)"));
@@ -353,12 +355,16 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     }
 
     /**
-     * Re-picks the rx queues frames go to: the running, enabled ones, and while our control queue runs only
-     * those within the pairs its driver set (MQ_VQ_PAIRS_SET). Control path only (start, a queue stopped,
-     * started, enabled or disabled, a pairs command); the hot path reads the result once per frame.
+     * Re-picks the rx queues frames go to: the running, enabled ones, and, when we serve the control queue (CTRL_VQ
+     * negotiated with us), only those within the pairs the driver set (MQ_VQ_PAIRS_SET; 1 until it does). The
+     * pairs are the device's, not the control ring's: a control queue stopped or reset keeps them (virtio 1.x
+     * 5.1.6.5.5: the device uses pair 1 only after a device reset, until the driver sets the pairs). A front-end
+     * that serves its control queue itself says which rings carry traffic by enabling them. Control path only
+     * (start, a queue stopped, started, enabled or disabled, a pairs command); the hot path reads the result
+     * once per frame.
      */
     private synchronized void retarget() {
-        int within = ctrl != null ? control.queuePairs() : rxq.length;
+        int within = servesCtrl ? control.queuePairs() : rxq.length;
         int n = 0;
         RxQueue[] t = new RxQueue[rxq.length];
         for (int p = 0; p < rxq.length && p < within; p++) if (rxq[p].ring != null && rxq[p].active) t[n++] = rxq[p];

@@ -87,6 +87,16 @@ public final class VirtioNetModel implements DeviceModel {
 
     @Override public FeatureCatalog features() { return VirtioNetFeatures.CATALOG; }
 
+    /**
+     * A device with one queue pair has nothing to multiplex: it does not offer VIRTIO_NET_F_MQ (nor, then, does a
+     * vhost-user back-end offer VHOST_USER_PROTOCOL_F_MQ for it), so a driver never looks for a second pair.
+     */
+    @Override public FeatureCatalog features(Map<String, String> params) {
+        return VirtioNetParams.queuePairs(params) > 1 ? VirtioNetFeatures.CATALOG : SINGLE_PAIR;
+    }
+
+    private static final FeatureCatalog SINGLE_PAIR = VirtioNetFeatures.CATALOG.without(VirtioNetFeatures.MQ.mask());
+
     @Override public QueueLayout queues() { return QUEUES; }
 
     /**

@@ -97,6 +97,14 @@ final class MqGuest implements AutoCloseable {
         return q;
     }
 
+    /** Stops the control queue (virtio 1.2 queue reset, a vhost-user GET_VRING_BASE) and starts it again where it was. */
+    void restartCtrl(Runnable whileStopped) {
+        dev.jvbus.core.state.QueueState s = a.stopQueue(ctrlIndex).orElseThrow();
+        whileStopped.run();
+        long at = base(maxPairs);
+        a.startQueue(new QueueConfig(ctrlIndex, 64, at, at + 0x2000, at + 0x4000), s, kicks[kicks.length - 1], Notifier.NONE);
+    }
+
     long mac() {
         return MacAddress.fromBytes(a.readConfig(VirtioNetModel.CONFIG_MAC, 6));
     }

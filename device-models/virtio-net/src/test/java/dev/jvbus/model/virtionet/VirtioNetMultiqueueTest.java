@@ -74,6 +74,28 @@ class VirtioNetMultiqueueTest {
     }
 
     @Test
+    void aDeviceWithOneQueuePairDoesNotOfferMqAndADriverThatAcksItAnywayIsRefused() throws Exception {
+        Device one = container.addDevice(VirtioNetModel.TYPE, -1L, Map.of("queue-pairs", "1"));
+        assertThat(VirtioNetFeatures.MQ.in(one.features().offered())).as("MQ offered with queue-pairs=1").isFalse();
+        assertThat(VirtioNetFeatures.CTRL_VQ.in(one.features().offered())).isTrue();
+        assertThat(one.featureCatalog().names(one.features().offered())).doesNotContain(VirtioNetFeatures.MQ.name());
+        var a = one.attach("mq-anyway", new dev.jvbus.core.bus.DeviceObserver() { });
+        try {
+            a.writeStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER);
+            assertThatThrownBy(() -> {
+                a.ackFeatures(MqGuest.plain(true));
+                a.addStatus(DeviceStatus.FEATURES_OK);
+            }).as("FEATURES_OK with MQ acked").hasMessageContaining("not offered").hasMessageContaining(VirtioNetFeatures.MQ.name());
+        } finally {
+            a.close();
+        }
+        MqGuest g = guest(Map.of("queue-pairs", "1"), MqGuest.plain(true));
+        assertThat(VirtioNetFeatures.MQ.in(g.features)).isFalse();
+        assertThat(g.ctrlIndex).as("the control queue where a driver without MQ looks").isEqualTo(2);
+        assertThat(guest(Map.of("queue-pairs", "2"), MqGuest.plain(true)).features & VirtioNetFeatures.MQ.mask()).as("two pairs").isNotZero();
+    }
+
+    @Test
     void pairsSetTakesOneToMaxAndRefusesTheRestWhileTheDeviceKeepsServing() throws Exception {
         MqGuest a = guest(Map.of("queue-pairs", "4"), MqGuest.plain(true));
         MqGuest b = guest(Map.of(), MqGuest.plain(false));
@@ -112,6 +134,35 @@ class VirtioNetMultiqueueTest {
         Map<Integer, Set<Integer>> two = exchange(tx, rx, 32, 2, 200);
         assertThat(two.values()).allSatisfy(queues -> assertThat(queues).hasSize(1).isSubsetOf(0, 1));
         assertThat(two.values().stream().flatMap(Set::stream).distinct().count()).isEqualTo(2);
+        assertThat(fn(rx).stats().rxDrops()).isEmpty();
+    }
+
+    /**
+     * The pairs the driver set are the device's, not the control ring's (virtio 1.x 5.1.6.5.5): with the control queue
+     * stopped, and after it starts again, frames stay on the pairs the driver set; only a device reset goes back to one.
+     */
+    @Test
+    void thePairsTheDriverSetHoldWhileItsControlQueueIsStoppedAndAfterItRestarts() throws Exception {
+        MqGuest rx = guest(Map.of("queue-pairs", "4"), MqGuest.plain(true));
+        MqGuest tx = guest(Map.of(), MqGuest.plain(false));
+        assertThat(rx.setPairs(4)).isZero();
+        assertThat(rx.setPairs(1)).isZero();
+        List<Throwable> failed = new ArrayList<>();
+        rx.restartCtrl(() -> {
+            try {
+                Map<Integer, Set<Integer>> stopped = exchange(tx, rx, 32, 2, 400);
+                assertThat(stopped.values()).as("control queue stopped: still the one pair the driver set")
+                        .allSatisfy(q -> assertThat(q).containsExactly(0));
+            } catch (Throwable t) {
+                failed.add(t);
+            }
+        });
+        if (!failed.isEmpty()) throw new AssertionError(failed.getFirst());
+        Map<Integer, Set<Integer>> restarted = exchange(tx, rx, 32, 2, 500);
+        assertThat(restarted.values()).as("control queue running again").allSatisfy(q -> assertThat(q).containsExactly(0));
+        assertThat(rx.setPairs(2)).as("and it takes commands again").isZero();
+        Map<Integer, Set<Integer>> two = exchange(tx, rx, 32, 2, 600);
+        assertThat(two.values().stream().flatMap(Set::stream).distinct().sorted().toList()).containsExactly(0, 1);
         assertThat(fn(rx).stats().rxDrops()).isEmpty();
     }
 
