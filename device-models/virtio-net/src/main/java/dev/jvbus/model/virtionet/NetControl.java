@@ -61,7 +61,9 @@ final class NetControl {
      * The guest offloads GUEST_OFFLOADS_SET may turn on and off (each only if negotiated): GUEST_CSUM,
      * GUEST_TSO4/6, GUEST_ECN, GUEST_UFO, GUEST_USO4/6.
      */
-    static final long GUEST_OFFLOADS = 1L << 1 | 1L << 7 | 1L << 8 | 1L << 9 | 1L << 10 | 1L << 54 | 1L << 55;
+    static final long GUEST_OFFLOADS = VirtioNetFeatures.GUEST_CSUM.mask() | VirtioNetFeatures.GUEST_TSO4.mask()
+            | VirtioNetFeatures.GUEST_TSO6.mask() | VirtioNetFeatures.GUEST_ECN.mask() | VirtioNetFeatures.GUEST_UFO.mask()
+            | VirtioNetFeatures.GUEST_USO4.mask() | VirtioNetFeatures.GUEST_USO6.mask();
 
     private final String owner;
     private final ConfigSpace config;
@@ -140,6 +142,7 @@ final class NetControl {
         this.features = features;
         // A restored run carries on even from rings at position 0 (an idle driver's): its driver's settings came with it.
         if (freshSession && !restored) freshSession();
+        else carryOn();
         restored = false;
         if (announceAfterStart) {
             announceAfterStart = false;
@@ -149,6 +152,18 @@ final class NetControl {
             }
         }
         return false;
+    }
+
+    /**
+     * A run that carries on keeps what its driver set, within what this session negotiated: a front-end that
+     * reconnects (or a restore) with fewer guest offloads must not be handed super-frames or partial checksums
+     * it did not take, and one without MQ has one pair. CTRL_GUEST_OFFLOADS only ever narrows the negotiated set.
+     */
+    private void carryOn() {
+        long within = guestOffloads & features & GUEST_OFFLOADS;
+        if (within != guestOffloads) guestOffloads(within);
+        if (!VirtioNetFeatures.MQ.in(features)) queuePairs(1);
+        else if (queuePairs > maxPairs()) queuePairs(maxPairs());
     }
 
     private void freshSession() {

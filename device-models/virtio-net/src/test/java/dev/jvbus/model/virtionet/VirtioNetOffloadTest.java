@@ -180,4 +180,38 @@ class VirtioNetOffloadTest {
         send(a, f, from(a, f), f.csumStart());
         assertThat(r.receive(1, WAIT)).extracting(GuestNet.Rx::gsoType).containsExactly(OffloadFrames.GSO_TCPV4);
     }
+
+    /**
+     * A later session that carries on from the rings where they are (a vhost-user front-end reconnecting with non-zero
+     * ring bases, a restore) with fewer guest offloads than the last one: what the rx path hands its driver is what
+     * this session negotiated, never what the last one had on.
+     */
+    @Test
+    void aSessionThatCarriesOnWithFewerGuestOffloadsIsNeverHandedMoreThanItNegotiated() throws Exception {
+        GuestNet a = guest(-1L), r = guest(-1L);
+        OffloadFrames f = OffloadFrames.tcp(true, 10_000, 1448, 0x18, 0, false, 9);
+        send(a, f, from(a, f), f.csumStart());
+        assertThat(r.receive(1, WAIT)).extracting(GuestNet.Rx::gsoType).containsExactly(OffloadFrames.GSO_TCPV4);
+
+        dev.jvbus.core.state.QueueState rx = r.a.stopQueue(VirtioNetModel.RX0).orElseThrow();
+        dev.jvbus.core.state.QueueState tx = r.a.stopQueue(VirtioNetModel.TX0).orElseThrow();
+        assertThat(VirtioNetDevice.startsOver(rx)).as("the rx ring carries on from where it was").isFalse();
+        r.a.reset();
+        r.a.writeStatus(dev.jvbus.core.bus.DeviceStatus.ACKNOWLEDGE | dev.jvbus.core.bus.DeviceStatus.DRIVER);
+        r.a.ackFeatures(r.features & ~GSO_RX);                      // GUEST_CSUM stays, no GUEST_TSO/USO this time
+        r.a.addStatus(dev.jvbus.core.bus.DeviceStatus.FEATURES_OK);
+        r.a.setMemory(r.memory);
+        r.a.setQueue(new dev.jvbus.core.spi.QueueConfig(0, r.queueSize, rx.descAddr(), rx.availAddr(), rx.usedAddr()), rx);
+        r.a.setQueue(new dev.jvbus.core.spi.QueueConfig(1, r.queueSize, tx.descAddr(), tx.availAddr(), tx.usedAddr()), tx);
+        r.a.setDoorbells(0, r.rxKick, dev.jvbus.core.doorbell.Notifier.of(r.rxCall));
+        r.a.setDoorbells(1, r.txKick, dev.jvbus.core.doorbell.Notifier.of(r.txCall));
+        r.a.addStatus(dev.jvbus.core.bus.DeviceStatus.DRIVER_OK);
+        VirtioNetDevice d = (VirtioNetDevice) r.a.function();
+        assertThat(d.offloadsTaken()).as("rx offloads in force").isEqualTo(dev.jvbus.net.FrameOffload.TAKES_CSUM);
+
+        send(a, f, from(a, f), f.csumStart());
+        int pieces = (f.frame().length - f.hdrLen() + f.gsoSize() - 1) / f.gsoSize();
+        List<GuestNet.Rx> got = r.receive(pieces, WAIT);
+        assertThat(got).hasSize(pieces).allSatisfy(x -> assertThat(x.gsoType()).as("a segment, not a super-frame").isZero());
+    }
 }
