@@ -55,6 +55,24 @@ public interface NetPort {
         return (position & 0xffff) | (replay ? REPLAY : 0);
     }
 
+    /** Where the origin keeps the sender's transmit queue ({@link #origin(int, boolean, int)}): above {@link #REPLAY}. */
+    int QUEUE_SHIFT = 17;
+    /** The most transmit queues an origin tells apart (14 bits: the sign bit stays {@link #NO_ORIGIN}'s). */
+    int QUEUES = 1 << 14;
+
+    /**
+     * {@link #origin(int, boolean)} of a sender with several transmit queues (multiqueue): each queue has positions
+     * of its own, so the origin names the queue too ({@code queue} below {@link #QUEUES}).
+     */
+    static int origin(int position, boolean replay, int queue) {
+        return origin(position, replay) | (queue & (QUEUES - 1)) << QUEUE_SHIFT;
+    }
+
+    /** The sender's transmit queue an origin names (0 for one made by {@link #origin(int, boolean)}). */
+    static int originQueue(int origin) {
+        return origin >>> QUEUE_SHIFT & (QUEUES - 1);
+    }
+
     /**
      * {@link #deliver(MemorySegment, long, int, FrameOffload)} of a frame whose sender told its {@link #origin}.
      * A receiver that keeps no delivery log ignores it (the default).

@@ -104,7 +104,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private DataPathRun run = DataPathRun.NONE;   // the run started last; faults are reported through it
 
     private long deliveryLogAddress;      // the driver's delivery log (0: none); control plane, read at start
-    private DeliveryLog deliveryLog;      // made at rx0 start; used under the port's delivery lock (covers rx0 only)
+    private DeliveryLog deliveryLog;      // made at start, one for all rx queues; used under the port's delivery lock
 
     private final RxGate rxGate;
     /** What the driver set on the control queue (rx mode, MAC, guest offloads, announce); outlives resets. */
@@ -201,7 +201,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             if (txb[n] != null) t[n] = ring(txb[n]);
         }
         SplitVirtqueue c = ctrlb == null ? null : ring(ctrlb);
-        DeliveryLog log = deliveryLog(rxb[0], r[0]);
+        DeliveryLog log = deliveryLog(rxb, r);
         run = queues.run();
         try {
             // The switch port (joined at creation) outlives resets: its counters are what an operator watches
@@ -222,7 +222,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             throw new DeviceFault(name + ": " + e.getMessage(), e);
         }
         if (c != null) startCtrl(ctrlb, c);
-        for (int n = 0; n < pairs; n++) if (r[n] != null) startRx(rxb[n], r[n], n == 0 ? log : null);
+        deliveryLog = log;
+        for (int n = 0; n < pairs; n++) if (r[n] != null) startRx(rxb[n], r[n]);
         retarget();
         rxGate.open();
         if (announce) context.configChanged();   // restored: the driver is asked to announce itself (VIRTIO_NET_S_ANNOUNCE)
@@ -287,16 +288,28 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         return announcementsSent;
     }
 
-    /** The rx ring's delivery log, from the address the driver gave: cleared for a new ring, read back for a resumed one. */
-    private DeliveryLog deliveryLog(QueueBinding b, SplitVirtqueue q) throws DeviceFault {
+    /**
+     * The device's delivery log, from the address the driver gave, for all its rx rings ({@code b[n]}, {@code q[n]}
+     * per pair; null where the driver set none up): read back when the rings resume (a bus restart: each ring's used
+     * index says whether the last frame logged on it was published), cleared when they start afresh.
+     */
+    private DeliveryLog deliveryLog(QueueBinding[] b, SplitVirtqueue[] q) throws DeviceFault {
         if (deliveryLogAddress == 0) return null;
         DeliveryLog log;
         try {
-            log = DeliveryLog.at(b.memory(), deliveryLogAddress);
+            log = DeliveryLog.at(b[0].memory(), deliveryLogAddress);
         } catch (dev.jvbus.core.memory.GuestMemoryException e) {
             throw new DeviceFault(name + ": delivery log: " + e.getMessage(), e);
         }
-        if (b.resume() != null) log.resume(q.nextUsed());
+        int[] used = new int[rxq.length];
+        java.util.Arrays.fill(used, DeliveryLog.NOT_RUNNING);
+        boolean resumed = false;
+        for (int n = 0; n < b.length; n++) {
+            if (b[n] == null || b[n].resume() == null) continue;
+            resumed = true;
+            used[n] = q[n].nextUsed();
+        }
+        if (resumed) log.resume(used);
         else log.clear();
         return log;
     }
@@ -318,9 +331,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
      * Hands an rx ring to deliveries (the gate is closed: its fields are published when it opens); the caller
      * then re-picks the rx targets and opens the gate.
      */
-    private void startRx(QueueBinding b, SplitVirtqueue q, DeliveryLog log) {
+    private void startRx(QueueBinding b, SplitVirtqueue q) {
         RxQueue x = rxq[b.index() / 2];
-        if (x.pair == 0) deliveryLog = log;
         x.active = b.active();
         x.memory = b.memory();
         q.disableKicks();            // buffers are noticed when a frame arrives; no kicks needed
@@ -469,9 +481,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         int pair = pairOf(b.index());
         if (pair >= 0 && b.index() % 2 == 0 && rxq[pair].ring == null) {
             SplitVirtqueue q = ring(b);
-            DeliveryLog log = pair == 0 ? deliveryLog(b, q) : null;
+            // The delivery log is the device's, made at start: a ring stopped and started within the run keeps logging into it.
             rxGate.close();   // the new ring's fields are published when the gate opens again
-            startRx(b, q, log);
+            startRx(b, q);
             retarget();
             rxGate.open();
         }
@@ -749,7 +761,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             int before = q.nextAvail();
             while (n < TX_BATCH && q.pop(chain)) {
                 int after = q.nextAvail();
-                int origin = after == before ? NetPort.NO_ORIGIN : NetPort.origin(before, x.replays > 0);
+                int origin = after == before ? NetPort.NO_ORIGIN : NetPort.origin(before, x.replays > 0, x.pair);
                 if (x.replays > 0) x.replays--;
                 before = after;
                 if (active) x.transmit(chain, origin, batch);
@@ -903,7 +915,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         if (q == null) return drop(DropReason.PORT_DOWN);
         GuestMemory mem = x.memory;
         DescriptorChain rxFirst = x.first, rxMore = x.more;
-        DeliveryLog log = x.pair == 0 ? deliveryLog : null;
+        DeliveryLog log = deliveryLog;
         long source = log == null || origin == NetPort.NO_ORIGIN ? 0 : MacAddress.read(frame, offset + 6);
         if (log != null && log.alreadyDelivered(source, origin)) {
             rxReplaysSkipped++;   // our driver has it from before the restart: delivered, once
@@ -947,7 +959,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 for (int i = 0; i < n; i++) q.pushUsed(mergeHeads[i], mergeLens[i]);
             }
             if (log != null) {   // the log records each frame as published: no batching with it
-                log.beforePublish(source, origin, q.nextUsed());
+                log.beforePublish(source, origin, x.pair, q.nextUsed());
                 q.publishUsed();
                 log.published();
             } else {

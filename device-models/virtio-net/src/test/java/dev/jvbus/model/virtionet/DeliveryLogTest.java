@@ -38,7 +38,7 @@ class DeliveryLogTest {
         DeliveryLog log = DeliveryLog.at(memory, LOG);
         log.clear();
         for (int p = 10; p <= 12; p++) {
-            log.beforePublish(A, NetPort.origin(p, false), p - 9);
+            log.beforePublish(A, NetPort.origin(p, false), 0, p - 9);
             log.published();
         }
         assertThat(log.alreadyDelivered(A, replay(11))).isTrue();
@@ -53,17 +53,17 @@ class DeliveryLogTest {
     void afterARestartTheReceiversUsedIndexSaysWhetherTheLastLoggedFrameWasPublished() throws Exception {
         DeliveryLog before = DeliveryLog.at(memory, LOG);
         before.clear();
-        before.beforePublish(A, NetPort.origin(0xfffe, false), 0xffff);   // positions and used indices wrap
+        before.beforePublish(A, NetPort.origin(0xfffe, false), 0, 0xffff);   // positions and used indices wrap
         before.published();
-        before.beforePublish(A, NetPort.origin(0xffff, false), 0);        // the bus dies before publishing used index 0
+        before.beforePublish(A, NetPort.origin(0xffff, false), 0, 0);        // the bus dies before publishing used index 0
 
         DeliveryLog unpublished = DeliveryLog.at(memory, LOG);
-        unpublished.resume(0xffff);
+        unpublished.resume(new int[] {0xffff});
         assertThat(unpublished.alreadyDelivered(A, replay(0xfffe))).isTrue();
         assertThat(unpublished.alreadyDelivered(A, replay(0xffff))).as("logged, but its used index never reached the driver").isFalse();
 
         DeliveryLog published = DeliveryLog.at(memory, LOG);
-        published.resume(0);
+        published.resume(new int[] {0});
         assertThat(published.alreadyDelivered(A, replay(0xffff))).as("its used index was published").isTrue();
         assertThat(published.alreadyDelivered(A, replay(0))).isFalse();
     }
@@ -72,7 +72,7 @@ class DeliveryLogTest {
     void aReplayFromASenderThatSetItsRingUpAfreshIsNewThoughItsPositionIsBehindItsOldRings() throws Exception {
         DeliveryLog log = DeliveryLog.at(memory, LOG);
         log.clear();
-        log.beforePublish(A, NetPort.origin(5000, false), 1);   // the sender's old ring got this far with us
+        log.beforePublish(A, NetPort.origin(5000, false), 0, 1);   // the sender's old ring got this far with us
         log.published();
         assertThat(log.alreadyDelivered(A, replay(3))).as("position 3 of its new ring").isFalse();
         assertThat(log.alreadyDelivered(A, replay(5000 - DeliveryLog.REPLAY_SPAN + 1))).as("within a ring's span: delivered").isTrue();
@@ -82,11 +82,11 @@ class DeliveryLogTest {
     void aNewDriversLogRemembersNothingOfTheLastOnes() throws Exception {
         DeliveryLog old = DeliveryLog.at(memory, LOG);
         old.clear();
-        old.beforePublish(A, NetPort.origin(5, false), 1);
+        old.beforePublish(A, NetPort.origin(5, false), 0, 1);
         old.published();
         DeliveryLog fresh = DeliveryLog.at(memory, LOG);
         fresh.clear();
-        fresh.resume(1);
+        fresh.resume(new int[] {1});
         assertThat(fresh.alreadyDelivered(A, replay(5))).isFalse();
     }
 
@@ -95,13 +95,54 @@ class DeliveryLogTest {
         DeliveryLog log = DeliveryLog.at(memory, LOG);
         log.clear();
         for (int s = 1; s <= DeliveryLog.SLOTS + 1; s++) {
-            log.beforePublish(s, NetPort.origin(100, false), s);
+            log.beforePublish(s, NetPort.origin(100, false), 0, s);
             log.published();
         }
         DeliveryLog back = DeliveryLog.at(memory, LOG);
-        back.resume(DeliveryLog.SLOTS + 1);
+        back.resume(new int[] {DeliveryLog.SLOTS + 1});
         assertThat(back.alreadyDelivered(1, replay(100))).as("evicted").isFalse();
         for (int s = 2; s <= DeliveryLog.SLOTS + 1; s++) assertThat(back.alreadyDelivered(s, replay(100))).as("sender " + s).isTrue();
+    }
+
+    @Test
+    void withSeveralRxQueuesTheRingTheLastFrameWentToSaysWhetherItWasPublished() throws Exception {
+        DeliveryLog before = DeliveryLog.at(memory, LOG);
+        before.clear();
+        before.beforePublish(A, NetPort.origin(10, false), 0, 1);   // on rx0, published
+        before.published();
+        before.beforePublish(A, NetPort.origin(11, false), 2, 7);   // on rx2: the bus dies before used index 7 is published
+
+        DeliveryLog unpublished = DeliveryLog.at(memory, LOG);
+        unpublished.resume(new int[] {1, 0, 6, 0});
+        assertThat(unpublished.alreadyDelivered(A, replay(10))).isTrue();
+        assertThat(unpublished.alreadyDelivered(A, replay(11))).as("rx2's used index never reached 7").isFalse();
+
+        DeliveryLog published = DeliveryLog.at(memory, LOG);
+        published.resume(new int[] {0, 9, 7, 0});   // another ring's used index is no evidence; rx2's is
+        assertThat(published.alreadyDelivered(A, replay(11))).as("rx2 published it").isTrue();
+
+        DeliveryLog ringGone = DeliveryLog.at(memory, LOG);
+        ringGone.resume(new int[] {1, 0, DeliveryLog.NOT_RUNNING, 0});
+        assertThat(ringGone.alreadyDelivered(A, replay(11))).as("rx2 does not run: cannot tell, so delivered again").isFalse();
+        assertThat(ringGone.alreadyDelivered(A, replay(10))).isTrue();
+    }
+
+    @Test
+    void eachTransmitQueueOfOneSenderHasPositionsOfItsOwn() throws Exception {
+        DeliveryLog log = DeliveryLog.at(memory, LOG);
+        log.clear();
+        log.beforePublish(A, NetPort.origin(100, false, 0), 0, 1);
+        log.published();
+        log.beforePublish(A, NetPort.origin(5, false, 1), 1, 1);
+        log.published();
+        assertThat(log.alreadyDelivered(A, NetPort.origin(100, true, 0))).isTrue();
+        assertThat(log.alreadyDelivered(A, NetPort.origin(101, true, 0))).as("tx0's next frame").isFalse();
+        assertThat(log.alreadyDelivered(A, NetPort.origin(5, true, 1))).isTrue();
+        assertThat(log.alreadyDelivered(A, NetPort.origin(6, true, 1))).as("tx1's next frame, though tx0 got to 100").isFalse();
+        DeliveryLog back = DeliveryLog.at(memory, LOG);
+        back.resume(new int[] {1, 1});
+        assertThat(back.alreadyDelivered(A, NetPort.origin(6, true, 1))).isFalse();
+        assertThat(back.alreadyDelivered(A, NetPort.origin(100, true, 0))).isTrue();
     }
 
     @Test
@@ -126,7 +167,7 @@ class DeliveryLogTest {
             long mac = (i & 3) + 1;
             int origin = NetPort.origin(i, (i & 1) == 0);
             if (!log.alreadyDelivered(mac, origin)) {
-                log.beforePublish(mac, origin, i);
+                log.beforePublish(mac, origin, 0, i);
                 log.published();
             }
         }

@@ -37,8 +37,8 @@ final class MqGuest implements AutoCloseable {
     static final long PAIR_WINDOW = 0x20_0000;                    // 2 MiB per pair: rings, then rx and tx buffers
     static final long RX_RING = 0, TX_RING = 0x8000, RX_BUFS = 0x1_0000, TX_BUFS = RX_BUFS + (long) SIZE * BUF;
 
-    final Device device;
-    final Attachment a;
+    Device device;
+    Attachment a;
     final Memfd mem;
     final GuestMemory memory;
     final int maxPairs, ctrlIndex;
@@ -50,9 +50,19 @@ final class MqGuest implements AutoCloseable {
     private final long[][] rxAddrOf;      // per rx queue: head -> buffer address (guest)
     private final BufferList[] lists;
 
+    /** Where the delivery log sits when the guest keeps one (in the control queue's window, after its commands). */
+    static final long LOG_OFFSET = 0x3_0000;
+    private final boolean deliveryLog;
+
     /** Negotiates what is offered of {@code want}, sets up every pair the device has (one without MQ), and DRIVER_OK. */
     MqGuest(Device device, long want) throws QueueFault {
+        this(device, want, false);
+    }
+
+    /** As {@link #MqGuest(Device, long)}, with a delivery log ({@link VirtioNetModel#CALL_DELIVERY_LOG}) if {@code deliveryLog}. */
+    MqGuest(Device device, long want, boolean deliveryLog) throws QueueFault {
         this.device = device;
+        this.deliveryLog = deliveryLog;
         this.a = device.attach("mq-guest", new dev.jvbus.core.bus.DeviceObserver() { });
         maxPairs = (int) GuestNet.le16(a.readConfig(VirtioNetModel.CONFIG_MAX_PAIRS, 2));
         a.writeStatus(ACKNOWLEDGE | DRIVER);
@@ -79,6 +89,7 @@ final class MqGuest implements AutoCloseable {
             lists[p] = new BufferList(2);
         }
         if (VirtioNetFeatures.CTRL_VQ.in(features)) ctrlq = queue(ctrlIndex, base(maxPairs), 64);
+        callDeliveryLog();
         a.addStatus(DRIVER_OK);
         for (int p = 0; p < pairs; p++) postRx(p);
     }
@@ -103,6 +114,45 @@ final class MqGuest implements AutoCloseable {
         whileStopped.run();
         long at = base(maxPairs);
         a.startQueue(new QueueConfig(ctrlIndex, 64, at, at + 0x2000, at + 0x4000), s, kicks[kicks.length - 1], Notifier.NONE);
+    }
+
+    private void callDeliveryLog() {
+        if (!deliveryLog) return;
+        try {
+            a.call(VirtioNetModel.CALL_DELIVERY_LOG, ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                    .putLong(base(maxPairs) + LOG_OFFSET).array());
+        } catch (dev.jvbus.core.spi.DeviceFault e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    /**
+     * The bus under this guest is gone (its device dropped without a word, as a SIGKILLed bus) and {@code there} is
+     * the same device on the restarted bus: the guest resumes it as the shm client does (same features, not
+     * negotiated again; every ring carrying on from its used index in memory; the delivery log given again).
+     */
+    void resumeOn(Device there) throws QueueFault {
+        a.close();
+        device = there;
+        a = there.attach("mq-guest", new dev.jvbus.core.bus.DeviceObserver() { });
+        a.writeStatus(ACKNOWLEDGE | DRIVER);
+        if (VirtioNetFeatures.CTRL_VQ.in(features)) a.ackFeatures(features);
+        else a.ackServedFeatures(features);
+        a.addStatus(FEATURES_OK);
+        a.setMemory(memory);
+        for (int p = 0; p < rxq.length; p++) {
+            resume(VirtioNetModel.rxQueue(p), base(p) + RX_RING, SIZE);
+            resume(VirtioNetModel.txQueue(p), base(p) + TX_RING, SIZE);
+        }
+        if (ctrlq != null) resume(ctrlIndex, base(maxPairs), 64);
+        callDeliveryLog();
+        a.addStatus(DRIVER_OK);
+    }
+
+    private void resume(int index, long at, int size) throws QueueFault {
+        a.setQueue(new QueueConfig(index, size, at, at + 0x2000, at + 0x4000),
+                dev.jvbus.core.ring.virtio.SplitRingResume.fromUsed(index, size, at, at + 0x2000, at + 0x4000, memory, false));
+        a.setDoorbells(index, kicks[index == ctrlIndex ? kicks.length - 1 : index], Notifier.NONE);
     }
 
     long mac() {
