@@ -7,6 +7,8 @@ import dev.jvbus.app.service.Operations;
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.ring.QueueCounters;
+import dev.jvbus.core.spi.QueueLayout;
 import dev.jvbus.core.bus.DeviceStatus;
 import dev.jvbus.core.bus.Exposure;
 import dev.jvbus.net.L2Switch;
@@ -33,9 +35,12 @@ import org.springframework.stereotype.Component;
 import tools.jackson.databind.JsonNode;
 
 /**
- * The bus's meters, kept in step with the topology: a device's queue meters exist from its hotplug on
- * (at 0 until a driver starts the queue), a switch port's from its join, an exposure's from its opening;
- * each goes when its device, port or exposure goes, and a restored device gets its meters back (over its
+ * The bus's meters, kept in step with the topology: a device's queue meters exist from its hotplug on for
+ * the queues every driver has (rx0 and tx0: at 0 until a driver starts them), and from the first time a driver
+ * starts it for an optional queue (a virtio-net device with 16 queue pairs has 33 queues; a driver without MQ
+ * uses two, and the others would be idle series in every scrape); a switch port's from its join, an exposure's
+ * from its opening. Each goes when its device, port or exposure goes (a queue's meters stay across driver
+ * resets: a series does not come and go with its driver), and a restored device gets its meters back (over its
  * new counters, under the same tags).
  *
  * <p>{@link #reconcile()} walks the bus and adds and removes meters to match it. It runs on every
@@ -191,12 +196,15 @@ public class BusMeters {
     public void reconcile() {
         long ticket = walks.incrementAndGet();
         Map<Object, Supplier<Object>> live = new IdentityHashMap<>();
+        java.util.Set<Object> notYet = java.util.Collections.newSetFromMap(new IdentityHashMap<>());   // live, no meters until used
         for (Container c : bus.containers()) {
             for (Device d : c.devices()) {
-                int queues = d.model().queues().count();
-                for (int i = 0; i < queues; i++) {
+                QueueLayout layout = d.queues();   // this device's (queue-pairs), not the model's default
+                for (int i = 0; i < layout.count(); i++) {
                     int index = i;
-                    live.put(d.queueCounters(i), () -> new QueueMeters(registry, d, index));
+                    QueueCounters q = d.queueCounters(i);
+                    live.put(q, () -> new QueueMeters(registry, d, index));
+                    if (!layout.queue(i).required() && !QueueMeters.used(q)) notYet.add(q);
                 }
             }
             Networks nets = Networks.of(c);
@@ -227,7 +235,9 @@ public class BusMeters {
             });
             live.forEach((key, make) -> {
                 Object have = owned.get(key);
-                if (have == null) owned.put(key, make.get());
+                if (have == null) {
+                    if (!notYet.contains(key)) owned.put(key, make.get());
+                }
                 else if (have instanceof QueueMeters q) q.faultsSeen();
             });
         }

@@ -23,7 +23,8 @@ import java.util.function.ToIntFunction;
  * rx0, tx0, ctrl, evq ...) and direction (rx: towards the driver, tx: from it, control: anything else),
  * all bounded by the topology; never a MAC.
  *
- * <p>Fault counters are registered per reason the first time that reason occurs on the queue (faults are
+ * <p>A required queue's meters exist from hotplug; an optional queue's (rx1, tx1, ... ctrl) from the first time a
+ * driver starts it ({@link #used}), see {@link BusMeters}. Fault counters are registered per reason the first time that reason occurs on the queue (faults are
  * rare, and 21 reasons on every queue would be most of the series); everything else from the start, at 0.
  */
 final class QueueMeters {
@@ -45,7 +46,7 @@ final class QueueMeters {
     QueueMeters(MeterRegistry registry, Device device, int index) {
         this.registry = registry;
         this.counters = device.queueCounters(index);
-        QueueSpec spec = device.model().queues().queue(index);
+        QueueSpec spec = device.queues().queue(index);   // the device's layout: with one pair, index 2 is ctrl
         this.tags = Tags.of("container", device.container(), "devid", Long.toString(device.devid().unsigned()),
                 "type", device.type(), "queue", spec.name(), "direction", direction(spec.name()));
         QueueCounters c = counters;
@@ -63,6 +64,15 @@ final class QueueMeters {
         gauge(IN_FLIGHT, "Buffers the device took and has not returned yet; 0 while the queue is stopped", "buffers", RingPosition::inFlight);
         gauge(SIZE, "Entries in the ring the driver set up; 0 while the queue is stopped", "entries", RingPosition::size);
         faultsSeen();
+    }
+
+    /**
+     * Whether a driver has started the queue, now or before: a ring runs it, or it counted something. An optional
+     * queue gets its meters from then on ({@link BusMeters#reconcile}).
+     */
+    static boolean used(QueueCounters c) {
+        return c.ring() != null || c.buffers() != 0 || c.kicks() != 0 || c.notificationsSent() != 0 || c.notificationsSuppressed() != 0
+                || c.faults() != 0;
     }
 
     /** rx: the device fills buffers for the driver; tx: the driver's buffers for the device; control: anything else. */
