@@ -60,6 +60,7 @@ final class DeliveryLog {
     private final MemorySegment memory;
     private final long[] keys = new long[SLOTS];
     private final int[] delivered = new int[SLOTS];   // u16: the sender's position of the last frame we delivered
+    private final int[] rings = new int[SLOTS];       // the rx ring (pair) the slot's last frame went to
     private int victim;
     private int pendingSlot = -1, pendingPosition;
 
@@ -96,6 +97,7 @@ final class DeliveryLog {
             int previous = (int) (word >>> 32) & 0xffff, position = (int) (word >>> 16) & 0xffff, usedAfter = (int) word & 0xffff;
             int used = ring < usedIdx.length ? usedIdx[ring] : NOT_RUNNING;
             keys[i] = key;
+            rings[i] = ring;
             delivered[i] = used != NOT_RUNNING && (short) (used - usedAfter) >= 0 ? position : previous;
         }
         victim = 0;
@@ -128,15 +130,28 @@ final class DeliveryLog {
             // Freed first, claimed last: a kill in between leaves a free slot, never one sender's word under another's key.
             LONG.setRelease(memory, base, 0L);
             keys[s] = key;
+            rings[s] = ring;
             delivered[s] = (position - 1) & 0xffff;
             LONG.setRelease(memory, base + 8, word(ring, delivered[s], position, usedAfter));
             LONG.setRelease(memory, base, key);
         } else {
             base = (long) s * SLOT_BYTES;
+            rings[s] = ring;
             LONG.setRelease(memory, base + 8, word(ring, delivered[s], position, usedAfter));
         }
         pendingSlot = s;
         pendingPosition = position;
+    }
+
+    /**
+     * Rx ring {@code ring} was set up afresh within the run (a queue reset): its used index starts over, so it no
+     * longer says anything about the frames logged on it, all of them published when it stopped. Their slots now say
+     * so themselves (both positions the delivered one), whatever that ring's used index reads at a later resume.
+     */
+    void ringStartedAfresh(int ring) {
+        for (int s = 0; s < SLOTS; s++)
+            if (keys[s] != 0 && rings[s] == ring)
+                LONG.setRelease(memory, (long) s * SLOT_BYTES + 8, word(ring, delivered[s], delivered[s], 0));
     }
 
     /** The ring's used index was published: the frame {@link #beforePublish} named is delivered. */

@@ -483,6 +483,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             SplitVirtqueue q = ring(b);
             // The delivery log is the device's, made at start: a ring stopped and started within the run keeps logging into it.
             rxGate.close();   // the new ring's fields are published when the gate opens again
+            DeliveryLog log = deliveryLog;
+            if (log != null && b.resume() == null) log.ringStartedAfresh(pair);
             startRx(b, q);
             retarget();
             rxGate.open();

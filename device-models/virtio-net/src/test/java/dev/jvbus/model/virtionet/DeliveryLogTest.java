@@ -128,6 +128,21 @@ class DeliveryLogTest {
     }
 
     @Test
+    void aRingSetUpAfreshWithinTheRunNoLongerDecidesForTheFramesLoggedOnIt() throws Exception {
+        DeliveryLog log = DeliveryLog.at(memory, LOG);
+        log.clear();
+        log.beforePublish(A, NetPort.origin(10, false), 1, 1);
+        log.published();
+        log.beforePublish(A, NetPort.origin(11, false), 1, 2);
+        log.published();
+        log.ringStartedAfresh(1);   // rx1 reset: its used index starts over at 0
+        DeliveryLog back = DeliveryLog.at(memory, LOG);
+        back.resume(new int[] {0, 0});
+        assertThat(back.alreadyDelivered(A, replay(11))).as("published before the reset, whatever rx1's new used index").isTrue();
+        assertThat(back.alreadyDelivered(A, replay(12))).isFalse();
+    }
+
+    @Test
     void eachTransmitQueueOfOneSenderHasPositionsOfItsOwn() throws Exception {
         DeliveryLog log = DeliveryLog.at(memory, LOG);
         log.clear();
