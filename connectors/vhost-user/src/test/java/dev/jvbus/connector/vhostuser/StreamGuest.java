@@ -38,6 +38,8 @@ final class StreamGuest implements AutoCloseable {
     private final ArrayDeque<Integer> freeTx = new ArrayDeque<>(), freeRx = new ArrayDeque<>();
     private final int[] txSlotOf = new int[QSIZE], rxSlotOf = new int[QSIZE];
 
+    /** Where this guest's frames go: its peer's MAC, unless the test sets another (the broadcast address, say). */
+    volatile long destination;
     /** Frames to send in all; raised by the test. */
     volatile int sendLimit;
     volatile int sent;
@@ -103,7 +105,7 @@ final class StreamGuest implements AutoCloseable {
             MemorySegment s = mem.segment();
             long off = TX_BUFFERS + slot * SLOT;
             s.asSlice(off, HDR).fill((byte) 0);
-            MemorySegment.copy(MemorySegment.ofArray(MacAddress.toBytes(peer.mac)), 0, s, off + HDR, 6);
+            MemorySegment.copy(MemorySegment.ofArray(MacAddress.toBytes(destination != 0 ? destination : peer.mac)), 0, s, off + HDR, 6);
             MemorySegment.copy(MemorySegment.ofArray(MacAddress.toBytes(mac)), 0, s, off + HDR + 6, 6);
             s.set(ValueLayout.JAVA_SHORT_UNALIGNED, off + HDR + 12, (short) 0xb588);
             s.set(ValueLayout.JAVA_INT_UNALIGNED, off + HDR + 14, sent);
