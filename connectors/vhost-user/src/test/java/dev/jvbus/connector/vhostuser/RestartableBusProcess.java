@@ -23,6 +23,10 @@ import java.util.Map;
  * bus). With {@code <dir> tripwire}: the two devices, and before them a {@link Tripwire} port on their switch
  * that halts this JVM inside the publication of A's first batch. Prints {@code READY pid=<pid>} once both
  * listen; exits when its standard input ends (the test JVM died), so no bus outlives its test.
+ *
+ * <p>Not one with connector-shm's {@code RestartBusProcess}: that one exposes a whole container on the shm socket
+ * (fixed devids, a feature limit and queue size to restart as a bus that no longer fits), for connector-shm's own
+ * tests, which cannot see this module (it depends on them); this one serves devices over vhost-user.
  */
 public final class RestartableBusProcess {
     public static final long MAC_A = MacAddress.parse("02:00:00:00:0a:02"), MAC_B = MacAddress.parse("02:00:00:00:0b:02");
