@@ -1,5 +1,6 @@
 package dev.jvbus.bench;
 
+import dev.jvbus.bench.BenchOptions.Kind;
 import dev.jvbus.connector.vhostuser.VhostUserBackend;
 import dev.jvbus.connector.vhostuser.realclients.GuestImage;
 import dev.jvbus.connector.vhostuser.realclients.ProcessConsole;
@@ -79,22 +80,12 @@ public final class GuestBench {
     }
 
     public static void main(String[] args) throws Exception {
-        int rounds = 3, seconds = 8, pings = 5;
-        boolean warmup = true;
-        List<String> sides = new ArrayList<>(List.of("qemu-tap", "qemu-tap-nogso", "ours", "g2g-bridge", "g2g-ours"));
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
-                case "--seconds" -> seconds = Integer.parseInt(args[++i]);
-                case "--pings" -> pings = Integer.parseInt(args[++i]);
-                case "--sides" -> sides = List.of(args[++i].split(","));
-                case "--no-warmup" -> warmup = false;
-                default -> {
-                    System.err.println("usage: bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours,g2g-bridge,g2g-ours] [--no-warmup]");
-                    System.exit(2);
-                }
-            }
-        }
+        BenchOptions opts = BenchOptions.parseOrExit(
+                "usage: bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours,g2g-bridge,g2g-ours] [--no-warmup]",
+                Map.of("--rounds", Kind.INT, "--seconds", Kind.INT, "--pings", Kind.INT, "--sides", Kind.WORDS, "--no-warmup", Kind.SWITCH), args);
+        int rounds = opts.intValue("--rounds", 3), seconds = opts.intValue("--seconds", 8), pings = opts.intValue("--pings", 5);
+        boolean warmup = !opts.has("--no-warmup");
+        List<String> sides = opts.words("--sides", new ArrayList<>(List.of("qemu-tap", "qemu-tap-nogso", "ours", "g2g-bridge", "g2g-ours")));
         GuestImage image = GuestImage.require();
         Tools.require(Tools.QEMU, Tools.IPERF3, Tools.IP);
         if (!image.hasIperf3()) throw new IllegalStateException("the guest image has no iperf3 (install iperf3 on the host and rebuild: guest/build-guest.sh)");

@@ -1,5 +1,6 @@
 package dev.jvbus.bench;
 
+import dev.jvbus.bench.BenchOptions.Kind;
 import dev.jvbus.connector.kvm.GuestProgram;
 import dev.jvbus.connector.kvm.HypercallAbi;
 import dev.jvbus.connector.kvm.KickWakeProbe;
@@ -42,18 +43,9 @@ public final class KvmBench {
     private KvmBench() {}
 
     public static void main(String[] args) throws Exception {
-        int rounds = 5, frames = 50_000, window = 32;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
-                case "--frames" -> frames = Integer.parseInt(args[++i]);
-                case "--window" -> window = Integer.parseInt(args[++i]);
-                default -> {
-                    System.err.println("usage: bench-kvm [--rounds R] [--frames N] [--window W]");
-                    System.exit(2);
-                }
-            }
-        }
+        BenchOptions opts = BenchOptions.parseOrExit("usage: bench-kvm [--rounds R] [--frames N] [--window W]",
+                Map.of("--rounds", Kind.INT, "--frames", Kind.INT, "--window", Kind.INT), args);
+        int rounds = opts.intValue("--rounds", 5), frames = opts.intValue("--frames", 50_000), window = opts.intValue("--window", 32);
         Optional<String> why = Kvm.unavailable();
         if (why.isPresent()) {
             System.out.println("bench-kvm: skipped, /dev/kvm is not usable here: " + why.get());

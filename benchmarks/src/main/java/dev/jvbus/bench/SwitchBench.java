@@ -1,5 +1,6 @@
 package dev.jvbus.bench;
 
+import dev.jvbus.bench.BenchOptions.Kind;
 import dev.jvbus.bench.VhostUserBench.Pmd;
 import dev.jvbus.connector.vhostuser.VhostUserBackend;
 import dev.jvbus.core.bus.Bus;
@@ -59,26 +60,14 @@ public final class SwitchBench {
     private SwitchBench() {}
 
     public static void main(String[] args) throws Exception {
-        int rounds = 5, bursts = 4, ovsMem = 1024;
-        double seconds = 2, warmup = 1.5;
-        int[] sizes = {64, 1500};
-        List<String> sides = List.of("ovs", "ours");
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
-                case "--seconds" -> seconds = Double.parseDouble(args[++i]);
-                case "--warmup" -> warmup = Double.parseDouble(args[++i]);
-                case "--sizes" -> sizes = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
-                case "--bursts" -> bursts = Integer.parseInt(args[++i]);
-                case "--ovs-mem" -> ovsMem = Integer.parseInt(args[++i]);
-                case "--sides" -> sides = List.of(args[++i].split(","));
-                default -> {
-                    System.out.println("usage: SwitchBench [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500]"
-                            + " [--bursts N (per direction, of 32 frames)] [--ovs-mem MB] [--sides ovs,ours]");
-                    System.exit(2);
-                }
-            }
-        }
+        BenchOptions opts = BenchOptions.parseOrExit("usage: SwitchBench [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500]"
+                        + " [--bursts N (per direction, of 32 frames)] [--ovs-mem MB] [--sides ovs,ours]",
+                Map.of("--rounds", Kind.INT, "--seconds", Kind.NUMBER, "--warmup", Kind.NUMBER, "--sizes", Kind.INTS,
+                        "--bursts", Kind.INT, "--ovs-mem", Kind.INT, "--sides", Kind.WORDS), args);
+        int rounds = opts.intValue("--rounds", 5), bursts = opts.intValue("--bursts", 4), ovsMem = opts.intValue("--ovs-mem", 1024);
+        double seconds = opts.number("--seconds", 2), warmup = opts.number("--warmup", 1.5);
+        int[] sizes = opts.ints("--sizes", new int[] {64, 1500});
+        List<String> sides = opts.words("--sides", List.of("ovs", "ours"));
         if (!Files.isExecutable(Path.of("/usr/bin/dpdk-testpmd"))) {
             System.out.println("dpdk-testpmd missing (Debian package dpdk-dev; .ci/install-deps installs it): nothing to measure");
             System.exit(2);

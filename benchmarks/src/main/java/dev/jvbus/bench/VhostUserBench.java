@@ -1,5 +1,6 @@
 package dev.jvbus.bench;
 
+import dev.jvbus.bench.BenchOptions.Kind;
 import dev.jvbus.connector.vhostuser.VhostUserBackend;
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
@@ -58,21 +59,11 @@ public final class VhostUserBench {
     private VhostUserBench() {}
 
     public static void main(String[] args) throws Exception {
-        int rounds = 5;
-        double seconds = 1.5, warmup = 1;
-        int[] sizes = {64, 1500};
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
-                case "--seconds" -> seconds = Double.parseDouble(args[++i]);
-                case "--warmup" -> warmup = Double.parseDouble(args[++i]);
-                case "--sizes" -> sizes = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
-                default -> {
-                    System.out.println("usage: VhostUserBench [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500]");
-                    System.exit(2);
-                }
-            }
-        }
+        BenchOptions opts = BenchOptions.parseOrExit("usage: VhostUserBench [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500]",
+                Map.of("--rounds", Kind.INT, "--seconds", Kind.NUMBER, "--warmup", Kind.NUMBER, "--sizes", Kind.INTS), args);
+        int rounds = opts.intValue("--rounds", 5);
+        double seconds = opts.number("--seconds", 1.5), warmup = opts.number("--warmup", 1);
+        int[] sizes = opts.ints("--sizes", new int[] {64, 1500});
         Path testpmd = Path.of("/usr/bin/dpdk-testpmd");
         if (!Files.isExecutable(testpmd)) {
             System.out.println("dpdk-testpmd missing (Debian package dpdk-dev; .ci/install-deps installs it)");

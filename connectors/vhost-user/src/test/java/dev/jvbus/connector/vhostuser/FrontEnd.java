@@ -55,6 +55,18 @@ public final class FrontEnd implements AutoCloseable {
         send(Request.SET_MEM_TABLE, 0, p, fd);
     }
 
+    /**
+     * The start of a session in the order QEMU uses: GET_FEATURES (its reply read), SET_PROTOCOL_FEATURES
+     * {@code protocol}, SET_OWNER, SET_FEATURES {@code features} with VHOST_USER_F_PROTOCOL_FEATURES.
+     */
+    public void negotiate(long features, long protocol) {
+        send(Request.GET_FEATURES);
+        replyU64(Request.GET_FEATURES);
+        sendU64(Request.SET_PROTOCOL_FEATURES, protocol);
+        send(Request.SET_OWNER);
+        sendU64(Request.SET_FEATURES, features | (1L << Wire.F_PROTOCOL_FEATURES));
+    }
+
     public void sendRaw(ByteBuffer frame, int... fds) {
         byte[] b = new byte[frame.remaining()];
         frame.get(b);

@@ -1,13 +1,7 @@
 package dev.jvbus.connector.vhostuser;
 
-import static dev.jvbus.connector.vhostuser.StreamGuest.MEM;
 import static dev.jvbus.connector.vhostuser.StreamGuest.QSIZE;
-import static dev.jvbus.connector.vhostuser.StreamGuest.RX_AVAIL;
-import static dev.jvbus.connector.vhostuser.StreamGuest.RX_DESC;
-import static dev.jvbus.connector.vhostuser.StreamGuest.RX_USED;
-import static dev.jvbus.connector.vhostuser.StreamGuest.TX_AVAIL;
 import static dev.jvbus.connector.vhostuser.StreamGuest.TX_DESC;
-import static dev.jvbus.connector.vhostuser.StreamGuest.TX_USED;
 
 import dev.jvbus.connector.vhostuser.protocol.Codec;
 import dev.jvbus.connector.vhostuser.protocol.ProtocolFeature;
@@ -15,7 +9,6 @@ import dev.jvbus.connector.vhostuser.protocol.Request;
 import dev.jvbus.connector.vhostuser.protocol.Wire;
 import dev.jvbus.core.feature.VirtioFeatures;
 import dev.jvbus.core.ring.virtio.SplitInflightLog;
-import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.MappingRule;
 import dev.jvbus.core.sys.Memfd;
 import dev.jvbus.core.sys.OwnedFd;
@@ -37,7 +30,6 @@ import java.time.Duration;
  * the inflight buffer is what says it.
  */
 final class ReconnectingFrontEnd implements AutoCloseable {
-    static final long USER_BASE = 0x7f00_0000_0000L;
     static final long FEATURES = VirtioFeatures.VERSION_1.mask();
     static final long PROTOCOL = ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK, ProtocolFeature.MQ, ProtocolFeature.INFLIGHT_SHMFD);
 
@@ -87,25 +79,13 @@ final class ReconnectingFrontEnd implements AutoCloseable {
             inflight = Memfd.map(inflightFd, 0, inflightSize, MappingRule.SEALED_MEMFD, arena);
         }
         fe.send(Request.SET_INFLIGHT_FD, 0, inflightPayload(inflightSize), inflightFd.number());
-        fe.sendMemTable(MEM, USER_BASE, guest.mem.fd());
-        if (guest.rxq == null) guest.createRings();
-        placeRing(0, RX_DESC, RX_AVAIL, RX_USED, guest.rxKick, guest.rxCall);
-        placeRing(1, TX_DESC, TX_AVAIL, TX_USED, guest.txKick, guest.txCall);
+        guest.shareWith(fe);   // the same memory, rings and doorbells to every back-end, at base 0
         fe.send(Request.GET_FEATURES);   // a request with a reply: everything before it was handled
         fe.replyU64(Request.GET_FEATURES);
     }
 
     private static ByteBuffer inflightPayload(long size) {
         return Codec.payload(24).putLong(size).putLong(0).putShort((short) 2).putShort((short) QSIZE).putInt(0).flip();
-    }
-
-    private void placeRing(int i, long desc, long avail, long used, EventFd kick, EventFd call) {
-        fe.sendState(Request.SET_VRING_NUM, i, QSIZE);
-        fe.sendState(Request.SET_VRING_BASE, i, 0);
-        fe.sendAddr(i, USER_BASE + desc, USER_BASE + used, USER_BASE + avail);
-        fe.sendU64(Request.SET_VRING_KICK, i, kick.fd());
-        fe.sendU64(Request.SET_VRING_CALL, i, call.fd());
-        fe.sendState(Request.SET_VRING_ENABLE, i, 1);
     }
 
     /** The back-end is gone: drop the connection (the guest's memory, rings and inflight buffer stay). */

@@ -1,21 +1,11 @@
 package dev.jvbus.connector.vhostuser;
 
-import static dev.jvbus.connector.vhostuser.StreamGuest.MEM;
-import static dev.jvbus.connector.vhostuser.StreamGuest.QSIZE;
-import static dev.jvbus.connector.vhostuser.StreamGuest.RX_AVAIL;
-import static dev.jvbus.connector.vhostuser.StreamGuest.RX_DESC;
-import static dev.jvbus.connector.vhostuser.StreamGuest.RX_USED;
-import static dev.jvbus.connector.vhostuser.StreamGuest.TX_AVAIL;
-import static dev.jvbus.connector.vhostuser.StreamGuest.TX_DESC;
-import static dev.jvbus.connector.vhostuser.StreamGuest.TX_USED;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.jvbus.connector.vhostuser.protocol.Codec;
 import dev.jvbus.connector.vhostuser.protocol.ProtocolFeature;
 import dev.jvbus.connector.vhostuser.protocol.Request;
 import dev.jvbus.connector.vhostuser.protocol.Wire;
-import dev.jvbus.core.bus.Bus;
-import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.feature.VirtioFeatures;
 import dev.jvbus.core.sys.EventFd;
@@ -25,11 +15,8 @@ import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.NetPort;
 import dev.jvbus.net.Networks;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
@@ -52,7 +39,6 @@ import org.junit.jupiter.params.provider.EnumSource;
  */
 @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class SendRarpTest {
-    static final long USER_BASE = 0x7f00_0000_0000L;
     static final long GUEST = MacAddress.parse("52:54:00:12:34:56");
     static final long PROTOCOL = ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK, ProtocolFeature.RARP);
     /** QEMU's announcement for 52:54:00:12:34:56 (net/announce.c), written out by hand: 60 bytes. */
@@ -63,8 +49,7 @@ class SendRarpTest {
                     + "525400123456" + "00000000"               // target: the guest, no IP
                     + "00".repeat(18));                          // padding to 60
 
-    Path dir;
-    Container container;
+    VhostUserScene scene;
     Device old, a;
     L2Switch lan;
     final Peer peer = new Peer();
@@ -86,26 +71,19 @@ class SendRarpTest {
 
     @BeforeEach
     void setUp() throws Exception {
-        dir = Files.createTempDirectory("jvbus-rarp");
-        container = Bus.withDiscoveredModels().createContainer("rarp-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
-        old = container.addDevice("virtio-net", -1L, Map.of("mac", MacAddress.toString(GUEST)));
-        a = container.addDevice("virtio-net", -1L, Map.of("mac", MacAddress.toString(GUEST)));
-        lan = Networks.of(container).getOrCreate("default");
+        scene = new VhostUserScene("rarp");
+        old = scene.addDevice(GUEST);   // first: the source holds the MAC table entry
+        a = scene.addDevice(GUEST);
+        lan = Networks.of(scene.container).getOrCreate("default");
         lan.join(peer);
-        backend = VhostUserBackend.serve(a, dir.resolve("a.sock"));
         guest = new StreamGuest("a", GUEST);
-        fe = new FrontEnd(backend.socket());
+        fe = scene.serve(a, guest);
+        backend = scene.backend;
     }
 
     @AfterEach
     void tearDown() throws Exception {
-        fe.close();
-        backend.close();
-        container.removeDevice(a.devid());
-        container.removeDevice(old.devid());
-        guest.close();
-        try (var s = Files.list(dir)) { s.forEach(p -> p.toFile().delete()); }
-        Files.deleteIfExists(dir);
+        scene.close();
     }
 
     @Test
@@ -181,30 +159,15 @@ class SendRarpTest {
 
     // ---- the front-end ----
 
-    /** The session order QEMU uses, up to the features: protocol features, owner, features, memory. */
+    /** The session order QEMU uses, up to the features: protocol features, owner, features. */
     void negotiate(long protocol) {
-        fe.send(Request.GET_FEATURES);
-        fe.replyU64(Request.GET_FEATURES);
-        fe.sendU64(Request.SET_PROTOCOL_FEATURES, protocol);
-        fe.send(Request.SET_OWNER);
-        fe.sendU64(Request.SET_FEATURES, VirtioFeatures.VERSION_1.mask() | (1L << Wire.F_PROTOCOL_FEATURES));
-        fe.sendMemTable(MEM, USER_BASE, guest.mem.fd());
+        fe.negotiate(VirtioFeatures.VERSION_1.mask(), protocol);
     }
 
+    /** The memory and both rings, running. */
     void startRings() throws Exception {
-        guest.createRings();
-        ring(0, RX_DESC, RX_AVAIL, RX_USED, guest.rxKick, guest.rxCall);
-        ring(1, TX_DESC, TX_AVAIL, TX_USED, guest.txKick, guest.txCall);
+        guest.shareWith(fe);
         await(() -> a.status().isLive(), "the device runs with both rings");
-    }
-
-    void ring(int i, long desc, long avail, long used, EventFd kick, EventFd call) {
-        fe.sendState(Request.SET_VRING_NUM, i, QSIZE);
-        fe.sendState(Request.SET_VRING_BASE, i, 0);
-        fe.sendAddr(i, USER_BASE + desc, USER_BASE + used, USER_BASE + avail);
-        fe.sendU64(Request.SET_VRING_KICK, i, kick.fd());
-        fe.sendU64(Request.SET_VRING_CALL, i, call.fd());
-        fe.sendState(Request.SET_VRING_ENABLE, i, 1);
     }
 
     void sendRarp(long mac) {

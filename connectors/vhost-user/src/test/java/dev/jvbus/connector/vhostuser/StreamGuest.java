@@ -1,5 +1,6 @@
 package dev.jvbus.connector.vhostuser;
 
+import dev.jvbus.connector.vhostuser.protocol.Request;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.MemoryRegion;
 import dev.jvbus.core.ring.QueueFault;
@@ -27,6 +28,8 @@ final class StreamGuest implements AutoCloseable {
     static final long RX_DESC = 0x0, RX_AVAIL = 0x1000, RX_USED = 0x2000;
     static final long TX_DESC = 0x4000, TX_AVAIL = 0x5000, TX_USED = 0x6000;
     static final long TX_BUFFERS = 0x8_0000, RX_BUFFERS = 0x10_0000, SLOT = 0x800;
+    /** Where a front-end in the test has this memory mapped: the user addresses it gives the back-end. */
+    static final long USER_BASE = 0x7f00_0000_0000L;
     private static final VarHandle U16 = ValueLayout.JAVA_SHORT.varHandle();
 
     final String name;
@@ -38,6 +41,8 @@ final class StreamGuest implements AutoCloseable {
     private final ArrayDeque<Integer> freeTx = new ArrayDeque<>(), freeRx = new ArrayDeque<>();
     private final int[] txSlotOf = new int[QSIZE], rxSlotOf = new int[QSIZE];
 
+    /** Where this guest's frames go: its peer's MAC, unless the test sets another (the broadcast address, say). */
+    volatile long destination;
     /** Frames to send in all; raised by the test. */
     volatile int sendLimit;
     volatile int sent;
@@ -67,6 +72,27 @@ final class StreamGuest implements AutoCloseable {
         rxq = SplitVirtqueueDriver.create(0, QSIZE, RX_DESC, RX_AVAIL, RX_USED, memory, false, false, false, Notifier.of(rxKick));
         txq = SplitVirtqueueDriver.create(1, QSIZE, TX_DESC, TX_AVAIL, TX_USED, memory, false, false, false, Notifier.of(txKick));
         postRx();   // every rx buffer is offered before the device starts
+    }
+
+    /**
+     * Front-end {@code fe} gives the back-end this guest's memory and both rings (rx 0, tx 1), as QEMU does for a
+     * net device: the memory table, then per ring its size, base 0, addresses, doorbells, enable. The rings are
+     * made (rx filled) the first time; a front-end that sets the device up again hands the same ones over.
+     */
+    void shareWith(FrontEnd fe) throws QueueFault {
+        fe.sendMemTable(MEM, USER_BASE, mem.fd());
+        if (rxq == null) createRings();
+        placeRing(fe, 0, RX_DESC, RX_AVAIL, RX_USED, rxKick, rxCall);
+        placeRing(fe, 1, TX_DESC, TX_AVAIL, TX_USED, txKick, txCall);
+    }
+
+    private static void placeRing(FrontEnd fe, int i, long desc, long avail, long used, EventFd kick, EventFd call) {
+        fe.sendState(Request.SET_VRING_NUM, i, QSIZE);
+        fe.sendState(Request.SET_VRING_BASE, i, 0);
+        fe.sendAddr(i, USER_BASE + desc, USER_BASE + used, USER_BASE + avail);
+        fe.sendU64(Request.SET_VRING_KICK, i, kick.fd());
+        fe.sendU64(Request.SET_VRING_CALL, i, call.fd());
+        fe.sendState(Request.SET_VRING_ENABLE, i, 1);
     }
 
     /** The used index the device published on ring {@code usedRing} (RX_USED or TX_USED). */
@@ -103,7 +129,7 @@ final class StreamGuest implements AutoCloseable {
             MemorySegment s = mem.segment();
             long off = TX_BUFFERS + slot * SLOT;
             s.asSlice(off, HDR).fill((byte) 0);
-            MemorySegment.copy(MemorySegment.ofArray(MacAddress.toBytes(peer.mac)), 0, s, off + HDR, 6);
+            MemorySegment.copy(MemorySegment.ofArray(MacAddress.toBytes(destination != 0 ? destination : peer.mac)), 0, s, off + HDR, 6);
             MemorySegment.copy(MemorySegment.ofArray(MacAddress.toBytes(mac)), 0, s, off + HDR + 6, 6);
             s.set(ValueLayout.JAVA_SHORT_UNALIGNED, off + HDR + 12, (short) 0xb588);
             s.set(ValueLayout.JAVA_INT_UNALIGNED, off + HDR + 14, sent);

@@ -14,24 +14,17 @@ import static dev.jvbus.core.bus.DeviceStatus.DRIVER_OK;
 import static dev.jvbus.core.bus.DeviceStatus.FEATURES_OK;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.jvbus.connector.vhostuser.protocol.Codec;
 import dev.jvbus.connector.vhostuser.protocol.ProtocolFeature;
 import dev.jvbus.connector.vhostuser.protocol.Request;
-import dev.jvbus.connector.vhostuser.protocol.Wire;
 import dev.jvbus.core.bus.Attachment;
-import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.bus.DeviceObserver;
 import dev.jvbus.core.feature.VirtioFeatures;
 import dev.jvbus.core.spi.QueueConfig;
 import dev.jvbus.core.doorbell.Notifier;
-import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.net.MacAddress;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Map;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -42,12 +35,12 @@ import org.junit.jupiter.api.BeforeEach;
  * {@link Attachment} as a guest driver would. Both rings of both devices run before each test.
  */
 abstract class TwoDeviceStream {
-    static final long USER_BASE = 0x7f00_0000_0000L;   // where the front-end has guest memory mapped
+    static final long USER_BASE = StreamGuest.USER_BASE;   // where the front-end has guest memory mapped
     static final long FEATURES = VirtioFeatures.VERSION_1.mask();
     static final long MAC_A = MacAddress.parse("02:00:00:00:0a:02"), MAC_B = MacAddress.parse("02:00:00:00:0b:02");
     static final Duration WAIT = Duration.ofSeconds(60);
 
-    Path dir;
+    VhostUserScene scene;
     Container container;
     Device a, b;
     VhostUserBackend backend;
@@ -57,14 +50,14 @@ abstract class TwoDeviceStream {
 
     @BeforeEach
     void setUp() throws Exception {
-        dir = Files.createTempDirectory("jvbus-perring");
-        container = Bus.withDiscoveredModels().createContainer("perring-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
-        a = container.addDevice("virtio-net", -1L, Map.of("mac", MacAddress.toString(MAC_A)));
-        b = container.addDevice("virtio-net", -1L, Map.of("mac", MacAddress.toString(MAC_B)));
-        backend = VhostUserBackend.serve(a, dir.resolve("a.sock"));
+        scene = new VhostUserScene("perring");
+        container = scene.container;
+        a = scene.addDevice(MAC_A);
+        b = scene.addDevice(MAC_B);
         guestA = new StreamGuest("a", MAC_A, guestAMemory());
         guestB = new StreamGuest("b", MAC_B);
-        fe = new FrontEnd(backend.socket());
+        fe = scene.serve(a, guestA);
+        backend = scene.backend;
         setUpA();
         setUpB();
         guestA.start(guestB);
@@ -75,15 +68,9 @@ abstract class TwoDeviceStream {
     void tearDown() throws Exception {
         guestA.stopAndJoin();
         guestB.stopAndJoin();
-        fe.close();
-        backend.close();
         if (bAttachment != null) bAttachment.close();
-        container.removeDevice(a.devid());
-        container.removeDevice(b.devid());
-        guestA.close();
+        scene.close();   // A's front-end and back-end, both devices, guest A
         guestB.close();
-        try (var s = Files.list(dir)) { s.forEach(p -> p.toFile().delete()); }
-        Files.deleteIfExists(dir);
     }
 
     /** Guest A's memory: a sealed memfd; a test of a front-end that misbehaves with its file gives its own. */
@@ -95,27 +82,11 @@ abstract class TwoDeviceStream {
 
     /** The session order QEMU uses for a net device, up to both rings running. */
     void setUpA() throws Exception {
-        fe.send(Request.GET_FEATURES);
-        fe.replyU64(Request.GET_FEATURES);
-        fe.sendU64(Request.SET_PROTOCOL_FEATURES, ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK, ProtocolFeature.MQ));
-        fe.send(Request.SET_OWNER);
-        fe.sendU64(Request.SET_FEATURES, FEATURES | (1L << Wire.F_PROTOCOL_FEATURES));
-        fe.sendMemTable(MEM, USER_BASE, guestA.mem.fd());
-        guestA.createRings();
-        placeRing(0, RX_DESC, RX_AVAIL, RX_USED, guestA.rxKick, guestA.rxCall);
-        placeRing(1, TX_DESC, TX_AVAIL, TX_USED, guestA.txKick, guestA.txCall);
+        fe.negotiate(FEATURES, ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK, ProtocolFeature.MQ));
+        guestA.shareWith(fe);
         await(() -> a.status().isLive(), "A runs with both rings");
         fe.send(Request.GET_FEATURES);   // a request with a reply: everything before it is handled
         fe.replyU64(Request.GET_FEATURES);
-    }
-
-    void placeRing(int i, long desc, long avail, long used, EventFd kick, EventFd call) {
-        fe.sendState(Request.SET_VRING_NUM, i, QSIZE);
-        fe.sendState(Request.SET_VRING_BASE, i, 0);
-        fe.sendAddr(i, USER_BASE + desc, USER_BASE + used, USER_BASE + avail);
-        fe.sendU64(Request.SET_VRING_KICK, i, kick.fd());
-        fe.sendU64(Request.SET_VRING_CALL, i, call.fd());
-        fe.sendState(Request.SET_VRING_ENABLE, i, 1);
     }
 
     /** B is A's peer on the switch, driven as a guest driver would through its attachment. */

@@ -16,31 +16,19 @@ import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** A device whose driver breaks its ring goes NEEDS_RESET alone; a paused, saved and restored device carries on. */
 class VirtioNetFaultAndRestoreTest {
     static final Duration WAIT = Duration.ofSeconds(10);
-    final List<GuestNet> guests = new ArrayList<>();
-
-    @AfterEach
-    void close() {
-        for (GuestNet g : guests) g.close();
-    }
-
-    GuestNet guest(Container c) throws Exception {
-        GuestNet g = new GuestNet(c.addDevice(VirtioNetModel.TYPE, -1L, Map.of()), 256);
-        guests.add(g);
-        g.negotiate(-1L).start().postRx(256);
-        return g;
-    }
+    @RegisterExtension
+    final RunningGuests guests = new RunningGuests();
 
     @Test
     void aDescriptorLoopOnTxResetsThatDeviceOnlyAndTheOthersKeepExchanging() throws Exception {
         Container c = VirtioNetExchangeTest.newContainer();
-        GuestNet bad = guest(c), b = guest(c), d = guest(c);
+        GuestNet bad = guests.in(c), b = guests.in(c), d = guests.in(c);
         // Every device says hello first, so the switch knows every MAC before anything is counted:
         // until it has learned b's, d's unicasts to b would be flooded (to the broken port too).
         bad.send(frame(MacAddress.BROADCAST, bad.mac(), 60, 1), GuestNet.TxLayout.ONE);
@@ -97,7 +85,7 @@ class VirtioNetFaultAndRestoreTest {
     @Test
     void pausedSavedAndRestoredOnAnotherBusTheStreamContinuesWithNothingLostOrDuplicated() throws Exception {
         Container c1 = VirtioNetExchangeTest.newContainer();
-        GuestNet a = guest(c1), b = guest(c1);
+        GuestNet a = guests.in(c1), b = guests.in(c1);
         long ma = a.mac(), mb = b.mac();
         int seqA = 0, seqB = 0;
         List<Integer> atA = new ArrayList<>(), atB = new ArrayList<>();
@@ -156,7 +144,7 @@ class VirtioNetFaultAndRestoreTest {
             threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
     void aFaultOfTheDriversPreviousSessionLandingAfterItsResetDoesNotMarkTheNextSession() throws Exception {
         Container c = VirtioNetExchangeTest.newContainer();
-        GuestNet bad = guest(c), b = guest(c);
+        GuestNet bad = guests.in(c), b = guests.in(c);
         String workerName = ((VirtioNetDevice) bad.a.function()).name() + "-tx";
         Thread oldWorker = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals(workerName))
                 .findFirst().orElseThrow();

@@ -10,8 +10,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * VIRTIO_F_IN_ORDER on virtio-net, with drivers whose rings run in order too (they refuse a buffer used
@@ -21,24 +21,13 @@ import org.junit.jupiter.api.Test;
 class VirtioNetInOrderTest {
     static final Duration WAIT = Duration.ofSeconds(10);
     static final int SENTINEL = 0xffff;
-    final List<GuestNet> guests = new ArrayList<>();
-
-    @AfterEach
-    void close() {
-        for (GuestNet g : guests) g.close();
-    }
-
-    GuestNet guest(Container c) throws Exception {
-        GuestNet g = new GuestNet(c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("mtu", "9000")), 256);
-        guests.add(g);
-        g.negotiate(-1L).start().postRx(256);
-        return g;
-    }
+    @RegisterExtension
+    final RunningGuests guests = new RunningGuests(Map.of("mtu", "9000"));
 
     @Test
     void aTxBatchComesBackAsOneUsedElementAndEveryFrameArrivesInOrder() throws Exception {
         Container c = VirtioNetExchangeTest.newContainer();
-        GuestNet a = guest(c), b = guest(c);
+        GuestNet a = guests.in(c), b = guests.in(c);
         assertThat(VirtioFeatures.IN_ORDER.in(a.features)).as("IN_ORDER offered and negotiated").isTrue();
         a.send(frame(b.mac(), a.mac(), 60, 0), GuestNet.TxLayout.ONE);
         assertThat(b.receive(1, WAIT)).hasSize(1);
@@ -69,7 +58,7 @@ class VirtioNetInOrderTest {
     @Test
     void mergedRxBuffersAreUsedInOrderAndLargeFramesArriveIntact() throws Exception {
         Container c = VirtioNetExchangeTest.newContainer();
-        GuestNet a = guest(c), b = guest(c);
+        GuestNet a = guests.in(c), b = guests.in(c);
         assertThat(b.mergeable).isTrue();
         assertThat(VirtioFeatures.IN_ORDER.in(b.features)).as("IN_ORDER: the driver's rx ring refuses a buffer used out of order").isTrue();
         for (int i = 1; i <= 200; i++) {

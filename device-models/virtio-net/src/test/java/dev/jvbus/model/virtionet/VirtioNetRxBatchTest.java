@@ -14,11 +14,9 @@ import dev.jvbus.net.SendBatch;
 import dev.jvbus.net.SwitchPort;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A receiving virtio-net device publishes a sender's batch at once (bench-switch's profile, issue 18): the
@@ -28,19 +26,8 @@ import org.junit.jupiter.api.Test;
  */
 class VirtioNetRxBatchTest {
     static final Duration WAIT = Duration.ofSeconds(10);
-    final List<GuestNet> guests = new ArrayList<>();
-
-    @AfterEach
-    void close() {
-        for (GuestNet g : guests) g.close();
-    }
-
-    GuestNet guest(Container c) throws Exception {
-        GuestNet g = new GuestNet(c.addDevice(VirtioNetModel.TYPE, -1L, Map.of()), 256);
-        guests.add(g);
-        g.negotiate(-1L).start().postRx(256);
-        return g;
-    }
+    @RegisterExtension
+    final RunningGuests guests = new RunningGuests();
 
     static long publishes(GuestNet g) {
         QueueCounters rx = g.device.queueCounters(VirtioNetModel.RX0);
@@ -50,7 +37,7 @@ class VirtioNetRxBatchTest {
     @Test
     void aTxBatchOfThirtyTwoFramesIsPublishedOnThePeersRxRingOnce() throws Exception {
         Container c = VirtioNetExchangeTest.newContainer();
-        GuestNet a = guest(c), b = guest(c);
+        GuestNet a = guests.in(c), b = guests.in(c);
         a.send(frame(b.mac(), a.mac(), 60, 0), GuestNet.TxLayout.ONE);
         assertThat(b.receive(1, WAIT)).hasSize(1);
         a.drainTx(WAIT);
@@ -70,7 +57,7 @@ class VirtioNetRxBatchTest {
     @Test
     void framesABatchTookInAreHiddenUntilItsFlushAndAPausePublishesThemBeforeTheRingIsSaved() throws Exception {
         Container c = VirtioNetExchangeTest.newContainer();
-        GuestNet b = guest(c);
+        GuestNet b = guests.in(c);
         long src = MacAddress.parse("02:00:00:00:77:01");
         SwitchPort sender = Networks.of(c).require("default").join(new NetPort() {
             @Override public String name() { return "test-sender"; }

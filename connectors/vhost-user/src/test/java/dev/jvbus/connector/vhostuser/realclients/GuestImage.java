@@ -35,6 +35,17 @@ public record GuestImage(String kernelVersion, Path vmlinux, Path initramfs, boo
         }
     }
 
+    /**
+     * The image, with iperf3 on the host (a TAP peer's server) and in the guest; skips the calling test, saying
+     * which is missing, otherwise.
+     */
+    public static GuestImage requireWithIperf3() {
+        GuestImage image = require();
+        Tools.require(Tools.IPERF3);
+        Assumptions.assumeTrue(image.hasIperf3(), "the guest image has no iperf3 (rebuild guest/build-guest.sh)");
+        return image;
+    }
+
     /** The repository's root: the nearest directory upwards from the working directory holding guest/build-guest.sh. */
     public static Path repoRoot() {
         for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {

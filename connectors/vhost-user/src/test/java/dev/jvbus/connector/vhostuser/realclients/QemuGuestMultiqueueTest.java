@@ -46,10 +46,7 @@ class QemuGuestMultiqueueTest {
 
     @Test
     void aTwoCpuGuestWithQueues2PassesIperf3OnBothQueuePairs() throws Exception {
-        GuestImage image = GuestImage.require();
-        Tools.require(Tools.QEMU);
-        Tools.require(Tools.IPERF3);
-        org.junit.jupiter.api.Assumptions.assumeTrue(image.hasIperf3(), "the guest image has no iperf3 (rebuild guest/build-guest.sh)");
+        GuestImage.requireWithIperf3();
         Container c = Bus.withDiscoveredModels().createContainer("qemu-mq");
         Device device = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", "mqnet", "mac", MAC, "queue-pairs", "2"));
         L2Switch sw = Networks.of(c).getOrCreate("mqnet");

@@ -43,10 +43,7 @@ class QemuGuestTsoTest {
 
     @Test
     void aGuestWithTsoNegotiatedPassesIperf3ThroughTheSwitchToATapAsSuperFrames() throws Exception {
-        GuestImage image = GuestImage.require();
-        Tools.require(Tools.QEMU);
-        Tools.require(Tools.IPERF3);
-        org.junit.jupiter.api.Assumptions.assumeTrue(image.hasIperf3(), "the guest image has no iperf3 (rebuild guest/build-guest.sh)");
+        GuestImage.requireWithIperf3();
         Container c = Bus.withDiscoveredModels().createContainer("qemu-tso");
         Device device = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", "tsonet", "mac", MAC));
         L2Switch sw = Networks.of(c).getOrCreate("tsonet");
