@@ -39,6 +39,13 @@ class TruncatedFrontEndMemoryTest extends TwoDeviceStream {
                 .mapToLong(p -> p.drops().getOrDefault(reason, 0L)).sum();
     }
 
+    /** Every drop at device {@code d}'s port, by reason, for a failure's message. */
+    private java.util.Map<DropReason, Long> dropsAt(Device d) {
+        var all = new java.util.EnumMap<DropReason, Long>(DropReason.class);
+        for (DropReason r : DropReason.values()) all.put(r, dropsAt(d, r));
+        return all;
+    }
+
     @AfterEach
     void closeFile() {
         if (frontEndsFile != null) frontEndsFile.close();
@@ -61,8 +68,14 @@ class TruncatedFrontEndMemoryTest extends TwoDeviceStream {
         assertThat(a.needsResetReason().get()).contains("memory faulted");
         await(() -> guestB.sent >= sentBefore + 64 && guestB.txq.outstanding() == 0, "B's 64 further frames complete");
         assertThat(dropsAt(a, DropReason.RING_FAULT)).as("the delivery that faulted, counted at A's port").isPositive();
-        assertThat(dropsAt(a, DropReason.RING_FAULT) + dropsAt(a, DropReason.PORT_DOWN) - droppedBefore)
-                .as("B's frames dropped at A's port, counted").isGreaterThanOrEqualTo(64);
+        // Waited for, not read once: B's completions can be visible a moment before the last drop's count is
+        // (a CI run read 1 of 64 here once on a loaded machine). A drop under another reason still fails, named.
+        try {
+            await(() -> dropsAt(a, DropReason.RING_FAULT) + dropsAt(a, DropReason.PORT_DOWN) - droppedBefore >= 64,
+                    "B's frames dropped at A's port, counted");
+        } catch (AssertionError e) {
+            throw new AssertionError(e.getMessage() + "; every drop at A's port: " + dropsAt(a), e);
+        }
         assertThat(b.needsResetReason()).as("the sender is not blamed for the receiver's memory").isEmpty();
         assertThat(b.status().isLive()).isTrue();
         assertThat(guestB.failure).isNull();
