@@ -88,15 +88,31 @@ public final class GuestBench {
      * bottleneck, so an idle vCPU is a guest that waited for the back-end (completions, ACKs), and every interrupt is
      * guest work per byte; -1 when the guest did not print them.
      */
-    record GuestCounts(long irqs, double idlePct, double vcpuPct) {
-        static final GuestCounts NONE = new GuestCounts(-1, Double.NaN, Double.NaN);
+    record GuestCounts(long irqs, double idlePct, double vcpuPct, long tapFrames, long tapBytes) {
+        static final GuestCounts NONE = new GuestCounts(-1, Double.NaN, Double.NaN, 0, 0);
 
-        GuestCounts withVcpu(double pct) { return new GuestCounts(irqs, idlePct, pct); }
+        GuestCounts withVcpu(double pct) { return new GuestCounts(irqs, idlePct, pct, tapFrames, tapBytes); }
+
+        /** The frames (and their bytes) the host's TAP took from the guest's side over the window: the guest's GSO size. */
+        GuestCounts withTap(long frames, long bytes) { return new GuestCounts(irqs, idlePct, vcpuPct, frames, bytes); }
 
         @Override
         public String toString() {
-            return String.format(java.util.Locale.ROOT, "guest: %d virtio irqs, idle %.0f%%; vCPU thread %.0f%% of a core", irqs, idlePct, vcpuPct);
+            return String.format(java.util.Locale.ROOT, "guest: %d virtio irqs (%.1f per MB), idle %.0f%%; vCPU thread %.0f%% of a core; TAP took %d frames of %d B on average",
+                    irqs, tapBytes == 0 ? Double.NaN : irqs * 1e6 / tapBytes, idlePct, vcpuPct, tapFrames, tapBytes / Math.max(1, tapFrames));
         }
+    }
+
+    /** The TAP's RX packets and bytes (what the kernel took in through it) as {@code ip -s link} shows them. */
+    static long[] tapRx(TestNetns ns, String ifname) {
+        String[] lines = ns.ip("-s", "link", "show", ifname).split("\n");
+        for (int i = 0; i + 1 < lines.length; i++) {
+            if (lines[i].strip().startsWith("RX:")) {
+                String[] f = lines[i + 1].strip().split("\\s+");
+                return new long[] {Long.parseLong(f[1]), Long.parseLong(f[0])};
+            }
+        }
+        return new long[] {0, 0};
     }
 
     /** The guest step printing its counters: one JVBUS-IRQ line per virtio interrupt (count, name), one JVBUS-CPU line (/proc/stat). */
@@ -126,7 +142,7 @@ public final class GuestBench {
             }
         }
         if (cpuSeen < 2) return GuestCounts.NONE;
-        return new GuestCounts(irq[1] - irq[0], 100.0 * (cpu[1][0] - cpu[0][0]) / Math.max(1, cpu[1][1] - cpu[0][1]), Double.NaN);
+        return new GuestCounts(irq[1] - irq[0], 100.0 * (cpu[1][0] - cpu[0][0]) / Math.max(1, cpu[1][1] - cpu[0][1]), Double.NaN, 0, 0);
     }
 
     public static void main(String[] args) throws Exception {
@@ -193,9 +209,9 @@ public final class GuestBench {
                 for (String side : r % 2 == 1 ? sides : sides.reversed()) {
                     Round res = round(side, "r" + r, qemuNs, oursNs, sock, g2g, seconds, pings);
                     results.get(side).add(res);
-                    System.out.printf("  round %d %-15s %8.1f Mbit/s received (sender %.1f, %d retransmits), ping median %.3f ms; CPU during iperf3: QEMU %.0f%%, this JVM %.0f%%; %s%n",
+                    System.out.printf("  round %d %-15s %8.1f Mbit/s received (sender %.1f, %d retransmits), ping median %.3f ms; CPU during iperf3: QEMU %.0f%%, this JVM %.0f%%; %s; %.0f Mbit/s per vCPU core%n",
                             r, side, res.receiverMbps(), res.senderMbps(), res.retransmits(), median(res.rttMs()), res.qemuCpuPct(), res.jvmCpuPct(),
-                            res.guest());
+                            res.guest(), res.receiverMbps() / (res.guest().vcpuPct() / 100));
                 }
             }
             System.out.printf("  ours, all rounds: %s; vhost-user sessions %d%n", tap.stats(), backend.sessionsStarted());
@@ -252,9 +268,11 @@ public final class GuestBench {
                 Optional<ProcessHandle> qemu = qemuProcess(guest);
                 long t0 = System.nanoTime(), jvm0 = cpuNanos(ProcessHandle.current()), qemu0 = qemu.map(GuestBench::cpuNanos).orElse(0L);
                 Map<Long, Long> vcpu0 = qemu.map(GuestBench::threadTicks).orElse(Map.of());
+                long[] tap0 = tapRx(serverNs, "jvbtap0");
                 Matcher m = guest.awaitLine(IPERF, Duration.ofSeconds(seconds + 60));
                 long wall = System.nanoTime() - t0, jvm1 = cpuNanos(ProcessHandle.current()), qemu1 = qemu.map(GuestBench::cpuNanos).orElse(0L);
                 Map<Long, Long> vcpu1 = qemu.map(GuestBench::threadTicks).orElse(Map.of());
+                long[] tap1 = tapRx(serverNs, "jvbtap0");
                 List<Double> rtt = new ArrayList<>();
                 long retr = -1;
                 for (String line : guest.console().lines()) {
@@ -267,7 +285,8 @@ public final class GuestBench {
                 if (rc.isEmpty()) guest.kill();
                 return new Round(Double.parseDouble(m.group(2)), Double.parseDouble(m.group(1)), retr, rtt,
                         qemu.isPresent() ? 100.0 * (qemu1 - qemu0) / wall : Double.NaN, 100.0 * (jvm1 - jvm0) / wall,
-                        guestCounts(guest.console().lines()).withVcpu(100.0 * vcpuDelta(vcpu0, vcpu1) * 10_000_000L / wall));
+                        guestCounts(guest.console().lines()).withVcpu(100.0 * vcpuDelta(vcpu0, vcpu1) * 10_000_000L / wall)
+                                .withTap(tap1[0] - tap0[0], tap1[1] - tap0[1]));
             }
         }
     }
@@ -357,6 +376,7 @@ public final class GuestBench {
             }
         }
         ratio(results, "ours", "qemu-tap");
+        perVcpuRatio(results, "ours", "qemu-tap");
         ratio(results, "g2g-ours", "g2g-bridge");
         System.out.println("(failed = iperf3 reported no receiver figure; left out of the medians. CPU = % of one core during iperf3,");
         System.out.println(" vs base = against qemu-tap, or g2g-bridge for the g2g rows, whose QEMU cpu sums both guests.");
@@ -372,6 +392,24 @@ public final class GuestBench {
         for (int i = 0; i < Math.min(o.length, b.length); i++) per.append(String.format(java.util.Locale.ROOT, " %.2f", o[i] / b[i]));
         Stats.Ratio x = Stats.Ratio.of(o, b);
         System.out.printf("per-round ratio %s / %s:%s -> %s%n", ours, base, per, x == null ? "no round with both" : x);
+    }
+
+    /**
+     * The same per-round ratio of Mbit/s per core the vCPU thread got: under TCG the guest is CPU-bound, so its
+     * throughput follows the host CPU its vCPU thread gets, which on these shared machines swings with the load
+     * and with what else runs beside it (for qemu-tap, QEMU's own main loop writing the TAP under the BQL; for ours,
+     * our threads). Per vCPU core, what is left is the guest's cost per byte through each back-end.
+     */
+    private static void perVcpuRatio(Map<String, List<Round>> results, String ours, String base) {
+        if (!results.containsKey(ours) || !results.containsKey(base)) return;
+        java.util.function.ToDoubleFunction<Round> perCore = r -> r.failed() || !(r.guest().vcpuPct() > 0) ? Double.NaN
+                : r.receiverMbps() / (r.guest().vcpuPct() / 100);
+        double[] o = results.get(ours).stream().mapToDouble(perCore).toArray();
+        double[] b = results.get(base).stream().mapToDouble(perCore).toArray();
+        StringBuilder per = new StringBuilder();
+        for (int i = 0; i < Math.min(o.length, b.length); i++) per.append(String.format(java.util.Locale.ROOT, " %.2f", o[i] / b[i]));
+        Stats.Ratio x = Stats.Ratio.of(o, b);
+        System.out.printf("per-round ratio %s / %s of Mbit/s per vCPU core:%s -> %s%n", ours, base, per, x == null ? "no round with both" : x);
     }
 
     /** QEMU under its {@code timeout} wrapper (and {@code ip netns exec}, which execs it in place). */
