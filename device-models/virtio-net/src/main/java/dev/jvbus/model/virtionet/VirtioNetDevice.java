@@ -41,7 +41,8 @@ import java.util.Map;
  *
  * <p>Threads. Each tx queue belongs to one {@link QueueWorker} ("&lt;container&gt;/&lt;devid&gt;-tx", "-tx1", ...):
  * it pops a batch, hands each frame to the switch (which copies it straight into the receivers' rx
- * buffers), pushes the batch used with length 0 and makes one notify decision. Tx queues share nothing on
+ * buffers), pushes the batch used with length 0 and makes one notify decision (a super-frame, or each
+ * {@link #TX_COMPLETE_BYTES} of a batch, is published and decided on at once). Tx queues share nothing on
  * the hot path: each has its own scratch, counters and {@link SwitchPort.Sender} into the switch. The rx
  * queues have no worker: they are touched only inside {@link #deliver}, which the switch serialises per
  * port, so the driver's new rx buffers are noticed when a frame arrives (rx kicks are suppressed).
@@ -85,7 +86,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
      * super-frame (TSO/USO) is completed at once whatever its size. Why: Linux frees a tx skb only when its buffer
      * comes back used, and TCP small queues hold a socket to about a millisecond of bytes not yet freed, so a
      * 64 KiB super-frame held back while the rest of the batch is written to a TAP (tens of microseconds each)
-     * is a socket held back. Small frames keep their one publish per batch (64 x 64 B is 4 KiB).
+     * is a socket held back. Small frames keep their one publish per batch (64 x 64 B is 4 KiB; 1500-byte frames
+     * publish every 22).
      */
     static final int TX_COMPLETE_BYTES = 32 * 1024;
     /** Ethernet header plus one VLAN tag: a frame may be this much longer than the MTU. */
