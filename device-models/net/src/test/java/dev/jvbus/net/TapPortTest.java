@@ -253,12 +253,18 @@ class TapPortTest {
         try (TapPort tap = tapUp("jvtap5")) {
             send(hostPort, arpRequest(HOST_MAC, HOST_IP, KERNEL_IP));
             byte[] kernelMac = arpSenderMac(await(host, hostPort, f -> arpOp(f) == 2 && Arrays.equals(arpSenderIp(f), KERNEL_IP), "ARP reply"));
+            long repliesBefore = echoRepliesSent();   // the namespace is the class's: other tests' pings count too
             host.armed = true;
             // Each echo request's reply is queued on the TAP before our write returns (the kernel answers in the
             // writer's context). The reader takes reply 1 and stays in its delivery while replies 2 to 5 queue up.
             send(hostPort, icmpEchoRequest(HOST_MAC, kernelMac, HOST_IP, KERNEL_IP, 0x4a57, 1, new byte[8]));
             assertThat(host.inDelivery.await(20, TimeUnit.SECONDS)).as("the reader delivers reply 1").isTrue();
             for (int seq = 2; seq <= 5; seq++) send(hostPort, icmpEchoRequest(HOST_MAC, kernelMac, HOST_IP, KERNEL_IP, 0x4a57, seq, new byte[8]));
+            // The kernel answers in the writer's context, so the replies are queued by now; wait for its count of
+            // echo replies sent all the same, so that a kernel answering later cannot make the drain end early.
+            long queued = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (echoRepliesSent() < repliesBefore + 5 && System.nanoTime() < queued) Thread.sleep(10);
+            assertThat(echoRepliesSent() - repliesBefore).as("echo replies the kernel sent (IcmpMsg OutType0)").isGreaterThanOrEqualTo(5);
             host.release.countDown();
 
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
@@ -271,6 +277,23 @@ class TapPortTest {
         } finally {
             host.release.countDown();
             hostPort.leave();
+        }
+    }
+
+    /** The namespace's count of ICMP echo replies sent ({@code /proc/net/snmp}, IcmpMsg OutType0; 0 before the first). */
+    static long echoRepliesSent() throws InterruptedException {
+        try {
+            Process p = new ProcessBuilder(ns.get().wrap(java.util.List.of("cat", "/proc/net/snmp"))).redirectErrorStream(true).start();
+            String[] lines = new String(p.getInputStream().readAllBytes(), StandardCharsets.US_ASCII).split("\n");
+            p.waitFor();
+            for (int i = 0; i + 1 < lines.length; i++) {
+                if (!lines[i].startsWith("IcmpMsg:") || !lines[i + 1].startsWith("IcmpMsg:")) continue;
+                String[] names = lines[i].split("\\s+"), values = lines[i + 1].split("\\s+");
+                for (int k = 1; k < names.length && k < values.length; k++) if (names[k].equals("OutType0")) return Long.parseLong(values[k]);
+            }
+            return 0;
+        } catch (java.io.IOException e) {
+            throw new AssertionError("reading /proc/net/snmp in the test namespace", e);
         }
     }
 
