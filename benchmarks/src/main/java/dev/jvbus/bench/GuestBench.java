@@ -74,9 +74,76 @@ public final class GuestBench {
     private GuestBench() {}
 
     /** CPU shares are percent of one core over the iperf3 window (from the guest's ping summary line to its iperf3 line). */
-    record Round(double receiverMbps, double senderMbps, long retransmits, List<Double> rttMs, double qemuCpuPct, double jvmCpuPct) {
+    record Round(double receiverMbps, double senderMbps, long retransmits, List<Double> rttMs, double qemuCpuPct, double jvmCpuPct,
+                 GuestCounts guest) {
+        Round(double receiverMbps, double senderMbps, long retransmits, List<Double> rttMs, double qemuCpuPct, double jvmCpuPct) {
+            this(receiverMbps, senderMbps, retransmits, rttMs, qemuCpuPct, jvmCpuPct, GuestCounts.NONE);
+        }
         /** iperf3 gave no receiver figure (it prints 0 when the control connection broke): shown, left out of medians. */
         boolean failed() { return receiverMbps <= 0; }
+    }
+
+    /**
+     * What the guest counted over its iperf3 run (from /proc/interrupts and /proc/stat read before and after it): its
+     * virtio-net rx and tx interrupts and how much of the time its one vCPU sat idle. Under TCG the vCPU is the
+     * bottleneck, so an idle vCPU is a guest that waited for the back-end (completions, ACKs), and every interrupt is
+     * guest work per byte; -1 when the guest did not print them.
+     */
+    record GuestCounts(long irqs, double idlePct, double vcpuPct, long tapFrames, long tapBytes) {
+        static final GuestCounts NONE = new GuestCounts(-1, Double.NaN, Double.NaN, 0, 0);
+
+        GuestCounts withVcpu(double pct) { return new GuestCounts(irqs, idlePct, pct, tapFrames, tapBytes); }
+
+        /** The frames (and their bytes) the host's TAP took from the guest's side over the window: the guest's GSO size. */
+        GuestCounts withTap(long frames, long bytes) { return new GuestCounts(irqs, idlePct, vcpuPct, frames, bytes); }
+
+        @Override
+        public String toString() {
+            return String.format(java.util.Locale.ROOT, "guest: %d virtio irqs (%.1f per MB), idle %.0f%%; vCPU thread %.0f%% of a core; TAP took %d frames of %d B on average",
+                    irqs, tapBytes == 0 ? Double.NaN : irqs * 1e6 / tapBytes, idlePct, vcpuPct, tapFrames, tapBytes / Math.max(1, tapFrames));
+        }
+    }
+
+    /** The TAP's RX packets and bytes (what the kernel took in through it) as {@code ip -s link} shows them. */
+    static long[] tapRx(TestNetns ns, String ifname) {
+        String[] lines = ns.ip("-s", "link", "show", ifname).split("\n");
+        for (int i = 0; i + 1 < lines.length; i++) {
+            if (lines[i].strip().startsWith("RX:")) {
+                String[] f = lines[i + 1].strip().split("\\s+");
+                return new long[] {Long.parseLong(f[1]), Long.parseLong(f[0])};
+            }
+        }
+        return new long[] {0, 0};
+    }
+
+    /** The guest step printing its counters: one JVBUS-IRQ line per virtio interrupt (count, name), one JVBUS-CPU line (/proc/stat). */
+    private static final String COUNTS_STEP = "sh:" + java.util.Base64.getEncoder().encodeToString(
+            ("grep virtio /proc/interrupts | while read n c rest; do echo \"JVBUS-IRQ $c ${rest##* }\"; done\n"
+                    + "echo \"JVBUS-CPU $(head -1 /proc/stat)\"\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+    private static final Pattern IRQ = Pattern.compile("JVBUS-IRQ (\\d+) virtio");
+    private static final Pattern CPU = Pattern.compile("JVBUS-CPU cpu\\s+(\\d+) (\\d+) (\\d+) (\\d+) (\\d+) (\\d+) (\\d+)");
+
+    /** The guest's counters from its console: the first printout (before iperf3) against the second (after). */
+    static GuestCounts guestCounts(List<String> lines) {
+        // All virtio interrupt lines summed per printout: the test QEMU runs virtio-net-pci with vectors=0 (INTx, one
+        // "virtio0" line for every queue; see QemuGuest), with MSI-X there would be one per queue.
+        long[] irq = new long[2];
+        long[][] cpu = new long[2][2];   // [printout][idle, total]
+        int cpuSeen = 0;
+        for (String line : lines) {
+            Matcher i = IRQ.matcher(line);
+            if (i.find() && cpuSeen < 2) irq[cpuSeen] += Long.parseLong(i.group(1));   // the CPU line ends each printout
+            Matcher c = CPU.matcher(line);
+            if (c.find() && cpuSeen < 2) {
+                long total = 0;
+                for (int g = 1; g <= 7; g++) total += Long.parseLong(c.group(g));
+                cpu[cpuSeen][0] = Long.parseLong(c.group(4)) + Long.parseLong(c.group(5));   // idle + iowait
+                cpu[cpuSeen][1] = total;
+                cpuSeen++;
+            }
+        }
+        if (cpuSeen < 2) return GuestCounts.NONE;
+        return new GuestCounts(irq[1] - irq[0], 100.0 * (cpu[1][0] - cpu[0][0]) / Math.max(1, cpu[1][1] - cpu[0][1]), Double.NaN, 0, 0);
     }
 
     public static void main(String[] args) throws Exception {
@@ -133,11 +200,21 @@ public final class GuestBench {
                 for (String side : r % 2 == 1 ? sides : sides.reversed()) {
                     Round res = round(side, "r" + r, qemuNs, oursNs, sock, g2g, seconds, pings);
                     results.get(side).add(res);
-                    System.out.printf("  round %d %-15s %8.1f Mbit/s received (sender %.1f, %d retransmits), ping median %.3f ms; CPU during iperf3: QEMU %.0f%%, this JVM %.0f%%%n",
-                            r, side, res.receiverMbps(), res.senderMbps(), res.retransmits(), median(res.rttMs()), res.qemuCpuPct(), res.jvmCpuPct());
+                    System.out.printf("  round %d %-15s %8.1f Mbit/s received (sender %.1f, %d retransmits), ping median %.3f ms; CPU during iperf3: QEMU %.0f%%, this JVM %.0f%%; %s; %.0f Mbit/s per vCPU core%n",
+                            r, side, res.receiverMbps(), res.senderMbps(), res.retransmits(), median(res.rttMs()), res.qemuCpuPct(), res.jvmCpuPct(),
+                            res.guest(), res.receiverMbps() / (res.guest().vcpuPct() / 100));
                 }
             }
             System.out.printf("  ours, all rounds: %s; vhost-user sessions %d%n", tap.stats(), backend.sessionsStarted());
+            // What the guest's driver saw of us: per ring, buffers completed, kicks taken, interrupts sent and suppressed
+            // (every publish makes one notify decision: sent + suppressed = publishes, so buffers per publish = batch size).
+            for (int q = 0; q <= 1; q++) {
+                var qc = device.queueCounters(q);
+                long publishes = qc.notificationsSent() + qc.notificationsSuppressed();
+                System.out.printf("  ours, all rounds, %s ring: %d buffers, %d kicks, %d publishes (%.2f buffers each), %d interrupts sent, %d suppressed%n",
+                        q == 0 ? "rx" : "tx", qc.buffers(), qc.kicks(), publishes, qc.buffers() / (double) Math.max(1, publishes),
+                        qc.notificationsSent(), qc.notificationsSuppressed());
+            }
             if (sides.contains("g2g-ours")) {
                 for (var p : g2gSwitch.ports()) {
                     System.out.printf("  g2g-ours, all rounds: %s: %d frames to it, %d of them super-frames whole, %d cut by the switch, %d bytes per frame; %s%n",
@@ -165,7 +242,7 @@ public final class GuestBench {
                 Duration.ofSeconds(seconds + 120), LOGS.resolve("iperf3-server-" + name + ".log"))) {
             server.awaitLine("Server listening", Duration.ofSeconds(10));
             QemuGuest.Builder b = QemuGuest.builder().name(name).logDir(LOGS).mac(MAC)
-                    .ip("192.0.2.10/24").peer(PEER).steps("carrier", "ping:" + pings, "iperf3:" + seconds, "sleep:2")
+                    .ip("192.0.2.10/24").peer(PEER).steps("carrier", "ping:" + pings, COUNTS_STEP, "iperf3:" + seconds, COUNTS_STEP, "sleep:2")
                     .timeout(Duration.ofSeconds(seconds + pings + 90));
             // sleep:2 keeps QEMU alive for the CPU sample taken when the iperf3 line arrives
             switch (side) {
@@ -181,8 +258,12 @@ public final class GuestBench {
                 guest.awaitLine(QemuGuest.PING, Duration.ofSeconds(pings + 75));
                 Optional<ProcessHandle> qemu = qemuProcess(guest);
                 long t0 = System.nanoTime(), jvm0 = cpuNanos(ProcessHandle.current()), qemu0 = qemu.map(GuestBench::cpuNanos).orElse(0L);
+                Map<Long, Long> vcpu0 = qemu.map(GuestBench::threadTicks).orElse(Map.of());
+                long[] tap0 = tapRx(serverNs, "jvbtap0");
                 Matcher m = guest.awaitLine(IPERF, Duration.ofSeconds(seconds + 60));
                 long wall = System.nanoTime() - t0, jvm1 = cpuNanos(ProcessHandle.current()), qemu1 = qemu.map(GuestBench::cpuNanos).orElse(0L);
+                Map<Long, Long> vcpu1 = qemu.map(GuestBench::threadTicks).orElse(Map.of());
+                long[] tap1 = tapRx(serverNs, "jvbtap0");
                 List<Double> rtt = new ArrayList<>();
                 long retr = -1;
                 for (String line : guest.console().lines()) {
@@ -194,7 +275,9 @@ public final class GuestBench {
                 Optional<Integer> rc = guest.waitForExit(Duration.ofSeconds(20));
                 if (rc.isEmpty()) guest.kill();
                 return new Round(Double.parseDouble(m.group(2)), Double.parseDouble(m.group(1)), retr, rtt,
-                        qemu.isPresent() ? 100.0 * (qemu1 - qemu0) / wall : Double.NaN, 100.0 * (jvm1 - jvm0) / wall);
+                        qemu.isPresent() ? 100.0 * (qemu1 - qemu0) / wall : Double.NaN, 100.0 * (jvm1 - jvm0) / wall,
+                        guestCounts(guest.console().lines()).withVcpu(100.0 * vcpuDelta(vcpu0, vcpu1) * 10_000_000L / wall)
+                                .withTap(tap1[0] - tap0[0], tap1[1] - tap0[1]));
             }
         }
     }
@@ -284,6 +367,7 @@ public final class GuestBench {
             }
         }
         ratio(results, "ours", "qemu-tap");
+        perVcpuRatio(results, "ours", "qemu-tap");
         ratio(results, "g2g-ours", "g2g-bridge");
         System.out.println("(failed = iperf3 reported no receiver figure; left out of the medians. CPU = % of one core during iperf3,");
         System.out.println(" vs base = against qemu-tap, or g2g-bridge for the g2g rows, whose QEMU cpu sums both guests.");
@@ -301,10 +385,59 @@ public final class GuestBench {
         System.out.printf("per-round ratio %s / %s:%s -> %s%n", ours, base, per, x == null ? "no round with both" : x);
     }
 
+    /**
+     * The same per-round ratio of Mbit/s per core the vCPU thread got: under TCG the guest is CPU-bound, so its
+     * throughput follows the host CPU its vCPU thread gets, which on these shared machines swings with the load
+     * and with what else runs beside it (for qemu-tap, QEMU's own main loop writing the TAP under the BQL; for ours,
+     * our threads). Per vCPU core, what is left is the guest's cost per byte through each back-end.
+     */
+    private static void perVcpuRatio(Map<String, List<Round>> results, String ours, String base) {
+        if (!results.containsKey(ours) || !results.containsKey(base)) return;
+        java.util.function.ToDoubleFunction<Round> perCore = r -> r.failed() || !(r.guest().vcpuPct() > 0) ? Double.NaN
+                : r.receiverMbps() / (r.guest().vcpuPct() / 100);
+        double[] o = results.get(ours).stream().mapToDouble(perCore).toArray();
+        double[] b = results.get(base).stream().mapToDouble(perCore).toArray();
+        StringBuilder per = new StringBuilder();
+        for (int i = 0; i < Math.min(o.length, b.length); i++) per.append(String.format(java.util.Locale.ROOT, " %.2f", o[i] / b[i]));
+        Stats.Ratio x = Stats.Ratio.of(o, b);
+        System.out.printf("per-round ratio %s / %s of Mbit/s per vCPU core:%s -> %s%n", ours, base, per, x == null ? "no round with both" : x);
+    }
+
     /** QEMU under its {@code timeout} wrapper (and {@code ip netns exec}, which execs it in place). */
     private static Optional<ProcessHandle> qemuProcess(QemuGuest guest) {
         return ProcessHandle.of(guest.console().pid()).stream().flatMap(p -> java.util.stream.Stream.concat(java.util.stream.Stream.of(p), p.descendants()))
                 .filter(p -> p.info().command().map(c -> c.contains("qemu-system")).orElse(false)).findFirst();
+    }
+
+    /**
+     * CPU time (utime + stime, in clock ticks of 10 ms) of QEMU's busiest thread, which under TCG with one vCPU is the
+     * vCPU thread (QEMU names its threads only with {@code debug-threads=on}): the guest gets exactly this much host
+     * CPU, so its share says whether the guest was starved by the other threads on the host. Ticks per
+     * thread id, compared between two reads with {@link #vcpuDelta}.
+     */
+    static Map<Long, Long> threadTicks(ProcessHandle qemu) {
+        Map<Long, Long> out = new java.util.HashMap<>();
+        try (var tasks = Files.list(Path.of("/proc", String.valueOf(qemu.pid()), "task"))) {
+            for (Path t : tasks.toList()) {
+                try {
+                    String stat = Files.readString(t.resolve("stat"));
+                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    out.put(Long.parseLong(t.getFileName().toString()), Long.parseLong(f[11]) + Long.parseLong(f[12]));   // utime + stime
+                } catch (java.io.IOException | RuntimeException e) {
+                    // the thread ended between the listing and the read
+                }
+            }
+        } catch (java.io.IOException e) {
+            // QEMU is gone
+        }
+        return out;
+    }
+
+    /** The largest per-thread growth between two {@link #threadTicks} reads: the vCPU thread's ticks over the window. */
+    static long vcpuDelta(Map<Long, Long> before, Map<Long, Long> after) {
+        long best = 0;
+        for (var e : after.entrySet()) best = Math.max(best, e.getValue() - before.getOrDefault(e.getKey(), 0L));
+        return best;
     }
 
     private static long cpuNanos(ProcessHandle p) {

@@ -20,7 +20,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * <p><b>Kernel to switch.</b> A reader thread (a platform thread per port) waits on the TAP fd and
  * a stop eventfd with epoll, drains the TAP with non-blocking reads into one preallocated buffer
- * and sends each frame into the switch with the kernel's vnet header as its {@link FrameOffload}. The
+ * and sends each frame into the switch with the kernel's vnet header as its {@link FrameOffload}, as one
+ * {@link SendBatch} per drain: a receiver publishes what the drain brought it (one used-index store, one
+ * notify decision, so at most one interrupt for a guest) when the TAP is empty or {@link #RX_BATCH} frames
+ * were read, not per frame. Frames the kernel queued together (the ACKs of a burst of super-frames) then
+ * cost the guest one interrupt, not one each; a lone frame waits only for the read that finds the TAP empty. The
  * TAP's offloads ({@code TUNSETOFFLOAD}, by default {@link #DEFAULT_OFFLOADS} as far as the kernel has
  * them) let the kernel hand us TSO/USO super-frames and partial checksums, so it does no segmentation
  * for us; receivers that cannot take them get them segmented by the switch. A frame whose header does
@@ -52,6 +56,8 @@ public final class TapPort implements NetPort, AutoCloseable {
             TunOffload.TSO_ECN, TunOffload.USO4, TunOffload.USO6));
     /** How long {@link #close()} waits for the reader thread before leaving it behind. */
     public static final Duration READER_STOP_BOUND = Duration.ofSeconds(5);
+    /** Frames the reader sends as one batch at most: a TAP that never runs dry still has its frames published. */
+    static final int RX_BATCH = 64;
     private static final System.Logger LOG = System.getLogger(TapPort.class.getName());
     private static final long TAP_TOKEN = 1, STOP_TOKEN = 2;
     private static final int VNET = TapDevice.VNET_HDR_SIZE;
@@ -67,6 +73,7 @@ public final class TapPort implements NetPort, AutoCloseable {
     private final MemorySegment zeroHeader; // zero, never written after allocation
     private final MemorySegment txHeader;   // deliver only: the vnet header of a frame with offloads
     private final FrameOffload rxOffload = new FrameOffload();   // reader thread only
+    private final SendBatch rxBatch = new SendBatch();           // reader thread only: the receivers of one drain
     private final Set<TunOffload> offloads;
     private final int takes;
     private final MemorySegment txBuffer;   // deliver only: [vnet header | copy of a heap frame]
@@ -256,9 +263,25 @@ public final class TapPort implements NetPort, AutoCloseable {
         }
     }
 
-    /** Reads until the TAP is empty; false after a read error that ends this port's rx side. */
+    /**
+     * Reads until the TAP is empty, publishing at the receivers once per {@link #RX_BATCH} frames and when it is;
+     * false after a read error that ends this port's rx side.
+     */
     private boolean drainTap() {
+        try {
+            return drainBatches();
+        } finally {
+            rxBatch.flush();   // also when the drain ends early: what was delivered becomes visible
+        }
+    }
+
+    private boolean drainBatches() {
+        int inBatch = 0;
         while (!closed.get()) {
+            if (inBatch == RX_BATCH) {
+                rxBatch.flush();
+                inBatch = 0;
+            }
             int n = tap.read(rxBuffer, 0, VNET + MAX_FRAME + 1);
             if (n == -Errno.EAGAIN) return true;
             if (n == -Errno.EINTR) continue;
@@ -280,7 +303,8 @@ public final class TapPort implements NetPort, AutoCloseable {
             }
             fromKernelFrames++;
             fromKernelBytes += len;
-            port.send(rxBuffer, VNET, len, rxOffload);
+            port.send(rxBuffer, VNET, len, rxOffload, NetPort.NO_ORIGIN, rxBatch);
+            inBatch++;
         }
         return false;   // closed meanwhile: stop reading
     }

@@ -40,7 +40,7 @@ class TapPortTest {
     }
 
     /** The test's end of the wire: records what the switch delivers, sends raw frames from the test thread. */
-    static final class Host implements NetPort {
+    static class Host implements NetPort {
         final BlockingQueue<byte[]> received = new LinkedBlockingQueue<>();
 
         @Override public String name() { return "host"; }
@@ -211,6 +211,89 @@ class TapPortTest {
                 tap.close();
                 hostPort.leave();
             }
+        }
+    }
+
+    /**
+     * A host that logs, in order, each echo reply delivered to it ("D" + sequence number) and each flush ("F"),
+     * and, once armed, holds the first echo reply's delivery until released (the reader stays inside it).
+     */
+    static final class GatedHost extends Host {
+        final java.util.List<String> events = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        final java.util.concurrent.CountDownLatch inDelivery = new java.util.concurrent.CountDownLatch(1);
+        final java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        volatile boolean armed;
+
+        @Override public DropReason deliver(MemorySegment frame, long offset, int length) {
+            DropReason r = super.deliver(frame, offset, length);
+            TestFrames.Echo e = echo(frame.asSlice(offset, length).toArray(ValueLayout.JAVA_BYTE));
+            if (e != null && e.type() == 0) {
+                events.add("D" + e.seq());
+                if (armed && inDelivery.getCount() > 0) {
+                    inDelivery.countDown();
+                    try {
+                        release.await(30, TimeUnit.SECONDS);
+                    } catch (InterruptedException x) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            }
+            return r;
+        }
+
+        @Override public void flush() {
+            events.add("F");
+        }
+    }
+
+    @Test
+    void framesTheKernelQueuedTogetherArePublishedAtTheirReceiverWithOneFlushNotOnePerFrame() throws InterruptedException {
+        GatedHost host = new GatedHost();
+        SwitchPort hostPort = sw.join(host);
+        try (TapPort tap = tapUp("jvtap5")) {
+            send(hostPort, arpRequest(HOST_MAC, HOST_IP, KERNEL_IP));
+            byte[] kernelMac = arpSenderMac(await(host, hostPort, f -> arpOp(f) == 2 && Arrays.equals(arpSenderIp(f), KERNEL_IP), "ARP reply"));
+            long repliesBefore = echoRepliesSent();   // the namespace is the class's: other tests' pings count too
+            host.armed = true;
+            // Each echo request's reply is queued on the TAP before our write returns (the kernel answers in the
+            // writer's context). The reader takes reply 1 and stays in its delivery while replies 2 to 5 queue up.
+            send(hostPort, icmpEchoRequest(HOST_MAC, kernelMac, HOST_IP, KERNEL_IP, 0x4a57, 1, new byte[8]));
+            assertThat(host.inDelivery.await(20, TimeUnit.SECONDS)).as("the reader delivers reply 1").isTrue();
+            for (int seq = 2; seq <= 5; seq++) send(hostPort, icmpEchoRequest(HOST_MAC, kernelMac, HOST_IP, KERNEL_IP, 0x4a57, seq, new byte[8]));
+            // The kernel answers in the writer's context, so the replies are queued by now; wait for its count of
+            // echo replies sent all the same, so that a kernel answering later cannot make the drain end early.
+            long queued = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (echoRepliesSent() < repliesBefore + 5 && System.nanoTime() < queued) Thread.sleep(10);
+            assertThat(echoRepliesSent() - repliesBefore).as("echo replies the kernel sent (IcmpMsg OutType0)").isGreaterThanOrEqualTo(5);
+            host.release.countDown();
+
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (System.nanoTime() < deadline && !(host.events.contains("D5") && host.events.lastIndexOf("F") > host.events.indexOf("D5"))) Thread.sleep(10);
+            java.util.List<String> ev = java.util.List.copyOf(host.events);
+            assertThat(ev).as("all five replies delivered, then published").contains("D1", "D2", "D3", "D4", "D5");
+            assertThat(ev.lastIndexOf("F")).as("a flush after the last reply: " + ev).isGreaterThan(ev.indexOf("D5"));
+            // One drain, one batch: the receiver publishes once for the five, not after each.
+            assertThat(ev.subList(ev.indexOf("D1"), ev.indexOf("D5"))).as("no flush between the replies of one drain: " + ev).doesNotContain("F");
+        } finally {
+            host.release.countDown();
+            hostPort.leave();
+        }
+    }
+
+    /** The namespace's count of ICMP echo replies sent ({@code /proc/net/snmp}, IcmpMsg OutType0; 0 before the first). */
+    static long echoRepliesSent() throws InterruptedException {
+        try {
+            Process p = new ProcessBuilder(ns.get().wrap(java.util.List.of("cat", "/proc/net/snmp"))).redirectErrorStream(true).start();
+            String[] lines = new String(p.getInputStream().readAllBytes(), StandardCharsets.US_ASCII).split("\n");
+            p.waitFor();
+            for (int i = 0; i + 1 < lines.length; i++) {
+                if (!lines[i].startsWith("IcmpMsg:") || !lines[i + 1].startsWith("IcmpMsg:")) continue;
+                String[] names = lines[i].split("\\s+"), values = lines[i + 1].split("\\s+");
+                for (int k = 1; k < names.length && k < values.length; k++) if (names[k].equals("OutType0")) return Long.parseLong(values[k]);
+            }
+            return 0;
+        } catch (java.io.IOException e) {
+            throw new AssertionError("reading /proc/net/snmp in the test namespace", e);
         }
     }
 

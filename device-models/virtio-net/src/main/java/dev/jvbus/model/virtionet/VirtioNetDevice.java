@@ -41,7 +41,8 @@ import java.util.Map;
  *
  * <p>Threads. Each tx queue belongs to one {@link QueueWorker} ("&lt;container&gt;/&lt;devid&gt;-tx", "-tx1", ...):
  * it pops a batch, hands each frame to the switch (which copies it straight into the receivers' rx
- * buffers), pushes the batch used with length 0 and makes one notify decision. Tx queues share nothing on
+ * buffers), pushes the batch used with length 0 and makes one notify decision (a super-frame, or each
+ * {@link #TX_COMPLETE_BYTES} of a batch, is published and decided on at once). Tx queues share nothing on
  * the hot path: each has its own scratch, counters and {@link SwitchPort.Sender} into the switch. The rx
  * queues have no worker: they are touched only inside {@link #deliver}, which the switch serialises per
  * port, so the driver's new rx buffers are noticed when a frame arrives (rx kicks are suppressed).
@@ -80,6 +81,15 @@ import java.util.Map;
 public final class VirtioNetDevice implements DeviceFunction, NetPort {
     /** Buffers taken per tx batch before publishing and letting ctrl/rx breathe. */
     static final int TX_BATCH = 64;
+    /**
+     * Bytes a tx batch sends before it publishes what it completed so far, without waiting for the batch's end; a
+     * super-frame (TSO/USO) is completed at once whatever its size. Why: Linux frees a tx skb only when its buffer
+     * comes back used, and TCP small queues hold a socket to about a millisecond of bytes not yet freed, so a
+     * 64 KiB super-frame held back while the rest of the batch is written to a TAP (tens of microseconds each)
+     * is a socket held back. Small frames keep their one publish per batch (64 x 64 B is 4 KiB; 1500-byte frames
+     * publish every 22).
+     */
+    static final int TX_COMPLETE_BYTES = 32 * 1024;
     /** Ethernet header plus one VLAN tag: a frame may be this much longer than the MTU. */
     static final int L2_OVERHEAD = 18;
 
@@ -652,6 +662,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         private final MemorySegment header = MemorySegment.ofArray(new byte[SIZE]);
         private final FrameOffload offload = new FrameOffload();
         long frames, bytes, dropTooBig, dropGso, dropBadCsum, dropInactive;   // this worker only
+        boolean lastWasSuperFrame;           // this worker only: the frame transmit() just sent was a TSO/USO super-frame
 
         TxQueue(int pair, SwitchPort.Sender sender) {
             this.pair = pair;
@@ -664,6 +675,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         }
 
         void transmit(DescriptorChain c, int origin, SendBatch batch) throws QueueFault {
+            lastWasSuperFrame = false;
             if (c.writableCount() != 0)
                 throw badTx("tx buffer " + c.head() + " has " + c.writableCount() + " device-writable descriptors");
             long total = c.readableBytes();
@@ -717,6 +729,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 }
             }
             sender.send(seg, off, len, offload, origin, batch);
+            lastWasSuperFrame = offload.isGso();
             frames++;
             bytes += len;
         }
@@ -761,6 +774,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             int n = 0;
             boolean active = x.active;
             int before = q.nextAvail();
+            long publishedAt = x.bytes;   // bytes sent when this batch last published
             while (n < TX_BATCH && q.pop(chain)) {
                 int after = q.nextAvail();
                 int origin = after == before ? NetPort.NO_ORIGIN : NetPort.origin(before, x.replays > 0, x.pair);
@@ -773,6 +787,12 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 if (!run.isCurrent()) return false;
                 q.pushUsed(chain.head(), 0);
                 n++;
+                if (active && (x.lastWasSuperFrame || x.bytes - publishedAt >= TX_COMPLETE_BYTES)) {
+                    // Completed now, not at the batch's end (TX_COMPLETE_BYTES says why); receivers first, as below.
+                    batch.flush();
+                    q.publishUsed();
+                    publishedAt = x.bytes;
+                }
             }
             if (n > 0) {
                 // Receivers first: a frame whose tx buffer the driver gets back must already be published at
