@@ -163,7 +163,9 @@ public final class SplitRingTransport implements Transport {
             this.a = a;
             this.q = q;
             this.chain = q.newChain();
-            this.copy = MemorySegment.ofArray(new byte[Math.max(size, Message.MIN_SIZE)]);
+            // Native, like the producer's message buffer: every FrameCopy call then sees one segment class (a
+            // monomorphic copy is small enough for C2 to inline; a heap/native mix was compiled on its own).
+            this.copy = Arena.global().allocate(Math.max(size, Message.MIN_SIZE), 8);
             this.wait = new RingWait(mode, a.kick(), q::hasAvailable, q::enableKicks, q::disableKicks, q::hasAvailable);
         }
 
