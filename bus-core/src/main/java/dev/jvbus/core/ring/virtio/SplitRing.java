@@ -24,7 +24,9 @@ import java.nio.ByteOrder;
  * check, a bounds check and a liveness check of the segment's scope (two dependent loads); a 16-byte
  * message makes about six ring-area accesses on the two sides, and these checks were the hottest single
  * instructions of the single-thread loop (benchmarks/README, "CPU per message"). When the ring's memory
- * lives in the global scope it can never be unmapped, so the liveness check proves nothing; the areas are
+ * lives in the global scope it is never unmapped (FFM's contract for that scope: whoever maps memory into it,
+ * with the restricted {@code reinterpret}, keeps it mapped for the life of the process; in this project only
+ * benchmarks and tests do), so the liveness check proves nothing; the areas are
  * then read and written at their host addresses through {@link #HOST} (a constant, so C2 folds its class,
  * scope and bounds away) and the ring's own offsets are the only bound. Those offsets are safe by
  * construction, not by a guest's good will: each is a fixed header offset inside an area whose size and
