@@ -23,6 +23,9 @@ final class RingMemory {
     /** Publish used / kick / notify at least every this many messages (and always before waiting). */
     static final int BATCH = Integer.getInteger("jvbus.bench.batch", 64);
 
+    /** Map the ring memory in a shared (closable) arena instead of the global one: see {@link Attached#of}. */
+    static final boolean SHARED_ARENA = Boolean.getBoolean("jvbus.bench.sharedArena");
+
     private RingMemory() {}
 
     static int align(long v, int a) { return (int) ((v + a - 1) & -(long) a); }
@@ -64,7 +67,10 @@ final class RingMemory {
         static Attached of(List<String> a) {
             long pid = Long.parseLong(a.get(0));
             long bytes = Long.parseLong(a.get(2));
-            MemorySegment seg = Memfd.mapPeer(pid, Integer.parseInt(a.get(1)), bytes, Arena.global());
+            // The child maps once and never unmaps (global arena), so the split ring accesses its areas
+            // directly (SplitRing#direct); -Djvbus.bench.sharedArena=true maps it as vhost-user does (a
+            // shared arena, closable), for the checked accesses production memory gets.
+            MemorySegment seg = Memfd.mapPeer(pid, Integer.parseInt(a.get(1)), bytes, SHARED_ARENA ? Arena.ofShared() : Arena.global());
             EventFd kick = EventFd.fromPeer(pid, Integer.parseInt(a.get(3)));
             EventFd call = EventFd.fromPeer(pid, Integer.parseInt(a.get(4)));
             return new Attached(seg, GuestMemory.of(new MemoryRegion(0, bytes, seg)), kick, call,

@@ -27,7 +27,8 @@ import java.util.Locale;
  * <p>Run: {@code java --enable-native-access=ALL-UNNAMED --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
  * -cp benchmarks/target/jvbus-benchmarks.jar dev.jvbus.bench.TransportLoopCpu [--transports agrona,split]
  * [--size 16] [--rounds 15] [--window-ms 300] [--warmup-ms 6000]}; a contender {@code split@other.jar} runs the
- * split transport of another build, to compare a change before and after.
+ * split transport of another build, to compare a change before and after, and {@code split#-Dkey=value+...}
+ * (after any {@code @jar}) gives that contender's JVM these options, to compare settings of one build.
  */
 public final class TransportLoopCpu {
     private TransportLoopCpu() {}
@@ -98,10 +99,16 @@ public final class TransportLoopCpu {
                     "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED"));
             cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
                     .filter(a -> a.startsWith("-XX:") || a.startsWith("-Xm")).toList());
-            int at = transport.indexOf('@');        // transport@classpath: that child runs another build (before/after)
-            String cp = at < 0 ? System.getProperty("java.class.path") : transport.substring(at + 1);
+            String spec = transport;
+            int hash = spec.indexOf('#');          // transport#-Dk=v+-Dk2=v2: that child gets these JVM options too
+            if (hash >= 0) {
+                cmd.addAll(List.of(spec.substring(hash + 1).split("\\+")));
+                spec = spec.substring(0, hash);
+            }
+            int at = spec.indexOf('@');             // transport@classpath: that child runs another build (before/after)
+            String cp = at < 0 ? System.getProperty("java.class.path") : spec.substring(at + 1);
             cmd.addAll(List.of("-cp", cp, TransportLoopCpu.class.getName(),
-                    "--child", at < 0 ? transport : transport.substring(0, at), Integer.toString(size)));
+                    "--child", at < 0 ? spec : spec.substring(0, at), Integer.toString(size)));
             Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
             return new Child(transport, p, new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8)),
                     p.getOutputStream());

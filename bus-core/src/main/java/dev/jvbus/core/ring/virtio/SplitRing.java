@@ -6,6 +6,7 @@ import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.GuestMemoryException;
 import dev.jvbus.core.memory.MemoryRegion;
 import dev.jvbus.core.ring.QueueFault;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
@@ -18,6 +19,23 @@ import java.nio.ByteOrder;
  * by those. Callers add the full fences the spec asks for (publish idx, then read the other side's
  * event/flags). Every access stays inside a slice, so a guest value can never make us read outside
  * the mapping.
+ *
+ * <p><b>Direct access</b> ({@link #direct}). Every FFM access to a segment held in a field pays a class
+ * check, a bounds check and a liveness check of the segment's scope (two dependent loads); a 16-byte
+ * message makes about six ring-area accesses on the two sides, and these checks were the hottest single
+ * instructions of the single-thread loop (benchmarks/README, "CPU per message"). When the ring's memory
+ * lives in the global scope it is never unmapped (FFM's contract for that scope: whoever maps memory into it,
+ * with the restricted {@code reinterpret}, keeps it mapped for the life of the process; in this project only
+ * benchmarks and tests do), so the liveness check proves nothing; the areas are
+ * then read and written at their host addresses through {@link #HOST} (a constant, so C2 folds its class,
+ * scope and bounds away) and the ring's own offsets are the only bound. Those offsets are safe by
+ * construction, not by a guest's good will: each is a fixed header offset inside an area whose size and
+ * placement {@link #map} checked, a slot taken {@code & mask}, or a descriptor index the caller has checked
+ * {@code < size} (head, chain link) or chosen itself (driver). No guest-written value is ever added to a
+ * base here without one of those; the fuzz targets run both modes with guard bands around the regions.
+ * Memory that a connector can unmap (vhost-user's shared arenas, a memfd closed with its session) keeps
+ * the checked accesses: a queue worker left behind after a bounded stop must meet an exception there,
+ * never a SIGSEGV that takes the whole bus down (MemoryTable's rule).
  */
 final class SplitRing {
     static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -27,6 +45,9 @@ final class SplitRing {
     static final ValueLayout.OfInt U32_UNALIGNED = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfLong U64_UNALIGNED = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final VarHandle U16_VH = U16.varHandle();   // coordinates (MemorySegment, long offset)
+    /** All of the address space in the global scope: what {@link #direct} rings access at host addresses. */
+    private static final MemorySegment HOST = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
+    private static final MemorySegment.Scope GLOBAL = Arena.global().scope();
 
     final int queue;
     final SplitRingLayout layout;
@@ -35,6 +56,9 @@ final class SplitRing {
     final long descAddr, availAddr, usedAddr;
     final MemorySegment desc, avail, used;
     private final long usedEventOff, availEventOff;
+    /** The areas lie in memory that is never unmapped (global scope): accessed at their host addresses. */
+    final boolean direct;
+    private final long descBase, availBase, usedBase;   // host addresses of the areas (used only when direct)
 
     private SplitRing(int queue, SplitRingLayout layout, long descAddr, long availAddr, long usedAddr,
                       MemorySegment desc, MemorySegment avail, MemorySegment used) {
@@ -50,6 +74,15 @@ final class SplitRing {
         this.used = used;
         this.usedEventOff = layout.usedEventOffset();
         this.availEventOff = layout.availEventOffset();
+        this.direct = neverUnmapped(desc) && neverUnmapped(avail) && neverUnmapped(used);
+        this.descBase = desc.address();
+        this.availBase = avail.address();
+        this.usedBase = used.address();
+    }
+
+    /** Native memory of the global scope: nobody can unmap it while we hold the ring (see the class comment). */
+    private static boolean neverUnmapped(MemorySegment s) {
+        return s.isNative() && s.scope().equals(GLOBAL);
     }
 
     /** Checks size, alignment and placement of the three areas (the setup-time guest values) and maps them. */
@@ -98,53 +131,95 @@ final class SplitRing {
     }
 
     // ---- available ring ----
-    int availIdxAcquire() { return (short) U16_VH.getAcquire(avail, (long) AVAIL_IDX) & 0xffff; }
+    int availIdxAcquire() { return u16Acquire(avail, availBase, AVAIL_IDX); }
 
-    void availIdxRelease(int idx) { U16_VH.setRelease(avail, (long) AVAIL_IDX, (short) idx); }
+    void availIdxRelease(int idx) { u16Release(avail, availBase, AVAIL_IDX, idx); }
 
-    int availFlagsAcquire() { return (short) U16_VH.getAcquire(avail, (long) AVAIL_FLAGS) & 0xffff; }
+    int availFlagsAcquire() { return u16Acquire(avail, availBase, AVAIL_FLAGS); }
 
-    void availFlagsRelease(int flags) { U16_VH.setRelease(avail, (long) AVAIL_FLAGS, (short) flags); }
+    void availFlagsRelease(int flags) { u16Release(avail, availBase, AVAIL_FLAGS, flags); }
 
     // Plain accesses use the unaligned layouts: the areas' alignment was checked once at map(), so a
     // per-access alignment check would only cost (the same instruction either way on x86 and arm64).
-    int availEntry(int slot) { return avail.get(U16_UNALIGNED, availEntryOffset(slot)) & 0xffff; }
-
-    void availEntry(int slot, int head) { avail.set(U16_UNALIGNED, availEntryOffset(slot), (short) head); }
-
-    int usedEventAcquire() { return (short) U16_VH.getAcquire(avail, usedEventOff) & 0xffff; }
-
-    void usedEventRelease(int idx) { U16_VH.setRelease(avail, usedEventOff, (short) idx); }
-
-    // ---- used ring ----
-    int usedIdxAcquire() { return (short) U16_VH.getAcquire(used, (long) USED_IDX) & 0xffff; }
-
-    void usedIdxRelease(int idx) { U16_VH.setRelease(used, (long) USED_IDX, (short) idx); }
-
-    int usedFlagsAcquire() { return (short) U16_VH.getAcquire(used, (long) USED_FLAGS) & 0xffff; }
-
-    void usedFlagsRelease(int flags) { U16_VH.setRelease(used, (long) USED_FLAGS, (short) flags); }
-
-    int usedElemId(int slot) { return used.get(U32_UNALIGNED, usedElemOffset(slot) + USED_ELEM_ID); }
-
-    int usedElemLen(int slot) { return used.get(U32_UNALIGNED, usedElemOffset(slot) + USED_ELEM_LEN); }
-
-    /** Used element {@code slot} in one 8-byte load: id in the low 32 bits, len in the high 32 (little-endian). */
-    long usedElem(int slot) { return used.get(U64_UNALIGNED, usedElemOffset(slot)); }
-
-    void usedElem(int slot, int id, int len) {   // one 8-byte store: le32 id, le32 len
-        used.set(U64_UNALIGNED, usedElemOffset(slot), (id & 0xffff_ffffL) | ((long) len << 32));
+    // slot: 0..size-1 (callers take it & mask), so the offset stays inside the area map() checked.
+    int availEntry(int slot) {
+        long off = availEntryOffset(slot);
+        return (direct ? HOST.get(U16_UNALIGNED, availBase + off) : avail.get(U16_UNALIGNED, off)) & 0xffff;
     }
 
-    int availEventAcquire() { return (short) U16_VH.getAcquire(used, availEventOff) & 0xffff; }
+    void availEntry(int slot, int head) {
+        long off = availEntryOffset(slot);
+        if (direct) HOST.set(U16_UNALIGNED, availBase + off, (short) head);
+        else avail.set(U16_UNALIGNED, off, (short) head);
+    }
 
-    void availEventRelease(int idx) { U16_VH.setRelease(used, availEventOff, (short) idx); }
+    int usedEventAcquire() { return u16Acquire(avail, availBase, usedEventOff); }
 
-    // ---- descriptor table (driver writes) ----
+    void usedEventRelease(int idx) { u16Release(avail, availBase, usedEventOff, idx); }
+
+    // ---- used ring ----
+    int usedIdxAcquire() { return u16Acquire(used, usedBase, USED_IDX); }
+
+    void usedIdxRelease(int idx) { u16Release(used, usedBase, USED_IDX, idx); }
+
+    int usedFlagsAcquire() { return u16Acquire(used, usedBase, USED_FLAGS); }
+
+    void usedFlagsRelease(int flags) { u16Release(used, usedBase, USED_FLAGS, flags); }
+
+    int usedElemId(int slot) { return (int) usedElem(slot); }
+
+    int usedElemLen(int slot) { return (int) (usedElem(slot) >>> 32); }
+
+    /** Used element {@code slot} (0..size-1) in one 8-byte load: id in the low 32 bits, len in the high 32 (little-endian). */
+    long usedElem(int slot) {
+        long off = usedElemOffset(slot);
+        return direct ? HOST.get(U64_UNALIGNED, usedBase + off) : used.get(U64_UNALIGNED, off);
+    }
+
+    void usedElem(int slot, int id, int len) {   // one 8-byte store: le32 id, le32 len
+        long off = usedElemOffset(slot), elem = (id & 0xffff_ffffL) | ((long) len << 32);
+        if (direct) HOST.set(U64_UNALIGNED, usedBase + off, elem);
+        else used.set(U64_UNALIGNED, off, elem);
+    }
+
+    int availEventAcquire() { return u16Acquire(used, usedBase, availEventOff); }
+
+    void availEventRelease(int idx) { u16Release(used, usedBase, availEventOff, idx); }
+
+    // ---- descriptor table: i is 0..size-1 (a head or link the device checked, or the driver's own choice) ----
     void writeDesc(int i, long addr, int len, int flags, int next) {   // two 8-byte stores: addr, then len|flags|next
-        long off = descOffset(i);
-        desc.set(U64_UNALIGNED, off + DESC_ADDR, addr);
-        desc.set(U64_UNALIGNED, off + DESC_LEN, descWord(len, flags, next));
+        long off = descOffset(i), word = descWord(len, flags, next);
+        if (direct) {
+            HOST.set(U64_UNALIGNED, descBase + off + DESC_ADDR, addr);
+            HOST.set(U64_UNALIGNED, descBase + off + DESC_LEN, word);
+        } else {
+            desc.set(U64_UNALIGNED, off + DESC_ADDR, addr);
+            desc.set(U64_UNALIGNED, off + DESC_LEN, word);
+        }
+    }
+
+    /** Descriptor {@code i}'s address word. */
+    long descAddr(int i) {
+        long off = descOffset(i) + DESC_ADDR;
+        return direct ? HOST.get(U64_UNALIGNED, descBase + off) : desc.get(U64_UNALIGNED, off);
+    }
+
+    /** Descriptor {@code i}'s len, flags and next as one little-endian 8-byte word (see {@link #descWord}). */
+    long descWord(int i) {
+        long off = descOffset(i) + DESC_LEN;
+        return direct ? HOST.get(U64_UNALIGNED, descBase + off) : desc.get(U64_UNALIGNED, off);
+    }
+
+    // Control words at a fixed offset inside an area: acquire loads and release stores (2-byte aligned: map() checked).
+    private int u16Acquire(MemorySegment area, long base, long off) {
+        // Each call cast where it stands: a signature-polymorphic call inside a ?: would return Object (a boxed Short).
+        short v = direct ? (short) U16_VH.getAcquire(HOST, base + off) : (short) U16_VH.getAcquire(area, off);
+        return v & 0xffff;
+    }
+
+    private void u16Release(MemorySegment area, long base, long off, int value) {
+        if (direct) U16_VH.setRelease(HOST, base + off, (short) value);
+        else U16_VH.setRelease(area, off, (short) value);
     }
 
     /** le32 len, le16 flags, le16 next as the one little-endian 8-byte word at {@code DESC_LEN}. */

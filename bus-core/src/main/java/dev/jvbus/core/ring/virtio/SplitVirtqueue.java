@@ -360,11 +360,10 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
      * first step of {@link #readChain} would; false (nothing read into {@code chain}) for any other chain.
      */
     private boolean readSingle(int head, DescriptorChain chain) throws QueueFault {
-        long off = descOffset(head);
-        long word = ring.desc.get(SplitRing.U64_UNALIGNED, off + DESC_LEN);   // len, flags, next in one load
+        long word = ring.descWord(head);   // len, flags, next in one load; head < size (popRing checked)
         int flags = (int) (word >>> 32) & 0xffff;
         if ((flags & (DESC_F_NEXT | DESC_F_INDIRECT)) != 0) return false;
-        long addr = ring.desc.get(SplitRing.U64_UNALIGNED, off + DESC_ADDR);
+        long addr = ring.descAddr(head);
         int len = (int) word;
         chain.single(head, addr, len, (flags & DESC_F_WRITE) != 0, translate(head, addr, len & 0xffff_ffffL));
         return true;

@@ -3,6 +3,7 @@ package dev.jvbus.core.ring.virtio;
 import static dev.jvbus.core.ring.virtio.SplitRingLayout.*;
 
 import dev.jvbus.core.doorbell.Notifier;
+import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.testing.fuzz.FuzzInput;
@@ -40,6 +41,7 @@ final class SplitRingDeviceTarget {
     private final FuzzInput in;
     private final int size;
     private final boolean eventIdx, indirect, inOrder;
+    private final GuestMemory memory;   // mem.memory(), or its global-scope view (features bit 4)
     private final long desc, avail, used;
     private final DescriptorChain chain;
     private SplitVirtqueue vq;
@@ -53,6 +55,9 @@ final class SplitRingDeviceTarget {
         this.eventIdx = (features & 1) != 0;
         this.indirect = (features & 2) != 0;
         this.inOrder = (features & 4) != 0;
+        // Bit 4: the ring lies in memory of the global scope, so the ring reads and writes its areas directly,
+        // its own offsets the only bound (SplitRing#direct); the guard bands check that mode too.
+        this.memory = (features & 16) != 0 ? mem.globalMemory() : mem.memory();
         this.desc = desc;
         this.avail = avail;
         this.used = used;
@@ -77,7 +82,7 @@ final class SplitRingDeviceTarget {
         }
         SplitRingDeviceTarget t = new SplitRingDeviceTarget(in, size, features, desc, avail, used);
         try {
-            t.vq = SplitVirtqueue.create(0, size, desc, avail, used, mem.memory(), t.eventIdx, t.indirect, t.inOrder, Notifier.NONE);
+            t.vq = SplitVirtqueue.create(0, size, desc, avail, used, t.memory, t.eventIdx, t.indirect, t.inOrder, Notifier.NONE);
         } catch (QueueFault refused) {
             t.vq = null;   // refused at setup (BAD_RING_ADDRESS): the ops below only write memory
         }
@@ -265,7 +270,7 @@ final class SplitRingDeviceTarget {
         QueueState s = vq.save();
         if (in.bit()) s = mutate(s);
         try {
-            vq = SplitVirtqueue.restore(s, mem.memory(), indirect, inOrder, Notifier.NONE);
+            vq = SplitVirtqueue.restore(s, memory, indirect, inOrder, Notifier.NONE);
         } catch (QueueFault refused) {
             vq = null;
         }

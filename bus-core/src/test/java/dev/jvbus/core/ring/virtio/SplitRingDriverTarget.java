@@ -3,6 +3,7 @@ package dev.jvbus.core.ring.virtio;
 import static dev.jvbus.core.ring.virtio.SplitRingLayout.*;
 
 import dev.jvbus.core.doorbell.Notifier;
+import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.testing.fuzz.FuzzInput;
 import dev.jvbus.core.testing.fuzz.GuardedMemory;
@@ -37,6 +38,7 @@ final class SplitRingDriverTarget {
     private final FuzzInput in;
     private final int size;
     private final boolean eventIdx, indirect, inOrder;
+    private final GuestMemory memory;   // mem.memory(), or its global-scope view (features bit 4)
     private final long desc, avail, used;
     private final BufferList list;
     private SplitVirtqueueDriver drv;
@@ -49,6 +51,9 @@ final class SplitRingDriverTarget {
         this.eventIdx = (features & 1) != 0;
         this.indirect = (features & 2) != 0;
         this.inOrder = (features & 4) != 0;
+        // Bit 4: the ring lies in memory of the global scope, so the ring reads and writes its areas directly,
+        // its own offsets the only bound (SplitRing#direct); the guard bands check that mode too.
+        this.memory = (features & 16) != 0 ? mem.globalMemory() : mem.memory();
         this.desc = G;
         this.avail = G + (long) DESC_SIZE * size;
         this.used = (avail + AVAIL_RING + 2L * size + 2 + 3) & ~3L;
@@ -63,7 +68,7 @@ final class SplitRingDriverTarget {
         mem.reset();
         FuzzInput in = new FuzzInput(bytes);
         SplitRingDriverTarget t = new SplitRingDriverTarget(in, 1 << in.below(9), in.u8());
-        t.drv = SplitVirtqueueDriver.create(0, t.size, t.desc, t.avail, t.used, mem.memory(), t.eventIdx, t.indirect,
+        t.drv = SplitVirtqueueDriver.create(0, t.size, t.desc, t.avail, t.used, t.memory, t.eventIdx, t.indirect,
                 t.inOrder, Notifier.NONE);
         while (in.more()) t.step();
         mem.assertGuardsIntact();

@@ -22,6 +22,7 @@ public final class GuardedMemory implements AutoCloseable {
     private final long[] size;
     private final long[] offset;       // of each region in the memfd
     private final GuestMemory memory;
+    private final GuestMemory globalMemory;
     private final MemorySegment pattern;
 
     /** Regions at the given guest addresses and sizes (in that order in the memfd, each between guards). */
@@ -39,12 +40,24 @@ public final class GuardedMemory implements AutoCloseable {
         for (int i = 0; i < guest.length; i++)
             regions[i] = new MemoryRegion(guest[i], size[i], memfd.segment().asSlice(offset[i], size[i]));
         memory = GuestMemory.of(regions);
+        MemoryRegion[] global = new MemoryRegion[guest.length];
+        for (int i = 0; i < guest.length; i++)
+            global[i] = new MemoryRegion(guest[i], size[i], MemorySegment.ofAddress(regions[i].segment().address()).reinterpret(size[i]));
+        globalMemory = GuestMemory.of(global);
         pattern = Arena.global().allocate(GUARD);
         pattern.fill(PATTERN);
         reset();
     }
 
     public GuestMemory memory() { return memory; }
+
+    /**
+     * The same regions as segments of the global scope, which a split ring accesses directly, at host
+     * addresses, with its own offsets as the only bound ({@code SplitRing#direct}); the guard bands then
+     * check what FFM's bounds checks no longer do. Valid until {@link #close()}: only for a target that keeps
+     * this memory for the life of the JVM, as the fuzz targets do.
+     */
+    public GuestMemory globalMemory() { return globalMemory; }
 
     public int regionCount() { return guest.length; }
 

@@ -1,0 +1,56 @@
+package dev.jvbus.core.ring;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Objects;
+
+/**
+ * Copies a buffer's bytes between two segments, with a fast path for the small frames a ring carries
+ * most (up to {@link #SMALL} bytes). {@link MemorySegment#copy(MemorySegment, long, MemorySegment, long, long)}
+ * checks both segments, tests for overlap and then, below its bulk threshold, copies 8 bytes at a time
+ * with a liveness check per access: for a 16-byte message the two copies of a send and a receive were a
+ * fifth of the single-thread loop (benchmarks/README, "CPU per message"). Here a small copy is two
+ * 8-byte loads and two stores, inlined into the caller, whose class, scope and bounds checks C2 shares;
+ * the bounds of each access are still FFM's, so a wrong length throws, never writes outside a segment
+ * (and a copy that does not fit throws before it writes anything).
+ * Larger copies go to {@code MemorySegment.copy} (its bulk path wins there).
+ *
+ * <p>The two ranges must not overlap (frames are copied between a guest buffer and a private one, or
+ * between two guests' buffers); the small path reads both words before it writes, but a byte loop or a
+ * caller that relies on memmove semantics should use {@code MemorySegment.copy}.
+ */
+public final class FrameCopy {
+    /** Largest copy that takes the load/store path (two words). */
+    public static final int SMALL = 16;
+
+    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED;
+    private static final ValueLayout.OfByte BYTE = ValueLayout.JAVA_BYTE;
+
+    private FrameCopy() {}
+
+    /** Copies {@code len} bytes from {@code src} at {@code srcOffset} to {@code dst} at {@code dstOffset}. */
+    public static void copy(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset, long len) {
+        // Straight-line and small, so that C2 inlines it into the caller: a copy compiled on its own is not
+        // inlined any more once its code is large ("already compiled into a big method"), and then it can
+        // neither share the caller's checks of the two segments nor use the caller's types. A loop would
+        // be unrolled into exactly such code. 8..16 bytes: the first and the last word (they overlap below
+        // 16 bytes and write the same values twice: the two ranges do not overlap each other).
+        if (len >= 8 && len <= SMALL) {
+            long last = len - 8;
+            long w0 = src.get(LONG, srcOffset), w1 = src.get(LONG, srcOffset + last);
+            Objects.checkFromIndexSize(dstOffset, len, dst.byteSize());   // all or nothing: no half-written frame
+            dst.set(LONG, dstOffset, w0);
+            dst.set(LONG, dstOffset + last, w1);
+        } else {
+            copyOther(src, srcOffset, dst, dstOffset, len);
+        }
+    }
+
+    private static void copyOther(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset, long len) {
+        if (len >= 0 && len < 8) {
+            for (long i = 0; i < len; i++) dst.set(BYTE, dstOffset + i, src.get(BYTE, srcOffset + i));
+        } else {
+            MemorySegment.copy(src, srcOffset, dst, dstOffset, len);   // also throws for a negative length
+        }
+    }
+}

@@ -1,0 +1,51 @@
+package dev.jvbus.core.ring;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import org.junit.jupiter.api.Test;
+
+/** FrameCopy copies exactly the bytes MemorySegment.copy would, at every length and offset, and no others. */
+class FrameCopyTest {
+
+    @Test
+    void copiesExactlyTheRangeAtEveryLengthAndOffsetBetweenNativeAndHeapSegments() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment nativeSrc = arena.allocate(256);
+            for (int i = 0; i < 256; i++) nativeSrc.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 37 + 11));
+            MemorySegment heapSrc = MemorySegment.ofArray(nativeSrc.toArray(ValueLayout.JAVA_BYTE));
+            for (MemorySegment src : new MemorySegment[] {nativeSrc, heapSrc}) {
+                for (boolean toHeap : new boolean[] {false, true}) {
+                    for (int len = 0; len <= 80; len++) {
+                        for (int so = 0; so < 9; so++) {
+                            for (int d = 0; d < 9; d += 3) {
+                                MemorySegment dst = toHeap ? MemorySegment.ofArray(new byte[128]) : arena.allocate(128);
+                                MemorySegment expected = MemorySegment.ofArray(new byte[128]);
+                                dst.fill((byte) 0x5a);
+                                expected.fill((byte) 0x5a);
+                                FrameCopy.copy(src, so, dst, d, len);
+                                MemorySegment.copy(src, so, expected, d, len);
+                                assertThat(dst.mismatch(expected)).as("len %d, src offset %d, dst offset %d", len, so, d).isEqualTo(-1L);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void aRangeBeyondEitherSegmentThrowsAndWritesNothing() {
+        MemorySegment src = MemorySegment.ofArray(new byte[32]);
+        MemorySegment dst = MemorySegment.ofArray(new byte[16]);
+        for (int len : new int[] {3, 8, 12, 16, 40}) {
+            assertThatThrownBy(() -> FrameCopy.copy(src, 0, dst, 16 - len + 1, len)).isInstanceOf(IndexOutOfBoundsException.class);
+            assertThatThrownBy(() -> FrameCopy.copy(src, 32 - len + 1, dst, 0, Math.min(len, 16))).isInstanceOf(IndexOutOfBoundsException.class);
+        }
+        assertThatThrownBy(() -> FrameCopy.copy(src, 0, dst, 0, -1)).isInstanceOf(IndexOutOfBoundsException.class);
+        assertThat(dst.toArray(ValueLayout.JAVA_BYTE)).containsOnly((byte) 0);
+    }
+}
