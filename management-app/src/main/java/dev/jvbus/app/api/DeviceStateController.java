@@ -84,12 +84,13 @@ record DeviceStateController(SnapshotService snapshots, MigrationService migrati
             description = "The body is {\"operation\": <the prepare operation's id>, \"base\": <the checksum of the state it was"
                     + " prepared from>, \"changes\": <a JSON merge patch (RFC 7386) of that state: usually the queues' positions and"
                     + " the model's state, as saved at the pause>, \"checksum\": {\"algorithm\": \"SHA-256\", \"value\": <of the"
-                    + " whole state once patched>}}. Answers 200 with the prepare operation once it ended (succeeded: the driver is"
-                    + " back and the device waits paused to be resumed) or, after 20 s, still running. Refused, the device left as"
+                    + " whole state once patched>}}. Answers 200 with {\"driverBack\": true|false, \"operation\": <the prepare"
+                    + " operation>} once the driver is back (the device waits paused to be resumed; the operation succeeds), or"
+                    + " the operation ended without it, or 20 s passed (still running). Refused, the device left as"
                     + " it was, when the operation prepared no such device or waits no more (not-ready), the base is stale or the"
                     + " change is one a restored driver cannot take without renegotiating: status, features, parameters (refused),"
                     + " or the checksum does not match (malformed-document).")
-    ResponseEntity<OperationView> completeRestore(@PathVariable String container, @PathVariable long devid,
+    ResponseEntity<SnapshotService.Completed> completeRestore(@PathVariable String container, @PathVariable long devid,
                                                   @io.swagger.v3.oas.annotations.parameters.RequestBody(description = "{\"operation\","
                                                           + " \"base\", \"changes\", \"checksum\"}",
                                                           content = @Content(schema = @Schema(type = "object")))

@@ -163,15 +163,18 @@ public class MigrationService {
                 p.step("announce-move");
                 boolean told = socket != null && announce(d, new Relocation(target.base().toString(), there, new DevId((int) devid), socket));
 
-                // One request: the positions saved at the pause complete the device there, and the answer comes once the
-                // target's prepare operation ended (its driver back: succeeded, the device still paused). Cancellable:
+                // One request: the positions saved at the pause complete the device there, and the answer comes once its
+                // driver is back there (the device still paused), or the target's operation ended without that. Cancellable:
                 // the undo cancels that operation, which removes the device, completed or not.
                 p.step("complete-on-target");
                 r = target.post(containerPath + "/devices/" + devid + "/complete-restore", completion, p);
                 if (r.status() != 200 || r.body() == null) throw target.refused("refused to complete the device", r);
-                End restored = r.body().path("state").asString("").equals("running")
+                JsonNode prepareOp = r.body().path("operation");
+                String prepareState = prepareOp.path("state").asString("");
+                End restored = r.body().path("driverBack").asBoolean(false) ? new End(targetOp, "succeeded", null)
+                        : "running".equals(prepareState)
                         ? awaitEnd(target, events, targetOp, driverWait.plus(TargetBus.REQUEST), p, null)   // a slow driver: its end comes as an event
-                        : new End(targetOp, r.body().path("state").asString(""), r.body().get("problem"));
+                        : new End(targetOp, prepareState, prepareOp.get("problem"));
                 targetOp = null;
                 if (!restored.succeeded()) throw target.refused("did not get the device's driver back", restored.asReply());
                 targetMade = true;   // there, paused, its driver back: nothing runs it until we ask

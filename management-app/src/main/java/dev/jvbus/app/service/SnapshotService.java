@@ -268,14 +268,14 @@ public class SnapshotService {
     }
 
     /**
-     * Completes a prepared restore ({@link #prepareRestore}) with what the source saved at its pause, and answers with
-     * the prepare operation once it ended (its driver back: succeeded, the device paused for the source to start it;
-     * or why not), or with it still running after {@link #COMPLETION_ANSWER_WAIT}. Refused, and the device left as it
+     * Completes a prepared restore ({@link #prepareRestore}) with what the source saved at its pause, and answers once
+     * its driver is back (the device paused, ready for the source to start it), or its operation ended without that,
+     * or {@link #COMPLETION_ANSWER_WAIT} passed (still running: the operation's end comes on the event stream). Refused, and the device left as it
      * was, when the completion is for another operation or device, for another prepared state (stale base), does not
      * match its checksum once patched, or changes what a restored device cannot take without its driver
      * renegotiating (status, features, parameters, the limit).
      */
-    public OperationView completeRestore(String container, long devid, JsonNode body) {
+    public Completed completeRestore(String container, long devid, JsonNode body) {
         RestoreCompletion c = RestoreCompletion.parse(body);
         Prepared pr = prepared.get(c.operation());
         if (pr == null)
@@ -321,13 +321,37 @@ public class SnapshotService {
             }
             pr.completed.countDown();
         }
-        try {
-            return operations.awaitEnd(c.operation(), COMPLETION_ANSWER_WAIT);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return operations.show(c.operation());
+        // The driver is usually on its way already (told with the completion): this thread waits for it itself, as the
+        // operation's does, so the answer leaves without a hand-off to another thread and back (each a wait for a core
+        // on a loaded machine). Answered once the device is ready to resume (the operation ends as succeeded just after;
+        // a start that comes before that end finds the device ready all the same), else once the operation ended.
+        long deadline = System.nanoTime() + COMPLETION_ANSWER_WAIT.toNanos();
+        long promptUntil = System.nanoTime() + PROMPT_DRIVER_WAIT.toNanos();
+        while (System.nanoTime() - deadline < 0) {
+            OperationView v = operations.show(c.operation());
+            if (v.state().finished()) return new Completed(v.state() == OperationView.State.SUCCEEDED, v);
+            if (d.readyToResume()) return new Completed(true, v);
+            if (System.nanoTime() - promptUntil < 0) {
+                java.util.concurrent.locks.LockSupport.parkNanos(250_000);
+            } else {
+                try {
+                    v = operations.awaitEnd(c.operation(), Duration.ofNanos(Math.max(1, deadline - System.nanoTime())));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                return new Completed(v.state() == OperationView.State.SUCCEEDED, v);
+            }
         }
+        OperationView v = operations.show(c.operation());
+        return new Completed(v.state() == OperationView.State.SUCCEEDED, v);
     }
+
+    /**
+     * A completion's answer: whether the driver is back on the completed device (it waits paused, ready to be
+     * resumed), and the prepare operation as it is now (it succeeds just after the driver is back; it says why when
+     * it failed).
+     */
+    public record Completed(boolean driverBack, OperationView operation) { }
 
     /** The state of a running device as far as it can be saved without pausing it (a migration's preparation). */
     static DeviceState saveAhead(Device d) {
