@@ -329,10 +329,15 @@ class FleetMigrationTest {
                     .as("the device was never paused here").contains("prepare-on-target").doesNotContain("quiesce");
             assertThat(s.moves).as("no driver was sent anywhere").isEmpty();
 
-            // B removes what it prepared once its bound (2 s) passed, by itself.
-            FleetApi.await(() -> fleet.b.api.get(path(s.devid)).status() == 404, "B removes the device it prepared", 60);
-            JsonNode prepared = fleet.b.api.get("/api/v1/operations").json().valueStream()
-                    .filter(op -> op.path("kind").asString().equals("restore")).findFirst().orElseThrow();
+            // B removes what it prepared once its bound (2 s) passed, by itself: its operation ends, the device gone.
+            java.util.function.Supplier<JsonNode> preparing = () -> fleet.b.api.get("/api/v1/operations").json().valueStream()
+                    .filter(op -> op.path("kind").asString().equals("restore")).findFirst().orElse(null);
+            FleetApi.await(() -> preparing.get() != null && !preparing.get().path("state").asString().equals("running"),
+                    "B's prepare operation ends", 60);
+            JsonNode prepared = preparing.get();
+            assertThat(prepared.path("steps").valueStream().map(st -> st.path("name").asString()))
+                    .as("B made the device and waited for its completion").containsExactly("restore", "await-completion");
+            assertThat(fleet.b.api.get(path(s.devid)).status()).as("removed by B itself").isEqualTo(404);
             assertThat(prepared.path("state").asString()).as(prepared.toString()).isEqualTo("failed");
             assertThat(prepared.path("problem").path("detail").asString()).contains("not completed within 2 s", "removed again");
             stillOnAAndStreaming(s, end);
