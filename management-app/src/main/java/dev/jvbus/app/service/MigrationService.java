@@ -134,7 +134,8 @@ public class MigrationService {
                 ObjectNode body = JSON.createObjectNode();
                 body.set("snapshot", aheadDoc);
                 if (request.overrides() != null && !request.overrides().isNull()) body.set("overrides", request.overrides());
-                r = target.post(containerPath + "/restore?prepare=" + driverWait.toSeconds(), body, null);
+                // On this thread: the connection it leaves open carries the requests in the window too.
+                r = target.postOnThisThread(containerPath + "/restore?prepare=" + driverWait.toSeconds(), body, null);
                 if (r.status() != 202 || r.location() == null) throw target.refused("refused to prepare the device", r);
                 targetOp = r.location();
                 if (r.body() != null && r.body().path("state").asString("").matches("failed|cancelled")) {
@@ -167,7 +168,7 @@ public class MigrationService {
                 // driver is back there (the device still paused), or the target's operation ended without that. Cancellable:
                 // the undo cancels that operation, which removes the device, completed or not.
                 p.step("complete-on-target");
-                r = target.post(containerPath + "/devices/" + devid + "/complete-restore", completion, p);
+                r = target.postOnThisThread(containerPath + "/devices/" + devid + "/complete-restore", completion, p);
                 if (r.status() != 200 || r.body() == null) throw target.refused("refused to complete the device", r);
                 JsonNode prepareOp = r.body().path("operation");
                 String prepareState = prepareOp.path("state").asString("");
@@ -184,8 +185,8 @@ public class MigrationService {
                 p.step("start-target");
                 long[] running = {0};
                 try {
-                    r = target.post(containerPath + "/devices/" + devid + "/resume?driver-timeout=" + driverWait.toSeconds() + "&await-running=true",
-                            null, null);
+                    r = target.postOnThisThread(containerPath + "/devices/" + devid + "/resume?driver-timeout=" + driverWait.toSeconds()
+                            + "&await-running=true", null, null);
                 } catch (OperationRefused lost) {
                     throw outcomeUnknown(target, container, containerPath, devid, null, lost);
                 }
