@@ -34,7 +34,7 @@ import tools.jackson.databind.node.ObjectNode;
  *       with the target container's socket, which the target's API lists), so it reconnects there with the same
  *       memory and doorbells while the completion is on its way; the device stays paused here meanwhile;</li>
  *   <li>{@code complete-on-target}: one request ({@code .../complete-restore}) completes the prepared device and is
- *       answered once the target's operation ended: the driver back there (the device still paused), or why not;
+ *       answered once the driver is back there (the device still paused), or the target's operation ended without it;
  *       a stale completion (the driver renegotiated meanwhile) is refused and the move undone;</li>
  *   <li>{@code start-target}: only now is the target asked to start it (its resume operation: the device runs,
  *       then the target writes its store, then the operation succeeds); the target answers once the device runs
@@ -42,6 +42,8 @@ import tools.jackson.databind.node.ObjectNode;
  *       operation's end (the store written there) comes on the event stream;</li>
  *   <li>{@code release-source}: the device is unplugged here.</li>
  * </ol>
+ * The prepare, complete and start requests go over one connection of this migration's own, on its thread
+ * ({@link TargetBus#postOnThisThread}): in the window, no hand-off to an HTTP client's threads.
  * If the target fails at any step before {@code start-target}, or the migration is cancelled before then, what
  * the target made is removed (by our undo, and by the target's own operation if the undo cannot reach it) and the
  * source resumes as it was: the target never starts a device by itself, so
