@@ -776,6 +776,93 @@ public final class Device {
                 features.negotiated(), config.snapshot(), queues, params, modelState);
     }
 
+    /**
+     * The device's state as far as it can be known while it runs, for a migration that prepares the target
+     * before it pauses the device here: what {@link #save()} returns, but with each running queue as the driver
+     * placed it, from position zero with nothing in flight, and the model's state as it is now (the data path
+     * may change it meanwhile). The positions only a paused device has come with {@link #completeRestore}.
+     * A device that does not run (paused, or never started) saves as {@link #save()} does.
+     */
+    public synchronized DeviceState saveAhead() {
+        if (!running || paused) return save();
+        long negotiated = features.negotiated();
+        List<QueueState> queues = new ArrayList<>();
+        for (QueueSlot s : slots) {
+            if (!s.started || s.config == null) continue;
+            QueueConfig c = s.config;
+            // A split ring's event idx is the negotiated feature; an IOQ ring's is its own, known once it is saved paused.
+            boolean eventIdx = s.spec.kind() == RingKind.SPLIT && VirtioFeatures.EVENT_IDX.in(negotiated);
+            queues.add(new QueueState(s.index, s.spec.kind(), c.size(), s.enabled, c.descAddr(), c.availAddr(), c.usedAddr(),
+                    0, 0, eventIdx, List.of()));
+        }
+        ModelState modelState = function.saveModel();
+        return new DeviceState(model.type(), devid.value(), status, features.limit(), negotiated, config.snapshot(), queues, params,
+                modelState);
+    }
+
+    /**
+     * Completes the restore of this device from a state saved ahead ({@link #saveAhead}) with {@code later},
+     * the state saved at the pause: the queues (placement and positions), the config space and the model's state
+     * are taken from it. What the driver settled cannot have changed in between without a new negotiation the
+     * restored device did not see, so a {@code later} with another type, devid, status or negotiated features is
+     * refused as stale, and so is a queue the model does not take, each before anything changes. Only while the
+     * restored device waits paused and its data path never ran: once it runs, its positions are its own.
+     *
+     * @throws DeviceException if refused (the device is as it was), or if the config or model state was refused
+     *         midway (the device is reset then: remove it)
+     */
+    public synchronized void completeRestore(DeviceState later) {
+        if (removed) throw new DeviceException(devid, "device was removed");
+        if (!paused || running)
+            throw new DeviceException(devid, "only a restored device that waits paused and never ran is completed");
+        if (!later.type().equals(model.type()) || later.devid() != devid.value())
+            throw new DeviceException(devid, "the completing state is of " + later.type() + " device " + Integer.toUnsignedString(later.devid())
+                    + ", this is " + model.type() + " device " + devid);
+        if (later.status() != status)
+            throw new DeviceException(devid, "stale: the driver changed the status from 0x" + Integer.toHexString(status) + " to 0x"
+                    + Integer.toHexString(later.status()) + " after the state this device was restored from was saved");
+        DeviceStatus saved = new DeviceStatus(later.status());
+        if (saved.has(DeviceStatus.FEATURES_OK) && later.negotiated() != features.negotiated())
+            throw new DeviceException(devid, "stale: the negotiated features changed from 0x" + Long.toHexString(features.negotiated())
+                    + " to 0x" + Long.toHexString(later.negotiated()) + " after the state this device was restored from was saved");
+        boolean[] seen = new boolean[slots.length];
+        for (QueueState q : later.queues()) {
+            QueueSpec spec = spec(q.index());
+            if (seen[q.index()]) throw new DeviceException(devid, "queue " + q.index() + " is completed twice");
+            seen[q.index()] = true;
+            if (q.kind() != spec.kind())
+                throw new DeviceException(devid, "queue " + q.index() + " was saved as " + q.kind() + ", model has " + spec.kind());
+            if (!spec.accepts(q.size()))
+                throw new DeviceException(devid, "queue " + q.index() + " (" + spec.name() + ") saved size " + q.size() + " is not " + spec.sizeRule());
+            try {
+                checkQueueFeatures(q, saved, features.negotiated());
+            } catch (IllegalArgumentException e) {
+                throw new DeviceException(devid, e.getMessage());
+            }
+        }
+        try {
+            config.restore(later.config());
+            if (!model.stateSchema().equals(later.model().schema()))
+                throw new IllegalArgumentException("saved model state is " + later.model().schema() + ", " + model.type()
+                        + " reads " + model.stateSchema());
+            function.restoreModel(later.model());
+        } catch (DeviceFault | IllegalArgumentException e) {
+            resetLocked();
+            throw new DeviceException(devid, "completing the restore failed: " + e.getMessage(), e);
+        }
+        for (QueueSlot s : slots) {
+            s.config = null;
+            s.enabled = false;
+            s.resumeFrom = null;
+        }
+        for (QueueState q : later.queues()) {
+            QueueSlot slot = slots[q.index()];
+            slot.config = new QueueConfig(q.index(), q.size(), q.descAddr(), q.availAddr(), q.usedAddr());
+            slot.enabled = q.ready();
+            slot.resumeFrom = q;
+        }
+    }
+
     /** A restored device not yet resumed still owes its saved queue states. */
     private List<QueueState> pendingQueueStates() {
         List<QueueState> out = new ArrayList<>();

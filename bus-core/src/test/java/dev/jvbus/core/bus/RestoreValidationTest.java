@@ -54,6 +54,34 @@ class RestoreValidationTest {
         assertThat(d.save().model()).isEqualTo(new EchoModel.EchoState(5));
     }
 
+    // ---------------------------------------------------------------- a restore prepared ahead, completed at the pause
+
+    @Test
+    void aDeviceRestoredFromAStateSavedAheadTakesTheLaterPositionsAndModelStateWhenCompletedAndAStaleStateIsRefused() {
+        QueueState placed = new QueueState(0, RingKind.SPLIT, 256, true, 0x1000, 0x2000, 0x3000, 0, 0, true, List.of());
+        Device d = container.restoreDevice(state(LIVE, -1L, V1 | EVENT_IDX, placed));
+        QueueState moved = new QueueState(0, RingKind.SPLIT, 256, true, 0x1000, 0x2000, 0x3000, 9, 7, true, List.of(5, 6));
+        DeviceState later = new DeviceState(EchoModel.TYPE, 7, LIVE, -1L, V1 | EVENT_IDX, new byte[8], List.of(moved), Map.of(),
+                new EchoModel.EchoState(4));
+
+        // What a prepared device cannot take: the driver settled something else meanwhile. Nothing changes.
+        DeviceState reset = new DeviceState(EchoModel.TYPE, 7, ACKNOWLEDGE | DRIVER, -1L, 0, new byte[8], List.of(), Map.of(),
+                EchoModel.EchoState.ZERO);
+        assertThatThrownBy(() -> d.completeRestore(reset)).isInstanceOf(DeviceException.class).hasMessageContaining("stale: the driver changed the status");
+        DeviceState renegotiated = new DeviceState(EchoModel.TYPE, 7, LIVE, -1L, V1, new byte[8], List.of(), Map.of(), EchoModel.EchoState.ZERO);
+        assertThatThrownBy(() -> d.completeRestore(renegotiated)).isInstanceOf(DeviceException.class)
+                .hasMessageContaining("stale: the negotiated features changed");
+        DeviceState otherDevice = new DeviceState(EchoModel.TYPE, 8, LIVE, -1L, V1 | EVENT_IDX, new byte[8], List.of(), Map.of(),
+                EchoModel.EchoState.ZERO);
+        assertThatThrownBy(() -> d.completeRestore(otherDevice)).isInstanceOf(DeviceException.class).hasMessageContaining("device 8");
+        assertThat(d.save().queues()).as("unchanged by the refusals").containsExactly(placed);
+
+        d.completeRestore(later);
+        assertThat(d.save().queues()).as("the positions it resumes from").containsExactly(moved);
+        assertThat(d.save().model()).isEqualTo(new EchoModel.EchoState(4));
+        assertThat(d.isPaused()).as("still waits for its driver and a resume").isTrue();
+    }
+
     // ---------------------------------------------------------------- the target's operator limit wins
 
     @Test

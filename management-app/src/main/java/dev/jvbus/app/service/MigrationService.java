@@ -1,6 +1,7 @@
 package dev.jvbus.app.service;
 
 import dev.jvbus.core.bus.DevId;
+import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.bus.DeviceException;
 import dev.jvbus.core.bus.Relocation;
 import java.net.URI;
@@ -21,22 +22,31 @@ import tools.jackson.databind.node.ObjectNode;
  *   <li>{@code check-target}: the target answers and has the container (before anything stops here); its event
  *       stream is followed from now on, so the target's operations tell us their steps and ends at once (a target
  *       that refuses the subscription, at its subscriber limit, has its operations asked for instead);</li>
- *   <li>{@code quiesce}: the device pauses here;</li>
- *   <li>{@code save}: its state document is written;</li>
- *   <li>{@code restore-on-target}: the target restores it ({@code restore?await-driver}: answered once the device
- *       exists there, paused; the target does not write its store yet);</li>
+ *   <li>{@code prepare-on-target}: before anything stops here, the target restores the device from a state saved
+ *       while it runs ({@link Device#saveAhead}: its features, config, parameters and queues as placed, without their
+ *       positions) and answers once it exists there, paused and holding nothing ({@code restore?prepare=N}); its
+ *       operation then waits N s for the completion, then N s for the driver, and removes the device itself if either
+ *       never comes (a source that failed, or lost the target, leaves nothing behind for long);</li>
+ *   <li>{@code quiesce}: the device pauses here (the downtime begins);</li>
+ *   <li>{@code save}: its state is saved, and how it differs from the prepared one (the queues' positions, what
+ *       is in flight, the model's state: a JSON merge patch, with the checksum of the whole) is the completion;</li>
  *   <li>{@code announce-move}: the device's driver is told where the device waits (for an shm client, MOVED
- *       with the target container's socket, which the target's API lists), so it reconnects there with
- *       the same memory and doorbells; the device stays paused here meanwhile;</li>
- *   <li>{@code await-driver}: the target's restore operation ends once the driver is back there;</li>
+ *       with the target container's socket, which the target's API lists), so it reconnects there with the same
+ *       memory and doorbells while the completion is on its way; the device stays paused here meanwhile;</li>
+ *   <li>{@code complete-on-target}: one request ({@code .../complete-restore}) completes the prepared device and is
+ *       answered once the driver is back there (the device still paused), or the target's operation ended without it;
+ *       a stale completion (the driver renegotiated meanwhile) is refused and the move undone;</li>
  *   <li>{@code start-target}: only now is the target asked to start it (its resume operation: the device runs,
  *       then the target writes its store, then the operation succeeds); the target answers once the device runs
  *       ({@code await-running}: its operation at its {@code record} step), where the downtime ends; the
  *       operation's end (the store written there) comes on the event stream;</li>
  *   <li>{@code release-source}: the device is unplugged here.</li>
  * </ol>
+ * The prepare, complete and start requests go over one connection of this migration's own, on its thread
+ * ({@link TargetBus#postOnThisThread}): in the window, no hand-off to an HTTP client's threads.
  * If the target fails at any step before {@code start-target}, or the migration is cancelled before then, what
- * the target made is removed and the source resumes as it was: the target never starts a device by itself, so
+ * the target made is removed (by our undo, and by the target's own operation if the undo cannot reach it) and the
+ * source resumes as it was: the target never starts a device by itself, so
  * until we ask it nothing runs there. Once asked, the migration is past cancelling, and if the target is lost
  * before it says whether it started the device, the outcome is unknown: the device stays paused here (never on
  * both) and the operation fails with {@code outcome-unknown}, saying what to check.
@@ -118,6 +128,24 @@ public class MigrationService {
             // so nothing is asked again and again while the device waits.
             try (TargetBus.Events events = target.events(p)) {
 
+                // Outside the window: the target restores the device from what can be saved while it runs here (its
+                // features, config, parameters, queues as placed), paused and holding nothing. Cancellable once its
+                // Location is known, like the restore before; a target that never hears from us again removes it itself.
+                p.step("prepare-on-target");
+                ObjectNode aheadDoc = SnapshotDocument.write(SnapshotService.saveAhead(d), container, d.featureCatalog(), version.version(), 0, false);
+                ObjectNode body = JSON.createObjectNode();
+                body.set("snapshot", aheadDoc);
+                if (request.overrides() != null && !request.overrides().isNull()) body.set("overrides", request.overrides());
+                // On this thread: the connection it leaves open carries the requests in the window too.
+                r = target.postOnThisThread(containerPath + "/restore?prepare=" + driverWait.toSeconds(), body, null);
+                if (r.status() != 202 || r.location() == null) throw target.refused("refused to prepare the device", r);
+                targetOp = r.location();
+                if (r.body() != null && r.body().path("state").asString("").matches("failed|cancelled")) {
+                    targetOp = null;
+                    throw target.refused("failed to prepare the device", r);
+                }
+                p.checkpoint();
+
                 p.step("quiesce");
                 t0 = System.nanoTime();
                 try {
@@ -129,30 +157,27 @@ public class MigrationService {
 
                 p.step("save");
                 SnapshotService.Saved saved = SnapshotService.save(d, true);
-                ObjectNode doc = SnapshotDocument.write(saved.state(), container, d.featureCatalog(), version.version(),
-                        System.nanoTime() - t0, true);
+                ObjectNode completion = RestoreCompletion.body(opId(targetOp), aheadDoc.path("checksum").path("value").asString(),
+                        aheadDoc.get("state"), SnapshotDocument.stateJson(saved.state()));
 
-                p.step("restore-on-target");
-                ObjectNode body = JSON.createObjectNode();
-                body.set("snapshot", doc);
-                if (request.overrides() != null && !request.overrides().isNull()) body.set("overrides", request.overrides());
-                // Answered once the device exists there, paused, waiting for its driver; the target's operation then
-                // waits for the driver and never starts the device by itself. Not cancellable while in flight (bounded
-                // all the same): a request the target got and we gave up on would leave an operation there we know
-                // nothing of. Cancel takes effect once its Location is known.
-                r = target.post(containerPath + "/restore?await-driver=" + driverWait.toSeconds(), body, null);
-                if (r.status() != 202 || r.location() == null) throw target.refused("refused the restore", r);
-                targetOp = r.location();
-                if (r.body() != null && r.body().path("state").asString("").matches("failed|cancelled")) {
-                    targetOp = null;
-                    throw target.refused("failed the restore", r);
-                }
-
+                // The device exists there already, paused: its driver may go now, while the completion is on its way
+                // (sharing memory and doorbells starts nothing there). If the completion is refused, the undo removes the
+                // device there and the driver, dropped by the target, stays here.
                 p.step("announce-move");
                 boolean told = socket != null && announce(d, new Relocation(target.base().toString(), there, new DevId((int) devid), socket));
 
-                p.step("await-driver");
-                End restored = awaitEnd(target, events, targetOp, driverWait.plus(TargetBus.REQUEST), p, null);
+                // One request: the positions saved at the pause complete the device there, and the answer comes once its
+                // driver is back there (the device still paused), or the target's operation ended without that. Cancellable:
+                // the undo cancels that operation, which removes the device, completed or not.
+                p.step("complete-on-target");
+                r = target.postOnThisThread(containerPath + "/devices/" + devid + "/complete-restore", completion, p);
+                if (r.status() != 200 || r.body() == null) throw target.refused("refused to complete the device", r);
+                JsonNode prepareOp = r.body().path("operation");
+                String prepareState = prepareOp.path("state").asString("");
+                End restored = r.body().path("driverBack").asBoolean(false) ? new End(targetOp, "succeeded", null)
+                        : "running".equals(prepareState)
+                        ? awaitEnd(target, events, targetOp, driverWait.plus(TargetBus.REQUEST), p, null)   // a slow driver: its end comes as an event
+                        : new End(targetOp, prepareState, prepareOp.get("problem"));
                 targetOp = null;
                 if (!restored.succeeded()) throw target.refused("did not get the device's driver back", restored.asReply());
                 targetMade = true;   // there, paused, its driver back: nothing runs it until we ask
@@ -162,8 +187,8 @@ public class MigrationService {
                 p.step("start-target");
                 long[] running = {0};
                 try {
-                    r = target.post(containerPath + "/devices/" + devid + "/resume?driver-timeout=" + driverWait.toSeconds() + "&await-running=true",
-                            null, null);
+                    r = target.postOnThisThread(containerPath + "/devices/" + devid + "/resume?driver-timeout=" + driverWait.toSeconds()
+                            + "&await-running=true", null, null);
                 } catch (OperationRefused lost) {
                     throw outcomeUnknown(target, container, containerPath, devid, null, lost);
                 }

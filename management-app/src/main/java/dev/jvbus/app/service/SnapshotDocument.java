@@ -95,6 +95,11 @@ public final class SnapshotDocument {
         return doc;
     }
 
+    /** The state's JSON as a document carries it ({@code state}): what a checksum covers. */
+    public static JsonNode stateJson(DeviceState state) {
+        return JSON.readTree(StateCodec.encode(state));
+    }
+
     /** A document read and checked: who wrote it and the state it carries. */
     public record Read(String writtenBy, DeviceState state) { }
 
@@ -144,14 +149,22 @@ public final class SnapshotDocument {
         if (type != null && models.model(type).isEmpty())
             throw new OperationRefused(ProblemType.UNKNOWN_DEVICE_TYPE, "the snapshot is of a " + type + " device, a model this bus does not have"
                     + " (it has " + models.types() + ")", Map.of("where", at + "/state/device/type"));
+        return new Read(writtenBy, decodeState(state, models, at + "/state", writtenBy));
+    }
+
+    /**
+     * The device state in {@code state} (a document's, or one a restore completion patched together), decoded with
+     * this bus's models; refused as {@link #read} refuses, {@code where} pointing below {@code at}.
+     */
+    static DeviceState decodeState(JsonNode state, DeviceModels models, String at, String writtenBy) {
         try {
-            return new Read(writtenBy, StateCodec.decode(canonical(state), models::stateSchema));
+            return StateCodec.decode(canonical(state), models::stateSchema);
         } catch (StateFormatException e) {
             String msg = e.getMessage();
             if (msg.contains("newer than") || msg.contains("too old"))
                 throw new OperationRefused(ProblemType.UNSUPPORTED_VERSION, "the device state " + msg + " (written by jvbus " + writtenBy + ")",
-                        Map.of("where", at + "/state/version"));
-            throw malformed(at + "/state" + pointer(e), msg);
+                        Map.of("where", at + "/version"));
+            throw malformed(at + pointer(e), msg);
         }
     }
 

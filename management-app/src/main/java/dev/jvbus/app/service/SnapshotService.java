@@ -167,6 +167,201 @@ public class SnapshotService {
                 });
     }
 
+    // ================================================================ a restore prepared ahead of the pause (migration)
+
+    /** How long a completion's answer waits for the prepare operation to end (its driver back): bounded below any request timeout. */
+    static final Duration COMPLETION_ANSWER_WAIT = Duration.ofSeconds(20);
+
+    /** Restores prepared and not yet given up, by their operation's id: what a completion finds. */
+    private final Map<String, Prepared> prepared = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * A device restored ahead from a state saved while it still ran at the source: the state and its JSON as they
+     * came (what a completion patches), its checksum (what a completion names as its base), and whether it was
+     * completed or given up, each once.
+     */
+    private static final class Prepared {
+        final String container;
+        final long devid;
+        final DeviceState state;
+        final JsonNode stateJson;
+        final String checksum;
+        final java.util.concurrent.CountDownLatch completed = new java.util.concurrent.CountDownLatch(1);
+        boolean givenUp;   // guarded by this: the operation let its device go; no completion may take it now
+
+        Prepared(String container, long devid, DeviceState state, JsonNode stateJson, String checksum) {
+            this.container = container;
+            this.devid = devid;
+            this.state = state;
+            this.stateJson = stateJson;
+            this.checksum = checksum;
+        }
+    }
+
+    /**
+     * Prepares a restore for a migration, before the source pauses the device: as {@link #restoreAwaitingDriver}, from a
+     * state the source saved while the device still ran (queues as placed, without their positions), answered once the
+     * device exists here, paused and holding nothing. The operation then waits up to {@code wait} for the completion
+     * ({@link #completeRestore}: the positions saved at the pause) and then up to {@code wait} for the driver, and
+     * succeeds with the device still paused, for the source to start it; a device never completed (the source
+     * failed, was cancelled, or lost us), or whose driver does not come, is removed again by the operation itself,
+     * and so is one whose operation is cancelled. Nothing here ever starts it.
+     */
+    public OperationView prepareRestore(String container, JsonNode body, Duration wait) {
+        if (wait.compareTo(Duration.ofSeconds(1)) < 0 || wait.compareTo(MAX_DRIVER_WAIT) > 0)
+            throw new OperationRefused(ProblemType.INVALID_PARAMETER, "prepare is 1.." + MAX_DRIVER_WAIT.toSeconds() + " seconds",
+                    Map.of("field", "prepare"));
+        RestoreRequest request = RestoreRequest.parse(body);
+        SnapshotDocument.Read read = read(request);
+        check(container, request, read, false);   // refuse at once what is wrong, before any operation exists
+        JsonNode stateJson = request.snapshot().get("state");
+        String base = request.snapshot().path("checksum").path("value").asString();   // read() checked it is the state's
+        return operations.begin("restore", ContainerService.path(container)).runFirstHere(
+                p -> {
+                    RestoreResult r = restoreSteps(container, request, read, p, false);
+                    prepared.put(p.id(), new Prepared(container, r.device().devid(), read.state(), stateJson, base));
+                    return r;
+                },
+                (r, p) -> {
+                    Prepared pr = prepared.get(p.id());
+                    long devid = r.device().devid();
+                    try {
+                        p.step("await-completion");
+                        if (!awaitCompletion(pr, p, wait))
+                            throw new OperationRefused(ProblemType.NOT_READY, "the prepared device " + devid + " was not completed within "
+                                    + wait.toSeconds() + " s (its source did not pause it and send its positions); it was removed again");
+                        Device d = devices.require(container, devid);
+                        p.step("await-driver");
+                        if (!awaitDriver(d, p, wait))
+                            throw new OperationRefused(ProblemType.NOT_READY, "no driver gave the restored device " + devid + " its memory and"
+                                    + " doorbells within " + wait.toSeconds() + " s; the device was removed again");
+                        return r;
+                    } catch (RuntimeException e) {
+                        synchronized (pr) {
+                            pr.givenUp = true;   // a completion that comes now is refused: the device goes
+                        }
+                        changes.apply(() -> {
+                            if (containers.require(container).contains(new DevId((int) devid))) devices.removeUnchecked(container, devid);
+                            return new BusChanges.Outcome<>(null, null);
+                        });
+                        throw e;
+                    } finally {
+                        prepared.remove(p.id());
+                    }
+                });
+    }
+
+    /** Waits for a prepared device's completion, looking at the cancel request at least every {@link Operations#POLL}. */
+    private static boolean awaitCompletion(Prepared pr, Operations.Progress p, Duration wait) {
+        long deadline = System.nanoTime() + wait.toNanos();
+        while (true) {
+            p.checkpoint();
+            long left = deadline - System.nanoTime();
+            if (left <= 0) return pr.completed.getCount() == 0;
+            try {
+                if (pr.completed.await(Math.min(left, Operations.POLL.toNanos()), java.util.concurrent.TimeUnit.NANOSECONDS)) return true;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new Operations.Cancelled();
+            }
+        }
+    }
+
+    /**
+     * Completes a prepared restore ({@link #prepareRestore}) with what the source saved at its pause, and answers once
+     * its driver is back (the device paused, ready for the source to start it), or its operation ended without that,
+     * or {@link #COMPLETION_ANSWER_WAIT} passed (still running: the operation's end comes on the event stream). Refused, and the device left as it
+     * was, when the completion is for another operation or device, for another prepared state (stale base), does not
+     * match its checksum once patched, or changes what a restored device cannot take without its driver
+     * renegotiating (status, features, parameters, the limit).
+     */
+    public Completed completeRestore(String container, long devid, JsonNode body) {
+        RestoreCompletion c = RestoreCompletion.parse(body);
+        Prepared pr = prepared.get(c.operation());
+        if (pr == null)
+            throw new OperationRefused(ProblemType.NOT_READY, "no restore prepared as operation '" + c.operation() + "' waits here for its"
+                    + " completion (it ended, was given up, or never was)", Map.of("field", "operation"));
+        if (!pr.container.equals(container) || pr.devid != devid)
+            throw new OperationRefused(ProblemType.INVALID_PARAMETER, "operation " + c.operation() + " prepared device " + pr.devid
+                    + " in container '" + pr.container + "', not device " + devid + " in '" + container + "'", Map.of("field", "operation"));
+        if (!pr.checksum.equalsIgnoreCase(c.base()))
+            throw new OperationRefused(ProblemType.REFUSED, "stale completion: it changes a state with checksum " + c.base()
+                    + ", but operation " + c.operation() + " prepared the device from " + pr.checksum, Map.of("field", "base"));
+        JsonNode later = RestoreCompletion.apply(pr.stateJson, c.changes());
+        String actual = SnapshotDocument.checksum(later);
+        if (!actual.equalsIgnoreCase(c.checksum()))
+            throw new OperationRefused(ProblemType.MALFORMED_DOCUMENT, "the checksum does not match the completed state ("
+                    + SnapshotDocument.ALGORITHM + " " + actual + "): the completion was changed or damaged after it was written",
+                    Map.of("where", "/checksum/value"));
+        DeviceState s = SnapshotDocument.decodeState(later, changes.bus().models(), "/changes", "(the source)");
+        List<String> changed = new ArrayList<>();
+        if (s.limit() != pr.state.limit()) changed.add("the feature limit");
+        if (!s.params().equals(pr.state.params())) changed.add("the parameters");
+        if (s.status() != pr.state.status()) changed.add("the status");
+        if (s.negotiated() != pr.state.negotiated()) changed.add("the negotiated features");
+        if (!changed.isEmpty())
+            throw new OperationRefused(ProblemType.REFUSED, "stale completion: " + String.join(", ", changed) + " changed since the state the"
+                    + " device was prepared from was saved; a restored driver does not renegotiate, so migrate it again", Map.of("field", "changes"));
+        Device d = devices.require(container, devid);
+        synchronized (pr) {
+            if (pr.givenUp)
+                throw new OperationRefused(ProblemType.NOT_READY, "operation " + c.operation() + " gave its prepared device up already",
+                        Map.of("field", "operation"));
+            if (pr.completed.getCount() == 0)
+                throw new OperationRefused(ProblemType.REFUSED, "operation " + c.operation() + "'s device was completed already",
+                        Map.of("field", "operation"));
+            try {
+                // A device its driver had not started was restored ready for a driver (it does not wait paused): with
+                // nothing of a data path to carry on, there is nothing to complete, and a change means its driver acted.
+                if (new DeviceStatus(pr.state.status()).isLive()) d.completeRestore(s);
+                else if (!c.changes().isEmpty())
+                    throw new DeviceException(d.devid(), "stale: the driver changed a device it had not started after its state was saved");
+            } catch (DeviceException e) {
+                throw new OperationRefused(ProblemType.REFUSED, e.getMessage(), Map.of("field", "changes"));
+            }
+            pr.completed.countDown();
+        }
+        // The driver is usually on its way already (told with the completion): this thread waits for it itself, as the
+        // operation's does, so the answer leaves without a hand-off to another thread and back (each a wait for a core
+        // on a loaded machine). Answered once the device is ready to resume (the operation ends as succeeded just after;
+        // a start that comes before that end finds the device ready all the same), else once the operation ended.
+        long deadline = System.nanoTime() + COMPLETION_ANSWER_WAIT.toNanos();
+        long promptUntil = System.nanoTime() + PROMPT_DRIVER_WAIT.toNanos();
+        while (System.nanoTime() - deadline < 0) {
+            OperationView v = operations.show(c.operation());
+            if (v.state().finished()) return new Completed(v.state() == OperationView.State.SUCCEEDED, v);
+            if (d.readyToResume()) return new Completed(true, v);
+            if (System.nanoTime() - promptUntil < 0) {
+                java.util.concurrent.locks.LockSupport.parkNanos(250_000);
+            } else {
+                try {
+                    v = operations.awaitEnd(c.operation(), Duration.ofNanos(Math.max(1, deadline - System.nanoTime())));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                return new Completed(v.state() == OperationView.State.SUCCEEDED, v);
+            }
+        }
+        OperationView v = operations.show(c.operation());
+        return new Completed(v.state() == OperationView.State.SUCCEEDED, v);
+    }
+
+    /**
+     * A completion's answer: whether the driver is back on the completed device (it waits paused, ready to be
+     * resumed), and the prepare operation as it is now (it succeeds just after the driver is back; it says why when
+     * it failed).
+     */
+    public record Completed(boolean driverBack, OperationView operation) { }
+
+    /** The state of a running device as far as it can be saved without pausing it (a migration's preparation). */
+    static DeviceState saveAhead(Device d) {
+        try {
+            return withMac(d, d.saveAhead());
+        } catch (DeviceException e) {
+            throw new OperationRefused(ProblemType.REFUSED, "device " + d.devid() + " could not be saved: " + e.getMessage());
+        }
+    }
+
     /** Waits for a restored device's driver: every quarter millisecond at first, then as any operation waits. */
     private static boolean awaitDriver(Device d, Operations.Progress p, Duration wait) {
         long now = System.nanoTime();

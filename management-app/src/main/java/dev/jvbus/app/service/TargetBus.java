@@ -50,6 +50,7 @@ final class TargetBus implements AutoCloseable {
     @Override
     public void close() {
         http.shutdownNow();
+        closeDirect();
     }
 
     /** A reply: status, body as JSON (null when there is none or it is not JSON), Location. */
@@ -87,6 +88,151 @@ final class TargetBus implements AutoCloseable {
             // a proxy's HTML page, say: the status still says what happened
         }
         return new Reply(r.statusCode(), json, r.headers().firstValue("Location").orElse(null));
+    }
+
+    /** The connection {@link #postOnThisThread} keeps to the target (one per migration), or null until the first such request. */
+    private java.net.Socket direct;
+    private java.io.InputStream directIn;
+
+    /**
+     * As {@link #post}, with the request written and its answer read on the calling thread, over one HTTP/1.1
+     * connection of this migration's own, kept open between these requests (made by the first, outside the window,
+     * so those inside it neither connect nor meet a connection an earlier migration left behind): for the requests
+     * inside a migration's window, where each hand-off to the HTTP client's own threads and back is a wait for a
+     * core on a loaded machine. Bounded like any request; cancellable through {@code p} when given (a watchdog
+     * closes the connection, and the caller gets {@link Operations.Cancelled}). Not retried: a request whose answer
+     * is lost fails, as the caller's rules for a lost target say.
+     */
+    Reply postOnThisThread(String path, JsonNode body, Operations.Progress p) {
+        java.util.concurrent.atomic.AtomicBoolean cancelled = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread watchdog = null;
+        try {
+            if (direct == null || direct.isClosed()) {
+                java.net.Socket sock = new java.net.Socket();
+                sock.setTcpNoDelay(true);
+                sock.connect(new java.net.InetSocketAddress(base.getHost(), base.getPort() < 0 ? 80 : base.getPort()), (int) CONNECT.toMillis());
+                sock.setSoTimeout((int) REQUEST.toMillis());
+                direct = sock;
+                directIn = new java.io.BufferedInputStream(sock.getInputStream());
+            }
+            java.net.Socket sock = direct;
+            if (p != null) {
+                watchdog = Thread.ofVirtual().name("jvbus-migration-request-watchdog").start(() -> {
+                    while (!Thread.currentThread().isInterrupted()) {
+                        if (p.cancelRequested()) {
+                            cancelled.set(true);
+                            closeDirect();
+                            return;
+                        }
+                        java.util.concurrent.locks.LockSupport.parkNanos(Operations.POLL.toNanos());
+                    }
+                });
+            }
+            byte[] payload = body == null ? new byte[0] : JSON.writeValueAsBytes(body);
+            StringBuilder head = new StringBuilder("POST ").append(base.resolve(path).getRawPath());
+            String query = base.resolve(path).getRawQuery();
+            if (query != null) head.append('?').append(query);
+            head.append(" HTTP/1.1\r\nHost: ").append(base.getHost()).append(base.getPort() < 0 ? "" : ":" + base.getPort())
+                    .append("\r\nAccept: application/json, application/problem+json\r\nContent-Length: ").append(payload.length).append("\r\n");
+            if (body != null) head.append("Content-Type: application/json\r\n");
+            if (authorization != null) head.append("Authorization: ").append(authorization).append("\r\n");
+            head.append("\r\n");
+            java.io.OutputStream out = sock.getOutputStream();
+            byte[] h = head.toString().getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+            byte[] whole = java.util.Arrays.copyOf(h, h.length + payload.length);
+            System.arraycopy(payload, 0, whole, h.length, payload.length);
+            out.write(whole);   // one write: one segment, not headers and body apart
+            out.flush();
+            return readReply(directIn);
+        } catch (java.io.IOException | RuntimeException e) {
+            closeDirect();
+            if (cancelled.get()) throw new Operations.Cancelled();
+            if (e instanceof OperationRefused r) throw r;
+            throw new OperationRefused(ProblemType.TARGET_FAILED, "the target bus " + base + " did not answer POST " + path + ": "
+                    + (e.getMessage() == null ? e.toString() : e.getMessage()), Map.of("target", base.toString()));
+        } finally {
+            if (watchdog != null) watchdog.interrupt();
+        }
+    }
+
+    /** The longest answer a target may send to these requests: an operation's view, a problem document. */
+    private static final int MAX_ANSWER = 1 << 20;
+
+    /** Reads one HTTP/1.1 response (Content-Length or chunked); the connection stays usable unless it says close. */
+    private Reply readReply(java.io.InputStream in) throws java.io.IOException {
+        String status = line(in);
+        String[] parts = status.split(" ", 3);
+        if (parts.length < 2 || !parts[0].startsWith("HTTP/1.")) throw new java.io.IOException("not an HTTP/1.x answer: " + status);
+        int code = Integer.parseInt(parts[1]);
+        long length = -1;
+        boolean chunked = false, close = false;
+        String location = null;
+        for (String l; !(l = line(in)).isEmpty(); ) {
+            int colon = l.indexOf(':');
+            if (colon < 0) continue;
+            String name = l.substring(0, colon).trim().toLowerCase(java.util.Locale.ROOT), value = l.substring(colon + 1).trim();
+            switch (name) {
+                case "content-length" -> length = Long.parseLong(value);
+                case "transfer-encoding" -> chunked = value.toLowerCase(java.util.Locale.ROOT).contains("chunked");
+                case "connection" -> close = value.equalsIgnoreCase("close");
+                case "location" -> location = value;
+                default -> { }
+            }
+        }
+        java.io.ByteArrayOutputStream answer = new java.io.ByteArrayOutputStream();
+        if (chunked) {
+            for (long size; (size = Long.parseLong(line(in).split(";")[0].trim(), 16)) > 0; ) {
+                copy(in, answer, size);
+                line(in);
+            }
+            while (!line(in).isEmpty()) { }   // trailers
+        } else if (length >= 0) {
+            copy(in, answer, length);
+        } else {
+            close = true;   // no length: the answer ends with the connection
+            answer.write(in.readNBytes(MAX_ANSWER));
+        }
+        if (close) closeDirect();
+        JsonNode json = null;
+        try {
+            if (answer.size() > 0) json = JSON.readTree(answer.toByteArray());
+        } catch (RuntimeException notJson) {
+            // a proxy's HTML page, say: the status still says what happened
+        }
+        return new Reply(code, json, location);
+    }
+
+    private static void copy(java.io.InputStream in, java.io.ByteArrayOutputStream to, long n) throws java.io.IOException {
+        if (to.size() + n > MAX_ANSWER) throw new java.io.IOException("an answer over " + MAX_ANSWER + " bytes");
+        byte[] buf = new byte[8192];
+        while (n > 0) {
+            int r = in.read(buf, 0, (int) Math.min(buf.length, n));
+            if (r < 0) throw new java.io.EOFException("the answer ended early");
+            to.write(buf, 0, r);
+            n -= r;
+        }
+    }
+
+    /** One CRLF-ended header line (ISO-8859-1), at most 8 KiB. */
+    private static String line(java.io.InputStream in) throws java.io.IOException {
+        StringBuilder b = new StringBuilder();
+        for (int c; (c = in.read()) != '\n'; ) {
+            if (c < 0) throw new java.io.EOFException("the connection ended mid-answer");
+            if (b.length() > 8192) throw new java.io.IOException("an answer line over 8 KiB");
+            if (c != '\r') b.append((char) c);
+        }
+        return b.toString();
+    }
+
+    private void closeDirect() {
+        java.net.Socket s = direct;
+        if (s != null) {
+            try {
+                s.close();
+            } catch (java.io.IOException ignored) {
+                // closing anyway
+            }
+        }
     }
 
     /** One event of the target's event stream: its kind and its data (a {@code BusEvent} as JSON). */

@@ -28,6 +28,7 @@ class OpenApiDocumentTest extends ApiTestBase {
             Map.entry("/api/v1/microvms/{id}", Set.of("get", "delete")),
             Map.entry("/api/v1/containers/{container}/devices/{devid}/snapshot", Set.of("post")),
             Map.entry("/api/v1/containers/{container}/devices/{devid}/resume", Set.of("post")),
+            Map.entry("/api/v1/containers/{container}/devices/{devid}/complete-restore", Set.of("post")),
             Map.entry("/api/v1/containers/{container}/devices/{devid}/migrate", Set.of("post")),
             Map.entry("/api/v1/containers/{name}/restore", Set.of("post")),
             Map.entry("/api/v1/operations", Set.of("get")),

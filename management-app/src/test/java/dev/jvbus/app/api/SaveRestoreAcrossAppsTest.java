@@ -175,8 +175,8 @@ class SaveRestoreAcrossAppsTest {
             assertThat(started.status()).as(started.toString()).isEqualTo(202);
             String op = started.json().path("id").asString();
 
-            // The target waits for the driver: the device is busy here for anything else meanwhile.
-            awaitStep(a, op, "await-driver");
+            // The target waits for the driver (the completion's answer waits for it): the device is busy here for anything else meanwhile.
+            awaitStep(a, op, "complete-on-target");
             var unplug = a.delete("/api/v1/containers/mig/devices/" + s.devid);
             assertThat(unplug.status()).isEqualTo(409);
             assertThat(unplug.problemType()).isEqualTo("device-busy");
@@ -190,8 +190,8 @@ class SaveRestoreAcrossAppsTest {
             JsonNode end = awaitEnd(a, op);
             assertThat(end.path("state").asString()).as(end.toString()).isEqualTo("succeeded");
             assertThat(end.path("steps").valueStream().map(st -> st.path("name").asString()))
-                    .containsExactly("check-target", "quiesce", "save", "restore-on-target", "announce-move", "await-driver", "start-target",
-                            "release-source");
+                    .containsExactly("check-target", "prepare-on-target", "quiesce", "save", "announce-move", "complete-on-target",
+                            "start-target", "release-source");
             assertThat(end.path("result").path("to").asString()).isEqualTo("http://127.0.0.1:" + b.port());
             assertThat(end.path("result").path("socket").asString()).as("where its driver reconnects").isEqualTo(socket("b").toString());
             assertThat(end.path("result").path("downtimeMicros").asLong()).isPositive();
@@ -211,7 +211,7 @@ class SaveRestoreAcrossAppsTest {
         try (Stream s = new Stream()) {
             s.awaitReceived(300, "the stream flows on A");
             String op = a.post("/api/v1/containers/mig/devices/" + s.devid + "/migrate", migrateTo(b, 120)).json().path("id").asString();
-            awaitStep(a, op, "await-driver");
+            awaitStep(a, op, "complete-on-target");
             assertThat(b.get("/api/v1/containers/mig/devices/" + s.devid).status()).as("restored on the target").isEqualTo(200);
 
             var cancel = a.post("/api/v1/operations/" + op + "/cancel", null);

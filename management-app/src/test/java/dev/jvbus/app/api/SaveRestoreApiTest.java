@@ -365,4 +365,82 @@ class SaveRestoreApiTest extends ApiTestBase {
         assertThat(end.path("steps").valueStream().map(st -> st.path("name").asString())).containsExactly("restore", "await-driver");
         assertThat(admin().get("/api/v1/containers/await/devices/2").status()).as("removed again: all or nothing").isEqualTo(404);
     }
+
+    /** A live document, as a migrating source's preparation sends it (here a snapshot's: the same shape). */
+    private JsonNode liveDocument() {
+        try (NetDriver driver = NetDriver.open(shm.socketPath("embedded"), 2)) {
+            return snapshot();
+        } catch (Exception e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    private static String completion(String op, String base, String changes, String checksum) {
+        return "{\"operation\":\"" + op + "\",\"base\":\"" + base + "\",\"changes\":" + changes
+                + ",\"checksum\":{\"algorithm\":\"SHA-256\",\"value\":\"" + checksum + "\"}}";
+    }
+
+    @Test
+    void aPreparedRestoreThatIsNeverCompletedRemovesItsDeviceByItselfOnceItsBoundPassed() {
+        container("prep");
+        JsonNode doc = liveDocument();
+        assertThat(admin().post("/api/v1/containers/prep/restore?prepare=0", doc.toString()).problemType()).isEqualTo("invalid-parameter");
+        assertThat(admin().post("/api/v1/containers/prep/restore?prepare=1&await-driver=1", doc.toString()).problemType())
+                .isEqualTo("invalid-parameter");
+
+        var accepted = admin().post("/api/v1/containers/prep/restore?prepare=1", doc.toString());
+        assertThat(accepted.status()).as(accepted.toString()).isEqualTo(202);
+        assertThat(accepted.json().path("state").asString()).as("answered once the device exists, paused").isEqualTo("running");
+        assertThat(admin().get("/api/v1/containers/prep/devices/2").status()).isEqualTo(200);
+
+        // Its source never pauses the device and never completes it (it failed, or lost this bus): the bound passes.
+        JsonNode end = awaitEnd(admin(), accepted.json().path("id").asString());
+        assertThat(end.path("state").asString()).as(end.toString()).isEqualTo("failed");
+        assertThat(end.path("problem").path("type").asString()).endsWith("/not-ready");
+        assertThat(end.path("problem").path("detail").asString()).contains("not completed within 1 s");
+        assertThat(end.path("steps").valueStream().map(st -> st.path("name").asString())).containsExactly("restore", "await-completion");
+        assertThat(admin().get("/api/v1/containers/prep/devices/2").status()).as("removed by the target itself").isEqualTo(404);
+    }
+
+    @Test
+    void aCompletionForAnotherStateDeviceOrOperationOrWithAWrongChecksumOrAStaleStatusIsRefusedAndAGoodOneIsTaken() {
+        container("comp");
+        JsonNode doc = liveDocument();
+        String base = doc.path("checksum").path("value").asString();
+        var accepted = admin().post("/api/v1/containers/comp/restore?prepare=10", doc.toString());
+        assertThat(accepted.status()).as(accepted.toString()).isEqualTo(202);
+        String op = accepted.json().path("id").asString();
+        String complete = "/api/v1/containers/comp/devices/2/complete-restore";
+
+        var stale = admin().post(complete, completion(op, "00" + base.substring(2), "{}", base));
+        assertThat(stale.status()).as(stale.toString()).isEqualTo(409);
+        assertThat(stale.json().path("detail").asString()).contains("stale completion");
+        var damaged = admin().post(complete, completion(op, base, "{}", "00" + base.substring(2)));
+        assertThat(damaged.problemType()).as(damaged.toString()).isEqualTo("malformed-document");
+        assertThat(damaged.json().path("where").asString()).isEqualTo("/checksum/value");
+        // The driver reset the device meanwhile: its status is not the one prepared.
+        String reset = "{\"device\":{\"status\":3}}";
+        String resetSum = dev.jvbus.app.service.SnapshotDocument.checksum(
+                dev.jvbus.app.service.RestoreCompletion.apply(doc.get("state"), tools.jackson.databind.json.JsonMapper.builder().build().readTree(reset)));
+        var renegotiated = admin().post(complete, completion(op, base, reset, resetSum));
+        assertThat(renegotiated.status()).as(renegotiated.toString()).isEqualTo(409);
+        assertThat(renegotiated.json().path("detail").asString()).contains("stale completion", "the status");
+        assertThat(admin().post(complete, completion("op-999999", base, "{}", base)).problemType()).isEqualTo("not-ready");
+        assertThat(admin().post("/api/v1/containers/comp/devices/3/complete-restore", completion(op, base, "{}", base)).problemType())
+                .isEqualTo("invalid-parameter");
+        assertThat(admin().post(complete, "{\"operation\":\"" + op + "\"}").problemType()).isEqualTo("malformed-document");
+        assertThat(viewer().post(complete, completion(op, base, "{}", base)).status()).isEqualTo(403);
+        assertThat(admin().get("/api/v1/containers/comp/devices/2").status()).as("still there, as prepared").isEqualTo(200);
+
+        // Nothing changed since the state it was prepared from: taken. Answered once the operation ended: no driver
+        // comes here, so it fails after its bound and the device goes, completed or not.
+        var taken = admin().post(complete, completion(op, base, "{}", base));
+        assertThat(taken.status()).as(taken.toString()).isEqualTo(200);
+        assertThat(taken.json().path("driverBack").asBoolean(true)).as(taken.toString()).isFalse();
+        JsonNode end = awaitEnd(admin(), op);
+        assertThat(end.path("steps").valueStream().map(st -> st.path("name").asString())).containsExactly("restore", "await-completion", "await-driver");
+        assertThat(end.path("problem").path("detail").asString()).contains("no driver");
+        assertThat(admin().post(complete, completion(op, base, "{}", base)).problemType()).as("once ended, nothing waits").isEqualTo("not-ready");
+        assertThat(admin().get("/api/v1/containers/comp/devices/2").status()).isEqualTo(404);
+    }
 }

@@ -19,26 +19,28 @@ import java.util.concurrent.TimeUnit;
 public final class BusNode implements AutoCloseable {
     public static final String CONTAINER = "mig";
     public static final int PORT = 8080;
-    public static final String ADMIN_PASSWORD = "fleet-admin";
 
     final String name;
     final String namespace;
     final String address;
     final Path dir;
     final List<String> extraArgs;
+    /** Its operator's password (user {@code admin}): the fleet's own, never another fleet's. */
+    final String adminPassword;
     private final PrintStream log;
     private Process process;
     private List<String> moreArgs = List.of();   // for the next starts, after extraArgs (restartWith)
     public final FleetApi api;
 
-    BusNode(String name, String namespace, String address, Path dir, List<String> extraArgs, PrintStream log) {
+    BusNode(String name, String namespace, String address, Path dir, String adminPassword, List<String> extraArgs, PrintStream log) {
+        this.adminPassword = adminPassword;
         this.name = name;
         this.namespace = namespace;
         this.address = address;
         this.dir = dir;
         this.extraArgs = List.copyOf(extraArgs);
         this.log = log;
-        this.api = new FleetApi(url(), "admin", ADMIN_PASSWORD);
+        this.api = new FleetApi(url(), "admin", adminPassword);
     }
 
     public URI url() { return URI.create("http://" + address + ":" + PORT); }
@@ -55,7 +57,7 @@ public final class BusNode implements AutoCloseable {
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--enable-native-access=ALL-UNNAMED", "-Xss1m", "-Xmx256m", "-cp", System.getProperty("java.class.path"), JvbusApplication.class.getName(),
                 "--server.address=" + address, "--server.port=" + PORT, "--jvbus.default.container=" + CONTAINER,
                 "--jvbus.runtime-dir=" + dir.resolve("run"), "--jvbus.data-dir=" + dir.resolve("data"),
-                "--jvbus.security.users[0].name=admin", "--jvbus.security.users[0].password={noop}" + ADMIN_PASSWORD,
+                "--jvbus.security.users[0].name=admin", "--jvbus.security.users[0].password={noop}" + adminPassword,
                 "--jvbus.security.users[0].role=admin"));
         // Options for the bus JVMs (-Djvbus.fleet.jvm-options="-XX:StartFlightRecording=..."): to look inside them.
         String jvmOptions = System.getProperty("jvbus.fleet.jvm-options", "").strip();

@@ -15,7 +15,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 /**
  * A link between two buses' APIs that breaks at the worst moment: it forwards TCP both ways until a
  * request towards the target carries {@code mark} (say the request that asks it to start the device);
- * it forwards that request whole, then cuts every connection and refuses new ones, so the target acts
+ * it forwards that request whole (its body too, by its Content-Length), then cuts every connection and refuses new ones, so the target acts
  * on the request and the sender never hears back. What a network partition at that instant does.
  */
 final class CuttingProxy implements AutoCloseable {
@@ -65,11 +65,20 @@ final class CuttingProxy implements AutoCloseable {
         try {
             InputStream i = from.getInputStream();
             OutputStream o = to.getOutputStream();
+            long bodyLeft = -1;   // of the marked request, once seen: its body may come in later reads
             for (int n; (n = i.read(buf)) > 0; ) {
                 if (cut.get()) continue;   // from the target, after the cut: read and dropped, so it never meets a reset
                 o.write(buf, 0, n);
                 o.flush();
-                if (towardsTarget && contains(buf, n)) {
+                boolean whole = false;
+                if (bodyLeft > 0) {
+                    bodyLeft -= n;
+                    whole = bodyLeft <= 0;
+                } else if (towardsTarget && contains(buf, n)) {
+                    bodyLeft = bodyLeft(buf, n);
+                    whole = bodyLeft <= 0;
+                }
+                if (whole) {
                     // The target has the whole request (a small POST comes in one read); it reads it, then the end of
                     // the stream, and acts on it. Nothing more passes either way.
                     cutAll();
@@ -93,6 +102,20 @@ final class CuttingProxy implements AutoCloseable {
         } catch (IOException ignored) {
             // closing anyway
         }
+    }
+
+    /**
+     * How much of the marked request's body is still to come after this read (its headers are in it, as a client
+     * writes them at once): Content-Length less what followed the headers here. So the target gets the whole request,
+     * a large body too, before the link breaks.
+     */
+    private static long bodyLeft(byte[] buf, int n) {
+        String head = new String(buf, 0, n, StandardCharsets.ISO_8859_1);
+        int end = head.indexOf("\r\n\r\n");
+        if (end < 0) return 0;
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?im)^content-length:\\s*(\\d+)").matcher(head.substring(0, end));
+        long length = m.find() ? Long.parseLong(m.group(1)) : 0;
+        return Math.max(0, length - (n - end - 4));
     }
 
     private boolean contains(byte[] buf, int n) {

@@ -14,11 +14,11 @@ import java.util.concurrent.TimeUnit;
 /**
  * A two-host fleet on one machine, built from the kernel's own parts and torn down whole:
  * <pre>
- *  root namespace (the operator, the tests)      198.51.100.254 on veth jvf-XXXXXX
+ *  root namespace (the operator, the tests)      N.254 on veth jvf-XXXXXX     (N: this run's /24, {@link #NET})
  *        |  veth
- *  host A (netns)  br0 198.51.100.1 [uplink, wire, jvb0]    bus A: API 198.51.100.1:8080, TAP jvb0 = its lan0
+ *  host A (netns)  br0 N.1 [uplink, wire, jvb0]    bus A: API N.1:8080, TAP jvb0 = its lan0
  *        |  veth "wire" (the L2 segment between the hosts)
- *  host B (netns)  br0 198.51.100.2 [wire, jvb0, peer0]  bus B: API 198.51.100.2:8080, TAP jvb0 = its lan0
+ *  host B (netns)  br0 N.2 [wire, jvb0, peer0]     bus B: API N.2:8080, TAP jvb0 = its lan0
  *                                                        peer0: a TAP peer on the segment (the tests read it)
  * </pre>
  * Each bus is a process of its own in its host's namespace, with its own data and runtime
@@ -29,11 +29,49 @@ import java.util.concurrent.TimeUnit;
  */
 public final class Fleet implements AutoCloseable {
     /**
-     * TEST-NET-2, never a real network; {@code -Djvbus.fleet.net=203.0.113.} (TEST-NET-3) for a second fleet on the
-     * same machine at the same time: the operator's end of each is in the root namespace, where two fleets on one
-     * subnet would each reach the other's buses.
+     * This run's /24 ({@code "a.b.c."}): {@code -Djvbus.fleet.net=203.0.113.} when given, else one of its own
+     * ({@link #freeSubnet}). The operator's end of each fleet is in the root namespace, where two fleets on one subnet
+     * (two test runs on one machine: another run's bus once answered "no such device" here) would each reach
+     * whichever bus the newer route points at.
      */
-    static final String NET = System.getProperty("jvbus.fleet.net", "198.51.100.");
+    static final String NET = System.getProperty("jvbus.fleet.net", "").isBlank() ? freeSubnet() : System.getProperty("jvbus.fleet.net");
+
+    /** The /24s this JVM handed out already: a second fleet of the same run (the QEMU test's) takes another. */
+    private static final java.util.Set<String> HANDED_OUT = new java.util.HashSet<>();
+
+    /**
+     * A /24 of 198.18.0.0/15 (the range kept for benchmarks, never a real network) that no address or route of the
+     * root namespace is in now: from one this process's pid picks (so concurrent runs start apart), the next free
+     * one. What another run takes after this look is the pid's spread to avoid; the 512 /24s leave room.
+     */
+    static synchronized String freeSubnet() {
+        String used = output("ip", "-4", "-o", "addr", "show") + "\n" + output("ip", "-4", "route", "show");
+        long pid = ProcessHandle.current().pid();
+        for (int k = 0; k < 512; k++) {
+            int n = (int) ((pid * 7 + k) % 512);
+            String net = "198." + (18 + n / 256) + "." + (n % 256) + ".";
+            if (HANDED_OUT.contains(net) || used.contains(" " + net) || used.contains("\n" + net) || used.startsWith(net)) continue;
+            HANDED_OUT.add(net);
+            return net;
+        }
+        throw new IllegalStateException("every /24 of 198.18.0.0/15 is in use here; give one with -Djvbus.fleet.net=a.b.c.");
+    }
+
+    /** What a command printed, or "" (iproute2 missing: the fleet then says what is missing when it is made). */
+    private static String output(String... cmd) {
+        try {
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            p.getOutputStream().close();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            p.waitFor(20, TimeUnit.SECONDS);
+            return out;
+        } catch (IOException e) {
+            return "";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return "";
+        }
+    }
     /** Where, in the root namespace, bus A's second route to B ({@code B-via-operator}) points. */
     static final int TAMPER_PORT = 18081;
     private final PrintStream log;
@@ -51,13 +89,15 @@ public final class Fleet implements AutoCloseable {
         this.nsB = nsB;
         this.rootVeth = "jvf-" + UUID.randomUUID().toString().substring(0, 6);
         String migratorA = "m-" + UUID.randomUUID(), migratorB = "m-" + UUID.randomUUID();
+        // Each fleet's own admin password: a request that reaches another run's bus by mistake is refused, not obeyed.
+        String admin = "fleet-" + UUID.randomUUID();
         List<String> argsA = new ArrayList<>(node(migratorA, "B", net + "2", migratorB));
         // A second route from A to B, through the operator's namespace, where a test may stand in the middle (TamperingProxy).
         argsA.addAll(List.of("--jvbus.migration.targets[1].name=B-via-operator",
                 "--jvbus.migration.targets[1].url=http://" + net + "254:" + TAMPER_PORT,
                 "--jvbus.migration.targets[1].user=migrator", "--jvbus.migration.targets[1].password=" + migratorB));
-        this.a = new BusNode("A", nsA.name(), net + "1", dir.resolve("a"), argsA, log);
-        this.b = new BusNode("B", nsB.name(), net + "2", dir.resolve("b"), node(migratorB, "A", net + "1", migratorA), log);
+        this.a = new BusNode("A", nsA.name(), net + "1", dir.resolve("a"), admin, argsA, log);
+        this.b = new BusNode("B", nsB.name(), net + "2", dir.resolve("b"), admin, node(migratorB, "A", net + "1", migratorA), log);
     }
 
     /** The user another bus logs in as ({@code migrator}, admin: a restore changes things), and this bus's target. */

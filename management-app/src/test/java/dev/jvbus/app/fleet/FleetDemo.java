@@ -84,8 +84,8 @@ public final class FleetDemo {
                             + end.path("result").path("socket").asString() + "; downtime " + downtime + " us (bus), longest gap at the peer "
                             + gap + " us; " + peer.received() + " frames at the peer");
                 } else {
-                    System.out.printf(Locale.ROOT, "migration %2d %s -> %s: downtime %7d us (bus), gap at the peer %7d us; steps (ms): %s%n",
-                            moves, from.name(), to.name(), downtime, gap, stepMillis(end));
+                    System.out.printf(Locale.ROOT, "migration %2d %s -> %s: downtime %7d us (bus), gap at the peer %7d us; steps (ms): %s%s%n",
+                            moves, from.name(), to.name(), downtime, gap, stepMillis(end), targetSteps(to, end));
                 }
                 BusNode t = from;
                 from = to;
@@ -105,10 +105,22 @@ public final class FleetDemo {
         }
     }
 
+    /** The target's operations (prepare, start) and their steps, as the target timed them: where its share goes. */
+    private static String targetSteps(BusNode target, JsonNode end) {
+        StringBuilder b = new StringBuilder();
+        for (JsonNode id : end.path("result").path("targetOperations")) {
+            var r = target.api.get("/api/v1/operations/" + id.asString());
+            if (r.status() == 200) b.append("; ").append(target.name()).append(' ').append(r.json().path("kind").asString()).append(": ")
+                    .append(stepMillis(r.json()));
+        }
+        return b.toString();
+    }
+
     /** Each step's duration, from the operation's own timestamps: where the downtime goes. */
     private static String stepMillis(JsonNode op) {
         StringBuilder b = new StringBuilder();
         for (JsonNode st : op.path("steps")) {
+            if (!st.path("finishedAt").isString()) continue;   // still current
             long ms = java.time.Duration.between(java.time.Instant.parse(st.path("startedAt").asString()),
                     java.time.Instant.parse(st.path("finishedAt").asString())).toMillis();
             b.append(st.path("name").asString()).append(' ').append(ms).append(", ");

@@ -310,10 +310,44 @@ class FleetMigrationTest {
         }
     }
 
+    @Test
+    @Order(9)
+    void aTargetCutOffRightAfterItPreparedTheDeviceRemovesItByItselfAndTheDeviceNeverStopsOnA() throws Exception {
+        if (!fleet.b.isAlive()) fleet.restart(fleet.b, List.of());
+        // The link to B breaks right after it carried the request to prepare the device: B makes it (paused, holding
+        // nothing) and waits for a completion that never comes; A never hears of it and cannot undo it.
+        try (CuttingProxy link = new CuttingProxy(Fleet.NET + "254", Fleet.TAMPER_PORT, new InetSocketAddress(Fleet.NET + "2", BusNode.PORT),
+                "prepare=");
+             Stream s = new Stream(to -> { })) {
+            s.awaitMore(300, "the stream flows through A");
+            JsonNode end = fleet.a.api.awaitEnd(fleet.a.api.post(path(s.devid) + "/migrate",
+                    "{\"to\":\"B-via-operator\",\"driverTimeoutSeconds\":2}").json().path("id").asString());
+            assertThat(link.cut()).as("the link broke after the prepare request: " + end).isTrue();
+            assertThat(end.path("state").asString()).as(end.toString()).isEqualTo("failed");
+            assertThat(end.path("problem").path("type").asString()).endsWith("/target-failed");
+            assertThat(end.path("steps").valueStream().map(st -> st.path("name").asString()))
+                    .as("the device was never paused here").contains("prepare-on-target").doesNotContain("quiesce");
+            assertThat(s.moves).as("no driver was sent anywhere").isEmpty();
+
+            // B removes what it prepared once its bound (2 s) passed, by itself: its operation ends, the device gone.
+            java.util.function.Supplier<JsonNode> preparing = () -> fleet.b.api.get("/api/v1/operations").json().valueStream()
+                    .filter(op -> op.path("kind").asString().equals("restore")).findFirst().orElse(null);
+            FleetApi.await(() -> preparing.get() != null && !preparing.get().path("state").asString().equals("running"),
+                    "B's prepare operation ends", 60);
+            JsonNode prepared = preparing.get();
+            assertThat(prepared.path("steps").valueStream().map(st -> st.path("name").asString()))
+                    .as("B made the device and waited for its completion").containsExactly("restore", "await-completion");
+            assertThat(fleet.b.api.get(path(s.devid)).status()).as("removed by B itself").isEqualTo(404);
+            assertThat(prepared.path("state").asString()).as(prepared.toString()).isEqualTo("failed");
+            assertThat(prepared.path("problem").path("detail").asString()).contains("not completed within 2 s", "removed again");
+            stillOnAAndStreaming(s, end);
+        }
+    }
+
     /** The status of a subscription to {@code bus}'s event stream, as a bus asks for it; closed at once. */
     private static int subscribe(BusNode bus) throws Exception {
         var req = java.net.http.HttpRequest.newBuilder(bus.url().resolve("/api/v1/events")).header("Accept", "text/event-stream")
-                .header("Authorization", "Basic " + java.util.Base64.getEncoder().encodeToString(("admin:" + BusNode.ADMIN_PASSWORD).getBytes()))
+                .header("Authorization", "Basic " + java.util.Base64.getEncoder().encodeToString(("admin:" + bus.adminPassword).getBytes()))
                 .timeout(java.time.Duration.ofSeconds(30)).build();
         try (var http = java.net.http.HttpClient.newHttpClient()) {
             var r = http.send(req, java.net.http.HttpResponse.BodyHandlers.ofInputStream());

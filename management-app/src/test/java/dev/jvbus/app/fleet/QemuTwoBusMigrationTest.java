@@ -72,10 +72,10 @@ import tools.jackson.databind.JsonNode;
 class QemuTwoBusMigrationTest {
     static final String MAC = "52:54:00:16:00:0a";
     /**
-     * A /24 of its own (of 198.18.0.0/15, the range kept for benchmarks, never a real network), not the fleets' usual
-     * TEST-NET-2 nor TEST-NET-3: it never meets another fleet up at the same time on this machine.
+     * A /24 of its own, derived as every fleet's is ({@link Fleet#freeSubnet}: free in the root namespace now, apart
+     * from this run's other fleet): it never meets another fleet up at the same time on this machine.
      */
-    static final String NET = "198.18.16.";
+    static final String NET = Fleet.freeSubnet();
     static final String GUEST_IP = NET + "10/24";
     static final String PEER = NET + "1";   // host A's kernel (its bridge): on B, the guest reaches it over the wire
     static final String DEVICES = "/api/v1/containers/" + BusNode.CONTAINER + "/devices";

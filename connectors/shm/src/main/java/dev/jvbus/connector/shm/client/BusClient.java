@@ -108,6 +108,43 @@ public final class BusClient implements AutoCloseable {
      * @throws BusClientException if the bus refused it or the connection is gone
      */
     Reply request(Message.Request m, int... fds) {
+        return await(m, send(m, fds));
+    }
+
+    /** One request of a {@link #requestAll} batch, with the fds it carries. */
+    record Outgoing(Message.Request message, int... fds) { }
+
+    /**
+     * Sends every request of {@code batch} without waiting for the replies in between, then waits for each: the bus
+     * reads a connection's frames one after the other and answers each in order (PROTOCOL.md), so a batch costs one
+     * round trip instead of one per request. Used where a move has the driver waiting: reopening a device on its new
+     * bus (DEVOPEN, DEVSHM, SIGNAL). A request the bus refuses fails the batch, after every reply came (those after it
+     * may be refused too: what a refused DEVOPEN leaves unopened).
+     *
+     * @throws BusClientException the first refusal, or the connection is gone
+     */
+    void requestAll(List<Outgoing> batch) {
+        List<CompletableFuture<Reply>> sent = new java.util.ArrayList<>(batch.size());
+        BusClientException first = null;
+        for (Outgoing o : batch) {
+            try {
+                sent.add(send(o.message(), o.fds()));
+            } catch (BusClientException e) {
+                first = e;
+                break;
+            }
+        }
+        for (int i = 0; i < sent.size(); i++) {
+            try {
+                await(batch.get(i).message(), sent.get(i));
+            } catch (BusClientException e) {
+                if (first == null) first = e;
+            }
+        }
+        if (first != null) throw first;
+    }
+
+    private CompletableFuture<Reply> send(Message.Request m, int... fds) {
         int seq = nextSeq.updateAndGet(s -> s == Integer.MAX_VALUE ? 1 : s + 1);   // 0 is for unasked messages
         CompletableFuture<Reply> f = new CompletableFuture<>();
         pending.put(seq, f);
@@ -124,16 +161,20 @@ public final class BusClient implements AutoCloseable {
             if (lost != null) throw lost;
             throw new BusClientException("cannot send " + m.type() + ": " + e.getMessage(), e);
         }
+        return f;
+    }
+
+    private Reply await(Message.Request m, CompletableFuture<Reply> f) {
         Reply r;
         try {
             r = f.get(REPLY_TIMEOUT_SECONDS, TimeUnit.SECONDS);
         } catch (ExecutionException e) {
             throw (BusClientException) e.getCause();
         } catch (TimeoutException e) {
-            pending.remove(seq);
+            pending.values().remove(f);
             throw new BusClientException(null, m.type() + ": no reply within " + REPLY_TIMEOUT_SECONDS + " s", false);
         } catch (InterruptedException e) {
-            pending.remove(seq);
+            pending.values().remove(f);
             Thread.currentThread().interrupt();
             throw new BusClientException(m.type() + ": interrupted", e);
         }

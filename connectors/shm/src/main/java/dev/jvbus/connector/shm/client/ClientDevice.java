@@ -255,9 +255,16 @@ public final class ClientDevice implements AutoCloseable {
             shared = List.copyOf(regions);
             qs = List.copyOf(queues);
         }
-        ClientDevice moved = there.open(devidThere);
-        for (Region r : shared) moved.shareMemory(r.fd(), r.guestAddress(), r.size(), r.offset());
-        for (ClientQueue q : qs) moved.setDoorbells(q.index(), q.kickFd(), q.callFd());
+        // One batch, one round trip: the driver waits for the device meanwhile (PROTOCOL.md, "Following a moved device").
+        List<BusClient.Outgoing> batch = new ArrayList<>();
+        batch.add(new BusClient.Outgoing(new Message.DevOpen(devidThere)));
+        for (Region r : shared) batch.add(new BusClient.Outgoing(new Message.DevShm(devidThere, r.guestAddress(), r.size(), r.offset()), r.fd()));
+        for (ClientQueue q : qs) batch.add(new BusClient.Outgoing(new Message.Signal(devidThere, q.index()), q.kickFd().fd(), q.callFd().fd()));
+        there.requestAll(batch);
+        ClientDevice moved = new ClientDevice(there, devidThere);
+        synchronized (moved) {
+            moved.regions.addAll(shared);
+        }
         List<ModelCall> calls;
         long features;
         synchronized (this) {
