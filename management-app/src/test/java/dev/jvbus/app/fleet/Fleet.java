@@ -28,6 +28,10 @@ import java.util.concurrent.TimeUnit;
  * Needs root, iproute2 and /dev/net/tun; {@link #create} says what is missing otherwise.
  */
 public final class Fleet implements AutoCloseable {
+    /** The /24s this JVM handed out already: a second fleet of the same run (the QEMU test's) takes another.
+     * Declared before {@link #NET}, whose initializer uses it (static fields initialize in source order). */
+    private static final java.util.Set<String> HANDED_OUT = new java.util.HashSet<>();
+
     /**
      * This run's /24 ({@code "a.b.c."}): {@code -Djvbus.fleet.net=203.0.113.} when given, else one of its own
      * ({@link #freeSubnet}). The operator's end of each fleet is in the root namespace, where two fleets on one subnet
@@ -35,9 +39,6 @@ public final class Fleet implements AutoCloseable {
      * whichever bus the newer route points at.
      */
     static final String NET = System.getProperty("jvbus.fleet.net", "").isBlank() ? freeSubnet() : System.getProperty("jvbus.fleet.net");
-
-    /** The /24s this JVM handed out already: a second fleet of the same run (the QEMU test's) takes another. */
-    private static final java.util.Set<String> HANDED_OUT = new java.util.HashSet<>();
 
     /**
      * A /24 of 198.18.0.0/15 (the range kept for benchmarks, never a real network) that no address or route of the
