@@ -71,17 +71,23 @@ class DefaultTopology implements ApplicationRunner {
                 out.println("jvbus: model '" + type + "' is not on the class path, so the default container has no " + type + " device");
                 continue;
             }
-            Device d = c.addDevice(type, -1L, Map.of("network", network));
-            out.println("jvbus: container '" + c.name() + "' devid " + d.devid() + " type " + d.type() + " on network '" + network
-                    + "' offers " + d.featureCatalog().names(d.features().offered()));
+            c.addDevice(type, -1L, Map.of("network", network));
         }
         shm.expose(c.name());
         for (Device d : c.devices()) if (d.model().virtioDeviceId() != 0) vhostUser.serve(d);
         recorder.record(bus);
     }
 
-    /** Says where each of the container's exposures is (as the store or the first start made them). */
+    /**
+     * Says what each of the container's devices offers and where each of its exposures is, as the store or the
+     * first start made them: a restart from the store says the same as the first start did.
+     */
     private void describe(Container c) {
+        for (Device d : c.devices()) {
+            String net = d.params().get("network");
+            out.println("jvbus: container '" + c.name() + "' devid " + d.devid() + " type " + d.type()
+                    + (net == null ? "" : " on network '" + net + "'") + " offers " + d.featureCatalog().names(d.features().offered()));
+        }
         for (Exposure e : c.exposures().list()) {
             ExposureInfo i = e.info();
             Optional<Device> d = i.devid().flatMap(id -> c.devices().stream().filter(x -> x.devid().equals(id)).findFirst());

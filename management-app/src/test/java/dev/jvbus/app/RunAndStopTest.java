@@ -90,6 +90,32 @@ class RunAndStopTest {
     }
 
     @Test
+    void aStartFromTheStoreSaysWhatEachDeviceOffersAsTheFirstStartDid() throws Exception {
+        Path run = dir.resolve("run"), data = dir.resolve("data");
+        String[] args = {"--server.port=0", "--jvbus.default.container=again", "--jvbus.runtime-dir=" + run, "--jvbus.data-dir=" + data};
+        String first, second;
+        try (App app = App.start(args)) {
+            await(() -> app.output().contains("container 'again' ready with"), app, "the first start is ready");
+            first = app.output();
+            interrupt(app.pid());
+            assertThat(app.waitFor(120, TimeUnit.SECONDS)).isIn(0, 130);
+        }
+        try (App app = App.start(args)) {
+            await(() -> app.output().contains("container 'again' ready with"), app, "the start from the store is ready");
+            second = app.output();
+            interrupt(app.pid());
+            assertThat(app.waitFor(120, TimeUnit.SECONDS)).isIn(0, 130);
+        }
+        assertThat(second).as("the second start builds from the store").contains("jvbus: topology from " + data.resolve("topology.json"));
+        for (String device : List.of("devid 1 type venet", "devid 2 type virtio-net")) {
+            Matcher offer = Pattern.compile("jvbus: container 'again' " + device + " on network 'lan0' offers \\[[^\\]]+\\]").matcher(first);
+            assertThat(offer.find()).as("the first start names what " + device + " offers: " + first).isTrue();
+            assertThat(second).as("the start from the store says the same for " + device).contains(offer.group());
+        }
+        assertThat(second).contains("VIRTIO_NET_F_MQ");
+    }
+
+    @Test
     void bindingBeyondLocalhostIsSaidAtStartUp() throws Exception {
         try (App app = App.start("--server.port=0", "--server.address=0.0.0.0",
                 "--jvbus.default.devices=", "--jvbus.runtime-dir=" + dir.resolve("run"), "--jvbus.data-dir=" + dir.resolve("data"))) {
