@@ -13,6 +13,7 @@ import dev.jvbus.core.spi.QueueSet;
 import dev.jvbus.core.memory.MappedMemoryFault;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.QueueService;
+import dev.jvbus.core.ring.PollGroups;
 import dev.jvbus.core.ring.QueueWorker;
 import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.state.QueueState;
@@ -39,7 +40,9 @@ import java.util.Map;
 /**
  * One virtio-net device's behaviour.
  *
- * <p>Threads. Each tx queue belongs to one {@link QueueWorker} ("&lt;container&gt;/&lt;devid&gt;-tx", "-tx1", ...):
+ * <p>Threads. Each tx queue belongs to one {@link QueueWorker} ("&lt;container&gt;/&lt;devid&gt;-tx", "-tx1", ...),
+ * served by one of the container's poll groups (a thread per core going round every device's tx queues, as
+ * a DPDK PMD thread does; the default) or, with {@code poll=own}, by a thread of that name:
  * it pops a batch, hands each frame to the switch (which copies it straight into the receivers' rx
  * buffers), pushes the batch used with length 0 and makes one notify decision. Tx queues share nothing on
  * the hot path: each has its own scratch, counters and {@link SwitchPort.Sender} into the switch. The rx
@@ -86,6 +89,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private final DeviceContext context;
     private final VirtioNetParams params;
     private final String name;
+    /** How the tx queues are polled ({@link PollGroups#PARAM}). */
+    private final PollGroups.Poll poll;
 
     // ---- set by start(), cleared by reset(); read by the workers and deliveries after the gate opens ----
     /** Per pair, made once (each is a few fields and chains); a pair's rx ring is null while it does not run. */
@@ -138,6 +143,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         this.params = params;
         this.name = context.container() + "/" + Integer.toUnsignedString(context.devid()) + ":virtio-net";
         this.rxGate = new RxGate(name);
+        this.poll = PollGroups.Poll.of(context.params());
         this.rxq = new RxQueue[params.queuePairs()];
         for (int n = 0; n < rxq.length; n++) rxq[n] = new RxQueue(n);
         this.txq = new TxQueue[params.queuePairs()];
@@ -329,7 +335,10 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         x.ring = q;
     }
 
-    /** Gives a tx queue a worker of its own, reporting through the current run. */
+    /**
+     * Gives a tx queue its worker, reporting through the current run: a member of one of the container's poll
+     * groups (the default), or a thread of its own ({@code poll=own}).
+     */
     private void startTx(QueueBinding b, SplitVirtqueue q) {
         int pair = b.index() / 2;
         TxQueue x = txq[pair];
@@ -341,8 +350,12 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         x.ring = q;
         x.chain = q.newChain();
         DataPathRun thisRun = run;
-        x.worker = new QueueWorker(name + (pair == 0 ? "-tx" : "-tx" + pair), b.index(), x.service(q, thisRun), List.of(b.kick()),
-                List.of(b.counters()), DoorbellWait.Mode.ADAPTIVE, fault -> thisRun.needsReset(fault.getMessage())).start();
+        String worker = name + (pair == 0 ? "-tx" : "-tx" + pair);
+        java.util.function.Consumer<QueueFault> onFault = fault -> thisRun.needsReset(fault.getMessage());
+        x.worker = (poll == PollGroups.Poll.OWN
+                ? new QueueWorker(worker, b.index(), x.service(q, thisRun), List.of(b.kick()), List.of(b.counters()), DoorbellWait.Mode.ADAPTIVE, onFault)
+                : new QueueWorker(worker, b.index(), x.service(q, thisRun), List.of(b.kick()), List.of(b.counters()),
+                        context.resource(PollGroups.RESOURCE).pick(), onFault)).start();
     }
 
     /** Whether any ring of this device runs (a start over a running device resets it first). */

@@ -1,0 +1,270 @@
+package dev.jvbus.core.ring;
+
+import dev.jvbus.core.doorbell.DoorbellWait;
+import dev.jvbus.core.sys.EventFd;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.function.BooleanSupplier;
+import java.util.logging.Logger;
+
+/**
+ * One thread serving the queues of several {@link QueueWorker}s: what a DPDK PMD thread (and so OVS) does
+ * with its ports. It goes round its members, giving each one {@link QueueService#poll() batch} per round,
+ * while any has work; when none has, it spins (disarmed) until one has, then arms every member's doorbell,
+ * re-checks, and sleeps on all of them at once in one epoll ({@link DoorbellWait}).
+ *
+ * <p>Why: with a thread per queue, two busy queues on one core are two threads that the scheduler
+ * time-slices, and each spins on its empty ring up to the spin budget while the other has frames waiting
+ * (the switch between two vhost-user ports ran at 0.72x OVS-DPDK at 64 B so). One thread per core that
+ * goes round the queues wastes no slice on an empty ring while another has work.
+ *
+ * <p>Fairness: a member's poll does one bounded batch (the {@link QueueService} contract: a virtio-net tx
+ * queue takes at most 64 buffers), and every member with work is polled once per round, so a queue that is
+ * never empty cannot starve another.
+ *
+ * <p>Each member keeps what a worker of its own had: {@link QueueWorker#quiesce() quiesce} parks only that
+ * member (the group skips it, its rings untouched), {@link QueueWorker#stop stop} takes it out (its doorbells
+ * leave the epoll at once, from the caller's thread, before the connector may close their fds), and a fault in
+ * its poll takes it out and is reported through its own {@code onFault}; the other members keep being served.
+ * A member's poll that does not return (a delivery into a wedged device) holds the group's thread, as it held
+ * its own: the waits for it are bounded as before ({@link QueueWorker#WAIT_BOUND}).
+ *
+ * <p>Membership changes come from control threads and are taken in by the group's thread between rounds;
+ * the round itself allocates nothing and takes no lock.
+ */
+public final class PollGroup implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(PollGroup.class.getName());
+    private final String name;
+    private final DoorbellWait wait;
+    private final ConcurrentLinkedQueue<QueueWorker> joining = new ConcurrentLinkedQueue<>();
+    /** The members being served, in round order: the group's thread only (replaced whole, never changed in place). */
+    private QueueWorker[] members = new QueueWorker[0];
+    /** Per doorbell index of the wait, the member it belongs to (to count its kicks): the group's thread only. */
+    private QueueWorker[] byDoorbell = new QueueWorker[8];
+    /** How many members the group has or is taking in: read by {@link PollGroups} to pick the least loaded group. */
+    private volatile int size;
+    private volatile boolean closed;
+    private Thread thread;          // started with the first member (under this)
+    private final BooleanSupplier anyWork = this::anyWork;
+    private final BooleanSupplier armAll = this::armAll;
+
+    /** A group whose thread is called {@code name}, idling as {@code mode} says. */
+    public PollGroup(String name, DoorbellWait.Mode mode) {
+        this.name = name;
+        this.wait = new DoorbellWait(mode, DoorbellWait.DEFAULT_SPIN_NANOS);
+    }
+
+    public String name() { return name; }
+
+    /** The wait the group's thread idles in (shared by every member). */
+    public DoorbellWait doorbellWait() { return wait; }
+
+    /** Members served or being taken in (racy: for picking a group). */
+    public int size() { return size; }
+
+    // ---------------------------------------------------------------- membership (control threads)
+
+    /** Takes {@code w} in: its thread registers the doorbells and serves it from its next round. */
+    void join(QueueWorker w) {
+        synchronized (this) {
+            if (closed) throw new IllegalStateException("poll group " + name + " is closed");
+            size++;
+            joining.add(w);
+            if (thread == null) thread = Thread.ofPlatform().name(name).daemon().start(this::run);
+        }
+        wait.wakeup();
+    }
+
+    /** Takes {@code w}'s doorbells out of the epoll now (the caller's thread): after this its kick fds may be closed. */
+    void detach(QueueWorker w) {
+        synchronized (w) {
+            int[] slots = w.slots;
+            if (slots == null) return;
+            for (int s : slots) if (s >= 0) wait.remove(s);
+            w.slots = null;
+        }
+    }
+
+    /** Something changed for a member (stop, quiesce, resume): the group's thread looks at once. */
+    void attention() {
+        wait.wakeup();
+    }
+
+    boolean isGroupThread() {
+        return Thread.currentThread() == thread;
+    }
+
+    // ---------------------------------------------------------------- the group's thread
+
+    private void run() {
+        try {
+            while (!closed) {
+                if (!joining.isEmpty()) admit();
+                boolean worked = false, changed = false;
+                QueueWorker[] ms = members;
+                for (QueueWorker w : ms) {
+                    if (w.stop) {
+                        drop(w);
+                        changed = true;
+                        continue;
+                    }
+                    if (w.quiesceRequested) {
+                        w.parkedByGroup();
+                        continue;
+                    }
+                    try {
+                        if (w.service.poll()) worked = true;
+                    } catch (QueueFault f) {
+                        drop(w);
+                        w.onFault.accept(f);
+                    } catch (RuntimeException | Error e) {
+                        drop(w);
+                        w.onFault.accept(new QueueFault(w.queue, QueueFault.Reason.BAD_DESCRIPTOR, "worker " + w.name() + " failed: " + e));
+                    }
+                    // Asked to park or stop during the poll (which can be long: a delivery into a wedged device):
+                    // go round without arming, so a member left behind writes nothing to a ring.
+                    if (w.stop || w.quiesceRequested) changed = true;
+                }
+                if (worked || changed || !joining.isEmpty()) continue;
+                // Spin with every doorbell disarmed, arm them all (and re-check) only before sleeping: a busy
+                // driver then never kicks for buffers the round picks up anyway.
+                DoorbellWait.Outcome o = wait.await(anyWork, armAll);
+                for (QueueWorker w : members) if (!w.parked) w.service.disarmDoorbell();
+                if (o == DoorbellWait.Outcome.DOORBELL) countKicks();
+                if (o == DoorbellWait.Outcome.CLOSED) break;
+            }
+        } catch (RuntimeException | Error e) {
+            // Only a member's disarm or arm can get here (a poll's failure is that member's): the group cannot go on.
+            LOG.severe(() -> "poll group " + name + " failed outside a member's poll: " + e);
+            for (QueueWorker w : members) w.onFault.accept(new QueueFault(w.queue, QueueFault.Reason.BAD_DESCRIPTOR,
+                    "poll group " + name + " failed: " + e));
+        } finally {
+            for (QueueWorker w : members) w.gone();
+            members = new QueueWorker[0];
+            for (QueueWorker w; (w = joining.poll()) != null; ) w.gone();
+        }
+    }
+
+    /** Registers the doorbells of the members that joined and adds them to the round (unless stopped meanwhile). */
+    private void admit() {
+        for (QueueWorker w; (w = joining.poll()) != null; ) {
+            synchronized (w) {
+                if (w.stop) {
+                    shrink();
+                    w.gone();
+                    continue;
+                }
+                int[] slots = new int[w.doorbells.size()];
+                for (int i = 0; i < slots.length; i++) {
+                    EventFd d = w.doorbells.get(i);
+                    slots[i] = wait.add(d);
+                    if (slots[i] >= byDoorbell.length) byDoorbell = Arrays.copyOf(byDoorbell, Math.max(slots[i] + 1, byDoorbell.length * 2));
+                    byDoorbell[slots[i]] = w;
+                }
+                w.slots = slots;
+            }
+            QueueWorker[] next = Arrays.copyOf(members, members.length + 1);
+            next[members.length] = w;
+            members = next;
+        }
+    }
+
+    /** Takes a member out of the round: its doorbells leave the epoll, its waiters are told. */
+    private void drop(QueueWorker w) {
+        detach(w);
+        for (int s = 0; s < byDoorbell.length; s++) if (byDoorbell[s] == w) byDoorbell[s] = null;
+        QueueWorker[] ms = members;
+        int at = -1;
+        for (int i = 0; i < ms.length; i++) if (ms[i] == w) at = i;
+        if (at >= 0) {
+            QueueWorker[] next = new QueueWorker[ms.length - 1];
+            System.arraycopy(ms, 0, next, 0, at);
+            System.arraycopy(ms, at + 1, next, at, ms.length - at - 1);
+            members = next;
+            shrink();
+        }
+        w.gone();
+    }
+
+    private synchronized void shrink() {
+        size--;
+    }
+
+    /** The spin's question: has any member that is not parked work? (One acquire load per member.) */
+    private boolean anyWork() {
+        for (QueueWorker w : members) if (!w.parked && w.service.hasWork()) return true;
+        return false;
+    }
+
+    /** Arms every member that is not parked (all of them: each must ring if it gets work); true if any may have work. */
+    private boolean armAll() {
+        boolean any = false;
+        for (QueueWorker w : members) if (!w.parked && w.service.armDoorbell()) any = true;
+        return any;
+    }
+
+    /** Adds what each fired doorbell held to its member's kicks (once per wake, not per buffer). */
+    private void countKicks() {
+        for (int i = wait.nextFired(0); i >= 0; i = wait.nextFired(i + 1)) {
+            QueueWorker w = i < byDoorbell.length ? byDoorbell[i] : null;
+            if (w != null) w.kicked(i, wait.drained(i));
+        }
+    }
+
+    // ---------------------------------------------------------------- end
+
+    /**
+     * Ends the group: its thread leaves its round (every member with it, as stopped) and exits, unless it is
+     * inside a member's poll, then when that returns. Does not wait ({@link #awaitEnd}); the doorbells are not
+     * the group's to close.
+     */
+    @Override
+    public void close() {
+        synchronized (this) {
+            if (closed) return;
+            closed = true;
+        }
+        wait.close();
+    }
+
+    /** Waits, at most {@code bound}, for the group's thread to have exited (true if it has, or never started). */
+    public boolean awaitEnd(Duration bound) {
+        Thread t;
+        synchronized (this) {
+            t = thread;
+        }
+        if (t == null || t == Thread.currentThread()) return t == null || !t.isAlive();
+        boolean interrupted = false;
+        long deadline = System.nanoTime() + bound.toNanos();
+        while (t.isAlive()) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                LOG.warning(() -> "poll group " + name + " did not stop within " + bound.toMillis()
+                        + " ms (a member stuck in a call inside its batch); left behind: it exits when the call returns");
+                break;
+            }
+            try {
+                t.join(Math.max(1, left / 1_000_000));
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
+        return !t.isAlive();
+    }
+
+    /** True while the group's thread runs. */
+    boolean isAlive() {
+        Thread t;
+        synchronized (this) {
+            t = thread;
+        }
+        return t != null && t.isAlive();
+    }
+
+    @Override
+    public String toString() {
+        return "PollGroup[" + name + ", " + size + " members]";
+    }
+}
