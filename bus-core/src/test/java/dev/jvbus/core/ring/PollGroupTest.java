@@ -115,10 +115,16 @@ class PollGroupTest {
                 long want = 3 + 10L * i;
                 await(() -> good.consumed == want, "the other member is still served");
             }
-            produce(bad, kBad, 5);           // and the one that left is not polled again
+            // The one that left is not polled again: work for it, then for the other, which the group takes in a
+            // later round than any in which it would have polled the first.
+            long badBefore = bad.consumed;
+            bad.failAt = -1;
+            produce(bad, kBad, 5);
+            produce(good, kGood, 1);
+            await(() -> good.consumed == 104, "the other member is served after the work for the one that left");
+            assertThat(bad.consumed).as("the member that faulted is not polled").isEqualTo(badBefore);
             assertThat(goodFault).isNotDone();
             assertThat(wGood.isAlive()).isTrue();
-            assertThat(bad.consumed).isZero();
         }
     }
 
@@ -164,6 +170,7 @@ class PollGroupTest {
                 long want = 10L * i;
                 await(() -> b.consumed == want, "the other member carries on");
             }
+            // b's work came after a's: served in a later round than any that would have polled a.
             assertThat(a.consumed).as("a stopped member is not polled").isEqualTo(5);
             try (QueueWorker wc = new QueueWorker("c", 2, c, List.of(kc), null, g, f -> { }).start()) {
                 // Let the group go to sleep, so that only c's doorbell (on the slot a had) can wake it.

@@ -205,13 +205,25 @@ public final class SwitchPort {
      * never reaches a backend that does not take checksums.
      */
     void deliver(MemorySegment frame, long offset, int length, FrameOffload offload, int origin, SendBatch batch) {
-        long h = lock();
-        if (h < 0) {
-            STALLED_DROPS.getAndAdd(this, 1L);
-            return;
+        // A batch that delivered here last still holds the lock: the next frame of a run to one port pays no CAS.
+        boolean carried = batch != null && batch.held == this;
+        long h;
+        if (carried) {
+            h = batch.heldHold;
+        } else {
+            if (batch != null && batch.held != null) batch.held.release(batch);   // never wait for a lock while holding another
+            h = lock();
+            if (h < 0) {
+                STALLED_DROPS.getAndAdd(this, 1L);
+                return;
+            }
         }
+        boolean keep = carried;   // hold on into the sender's next frame (the port is in its batch)
         try {
-            if (left) return;
+            if (left) {
+                keep = false;
+                return;
+            }
             int takes;
             try {
                 takes = backend.offloadsTaken();
@@ -224,7 +236,7 @@ public final class SwitchPort {
                 DropReason r = deliverOne(frame, offset, length, o, origin);
                 if (r == null && offload.isGso()) superFramesOut++;
                 count(r, length);
-                flushUnlessBatched(batch);
+                keep = flushUnlessBatched(batch);
                 return;
             }
             Segmenter s = segmenter;
@@ -245,15 +257,26 @@ public final class SwitchPort {
                 int n = s.piece(i);
                 count(deliverOne(s.out(), 0, n, s.pieceHeader, origin), n);
             }
-            flushUnlessBatched(batch);
+            keep = flushUnlessBatched(batch);
         } finally {
-            unlock(h);
+            if (keep) {
+                batch.held = this;
+                batch.heldHold = h;
+            } else {
+                if (carried) batch.held = null;
+                unlock(h);
+            }
         }
     }
 
-    /** Under the lock: the backend publishes now, unless the sender's batch takes this port and flushes it at its end. */
-    private void flushUnlessBatched(SendBatch batch) {
-        if (batch == null || !batch.add(this)) flushBackend();
+    /**
+     * Under the lock: the backend publishes now, unless the sender's batch takes this port and flushes it at its
+     * end; true if the batch took it (the caller may then keep the lock for the batch's next frame).
+     */
+    private boolean flushUnlessBatched(SendBatch batch) {
+        if (batch != null && batch.add(this)) return true;
+        flushBackend();
+        return false;
     }
 
     private void flushBackend() {
@@ -265,13 +288,30 @@ public final class SwitchPort {
     }
 
     /**
-     * A sender's batch ends ({@link SendBatch#flush()}): the backend publishes what it took. Under the delivery
-     * lock, so it never runs beside a delivery; a port whose holder is stuck past the stall bound is skipped
-     * (its next delivery's flush publishes), a port that left has nothing to publish.
+     * The batch that holds this port's lock between frames goes on to another port (or ends): the lock is given
+     * back; what the backend took stays unpublished until the batch's {@link SendBatch#flush()}.
      */
-    void flushDeliveries() {
-        long h = lock();
-        if (h < 0) return;
+    void release(SendBatch batch) {
+        long h = batch.heldHold;
+        batch.held = null;
+        unlock(h);
+    }
+
+    /**
+     * A sender's batch ends ({@link SendBatch#flush()}): the backend publishes what it took. Under the delivery
+     * lock, so it never runs beside a delivery: the batch's own hold if it still has one here, else taken now; a
+     * port whose holder is stuck past the stall bound is skipped (its next delivery's flush publishes), a port
+     * that left has nothing to publish.
+     */
+    void flushDeliveries(SendBatch batch) {
+        long h;
+        if (batch.held == this) {
+            h = batch.heldHold;
+            batch.held = null;
+        } else {
+            h = lock();
+            if (h < 0) return;
+        }
         try {
             if (!left) flushBackend();
         } finally {

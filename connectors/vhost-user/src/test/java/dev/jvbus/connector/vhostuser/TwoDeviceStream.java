@@ -59,7 +59,7 @@ abstract class TwoDeviceStream {
     void setUp() throws Exception {
         dir = Files.createTempDirectory("jvbus-perring");
         container = Bus.withDiscoveredModels().createContainer("perring-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
-        a = container.addDevice("virtio-net", -1L, Map.of("mac", MacAddress.toString(MAC_A)));
+        a = container.addDevice("virtio-net", -1L, paramsA());
         b = container.addDevice("virtio-net", -1L, Map.of("mac", MacAddress.toString(MAC_B)));
         backend = VhostUserBackend.serve(a, dir.resolve("a.sock"));
         guestA = new StreamGuest("a", MAC_A, guestAMemory());
@@ -69,6 +69,11 @@ abstract class TwoDeviceStream {
         setUpB();
         guestA.start(guestB);
         guestB.start(guestA);
+    }
+
+    /** Device A's parameters: its MAC (a test that watches A's own tx thread adds {@code poll=own}). */
+    Map<String, String> paramsA() {
+        return Map.of("mac", MacAddress.toString(MAC_A));
     }
 
     @AfterEach

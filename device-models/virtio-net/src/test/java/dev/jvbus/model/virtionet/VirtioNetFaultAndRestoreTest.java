@@ -31,7 +31,11 @@ class VirtioNetFaultAndRestoreTest {
     }
 
     GuestNet guest(Container c) throws Exception {
-        GuestNet g = new GuestNet(c.addDevice(VirtioNetModel.TYPE, -1L, Map.of()), 256);
+        return guest(c, Map.of());
+    }
+
+    GuestNet guest(Container c, Map<String, String> params) throws Exception {
+        GuestNet g = new GuestNet(c.addDevice(VirtioNetModel.TYPE, -1L, params), 256);
         guests.add(g);
         g.negotiate(-1L).start().postRx(256);
         return g;
@@ -156,7 +160,7 @@ class VirtioNetFaultAndRestoreTest {
             threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
     void aFaultOfTheDriversPreviousSessionLandingAfterItsResetDoesNotMarkTheNextSession() throws Exception {
         Container c = VirtioNetExchangeTest.newContainer();
-        GuestNet bad = guest(c), b = guest(c);
+        GuestNet bad = guest(c, Map.of("poll", "own")), b = guest(c);   // poll=own: the tx worker's own thread, watched below
         String workerName = ((VirtioNetDevice) bad.a.function()).name() + "-tx";
         Thread oldWorker = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals(workerName))
                 .findFirst().orElseThrow();
