@@ -336,6 +336,11 @@ public final class SwitchPort {
         }
     }
 
+    /** How many times the delivery lock was taken and given back (for tests: what a run of frames costs). */
+    long holdsTaken() {
+        return ((long) HOLD.getVolatile(this)) >>> 1;
+    }
+
     /** Takes the delivery lock: the hold taken (odd), or -1 if the holder is stuck past the stall bound. */
     private long lock() {
         long v = (long) HOLD.getVolatile(this);
