@@ -142,14 +142,9 @@ public final class SwitchPort {
 
         private Sender(Ingress in) { this.in = in; }
 
-        /** As {@link SwitchPort#send(MemorySegment, long, int, FrameOffload, int)}, counted on this sender. */
-        public void send(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
-            sw.forward(SwitchPort.this, in, frame, offset, length, offload, origin, null);
-        }
-
-        /** As {@link SwitchPort#send(MemorySegment, long, int, FrameOffload, int, SendBatch)}, counted on this sender. */
-        public void send(MemorySegment frame, long offset, int length, FrameOffload offload, int origin, SendBatch batch) {
-            sw.forward(SwitchPort.this, in, frame, offset, length, offload, origin, java.util.Objects.requireNonNull(batch, "batch"));
+        /** As {@link SwitchPort#send(MemorySegment, long, int, FrameMeta)}, counted on this sender. */
+        public void send(MemorySegment frame, long offset, int length, FrameMeta meta) {
+            sw.forward(SwitchPort.this, in, frame, offset, length, meta);
         }
 
         /** Frames this sender took into the switch (each also counts in the port's {@link #framesIn()}). */
@@ -158,38 +153,23 @@ public final class SwitchPort {
         public SwitchPort port() { return SwitchPort.this; }
     }
 
-    /** Sends one bare frame from this port into the switch. Called by this port's owner only (one thread at a time). */
+    /** Sends one bare frame from this port into the switch ({@link FrameMeta#BARE}). Called by this port's owner only (one thread at a time). */
     public void send(MemorySegment frame, long offset, int length) {
-        sw.forward(this, ingress, frame, offset, length, FrameOffload.NONE, NetPort.NO_ORIGIN, null);
+        sw.forward(this, ingress, frame, offset, length, FrameMeta.BARE);
     }
 
     /**
-     * Sends one frame with what it asks of its receivers ({@code offload}: a partial checksum, a super-frame
-     * to segment), which is valid only during this call. A header not yet {@link FrameOffload#check checked}
-     * is checked here; one that does not describe the frame is dropped at ingress as
-     * {@link DropReason#BAD_OFFLOAD}. Called by this port's owner only (one thread at a time).
+     * Sends one frame with what its sender says of it ({@link FrameMeta}: its offload header, its place in the
+     * sender's transmit order, the sender's batch), valid only during this call. A header not yet
+     * {@link FrameOffload#check checked} is checked here; one that does not describe the frame is dropped at
+     * ingress as {@link DropReason#BAD_OFFLOAD}. A receiver that keeps a delivery log tells a replayed frame by
+     * its origin. With a batch, the receivers may leave the frame unpublished until {@link SendBatch#flush()},
+     * which the sender calls at the end of its batch (one used-index store and one wake-up decision per receiver
+     * per batch, not per frame). Called by this port's owner only (one thread at a time); other threads send
+     * through their own {@link #sender()}.
      */
-    public void send(MemorySegment frame, long offset, int length, FrameOffload offload) {
-        sw.forward(this, ingress, frame, offset, length, offload, NetPort.NO_ORIGIN, null);
-    }
-
-    /**
-     * {@link #send(MemorySegment, long, int, FrameOffload)} with the frame's place in the sender's transmit
-     * order ({@link NetPort#origin}), for receivers that keep a delivery log and so can tell a frame the
-     * sender replays after a bus restart from a new one.
-     */
-    public void send(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
-        sw.forward(this, ingress, frame, offset, length, offload, origin, null);
-    }
-
-    /**
-     * {@link #send(MemorySegment, long, int, FrameOffload, int)} as part of the sender's {@code batch}: the
-     * receivers may leave the frame unpublished until {@link SendBatch#flush()}, which the sender calls at the
-     * end of its batch (one used-index store and one wake-up decision per receiver per batch, not per frame).
-     * Any thread may send through this port, each with its own batch.
-     */
-    public void send(MemorySegment frame, long offset, int length, FrameOffload offload, int origin, SendBatch batch) {
-        sw.forward(this, ingress, frame, offset, length, offload, origin, java.util.Objects.requireNonNull(batch, "batch"));
+    public void send(MemorySegment frame, long offset, int length, FrameMeta meta) {
+        sw.forward(this, ingress, frame, offset, length, meta);
     }
 
     /**
@@ -204,7 +184,10 @@ public final class SwitchPort {
      * for a backend that takes checksums and with no header for one that does not. DATA_VALID alone
      * never reaches a backend that does not take checksums.
      */
-    void deliver(MemorySegment frame, long offset, int length, FrameOffload offload, int origin, SendBatch batch) {
+    void deliver(MemorySegment frame, long offset, int length, FrameMeta meta) {
+        FrameOffload offload = meta.offload();
+        int origin = meta.origin();
+        SendBatch batch = meta.batch();
         // A batch that delivered here last still holds the lock: the next frame of a run to one port pays no CAS.
         boolean carried = batch != null && batch.held == this;
         long h;

@@ -67,6 +67,7 @@ public final class TapPort implements NetPort, AutoCloseable {
     private final MemorySegment zeroHeader; // zero, never written after allocation
     private final MemorySegment txHeader;   // deliver only: the vnet header of a frame with offloads
     private final FrameOffload rxOffload = new FrameOffload();   // reader thread only
+    private final FrameMeta rxMeta = new FrameMeta().offload(rxOffload);   // reader thread only: the kernel's header, per frame
     private final Set<TunOffload> offloads;
     private final int takes;
     private final MemorySegment txBuffer;   // deliver only: [vnet header | copy of a heap frame]
@@ -280,7 +281,7 @@ public final class TapPort implements NetPort, AutoCloseable {
             }
             fromKernelFrames++;
             fromKernelBytes += len;
-            port.send(rxBuffer, VNET, len, rxOffload);
+            port.send(rxBuffer, VNET, len, rxMeta);
         }
         return false;   // closed meanwhile: stop reading
     }

@@ -70,8 +70,8 @@ class L2SwitchTest {
         sw.join(rb, B);
         sw.join(rc, C);
         SendBatch batch = new SendBatch();
-        for (int i = 0; i < 5; i++) pa.send(frame(B, A, 60, i), 0, 60, FrameOffload.NONE, NetPort.NO_ORIGIN, batch);
-        pa.send(frame(MacAddress.BROADCAST, A, 60, 5), 0, 60, FrameOffload.NONE, NetPort.NO_ORIGIN, batch);
+        for (int i = 0; i < 5; i++) pa.send(frame(B, A, 60, i), 0, 60, new FrameMeta(batch));
+        pa.send(frame(MacAddress.BROADCAST, A, 60, 5), 0, 60, new FrameMeta(batch));
         assertThat(rb.frames).hasSize(6);
         assertThat(rc.frames).hasSize(1);
         assertThat(rb.deliveredAtFlush).as("nothing flushed inside the batch").isEmpty();
@@ -100,9 +100,9 @@ class L2SwitchTest {
         SwitchPort pb = sw.join(rb, B), pc = sw.join(rc, C);
         SendBatch batch = new SendBatch();
         long b0 = pb.holdsTaken(), c0 = pc.holdsTaken();
-        for (int i = 0; i < 10; i++) pa.send(frame(B, A, 60, i), 0, 60, FrameOffload.NONE, NetPort.NO_ORIGIN, batch);
+        for (int i = 0; i < 10; i++) pa.send(frame(B, A, 60, i), 0, 60, new FrameMeta(batch));
         assertThat(pb.holdsTaken()).as("still held: the run goes on").isEqualTo(b0);
-        for (int i = 10; i < 15; i++) pa.send(frame(C, A, 60, i), 0, 60, FrameOffload.NONE, NetPort.NO_ORIGIN, batch);
+        for (int i = 10; i < 15; i++) pa.send(frame(C, A, 60, i), 0, 60, new FrameMeta(batch));
         assertThat(pb.holdsTaken()).as("given back when the batch went on to c").isEqualTo(b0 + 1);
         batch.flush();
         assertThat(pc.holdsTaken()).as("one hold for c's run and its flush").isEqualTo(c0 + 1);
@@ -144,7 +144,7 @@ class L2SwitchTest {
     private static void crossing(SwitchPort from, MemorySegment first, MemorySegment second, int n) {
         SendBatch batch = new SendBatch();
         for (int i = 0; i < n; i++) {
-            from.send((i & 1) == 0 ? first : second, 0, 60, FrameOffload.NONE, NetPort.NO_ORIGIN, batch);
+            from.send((i & 1) == 0 ? first : second, 0, 60, new FrameMeta(batch));
             if ((i & 63) == 63) batch.flush();
         }
         batch.flush();
@@ -160,7 +160,7 @@ class L2SwitchTest {
             sw.join(r);
         }
         SendBatch batch = new SendBatch();
-        pa.send(frame(MacAddress.BROADCAST, A, 60, 1), 0, 60, FrameOffload.NONE, NetPort.NO_ORIGIN, batch);
+        pa.send(frame(MacAddress.BROADCAST, A, 60, 1), 0, 60, new FrameMeta(batch));
         assertThat(rs.stream().filter(r -> r.deliveredAtFlush.isEmpty()).count()).isEqualTo(SendBatch.MAX_PORTS);
         batch.flush();
         assertThat(rs).allSatisfy(r -> assertThat(r.deliveredAtFlush).containsExactly(1));
@@ -387,9 +387,10 @@ class L2SwitchTest {
 
         // The same through a sender's batch, flushed every 64 frames as a device's tx worker does.
         SendBatch batch = new SendBatch();
+        FrameMeta meta = new FrameMeta(batch);
         before = mx.getCurrentThreadAllocatedBytes();
         for (int i = 0; i < 200_000; i++) {
-            in.send(f, 0, 1514, FrameOffload.NONE, NetPort.NO_ORIGIN, batch);
+            in.send(f, 0, 1514, meta);
             if ((i & 63) == 63) batch.flush();
         }
         batch.flush();

@@ -21,6 +21,7 @@ import dev.jvbus.core.ring.virtio.DescriptorChain;
 import dev.jvbus.core.ring.virtio.SplitVirtqueue;
 import dev.jvbus.core.state.ModelState;
 import dev.jvbus.net.DropReason;
+import dev.jvbus.net.FrameMeta;
 import dev.jvbus.net.FrameOffload;
 import dev.jvbus.net.NetworkException;
 import dev.jvbus.net.MacAddress;
@@ -281,7 +282,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             SwitchPort.Sender out = announceSender;
             if (out == null || out.port() != p) announceSender = out = p.sender();   // once per port: senders live as long as it
             dev.jvbus.net.RarpAnnouncement.write(announceFrame, 0, mac);
-            out.send(announceFrame, 0, dev.jvbus.net.RarpAnnouncement.LENGTH, FrameOffload.NONE, NetPort.NO_ORIGIN);
+            out.send(announceFrame, 0, dev.jvbus.net.RarpAnnouncement.LENGTH, FrameMeta.BARE);
             announcementsSent++;
         }
     }
@@ -656,7 +657,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             return new TxService(this, q, chain, run);
         }
 
-        void transmit(DescriptorChain c, int origin, SendBatch batch) throws QueueFault {
+        void transmit(DescriptorChain c, FrameMeta meta) throws QueueFault {
             if (c.writableCount() != 0)
                 throw badTx("tx buffer " + c.head() + " has " + c.writableCount() + " device-writable descriptors");
             long total = c.readableBytes();
@@ -709,7 +710,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                     return;
                 }
             }
-            sender.send(seg, off, len, offload, origin, batch);
+            sender.send(seg, off, len, meta);   // meta carries this queue's offload flyweight, the origin and the batch
             frames++;
             bytes += len;
         }
@@ -733,12 +734,15 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
          * This worker's own (a worker a reset left behind keeps its batch; the next worker has a new one).
          */
         private final SendBatch batch = new SendBatch();
+        /** What each frame of this worker carries into the switch: the queue's offload flyweight, its origin, the batch. */
+        private final FrameMeta meta;
 
         TxService(TxQueue x, SplitVirtqueue q, DescriptorChain chain, DataPathRun run) {
             this.x = x;
             this.q = q;
             this.chain = chain;
             this.run = run;
+            this.meta = new FrameMeta(batch).offload(x.offload);
         }
 
         @Override
@@ -759,7 +763,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 int origin = after == before ? NetPort.NO_ORIGIN : NetPort.origin(before, x.replays > 0);
                 if (x.replays > 0) x.replays--;
                 before = after;
-                if (active) x.transmit(chain, origin, batch);
+                if (active) x.transmit(chain, meta.origin(origin));
                 else x.dropInactive++;
                 // The send may have been long (stuck in a delivery into a wedged device) and this worker
                 // left behind by a reset: then the ring belongs to the next run; publish nothing.
