@@ -58,17 +58,23 @@ public final class PollGroups implements AutoCloseable {
         return groups.length;
     }
 
-    /** The group with the fewest members (made on first use), for one more queue. */
+    /**
+     * The group for one more queue: the one with the fewest members; a new group (a new thread) only when every
+     * existing one is busy with a queue already, so a container that never has two queues at once keeps one thread.
+     */
     public synchronized PollGroup pick() {
         if (closed) throw new IllegalStateException("the poll groups of container " + container + " are closed");
         PollGroup best = null;
+        int free = -1;
         for (int i = 0; i < groups.length; i++) {
             if (groups[i] == null) {
-                groups[i] = new PollGroup(container + "/poll-" + i, DoorbellWait.Mode.ADAPTIVE);
-                return groups[i];
+                if (free < 0) free = i;
+            } else if (best == null || groups[i].size() < best.size()) {
+                best = groups[i];
             }
-            if (best == null || groups[i].size() < best.size()) best = groups[i];
         }
+        if (free >= 0 && (best == null || best.size() > 0))
+            return groups[free] = new PollGroup(container + "/poll-" + free, DoorbellWait.Mode.ADAPTIVE);
         return best;
     }
 

@@ -190,12 +190,30 @@ class PollGroupTest {
             QueueWorker w0 = new QueueWorker("q0", 0, s0, List.of(k0), null, g0, f -> { }).start();
             PollGroup g1 = groups.pick();
             QueueWorker w1 = new QueueWorker("q1", 1, s1, List.of(k1), null, g1, f -> { }).start();
-            assertThat(g1).as("the second queue goes to the idle second group").isNotSameAs(g0);
+            assertThat(g1).as("the second queue goes to a second group, a thread of its own").isNotSameAs(g0);
             assertThat(List.of(g0.name(), g1.name())).containsExactly("c/poll-0", "c/poll-1");
+            PollGroup g2 = groups.pick();
+            QueueWorker w2 = new QueueWorker("q2", 2, s2, List.of(k2), null, g2, f -> { }).start();
+            assertThat(g2).as("no more groups than cores: the third queue shares one").isIn(g0, g1);
             w0.stop(QueueWorker.WAIT_BOUND);
-            await(() -> g0.size() == 0, "the first group let its member go");
+            w2.stop(QueueWorker.WAIT_BOUND);
+            assertThat(g0.size()).as("the first group let its members go").isZero();
+            assertThat(g1.size()).isEqualTo(1);
             assertThat(groups.pick()).as("the least loaded").isSameAs(g0);
             w1.close();
+        }
+    }
+
+    @Test
+    void aContainerWithOneQueueAtATimeKeepsOneGroup() throws Exception {
+        try (PollGroups groups = new PollGroups("c", 4); EventFd k = EventFd.create()) {
+            PollGroup first = groups.pick();
+            for (int i = 0; i < 3; i++) {
+                PollGroup g = groups.pick();
+                assertThat(g).as("an idle group is taken before a new thread is made").isSameAs(first);
+                QueueWorker w = new QueueWorker("q" + i, 0, new CounterService(), List.of(k), null, g, f -> { }).start();
+                assertThat(w.stop(QueueWorker.WAIT_BOUND)).isTrue();
+            }
         }
     }
 
