@@ -42,7 +42,7 @@ public final class PollGroup implements AutoCloseable {
     private QueueWorker[] members = new QueueWorker[0];
     /** Per doorbell index of the wait, the member it belongs to (to count its kicks): the group's thread only. */
     private QueueWorker[] byDoorbell = new QueueWorker[8];
-    /** How many members the group has or is taking in: read by {@link PollGroups} to pick the least loaded group. */
+    /** How many members the group has or is taking in: read by {@code spi.PollGroups} to pick the least loaded group. */
     private volatile int size;
     private volatile boolean closed;
     private Thread thread;          // started with the first member (under this)

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.ring.QueueWorkerTest.CounterService;
+import dev.jvbus.core.spi.PollGroups;
 import dev.jvbus.core.sys.EventFd;
 import java.util.List;
 import java.util.Map;

@@ -13,7 +13,7 @@ import dev.jvbus.core.spi.QueueSet;
 import dev.jvbus.core.memory.MappedMemoryFault;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.QueueService;
-import dev.jvbus.core.ring.PollGroups;
+import dev.jvbus.core.spi.PollGroups;
 import dev.jvbus.core.ring.QueueWorker;
 import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.state.QueueState;

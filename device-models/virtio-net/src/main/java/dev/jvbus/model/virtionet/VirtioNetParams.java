@@ -1,6 +1,6 @@
 package dev.jvbus.model.virtionet;
 
-import dev.jvbus.core.ring.PollGroups;
+import dev.jvbus.core.spi.PollGroups;
 import dev.jvbus.core.spi.QueueLayout;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.MacSpoofCheck;
@@ -17,7 +17,7 @@ import java.util.TreeSet;
  * @param mac     its address ({@code mac}, default a locally administered one derived from container and devid)
  * @param mtu     the MTU it reports with VIRTIO_NET_F_MTU ({@code mtu}, 68..9000, default 1500)
  * @param queuePairs how many rx/tx queue pairs it offers with VIRTIO_NET_F_MQ ({@value #PAIRS_PARAM}, 1..{@value #MAX_PAIRS},
- *                default {@value #DEFAULT_PAIRS}): each pair a driver sets up costs a tx worker thread and two rings, so
+ *                default {@value #DEFAULT_PAIRS}): each pair a driver sets up costs a tx worker and two rings, so
  *                the operator bounds it; the config space's {@code max_virtqueue_pairs}, and vhost-user's GET_QUEUE_NUM
  * @param macSpoofCheck whether the switch drops frames the device sends from any source but {@code mac}
  *                ({@value MacSpoofCheck#PARAM}, default on; a driver that picks its own address, as one

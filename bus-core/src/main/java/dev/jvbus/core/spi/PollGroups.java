@@ -1,7 +1,8 @@
-package dev.jvbus.core.ring;
+package dev.jvbus.core.spi;
 
 import dev.jvbus.core.doorbell.DoorbellWait;
-import dev.jvbus.core.spi.ContainerResource;
+import dev.jvbus.core.ring.PollGroup;
+import dev.jvbus.core.ring.QueueWorker;
 import java.util.Map;
 
 /**
@@ -15,8 +16,9 @@ import java.util.Map;
  * affinity and cgroup quota) lets a container's queues use every core, and no two of its polling threads
  * share a core that they could each keep busy. A bus pinned to one core gets one group: OVS's one PMD thread.
  *
- * <p>Per container, never shared with another (a {@link ContainerResource}); closed with the container, after
- * its devices (which stop their workers first).
+ * <p>Per container, never shared with another (a {@link ContainerResource}, so here beside it: the ring package,
+ * where the groups' loop is, does not depend on the SPI); closed with the container, after its devices (which
+ * stop their workers first).
  */
 public final class PollGroups implements AutoCloseable {
     /** The device parameter that picks how a device's queues are polled: {@code shared} (default) or {@code own}. */
