@@ -109,6 +109,13 @@ public final class PollGroup implements AutoCloseable {
                         changed = true;
                         continue;
                     }
+                    if (w.failed != null) {          // its arm, disarm or spin check threw: its fault alone
+                        Throwable e = w.failed;
+                        drop(w);
+                        w.onFault.accept(e instanceof QueueFault f ? f
+                                : new QueueFault(w.queue, QueueFault.Reason.BAD_DESCRIPTOR, "worker " + w.name() + " failed: " + e));
+                        continue;
+                    }
                     if (w.quiesceRequested) {
                         w.parkedByGroup();
                         continue;
@@ -130,13 +137,20 @@ public final class PollGroup implements AutoCloseable {
                 // Spin with every doorbell disarmed, arm them all (and re-check) only before sleeping: a busy
                 // driver then never kicks for buffers the round picks up anyway.
                 DoorbellWait.Outcome o = wait.await(anyWork, armAll);
-                for (QueueWorker w : members) if (!w.parked) w.service.disarmDoorbell();
+                for (QueueWorker w : members) {
+                    if (w.parked || w.failed != null) continue;
+                    try {
+                        w.service.disarmDoorbell();
+                    } catch (RuntimeException | Error e) {
+                        w.failed = e;
+                    }
+                }
                 if (o == DoorbellWait.Outcome.DOORBELL) countKicks();
                 if (o == DoorbellWait.Outcome.CLOSED) break;
             }
         } catch (RuntimeException | Error e) {
-            // Only a member's disarm or arm can get here (a poll's failure is that member's): the group cannot go on.
-            LOG.severe(() -> "poll group " + name + " failed outside a member's poll: " + e);
+            // Not a member's (each member's calls are caught as its own): the group's wait itself broke.
+            LOG.severe(() -> "poll group " + name + " failed outside its members' calls: " + e);
             for (QueueWorker w : members) w.onFault.accept(new QueueFault(w.queue, QueueFault.Reason.BAD_DESCRIPTOR,
                     "poll group " + name + " failed: " + e));
         } finally {
@@ -156,13 +170,18 @@ public final class PollGroup implements AutoCloseable {
                     continue;
                 }
                 int[] slots = new int[w.doorbells.size()];
-                for (int i = 0; i < slots.length; i++) {
-                    EventFd d = w.doorbells.get(i);
-                    slots[i] = wait.add(d);
-                    if (slots[i] >= byDoorbell.length) byDoorbell = Arrays.copyOf(byDoorbell, Math.max(slots[i] + 1, byDoorbell.length * 2));
-                    byDoorbell[slots[i]] = w;
-                }
+                Arrays.fill(slots, -1);
                 w.slots = slots;
+                try {
+                    for (int i = 0; i < slots.length; i++) {
+                        EventFd d = w.doorbells.get(i);
+                        slots[i] = wait.add(d);
+                        if (slots[i] >= byDoorbell.length) byDoorbell = Arrays.copyOf(byDoorbell, Math.max(slots[i] + 1, byDoorbell.length * 2));
+                        byDoorbell[slots[i]] = w;
+                    }
+                } catch (RuntimeException e) {       // its doorbell cannot be waited on (closed fd, too many): its fault alone
+                    w.failed = e;
+                }
             }
             QueueWorker[] next = Arrays.copyOf(members, members.length + 1);
             next[members.length] = w;
@@ -193,14 +212,35 @@ public final class PollGroup implements AutoCloseable {
 
     /** The spin's question: has any member that is not parked work? (One acquire load per member.) */
     private boolean anyWork() {
-        for (QueueWorker w : members) if (!w.parked && w.service.hasWork()) return true;
+        for (QueueWorker w : members) {
+            if (w.parked) continue;
+            if (w.failed != null) return true;        // go round: the round lets it go
+            try {
+                if (w.service.hasWork()) return true;
+            } catch (RuntimeException | Error e) {
+                w.failed = e;
+                return true;
+            }
+        }
         return false;
     }
 
     /** Arms every member that is not parked (all of them: each must ring if it gets work); true if any may have work. */
     private boolean armAll() {
         boolean any = false;
-        for (QueueWorker w : members) if (!w.parked && w.service.armDoorbell()) any = true;
+        for (QueueWorker w : members) {
+            if (w.parked) continue;
+            if (w.failed != null) {
+                any = true;
+                continue;
+            }
+            try {
+                if (w.service.armDoorbell()) any = true;
+            } catch (RuntimeException | Error e) {
+                w.failed = e;
+                any = true;
+            }
+        }
         return any;
     }
 

@@ -45,6 +45,8 @@ public final class QueueWorker implements AutoCloseable {
     /** Where the group registered {@link #doorbells} in its wait (null: not registered); under this object's monitor. */
     int[] slots;
 
+    /** What a call of the serving thread into this worker's service outside its poll threw (the group's thread only). */
+    Throwable failed;
     volatile boolean stop;
     volatile boolean quiesceRequested;
     /** Set by the group's thread at the top of a round, cleared by {@link #resume}: while set, nothing touches the rings. */

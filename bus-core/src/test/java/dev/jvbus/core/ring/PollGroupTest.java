@@ -129,6 +129,34 @@ class PollGroupTest {
         }
     }
 
+    /**
+     * A member whose doorbell arming fails (its ring's memory gone, say) outside its poll: the group's thread calls
+     * that for every member before it sleeps, so the failure is that member's fault, not the group's end.
+     */
+    @Test
+    void aMemberWhoseArmingFailsLeavesWithItsFaultAndTheOthersKeepBeingServed() throws Exception {
+        CounterService bad = new CounterService() {
+            @Override public boolean armDoorbell() { throw new IllegalStateException("ring memory gone"); }
+        };
+        CounterService good = new CounterService();
+        CompletableFuture<QueueFault> badFault = new CompletableFuture<>();
+        try (PollGroup g = new PollGroup("g", DoorbellWait.Mode.ADAPTIVE);
+             EventFd kBad = EventFd.create(); EventFd kGood = EventFd.create();
+             QueueWorker wGood = new QueueWorker("good", 1, good, List.of(kGood), null, g, f -> { }).start();
+             QueueWorker wBad = new QueueWorker("bad", 3, bad, List.of(kBad), null, g, badFault::complete).start()) {
+            QueueFault f = badFault.get(60, TimeUnit.SECONDS);     // the group went idle, armed everyone, and that one threw
+            assertThat(f.queue()).isEqualTo(3);
+            assertThat(f.getMessage()).contains("ring memory gone");
+            await(() -> !wBad.isAlive(), "the failing member left the group");
+            for (int i = 1; i <= 10; i++) {
+                produce(good, kGood, 10);
+                long want = 10L * i;
+                await(() -> good.consumed == want, "the other member is still served, sleeping and waking on its doorbell");
+            }
+            assertThat(wGood.isAlive()).isTrue();
+        }
+    }
+
     @Test
     void quiesceParksOneMemberOnlyAndResumeCarriesOn() throws Exception {
         CounterService a = new CounterService(), b = new CounterService();
