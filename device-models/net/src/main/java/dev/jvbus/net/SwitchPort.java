@@ -176,7 +176,9 @@ public final class SwitchPort {
      * Delivers a frame to this port's backend. Deliveries from several senders are serialised by a
      * short spin lock held for one copy: the receiving ring has one producer at a time, and the
      * counters stay exact without atomics per frame. A lock held past the stall bound is not
-     * waited for (see the class comment).
+     * waited for (see the class comment). A sender's batch ({@link FrameMeta#batch()}) keeps the lock
+     * from one frame to the next while they go to this port (one CAS per run, not per frame), and gives
+     * it back before it takes another port's, or at its flush; so it holds at most one, for a batch's time.
      *
      * <p>The backend gets the frame in the form it takes ({@link NetPort#offloadsTaken()}): as it is, with
      * its header, if it takes everything the header asks; otherwise segmented or with its checksum
