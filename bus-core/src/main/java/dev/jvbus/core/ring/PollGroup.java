@@ -36,7 +36,10 @@ import java.util.logging.Logger;
 public final class PollGroup implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(PollGroup.class.getName());
     private final String name;
-    private final DoorbellWait wait;
+    private final DoorbellWait.Mode mode;
+    /** The wait of the group's current thread; a new one for each thread (a thread that idles out closes its own). */
+    private volatile DoorbellWait wait;
+    private boolean waitClosed;     // the current wait was closed by a thread that idled out (under this)
     private final ConcurrentLinkedQueue<QueueWorker> joining = new ConcurrentLinkedQueue<>();
     /** The members being served, in round order: the group's thread only (replaced whole, never changed in place). */
     private QueueWorker[] members = new QueueWorker[0];
@@ -52,6 +55,7 @@ public final class PollGroup implements AutoCloseable {
     /** A group whose thread is called {@code name}, idling as {@code mode} says. */
     public PollGroup(String name, DoorbellWait.Mode mode) {
         this.name = name;
+        this.mode = mode;
         this.wait = new DoorbellWait(mode, DoorbellWait.DEFAULT_SPIN_NANOS);
     }
 
@@ -71,7 +75,13 @@ public final class PollGroup implements AutoCloseable {
             if (closed) throw new IllegalStateException("poll group " + name + " is closed");
             size++;
             joining.add(w);
-            if (thread == null) thread = Thread.ofPlatform().name(name).daemon().start(this::run);
+            if (thread == null) {
+                if (waitClosed) {            // the last thread idled out and closed its wait: this one gets a new one
+                    wait = new DoorbellWait(mode, DoorbellWait.DEFAULT_SPIN_NANOS);
+                    waitClosed = false;
+                }
+                thread = Thread.ofPlatform().name(name).daemon().start(this::run);
+            }
         }
         wait.wakeup();
     }
@@ -98,6 +108,8 @@ public final class PollGroup implements AutoCloseable {
     // ---------------------------------------------------------------- the group's thread
 
     private void run() {
+        DoorbellWait wait = this.wait;       // this thread's (set before it started)
+        boolean idle = false;
         try {
             while (!closed) {
                 if (!joining.isEmpty()) admit();
@@ -134,6 +146,19 @@ public final class PollGroup implements AutoCloseable {
                     if (w.stop || w.quiesceRequested) changed = true;
                 }
                 if (worked || changed || !joining.isEmpty()) continue;
+                if (members.length == 0) {
+                    // Nobody left: the thread ends and gives its epoll and wake fds back (a bus whose devices come
+                    // and go ends as it began); the next member to join starts a new one.
+                    synchronized (this) {
+                        if (joining.isEmpty()) {
+                            thread = null;
+                            waitClosed = true;
+                            idle = true;
+                        }
+                    }
+                    if (idle) break;
+                    continue;
+                }
                 // Spin with every doorbell disarmed, arm them all (and re-check) only before sleeping: a busy
                 // driver then never kicks for buffers the round picks up anyway.
                 DoorbellWait.Outcome o = wait.await(anyWork, armAll);
@@ -145,7 +170,7 @@ public final class PollGroup implements AutoCloseable {
                         w.failed = e;
                     }
                 }
-                if (o == DoorbellWait.Outcome.DOORBELL) countKicks();
+                if (o == DoorbellWait.Outcome.DOORBELL) countKicks(wait);
                 if (o == DoorbellWait.Outcome.CLOSED) break;
             }
         } catch (RuntimeException | Error e) {
@@ -154,6 +179,7 @@ public final class PollGroup implements AutoCloseable {
             for (QueueWorker w : members) w.onFault.accept(new QueueFault(w.queue, QueueFault.Reason.BAD_DESCRIPTOR,
                     "poll group " + name + " failed: " + e));
         } finally {
+            if (idle) wait.close();
             for (QueueWorker w : members) w.gone();
             members = new QueueWorker[0];
             for (QueueWorker w; (w = joining.poll()) != null; ) w.gone();
@@ -175,7 +201,7 @@ public final class PollGroup implements AutoCloseable {
                 try {
                     for (int i = 0; i < slots.length; i++) {
                         EventFd d = w.doorbells.get(i);
-                        slots[i] = wait.add(d);
+                        slots[i] = this.wait.add(d);
                         if (slots[i] >= byDoorbell.length) byDoorbell = Arrays.copyOf(byDoorbell, Math.max(slots[i] + 1, byDoorbell.length * 2));
                         byDoorbell[slots[i]] = w;
                     }
@@ -245,7 +271,7 @@ public final class PollGroup implements AutoCloseable {
     }
 
     /** Adds what each fired doorbell held to its member's kicks (once per wake, not per buffer). */
-    private void countKicks() {
+    private void countKicks(DoorbellWait wait) {
         for (int i = wait.nextFired(0); i >= 0; i = wait.nextFired(i + 1)) {
             QueueWorker w = i < byDoorbell.length ? byDoorbell[i] : null;
             if (w != null) w.kicked(i, wait.drained(i));
