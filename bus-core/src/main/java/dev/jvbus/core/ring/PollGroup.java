@@ -179,10 +179,23 @@ public final class PollGroup implements AutoCloseable {
             for (QueueWorker w : members) w.onFault.accept(new QueueFault(w.queue, QueueFault.Reason.BAD_DESCRIPTOR,
                     "poll group " + name + " failed: " + e));
         } finally {
-            if (idle) wait.close();
-            for (QueueWorker w : members) w.gone();
-            members = new QueueWorker[0];
-            for (QueueWorker w; (w = joining.poll()) != null; ) w.gone();
+            if (idle) {
+                // Gave the group up (thread = null, under the lock): from there on, a member that joins is the next
+                // thread's, and so are joining and members. Only this thread's own wait is left to close. (Letting
+                // the joining members go here took one that joined just now from the thread its join started: it
+                // was never served, its device looking live.)
+                wait.close();
+            } else {
+                // Closed, or the wait broke: the group is over. Closed under the lock first, so that no member can
+                // join after the ones let go here (it would wait for a thread that never comes).
+                synchronized (this) {
+                    closed = true;
+                }
+                wait.close();   // idempotent: a close() did it already; a broken wait gives its fds back here
+                for (QueueWorker w : members) w.gone();
+                members = new QueueWorker[0];
+                for (QueueWorker w; (w = joining.poll()) != null; ) w.gone();
+            }
         }
     }
 

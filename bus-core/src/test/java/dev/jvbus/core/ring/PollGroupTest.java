@@ -246,6 +246,43 @@ class PollGroupTest {
         }
     }
 
+    /**
+     * A queue that joins just as the group's thread ends (its last member left: a device reset or migrated,
+     * then started again) is served, by the thread the join starts. The ending thread must not take it in its
+     * exit: it did, marking the new member gone from the old thread's cleanup, so the new thread found nobody
+     * and the queue was never polled again, the device looking live (a migrated device's stream never flowed).
+     * The join is timed to land in that exit, at a varying distance after the last member left.
+     */
+    @Test
+    void aMemberThatJoinsWhileTheGroupsThreadEndsIsServedByTheNextThread() throws Exception {
+        try (PollGroup g = new PollGroup("g", DoorbellWait.Mode.ADAPTIVE); EventFd k = EventFd.create()) {
+            java.util.Random random = new java.util.Random(42);
+            QueueWorker previous = null;
+            for (int i = 0; i < 2000; i++) {
+                if (previous != null) {
+                    QueueWorker leaving = previous;
+                    Thread stopper = Thread.ofPlatform().start(() -> leaving.stop(QueueWorker.WAIT_BOUND));
+                    while (leaving.isAlive()) Thread.onSpinWait();     // spin, not sleep: join right as it left
+                    long until = System.nanoTime() + random.nextInt(20_000);
+                    while (System.nanoTime() < until) Thread.onSpinWait();
+                    CounterService s = new CounterService();
+                    QueueWorker w = new QueueWorker("q" + i, 0, s, List.of(k), null, g, f -> { }).start();
+                    stopper.join();
+                    produce(s, k, 1);
+                    int round = i;
+                    await(() -> s.consumed == 1 || !w.isAlive(), "round " + round + ": the new member is served or let go");
+                    assertThat(w.isAlive()).as("round %d: a member nobody stopped is still in the group", round).isTrue();
+                    assertThat(s.consumed).isEqualTo(1);
+                    previous = w;
+                } else {
+                    CounterService s = new CounterService();
+                    previous = new QueueWorker("q0", 0, s, List.of(k), null, g, f -> { }).start();
+                }
+            }
+            previous.stop(QueueWorker.WAIT_BOUND);
+        }
+    }
+
     @Test
     void thePollParameterIsSharedByDefaultOwnOnRequestAndNothingElse() {
         assertThat(PollGroups.Poll.of(Map.of())).isEqualTo(PollGroups.Poll.SHARED);
