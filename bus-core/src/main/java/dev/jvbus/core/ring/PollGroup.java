@@ -24,7 +24,8 @@ import java.util.logging.Logger;
  * never empty cannot starve another.
  *
  * <p>Each member keeps what a worker of its own had: {@link QueueWorker#quiesce() quiesce} parks only that
- * member (the group skips it, its rings untouched), {@link QueueWorker#stop stop} takes it out (its doorbells
+ * member (the group skips it, its rings untouched, its doorbells out of the epoll until it resumes: a parked
+ * queue's kick may be meant for the same device restored elsewhere), {@link QueueWorker#stop stop} takes it out (its doorbells
  * leave the epoll at once, from the caller's thread, before the connector may close their fds), and a fault in
  * its poll takes it out and is reported through its own {@code onFault}; the other members keep being served.
  * A member's poll that does not return (a delivery into a wedged device) holds the group's thread, as it held
@@ -129,8 +130,22 @@ public final class PollGroup implements AutoCloseable {
                         continue;
                     }
                     if (w.quiesceRequested) {
-                        w.parkedByGroup();
+                        if (!w.parked) {
+                            // Its doorbells leave the wait before it counts as parked: a parked queue's kick is not
+                            // ours to take. The driver may ring that same eventfd for the device's next home (a
+                            // migration: the paused device here, its restore on another bus, one kick fd); an epoll
+                            // here that still held it woke this thread, which drained the signal, and the other
+                            // bus's epoll found nothing (level-triggered: it re-checks the fd) and slept on.
+                            detach(w);
+                            w.parkedByGroup();
+                        }
                         continue;
+                    }
+                    if (w.slots == null) {                   // back from a park: its doorbells rejoin the wait
+                        if (!register(w) || w.failed != null) {  // stopped meanwhile, or its doorbell failed: the next round lets it go
+                            changed = true;
+                            continue;
+                        }
                     }
                     try {
                         if (w.service.poll()) worked = true;
@@ -202,29 +217,39 @@ public final class PollGroup implements AutoCloseable {
     /** Registers the doorbells of the members that joined and adds them to the round (unless stopped meanwhile). */
     private void admit() {
         for (QueueWorker w; (w = joining.poll()) != null; ) {
-            synchronized (w) {
-                if (w.stop) {
-                    shrink();
-                    w.gone();
-                    continue;
-                }
-                int[] slots = new int[w.doorbells.size()];
-                Arrays.fill(slots, -1);
-                w.slots = slots;
-                try {
-                    for (int i = 0; i < slots.length; i++) {
-                        EventFd d = w.doorbells.get(i);
-                        slots[i] = this.wait.add(d);
-                        if (slots[i] >= byDoorbell.length) byDoorbell = Arrays.copyOf(byDoorbell, Math.max(slots[i] + 1, byDoorbell.length * 2));
-                        byDoorbell[slots[i]] = w;
-                    }
-                } catch (RuntimeException e) {       // its doorbell cannot be waited on (closed fd, too many): its fault alone
-                    w.failed = e;
-                }
+            if (!register(w)) {
+                shrink();
+                w.gone();
+                continue;
             }
             QueueWorker[] next = Arrays.copyOf(members, members.length + 1);
             next[members.length] = w;
             members = next;
+        }
+    }
+
+    /**
+     * Puts {@code w}'s doorbells in this thread's wait (when it joins, and again when it is resumed after a park);
+     * false if it was stopped meanwhile (then they stay out: the connector may be closing them). Under the
+     * worker's monitor, against {@link QueueWorker#stop} taking them out at the same time.
+     */
+    private boolean register(QueueWorker w) {
+        synchronized (w) {
+            if (w.stop) return false;
+            int[] slots = new int[w.doorbells.size()];
+            Arrays.fill(slots, -1);
+            w.slots = slots;
+            try {
+                for (int i = 0; i < slots.length; i++) {
+                    EventFd d = w.doorbells.get(i);
+                    slots[i] = this.wait.add(d);
+                    if (slots[i] >= byDoorbell.length) byDoorbell = Arrays.copyOf(byDoorbell, Math.max(slots[i] + 1, byDoorbell.length * 2));
+                    byDoorbell[slots[i]] = w;
+                }
+            } catch (RuntimeException e) {       // its doorbell cannot be waited on (closed fd, too many): its fault alone
+                w.failed = e;
+            }
+            return true;
         }
     }
 

@@ -177,6 +177,38 @@ class PollGroupTest {
     }
 
     /**
+     * A parked member's kick is left to whoever else waits on that eventfd: a device paused on one bus while its
+     * restore runs on another, its driver ringing the one kick fd it gave both. The paused side's group held the
+     * fd in its epoll, woke at the kick and drained it; the other group's epoll (level-triggered: it re-checks the
+     * fd) found nothing and slept on, the restored queue's buffers never served (FleetMigrationTest: the stream
+     * never flowed through B). Back from the park, the member's own kick wakes its group again.
+     */
+    @Test
+    void aParkedMembersDoorbellIsLeftToTheOtherWaiterOnItAndRejoinsTheWaitOnResume() throws Exception {
+        CounterService pausedHere = new CounterService(), restoredThere = new CounterService();
+        try (EventFd kick = EventFd.create();
+             PollGroup here = new PollGroup("bus-a", DoorbellWait.Mode.ADAPTIVE);
+             PollGroup there = new PollGroup("bus-b", DoorbellWait.Mode.ADAPTIVE);
+             QueueWorker paused = new QueueWorker("paused", 1, pausedHere, List.of(kick), null, here, f -> { }).start()) {
+            assertThat(paused.quiesce()).isTrue();
+            try (QueueWorker restored = new QueueWorker("restored", 1, restoredThere, List.of(kick), null, there, f -> { }).start()) {
+                for (int i = 1; i <= 200; i++) {
+                    await(() -> here.doorbellWait().phase() == DoorbellWait.Phase.SLEEPING
+                            && there.doorbellWait().phase() == DoorbellWait.Phase.SLEEPING && restoredThere.armed, "both groups asleep");
+                    produce(restoredThere, kick, 1);
+                    long want = i;
+                    await(() -> restoredThere.consumed == want, "round " + i + ": the kick wakes the restored queue's group");
+                }
+            }
+            assertThat(pausedHere.consumed).as("a parked member's ring is not touched").isZero();
+            paused.resume();
+            await(() -> pausedHere.armed && here.doorbellWait().phase() == DoorbellWait.Phase.SLEEPING, "resumed, its group sleeps armed");
+            produce(pausedHere, kick, 1);
+            await(() -> pausedHere.consumed == 1, "back from the park, its own kick wakes its group");
+        }
+    }
+
+    /**
      * A stopped member's doorbells leave the group's epoll before stop returns (the connector closes its kick fd
      * right after), and the other members carry on: the group serves a later member on the freed doorbell slot.
      */
