@@ -183,8 +183,11 @@ public final class DoorbellWait implements AutoCloseable {
         return await(workAvailable, java.util.Objects.requireNonNull(arm, "arm"), FOREVER);
     }
 
-    /** The one shape of a wait: spin, then (with {@code arm}, if it finds nothing) sleep. */
-    private Outcome await(BooleanSupplier workAvailable, BooleanSupplier arm, long timeoutNanos) {
+    /**
+     * The one shape of a wait: spin, then (with {@code arm}, if it finds nothing) sleep, for {@code timeoutNanos}
+     * in all ({@link #FOREVER}: no limit). {@code arm} may be null (then as {@link #await(BooleanSupplier, long)}).
+     */
+    public Outcome await(BooleanSupplier workAvailable, BooleanSupplier arm, long timeoutNanos) {
         if (!enter()) return Outcome.CLOSED;
         try {
             java.util.Arrays.fill(fired, 0, (doorbellCount + 63) >>> 6, 0L);

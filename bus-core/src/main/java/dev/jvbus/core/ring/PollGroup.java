@@ -52,6 +52,12 @@ public final class PollGroup implements AutoCloseable {
     private Thread thread;          // started with the first member (under this)
     private final BooleanSupplier anyWork = this::anyWork;
     private final BooleanSupplier armAll = this::armAll;
+    /**
+     * How long the group sleeps at most before it looks at its members again: a member whose driver did not ring
+     * (a suppressed or lost kick) is served this late at worst, and counted ({@link #findLateMembers}). An idle
+     * group so wakes once a second, a few microseconds of work.
+     */
+    static final long STALL_CHECK_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(1);
 
     /** A group whose thread is called {@code name}, idling as {@code mode} says. */
     public PollGroup(String name, DoorbellWait.Mode mode) {
@@ -175,8 +181,11 @@ public final class PollGroup implements AutoCloseable {
                     continue;
                 }
                 // Spin with every doorbell disarmed, arm them all (and re-check) only before sleeping: a busy
-                // driver then never kicks for buffers the round picks up anyway.
-                DoorbellWait.Outcome o = wait.await(anyWork, armAll);
+                // driver then never kicks for buffers the round picks up anyway. The sleep is bounded
+                // (STALL_CHECK_NANOS), so a queue whose driver never rings is still found, and counted, below.
+                long sleeps = wait.sleeps();
+                DoorbellWait.Outcome o = wait.await(anyWork, armAll, STALL_CHECK_NANOS);
+                if (o != DoorbellWait.Outcome.CLOSED && wait.sleeps() != sleeps) findLateMembers(wait);
                 for (QueueWorker w : members) {
                     if (w.parked || w.failed != null) continue;
                     try {
@@ -308,6 +317,36 @@ public final class PollGroup implements AutoCloseable {
         return any;
     }
 
+    /**
+     * After a sleep, before the doorbells are disarmed: a member whose doorbell did not ring but whose ring has
+     * work slept with work pending (its driver's kick suppressed, or lost): counted as a late wake-up on its queue
+     * ({@link QueueCounters#lateWakeup()}), so a stall shows in the queue's stats instead of only as latency. Its
+     * doorbells are drained first: a kick that landed after the epoll returned is a kick, not a stall. Costs a
+     * load per member per sleep, and a drain only for a member found so.
+     */
+    private void findLateMembers(DoorbellWait wait) {
+        for (QueueWorker w : members) {
+            int[] slots = w.slots;
+            if (w.parked || w.failed != null || slots == null) continue;
+            boolean rang = false;
+            for (int slot : slots) if (slot >= 0 && wait.fired(slot)) rang = true;
+            if (rang) continue;
+            try {
+                if (!w.service.hasWork()) continue;
+            } catch (RuntimeException | Error e) {
+                w.failed = e;
+                continue;
+            }
+            long kicks = 0;
+            for (int i = 0; i < slots.length; i++) {
+                long n = w.doorbells.get(i).drain();   // RWF_NOWAIT: never blocks; 0 once its fd is closed
+                if (n > 0 && slots[i] >= 0) w.kicked(slots[i], n);
+                kicks += n;
+            }
+            if (kicks == 0) w.sleptWithWork();
+        }
+    }
+
     /** Adds what each fired doorbell held to its member's kicks (once per wake, not per buffer). */
     private void countKicks(DoorbellWait wait) {
         for (int i = wait.nextFired(0); i >= 0; i = wait.nextFired(i + 1)) {
@@ -356,6 +395,14 @@ public final class PollGroup implements AutoCloseable {
         }
         if (interrupted) Thread.currentThread().interrupt();
         return !t.isAlive();
+    }
+
+    /**
+     * True once the group is over ({@link #close}, or its thread's wait broke): a member can no longer join it.
+     * Not when its thread only ended because its last member left: the next join starts a new one.
+     */
+    public boolean isClosed() {
+        return closed;
     }
 
     /** True while the group's thread runs. */

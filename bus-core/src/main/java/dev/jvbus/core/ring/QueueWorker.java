@@ -54,6 +54,7 @@ public final class QueueWorker implements AutoCloseable {
     private volatile boolean started;
     private volatile boolean gone;
     private final Object parkLock = new Object();
+    private long lateWakeups;   // the serving thread writes it, others read it racily
 
     /**
      * A worker on a thread of its own.
@@ -125,6 +126,20 @@ public final class QueueWorker implements AutoCloseable {
             }
         }
     }
+
+    /** The group's thread woke and found this worker's ring with work its doorbell had not rung for. */
+    void sleptWithWork() {
+        lateWakeups++;
+        for (QueueCounters c : kickCounts) {
+            if (c != null) {
+                c.lateWakeup();   // the queue of its first doorbell: a worker of several cannot tell which had the work
+                return;
+            }
+        }
+    }
+
+    /** Wake-ups that found this worker with work and its doorbells silent (see {@link QueueCounters#lateWakeup()}). */
+    public long lateWakeups() { return lateWakeups; }
 
     /** The group's thread found this worker asked to park: it no longer touches the rings. */
     void parkedByGroup() {

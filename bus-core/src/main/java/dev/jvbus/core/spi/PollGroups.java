@@ -45,6 +45,7 @@ public final class PollGroups implements AutoCloseable {
         }
     }
 
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(PollGroups.class.getName());
     private final String container;
     private final PollGroup[] groups;
     private boolean closed;
@@ -63,12 +64,20 @@ public final class PollGroups implements AutoCloseable {
     /**
      * The group for one more queue: the one with the fewest members; a new group (a new thread) only when every
      * existing one is busy with a queue already, so a container that never has two queues at once keeps one thread.
+     * A group that is over (closed, or its thread's wait broke: {@link PollGroup#isClosed}) is dropped and its place
+     * is free again: handed out, it refused every join, so each device start in the container failed on it for the
+     * container's life.
      */
     public synchronized PollGroup pick() {
         if (closed) throw new IllegalStateException("the poll groups of container " + container + " are closed");
         PollGroup best = null;
         int free = -1;
         for (int i = 0; i < groups.length; i++) {
+            if (groups[i] != null && groups[i].isClosed()) {
+                PollGroup over = groups[i];
+                LOG.warning(() -> over.name() + " is over: a new group will take its place");
+                groups[i] = null;
+            }
             if (groups[i] == null) {
                 if (free < 0) free = i;
             } else if (best == null || groups[i].size() < best.size()) {

@@ -315,6 +315,83 @@ class PollGroupTest {
         }
     }
 
+    /**
+     * A group that is over (closed, as when its thread's wait breaks) is not handed out again: pick() gave it to
+     * the next queue, whose join it refused ("poll group ... is closed"), so every later device start in the
+     * container failed on it. Now a new group takes its place and serves the next queue.
+     */
+    @Test
+    void aGroupThatIsOverIsReplacedAndTheNextQueueIsServed() throws Exception {
+        CounterService first = new CounterService(), next = new CounterService();
+        try (PollGroups groups = new PollGroups("c", 1); EventFd k0 = EventFd.create(); EventFd k1 = EventFd.create()) {
+            PollGroup over = groups.pick();
+            QueueWorker w0 = new QueueWorker("q0", 0, first, List.of(k0), null, over, f -> { }).start();
+            produce(first, k0, 1);
+            await(() -> first.consumed == 1, "served by the first group");
+            over.close();
+            await(() -> !w0.isAlive(), "the group that is over let its member go");
+            assertThat(over.isClosed()).isTrue();
+
+            PollGroup g = groups.pick();
+            assertThat(g).as("a group that is over is not handed out").isNotSameAs(over);
+            assertThat(g.isClosed()).isFalse();
+            assertThat(g.name()).as("in its place").isEqualTo("c/poll-0");
+            try (QueueWorker w1 = new QueueWorker("q1", 1, next, List.of(k1), null, g, f -> { }).start()) {
+                produce(next, k1, 3);
+                await(() -> next.consumed == 3, "the next queue is served by the new group");
+            }
+        }
+    }
+
+    /**
+     * A member whose driver added work without ringing (its doorbell suppressed while its ring had work) sleeps
+     * with work pending until something else wakes the group: another member's kick here. That wake-up finds it
+     * and counts it on its queue ({@link QueueCounters#lateWakeups()}, exported with the other queue stats), so the
+     * stall is visible; the member that rang is not counted.
+     */
+    @Test
+    void aMemberFoundWithWorkItsDoorbellDidNotRingForIsCountedAsALateWakeup() throws Exception {
+        CounterService silent = new CounterService(), ringing = new CounterService();
+        QueueCounters silentCounts = new QueueCounters(), ringingCounts = new QueueCounters();
+        try (PollGroup g = new PollGroup("g", DoorbellWait.Mode.ADAPTIVE);
+             EventFd ks = EventFd.create(); EventFd kr = EventFd.create();
+             QueueWorker ws = new QueueWorker("silent", 0, silent, List.of(ks), List.of(silentCounts), g, f -> { }).start();
+             QueueWorker wr = new QueueWorker("ringing", 1, ringing, List.of(kr), List.of(ringingCounts), g, f -> { }).start()) {
+            for (int i = 1; i <= 5; i++) {
+                await(() -> g.doorbellWait().phase() == DoorbellWait.Phase.SLEEPING && silent.armed && ringing.armed, "the group asleep, both armed");
+                silent.available.incrementAndGet();    // work, and no kick: the driver's doorbell suppressed
+                produce(ringing, kr, 1);
+                long want = i;
+                await(() -> silent.consumed == want && ringing.consumed == want, "round " + i + ": the other member's kick serves both");
+                await(() -> silentCounts.lateWakeups() == want, "round " + i + ": the silent member counted late");
+            }
+            assertThat(ws.lateWakeups()).isEqualTo(5);
+            assertThat(silentCounts.kicks()).as("it never rang").isZero();
+            assertThat(ringingCounts.lateWakeups()).as("the member that rang was not late").isZero();
+            assertThat(wr.lateWakeups()).isZero();
+            assertThat(ringingCounts.kicks()).isEqualTo(5);
+        }
+    }
+
+    /**
+     * A lone member whose driver never rings for its work is still served, within the group's bounded sleep
+     * (PollGroup.STALL_CHECK_NANOS), and counted late: before, the group slept on in epoll and the queue stalled
+     * for good, nothing showing it.
+     */
+    @Test
+    void aLoneMemberWhoseDoorbellNeverRingsIsServedWithinTheStallCheckAndCountedLate() throws Exception {
+        CounterService silent = new CounterService();
+        QueueCounters counts = new QueueCounters();
+        try (PollGroup g = new PollGroup("g", DoorbellWait.Mode.ADAPTIVE); EventFd k = EventFd.create();
+             QueueWorker w = new QueueWorker("silent", 0, silent, List.of(k), List.of(counts), g, f -> { }).start()) {
+            await(() -> g.doorbellWait().phase() == DoorbellWait.Phase.SLEEPING && silent.armed, "the group asleep, armed");
+            silent.available.incrementAndGet();        // work, and no kick
+            await(() -> silent.consumed == 1, "served without a kick");
+            await(() -> counts.lateWakeups() == 1, "counted as a late wake-up");
+            assertThat(w.isAlive()).isTrue();
+        }
+    }
+
     @Test
     void thePollParameterIsSharedByDefaultOwnOnRequestAndNothingElse() {
         assertThat(PollGroups.Poll.of(Map.of())).isEqualTo(PollGroups.Poll.SHARED);
