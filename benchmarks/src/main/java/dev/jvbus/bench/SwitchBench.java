@@ -137,6 +137,7 @@ public final class SwitchBench {
                             Device da = own ? a2 : a, db = own ? b2 : b;
                             L2Switch s2 = own ? sw2 : sw;
                             long d0 = drops(s2);
+                            long k0 = txKicks(da) + txKicks(db), w0 = txLate(da) + txLate(db), f0 = txFrames(da) + txFrames(db);
                             Loop l = loop(turn + "-client-" + seq, logs, own ? sockA2 : sockA, own ? sockB2 : sockB,
                                     () -> da.isQueueRunning(0) && da.isQueueRunning(1) && db.isQueueRunning(0) && db.isQueueRunning(1),
                                     size, bursts, warmup, seconds);
@@ -144,8 +145,13 @@ public final class SwitchBench {
                             VhostUserBench.awaitFree(db);
                             res[own ? 2 : 1][r] = l.mpps();
                             long dropped = drops(s2) - d0;
-                            line.append(String.format(Locale.ROOT, "  %s %6.3f Mpps%s%s", turn, l.mpps(), l.note(bursts),
-                                    dropped == 0 ? "" : " (switch dropped " + dropped + ")"));
+                            long frames = txFrames(da) + txFrames(db) - f0;
+                            // Kicks per 1000 frames: how often the front-end had to ring (a syscall on its core) because the
+                            // switch's thread had gone to sleep; OVS's PMD never sleeps, so its front-end never rings.
+                            line.append(String.format(Locale.ROOT, "  %s %6.3f Mpps [%.1f kicks/kframe%s]%s%s", turn, l.mpps(),
+                                    frames == 0 ? 0.0 : 1000.0 * (txKicks(da) + txKicks(db) - k0) / frames,
+                                    txLate(da) + txLate(db) == w0 ? "" : ", " + (txLate(da) + txLate(db) - w0) + " late",
+                                    l.note(bursts), dropped == 0 ? "" : " (switch dropped " + dropped + ")"));
                         }
                     }
                     if (!Double.isNaN(res[0][r]) && !Double.isNaN(res[1][r]))
@@ -236,6 +242,27 @@ public final class SwitchBench {
     }
 
     private interface Ready { boolean ready() throws Exception; }
+
+    /** The device's tx queues' kicks (the front-end's doorbell rings the switch's thread took). */
+    private static long txKicks(Device d) {
+        long n = 0;
+        for (var q : d.queueStats()) if (q.name().startsWith("tx")) n += q.kicks();
+        return n;
+    }
+
+    /** The device's tx queues' late wake-ups (found with work their doorbell had not rung for). */
+    private static long txLate(Device d) {
+        long n = 0;
+        for (var q : d.queueStats()) if (q.name().startsWith("tx")) n += q.lateWakeups();
+        return n;
+    }
+
+    /** Buffers the device's tx queues completed. */
+    private static long txFrames(Device d) {
+        long n = 0;
+        for (var q : d.queueStats()) if (q.name().startsWith("tx")) n += q.buffers();
+        return n;
+    }
 
     private static long drops(L2Switch sw) {
         long n = 0;
