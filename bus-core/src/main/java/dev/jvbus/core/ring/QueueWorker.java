@@ -1,6 +1,8 @@
 package dev.jvbus.core.ring;
 
 import dev.jvbus.core.doorbell.DoorbellWait;
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.memory.MemoryHold;
 import dev.jvbus.core.sys.EventFd;
 import java.time.Duration;
 import java.util.List;
@@ -24,6 +26,11 @@ import java.util.logging.Logger;
  * bound the waiter is told (false), the worker stays asked to park or stop and does so when the call
  * returns, and its service must not touch a ring of a later run (it checks
  * {@link dev.jvbus.core.spi.DataPathRun#isCurrent()}).
+ *
+ * <p>Memory. A worker {@link #holding holds} the guest memory its rings lie in from its start until its
+ * thread has exited, so a worker left behind keeps that memory mapped however long it takes to return
+ * (the memory's owner may have closed meanwhile): the rings' direct accesses never meet an unmapped page
+ * ({@link dev.jvbus.core.sys.MappingLifetime}).
  */
 public final class QueueWorker implements AutoCloseable {
     /** How long {@link #quiesce()} and {@link #close()} wait for the worker: a batch takes microseconds. */
@@ -39,6 +46,8 @@ public final class QueueWorker implements AutoCloseable {
     private final QueueCounters[] kickCounts;
 
     private volatile boolean stop;
+    /** The memory this worker's rings lie in: released when the thread exits (or at stop, if it never started). */
+    private volatile MemoryHold memoryHold = MemoryHold.NONE;
     private volatile boolean quiesceRequested;
     private volatile boolean parked;
     private final Object parkLock = new Object();
@@ -74,6 +83,17 @@ public final class QueueWorker implements AutoCloseable {
         this.wakeCondition = () -> service.hasWork() || stop || quiesceRequested;
         this.armCondition = service::armDoorbell;
         this.thread = Thread.ofPlatform().name(name).daemon().unstarted(this::run);
+    }
+
+    /**
+     * Holds {@code memory} (the memory of the rings this worker serves) until the worker's thread has exited;
+     * call before {@link #start}, while the memory is certainly mapped (the ring was just set up in it).
+     */
+    public QueueWorker holding(GuestMemory memory) {
+        if (thread.getState() != Thread.State.NEW) throw new IllegalStateException("hold the memory before the worker starts");
+        memoryHold.release();
+        memoryHold = memory.hold();
+        return this;
     }
 
     public QueueWorker start() {
@@ -112,6 +132,7 @@ public final class QueueWorker implements AutoCloseable {
                 parked = true;
                 parkLock.notifyAll();
             }
+            memoryHold.release();   // the last thing this thread does: it touches no ring after it
         }
     }
 
@@ -205,6 +226,7 @@ public final class QueueWorker implements AutoCloseable {
         stop = true;
         resume();
         wait.close();
+        if (thread.getState() == Thread.State.NEW) memoryHold.release();   // never started: nothing of it touches memory
         if (Thread.currentThread() == thread) return true;
         boolean interrupted = false;
         long deadline = System.nanoTime() + bound.toNanos();

@@ -46,7 +46,7 @@ final class MemoryTable implements AutoCloseable {
     private MemoryTable(List<Mapped> mapped) {
         this.mapped = List.copyOf(mapped);
         List<MemoryRegion> regions = new ArrayList<>();
-        for (Mapped m : mapped) regions.add(new MemoryRegion(m.region.guestAddress(), m.region.size(), m.segment()));
+        for (Mapped m : mapped) regions.add(new MemoryRegion(m.region.guestAddress(), m.region.size(), m.segment(), m.file.lifetime()));
         this.guestMemory = GuestMemory.of(regions);
     }
 
