@@ -35,6 +35,7 @@ public final class MappingLifetime {
     private static final Logger LOG = Logger.getLogger(MappingLifetime.class.getName());
 
     private final String what;
+    private final long bytes;
     private final Runnable unmap;
     private final AtomicInteger holds = new AtomicInteger(1);   // the owner's, until release()
     private final AtomicBoolean ownerReleased = new AtomicBoolean();
@@ -45,8 +46,19 @@ public final class MappingLifetime {
      * @param unmap what the last release runs (munmap, close the fd); runs once
      */
     public MappingLifetime(String what, Runnable unmap) {
+        this(what, 0, unmap);
+    }
+
+    /** @param bytes the mapping's size, for operators ({@link LingeringMappings}) */
+    public MappingLifetime(String what, long bytes, Runnable unmap) {
         this.what = what;
+        this.bytes = bytes;
         this.unmap = unmap;
+    }
+
+    /** The mapping's size as given (0 if not). */
+    public long bytes() {
+        return bytes;
     }
 
     /**

@@ -61,7 +61,7 @@ public final class Memfd implements AutoCloseable {
         // Global scope: never closed by FFM, so rings over it take the direct path; the lifetime unmaps it
         // (and closes the fd) once, when the owner and every user that held it have let go.
         this.segment = MemorySegment.ofAddress(addr).reinterpret(length).asSlice(lead, size);
-        this.lifetime = new MappingLifetime(what + " (fd " + fd + ", " + length + " bytes at 0x" + Long.toHexString(addr) + ")", () -> {
+        this.lifetime = new MappingLifetime(what + " (fd " + fd + ", " + length + " bytes at 0x" + Long.toHexString(addr) + ")", size, () -> {
             try {
                 LibC.munmap(addr, length);
             } finally {
