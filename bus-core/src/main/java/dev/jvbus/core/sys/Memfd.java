@@ -60,7 +60,12 @@ public final class Memfd implements AutoCloseable {
         this.arena = null;
         // Global scope: never closed by FFM, so rings over it take the direct path; the lifetime unmaps it
         // (and closes the fd) once, when the owner and every user that held it have let go.
-        this.segment = MemorySegment.ofAddress(addr).reinterpret(length).asSlice(lead, size);
+        try {
+            this.segment = MemorySegment.ofAddress(addr).reinterpret(length).asSlice(lead, size);
+        } catch (RuntimeException e) {   // reinterpret is restricted: without native access nothing may stay mapped
+            LibC.munmap(addr, length);
+            throw e;
+        }
         this.lifetime = new MappingLifetime(what + " (fd " + fd + ", " + length + " bytes at 0x" + Long.toHexString(addr) + ")", size, () -> {
             try {
                 LibC.munmap(addr, length);
