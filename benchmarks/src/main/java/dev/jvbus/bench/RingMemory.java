@@ -3,7 +3,9 @@ package dev.jvbus.bench;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.MemoryRegion;
 import dev.jvbus.core.sys.EventFd;
+import dev.jvbus.core.sys.MappingRule;
 import dev.jvbus.core.sys.Memfd;
+import dev.jvbus.core.sys.OwnedFd;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
@@ -25,6 +27,8 @@ final class RingMemory {
 
     /** Map the ring memory in a shared (closable) arena instead of the global one: see {@link Attached#of}. */
     static final boolean SHARED_ARENA = Boolean.getBoolean("jvbus.bench.sharedArena");
+    /** Map the ring memory as the connectors map a peer's file ({@code Memfd.adopt}: global scope, unmapped by its lifetime). */
+    static final boolean ADOPTED = Boolean.getBoolean("jvbus.bench.adopted");
 
     private RingMemory() {}
 
@@ -62,25 +66,38 @@ final class RingMemory {
     }
 
     /** A child's view: the mapping (as guest memory at address 0) and both doorbells. */
-    record Attached(MemorySegment segment, GuestMemory memory, EventFd kick, EventFd call, int queueSize, int slotSize)
+    record Attached(MemorySegment segment, GuestMemory memory, EventFd kick, EventFd call, int queueSize, int slotSize, Memfd adopted)
             implements AutoCloseable {
         static Attached of(List<String> a) {
             long pid = Long.parseLong(a.get(0));
             long bytes = Long.parseLong(a.get(2));
+            int fd = Integer.parseInt(a.get(1));
             // The child maps once and never unmaps (global arena), so the split ring accesses its areas
-            // directly (SplitRing#direct); -Djvbus.bench.sharedArena=true maps it as vhost-user does (a
-            // shared arena, closable), for the checked accesses production memory gets.
-            MemorySegment seg = Memfd.mapPeer(pid, Integer.parseInt(a.get(1)), bytes, SHARED_ARENA ? Arena.ofShared() : Arena.global());
+            // directly (SplitRing#direct). -Djvbus.bench.adopted=true maps it as the connectors map a peer's
+            // file (Memfd.adopt: global scope, unmapped by its MappingLifetime): the production path, direct too.
+            // -Djvbus.bench.sharedArena=true maps it in a shared arena, closable, for FFM's checked accesses
+            // (what production memory got before connector memory had a lifetime rule).
+            Memfd adopted = null;
+            MemorySegment seg;
+            GuestMemory memory;
+            if (ADOPTED) {
+                adopted = Memfd.adopt(OwnedFd.fromPeer(pid, fd), 0, bytes, MappingRule.SEALED_MEMFD);
+                seg = adopted.segment();
+                memory = GuestMemory.of(new MemoryRegion(0, bytes, seg, adopted.lifetime()));
+            } else {
+                seg = Memfd.mapPeer(pid, fd, bytes, SHARED_ARENA ? Arena.ofShared() : Arena.global());
+                memory = GuestMemory.of(new MemoryRegion(0, bytes, seg));
+            }
             EventFd kick = EventFd.fromPeer(pid, Integer.parseInt(a.get(3)));
             EventFd call = EventFd.fromPeer(pid, Integer.parseInt(a.get(4)));
-            return new Attached(seg, GuestMemory.of(new MemoryRegion(0, bytes, seg)), kick, call,
-                    Integer.parseInt(a.get(5)), Integer.parseInt(a.get(6)));
+            return new Attached(seg, memory, kick, call, Integer.parseInt(a.get(5)), Integer.parseInt(a.get(6)), adopted);
         }
 
         @Override
         public void close() {
             kick.close();
             call.close();
+            if (adopted != null) adopted.close();
         }
     }
 }

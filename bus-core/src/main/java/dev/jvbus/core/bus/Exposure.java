@@ -42,6 +42,14 @@ public interface Exposure extends AutoCloseable {
         return 0;
     }
 
+    /**
+     * Bytes of its peers' memory still mapped after their sessions let it go, because a worker that may touch
+     * it did not stop within its bound and has not left yet ({@code dev.jvbus.core.sys.MappingLifetime}). By default 0.
+     */
+    default long mappedForStuckWorkers() {
+        return 0;
+    }
+
     /** Ends every session, removes the socket and leaves the registry. Idempotent; never throws. */
     @Override
     void close();

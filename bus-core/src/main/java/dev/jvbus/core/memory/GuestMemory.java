@@ -1,5 +1,6 @@
 package dev.jvbus.core.memory;
 
+import dev.jvbus.core.sys.MappingLifetime;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
@@ -67,6 +68,30 @@ public final class GuestMemory {
             if (r.contains(addr, len)) return r;
         }
         throw new GuestMemoryException(addr, len, len < 0 ? "negative length" : "address range outside guest memory");
+    }
+
+    /**
+     * A hold on every mapping of this memory that its owner unmaps itself ({@link MappingLifetime}), for a
+     * user that touches it from another thread and may outlive a bounded stop: a queue worker (released when
+     * its thread exits), an rx gate with a delivery stuck inside. Setup-time only (allocates). The caller must
+     * know the memory is mapped now (its owner has not let go: a ring being started, a stop being made).
+     *
+     * @return {@link MemoryHold#NONE} if no region has a lifetime
+     * @throws IllegalStateException if a region is unmapped already (nothing was held)
+     */
+    public MemoryHold hold() {
+        int n = 0;
+        for (MemoryRegion r : regions) if (r.lifetime() != null) n++;
+        if (n == 0) return MemoryHold.NONE;
+        MappingLifetime.Hold[] holds = new MappingLifetime.Hold[n];
+        int i = 0;
+        try {
+            for (MemoryRegion r : regions) if (r.lifetime() != null) holds[i++] = r.lifetime().hold();
+        } catch (IllegalStateException e) {
+            while (i > 0) holds[--i].release();
+            throw e;
+        }
+        return new MemoryHold(holds);
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.jvbus.core.memory;
 
+import dev.jvbus.core.sys.MappingLifetime;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 
@@ -10,8 +11,17 @@ import java.util.Objects;
  * <p>{@code segment.byteSize()} equals {@code size}; the segment is usually a shared mapping
  * of a memfd that the other party also maps. Offsets handed out by {@link GuestMemory}
  * are relative to {@code segment}.
+ *
+ * <p>{@code lifetime} is set when a connector unmaps the segment itself once every user is gone (a
+ * mapping of a peer's file in the global scope, {@link MappingLifetime}); users that touch it from other
+ * threads hold it ({@link GuestMemory#hold()}). Null: the segment's own scope says when it goes.
  */
-public record MemoryRegion(long guestAddress, long size, MemorySegment segment) {
+public record MemoryRegion(long guestAddress, long size, MemorySegment segment, MappingLifetime lifetime) {
+    /** A region whose segment's scope says when it goes (no {@link MappingLifetime}). */
+    public MemoryRegion(long guestAddress, long size, MemorySegment segment) {
+        this(guestAddress, size, segment, null);
+    }
+
     public MemoryRegion {
         Objects.requireNonNull(segment, "segment");
         if (size <= 0) throw new IllegalArgumentException("region size must be positive: " + size);

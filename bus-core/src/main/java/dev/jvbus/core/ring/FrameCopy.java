@@ -1,5 +1,6 @@
 package dev.jvbus.core.ring;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Objects;
@@ -15,6 +16,13 @@ import java.util.Objects;
  * (and a copy that does not fit throws before it writes anything).
  * Larger copies go to {@code MemorySegment.copy} (its bulk path wins there).
  *
+ * <p>Between two native segments of the global scope (a connector's mapping of a peer's file, which its
+ * {@link dev.jvbus.core.sys.MappingLifetime} keeps mapped while the copying worker holds it, or memory the
+ * process never frees) the small copy reads and writes at host addresses through one constant all-memory
+ * segment: FFM's liveness check of such a scope can never fail, yet it cost two dependent loads per access,
+ * the hottest instructions of the single-thread loop after the ring went direct. The bounds and the
+ * read-only flag are checked here, once per copy, as FFM would.
+ *
  * <p>The two ranges must not overlap (frames are copied between a guest buffer and a private one, or
  * between two guests' buffers); the small path reads both words before it writes, but a byte loop or a
  * caller that relies on memmove semantics should use {@code MemorySegment.copy}.
@@ -25,6 +33,9 @@ public final class FrameCopy {
 
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED;
     private static final ValueLayout.OfByte BYTE = ValueLayout.JAVA_BYTE;
+    /** All of the address space in the global scope: what copies between global-scope segments go through. */
+    private static final MemorySegment HOST = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
+    private static final MemorySegment.Scope GLOBAL = Arena.global().scope();
 
     private FrameCopy() {}
 
@@ -37,6 +48,16 @@ public final class FrameCopy {
         // 16 bytes and write the same values twice: the two ranges do not overlap each other).
         if (len >= 8 && len <= SMALL) {
             long last = len - 8;
+            if (neverClosed(src) && neverClosed(dst)) {
+                Objects.checkFromIndexSize(srcOffset, len, src.byteSize());
+                Objects.checkFromIndexSize(dstOffset, len, dst.byteSize());
+                if (dst.isReadOnly()) throw new IllegalArgumentException("copy into a read-only segment");
+                long s = src.address() + srcOffset, d = dst.address() + dstOffset;
+                long w0 = HOST.get(LONG, s), w1 = HOST.get(LONG, s + last);
+                HOST.set(LONG, d, w0);
+                HOST.set(LONG, d + last, w1);
+                return;
+            }
             long w0 = src.get(LONG, srcOffset), w1 = src.get(LONG, srcOffset + last);
             Objects.checkFromIndexSize(dstOffset, len, dst.byteSize());   // all or nothing: no half-written frame
             dst.set(LONG, dstOffset, w0);
@@ -44,6 +65,11 @@ public final class FrameCopy {
         } else {
             copyOther(src, srcOffset, dst, dstOffset, len);
         }
+    }
+
+    /** Native memory of the global scope, whose liveness check cannot fail (see the class comment). */
+    private static boolean neverClosed(MemorySegment s) {
+        return s.isNative() && s.scope() == GLOBAL;
     }
 
     private static void copyOther(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset, long len) {

@@ -1,6 +1,8 @@
 package dev.jvbus.core.ring;
 
 import dev.jvbus.core.doorbell.DoorbellWait;
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.memory.MemoryHold;
 import dev.jvbus.core.sys.EventFd;
 import java.time.Duration;
 import java.util.List;
@@ -27,6 +29,11 @@ import java.util.logging.Logger;
  * bound the waiter is told (false), the worker stays asked to park or stop and does so when the call
  * returns, and its service must not touch a ring of a later run (it checks
  * {@link dev.jvbus.core.spi.DataPathRun#isCurrent()}).
+ *
+ * <p>Memory. A worker {@link #holding holds} the guest memory its rings lie in from its start until the
+ * thread serving it (its own or its poll group's) has let it go after its last batch, so a worker left behind keeps that memory mapped however long it takes to return
+ * (the memory's owner may have closed meanwhile): the rings' direct accesses never meet an unmapped page
+ * ({@link dev.jvbus.core.sys.MappingLifetime}).
  */
 public final class QueueWorker implements AutoCloseable {
     /** How long {@link #quiesce()} and {@link #close()} wait for the worker: a batch takes microseconds. */
@@ -53,6 +60,11 @@ public final class QueueWorker implements AutoCloseable {
     volatile boolean parked;
     private volatile boolean started;
     private volatile boolean gone;
+    /**
+     * The memory this worker's rings lie in: released once the serving thread has let the worker go
+     * ({@link #gone}, after its last batch) or at stop if it never started (see {@link dev.jvbus.core.sys.MappingLifetime}'s rule).
+     */
+    private volatile MemoryHold memoryHold = MemoryHold.NONE;
     private final Object parkLock = new Object();
     private long lateWakeups;   // the serving thread writes it, others read it racily
 
@@ -98,6 +110,17 @@ public final class QueueWorker implements AutoCloseable {
         this.doorbells = List.copyOf(doorbells);
         this.group = group;
         this.ownGroup = ownGroup;
+    }
+
+    /**
+     * Holds {@code memory} (the memory of the rings this worker serves) until the serving thread has let the worker go;
+     * call before {@link #start}, while the memory is certainly mapped (the ring was just set up in it).
+     */
+    public QueueWorker holding(GuestMemory memory) {
+        if (started) throw new IllegalStateException("hold the memory before the worker starts");
+        memoryHold.release();
+        memoryHold = memory.hold();
+        return this;
     }
 
     public QueueWorker start() {
@@ -159,6 +182,7 @@ public final class QueueWorker implements AutoCloseable {
             parked = true;
             parkLock.notifyAll();
         }
+        memoryHold.release();   // the group's thread let it go after its last batch: it touches no ring after this
         if (ownGroup) group.close();
     }
 
@@ -232,6 +256,7 @@ public final class QueueWorker implements AutoCloseable {
         }
         group.detach(this);
         resume();
+        if (!started) memoryHold.release();   // never started: nothing of it touches memory
         if (ownGroup) group.close();
         if (group.isGroupThread() || !started) return true;
         long deadline = System.nanoTime() + bound.toNanos();

@@ -10,9 +10,15 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * <p>Mapping is an {@code mmap(2)} of the fd itself, never an open of {@code /proc/self/fd/N}:
  * reopening by path would give the bus the file's rights as the bus's user sees them, not the
- * rights of the fd the peer handed over (see {@link MappingRule}). The mapping is wrapped as a
- * {@link MemorySegment} bound to an {@link Arena} whose closing unmaps it, exactly once; ring memory
- * is then plain segment access (VarHandles), never a native call per access.
+ * rights of the fd the peer handed over (see {@link MappingRule}). Ring memory is then plain segment
+ * access (VarHandles), never a native call per access.
+ *
+ * <p>Two lifetimes. A memfd this process {@link #create}s is mapped in a shared {@link Arena} whose closing
+ * unmaps it: a thread that touches it afterwards meets an {@link IllegalStateException}. A peer's file
+ * ({@link #adopt}, what connectors map for the bus's devices) is mapped in the global scope, so rings over
+ * it take the direct path (no scope check per access), and is unmapped by its {@link MappingLifetime}: when
+ * the owner has closed it and every user that held it ({@code GuestMemory.hold()}: queue workers, stuck rx
+ * deliveries) has let go. Either way it is unmapped and its fd closed exactly once.
  */
 public final class Memfd implements AutoCloseable {
     /** The seals {@link #create} puts on its memfds: no shrinking, no growing, and no more seals. */
@@ -21,11 +27,12 @@ public final class Memfd implements AutoCloseable {
 
     private final int fd;
     private final long size;
-    private final Arena arena;
+    private final Arena arena;                 // create(): closing it unmaps; null for adopt()
+    private final MappingLifetime lifetime;    // adopt(): its last release unmaps; null for create()
     private final MemorySegment segment;
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    /** Maps {@code [offset, offset + size)} of {@code fd} and owns both; if mapping fails, the fd stays the caller's. */
+    /** Maps {@code [offset, offset + size)} of {@code fd} in a shared arena and owns both; if mapping fails, the fd stays the caller's. */
     private Memfd(int fd, long offset, long size) {
         Arena a = Arena.ofShared();
         try {
@@ -37,6 +44,35 @@ public final class Memfd implements AutoCloseable {
         this.fd = fd;
         this.size = size;
         this.arena = a;
+        this.lifetime = null;
+    }
+
+    /** Maps {@code [offset, offset + size)} of {@code fd} in the global scope, unmapped by its lifetime; if mapping fails, the fd stays the caller's. */
+    private Memfd(int fd, long offset, long size, String what) {
+        long lead = offset % PAGE;
+        long start = offset - lead;
+        long length = size + lead;
+        long addr = LibC.mmap(0, length, LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_SHARED, fd, start);
+        if (addr == LibC.MAP_FAILED)
+            throw Errno.failure("mmap(fd " + fd + ", " + length + " bytes at " + start + ")", Errno.last());
+        this.fd = fd;
+        this.size = size;
+        this.arena = null;
+        // Global scope: never closed by FFM, so rings over it take the direct path; the lifetime unmaps it
+        // (and closes the fd) once, when the owner and every user that held it have let go.
+        try {
+            this.segment = MemorySegment.ofAddress(addr).reinterpret(length).asSlice(lead, size);
+        } catch (RuntimeException e) {   // reinterpret is restricted: without native access nothing may stay mapped
+            LibC.munmap(addr, length);
+            throw e;
+        }
+        this.lifetime = new MappingLifetime(what + " (fd " + fd + ", " + length + " bytes at 0x" + Long.toHexString(addr) + ")", size, () -> {
+            try {
+                LibC.munmap(addr, length);
+            } finally {
+                LibC.close(fd);
+            }
+        });
     }
 
     /**
@@ -66,6 +102,18 @@ public final class Memfd implements AutoCloseable {
      * @param offset where the window starts in the file (need not be page-aligned)
      */
     public static Memfd adopt(OwnedFd fd, long offset, long size, MappingRule rule) {
+        checkWindow(rule.check(fd), offset, size);
+        Memfd m = new Memfd(fd.number(), offset, size, "peer memory");
+        fd.release();   // owned by m now
+        return m;
+    }
+
+    /**
+     * As {@link #adopt}, mapped in a shared arena as {@link #create}d memfds are: {@link #close()} unmaps at
+     * once and a late access throws. For memory the rings do not run in and that no user holds (vhost-user's
+     * inflight buffer), where a checked access costs nothing that matters.
+     */
+    public static Memfd adoptClosable(OwnedFd fd, long offset, long size, MappingRule rule) {
         checkWindow(rule.check(fd), offset, size);
         Memfd m = new Memfd(fd.number(), offset, size);
         fd.release();   // owned by m now
@@ -129,7 +177,14 @@ public final class Memfd implements AutoCloseable {
     /** Bytes of the window mapped. */
     public long size() { return size; }
 
+    /**
+     * The mapping. For an adopted file it is in the global scope: touch it only while holding it (its owner
+     * not closed, or a {@link #lifetime()} hold); after the unmap an access is a SIGSEGV, not an exception.
+     */
     public MemorySegment segment() { return segment; }
+
+    /** What unmaps an adopted file once its users are gone ({@link MappingLifetime}); null for {@link #create}d memfds. */
+    public MappingLifetime lifetime() { return lifetime; }
 
     /** The seals on the file now (F_GET_SEALS), or -1 if it cannot carry seals (not a memfd). */
     public int seals() {
@@ -142,10 +197,17 @@ public final class Memfd implements AutoCloseable {
         return seals >= 0 && (seals & LibC.F_SEAL_SHRINK) != 0;
     }
 
-    /** Unmaps and closes the fd, once; the segment must no longer be in use by any thread. */
+    /**
+     * The owner is done with it, once. A created memfd is unmapped and its fd closed now (the segment must no
+     * longer be in use by any thread); an adopted file when the last user holding it lets go (at once if none).
+     */
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) return;
+        if (lifetime != null) {
+            lifetime.release();
+            return;
+        }
         try {
             arena.close();
         } finally {

@@ -48,4 +48,33 @@ class FrameCopyTest {
         assertThatThrownBy(() -> FrameCopy.copy(src, 0, dst, 0, -1)).isInstanceOf(IndexOutOfBoundsException.class);
         assertThat(dst.toArray(ValueLayout.JAVA_BYTE)).containsOnly((byte) 0);
     }
+
+    @Test
+    void betweenGlobalScopeSegmentsItCopiesTheSameBytesAndKeepsEveryBound() {
+        MemorySegment block = Arena.global().allocate(512, 8);   // once per JVM: global memory is never freed
+        MemorySegment src = block.asSlice(0, 256), dst = block.asSlice(256, 128), guard = block.asSlice(384, 128);
+        for (int i = 0; i < 256; i++) src.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 37 + 11));
+        guard.fill((byte) 0x77);
+        for (int len = 0; len <= 80; len++) {
+            for (int so = 0; so < 9; so++) {
+                for (int d = 0; d < 9; d += 3) {
+                    MemorySegment expected = MemorySegment.ofArray(new byte[128]);
+                    dst.fill((byte) 0x5a);
+                    expected.fill((byte) 0x5a);
+                    FrameCopy.copy(src, so, dst, d, len);
+                    MemorySegment.copy(src, so, expected, d, len);
+                    assertThat(dst.mismatch(expected)).as("len %d, src offset %d, dst offset %d", len, so, d).isEqualTo(-1L);
+                }
+            }
+        }
+        dst.fill((byte) 0);
+        MemorySegment small = dst.asSlice(0, 16);
+        for (int len : new int[] {8, 12, 16}) {
+            assertThatThrownBy(() -> FrameCopy.copy(src, 0, small, 16 - len + 1, len)).isInstanceOf(IndexOutOfBoundsException.class);
+            assertThatThrownBy(() -> FrameCopy.copy(src.asSlice(0, 16), 16 - len + 1, small, 0, len)).isInstanceOf(IndexOutOfBoundsException.class);
+            assertThatThrownBy(() -> FrameCopy.copy(src, 0, small.asReadOnly(), 0, len)).isInstanceOf(IllegalArgumentException.class);
+        }
+        assertThat(dst.toArray(ValueLayout.JAVA_BYTE)).containsOnly((byte) 0);
+        assertThat(guard.toArray(ValueLayout.JAVA_BYTE)).as("nothing written past the destination").containsOnly((byte) 0x77);
+    }
 }

@@ -1,9 +1,12 @@
 package dev.jvbus.net;
 
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.memory.MemoryHold;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.time.Duration;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Supplier;
 
 /**
  * The gate in front of a device's rx ring, which the switch fills on the senders' threads: the
@@ -21,6 +24,13 @@ import java.util.concurrent.locks.LockSupport;
  * the caller decides: a reset or unplug carries on (the stuck delivery's only ring action left is
  * that doorbell, so returning late it writes counters, nothing else), a pause fails (the ring is not
  * stable). An operator's unplug never waits for it for ever.
+ *
+ * <p><b>Memory.</b> A stuck delivery is still inside the rx ring's memory, which its connector may unmap as
+ * soon as the device lets go (a session closing after a reset). So a close that gives up takes a hold on
+ * the memory the rx rings use now ({@code memoryInUse}, the only memory a delivery inside can be touching:
+ * rings change memory only while the gate is closed, and deliveries are serialised, so no other one can
+ * have entered) and releases it once the delivery has left ({@link MemoryHold#releaseWhen}): the memory
+ * stays mapped for it however long it takes ({@link dev.jvbus.core.sys.MappingLifetime}).
  */
 public final class RxGate {
     /** How long {@link #close()} waits for a delivery in progress: the switch's stall bound. */
@@ -39,13 +49,24 @@ public final class RxGate {
     }
 
     private final String owner;
+    private final Supplier<GuestMemory> memoryInUse;
     @SuppressWarnings("unused") private volatile int open;     // via OPEN
     @SuppressWarnings("unused") private volatile int inside;   // via INSIDE
     private volatile long stuckCloses;                         // written by the control plane only
 
     /** @param owner the device, for log lines */
     public RxGate(String owner) {
+        this(owner, () -> null);
+    }
+
+    /**
+     * @param owner       the device, for log lines
+     * @param memoryInUse the memory the rx rings lie in now (null when none runs); asked only when a close gives
+     *                    up on a stuck delivery, on the closing thread
+     */
+    public RxGate(String owner, Supplier<GuestMemory> memoryInUse) {
         this.owner = owner;
+        this.memoryInUse = memoryInUse;
     }
 
     /**
@@ -91,6 +112,7 @@ public final class RxGate {
                 stuckCloses = stuckCloses + 1;
                 LOG.log(System.Logger.Level.WARNING, "{0}: an rx delivery is still in progress after {1} ms (stuck in a call that"
                         + " does not return); the rx gate stays closed and the caller carries on without it", owner, String.valueOf(bound.toMillis()));
+                holdMemoryUntilLeft();
                 return false;
             }
             if (spins < 100) Thread.onSpinWait();
@@ -98,6 +120,17 @@ public final class RxGate {
             else LockSupport.parkNanos(50_000);
         }
         return true;
+    }
+
+    /** Keeps the rx rings' memory mapped until the stuck delivery has left (see the class comment). */
+    private void holdMemoryUntilLeft() {
+        GuestMemory m = memoryInUse.get();
+        if (m == null) return;
+        try {
+            m.hold().releaseWhen(() -> (int) INSIDE.getVolatile(this) == 0, owner + ": stuck rx delivery");
+        } catch (IllegalStateException e) {   // its owner let go already: nothing of it is mapped to protect
+            LOG.log(System.Logger.Level.WARNING, "{0}: {1}", owner, e.getMessage());
+        }
     }
 
     /** Closes that gave up on a stuck delivery (see {@link #close(Duration)}). */

@@ -24,18 +24,25 @@ import java.nio.ByteOrder;
  * check, a bounds check and a liveness check of the segment's scope (two dependent loads); a 16-byte
  * message makes about six ring-area accesses on the two sides, and these checks were the hottest single
  * instructions of the single-thread loop (benchmarks/README, "CPU per message"). When the ring's memory
- * lives in the global scope it is never unmapped (FFM's contract for that scope: whoever maps memory into it,
- * with the restricted {@code reinterpret}, keeps it mapped for the life of the process; in this project only
- * benchmarks and tests do), so the liveness check proves nothing; the areas are
+ * lives in the global scope, FFM never unmaps it, so the liveness check proves nothing; the areas are
  * then read and written at their host addresses through {@link #HOST} (a constant, so C2 folds its class,
  * scope and bounds away) and the ring's own offsets are the only bound. Those offsets are safe by
  * construction, not by a guest's good will: each is a fixed header offset inside an area whose size and
  * placement {@link #map} checked, a slot taken {@code & mask}, or a descriptor index the caller has checked
  * {@code < size} (head, chain link) or chosen itself (driver). No guest-written value is ever added to a
  * base here without one of those; the fuzz targets run both modes with guard bands around the regions.
- * Memory that a connector can unmap (vhost-user's shared arenas, a memfd closed with its session) keeps
- * the checked accesses: a queue worker left behind after a bounded stop must meet an exception there,
- * never a SIGSEGV that takes the whole bus down (MemoryTable's rule).
+ *
+ * <p>Who may unmap global-scope memory, and why a ring never meets an unmapped page: memory the process
+ * allocated for good (benchmarks, tests) is never unmapped; a connector's mapping of a peer's file
+ * ({@code Memfd.adopt}: vhost-user's memory table, the shm connector's regions) is unmapped by its
+ * {@link dev.jvbus.core.sys.MappingLifetime} only once its owner (the session) let go <em>and</em> every
+ * thread that may touch it has provably stopped: each queue worker holds the memory of its rings until its
+ * thread has exited ({@code QueueWorker.holding}), and an rx gate that gave up waiting for a delivery holds
+ * the rx rings' memory until that delivery left ({@code RxGate}); the session's own thread only touches it
+ * before it lets go. A worker left behind by a bounded stop therefore finds its ring still mapped however
+ * late it returns (RingMemoryLifetimeTest, SessionMemoryLifetimeTest), instead of a SIGSEGV that would take
+ * the whole bus down. Memory in a closable arena (a memfd this process created, FFM's automatic arenas)
+ * keeps the checked accesses, and a late access there throws.
  */
 final class SplitRing {
     static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.LITTLE_ENDIAN);

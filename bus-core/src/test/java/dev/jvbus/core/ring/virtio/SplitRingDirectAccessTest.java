@@ -12,10 +12,10 @@ import java.lang.foreign.ValueLayout;
 import org.junit.jupiter.api.Test;
 
 /**
- * A split ring accesses its areas directly (host addresses, no FFM checks per access) only in memory
- * that can never be unmapped, and carries exactly what the checked ring carries; over memory a connector
- * can unmap it keeps FFM's checks, so a worker that touches the ring after the unmap meets an exception,
- * not a SIGSEGV of the whole bus.
+ * A split ring accesses its areas directly (host addresses, no FFM checks per access) only in global-scope
+ * memory (never unmapped, or a connector's mapping that its lifetime keeps mapped while a worker holds it:
+ * RingMemoryLifetimeTest), and carries exactly what the checked ring carries; over memory in a closable arena
+ * it keeps FFM's checks, so a worker that touches the ring after the arena closed meets an exception.
  */
 class SplitRingDirectAccessTest {
     static final long G = 0x10_0000L, MEM = 0x1_0000L;

@@ -63,7 +63,7 @@ final class InflightRegion implements AutoCloseable {
                     + req.queueSize() + " entries take " + bytes);
         if (req.mmapOffset() < 0) throw VhostUserException.refuse("SET_INFLIGHT_FD: negative mmap offset " + req.mmapOffset());
         try {
-            return new InflightRegion(Memfd.adopt(fd, req.mmapOffset(), bytes, MappingRule.SEALED_MEMFD), req.numQueues(), req.queueSize());
+            return new InflightRegion(Memfd.adoptClosable(fd, req.mmapOffset(), bytes, MappingRule.SEALED_MEMFD), req.numQueues(), req.queueSize());
         } catch (IllegalArgumentException e) {
             throw VhostUserException.refuse("SET_INFLIGHT_FD: inflight " + e.getMessage());
         } catch (RuntimeException e) {

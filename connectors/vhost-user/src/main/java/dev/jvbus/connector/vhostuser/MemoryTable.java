@@ -5,6 +5,7 @@ import dev.jvbus.connector.vhostuser.protocol.VhostUserException;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.MemoryRegion;
 import dev.jvbus.core.sys.FdStat;
+import dev.jvbus.core.sys.LingeringMappings;
 import dev.jvbus.core.sys.MappingRule;
 import dev.jvbus.core.sys.Memfd;
 import dev.jvbus.core.sys.OwnedFd;
@@ -18,7 +19,9 @@ import java.util.List;
  * address (what descriptors carry) and a front-end user address (what SET_VRING_ADDR carries),
  * mapped from the fds the front-end passed. The session owns the current table; tables derived by
  * ADD/REM_MEM_REG share unchanged mappings, and {@link #retire} releases what the new one dropped.
- * Unmapping closes a shared arena: a worker still touching it gets an exception, never a crash.
+ * Regions are mapped in the global scope (rings over them take the direct path) and unmapped by their
+ * {@link dev.jvbus.core.sys.MappingLifetime}: when the session let them go and every queue worker or stuck
+ * delivery holding them has left, so a worker left behind never touches an unmapped page.
  *
  * <p>Fds: each region's fd must be a regular file opened O_RDWR (not O_PATH), checked with
  * {@link MappingRule#SHARED_FILE}; the fd itself is mapped, never reopened by path. A region takes
@@ -46,7 +49,7 @@ final class MemoryTable implements AutoCloseable {
     private MemoryTable(List<Mapped> mapped) {
         this.mapped = List.copyOf(mapped);
         List<MemoryRegion> regions = new ArrayList<>();
-        for (Mapped m : mapped) regions.add(new MemoryRegion(m.region.guestAddress(), m.region.size(), m.segment()));
+        for (Mapped m : mapped) regions.add(new MemoryRegion(m.region.guestAddress(), m.region.size(), m.segment(), m.file.lifetime()));
         this.guestMemory = GuestMemory.of(regions);
     }
 
@@ -208,14 +211,31 @@ final class MemoryTable implements AutoCloseable {
      * not keep (ADD/REM_MEM_REG derive a table that shares the unchanged mappings).
      */
     static void retire(MemoryTable old, MemoryTable next) {
+        retire(old, next, new LingeringMappings());
+    }
+
+    /** As above; a dropped region a worker that did not stop still holds is kept in {@code lingering} until it left. */
+    static void retire(MemoryTable old, MemoryTable next, LingeringMappings lingering) {
         for (Mapped m : old.mapped) {
-            if (!next.mapped.contains(m)) m.file.close();
+            if (!next.mapped.contains(m)) release(m, lingering);
         }
     }
 
-    /** Unmaps every region and closes their fds (each once: a Memfd closes once however often asked). */
+    /**
+     * Lets every region go (each once: a Memfd closes once however often asked): unmapped, its fd closed, now,
+     * or, for a region a worker that did not stop still holds, when that worker has left ({@code lingering}).
+     */
+    void close(LingeringMappings lingering) {
+        for (Mapped m : mapped) release(m, lingering);
+    }
+
     @Override
     public void close() {
-        for (Mapped m : mapped) m.file.close();
+        close(new LingeringMappings());
+    }
+
+    private static void release(Mapped m, LingeringMappings lingering) {
+        m.file.close();
+        lingering.released(m.file.lifetime());
     }
 }

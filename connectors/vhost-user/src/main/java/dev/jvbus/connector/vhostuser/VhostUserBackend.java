@@ -10,6 +10,7 @@ import dev.jvbus.core.bus.ExposureState;
 import dev.jvbus.core.bus.SessionInfo;
 import dev.jvbus.core.bus.SessionRefusal;
 import dev.jvbus.core.sys.Errno;
+import dev.jvbus.core.sys.LingeringMappings;
 import dev.jvbus.core.sys.PeerCredentials;
 import dev.jvbus.core.sys.UnixConnection;
 import dev.jvbus.core.sys.UnixListener;
@@ -67,6 +68,8 @@ public final class VhostUserBackend implements Exposure {
 
     private final String id;
     private final Device device;
+    /** Front-end memory its sessions let go that a worker left behind still holds: kept mapped, shown to operators. */
+    private final LingeringMappings lingering = new LingeringMappings();
     private final Path socket;
     private final Mode mode;
     private final VhostUserLimits limits;
@@ -226,6 +229,12 @@ public final class VhostUserBackend implements Exposure {
         return s == null ? 0 : s.mappedBytes();
     }
 
+    /** Bytes of front-end memory its sessions let go that a worker left behind still holds (see {@link LingeringMappings}). */
+    @Override
+    public long mappedForStuckWorkers() {
+        return lingering.bytes();
+    }
+
     /** Why the last connection was refused before it got a session (operators and tests), or null. */
     public String lastRefusal() { return lastRefusal; }
 
@@ -269,7 +278,7 @@ public final class VhostUserBackend implements Exposure {
         awaitPreviousSession();
         VhostUserSession s;
         try {
-            s = new VhostUserSession(conn, device, peer, limits);
+            s = new VhostUserSession(conn, device, peer, limits, lingering);
         } catch (DeviceException e) {
             refuse(conn, SessionRefusal.DEVICE, peer + " refused: " + e.getMessage());
             return;
@@ -331,7 +340,7 @@ public final class VhostUserBackend implements Exposure {
             if (conn == null) return;
             VhostUserSession s;
             try {
-                s = new VhostUserSession(conn, device, describe(conn), limits);
+                s = new VhostUserSession(conn, device, describe(conn), limits, lingering);
             } catch (DeviceException e) {
                 refuse(conn, SessionRefusal.DEVICE, e.getMessage() + "; closing the new connection");
                 continue;

@@ -29,6 +29,7 @@ import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.sys.Errno;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.FdStat;
+import dev.jvbus.core.sys.LingeringMappings;
 import dev.jvbus.core.sys.MappingRule;
 import dev.jvbus.core.sys.Memfd;
 import dev.jvbus.core.sys.OwnedFd;
@@ -91,6 +92,8 @@ public final class VhostUserSession implements AutoCloseable {
     private long virtioFeatures;
     private boolean featuresSet;
     private MemoryTable memory = MemoryTable.empty();
+    /** Regions let go while a worker that did not stop still holds them (the exposure's, for operators). */
+    private final LingeringMappings lingering;
     /** What {@link #memory} maps, for metrics read from other threads (written on the session's thread). */
     private volatile long mappedBytes;
     private final DirtyLogging logging;   // migration: the front-end's log and LOG_ALL
@@ -126,6 +129,15 @@ public final class VhostUserSession implements AutoCloseable {
      * @throws DeviceException if another driver holds the device
      */
     public VhostUserSession(UnixConnection conn, Device device, String holder, VhostUserLimits limits) {
+        this(conn, device, holder, limits, new LingeringMappings());
+    }
+
+    /**
+     * As above; memory this session lets go while a worker that did not stop still holds it is kept in
+     * {@code lingering} (its exposure's, for operators) until that worker has left.
+     */
+    public VhostUserSession(UnixConnection conn, Device device, String holder, VhostUserLimits limits, LingeringMappings lingering) {
+        this.lingering = lingering;
         this.conn = conn;
         this.limits = limits;
         this.device = device;
@@ -530,7 +542,7 @@ public final class VhostUserSession implements AutoCloseable {
         mappedBytes = next.mappedBytes();
         logging.memory(next.guestMemory());
         if (live) attachment.setMemory(next.guestMemory());   // no ring runs now
-        MemoryTable.retire(old, next);
+        MemoryTable.retire(old, next, lingering);   // a region a stuck worker holds stays mapped until it left
         if (live) for (Vring v : rings) if (wasStarted[v.index]) startRing(v, held[v.index]);
     }
 
@@ -830,7 +842,7 @@ public final class VhostUserSession implements AutoCloseable {
         }
         for (Vring v : rings) v.closeFds();
         logging.close();
-        memory.close();
+        memory.close(lingering);   // unmapped now, or when a worker left behind by the reset has left
         if (inflight != null) inflight.close();   // after the device stopped its rings: nothing writes to it now
         mappedBytes = 0;
         if (logEventFd != null) logEventFd.close();

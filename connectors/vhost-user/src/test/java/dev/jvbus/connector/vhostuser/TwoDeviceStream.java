@@ -105,9 +105,14 @@ abstract class TwoDeviceStream {
         guestB.createRings();
         bAttachment.setQueue(new QueueConfig(0, QSIZE, RX_DESC, RX_AVAIL, RX_USED));
         bAttachment.setQueue(new QueueConfig(1, QSIZE, TX_DESC, TX_AVAIL, TX_USED));
-        bAttachment.setDoorbells(0, guestB.rxKick, Notifier.of(guestB.rxCall));
+        bAttachment.setDoorbells(0, guestB.rxKick, bRxCall());
         bAttachment.setDoorbells(1, guestB.txKick, Notifier.of(guestB.txCall));
         bAttachment.addStatus(DRIVER_OK);
+    }
+
+    /** How B's device calls B's driver for rx (a test of a wedged receiver wraps it). */
+    Notifier bRxCall() {
+        return Notifier.of(guestB.rxCall);
     }
 
     /** Stops {@code from} sending and waits until {@code to} received every frame it sent, in order. */

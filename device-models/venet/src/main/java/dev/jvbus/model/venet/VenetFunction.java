@@ -99,7 +99,7 @@ public final class VenetFunction implements DeviceFunction, NetPort {
         this.settings = settings;
         this.mac = settings.mac();
         this.name = "venet:" + context.container() + "/" + Integer.toUnsignedString(context.devid());
-        this.rxGate = new RxGate(name);
+        this.rxGate = new RxGate(name, () -> memory);   // a close that gives up keeps it mapped for the stuck delivery
         context.config().write(VenetModel.CONFIG_MAC.name(), MacAddress.toBytes(mac));
         context.config().write(VenetModel.CONFIG_MTU.name(), settings.mtu() & 0xFFFF);
         // On its network from hotplug on, with its MAC in the switch's table: an operator sees the port
@@ -172,7 +172,7 @@ public final class VenetFunction implements DeviceFunction, NetPort {
         }
         DataPathRun thisRun = run;
         worker = new QueueWorker(name + "-tx", VenetWire.QUEUE_TX, txService, kicks, kickCounts, DoorbellWait.Mode.ADAPTIVE,
-                f -> thisRun.needsReset(f.getMessage()));
+                f -> thisRun.needsReset(f.getMessage())).holding(memory);
         running = true;
         quiesced = false;
         openRxIfReady();

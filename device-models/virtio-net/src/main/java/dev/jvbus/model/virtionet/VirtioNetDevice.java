@@ -154,7 +154,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         this.context = context;
         this.params = params;
         this.name = context.container() + "/" + Integer.toUnsignedString(context.devid()) + ":virtio-net";
-        this.rxGate = new RxGate(name);
+        this.rxGate = new RxGate(name, this::rxMemory);   // a close that gives up keeps that memory mapped for the stuck delivery
         this.poll = PollGroups.Poll.of(context.params());
         this.rxq = new RxQueue[params.queuePairs()];
         for (int n = 0; n < rxq.length; n++) rxq[n] = new RxQueue(n);
@@ -380,7 +380,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         x.worker = (poll == PollGroups.Poll.OWN
                 ? new QueueWorker(worker, b.index(), x.service(q, thisRun), List.of(b.kick()), List.of(b.counters()), DoorbellWait.Mode.ADAPTIVE, onFault)
                 : new QueueWorker(worker, b.index(), x.service(q, thisRun), List.of(b.kick()), List.of(b.counters()),
-                        context.resource(PollGroups.RESOURCE).pick(), onFault)).start();
+                        context.resource(PollGroups.RESOURCE).pick(), onFault)).holding(b.memory()).start();
     }
 
     /** Whether any ring of this device runs (a start over a running device resets it first). */
@@ -407,13 +407,19 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         rxTargets = java.util.Arrays.copyOf(t, n);
     }
 
+    /** The memory the rx rings lie in now (one per device run), or null: what a stuck delivery may be touching. */
+    private GuestMemory rxMemory() {
+        for (RxQueue x : rxq) if (x.ring != null && x.memory != null) return x.memory;
+        return null;
+    }
+
     /** Gives the control queue a worker of its own (commands are rare: it sleeps on its doorbell). */
     private void startCtrl(QueueBinding b, SplitVirtqueue q) {
         ControlQueue cq = new ControlQueue(q, b.index(), b.memory(), control);
         ctrl = cq;
         DataPathRun thisRun = run;
         ctrlWorker = new QueueWorker(name + "-ctrl", b.index(), cq, List.of(b.kick()), List.of(b.counters()),
-                DoorbellWait.Mode.ADAPTIVE, fault -> thisRun.needsReset(fault.getMessage())).start();
+                DoorbellWait.Mode.ADAPTIVE, fault -> thisRun.needsReset(fault.getMessage())).holding(b.memory()).start();
     }
 
     /** Stops the control queue's worker within its bound; false if it did not stop (stuck: left behind, counted). */

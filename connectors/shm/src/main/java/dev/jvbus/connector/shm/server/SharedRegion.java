@@ -13,7 +13,7 @@ import dev.jvbus.core.sys.Memfd;
 record SharedRegion(long guestAddress, long size, long offset, Memfd mapping) implements AutoCloseable {
 
     MemoryRegion memoryRegion() {
-        return new MemoryRegion(guestAddress, size, mapping.segment());
+        return new MemoryRegion(guestAddress, size, mapping.segment(), mapping.lifetime());
     }
 
     long end() {
