@@ -480,9 +480,10 @@ public final class GuestBench {
         long self = ProcessHandle.current().pid();
         ThreadCpu.read(self).forEach((t, s) -> {
             String n = s.name();
-            if (n.contains("-tx") || n.contains("reader") || n.startsWith("vhost") || n.contains("poll")) watch.put(t, self);
+            // device threads are "<container>/<device>..." (cut to 15 characters), the TAP's "jvbus-tap:...", sessions "vhost-user ..."
+            if (n.contains("/") || n.startsWith("jvbus") || n.startsWith("vhost") || n.contains("poll")) watch.put(t, self);
         });
-        return new ThreadCpu.Placement(qemu.pid(), vcpu, watch, 5);
+        return new ThreadCpu.Placement(qemu.pid(), vcpu, watch, 10);
     }
 
     private static long cpuNanos(ProcessHandle p) {

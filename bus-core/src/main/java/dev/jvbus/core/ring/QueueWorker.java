@@ -1,6 +1,7 @@
 package dev.jvbus.core.ring;
 
 import dev.jvbus.core.doorbell.DoorbellWait;
+import dev.jvbus.core.doorbell.SpinBudget;
 import dev.jvbus.core.sys.EventFd;
 import java.time.Duration;
 import java.util.List;
@@ -9,7 +10,8 @@ import java.util.logging.Logger;
 
 /**
  * One thread serving a device's queues: poll while there is work, then arm the doorbells, re-check,
- * and wait (spin briefly, then sleep in epoll) — the loop {@link DoorbellWait} documents. It can be
+ * and wait (spin for as long as its {@link SpinBudget} says the ring's pace pays for, then sleep in
+ * epoll) — the loop {@link DoorbellWait} documents. It can be
  * quiesced for a save (it finishes its batch and parks, the rings untouched) and resumed.
  *
  * <p>A {@link QueueFault} from the service stops the worker and is handed to {@code onFault}
@@ -69,7 +71,8 @@ public final class QueueWorker implements AutoCloseable {
         this.queue = queue;
         this.service = service;
         this.onFault = onFault;
-        this.wait = new DoorbellWait(mode, DoorbellWait.DEFAULT_SPIN_NANOS);
+        // The spin adapts to the ring's pace (SpinBudget says why): a queue fed slower than a wake-up is not spun on.
+        this.wait = new DoorbellWait(mode, SpinBudget.adaptive(DoorbellWait.DEFAULT_SPIN_NANOS));
         for (EventFd d : doorbells) wait.add(d);
         this.wakeCondition = () -> service.hasWork() || stop || quiesceRequested;
         this.armCondition = service::armDoorbell;
