@@ -48,7 +48,13 @@ import java.util.regex.Pattern;
  * per-round ratios with its spread ({@link Stats.Ratio}). Without OVS-DPDK installed the bench says so and
  * measures ours alone (no ratio).
  *
- * <p>Run: {@code ./jvbus bench-switch [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500] [--bursts N] [--sides ovs,ours]}
+ * <p><b>ours and own:</b> "ours" is the bus as configured by default (its tx queues served by the container's
+ * poll groups: one thread per core, which pinned to one core is one thread for both ports); "own" (in
+ * {@code --sides ovs,ours,own}) is a second pair of devices, in a container of their own, with {@code poll=own}:
+ * a thread per tx queue, as before poll groups. Interleaved in the same rounds, so a change's before and after
+ * are measured against the same OVS under the same load.
+ *
+ * <p>Run: {@code ./jvbus bench-switch [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500] [--bursts N] [--sides ovs,ours,own]}
  */
 public final class SwitchBench {
     private static final Pattern FWD_STARTED = Pattern.compile("packet forwarding.* - ports=");
@@ -61,7 +67,7 @@ public final class SwitchBench {
 
     public static void main(String[] args) throws Exception {
         BenchOptions opts = BenchOptions.parseOrExit("usage: SwitchBench [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500]"
-                        + " [--bursts N (per direction, of 32 frames)] [--ovs-mem MB] [--sides ovs,ours]",
+                        + " [--bursts N (per direction, of 32 frames)] [--ovs-mem MB] [--sides ovs,ours,own]",
                 Map.of("--rounds", Kind.INT, "--seconds", Kind.NUMBER, "--warmup", Kind.NUMBER, "--sizes", Kind.INTS,
                         "--bursts", Kind.INT, "--ovs-mem", Kind.INT, "--sides", Kind.WORDS), args);
         int rounds = opts.intValue("--rounds", 5), bursts = opts.intValue("--bursts", 4), ovsMem = opts.intValue("--ovs-mem", 1024);
@@ -72,7 +78,7 @@ public final class SwitchBench {
             System.out.println("dpdk-testpmd missing (Debian package dpdk-dev; .ci/install-deps installs it): nothing to measure");
             System.exit(2);
         }
-        boolean ovsSide = sides.contains("ovs"), oursSide = sides.contains("ours");
+        boolean ovsSide = sides.contains("ovs"), oursSide = sides.contains("ours"), ownSide = sides.contains("own");
         String missing = OvsDpdk.missing();
         if (ovsSide && missing != null) {
             System.out.println("OVS-DPDK missing: " + missing + ". SKIPPED: the OVS-DPDK side and every ratio; ours is measured alone.");
@@ -88,13 +94,20 @@ public final class SwitchBench {
         L2Switch sw = Networks.of(c).require("switch");
         Path sockA = dir.resolve("a.sock"), sockB = dir.resolve("b.sock");
         VhostUserBackend servA = VhostUserBackend.serve(a, sockA), servB = VhostUserBackend.serve(b, sockB);
+        // "own": the same, each tx queue on a thread of its own (poll=own), in a container (and poll groups) of its own.
+        Container c2 = Bus.withDiscoveredModels().createContainer("bench-switch-own");
+        Device a2 = c2.addDevice("virtio-net", -1L, Map.of("network", "switch", "mac", MacAddress.toString(MAC_A), "poll", "own"));
+        Device b2 = c2.addDevice("virtio-net", -1L, Map.of("network", "switch", "mac", MacAddress.toString(MAC_B), "poll", "own"));
+        L2Switch sw2 = Networks.of(c2).require("switch");
+        Path sockA2 = dir.resolve("a2.sock"), sockB2 = dir.resolve("b2.sock");
+        VhostUserBackend servA2 = VhostUserBackend.serve(a2, sockA2), servB2 = VhostUserBackend.serve(b2, sockB2);
 
         System.out.printf(Locale.ROOT, "switching between two vhost-user ports; testpmd virtio_user x2, mac forwarding, %d x %d frames in flight"
                         + " each way; %d rounds x %.1f s (after %.1f s warm-up) per case; switch on cpu %d (this JVM: cpus %s); load %s%n",
                 bursts, BURST, rounds, seconds, warmup, SWITCH_CPU, allowedCpus(), VhostUserBench.loadAverage());
-        Map<Integer, double[][]> results = new LinkedHashMap<>();   // size -> [ovs|ours][round], Mpps, NaN = not measured
+        Map<Integer, double[][]> results = new LinkedHashMap<>();   // size -> [ovs|ours|own][round], Mpps, NaN = not measured
         for (int size : sizes) {
-            double[][] r = new double[2][rounds];
+            double[][] r = new double[3][rounds];
             for (double[] side : r) Arrays.fill(side, Double.NaN);
             results.put(size, r);
         }
@@ -105,10 +118,12 @@ public final class SwitchBench {
                     double[][] res = results.get(size);
                     boolean ovsFirst = r % 2 == 0;
                     StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "  round %d, %4d B:", r + 1, size));
-                    for (int turn = 0; turn < 2; turn++) {
-                        boolean ovsTurn = (turn == 0) == ovsFirst;
+                    // OVS first in odd rounds, last in even ones; ours and own swap places every round.
+                    String[] order = r % 2 == 0 ? new String[] {"ovs", "ours", "own"} : new String[] {"own", "ours", "ovs"};
+                    if (r % 4 >= 2) order = r % 2 == 0 ? new String[] {"ovs", "own", "ours"} : new String[] {"ours", "own", "ovs"};
+                    for (String turn : order) {
                         seq++;
-                        if (ovsTurn && ovsSide) {
+                        if (turn.equals("ovs") && ovsSide) {
                             try (OvsDpdk ovs = OvsDpdk.start(logs, "ovs-" + seq, SWITCH_CPU, ovsMem, List.of("vhu0", "vhu1"))) {
                                 Loop l = loop("ovs-client-" + seq, logs, ovs.socket("vhu0"), ovs.socket("vhu1"), () -> ovs.added("vhu0") && ovs.added("vhu1"),
                                         size, bursts, warmup, seconds);
@@ -117,26 +132,40 @@ public final class SwitchBench {
                                 Files.writeString(logs.resolve("ovs-" + seq).resolve("stats.txt"), ovs.pmdStats() + "\nvhu0 " + ovs.statistics("vhu0")
                                         + "\nvhu1 " + ovs.statistics("vhu1") + "\n");
                             }
-                        } else if (!ovsTurn && oursSide) {
-                            long d0 = drops(sw);
-                            Loop l = loop("ours-client-" + seq, logs, sockA, sockB, () -> a.isQueueRunning(0) && a.isQueueRunning(1) && b.isQueueRunning(0) && b.isQueueRunning(1),
+                        } else if (turn.equals("ours") && oursSide || turn.equals("own") && ownSide) {
+                            boolean own = turn.equals("own");
+                            Device da = own ? a2 : a, db = own ? b2 : b;
+                            L2Switch s2 = own ? sw2 : sw;
+                            long d0 = drops(s2);
+                            long k0 = txKicks(da) + txKicks(db), w0 = txLate(da) + txLate(db), f0 = txFrames(da) + txFrames(db);
+                            Loop l = loop(turn + "-client-" + seq, logs, own ? sockA2 : sockA, own ? sockB2 : sockB,
+                                    () -> da.isQueueRunning(0) && da.isQueueRunning(1) && db.isQueueRunning(0) && db.isQueueRunning(1),
                                     size, bursts, warmup, seconds);
-                            VhostUserBench.awaitFree(a);
-                            VhostUserBench.awaitFree(b);
-                            res[1][r] = l.mpps();
-                            long dropped = drops(sw) - d0;
-                            line.append(String.format(Locale.ROOT, "  ours %6.3f Mpps%s%s", l.mpps(), l.note(bursts),
-                                    dropped == 0 ? "" : " (switch dropped " + dropped + ")"));
+                            VhostUserBench.awaitFree(da);
+                            VhostUserBench.awaitFree(db);
+                            res[own ? 2 : 1][r] = l.mpps();
+                            long dropped = drops(s2) - d0;
+                            long frames = txFrames(da) + txFrames(db) - f0;
+                            // Kicks per 1000 frames: how often the front-end had to ring (a syscall on its core) because the
+                            // switch's thread had gone to sleep; OVS's PMD never sleeps, so its front-end never rings.
+                            line.append(String.format(Locale.ROOT, "  %s %6.3f Mpps [%.1f kicks/kframe%s]%s%s", turn, l.mpps(),
+                                    frames == 0 ? 0.0 : 1000.0 * (txKicks(da) + txKicks(db) - k0) / frames,
+                                    txLate(da) + txLate(db) == w0 ? "" : ", " + (txLate(da) + txLate(db) - w0) + " late",
+                                    l.note(bursts), dropped == 0 ? "" : " (switch dropped " + dropped + ")"));
                         }
                     }
                     if (!Double.isNaN(res[0][r]) && !Double.isNaN(res[1][r]))
                         line.append(String.format(Locale.ROOT, "   ours/ovs %.2f", res[1][r] / res[0][r]));
+                    if (!Double.isNaN(res[0][r]) && !Double.isNaN(res[2][r]))
+                        line.append(String.format(Locale.ROOT, "   own/ovs %.2f", res[2][r] / res[0][r]));
                     System.out.println(line);
                 }
             }
         } finally {
             servA.close();
             servB.close();
+            servA2.close();
+            servB2.close();
             try (var files = Files.walk(dir)) {   // the two sockets and their directory
                 files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
             }
@@ -149,6 +178,17 @@ public final class SwitchBench {
             Stats.Ratio ratio = Stats.Ratio.of(us, ov);
             System.out.printf(Locale.ROOT, "| %4d B | %23s | %20s | %s |%n", e.getKey(), fmt(median(ov)), fmt(median(us)),
                     ratio == null ? (ovsSide ? "no round measured both" : missing != null ? "SKIPPED (no OVS-DPDK)" : "not measured (--sides)") : ratio.toString().strip());
+        }
+        if (ownSide) {
+            System.out.println();
+            System.out.println("| frame | own: poll=own (Mpps, median) | own/OVS: median of round ratios | ours/own: median of round ratios |");
+            System.out.println("|------:|-----------------------------:|:--------------------------------|:---------------------------------|");
+            for (var e : results.entrySet()) {
+                double[] ov = e.getValue()[0], us = e.getValue()[1], own = e.getValue()[2];
+                Stats.Ratio ownOvs = Stats.Ratio.of(own, ov), oursOwn = Stats.Ratio.of(us, own);
+                System.out.printf(Locale.ROOT, "| %4d B | %28s | %s | %s |%n", e.getKey(), fmt(median(own)),
+                        ownOvs == null ? "-" : ownOvs.toString().strip(), oursOwn == null ? "-" : oursOwn.toString().strip());
+            }
         }
         System.out.println("(load average after: " + VhostUserBench.loadAverage() + "; testpmd and OVS logs in " + logs.toAbsolutePath() + ")");
         System.exit(0);
@@ -202,6 +242,27 @@ public final class SwitchBench {
     }
 
     private interface Ready { boolean ready() throws Exception; }
+
+    /** The device's tx queues' kicks (the front-end's doorbell rings the switch's thread took). */
+    private static long txKicks(Device d) {
+        long n = 0;
+        for (var q : d.queueStats()) if (q.name().startsWith("tx")) n += q.kicks();
+        return n;
+    }
+
+    /** The device's tx queues' late wake-ups (found with work their doorbell had not rung for). */
+    private static long txLate(Device d) {
+        long n = 0;
+        for (var q : d.queueStats()) if (q.name().startsWith("tx")) n += q.lateWakeups();
+        return n;
+    }
+
+    /** Buffers the device's tx queues completed. */
+    private static long txFrames(Device d) {
+        long n = 0;
+        for (var q : d.queueStats()) if (q.name().startsWith("tx")) n += q.buffers();
+        return n;
+    }
 
     private static long drops(L2Switch sw) {
         long n = 0;

@@ -43,7 +43,8 @@ import java.util.function.BooleanSupplier;
  * <h2>Threads and cost</h2>
  * One thread waits ({@link #await}); any thread may {@link #wakeup()} or {@link #close()}. No lock
  * and no allocation per wait; each wait costs two atomic updates (to know who closes the fds).
- * Doorbells are registered before the worker starts, or from the waiting thread between waits.
+ * Doorbells are registered before the worker starts, or from the waiting thread between waits;
+ * {@link #remove} from any thread.
  * The waiter does not own the doorbells: closing it leaves them open.
  */
 public final class DoorbellWait implements AutoCloseable {
@@ -120,16 +121,39 @@ public final class DoorbellWait implements AutoCloseable {
     }
 
     /**
-     * Registers a doorbell and returns its index in the fired set. Call before the worker starts
-     * waiting, or from the waiting thread itself.
+     * Registers a doorbell and returns its index in the fired set (the lowest free one: an index
+     * {@link #remove}d before is taken again). Call before the worker starts waiting, or from the
+     * waiting thread itself.
      */
     public int add(EventFd doorbell) {
-        if (doorbellCount == MAX_DOORBELLS) throw new IllegalStateException("at most " + MAX_DOORBELLS + " doorbells per waiter");
-        int index = doorbellCount;
-        epoll.add(doorbell, Epoll.IN, index);
-        doorbells[index] = doorbell;
-        doorbellCount = index + 1;
-        return index;
+        synchronized (doorbells) {
+            int index = 0;
+            while (index < doorbellCount && doorbells[index] != null) index++;
+            if (index == MAX_DOORBELLS) throw new IllegalStateException("at most " + MAX_DOORBELLS + " doorbells per waiter");
+            epoll.add(doorbell, Epoll.IN, index);
+            doorbells[index] = doorbell;
+            if (index == doorbellCount) doorbellCount = index + 1;
+            return index;
+        }
+    }
+
+    /**
+     * Takes doorbell {@code index} out of the wait: it no longer wakes a sleeper, and its index is free for
+     * the next {@link #add}. Any thread, idempotent, while the doorbell's fd is still open (so a poll group
+     * can let a queue go before the connector closes its kick fd, even with the waiting thread stuck
+     * elsewhere). A wait that already took its signal from epoll drains it once more, harmlessly.
+     */
+    public void remove(int index) {
+        synchronized (doorbells) {
+            EventFd d = doorbells[index];
+            if (d == null) return;
+            doorbells[index] = null;
+            try {
+                epoll.remove(d);
+            } catch (RuntimeException e) {
+                // The epoll is closed (the waiter went away) or the fd with it: nothing left registered.
+            }
+        }
     }
 
     /** Waits with no timeout; see {@link #await(BooleanSupplier, long)}. */
@@ -145,17 +169,7 @@ public final class DoorbellWait implements AutoCloseable {
      * @param timeoutNanos how long to wait in all, spin included; {@link #FOREVER} for no limit
      */
     public Outcome await(BooleanSupplier workAvailable, long timeoutNanos) {
-        if (!enter()) return Outcome.CLOSED;
-        try {
-            java.util.Arrays.fill(fired, 0, (doorbellCount + 63) >>> 6, 0L);
-            long start = System.nanoTime();
-            Outcome spun = spin(workAvailable, start, timeoutNanos);
-            if (spun != null) return learned(spun, start, true);
-            return learned(sleep(start, timeoutNanos), start, false);
-        } finally {
-            phase = Phase.IDLE;
-            leave();
-        }
+        return await(workAvailable, null, timeoutNanos);
     }
 
     /**
@@ -173,17 +187,25 @@ public final class DoorbellWait implements AutoCloseable {
      * @return as {@link #await(BooleanSupplier, long)}; {@link Outcome#WORK} also when {@code arm} found work
      */
     public Outcome await(BooleanSupplier workAvailable, BooleanSupplier arm) {
+        return await(workAvailable, java.util.Objects.requireNonNull(arm, "arm"), FOREVER);
+    }
+
+    /**
+     * The one shape of a wait: spin, then (with {@code arm}, if it finds nothing) sleep, for {@code timeoutNanos}
+     * in all ({@link #FOREVER}: no limit). {@code arm} may be null (then as {@link #await(BooleanSupplier, long)}).
+     */
+    public Outcome await(BooleanSupplier workAvailable, BooleanSupplier arm, long timeoutNanos) {
         if (!enter()) return Outcome.CLOSED;
         try {
             java.util.Arrays.fill(fired, 0, (doorbellCount + 63) >>> 6, 0L);
             long start = System.nanoTime();
-            Outcome spun = spin(workAvailable, start, FOREVER);
+            Outcome spun = spin(workAvailable, start, timeoutNanos);
             if (spun != null) return learned(spun, start, true);
-            if (arm.getAsBoolean()) {          // work slipped in before the doorbell was armed
+            if (arm != null && arm.getAsBoolean()) {   // work slipped in before the doorbell was armed
                 armHits++;
                 return learned(Outcome.WORK, start, true);   // there when the spin ended: caught, as by the spin
             }
-            return learned(sleep(start, FOREVER), start, false);
+            return learned(sleep(start, timeoutNanos), start, false);
         } finally {
             phase = Phase.IDLE;
             leave();
@@ -249,7 +271,8 @@ public final class DoorbellWait implements AutoCloseable {
                     wake.drain();
                 } else {
                     int index = (int) token;
-                    drained[index] = doorbells[index].drain();
+                    EventFd d = doorbells[index];    // null: removed meanwhile (its signal is nobody's now)
+                    drained[index] = d == null ? 0 : d.drain();
                     fired[index >>> 6] |= 1L << index;
                     rang = true;
                 }

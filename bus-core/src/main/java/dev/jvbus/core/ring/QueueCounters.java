@@ -42,6 +42,16 @@ public final class QueueCounters extends QueueCountersFields {
         kicks += count;
     }
 
+    /**
+     * The queue's worker woke (for another queue's doorbell, a wakeup, or its sleep's bound) and found this
+     * queue with work its driver had not rung for: it slept with work pending. One is a race at most; a count that
+     * grows is a stall (a doorbell suppressed while the ring had work), served only as late as something else woke
+     * the worker.
+     */
+    public void lateWakeup() {
+        lateWakeups++;
+    }
+
     /** The driver was signalled (used-buffer notification, shm-signal). */
     public void notified() {
         notificationsSent++;
@@ -82,6 +92,9 @@ public final class QueueCounters extends QueueCountersFields {
     /** Doorbell rings from the driver the device's worker took (each eventfd signal counts one). */
     public long kicks() { return kicks; }
 
+    /** Wake-ups that found this queue with work and its doorbell not rung: it slept with work pending ({@link #lateWakeup()}). */
+    public long lateWakeups() { return lateWakeups; }
+
     /** Notifications sent to the driver. */
     public long notificationsSent() { return notificationsSent; }
 
@@ -103,7 +116,7 @@ public final class QueueCounters extends QueueCountersFields {
 
     @Override
     public String toString() {
-        return "QueueCounters[buffers=" + buffers + ", bytes=" + bytes + ", kicks=" + kicks + ", notified=" + notificationsSent
+        return "QueueCounters[buffers=" + buffers + ", bytes=" + bytes + ", kicks=" + kicks + ", late=" + lateWakeups + ", notified=" + notificationsSent
                 + ", suppressed=" + notificationsSuppressed + ", faults=" + faults() + "]";
     }
 }
@@ -116,7 +129,7 @@ abstract class QueueCountersPadding {
 
 /** The counters themselves, between the paddings. */
 abstract class QueueCountersFields extends QueueCountersPadding {
-    long buffers, bytes, kicks, notificationsSent, notificationsSuppressed;
+    long buffers, bytes, kicks, lateWakeups, notificationsSent, notificationsSuppressed;
     final long[] faults = new long[QueueFault.Reason.values().length];
     volatile RingPosition ring;
 }

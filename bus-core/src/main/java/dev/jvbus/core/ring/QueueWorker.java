@@ -1,18 +1,19 @@
 package dev.jvbus.core.ring;
 
 import dev.jvbus.core.doorbell.DoorbellWait;
-import dev.jvbus.core.doorbell.SpinBudget;
 import dev.jvbus.core.sys.EventFd;
 import java.time.Duration;
 import java.util.List;
+import java.util.Objects;
 import java.util.function.Consumer;
 import java.util.logging.Logger;
 
 /**
- * One thread serving a device's queues: poll while there is work, then arm the doorbells, re-check,
- * and wait (spin for as long as its {@link SpinBudget} says the ring's pace pays for, then sleep in
- * epoll) — the loop {@link DoorbellWait} documents. It can be
- * quiesced for a save (it finishes its batch and parks, the rings untouched) and resumed.
+ * The worker of a device's queue(s): poll while there is work, then arm the doorbells, re-check,
+ * and wait (spin briefly, then sleep in epoll) — the loop {@link DoorbellWait} documents. It runs on a
+ * thread of its own, or as one member of a {@link PollGroup} whose one thread goes round several devices'
+ * queues (the same loop over all of them); either way it can be quiesced for a save (it finishes its batch
+ * and parks, the rings untouched), resumed and stopped alone.
  *
  * <p>A {@link QueueFault} from the service stops the worker and is handed to {@code onFault}
  * (which sets the device NEEDS_RESET); any other exception is treated the same way, with the
@@ -32,23 +33,32 @@ public final class QueueWorker implements AutoCloseable {
     public static final Duration WAIT_BOUND = Duration.ofSeconds(5);
     private static final Logger LOG = Logger.getLogger(QueueWorker.class.getName());
     private final String name;
-    private final QueueService service;
-    private final DoorbellWait wait;
-    private final Consumer<QueueFault> onFault;
-    private final int queue;
-    private final Thread thread;
-    /** Per doorbell (by its index in the wait), the counters its kicks go to, or null: the worker's thread writes them. */
+    final QueueService service;
+    final Consumer<QueueFault> onFault;
+    final int queue;
+    final List<EventFd> doorbells;
+    /** The group serving this worker: its own (a group of one, whose thread has the worker's name) or a shared one. */
+    private final PollGroup group;
+    private final boolean ownGroup;
+    /** Per doorbell (by its index in {@link #doorbells}), the counters its kicks go to, or null: the serving thread writes them. */
     private final QueueCounters[] kickCounts;
+    /** Where the group registered {@link #doorbells} in its wait (null: not registered); under this object's monitor. */
+    int[] slots;
 
-    private volatile boolean stop;
-    private volatile boolean quiesceRequested;
-    private volatile boolean parked;
+    /** What a call of the serving thread into this worker's service outside its poll threw (the group's thread only). */
+    Throwable failed;
+    volatile boolean stop;
+    volatile boolean quiesceRequested;
+    /** Set by the group's thread at the top of a round, cleared by {@link #resume}: while set, nothing touches the rings. */
+    volatile boolean parked;
+    private volatile boolean started;
+    private volatile boolean gone;
     private final Object parkLock = new Object();
-    // What ends the spin phase of a wait: made once, not per wait (the worker waits at every idle moment).
-    private final java.util.function.BooleanSupplier wakeCondition;
-    private final java.util.function.BooleanSupplier armCondition;
+    private long lateWakeups;   // the serving thread writes it, others read it racily
 
     /**
+     * A worker on a thread of its own.
+     *
      * @param queue     the queue index reported in faults that are not ring faults
      * @param doorbells the kicks that wake this worker (not owned: the connector closes them)
      */
@@ -63,6 +73,20 @@ public final class QueueWorker implements AutoCloseable {
      */
     public QueueWorker(String name, int queue, QueueService service, List<EventFd> doorbells, List<QueueCounters> kickCounts,
                        DoorbellWait.Mode mode, Consumer<QueueFault> onFault) {
+        this(name, queue, service, doorbells, kickCounts, new PollGroup(name, mode), true, onFault);
+    }
+
+    /**
+     * A worker served by {@code group}'s thread, beside the group's other members (see {@link PollGroup}); its
+     * service's {@link QueueService#poll()} must do one bounded batch, so the others get their turn.
+     */
+    public QueueWorker(String name, int queue, QueueService service, List<EventFd> doorbells, List<QueueCounters> kickCounts,
+                       PollGroup group, Consumer<QueueFault> onFault) {
+        this(name, queue, service, doorbells, kickCounts, Objects.requireNonNull(group, "group"), false, onFault);
+    }
+
+    private QueueWorker(String name, int queue, QueueService service, List<EventFd> doorbells, List<QueueCounters> kickCounts,
+                        PollGroup group, boolean ownGroup, Consumer<QueueFault> onFault) {
         if (kickCounts != null && kickCounts.size() != doorbells.size())
             throw new IllegalArgumentException(kickCounts.size() + " kick counters for " + doorbells.size() + " doorbells");
         this.kickCounts = new QueueCounters[doorbells.size()];
@@ -71,76 +95,71 @@ public final class QueueWorker implements AutoCloseable {
         this.queue = queue;
         this.service = service;
         this.onFault = onFault;
-        // The spin adapts to the ring's pace (SpinBudget says why): a queue fed slower than a wake-up is not spun on.
-        this.wait = new DoorbellWait(mode, SpinBudget.adaptive(DoorbellWait.DEFAULT_SPIN_NANOS));
-        for (EventFd d : doorbells) wait.add(d);
-        this.wakeCondition = () -> service.hasWork() || stop || quiesceRequested;
-        this.armCondition = service::armDoorbell;
-        this.thread = Thread.ofPlatform().name(name).daemon().unstarted(this::run);
+        this.doorbells = List.copyOf(doorbells);
+        this.group = group;
+        this.ownGroup = ownGroup;
     }
 
     public QueueWorker start() {
-        thread.start();
+        started = true;
+        group.join(this);
         return this;
     }
 
     public String name() { return name; }
 
-    public DoorbellWait doorbellWait() { return wait; }
+    /** The wait this worker idles in: its own, or its group's (shared with the group's other members). */
+    public DoorbellWait doorbellWait() { return group.doorbellWait(); }
 
-    private void run() {
-        try {
-            while (!stop) {
-                if (quiesceRequested) {
-                    parkUntilResumed();
-                    continue;
-                }
-                if (service.poll()) continue;
-                // Asked to park or stop during the poll (which can be long: a delivery into a wedged
-                // device): go round without arming, so a worker left behind writes nothing to a ring.
-                if (stop || quiesceRequested) continue;
-                // Spin with the doorbell disarmed, arm it (and re-check) only before sleeping: a busy driver
-                // then never kicks for buffers the spin picks up anyway.
-                DoorbellWait.Outcome o = wait.await(wakeCondition, armCondition);
-                service.disarmDoorbell();
-                if (o == DoorbellWait.Outcome.DOORBELL) countKicks();
-                if (o == DoorbellWait.Outcome.CLOSED) break;
+    /** The group serving this worker (a group of one for a worker on a thread of its own). */
+    public PollGroup group() { return group; }
+
+    /** The serving thread's kick count for doorbell {@code slot} of the group's wait: {@code n} signals. */
+    void kicked(int slot, long n) {
+        int[] s = slots;
+        if (s == null || n <= 0) return;
+        for (int i = 0; i < s.length; i++) {
+            if (s[i] == slot) {
+                QueueCounters c = kickCounts[i];
+                if (c != null) c.kicked(n);
+                return;
             }
-        } catch (QueueFault f) {
-            onFault.accept(f);
-        } catch (RuntimeException | Error e) {
-            onFault.accept(new QueueFault(queue, QueueFault.Reason.BAD_DESCRIPTOR, "worker " + name + " failed: " + e));
-        } finally {
-            synchronized (parkLock) {
+        }
+    }
+
+    /** The group's thread woke and found this worker's ring with work its doorbell had not rung for. */
+    void sleptWithWork() {
+        lateWakeups++;
+        for (QueueCounters c : kickCounts) {
+            if (c != null) {
+                c.lateWakeup();   // the queue of its first doorbell: a worker of several cannot tell which had the work
+                return;
+            }
+        }
+    }
+
+    /** Wake-ups that found this worker with work and its doorbells silent (see {@link QueueCounters#lateWakeup()}). */
+    public long lateWakeups() { return lateWakeups; }
+
+    /** The group's thread found this worker asked to park: it no longer touches the rings. */
+    void parkedByGroup() {
+        if (parked) return;
+        synchronized (parkLock) {
+            if (quiesceRequested) {
                 parked = true;
                 parkLock.notifyAll();
             }
         }
     }
 
-    /** Adds what each fired doorbell held to its queue's kicks (once per wake, not per buffer). */
-    private void countKicks() {
-        for (int i = wait.nextFired(0); i >= 0 && i < kickCounts.length; i = wait.nextFired(i + 1)) {
-            QueueCounters c = kickCounts[i];
-            long n = wait.drained(i);
-            if (c != null && n > 0) c.kicked(n);
-        }
-    }
-
-    private void parkUntilResumed() {
+    /** The group let this worker go (stopped, faulted, or the group ended): it touches no ring any more. */
+    void gone() {
         synchronized (parkLock) {
+            gone = true;
             parked = true;
             parkLock.notifyAll();
-            while (quiesceRequested && !stop) {
-                try {
-                    parkLock.wait();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return;
-                }
-            }
-            parked = false;
         }
+        if (ownGroup) group.close();
     }
 
     /** {@link #quiesce(Duration)} within {@link #WAIT_BOUND}. */
@@ -156,14 +175,14 @@ public final class QueueWorker implements AutoCloseable {
      *         returns, and the caller must treat the queue state as unstable
      */
     public boolean quiesce(Duration bound) {
-        if (Thread.currentThread() == thread) throw new IllegalStateException("a worker cannot quiesce itself");
+        if (group.isGroupThread()) throw new IllegalStateException("a worker cannot quiesce itself");
         quiesceRequested = true;
-        wait.wakeup();
+        group.attention();
         long deadline = System.nanoTime() + bound.toNanos();
         boolean interrupted = false;
         try {
             synchronized (parkLock) {
-                while (!parked && thread.isAlive()) {
+                while (!parked && !gone && started) {
                     long left = deadline - System.nanoTime();
                     if (left <= 0) {
                         LOG.warning(() -> "worker " + name + " did not park within " + bound.toMillis()
@@ -186,8 +205,10 @@ public final class QueueWorker implements AutoCloseable {
     public void resume() {
         synchronized (parkLock) {
             quiesceRequested = false;
+            if (!gone) parked = false;   // here, not on the group's thread: a quiesce right after must wait for a new park
             parkLock.notifyAll();
         }
+        group.attention();
     }
 
     /** {@link #stop(Duration)} within {@link #WAIT_BOUND}. */
@@ -197,39 +218,52 @@ public final class QueueWorker implements AutoCloseable {
     }
 
     /**
-     * Stops the worker. From another thread it waits until the thread has left the rings, at most
-     * {@code bound}; from the worker itself (a fault handler resetting the device) it only asks it to stop.
+     * Stops the worker. From another thread it waits until the worker has left the rings, at most
+     * {@code bound}; from the serving thread itself (a fault handler resetting the device) it only asks it to stop.
+     * Either way its doorbells leave the wait at once, so the connector may close them when this returns.
      *
-     * @return false if the thread was still running after {@code bound} (stuck in a call inside its
-     *         batch; logged): it is left behind, stops when that call returns, and its service must
-     *         not touch a ring again once its run is over
+     * @return false if the worker was still inside a batch after {@code bound} (stuck in a call; logged): it is
+     *         left behind, stops when that call returns, and its service must not touch a ring again once its
+     *         run is over
      */
     public boolean stop(Duration bound) {
-        stop = true;
+        synchronized (this) {            // against the group taking it in at this moment (PollGroup.admit)
+            stop = true;
+        }
+        group.detach(this);
         resume();
-        wait.close();
-        if (Thread.currentThread() == thread) return true;
-        boolean interrupted = false;
+        if (ownGroup) group.close();
+        if (group.isGroupThread() || !started) return true;
         long deadline = System.nanoTime() + bound.toNanos();
-        while (thread.isAlive()) {
-            long left = deadline - System.nanoTime();
-            if (left <= 0) {
-                LOG.warning(() -> "worker " + name + " did not stop within " + bound.toMillis()
-                        + " ms (stuck in a call inside its batch); left behind: it exits when the call returns, touching no ring of a later run");
-                break;
-            }
-            try {
-                thread.join(Math.max(1, left / 1_000_000));
-            } catch (InterruptedException e) {
-                interrupted = true;
+        boolean interrupted = false;
+        synchronized (parkLock) {
+            while (!gone) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) break;
+                try {
+                    parkLock.wait(Math.max(1, Math.min(100, left / 1_000_000)));
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
             }
         }
+        boolean done = gone && (!ownGroup || group.awaitEnd(Duration.ofNanos(Math.max(1, deadline - System.nanoTime()))));
         if (interrupted) Thread.currentThread().interrupt();
-        return !thread.isAlive();
+        if (!done) LOG.warning(() -> "worker " + name + " did not stop within " + bound.toMillis()
+                + " ms (stuck in a call inside its batch); left behind: it exits when the call returns, touching no ring of a later run");
+        return done;
     }
 
-    /** True while the worker's thread runs (after {@link #stop} returned false: a worker left behind). */
+    /**
+     * True while the worker may still touch its rings: started and not yet let go (after {@link #stop} returned
+     * false: a worker left behind). A worker on a thread of its own: while that thread runs.
+     */
     public boolean isAlive() {
-        return thread.isAlive();
+        return ownGroup ? group.isAlive() : started && !gone;
+    }
+
+    @Override
+    public String toString() {
+        return "QueueWorker[" + name + (ownGroup ? "" : " in " + group.name()) + "]";
     }
 }

@@ -142,6 +142,31 @@ class DoorbellWaitTest {
     }
 
     /**
+     * A doorbell taken out of the wait (a poll group letting a queue go, from a control thread) no longer wakes
+     * the sleeper, even though its fd stays open and rings; its index is the next one added.
+     */
+    @Test
+    void aRemovedDoorbellNoLongerWakesTheSleeperAndItsIndexIsTakenAgain() throws Exception {
+        try (DoorbellWait wait = new DoorbellWait(Mode.ADAPTIVE, 0); EventFd gone = EventFd.create();
+             EventFd kept = EventFd.create(); EventFd next = EventFd.create()) {
+            int goneIndex = wait.add(gone);
+            int keptIndex = wait.add(kept);
+            wait.remove(goneIndex);
+            wait.remove(goneIndex);                           // idempotent
+            gone.signal();                                    // rings, but is no longer the waiter's
+            CompletableFuture<Outcome> outcome = CompletableFuture.supplyAsync(() -> wait.await(() -> false),
+                    r -> Thread.ofPlatform().start(r));
+            awaitPhase(wait, Phase.SLEEPING);
+            kept.signal();                                    // the sleep lasted until a doorbell that is still in
+            assertThat(outcome.get()).isEqualTo(Outcome.DOORBELL);
+            assertThat(wait.fired(keptIndex)).isTrue();
+            assertThat(wait.fired(goneIndex)).isFalse();
+            assertThat(gone.drain()).as("the removed doorbell's signal was left alone").isEqualTo(1);
+            assertThat(wait.add(next)).as("the freed index").isEqualTo(goneIndex);
+        }
+    }
+
+    /**
      * The documented worker loop against a producer that rings only when notifications are
      * enabled: every item arrives, so no wakeup is lost between the re-check and the sleep.
      */

@@ -195,7 +195,8 @@ public final class L2Switch {
     }
 
     /** {@code in}: the sending thread's counters at {@code from}'s ingress (see {@link SwitchPort#sender()}). */
-    void forward(SwitchPort from, SwitchPort.Ingress in, MemorySegment frame, long offset, int length, FrameOffload offload, int origin, SendBatch batch) {
+    void forward(SwitchPort from, SwitchPort.Ingress in, MemorySegment frame, long offset, int length, FrameMeta meta) {
+        FrameOffload offload = meta.offload();
         if (length < ETH_HEADER) {
             in.drops[DropReason.RUNT.ordinal()]++;
             return;
@@ -224,13 +225,13 @@ public final class L2Switch {
                 return;
             }
             if (to != null) {
-                if (to.wants(dst)) to.deliver(frame, offset, length, offload, origin, batch);
+                if (to.wants(dst)) to.deliver(frame, offset, length, meta);
                 // Promiscuous ports see others' unicast too: an empty array unless a driver asked for it.
-                for (SwitchPort p : promiscuous) if (p != from && p != to) p.deliver(frame, offset, length, offload, origin, batch);
+                for (SwitchPort p : promiscuous) if (p != from && p != to) p.deliver(frame, offset, length, meta);
                 return;
             }
         }
-        for (SwitchPort p : ports) if (p != from && p.wants(dst)) p.deliver(frame, offset, length, offload, origin, batch);
+        for (SwitchPort p : ports) if (p != from && p.wants(dst)) p.deliver(frame, offset, length, meta);
     }
 
     private void learn(long mac, SwitchPort port) {

@@ -142,14 +142,9 @@ public final class SwitchPort {
 
         private Sender(Ingress in) { this.in = in; }
 
-        /** As {@link SwitchPort#send(MemorySegment, long, int, FrameOffload, int)}, counted on this sender. */
-        public void send(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
-            sw.forward(SwitchPort.this, in, frame, offset, length, offload, origin, null);
-        }
-
-        /** As {@link SwitchPort#send(MemorySegment, long, int, FrameOffload, int, SendBatch)}, counted on this sender. */
-        public void send(MemorySegment frame, long offset, int length, FrameOffload offload, int origin, SendBatch batch) {
-            sw.forward(SwitchPort.this, in, frame, offset, length, offload, origin, java.util.Objects.requireNonNull(batch, "batch"));
+        /** As {@link SwitchPort#send(MemorySegment, long, int, FrameMeta)}, counted on this sender. */
+        public void send(MemorySegment frame, long offset, int length, FrameMeta meta) {
+            sw.forward(SwitchPort.this, in, frame, offset, length, meta);
         }
 
         /** Frames this sender took into the switch (each also counts in the port's {@link #framesIn()}). */
@@ -158,45 +153,32 @@ public final class SwitchPort {
         public SwitchPort port() { return SwitchPort.this; }
     }
 
-    /** Sends one bare frame from this port into the switch. Called by this port's owner only (one thread at a time). */
+    /** Sends one bare frame from this port into the switch ({@link FrameMeta#BARE}). Called by this port's owner only (one thread at a time). */
     public void send(MemorySegment frame, long offset, int length) {
-        sw.forward(this, ingress, frame, offset, length, FrameOffload.NONE, NetPort.NO_ORIGIN, null);
+        sw.forward(this, ingress, frame, offset, length, FrameMeta.BARE);
     }
 
     /**
-     * Sends one frame with what it asks of its receivers ({@code offload}: a partial checksum, a super-frame
-     * to segment), which is valid only during this call. A header not yet {@link FrameOffload#check checked}
-     * is checked here; one that does not describe the frame is dropped at ingress as
-     * {@link DropReason#BAD_OFFLOAD}. Called by this port's owner only (one thread at a time).
+     * Sends one frame with what its sender says of it ({@link FrameMeta}: its offload header, its place in the
+     * sender's transmit order, the sender's batch), valid only during this call. A header not yet
+     * {@link FrameOffload#check checked} is checked here; one that does not describe the frame is dropped at
+     * ingress as {@link DropReason#BAD_OFFLOAD}. A receiver that keeps a delivery log tells a replayed frame by
+     * its origin. With a batch, the receivers may leave the frame unpublished until {@link SendBatch#flush()},
+     * which the sender calls at the end of its batch (one used-index store and one wake-up decision per receiver
+     * per batch, not per frame). Called by this port's owner only (one thread at a time); other threads send
+     * through their own {@link #sender()}.
      */
-    public void send(MemorySegment frame, long offset, int length, FrameOffload offload) {
-        sw.forward(this, ingress, frame, offset, length, offload, NetPort.NO_ORIGIN, null);
-    }
-
-    /**
-     * {@link #send(MemorySegment, long, int, FrameOffload)} with the frame's place in the sender's transmit
-     * order ({@link NetPort#origin}), for receivers that keep a delivery log and so can tell a frame the
-     * sender replays after a bus restart from a new one.
-     */
-    public void send(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
-        sw.forward(this, ingress, frame, offset, length, offload, origin, null);
-    }
-
-    /**
-     * {@link #send(MemorySegment, long, int, FrameOffload, int)} as part of the sender's {@code batch}: the
-     * receivers may leave the frame unpublished until {@link SendBatch#flush()}, which the sender calls at the
-     * end of its batch (one used-index store and one wake-up decision per receiver per batch, not per frame).
-     * Any thread may send through this port, each with its own batch.
-     */
-    public void send(MemorySegment frame, long offset, int length, FrameOffload offload, int origin, SendBatch batch) {
-        sw.forward(this, ingress, frame, offset, length, offload, origin, java.util.Objects.requireNonNull(batch, "batch"));
+    public void send(MemorySegment frame, long offset, int length, FrameMeta meta) {
+        sw.forward(this, ingress, frame, offset, length, meta);
     }
 
     /**
      * Delivers a frame to this port's backend. Deliveries from several senders are serialised by a
      * short spin lock held for one copy: the receiving ring has one producer at a time, and the
      * counters stay exact without atomics per frame. A lock held past the stall bound is not
-     * waited for (see the class comment).
+     * waited for (see the class comment). A sender's batch ({@link FrameMeta#batch()}) keeps the lock
+     * from one frame to the next while they go to this port (one CAS per run, not per frame), and gives
+     * it back before it takes another port's, or at its flush; so it holds at most one, for a batch's time.
      *
      * <p>The backend gets the frame in the form it takes ({@link NetPort#offloadsTaken()}): as it is, with
      * its header, if it takes everything the header asks; otherwise segmented or with its checksum
@@ -204,14 +186,29 @@ public final class SwitchPort {
      * for a backend that takes checksums and with no header for one that does not. DATA_VALID alone
      * never reaches a backend that does not take checksums.
      */
-    void deliver(MemorySegment frame, long offset, int length, FrameOffload offload, int origin, SendBatch batch) {
-        long h = lock();
-        if (h < 0) {
-            STALLED_DROPS.getAndAdd(this, 1L);
-            return;
+    void deliver(MemorySegment frame, long offset, int length, FrameMeta meta) {
+        FrameOffload offload = meta.offload();
+        int origin = meta.origin();
+        SendBatch batch = meta.batch();
+        // A batch that delivered here last still holds the lock: the next frame of a run to one port pays no CAS.
+        boolean carried = batch != null && batch.held == this;
+        long h;
+        if (carried) {
+            h = batch.heldHold;
+        } else {
+            if (batch != null && batch.held != null) batch.held.release(batch);   // never wait for a lock while holding another
+            h = lock();
+            if (h < 0) {
+                STALLED_DROPS.getAndAdd(this, 1L);
+                return;
+            }
         }
+        boolean keep = carried;   // hold on into the sender's next frame (the port is in its batch)
         try {
-            if (left) return;
+            if (left) {
+                keep = false;
+                return;
+            }
             int takes;
             try {
                 takes = backend.offloadsTaken();
@@ -224,7 +221,7 @@ public final class SwitchPort {
                 DropReason r = deliverOne(frame, offset, length, o, origin);
                 if (r == null && offload.isGso()) superFramesOut++;
                 count(r, length);
-                flushUnlessBatched(batch);
+                keep = flushUnlessBatched(batch);
                 return;
             }
             Segmenter s = segmenter;
@@ -245,15 +242,26 @@ public final class SwitchPort {
                 int n = s.piece(i);
                 count(deliverOne(s.out(), 0, n, s.pieceHeader, origin), n);
             }
-            flushUnlessBatched(batch);
+            keep = flushUnlessBatched(batch);
         } finally {
-            unlock(h);
+            if (keep) {
+                batch.held = this;
+                batch.heldHold = h;
+            } else {
+                if (carried) batch.held = null;
+                unlock(h);
+            }
         }
     }
 
-    /** Under the lock: the backend publishes now, unless the sender's batch takes this port and flushes it at its end. */
-    private void flushUnlessBatched(SendBatch batch) {
-        if (batch == null || !batch.add(this)) flushBackend();
+    /**
+     * Under the lock: the backend publishes now, unless the sender's batch takes this port and flushes it at its
+     * end; true if the batch took it (the caller may then keep the lock for the batch's next frame).
+     */
+    private boolean flushUnlessBatched(SendBatch batch) {
+        if (batch != null && batch.add(this)) return true;
+        flushBackend();
+        return false;
     }
 
     private void flushBackend() {
@@ -265,13 +273,30 @@ public final class SwitchPort {
     }
 
     /**
-     * A sender's batch ends ({@link SendBatch#flush()}): the backend publishes what it took. Under the delivery
-     * lock, so it never runs beside a delivery; a port whose holder is stuck past the stall bound is skipped
-     * (its next delivery's flush publishes), a port that left has nothing to publish.
+     * The batch that holds this port's lock between frames goes on to another port (or ends): the lock is given
+     * back; what the backend took stays unpublished until the batch's {@link SendBatch#flush()}.
      */
-    void flushDeliveries() {
-        long h = lock();
-        if (h < 0) return;
+    void release(SendBatch batch) {
+        long h = batch.heldHold;
+        batch.held = null;
+        unlock(h);
+    }
+
+    /**
+     * A sender's batch ends ({@link SendBatch#flush()}): the backend publishes what it took. Under the delivery
+     * lock, so it never runs beside a delivery: the batch's own hold if it still has one here, else taken now; a
+     * port whose holder is stuck past the stall bound is skipped (its next delivery's flush publishes), a port
+     * that left has nothing to publish.
+     */
+    void flushDeliveries(SendBatch batch) {
+        long h;
+        if (batch.held == this) {
+            h = batch.heldHold;
+            batch.held = null;
+        } else {
+            h = lock();
+            if (h < 0) return;
+        }
         try {
             if (!left) flushBackend();
         } finally {
@@ -294,6 +319,11 @@ public final class SwitchPort {
         } else {
             drops[r.ordinal()]++;
         }
+    }
+
+    /** How many times the delivery lock was taken and given back (for tests: what a run of frames costs). */
+    long holdsTaken() {
+        return ((long) HOLD.getVolatile(this)) >>> 1;
     }
 
     /** Takes the delivery lock: the hold taken (odd), or -1 if the holder is stuck past the stall bound. */

@@ -74,6 +74,7 @@ public final class TapPort implements NetPort, AutoCloseable {
     private final MemorySegment txHeader;   // deliver only: the vnet header of a frame with offloads
     private final FrameOffload rxOffload = new FrameOffload();   // reader thread only
     private final SendBatch rxBatch = new SendBatch();           // reader thread only: the receivers of one drain
+    private final FrameMeta rxMeta = new FrameMeta(rxBatch).offload(rxOffload);   // reader thread only: the kernel's header, per frame
     private final Set<TunOffload> offloads;
     private final int takes;
     private final MemorySegment txBuffer;   // deliver only: [vnet header | copy of a heap frame]
@@ -303,7 +304,7 @@ public final class TapPort implements NetPort, AutoCloseable {
             }
             fromKernelFrames++;
             fromKernelBytes += len;
-            port.send(rxBuffer, VNET, len, rxOffload, NetPort.NO_ORIGIN, rxBatch);
+            port.send(rxBuffer, VNET, len, rxMeta);
             inBatch++;
         }
         return false;   // closed meanwhile: stop reading

@@ -95,16 +95,16 @@ class FrameOffloadTest {
         Bare bare = new Bare();
         SwitchPort from = sw.join(new Bare()), to = sw.join(bare);
         OffloadFrames t = OffloadFrames.tcp(true, 10_000, 1448, 0x19, 0, false, 3);
-        from.send(offHeap(t.frame()), 0, t.frame().length, header(t));
+        from.send(offHeap(t.frame()), 0, t.frame().length, new FrameMeta().offload(header(t)));
         assertThat(bare.got).hasSize(7).allSatisfy(b -> assertThat(OffloadFrames.checksumsVerify(b)).isTrue());
         OffloadFrames p = OffloadFrames.udpPartial(true, 501, 4);
-        from.send(offHeap(p.frame()), 0, p.frame().length, header(p));
+        from.send(offHeap(p.frame()), 0, p.frame().length, new FrameMeta().offload(header(p)));
         assertThat(bare.got.getLast()).isEqualTo(OffloadFrames.completed(p.frame(), p.csumStart(), p.csumOffset()));
         assertThat(to.framesSegmented()).isEqualTo(1);
         assertThat(to.checksumsCompleted()).isEqualTo(1);
         assertThat(to.framesOut()).isEqualTo(8);
 
-        from.send(offHeap(t.frame()), 0, t.frame().length, header(t).set(1, 1, 0, 1448, 30, 16));
+        from.send(offHeap(t.frame()), 0, t.frame().length, new FrameMeta().offload(header(t).set(1, 1, 0, 1448, 30, 16)));
         assertThat(from.dropped(DropReason.BAD_OFFLOAD)).isEqualTo(1);
         assertThat(bare.got).hasSize(8);
     }
@@ -123,8 +123,8 @@ class FrameOffloadTest {
         SwitchPort from = sw.join(new Bare()), whole = sw.join(tso), bare = sw.join(new Bare());
         OffloadFrames t = OffloadFrames.tcp(true, 10_000, 1448, 0x18, 0, false, 7);
         OffloadFrames p = OffloadFrames.udpPartial(true, 501, 8);
-        from.send(offHeap(t.frame()), 0, t.frame().length, header(t));   // flooded: to both ports
-        from.send(offHeap(p.frame()), 0, p.frame().length, header(p));   // a partial checksum is no super-frame
+        from.send(offHeap(t.frame()), 0, t.frame().length, new FrameMeta().offload(header(t)));   // flooded: to both ports
+        from.send(offHeap(p.frame()), 0, p.frame().length, new FrameMeta().offload(header(p)));   // a partial checksum is no super-frame
 
         assertThat(whole.superFramesOut()).as("super-frames delivered whole").isEqualTo(1);
         assertThat(whole.framesOut()).isEqualTo(2);
@@ -158,21 +158,22 @@ class FrameOffloadTest {
         OffloadFrames t = OffloadFrames.tcp(true, 10_000, 1448, 0x18, 0, false, 5), p = OffloadFrames.udpPartial(false, 1200, 6);
         MemorySegment tf = offHeap(t.frame()), pf = offHeap(p.frame());
         FrameOffload h = new FrameOffload();   // the sender's flyweight, refilled per frame as a device does
+        FrameMeta meta = new FrameMeta().offload(h);
         for (int i = 0; i < 22_000; i++) {
             if (i == 2_000) {
                 var mx = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
                 long before = mx.getCurrentThreadAllocatedBytes();
                 for (int j = 0; j < 20_000; j++) {
-                    in.send(tf, 0, t.frame().length, h.set(t.flags(), t.gsoType(), t.hdrLen(), t.gsoSize(), t.csumStart(), t.csumOffset()));
-                    in.send(pf, 0, p.frame().length, h.set(p.flags(), p.gsoType(), p.hdrLen(), p.gsoSize(), p.csumStart(), p.csumOffset()));
+                    in.send(tf, 0, t.frame().length, meta.offload(h.set(t.flags(), t.gsoType(), t.hdrLen(), t.gsoSize(), t.csumStart(), t.csumOffset())));
+                    in.send(pf, 0, p.frame().length, meta.offload(h.set(p.flags(), p.gsoType(), p.hdrLen(), p.gsoSize(), p.csumStart(), p.csumOffset())));
                 }
                 long bytes = mx.getCurrentThreadAllocatedBytes() - before;
                 System.out.printf("offload path: %d bytes allocated for 20000 super-frames and 20000 partial checksums%n", bytes);
                 assertThat(bytes).as("bytes allocated segmenting 20000 super-frames").isLessThan(16 * 1024);
                 break;
             }
-            in.send(tf, 0, t.frame().length, h.set(t.flags(), t.gsoType(), t.hdrLen(), t.gsoSize(), t.csumStart(), t.csumOffset()));
-            in.send(pf, 0, p.frame().length, h.set(p.flags(), p.gsoType(), p.hdrLen(), p.gsoSize(), p.csumStart(), p.csumOffset()));
+            in.send(tf, 0, t.frame().length, meta.offload(h.set(t.flags(), t.gsoType(), t.hdrLen(), t.gsoSize(), t.csumStart(), t.csumOffset())));
+            in.send(pf, 0, p.frame().length, meta.offload(h.set(p.flags(), p.gsoType(), p.hdrLen(), p.gsoSize(), p.csumStart(), p.csumOffset())));
         }
         assertThat(bare.framesSegmented()).isEqualTo(22_000);
         assertThat(whole.framesSegmented()).isZero();

@@ -194,7 +194,7 @@ class KernelSegmentationTest {
         SwitchPort to = sw.join(rec);
         MemorySegment m = arena.allocate(f.frame().length);
         MemorySegment.copy(f.frame(), 0, m, ValueLayout.JAVA_BYTE, 0, f.frame().length);
-        from.send(m, 0, f.frame().length, new FrameOffload().set(f.flags(), f.gsoType(), f.hdrLen(), f.gsoSize(), f.csumStart(), f.csumOffset()));
+        from.send(m, 0, f.frame().length, new FrameMeta().offload(new FrameOffload().set(f.flags(), f.gsoType(), f.hdrLen(), f.gsoSize(), f.csumStart(), f.csumOffset())));
         assertThat(to.stats().dropped()).isZero();
         assertThat(from.stats().dropped()).isZero();
         if (!got.isEmpty() && f.gsoType() != 0 && got.getFirst().gsoType() == 0) assertThat(to.framesSegmented()).isEqualTo(1);

@@ -51,8 +51,8 @@ class SwitchPortSendersTest {
                 threads.add(Thread.ofPlatform().start(() -> {
                     while (!go.get()) Thread.onSpinWait();
                     for (int i = 0; i < perSender; i++) {
-                        sender.send(f, 0, 64, FrameOffload.NONE, NetPort.NO_ORIGIN);
-                        if (i % 100 == 0) sender.send(runt, 0, 10, FrameOffload.NONE, NetPort.NO_ORIGIN);
+                        sender.send(f, 0, 64, FrameMeta.BARE);
+                        if (i % 100 == 0) sender.send(runt, 0, 10, FrameMeta.BARE);
                     }
                 }));
             }

@@ -31,6 +31,7 @@ final class QueueMeters {
     static final String BUFFERS = "jvbus.queue.buffers";
     static final String BYTES = "jvbus.queue.bytes";
     static final String KICKS = "jvbus.queue.kicks";
+    static final String LATE_WAKEUPS = "jvbus.queue.late.wakeups";
     static final String NOTIFICATIONS = "jvbus.queue.notifications";
     static final String FAULTS = "jvbus.queue.faults";
     static final String AVAILABLE = "jvbus.queue.available";
@@ -53,6 +54,8 @@ final class QueueMeters {
         counter(BUFFERS, "Buffers the device returned to the driver (used), since hotplug", null, c, QueueCounters::buffers);
         counter(BYTES, "Bytes the returned buffers carried, since hotplug", "bytes", c, QueueCounters::bytes);
         counter(KICKS, "Doorbells from the driver the device's worker took, since hotplug", null, c, QueueCounters::kicks);
+        counter(LATE_WAKEUPS, "Wake-ups of the device's worker that found the queue with work its driver had not rung for"
+                + " (slept with work pending); one is a race, a count that grows is a stall", null, c, QueueCounters::lateWakeups);
         meters.add(FunctionCounter.builder(NOTIFICATIONS, c, QueueCounters::notificationsSent).tags(tags).tag("outcome", "sent")
                 .description("Used-buffer notifications: sent to the driver, or suppressed because the driver asked not to get them")
                 .register(registry));
@@ -71,7 +74,7 @@ final class QueueMeters {
      * queue gets its meters from then on ({@link BusMeters#reconcile}).
      */
     static boolean used(QueueCounters c) {
-        return c.ring() != null || c.buffers() != 0 || c.kicks() != 0 || c.notificationsSent() != 0 || c.notificationsSuppressed() != 0
+        return c.ring() != null || c.buffers() != 0 || c.kicks() != 0 || c.lateWakeups() != 0 || c.notificationsSent() != 0 || c.notificationsSuppressed() != 0
                 || c.faults() != 0;
     }
 

@@ -34,8 +34,10 @@ public record DeviceView(String container, long devid, String type, List<String>
      * What a queue's data path did since the device was plugged in; the counts never go down (driver
      * resets, queue restarts and restores included). {@code bytes}: a split ring's buffers count their
      * device-readable bytes plus the length the device wrote; an IOQ ring's the length each descriptor was
-     * completed with. {@code faults}: ring faults by reason, only those that occurred.
+     * completed with. {@code lateWakeups}: wake-ups of the queue's worker that found it with work its driver had
+     * not rung for (a stall: a doorbell suppressed while the ring had work). {@code faults}: ring faults by
+     * reason, only those that occurred.
      */
-    public record Counters(long buffers, long bytes, long kicks, long notificationsSent, long notificationsSuppressed,
+    public record Counters(long buffers, long bytes, long kicks, long lateWakeups, long notificationsSent, long notificationsSuppressed,
                            Map<String, Long> faults) { }
 }

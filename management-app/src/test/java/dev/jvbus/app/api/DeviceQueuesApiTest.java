@@ -60,6 +60,7 @@ class DeviceQueuesApiTest extends ApiTestBase {
             assertThat(txc.path("buffers").asLong()).isEqualTo(frames);
             assertThat(txc.path("bytes").asLong()).isEqualTo(txBytes);
             assertThat(txc.path("kicks").asLong()).as("the sender kicked, the worker took it").isPositive();
+            assertThat(txc.path("lateWakeups").isNumber()).as("slept-with-work-pending wake-ups, beside the kicks").isTrue();
             assertThat(txc.path("notificationsSent").asLong() + txc.path("notificationsSuppressed").asLong())
                     .as("one notify decision per tx batch, one batch per frame").isEqualTo(frames);
             assertThat(txc.path("faults").size()).isZero();

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -13,6 +14,12 @@ import org.junit.jupiter.api.Test;
  * streams on, and the front-end's session keeps serving.
  */
 class PeerClosedEventFdsTest extends TwoDeviceStream {
+    /** A's tx queue on a thread of its own, whose CPU time this test measures (a poll group's thread serves B too). */
+    @Override
+    Map<String, String> paramsA() {
+        return Map.of("mac", dev.jvbus.net.MacAddress.toString(MAC_A), "poll", "own");
+    }
+
     @Test
     void aFrontEndClosingItsKickAndCallFdsNeitherBreaksNorSpinsTheDeviceAndTheOtherGoesOn() throws Exception {
         guestA.sendLimit = 300;

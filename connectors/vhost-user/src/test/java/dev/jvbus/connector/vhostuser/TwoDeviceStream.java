@@ -25,6 +25,7 @@ import dev.jvbus.core.spi.QueueConfig;
 import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.net.MacAddress;
 import java.time.Duration;
+import java.util.Map;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -52,7 +53,7 @@ abstract class TwoDeviceStream {
     void setUp() throws Exception {
         scene = new VhostUserScene("perring");
         container = scene.container;
-        a = scene.addDevice(MAC_A);
+        a = scene.addDevice(paramsA());
         b = scene.addDevice(MAC_B);
         guestA = new StreamGuest("a", MAC_A, guestAMemory());
         guestB = new StreamGuest("b", MAC_B);
@@ -62,6 +63,11 @@ abstract class TwoDeviceStream {
         setUpB();
         guestA.start(guestB);
         guestB.start(guestA);
+    }
+
+    /** Device A's parameters: its MAC (a test that watches A's own tx thread adds {@code poll=own}). */
+    Map<String, String> paramsA() {
+        return Map.of("mac", MacAddress.toString(MAC_A));
     }
 
     @AfterEach

@@ -20,7 +20,6 @@ import dev.jvbus.core.sys.Memfd;
 import dev.jvbus.model.virtionet.VirtioNetFeatures;
 import dev.jvbus.model.virtionet.VirtioNetModel;
 import dev.jvbus.net.DropReason;
-import dev.jvbus.net.FrameOffload;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.NetPort;
 import dev.jvbus.net.Networks;
@@ -216,7 +215,7 @@ class VhostUserMultiqueueTest {
             b.put(MacAddress.toBytes(MAC_A)).put(MacAddress.toBytes(MAC_PEER)).putShort((short) 0x0800);
             b.put((byte) 0x45).put((byte) 0).putShort((short) 50).putInt(0).put((byte) 64).put((byte) 17).putShort((short) 0)
                     .putInt(0xc0000201).putInt(0xc0000202).putShort((short) (30_000 + portBase + i)).putShort((short) 9);
-            peer.send(f, 0, 64, FrameOffload.NONE);
+            peer.send(f, 0, 64);
         }
         Map<Integer, Set<Integer>> seen = new HashMap<>();
         int got = 0;

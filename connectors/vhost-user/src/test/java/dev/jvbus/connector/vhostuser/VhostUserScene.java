@@ -33,7 +33,12 @@ final class VhostUserScene implements AutoCloseable {
 
     /** A virtio-net device with MAC {@code mac} on the container's default network (devices join it in this order). */
     Device addDevice(long mac) {
-        Device d = container.addDevice("virtio-net", -1L, Map.of("mac", MacAddress.toString(mac)));
+        return addDevice(Map.of("mac", MacAddress.toString(mac)));
+    }
+
+    /** A virtio-net device with parameters {@code params} (its MAC among them) on the container's default network. */
+    Device addDevice(Map<String, String> params) {
+        Device d = container.addDevice("virtio-net", -1L, params);
         devices.add(d);
         return d;
     }

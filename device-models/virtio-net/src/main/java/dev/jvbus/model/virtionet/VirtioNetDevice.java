@@ -13,6 +13,7 @@ import dev.jvbus.core.spi.QueueSet;
 import dev.jvbus.core.memory.MappedMemoryFault;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.QueueService;
+import dev.jvbus.core.spi.PollGroups;
 import dev.jvbus.core.ring.QueueWorker;
 import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.state.QueueState;
@@ -20,6 +21,7 @@ import dev.jvbus.core.ring.virtio.DescriptorChain;
 import dev.jvbus.core.ring.virtio.SplitVirtqueue;
 import dev.jvbus.core.state.ModelState;
 import dev.jvbus.net.DropReason;
+import dev.jvbus.net.FrameMeta;
 import dev.jvbus.net.FrameOffload;
 import dev.jvbus.net.NetworkException;
 import dev.jvbus.net.MacAddress;
@@ -39,7 +41,9 @@ import java.util.Map;
 /**
  * One virtio-net device's behaviour.
  *
- * <p>Threads. Each tx queue belongs to one {@link QueueWorker} ("&lt;container&gt;/&lt;devid&gt;-tx", "-tx1", ...):
+ * <p>Threads. Each tx queue belongs to one {@link QueueWorker} ("&lt;container&gt;/&lt;devid&gt;-tx", "-tx1", ...),
+ * served by one of the container's poll groups (a thread per core going round every device's tx queues, as
+ * a DPDK PMD thread does; the default) or, with {@code poll=own}, by a thread of that name:
  * it pops a batch, hands each frame to the switch (which copies it straight into the receivers' rx
  * buffers), pushes the batch used with length 0 and makes one notify decision (a super-frame, or each
  * {@link #TX_COMPLETE_BYTES} of a batch, is published and decided on at once). Tx queues share nothing on
@@ -96,6 +100,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private final DeviceContext context;
     private final VirtioNetParams params;
     private final String name;
+    /** How the tx queues are polled ({@link PollGroups#PARAM}). */
+    private final PollGroups.Poll poll;
 
     // ---- set by start(), cleared by reset(); read by the workers and deliveries after the gate opens ----
     /** Per pair, made once (each is a few fields and chains); a pair's rx ring is null while it does not run. */
@@ -149,6 +155,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         this.params = params;
         this.name = context.container() + "/" + Integer.toUnsignedString(context.devid()) + ":virtio-net";
         this.rxGate = new RxGate(name);
+        this.poll = PollGroups.Poll.of(context.params());
         this.rxq = new RxQueue[params.queuePairs()];
         for (int n = 0; n < rxq.length; n++) rxq[n] = new RxQueue(n);
         this.txq = new TxQueue[params.queuePairs()];
@@ -288,7 +295,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             SwitchPort.Sender out = announceSender;
             if (out == null || out.port() != p) announceSender = out = p.sender();   // once per port: senders live as long as it
             dev.jvbus.net.RarpAnnouncement.write(announceFrame, 0, mac);
-            out.send(announceFrame, 0, dev.jvbus.net.RarpAnnouncement.LENGTH, FrameOffload.NONE, NetPort.NO_ORIGIN);
+            out.send(announceFrame, 0, dev.jvbus.net.RarpAnnouncement.LENGTH, FrameMeta.BARE);
             announcementsSent++;
         }
     }
@@ -353,7 +360,10 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         x.ring = q;
     }
 
-    /** Gives a tx queue a worker of its own, reporting through the current run. */
+    /**
+     * Gives a tx queue its worker, reporting through the current run: a member of one of the container's poll
+     * groups (the default), or a thread of its own ({@code poll=own}).
+     */
     private void startTx(QueueBinding b, SplitVirtqueue q) {
         int pair = b.index() / 2;
         TxQueue x = txq[pair];
@@ -365,8 +375,12 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         x.ring = q;
         x.chain = q.newChain();
         DataPathRun thisRun = run;
-        x.worker = new QueueWorker(name + (pair == 0 ? "-tx" : "-tx" + pair), b.index(), x.service(q, thisRun), List.of(b.kick()),
-                List.of(b.counters()), DoorbellWait.Mode.ADAPTIVE, fault -> thisRun.needsReset(fault.getMessage())).start();
+        String worker = name + (pair == 0 ? "-tx" : "-tx" + pair);
+        java.util.function.Consumer<QueueFault> onFault = fault -> thisRun.needsReset(fault.getMessage());
+        x.worker = (poll == PollGroups.Poll.OWN
+                ? new QueueWorker(worker, b.index(), x.service(q, thisRun), List.of(b.kick()), List.of(b.counters()), DoorbellWait.Mode.ADAPTIVE, onFault)
+                : new QueueWorker(worker, b.index(), x.service(q, thisRun), List.of(b.kick()), List.of(b.counters()),
+                        context.resource(PollGroups.RESOURCE).pick(), onFault)).start();
     }
 
     /** Whether any ring of this device runs (a start over a running device resets it first). */
@@ -674,7 +688,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             return new TxService(this, q, chain, run);
         }
 
-        void transmit(DescriptorChain c, int origin, SendBatch batch) throws QueueFault {
+        void transmit(DescriptorChain c, FrameMeta meta) throws QueueFault {
             lastWasSuperFrame = false;
             if (c.writableCount() != 0)
                 throw badTx("tx buffer " + c.head() + " has " + c.writableCount() + " device-writable descriptors");
@@ -728,7 +742,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                     return;
                 }
             }
-            sender.send(seg, off, len, offload, origin, batch);
+            sender.send(seg, off, len, meta);   // meta carries this queue's offload flyweight, the origin and the batch
             lastWasSuperFrame = offload.isGso();
             frames++;
             bytes += len;
@@ -753,12 +767,15 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
          * This worker's own (a worker a reset left behind keeps its batch; the next worker has a new one).
          */
         private final SendBatch batch = new SendBatch();
+        /** What each frame of this worker carries into the switch: the queue's offload flyweight, its origin, the batch. */
+        private final FrameMeta meta;
 
         TxService(TxQueue x, SplitVirtqueue q, DescriptorChain chain, DataPathRun run) {
             this.x = x;
             this.q = q;
             this.chain = chain;
             this.run = run;
+            this.meta = new FrameMeta(batch).offload(x.offload);
         }
 
         @Override
@@ -780,7 +797,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 int origin = after == before ? NetPort.NO_ORIGIN : NetPort.origin(before, x.replays > 0, x.pair);
                 if (x.replays > 0) x.replays--;
                 before = after;
-                if (active) x.transmit(chain, origin, batch);
+                if (active) x.transmit(chain, meta.origin(origin));
                 else x.dropInactive++;
                 // The send may have been long (stuck in a delivery into a wedged device) and this worker
                 // left behind by a reset: then the ring belongs to the next run; publish nothing.

@@ -1,5 +1,6 @@
 package dev.jvbus.model.virtionet;
 
+import dev.jvbus.core.spi.PollGroups;
 import dev.jvbus.core.spi.QueueLayout;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.MacSpoofCheck;
@@ -16,12 +17,14 @@ import java.util.TreeSet;
  * @param mac     its address ({@code mac}, default a locally administered one derived from container and devid)
  * @param mtu     the MTU it reports with VIRTIO_NET_F_MTU ({@code mtu}, 68..9000, default 1500)
  * @param queuePairs how many rx/tx queue pairs it offers with VIRTIO_NET_F_MQ ({@value #PAIRS_PARAM}, 1..{@value #MAX_PAIRS},
- *                default {@value #DEFAULT_PAIRS}): each pair a driver sets up costs a tx worker thread and two rings, so
+ *                default {@value #DEFAULT_PAIRS}): each pair a driver sets up costs a tx worker and two rings, so
  *                the operator bounds it; the config space's {@code max_virtqueue_pairs}, and vhost-user's GET_QUEUE_NUM
  * @param macSpoofCheck whether the switch drops frames the device sends from any source but {@code mac}
  *                ({@value MacSpoofCheck#PARAM}, default on; a driver that picks its own address, as one
  *                without VIRTIO_NET_F_MAC does, needs it off)
- * <p>and {@value QueueLayout#SIZE_PARAM}, the largest ring its queues take (a power of two up to
+ * <p>and {@value PollGroups#PARAM} ({@code shared}, the default: its tx queues are served by the container's
+ * poll groups, one thread per core going round every device's queues; {@code own}: a thread per tx queue),
+ * and {@value QueueLayout#SIZE_PARAM}, the largest ring its queues take (a power of two up to
  * {@link VirtioNetModel#QUEUE_MAX}), which {@link VirtioNetModel#queues(Map)} reads.
  */
 public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck macSpoofCheck, int queuePairs) {
@@ -32,7 +35,7 @@ public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck m
     public static final int MAX_PAIRS = 16;
     /** Sorted for the error message; unmodifiable, as any static collection must be. */
     public static final Set<String> KNOWN = Collections.unmodifiableSortedSet(new TreeSet<>(Set.of("network", "mac", "mtu", MacSpoofCheck.PARAM,
-            QueueLayout.SIZE_PARAM, PAIRS_PARAM)));
+            QueueLayout.SIZE_PARAM, PAIRS_PARAM, PollGroups.PARAM)));
     public static final int DEFAULT_MTU = 1500;
     public static final int MIN_MTU = 68;
     public static final int MAX_MTU = 9000;
@@ -42,6 +45,7 @@ public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck m
         for (String k : p.keySet())
             if (!KNOWN.contains(k))
                 throw new IllegalArgumentException("unknown parameter '" + k + "' (virtio-net takes: " + String.join(", ", KNOWN) + ")");
+        PollGroups.Poll.of(p);   // checked here, read by the device when it starts its tx queues
         String network = p.getOrDefault("network", "default");
         Networks.checkName(network);
         long mac;

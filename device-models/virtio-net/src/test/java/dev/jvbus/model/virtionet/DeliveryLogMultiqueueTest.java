@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.net.DropReason;
-import dev.jvbus.net.FrameOffload;
+import dev.jvbus.net.FrameMeta;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.NetPort;
 import dev.jvbus.net.Networks;
@@ -56,7 +56,7 @@ class DeliveryLogMultiqueueTest {
     /** Frame {@code seq} of flow {@code seq % FLOWS}, at transmit position {@code seq} of the sender's queue 0. */
     void send(SwitchPort from, int seq, boolean replay) {
         byte[] f = MqGuest.udp(rx.mac(), SENDER, 40_000 + seq % FLOWS, 9, seq);
-        from.send(MemorySegment.ofArray(f), 0, f.length, FrameOffload.NONE, NetPort.origin(seq, replay));
+        from.send(MemorySegment.ofArray(f), 0, f.length, new FrameMeta().origin(NetPort.origin(seq, replay)));
     }
 
     /** Takes what arrives until {@code total} frames have, in all (duplicates counted). */

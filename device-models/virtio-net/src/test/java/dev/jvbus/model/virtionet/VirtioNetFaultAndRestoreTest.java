@@ -16,6 +16,7 @@ import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -24,6 +25,9 @@ class VirtioNetFaultAndRestoreTest {
     static final Duration WAIT = Duration.ofSeconds(10);
     @RegisterExtension
     final RunningGuests guests = new RunningGuests();
+    /** Guests whose tx queue has a thread of its own (poll=own), for a test that watches that thread. */
+    @RegisterExtension
+    final RunningGuests ownThreadGuests = new RunningGuests(Map.of("poll", "own"));
 
     @Test
     void aDescriptorLoopOnTxResetsThatDeviceOnlyAndTheOthersKeepExchanging() throws Exception {
@@ -144,7 +148,7 @@ class VirtioNetFaultAndRestoreTest {
             threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
     void aFaultOfTheDriversPreviousSessionLandingAfterItsResetDoesNotMarkTheNextSession() throws Exception {
         Container c = VirtioNetExchangeTest.newContainer();
-        GuestNet bad = guests.in(c), b = guests.in(c);
+        GuestNet bad = ownThreadGuests.in(c), b = guests.in(c);   // poll=own: the tx worker's own thread, watched below
         String workerName = ((VirtioNetDevice) bad.a.function()).name() + "-tx";
         Thread oldWorker = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals(workerName))
                 .findFirst().orElseThrow();

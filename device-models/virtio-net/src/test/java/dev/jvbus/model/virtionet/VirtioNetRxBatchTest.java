@@ -10,6 +10,7 @@ import dev.jvbus.net.FrameOffload;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.NetPort;
 import dev.jvbus.net.Networks;
+import dev.jvbus.net.FrameMeta;
 import dev.jvbus.net.SendBatch;
 import dev.jvbus.net.SwitchPort;
 import java.lang.foreign.MemorySegment;
@@ -66,7 +67,7 @@ class VirtioNetRxBatchTest {
         try {
             SendBatch batch = new SendBatch();
             byte[] f1 = frame(b.mac(), src, 100, 1);
-            sender.send(MemorySegment.ofArray(f1), 0, f1.length, FrameOffload.NONE, NetPort.NO_ORIGIN, batch);
+            sender.send(MemorySegment.ofArray(f1), 0, f1.length, new FrameMeta(batch));
             assertThat(b.poll()).as("taken into the ring, not yet published").isNull();
             batch.flush();
             GuestNet.Rx r1 = b.poll();
@@ -74,7 +75,7 @@ class VirtioNetRxBatchTest {
             assertThat(Frames.seq(r1.frame())).isEqualTo(1);
 
             byte[] f2 = frame(b.mac(), src, 100, 2);
-            sender.send(MemorySegment.ofArray(f2), 0, f2.length, FrameOffload.NONE, NetPort.NO_ORIGIN, batch);
+            sender.send(MemorySegment.ofArray(f2), 0, f2.length, new FrameMeta(batch));
             b.device.pause();     // the sender has not flushed: the pause publishes it, so the saved ring has it
             GuestNet.Rx r2 = b.poll();
             assertThat(r2).as("published by the pause").isNotNull();

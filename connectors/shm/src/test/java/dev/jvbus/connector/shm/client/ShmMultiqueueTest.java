@@ -11,7 +11,6 @@ import dev.jvbus.core.ring.virtio.SplitVirtqueueDriver;
 import dev.jvbus.model.virtionet.VirtioNetFeatures;
 import dev.jvbus.model.virtionet.VirtioNetModel;
 import dev.jvbus.net.DropReason;
-import dev.jvbus.net.FrameOffload;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.NetPort;
 import dev.jvbus.net.Networks;
@@ -99,7 +98,7 @@ class ShmMultiqueueTest {
                 b.put(MacAddress.toBytes(MAC_A)).put(MacAddress.toBytes(MAC_PEER)).putShort((short) 0x0800);
                 b.put((byte) 0x45).put((byte) 0).putShort((short) 50).putInt(0).put((byte) 64).put((byte) 17).putShort((short) 0)
                         .putInt(0xc0000201).putInt(0xc0000202).putShort((short) (40_000 + i)).putShort((short) 9);
-                peer.send(frame, 0, 64, FrameOffload.NONE);
+                peer.send(frame, 0, 64);
             }
             Map<Integer, Set<Integer>> seen = new HashMap<>();
             int got = 0;

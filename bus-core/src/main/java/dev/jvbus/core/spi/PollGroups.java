@@ -1,0 +1,108 @@
+package dev.jvbus.core.spi;
+
+import dev.jvbus.core.doorbell.DoorbellWait;
+import dev.jvbus.core.ring.PollGroup;
+import dev.jvbus.core.ring.QueueWorker;
+import java.util.Map;
+
+/**
+ * A container's {@link PollGroup}s: one per core this process may run on, made when first needed, each a
+ * thread that goes round the queues given to it. A device whose operator leaves {@value #PARAM} at its
+ * default ({@link Poll#SHARED}) puts each of its tx queues in the group with the fewest members; with
+ * {@code poll=own} each queue gets a thread of its own, as before poll groups.
+ *
+ * <p>Why one per core and not one: a group is one thread, so it caps what its queues move at one core. As
+ * many groups as cores the JVM may use ({@link Runtime#availableProcessors()}, which follows the CPU
+ * affinity and cgroup quota) lets a container's queues use every core, and no two of its polling threads
+ * share a core that they could each keep busy. A bus pinned to one core gets one group: OVS's one PMD thread.
+ *
+ * <p>Per container, never shared with another (a {@link ContainerResource}, so here beside it: the ring package,
+ * where the groups' loop is, does not depend on the SPI); closed with the container, after its devices (which
+ * stop their workers first).
+ */
+public final class PollGroups implements AutoCloseable {
+    /** The device parameter that picks how a device's queues are polled: {@code shared} (default) or {@code own}. */
+    public static final String PARAM = "poll";
+    public static final ContainerResource<PollGroups> RESOURCE =
+            ContainerResource.of("poll-groups", PollGroups.class, c -> new PollGroups(c, Runtime.getRuntime().availableProcessors()));
+
+    /** How a device's queues are polled. */
+    public enum Poll {
+        /** By the container's poll groups, beside other devices' queues (one thread per core). */
+        SHARED,
+        /** Each by a thread of its own. */
+        OWN;
+
+        /** The {@value #PARAM} parameter of {@code params}, checked (the one place): absent means {@link #SHARED}. */
+        public static Poll of(Map<String, String> params) {
+            String v = params.get(PARAM);
+            if (v == null) return SHARED;
+            return switch (v.trim()) {
+                case "shared" -> SHARED;
+                case "own" -> OWN;
+                default -> throw new IllegalArgumentException("parameter '" + PARAM + "' must be 'shared' or 'own': '" + v + "'");
+            };
+        }
+    }
+
+    private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(PollGroups.class.getName());
+    private final String container;
+    private final PollGroup[] groups;
+    private boolean closed;
+
+    /** {@code count} groups (at least one) for the container named {@code container}. */
+    public PollGroups(String container, int count) {
+        this.container = container;
+        this.groups = new PollGroup[Math.max(1, count)];
+    }
+
+    /** How many groups the container may have. */
+    public int count() {
+        return groups.length;
+    }
+
+    /**
+     * The group for one more queue: the one with the fewest members; a new group (a new thread) only when every
+     * existing one is busy with a queue already, so a container that never has two queues at once keeps one thread.
+     * A group that is over (closed, or its thread's wait broke: {@link PollGroup#isClosed}) is dropped and its place
+     * is free again: handed out, it refused every join, so each device start in the container failed on it for the
+     * container's life.
+     */
+    public synchronized PollGroup pick() {
+        if (closed) throw new IllegalStateException("the poll groups of container " + container + " are closed");
+        PollGroup best = null;
+        int free = -1;
+        for (int i = 0; i < groups.length; i++) {
+            if (groups[i] != null && groups[i].isClosed()) {
+                PollGroup over = groups[i];
+                LOG.warning(() -> over.name() + " is over: a new group will take its place");
+                groups[i] = null;
+            }
+            if (groups[i] == null) {
+                if (free < 0) free = i;
+            } else if (best == null || groups[i].size() < best.size()) {
+                best = groups[i];
+            }
+        }
+        if (free >= 0 && (best == null || best.size() > 0))
+            return groups[free] = new PollGroup(container + "/poll-" + free, DoorbellWait.Mode.ADAPTIVE);
+        return best;
+    }
+
+    @Override
+    public void close() {
+        PollGroup[] gs;
+        synchronized (this) {
+            if (closed) return;
+            closed = true;
+            gs = groups.clone();
+        }
+        for (PollGroup g : gs) if (g != null) g.close();
+        for (PollGroup g : gs) if (g != null) g.awaitEnd(QueueWorker.WAIT_BOUND);
+    }
+
+    @Override
+    public String toString() {
+        return "PollGroups[" + container + ", " + groups.length + "]";
+    }
+}
