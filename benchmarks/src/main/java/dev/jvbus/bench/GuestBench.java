@@ -241,7 +241,7 @@ public final class GuestBench {
                 serverNs.wrap(List.of(Tools.IPERF3.path().toString(), "-s", "-1", "-B", PEER, "--forceflush")),
                 Duration.ofSeconds(seconds + 120), LOGS.resolve("iperf3-server-" + name + ".log"))) {
             server.awaitLine("Server listening", Duration.ofSeconds(10));
-            QemuGuest.Builder b = QemuGuest.builder().name(name).logDir(LOGS).mac(MAC)
+            QemuGuest.Builder b = QemuGuest.builder().name(name).logDir(LOGS).mac(MAC).qemuArgs("-name", "debug-threads=on")
                     .ip("192.0.2.10/24").peer(PEER).steps("carrier", "ping:" + pings, COUNTS_STEP, "iperf3:" + seconds, COUNTS_STEP, "sleep:2")
                     .timeout(Duration.ofSeconds(seconds + pings + 90));
             // sleep:2 keeps QEMU alive for the CPU sample taken when the iperf3 line arrives
@@ -260,10 +260,23 @@ public final class GuestBench {
                 long t0 = System.nanoTime(), jvm0 = cpuNanos(ProcessHandle.current()), qemu0 = qemu.map(GuestBench::cpuNanos).orElse(0L);
                 Map<Long, Long> vcpu0 = qemu.map(GuestBench::threadTicks).orElse(Map.of());
                 long[] tap0 = tapRx(serverNs, "jvbtap0");
+                long[] machine0 = machineTicks();
+                ThreadCpu jvmThreads = ThreadCpu.start(ProcessHandle.current().pid());
+                ThreadCpu qemuThreads = qemu.map(p -> ThreadCpu.start(p.pid())).orElse(null);
+                ThreadCpu.Placement placement = qemu.map(GuestBench::placement).orElse(null);
                 Matcher m = guest.awaitLine(IPERF, Duration.ofSeconds(seconds + 60));
                 long wall = System.nanoTime() - t0, jvm1 = cpuNanos(ProcessHandle.current()), qemu1 = qemu.map(GuestBench::cpuNanos).orElse(0L);
                 Map<Long, Long> vcpu1 = qemu.map(GuestBench::threadTicks).orElse(Map.of());
                 long[] tap1 = tapRx(serverNs, "jvbtap0");
+                long[] machine1 = machineTicks();
+                if (placement != null) placement.close();
+                List<ThreadCpu.Use> jvmUse = jvmThreads.end(placement);
+                List<ThreadCpu.Use> qemuUse = qemuThreads == null ? List.of() : qemuThreads.end(placement);
+                long bytes = tap1[1] - tap0[1];
+                System.out.printf("    %s %s threads over %.1f s (machine: %.0f%% busy of 2 cores, niced tasks %.0f%%):%s%s%n", side, tag, wall / 1e9,
+                        100.0 * (machine1[0] - machine0[0]) / Math.max(1, machine1[2] - machine0[2]),
+                        100.0 * (machine1[1] - machine0[1]) / Math.max(1, machine1[2] - machine0[2]),
+                        ThreadCpu.describe("QEMU", qemuUse, wall, bytes, 1.0), ThreadCpu.describe("JVM", jvmUse, wall, bytes, 1.0));
                 List<Double> rtt = new ArrayList<>();
                 long retr = -1;
                 for (String line : guest.console().lines()) {
@@ -438,6 +451,39 @@ public final class GuestBench {
         long best = 0;
         for (var e : after.entrySet()) best = Math.max(best, e.getValue() - before.getOrDefault(e.getKey(), 0L));
         return best;
+    }
+
+    /** {busy, nice, total} jiffies of all CPUs from /proc/stat (nice: other helpers' niced builds and tests). */
+    static long[] machineTicks() {
+        try {
+            String[] f = Files.readAllLines(Path.of("/proc/stat")).getFirst().trim().split("\\s+");
+            long total = 0;
+            for (int i = 1; i < f.length && i <= 8; i++) total += Long.parseLong(f[i]);
+            long idle = Long.parseLong(f[4]) + Long.parseLong(f[5]);
+            return new long[] {total - idle, Long.parseLong(f[2]), total};
+        } catch (java.io.IOException e) {
+            return new long[3];
+        }
+    }
+
+    /**
+     * Watches where QEMU's threads and our data-path threads (device workers, the TAP reader, the vhost-user
+     * session) run against the vCPU thread ("CPU 0/TCG" with debug-threads=on; else QEMU's busiest thread so far).
+     */
+    private static ThreadCpu.Placement placement(ProcessHandle qemu) {
+        Map<Long, ThreadCpu.Sample> q = ThreadCpu.read(qemu.pid());
+        long vcpu = q.entrySet().stream().filter(e -> e.getValue().name().startsWith("CPU ")).map(Map.Entry::getKey).findFirst()
+                .orElseGet(() -> q.entrySet().stream().max((a, b) -> Long.compare(a.getValue().runNanos(), b.getValue().runNanos()))
+                        .map(Map.Entry::getKey).orElse(-1L));
+        Map<Long, Long> watch = new LinkedHashMap<>();
+        q.keySet().forEach(t -> { if (t != vcpu) watch.put(t, qemu.pid()); });
+        long self = ProcessHandle.current().pid();
+        ThreadCpu.read(self).forEach((t, s) -> {
+            String n = s.name();
+            // device threads are "<container>/<device>..." (cut to 15 characters), the TAP's "jvbus-tap:...", sessions "vhost-user ..."
+            if (n.contains("/") || n.startsWith("jvbus") || n.startsWith("vhost") || n.contains("poll")) watch.put(t, self);
+        });
+        return new ThreadCpu.Placement(qemu.pid(), vcpu, watch, 10);
     }
 
     private static long cpuNanos(ProcessHandle p) {

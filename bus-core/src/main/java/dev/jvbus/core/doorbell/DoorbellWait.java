@@ -14,8 +14,10 @@ import java.util.function.BooleanSupplier;
  * it by spinning costs no syscall and lets the producer keep its doorbell suppressed. But these
  * machines have two shared cores; a waiter that only spins takes a core from the producer as soon
  * as a third process runs, and throughput collapses. So {@link Mode#ADAPTIVE} (the default) spins
- * for {@link #DEFAULT_SPIN_NANOS} and then sleeps; {@link Mode#PURE_SPIN} never sleeps (for
- * benchmarks that compare the two, and for dedicated cores).
+ * for its {@link SpinBudget} and then sleeps; {@link Mode#PURE_SPIN} never sleeps (for
+ * benchmarks that compare the two, and for dedicated cores). The budget is fixed
+ * ({@link #DEFAULT_SPIN_NANOS} by default) or adapts to the ring's pace ({@link SpinBudget#adaptive}:
+ * device workers take that one, so a ring fed slower than a wake-up is not spun on at all).
  *
  * <h2>Contract with the caller (the lost-wakeup dance is yours)</h2>
  * A doorbell only wakes a sleeping worker if the producer rang it, and a producer only rings it
@@ -78,7 +80,7 @@ public final class DoorbellWait implements AutoCloseable {
     private static final int MAX_DOORBELLS = 1024;
 
     private final Mode mode;
-    private final long spinNanos;
+    private final SpinBudget budget;
     private final Epoll epoll;
     private final EventFd wake = EventFd.create();
     private final EventFd[] doorbells = new EventFd[MAX_DOORBELLS];
@@ -100,10 +102,15 @@ public final class DoorbellWait implements AutoCloseable {
     private long sleeps;
     private long doorbellWakes;
 
+    /** Spinning a fixed {@code spinNanos} (in {@link Mode#ADAPTIVE}) before sleeping. */
     public DoorbellWait(Mode mode, long spinNanos) {
-        if (spinNanos < 0) throw new IllegalArgumentException("spin budget must not be negative: " + spinNanos);
+        this(mode, SpinBudget.fixed(spinNanos));
+    }
+
+    /** Spinning as {@code budget} says (in {@link Mode#ADAPTIVE}) before sleeping; this waiter tells it how each wait went. */
+    public DoorbellWait(Mode mode, SpinBudget budget) {
         this.mode = mode;
-        this.spinNanos = spinNanos;
+        this.budget = java.util.Objects.requireNonNull(budget, "budget");
         this.epoll = Epoll.create(64);
         epoll.add(wake, Epoll.IN, WAKE_TOKEN);
     }
@@ -193,23 +200,33 @@ public final class DoorbellWait implements AutoCloseable {
             java.util.Arrays.fill(fired, 0, (doorbellCount + 63) >>> 6, 0L);
             long start = System.nanoTime();
             Outcome spun = spin(workAvailable, start, timeoutNanos);
-            if (spun != null) return spun;
+            if (spun != null) return learned(spun, start, true);
             if (arm != null && arm.getAsBoolean()) {   // work slipped in before the doorbell was armed
                 armHits++;
-                return Outcome.WORK;
+                return learned(Outcome.WORK, start, true);   // there when the spin ended: caught, as by the spin
             }
-            return sleep(start, timeoutNanos);
+            return learned(sleep(start, timeoutNanos), start, false);
         } finally {
             phase = Phase.IDLE;
             leave();
         }
     }
 
+    /**
+     * Tells the budget how the wait went when work or a doorbell ended it (a wake-up, close or timeout says
+     * nothing about the ring's pace): caught by the spin (or by the arm's re-check right after it), or after a
+     * sleep of so long. One clock read per wait.
+     */
+    private Outcome learned(Outcome o, long start, boolean caught) {
+        if (o == Outcome.WORK || o == Outcome.DOORBELL) budget.afterWait(System.nanoTime() - start, caught);
+        return o;
+    }
+
     /** Returns an outcome if spinning ended the wait, or null to go to sleep. */
     private Outcome spin(BooleanSupplier workAvailable, long start, long timeoutNanos) {
         phase = Phase.SPINNING;
         boolean forever = timeoutNanos < 0;
-        long budget = mode == Mode.PURE_SPIN ? Long.MAX_VALUE : spinNanos;
+        long budget = mode == Mode.PURE_SPIN ? Long.MAX_VALUE : this.budget.nanos();
         if (!forever) budget = Math.min(budget, timeoutNanos);
         while (true) {
             if (closed) return Outcome.CLOSED;
@@ -339,7 +356,10 @@ public final class DoorbellWait implements AutoCloseable {
 
     public Mode mode() { return mode; }
 
-    public long spinNanos() { return spinNanos; }
+    /** The spin budget of the next wait (it changes after each wait when {@link #budget()} adapts). */
+    public long spinNanos() { return budget.nanos(); }
+
+    public SpinBudget budget() { return budget; }
 
     public Phase phase() { return phase; }
 

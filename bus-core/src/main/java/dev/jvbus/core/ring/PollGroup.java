@@ -1,6 +1,7 @@
 package dev.jvbus.core.ring;
 
 import dev.jvbus.core.doorbell.DoorbellWait;
+import dev.jvbus.core.doorbell.SpinBudget;
 import dev.jvbus.core.sys.EventFd;
 import java.time.Duration;
 import java.util.Arrays;
@@ -11,7 +12,8 @@ import java.util.logging.Logger;
 /**
  * One thread serving the queues of several {@link QueueWorker}s: what a DPDK PMD thread (and so OVS) does
  * with its ports. It goes round its members, giving each one {@link QueueService#poll() batch} per round,
- * while any has work; when none has, it spins (disarmed) until one has, then arms every member's doorbell,
+ * while any has work; when none has, it spins (disarmed) for as long as its {@link SpinBudget} says the members'
+ * pace pays for, then arms every member's doorbell,
  * re-checks, and sleeps on all of them at once in one epoll ({@link DoorbellWait}).
  *
  * <p>Why: with a thread per queue, two busy queues on one core are two threads that the scheduler
@@ -63,7 +65,16 @@ public final class PollGroup implements AutoCloseable {
     public PollGroup(String name, DoorbellWait.Mode mode) {
         this.name = name;
         this.mode = mode;
-        this.wait = new DoorbellWait(mode, DoorbellWait.DEFAULT_SPIN_NANOS);
+        this.wait = newWait(mode);
+    }
+
+    /**
+     * The group's wait: its spin adapts to how fast its members are fed ({@link SpinBudget}): a group whose queues
+     * are fed at once (a 64-byte stream) keeps spinning, one whose next buffer comes later than the maximum (a TCG
+     * guest's super-frames, ~400 us apart) arms and sleeps at once, leaving the core to the vCPU that feeds it.
+     */
+    private static DoorbellWait newWait(DoorbellWait.Mode mode) {
+        return new DoorbellWait(mode, SpinBudget.adaptive(DoorbellWait.DEFAULT_SPIN_NANOS));
     }
 
     public String name() { return name; }
@@ -84,7 +95,7 @@ public final class PollGroup implements AutoCloseable {
             joining.add(w);
             if (thread == null) {
                 if (waitClosed) {            // the last thread idled out and closed its wait: this one gets a new one
-                    wait = new DoorbellWait(mode, DoorbellWait.DEFAULT_SPIN_NANOS);
+                    wait = newWait(mode);
                     waitClosed = false;
                 }
                 thread = Thread.ofPlatform().name(name).daemon().start(this::run);

@@ -66,6 +66,46 @@ class PollGroupTest {
     }
 
     /**
+     * A group's spin adapts to its members' pace as a worker's own does (SpinBudget): two queues fed a millisecond
+     * after the group went to sleep (20 times the spin's maximum) take its spin to 0, so the group arms and sleeps at
+     * once; a member whose driver publishes whenever the group arms earns it back. With the fixed 50 us spin the
+     * group's budget never reached 0.
+     */
+    @Test
+    void theGroupsSpinShrinksToZeroWhileItsMembersAreFedSlowlyAndGrowsWhenOneIsFedAtOnce() throws Exception {
+        AtomicLong fast = new AtomicLong();
+        CounterService a = new CounterService() {
+            @Override public boolean armDoorbell() {
+                if (fast.get() != 0) available.incrementAndGet();
+                return super.armDoorbell();
+            }
+        };
+        CounterService b = new CounterService();
+        try (PollGroup g = new PollGroup("group-under-test", DoorbellWait.Mode.ADAPTIVE);
+             EventFd ka = EventFd.create(); EventFd kb = EventFd.create();
+             QueueWorker wa = new QueueWorker("a", 0, a, List.of(ka), null, g, f -> { }).start();
+             QueueWorker wb = new QueueWorker("b", 1, b, List.of(kb), null, g, f -> { }).start()) {
+            DoorbellWait wait = g.doorbellWait();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            // Grown first (the fast member), so that the shrink below is a shrink and not where it started.
+            fast.set(1);
+            produce(a, ka, 1);
+            await(() -> wait.spinNanos() > 0, "a member fed at once earns the group a spin");
+            fast.set(0);
+            for (int i = 0; wait.spinNanos() != 0 && System.nanoTime() < deadline; i++) {
+                await(() -> a.consumed == a.available.get() && b.consumed == b.available.get(), "all consumed");
+                await(() -> wait.phase() == DoorbellWait.Phase.SLEEPING, "the group went to sleep");
+                Thread.sleep(1);
+                if (i % 2 == 0) produce(a, ka, 1); else produce(b, kb, 1);
+            }
+            assertThat(wait.spinNanos()).as("members fed slower than the spin's maximum are not spun on").isZero();
+            fast.set(1);
+            produce(a, ka, 1);
+            await(() -> wait.spinNanos() > 0, "a member fed at once earns the group its spin back");
+        }
+    }
+
+    /**
      * A queue that always has a batch waiting (a driver that never stops sending) gets one batch per round,
      * and the other member its turn in between: the group does not poll one member until it runs dry.
      */

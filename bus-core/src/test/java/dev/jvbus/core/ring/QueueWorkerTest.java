@@ -99,6 +99,53 @@ class QueueWorkerTest {
         }
     }
 
+    /**
+     * The spin adapts to the queue's pace (SpinBudget): a queue whose driver publishes again as soon as the worker
+     * looks earns a spin; one fed slower than the spin's maximum (a TCG guest's super-frames, ~400 us apart) loses it
+     * and the worker arms and sleeps at once, leaving the core to whoever feeds it. With the fixed 50 us spin the
+     * budget never reached 0.
+     */
+    @Test
+    void theSpinGrowsOnAQueueFedAtOnceAndShrinksToZeroOnOneFedSlowerThanItsMaximum() throws Exception {
+        AtomicLong fast = new AtomicLong(1);      // non-zero: the driver publishes whenever the worker arms
+        CounterService s = new CounterService() {
+            @Override public boolean armDoorbell() {
+                if (fast.get() != 0) available.incrementAndGet();
+                return super.armDoorbell();
+            }
+        };
+        try (EventFd kick = EventFd.create();
+             QueueWorker w = new QueueWorker("t", 0, s, List.of(kick), DoorbellWait.Mode.ADAPTIVE, f -> { }).start()) {
+            DoorbellWait wait = w.doorbellWait();
+            awaitSpin(wait, true);
+            fast.set(0);
+            // Slow: each buffer comes a millisecond (20 times the maximum spin) after the worker went to sleep.
+            long produced = s.available.get();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (wait.spinNanos() != 0 && System.nanoTime() < deadline) {
+                awaitConsumed(s, produced);
+                awaitSleeping(wait);
+                Thread.sleep(1);
+                produce(s, kick, 1);
+                produced++;
+            }
+            assertThat(wait.spinNanos()).as("a queue fed slower than the spin's maximum is not spun on").isZero();
+            fast.set(1);
+            produce(s, kick, 1);
+            awaitSpin(wait, true);
+        }
+    }
+
+    private static void awaitSleeping(DoorbellWait wait) throws InterruptedException {
+        for (int i = 0; i < 10_000 && wait.phase() != DoorbellWait.Phase.SLEEPING; i++) Thread.sleep(1);
+        assertThat(wait.phase()).isEqualTo(DoorbellWait.Phase.SLEEPING);
+    }
+
+    private static void awaitSpin(DoorbellWait wait, boolean positive) throws InterruptedException {
+        for (int i = 0; i < 10_000 && (wait.spinNanos() > 0) != positive; i++) Thread.sleep(1);
+        assertThat(wait.spinNanos() > 0).as("spin budget %d ns", wait.spinNanos()).isEqualTo(positive);
+    }
+
     @Test
     void quiesceParksTheWorkerAndResumeCarriesOn() throws Exception {
         CounterService s = new CounterService();
