@@ -598,9 +598,17 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         return control.save();
     }
 
-    /** The driver's control-queue settings come back; the config space (its MAC, its status) was restored before. */
+    /**
+     * The driver's control-queue settings come back; the config space (its MAC, its status) was restored before. The
+     * config the driver read must not promise more pairs than this device has: MQ_VQ_PAIRS_SET is checked against it.
+     */
     @Override
     public void restoreModel(ModelState state) throws DeviceFault {
+        byte[] max = context.config().read(VirtioNetModel.CONFIG_MAX_PAIRS, 2);
+        int maxPairs = (max[0] & 0xff) | (max[1] & 0xff) << 8;
+        if (maxPairs > rxq.length)
+            throw new DeviceFault(name + ": the saved config space says max_virtqueue_pairs " + maxPairs + ", this device has "
+                    + rxq.length + " (queue-pairs)");
         try {
             control.restore((VirtioNetState) state, context.negotiatedFeatures());
         } catch (IllegalArgumentException | NetworkException e) {
