@@ -115,6 +115,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     private long deliveryLogAddress;      // the driver's delivery log (0: none); control plane, read at start
     private DeliveryLog deliveryLog;      // made at start, one for all rx queues; used under the port's delivery lock
+    private long controlRecordAddress;    // the driver's control record (0: none); control plane, read at start
 
     private final RxGate rxGate;
     /** What the driver set on the control queue (rx mode, MAC, guest offloads, announce); outlives resets. */
@@ -180,9 +181,10 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public void start(QueueSet queues) throws DeviceFault {
-        long logAddress = deliveryLogAddress;
+        long logAddress = deliveryLogAddress, recordAddress = controlRecordAddress;
         if (anyRunning()) reset();
         deliveryLogAddress = logAddress;
+        controlRecordAddress = recordAddress;
         long f = queues.features();
         boolean v1 = VirtioFeatures.VERSION_1.in(f);
         mergeable = VirtioNetFeatures.MRG_RXBUF.in(f);
@@ -226,7 +228,11 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         boolean fresh = queues.queues().stream().allMatch(b -> startsOver(b.resume()));
         boolean announce;
         try {
+            // A driver that carries on after a bus restart gets back what it had set (its control record); one that
+            // starts over has the defaults written into its record.
+            ControlRecord record = controlRecordAddress == 0 ? null : controlRecord(queues.memory(), fresh, f);
             announce = control.started(f, fresh);
+            control.record(record);
         } catch (RuntimeException e) {
             reset();
             throw new DeviceFault(name + ": " + e.getMessage(), e);
@@ -250,15 +256,20 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         return resume == null || resume.nextAvail() == 0 && resume.nextUsed() == 0 && resume.inFlight().isEmpty();
     }
 
-    /** The model's verbs: {@link VirtioNetModel#CALL_DELIVERY_LOG}. */
+    /** The model's verbs: {@link VirtioNetModel#CALL_DELIVERY_LOG}, {@link VirtioNetModel#CALL_CONTROL_RECORD}. */
     @Override
     public byte[] call(int func, byte[] payload) throws DeviceFault {
-        if (func != VirtioNetModel.CALL_DELIVERY_LOG) throw new DeviceFault("virtio-net has no device call " + func);
-        if (payload.length != 8) throw new DeviceFault("delivery log: payload is a u64 guest address, got " + payload.length + " bytes");
+        String what = switch (func) {
+            case VirtioNetModel.CALL_DELIVERY_LOG -> "delivery log";
+            case VirtioNetModel.CALL_CONTROL_RECORD -> "control record";
+            default -> throw new DeviceFault("virtio-net has no device call " + func);
+        };
+        if (payload.length != 8) throw new DeviceFault(what + ": payload is a u64 guest address, got " + payload.length + " bytes");
         long address = java.nio.ByteBuffer.wrap(payload).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
-        if ((address & 7) != 0) throw new DeviceFault("delivery log at 0x" + Long.toHexString(address) + " must be 8-byte aligned");
-        if (anyRunning()) throw new DeviceFault("the delivery log is set before DRIVER_OK");
-        deliveryLogAddress = address;
+        if ((address & 7) != 0) throw new DeviceFault(what + " at 0x" + Long.toHexString(address) + " must be 8-byte aligned");
+        if (anyRunning()) throw new DeviceFault("the " + what + " is set before DRIVER_OK");
+        if (func == VirtioNetModel.CALL_DELIVERY_LOG) deliveryLogAddress = address;
+        else controlRecordAddress = address;
         return new byte[0];
     }
 
@@ -322,6 +333,21 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         if (resumed) log.resume(used);
         else log.clear();
         return log;
+    }
+
+    /**
+     * The driver's control record; for a run that carries on, what it holds is taken back first.
+     *
+     * @throws IllegalArgumentException naming the record when it is unusable or does not fit (the resume is refused)
+     */
+    private ControlRecord controlRecord(dev.jvbus.core.memory.GuestMemory memory, boolean fresh, long features) {
+        try {
+            ControlRecord record = ControlRecord.at(memory, controlRecordAddress);
+            if (!fresh) record.read().ifPresent(saved -> control.resume(saved, features));
+            return record;
+        } catch (dev.jvbus.core.memory.GuestMemoryException | IllegalArgumentException | NetworkException e) {
+            throw new IllegalArgumentException("control record at 0x" + Long.toHexString(controlRecordAddress) + ": " + e.getMessage(), e);
+        }
     }
 
     private SplitVirtqueue ring(QueueBinding b) throws DeviceFault {
@@ -536,6 +562,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         retarget();
         deliveryLogAddress = 0;   // the next driver's memory is not this one's
         deliveryLog = null;
+        controlRecordAddress = 0;
+        control.record(null);     // nothing more is written into this driver's memory
     }
 
     @Override

@@ -47,6 +47,14 @@ public final class VirtioNetModel implements DeviceModel {
     public static final int CALL_DELIVERY_LOG = 1;
     /** Bytes a driver reserves for its delivery log. */
     public static final int DELIVERY_LOG_BYTES = DeliveryLog.BYTES;
+    /**
+     * Model verb: {@code u64} guest address of the driver's control record ({@code 0}: none), {@link #CONTROL_RECORD_BYTES},
+     * 8-aligned, set before DRIVER_OK (see {@link ControlRecord}: what the driver set on the control queue, its queue
+     * pairs, rx mode and MAC, comes back when it resumes after a bus restart).
+     */
+    public static final int CALL_CONTROL_RECORD = 2;
+    /** Bytes a driver reserves for its control record. */
+    public static final int CONTROL_RECORD_BYTES = ControlRecord.BYTES;
 
     private static final QueueLayout QUEUES = layout(VirtioNetParams.DEFAULT_PAIRS);
 
