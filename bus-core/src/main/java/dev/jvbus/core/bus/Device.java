@@ -890,12 +890,14 @@ public final class Device {
             throw new DeviceException(devid, "restore refused: saved status 0x" + Integer.toHexString(s.status())
                     + " is not one a device can be in: " + unreachable.get());
         long relied = reliedOnFeatures(s, saved);
-        long outside = relied & ~features.offered();
+        // A saved driver may hold features the model offered once and honours still (DeviceModel#featuresHonouredOnRestore).
+        long honoured = model.featuresHonouredOnRestore(params) & features.limit();
+        long outside = relied & ~(features.offered() | honoured);
         if (outside != 0)
             throw new FeatureNegotiationException(devid, outside, model.features().names(outside),
                     (saved.has(DeviceStatus.FEATURES_OK) ? "cannot impose saved features" : "cannot restore the offer the driver was reading")
                             + " under this bus's operator limit 0x" + Long.toHexString(features.limit()));
-        if (saved.has(DeviceStatus.FEATURES_OK)) features.impose(s.negotiated());   // inside the offer: checked above
+        if (saved.has(DeviceStatus.FEATURES_OK)) features.impose(s.negotiated(), honoured);   // inside offer and honoured: checked above
         try {
             config.restore(s.config());
             if (!model.stateSchema().equals(s.model().schema()))

@@ -98,7 +98,17 @@ public final class FeatureNegotiation {
      * @return the saved bits this device cannot offer under its current limit (0 means imposed)
      */
     public long impose(long negotiated) {
-        long outside = negotiated & ~offered();
+        return impose(negotiated, 0L);
+    }
+
+    /**
+     * Restore of a state saved under an older offer: as {@link #impose(long)}, and the bits of {@code honoured}
+     * (within the operator's limit) may be in force too although they are not offered now.
+     *
+     * @return the saved bits this device can neither offer nor honour under its current limit (0 means imposed)
+     */
+    public long impose(long negotiated, long honoured) {
+        long outside = negotiated & ~(offered() | honoured & limit);
         if (outside != 0) return outside;
         acked = negotiated;
         accepted = true;

@@ -30,6 +30,15 @@ public interface DeviceModel {
      */
     default FeatureCatalog features(java.util.Map<String, String> params) { return features(); }
 
+    /**
+     * Features a device created with {@code params} no longer offers but still honours in a saved state whose
+     * driver negotiated them: an older version of the model offered them, and a restore (a migration from an
+     * older bus) must not break the running guest that took them. The model guarantees they give that driver
+     * nothing the device lacks. Never part of the offer to a new driver; the operator's limit still applies.
+     * The default: none.
+     */
+    default long featuresHonouredOnRestore(java.util.Map<String, String> params) { return 0L; }
+
     /** Queue count and per-queue layout and maximum size. */
     QueueLayout queues();
 

@@ -74,6 +74,12 @@ class TapPortTest {
         throw new AssertionError("no " + what + " from the kernel within 5 s");
     }
 
+    /** The host asks the kernel for its MAC (ARP) and gets the kernel's reply: the host is then known on both sides. */
+    byte[] kernelArpReply(Host host, SwitchPort hostPort) throws InterruptedException {
+        send(hostPort, arpRequest(HOST_MAC, HOST_IP, KERNEL_IP));
+        return await(host, hostPort, f -> arpOp(f) == 2 && Arrays.equals(arpSenderIp(f), KERNEL_IP), "ARP reply");
+    }
+
     TapPort tapUp(String ifname) {
         TapPort tap = TapPort.create(sw, ifname, ns.namespace(), false);
         ns.address(ifname, "192.0.2.1/24");
@@ -85,8 +91,7 @@ class TapPortTest {
         Host host = new Host();
         SwitchPort hostPort = sw.join(host);
         try (TapPort tap = tapUp("jvtap0")) {
-            send(hostPort, arpRequest(HOST_MAC, HOST_IP, KERNEL_IP));
-            byte[] arp = await(host, hostPort, f -> arpOp(f) == 2 && Arrays.equals(arpSenderIp(f), KERNEL_IP), "ARP reply");
+            byte[] arp = kernelArpReply(host, hostPort);
             byte[] kernelMac = arpSenderMac(arp);
             assertThat(arpTargetMac(arp)).isEqualTo(HOST_MAC);
             assertThat(arpTargetIp(arp)).isEqualTo(HOST_IP);
@@ -251,8 +256,7 @@ class TapPortTest {
         GatedHost host = new GatedHost();
         SwitchPort hostPort = sw.join(host);
         try (TapPort tap = tapUp("jvtap5")) {
-            send(hostPort, arpRequest(HOST_MAC, HOST_IP, KERNEL_IP));
-            byte[] kernelMac = arpSenderMac(await(host, hostPort, f -> arpOp(f) == 2 && Arrays.equals(arpSenderIp(f), KERNEL_IP), "ARP reply"));
+            byte[] kernelMac = arpSenderMac(kernelArpReply(host, hostPort));
             long repliesBefore = echoRepliesSent();   // the namespace is the class's: other tests' pings count too
             host.armed = true;
             // Each echo request's reply is queued on the TAP before our write returns (the kernel answers in the

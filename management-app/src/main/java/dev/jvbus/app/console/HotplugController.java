@@ -33,7 +33,7 @@ import org.springframework.web.servlet.mvc.support.RedirectAttributes;
 @Controller
 @RequestMapping("/console/containers/{c}")
 class HotplugController {
-    static final Set<String> FIELDS = Set.of("type", "network", "mac", "mtu", "limit");
+    static final Set<String> FIELDS = Set.of("type", "network", "mac", "mtu", "limit", "parameters");
     private final ContainerService containers;
     private final DeviceService devices;
 
@@ -42,15 +42,18 @@ class HotplugController {
         this.devices = devices;
     }
 
-    /** What the form holds: typed values and the features left checked (all, on a fresh form). */
-    record HotplugForm(String type, String network, String mac, String mtu, List<String> allowed) { }
+    /**
+     * What the form holds: typed values, the features left checked (all, on a fresh form) and further model
+     * parameters as typed ({@code queue-pairs=2}, {@link #parameters}).
+     */
+    record HotplugForm(String type, String network, String mac, String mtu, List<String> allowed, String parameters) { }
 
     @GetMapping("/hotplug")
     String form(@PathVariable String c, @RequestParam(required = false) String type, Model model) {
         ContainerView container = containers.show(c);
         DeviceTypeView t = type(type);
         String network = container.networks().isEmpty() ? "" : container.networks().getFirst();
-        HotplugForm form = new HotplugForm(t.type(), network, "", "", t.features().stream().map(DeviceTypeView.Feature::shortName).toList());
+        HotplugForm form = new HotplugForm(t.type(), network, "", "", t.features().stream().map(DeviceTypeView.Feature::shortName).toList(), "");
         return page(c, container, t, form, model);
     }
 
@@ -61,19 +64,20 @@ class HotplugController {
     @PostMapping("/devices")
     String plug(@PathVariable String c, @RequestParam(defaultValue = "") String type, @RequestParam(defaultValue = "") String network,
                 @RequestParam(defaultValue = "") String mac, @RequestParam(defaultValue = "") String mtu,
-                @RequestParam(name = "allow", required = false) List<String> allow, @RequestParam(defaultValue = "plug") String action,
+                @RequestParam(name = "allow", required = false) List<String> allow, @RequestParam(defaultValue = "") String parameters,
+                @RequestParam(defaultValue = "plug") String action,
                 @RequestHeader(name = "HX-Request", required = false) String htmx, Model model, HttpServletResponse res,
                 RedirectAttributes flash) {
         ContainerView container = containers.show(c);
         DeviceTypeView t = type(type);
-        HotplugForm form = new HotplugForm(t.type(), network, mac, mtu, allow == null ? List.of() : allow);
+        HotplugForm form = new HotplugForm(t.type(), network, mac, mtu, allow == null ? List.of() : allow, parameters);
         if (!action.equals("plug")) {
             page(c, container, t, form, model);
             return htmx != null ? "console/hotplug :: preview" : "console/hotplug";
         }
         try {
             DeviceView d = devices.add(c, new DeviceRequest(t.type(), network.isBlank() ? null : network, mac.isBlank() ? null : mac.trim(),
-                    mtu(mtu), limit(t, form.allowed()), null));
+                    mtu(mtu), limit(t, form.allowed()), parameters(parameters)));
             flash.addFlashAttribute("notice", d.type() + " device " + d.devid() + " plugged into container '" + c + "'"
                     + (d.features().limited().isEmpty() ? "" : ", without " + String.join(", ", d.features().limited())));
             return "redirect:/console#device-" + c + "-" + d.devid();
@@ -91,16 +95,39 @@ class HotplugController {
         model.addAttribute("groups", FeatureGroups.of(t.features()));
         model.addAttribute("form", form);
         try {
-            List<String> offer = devices.offerUnder(t.type(), limit(t, form.allowed()));
+            // The device's own offer for these parameters (virtio-net with queue-pairs=1 offers no MQ), then the limit's.
+            Map<String, String> params = parameters(form.parameters());
+            List<String> offer = devices.offerUnder(t.type(), limit(t, form.allowed()), params);
+            List<String> forParams = devices.offerUnder(t.type(), FeatureLimit.NONE, params);
             model.addAttribute("offer", offer);
-            List<String> withheld = new ArrayList<>();
-            for (DeviceTypeView.Feature f : t.features()) if (!offer.contains(f.name())) withheld.add(f.name());
+            List<String> withheld = new ArrayList<>(), notForParams = new ArrayList<>();
+            for (DeviceTypeView.Feature f : t.features())
+                if (!forParams.contains(f.name())) notForParams.add(f.name());
+                else if (!offer.contains(f.name())) withheld.add(f.name());
             model.addAttribute("withheld", withheld);
+            model.addAttribute("notForParams", notForParams);
             model.addAttribute("warnings", warnings(t, offer));
         } catch (OperationRefused e) {
             model.addAttribute("offerProblem", e.getMessage());
         }
         return "console/hotplug";
+    }
+
+    /**
+     * The further model parameters as typed: {@code name=value} pairs separated by spaces or commas ({@code queue-pairs=2
+     * queue-size=256}); none when blank. The model checks the values; here only the shape.
+     */
+    static Map<String, String> parameters(String typed) {
+        Map<String, String> p = new java.util.LinkedHashMap<>();
+        if (typed == null || typed.isBlank()) return p;
+        for (String pair : typed.trim().split("[\\s,]+")) {
+            int eq = pair.indexOf('=');
+            if (eq <= 0 || eq == pair.length() - 1)
+                throw new OperationRefused(ProblemType.INVALID_PARAMETER, "a model parameter is name=value (queue-pairs=2), not '" + pair + "'",
+                        Map.of("field", "parameters"));
+            p.put(pair.substring(0, eq), pair.substring(eq + 1));
+        }
+        return p;
     }
 
     /** Every feature checked: no limit. Otherwise the ones left unchecked are denied (a model's new feature is then offered). */

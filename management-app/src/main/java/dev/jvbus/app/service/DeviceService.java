@@ -63,11 +63,28 @@ public class DeviceService {
      * type and limit.
      */
     public List<String> offerUnder(String type, FeatureLimit limit) {
+        return offerUnder(type, limit, Map.of());
+    }
+
+    /**
+     * What a driver of a new {@code type} device made with the model parameters {@code params} would be offered
+     * under {@code limit}, by name: the device's own offer ({@link DeviceModel#features(Map)}: virtio-net with
+     * {@code queue-pairs=1} offers no MQ), within the limit. Refused as a hotplug would refuse the same type,
+     * parameters and limit.
+     */
+    public List<String> offerUnder(String type, FeatureLimit limit, Map<String, String> params) {
         DeviceModel model = changes.bus().models().model(type == null ? "" : type).orElseThrow(() -> new OperationRefused(
                 ProblemType.UNKNOWN_DEVICE_TYPE, "unknown device type '" + type + "'; this bus has " + changes.bus().models().types(),
                 Map.of("field", "type")));
         long mask = (limit == null ? FeatureLimit.NONE : limit).mask(model.type(), model.features());
-        return model.features().names(model.features().mask() & mask);
+        FeatureCatalog offer;
+        try {
+            offer = model.features(params);
+        } catch (IllegalArgumentException e) {
+            throw new OperationRefused(ProblemType.INVALID_PARAMETER, e.getMessage(),
+                    Map.of("field", parameterNamed(e.getMessage(), params).map(n -> "parameters." + n).orElse("parameters")));
+        }
+        return offer.names(offer.mask() & mask);
     }
 
     /**

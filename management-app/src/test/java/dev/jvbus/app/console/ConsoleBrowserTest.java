@@ -21,6 +21,7 @@ import org.junit.jupiter.api.Test;
 import org.openqa.selenium.By;
 import org.openqa.selenium.Dimension;
 import org.openqa.selenium.JavascriptExecutor;
+import org.openqa.selenium.Keys;
 import org.openqa.selenium.OutputType;
 import org.openqa.selenium.WebElement;
 import org.openqa.selenium.chrome.ChromeDriver;
@@ -133,6 +134,34 @@ class ConsoleBrowserTest extends ConsoleTestBase {
                 .contains("VIRTIO_F_VERSION_1", "VIRTIO_NET_F_MAC", "VIRTIO_NET_F_CSUM");
         assertThat(names(features.path("limited"))).containsExactlyInAnyOrder("VIRTIO_NET_F_MRG_RXBUF", "VIRTIO_NET_F_GUEST_CSUM");
         assertThat(browser.findElement(By.id("device-lim-" + devid)).getText()).contains("limited by the operator", "VIRTIO_NET_F_MRG_RXBUF");
+    }
+
+    /**
+     * The preview is the offer of a device made with the parameters typed (virtio-net's own offer for them:
+     * {@code queue-pairs=1} offers no MQ), not the type's whole catalog; the device plugged offers what was previewed.
+     */
+    @Test
+    void thePreviewIsTheOfferOfADeviceWithTheParametersTypedAndThePluggedDeviceOffersExactlyThat() {
+        api("POST", "/api/v1/containers", "{\"name\":\"qp\"}");
+        logIn("admin", "admin-secret");
+        browser.get(base() + "/console/containers/qp/hotplug?type=virtio-net");
+        assertThat(offerShown()).as("the default device has several queue pairs").contains("VIRTIO_NET_F_MQ");
+
+        browser.findElement(By.id("parameters")).sendKeys("queue-pairs=1", Keys.TAB);
+        await("the preview of a one-pair device", () -> {
+            List<String> offer = offerShown();
+            return !offer.isEmpty() && !offer.contains("VIRTIO_NET_F_MQ");
+        });
+        assertThat(browser.findElements(By.cssSelector("[data-not-offered]"))).extracting(e -> e.getAttribute("data-not-offered"))
+                .containsExactly("VIRTIO_NET_F_MQ");
+        assertThat(browser.findElements(By.cssSelector("[data-withheld]"))).as("nothing withheld by a limit").isEmpty();
+        List<String> previewed = offerShown();
+        browser.findElement(By.id("plug")).click();
+
+        await("the device in the tree", () -> !browser.findElements(By.cssSelector("#container-qp li.device")).isEmpty());
+        long devid = Long.parseLong(browser.findElement(By.cssSelector("#container-qp li.device")).getAttribute("data-devid"));
+        JsonNode features = api("GET", "/api/v1/containers/qp/devices/" + devid, null).json().path("features");
+        assertThat(names(features.path("offered"))).containsExactlyInAnyOrderElementsOf(previewed);
     }
 
     @Test

@@ -45,7 +45,11 @@ public final class LiveMicroVm implements Exposure {
     private volatile boolean ended;
     /** Set (under this) before the VM is closed: from then on guest memory may be unmapped and is never read. */
     private boolean closing;
-    private SessionInfo session;
+    /**
+     * Its one session (this process), made with it: the exposure is listed, and its observers ask for its
+     * {@link #info()}, as soon as {@link dev.jvbus.core.bus.Exposures#expose} has it, before {@link #begin()} opens the session.
+     */
+    private final SessionInfo session;
 
     private LiveMicroVm(String id, Container container, MicroVm vm, Responder responder, Consumer<LiveMicroVm> onEnd) {
         this.id = id;
@@ -53,6 +57,8 @@ public final class LiveMicroVm implements Exposure {
         this.vm = vm;
         this.responder = responder;
         this.onEnd = onEnd;
+        PeerCredentials me = PeerCredentials.ofThisProcess();
+        this.session = new SessionInfo(me.pid(), me.uid(), me.gid(), since, java.util.Map.of());
         this.thread = Thread.ofPlatform().daemon().name("micro-vm-" + id).unstarted(this::run);
     }
 
@@ -77,8 +83,6 @@ public final class LiveMicroVm implements Exposure {
     }
 
     private void begin() {
-        PeerCredentials me = PeerCredentials.ofThisProcess();
-        session = new SessionInfo(me.pid(), me.uid(), me.gid(), since, java.util.Map.of());
         container.exposures().sessionOpened(this, session);
         thread.start();
     }

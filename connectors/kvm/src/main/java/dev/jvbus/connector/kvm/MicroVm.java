@@ -169,7 +169,10 @@ public final class MicroVm implements AutoCloseable {
             while (true) {
                 vcpu.requestExit();
                 try {
-                    if (t.join(KICK_INTERVAL)) return true;
+                    // run() publishes its thread just before starting it: a close() right after a start may find it
+                    // not started yet, which join refuses (IllegalThreadStateException); it starts in a moment.
+                    if (t.getState() == Thread.State.NEW) Thread.sleep(KICK_INTERVAL);
+                    else if (t.join(KICK_INTERVAL)) return true;
                 } catch (InterruptedException e) {
                     interrupted = true;   // finish stopping first: the vCPU must not outlive its resources
                 }

@@ -6,7 +6,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.bus.Exposure;
 import dev.jvbus.core.bus.ExposureInfo;
+import dev.jvbus.core.bus.ExposureObserver;
 import dev.jvbus.core.bus.ExposureState;
 import dev.jvbus.core.feature.VirtioFeatures;
 import dev.jvbus.core.sys.Kvm;
@@ -59,6 +61,35 @@ class LiveMicroVmTest {
         assertThat(live.outcome()).get().isInstanceOf(RunReport.TimedOut.class);
         live.close();   // twice: nothing more happens
         assertThat(ended).hasSize(1);
+    }
+
+    /**
+     * Its container's observers hear of it the moment it is listed, and read its info then (the management app's
+     * event stream does): it has its session already. It had none until it started, and info() failed.
+     */
+    @Test
+    void anObserverToldOfTheNewMicroVmReadsItsInfoWithItsSession() throws Exception {
+        Container box = Bus.withDiscoveredModels().createContainer("live-vm-seen");
+        Device nic = box.addDevice(VirtioNetModel.TYPE);
+        List<Object> seen = new CopyOnWriteArrayList<>();
+        box.exposures().watch(new ExposureObserver() {
+            @Override public void opened(Exposure e) {
+                try {
+                    seen.add(e.info());
+                } catch (RuntimeException failed) {
+                    seen.add(failed);
+                }
+            }
+        });
+        LiveMicroVm live = LiveMicroVm.startResponder(box, 4L << 20, responder(nic.devid().unsigned()), null);
+        try {
+            assertThat(seen).singleElement().isInstanceOfSatisfying(ExposureInfo.class, i -> {
+                assertThat(i.state()).isEqualTo(ExposureState.CONNECTED);
+                assertThat(i.sessions()).singleElement().satisfies(s -> assertThat(s.pid()).isEqualTo(ProcessHandle.current().pid()));
+            });
+        } finally {
+            live.close();
+        }
     }
 
     @Test

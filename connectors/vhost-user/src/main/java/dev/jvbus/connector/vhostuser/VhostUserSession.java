@@ -409,7 +409,13 @@ public final class VhostUserSession implements AutoCloseable {
                 EventFd err = fds.count() == 0 ? null : adoptEventFd(fds.get(0), "err", v.index);
                 v.replaceErr(err);   // never closes the old one under a signalling thread
             }
-            case GET_QUEUE_NUM -> send(Codec.replyU64(m.request(), queuePairs()));
+            case GET_QUEUE_NUM -> {
+                // vhost-user.rst: GET_QUEUE_NUM "should be sent only when VHOST_USER_PROTOCOL_F_MQ is set". A front-end
+                // that asks without it (it was not offered, for one pair, or not acked) is out of protocol: refused like
+                // any request without its protocol feature, which answers this GET_* with 0 so it does not hang.
+                requireProtocol(ProtocolFeature.MQ, m.request());
+                send(Codec.replyU64(m.request(), queuePairs()));
+            }
             case SET_VRING_ENABLE -> {
                 Message.VringState s = (Message.VringState) m.body();
                 Vring v = ring(s.index());

@@ -58,14 +58,7 @@ class BusRestartTest {
     @Test
     void aBusKilledMidStreamAndStartedAgainAtTheSameSocketsDeliversEveryFrameExactlyOnce() throws Exception {
         Duration downtime = Duration.parse(System.getProperty("jvbus.restart.downtime", "PT1S"));
-        dir = Files.createTempDirectory("jvbus-restart");
-        bus = startBus();
-        guestA = new StreamGuest("a", RestartableBusProcess.MAC_A);
-        guestB = new StreamGuest("b", RestartableBusProcess.MAC_B);
-        feA = new ReconnectingFrontEnd(guestA, dir.resolve("a.sock"));
-        feB = new ReconnectingFrontEnd(guestB, dir.resolve("b.sock"));
-        feB.connectAndSetUp(WAIT);
-        feA.connectAndSetUp(WAIT);
+        startBusAndGuests();
         guestA.sendLimit = Integer.MAX_VALUE;
         guestA.start(guestB);
         guestB.start(guestA);
@@ -75,20 +68,14 @@ class BusRestartTest {
         int sentAtKill = guestA.sent;
         long receivedAtKill = guestB.received;
         long killedAt = System.nanoTime();
-        feA.lost();
-        feB.lost();
-        Thread.sleep(downtime.toMillis());   // the parameter under test: how long the back-end stays away
-
-        bus = startBus();
-        feB.connectAndSetUp(WAIT);   // the receiver first: a frame for a peer not back yet would be dropped at the switch
-        feA.connectAndSetUp(WAIT);
+        restartBusAfter(downtime);
         await(() -> guestB.received > receivedAtKill, "the stream goes on after the restart");
         long gapMillis = Duration.ofNanos(System.nanoTime() - killedAt).toMillis();
         await(() -> guestB.received > receivedAtKill + 20_000, "the stream runs after the restart");
-        guestA.sendLimit = guestA.sent;
-        int sent = guestA.sent;
-        await(() -> guestB.received >= sent, "B received everything A sent");
+        guestA.sendLimit = guestA.sent;   // no new frame after the one A may be sending at this moment
         guestA.stopAndJoin();
+        int sent = guestA.sent;           // A's driver has ended: the count is final (read before, it missed that frame once)
+        await(() -> guestB.received >= sent, "B received everything A sent");
         guestB.stopAndJoin();
 
         long received = guestB.received, distinct = guestB.distinctReceived(), dup = guestB.duplicates, lost = sent - distinct;
@@ -114,15 +101,8 @@ class BusRestartTest {
      */
     @Test
     void aBusKilledWhilePublishingATxBatchAtItsReceiversHasNotGivenTheSenderItsBuffersBackAndLosesNoFrame() throws Exception {
-        dir = Files.createTempDirectory("jvbus-restart");
-        bus = startBus("tripwire");
-        guestA = new StreamGuest("a", RestartableBusProcess.MAC_A);
-        guestB = new StreamGuest("b", RestartableBusProcess.MAC_B);
+        startBusAndGuests("tripwire");
         guestA.destination = MacAddress.BROADCAST;   // flooded in port order: the tripwire (joined first), then B
-        feA = new ReconnectingFrontEnd(guestA, dir.resolve("a.sock"));
-        feB = new ReconnectingFrontEnd(guestB, dir.resolve("b.sock"));
-        feB.connectAndSetUp(WAIT);
-        feA.connectAndSetUp(WAIT);
         guestA.sendLimit = StreamGuest.WINDOW;
         guestB.start(guestA);
         guestA.start(guestB);
@@ -136,11 +116,7 @@ class BusRestartTest {
                 + " had published (B's rx used index " + rxUsed + ")").isLessThanOrEqualTo(rxUsed);
         assertThat(held).as("A's tx buffers the bus held when it died (the batch)").isPositive();
 
-        feA.lost();
-        feB.lost();
-        bus = startBus();
-        feB.connectAndSetUp(WAIT);
-        feA.connectAndSetUp(WAIT);
+        restartBusAfter(Duration.ZERO);
         await(() -> guestB.received >= StreamGuest.WINDOW, "B receives A's first batch after the restart");
         guestA.sendLimit = 2_000;   // and the stream goes on: a frame delivered twice would show as a duplicate
         await(() -> guestB.received >= 2_000, "the stream runs after the restart");
@@ -151,6 +127,28 @@ class BusRestartTest {
         assertThat(guestB.duplicates).as("frames delivered twice").isZero();
         assertThat(guestB.distinctReceived()).as("distinct frames B received of the " + guestA.sent + " A sent").isEqualTo(guestA.sent);
         assertThat(guestB.received).isEqualTo(guestA.sent);
+    }
+
+    /** A bus in a JVM of its own ({@code mode}: see {@link RestartableBusProcess}) and both guests set up on it, B first. */
+    private void startBusAndGuests(String... mode) throws Exception {
+        dir = Files.createTempDirectory("jvbus-restart");
+        bus = startBus(mode);
+        guestA = new StreamGuest("a", RestartableBusProcess.MAC_A);
+        guestB = new StreamGuest("b", RestartableBusProcess.MAC_B);
+        feA = new ReconnectingFrontEnd(guestA, dir.resolve("a.sock"));
+        feB = new ReconnectingFrontEnd(guestB, dir.resolve("b.sock"));
+        feB.connectAndSetUp(WAIT);
+        feA.connectAndSetUp(WAIT);
+    }
+
+    /** The bus is gone: both front-ends notice, the bus stays away {@code down}, starts again, and both set up again. */
+    private void restartBusAfter(Duration down) throws Exception {
+        feA.lost();
+        feB.lost();
+        Thread.sleep(down.toMillis());   // the parameter under test: how long the back-end stays away
+        bus = startBus();
+        feB.connectAndSetUp(WAIT);   // the receiver first: a frame for a peer not back yet would be dropped at the switch
+        feA.connectAndSetUp(WAIT);
     }
 
     private ChildJvm startBus(String... mode) throws InterruptedException {

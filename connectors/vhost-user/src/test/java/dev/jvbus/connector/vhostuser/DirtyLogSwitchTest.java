@@ -222,21 +222,11 @@ class DirtyLogSwitchTest {
         fe.sendU64(Request.SET_FEATURES, FEATURES | (1L << Wire.F_PROTOCOL_FEATURES));
         fe.sendMemTable(MEM, USER_BASE, guestA.mem.fd());
         guestA.createRings();
-        placeRing(fe, 0, RX_DESC, RX_AVAIL, RX_USED, guestA.rxKick, guestA.rxCall);
-        placeRing(fe, 1, TX_DESC, TX_AVAIL, TX_USED, guestA.txKick, guestA.txCall);
+        fe.placeRing(0, QSIZE, USER_BASE + RX_DESC, USER_BASE + RX_AVAIL, USER_BASE + RX_USED, guestA.rxKick, guestA.rxCall, guestA.err);
+        fe.placeRing(1, QSIZE, USER_BASE + TX_DESC, USER_BASE + TX_AVAIL, USER_BASE + TX_USED, guestA.txKick, guestA.txCall, guestA.err);
         waitUntil(() -> a.status().isLive(), "A runs with both rings");
         fe.send(Request.GET_FEATURES);   // a request with a reply: everything before it is handled
         fe.replyU64(Request.GET_FEATURES);
-    }
-
-    void placeRing(FrontEnd fe, int i, long desc, long avail, long used, EventFd kick, EventFd call) {
-        fe.sendState(Request.SET_VRING_NUM, i, QSIZE);
-        fe.sendState(Request.SET_VRING_BASE, i, 0);
-        fe.sendAddr(i, USER_BASE + desc, USER_BASE + used, USER_BASE + avail);
-        fe.sendU64(Request.SET_VRING_KICK, i, kick.fd());
-        fe.sendU64(Request.SET_VRING_CALL, i, call.fd());
-        fe.sendU64(Request.SET_VRING_ERR, i, guestA.err.fd());
-        fe.sendState(Request.SET_VRING_ENABLE, i, 1);
     }
 
     static void setLogBase(FrontEnd fe, Memfd log) {

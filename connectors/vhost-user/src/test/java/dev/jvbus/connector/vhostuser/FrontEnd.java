@@ -5,6 +5,7 @@ import dev.jvbus.connector.vhostuser.protocol.Request;
 import dev.jvbus.connector.vhostuser.protocol.Wire;
 import dev.jvbus.core.sys.Received;
 import dev.jvbus.core.sys.UnixConnection;
+import dev.jvbus.core.sys.EventFd;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -53,6 +54,21 @@ public final class FrontEnd implements AutoCloseable {
     public void sendMemTable(long size, long userBase, int fd) {
         ByteBuffer p = Codec.payload(8 + 32).putInt(1).putInt(0).putLong(0).putLong(size).putLong(userBase).putLong(0).flip();
         send(Request.SET_MEM_TABLE, 0, p, fd);
+    }
+
+    /**
+     * One ring placed and started as QEMU does for a net device: SET_VRING_NUM {@code size}, SET_VRING_BASE 0,
+     * SET_VRING_ADDR (user addresses), SET_VRING_KICK, SET_VRING_CALL, SET_VRING_ERR when {@code err} is given,
+     * SET_VRING_ENABLE 1. The one placement the tests' front-ends share ({@link StreamGuest#shareWith} and the others).
+     */
+    public void placeRing(int index, int size, long desc, long avail, long used, EventFd kick, EventFd call, EventFd err) {
+        sendState(Request.SET_VRING_NUM, index, size);
+        sendState(Request.SET_VRING_BASE, index, 0);
+        sendAddr(index, desc, used, avail);
+        sendU64(Request.SET_VRING_KICK, index, kick.fd());
+        sendU64(Request.SET_VRING_CALL, index, call.fd());
+        if (err != null) sendU64(Request.SET_VRING_ERR, index, err.fd());
+        sendState(Request.SET_VRING_ENABLE, index, 1);
     }
 
     /**

@@ -1,6 +1,5 @@
 package dev.jvbus.connector.vhostuser;
 
-import dev.jvbus.connector.vhostuser.protocol.Request;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.MemoryRegion;
 import dev.jvbus.core.ring.QueueFault;
@@ -82,17 +81,8 @@ final class StreamGuest implements AutoCloseable {
     void shareWith(FrontEnd fe) throws QueueFault {
         fe.sendMemTable(MEM, USER_BASE, mem.fd());
         if (rxq == null) createRings();
-        placeRing(fe, 0, RX_DESC, RX_AVAIL, RX_USED, rxKick, rxCall);
-        placeRing(fe, 1, TX_DESC, TX_AVAIL, TX_USED, txKick, txCall);
-    }
-
-    private static void placeRing(FrontEnd fe, int i, long desc, long avail, long used, EventFd kick, EventFd call) {
-        fe.sendState(Request.SET_VRING_NUM, i, QSIZE);
-        fe.sendState(Request.SET_VRING_BASE, i, 0);
-        fe.sendAddr(i, USER_BASE + desc, USER_BASE + used, USER_BASE + avail);
-        fe.sendU64(Request.SET_VRING_KICK, i, kick.fd());
-        fe.sendU64(Request.SET_VRING_CALL, i, call.fd());
-        fe.sendState(Request.SET_VRING_ENABLE, i, 1);
+        fe.placeRing(0, QSIZE, USER_BASE + RX_DESC, USER_BASE + RX_AVAIL, USER_BASE + RX_USED, rxKick, rxCall, null);
+        fe.placeRing(1, QSIZE, USER_BASE + TX_DESC, USER_BASE + TX_AVAIL, USER_BASE + TX_USED, txKick, txCall, null);
     }
 
     /** The used index the device published on ring {@code usedRing} (RX_USED or TX_USED). */

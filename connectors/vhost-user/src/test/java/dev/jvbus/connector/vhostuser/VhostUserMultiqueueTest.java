@@ -160,10 +160,11 @@ class VhostUserMultiqueueTest {
 
     /**
      * A device with one queue pair offers no multiqueue at all: not VIRTIO_NET_F_MQ to the guest, not PROTOCOL_F_MQ to the
-     * front-end (which is refused if it acks it anyway); GET_QUEUE_NUM, asked regardless, says one pair.
+     * front-end (which is refused if it acks it anyway); GET_QUEUE_NUM, asked regardless, is refused (see
+     * {@link #getQueueNumWithoutProtocolMqIsRefusedOnThatSessionWhichGoesOn}).
      */
     @Test
-    void aDeviceWithOneQueuePairOffersNeitherMqNorProtocolMqAndSaysOnePair() throws Exception {
+    void aDeviceWithOneQueuePairOffersNeitherMqNorProtocolMq() throws Exception {
         dir = Files.createTempDirectory("jvbus-mq1");
         container = Bus.withDiscoveredModels().createContainer("vu-mq1-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
         a = container.addDevice(VirtioNetModel.TYPE, -1L, Map.of("mac", MacAddress.toString(MAC_A), "queue-pairs", "1"));
@@ -180,10 +181,38 @@ class VhostUserMultiqueueTest {
         assertThat(ProtocolFeature.REPLY_ACK.in(proto)).isTrue();
         fe.sendU64(Request.SET_PROTOCOL_FEATURES, ProtocolFeature.REPLY_ACK.mask());
         fe.send(Request.GET_QUEUE_NUM);
-        assertThat(fe.replyU64(Request.GET_QUEUE_NUM)).as("queue pairs the back-end takes").isEqualTo(1);
+        assertThat(fe.replyU64(Request.GET_QUEUE_NUM)).as("GET_QUEUE_NUM without PROTOCOL_F_MQ: refused, no queues").isZero();
+        assertThat(backend.session().lastError()).contains("GET_QUEUE_NUM").contains("PROTOCOL_F_MQ");
         fe.sendU64NeedReply(Request.SET_PROTOCOL_FEATURES, ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK, ProtocolFeature.MQ));
         assertThat(fe.replyU64(Request.SET_PROTOCOL_FEATURES)).as("PROTOCOL_F_MQ acked though not offered: refused").isNotZero();
         assertThat(a.featureCatalog().byBit(VirtioNetFeatures.MQ.bit())).as("the device's catalog").isEmpty();
+    }
+
+    /**
+     * vhost-user.rst: GET_QUEUE_NUM "should be sent only when VHOST_USER_PROTOCOL_F_MQ is set". A front-end of a
+     * two-pair device that did not ack PROTOCOL_F_MQ and asks anyway is refused the way the session refuses any request
+     * outside what was negotiated: a reply of 0 (it waits for one), the reason as the session's error, and the session
+     * goes on: once it acks MQ the same question gets the device's pairs.
+     */
+    @Test
+    void getQueueNumWithoutProtocolMqIsRefusedOnThatSessionWhichGoesOn() throws Exception {
+        dir = Files.createTempDirectory("jvbus-mq0");
+        container = Bus.withDiscoveredModels().createContainer("vu-mq0-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
+        a = container.addDevice(VirtioNetModel.TYPE, -1L, Map.of("mac", MacAddress.toString(MAC_A), "queue-pairs", "2"));
+        backend = VhostUserBackend.serve(a, dir.resolve("a.sock"));
+        fe = new FrontEnd(backend.socket());
+
+        fe.send(Request.GET_PROTOCOL_FEATURES);
+        assertThat(ProtocolFeature.MQ.in(fe.replyU64(Request.GET_PROTOCOL_FEATURES))).as("PROTOCOL_F_MQ offered").isTrue();
+        fe.sendU64(Request.SET_PROTOCOL_FEATURES, ProtocolFeature.REPLY_ACK.mask());
+        fe.send(Request.GET_QUEUE_NUM);
+        assertThat(fe.replyU64(Request.GET_QUEUE_NUM)).as("GET_QUEUE_NUM with PROTOCOL_F_MQ offered but not acked").isZero();
+        assertThat(backend.session().lastError()).contains("GET_QUEUE_NUM without VHOST_USER_PROTOCOL_F_MQ");
+
+        fe.sendU64NeedReply(Request.SET_PROTOCOL_FEATURES, ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK, ProtocolFeature.MQ));
+        assertThat(fe.replyU64(Request.SET_PROTOCOL_FEATURES)).as("the session goes on: MQ acked").isZero();
+        fe.send(Request.GET_QUEUE_NUM);
+        assertThat(fe.replyU64(Request.GET_QUEUE_NUM)).as("queue pairs, now that PROTOCOL_F_MQ is negotiated").isEqualTo(2);
     }
 
     void placeRing(int i) throws QueueFault {

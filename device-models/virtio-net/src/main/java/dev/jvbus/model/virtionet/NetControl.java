@@ -36,8 +36,8 @@ import java.util.function.Supplier;
  * Anything else (CTRL_VLAN, notification coalescing, unknown classes, a command whose feature was not
  * negotiated, data of the wrong length) is refused with ERR and changes nothing.
  *
- * <p>Threads: commands come from the control queue's worker; {@link #freshSession}, {@link #restore},
- * {@link #save} and {@link #announce} from control calls. Every method holds this object's lock (never
+ * <p>Threads: commands come from the control queue's worker; {@link #freshSession}, {@link #restore}, {@link #resume},
+ * {@link #record}, {@link #save} and {@link #announce} from control calls. Every method holds this object's lock (never
  * on the data path); {@link #guestOffloads()} is one volatile read for the rx path.
  */
 final class NetControl {
@@ -78,6 +78,7 @@ final class NetControl {
     private final Runnable pairsChanged;            // the device re-picks its rx queues (never on the data path)
     private boolean announceAfterStart;             // restored: ask the driver to announce once it runs
     private boolean restored;                       // restore() ran: the next start carries on, whatever its rings' positions
+    private ControlRecord record;                   // the driver's copy of what it set (a bus restart), or null
     long commandsOk, commandsRefused;               // written by the control worker only (one at a time), read racily
 
     NetControl(String owner, ConfigSpace config, long assignedMac, Supplier<SwitchPort> port, Runnable pairsChanged) {
@@ -196,6 +197,38 @@ final class NetControl {
      * @throws IllegalArgumentException if the state has offloads on that were not negotiated
      */
     synchronized void restore(VirtioNetState s, long negotiated) {
+        long offloads = offloadsFitting(s, negotiated);
+        features = negotiated;
+        long mac = mac();
+        SwitchPort p = port.get();
+        if (p != null && mac != assignedMac) p.network().reassign(p, mac);   // the saved MAC, refused like a command's
+        apply(s, offloads);
+        announceAfterStart = true;
+        restored = true;
+    }
+
+    /**
+     * A driver that carries on after a bus restart: what it had set, from its {@link ControlRecord}, comes back on
+     * this fresh device (the MAC it set too), checked as a restore is against what it negotiated. No announce: the
+     * device did not move.
+     *
+     * @throws IllegalArgumentException if the settings do not fit what was negotiated or this device
+     */
+    synchronized void resume(ControlRecord.Saved saved, long negotiated) {
+        VirtioNetState s = saved.state();
+        long offloads = offloadsFitting(s, negotiated);
+        if (s.rxModeSet() && !VirtioNetFeatures.CTRL_RX.in(negotiated))
+            throw new IllegalArgumentException("the control record has an rx mode set, but VIRTIO_NET_F_CTRL_RX is not negotiated");
+        if (saved.mac() != mac() && !VirtioNetFeatures.CTRL_MAC_ADDR.in(negotiated))
+            throw new IllegalArgumentException("the control record's MAC " + MacAddress.toString(saved.mac()) + " is not the device's "
+                    + MacAddress.toString(mac()) + ", and VIRTIO_NET_F_CTRL_MAC_ADDR is not negotiated");
+        features = negotiated;
+        if (saved.mac() != mac()) changeMac(saved.mac());   // the switch may refuse it (another port has it)
+        apply(s, offloads);
+    }
+
+    /** The guest offloads {@code s} has on, checked with its pair count against what was negotiated and this device. */
+    private long offloadsFitting(VirtioNetState s, long negotiated) {
         long offloads = s.guestOffloads() == VirtioNetState.NEGOTIATED_OFFLOADS ? negotiated & GUEST_OFFLOADS : s.guestOffloads();
         if ((offloads & ~negotiated) != 0)
             throw new IllegalArgumentException("saved guest offloads 0x" + Long.toHexString(offloads) + " include ones not negotiated (0x"
@@ -203,16 +236,27 @@ final class NetControl {
         if (s.queuePairs() > 1 && (!VirtioNetFeatures.MQ.in(negotiated) || s.queuePairs() > maxPairs()))
             throw new IllegalArgumentException("saved queue pairs " + s.queuePairs() + ": this device has " + maxPairs()
                     + (VirtioNetFeatures.MQ.in(negotiated) ? "" : " and VIRTIO_NET_F_MQ is not negotiated"));
-        features = negotiated;
-        long mac = mac();
-        SwitchPort p = port.get();
-        if (p != null && mac != assignedMac) p.network().reassign(p, mac);   // the saved MAC, refused like a command's
+        return offloads;
+    }
+
+    private void apply(VirtioNetState s, long offloads) {
         mode = s;
         guestOffloads(offloads);
         queuePairs(s.queuePairs());
         applyFilter();
-        announceAfterStart = true;
-        restored = true;
+    }
+
+    /**
+     * From now on every change the driver makes is written to {@code r} (null: none, the run is over), and what
+     * holds now is written at once.
+     */
+    synchronized void record(ControlRecord r) {
+        record = r;
+        keepRecord();
+    }
+
+    private void keepRecord() {
+        if (record != null) record.write(save(), mac());
     }
 
     // ================================================================ commands
@@ -223,7 +267,7 @@ final class NetControl {
      * @return true for VIRTIO_NET_OK, false for VIRTIO_NET_ERR (nothing changed)
      */
     synchronized boolean execute(int cls, int cmd, MemorySegment data, int at, int length) {
-        return switch (cls) {
+        boolean ok = switch (cls) {
             case CLASS_RX -> rxMode(cmd, data, at, length);
             case CLASS_MAC -> cmd == MAC_ADDR_SET ? macAddrSet(data, at, length)
                     : cmd == MAC_TABLE_SET && VirtioNetFeatures.CTRL_RX.in(features) && macTableSet(data, at, length);
@@ -233,6 +277,8 @@ final class NetControl {
                     && offloadsSet(data.get(LE64, at));
             default -> false;    // CLASS_VLAN (not offered), notification coalescing, unknown
         };
+        if (ok) keepRecord();   // before the ack is published: what the driver sees acknowledged is in its record
+        return ok;
     }
 
     private boolean rxMode(int cmd, MemorySegment data, int at, int length) {

@@ -121,6 +121,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     private long deliveryLogAddress;      // the driver's delivery log (0: none); control plane, read at start
     private DeliveryLog deliveryLog;      // made at start, one for all rx queues; used under the port's delivery lock
+    private long controlRecordAddress;    // the driver's control record (0: none); control plane, read at start
 
     private final RxGate rxGate;
     /** What the driver set on the control queue (rx mode, MAC, guest offloads, announce); outlives resets. */
@@ -187,9 +188,10 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public void start(QueueSet queues) throws DeviceFault {
-        long logAddress = deliveryLogAddress;
+        long logAddress = deliveryLogAddress, recordAddress = controlRecordAddress;
         if (anyRunning()) reset();
         deliveryLogAddress = logAddress;
+        controlRecordAddress = recordAddress;
         long f = queues.features();
         boolean v1 = VirtioFeatures.VERSION_1.in(f);
         mergeable = VirtioNetFeatures.MRG_RXBUF.in(f);
@@ -233,7 +235,11 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         boolean fresh = queues.queues().stream().allMatch(b -> startsOver(b.resume()));
         boolean announce;
         try {
+            // A driver that carries on after a bus restart gets back what it had set (its control record); one that
+            // starts over has the defaults written into its record.
+            ControlRecord record = controlRecordAddress == 0 ? null : controlRecord(queues.memory(), fresh, f);
             announce = control.started(f, fresh);
+            control.record(record);
         } catch (RuntimeException e) {
             reset();
             throw new DeviceFault(name + ": " + e.getMessage(), e);
@@ -257,15 +263,20 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         return resume == null || resume.nextAvail() == 0 && resume.nextUsed() == 0 && resume.inFlight().isEmpty();
     }
 
-    /** The model's verbs: {@link VirtioNetModel#CALL_DELIVERY_LOG}. */
+    /** The model's verbs: {@link VirtioNetModel#CALL_DELIVERY_LOG}, {@link VirtioNetModel#CALL_CONTROL_RECORD}. */
     @Override
     public byte[] call(int func, byte[] payload) throws DeviceFault {
-        if (func != VirtioNetModel.CALL_DELIVERY_LOG) throw new DeviceFault("virtio-net has no device call " + func);
-        if (payload.length != 8) throw new DeviceFault("delivery log: payload is a u64 guest address, got " + payload.length + " bytes");
+        String what = switch (func) {
+            case VirtioNetModel.CALL_DELIVERY_LOG -> "delivery log";
+            case VirtioNetModel.CALL_CONTROL_RECORD -> "control record";
+            default -> throw new DeviceFault("virtio-net has no device call " + func);
+        };
+        if (payload.length != 8) throw new DeviceFault(what + ": payload is a u64 guest address, got " + payload.length + " bytes");
         long address = java.nio.ByteBuffer.wrap(payload).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
-        if ((address & 7) != 0) throw new DeviceFault("delivery log at 0x" + Long.toHexString(address) + " must be 8-byte aligned");
-        if (anyRunning()) throw new DeviceFault("the delivery log is set before DRIVER_OK");
-        deliveryLogAddress = address;
+        if ((address & 7) != 0) throw new DeviceFault(what + " at 0x" + Long.toHexString(address) + " must be 8-byte aligned");
+        if (anyRunning()) throw new DeviceFault("the " + what + " is set before DRIVER_OK");
+        if (func == VirtioNetModel.CALL_DELIVERY_LOG) deliveryLogAddress = address;
+        else controlRecordAddress = address;
         return new byte[0];
     }
 
@@ -329,6 +340,21 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         if (resumed) log.resume(used);
         else log.clear();
         return log;
+    }
+
+    /**
+     * The driver's control record; for a run that carries on, what it holds is taken back first.
+     *
+     * @throws IllegalArgumentException naming the record when it is unusable or does not fit (the resume is refused)
+     */
+    private ControlRecord controlRecord(dev.jvbus.core.memory.GuestMemory memory, boolean fresh, long features) {
+        try {
+            ControlRecord record = ControlRecord.at(memory, controlRecordAddress);
+            if (!fresh) record.read().ifPresent(saved -> control.resume(saved, features));
+            return record;
+        } catch (dev.jvbus.core.memory.GuestMemoryException | IllegalArgumentException | NetworkException e) {
+            throw new IllegalArgumentException("control record at 0x" + Long.toHexString(controlRecordAddress) + ": " + e.getMessage(), e);
+        }
     }
 
     private SplitVirtqueue ring(QueueBinding b) throws DeviceFault {
@@ -556,6 +582,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         retarget();
         deliveryLogAddress = 0;   // the next driver's memory is not this one's
         deliveryLog = null;
+        controlRecordAddress = 0;
+        control.record(null);     // nothing more is written into this driver's memory
     }
 
     @Override
@@ -618,9 +646,17 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         return control.save();
     }
 
-    /** The driver's control-queue settings come back; the config space (its MAC, its status) was restored before. */
+    /**
+     * The driver's control-queue settings come back; the config space (its MAC, its status) was restored before. The
+     * config the driver read must not promise more pairs than this device has: MQ_VQ_PAIRS_SET is checked against it.
+     */
     @Override
     public void restoreModel(ModelState state) throws DeviceFault {
+        byte[] max = context.config().read(VirtioNetModel.CONFIG_MAX_PAIRS, 2);
+        int maxPairs = (max[0] & 0xff) | (max[1] & 0xff) << 8;
+        if (maxPairs > rxq.length)
+            throw new DeviceFault(name + ": the saved config space says max_virtqueue_pairs " + maxPairs + ", this device has "
+                    + rxq.length + " (queue-pairs)");
         try {
             control.restore((VirtioNetState) state, context.negotiatedFeatures());
         } catch (IllegalArgumentException | NetworkException e) {

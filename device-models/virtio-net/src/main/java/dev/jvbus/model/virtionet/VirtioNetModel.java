@@ -47,6 +47,14 @@ public final class VirtioNetModel implements DeviceModel {
     public static final int CALL_DELIVERY_LOG = 1;
     /** Bytes a driver reserves for its delivery log. */
     public static final int DELIVERY_LOG_BYTES = DeliveryLog.BYTES;
+    /**
+     * Model verb: {@code u64} guest address of the driver's control record ({@code 0}: none), {@link #CONTROL_RECORD_BYTES},
+     * 8-aligned, set before DRIVER_OK (see {@link ControlRecord}: what the driver set on the control queue, its queue
+     * pairs, rx mode and MAC, comes back when it resumes after a bus restart).
+     */
+    public static final int CALL_CONTROL_RECORD = 2;
+    /** Bytes a driver reserves for its control record. */
+    public static final int CONTROL_RECORD_BYTES = ControlRecord.BYTES;
 
     private static final QueueLayout QUEUES = layout(VirtioNetParams.DEFAULT_PAIRS);
 
@@ -96,6 +104,19 @@ public final class VirtioNetModel implements DeviceModel {
     }
 
     private static final FeatureCatalog SINGLE_PAIR = VirtioNetFeatures.CATALOG.without(VirtioNetFeatures.MQ.mask());
+
+    /**
+     * A device with one queue pair honours VIRTIO_NET_F_MQ in a saved state although it no longer offers it. Until
+     * MQ went with {@code queue-pairs} > 1 every device offered it, so a running guest on a one-pair device may have
+     * negotiated it; its saved state is a contract with that guest, and refusing it would break a migration from an
+     * older bus. Honouring it gives the guest no queue the device lacks: its config space says
+     * {@code max_virtqueue_pairs} 1 (a restore that says more is refused, {@link VirtioNetDevice#restoreModel}), so
+     * MQ_VQ_PAIRS_SET takes 1 and nothing else, a saved pair count above 1 is refused, and with MQ and one pair the
+     * control queue is at index 2, where it is without MQ. A new driver is never offered it.
+     */
+    @Override public long featuresHonouredOnRestore(Map<String, String> params) {
+        return VirtioNetParams.queuePairs(params) > 1 ? 0L : VirtioNetFeatures.MQ.mask();
+    }
 
     @Override public QueueLayout queues() { return QUEUES; }
 

@@ -74,8 +74,11 @@ class DeliveryLogMultiqueueTest {
         }
     }
 
-    @Test
-    void aFrameReplayedAfterABusRestartArrivesOnceWhicheverRxQueueTookIt() throws Exception {
+    /**
+     * The receiver (with its log) sets four pairs and takes {@link #FRAMES} frames from a sender over them; then the
+     * bus dies and the receiver resumes the same device on a new one: the sender's port there, to replay from.
+     */
+    SwitchPort deliverOverFourPairsThenRestart() throws Exception {
         Container before = VirtioNetExchangeTest.newContainer();
         rx = new MqGuest(receiverOn(before), MqGuest.plain(true), true);
         assertThat(rx.setPairs(4)).isZero();
@@ -83,13 +86,17 @@ class DeliveryLogMultiqueueTest {
         for (int seq = 0; seq < FRAMES; seq++) send(s1, seq, false);
         receiveUntil(FRAMES);
         assertThat(queueOf.values()).as("the flows went to several rx queues").anyMatch(q -> q != 0);
-
-        // The bus dies: the sender's ring had not seen its last 64 frames returned, so it sends them again on the
-        // restarted bus, marked as replays. The receiver's driver set its four pairs again (its ctrl queue resumed).
         Container after = VirtioNetExchangeTest.newContainer();
         rx.resumeOn(receiverOn(after));
+        return senderOn(after);
+    }
+
+    @Test
+    void aFrameReplayedAfterABusRestartArrivesOnceWhicheverRxQueueTookIt() throws Exception {
+        // The bus dies: the sender's ring had not seen its last 64 frames returned, so it sends them again on the
+        // restarted bus, marked as replays. The receiver's driver set its four pairs again (its ctrl queue resumed).
+        SwitchPort s2 = deliverOverFourPairsThenRestart();
         assertThat(rx.setPairs(4)).isZero();
-        SwitchPort s2 = senderOn(after);
         for (int seq = FRAMES - 64; seq < FRAMES; seq++) send(s2, seq, true);
         // And then new frames: delivered, whatever queue they land on.
         for (int seq = FRAMES; seq < FRAMES + 32; seq++) send(s2, seq, false);
@@ -104,17 +111,8 @@ class DeliveryLogMultiqueueTest {
 
     @Test
     void aReplayRoutedToAnotherRxQueueThanTheFirstTimeIsStillSkipped() throws Exception {
-        Container before = VirtioNetExchangeTest.newContainer();
-        rx = new MqGuest(receiverOn(before), MqGuest.plain(true), true);
-        assertThat(rx.setPairs(4)).isZero();
-        SwitchPort s1 = senderOn(before);
-        for (int seq = 0; seq < FRAMES; seq++) send(s1, seq, false);
-        receiveUntil(FRAMES);
-
-        // Resumed, the driver has not set its pairs again yet: every replay goes to rx0.
-        Container after = VirtioNetExchangeTest.newContainer();
-        rx.resumeOn(receiverOn(after));
-        SwitchPort s2 = senderOn(after);
+        // Resumed without a control record, the driver has not set its pairs again yet: every replay goes to rx0.
+        SwitchPort s2 = deliverOverFourPairsThenRestart();
         for (int seq = FRAMES - 64; seq < FRAMES; seq++) send(s2, seq, true);
         for (int seq = FRAMES; seq < FRAMES + 8; seq++) send(s2, seq, false);
         receiveUntil(FRAMES + 8);

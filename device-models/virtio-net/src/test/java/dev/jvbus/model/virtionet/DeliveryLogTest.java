@@ -33,13 +33,25 @@ class DeliveryLogTest {
         return NetPort.origin(position, true);
     }
 
+    /** A frame from {@code mac} at {@code origin} logged on rx ring {@code ring} and published there ({@code usedAfter}). */
+    private static void delivered(DeliveryLog log, long mac, int origin, int ring, int usedAfter) {
+        log.beforePublish(mac, origin, ring, usedAfter);
+        log.published();
+    }
+
+    /** The log as a restarted bus reads it back from the driver's memory, each rx ring at its used index {@code used[n]}. */
+    private DeliveryLog resumed(int... used) throws GuestMemoryException {
+        DeliveryLog log = DeliveryLog.at(memory, LOG);
+        log.resume(used);
+        return log;
+    }
+
     @Test
     void aReplayIsSkippedUpToTheLastFrameDeliveredFromItsSenderAndNoFurther() throws Exception {
         DeliveryLog log = DeliveryLog.at(memory, LOG);
         log.clear();
         for (int p = 10; p <= 12; p++) {
-            log.beforePublish(A, NetPort.origin(p, false), 0, p - 9);
-            log.published();
+            delivered(log, A, NetPort.origin(p, false), 0, p - 9);
         }
         assertThat(log.alreadyDelivered(A, replay(11))).isTrue();
         assertThat(log.alreadyDelivered(A, replay(12))).isTrue();
@@ -53,17 +65,14 @@ class DeliveryLogTest {
     void afterARestartTheReceiversUsedIndexSaysWhetherTheLastLoggedFrameWasPublished() throws Exception {
         DeliveryLog before = DeliveryLog.at(memory, LOG);
         before.clear();
-        before.beforePublish(A, NetPort.origin(0xfffe, false), 0, 0xffff);   // positions and used indices wrap
-        before.published();
+        delivered(before, A, NetPort.origin(0xfffe, false), 0, 0xffff);   // positions and used indices wrap
         before.beforePublish(A, NetPort.origin(0xffff, false), 0, 0);        // the bus dies before publishing used index 0
 
-        DeliveryLog unpublished = DeliveryLog.at(memory, LOG);
-        unpublished.resume(new int[] {0xffff});
+        DeliveryLog unpublished = resumed(0xffff);
         assertThat(unpublished.alreadyDelivered(A, replay(0xfffe))).isTrue();
         assertThat(unpublished.alreadyDelivered(A, replay(0xffff))).as("logged, but its used index never reached the driver").isFalse();
 
-        DeliveryLog published = DeliveryLog.at(memory, LOG);
-        published.resume(new int[] {0});
+        DeliveryLog published = resumed(0);
         assertThat(published.alreadyDelivered(A, replay(0xffff))).as("its used index was published").isTrue();
         assertThat(published.alreadyDelivered(A, replay(0))).isFalse();
     }
@@ -72,8 +81,7 @@ class DeliveryLogTest {
     void aReplayFromASenderThatSetItsRingUpAfreshIsNewThoughItsPositionIsBehindItsOldRings() throws Exception {
         DeliveryLog log = DeliveryLog.at(memory, LOG);
         log.clear();
-        log.beforePublish(A, NetPort.origin(5000, false), 0, 1);   // the sender's old ring got this far with us
-        log.published();
+        delivered(log, A, NetPort.origin(5000, false), 0, 1);   // the sender's old ring got this far with us
         assertThat(log.alreadyDelivered(A, replay(3))).as("position 3 of its new ring").isFalse();
         assertThat(log.alreadyDelivered(A, replay(5000 - DeliveryLog.REPLAY_SPAN + 1))).as("within a ring's span: delivered").isTrue();
     }
@@ -82,8 +90,7 @@ class DeliveryLogTest {
     void aNewDriversLogRemembersNothingOfTheLastOnes() throws Exception {
         DeliveryLog old = DeliveryLog.at(memory, LOG);
         old.clear();
-        old.beforePublish(A, NetPort.origin(5, false), 0, 1);
-        old.published();
+        delivered(old, A, NetPort.origin(5, false), 0, 1);
         DeliveryLog fresh = DeliveryLog.at(memory, LOG);
         fresh.clear();
         fresh.resume(new int[] {1});
@@ -95,11 +102,9 @@ class DeliveryLogTest {
         DeliveryLog log = DeliveryLog.at(memory, LOG);
         log.clear();
         for (int s = 1; s <= DeliveryLog.SLOTS + 1; s++) {
-            log.beforePublish(s, NetPort.origin(100, false), 0, s);
-            log.published();
+            delivered(log, s, NetPort.origin(100, false), 0, s);
         }
-        DeliveryLog back = DeliveryLog.at(memory, LOG);
-        back.resume(new int[] {DeliveryLog.SLOTS + 1});
+        DeliveryLog back = resumed(DeliveryLog.SLOTS + 1);
         assertThat(back.alreadyDelivered(1, replay(100))).as("evicted").isFalse();
         for (int s = 2; s <= DeliveryLog.SLOTS + 1; s++) assertThat(back.alreadyDelivered(s, replay(100))).as("sender " + s).isTrue();
     }
@@ -108,21 +113,17 @@ class DeliveryLogTest {
     void withSeveralRxQueuesTheRingTheLastFrameWentToSaysWhetherItWasPublished() throws Exception {
         DeliveryLog before = DeliveryLog.at(memory, LOG);
         before.clear();
-        before.beforePublish(A, NetPort.origin(10, false), 0, 1);   // on rx0, published
-        before.published();
+        delivered(before, A, NetPort.origin(10, false), 0, 1);   // on rx0, published
         before.beforePublish(A, NetPort.origin(11, false), 2, 7);   // on rx2: the bus dies before used index 7 is published
 
-        DeliveryLog unpublished = DeliveryLog.at(memory, LOG);
-        unpublished.resume(new int[] {1, 0, 6, 0});
+        DeliveryLog unpublished = resumed(1, 0, 6, 0);
         assertThat(unpublished.alreadyDelivered(A, replay(10))).isTrue();
         assertThat(unpublished.alreadyDelivered(A, replay(11))).as("rx2's used index never reached 7").isFalse();
 
-        DeliveryLog published = DeliveryLog.at(memory, LOG);
-        published.resume(new int[] {0, 9, 7, 0});   // another ring's used index is no evidence; rx2's is
+        DeliveryLog published = resumed(0, 9, 7, 0);   // another ring's used index is no evidence; rx2's is
         assertThat(published.alreadyDelivered(A, replay(11))).as("rx2 published it").isTrue();
 
-        DeliveryLog ringGone = DeliveryLog.at(memory, LOG);
-        ringGone.resume(new int[] {1, 0, DeliveryLog.NOT_RUNNING, 0});
+        DeliveryLog ringGone = resumed(1, 0, DeliveryLog.NOT_RUNNING, 0);
         assertThat(ringGone.alreadyDelivered(A, replay(11))).as("rx2 does not run: cannot tell, so delivered again").isFalse();
         assertThat(ringGone.alreadyDelivered(A, replay(10))).isTrue();
     }
@@ -131,13 +132,10 @@ class DeliveryLogTest {
     void aRingSetUpAfreshWithinTheRunNoLongerDecidesForTheFramesLoggedOnIt() throws Exception {
         DeliveryLog log = DeliveryLog.at(memory, LOG);
         log.clear();
-        log.beforePublish(A, NetPort.origin(10, false), 1, 1);
-        log.published();
-        log.beforePublish(A, NetPort.origin(11, false), 1, 2);
-        log.published();
+        delivered(log, A, NetPort.origin(10, false), 1, 1);
+        delivered(log, A, NetPort.origin(11, false), 1, 2);
         log.ringStartedAfresh(1);   // rx1 reset: its used index starts over at 0
-        DeliveryLog back = DeliveryLog.at(memory, LOG);
-        back.resume(new int[] {0, 0});
+        DeliveryLog back = resumed(0, 0);
         assertThat(back.alreadyDelivered(A, replay(11))).as("published before the reset, whatever rx1's new used index").isTrue();
         assertThat(back.alreadyDelivered(A, replay(12))).isFalse();
     }
@@ -146,16 +144,13 @@ class DeliveryLogTest {
     void eachTransmitQueueOfOneSenderHasPositionsOfItsOwn() throws Exception {
         DeliveryLog log = DeliveryLog.at(memory, LOG);
         log.clear();
-        log.beforePublish(A, NetPort.origin(100, false, 0), 0, 1);
-        log.published();
-        log.beforePublish(A, NetPort.origin(5, false, 1), 1, 1);
-        log.published();
+        delivered(log, A, NetPort.origin(100, false, 0), 0, 1);
+        delivered(log, A, NetPort.origin(5, false, 1), 1, 1);
         assertThat(log.alreadyDelivered(A, NetPort.origin(100, true, 0))).isTrue();
         assertThat(log.alreadyDelivered(A, NetPort.origin(101, true, 0))).as("tx0's next frame").isFalse();
         assertThat(log.alreadyDelivered(A, NetPort.origin(5, true, 1))).isTrue();
         assertThat(log.alreadyDelivered(A, NetPort.origin(6, true, 1))).as("tx1's next frame, though tx0 got to 100").isFalse();
-        DeliveryLog back = DeliveryLog.at(memory, LOG);
-        back.resume(new int[] {1, 1});
+        DeliveryLog back = resumed(1, 1);
         assertThat(back.alreadyDelivered(A, NetPort.origin(6, true, 1))).isFalse();
         assertThat(back.alreadyDelivered(A, NetPort.origin(100, true, 0))).isTrue();
     }
@@ -182,8 +177,7 @@ class DeliveryLogTest {
             long mac = (i & 3) + 1;
             int origin = NetPort.origin(i, (i & 1) == 0);
             if (!log.alreadyDelivered(mac, origin)) {
-                log.beforePublish(mac, origin, 0, i);
-                log.published();
+                delivered(log, mac, origin, 0, i);
             }
         }
     }

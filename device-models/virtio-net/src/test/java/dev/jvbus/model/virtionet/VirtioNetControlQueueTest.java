@@ -2,6 +2,7 @@ package dev.jvbus.model.virtionet;
 
 import static dev.jvbus.model.virtionet.Frames.frame;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
@@ -362,6 +363,56 @@ class VirtioNetControlQueueTest {
             assertThat(port(c, again).rxFilter()).isEqualTo(RxFilter.ACCEPT_ALL);
             assertThat(port(c, again).assignedSource()).hasValue(assigned);
         }
+    }
+
+    /**
+     * Until MQ went with {@code queue-pairs} > 1 every virtio-net device offered it: a running guest on a one-pair
+     * device may have negotiated it. Its saved state is restored (refusing it would break a migration from an older
+     * bus), MQ stays in force for that guest and is offered to no new one, and it gives the guest no queue the
+     * device lacks: MQ_VQ_PAIRS_SET takes 1 and refuses 2, frames go on. A limit without MQ, a saved pair count above 1
+     * or a config space promising two pairs are refused.
+     */
+    @Test
+    void aOnePairStateThatNegotiatedMqUnderTheOldOfferIsRestoredAndItsGuestGetsNoSecondPair() throws Exception {
+        Container c1 = VirtioNetExchangeTest.newContainer();
+        GuestNet a = guest(c1, -1L, Map.of("queue-pairs", "1"));
+        a.device.pause();
+        DeviceState now = a.device.save();
+        assertThat(VirtioNetFeatures.MQ.in(now.negotiated())).as("MQ negotiated under today's offer").isFalse();
+        DeviceState old = new DeviceState(now.type(), now.devid(), now.status(), now.limit(), now.negotiated() | VirtioNetFeatures.MQ.mask(),
+                now.config(), now.queues(), now.params(), now.model());
+        byte[] saved = StateCodec.encode(old);
+        c1.removeDevice(a.device.devid());
+
+        Container c2 = Bus.withDiscoveredModels().createContainer(c1.name());
+        assertThatThrownBy(() -> c2.restoreDevice(decode(saved), ~VirtioNetFeatures.MQ.mask()))
+                .as("this bus's operator limited MQ away").hasMessageContaining(VirtioNetFeatures.MQ.name());
+        byte[] twoPairsConfig = old.config();
+        twoPairsConfig[VirtioNetModel.CONFIG_MAX_PAIRS] = 2;
+        assertThatThrownBy(() -> c2.restoreDevice(new DeviceState(old.type(), old.devid(), old.status(), old.limit(), old.negotiated(),
+                twoPairsConfig, old.queues(), old.params(), old.model()))).hasMessageContaining("max_virtqueue_pairs 2, this device has 1");
+        VirtioNetState m = (VirtioNetState) old.model();
+        assertThatThrownBy(() -> c2.restoreDevice(new DeviceState(old.type(), old.devid(), old.status(), old.limit(), old.negotiated(),
+                old.config(), old.queues(), old.params(), new VirtioNetState(m.rxModeSet(), m.promiscuous(), m.allMulti(), m.allUni(),
+                        m.noMulti(), m.noUni(), m.noBroadcast(), m.unicast(), m.multicast(), m.unicastOverflow(), m.multicastOverflow(),
+                        m.guestOffloads(), 2)))).hasMessageContaining("saved queue pairs 2: this device has 1");
+
+        Device restored = c2.restoreDevice(decode(saved));
+        a.reattach(restored);
+        restored.resume();
+        assertThat(restored.status().isLive()).isTrue();
+        assertThat(VirtioNetFeatures.MQ.in(restored.features().negotiated())).as("the saved guest keeps MQ").isTrue();
+        assertThat(VirtioNetFeatures.MQ.in(restored.features().offered())).as("offered to a new driver").isFalse();
+        assertThat(a.command(NetControl.CLASS_MQ, NetControl.MQ_VQ_PAIRS_SET, le(2, 2))).as("a second pair").isEqualTo(ERR);
+        assertThat(a.command(NetControl.CLASS_MQ, NetControl.MQ_VQ_PAIRS_SET, le(1, 2))).isEqualTo(OK);
+        GuestNet peer2 = guest(c2);
+        peer2.send(frame(a.mac(), peer2.mac(), 60, 7), GuestNet.TxLayout.ONE);
+        assertThat(a.receive(1, WAIT)).as("frames reach the restored guest on its one pair").singleElement()
+                .satisfies(r -> assertThat(Frames.seq(r.frame())).isEqualTo(7));
+    }
+
+    static DeviceState decode(byte[] saved) {
+        return StateCodec.decode(saved, Bus.withDiscoveredModels().models()::stateSchema);
     }
 
     static int status(GuestNet g) {

@@ -13,6 +13,7 @@ import java.io.InputStream;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -20,7 +21,7 @@ import java.util.Map;
  * container {@value #CONTAINER} with two virtio-net devices on one switch, devids {@link #RECEIVER} and
  * {@link #SENDER}, fixed MACs, exposed on the shm socket in {@code <runtime-dir>}. Args: {@code <runtime-dir>
  * <feature-limit-hex> <queue-size or ->}; the last two let a test restart it as a bus that no longer fits its
- * clients; an optional fourth, {@code tripwire}, joins a port ({@link #TRIPWIRE_MAC}, after both devices) that
+ * clients; then, optionally, {@code receiver-pairs=N} (the receiver's queue pairs) and {@code tripwire}, which joins a port ({@link #TRIPWIRE_MAC}, after both devices) that
  * halts this JVM the moment a frame reaches it: a broadcast frame from the sender has then been delivered to the
  * receiver (whose port comes first) and its rx used index published, but the sender's tx used index not yet, the
  * window in which a replay after the restart would deliver it twice. Prints {@code UP} once the socket takes
@@ -48,9 +49,12 @@ public final class RestartBusProcess {
         long limit = Long.parseUnsignedLong(args[1], 16);
         Bus bus = Bus.withDiscoveredModels();
         Container box = bus.createContainer(CONTAINER);
-        box.addDevice(RECEIVER, "virtio-net", limit, params(RECEIVER_MAC, args[2]));
+        List<String> more = List.of(args).subList(3, args.length);
+        Map<String, String> receiver = params(RECEIVER_MAC, args[2]);
+        for (String a : more) if (a.startsWith("receiver-pairs=")) receiver.put("queue-pairs", a.substring("receiver-pairs=".length()));
+        box.addDevice(RECEIVER, "virtio-net", limit, receiver);
         box.addDevice(SENDER, "virtio-net", limit, params(SENDER_MAC, args[2]));
-        if (args.length > 3 && args[3].equals("tripwire"))
+        if (more.contains("tripwire"))
             Networks.of(box).getOrCreate("lan").join(new Tripwire(), MacAddress.parse(TRIPWIRE_MAC));
         ContainerSocket socket = new ShmConnector(bus, dir).expose(CONTAINER);
         System.out.println("UP socket=" + socket.path());

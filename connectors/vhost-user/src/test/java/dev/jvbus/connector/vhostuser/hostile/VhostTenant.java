@@ -6,7 +6,6 @@ import dev.jvbus.connector.vhostuser.FrontEnd;
 import dev.jvbus.connector.vhostuser.VhostUserBackend;
 import dev.jvbus.connector.vhostuser.VhostUserSession;
 import dev.jvbus.connector.vhostuser.protocol.ProtocolFeature;
-import dev.jvbus.connector.vhostuser.protocol.Request;
 import dev.jvbus.connector.vhostuser.protocol.Wire;
 import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.feature.VirtioFeatures;
@@ -58,17 +57,12 @@ final class VhostTenant implements AutoCloseable {
         this.mac = MacAddress.fromBytes(Arrays.copyOfRange(device.configSnapshot(), VirtioNetModel.CONFIG_MAC, VirtioNetModel.CONFIG_MAC + 6));
         this.backend = lan.serve(device, role);
         this.fe = new FrontEnd(backend.socket());
-        long v1 = VirtioFeatures.VERSION_1.mask(), proto = 1L << Wire.F_PROTOCOL_FEATURES;
-        fe.send(Request.GET_FEATURES);
-        fe.replyU64(Request.GET_FEATURES);
-        fe.sendU64(Request.SET_PROTOCOL_FEATURES, ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK, ProtocolFeature.LOG_SHMFD));
-        fe.send(Request.SET_OWNER);
-        fe.sendU64(Request.SET_FEATURES, v1 | proto);
+        fe.negotiate(VirtioFeatures.VERSION_1.mask(), ProtocolFeature.maskOf(ProtocolFeature.REPLY_ACK, ProtocolFeature.LOG_SHMFD));
         fe.sendMemTable(MEMORY, USER_BASE, mem.fd());
         SplitVirtqueueDriver.create(0, RING, RX_DESC, RX_AVAIL, RX_USED, guest, false, false, false, Notifier.of(rxKick));   // lays out rx; nothing posted
         txq = SplitVirtqueueDriver.create(1, RING, TX_DESC, TX_AVAIL, TX_USED, guest, false, false, false, Notifier.of(txKick));
-        ring(0, RX_DESC, RX_AVAIL, RX_USED, rxKick, rxCall);
-        ring(1, TX_DESC, TX_AVAIL, TX_USED, txKick, txCall);
+        fe.placeRing(0, RING, USER_BASE + RX_DESC, USER_BASE + RX_AVAIL, USER_BASE + RX_USED, rxKick, rxCall, null);
+        fe.placeRing(1, RING, USER_BASE + TX_DESC, USER_BASE + TX_AVAIL, USER_BASE + TX_USED, txKick, txCall, null);
         for (int s = 0; s < RING; s++) freeSlots[free++] = s;
         try {
             Lan.await(device + " live under its front-end", () -> device.status().isLive());
@@ -76,15 +70,6 @@ final class VhostTenant implements AutoCloseable {
             VhostUserSession session = backend.session();
             throw new AssertionError(e.getMessage() + "; the back-end's last error: " + (session == null ? "no session" : session.lastError()), e);
         }
-    }
-
-    private void ring(int i, long desc, long avail, long used, EventFd kick, EventFd call) {
-        fe.sendState(Request.SET_VRING_NUM, i, RING);
-        fe.sendState(Request.SET_VRING_BASE, i, 0);
-        fe.sendAddr(i, USER_BASE + desc, USER_BASE + used, USER_BASE + avail);
-        fe.sendU64(Request.SET_VRING_KICK, i, kick.fd());
-        fe.sendU64(Request.SET_VRING_CALL, i, call.fd());
-        fe.sendState(Request.SET_VRING_ENABLE, i, 1);
     }
 
     /** Collects finished tx buffers. */
