@@ -310,11 +310,12 @@ public final class VhostUserSession implements AutoCloseable {
     }
 
     /**
-     * {@link #PROTOCOL_FEATURES}, less MQ for a device with one queue pair: it offers no multiqueue to the guest
-     * either (virtio-net's VIRTIO_NET_F_MQ goes with {@code queue-pairs} > 1), so a front-end is not led to ask.
+     * {@link #PROTOCOL_FEATURES}, whatever the device's pairs: vhost-user.rst asks back-ends to implement
+     * PROTOCOL_F_MQ "even for devices with a fixed number of virtqueues" (it is how a front-end learns the number:
+     * GET_QUEUE_NUM says 1 for a one-pair device, whose guest is offered no VIRTIO_NET_F_MQ).
      */
     private long protocolFeaturesOffered() {
-        return queuePairs() > 1 ? PROTOCOL_FEATURES : PROTOCOL_FEATURES & ~ProtocolFeature.MQ.mask();
+        return PROTOCOL_FEATURES;
     }
 
     private void handle(Message m, OwnedFds fds) throws VhostUserException {
@@ -411,7 +412,7 @@ public final class VhostUserSession implements AutoCloseable {
             }
             case GET_QUEUE_NUM -> {
                 // vhost-user.rst: GET_QUEUE_NUM "should be sent only when VHOST_USER_PROTOCOL_F_MQ is set". A front-end
-                // that asks without it (it was not offered, for one pair, or not acked) is out of protocol: refused like
+                // that asks without having acked it is out of protocol: refused like
                 // any request without its protocol feature, which answers this GET_* with 0 so it does not hang.
                 requireProtocol(ProtocolFeature.MQ, m.request());
                 send(Codec.replyU64(m.request(), queuePairs()));
