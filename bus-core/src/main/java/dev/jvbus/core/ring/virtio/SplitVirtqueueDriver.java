@@ -32,7 +32,7 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
     private final int[] next;        // free list links, and the links inside a chain we built
     private final int[] chainTail;   // last descriptor of the chain headed here
     private final int[] chainLen;    // descriptors the chain headed here holds in the table
-    private final boolean[] inFlight;  // not IN_ORDER: per head (IN_ORDER: by position, see inFlightInOrder)
+    private final boolean[] inFlight;
     private final long[] writable;   // device-writable bytes (u32) of the chain headed here: the most a used length may say
     private int freeHead;            // next descriptor to use (IN_ORDER: the table is used round-robin, no list)
     private int freeCount;
@@ -61,7 +61,7 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
         this.next = new int[size];
         this.chainTail = new int[size];
         this.chainLen = new int[size];
-        this.inFlight = inOrder ? null : new boolean[size];
+        this.inFlight = new boolean[size];
         this.writable = new long[size];
         this.headAt = inOrder ? new int[size] : null;
         this.posOf = inOrder ? new int[size] : null;
@@ -194,9 +194,9 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
         freeHead = next[tail];
         freeCount -= n;
         chainLen[head] = n;
+        inFlight[head] = true;
         writable[head] = writableBytes;
         if (!inOrder) {
-            inFlight[head] = true;
             chainTail[head] = tail;           // to splice the chain back onto the free list
         } else {
             headAt[availIdx & mask] = head;
@@ -285,16 +285,6 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
     }
 
     /**
-     * IN_ORDER: {@code id} (< size) is in flight iff the position it was last added at lies in
-     * [lastUsed, availIdx) and the buffer added there was {@code id} (an old position comes back into the
-     * window after 2^16 adds). Costs no store at collection: positions are collected in order.
-     */
-    private boolean inFlightInOrder(int id) {
-        int p = posOf[id];
-        return ((p - lastUsed) & 0xffff) < ((availIdx - lastUsed) & 0xffff) && headAt[p & mask] == id;
-    }
-
-    /**
      * IN_ORDER: the buffer at {@code lastUsed} is used. At a batch start the element at this slot names
      * the batch's newest buffer: it must be in flight and within the published used index.
      */
@@ -305,7 +295,7 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
             long elem = ring.usedElem(slot);
             int id = (int) elem;
             int len = (int) (elem >>> 32);
-            if (id < 0 || id >= size || !inFlightInOrder(id))
+            if (id < 0 || id >= size || !inFlight[id])
                 throw stop(Reason.BAD_USED_ID, "id " + Integer.toUnsignedString(id) + " at used slot " + slot);
             int batch = ((posOf[id] - p) & 0xffff) + 1;   // id in flight: its position is in [lastUsed, availIdx)
             if (batch > ((usedIdxSeen - p) & 0xffff))
@@ -323,7 +313,8 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
         } else {
             len = writable[id];
         }
-        freeCount += chainLen[id];            // no flag to clear: position p leaves the window [lastUsed, availIdx)
+        inFlight[id] = false;
+        freeCount += chainLen[id];
         lastUsed = (p + 1) & 0xffff;
         buffersCollected++;
         return ((long) id << 32) | (len & 0xffff_ffffL);
@@ -364,6 +355,7 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
             int k = (end - p) & 0xffff;            // buffers before the batch's last one
             for (int i = 0; i < k; i++, p = (p + 1) & 0xffff) {
                 int id = headAt[p & mask];
+                inFlight[id] = false;
                 freeCount += chainLen[id];
             }
             lastUsed = p;

@@ -212,34 +212,6 @@ class SplitVirtqueueInOrderTest {
         assertBadUsedId();
     }
 
-    /**
-     * The driver tracks IN_ORDER buffers in flight by the position each head was last added at: after 2^16
-     * adds an old position is inside the window again. A used element naming a head added there long ago
-     * (not the head added there now) must still be refused.
-     */
-    @Test
-    void aUsedIdWhoseOldPositionWrappedBackIntoTheWindowStopsTheDriver() throws QueueFault {
-        add(0);                                  // head 0 at position 0
-        add(0);                                  // head 1 at position 1
-        for (int i = 0; i < 2; i++) {
-            assertThat(dev.pop(chain)).isTrue();
-            dev.pushUsed(chain.head(), 0);
-        }
-        dev.publishUsed();
-        assertThat(drv.collectUsed()).isEqualTo(2);
-        for (int pos = 2; pos < 0x1_0000; pos++) {   // two-descriptor chains only: heads 2, 4, 6, 0, ...; never 1
-            assertThat(add(1)).isNotEqualTo(1);
-            assertThat(dev.pop(chain)).isTrue();
-            dev.pushUsed(chain.head(), 0);
-            dev.publishUsed();
-            assertThat(drv.collectUsed()).isEqualTo(1);
-        }
-        add(1);                                  // position 2^16 (u16 0)
-        add(1);                                  // position 2^16 + 1: head 1's old position, another head now
-        writeUsed(0, 1, 0, 2);                   // "1 ends a batch of two": 1 is not in flight
-        assertBadUsedId();
-    }
-
     private void assertBadUsedId() {
         assertThatThrownBy(drv::pollUsed).isInstanceOf(QueueFault.class)
                 .satisfies(e -> assertThat(((QueueFault) e).reason()).isEqualTo(Reason.BAD_USED_ID));
