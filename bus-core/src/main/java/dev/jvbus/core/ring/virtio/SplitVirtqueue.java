@@ -59,10 +59,11 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     private boolean signalledUsedValid;
 
     // In-flight tracking (heads popped, not yet pushed): needed to refuse a head offered twice and to save.
-    private final boolean[] inFlight;
+    // The count is not kept: it is (nextAvail - nextUsed) & 0xffff (a pop moves nextAvail, a push nextUsed,
+    // an unpop moves nextAvail back; restored heads are counted in both from the start).
+    private final boolean[] inFlight;     // not IN_ORDER: per head (IN_ORDER: see popPos)
     private final long[] popSequence;
     private long popCounter;
-    private int inFlightCount;
 
     // VIRTIO_F_IN_ORDER: buffers are used in the order they were popped, so the in-flight heads are the
     // pops at positions [nextUsed, nextAvail) (free-running u16), and a batch of pushes is returned to the
@@ -70,6 +71,10 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     // driver takes the earlier ones as used with their whole writable length).
     private final int[] popHead;        // in order: head popped at position p, at [p & mask]
     private final int[] popWritable;    // in order: its writable bytes (u32), at [p & mask]
+    // in order: the position (u16) head h was last popped at. h is in flight iff that position lies in
+    // [nextUsed, nextAvail) and the pop there was h (an old position can come back into the window after
+    // 2^16 pops; popHead tells). One store per buffer at pop, none at push: pushes go in position order.
+    private final int[] popPos;
     private int batchSlot;              // in order: used slot of the pending element
     private int batchHead;              // in order: its id (the newest push), or -1 if no batch is pending
     private int batchLen;
@@ -80,11 +85,17 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     private int[] resubmit = NO_HEADS;
     private int resubmitPos;
 
+    /** The region the last translated descriptor lay in (one of {@code memory}'s, which is fixed for this ring), or null. */
+    private MemoryRegion lastRegion;
+
     // vhost-user inflight tracking: a record of the heads in flight in memory that outlives the device's process, or null.
     private SplitInflightLog inflightLog;
 
     // Counters: plain fields, read racily by metrics.
     private long buffersPopped, buffersPushed;
+    // Pushed since the last publish, added to the queue's counters once per batch (publishUsed): the buffers
+    // count as returned when the driver can see them.
+    private long pushedAtPublish, unpublishedBytes;
     private long notificationsSent, notificationsSuppressed, kickEnables;
 
     private SplitVirtqueue(SplitRing ring, GuestMemory memory, boolean eventIdx, boolean indirect, boolean inOrder,
@@ -93,11 +104,12 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         this.call = Objects.requireNonNull(call, "call");
         this.counters = Objects.requireNonNull(counters, "counters");
         this.usedBytes = ring.layout.usedRingBytes();
-        this.inFlight = new boolean[size];
+        this.inFlight = inOrder ? null : new boolean[size];
         this.popReadable = new int[size];
-        this.popSequence = new long[size];
+        this.popSequence = inOrder ? null : new long[size];
         this.popHead = inOrder ? new int[size] : null;
         this.popWritable = inOrder ? new int[size] : null;
+        this.popPos = inOrder ? new int[size] : null;
         this.batchHead = -1;
     }
 
@@ -207,16 +219,22 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         SplitVirtqueue vq = new SplitVirtqueue(ring, memory, state.eventIdx(), indirectDesc, inOrder, call, counters);
         vq.restoredBase = nextUsed;
         vq.resubmit = new int[heads.size()];
+        boolean[] listed = new boolean[size];
         for (int i = 0; i < heads.size(); i++) {
             int h = heads.get(i);
             if (h < 0 || h >= size) throw new QueueFault(q, Reason.STATE_MISMATCH, "in-flight head " + h + " >= size " + size);
-            if (vq.inFlight[h]) throw new QueueFault(q, Reason.STATE_MISMATCH, "in-flight head " + h + " listed twice");
-            vq.inFlight[h] = true;
-            vq.popSequence[h] = vq.popCounter++;
+            if (listed[h]) throw new QueueFault(q, Reason.STATE_MISMATCH, "in-flight head " + h + " listed twice");
+            listed[h] = true;
             vq.resubmit[i] = h;
-            if (inOrder) vq.popHead[(nextUsed + i) & (size - 1)] = h;
+            if (inOrder) {
+                int pos = (nextUsed + i) & 0xffff;
+                vq.popHead[pos & (size - 1)] = h;
+                vq.popPos[h] = pos;
+            } else {
+                vq.inFlight[h] = true;
+                vq.popSequence[h] = vq.popCounter++;
+            }
         }
-        vq.inFlightCount = heads.size();
         vq.nextAvail = nextAvail;
         vq.availIdxSeen = nextAvail;
         vq.nextUsed = nextUsed;
@@ -236,6 +254,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     public QueueState save() {
         if (publishedUsed != nextUsed)
             throw new IllegalStateException("queue " + queue + ": publishUsed() before save (pushed, not published)");
+        int inFlightCount = inFlightCount();
         Integer[] heads = new Integer[inFlightCount];
         if (inOrder) {                        // popped in position order, pushed in the same order
             for (int k = 0; k < inFlightCount; k++) heads[k] = popHead[(nextUsed + k) & mask];
@@ -306,19 +325,19 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     /** Takes the buffer at {@code nextAvail}, which the available index has published. */
     private boolean popRing(DescriptorChain chain) throws QueueFault {
         int head = ring.availEntry(nextAvail & mask);
-        if (head >= size || inFlight[head]) throw badHead(head);
+        if (head >= size || (inOrder ? inFlightInOrder(head) : inFlight[head])) throw badHead(head);
         if (!readSingle(head, chain)) readChain(head, chain);
         popReadable[head] = (int) chain.readableBytes();
         if (inOrder) {
             int p = nextAvail & mask;
             popHead[p] = head;
             popWritable[p] = (int) chain.writableBytes();
+            popPos[head] = nextAvail;
         } else {
             popSequence[head] = popCounter++;
+            inFlight[head] = true;
         }
         nextAvail = (nextAvail + 1) & 0xffff;
-        inFlight[head] = true;
-        inFlightCount++;
         buffersPopped++;
         if (inflightLog != null) inflightLog.popped(head);
         return true;
@@ -335,7 +354,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
      */
     public void unpop(int head) {
         if (fault != null) return;
-        if (head < 0 || head >= size || !inFlight[head])
+        if (!isInFlight(head))
             throw new IllegalArgumentException("queue " + queue + ": head " + head + " is not in flight");
         if (resubmit.length != 0) {           // restored heads go out before ring pops, so the newest pop is one of them
             if (resubmitPos == 0 || resubmit[resubmitPos - 1] != head)
@@ -346,8 +365,18 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         nextAvail = (nextAvail - 1) & 0xffff;   // the newest ring pop came from the slot just before
         buffersPopped--;
         if (inflightLog != null) inflightLog.unpopped(head);
-        inFlight[head] = false;
-        inFlightCount--;
+        if (!inOrder) inFlight[head] = false;   // IN_ORDER: its position left the window [nextUsed, nextAvail)
+    }
+
+    /** True if {@code head} was popped and not pushed (any int: a device's argument, not yet checked). */
+    private boolean isInFlight(int head) {
+        return head >= 0 && head < size && (inOrder ? inFlightInOrder(head) : inFlight[head]);
+    }
+
+    /** IN_ORDER: {@code head} (< size) is in flight iff its last pop position is in the window and that pop was it. */
+    private boolean inFlightInOrder(int head) {
+        int p = popPos[head];
+        return ((p - nextUsed) & 0xffff) < ((nextAvail - nextUsed) & 0xffff) && popHead[p & mask] == head;
     }
 
     private QueueFault badHead(int head) {
@@ -431,12 +460,21 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         }
     }
 
+    /**
+     * The one check of a descriptor's address and length: the range must lie in one region. Consecutive
+     * buffers almost always lie in the region of the last one, so that region is asked first (one
+     * {@link MemoryRegion#contains}, the same check the table's search makes), then the table.
+     */
     private MemoryRegion translate(int head, long addr, long len) throws QueueFault {
+        MemoryRegion r = lastRegion;
+        if (r != null && r.contains(addr, len)) return r;
         try {
-            return memory.region(addr, len);
+            r = memory.region(addr, len);
         } catch (GuestMemoryException e) {
             throw stop(Reason.BUFFER_OUT_OF_RANGE, "head " + head + ": " + e.getMessage());
         }
+        lastRegion = r;   // a reference store (GC barrier) only when the region changes
+        return r;
     }
 
     /**
@@ -448,7 +486,10 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
      */
     public void pushUsed(int head, int len) {
         if (fault != null) return;
-        if (head < 0 || head >= size || !inFlight[head] || (inOrder && popHead[nextUsed & mask] != head))
+        // IN_ORDER: the oldest buffer in flight is the only one that may come back, so one compare is the
+        // in-flight check (and no per-head flag needs clearing); otherwise the head's own flag.
+        if (inOrder ? nextUsed == nextAvail || popHead[nextUsed & mask] != head || head < 0 || head >= size
+                    : head < 0 || head >= size || !inFlight[head])
             throw badPush(head);
         if (inOrder) {
             int p = nextUsed & mask;
@@ -462,15 +503,14 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
             ring.usedElem(nextUsed & mask, head, len);
         }
         nextUsed = (nextUsed + 1) & 0xffff;
-        inFlight[head] = false;
-        inFlightCount--;
+        if (!inOrder) inFlight[head] = false;
         buffersPushed++;
         if (inflightLog != null) inflightLog.pushed(head);
-        counters.completed((popReadable[head] & 0xffff_ffffL) + (len & 0xffff_ffffL));
+        unpublishedBytes += (popReadable[head] & 0xffff_ffffL) + (len & 0xffff_ffffL);
     }
 
     private IllegalArgumentException badPush(int head) {
-        if (head < 0 || head >= size || !inFlight[head])
+        if (!isInFlight(head))
             return new IllegalArgumentException("queue " + queue + ": head " + head + " is not in flight");
         return new IllegalArgumentException("queue " + queue + ": IN_ORDER: head " + head
                 + " pushed before the older head " + popHead[nextUsed & mask]);
@@ -491,6 +531,9 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         if (inflightLog != null) inflightLog.published(nextUsed);   // after the used index, as the spec orders it
         memory.markDirty(ring.usedAddr, usedBytes);   // migration: the used ring is device-written memory
         publishedUsed = nextUsed;
+        counters.completed((int) (buffersPushed - pushedAtPublish), unpublishedBytes);
+        pushedAtPublish = buffersPushed;
+        unpublishedBytes = 0;
         VarHandle.fullFence();   // the used idx store must be visible before we read the driver's suppression
         boolean need;
         if (eventIdx) {
@@ -567,10 +610,10 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
 
     public int nextUsed() { return nextUsed; }
 
-    public int inFlightCount() { return inFlightCount; }
+    public int inFlightCount() { return (nextAvail - nextUsed) & 0xffff; }
 
     @Override
-    public int inFlight() { return inFlightCount; }
+    public int inFlight() { return inFlightCount(); }
 
     /** Buffers the driver made available that were not taken yet: one acquire load of its index (racy from another thread). */
     @Override
@@ -604,6 +647,6 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     @Override
     public String toString() {
         return "SplitVirtqueue[queue=" + queue + ", size=" + size + ", nextAvail=" + nextAvail + ", nextUsed=" + nextUsed
-                + ", inFlight=" + inFlightCount + (fault != null ? ", STOPPED: " + fault.getMessage() : "") + "]";
+                + ", inFlight=" + inFlightCount() + (fault != null ? ", STOPPED: " + fault.getMessage() : "") + "]";
     }
 }

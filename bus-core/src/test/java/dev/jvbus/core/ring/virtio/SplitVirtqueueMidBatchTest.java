@@ -1,0 +1,187 @@
+package dev.jvbus.core.ring.virtio;
+
+import static dev.jvbus.core.ring.virtio.SplitRingLayout.*;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.memory.MemoryRegion;
+import dev.jvbus.core.ring.QueueFault;
+import dev.jvbus.core.ring.QueueFault.Reason;
+import dev.jvbus.core.doorbell.Notifier;
+import dev.jvbus.core.sys.Memfd;
+import java.lang.foreign.MemorySegment;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The device's per-batch shortcuts still check every guest value of every buffer: the available index is
+ * checked once per batch, the region of the last buffer is asked first, and an IN_ORDER ring tracks buffers
+ * in flight by position instead of a per-head flag. A bad value in the middle of a batch, after good buffers
+ * that took the shortcut, must stop the queue with its own reason. Rings are written by hand into a real
+ * memfd of two regions (as QEMU's guests have: below and above a hole).
+ */
+class SplitVirtqueueMidBatchTest {
+    static final long G = 0x10_0000L;          // region A (rings and buffers)
+    static final long MEM = 0x1_0000L;
+    static final long G2 = 0x40_0000L;         // region B, after a hole
+    static final int SIZE = 8;
+    static final long DESC = G, AVAIL = G + 0x100, USED = G + 0x200;
+    static final long BUF = G + 0x4000;
+
+    Memfd a, b;
+    MemorySegment seg;
+    GuestMemory memory;
+    int availIdx;
+
+    @BeforeEach
+    void setUp() {
+        a = Memfd.create("midbatch-a", MEM);
+        b = Memfd.create("midbatch-b", MEM);
+        seg = a.segment();
+        memory = GuestMemory.of(new MemoryRegion(G, MEM, seg), new MemoryRegion(G2, MEM, b.segment()));
+    }
+
+    @AfterEach
+    void tearDown() {
+        a.close();
+        b.close();
+    }
+
+    @ParameterizedTest(name = "inOrder={0}")
+    @ValueSource(booleans = {false, true})
+    void aBufferPastTheEndOfTheLastBuffersRegionMidBatchStops(boolean inOrder) throws Exception {
+        desc(0, BUF, 64);
+        desc(1, BUF + 64, 64);
+        desc(2, G + MEM - 32, 64);              // starts in region A, the cached one, ends past it
+        desc(3, BUF + 128, 64);
+        offerBatch(0, 1, 2, 3);
+        assertNthPopStops(queue(inOrder), 2, Reason.BUFFER_OUT_OF_RANGE);
+    }
+
+    @ParameterizedTest(name = "inOrder={0}")
+    @ValueSource(booleans = {false, true})
+    void aBufferInTheHoleAfterBuffersInTheSecondRegionStops(boolean inOrder) throws Exception {
+        desc(0, G2 + 0x100, 64);                // region B: the cache now holds B
+        desc(1, G2 + 0x200, 64);
+        desc(2, G2 + MEM, 8);                   // just past B, in no region
+        offerBatch(0, 1, 2);
+        assertNthPopStops(queue(inOrder), 2, Reason.BUFFER_OUT_OF_RANGE);
+    }
+
+    @Test
+    void buffersAlternatingBetweenRegionsAreEachTranslatedToTheirOwn() throws Exception {
+        desc(0, BUF, 16);
+        desc(1, G2 + 0x10, 16);
+        desc(2, BUF + 16, 16);
+        offerBatch(0, 1, 2);
+        SplitVirtqueue q = queue(true);
+        DescriptorChain chain = q.newChain();
+        long[] expected = {BUF, G2 + 0x10, BUF + 16};
+        for (long addr : expected) {
+            assertThat(q.pop(chain)).isTrue();
+            MemoryRegion r = memory.region(addr, 16);
+            assertThat(chain.segment(0)).isSameAs(r.segment());
+            assertThat(chain.offset(0)).isEqualTo(addr - r.guestAddress());
+        }
+    }
+
+    @ParameterizedTest(name = "inOrder={0}")
+    @ValueSource(booleans = {false, true})
+    void aHeadOutOfRangeMidBatchStops(boolean inOrder) throws Exception {
+        for (int i = 0; i < 3; i++) desc(i, BUF + 64L * i, 64);
+        offerBatch(0, 1, SIZE + 3, 2);          // the index window (4 <= size) is fine: the entry is not
+        assertNthPopStops(queue(inOrder), 2, Reason.DESC_INDEX_OUT_OF_RANGE);
+    }
+
+    @ParameterizedTest(name = "inOrder={0}")
+    @ValueSource(booleans = {false, true})
+    void aHeadOfferedAgainWhileInFlightMidBatchStops(boolean inOrder) throws Exception {
+        for (int i = 0; i < 3; i++) desc(i, BUF + 64L * i, 64);
+        offerBatch(0, 1, 2, 1);
+        assertNthPopStops(queue(inOrder), 3, Reason.BAD_DESCRIPTOR);
+    }
+
+    @Test
+    void inOrderAHeadPushedBackMayBeOfferedAgainInTheSameBatch() throws Exception {
+        for (int i = 0; i < 2; i++) desc(i, BUF + 64L * i, 64);
+        SplitVirtqueue q = queue(true);
+        DescriptorChain chain = q.newChain();
+        offerBatch(0, 1);
+        assertThat(q.pop(chain)).isTrue();
+        q.pushUsed(chain.head(), 0);            // head 0 is back (not yet published: the driver may not reuse it,
+        offerBatch(0);                          // but a device must not take a returned head for one in flight)
+        assertThat(q.pop(chain)).isTrue();
+        assertThat(q.pop(chain)).isTrue();
+        assertThat(chain.head()).isZero();
+        assertThat(q.inFlightCount()).isEqualTo(2);
+    }
+
+    /**
+     * IN_ORDER in-flight tracking keeps each head's last pop position (u16): 2^16 pops later that position is
+     * inside the window again. The head popped there long ago must not be taken for one in flight.
+     */
+    @Test
+    void inOrderAHeadPoppedLongAgoIsNotTakenForInFlightAfterTheIndexWraps() throws Exception {
+        desc(0, BUF, 64);
+        desc(5, BUF + 64, 64);
+        SplitVirtqueue q = queue(true);
+        DescriptorChain chain = q.newChain();
+        offerBatch(5);                          // head 5 popped at position 0
+        roundTrip(q, chain, 5);
+        for (int i = 1; i < 0x1_0000; i++) {    // positions 1 .. 65535 all take head 0
+            offerBatch(0);
+            roundTrip(q, chain, 0);
+        }
+        offerBatch(0, 5);                       // head 0 at position 65536 (u16 0, head 5's old position)
+        assertThat(q.pop(chain)).isTrue();
+        assertThat(chain.head()).isZero();
+        assertThat(q.pop(chain)).as("head 5 is not in flight").isTrue();
+        assertThat(chain.head()).isEqualTo(5);
+        q.pushUsed(0, 0);
+        q.pushUsed(5, 0);
+        assertThat(q.isStopped()).isFalse();
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private static void roundTrip(SplitVirtqueue q, DescriptorChain chain, int head) throws QueueFault {
+        assertThat(q.pop(chain)).isTrue();
+        assertThat(chain.head()).isEqualTo(head);
+        q.pushUsed(head, 0);
+        q.publishUsed();
+    }
+
+    private SplitVirtqueue queue(boolean inOrder) throws QueueFault {
+        return SplitVirtqueue.create(0, SIZE, DESC, AVAIL, USED, memory, false, false, inOrder, Notifier.NONE);
+    }
+
+    private void desc(int i, long addr, int len) {
+        long off = DESC - G + descOffset(i);
+        seg.set(SplitRing.U64_UNALIGNED, off + DESC_ADDR, addr);
+        seg.set(SplitRing.U32, off + DESC_LEN, len);
+        seg.set(SplitRing.U16, off + DESC_FLAGS, (short) 0);
+        seg.set(SplitRing.U16, off + DESC_NEXT, (short) 0);
+    }
+
+    /** Puts the heads on the available ring and publishes the index once, as a driver's batch. */
+    private void offerBatch(int... heads) {
+        for (int h : heads) {
+            seg.set(SplitRing.U16, AVAIL - G + availEntryOffset(availIdx % SIZE), (short) h);
+            availIdx = (availIdx + 1) & 0xffff;
+        }
+        seg.set(SplitRing.U16, AVAIL - G + AVAIL_IDX, (short) availIdx);
+    }
+
+    /** Pops {@code good} buffers of the batch, then the next pop stops the queue with {@code reason}. */
+    private static void assertNthPopStops(SplitVirtqueue q, int good, Reason reason) throws QueueFault {
+        DescriptorChain chain = q.newChain();
+        for (int i = 0; i < good; i++) assertThat(q.pop(chain)).as("pop " + i).isTrue();
+        assertThatThrownBy(() -> q.pop(chain)).isInstanceOf(QueueFault.class)
+                .satisfies(e -> assertThat(((QueueFault) e).reason()).as(e.getMessage()).isEqualTo(reason));
+        assertThat(q.isStopped()).isTrue();
+    }
+}
