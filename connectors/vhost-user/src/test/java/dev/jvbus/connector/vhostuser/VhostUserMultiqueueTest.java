@@ -158,6 +158,15 @@ class VhostUserMultiqueueTest {
         assertThat(flowsFromPeer(4, 2000)).isNotEmpty();
     }
 
+    /** Device A alone, with {@code pairs} queue pairs, on a back-end of its own, and a front-end connected to it. */
+    private void serveOneDevice(String tag, int pairs) throws Exception {
+        dir = Files.createTempDirectory("jvbus-" + tag);
+        container = Bus.withDiscoveredModels().createContainer("vu-" + tag + "-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
+        a = container.addDevice(VirtioNetModel.TYPE, -1L, Map.of("mac", MacAddress.toString(MAC_A), "queue-pairs", Integer.toString(pairs)));
+        backend = VhostUserBackend.serve(a, dir.resolve("a.sock"));
+        fe = new FrontEnd(backend.socket());
+    }
+
     /**
      * A device with one queue pair offers no multiqueue to the guest (no VIRTIO_NET_F_MQ), but its back-end still
      * implements PROTOCOL_F_MQ, as vhost-user.rst asks of back-ends "even for devices with a fixed number of
@@ -165,11 +174,7 @@ class VhostUserMultiqueueTest {
      */
     @Test
     void aDeviceWithOneQueuePairOffersNoMqToTheGuestAndSaysOnePairToTheFrontEnd() throws Exception {
-        dir = Files.createTempDirectory("jvbus-mq1");
-        container = Bus.withDiscoveredModels().createContainer("vu-mq1-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
-        a = container.addDevice(VirtioNetModel.TYPE, -1L, Map.of("mac", MacAddress.toString(MAC_A), "queue-pairs", "1"));
-        backend = VhostUserBackend.serve(a, dir.resolve("a.sock"));
-        fe = new FrontEnd(backend.socket());
+        serveOneDevice("mq1", 1);
 
         fe.send(Request.GET_FEATURES);
         long offered = fe.replyU64(Request.GET_FEATURES);
@@ -193,11 +198,7 @@ class VhostUserMultiqueueTest {
      */
     @Test
     void getQueueNumWithoutProtocolMqIsRefusedOnThatSessionWhichGoesOn() throws Exception {
-        dir = Files.createTempDirectory("jvbus-mq0");
-        container = Bus.withDiscoveredModels().createContainer("vu-mq0-" + ProcessHandle.current().pid() + "-" + System.nanoTime());
-        a = container.addDevice(VirtioNetModel.TYPE, -1L, Map.of("mac", MacAddress.toString(MAC_A), "queue-pairs", "2"));
-        backend = VhostUserBackend.serve(a, dir.resolve("a.sock"));
-        fe = new FrontEnd(backend.socket());
+        serveOneDevice("mq0", 2);
 
         fe.send(Request.GET_PROTOCOL_FEATURES);
         assertThat(ProtocolFeature.MQ.in(fe.replyU64(Request.GET_PROTOCOL_FEATURES))).as("PROTOCOL_F_MQ offered").isTrue();
