@@ -230,6 +230,9 @@ public final class TapPort implements NetPort, AutoCloseable {
             offload.writeVnet(txHeader, 0);   // num_buffers (bytes 10, 11) stays zero
             header = txHeader;
         }
+        // The reader's count, read racily (a diagnostic) before the batch's first write: did the reader take frames
+        // while this batch wrote (woken on our CPU, it can preempt us on our way out of the write)?
+        if (writtenSinceFlush == 0) readerFramesAtFirstWrite = fromKernelFrames;
         int n;
         int injected = writeFault.getAsInt();
         if (injected != 0) {
@@ -242,8 +245,7 @@ public final class TapPort implements NetPort, AutoCloseable {
             n = tap.write(txBuffer, 0, VNET + length);
         }
         if (n >= 0) {
-            // The reader's count, read racily (a diagnostic): did the reader take frames while this batch wrote?
-            if (writtenSinceFlush++ == 0) readerFramesAtFirstWrite = fromKernelFrames;
+            writtenSinceFlush++;
             toKernelFrames++;
             toKernelBytes += length;
             return null;

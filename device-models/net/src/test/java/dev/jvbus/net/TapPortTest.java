@@ -129,8 +129,8 @@ class TapPortTest {
 
     /**
      * The kernel answers an ARP request in the write's own context (softirq on the way out of the write), so its reply
-     * is already queued on the TAP when the batch that wrote the request ends: the probe counts it. Not every time
-     * (the reader thread may take it first), so of several requests at least one.
+     * is already queued on the TAP when the write returns: the probe counts it, or, when the reader thread took it first,
+     * the count of batches during whose writes the reader read does. Of several requests at least one.
      */
     @Test
     void aReplyTheKernelQueuesInTheWritesContextIsCountedAsReadableAfterTheWrites() throws InterruptedException {
@@ -149,7 +149,10 @@ class TapPortTest {
             }
             TapPort.TapStats ts = tap.stats();
             assertThat(ts.flushesAfterWrites()).isEqualTo(requests);
-            assertThat(ts.readableAfterWrites()).isBetween(1L, (long) requests);
+            // The reply is on the TAP before the write returns; then either the probe finds it, or the reader, woken on the
+            // writer's CPU, preempted the writer on its way out of the write and took it first (which a niced test on a
+            // busy machine sees often): the two counters together see it.
+            assertThat(ts.readableAfterWrites() + ts.readDuringWrites()).isBetween(1L, (long) requests);
         } finally {
             hostPort.leave();
         }
