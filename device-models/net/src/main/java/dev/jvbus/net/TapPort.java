@@ -39,7 +39,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * counted by the switch port, and here by errno class.
  *
  * <p>Counters are plain fields: reader-side ones written by the reader thread only, writer-side ones
- * only inside {@code deliver}, which the switch serialises.
+ * only inside {@code deliver} and {@code flush}, which the switch serialises.
  *
  * <p><b>Closing never waits for ever.</b> The reader sends into the switch, where it can meet a wedged
  * port (at most one stall bound per stuck delivery) or itself be the delivery that is stuck in another
@@ -269,8 +269,9 @@ public final class TapPort implements NetPort, AutoCloseable {
      * The end of a sender's batch (or of a lone delivery): with {@link #probeAfterWrites} on, looks once (epoll_wait
      * with no timeout) whether, after this batch's writes, the kernel has already queued frames for us, e.g. the
      * replies its receive path sent in our writes' context ({@link TapStats#readableAfterWrites}). Only a measurement:
-     * the reader thread drains them. It showed (benchmarks/README.md, bench-guest) that under guest TCP only about one
-     * batch in seven finds an ACK waiting, so a writer that drained the TAP itself would spare few of the reader's
+     * the reader thread drains them. It showed (benchmarks/README.md, bench-guest) that under guest TCP about one batch
+     * in six finds an ACK waiting (one in three counting those the reader took meanwhile): the host's receiver sends
+     * most ACKs when it reads, after our write, so a writer that drained the TAP itself would spare the reader few
      * wake-ups.
      */
     @Override
