@@ -180,6 +180,9 @@ public final class GuestBench {
              VhostUserBackend b1 = VhostUserBackend.serve(g1, g2gSock1);
              VhostUserBackend b2 = VhostUserBackend.serve(g2, g2gSock2)) {
             oursNs.address("jvbtap0", PEER + "/24");
+            // -Djvbus.bench.probeTap=true: count the tx batches after which the kernel's answer is already on the TAP
+            // (TapStats.readableAfterWrites, printed with the TAP's stats); off by default, it costs a syscall per batch
+            tap.probeAfterWrites(Boolean.getBoolean("jvbus.bench.probeTap"));
             // the Linux bridge contender: two kernel TAPs (QEMU's -netdev tap opens them) on br0; STP off, no forward delay
             bridgeNs.ip("link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0");
             bridgeNs.ip("link", "set", "br0", "up");

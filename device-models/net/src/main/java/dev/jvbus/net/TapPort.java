@@ -39,7 +39,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * counted by the switch port, and here by errno class.
  *
  * <p>Counters are plain fields: reader-side ones written by the reader thread only, writer-side ones
- * only inside {@code deliver}, which the switch serialises.
+ * only inside {@code deliver} and {@code flush}, which the switch serialises.
  *
  * <p><b>Closing never waits for ever.</b> The reader sends into the switch, where it can meet a wedged
  * port (at most one stall bound per stuck delivery) or itself be the delivery that is stuck in another
@@ -68,6 +68,7 @@ public final class TapPort implements NetPort, AutoCloseable {
     private final String name;
     private final SwitchPort port;
     private final Epoll epoll;
+    private final Epoll probe;              // flush only: is the TAP readable right after our writes? (level-triggered, wait(0))
     private final EventFd stop;
     private final MemorySegment rxBuffer;   // reader thread only: [vnet header | frame]
     private final MemorySegment zeroHeader; // zero, never written after allocation
@@ -83,11 +84,15 @@ public final class TapPort implements NetPort, AutoCloseable {
     /** Set by the first of {close, the reader's exit} to finish; the second closes the fds. */
     private final AtomicBoolean oneDone = new AtomicBoolean();
     private volatile boolean readerFailed;
+    private volatile boolean probeAfterWrites;
 
     // Reader thread only.
     private long fromKernelFrames, fromKernelBytes, offloadDrops, readErrors;
     // Inside deliver only (serialised by the switch port).
     private long toKernelFrames, toKernelBytes, wouldBlock, linkDown, writeErrors;
+    // Inside deliver/flush only: writes since the last flush; flushes after writes, and those that found the TAP readable.
+    private int writtenSinceFlush;
+    private long flushesAfterWrites, readableAfterWrites, readDuringWrites, readerFramesAtFirstWrite;
 
     /**
      * Fault injection for tests (package-private; nothing else sets it): the errno the next write to the TAP
@@ -107,12 +112,15 @@ public final class TapPort implements NetPort, AutoCloseable {
         this.txHeader = arena.allocate(VNET, 8);
         this.txBuffer = arena.allocate(VNET + MAX_FRAME, 8);
         this.epoll = Epoll.create(2);
+        this.probe = Epoll.create(1);
         this.stop = EventFd.create();
         try {
             epoll.add(tap, Epoll.IN, TAP_TOKEN);
             epoll.add(stop, Epoll.IN, STOP_TOKEN);
+            probe.add(tap, Epoll.IN, TAP_TOKEN);
         } catch (RuntimeException e) {
             epoll.close();
+            probe.close();
             stop.close();
             throw e;
         }
@@ -222,6 +230,9 @@ public final class TapPort implements NetPort, AutoCloseable {
             offload.writeVnet(txHeader, 0);   // num_buffers (bytes 10, 11) stays zero
             header = txHeader;
         }
+        // The reader's count, read racily (a diagnostic) before the batch's first write: did the reader take frames
+        // while this batch wrote (woken on our CPU, it can preempt us on our way out of the write)?
+        if (writtenSinceFlush == 0) readerFramesAtFirstWrite = fromKernelFrames;
         int n;
         int injected = writeFault.getAsInt();
         if (injected != 0) {
@@ -234,6 +245,7 @@ public final class TapPort implements NetPort, AutoCloseable {
             n = tap.write(txBuffer, 0, VNET + length);
         }
         if (n >= 0) {
+            writtenSinceFlush++;
             toKernelFrames++;
             toKernelBytes += length;
             return null;
@@ -243,6 +255,33 @@ public final class TapPort implements NetPort, AutoCloseable {
             case Errno.EIO -> { linkDown++; yield DropReason.PORT_DOWN; }
             default -> { writeErrors++; yield DropReason.BACKEND_ERROR; }
         };
+    }
+
+    /**
+     * Turns on (or off) the measurement behind {@link TapStats#readableAfterWrites}: at the end of each batch of writes,
+     * one {@code epoll_wait} with no timeout. Off by default, since it costs the writing thread a syscall per batch.
+     */
+    public void probeAfterWrites(boolean on) {
+        probeAfterWrites = on;
+    }
+
+    /**
+     * The end of a sender's batch (or of a lone delivery): with {@link #probeAfterWrites} on, looks once (epoll_wait
+     * with no timeout) whether, after this batch's writes, the kernel has already queued frames for us, e.g. the
+     * replies its receive path sent in our writes' context ({@link TapStats#readableAfterWrites}). Only a measurement:
+     * the reader thread drains them. It showed (benchmarks/README.md, bench-guest) that under guest TCP about one batch
+     * in six finds an ACK waiting (one in three counting those the reader took meanwhile): the host's receiver sends
+     * most ACKs when it reads, after our write, so a writer that drained the TAP itself would spare the reader few
+     * wake-ups.
+     */
+    @Override
+    public void flush() {
+        if (writtenSinceFlush == 0) return;
+        writtenSinceFlush = 0;
+        if (!probeAfterWrites || readerFailed || closed.get()) return;
+        flushesAfterWrites++;
+        if (probe.wait(0) > 0) readableAfterWrites++;
+        else if (fromKernelFrames != readerFramesAtFirstWrite) readDuringWrites++;
     }
 
     private void readLoop() {
@@ -313,7 +352,7 @@ public final class TapPort implements NetPort, AutoCloseable {
     /** This port's TAP-side counters (the switch port keeps the switch-side ones: {@code switchPort().stats()}). */
     public TapStats stats() {
         return new TapStats(name, fromKernelFrames, fromKernelBytes, offloadDrops, readErrors,
-                toKernelFrames, toKernelBytes, wouldBlock, linkDown, writeErrors);
+                toKernelFrames, toKernelBytes, wouldBlock, linkDown, writeErrors, flushesAfterWrites, readableAfterWrites, readDuringWrites);
     }
 
     /**
@@ -351,6 +390,7 @@ public final class TapPort implements NetPort, AutoCloseable {
         if (!oneDone.compareAndSet(false, true)) {
             tap.close();
             epoll.close();
+            probe.close();
             stop.close();
         }
     }
@@ -363,8 +403,12 @@ public final class TapPort implements NetPort, AutoCloseable {
     /**
      * TAP-side counters: frames from the kernel into the switch, frames from the kernel whose vnet
      * header did not check ({@link FrameOffload#check}), read errors; frames into the kernel and
-     * the writes refused, by cause.
+     * the writes refused, by cause; the batches of writes ({@code flushesAfterWrites}) and how many of them found the TAP
+     * readable right after their writes ({@code readableAfterWrites}: frames the kernel queued in the writes' context), and
+     * of the others, how many saw the reader take frames between their first write and their end ({@code readDuringWrites},
+     * approximate: the writer reads the reader's count without a fence), an upper bound of what the reader won from them.
      */
     public record TapStats(String port, long fromKernelFrames, long fromKernelBytes, long offloadDrops, long readErrors,
-                           long toKernelFrames, long toKernelBytes, long wouldBlock, long linkDown, long writeErrors) {}
+                           long toKernelFrames, long toKernelBytes, long wouldBlock, long linkDown, long writeErrors,
+                           long flushesAfterWrites, long readableAfterWrites, long readDuringWrites) {}
 }
