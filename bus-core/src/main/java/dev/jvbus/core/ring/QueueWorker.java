@@ -177,12 +177,14 @@ public final class QueueWorker implements AutoCloseable {
 
     /** The group let this worker go (stopped, faulted, or the group ended): it touches no ring any more. */
     void gone() {
+        // The group's thread let it go after its last batch: it touches no ring after this. Released before a stop()
+        // waiting for `gone` may return, so that the connector closing the memory next is its last holder.
+        memoryHold.release();
         synchronized (parkLock) {
             gone = true;
             parked = true;
             parkLock.notifyAll();
         }
-        memoryHold.release();   // the group's thread let it go after its last batch: it touches no ring after this
         if (ownGroup) group.close();
     }
 

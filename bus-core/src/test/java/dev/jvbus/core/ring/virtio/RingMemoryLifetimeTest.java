@@ -100,6 +100,34 @@ class RingMemoryLifetimeTest {
         }
     }
 
+    /**
+     * A worker that stops within its bound has let the memory go by the time stop returns, so the owner closing it
+     * next is its last holder: unmapped at once, nothing "outlives its owner" (that is for a worker left behind).
+     * Many times over: the release must happen before stop's wait ends, not just after it.
+     */
+    @Test
+    void aWorkerThatStoppedInTimeHasLetItsMemoryGoWhenStopReturns() throws Exception {
+        for (int i = 0; i < 200; i++) {
+            try (Memfd peer = Memfd.create("lifetime-stop", MEM); EventFd kick = EventFd.create()) {
+                Memfd ours = Memfd.adopt(OwnedFd.duplicate(peer.fd()), 0, MEM, MappingRule.SEALED_MEMFD);
+                GuestMemory busSide = GuestMemory.of(new MemoryRegion(G, MEM, ours.segment(), ours.lifetime()));
+                QueueService idle = new QueueService() {
+                    @Override public boolean poll() { return false; }
+                    @Override public boolean hasWork() { return false; }
+                    @Override public boolean armDoorbell() { return true; }
+                    @Override public void disarmDoorbell() { }
+                };
+                QueueWorker worker = new QueueWorker("idle-" + i, 0, idle, List.of(kick), DoorbellWait.Mode.ADAPTIVE, f -> { })
+                        .holding(busSide).start();
+                assertThat(worker.stop(Duration.ofSeconds(30))).as("an idle worker stops in time").isTrue();
+                assertThat(ours.lifetime().users()).as("holders left when stop returned (round %d)", i).isZero();
+                ours.close();
+                assertThat(ours.lifetime().outlivedOwner()).isFalse();
+                assertThat(ours.lifetime().isUnmapped()).as("unmapped by the owner's close (round %d)", i).isTrue();
+            }
+        }
+    }
+
     static void await(BooleanSupplier cond, String what) throws InterruptedException {
         long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
         while (!cond.getAsBoolean()) {
