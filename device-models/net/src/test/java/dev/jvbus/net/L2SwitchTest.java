@@ -116,6 +116,45 @@ class L2SwitchTest {
     }
 
     /**
+     * The crossing of the test below, made to happen every time: X's batch has delivered to b then c and holds c's
+     * lock, Y's has delivered to c then b and holds b's. Each batch's flush must begin with the port whose lock it
+     * holds: a flush that went in the order of its ports would wait for b while holding c (and Y for c holding b),
+     * each until the stall bound, and skip that port's publish.
+     */
+    @Test
+    void flushesOfTwoBatchesHoldingEachOthersNextPortNeitherWaitNorSkipAPublish() throws Exception {
+        L2Switch lan = new L2Switch("cross-flush", Duration.ofMillis(200));
+        FlushCounter rb = new FlushCounter("b"), rc = new FlushCounter("c");
+        long d = MacAddress.parse("02:00:00:00:00:0d");
+        SwitchPort pa = lan.join(new Recorder("a"), A), pd = lan.join(new Recorder("d"), d);
+        lan.join(rb, B);
+        lan.join(rc, C);
+        SendBatch x = new SendBatch(), y = new SendBatch();
+        var tx = java.util.concurrent.Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().daemon().unstarted(r));
+        var ty = java.util.concurrent.Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().daemon().unstarted(r));
+        try {
+            ty.submit(() -> pd.send(frame(C, d, 60, 0), 0, 60, new FrameMeta(y))).get(60, TimeUnit.SECONDS);   // Y holds c
+            tx.submit(() -> pa.send(frame(B, A, 60, 1), 0, 60, new FrameMeta(x))).get(60, TimeUnit.SECONDS);   // X holds b
+            var yToB = ty.submit(() -> pd.send(frame(B, d, 60, 2), 0, 60, new FrameMeta(y)));   // Y gives c back, waits for b
+            tx.submit(() -> pa.send(frame(C, A, 60, 3), 0, 60, new FrameMeta(x))).get(60, TimeUnit.SECONDS);   // X: b back, c taken
+            yToB.get(60, TimeUnit.SECONDS);                                                      // Y got b
+            assertThat(x.held).as("X holds c").isNotNull();
+            assertThat(y.held).as("Y holds b").isNotNull().isNotSameAs(x.held);
+            var fx = tx.submit(x::flush);
+            var fy = ty.submit(y::flush);
+            fx.get(60, TimeUnit.SECONDS);
+            fy.get(60, TimeUnit.SECONDS);
+        } finally {
+            tx.shutdownNow();
+            ty.shutdownNow();
+        }
+        assertThat(rb.frames).hasSize(2);
+        assertThat(rc.frames).hasSize(2);
+        assertThat(rb.deliveredAtFlush).as("b published by both batches' flushes, none skipped as stalled").hasSize(2).last().isEqualTo(2);
+        assertThat(rc.deliveredAtFlush).as("c published by both batches' flushes, none skipped as stalled").hasSize(2).last().isEqualTo(2);
+    }
+
+    /**
      * Two senders whose batches go back and forth between the same two ports in opposite order: were a batch to
      * keep one port's lock while waiting for the other's, each would wait for the other (and, past the stall
      * bound, drop as PORT_STALLED). A batch holds at most one lock and gives it back before taking another.
