@@ -34,16 +34,17 @@ public final class SendBatch {
 
     /** Makes every frame this sender delivered since the last flush visible to its receiver. */
     public void flush() {
-        // The port whose lock this batch still holds goes first, with that hold: taking another port's lock while
-        // holding it would break "never more than one", and two senders whose batches crossed (X holding c with b
-        // still to flush, Y holding b with c to flush) would each wait for the other until the stall bound.
-        SwitchPort h = held;
-        if (h != null) h.flushDeliveries(this);   // clears held
+        // In the order the frames went out (a receiver's publication order is part of what a bus dying mid-flush
+        // leaves behind: BusRestartTest's tripwire). Each port's flush takes its lock only after giving back the one
+        // this batch still holds (SwitchPort#flushDeliveries): holding one while waiting for another let two batches
+        // that crossed (X holding c with b to flush, Y holding b with c to flush) wait for each other.
         for (int i = 0; i < count; i++) {
-            if (ports[i] != h) ports[i].flushDeliveries(this);
+            ports[i].flushDeliveries(this);
             ports[i] = null;
         }
         count = 0;
+        SwitchPort h = held;                 // only if its port was not in the batch (cannot happen; never leave a lock behind)
+        if (h != null) h.release(this);
     }
 
     /** Receivers with unflushed frames (for tests). */

@@ -284,7 +284,8 @@ public final class SwitchPort {
 
     /**
      * A sender's batch ends ({@link SendBatch#flush()}): the backend publishes what it took. Under the delivery
-     * lock, so it never runs beside a delivery: the batch's own hold if it still has one here, else taken now; a
+     * lock, so it never runs beside a delivery: the batch's own hold if it still has one here, else taken now (after
+     * the batch gave back the hold it kept on another port: never two at once); a
      * port whose holder is stuck past the stall bound is skipped (its next delivery's flush publishes), a port
      * that left has nothing to publish.
      */
@@ -294,6 +295,7 @@ public final class SwitchPort {
             h = batch.heldHold;
             batch.held = null;
         } else {
+            if (batch.held != null) batch.held.release(batch);   // never wait for a lock while holding another
             h = lock();
             if (h < 0) return;
         }
