@@ -54,10 +54,20 @@ public final class TransportLoopCpu {
                 }
             }
         }
+        compare(TransportLoopCpu.class, "message", transports, size, rounds, windowMs, warmupMs);
+    }
+
+    /**
+     * The rounds: one child JVM per contender ({@code main --child CONTENDER SIZE}, answering "run MS" with its CPU
+     * ns per unit), asked in turn A, B, ... then ..., B, A; prints each round, each one's median and the cost of every
+     * contender against the first as the median of per-round ratios. Shared with {@link SwitchPathCpu}.
+     */
+    static void compare(Class<?> main, String unit, List<String> transports, int size, int rounds, long windowMs, long warmupMs)
+            throws Exception {
         int n = transports.size();
         List<Child> children = new ArrayList<>();
         try {
-            for (String t : transports) children.add(Child.start(t, size));
+            for (String t : transports) children.add(Child.start(main, t, size));
             for (Child c : children) c.run(warmupMs);          // JIT warm-up, not reported
             double[][] ns = new double[n][rounds];
             String load = uptime();
@@ -70,11 +80,11 @@ public final class TransportLoopCpu {
                 for (int j = 0; j < n; j++) line.append(String.format(Locale.ROOT, "  %s %6.2f", transports.get(j), ns[j][r]));
                 System.out.println(line);
             }
-            System.out.printf(Locale.ROOT, "CPU ns/message, %d B, %d rounds x %d ms per transport, load before %s, after %s%n",
-                    size, rounds, windowMs, load, uptime());
+            System.out.printf(Locale.ROOT, "CPU ns/%s, %d B, %d rounds x %d ms per contender, load before %s, after %s%n",
+                    unit, size, rounds, windowMs, load, uptime());
             for (int j = 0; j < n; j++) {
-                System.out.printf(Locale.ROOT, "  %-8s median %6.2f ns/msg [min %.2f, max %.2f]%s%n", transports.get(j),
-                        Stats.median(ns[j]), Stats.quantile(ns[j], 0), Stats.quantile(ns[j], 1),
+                System.out.printf(Locale.ROOT, "  %-8s median %6.2f ns/%s [min %.2f, max %.2f]%s%n", transports.get(j),
+                        Stats.median(ns[j]), unit, Stats.quantile(ns[j], 0), Stats.quantile(ns[j], 1),
                         j == 0 ? "" : "   cost vs " + transports.get(0) + ": " + Stats.Ratio.of(ns[j], ns[0]));
             }
         } finally {
@@ -93,7 +103,7 @@ public final class TransportLoopCpu {
 
     /** A child JVM running one transport's loop: a line "run MS" in, "ns/msg" out. */
     private record Child(String transport, Process process, BufferedReader out, OutputStream in) implements AutoCloseable {
-        static Child start(String transport, int size) throws IOException {
+        static Child start(Class<?> main, String transport, int size) throws IOException {
             String java = ProcessHandle.current().info().command().orElse("java");
             List<String> cmd = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED",
                     "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED"));
@@ -107,7 +117,7 @@ public final class TransportLoopCpu {
             }
             int at = spec.indexOf('@');             // transport@classpath: that child runs another build (before/after)
             String cp = at < 0 ? System.getProperty("java.class.path") : spec.substring(at + 1);
-            cmd.addAll(List.of("-cp", cp, TransportLoopCpu.class.getName(),
+            cmd.addAll(List.of("-cp", cp, main.getName(),
                     "--child", at < 0 ? spec : spec.substring(0, at), Integer.toString(size)));
             Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
             return new Child(transport, p, new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8)),
