@@ -754,8 +754,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 ho = 0;
             }
             // The driver's header, read once: DATA_VALID and other flags mean nothing on tx (the spec gives them to rx).
-            offload.set(u8(h, ho + FLAGS) & F_NEEDS_CSUM, u8(h, ho + GSO_TYPE), u16(h, ho + HDR_LEN), u16(h, ho + GSO_SIZE),
-                    u16(h, ho + CSUM_START), u16(h, ho + CSUM_OFFSET));
+            offload.readVnet(h, ho, F_NEEDS_CSUM);
             int len = (int) frameLen;
             if (!offload.isGso() && len > maxFrame) {      // only a super-frame may be larger than the MTU
                 dropTooBig++;
@@ -1006,14 +1005,12 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             if (!q.pop(rxFirst)) return drop(DropReason.NO_RX_BUFFER);
             if (rxFirst.readableCount() != 0) return brokenRx(x, "rx buffer " + rxFirst.head() + " has device-readable descriptors");
             long cap = rxFirst.writableBytes();
-            offload.writeVnet(rxHeader, 0);   // num_buffers (10, 11) stays 0 until set below
             if (!mergeable) {
                 if (cap < hdrLen + (long) length) {
                     q.unpop(rxFirst.head());
                     return drop(DropReason.TOO_BIG);
                 }
-                if (hdrLen == SIZE) rxHeader.set(LE16, NUM_BUFFERS, (short) 1);
-                scatter(mem, rxFirst, 0, rxHeader, 0, hdrLen);
+                writeHeader(mem, rxFirst, offload, 1);
                 scatter(mem, rxFirst, hdrLen, frame, offset, length);
                 q.pushUsed(rxFirst.head(), hdrLen + length);
             } else {
@@ -1035,8 +1032,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                     n++;
                     done += k;
                 }
-                rxHeader.set(LE16, NUM_BUFFERS, (short) n);
-                scatter(mem, rxFirst, 0, rxHeader, 0, hdrLen);
+                writeHeader(mem, rxFirst, offload, n);
                 for (int i = 0; i < n; i++) q.pushUsed(mergeHeads[i], mergeLens[i]);
             }
             if (log != null) {   // the log records each frame as published: no batching with it
@@ -1059,6 +1055,24 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             if (!MappedMemoryFault.is(e)) throw e;
             return brokenRx(x, "rx: " + MappedMemoryFault.describe(e));
         }
+    }
+
+    /**
+     * Writes the frame's virtio_net_hdr (num_buffers {@code numBuffers}, where the header has it) at the start of the
+     * rx buffer {@code c} (device-writable only: checked by the caller). A first descriptor that holds the whole
+     * header (every driver we know posts one) takes it in place, two stores; one shorter than the header (the spec
+     * lets a driver split it) gets it through the scratch header, scattered.
+     */
+    private void writeHeader(GuestMemory mem, DescriptorChain c, FrameOffload offload, int numBuffers) {
+        if (c.length(0) >= hdrLen) {
+            if (hdrLen == SIZE) offload.writeVnetV1(c.segment(0), c.offset(0), numBuffers);
+            else offload.writeVnet(c.segment(0), c.offset(0));   // legacy: no num_buffers
+            mem.markDirty(c.address(0), hdrLen);
+            return;
+        }
+        offload.writeVnet(rxHeader, 0);
+        if (hdrLen == SIZE) rxHeader.set(LE16, NUM_BUFFERS, (short) numBuffers);
+        scatter(mem, c, 0, rxHeader, 0, hdrLen);
     }
 
     private DropReason brokenRx(RxQueue x, String why) {
