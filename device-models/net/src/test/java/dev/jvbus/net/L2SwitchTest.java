@@ -63,6 +63,32 @@ class L2SwitchTest {
         @Override public void flush() { deliveredAtFlush.add(frames.size()); }
     }
 
+    /**
+     * The switch reads a frame's two addresses with two loads (see forward): addresses with every high bit that a
+     * sign extension or a shift off by a byte would spoil, at an odd offset in their segment, are still each
+     * other's: the source passes its port's spoof check and is learned, the destination reaches its port alone.
+     */
+    @Test
+    void addressesWithHighBitsEverywhereAreReadWholeFromAFrameAtAnOddOffset() {
+        long x = MacAddress.parse("fe:ff:ff:ff:ff:fe"), y = MacAddress.parse("fc:80:ff:81:ff:80");
+        Recorder rx = new Recorder("x"), ry = new Recorder("y"), rz = new Recorder("z");
+        SwitchPort px = sw.join(rx, x);
+        SwitchPort py = sw.join(ry, y);
+        sw.join(rz);
+        MemorySegment f = arena.allocate(61);
+        MacAddress.write(f, 1, y);
+        MacAddress.write(f, 7, x);
+        px.send(f, 1, 60);
+        MacAddress.write(f, 1, x);
+        MacAddress.write(f, 7, y);
+        py.send(f, 1, 60);
+        assertThat(ry.frames).as("x to y").hasSize(1);
+        assertThat(rx.frames).as("y to x").hasSize(1);
+        assertThat(rz.frames).as("nothing flooded: both destinations known").isEmpty();
+        assertThat(px.dropped(DropReason.SPOOFED_SOURCE) + py.dropped(DropReason.SPOOFED_SOURCE)).isZero();
+        assertThat(sw.macTable()).containsEntry("fe:ff:ff:ff:ff:fe", "x").containsEntry("fc:80:ff:81:ff:80", "y");
+    }
+
     @Test
     void aSendersBatchFlushesEachReceiverOnceAtItsEndWhileAnUnbatchedSendFlushesAfterEachFrame() {
         FlushCounter rb = new FlushCounter("b"), rc = new FlushCounter("c");
