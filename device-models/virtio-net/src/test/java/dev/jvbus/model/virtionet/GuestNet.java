@@ -82,6 +82,7 @@ final class GuestNet implements AutoCloseable {
     boolean mergeable;
     int rxBufLen;
     boolean rxSplitHeader;                 // post rx buffers as [header][rest] (two descriptors)
+    int rxHeaderPiece = 12;                // with rxSplitHeader: the first descriptor's length (below 12: the header itself split)
     SplitVirtqueueDriver rxq, txq, ctrlq;
     int ctrlIndex;                         // where the control queue is: 2, or 2 x max pairs with MQ
     private final long[] rxBufOf, txSlotOf;
@@ -209,7 +210,7 @@ final class GuestNet implements AutoCloseable {
     private boolean postRxSlot(int s) throws QueueFault {
         long addr = G + RX_BUFFERS + (long) s * rxBufLen;
         list.clear();
-        if (rxSplitHeader) list.writable(addr, 12).writable(addr + 12, rxBufLen - 12);
+        if (rxSplitHeader) list.writable(addr, rxHeaderPiece).writable(addr + rxHeaderPiece, rxBufLen - rxHeaderPiece);
         else list.writable(addr, rxBufLen);
         int head = rxq.add(list);
         if (head < 0) return false;

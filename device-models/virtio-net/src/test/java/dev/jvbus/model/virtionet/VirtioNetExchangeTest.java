@@ -67,6 +67,8 @@ class VirtioNetExchangeTest {
         if (!mergeable) want &= ~VirtioNetFeatures.MRG_RXBUF.mask();
         GuestNet a = guest(want), b = guest(want);
         a.rxSplitHeader = !mergeable;      // one ring posts [header][rest], like Linux's big-packet chains
+        b.rxSplitHeader = !mergeable;      // the other splits the header itself, [5][7 + rest]: the device cannot write it
+        b.rxHeaderPiece = 5;               // in place (two stores into the first descriptor) and scatters it instead
         a.postRx(256);
         b.postRx(256);
         assertThat(VirtioFeatures.EVENT_IDX.in(a.features)).isEqualTo(eventIdx);
