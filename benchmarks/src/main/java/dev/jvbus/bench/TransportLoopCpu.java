@@ -21,7 +21,8 @@ import java.util.Locale;
  * and SMT interference from other processes still do, which is why the contenders alternate).
  *
  * <p>Each transport runs in its own JVM so that neither sees the other's classes at its call sites
- * (as in JMH's forks). Reported: each round's ns/message per transport, each one's median, and every
+ * (as in JMH's forks), and each JVM compiles the consumer's {@code receive} on its own ({@link #RECEIVE}),
+ * so that every contender's loop has the same shape in every JVM. Reported: each round's ns/message per transport, each one's median, and every
  * contender's cost against the first as the median of per-round ratios with its spread ({@link Stats.Ratio}).
  *
  * <p>Run: {@code java --enable-native-access=ALL-UNNAMED --add-exports java.base/jdk.internal.misc=ALL-UNNAMED

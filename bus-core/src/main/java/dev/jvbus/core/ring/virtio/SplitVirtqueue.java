@@ -644,7 +644,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
 
     public long buffersPopped() { return buffersPopped; }
 
-    /** Buffers pushed, unpublished ones included. */
+    /** Buffers pushed, unpublished ones included (exact from the worker's thread; from another, off by up to a batch). */
     public long buffersPushed() { return buffersPushed + ((nextUsed - publishedUsed) & 0xffff); }
 
     /** Interrupts delivered to the driver. */

@@ -449,7 +449,7 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
     /** Buffers added and not yet collected. */
     public int outstanding() { return (availIdx - lastUsed) & 0xffff; }
 
-    /** Buffers added, staged ones included. */
+    /** Buffers added, staged ones included (exact from the owning thread; from another, off by up to a batch). */
     public long buffersAdded() { return buffersAdded + ((availIdx - availPublished) & 0xffff); }
 
     public long buffersCollected() { return buffersCollected; }
