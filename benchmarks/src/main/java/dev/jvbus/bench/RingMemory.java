@@ -39,10 +39,11 @@ final class RingMemory {
 
     /**
      * Queue size (descriptors, = slots): ring capacity / slot size as a power of two in 64..4096,
-     * unless JVBUS_BENCH_QSIZE says otherwise (children inherit the environment).
+     * unless -Djvbus.bench.qsize or JVBUS_BENCH_QSIZE says otherwise (children inherit the environment; the
+     * property is one child's, e.g. one {@code TransportLoopCpu} contender's).
      */
     static int queueSize(Transport.Case c) {
-        String env = System.getenv("JVBUS_BENCH_QSIZE");
+        String env = System.getProperty("jvbus.bench.qsize", System.getenv("JVBUS_BENCH_QSIZE"));   // property: per child
         if (env != null && !env.isBlank()) return Integer.parseInt(env.trim());
         int n = Integer.highestOneBit(Math.max(1, c.ringBytes() / slotSize(c.size())));
         return Math.max(64, Math.min(4096, n));

@@ -21,7 +21,8 @@ import java.util.Locale;
  * and SMT interference from other processes still do, which is why the contenders alternate).
  *
  * <p>Each transport runs in its own JVM so that neither sees the other's classes at its call sites
- * (as in JMH's forks). Reported: each round's ns/message per transport, each one's median, and every
+ * (as in JMH's forks), and each JVM compiles the consumer's {@code receive} on its own ({@link #RECEIVE}),
+ * so that every contender's loop has the same shape in every JVM. Reported: each round's ns/message per transport, each one's median, and every
  * contender's cost against the first as the median of per-round ratios with its spread ({@link Stats.Ratio}).
  *
  * <p>Run: {@code java --enable-native-access=ALL-UNNAMED --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
@@ -32,6 +33,9 @@ import java.util.Locale;
  */
 public final class TransportLoopCpu {
     private TransportLoopCpu() {}
+
+    /** Every transport's {@code Consumer.receive} (CompileCommand pattern): see {@link Child#start}. */
+    static final String RECEIVE = "dev.jvbus.bench.*::receive";
 
     public static void main(String[] args) throws Exception {
         if (args.length > 0 && args[0].equals("--child")) {
@@ -109,6 +113,12 @@ public final class TransportLoopCpu {
                     "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED"));
             cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
                     .filter(a -> a.startsWith("-XX:") || a.startsWith("-Xm")).toList());
+            // The consumer's receive is compiled on its own, never inlined into the loop that also sends: as in the
+            // cross-process bench, where it runs in its own process's loop. Left to C2, whether it was inlined
+            // depended on which compile finished first, and the split figure was bimodal across JVMs (26 vs 31
+            // ns/msg: inlined, the receive loop hit C2's node cutoff and called pushUsed and the sink per message).
+            // Every contender's child gets the same rule (Agrona's receive only calls its ring's read).
+            cmd.addAll(List.of("-XX:CompileCommand=quiet", "-XX:CompileCommand=dontinline," + RECEIVE));
             String spec = transport;
             int hash = spec.indexOf('#');          // transport#-Dk=v+-Dk2=v2: that child gets these JVM options too
             if (hash >= 0) {

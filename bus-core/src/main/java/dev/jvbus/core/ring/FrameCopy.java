@@ -36,6 +36,8 @@ public final class FrameCopy {
     /** All of the address space in the global scope: what copies between global-scope segments go through. */
     private static final MemorySegment HOST = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
     private static final MemorySegment.Scope GLOBAL = Arena.global().scope();
+    /** No user-space address has a bit above 55 set (x86-64 with 5-level paging: 57 bits, arm64: 52). */
+    private static final long USER_SPACE = (1L << 56) - 1;
 
     private FrameCopy() {}
 
@@ -52,10 +54,13 @@ public final class FrameCopy {
                 Objects.checkFromIndexSize(srcOffset, len, src.byteSize());
                 Objects.checkFromIndexSize(dstOffset, len, dst.byteSize());
                 if (dst.isReadOnly()) throw new IllegalArgumentException("copy into a read-only segment");
-                long s = src.address() + srcOffset, d = dst.address() + dstOffset;
-                long w0 = HOST.get(LONG, s), w1 = HOST.get(LONG, s + last);
+                // Masked to the user half of the address space (a no-op for any address a segment has): lets C2
+                // drop HOST's own bounds check of the four accesses (SplitRing#host says why it changes nothing).
+                long s = (src.address() + srcOffset) & USER_SPACE, d = (dst.address() + dstOffset) & USER_SPACE;
+                long s1 = (s + last) & USER_SPACE, d1 = (d + last) & USER_SPACE;
+                long w0 = HOST.get(LONG, s), w1 = HOST.get(LONG, s1);
                 HOST.set(LONG, d, w0);
-                HOST.set(LONG, d + last, w1);
+                HOST.set(LONG, d1, w1);
                 return;
             }
             long w0 = src.get(LONG, srcOffset), w1 = src.get(LONG, srcOffset + last);

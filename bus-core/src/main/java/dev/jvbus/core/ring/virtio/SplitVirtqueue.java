@@ -69,11 +69,12 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     // pops at positions [nextUsed, nextAvail) (free-running u16), and a batch of pushes is returned to the
     // driver as one used element (written at the batch's first used slot, id of its last buffer; the
     // driver takes the earlier ones as used with their whole writable length).
-    private final int[] popHead;        // in order: head popped at position p, at [p & mask]
-    private final int[] popWritable;    // in order: its writable bytes (u32), at [p & mask]
+    // in order: the pop at position p, at [p & mask]: its head in the low 32 bits, its writable bytes (u32)
+    // in the high 32 (see popAt): one word, so a pop stores and a push loads one array element, not two.
+    private final long[] popAt;
     // in order: the position (u16) head h was last popped at. h is in flight iff that position lies in
     // [nextUsed, nextAvail) and the pop there was h (an old position can come back into the window after
-    // 2^16 pops; popHead tells). One store per buffer at pop, none at push: pushes go in position order.
+    // 2^16 pops; popAt's head tells). One store per buffer at pop, none at push: pushes go in position order.
     private final int[] popPos;
     private int batchSlot;              // in order: used slot of the pending element
     private int batchHead;              // in order: its id (the newest push), or -1 if no batch is pending
@@ -91,11 +92,13 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     // vhost-user inflight tracking: a record of the heads in flight in memory that outlives the device's process, or null.
     private SplitInflightLog inflightLog;
 
-    // Counters: plain fields, read racily by metrics.
+    // Counters: plain fields, read racily by metrics. buffersPushed counts published pushes (publishUsed adds
+    // the batch, (nextUsed - publishedUsed) & 0xffff: one update per batch, not per buffer); the accessor adds
+    // the unpublished ones.
     private long buffersPopped, buffersPushed;
-    // Pushed since the last publish, added to the queue's counters once per batch (publishUsed): the buffers
-    // count as returned when the driver can see them.
-    private long pushedAtPublish, unpublishedBytes;
+    // Bytes pushed since the last publish, added to the queue's counters once per batch (publishUsed): the
+    // buffers count as returned when the driver can see them.
+    private long unpublishedBytes;
     private long notificationsSent, notificationsSuppressed, kickEnables;
 
     private SplitVirtqueue(SplitRing ring, GuestMemory memory, boolean eventIdx, boolean indirect, boolean inOrder,
@@ -107,8 +110,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         this.inFlight = inOrder ? null : new boolean[size];
         this.popReadable = new int[size];
         this.popSequence = inOrder ? null : new long[size];
-        this.popHead = inOrder ? new int[size] : null;
-        this.popWritable = inOrder ? new int[size] : null;
+        this.popAt = inOrder ? new long[size] : null;
         this.popPos = inOrder ? new int[size] : null;
         this.batchHead = -1;
     }
@@ -228,7 +230,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
             vq.resubmit[i] = h;
             if (inOrder) {
                 int pos = (nextUsed + i) & 0xffff;
-                vq.popHead[pos & (size - 1)] = h;
+                vq.popAt[pos & (size - 1)] = popWord(h, 0);   // writable bytes: set when pop hands it out again
                 vq.popPos[h] = pos;
             } else {
                 vq.inFlight[h] = true;
@@ -257,7 +259,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         int inFlightCount = inFlightCount();
         Integer[] heads = new Integer[inFlightCount];
         if (inOrder) {                        // popped in position order, pushed in the same order
-            for (int k = 0; k < inFlightCount; k++) heads[k] = popHead[(nextUsed + k) & mask];
+            for (int k = 0; k < inFlightCount; k++) heads[k] = headAt(nextUsed + k);
         } else {
             int n = 0;
             for (int h = 0; h < size; h++) if (inFlight[h]) heads[n++] = h;
@@ -302,7 +304,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         if (resubmitPos < resubmit.length) {
             readChain(resubmit[resubmitPos], chain);
             popReadable[chain.head()] = (int) chain.readableBytes();
-            if (inOrder) popWritable[(restoredBase + resubmitPos) & mask] = (int) chain.writableBytes();
+            if (inOrder) popAt[(restoredBase + resubmitPos) & mask] = popWord(chain.head(), chain.writableBytes());
             if (inflightLog != null) inflightLog.popped(chain.head());   // a fresh counter, still oldest first
             resubmitPos++;
             return true;
@@ -329,9 +331,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         if (!readSingle(head, chain)) readChain(head, chain);
         popReadable[head] = (int) chain.readableBytes();
         if (inOrder) {
-            int p = nextAvail & mask;
-            popHead[p] = head;
-            popWritable[p] = (int) chain.writableBytes();
+            popAt[nextAvail & mask] = popWord(head, chain.writableBytes());
             popPos[head] = nextAvail;
         } else {
             popSequence[head] = popCounter++;
@@ -376,7 +376,17 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     /** IN_ORDER: {@code head} (< size) is in flight iff its last pop position is in the window and that pop was it. */
     private boolean inFlightInOrder(int head) {
         int p = popPos[head];
-        return ((p - nextUsed) & 0xffff) < ((nextAvail - nextUsed) & 0xffff) && popHead[p & mask] == head;
+        return ((p - nextUsed) & 0xffff) < ((nextAvail - nextUsed) & 0xffff) && headAt(p) == head;
+    }
+
+    /** IN_ORDER: the {@link #popAt} word of a pop of {@code head} (0..size-1) that may write {@code writable} bytes (u32). */
+    private static long popWord(int head, long writable) {
+        return (writable << 32) | head;
+    }
+
+    /** IN_ORDER: the head popped at position {@code p}. */
+    private int headAt(int p) {
+        return (int) popAt[p & mask];
     }
 
     private QueueFault badHead(int head) {
@@ -488,23 +498,23 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         if (fault != null) return;
         // IN_ORDER: the oldest buffer in flight is the only one that may come back, so one compare is the
         // in-flight check (and no per-head flag needs clearing); otherwise the head's own flag.
-        if (inOrder ? nextUsed == nextAvail || popHead[nextUsed & mask] != head || head < 0 || head >= size
+        int p = nextUsed & mask;
+        long popped = inOrder ? popAt[p] : 0;
+        if (inOrder ? nextUsed == nextAvail || (int) popped != head || head < 0 || head >= size
                     : head < 0 || head >= size || !inFlight[head])
             throw badPush(head);
         if (inOrder) {
-            int p = nextUsed & mask;
             if (batchHead < 0) batchSlot = p;
             batchHead = head;
             batchLen = len;
             // The driver takes an implicitly used buffer's length as its whole writable length, so a buffer
             // with any other length must end the batch: its element is written now.
-            if (len != popWritable[p]) writeBatch();
+            if (len != (int) (popped >>> 32)) writeBatch();
         } else {
             ring.usedElem(nextUsed & mask, head, len);
         }
         nextUsed = (nextUsed + 1) & 0xffff;
         if (!inOrder) inFlight[head] = false;
-        buffersPushed++;
         if (inflightLog != null) inflightLog.pushed(head);
         unpublishedBytes += (popReadable[head] & 0xffff_ffffL) + (len & 0xffff_ffffL);
     }
@@ -513,7 +523,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         if (!isInFlight(head))
             return new IllegalArgumentException("queue " + queue + ": head " + head + " is not in flight");
         return new IllegalArgumentException("queue " + queue + ": IN_ORDER: head " + head
-                + " pushed before the older head " + popHead[nextUsed & mask]);
+                + " pushed before the older head " + headAt(nextUsed));
     }
 
     /**
@@ -530,9 +540,10 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         ring.usedIdxRelease(nextUsed);
         if (inflightLog != null) inflightLog.published(nextUsed);   // after the used index, as the spec orders it
         memory.markDirty(ring.usedAddr, usedBytes);   // migration: the used ring is device-written memory
+        int pushed = (nextUsed - publishedUsed) & 0xffff;   // at most size (< 2^16) since the last publish
         publishedUsed = nextUsed;
-        counters.completed((int) (buffersPushed - pushedAtPublish), unpublishedBytes);
-        pushedAtPublish = buffersPushed;
+        buffersPushed += pushed;
+        counters.completed(pushed, unpublishedBytes);
         unpublishedBytes = 0;
         VarHandle.fullFence();   // the used idx store must be visible before we read the driver's suppression
         boolean need;
@@ -633,7 +644,8 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
 
     public long buffersPopped() { return buffersPopped; }
 
-    public long buffersPushed() { return buffersPushed; }
+    /** Buffers pushed, unpublished ones included (exact from the worker's thread; from another, off by up to a batch). */
+    public long buffersPushed() { return buffersPushed + ((nextUsed - publishedUsed) & 0xffff); }
 
     /** Interrupts delivered to the driver. */
     public long notificationsSent() { return notificationsSent; }

@@ -31,16 +31,21 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
 
     private final int[] next;        // free list links, and the links inside a chain we built
     private final int[] chainTail;   // last descriptor of the chain headed here
-    private final int[] chainLen;    // descriptors the chain headed here holds in the table
-    private final boolean[] inFlight;
-    private final long[] writable;   // device-writable bytes (u32) of the chain headed here: the most a used length may say
+    /**
+     * What the driver knows of the chain headed here, packed in one word so that an add stores it once and
+     * a collect loads it once (four parallel arrays cost an array load, a length load and a range check
+     * each, per buffer, on both paths): bit 63 in flight, bits 48-62 descriptors it holds in the table
+     * minus one (1..32768), bits 32-47 the avail position (u16) it was added at (IN_ORDER), bits 0-31 its
+     * device-writable bytes (u32, saturated): the most a used length may say. See {@link #headWord}.
+     */
+    private final long[] headState;
+    private static final long IN_FLIGHT = 1L << 63;
     private int freeHead;            // next descriptor to use (IN_ORDER: the table is used round-robin, no list)
     private int freeCount;
 
     // VIRTIO_F_IN_ORDER: buffers come back in the order they were added; one used element may stand for
     // a batch (id = its newest buffer, at the batch's first used slot).
     private final int[] headAt;      // head added at avail position p, at [p & mask]
-    private final int[] posOf;       // avail position (u16) a head was added at
     private int batchEnd = -1;       // avail position of the current batch's newest buffer, or -1
     private int batchLen;
 
@@ -50,7 +55,8 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
     private int lastUsed;            // next used slot to collect
     private int usedIdxSeen;
 
-    // Counters: plain fields, read racily by metrics.
+    // Counters: plain fields, read racily by metrics. buffersAdded counts published adds (publishAvail adds
+    // the batch: one update per batch, not per buffer); the accessor adds the staged ones.
     private long buffersAdded, buffersCollected;
     private long kicksSent, kicksSuppressed, interruptEnables;
 
@@ -60,11 +66,8 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
         this.kick = Objects.requireNonNull(kick, "kick");
         this.next = new int[size];
         this.chainTail = new int[size];
-        this.chainLen = new int[size];
-        this.inFlight = new boolean[size];
-        this.writable = new long[size];
+        this.headState = new long[size];
         this.headAt = inOrder ? new int[size] : null;
-        this.posOf = inOrder ? new int[size] : null;
         for (int i = 0; i < size; i++) next[i] = inOrder ? (i + 1) & mask : i + 1;
         this.freeHead = 0;
         this.freeCount = size;
@@ -193,16 +196,28 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
     private void take(int head, int tail, int n, long writableBytes) {
         freeHead = next[tail];
         freeCount -= n;
-        chainLen[head] = n;
-        inFlight[head] = true;
-        writable[head] = writableBytes;
+        headState[head] = headWord(n, availIdx, writableBytes);
         if (!inOrder) {
             chainTail[head] = tail;           // to splice the chain back onto the free list
         } else {
             headAt[availIdx & mask] = head;
-            posOf[head] = availIdx;
         }
     }
+
+    /**
+     * The {@link #headState} word of a chain of {@code n} (1..size) descriptors added at avail position
+     * {@code pos} (u16) that lets the device write {@code writableBytes}: a sum of u32 lengths, saturated at
+     * 2^32-1, which any u32 used length the device can say stays within, as the unsaturated sum would.
+     */
+    private static long headWord(int n, int pos, long writableBytes) {
+        return IN_FLIGHT | ((long) (n - 1) << 48) | ((long) (pos & 0xffff) << 32) | Math.min(writableBytes, 0xffff_ffffL);
+    }
+
+    private static int chainLength(long state) { return (int) (state >>> 48 & 0x7fff) + 1; }
+
+    private static int addedAt(long state) { return (int) (state >>> 32) & 0xffff; }
+
+    private static long writableBytes(long state) { return state & 0xffff_ffffL; }
 
     private void publish(int head) {
         stage(head);
@@ -212,7 +227,6 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
     private void stage(int head) {
         ring.availEntry(availIdx & mask, head);
         availIdx = (availIdx + 1) & 0xffff;
-        buffersAdded++;
     }
 
     /**
@@ -223,6 +237,7 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
     public void publishAvail() {
         if (availPublished != availIdx) {
             ring.availIdxRelease(availIdx);
+            buffersAdded += (availIdx - availPublished) & 0xffff;   // staged: at most size (< 2^16) since the last publish
             availPublished = availIdx;
         }
     }
@@ -272,13 +287,14 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
         long elem = ring.usedElem(slot);   // id and len read once, together
         int id = (int) elem;
         int len = (int) (elem >>> 32);
-        if (id < 0 || id >= size || !inFlight[id])
+        long state;
+        if (id < 0 || id >= size || (state = headState[id]) >= 0)   // >= 0: IN_FLIGHT (the sign bit) clear
             throw stop(Reason.BAD_USED_ID, "id " + Integer.toUnsignedString(id) + " at used slot " + slot);
-        checkUsedLength(id, len, slot);
-        inFlight[id] = false;
+        checkUsedLength(id, len, slot, state);
+        headState[id] = 0;
         next[chainTail[id]] = freeHead;
         freeHead = id;
-        freeCount += chainLen[id];
+        freeCount += chainLength(state);
         lastUsed = (lastUsed + 1) & 0xffff;
         buffersCollected++;
         return ((long) id << 32) | (len & 0xffff_ffffL);
@@ -295,26 +311,29 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
             long elem = ring.usedElem(slot);
             int id = (int) elem;
             int len = (int) (elem >>> 32);
-            if (id < 0 || id >= size || !inFlight[id])
+            long state;
+            if (id < 0 || id >= size || (state = headState[id]) >= 0)
                 throw stop(Reason.BAD_USED_ID, "id " + Integer.toUnsignedString(id) + " at used slot " + slot);
-            int batch = ((posOf[id] - p) & 0xffff) + 1;   // id in flight: its position is in [lastUsed, availIdx)
+            int at = addedAt(state);
+            int batch = ((at - p) & 0xffff) + 1;   // id in flight: its position is in [lastUsed, availIdx)
             if (batch > ((usedIdxSeen - p) & 0xffff))
                 throw stop(Reason.BAD_USED_ID, "IN_ORDER: id " + id + " at used slot " + slot + " ends a batch of " + batch
                         + " buffers, the used idx published " + ((usedIdxSeen - p) & 0xffff));
-            checkUsedLength(id, len, slot);
-            batchEnd = posOf[id];
+            checkUsedLength(id, len, slot, state);
+            batchEnd = at;
             batchLen = len;
         }
         int id = headAt[p & mask];
+        long state = headState[id];
         long len;
         if (p == batchEnd) {
             len = batchLen & 0xffff_ffffL;
             batchEnd = -1;
         } else {
-            len = writable[id];
+            len = writableBytes(state);
         }
-        inFlight[id] = false;
-        freeCount += chainLen[id];
+        headState[id] = 0;
+        freeCount += chainLength(state);
         lastUsed = (p + 1) & 0xffff;
         buffersCollected++;
         return ((long) id << 32) | (len & 0xffff_ffffL);
@@ -355,8 +374,9 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
             int k = (end - p) & 0xffff;            // buffers before the batch's last one
             for (int i = 0; i < k; i++, p = (p + 1) & 0xffff) {
                 int id = headAt[p & mask];
-                inFlight[id] = false;
-                freeCount += chainLen[id];
+                long state = headState[id];
+                headState[id] = 0;
+                freeCount += chainLength(state);
             }
             lastUsed = p;
             buffersCollected += k;
@@ -371,10 +391,10 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
      * bytes the buffer let it write. A larger length would make the caller read past what the device
      * filled, into memory the buffer does not cover (the IOQ driver checks its completions the same way).
      */
-    private void checkUsedLength(int id, int len, int slot) throws QueueFault {
-        if (Integer.toUnsignedLong(len) > writable[id])
+    private void checkUsedLength(int id, int len, int slot, long state) throws QueueFault {
+        if (Integer.toUnsignedLong(len) > writableBytes(state))
             throw stop(Reason.LENGTH_OVERFLOW, "id " + id + " at used slot " + slot + " says " + Integer.toUnsignedString(len)
-                    + " bytes written, the buffer lets the device write " + writable[id]);
+                    + " bytes written, the buffer lets the device write " + writableBytes(state));
     }
 
     public static int usedId(long element) { return (int) (element >>> 32); }
@@ -429,7 +449,8 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
     /** Buffers added and not yet collected. */
     public int outstanding() { return (availIdx - lastUsed) & 0xffff; }
 
-    public long buffersAdded() { return buffersAdded; }
+    /** Buffers added, staged ones included (exact from the owning thread; from another, off by up to a batch). */
+    public long buffersAdded() { return buffersAdded + ((availIdx - availPublished) & 0xffff); }
 
     public long buffersCollected() { return buffersCollected; }
 

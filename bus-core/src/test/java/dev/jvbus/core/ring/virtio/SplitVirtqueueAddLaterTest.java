@@ -52,4 +52,38 @@ class SplitVirtqueueAddLaterTest {
             assertThat(drv.freeDescriptors()).isEqualTo(8);
         }
     }
+
+    /**
+     * Added and pushed buffers are counted once per publish (not per buffer), but the accessors still count
+     * the staged and the unpublished ones, and a wrap of the u16 indices changes nothing.
+     */
+    @ParameterizedTest(name = "inOrder={0}")
+    @ValueSource(booleans = {false, true})
+    void countersIncludeStagedAndUnpublishedBuffersAcrossIndexWraps(boolean inOrder) throws QueueFault {
+        try (Memfd memfd = Memfd.create("add-later-counts", MEM); EventFd kick = EventFd.create()) {
+            GuestMemory memory = GuestMemory.of(new MemoryRegion(G, MEM, memfd.segment()));
+            SplitVirtqueueDriver drv = SplitVirtqueueDriver.create(0, 8, DESC, AVAIL, USED, memory, true, false, inOrder, Notifier.of(kick));
+            SplitVirtqueue dev = SplitVirtqueue.create(0, 8, DESC, AVAIL, USED, memory, true, false, inOrder, Notifier.NONE);
+            DescriptorChain c = dev.newChain();
+            long total = 0;
+            for (int round = 0; round < 70_000 / 5; round++) {   // 5 buffers a round: the u16 indices wrap
+                for (int k = 0; k < 5; k++) drv.addLater(BUF + 16L * k, 16, true);
+                assertThat(drv.buffersAdded()).isEqualTo(total + 5);   // staged, counted
+                drv.publishAvail();
+                assertThat(drv.buffersAdded()).isEqualTo(total + 5);
+                for (int k = 0; k < 5; k++) {
+                    assertThat(dev.pop(c)).isTrue();
+                    dev.pushUsed(c.head(), 16);
+                }
+                assertThat(dev.buffersPushed()).isEqualTo(total + 5);   // pushed, not published: counted
+                long before = dev.counters().buffers();
+                dev.publishUsed();
+                assertThat(dev.counters().buffers() - before).isEqualTo(5);
+                assertThat(dev.buffersPushed()).isEqualTo(total + 5);
+                assertThat(drv.collectUsed()).isEqualTo(5);
+                total += 5;
+            }
+            assertThat(drv.buffersCollected()).isEqualTo(total);
+        }
+    }
 }
