@@ -34,6 +34,17 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * for us; receivers that cannot take them get them segmented by the switch. A frame whose header does
  * not check is dropped and counted ({@link TapStats#offloadDrops}).
  *
+ * <p><b>Or read by a poll group.</b> Opened with a {@link PollGroup} ({@link #open(L2Switch, TapDevice, Set, PollGroup)}),
+ * the port has no reader thread: the TAP fd sits in the group's epoll (level-triggered, never read by the wait) and
+ * the group's thread reads at most {@link #RX_BATCH} frames per round, one {@link SendBatch}. Put in the group that
+ * serves the tx queue of the device the TAP answers, one thread writes that device's frames into the TAP and reads
+ * the kernel's answers, as QEMU's main loop does: no thread of ours is woken per ACK, and the device's tx completion
+ * and the ACK's rx publish are signalled back to back by one thread, so QEMU's main loop often injects one interrupt
+ * for both (bench-guest: our wake-ups per MB halved, the guest's interrupts per MB down by a quarter; see
+ * benchmarks/README.md). Closing is as bounded as with a reader thread: {@link #close()} stops the member within
+ * {@link #READER_STOP_BOUND}, and the fds are closed by whichever of close and the group's letting the member go
+ * comes last.
+ *
  * <p><b>Switch to kernel.</b> {@link #deliver} writes the frame's vnet header (zero for a bare frame)
  * and the frame with one {@code writev}, without copying a native frame: the port takes the same
  * offloads it asks the kernel for ({@link #offloadsTaken()}), so the kernel segments and checksums what
