@@ -214,13 +214,16 @@ public final class QueueWorker implements AutoCloseable {
         // The group's thread let it go after its last batch: it touches no ring after this. Released before a stop()
         // waiting for `gone` may return, so that the connector closing the memory next is its last holder.
         memoryHold.release();
-        synchronized (parkLock) {
-            gone = true;
-            parked = true;
-            parkLock.notifyAll();
+        try {
+            whenGone.run();   // before a stop() waiting for `gone` may return, as the memory's release: its caller may rely on it
+        } finally {
+            synchronized (parkLock) {
+                gone = true;
+                parked = true;
+                parkLock.notifyAll();
+            }
+            if (ownGroup) group.close();
         }
-        if (ownGroup) group.close();
-        whenGone.run();
     }
 
     /** {@link #quiesce(Duration)} within {@link #WAIT_BOUND}. */
