@@ -9,6 +9,8 @@ import dev.jvbus.connector.vhostuser.realclients.Tools;
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.spi.PollGroups;
+import dev.jvbus.core.sys.TapDevice;
 import dev.jvbus.core.testing.TestNetns;
 import dev.jvbus.model.virtionet.VirtioNetModel;
 import dev.jvbus.net.L2Switch;
@@ -60,6 +62,25 @@ import java.util.regex.Pattern;
  * <p>Run: {@code ./jvbus bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours,g2g-bridge,g2g-ours] [--no-warmup]}
  */
 public final class GuestBench {
+    /**
+     * Our TAP: read by the poll group that serves the device's tx queue ({@code -Djvbus.bench.tapPoll=group}, the
+     * default: one thread writes the guest's frames into the TAP and reads the kernel's answers, as QEMU's main loop
+     * does), or by a reader thread of its own ({@code own}, as before). The group is picked before the device's queue
+     * starts; the TAP does not count in its size, so the queue picks the same group.
+     */
+    /** The poll group reading our TAP (null with {@code tapPoll=own}): its wait's counters are printed at the end. */
+    private static dev.jvbus.core.ring.PollGroup tapGroup;
+
+    private static TapPort openTap(Container c, L2Switch sw, TestNetns ns) {
+        String mode = System.getProperty("jvbus.bench.tapPoll", "group");
+        TapDevice td = TapDevice.create("jvbtap0", ns.namespace(), true);
+        return switch (mode) {
+            case "group" -> TapPort.open(sw, td, null, tapGroup = c.resource(PollGroups.RESOURCE).pick());
+            case "own" -> TapPort.open(sw, td);
+            default -> throw new IllegalArgumentException("jvbus.bench.tapPoll must be 'group' or 'own': " + mode);
+        };
+    }
+
     private static final String MAC = "52:54:00:12:34:56";
     private static final String PEER = "192.0.2.1";
     private static final Pattern IPERF = Pattern.compile("JVBUS-IPERF3 sender_mbps=(\\S+) receiver_mbps=(\\S+)");
@@ -175,7 +196,7 @@ public final class GuestBench {
         try (TestNetns qemuNs = TestNetns.createOrSkip().tap("jvbtap0", PEER + "/24");
              TestNetns oursNs = TestNetns.createOrSkip();
              TestNetns bridgeNs = TestNetns.createOrSkip();
-             TapPort tap = TapPort.create(sw, "jvbtap0", oursNs.namespace(), true);
+             TapPort tap = openTap(c, sw, oursNs);
              VhostUserBackend backend = VhostUserBackend.serve(device, sock);
              VhostUserBackend b1 = VhostUserBackend.serve(g1, g2gSock1);
              VhostUserBackend b2 = VhostUserBackend.serve(g2, g2gSock2)) {
@@ -209,6 +230,11 @@ public final class GuestBench {
                 }
             }
             System.out.printf("  ours, all rounds: %s; vhost-user sessions %d%n", tap.stats(), backend.sessionsStarted());
+            if (tapGroup != null) {
+                var w = tapGroup.doorbellWait();
+                System.out.printf("  ours, all rounds, %s (tx queue + TAP reads): waits ended by the spin %d, by the arm's re-check %d, sleeps %d (%d ended by a doorbell or the TAP); spin now %d ns, grew %d, shrank %d%n",
+                        tapGroup.name(), w.spinHits(), w.armHits(), w.sleeps(), w.doorbellWakes(), w.spinNanos(), w.budget().grows(), w.budget().shrinks());
+            }
             // What the guest's driver saw of us: per ring, buffers completed, kicks taken, interrupts sent and suppressed
             // (every publish makes one notify decision: sent + suppressed = publishes, so buffers per publish = batch size).
             for (int q = 0; q <= 1; q++) {

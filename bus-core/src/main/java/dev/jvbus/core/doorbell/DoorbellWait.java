@@ -83,7 +83,10 @@ public final class DoorbellWait implements AutoCloseable {
     private final SpinBudget budget;
     private final Epoll epoll;
     private final EventFd wake = EventFd.create();
-    private final EventFd[] doorbells = new EventFd[MAX_DOORBELLS];
+    /** An {@link EventFd} (drained when it rings) or another fd added with {@link #addReadable} (never read here). */
+    private final dev.jvbus.core.sys.Pollable[] doorbells = new dev.jvbus.core.sys.Pollable[MAX_DOORBELLS];
+    /** Per index: added with {@link #addReadable} (the waiter reads it; never drained here). */
+    private final boolean[] readable = new boolean[MAX_DOORBELLS];
     private int doorbellCount;
     private final long[] fired = new long[MAX_DOORBELLS / 64];
     private final long[] drained = new long[MAX_DOORBELLS];   // signals each fired doorbell held, in the last wait
@@ -126,11 +129,25 @@ public final class DoorbellWait implements AutoCloseable {
      * waiting thread itself.
      */
     public int add(EventFd doorbell) {
+        return register(doorbell, false);
+    }
+
+    /**
+     * Registers an fd that wakes the sleeper while it is readable, level-triggered, and that this wait never reads:
+     * a TAP whose frames the waiter's own work reads (its drain is what makes it quiet again). When it wakes a
+     * sleep it counts as fired with {@link #drained} 1. Same rules as {@link #add}.
+     */
+    public int addReadable(dev.jvbus.core.sys.Pollable fd) {
+        return register(fd, true);
+    }
+
+    private int register(dev.jvbus.core.sys.Pollable doorbell, boolean readOnly) {
         synchronized (doorbells) {
             int index = 0;
             while (index < doorbellCount && doorbells[index] != null) index++;
             if (index == MAX_DOORBELLS) throw new IllegalStateException("at most " + MAX_DOORBELLS + " doorbells per waiter");
             epoll.add(doorbell, Epoll.IN, index);
+            readable[index] = readOnly;
             doorbells[index] = doorbell;
             if (index == doorbellCount) doorbellCount = index + 1;
             return index;
@@ -145,7 +162,7 @@ public final class DoorbellWait implements AutoCloseable {
      */
     public void remove(int index) {
         synchronized (doorbells) {
-            EventFd d = doorbells[index];
+            dev.jvbus.core.sys.Pollable d = doorbells[index];
             if (d == null) return;
             doorbells[index] = null;
             try {
@@ -271,8 +288,9 @@ public final class DoorbellWait implements AutoCloseable {
                     wake.drain();
                 } else {
                     int index = (int) token;
-                    EventFd d = doorbells[index];    // null: removed meanwhile (its signal is nobody's now)
-                    drained[index] = d == null ? 0 : d.drain();
+                    dev.jvbus.core.sys.Pollable d = doorbells[index];    // null: removed meanwhile (its signal is nobody's now)
+                    // an fd added with addReadable is the waiter's to read: it stays readable (level) until it does
+                    drained[index] = d == null ? 0 : readable[index] ? 1 : ((EventFd) d).drain();
                     fired[index >>> 6] |= 1L << index;
                     rang = true;
                 }

@@ -2,7 +2,6 @@ package dev.jvbus.core.ring;
 
 import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.doorbell.SpinBudget;
-import dev.jvbus.core.sys.EventFd;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -82,7 +81,7 @@ public final class PollGroup implements AutoCloseable {
     /** The wait the group's thread idles in (shared by every member). */
     public DoorbellWait doorbellWait() { return wait; }
 
-    /** Members served or being taken in (racy: for picking a group). */
+    /** Members served or being taken in that count for placement (not a TAP's reads: {@link QueueWorker#countsForPlacement}); racy: for picking a group. */
     public int size() { return size; }
 
     // ---------------------------------------------------------------- membership (control threads)
@@ -91,7 +90,7 @@ public final class PollGroup implements AutoCloseable {
     void join(QueueWorker w) {
         synchronized (this) {
             if (closed) throw new IllegalStateException("poll group " + name + " is closed");
-            size++;
+            if (w.countsForPlacement) size++;
             joining.add(w);
             if (thread == null) {
                 if (waitClosed) {            // the last thread idled out and closed its wait: this one gets a new one
@@ -238,7 +237,7 @@ public final class PollGroup implements AutoCloseable {
     private void admit() {
         for (QueueWorker w; (w = joining.poll()) != null; ) {
             if (!register(w)) {
-                shrink();
+                shrink(w);
                 w.gone();
                 continue;
             }
@@ -256,13 +255,13 @@ public final class PollGroup implements AutoCloseable {
     private boolean register(QueueWorker w) {
         synchronized (w) {
             if (w.stop) return false;
-            int[] slots = new int[w.doorbells.size()];
+            int nd = w.doorbells.size();
+            int[] slots = new int[nd + w.readables.size()];
             Arrays.fill(slots, -1);
             w.slots = slots;
             try {
                 for (int i = 0; i < slots.length; i++) {
-                    EventFd d = w.doorbells.get(i);
-                    slots[i] = this.wait.add(d);
+                    slots[i] = i < nd ? this.wait.add(w.doorbells.get(i)) : this.wait.addReadable(w.readables.get(i - nd));
                     if (slots[i] >= byDoorbell.length) byDoorbell = Arrays.copyOf(byDoorbell, Math.max(slots[i] + 1, byDoorbell.length * 2));
                     byDoorbell[slots[i]] = w;
                 }
@@ -285,13 +284,13 @@ public final class PollGroup implements AutoCloseable {
             System.arraycopy(ms, 0, next, 0, at);
             System.arraycopy(ms, at + 1, next, at, ms.length - at - 1);
             members = next;
-            shrink();
+            shrink(w);
         }
         w.gone();
     }
 
-    private synchronized void shrink() {
-        size--;
+    private synchronized void shrink(QueueWorker w) {
+        if (w.countsForPlacement) size--;
     }
 
     /** The spin's question: has any member that is not parked work? (One acquire load per member.) */
@@ -348,8 +347,9 @@ public final class PollGroup implements AutoCloseable {
                 w.failed = e;
                 continue;
             }
+            if (w.doorbells.isEmpty()) continue;   // woken by readables only: level-triggered, they cannot be missed
             long kicks = 0;
-            for (int i = 0; i < slots.length; i++) {
+            for (int i = 0; i < w.doorbells.size() && i < slots.length; i++) {
                 long n = w.doorbells.get(i).drain();   // RWF_NOWAIT: never blocks; 0 once its fd is closed
                 if (n > 0 && slots[i] >= 0) w.kicked(slots[i], n);
                 kicks += n;

@@ -4,6 +4,7 @@ import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.MemoryHold;
 import dev.jvbus.core.sys.EventFd;
+import dev.jvbus.core.sys.Pollable;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
@@ -44,6 +45,16 @@ public final class QueueWorker implements AutoCloseable {
     final Consumer<QueueFault> onFault;
     final int queue;
     final List<EventFd> doorbells;
+    /** Fds that wake this worker while readable and that its own poll reads (a TAP's): never drained by the wait. */
+    final List<Pollable> readables;
+    /**
+     * False for a member that follows the queues it answers (a TAP's reads, put in the group of the device it
+     * serves): it does not count in the group's {@link PollGroup#size()}, so the device's queue that picks a group
+     * after it still lands in the same one.
+     */
+    final boolean countsForPlacement;
+    /** Run once when the serving thread has let this worker go (its last poll returned): the owner may close what it polled. */
+    private volatile Runnable whenGone = () -> {};
     /** The group serving this worker: its own (a group of one, whose thread has the worker's name) or a shared one. */
     private final PollGroup group;
     private final boolean ownGroup;
@@ -97,8 +108,22 @@ public final class QueueWorker implements AutoCloseable {
         this(name, queue, service, doorbells, kickCounts, Objects.requireNonNull(group, "group"), false, onFault);
     }
 
+    /**
+     * A member of {@code group} woken by fds it reads itself ({@code readables}, e.g. a TAP: level-triggered, never
+     * drained by the wait) rather than by doorbells; it does not count in the group's size ({@link #countsForPlacement}).
+     */
+    public static QueueWorker reading(String name, QueueService service, List<? extends Pollable> readables, PollGroup group,
+                                      Consumer<QueueFault> onFault) {
+        return new QueueWorker(name, -1, service, List.of(), List.copyOf(readables), null, Objects.requireNonNull(group, "group"), false, onFault);
+    }
+
     private QueueWorker(String name, int queue, QueueService service, List<EventFd> doorbells, List<QueueCounters> kickCounts,
                         PollGroup group, boolean ownGroup, Consumer<QueueFault> onFault) {
+        this(name, queue, service, doorbells, List.of(), kickCounts, group, ownGroup, onFault);
+    }
+
+    private QueueWorker(String name, int queue, QueueService service, List<EventFd> doorbells, List<Pollable> readables,
+                        List<QueueCounters> kickCounts, PollGroup group, boolean ownGroup, Consumer<QueueFault> onFault) {
         if (kickCounts != null && kickCounts.size() != doorbells.size())
             throw new IllegalArgumentException(kickCounts.size() + " kick counters for " + doorbells.size() + " doorbells");
         this.kickCounts = new QueueCounters[doorbells.size()];
@@ -108,6 +133,8 @@ public final class QueueWorker implements AutoCloseable {
         this.service = service;
         this.onFault = onFault;
         this.doorbells = List.copyOf(doorbells);
+        this.readables = readables;
+        this.countsForPlacement = readables.isEmpty();
         this.group = group;
         this.ownGroup = ownGroup;
     }
@@ -120,6 +147,13 @@ public final class QueueWorker implements AutoCloseable {
         if (started) throw new IllegalStateException("hold the memory before the worker starts");
         memoryHold.release();
         memoryHold = memory.hold();
+        return this;
+    }
+
+    /** Runs {@code r} once the serving thread has let this worker go (stopped, faulted or the group ended); set before {@link #start}. */
+    public QueueWorker whenGone(Runnable r) {
+        if (started) throw new IllegalStateException("set whenGone before the worker starts");
+        whenGone = Objects.requireNonNull(r, "r");
         return this;
     }
 
@@ -141,7 +175,7 @@ public final class QueueWorker implements AutoCloseable {
     void kicked(int slot, long n) {
         int[] s = slots;
         if (s == null || n <= 0) return;
-        for (int i = 0; i < s.length; i++) {
+        for (int i = 0; i < kickCounts.length && i < s.length; i++) {   // readables (after the doorbells) count no kicks
             if (s[i] == slot) {
                 QueueCounters c = kickCounts[i];
                 if (c != null) c.kicked(n);
@@ -180,12 +214,16 @@ public final class QueueWorker implements AutoCloseable {
         // The group's thread let it go after its last batch: it touches no ring after this. Released before a stop()
         // waiting for `gone` may return, so that the connector closing the memory next is its last holder.
         memoryHold.release();
-        synchronized (parkLock) {
-            gone = true;
-            parked = true;
-            parkLock.notifyAll();
+        try {
+            whenGone.run();   // before a stop() waiting for `gone` may return, as the memory's release: its caller may rely on it
+        } finally {
+            synchronized (parkLock) {
+                gone = true;
+                parked = true;
+                parkLock.notifyAll();
+            }
+            if (ownGroup) group.close();
         }
-        if (ownGroup) group.close();
     }
 
     /** {@link #quiesce(Duration)} within {@link #WAIT_BOUND}. */

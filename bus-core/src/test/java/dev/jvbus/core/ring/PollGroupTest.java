@@ -432,6 +432,84 @@ class PollGroupTest {
         }
     }
 
+    /**
+     * A member that reads its own fd (a TAP's reads): level-triggered in the group's epoll, it wakes the sleeping group
+     * while readable, and the wait never reads it, so every signal is the member's to take (an fd drained by the wait,
+     * as a doorbell is, would lose a TAP's frame). The group goes back to sleep once the member has read it empty.
+     */
+    @Test
+    void aMemberWokenByAReadableFdGetsWhatTheFdHoldsTheWaitNeverReadsIt() throws Exception {
+        AtomicLong taken = new AtomicLong();
+        Set<String> threads = ConcurrentHashMap.newKeySet();
+        try (PollGroup g = new PollGroup("g", DoorbellWait.Mode.ADAPTIVE); EventFd fd = EventFd.create()) {
+            QueueService reads = new QueueService() {
+                @Override public boolean poll() {
+                    threads.add(Thread.currentThread().getName());
+                    long n = fd.drain();           // the member's own read
+                    taken.addAndGet(n);
+                    return n > 0;
+                }
+                @Override public boolean hasWork() { return false; }   // no look while spinning: the epoll alone wakes it
+                @Override public boolean armDoorbell() { return false; }
+                @Override public void disarmDoorbell() { }
+            };
+            QueueWorker w = QueueWorker.reading("reads", reads, List.of(fd), g, f -> { }).start();
+            for (int i = 1; i <= 20; i++) {
+                await(() -> g.doorbellWait().phase() == DoorbellWait.Phase.SLEEPING, "the group asleep");
+                long sleeps = g.doorbellWait().sleeps();
+                for (int k = 0; k < 3; k++) fd.signal();
+                long want = 3L * i;
+                await(() -> taken.get() == want, "the member read every signal the fd held");
+                assertThat(g.doorbellWait().sleeps()).as("woken from its sleep by the fd").isGreaterThan(sleeps - 1);
+            }
+            assertThat(threads).containsExactly("g");
+            assertThat(g.doorbellWait().doorbellWakes()).isPositive();
+            w.close();
+        }
+    }
+
+    /**
+     * A reading member (a TAP's reads, put in the group of the device whose frames it answers) does not count for
+     * placement: the device's queue that picks a group after it lands in that same group, not in a new one.
+     */
+    @Test
+    void aReadingMemberDoesNotCountForPlacementSoTheQueueItAnswersJoinsItsGroup() throws Exception {
+        try (PollGroups groups = new PollGroups("c", 2); EventFd fd = EventFd.create(); EventFd k = EventFd.create()) {
+            PollGroup g = groups.pick();
+            QueueWorker reads = QueueWorker.reading("reads", new CounterService(), List.of(fd), g, f -> { }).start();
+            assertThat(g.size()).isZero();
+            PollGroup forQueue = groups.pick();
+            assertThat(forQueue).as("the queue picks the group its TAP is read in").isSameAs(g);
+            QueueWorker q = new QueueWorker("q", 0, new CounterService(), List.of(k), null, forQueue, f -> { }).start();
+            assertThat(g.size()).isEqualTo(1);
+            assertThat(groups.pick()).as("the next queue: a group of its own").isNotSameAs(g);
+            q.close();
+            reads.close();
+            assertThat(g.size()).isZero();
+        }
+    }
+
+    /** whenGone runs once, when the group has let the member go: after a stop, and after a fault in its poll. */
+    @Test
+    void whenGoneRunsOnceWhenTheGroupHasLetTheMemberGo() throws Exception {
+        AtomicLong stopped = new AtomicLong(), faulted = new AtomicLong();
+        CounterService failing = new CounterService();
+        failing.failAt = 1;
+        try (PollGroup g = new PollGroup("g", DoorbellWait.Mode.ADAPTIVE); EventFd k1 = EventFd.create(); EventFd k2 = EventFd.create()) {
+            QueueWorker a = new QueueWorker("a", 0, new CounterService(), List.of(k1), null, g, f -> { }).whenGone(stopped::incrementAndGet).start();
+            QueueWorker b = new QueueWorker("b", 1, failing, List.of(k2), null, g, f -> { }).whenGone(faulted::incrementAndGet).start();
+            assertThat(a.stop(QueueWorker.WAIT_BOUND)).isTrue();
+            assertThat(stopped.get()).as("run before stop returned").isEqualTo(1);
+            produce(failing, k2, 1);
+            await(() -> faulted.get() == 1, "run when the group let the faulting member go");
+            a.close();
+            b.close();
+            assertThat(stopped.get()).isEqualTo(1);
+            assertThat(faulted.get()).isEqualTo(1);
+            assertThatThrownBy(() -> a.whenGone(() -> { })).isInstanceOf(IllegalStateException.class);
+        }
+    }
+
     @Test
     void thePollParameterIsSharedByDefaultOwnOnRequestAndNothingElse() {
         assertThat(PollGroups.Poll.of(Map.of())).isEqualTo(PollGroups.Poll.SHARED);

@@ -10,7 +10,11 @@ import dev.jvbus.core.sys.TunOffload;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
+import dev.jvbus.core.ring.PollGroup;
+import dev.jvbus.core.ring.QueueService;
+import dev.jvbus.core.ring.QueueWorker;
 import java.util.EnumSet;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -29,6 +33,17 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * them) let the kernel hand us TSO/USO super-frames and partial checksums, so it does no segmentation
  * for us; receivers that cannot take them get them segmented by the switch. A frame whose header does
  * not check is dropped and counted ({@link TapStats#offloadDrops}).
+ *
+ * <p><b>Or read by a poll group.</b> Opened with a {@link PollGroup} ({@link #open(L2Switch, TapDevice, Set, PollGroup)}),
+ * the port has no reader thread: the TAP fd sits in the group's epoll (level-triggered, never read by the wait) and
+ * the group's thread reads at most {@link #RX_BATCH} frames per round, one {@link SendBatch}. Put in the group that
+ * serves the tx queue of the device the TAP answers, one thread writes that device's frames into the TAP and reads
+ * the kernel's answers, as QEMU's main loop does: no thread of ours is woken per ACK, and the device's tx completion
+ * and the ACK's rx publish are signalled back to back by one thread, so QEMU's main loop often injects one interrupt
+ * for both (bench-guest: our wake-ups per MB halved, the guest's interrupts per MB down by a quarter; see
+ * benchmarks/README.md). Closing is as bounded as with a reader thread: {@link #close()} stops the member within
+ * {@link #READER_STOP_BOUND}, and the fds are closed by whichever of close and the group's letting the member go
+ * comes last.
  *
  * <p><b>Switch to kernel.</b> {@link #deliver} writes the frame's vnet header (zero for a bare frame)
  * and the frame with one {@code writev}, without copying a native frame: the port takes the same
@@ -69,6 +84,7 @@ public final class TapPort implements NetPort, AutoCloseable {
     private final SwitchPort port;
     private final Epoll epoll;
     private final Epoll probe;              // flush only: is the TAP readable right after our writes? (level-triggered, wait(0))
+    private final Epoll look;               // a poll group's spin only (GroupReads.hasWork): its own, as flush may run on another thread
     private final EventFd stop;
     private final MemorySegment rxBuffer;   // reader thread only: [vnet header | frame]
     private final MemorySegment zeroHeader; // zero, never written after allocation
@@ -79,7 +95,8 @@ public final class TapPort implements NetPort, AutoCloseable {
     private final Set<TunOffload> offloads;
     private final int takes;
     private final MemorySegment txBuffer;   // deliver only: [vnet header | copy of a heap frame]
-    private final Thread reader;
+    private final Thread reader;             // null when a poll group reads the TAP (then readWorker)
+    private final QueueWorker readWorker;    // null with a reader thread of its own
     private final AtomicBoolean closed = new AtomicBoolean();
     /** Set by the first of {close, the reader's exit} to finish; the second closes the fds. */
     private final AtomicBoolean oneDone = new AtomicBoolean();
@@ -101,7 +118,7 @@ public final class TapPort implements NetPort, AutoCloseable {
      */
     volatile java.util.function.IntSupplier writeFault = () -> 0;
 
-    private TapPort(L2Switch sw, TapDevice tap, Set<TunOffload> offloads) {
+    private TapPort(L2Switch sw, TapDevice tap, Set<TunOffload> offloads, PollGroup group) {
         this.tap = tap;
         this.name = "tap:" + tap.name();
         this.offloads = offloads == null ? offerDefault(tap) : set(tap, offloads);
@@ -113,20 +130,77 @@ public final class TapPort implements NetPort, AutoCloseable {
         this.txBuffer = arena.allocate(VNET + MAX_FRAME, 8);
         this.epoll = Epoll.create(2);
         this.probe = Epoll.create(1);
+        this.look = Epoll.create(1);
         this.stop = EventFd.create();
         try {
             epoll.add(tap, Epoll.IN, TAP_TOKEN);
             epoll.add(stop, Epoll.IN, STOP_TOKEN);
             probe.add(tap, Epoll.IN, TAP_TOKEN);
+            look.add(tap, Epoll.IN, TAP_TOKEN);
         } catch (RuntimeException e) {
             epoll.close();
             probe.close();
+            look.close();
             stop.close();
             throw e;
         }
         this.port = sw.join(this);
-        this.reader = Thread.ofPlatform().daemon().name("jvbus-" + name + "-reader").unstarted(this::readLoop);
-        reader.start();
+        if (group == null) {
+            this.readWorker = null;
+            this.reader = Thread.ofPlatform().daemon().name("jvbus-" + name + "-reader").unstarted(this::readLoop);
+            reader.start();
+        } else {
+            this.reader = null;
+            this.readWorker = QueueWorker.reading("jvbus-" + name + "-reads", new GroupReads(), List.of(tap), group, this::readsFailed)
+                    .whenGone(this::finishClose);
+            readWorker.start();
+        }
+    }
+
+    /**
+     * The TAP's reads as a member of a {@link PollGroup}: the group's thread, which also serves the tx queue of the
+     * device this TAP is wired to, reads the TAP in its round, right after that queue's batch has written into it,
+     * as QEMU's main loop does both in one thread. No reader thread of our own to wake per ACK (bench-guest counted
+     * ~16 wake-ups per MB for it). The TAP fd is in the group's epoll level-triggered, never read by the wait.
+     */
+    private final class GroupReads implements QueueService {
+        @Override
+        public boolean poll() {
+            if (closed.get() || readerFailed) return false;
+            boolean ok;
+            long before = fromKernelFrames + offloadDrops;
+            try {
+                ok = drainOnce();
+            } finally {
+                rxBatch.flush();
+            }
+            if (!ok) {
+                readWorker.stop(Duration.ZERO);   // from its own thread: only asks (the fd would stay readable for ever)
+                return false;
+            }
+            return fromKernelFrames + offloadDrops != before;
+        }
+
+        /**
+         * The group's spin looks at the TAP too (one epoll_wait(0) per look), so that an ACK arriving while it spins is
+         * taken at once, not after the spin. Costs nothing while the spin is at 0 (bench-guest: it stayed there).
+         */
+        @Override
+        public boolean hasWork() {
+            return !closed.get() && !readerFailed && look.wait(0) > 0;
+        }
+
+        /** Nothing to arm: the TAP is in the group's epoll, level-triggered, and wakes it while readable. */
+        @Override
+        public boolean armDoorbell() { return false; }
+
+        @Override
+        public void disarmDoorbell() {}
+    }
+
+    private void readsFailed(dev.jvbus.core.ring.QueueFault f) {
+        readerFailed = true;
+        LOG.log(System.Logger.Level.ERROR, "{0}: reading the TAP failed ({1}); rx stopped, deliveries now drop as PORT_DOWN", name, f.getMessage());
     }
 
     /**
@@ -144,8 +218,18 @@ public final class TapPort implements NetPort, AutoCloseable {
      * @throws dev.jvbus.core.sys.TapException if the kernel refuses the set
      */
     public static TapPort open(L2Switch sw, TapDevice tap, Set<TunOffload> offloads) {
+        return open(sw, tap, offloads, null);
+    }
+
+    /**
+     * As {@link #open(L2Switch, TapDevice, Set)}, the TAP read by {@code group}'s thread (null: a reader thread of its
+     * own): put it in the group that serves the tx queue of the device it answers, and one thread writes that device's
+     * frames into the TAP and reads what the kernel answers, with no thread of ours woken in between. The TAP does not
+     * count in the group's size, so the device's queue still picks that group after it.
+     */
+    public static TapPort open(L2Switch sw, TapDevice tap, Set<TunOffload> offloads, PollGroup group) {
         try {
-            return new TapPort(sw, tap, offloads);
+            return new TapPort(sw, tap, offloads, group);
         } catch (RuntimeException e) {
             tap.close();
             throw e;
@@ -214,7 +298,7 @@ public final class TapPort implements NetPort, AutoCloseable {
     public SwitchPort switchPort() { return port; }
 
     /** True while the reader thread runs (false after {@link #close()} or a fatal read error). */
-    public boolean readerAlive() { return reader.isAlive(); }
+    public boolean readerAlive() { return reader != null ? reader.isAlive() : readWorker.isAlive(); }
 
     @Override
     public DropReason deliver(MemorySegment frame, long offset, int length) {
@@ -316,14 +400,31 @@ public final class TapPort implements NetPort, AutoCloseable {
     }
 
     private boolean drainBatches() {
-        int inBatch = 0;
         while (!closed.get()) {
-            if (inBatch == RX_BATCH) {
-                rxBatch.flush();
-                inBatch = 0;
-            }
+            int n = readBatch();
+            if (n < 0) return false;
+            if (n < RX_BATCH) return true;   // the TAP is empty
+            rxBatch.flush();
+        }
+        return false;   // closed meanwhile: stop reading
+    }
+
+    /** One batch for a poll group's round (bounded, so the group's other members get their turn): false after a read error. */
+    private boolean drainOnce() {
+        return readBatch() >= 0;
+    }
+
+    /**
+     * Reads at most {@link #RX_BATCH} frames into {@link #rxBatch} (the caller flushes it): how many reads it made
+     * before the TAP was empty (RX_BATCH: maybe more there), or -1 after a read error that ends this port's rx side
+     * (or once closed).
+     */
+    private int readBatch() {
+        int inBatch = 0;
+        while (inBatch < RX_BATCH) {
+            if (closed.get()) return -1;
             int n = tap.read(rxBuffer, 0, VNET + MAX_FRAME + 1);
-            if (n == -Errno.EAGAIN) return true;
+            if (n == -Errno.EAGAIN) return inBatch;
             if (n == -Errno.EINTR) continue;
             if (n < 0) {
                 // The interface was deleted under us (EBADFD) or the fd broke: the fd stays readable
@@ -332,8 +433,9 @@ public final class TapPort implements NetPort, AutoCloseable {
                 readerFailed = true;
                 LOG.log(System.Logger.Level.ERROR, "{0}: {1}; rx stopped, deliveries now drop as PORT_DOWN", name,
                         -n == EBADFD ? "the interface was deleted (EBADFD)" : "reading the TAP failed with errno " + -n);
-                return false;
+                return -1;
             }
+            inBatch++;               // a read counts for the batch bound whatever became of its frame
             if (n < VNET) continue;  // cannot happen with a vnet header set; nothing to forward
             int len = n - VNET;
             // The kernel's header, checked as any peer's is (it only asks for what TUNSETOFFLOAD allowed).
@@ -344,9 +446,8 @@ public final class TapPort implements NetPort, AutoCloseable {
             fromKernelFrames++;
             fromKernelBytes += len;
             port.send(rxBuffer, VNET, len, rxMeta);
-            inBatch++;
         }
-        return false;   // closed meanwhile: stop reading
+        return inBatch;
     }
 
     /** This port's TAP-side counters (the switch port keeps the switch-side ones: {@code switchPort().stats()}). */
@@ -364,6 +465,14 @@ public final class TapPort implements NetPort, AutoCloseable {
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) return;
+        if (readWorker != null) {
+            // Bounded as the reader's join: a group thread stuck in a delivery is left behind, and its
+            // whenGone (finishClose) closes the fds when it lets this member go.
+            readWorker.stop(READER_STOP_BOUND);
+            port.leave();
+            finishClose();
+            return;
+        }
         stop.signal();
         boolean interrupted = false;
         long deadline = System.nanoTime() + READER_STOP_BOUND.toNanos();
@@ -391,6 +500,7 @@ public final class TapPort implements NetPort, AutoCloseable {
             tap.close();
             epoll.close();
             probe.close();
+            look.close();
             stop.close();
         }
     }
