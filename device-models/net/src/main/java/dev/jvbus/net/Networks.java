@@ -1,9 +1,11 @@
 package dev.jvbus.net;
 
 import dev.jvbus.core.bus.Container;
+import dev.jvbus.core.ring.PollGroup;
 import dev.jvbus.core.spi.ContainerResource;
 import dev.jvbus.core.spi.DeviceContext;
 import dev.jvbus.core.sys.NetNamespace;
+import dev.jvbus.core.sys.TapDevice;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -172,8 +174,17 @@ public final class Networks implements AutoCloseable {
      *         capability, the name is taken by another kind of interface ...)
      */
     public synchronized TapAttachment attachTap(String network, String ifname, NetNamespace namespace) {
+        return attachTap(network, ifname, namespace, null);
+    }
+
+    /**
+     * As {@link #attachTap(String, String, NetNamespace)}, the TAP read by {@code readBy}'s thread (one of the
+     * container's poll groups), or by a reader thread of its own when null. Read by a group, the TAP's answers to a
+     * device whose tx queue the same group serves need no hand-off between two of our threads (see {@link TapPort}).
+     */
+    public synchronized TapAttachment attachTap(String network, String ifname, NetNamespace namespace, PollGroup readBy) {
         L2Switch sw = require(network);
-        TapPort port = TapPort.create(sw, ifname, namespace, true);
+        TapPort port = TapPort.open(sw, TapDevice.create(ifname, namespace, true), null, readBy);
         TapAttachment a = new TapAttachment(network, port.switchPort().id(), namespace, port);
         taps.add(a);
         return a;

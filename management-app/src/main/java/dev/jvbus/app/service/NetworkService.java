@@ -99,7 +99,7 @@ public class NetworkService {
                         Map.of("field", "ifname"));
             Networks.TapAttachment a;
             try {
-                a = n.attachTap(network, request.ifname(), ns);
+                a = n.attachTap(network, request.ifname(), ns, tapReader(container));
             } catch (IllegalArgumentException e) {
                 throw new OperationRefused(ProblemType.INVALID_PARAMETER, e.getMessage(), Map.of("field", "ifname"));
             } catch (TapException e) {
@@ -151,6 +151,11 @@ public class NetworkService {
 
     static String portPath(String container, String network, int id) {
         return path(container, network) + "/ports/" + id;
+    }
+
+    /** The poll group that reads a new TAP: the container's, as for a device's tx queue (one thread per core). */
+    private dev.jvbus.core.ring.PollGroup tapReader(String container) {
+        return containers.require(container).resource(dev.jvbus.core.spi.PollGroups.RESOURCE).pick();
     }
 
     Networks networks(String container) {

@@ -121,7 +121,7 @@ public class TopologyRecorder {
             for (TopologyDocument.NetworkEntry net : ce.networks()) {
                 for (TopologyDocument.PortEntry p : net.ports()) {
                     try {
-                        n.attachTap(net.name(), p.ifname(), NetNamespace.named(p.namespace()));
+                        n.attachTap(net.name(), p.ifname(), NetNamespace.named(p.namespace()), c.resource(dev.jvbus.core.spi.PollGroups.RESOURCE).pick());
                     } catch (RuntimeException e) {
                         out.println("jvbus: TAP port " + p.ifname() + " in namespace '" + p.namespace() + "' on network '" + net.name()
                                 + "' of container '" + ce.name() + "' is not attached again: " + e.getMessage());
