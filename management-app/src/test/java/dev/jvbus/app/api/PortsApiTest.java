@@ -43,6 +43,8 @@ class PortsApiTest extends ApiTestBase {
             assertThat(attached.json().path("ifname").asString()).isEqualTo("jvp0");
             assertThat(attached.json().path("namespace").asString()).isEqualTo(ns.name());
             assertThat(ns.ip("link", "show", "jvp0")).as("the link is up").contains("UP");
+            assertThat(Thread.getAllStackTraces().keySet()).as("one of the container's poll groups reads the TAP, no reader thread of its own")
+                    .noneMatch(t -> t.getName().equals("jvbus-tap:jvp0-reader") && t.isAlive());
             ns.ip("addr", "add", "192.0.2.1/24", "dev", "jvp0");
 
             Path socket = shm.expose("p-tap").path();
