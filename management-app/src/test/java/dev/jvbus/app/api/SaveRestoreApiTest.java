@@ -90,7 +90,7 @@ class SaveRestoreApiTest extends ApiTestBase {
         assertThat(dry.json().path("devid").asLong()).isEqualTo(2);
         assertThat(dry.json().path("type").asString()).isEqualTo("virtio-net");
         assertThat(dry.json().path("writtenBy").asString()).isEqualTo(version.version());
-        assertThat(dry.json().path("modelState").asString()).isEqualTo("virtio-net state version 3");
+        assertThat(dry.json().path("modelState").asString()).isEqualTo("virtio-net state version 4");
         assertThat(admin().get("/api/v1/containers/dry/devices").json().size()).as("a dry run changes nothing").isZero();
 
         JsonNode restored = result(admin(), admin().post("/api/v1/containers/dry/restore", doc.toString()));
