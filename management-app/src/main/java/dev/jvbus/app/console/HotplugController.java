@@ -9,6 +9,7 @@ import dev.jvbus.app.service.DeviceView;
 import dev.jvbus.app.service.FeatureLimit;
 import dev.jvbus.app.service.OperationRefused;
 import dev.jvbus.app.service.ProblemType;
+import dev.jvbus.app.service.WithdrawnFeature;
 import jakarta.servlet.http.HttpServletResponse;
 import java.util.ArrayList;
 import java.util.List;
@@ -100,8 +101,8 @@ class HotplugController {
             List<String> offer = devices.offerUnder(t.type(), limit(t, form.allowed()), params);
             List<String> forParams = devices.offerUnder(t.type(), FeatureLimit.NONE, params);
             // Unchecking a feature takes with it those that require it (GUEST_CSUM: GUEST_TSO4...), as the device will.
-            List<dev.jvbus.core.feature.FeatureWithdrawal> withdrawn = devices.withdrawnUnder(t.type(), limit(t, form.allowed()), params);
-            List<String> withdrawnNames = withdrawn.stream().map(w -> w.feature().name()).toList();
+            List<WithdrawnFeature> withdrawn = devices.withdrawnUnder(t.type(), limit(t, form.allowed()), params);
+            List<String> withdrawnNames = withdrawn.stream().map(WithdrawnFeature::feature).toList();
             model.addAttribute("offer", offer);
             List<String> withheld = new ArrayList<>(), notForParams = new ArrayList<>();
             for (DeviceTypeView.Feature f : t.features())

@@ -10,7 +10,6 @@ import dev.jvbus.core.bus.NoSuchDeviceException;
 import dev.jvbus.core.bus.QueueStats;
 import dev.jvbus.core.feature.FeatureCatalog;
 import dev.jvbus.core.feature.FeatureView;
-import dev.jvbus.core.feature.FeatureWithdrawal;
 import dev.jvbus.core.spi.DeviceModel;
 import dev.jvbus.core.spi.QueueSpec;
 import dev.jvbus.net.Networks;
@@ -83,9 +82,10 @@ public class DeviceService {
      * The features {@code limit} takes out of such a device's offer without naming them, each with the requirement
      * it lost (unchecking GUEST_CSUM withdraws GUEST_TSO4): a driver that checks would refuse a device offering them.
      */
-    public List<FeatureWithdrawal> withdrawnUnder(String type, FeatureLimit limit, Map<String, String> params) {
+    public List<WithdrawnFeature> withdrawnUnder(String type, FeatureLimit limit, Map<String, String> params) {
         Offer o = offer(type, limit, params);
-        return o.catalog().withdrawals(o.within());
+        return o.catalog().withdrawals(o.within()).stream()
+                .map(w -> new WithdrawnFeature(w.feature().name(), w.unmet().requiredNames())).toList();
     }
 
     /** A device's own catalog for {@code params}, and the bits of it within {@code limit}. */
