@@ -57,6 +57,16 @@ public final class Attachment implements AutoCloseable {
      */
     public void ackServedFeatures(long bits) { device.ackFeatures(this, bits, false); }
 
+    /**
+     * A driver that outlived its bus takes up this fresh device (status 0) with the features it had: ACKNOWLEDGE,
+     * DRIVER, exactly {@code negotiated}, FEATURES_OK, in one step. The set must lie inside what the device offers,
+     * or what its model still honours in a saved driver ({@link dev.jvbus.core.spi.DeviceModel#featuresHonouredOnRestore}),
+     * as a restore's must: the bus that died may have negotiated it under an older offer.
+     *
+     * @throws FeatureNegotiationException naming what does not fit (the device stays at reset)
+     */
+    public void resumeDriver(long negotiated) { device.resumeDriver(this, negotiated); }
+
     public long negotiatedFeatures() { return device.features().negotiated(); }
 
     public byte[] readConfig(int offset, int length) { return device.readConfig(this, offset, length); }

@@ -230,7 +230,10 @@ public final class Device {
     /** The first requirement the acked features break, in words naming both features and their bits; null if none. */
     private String unmetRequirement() {
         List<dev.jvbus.core.feature.FeatureRequirement> unmet = features.unmetRequirements();
-        if (unmet.isEmpty()) return null;
+        return unmet.isEmpty() ? null : describe(unmet);
+    }
+
+    private static String describe(List<dev.jvbus.core.feature.FeatureRequirement> unmet) {
         dev.jvbus.core.feature.FeatureRequirement q = unmet.getFirst();
         return q.feature() + " was acked without " + String.join(" or ", q.anyOf().stream().map(Object::toString).toList())
                 + ", which it requires (virtio 1.x 5.1.3.1)" + (unmet.size() > 1 ? "; also " + unmet.subList(1, unmet.size()) : "");
@@ -249,6 +252,29 @@ public final class Device {
                     "features are acked after DRIVER and before FEATURES_OK");
         if (wholeSet) features.ack(bits);
         else features.ackServed(bits);
+    }
+
+    synchronized void resumeDriver(Attachment a, long negotiated) {
+        checkHolder(a);
+        int to = DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER | DeviceStatus.FEATURES_OK;
+        if (status != 0)
+            throw new IllegalStatusTransitionException(devid, new DeviceStatus(status), to, "a driver resumes a fresh device (status 0): reset it first");
+        // What a restore takes (restore(DeviceState)): the offer, and what the model honours in a saved driver.
+        long honoured = model.featuresHonouredOnRestore(params) & features.limit();
+        long outside = negotiated & ~(features.offered() | honoured);
+        if (outside != 0)
+            throw new FeatureNegotiationException(devid, outside, "this device does not offer " + model.features().names(outside) + " (0x"
+                    + Long.toHexString(outside) + "; it offers 0x" + Long.toHexString(features.offered()) + ")");
+        // The requirements of the model's whole catalog: an honoured feature's too (MQ requires CTRL_VQ), which this
+        // device's own catalog no longer names. A driver that broke one never had the set from any bus.
+        List<dev.jvbus.core.feature.FeatureRequirement> unmet = model.features().unmet(negotiated);
+        if (!unmet.isEmpty()) {
+            long bits = 0;
+            for (dev.jvbus.core.feature.FeatureRequirement q : unmet) bits |= q.feature().mask() | q.anyOfMask();
+            throw new FeatureNegotiationException(devid, bits, describe(unmet));
+        }
+        features.impose(negotiated, honoured);   // inside offer and honoured: checked above
+        status = to;
     }
 
     synchronized byte[] readConfig(Attachment a, int offset, int length) {

@@ -6,15 +6,23 @@ package dev.jvbus.core.bus;
  */
 public class DeviceException extends RuntimeException {
     private final DevId devid;
+    private final String reason;
 
     public DeviceException(DevId devid, String message) {
         super("device " + devid + ": " + message);
         this.devid = devid;
+        this.reason = message;
     }
 
     public DeviceException(DevId devid, String message, Throwable cause) {
         super("device " + devid + ": " + message, cause);
         this.devid = devid;
+        this.reason = message;
+    }
+
+    /** What was refused and why, without the devid (for a caller that names the device itself). */
+    public String reason() {
+        return reason;
     }
 
     public DevId devid() {

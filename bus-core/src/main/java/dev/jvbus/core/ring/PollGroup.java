@@ -6,6 +6,7 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 import java.util.logging.Logger;
 
 /**
@@ -60,11 +61,26 @@ public final class PollGroup implements AutoCloseable {
      */
     static final long STALL_CHECK_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(1);
 
+    /**
+     * Where a member that finds this group over when it joins goes instead (null: nowhere, the join fails). A group
+     * can be over between being picked and the member's join (its thread's wait broke); a container's groups hand a
+     * fresh group in its place, and the device's start goes on.
+     */
+    private final Supplier<PollGroup> replacement;
+    /** Joins tried at most per member, this group and its replacements: each replacement is a fresh group. */
+    private static final int JOIN_ATTEMPTS = 4;
+
     /** A group whose thread is called {@code name}, idling as {@code mode} says. */
     public PollGroup(String name, DoorbellWait.Mode mode) {
+        this(name, mode, null);
+    }
+
+    /** As above; a member that finds it over at its join joins the group {@code replacement} gives instead. */
+    public PollGroup(String name, DoorbellWait.Mode mode, Supplier<PollGroup> replacement) {
         this.name = name;
         this.mode = mode;
         this.wait = newWait(mode);
+        this.replacement = replacement;
     }
 
     /**
@@ -86,10 +102,26 @@ public final class PollGroup implements AutoCloseable {
 
     // ---------------------------------------------------------------- membership (control threads)
 
-    /** Takes {@code w} in: its thread registers the doorbells and serves it from its next round. */
+    /**
+     * Takes {@code w} in: its thread registers the doorbells and serves it from its next round. If this group is over,
+     * the group its replacement gives takes it (then {@code w.group} is that one).
+     *
+     * @throws IllegalStateException if this group is over and has no replacement (or every replacement was over too)
+     */
     void join(QueueWorker w) {
+        PollGroup g = this;
+        for (int attempt = 1; !g.tryJoin(w); attempt++) {
+            if (g.replacement == null || attempt >= JOIN_ATTEMPTS)
+                throw new IllegalStateException("poll group " + g.name + " is closed");
+            g = g.replacement.get();
+        }
+    }
+
+    /** {@link #join} into this group: false, and nothing changed, if it is over. */
+    private boolean tryJoin(QueueWorker w) {
         synchronized (this) {
-            if (closed) throw new IllegalStateException("poll group " + name + " is closed");
+            if (closed) return false;
+            w.group = this;                  // before its thread can see it: the worker's stop and quiesce come here
             if (w.countsForPlacement) size++;
             joining.add(w);
             if (thread == null) {
@@ -101,6 +133,7 @@ public final class PollGroup implements AutoCloseable {
             }
         }
         wait.wakeup();
+        return true;
     }
 
     /** Takes {@code w}'s doorbells out of the epoll now (the caller's thread): after this its kick fds may be closed. */

@@ -55,8 +55,11 @@ public final class QueueWorker implements AutoCloseable {
     final boolean countsForPlacement;
     /** Run once when the serving thread has let this worker go (its last poll returned): the owner may close what it polled. */
     private volatile Runnable whenGone = () -> {};
-    /** The group serving this worker: its own (a group of one, whose thread has the worker's name) or a shared one. */
-    private final PollGroup group;
+    /**
+     * The group serving this worker: its own (a group of one, whose thread has the worker's name) or a shared one; set
+     * again by the join if the group given was over by then and another took the worker in ({@link PollGroup#join}).
+     */
+    volatile PollGroup group;
     private final boolean ownGroup;
     /** Per doorbell (by its index in {@link #doorbells}), the counters its kicks go to, or null: the serving thread writes them. */
     private final QueueCounters[] kickCounts;
@@ -159,7 +162,12 @@ public final class QueueWorker implements AutoCloseable {
 
     public QueueWorker start() {
         started = true;
-        group.join(this);
+        try {
+            group.join(this);
+        } catch (RuntimeException e) {
+            started = false;   // in no group: a stop releases the memory it holds
+            throw e;
+        }
         return this;
     }
 

@@ -85,7 +85,7 @@ public final class PollGroups implements AutoCloseable {
             }
         }
         if (free >= 0 && (best == null || best.size() > 0))
-            return groups[free] = new PollGroup(container + "/poll-" + free, DoorbellWait.Mode.ADAPTIVE);
+            return groups[free] = new PollGroup(container + "/poll-" + free, DoorbellWait.Mode.ADAPTIVE, this::pick);   // over at a join: the next pick
         return best;
     }
 

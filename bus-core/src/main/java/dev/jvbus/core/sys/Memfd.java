@@ -49,26 +49,21 @@ public final class Memfd implements AutoCloseable {
 
     /** Maps {@code [offset, offset + size)} of {@code fd} in the global scope, unmapped by its lifetime; if mapping fails, the fd stays the caller's. */
     private Memfd(int fd, long offset, long size, String what) {
-        long lead = offset % PAGE;
-        long start = offset - lead;
-        long length = size + lead;
-        long addr = LibC.mmap(0, length, LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_SHARED, fd, start);
-        if (addr == LibC.MAP_FAILED)
-            throw Errno.failure("mmap(fd " + fd + ", " + length + " bytes at " + start + ")", Errno.last());
+        Pages p = mapPages(fd, offset, size);
         this.fd = fd;
         this.size = size;
         this.arena = null;
         // Global scope: never closed by FFM, so rings over it take the direct path; the lifetime unmaps it
         // (and closes the fd) once, when the owner and every user that held it have let go.
         try {
-            this.segment = MemorySegment.ofAddress(addr).reinterpret(length).asSlice(lead, size);
+            this.segment = MemorySegment.ofAddress(p.address()).reinterpret(p.length()).asSlice(p.lead(), size);
         } catch (RuntimeException e) {   // reinterpret is restricted: without native access nothing may stay mapped
-            LibC.munmap(addr, length);
+            p.unmap();
             throw e;
         }
-        this.lifetime = new MappingLifetime(what + " (fd " + fd + ", " + length + " bytes at 0x" + Long.toHexString(addr) + ")", size, () -> {
+        this.lifetime = new MappingLifetime(what + " (fd " + fd + ", " + p.length() + " bytes at 0x" + Long.toHexString(p.address()) + ")", size, () -> {
             try {
-                LibC.munmap(addr, length);
+                p.unmap();
             } finally {
                 LibC.close(fd);
             }
@@ -151,25 +146,41 @@ public final class Memfd implements AutoCloseable {
 
     /**
      * mmap(2) of {@code [offset, offset + size)}, read-write and shared, as a segment of {@code arena}
-     * that unmaps when the arena closes. mmap wants a page-aligned offset, so the mapping starts at
-     * the page holding {@code offset} and the segment is the window inside it.
+     * that unmaps when the arena closes: the window inside the pages {@link #mapPages} maps.
      */
     private static MemorySegment mmap(int fd, long offset, long size, Arena arena) {
+        Pages p = mapPages(fd, offset, size);
+        MemorySegment whole;
+        try {
+            // The cleanup captures the numbers, not the segment: it runs once, when the arena closes.
+            whole = MemorySegment.ofAddress(p.address()).reinterpret(p.length(), arena, unused -> p.unmap());
+        } catch (RuntimeException e) {   // the arena is already closed
+            p.unmap();
+            throw e;
+        }
+        return whole.asSlice(p.lead(), size);
+    }
+
+    /** Pages mapped by {@link #mapPages}: where, how many bytes, and where the window starts in them. */
+    private record Pages(long address, long length, long lead) {
+        void unmap() {
+            LibC.munmap(address, length);
+        }
+    }
+
+    /**
+     * mmap(2), read-write and shared, of the pages that hold {@code [offset, offset + size)} of {@code fd}: mmap wants a
+     * page-aligned offset, so the mapping starts at the page holding {@code offset}, {@code lead} bytes before the window.
+     * The one place a Memfd maps; the caller makes the segment and owns the unmap.
+     */
+    private static Pages mapPages(int fd, long offset, long size) {
         long lead = offset % PAGE;
         long start = offset - lead;
         long length = size + lead;
         long addr = LibC.mmap(0, length, LibC.PROT_READ | LibC.PROT_WRITE, LibC.MAP_SHARED, fd, start);
         if (addr == LibC.MAP_FAILED)
             throw Errno.failure("mmap(fd " + fd + ", " + length + " bytes at " + start + ")", Errno.last());
-        MemorySegment whole;
-        try {
-            // The cleanup captures the numbers, not the segment: it runs once, when the arena closes.
-            whole = MemorySegment.ofAddress(addr).reinterpret(length, arena, unused -> LibC.munmap(addr, length));
-        } catch (RuntimeException e) {   // the arena is already closed
-            LibC.munmap(addr, length);
-            throw e;
-        }
-        return whole.asSlice(lead, size);
+        return new Pages(addr, length, lead);
     }
 
     public int fd() { return fd; }

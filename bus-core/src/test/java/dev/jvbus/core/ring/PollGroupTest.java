@@ -384,6 +384,37 @@ class PollGroupTest {
     }
 
     /**
+     * A group can be over between {@link PollGroups#pick} and the member's join (its thread's wait broke in between):
+     * the join failed then ("poll group ... is closed"), and with it the device's start. Now the member joins the
+     * group in its place and is served; a group of no container's still refuses, and its member holds nothing.
+     */
+    @Test
+    void aGroupOverBetweenPickAndJoinSendsTheMemberToAFreshGroupAndTheStartSucceeds() throws Exception {
+        CounterService s = new CounterService();
+        try (PollGroups groups = new PollGroups("c", 1); EventFd k = EventFd.create()) {
+            PollGroup picked = groups.pick();
+            picked.close();   // over after the pick, before the join
+            try (QueueWorker w = new QueueWorker("q", 0, s, List.of(k), null, picked, f -> { }).start()) {
+                assertThat(w.group()).as("joined the group in its place").isNotSameAs(picked);
+                assertThat(w.group().name()).isEqualTo("c/poll-0");
+                produce(s, k, 3);
+                await(() -> s.consumed == 3, "served by the fresh group");
+            }
+        }
+        try (PollGroup alone = new PollGroup("alone", DoorbellWait.Mode.ADAPTIVE); EventFd k = EventFd.create()) {
+            alone.close();
+            dev.jvbus.core.sys.MappingLifetime lifetime = new dev.jvbus.core.sys.MappingLifetime("ring memory", 4096, () -> { });
+            dev.jvbus.core.memory.GuestMemory memory = dev.jvbus.core.memory.GuestMemory.of(new dev.jvbus.core.memory.MemoryRegion(
+                    0, 4096, java.lang.foreign.MemorySegment.ofArray(new byte[4096]), lifetime));
+            QueueWorker w = new QueueWorker("q", 0, new CounterService(), List.of(k), null, alone, f -> { }).holding(memory);
+            assertThatThrownBy(w::start).isInstanceOf(IllegalStateException.class).hasMessageContaining("poll group alone is closed");
+            assertThat(w.isAlive()).isFalse();
+            assertThat(w.stop(java.time.Duration.ofSeconds(1))).as("a worker that never joined stops at once").isTrue();
+            assertThat(lifetime.users()).as("and lets its memory go").isZero();
+        }
+    }
+
+    /**
      * A member whose driver added work without ringing (its doorbell suppressed while its ring had work) sleeps
      * with work pending until something else wakes the group: another member's kick here. That wake-up finds it
      * and counts it on its queue ({@link QueueCounters#lateWakeups()}, exported with the other queue stats), so the

@@ -40,6 +40,16 @@ class MemfdAdoptTest {
                 assertThat(window.segment().byteSize()).isEqualTo(64);
                 assertThat(window.segment().get(ValueLayout.JAVA_LONG, 8)).isEqualTo(0xfeedL);
             }
+            // The arena-scoped mappings go through the same page mapping: the same window, writes seen both ways.
+            try (OwnedFd forClosable = OwnedFd.duplicate(mem.fd()); OwnedFd forMap = OwnedFd.duplicate(mem.fd());
+                 Memfd closable = Memfd.adoptClosable(forClosable, 4096 + 16, 64, MappingRule.SEALED_MEMFD);
+                 java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+                assertThat(closable.segment().byteSize()).isEqualTo(64);
+                assertThat(closable.segment().get(ValueLayout.JAVA_LONG, 8)).isEqualTo(0xfeedL);
+                java.lang.foreign.MemorySegment mapped = Memfd.map(forMap, 2 * 4096 + 8, 16, MappingRule.SEALED_MEMFD, arena);
+                mapped.set(ValueLayout.JAVA_LONG, 8, 0xbeefL);
+                assertThat(mem.segment().get(ValueLayout.JAVA_LONG, 2 * 4096 + 16)).isEqualTo(0xbeefL);
+            }
         }
     }
 

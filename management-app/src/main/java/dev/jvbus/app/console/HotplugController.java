@@ -9,6 +9,7 @@ import dev.jvbus.app.service.DeviceView;
 import dev.jvbus.app.service.FeatureLimit;
 import dev.jvbus.app.service.OperationRefused;
 import dev.jvbus.app.service.ProblemType;
+import dev.jvbus.app.service.WithdrawnFeature;
 import jakarta.servlet.http.HttpServletResponse;
 import java.util.ArrayList;
 import java.util.List;
@@ -99,12 +100,16 @@ class HotplugController {
             Map<String, String> params = parameters(form.parameters());
             List<String> offer = devices.offerUnder(t.type(), limit(t, form.allowed()), params);
             List<String> forParams = devices.offerUnder(t.type(), FeatureLimit.NONE, params);
+            // Unchecking a feature takes with it those that require it (GUEST_CSUM: GUEST_TSO4...), as the device will.
+            List<WithdrawnFeature> withdrawn = devices.withdrawnUnder(t.type(), limit(t, form.allowed()), params);
+            List<String> withdrawnNames = withdrawn.stream().map(WithdrawnFeature::feature).toList();
             model.addAttribute("offer", offer);
             List<String> withheld = new ArrayList<>(), notForParams = new ArrayList<>();
             for (DeviceTypeView.Feature f : t.features())
                 if (!forParams.contains(f.name())) notForParams.add(f.name());
-                else if (!offer.contains(f.name())) withheld.add(f.name());
+                else if (!offer.contains(f.name()) && !withdrawnNames.contains(f.name())) withheld.add(f.name());
             model.addAttribute("withheld", withheld);
+            model.addAttribute("withdrawn", withdrawn);
             model.addAttribute("notForParams", notForParams);
             model.addAttribute("warnings", warnings(t, offer));
         } catch (OperationRefused e) {

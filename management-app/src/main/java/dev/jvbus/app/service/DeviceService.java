@@ -69,10 +69,29 @@ public class DeviceService {
     /**
      * What a driver of a new {@code type} device made with the model parameters {@code params} would be offered
      * under {@code limit}, by name: the device's own offer ({@link DeviceModel#features(Map)}: virtio-net with
-     * {@code queue-pairs=1} offers no MQ), within the limit. Refused as a hotplug would refuse the same type,
+     * {@code queue-pairs=1} offers no MQ), within the limit, less what the limit withdraws with a feature it
+     * requires ({@link #withdrawnUnder}), as the device does. Refused as a hotplug would refuse the same type,
      * parameters and limit.
      */
     public List<String> offerUnder(String type, FeatureLimit limit, Map<String, String> params) {
+        Offer o = offer(type, limit, params);
+        return o.catalog().names(o.catalog().withRequirementsMet(o.within()));
+    }
+
+    /**
+     * The features {@code limit} takes out of such a device's offer without naming them, each with the requirement
+     * it lost (unchecking GUEST_CSUM withdraws GUEST_TSO4): a driver that checks would refuse a device offering them.
+     */
+    public List<WithdrawnFeature> withdrawnUnder(String type, FeatureLimit limit, Map<String, String> params) {
+        Offer o = offer(type, limit, params);
+        return o.catalog().withdrawals(o.within()).stream()
+                .map(w -> new WithdrawnFeature(w.feature().name(), w.unmet().requiredNames())).toList();
+    }
+
+    /** A device's own catalog for {@code params}, and the bits of it within {@code limit}. */
+    private record Offer(FeatureCatalog catalog, long within) { }
+
+    private Offer offer(String type, FeatureLimit limit, Map<String, String> params) {
         DeviceModel model = changes.bus().models().model(type == null ? "" : type).orElseThrow(() -> new OperationRefused(
                 ProblemType.UNKNOWN_DEVICE_TYPE, "unknown device type '" + type + "'; this bus has " + changes.bus().models().types(),
                 Map.of("field", "type")));
@@ -84,7 +103,7 @@ public class DeviceService {
             throw new OperationRefused(ProblemType.INVALID_PARAMETER, e.getMessage(),
                     Map.of("field", parameterNamed(e.getMessage(), params).map(n -> "parameters." + n).orElse("parameters")));
         }
-        return offer.names(offer.mask() & mask);
+        return new Offer(offer, offer.mask() & mask);
     }
 
     /**

@@ -137,6 +137,40 @@ class ConsoleBrowserTest extends ConsoleTestBase {
     }
 
     /**
+     * Unchecking a feature takes with it the features that require it (GUEST_CSUM: GUEST_TSO4 and the other guest
+     * offloads), as the device's offer does: the preview shows them withdrawn and why, not offered, and the device
+     * plugged offers exactly what was previewed. The preview showed GUEST_TSO4 offered before.
+     */
+    @Test
+    void uncheckingAFeatureWithdrawsThoseThatRequireItInThePreviewAsInThePluggedDevice() {
+        api("POST", "/api/v1/containers", "{\"name\":\"req\"}");
+        logIn("admin", "admin-secret");
+        browser.get(base() + "/console/containers/req/hotplug?type=virtio-net");
+        assertThat(offerShown()).contains("VIRTIO_NET_F_GUEST_CSUM", "VIRTIO_NET_F_GUEST_TSO4");
+
+        browser.findElement(By.id("f-GUEST_CSUM")).click();
+        await("the preview without GUEST_CSUM", () -> {
+            List<String> offer = offerShown();
+            return !offer.isEmpty() && !offer.contains("VIRTIO_NET_F_GUEST_CSUM");
+        });
+        List<String> previewed = offerShown();
+        assertThat(previewed).as("GUEST_TSO4 requires GUEST_CSUM").doesNotContain("VIRTIO_NET_F_GUEST_TSO4", "VIRTIO_NET_F_GUEST_TSO6")
+                .contains("VIRTIO_NET_F_CSUM", "VIRTIO_NET_F_MRG_RXBUF");
+        assertThat(browser.findElements(By.cssSelector("[data-withheld]"))).extracting(e -> e.getAttribute("data-withheld"))
+                .as("withheld: what was unchecked").containsExactly("VIRTIO_NET_F_GUEST_CSUM");
+        assertThat(browser.findElements(By.cssSelector("[data-withdrawn]"))).extracting(e -> e.getAttribute("data-withdrawn"))
+                .contains("VIRTIO_NET_F_GUEST_TSO4", "VIRTIO_NET_F_GUEST_TSO6");
+        assertThat(browser.findElement(By.cssSelector("[data-withdrawn='VIRTIO_NET_F_GUEST_TSO4']")).getText())
+                .contains("requires VIRTIO_NET_F_GUEST_CSUM");
+        browser.findElement(By.id("plug")).click();
+
+        await("the device in the tree", () -> !browser.findElements(By.cssSelector("#container-req li.device")).isEmpty());
+        long devid = Long.parseLong(browser.findElement(By.cssSelector("#container-req li.device")).getAttribute("data-devid"));
+        JsonNode features = api("GET", "/api/v1/containers/req/devices/" + devid, null).json().path("features");
+        assertThat(names(features.path("offered"))).containsExactlyInAnyOrderElementsOf(previewed);
+    }
+
+    /**
      * The preview is the offer of a device made with the parameters typed (virtio-net's own offer for them:
      * {@code queue-pairs=1} offers no MQ), not the type's whole catalog; the device plugged offers what was previewed.
      */

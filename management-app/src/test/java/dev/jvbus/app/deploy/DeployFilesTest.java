@@ -168,4 +168,24 @@ class DeployFilesTest {
         }
         assertThat(dash.path("annotations").path("list").valueStream().map(a -> a.path("name").asString())).contains("Hotplug");
     }
+
+    /**
+     * A stall (a queue that slept with work pending because its doorbell did not ring) shows on the dashboard as its
+     * rate of late wake-ups, per queue: the counter was exported (jvbus_queue_late_wakeups_total) with no panel, so
+     * an operator looking at Grafana never saw it. PrometheusScrapeTest runs the panel's query against a real Prometheus.
+     */
+    @Test
+    void theDashboardChartsLateWakeupsPerQueue() throws Exception {
+        JsonNode dash = new ObjectMapper().readTree(Files.readString(REPO.resolve("deploy/grafana/dashboards/jvbus.json")));
+        List<JsonNode> charting = dash.path("panels").valueStream()
+                .filter(p -> p.path("targets").valueStream().anyMatch(t -> t.path("expr").asString().contains("jvbus_queue_late_wakeups_total")))
+                .toList();
+        assertThat(charting).as("a panel charting jvbus_queue_late_wakeups_total").singleElement().satisfies(p -> {
+            assertThat(p.path("type").asString()).isEqualTo("timeseries");
+            String expr = p.path("targets").get(0).path("expr").asString();
+            assertThat(expr).contains("rate(jvbus_queue_late_wakeups_total{container=~\"$container\"}", "by (container, devid", "queue)");
+        });
+        List<Integer> ids = dash.path("panels").valueStream().map(p -> p.path("id").asInt()).toList();
+        assertThat(ids).as("panel ids unique").doesNotHaveDuplicates();
+    }
 }

@@ -25,7 +25,7 @@ import java.util.Optional;
  * slots of {@link #SLOT_BYTES}; the one in use is slot {@code generation & 1}. A write fills the other slot and then
  * publishes the next generation (release), so a bus killed inside a write leaves the previous slot whole. A slot:
  * {@code u8 version} ({@link #VERSION}), {@code u8 unicast}, {@code u8 multicast} (address counts), a pad byte,
- * {@code u16 flags} ({@code F_*}), {@code u16 queuePairs}, {@code u64 guestOffloads}, {@code u8 mac[6]} and 2 pad
+ * {@code u16 flags} ({@code F_*}, a pending announce among them), {@code u16 queuePairs}, {@code u64 guestOffloads}, {@code u8 mac[6]} and 2 pad
  * bytes, then the unicast and the multicast addresses, 6 bytes each, {@link RxFilter#MAX_ADDRESSES} at most.
  *
  * <p>It is the driver's memory, so it is read as a restore reads a file: {@link #read} is the one place its values
@@ -44,7 +44,13 @@ final class ControlRecord {
 
     static final int F_RX_MODE_SET = 1, F_PROMISCUOUS = 1 << 1, F_ALL_MULTI = 1 << 2, F_ALL_UNI = 1 << 3, F_NO_MULTI = 1 << 4,
             F_NO_UNI = 1 << 5, F_NO_BROADCAST = 1 << 6, F_UNICAST_OVERFLOW = 1 << 7, F_MULTICAST_OVERFLOW = 1 << 8;
-    private static final int F_ALL = (1 << 9) - 1;
+    /**
+     * An announce request (VIRTIO_NET_S_ANNOUNCE) the driver has not acknowledged: a bus that restarts after a move and
+     * before the ANNOUNCE_ACK asks again, or the peers never learn where the guest went. A later bit than the others:
+     * a bus from before it refuses such a record by its unknown flag, as it must (it could not ask again).
+     */
+    static final int F_ANNOUNCE = 1 << 9;
+    private static final int F_ALL = (1 << 10) - 1;
 
     private static final int AT_VERSION = 0, AT_UNICAST = 1, AT_MULTICAST = 2, AT_FLAGS = 4, AT_PAIRS = 6, AT_OFFLOADS = 8,
             AT_MAC = 16, AT_ADDRESSES = 24;
@@ -52,8 +58,8 @@ final class ControlRecord {
     private static final ValueLayout.OfLong LE64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final VarHandle GENERATION = ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle();
 
-    /** What a record holds: the driver's settings and the MAC it uses. */
-    record Saved(VirtioNetState state, long mac) { }
+    /** What a record holds: the driver's settings, the MAC it uses, and whether an announce request is pending. */
+    record Saved(VirtioNetState state, long mac, boolean announce) { }
 
     private final GuestMemory guest;
     private final long address;
@@ -99,7 +105,7 @@ final class ControlRecord {
                 multicast, (flags & F_UNICAST_OVERFLOW) != 0, (flags & F_MULTICAST_OVERFLOW) != 0, s.get(LE64, AT_OFFLOADS),
                 s.get(LE16, AT_PAIRS) & 0xffff);   // its constructor checks the tables' kinds, the pairs and the offloads
         generation = g;
-        return Optional.of(new Saved(state, mac));
+        return Optional.of(new Saved(state, mac, (flags & F_ANNOUNCE) != 0));
     }
 
     private static List<String> addresses(MemorySegment s, int at, int count) {
@@ -112,8 +118,8 @@ final class ControlRecord {
         return out;
     }
 
-    /** Writes {@code state} and {@code mac} into the slot not in use, then makes it the one in use. */
-    void write(VirtioNetState state, long mac) {
+    /** Writes {@code state}, {@code mac} and {@code announce} into the slot not in use, then makes it the one in use. */
+    void write(VirtioNetState state, long mac, boolean announce) {
         long next = generation + 1 == 0 ? 1 : generation + 1;
         MemorySegment s = slot(next);
         s.fill((byte) 0);
@@ -123,7 +129,7 @@ final class ControlRecord {
         int flags = (state.rxModeSet() ? F_RX_MODE_SET : 0) | (state.promiscuous() ? F_PROMISCUOUS : 0) | (state.allMulti() ? F_ALL_MULTI : 0)
                 | (state.allUni() ? F_ALL_UNI : 0) | (state.noMulti() ? F_NO_MULTI : 0) | (state.noUni() ? F_NO_UNI : 0)
                 | (state.noBroadcast() ? F_NO_BROADCAST : 0) | (state.unicastOverflow() ? F_UNICAST_OVERFLOW : 0)
-                | (state.multicastOverflow() ? F_MULTICAST_OVERFLOW : 0);
+                | (state.multicastOverflow() ? F_MULTICAST_OVERFLOW : 0) | (announce ? F_ANNOUNCE : 0);
         s.set(LE16, AT_FLAGS, (short) flags);
         s.set(LE16, AT_PAIRS, (short) state.queuePairs());
         s.set(LE64, AT_OFFLOADS, state.guestOffloads());

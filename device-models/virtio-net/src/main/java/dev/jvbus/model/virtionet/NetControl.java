@@ -209,8 +209,8 @@ final class NetControl {
 
     /**
      * A driver that carries on after a bus restart: what it had set, from its {@link ControlRecord}, comes back on
-     * this fresh device (the MAC it set too), checked as a restore is against what it negotiated. No announce: the
-     * device did not move.
+     * this fresh device (the MAC it set too), checked as a restore is against what it negotiated. It is asked to announce
+     * itself again only if it was asked (after a move) and had not acknowledged it: the restart itself moved nothing.
      *
      * @throws IllegalArgumentException if the settings do not fit what was negotiated or this device
      */
@@ -222,9 +222,13 @@ final class NetControl {
         if (saved.mac() != mac() && !VirtioNetFeatures.CTRL_MAC_ADDR.in(negotiated))
             throw new IllegalArgumentException("the control record's MAC " + MacAddress.toString(saved.mac()) + " is not the device's "
                     + MacAddress.toString(mac()) + ", and VIRTIO_NET_F_CTRL_MAC_ADDR is not negotiated");
+        if (saved.announce() && !(VirtioNetFeatures.GUEST_ANNOUNCE.in(negotiated) && VirtioNetFeatures.CTRL_VQ.in(negotiated)))
+            throw new IllegalArgumentException("the control record has an announce request pending, but VIRTIO_NET_F_GUEST_ANNOUNCE"
+                    + " and VIRTIO_NET_F_CTRL_VQ are not both negotiated");
         features = negotiated;
         if (saved.mac() != mac()) changeMac(saved.mac());   // the switch may refuse it (another port has it)
         apply(s, offloads);
+        if (saved.announce()) announceAfterStart = true;   // asked before the restart, not acknowledged: asked again (a restore asks anyway)
     }
 
     /** The guest offloads {@code s} has on, checked with its pair count against what was negotiated and this device. */
@@ -256,7 +260,7 @@ final class NetControl {
     }
 
     private void keepRecord() {
-        if (record != null) record.write(save(), mac());
+        if (record != null) record.write(save(), mac(), (status() & STATUS_ANNOUNCE) != 0);
     }
 
     // ================================================================ commands
@@ -388,6 +392,7 @@ final class NetControl {
     synchronized boolean announce() {
         if (!VirtioNetFeatures.GUEST_ANNOUNCE.in(features) || !VirtioNetFeatures.CTRL_VQ.in(features)) return false;
         config.write("status", status() | STATUS_ANNOUNCE);
+        keepRecord();   // a bus restart before the ack asks again
         return true;
     }
 

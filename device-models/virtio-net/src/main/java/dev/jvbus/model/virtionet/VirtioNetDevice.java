@@ -643,11 +643,12 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public VirtioNetState saveModel() {
-        return control.save();
+        return control.save().withAddresses(deliveryLogAddress, controlRecordAddress);
     }
 
     /**
-     * The driver's control-queue settings come back; the config space (its MAC, its status) was restored before. The
+     * The driver's control-queue settings come back, and where its delivery log and control record are; the config
+     * space (its MAC, its status) was restored before. The
      * config the driver read must not promise more pairs than this device has: MQ_VQ_PAIRS_SET is checked against it.
      */
     @Override
@@ -657,11 +658,17 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         if (maxPairs > rxq.length)
             throw new DeviceFault(name + ": the saved config space says max_virtqueue_pairs " + maxPairs + ", this device has "
                     + rxq.length + " (queue-pairs)");
+        VirtioNetState s = (VirtioNetState) state;
         try {
-            control.restore((VirtioNetState) state, context.negotiatedFeatures());
+            control.restore(s, context.negotiatedFeatures());
         } catch (IllegalArgumentException | NetworkException e) {
             throw new DeviceFault(name + ": " + e.getMessage(), e);
         }
+        // The driver's log and record stay where they are in its memory, and the device goes on writing them there: a
+        // driver that follows a move sets nothing up again, and a bus restart after the move must find what was
+        // delivered and set on this bus, not before the move. Checked against the memory when the data path starts.
+        deliveryLogAddress = s.deliveryLogAddress();
+        controlRecordAddress = s.controlRecordAddress();
     }
 
     // ================================================================ control queue state, for the frame path and operators

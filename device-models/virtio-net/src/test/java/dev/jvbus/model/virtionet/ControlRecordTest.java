@@ -36,20 +36,22 @@ class ControlRecordTest {
     void whatWasWrittenIsReadBackByTheNextBusAndANeverWrittenRecordHoldsNothing() throws Exception {
         assertThat(ControlRecord.at(memory, AT).read()).isEmpty();
         ControlRecord r = ControlRecord.at(memory, AT);
-        r.write(VirtioNetState.DEFAULTS, MAC);
-        r.write(SET, MAC + 1);
-        assertThat(ControlRecord.at(memory, AT).read()).hasValue(new ControlRecord.Saved(SET, MAC + 1));
+        r.write(VirtioNetState.DEFAULTS, MAC, true);
+        r.write(SET, MAC + 1, false);
+        assertThat(ControlRecord.at(memory, AT).read()).hasValue(new ControlRecord.Saved(SET, MAC + 1, false));
+        r.write(SET, MAC + 1, true);
+        assertThat(ControlRecord.at(memory, AT).read()).as("an announce request pending").hasValue(new ControlRecord.Saved(SET, MAC + 1, true));
     }
 
     @Test
     void aWriteTheBusDiedInsideLeavesTheLastWholeOne() throws Exception {
         ControlRecord r = ControlRecord.at(memory, AT);
-        r.write(SET, MAC);
+        r.write(SET, MAC, false);
         // The next write fills the other slot and dies before publishing its generation: garbage in that slot.
         long generation = mem.segment().get(ValueLayout.JAVA_LONG_UNALIGNED, AT - G);
         long other = AT - G + 8 + ((generation + 1) & 1) * ControlRecord.SLOT_BYTES;
         mem.segment().asSlice(other, ControlRecord.SLOT_BYTES).fill((byte) 0x5a);
-        assertThat(ControlRecord.at(memory, AT).read()).hasValue(new ControlRecord.Saved(SET, MAC));
+        assertThat(ControlRecord.at(memory, AT).read()).hasValue(new ControlRecord.Saved(SET, MAC, false));
     }
 
     @Test
@@ -57,6 +59,7 @@ class ControlRecordTest {
         assertRefused(s -> s.set(ValueLayout.JAVA_BYTE, 0, (byte) 9), "version 9");
         assertRefused(s -> { s.set(ValueLayout.JAVA_BYTE, 1, (byte) 60); s.set(ValueLayout.JAVA_BYTE, 2, (byte) 10); }, "60 + 10 filter addresses");
         assertRefused(s -> s.set(ValueLayout.JAVA_SHORT_UNALIGNED, 4, (short) 0x8000), "unknown bits");
+        assertRefused(s -> s.set(ValueLayout.JAVA_SHORT_UNALIGNED, 4, (short) 0x0400), "unknown bits");
         assertRefused(s -> s.set(ValueLayout.JAVA_SHORT_UNALIGNED, 6, (short) 0), "queuePairs");
         assertRefused(s -> s.set(ValueLayout.JAVA_BYTE, 16, (byte) 0x01), "is not a unicast address");
         assertRefused(s -> s.set(ValueLayout.JAVA_BYTE, 24, (byte) 0x01), "is a group address");
@@ -67,7 +70,7 @@ class ControlRecordTest {
 
     private void assertRefused(java.util.function.Consumer<MemorySegment> spoil, String why) throws Exception {
         ControlRecord r = ControlRecord.at(memory, AT);
-        r.write(SET, MAC);
+        r.write(SET, MAC, false);
         long generation = mem.segment().get(ValueLayout.JAVA_LONG_UNALIGNED, AT - G);
         spoil.accept(mem.segment().asSlice(AT - G + 8 + (generation & 1) * ControlRecord.SLOT_BYTES, ControlRecord.SLOT_BYTES));
         assertThatThrownBy(() -> ControlRecord.at(memory, AT).read()).isInstanceOf(IllegalArgumentException.class).hasMessageContaining(why);

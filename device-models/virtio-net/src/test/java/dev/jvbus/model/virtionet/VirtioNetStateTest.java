@@ -12,13 +12,15 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
- * virtio-net's state is its own record (version 3: what the driver set on the control queue, the queue pairs
- * it has carrying traffic), written with its type and version and read back strictly; a version 1 file (before
- * the control queue) and a version 2 file (before multiqueue) still restore.
+ * virtio-net's state is its own record (version 4: what the driver set on the control queue, the queue pairs
+ * it has carrying traffic, where its delivery log and control record are), written with its type and version and
+ * read back strictly; a version 1 file (before the control queue), a version 2 file (before multiqueue) and a
+ * version 3 file (before the model-verb addresses) still restore.
  */
 class VirtioNetStateTest {
     private final Bus bus = Bus.withDiscoveredModels();
-    static final String MODEL_V3_PREFIX = "\"model\":{\"type\":\"virtio-net\",\"version\":3,";
+    static final String MODEL_V4_PREFIX = "\"model\":{\"type\":\"virtio-net\",\"version\":4,";
+    static final String NO_ADDRESSES = ",\"deliveryLogAddress\":0,\"controlRecordAddress\":0}";
 
     private String saved() {
         Device d = bus.createContainer("src").addDevice(VirtioNetModel.TYPE, -1L, Map.of("mac", "52:54:00:00:00:07"));
@@ -34,7 +36,7 @@ class VirtioNetStateTest {
     @Test
     void theStateIsWrittenWithItsTypeAndVersionAndRestoredIntoTheRecord() {
         String json = saved();
-        assertThat(json).contains(MODEL_V3_PREFIX + "\"rxModeSet\":false,\"promiscuous\":true,");
+        assertThat(json).contains(MODEL_V4_PREFIX + "\"rxModeSet\":false,\"promiscuous\":true,");
         DeviceState s = StateCodec.decode(json, bus.models()::stateSchema);
         assertThat(s.model()).isInstanceOf(VirtioNetState.class);
         assertThat(((VirtioNetState) s.model()).rxModeSet()).isFalse();
@@ -49,20 +51,39 @@ class VirtioNetStateTest {
         DeviceState s = StateCodec.decode(v1, bus.models()::stateSchema);
         assertThat(s.model()).isEqualTo(VirtioNetState.AFTER_VERSION_1);
         Device restored = Bus.withDiscoveredModels().createContainer("dst").restoreDevice(s);
-        assertThat(StateCodec.encodeToString(restored.save())).contains(MODEL_V3_PREFIX);
+        assertThat(StateCodec.encodeToString(restored.save())).contains(MODEL_V4_PREFIX);
+    }
+
+    @Test
+    void aVersion3StateWrittenBeforeTheModelVerbAddressesRestoresWithNone() {
+        String json = saved();
+        assertThat(json).contains(",\"queuePairs\":1" + NO_ADDRESSES);
+        String v3 = json.replace(MODEL_V4_PREFIX, "\"model\":{\"type\":\"virtio-net\",\"version\":3,").replace(NO_ADDRESSES, "}");
+        DeviceState s = StateCodec.decode(v3, bus.models()::stateSchema);
+        assertThat(((VirtioNetState) s.model()).controlRecordAddress()).isZero();
+        assertThat(((VirtioNetState) s.model()).deliveryLogAddress()).isZero();
+        Device restored = Bus.withDiscoveredModels().createContainer("dst").restoreDevice(s);
+        assertThat(StateCodec.encodeToString(restored.save())).isEqualTo(json);
+        String withAddresses = json.replace(NO_ADDRESSES, ",\"deliveryLogAddress\":4096,\"controlRecordAddress\":8192}");
+        DeviceState a = StateCodec.decode(withAddresses, bus.models()::stateSchema);
+        assertThat(StateCodec.encodeToString(Bus.withDiscoveredModels().createContainer("dst").restoreDevice(a).save()))
+                .as("carried on by the restored device").isEqualTo(withAddresses);
+        String unaligned = json.replace(NO_ADDRESSES, ",\"deliveryLogAddress\":0,\"controlRecordAddress\":8193}");
+        assertThatThrownBy(() -> StateCodec.decode(unaligned, bus.models()::stateSchema)).isInstanceOf(StateFormatException.class)
+                .hasMessageContaining("controlRecordAddress 0x2001 must be 8-byte aligned");
     }
 
     @Test
     void aVersion2StateWrittenBeforeMultiqueueRestoresWithOnePair() {
         String json = saved();
-        assertThat(json).contains(",\"queuePairs\":1}");
-        String v2 = json.replace(MODEL_V3_PREFIX, "\"model\":{\"type\":\"virtio-net\",\"version\":2,").replace(",\"queuePairs\":1}", "}");
+        assertThat(json).contains(",\"queuePairs\":1" + NO_ADDRESSES);
+        String v2 = json.replace(MODEL_V4_PREFIX, "\"model\":{\"type\":\"virtio-net\",\"version\":2,").replace(",\"queuePairs\":1" + NO_ADDRESSES, "}");
         DeviceState s = StateCodec.decode(v2, bus.models()::stateSchema);
         assertThat(((VirtioNetState) s.model()).queuePairs()).isEqualTo(1);
         assertThat(((VirtioNetState) s.model()).promiscuous()).isTrue();
         Device restored = Bus.withDiscoveredModels().createContainer("dst").restoreDevice(s);
         assertThat(StateCodec.encodeToString(restored.save())).isEqualTo(json);
-        String badPairs = json.replace(",\"queuePairs\":1}", ",\"queuePairs\":0}");
+        String badPairs = json.replace(",\"queuePairs\":1,", ",\"queuePairs\":0,");
         assertThatThrownBy(() -> StateCodec.decode(badPairs, bus.models()::stateSchema)).isInstanceOf(StateFormatException.class)
                 .hasMessageContaining("queuePairs must be in 1..32768: 0");
     }
@@ -70,9 +91,9 @@ class VirtioNetStateTest {
     @Test
     void anUnknownFieldIsRefusedNamingItAndTheModel() {
         String json = saved();
-        String unknown = json.replace(MODEL_V3_PREFIX, MODEL_V3_PREFIX + "\"speed\":1000,");
+        String unknown = json.replace(MODEL_V4_PREFIX, MODEL_V4_PREFIX + "\"speed\":1000,");
         assertThatThrownBy(() -> StateCodec.decode(unknown, bus.models()::stateSchema)).isInstanceOf(StateFormatException.class)
-                .hasMessageContaining("device state version 2 is damaged: virtio-net state version 3: ")
+                .hasMessageContaining("device state version 2 is damaged: virtio-net state version 4: ")
                 .hasMessageContaining("unknown field 'speed' in VirtioNetState");
         String v1WithField = json.replace(modelOf(json), "\"model\":{\"type\":\"virtio-net\",\"version\":1,\"promiscuous\":true}");
         assertThatThrownBy(() -> StateCodec.decode(v1WithField, bus.models()::stateSchema)).isInstanceOf(StateFormatException.class)
@@ -93,14 +114,14 @@ class VirtioNetStateTest {
     @Test
     void anotherModelsStateOrAMissingVersionIsRefusedNamingIt() {
         String json = saved();
-        String venets = json.replace("{\"type\":\"virtio-net\",\"version\":3,", "{\"type\":\"venet\",\"version\":1,");
+        String venets = json.replace("{\"type\":\"virtio-net\",\"version\":4,", "{\"type\":\"venet\",\"version\":1,");
         assertThatThrownBy(() -> StateCodec.decode(venets, bus.models()::stateSchema)).isInstanceOf(StateFormatException.class)
-                .hasMessage("device state version 2 is damaged: model state is \"venet\" version 1; this bus reads virtio-net state version 3 (and 2, 1)");
-        String noVersion = json.replace("{\"type\":\"virtio-net\",\"version\":3,", "{\"type\":\"virtio-net\",");
+                .hasMessage("device state version 2 is damaged: model state is \"venet\" version 1; this bus reads virtio-net state version 4 (and 3, 2, 1)");
+        String noVersion = json.replace("{\"type\":\"virtio-net\",\"version\":4,", "{\"type\":\"virtio-net\",");
         assertThatThrownBy(() -> StateCodec.decode(noVersion, bus.models()::stateSchema)).isInstanceOf(StateFormatException.class)
                 .hasMessage("device state version 2 is damaged: missing field 'version' in the model state");
-        String v4 = json.replace("{\"type\":\"virtio-net\",\"version\":3,", "{\"type\":\"virtio-net\",\"version\":4,");
-        assertThatThrownBy(() -> StateCodec.decode(v4, bus.models()::stateSchema)).isInstanceOf(StateFormatException.class)
-                .hasMessageContaining("this bus reads virtio-net state version 3 (and 2, 1)");
+        String v5 = json.replace("{\"type\":\"virtio-net\",\"version\":4,", "{\"type\":\"virtio-net\",\"version\":5,");
+        assertThatThrownBy(() -> StateCodec.decode(v5, bus.models()::stateSchema)).isInstanceOf(StateFormatException.class)
+                .hasMessageContaining("this bus reads virtio-net state version 4 (and 3, 2, 1)");
     }
 }

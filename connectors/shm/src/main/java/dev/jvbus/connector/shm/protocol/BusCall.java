@@ -30,8 +30,8 @@ public enum BusCall {
     /**
      * in: u64 features; out: nothing. A driver that outlived its bus takes up a fresh device (status 0) with the
      * features it had negotiated: ACKNOWLEDGE, DRIVER, FEATURES_OK with exactly those, or a refusal naming what
-     * this device does not offer. Then RESUME_QUEUE per queue, SIGNAL, DRIVER_OK (PROTOCOL.md, "Resuming after
-     * a bus restart").
+     * this device neither offers nor honours in a saved driver (DeviceModel#featuresHonouredOnRestore, as a
+     * restore). Then RESUME_QUEUE per queue, SIGNAL, DRIVER_OK (PROTOCOL.md, "Resuming after a bus restart").
      */
     RESUME_DRIVER(0x0B),
     /**

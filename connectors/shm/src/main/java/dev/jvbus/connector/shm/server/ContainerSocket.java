@@ -10,6 +10,7 @@ import dev.jvbus.core.bus.ExposureInfo;
 import dev.jvbus.core.bus.ExposureState;
 import dev.jvbus.core.bus.SessionInfo;
 import dev.jvbus.core.bus.SessionRefusal;
+import dev.jvbus.core.sys.LingeringMappings;
 import dev.jvbus.core.sys.PeerCredentials;
 import dev.jvbus.core.sys.UnixConnection;
 import dev.jvbus.core.sys.UnixListener;
@@ -54,6 +55,8 @@ public final class ContainerSocket implements Exposure {
     private final long[] refused = new long[SessionRefusal.values().length];
     private final Thread acceptor;
     private volatile boolean closed;
+    /** Client memory its sessions let go that a worker left behind still holds (see {@link LingeringMappings}). */
+    private final LingeringMappings lingering = new LingeringMappings();
 
     private ContainerSocket(String id, Container container, UnixListener listener, AllowedPeers allowed, ShmLimits limits,
                             ThreadFactory sessionThreads) {
@@ -113,6 +116,15 @@ public final class ContainerSocket implements Exposure {
         return sum;
     }
 
+    /**
+     * Bytes of client memory its sessions let go (a device reset, closed or unplugged, a client gone) that stay mapped
+     * because a worker that may touch them did not stop within its bound and has not left yet.
+     */
+    @Override
+    public long mappedForStuckWorkers() {
+        return lingering.bytes();
+    }
+
     /** Sessions currently connected. */
     public int sessionCount() { return sessions.size(); }
 
@@ -157,7 +169,7 @@ public final class ContainerSocket implements Exposure {
         }
         int n = accepted.incrementAndGet();
         String name = "shm " + container.name() + "#" + n;
-        Session session = new Session(container, channel, peer, name, limits, this::ended);
+        Session session = new Session(container, channel, peer, name, limits, lingering, this::ended);
         sessions.add(session);
         // Before its thread starts: the session's end (on that thread) is told after its start.
         container.exposures().sessionOpened(this, session.info());

@@ -4,6 +4,7 @@ import dev.jvbus.connector.shm.protocol.ErrorCode;
 import dev.jvbus.connector.shm.protocol.ProtocolException;
 import dev.jvbus.core.bus.Attachment;
 import dev.jvbus.core.bus.DeviceStatus;
+import dev.jvbus.core.bus.FeatureNegotiationException;
 import dev.jvbus.core.feature.VirtioFeatures;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.virtio.SplitRingResume;
@@ -21,27 +22,21 @@ import dev.jvbus.core.state.RingKind;
 final class DriverResume {
     private DriverResume() {}
 
-    /** ACKNOWLEDGE, DRIVER, exactly {@code features}, FEATURES_OK; refused unless the device is fresh and offers them all. */
+    /**
+     * ACKNOWLEDGE, DRIVER, exactly {@code features}, FEATURES_OK; refused unless the device is fresh and takes them all:
+     * what it offers, or what its model honours in a saved driver (a one-pair virtio-net device's MQ, negotiated under
+     * the offer of an older bus), as a restore takes them ({@link Attachment#resumeDriver}).
+     */
     static void features(Attachment a, long features) throws ProtocolException {
         if (a.status().bits() != 0)
             throw refuse(a, "RESUME_DRIVER takes up a fresh device (status 0); this one is at " + a.status() + ": reset it first");
-        long outside = features & ~a.offeredFeatures();
-        if (outside != 0)
-            throw refuse(a, "cannot resume with features 0x" + Long.toHexString(features) + ": this device does not offer "
-                    + a.device().featureCatalog().names(outside) + " (0x" + Long.toHexString(outside) + "; it offers 0x"
-                    + Long.toHexString(a.offeredFeatures()) + ")");
-        a.writeStatus(DeviceStatus.ACKNOWLEDGE | DeviceStatus.DRIVER);
         try {
-            a.ackFeatures(features);
-            a.addStatus(DeviceStatus.FEATURES_OK);
+            a.resumeDriver(features);
+        } catch (FeatureNegotiationException e) {   // the device stays at reset
+            throw refuse(a, "cannot resume with features 0x" + Long.toHexString(features) + ": " + e.reason());
         } catch (RuntimeException e) {
             a.reset();
             throw refuse(a, "cannot resume with features 0x" + Long.toHexString(features) + ": " + e.getMessage());
-        }
-        if (a.negotiatedFeatures() != features || !a.status().has(DeviceStatus.FEATURES_OK)) {
-            long got = a.negotiatedFeatures();
-            a.reset();
-            throw refuse(a, "cannot resume with features 0x" + Long.toHexString(features) + ": the device settled on 0x" + Long.toHexString(got));
         }
     }
 

@@ -8,6 +8,7 @@ import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.FdStat;
+import dev.jvbus.core.sys.LingeringMappings;
 import dev.jvbus.core.sys.MappingRule;
 import dev.jvbus.core.sys.Memfd;
 import dev.jvbus.core.sys.OwnedFd;
@@ -46,9 +47,13 @@ final class OpenDevice {
     /** The session's count of mapped bytes, which this device's regions add to while they are mapped. */
     private final java.util.concurrent.atomic.AtomicLong sessionMapped;
 
-    OpenDevice(Attachment attachment, java.util.concurrent.atomic.AtomicLong sessionMapped) {
+    /** Where a region is kept, once released, while a worker left behind still holds it. */
+    private final LingeringMappings lingering;
+
+    OpenDevice(Attachment attachment, java.util.concurrent.atomic.AtomicLong sessionMapped, LingeringMappings lingering) {
         this.attachment = attachment;
         this.sessionMapped = sessionMapped;
+        this.lingering = lingering;
     }
 
     Attachment attachment() { return attachment; }
@@ -121,6 +126,7 @@ final class OpenDevice {
         for (SharedRegion r : regions) {
             try {
                 r.close();
+                lingering.released(r.mapping().lifetime());   // still mapped for a worker that did not stop: counted until it leaves
             } catch (RuntimeException e) {
                 // A model worker still touching the segment makes the arena refuse to close.
                 LOG.log(Level.WARNING, "device " + devid() + ": cannot unmap region at 0x" + Long.toHexString(r.guestAddress()), e);

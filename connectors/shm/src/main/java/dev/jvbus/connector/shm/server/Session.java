@@ -22,6 +22,7 @@ import dev.jvbus.core.bus.Subscription;
 import dev.jvbus.core.sys.Errno;
 import dev.jvbus.core.sys.EventFd;
 import dev.jvbus.core.sys.FdStat;
+import dev.jvbus.core.sys.LingeringMappings;
 import dev.jvbus.core.sys.MappingRule;
 import dev.jvbus.core.sys.Memfd;
 import dev.jvbus.core.sys.OwnedFd;
@@ -97,8 +98,13 @@ final class Session implements Runnable, DeviceObserver {
     private volatile boolean overflowed;
     private Thread helloDeadline;
 
-    Session(Container container, FrameChannel channel, PeerCredentials peer, String name, ShmLimits limits, Consumer<Session> onEnd) {
+    /** Where a released region a stuck worker still holds is counted (its socket's, for operators). */
+    private final LingeringMappings lingering;
+
+    Session(Container container, FrameChannel channel, PeerCredentials peer, String name, ShmLimits limits, LingeringMappings lingering,
+            Consumer<Session> onEnd) {
         this.container = container;
+        this.lingering = lingering;
         this.channel = channel;
         this.peer = peer;
         this.name = name;
@@ -272,7 +278,7 @@ final class Session implements Runnable, DeviceObserver {
         }
         try {
             Attachment a = device.attach(holder(), this);
-            open.put(devid, new OpenDevice(a, mapped));
+            open.put(devid, new OpenDevice(a, mapped, lingering));
             return Reply.ok();
         } catch (DeviceBusyException e) {
             throw new Refusal(ErrorCode.BUSY, e.getMessage());
