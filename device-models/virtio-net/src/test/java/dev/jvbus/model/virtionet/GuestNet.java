@@ -82,6 +82,8 @@ final class GuestNet implements AutoCloseable {
     boolean mergeable;
     int rxBufLen;
     boolean rxSplitHeader;                 // post rx buffers as [header][rest] (two descriptors)
+    /** The virtio_net_hdr's length: 12 (VERSION_1 or MRG_RXBUF), 10 for a legacy driver with neither. */
+    int hdr = 12;
     int rxHeaderPiece = 12;                // with rxSplitHeader: the first descriptor's length (below 12: the header itself split)
     SplitVirtqueueDriver rxq, txq, ctrlq;
     int ctrlIndex;                         // where the control queue is: 2, or 2 x max pairs with MQ
@@ -133,7 +135,8 @@ final class GuestNet implements AutoCloseable {
         boolean inOrder = VirtioFeatures.IN_ORDER.in(features);
         mergeable = VirtioNetFeatures.MRG_RXBUF.in(features);
         int mtu = VirtioNetFeatures.MTU.in(features) ? (int) le16(a.readConfig(VirtioNetModel.CONFIG_MTU, 2)) : 1500;
-        rxBufLen = mergeable ? MERGE_BUFFER : 12 + mtu + 18;
+        hdr = VirtioFeatures.VERSION_1.in(features) || mergeable ? 12 : 10;   // a legacy driver's header has no num_buffers
+        rxBufLen = mergeable ? MERGE_BUFFER : hdr + mtu + 18;
         a.setMemory(memory);
         rxq = SplitVirtqueueDriver.create(0, queueSize, G + RX_RING, G + RX_RING + 0x8000, G + RX_RING + 0x1_0000, memory, eventIdx, indirect, inOrder, Notifier.of(rxKick));
         txq = SplitVirtqueueDriver.create(1, queueSize, G + TX_RING, G + TX_RING + 0x8000, G + TX_RING + 0x1_0000, memory, eventIdx, indirect, inOrder, Notifier.of(txKick));
@@ -231,13 +234,13 @@ final class GuestNet implements AutoCloseable {
         long addr = RX_BUFFERS + (long) slot * rxBufLen;     // offset in the memfd
         MemorySegment seg = mem.segment();
         int flags = seg.get(ValueLayout.JAVA_BYTE, addr) & 0xff;
-        int nb = seg.get(LE16, addr + 10) & 0xffff;
+        int nb = hdr == 12 ? seg.get(LE16, addr + 10) & 0xffff : 1;
         int gsoType = seg.get(ValueLayout.JAVA_BYTE, addr + 1) & 0xff, gsoSize = seg.get(LE16, addr + 4) & 0xffff;
         int csumStart = seg.get(LE16, addr + 6) & 0xffff, csumOffset = seg.get(LE16, addr + 8) & 0xffff;
         byte[] frame;
         releaseRx(slot);
         if (!mergeable) {
-            frame = seg.asSlice(addr + 12, len - 12).toArray(ValueLayout.JAVA_BYTE);
+            frame = seg.asSlice(addr + hdr, len - hdr).toArray(ValueLayout.JAVA_BYTE);
         } else {
             List<byte[]> parts = new ArrayList<>();
             parts.add(seg.asSlice(addr + 12, len - 12).toArray(ValueLayout.JAVA_BYTE));
@@ -316,24 +319,24 @@ final class GuestNet implements AutoCloseable {
         int slot = freeTxSlots.poll();
         long off = TX_BUFFERS + slot * TX_SLOT;
         MemorySegment seg = mem.segment();
-        seg.asSlice(off, 12).fill((byte) 0);
+        seg.asSlice(off, hdr).fill((byte) 0);
         seg.set(ValueLayout.JAVA_BYTE, off, (byte) flags);
         seg.set(ValueLayout.JAVA_BYTE, off + 1, (byte) gsoType);
         seg.set(LE16, off + 2, (short) hdrLen);
         seg.set(LE16, off + 4, (short) gsoSize);
         seg.set(LE16, off + 6, (short) csumStart);
         seg.set(LE16, off + 8, (short) csumOffset);
-        MemorySegment.copy(MemorySegment.ofArray(frame), 0, seg, off + 12, frame.length);
+        MemorySegment.copy(MemorySegment.ofArray(frame), 0, seg, off + hdr, frame.length);
         long addr = G + off;
         list.clear();
         int head;
         switch (layout) {
-            case ONE -> head = txq.add(list.readable(addr, 12 + frame.length));
+            case ONE -> head = txq.add(list.readable(addr, hdr + frame.length));
             case SPLIT -> {
                 int first = frame.length / 2;
-                head = txq.add(list.readable(addr, 12).readable(addr + 12, first).readable(addr + 12 + first, frame.length - first));
+                head = txq.add(list.readable(addr, hdr).readable(addr + hdr, first).readable(addr + hdr + first, frame.length - first));
             }
-            default -> head = txq.addIndirect(list.readable(addr, 12).readable(addr + 12, frame.length), G + TABLES + slot * 64L);
+            default -> head = txq.addIndirect(list.readable(addr, hdr).readable(addr + hdr, frame.length), G + TABLES + slot * 64L);
         }
         if (head < 0) throw new AssertionError("no descriptor free although checked");
         txSlotOf[head] = slot;

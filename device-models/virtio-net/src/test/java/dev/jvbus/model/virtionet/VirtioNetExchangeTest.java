@@ -59,13 +59,15 @@ class VirtioNetExchangeTest {
         for (GuestNet g : guests) g.close();
     }
 
-    @ParameterizedTest(name = "eventIdx={0} mergeable={1}")
-    @CsvSource({"true,true", "true,false", "false,true", "false,false"})
-    void framesOfEverySizeArriveOnceAndIntactBothWays(boolean eventIdx, boolean mergeable) throws Exception {
+    @ParameterizedTest(name = "eventIdx={0} mergeable={1} legacy={2}")
+    @CsvSource({"true,true,false", "true,false,false", "false,true,false", "false,false,false", "true,false,true", "false,false,true"})
+    void framesOfEverySizeArriveOnceAndIntactBothWays(boolean eventIdx, boolean mergeable, boolean legacy) throws Exception {
         long want = -1L;
         if (!eventIdx) want &= ~VirtioFeatures.EVENT_IDX.mask();
         if (!mergeable) want &= ~VirtioNetFeatures.MRG_RXBUF.mask();
+        if (legacy) want &= ~VirtioFeatures.VERSION_1.mask();   // a legacy driver: the 10-byte header, no num_buffers
         GuestNet a = guest(want), b = guest(want);
+        assertThat(a.hdr).as("the header length the features give").isEqualTo(legacy ? 10 : 12);
         a.rxSplitHeader = !mergeable;      // one ring posts [header][rest], like Linux's big-packet chains
         b.rxSplitHeader = !mergeable;      // the other splits the header itself, [5][7 + rest]: the device cannot write it
         b.rxHeaderPiece = 5;               // in place (two stores into the first descriptor) and scatters it instead
