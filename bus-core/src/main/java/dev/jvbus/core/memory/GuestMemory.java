@@ -20,6 +20,7 @@ import java.util.List;
 public final class GuestMemory {
     private final MemoryRegion[] regions;   // sorted by guest address, non-overlapping
     private final MemoryRegion first;       // fast path: almost every guest has one region
+    private final boolean canShrink;        // some region maps a file its peer can still shrink
     // Set while a VMM migrates the guest: every device write to guest memory is marked here.
     // One volatile read per write batch when not logging.
     private volatile DirtyLog dirtyLog;
@@ -27,6 +28,9 @@ public final class GuestMemory {
     private GuestMemory(MemoryRegion[] regions) {
         this.regions = regions;
         this.first = regions.length > 0 ? regions[0] : null;
+        boolean any = false;
+        for (MemoryRegion r : regions) any |= r.file() != null;
+        this.canShrink = any;
     }
 
     /** Builds a table; refuses overlapping regions (an operator or protocol error, not a guest one). */
@@ -68,6 +72,25 @@ public final class GuestMemory {
             if (r.contains(addr, len)) return r;
         }
         throw new GuestMemoryException(addr, len, len < 0 ? "negative length" : "address range outside guest memory");
+    }
+
+    /**
+     * True if some region maps a file that its peer can still shrink under us: an access to this memory may fault
+     * (SIGBUS, reported late: {@link MappedMemoryFault#surface()}), and whoever touches it on another party's
+     * behalf must make the fault surface where it can tell whose it is.
+     */
+    public boolean canShrink() {
+        return canShrink;
+    }
+
+    /**
+     * True if the file behind some region is now shorter than its mapping: the evidence that a memory fault was
+     * this memory's ({@link MappedMemoryFault#in}). A statx per such region: for the fault path, not the hot path.
+     */
+    public boolean shrunk() {
+        if (!canShrink) return false;
+        for (MemoryRegion r : regions) if (r.file() != null && r.file().shrunk()) return true;
+        return false;
     }
 
     /**

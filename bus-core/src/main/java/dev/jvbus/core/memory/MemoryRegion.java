@@ -1,6 +1,7 @@
 package dev.jvbus.core.memory;
 
 import dev.jvbus.core.sys.MappingLifetime;
+import dev.jvbus.core.sys.ShrinkableFile;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 
@@ -15,11 +16,20 @@ import java.util.Objects;
  * <p>{@code lifetime} is set when a connector unmaps the segment itself once every user is gone (a
  * mapping of a peer's file in the global scope, {@link MappingLifetime}); users that touch it from other
  * threads hold it ({@link GuestMemory#hold()}). Null: the segment's own scope says when it goes.
+ *
+ * <p>{@code file} is set when the segment maps a peer's file that the peer can still shrink under us
+ * ({@link ShrinkableFile}): an access may then fault, and whoever catches the fault asks it whether it was
+ * this region's ({@link MappedMemoryFault}). Null: the memory cannot shrink (a sealed memfd, our own memory).
  */
-public record MemoryRegion(long guestAddress, long size, MemorySegment segment, MappingLifetime lifetime) {
+public record MemoryRegion(long guestAddress, long size, MemorySegment segment, MappingLifetime lifetime, ShrinkableFile file) {
     /** A region whose segment's scope says when it goes (no {@link MappingLifetime}). */
     public MemoryRegion(long guestAddress, long size, MemorySegment segment) {
-        this(guestAddress, size, segment, null);
+        this(guestAddress, size, segment, null, null);
+    }
+
+    /** A region of memory that cannot shrink under the mapping. */
+    public MemoryRegion(long guestAddress, long size, MemorySegment segment, MappingLifetime lifetime) {
+        this(guestAddress, size, segment, lifetime, null);
     }
 
     public MemoryRegion {

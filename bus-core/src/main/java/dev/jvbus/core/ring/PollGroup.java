@@ -2,6 +2,7 @@ package dev.jvbus.core.ring;
 
 import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.doorbell.SpinBudget;
+import dev.jvbus.core.memory.MappedMemoryFault;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -198,6 +199,7 @@ public final class PollGroup implements AutoCloseable {
                     }
                     try {
                         if (w.service.poll()) worked = true;
+                        settle(w);
                     } catch (QueueFault f) {
                         drop(w);
                         w.onFault.accept(f);
@@ -233,6 +235,7 @@ public final class PollGroup implements AutoCloseable {
                     if (w.parked || w.failed != null) continue;
                     try {
                         w.service.disarmDoorbell();
+                        settle(w);
                     } catch (RuntimeException | Error e) {
                         w.failed = e;
                     }
@@ -326,13 +329,24 @@ public final class PollGroup implements AutoCloseable {
         if (w.countsForPlacement) size--;
     }
 
+    /**
+     * Inside the try around a call into member {@code w}: a memory fault that call raised in memory its peer can
+     * shrink is thrown here, as the member's, not later in whatever this thread runs next (another member's call,
+     * or the group's own loop, which would end every member). See {@link MappedMemoryFault}.
+     */
+    private static void settle(QueueWorker w) {
+        if (w.memoryCanShrink) MappedMemoryFault.surface();
+    }
+
     /** The spin's question: has any member that is not parked work? (One acquire load per member.) */
     private boolean anyWork() {
         for (QueueWorker w : members) {
             if (w.parked) continue;
             if (w.failed != null) return true;        // go round: the round lets it go
             try {
-                if (w.service.hasWork()) return true;
+                boolean has = w.service.hasWork();
+                settle(w);
+                if (has) return true;
             } catch (RuntimeException | Error e) {
                 w.failed = e;
                 return true;
@@ -352,6 +366,7 @@ public final class PollGroup implements AutoCloseable {
             }
             try {
                 if (w.service.armDoorbell()) any = true;
+                settle(w);
             } catch (RuntimeException | Error e) {
                 w.failed = e;
                 any = true;
@@ -375,7 +390,9 @@ public final class PollGroup implements AutoCloseable {
             for (int slot : slots) if (slot >= 0 && wait.fired(slot)) rang = true;
             if (rang) continue;
             try {
-                if (!w.service.hasWork()) continue;
+                boolean has = w.service.hasWork();
+                settle(w);
+                if (!has) continue;
             } catch (RuntimeException | Error e) {
                 w.failed = e;
                 continue;

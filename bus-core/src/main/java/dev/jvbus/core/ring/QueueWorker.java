@@ -79,6 +79,12 @@ public final class QueueWorker implements AutoCloseable {
      * ({@link #gone}, after its last batch) or at stop if it never started (see {@link dev.jvbus.core.sys.MappingLifetime}'s rule).
      */
     private volatile MemoryHold memoryHold = MemoryHold.NONE;
+    /**
+     * The rings' memory maps a file its peer can still shrink ({@link GuestMemory#canShrink()}): the serving thread
+     * makes a fault of this worker's calls surface inside them ({@link dev.jvbus.core.memory.MappedMemoryFault#surface()}),
+     * so that it is this worker's, never blamed on the member served next. Set before start.
+     */
+    boolean memoryCanShrink;
     private final Object parkLock = new Object();
     private long lateWakeups;   // the serving thread writes it, others read it racily
 
@@ -150,6 +156,7 @@ public final class QueueWorker implements AutoCloseable {
         if (started) throw new IllegalStateException("hold the memory before the worker starts");
         memoryHold.release();
         memoryHold = memory.hold();
+        memoryCanShrink = memory.canShrink();
         return this;
     }
 

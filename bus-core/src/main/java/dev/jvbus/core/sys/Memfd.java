@@ -30,6 +30,7 @@ public final class Memfd implements AutoCloseable {
     private final Arena arena;                 // create(): closing it unmaps; null for adopt()
     private final MappingLifetime lifetime;    // adopt(): its last release unmaps; null for create()
     private final MemorySegment segment;
+    private final ShrinkableFile shrinkable;   // adopt() of a file the peer can still shrink; else null
     private final AtomicBoolean closed = new AtomicBoolean();
 
     /** Maps {@code [offset, offset + size)} of {@code fd} in a shared arena and owns both; if mapping fails, the fd stays the caller's. */
@@ -45,10 +46,11 @@ public final class Memfd implements AutoCloseable {
         this.size = size;
         this.arena = a;
         this.lifetime = null;
+        this.shrinkable = null;
     }
 
     /** Maps {@code [offset, offset + size)} of {@code fd} in the global scope, unmapped by its lifetime; if mapping fails, the fd stays the caller's. */
-    private Memfd(int fd, long offset, long size, String what) {
+    private Memfd(int fd, long offset, long size, String what, MappingRule rule) {
         Pages p = mapPages(fd, offset, size);
         this.fd = fd;
         this.size = size;
@@ -61,6 +63,10 @@ public final class Memfd implements AutoCloseable {
             p.unmap();
             throw e;
         }
+        // A file sealed against shrinking (QEMU's memfd backend seals by default) can never make us fault.
+        int seals = LibC.fcntl(fd, LibC.F_GET_SEALS, 0);
+        boolean sealed = rule == MappingRule.SEALED_MEMFD || seals >= 0 && (seals & LibC.F_SEAL_SHRINK) != 0;
+        this.shrinkable = sealed ? null : new ShrinkableFile(fd, offset + size);
         this.lifetime = new MappingLifetime(what + " (fd " + fd + ", " + p.length() + " bytes at 0x" + Long.toHexString(p.address()) + ")", size, () -> {
             try {
                 p.unmap();
@@ -98,7 +104,7 @@ public final class Memfd implements AutoCloseable {
      */
     public static Memfd adopt(OwnedFd fd, long offset, long size, MappingRule rule) {
         checkWindow(rule.check(fd), offset, size);
-        Memfd m = new Memfd(fd.number(), offset, size, "peer memory");
+        Memfd m = new Memfd(fd.number(), offset, size, "peer memory", rule);
         fd.release();   // owned by m now
         return m;
     }
@@ -196,6 +202,12 @@ public final class Memfd implements AutoCloseable {
 
     /** What unmaps an adopted file once its users are gone ({@link MappingLifetime}); null for {@link #create}d memfds. */
     public MappingLifetime lifetime() { return lifetime; }
+
+    /**
+     * For an adopted file the peer can still shrink under the mapping (not sealed with F_SEAL_SHRINK), the check
+     * whether it did; null if it cannot (sealed, or a memfd this process created).
+     */
+    public ShrinkableFile shrinkable() { return shrinkable; }
 
     /** The seals on the file now (F_GET_SEALS), or -1 if it cannot carry seals (not a memfd). */
     public int seals() {

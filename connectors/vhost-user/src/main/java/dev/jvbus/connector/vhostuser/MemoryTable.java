@@ -28,14 +28,16 @@ import java.util.List;
  * its fd only once it is mapped; an fd it refuses stays in the message's {@link OwnedFds}, which the
  * session closes once, whatever happened.
  *
- * <p>What remains: QEMU's and DPDK's memory files are not sealed, so a front-end can truncate one
+ * <p>What remains: QEMU's and DPDK's memory files need not be sealed, so a front-end can truncate one
  * under our mapping. The next access to a page past the new end faults; the JVM turns that SIGBUS
- * into an {@link InternalError} on the accessing thread. On a device's own queue worker that
- * becomes a fault of that device only (the worker reports any Error as a queue fault, the device
- * goes NEEDS_RESET); on the session thread it ends that session. A frame delivered into this
- * device's rx ring by another device's worker (the switch) faults on the sender's thread, and the
- * receiving device reports it as its own ({@code MappedMemoryFault}): it needs a reset, the sender goes on
- * (TruncatedFrontEndMemoryTest).
+ * into an {@link InternalError} on the accessing thread, thrown at its next safepoint poll. A region
+ * of a file not sealed with F_SEAL_SHRINK carries its {@code ShrinkableFile}, so that whoever touches it
+ * makes such a fault surface inside its own try and can tell whose it is ({@code MappedMemoryFault}).
+ * On a device's own queue worker it becomes a fault of that device only (the poll group surfaces it
+ * inside the member's call, which reports any Error as a queue fault: NEEDS_RESET); on the session thread
+ * it ends that session. A frame delivered into this device's rx ring by another device's worker (the
+ * switch) faults on the sender's thread, and the receiving device, its file found shorter than the
+ * mapping, reports it as its own: it needs a reset, the sender goes on (TruncatedFrontEndMemoryTest).
  */
 final class MemoryTable implements AutoCloseable {
     /** One mapped region: the window {@code [mmapOffset, +size)} of the front-end's file. */
@@ -49,7 +51,7 @@ final class MemoryTable implements AutoCloseable {
     private MemoryTable(List<Mapped> mapped) {
         this.mapped = List.copyOf(mapped);
         List<MemoryRegion> regions = new ArrayList<>();
-        for (Mapped m : mapped) regions.add(new MemoryRegion(m.region.guestAddress(), m.region.size(), m.segment(), m.file.lifetime()));
+        for (Mapped m : mapped) regions.add(new MemoryRegion(m.region.guestAddress(), m.region.size(), m.segment(), m.file.lifetime(), m.file.shrinkable()));
         this.guestMemory = GuestMemory.of(regions);
     }
 

@@ -441,6 +441,7 @@ public final class VenetFunction implements DeviceFunction, NetPort {
             r.notifyDriver();
             rxFrames++;
             rxBytes += length;
+            if (memory.canShrink()) MappedMemoryFault.surface();   // a fault in here is thrown here (MappedMemoryFault)
             return null;
         } catch (QueueFault f) {
             rxBroken = true;
@@ -448,8 +449,9 @@ public final class VenetFunction implements DeviceFunction, NetPort {
             run.needsReset(f.getMessage());   // never blocks: we hold the port's lock
             return DropReason.RING_FAULT;
         } catch (InternalError e) {
-            // SIGBUS on this device's rx memory, on the sender's thread: this device's fault, not the sender's.
-            if (!MappedMemoryFault.is(e)) throw e;
+            // SIGBUS on this device's rx memory, on the sender's thread: this device's fault, not the sender's, if its
+            // memory file did shrink; a fault without that evidence is the sender's own (its frame's memory), rethrown.
+            if (!MappedMemoryFault.in(e, memory)) throw e;
             rxBroken = true;
             rxDropsRingFault++;
             run.needsReset(name + ": rx: " + MappedMemoryFault.describe(e));

@@ -970,8 +970,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         if (q == null || rxBroken) return;
         try {
             q.publishUsed();
+            if (x.memory.canShrink()) MappedMemoryFault.surface();   // as in receive
         } catch (InternalError e) {
-            if (!MappedMemoryFault.is(e)) throw e;
+            if (!MappedMemoryFault.in(e, x.memory)) throw e;
             brokenRx(x, "rx: " + MappedMemoryFault.describe(e));
         }
     }
@@ -995,7 +996,25 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         }
     }
 
+    /**
+     * Delivers into rx queue {@code x}, on the sender's thread. A fault in memory the front-end truncated under us is
+     * this device's, not the sender's: it is made to surface inside this try (the JVM reports it at the thread's next
+     * safepoint poll, which in the sender's compiled batch loop lies past any catch here, {@link MappedMemoryFault}),
+     * and blamed on this device only if its memory file did shrink. Without that evidence it is not ours: rethrown,
+     * it ends up as the sending worker's own fault.
+     */
     private DropReason receive(RxQueue x, MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
+        try {
+            DropReason r = receiveInto(x, frame, offset, length, offload, origin);
+            if (x.memory.canShrink()) MappedMemoryFault.surface();
+            return r;
+        } catch (InternalError e) {
+            if (!MappedMemoryFault.in(e, x.memory)) throw e;
+            return brokenRx(x, "rx: " + MappedMemoryFault.describe(e));
+        }
+    }
+
+    private DropReason receiveInto(RxQueue x, MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
         if (rxBroken) return drop(DropReason.RING_FAULT);
         if (length > (offload.isGso() ? FrameOffload.MAX_GSO_FRAME : maxFrame)) return drop(DropReason.TOO_BIG);
         SplitVirtqueue q = x.ring;
@@ -1017,10 +1036,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                     q.unpop(rxFirst.head());
                     return drop(DropReason.TOO_BIG);
                 }
-                // The frame before its header, as with mergeable buffers: the first touch of the guest's buffer is then
-                // the bulk copy. A fault in a page the front-end truncated away is reported by the JVM where that copy
-                // returns, inside this catch; one in the header's compiled stores may surface later, outside it
-                // (TruncatedFrontEndMemoryTest under load, once, with the header first: A never blamed).
+                // The frame before its header, as with mergeable buffers (the order does not matter for faults: receive
+                // makes any fault in here surface inside its try).
                 scatter(mem, rxFirst, hdrLen, frame, offset, length);
                 writeHeader(mem, rxFirst, offload, 1);
                 q.pushUsed(rxFirst.head(), hdrLen + length);
@@ -1061,10 +1078,6 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             rxBroken = true;
             report(f.getMessage());
             return drop(DropReason.RING_FAULT);
-        } catch (InternalError e) {
-            // SIGBUS on this device's rx memory, on the sender's thread: this device's fault, not the sender's.
-            if (!MappedMemoryFault.is(e)) throw e;
-            return brokenRx(x, "rx: " + MappedMemoryFault.describe(e));
         }
     }
 
