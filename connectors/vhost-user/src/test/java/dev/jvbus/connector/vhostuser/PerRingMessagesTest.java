@@ -53,12 +53,17 @@ class PerRingMessagesTest extends TwoDeviceStream {
         await(() -> guestA.received >= 2_000, "B's frames stream into A's ring 0");
         Device.DataPathEvents before = a.dataPathEvents();
         UsedIndexSampler rx = new UsedIndexSampler(guestA, RX_USED).start();
+        // Sampling before the message goes out, and on after it: on a loaded machine the sampler's thread may not
+        // run at all for a while (a run beside ten busy loops once saw no move in the whole window).
+        await(() -> rx.moves() > 0, "the sampler sees ring 0's used index move");
         long receivedAtSend = guestA.received;
 
         try (EventFd newCall = EventFd.create()) {
             fe.sendU64NeedReply(Request.SET_VRING_CALL, 1, newCall.fd());
             assertThat(fe.replyU64(Request.SET_VRING_CALL)).as("SET_VRING_CALL accepted").isZero();
-            await(() -> guestA.received >= receivedAtSend + 2_000, "ring 0 goes on receiving after the message");
+            long movesAtReply = rx.moves();
+            await(() -> guestA.received >= receivedAtSend + 2_000 && rx.moves() > movesAtReply,
+                    "ring 0 goes on receiving after the message, sampled");
             rx.stopAndCheckMonotonic();
             assertThat(a.dataPathEvents()).as("nothing stopped, paused or restarted: the call fd was swapped in place")
                     .isEqualTo(new Device.DataPathEvents(before.starts(), before.stops(), before.pauses(), before.queueStops(),

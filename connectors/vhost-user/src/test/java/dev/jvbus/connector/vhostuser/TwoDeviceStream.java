@@ -176,6 +176,11 @@ abstract class TwoDeviceStream {
             return this;
         }
 
+        /** Moves seen so far (the index changed between two samples). */
+        long moves() {
+            return moves;
+        }
+
         void stopAndCheckMonotonic() throws InterruptedException {
             stop = true;
             thread.join(10_000);
