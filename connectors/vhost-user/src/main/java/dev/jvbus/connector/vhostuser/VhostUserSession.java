@@ -547,6 +547,10 @@ public final class VhostUserSession implements AutoCloseable {
         MemoryTable old = memory;
         memory = next;
         mappedBytes = next.mappedBytes();
+        if (next.guestMemory().canShrink() && !old.guestMemory().canShrink())
+            LOG.info(() -> "vhost-user " + device + ": the front-end's memory file is not sealed against shrinking (F_SEAL_SHRINK):"
+                    + " a truncation under our mapping will fault this device only");
+
         logging.memory(next.guestMemory());
         if (live) attachment.setMemory(next.guestMemory());   // no ring runs now
         MemoryTable.retire(old, next, lingering);   // a region a stuck worker holds stays mapped until it left
