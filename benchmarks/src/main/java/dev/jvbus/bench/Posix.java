@@ -45,6 +45,8 @@ final class Posix {
     private static final MethodHandle ACCEPT = fn("accept", FunctionDescriptor.of(I, I, P, P), true);
     private static final MethodHandle CONNECT = fn("connect", FunctionDescriptor.of(I, I, P, I), true);
 
+    private static final MethodHandle MEMFD_CREATE = fn("memfd_create", FunctionDescriptor.of(I, P, I), true);
+    private static final MethodHandle FTRUNCATE = fn("ftruncate", FunctionDescriptor.of(I, I, L), true);
     private static final MethodHandle SCHED_SETAFFINITY = fn("sched_setaffinity", FunctionDescriptor.of(I, I, L, P), true);
 
     /** Pins the calling thread (only it: the JIT and GC threads stay free) to one cpu. */
@@ -106,6 +108,28 @@ final class Posix {
     static void close(int fd) {
         try {
             int ignored = (int) CLOSE.invokeExact(fd);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * A memfd of {@code size} bytes without seals, as DPDK's EAL makes its {@code --no-huge} memory
+     * ({@code memfd_create("nohuge", 0)}, then ftruncate): a file its owner could still shrink under a mapping.
+     */
+    static int unsealedMemfd(String name, long size) throws IOException {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment st = a.allocate(CAPTURE);
+            int fd = check((int) MEMFD_CREATE.invokeExact(st, a.allocateFrom(name), 1 /* MFD_CLOEXEC */), st, "memfd_create " + name);
+            try {
+                check((int) FTRUNCATE.invokeExact(st, fd, size), st, "ftruncate " + name);
+            } catch (IOException e) {
+                close(fd);
+                throw e;
+            }
+            return fd;
+        } catch (IOException e) {
+            throw e;
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

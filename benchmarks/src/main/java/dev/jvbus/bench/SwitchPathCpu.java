@@ -263,6 +263,12 @@ public final class SwitchPathCpu {
      * {@link #RX_BUFFER} bytes, tx slots of 2 KiB with the header in front of the frame. Interrupts off.
      */
     static final class FrontEnd implements AutoCloseable {
+        /**
+         * The front-end's memory: by default a memfd without seals, as testpmd's {@code --no-huge} memory (what
+         * bench-switch and bench-vhost run against); {@code -Djvbus.bench.sealed=true}: a memfd sealed against
+         * shrinking, as QEMU's memfd backend makes it, which spares the device the fault check per delivery.
+         */
+        static final boolean SEALED = Boolean.getBoolean("jvbus.bench.sealed");
         static final long RX_RING = 0, TX_RING = 0x4000, RX_BUFS = 0x10_0000, TX_BUFS = 0x20_0000, BYTES = 0x40_0000;
         static final int SLOT = 2048;
         final Device device;
@@ -284,10 +290,20 @@ public final class SwitchPathCpu {
             this.size = size;
             this.src = src;
             this.dst = dst;
-            this.mem = Memfd.create("switch-cpu-frontend", BYTES);
+            if (SEALED) {
+                this.mem = Memfd.create("switch-cpu-frontend", BYTES);
+            } else {   // as testpmd's --no-huge memory: a memfd without seals, mapped here as the driver's view
+                int fd = Posix.unsealedMemfd("nohuge", BYTES);
+                try {
+                    this.mem = Memfd.adopt(OwnedFd.duplicate(fd), 0, BYTES, MappingRule.SHARED_FILE);
+                } finally {
+                    Posix.close(fd);
+                }
+            }
             this.seg = mem.segment();
             this.mapped = Memfd.adopt(OwnedFd.duplicate(mem.fd()), 0, BYTES, MappingRule.SHARED_FILE);
-            GuestMemory devMemory = GuestMemory.of(new MemoryRegion(0, BYTES, mapped.segment(), mapped.lifetime()));
+            // As MemoryTable maps it: a file that can shrink carries its check (deliveries into it surface faults).
+            GuestMemory devMemory = GuestMemory.of(new MemoryRegion(0, BYTES, mapped.segment(), mapped.lifetime(), mapped.shrinkable()));
             GuestMemory drvMemory = GuestMemory.of(new MemoryRegion(0, BYTES, seg));
             attachment = device.attach("switch-cpu", DeviceObserver.NONE);
             // As VhostUserSession negotiates what testpmd's virtio_user asks (0x150008000 less the protocol bit).
