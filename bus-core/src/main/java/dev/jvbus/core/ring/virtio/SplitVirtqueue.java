@@ -53,11 +53,6 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
 
     private int nextAvail;          // free-running u16: next available slot to consume
     private int availIdxSeen;       // last available index read from the ring (u16)
-    // The window: entries [nextAvail, nextAvail + window) that the last acquire of the available index showed
-    // published (checked then: at most size ahead), and that pop() may take without looking at anything else.
-    // 0 while the queue is stopped or restored heads are still to go out again, so that one compare sends the
-    // hot path to popSlow for either (instead of three: the fault, the restored heads, the cached index).
-    private int window;
     private int nextUsed;           // free-running u16: next used slot to fill
     private int publishedUsed;      // used index last published to the ring
     private int signalledUsed;      // used index at the last notify decision (vhost's signalled_used)
@@ -305,8 +300,9 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
      * @throws QueueFault the driver broke a ring rule (the queue is now stopped), or the queue was already stopped
      */
     public boolean pop(DescriptorChain chain) throws QueueFault {
-        // Hot path kept small enough to inline into the worker's loop; rare cases (and an empty window) go to popSlow.
-        if (window == 0 || chain.capacity() < size) return popSlow(chain);
+        // Hot path kept small enough to inline into the worker's loop; rare cases go to popSlow.
+        if (fault != null || resubmit.length != 0 || chain.capacity() < size) return popSlow(chain);
+        if (nextAvail == availIdxSeen && !refreshAvail()) return false;
         return popRing(chain);
     }
 
@@ -321,7 +317,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
             resubmitPos++;
             return true;
         }
-        if (window == 0 && !refreshAvail()) return false;
+        if (nextAvail == availIdxSeen && !refreshAvail()) return false;
         resubmit = NO_HEADS;                  // every restored head went out again: pops now come from the ring only
         resubmitPos = 0;
         return popRing(chain);
@@ -333,11 +329,10 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         if (((idx - nextAvail) & 0xffff) > size)
             throw stop(Reason.AVAIL_INDEX_JUMP, "avail idx " + idx + ", next to consume " + nextAvail + ", size " + size);
         availIdxSeen = idx;
-        window = (idx - nextAvail) & 0xffff;
         return idx != nextAvail;
     }
 
-    /** Takes the buffer at {@code nextAvail}, which the available index has published (window > 0). */
+    /** Takes the buffer at {@code nextAvail}, which the available index has published. */
     private boolean popRing(DescriptorChain chain) throws QueueFault {
         int head = ring.availEntry(nextAvail & mask);
         if (head >= size || (inOrder ? inFlightInOrder(head) : inFlight[head])) throw badHead(head);
@@ -347,7 +342,6 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         else inFlight[head] = true;
         popSeq[head] = popCount++;
         nextAvail = (nextAvail + 1) & 0xffff;
-        window--;
         if (inflightLog != null) inflightLog.popped(head);
         return true;
     }
@@ -372,7 +366,6 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
             return;
         }
         nextAvail = (nextAvail - 1) & 0xffff;   // the newest ring pop came from the slot just before
-        window++;                               // and is in the window again
         if (inflightLog != null) inflightLog.unpopped(head);
         if (!inOrder) inFlight[head] = false;
         popSeq[head] = 0;                       // not in flight, and the sequence number goes to the next pop
@@ -656,7 +649,6 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
 
     @Override
     void faulted(Reason reason) {
-        window = 0;                           // pop() goes to popSlow, which rethrows
         counters.fault(reason);
     }
 
