@@ -62,6 +62,8 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     // The count is not kept: it is (nextAvail - nextUsed) & 0xffff (a pop moves nextAvail, a push nextUsed,
     // an unpop moves nextAvail back; restored heads are counted in both from the start).
     private final boolean[] inFlight;     // not IN_ORDER: per head (IN_ORDER: see popSeq)
+    private final long[] popSequence;
+    private long popCounter;
 
     // VIRTIO_F_IN_ORDER: buffers are used in the order they were popped, so the in-flight heads are the
     // pops at positions [nextUsed, nextAvail) (free-running u16), and a batch of pushes is returned to the
@@ -70,24 +72,19 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     // in order: the pop at position p, at [p & mask]: its head in the low 32 bits, its writable bytes (u32)
     // in the high 32 (see popAt): one word, so a pop stores and a push loads one array element, not two.
     private final long[] popAt;
-    // The sequence number (see popCount) of head h's last pop, 0 if it was never popped or that pop was undone.
-    // Without IN_ORDER it orders the in-flight heads for save(). In order, h is in flight iff that pop is one of
-    // the newest inFlightCount() pops: those are
+    // in order: the sequence number (see popCount) of head h's last pop, 0 if it was never popped or that pop
+    // was undone. h is in flight iff that pop is one of the newest inFlightCount() pops: in order, those are
     // exactly the pops not pushed yet. One load decides it (a u16 position needed a second, dependent load of
     // popAt to tell a position 2^16 pops old from a new one; a 64-bit count never comes round). One store per
     // buffer at pop, none at push: pushes go in position order.
     private final long[] popSeq;
-    // The sequence number the next pop gets (pops minus undone pops, from SEQ_BASE): far above 0, so that a head
-    // never popped (popSeq 0) is never within the window of in-flight pops below it. It also counts the ring's
-    // pops (buffersPopped()), from popBase (SEQ_BASE plus the heads a restore handed out again).
+    // in order: the sequence number the next pop gets (pops minus undone pops, from SEQ_BASE): far above 0, so
+    // that a head never popped (popSeq 0) is never within the window of in-flight pops below it.
     private long popCount = SEQ_BASE;
-    private long popBase = SEQ_BASE;
     private static final long SEQ_BASE = 1L << 32;
-    // in order: the pending batch is the pushes at positions [batchStart, nextUsed) (none if equal); its element
-    // goes at batchStart's slot and names its newest push, whose popAt word (head, writable bytes) is newestPush:
-    // a buffer pushed with any other length ends its batch at once. One store per push for the batch, not three.
-    private int batchStart;
-    private long newestPush;
+    private int batchSlot;              // in order: used slot of the pending element
+    private int batchHead;              // in order: its id (the newest push), or -1 if no batch is pending
+    private int batchLen;
     private int restoredBase;           // position of resubmit[0] (the used index at restore)
 
     // Heads restored as in flight, handed out again by pop() before any new buffer (oldest first).
@@ -104,7 +101,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     // Counters: plain fields, read racily by metrics. buffersPushed counts published pushes (publishUsed adds
     // the batch, (nextUsed - publishedUsed) & 0xffff: one update per batch, not per buffer); the accessor adds
     // the unpublished ones.
-    private long buffersPushed;
+    private long buffersPopped, buffersPushed;
     // Bytes pushed since the last publish, added to the queue's counters once per batch (publishUsed): the
     // buffers count as returned when the driver can see them.
     private long unpublishedBytes;
@@ -118,8 +115,10 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         this.usedBytes = ring.layout.usedRingBytes();
         this.inFlight = inOrder ? null : new boolean[size];
         this.popReadable = new int[size];
+        this.popSequence = inOrder ? null : new long[size];
         this.popAt = inOrder ? new long[size] : null;
-        this.popSeq = new long[size];
+        this.popSeq = inOrder ? new long[size] : null;
+        this.batchHead = -1;
     }
 
     /**
@@ -238,16 +237,16 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
             if (inOrder) {
                 int pos = (nextUsed + i) & 0xffff;
                 vq.popAt[pos & (size - 1)] = popWord(h, 0);   // writable bytes: set when pop hands it out again
+                vq.popSeq[h] = SEQ_BASE + i;   // the i-th of the restored pops, oldest first
             } else {
                 vq.inFlight[h] = true;
+                vq.popSequence[h] = vq.popCounter++;
             }
-            vq.popSeq[h] = SEQ_BASE + i;      // the i-th of the restored pops, oldest first
         }
-        vq.popCount = vq.popBase = SEQ_BASE + heads.size();
+        vq.popCount = SEQ_BASE + heads.size();
         vq.nextAvail = nextAvail;
         vq.availIdxSeen = nextAvail;
         vq.nextUsed = nextUsed;
-        vq.batchStart = nextUsed;
         vq.publishedUsed = nextUsed;
         vq.signalledUsed = nextUsed;
         vq.signalledUsedValid = false;       // the first publish after a restore always signals
@@ -271,7 +270,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         } else {
             int n = 0;
             for (int h = 0; h < size; h++) if (inFlight[h]) heads[n++] = h;
-            Arrays.sort(heads, (a, b) -> Long.compare(popSeq[a], popSeq[b]));
+            Arrays.sort(heads, (a, b) -> Long.compare(popSequence[a], popSequence[b]));
         }
         return new QueueState(queue, RingKind.SPLIT, size, true, ring.descAddr, ring.availAddr, ring.usedAddr,
                 nextAvail, nextUsed, eventIdx, new ArrayList<>(Arrays.asList(heads)));
@@ -338,10 +337,15 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         if (head >= size || (inOrder ? inFlightInOrder(head) : inFlight[head])) throw badHead(head);
         if (!readSingle(head, chain)) readChain(head, chain);
         popReadable[head] = (int) chain.readableBytes();
-        if (inOrder) popAt[nextAvail & mask] = popWord(head, chain.writableBytes());
-        else inFlight[head] = true;
-        popSeq[head] = popCount++;
+        if (inOrder) {
+            popAt[nextAvail & mask] = popWord(head, chain.writableBytes());
+            popSeq[head] = popCount++;
+        } else {
+            popSequence[head] = popCounter++;
+            inFlight[head] = true;
+        }
         nextAvail = (nextAvail + 1) & 0xffff;
+        buffersPopped++;
         if (inflightLog != null) inflightLog.popped(head);
         return true;
     }
@@ -366,10 +370,14 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
             return;
         }
         nextAvail = (nextAvail - 1) & 0xffff;   // the newest ring pop came from the slot just before
+        buffersPopped--;
         if (inflightLog != null) inflightLog.unpopped(head);
-        if (!inOrder) inFlight[head] = false;
-        popSeq[head] = 0;                       // not in flight, and the sequence number goes to the next pop
-        popCount--;
+        if (!inOrder) {
+            inFlight[head] = false;
+        } else {
+            popSeq[head] = 0;                   // not in flight, and the sequence number goes to the next pop
+            popCount--;
+        }
     }
 
     /** True if {@code head} was popped and not pushed (any int: a device's argument, not yet checked). */
@@ -509,14 +517,12 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
                     : head < 0 || head >= size || !inFlight[head])
             throw badPush(head);
         if (inOrder) {
+            if (batchHead < 0) batchSlot = p;
+            batchHead = head;
+            batchLen = len;
             // The driver takes an implicitly used buffer's length as its whole writable length, so a buffer
             // with any other length must end the batch: its element is written now.
-            if (len != (int) (popped >>> 32)) {
-                ring.usedElem(batchStart & mask, head, len);
-                batchStart = (nextUsed + 1) & 0xffff;
-            } else {
-                newestPush = popped;
-            }
+            if (len != (int) (popped >>> 32)) writeBatch();
         } else {
             ring.usedElem(nextUsed & mask, head, len);
         }
@@ -543,7 +549,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
      */
     public boolean publishUsed() {
         if (fault != null || nextUsed == publishedUsed) return false;
-        if (inOrder && batchStart != nextUsed) writeBatch();
+        if (batchHead >= 0) writeBatch();
         ring.usedIdxRelease(nextUsed);
         if (inflightLog != null) inflightLog.published(nextUsed);   // after the used index, as the spec orders it
         memory.markDirty(ring.usedAddr, usedBytes);   // migration: the used ring is device-written memory
@@ -570,13 +576,10 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         return need;
     }
 
-    /**
-     * IN_ORDER: writes the pending batch's one used element at its first slot: id of its newest buffer, which was
-     * pushed with its whole writable length (any other length ended the batch in pushUsed).
-     */
+    /** IN_ORDER: writes the pending batch's one used element (id of its newest buffer) at its first slot. */
     private void writeBatch() {
-        ring.usedElem(batchStart & mask, (int) newestPush, (int) (newestPush >>> 32));
-        batchStart = nextUsed;
+        ring.usedElem(batchSlot, batchHead, batchLen);
+        batchHead = -1;
     }
 
     private void signal() {
@@ -652,8 +655,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         counters.fault(reason);
     }
 
-    /** Buffers taken from the ring (undone pops not counted, restored heads handed out again not counted). */
-    public long buffersPopped() { return popCount - popBase; }
+    public long buffersPopped() { return buffersPopped; }
 
     /** Buffers pushed, unpublished ones included (exact from the worker's thread; from another, off by up to a batch). */
     public long buffersPushed() { return buffersPushed + ((nextUsed - publishedUsed) & 0xffff); }
