@@ -61,7 +61,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     // In-flight tracking (heads popped, not yet pushed): needed to refuse a head offered twice and to save.
     // The count is not kept: it is (nextAvail - nextUsed) & 0xffff (a pop moves nextAvail, a push nextUsed,
     // an unpop moves nextAvail back; restored heads are counted in both from the start).
-    private final boolean[] inFlight;     // not IN_ORDER: per head (IN_ORDER: see popSeq)
+    private final boolean[] inFlight;     // not IN_ORDER: per head (IN_ORDER: see popPos)
     private final long[] popSequence;
     private long popCounter;
 
@@ -72,16 +72,10 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     // in order: the pop at position p, at [p & mask]: its head in the low 32 bits, its writable bytes (u32)
     // in the high 32 (see popAt): one word, so a pop stores and a push loads one array element, not two.
     private final long[] popAt;
-    // in order: the sequence number (see popCount) of head h's last pop, 0 if it was never popped or that pop
-    // was undone. h is in flight iff that pop is one of the newest inFlightCount() pops: in order, those are
-    // exactly the pops not pushed yet. One load decides it (a u16 position needed a second, dependent load of
-    // popAt to tell a position 2^16 pops old from a new one; a 64-bit count never comes round). One store per
-    // buffer at pop, none at push: pushes go in position order.
-    private final long[] popSeq;
-    // in order: the sequence number the next pop gets (pops minus undone pops, from SEQ_BASE): far above 0, so
-    // that a head never popped (popSeq 0) is never within the window of in-flight pops below it.
-    private long popCount = SEQ_BASE;
-    private static final long SEQ_BASE = 1L << 32;
+    // in order: the position (u16) head h was last popped at. h is in flight iff that position lies in
+    // [nextUsed, nextAvail) and the pop there was h (an old position can come back into the window after
+    // 2^16 pops; popAt's head tells). One store per buffer at pop, none at push: pushes go in position order.
+    private final int[] popPos;
     private int batchSlot;              // in order: used slot of the pending element
     private int batchHead;              // in order: its id (the newest push), or -1 if no batch is pending
     private int batchLen;
@@ -117,7 +111,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         this.popReadable = new int[size];
         this.popSequence = inOrder ? null : new long[size];
         this.popAt = inOrder ? new long[size] : null;
-        this.popSeq = inOrder ? new long[size] : null;
+        this.popPos = inOrder ? new int[size] : null;
         this.batchHead = -1;
     }
 
@@ -237,13 +231,12 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
             if (inOrder) {
                 int pos = (nextUsed + i) & 0xffff;
                 vq.popAt[pos & (size - 1)] = popWord(h, 0);   // writable bytes: set when pop hands it out again
-                vq.popSeq[h] = SEQ_BASE + i;   // the i-th of the restored pops, oldest first
+                vq.popPos[h] = pos;
             } else {
                 vq.inFlight[h] = true;
                 vq.popSequence[h] = vq.popCounter++;
             }
         }
-        vq.popCount = SEQ_BASE + heads.size();
         vq.nextAvail = nextAvail;
         vq.availIdxSeen = nextAvail;
         vq.nextUsed = nextUsed;
@@ -339,7 +332,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         popReadable[head] = (int) chain.readableBytes();
         if (inOrder) {
             popAt[nextAvail & mask] = popWord(head, chain.writableBytes());
-            popSeq[head] = popCount++;
+            popPos[head] = nextAvail;
         } else {
             popSequence[head] = popCounter++;
             inFlight[head] = true;
@@ -372,12 +365,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         nextAvail = (nextAvail - 1) & 0xffff;   // the newest ring pop came from the slot just before
         buffersPopped--;
         if (inflightLog != null) inflightLog.unpopped(head);
-        if (!inOrder) {
-            inFlight[head] = false;
-        } else {
-            popSeq[head] = 0;                   // not in flight, and the sequence number goes to the next pop
-            popCount--;
-        }
+        if (!inOrder) inFlight[head] = false;   // IN_ORDER: its position left the window [nextUsed, nextAvail)
     }
 
     /** True if {@code head} was popped and not pushed (any int: a device's argument, not yet checked). */
@@ -385,10 +373,10 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         return head >= 0 && head < size && (inOrder ? inFlightInOrder(head) : inFlight[head]);
     }
 
-    /** IN_ORDER: {@code head} (< size) is in flight iff its last pop is one of the {@link #inFlightCount()} newest. */
+    /** IN_ORDER: {@code head} (< size) is in flight iff its last pop position is in the window and that pop was it. */
     private boolean inFlightInOrder(int head) {
-        long since = popCount - popSeq[head];   // 1 for the newest pop; 0 if undone; >= 2^32 - size if never popped
-        return Long.compareUnsigned(since - 1, (nextAvail - nextUsed) & 0xffff) < 0;
+        int p = popPos[head];
+        return ((p - nextUsed) & 0xffff) < ((nextAvail - nextUsed) & 0xffff) && headAt(p) == head;
     }
 
     /** IN_ORDER: the {@link #popAt} word of a pop of {@code head} (0..size-1) that may write {@code writable} bytes (u32). */
@@ -509,11 +497,10 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     public void pushUsed(int head, int len) {
         if (fault != null) return;
         // IN_ORDER: the oldest buffer in flight is the only one that may come back, so one compare is the
-        // in-flight check (and no per-head flag needs clearing), and the range check too: a pop in the window
-        // [nextUsed, nextAvail) stored a head it had checked < size. Otherwise the head's own flag.
+        // in-flight check (and no per-head flag needs clearing); otherwise the head's own flag.
         int p = nextUsed & mask;
         long popped = inOrder ? popAt[p] : 0;
-        if (inOrder ? nextUsed == nextAvail || (int) popped != head
+        if (inOrder ? nextUsed == nextAvail || (int) popped != head || head < 0 || head >= size
                     : head < 0 || head >= size || !inFlight[head])
             throw badPush(head);
         if (inOrder) {

@@ -34,8 +34,7 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
     /**
      * What the driver knows of the chain headed here, packed in one word so that an add stores it once and
      * a collect loads it once (four parallel arrays cost an array load, a length load and a range check
-     * each, per buffer, on both paths): bit 63 added at least once (without IN_ORDER: in flight; with it the
-     * position decides, see {@link #inFlightInOrder}), bits 48-62 descriptors it holds in the table
+     * each, per buffer, on both paths): bit 63 in flight, bits 48-62 descriptors it holds in the table
      * minus one (1..32768), bits 32-47 the avail position (u16) it was added at (IN_ORDER), bits 0-31 its
      * device-writable bytes (u32, saturated): the most a used length may say. See {@link #headWord}.
      */
@@ -46,13 +45,7 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
 
     // VIRTIO_F_IN_ORDER: buffers come back in the order they were added; one used element may stand for
     // a batch (id = its newest buffer, at the batch's first used slot).
-    // The buffer added at avail position p, at [p & mask]: its head in the low 32 bits, and in the high 32 the
-    // descriptors taken from the table up to and including it (descTaken after its add, u32). Collecting in
-    // order through p then frees the table up to that count in one step: a batch the device returned as one
-    // used element costs one load, not a load and a store per buffer (the in-flight flag is not cleared either:
-    // a head is in flight iff its add position is in [lastUsed, availIdx), see inFlightInOrder).
-    private final long[] added;
-    private int descTaken;           // in order: descriptors taken from the table since creation (u32, wraps)
+    private final int[] headAt;      // head added at avail position p, at [p & mask]
     private int batchEnd = -1;       // avail position of the current batch's newest buffer, or -1
     private int batchLen;
 
@@ -74,7 +67,7 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
         this.next = new int[size];
         this.chainTail = new int[size];
         this.headState = new long[size];
-        this.added = inOrder ? new long[size] : null;
+        this.headAt = inOrder ? new int[size] : null;
         for (int i = 0; i < size; i++) next[i] = inOrder ? (i + 1) & mask : i + 1;
         this.freeHead = 0;
         this.freeCount = size;
@@ -207,8 +200,7 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
         if (!inOrder) {
             chainTail[head] = tail;           // to splice the chain back onto the free list
         } else {
-            descTaken += n;
-            added[availIdx & mask] = ((long) descTaken << 32) | head;
+            headAt[availIdx & mask] = head;
         }
     }
 
@@ -314,17 +306,34 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
      */
     private long pollUsedInOrder() throws QueueFault {
         int p = lastUsed;
-        if (batchEnd < 0) openBatch();
-        long word = added[p & mask];
-        int id = (int) word;
+        if (batchEnd < 0) {
+            int slot = p & mask;
+            long elem = ring.usedElem(slot);
+            int id = (int) elem;
+            int len = (int) (elem >>> 32);
+            long state;
+            if (id < 0 || id >= size || (state = headState[id]) >= 0)
+                throw stop(Reason.BAD_USED_ID, "id " + Integer.toUnsignedString(id) + " at used slot " + slot);
+            int at = addedAt(state);
+            int batch = ((at - p) & 0xffff) + 1;   // id in flight: its position is in [lastUsed, availIdx)
+            if (batch > ((usedIdxSeen - p) & 0xffff))
+                throw stop(Reason.BAD_USED_ID, "IN_ORDER: id " + id + " at used slot " + slot + " ends a batch of " + batch
+                        + " buffers, the used idx published " + ((usedIdxSeen - p) & 0xffff));
+            checkUsedLength(id, len, slot, state);
+            batchEnd = at;
+            batchLen = len;
+        }
+        int id = headAt[p & mask];
+        long state = headState[id];
         long len;
         if (p == batchEnd) {
             len = batchLen & 0xffff_ffffL;
             batchEnd = -1;
         } else {
-            len = writableBytes(headState[id]);
+            len = writableBytes(state);
         }
-        freeUpTo(word);
+        headState[id] = 0;
+        freeCount += chainLength(state);
         lastUsed = (p + 1) & 0xffff;
         buffersCollected++;
         return ((long) id << 32) | (len & 0xffff_ffffL);
@@ -356,56 +365,25 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
                 usedIdxSeen = idx;
                 if (idx == lastUsed) return n;
             }
-            if (batchEnd < 0) openBatch();         // checks the element at lastUsed; sets batchEnd
-            // The whole batch, up to its newest buffer, in one step: every position in it is in flight (the
-            // element was checked), and freeing in order is one count (see added).
+            pollUsedInOrder();                     // opens a batch if none is (checking its element); frees one buffer
+            n++;
+            // The rest of the batch, up to its newest buffer: every position is in flight (the element was checked).
             int end = batchEnd;
-            int k = ((end - lastUsed) & 0xffff) + 1;
-            freeUpTo(added[end & mask]);
-            batchEnd = -1;
-            lastUsed = (end + 1) & 0xffff;
+            if (end < 0) continue;
+            int p = lastUsed;
+            int k = (end - p) & 0xffff;            // buffers before the batch's last one
+            for (int i = 0; i < k; i++, p = (p + 1) & 0xffff) {
+                int id = headAt[p & mask];
+                long state = headState[id];
+                headState[id] = 0;
+                freeCount += chainLength(state);
+            }
+            lastUsed = p;
             buffersCollected += k;
             n += k;
+            pollUsedInOrder();                     // the batch's last buffer: its length is the element's
+            n++;
         }
-    }
-
-    /**
-     * IN_ORDER: the used element at {@code lastUsed} (a batch's first slot) names the batch's newest buffer: it
-     * must be in flight, within the published used index, and say no more bytes than that buffer lets the
-     * device write. The one check of a batch's element; sets {@link #batchEnd} and {@link #batchLen}.
-     */
-    private void openBatch() throws QueueFault {
-        int p = lastUsed;
-        int slot = p & mask;
-        long elem = ring.usedElem(slot);
-        int id = (int) elem;
-        int len = (int) (elem >>> 32);
-        long state;
-        if (id < 0 || id >= size || !inFlightInOrder(id, state = headState[id]))
-            throw stop(Reason.BAD_USED_ID, "id " + Integer.toUnsignedString(id) + " at used slot " + slot);
-        int at = addedAt(state);
-        int batch = ((at - p) & 0xffff) + 1;   // id in flight: its position is in [lastUsed, availIdx)
-        if (batch > ((usedIdxSeen - p) & 0xffff))
-            throw stop(Reason.BAD_USED_ID, "IN_ORDER: id " + id + " at used slot " + slot + " ends a batch of " + batch
-                    + " buffers, the used idx published " + ((usedIdxSeen - p) & 0xffff));
-        checkUsedLength(id, len, slot, state);
-        batchEnd = at;
-        batchLen = len;
-    }
-
-    /** IN_ORDER: the descriptors of every buffer up to and including the one whose {@link #added} word this is are free. */
-    private void freeUpTo(long addedWord) {
-        freeCount = size - (descTaken - (int) (addedWord >>> 32));
-    }
-
-    /**
-     * IN_ORDER: {@code id} (< size, with its {@link #headState} word {@code state}) is in flight iff it was added,
-     * its last add position is in [lastUsed, availIdx) and the buffer added there was it (a position 2^16 adds
-     * old comes back into the window; the second compare tells).
-     */
-    private boolean inFlightInOrder(int id, long state) {
-        int at = addedAt(state);
-        return state < 0 && ((at - lastUsed) & 0xffff) < ((availIdx - lastUsed) & 0xffff) && (int) added[at & mask] == id;
     }
 
     /**
