@@ -213,9 +213,9 @@ class SplitVirtqueueInOrderTest {
     }
 
     /**
-     * collectUsed frees a batch the device returned as one element in one step (descriptors counted per add
-     * position), including a batch of chains of different lengths that runs over the table's end and over the
-     * ring's: the table is then whole again, and the next adds take their descriptors round-robin from there.
+     * collectUsed frees a batch the device returned as one element in one pass, including a batch of chains of
+     * different lengths that runs over the table's end and over the ring's: the table is then whole again, and
+     * the next adds take their descriptors round-robin from there.
      */
     @Test
     void collectUsedFreesABatchOverTheRingsEndInOneStep() throws QueueFault {
@@ -237,10 +237,10 @@ class SplitVirtqueueInOrderTest {
     }
 
     /**
-     * IN_ORDER, the driver tells a used id in flight by the position it was last added at (the flag is not
-     * cleared when a batch is freed in one step). That u16 position comes back into the window 2^16 adds
-     * later: a head added there long ago, and never since (round-robin made it a chain's second descriptor),
-     * must not be taken for the buffer in flight at that position.
+     * A used id's u16 add position comes back into the window 2^16 adds later: a head added there long ago, and
+     * never since (round-robin made it a chain's second descriptor), must not be taken for the buffer in flight
+     * at that position (main clears the head's flag when it is collected; a driver that tells in flight by
+     * position, as tried in cpumsg4, must also compare the head added there).
      */
     @Test
     void aUsedIdAddedLongAgoIsNotTakenForInFlightWhenItsPositionComesBack() throws QueueFault {

@@ -204,9 +204,10 @@ class SplitVirtqueueMidBatchTest {
     }
 
     /**
-     * IN_ORDER tells a head in flight by the sequence number of its last pop. An undone pop gives its number to
-     * the next pop, so the undone head must not keep it: if the driver (against the rules) rewrote the entry, the
-     * next pop is another head, and the undone one, offered later, is not in flight.
+     * IN_ORDER tells a head in flight by where it was last popped (main: the position and the head popped there;
+     * tried in cpumsg4: a 64-bit pop sequence number). An undone pop gives its place to the next pop, so the
+     * undone head must not keep it: if the driver (against the rules) rewrote the entry, the next pop is another
+     * head, and the undone one, offered later, is not in flight.
      */
     @Test
     void inOrderAnUndonePopsHeadIsNotInFlightWhenAnotherHeadTakesItsPlace() throws Exception {
