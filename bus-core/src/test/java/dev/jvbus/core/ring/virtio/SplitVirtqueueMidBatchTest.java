@@ -146,6 +146,91 @@ class SplitVirtqueueMidBatchTest {
         assertThat(q.isStopped()).isFalse();
     }
 
+    /**
+     * pop takes the entries one acquire of the available index showed published (a window), then acquires
+     * again. A window that runs over the ring's end and over the u16 wrap of the index yields exactly its
+     * entries, in order, and a bad head in its middle (after the wrap) stops the queue exactly there; the next
+     * pop rethrows the same fault instead of reading on through the rest of the window.
+     */
+    @ParameterizedTest(name = "inOrder={0}")
+    @ValueSource(booleans = {false, true})
+    void aWindowOverTheRingsEndAndTheIndexWrapFaultsExactlyAtABadHead(boolean inOrder) throws Exception {
+        for (int i = 0; i < SIZE; i++) desc(i, BUF + 64L * i, 64);
+        SplitVirtqueue q = queue(inOrder);
+        DescriptorChain chain = q.newChain();
+        for (int i = 0; i < 0x1_0000 - 3; i++) {  // the next entry is at position 65533: slot 5
+            offerBatch(i % SIZE);
+            roundTrip(q, chain, i % SIZE);
+        }
+        offerBatch(1, 2, 3, 4, 5);              // slots 5, 6, 7, 0, 1; the index wraps to 2
+        for (int h = 1; h <= 5; h++) {
+            assertThat(q.pop(chain)).isTrue();
+            assertThat(chain.head()).isEqualTo(h);
+        }
+        assertThat(q.pop(chain)).as("the window ended at the published index").isFalse();
+        for (int h = 1; h <= 5; h++) q.pushUsed(h, 0);
+        q.publishUsed();
+
+        offerBatch(6, 7, SIZE + 1, 0);          // slots 2..5, positions 2..5: a bad head third
+        assertNthPopStops(q, 2, Reason.DESC_INDEX_OUT_OF_RANGE);
+    }
+
+    /**
+     * Entries the driver publishes while a window is being taken wait for the next acquire, which checks the
+     * index again: a jump past the ring published mid-window stops the queue only after the window's buffers
+     * (which were published and checked) have been taken.
+     */
+    @ParameterizedTest(name = "inOrder={0}")
+    @ValueSource(booleans = {false, true})
+    void entriesPublishedMidWindowAreTakenAfterItWithTheirIndexChecked(boolean inOrder) throws Exception {
+        for (int i = 0; i < 6; i++) desc(i, BUF + 64L * i, 64);
+        SplitVirtqueue q = queue(inOrder);
+        DescriptorChain chain = q.newChain();
+        offerBatch(0, 1, 2);
+        assertThat(q.pop(chain)).isTrue();       // window: 0, 1, 2
+        offerBatch(3, 4);                        // published mid-window
+        for (int h = 1; h <= 4; h++) {
+            assertThat(q.pop(chain)).isTrue();
+            assertThat(chain.head()).isEqualTo(h);
+        }
+        assertThat(q.pop(chain)).isFalse();
+        offerBatch(5);
+        assertThat(q.pop(chain)).isTrue();       // window: 5
+        availIdx = (availIdx + SIZE + 1) & 0xffff;   // then an index past the ring
+        seg.set(SplitRing.U16, AVAIL - G + AVAIL_IDX, (short) availIdx);
+        assertThatThrownBy(() -> q.pop(chain)).isInstanceOf(QueueFault.class)
+                .satisfies(e -> assertThat(((QueueFault) e).reason()).isEqualTo(Reason.AVAIL_INDEX_JUMP));
+        assertThat(q.inFlightCount()).isEqualTo(6);
+    }
+
+    /**
+     * IN_ORDER tells a head in flight by where it was last popped (main: the position and the head popped there;
+     * tried in cpumsg4: a 64-bit pop sequence number). An undone pop gives its place to the next pop, so the
+     * undone head must not keep it: if the driver (against the rules) rewrote the entry, the next pop is another
+     * head, and the undone one, offered later, is not in flight.
+     */
+    @Test
+    void inOrderAnUndonePopsHeadIsNotInFlightWhenAnotherHeadTakesItsPlace() throws Exception {
+        desc(0, BUF, 64);
+        desc(1, BUF + 64, 64);
+        SplitVirtqueue q = queue(true);
+        DescriptorChain chain = q.newChain();
+        offerBatch(0);
+        assertThat(q.pop(chain)).isTrue();
+        q.unpop(0);
+        seg.set(SplitRing.U16, AVAIL - G + availEntryOffset(0), (short) 1);   // the entry now says 1
+        assertThat(q.pop(chain)).isTrue();
+        assertThat(chain.head()).isEqualTo(1);
+        offerBatch(0);
+        assertThat(q.pop(chain)).as("head 0 is not in flight").isTrue();
+        assertThat(chain.head()).isZero();
+        assertThat(q.inFlightCount()).isEqualTo(2);
+        q.pushUsed(1, 0);
+        q.pushUsed(0, 0);
+        assertThat(q.isStopped()).isFalse();
+        assertThat(q.buffersPopped()).isEqualTo(2);
+    }
+
     // ---------------------------------------------------------------- helpers
 
     private static void roundTrip(SplitVirtqueue q, DescriptorChain chain, int head) throws QueueFault {
@@ -183,5 +268,6 @@ class SplitVirtqueueMidBatchTest {
         assertThatThrownBy(() -> q.pop(chain)).isInstanceOf(QueueFault.class)
                 .satisfies(e -> assertThat(((QueueFault) e).reason()).as(e.getMessage()).isEqualTo(reason));
         assertThat(q.isStopped()).isTrue();
+        assertThatThrownBy(() -> q.pop(chain)).as("later pops rethrow, they read nothing").isSameAs(q.fault());
     }
 }
