@@ -290,9 +290,13 @@ public final class SwitchPathCpu {
             this.size = size;
             this.src = src;
             this.dst = dst;
+            // The driver's view: the file mapped as a peer's (global scope) either way, so that the two kinds of file
+            // differ in nothing but the seal.
             if (SEALED) {
-                this.mem = Memfd.create("switch-cpu-frontend", BYTES);
-            } else {   // as testpmd's --no-huge memory: a memfd without seals, mapped here as the driver's view
+                try (Memfd sealed = Memfd.create("switch-cpu-frontend", BYTES)) {
+                    this.mem = Memfd.adopt(OwnedFd.duplicate(sealed.fd()), 0, BYTES, MappingRule.SHARED_FILE);
+                }
+            } else {   // as testpmd's --no-huge memory: a memfd without seals
                 int fd = Posix.unsealedMemfd("nohuge", BYTES);
                 try {
                     this.mem = Memfd.adopt(OwnedFd.duplicate(fd), 0, BYTES, MappingRule.SHARED_FILE);
