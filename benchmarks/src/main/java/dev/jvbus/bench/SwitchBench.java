@@ -112,6 +112,7 @@ public final class SwitchBench {
             results.put(size, r);
         }
         int seq = 0;
+        java.util.Set<String> negotiatedShown = new java.util.HashSet<>();
         try {
             for (int r = 0; r < rounds; r++) {
                 for (int size : sizes) {
@@ -138,9 +139,20 @@ public final class SwitchBench {
                             L2Switch s2 = own ? sw2 : sw;
                             long d0 = drops(s2);
                             long k0 = txKicks(da) + txKicks(db), w0 = txLate(da) + txLate(db), f0 = txFrames(da) + txFrames(db);
+                            String[] negotiated = {null};
                             Loop l = loop(turn + "-client-" + seq, logs, own ? sockA2 : sockA, own ? sockB2 : sockB,
-                                    () -> da.isQueueRunning(0) && da.isQueueRunning(1) && db.isQueueRunning(0) && db.isQueueRunning(1),
+                                    () -> {
+                                        boolean up = da.isQueueRunning(0) && da.isQueueRunning(1) && db.isQueueRunning(0) && db.isQueueRunning(1);
+                                        if (up) negotiated[0] = String.join(",", da.features().negotiatedNames(da.featureCatalog()));
+                                        return up;
+                                    },
                                     size, bursts, warmup, seconds);
+                            // What the front-end took decides its own paths (DPDK's virtio PMD picks its rx/tx functions by
+                            // IN_ORDER, MRG_RXBUF and the offloads), so say it once per side: OVS's is in its vswitchd log.
+                            if (!negotiatedShown.contains(turn)) {
+                                negotiatedShown.add(turn);
+                                System.out.println("  (" + turn + ": testpmd negotiated " + negotiated[0] + ")");
+                            }
                             VhostUserBench.awaitFree(da);
                             VhostUserBench.awaitFree(db);
                             res[own ? 2 : 1][r] = l.mpps();

@@ -148,8 +148,23 @@ public final class FrameOffload {
      * used to build the header in a scratch buffer and copy it over, a fifth of its delivery).
      */
     public void writeVnetV1(MemorySegment s, long at, int numBuffers) {
-        s.set(LE64, at, firstWord());
-        s.set(LE32, at + 8, (csumOffset & 0xffff) | numBuffers << 16);
+        writeVnetV1(s, at, vnetV1Head(), vnetV1Tail(numBuffers));
+    }
+
+    /** The first eight bytes of this as a {@code virtio_net_hdr_v1}, as {@link #writeVnetV1(MemorySegment, long, long, int)} takes them. */
+    public long vnetV1Head() {
+        return firstWord();
+    }
+
+    /** The last four bytes of this as a {@code virtio_net_hdr_v1} with {@code numBuffers} (csum_offset, num_buffers). */
+    public int vnetV1Tail(int numBuffers) {
+        return (csumOffset & 0xffff) | numBuffers << 16;
+    }
+
+    /** Writes a 12-byte {@code virtio_net_hdr_v1} whose words were taken earlier ({@link #vnetV1Head()}, {@link #vnetV1Tail(int)}). */
+    public static void writeVnetV1(MemorySegment s, long at, long head, int tail) {
+        s.set(LE64, at, head);
+        s.set(LE32, at + 8, tail);
     }
 
     /**

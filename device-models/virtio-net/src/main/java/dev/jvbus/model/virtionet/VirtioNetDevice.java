@@ -383,6 +383,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         x.more = q.newChain();
         rxBroken = false;
         x.pending = 0;
+        x.headers.drop();
         x.ring = q;
     }
 
@@ -967,8 +968,12 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private void publishRx(RxQueue x) {
         SplitVirtqueue q = x.ring;
         x.pending = 0;
-        if (q == null || rxBroken) return;
+        if (q == null || rxBroken) {
+            x.headers.drop();   // their frames are not published
+            return;
+        }
         try {
+            x.headers.writeAll(x.memory);   // before the used index that makes them the driver's
             q.publishUsed();
             if (x.memory.canShrink()) MappedMemoryFault.surface();   // as in receive
         } catch (InternalError e) {
@@ -990,6 +995,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         volatile boolean active = true;
         long frames, bytes;                          // deliveries
         int pending;                                 // deliveries: pushed, not yet published (a sender's batch flushes them)
+        final RxHeaders headers = new RxHeaders();   // the pending deliveries' headers, written at publication
 
         RxQueue(int pair) {
             this.pair = pair;
@@ -1039,7 +1045,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 // The frame before its header, as with mergeable buffers (the order does not matter for faults: receive
                 // makes any fault in here surface inside its try).
                 scatter(mem, rxFirst, hdrLen, frame, offset, length);
-                writeHeader(mem, rxFirst, offload, 1);
+                header(x, mem, rxFirst, offload, 1, log == null);
                 q.pushUsed(rxFirst.head(), hdrLen + length);
             } else {
                 if (cap < hdrLen) return brokenRx(x, "merge rx buffer " + rxFirst.head() + " of " + cap + " bytes cannot hold the header");
@@ -1060,11 +1066,12 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                     n++;
                     done += k;
                 }
-                writeHeader(mem, rxFirst, offload, n);
+                header(x, mem, rxFirst, offload, n, log == null);
                 for (int i = 0; i < n; i++) q.pushUsed(mergeHeads[i], mergeLens[i]);
             }
             if (log != null) {   // the log records each frame as published: no batching with it
                 log.beforePublish(source, origin, x.pair, q.nextUsed());
+                x.headers.writeAll(mem);   // any a batch held before the log was set: published with this one
                 q.publishUsed();
                 log.published();
             } else {
@@ -1079,6 +1086,17 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             report(f.getMessage());
             return drop(DropReason.RING_FAULT);
         }
+    }
+
+    /**
+     * The frame's header into rx buffer {@code c}: held in {@code x}'s {@link RxHeaders} and written at publication
+     * when its publication is batched ({@code batched}: no delivery log) and the 12-byte header fits the first
+     * descriptor, else written now.
+     */
+    private void header(RxQueue x, GuestMemory mem, DescriptorChain c, FrameOffload offload, int numBuffers, boolean batched) {
+        if (batched && hdrLen == SIZE && c.length(0) >= SIZE && x.headers.hold(c.segment(0), c.offset(0), c.address(0), offload, numBuffers))
+            return;
+        writeHeader(mem, c, offload, numBuffers);
     }
 
     /**
