@@ -197,7 +197,16 @@ final class SplitRing {
     }
 
     void usedElem(int slot, int id, int len) {   // one 8-byte store: le32 id, le32 len
-        long off = usedElemOffset(slot), elem = (id & 0xffff_ffffL) | ((long) len << 32);
+        usedElem(slot, usedElemWord(id, len));
+    }
+
+    /** A used element as the one 8-byte word {@link #usedElem(int, long)} stores: id in the low 32 bits, len in the high. */
+    static long usedElemWord(int id, int len) {
+        return (id & 0xffff_ffffL) | ((long) len << 32);
+    }
+
+    void usedElem(int slot, long elem) {
+        long off = usedElemOffset(slot);
         if (direct) HOST.set(U64_UNALIGNED, host(usedBase + off), elem);
         else used.set(U64_UNALIGNED, off, elem);
     }

@@ -261,6 +261,83 @@ class SplitVirtqueueMidBatchTest {
         seg.set(SplitRing.U16, AVAIL - G + AVAIL_IDX, (short) availIdx);
     }
 
+    /**
+     * Reading ahead is a hint: over a batch holding every kind of bad value a driver can write (a head past the
+     * ring, a chain, an indirect table the queue did not negotiate, an address in the hole, a length of zero) it
+     * throws nothing and takes nothing, and the pops after it check each buffer exactly as without it: the good
+     * one first, then the bad head stops the queue. An index published past the ring is not read through, and a
+     * stopped queue reads nothing.
+     */
+    @ParameterizedTest(name = "inOrder={0}")
+    @ValueSource(booleans = {false, true})
+    void readingAheadChecksNothingTakesNothingAndLeavesEveryCheckToPop(boolean inOrder) throws Exception {
+        desc(0, BUF, 64);
+        desc(2, G + MEM + 0x100, 64);                                  // in the hole
+        desc(3, BUF + 64, 64);
+        seg.set(SplitRing.U16, DESC - G + descOffset(3) + DESC_FLAGS, (short) DESC_F_NEXT);   // a chain
+        desc(4, BUF + 128, 64);
+        seg.set(SplitRing.U16, DESC - G + descOffset(4) + DESC_FLAGS, (short) DESC_F_INDIRECT);
+        desc(5, BUF + 192, 0);
+        offerBatch(0, SIZE + 7, 2, 3, 4, 5);
+        SplitVirtqueue q = queue(inOrder);
+        q.touchAhead(32);                                              // no region known yet: descriptors only
+        DescriptorChain chain = q.newChain();
+        assertThat(q.pop(chain)).isTrue();
+        assertThat(chain.head()).isZero();
+        q.touchAhead(32);                                              // now with the region known
+        q.touchAhead(Integer.MAX_VALUE);
+        assertThat(q.nextAvail()).as("nothing taken").isEqualTo(1);
+        assertThat(q.isStopped()).isFalse();
+        assertThatThrownBy(() -> q.pop(chain)).isInstanceOf(QueueFault.class)
+                .satisfies(e -> assertThat(((QueueFault) e).reason()).isEqualTo(Reason.DESC_INDEX_OUT_OF_RANGE));
+        assertThat(q.touchAhead(32)).as("a stopped queue reads nothing").isZero();
+
+        SplitVirtqueue q2 = queue(inOrder);
+        availIdx = (availIdx + SIZE + 1) & 0xffff;                      // an index past the ring
+        seg.set(SplitRing.U16, AVAIL - G + AVAIL_IDX, (short) availIdx);
+        assertThat(q2.touchAhead(32)).as("an index past the ring is not read through").isZero();
+        assertThatThrownBy(() -> q2.pop(q2.newChain())).isInstanceOf(QueueFault.class)
+                .satisfies(e -> assertThat(((QueueFault) e).reason()).isEqualTo(Reason.AVAIL_INDEX_JUMP));
+    }
+
+    /**
+     * Used elements reach the ring when the used index is published, not at each push (a store into a line the
+     * driver's core reads held back every later store of the buffer's work), all of them before that index, also
+     * beyond the 256 the queue holds (the rest written at once), with IN_ORDER (whose elements are one per run of
+     * whole-length buffers, here one per buffer: every length differs) and without.
+     */
+    @ParameterizedTest(name = "inOrder={0}")
+    @ValueSource(booleans = {false, true})
+    void usedElementsAreWrittenWhenTheIndexIsPublishedAllOfThemBeforeIt(boolean inOrder) throws Exception {
+        int size = 512, n = 300;
+        long desc = G + 0x1000, avail = G + 0x3000, used = G + 0x4000, buf = G + 0x8000;
+        for (int i = 0; i < size; i++) {
+            long off = desc - G + descOffset(i);
+            seg.set(SplitRing.U64_UNALIGNED, off + DESC_ADDR, buf + 16L * (i % 400));
+            seg.set(SplitRing.U32, off + DESC_LEN, 16);
+            seg.set(SplitRing.U16, off + DESC_FLAGS, (short) DESC_F_WRITE);
+        }
+        for (int k = 0; k < n; k++) seg.set(SplitRing.U16, avail - G + availEntryOffset(k), (short) k);
+        seg.set(SplitRing.U16, avail - G + AVAIL_IDX, (short) n);
+        SplitVirtqueue q = SplitVirtqueue.create(0, size, desc, avail, used, memory, false, false, inOrder, Notifier.NONE);
+        DescriptorChain chain = q.newChain();
+        for (int k = 0; k < n; k++) {
+            assertThat(q.pop(chain)).isTrue();
+            q.pushUsed(chain.head(), 1 + k % 15);                          // never the whole 16 bytes
+        }
+        long written = 0;
+        for (int k = 0; k < n; k++) if (seg.get(SplitRing.U64_UNALIGNED, used - G + usedElemOffset(k)) != 0) written++;
+        assertThat(written).as("elements in the ring before the index: those past the 256 held").isEqualTo(n - 256);
+        assertThat(seg.get(SplitRing.U16, used - G + USED_IDX)).isZero();
+        q.publishUsed();
+        assertThat(seg.get(SplitRing.U16, used - G + USED_IDX)).isEqualTo((short) n);
+        for (int k = 0; k < n; k++) {
+            long e = seg.get(SplitRing.U64_UNALIGNED, used - G + usedElemOffset(k));
+            assertThat((int) e).as("id of used slot " + k).isEqualTo(k);
+            assertThat((int) (e >>> 32)).as("len of used slot " + k).isEqualTo(1 + k % 15);
+        }
+    }
+
     /** Pops {@code good} buffers of the batch, then the next pop stops the queue with {@code reason}. */
     private static void assertNthPopStops(SplitVirtqueue q, int good, Reason reason) throws QueueFault {
         DescriptorChain chain = q.newChain();
