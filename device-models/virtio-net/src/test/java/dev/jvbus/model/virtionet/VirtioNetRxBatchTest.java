@@ -55,6 +55,14 @@ class VirtioNetRxBatchTest {
         assertThat(publishes(b) - before).as("used-index publications on b's rx ring for one tx batch of " + n).isEqualTo(1);
     }
 
+    /** A port on {@code c}'s default network that only sends (what it is sent is dropped), to drive a batch by hand. */
+    static SwitchPort testSender(Container c) {
+        return Networks.of(c).require("default").join(new NetPort() {
+            @Override public String name() { return "test-sender"; }
+            @Override public DropReason deliver(MemorySegment frame, long offset, int length) { return null; }
+        });
+    }
+
     /** Fills the 12 header bytes of each of {@code g}'s rx buffers with a pattern no device writes. */
     static void scribbleRxHeaders(GuestNet g) {
         for (int s = 0; s < 256; s++) g.mem.segment().asSlice(GuestNet.RX_BUFFERS + (long) s * g.rxBufLen, 12).fill((byte) 0xab);
@@ -83,10 +91,7 @@ class VirtioNetRxBatchTest {
         Container c = VirtioNetExchangeTest.newContainer();
         GuestNet b = guests.in(c);
         long src = MacAddress.parse("02:00:00:00:77:02");
-        SwitchPort sender = Networks.of(c).require("default").join(new NetPort() {
-            @Override public String name() { return "test-sender"; }
-            @Override public DropReason deliver(MemorySegment frame, long offset, int length) { return null; }
-        });
+        SwitchPort sender = testSender(c);
         try {
             scribbleRxHeaders(b);
             SendBatch batch = new SendBatch();
@@ -117,10 +122,7 @@ class VirtioNetRxBatchTest {
         Container c = VirtioNetExchangeTest.newContainer();
         GuestNet b = guests.in(c);
         long src = MacAddress.parse("02:00:00:00:77:01");
-        SwitchPort sender = Networks.of(c).require("default").join(new NetPort() {
-            @Override public String name() { return "test-sender"; }
-            @Override public DropReason deliver(MemorySegment frame, long offset, int length) { return null; }
-        });
+        SwitchPort sender = testSender(c);
         try {
             SendBatch batch = new SendBatch();
             byte[] f1 = frame(b.mac(), src, 100, 1);
