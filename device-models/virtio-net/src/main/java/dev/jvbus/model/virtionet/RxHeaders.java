@@ -62,8 +62,4 @@ final class RxHeaders {
     void drop() {
         count = 0;
     }
-
-    int held() {
-        return count;
-    }
 }
