@@ -4,9 +4,13 @@
 # machine's drift (on these VMs the two vCPUs move nearer and farther within minutes) falls on all of them alike.
 #
 #   benchmarks/switch-builds.sh ROUNDS CONTENDER...
-#   CONTENDER = ovs | JAR|JVM-ARGS   (JVM-ARGS comma-separated, may be empty; "ovs" runs OVS-DPDK's round)
+#   CONTENDER = ovs | dpdk | JAR|JVM-ARGS   (JVM-ARGS comma-separated, may be empty; "ovs" runs OVS-DPDK's round,
+#               "dpdk" DPDK's vhost back-end's)
 #   SIZES=64 (default) or 1500, ...
+#   BENCH=switch (default) or vhost: the same on bench-vhost (VhostUserBench: testpmd txonly into one back-end),
+#               with DPDK's net_vhost as the reference instead of OVS
 #   e.g. benchmarks/switch-builds.sh 8 ovs /tmp/before.jar\| benchmarks/target/jvbus-benchmarks.jar\|
+#        BENCH=vhost benchmarks/switch-builds.sh 8 dpdk /tmp/before.jar\| benchmarks/target/jvbus-benchmarks.jar\|
 #
 # Build a jar with `./jvbus mvn -q -o -pl benchmarks -am package -DskipTests` and copy it aside per build.
 # Prints one line per run: time, round, contender, Mpps. Pinned as `./jvbus bench-switch` pins (the switch on cpu 1).
@@ -23,9 +27,14 @@ for ((r = 1; r <= rounds; r++)); do
   for c in "${contenders[@]}"; do
     sides=ours; jar=${c%%|*}; args=""
     [[ $c == *"|"* ]] && args=${c#*|}
-    if [[ $c == ovs ]]; then sides=ovs; jar=$default_jar; fi
-    m=$(taskset -c 1 "$J/bin/java" --enable-native-access=ALL-UNNAMED ${args//,/ } -cp "$jar" dev.jvbus.bench.SwitchBench \
-          --rounds 1 --sizes "${SIZES:-64}" --sides "$sides" 2>&1 | grep -o "\(ours\|ovs\) *[0-9.]* Mpps" | tr '\n' ' ' || true)
-    echo "$(date +%H:%M:%S) r$r [$c] ${m:-(no figure: see target/bench-switch)}"
+    if [[ $c == ovs || $c == dpdk ]]; then sides=$c; jar=$default_jar; fi
+    if [[ ${BENCH:-switch} == vhost ]]; then
+      main=dev.jvbus.bench.VhostUserBench figure="\(ours\|dpdk\) *[0-9,]* pkt/s"
+    else
+      main=dev.jvbus.bench.SwitchBench figure="\(ours\|ovs\) *[0-9.]* Mpps"
+    fi
+    m=$(taskset -c 1 "$J/bin/java" --enable-native-access=ALL-UNNAMED ${args//,/ } -cp "$jar" $main \
+          --rounds 1 --sizes "${SIZES:-64}" --sides "$sides" 2>&1 | grep -o "$figure" | tr '\n' ' ' || true)
+    echo "$(date +%H:%M:%S) r$r [$c] ${m:-(no figure: see target/bench-${BENCH:-switch})}"
   done
 done

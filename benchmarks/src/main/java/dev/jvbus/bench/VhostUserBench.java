@@ -17,6 +17,7 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import dev.jvbus.core.memory.HostMemory;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -44,9 +45,11 @@ import java.util.regex.Pattern;
  *       the window (so each one went tx ring, header check, switch lookup, delivery).</li>
  * </ul>
  * Rounds alternate dpdk/ours per size, so a change in the machine's load hits both; the table shows
- * each side's median over the rounds and the ratio of the medians.
+ * each side's median over the rounds and the ratio of the medians. {@code --sides ours} measures ours alone: to
+ * compare builds of the bus run by run, one JVM per run ({@code benchmarks/switch-builds.sh} with
+ * {@code BENCH=vhost}).
  *
- * <p>Run: {@code ./jvbus bench-vhost [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500]}
+ * <p>Run: {@code ./jvbus bench-vhost [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500] [--sides dpdk,ours]}
  */
 public final class VhostUserBench {
     private static final Pattern RX_PACKETS = Pattern.compile("RX-packets:\\s*(\\d+)");
@@ -59,11 +62,18 @@ public final class VhostUserBench {
     private VhostUserBench() {}
 
     public static void main(String[] args) throws Exception {
-        BenchOptions opts = BenchOptions.parseOrExit("usage: VhostUserBench [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500]",
-                Map.of("--rounds", Kind.INT, "--seconds", Kind.NUMBER, "--warmup", Kind.NUMBER, "--sizes", Kind.INTS), args);
+        BenchOptions opts = BenchOptions.parseOrExit("usage: VhostUserBench [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500] [--sides dpdk,ours]",
+                Map.of("--rounds", Kind.INT, "--seconds", Kind.NUMBER, "--warmup", Kind.NUMBER, "--sizes", Kind.INTS,
+                        "--sides", Kind.WORDS), args);
         int rounds = opts.intValue("--rounds", 5);
         double seconds = opts.number("--seconds", 1.5), warmup = opts.number("--warmup", 1);
         int[] sizes = opts.ints("--sizes", new int[] {64, 1500});
+        List<String> sides = opts.words("--sides", List.of("dpdk", "ours"));
+        boolean dpdkSide = sides.contains("dpdk"), oursSide = sides.contains("ours");
+        if (!dpdkSide && !oursSide || !List.of("dpdk", "ours").containsAll(sides)) {
+            System.out.println("--sides: dpdk, ours or both, not " + sides);
+            System.exit(2);
+        }
         Path testpmd = Path.of("/usr/bin/dpdk-testpmd");
         if (!Files.isExecutable(testpmd)) {
             System.out.println("dpdk-testpmd missing (Debian package dpdk-dev; .ci/install-deps installs it)");
@@ -90,15 +100,21 @@ public final class VhostUserBench {
                 for (int size : sizes) {
                     long[][] res = results.get(size);
                     // DPDK's back-end
-                    Path sock = dir.resolve("dpdk-" + (++seq) + ".sock");
-                    try (Pmd backend = Pmd.start("dpdk-vhost-" + seq, logs, List.of("-l", "0-1"), "net_vhost0,iface=" + sock,
-                            List.of("--forward-mode=rxonly", "-i"))) {
-                        backend.awaitReady();
-                        backend.command("start");
-                        backend.await(FWD_STARTED, 10);
-                        try (Pmd client = startClient("dpdk-client-" + seq, logs, sock, size)) {
-                            res[0][r] = measure(backend::rxPackets, client, warmup, seconds);
+                    if (dpdkSide) {
+                        Path sock = dir.resolve("dpdk-" + (++seq) + ".sock");
+                        try (Pmd backend = Pmd.start("dpdk-vhost-" + seq, logs, List.of("-l", "0-1"), "net_vhost0,iface=" + sock,
+                                List.of("--forward-mode=rxonly", "-i"))) {
+                            backend.awaitReady();
+                            backend.command("start");
+                            backend.await(FWD_STARTED, 10);
+                            try (Pmd client = startClient("dpdk-client-" + seq, logs, sock, size)) {
+                                res[0][r] = measure(backend::rxPackets, client, warmup, seconds);
+                            }
                         }
+                    }
+                    if (!oursSide) {
+                        System.out.printf("  round %d, %4d B: dpdk %,12d pkt/s%n", r + 1, size, res[0][r]);
+                        continue;
                     }
                     // ours
                     long f0 = peer.frames, b0 = peer.bytes;
@@ -114,8 +130,10 @@ public final class VhostUserBench {
                     awaitFree(dev);
                     // Doorbells the client rang (drained by our worker when it slept) and interrupts we sent, per
                     // 1000 tx buffers over the client's life: the per-buffer syscalls the worker loop should avoid.
-                    System.out.printf("  round %d, %4d B: dpdk %,12d pkt/s   ours %,12d pkt/s   (%.2f)   ours: %.2f kicks, %.2f irqs per 1000 buffers%n",
-                            r + 1, size, res[0][r], res[1][r], (double) res[1][r] / Math.max(1, res[0][r]),
+                    String dpdk = dpdkSide ? String.format("dpdk %,12d pkt/s   ", res[0][r]) : "";
+                    String ratio = dpdkSide ? String.format("   (%.2f)", (double) res[1][r] / Math.max(1, res[0][r])) : "";
+                    System.out.printf("  round %d, %4d B: %sours %,12d pkt/s%s   ours: %.2f kicks, %.2f irqs per 1000 buffers%n",
+                            r + 1, size, dpdk, res[1][r], ratio,
                             (txq.kicks() - k0) * 1000.0 / txBufs, (txq.notificationsSent() - n0) * 1000.0 / txBufs);
                 }
             }
@@ -124,6 +142,10 @@ public final class VhostUserBench {
             peerPort.leave();
         }
         System.out.println();
+        if (!(dpdkSide && oursSide)) {
+            System.out.println("(one side measured (--sides " + String.join(",", sides) + "): no ratio; load average after: " + loadAverage() + ")");
+            System.exit(0);
+        }
         System.out.println("| frame | DPDK net_vhost (pkt/s) | jvbus vhost-user (pkt/s) | ours/DPDK | median of round ratios |");
         System.out.println("|------:|-----------------------:|-------------------------:|----------:|-----------------------:|");
         for (var e : results.entrySet()) {
@@ -211,7 +233,7 @@ public final class VhostUserBench {
 
         @Override
         public DropReason deliver(MemorySegment frame, long offset, int length) {
-            MemorySegment.copy(frame, offset, buf, 0, length);
+            HostMemory.copy(frame, offset, buf, 0, length);
             FRAMES.setRelease(this, (long) FRAMES.getOpaque(this) + 1);
             BYTES.setRelease(this, (long) BYTES.getOpaque(this) + length);
             return null;

@@ -1,6 +1,6 @@
 package dev.jvbus.core.ring;
 
-import java.lang.foreign.Arena;
+import dev.jvbus.core.memory.HostMemory;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Objects;
@@ -34,10 +34,7 @@ public final class FrameCopy {
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED;
     private static final ValueLayout.OfByte BYTE = ValueLayout.JAVA_BYTE;
     /** All of the address space in the global scope: what copies between global-scope segments go through. */
-    private static final MemorySegment HOST = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
-    private static final MemorySegment.Scope GLOBAL = Arena.global().scope();
-    /** No user-space address has a bit above 55 set (x86-64 with 5-level paging: 57 bits, arm64: 52). */
-    private static final long USER_SPACE = (1L << 56) - 1;
+    private static final MemorySegment HOST = HostMemory.ALL;
 
     private FrameCopy() {}
 
@@ -55,9 +52,9 @@ public final class FrameCopy {
                 Objects.checkFromIndexSize(dstOffset, len, dst.byteSize());
                 if (dst.isReadOnly()) throw new IllegalArgumentException("copy into a read-only segment");
                 // Masked to the user half of the address space (a no-op for any address a segment has): lets C2
-                // drop HOST's own bounds check of the four accesses (SplitRing#host says why it changes nothing).
-                long s = (src.address() + srcOffset) & USER_SPACE, d = (dst.address() + dstOffset) & USER_SPACE;
-                long s1 = (s + last) & USER_SPACE, d1 = (d + last) & USER_SPACE;
+                // drop HOST's own bounds check of the four accesses (HostMemory#host says why it changes nothing).
+                long s = HostMemory.host(src.address() + srcOffset), d = HostMemory.host(dst.address() + dstOffset);
+                long s1 = HostMemory.host(s + last), d1 = HostMemory.host(d + last);
                 long w0 = HOST.get(LONG, s), w1 = HOST.get(LONG, s1);
                 HOST.set(LONG, d, w0);
                 HOST.set(LONG, d1, w1);
@@ -74,7 +71,7 @@ public final class FrameCopy {
 
     /** Native memory of the global scope, whose liveness check cannot fail (see the class comment). */
     private static boolean neverClosed(MemorySegment s) {
-        return s.isNative() && s.scope() == GLOBAL;
+        return HostMemory.isDirect(s);
     }
 
     private static void copyOther(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset, long len) {

@@ -3,10 +3,10 @@ package dev.jvbus.core.ring.virtio;
 import static dev.jvbus.core.ring.virtio.SplitRingLayout.*;
 
 import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.memory.HostMemory;
 import dev.jvbus.core.memory.GuestMemoryException;
 import dev.jvbus.core.memory.MemoryRegion;
 import dev.jvbus.core.ring.QueueFault;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
@@ -53,8 +53,7 @@ final class SplitRing {
     static final ValueLayout.OfLong U64_UNALIGNED = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final VarHandle U16_VH = U16.varHandle();   // coordinates (MemorySegment, long offset)
     /** All of the address space in the global scope: what {@link #direct} rings access at host addresses. */
-    private static final MemorySegment HOST = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
-    private static final MemorySegment.Scope GLOBAL = Arena.global().scope();
+    private static final MemorySegment HOST = HostMemory.ALL;
 
     final int queue;
     final SplitRingLayout layout;
@@ -87,22 +86,14 @@ final class SplitRing {
         this.usedBase = used.address();
     }
 
-    /**
-     * A host address of a ring area as {@link #HOST} is accessed at: the address itself, masked to the user
-     * half of the address space. No user-space address has a bit above 55 set (x86-64 with 5-level paging
-     * and arm64 stop at 57 and 52 bits), so the mask changes nothing; it lets C2 prove the offset far below
-     * {@code HOST}'s size and drop its bounds check (a compare against {@code Long.MAX_VALUE - 7} and a branch
-     * per access, about nine accesses per message on the two sides).
-     */
+    /** A host address of a ring area as {@link #HOST} is accessed at ({@link HostMemory#host} says why the mask). */
     static long host(long address) {
-        return address & USER_SPACE;
+        return HostMemory.host(address);
     }
-
-    static final long USER_SPACE = (1L << 56) - 1;
 
     /** Native memory of the global scope: nobody can unmap it while we hold the ring (see the class comment). */
     private static boolean neverUnmapped(MemorySegment s) {
-        return s.isNative() && s.scope().equals(GLOBAL);
+        return HostMemory.isDirect(s);
     }
 
     /** Checks size, alignment and placement of the three areas (the setup-time guest values) and maps them. */
