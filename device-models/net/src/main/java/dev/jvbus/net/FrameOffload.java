@@ -1,5 +1,6 @@
 package dev.jvbus.net;
 
+import dev.jvbus.core.memory.HostMemory;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -126,8 +127,8 @@ public final class FrameOffload {
      * csum_offset), not six: per frame on every tx path, each access of a guest's memory is a checked one.
      */
     public FrameOffload readVnet(MemorySegment s, long at, int flagsKept) {
-        long w = s.get(LE64, at);
-        short csumOffset = s.get(LE16, at + 8);
+        long w = HostMemory.getLong(s, LE64, at);
+        short csumOffset = HostMemory.getShort(s, LE16, at + 8);
         return set((int) w & flagsKept, (int) (w >>> 8), (int) (w >>> 16), (int) (w >>> 32), (int) (w >>> 48), csumOffset);
     }
 

@@ -1,5 +1,6 @@
 package dev.jvbus.net;
 
+import dev.jvbus.core.memory.HostMemory;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -210,9 +211,9 @@ public final class L2Switch {
             return;
         }
         // Both addresses in two loads (bytes 0-7, then 8-11: the frame is at least a header long), not four: the
-        // first touch of the frame, per frame, each access a checked one.
-        long head = frame.get(BE64, offset);
-        long src = (head & 0xFFFF) << 32 | Integer.toUnsignedLong(frame.get(BE32, offset + 8));
+        // first touch of the frame, per frame.
+        long head = HostMemory.getLong(frame, BE64, offset);
+        long src = (head & 0xFFFF) << 32 | Integer.toUnsignedLong(HostMemory.getInt(frame, BE32, offset + 8));
         long dst = head >>> 16;
         long assigned = from.assignedSource;
         // Ingress check, before learning: a held port's frame from any other source (another port's MAC,
@@ -224,9 +225,21 @@ public final class L2Switch {
         in.frames++;
         in.bytes += length;
         MacTable table = macs;
-        if (src != 0 && !MacAddress.isGroup(src) && table.get(src) != from) learn(src, from);
+        SwitchPort to;
+        if (table == in.table && src == in.src && dst == in.dst) {
+            to = in.to;                        // as the last frame: learned already, same receiver
+        } else {
+            boolean learned = src == 0 || MacAddress.isGroup(src) || table.get(src) == from;
+            if (!learned) learn(src, from);
+            to = MacAddress.isGroup(dst) ? null : table.get(dst);
+            if (learned) {                     // one that had to learn asks again next frame (under the new table)
+                in.table = table;
+                in.src = src;
+                in.dst = dst;
+                in.to = to;
+            }
+        }
         if (!MacAddress.isGroup(dst)) {
-            SwitchPort to = table.get(dst);
             if (to == from) {
                 in.drops[DropReason.HAIRPIN.ordinal()]++;
                 return;

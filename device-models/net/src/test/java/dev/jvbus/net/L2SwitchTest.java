@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.jvbus.core.testing.StuckDoorbell;
+import dev.jvbus.core.memory.HostMemory;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -300,6 +301,60 @@ class L2SwitchTest {
         assertThat(rc.frames).hasSize(atC + 1);
         assertThat(rb.frames).hasSize(atB);
         assertThat(sw.macTable()).containsEntry("02:00:00:00:00:0c", "c");
+    }
+
+    /**
+     * A sender's run of frames between the same two stations reuses the last lookup (forward) only while the MAC
+     * table is the one it was made under: each learning, move or leave in between is seen by the very next frame.
+     */
+    @Test
+    void aStreamBetweenTwoStationsFollowsEveryChangeOfTheTableAtTheNextFrame() {
+        Recorder ra = new Recorder("a"), rb = new Recorder("b"), rc = new Recorder("c");
+        SwitchPort pa = sw.join(ra), pb = sw.join(rb), pc = sw.join(rc);
+        SwitchPort.Sender sa = pa.sender();
+        MemorySegment toB = frame(B, A, 60, 1);
+        sa.send(toB, 0, 60, FrameMeta.BARE);
+        sa.send(toB, 0, 60, FrameMeta.BARE);                                // B unknown: both flooded
+        assertThat(rb.frames).hasSize(2);
+        assertThat(rc.frames).hasSize(2);
+        pb.send(frame(A, B, 60, 2), 0, 60);                 // B learned on b
+        sa.send(toB, 0, 60, FrameMeta.BARE);
+        assertThat(rb.frames).hasSize(3);
+        assertThat(rc.frames).as("unicast from the first frame after B was learned").hasSize(2);
+        pc.send(frame(A, B, 60, 3), 0, 60);                 // B moved to c
+        sa.send(toB, 0, 60, FrameMeta.BARE);
+        assertThat(rc.frames).hasSize(3);
+        assertThat(rb.frames).hasSize(3);
+        pb.send(frame(B, A, 60, 4), 0, 60);                 // A "moved" to b (another port sent from it; to B on c) ...
+        assertThat(sw.macTable()).containsEntry("02:00:00:00:00:0a", "b");
+        assertThat(rc.frames).hasSize(4);
+        sa.send(toB, 0, 60, FrameMeta.BARE);                // ... and the stream from a learns it back at once
+        assertThat(sw.macTable()).containsEntry("02:00:00:00:00:0a", "a");
+        assertThat(rc.frames).hasSize(5);
+        pc.leave();                                         // B's port left: flooded again, to b only
+        sa.send(toB, 0, 60, FrameMeta.BARE);
+        assertThat(rb.frames).hasSize(4);
+        assertThat(rc.frames).hasSize(5);
+        assertThat(pa.stats().rxFrames()).isEqualTo(6);
+    }
+
+    /**
+     * A frame in memory FFM never closes travels as ({@link HostMemory#ALL}, host address): the switch reads its
+     * addresses there and every receiver gets exactly its bytes.
+     */
+    @Test
+    void aFrameGivenAtItsHostAddressIsSwitchedAndDeliveredWhole() {
+        Recorder ra = new Recorder("a"), rb = new Recorder("b");
+        SwitchPort pa = sw.join(ra), pb = sw.join(rb);
+        MemorySegment f = frame(B, A, 1514, 7);
+        MemorySegment global = MemorySegment.ofAddress(f.address()).reinterpret(f.byteSize());   // as a peer's mapping is
+        assertThat(HostMemory.isDirect(global)).isTrue();
+        pa.send(HostMemory.ALL, global.address(), 1514);    // B unknown: flooded to b
+        pb.send(frame(A, B, 60, 8), 0, 60);
+        pa.send(HostMemory.ALL, global.address(), 1514);    // unicast now
+        assertThat(rb.frames).hasSize(2);
+        assertThat(rb.frames.get(1)).isEqualTo(f.toArray(ValueLayout.JAVA_BYTE));
+        assertThat(sw.macTable()).containsEntry("02:00:00:00:00:0a", "a");
     }
 
     @Test

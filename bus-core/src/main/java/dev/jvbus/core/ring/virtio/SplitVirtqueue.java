@@ -3,6 +3,7 @@ package dev.jvbus.core.ring.virtio;
 import static dev.jvbus.core.ring.virtio.SplitRingLayout.*;
 
 import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.memory.HostMemory;
 import dev.jvbus.core.memory.GuestMemoryException;
 import dev.jvbus.core.memory.MemoryRegion;
 import dev.jvbus.core.ring.QueueCounters;
@@ -384,7 +385,11 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
             if (len == 0 || !r.contains(addr, len)) continue;
             MemorySegment seg = r.segment();
             long off = addr - r.guestAddress();
-            folded += seg.get(ValueLayout.JAVA_BYTE, off) + seg.get(ValueLayout.JAVA_BYTE, off + len - 1);
+            if (HostMemory.isDirect(seg)) {   // r.contains checked the range: read at the host address, unchecked
+                off = seg.address() + off;
+                seg = HostMemory.ALL;
+            }
+            folded += HostMemory.getByte(seg, ValueLayout.JAVA_BYTE, off) + HostMemory.getByte(seg, ValueLayout.JAVA_BYTE, off + len - 1);
         }
         return folded;
     }

@@ -1,6 +1,7 @@
 package dev.jvbus.model.virtionet;
 
 import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.memory.HostMemory;
 import static dev.jvbus.model.virtionet.NetHeader.*;
 
 import dev.jvbus.core.feature.VirtioFeatures;
@@ -768,6 +769,12 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 h = header;
                 ho = 0;
             }
+            // Memory that FFM never closes is read at its host address from here on, by us and by every receiver
+            // (HostMemory says why its checks prove nothing there): the ring checked this buffer against its region.
+            if (HostMemory.isDirect(h)) {
+                ho = h.address() + ho;
+                h = HostMemory.ALL;
+            }
             // The driver's header, read once: DATA_VALID and other flags mean nothing on tx (the spec gives them to rx).
             offload.readVnet(h, ho, F_NEEDS_CSUM);
             int len = (int) frameLen;
@@ -781,6 +788,10 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 int i = c.readableCount() - 1;           // header and frame together, or the frame alone after the header
                 seg = c.segment(i);
                 off = c.offset(i) + (i == 0 ? hdrLen : 0);
+                if (HostMemory.isDirect(seg)) {   // as the header above
+                    off = seg.address() + off;
+                    seg = HostMemory.ALL;
+                }
             } else {
                 gather(c, hdrLen, frame, 0, len);
                 seg = frame;
@@ -915,7 +926,13 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 continue;
             }
             long k = Math.min(l - at, len - done);
-            MemorySegment.copy(src, srcOff + done, c.segment(i), c.offset(i) + at, k);
+            MemorySegment dst = c.segment(i);
+            long dstOff = c.offset(i) + at;
+            if (HostMemory.isDirect(dst)) {   // inside the descriptor's checked range: k <= l - at
+                dstOff = dst.address() + dstOff;
+                dst = HostMemory.ALL;
+            }
+            HostMemory.copy(src, srcOff + done, dst, dstOff, k);
             rxMemory.markDirty(c.address(i) + at, k);   // migration: rx data is device-written guest memory
             done += k;
             at = 0;
