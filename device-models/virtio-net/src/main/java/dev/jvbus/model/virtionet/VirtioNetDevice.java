@@ -90,7 +90,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
      * Buffers of its tx ring a worker reads ahead ({@link SplitVirtqueue#touchAhead}) at the start of a batch and
      * every this many buffers: their descriptors' and frames' first lines, which the front-end wrote on its own
      * core, then miss together instead of one after another (bench-switch at 64 B, session 11: +10 %; 16 and 64
-     * measured the same).
+     * measured the same). Whether it pays depends on the machine's state: each worker measures it
+     * ({@link ReadAheadChoice}).
      */
     static final int TOUCH_AHEAD = 32;
     /**
@@ -836,6 +837,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         private final SendBatch batch = new SendBatch();
         /** What each frame of this worker carries into the switch: the queue's offload flyweight, its origin, the batch. */
         private final FrameMeta meta;
+        /** Whether this worker reads ahead: measured, both ways, now and then. */
+        private final ReadAheadChoice readAhead = new ReadAheadChoice();
         /** What {@link SplitVirtqueue#touchAhead} read, kept so that the JIT keeps the reads. */
         @SuppressWarnings("unused") private long touched;
 
@@ -861,9 +864,11 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             boolean active = x.active;
             int before = q.nextAvail();
             long publishedAt = x.bytes;   // bytes sent when this batch last published
-            touched += q.touchAhead(TOUCH_AHEAD);
+            boolean ahead = readAhead.on(), timing = readAhead.timing();
+            long t0 = timing ? System.nanoTime() : 0;
+            if (ahead) touched += q.touchAhead(TOUCH_AHEAD);
             while (n < TX_BATCH && q.pop(chain)) {
-                if (n > 0 && n % TOUCH_AHEAD == 0) touched += q.touchAhead(TOUCH_AHEAD);
+                if (ahead && n > 0 && n % TOUCH_AHEAD == 0) touched += q.touchAhead(TOUCH_AHEAD);
                 int after = q.nextAvail();
                 int origin = after == before ? NetPort.NO_ORIGIN : NetPort.origin(before, x.replays > 0, x.pair);
                 if (x.replays > 0) x.replays--;
@@ -889,6 +894,10 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 // sender's ring resumes with the batch still available: sent again (the delivery log skips it).
                 batch.flush();
                 q.publishUsed();
+            }
+            if (n == TX_BATCH) {   // a full batch: this worker, not the front-end, set its pace
+                if (timing) readAhead.fullBatch(System.nanoTime() - t0, n);
+                else readAhead.heldBatch();
             }
             return n > 0;
         }
