@@ -47,7 +47,7 @@ public final class FrameCopy {
         // 16 bytes and write the same values twice: the two ranges do not overlap each other).
         if (len >= 8 && len <= SMALL) {
             long last = len - 8;
-            if (neverClosed(src) && neverClosed(dst)) {
+            if (HostMemory.isDirect(src) && HostMemory.isDirect(dst)) {   // never closed: see the class comment
                 Objects.checkFromIndexSize(srcOffset, len, src.byteSize());
                 Objects.checkFromIndexSize(dstOffset, len, dst.byteSize());
                 if (dst.isReadOnly()) throw new IllegalArgumentException("copy into a read-only segment");
@@ -67,11 +67,6 @@ public final class FrameCopy {
         } else {
             copyOther(src, srcOffset, dst, dstOffset, len);
         }
-    }
-
-    /** Native memory of the global scope, whose liveness check cannot fail (see the class comment). */
-    private static boolean neverClosed(MemorySegment s) {
-        return HostMemory.isDirect(s);
     }
 
     private static void copyOther(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset, long len) {

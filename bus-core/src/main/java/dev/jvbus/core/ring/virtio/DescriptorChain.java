@@ -1,5 +1,6 @@
 package dev.jvbus.core.ring.virtio;
 
+import dev.jvbus.core.memory.HostMemory;
 import dev.jvbus.core.memory.MemoryRegion;
 import java.lang.foreign.MemorySegment;
 
@@ -63,6 +64,22 @@ public final class DescriptorChain {
 
     /** Offset of descriptor {@code i}'s buffer within {@link #segment(int)}. */
     public long offset(int i) { check(i); return address[i] - region[i].guestAddress(); }
+
+    /**
+     * Where to read or write descriptor {@code i}'s buffer on a hot path: {@link HostMemory#ALL} when its region is
+     * memory FFM never closes ({@link HostMemory#isDirect}), whose checks then fold away; else {@link #segment(int)}.
+     * The range is the descriptor's, checked against its region by the ring; access it at {@link #hostOffset(int)}.
+     */
+    public MemorySegment hostSegment(int i) {
+        MemorySegment s = segment(i);
+        return HostMemory.isDirect(s) ? HostMemory.ALL : s;
+    }
+
+    /** Offset of descriptor {@code i}'s buffer within {@link #hostSegment(int)}: its host address when that is {@link HostMemory#ALL}. */
+    public long hostOffset(int i) {
+        MemorySegment s = segment(i);
+        return HostMemory.isDirect(s) ? s.address() + offset(i) : offset(i);
+    }
 
     private void check(int i) {
         if (i < 0 || i >= count) throw new IndexOutOfBoundsException("descriptor " + i + " of " + count);

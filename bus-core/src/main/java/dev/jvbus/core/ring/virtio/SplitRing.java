@@ -1,5 +1,6 @@
 package dev.jvbus.core.ring.virtio;
 
+import static dev.jvbus.core.memory.HostMemory.host;
 import static dev.jvbus.core.ring.virtio.SplitRingLayout.*;
 
 import dev.jvbus.core.memory.GuestMemory;
@@ -80,20 +81,10 @@ final class SplitRing {
         this.used = used;
         this.usedEventOff = layout.usedEventOffset();
         this.availEventOff = layout.availEventOffset();
-        this.direct = neverUnmapped(desc) && neverUnmapped(avail) && neverUnmapped(used);
+        this.direct = HostMemory.isDirect(desc) && HostMemory.isDirect(avail) && HostMemory.isDirect(used);
         this.descBase = desc.address();
         this.availBase = avail.address();
         this.usedBase = used.address();
-    }
-
-    /** A host address of a ring area as {@link #HOST} is accessed at ({@link HostMemory#host} says why the mask). */
-    static long host(long address) {
-        return HostMemory.host(address);
-    }
-
-    /** Native memory of the global scope: nobody can unmap it while we hold the ring (see the class comment). */
-    private static boolean neverUnmapped(MemorySegment s) {
-        return HostMemory.isDirect(s);
     }
 
     /** Checks size, alignment and placement of the three areas (the setup-time guest values) and maps them. */

@@ -28,7 +28,7 @@ final class ReadAheadChoice {
     private int window;                  // probe windows done in this probe (0 .. 2 * PROBES)
     private int batches;                 // full batches in the current window, or since the choice
     private long nsOn, framesOn, nsOff, framesOff;
-    private int probesDone, offChosen;   // for tests and counters
+    private int probesDone, offChosen;   // for tests
 
     /** Read ahead in the coming batch? */
     boolean on() { return on; }

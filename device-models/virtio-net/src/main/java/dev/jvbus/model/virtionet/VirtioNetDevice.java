@@ -763,18 +763,14 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             MemorySegment h;
             long ho;
             if (c.length(0) >= hdrLen) {
-                h = c.segment(0);
-                ho = c.offset(0);
+                // Memory that FFM never closes is read at its host address from here on, by us and by every receiver
+                // (HostMemory says why its checks prove nothing there): the ring checked this buffer against its region.
+                h = c.hostSegment(0);
+                ho = c.hostOffset(0);
             } else {
                 gather(c, 0, header, 0, hdrLen);
                 h = header;
                 ho = 0;
-            }
-            // Memory that FFM never closes is read at its host address from here on, by us and by every receiver
-            // (HostMemory says why its checks prove nothing there): the ring checked this buffer against its region.
-            if (HostMemory.isDirect(h)) {
-                ho = h.address() + ho;
-                h = HostMemory.ALL;
             }
             // The driver's header, read once: DATA_VALID and other flags mean nothing on tx (the spec gives them to rx).
             offload.readVnet(h, ho, F_NEEDS_CSUM);
@@ -787,12 +783,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             long off;
             if (c.readableCount() == 1 || c.length(0) == hdrLen && c.readableCount() == 2) {
                 int i = c.readableCount() - 1;           // header and frame together, or the frame alone after the header
-                seg = c.segment(i);
-                off = c.offset(i) + (i == 0 ? hdrLen : 0);
-                if (HostMemory.isDirect(seg)) {   // as the header above
-                    off = seg.address() + off;
-                    seg = HostMemory.ALL;
-                }
+                seg = c.hostSegment(i);                  // as the header above
+                off = c.hostOffset(i) + (i == 0 ? hdrLen : 0);
             } else {
                 gather(c, hdrLen, frame, 0, len);
                 seg = frame;
@@ -935,13 +927,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 continue;
             }
             long k = Math.min(l - at, len - done);
-            MemorySegment dst = c.segment(i);
-            long dstOff = c.offset(i) + at;
-            if (HostMemory.isDirect(dst)) {   // inside the descriptor's checked range: k <= l - at
-                dstOff = dst.address() + dstOff;
-                dst = HostMemory.ALL;
-            }
-            HostMemory.copy(src, srcOff + done, dst, dstOff, k);
+            HostMemory.copy(src, srcOff + done, c.hostSegment(i), c.hostOffset(i) + at, k);   // k <= l - at: inside the descriptor
             rxMemory.markDirty(c.address(i) + at, k);   // migration: rx data is device-written guest memory
             done += k;
             at = 0;
