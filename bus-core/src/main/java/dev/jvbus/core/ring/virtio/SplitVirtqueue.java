@@ -55,6 +55,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
 
     private int nextAvail;          // free-running u16: next available slot to consume
     private int availIdxSeen;       // last available index read from the ring (u16)
+    private int touchedTo;          // touchAhead read the buffers up to here (u16); a hint, never trusted
     private int nextUsed;           // free-running u16: next used slot to fill
     private int publishedUsed;      // used index last published to the ring
     private int signalledUsed;      // used index at the last notify decision (vhost's signalled_used)
@@ -360,29 +361,35 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
 
     /**
      * Reads ahead, without taking them, up to {@code max} buffers the driver made available: each one's descriptor
-     * and the first and last byte of its first 64 bytes (a frame's header and first line). Those are lines the
-     * driver wrote on its own core; taken one buffer at a time, each {@link #pop} and the frame's first read wait
-     * for their misses one after another, while read here in one short loop the misses are in flight together. A
-     * hint only: it checks nothing, changes nothing and throws nothing for anything the driver wrote (an index past
-     * the ring, a head out of range, a chain, an indirect table, an address outside the last buffer's region: each
-     * is skipped, and {@link #pop} reads and checks every buffer as always). Returns the bytes read folded into one
-     * value, for the caller to keep (a read whose value is never used is dead code to the JIT).
+     * and the first and last byte of the 64 bytes after its first {@code skip} (a frame's first line, after a header
+     * the caller will not read). Those are lines the driver wrote on its own core; taken one buffer at a time, each
+     * {@link #pop} and the frame's first read wait for their misses one after another, while read here in one short
+     * loop the misses are in flight together. Buffers an earlier call read and not yet popped are not read again
+     * ({@link #readAheadUsedUp}). A hint only: it checks nothing, changes nothing the ring's state depends on and
+     * throws nothing for anything the driver wrote (an index past the ring, a head out of range, a chain, an indirect
+     * table, an address outside the last buffer's region: each is skipped, and {@link #pop} reads and checks every
+     * buffer as always). Returns the bytes read folded into one value, for the caller to keep (a read whose value is
+     * never used is dead code to the JIT).
      */
-    public long touchAhead(int max) {
+    public long touchAhead(int max, int skip) {
         if (fault != null || resubmit.length != 0) return 0;
         int n = (ring.availIdxAcquire() - nextAvail) & 0xffff;
         if (n > size) return 0;          // pop will stop the queue on it
         n = Math.min(n, max);
+        int done = (touchedTo - nextAvail) & 0xffff;   // read by the last call and not popped yet
+        if (done > n) done = 0;                        // or behind us (popped since, or a reset moved nextAvail)
+        touchedTo = (nextAvail + n) & 0xffff;
         MemoryRegion r = lastRegion;
         long folded = 0;
-        for (int k = 0, p = nextAvail; k < n; k++, p++) {
+        for (int k = done, p = nextAvail + done; k < n; k++, p++) {
             int head = ring.availEntry(p & mask);
             if (head >= size) continue;
             long word = ring.descWord(head);
             folded += word;
-            if (r == null || ((word >>> 32) & (DESC_F_NEXT | DESC_F_INDIRECT)) != 0) continue;
-            long len = Math.min(word & 0xffff_ffffL, 64), addr = ring.descAddr(head);
-            if (len == 0 || !r.contains(addr, len)) continue;
+            long whole = word & 0xffff_ffffL;
+            if (r == null || ((word >>> 32) & (DESC_F_NEXT | DESC_F_INDIRECT)) != 0 || whole <= skip) continue;
+            long len = Math.min(whole - skip, 64), addr = ring.descAddr(head) + skip;
+            if (!r.contains(addr, len)) continue;
             MemorySegment seg = r.segment();
             long off = addr - r.guestAddress();
             if (HostMemory.isDirect(seg)) {   // r.contains checked the range: read at the host address, unchecked
@@ -392,6 +399,12 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
             folded += HostMemory.getByte(seg, ValueLayout.JAVA_BYTE, off) + HostMemory.getByte(seg, ValueLayout.JAVA_BYTE, off + len - 1);
         }
         return folded;
+    }
+
+    /** True when every buffer the last {@link #touchAhead} read has been popped (or none was): time to read the next ones. */
+    public boolean readAheadUsedUp() {
+        int ahead = (touchedTo - nextAvail) & 0xffff;
+        return ahead == 0 || ahead > size;   // behind us: popped since, or a reset moved nextAvail
     }
 
     /**

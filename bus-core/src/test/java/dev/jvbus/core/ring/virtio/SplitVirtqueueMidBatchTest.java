@@ -11,6 +11,7 @@ import dev.jvbus.core.ring.QueueFault.Reason;
 import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.sys.Memfd;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -262,6 +263,46 @@ class SplitVirtqueueMidBatchTest {
     }
 
     /**
+     * Reading ahead skips the bytes its caller will not read (a header the driver's features make meaningless) and
+     * reads the line after them, and it reads a buffer once: a second call reads only what the driver made available
+     * since, and {@code readAheadUsedUp} says when every buffer read ahead has been taken. What it read is seen in its
+     * result, the bytes folded in (each descriptor's len/flags/next word, then the first and last byte it touched).
+     */
+    @ParameterizedTest(name = "inOrder={0}")
+    @ValueSource(booleans = {false, true})
+    void readingAheadSkipsWhatTheCallerIgnoresAndReadsEachBufferOnce(boolean inOrder) throws Exception {
+        int hdr = 12, len = hdr + 64;
+        for (int i = 0; i < 4; i++) {
+            long b = BUF + 256L * i;
+            desc(i, b, len);
+            for (int k = 0; k < len; k++) seg.set(ValueLayout.JAVA_BYTE, b - G + k, (byte) (k < hdr ? 100 : 1));
+            seg.set(ValueLayout.JAVA_BYTE, b - G + hdr, (byte) (10 + i));         // the frame's first byte
+            seg.set(ValueLayout.JAVA_BYTE, b - G + hdr + 63, (byte) (20 + i));    // its 64th
+        }
+        offerBatch(0);
+        SplitVirtqueue q = queue(inOrder);
+        DescriptorChain chain = q.newChain();
+        assertThat(q.pop(chain)).isTrue();                            // the region is known from here on
+        offerBatch(1, 2);
+        assertThat(q.readAheadUsedUp()).as("nothing read ahead yet").isTrue();
+        assertThat(q.touchAhead(32, hdr)).as("buffers 1 and 2, past their headers")
+                .isEqualTo(2L * len + (11 + 21) + (12 + 22));
+        assertThat(q.readAheadUsedUp()).isFalse();
+        assertThat(q.touchAhead(32, hdr)).as("nothing new: nothing read again").isZero();
+        offerBatch(3);
+        assertThat(q.touchAhead(32, hdr)).as("only the one made available since").isEqualTo(len + 13 + 23);
+        for (int i = 1; i <= 2; i++) {
+            assertThat(q.pop(chain)).isTrue();
+            assertThat(q.readAheadUsedUp()).isFalse();
+        }
+        assertThat(q.pop(chain)).isTrue();
+        assertThat(q.readAheadUsedUp()).as("every buffer read ahead taken").isTrue();
+        offerBatch(0);
+        assertThat(q.touchAhead(32, 0)).as("no skip: the header's first byte, the 64th of the buffer")
+                .isEqualTo(len + 100 + 1);
+    }
+
+    /**
      * Reading ahead is a hint: over a batch holding every kind of bad value a driver can write (a head past the
      * ring, a chain, an indirect table the queue did not negotiate, an address in the hole, a length of zero) it
      * throws nothing and takes nothing, and the pops after it check each buffer exactly as without it: the good
@@ -280,22 +321,22 @@ class SplitVirtqueueMidBatchTest {
         desc(5, BUF + 192, 0);
         offerBatch(0, SIZE + 7, 2, 3, 4, 5);
         SplitVirtqueue q = queue(inOrder);
-        q.touchAhead(32);                                              // no region known yet: descriptors only
+        q.touchAhead(32, 0);                                           // no region known yet: descriptors only
         DescriptorChain chain = q.newChain();
         assertThat(q.pop(chain)).isTrue();
         assertThat(chain.head()).isZero();
-        q.touchAhead(32);                                              // now with the region known
-        q.touchAhead(Integer.MAX_VALUE);
+        q.touchAhead(32, 0);                                           // now with the region known
+        q.touchAhead(Integer.MAX_VALUE, 0);
         assertThat(q.nextAvail()).as("nothing taken").isEqualTo(1);
         assertThat(q.isStopped()).isFalse();
         assertThatThrownBy(() -> q.pop(chain)).isInstanceOf(QueueFault.class)
                 .satisfies(e -> assertThat(((QueueFault) e).reason()).isEqualTo(Reason.DESC_INDEX_OUT_OF_RANGE));
-        assertThat(q.touchAhead(32)).as("a stopped queue reads nothing").isZero();
+        assertThat(q.touchAhead(32, 0)).as("a stopped queue reads nothing").isZero();
 
         SplitVirtqueue q2 = queue(inOrder);
         availIdx = (availIdx + SIZE + 1) & 0xffff;                      // an index past the ring
         seg.set(SplitRing.U16, AVAIL - G + AVAIL_IDX, (short) availIdx);
-        assertThat(q2.touchAhead(32)).as("an index past the ring is not read through").isZero();
+        assertThat(q2.touchAhead(32, 0)).as("an index past the ring is not read through").isZero();
         assertThatThrownBy(() -> q2.pop(q2.newChain())).isInstanceOf(QueueFault.class)
                 .satisfies(e -> assertThat(((QueueFault) e).reason()).isEqualTo(Reason.AVAIL_INDEX_JUMP));
     }

@@ -88,7 +88,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     static final int TX_BATCH = 64;
     /**
      * Buffers of its tx ring a worker reads ahead ({@link SplitVirtqueue#touchAhead}) at the start of a batch and
-     * every this many buffers: their descriptors' and frames' first lines, which the front-end wrote on its own
+     * whenever it has taken those: their descriptors' and frames' first lines, which the front-end wrote on its own
      * core, then miss together instead of one after another (bench-switch at 64 B, session 11: +10 %; 16 and 64
      * measured the same). Whether it pays depends on the machine's state: each worker measures it
      * ({@link ReadAheadChoice}).
@@ -760,20 +760,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 dropTooBig++;
                 return;
             }
-            MemorySegment h;
-            long ho;
-            if (c.length(0) >= hdrLen) {
-                // Memory that FFM never closes is read at its host address from here on, by us and by every receiver
-                // (HostMemory says why its checks prove nothing there): the ring checked this buffer against its region.
-                h = c.hostSegment(0);
-                ho = c.hostOffset(0);
-            } else {
-                gather(c, 0, header, 0, hdrLen);
-                h = header;
-                ho = 0;
-            }
-            // The driver's header, read once: DATA_VALID and other flags mean nothing on tx (the spec gives them to rx).
-            offload.readVnet(h, ho, F_NEEDS_CSUM);
+            if (txTakes != 0) readHeader(c);
+            else if (!offload.isPlain()) offload.clear();   // the header says nothing (txOffloads): a bare frame
             int len = (int) frameLen;
             if (!offload.isGso() && len > maxFrame) {      // only a super-frame may be larger than the MTU
                 dropTooBig++;
@@ -783,7 +771,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             long off;
             if (c.readableCount() == 1 || c.length(0) == hdrLen && c.readableCount() == 2) {
                 int i = c.readableCount() - 1;           // header and frame together, or the frame alone after the header
-                seg = c.hostSegment(i);                  // as the header above
+                seg = c.hostSegment(i);                  // at its host address, as in readHeader
                 off = c.hostOffset(i) + (i == 0 ? hdrLen : 0);
             } else {
                 gather(c, hdrLen, frame, 0, len);
@@ -806,6 +794,28 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             lastWasSuperFrame = offload.isGso();
             frames++;
             bytes += len;
+        }
+
+        /** The driver's header, read once: DATA_VALID and other flags mean nothing on tx (the spec gives them to rx). */
+        private void readHeader(DescriptorChain c) {
+            MemorySegment h;
+            long ho;
+            if (c.length(0) >= hdrLen) {
+                // Memory that FFM never closes is read at its host address from here on, by us and by every receiver
+                // (HostMemory says why its checks prove nothing there): the ring checked this buffer against its region.
+                h = c.hostSegment(0);
+                ho = c.hostOffset(0);
+            } else {
+                gather(c, 0, header, 0, hdrLen);
+                h = header;
+                ho = 0;
+            }
+            offload.readVnet(h, ho, F_NEEDS_CSUM);
+        }
+
+        /** Bytes at the start of each tx buffer this queue does not read: the header, when it says nothing. */
+        int unreadPrefix() {
+            return txTakes == 0 ? hdrLen : 0;
         }
 
         /** A tx buffer that breaks virtio-net's rules (not the ring's, which the ring counts): counted on its ring, then thrown. */
@@ -858,9 +868,11 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             long publishedAt = x.bytes;   // bytes sent when this batch last published
             boolean ahead = readAhead.on(), timing = readAhead.timing();
             long t0 = timing ? System.nanoTime() : 0;
-            if (ahead) touched += q.touchAhead(TOUCH_AHEAD);
+            int skip = x.unreadPrefix();
+            if (ahead) touched += q.touchAhead(TOUCH_AHEAD, skip);
             while (n < TX_BATCH && q.pop(chain)) {
-                if (ahead && n > 0 && n % TOUCH_AHEAD == 0) touched += q.touchAhead(TOUCH_AHEAD);
+                // The next ones as soon as those read ahead are taken: also those made available after the last read.
+                if (ahead && q.readAheadUsedUp()) touched += q.touchAhead(TOUCH_AHEAD, skip);
                 int after = q.nextAvail();
                 int origin = after == before ? NetPort.NO_ORIGIN : NetPort.origin(before, x.replays > 0, x.pair);
                 if (x.replays > 0) x.replays--;

@@ -135,6 +135,35 @@ class VirtioNetFeatureTest {
         assertThat(b.receive(1, Duration.ofMillis(50))).isEmpty();
     }
 
+    /**
+     * A driver that negotiated none of CSUM and the HOST_* offloads has nothing to say in its tx header (virtio 1.2,
+     * 5.1.6.2.1: flags zero, gso_type NONE), and the device does not read it. A header that says something anyway
+     * changes nothing: NEEDS_CSUM with an offset past the frame (a driver with CSUM has that frame dropped) and a
+     * GSO type it was never granted (dropped too) each arrive as sent, bare, at a receiver that takes partial
+     * checksums and super-frames; nothing is counted as dropped.
+     */
+    @Test
+    void aDriverWithoutTxOffloadsHasItsHeaderIgnoredAndItsFramesGoAsSent() throws Exception {
+        GuestNet a = guest(-1L, Map.of()).negotiate(VirtioNetFeatures.CATALOG.withRequirementsMet(~VirtioNetFeatures.CSUM.mask())).start();
+        GuestNet c = guest(-1L, Map.of()).negotiate(-1L).start();
+        assertThat(VirtioNetFeatures.CSUM.in(a.features) || VirtioNetFeatures.HOST_TSO4.in(a.features)
+                || VirtioNetFeatures.HOST_TSO6.in(a.features) || VirtioNetFeatures.HOST_USO.in(a.features)).isFalse();
+        assertThat(VirtioNetFeatures.GUEST_CSUM.in(c.features) && VirtioNetFeatures.GUEST_TSO4.in(c.features)).isTrue();
+        c.postRx(16);
+        byte[] f = udpFrame(c.mac(), a.mac(), 333);
+        a.send(f, GuestNet.TxLayout.ONE, NetHeader.F_NEEDS_CSUM, 34, f.length - 34 - 1);
+        a.send(f, GuestNet.TxLayout.SPLIT, NetHeader.F_NEEDS_CSUM, 34, 6);
+        a.send(f, GuestNet.TxLayout.ONE, NetHeader.F_NEEDS_CSUM, 1 /* TCPV4 */, 42, 100, 34, 6);
+        List<GuestNet.Rx> got = c.receive(3, WAIT);
+        assertThat(got).extracting(GuestNet.Rx::frame).containsExactly(f, f, f);
+        assertThat(got).extracting(GuestNet.Rx::flags).as("bare frames: no partial checksum passed on").containsOnly(0);
+        assertThat(got).extracting(GuestNet.Rx::gsoType).containsOnly(0);
+        a.drainTx(WAIT);
+        VirtioNetStats s = ((VirtioNetDevice) a.a.function()).stats();
+        assertThat(s.txDropBadCsum() + s.txDropGso()).isZero();
+        assertThat(s.txFrames()).isEqualTo(3);
+    }
+
     /** IPv4/UDP frame whose checksum field holds the pseudo-header sum, as Linux leaves it for NEEDS_CSUM. */
     static byte[] udpFrame(long dst, long src, int payload) {
         int udpLen = 8 + payload, ipLen = 20 + udpLen;
