@@ -168,6 +168,11 @@ public final class FrameOffload {
         s.set(LE32, at + 8, tail);
     }
 
+    /** True if the 12 bytes at {@code at} already hold the {@code virtio_net_hdr_v1} of these words. */
+    public static boolean holdsVnetV1(MemorySegment s, long at, long head, int tail) {
+        return s.get(LE64, at) == head && s.get(LE32, at + 8) == tail;
+    }
+
     /**
      * Checks this header against the frame it travels with ({@code length} bytes at {@code offset}), and
      * normalises it (see the class comment). The one validation of a peer's offload header.
