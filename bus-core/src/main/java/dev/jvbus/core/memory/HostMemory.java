@@ -47,6 +47,16 @@ public final class HostMemory {
         return s.isNative() && s.scope() == GLOBAL;
     }
 
+    /** Where a hot path reads or writes {@code s}: {@link #ALL} if {@code s} is {@linkplain #isDirect direct}, else {@code s}. */
+    public static MemorySegment view(MemorySegment s) {
+        return isDirect(s) ? ALL : s;
+    }
+
+    /** {@code offset} in {@code s} as an offset in {@link #view}{@code (s)}: its host address if {@code s} is direct. */
+    public static long offsetInView(MemorySegment s, long offset) {
+        return isDirect(s) ? s.address() + offset : offset;
+    }
+
     /**
      * {@link MemorySegment#copy(MemorySegment, long, MemorySegment, long, long)}, with the checks folded on a
      * side that is {@link #ALL}.

@@ -37,6 +37,18 @@ class HostMemoryTest {
     }
 
     @Test
+    void aDirectSegmentIsViewedAsAllAtItsHostAddressAndAnyOtherAsItself() {
+        assertThat(HostMemory.view(GLOBAL_BLOCK)).isSameAs(HostMemory.ALL);
+        assertThat(HostMemory.offsetInView(GLOBAL_BLOCK, 24)).isEqualTo(GLOBAL_BLOCK.address() + 24);
+        GLOBAL_BLOCK.set(BE64, 24, 0x0102030405060708L);
+        assertThat(HostMemory.getLong(HostMemory.view(GLOBAL_BLOCK), BE64, HostMemory.offsetInView(GLOBAL_BLOCK, 24)))
+                .isEqualTo(0x0102030405060708L);
+        MemorySegment heap = MemorySegment.ofArray(new byte[32]);
+        assertThat(HostMemory.view(heap)).isSameAs(heap);
+        assertThat(HostMemory.offsetInView(heap, 24)).isEqualTo(24);
+    }
+
+    @Test
     void readsThroughAllAtAHostAddressSeeWhatTheSegmentHoldsAtEveryOffset() {
         MemorySegment s = GLOBAL_BLOCK.asSlice(0, 128);
         for (int i = 0; i < 128; i++) s.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 73 + 0x91));

@@ -71,14 +71,12 @@ public final class DescriptorChain {
      * The range is the descriptor's, checked against its region by the ring; access it at {@link #hostOffset(int)}.
      */
     public MemorySegment hostSegment(int i) {
-        MemorySegment s = segment(i);
-        return HostMemory.isDirect(s) ? HostMemory.ALL : s;
+        return HostMemory.view(segment(i));
     }
 
     /** Offset of descriptor {@code i}'s buffer within {@link #hostSegment(int)}: its host address when that is {@link HostMemory#ALL}. */
     public long hostOffset(int i) {
-        MemorySegment s = segment(i);
-        return HostMemory.isDirect(s) ? s.address() + offset(i) : offset(i);
+        return HostMemory.offsetInView(segment(i), offset(i));
     }
 
     private void check(int i) {

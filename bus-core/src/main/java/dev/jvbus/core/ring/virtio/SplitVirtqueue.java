@@ -376,8 +376,8 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         int n = (ring.availIdxAcquire() - nextAvail) & 0xffff;
         if (n > size) return 0;          // pop will stop the queue on it
         n = Math.min(n, max);
-        int done = (touchedTo - nextAvail) & 0xffff;   // read by the last call and not popped yet
-        if (done > n) done = 0;                        // or behind us (popped since, or a reset moved nextAvail)
+        int done = readAheadLeft();
+        if (done > n) done = 0;
         touchedTo = (nextAvail + n) & 0xffff;
         MemoryRegion r = lastRegion;
         long folded = 0;
@@ -390,12 +390,9 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
             if (r == null || ((word >>> 32) & (DESC_F_NEXT | DESC_F_INDIRECT)) != 0 || whole <= skip) continue;
             long len = Math.min(whole - skip, 64), addr = ring.descAddr(head) + skip;
             if (!r.contains(addr, len)) continue;
-            MemorySegment seg = r.segment();
-            long off = addr - r.guestAddress();
-            if (HostMemory.isDirect(seg)) {   // r.contains checked the range: read at the host address, unchecked
-                off = seg.address() + off;
-                seg = HostMemory.ALL;
-            }
+            // r.contains checked the range: read at the host address, unchecked, where FFM never closes the memory
+            MemorySegment seg = HostMemory.view(r.segment());
+            long off = HostMemory.offsetInView(r.segment(), addr - r.guestAddress());
             folded += HostMemory.getByte(seg, ValueLayout.JAVA_BYTE, off) + HostMemory.getByte(seg, ValueLayout.JAVA_BYTE, off + len - 1);
         }
         return folded;
@@ -403,8 +400,13 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
 
     /** True when every buffer the last {@link #touchAhead} read has been popped (or none was): time to read the next ones. */
     public boolean readAheadUsedUp() {
+        return readAheadLeft() == 0;
+    }
+
+    /** Buffers the last {@link #touchAhead} read and not popped yet; 0 if its mark is behind us (popped since, or a reset moved nextAvail). */
+    private int readAheadLeft() {
         int ahead = (touchedTo - nextAvail) & 0xffff;
-        return ahead == 0 || ahead > size;   // behind us: popped since, or a reset moved nextAvail
+        return ahead > size ? 0 : ahead;
     }
 
     /**
