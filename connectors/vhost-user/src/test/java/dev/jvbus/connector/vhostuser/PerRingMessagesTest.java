@@ -43,8 +43,8 @@ import org.junit.jupiter.api.Test;
  * served over vhost-user to a front-end in this test (a real socket, a real memfd as guest memory,
  * real eventfds); device B is its peer on the switch, driven through an {@link Attachment}, and
  * streams numbered frames into A's ring 0 (rx) while the front-end changes ring 1 (tx) or the memory
- * table. Every frame B sends must arrive, in order: B never has more unreceived frames out than A has
- * rx buffers, so a missing number is a frame the bus dropped while it had ring 0 stopped.
+ * table. Every frame B sends must arrive, in order: B never has more frames out than A's ring 0 has
+ * buffers to spare ({@link StreamGuest}'s window), so a missing number is a frame the bus lost.
  */
 class PerRingMessagesTest extends TwoDeviceStream {
     @Test

@@ -16,10 +16,16 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * One guest's side of a virtio-net device for streaming tests: its memory (a real memfd), both rings
- * and their buffers, driven by one thread ({@link #drive}). It sends numbered frames to a peer as
- * fast as the peer takes them (at most {@link #WINDOW} unreceived, so the peer's rx never runs out of
- * buffers and any missing number is a frame the bus lost) and checks that the numbers it receives
- * come one after the other.
+ * and their buffers, driven by one thread ({@link #start}). It sends numbered frames to a peer as
+ * fast as the peer takes them and checks that the numbers it receives come one after the other.
+ *
+ * <p>The window. At most {@link #WINDOW} frames are out whose rx buffer the peer has not yet offered
+ * again ({@link #returned}), so the peer's device always has {@code QSIZE - WINDOW} buffers to fill and
+ * never drops for lack of one: any missing number is a frame the bus lost. Counting the peer's
+ * {@link #received} instead is not enough: a receiver that keeps finding new frames drains them in one
+ * loop before it offers the buffers again (loops of 114 frames were seen on an idle machine), and once
+ * one ran past {@code QSIZE - WINDOW} its device dropped 30 frames for want of a buffer (NO_RX_BUFFER),
+ * which the test then reported as frames lost by the bus.
  */
 final class StreamGuest implements AutoCloseable {
     static final long MEM = 2L << 20;
@@ -46,6 +52,8 @@ final class StreamGuest implements AutoCloseable {
     volatile int sendLimit;
     volatile int sent;
     volatile long received;
+    /** Frames received whose rx buffer is offered to the device again; at most {@link #received}. */
+    volatile long returned;
     volatile String gap;   // the first out-of-order number received, if any
     /** Frames received whose number had come before (a frame delivered twice); written before {@link #received}. */
     volatile long duplicates;
@@ -114,7 +122,7 @@ final class StreamGuest implements AutoCloseable {
 
     private boolean send(StreamGuest peer) throws QueueFault {
         boolean any = false;
-        while (sent < sendLimit && sent - peer.received < WINDOW && !freeTx.isEmpty()) {
+        while (sent < sendLimit && sent - peer.returned < WINDOW && !freeTx.isEmpty()) {
             int slot = freeTx.poll();
             MemorySegment s = mem.segment();
             long off = TX_BUFFERS + slot * SLOT;
@@ -144,7 +152,10 @@ final class StreamGuest implements AutoCloseable {
             received = received + 1;
             freeRx.add(slot);
         }
-        if (any) postRx();
+        if (any) {
+            postRx();
+            returned = received;   // every slot received is in the ring again (QSIZE descriptors for QSIZE slots)
+        }
         return any;
     }
 

@@ -4,13 +4,11 @@ import static dev.jvbus.connector.vhostuser.StreamGuest.MEM;
 import static dev.jvbus.connector.vhostuser.StreamGuest.RX_BUFFERS;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.sys.HostileFds;
 import dev.jvbus.core.sys.MappingRule;
 import dev.jvbus.core.sys.Memfd;
 import dev.jvbus.core.sys.OwnedFd;
 import dev.jvbus.net.DropReason;
-import dev.jvbus.net.Networks;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -32,20 +30,6 @@ class TruncatedFrontEndMemoryTest extends TwoDeviceStream {
         return Memfd.adopt(OwnedFd.duplicate(frontEndsFile.number()), 0, MEM, MappingRule.SHARED_FILE);
     }
 
-    /** Frames the switch could not hand to device {@code d}, for {@code reason}. */
-    private long dropsAt(Device d, DropReason reason) {
-        return Networks.of(container).getOrCreate("default").stats().stream()
-                .filter(p -> p.port().startsWith(container.name() + "/" + d.devid().unsigned() + ":"))
-                .mapToLong(p -> p.drops().getOrDefault(reason, 0L)).sum();
-    }
-
-    /** Every drop at device {@code d}'s port, by reason, for a failure's message. */
-    private java.util.Map<DropReason, Long> dropsAt(Device d) {
-        var all = new java.util.EnumMap<DropReason, Long>(DropReason.class);
-        for (DropReason r : DropReason.values()) all.put(r, dropsAt(d, r));
-        return all;
-    }
-
     @AfterEach
     void closeFile() {
         if (frontEndsFile != null) frontEndsFile.close();
@@ -60,10 +44,10 @@ class TruncatedFrontEndMemoryTest extends TwoDeviceStream {
         assertThat(HostileFds.truncate(frontEndsFile.number(), RX_BUFFERS)).as("the front-end cuts its rx buffers off").isZero();
         long droppedBefore = dropsAt(a, DropReason.RING_FAULT) + dropsAt(a, DropReason.PORT_DOWN);
 
-        // B's window follows what A received: open it by 64 as if A had taken them, so B sends at least 64 more frames
+        // B's window follows the rx buffers A offered again: open it by 64 as if A had, so B sends at least 64 more frames
         // into A's cut-off buffers. The first delivery faults on B's worker and is A's fault; the rest are dropped at
         // A's port (as ring faults until A's run has stopped, then as port down: which is a matter of timing).
-        guestA.received += 64;
+        guestA.returned += 64;
         await(() -> a.needsResetReason().isPresent(), "A needs a reset");
         assertThat(a.needsResetReason().get()).contains("memory faulted");
         await(() -> guestB.sent >= sentBefore + 64 && guestB.txq.outstanding() == 0, "B's 64 further frames complete");

@@ -23,7 +23,9 @@ import dev.jvbus.core.bus.DeviceObserver;
 import dev.jvbus.core.feature.VirtioFeatures;
 import dev.jvbus.core.spi.QueueConfig;
 import dev.jvbus.core.doorbell.Notifier;
+import dev.jvbus.net.DropReason;
 import dev.jvbus.net.MacAddress;
+import dev.jvbus.net.Networks;
 import java.time.Duration;
 import java.util.Map;
 import java.util.function.BooleanSupplier;
@@ -119,8 +121,23 @@ abstract class TwoDeviceStream {
     void finishStream(StreamGuest from, StreamGuest to) throws InterruptedException {
         from.sendLimit = from.sent;   // only its own thread moves sent on; past the limit it sends no more
         await(() -> to.received == from.sent || to.gap != null, "every frame " + from.name + " sent reached " + to.name);
-        assertThat(to.gap).as("no frame lost or reordered on the way to " + to.name).isNull();
+        assertThat(to.gap).as("no frame lost or reordered on the way to " + to.name + " (drops at A's port: " + dropsAt(a)
+                + ", at B's: " + dropsAt(b) + ")").isNull();
         assertThat(to.received).isEqualTo(from.sent).isGreaterThan(2_000);
+    }
+
+    /** Frames the switch could not hand to device {@code d}, for {@code reason}. */
+    long dropsAt(Device d, DropReason reason) {
+        return Networks.of(container).getOrCreate("default").stats().stream()
+                .filter(p -> p.port().startsWith(container.name() + "/" + d.devid().unsigned() + ":"))
+                .mapToLong(p -> p.drops().getOrDefault(reason, 0L)).sum();
+    }
+
+    /** Every drop at device {@code d}'s port, by reason, for a failure's message. */
+    Map<DropReason, Long> dropsAt(Device d) {
+        var all = new java.util.EnumMap<DropReason, Long>(DropReason.class);
+        for (DropReason r : DropReason.values()) all.put(r, dropsAt(d, r));
+        return all;
     }
 
     void assertNoFailures() {
