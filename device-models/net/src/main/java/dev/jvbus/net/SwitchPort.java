@@ -200,6 +200,10 @@ public final class SwitchPort {
         int origin = meta.origin();
         SendBatch batch = meta.batch();
         // A batch that delivered here last still holds the lock: the next frame of a run to one port pays no CAS.
+        // Nor a reference store: batch.held is written only when it changes, because a reference store into a
+        // long-lived object runs G1's post-write barrier, which on JDK 25 has a StoreLoad fence that waits for the
+        // frame's stores into the receiver's buffer (2 % of the switch's CPU per frame in one thread, benchmarks/README,
+        // session 14).
         boolean carried = batch != null && batch.held == this;
         long h;
         if (carried) {
@@ -254,7 +258,7 @@ public final class SwitchPort {
             keep = flushUnlessBatched(batch);
         } finally {
             if (keep) {
-                batch.held = this;
+                if (batch.held != this) batch.held = this;   // once per run, not per frame (see the top)
                 batch.heldHold = h;
             } else {
                 if (carried) batch.held = null;

@@ -42,7 +42,12 @@ final class RxHeaders {
     boolean hold(MemorySegment s, long at, long guestAddress, FrameOffload offload, int numBuffers) {
         int k = count;
         if (k == CAPACITY) return false;
-        segment[k] = s;
+        // Stored only when it changes (it almost never does: one rx ring, one memory table). A reference store into
+        // this long-lived array runs G1's post-write barrier, which on JDK 25 has a StoreLoad fence (for an old
+        // array) that waits for every store before it: here the frame's copy into the driver's buffer. Stored per
+        // frame, that was 2 % of the switch's CPU per frame in one thread; under ParallelGC, no difference
+        // (benchmarks/README, session 14).
+        if (segment[k] != s) segment[k] = s;
         offset[k] = at;
         address[k] = guestAddress;
         head[k] = offload.vnetV1Head();
