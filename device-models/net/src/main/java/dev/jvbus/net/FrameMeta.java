@@ -21,6 +21,7 @@ public final class FrameMeta {
     private final boolean frozen;
     private FrameOffload offload = FrameOffload.NONE;
     private int origin = NetPort.NO_ORIGIN;
+    private boolean stays;
 
     /** A sender's metadata without a batch: each receiver publishes every frame at once. */
     public FrameMeta() {
@@ -50,6 +51,21 @@ public final class FrameMeta {
         this.origin = origin;
         return this;
     }
+
+    /**
+     * Whether this frame's bytes stay where they are, unchanged, until the sender's batch is flushed
+     * ({@link SendBatch#flush()}): a frame in the sender's own ring buffer, which its driver gets back only after the
+     * flush, stays; one in a buffer the sender reuses for its next frame does not. A receiver may then copy a frame
+     * that stays at the end of the sender's run to it instead of at once ({@link NetPort#deliverStaying}).
+     * Only for a sender with a batch: a frame sent without one is flushed at once anyway.
+     */
+    public FrameMeta stays(boolean stays) {
+        if (frozen) throw new UnsupportedOperationException("FrameMeta.BARE is shared: a sender with metadata makes its own");
+        this.stays = stays && batch != null;
+        return this;
+    }
+
+    public boolean stays() { return stays; }
 
     public FrameOffload offload() { return offload; }
 

@@ -82,6 +82,24 @@ public interface NetPort {
     }
 
     /**
+     * {@link #deliver(MemorySegment, long, int, FrameOffload, int)} for a frame that {@linkplain FrameMeta#stays stays}
+     * where it is until the sender's batch is flushed: the port may take it now and copy its bytes later, but no
+     * later than the end of the sender's run to it ({@link #endRun()}) or its {@link #flush()}, whichever comes first
+     * (the sender's thread calls one of them before it lets the port go). By default, copied at once.
+     */
+    default DropReason deliverStaying(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
+        return origin == NO_ORIGIN ? deliver(frame, offset, length, offload) : deliver(frame, offset, length, offload, origin);
+    }
+
+    /**
+     * The sender whose frames this port took from {@link #deliverStaying} goes on to another port, or ends its batch:
+     * any copy the port put off must be made now, on the sender's thread, while those frames still stay. Publishing
+     * them is {@link #flush()}'s. Called under the delivery lock, like the deliveries.
+     */
+    default void endRun() {
+    }
+
+    /**
      * Makes visible what the deliveries since the last flush left pending: a port may take a sender's frames
      * into its ring and publish them (one used-index store, one notify decision) only here. The switch calls
      * it under the port's delivery lock at the end of each sender's {@link SendBatch}, or right after each

@@ -231,7 +231,7 @@ public final class SwitchPort {
             }
             if ((offload.needs() & ~takes) == 0) {
                 FrameOffload o = offload.dataValid() && (takes & FrameOffload.TAKES_CSUM) == 0 ? FrameOffload.NONE : offload;
-                DropReason r = deliverOne(frame, offset, length, o, origin);
+                DropReason r = deliverOne(frame, offset, length, o, origin, meta.stays());
                 if (r == null && offload.isGso()) superFramesOut++;
                 count(r, length);
                 keep = flushUnlessBatched(batch);
@@ -253,7 +253,7 @@ public final class SwitchPort {
             else checksumsCompleted++;
             for (int i = 0; i < pieces; i++) {
                 int n = s.piece(i);
-                count(deliverOne(s.out(), 0, n, s.pieceHeader, origin), n);
+                count(deliverOne(s.out(), 0, n, s.pieceHeader, origin, false), n);   // the next piece reuses s.out()
             }
             keep = flushUnlessBatched(batch);
         } finally {
@@ -286,13 +286,20 @@ public final class SwitchPort {
     }
 
     /**
-     * The batch that holds this port's lock between frames goes on to another port (or ends): the lock is given
+     * The batch that holds this port's lock between frames goes on to another port (or ends): the backend makes any
+     * copy it put off ({@link NetPort#endRun()}: the frames stay only while this sender is here), the lock is given
      * back; what the backend took stays unpublished until the batch's {@link SendBatch#flush()}.
      */
     void release(SendBatch batch) {
         long h = batch.heldHold;
         batch.held = null;
-        unlock(h);
+        try {
+            if (!left) backend.endRun();
+        } catch (RuntimeException e) {
+            drops[DropReason.BACKEND_ERROR.ordinal()]++;
+        } finally {
+            unlock(h);
+        }
     }
 
     /**
@@ -319,8 +326,9 @@ public final class SwitchPort {
         }
     }
 
-    private DropReason deliverOne(MemorySegment frame, long offset, int length, FrameOffload o, int origin) {
+    private DropReason deliverOne(MemorySegment frame, long offset, int length, FrameOffload o, int origin, boolean stays) {
         try {
+            if (stays) return backend.deliverStaying(frame, offset, length, o, origin);
             return origin == NetPort.NO_ORIGIN ? backend.deliver(frame, offset, length, o) : backend.deliver(frame, offset, length, o, origin);
         } catch (RuntimeException e) {
             return DropReason.BACKEND_ERROR;   // a broken backend costs its own frames, nothing more

@@ -144,6 +144,84 @@ class L2SwitchTest {
         assertThat(pb.holdsTaken()).isEqualTo(b0 + 3);
     }
 
+    /** A backend that puts off the copy of each frame that stays, as virtio-net does, and makes it at the run's end. */
+    static final class DeferringPort extends Recorder {
+        final List<MemorySegment> held = new ArrayList<>();
+        final List<Long> heldAt = new ArrayList<>();
+        final List<Integer> heldLength = new ArrayList<>();
+        int runsEnded, stayingTaken, copiedAtOnce;
+
+        DeferringPort(String name) { super(name); }
+
+        @Override public DropReason deliver(MemorySegment frame, long offset, int length) {
+            copiedAtOnce++;
+            return super.deliver(frame, offset, length);
+        }
+
+        @Override public DropReason deliverStaying(MemorySegment frame, long offset, int length, FrameOffload o, int origin) {
+            stayingTaken++;
+            held.add(frame);
+            heldAt.add(offset);
+            heldLength.add(length);
+            return null;
+        }
+
+        @Override public void endRun() {
+            runsEnded++;
+            copyHeld();
+        }
+
+        @Override public void flush() { copyHeld(); }
+
+        private void copyHeld() {
+            for (int i = 0; i < held.size(); i++) super.deliver(held.get(i), heldAt.get(i), heldLength.get(i));
+            held.clear();
+            heldAt.clear();
+            heldLength.clear();
+        }
+    }
+
+    /**
+     * A frame the sender says stays in its buffer until its batch's flush reaches the backend as such, and the backend
+     * hears when the sender's run to it ends (the batch goes on to another port, or flushes), on the sender's thread,
+     * before the port's lock is given back: the sender overwrites its buffer right after, and every frame still
+     * arrives as sent. A frame that does not say so (or one sent without a batch) is delivered to be copied at once.
+     */
+    @Test
+    void aStayingFramesBackendHearsTheEndOfTheSendersRunBeforeTheSenderReusesItsBuffer() {
+        DeferringPort rb = new DeferringPort("b"), rc = new DeferringPort("c");
+        SwitchPort pa = sw.join(new Recorder("a"), A);
+        SwitchPort pb = sw.join(rb, B);
+        sw.join(rc, C);
+        SendBatch batch = new SendBatch();
+        FrameMeta meta = new FrameMeta(batch).stays(true);
+        MemorySegment[] buffers = new MemorySegment[3];   // a ring's tx buffers: each frame stays in its own
+        for (int i = 0; i < 3; i++) {
+            buffers[i] = frame(B, A, 60, i);
+            pa.send(buffers[i], 0, 60, meta);
+        }
+        assertThat(rb.stayingTaken).isEqualTo(3);
+        assertThat(rb.frames).as("nothing copied while b's run goes on").isEmpty();
+        assertThat(rb.runsEnded).isZero();
+        long b0 = pb.holdsTaken();
+
+        pa.send(frame(C, A, 60, 100), 0, 60, meta);        // the batch goes on to c: b's run ends, on this thread
+        assertThat(rb.runsEnded).as("b heard its run end before its lock went back").isEqualTo(1);
+        assertThat(pb.holdsTaken()).isEqualTo(b0 + 1);
+        for (MemorySegment b : buffers) b.fill((byte) 0xee);   // reused by the sender's driver (here: even before the flush)
+        assertThat(rb.frames).hasSize(3);
+        for (int i = 0; i < 3; i++) assertThat(rb.frames.get(i)[14]).as("b's frame %d as sent (its number's low byte)", i).isEqualTo((byte) i);
+        batch.flush();
+        assertThat(rc.frames).as("c's copy made by the batch's flush at the latest").hasSize(1);
+
+        pa.send(frame(B, A, 60, 7), 0, 60, new FrameMeta(batch).stays(false));
+        batch.flush();
+        pa.send(frame(B, A, 60, 8), 0, 60);                  // no batch: nothing stays
+        assertThat(rb.copiedAtOnce).as("frames not said to stay are delivered to be copied at once").isEqualTo(2);
+        assertThat(rb.stayingTaken).isEqualTo(3);
+        assertThat(new FrameMeta().stays(true).stays()).as("without a batch a frame cannot stay").isFalse();
+    }
+
     /**
      * The crossing of the test below, made to happen every time: X's batch has delivered to b then c and holds c's
      * lock, Y's has delivered to c then b and holds b's. A flush must give back the lock it holds before it takes

@@ -86,6 +86,7 @@ import java.util.Map;
 public final class VirtioNetDevice implements DeviceFunction, NetPort {
     /** Buffers taken per tx batch before publishing and letting ctrl/rx breathe. */
     static final int TX_BATCH = 64;
+    private static final System.Logger LOG = System.getLogger(VirtioNetDevice.class.getName());
     /**
      * Buffers of its tx ring a worker reads ahead ({@link SplitVirtqueue#touchAhead}) at the start of a batch and
      * whenever it has taken those: their descriptors' and frames' first lines, which the front-end wrote on its own
@@ -153,6 +154,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
      * Under the port's delivery lock; the control plane reads and clears it only with the rx gate closed.
      */
     private boolean rxPending;
+    /** Copies some rx queue put off ({@link RxCopies}) since the last {@link #endRun}; same rules as {@link #rxPending}. */
+    private boolean rxDeferred;
 
     // ---- counters: plain fields, each written by one side, read racily by metrics (per queue: in RxQueue, TxQueue) ----
     long rxReplaysSkipped;                                                   // deliveries: replays the delivery log said we had
@@ -393,6 +396,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         rxBroken = false;
         x.pending = 0;
         x.headers.drop();
+        x.copies.drop();
         x.ring = q;
     }
 
@@ -496,7 +500,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             if (!rxGate.close())
                 throw new DeviceFault(name + ": an rx delivery did not leave within " + RxGate.DEFAULT_BOUND.toMillis()
                         + " ms (stuck in its doorbell); the rx ring has no stable state");
-            publishRx(x);   // frames a sender's batch took in and had not flushed yet
+            publishRxClosed(x);   // frames a sender's batch took in and had not flushed yet
             QueueState s = saveStopped(x.ring);
             x.ring = null;
             retarget();
@@ -629,7 +633,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         if (!rxGate.close())
             throw new DeviceFault(name + ": an rx delivery did not leave within " + RxGate.DEFAULT_BOUND.toMillis()
                     + " ms (stuck in its doorbell); the rx ring has no stable state to save");
-        for (RxQueue x : rxq) if (x.pending != 0) publishRx(x);   // frames a sender's batch took in and had not flushed yet
+        for (RxQueue x : rxq) if (x.pending != 0) publishRxClosed(x);   // frames a sender's batch took in and had not flushed yet
         rxPending = false;
     }
 
@@ -790,6 +794,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                     return;
                 }
             }
+            // A frame in the driver's tx buffer stays there until this batch's flush (the buffer goes back to the driver
+            // only after it): receivers may copy it at the end of the run. One gathered into our own buffer does not.
+            meta.stays(seg != frame);
             sender.send(seg, off, len, meta);   // meta carries this queue's offload flyweight, the origin and the batch
             lastWasSuperFrame = offload.isGso();
             frames++;
@@ -929,6 +936,20 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         }
     }
 
+    /**
+     * The frame into rx buffer {@code c} after the header; returns how many bytes fitted. A small frame that fits the
+     * first descriptor and may wait ({@code mayWait}: it stays in the sender's buffer and the publication is
+     * batched) is held in {@code x}'s {@link RxCopies} and copied at the end of the sender's run; any other at once.
+     */
+    private long copyIn(RxQueue x, GuestMemory mem, DescriptorChain c, MemorySegment frame, long offset, int length, boolean mayWait) {
+        if (mayWait && c.count() == 1 && c.length(0) - hdrLen >= length
+                && x.copies.hold(frame, offset, c.hostSegment(0), c.hostOffset(0) + hdrLen, c.address(0) + hdrLen, length)) {
+            rxDeferred = true;
+            return length;
+        }
+        return scatter(mem, c, hdrLen, frame, offset, length);
+    }
+
     /** Copies {@code len} bytes into the chain's writable part at {@code at} bytes in; returns how many fitted. */
     private static long scatter(GuestMemory rxMemory, DescriptorChain c, long at, MemorySegment src, long srcOff, long len) {
         long done = 0;
@@ -966,6 +987,16 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     @Override
     public DropReason deliver(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
+        return deliver(frame, offset, length, offload, origin, false);
+    }
+
+    /** A frame in the sender's buffer until the end of its run here: its copy may wait until then ({@link RxCopies}). */
+    @Override
+    public DropReason deliverStaying(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
+        return deliver(frame, offset, length, offload, origin, true);
+    }
+
+    private DropReason deliver(MemorySegment frame, long offset, int length, FrameOffload offload, int origin, boolean stays) {
         try {
             if (!rxGate.enter()) return drop(DropReason.PORT_DOWN);
             RxQueue[] targets = rxTargets;
@@ -974,7 +1005,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             // The switch read offloadsTaken() before we entered: a reset and a new driver may have come between.
             if ((offload.needs() & ~control.rxTakes()) != 0) return drop(DropReason.PORT_DOWN);
             RxQueue x = n == 1 ? targets[0] : targets[FlowHash.pick(FlowHash.of(frame, offset, length), n)];
-            return receive(x, frame, offset, length, offload, origin);
+            return receive(x, frame, offset, length, offload, origin, stays);
         } finally {
             rxGate.leave();
         }
@@ -993,27 +1024,104 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             if (rxGate.enter()) {
                 rxPending = false;
                 for (RxQueue x : rxq) if (x.pending != 0) publishRx(x);
+                rxDeferred = false;
+            } else {
+                stageDeferred();   // the control plane has the rx rings and publishes; the frames' bytes go with it
             }
         } finally {
             rxGate.leave();
         }
     }
 
-    /** Under the port's lock inside the gate, or by the control plane with the gate closed (the ring is its own). */
+    /**
+     * The sender's run here ends: the copies put off for its frames are made now, while the frames stay in its
+     * buffers ({@link RxCopies}); they are published at its batch's flush, as before.
+     */
+    @Override
+    public void endRun() {
+        if (!rxDeferred) return;
+        try {
+            if (rxGate.enter()) {
+                rxDeferred = false;
+                for (RxQueue x : rxq) if (!x.copies.isEmpty()) copyDeferred(x);
+            } else {
+                stageDeferred();
+            }
+        } finally {
+            rxGate.leave();
+        }
+    }
+
+    /** Inside the gate, on the sender's thread: the copies {@code x} put off, into its rx buffers. */
+    private void copyDeferred(RxQueue x) {
+        if (x.ring == null || rxBroken) {
+            x.copies.drop();   // their frames are not published
+            return;
+        }
+        try {
+            x.copies.copyAll(x.memory);
+            MappedMemoryFault.surface();   // the sender's memory or ours may have shrunk: as in receive
+        } catch (InternalError e) {
+            if (!MappedMemoryFault.in(e, x.memory)) throw e;   // the sender's: its own worker's fault
+            brokenRx(x, "rx: " + MappedMemoryFault.describe(e));
+        }
+    }
+
+    /**
+     * The gate is closed (the control plane has the rx rings, and publishes what is pending): the sender's frames are
+     * copied into each queue's staging memory, so that its buffers may go back to its driver. Under each queue's
+     * copies' monitor, which the control plane's publication takes too.
+     */
+    private void stageDeferred() {
+        rxDeferred = false;
+        for (RxQueue x : rxq) {
+            synchronized (x.copies) {
+                if (!x.copies.isEmpty()) x.copies.stage();
+            }
+        }
+        MappedMemoryFault.surface();   // a fault reading the sender's memory is the sender's: surfaced on its thread
+    }
+
+    /** Under the port's lock inside the gate (a sender's flush): the frames' put-off copies, headers, used index. */
     private void publishRx(RxQueue x) {
         SplitVirtqueue q = x.ring;
         x.pending = 0;
         if (q == null || rxBroken) {
             x.headers.drop();   // their frames are not published
+            x.copies.drop();
             return;
         }
         try {
+            x.copies.copyAll(x.memory);     // before their headers and the used index
             x.headers.writeAll(x.memory);   // before the used index that makes them the driver's
             q.publishUsed();
-            if (x.memory.canShrink()) MappedMemoryFault.surface();   // as in receive
+            if (x.memory.canShrink() || rxDeferred) MappedMemoryFault.surface();   // as in receive
         } catch (InternalError e) {
             if (!MappedMemoryFault.in(e, x.memory)) throw e;
             brokenRx(x, "rx: " + MappedMemoryFault.describe(e));
+        }
+    }
+
+    /**
+     * By the control plane with the gate closed (the ring is its own), for frames a sender's batch took in and had
+     * not flushed: as {@link #publishRx(RxQueue)}, its put-off copies made under their monitor (a sender whose run
+     * ends now may be staging them). A copy still reads a sender's buffer, which stays until that sender's flush,
+     * and that flush waits on the monitor; a fault there is the sender's memory's, not ours nor the control plane's
+     * to answer for: logged, and the frame goes with what was copied.
+     */
+    private void publishRxClosed(RxQueue x) {
+        synchronized (x.copies) {
+            if (x.ring != null && !rxBroken && !x.copies.isEmpty()) {
+                try {
+                    x.copies.copyAll(x.memory);
+                    MappedMemoryFault.surface();
+                } catch (InternalError e) {
+                    if (!MappedMemoryFault.is(e) || MappedMemoryFault.in(e, x.memory)) throw e;
+                    LOG.log(System.Logger.Level.WARNING, "{0}: a sender''s frame could not be read while rx was being stopped ({1});"
+                            + " delivered as far as it was read", name, e.getMessage());
+                }
+            }
+            publishRx(x);
         }
     }
 
@@ -1031,6 +1139,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         long frames, bytes;                          // deliveries
         int pending;                                 // deliveries: pushed, not yet published (a sender's batch flushes them)
         final RxHeaders headers = new RxHeaders();   // the pending deliveries' headers, written at publication
+        final RxCopies copies = new RxCopies();      // their frames' bytes, when put off (the sender's run, at most)
 
         RxQueue(int pair) {
             this.pair = pair;
@@ -1044,9 +1153,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
      * and blamed on this device only if its memory file did shrink. Without that evidence it is not ours: rethrown,
      * it ends up as the sending worker's own fault.
      */
-    private DropReason receive(RxQueue x, MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
+    private DropReason receive(RxQueue x, MemorySegment frame, long offset, int length, FrameOffload offload, int origin, boolean stays) {
         try {
-            DropReason r = receiveInto(x, frame, offset, length, offload, origin);
+            DropReason r = receiveInto(x, frame, offset, length, offload, origin, stays);
             if (x.memory.canShrink()) MappedMemoryFault.surface();
             return r;
         } catch (InternalError e) {
@@ -1055,7 +1164,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         }
     }
 
-    private DropReason receiveInto(RxQueue x, MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
+    private DropReason receiveInto(RxQueue x, MemorySegment frame, long offset, int length, FrameOffload offload, int origin, boolean stays) {
         if (rxBroken) return drop(DropReason.RING_FAULT);
         if (length > (offload.isGso() ? FrameOffload.MAX_GSO_FRAME : maxFrame)) return drop(DropReason.TOO_BIG);
         SplitVirtqueue q = x.ring;
@@ -1079,12 +1188,12 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 }
                 // The frame before its header, as with mergeable buffers (the order does not matter for faults: receive
                 // makes any fault in here surface inside its try).
-                scatter(mem, rxFirst, hdrLen, frame, offset, length);
+                copyIn(x, mem, rxFirst, frame, offset, length, stays && log == null);
                 header(x, mem, rxFirst, offload, 1, log == null);
                 q.pushUsed(rxFirst.head(), hdrLen + length);
             } else {
                 if (cap < hdrLen) return brokenRx(x, "merge rx buffer " + rxFirst.head() + " of " + cap + " bytes cannot hold the header");
-                long done = scatter(mem, rxFirst, hdrLen, frame, offset, length);
+                long done = copyIn(x, mem, rxFirst, frame, offset, length, stays && log == null);
                 mergeHeads[0] = rxFirst.head();
                 mergeLens[0] = (int) (hdrLen + done);
                 int n = 1;
@@ -1106,6 +1215,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             }
             if (log != null) {   // the log records each frame as published: no batching with it
                 log.beforePublish(source, origin, x.pair, q.nextUsed());
+                x.copies.copyAll(mem);     // any a batch put off before the log was set: published with this one
                 x.headers.writeAll(mem);   // any a batch held before the log was set: published with this one
                 q.publishUsed();
                 log.published();

@@ -1,0 +1,129 @@
+package dev.jvbus.model.virtionet;
+
+import static dev.jvbus.model.virtionet.Frames.frame;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.jvbus.core.bus.Container;
+import dev.jvbus.core.memory.DirtyLog;
+import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.memory.MemoryRegion;
+import dev.jvbus.net.FrameOffload;
+import dev.jvbus.net.MacAddress;
+import dev.jvbus.net.NetPort;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Small frames that stay in the sender's buffer are copied into the receiver's rx buffers at the end of the sender's
+ * run ({@link RxCopies}), not as each lands; what matters is when their bytes are read: never after the sender may
+ * have reused its buffer. Each test overwrites the sender's buffer at the first moment the sender could, and the
+ * receiver must still get the frame as it was sent.
+ */
+class RxCopiesTest {
+    static final long G = 0x10_0000L, PAGE = 1 << DirtyLog.PAGE_SHIFT;
+    static final Duration WAIT = Duration.ofSeconds(10);
+
+    final Container container = VirtioNetExchangeTest.newContainer();
+    GuestNet guest;
+
+    @AfterEach
+    void close() {
+        if (guest != null) guest.close();
+    }
+
+    @Test
+    void heldCopiesAreMadeTogetherAndMarkedDirtyAndStagedOnesSurviveTheSendersBuffer() {
+        Arena arena = Arena.ofAuto();
+        MemorySegment mem = arena.allocate(4 * PAGE, 8), sender = arena.allocate(1024, 8);
+        GuestMemory memory = GuestMemory.of(new MemoryRegion(G, 4 * PAGE, mem));
+        long pages = (G + 4 * PAGE) >> DirtyLog.PAGE_SHIFT;
+        DirtyLog log = new DirtyLog(arena.allocate((pages + 63) / 64 * 8, 8));
+        memory.setDirtyLog(log);
+        for (int i = 0; i < 1024; i++) sender.set(ValueLayout.JAVA_BYTE, i, (byte) i);
+
+        RxCopies c = new RxCopies();
+        assertThat(c.hold(sender, 0, mem, 100, G + 100, 60)).isTrue();
+        assertThat(c.hold(sender, 256, mem, PAGE + 100, G + PAGE + 100, RxCopies.MAX_BYTES)).isTrue();
+        assertThat(c.hold(sender, 0, mem, 2 * PAGE, G + 2 * PAGE, RxCopies.MAX_BYTES + 1)).as("too large: copied at once").isFalse();
+        assertThat(mem.get(ValueLayout.JAVA_BYTE, 100)).as("nothing copied while held").isZero();
+        assertThat(log.pagesMarked()).isZero();
+
+        c.stage();                                                    // the sender's run ended with the gate closed
+        sender.fill((byte) 0xee);                                     // and its driver reuses the buffers
+        c.copyAll(memory);
+        for (int i = 0; i < 60; i++) assertThat(mem.get(ValueLayout.JAVA_BYTE, 100 + i)).isEqualTo((byte) i);
+        for (int i = 0; i < RxCopies.MAX_BYTES; i++) assertThat(mem.get(ValueLayout.JAVA_BYTE, PAGE + 100 + i)).isEqualTo((byte) (256 + i));
+        assertThat(log.isDirty(G + 100)).isTrue();
+        assertThat(log.isDirty(G + PAGE + 100)).isTrue();
+        assertThat(log.pagesMarked()).isEqualTo(2);
+        assertThat(c.isEmpty()).isTrue();
+
+        // Held from the sender again after staging: read from where the sender has it now.
+        assertThat(c.hold(sender, 0, mem, 3 * PAGE, G + 3 * PAGE, 16)).isTrue();
+        c.copyAll(memory);
+        assertThat(mem.get(ValueLayout.JAVA_BYTE, 3 * PAGE)).isEqualTo((byte) 0xee);
+
+        for (int i = 0; i < RxCopies.CAPACITY; i++) assertThat(c.hold(sender, 0, mem, 0, G, 8)).isTrue();
+        assertThat(c.hold(sender, 0, mem, 0, G, 8)).as("full: copied at once").isFalse();
+        c.drop();
+        assertThat(c.isEmpty()).isTrue();
+    }
+
+    @Test
+    void aStayingFrameIsCopiedByTheEndOfTheSendersRunAndPublishedAtItsFlush() throws Exception {
+        guest = new GuestNet(container.addDevice(VirtioNetModel.TYPE, -1L, Map.of()), 256).negotiate(-1L).start();
+        guest.postRx(256);
+        VirtioNetDevice port = (VirtioNetDevice) guest.a.function();
+        byte[] sent = frame(guest.mac(), MacAddress.parse("02:00:00:00:00:99"), 60, 7);
+        MemorySegment buffer = Arena.ofAuto().allocate(256, 8);
+        MemorySegment.copy(sent, 0, buffer, ValueLayout.JAVA_BYTE, 0, sent.length);
+
+        assertThat(port.deliverStaying(buffer, 0, sent.length, FrameOffload.NONE, NetPort.NO_ORIGIN)).isNull();
+        assertThat(guest.poll()).as("not published before the flush").isNull();
+        port.endRun();                                       // the sender goes on to another port
+        buffer.fill((byte) 0xee);                            // from here its buffer may change (here: before its flush)
+        port.flush();
+        List<GuestNet.Rx> got = guest.receive(1, WAIT);
+        assertThat(got).hasSize(1);
+        assertThat(got.get(0).frame()).as("the frame as sent, copied at the end of the run").isEqualTo(sent);
+
+        // A frame that does not stay (the sender reuses its buffer for the next frame) is copied as it lands.
+        MemorySegment.copy(sent, 0, buffer, ValueLayout.JAVA_BYTE, 0, sent.length);
+        assertThat(port.deliver(buffer, 0, sent.length, FrameOffload.NONE, NetPort.NO_ORIGIN)).isNull();
+        buffer.fill((byte) 0xee);
+        port.flush();
+        got = guest.receive(1, WAIT);
+        assertThat(got).hasSize(1);
+        assertThat(got.get(0).frame()).isEqualTo(sent);
+    }
+
+    @Test
+    void framesTheControlPlanePublishesAreCopiedFromTheSendersBufferBeforeItsFlushCanReturnIt() throws Exception {
+        guest = new GuestNet(container.addDevice(VirtioNetModel.TYPE, -1L, Map.of()), 256).negotiate(-1L).start();
+        guest.postRx(256);
+        VirtioNetDevice port = (VirtioNetDevice) guest.a.function();
+        byte[] first = frame(guest.mac(), MacAddress.parse("02:00:00:00:00:99"), 64, 1);
+        byte[] second = frame(guest.mac(), MacAddress.parse("02:00:00:00:00:99"), 200, 2);
+        MemorySegment buffer = Arena.ofAuto().allocate(512, 8);
+        MemorySegment.copy(first, 0, buffer, ValueLayout.JAVA_BYTE, 0, first.length);
+        MemorySegment.copy(second, 0, buffer, ValueLayout.JAVA_BYTE, 256, second.length);
+
+        assertThat(port.deliverStaying(buffer, 0, first.length, FrameOffload.NONE, NetPort.NO_ORIGIN)).isNull();
+        assertThat(port.deliverStaying(buffer, 256, second.length, FrameOffload.NONE, NetPort.NO_ORIGIN)).isNull();
+        guest.device.pause();                                // the gate closes; what the batch left pending is published
+        port.endRun();                                       // the sender's run ends while the gate is closed
+        port.flush();                                        // and its flush finds the gate closed: its buffers go back
+        buffer.fill((byte) 0xee);
+        guest.device.resume();
+        List<GuestNet.Rx> got = guest.receive(2, WAIT);
+        assertThat(got).hasSize(2);
+        assertThat(got.get(0).frame()).isEqualTo(first);
+        assertThat(got.get(1).frame()).isEqualTo(second);
+    }
+}
