@@ -95,8 +95,13 @@ public interface NetPort {
      * The sender whose frames this port took from {@link #deliverStaying} goes on to another port, or ends its batch:
      * any copy the port put off must be made now, on the sender's thread, while those frames still stay. Publishing
      * them is {@link #flush()}'s. Called under the delivery lock, like the deliveries.
+     *
+     * @return how many frames it had taken and has now lost, because its own ring faulted while it made those copies
+     *         (its memory was cut off under it): the switch counts them as {@link DropReason#RING_FAULT} drops at this
+     *         port, besides the frames it counted as handed over when they were taken
      */
-    default void endRun() {
+    default int endRun() {
+        return 0;
     }
 
     /**

@@ -294,11 +294,19 @@ public final class SwitchPort {
         long h = batch.heldHold;
         batch.held = null;
         try {
-            if (!left) backend.endRun();
-        } catch (RuntimeException e) {
-            drops[DropReason.BACKEND_ERROR.ordinal()]++;
+            if (!left) endRunBackend();
         } finally {
             unlock(h);
+        }
+    }
+
+    /** Under the delivery lock: the sender's run here ends ({@link NetPort#endRun()}); frames lost then are counted. */
+    private void endRunBackend() {
+        try {
+            int lost = backend.endRun();
+            if (lost > 0) drops[DropReason.RING_FAULT.ordinal()] += lost;
+        } catch (RuntimeException e) {
+            drops[DropReason.BACKEND_ERROR.ordinal()]++;
         }
     }
 
@@ -320,7 +328,10 @@ public final class SwitchPort {
             if (h < 0) return;
         }
         try {
-            if (!left) flushBackend();
+            if (!left) {
+                endRunBackend();   // the run ends here too: put-off copies are made (and counted) before the publication
+                flushBackend();
+            }
         } finally {
             unlock(h);
         }

@@ -166,9 +166,10 @@ class L2SwitchTest {
             return null;
         }
 
-        @Override public void endRun() {
+        @Override public int endRun() {
             runsEnded++;
             copyHeld();
+            return 0;
         }
 
         @Override public void flush() { copyHeld(); }

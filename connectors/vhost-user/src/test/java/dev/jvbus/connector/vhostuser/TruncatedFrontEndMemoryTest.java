@@ -45,8 +45,9 @@ class TruncatedFrontEndMemoryTest extends TwoDeviceStream {
         long droppedBefore = dropsAt(a, DropReason.RING_FAULT) + dropsAt(a, DropReason.PORT_DOWN);
 
         // B's window follows the rx buffers A offered again: open it by 64 as if A had, so B sends at least 64 more frames
-        // into A's cut-off buffers. The first delivery faults on B's worker and is A's fault; the rest are dropped at
-        // A's port (as ring faults until A's run has stopped, then as port down: which is a matter of timing).
+        // into A's cut-off buffers. The first frames fault on B's worker and are A's fault (copied as they land, or at
+        // the end of B's run to A when their copies were put off: RxCopies); those and the rest are dropped at A's port
+        // (as ring faults until A's run has stopped, then as port down: which is a matter of timing).
         guestA.returned += 64;
         await(() -> a.needsResetReason().isPresent(), "A needs a reset");
         assertThat(a.needsResetReason().get()).contains("memory faulted");

@@ -1038,32 +1038,44 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
      * buffers ({@link RxCopies}); they are published at its batch's flush, as before.
      */
     @Override
-    public void endRun() {
-        if (!rxDeferred) return;
+    public int endRun() {
+        if (!rxDeferred) return 0;
+        int lost = 0;
         try {
             if (rxGate.enter()) {
                 rxDeferred = false;
-                for (RxQueue x : rxq) if (!x.copies.isEmpty()) copyDeferred(x);
+                for (RxQueue x : rxq) if (!x.copies.isEmpty()) lost += copyDeferred(x);
             } else {
                 stageDeferred();
             }
         } finally {
             rxGate.leave();
         }
+        return lost;
     }
 
-    /** Inside the gate, on the sender's thread: the copies {@code x} put off, into its rx buffers. */
-    private void copyDeferred(RxQueue x) {
+    /**
+     * Inside the gate, on the sender's thread: the copies {@code x} put off, into its rx buffers. Returns the frames
+     * lost: if our memory faulted, every frame {@code x} took and had not published (never published now: the rx ring
+     * is broken), counted here once, as a delivery into it that faulted would have been.
+     */
+    private int copyDeferred(RxQueue x) {
         if (x.ring == null || rxBroken) {
             x.copies.drop();   // their frames are not published
-            return;
+            return 0;
         }
         try {
             x.copies.copyAll(x.memory);
             MappedMemoryFault.surface();   // the sender's memory or ours may have shrunk: as in receive
+            return 0;
         } catch (InternalError e) {
             if (!MappedMemoryFault.in(e, x.memory)) throw e;   // the sender's: its own worker's fault
-            brokenRx(x, "rx: " + MappedMemoryFault.describe(e));
+            int lost = x.pending;
+            x.pending = 0;
+            x.headers.drop();
+            rxDrops[DropReason.RING_FAULT.ordinal()] += lost;
+            breakRx(x, "rx: " + MappedMemoryFault.describe(e));
+            return lost;
         }
     }
 
@@ -1263,11 +1275,16 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     }
 
     private DropReason brokenRx(RxQueue x, String why) {
+        breakRx(x, why);
+        return drop(DropReason.RING_FAULT);
+    }
+
+    /** Rx stops taking frames for {@code why}, reported on this device (the caller counts what it drops). */
+    private void breakRx(RxQueue x, String why) {
         rxBroken = true;
         SplitVirtqueue r = x.ring;
         if (r != null) r.counters().fault(QueueFault.Reason.BAD_DESCRIPTOR);
         report(new QueueFault(VirtioNetModel.rxQueue(x.pair), QueueFault.Reason.BAD_DESCRIPTOR, why).getMessage());
-        return drop(DropReason.RING_FAULT);
     }
 
     // ================================================================ counters
