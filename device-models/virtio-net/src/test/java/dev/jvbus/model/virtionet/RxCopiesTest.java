@@ -28,9 +28,17 @@ import org.junit.jupiter.api.Test;
 class RxCopiesTest {
     static final long G = 0x10_0000L, PAGE = 1 << DirtyLog.PAGE_SHIFT;
     static final Duration WAIT = Duration.ofSeconds(10);
+    static final long SENDER = MacAddress.parse("02:00:00:00:00:99");
 
     final Container container = VirtioNetExchangeTest.newContainer();
     GuestNet guest;
+
+    /** A started virtio-net device with 256 rx buffers posted, as the port a sender delivers to. */
+    private VirtioNetDevice receiver() throws Exception {
+        guest = new GuestNet(container.addDevice(VirtioNetModel.TYPE, -1L, Map.of()), 256).negotiate(-1L).start();
+        guest.postRx(256);
+        return (VirtioNetDevice) guest.a.function();
+    }
 
     @AfterEach
     void close() {
@@ -77,10 +85,8 @@ class RxCopiesTest {
 
     @Test
     void aStayingFrameIsCopiedByTheEndOfTheSendersRunAndPublishedAtItsFlush() throws Exception {
-        guest = new GuestNet(container.addDevice(VirtioNetModel.TYPE, -1L, Map.of()), 256).negotiate(-1L).start();
-        guest.postRx(256);
-        VirtioNetDevice port = (VirtioNetDevice) guest.a.function();
-        byte[] sent = frame(guest.mac(), MacAddress.parse("02:00:00:00:00:99"), 60, 7);
+        VirtioNetDevice port = receiver();
+        byte[] sent = frame(guest.mac(), SENDER, 60, 7);
         MemorySegment buffer = Arena.ofAuto().allocate(256, 8);
         MemorySegment.copy(sent, 0, buffer, ValueLayout.JAVA_BYTE, 0, sent.length);
 
@@ -105,11 +111,9 @@ class RxCopiesTest {
 
     @Test
     void framesTheControlPlanePublishesAreCopiedFromTheSendersBufferBeforeItsFlushCanReturnIt() throws Exception {
-        guest = new GuestNet(container.addDevice(VirtioNetModel.TYPE, -1L, Map.of()), 256).negotiate(-1L).start();
-        guest.postRx(256);
-        VirtioNetDevice port = (VirtioNetDevice) guest.a.function();
-        byte[] first = frame(guest.mac(), MacAddress.parse("02:00:00:00:00:99"), 64, 1);
-        byte[] second = frame(guest.mac(), MacAddress.parse("02:00:00:00:00:99"), 200, 2);
+        VirtioNetDevice port = receiver();
+        byte[] first = frame(guest.mac(), SENDER, 64, 1);
+        byte[] second = frame(guest.mac(), SENDER, 200, 2);
         MemorySegment buffer = Arena.ofAuto().allocate(512, 8);
         MemorySegment.copy(first, 0, buffer, ValueLayout.JAVA_BYTE, 0, first.length);
         MemorySegment.copy(second, 0, buffer, ValueLayout.JAVA_BYTE, 256, second.length);
