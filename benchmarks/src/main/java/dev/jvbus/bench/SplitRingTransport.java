@@ -184,7 +184,7 @@ public final class SplitRingTransport implements Transport {
                     while (n < max && q.pop(chain)) {
                         int length = (int) chain.length(0);
                         int len = Math.min(length, copied.capacity());
-                        FrameCopy.copy(chain.segment(0), chain.offset(0), copy, 0, len);
+                        FrameCopy.copy(chain.hostSegment(0), chain.hostOffset(0), copy, 0, len);
                         sink.onMessage(copied.getLong(0), copied.getLong(len - 8), length);   // as AgronaTransport's handler
                         q.pushUsed(chain.head(), 0);
                         if (++unpublished == RingMemory.BATCH) {

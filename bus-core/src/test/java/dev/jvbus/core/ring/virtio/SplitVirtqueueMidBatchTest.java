@@ -232,6 +232,56 @@ class SplitVirtqueueMidBatchTest {
         assertThat(q.buffersPopped()).isEqualTo(2);
     }
 
+    /**
+     * An IN_ORDER queue takes the next descriptor in table order as its guess for the next head (so that its loads
+     * need not wait for the entry's). A driver that offers heads out of that order, a chain, an undone pop and a
+     * read-ahead in between must still get exactly the heads its entries name, each with its own descriptor.
+     */
+    @Test
+    void inOrderHeadsOutOfTableOrderArePoppedAsTheirEntriesSayNotAsGuessed() throws Exception {
+        for (int i = 0; i < SIZE; i++) desc(i, BUF + 0x100L * i, 16 + i);
+        seg.set(SplitRing.U16, DESC - G + descOffset(4) + DESC_FLAGS, (short) DESC_F_NEXT);   // 4 -> 7: a chain
+        seg.set(SplitRing.U16, DESC - G + descOffset(4) + DESC_NEXT, (short) 7);
+        SplitVirtqueue q = queue(true);
+        DescriptorChain chain = q.newChain();
+        int[] heads = {0, 1, 5, 2, 3, 4, 6};          // after 1 the guess is 2; after 5, 6; after 2, 3; after 4 (a chain) none
+        offerBatch(heads);
+        q.touchAhead(SIZE, 0);                         // a hint on the same guesses: it must change no pop
+        for (int k = 0; k < heads.length; k++) {
+            int h = heads[k];
+            assertThat(q.pop(chain)).isTrue();
+            assertThat(chain.head()).as("pop " + k).isEqualTo(h);
+            assertThat(chain.address(0)).as("pop " + k).isEqualTo(BUF + 0x100L * h);
+            assertThat(chain.length(0)).as("pop " + k).isEqualTo(16 + h);
+            if (h == 4) assertThat(chain.count()).as("the chain 4 -> 7").isEqualTo(2);
+            if (h == 5) {                              // undone and taken again: the same head, not its guess
+                q.unpop(5);
+                assertThat(q.pop(chain)).isTrue();
+                assertThat(chain.head()).isEqualTo(5);
+            }
+        }
+        assertThat(q.inFlightCount()).isEqualTo(heads.length);
+        for (int h : heads) q.pushUsed(h, 0);
+        assertThat(q.isStopped()).isFalse();
+    }
+
+    /** The guessed head (the one after the last pop) is checked like any other: offered while in flight, it stops the queue. */
+    @Test
+    void inOrderTheGuessedHeadOfferedWhileInFlightStops() throws Exception {
+        for (int i = 0; i < SIZE; i++) desc(i, BUF + 0x100L * i, 64);
+        SplitVirtqueue q = queue(true);
+        DescriptorChain chain = q.newChain();
+        offerBatch(0, 1, 2, 3, 4, 5, 6, 7);
+        for (int i = 0; i < SIZE; i++) assertThat(q.pop(chain)).isTrue();
+        q.pushUsed(0, 0);
+        q.publishUsed();
+        offerBatch(0);                                 // 0 is free again and is the guess: taken
+        assertThat(q.pop(chain)).isTrue();
+        assertThat(chain.head()).isZero();
+        offerBatch(1);                                 // 1 is the guess, and still in flight
+        assertNthPopStops(q, 0, Reason.BAD_DESCRIPTOR);
+    }
+
     // ---------------------------------------------------------------- helpers
 
     private static void roundTrip(SplitVirtqueue q, DescriptorChain chain, int head) throws QueueFault {
