@@ -15,6 +15,11 @@ public final class DescriptorChain {
     private final long[] address;
     private final int[] length;
     private final MemoryRegion[] region;
+    // Per descriptor, where a hot path accesses its region (HostMemory.view of its segment) and what turns a guest
+    // address into an offset there: set with region[i], and only when region[i] changes, so that hostSegment and
+    // hostOffset are a load each instead of a test of the segment's kind and scope per call.
+    private final MemorySegment[] view;
+    private final long[] viewDelta;
     private int head = -1;
     private int count;
     /** Entries of {@code region} that may hold a reference: [0, filled). */
@@ -30,6 +35,8 @@ public final class DescriptorChain {
         address = new long[capacity];
         length = new int[capacity];
         region = new MemoryRegion[capacity];
+        view = new MemorySegment[capacity];
+        viewDelta = new long[capacity];
     }
 
     public int capacity() { return address.length; }
@@ -71,12 +78,14 @@ public final class DescriptorChain {
      * The range is the descriptor's, checked against its region by the ring; access it at {@link #hostOffset(int)}.
      */
     public MemorySegment hostSegment(int i) {
-        return HostMemory.view(segment(i));
+        check(i);
+        return view[i];
     }
 
     /** Offset of descriptor {@code i}'s buffer within {@link #hostSegment(int)}: its host address when that is {@link HostMemory#ALL}. */
     public long hostOffset(int i) {
-        return HostMemory.offsetInView(segment(i), offset(i));
+        check(i);
+        return address[i] + viewDelta[i];
     }
 
     private void check(int i) {
@@ -95,13 +104,13 @@ public final class DescriptorChain {
     /** The whole chain is one descriptor (the common case: no reset loop, no running sums). */
     void single(int head, long addr, int len, boolean writable, MemoryRegion r) {
         this.head = head;
-        for (int i = 1; i < filled; i++) region[i] = null;   // do not pin regions of an old memory table
+        for (int i = 1; i < filled; i++) forget(i);   // do not pin regions of an old memory table
         filled = 1;
         address[0] = addr;
         length[0] = len;
         // Almost every buffer lies in the same region as the last one: skip the reference store, whose GC
         // write barrier (this chain is long-lived, so an old object) costs more than the load.
-        if (region[0] != r) region[0] = r;
+        if (region[0] != r) setRegion(0, r);
         count = 1;
         long ulen = len & 0xffff_ffffL;
         if (writable) {
@@ -118,7 +127,7 @@ public final class DescriptorChain {
     void add(long addr, int len, boolean writable, MemoryRegion r) {
         address[count] = addr;
         length[count] = len;
-        if (region[count] != r) region[count] = r;   // as in single(): no write barrier for the usual same region
+        if (region[count] != r) setRegion(count, r);   // as in single(): no write barrier for the usual same region
         count++;
         if (count > filled) filled = count;
         if (writable) writableBytes += len & 0xffff_ffffL;
@@ -130,8 +139,20 @@ public final class DescriptorChain {
 
     /** The chain is complete: drop the regions of longer chains before it (do not pin regions of an old memory table). */
     void finish() {
-        for (int i = count; i < filled; i++) region[i] = null;
+        for (int i = count; i < filled; i++) forget(i);
         filled = count;
+    }
+
+    private void setRegion(int i, MemoryRegion r) {
+        MemorySegment s = r.segment();
+        region[i] = r;
+        view[i] = HostMemory.view(s);
+        viewDelta[i] = HostMemory.offsetInView(s, -r.guestAddress());
+    }
+
+    private void forget(int i) {
+        region[i] = null;
+        view[i] = null;
     }
 
     @Override

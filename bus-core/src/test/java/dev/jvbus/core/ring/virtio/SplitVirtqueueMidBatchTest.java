@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.jvbus.core.memory.GuestMemory;
+import dev.jvbus.core.memory.HostMemory;
 import dev.jvbus.core.memory.MemoryRegion;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.QueueFault.Reason;
@@ -280,6 +281,42 @@ class SplitVirtqueueMidBatchTest {
         assertThat(chain.head()).isZero();
         offerBatch(1);                                 // 1 is the guess, and still in flight
         assertNthPopStops(q, 0, Reason.BAD_DESCRIPTOR);
+    }
+
+    /**
+     * {@link DescriptorChain#hostSegment}/{@link DescriptorChain#hostOffset} (what devices read frames through) are
+     * kept per descriptor and recomputed only when its region changes: buffers alternating between memory FFM may
+     * close (a memfd this test maps) and global-scope memory (read at host addresses), a chain over both, and a
+     * single buffer after it must each read their own bytes, the same as {@code segment}/{@code offset} do.
+     */
+    @Test
+    void hostViewsFollowEachDescriptorsRegion() throws Exception {
+        long g3 = 0x80_0000L;
+        MemorySegment global = java.lang.foreign.Arena.global().allocate(MEM, 8);   // direct: read through HostMemory.ALL
+        memory = GuestMemory.of(new MemoryRegion(G, MEM, seg), new MemoryRegion(g3, MEM, global));
+        long[] addrs = {BUF, g3 + 0x100, BUF + 0x40, g3 + 0x200, BUF + 0x80};
+        for (int i = 0; i < addrs.length; i++) {
+            desc(i, addrs[i], 8);
+            MemoryRegion r = memory.region(addrs[i], 8);
+            r.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, addrs[i] - r.guestAddress(), 0x1111L * (i + 1));
+        }
+        seg.set(SplitRing.U16, DESC - G + descOffset(2) + DESC_FLAGS, (short) DESC_F_NEXT);   // 2 -> 3: BUF, then global
+        seg.set(SplitRing.U16, DESC - G + descOffset(2) + DESC_NEXT, (short) 3);
+        offerBatch(0, 1, 2, 4);
+        SplitVirtqueue q = queue(true);
+        DescriptorChain chain = q.newChain();
+        int[][] expected = {{0}, {1}, {2, 3}, {4}};    // descriptors of each pop
+        for (int[] pop : expected) {
+            assertThat(q.pop(chain)).isTrue();
+            assertThat(chain.count()).isEqualTo(pop.length);
+            for (int k = 0; k < pop.length; k++) {
+                long want = 0x1111L * (pop[k] + 1);
+                assertThat(chain.segment(k).get(ValueLayout.JAVA_LONG_UNALIGNED, chain.offset(k))).isEqualTo(want);
+                assertThat(chain.hostSegment(k).get(ValueLayout.JAVA_LONG_UNALIGNED, chain.hostOffset(k)))
+                        .as("pop of head %d, descriptor %d", pop[0], k).isEqualTo(want);
+                assertThat(chain.hostSegment(k)).isSameAs(chain.segment(k) == seg ? seg : HostMemory.ALL);
+            }
+        }
     }
 
     // ---------------------------------------------------------------- helpers
