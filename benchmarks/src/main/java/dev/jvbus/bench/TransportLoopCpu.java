@@ -27,8 +27,10 @@ import java.util.Locale;
  *
  * <p>Run: {@code java --enable-native-access=ALL-UNNAMED --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
  * -cp benchmarks/target/jvbus-benchmarks.jar dev.jvbus.bench.TransportLoopCpu [--transports agrona,split]
- * [--size 16] [--rounds 15] [--window-ms 300] [--warmup-ms 6000]}; a contender {@code split@other.jar} runs the
- * split transport of another build, to compare a change before and after, and {@code split#-Dkey=value+...}
+ * [--size 16] [--rounds 15] [--window-ms 300] [--warmup-ms 6000]}, under {@code taskset -c N}: the children inherit
+ * the one CPU, so every contender runs on the same vCPU (the two vCPUs of these VMs can differ by 1.5x for minutes,
+ * benchmarks/README "CPU per message, session 15"). A contender {@code split@other.jar} runs the split transport of
+ * another build, to compare a change before and after, and {@code split#-Dkey=value+...}
  * (after any {@code @jar}) gives that contender's JVM these options, to compare settings of one build.
  */
 public final class TransportLoopCpu {
@@ -61,6 +63,17 @@ public final class TransportLoopCpu {
         compare(TransportLoopCpu.class, "message", transports, size, rounds, windowMs, warmupMs);
     }
 
+    /** The CPUs this process (and so its children) may run on, as the kernel lists them ("0", "0-1"). */
+    static String cpusAllowed() {
+        try {
+            for (String l : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status")))
+                if (l.startsWith("Cpus_allowed_list:")) return l.substring(l.indexOf(':') + 1).trim();
+        } catch (java.io.IOException e) {
+            // not Linux: say so below
+        }
+        return "?";
+    }
+
     /**
      * The rounds: one child JVM per contender ({@code main --child CONTENDER SIZE}, answering "run MS" with its CPU
      * ns per unit), asked in turn A, B, ... then ..., B, A; prints each round, each one's median and the cost of every
@@ -84,8 +97,12 @@ public final class TransportLoopCpu {
                 for (int j = 0; j < n; j++) line.append(String.format(Locale.ROOT, "  %s %6.2f", transports.get(j), ns[j][r]));
                 System.out.println(line);
             }
-            System.out.printf(Locale.ROOT, "CPU ns/%s, %d B, %d rounds x %d ms per contender, load before %s, after %s%n",
-                    unit, size, rounds, windowMs, load, uptime());
+            String cpus = cpusAllowed();
+            System.out.printf(Locale.ROOT, "CPU ns/%s, %d B, %d rounds x %d ms per contender, cpus %s, load before %s, after %s%n",
+                    unit, size, rounds, windowMs, cpus, load, uptime());
+            if (cpus.contains(",") || cpus.contains("-"))
+                System.out.println("  (not pinned: on these VMs one vCPU can run 1.5x slower than the other for minutes (most likely while its host core's other"
+                        + " thread is busy), and a child that moves between them moves between speeds; run under taskset -c N)");
             for (int j = 0; j < n; j++) {
                 System.out.printf(Locale.ROOT, "  %-8s median %6.2f ns/%s [min %.2f, max %.2f]%s%n", transports.get(j),
                         Stats.median(ns[j]), unit, Stats.quantile(ns[j], 0), Stats.quantile(ns[j], 1),
