@@ -111,6 +111,9 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     // the batch, (nextUsed - publishedUsed) & 0xffff: one update per batch, not per buffer); the accessor adds
     // the unpublished ones.
     private long buffersPopped, buffersPushed;
+    // buffersPopped counts the ring's pops up to position poppedMark; those since (at most a window of the available
+    // ring, < 2^16) are added once per window (refreshAvail) rather than one counter update per buffer.
+    private int poppedMark;
     // Bytes pushed since the last publish, added to the queue's counters once per batch (publishUsed): the
     // buffers count as returned when the driver can see them.
     private long unpublishedBytes;
@@ -255,6 +258,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
             }
         }
         vq.nextAvail = nextAvail;
+        vq.poppedMark = nextAvail;
         vq.availIdxSeen = nextAvail;
         vq.nextUsed = nextUsed;
         vq.publishedUsed = nextUsed;
@@ -337,6 +341,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         int idx = ring.availIdxAcquire();
         if (((idx - nextAvail) & 0xffff) > size)
             throw stop(Reason.AVAIL_INDEX_JUMP, "avail idx " + idx + ", next to consume " + nextAvail + ", size " + size);
+        countPops();
         availIdxSeen = idx;
         return idx != nextAvail;
     }
@@ -371,7 +376,6 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
             inFlight[head] = true;
         }
         nextAvail = (nextAvail + 1) & 0xffff;
-        buffersPopped++;
         if (inflightLog != null) inflightLog.popped(head);
         return true;
     }
@@ -451,7 +455,9 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
             resubmitPos--;                    // still in flight since before the save: handed out again by pop
             return;
         }
+        countPops();
         nextAvail = (nextAvail - 1) & 0xffff;   // the newest ring pop came from the slot just before
+        poppedMark = nextAvail;
         headGuess = -1;
         buffersPopped--;
         if (inflightLog != null) inflightLog.unpopped(head);
@@ -746,7 +752,13 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         counters.fault(reason);
     }
 
-    public long buffersPopped() { return buffersPopped; }
+    public long buffersPopped() { return buffersPopped + ((nextAvail - poppedMark) & 0xffff); }
+
+    /** Adds the ring's pops since {@link #poppedMark} to {@link #buffersPopped}. */
+    private void countPops() {
+        buffersPopped += (nextAvail - poppedMark) & 0xffff;
+        poppedMark = nextAvail;
+    }
 
     /** Buffers pushed, unpublished ones included (exact from the worker's thread; from another, off by up to a batch). */
     public long buffersPushed() { return buffersPushed + ((nextUsed - publishedUsed) & 0xffff); }
