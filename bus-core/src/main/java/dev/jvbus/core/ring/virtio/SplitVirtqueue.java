@@ -349,11 +349,12 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     /** Takes the buffer at {@code nextAvail}, which the available index has published. */
     private boolean popRing(DescriptorChain chain) throws QueueFault {
         int head = ring.availEntry(nextAvail & mask);
-        // IN_ORDER: the driver hands out descriptors in table order (virtio 1.2, 2.7.20.1), so the head is almost
-        // always the descriptor after the last single-descriptor chain. Taking the head from that guess once the
-        // entry has confirmed it lets the CPU read the head's descriptor and in-flight state while the entry's
-        // own load is still on its way (the branch is predicted; a value taken from the load would make every
-        // later load wait for it): the same head, validated the same way, only sooner.
+        // IN_ORDER: the driver uses descriptors in table order, wrapping at its end (virtio 1.2, split virtqueues, "The
+        // Virtqueue Descriptor Table", added so that a device could skip reading the available ring; we still read and
+        // check every entry), so the head is almost always the descriptor after the last single-descriptor chain.
+        // Taking the head from that guess once the entry has confirmed it lets the CPU read the head's descriptor
+        // and in-flight state while the entry's own load is still on its way (the branch is predicted; a value taken
+        // from the load would make every later load wait for it): the same head, validated the same way, only sooner.
         int guess = headGuess;
         if (head == guess) return popHead(guess, chain);
         return popHead(head, chain);
