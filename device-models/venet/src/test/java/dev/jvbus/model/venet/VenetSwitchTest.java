@@ -1,6 +1,7 @@
 package dev.jvbus.model.venet;
 
 import static dev.jvbus.model.venet.Frames.frame;
+import static dev.jvbus.model.venet.VenetGuest.await;
 import static dev.jvbus.model.venet.VenetGuest.awaitTrue;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -82,7 +83,10 @@ class VenetSwitchTest {
                 assertThat(f.port().stats().dropped()).isZero();
                 assertThat(f.rxDropsNoBuffer + f.rxDropsTooBig + f.rxDropsPortDown + f.txDropsOversize + f.txDropsRunt).isZero();
             }
-            awaitTrue(() -> reapTx(a) >= 2 * SIZES.length, "A's tx completions");   // published after the frames went out
+            await(() -> {                      // published after the frames went out
+                a.reapTx();
+                return a.txCompletionLengths.size() >= 2 * SIZES.length;
+            }, "A's tx completions");
             List<Long> lengths = Arrays.stream(SIZES).mapToObj(s -> (long) s).toList();
             assertThat(a.txCompletionLengths).as("tx completes with the bytes sent").containsExactlyElementsOf(concat(lengths, lengths));
             System.out.printf("venet switch: A tx %d frames %d bytes; B rx %d; C rx %d; A tx-ring signals sent %d suppressed %d%n",
@@ -139,23 +143,16 @@ class VenetSwitchTest {
             for (int i = 0; i < sizes.length; i++) assertThat(b.received.get(i)).isEqualTo(frame(MacAddress.BROADCAST, ma, sizes[i], i));
             assertThat(fn(a).txDropsOversize).isEqualTo(1);
             // The worker counts a frame before it publishes the frame's completion: wait for the completions themselves.
-            awaitTrue(() -> reapTx(a) == sizes.length + 1, "A's tx completions");
+            await(() -> {
+                a.reapTx();
+                return a.txCompletionLengths.size() == sizes.length + 1;
+            }, "A's tx completions");
             assertThat(a.txCompletionLengths.getLast()).as("a dropped frame completes with length 0").isZero();
             // C has the default MTU: the two frames within 1514 arrive, the other four are TOO_BIG.
             assertThat(cc.received.stream().map(Frames::seq).toList()).containsExactly(0L, 1L);
             assertThat(fn(cc).rxDropsTooBig).isEqualTo(4);
             assertThat(fn(cc).port().stats().dropped(DropReason.TOO_BIG)).isEqualTo(4);
         }
-    }
-
-    /** Reaps {@code g}'s tx completions; how many it has reaped in all. */
-    static int reapTx(VenetGuest g) {
-        try {
-            g.reapTx();
-        } catch (Exception e) {
-            throw new AssertionError(e);
-        }
-        return g.txCompletionLengths.size();
     }
 
     static int poll(VenetGuest g) {
