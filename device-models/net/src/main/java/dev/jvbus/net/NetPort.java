@@ -109,7 +109,11 @@ public interface NetPort {
      * into its ring and publish them (one used-index store, one notify decision) only here. The switch calls
      * it under the port's delivery lock at the end of each sender's {@link SendBatch}, or right after each
      * delivery from a sender without one. By default nothing: a port that publishes every frame at once.
+     *
+     * @return how many frames it had taken and has now lost, because its own ring faulted while it published them
+     *         (as {@link #endRun()}'s): counted by the switch as {@link DropReason#RING_FAULT} drops at this port
      */
-    default void flush() {
+    default int flush() {
+        return 0;
     }
 }

@@ -277,9 +277,11 @@ public final class SwitchPort {
         return false;
     }
 
+    /** Under the delivery lock: the backend publishes; frames lost then are counted, as at the end of a run. */
     private void flushBackend() {
         try {
-            backend.flush();
+            int lost = backend.flush();
+            if (lost > 0) drops[DropReason.RING_FAULT.ordinal()] += lost;
         } catch (RuntimeException e) {
             drops[DropReason.BACKEND_ERROR.ordinal()]++;
         }

@@ -61,7 +61,7 @@ class L2SwitchTest {
 
         FlushCounter(String name) { super(name); }
 
-        @Override public void flush() { deliveredAtFlush.add(frames.size()); }
+        @Override public int flush() { deliveredAtFlush.add(frames.size()); return 0; }
     }
 
     /**
@@ -172,7 +172,7 @@ class L2SwitchTest {
             return 0;
         }
 
-        @Override public void flush() { copyHeld(); }
+        @Override public int flush() { copyHeld(); return 0; }
 
         private void copyHeld() {
             for (int i = 0; i < held.size(); i++) super.deliver(held.get(i), heldAt.get(i), heldLength.get(i));
@@ -221,6 +221,45 @@ class L2SwitchTest {
         assertThat(rb.copiedAtOnce).as("frames not said to stay are delivered to be copied at once").isEqualTo(2);
         assertThat(rb.stayingTaken).isEqualTo(3);
         assertThat(new FrameMeta().stays(true).stays()).as("without a batch a frame cannot stay").isFalse();
+    }
+
+    /**
+     * A backend that took a sender's frames and then lost them, because its own ring faulted while it made their
+     * put-off copies (at the end of the sender's run) or published them (at the flush), says how many: the switch
+     * counts each as a ring fault at that port, so a frame it counted as handed over is never lost uncounted.
+     */
+    @Test
+    void framesABackendLosesAtTheEndOfARunOrAtItsFlushAreCountedAsRingFaultsAtItsPort() {
+        int[] loseAtEndRun = {0}, loseAtFlush = {0};
+        Recorder lossy = new Recorder("b") {
+            @Override public DropReason deliverStaying(MemorySegment frame, long offset, int length, FrameOffload o, int origin) {
+                return null;   // taken, copied later
+            }
+            @Override public int endRun() { return loseAtEndRun[0]; }
+            @Override public int flush() { return loseAtFlush[0]; }
+        };
+        SwitchPort pa = sw.join(new Recorder("a"), A);
+        SwitchPort pb = sw.join(lossy, B);
+        sw.join(new Recorder("c"), C);
+        SendBatch batch = new SendBatch();
+        FrameMeta meta = new FrameMeta(batch).stays(true);
+
+        for (int i = 0; i < 3; i++) pa.send(frame(B, A, 60, i), 0, 60, meta);
+        loseAtEndRun[0] = 3;                                  // b's copies fault when the run ends
+        pa.send(frame(C, A, 60, 9), 0, 60, meta);
+        assertThat(pb.dropped(DropReason.RING_FAULT)).as("lost at the end of the run").isEqualTo(3);
+        loseAtEndRun[0] = 0;
+        batch.flush();
+        assertThat(pb.dropped(DropReason.RING_FAULT)).isEqualTo(3);
+
+        for (int i = 0; i < 4; i++) pa.send(frame(B, A, 60, i), 0, 60, meta);
+        loseAtFlush[0] = 4;                                   // b's publication faults at the batch's flush
+        batch.flush();
+        assertThat(pb.dropped(DropReason.RING_FAULT)).as("lost at the flush too").isEqualTo(7);
+        loseAtFlush[0] = 1;
+        pa.send(frame(B, A, 60, 5), 0, 60);                   // no batch: flushed right after the delivery
+        assertThat(pb.dropped(DropReason.RING_FAULT)).as("and at a lone delivery's flush").isEqualTo(8);
+        assertThat(pb.stats().dropped(DropReason.RING_FAULT)).isEqualTo(8);
     }
 
     /**

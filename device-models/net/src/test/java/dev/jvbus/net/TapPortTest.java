@@ -277,8 +277,9 @@ class TapPortTest {
             return r;
         }
 
-        @Override public void flush() {
+        @Override public int flush() {
             events.add("F");
+            return 0;
         }
     }
 

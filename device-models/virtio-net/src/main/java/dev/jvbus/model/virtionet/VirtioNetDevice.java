@@ -1016,14 +1016,18 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         return r;
     }
 
-    /** Publishes the frames the deliveries since the last flush pushed: one used-index store, one notify decision per rx ring. */
+    /**
+     * Publishes the frames the deliveries since the last flush pushed: one used-index store, one notify decision per rx
+     * ring. Returns the frames lost because our ring faulted under them ({@link #publishRx(RxQueue)}).
+     */
     @Override
-    public void flush() {
-        if (!rxPending) return;
+    public int flush() {
+        if (!rxPending) return 0;
+        int lost = 0;
         try {
             if (rxGate.enter()) {
                 rxPending = false;
-                for (RxQueue x : rxq) if (x.pending != 0) publishRx(x);
+                for (RxQueue x : rxq) if (x.pending != 0) lost += publishRx(x);
                 rxDeferred = false;
             } else {
                 stageDeferred();   // the control plane has the rx rings and publishes; the frames' bytes go with it
@@ -1031,6 +1035,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         } finally {
             rxGate.leave();
         }
+        return lost;
     }
 
     /**
@@ -1061,7 +1066,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
      */
     private int copyDeferred(RxQueue x) {
         if (x.ring == null || rxBroken) {
-            x.copies.drop();   // their frames are not published
+            x.copies.drop();   // their frames are not published: counted as lost at the flush (publishRx)
             return 0;
         }
         try {
@@ -1070,12 +1075,11 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             return 0;
         } catch (InternalError e) {
             if (!MappedMemoryFault.in(e, x.memory)) throw e;   // the sender's: its own worker's fault
-            int lost = x.pending;
+            int taken = x.pending;
             x.pending = 0;
             x.headers.drop();
-            rxDrops[DropReason.RING_FAULT.ordinal()] += lost;
             breakRx(x, "rx: " + MappedMemoryFault.describe(e));
-            return lost;
+            return lostToFault(taken);
         }
     }
 
@@ -1094,24 +1098,39 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         MappedMemoryFault.surface();   // a fault reading the sender's memory is the sender's: surfaced on its thread
     }
 
-    /** Under the port's lock inside the gate (a sender's flush): the frames' put-off copies, headers, used index. */
-    private void publishRx(RxQueue x) {
+    /**
+     * Under the port's lock inside the gate (a sender's flush): the frames' put-off copies, headers, used index. Returns
+     * the frames lost: every one {@code x} took since its last publication, if its ring faulted now or before (they are
+     * never published: the ring is broken), counted here once, as {@link #copyDeferred(RxQueue)} counts its own.
+     */
+    private int publishRx(RxQueue x) {
         SplitVirtqueue q = x.ring;
+        int taken = x.pending;
         x.pending = 0;
         if (q == null || rxBroken) {
             x.headers.drop();   // their frames are not published
             x.copies.drop();
-            return;
+            return q == null ? 0 : lostToFault(taken);   // no ring: a reset took it, and the frames with it
         }
         try {
             x.copies.copyAll(x.memory);     // before their headers and the used index
             x.headers.writeAll(x.memory);   // before the used index that makes them the driver's
             q.publishUsed();
             if (x.memory.canShrink() || rxDeferred) MappedMemoryFault.surface();   // as in receive
+            return 0;
         } catch (InternalError e) {
             if (!MappedMemoryFault.in(e, x.memory)) throw e;
-            brokenRx(x, "rx: " + MappedMemoryFault.describe(e));
+            x.headers.drop();
+            x.copies.drop();
+            breakRx(x, "rx: " + MappedMemoryFault.describe(e));
+            return lostToFault(taken);
         }
+    }
+
+    /** Frames taken into a broken rx ring and never published, counted as its faults' drops. */
+    private int lostToFault(int frames) {
+        rxDrops[DropReason.RING_FAULT.ordinal()] += frames;
+        return frames;
     }
 
     /**

@@ -102,7 +102,8 @@ final class GuestNet implements AutoCloseable {
         this.a = device.attach("guest", observer);
         this.mem = mem;
         this.ownsMemory = ownsMemory;
-        this.memory = GuestMemory.of(new MemoryRegion(G, MEMORY, mem.segment()));
+        // As a connector maps a front-end's file: one the front-end can still shrink says so (Memfd#shrinkable).
+        this.memory = GuestMemory.of(new MemoryRegion(G, MEMORY, mem.segment(), null, mem.shrinkable()));
         this.queueSize = queueSize;
         this.rxBufOf = new long[queueSize];
         this.txSlotOf = new long[queueSize];

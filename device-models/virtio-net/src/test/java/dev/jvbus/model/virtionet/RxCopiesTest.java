@@ -7,6 +7,11 @@ import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.memory.DirtyLog;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.MemoryRegion;
+import dev.jvbus.core.sys.HostileFds;
+import dev.jvbus.core.sys.MappingRule;
+import dev.jvbus.core.sys.Memfd;
+import dev.jvbus.core.sys.OwnedFd;
+import dev.jvbus.net.DropReason;
 import dev.jvbus.net.FrameOffload;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.NetPort;
@@ -32,6 +37,7 @@ class RxCopiesTest {
 
     final Container container = VirtioNetExchangeTest.newContainer();
     GuestNet guest;
+    OwnedFd frontEndsFile;
 
     /** A started virtio-net device with 256 rx buffers posted, as the port a sender delivers to. */
     private VirtioNetDevice receiver() throws Exception {
@@ -43,6 +49,7 @@ class RxCopiesTest {
     @AfterEach
     void close() {
         if (guest != null) guest.close();
+        if (frontEndsFile != null) frontEndsFile.close();
     }
 
     @Test
@@ -129,5 +136,38 @@ class RxCopiesTest {
         assertThat(got).hasSize(2);
         assertThat(got.get(0).frame()).isEqualTo(first);
         assertThat(got.get(1).frame()).isEqualTo(second);
+    }
+
+    /**
+     * The receiver's front-end cuts its rx buffers off (truncates its memory file) after the end of the sender's run,
+     * whose copies landed, and before the sender's flush, which writes the frames' headers there: the publication
+     * faults, the device needs a reset, and every frame it had taken is lost, counted once on the device as a ring
+     * fault and returned by the flush, so that the switch counts them at the receiver's port too.
+     */
+    @Test
+    void framesWhosePublicationFaultsAreCountedOnceAndReturnedByTheFlush() throws Exception {
+        frontEndsFile = HostileFds.memfd("front-end", GuestNet.MEMORY, 0);
+        Memfd memory = Memfd.adopt(OwnedFd.duplicate(frontEndsFile.number()), 0, GuestNet.MEMORY, MappingRule.SHARED_FILE);
+        guest = new GuestNet(container.addDevice(VirtioNetModel.TYPE, -1L, Map.of()), 256, memory, true).negotiate(-1L).start();
+        guest.postRx(256);
+        VirtioNetDevice port = (VirtioNetDevice) guest.a.function();
+        byte[] sent = frame(guest.mac(), SENDER, 60, 3);
+        MemorySegment buffer = Arena.ofAuto().allocate(256, 8);
+        MemorySegment.copy(sent, 0, buffer, ValueLayout.JAVA_BYTE, 0, sent.length);
+
+        for (int i = 0; i < 3; i++) assertThat(port.deliverStaying(buffer, 0, sent.length, FrameOffload.NONE, NetPort.NO_ORIGIN)).isNull();
+        assertThat(port.endRun()).as("the copies land: the buffers are still there").isZero();
+        assertThat(HostileFds.truncate(frontEndsFile.number(), GuestNet.RX_BUFFERS)).as("the front-end cuts its rx buffers off").isZero();
+
+        assertThat(port.flush()).as("the frames the faulted publication lost").isEqualTo(3);
+        long deadline = System.nanoTime() + WAIT.toNanos();   // reported on a thread of its own (Device.Run#needsReset)
+        while (guest.device.needsResetReason().isEmpty() && System.nanoTime() < deadline) Thread.sleep(1);
+        assertThat(guest.device.needsResetReason()).hasValueSatisfying(r -> assertThat(r).contains("memory faulted"));
+        assertThat(port.stats().rxDrops()).as("counted once, on the device").containsEntry(DropReason.RING_FAULT, 3L);
+
+        // A later frame is refused as it comes (the caller counts that drop), and no frame is counted lost twice.
+        assertThat(port.deliver(buffer, 0, sent.length, FrameOffload.NONE, NetPort.NO_ORIGIN)).isNotNull();
+        assertThat(port.flush()).isZero();
+        assertThat(port.stats().rxDrops().get(DropReason.RING_FAULT)).isEqualTo(3L);
     }
 }
