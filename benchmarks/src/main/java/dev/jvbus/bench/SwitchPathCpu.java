@@ -64,7 +64,7 @@ import java.util.Map;
  * Everything runs as the vhost-user back-end runs it, less the socket: the front-end's memory is a memfd the
  * device sees through a second mapping of that file ({@code Memfd.adopt}, {@link MappingRule#SHARED_FILE}, as
  * {@code MemoryTable} maps a front-end's regions), rings start from base 0 (SET_VRING_BASE), the features are what
- * testpmd's virtio_user negotiates with us (VERSION_1, MRG_RXBUF, INDIRECT_DESC; no EVENT_IDX, no IN_ORDER), 256
+ * testpmd's virtio_user negotiates with us (VERSION_1, MRG_RXBUF, INDIRECT_DESC, IN_ORDER; no EVENT_IDX), 256
  * entries per ring. The front-end keeps interrupts off and the device's tx doorbell is disarmed, as in the polling
  * loop, so nothing here makes a syscall per burst.
  *
@@ -81,6 +81,8 @@ public final class SwitchPathCpu {
     static final int BURST = 32;                 // testpmd's burst
     static final int QUEUE = 256;                // virtio_user's default queue size
     static final int HDR = 12;                   // virtio_net_hdr with VERSION_1 / MRG_RXBUF
+    /** Negotiate VIRTIO_F_IN_ORDER, as testpmd does with us; on unless -Djvbus.bench.inOrder=false. */
+    static final boolean IN_ORDER = !"false".equals(System.getProperty("jvbus.bench.inOrder"));
     static final int RX_BUFFER = 2048;           // an mbuf's data room, what virtio_user posts for rx
     static final long MAC_A = MacAddress.parse("02:00:00:00:5c:0a"), MAC_B = MacAddress.parse("02:00:00:00:5c:0b");
     static final long PEER_MAC = MacAddress.parse("02:00:00:00:5c:0f");
@@ -310,14 +312,18 @@ public final class SwitchPathCpu {
             GuestMemory devMemory = GuestMemory.of(new MemoryRegion(0, BYTES, mapped.segment(), mapped.lifetime(), mapped.shrinkable()));
             GuestMemory drvMemory = GuestMemory.of(new MemoryRegion(0, BYTES, seg));
             attachment = device.attach("switch-cpu", DeviceObserver.NONE);
-            // As VhostUserSession negotiates what testpmd's virtio_user asks (0x150008000 less the protocol bit).
-            long want = VirtioFeatures.VERSION_1.mask() | VirtioNetFeatures.MRG_RXBUF.mask() | VirtioFeatures.INDIRECT_DESC.mask();
+            // As VhostUserSession negotiates what testpmd's virtio_user asks of our device: bench-vhost's and
+            // bench-switch's testpmd print VERSION_1, MRG_RXBUF, INDIRECT_DESC and IN_ORDER (its in_order devarg is
+            // on by default). -Djvbus.bench.inOrder=false leaves IN_ORDER out (this harness before session 16).
+            long want = VirtioFeatures.VERSION_1.mask() | VirtioNetFeatures.MRG_RXBUF.mask() | VirtioFeatures.INDIRECT_DESC.mask()
+                    | (IN_ORDER ? VirtioFeatures.IN_ORDER.mask() : 0);
             attachment.reset();
             attachment.writeStatus(ACKNOWLEDGE | DRIVER);
             attachment.ackServedFeatures(attachment.offeredFeatures() & want);
             attachment.writeStatus(ACKNOWLEDGE | DRIVER | FEATURES_OK);
-            rx = SplitVirtqueueDriver.create(0, QUEUE, RX_RING, RX_RING + 0x1000, RX_RING + 0x2000, drvMemory, false, true, false, Notifier.of(rxKick));
-            tx = SplitVirtqueueDriver.create(1, QUEUE, TX_RING, TX_RING + 0x1000, TX_RING + 0x2000, drvMemory, false, true, false, Notifier.of(txKick));
+            boolean inOrder = VirtioFeatures.IN_ORDER.in(attachment.negotiatedFeatures());
+            rx = SplitVirtqueueDriver.create(0, QUEUE, RX_RING, RX_RING + 0x1000, RX_RING + 0x2000, drvMemory, false, true, inOrder, Notifier.of(rxKick));
+            tx = SplitVirtqueueDriver.create(1, QUEUE, TX_RING, TX_RING + 0x1000, TX_RING + 0x2000, drvMemory, false, true, inOrder, Notifier.of(txKick));
             rx.disableInterrupts();
             tx.disableInterrupts();
             attachment.setMemory(devMemory);
