@@ -203,11 +203,11 @@ public final class L2Switch {
     void forward(SwitchPort from, SwitchPort.Ingress in, MemorySegment frame, long offset, int length, FrameMeta meta) {
         FrameOffload offload = meta.offload();
         if (length < ETH_HEADER) {
-            in.drops[DropReason.RUNT.ordinal()]++;
+            in.drop(DropReason.RUNT);
             return;
         }
         if (!offload.checked() && offload.check(frame, offset, length) != FrameOffload.OK) {
-            in.drops[DropReason.BAD_OFFLOAD.ordinal()]++;
+            in.drop(DropReason.BAD_OFFLOAD);
             return;
         }
         // Both addresses in two loads (bytes 0-7, then 8-11: the frame is at least a header long), not four: the
@@ -219,38 +219,50 @@ public final class L2Switch {
         // Ingress check, before learning: a held port's frame from any other source (another port's MAC,
         // a group address, zero) never reaches the MAC table or a receiver. One field compare per frame.
         if (assigned != SwitchPort.ANY_SOURCE && src != assigned) {
-            in.drops[DropReason.SPOOFED_SOURCE.ordinal()]++;
+            in.drop(DropReason.SPOOFED_SOURCE);
             return;
         }
         in.frames++;
         in.bytes += length;
         MacTable table = macs;
-        SwitchPort to;
-        if (table == in.table && src == in.src && dst == in.dst) {
-            to = in.to;                        // as the last frame: learned already, same receiver
-        } else {
-            boolean learned = src == 0 || MacAddress.isGroup(src) || table.get(src) == from;
-            if (!learned) learn(src, from);
-            to = MacAddress.isGroup(dst) ? null : table.get(dst);
-            if (learned) {                     // one that had to learn asks again next frame (under the new table)
-                in.table = table;
-                in.src = src;
-                in.dst = dst;
-                in.to = to;
-            }
-        }
-        if (!MacAddress.isGroup(dst)) {
+        // As the last frame: learned already, same receiver. The rest (learning, flooding, copies for promiscuous
+        // ports) is in methods of their own, so that this one stays small enough for C2 to compile it into the
+        // sender's loop (FreqInlineSize) rather than call it per frame.
+        SwitchPort to = table == in.table && src == in.src && dst == in.dst ? in.to : route(from, in, table, src, dst);
+        if (to != null && !MacAddress.isGroup(dst)) {
             if (to == from) {
-                in.drops[DropReason.HAIRPIN.ordinal()]++;
+                in.drop(DropReason.HAIRPIN);
                 return;
             }
-            if (to != null) {
-                if (to.wants(dst)) to.deliver(frame, offset, length, meta);
-                // Promiscuous ports see others' unicast too: an empty array unless a driver asked for it.
-                for (SwitchPort p : promiscuous) if (p != from && p != to) p.deliver(frame, offset, length, meta);
-                return;
-            }
+            if (to.wants(dst)) to.deliver(frame, offset, length, meta);
+            // Promiscuous ports see others' unicast too: an empty array unless a driver asked for it.
+            SwitchPort[] promisc = promiscuous;
+            if (promisc.length != 0) copyToPromiscuous(promisc, from, to, frame, offset, length, meta);
+            return;
         }
+        flood(from, dst, frame, offset, length, meta);
+    }
+
+    /** A frame unlike the sender's last one: learns its source, looks up its destination (null: flood it). */
+    private SwitchPort route(SwitchPort from, SwitchPort.Ingress in, MacTable table, long src, long dst) {
+        boolean learned = src == 0 || MacAddress.isGroup(src) || table.get(src) == from;
+        if (!learned) learn(src, from);
+        SwitchPort to = MacAddress.isGroup(dst) ? null : table.get(dst);
+        if (learned) {                     // one that had to learn asks again next frame (under the new table)
+            in.table = table;
+            in.src = src;
+            in.dst = dst;
+            in.to = to;
+        }
+        return to;
+    }
+
+    private static void copyToPromiscuous(SwitchPort[] promisc, SwitchPort from, SwitchPort to, MemorySegment frame, long offset, int length, FrameMeta meta) {
+        for (SwitchPort p : promisc) if (p != from && p != to) p.deliver(frame, offset, length, meta);
+    }
+
+    /** A group address, or a unicast nobody has sent from yet: to every other port that wants it. */
+    private void flood(SwitchPort from, long dst, MemorySegment frame, long offset, int length, FrameMeta meta) {
         for (SwitchPort p : ports) if (p != from && p.wants(dst)) p.deliver(frame, offset, length, meta);
     }
 

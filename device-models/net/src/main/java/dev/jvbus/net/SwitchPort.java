@@ -126,6 +126,11 @@ public final class SwitchPort {
         MacTable table;
         long src, dst;
         SwitchPort to;
+
+        /** A frame dropped at ingress for {@code r}. */
+        void drop(DropReason r) {
+            drops[r.ordinal()]++;
+        }
     }
 
     /**
@@ -196,8 +201,6 @@ public final class SwitchPort {
      * never reaches a backend that does not take checksums.
      */
     void deliver(MemorySegment frame, long offset, int length, FrameMeta meta) {
-        FrameOffload offload = meta.offload();
-        int origin = meta.origin();
         SendBatch batch = meta.batch();
         // A batch that delivered here last still holds the lock: the next frame of a run to one port pays no CAS.
         // Nor a reference store: batch.held is written only when it changes, because a reference store into a
@@ -205,57 +208,13 @@ public final class SwitchPort {
         // frame's stores into the receiver's buffer (2 % of the switch's CPU per frame in one thread, benchmarks/README,
         // session 14).
         boolean carried = batch != null && batch.held == this;
-        long h;
-        if (carried) {
-            h = batch.heldHold;
-        } else {
-            if (batch != null && batch.held != null) batch.held.release(batch);   // never wait for a lock while holding another
-            h = lock();
-            if (h < 0) {
-                STALLED_DROPS.getAndAdd(this, 1L);
-                return;
-            }
-        }
+        long h = carried ? batch.heldHold : take(batch);
+        if (h < 0) return;
         boolean keep = carried;   // hold on into the sender's next frame (the port is in its batch)
         try {
-            if (left) {
-                keep = false;
-                return;
-            }
-            int takes;
-            try {
-                takes = backend.offloadsTaken();
-            } catch (RuntimeException e) {
-                drops[DropReason.BACKEND_ERROR.ordinal()]++;
-                return;
-            }
-            if ((offload.needs() & ~takes) == 0) {
-                FrameOffload o = offload.dataValid() && (takes & FrameOffload.TAKES_CSUM) == 0 ? FrameOffload.NONE : offload;
-                DropReason r = deliverOne(frame, offset, length, o, origin, meta.stays());
-                if (r == null && offload.isGso()) superFramesOut++;
-                count(r, length);
-                keep = flushUnlessBatched(batch);
-                return;
-            }
-            Segmenter s = segmenter;
-            if (s == null) segmenter = s = new Segmenter();   // once per port, on its first frame that needs it
-            int pieces;
-            try {
-                pieces = s.begin(frame, offset, length, offload, (takes & FrameOffload.TAKES_CSUM) != 0);
-            } catch (RuntimeException e) {
-                pieces = -1;
-            }
-            if (pieces < 0) {
-                drops[DropReason.BAD_OFFLOAD.ordinal()]++;
-                return;
-            }
-            if (offload.isGso()) framesSegmented++;
-            else checksumsCompleted++;
-            for (int i = 0; i < pieces; i++) {
-                int n = s.piece(i);
-                count(deliverOne(s.out(), 0, n, s.pieceHeader, origin, false), n);   // the next piece reuses s.out()
-            }
-            keep = flushUnlessBatched(batch);
+            // One exit from this try: javac copies the finally block to every exit, and a method that small C2
+            // compiles into the switch's forward, not called per frame (FreqInlineSize).
+            keep = deliverHeld(frame, offset, length, meta, batch, carried);
         } finally {
             if (keep) {
                 if (batch.held != this) batch.held = this;   // once per run, not per frame (see the top)
@@ -265,6 +224,66 @@ public final class SwitchPort {
                 unlock(h);
             }
         }
+    }
+
+    /** Under the lock: the frame to the backend, in the form it takes. Returns whether the sender's batch keeps the lock. */
+    private boolean deliverHeld(MemorySegment frame, long offset, int length, FrameMeta meta, SendBatch batch, boolean carried) {
+        if (left) return false;
+        int takes;
+        try {
+            takes = backend.offloadsTaken();
+        } catch (RuntimeException e) {
+            drops[DropReason.BACKEND_ERROR.ordinal()]++;
+            return carried;
+        }
+        FrameOffload offload = meta.offload();
+        if ((offload.needs() & ~takes) == 0) {
+            FrameOffload o = offload.dataValid() && (takes & FrameOffload.TAKES_CSUM) == 0 ? FrameOffload.NONE : offload;
+            DropReason r = deliverOne(frame, offset, length, o, meta.origin(), meta.stays());
+            if (r == null && offload.isGso()) superFramesOut++;
+            count(r, length);
+            return flushUnlessBatched(batch);
+        }
+        return deliverSegmented(frame, offset, length, offload, takes, meta.origin()) ? flushUnlessBatched(batch) : carried;
+    }
+
+    /**
+     * The lock, for a frame whose sender's batch does not hold it already: the hold, or -1 if a stuck holder kept it
+     * past the stall bound (the frame is dropped, counted). Out of {@link #deliver}, as the other rare paths are, to
+     * keep that small enough for C2 to compile into the sender's loop.
+     */
+    private long take(SendBatch batch) {
+        if (batch != null && batch.held != null) batch.held.release(batch);   // never wait for a lock while holding another
+        long h = lock();
+        if (h < 0) STALLED_DROPS.getAndAdd(this, 1L);
+        return h;
+    }
+
+    /**
+     * Under the lock: a frame that asks for an offload the backend does not take, segmented or with its checksum
+     * completed here, in this port's scratch buffer ({@link Segmenter}), piece by piece. False if the header does
+     * not describe the frame (dropped, counted as {@link DropReason#BAD_OFFLOAD}).
+     */
+    private boolean deliverSegmented(MemorySegment frame, long offset, int length, FrameOffload offload, int takes, int origin) {
+        Segmenter s = segmenter;
+        if (s == null) segmenter = s = new Segmenter();   // once per port, on its first frame that needs it
+        int pieces;
+        try {
+            pieces = s.begin(frame, offset, length, offload, (takes & FrameOffload.TAKES_CSUM) != 0);
+        } catch (RuntimeException e) {
+            pieces = -1;
+        }
+        if (pieces < 0) {
+            drops[DropReason.BAD_OFFLOAD.ordinal()]++;
+            return false;
+        }
+        if (offload.isGso()) framesSegmented++;
+        else checksumsCompleted++;
+        for (int i = 0; i < pieces; i++) {
+            int n = s.piece(i);
+            count(deliverOne(s.out(), 0, n, s.pieceHeader, origin, false), n);   // the next piece reuses s.out()
+        }
+        return true;
     }
 
     /**
