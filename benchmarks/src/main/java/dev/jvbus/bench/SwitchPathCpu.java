@@ -232,7 +232,7 @@ public final class SwitchPathCpu {
             this.size = size;
             Device da = container.addDevice("virtio-net", -1L, Map.of("network", "bench", "mac", MacAddress.toString(MAC_A)));
             sw = Networks.of(container).require("bench");
-            peerPort = sw.join(peer);
+            peerPort = VhostUserBench.joinPeer(sw, peer, PEER_MAC);   // as bench-vhost joins it
             a = new FrontEnd(da, size, MAC_A, PEER_MAC);
         }
 

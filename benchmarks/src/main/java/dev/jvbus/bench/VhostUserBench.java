@@ -9,6 +9,7 @@ import dev.jvbus.core.memory.HostMemory;
 import dev.jvbus.core.ring.QueueCounters;
 import dev.jvbus.model.virtionet.VirtioNetModel;
 import dev.jvbus.net.DropReason;
+import dev.jvbus.net.L2Switch;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.NetPort;
 import dev.jvbus.net.Networks;
@@ -40,8 +41,8 @@ import java.util.regex.Pattern;
  * <ul>
  *   <li>dpdk: a second testpmd with {@code net_vhost} (DPDK's vhost library) in rxonly, forwarding on
  *       lcore 1; rate = its port's RX-packets over the window ({@code show port stats all}).</li>
- *   <li>ours: this JVM's bus, a virtio-net device on an L2 switch with one more port that counts what
- *       the switch hands it, served by {@code VhostUserBackend}; rate = frames that port received over
+ *   <li>ours: this JVM's bus, a virtio-net device on an L2 switch with one more port, assigned the MAC testpmd
+ *       sends to ({@link #joinPeer}), that counts what the switch hands it, served by {@code VhostUserBackend}; rate = frames that port received over
  *       the window (so each one went tx ring, header check, switch lookup, delivery).</li>
  * </ul>
  * Rounds alternate dpdk/ours per size, so a change in the machine's load hits both; the table shows
@@ -86,7 +87,7 @@ public final class VhostUserBench {
         Container c = Bus.withDiscoveredModels().createContainer("bench-vhost");
         Device dev = c.addDevice("virtio-net", -1L, Map.of("network", "bench", "mac", MacAddress.toString(DEV_MAC)));
         CountingPort peer = new CountingPort();
-        SwitchPort peerPort = Networks.of(c).getOrCreate("bench").join(peer);
+        SwitchPort peerPort = joinPeer(Networks.of(c).getOrCreate("bench"), peer, PEER_MAC);
         Path ourSock = dir.resolve("ours.sock");
         VhostUserBackend ours = VhostUserBackend.serve(dev, ourSock);
 
@@ -201,6 +202,16 @@ public final class VhostUserBench {
         } catch (IOException e) {
             return "?";
         }
+    }
+
+    /**
+     * The bus-side port on the switch, as a station whose MAC the switch knows (an operator's port assigned its
+     * address: in the MAC table from the start), so that testpmd's unicast to it is switched to it alone. The port
+     * never sends, so unassigned it would stay unknown and the switch would flood every frame (to it, the only other
+     * port): bench-vhost did so before session 16; {@code -Djvbus.bench.peerMac=false} gives that setup again.
+     */
+    static SwitchPort joinPeer(L2Switch sw, CountingPort peer, long mac) {
+        return "false".equals(System.getProperty("jvbus.bench.peerMac")) ? sw.join(peer) : sw.join(peer, mac);
     }
 
     /**
