@@ -571,7 +571,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     public void reset() {
         // A delivery stuck past the gate's bound (in its doorbell, the last thing it does to the ring) is
         // logged and left: returning late it writes counters, nothing else.
-        rxGate.close();
+        boolean rxClosed = rxGate.close();
         run = DataPathRun.NONE;
         // Joins within the bound, unless we are that worker (then it only stops). One stuck in a delivery
         // into a wedged device is left behind: its run is over, so it touches no ring when it returns.
@@ -583,6 +583,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         }
         stopCtrl();
         for (RxQueue x : rxq) {
+            if (rxClosed) dropPending(x);
             if (x.ring != null) notificationsBefore += x.ring.notificationsSent();
             x.ring = null;
         }
@@ -598,6 +599,21 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         deliveryLog = null;
         controlRecordAddress = 0;
         control.record(null);     // nothing more is written into this driver's memory
+    }
+
+    /**
+     * At a reset, with the gate closed: the frames a sender's batch took into {@code x} and had not flushed go with the
+     * driver's ring, never published; counted as {@link DropReason#PORT_DOWN} (the switch counted them handed over).
+     * Under the copies' monitor: a sender whose run ends now may be staging them.
+     */
+    private void dropPending(RxQueue x) {
+        synchronized (x.copies) {
+            if (x.pending == 0) return;
+            rxDrops[DropReason.PORT_DOWN.ordinal()] += x.pending;
+            x.pending = 0;
+            x.headers.drop();
+            x.copies.drop();
+        }
     }
 
     @Override
