@@ -148,7 +148,13 @@ class RxCopiesTest {
     void framesWhosePublicationFaultsAreCountedOnceAndReturnedByTheFlush() throws Exception {
         frontEndsFile = HostileFds.memfd("front-end", GuestNet.MEMORY, 0);
         Memfd memory = Memfd.adopt(OwnedFd.duplicate(frontEndsFile.number()), 0, GuestNet.MEMORY, MappingRule.SHARED_FILE);
-        guest = new GuestNet(container.addDevice(VirtioNetModel.TYPE, -1L, Map.of()), 256, memory, true).negotiate(-1L).start();
+        // No control queue: its ring lies past the rx buffers (GuestNet's layout), so the cut would take it too, and a
+        // control worker that looked at it could fault the device first, for its own reason.
+        long features = -1L;
+        for (var f : List.of(VirtioNetFeatures.CTRL_VQ, VirtioNetFeatures.CTRL_RX, VirtioNetFeatures.CTRL_RX_EXTRA, VirtioNetFeatures.CTRL_VLAN,
+                VirtioNetFeatures.CTRL_MAC_ADDR, VirtioNetFeatures.CTRL_GUEST_OFFLOADS, VirtioNetFeatures.GUEST_ANNOUNCE, VirtioNetFeatures.MQ))
+            features &= ~f.mask();   // and what requires it
+        guest = new GuestNet(container.addDevice(VirtioNetModel.TYPE, -1L, Map.of()), 256, memory, true).negotiate(features).start();
         guest.postRx(256);
         VirtioNetDevice port = (VirtioNetDevice) guest.a.function();
         byte[] sent = frame(guest.mac(), SENDER, 60, 3);
@@ -165,10 +171,13 @@ class RxCopiesTest {
         assertThat(guest.device.needsResetReason()).hasValueSatisfying(r -> assertThat(r).contains("memory faulted"));
         assertThat(port.stats().rxDrops()).as("counted once, on the device").containsEntry(DropReason.RING_FAULT, 3L);
 
-        // A later frame is refused as it comes (the caller counts that drop), and no frame is counted lost twice.
-        assertThat(port.deliver(buffer, 0, sent.length, FrameOffload.NONE, NetPort.NO_ORIGIN)).isNotNull();
+        // A later frame is refused as it comes (the caller counts that drop), and no frame is counted lost twice. It is
+        // refused as a ring fault while the broken ring is still up, as port down once the reset's report stopped it:
+        // which one depends on the reporting thread (a hog run saw both), so the expected count follows the answer.
+        DropReason later = port.deliver(buffer, 0, sent.length, FrameOffload.NONE, NetPort.NO_ORIGIN);
+        assertThat(later).isIn(DropReason.RING_FAULT, DropReason.PORT_DOWN);
         assertThat(port.flush()).isZero();
-        assertThat(port.stats().rxDrops().get(DropReason.RING_FAULT)).isEqualTo(3L);
+        assertThat(port.stats().rxDrops().get(DropReason.RING_FAULT)).isEqualTo(later == DropReason.RING_FAULT ? 4L : 3L);
     }
 
     /**
