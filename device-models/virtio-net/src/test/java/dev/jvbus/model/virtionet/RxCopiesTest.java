@@ -46,6 +46,13 @@ class RxCopiesTest {
         return (VirtioNetDevice) guest.a.function();
     }
 
+    /** The sender's tx buffer holding {@code frame} at offset 0 (native, as a ring's buffer). */
+    private static MemorySegment inSendersBuffer(byte[] frame) {
+        MemorySegment buffer = Arena.ofAuto().allocate(256, 8);
+        MemorySegment.copy(frame, 0, buffer, ValueLayout.JAVA_BYTE, 0, frame.length);
+        return buffer;
+    }
+
     @AfterEach
     void close() {
         if (guest != null) guest.close();
@@ -94,8 +101,7 @@ class RxCopiesTest {
     void aStayingFrameIsCopiedByTheEndOfTheSendersRunAndPublishedAtItsFlush() throws Exception {
         VirtioNetDevice port = receiver();
         byte[] sent = frame(guest.mac(), SENDER, 60, 7);
-        MemorySegment buffer = Arena.ofAuto().allocate(256, 8);
-        MemorySegment.copy(sent, 0, buffer, ValueLayout.JAVA_BYTE, 0, sent.length);
+        MemorySegment buffer = inSendersBuffer(sent);
 
         assertThat(port.deliverStaying(buffer, 0, sent.length, FrameOffload.NONE, NetPort.NO_ORIGIN)).isNull();
         assertThat(guest.poll()).as("not published before the flush").isNull();
@@ -158,8 +164,7 @@ class RxCopiesTest {
         guest.postRx(256);
         VirtioNetDevice port = (VirtioNetDevice) guest.a.function();
         byte[] sent = frame(guest.mac(), SENDER, 60, 3);
-        MemorySegment buffer = Arena.ofAuto().allocate(256, 8);
-        MemorySegment.copy(sent, 0, buffer, ValueLayout.JAVA_BYTE, 0, sent.length);
+        MemorySegment buffer = inSendersBuffer(sent);
 
         for (int i = 0; i < 3; i++) assertThat(port.deliverStaying(buffer, 0, sent.length, FrameOffload.NONE, NetPort.NO_ORIGIN)).isNull();
         assertThat(port.endRun()).as("the copies land: the buffers are still there").isZero();
@@ -188,8 +193,7 @@ class RxCopiesTest {
     void framesTakenAndNotPublishedWhenTheDriverResetsAreCountedAsDropped() throws Exception {
         VirtioNetDevice port = receiver();
         byte[] sent = frame(guest.mac(), SENDER, 60, 5);
-        MemorySegment buffer = Arena.ofAuto().allocate(256, 8);
-        MemorySegment.copy(sent, 0, buffer, ValueLayout.JAVA_BYTE, 0, sent.length);
+        MemorySegment buffer = inSendersBuffer(sent);
         for (int i = 0; i < 2; i++) assertThat(port.deliverStaying(buffer, 0, sent.length, FrameOffload.NONE, NetPort.NO_ORIGIN)).isNull();
         assertThat(port.stats().rxDrops()).doesNotContainKey(DropReason.PORT_DOWN);
 
