@@ -1126,7 +1126,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         if (q == null || rxBroken) {
             x.headers.drop();   // their frames are not published
             x.copies.drop();
-            return q == null ? 0 : lostToFault(taken);   // no ring: a reset took it, and the frames with it
+            return q == null ? 0 : lostToFault(taken);   // no ring: a reset took it, and counted the frames (dropPending)
         }
         try {
             x.copies.copyAll(x.memory);     // before their headers and the used index
