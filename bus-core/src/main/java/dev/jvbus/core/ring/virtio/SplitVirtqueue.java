@@ -593,14 +593,13 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
      */
     public void pushUsed(int head, int len) {
         if (fault != null) return;
-        // IN_ORDER: the oldest buffer in flight is the only one that may come back, so one compare is the
-        // in-flight check (and no per-head flag needs clearing); otherwise the head's own flag.
-        int p = nextUsed & mask;
-        long popped = inOrder ? popAt[p] : 0;
-        if (inOrder ? nextUsed == nextAvail || (int) popped != head || head < 0 || head >= size
-                    : head < 0 || head >= size || !inFlight[head])
-            throw badPush(head);
         if (inOrder) {
+            // The oldest buffer in flight is the only one that may come back, so one compare is the in-flight
+            // check (and no per-head flag needs clearing). It is the range check too: popAt holds only heads a
+            // pop or a restore checked to be < size.
+            int p = nextUsed & mask;
+            long popped = popAt[p];
+            if (nextUsed == nextAvail || (int) popped != head) throw badPush(head);
             if (batchHead < 0) batchSlot = p;
             batchHead = head;
             batchLen = len;
@@ -608,10 +607,11 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
             // with any other length must end the batch: its element is written now.
             if (len != (int) (popped >>> 32)) writeBatch();
         } else {
+            if (head < 0 || head >= size || !inFlight[head]) throw badPush(head);
             usedElem(nextUsed & mask, head, len);
+            inFlight[head] = false;
         }
         nextUsed = (nextUsed + 1) & 0xffff;
-        if (!inOrder) inFlight[head] = false;
         if (inflightLog != null) inflightLog.pushed(head);
         unpublishedBytes += (popReadable[head] & 0xffff_ffffL) + (len & 0xffff_ffffL);
     }

@@ -194,7 +194,7 @@ public final class SplitVirtqueueDriver extends SplitRingEnd {
     }
 
     private void take(int head, int tail, int n, long writableBytes) {
-        freeHead = next[tail];
+        freeHead = inOrder ? (tail + 1) & mask : next[tail];   // IN_ORDER: the table is used round-robin (next[] says the same)
         freeCount -= n;
         headState[head] = headWord(n, availIdx, writableBytes);
         if (!inOrder) {
