@@ -1,5 +1,6 @@
 package dev.jvbus.bench;
 
+import dev.jvbus.core.memory.HostMemory;
 import dev.jvbus.core.ring.FrameCopy;
 import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.virtio.DescriptorChain;
@@ -88,6 +89,10 @@ public final class SplitRingTransport implements Transport {
         private final SplitVirtqueueDriver q;
         private final MemorySegment ring;
         private final MemorySegment msg;
+        // The message buffer and the ring as the copy reaches them: at host addresses through HostMemory.ALL when they
+        // are global-scope memory (as a device copies a frame it took from a ring: HostMemory), else the segments.
+        private final MemorySegment msgView, ringView;
+        private final long msgAt, ringAt;
         /** The same bytes as {@link #msg}, for the stamps: written as Agrona's harness writes its own (see {@link Message}). */
         private final UnsafeBuffer stamps;
         private final int size, slotSize, mask;
@@ -102,6 +107,10 @@ public final class SplitRingTransport implements Transport {
             this.ring = a.segment();
             this.msg = Arena.global().allocate(size, 8);
             this.stamps = new UnsafeBuffer(msg.address(), size);
+            this.msgView = HostMemory.view(msg);
+            this.msgAt = HostMemory.offsetInView(msg, 0);
+            this.ringView = HostMemory.view(ring);
+            this.ringAt = HostMemory.offsetInView(ring, 0);
             Message.init(stamps, size);
             this.size = size;
             this.slotSize = l.slotSize();
@@ -120,7 +129,7 @@ public final class SplitRingTransport implements Transport {
                 if (q.freeDescriptors() == 0) reclaim();
                 long addr = slots + (long) (nextSlot & mask) * slotSize;
                 nextSlot++;
-                FrameCopy.copy(msg, 0, ring, addr, size);
+                FrameCopy.copy(msgView, msgAt, ringView, ringAt + addr, size);   // addr + size: inside the ring's slots
                 q.addLater(addr, size, false);         // visible at the batch's kickIfNeeded: one avail idx store per batch
                 if (++sinceKick == RingMemory.BATCH) {
                     sinceKick = 0;
@@ -160,6 +169,8 @@ public final class SplitRingTransport implements Transport {
         private final SplitVirtqueue q;
         private final DescriptorChain chain;
         private final MemorySegment copy;
+        private final MemorySegment copyView;   // as RingProducer's views: HostMemory.ALL for this global-scope buffer
+        private final long copyAt;
         /** The same bytes as {@link #copy}, for reading the stamps as Agrona's harness reads its copy. */
         private final UnsafeBuffer copied;
         private final RingWait wait;
@@ -173,6 +184,8 @@ public final class SplitRingTransport implements Transport {
             // monomorphic copy is small enough for C2 to inline; a heap/native mix was compiled on its own).
             this.copy = Arena.global().allocate(Math.max(size, Message.MIN_SIZE), 8);
             this.copied = new UnsafeBuffer(copy.address(), (int) copy.byteSize());
+            this.copyView = HostMemory.view(copy);
+            this.copyAt = HostMemory.offsetInView(copy, 0);
             this.wait = new RingWait(mode, a.kick(), q::hasAvailable, q::enableKicks, q::disableKicks, q::hasAvailable);
         }
 
@@ -184,7 +197,7 @@ public final class SplitRingTransport implements Transport {
                     while (n < max && q.pop(chain)) {
                         int length = (int) chain.length(0);
                         int len = Math.min(length, copied.capacity());
-                        FrameCopy.copy(chain.hostSegment(0), chain.hostOffset(0), copy, 0, len);
+                        FrameCopy.copy(chain.hostSegment(0), chain.hostOffset(0), copyView, copyAt, len);   // len <= copy's size
                         sink.onMessage(copied.getLong(0), copied.getLong(len - 8), length);   // as AgronaTransport's handler
                         q.pushUsed(chain.head(), 0);
                         if (++unpublished == RingMemory.BATCH) {

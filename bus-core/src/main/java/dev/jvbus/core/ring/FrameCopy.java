@@ -43,30 +43,50 @@ public final class FrameCopy {
         // Straight-line and small, so that C2 inlines it into the caller: a copy compiled on its own is not
         // inlined any more once its code is large ("already compiled into a big method"), and then it can
         // neither share the caller's checks of the two segments nor use the caller's types. A loop would
-        // be unrolled into exactly such code. 8..16 bytes: the first and the last word (they overlap below
-        // 16 bytes and write the same values twice: the two ranges do not overlap each other).
+        // be unrolled into exactly such code. For the same reason each path is a method of its own: the
+        // whole was over C2's size limit for a hot call (FreqInlineSize, 325 bytecodes) once the host path
+        // was added, and every copy became a call. 8..16 bytes: the first and the last word (they overlap
+        // below 16 bytes and write the same values twice: the two ranges do not overlap each other).
         if (len >= 8 && len <= SMALL) {
-            long last = len - 8;
-            if (HostMemory.isDirect(src) && HostMemory.isDirect(dst)) {   // never closed: see the class comment
-                Objects.checkFromIndexSize(srcOffset, len, src.byteSize());
-                Objects.checkFromIndexSize(dstOffset, len, dst.byteSize());
-                if (dst.isReadOnly()) throw new IllegalArgumentException("copy into a read-only segment");
-                // Masked to the user half of the address space (a no-op for any address a segment has): lets C2
-                // drop HOST's own bounds check of the four accesses (HostMemory#host says why it changes nothing).
-                long s = HostMemory.host(src.address() + srcOffset), d = HostMemory.host(dst.address() + dstOffset);
+            if (src == HOST && dst == HOST) {
+                // Both at host addresses (HostMemory#view): nothing of either segment to check here. The ranges are
+                // the callers', checked where they were handed out as (ALL, host address, length), as every reader
+                // of such a frame relies on (HostMemory's class comment): a ring descriptor checked against its
+                // region, a private buffer of known size. The copy is then the four accesses alone.
+                long last = len - 8;
+                long s = HostMemory.host(srcOffset), d = HostMemory.host(dstOffset);
                 long s1 = HostMemory.host(s + last), d1 = HostMemory.host(d + last);
                 long w0 = HOST.get(LONG, s), w1 = HOST.get(LONG, s1);
                 HOST.set(LONG, d, w0);
                 HOST.set(LONG, d1, w1);
-                return;
+            } else {
+                copySmall(src, srcOffset, dst, dstOffset, len);
             }
-            long w0 = src.get(LONG, srcOffset), w1 = src.get(LONG, srcOffset + last);
-            Objects.checkFromIndexSize(dstOffset, len, dst.byteSize());   // all or nothing: no half-written frame
-            dst.set(LONG, dstOffset, w0);
-            dst.set(LONG, dstOffset + last, w1);
         } else {
             copyOther(src, srcOffset, dst, dstOffset, len);
         }
+    }
+
+    /** 8..16 bytes between two segments, checked as FFM would check them. */
+    private static void copySmall(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset, long len) {
+        long last = len - 8;
+        if (HostMemory.isDirect(src) && HostMemory.isDirect(dst)) {   // never closed: see the class comment
+            Objects.checkFromIndexSize(srcOffset, len, src.byteSize());
+            Objects.checkFromIndexSize(dstOffset, len, dst.byteSize());
+            if (dst.isReadOnly()) throw new IllegalArgumentException("copy into a read-only segment");
+            // Masked to the user half of the address space (a no-op for any address a segment has): lets C2
+            // drop HOST's own bounds check of the four accesses (HostMemory#host says why it changes nothing).
+            long s = HostMemory.host(src.address() + srcOffset), d = HostMemory.host(dst.address() + dstOffset);
+            long s1 = HostMemory.host(s + last), d1 = HostMemory.host(d + last);
+            long w0 = HOST.get(LONG, s), w1 = HOST.get(LONG, s1);
+            HOST.set(LONG, d, w0);
+            HOST.set(LONG, d1, w1);
+            return;
+        }
+        long w0 = src.get(LONG, srcOffset), w1 = src.get(LONG, srcOffset + last);
+        Objects.checkFromIndexSize(dstOffset, len, dst.byteSize());   // all or nothing: no half-written frame
+        dst.set(LONG, dstOffset, w0);
+        dst.set(LONG, dstOffset + last, w1);
     }
 
     private static void copyOther(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset, long len) {

@@ -3,6 +3,7 @@ package dev.jvbus.core.ring;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.jvbus.core.memory.HostMemory;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -75,6 +76,31 @@ class FrameCopyTest {
             assertThatThrownBy(() -> FrameCopy.copy(src, 0, small.asReadOnly(), 0, len)).isInstanceOf(IllegalArgumentException.class);
         }
         assertThat(dst.toArray(ValueLayout.JAVA_BYTE)).containsOnly((byte) 0);
+        assertThat(guard.toArray(ValueLayout.JAVA_BYTE)).as("nothing written past the destination").containsOnly((byte) 0x77);
+    }
+
+    @Test
+    void atHostAddressesItCopiesExactlyTheRangeAndNothingAroundIt() {
+        // Both sides as HostMemory.view gives them for global-scope memory: (ALL, host address). No segment is left to
+        // check, so the bytes around the destination are the test that only [d, d + len) is written.
+        MemorySegment block = Arena.global().allocate(512, 8);
+        MemorySegment src = block.asSlice(0, 256), dst = block.asSlice(256, 128), guard = block.asSlice(384, 128);
+        for (int i = 0; i < 256; i++) src.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 37 + 11));
+        guard.fill((byte) 0x77);
+        assertThat(HostMemory.view(src)).isSameAs(HostMemory.ALL);
+        assertThat(HostMemory.view(dst)).isSameAs(HostMemory.ALL);
+        for (int len = 0; len <= 80; len++) {
+            for (int so = 0; so < 9; so++) {
+                for (int d = 8; d < 17; d += 3) {
+                    MemorySegment expected = MemorySegment.ofArray(new byte[128]);
+                    dst.fill((byte) 0x5a);
+                    expected.fill((byte) 0x5a);
+                    FrameCopy.copy(HostMemory.ALL, HostMemory.offsetInView(src, so), HostMemory.ALL, HostMemory.offsetInView(dst, d), len);
+                    MemorySegment.copy(src, so, expected, d, len);
+                    assertThat(dst.mismatch(expected)).as("len %d, src offset %d, dst offset %d", len, so, d).isEqualTo(-1L);
+                }
+            }
+        }
         assertThat(guard.toArray(ValueLayout.JAVA_BYTE)).as("nothing written past the destination").containsOnly((byte) 0x77);
     }
 }
