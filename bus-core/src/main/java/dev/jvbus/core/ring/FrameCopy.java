@@ -53,12 +53,7 @@ public final class FrameCopy {
                 // the callers', checked where they were handed out as (ALL, host address, length), as every reader
                 // of such a frame relies on (HostMemory's class comment): a ring descriptor checked against its
                 // region, a private buffer of known size. The copy is then the four accesses alone.
-                long last = len - 8;
-                long s = HostMemory.host(srcOffset), d = HostMemory.host(dstOffset);
-                long s1 = HostMemory.host(s + last), d1 = HostMemory.host(d + last);
-                long w0 = HOST.get(LONG, s), w1 = HOST.get(LONG, s1);
-                HOST.set(LONG, d, w0);
-                HOST.set(LONG, d1, w1);
+                copyAtHost(srcOffset, dstOffset, len - 8);
             } else {
                 copySmall(src, srcOffset, dst, dstOffset, len);
             }
@@ -74,19 +69,24 @@ public final class FrameCopy {
             Objects.checkFromIndexSize(srcOffset, len, src.byteSize());
             Objects.checkFromIndexSize(dstOffset, len, dst.byteSize());
             if (dst.isReadOnly()) throw new IllegalArgumentException("copy into a read-only segment");
-            // Masked to the user half of the address space (a no-op for any address a segment has): lets C2
-            // drop HOST's own bounds check of the four accesses (HostMemory#host says why it changes nothing).
-            long s = HostMemory.host(src.address() + srcOffset), d = HostMemory.host(dst.address() + dstOffset);
-            long s1 = HostMemory.host(s + last), d1 = HostMemory.host(d + last);
-            long w0 = HOST.get(LONG, s), w1 = HOST.get(LONG, s1);
-            HOST.set(LONG, d, w0);
-            HOST.set(LONG, d1, w1);
+            copyAtHost(src.address() + srcOffset, dst.address() + dstOffset, last);
             return;
         }
         long w0 = src.get(LONG, srcOffset), w1 = src.get(LONG, srcOffset + last);
         Objects.checkFromIndexSize(dstOffset, len, dst.byteSize());   // all or nothing: no half-written frame
         dst.set(LONG, dstOffset, w0);
         dst.set(LONG, dstOffset + last, w1);
+    }
+
+    /** The first and the last word of a copy of {@code last + 8} bytes (8..16) from host address {@code s} to {@code d}. */
+    private static void copyAtHost(long s, long d, long last) {
+        // Masked to the user half of the address space (a no-op for any address a segment has): lets C2
+        // drop HOST's own bounds check of the four accesses (HostMemory#host says why it changes nothing).
+        long s0 = HostMemory.host(s), d0 = HostMemory.host(d);
+        long s1 = HostMemory.host(s0 + last), d1 = HostMemory.host(d0 + last);
+        long w0 = HOST.get(LONG, s0), w1 = HOST.get(LONG, s1);
+        HOST.set(LONG, d0, w0);
+        HOST.set(LONG, d1, w1);
     }
 
     private static void copyOther(MemorySegment src, long srcOffset, MemorySegment dst, long dstOffset, long len) {

@@ -56,18 +56,7 @@ class FrameCopyTest {
         MemorySegment src = block.asSlice(0, 256), dst = block.asSlice(256, 128), guard = block.asSlice(384, 128);
         for (int i = 0; i < 256; i++) src.set(ValueLayout.JAVA_BYTE, i, (byte) (i * 37 + 11));
         guard.fill((byte) 0x77);
-        for (int len = 0; len <= 80; len++) {
-            for (int so = 0; so < 9; so++) {
-                for (int d = 0; d < 9; d += 3) {
-                    MemorySegment expected = MemorySegment.ofArray(new byte[128]);
-                    dst.fill((byte) 0x5a);
-                    expected.fill((byte) 0x5a);
-                    FrameCopy.copy(src, so, dst, d, len);
-                    MemorySegment.copy(src, so, expected, d, len);
-                    assertThat(dst.mismatch(expected)).as("len %d, src offset %d, dst offset %d", len, so, d).isEqualTo(-1L);
-                }
-            }
-        }
+        assertEveryCopyMatches(src, dst, 0, (so, d, len) -> FrameCopy.copy(src, so, dst, d, len));
         dst.fill((byte) 0);
         MemorySegment small = dst.asSlice(0, 16);
         for (int len : new int[] {8, 12, 16}) {
@@ -89,18 +78,32 @@ class FrameCopyTest {
         guard.fill((byte) 0x77);
         assertThat(HostMemory.view(src)).isSameAs(HostMemory.ALL);
         assertThat(HostMemory.view(dst)).isSameAs(HostMemory.ALL);
+        assertEveryCopyMatches(src, dst, 8, (so, d, len) ->
+                FrameCopy.copy(HostMemory.ALL, HostMemory.offsetInView(src, so), HostMemory.ALL, HostMemory.offsetInView(dst, d), len));
+        assertThat(guard.toArray(ValueLayout.JAVA_BYTE)).as("nothing written past the destination").containsOnly((byte) 0x77);
+    }
+
+    /** A copy of {@code len} bytes from the source at {@code srcOffset} to the destination at {@code dstOffset}. */
+    private interface Copy {
+        void copy(long srcOffset, long dstOffset, int len);
+    }
+
+    /**
+     * For every length 0..80, source offset 0..8 and destination offset {@code dFrom}, +3, +6: {@code copy} leaves in
+     * {@code dst} (128 bytes, filled with 0x5a first) exactly what {@link MemorySegment#copy} leaves in a copy of it.
+     */
+    private static void assertEveryCopyMatches(MemorySegment src, MemorySegment dst, int dFrom, Copy copy) {
         for (int len = 0; len <= 80; len++) {
             for (int so = 0; so < 9; so++) {
-                for (int d = 8; d < 17; d += 3) {
+                for (int d = dFrom; d < dFrom + 9; d += 3) {
                     MemorySegment expected = MemorySegment.ofArray(new byte[128]);
                     dst.fill((byte) 0x5a);
                     expected.fill((byte) 0x5a);
-                    FrameCopy.copy(HostMemory.ALL, HostMemory.offsetInView(src, so), HostMemory.ALL, HostMemory.offsetInView(dst, d), len);
+                    copy.copy(so, d, len);
                     MemorySegment.copy(src, so, expected, d, len);
                     assertThat(dst.mismatch(expected)).as("len %d, src offset %d, dst offset %d", len, so, d).isEqualTo(-1L);
                 }
             }
         }
-        assertThat(guard.toArray(ValueLayout.JAVA_BYTE)).as("nothing written past the destination").containsOnly((byte) 0x77);
     }
 }
