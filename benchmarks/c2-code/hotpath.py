@@ -7,7 +7,8 @@ and unconditional jumps, from a start until an address comes round again. A bran
 item) that jumps backward is followed too: the count can be off by a few instructions, the same way for every build.
 
     hotpath.py DIS [POLL]            start at the POLLth safepoint poll (default 0): a loop's back edge
-    hotpath.py DIS -1 REGEX          start at the first instruction matching REGEX (e.g. 'cmp\\s+r\\w+,0x40$')
+    hotpath.py DIS -1 REGEX          start at the first instruction matching REGEX (e.g. 'cmp\\s+r\\w+,0x40$'; a
+                                     method's entry: 'mov\\s+DWORD PTR \\[rsp-0x14000\\]', to its first ret)
     add a third/fourth argument 'list' to print the path
 """
 import re
@@ -31,6 +32,8 @@ while ins[i][0] not in seen:
     seen.add(a)
     path.append((a, t))
     op = t.split()[0]
+    if op == 'ret':
+        break                                                         # a method's path (started at its entry) ends here
     if 'PTR [' in t and op not in ('lea', 'nop'):
         if re.match(r'\w+\s+(BYTE|WORD|DWORD|QWORD) PTR', t):       # memory is the first operand
             if op in ('add', 'sub', 'inc', 'dec', 'or', 'and', 'xor'):
