@@ -20,7 +20,7 @@ for line in open(sys.argv[1]).read().splitlines():
     if m:
         ins.append((int(m.group(1), 16), m.group(2).strip()))
 index = {a: i for i, (a, _) in enumerate(ins)}
-polls = [i for i, (_, t) in enumerate(ins) if re.match(r'test\s+DWORD PTR \[r\d+\],eax', t)]
+polls = [i for i, (_, t) in enumerate(ins) if re.match(r'test\s+DWORD PTR \[r\w+\],eax', t)]
 which = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 if which >= 0:
     i = polls[which]
