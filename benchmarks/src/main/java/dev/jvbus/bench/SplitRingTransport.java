@@ -87,13 +87,11 @@ public final class SplitRingTransport implements Transport {
     private static final class RingProducer implements Producer {
         private final RingMemory.Attached a;
         private final SplitVirtqueueDriver q;
-        private final MemorySegment ring;
-        private final MemorySegment msg;
         // The message buffer and the ring as the copy reaches them: at host addresses through HostMemory.ALL when they
         // are global-scope memory (as a device copies a frame it took from a ring: HostMemory), else the segments.
         private final MemorySegment msgView, ringView;
         private final long msgAt, ringAt;
-        /** The same bytes as {@link #msg}, for the stamps: written as Agrona's harness writes its own (see {@link Message}). */
+        /** The message buffer's bytes, for the stamps: written as Agrona's harness writes its own (see {@link Message}). */
         private final UnsafeBuffer stamps;
         private final int size, slotSize, mask;
         private final long slots;
@@ -104,8 +102,8 @@ public final class SplitRingTransport implements Transport {
         RingProducer(RingMemory.Attached a, Layout l, SplitVirtqueueDriver q, int size, WaitMode mode) {
             this.a = a;
             this.q = q;
-            this.ring = a.segment();
-            this.msg = Arena.global().allocate(size, 8);
+            MemorySegment ring = a.segment();
+            MemorySegment msg = Arena.global().allocate(size, 8);
             this.stamps = new UnsafeBuffer(msg.address(), size);
             this.msgView = HostMemory.view(msg);
             this.msgAt = HostMemory.offsetInView(msg, 0);
@@ -168,10 +166,10 @@ public final class SplitRingTransport implements Transport {
         private final RingMemory.Attached a;
         private final SplitVirtqueue q;
         private final DescriptorChain chain;
-        private final MemorySegment copy;
-        private final MemorySegment copyView;   // as RingProducer's views: HostMemory.ALL for this global-scope buffer
+        // The buffer each message is copied into, as RingProducer's views: HostMemory.ALL for this global-scope buffer.
+        private final MemorySegment copyView;
         private final long copyAt;
-        /** The same bytes as {@link #copy}, for reading the stamps as Agrona's harness reads its copy. */
+        /** The same bytes, for reading the stamps as Agrona's harness reads its copy. */
         private final UnsafeBuffer copied;
         private final RingWait wait;
         private int unpublished;
@@ -182,7 +180,7 @@ public final class SplitRingTransport implements Transport {
             this.chain = q.newChain();
             // Native, like the producer's message buffer: every FrameCopy call then sees one segment class (a
             // monomorphic copy is small enough for C2 to inline; a heap/native mix was compiled on its own).
-            this.copy = Arena.global().allocate(Math.max(size, Message.MIN_SIZE), 8);
+            MemorySegment copy = Arena.global().allocate(Math.max(size, Message.MIN_SIZE), 8);
             this.copied = new UnsafeBuffer(copy.address(), (int) copy.byteSize());
             this.copyView = HostMemory.view(copy);
             this.copyAt = HostMemory.offsetInView(copy, 0);
