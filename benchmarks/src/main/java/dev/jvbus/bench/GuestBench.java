@@ -59,7 +59,10 @@ import java.util.regex.Pattern;
  * QEMU near 100% the guest's vCPU is the limit. Logs: {@code benchmarks/target/bench-guest/}.
  * Not a test: nothing is asserted.
  *
- * <p>Run: {@code ./jvbus bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours,g2g-bridge,g2g-ours] [--no-warmup]}
+ * <p>With {@code --live} the guests of the guest-to-host sides boot once and stay up, and each round is one iperf3
+ * run over a guest's console ({@link #liveRounds}): partners seconds apart instead of a guest boot apart.
+ *
+ * <p>Run: {@code ./jvbus bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours,g2g-bridge,g2g-ours] [--no-warmup] [--live]}
  */
 public final class GuestBench {
     /**
@@ -138,9 +141,12 @@ public final class GuestBench {
     }
 
     /** The guest step printing its counters: one JVBUS-IRQ line per virtio interrupt (count, name), one JVBUS-CPU line (/proc/stat). */
-    private static final String COUNTS_STEP = "sh:" + java.util.Base64.getEncoder().encodeToString(
+    private static final String COUNTS_SCRIPT_BASE64 = java.util.Base64.getEncoder().encodeToString(
             ("grep virtio /proc/interrupts | while read n c rest; do echo \"JVBUS-IRQ $c ${rest##* }\"; done\n"
                     + "echo \"JVBUS-CPU $(head -1 /proc/stat)\"\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+    private static final String COUNTS_STEP = "sh:" + COUNTS_SCRIPT_BASE64;
+    /** The same printout as a console command of a {@code ready} guest ({@code --live}). */
+    private static final String COUNTS_COMMAND = "echo " + COUNTS_SCRIPT_BASE64 + " | base64 -d | sh";
     private static final Pattern IRQ = Pattern.compile("JVBUS-IRQ (\\d+) virtio");
     private static final Pattern CPU = Pattern.compile("JVBUS-CPU cpu\\s+(\\d+) (\\d+) (\\d+) (\\d+) (\\d+) (\\d+) (\\d+)");
 
@@ -169,10 +175,11 @@ public final class GuestBench {
 
     public static void main(String[] args) throws Exception {
         BenchOptions opts = BenchOptions.parseOrExit(
-                "usage: bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours,g2g-bridge,g2g-ours] [--no-warmup]",
-                Map.of("--rounds", Kind.INT, "--seconds", Kind.INT, "--pings", Kind.INT, "--sides", Kind.WORDS, "--no-warmup", Kind.SWITCH), args);
+                "usage: bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours,g2g-bridge,g2g-ours] [--no-warmup] [--live]",
+                Map.of("--rounds", Kind.INT, "--seconds", Kind.INT, "--pings", Kind.INT, "--sides", Kind.WORDS, "--no-warmup", Kind.SWITCH,
+                        "--live", Kind.SWITCH), args);
         int rounds = opts.intValue("--rounds", 3), seconds = opts.intValue("--seconds", 8), pings = opts.intValue("--pings", 5);
-        boolean warmup = !opts.has("--no-warmup");
+        boolean warmup = !opts.has("--no-warmup"), live = opts.has("--live");
         List<String> sides = opts.words("--sides", new ArrayList<>(List.of("qemu-tap", "qemu-tap-nogso", "ours", "g2g-bridge", "g2g-ours")));
         GuestImage image = GuestImage.require();
         Tools.require(Tools.QEMU, Tools.IPERF3, Tools.IP);
@@ -213,20 +220,22 @@ public final class GuestBench {
                 bridgeNs.ip("link", "set", t, "up");
             }
             G2g g2g = new G2g(g2gSock1, g2gSock2, bridgeNs);
-            if (warmup) {
-                for (String side : sides) {
-                    Round w = round(side, "warmup", qemuNs, oursNs, sock, g2g, 3, 2);
-                    System.out.printf("  warm-up %-15s %8.1f Mbit/s (not counted)%n", side, w.receiverMbps());
+            if (live) {
+                liveRounds(sides, rounds, seconds, pings, warmup, qemuNs, oursNs, sock, results);
+            } else {
+                if (warmup) {
+                    for (String side : sides) {
+                        Round w = round(side, "warmup", qemuNs, oursNs, sock, g2g, 3, 2);
+                        System.out.printf("  warm-up %-15s %8.1f Mbit/s (not counted)%n", side, w.receiverMbps());
+                    }
                 }
-            }
-            for (int r = 1; r <= rounds; r++) {
-                // A, B, C then C, B, A: no side always runs right after the same neighbour (whose QEMUs may still be exiting)
-                for (String side : r % 2 == 1 ? sides : sides.reversed()) {
-                    Round res = round(side, "r" + r, qemuNs, oursNs, sock, g2g, seconds, pings);
-                    results.get(side).add(res);
-                    System.out.printf("  round %d %-15s %8.1f Mbit/s received (sender %.1f, %d retransmits), ping median %.3f ms; CPU during iperf3: QEMU %.0f%%, this JVM %.0f%%; %s; %.0f Mbit/s per vCPU core%n",
-                            r, side, res.receiverMbps(), res.senderMbps(), res.retransmits(), median(res.rttMs()), res.qemuCpuPct(), res.jvmCpuPct(),
-                            res.guest(), res.receiverMbps() / (res.guest().vcpuPct() / 100));
+                for (int r = 1; r <= rounds; r++) {
+                    // A, B, C then C, B, A: no side always runs right after the same neighbour (whose QEMUs may still be exiting)
+                    for (String side : r % 2 == 1 ? sides : sides.reversed()) {
+                        Round res = round(side, "r" + r, qemuNs, oursNs, sock, g2g, seconds, pings);
+                        results.get(side).add(res);
+                        printRound(r, side, res);
+                    }
                 }
             }
             System.out.printf("  ours, all rounds: %s; vhost-user sessions %d%n", tap.stats(), backend.sessionsStarted());
@@ -264,62 +273,206 @@ public final class GuestBench {
 
     private static Round round(String side, String tag, TestNetns qemuNs, TestNetns oursNs, Path sock, G2g g2g, int seconds, int pings) throws Exception {
         if (side.startsWith("g2g-")) return guestToGuest(side, tag, g2g, seconds, pings);
-        TestNetns serverNs = side.equals("ours") ? oursNs : qemuNs;
+        TestNetns serverNs = serverNs(side, qemuNs, oursNs);
         String name = "bench-" + side + "-" + tag;
-        try (ProcessConsole server = ProcessConsole.start("iperf3-" + name,
-                serverNs.wrap(List.of(Tools.IPERF3.path().toString(), "-s", "-1", "-B", PEER, "--forceflush")),
-                Duration.ofSeconds(seconds + 120), LOGS.resolve("iperf3-server-" + name + ".log"))) {
-            server.awaitLine("Server listening", Duration.ofSeconds(10));
-            QemuGuest.Builder b = QemuGuest.builder().name(name).logDir(LOGS).mac(MAC).qemuArgs("-name", "debug-threads=on")
-                    .ip("192.0.2.10/24").peer(PEER).steps("carrier", "ping:" + pings, COUNTS_STEP, "iperf3:" + seconds, COUNTS_STEP, "sleep:2")
-                    .timeout(Duration.ofSeconds(seconds + pings + 90));
+        try (ProcessConsole server = iperf3Server(serverNs, name, true, Duration.ofSeconds(seconds + 120))) {
+            QemuGuest.Builder b = guestToHost(side, name, qemuNs, sock, Duration.ofSeconds(seconds + pings + 90))
+                    .steps("carrier", "ping:" + pings, COUNTS_STEP, "iperf3:" + seconds, COUNTS_STEP, "sleep:2");
             // sleep:2 keeps QEMU alive for the CPU sample taken when the iperf3 line arrives
-            switch (side) {
-                case "ours" -> b.vhostUser(sock);
-                case "qemu-tap" -> b.netns(qemuNs).tap("jvbtap0");
-                case "qemu-tap-nogso" -> {
-                    b.netns(qemuNs).tap("jvbtap0");
-                    for (String f : NO_GSO) b.qemuArgs("-global", "virtio-net-pci." + f + "=off");
-                }
-                default -> throw new IllegalArgumentException("unknown side " + side + " (qemu-tap, qemu-tap-nogso, ours)");
-            }
             try (QemuGuest guest = b.start()) {
                 guest.awaitLine(QemuGuest.PING, Duration.ofSeconds(pings + 75));
-                Optional<ProcessHandle> qemu = qemuProcess(guest);
-                long t0 = System.nanoTime(), jvm0 = cpuNanos(ProcessHandle.current()), qemu0 = qemu.map(GuestBench::cpuNanos).orElse(0L);
-                Map<Long, Long> vcpu0 = qemu.map(GuestBench::threadTicks).orElse(Map.of());
-                long[] tap0 = tapRx(serverNs, "jvbtap0");
-                long[] machine0 = machineTicks();
-                ThreadCpu jvmThreads = ThreadCpu.start(ProcessHandle.current().pid());
-                ThreadCpu qemuThreads = qemu.map(p -> ThreadCpu.start(p.pid())).orElse(null);
-                ThreadCpu.Placement placement = qemu.map(GuestBench::placement).orElse(null);
+                Window w = new Window(side, tag, qemuProcess(guest), serverNs);
                 Matcher m = guest.awaitLine(IPERF, Duration.ofSeconds(seconds + 60));
-                long wall = System.nanoTime() - t0, jvm1 = cpuNanos(ProcessHandle.current()), qemu1 = qemu.map(GuestBench::cpuNanos).orElse(0L);
-                Map<Long, Long> vcpu1 = qemu.map(GuestBench::threadTicks).orElse(Map.of());
-                long[] tap1 = tapRx(serverNs, "jvbtap0");
-                long[] machine1 = machineTicks();
-                if (placement != null) placement.close();
-                List<ThreadCpu.Use> jvmUse = jvmThreads.end(placement);
-                List<ThreadCpu.Use> qemuUse = qemuThreads == null ? List.of() : qemuThreads.end(placement);
-                long bytes = tap1[1] - tap0[1];
-                System.out.printf("    %s %s threads over %.1f s (machine: %.0f%% busy of 2 cores, niced tasks %.0f%%):%s%s%n", side, tag, wall / 1e9,
-                        100.0 * (machine1[0] - machine0[0]) / Math.max(1, machine1[2] - machine0[2]),
-                        100.0 * (machine1[1] - machine0[1]) / Math.max(1, machine1[2] - machine0[2]),
-                        ThreadCpu.describe("QEMU", qemuUse, wall, bytes, 1.0), ThreadCpu.describe("JVM", jvmUse, wall, bytes, 1.0));
-                List<Double> rtt = new ArrayList<>();
-                long retr = -1;
-                for (String line : guest.console().lines()) {
-                    Matcher p = RTT.matcher(line);
-                    if (p.find()) rtt.add(Double.parseDouble(p.group(1)));
-                    Matcher s = SENDER.matcher(line);
-                    if (s.find()) retr = Long.parseLong(s.group(1));
-                }
+                Window.Use use = w.end();
                 Optional<Integer> rc = guest.waitForExit(Duration.ofSeconds(20));
                 if (rc.isEmpty()) guest.kill();
-                return new Round(Double.parseDouble(m.group(2)), Double.parseDouble(m.group(1)), retr, rtt,
-                        qemu.isPresent() ? 100.0 * (qemu1 - qemu0) / wall : Double.NaN, 100.0 * (jvm1 - jvm0) / wall,
-                        guestCounts(guest.console().lines()).withVcpu(100.0 * vcpuDelta(vcpu0, vcpu1) * 10_000_000L / wall)
-                                .withTap(tap1[0] - tap0[0], tap1[1] - tap0[1]));
+                List<String> lines = guest.console().lines();   // with the counts printed after iperf3
+                return use.round(Double.parseDouble(m.group(2)), Double.parseDouble(m.group(1)), retransmits(lines), rtts(lines),
+                        guestCounts(lines));
+            }
+        }
+    }
+
+    /** The namespace holding the TAP (and the iperf3 server) a guest-to-host side's guest talks to. */
+    private static TestNetns serverNs(String side, TestNetns qemuNs, TestNetns oursNs) {
+        return side.equals("ours") ? oursNs : qemuNs;
+    }
+
+    /** An {@code iperf3 -s} on the peer's address in {@code ns}, listening when this returns; one-shot or for many clients. */
+    private static ProcessConsole iperf3Server(TestNetns ns, String name, boolean oneShot, Duration life) throws InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(Tools.IPERF3.path().toString(), "-s", "-B", PEER, "--forceflush"));
+        if (oneShot) cmd.add("-1");
+        ProcessConsole server = ProcessConsole.start("iperf3-" + name, ns.wrap(cmd), life, LOGS.resolve("iperf3-server-" + name + ".log"));
+        try {
+            server.awaitLine("Server listening", Duration.ofSeconds(10));
+        } catch (RuntimeException | InterruptedException e) {
+            server.close();
+            throw e;
+        }
+        return server;
+    }
+
+    /** The guest of a guest-to-host side: same guest, MAC and address on every side; only its netdev differs. */
+    private static QemuGuest.Builder guestToHost(String side, String name, TestNetns qemuNs, Path sock, Duration life) {
+        QemuGuest.Builder b = QemuGuest.builder().name(name).logDir(LOGS).mac(MAC).qemuArgs("-name", "debug-threads=on")
+                .ip("192.0.2.10/24").peer(PEER).timeout(life);
+        switch (side) {
+            case "ours" -> b.vhostUser(sock);
+            case "qemu-tap" -> b.netns(qemuNs).tap("jvbtap0");
+            case "qemu-tap-nogso" -> {
+                b.netns(qemuNs).tap("jvbtap0");
+                for (String f : NO_GSO) b.qemuArgs("-global", "virtio-net-pci." + f + "=off");
+            }
+            default -> throw new IllegalArgumentException("unknown side " + side + " (qemu-tap, qemu-tap-nogso, ours)");
+        }
+        return b;
+    }
+
+    /**
+     * {@code --live}: each guest-to-host side's guest boots once and stays up, its iperf3 server too, and the rounds
+     * alternate the sides' iperf3 runs over the guests' consoles (A, B, B, A, ...). A round is then one iperf3 run
+     * apart from its partner, not a guest boot: on these machines the host's speed flips within a minute, so close
+     * partners give per-round ratios that measure the back-ends rather than the moment. The idle guest beside the
+     * running one is the same for every side. Two sides can share no TAP, so at most one QEMU TAP side goes with ours.
+     */
+    private static void liveRounds(List<String> sides, int rounds, int seconds, int pings, boolean warmup, TestNetns qemuNs,
+                                   TestNetns oursNs, Path sock, Map<String, List<Round>> results) throws Exception {
+        if (sides.stream().anyMatch(s -> s.startsWith("g2g-")) || sides.stream().filter(s -> s.startsWith("qemu-tap")).count() > 1)
+            throw new IllegalArgumentException("--live runs ours and one of qemu-tap, qemu-tap-nogso (they share one TAP); "
+                    + "run the g2g sides without --live");
+        Duration life = QemuGuest.BOOT_WAIT.plus(Duration.ofSeconds((rounds + 1L) * sides.size() * (seconds + pings + 40) + 120));
+        Map<String, QemuGuest> guests = new LinkedHashMap<>();
+        List<AutoCloseable> open = new ArrayList<>();
+        try {
+            for (String side : sides) {
+                open.add(iperf3Server(serverNs(side, qemuNs, oursNs), "live-" + side, false, life));
+                QemuGuest g = guestToHost(side, "bench-live-" + side, qemuNs, sock, life).steps("carrier", "ready").start();
+                open.add(g);
+                guests.put(side, g);
+            }
+            for (QemuGuest g : guests.values()) g.awaitLine(QemuGuest.READY, QemuGuest.BOOT_WAIT);
+            if (warmup) {
+                for (String side : sides) {
+                    Round w = liveRound(side, "warmup", guests.get(side), serverNs(side, qemuNs, oursNs), 3, 2);
+                    System.out.printf("  warm-up %-15s %8.1f Mbit/s (not counted)%n", side, w.receiverMbps());
+                }
+            }
+            for (int r = 1; r <= rounds; r++) {
+                for (String side : r % 2 == 1 ? sides : sides.reversed()) {
+                    Round res = liveRound(side, "r" + r, guests.get(side), serverNs(side, qemuNs, oursNs), seconds, pings);
+                    results.get(side).add(res);
+                    printRound(r, side, res);
+                }
+            }
+        } finally {
+            for (QemuGuest g : guests.values()) if (g.powerOff(Duration.ofSeconds(20)).isEmpty()) g.kill();
+            for (AutoCloseable c : open.reversed()) c.close();
+        }
+    }
+
+    /** One round of {@code --live}: ping, the guest's counters, iperf3 (the measured window), its counters again. */
+    private static Round liveRound(String side, String tag, QemuGuest guest, TestNetns serverNs, int seconds, int pings) throws Exception {
+        List<String> ping = guest.exec("do_ping " + pings, Duration.ofSeconds(pings * 3L + 60)).lines();
+        List<String> counts = new ArrayList<>(guest.exec(COUNTS_COMMAND, QemuGuest.STEP_WAIT).lines());
+        Window w = new Window(side, tag, qemuProcess(guest), serverNs);
+        List<String> run = guest.exec("do_iperf3 " + seconds, Duration.ofSeconds(seconds + 120)).lines();
+        Window.Use use = w.end();
+        counts.addAll(guest.exec(COUNTS_COMMAND, QemuGuest.STEP_WAIT).lines());
+        double[] mbps = iperf3Mbps(run);
+        return use.round(mbps[1], mbps[0], retransmits(run), rtts(ping), guestCounts(counts));
+    }
+
+    private static void printRound(int r, String side, Round res) {
+        System.out.printf("  round %d %-15s %8.1f Mbit/s received (sender %.1f, %d retransmits), ping median %.3f ms; CPU during iperf3: QEMU %.0f%%, this JVM %.0f%%; %s; %.0f Mbit/s per vCPU core%n",
+                r, side, res.receiverMbps(), res.senderMbps(), res.retransmits(), median(res.rttMs()), res.qemuCpuPct(), res.jvmCpuPct(),
+                res.guest(), res.receiverMbps() / (res.guest().vcpuPct() / 100));
+    }
+
+    private static List<Double> rtts(List<String> lines) {
+        List<Double> rtt = new ArrayList<>();
+        for (String line : lines) {
+            Matcher p = RTT.matcher(line);
+            if (p.find()) rtt.add(Double.parseDouble(p.group(1)));
+        }
+        return rtt;
+    }
+
+    /** /init's iperf3 line: {sender, receiver} Mbit/s; zeros if it printed none (the run failed). */
+    private static double[] iperf3Mbps(List<String> lines) {
+        double[] mbps = new double[2];
+        for (String line : lines) {
+            Matcher m = IPERF.matcher(line);
+            if (m.find()) {
+                mbps[0] = Double.parseDouble(m.group(1));
+                mbps[1] = Double.parseDouble(m.group(2));
+            }
+        }
+        return mbps;
+    }
+
+    /** iperf3's sender retransmits from its summary line; -1 if it printed none. */
+    private static long retransmits(List<String> lines) {
+        long retr = -1;
+        for (String line : lines) {
+            Matcher s = SENDER.matcher(line);
+            if (s.find()) retr = Long.parseLong(s.group(1));
+        }
+        return retr;
+    }
+
+    /**
+     * What the host spends over a guest's iperf3 run: CPU of QEMU (all threads, and its vCPU thread alone) and of
+     * this JVM, the machine's busy share, the TAP's frames and bytes from the guest, and each thread's use against
+     * the vCPU's (printed at {@link #end}).
+     */
+    private static final class Window {
+        private final String side, tag;
+        private final Optional<ProcessHandle> qemu;
+        private final TestNetns serverNs;
+        private final long t0, jvm0, qemu0;
+        private final Map<Long, Long> vcpu0;
+        private final long[] tap0, machine0;
+        private final ThreadCpu jvmThreads, qemuThreads;
+        private final ThreadCpu.Placement placement;
+
+        Window(String side, String tag, Optional<ProcessHandle> qemu, TestNetns serverNs) {
+            this.side = side;
+            this.tag = tag;
+            this.qemu = qemu;
+            this.serverNs = serverNs;
+            t0 = System.nanoTime();
+            jvm0 = cpuNanos(ProcessHandle.current());
+            qemu0 = qemu.map(GuestBench::cpuNanos).orElse(0L);
+            vcpu0 = qemu.map(GuestBench::threadTicks).orElse(Map.of());
+            tap0 = tapRx(serverNs, "jvbtap0");
+            machine0 = machineTicks();
+            jvmThreads = ThreadCpu.start(ProcessHandle.current().pid());
+            qemuThreads = qemu.map(p -> ThreadCpu.start(p.pid())).orElse(null);
+            placement = qemu.map(GuestBench::placement).orElse(null);
+        }
+
+        /** The use over the window, its threads printed. */
+        Use end() throws InterruptedException {
+            long wall = System.nanoTime() - t0, jvm1 = cpuNanos(ProcessHandle.current()), qemu1 = qemu.map(GuestBench::cpuNanos).orElse(0L);
+            Map<Long, Long> vcpu1 = qemu.map(GuestBench::threadTicks).orElse(Map.of());
+            long[] tap1 = tapRx(serverNs, "jvbtap0");
+            long[] machine1 = machineTicks();
+            if (placement != null) placement.close();
+            List<ThreadCpu.Use> jvmUse = jvmThreads.end(placement);
+            List<ThreadCpu.Use> qemuUse = qemuThreads == null ? List.of() : qemuThreads.end(placement);
+            long bytes = tap1[1] - tap0[1];
+            System.out.printf("    %s %s threads over %.1f s (machine: %.0f%% busy of 2 cores, niced tasks %.0f%%):%s%s%n", side, tag, wall / 1e9,
+                    100.0 * (machine1[0] - machine0[0]) / Math.max(1, machine1[2] - machine0[2]),
+                    100.0 * (machine1[1] - machine0[1]) / Math.max(1, machine1[2] - machine0[2]),
+                    ThreadCpu.describe("QEMU", qemuUse, wall, bytes, 1.0), ThreadCpu.describe("JVM", jvmUse, wall, bytes, 1.0));
+            return new Use(qemu.isPresent() ? 100.0 * (qemu1 - qemu0) / wall : Double.NaN, 100.0 * (jvm1 - jvm0) / wall,
+                    100.0 * vcpuDelta(vcpu0, vcpu1) * 10_000_000L / wall, tap1[0] - tap0[0], bytes);
+        }
+
+        record Use(double qemuCpuPct, double jvmCpuPct, double vcpuPct, long tapFrames, long tapBytes) {
+            Round round(double receivedMbps, double sentMbps, long retransmits, List<Double> rtt, GuestCounts guest) {
+                return new Round(receivedMbps, sentMbps, retransmits, rtt, qemuCpuPct, jvmCpuPct,
+                        guest.withVcpu(vcpuPct).withTap(tapFrames, tapBytes));
             }
         }
     }
@@ -355,28 +508,15 @@ public final class GuestBench {
                 if (System.nanoTime() > deadline) throw new IllegalStateException(name + ": iperf3 in guest 2 is not listening after " + QemuGuest.STEP_WAIT);
                 Thread.sleep(200);   // a poll interval
             }
-            List<Double> rtt = new ArrayList<>();
-            for (String line : client.exec("ping -c " + pings + " -W 2 " + G2G_IP2, Duration.ofSeconds(pings * 3L + 60)).lines()) {
-                Matcher p = RTT.matcher(line);
-                if (p.find()) rtt.add(Double.parseDouble(p.group(1)));
-            }
+            List<Double> rtt = rtts(client.exec("ping -c " + pings + " -W 2 " + G2G_IP2, Duration.ofSeconds(pings * 3L + 60)).lines());
             List<ProcessHandle> qemus = java.util.stream.Stream.of(qemuProcess(client), qemuProcess(server)).flatMap(Optional::stream).toList();
             long t0 = System.nanoTime(), jvm0 = cpuNanos(ProcessHandle.current()), qemu0 = qemus.stream().mapToLong(GuestBench::cpuNanos).sum();
             QemuGuest.Result run = client.exec("do_iperf3 " + seconds, Duration.ofSeconds(seconds + 120));   // /init's iperf3 step
             long wall = System.nanoTime() - t0, jvm1 = cpuNanos(ProcessHandle.current()), qemu1 = qemus.stream().mapToLong(GuestBench::cpuNanos).sum();
-            double received = 0, sent = 0;
-            long retr = -1;
-            for (String line : run.lines()) {
-                Matcher m = IPERF.matcher(line);
-                if (m.find()) {
-                    sent = Double.parseDouble(m.group(1));
-                    received = Double.parseDouble(m.group(2));
-                }
-                Matcher r = SENDER.matcher(line);
-                if (r.find()) retr = Long.parseLong(r.group(1));
-            }
+            double[] mbps = iperf3Mbps(run.lines());
+            long retr = retransmits(run.lines());
             for (QemuGuest g : List.of(client, server)) if (g.powerOff(Duration.ofSeconds(20)).isEmpty()) g.kill();
-            return new Round(received, sent, retr, rtt, qemus.size() == 2 ? 100.0 * (qemu1 - qemu0) / wall : Double.NaN,
+            return new Round(mbps[1], mbps[0], retr, rtt, qemus.size() == 2 ? 100.0 * (qemu1 - qemu0) / wall : Double.NaN,
                     100.0 * (jvm1 - jvm0) / wall);
         }
     }
