@@ -59,10 +59,11 @@ import java.util.regex.Pattern;
  * QEMU near 100% the guest's vCPU is the limit. Logs: {@code benchmarks/target/bench-guest/}.
  * Not a test: nothing is asserted.
  *
- * <p>With {@code --live} the guests of the guest-to-host sides boot once and stay up, and each round is one iperf3
- * run over a guest's console ({@link #liveRounds}): partners seconds apart instead of a guest boot apart.
+ * <p>The guests of the guest-to-host sides boot once and stay up, and each round is one iperf3 run over a guest's
+ * console ({@link #liveRounds}): partners seconds apart instead of a guest boot apart. {@code --boot-per-round} boots
+ * them for each round instead, as the g2g sides always do.
  *
- * <p>Run: {@code ./jvbus bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours,g2g-bridge,g2g-ours] [--no-warmup] [--live]}
+ * <p>Run: {@code ./jvbus bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours,g2g-bridge,g2g-ours] [--no-warmup] [--boot-per-round]}
  */
 public final class GuestBench {
     /**
@@ -145,7 +146,7 @@ public final class GuestBench {
             ("grep virtio /proc/interrupts | while read n c rest; do echo \"JVBUS-IRQ $c ${rest##* }\"; done\n"
                     + "echo \"JVBUS-CPU $(head -1 /proc/stat)\"\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
     private static final String COUNTS_STEP = "sh:" + COUNTS_SCRIPT_BASE64;
-    /** The same printout as a console command of a {@code ready} guest ({@code --live}). */
+    /** The same printout as a console command of a {@code ready} guest (live rounds). */
     private static final String COUNTS_COMMAND = "echo " + COUNTS_SCRIPT_BASE64 + " | base64 -d | sh";
     private static final Pattern IRQ = Pattern.compile("JVBUS-IRQ (\\d+) virtio");
     private static final Pattern CPU = Pattern.compile("JVBUS-CPU cpu\\s+(\\d+) (\\d+) (\\d+) (\\d+) (\\d+) (\\d+) (\\d+)");
@@ -175,19 +176,26 @@ public final class GuestBench {
 
     public static void main(String[] args) throws Exception {
         BenchOptions opts = BenchOptions.parseOrExit(
-                "usage: bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours,g2g-bridge,g2g-ours] [--no-warmup] [--live]",
+                "usage: bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours,g2g-bridge,g2g-ours] [--no-warmup] [--boot-per-round]\n"
+                        + "  defaults: the guest-to-host sides' guests stay up, 15 rounds x iperf3 4 s; the g2g sides (and all with --boot-per-round)\n"
+                        + "  boot for each round, 3 rounds x iperf3 8 s; --rounds and --seconds set both",
                 Map.of("--rounds", Kind.INT, "--seconds", Kind.INT, "--pings", Kind.INT, "--sides", Kind.WORDS, "--no-warmup", Kind.SWITCH,
-                        "--live", Kind.SWITCH), args);
+                        "--boot-per-round", Kind.SWITCH), args);
+        boolean warmup = !opts.has("--no-warmup"), live = !opts.has("--boot-per-round");
         int rounds = opts.intValue("--rounds", 3), seconds = opts.intValue("--seconds", 8), pings = opts.intValue("--pings", 5);
-        boolean warmup = !opts.has("--no-warmup"), live = opts.has("--live");
+        // Live rounds are one iperf3 run each, seconds apart: many short ones say more than a few long ones.
+        int liveRounds = opts.intValue("--rounds", 15), liveSeconds = opts.intValue("--seconds", 4);
         List<String> sides = opts.words("--sides", new ArrayList<>(List.of("qemu-tap", "qemu-tap-nogso", "ours", "g2g-bridge", "g2g-ours")));
         GuestImage image = GuestImage.require();
         Tools.require(Tools.QEMU, Tools.IPERF3, Tools.IP);
         if (!image.hasIperf3()) throw new IllegalStateException("the guest image has no iperf3 (install iperf3 on the host and rebuild: guest/build-guest.sh)");
         Files.createDirectories(LOGS);
-        System.out.printf("bench-guest: %s, %d cores, load %s; guest %s, 1 vCPU TCG, 256 MiB; %d rounds x iperf3 %d s + ping x%d%n",
+        System.out.printf("bench-guest: %s, %d cores, load %s; guest %s, 1 vCPU TCG, 256 MiB; %s%n",
                 LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm")), Runtime.getRuntime().availableProcessors(),
-                Files.readString(Path.of("/proc/loadavg")).strip(), image.kernelVersion(), rounds, seconds, pings);
+                Files.readString(Path.of("/proc/loadavg")).strip(), image.kernelVersion(),
+                live ? String.format("guest-to-host sides live (guests stay up): %d rounds x iperf3 %d s + ping x%d; g2g sides: %d rounds x iperf3 %d s",
+                        liveRounds, liveSeconds, pings, rounds, seconds)
+                        : String.format("every side boots per round: %d rounds x iperf3 %d s + ping x%d", rounds, seconds, pings));
 
         Container c = Bus.withDiscoveredModels().createContainer("bench-guest");
         Device device = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", "guestnet", "mac", MAC));
@@ -201,6 +209,7 @@ public final class GuestBench {
         Map<String, List<Round>> results = new LinkedHashMap<>();
         sides.forEach(s -> results.put(s, new ArrayList<>()));
         try (TestNetns qemuNs = TestNetns.createOrSkip().tap("jvbtap0", PEER + "/24");
+             TestNetns nogsoNs = TestNetns.createOrSkip().tap("jvbtap0", PEER + "/24");
              TestNetns oursNs = TestNetns.createOrSkip();
              TestNetns bridgeNs = TestNetns.createOrSkip();
              TapPort tap = openTap(c, sw, oursNs);
@@ -220,22 +229,24 @@ public final class GuestBench {
                 bridgeNs.ip("link", "set", t, "up");
             }
             G2g g2g = new G2g(g2gSock1, g2gSock2, bridgeNs);
-            if (live) {
-                liveRounds(sides, rounds, seconds, pings, warmup, qemuNs, oursNs, sock, results);
-            } else {
-                if (warmup) {
-                    for (String side : sides) {
-                        Round w = round(side, "warmup", qemuNs, oursNs, sock, g2g, 3, 2);
-                        System.out.printf("  warm-up %-15s %8.1f Mbit/s (not counted)%n", side, w.receiverMbps());
-                    }
+            HostSides host = new HostSides(qemuNs, nogsoNs, oursNs, sock);
+            List<String> hostSides = sides.stream().filter(s -> !s.startsWith("g2g-")).toList();
+            if (live && !hostSides.isEmpty()) liveRounds(hostSides, liveRounds, liveSeconds, pings, warmup, host, results);
+            // Sides whose guests boot for each round: the g2g sides (two guests that talk to each other), and all of them
+            // with --boot-per-round.
+            List<String> booted = live ? sides.stream().filter(s -> s.startsWith("g2g-")).toList() : sides;
+            if (warmup) {
+                for (String side : booted) {
+                    Round w = round(side, "warmup", host, g2g, 3, 2);
+                    System.out.printf("  warm-up %-15s %8.1f Mbit/s (not counted)%n", side, w.receiverMbps());
                 }
-                for (int r = 1; r <= rounds; r++) {
-                    // A, B, C then C, B, A: no side always runs right after the same neighbour (whose QEMUs may still be exiting)
-                    for (String side : r % 2 == 1 ? sides : sides.reversed()) {
-                        Round res = round(side, "r" + r, qemuNs, oursNs, sock, g2g, seconds, pings);
-                        results.get(side).add(res);
-                        printRound(r, side, res);
-                    }
+            }
+            for (int r = 1; r <= rounds && !booted.isEmpty(); r++) {
+                // A, B, C then C, B, A: no side always runs right after the same neighbour (whose QEMUs may still be exiting)
+                for (String side : r % 2 == 1 ? booted : booted.reversed()) {
+                    Round res = round(side, "r" + r, host, g2g, seconds, pings);
+                    results.get(side).add(res);
+                    printRound(r, side, res);
                 }
             }
             System.out.printf("  ours, all rounds: %s; vhost-user sessions %d%n", tap.stats(), backend.sessionsStarted());
@@ -265,18 +276,18 @@ public final class GuestBench {
             Files.deleteIfExists(sock);
             Files.deleteIfExists(sock.getParent());
         }
-        report(results, rounds);
+        report(results);
     }
 
     /** Where the g2g sides' guests attach: our two vhost-user sockets, and the namespace with the Linux bridge. */
     record G2g(Path sock1, Path sock2, TestNetns bridgeNs) { }
 
-    private static Round round(String side, String tag, TestNetns qemuNs, TestNetns oursNs, Path sock, G2g g2g, int seconds, int pings) throws Exception {
+    private static Round round(String side, String tag, HostSides host, G2g g2g, int seconds, int pings) throws Exception {
         if (side.startsWith("g2g-")) return guestToGuest(side, tag, g2g, seconds, pings);
-        TestNetns serverNs = serverNs(side, qemuNs, oursNs);
+        TestNetns serverNs = host.ns(side);
         String name = "bench-" + side + "-" + tag;
         try (ProcessConsole server = iperf3Server(serverNs, name, true, Duration.ofSeconds(seconds + 120))) {
-            QemuGuest.Builder b = guestToHost(side, name, qemuNs, sock, Duration.ofSeconds(seconds + pings + 90))
+            QemuGuest.Builder b = host.guest(side, name, Duration.ofSeconds(seconds + pings + 90))
                     .steps("carrier", "ping:" + pings, COUNTS_STEP, "iperf3:" + seconds, COUNTS_STEP, "sleep:2");
             // sleep:2 keeps QEMU alive for the CPU sample taken when the iperf3 line arrives
             try (QemuGuest guest = b.start()) {
@@ -293,11 +304,6 @@ public final class GuestBench {
         }
     }
 
-    /** The namespace holding the TAP (and the iperf3 server) a guest-to-host side's guest talks to. */
-    private static TestNetns serverNs(String side, TestNetns qemuNs, TestNetns oursNs) {
-        return side.equals("ours") ? oursNs : qemuNs;
-    }
-
     /** An {@code iperf3 -s} on the peer's address in {@code ns}, listening when this returns; one-shot or for many clients. */
     private static ProcessConsole iperf3Server(TestNetns ns, String name, boolean oneShot, Duration life) throws InterruptedException {
         List<String> cmd = new ArrayList<>(List.of(Tools.IPERF3.path().toString(), "-s", "-B", PEER, "--forceflush"));
@@ -312,54 +318,60 @@ public final class GuestBench {
         return server;
     }
 
-    /** The guest of a guest-to-host side: same guest, MAC and address on every side; only its netdev differs. */
-    private static QemuGuest.Builder guestToHost(String side, String name, TestNetns qemuNs, Path sock, Duration life) {
-        QemuGuest.Builder b = QemuGuest.builder().name(name).logDir(LOGS).mac(MAC).qemuArgs("-name", "debug-threads=on")
-                .ip("192.0.2.10/24").peer(PEER).timeout(life);
-        switch (side) {
-            case "ours" -> b.vhostUser(sock);
-            case "qemu-tap" -> b.netns(qemuNs).tap("jvbtap0");
-            case "qemu-tap-nogso" -> {
-                b.netns(qemuNs).tap("jvbtap0");
-                for (String f : NO_GSO) b.qemuArgs("-global", "virtio-net-pci." + f + "=off");
-            }
-            default -> throw new IllegalArgumentException("unknown side " + side + " (qemu-tap, qemu-tap-nogso, ours)");
+    /**
+     * Where the guest-to-host sides' guests attach: each QEMU TAP side has a namespace of its own holding its TAP
+     * (QEMU opens it) and its iperf3 server, so their guests can be up at once; ours has the namespace of our
+     * {@link TapPort} and our vhost-user socket. Same guest, MAC and address on every side; only the netdev differs.
+     */
+    record HostSides(TestNetns tapNs, TestNetns nogsoNs, TestNetns oursNs, Path sock) {
+        /** The namespace holding the TAP (and the iperf3 server) the side's guest talks to. */
+        TestNetns ns(String side) {
+            return switch (side) {
+                case "ours" -> oursNs;
+                case "qemu-tap" -> tapNs;
+                case "qemu-tap-nogso" -> nogsoNs;
+                default -> throw new IllegalArgumentException("unknown side " + side + " (qemu-tap, qemu-tap-nogso, ours)");
+            };
         }
-        return b;
+
+        QemuGuest.Builder guest(String side, String name, Duration life) {
+            QemuGuest.Builder b = QemuGuest.builder().name(name).logDir(LOGS).mac(MAC).qemuArgs("-name", "debug-threads=on")
+                    .ip("192.0.2.10/24").peer(PEER).timeout(life);
+            if (side.equals("ours")) return b.vhostUser(sock);
+            b.netns(ns(side)).tap("jvbtap0");
+            if (side.equals("qemu-tap-nogso")) for (String f : NO_GSO) b.qemuArgs("-global", "virtio-net-pci." + f + "=off");
+            return b;
+        }
     }
 
     /**
-     * {@code --live}: each guest-to-host side's guest boots once and stays up, its iperf3 server too, and the rounds
+     * Live rounds (the default for the guest-to-host sides): each side's guest boots once and stays up, its iperf3 server too, and the rounds
      * alternate the sides' iperf3 runs over the guests' consoles (A, B, B, A, ...). A round is then one iperf3 run
      * apart from its partner, not a guest boot: on these machines the host's speed flips within a minute, so close
-     * partners give per-round ratios that measure the back-ends rather than the moment. The idle guest beside the
-     * running one is the same for every side. Two sides can share no TAP, so at most one QEMU TAP side goes with ours.
+     * partners give per-round ratios that measure the back-ends rather than the moment. The idle guests beside the
+     * running one are the same for every side.
      */
-    private static void liveRounds(List<String> sides, int rounds, int seconds, int pings, boolean warmup, TestNetns qemuNs,
-                                   TestNetns oursNs, Path sock, Map<String, List<Round>> results) throws Exception {
-        if (sides.stream().anyMatch(s -> s.startsWith("g2g-")) || sides.stream().filter(s -> s.startsWith("qemu-tap")).count() > 1)
-            throw new IllegalArgumentException("--live runs ours and one of qemu-tap, qemu-tap-nogso (they share one TAP); "
-                    + "run the g2g sides without --live");
-        Duration life = QemuGuest.BOOT_WAIT.plus(Duration.ofSeconds((rounds + 1L) * sides.size() * (seconds + pings + 40) + 120));
+    private static void liveRounds(List<String> sides, int rounds, int seconds, int pings, boolean warmup, HostSides host,
+                                   Map<String, List<Round>> results) throws Exception {        Duration life = QemuGuest.BOOT_WAIT.plus(Duration.ofSeconds((rounds + 1L) * sides.size() * (seconds + pings + 40) + 120));
         Map<String, QemuGuest> guests = new LinkedHashMap<>();
         List<AutoCloseable> open = new ArrayList<>();
         try {
             for (String side : sides) {
-                open.add(iperf3Server(serverNs(side, qemuNs, oursNs), "live-" + side, false, life));
-                QemuGuest g = guestToHost(side, "bench-live-" + side, qemuNs, sock, life).steps("carrier", "ready").start();
+                open.add(iperf3Server(host.ns(side), "live-" + side, false, life));
+                QemuGuest g = host.guest(side, "bench-live-" + side, life).steps("carrier", "ready").start();
                 open.add(g);
                 guests.put(side, g);
             }
             for (QemuGuest g : guests.values()) g.awaitLine(QemuGuest.READY, QemuGuest.BOOT_WAIT);
             if (warmup) {
                 for (String side : sides) {
-                    Round w = liveRound(side, "warmup", guests.get(side), serverNs(side, qemuNs, oursNs), 3, 2);
+                    Round w = liveRound(side, "warmup", guests.get(side), host.ns(side), 3, 2);
                     System.out.printf("  warm-up %-15s %8.1f Mbit/s (not counted)%n", side, w.receiverMbps());
                 }
             }
             for (int r = 1; r <= rounds; r++) {
                 for (String side : r % 2 == 1 ? sides : sides.reversed()) {
-                    Round res = liveRound(side, "r" + r, guests.get(side), serverNs(side, qemuNs, oursNs), seconds, pings);
+                    Round res = liveRound(side, "r" + r, guests.get(side), host.ns(side), seconds, pings);
                     results.get(side).add(res);
                     printRound(r, side, res);
                 }
@@ -370,7 +382,7 @@ public final class GuestBench {
         }
     }
 
-    /** One round of {@code --live}: ping, the guest's counters, iperf3 (the measured window), its counters again. */
+    /** One live round: ping, the guest's counters, iperf3 (the measured window), its counters again. */
     private static Round liveRound(String side, String tag, QemuGuest guest, TestNetns serverNs, int seconds, int pings) throws Exception {
         List<String> ping = guest.exec("do_ping " + pings, Duration.ofSeconds(pings * 3L + 60)).lines();
         List<String> counts = new ArrayList<>(guest.exec(COUNTS_COMMAND, QemuGuest.STEP_WAIT).lines());
@@ -521,7 +533,8 @@ public final class GuestBench {
         }
     }
 
-    private static void report(Map<String, List<Round>> results, int rounds) {
+    private static void report(Map<String, List<Round>> results) {
+        int rounds = results.values().stream().mapToInt(List::size).max().orElse(0);   // live sides run more rounds than booted ones
         StringBuilder head = new StringBuilder(String.format("%n%-16s", "Mbit/s"));
         for (int r = 1; r <= rounds; r++) head.append(String.format("%9s", "round " + r));
         head.append(String.format("%9s %9s %12s %9s %9s", "median", "vs base", "ping med ms", "QEMU cpu", "JVM cpu"));
@@ -532,6 +545,7 @@ public final class GuestBench {
             double base = e.getKey().startsWith("g2g-") ? bridgeMedian : tapMedian;   // guest to guest against the bridge
             StringBuilder row = new StringBuilder(String.format("%-16s", e.getKey()));
             for (Round r : e.getValue()) row.append(r.failed() ? String.format("%9s", "failed") : String.format("%9.1f", r.receiverMbps()));
+            row.append(" ".repeat(9 * (rounds - e.getValue().size())));
             List<Round> ok = e.getValue().stream().filter(r -> !r.failed()).toList();
             double med = median(ok.stream().map(Round::receiverMbps).toList());
             double rtt = median(e.getValue().stream().flatMap(r -> r.rttMs().stream()).toList());
