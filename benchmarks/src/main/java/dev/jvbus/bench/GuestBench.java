@@ -345,14 +345,15 @@ public final class GuestBench {
     }
 
     /**
-     * Live rounds (the default for the guest-to-host sides): each side's guest boots once and stays up, its iperf3 server too, and the rounds
-     * alternate the sides' iperf3 runs over the guests' consoles (A, B, B, A, ...). A round is then one iperf3 run
-     * apart from its partner, not a guest boot: on these machines the host's speed flips within a minute, so close
-     * partners give per-round ratios that measure the back-ends rather than the moment. The idle guests beside the
-     * running one are the same for every side.
+     * Live rounds (the default for the guest-to-host sides): each side's guest boots once and stays up, its iperf3
+     * server too, and the rounds alternate the sides' iperf3 runs over the guests' consoles (A, B, B, A, ...). A round
+     * is then one iperf3 run apart from its partner, not a guest boot: on these machines the host's speed flips within
+     * seconds, so close partners give per-round ratios that measure the back-ends rather than the moment. The idle
+     * guests beside the running one are the same for every side.
      */
     private static void liveRounds(List<String> sides, int rounds, int seconds, int pings, boolean warmup, HostSides host,
-                                   Map<String, List<Round>> results) throws Exception {        Duration life = QemuGuest.BOOT_WAIT.plus(Duration.ofSeconds((rounds + 1L) * sides.size() * (seconds + pings + 40) + 120));
+                                   Map<String, List<Round>> results) throws Exception {
+        Duration life = QemuGuest.BOOT_WAIT.plus(Duration.ofSeconds((rounds + 1L) * sides.size() * (seconds + pings + 40) + 120));
         Map<String, QemuGuest> guests = new LinkedHashMap<>();
         List<AutoCloseable> open = new ArrayList<>();
         try {
