@@ -59,9 +59,9 @@ import java.util.regex.Pattern;
  * QEMU near 100% the guest's vCPU is the limit. Logs: {@code benchmarks/target/bench-guest/}.
  * Not a test: nothing is asserted.
  *
- * <p>The guests of the guest-to-host sides boot once and stay up, and each round is one iperf3 run over a guest's
- * console ({@link #liveRounds}): partners seconds apart instead of a guest boot apart. {@code --boot-per-round} boots
- * them for each round instead, as the g2g sides always do.
+ * <p>The guests boot once and stay up, and each round is one iperf3 run over a guest's console ({@link #liveRounds}):
+ * partners seconds apart instead of a guest boot apart (the guest-to-host sides first, then the g2g sides).
+ * {@code --boot-per-round} boots them for each round instead, as before session 18.
  *
  * <p>Run: {@code ./jvbus bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours,g2g-bridge,g2g-ours] [--no-warmup] [--boot-per-round]}
  */
@@ -177,14 +177,12 @@ public final class GuestBench {
     public static void main(String[] args) throws Exception {
         BenchOptions opts = BenchOptions.parseOrExit(
                 "usage: bench-guest [--rounds N] [--seconds S] [--pings N] [--sides qemu-tap,qemu-tap-nogso,ours,g2g-bridge,g2g-ours] [--no-warmup] [--boot-per-round]\n"
-                        + "  defaults: the guest-to-host sides' guests stay up, 15 rounds x iperf3 4 s; the g2g sides (and all with --boot-per-round)\n"
-                        + "  boot for each round, 3 rounds x iperf3 8 s; --rounds and --seconds set both",
+                        + "  the guests stay up, 15 rounds x iperf3 4 s by default; with --boot-per-round they boot for each round, 3 rounds x 8 s",
                 Map.of("--rounds", Kind.INT, "--seconds", Kind.INT, "--pings", Kind.INT, "--sides", Kind.WORDS, "--no-warmup", Kind.SWITCH,
                         "--boot-per-round", Kind.SWITCH), args);
         boolean warmup = !opts.has("--no-warmup"), live = !opts.has("--boot-per-round");
-        int rounds = opts.intValue("--rounds", 3), seconds = opts.intValue("--seconds", 8), pings = opts.intValue("--pings", 5);
         // Live rounds are one iperf3 run each, seconds apart: many short ones say more than a few long ones.
-        int liveRounds = opts.intValue("--rounds", 15), liveSeconds = opts.intValue("--seconds", 4);
+        int rounds = opts.intValue("--rounds", live ? 15 : 3), seconds = opts.intValue("--seconds", live ? 4 : 8), pings = opts.intValue("--pings", 5);
         List<String> sides = opts.words("--sides", new ArrayList<>(List.of("qemu-tap", "qemu-tap-nogso", "ours", "g2g-bridge", "g2g-ours")));
         GuestImage image = GuestImage.require();
         Tools.require(Tools.QEMU, Tools.IPERF3, Tools.IP);
@@ -193,9 +191,8 @@ public final class GuestBench {
         System.out.printf("bench-guest: %s, %d cores, load %s; guest %s, 1 vCPU TCG, 256 MiB; %s%n",
                 LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm")), Runtime.getRuntime().availableProcessors(),
                 Files.readString(Path.of("/proc/loadavg")).strip(), image.kernelVersion(),
-                live ? String.format("guest-to-host sides live (guests stay up): %d rounds x iperf3 %d s + ping x%d; g2g sides: %d rounds x iperf3 %d s",
-                        liveRounds, liveSeconds, pings, rounds, seconds)
-                        : String.format("every side boots per round: %d rounds x iperf3 %d s + ping x%d", rounds, seconds, pings));
+                String.format("%s: %d rounds x iperf3 %d s + ping x%d", live ? "live (the guests stay up)" : "a guest boot per round",
+                        rounds, seconds, pings));
 
         Container c = Bus.withDiscoveredModels().createContainer("bench-guest");
         Device device = c.addDevice(VirtioNetModel.TYPE, -1L, Map.of("network", "guestnet", "mac", MAC));
@@ -231,22 +228,27 @@ public final class GuestBench {
             G2g g2g = new G2g(g2gSock1, g2gSock2, bridgeNs);
             HostSides host = new HostSides(qemuNs, nogsoNs, oursNs, sock);
             List<String> hostSides = sides.stream().filter(s -> !s.startsWith("g2g-")).toList();
-            if (live && !hostSides.isEmpty()) liveRounds(hostSides, liveRounds, liveSeconds, pings, warmup, host, results);
-            // Sides whose guests boot for each round: the g2g sides (two guests that talk to each other), and all of them
-            // with --boot-per-round.
-            List<String> booted = live ? sides.stream().filter(s -> s.startsWith("g2g-")).toList() : sides;
-            if (warmup) {
-                for (String side : booted) {
-                    Round w = round(side, "warmup", host, g2g, 3, 2);
-                    System.out.printf("  warm-up %-15s %8.1f Mbit/s (not counted)%n", side, w.receiverMbps());
+            List<String> g2gSides = sides.stream().filter(s -> s.startsWith("g2g-")).toList();
+            if (live) {
+                // guest to host first, then guest to guest: at most four guests up at once
+                Duration life = QemuGuest.BOOT_WAIT.plus(Duration.ofSeconds((rounds + 1L) * sides.size() * (seconds + pings + 40) + 120));
+                if (!hostSides.isEmpty()) liveRounds(hostSides, rounds, seconds, pings, warmup, side -> HostGuest.start(side, host, life), results);
+                if (!g2gSides.isEmpty()) liveRounds(g2gSides, rounds, seconds, pings, warmup,
+                        side -> G2gPair.start(side, "bench-live-" + side, g2g, false, life), results);
+            } else {
+                if (warmup) {
+                    for (String side : sides) {
+                        Round w = round(side, "warmup", host, g2g, 3, 2);
+                        System.out.printf("  warm-up %-15s %8.1f Mbit/s (not counted)%n", side, w.receiverMbps());
+                    }
                 }
-            }
-            for (int r = 1; r <= rounds && !booted.isEmpty(); r++) {
-                // A, B, C then C, B, A: no side always runs right after the same neighbour (whose QEMUs may still be exiting)
-                for (String side : r % 2 == 1 ? booted : booted.reversed()) {
-                    Round res = round(side, "r" + r, host, g2g, seconds, pings);
-                    results.get(side).add(res);
-                    printRound(r, side, res);
+                for (int r = 1; r <= rounds; r++) {
+                    // A, B, C then C, B, A: no side always runs right after the same neighbour (whose QEMUs may still be exiting)
+                    for (String side : r % 2 == 1 ? sides : sides.reversed()) {
+                        Round res = round(side, "r" + r, host, g2g, seconds, pings);
+                        results.get(side).add(res);
+                        printRound(r, side, res);
+                    }
                 }
             }
             System.out.printf("  ours, all rounds: %s; vhost-user sessions %d%n", tap.stats(), backend.sessionsStarted());
@@ -345,54 +347,34 @@ public final class GuestBench {
     }
 
     /**
-     * Live rounds (the default for the guest-to-host sides): each side's guest boots once and stays up, its iperf3
-     * server too, and the rounds alternate the sides' iperf3 runs over the guests' consoles (A, B, B, A, ...). A round
-     * is then one iperf3 run apart from its partner, not a guest boot: on these machines the host's speed flips within
-     * seconds, so close partners give per-round ratios that measure the back-ends rather than the moment. The idle
-     * guests beside the running one are the same for every side.
+     * Live rounds (the default): each side's guests boot once and stay up, their iperf3 servers too, and the rounds
+     * alternate the sides' iperf3 runs over the guests' consoles (A, B, B, A, ...). A round is then one iperf3 run
+     * apart from its partner, not a guest boot: on these machines the host's speed flips within seconds, so close
+     * partners give per-round ratios that measure the back-ends rather than the moment. The idle guests beside the
+     * running ones are the same for every side. The sides start together; they are all powered off at the end.
      */
-    private static void liveRounds(List<String> sides, int rounds, int seconds, int pings, boolean warmup, HostSides host,
-                                   Map<String, List<Round>> results) throws Exception {
-        Duration life = QemuGuest.BOOT_WAIT.plus(Duration.ofSeconds((rounds + 1L) * sides.size() * (seconds + pings + 40) + 120));
-        Map<String, QemuGuest> guests = new LinkedHashMap<>();
-        List<AutoCloseable> open = new ArrayList<>();
+    private static void liveRounds(List<String> sides, int rounds, int seconds, int pings, boolean warmup,
+                                   LiveSide.Start start, Map<String, List<Round>> results) throws Exception {
+        Map<String, LiveSide> live = new LinkedHashMap<>();
         try {
-            for (String side : sides) {
-                open.add(iperf3Server(host.ns(side), "live-" + side, false, life));
-                QemuGuest g = host.guest(side, "bench-live-" + side, life).steps("carrier", "ready").start();
-                open.add(g);
-                guests.put(side, g);
-            }
-            for (QemuGuest g : guests.values()) g.awaitLine(QemuGuest.READY, QemuGuest.BOOT_WAIT);
+            for (String side : sides) live.put(side, start.side(side));
+            for (LiveSide l : live.values()) l.ready();
             if (warmup) {
                 for (String side : sides) {
-                    Round w = liveRound(side, "warmup", guests.get(side), host.ns(side), 3, 2);
+                    Round w = live.get(side).round("warmup", 3, 2);
                     System.out.printf("  warm-up %-15s %8.1f Mbit/s (not counted)%n", side, w.receiverMbps());
                 }
             }
             for (int r = 1; r <= rounds; r++) {
                 for (String side : r % 2 == 1 ? sides : sides.reversed()) {
-                    Round res = liveRound(side, "r" + r, guests.get(side), host.ns(side), seconds, pings);
+                    Round res = live.get(side).round("r" + r, seconds, pings);
                     results.get(side).add(res);
                     printRound(r, side, res);
                 }
             }
         } finally {
-            for (QemuGuest g : guests.values()) if (g.powerOff(Duration.ofSeconds(20)).isEmpty()) g.kill();
-            for (AutoCloseable c : open.reversed()) c.close();
+            for (LiveSide l : List.copyOf(live.values()).reversed()) l.close();
         }
-    }
-
-    /** One live round: ping, the guest's counters, iperf3 (the measured window), its counters again. */
-    private static Round liveRound(String side, String tag, QemuGuest guest, TestNetns serverNs, int seconds, int pings) throws Exception {
-        List<String> ping = guest.exec("do_ping " + pings, Duration.ofSeconds(pings * 3L + 60)).lines();
-        List<String> counts = new ArrayList<>(guest.exec(COUNTS_COMMAND, QemuGuest.STEP_WAIT).lines());
-        Window w = new Window(side, tag, qemuProcess(guest), serverNs);
-        List<String> run = guest.exec("do_iperf3 " + seconds, Duration.ofSeconds(seconds + 120)).lines();
-        Window.Use use = w.end();
-        counts.addAll(guest.exec(COUNTS_COMMAND, QemuGuest.STEP_WAIT).lines());
-        double[] mbps = iperf3Mbps(run);
-        return use.round(mbps[1], mbps[0], retransmits(run), rtts(ping), guestCounts(counts));
     }
 
     private static void printRound(int r, String side, Round res) {
@@ -490,47 +472,121 @@ public final class GuestBench {
         }
     }
 
-    /**
-     * One guest-to-guest round: both guests boot side by side and wait on their consoles; guest 2 starts a one-shot
-     * iperf3 server, guest 1 pings it and then runs /init's iperf3 client step against it.
-     */
+    /** One guest-to-guest round booted for itself: both guests boot, one iperf3 run, both power off. */
     private static Round guestToGuest(String side, String tag, G2g g2g, int seconds, int pings) throws Exception {
-        String name = "bench-" + side + "-" + tag;
-        Duration life = QemuGuest.BOOT_WAIT.plus(Duration.ofSeconds(seconds + pings + 180));
-        QemuGuest.Builder a = QemuGuest.builder().name(name + "-1").logDir(LOGS).mac(G2G_MAC1).ip(G2G_IP1 + "/24").peer(G2G_IP2)
-                .steps("carrier", "ready").timeout(life);
-        QemuGuest.Builder b = QemuGuest.builder().name(name + "-2").logDir(LOGS).mac(G2G_MAC2).ip(G2G_IP2 + "/24").peer(G2G_IP1)
-                .steps("carrier", "ready").timeout(life);
-        switch (side) {
-            case "g2g-ours" -> {
-                a.vhostUser(g2g.sock1());
-                b.vhostUser(g2g.sock2());
-            }
-            case "g2g-bridge" -> {
-                a.netns(g2g.bridgeNs()).tap(G2G_TAP1);
-                b.netns(g2g.bridgeNs()).tap(G2G_TAP2);
-            }
-            default -> throw new IllegalArgumentException("unknown side " + side + " (g2g-bridge, g2g-ours)");
+        try (G2gPair pair = G2gPair.start(side, "bench-" + side + "-" + tag, g2g, true,
+                QemuGuest.BOOT_WAIT.plus(Duration.ofSeconds(seconds + pings + 180)))) {
+            pair.ready();
+            return pair.round(tag, seconds, pings);
         }
-        try (QemuGuest client = a.start(); QemuGuest server = b.start()) {
+    }
+
+    /**
+     * A side whose guests stay up across rounds ({@link #liveRounds}): started (QEMU launched), then ready (booted,
+     * servers listening), then one iperf3 run per {@link #round}; closing powers its guests off.
+     */
+    private interface LiveSide extends AutoCloseable {
+        /** Starts a side's guests (and servers) by its name. */
+        @FunctionalInterface interface Start { LiveSide side(String name) throws Exception; }
+
+        void ready() throws Exception;
+
+        Round round(String tag, int seconds, int pings) throws Exception;
+    }
+
+    /** A guest-to-host side's guest and the iperf3 server it sends to, in the side's namespace. */
+    private record HostGuest(String side, QemuGuest guest, ProcessConsole server, TestNetns ns) implements LiveSide {
+        static HostGuest start(String side, HostSides host, Duration life) throws InterruptedException {
+            ProcessConsole server = iperf3Server(host.ns(side), "live-" + side, false, life);
+            try {
+                return new HostGuest(side, host.guest(side, "bench-live-" + side, life).steps("carrier", "ready").start(), server, host.ns(side));
+            } catch (RuntimeException e) {
+                server.close();
+                throw e;
+            }
+        }
+
+        @Override public void ready() throws InterruptedException { guest.awaitLine(QemuGuest.READY, QemuGuest.BOOT_WAIT); }
+
+        /** Ping, the guest's counters, iperf3 (the measured window), its counters again. */
+        @Override
+        public Round round(String tag, int seconds, int pings) throws Exception {
+            List<String> ping = guest.exec("do_ping " + pings, Duration.ofSeconds(pings * 3L + 60)).lines();
+            List<String> counts = new ArrayList<>(guest.exec(COUNTS_COMMAND, QemuGuest.STEP_WAIT).lines());
+            Window w = new Window(side, tag, qemuProcess(guest), ns);
+            List<String> run = guest.exec("do_iperf3 " + seconds, Duration.ofSeconds(seconds + 120)).lines();
+            Window.Use use = w.end();
+            counts.addAll(guest.exec(COUNTS_COMMAND, QemuGuest.STEP_WAIT).lines());
+            double[] mbps = iperf3Mbps(run);
+            return use.round(mbps[1], mbps[0], retransmits(run), rtts(ping), guestCounts(counts));
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            if (guest.powerOff(Duration.ofSeconds(20)).isEmpty()) guest.kill();
+            server.close();
+        }
+    }
+
+    /**
+     * The two guests of a g2g side: guest 1 (the client) runs /init's iperf3 step against an {@code iperf3 -s} in
+     * guest 2, both driven over their consoles; one-shot servers for a booted round, a lasting one for live rounds.
+     */
+    private record G2gPair(String side, String name, QemuGuest client, QemuGuest server, boolean oneShot) implements LiveSide {
+        static G2gPair start(String side, String name, G2g g2g, boolean oneShot, Duration life) {
+            QemuGuest.Builder a = QemuGuest.builder().name(name + "-1").logDir(LOGS).mac(G2G_MAC1).ip(G2G_IP1 + "/24").peer(G2G_IP2)
+                    .steps("carrier", "ready").timeout(life);
+            QemuGuest.Builder b = QemuGuest.builder().name(name + "-2").logDir(LOGS).mac(G2G_MAC2).ip(G2G_IP2 + "/24").peer(G2G_IP1)
+                    .steps("carrier", "ready").timeout(life);
+            switch (side) {
+                case "g2g-ours" -> {
+                    a.vhostUser(g2g.sock1());
+                    b.vhostUser(g2g.sock2());
+                }
+                case "g2g-bridge" -> {
+                    a.netns(g2g.bridgeNs()).tap(G2G_TAP1);
+                    b.netns(g2g.bridgeNs()).tap(G2G_TAP2);
+                }
+                default -> throw new IllegalArgumentException("unknown side " + side + " (g2g-bridge, g2g-ours)");
+            }
+            QemuGuest client = a.start();
+            try {
+                return new G2gPair(side, name, client, b.start(), oneShot);
+            } catch (RuntimeException e) {
+                client.kill();
+                throw e;
+            }
+        }
+
+        /** Both booted, guest 2's iperf3 server listening. */
+        @Override
+        public void ready() throws InterruptedException {
             client.awaitLine(QemuGuest.READY, QemuGuest.BOOT_WAIT);
             server.awaitLine(QemuGuest.READY, QemuGuest.BOOT_WAIT);
-            server.exec("iperf3 -s -1 -B " + G2G_IP2 + " > /dev/null 2>&1 &", QemuGuest.STEP_WAIT);
+            server.exec("iperf3 -s " + (oneShot ? "-1 " : "") + "-B " + G2G_IP2 + " > /dev/null 2>&1 &", QemuGuest.STEP_WAIT);
             long deadline = System.nanoTime() + QemuGuest.STEP_WAIT.toNanos();
             while (server.exec("grep -q ':1451 00000000:0000 0A' /proc/net/tcp", QemuGuest.STEP_WAIT).exitCode() != 0) {
                 if (System.nanoTime() > deadline) throw new IllegalStateException(name + ": iperf3 in guest 2 is not listening after " + QemuGuest.STEP_WAIT);
                 Thread.sleep(200);   // a poll interval
             }
+        }
+
+        /** Ping guest 2, then the iperf3 run (the measured window: both QEMUs' CPU summed, and this JVM's). */
+        @Override
+        public Round round(String tag, int seconds, int pings) throws Exception {
             List<Double> rtt = rtts(client.exec("ping -c " + pings + " -W 2 " + G2G_IP2, Duration.ofSeconds(pings * 3L + 60)).lines());
             List<ProcessHandle> qemus = java.util.stream.Stream.of(qemuProcess(client), qemuProcess(server)).flatMap(Optional::stream).toList();
             long t0 = System.nanoTime(), jvm0 = cpuNanos(ProcessHandle.current()), qemu0 = qemus.stream().mapToLong(GuestBench::cpuNanos).sum();
             QemuGuest.Result run = client.exec("do_iperf3 " + seconds, Duration.ofSeconds(seconds + 120));   // /init's iperf3 step
             long wall = System.nanoTime() - t0, jvm1 = cpuNanos(ProcessHandle.current()), qemu1 = qemus.stream().mapToLong(GuestBench::cpuNanos).sum();
             double[] mbps = iperf3Mbps(run.lines());
-            long retr = retransmits(run.lines());
-            for (QemuGuest g : List.of(client, server)) if (g.powerOff(Duration.ofSeconds(20)).isEmpty()) g.kill();
-            return new Round(mbps[1], mbps[0], retr, rtt, qemus.size() == 2 ? 100.0 * (qemu1 - qemu0) / wall : Double.NaN,
+            return new Round(mbps[1], mbps[0], retransmits(run.lines()), rtt, qemus.size() == 2 ? 100.0 * (qemu1 - qemu0) / wall : Double.NaN,
                     100.0 * (jvm1 - jvm0) / wall);
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            for (QemuGuest g : List.of(client, server)) if (g.powerOff(Duration.ofSeconds(20)).isEmpty()) g.kill();
         }
     }
 
