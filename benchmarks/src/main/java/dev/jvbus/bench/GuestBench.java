@@ -278,7 +278,7 @@ public final class GuestBench {
             Files.deleteIfExists(sock);
             Files.deleteIfExists(sock.getParent());
         }
-        report(results);
+        report(results, rounds);
     }
 
     /** Where the g2g sides' guests attach: our two vhost-user sockets, and the namespace with the Linux bridge. */
@@ -497,9 +497,10 @@ public final class GuestBench {
     /** A guest-to-host side's guest and the iperf3 server it sends to, in the side's namespace. */
     private record HostGuest(String side, QemuGuest guest, ProcessConsole server, TestNetns ns) implements LiveSide {
         static HostGuest start(String side, HostSides host, Duration life) throws InterruptedException {
-            ProcessConsole server = iperf3Server(host.ns(side), "live-" + side, false, life);
+            TestNetns ns = host.ns(side);
+            ProcessConsole server = iperf3Server(ns, "live-" + side, false, life);
             try {
-                return new HostGuest(side, host.guest(side, "bench-live-" + side, life).steps("carrier", "ready").start(), server, host.ns(side));
+                return new HostGuest(side, host.guest(side, "bench-live-" + side, life).steps("carrier", "ready").start(), server, ns);
             } catch (RuntimeException e) {
                 server.close();
                 throw e;
@@ -590,8 +591,7 @@ public final class GuestBench {
         }
     }
 
-    private static void report(Map<String, List<Round>> results) {
-        int rounds = results.values().stream().mapToInt(List::size).max().orElse(0);   // live sides run more rounds than booted ones
+    private static void report(Map<String, List<Round>> results, int rounds) {
         StringBuilder head = new StringBuilder(String.format("%n%-16s", "Mbit/s"));
         for (int r = 1; r <= rounds; r++) head.append(String.format("%9s", "round " + r));
         head.append(String.format("%9s %9s %12s %9s %9s", "median", "vs base", "ping med ms", "QEMU cpu", "JVM cpu"));
@@ -602,7 +602,6 @@ public final class GuestBench {
             double base = e.getKey().startsWith("g2g-") ? bridgeMedian : tapMedian;   // guest to guest against the bridge
             StringBuilder row = new StringBuilder(String.format("%-16s", e.getKey()));
             for (Round r : e.getValue()) row.append(r.failed() ? String.format("%9s", "failed") : String.format("%9.1f", r.receiverMbps()));
-            row.append(" ".repeat(9 * (rounds - e.getValue().size())));
             List<Round> ok = e.getValue().stream().filter(r -> !r.failed()).toList();
             double med = median(ok.stream().map(Round::receiverMbps).toList());
             double rtt = median(e.getValue().stream().flatMap(r -> r.rttMs().stream()).toList());
