@@ -56,6 +56,7 @@ import java.util.regex.Pattern;
 public final class VhostUserBench {
     private static final Pattern RX_PACKETS = Pattern.compile("RX-packets:\\s*(\\d+)");
     private static final Pattern TX_PACKETS = Pattern.compile("TX-packets:\\s*(\\d+)");
+    private static final Pattern TX_TOTALS = Pattern.compile("TX-packets:\\s*\\d+\\s+TX-dropped:\\s*(\\d+)\\s+TX-total:\\s*(\\d+)");
     private static final Pattern PORT_SUMMARY = Pattern.compile("Number of available ports: (\\d+)");
     private static final Pattern FWD_STARTED = Pattern.compile("packet forwarding.* - ports=");
     private static final long DEV_MAC = MacAddress.parse("02:00:00:00:be:01");
@@ -97,6 +98,7 @@ public final class VhostUserBench {
         Map<Integer, long[][]> results = new LinkedHashMap<>();   // size -> [dpdk|ours][round]
         for (int size : sizes) results.put(size, new long[2][rounds]);
         int seq = 0;
+        double[] dpdkRefused = new double[1];   // the DPDK round's front-end, printed with the ours round after it
         try {
             for (int r = 0; r < rounds; r++) {
                 for (int size : sizes) {
@@ -109,22 +111,22 @@ public final class VhostUserBench {
                             backend.awaitReady();
                             backend.command("start");
                             backend.await(FWD_STARTED, 10);
-                            try (Pmd client = startClient("dpdk-client-" + seq, logs, sock, size)) {
-                                res[0][r] = measure(backend::rxPackets, client, warmup, seconds);
-                            }
+                            Run run = measureClient("dpdk-client-" + seq, logs, sock, size, backend::rxPackets, warmup, seconds);
+                            res[0][r] = run.pps();
+                            dpdkRefused[0] = run.refused();
                         }
                     }
                     if (!oursSide) {
-                        System.out.printf("  round %d, %4d B: dpdk %,12d pkt/s%n", r + 1, size, res[0][r]);
+                        System.out.printf("  round %d, %4d B: dpdk %,12d pkt/s   front-end refused %s%n", r + 1, size, res[0][r],
+                                percent(dpdkRefused[0]));
                         continue;
                     }
                     // ours
                     long f0 = peer.frames, b0 = peer.bytes;
                     QueueCounters txq = dev.queueCounters(VirtioNetModel.TX0);
-                    long k0 = txq.kicks(), n0 = txq.notificationsSent(), p0 = txq.buffers();
-                    try (Pmd client = startClient("ours-client-" + (++seq), logs, ourSock, size)) {
-                        res[1][r] = measure(() -> peer.frames, client, warmup, seconds);
-                    }
+                    long k0 = txq.kicks(), n0 = txq.notificationsSent(), s0 = txq.notificationsSuppressed(), p0 = txq.buffers();
+                    Run run = measureClient("ours-client-" + (++seq), logs, ourSock, size, () -> peer.frames, warmup, seconds);
+                    res[1][r] = run.pps();
                     long txBufs = Math.max(1, txq.buffers() - p0);
                     long f = peer.frames - f0, b = peer.bytes - b0;
                     if (f == 0 || b != f * size)   // every frame counted is a whole frame of the size asked for
@@ -132,11 +134,17 @@ public final class VhostUserBench {
                     awaitFree(dev);
                     // Doorbells the client rang (drained by our worker when it slept) and interrupts we sent, per
                     // 1000 tx buffers over the client's life: the per-buffer syscalls the worker loop should avoid.
+                    // Each publication of the used index decides once whether to signal (sent or suppressed), so
+                    // buffers per publication is our batch as the worker found the ring (at most TX_BATCH, 64).
+                    long publications = Math.max(1, txq.notificationsSent() - n0 + txq.notificationsSuppressed() - s0);
                     String dpdk = dpdkSide ? String.format("dpdk %,12d pkt/s   ", res[0][r]) : "";
                     String ratio = dpdkSide ? String.format("   (%.2f)", (double) res[1][r] / Math.max(1, res[0][r])) : "";
-                    System.out.printf("  round %d, %4d B: %sours %,12d pkt/s%s   ours: %.2f kicks, %.2f irqs per 1000 buffers%n",
+                    String refused = dpdkSide ? "dpdk " + percent(dpdkRefused[0]) + ", ours " + percent(run.refused()) : percent(run.refused());
+                    System.out.printf("  round %d, %4d B: %sours %,12d pkt/s%s   ours: %.2f kicks, %.2f irqs per 1000 buffers, %.1f buffers"
+                                    + " per publication; front-end refused %s%n",
                             r + 1, size, dpdk, res[1][r], ratio,
-                            (txq.kicks() - k0) * 1000.0 / txBufs, (txq.notificationsSent() - n0) * 1000.0 / txBufs);
+                            (txq.kicks() - k0) * 1000.0 / txBufs, (txq.notificationsSent() - n0) * 1000.0 / txBufs,
+                            (double) txBufs / publications, refused);
                 }
             }
         } finally {
@@ -160,6 +168,31 @@ public final class VhostUserBench {
         }
         System.out.println("(medians over rounds; load average after: " + loadAverage() + "; testpmd logs in " + logs.toAbsolutePath() + ")");
         System.exit(0);
+    }
+
+    /** One client's measured window, and the share of its packets its port refused over its whole life. */
+    private record Run(long pps, double refused) {}
+
+    /**
+     * Starts a client on {@code sock}, measures the back-end's {@code counter} over the window, ends the client and
+     * reads its final statistics. What the client refused says who set the pace: testpmd's txonly builds a burst
+     * whether or not the ring has room, and counts what the port did not take as TX-dropped. Near 0: the back-end
+     * took every burst, and the front-end set the pace; large: the ring was full, and the back-end set it.
+     */
+    private static Run measureClient(String name, Path logs, Path sock, int size, Counter counter, double warmup, double seconds)
+            throws Exception {
+        Pmd client = startClient(name, logs, sock, size);
+        long pps;
+        try {
+            pps = measure(counter, client, warmup, seconds);
+        } finally {
+            client.close();
+        }
+        return new Run(pps, client.txRefusedShare());
+    }
+
+    private static String percent(double share) {
+        return Double.isNaN(share) ? "?" : String.format("%.0f %%", share * 100);
     }
 
     private static Pmd startClient(String name, Path logs, Path sock, int size) throws InterruptedException {
@@ -271,12 +304,13 @@ public final class VhostUserBench {
         private final Process process;
         private final OutputStream stdin;
         private final List<String> lines = new ArrayList<>();
+        private final Thread pump;
 
         private Pmd(String name, Process process, Path log) {
             this.name = name;
             this.process = process;
             this.stdin = process.getOutputStream();
-            Thread.ofPlatform().daemon().name(name).start(() -> pump(log));
+            this.pump = Thread.ofPlatform().daemon().name(name).start(() -> pump(log));
         }
 
         static Pmd start(String name, Path logs, List<String> cores, String vdev, List<String> app) {
@@ -368,6 +402,24 @@ public final class VhostUserBench {
                 out[p][1] = group(TX_PACKETS, at);
             }
             return out;
+        }
+
+        /**
+         * After {@link #close}: TX-dropped / TX-total of the last forward statistics testpmd printed (on quit, its
+         * whole life), or NaN if it printed none (its console is read to its end first, for at most 5 s).
+         */
+        double txRefusedShare() throws InterruptedException {
+            pump.join(5000);
+            synchronized (this) {
+                for (int i = lines.size() - 1; i >= 0; i--) {
+                    Matcher m = TX_TOTALS.matcher(lines.get(i));
+                    if (m.find()) {
+                        long total = Long.parseLong(m.group(2));
+                        return total == 0 ? Double.NaN : (double) Long.parseLong(m.group(1)) / total;
+                    }
+                }
+            }
+            return Double.NaN;
         }
 
         private synchronized long group(Pattern p, int line) {
