@@ -1,0 +1,26 @@
+#!/bin/bash
+# A/B of run-time knobs in one JVM and one testpmd client session, for what the machine's drift hides from builds
+# compared run by run (switch-builds.sh): windows of 0.5 s alternate A, B, B, A, ..., and the ratio B/A of each pair
+# is printed, then their median and IQR. On these VMs the host moves the two vCPUs nearer and farther within
+# minutes; windows half a second apart see the same state.
+#
+#   benchmarks/experiments/ab.sh A-SPEC B-SPEC [WINDOWS]     e.g. ab.sh "ahead=1" "ahead=-1" 40
+#
+# SPEC: comma-separated knob=value of the Exp class that ab-knobs.patch adds (its comment lists them). The patch
+# puts a volatile read of the knobs in the data path, so it never goes to main: this script applies it to a
+# throw-away worktree of HEAD (/tmp/jvbus-ab-HASH), builds the benchmarks there (offline, as CI does) and runs
+# VhostUserBench's A/B mode at 64 B (SIZE=1500 for the other size), pinned as ./jvbus bench-vhost pins.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+wt=/tmp/jvbus-ab-$(git rev-parse --short HEAD)
+if [[ ! -d $wt ]]; then
+  git worktree add -q --detach "$wt" HEAD
+  (cd "$wt" && git apply benchmarks/experiments/ab-knobs.patch)
+fi
+(cd "$wt" && ./jvbus mvn -q -o -pl benchmarks -am package -DskipTests)
+J=$(bin/find-jdk)
+cd "$wt"
+taskset -c 1 "$J/bin/java" --enable-native-access=ALL-UNNAMED "-Djvbus.exp.ab=$1;$2" "-Djvbus.exp.windows=${3:-40}" \
+  -cp benchmarks/target/jvbus-benchmarks.jar dev.jvbus.bench.VhostUserBench --sizes "${SIZE:-64}" --sides ours 2>&1 \
+  | grep -E '^(pair|B/A)'
