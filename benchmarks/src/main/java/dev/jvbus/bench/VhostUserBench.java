@@ -98,7 +98,7 @@ public final class VhostUserBench {
         Map<Integer, long[][]> results = new LinkedHashMap<>();   // size -> [dpdk|ours][round]
         for (int size : sizes) results.put(size, new long[2][rounds]);
         int seq = 0;
-        double[] dpdkRefused = new double[1];   // the DPDK round's front-end, printed with the ours round after it
+        double dpdkRefused = Double.NaN;   // what the DPDK round's front-end refused, printed with the ours round after it
         try {
             for (int r = 0; r < rounds; r++) {
                 for (int size : sizes) {
@@ -113,12 +113,12 @@ public final class VhostUserBench {
                             backend.await(FWD_STARTED, 10);
                             Run run = measureClient("dpdk-client-" + seq, logs, sock, size, backend::rxPackets, warmup, seconds);
                             res[0][r] = run.pps();
-                            dpdkRefused[0] = run.refused();
+                            dpdkRefused = run.refused();
                         }
                     }
                     if (!oursSide) {
                         System.out.printf("  round %d, %4d B: dpdk %,12d pkt/s   front-end refused %s%n", r + 1, size, res[0][r],
-                                percent(dpdkRefused[0]));
+                                percent(dpdkRefused));
                         continue;
                     }
                     // ours
@@ -132,14 +132,14 @@ public final class VhostUserBench {
                     if (f == 0 || b != f * size)   // every frame counted is a whole frame of the size asked for
                         throw new IllegalStateException("ours: " + f + " frames of " + b + " bytes, expected " + size + " B each");
                     awaitFree(dev);
-                    // Doorbells the client rang (drained by our worker when it slept) and interrupts we sent, per
-                    // 1000 tx buffers over the client's life: the per-buffer syscalls the worker loop should avoid.
                     // Each publication of the used index decides once whether to signal (sent or suppressed), so
                     // buffers per publication is our batch as the worker found the ring (at most TX_BATCH, 64).
                     long publications = Math.max(1, txq.notificationsSent() - n0 + txq.notificationsSuppressed() - s0);
+                    // Doorbells the client rang (drained by our worker when it slept) and interrupts we sent, per
+                    // 1000 tx buffers over the client's life: the per-buffer syscalls the worker loop should avoid.
                     String dpdk = dpdkSide ? String.format("dpdk %,12d pkt/s   ", res[0][r]) : "";
                     String ratio = dpdkSide ? String.format("   (%.2f)", (double) res[1][r] / Math.max(1, res[0][r])) : "";
-                    String refused = dpdkSide ? "dpdk " + percent(dpdkRefused[0]) + ", ours " + percent(run.refused()) : percent(run.refused());
+                    String refused = dpdkSide ? "dpdk " + percent(dpdkRefused) + ", ours " + percent(run.refused()) : percent(run.refused());
                     System.out.printf("  round %d, %4d B: %sours %,12d pkt/s%s   ours: %.2f kicks, %.2f irqs per 1000 buffers, %.1f buffers"
                                     + " per publication; front-end refused %s%n",
                             r + 1, size, dpdk, res[1][r], ratio,
@@ -304,13 +304,13 @@ public final class VhostUserBench {
         private final Process process;
         private final OutputStream stdin;
         private final List<String> lines = new ArrayList<>();
-        private final Thread pump;
+        private final Thread console;   // copies testpmd's output into lines and its log
 
         private Pmd(String name, Process process, Path log) {
             this.name = name;
             this.process = process;
             this.stdin = process.getOutputStream();
-            this.pump = Thread.ofPlatform().daemon().name(name).start(() -> pump(log));
+            this.console = Thread.ofPlatform().daemon().name(name).start(() -> pump(log));
         }
 
         static Pmd start(String name, Path logs, List<String> cores, String vdev, List<String> app) {
@@ -409,7 +409,7 @@ public final class VhostUserBench {
          * whole life), or NaN if it printed none (its console is read to its end first, for at most 5 s).
          */
         double txRefusedShare() throws InterruptedException {
-            pump.join(5000);
+            console.join(5000);
             synchronized (this) {
                 for (int i = lines.size() - 1; i >= 0; i--) {
                     Matcher m = TX_TOTALS.matcher(lines.get(i));
