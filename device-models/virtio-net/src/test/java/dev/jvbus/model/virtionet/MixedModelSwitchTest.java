@@ -19,6 +19,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Callable;
 import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -221,25 +222,21 @@ class MixedModelSwitchTest {
         for (Node n : expected.keySet()) checkArrivals(phase, n, arrivals(n::take, due.get(n).size()));
     }
 
-    /** Something that hands over the frames that arrived since it was last asked. */
-    interface Arrivals {
-        List<byte[]> take() throws Exception;
-    }
-
     /**
      * The frames at a receiver once {@code want} have arrived (or {@link #WAIT} has passed), and any that arrived with
-     * them: asked again once more, so that a frame too many shows. Waited for because the switch counts a frame
+     * them: {@code from} hands over those that arrived since it was last called, and is called once more at the end,
+     * so that a frame too many shows. Waited for because the switch counts a frame
      * delivered when it is in the receiver's ring, and a sender's batch publishes it only at the batch's end: the
      * counters can agree a moment before the driver sees the frame.
      */
-    static List<byte[]> arrivals(Arrivals from, int want) throws Exception {
-        List<byte[]> got = new ArrayList<>(from.take());
+    static List<byte[]> arrivals(Callable<List<byte[]>> from, int want) throws Exception {
+        List<byte[]> got = new ArrayList<>(from.call());
         long deadline = System.nanoTime() + WAIT.toNanos();
         while (got.size() < want && System.nanoTime() < deadline) {
             LockSupport.parkNanos(200_000);
-            got.addAll(from.take());
+            got.addAll(from.call());
         }
-        got.addAll(from.take());
+        got.addAll(from.call());
         return got;
     }
 
@@ -348,12 +345,7 @@ class MixedModelSwitchTest {
         System.arraycopy(MacAddress.toBytes(v.mac()), 0, frame, 0, 6);
         System.arraycopy(MacAddress.toBytes(t.mac()), 0, frame, 6, 6);
         t.g.send(frame, GuestNet.TxLayout.SPLIT, f.flags(), f.gsoType(), f.hdrLen(), f.gsoSize(), f.csumStart(), f.csumOffset());
-        List<byte[]> got = new ArrayList<>();
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        while (got.size() < 7 && System.nanoTime() < deadline) {
-            got.addAll(v.take());
-            if (got.size() < 7) LockSupport.parkNanos(1_000_000);
-        }
+        List<byte[]> got = arrivals(v::take, 7);
         assertThat(got).as("venet takes no offload: the switch cut the super-frame for it").hasSize(7);
         java.io.ByteArrayOutputStream payload = new java.io.ByteArrayOutputStream();
         for (byte[] b : got) {
