@@ -524,7 +524,7 @@ public final class GuestBench {
 
         @Override
         public void close() throws InterruptedException {
-            if (guest.powerOff(Duration.ofSeconds(20)).isEmpty()) guest.kill();
+            stop(guest);
             server.close();
         }
     }
@@ -587,8 +587,14 @@ public final class GuestBench {
 
         @Override
         public void close() throws InterruptedException {
-            for (QemuGuest g : List.of(client, server)) if (g.powerOff(Duration.ofSeconds(20)).isEmpty()) g.kill();
+            stop(client);
+            stop(server);
         }
+    }
+
+    /** Powers a guest off, and kills its QEMU if it has not exited 20 s later. */
+    private static void stop(QemuGuest guest) throws InterruptedException {
+        if (guest.powerOff(Duration.ofSeconds(20)).isEmpty()) guest.kill();
     }
 
     private static void report(Map<String, List<Round>> results, int rounds) {
