@@ -10,6 +10,10 @@
 # puts a volatile read of the knobs in the data path, so it never goes to main: this script applies it to a
 # throw-away worktree of HEAD (/tmp/jvbus-ab-HASH), builds the benchmarks there (offline, as CI does) and runs
 # VhostUserBench's A/B mode at 64 B (SIZE=1500 for the other size), pinned as ./jvbus bench-vhost pins.
+#
+# Run A against itself first (ab.sh ahead=1 ahead=1 60): that is the hour's noise. In session 20 A/A gave medians of
+# 0.996 and 1.009 with IQRs of +-2-4 %, so a B/A within 0.97-1.03 is no finding. pf.c beside this script is the C
+# helper for the prefetch knobs (twoPass=3/4); build it as the Exp class says before asking for them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
