@@ -14,6 +14,11 @@
 # Run A against itself first (ab.sh ahead=1 ahead=1 60): that is the hour's noise. In session 20 A/A gave medians of
 # 0.996 and 1.009 with IQRs of +-2-4 %, so a B/A within 0.97-1.03 is no finding. pf.c beside this script is the C
 # helper for the prefetch knobs (twoPass=3/4); build it as the Exp class says before asking for them.
+#
+# Each pair also prints the tx worker's busy nanoseconds per frame (time inside its batches / buffers), and their B/A
+# median: read that one. Whenever the worker keeps up, the rate is the front-end's pace and B/A of the rate is 1
+# whatever B costs us (session 20: A/A busy IQR 0.997-1.007). The worktree is per HEAD: after a commit this script
+# builds a new one from the committed patch, and edits made in the old worktree are not in it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
