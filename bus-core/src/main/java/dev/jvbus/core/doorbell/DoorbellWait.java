@@ -104,6 +104,7 @@ public final class DoorbellWait implements AutoCloseable {
     private long armHits;
     private long sleeps;
     private long doorbellWakes;
+    private long waitedNanos;
 
     /** Spinning a fixed {@code spinNanos} (in {@link Mode#ADAPTIVE}) before sleeping. */
     public DoorbellWait(Mode mode, long spinNanos) {
@@ -213,9 +214,9 @@ public final class DoorbellWait implements AutoCloseable {
      */
     public Outcome await(BooleanSupplier workAvailable, BooleanSupplier arm, long timeoutNanos) {
         if (!enter()) return Outcome.CLOSED;
+        long start = System.nanoTime();
         try {
             java.util.Arrays.fill(fired, 0, (doorbellCount + 63) >>> 6, 0L);
-            long start = System.nanoTime();
             Outcome spun = spin(workAvailable, start, timeoutNanos);
             if (spun != null) return learned(spun, start, true);
             if (arm != null && arm.getAsBoolean()) {   // work slipped in before the doorbell was armed
@@ -225,6 +226,8 @@ public final class DoorbellWait implements AutoCloseable {
             return learned(sleep(start, timeoutNanos), start, false);
         } finally {
             phase = Phase.IDLE;
+            // Clock reads per wait, never per item of work: what the waiter did not spend waiting, it spent working.
+            waitedNanos += System.nanoTime() - start;
             leave();
         }
     }
@@ -392,4 +395,11 @@ public final class DoorbellWait implements AutoCloseable {
 
     /** Sleeps that a doorbell ended. */
     public long doorbellWakes() { return doorbellWakes; }
+
+    /**
+     * Nanoseconds spent inside {@link #await} (spinning or asleep), counted when each wait ends. For a thread that
+     * only works and waits (a poll group's), wall time minus this is its busy time: whether it or its producers set
+     * the pace.
+     */
+    public long waitedNanos() { return waitedNanos; }
 }

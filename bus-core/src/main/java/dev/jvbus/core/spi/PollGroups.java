@@ -61,6 +61,13 @@ public final class PollGroups implements AutoCloseable {
         return groups.length;
     }
 
+    /** The groups made so far and not over (for monitoring: each one's {@link PollGroup#doorbellWait()}). */
+    public synchronized java.util.List<PollGroup> groups() {
+        java.util.List<PollGroup> live = new java.util.ArrayList<>();
+        for (PollGroup g : groups) if (g != null && !g.isClosed()) live.add(g);
+        return live;
+    }
+
     /**
      * The group for one more queue: the one with the fewest members; a new group (a new thread) only when every
      * existing one is busy with a queue already, so a container that never has two queues at once keeps one thread.

@@ -30,6 +30,25 @@ class DoorbellWaitTest {
     }
 
     @Test
+    void theTimeInsideEachWaitIsCountedWhenItEnds() {
+        long timeout = TimeUnit.MILLISECONDS.toNanos(20);
+        try (DoorbellWait wait = new DoorbellWait(); EventFd bell = EventFd.create()) {
+            wait.add(bell);
+            assertThat(wait.waitedNanos()).isZero();
+            // A wait that times out lasted at least its timeout (sleeps round up, never wake early): lower bounds only.
+            assertThat(wait.await(() -> false, timeout)).isEqualTo(Outcome.TIMED_OUT);
+            long first = wait.waitedNanos();
+            assertThat(first).isGreaterThanOrEqualTo(timeout);
+            assertThat(wait.await(() -> false, timeout)).isEqualTo(Outcome.TIMED_OUT);
+            assertThat(wait.waitedNanos() - first).as("each wait adds its own time").isGreaterThanOrEqualTo(timeout);
+            long before = wait.waitedNanos();
+            assertThat(wait.await(() -> true, timeout)).isEqualTo(Outcome.WORK);
+            assertThat(wait.waitedNanos()).as("a wait that found work at once adds what it took, and never less than 0")
+                    .isGreaterThanOrEqualTo(before);
+        }
+    }
+
+    @Test
     void workSeenWhileSpinningReturnsWithoutSleeping() {
         try (DoorbellWait wait = new DoorbellWait(Mode.ADAPTIVE, TimeUnit.SECONDS.toNanos(60))) {
             AtomicLong published = new AtomicLong();

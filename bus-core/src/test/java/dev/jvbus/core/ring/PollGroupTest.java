@@ -296,12 +296,15 @@ class PollGroupTest {
             PollGroup g2 = groups.pick();
             QueueWorker w2 = new QueueWorker("q2", 2, s2, List.of(k2), null, g2, f -> { }).start();
             assertThat(g2).as("no more groups than cores: the third queue shares one").isIn(g0, g1);
+            assertThat(groups.groups()).as("what a monitor sees: the groups made").containsExactlyInAnyOrder(g0, g1);
             w0.stop(QueueWorker.WAIT_BOUND);
             w2.stop(QueueWorker.WAIT_BOUND);
             assertThat(g0.size()).as("the first group let its members go").isZero();
             assertThat(g1.size()).isEqualTo(1);
             assertThat(groups.pick()).as("the least loaded").isSameAs(g0);
             w1.close();
+            groups.close();
+            assertThat(groups.groups()).as("closed groups are over: a monitor sees none").isEmpty();
         }
     }
 
