@@ -5,8 +5,11 @@ import dev.jvbus.connector.vhostuser.VhostUserBackend;
 import dev.jvbus.core.bus.Bus;
 import dev.jvbus.core.bus.Container;
 import dev.jvbus.core.bus.Device;
+import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.memory.HostMemory;
+import dev.jvbus.core.ring.PollGroup;
 import dev.jvbus.core.ring.QueueCounters;
+import dev.jvbus.core.spi.PollGroups;
 import dev.jvbus.model.virtionet.VirtioNetModel;
 import dev.jvbus.net.DropReason;
 import dev.jvbus.net.FrameOffload;
@@ -46,6 +49,10 @@ import java.util.regex.Pattern;
  *       sends to ({@link #joinPeer}), that counts what the switch hands it, served by {@code VhostUserBackend}; rate = frames that port received over
  *       the window (so each one went tx ring, header check, switch lookup, delivery).</li>
  * </ul>
+ * Per round, ours also prints its worker's busy time per frame over the window and the share of the window that is
+ * (the poll group's wall time minus its waits, {@link DoorbellWait#waitedNanos}): near 100 %, our worker set the pace;
+ * less, it waited for the front-end. The front-end's refused share covers the client's whole life, warm-up included
+ * (each new session recompiles our worker's hot path for its first fraction of a second), so it is the weaker sign.
  * Rounds alternate dpdk/ours per size, so a change in the machine's load hits both; the table shows
  * each side's median over the rounds and the ratio of the medians. {@code --sides ours} measures ours alone: to
  * compare builds of the bus run by run, one JVM per run ({@code benchmarks/switch-builds.sh} with
@@ -90,6 +97,7 @@ public final class VhostUserBench {
         Device dev = c.addDevice("virtio-net", -1L, Map.of("network", "bench", "mac", MacAddress.toString(DEV_MAC)));
         CountingPort peer = new CountingPort();
         SwitchPort peerPort = joinPeer(Networks.of(c).getOrCreate("bench"), peer, PEER_MAC);
+        PollGroups pollGroups = c.resource(PollGroups.RESOURCE);   // our tx worker's: its waits tell its busy time
         Path ourSock = dir.resolve("ours.sock");
         VhostUserBackend ours = VhostUserBackend.serve(dev, ourSock);
 
@@ -111,7 +119,7 @@ public final class VhostUserBench {
                             backend.awaitReady();
                             backend.command("start");
                             backend.await(FWD_STARTED, 10);
-                            Run run = measureClient("dpdk-client-" + seq, logs, sock, size, backend::rxPackets, warmup, seconds);
+                            Run run = measureClient("dpdk-client-" + seq, logs, sock, size, backend::rxPackets, null, warmup, seconds);
                             res[0][r] = run.pps();
                             dpdkRefused = run.refused();
                         }
@@ -125,7 +133,7 @@ public final class VhostUserBench {
                     long f0 = peer.frames, b0 = peer.bytes;
                     QueueCounters txq = dev.queueCounters(VirtioNetModel.TX0);
                     long k0 = txq.kicks(), n0 = txq.notificationsSent(), s0 = txq.notificationsSuppressed(), p0 = txq.buffers();
-                    Run run = measureClient("ours-client-" + (++seq), logs, ourSock, size, () -> peer.frames, warmup, seconds);
+                    Run run = measureClient("ours-client-" + (++seq), logs, ourSock, size, () -> peer.frames, pollGroups, warmup, seconds);
                     res[1][r] = run.pps();
                     long txBufs = Math.max(1, txq.buffers() - p0);
                     long f = peer.frames - f0, b = peer.bytes - b0;
@@ -140,11 +148,14 @@ public final class VhostUserBench {
                     String dpdk = dpdkSide ? String.format("dpdk %,12d pkt/s   ", res[0][r]) : "";
                     String ratio = dpdkSide ? String.format("   (%.2f)", (double) res[1][r] / Math.max(1, res[0][r])) : "";
                     String refused = dpdkSide ? "dpdk " + percent(dpdkRefused) + ", ours " + percent(run.refused()) : percent(run.refused());
+                    // Our worker's busy time per frame, and the share of the window that is: near 100 %, it set the pace.
+                    double busy = run.busyNanosPerPacket(), busyShare = busy * run.pps() / 1e9;
+                    String worker = Double.isNaN(busy) ? "?" : String.format("%.1f ns per frame, busy %.0f %%", busy, busyShare * 100);
                     System.out.printf("  round %d, %4d B: %sours %,12d pkt/s%s   ours: %.2f kicks, %.2f irqs per 1000 buffers, %.1f buffers"
-                                    + " per publication; front-end refused %s%n",
+                                    + " per publication, worker %s; front-end refused %s%n",
                             r + 1, size, dpdk, res[1][r], ratio,
                             (txq.kicks() - k0) * 1000.0 / txBufs, (txq.notificationsSent() - n0) * 1000.0 / txBufs,
-                            (double) txBufs / publications, refused);
+                            (double) txBufs / publications, worker, refused);
                 }
             }
         } finally {
@@ -170,8 +181,11 @@ public final class VhostUserBench {
         System.exit(0);
     }
 
-    /** One client's measured window, and the share of its packets its port refused over its whole life. */
-    private record Run(long pps, double refused) {}
+    /**
+     * One client's measured window, the share of its packets its port refused over its whole life, and (ours) our
+     * worker's busy nanoseconds per packet over the window (NaN for DPDK's).
+     */
+    private record Run(long pps, double refused, double busyNanosPerPacket) {}
 
     /**
      * Starts a client on {@code sock}, measures the back-end's {@code counter} over the window, ends the client and
@@ -179,16 +193,16 @@ public final class VhostUserBench {
      * whether or not the ring has room, and counts what the port did not take as TX-dropped. Near 0: the back-end
      * took every burst, and the front-end set the pace; large: the ring was full, and the back-end set it.
      */
-    private static Run measureClient(String name, Path logs, Path sock, int size, Counter counter, double warmup, double seconds)
-            throws Exception {
+    private static Run measureClient(String name, Path logs, Path sock, int size, Counter counter, PollGroups groups,
+                                     double warmup, double seconds) throws Exception {
         Pmd client = startClient(name, logs, sock, size);
-        long pps;
+        Window w;
         try {
-            pps = measure(counter, client, warmup, seconds);
+            w = measure(counter, groups, client, warmup, seconds);
         } finally {
             client.close();
         }
-        return new Run(pps, client.txRefusedShare());
+        return new Run(w.pps(), client.txRefusedShare(), w.busyNanosPerPacket());
     }
 
     private static String percent(double share) {
@@ -203,14 +217,43 @@ public final class VhostUserBench {
         return client;
     }
 
-    /** Packets/s the counter grew over the window, after the warm-up. */
-    private static long measure(Counter counter, Pmd client, double warmup, double seconds) throws Exception {
+    /**
+     * Packets/s the counter grew over the window, after the warm-up; with {@code groups} (ours), also our worker's busy
+     * nanoseconds per packet over the same window.
+     */
+    private static Window measure(Counter counter, PollGroups groups, Pmd client, double warmup, double seconds) throws Exception {
         Thread.sleep((long) (warmup * 1000));
+        WorkerWaits w0 = WorkerWaits.of(groups);
         long c0 = counter.get(), t0 = System.nanoTime();
         Thread.sleep((long) (seconds * 1000));
         long c1 = counter.get(), t1 = System.nanoTime();
+        WorkerWaits w1 = WorkerWaits.of(groups);
         if (!client.alive()) throw new IllegalStateException(client.name + " died; see its log");
-        return (long) ((c1 - c0) / ((t1 - t0) / 1e9));
+        return new Window((long) ((c1 - c0) / ((t1 - t0) / 1e9)), WorkerWaits.busyNanosPer(w0, w1, c1 - c0));
+    }
+
+    private record Window(long pps, double busyNanosPerPacket) {}
+
+    /**
+     * The waits of the one poll group that has members (our tx queue's: a device puts only its tx queues in groups),
+     * at a moment. Its wall time minus its waits is the time it worked: near all of it, and our worker set the pace;
+     * less, and it waited for the front-end. Null without groups, or with none or several busy (then no figure).
+     */
+    private record WorkerWaits(DoorbellWait doorbells, long waitedNanos, long at) {
+        static WorkerWaits of(PollGroups groups) {
+            if (groups == null) return null;
+            List<PollGroup> live = groups.groups().stream().filter(g -> g.size() > 0).toList();
+            if (live.size() != 1) return null;
+            DoorbellWait w = live.getFirst().doorbellWait();
+            return w == null ? null : new WorkerWaits(w, w.waitedNanos(), System.nanoTime());
+        }
+
+        /** Busy nanoseconds per packet between two samples of the same wait; NaN if there is no such pair. */
+        static double busyNanosPer(WorkerWaits a, WorkerWaits b, long packets) {
+            if (a == null || b == null || a.doorbells != b.doorbells || packets <= 0) return Double.NaN;
+            long busy = (b.at - a.at) - (b.waitedNanos - a.waitedNanos);
+            return Math.max(0, busy) / (double) packets;
+        }
     }
 
     private interface Counter { long get() throws Exception; }
