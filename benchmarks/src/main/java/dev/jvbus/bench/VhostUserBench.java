@@ -191,7 +191,9 @@ public final class VhostUserBench {
      * Starts a client on {@code sock}, measures the back-end's {@code counter} over the window, ends the client and
      * reads its final statistics. What the client refused says who set the pace: testpmd's txonly builds a burst
      * whether or not the ring has room, and counts what the port did not take as TX-dropped. Near 0: the back-end
-     * took every burst, and the front-end set the pace; large: the ring was full, and the back-end set it.
+     * took every burst, and the front-end set the pace; large: the ring was full at times. Over the client's whole
+     * life, its first second included, when our worker's hot path is recompiled for the new session: for ours, the
+     * worker's busy share over the window is the direct sign.
      */
     private static Run measureClient(String name, Path logs, Path sock, int size, Counter counter, PollGroups groups,
                                      double warmup, double seconds) throws Exception {
