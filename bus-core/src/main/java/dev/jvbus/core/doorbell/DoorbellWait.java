@@ -215,31 +215,37 @@ public final class DoorbellWait implements AutoCloseable {
     public Outcome await(BooleanSupplier workAvailable, BooleanSupplier arm, long timeoutNanos) {
         if (!enter()) return Outcome.CLOSED;
         long start = System.nanoTime();
+        Outcome o = null;
+        boolean caught = true;   // by the spin, or by the arm's re-check right after it
         try {
             java.util.Arrays.fill(fired, 0, (doorbellCount + 63) >>> 6, 0L);
-            Outcome spun = spin(workAvailable, start, timeoutNanos);
-            if (spun != null) return learned(spun, start, true);
-            if (arm != null && arm.getAsBoolean()) {   // work slipped in before the doorbell was armed
+            o = spin(workAvailable, start, timeoutNanos);
+            if (o == null && arm != null && arm.getAsBoolean()) {   // work slipped in before the doorbell was armed
                 armHits++;
-                return learned(Outcome.WORK, start, true);   // there when the spin ended: caught, as by the spin
+                o = Outcome.WORK;   // there when the spin ended: caught, as by the spin
             }
-            return learned(sleep(start, timeoutNanos), start, false);
+            if (o == null) {
+                caught = false;
+                o = sleep(start, timeoutNanos);
+            }
+            return o;
         } finally {
             phase = Phase.IDLE;
-            // Clock reads per wait, never per item of work: what the waiter did not spend waiting, it spent working.
-            waitedNanos += System.nanoTime() - start;
+            // One clock read per wait, never per item of work: what the waiter did not spend waiting, it spent working.
+            long waited = System.nanoTime() - start;
+            waitedNanos += waited;
+            learned(o, waited, caught);
             leave();
         }
     }
 
     /**
      * Tells the budget how the wait went when work or a doorbell ended it (a wake-up, close or timeout says
-     * nothing about the ring's pace): caught by the spin (or by the arm's re-check right after it), or after a
-     * sleep of so long. One clock read per wait.
+     * nothing about the ring's pace; a wait that threw, nothing either): caught by the spin (or by the arm's
+     * re-check right after it), or after a sleep of so long.
      */
-    private Outcome learned(Outcome o, long start, boolean caught) {
-        if (o == Outcome.WORK || o == Outcome.DOORBELL) budget.afterWait(System.nanoTime() - start, caught);
-        return o;
+    private void learned(Outcome o, long waited, boolean caught) {
+        if (o == Outcome.WORK || o == Outcome.DOORBELL) budget.afterWait(waited, caught);
     }
 
     /** Returns an outcome if spinning ended the wait, or null to go to sleep. */
