@@ -17,7 +17,9 @@
 #
 # Each pair also prints the tx worker's busy nanoseconds per frame (time inside its batches / buffers), and their B/A
 # median: read that one. Whenever the worker keeps up, the rate is the front-end's pace and B/A of the rate is 1
-# whatever B costs us (session 20: A/A busy IQR 0.997-1.007). The worktree is per HEAD: after a commit this script
+# whatever B costs us (session 20: A/A busy IQR 0.997-1.007). Each window also prints the buffers waiting at its tx
+# batches' start and the share of batches that found the ring full (session 21): a ring that never fills says the
+# front-end set the pace, however busy our worker was (slowNs=N adds N ns of busy-wait per batch to check it). The worktree is per HEAD: after a commit this script
 # builds a new one from the committed patch, and edits made in the old worktree are not in it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -32,4 +34,4 @@ J=$(bin/find-jdk)
 cd "$wt"
 taskset -c 1 "$J/bin/java" --enable-native-access=ALL-UNNAMED "-Djvbus.exp.ab=$1;$2" "-Djvbus.exp.windows=${3:-40}" \
   -cp benchmarks/target/jvbus-benchmarks.jar dev.jvbus.bench.VhostUserBench --sizes "${SIZE:-64}" --sides ours 2>&1 \
-  | grep -E '^(pair|B/A)'
+  | grep -E '^(pair|B/A|   [AB]:)'
