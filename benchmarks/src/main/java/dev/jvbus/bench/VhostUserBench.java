@@ -107,6 +107,7 @@ public final class VhostUserBench {
         for (int size : sizes) results.put(size, new long[2][rounds]);
         int seq = 0;
         double dpdkRefused = Double.NaN;   // what the DPDK round's front-end refused, printed with the ours round after it
+        double dpdkOnCpu = Double.NaN;     // the share of the DPDK round's window its front-end's forwarding thread ran
         try {
             for (int r = 0; r < rounds; r++) {
                 for (int size : sizes) {
@@ -122,11 +123,12 @@ public final class VhostUserBench {
                             Run run = measureClient("dpdk-client-" + seq, logs, sock, size, backend::rxPackets, null, warmup, seconds);
                             res[0][r] = run.pps();
                             dpdkRefused = run.refused();
+                            dpdkOnCpu = run.frontEndOnCpu();
                         }
                     }
                     if (!oursSide) {
-                        System.out.printf("  round %d, %4d B: dpdk %,12d pkt/s   front-end refused %s%n", r + 1, size, res[0][r],
-                                percent(dpdkRefused));
+                        System.out.printf("  round %d, %4d B: dpdk %,12d pkt/s   front-end refused %s, on its CPU %s%n", r + 1, size,
+                                res[0][r], percent(dpdkRefused), percent(dpdkOnCpu));
                         continue;
                     }
                     // ours
@@ -148,14 +150,15 @@ public final class VhostUserBench {
                     String dpdk = dpdkSide ? String.format("dpdk %,12d pkt/s   ", res[0][r]) : "";
                     String ratio = dpdkSide ? String.format("   (%.2f)", (double) res[1][r] / Math.max(1, res[0][r])) : "";
                     String refused = dpdkSide ? "dpdk " + percent(dpdkRefused) + ", ours " + percent(run.refused()) : percent(run.refused());
+                    String onCpu = dpdkSide ? "dpdk " + percent(dpdkOnCpu) + ", ours " + percent(run.frontEndOnCpu()) : percent(run.frontEndOnCpu());
                     // Our worker's busy time per frame, and the share of the window that is: near 100 %, it set the pace.
                     double busy = run.busyNanosPerPacket(), busyShare = busy * run.pps() / 1e9;
                     String worker = Double.isNaN(busy) ? "?" : String.format("%.1f ns per frame, busy %.0f %%", busy, busyShare * 100);
                     System.out.printf("  round %d, %4d B: %sours %,12d pkt/s%s   ours: %.2f kicks, %.2f irqs per 1000 buffers, %.1f buffers"
-                                    + " per publication, worker %s; front-end refused %s%n",
+                                    + " per publication, worker %s; front-end refused %s, on its CPU %s%n",
                             r + 1, size, dpdk, res[1][r], ratio,
                             (txq.kicks() - k0) * 1000.0 / txBufs, (txq.notificationsSent() - n0) * 1000.0 / txBufs,
-                            (double) txBufs / publications, worker, refused);
+                            (double) txBufs / publications, worker, refused, onCpu);
                 }
             }
         } finally {
@@ -185,7 +188,7 @@ public final class VhostUserBench {
      * One client's measured window, the share of its packets its port refused over its whole life, and (ours) our
      * worker's busy nanoseconds per packet over the window (NaN for DPDK's).
      */
-    private record Run(long pps, double refused, double busyNanosPerPacket) {}
+    private record Run(long pps, double refused, double busyNanosPerPacket, double frontEndOnCpu) {}
 
     /**
      * Starts a client on {@code sock}, measures the back-end's {@code counter} over the window, ends the client and
@@ -204,7 +207,7 @@ public final class VhostUserBench {
         } finally {
             client.close();
         }
-        return new Run(w.pps(), client.txRefusedShare(), w.busyNanosPerPacket());
+        return new Run(w.pps(), client.txRefusedShare(), w.busyNanosPerPacket(), w.frontEndOnCpu());
     }
 
     private static String percent(double share) {
@@ -226,15 +229,19 @@ public final class VhostUserBench {
     private static Window measure(Counter counter, PollGroups groups, Pmd client, double warmup, double seconds) throws Exception {
         Thread.sleep((long) (warmup * 1000));
         WorkerWaits w0 = WorkerWaits.of(groups);
+        long r0 = client.forwardingRunNanos(), u0 = System.nanoTime();
         long c0 = counter.get(), t0 = System.nanoTime();
         Thread.sleep((long) (seconds * 1000));
         long c1 = counter.get(), t1 = System.nanoTime();
+        long r1 = client.forwardingRunNanos(), u1 = System.nanoTime();
         WorkerWaits w1 = WorkerWaits.of(groups);
         if (!client.alive()) throw new IllegalStateException(client.name + " died; see its log");
-        return new Window((long) ((c1 - c0) / ((t1 - t0) / 1e9)), WorkerWaits.busyNanosPer(w0, w1, c1 - c0));
+        double onCpu = r0 < 0 || r1 < 0 ? Double.NaN : (r1 - r0) / (double) (u1 - u0);
+        return new Window((long) ((c1 - c0) / ((t1 - t0) / 1e9)), WorkerWaits.busyNanosPer(w0, w1, c1 - c0), onCpu);
     }
 
-    private record Window(long pps, double busyNanosPerPacket) {}
+    /** {@code frontEndOnCpu}: the share of the window the client's forwarding thread was on its CPU (NaN if unknown). */
+    private record Window(long pps, double busyNanosPerPacket, double frontEndOnCpu) {}
 
     /**
      * The waits of the one poll group that has members (our tx queue's: a device puts only its tx queues in groups),
@@ -399,6 +406,27 @@ public final class VhostUserBench {
         }
 
         boolean alive() { return process.isAlive(); }
+
+        /**
+         * Nanoseconds testpmd's forwarding thread (its one worker lcore, {@code rte-worker-*}) has run on a CPU
+         * ({@code /proc/PID/task/TID/schedstat}), or -1 if it is not found. Over a window, against the wall time, it says
+         * how much of its core the front-end had: a round whose front-end lost its core to something else on the machine
+         * (a kernel thread, this VM's agent) ran slower for that reason alone, whichever back-end it ran against.
+         */
+        long forwardingRunNanos() {
+            for (ProcessHandle h : process.descendants().toList()) {
+                Path tasks = Path.of("/proc", Long.toString(h.pid()), "task");
+                try (var ts = Files.list(tasks)) {
+                    for (Path t : ts.toList()) {
+                        if (!Files.readString(t.resolve("comm")).startsWith("rte-worker")) continue;
+                        return Long.parseLong(Files.readString(t.resolve("schedstat")).split(" ")[0]);
+                    }
+                } catch (IOException | RuntimeException e) {
+                    // gone, or not a testpmd: try the next
+                }
+            }
+            return -1;
+        }
 
         void command(String line) throws IOException {
             stdin.write((line + "\n").getBytes(StandardCharsets.UTF_8));
