@@ -50,9 +50,13 @@ import java.util.regex.Pattern;
  *       the window (so each one went tx ring, header check, switch lookup, delivery).</li>
  * </ul>
  * Per round, ours also prints its worker's busy time per frame over the window and the share of the window that is
- * (the poll group's wall time minus its waits, {@link DoorbellWait#waitedNanos}): near 100 %, our worker set the pace;
- * less, it waited for the front-end. The front-end's refused share covers the client's whole life, warm-up included
- * (each new session recompiles our worker's hot path for its first fraction of a second), so it is the weaker sign.
+ * (the poll group's wall time minus its waits, {@link DoorbellWait#waitedNanos}): well below 100 %, it waited for the
+ * front-end; near 100 %, it had little slack, which does not by itself mean it set the pace (benchmarks/README,
+ * session 21: at 93-95 % busy the ring never filled in the window, and making our worker slower on purpose left the
+ * rate as it was). The front-end's refused share covers the client's whole life, warm-up included (each new session
+ * recompiles our worker's hot path for its first fraction of a second), so it is the weaker sign. Both sides print the
+ * share of the window the front-end's forwarding thread was on its CPU ({@link Pmd#forwardingRunNanos}): a round in
+ * which something else on the machine took the front-end's core is slow for that reason alone.
  * Rounds alternate dpdk/ours per size, so a change in the machine's load hits both; the table shows
  * each side's median over the rounds and the ratio of the medians. {@code --sides ours} measures ours alone: to
  * compare builds of the bus run by run, one JVM per run ({@code benchmarks/switch-builds.sh} with
