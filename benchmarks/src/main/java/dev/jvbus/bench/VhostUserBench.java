@@ -155,7 +155,7 @@ public final class VhostUserBench {
                     String ratio = dpdkSide ? String.format("   (%.2f)", (double) res[1][r] / Math.max(1, res[0][r])) : "";
                     String refused = dpdkSide ? "dpdk " + percent(dpdkRefused) + ", ours " + percent(run.refused()) : percent(run.refused());
                     String onCpu = dpdkSide ? "dpdk " + percent(dpdkOnCpu) + ", ours " + percent(run.frontEndOnCpu()) : percent(run.frontEndOnCpu());
-                    // Our worker's busy time per frame, and the share of the window that is: near 100 %, it set the pace.
+                    // Our worker's busy time per frame, and the share of the window that is (the class comment says what it shows).
                     double busy = run.busyNanosPerPacket(), busyShare = busy * run.pps() / 1e9;
                     String worker = Double.isNaN(busy) ? "?" : String.format("%.1f ns per frame, busy %.0f %%", busy, busyShare * 100);
                     System.out.printf("  round %d, %4d B: %sours %,12d pkt/s%s   ours: %.2f kicks, %.2f irqs per 1000 buffers, %.1f buffers"
@@ -189,8 +189,9 @@ public final class VhostUserBench {
     }
 
     /**
-     * One client's measured window, the share of its packets its port refused over its whole life, and (ours) our
-     * worker's busy nanoseconds per packet over the window (NaN for DPDK's).
+     * One client's measured window, the share of its packets its port refused over its whole life, (ours) our worker's
+     * busy nanoseconds per packet over the window (NaN for DPDK's), and the share of the window its forwarding thread
+     * was on its CPU.
      */
     private record Run(long pps, double refused, double busyNanosPerPacket, double frontEndOnCpu) {}
 
