@@ -153,8 +153,8 @@ public final class VhostUserBench {
                     // 1000 tx buffers over the client's life: the per-buffer syscalls the worker loop should avoid.
                     String dpdk = dpdkSide ? String.format("dpdk %,12d pkt/s   ", res[0][r]) : "";
                     String ratio = dpdkSide ? String.format("   (%.2f)", (double) res[1][r] / Math.max(1, res[0][r])) : "";
-                    String refused = dpdkSide ? "dpdk " + percent(dpdkRefused) + ", ours " + percent(run.refused()) : percent(run.refused());
-                    String onCpu = dpdkSide ? "dpdk " + percent(dpdkOnCpu) + ", ours " + percent(run.frontEndOnCpu()) : percent(run.frontEndOnCpu());
+                    String refused = sharesBySide(dpdkSide, dpdkRefused, run.refused());
+                    String onCpu = sharesBySide(dpdkSide, dpdkOnCpu, run.frontEndOnCpu());
                     // Our worker's busy time per frame, and the share of the window that is (the class comment says what it shows).
                     double busy = run.busyNanosPerPacket(), busyShare = busy * run.pps() / 1e9;
                     String worker = Double.isNaN(busy) ? "?" : String.format("%.1f ns per frame, busy %.0f %%", busy, busyShare * 100);
@@ -217,6 +217,11 @@ public final class VhostUserBench {
 
     private static String percent(double share) {
         return Double.isNaN(share) ? "?" : String.format("%.0f %%", share * 100);
+    }
+
+    /** A share measured on both sides of a round ("dpdk 3 %, ours 5 %"), or ours alone when DPDK's side was not run. */
+    private static String sharesBySide(boolean dpdkSide, double dpdk, double ours) {
+        return dpdkSide ? "dpdk " + percent(dpdk) + ", ours " + percent(ours) : percent(ours);
     }
 
     private static Pmd startClient(String name, Path logs, Path sock, int size) throws InterruptedException {
