@@ -551,4 +551,59 @@ class PollGroupTest {
         assertThat(PollGroups.Poll.of(Map.of("poll", "shared"))).isEqualTo(PollGroups.Poll.SHARED);
         assertThatThrownBy(() -> PollGroups.Poll.of(Map.of("poll", "pmd"))).hasMessageContaining("'poll' must be 'shared' or 'own'");
     }
+
+    @Test
+    void theBusyPollParameterIsOffByDefaultOnOnRequestAndNothingElse() {
+        assertThat(PollGroups.Polling.of(Map.of())).isEqualTo(PollGroups.Polling.DEFAULT);
+        assertThat(PollGroups.Polling.of(Map.of("busy-poll", "on", "poll", "own")))
+                .isEqualTo(new PollGroups.Polling(PollGroups.Poll.OWN, DoorbellWait.Mode.PURE_SPIN));
+        assertThat(PollGroups.Polling.of(Map.of("busy-poll", "off")).idle()).isEqualTo(DoorbellWait.Mode.ADAPTIVE);
+        assertThatThrownBy(() -> PollGroups.Polling.of(Map.of("busy-poll", "yes"))).hasMessageContaining("'busy-poll' must be 'on' or 'off'");
+        assertThatThrownBy(() -> PollGroups.Polling.of(Map.of("busy-poll", "on", "poll", "pmd"))).hasMessageContaining("'poll' must be");
+    }
+
+    /**
+     * A busy-polling group never sleeps and never arms its members' doorbells: their producer, fed in bursts far apart
+     * (each gap 20 times the spin budget of the default groups), never rings. The default group beside it, given the same
+     * bursts, sleeps and is woken by kicks: what makes the difference the parameter's doing. The two kinds are apart.
+     */
+    @Test
+    void aBusyPollingGroupServesItsMembersWithoutEverSleepingOrBeingKicked() throws Exception {
+        CounterService busy = new CounterService(), sleepy = new CounterService();
+        AtomicLong busyKicks = new AtomicLong(), sleepyKicks = new AtomicLong();
+        try (PollGroups groups = new PollGroups("c", 1); EventFd kb = EventFd.create(); EventFd ks = EventFd.create()) {
+            PollGroup spinning = groups.pick(DoorbellWait.Mode.PURE_SPIN), adaptive = groups.pick();
+            assertThat(spinning).as("busy-polling queues have groups of their own").isNotSameAs(adaptive);
+            assertThat(List.of(spinning.name(), adaptive.name())).containsExactly("c/busy-poll-0", "c/poll-0");
+            QueueWorker wb = new QueueWorker("busy", 0, busy, List.of(kb), null, spinning, f -> { }).start();
+            QueueWorker ws = new QueueWorker("sleepy", 1, sleepy, List.of(ks), null, adaptive, f -> { }).start();
+            await(() -> busy.consumed == 0 && !busy.armed && spinning.doorbellWait().phase() == DoorbellWait.Phase.SPINNING,
+                    "the busy group spinning, its member disarmed");
+            for (int burst = 1; burst <= 20; burst++) {
+                Thread.sleep(1);
+                for (int i = 0; i < 10; i++) {
+                    busy.available.incrementAndGet();
+                    if (busy.armed) busyKicks.incrementAndGet();
+                    sleepy.available.incrementAndGet();
+                    if (sleepy.armed) {
+                        sleepyKicks.incrementAndGet();
+                        ks.signal();
+                    }
+                }
+                long want = 10L * burst;
+                await(() -> busy.consumed == want && sleepy.consumed == want, "both members served burst " + want / 10);
+            }
+            assertThat(busyKicks.get()).as("the busy member's producer never found its doorbell armed").isZero();
+            assertThat(spinning.doorbellWait().sleeps()).as("the busy group never slept").isZero();
+            assertThat(spinning.doorbellWait().mode()).isEqualTo(DoorbellWait.Mode.PURE_SPIN);
+            assertThat(adaptive.doorbellWait().sleeps()).as("the default group, fed the same, slept between bursts").isPositive();
+            assertThat(sleepyKicks.get()).as("and its member's producer rang to wake it").isPositive();
+
+            // With no member left, the busy group's thread ends: it keeps a core only while it has queues.
+            assertThat(wb.stop(QueueWorker.WAIT_BOUND)).isTrue();
+            await(() -> Thread.getAllStackTraces().keySet().stream().noneMatch(t -> t.getName().equals("c/busy-poll-0")),
+                    "the busy group's thread gone with its last member");
+            ws.close();
+        }
+    }
 }

@@ -41,4 +41,17 @@ class DeviceCommandsTest extends AdminShellTest {
         assertThat(refusal("device show --container default --devid two")).isEqualTo("'two' is not a valid long");
         assertThat(refusal("device remove --container default")).contains("--devid");
     }
+
+    @Test
+    void aDedicatedCoreIsAskedForWithBusyPollAndABadValueIsRefusedNamingTheParameter() {
+        run("container create --name shell-bp");
+        run("network create --container shell-bp --name lan0");
+        assertThat(run("device add --container shell-bp --type virtio-net --network lan0 --param busy-poll=on,poll=own"))
+                .startsWith("device 1 (virtio-net) added to container 'shell-bp'");
+        assertThat(run("device show --container shell-bp --devid 1")).contains("busy-poll=on", "poll=own");
+        assertThat(refusal("device add --container shell-bp --type virtio-net --network lan0 --param busy-poll=always"))
+                .contains("'busy-poll' must be 'on' or 'off'").contains("HTTP 400");
+        assertThat(run("device list --container shell-bp --json")).as("the refused device left nothing").contains("\"devid\" : 1").doesNotContain("\"devid\" : 2");
+        assertThat(run("device remove --container shell-bp --devid 1")).isEqualTo("device 1 removed from container 'shell-bp'");
+    }
 }

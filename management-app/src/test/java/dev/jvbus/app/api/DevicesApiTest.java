@@ -143,4 +143,21 @@ class DevicesApiTest extends ApiTestBase {
                 .isEqualTo("no-such-container");
         assertThat(viewer().post("/api/v1/containers/d/devices", "{\"type\":\"virtio-net\"}").status()).isEqualTo(403);
     }
+
+    @Test
+    void busyPollIsAModelParameterShownWithTheDeviceAndABadValueIsAProblemNamingIt() {
+        var r = admin().post("/api/v1/containers/d/devices",
+                "{\"type\":\"virtio-net\",\"network\":\"lan0\",\"parameters\":{\"busy-poll\":\"on\"}}");
+        assertThat(r.status()).as(r.toString()).isEqualTo(201);
+        long devid = r.json().path("devid").asLong();
+        assertThat(viewer().get("/api/v1/containers/d/devices/" + devid).json().path("parameters").path("busy-poll").asString()).isEqualTo("on");
+
+        int devices = admin().get("/api/v1/containers/d/devices").json().size();
+        var bad = admin().post("/api/v1/containers/d/devices",
+                "{\"type\":\"virtio-net\",\"network\":\"lan0\",\"parameters\":{\"busy-poll\":\"always\"}}");
+        assertThat(bad.status()).as(bad.toString()).isEqualTo(400);
+        assertThat(bad.json().path("detail").asString()).contains("'busy-poll' must be 'on' or 'off'");
+        assertThat(admin().get("/api/v1/containers/d/devices").json().size()).as("nothing left behind").isEqualTo(devices);
+        assertThat(admin().delete("/api/v1/containers/d/devices/" + devid).status()).isEqualTo(204);
+    }
 }

@@ -44,7 +44,8 @@ import java.util.Map;
  *
  * <p>Threads. Each tx queue belongs to one {@link QueueWorker} ("&lt;container&gt;/&lt;devid&gt;-tx", "-tx1", ...),
  * served by one of the container's poll groups (a thread per core going round every device's tx queues, as
- * a DPDK PMD thread does; the default) or, with {@code poll=own}, by a thread of that name:
+ * a DPDK PMD thread does; the default) or, with {@code poll=own}, by a thread of that name; with
+ * {@code busy-poll=on} that thread never sleeps (a dedicated core):
  * it pops a batch, hands each frame to the switch (which copies it straight into the receivers' rx
  * buffers), pushes the batch used with length 0 and makes one notify decision (a super-frame, or each
  * {@link #TX_COMPLETE_BYTES} of a batch, is published and decided on at once). Tx queues share nothing on
@@ -110,8 +111,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private final DeviceContext context;
     private final VirtioNetParams params;
     private final String name;
-    /** How the tx queues are polled ({@link PollGroups#PARAM}). */
-    private final PollGroups.Poll poll;
+    /** How the tx queues are polled ({@link PollGroups#PARAM}, {@link PollGroups#BUSY_POLL_PARAM}). */
+    private final PollGroups.Polling polling;
 
     // ---- set by start(), cleared by reset(); read by the workers and deliveries after the gate opens ----
     /** Per pair, made once (each is a few fields and chains); a pair's rx ring is null while it does not run. */
@@ -168,7 +169,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         this.params = params;
         this.name = context.container() + "/" + Integer.toUnsignedString(context.devid()) + ":virtio-net";
         this.rxGate = new RxGate(name, this::rxMemory);   // a close that gives up keeps that memory mapped for the stuck delivery
-        this.poll = PollGroups.Poll.of(context.params());
+        this.polling = PollGroups.Polling.of(context.params());
         this.rxq = new RxQueue[params.queuePairs()];
         for (int n = 0; n < rxq.length; n++) rxq[n] = new RxQueue(n);
         this.txq = new TxQueue[params.queuePairs()];
@@ -402,7 +403,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
     /**
      * Gives a tx queue its worker, reporting through the current run: a member of one of the container's poll
-     * groups (the default), or a thread of its own ({@code poll=own}).
+     * groups (the default), or a thread of its own ({@code poll=own}); either idles as {@code busy-poll} says.
      */
     private void startTx(QueueBinding b, SplitVirtqueue q) {
         int pair = b.index() / 2;
@@ -417,10 +418,10 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         DataPathRun thisRun = run;
         String worker = name + (pair == 0 ? "-tx" : "-tx" + pair);
         java.util.function.Consumer<QueueFault> onFault = fault -> thisRun.needsReset(fault.getMessage());
-        x.worker = (poll == PollGroups.Poll.OWN
-                ? new QueueWorker(worker, b.index(), x.service(q, thisRun), List.of(b.kick()), List.of(b.counters()), DoorbellWait.Mode.ADAPTIVE, onFault)
+        x.worker = (polling.by() == PollGroups.Poll.OWN
+                ? new QueueWorker(worker, b.index(), x.service(q, thisRun), List.of(b.kick()), List.of(b.counters()), polling.idle(), onFault)
                 : new QueueWorker(worker, b.index(), x.service(q, thisRun), List.of(b.kick()), List.of(b.counters()),
-                        context.resource(PollGroups.RESOURCE).pick(), onFault)).holding(b.memory()).start();
+                        context.resource(PollGroups.RESOURCE).pick(polling.idle()), onFault)).holding(b.memory()).start();
     }
 
     /** Whether any ring of this device runs (a start over a running device resets it first). */

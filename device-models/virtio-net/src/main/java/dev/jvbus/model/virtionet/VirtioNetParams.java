@@ -24,6 +24,8 @@ import java.util.TreeSet;
  *                without VIRTIO_NET_F_MAC does, needs it off)
  * <p>and {@value PollGroups#PARAM} ({@code shared}, the default: its tx queues are served by the container's
  * poll groups, one thread per core going round every device's queues; {@code own}: a thread per tx queue),
+ * {@value PollGroups#BUSY_POLL_PARAM} ({@code off}, the default: an idle queue's thread spins a while, then sleeps on
+ * the doorbells; {@code on}: it never sleeps, keeping a core while the queue runs, for hosts that dedicate cores),
  * and {@value QueueLayout#SIZE_PARAM}, the largest ring its queues take (a power of two up to
  * {@link VirtioNetModel#QUEUE_MAX}), which {@link VirtioNetModel#queues(Map)} reads.
  */
@@ -35,7 +37,7 @@ public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck m
     public static final int MAX_PAIRS = 16;
     /** Sorted for the error message; unmodifiable, as any static collection must be. */
     public static final Set<String> KNOWN = Collections.unmodifiableSortedSet(new TreeSet<>(Set.of("network", "mac", "mtu", MacSpoofCheck.PARAM,
-            QueueLayout.SIZE_PARAM, PAIRS_PARAM, PollGroups.PARAM)));
+            QueueLayout.SIZE_PARAM, PAIRS_PARAM, PollGroups.PARAM, PollGroups.BUSY_POLL_PARAM)));
     public static final int DEFAULT_MTU = 1500;
     public static final int MIN_MTU = 68;
     public static final int MAX_MTU = 9000;
@@ -45,7 +47,7 @@ public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck m
         for (String k : p.keySet())
             if (!KNOWN.contains(k))
                 throw new IllegalArgumentException("unknown parameter '" + k + "' (virtio-net takes: " + String.join(", ", KNOWN) + ")");
-        PollGroups.Poll.of(p);   // checked here, read by the device when it starts its tx queues
+        PollGroups.Polling.of(p);   // checked here, read by the device when it starts its tx queues
         String network = p.getOrDefault("network", "default");
         Networks.checkName(network);
         long mac;
