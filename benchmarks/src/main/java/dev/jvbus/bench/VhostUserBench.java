@@ -44,11 +44,18 @@ import java.util.regex.Pattern;
  *
  * <ul>
  *   <li>dpdk: a second testpmd with {@code net_vhost} (DPDK's vhost library) in rxonly, forwarding on
- *       lcore 1; rate = its port's RX-packets over the window ({@code show port stats all}).</li>
+ *       lcore 1.</li>
  *   <li>ours: this JVM's bus, a virtio-net device on an L2 switch with one more port, assigned the MAC testpmd
- *       sends to ({@link #joinPeer}), that counts what the switch hands it, served by {@code VhostUserBackend}; rate = frames that port received over
- *       the window (so each one went tx ring, header check, switch lookup, delivery).</li>
+ *       sends to ({@link #joinPeer}), that counts what the switch hands it, served by {@code VhostUserBackend} (so
+ *       each frame goes tx ring, header check, switch lookup, delivery).</li>
  * </ul>
+ * The rate is measured with the same instrument on both sides: the front-end's own TX-packets (what its port got
+ * into the back-end's ring) over the window, read from its console ({@code show port stats all}, answered on its
+ * main lcore, CPU 1, where either back-end works), each reading timed at the midpoint between asking and the
+ * answer. Until session 22 DPDK's side was read from its back-end's console and ours from an in-process counter:
+ * the console's answers took 2-10 ms, so the two sides were timed differently (up to 0.5 % in DPDK's favour). Ours
+ * still prints its in-process count over the window as a check: every frame the front-end's port counts reaches the
+ * port on our switch (a ring holds at most 256 between the two).
  * Per round, ours also prints its worker's busy time per frame over the window and the share of the window that is
  * (the poll group's wall time minus its waits, {@link DoorbellWait#waitedNanos}): well below 100 %, it waited for the
  * front-end; near 100 %, it had little slack, which does not by itself mean it set the pace (benchmarks/README,
@@ -62,7 +69,9 @@ import java.util.regex.Pattern;
  * compare builds of the bus run by run, one JVM per run ({@code benchmarks/switch-builds.sh} with
  * {@code BENCH=vhost}).
  *
- * <p>Run: {@code ./jvbus bench-vhost [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500] [--sides dpdk,ours]}
+ * <p>Run: {@code ./jvbus bench-vhost [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500] [--sides dpdk,ours]
+ * [--param k=v,...]}; {@code --param} gives our device further model parameters ({@code busy-poll=on}: a tx thread
+ * that never sleeps, as DPDK's forwarding core).
  */
 public final class VhostUserBench {
     private static final Pattern RX_PACKETS = Pattern.compile("RX-packets:\\s*(\\d+)");
@@ -76,9 +85,10 @@ public final class VhostUserBench {
     private VhostUserBench() {}
 
     public static void main(String[] args) throws Exception {
-        BenchOptions opts = BenchOptions.parseOrExit("usage: VhostUserBench [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500] [--sides dpdk,ours]",
+        BenchOptions opts = BenchOptions.parseOrExit("usage: VhostUserBench [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500] [--sides dpdk,ours]"
+                        + " [--param k=v,...]",
                 Map.of("--rounds", Kind.INT, "--seconds", Kind.NUMBER, "--warmup", Kind.NUMBER, "--sizes", Kind.INTS,
-                        "--sides", Kind.WORDS), args);
+                        "--sides", Kind.WORDS, "--param", Kind.WORDS), args);
         int rounds = opts.intValue("--rounds", 5);
         double seconds = opts.number("--seconds", 1.5), warmup = opts.number("--warmup", 1);
         int[] sizes = opts.ints("--sizes", new int[] {64, 1500});
@@ -98,7 +108,16 @@ public final class VhostUserBench {
         Files.createDirectories(logs);
 
         Container c = Bus.withDiscoveredModels().createContainer("bench-vhost");
-        Device dev = c.addDevice("virtio-net", -1L, Map.of("network", "bench", "mac", MacAddress.toString(DEV_MAC)));
+        Map<String, String> params = new LinkedHashMap<>(Map.of("network", "bench", "mac", MacAddress.toString(DEV_MAC)));
+        for (String kv : opts.words("--param", List.of())) {
+            int eq = kv.indexOf('=');
+            if (eq <= 0) {
+                System.out.println("--param takes key=value pairs, not '" + kv + "'");
+                System.exit(2);
+            }
+            params.put(kv.substring(0, eq), kv.substring(eq + 1));
+        }
+        Device dev = c.addDevice("virtio-net", -1L, params);
         CountingPort peer = new CountingPort();
         SwitchPort peerPort = joinPeer(Networks.of(c).getOrCreate("bench"), peer, PEER_MAC);
         PollGroups pollGroups = c.resource(PollGroups.RESOURCE);   // our tx worker's: its waits tell its busy time
@@ -106,7 +125,7 @@ public final class VhostUserBench {
         VhostUserBackend ours = VhostUserBackend.serve(dev, ourSock);
 
         System.out.printf("vhost-user back-ends, testpmd virtio_user txonly -> back-end; %d rounds x %.1f s (after %.1f s warm-up) per case;"
-                + " cpus %d, load %s%n", rounds, seconds, warmup, Runtime.getRuntime().availableProcessors(), loadAverage());
+                + " cpus %d, load %s; our device's parameters %s%n", rounds, seconds, warmup, Runtime.getRuntime().availableProcessors(), loadAverage(), params);
         Map<Integer, long[][]> results = new LinkedHashMap<>();   // size -> [dpdk|ours][round]
         for (int size : sizes) results.put(size, new long[2][rounds]);
         int seq = 0;
@@ -124,7 +143,7 @@ public final class VhostUserBench {
                             backend.awaitReady();
                             backend.command("start");
                             backend.await(FWD_STARTED, 10);
-                            Run run = measureClient("dpdk-client-" + seq, logs, sock, size, backend::rxPackets, null, warmup, seconds);
+                            Run run = measureClient("dpdk-client-" + seq, logs, sock, size, null, null, warmup, seconds);
                             res[0][r] = run.pps();
                             dpdkRefused = run.refused();
                             dpdkOnCpu = run.frontEndOnCpu();
@@ -158,9 +177,9 @@ public final class VhostUserBench {
                     // Our worker's busy time per frame, and the share of the window that is (the class comment says what it shows).
                     double busy = run.busyNanosPerPacket(), busyShare = busy * run.pps() / 1e9;
                     String worker = Double.isNaN(busy) ? "?" : String.format("%.1f ns per frame, busy %.0f %%", busy, busyShare * 100);
-                    System.out.printf("  round %d, %4d B: %sours %,12d pkt/s%s   ours: %.2f kicks, %.2f irqs per 1000 buffers, %.1f buffers"
-                                    + " per publication, worker %s; front-end refused %s, on its CPU %s%n",
-                            r + 1, size, dpdk, res[1][r], ratio,
+                    System.out.printf("  round %d, %4d B: %sours %,12d pkt/s%s   ours: counted in-process %,d pkt/s, %.2f kicks, %.2f irqs"
+                                    + " per 1000 buffers, %.1f buffers per publication, worker %s; front-end refused %s, on its CPU %s%n",
+                            r + 1, size, dpdk, res[1][r], ratio, run.checkPps(),
                             (txq.kicks() - k0) * 1000.0 / txBufs, (txq.notificationsSent() - n0) * 1000.0 / txBufs,
                             (double) txBufs / publications, worker, refused, onCpu);
                 }
@@ -193,26 +212,26 @@ public final class VhostUserBench {
      * busy nanoseconds per packet over the window (NaN for DPDK's), and the share of the window its forwarding thread
      * was on its CPU.
      */
-    private record Run(long pps, double refused, double busyNanosPerPacket, double frontEndOnCpu) {}
+    private record Run(long pps, double refused, double busyNanosPerPacket, double frontEndOnCpu, long checkPps) {}
 
     /**
-     * Starts a client on {@code sock}, measures the back-end's {@code counter} over the window, ends the client and
+     * Starts a client on {@code sock}, measures its TX-packets (and, for ours, the in-process {@code check}) over the window, ends the client and
      * reads its final statistics. What the client refused says who set the pace: testpmd's txonly builds a burst
      * whether or not the ring has room, and counts what the port did not take as TX-dropped. Near 0: the back-end
      * took every burst, and the front-end set the pace; large: the ring was full at times. Over the client's whole
      * life, its first second included, when our worker's hot path is recompiled for the new session: for ours, the
      * worker's busy share over the window is the direct sign.
      */
-    private static Run measureClient(String name, Path logs, Path sock, int size, Counter counter, PollGroups groups,
+    private static Run measureClient(String name, Path logs, Path sock, int size, Counter check, PollGroups groups,
                                      double warmup, double seconds) throws Exception {
         Pmd client = startClient(name, logs, sock, size);
         Window w;
         try {
-            w = measure(counter, groups, client, warmup, seconds);
+            w = measure(client, check, groups, warmup, seconds);
         } finally {
             client.close();
         }
-        return new Run(w.pps(), client.txRefusedShare(), w.busyNanosPerPacket(), w.frontEndOnCpu());
+        return new Run(w.pps(), client.txRefusedShare(), w.busyNanosPerPacket(), w.frontEndOnCpu(), w.checkPps());
     }
 
     private static String percent(double share) {
@@ -227,31 +246,50 @@ public final class VhostUserBench {
     private static Pmd startClient(String name, Path logs, Path sock, int size) throws InterruptedException {
         Pmd client = Pmd.start(name, logs, List.of("-l", "0-1", "--main-lcore", "1"),
                 "net_virtio_user0,path=" + sock + ",mac=" + MacAddress.toString(DEV_MAC),
-                List.of("--forward-mode=txonly", "--txpkts=" + size, "--eth-peer=0," + MacAddress.toString(PEER_MAC), "--auto-start"));
+                List.of("--forward-mode=txonly", "--txpkts=" + size, "--eth-peer=0," + MacAddress.toString(PEER_MAC), "-i", "--auto-start"));
         client.await(FWD_STARTED, 30);
         return client;
     }
 
     /**
-     * Packets/s the counter grew over the window, after the warm-up; with {@code groups} (ours), also our worker's busy
-     * nanoseconds per packet over the same window.
+     * Packets/s the client's port sent over the window, after the warm-up; with {@code check} and {@code groups}
+     * (ours), also the in-process count's rate and our worker's busy nanoseconds per packet over the same window.
      */
-    private static Window measure(Counter counter, PollGroups groups, Pmd client, double warmup, double seconds) throws Exception {
+    private static Window measure(Pmd client, Counter check, PollGroups groups, double warmup, double seconds) throws Exception {
         Thread.sleep((long) (warmup * 1000));
         WorkerWaits w0 = WorkerWaits.of(groups);
         long r0 = client.forwardingRunNanos(), u0 = System.nanoTime();
-        long c0 = counter.get(), t0 = System.nanoTime();
+        long k0 = check == null ? 0 : check.get(), v0 = System.nanoTime();
+        Reading c0 = Reading.of(client);
         Thread.sleep((long) (seconds * 1000));
-        long c1 = counter.get(), t1 = System.nanoTime();
+        Reading c1 = Reading.of(client);
+        long k1 = check == null ? 0 : check.get(), v1 = System.nanoTime();
         long r1 = client.forwardingRunNanos(), u1 = System.nanoTime();
         WorkerWaits w1 = WorkerWaits.of(groups);
         if (!client.alive()) throw new IllegalStateException(client.name + " died; see its log");
         double onCpu = r0 < 0 || r1 < 0 ? Double.NaN : (r1 - r0) / (double) (u1 - u0);
-        return new Window((long) ((c1 - c0) / ((t1 - t0) / 1e9)), WorkerWaits.busyNanosPer(w0, w1, c1 - c0), onCpu);
+        long checkPps = check == null ? -1 : (long) ((k1 - k0) / ((v1 - v0) / 1e9));
+        return new Window(c1.rateSince(c0), WorkerWaits.busyNanosPer(w0, w1, k1 - k0), onCpu, checkPps);
     }
 
-    /** {@code frontEndOnCpu}: the share of the window the client's forwarding thread was on its CPU (NaN if unknown). */
-    private record Window(long pps, double busyNanosPerPacket, double frontEndOnCpu) {}
+    /** The client's TX-packets, timed at the midpoint between the question and the console's answer. */
+    private record Reading(long packets, long at) {
+        static Reading of(Pmd client) throws Exception {
+            long asked = System.nanoTime();
+            long packets = client.txPackets();
+            return new Reading(packets, asked + (System.nanoTime() - asked) / 2);
+        }
+
+        long rateSince(Reading earlier) {
+            return (long) ((packets - earlier.packets) / ((at - earlier.at) / 1e9));
+        }
+    }
+
+    /**
+     * {@code frontEndOnCpu}: the share of the window the client's forwarding thread was on its CPU (NaN if unknown);
+     * {@code checkPps}: the in-process count's rate (-1 if none).
+     */
+    private record Window(long pps, double busyNanosPerPacket, double frontEndOnCpu, long checkPps) {}
 
     /**
      * The waits of the one poll group that has members (our tx queue's: a device puts only its tx queues in groups),
@@ -466,9 +504,9 @@ public final class VhostUserBench {
             await(m, PORT_SUMMARY, 30);
         }
 
-        /** RX-packets of port 0 ({@code show port stats all}). */
-        long rxPackets() throws Exception {
-            return portStats(1)[0][0];
+        /** TX-packets of port 0 ({@code show port stats all}). */
+        long txPackets() throws Exception {
+            return portStats(1)[0][1];
         }
 
         /** {RX-packets, TX-packets} of ports 0..ports-1, from one {@code show port stats all}. */
