@@ -29,16 +29,29 @@ int cburst(uint8_t *avail, struct vdesc *desc, uint8_t *used, int size, int next
     if (l <= (uint32_t)skip || l > 2048 + skip || a < (uint64_t)gbase || a + l > (uint64_t)(gbase + glen)) return -1;
     heads[k] = h;
     src[k] = (const uint8_t *)(hbase + (int64_t)(a - gbase));
-    if (!(mode & 1)) __builtin_prefetch(src[k]);
+    if (mode & 16) __builtin_prefetch(src[k] + skip, 0, 0);
+    else if (!(mode & 1)) __builtin_prefetch(src[k]);
     src[k] += skip;
     lens[k] = l - skip;
   }
   if (mode & 2) { uint8_t x = 0; for (int k = 0; k < n; k++) x += *(volatile const uint8_t *)src[k]; dst[0] = x; }
   else if (mode & 4) { for (int k = 0; k < n; k++) { uint64_t x = 0; for (int q = 0; q < 64; q += 8) x += *(volatile const uint64_t *)(src[k] + q); *(uint64_t *)dst = x; } }
   else for (int k = 0; k < n; k++) memcpy(dst, src[k], lens[k]);
+  if (mode & 8) for (int k = 0; k < n; k++) __builtin_ia32_clflushopt((void *)src[k]);
+  if (mode & 32) for (int k = 0; k < n; k++) __builtin_ia32_clwb((void *)src[k]);
   uint32_t *uring = (uint32_t *)(used + 4);
   for (int k = 0; k < n; k++) { int s = (next_used + k) & (size - 1); uring[2 * s] = heads[k]; uring[2 * s + 1] = 0; }
   __atomic_store_n((uint16_t *)(used + 2), (uint16_t)(next_used + n), __ATOMIC_RELEASE);
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
   return n;
+}
+
+/* EXPERIMENT: evict every line of each consumed frame from every cache (CLFLUSHOPT), so that the driver's next write to
+ * it finds no copy of ours to invalidate. */
+void flush_frames(const int64_t *addrs, const int32_t *lens, int n) {
+  uintptr_t last = 0;
+  for (int k = 0; k < n; k++) {
+    uintptr_t a = (uintptr_t)addrs[k] & ~(uintptr_t)63, e = (uintptr_t)addrs[k] + (uint32_t)lens[k];
+    for (; a < e; a += 64) { if (a != last) __builtin_ia32_clflushopt((void *)a); last = a; }
+  }
 }
