@@ -62,20 +62,24 @@ public final class PollGroups implements AutoCloseable {
     public record Polling(Poll by, DoorbellWait.Mode idle) {
         public static final Polling DEFAULT = new Polling(Poll.SHARED, DoorbellWait.Mode.ADAPTIVE);
 
-        /** Both parameters of {@code params}, checked (the one place): absent means {@link #DEFAULT}. */
+        /** Both parameters of {@code params}, checked: absent means {@link #DEFAULT}. */
         public static Polling of(Map<String, String> params) {
             return new Polling(Poll.of(params), idleOf(params));
         }
+    }
 
-        private static DoorbellWait.Mode idleOf(Map<String, String> params) {
-            String v = params.get(BUSY_POLL_PARAM);
-            if (v == null) return DoorbellWait.Mode.ADAPTIVE;
-            return switch (v.trim()) {
-                case "off" -> DoorbellWait.Mode.ADAPTIVE;
-                case "on" -> DoorbellWait.Mode.PURE_SPIN;
-                default -> throw new IllegalArgumentException("parameter '" + BUSY_POLL_PARAM + "' must be 'on' or 'off': '" + v + "'");
-            };
-        }
+    /**
+     * The {@value #BUSY_POLL_PARAM} parameter of {@code params}, checked (the one place, for every model that takes it):
+     * absent or {@code off} means {@link DoorbellWait.Mode#ADAPTIVE}, {@code on} {@link DoorbellWait.Mode#PURE_SPIN}.
+     */
+    public static DoorbellWait.Mode idleOf(Map<String, String> params) {
+        String v = params.get(BUSY_POLL_PARAM);
+        if (v == null) return DoorbellWait.Mode.ADAPTIVE;
+        return switch (v.trim()) {
+            case "off" -> DoorbellWait.Mode.ADAPTIVE;
+            case "on" -> DoorbellWait.Mode.PURE_SPIN;
+            default -> throw new IllegalArgumentException("parameter '" + BUSY_POLL_PARAM + "' must be 'on' or 'off': '" + v + "'");
+        };
     }
 
     private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(PollGroups.class.getName());

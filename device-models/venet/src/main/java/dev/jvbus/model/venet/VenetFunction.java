@@ -12,7 +12,6 @@ import dev.jvbus.core.ring.QueueFault;
 import dev.jvbus.core.ring.QueueCounters;
 import dev.jvbus.core.ring.QueueWorker;
 import dev.jvbus.core.ring.ioq.IoqDevice;
-import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.state.ModelState;
 import dev.jvbus.core.state.QueueState;
 import dev.jvbus.core.sys.EventFd;
@@ -171,7 +170,7 @@ public final class VenetFunction implements DeviceFunction, NetPort {
             kickCounts.add(evB.counters());
         }
         DataPathRun thisRun = run;
-        worker = new QueueWorker(name + "-tx", VenetWire.QUEUE_TX, txService, kicks, kickCounts, DoorbellWait.Mode.ADAPTIVE,
+        worker = new QueueWorker(name + "-tx", VenetWire.QUEUE_TX, txService, kicks, kickCounts, settings.idle(),
                 f -> thisRun.needsReset(f.getMessage())).holding(memory);
         running = true;
         quiesced = false;

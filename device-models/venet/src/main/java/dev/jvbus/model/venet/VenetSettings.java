@@ -1,6 +1,8 @@
 package dev.jvbus.model.venet;
 
+import dev.jvbus.core.doorbell.DoorbellWait;
 import dev.jvbus.core.spi.DeviceContext;
+import dev.jvbus.core.spi.PollGroups;
 import dev.jvbus.core.spi.QueueLayout;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.MacSpoofCheck;
@@ -16,9 +18,12 @@ import java.util.Map;
  * @param mtu     largest payload; frames may be {@code mtu + 14} bytes
  * @param macSpoofCheck whether the switch drops frames the device sends from any source but its MAC
  *                ({@value MacSpoofCheck#PARAM}, default on)
+ * @param idle    how the tx worker's thread waits for work ({@value PollGroups#BUSY_POLL_PARAM}: {@code off}, the default,
+ *                spins a while, then sleeps on the doorbells; {@code on} never sleeps, keeping a core while the device runs)
  */
-public record VenetSettings(String network, long mac, int mtu, MacSpoofCheck macSpoofCheck) {
-    public static final List<String> KNOWN = List.of("network", "mac", "mtu", MacSpoofCheck.PARAM, QueueLayout.SIZE_PARAM);
+public record VenetSettings(String network, long mac, int mtu, MacSpoofCheck macSpoofCheck, DoorbellWait.Mode idle) {
+    public static final List<String> KNOWN = List.of("network", "mac", "mtu", MacSpoofCheck.PARAM, QueueLayout.SIZE_PARAM,
+            PollGroups.BUSY_POLL_PARAM);
     public static final int MIN_MTU = 68;
     public static final int MAX_MTU = 65535;
 
@@ -54,7 +59,13 @@ public record VenetSettings(String network, long mac, int mtu, MacSpoofCheck mac
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("venet " + e.getMessage());
         }
-        return new VenetSettings(network, mac, mtu, check);
+        DoorbellWait.Mode idle;
+        try {
+            idle = PollGroups.idleOf(p);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("venet " + e.getMessage());
+        }
+        return new VenetSettings(network, mac, mtu, check, idle);
     }
 
     /** 02:hh:hh:dd:dd:dd: 16 bits of the container name's hash, then the devid's low 24 bits; stable per (container, devid). */

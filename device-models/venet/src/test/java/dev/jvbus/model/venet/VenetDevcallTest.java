@@ -40,7 +40,7 @@ class VenetDevcallTest {
         assertThat(((VenetFunction) derived.attach("x", null).function()).mac())
                 .isEqualTo(VenetSettings.derivedMac(c.name(), derived.devid().value()));
         assertThatThrownBy(() -> c.addDevice("venet", -1, Map.of("speed", "10G")))
-                .isInstanceOf(BusException.class).hasMessageContaining("unknown venet parameter 'speed'").hasMessageContaining("[network, mac, mtu, mac-spoof-check, queue-size]");
+                .isInstanceOf(BusException.class).hasMessageContaining("unknown venet parameter 'speed'").hasMessageContaining("[network, mac, mtu, mac-spoof-check, queue-size, busy-poll]");
         assertThatThrownBy(() -> c.addDevice("venet", -1, Map.of("mtu", "20")))
                 .isInstanceOf(BusException.class).hasMessageContaining("'mtu' must be in 68..65535");
         assertThatThrownBy(() -> c.addDevice("venet", -1, Map.of("mac", "ff:ff:ff:ff:ff:ff")))
