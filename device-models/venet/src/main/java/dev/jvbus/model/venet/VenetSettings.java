@@ -53,19 +53,11 @@ public record VenetSettings(String network, long mac, int mtu, MacSpoofCheck mac
         }
         if (mtu < MIN_MTU || mtu > MAX_MTU)
             throw new IllegalArgumentException("venet parameter 'mtu' must be in " + MIN_MTU + ".." + MAX_MTU + ", got " + mtu);
-        MacSpoofCheck check;
-        try {
-            check = MacSpoofCheck.from(p);
+        try {   // the shared parameters' checks, their messages said as venet's
+            return new VenetSettings(network, mac, mtu, MacSpoofCheck.from(p), PollGroups.idleOf(p));
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("venet " + e.getMessage());
         }
-        DoorbellWait.Mode idle;
-        try {
-            idle = PollGroups.idleOf(p);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("venet " + e.getMessage());
-        }
-        return new VenetSettings(network, mac, mtu, check, idle);
     }
 
     /** 02:hh:hh:dd:dd:dd: 16 bits of the container name's hash, then the devid's low 24 bits; stable per (container, devid). */

@@ -111,8 +111,6 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private final DeviceContext context;
     private final VirtioNetParams params;
     private final String name;
-    /** How the tx queues are polled ({@link PollGroups#PARAM}, {@link PollGroups#BUSY_POLL_PARAM}). */
-    private final PollGroups.Polling polling;
 
     // ---- set by start(), cleared by reset(); read by the workers and deliveries after the gate opens ----
     /** Per pair, made once (each is a few fields and chains); a pair's rx ring is null while it does not run. */
@@ -169,7 +167,6 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         this.params = params;
         this.name = context.container() + "/" + Integer.toUnsignedString(context.devid()) + ":virtio-net";
         this.rxGate = new RxGate(name, this::rxMemory);   // a close that gives up keeps that memory mapped for the stuck delivery
-        this.polling = PollGroups.Polling.of(context.params());
         this.rxq = new RxQueue[params.queuePairs()];
         for (int n = 0; n < rxq.length; n++) rxq[n] = new RxQueue(n);
         this.txq = new TxQueue[params.queuePairs()];
@@ -418,6 +415,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         DataPathRun thisRun = run;
         String worker = name + (pair == 0 ? "-tx" : "-tx" + pair);
         java.util.function.Consumer<QueueFault> onFault = fault -> thisRun.needsReset(fault.getMessage());
+        PollGroups.Polling polling = params.polling();
         x.worker = (polling.by() == PollGroups.Poll.OWN
                 ? new QueueWorker(worker, b.index(), x.service(q, thisRun), List.of(b.kick()), List.of(b.counters()), polling.idle(), onFault)
                 : new QueueWorker(worker, b.index(), x.service(q, thisRun), List.of(b.kick()), List.of(b.counters()),

@@ -22,14 +22,16 @@ import java.util.TreeSet;
  * @param macSpoofCheck whether the switch drops frames the device sends from any source but {@code mac}
  *                ({@value MacSpoofCheck#PARAM}, default on; a driver that picks its own address, as one
  *                without VIRTIO_NET_F_MAC does, needs it off)
- * <p>and {@value PollGroups#PARAM} ({@code shared}, the default: its tx queues are served by the container's
- * poll groups, one thread per core going round every device's queues; {@code own}: a thread per tx queue),
- * {@value PollGroups#BUSY_POLL_PARAM} ({@code off}, the default: an idle queue's thread spins a while, then sleeps on
- * the doorbells; {@code on}: it never sleeps, keeping a core while the queue runs, for hosts that dedicate cores),
- * and {@value QueueLayout#SIZE_PARAM}, the largest ring its queues take (a power of two up to
+ * @param polling how its tx queues are polled: {@value PollGroups#PARAM} ({@code shared}, the default: by the
+ *                container's poll groups, one thread per core going round every device's queues; {@code own}: a thread
+ *                per tx queue) and {@value PollGroups#BUSY_POLL_PARAM} ({@code off}, the default: an idle queue's thread
+ *                spins a while, then sleeps on the doorbells; {@code on}: it never sleeps, keeping a core while the queue
+ *                runs, for hosts that dedicate cores)
+ * <p>and {@value QueueLayout#SIZE_PARAM}, the largest ring its queues take (a power of two up to
  * {@link VirtioNetModel#QUEUE_MAX}), which {@link VirtioNetModel#queues(Map)} reads.
  */
-public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck macSpoofCheck, int queuePairs) {
+public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck macSpoofCheck, int queuePairs,
+                              PollGroups.Polling polling) {
     public static final String PAIRS_PARAM = "queue-pairs";
     /** A small VM's vCPU count: a driver enables at most one pair per CPU (Linux), so more sit idle. */
     public static final int DEFAULT_PAIRS = 4;
@@ -47,7 +49,6 @@ public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck m
         for (String k : p.keySet())
             if (!KNOWN.contains(k))
                 throw new IllegalArgumentException("unknown parameter '" + k + "' (virtio-net takes: " + String.join(", ", KNOWN) + ")");
-        PollGroups.Polling.of(p);   // checked here, read by the device when it starts its tx queues
         String network = p.getOrDefault("network", "default");
         Networks.checkName(network);
         long mac;
@@ -68,7 +69,7 @@ public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck m
             if (mtu < MIN_MTU || mtu > MAX_MTU)
                 throw new IllegalArgumentException("parameter 'mtu' must be in " + MIN_MTU + ".." + MAX_MTU + ": " + mtu);
         }
-        return new VirtioNetParams(network, mac, mtu, MacSpoofCheck.from(p), queuePairs(p));
+        return new VirtioNetParams(network, mac, mtu, MacSpoofCheck.from(p), queuePairs(p), PollGroups.Polling.of(p));
     }
 
     /** The {@value #PAIRS_PARAM} parameter, checked: the one place (the model's queue layout reads it too). */
