@@ -64,7 +64,8 @@ import java.util.regex.Pattern;
  * recompiles our worker's hot path for its first fraction of a second), so it is the weaker sign. Both sides print the
  * share of the window the front-end's forwarding thread was on its CPU ({@link Pmd#forwardingRunNanos}): a round in
  * which something else on the machine took the front-end's core is slow for that reason alone.
- * Rounds alternate dpdk/ours per size, so a change in the machine's load hits both; the table shows
+ * Rounds alternate dpdk/ours per size, in ABBA order (DPDK first in odd rounds, ours first in even ones), so a change in
+ * the machine's load hits both and a drift within a round favours neither; the table shows
  * each side's median over the rounds and the ratio of the medians. {@code --sides ours} measures ours alone: to
  * compare builds of the bus run by run, one JVM per run ({@code benchmarks/switch-builds.sh} with
  * {@code BENCH=vhost}).
@@ -129,59 +130,43 @@ public final class VhostUserBench {
         Map<Integer, long[][]> results = new LinkedHashMap<>();   // size -> [dpdk|ours][round]
         for (int size : sizes) results.put(size, new long[2][rounds]);
         int seq = 0;
-        double dpdkRefused = Double.NaN;   // what the DPDK round's front-end refused, printed with the ours round after it
-        double dpdkOnCpu = Double.NaN;     // the share of the DPDK round's window its front-end's forwarding thread ran
         try {
             for (int r = 0; r < rounds; r++) {
+                // ABBA: DPDK first in odd rounds, ours first in even ones, so that a drift of the machine's state within
+                // a round (or anything the first side leaves behind for the second) favours neither side.
+                boolean dpdkFirst = r % 2 == 0;
                 for (int size : sizes) {
                     long[][] res = results.get(size);
-                    // DPDK's back-end
-                    if (dpdkSide) {
-                        Path sock = dir.resolve("dpdk-" + (++seq) + ".sock");
-                        try (Pmd backend = Pmd.start("dpdk-vhost-" + seq, logs, List.of("-l", "0-1"), "net_vhost0,iface=" + sock,
-                                List.of("--forward-mode=rxonly", "-i"))) {
-                            backend.awaitReady();
-                            backend.command("start");
-                            backend.await(FWD_STARTED, 10);
-                            Run run = measureClient("dpdk-client-" + seq, logs, sock, size, null, null, warmup, seconds);
-                            res[0][r] = run.pps();
-                            dpdkRefused = run.refused();
-                            dpdkOnCpu = run.frontEndOnCpu();
+                    Run d = null, o = null;
+                    OursExtras extras = null;
+                    for (int turn = 0; turn < 2; turn++) {
+                        if ((turn == 0) == dpdkFirst) {
+                            if (dpdkSide) d = dpdkRun(logs, dir, ++seq, size, warmup, seconds);
+                        } else if (oursSide) {
+                            OursExtras.Start s0 = OursExtras.start(dev, peer);
+                            o = measureClient("ours-client-" + (++seq), logs, ourSock, size, () -> peer.frames, pollGroups, warmup, seconds);
+                            extras = s0.end(dev, peer, size);
                         }
                     }
-                    if (!oursSide) {
+                    if (d != null) res[0][r] = d.pps();
+                    if (o == null) {
                         System.out.printf("  round %d, %4d B: dpdk %,12d pkt/s   front-end refused %s, on its CPU %s%n", r + 1, size,
-                                res[0][r], percent(dpdkRefused), percent(dpdkOnCpu));
+                                d.pps(), percent(d.refused()), percent(d.frontEndOnCpu()));
                         continue;
                     }
-                    // ours
-                    long f0 = peer.frames, b0 = peer.bytes;
-                    QueueCounters txq = dev.queueCounters(VirtioNetModel.TX0);
-                    long k0 = txq.kicks(), n0 = txq.notificationsSent(), s0 = txq.notificationsSuppressed(), p0 = txq.buffers();
-                    Run run = measureClient("ours-client-" + (++seq), logs, ourSock, size, () -> peer.frames, pollGroups, warmup, seconds);
-                    res[1][r] = run.pps();
-                    long txBufs = Math.max(1, txq.buffers() - p0);
-                    long f = peer.frames - f0, b = peer.bytes - b0;
-                    if (f == 0 || b != f * size)   // every frame counted is a whole frame of the size asked for
-                        throw new IllegalStateException("ours: " + f + " frames of " + b + " bytes, expected " + size + " B each");
-                    awaitFree(dev);
-                    // Each publication of the used index decides once whether to signal (sent or suppressed), so
-                    // buffers per publication is our batch as the worker found the ring (at most TX_BATCH, 64).
-                    long publications = Math.max(1, txq.notificationsSent() - n0 + txq.notificationsSuppressed() - s0);
-                    // Doorbells the client rang (drained by our worker when it slept) and interrupts we sent, per
-                    // 1000 tx buffers over the client's life: the per-buffer syscalls the worker loop should avoid.
-                    String dpdk = dpdkSide ? String.format("dpdk %,12d pkt/s   ", res[0][r]) : "";
-                    String ratio = dpdkSide ? String.format("   (%.2f)", (double) res[1][r] / Math.max(1, res[0][r])) : "";
-                    String refused = sharesBySide(dpdkSide, dpdkRefused, run.refused());
-                    String onCpu = sharesBySide(dpdkSide, dpdkOnCpu, run.frontEndOnCpu());
+                    res[1][r] = o.pps();
+                    String order = dpdkSide ? (dpdkFirst ? "[dpdk first] " : "[ours first] ") : "";
+                    String dpdk = d != null ? String.format("dpdk %,12d pkt/s   ", d.pps()) : "";
+                    String ratio = d != null ? String.format("   (%.2f)", (double) o.pps() / Math.max(1, d.pps())) : "";
+                    String refused = sharesBySide(d, o, Run::refused);
+                    String onCpu = sharesBySide(d, o, Run::frontEndOnCpu);
                     // Our worker's busy time per frame, and the share of the window that is (the class comment says what it shows).
-                    double busy = run.busyNanosPerPacket(), busyShare = busy * run.pps() / 1e9;
+                    double busy = o.busyNanosPerPacket(), busyShare = busy * o.pps() / 1e9;
                     String worker = Double.isNaN(busy) ? "?" : String.format("%.1f ns per frame, busy %.0f %%", busy, busyShare * 100);
-                    System.out.printf("  round %d, %4d B: %sours %,12d pkt/s%s   ours: counted in-process %,d pkt/s, %.2f kicks, %.2f irqs"
+                    System.out.printf("  round %d, %4d B: %s%sours %,12d pkt/s%s   ours: counted in-process %,d pkt/s, %.2f kicks, %.2f irqs"
                                     + " per 1000 buffers, %.1f buffers per publication, worker %s; front-end refused %s, on its CPU %s%n",
-                            r + 1, size, dpdk, res[1][r], ratio, run.checkPps(),
-                            (txq.kicks() - k0) * 1000.0 / txBufs, (txq.notificationsSent() - n0) * 1000.0 / txBufs,
-                            (double) txBufs / publications, worker, refused, onCpu);
+                            r + 1, size, order, dpdk, o.pps(), ratio, o.checkPps(), extras.kicksPerThousand(), extras.irqsPerThousand(),
+                            extras.buffersPerPublication(), worker, refused, onCpu);
                 }
             }
         } finally {
@@ -239,8 +224,48 @@ public final class VhostUserBench {
     }
 
     /** A share measured on both sides of a round ("dpdk 3 %, ours 5 %"), or ours alone when DPDK's side was not run. */
-    private static String sharesBySide(boolean dpdkSide, double dpdk, double ours) {
-        return dpdkSide ? "dpdk " + percent(dpdk) + ", ours " + percent(ours) : percent(ours);
+    private static String sharesBySide(Run dpdk, Run ours, java.util.function.ToDoubleFunction<Run> share) {
+        String o = percent(share.applyAsDouble(ours));
+        return dpdk != null ? "dpdk " + percent(share.applyAsDouble(dpdk)) + ", ours " + o : o;
+    }
+
+    /** One round of DPDK's back-end: a testpmd with {@code net_vhost} in rxonly, forwarding on lcore 1, and a client on it. */
+    private static Run dpdkRun(Path logs, Path dir, int seq, int size, double warmup, double seconds) throws Exception {
+        Path sock = dir.resolve("dpdk-" + seq + ".sock");
+        try (Pmd backend = Pmd.start("dpdk-vhost-" + seq, logs, List.of("-l", "0-1"), "net_vhost0,iface=" + sock,
+                List.of("--forward-mode=rxonly", "-i"))) {
+            backend.awaitReady();
+            backend.command("start");
+            backend.await(FWD_STARTED, 10);
+            return measureClient("dpdk-client-" + seq, logs, sock, size, null, null, warmup, seconds);
+        }
+    }
+
+    /**
+     * What our side prints beside its rate, per 1000 tx buffers over the client's life: doorbells the client rang
+     * (drained by our worker when it slept) and interrupts we sent, the per-buffer syscalls the worker loop should
+     * avoid; and buffers per publication of the used index (each publication decides once whether to signal, sent or
+     * suppressed, so this is our batch as the worker found the ring: at most TX_BATCH, 64).
+     */
+    private record OursExtras(double kicksPerThousand, double irqsPerThousand, double buffersPerPublication) {
+        /** Our tx queue's counters and the peer's before a round. */
+        record Start(QueueCounters txq, long frames, long bytes, long kicks, long sent, long suppressed, long buffers) {
+            OursExtras end(Device dev, CountingPort peer, int size) throws InterruptedException {
+                long txBufs = Math.max(1, txq.buffers() - buffers);
+                long f = peer.frames - frames, b = peer.bytes - bytes;
+                if (f == 0 || b != f * size)   // every frame counted is a whole frame of the size asked for
+                    throw new IllegalStateException("ours: " + f + " frames of " + b + " bytes, expected " + size + " B each");
+                awaitFree(dev);
+                long publications = Math.max(1, txq.notificationsSent() - sent + txq.notificationsSuppressed() - suppressed);
+                return new OursExtras((txq.kicks() - kicks) * 1000.0 / txBufs, (txq.notificationsSent() - sent) * 1000.0 / txBufs,
+                        (double) txBufs / publications);
+            }
+        }
+
+        static Start start(Device dev, CountingPort peer) {
+            QueueCounters txq = dev.queueCounters(VirtioNetModel.TX0);
+            return new Start(txq, peer.frames, peer.bytes, txq.kicks(), txq.notificationsSent(), txq.notificationsSuppressed(), txq.buffers());
+        }
     }
 
     private static Pmd startClient(String name, Path logs, Path sock, int size) throws InterruptedException {
