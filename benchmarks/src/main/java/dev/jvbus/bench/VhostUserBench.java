@@ -70,7 +70,10 @@ import java.util.regex.Pattern;
  * compare builds of the bus run by run, one JVM per run ({@code benchmarks/switch-builds.sh} with
  * {@code BENCH=vhost}).
  *
- * <p>Run: {@code ./jvbus bench-vhost [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500] [--sides dpdk,ours]
+ * <p>{@code --sides dpdk,dpdk} is the calibration: DPDK's back-end on both sides, so every ratio is 1 but for the machine's
+ * noise (in session 23 its runs read 0.99 and 1.02, its rounds 0.85-1.46 where the machine changed state mid-round).
+ *
+ * <p>Run: {@code ./jvbus bench-vhost [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500] [--sides dpdk,ours|dpdk,dpdk]
  * [--param k=v,...]}; {@code --param} gives our device further model parameters ({@code busy-poll=on}: a tx thread
  * that never sleeps, as DPDK's forwarding core).
  */
@@ -86,7 +89,7 @@ public final class VhostUserBench {
     private VhostUserBench() {}
 
     public static void main(String[] args) throws Exception {
-        BenchOptions opts = BenchOptions.parseOrExit("usage: VhostUserBench [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500] [--sides dpdk,ours]"
+        BenchOptions opts = BenchOptions.parseOrExit("usage: VhostUserBench [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500] [--sides dpdk,ours|dpdk,dpdk]"
                         + " [--param k=v,...]",
                 Map.of("--rounds", Kind.INT, "--seconds", Kind.NUMBER, "--warmup", Kind.NUMBER, "--sizes", Kind.INTS,
                         "--sides", Kind.WORDS, "--param", Kind.WORDS), args);
@@ -94,9 +97,12 @@ public final class VhostUserBench {
         double seconds = opts.number("--seconds", 1.5), warmup = opts.number("--warmup", 1);
         int[] sizes = opts.ints("--sizes", new int[] {64, 1500});
         List<String> sides = opts.words("--sides", List.of("dpdk", "ours"));
-        boolean dpdkSide = sides.contains("dpdk"), oursSide = sides.contains("ours");
-        if (!dpdkSide && !oursSide || !List.of("dpdk", "ours").containsAll(sides)) {
-            System.out.println("--sides: dpdk, ours or both, not " + sides);
+        // dpdk,dpdk: the calibration, DPDK's back-end against itself. Its ratios show what this machine's noise alone
+        // does to a ratio that is 1 by construction (benchmarks/README, session 23).
+        boolean calibration = sides.equals(List.of("dpdk", "dpdk"));
+        boolean dpdkSide = sides.contains("dpdk"), oursSide = sides.contains("ours") || calibration;
+        if (!dpdkSide && !oursSide || !List.of("dpdk", "ours").containsAll(sides) || sides.size() > 2 || sides.size() == 2 && !calibration && sides.get(0).equals(sides.get(1))) {
+            System.out.println("--sides: dpdk, ours, both, or dpdk,dpdk (DPDK against itself), not " + sides);
             System.exit(2);
         }
         Path testpmd = Path.of("/usr/bin/dpdk-testpmd");
@@ -142,6 +148,8 @@ public final class VhostUserBench {
                     for (int turn = 0; turn < 2; turn++) {
                         if ((turn == 0) == dpdkFirst) {
                             if (dpdkSide) d = dpdkRun(logs, dir, ++seq, size, warmup, seconds);
+                        } else if (calibration) {
+                            o = dpdkRun(logs, dir, ++seq, size, warmup, seconds);
                         } else if (oursSide) {
                             OursExtras.Start s0 = OursExtras.start(dev, peer);
                             o = measureClient("ours-client-" + (++seq), logs, ourSock, size, () -> peer.frames, pollGroups, warmup, seconds);
@@ -155,6 +163,13 @@ public final class VhostUserBench {
                         continue;
                     }
                     res[1][r] = o.pps();
+                    if (calibration) {
+                        System.out.printf("  round %d, %4d B: %s first %,12d pkt/s   second %,12d pkt/s   (%.2f)   front-end refused %s, on its CPU %s%n",
+                                r + 1, size, dpdkFirst ? "[first ran first] " : "[second ran first]", d.pps(), o.pps(), (double) o.pps() / Math.max(1, d.pps()),
+                                "first " + percent(d.refused()) + ", second " + percent(o.refused()),
+                                "first " + percent(d.frontEndOnCpu()) + ", second " + percent(o.frontEndOnCpu()));
+                        continue;
+                    }
                     String order = dpdkSide ? (dpdkFirst ? "[dpdk first] " : "[ours first] ") : "";
                     String dpdk = d != null ? String.format("dpdk %,12d pkt/s   ", d.pps()) : "";
                     String ratio = d != null ? String.format("   (%.2f)", (double) o.pps() / Math.max(1, d.pps())) : "";
@@ -178,8 +193,12 @@ public final class VhostUserBench {
             System.out.println("(one side measured (--sides " + String.join(",", sides) + "): no ratio; load average after: " + loadAverage() + ")");
             System.exit(0);
         }
-        System.out.println("| frame | DPDK net_vhost (pkt/s) | jvbus vhost-user (pkt/s) | ours/DPDK | median of round ratios |");
-        System.out.println("|------:|-----------------------:|-------------------------:|----------:|-----------------------:|");
+        System.out.println(calibration
+                ? "| frame | DPDK net_vhost, first (pkt/s) | DPDK net_vhost, second (pkt/s) | second/first | median of round ratios |"
+                : "| frame | DPDK net_vhost (pkt/s) | jvbus vhost-user (pkt/s) | ours/DPDK | median of round ratios |");
+        System.out.println(calibration
+                ? "|------:|------------------------------:|-------------------------------:|-------------:|-----------------------:|"
+                : "|------:|-----------------------:|-------------------------:|----------:|-----------------------:|");
         for (var e : results.entrySet()) {
             long[] dv = e.getValue()[0], ov = e.getValue()[1];
             long d = median(dv), o = median(ov);
