@@ -19,6 +19,8 @@ import org.junit.jupiter.api.Test;
 class MappedMemoryFaultTest {
     private static final long SIZE = 1 << 20, KEPT = 64 << 10;
     private static final int FRAME = 76, BATCH = 16;
+    /** Truncations {@link #withoutSurfacingAFaultIsThrownPastTheDelivery} may take to meet C2's code (it says why). */
+    private static final int ATTEMPTS = 5;
 
     /** A peer's file as vhost-user hands it over: a memfd with no seals, mapped as guest memory. */
     private record PeerMemory(OwnedFd peersFd, Memfd mapping, GuestMemory memory) implements AutoCloseable {
@@ -91,13 +93,21 @@ class MappedMemoryFaultTest {
     /**
      * Why {@link MappedMemoryFault#surface()} exists: without it, the same loop's faults are thrown at the caller's loop,
      * outside the delivery's catch (all of them, in the runs this was written from). Asserted loosely: some escape.
+     *
+     * <p>That is what C2's code does. The interpreter and C1 throw the fault on the way back from the copy, inside the
+     * delivery's catch, and on a busy machine the warm-up may end before C2's code is in place (CI saw it once: none
+     * escaped; 1 run in 12 with two busy loops beside it). So a fresh memory is streamed again, at most
+     * {@value #ATTEMPTS} times, until a truncation meets the compiled loop.
      */
     @Test
     void withoutSurfacingAFaultIsThrownPastTheDelivery() {
-        try (PeerMemory peer = PeerMemory.of(0)) {
-            stream(peer, false);
-            assertThat(escaped).as("faults thrown outside the delivery without surface()").isPositive();
+        for (int attempt = 0; attempt < ATTEMPTS && escaped == 0; attempt++) {
+            caughtInside = 0;
+            try (PeerMemory peer = PeerMemory.of(0)) {
+                stream(peer, false);
+            }
         }
+        assertThat(escaped).as("faults thrown outside the delivery without surface(), in " + ATTEMPTS + " truncations").isPositive();
     }
 
     @Test
