@@ -167,15 +167,14 @@ public final class VhostUserBench {
                     if (calibration) {
                         System.out.printf("  round %d, %4d B: %s first %,12d pkt/s   second %,12d pkt/s   (%.2f)   front-end refused %s, on its CPU %s%n",
                                 r + 1, size, dpdkFirst ? "[first ran first] " : "[second ran first]", d.pps(), o.pps(), (double) o.pps() / Math.max(1, d.pps()),
-                                "first " + percent(d.refused()) + ", second " + percent(o.refused()),
-                                "first " + percent(d.frontEndOnCpu()) + ", second " + percent(o.frontEndOnCpu()));
+                                sharesBySide("first", d, "second", o, Run::refused), sharesBySide("first", d, "second", o, Run::frontEndOnCpu));
                         continue;
                     }
                     String order = dpdkSide ? (dpdkFirst ? "[dpdk first] " : "[ours first] ") : "";
                     String dpdk = d != null ? String.format("dpdk %,12d pkt/s   ", d.pps()) : "";
                     String ratio = d != null ? String.format("   (%.2f)", (double) o.pps() / Math.max(1, d.pps())) : "";
-                    String refused = sharesBySide(d, o, Run::refused);
-                    String onCpu = sharesBySide(d, o, Run::frontEndOnCpu);
+                    String refused = sharesBySide("dpdk", d, "ours", o, Run::refused);
+                    String onCpu = sharesBySide("dpdk", d, "ours", o, Run::frontEndOnCpu);
                     // Our worker's busy time per frame, and the share of the window that is (the class comment says what it shows).
                     double busy = o.busyNanosPerPacket(), busyShare = busy * o.pps() / 1e9;
                     String worker = Double.isNaN(busy) ? "?" : String.format("%.1f ns per frame, busy %.0f %%", busy, busyShare * 100);
@@ -243,10 +242,10 @@ public final class VhostUserBench {
         return Double.isNaN(share) ? "?" : String.format("%.0f %%", share * 100);
     }
 
-    /** A share measured on both sides of a round ("dpdk 3 %, ours 5 %"), or ours alone when DPDK's side was not run. */
-    private static String sharesBySide(Run dpdk, Run ours, java.util.function.ToDoubleFunction<Run> share) {
-        String o = percent(share.applyAsDouble(ours));
-        return dpdk != null ? "dpdk " + percent(share.applyAsDouble(dpdk)) + ", ours " + o : o;
+    /** A share measured on both sides of a round ("dpdk 3 %, ours 5 %"), or the second side's alone when the first was not run. */
+    private static String sharesBySide(String firstName, Run first, String secondName, Run second, java.util.function.ToDoubleFunction<Run> share) {
+        String b = percent(share.applyAsDouble(second));
+        return first != null ? firstName + " " + percent(share.applyAsDouble(first)) + ", " + secondName + " " + b : b;
     }
 
     /** One round of DPDK's back-end: a testpmd with {@code net_vhost} in rxonly, forwarding on lcore 1, and a client on it. */
