@@ -18,12 +18,14 @@ import java.util.Map;
  * @param inFlight   buffers taken and not yet returned, or null
  * @param available  buffers the driver made available that the device has not taken (the ring's fill), or null
  * @param lateWakeups wake-ups of its worker that found it with work its driver had not rung for (a stall shows here)
+ * @param linesEvicted cache lines of its ring the device evicted after reading them ({@code CacheLines}; virtio-net's
+ *                   tx queues, where measured to pay)
  * @param faults     ring faults found on this queue, by {@link QueueFault.Reason} name (only those that occurred)
  * @see QueueCounters for what each count means
  */
 public record QueueStats(int index, String name, int size, boolean running, Integer nextAvail, Integer nextUsed,
                          Integer inFlight, Integer available, long buffers, long bytes, long kicks, long lateWakeups, long notificationsSent,
-                         long notificationsSuppressed, Map<String, Long> faults) {
+                         long notificationsSuppressed, long linesEvicted, Map<String, Long> faults) {
     public QueueStats {
         faults = Map.copyOf(faults);
     }
@@ -35,7 +37,7 @@ public record QueueStats(int index, String name, int size, boolean running, Inte
         if (ring != null) {
             try {
                 return new QueueStats(index, name, ring.size(), true, ring.nextAvail(), ring.nextUsed(), ring.inFlight(), ring.available(),
-                        c.buffers(), c.bytes(), c.kicks(), c.lateWakeups(), c.notificationsSent(), c.notificationsSuppressed(), faults);
+                        c.buffers(), c.bytes(), c.kicks(), c.lateWakeups(), c.notificationsSent(), c.notificationsSuppressed(), c.linesEvicted(), faults);
             } catch (IllegalStateException | WrongThreadException unmapped) {
                 // The driver left since we looked and its memory is unmapped (a closed arena refuses the read):
                 // the queue no longer runs.
@@ -45,6 +47,6 @@ public record QueueStats(int index, String name, int size, boolean running, Inte
         // Not running, or running on a ring that does not report its position (a model that builds its
         // rings without the queue's counters): the counts, without indices.
         return new QueueStats(index, name, configuredSize, running, null, null, null, null,
-                c.buffers(), c.bytes(), c.kicks(), c.lateWakeups(), c.notificationsSent(), c.notificationsSuppressed(), faults);
+                c.buffers(), c.bytes(), c.kicks(), c.lateWakeups(), c.notificationsSent(), c.notificationsSuppressed(), c.linesEvicted(), faults);
     }
 }

@@ -52,6 +52,11 @@ public final class QueueCounters extends QueueCountersFields {
         lateWakeups++;
     }
 
+    /** {@code lines} cache lines of the ring were evicted after the device read them ({@code CacheLines}); once per batch. */
+    public void evicted(int lines) {
+        linesEvicted += lines;
+    }
+
     /** The driver was signalled (used-buffer notification, shm-signal). */
     public void notified() {
         notificationsSent++;
@@ -95,6 +100,9 @@ public final class QueueCounters extends QueueCountersFields {
     /** Wake-ups that found this queue with work and its doorbell not rung: it slept with work pending ({@link #lateWakeup()}). */
     public long lateWakeups() { return lateWakeups; }
 
+    /** Cache lines of the ring the device evicted after reading them, so that the driver's next write to them is cheaper. */
+    public long linesEvicted() { return linesEvicted; }
+
     /** Notifications sent to the driver. */
     public long notificationsSent() { return notificationsSent; }
 
@@ -116,7 +124,7 @@ public final class QueueCounters extends QueueCountersFields {
 
     @Override
     public String toString() {
-        return "QueueCounters[buffers=" + buffers + ", bytes=" + bytes + ", kicks=" + kicks + ", late=" + lateWakeups + ", notified=" + notificationsSent
+        return "QueueCounters[buffers=" + buffers + ", bytes=" + bytes + ", kicks=" + kicks + ", late=" + lateWakeups + ", evicted=" + linesEvicted + ", notified=" + notificationsSent
                 + ", suppressed=" + notificationsSuppressed + ", faults=" + faults() + "]";
     }
 }
@@ -129,7 +137,7 @@ abstract class QueueCountersPadding {
 
 /** The counters themselves, between the paddings. */
 abstract class QueueCountersFields extends QueueCountersPadding {
-    long buffers, bytes, kicks, lateWakeups, notificationsSent, notificationsSuppressed;
+    long buffers, bytes, kicks, lateWakeups, notificationsSent, notificationsSuppressed, linesEvicted;
     final long[] faults = new long[QueueFault.Reason.values().length];
     volatile RingPosition ring;
 }

@@ -209,6 +209,11 @@ final class SplitRing {
         }
     }
 
+    /** Descriptor {@code i}'s entry at its host address, or -1 unless the table is {@link #direct} (see {@code SplitVirtqueue}). */
+    long descHostAddress(int i) {
+        return direct ? descBase + descOffset(i & mask) : -1;
+    }
+
     /** Descriptor {@code i}'s address word. */
     long descAddr(int i) {
         long off = descOffset(i) + DESC_ADDR;

@@ -426,6 +426,16 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         return folded;
     }
 
+    /**
+     * The host address of descriptor {@code head}'s table entry, for evicting its line once the buffer is taken
+     * ({@link dev.jvbus.core.memory.CacheLines}: the driver rewrites it when it makes the entry available again), or
+     * -1 unless the table lies in memory that is never unmapped while this queue's worker runs, where a native
+     * instruction may touch it ({@link HostMemory#isDirect}). Not the indirect tables: the driver's own allocation.
+     */
+    public long descriptorHostAddress(int head) {
+        return ring.descHostAddress(head);
+    }
+
     /** True when every buffer the last {@link #touchAhead} read has been popped (or none was): time to read the next ones. */
     public boolean readAheadUsedUp() {
         return readAheadLeft() == 0;
