@@ -1,5 +1,6 @@
 package dev.jvbus.model.virtionet;
 
+import dev.jvbus.core.memory.CacheLines;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.memory.HostMemory;
 import static dev.jvbus.model.virtionet.NetHeader.*;
@@ -865,6 +866,14 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         private final ReadAheadChoice readAhead = new ReadAheadChoice();
         /** What {@link SplitVirtqueue#touchAhead} read, kept so that the JIT keeps the reads. */
         @SuppressWarnings("unused") private long touched;
+        /**
+         * The descriptor lines this batch took, evicted once the batch is given back ({@link EvictChoice} says why
+         * and when); null where eviction is unavailable or the table is not at a host address that stays mapped.
+         * Filled and emptied within one {@link #poll}: a line never outlives the hold on the memory it lies in.
+         */
+        private final CacheLines.Batch evictions;
+        private final EvictChoice evictChoice = new EvictChoice();
+        private long taken;   // buffers this worker took: the measure of the queue's throughput for evictChoice
 
         TxService(TxQueue x, SplitVirtqueue q, DescriptorChain chain, DataPathRun run) {
             this.x = x;
@@ -872,6 +881,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             this.chain = chain;
             this.run = run;
             this.meta = new FrameMeta(batch).offload(x.offload);
+            this.evictions = CacheLines.available() && q.descriptorHostAddress(0) >= 0 ? new CacheLines.Batch() : null;
         }
 
         @Override
@@ -880,10 +890,17 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 return batch();
             } finally {
                 batch.flush();     // also when the batch ends early: what was delivered becomes visible
+                if (evictions != null) evictions.clear();   // a batch cut short by a fault or a reset: not evicted
             }
         }
 
         private boolean batch() throws QueueFault {
+            boolean evict = false;
+            if (evictions != null) {
+                if (evictChoice.timing()) evictChoice.at(System.nanoTime(), taken);
+                else evictChoice.heldBatch();
+                evict = evictChoice.on();
+            }
             int n = 0;
             boolean active = x.active;
             int before = q.nextAvail();
@@ -904,15 +921,18 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 // The send may have been long (stuck in a delivery into a wedged device) and this worker
                 // left behind by a reset: then the ring belongs to the next run; publish nothing.
                 if (!run.isCurrent()) return false;
+                if (evict) evictions.add(q.descriptorHostAddress(chain.head()));
                 q.pushUsed(chain.head(), 0);
                 n++;
                 if (active && (x.lastWasSuperFrame || x.bytes - publishedAt >= TX_COMPLETE_BYTES)) {
                     // Completed now, not at the batch's end (TX_COMPLETE_BYTES says why); receivers first, as below.
                     batch.flush();
                     q.publishUsed();
+                    if (evict) evictLines();
                     publishedAt = x.bytes;
                 }
             }
+            taken += n;
             if (n > 0) {
                 // Receivers first: a frame whose tx buffer the driver gets back must already be published at
                 // its receiver, or a bus killed between the two loses it (the sender has it back as sent, the
@@ -920,12 +940,32 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 // sender's ring resumes with the batch still available: sent again (the delivery log skips it).
                 batch.flush();
                 q.publishUsed();
+                // After the publication, whose full fence would otherwise wait for the flushes: they complete while
+                // the next batch runs. The driver rewrites these descriptors only when its ring comes round to
+                // them again, a ring's worth of buffers later, so they are gone from our caches well before then.
+                if (evict) evictLines();
             }
             if (n == TX_BATCH) {   // a full batch: this worker, not the front-end, set its pace
                 if (timing) readAhead.fullBatch(System.nanoTime() - t0, n);
                 else readAhead.heldBatch();
             }
             return n > 0;
+        }
+
+        /**
+         * Evicts the lines taken since the last eviction (the driver rewrites them when it makes the entries available
+         * again). A flush faults only on a page its front-end truncated under our mapping: that is its fault, on this
+         * queue, as an access of ours to that memory would be.
+         */
+        private void evictLines() throws QueueFault {
+            int lines = evictions.size();
+            if (evictions.evict()) {
+                q.counters().evicted(lines);
+                return;
+            }
+            q.counters().fault(QueueFault.Reason.BAD_RING_ADDRESS);
+            throw new QueueFault(VirtioNetModel.txQueue(x.pair), QueueFault.Reason.BAD_RING_ADDRESS,
+                    "its descriptor table faulted when evicted from the caches: its memory file was truncated under our mapping");
         }
 
         @Override public boolean hasWork() { return q.hasAvailable(); }

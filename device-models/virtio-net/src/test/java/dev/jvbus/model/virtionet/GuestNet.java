@@ -140,9 +140,9 @@ final class GuestNet implements AutoCloseable {
         rxBufLen = mergeable ? MERGE_BUFFER : hdr + mtu + 18;
         a.setMemory(memory);
         rxq = SplitVirtqueueDriver.create(0, queueSize, G + RX_RING, G + RX_RING + 0x8000, G + RX_RING + 0x1_0000, memory, eventIdx, indirect, inOrder, Notifier.of(rxKick));
-        txq = SplitVirtqueueDriver.create(1, queueSize, G + TX_RING, G + TX_RING + 0x8000, G + TX_RING + 0x1_0000, memory, eventIdx, indirect, inOrder, Notifier.of(txKick));
+        txq = SplitVirtqueueDriver.create(1, queueSize, txDesc, txAvail, txUsed, memory, eventIdx, indirect, inOrder, Notifier.of(txKick));
         setQueue(new QueueConfig(0, queueSize, G + RX_RING, G + RX_RING + 0x8000, G + RX_RING + 0x1_0000), eventIdx);
-        setQueue(new QueueConfig(1, queueSize, G + TX_RING, G + TX_RING + 0x8000, G + TX_RING + 0x1_0000), eventIdx);
+        setQueue(new QueueConfig(1, queueSize, txDesc, txAvail, txUsed), eventIdx);
         a.setDoorbells(0, rxKick, Notifier.of(rxCall));
         a.setDoorbells(1, txKick, Notifier.of(txCall));
         if (VirtioNetFeatures.CTRL_VQ.in(features)) {   // the control queue, as Linux sets it up: after the pairs (2 without MQ)
@@ -155,6 +155,9 @@ final class GuestNet implements AutoCloseable {
         a.addStatus(DRIVER_OK);
         return this;
     }
+
+    /** Where {@link #start} puts the tx ring's areas (guest addresses): a test may move them before it. */
+    long txDesc = G + TX_RING, txAvail = G + TX_RING + 0x8000, txUsed = G + TX_RING + 0x1_0000;
 
     /** Hands each queue a base of 0 on start, as a vhost-user front-end does (SET_VRING_BASE), instead of no position. */
     boolean ringsFromBase;

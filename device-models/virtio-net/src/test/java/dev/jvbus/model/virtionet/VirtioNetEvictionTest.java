@@ -1,0 +1,138 @@
+package dev.jvbus.model.virtionet;
+
+import static dev.jvbus.model.virtionet.Frames.frame;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.jvbus.core.bus.Container;
+import dev.jvbus.core.bus.DeviceStatus;
+import dev.jvbus.core.memory.CacheLines;
+import dev.jvbus.core.ring.QueueFault;
+import dev.jvbus.core.sys.HostileFds;
+import dev.jvbus.core.sys.MappingRule;
+import dev.jvbus.core.sys.Memfd;
+import dev.jvbus.core.sys.OwnedFd;
+import dev.jvbus.net.DropReason;
+import dev.jvbus.net.MacAddress;
+import dev.jvbus.net.NetPort;
+import dev.jvbus.net.Networks;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * The tx worker evicts the descriptor lines it read ({@link CacheLines}, chosen by {@link EvictChoice}), in a front-end's
+ * memory as vhost-user maps it (a file of the front-end's, mapped in the global scope). A front-end that truncates that
+ * file between our read of a descriptor and its eviction makes the flush fault: the device needs a reset with that as
+ * its reason, the frame it had taken is delivered, and the bus serves everyone else.
+ */
+class VirtioNetEvictionTest {
+    private static final Duration WAIT = Duration.ofSeconds(10);
+    private static final long PEER_MAC = MacAddress.parse("02:00:00:00:ee:01");
+
+    @RegisterExtension
+    final RunningGuests guests = new RunningGuests();
+
+    @BeforeAll
+    static void evictionAvailable() {
+        assumeTrue(CacheLines.available(), "no cache-line eviction on this machine: " + CacheLines.unavailableBecause());
+    }
+
+    /** A port on the switch that records what reaches it, and may run something on the sender's thread as it does. */
+    private static final class Peer implements NetPort {
+        final List<byte[]> frames = new CopyOnWriteArrayList<>();
+        volatile Runnable onDelivery = () -> { };
+
+        @Override public String name() { return "eviction-peer"; }
+
+        @Override
+        public DropReason deliver(MemorySegment frame, long offset, int length) {
+            frames.add(frame.asSlice(offset, length).toArray(ValueLayout.JAVA_BYTE));
+            onDelivery.run();
+            return null;
+        }
+    }
+
+    /** A front-end's guest: its memory a file it keeps its own fd of, mapped as a connector maps it (direct). */
+    private record FrontEnd(OwnedFd file, GuestNet guest) implements AutoCloseable {
+        static FrontEnd in(Container c) {
+            OwnedFd file = HostileFds.memfd("front-end", GuestNet.MEMORY, 0);
+            Memfd mapped = Memfd.adopt(OwnedFd.duplicate(file.number()), 0, GuestNet.MEMORY, MappingRule.SHARED_FILE);
+            return new FrontEnd(file, new GuestNet(c.addDevice(VirtioNetModel.TYPE), 256, mapped, true));
+        }
+
+        @Override
+        public void close() {
+            guest.close();
+            file.close();
+        }
+    }
+
+    @Test
+    void theTxQueueEvictsItsDescriptorLinesAndTheFramesArriveIntact() throws Exception {
+        Container c = VirtioNetExchangeTest.newContainer();
+        Peer peer = new Peer();
+        Networks.of(c).getOrCreate("default").join(peer, PEER_MAC);
+        try (FrontEnd fe = FrontEnd.in(c)) {
+            GuestNet g = fe.guest();
+            g.negotiate(-1L).start().postRx(256);
+            // A probe starts with eviction on: the first batches evict whatever the rates turn out to be.
+            for (int i = 0; i < 32; i++) g.send(frame(PEER_MAC, g.mac(), 60 + i, i), GuestNet.TxLayout.ONE);
+            await(() -> peer.frames.size() == 32, "32 frames at the peer");
+            for (int i = 0; i < 32; i++) assertThat(Frames.seq(peer.frames.get(i))).isEqualTo(i);
+            assertThat(peer.frames).allSatisfy(f -> assertThat(Frames.intact(f)).isTrue());
+            assertThat(g.device.queueCounters(VirtioNetModel.TX0).linesEvicted()).as("descriptor lines evicted").isPositive();
+            assertThat(g.device.needsResetReason()).isEmpty();
+        }
+    }
+
+    @Test
+    void aFrontEndThatTruncatesItsDescriptorTableBeforeTheEvictionFaultsItsOwnDeviceOnly() throws Exception {
+        Container c = VirtioNetExchangeTest.newContainer();
+        Peer peer = new Peer();
+        Networks.of(c).getOrCreate("default").join(peer, PEER_MAC);
+        GuestNet other = guests.in(c);
+        try (FrontEnd fe = FrontEnd.in(c)) {
+            GuestNet g = fe.guest();
+            // The descriptor table in the file's last page, above everything else the queue touches: cutting that page
+            // off leaves the used ring and the frame's buffer in place, so that the eviction is the first access to fault.
+            long lastPage = GuestNet.MEMORY - 0x1000;
+            g.txDesc = GuestNet.G + lastPage;
+            g.negotiate(-1L).start().postRx(256);
+            long recovered = CacheLines.recovered();
+            // The front-end truncates as the frame is delivered: after our worker read the descriptor, before it evicts it.
+            peer.onDelivery = () -> {
+                peer.onDelivery = () -> { };
+                assertThat(HostileFds.truncate(fe.file().number(), lastPage)).isZero();
+            };
+            g.send(frame(PEER_MAC, g.mac(), 60, 7), GuestNet.TxLayout.ONE);
+
+            await(() -> g.device.status().has(DeviceStatus.NEEDS_RESET), "the truncating front-end's device needs a reset");
+            assertThat(g.device.needsResetReason()).hasValueSatisfying(r -> assertThat(r)
+                    .contains("queue 1").contains(QueueFault.Reason.BAD_RING_ADDRESS.text()).contains("evicted").contains("truncated"));
+            assertThat(CacheLines.recovered() - recovered).as("the flush that faulted, recovered").isEqualTo(1);
+            assertThat(peer.frames).as("the frame taken before the fault was delivered").singleElement()
+                    .satisfies(f -> assertThat(Frames.seq(f)).isEqualTo(7));
+
+            // The bus serves the others: another device's frame reaches the peer, and the JVM is alive to see it.
+            other.send(frame(PEER_MAC, other.mac(), 80, 8), GuestNet.TxLayout.ONE);
+            await(() -> peer.frames.size() == 2, "the other device's frame at the peer");
+            assertThat(Frames.seq(peer.frames.get(1))).isEqualTo(8);
+            assertThat(other.device.needsResetReason()).isEmpty();
+        }
+    }
+
+    private static void await(BooleanSupplier condition, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) throw new AssertionError("timed out waiting until " + what);
+            Thread.sleep(1);
+        }
+    }
+}
