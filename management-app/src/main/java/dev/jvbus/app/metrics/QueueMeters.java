@@ -33,6 +33,7 @@ final class QueueMeters {
     static final String KICKS = "jvbus.queue.kicks";
     static final String LATE_WAKEUPS = "jvbus.queue.late.wakeups";
     static final String NOTIFICATIONS = "jvbus.queue.notifications";
+    static final String LINES_EVICTED = "jvbus.queue.lines.evicted";
     static final String FAULTS = "jvbus.queue.faults";
     static final String AVAILABLE = "jvbus.queue.available";
     static final String IN_FLIGHT = "jvbus.queue.in.flight";
@@ -56,6 +57,8 @@ final class QueueMeters {
         counter(KICKS, "Doorbells from the driver the device's worker took, since hotplug", null, c, QueueCounters::kicks);
         counter(LATE_WAKEUPS, "Wake-ups of the device's worker that found the queue with work its driver had not rung for"
                 + " (slept with work pending); one is a race, a count that grows is a stall", null, c, QueueCounters::lateWakeups);
+        counter(LINES_EVICTED, "Cache lines of the ring the device evicted after reading them, so that the driver's next write"
+                + " to them does not wait for the device's core; taken only where measured to pay (virtio-net tx)", null, c, QueueCounters::linesEvicted);
         meters.add(FunctionCounter.builder(NOTIFICATIONS, c, QueueCounters::notificationsSent).tags(tags).tag("outcome", "sent")
                 .description("Used-buffer notifications: sent to the driver, or suppressed because the driver asked not to get them")
                 .register(registry));
