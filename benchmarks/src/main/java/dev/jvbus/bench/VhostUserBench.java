@@ -179,9 +179,10 @@ public final class VhostUserBench {
                     double busy = o.busyNanosPerPacket(), busyShare = busy * o.pps() / 1e9;
                     String worker = Double.isNaN(busy) ? "?" : String.format("%.1f ns per frame, busy %.0f %%", busy, busyShare * 100);
                     System.out.printf("  round %d, %4d B: %s%sours %,12d pkt/s%s   ours: counted in-process %,d pkt/s, %.2f kicks, %.2f irqs"
-                                    + " per 1000 buffers, %.1f buffers per publication, worker %s; front-end refused %s, on its CPU %s%n",
+                                    + " per 1000 buffers, %.1f buffers per publication, %.0f descriptor lines evicted per 1000 buffers,"
+                                    + " worker %s; front-end refused %s, on its CPU %s%n",
                             r + 1, size, order, dpdk, o.pps(), ratio, o.checkPps(), extras.kicksPerThousand(), extras.irqsPerThousand(),
-                            extras.buffersPerPublication(), worker, refused, onCpu);
+                            extras.buffersPerPublication(), extras.evictedPerThousand(), worker, refused, onCpu);
                 }
             }
         } finally {
@@ -264,11 +265,13 @@ public final class VhostUserBench {
      * What our side prints beside its rate, per 1000 tx buffers over the client's life: doorbells the client rang
      * (drained by our worker when it slept) and interrupts we sent, the per-buffer syscalls the worker loop should
      * avoid; and buffers per publication of the used index (each publication decides once whether to signal, sent or
-     * suppressed, so this is our batch as the worker found the ring: at most TX_BATCH, 64).
+     * suppressed, so this is our batch as the worker found the ring: at most TX_BATCH, 64); and the descriptor lines
+     * our worker evicted (CacheLines; 250 per 1000 buffers where it evicts all the time, 4 descriptors to a line, 0
+     * where its probes found that eviction does not pay, or where it is unavailable).
      */
-    private record OursExtras(double kicksPerThousand, double irqsPerThousand, double buffersPerPublication) {
+    private record OursExtras(double kicksPerThousand, double irqsPerThousand, double buffersPerPublication, double evictedPerThousand) {
         /** Our tx queue's counters and the peer's before a round. */
-        record Start(QueueCounters txq, long frames, long bytes, long kicks, long sent, long suppressed, long buffers) {
+        record Start(QueueCounters txq, long frames, long bytes, long kicks, long sent, long suppressed, long buffers, long evicted) {
             OursExtras end(Device dev, CountingPort peer, int size) throws InterruptedException {
                 long txBufs = Math.max(1, txq.buffers() - buffers);
                 long f = peer.frames - frames, b = peer.bytes - bytes;
@@ -277,13 +280,14 @@ public final class VhostUserBench {
                 awaitFree(dev);
                 long publications = Math.max(1, txq.notificationsSent() - sent + txq.notificationsSuppressed() - suppressed);
                 return new OursExtras((txq.kicks() - kicks) * 1000.0 / txBufs, (txq.notificationsSent() - sent) * 1000.0 / txBufs,
-                        (double) txBufs / publications);
+                        (double) txBufs / publications, (txq.linesEvicted() - evicted) * 1000.0 / txBufs);
             }
         }
 
         static Start start(Device dev, CountingPort peer) {
             QueueCounters txq = dev.queueCounters(VirtioNetModel.TX0);
-            return new Start(txq, peer.frames, peer.bytes, txq.kicks(), txq.notificationsSent(), txq.notificationsSuppressed(), txq.buffers());
+            return new Start(txq, peer.frames, peer.bytes, txq.kicks(), txq.notificationsSent(), txq.notificationsSuppressed(), txq.buffers(),
+                    txq.linesEvicted());
         }
     }
 
