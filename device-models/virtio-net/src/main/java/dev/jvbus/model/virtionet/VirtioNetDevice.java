@@ -886,21 +886,25 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
         @Override
         public boolean poll() throws QueueFault {
-            try {
-                return batch();
-            } finally {
-                batch.flush();     // also when the batch ends early: what was delivered becomes visible
-                if (evictions != null) evictions.clear();   // a batch cut short by a fault or a reset: not evicted
-            }
-        }
-
-        private boolean batch() throws QueueFault {
+            // The choice's rare turns (a probe's end, a hold's end) are here and not in batch(), which the JIT compiles
+            // on its own (too big to inline): a turn its profile had not seen then deoptimizes only this small method,
+            // not the batch loop, whose recompilation took 0.6 s on the worker's busy core (bench-vhost, session 24).
             boolean evict = false;
             if (evictions != null) {
                 if (evictChoice.timing()) evictChoice.at(System.nanoTime(), taken);
                 else evictChoice.heldBatch();
                 evict = evictChoice.on();
             }
+            try {
+                return batch(evict);
+            } finally {
+                batch.flush();     // also when the batch ends early: what was delivered becomes visible
+                if (evictions != null) evictions.clear();   // a batch cut short by a fault or a reset: not evicted
+            }
+        }
+
+        /** One batch; {@code evict}: evict the descriptor lines it takes. */
+        private boolean batch(boolean evict) throws QueueFault {
             int n = 0;
             boolean active = x.active;
             int before = q.nextAvail();
