@@ -19,14 +19,19 @@
 # median: read that one. Whenever the worker keeps up, the rate is the front-end's pace and B/A of the rate is 1
 # whatever B costs us (session 20: A/A busy IQR 0.997-1.007). Each window also prints the buffers waiting at its tx
 # batches' start and the share of batches that found the ring full (session 21): a ring that never fills says the
-# front-end set the pace, however busy our worker was (slowNs=N adds N ns of busy-wait per batch to check it). The worktree is per HEAD: after a commit this script
-# builds a new one from the committed patch, and edits made in the old worktree are not in it.
+# front-end set the pace, however busy our worker was (slowNs=N adds N ns of busy-wait per batch to check it).
+#
+# The patch applies to b289b14, the data path before session 24 shipped descriptor-line eviction (CacheLines,
+# EvictChoice), which its flush knobs were the experiments for; the worktree is made at that commit. To try knobs on a
+# later data path, regenerate the patch against it and give the commit as AB_BASE. The worktree is per base commit:
+# edits made in one are not in the next.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-wt=/tmp/jvbus-ab-$(git rev-parse --short HEAD)
+base=${AB_BASE:-b289b14}
+wt=/tmp/jvbus-ab-$(git rev-parse --short "$base")
 if [[ ! -d $wt ]]; then
-  git worktree add -q --detach "$wt" HEAD
+  git worktree add -q --detach "$wt" "$base"
   (cd "$wt" && git apply benchmarks/experiments/ab-knobs.patch)
 fi
 (cd "$wt" && ./jvbus mvn -q -o -pl benchmarks -am package -DskipTests)
