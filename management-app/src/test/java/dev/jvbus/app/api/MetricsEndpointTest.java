@@ -83,6 +83,7 @@ class MetricsEndpointTest extends ApiTestBase {
             assertThat(value(fresh, "jvbus_queue_bytes_total", in, dev, q)).isZero();
             assertThat(value(fresh, "jvbus_queue_kicks_total", in, dev, q)).isZero();
             assertThat(value(fresh, "jvbus_queue_late_wakeups_total", in, dev, q)).isZero();
+            assertThat(value(fresh, "jvbus_queue_lines_evicted_total", in, dev, q)).isZero();
             assertThat(value(fresh, "jvbus_queue_notifications_total", in, dev, q, "outcome=\"suppressed\"")).isZero();
             assertThat(value(fresh, "jvbus_queue_notifications_total", in, dev, q, "outcome=\"sent\"")).isZero();
             assertThat(value(fresh, "jvbus_queue_available_buffers", in, dev, q)).isZero();
