@@ -9,7 +9,8 @@
  * fault's PC on that instruction and resumes at the recovery label, and jvbus_lines_evict returns -1. Every other
  * SIGBUS goes on to the handler ours replaced (the JVM's), called as the kernel would have called it, so the JVM's
  * recovery of faulting FFM/Unsafe accesses keeps working. Under the JDK's signal chaining (libjsig preloaded) the JVM
- * keeps its handler and calls ours only for the faults it does not own; both ways were tested (SigbusFlush, session 23).
+ * keeps its handler and calls ours only for the faults it does not own; both ways were tested in session 23
+ * (git show 5c81f31:benchmarks/experiments/SigbusFlush.java).
  *
  * Built by bus-core's build (src/main/c/build.sh) with the machine's gcc; without gcc the library is absent and
  * CacheLines reports eviction as unavailable. x86-64 only: elsewhere jvbus_lines_init reports it.
