@@ -179,8 +179,9 @@ class QemuMigrationTest {
                 int sent = Integer.parseInt(ping.group(1));
                 int received = Integer.parseInt(ping.group(2));
                 TreeSet<Integer> replied = new TreeSet<>();
+                List<Integer> onSrc = new ArrayList<>();
                 List<Integer> onDst = new ArrayList<>();
-                seqs(src.output(), replied, new ArrayList<>());
+                seqs(src.output(), replied, onSrc);
                 seqs(dst.output(), replied, onDst);
                 List<Integer> lost = new ArrayList<>();
                 for (int s = 0; s < sent; s++) if (!replied.contains(s)) lost.add(s);
@@ -193,7 +194,24 @@ class QemuMigrationTest {
                 assertThat(sent).as("echo requests sent").isEqualTo(PINGS);
                 assertThat(dups).as("no duplicated replies (busybox ping's DUP!)").isZero();
                 assertThat(received).as("replies received; lost: " + lost).isGreaterThanOrEqualTo(sent - MAX_LOST);
-                assertThat(replied).as("every reply ping counted was seen on a console").hasSize(received);
+                // ping's own count is the authority on replies. The consoles can miss one line: the one the guest was
+                // writing to its serial port at the switch-over, torn between the two QEMUs' outputs (the source
+                // stopped mid-line) or left in the source's character device when it quit. So one reply may go
+                // unseen, and only if the consoles have a gap at the switch-over for it to be in.
+                int seenReplies = replied.size();
+                assertThat(seenReplies).as("replies seen on the consoles against ping's count " + received + "; not seen: " + lost)
+                        .isBetween(received - 1, received);
+                if (seenReplies < received) {
+                    assertThat(onSrc).as("the source printed replies before the switch-over").isNotEmpty();
+                    assertThat(onDst).as("the destination printed replies after it").isNotEmpty();
+                    int lastOnSrc = onSrc.getLast();
+                    int firstOnDst = onDst.getFirst();
+                    assertThat(firstOnDst).as("a reply unseen at the switch-over lies between the source's last (seq %d) and the destination's first", lastOnSrc)
+                            .isGreaterThan(lastOnSrc + 1);
+                    String srcTail = src.output().substring(src.output().lastIndexOf('\n') + 1);
+                    System.out.printf("[real-client] one reply line not seen whole at the switch-over (between seq %d and %d); the source's last partial line: '%s'%n",
+                            lastOnSrc, firstOnDst, srcTail.strip());
+                }
                 assertThat(Long.parseLong(stream.group(1))).as("TCP stream length across the migration").isEqualTo(data.length);
                 assertThat(stream.group(2)).as("TCP stream content across the migration").isEqualTo(sentMd5);
                 // How many of the pings fall after the switch-over depends on how long precopy took (10 s
