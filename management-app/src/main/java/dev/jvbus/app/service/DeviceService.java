@@ -215,7 +215,7 @@ public class DeviceService {
             QueueStats s = now.get(i);
             queues.add(new DeviceView.Queue(i, q.name(), q.kind().name().toLowerCase(), q.maxSize(), q.required(), s.size(), s.running(),
                     s.nextAvail(), s.nextUsed(), s.inFlight(), s.available(),
-                    new DeviceView.Counters(s.buffers(), s.bytes(), s.kicks(), s.lateWakeups(), s.notificationsSent(), s.notificationsSuppressed(), s.faults())));
+                    new DeviceView.Counters(s.buffers(), s.bytes(), s.kicks(), s.lateWakeups(), s.notificationsSent(), s.notificationsSuppressed(), s.linesEvicted(), s.faults())));
         });
         return new DeviceView(d.container(), d.devid().unsigned(), d.type(), DeviceStatus.names(d.status().bits()),
                 d.needsResetReason().orElse(null),

@@ -63,6 +63,8 @@ class DeviceQueuesApiTest extends ApiTestBase {
             assertThat(txc.path("lateWakeups").isNumber()).as("slept-with-work-pending wake-ups, beside the kicks").isTrue();
             assertThat(txc.path("notificationsSent").asLong() + txc.path("notificationsSuppressed").asLong())
                     .as("one notify decision per tx batch, one batch per frame").isEqualTo(frames);
+            assertThat(txc.path("linesEvicted").isNumber()).as("descriptor lines evicted, beside the other counts").isTrue();
+            assertThat(txc.path("linesEvicted").asLong()).as("at most one descriptor line per batch of one frame").isBetween(0L, (long) frames);
             assertThat(txc.path("faults").size()).isZero();
 
             JsonNode rx = queue("q", b, "rx0");
@@ -71,6 +73,7 @@ class DeviceQueuesApiTest extends ApiTestBase {
             assertThat(rx.path("inFlight").asInt()).isZero();
             assertThat(rx.path("available").asInt()).as("every rx buffer posted again").isEqualTo(NetClient.QUEUE);
             assertThat(rx.path("counters").path("buffers").asLong()).isEqualTo(frames);
+            assertThat(rx.path("counters").path("linesEvicted").asLong()).as("an rx queue evicts nothing").isZero();
             assertThat(rx.path("counters").path("bytes").asLong()).isEqualTo(rxBytes);
             assertThat(rx.path("counters").path("notificationsSent").asLong() + rx.path("counters").path("notificationsSuppressed").asLong())
                     .isEqualTo(frames);
