@@ -54,7 +54,10 @@ import java.util.regex.Pattern;
  * a thread per tx queue, as before poll groups. Interleaved in the same rounds, so a change's before and after
  * are measured against the same OVS under the same load.
  *
- * <p>Run: {@code ./jvbus bench-switch [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500] [--bursts N] [--sides ovs,ours,own]}
+ * <p>Each turn starts settled, once the memory the last turn's processes freed has gone back to the host
+ * ({@link FreePageReporting}, {@code --settle S} as in bench-vhost); a window that still saw free page reports says so.
+ *
+ * <p>Run: {@code ./jvbus bench-switch [--rounds N] [--seconds S] [--warmup S] [--settle S] [--sizes 64,1500] [--bursts N] [--sides ovs,ours,own]}
  */
 public final class SwitchBench {
     private static final Pattern FWD_STARTED = Pattern.compile("packet forwarding.* - ports=");
@@ -66,12 +69,13 @@ public final class SwitchBench {
     private SwitchBench() {}
 
     public static void main(String[] args) throws Exception {
-        BenchOptions opts = BenchOptions.parseOrExit("usage: SwitchBench [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500]"
+        BenchOptions opts = BenchOptions.parseOrExit("usage: SwitchBench [--rounds N] [--seconds S] [--warmup S] [--settle S] [--sizes 64,1500]"
                         + " [--bursts N (per direction, of 32 frames)] [--ovs-mem MB] [--sides ovs,ours,own]",
-                Map.of("--rounds", Kind.INT, "--seconds", Kind.NUMBER, "--warmup", Kind.NUMBER, "--sizes", Kind.INTS,
+                Map.of("--rounds", Kind.INT, "--seconds", Kind.NUMBER, "--warmup", Kind.NUMBER, "--settle", Kind.NUMBER, "--sizes", Kind.INTS,
                         "--bursts", Kind.INT, "--ovs-mem", Kind.INT, "--sides", Kind.WORDS), args);
         int rounds = opts.intValue("--rounds", 5), bursts = opts.intValue("--bursts", 4), ovsMem = opts.intValue("--ovs-mem", 1024);
         double seconds = opts.number("--seconds", 2), warmup = opts.number("--warmup", 1.5);
+        FreePageReporting reporting = FreePageReporting.find((long) (opts.number("--settle", FreePageReporting.DEFAULT_AFTER_EXIT_MS / 1000.0) * 1000));
         int[] sizes = opts.ints("--sizes", new int[] {64, 1500});
         List<String> sides = opts.words("--sides", List.of("ovs", "ours"));
         if (!Files.isExecutable(Path.of("/usr/bin/dpdk-testpmd"))) {
@@ -103,8 +107,8 @@ public final class SwitchBench {
         VhostUserBackend servA2 = VhostUserBackend.serve(a2, sockA2), servB2 = VhostUserBackend.serve(b2, sockB2);
 
         System.out.printf(Locale.ROOT, "switching between two vhost-user ports; testpmd virtio_user x2, mac forwarding, %d x %d frames in flight"
-                        + " each way; %d rounds x %.1f s (after %.1f s warm-up) per case; switch on cpu %d (this JVM: cpus %s); load %s%n",
-                bursts, BURST, rounds, seconds, warmup, SWITCH_CPU, allowedCpus(), VhostUserBench.loadAverage());
+                        + " each way; %d rounds x %.1f s (after %.1f s warm-up) per case; switch on cpu %d (this JVM: cpus %s); load %s; %s%n",
+                bursts, BURST, rounds, seconds, warmup, SWITCH_CPU, allowedCpus(), VhostUserBench.loadAverage(), reporting.describe());
         Map<Integer, double[][]> results = new LinkedHashMap<>();   // size -> [ovs|ours|own][round], Mpps, NaN = not measured
         for (int size : sizes) {
             double[][] r = new double[3][rounds];
@@ -124,10 +128,13 @@ public final class SwitchBench {
                     if (r % 4 >= 2) order = r % 2 == 0 ? new String[] {"ovs", "own", "ours"} : new String[] {"ours", "own", "ovs"};
                     for (String turn : order) {
                         seq++;
+                        // Settled: the memory the last turn's processes freed (a testpmd's, OVS's) has gone back to the
+                        // host before this one starts (FreePageReporting says why).
+                        reporting.settle();
                         if (turn.equals("ovs") && ovsSide) {
                             try (OvsDpdk ovs = OvsDpdk.start(logs, "ovs-" + seq, SWITCH_CPU, ovsMem, List.of("vhu0", "vhu1"))) {
                                 Loop l = loop("ovs-client-" + seq, logs, ovs.socket("vhu0"), ovs.socket("vhu1"), () -> ovs.added("vhu0") && ovs.added("vhu1"),
-                                        size, bursts, warmup, seconds);
+                                        size, bursts, warmup, seconds, reporting);
                                 res[0][r] = l.mpps();
                                 line.append(String.format(Locale.ROOT, "  ovs %6.3f Mpps%s", l.mpps(), l.note(bursts)));
                                 Files.writeString(logs.resolve("ovs-" + seq).resolve("stats.txt"), ovs.pmdStats() + "\nvhu0 " + ovs.statistics("vhu0")
@@ -146,7 +153,7 @@ public final class SwitchBench {
                                         if (up) negotiated[0] = String.join(",", da.features().negotiatedNames(da.featureCatalog()));
                                         return up;
                                     },
-                                    size, bursts, warmup, seconds);
+                                    size, bursts, warmup, seconds, reporting);
                             // What the front-end took decides its own paths (DPDK's virtio PMD picks its rx/tx functions by
                             // IN_ORDER, MRG_RXBUF and the offloads), so say it once per side: OVS's is in its vswitchd log.
                             if (!negotiatedShown.contains(turn)) {
@@ -165,6 +172,7 @@ public final class SwitchBench {
                                     txLate(da) + txLate(db) == w0 ? "" : ", " + (txLate(da) + txLate(db) - w0) + " late",
                                     l.note(bursts), dropped == 0 ? "" : " (switch dropped " + dropped + ")"));
                         }
+                        reporting.exited();
                     }
                     if (!Double.isNaN(res[0][r]) && !Double.isNaN(res[1][r]))
                         line.append(String.format(Locale.ROOT, "   ours/ovs %.2f", res[1][r] / res[0][r]));
@@ -206,12 +214,16 @@ public final class SwitchBench {
         System.exit(0);
     }
 
-    /** One round's figure: Mpps over the window, and how many frames were still circulating at its end. */
-    private record Loop(double mpps, long inFlight) {
+    /**
+     * One round's figure: Mpps over the window, how many frames were still circulating at its end, and the free page
+     * reports the kernel made within the window (none where the turn was settled: {@link FreePageReporting}).
+     */
+    private record Loop(double mpps, long inFlight, long reports) {
         String note(int bursts) {
             long expected = 2L * bursts * BURST;
-            return Double.isNaN(mpps) ? " (VOID: a direction carried nothing)"
-                    : inFlight < expected ? " (" + inFlight + " of " + expected + " in flight)" : "";
+            String reported = reports == 0 ? "" : " (" + reports + " free page reports in the window)";
+            return (Double.isNaN(mpps) ? " (VOID: a direction carried nothing)"
+                    : inFlight < expected ? " (" + inFlight + " of " + expected + " in flight)" : "") + reported;
         }
     }
 
@@ -220,7 +232,7 @@ public final class SwitchBench {
      * are up, and measures the frames both ports received per second after the warm-up.
      */
     private static Loop loop(String name, Path logs, Path sockA, Path sockB, Ready ready, int size, int bursts, double warmup,
-                             double seconds) throws Exception {
+                             double seconds, FreePageReporting reporting) throws Exception {
         try (Pmd pmd = Pmd.start(name, logs, List.of("-l", "0-1", "--main-lcore", "1"),
                 List.of("net_virtio_user0,path=" + sockA + ",mac=" + MacAddress.toString(MAC_A),
                         "net_virtio_user1,path=" + sockB + ",mac=" + MacAddress.toString(MAC_B)),
@@ -239,17 +251,19 @@ public final class SwitchBench {
             pmd.command("start tx_first " + bursts);
             pmd.await(m, FWD_STARTED, 10);
             Thread.sleep((long) (warmup * 1000));
+            long p0 = reporting.reports();
             long[][] s0 = pmd.portStats(2);
             long t0 = System.nanoTime();
             Thread.sleep((long) (seconds * 1000));
             long[][] s1 = pmd.portStats(2);
             long t1 = System.nanoTime();
+            long reports = reporting.reports() - p0;
             if (!pmd.alive()) throw new IllegalStateException(name + " died; see its log");
             pmd.command("stop");
             long rx0 = s1[0][0] - s0[0][0], rx1 = s1[1][0] - s0[1][0];
             long inFlight = (s1[0][1] + s1[1][1]) - (s1[0][0] + s1[1][0]);
             double mpps = rx0 == 0 || rx1 == 0 ? Double.NaN : (rx0 + rx1) / ((t1 - t0) / 1e9) / 1e6;
-            return new Loop(mpps, inFlight);
+            return new Loop(mpps, inFlight, reports);
         }
     }
 

@@ -74,7 +74,11 @@ import java.util.regex.Pattern;
  * noise (session 23: runs 0.99-1.02, rounds 0.96-1.04 in a steady state and 0.84-1.46 where the machine changed state
  * between the two sides; benchmarks/README).
  *
- * <p>Run: {@code ./jvbus bench-vhost [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500] [--sides dpdk,ours|dpdk,dpdk]
+ * <p>Each turn starts settled: after the last turn's processes exited, the bench waits for the kernel to hand their
+ * memory back to the host ({@link FreePageReporting}; {@code --settle S}, default 2.5, is the least it waits after an
+ * exit, 0 waits not at all). Each round prints the free page reports that still came within each side's window.
+ *
+ * <p>Run: {@code ./jvbus bench-vhost [--rounds N] [--seconds S] [--warmup S] [--settle S] [--sizes 64,1500] [--sides dpdk,ours|dpdk,dpdk]
  * [--param k=v,...]}; {@code --param} gives our device further model parameters ({@code busy-poll=on}: a tx thread
  * that never sleeps, as DPDK's forwarding core).
  */
@@ -90,12 +94,13 @@ public final class VhostUserBench {
     private VhostUserBench() {}
 
     public static void main(String[] args) throws Exception {
-        BenchOptions opts = BenchOptions.parseOrExit("usage: VhostUserBench [--rounds N] [--seconds S] [--warmup S] [--sizes 64,1500] [--sides dpdk,ours|dpdk,dpdk]"
+        BenchOptions opts = BenchOptions.parseOrExit("usage: VhostUserBench [--rounds N] [--seconds S] [--warmup S] [--settle S] [--sizes 64,1500] [--sides dpdk,ours|dpdk,dpdk]"
                         + " [--param k=v,...]",
-                Map.of("--rounds", Kind.INT, "--seconds", Kind.NUMBER, "--warmup", Kind.NUMBER, "--sizes", Kind.INTS,
+                Map.of("--rounds", Kind.INT, "--seconds", Kind.NUMBER, "--warmup", Kind.NUMBER, "--settle", Kind.NUMBER, "--sizes", Kind.INTS,
                         "--sides", Kind.WORDS, "--param", Kind.WORDS), args);
         int rounds = opts.intValue("--rounds", 5);
         double seconds = opts.number("--seconds", 1.5), warmup = opts.number("--warmup", 1);
+        FreePageReporting reporting = FreePageReporting.find((long) (opts.number("--settle", FreePageReporting.DEFAULT_AFTER_EXIT_MS / 1000.0) * 1000));
         int[] sizes = opts.ints("--sizes", new int[] {64, 1500});
         List<String> sides = opts.words("--sides", List.of("dpdk", "ours"));
         // dpdk,dpdk: the calibration, DPDK's back-end against itself. Its ratios show what this machine's noise alone
@@ -133,7 +138,8 @@ public final class VhostUserBench {
         VhostUserBackend ours = VhostUserBackend.serve(dev, ourSock);
 
         System.out.printf("vhost-user back-ends, testpmd virtio_user txonly -> back-end; %d rounds x %.1f s (after %.1f s warm-up) per case;"
-                + " cpus %d, load %s; our device's parameters %s%n", rounds, seconds, warmup, Runtime.getRuntime().availableProcessors(), loadAverage(), params);
+                + " cpus %d, load %s; our device's parameters %s; %s%n", rounds, seconds, warmup, Runtime.getRuntime().availableProcessors(), loadAverage(), params,
+                reporting.describe());
         Map<Integer, long[][]> results = new LinkedHashMap<>();   // size -> [dpdk|ours][round]
         for (int size : sizes) results.put(size, new long[2][rounds]);
         int seq = 0;
@@ -147,27 +153,33 @@ public final class VhostUserBench {
                     Run d = null, o = null;
                     OursExtras extras = null;
                     for (int turn = 0; turn < 2; turn++) {
+                        // Each turn starts once the memory the last one's processes freed has gone back to the host
+                        // (FreePageReporting says why: it slowed whichever turn came right after an exit).
+                        reporting.settle();
                         if ((turn == 0) == dpdkFirst) {
-                            if (dpdkSide) d = dpdkRun(logs, dir, ++seq, size, warmup, seconds);
+                            if (dpdkSide) d = dpdkRun(logs, dir, ++seq, size, warmup, seconds, reporting);
                         } else if (calibration) {
-                            o = dpdkRun(logs, dir, ++seq, size, warmup, seconds);
+                            o = dpdkRun(logs, dir, ++seq, size, warmup, seconds, reporting);
                         } else if (oursSide) {
                             OursExtras.Start s0 = OursExtras.start(dev, peer);
-                            o = measureClient("ours-client-" + (++seq), logs, ourSock, size, () -> peer.frames, pollGroups, warmup, seconds);
+                            o = measureClient("ours-client-" + (++seq), logs, ourSock, size, () -> peer.frames, pollGroups, warmup, seconds, reporting);
                             extras = s0.end(dev, peer, size);
                         }
+                        reporting.exited();
                     }
                     if (d != null) res[0][r] = d.pps();
                     if (o == null) {
-                        System.out.printf("  round %d, %4d B: dpdk %,12d pkt/s   front-end refused %s, on its CPU %s%n", r + 1, size,
-                                d.pps(), percent(d.refused()), percent(d.frontEndOnCpu()));
+                        System.out.printf("  round %d, %4d B: dpdk %,12d pkt/s   front-end refused %s, on its CPU %s; free page reports in the window %d%n",
+                                r + 1, size, d.pps(), percent(d.refused()), percent(d.frontEndOnCpu()), d.reports());
                         continue;
                     }
                     res[1][r] = o.pps();
                     if (calibration) {
-                        System.out.printf("  round %d, %4d B: %s first %,12d pkt/s   second %,12d pkt/s   (%.2f)   front-end refused %s, on its CPU %s%n",
+                        System.out.printf("  round %d, %4d B: %s first %,12d pkt/s   second %,12d pkt/s   (%.2f)   front-end refused %s, on its CPU %s;"
+                                        + " free page reports in the windows %s%n",
                                 r + 1, size, dpdkFirst ? "[first ran first] " : "[second ran first]", d.pps(), o.pps(), (double) o.pps() / Math.max(1, d.pps()),
-                                sharesBySide("first", d, "second", o, Run::refused), sharesBySide("first", d, "second", o, Run::frontEndOnCpu));
+                                sharesBySide("first", d, "second", o, Run::refused), sharesBySide("first", d, "second", o, Run::frontEndOnCpu),
+                                countsBySide("first", d, "second", o));
                         continue;
                     }
                     String order = dpdkSide ? (dpdkFirst ? "[dpdk first] " : "[ours first] ") : "";
@@ -180,9 +192,9 @@ public final class VhostUserBench {
                     String worker = Double.isNaN(busy) ? "?" : String.format("%.1f ns per frame, busy %.0f %%", busy, busyShare * 100);
                     System.out.printf("  round %d, %4d B: %s%sours %,12d pkt/s%s   ours: counted in-process %,d pkt/s, %.2f kicks, %.2f irqs"
                                     + " per 1000 buffers, %.1f buffers per publication, %.0f descriptor lines evicted per 1000 buffers,"
-                                    + " worker %s; front-end refused %s, on its CPU %s%n",
+                                    + " worker %s; front-end refused %s, on its CPU %s; free page reports in the windows %s%n",
                             r + 1, size, order, dpdk, o.pps(), ratio, o.checkPps(), extras.kicksPerThousand(), extras.irqsPerThousand(),
-                            extras.buffersPerPublication(), extras.evictedPerThousand(), worker, refused, onCpu);
+                            extras.buffersPerPublication(), extras.evictedPerThousand(), worker, refused, onCpu, countsBySide("dpdk", d, "ours", o));
                 }
             }
         } finally {
@@ -217,7 +229,8 @@ public final class VhostUserBench {
      * busy nanoseconds per packet over the window (NaN for DPDK's), and the share of the window its forwarding thread
      * was on its CPU.
      */
-    private record Run(long pps, double refused, double busyNanosPerPacket, double frontEndOnCpu, long checkPps) {}
+    /** {@code reports}: free page reports the kernel made within the window (0 where the turn was settled; see FreePageReporting). */
+    private record Run(long pps, double refused, double busyNanosPerPacket, double frontEndOnCpu, long checkPps, long reports) {}
 
     /**
      * Starts a client on {@code sock}, measures its TX-packets (and, for ours, the in-process {@code check}) over the window, ends the client and
@@ -228,19 +241,24 @@ public final class VhostUserBench {
      * worker's busy share over the window is the direct sign.
      */
     private static Run measureClient(String name, Path logs, Path sock, int size, Counter check, PollGroups groups,
-                                     double warmup, double seconds) throws Exception {
+                                     double warmup, double seconds, FreePageReporting reporting) throws Exception {
         Pmd client = startClient(name, logs, sock, size);
         Window w;
         try {
-            w = measure(client, check, groups, warmup, seconds);
+            w = measure(client, check, groups, warmup, seconds, reporting);
         } finally {
             client.close();
         }
-        return new Run(w.pps(), client.txRefusedShare(), w.busyNanosPerPacket(), w.frontEndOnCpu(), w.checkPps());
+        return new Run(w.pps(), client.txRefusedShare(), w.busyNanosPerPacket(), w.frontEndOnCpu(), w.checkPps(), w.reports());
     }
 
     private static String percent(double share) {
         return Double.isNaN(share) ? "?" : String.format("%.0f %%", share * 100);
+    }
+
+    /** A count on both sides of a round ("dpdk 0, ours 3"), or the second side's alone when the first was not run. */
+    private static String countsBySide(String firstName, Run first, String secondName, Run second) {
+        return first != null ? firstName + " " + first.reports() + ", " + secondName + " " + second.reports() : String.valueOf(second.reports());
     }
 
     /** A share measured on both sides of a round ("dpdk 3 %, ours 5 %"), or the second side's alone when the first was not run. */
@@ -250,14 +268,14 @@ public final class VhostUserBench {
     }
 
     /** One round of DPDK's back-end: a testpmd with {@code net_vhost} in rxonly, forwarding on lcore 1, and a client on it. */
-    private static Run dpdkRun(Path logs, Path dir, int seq, int size, double warmup, double seconds) throws Exception {
+    private static Run dpdkRun(Path logs, Path dir, int seq, int size, double warmup, double seconds, FreePageReporting reporting) throws Exception {
         Path sock = dir.resolve("dpdk-" + seq + ".sock");
         try (Pmd backend = Pmd.start("dpdk-vhost-" + seq, logs, List.of("-l", "0-1"), "net_vhost0,iface=" + sock,
                 List.of("--forward-mode=rxonly", "-i"))) {
             backend.awaitReady();
             backend.command("start");
             backend.await(FWD_STARTED, 10);
-            return measureClient("dpdk-client-" + seq, logs, sock, size, null, null, warmup, seconds);
+            return measureClient("dpdk-client-" + seq, logs, sock, size, null, null, warmup, seconds, reporting);
         }
     }
 
@@ -303,21 +321,23 @@ public final class VhostUserBench {
      * Packets/s the client's port sent over the window, after the warm-up; with {@code check} and {@code groups}
      * (ours), also the in-process count's rate and our worker's busy nanoseconds per packet over the same window.
      */
-    private static Window measure(Pmd client, Counter check, PollGroups groups, double warmup, double seconds) throws Exception {
+    private static Window measure(Pmd client, Counter check, PollGroups groups, double warmup, double seconds, FreePageReporting reporting) throws Exception {
         Thread.sleep((long) (warmup * 1000));
         WorkerWaits w0 = WorkerWaits.of(groups);
         long r0 = client.forwardingRunNanos(), u0 = System.nanoTime();
         long k0 = check == null ? 0 : check.get(), v0 = System.nanoTime();
+        long p0 = reporting.reports();
         Reading c0 = Reading.of(client);
         Thread.sleep((long) (seconds * 1000));
         Reading c1 = Reading.of(client);
+        long reports = reporting.reports() - p0;
         long k1 = check == null ? 0 : check.get(), v1 = System.nanoTime();
         long r1 = client.forwardingRunNanos(), u1 = System.nanoTime();
         WorkerWaits w1 = WorkerWaits.of(groups);
         if (!client.alive()) throw new IllegalStateException(client.name + " died; see its log");
         double onCpu = r0 < 0 || r1 < 0 ? Double.NaN : (r1 - r0) / (double) (u1 - u0);
         long checkPps = check == null ? -1 : (long) ((k1 - k0) / ((v1 - v0) / 1e9));
-        return new Window(c1.rateSince(c0), WorkerWaits.busyNanosPer(w0, w1, k1 - k0), onCpu, checkPps);
+        return new Window(c1.rateSince(c0), WorkerWaits.busyNanosPer(w0, w1, k1 - k0), onCpu, checkPps, reports);
     }
 
     /** The client's TX-packets, timed at the midpoint between the question and the console's answer. */
@@ -337,7 +357,7 @@ public final class VhostUserBench {
      * {@code frontEndOnCpu}: the share of the window the client's forwarding thread was on its CPU (NaN if unknown);
      * {@code checkPps}: the in-process count's rate (-1 if none).
      */
-    private record Window(long pps, double busyNanosPerPacket, double frontEndOnCpu, long checkPps) {}
+    private record Window(long pps, double busyNanosPerPacket, double frontEndOnCpu, long checkPps, long reports) {}
 
     /**
      * The waits of the one poll group that has members (our tx queue's: a device puts only its tx queues in groups),
