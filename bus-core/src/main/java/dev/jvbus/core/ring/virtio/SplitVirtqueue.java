@@ -101,7 +101,13 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     private int[] resubmit = NO_HEADS;
     private int resubmitPos;
 
-    /** The region the last translated descriptor lay in (one of {@code memory}'s, which is fixed for this ring), or null. */
+    /**
+     * The region the last translated descriptor lay in (one of {@code memory}'s, which is fixed for this ring). Starts
+     * as the memory's first region, not null: a null seen once per ring, at its first buffer, is a branch C2 prunes
+     * (taken once in millions), so each new ring trapped there and threw away the compiled pop, inlined callers and all,
+     * while its session was starting, until the JVM had trapped there often enough to stop pruning it (bench-vhost,
+     * session 25: 3 such deoptimizations per run, gone with this).
+     */
     private MemoryRegion lastRegion;
 
     // vhost-user inflight tracking: a record of the heads in flight in memory that outlives the device's process, or null.
@@ -133,6 +139,8 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         this.batchHead = -1;
         this.shadowSlot = new int[Math.min(size, SHADOW)];
         this.shadowElem = new long[Math.min(size, SHADOW)];
+        List<MemoryRegion> regions = memory.regions();
+        this.lastRegion = regions.isEmpty() ? null : regions.getFirst();   // empty only where the ring could not be mapped
     }
 
     /**
