@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * The guest kernel's free page reporting, and a wait for it to go quiet before a benchmark's turn.
@@ -12,15 +13,15 @@ import java.util.List;
  * {@code reporting_vq} line of {@code /proc/interrupts}). When a process exits, its memory goes back to the kernel's
  * free lists, and 2 s later ({@code PAGE_REPORTING_DELAY} in {@code mm/page_reporting.c}) a kernel worker hands the
  * large free blocks to the host, which takes them back. A testpmd frees 512 MB when it exits (its {@code -m 512}), an
- * OVS or a QEMU more. While the host takes them back, both vCPUs run slower for a while.
+ * OVS or a QEMU more.
  *
  * <p>A bench that starts its next turn right after the last one's processes exit measures that turn in the middle of
  * the reporting. bench-vhost did: DPDK's turn starts its back-end first, which took the 2 s, so its window came after
- * the reporting, and ours, which has its back-end running, came during it in every round where it followed DPDK's
- * (session 25: 3-4 reports inside such windows of ours and none inside DPDK's; those rounds read 0.85-0.98 but for
- * one, the rounds between them about 1.00; benchmarks/README). So
- * each turn now starts {@link #settle settled}: at least the delay after the last exit, and once no report has come
- * for a while. Each bench prints the reports that still came inside its windows.
+ * the reporting; ours, whose back-end is already running, started sooner and at times met it in rounds where it
+ * followed DPDK's (session 25: 3-4 reports inside such windows of ours and none inside DPDK's; those rounds read
+ * 0.85-0.98 but for one, the rounds between them about 1.00; benchmarks/README). So each turn now starts
+ * {@link #settle settled}: at least the delay after the last exit, and once no report has come for a while. Each
+ * bench prints the reports that still came inside its windows.
  *
  * <p>Where the machine has no reporting, nothing is waited for.
  */
@@ -52,7 +53,7 @@ final class FreePageReporting {
     String describe() {
         if (!present) return "no free page reporting on this machine";
         if (afterExitMs <= 0) return "free page reporting: turns not settled (--settle 0)";
-        return String.format("turns settled: %.1f s after the last exit, then %d ms without a free page report",
+        return String.format(Locale.ROOT, "turns settled: %.1f s after the last exit, then %d ms without a free page report",
                 afterExitMs / 1000.0, QUIET_MS);
     }
 
@@ -66,9 +67,9 @@ final class FreePageReporting {
         exitedAt = System.nanoTime();
     }
 
-    /** Waits until the memory freed by the last exit has been reported (see the class comment); returns the ms waited. */
-    long settle() throws InterruptedException {
-        if (!present || afterExitMs <= 0 || exitedAt == Long.MIN_VALUE) return 0;
+    /** Waits until the memory freed by the last exit has been reported (see the class comment). */
+    void settle() throws InterruptedException {
+        if (!present || afterExitMs <= 0 || exitedAt == Long.MIN_VALUE) return;
         long start = System.nanoTime();
         long due = exitedAt + afterExitMs * 1_000_000;
         long now = System.nanoTime();
@@ -82,7 +83,6 @@ final class FreePageReporting {
                 quietSince = System.nanoTime();
             }
         }
-        return (System.nanoTime() - start) / 1_000_000;
     }
 
     /** The sum over CPUs of the {@code reporting_vq} interrupts, or -1 if there is no such line. */
