@@ -85,14 +85,20 @@ final class FreePageReporting {
         }
     }
 
-    /** The sum over CPUs of the {@code reporting_vq} interrupts, or -1 if there is no such line. */
+    /** The sum over CPUs of this machine's {@code reporting_vq} interrupts, or -1 if there is no such line. */
     private static long count() {
-        List<String> lines;
         try {
-            lines = Files.readAllLines(INTERRUPTS);
+            return count(Files.readAllLines(INTERRUPTS));
         } catch (IOException e) {
             return -1;
         }
+    }
+
+    /**
+     * The sum over CPUs of the {@code reporting_vq} interrupts in {@code lines} (as {@code /proc/interrupts} has them:
+     * the IRQ, one count per CPU, then the chip and the name), or -1 if there is no such line.
+     */
+    static long count(List<String> lines) {
         long sum = -1;
         for (String line : lines) {
             if (!line.contains("reporting_vq")) continue;
