@@ -44,8 +44,12 @@ final class FreePageReporting {
         this.afterExitMs = afterExitMs;
     }
 
-    /** This machine's reporting; {@code afterExitMs} <= 0 turns the settling off (the counts are still read). */
-    static FreePageReporting find(long afterExitMs) {
+    /**
+     * This machine's reporting, settled as a bench's {@code --settle S} says (S seconds after an exit, default
+     * {@link #DEFAULT_AFTER_EXIT_MS}; 0 turns the settling off, and the counts are still read).
+     */
+    static FreePageReporting find(BenchOptions opts) {
+        long afterExitMs = (long) (opts.number("--settle", DEFAULT_AFTER_EXIT_MS / 1000.0) * 1000);
         return new FreePageReporting(count() >= 0, afterExitMs);
     }
 

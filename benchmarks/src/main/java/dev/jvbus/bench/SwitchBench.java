@@ -75,7 +75,7 @@ public final class SwitchBench {
                         "--bursts", Kind.INT, "--ovs-mem", Kind.INT, "--sides", Kind.WORDS), args);
         int rounds = opts.intValue("--rounds", 5), bursts = opts.intValue("--bursts", 4), ovsMem = opts.intValue("--ovs-mem", 1024);
         double seconds = opts.number("--seconds", 2), warmup = opts.number("--warmup", 1.5);
-        FreePageReporting reporting = FreePageReporting.find((long) (opts.number("--settle", FreePageReporting.DEFAULT_AFTER_EXIT_MS / 1000.0) * 1000));
+        FreePageReporting reporting = FreePageReporting.find(opts);
         int[] sizes = opts.ints("--sizes", new int[] {64, 1500});
         List<String> sides = opts.words("--sides", List.of("ovs", "ours"));
         if (!Files.isExecutable(Path.of("/usr/bin/dpdk-testpmd"))) {

@@ -100,7 +100,7 @@ public final class VhostUserBench {
                         "--sides", Kind.WORDS, "--param", Kind.WORDS), args);
         int rounds = opts.intValue("--rounds", 5);
         double seconds = opts.number("--seconds", 1.5), warmup = opts.number("--warmup", 1);
-        FreePageReporting reporting = FreePageReporting.find((long) (opts.number("--settle", FreePageReporting.DEFAULT_AFTER_EXIT_MS / 1000.0) * 1000));
+        FreePageReporting reporting = FreePageReporting.find(opts);
         int[] sizes = opts.ints("--sizes", new int[] {64, 1500});
         List<String> sides = opts.words("--sides", List.of("dpdk", "ours"));
         // dpdk,dpdk: the calibration, DPDK's back-end against itself. Its ratios show what this machine's noise alone
@@ -179,7 +179,7 @@ public final class VhostUserBench {
                                         + " free page reports in the windows %s%n",
                                 r + 1, size, dpdkFirst ? "[first ran first] " : "[second ran first]", d.pps(), o.pps(), (double) o.pps() / Math.max(1, d.pps()),
                                 sharesBySide("first", d, "second", o, Run::refused), sharesBySide("first", d, "second", o, Run::frontEndOnCpu),
-                                countsBySide("first", d, "second", o));
+                                reportsBySide("first", d, "second", o));
                         continue;
                     }
                     String order = dpdkSide ? (dpdkFirst ? "[dpdk first] " : "[ours first] ") : "";
@@ -194,7 +194,7 @@ public final class VhostUserBench {
                                     + " per 1000 buffers, %.1f buffers per publication, %.0f descriptor lines evicted per 1000 buffers,"
                                     + " worker %s; front-end refused %s, on its CPU %s; free page reports in the windows %s%n",
                             r + 1, size, order, dpdk, o.pps(), ratio, o.checkPps(), extras.kicksPerThousand(), extras.irqsPerThousand(),
-                            extras.buffersPerPublication(), extras.evictedPerThousand(), worker, refused, onCpu, countsBySide("dpdk", d, "ours", o));
+                            extras.buffersPerPublication(), extras.evictedPerThousand(), worker, refused, onCpu, reportsBySide("dpdk", d, "ours", o));
                 }
             }
         } finally {
@@ -227,9 +227,9 @@ public final class VhostUserBench {
     /**
      * One client's measured window, the share of its packets its port refused over its whole life, (ours) our worker's
      * busy nanoseconds per packet over the window (NaN for DPDK's), and the share of the window its forwarding thread
-     * was on its CPU.
+     * was on its CPU, and the free page reports the kernel made within the window (0 where the turn was settled; see
+     * FreePageReporting).
      */
-    /** {@code reports}: free page reports the kernel made within the window (0 where the turn was settled; see FreePageReporting). */
     private record Run(long pps, double refused, double busyNanosPerPacket, double frontEndOnCpu, long checkPps, long reports) {}
 
     /**
@@ -256,15 +256,19 @@ public final class VhostUserBench {
         return Double.isNaN(share) ? "?" : String.format("%.0f %%", share * 100);
     }
 
-    /** A count on both sides of a round ("dpdk 0, ours 3"), or the second side's alone when the first was not run. */
-    private static String countsBySide(String firstName, Run first, String secondName, Run second) {
-        return first != null ? firstName + " " + first.reports() + ", " + secondName + " " + second.reports() : String.valueOf(second.reports());
-    }
-
     /** A share measured on both sides of a round ("dpdk 3 %, ours 5 %"), or the second side's alone when the first was not run. */
     private static String sharesBySide(String firstName, Run first, String secondName, Run second, java.util.function.ToDoubleFunction<Run> share) {
-        String b = percent(share.applyAsDouble(second));
-        return first != null ? firstName + " " + percent(share.applyAsDouble(first)) + ", " + secondName + " " + b : b;
+        return bySide(firstName, first, secondName, second, r -> percent(share.applyAsDouble(r)));
+    }
+
+    /** The free page reports in both sides' windows ("dpdk 0, ours 3"), or the second side's alone when the first was not run. */
+    private static String reportsBySide(String firstName, Run first, String secondName, Run second) {
+        return bySide(firstName, first, secondName, second, r -> String.valueOf(r.reports()));
+    }
+
+    private static String bySide(String firstName, Run first, String secondName, Run second, java.util.function.Function<Run, String> value) {
+        String b = value.apply(second);
+        return first != null ? firstName + " " + value.apply(first) + ", " + secondName + " " + b : b;
     }
 
     /** One round of DPDK's back-end: a testpmd with {@code net_vhost} in rxonly, forwarding on lcore 1, and a client on it. */
