@@ -445,7 +445,6 @@ public final class VhostUserBench {
          * {@link SwitchPathCpu}'s profile), which DPDK's rxonly, the port this stands in for, does not pay.
          */
         volatile long frames, bytes;
-        private static final int BUF_BYTES = 64 * 1024;   // the largest frame a port may be handed (a super-frame)
         /**
          * Where each frame is copied: native memory of the global scope, written at its host address through
          * {@link HostMemory#ALL}, as a receiving device writes its guest's rx buffers and as DPDK's rxonly writes its
@@ -453,7 +452,7 @@ public final class VhostUserBench {
          * to the copy stub) took 6-7 % of our worker's time per frame in bench-vhost's profile: a cost of this stand-in
          * that no device of ours pays.
          */
-        private final long buf = Arena.global().allocate(BUF_BYTES, 64).address();
+        private final long buf = Arena.global().allocate(FrameOffload.MAX_GSO_FRAME, 64).address();
 
         @Override public String name() { return "bench-peer"; }
 
@@ -472,7 +471,7 @@ public final class VhostUserBench {
          */
         @Override
         public DropReason deliverStaying(MemorySegment frame, long offset, int length, FrameOffload offload, int origin) {
-            HostMemory.copy(frame, offset, HostMemory.ALL, buf, Math.min(length, BUF_BYTES));
+            HostMemory.copy(frame, offset, HostMemory.ALL, buf, Math.min(length, FrameOffload.MAX_GSO_FRAME));   // unchecked: never past the buffer
             FRAMES.setRelease(this, (long) FRAMES.getOpaque(this) + 1);
             BYTES.setRelease(this, (long) BYTES.getOpaque(this) + length);
             return null;
