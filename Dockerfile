@@ -19,5 +19,6 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
   CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /actuator/health HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && grep -q '\"UP\"' <&3"]
 # Inside the container the app listens on every interface (Prometheus reaches it over the compose
 # network); docker-compose.yml publishes its port on the host's 127.0.0.1 only.
-ENTRYPOINT ["java", "--enable-native-access=ALL-UNNAMED", "-jar", "/app/jvbus.jar", \
+# The bus's JVM options are the ./jvbus script's BUS_JVM (DEPLOY.md, "JVM options").
+ENTRYPOINT ["java", "--enable-native-access=ALL-UNNAMED", "-XX:-UseCompressedOops", "-jar", "/app/jvbus.jar", \
             "--jvbus.data-dir=/var/lib/jvbus", "--jvbus.runtime-dir=/run/jvbus", "--server.address=0.0.0.0"]

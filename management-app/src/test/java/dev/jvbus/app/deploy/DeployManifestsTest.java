@@ -104,6 +104,35 @@ class DeployManifestsTest {
                 .isEqualTo(service.path("metadata").path("labels"));
     }
 
+    /**
+     * The bus's JVM options, from the one place that says them and why: the {@code BUS_JVM=(...)} line of the
+     * {@code ./jvbus} script, which {@code ./jvbus run} and the benches use.
+     */
+    static List<String> busJvmOptions() throws IOException {
+        String line = Files.readAllLines(DEPLOY.resolveSibling("jvbus")).stream().filter(l -> l.startsWith("BUS_JVM=("))
+                .findFirst().orElseThrow(() -> new AssertionError("./jvbus has no BUS_JVM=(...) line"));
+        List<String> options = List.of(line.substring("BUS_JVM=(".length(), line.lastIndexOf(')')).trim().split("\\s+"));
+        assertThat(options).as(line).isNotEmpty().allSatisfy(o -> assertThat(o).startsWith("-"));
+        return options;
+    }
+
+    @Test
+    void everyWayToStartTheBusGivesItTheJvmOptionsOfJvbusRun() throws Exception {
+        List<String> bus = busJvmOptions();
+        String unit = Files.readString(DEPLOY.resolve("systemd").resolve("jvbus.service"));
+        String exec = unit.lines().filter(l -> l.startsWith("ExecStart=")).findFirst().orElseThrow();
+        List<String> unitArgs = List.of(exec.substring("ExecStart=".length()).split(" "));
+        assertThat(unitArgs.subList(1, unitArgs.indexOf("-jar"))).as("the systemd unit's java options").containsAll(bus);
+        JsonNode env = manifest("daemonset.yaml").path("spec").path("template").path("spec").path("containers").get(0).path("env");
+        String tool = env.valueStream().filter(e -> e.path("name").asString().equals("JAVA_TOOL_OPTIONS")).findFirst()
+                .orElseThrow().path("value").asString();
+        assertThat(List.of(tool.split(" "))).as("the DaemonSet's JAVA_TOOL_OPTIONS").containsAll(bus);
+        String entry = Files.readAllLines(DEPLOY.resolveSibling("Dockerfile")).stream().filter(l -> l.startsWith("ENTRYPOINT ["))
+                .findFirst().orElseThrow();
+        List<String> entryArgs = List.of(entry.substring(entry.indexOf('[') + 1).replace("\"", "").split(",\\s*"));
+        assertThat(entryArgs.subList(1, entryArgs.indexOf("-jar"))).as("the Dockerfile's ENTRYPOINT").containsAll(bus);
+    }
+
     @Test
     void theSystemdUnitVerifiesAndIsHardened() throws Exception {
         String unit = Files.readString(DEPLOY.resolve("systemd").resolve("jvbus.service"));
