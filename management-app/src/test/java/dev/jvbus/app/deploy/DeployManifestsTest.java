@@ -108,7 +108,7 @@ class DeployManifestsTest {
      * The bus's JVM options, from the one place that says them and why: the {@code BUS_JVM=(...)} line of the
      * {@code ./jvbus} script, which {@code ./jvbus run} and the benches use.
      */
-    static List<String> busJvmOptions() throws IOException {
+    private static List<String> busJvmOptions() throws IOException {
         String line = Files.readAllLines(DEPLOY.resolveSibling("jvbus")).stream().filter(l -> l.startsWith("BUS_JVM=("))
                 .findFirst().orElseThrow(() -> new AssertionError("./jvbus has no BUS_JVM=(...) line"));
         List<String> options = List.of(line.substring("BUS_JVM=(".length(), line.lastIndexOf(')')).trim().split("\\s+"));
