@@ -109,7 +109,7 @@ class DeployManifestsTest {
      * {@code ./jvbus} script, which {@code ./jvbus run} and the benches use.
      */
     private static List<String> busJvmOptions() throws IOException {
-        String line = Files.readAllLines(DEPLOY.resolveSibling("jvbus")).stream().filter(l -> l.startsWith("BUS_JVM=("))
+        String line = Files.readAllLines(DeployFilesTest.REPO.resolve("jvbus")).stream().filter(l -> l.startsWith("BUS_JVM=("))
                 .findFirst().orElseThrow(() -> new AssertionError("./jvbus has no BUS_JVM=(...) line"));
         List<String> options = List.of(line.substring("BUS_JVM=(".length(), line.lastIndexOf(')')).trim().split("\\s+"));
         assertThat(options).as(line).isNotEmpty().allSatisfy(o -> assertThat(o).startsWith("-"));
@@ -122,15 +122,21 @@ class DeployManifestsTest {
         String unit = Files.readString(DEPLOY.resolve("systemd").resolve("jvbus.service"));
         String exec = unit.lines().filter(l -> l.startsWith("ExecStart=")).findFirst().orElseThrow();
         List<String> unitArgs = List.of(exec.substring("ExecStart=".length()).split(" "));
-        assertThat(unitArgs.subList(1, unitArgs.indexOf("-jar"))).as("the systemd unit's java options").containsAll(bus);
+        assertThat(javaOptions(unitArgs, "the systemd unit's ExecStart")).as("the systemd unit's java options").containsAll(bus);
         JsonNode env = manifest("daemonset.yaml").path("spec").path("template").path("spec").path("containers").get(0).path("env");
         String tool = env.valueStream().filter(e -> e.path("name").asString().equals("JAVA_TOOL_OPTIONS")).findFirst()
                 .orElseThrow().path("value").asString();
         assertThat(List.of(tool.split(" "))).as("the DaemonSet's JAVA_TOOL_OPTIONS").containsAll(bus);
-        String entry = Files.readAllLines(DEPLOY.resolveSibling("Dockerfile")).stream().filter(l -> l.startsWith("ENTRYPOINT ["))
+        String entry = Files.readAllLines(DeployFilesTest.REPO.resolve("Dockerfile")).stream().filter(l -> l.startsWith("ENTRYPOINT ["))
                 .findFirst().orElseThrow();
         List<String> entryArgs = List.of(entry.substring(entry.indexOf('[') + 1).replace("\"", "").split(",\\s*"));
-        assertThat(entryArgs.subList(1, entryArgs.indexOf("-jar"))).as("the Dockerfile's ENTRYPOINT").containsAll(bus);
+        assertThat(javaOptions(entryArgs, "the Dockerfile's ENTRYPOINT")).as("the Dockerfile's ENTRYPOINT").containsAll(bus);
+    }
+
+    /** The JVM's options in a launcher's command line: what stands between {@code java} and {@code -jar}. */
+    private static List<String> javaOptions(List<String> command, String launcher) {
+        assertThat(command).as(launcher + " runs the bus's jar with -jar: " + command).contains("-jar");
+        return command.subList(1, command.indexOf("-jar"));
     }
 
     @Test
