@@ -161,6 +161,12 @@ public final class DescriptorChain {
         filled = count;
     }
 
+    /** Before the first pop: the region the first descriptor most likely lies in (see {@link SplitVirtqueue#newChain}). */
+    void startIn(MemoryRegion r) {
+        if (count != 0) throw new IllegalStateException("chain already holds a buffer");
+        setRegion0(r);
+    }
+
     private void setRegion0(MemoryRegion r) {
         MemorySegment s = r.segment();
         region0 = r;

@@ -83,7 +83,11 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
     private int batchHead;              // in order: its id (the newest push), or -1 if no batch is pending
     private int batchLen;
     private int restoredBase;           // position of resubmit[0] (the used index at restore)
-    private int headGuess = -1;         // in order: the head the next pop will most likely find (see popRing), or -1
+    // In order: the head the next pop will most likely find (see popRing), or -1. A new or restored ring starts with
+    // the head a driver numbering its descriptors in table order takes at nextAvail, not -1: the first pop of every
+    // session then goes the way every later one goes. Code the JIT compiled while another session ran has never seen
+    // the other way, and meeting it there deoptimizes the worker's whole loop, for every queue the worker serves.
+    private int headGuess;
 
     // Used elements pushed since the last publish, written to the ring by publishUsed just before the used index
     // that makes them visible (the driver reads none before it). A used element is 8 bytes of a line the driver's
@@ -137,6 +141,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
         this.popAt = inOrder ? new long[size] : null;
         this.popPos = inOrder ? new int[size] : null;
         this.batchHead = -1;
+        this.headGuess = inOrder ? 0 : -1;   // nextAvail is 0 until a restore sets it (and this with it)
         this.shadowSlot = new int[Math.min(size, SHADOW)];
         this.shadowElem = new long[Math.min(size, SHADOW)];
         List<MemoryRegion> regions = memory.regions();
@@ -266,6 +271,7 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
             }
         }
         vq.nextAvail = nextAvail;
+        if (inOrder) vq.headGuess = nextAvail & vq.mask;
         vq.poppedMark = nextAvail;
         vq.availIdxSeen = nextAvail;
         vq.nextUsed = nextUsed;
@@ -311,7 +317,11 @@ public final class SplitVirtqueue extends SplitRingEnd implements RingPosition {
 
     /** A chain object sized for this queue, to reuse across {@link #pop} calls. */
     public DescriptorChain newChain() {
-        return new DescriptorChain(size);
+        DescriptorChain chain = new DescriptorChain(size);
+        // As headGuess: a chain that starts in the region its buffers will most likely lie in takes no new-region
+        // branch at the session's first pop, which code compiled while another session ran has never taken.
+        if (lastRegion != null) chain.startIn(lastRegion);
+        return chain;
     }
 
     /**
