@@ -319,6 +319,38 @@ class SplitVirtqueueMidBatchTest {
         }
     }
 
+    /**
+     * A new IN_ORDER queue guesses head 0 for its first pop, and its chains start in the memory's first region (so that
+     * a session's first pop takes the same branches as every later one in code the JIT compiled for another session).
+     * Both are only guesses: a driver whose first buffer is head 3, in the second region, gets exactly that, and the
+     * chain's views follow it; so does a read-ahead on those guesses.
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {false, true})
+    void aNewQueuesFirstPopTakesTheHeadAndRegionItsEntryNamesNotTheGuessedOnes(boolean readAhead) throws Exception {
+        long g3 = 0x80_0000L;
+        MemorySegment global = java.lang.foreign.Arena.global().allocate(MEM, 8);
+        memory = GuestMemory.of(new MemoryRegion(G, MEM, seg), new MemoryRegion(g3, MEM, global));
+        for (int i = 0; i < SIZE; i++) {
+            desc(i, g3 + 0x100L * i, 8);
+            global.set(ValueLayout.JAVA_LONG_UNALIGNED, 0x100L * i, 0x2222L * (i + 1));
+        }
+        SplitVirtqueue q = queue(true);
+        DescriptorChain chain = q.newChain();
+        offerBatch(3, 4);
+        if (readAhead) q.touchAhead(SIZE, 0);
+        for (int h : new int[] {3, 4}) {
+            assertThat(q.pop(chain)).isTrue();
+            assertThat(chain.head()).isEqualTo(h);
+            assertThat(chain.address(0)).isEqualTo(g3 + 0x100L * h);
+            assertThat(chain.segment(0)).isSameAs(global);
+            assertThat(chain.hostSegment(0).get(ValueLayout.JAVA_LONG_UNALIGNED, chain.hostOffset(0))).isEqualTo(0x2222L * (h + 1));
+        }
+        q.pushUsed(3, 0);
+        q.pushUsed(4, 0);
+        assertThat(q.isStopped()).isFalse();
+    }
+
     // ---------------------------------------------------------------- helpers
 
     private static void roundTrip(SplitVirtqueue q, DescriptorChain chain, int head) throws QueueFault {
