@@ -873,6 +873,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
          */
         private final CacheLines.Batch evictions;
         private final EvictChoice evictChoice = new EvictChoice();
+        /** The heads the last batch gave back, in order: evicted after it, not in its loop ({@link #poll} says why). */
+        private final int[] heads = new int[TX_BATCH];
         private long taken;   // buffers this worker took: the measure of the queue's throughput for evictChoice
 
         TxService(TxQueue x, SplitVirtqueue q, DescriptorChain chain, DataPathRun run) {
@@ -886,31 +888,48 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
         @Override
         public boolean poll() throws QueueFault {
-            // The choice's rare turns (a probe's end, a hold's end) are here and not in batch(), which the JIT compiles
-            // on its own (too big to inline): a turn its profile had not seen then deoptimizes only this small method,
-            // not the batch loop, whose recompilation took 0.6 s on the worker's busy core (bench-vhost, session 24).
+            // Every turn of a mode is here and not in batch(), which the JIT compiles on its own (too big to inline):
+            // a branch that the batch loop's profile has not seen taken is compiled as a trap, and one that tests a
+            // value fixed for the batch (a mode, whether the queue is enabled) is moved before the loop, so the first
+            // batch in the other state deoptimized the whole loop. That loop is one compiled method for every queue
+            // its poll group serves, and its recompilation took 0.6 s on the worker's busy core (bench-vhost,
+            // session 24); a probe's or a hold's end, a session's start or end set it off (sessions 28-29). Here a
+            // turn deoptimizes at most this small method.
+            if (!x.active) return dropInactive();
             boolean evict = false;
             if (evictions != null) {
                 if (evictChoice.timing()) evictChoice.at(System.nanoTime(), taken);
                 else evictChoice.heldBatch();
                 evict = evictChoice.on();
             }
+            boolean timing = readAhead.timing();
+            long t0 = timing ? System.nanoTime() : 0;
+            int n;
             try {
-                return batch(evict);
+                n = batch(readAhead.on());
             } finally {
                 batch.flush();     // also when the batch ends early: what was delivered becomes visible
-                if (evictions != null) evictions.clear();   // a batch cut short by a fault or a reset: not evicted
             }
+            // After the publication, whose full fence would otherwise wait for the flushes: they complete while the
+            // next batch runs. The driver rewrites these descriptors only when its ring comes round to them again,
+            // a ring's worth of buffers later, so they are gone from our caches well before then. A batch cut short
+            // by a fault or a reset (no publication of ours) is not evicted.
+            if (evict) evictLines(n);
+            if (n == TX_BATCH) {   // a full batch: this worker, not the front-end, set its pace
+                if (timing) readAhead.fullBatch(System.nanoTime() - t0, n);
+                else readAhead.heldBatch();
+            }
+            return n > 0;
         }
 
-        /** One batch; {@code evict}: evict the descriptor lines it takes. */
-        private boolean batch(boolean evict) throws QueueFault {
+        /**
+         * One batch of an enabled queue, reading ahead if {@code ahead}: returns the buffers it took and gave back
+         * ({@link #heads}), 0 if none or if a reset left this worker behind in it.
+         */
+        private int batch(boolean ahead) throws QueueFault {
             int n = 0;
-            boolean active = x.active;
             int before = q.nextAvail();
             long publishedAt = x.bytes;   // bytes sent when this batch last published
-            boolean ahead = readAhead.on(), timing = readAhead.timing();
-            long t0 = timing ? System.nanoTime() : 0;
             int skip = x.unreadPrefix();
             if (ahead) touched += q.touchAhead(TOUCH_AHEAD, skip);
             while (n < TX_BATCH && q.pop(chain)) {
@@ -920,19 +939,18 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 int origin = after == before ? NetPort.NO_ORIGIN : NetPort.origin(before, x.replays > 0, x.pair);
                 if (x.replays > 0) x.replays--;
                 before = after;
-                if (active) x.transmit(chain, meta.origin(origin));
-                else x.dropInactive++;
+                x.transmit(chain, meta.origin(origin));
                 // The send may have been long (stuck in a delivery into a wedged device) and this worker
                 // left behind by a reset: then the ring belongs to the next run; publish nothing.
-                if (!run.isCurrent()) return false;
-                if (evict) evictions.add(q.descriptorHostAddress(chain.head()));
-                q.pushUsed(chain.head(), 0);
+                if (!run.isCurrent()) return 0;
+                int head = chain.head();
+                heads[n] = head;
+                q.pushUsed(head, 0);
                 n++;
-                if (active && (x.lastWasSuperFrame || x.bytes - publishedAt >= TX_COMPLETE_BYTES)) {
+                if (x.lastWasSuperFrame || x.bytes - publishedAt >= TX_COMPLETE_BYTES) {
                     // Completed now, not at the batch's end (TX_COMPLETE_BYTES says why); receivers first, as below.
                     batch.flush();
                     q.publishUsed();
-                    if (evict) evictLines();
                     publishedAt = x.bytes;
                 }
             }
@@ -944,24 +962,35 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 // sender's ring resumes with the batch still available: sent again (the delivery log skips it).
                 batch.flush();
                 q.publishUsed();
-                // After the publication, whose full fence would otherwise wait for the flushes: they complete while
-                // the next batch runs. The driver rewrites these descriptors only when its ring comes round to
-                // them again, a ring's worth of buffers later, so they are gone from our caches well before then.
-                if (evict) evictLines();
             }
-            if (n == TX_BATCH) {   // a full batch: this worker, not the front-end, set its pace
-                if (timing) readAhead.fullBatch(System.nanoTime() - t0, n);
-                else readAhead.heldBatch();
+            return n;
+        }
+
+        /**
+         * A batch while the driver has the queue disabled (vhost-user's SET_VRING_ENABLE 0, at a session's start and
+         * end): its buffers are given back unsent and counted.
+         */
+        private boolean dropInactive() throws QueueFault {
+            int n = 0;
+            while (n < TX_BATCH && q.pop(chain)) {
+                if (x.replays > 0) x.replays--;
+                x.dropInactive++;
+                if (!run.isCurrent()) return false;   // as in batch(): the ring belongs to the next run
+                q.pushUsed(chain.head(), 0);
+                n++;
             }
+            taken += n;
+            if (n > 0) q.publishUsed();
             return n > 0;
         }
 
         /**
-         * Evicts the lines taken since the last eviction (the driver rewrites them when it makes the entries available
-         * again). A flush faults only on a page its front-end truncated under our mapping: that is its fault, on this
-         * queue, as an access of ours to that memory would be.
+         * Evicts the descriptor lines of the last batch's {@code n} buffers, if any (the driver rewrites them when it
+         * makes the entries available again). A flush faults only on a page its front-end truncated under our mapping:
+         * that is its fault, on this queue, as an access of ours to that memory would be.
          */
-        private void evictLines() throws QueueFault {
+        private void evictLines(int n) throws QueueFault {
+            for (int i = 0; i < n; i++) evictions.add(q.descriptorHostAddress(heads[i]));
             int lines = evictions.size();
             if (evictions.evict()) {
                 q.counters().evicted(lines);
