@@ -169,7 +169,12 @@ public final class VhostUserSession implements AutoCloseable {
      * how many page marks the device made in its logs. A migrating QEMU sets a log and LOG_ALL
      * during precopy and switches LOG_ALL off when the migration ends.
      */
-    public record LogActivity(int logBasesSet, int logAllEnabled, boolean active, long pagesMarked) { }
+    public record LogActivity(int logBasesSet, int logAllEnabled, boolean active, long pagesMarked) {
+        /** In words, for a log line. */
+        public String summary() {
+            return "dirty log " + (active ? "on" : "off") + ", " + pagesMarked + " page marks in this session";
+        }
+    }
 
     public LogActivity logActivity() {
         return logging.activity();
@@ -378,8 +383,13 @@ public final class VhostUserSession implements AutoCloseable {
             }
             case GET_VRING_BASE -> {
                 Vring v = ring(((Message.VringState) m.body()).index());
-                stopRing(v);                    // this ring only: its position becomes its base
+                QueueState stopped = stopRing(v);   // this ring only: its position becomes its base
                 v.started = false;
+                // A hand-over (migration, reconnect) starts from this answer: the one line that says where it was.
+                LOG.info(() -> "vhost-user " + device + ": GET_VRING_BASE: ring " + v.index + (stopped == null
+                        ? " was not running; its base stays " + v.base
+                        : " stopped at " + v.base + " (used index " + stopped.nextUsed() + ", " + stopped.inFlight().size() + " in flight)")
+                        + "; " + logging.activity().summary());
                 send(Codec.replyVringState(m.request(), v.index, v.base));
             }
             case SET_VRING_KICK -> {
@@ -709,7 +719,12 @@ public final class VhostUserSession implements AutoCloseable {
         inflightLogs[v.index] = null;
         if (region == null) {
             attachment.setInflightLog(v.index, null);
-            return resumeFromBase(v, cfg);
+            QueueState s = resumeFromBase(v, cfg);
+            // The other half of a hand-over's line (GET_VRING_BASE's): a fresh ring at 0 has nothing to say.
+            if (s.nextAvail() != 0 || s.nextUsed() != 0)
+                LOG.info(() -> "vhost-user " + device + ": ring " + v.index + " carries on from base " + v.base + " (used index "
+                        + s.nextUsed() + " in memory, " + s.inFlight().size() + " in flight)");
+            return s;
         }
         if (cfg.size() != inflight.queueSize())
             throw VhostUserException.refuse("ring " + v.index + " has " + cfg.size() + " entries, its inflight buffer was made for "

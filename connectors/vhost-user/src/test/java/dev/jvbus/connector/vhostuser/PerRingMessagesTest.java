@@ -89,22 +89,27 @@ class PerRingMessagesTest extends TwoDeviceStream {
         await(() -> guestB.received == 500 && guestA.received >= 1_000, "frames flow both ways");
         Device.DataPathEvents before = a.dataPathEvents();
         guestA.sendLimit = 1_500;   // A keeps offering tx buffers, before and while ring 1 is stopped
+        try (SessionLines lines = SessionLines.record()) {
+            fe.sendState(Request.GET_VRING_BASE, 1, 0);
+            ByteBuffer reply = fe.reply(Request.GET_VRING_BASE);
+            assertThat(reply.getInt()).isEqualTo(1);
+            int base = reply.getInt();
+            assertThat(a.isQueueRunning(1)).isFalse();
+            assertThat(a.isQueueRunning(0)).as("ring 0 runs on").isTrue();
+            int txUsedAtStop = guestA.usedIdx(TX_USED);
+            assertThat(base).as("the base is the next buffer ring 1 would have taken: all before it are used").isEqualTo(txUsedAtStop);
+            assertThat(lines.matching("GET_VRING_BASE")).as("the operator reads where the ring stopped")
+                    .singleElement().asString().contains("ring 1 stopped at " + base + " (used index " + base + ", 0 in flight); dirty log off");
+            long receivedAtStop = guestA.received;
+            await(() -> guestA.received >= receivedAtStop + 2_000, "ring 0 keeps receiving while ring 1 is stopped");
+            assertThat(guestA.usedIdx(TX_USED)).as("a stopped ring 1 takes nothing").isEqualTo(txUsedAtStop);
 
-        fe.sendState(Request.GET_VRING_BASE, 1, 0);
-        ByteBuffer reply = fe.reply(Request.GET_VRING_BASE);
-        assertThat(reply.getInt()).isEqualTo(1);
-        int base = reply.getInt();
-        assertThat(a.isQueueRunning(1)).isFalse();
-        assertThat(a.isQueueRunning(0)).as("ring 0 runs on").isTrue();
-        int txUsedAtStop = guestA.usedIdx(TX_USED);
-        assertThat(base).as("the base is the next buffer ring 1 would have taken: all before it are used").isEqualTo(txUsedAtStop);
-        long receivedAtStop = guestA.received;
-        await(() -> guestA.received >= receivedAtStop + 2_000, "ring 0 keeps receiving while ring 1 is stopped");
-        assertThat(guestA.usedIdx(TX_USED)).as("a stopped ring 1 takes nothing").isEqualTo(txUsedAtStop);
-
-        fe.sendState(Request.SET_VRING_BASE, 1, base);
-        fe.sendU64(Request.SET_VRING_KICK, 1, guestA.txKick.fd());
-        await(() -> guestB.received == 1_500 || guestB.gap != null, "every tx frame A offered reached B after the restart");
+            fe.sendState(Request.SET_VRING_BASE, 1, base);
+            fe.sendU64(Request.SET_VRING_KICK, 1, guestA.txKick.fd());
+            await(() -> guestB.received == 1_500 || guestB.gap != null, "every tx frame A offered reached B after the restart");
+            assertThat(lines.matching("carries on")).as("and where it carried on")
+                    .singleElement().asString().endsWith(": ring 1 carries on from base " + base + " (used index " + base + " in memory, 0 in flight)");
+        }
         assertThat(guestB.gap).as("ring 1 lost nothing and repeated nothing").isNull();
         finishStream(guestB, guestA);
         assertThat(a.dataPathEvents()).as("only ring 1 was stopped and started; the device never stopped or paused as a whole")
