@@ -19,6 +19,7 @@ import dev.jvbus.core.spi.QueueSpec;
 import dev.jvbus.core.memory.GuestMemory;
 import dev.jvbus.core.doorbell.Notifier;
 import dev.jvbus.core.ring.QueueCounters;
+import dev.jvbus.core.ring.QueueWorker;
 import dev.jvbus.core.sys.EventFd;
 import java.util.ArrayList;
 import dev.jvbus.core.state.DeviceState;
@@ -423,7 +424,12 @@ public final class Device {
     synchronized Optional<QueueState> stopQueue(Attachment a, int index) {
         checkHolder(a);
         QueueSlot s = slot(index);
-        requireLiveForQueueChange(index);
+        // A model that stops one queue alone does so inside an operator's pause too: the queue's position is as
+        // stable then as while it runs, and its front-end must get that position (vhost-user's GET_VRING_BASE has no
+        // error reply: a refusal would hand it a stale base, and leave the ring to run on after the resume). The
+        // whole-device fallback would start the data path again, so it waits for the pause to end.
+        if (!function.resetsQueues()) awaitUnpaused(a, index);
+        requireLive(index);
         if (!s.started) return Optional.empty();
         s.started = false;
         queueStops++;
@@ -460,7 +466,8 @@ public final class Device {
     synchronized void startQueue(Attachment a, QueueConfig q, QueueState resume, EventFd kick, Notifier call) {
         checkHolder(a);
         QueueSlot s = slot(q.index());
-        requireLiveForQueueChange(q.index());
+        awaitUnpaused(a, q.index());   // a queue that started inside a pause would run while the device's state is saved
+        requireLive(q.index());
         if (s.started) throw new DeviceException(devid, "queue " + q.index() + " runs; stop it first");
         checkPlacement(s, q, resume);
         s.config = q;
@@ -553,11 +560,40 @@ public final class Device {
         return new DataPathEvents(starts, stops, pauses, queueStops, queueStarts, callsReplaced);
     }
 
-    private void requireLiveForQueueChange(int index) {
+    private void requireLive(int index) {
         DeviceStatus st = new DeviceStatus(status);
         if (!st.isLive())
             throw new DeviceException(devid, "queue " + index + " is stopped or started alone only while the device is live (" + st + ")");
-        if (paused) throw new DeviceException(devid, "queue " + index + ": the device is paused (its state is being saved)");
+    }
+
+    /**
+     * Waits until no operator's pause holds the device, at most {@link QueueWorker#WAIT_BOUND}: a snapshot's pause
+     * lasts milliseconds, so a front-end's queue change that lands in one waits it out instead of failing. The lock
+     * is let go while waiting ({@link #resume} and a reset wake the waiter); the caller checks the device again after.
+     *
+     * @throws DeviceException if the device is still paused after the bound (a migration holds it, or a snapshot
+     *         asked it to stay paused)
+     */
+    private void awaitUnpaused(Attachment a, int index) {
+        if (!paused) return;
+        long deadline = System.nanoTime() + QueueWorker.WAIT_BOUND.toNanos();
+        boolean interrupted = false;
+        try {
+            while (paused) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0)
+                    throw new DeviceException(devid, "queue " + index + ": the device is paused (its state is being saved) and stayed paused for "
+                            + QueueWorker.WAIT_BOUND.toMillis() + " ms");
+                try {
+                    wait(Math.max(1, left / 1_000_000));
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        } finally {
+            if (interrupted) Thread.currentThread().interrupt();
+        }
+        checkHolder(a);   // the lock was let go: the driver may have left meanwhile
     }
 
     /** The fallback's stop: quiesce and save every running queue, then stop the data path. */
@@ -664,6 +700,7 @@ public final class Device {
         features.reset();
         status = 0;
         paused = false;
+        notifyAll();   // a queue change waiting out a pause (awaitUnpaused) finds the device reset
         needsResetReason = null;
         memory = GuestMemory.empty();
         for (QueueSlot s : slots) s.clear();
@@ -759,6 +796,7 @@ public final class Device {
             }
         }
         paused = false;
+        notifyAll();   // a queue change that waited out the pause (awaitUnpaused) goes ahead
     }
 
     public synchronized boolean isPaused() { return paused; }

@@ -48,7 +48,9 @@ public interface DeviceFunction {
      * Stops one running queue and returns its position, as {@link #saveQueues} would for it (its
      * worker or delivery path has left the ring, everything pushed is published); the other queues
      * keep running. Called only while the data path runs, for a queue that runs, when
-     * {@link #resetsQueues} is true. Waits for the queue's thread within a bound, never without one.
+     * {@link #resetsQueues} is true; also between {@link #quiesce} and {@link #resume} (an operator's pause,
+     * when a front-end stops a ring): then the other queues stay quiesced, and the resume does not start this
+     * one. Waits for the queue's thread within a bound, never without one.
      *
      * @throws DeviceFault if the queue did not stop within its bound or has no stable position (a
      *                     ring whose worker died of a fault): the device goes NEEDS_RESET

@@ -146,6 +146,52 @@ class QueueResetTest {
     }
 
     @Test
+    void aQueueStopsAloneInsideAnOperatorsPauseAndTheResumeLeavesItStopped() {
+        fn.resetsQueues = true;
+        live();
+        fn.queues = List.of(at(TX, 9));
+        device.pause();
+
+        assertThat(a.stopQueue(1)).as("its position while paused, from the model").contains(at(TX, 9));
+        assertThat(fn.queueOps).containsExactly("stop 1");
+        device.resume();
+        assertThat(fn.resumes).isEqualTo(1);
+        assertThat(a.isQueueRunning(1)).as("the resume does not start a queue its driver stopped").isFalse();
+        assertThat(a.isQueueRunning(0)).isTrue();
+    }
+
+    @Test
+    void aQueueStartedInsideAnOperatorsPauseWaitsForTheResume() throws Exception {
+        fn.resetsQueues = true;
+        live();
+        fn.queues = List.of(at(TX, 9));
+        assertThat(a.stopQueue(1)).contains(at(TX, 9));
+        device.pause();
+
+        var failure = new java.util.concurrent.atomic.AtomicReference<Throwable>();
+        Thread driver = Thread.ofPlatform().name("driver").start(() -> {
+            try {
+                a.startQueue(TX, at(TX, 9), kick1, Notifier.of(call1));
+            } catch (Throwable t) {
+                failure.set(t);
+            }
+        });
+        // Waiting on the device (its lock let go), not refused: the condition, not a fixed time.
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(4);
+        while (driver.getState() != Thread.State.TIMED_WAITING && driver.isAlive() && System.nanoTime() < deadline) Thread.onSpinWait();
+        assertThat(driver.getState()).as("the start waits out the pause").isEqualTo(Thread.State.TIMED_WAITING);
+        assertThat(fn.queueOps).as("nothing started inside the pause").containsExactly("stop 1");
+        assertThat(device.dataPathEvents().queueStarts()).isZero();
+
+        device.resume();
+        driver.join(java.time.Duration.ofSeconds(30));
+        assertThat(driver.isAlive()).isFalse();
+        assertThat(failure.get()).isNull();
+        assertThat(fn.queueOps).containsExactly("stop 1", "start 1");
+        assertThat(a.isQueueRunning(1)).isTrue();
+    }
+
+    @Test
     void queuesAreStoppedAloneOnlyWhileTheDeviceIsLive() {
         a.setQueue(RX);
         assertThatThrownBy(() -> a.stopQueue(0)).hasMessageContaining("only while the device is live");

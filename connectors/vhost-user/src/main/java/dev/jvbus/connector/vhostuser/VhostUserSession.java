@@ -387,7 +387,7 @@ public final class VhostUserSession implements AutoCloseable {
                 v.started = false;
                 // A hand-over (migration, reconnect) starts from this answer: the one line that says where it was.
                 LOG.info(() -> "vhost-user " + device + ": GET_VRING_BASE: ring " + v.index + (stopped == null
-                        ? " was not running; its base stays " + v.base
+                        ? " gave no position (it was not running, or did not stop: the line before says why); answering its base " + v.base
                         : " stopped at " + v.base + " (used index " + stopped.nextUsed() + ", " + stopped.inFlight().size() + " in flight)")
                         + "; " + logging.activity().summary());
                 send(Codec.replyVringState(m.request(), v.index, v.base));

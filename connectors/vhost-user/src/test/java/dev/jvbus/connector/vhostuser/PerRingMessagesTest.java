@@ -119,6 +119,38 @@ class PerRingMessagesTest extends TwoDeviceStream {
     }
 
     @Test
+    void getVringBaseWhileAnOperatorHasTheDevicePausedStopsTheRingAtItsPausedPositionAndTheResumeLeavesItStopped() throws Exception {
+        guestB.sendLimit = 1_000;
+        guestA.sendLimit = 500;
+        // Both streams come to rest first: a pause drops what arrives for A meanwhile, and B's stream loses nothing.
+        await(() -> guestB.received == 500 && guestA.received == 1_000, "frames flow both ways, then stop");
+        a.pause();   // an operator's snapshot: the session's GET_VRING_BASE lands inside it
+        int txUsedAtPause = guestA.usedIdx(TX_USED);
+        guestA.sendLimit = 1_500;   // A offers more tx buffers: none may be taken once ring 1 is stopped
+
+        fe.sendState(Request.GET_VRING_BASE, 1, 0);
+        ByteBuffer reply = fe.reply(Request.GET_VRING_BASE);
+        assertThat(reply.getInt()).isEqualTo(1);
+        int base = reply.getInt();
+        assertThat(base).as("the base is where ring 1 stood when paused, not the base it started from").isEqualTo(txUsedAtPause);
+        assertThat(a.isQueueRunning(1)).isFalse();
+
+        a.resume();
+        guestB.sendLimit = 3_000;
+        await(() -> guestA.received == 3_000 || guestA.gap != null, "ring 0 runs on after the resume");
+        assertThat(guestA.gap).as("ring 0 lost nothing").isNull();
+        assertThat(a.isQueueRunning(1)).as("the resume does not restart a ring its front-end stopped").isFalse();
+        assertThat(guestA.usedIdx(TX_USED)).as("a stopped ring 1 takes nothing").isEqualTo(txUsedAtPause);
+
+        fe.sendState(Request.SET_VRING_BASE, 1, base);
+        fe.sendU64(Request.SET_VRING_KICK, 1, guestA.txKick.fd());
+        await(() -> guestB.received == 1_500 || guestB.gap != null, "every tx frame A offered reached B after the restart");
+        assertThat(guestB.gap).as("ring 1 lost nothing and repeated nothing").isNull();
+        finishStream(guestB, guestA);
+        assertNoFailures();
+    }
+
+    @Test
     void aMemoryTableThatLeavesTheRingsWhereTheyWereKeepsTheirPositionsAndDoesNotRenegotiate() throws Exception {
         guestB.sendLimit = 3_000;
         guestA.sendLimit = 300;

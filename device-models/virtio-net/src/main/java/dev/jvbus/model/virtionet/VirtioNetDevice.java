@@ -134,6 +134,11 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     private long controlRecordAddress;    // the driver's control record (0: none); control plane, read at start
 
     private final RxGate rxGate;
+    /**
+     * Between {@link #quiesce} and {@link #resume}: a queue stopped meanwhile ({@link #stopQueue}) leaves the rx gate
+     * closed, since the pause holds every ring still. Control plane only (under the device's lock).
+     */
+    private boolean quiesced;
     /** What the driver set on the control queue (rx mode, MAC, guest offloads, announce); outlives resets. */
     private final NetControl control;
     private ControlQueue ctrl;            // set by start() when CTRL_VQ is negotiated and the driver set the queue up
@@ -490,7 +495,8 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
     /**
      * rx: the gate closes (deliveries meanwhile drop as PORT_DOWN, counted), the ring is saved and leaves the
      * rx targets, and the gate opens again for the other rx queues; tx: its worker finishes its batch and ends,
-     * then the ring is saved. The other queues run on.
+     * then the ring is saved. The other queues run on, or stay quiesced if an operator's pause holds them (the
+     * gate stays closed, their workers parked).
      */
     @Override
     public QueueState stopQueue(int index) throws DeviceFault {
@@ -504,7 +510,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             QueueState s = saveStopped(x.ring);
             x.ring = null;
             retarget();
-            if (anyRxRunning()) rxGate.open();
+            if (anyRxRunning() && !quiesced) rxGate.open();
             return s;
         }
         if (pair >= 0 && index % 2 == 1 && txq[pair] != null && txq[pair].ring != null) {
@@ -573,6 +579,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         // logged and left: returning late it writes counters, nothing else.
         boolean rxClosed = rxGate.close();
         run = DataPathRun.NONE;
+        quiesced = false;   // nothing left to hold: the next start opens the gate
         // Joins within the bound, unless we are that worker (then it only stops). One stuck in a delivery
         // into a wedged device is left behind: its run is over, so it touches no ring when it returns.
         for (TxQueue x : txq) {
@@ -651,10 +658,12 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                     + " ms (stuck in its doorbell); the rx ring has no stable state to save");
         for (RxQueue x : rxq) if (x.pending != 0) publishRxClosed(x);   // frames a sender's batch took in and had not flushed yet
         rxPending = false;
+        quiesced = true;
     }
 
     @Override
     public void resume() {
+        quiesced = false;
         if (anyRxRunning()) rxGate.open();
         for (TxQueue x : txq) if (x != null && x.worker != null) x.worker.resume();
         if (ctrlWorker != null) ctrlWorker.resume();
