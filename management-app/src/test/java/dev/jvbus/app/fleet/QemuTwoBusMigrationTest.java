@@ -229,7 +229,13 @@ class QemuTwoBusMigrationTest {
                 assertThat(a.get(device).problemType()).as("gone from A").isEqualTo("no-such-device");
 
                 // ---- the guest, now on B, finishes ----
-                Matcher ping = dst.awaitLine(QemuGuest.PING, QemuGuest.STEP_WAIT);
+                Matcher ping;
+                try {
+                    ping = dst.awaitLine(QemuGuest.PING, QemuGuest.STEP_WAIT);
+                } catch (AssertionError e) {
+                    // The hand-over's numbers from both buses, in the failure itself: CI keeps nothing else of a run.
+                    throw new AssertionError(e.getMessage() + "\nthe rings' hand-over as both buses logged it:\n" + handOver(fleet), e);
+                }
                 Matcher stream = dst.awaitLine(STREAM, Duration.ZERO);
                 int dups = Integer.parseInt(dst.awaitLine(DUPS, Duration.ZERO).group(1));
                 TreeSet<Integer> replied = new TreeSet<>();
@@ -262,9 +268,48 @@ class QemuTwoBusMigrationTest {
                 assertThat(live.path("features").path("negotiated")).as("the guest's features, unchanged").isEqualTo(onA.path("features").path("negotiated"));
                 assertThat(live.path("queues").valueStream().mapToLong(q -> q.path("counters").path("buffers").asLong()).sum())
                         .as("the guest's traffic went through B's device").isGreaterThanOrEqualTo(PINGS - MIGRATE_AT_SEQ);
+                // The hand-over in numbers: each ring carries on at B from the base A stopped it at, and B finds in memory
+                // the used index A left there (QEMU carried the one, its memory the other).
+                String handOver = handOver(fleet);
+                for (int ring = 0; ring < 2; ring++) {
+                    Matcher stopped = lastMatch(handOver, Pattern.compile("(?m)^A: .*GET_VRING_BASE: ring " + ring + " stopped at (\\d+) \\(used index (\\d+), 0 in flight\\)"));
+                    Matcher goesOn = firstMatch(handOver, Pattern.compile("(?m)^B: .*ring " + ring + " carries on from base (\\d+) \\(used index (\\d+) in memory, 0 in flight\\)"));
+                    assertThat(stopped).as("A stopped ring %d with nothing in flight:%n%s", ring, handOver).isNotNull();
+                    assertThat(goesOn).as("B carried ring %d on from a base:%n%s", ring, handOver).isNotNull();
+                    assertThat(goesOn.group(1)).as("ring %d: B's base is the one A answered%n%s", ring, handOver).isEqualTo(stopped.group(1));
+                    assertThat(goesOn.group(2)).as("ring %d: B finds the used index A left%n%s", ring, handOver).isEqualTo(stopped.group(2));
+                }
+                System.out.print("[qemu2bus] the rings' hand-over:\n" + handOver);
                 assertThat(dst.powerOff(QemuGuest.STEP_WAIT)).as("the guest powers off on B").hasValue(0);
             }
         }
+    }
+
+    private static Matcher firstMatch(String text, Pattern p) {
+        Matcher m = p.matcher(text);
+        return m.find() ? m : null;
+    }
+
+    /** The last match (A's last stop is the switch-over's: a guest's boot may stop and start the rings before). */
+    private static Matcher lastMatch(String text, Pattern p) {
+        Matcher m = p.matcher(text);
+        int last = -1;
+        while (m.find()) last = m.start();
+        return last >= 0 && m.find(last) ? m : null;
+    }
+
+    /** Each bus's lines on where a ring stopped (GET_VRING_BASE) and where one carried on from a base. */
+    private static String handOver(Fleet fleet) {
+        StringBuilder out = new StringBuilder();
+        for (BusNode bus : List.of(fleet.a, fleet.b)) {
+            try (var lines = Files.lines(bus.logFile())) {
+                lines.filter(l -> l.contains("GET_VRING_BASE:") || l.contains("carries on from base"))
+                        .forEach(l -> out.append(bus.name()).append(": ").append(l.substring(Math.max(0, l.indexOf("vhost-user ")))).append('\n'));
+            } catch (java.io.IOException | java.io.UncheckedIOException e) {
+                out.append(bus.name()).append(": its log cannot be read: ").append(e.getMessage()).append('\n');
+            }
+        }
+        return out.toString();
     }
 
     /** A guest on a vhost-user socket of the fleet, in the {@code ready} step: it takes its work on the console. */
