@@ -701,10 +701,29 @@ public final class VhostUserSession implements AutoCloseable {
             if (s != null) v.base = s.nextAvail();
             return s;
         } catch (DeviceException e) {
-            // No stable position (a ring whose worker died of a fault mid-batch; the device now needs a
-            // reset): the ring keeps its base, the session goes on so the front-end can reset and set up again.
-            LOG.info(() -> "vhost-user " + device + ": stopping ring " + v.index + ": " + e.getMessage());
+            // No stable position (a ring whose worker died of a fault mid-batch; the device now needs a reset). The
+            // base this ring started from is stale by all it did since, and the front-end hands what GET_VRING_BASE
+            // answers to the next back-end (a migration's destination), which would take those buffers again and
+            // complete them twice. The used index in memory is what the driver has back: from there the next
+            // back-end takes again only what was in flight (as QEMU does itself when GET_VRING_BASE fails). The
+            // session goes on, so the front-end can reset and set up again.
+            int used = usedIndexInMemory(v);
+            if (used >= 0) v.base = used;
+            LOG.info(() -> "vhost-user " + device + ": stopping ring " + v.index + ": " + e.getMessage()
+                    + (used >= 0 ? "; its base is now the used index in memory, " + used : "; its used ring cannot be read: its base stays " + v.base));
             return null;
+        }
+    }
+
+    /** Ring {@code v}'s used index as the driver's memory has it, or -1 if the ring is not placed there. */
+    private int usedIndexInMemory(Vring v) {
+        if (!v.configured()) return -1;
+        try {
+            QueueConfig cfg = RingPlacement.of(v, memory);
+            return SplitRingResume.fromUsed(v.index, cfg.size(), cfg.descAddr(), cfg.availAddr(), cfg.usedAddr(), memory.guestMemory(),
+                    VirtioFeatures.EVENT_IDX.in(virtioFeatures)).nextUsed();
+        } catch (VhostUserException | QueueFault e) {
+            return -1;
         }
     }
 

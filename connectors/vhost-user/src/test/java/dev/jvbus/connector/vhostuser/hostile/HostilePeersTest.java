@@ -71,6 +71,7 @@ class HostilePeersTest {
                 LimitAttacks.hugeRegion(),
                 LimitAttacks.manyDevices(),
                 StateAttacks.venetFaultDuringSave(),
+                StateAttacks.faultedRingStopped(),
                 StateAttacks.logBaseSwitching(),
                 StateAttacks.widenedRestore(),
                 SwitchAttacks.spoofing());

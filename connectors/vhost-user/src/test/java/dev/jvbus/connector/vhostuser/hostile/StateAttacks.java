@@ -25,13 +25,15 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Attacks through state (points 5, 6 and 7): a guest fault while the operator saves, the dirty log
- * switched under running rings, and a state file that asks for more than the operator allows.
+ * Attacks through state (points 5, 6 and 7): a guest fault while the operator saves, a faulted ring's
+ * position asked for, the dirty log switched under running rings, and a state file that asks for more
+ * than the operator allows.
  */
 final class StateAttacks {
     /** How long the operator's pause and save may take when the guest faults at that moment: the worker's wait bound, and a busy machine's share. */
     static final Duration SAVE_BOUND = QueueWorker.WAIT_BOUND.plusSeconds(30);
     static final int LOG_SWITCHES = 1000;
+    static final int FRAMES_BEFORE_FAULT = 300;
 
     private StateAttacks() {}
 
@@ -61,6 +63,31 @@ final class StateAttacks {
                 Lan.await("its client is told", () -> t.events.stream().anyMatch(e -> e instanceof Message.NeedsReset));
             }
             lan.unplug(d, Lan.WAIT);
+            return Attack.Underway.DONE;
+        });
+    }
+
+    static Attack faultedRingStopped() {
+        return Attack.now("5b", "a vhost-user guest breaks its tx ring, then stops it as a migrating QEMU does (GET_VRING_BASE): the base answered is the used index the guest has back, so the next back-end takes again only the buffer in flight", lan -> {
+            Device v = lan.addNet("faulting");
+            try (VhostTenant t = new VhostTenant(lan, v, "faulting")) {
+                for (int i = 0; i < FRAMES_BEFORE_FAULT; i++) t.send(lan.sink.mac, 60, i);
+                Lan.await("the frames came back", () -> {
+                    try {
+                        t.reclaim();
+                    } catch (Exception e) {
+                        throw new AssertionError(e);
+                    }
+                    return t.txOutstanding() == 0;
+                });
+                t.breakTxRing();
+                Lan.await("the device ends NEEDS_RESET", () -> v.status().has(DeviceStatus.NEEDS_RESET));
+                t.fe.sendState(Request.GET_VRING_BASE, 1, 0);
+                ByteBuffer base = t.fe.reply(Request.GET_VRING_BASE);
+                assertThat(base.getInt()).isEqualTo(1);
+                assertThat(base.getInt()).as("the used index the guest has back, not the base its ring started from (0)").isEqualTo(FRAMES_BEFORE_FAULT);
+            }
+            lan.unplug(v, Lan.WAIT);
             return Attack.Underway.DONE;
         });
     }

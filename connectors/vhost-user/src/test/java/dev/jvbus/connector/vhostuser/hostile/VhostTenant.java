@@ -102,6 +102,12 @@ final class VhostTenant implements AutoCloseable {
         txq.kickIfNeeded();
     }
 
+    /** Offers a tx buffer outside its own memory and kicks: the device's tx worker finds a guest fault. */
+    void breakTxRing() throws QueueFault {
+        txq.add(one.clear().readable(MEMORY + 0x10_0000, 100));
+        txq.kickIfNeeded();
+    }
+
     int txOutstanding() {
         return txq.outstanding();
     }
