@@ -90,10 +90,7 @@ class PerRingMessagesTest extends TwoDeviceStream {
         Device.DataPathEvents before = a.dataPathEvents();
         guestA.sendLimit = 1_500;   // A keeps offering tx buffers, before and while ring 1 is stopped
         try (SessionLines lines = SessionLines.record()) {
-            fe.sendState(Request.GET_VRING_BASE, 1, 0);
-            ByteBuffer reply = fe.reply(Request.GET_VRING_BASE);
-            assertThat(reply.getInt()).isEqualTo(1);
-            int base = reply.getInt();
+            int base = stopRingOne();
             assertThat(a.isQueueRunning(1)).isFalse();
             assertThat(a.isQueueRunning(0)).as("ring 0 runs on").isTrue();
             int txUsedAtStop = guestA.usedIdx(TX_USED);
@@ -104,9 +101,7 @@ class PerRingMessagesTest extends TwoDeviceStream {
             await(() -> guestA.received >= receivedAtStop + 2_000, "ring 0 keeps receiving while ring 1 is stopped");
             assertThat(guestA.usedIdx(TX_USED)).as("a stopped ring 1 takes nothing").isEqualTo(txUsedAtStop);
 
-            fe.sendState(Request.SET_VRING_BASE, 1, base);
-            fe.sendU64(Request.SET_VRING_KICK, 1, guestA.txKick.fd());
-            await(() -> guestB.received == 1_500 || guestB.gap != null, "every tx frame A offered reached B after the restart");
+            restartRingOne(base);
             assertThat(lines.matching("carries on")).as("and where it carried on")
                     .singleElement().asString().endsWith(": ring 1 carries on from base " + base + " (used index " + base + " in memory, 0 in flight)");
         }
@@ -128,10 +123,7 @@ class PerRingMessagesTest extends TwoDeviceStream {
         int txUsedAtPause = guestA.usedIdx(TX_USED);
         guestA.sendLimit = 1_500;   // A offers more tx buffers: none may be taken once ring 1 is stopped
 
-        fe.sendState(Request.GET_VRING_BASE, 1, 0);
-        ByteBuffer reply = fe.reply(Request.GET_VRING_BASE);
-        assertThat(reply.getInt()).isEqualTo(1);
-        int base = reply.getInt();
+        int base = stopRingOne();
         assertThat(base).as("the base is where ring 1 stood when paused, not the base it started from").isEqualTo(txUsedAtPause);
         assertThat(a.isQueueRunning(1)).isFalse();
 
@@ -142,12 +134,25 @@ class PerRingMessagesTest extends TwoDeviceStream {
         assertThat(a.isQueueRunning(1)).as("the resume does not restart a ring its front-end stopped").isFalse();
         assertThat(guestA.usedIdx(TX_USED)).as("a stopped ring 1 takes nothing").isEqualTo(txUsedAtPause);
 
-        fe.sendState(Request.SET_VRING_BASE, 1, base);
-        fe.sendU64(Request.SET_VRING_KICK, 1, guestA.txKick.fd());
-        await(() -> guestB.received == 1_500 || guestB.gap != null, "every tx frame A offered reached B after the restart");
+        restartRingOne(base);
         assertThat(guestB.gap).as("ring 1 lost nothing and repeated nothing").isNull();
         finishStream(guestB, guestA);
         assertNoFailures();
+    }
+
+    /** GET_VRING_BASE for ring 1 (tx): its base. */
+    private int stopRingOne() {
+        fe.sendState(Request.GET_VRING_BASE, 1, 0);
+        ByteBuffer reply = fe.reply(Request.GET_VRING_BASE);
+        assertThat(reply.getInt()).isEqualTo(1);
+        return reply.getInt();
+    }
+
+    /** Ring 1 (tx) started again from {@code base}, until A's 1,500 frames reached B (or one is missing). */
+    private void restartRingOne(int base) throws InterruptedException {
+        fe.sendState(Request.SET_VRING_BASE, 1, base);
+        fe.sendU64(Request.SET_VRING_KICK, 1, guestA.txKick.fd());
+        await(() -> guestB.received == 1_500 || guestB.gap != null, "every tx frame A offered reached B after the restart");
     }
 
     @Test

@@ -72,14 +72,7 @@ final class StateAttacks {
             Device v = lan.addNet("faulting");
             try (VhostTenant t = new VhostTenant(lan, v, "faulting")) {
                 for (int i = 0; i < FRAMES_BEFORE_FAULT; i++) t.send(lan.sink.mac, 60, i);
-                Lan.await("the frames came back", () -> {
-                    try {
-                        t.reclaim();
-                    } catch (Exception e) {
-                        throw new AssertionError(e);
-                    }
-                    return t.txOutstanding() == 0;
-                });
+                t.awaitTxBack("the frames came back");
                 t.breakTxRing();
                 Lan.await("the device ends NEEDS_RESET", () -> v.status().has(DeviceStatus.NEEDS_RESET));
                 t.fe.sendState(Request.GET_VRING_BASE, 1, 0);
@@ -109,14 +102,7 @@ final class StateAttacks {
                 } finally {
                     n = traffic.stop();
                 }
-                Lan.await("the tx ring all came back", () -> {
-                    try {
-                        t.reclaim();
-                    } catch (Exception e) {
-                        throw new AssertionError(e);
-                    }
-                    return t.txOutstanding() == 0;
-                });
+                t.awaitTxBack("the tx ring all came back");
                 long usedPage = VhostTenant.TX_USED / Wire.LOG_PAGE;
                 for (Memfd log : logs)
                     assertThat(log.segment().get(ValueLayout.JAVA_BYTE, usedPage / 8) & (1 << (usedPage % 8))).as("the tx used ring's page marked in " + log).isNotZero();

@@ -108,6 +108,18 @@ final class VhostTenant implements AutoCloseable {
         txq.kickIfNeeded();
     }
 
+    /** Waits (bounded, {@link Lan#await}) until every tx buffer offered came back. */
+    void awaitTxBack(String what) {
+        Lan.await(what, () -> {
+            try {
+                reclaim();
+            } catch (QueueFault e) {
+                throw new AssertionError(e);
+            }
+            return txOutstanding() == 0;
+        });
+    }
+
     int txOutstanding() {
         return txq.outstanding();
     }
