@@ -9,6 +9,7 @@ import dev.jvbus.core.bus.Device;
 import dev.jvbus.core.bus.DeviceStatus;
 import dev.jvbus.core.state.DeviceState;
 import dev.jvbus.core.state.StateCodec;
+import dev.jvbus.net.DropReason;
 import dev.jvbus.net.MacAddress;
 import dev.jvbus.net.Networks;
 import dev.jvbus.net.SwitchPort;
@@ -111,6 +112,24 @@ class VirtioNetMultiqueueTest {
         assertThat(a.device.status().has(DeviceStatus.NEEDS_RESET) || b.device.status().has(DeviceStatus.NEEDS_RESET)).isFalse();
         b.send(0, MqGuest.udp(a.mac(), b.mac(), 5000, 7, 1));
         await(() -> fn(a).stats().rxFrames() == 1, "a frame reaches a");
+    }
+
+    @Test
+    void anRxQueueStoppedInsideAnOperatorsPauseLeavesTheOtherRxQueueHeldUntilTheResume() throws Exception {
+        MqGuest a = guest(Map.of("queue-pairs", "2"), MqGuest.plain(true));
+        MqGuest b = guest(Map.of(), MqGuest.plain(false));
+        assertThat(a.setPairs(2)).isZero();
+        a.device.pause();
+        assertThat(a.a.stopQueue(0)).as("rx0 stops inside the pause, at its position").isPresent();
+
+        b.send(0, MqGuest.udp(a.mac(), b.mac(), 5000, 7, 1));
+        await(() -> fn(a).stats().rxDropped(DropReason.PORT_DOWN) == 1, "a frame for a inside the pause is dropped at its closed rx");
+        assertThat(fn(a).stats().rxFrames()).as("nothing entered rx1 while the pause held it").isZero();
+
+        a.device.resume();
+        b.send(0, MqGuest.udp(a.mac(), b.mac(), 5000, 7, 2));
+        await(() -> fn(a).stats().rxFrames() == 1, "after the resume a frame reaches rx1 (rx0 is stopped)");
+        assertThat(a.device.isQueueRunning(0)).as("the resume does not start rx0 again").isFalse();
     }
 
     @Test
