@@ -152,8 +152,8 @@ public final class VhostUserBench {
         try {
             // This JVM compiles our data path during its first client sessions, on the one CPU it is pinned to, beside
             // our worker: in session 29 C2 still compiled 4-23 methods per half second in the first counted window
-            // after a 1 s warm-up, and that round read low (benchmarks/README). A bus runs for months; its first seconds are not
-            // its packet rate. DPDK's back-end is compiled ahead of time and starts anew each turn.
+            // after a 1 s warm-up, and that round read low (benchmarks/README). A bus runs for months; its first
+            // seconds are not its packet rate. DPDK's back-end is compiled ahead of time and starts anew each turn.
             if (oursJit) {
                 for (int size : sizes) {
                     reporting.settle();

@@ -128,6 +128,15 @@ public final class FrontEnd implements AutoCloseable {
         return reply(r).getLong();
     }
 
+    /** GET_VRING_BASE for ring {@code index}: the base the back-end answers (its reply must name that ring). */
+    public int getVringBase(int index) {
+        sendState(Request.GET_VRING_BASE, index, 0);
+        ByteBuffer reply = reply(Request.GET_VRING_BASE);
+        int ring = reply.getInt();
+        if (ring != index) throw new AssertionError("GET_VRING_BASE for ring " + index + " answered for ring " + ring);
+        return reply.getInt();
+    }
+
     /** True if the back-end closed the connection (a read returns end of stream). */
     public boolean closedByPeer() {
         byte[] one = new byte[1];

@@ -90,7 +90,7 @@ class PerRingMessagesTest extends TwoDeviceStream {
         Device.DataPathEvents before = a.dataPathEvents();
         guestA.sendLimit = 1_500;   // A keeps offering tx buffers, before and while ring 1 is stopped
         try (SessionLines lines = SessionLines.record()) {
-            int base = stopRingOne();
+            int base = fe.getVringBase(1);
             assertThat(a.isQueueRunning(1)).isFalse();
             assertThat(a.isQueueRunning(0)).as("ring 0 runs on").isTrue();
             int txUsedAtStop = guestA.usedIdx(TX_USED);
@@ -123,7 +123,7 @@ class PerRingMessagesTest extends TwoDeviceStream {
         int txUsedAtPause = guestA.usedIdx(TX_USED);
         guestA.sendLimit = 1_500;   // A offers more tx buffers: none may be taken once ring 1 is stopped
 
-        int base = stopRingOne();
+        int base = fe.getVringBase(1);
         assertThat(base).as("the base is where ring 1 stood when paused, not the base it started from").isEqualTo(txUsedAtPause);
         assertThat(a.isQueueRunning(1)).isFalse();
 
@@ -138,14 +138,6 @@ class PerRingMessagesTest extends TwoDeviceStream {
         assertThat(guestB.gap).as("ring 1 lost nothing and repeated nothing").isNull();
         finishStream(guestB, guestA);
         assertNoFailures();
-    }
-
-    /** GET_VRING_BASE for ring 1 (tx): its base. */
-    private int stopRingOne() {
-        fe.sendState(Request.GET_VRING_BASE, 1, 0);
-        ByteBuffer reply = fe.reply(Request.GET_VRING_BASE);
-        assertThat(reply.getInt()).isEqualTo(1);
-        return reply.getInt();
     }
 
     /** Ring 1 (tx) started again from {@code base}, until A's 1,500 frames reached B (or one is missing). */

@@ -19,7 +19,6 @@ import dev.jvbus.core.state.DeviceState;
 import dev.jvbus.core.state.StateCodec;
 import dev.jvbus.core.sys.Memfd;
 import java.lang.foreign.ValueLayout;
-import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -75,10 +74,7 @@ final class StateAttacks {
                 t.awaitTxBack("the frames came back");
                 t.breakTxRing();
                 Lan.await("the device ends NEEDS_RESET", () -> v.status().has(DeviceStatus.NEEDS_RESET));
-                t.fe.sendState(Request.GET_VRING_BASE, 1, 0);
-                ByteBuffer base = t.fe.reply(Request.GET_VRING_BASE);
-                assertThat(base.getInt()).isEqualTo(1);
-                assertThat(base.getInt()).as("the used index the guest has back, not the base its ring started from (0)").isEqualTo(FRAMES_BEFORE_FAULT);
+                assertThat(t.fe.getVringBase(1)).as("the used index the guest has back, not the base its ring started from (0)").isEqualTo(FRAMES_BEFORE_FAULT);
             }
             lan.unplug(v, Lan.WAIT);
             return Attack.Underway.DONE;
@@ -108,10 +104,7 @@ final class StateAttacks {
                     assertThat(log.segment().get(ValueLayout.JAVA_BYTE, usedPage / 8) & (1 << (usedPage % 8))).as("the tx used ring's page marked in " + log).isNotZero();
                 t.fe.sendU64NeedReply(Request.SET_FEATURES, VirtioFeatures.VERSION_1.mask() | 1L << Wire.F_PROTOCOL_FEATURES);
                 assertThat(t.fe.replyU64(Request.SET_FEATURES)).as("LOG_ALL off").isZero();
-                t.fe.sendState(Request.GET_VRING_BASE, 1, 0);
-                ByteBuffer base = t.fe.reply(Request.GET_VRING_BASE);
-                assertThat(base.getInt()).isEqualTo(1);
-                assertThat(base.getInt()).as("tx ring's base after " + n + " frames").isEqualTo((int) (n & 0xffff));
+                assertThat(t.fe.getVringBase(1)).as("tx ring's base after " + n + " frames").isEqualTo((int) (n & 0xffff));
                 assertThat(v.status().has(DeviceStatus.NEEDS_RESET)).as(v.needsResetReason().orElse("")).isFalse();
                 assertThat(t.backend.session().lastError()).isNull();
             } finally {
