@@ -102,6 +102,9 @@ class PerRingMessagesTest extends TwoDeviceStream {
             assertThat(guestA.usedIdx(TX_USED)).as("a stopped ring 1 takes nothing").isEqualTo(txUsedAtStop);
 
             restartRingOne(base);
+            // Waited for, not read at once: ring 1 may have taken all 1,500 before the stop, and then the wait for
+            // them returns before the session has handled the restart's kick.
+            await(() -> !lines.matching("carries on").isEmpty(), "the session logs where ring 1 carries on");
             assertThat(lines.matching("carries on")).as("and where it carried on")
                     .singleElement().asString().endsWith(": ring 1 carries on from base " + base + " (used index " + base + " in memory, 0 in flight)");
         }
