@@ -210,7 +210,7 @@ public final class VhostUserBench {
                     double busy = o.busyNanosPerPacket(), busyShare = busy * o.pps() / 1e9;
                     String worker = Double.isNaN(busy) ? "?" : String.format("%.1f ns per frame, busy %.0f %%", busy, busyShare * 100);
                     System.out.printf("  round %d, %4d B: %s%sours %,12d pkt/s%s   ours: counted in-process %,d pkt/s, %.2f kicks, %.2f irqs"
-                                    + " per 1000 buffers, %.1f buffers per publication, %.0f descriptor lines evicted per 1000 buffers,"
+                                    + " per 1000 buffers, %.1f buffers per publication, %.0f lines evicted per 1000 buffers,"
                                     + " worker %s; front-end refused %s, on its CPU %s; free page reports in the windows %s%n",
                             r + 1, size, order, dpdk, o.pps(), ratio, o.checkPps(), extras.kicksPerThousand(), extras.irqsPerThousand(),
                             extras.buffersPerPublication(), extras.evictedPerThousand(), worker, refused, onCpu, reportsBySide("dpdk", d, "ours", o));

@@ -104,7 +104,7 @@ class DefaultTopology implements ApplicationRunner {
         }
         if (c.exposures().list().isEmpty())
             out.println("jvbus: container '" + c.name() + "' is not exposed; POST /api/v1/exposures makes it reachable");
-        // Whether tx workers may evict the descriptor lines they read (a native part, built where gcc was): say why not.
+        // Whether tx workers may evict the descriptor and frame lines they read (a native part, built where gcc was): say why not.
         out.println("jvbus: cache-line eviction on virtio-net tx: " + (CacheLines.available()
                 ? "available (each queue takes it where its measured throughput gains)" : "off: " + CacheLines.unavailableBecause()));
         out.println("jvbus: container '" + c.name() + "' ready with " + c.devices().size() + " device(s); Ctrl-C stops the bus");

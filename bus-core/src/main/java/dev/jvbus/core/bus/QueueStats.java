@@ -18,8 +18,8 @@ import java.util.Map;
  * @param inFlight   buffers taken and not yet returned, or null
  * @param available  buffers the driver made available that the device has not taken (the ring's fill), or null
  * @param lateWakeups wake-ups of its worker that found it with work its driver had not rung for (a stall shows here)
- * @param linesEvicted cache lines of its ring the device evicted after reading them ({@code CacheLines}; virtio-net's
- *                   tx queues, where measured to pay)
+ * @param linesEvicted cache lines of its ring and buffers the device evicted after reading them ({@code CacheLines};
+ *                   virtio-net's tx queues, where measured to pay)
  * @param faults     ring faults found on this queue, by {@link QueueFault.Reason} name (only those that occurred)
  * @see QueueCounters for what each count means
  */

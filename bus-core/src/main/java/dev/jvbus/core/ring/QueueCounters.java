@@ -52,7 +52,7 @@ public final class QueueCounters extends QueueCountersFields {
         lateWakeups++;
     }
 
-    /** {@code lines} cache lines of the ring were evicted after the device read them ({@code CacheLines}); once per batch. */
+    /** {@code lines} cache lines of the ring or its buffers were evicted after the device read them ({@code CacheLines}); once per batch. */
     public void evicted(int lines) {
         linesEvicted += lines;
     }

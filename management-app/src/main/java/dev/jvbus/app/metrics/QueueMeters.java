@@ -57,7 +57,7 @@ final class QueueMeters {
         counter(KICKS, "Doorbells from the driver the device's worker took, since hotplug", null, c, QueueCounters::kicks);
         counter(LATE_WAKEUPS, "Wake-ups of the device's worker that found the queue with work its driver had not rung for"
                 + " (slept with work pending); one is a race, a count that grows is a stall", null, c, QueueCounters::lateWakeups);
-        counter(LINES_EVICTED, "Cache lines of the ring the device evicted after reading them, so that the driver's next write"
+        counter(LINES_EVICTED, "Cache lines of the ring and its buffers the device evicted after reading them, so that the driver's next write"
                 + " to them does not wait for the device's core; taken only where measured to pay (virtio-net tx)", null, c, QueueCounters::linesEvicted);
         meters.add(FunctionCounter.builder(NOTIFICATIONS, c, QueueCounters::notificationsSent).tags(tags).tag("outcome", "sent")
                 .description("Used-buffer notifications: sent to the driver, or suppressed because the driver asked not to get them")

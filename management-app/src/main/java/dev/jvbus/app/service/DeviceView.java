@@ -35,7 +35,7 @@ public record DeviceView(String container, long devid, String type, List<String>
      * resets, queue restarts and restores included). {@code bytes}: a split ring's buffers count their
      * device-readable bytes plus the length the device wrote; an IOQ ring's the length each descriptor was
      * completed with. {@code lateWakeups}: wake-ups of the queue's worker that found it with work its driver had
-     * not rung for (a stall: a doorbell suppressed while the ring had work). {@code linesEvicted}: descriptor cache
+     * not rung for (a stall: a doorbell suppressed while the ring had work). {@code linesEvicted}: descriptor and frame cache
      * lines a virtio-net tx worker evicted after giving the buffers back (0 where eviction does not pay or is
      * unavailable; see CacheLines). {@code faults}: ring faults by reason, only those that occurred.
      */

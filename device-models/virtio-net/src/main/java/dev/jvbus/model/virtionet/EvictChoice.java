@@ -1,46 +1,104 @@
 package dev.jvbus.model.virtionet;
 
 /**
- * Whether a tx worker evicts the descriptor lines of the buffers it took ({@link dev.jvbus.core.memory.CacheLines}),
- * decided by measuring the queue's throughput both ways.
+ * Which lines a tx worker evicts after reading them ({@link dev.jvbus.core.memory.CacheLines}): none, the descriptor
+ * lines of the buffers it took, or those and each frame's first line; decided by measuring the queue's throughput.
  *
- * <p>The driver rewrites each descriptor when it makes the entry available again; if our core still holds the line,
- * its store must first take our copy back, and with the two cores far apart that is a large part of the front-end's
- * time per packet. Evicting the lines after reading them spares it that; each flush costs us a little. Whether that
- * pays depends on where the host put the two vCPUs, which changes within minutes on these VMs: with testpmd's
- * front-end at 64 B it was worth about 2 % where the front-end set the pace, and it lost where our worker did
- * (benchmarks/README.md, sessions 22 and 24). So the worker probes, as {@link ReadAheadChoice} does, but by the
- * queue's <em>throughput</em> (frames per wall-clock nanosecond, waits included), not by our time per frame: the gain
- * is the front-end's, seen only in how fast buffers arrive.
+ * <p>The driver rewrites each descriptor when it makes the entry available again, and (testpmd, a guest reusing a
+ * buffer) the frame's first line when it fills the buffer again. If our core still holds such a line, the driver's
+ * store must first take our copy back, and with the two cores far apart that is a large part of the front-end's time
+ * per packet. Evicting the lines after reading them spares it that; each flush costs us a little. Whether that pays
+ * depends on where the host put the two vCPUs, which changes within minutes on these VMs. With testpmd's front-end at
+ * 64 B (benchmarks/README.md, sessions 22, 24 and 31): the descriptor lines were worth about 2 % where the front-end
+ * set the pace, and lost where our worker did; the frame lines too made the front-end 1.3x faster in the state where
+ * it was slowest (10.7 Mpps), and cost 19 % in the one where it made 16 Mpps, where our worker's flushes made it the
+ * limit. So the worker probes, as {@link ReadAheadChoice} does, but by the queue's <em>throughput</em> (frames per
+ * wall-clock nanosecond, waits included), not by our time per frame: the gain is the front-end's, seen only in how
+ * fast buffers arrive.
  *
- * <p>A probe is {@link #PROBES} windows of at least {@link #WINDOW_NS} in each mode, in the order on, off, off, on,
- * on, off, off, on (a steady drift then adds the same to both). Eviction is kept only if its rate beats the other by
- * {@link #MARGIN_PERCENT} %, and only if both modes saw {@link #MIN_FRAMES} frames: a light load has nothing to win.
- * The choice holds for {@link #HOLD_BATCHES} batches, then the next probe starts. Timed only while probing.
- * One worker's thread only.
+ * <p>The levels are ordered by cost ({@link Lines}), and a probe compares two neighbours: {@link #PROBES} windows of at
+ * least {@link #WINDOW_NS} each, the higher level first, in the order hi, lo, lo, hi, hi, lo, lo, hi (a steady drift
+ * then adds the same to both). The higher level is kept only if its rate beats the lower's by {@link #MARGIN_PERCENT}
+ * %, and only if both saw {@link #MIN_FRAMES} frames: a light load has nothing to win. The choice holds for
+ * {@link #HOLD_BATCHES} batches; the next probe then climbs from a level just chosen over the one below it, and looks
+ * down from one that held against the one above it. So a worker settled between two neighbours checks both in turn,
+ * and one at either end checks its one neighbour again. A probe that keeps the level the worker had doubles the
+ * hold, up to {@link #MAX_HOLD_BATCHES}; one that changes it starts again from the shortest. A probe's windows at the
+ * losing level cost what that level costs (the frame lines 19 % at 16 Mpps), so a settled worker probes less, and
+ * still sees the host move its cores within a second. Timed only while probing. One worker's thread only.
  */
 final class EvictChoice {
+    /**
+     * What a batch evicts, cheapest first; also the operator's {@value #PARAM} parameter, which fixes one of them
+     * ({@code off}, {@code descriptors}, {@code frames}) where the default, {@code auto}, measures.
+     */
+    public enum Lines {
+        NONE("off"),
+        /** The descriptor lines of the buffers the batch took. */
+        DESCRIPTORS("descriptors"),
+        /** Those, and the line of each frame's start: the one a driver that fills the buffer again writes first. */
+        FRAMES("frames");
+
+        private static final Lines[] ALL = values();
+        private final String param;
+
+        Lines(String param) { this.param = param; }
+
+        /** The {@value #PARAM} parameter of {@code params}, checked (the one place): null for {@code auto}, the default. */
+        public static Lines fixedBy(java.util.Map<String, String> params) {
+            String v = params.get(PARAM);
+            if (v == null || v.equals("auto")) return null;
+            for (Lines l : ALL) if (l.param.equals(v)) return l;
+            throw new IllegalArgumentException("parameter '" + PARAM + "' must be 'auto', 'off', 'descriptors' or 'frames': '" + v + "'");
+        }
+
+        @Override public String toString() { return param; }
+    }
+
+    /** The operator's parameter that fixes the level instead of measuring it. */
+    public static final String PARAM = "evict";
+
     /** A probe window's least length (about 30,000 frames at 15 Mpps). */
     static final long WINDOW_NS = 2_000_000;
-    /** Windows per mode in one probe. */
+    /** Windows per level in one probe. */
     static final int PROBES = 4;
     /** Batches the choice holds between probes (about 100 ms at 64 B and 15 Mpps, a batch every 3 us): probing is 1/7 of the time. */
     static final int HOLD_BATCHES = 1 << 15;
-    /** How much faster the queue must run with eviction for it to be kept: a flush that buys nothing is a cost. */
+    /** The longest hold, after probes that kept the level (about 0.9 s at 64 B and 15 Mpps). */
+    static final int MAX_HOLD_BATCHES = HOLD_BATCHES << 3;
+    /** How much faster the queue must run with the higher level for it to be kept: a flush that buys nothing is a cost. */
     static final int MARGIN_PERCENT = 1;
-    /** Frames each mode must have seen over a probe for the probe to choose eviction. */
+    /** Frames each level must have seen over a probe for the probe to choose the higher one. */
     static final long MIN_FRAMES = 10_000;
 
-    private boolean on = true;
+    private Lines low = Lines.NONE;           // the probe compares low and the level above it
+    private Lines level = Lines.DESCRIPTORS;  // what the coming batch evicts
+    private final boolean fixed;              // by the operator: never probes
     private boolean probing = true;
     private int window;                       // windows done in this probe (0 .. 2 * PROBES)
     private long windowStart = -1, framesAtStart;
     private int held;                         // batches since the choice
-    private long nsOn, framesOn, nsOff, framesOff;
-    private int probesDone, onChosen;         // for tests and the bench's report
+    private int hold = HOLD_BATCHES;          // batches the choice holds
+    private Lines before;                     // the level held before this probe; null before the first
+    private long nsHigh, framesHigh, nsLow, framesLow;
+    private int probesDone;
+    private final int[] chosen = new int[Lines.ALL.length];   // for tests and the bench's report
 
-    /** Evict in the coming batch? */
-    boolean on() { return on; }
+    /** Measures. */
+    EvictChoice() {
+        this(null);
+    }
+
+    /** {@code fixed}'s level for good, or measured where it is null (the {@value #PARAM} parameter's {@code auto}). */
+    EvictChoice(Lines fixed) {
+        this.fixed = fixed != null;
+        if (fixed == null) return;
+        level = fixed;
+        probing = false;
+    }
+
+    /** What the coming batch evicts. */
+    Lines level() { return level; }
 
     /** True while a probe runs: the worker calls {@link #at} at each batch's start; otherwise {@link #heldBatch}. */
     boolean timing() { return probing; }
@@ -55,44 +113,51 @@ final class EvictChoice {
         long ns = now - windowStart;
         if (ns < WINDOW_NS) return;
         long f = frames - framesAtStart;
-        if (f == 0) {   // the queue was idle: a window without frames says nothing of either mode; start it again
+        if (f == 0) {   // the queue was idle: a window without frames says nothing of either level; start it again
             windowStart = now;
             return;
         }
-        if (on) {
-            nsOn += ns;
-            framesOn += f;
+        if (level != low) {
+            nsHigh += ns;
+            framesHigh += f;
         } else {
-            nsOff += ns;
-            framesOff += f;
+            nsLow += ns;
+            framesLow += f;
         }
         windowStart = now;
         framesAtStart = frames;
+        Lines high = Lines.ALL[low.ordinal() + 1];
         if (++window < 2 * PROBES) {
-            on = (window & 3) == 0 || (window & 3) == 3;   // on, off, off, on, ...
+            level = (window & 3) == 0 || (window & 3) == 3 ? high : low;   // hi, lo, lo, hi, ...
             return;
         }
-        // frames per ns with eviction > (1 + margin) x without (in doubles: a window that spanned a long sleep would
-        // overflow the cross-multiplied longs; once per probe)
-        on = framesOn >= MIN_FRAMES && framesOff >= MIN_FRAMES
-                && (double) framesOn / nsOn > (double) framesOff / nsOff * (1 + MARGIN_PERCENT / 100.0);
-        if (on) onChosen++;
+        // frames per ns at the higher level > (1 + margin) x at the lower (in doubles: a window that spanned a long
+        // sleep would overflow the cross-multiplied longs; once per probe)
+        boolean up = framesHigh >= MIN_FRAMES && framesLow >= MIN_FRAMES
+                && (double) framesHigh / nsHigh > (double) framesLow / nsLow * (1 + MARGIN_PERCENT / 100.0);
+        level = up ? high : low;
+        hold = level == before ? Math.min(hold << 1, MAX_HOLD_BATCHES) : HOLD_BATCHES;
+        before = level;
+        chosen[level.ordinal()]++;
         probesDone++;
+        if (up && high.ordinal() + 1 < Lines.ALL.length) low = high;   // climb: is the next one up better still?
+        else if (!up && low.ordinal() > 0) low = Lines.ALL[low.ordinal() - 1];   // held: is the one below as good?
         probing = false;
         held = 0;
     }
 
-    /** A batch between probes; after {@link #HOLD_BATCHES} of them the next probe starts, eviction on. */
+    /** A batch between probes; after the hold's batches the next probe starts, at the higher of its two levels. */
     void heldBatch() {
-        if (++held < HOLD_BATCHES) return;
+        if (fixed || ++held < hold) return;
         probing = true;
-        on = true;
+        level = Lines.ALL[low.ordinal() + 1];
         window = 0;
         windowStart = -1;
-        nsOn = framesOn = nsOff = framesOff = 0;
+        nsHigh = framesHigh = nsLow = framesLow = 0;
     }
 
     int probesDone() { return probesDone; }
 
-    int onChosen() { return onChosen; }
+    /** How many probes chose {@code lines}. */
+    int timesChosen(Lines lines) { return chosen[lines.ordinal()]; }
 }

@@ -773,7 +773,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         }
 
         QueueService service(SplitVirtqueue q, DataPathRun run) {
-            return new TxService(this, q, chain, run);
+            return new TxService(this, q, chain, run, params.evict());
         }
 
         void transmit(DescriptorChain c, FrameMeta meta) throws QueueFault {
@@ -876,23 +876,28 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         /** What {@link SplitVirtqueue#touchAhead} read, kept so that the JIT keeps the reads. */
         @SuppressWarnings("unused") private long touched;
         /**
-         * The descriptor lines this batch took, evicted once the batch is given back ({@link EvictChoice} says why
-         * and when); null where eviction is unavailable or the table is not at a host address that stays mapped.
-         * Filled and emptied within one {@link #poll}: a line never outlives the hold on the memory it lies in.
+         * The lines this batch read that the driver writes next, evicted once the batch is given back ({@link
+         * EvictChoice} says why and which); null where eviction is unavailable or the table is not at a host address
+         * that stays mapped. Filled and emptied within one {@link #poll}: a line never outlives the hold on the memory
+         * it lies in.
          */
         private final CacheLines.Batch evictions;
-        private final EvictChoice evictChoice = new EvictChoice();
+        private final EvictChoice evictChoice;
         /** The heads the last batch gave back, in order: evicted after it, not in its loop ({@link #poll} says why). */
         private final int[] heads = new int[TX_BATCH];
+        /** The host address of each of those frames' first byte we read, -1 where its memory is not direct. */
+        private final long[] frameStarts = new long[TX_BATCH];
         private long taken;   // buffers this worker took: the measure of the queue's throughput for evictChoice
 
-        TxService(TxQueue x, SplitVirtqueue q, DescriptorChain chain, DataPathRun run) {
+        /** {@code evict}: the operator's fixed level, or null to measure ({@link VirtioNetParams#evict}). */
+        TxService(TxQueue x, SplitVirtqueue q, DescriptorChain chain, DataPathRun run, EvictChoice.Lines evict) {
             this.x = x;
             this.q = q;
             this.chain = chain;
             this.run = run;
             this.meta = new FrameMeta(batch).offload(x.offload);
             this.evictions = CacheLines.available() && q.descriptorHostAddress(0) >= 0 ? new CacheLines.Batch() : null;
+            this.evictChoice = new EvictChoice(evict);
         }
 
         @Override
@@ -905,11 +910,11 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             // session 24); a probe's or a hold's end, a session's start or end set it off (sessions 28-29). Here a
             // turn deoptimizes at most this small method.
             if (!x.active) return dropInactive();
-            boolean evict = false;
+            EvictChoice.Lines evict = EvictChoice.Lines.NONE;
             if (evictions != null) {
                 if (evictChoice.timing()) evictChoice.at(System.nanoTime(), taken);
                 else evictChoice.heldBatch();
-                evict = evictChoice.on();
+                evict = evictChoice.level();
             }
             boolean timing = readAhead.timing();
             long t0 = timing ? System.nanoTime() : 0;
@@ -921,9 +926,9 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             }
             // After the publication, whose full fence would otherwise wait for the flushes: they complete while the
             // next batch runs. The driver rewrites these descriptors only when its ring comes round to them again,
-            // a ring's worth of buffers later, so they are gone from our caches well before then. A batch cut short
-            // by a fault or a reset (no publication of ours) is not evicted.
-            if (evict) evictLines(n);
+            // a ring's worth of buffers later, and these buffers when it fills them again, so they are gone from our
+            // caches well before then. A batch cut short by a fault or a reset (no publication of ours) is not evicted.
+            if (evict != EvictChoice.Lines.NONE) evictLines(n, evict == EvictChoice.Lines.FRAMES);
             if (n == TX_BATCH) {   // a full batch: this worker, not the front-end, set its pace
                 if (timing) readAhead.fullBatch(System.nanoTime() - t0, n);
                 else readAhead.heldBatch();
@@ -954,6 +959,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
                 if (!run.isCurrent()) return 0;
                 int head = chain.head();
                 heads[n] = head;
+                frameStarts[n] = frameStart(skip);
                 q.pushUsed(head, 0);
                 n++;
                 if (x.lastWasSuperFrame || x.bytes - publishedAt >= TX_COMPLETE_BYTES) {
@@ -994,20 +1000,42 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         }
 
         /**
-         * Evicts the descriptor lines of the last batch's {@code n} buffers, if any (the driver rewrites them when it
-         * makes the entries available again). A flush faults only on a page its front-end truncated under our mapping:
-         * that is its fault, on this queue, as an access of ours to that memory would be.
+         * Where the frame just popped starts, as far as this worker read it ({@code skip}: the header bytes it left
+         * unread): its host address in the first descriptor that holds frame bytes, or -1 where that memory is not
+         * direct (no host address that stays mapped) or the frame starts past the first two descriptors.
          */
-        private void evictLines(int n) throws QueueFault {
+        private long frameStart(int skip) {
+            for (int i = 0; i < 2 && i < chain.readableCount(); i++) {
+                long len = chain.length(i);
+                if (len > skip) return chain.hostSegment(i) == HostMemory.ALL ? chain.hostOffset(i) + skip : -1;
+                skip -= (int) len;
+            }
+            return -1;
+        }
+
+        /**
+         * Evicts the descriptor lines of the last batch's {@code n} buffers, if any (the driver rewrites them when it
+         * makes the entries available again), and with {@code frames} the line of each frame's start. A flush faults
+         * only on a page its front-end truncated under our mapping: that is its fault, on this queue, as an access of
+         * ours to that memory would be.
+         */
+        private void evictLines(int n, boolean frames) throws QueueFault {
             for (int i = 0; i < n; i++) evictions.add(q.descriptorHostAddress(heads[i]));
+            evict(QueueFault.Reason.BAD_RING_ADDRESS, "descriptor table");
+            if (!frames) return;
+            for (int i = 0; i < n; i++) if (frameStarts[i] >= 0) evictions.add(frameStarts[i]);
+            evict(QueueFault.Reason.BUFFER_OUT_OF_RANGE, "buffer");   // apart: a fault then names what it was in
+        }
+
+        private void evict(QueueFault.Reason ifFaulted, String what) throws QueueFault {
             int lines = evictions.size();
             if (evictions.evict()) {
                 q.counters().evicted(lines);
                 return;
             }
-            q.counters().fault(QueueFault.Reason.BAD_RING_ADDRESS);
-            throw new QueueFault(VirtioNetModel.txQueue(x.pair), QueueFault.Reason.BAD_RING_ADDRESS,
-                    "its descriptor table faulted when evicted from the caches: its memory file was truncated under our mapping");
+            q.counters().fault(ifFaulted);
+            throw new QueueFault(VirtioNetModel.txQueue(x.pair), ifFaulted,
+                    "its " + what + " faulted when evicted from the caches: its memory file was truncated under our mapping");
         }
 
         @Override public boolean hasWork() { return q.hasAvailable(); }

@@ -27,11 +27,15 @@ import java.util.TreeSet;
  *                per tx queue) and {@value PollGroups#BUSY_POLL_PARAM} ({@code off}, the default: an idle queue's thread
  *                spins a while, then sleeps on the doorbells; {@code on}: it never sleeps, keeping a core while the queue
  *                runs, for hosts that dedicate cores)
+ * @param evict   which lines its tx workers evict from our caches after reading them, so that the driver's next write
+ *                to them need not take them back from our core ({@value EvictChoice#PARAM}): {@code auto}, the default
+ *                (null here), measures which pays and keeps measuring; {@code off}, {@code descriptors} or
+ *                {@code frames} fix it (EvictChoice says what each is)
  * <p>and {@value QueueLayout#SIZE_PARAM}, the largest ring its queues take (a power of two up to
  * {@link VirtioNetModel#QUEUE_MAX}), which {@link VirtioNetModel#queues(Map)} reads.
  */
 public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck macSpoofCheck, int queuePairs,
-                              PollGroups.Polling polling) {
+                              PollGroups.Polling polling, EvictChoice.Lines evict) {
     public static final String PAIRS_PARAM = "queue-pairs";
     /** A small VM's vCPU count: a driver enables at most one pair per CPU (Linux), so more sit idle. */
     public static final int DEFAULT_PAIRS = 4;
@@ -39,7 +43,7 @@ public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck m
     public static final int MAX_PAIRS = 16;
     /** Sorted for the error message; unmodifiable, as any static collection must be. */
     public static final Set<String> KNOWN = Collections.unmodifiableSortedSet(new TreeSet<>(Set.of("network", "mac", "mtu", MacSpoofCheck.PARAM,
-            QueueLayout.SIZE_PARAM, PAIRS_PARAM, PollGroups.PARAM, PollGroups.BUSY_POLL_PARAM)));
+            QueueLayout.SIZE_PARAM, PAIRS_PARAM, PollGroups.PARAM, PollGroups.BUSY_POLL_PARAM, EvictChoice.PARAM)));
     public static final int DEFAULT_MTU = 1500;
     public static final int MIN_MTU = 68;
     public static final int MAX_MTU = 9000;
@@ -69,7 +73,8 @@ public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck m
             if (mtu < MIN_MTU || mtu > MAX_MTU)
                 throw new IllegalArgumentException("parameter 'mtu' must be in " + MIN_MTU + ".." + MAX_MTU + ": " + mtu);
         }
-        return new VirtioNetParams(network, mac, mtu, MacSpoofCheck.from(p), queuePairs(p), PollGroups.Polling.of(p));
+        return new VirtioNetParams(network, mac, mtu, MacSpoofCheck.from(p), queuePairs(p), PollGroups.Polling.of(p),
+                EvictChoice.Lines.fixedBy(p));
     }
 
     /** The {@value #PAIRS_PARAM} parameter, checked: the one place (the model's queue layout reads it too). */

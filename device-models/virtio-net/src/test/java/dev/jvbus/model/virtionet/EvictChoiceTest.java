@@ -1,18 +1,38 @@
 package dev.jvbus.model.virtionet;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import dev.jvbus.model.virtionet.EvictChoice.Lines;
 import org.junit.jupiter.api.Test;
 
 /**
- * EvictChoice keeps eviction only where the queue ran measurably faster with it, alternates fairly while it measures,
- * keeps it off under a light load, and measures again after its hold.
+ * EvictChoice keeps a level of eviction only where the queue ran measurably faster with it than with the level below,
+ * climbs to the frame lines when the descriptor lines paid, looks down again from a level that held, alternates fairly
+ * while it measures, keeps it off under a light load, measures again after its hold, and never where the operator fixed
+ * the level.
  */
 class EvictChoiceTest {
-    /** A queue whose buffers arrive at a steady rate in each mode: a batch of {@code batch} frames every {@code ns} ns. */
-    private record Load(long nsPerBatchOn, long nsPerBatchOff, int batch) {}
+    /**
+     * A queue whose buffers arrive at a steady rate at each level: a batch of {@code batch} frames every so many ns
+     * with the descriptor lines evicted ({@code on}), with none ({@code off}), and with the frame lines too.
+     */
+    private record Load(long nsPerBatchOn, long nsPerBatchOff, int batch, long nsPerBatchFrames) {
+        Load(long nsPerBatchOn, long nsPerBatchOff, int batch) {
+            this(nsPerBatchOn, nsPerBatchOff, batch, nsPerBatchOn + 300);   // the frame lines cost 10 %: not taken
+        }
+
+        long nsPerBatch(Lines level) {
+            return switch (level) {
+                case NONE -> nsPerBatchOff;
+                case DESCRIPTORS -> nsPerBatchOn;
+                case FRAMES -> nsPerBatchFrames;
+            };
+        }
+    }
 
     private long now = 1_000_000_000L, frames;
 
@@ -21,7 +41,7 @@ class EvictChoiceTest {
         for (int i = 0; c.timing(); i++) {
             assertThat(i).as("a probe ends").isLessThan(1_000_000);
             c.at(now, frames);
-            now += c.on() ? load.nsPerBatchOn() : load.nsPerBatchOff();
+            now += load.nsPerBatch(c.level());
             frames += load.batch();
         }
     }
@@ -29,11 +49,11 @@ class EvictChoiceTest {
     @Test
     void keepsEvictionWhenTheQueueRunsFasterWithIt() {
         EvictChoice c = new EvictChoice();
-        assertThat(c.on()).as("a probe starts with eviction").isTrue();
+        assertThat(c.level()).as("a probe starts with eviction").isEqualTo(Lines.DESCRIPTORS);
         probe(c, new Load(3_000, 3_100, 48));   // 3 % faster with it
         assertThat(c.timing()).isFalse();
-        assertThat(c.on()).isTrue();
-        assertThat(c.onChosen()).isEqualTo(1);
+        assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
+        assertThat(c.timesChosen(Lines.DESCRIPTORS)).isEqualTo(1);
         assertThat(c.probesDone()).isEqualTo(1);
     }
 
@@ -41,18 +61,18 @@ class EvictChoiceTest {
     void dropsEvictionThatBuysLessThanItsMarginThenProbesAgainAfterTheHold() {
         EvictChoice c = new EvictChoice();
         probe(c, new Load(3_000, 3_010, 48));   // 0.3 % faster with it: not worth its flushes
-        assertThat(c.on()).isFalse();
-        assertThat(c.onChosen()).isZero();
+        assertThat(c.level()).isEqualTo(Lines.NONE);
+        assertThat(c.timesChosen(Lines.NONE)).isEqualTo(1);
         for (int i = 0; i < EvictChoice.HOLD_BATCHES - 1; i++) {
             c.heldBatch();
             assertThat(c.timing()).isFalse();
-            assertThat(c.on()).isFalse();
+            assertThat(c.level()).isEqualTo(Lines.NONE);
         }
         c.heldBatch();
         assertThat(c.timing()).as("measured again after the hold").isTrue();
-        assertThat(c.on()).isTrue();
+        assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
         probe(c, new Load(3_000, 4_000, 48));   // the host moved the cores apart: now it pays
-        assertThat(c.on()).isTrue();
+        assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
         assertThat(c.probesDone()).isEqualTo(2);
     }
 
@@ -60,14 +80,14 @@ class EvictChoiceTest {
     void slowerWithEvictionIsOff() {
         EvictChoice c = new EvictChoice();
         probe(c, new Load(3_500, 3_000, 48));   // our worker is the limit, and the flushes cost it
-        assertThat(c.on()).isFalse();
+        assertThat(c.level()).isEqualTo(Lines.NONE);
     }
 
     @Test
     void aLightLoadKeepsItOffHoweverTheRatesCompare() {
         EvictChoice c = new EvictChoice();
         probe(c, new Load(100_000, 200_000, 1));   // "twice as fast", on a handful of frames a window
-        assertThat(c.on()).isFalse();
+        assertThat(c.level()).isEqualTo(Lines.NONE);
     }
 
     @Test
@@ -76,33 +96,122 @@ class EvictChoiceTest {
         c.at(now, frames);                      // the worker's first batch finds nothing
         now += 50 * EvictChoice.WINDOW_NS;      // then the queue is idle for a long time
         c.at(now, frames);
-        assertThat(c.on()).as("the first window, restarted: still the first").isTrue();
+        assertThat(c.level()).as("the first window, restarted: still the first").isEqualTo(Lines.DESCRIPTORS);
         probe(c, new Load(3_000, 3_100, 48));
-        assertThat(c.on()).isTrue();
+        assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
         assertThat(c.probesDone()).isEqualTo(1);
     }
 
     @Test
     void theWindowsGoOnOffOffOnAndEachLastsAtLeastItsLength() {
         EvictChoice c = new EvictChoice();
-        List<Boolean> modes = new ArrayList<>();
-        List<Long> starts = new ArrayList<>();
-        boolean last = !c.on();
-        while (c.timing()) {
-            c.at(now, frames);
-            if (c.timing() && c.on() != last || modes.isEmpty()) {
-                modes.add(c.on());
-                starts.add(now);
-                last = c.on();
-            }
-            now += 3_000;
-            frames += 48;
-        }
-        // consecutive windows of one mode merge in this record: on, off, on, off, on (of lengths 1, 2, 2, 2, 1)
-        assertThat(modes).containsExactly(true, false, true, false, true);
+        List<Lines> modes = windows(c);
+        // consecutive windows of one level merge in this record: on, off, on, off, on (of lengths 1, 2, 2, 2, 1)
+        assertThat(modes).containsExactly(Lines.DESCRIPTORS, Lines.NONE, Lines.DESCRIPTORS, Lines.NONE, Lines.DESCRIPTORS);
         assertThat(starts.get(1) - starts.get(0)).isGreaterThanOrEqualTo(EvictChoice.WINDOW_NS);
         for (int k = 2; k < starts.size(); k++)
             assertThat(starts.get(k) - starts.get(k - 1)).isGreaterThanOrEqualTo(2 * EvictChoice.WINDOW_NS);
         assertThat(now - starts.get(0)).isGreaterThanOrEqualTo(2L * EvictChoice.PROBES * EvictChoice.WINDOW_NS);
+    }
+
+    @Test
+    void climbsToTheFrameLinesWhereTheyPayAndComesDownWhenTheyStop() {
+        EvictChoice c = new EvictChoice();
+        Load framesPay = new Load(3_000, 3_100, 48, 2_300);   // the slow state of session 31: the frame lines 1.3x
+        probe(c, framesPay);
+        assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
+        hold(c);
+        assertThat(windows(c, framesPay)).as("the next probe: the frame lines against the descriptor lines")
+                .containsExactly(Lines.FRAMES, Lines.DESCRIPTORS, Lines.FRAMES, Lines.DESCRIPTORS, Lines.FRAMES);
+        assertThat(c.level()).isEqualTo(Lines.FRAMES);
+        assertThat(c.timesChosen(Lines.FRAMES)).isEqualTo(1);
+        hold(c);
+        assertThat(c.level()).as("at the top, it checks its one neighbour again").isEqualTo(Lines.FRAMES);
+        probe(c, new Load(3_000, 3_100, 48, 3_400));          // the host moved the cores: now they cost
+        assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
+        hold(c);
+        assertThat(windows(c, new Load(3_000, 3_100, 48, 3_400))).as("held against the one above: now against the one below")
+                .containsExactly(Lines.DESCRIPTORS, Lines.NONE, Lines.DESCRIPTORS, Lines.NONE, Lines.DESCRIPTORS);
+        assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
+        assertThat(c.probesDone()).isEqualTo(4);
+    }
+
+    @Test
+    void aLevelSettledBetweenItsNeighboursChecksEachInTurnLessOftenAsItHolds() {
+        EvictChoice c = new EvictChoice();
+        Load middle = new Load(3_000, 3_100, 48, 3_400);      // the far state: the descriptor lines pay, the frame lines do not
+        List<Lines> highs = new ArrayList<>();
+        List<Integer> holds = new ArrayList<>();
+        for (int p = 0; p < 6; p++) {
+            highs.add(c.level());                             // a probe starts at the higher of its two levels
+            probe(c, middle);
+            assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
+            holds.add(hold(c) / EvictChoice.HOLD_BATCHES);
+        }
+        assertThat(highs).containsExactly(Lines.DESCRIPTORS, Lines.FRAMES, Lines.DESCRIPTORS, Lines.FRAMES, Lines.DESCRIPTORS, Lines.FRAMES);
+        assertThat(holds).as("each probe that kept the level doubled the hold, up to the longest").containsExactly(1, 2, 4, 8, 8, 8);
+        Load framesPay = new Load(3_000, 3_100, 48, 2_300);   // then the frame lines pay
+        probe(c, framesPay);                                  // (the probe against the level below: kept)
+        assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
+        assertThat(hold(c)).isEqualTo(EvictChoice.MAX_HOLD_BATCHES);
+        probe(c, framesPay);                                  // the probe against the level above: the level changes
+        assertThat(c.level()).isEqualTo(Lines.FRAMES);
+        assertThat(hold(c)).as("a change: the shortest hold again").isEqualTo(EvictChoice.HOLD_BATCHES);
+    }
+
+    @Test
+    void aLevelTheOperatorFixedIsNeverProbed() {
+        EvictChoice c = new EvictChoice(Lines.FRAMES);
+        assertThat(c.timing()).isFalse();
+        for (int i = 0; i < 3 * EvictChoice.HOLD_BATCHES; i++) c.heldBatch();
+        assertThat(c.timing()).isFalse();
+        assertThat(c.level()).isEqualTo(Lines.FRAMES);
+        assertThat(new EvictChoice(Lines.NONE).level()).isEqualTo(Lines.NONE);
+    }
+
+    @Test
+    void theParameterNamesEachLevelOrAuto() {
+        assertThat(Lines.fixedBy(Map.of())).as("auto, the default").isNull();
+        assertThat(Lines.fixedBy(Map.of(EvictChoice.PARAM, "auto"))).isNull();
+        assertThat(Lines.fixedBy(Map.of(EvictChoice.PARAM, "off"))).isEqualTo(Lines.NONE);
+        assertThat(Lines.fixedBy(Map.of(EvictChoice.PARAM, "descriptors"))).isEqualTo(Lines.DESCRIPTORS);
+        assertThat(Lines.fixedBy(Map.of(EvictChoice.PARAM, "frames"))).isEqualTo(Lines.FRAMES);
+        assertThatThrownBy(() -> Lines.fixedBy(Map.of(EvictChoice.PARAM, "always")))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("'evict'").hasMessageContaining("'always'");
+    }
+
+    private final List<Long> starts = new ArrayList<>();
+
+    /** The levels of one probe's windows, consecutive windows of one level merged, at a steady 3 us per batch. */
+    private List<Lines> windows(EvictChoice c) {
+        return windows(c, new Load(3_000, 3_000, 48, 3_000));
+    }
+
+    private List<Lines> windows(EvictChoice c, Load load) {
+        List<Lines> modes = new ArrayList<>();
+        starts.clear();
+        Lines last = null;
+        while (c.timing()) {
+            c.at(now, frames);
+            if (c.timing() && c.level() != last) {
+                modes.add(c.level());
+                starts.add(now);
+                last = c.level();
+            }
+            now += load.nsPerBatch(c.level());
+            frames += load.batch();
+        }
+        return modes;
+    }
+
+    /** Batches until the next probe starts: the hold's length. */
+    private static int hold(EvictChoice c) {
+        int n = 0;
+        while (!c.timing()) {
+            assertThat(n).as("a probe after at most the longest hold").isLessThan(EvictChoice.MAX_HOLD_BATCHES);
+            c.heldBatch();
+            n++;
+        }
+        return n;
     }
 }

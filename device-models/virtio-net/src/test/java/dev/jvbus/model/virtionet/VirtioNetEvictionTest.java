@@ -2,6 +2,7 @@ package dev.jvbus.model.virtionet;
 
 import static dev.jvbus.model.virtionet.Frames.frame;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.jvbus.core.bus.Container;
@@ -20,6 +21,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.BeforeAll;
@@ -27,10 +29,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
- * The tx worker evicts the descriptor lines it read ({@link CacheLines}, chosen by {@link EvictChoice}), in a front-end's
- * memory as vhost-user maps it (a file of the front-end's, mapped in the global scope). A front-end that truncates that
- * file between our read of a descriptor and its eviction makes the flush fault: the device needs a reset with that as
- * its reason, the frame it had taken is delivered, and the bus serves everyone else.
+ * The tx worker evicts the descriptor lines it read, and the frames' first lines where that pays ({@link CacheLines},
+ * chosen by {@link EvictChoice} or fixed by the operator's {@code evict}), in a front-end's memory as vhost-user maps it
+ * (a file of the front-end's, mapped in the global scope). A front-end that truncates that file between our read of a
+ * descriptor or a frame and its eviction makes the flush fault: the device needs a reset with that as its reason, the
+ * frame it had taken is delivered, and the bus serves everyone else.
  */
 class VirtioNetEvictionTest {
     private static final Duration WAIT = Duration.ofSeconds(10);
@@ -62,9 +65,14 @@ class VirtioNetEvictionTest {
     /** A front-end's guest: its memory a file it keeps its own fd of, mapped as a connector maps it (direct). */
     private record FrontEnd(OwnedFd file, GuestNet guest) implements AutoCloseable {
         static FrontEnd in(Container c) {
+            return in(c, Map.of());
+        }
+
+        /** With the device's {@code params}. */
+        static FrontEnd in(Container c, Map<String, String> params) {
             OwnedFd file = HostileFds.memfd("front-end", GuestNet.MEMORY, 0);
             Memfd mapped = Memfd.adopt(OwnedFd.duplicate(file.number()), 0, GuestNet.MEMORY, MappingRule.SHARED_FILE);
-            return new FrontEnd(file, new GuestNet(c.addDevice(VirtioNetModel.TYPE), 256, mapped, true));
+            return new FrontEnd(file, new GuestNet(c.addDevice(VirtioNetModel.TYPE, -1L, params), 256, mapped, true));
         }
 
         @Override
@@ -122,6 +130,71 @@ class VirtioNetEvictionTest {
                     .satisfies(f -> assertThat(Frames.seq(f)).isEqualTo(7));
 
             // The bus serves the others: another device's frame reaches the peer, and the JVM is alive to see it.
+            other.send(frame(PEER_MAC, other.mac(), 80, 8), GuestNet.TxLayout.ONE);
+            await(() -> peer.frames.size() == 2, "the other device's frame at the peer");
+            assertThat(Frames.seq(peer.frames.get(1))).isEqualTo(8);
+            assertThat(other.device.needsResetReason()).isEmpty();
+        }
+    }
+
+    @Test
+    void eachLevelTheOperatorFixesEvictsItsLinesAndTheFramesArriveIntact() throws Exception {
+        Container c = VirtioNetExchangeTest.newContainer();
+        Peer peer = new Peer();
+        Networks.of(c).getOrCreate("default").join(peer, PEER_MAC);
+        int sent = 0;
+        for (String level : List.of("off", "descriptors", "frames")) {
+            try (FrontEnd fe = FrontEnd.in(c, Map.of(EvictChoice.PARAM, level))) {
+                GuestNet g = fe.guest();
+                g.negotiate(-1L).start().postRx(256);
+                for (int i = 0; i < 32; i++) g.send(frame(PEER_MAC, g.mac(), 60 + i, sent + i), GuestNet.TxLayout.ONE);
+                int expect = sent += 32;
+                await(() -> peer.frames.size() == expect, expect + " frames at the peer");
+                g.drainTx(WAIT);
+                // Each batch evicts its descriptors' lines (4 descriptors of 16 bytes to a line, a line counted once
+                // per batch) and, at "frames", each frame's start, each in a tx slot of its own. The guest kicks per
+                // frame, so a batch holds 1 to 32 of them.
+                long least = switch (level) { case "off" -> 0; case "descriptors" -> 8; default -> 8 + 32; };
+                long most = switch (level) { case "off" -> 0; case "descriptors" -> 32; default -> 32 + 32; };
+                // The worker evicts after it publishes, so the guest can have its buffers back a moment before.
+                await(() -> g.device.queueCounters(VirtioNetModel.TX0).linesEvicted() >= least, level + ": " + least + " lines evicted");
+                assertThat(g.device.queueCounters(VirtioNetModel.TX0).linesEvicted()).as(level).isBetween(least, most);
+                assertThat(g.device.needsResetReason()).isEmpty();
+            }
+        }
+        for (int i = 0; i < sent; i++) assertThat(Frames.seq(peer.frames.get(i))).isEqualTo(i);
+        assertThat(peer.frames).allSatisfy(f -> assertThat(Frames.intact(f)).isTrue());
+        assertThatThrownBy(() -> c.addDevice(VirtioNetModel.TYPE, -1L, Map.of(EvictChoice.PARAM, "sometimes")))
+                .hasMessageContaining("parameter 'evict' must be 'auto', 'off', 'descriptors' or 'frames': 'sometimes'");
+    }
+
+    @Test
+    void aFrontEndThatTruncatesAFramesBufferBeforeTheEvictionFaultsItsOwnDeviceOnly() throws Exception {
+        Container c = VirtioNetExchangeTest.newContainer();
+        Peer peer = new Peer();
+        Networks.of(c).getOrCreate("default").join(peer, PEER_MAC);
+        GuestNet other = guests.in(c);
+        try (FrontEnd fe = FrontEnd.in(c, Map.of(EvictChoice.PARAM, "frames"))) {
+            GuestNet g = fe.guest();
+            g.negotiate(-1L).start().postRx(256);
+            long recovered = CacheLines.recovered();
+            // The tx buffers lie above the rings and the rx buffers: cutting the file at the first leaves all else in
+            // place, so that the eviction of the frame's line is the first access to fault (the descriptor lines,
+            // evicted first, are in place).
+            peer.onDelivery = () -> {
+                peer.onDelivery = () -> { };
+                assertThat(HostileFds.truncate(fe.file().number(), GuestNet.TX_BUFFERS)).isZero();
+            };
+            g.send(frame(PEER_MAC, g.mac(), 60, 7), GuestNet.TxLayout.ONE);
+
+            await(() -> g.device.status().has(DeviceStatus.NEEDS_RESET), "the truncating front-end's device needs a reset");
+            assertThat(g.device.needsResetReason()).hasValueSatisfying(r -> assertThat(r)
+                    .contains("queue 1").contains(QueueFault.Reason.BUFFER_OUT_OF_RANGE.text()).contains("buffer faulted when evicted")
+                    .contains("truncated"));
+            assertThat(CacheLines.recovered() - recovered).as("the flush that faulted, recovered").isEqualTo(1);
+            assertThat(peer.frames).as("the frame taken before the fault was delivered").singleElement()
+                    .satisfies(f -> assertThat(Frames.seq(f)).isEqualTo(7));
+
             other.send(frame(PEER_MAC, other.mac(), 80, 8), GuestNet.TxLayout.ONE);
             await(() -> peer.frames.size() == 2, "the other device's frame at the peer");
             assertThat(Frames.seq(peer.frames.get(1))).isEqualTo(8);
