@@ -16,7 +16,7 @@ package dev.jvbus.model.virtionet;
  * wall-clock nanosecond, waits included), not by our time per frame: the gain is the front-end's, seen only in how
  * fast buffers arrive.
  *
- * <p>The levels are ordered by cost ({@link Lines}), and a probe compares two neighbours: {@link #PROBES} windows of at
+ * <p>The levels are ordered by cost ({@link EvictedLines}), and a probe compares two neighbours: {@link #PROBES} windows of at
  * least {@link #WINDOW_NS} each, the higher level first, in the order hi, lo, lo, hi, hi, lo, lo, hi (a steady drift
  * then adds the same to both). The higher level is kept only if its rate beats the lower's by {@link #MARGIN_PERCENT}
  * %, and only if both saw {@link #MIN_FRAMES} frames: a light load has nothing to win. The choice holds for
@@ -28,35 +28,7 @@ package dev.jvbus.model.virtionet;
  * still sees the host move its cores within a second. Timed only while probing. One worker's thread only.
  */
 final class EvictChoice {
-    /**
-     * What a batch evicts, cheapest first; also the operator's {@value #PARAM} parameter, which fixes one of them
-     * ({@code off}, {@code descriptors}, {@code frames}) where the default, {@code auto}, measures.
-     */
-    public enum Lines {
-        NONE("off"),
-        /** The descriptor lines of the buffers the batch took. */
-        DESCRIPTORS("descriptors"),
-        /** Those, and the line of each frame's start: the one a driver that fills the buffer again writes first. */
-        FRAMES("frames");
-
-        private static final Lines[] ALL = values();
-        private final String param;
-
-        Lines(String param) { this.param = param; }
-
-        /** The {@value #PARAM} parameter of {@code params}, checked (the one place): null for {@code auto}, the default. */
-        public static Lines fixedBy(java.util.Map<String, String> params) {
-            String v = params.get(PARAM);
-            if (v == null || v.equals("auto")) return null;
-            for (Lines l : ALL) if (l.param.equals(v)) return l;
-            throw new IllegalArgumentException("parameter '" + PARAM + "' must be 'auto', 'off', 'descriptors' or 'frames': '" + v + "'");
-        }
-
-        @Override public String toString() { return param; }
-    }
-
-    /** The operator's parameter that fixes the level instead of measuring it. */
-    public static final String PARAM = "evict";
+    private static final EvictedLines[] LEVELS = EvictedLines.values();
 
     /** A probe window's least length (about 30,000 frames at 15 Mpps). */
     static final long WINDOW_NS = 2_000_000;
@@ -71,26 +43,26 @@ final class EvictChoice {
     /** Frames each level must have seen over a probe for the probe to choose the higher one. */
     static final long MIN_FRAMES = 10_000;
 
-    private Lines low = Lines.NONE;           // the probe compares low and the level above it
-    private Lines level = Lines.DESCRIPTORS;  // what the coming batch evicts
-    private final boolean fixed;              // by the operator: never probes
+    private EvictedLines low = EvictedLines.NONE;           // the probe compares low and the level above it
+    private EvictedLines level = EvictedLines.DESCRIPTORS;  // what the coming batch evicts
+    private final boolean fixed;                            // by the operator: never probes
     private boolean probing = true;
-    private int window;                       // windows done in this probe (0 .. 2 * PROBES)
+    private int window;                                     // windows done in this probe (0 .. 2 * PROBES)
     private long windowStart = -1, framesAtStart;
-    private int held;                         // batches since the choice
-    private int hold = HOLD_BATCHES;          // batches the choice holds
-    private Lines before;                     // the level held before this probe; null before the first
+    private int held;                                       // batches since the choice
+    private int hold = HOLD_BATCHES;                        // batches the choice holds
+    private EvictedLines before;                            // the level held before this probe; null before the first
     private long nsHigh, framesHigh, nsLow, framesLow;
     private int probesDone;
-    private final int[] chosen = new int[Lines.ALL.length];   // for tests and the bench's report
+    private final int[] chosen = new int[LEVELS.length];    // for tests and the bench's report
 
     /** Measures. */
     EvictChoice() {
         this(null);
     }
 
-    /** {@code fixed}'s level for good, or measured where it is null (the {@value #PARAM} parameter's {@code auto}). */
-    EvictChoice(Lines fixed) {
+    /** {@code fixed}'s level for good, or measured where it is null (the {@value EvictedLines#PARAM} parameter's {@code auto}). */
+    EvictChoice(EvictedLines fixed) {
         this.fixed = fixed != null;
         if (fixed == null) return;
         level = fixed;
@@ -98,7 +70,7 @@ final class EvictChoice {
     }
 
     /** What the coming batch evicts. */
-    Lines level() { return level; }
+    EvictedLines level() { return level; }
 
     /** True while a probe runs: the worker calls {@link #at} at each batch's start; otherwise {@link #heldBatch}. */
     boolean timing() { return probing; }
@@ -126,7 +98,7 @@ final class EvictChoice {
         }
         windowStart = now;
         framesAtStart = frames;
-        Lines high = Lines.ALL[low.ordinal() + 1];
+        EvictedLines high = LEVELS[low.ordinal() + 1];
         if (++window < 2 * PROBES) {
             level = (window & 3) == 0 || (window & 3) == 3 ? high : low;   // hi, lo, lo, hi, ...
             return;
@@ -140,8 +112,8 @@ final class EvictChoice {
         before = level;
         chosen[level.ordinal()]++;
         probesDone++;
-        if (up && high.ordinal() + 1 < Lines.ALL.length) low = high;   // climb: is the next one up better still?
-        else if (!up && low.ordinal() > 0) low = Lines.ALL[low.ordinal() - 1];   // held: is the one below as good?
+        if (up && high.ordinal() + 1 < LEVELS.length) low = high;   // climb: is the next one up better still?
+        else if (!up && low.ordinal() > 0) low = LEVELS[low.ordinal() - 1];   // held: is the one below as good?
         probing = false;
         held = 0;
     }
@@ -150,7 +122,7 @@ final class EvictChoice {
     void heldBatch() {
         if (fixed || ++held < hold) return;
         probing = true;
-        level = Lines.ALL[low.ordinal() + 1];
+        level = LEVELS[low.ordinal() + 1];
         window = 0;
         windowStart = -1;
         nsHigh = framesHigh = nsLow = framesLow = 0;
@@ -159,5 +131,5 @@ final class EvictChoice {
     int probesDone() { return probesDone; }
 
     /** How many probes chose {@code lines}. */
-    int timesChosen(Lines lines) { return chosen[lines.ordinal()]; }
+    int timesChosen(EvictedLines lines) { return chosen[lines.ordinal()]; }
 }

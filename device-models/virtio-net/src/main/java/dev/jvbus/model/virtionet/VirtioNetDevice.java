@@ -890,7 +890,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
         private long taken;   // buffers this worker took: the measure of the queue's throughput for evictChoice
 
         /** {@code evict}: the operator's fixed level, or null to measure ({@link VirtioNetParams#evict}). */
-        TxService(TxQueue x, SplitVirtqueue q, DescriptorChain chain, DataPathRun run, EvictChoice.Lines evict) {
+        TxService(TxQueue x, SplitVirtqueue q, DescriptorChain chain, DataPathRun run, EvictedLines evict) {
             this.x = x;
             this.q = q;
             this.chain = chain;
@@ -910,7 +910,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             // session 24); a probe's or a hold's end, a session's start or end set it off (sessions 28-29). Here a
             // turn deoptimizes at most this small method.
             if (!x.active) return dropInactive();
-            EvictChoice.Lines evict = EvictChoice.Lines.NONE;
+            EvictedLines evict = EvictedLines.NONE;
             if (evictions != null) {
                 if (evictChoice.timing()) evictChoice.at(System.nanoTime(), taken);
                 else evictChoice.heldBatch();
@@ -928,7 +928,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             // next batch runs. The driver rewrites these descriptors only when its ring comes round to them again,
             // a ring's worth of buffers later, and these buffers when it fills them again, so they are gone from our
             // caches well before then. A batch cut short by a fault or a reset (no publication of ours) is not evicted.
-            if (evict != EvictChoice.Lines.NONE) evictLines(n, evict == EvictChoice.Lines.FRAMES);
+            if (evict != EvictedLines.NONE) evictLines(n, evict == EvictedLines.FRAMES);
             if (n == TX_BATCH) {   // a full batch: this worker, not the front-end, set its pace
                 if (timing) readAhead.fullBatch(System.nanoTime() - t0, n);
                 else readAhead.heldBatch();

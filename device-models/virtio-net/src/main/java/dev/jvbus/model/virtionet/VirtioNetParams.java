@@ -28,14 +28,14 @@ import java.util.TreeSet;
  *                spins a while, then sleeps on the doorbells; {@code on}: it never sleeps, keeping a core while the queue
  *                runs, for hosts that dedicate cores)
  * @param evict   which lines its tx workers evict from our caches after reading them, so that the driver's next write
- *                to them need not take them back from our core ({@value EvictChoice#PARAM}): {@code auto}, the default
+ *                to them need not take them back from our core ({@value EvictedLines#PARAM}): {@code auto}, the default
  *                (null here), measures which pays and keeps measuring; {@code off}, {@code descriptors} or
  *                {@code frames} fix it (EvictChoice says what each is)
  * <p>and {@value QueueLayout#SIZE_PARAM}, the largest ring its queues take (a power of two up to
  * {@link VirtioNetModel#QUEUE_MAX}), which {@link VirtioNetModel#queues(Map)} reads.
  */
 public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck macSpoofCheck, int queuePairs,
-                              PollGroups.Polling polling, EvictChoice.Lines evict) {
+                              PollGroups.Polling polling, EvictedLines evict) {
     public static final String PAIRS_PARAM = "queue-pairs";
     /** A small VM's vCPU count: a driver enables at most one pair per CPU (Linux), so more sit idle. */
     public static final int DEFAULT_PAIRS = 4;
@@ -43,7 +43,7 @@ public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck m
     public static final int MAX_PAIRS = 16;
     /** Sorted for the error message; unmodifiable, as any static collection must be. */
     public static final Set<String> KNOWN = Collections.unmodifiableSortedSet(new TreeSet<>(Set.of("network", "mac", "mtu", MacSpoofCheck.PARAM,
-            QueueLayout.SIZE_PARAM, PAIRS_PARAM, PollGroups.PARAM, PollGroups.BUSY_POLL_PARAM, EvictChoice.PARAM)));
+            QueueLayout.SIZE_PARAM, PAIRS_PARAM, PollGroups.PARAM, PollGroups.BUSY_POLL_PARAM, EvictedLines.PARAM)));
     public static final int DEFAULT_MTU = 1500;
     public static final int MIN_MTU = 68;
     public static final int MAX_MTU = 9000;
@@ -74,7 +74,7 @@ public record VirtioNetParams(String network, long mac, int mtu, MacSpoofCheck m
                 throw new IllegalArgumentException("parameter 'mtu' must be in " + MIN_MTU + ".." + MAX_MTU + ": " + mtu);
         }
         return new VirtioNetParams(network, mac, mtu, MacSpoofCheck.from(p), queuePairs(p), PollGroups.Polling.of(p),
-                EvictChoice.Lines.fixedBy(p));
+                EvictedLines.fixedBy(p));
     }
 
     /** The {@value #PAIRS_PARAM} parameter, checked: the one place (the model's queue layout reads it too). */

@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import dev.jvbus.model.virtionet.EvictChoice.Lines;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -25,7 +24,7 @@ class EvictChoiceTest {
             this(nsPerBatchOn, nsPerBatchOff, batch, nsPerBatchOn + 300);   // the frame lines cost 10 %: not taken
         }
 
-        long nsPerBatch(Lines level) {
+        long nsPerBatch(EvictedLines level) {
             return switch (level) {
                 case NONE -> nsPerBatchOff;
                 case DESCRIPTORS -> nsPerBatchOn;
@@ -49,11 +48,11 @@ class EvictChoiceTest {
     @Test
     void keepsEvictionWhenTheQueueRunsFasterWithIt() {
         EvictChoice c = new EvictChoice();
-        assertThat(c.level()).as("a probe starts with eviction").isEqualTo(Lines.DESCRIPTORS);
+        assertThat(c.level()).as("a probe starts with eviction").isEqualTo(EvictedLines.DESCRIPTORS);
         probe(c, new Load(3_000, 3_100, 48));   // 3 % faster with it
         assertThat(c.timing()).isFalse();
-        assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
-        assertThat(c.timesChosen(Lines.DESCRIPTORS)).isEqualTo(1);
+        assertThat(c.level()).isEqualTo(EvictedLines.DESCRIPTORS);
+        assertThat(c.timesChosen(EvictedLines.DESCRIPTORS)).isEqualTo(1);
         assertThat(c.probesDone()).isEqualTo(1);
     }
 
@@ -61,18 +60,18 @@ class EvictChoiceTest {
     void dropsEvictionThatBuysLessThanItsMarginThenProbesAgainAfterTheHold() {
         EvictChoice c = new EvictChoice();
         probe(c, new Load(3_000, 3_010, 48));   // 0.3 % faster with it: not worth its flushes
-        assertThat(c.level()).isEqualTo(Lines.NONE);
-        assertThat(c.timesChosen(Lines.NONE)).isEqualTo(1);
+        assertThat(c.level()).isEqualTo(EvictedLines.NONE);
+        assertThat(c.timesChosen(EvictedLines.NONE)).isEqualTo(1);
         for (int i = 0; i < EvictChoice.HOLD_BATCHES - 1; i++) {
             c.heldBatch();
             assertThat(c.timing()).isFalse();
-            assertThat(c.level()).isEqualTo(Lines.NONE);
+            assertThat(c.level()).isEqualTo(EvictedLines.NONE);
         }
         c.heldBatch();
         assertThat(c.timing()).as("measured again after the hold").isTrue();
-        assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
+        assertThat(c.level()).isEqualTo(EvictedLines.DESCRIPTORS);
         probe(c, new Load(3_000, 4_000, 48));   // the host moved the cores apart: now it pays
-        assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
+        assertThat(c.level()).isEqualTo(EvictedLines.DESCRIPTORS);
         assertThat(c.probesDone()).isEqualTo(2);
     }
 
@@ -80,14 +79,14 @@ class EvictChoiceTest {
     void slowerWithEvictionIsOff() {
         EvictChoice c = new EvictChoice();
         probe(c, new Load(3_500, 3_000, 48));   // our worker is the limit, and the flushes cost it
-        assertThat(c.level()).isEqualTo(Lines.NONE);
+        assertThat(c.level()).isEqualTo(EvictedLines.NONE);
     }
 
     @Test
     void aLightLoadKeepsItOffHoweverTheRatesCompare() {
         EvictChoice c = new EvictChoice();
         probe(c, new Load(100_000, 200_000, 1));   // "twice as fast", on a handful of frames a window
-        assertThat(c.level()).isEqualTo(Lines.NONE);
+        assertThat(c.level()).isEqualTo(EvictedLines.NONE);
     }
 
     @Test
@@ -96,18 +95,18 @@ class EvictChoiceTest {
         c.at(now, frames);                      // the worker's first batch finds nothing
         now += 50 * EvictChoice.WINDOW_NS;      // then the queue is idle for a long time
         c.at(now, frames);
-        assertThat(c.level()).as("the first window, restarted: still the first").isEqualTo(Lines.DESCRIPTORS);
+        assertThat(c.level()).as("the first window, restarted: still the first").isEqualTo(EvictedLines.DESCRIPTORS);
         probe(c, new Load(3_000, 3_100, 48));
-        assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
+        assertThat(c.level()).isEqualTo(EvictedLines.DESCRIPTORS);
         assertThat(c.probesDone()).isEqualTo(1);
     }
 
     @Test
     void theWindowsGoOnOffOffOnAndEachLastsAtLeastItsLength() {
         EvictChoice c = new EvictChoice();
-        List<Lines> modes = windows(c);
+        List<EvictedLines> modes = windows(c);
         // consecutive windows of one level merge in this record: on, off, on, off, on (of lengths 1, 2, 2, 2, 1)
-        assertThat(modes).containsExactly(Lines.DESCRIPTORS, Lines.NONE, Lines.DESCRIPTORS, Lines.NONE, Lines.DESCRIPTORS);
+        assertThat(modes).containsExactly(EvictedLines.DESCRIPTORS, EvictedLines.NONE, EvictedLines.DESCRIPTORS, EvictedLines.NONE, EvictedLines.DESCRIPTORS);
         assertThat(starts.get(1) - starts.get(0)).isGreaterThanOrEqualTo(EvictChoice.WINDOW_NS);
         for (int k = 2; k < starts.size(); k++)
             assertThat(starts.get(k) - starts.get(k - 1)).isGreaterThanOrEqualTo(2 * EvictChoice.WINDOW_NS);
@@ -119,20 +118,20 @@ class EvictChoiceTest {
         EvictChoice c = new EvictChoice();
         Load framesPay = new Load(3_000, 3_100, 48, 2_300);   // the slow state of session 31: the frame lines 1.3x
         probe(c, framesPay);
-        assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
+        assertThat(c.level()).isEqualTo(EvictedLines.DESCRIPTORS);
         hold(c);
         assertThat(windows(c, framesPay)).as("the next probe: the frame lines against the descriptor lines")
-                .containsExactly(Lines.FRAMES, Lines.DESCRIPTORS, Lines.FRAMES, Lines.DESCRIPTORS, Lines.FRAMES);
-        assertThat(c.level()).isEqualTo(Lines.FRAMES);
-        assertThat(c.timesChosen(Lines.FRAMES)).isEqualTo(1);
+                .containsExactly(EvictedLines.FRAMES, EvictedLines.DESCRIPTORS, EvictedLines.FRAMES, EvictedLines.DESCRIPTORS, EvictedLines.FRAMES);
+        assertThat(c.level()).isEqualTo(EvictedLines.FRAMES);
+        assertThat(c.timesChosen(EvictedLines.FRAMES)).isEqualTo(1);
         hold(c);
-        assertThat(c.level()).as("at the top, it checks its one neighbour again").isEqualTo(Lines.FRAMES);
+        assertThat(c.level()).as("at the top, it checks its one neighbour again").isEqualTo(EvictedLines.FRAMES);
         probe(c, new Load(3_000, 3_100, 48, 3_400));          // the host moved the cores: now they cost
-        assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
+        assertThat(c.level()).isEqualTo(EvictedLines.DESCRIPTORS);
         hold(c);
         assertThat(windows(c, new Load(3_000, 3_100, 48, 3_400))).as("held against the one above: now against the one below")
-                .containsExactly(Lines.DESCRIPTORS, Lines.NONE, Lines.DESCRIPTORS, Lines.NONE, Lines.DESCRIPTORS);
-        assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
+                .containsExactly(EvictedLines.DESCRIPTORS, EvictedLines.NONE, EvictedLines.DESCRIPTORS, EvictedLines.NONE, EvictedLines.DESCRIPTORS);
+        assertThat(c.level()).isEqualTo(EvictedLines.DESCRIPTORS);
         assertThat(c.probesDone()).isEqualTo(4);
     }
 
@@ -140,57 +139,57 @@ class EvictChoiceTest {
     void aLevelSettledBetweenItsNeighboursChecksEachInTurnLessOftenAsItHolds() {
         EvictChoice c = new EvictChoice();
         Load middle = new Load(3_000, 3_100, 48, 3_400);      // the far state: the descriptor lines pay, the frame lines do not
-        List<Lines> highs = new ArrayList<>();
+        List<EvictedLines> highs = new ArrayList<>();
         List<Integer> holds = new ArrayList<>();
         for (int p = 0; p < 6; p++) {
             highs.add(c.level());                             // a probe starts at the higher of its two levels
             probe(c, middle);
-            assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
+            assertThat(c.level()).isEqualTo(EvictedLines.DESCRIPTORS);
             holds.add(hold(c) / EvictChoice.HOLD_BATCHES);
         }
-        assertThat(highs).containsExactly(Lines.DESCRIPTORS, Lines.FRAMES, Lines.DESCRIPTORS, Lines.FRAMES, Lines.DESCRIPTORS, Lines.FRAMES);
+        assertThat(highs).containsExactly(EvictedLines.DESCRIPTORS, EvictedLines.FRAMES, EvictedLines.DESCRIPTORS, EvictedLines.FRAMES, EvictedLines.DESCRIPTORS, EvictedLines.FRAMES);
         assertThat(holds).as("each probe that kept the level doubled the hold, up to the longest").containsExactly(1, 2, 4, 8, 8, 8);
         Load framesPay = new Load(3_000, 3_100, 48, 2_300);   // then the frame lines pay
         probe(c, framesPay);                                  // (the probe against the level below: kept)
-        assertThat(c.level()).isEqualTo(Lines.DESCRIPTORS);
+        assertThat(c.level()).isEqualTo(EvictedLines.DESCRIPTORS);
         assertThat(hold(c)).isEqualTo(EvictChoice.MAX_HOLD_BATCHES);
         probe(c, framesPay);                                  // the probe against the level above: the level changes
-        assertThat(c.level()).isEqualTo(Lines.FRAMES);
+        assertThat(c.level()).isEqualTo(EvictedLines.FRAMES);
         assertThat(hold(c)).as("a change: the shortest hold again").isEqualTo(EvictChoice.HOLD_BATCHES);
     }
 
     @Test
     void aLevelTheOperatorFixedIsNeverProbed() {
-        EvictChoice c = new EvictChoice(Lines.FRAMES);
+        EvictChoice c = new EvictChoice(EvictedLines.FRAMES);
         assertThat(c.timing()).isFalse();
         for (int i = 0; i < 3 * EvictChoice.HOLD_BATCHES; i++) c.heldBatch();
         assertThat(c.timing()).isFalse();
-        assertThat(c.level()).isEqualTo(Lines.FRAMES);
-        assertThat(new EvictChoice(Lines.NONE).level()).isEqualTo(Lines.NONE);
+        assertThat(c.level()).isEqualTo(EvictedLines.FRAMES);
+        assertThat(new EvictChoice(EvictedLines.NONE).level()).isEqualTo(EvictedLines.NONE);
     }
 
     @Test
     void theParameterNamesEachLevelOrAuto() {
-        assertThat(Lines.fixedBy(Map.of())).as("auto, the default").isNull();
-        assertThat(Lines.fixedBy(Map.of(EvictChoice.PARAM, "auto"))).isNull();
-        assertThat(Lines.fixedBy(Map.of(EvictChoice.PARAM, "off"))).isEqualTo(Lines.NONE);
-        assertThat(Lines.fixedBy(Map.of(EvictChoice.PARAM, "descriptors"))).isEqualTo(Lines.DESCRIPTORS);
-        assertThat(Lines.fixedBy(Map.of(EvictChoice.PARAM, "frames"))).isEqualTo(Lines.FRAMES);
-        assertThatThrownBy(() -> Lines.fixedBy(Map.of(EvictChoice.PARAM, "always")))
+        assertThat(EvictedLines.fixedBy(Map.of())).as("auto, the default").isNull();
+        assertThat(EvictedLines.fixedBy(Map.of(EvictedLines.PARAM, "auto"))).isNull();
+        assertThat(EvictedLines.fixedBy(Map.of(EvictedLines.PARAM, "off"))).isEqualTo(EvictedLines.NONE);
+        assertThat(EvictedLines.fixedBy(Map.of(EvictedLines.PARAM, "descriptors"))).isEqualTo(EvictedLines.DESCRIPTORS);
+        assertThat(EvictedLines.fixedBy(Map.of(EvictedLines.PARAM, "frames"))).isEqualTo(EvictedLines.FRAMES);
+        assertThatThrownBy(() -> EvictedLines.fixedBy(Map.of(EvictedLines.PARAM, "always")))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("'evict'").hasMessageContaining("'always'");
     }
 
     private final List<Long> starts = new ArrayList<>();
 
     /** The levels of one probe's windows, consecutive windows of one level merged, at a steady 3 us per batch. */
-    private List<Lines> windows(EvictChoice c) {
+    private List<EvictedLines> windows(EvictChoice c) {
         return windows(c, new Load(3_000, 3_000, 48, 3_000));
     }
 
-    private List<Lines> windows(EvictChoice c, Load load) {
-        List<Lines> modes = new ArrayList<>();
+    private List<EvictedLines> windows(EvictChoice c, Load load) {
+        List<EvictedLines> modes = new ArrayList<>();
         starts.clear();
-        Lines last = null;
+        EvictedLines last = null;
         while (c.timing()) {
             c.at(now, frames);
             if (c.timing() && c.level() != last) {

@@ -114,26 +114,8 @@ class VirtioNetEvictionTest {
             long lastPage = GuestNet.MEMORY - 0x1000;
             g.txDesc = GuestNet.G + lastPage;
             g.negotiate(-1L).start().postRx(256);
-            long recovered = CacheLines.recovered();
             // The front-end truncates as the frame is delivered: after our worker read the descriptor, before it evicts it.
-            peer.onDelivery = () -> {
-                peer.onDelivery = () -> { };
-                assertThat(HostileFds.truncate(fe.file().number(), lastPage)).isZero();
-            };
-            g.send(frame(PEER_MAC, g.mac(), 60, 7), GuestNet.TxLayout.ONE);
-
-            await(() -> g.device.status().has(DeviceStatus.NEEDS_RESET), "the truncating front-end's device needs a reset");
-            assertThat(g.device.needsResetReason()).hasValueSatisfying(r -> assertThat(r)
-                    .contains("queue 1").contains(QueueFault.Reason.BAD_RING_ADDRESS.text()).contains("evicted").contains("truncated"));
-            assertThat(CacheLines.recovered() - recovered).as("the flush that faulted, recovered").isEqualTo(1);
-            assertThat(peer.frames).as("the frame taken before the fault was delivered").singleElement()
-                    .satisfies(f -> assertThat(Frames.seq(f)).isEqualTo(7));
-
-            // The bus serves the others: another device's frame reaches the peer, and the JVM is alive to see it.
-            other.send(frame(PEER_MAC, other.mac(), 80, 8), GuestNet.TxLayout.ONE);
-            await(() -> peer.frames.size() == 2, "the other device's frame at the peer");
-            assertThat(Frames.seq(peer.frames.get(1))).isEqualTo(8);
-            assertThat(other.device.needsResetReason()).isEmpty();
+            truncatedBeforeTheEviction(fe, lastPage, peer, other, QueueFault.Reason.BAD_RING_ADDRESS, "descriptor table");
         }
     }
 
@@ -144,7 +126,7 @@ class VirtioNetEvictionTest {
         Networks.of(c).getOrCreate("default").join(peer, PEER_MAC);
         int sent = 0;
         for (String level : List.of("off", "descriptors", "frames")) {
-            try (FrontEnd fe = FrontEnd.in(c, Map.of(EvictChoice.PARAM, level))) {
+            try (FrontEnd fe = FrontEnd.in(c, Map.of(EvictedLines.PARAM, level))) {
                 GuestNet g = fe.guest();
                 g.negotiate(-1L).start().postRx(256);
                 for (int i = 0; i < 32; i++) g.send(frame(PEER_MAC, g.mac(), 60 + i, sent + i), GuestNet.TxLayout.ONE);
@@ -164,7 +146,7 @@ class VirtioNetEvictionTest {
         }
         for (int i = 0; i < sent; i++) assertThat(Frames.seq(peer.frames.get(i))).isEqualTo(i);
         assertThat(peer.frames).allSatisfy(f -> assertThat(Frames.intact(f)).isTrue());
-        assertThatThrownBy(() -> c.addDevice(VirtioNetModel.TYPE, -1L, Map.of(EvictChoice.PARAM, "sometimes")))
+        assertThatThrownBy(() -> c.addDevice(VirtioNetModel.TYPE, -1L, Map.of(EvictedLines.PARAM, "sometimes")))
                 .hasMessageContaining("parameter 'evict' must be 'auto', 'off', 'descriptors' or 'frames': 'sometimes'");
     }
 
@@ -174,32 +156,43 @@ class VirtioNetEvictionTest {
         Peer peer = new Peer();
         Networks.of(c).getOrCreate("default").join(peer, PEER_MAC);
         GuestNet other = guests.in(c);
-        try (FrontEnd fe = FrontEnd.in(c, Map.of(EvictChoice.PARAM, "frames"))) {
+        try (FrontEnd fe = FrontEnd.in(c, Map.of(EvictedLines.PARAM, "frames"))) {
             GuestNet g = fe.guest();
             g.negotiate(-1L).start().postRx(256);
-            long recovered = CacheLines.recovered();
             // The tx buffers lie above the rings and the rx buffers: cutting the file at the first leaves all else in
             // place, so that the eviction of the frame's line is the first access to fault (the descriptor lines,
             // evicted first, are in place).
-            peer.onDelivery = () -> {
-                peer.onDelivery = () -> { };
-                assertThat(HostileFds.truncate(fe.file().number(), GuestNet.TX_BUFFERS)).isZero();
-            };
-            g.send(frame(PEER_MAC, g.mac(), 60, 7), GuestNet.TxLayout.ONE);
-
-            await(() -> g.device.status().has(DeviceStatus.NEEDS_RESET), "the truncating front-end's device needs a reset");
-            assertThat(g.device.needsResetReason()).hasValueSatisfying(r -> assertThat(r)
-                    .contains("queue 1").contains(QueueFault.Reason.BUFFER_OUT_OF_RANGE.text()).contains("buffer faulted when evicted")
-                    .contains("truncated"));
-            assertThat(CacheLines.recovered() - recovered).as("the flush that faulted, recovered").isEqualTo(1);
-            assertThat(peer.frames).as("the frame taken before the fault was delivered").singleElement()
-                    .satisfies(f -> assertThat(Frames.seq(f)).isEqualTo(7));
-
-            other.send(frame(PEER_MAC, other.mac(), 80, 8), GuestNet.TxLayout.ONE);
-            await(() -> peer.frames.size() == 2, "the other device's frame at the peer");
-            assertThat(Frames.seq(peer.frames.get(1))).isEqualTo(8);
-            assertThat(other.device.needsResetReason()).isEmpty();
+            truncatedBeforeTheEviction(fe, GuestNet.TX_BUFFERS, peer, other, QueueFault.Reason.BUFFER_OUT_OF_RANGE, "buffer");
         }
+    }
+
+    /**
+     * {@code fe}'s guest sends a frame, and its front-end cuts its file at {@code cutAt} as the frame is delivered; the
+     * eviction of a line in {@code what} then faults its device only ({@code reason}), the frame is delivered, and
+     * {@code other}'s next frame reaches the peer.
+     */
+    private static void truncatedBeforeTheEviction(FrontEnd fe, long cutAt, Peer peer, GuestNet other, QueueFault.Reason reason,
+                                                   String what) throws Exception {
+        GuestNet g = fe.guest();
+        long recovered = CacheLines.recovered();
+        peer.onDelivery = () -> {
+            peer.onDelivery = () -> { };
+            assertThat(HostileFds.truncate(fe.file().number(), cutAt)).isZero();
+        };
+        g.send(frame(PEER_MAC, g.mac(), 60, 7), GuestNet.TxLayout.ONE);
+
+        await(() -> g.device.status().has(DeviceStatus.NEEDS_RESET), "the truncating front-end's device needs a reset");
+        assertThat(g.device.needsResetReason()).hasValueSatisfying(r -> assertThat(r)
+                .contains("queue 1").contains(reason.text()).contains(what + " faulted when evicted").contains("truncated"));
+        assertThat(CacheLines.recovered() - recovered).as("the flush that faulted, recovered").isEqualTo(1);
+        assertThat(peer.frames).as("the frame taken before the fault was delivered").singleElement()
+                .satisfies(f -> assertThat(Frames.seq(f)).isEqualTo(7));
+
+        // The bus serves the others: another device's frame reaches the peer, and the JVM is alive to see it.
+        other.send(frame(PEER_MAC, other.mac(), 80, 8), GuestNet.TxLayout.ONE);
+        await(() -> peer.frames.size() == 2, "the other device's frame at the peer");
+        assertThat(Frames.seq(peer.frames.get(1))).isEqualTo(8);
+        assertThat(other.device.needsResetReason()).isEmpty();
     }
 
     private static void await(BooleanSupplier condition, String what) throws InterruptedException {
