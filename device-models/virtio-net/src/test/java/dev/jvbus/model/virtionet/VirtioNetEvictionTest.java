@@ -52,6 +52,13 @@ class VirtioNetEvictionTest {
         final List<byte[]> frames = new CopyOnWriteArrayList<>();
         volatile Runnable onDelivery = () -> { };
 
+        /** A peer on {@code c}'s default switch at {@link #PEER_MAC}. */
+        static Peer on(Container c) {
+            Peer peer = new Peer();
+            Networks.of(c).getOrCreate("default").join(peer, PEER_MAC);
+            return peer;
+        }
+
         @Override public String name() { return "eviction-peer"; }
 
         @Override
@@ -85,8 +92,7 @@ class VirtioNetEvictionTest {
     @Test
     void theTxQueueEvictsItsDescriptorLinesAndTheFramesArriveIntact() throws Exception {
         Container c = VirtioNetExchangeTest.newContainer();
-        Peer peer = new Peer();
-        Networks.of(c).getOrCreate("default").join(peer, PEER_MAC);
+        Peer peer = Peer.on(c);
         try (FrontEnd fe = FrontEnd.in(c)) {
             GuestNet g = fe.guest();
             g.negotiate(-1L).start().postRx(256);
@@ -104,8 +110,7 @@ class VirtioNetEvictionTest {
     @Test
     void aFrontEndThatTruncatesItsDescriptorTableBeforeTheEvictionFaultsItsOwnDeviceOnly() throws Exception {
         Container c = VirtioNetExchangeTest.newContainer();
-        Peer peer = new Peer();
-        Networks.of(c).getOrCreate("default").join(peer, PEER_MAC);
+        Peer peer = Peer.on(c);
         GuestNet other = guests.in(c);
         try (FrontEnd fe = FrontEnd.in(c)) {
             GuestNet g = fe.guest();
@@ -122,8 +127,7 @@ class VirtioNetEvictionTest {
     @Test
     void eachLevelTheOperatorFixesEvictsItsLinesAndTheFramesArriveIntact() throws Exception {
         Container c = VirtioNetExchangeTest.newContainer();
-        Peer peer = new Peer();
-        Networks.of(c).getOrCreate("default").join(peer, PEER_MAC);
+        Peer peer = Peer.on(c);
         int sent = 0;
         for (String level : List.of("off", "descriptors", "frames")) {
             try (FrontEnd fe = FrontEnd.in(c, Map.of(EvictedLines.PARAM, level))) {
@@ -153,8 +157,7 @@ class VirtioNetEvictionTest {
     @Test
     void aFrontEndThatTruncatesAFramesBufferBeforeTheEvictionFaultsItsOwnDeviceOnly() throws Exception {
         Container c = VirtioNetExchangeTest.newContainer();
-        Peer peer = new Peer();
-        Networks.of(c).getOrCreate("default").join(peer, PEER_MAC);
+        Peer peer = Peer.on(c);
         GuestNet other = guests.in(c);
         try (FrontEnd fe = FrontEnd.in(c, Map.of(EvictedLines.PARAM, "frames"))) {
             GuestNet g = fe.guest();
