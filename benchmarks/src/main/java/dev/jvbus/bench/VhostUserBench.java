@@ -306,9 +306,10 @@ public final class VhostUserBench {
      * What our side prints beside its rate, per 1000 tx buffers over the client's life: doorbells the client rang
      * (drained by our worker when it slept) and interrupts we sent, the per-buffer syscalls the worker loop should
      * avoid; and buffers per publication of the used index (each publication decides once whether to signal, sent or
-     * suppressed, so this is our batch as the worker found the ring: at most TX_BATCH, 64); and the descriptor lines
-     * our worker evicted (CacheLines; 250 per 1000 buffers where it evicts all the time, 4 descriptors to a line, 0
-     * where its probes found that eviction does not pay, or where it is unavailable).
+     * suppressed, so this is our batch as the worker found the ring: at most TX_BATCH, 64); and the lines our worker
+     * evicted (CacheLines; per 1000 buffers, 250 where it evicts the descriptor lines all the time, 4 descriptors to a
+     * line, 750 with half the frame lines, 1250 with all of them; 0 where its probes found that eviction does not pay,
+     * or where it is unavailable).
      */
     private record OursExtras(double kicksPerThousand, double irqsPerThousand, double buffersPerPublication, double evictedPerThousand) {
         /** Our tx queue's counters and the peer's before a round. */

@@ -928,7 +928,7 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
             // next batch runs. The driver rewrites these descriptors only when its ring comes round to them again,
             // a ring's worth of buffers later, and these buffers when it fills them again, so they are gone from our
             // caches well before then. A batch cut short by a fault or a reset (no publication of ours) is not evicted.
-            if (evict != EvictedLines.NONE) evictLines(n, evict == EvictedLines.FRAMES);
+            if (evict != EvictedLines.NONE) evictLines(n, evict);
             if (n == TX_BATCH) {   // a full batch: this worker, not the front-end, set its pace
                 if (timing) readAhead.fullBatch(System.nanoTime() - t0, n);
                 else readAhead.heldBatch();
@@ -1015,15 +1015,15 @@ public final class VirtioNetDevice implements DeviceFunction, NetPort {
 
         /**
          * Evicts the descriptor lines of the last batch's {@code n} buffers, if any (the driver rewrites them when it
-         * makes the entries available again), and with {@code frames} the line of each frame's start. A flush faults
-         * only on a page its front-end truncated under our mapping: that is its fault, on this queue, as an access of
-         * ours to that memory would be.
+         * makes the entries available again), and the line of the start of those frames {@code level} evicts. A flush
+         * faults only on a page its front-end truncated under our mapping: that is its fault, on this queue, as an
+         * access of ours to that memory would be.
          */
-        private void evictLines(int n, boolean frames) throws QueueFault {
+        private void evictLines(int n, EvictedLines level) throws QueueFault {
             for (int i = 0; i < n; i++) evictions.add(q.descriptorHostAddress(heads[i]));
             evict(QueueFault.Reason.BAD_RING_ADDRESS, "descriptor table");
-            if (!frames) return;
-            for (int i = 0; i < n; i++) if (frameStarts[i] >= 0) evictions.add(frameStarts[i]);
+            if (!level.evictsFrames()) return;
+            for (int i = 0; i < n; i++) if (frameStarts[i] >= 0 && level.evictsFrame(i)) evictions.add(frameStarts[i]);
             evict(QueueFault.Reason.BUFFER_OUT_OF_RANGE, "buffer");   // apart: a fault then names what it was in
         }
 

@@ -29,8 +29,8 @@ import java.util.TreeSet;
  *                runs, for hosts that dedicate cores)
  * @param evict   which lines its tx workers evict from our caches after reading them, so that the driver's next write
  *                to them need not take them back from our core ({@value EvictedLines#PARAM}): {@code auto}, the default
- *                (null here), measures which pays and keeps measuring; {@code off}, {@code descriptors} or
- *                {@code frames} fix it (EvictChoice says what each is)
+ *                (null here), measures which pays and keeps measuring; {@code off}, {@code descriptors},
+ *                {@code half-frames} or {@code frames} fix it (EvictedLines says what each is)
  * <p>and {@value QueueLayout#SIZE_PARAM}, the largest ring its queues take (a power of two up to
  * {@link VirtioNetModel#QUEUE_MAX}), which {@link VirtioNetModel#queues(Map)} reads.
  */

@@ -9,25 +9,27 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
- * EvictChoice keeps a level of eviction only where the queue ran measurably faster with it than with the level below,
- * climbs to the frame lines when the descriptor lines paid, looks down again from a level that held, alternates fairly
- * while it measures, keeps it off under a light load, measures again after its hold, and never where the operator fixed
- * the level.
+ * EvictChoice keeps a level of eviction only where the queue ran measurably faster with it than with a cheaper one,
+ * climbs towards the frame lines when a level paid, looks down again from a level that held, reaches a level past a
+ * neighbour that does not pay, alternates fairly while it measures, keeps it off under a light load, measures again
+ * after its hold, and never where the operator fixed the level.
  */
 class EvictChoiceTest {
     /**
      * A queue whose buffers arrive at a steady rate at each level: a batch of {@code batch} frames every so many ns
-     * with the descriptor lines evicted ({@code on}), with none ({@code off}), and with the frame lines too.
+     * with the descriptor lines evicted ({@code on}), with none ({@code off}), with half the frame lines too, and with
+     * all of them.
      */
-    private record Load(long nsPerBatchOn, long nsPerBatchOff, int batch, long nsPerBatchFrames) {
+    private record Load(long nsPerBatchOn, long nsPerBatchOff, int batch, long nsPerBatchHalf, long nsPerBatchFrames) {
         Load(long nsPerBatchOn, long nsPerBatchOff, int batch) {
-            this(nsPerBatchOn, nsPerBatchOff, batch, nsPerBatchOn + 300);   // the frame lines cost 10 %: not taken
+            this(nsPerBatchOn, nsPerBatchOff, batch, nsPerBatchOn + 150, nsPerBatchOn + 300);   // the frame lines cost: not taken
         }
 
         long nsPerBatch(EvictedLines level) {
             return switch (level) {
                 case NONE -> nsPerBatchOff;
                 case DESCRIPTORS -> nsPerBatchOn;
+                case HALF_FRAMES -> nsPerBatchHalf;
                 case FRAMES -> nsPerBatchFrames;
             };
         }
@@ -116,44 +118,69 @@ class EvictChoiceTest {
     @Test
     void climbsToTheFrameLinesWhereTheyPayAndComesDownWhenTheyStop() {
         EvictChoice c = new EvictChoice();
-        Load framesPay = new Load(3_000, 3_100, 48, 2_300);   // the slow state of session 31: the frame lines 1.3x
+        Load framesPay = new Load(3_000, 3_100, 48, 2_700, 2_300);   // the slow state of session 31: the frame lines 1.3x
         probe(c, framesPay);
         assertThat(c.level()).isEqualTo(EvictedLines.DESCRIPTORS);
         hold(c);
-        assertThat(windows(c, framesPay)).as("the next probe: the frame lines against the descriptor lines")
-                .containsExactly(EvictedLines.FRAMES, EvictedLines.DESCRIPTORS, EvictedLines.FRAMES, EvictedLines.DESCRIPTORS, EvictedLines.FRAMES);
+        assertThat(windows(c, framesPay)).as("the next probe: half the frame lines against the descriptor lines")
+                .containsExactly(EvictedLines.HALF_FRAMES, EvictedLines.DESCRIPTORS, EvictedLines.HALF_FRAMES, EvictedLines.DESCRIPTORS, EvictedLines.HALF_FRAMES);
+        assertThat(c.level()).isEqualTo(EvictedLines.HALF_FRAMES);
+        hold(c);
+        assertThat(windows(c, framesPay)).as("climbed: the next one up")
+                .containsExactly(EvictedLines.FRAMES, EvictedLines.HALF_FRAMES, EvictedLines.FRAMES, EvictedLines.HALF_FRAMES, EvictedLines.FRAMES);
         assertThat(c.level()).isEqualTo(EvictedLines.FRAMES);
         assertThat(c.timesChosen(EvictedLines.FRAMES)).isEqualTo(1);
         hold(c);
-        assertThat(c.level()).as("at the top, it checks its one neighbour again").isEqualTo(EvictedLines.FRAMES);
-        probe(c, new Load(3_000, 3_100, 48, 3_400));          // the host moved the cores: now they cost
+        assertThat(c.level()).as("at the top, it checks the one below").isEqualTo(EvictedLines.FRAMES);
+        Load framesCost = new Load(3_000, 3_100, 48, 3_200, 3_400);   // the host moved the cores: now they cost
+        probe(c, framesCost);
+        assertThat(c.level()).isEqualTo(EvictedLines.HALF_FRAMES);
+        hold(c);
+        assertThat(windows(c, framesCost)).as("come down: the next one down")
+                .containsExactly(EvictedLines.HALF_FRAMES, EvictedLines.DESCRIPTORS, EvictedLines.HALF_FRAMES, EvictedLines.DESCRIPTORS, EvictedLines.HALF_FRAMES);
         assertThat(c.level()).isEqualTo(EvictedLines.DESCRIPTORS);
         hold(c);
-        assertThat(windows(c, new Load(3_000, 3_100, 48, 3_400))).as("held against the one above: now against the one below")
+        assertThat(windows(c, framesCost)).as("and on down")
                 .containsExactly(EvictedLines.DESCRIPTORS, EvictedLines.NONE, EvictedLines.DESCRIPTORS, EvictedLines.NONE, EvictedLines.DESCRIPTORS);
         assertThat(c.level()).isEqualTo(EvictedLines.DESCRIPTORS);
-        assertThat(c.probesDone()).isEqualTo(4);
+        assertThat(c.probesDone()).isEqualTo(6);
     }
 
     @Test
-    void aLevelSettledBetweenItsNeighboursChecksEachInTurnLessOftenAsItHolds() {
+    void aLevelPastANeighbourThatDoesNotPayIsReached() {
         EvictChoice c = new EvictChoice();
-        Load middle = new Load(3_000, 3_100, 48, 3_400);      // the far state: the descriptor lines pay, the frame lines do not
+        // session 32's slow state: half the frame lines under 1 % faster than the descriptor lines, all of them 1.3x
+        Load slow = new Load(3_000, 3_100, 48, 2_990, 2_300);
+        List<EvictedLines> highs = new ArrayList<>();
+        for (;;) {
+            assertThat(highs).as("reached within a round of the other levels").hasSizeLessThan(5);
+            highs.add(c.level());
+            probe(c, slow);
+            if (c.level() == EvictedLines.FRAMES) break;
+            hold(c);
+        }
+        assertThat(highs).as("the probes' costlier levels: each other level in turn, nearest first")
+                .containsExactly(EvictedLines.DESCRIPTORS, EvictedLines.HALF_FRAMES, EvictedLines.DESCRIPTORS, EvictedLines.FRAMES);
+    }
+
+    @Test
+    void aLevelSettledAmongOthersChecksEachInTurnLessOftenAsItHolds() {
+        EvictChoice c = new EvictChoice();
+        Load middle = new Load(3_000, 3_100, 48, 3_150, 3_400);   // the descriptor lines pay, the frame lines do not
         List<EvictedLines> highs = new ArrayList<>();
         List<Integer> holds = new ArrayList<>();
         for (int p = 0; p < 6; p++) {
-            highs.add(c.level());                             // a probe starts at the higher of its two levels
+            highs.add(c.level());                                 // a probe starts at the costlier of its two levels
             probe(c, middle);
             assertThat(c.level()).isEqualTo(EvictedLines.DESCRIPTORS);
             holds.add(hold(c) / EvictChoice.HOLD_BATCHES);
         }
-        assertThat(highs).containsExactly(EvictedLines.DESCRIPTORS, EvictedLines.FRAMES, EvictedLines.DESCRIPTORS, EvictedLines.FRAMES, EvictedLines.DESCRIPTORS, EvictedLines.FRAMES);
+        // against none first, then half the frame lines (up: it climbed to the descriptor lines), none, all frame lines, ...
+        assertThat(highs).containsExactly(EvictedLines.DESCRIPTORS, EvictedLines.HALF_FRAMES, EvictedLines.DESCRIPTORS,
+                EvictedLines.FRAMES, EvictedLines.HALF_FRAMES, EvictedLines.DESCRIPTORS);
         assertThat(holds).as("each probe that kept the level doubled the hold, up to the longest").containsExactly(1, 2, 4, 8, 8, 8);
-        Load framesPay = new Load(3_000, 3_100, 48, 2_300);   // then the frame lines pay
-        probe(c, framesPay);                                  // (the probe against the level below: kept)
-        assertThat(c.level()).isEqualTo(EvictedLines.DESCRIPTORS);
-        assertThat(hold(c)).isEqualTo(EvictChoice.MAX_HOLD_BATCHES);
-        probe(c, framesPay);                                  // the probe against the level above: the level changes
+        Load framesPay = new Load(3_000, 3_100, 48, 3_150, 2_300);   // then all the frame lines pay
+        probe(c, framesPay);                                         // (the probe against all the frame lines)
         assertThat(c.level()).isEqualTo(EvictedLines.FRAMES);
         assertThat(hold(c)).as("a change: the shortest hold again").isEqualTo(EvictChoice.HOLD_BATCHES);
     }
@@ -174,6 +201,7 @@ class EvictChoiceTest {
         assertThat(EvictedLines.fixedBy(Map.of(EvictedLines.PARAM, "auto"))).isNull();
         assertThat(EvictedLines.fixedBy(Map.of(EvictedLines.PARAM, "off"))).isEqualTo(EvictedLines.NONE);
         assertThat(EvictedLines.fixedBy(Map.of(EvictedLines.PARAM, "descriptors"))).isEqualTo(EvictedLines.DESCRIPTORS);
+        assertThat(EvictedLines.fixedBy(Map.of(EvictedLines.PARAM, "half-frames"))).isEqualTo(EvictedLines.HALF_FRAMES);
         assertThat(EvictedLines.fixedBy(Map.of(EvictedLines.PARAM, "frames"))).isEqualTo(EvictedLines.FRAMES);
         assertThatThrownBy(() -> EvictedLines.fixedBy(Map.of(EvictedLines.PARAM, "always")))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("'evict'").hasMessageContaining("'always'");
@@ -183,7 +211,7 @@ class EvictChoiceTest {
 
     /** The levels of one probe's windows, consecutive windows of one level merged, at a steady 3 us per batch. */
     private List<EvictedLines> windows(EvictChoice c) {
-        return windows(c, new Load(3_000, 3_000, 48, 3_000));
+        return windows(c, new Load(3_000, 3_000, 48, 3_000, 3_000));
     }
 
     private List<EvictedLines> windows(EvictChoice c, Load load) {
