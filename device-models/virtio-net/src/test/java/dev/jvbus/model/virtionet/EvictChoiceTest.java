@@ -122,13 +122,12 @@ class EvictChoiceTest {
         probe(c, framesPay);
         assertThat(c.level()).isEqualTo(EvictedLines.DESCRIPTORS);
         hold(c);
-        assertThat(windows(c, framesPay)).as("the next probe: half the frame lines against the descriptor lines")
-                .containsExactly(EvictedLines.HALF_FRAMES, EvictedLines.DESCRIPTORS, EvictedLines.HALF_FRAMES, EvictedLines.DESCRIPTORS, EvictedLines.HALF_FRAMES);
-        assertThat(c.level()).isEqualTo(EvictedLines.HALF_FRAMES);
+        assertThat(probed(c, framesPay, EvictedLines.HALF_FRAMES, EvictedLines.DESCRIPTORS))
+                .as("the next probe: half the frame lines against the descriptor lines")
+                .isEqualTo(EvictedLines.HALF_FRAMES);
         hold(c);
-        assertThat(windows(c, framesPay)).as("climbed: the next one up")
-                .containsExactly(EvictedLines.FRAMES, EvictedLines.HALF_FRAMES, EvictedLines.FRAMES, EvictedLines.HALF_FRAMES, EvictedLines.FRAMES);
-        assertThat(c.level()).isEqualTo(EvictedLines.FRAMES);
+        assertThat(probed(c, framesPay, EvictedLines.FRAMES, EvictedLines.HALF_FRAMES))
+                .as("climbed: the next one up").isEqualTo(EvictedLines.FRAMES);
         assertThat(c.timesChosen(EvictedLines.FRAMES)).isEqualTo(1);
         hold(c);
         assertThat(c.level()).as("at the top, it checks the one below").isEqualTo(EvictedLines.FRAMES);
@@ -136,13 +135,11 @@ class EvictChoiceTest {
         probe(c, framesCost);
         assertThat(c.level()).isEqualTo(EvictedLines.HALF_FRAMES);
         hold(c);
-        assertThat(windows(c, framesCost)).as("come down: the next one down")
-                .containsExactly(EvictedLines.HALF_FRAMES, EvictedLines.DESCRIPTORS, EvictedLines.HALF_FRAMES, EvictedLines.DESCRIPTORS, EvictedLines.HALF_FRAMES);
-        assertThat(c.level()).isEqualTo(EvictedLines.DESCRIPTORS);
+        assertThat(probed(c, framesCost, EvictedLines.HALF_FRAMES, EvictedLines.DESCRIPTORS))
+                .as("come down: the next one down").isEqualTo(EvictedLines.DESCRIPTORS);
         hold(c);
-        assertThat(windows(c, framesCost)).as("and on down")
-                .containsExactly(EvictedLines.DESCRIPTORS, EvictedLines.NONE, EvictedLines.DESCRIPTORS, EvictedLines.NONE, EvictedLines.DESCRIPTORS);
-        assertThat(c.level()).isEqualTo(EvictedLines.DESCRIPTORS);
+        assertThat(probed(c, framesCost, EvictedLines.DESCRIPTORS, EvictedLines.NONE))
+                .as("and on down").isEqualTo(EvictedLines.DESCRIPTORS);
         assertThat(c.probesDone()).isEqualTo(6);
     }
 
@@ -229,6 +226,12 @@ class EvictChoiceTest {
             frames += load.batch();
         }
         return modes;
+    }
+
+    /** One probe at {@code load}, whose windows must alternate {@code high}, {@code low}, ... as a probe does: the level it chose. */
+    private EvictedLines probed(EvictChoice c, Load load, EvictedLines high, EvictedLines low) {
+        assertThat(windows(c, load)).as("the probe's windows").containsExactly(high, low, high, low, high);
+        return c.level();
     }
 
     /** Batches until the next probe starts: the hold's length. */
