@@ -15,7 +15,7 @@ public enum EvictedLines {
      * Those, and the line of the start of two frames in every four the batch took (its 1st and 2nd, 5th and 6th, ...).
      * Measured with testpmd's front-end at 64 B where it made 15 Mpps against the descriptor lines alone (benchmarks/README,
      * session 32): these made it 6 % faster, every other frame 3 %, one in four or eight -1 to +1 %, three in four and all
-     * of them 3 and 14 % slower, the last because our worker's flushes then made it the limit. Why pairs beat single
+     * of them 3 and 9 % slower, the last because our worker's flushes then made it the limit. Why pairs beat single
      * frames we could not see (no PMU on these VMs); the choice measures it.
      */
     HALF_FRAMES("half-frames", 2),
