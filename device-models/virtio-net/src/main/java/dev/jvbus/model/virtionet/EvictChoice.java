@@ -42,9 +42,9 @@ final class EvictChoice {
     static final int HOLD_BATCHES = 1 << 15;
     /** The longest hold, after probes that kept the level (about 0.9 s at 64 B and 15 Mpps). */
     static final int MAX_HOLD_BATCHES = HOLD_BATCHES << 3;
-    /** How much faster the queue must run with the higher level for it to be kept: a flush that buys nothing is a cost. */
+    /** How much faster the queue must run with the costlier level for it to be kept: a flush that buys nothing is a cost. */
     static final int MARGIN_PERCENT = 1;
-    /** Frames each level must have seen over a probe for the probe to choose the higher one. */
+    /** Frames each level must have seen over a probe for the probe to choose the costlier one. */
     static final long MIN_FRAMES = 10_000;
 
     private EvictedLines held = EvictedLines.NONE;          // the level between probes; the first probe measures it
@@ -52,7 +52,6 @@ final class EvictChoice {
     private EvictedLines level = EvictedLines.DESCRIPTORS;  // what the coming batch evicts
     private final boolean fixed;                            // by the operator: never probes
     private boolean probing = true;
-    private boolean first = true;                           // the first probe: no level chosen yet
     private boolean cameDown;                               // the last change was to a cheaper level
     private int kept;                                       // probes that kept the level since it last changed
     private int window;                                     // windows done in this probe (0 .. 2 * PROBES)
@@ -115,7 +114,7 @@ final class EvictChoice {
         boolean up = framesHigh >= MIN_FRAMES && framesLow >= MIN_FRAMES
                 && (double) framesHigh / nsHigh > (double) framesLow / nsLow * (1 + MARGIN_PERCENT / 100.0);
         level = up ? high : low;
-        if (level == held && !first) {
+        if (level == held && probesDone > 0) {   // the first probe chooses; it keeps nothing
             hold = Math.min(hold << 1, MAX_HOLD_BATCHES);
             kept++;
         } else {
@@ -123,7 +122,6 @@ final class EvictChoice {
             cameDown = level.ordinal() < held.ordinal();
             kept = 0;
         }
-        first = false;
         held = level;
         against = next(held, cameDown, kept);
         chosen[level.ordinal()]++;
